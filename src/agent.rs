@@ -1,0 +1,474 @@
+//! The agent: how claude is started, and what its stream-json output means.
+//!
+//! claude's event stream is parsed leniently: unknown event types and fields are kept in the
+//! task's log and skipped on the terminal, since new ones appear with every release.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::error::Error;
+
+/// Removed from the agent's environment: a claude started from inside another Claude Code
+/// session (porch run by an agent) may refuse to start when it inherits them.
+const NESTED_SESSION_VARS: [&str; 2] = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"];
+
+/// Set on every agent process and so inherited by all it starts: how porch finds the
+/// descendants that left the agent's process group.
+pub const SESSION_MARKER_VAR: &str = "PORCH_SESSION";
+
+/// Finds the agent executable: `--claude`, else `PORCH_CLAUDE`, else `claude` on PATH.
+pub fn resolve_program(
+    flag: Option<&OsStr>,
+    env_value: Option<&OsStr>,
+    path_var: Option<&OsStr>,
+) -> Result<PathBuf, Error> {
+    let (given, source) = match (flag, env_value.filter(|v| !v.is_empty())) {
+        (Some(flag), _) => (flag.to_os_string(), "--claude"),
+        (None, Some(env)) => (env.to_os_string(), "PORCH_CLAUDE"),
+        (None, None) => (OsString::from("claude"), "the default"),
+    };
+    let given_path = Path::new(&given);
+    let shown = given_path.display();
+    if given_path.components().count() > 1 || given_path.is_absolute() {
+        return match std::fs::metadata(given_path) {
+            Ok(meta) if meta.is_file() && is_executable(&meta) => {
+                Ok(std::path::absolute(given_path).unwrap_or_else(|_| given_path.to_path_buf()))
+            }
+            Ok(meta) if meta.is_file() => Err(Error::setup(
+                format!("the agent executable {shown} (from {source}) is not executable"),
+                format!("chmod +x {shown}, or point --claude at the claude CLI"),
+            )),
+            Ok(_) => Err(Error::setup(
+                format!("the agent executable {shown} (from {source}) is not a file"),
+                "point --claude or PORCH_CLAUDE at the claude CLI",
+            )),
+            Err(err) => Err(Error::setup(
+                format!("the agent executable {shown} (from {source}) cannot be used: {err}"),
+                "point --claude or PORCH_CLAUDE at the claude CLI",
+            )),
+        };
+    }
+    let found = path_var
+        .into_iter()
+        .flat_map(std::env::split_paths)
+        .find_map(|dir| {
+            let candidate = dir.join(&given);
+            let meta = std::fs::metadata(&candidate).ok()?;
+            (meta.is_file() && is_executable(&meta)).then_some(candidate)
+        });
+    found.ok_or_else(|| {
+        Error::setup(
+            format!("the agent executable `{shown}` (from {source}) is not on PATH"),
+            "install Claude Code (npm install -g @anthropic-ai/claude-code), or name the executable with --claude PATH or PORCH_CLAUDE",
+        )
+    })
+}
+
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+/// The command for one session. The prompt goes on stdin, never on the command line: it may be
+/// larger than an argument can be, and `ps` would show it. `--allowedTools` takes every value
+/// up to the next option, so it comes last.
+pub fn command(
+    program: &Path,
+    permission_mode: &str,
+    allowed_tools: &[String],
+    worktree: &Path,
+    marker: &str,
+) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args([
+        "-p",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--permission-mode",
+        permission_mode,
+    ]);
+    if !allowed_tools.is_empty() {
+        cmd.arg("--allowedTools").args(allowed_tools);
+    }
+    cmd.current_dir(worktree);
+    for var in NESTED_SESSION_VARS
+        .iter()
+        .chain(crate::git::REPO_ENV_VARS.iter())
+    {
+        cmd.env_remove(var);
+    }
+    cmd.env(SESSION_MARKER_VAR, marker);
+    cmd
+}
+
+/// What the stream told about the session, gathered as lines arrive.
+#[derive(Debug, Default, Clone)]
+pub struct SessionLog {
+    pub session_id: Option<String>,
+    pub result: Option<ResultEvent>,
+    pub events: u64,
+}
+
+/// The final `result` event. Success is judged on `is_error` and the exit code, never on
+/// `subtype`: API errors arrive as `subtype: "success"` with `is_error: true`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ResultEvent {
+    pub is_error: bool,
+    pub subtype: Option<String>,
+    pub result: Option<String>,
+    pub errors: Vec<String>,
+    pub num_turns: Option<u64>,
+    pub total_cost_usd: Option<f64>,
+    pub duration_ms: Option<u64>,
+    pub permission_denials: u64,
+    pub api_error_status: Option<u64>,
+}
+
+impl ResultEvent {
+    fn from_json(event: &Value) -> ResultEvent {
+        ResultEvent {
+            is_error: event
+                .get("is_error")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+            subtype: str_field(event, "subtype").map(String::from),
+            result: str_field(event, "result").map(String::from),
+            errors: event
+                .get("errors")
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .map(|e| {
+                            e.as_str()
+                                .map(String::from)
+                                .unwrap_or_else(|| e.to_string())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            num_turns: event.get("num_turns").and_then(Value::as_u64),
+            total_cost_usd: event.get("total_cost_usd").and_then(Value::as_f64),
+            duration_ms: event.get("duration_ms").and_then(Value::as_u64),
+            permission_denials: event
+                .get("permission_denials")
+                .and_then(Value::as_array)
+                .map_or(0, |l| l.len() as u64),
+            api_error_status: event.get("api_error_status").and_then(Value::as_u64),
+        }
+    }
+
+    /// Why the session failed, in claude's words.
+    pub fn error_text(&self) -> Option<String> {
+        if !self.errors.is_empty() {
+            return Some(self.errors.join("; "));
+        }
+        self.result.clone().filter(|_| self.is_error)
+    }
+}
+
+fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+/// How a rendered line should look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Plain,
+    /// porch's own notes and tool calls: secondary.
+    Dim,
+    Good,
+    Bad,
+}
+
+/// One line for a person to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub tone: Tone,
+    pub text: String,
+}
+
+impl Rendered {
+    fn new(tone: Tone, text: impl Into<String>) -> Rendered {
+        Rendered {
+            tone,
+            text: text.into(),
+        }
+    }
+}
+
+const ARGUMENT_LIMIT: usize = 160;
+
+/// Records what one stdout line says and renders it for the terminal: no lines for the events a
+/// person does not need (tool results that went fine, usage updates), several for multi-line text.
+pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Rendered> {
+    let trimmed = line.trim_end_matches(['\r', '\n']);
+    let event: Value = match trimmed
+        .trim_start()
+        .starts_with('{')
+        .then(|| serde_json::from_str(trimmed))
+    {
+        Some(Ok(event @ Value::Object(_))) => event,
+        _ => return vec![Rendered::new(Tone::Plain, trimmed)],
+    };
+    log.events += 1;
+    if log.session_id.is_none() {
+        log.session_id = str_field(&event, "session_id").map(String::from);
+    }
+    match str_field(&event, "type") {
+        Some("system") if str_field(&event, "subtype") == Some("init") => {
+            let model = str_field(&event, "model").unwrap_or("unknown model");
+            let mode = str_field(&event, "permissionMode").unwrap_or("?");
+            let session = log.session_id.as_deref().unwrap_or("?");
+            vec![Rendered::new(
+                Tone::Dim,
+                format!("session {session} started ({model}, {mode})"),
+            )]
+        }
+        Some("assistant") => render_assistant(&event, worktree),
+        Some("user") => render_tool_errors(&event),
+        Some("result") => {
+            let result = ResultEvent::from_json(&event);
+            if let Some(id) = str_field(&event, "session_id") {
+                log.session_id = Some(id.to_string());
+            }
+            let line = render_result(&result);
+            log.result = Some(result);
+            vec![line]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn render_assistant(event: &Value, worktree: &Path) -> Vec<Rendered> {
+    let blocks = event.pointer("/message/content").and_then(Value::as_array);
+    let mut lines = Vec::new();
+    for block in blocks.into_iter().flatten() {
+        match str_field(block, "type") {
+            Some("text") => {
+                let text = str_field(block, "text").unwrap_or_default();
+                lines.extend(
+                    text.lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .map(|l| Rendered::new(Tone::Plain, l)),
+                );
+            }
+            Some("tool_use") => {
+                let name = str_field(block, "name").unwrap_or("tool");
+                let input = block.get("input").unwrap_or(&Value::Null);
+                let text = match tool_argument(name, input, worktree) {
+                    Some(arg) => format!("{name} {arg}"),
+                    None => name.to_string(),
+                };
+                lines.push(Rendered::new(Tone::Dim, format!("→ {text}")));
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
+/// The one argument that says what a tool call does: the file for file tools, the command for
+/// Bash, the pattern for searches.
+fn tool_argument(name: &str, input: &Value, worktree: &Path) -> Option<String> {
+    let keys: &[&str] = match name {
+        "Write" | "Edit" | "MultiEdit" | "Read" | "NotebookEdit" => &["file_path", "notebook_path"],
+        "Bash" => &["command"],
+        "Glob" | "Grep" => &["pattern"],
+        "WebFetch" => &["url"],
+        "WebSearch" => &["query"],
+        "Task" | "Agent" => &["description", "prompt"],
+        _ => &[],
+    };
+    let value = keys
+        .iter()
+        .find_map(|k| str_field(input, k))
+        .or_else(|| input.as_object()?.values().find_map(Value::as_str))?;
+    let value = if keys.first() == Some(&"file_path") {
+        Path::new(value)
+            .strip_prefix(worktree)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| value.to_string())
+    } else {
+        value.to_string()
+    };
+    Some(shorten(
+        value.lines().next().unwrap_or_default(),
+        ARGUMENT_LIMIT,
+        value.lines().nth(1).is_some(),
+    ))
+}
+
+fn render_tool_errors(event: &Value) -> Vec<Rendered> {
+    let blocks = event.pointer("/message/content").and_then(Value::as_array);
+    blocks
+        .into_iter()
+        .flatten()
+        .filter(|b| {
+            str_field(b, "type") == Some("tool_result")
+                && b.get("is_error").and_then(Value::as_bool) == Some(true)
+        })
+        .map(|b| {
+            let content = match b.get("content") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .filter_map(|p| str_field(p, "text"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => String::new(),
+            };
+            let first = content.lines().next().unwrap_or_default();
+            Rendered::new(
+                Tone::Bad,
+                format!(
+                    "✗ tool error: {}",
+                    shorten(first, ARGUMENT_LIMIT, content.lines().nth(1).is_some())
+                ),
+            )
+        })
+        .collect()
+}
+
+fn render_result(result: &ResultEvent) -> Rendered {
+    let mut facts = Vec::new();
+    if let Some(ms) = result.duration_ms {
+        facts.push(crate::report::format_duration_ms(ms));
+    }
+    if let Some(turns) = result.num_turns {
+        facts.push(format!("{turns} turn{}", if turns == 1 { "" } else { "s" }));
+    }
+    if let Some(cost) = result.total_cost_usd {
+        facts.push(format!("${cost:.4}"));
+    }
+    if result.permission_denials > 0 {
+        facts.push(format!(
+            "{} permission denial{}",
+            result.permission_denials,
+            if result.permission_denials == 1 {
+                ""
+            } else {
+                "s"
+            }
+        ));
+    }
+    let facts = facts.join(", ");
+    if result.is_error {
+        let why = result
+            .error_text()
+            .unwrap_or_else(|| result.subtype.clone().unwrap_or_default());
+        Rendered::new(
+            Tone::Bad,
+            format!("✗ failed: {} ({facts})", shorten(&why, 300, false)),
+        )
+    } else {
+        Rendered::new(Tone::Good, format!("✓ finished ({facts})"))
+    }
+}
+
+fn shorten(text: &str, limit: usize, more: bool) -> String {
+    let mut out: String = text.chars().take(limit).collect();
+    if more || out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLES: &str = "../shared/claude-samples";
+
+    fn observe_all(text: &str) -> (SessionLog, Vec<Rendered>) {
+        let mut log = SessionLog::default();
+        let mut lines = Vec::new();
+        for line in text.lines() {
+            lines.extend(observe_line(
+                &mut log,
+                line,
+                Path::new("/home/dev/work/r-stream"),
+            ));
+        }
+        (log, lines)
+    }
+
+    #[test]
+    fn renders_the_real_stream() {
+        let text = r#"{"type":"system","subtype":"init","session_id":"s1","model":"m","permissionMode":"acceptEdits"}
+{"type":"assistant","message":{"content":[{"type":"text","text":"I'll do it.\n\nNow."}]},"session_id":"s1"}
+{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Write","input":{"file_path":"/home/dev/work/r-stream/src/a.rs","content":"x"}}]},"session_id":"s1"}
+{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{"command":"cargo test\necho hi","description":"d"}}]},"session_id":"s1"}
+{"type":"user","message":{"content":[{"type":"tool_result","content":"Exit code 137","is_error":true}]},"session_id":"s1"}
+{"type":"rate_limit_event","session_id":"s1"}
+not json at all
+{"type":"result","subtype":"success","is_error":false,"num_turns":2,"total_cost_usd":0.0342,"duration_ms":1500,"result":"done","session_id":"s1","permission_denials":[]}"#;
+        let (log, lines) = observe_all(text);
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "session s1 started (m, acceptEdits)",
+                "I'll do it.",
+                "Now.",
+                "→ Write src/a.rs",
+                "→ Bash cargo test…",
+                "✗ tool error: Exit code 137",
+                "not json at all",
+                "✓ finished (1.5s, 2 turns, $0.0342)",
+            ]
+        );
+        assert_eq!(log.session_id.as_deref(), Some("s1"));
+        let result = log.result.unwrap();
+        assert!(!result.is_error);
+        assert_eq!(result.num_turns, Some(2));
+    }
+
+    #[test]
+    fn error_subtypes_carry_errors_not_result() {
+        let path = Path::new(SAMPLES).join("max-turns.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let (log, lines) = observe_all(&text);
+        let result = log.result.unwrap();
+        assert!(result.is_error);
+        assert_eq!(
+            result.error_text().as_deref(),
+            Some("Reached maximum number of turns (1)")
+        );
+        assert_eq!(lines[0].tone, Tone::Bad);
+    }
+
+    #[test]
+    fn every_recorded_sample_parses() {
+        let Ok(dir) = std::fs::read_dir(SAMPLES) else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let text = String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap()).into_owned();
+            let (log, _) = observe_all(&text);
+            if text.contains("\"type\":\"result\"") {
+                assert!(log.result.is_some(), "{}", entry.path().display());
+            }
+        }
+    }
+
+    #[test]
+    fn resolves_the_agent() {
+        let err = resolve_program(Some(OsStr::new("/nonexistent/claude")), None, None).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/claude"));
+        let err = resolve_program(None, None, Some(OsStr::new("/nonexistent"))).unwrap_err();
+        assert!(err.to_string().contains("not on PATH"));
+        let sh = resolve_program(
+            None,
+            Some(OsStr::new("sh")),
+            std::env::var_os("PATH").as_deref(),
+        )
+        .unwrap();
+        assert!(sh.is_absolute());
+    }
+}

@@ -1,0 +1,447 @@
+//! The command line: lexopt arguments in, a `Command` out. No I/O happens here, so the parser is
+//! unit-tested on plain string lists.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use lexopt::prelude::*;
+
+use crate::error::Error;
+
+pub const PERMISSION_MODES: [&str; 6] = [
+    "acceptEdits",
+    "auto",
+    "bypassPermissions",
+    "default",
+    "dontAsk",
+    "plan",
+];
+
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Run(RunArgs),
+    Init { file: PathBuf, force: bool },
+    List { repo: PathBuf },
+    Help(HelpTopic),
+    Version,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HelpTopic {
+    Main,
+    Run,
+    Init,
+    List,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct RunArgs {
+    /// A path, or `-` for standard input.
+    pub tasks: String,
+    pub repo: PathBuf,
+    pub worktree_dir: Option<PathBuf>,
+    pub permission_mode: String,
+    pub cleanup: bool,
+    pub output: Option<PathBuf>,
+    /// `--claude`; `PORCH_CLAUDE` and `claude` on PATH are looked at later, not here.
+    pub claude: Option<OsString>,
+    pub color: ColorChoice,
+}
+
+pub const MAIN_HELP: &str = "\
+porch: run many headless Claude Code sessions in parallel, one git worktree and branch per task
+
+Usage:
+  porch run [OPTIONS] TASKS [REPO]   run every task of TASKS (a JSON file, or - for stdin)
+  porch init [FILE]                  write a sample tasks file (default tasks.json)
+  porch list [REPO]                  show the repository's worktrees, porch's marked
+  porch help [COMMAND]               show help for a command
+
+Options:
+  -h, --help       show this help
+  -V, --version    show porch's version
+
+Exit codes: 0 every task succeeded, 1 at least one task failed, 2 bad usage or configuration
+(nothing was created).
+
+Run `porch help run` for the options of `run` and the tasks file format.";
+
+pub const RUN_HELP: &str = "\
+porch run: start one claude session per task, each in its own worktree on branch task/NAME
+
+Usage:
+  porch run [OPTIONS] TASKS [REPO]
+  porch run [OPTIONS] --tasks TASKS --repo REPO
+
+Arguments:
+  TASKS    the tasks file (JSON), or - to read it from standard input
+  REPO     any directory inside the git work tree to run against [default: .]
+
+Options:
+      --worktree-dir DIR      where worktrees go, as DIR/<repo name>/<task name>
+                              [default: ~/worktrees]
+      --permission-mode MODE  claude's permission mode: acceptEdits, auto, bypassPermissions,
+                              default, dontAsk or plan [default: acceptEdits]
+      --cleanup               remove each worktree once its work is committed (the branch stays)
+  -o, --output FILE           write the results JSON to FILE
+                              [default: DIR/<repo name>/porch-results.json]
+      --claude PATH           the agent executable [env: PORCH_CLAUDE] [default: claude on PATH]
+      --color WHEN            auto, always or never [default: auto; NO_COLOR turns it off]
+  -h, --help                  show this help
+
+Tasks file:
+  {\"tasks\": [{\"name\": \"add-auth\", \"prompt\": \"Add login to the API\",
+              \"description\": \"optional\", \"allowed_tools\": [\"Read\", \"Edit\"],
+              \"base_branch\": \"main\"}]}
+  name and prompt are required; base_branch defaults to the branch checked out in REPO.
+  `porch init` writes an example to start from.
+
+Exit codes: 0 every task succeeded, 1 at least one task failed, 2 bad usage or configuration.";
+
+pub const INIT_HELP: &str = "\
+porch init: write a sample tasks file to start from
+
+Usage:
+  porch init [OPTIONS] [FILE]
+
+Arguments:
+  FILE    where to write it [default: tasks.json]
+
+Options:
+  -f, --force    overwrite FILE if it exists
+  -h, --help     show this help";
+
+pub const LIST_HELP: &str = "\
+porch list: show the repository's worktrees; porch's (branch task/NAME) are marked with their
+task name and whether they hold uncommitted changes
+
+Usage:
+  porch list [REPO]
+
+Arguments:
+  REPO    any directory inside the git work tree [default: .]";
+
+pub fn help_text(topic: HelpTopic) -> &'static str {
+    match topic {
+        HelpTopic::Main => MAIN_HELP,
+        HelpTopic::Run => RUN_HELP,
+        HelpTopic::Init => INIT_HELP,
+        HelpTopic::List => LIST_HELP,
+    }
+}
+
+pub fn parse<I>(args: I) -> Result<Command, Error>
+where
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+{
+    let mut parser = lexopt::Parser::from_iter(
+        std::iter::once(OsString::from("porch")).chain(args.into_iter().map(Into::into)),
+    );
+    let Some(arg) = parser.next()? else {
+        return Err(Error::usage("no command given")
+            .with_hint("try `porch run TASKS [REPO]`, or `porch --help`"));
+    };
+    match arg {
+        Short('h') | Long("help") => Ok(Command::Help(HelpTopic::Main)),
+        Short('V') | Long("version") => Ok(Command::Version),
+        Value(command) => match command.string()?.as_str() {
+            "run" => parse_run(&mut parser),
+            "init" => parse_init(&mut parser),
+            "list" => parse_list(&mut parser),
+            "help" => parse_help(&mut parser),
+            other => Err(Error::usage(format!("unknown command `{other}`"))
+                .with_hint("the commands are run, init, list and help")),
+        },
+        _ => Err(arg.unexpected().into()),
+    }
+}
+
+fn parse_help(parser: &mut lexopt::Parser) -> Result<Command, Error> {
+    let topic = match parser.next()? {
+        None => HelpTopic::Main,
+        Some(Value(v)) => match v.string()?.as_str() {
+            "run" => HelpTopic::Run,
+            "init" => HelpTopic::Init,
+            "list" => HelpTopic::List,
+            "help" => HelpTopic::Main,
+            other => {
+                return Err(
+                    Error::usage(format!("no help for unknown command `{other}`"))
+                        .with_hint("the commands are run, init, list and help"),
+                );
+            }
+        },
+        Some(arg) => return Err(arg.unexpected().into()),
+    };
+    Ok(Command::Help(topic))
+}
+
+fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
+    let mut tasks: Option<String> = None;
+    let mut repo: Option<PathBuf> = None;
+    let mut worktree_dir = None;
+    let mut permission_mode = None;
+    let mut cleanup = false;
+    let mut output = None;
+    let mut claude = None;
+    let mut color = ColorChoice::Auto;
+    let mut positionals: Vec<OsString> = Vec::new();
+
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(HelpTopic::Run)),
+            Long("tasks") => set_once(&mut tasks, "--tasks", parser.value()?.string()?)?,
+            Long("repo") => set_once(&mut repo, "--repo", PathBuf::from(parser.value()?))?,
+            Long("worktree-dir") => set_once(
+                &mut worktree_dir,
+                "--worktree-dir",
+                nonempty_path(parser, "--worktree-dir")?,
+            )?,
+            Long("permission-mode") => {
+                let mode = parser.value()?.string()?;
+                if !PERMISSION_MODES.contains(&mode.as_str()) {
+                    return Err(Error::usage(format!(
+                        "--permission-mode `{mode}` is not one of claude's permission modes"
+                    ))
+                    .with_hint(format!("use one of: {}", PERMISSION_MODES.join(", "))));
+                }
+                set_once(&mut permission_mode, "--permission-mode", mode)?;
+            }
+            Long("cleanup") => cleanup = true,
+            Short('o') | Long("output") => {
+                set_once(&mut output, "--output", nonempty_path(parser, "--output")?)?
+            }
+            Long("claude") => {
+                let value = parser.value()?;
+                if value.is_empty() {
+                    return Err(Error::usage(
+                        "--claude needs a path to the agent executable",
+                    ));
+                }
+                set_once(&mut claude, "--claude", value)?;
+            }
+            Long("color") | Long("colour") => {
+                color = match parser.value()?.string()?.as_str() {
+                    "auto" => ColorChoice::Auto,
+                    "always" => ColorChoice::Always,
+                    "never" => ColorChoice::Never,
+                    other => {
+                        return Err(Error::usage(format!("--color `{other}` is not a choice"))
+                            .with_hint("use auto, always or never"));
+                    }
+                }
+            }
+            Value(value) => positionals.push(value),
+            _ => return Err(Error::from(arg.unexpected()).with_hint("see `porch run --help`")),
+        }
+    }
+
+    let mut positionals = positionals.into_iter();
+    if tasks.is_none()
+        && let Some(value) = positionals.next()
+    {
+        tasks = Some(os_string(value, "TASKS")?);
+    }
+    if repo.is_none()
+        && let Some(value) = positionals.next()
+    {
+        repo = Some(PathBuf::from(value));
+    }
+    if let Some(extra) = positionals.next() {
+        return Err(
+            Error::usage(format!("unexpected argument `{}`", extra.to_string_lossy()))
+                .with_hint("usage: porch run [OPTIONS] TASKS [REPO]"),
+        );
+    }
+    let Some(tasks) = tasks else {
+        return Err(Error::usage("no tasks file given").with_hint(
+            "usage: porch run [OPTIONS] TASKS [REPO]; `porch init` writes a sample tasks.json",
+        ));
+    };
+    if tasks.is_empty() {
+        return Err(Error::usage("the tasks file path is empty")
+            .with_hint("name a JSON file, or - to read standard input"));
+    }
+    let repo = repo.unwrap_or_else(|| PathBuf::from("."));
+    if repo.as_os_str().is_empty() {
+        return Err(Error::usage("the repository path is empty")
+            .with_hint("name a directory inside a git work tree, or leave REPO out for ."));
+    }
+
+    Ok(Command::Run(RunArgs {
+        tasks,
+        repo,
+        worktree_dir,
+        permission_mode: permission_mode.unwrap_or_else(|| "acceptEdits".to_string()),
+        cleanup,
+        output,
+        claude,
+        color,
+    }))
+}
+
+fn parse_init(parser: &mut lexopt::Parser) -> Result<Command, Error> {
+    let mut file = None;
+    let mut force = false;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(HelpTopic::Init)),
+            Short('f') | Long("force") => force = true,
+            Value(value) if file.is_none() => file = Some(PathBuf::from(value)),
+            _ => {
+                return Err(
+                    Error::from(arg.unexpected()).with_hint("usage: porch init [--force] [FILE]")
+                );
+            }
+        }
+    }
+    Ok(Command::Init {
+        file: file.unwrap_or_else(|| PathBuf::from("tasks.json")),
+        force,
+    })
+}
+
+fn parse_list(parser: &mut lexopt::Parser) -> Result<Command, Error> {
+    let mut repo = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(HelpTopic::List)),
+            Long("repo") if repo.is_none() => repo = Some(PathBuf::from(parser.value()?)),
+            Value(value) if repo.is_none() => repo = Some(PathBuf::from(value)),
+            _ => return Err(Error::from(arg.unexpected()).with_hint("usage: porch list [REPO]")),
+        }
+    }
+    Ok(Command::List {
+        repo: repo.unwrap_or_else(|| PathBuf::from(".")),
+    })
+}
+
+fn set_once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), Error> {
+    if slot.is_some() {
+        return Err(Error::usage(format!("{flag} was given more than once")));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn nonempty_path(parser: &mut lexopt::Parser, flag: &str) -> Result<PathBuf, Error> {
+    let value = parser.value()?;
+    if value.is_empty() {
+        return Err(Error::usage(format!(
+            "{flag} needs a path, got an empty string"
+        )));
+    }
+    Ok(PathBuf::from(value))
+}
+
+fn os_string(value: OsString, what: &str) -> Result<String, Error> {
+    value.into_string().map_err(|raw| {
+        Error::usage(format!(
+            "{what} `{}` is not valid UTF-8",
+            raw.to_string_lossy()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        match parse(args.iter().copied()) {
+            Ok(Command::Run(run)) => run,
+            other => panic!("expected a run command, got {other:?}"),
+        }
+    }
+
+    fn usage_error(args: &[&str]) -> String {
+        match parse(args.iter().copied()) {
+            Err(err) => err.to_string(),
+            Ok(command) => panic!("expected an error, got {command:?}"),
+        }
+    }
+
+    #[test]
+    fn positional_and_flag_spellings_agree() {
+        let positional = run_args(&["run", "t.json", "/repo"]);
+        let flags = run_args(&["run", "--tasks", "t.json", "--repo", "/repo"]);
+        assert_eq!(positional, flags);
+        assert_eq!(positional.tasks, "t.json");
+        assert_eq!(positional.repo, PathBuf::from("/repo"));
+    }
+
+    #[test]
+    fn defaults() {
+        let run = run_args(&["run", "-"]);
+        assert_eq!(run.tasks, "-");
+        assert_eq!(run.repo, PathBuf::from("."));
+        assert_eq!(run.permission_mode, "acceptEdits");
+        assert!(!run.cleanup);
+        assert_eq!(run.color, ColorChoice::Auto);
+    }
+
+    #[test]
+    fn permission_mode_is_checked_and_lists_choices() {
+        let message = usage_error(&["run", "t.json", "--permission-mode", "confirmEdits"]);
+        assert!(message.contains("confirmEdits"), "{message}");
+        assert!(
+            run_args(&["run", "t.json", "--permission-mode", "plan"]).permission_mode == "plan"
+        );
+    }
+
+    #[test]
+    fn missing_tasks_and_extra_arguments_are_errors() {
+        assert!(usage_error(&["run"]).contains("no tasks file"));
+        assert!(usage_error(&["run", "a", "b", "c"]).contains("unexpected argument `c`"));
+        assert!(usage_error(&["run", "a", "--bogus"]).contains("--bogus"));
+        assert!(usage_error(&["frobnicate"]).contains("unknown command"));
+        assert!(usage_error(&[]).contains("no command"));
+        assert!(usage_error(&["run", "a", "-o", "x", "-o", "y"]).contains("more than once"));
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(parse(["--help"]).unwrap(), Command::Help(HelpTopic::Main));
+        assert_eq!(
+            parse(["help", "run"]).unwrap(),
+            Command::Help(HelpTopic::Run)
+        );
+        assert_eq!(
+            parse(["run", "--help"]).unwrap(),
+            Command::Help(HelpTopic::Run)
+        );
+        assert_eq!(parse(["-V"]).unwrap(), Command::Version);
+    }
+
+    #[test]
+    fn init_and_list() {
+        assert_eq!(
+            parse(["init"]).unwrap(),
+            Command::Init {
+                file: PathBuf::from("tasks.json"),
+                force: false
+            }
+        );
+        assert_eq!(
+            parse(["init", "--force", "x.json"]).unwrap(),
+            Command::Init {
+                file: PathBuf::from("x.json"),
+                force: true
+            }
+        );
+        assert_eq!(
+            parse(["list", "r"]).unwrap(),
+            Command::List {
+                repo: PathBuf::from("r")
+            }
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Fatal errors: the ones that stop porch before (or instead of) running tasks.
+//!
+//! A task that fails is not an `Error`: it is data in the results file. An `Error` means the
+//! command line, the tasks file or the environment is wrong, and maps to exit code 2.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub enum Error {
+    /// A bad command line.
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+    /// A tasks file that cannot be used. `task` is "task 3 (\"name\")" when it is about one task.
+    Tasks {
+        file: String,
+        task: Option<String>,
+        field: Option<String>,
+        message: String,
+        hint: Option<String>,
+    },
+    /// The repository, the worktree directory, the agent, git itself: anything else found wrong
+    /// before the run starts.
+    Setup {
+        message: String,
+        hint: Option<String>,
+    },
+    /// An I/O error while doing `action` on `path`.
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>) -> Error {
+        Error::Usage {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn setup(message: impl Into<String>, hint: impl Into<String>) -> Error {
+        Error::Setup {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn with_hint(mut self, text: impl Into<String>) -> Error {
+        let text = Some(text.into());
+        match &mut self {
+            Error::Usage { hint, .. } | Error::Tasks { hint, .. } | Error::Setup { hint, .. } => {
+                *hint = text
+            }
+            Error::Io { .. } => {}
+        }
+        self
+    }
+
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Usage { hint, .. } | Error::Tasks { hint, .. } | Error::Setup { hint, .. } => {
+                hint.as_deref()
+            }
+            Error::Io { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage { message, .. } | Error::Setup { message, .. } => f.write_str(message),
+            Error::Tasks {
+                file,
+                task,
+                field,
+                message,
+                ..
+            } => {
+                write!(f, "{file}")?;
+                if let Some(task) = task {
+                    write!(f, ": {task}")?;
+                }
+                if let Some(field) = field {
+                    write!(f, ": field `{field}`")?;
+                }
+                write!(f, ": {message}")
+            }
+            Error::Io {
+                action,
+                path,
+                source,
+            } => {
+                write!(f, "cannot {action} {}: {source}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<lexopt::Error> for Error {
+    fn from(err: lexopt::Error) -> Error {
+        Error::usage(err.to_string()).with_hint("see `porch --help`")
+    }
+}
+
+/// Attaches what porch was doing, and to which path, to an I/O error.
+pub trait IoContext<T> {
+    fn context(self, action: &'static str, path: &Path) -> Result<T, Error>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn context(self, action: &'static str, path: &Path) -> Result<T, Error> {
+        self.map_err(|source| Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,517 @@
+//! Every git call porch makes, and the lock that serialises the ones touching the shared
+//! repository.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::error::Error;
+
+/// Variables that git hooks and wrappers set and that would point git (or the agent's git) at
+/// another repository than the worktree it runs in.
+pub const REPO_ENV_VARS: [&str; 7] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_PREFIX",
+];
+
+pub const BRANCH_PREFIX: &str = "task/";
+
+/// A git command that failed: what ran, and what git said.
+#[derive(Debug, Clone)]
+pub struct GitError {
+    pub command: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for GitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` failed: {}", self.command, self.message)
+    }
+}
+
+pub fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(dir).stdin(Stdio::null());
+    for var in REPO_ENV_VARS {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn describe(args: &[&str]) -> String {
+    format!("git {}", args.join(" "))
+}
+
+fn output(dir: &Path, args: &[&str]) -> Result<Output, GitError> {
+    command(dir).args(args).output().map_err(|err| GitError {
+        command: describe(args),
+        message: if err.kind() == std::io::ErrorKind::NotFound {
+            "git is not installed or not on PATH".to_string()
+        } else {
+            err.to_string()
+        },
+    })
+}
+
+/// Runs git and returns its trimmed stdout, or what it printed on stderr when it failed.
+pub fn run(dir: &Path, args: &[&str]) -> Result<String, GitError> {
+    let out = output(dir, args)?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    } else {
+        Err(failure(args, &out))
+    }
+}
+
+/// Runs git for a yes/no answer: `Ok(true)` on exit 0, `Ok(false)` on exit 1.
+fn query(dir: &Path, args: &[&str]) -> Result<bool, GitError> {
+    let out = output(dir, args)?;
+    match out.status.code() {
+        Some(0) => Ok(true),
+        Some(1) => Ok(false),
+        _ => Err(failure(args, &out)),
+    }
+}
+
+fn failure(args: &[&str], out: &Output) -> GitError {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let message = stderr.trim();
+    GitError {
+        command: describe(args),
+        message: if message.is_empty() {
+            format!("exited with {}", out.status)
+        } else {
+            message.to_string()
+        },
+    }
+}
+
+/// Is `git` there at all? Asked once, before anything else, for a clear message.
+pub fn check_installed() -> Result<(), Error> {
+    match Command::new("git")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(Error::setup(
+            format!(
+                "`git --version` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            "porch needs a working git on PATH",
+        )),
+        Err(_) => Err(Error::setup(
+            "git is not installed or not on PATH",
+            "install git, then run porch again",
+        )),
+    }
+}
+
+/// The repository porch runs against, found from any directory inside its work tree.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    /// The top of the work tree that REPO is in.
+    pub toplevel: PathBuf,
+    /// The directory shared by all worktrees (`.git` of the main one): the lock lives here.
+    pub common_dir: PathBuf,
+    /// The directory name of the main work tree, used to keep two repos' worktrees apart.
+    pub name: String,
+}
+
+impl Repo {
+    pub fn open(dir: &Path) -> Result<Repo, Error> {
+        let shown = dir.display();
+        let meta = std::fs::metadata(dir).map_err(|err| {
+            Error::setup(
+                format!("REPO {shown}: {err}"),
+                "name a directory inside a git work tree",
+            )
+        })?;
+        if !meta.is_dir() {
+            return Err(Error::setup(
+                format!("REPO {shown} is a file, not a directory"),
+                "name a directory inside a git work tree",
+            ));
+        }
+        let not_repo = |detail: &str| {
+            Error::setup(
+                format!("REPO {shown} is not inside a git work tree{detail}"),
+                "run porch on a git checkout (`git init` and one commit make one)",
+            )
+        };
+        match run(dir, &["rev-parse", "--is-inside-work-tree"]) {
+            Ok(answer) if answer == "true" => {}
+            Ok(_) => return Err(not_repo(" (it is a bare repository or a .git directory)")),
+            Err(err) if err.message.contains("not installed") => {
+                return Err(Error::setup(
+                    err.message,
+                    "install git, then run porch again",
+                ));
+            }
+            Err(err) => return Err(not_repo(&format!(": {}", err.message))),
+        }
+        let paths = run(
+            dir,
+            &[
+                "rev-parse",
+                "--path-format=absolute",
+                "--show-toplevel",
+                "--git-common-dir",
+            ],
+        )
+        .map_err(|err| not_repo(&format!(": {}", err.message)))?;
+        let mut lines = paths.lines();
+        let (Some(toplevel), Some(common_dir)) = (lines.next(), lines.next()) else {
+            return Err(not_repo(": git did not report its directories"));
+        };
+        let toplevel = PathBuf::from(toplevel);
+        let common_dir = PathBuf::from(common_dir);
+        // The main work tree is the common dir's parent when it is `<top>/.git`; a REPO inside a
+        // linked worktree must still name the repository, not that worktree.
+        let main_tree = if common_dir.file_name().is_some_and(|n| n == ".git") {
+            common_dir.parent().unwrap_or(&toplevel).to_path_buf()
+        } else {
+            toplevel.clone()
+        };
+        let name = main_tree
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "repo".to_string());
+        let repo = Repo {
+            toplevel,
+            common_dir,
+            name,
+        };
+        if repo.resolve_commit("HEAD").is_none() {
+            return Err(Error::setup(
+                format!(
+                    "the repository at {} has no commits yet",
+                    repo.toplevel.display()
+                ),
+                "make a first commit (worktrees branch off a commit), then run porch again",
+            ));
+        }
+        Ok(repo)
+    }
+
+    /// The branch checked out in REPO, or `None` on a detached HEAD.
+    pub fn current_branch(&self) -> Option<String> {
+        run(&self.toplevel, &["symbolic-ref", "-q", "--short", "HEAD"])
+            .ok()
+            .filter(|b| !b.is_empty())
+    }
+
+    /// The commit a branch (or any revision) names, or `None` when it names none.
+    pub fn resolve_commit(&self, rev: &str) -> Option<String> {
+        let spec = format!("{rev}^{{commit}}");
+        run(
+            &self.toplevel,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &spec,
+            ],
+        )
+        .ok()
+    }
+
+    pub fn branch_exists(&self, branch: &str) -> Result<bool, GitError> {
+        let reference = format!("refs/heads/{branch}");
+        query(
+            &self.toplevel,
+            &["show-ref", "--verify", "--quiet", &reference],
+        )
+    }
+
+    /// Takes the lock that serialises repository-wide git operations (worktree add, remove,
+    /// prune, branch delete) across threads *and* porch processes: concurrent ones race on the
+    /// half-written `.git/worktrees/<id>/` entries of each other (see docs/design.md).
+    pub fn lock(&self) -> Result<RepoLock, GitError> {
+        let path = self.common_dir.join("porch.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|err| GitError {
+                command: format!("open {}", path.display()),
+                message: err.to_string(),
+            })?;
+        file.lock().map_err(|err| GitError {
+            command: format!("lock {}", path.display()),
+            message: err.to_string(),
+        })?;
+        Ok(RepoLock { _file: file })
+    }
+
+    /// Registers a worktree on a new branch under the lock, then checks it out outside it, so the
+    /// expensive part (writing the files) runs in parallel. On failure, nothing is left: no
+    /// branch, no registry entry, no directory.
+    pub fn add_worktree(
+        &self,
+        dir: &Path,
+        branch: &str,
+        base_commit: &str,
+    ) -> Result<(), GitError> {
+        let dir_str = dir.to_string_lossy();
+        {
+            let _lock = self.lock()?;
+            let added = run(
+                &self.toplevel,
+                &[
+                    "worktree",
+                    "add",
+                    "--no-checkout",
+                    "--no-track",
+                    "-b",
+                    branch,
+                    "--",
+                    &dir_str,
+                    base_commit,
+                ],
+            );
+            if let Err(err) = added {
+                self.undo_add(dir, branch, false);
+                return Err(err);
+            }
+        }
+        if let Err(err) = run(dir, &["reset", "--quiet", "--hard"]) {
+            let _lock = self.lock();
+            self.undo_add(dir, branch, true);
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Removes what a failed `add_worktree` may have left. Best effort: the caller reports the
+    /// original error, and `porch list` shows anything that could not be removed.
+    fn undo_add(&self, dir: &Path, branch: &str, registered: bool) {
+        let dir_str = dir.to_string_lossy();
+        if registered {
+            let _ = run(
+                &self.toplevel,
+                &["worktree", "remove", "--force", "--", &dir_str],
+            );
+        } else if dir.exists() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        let _ = run(&self.toplevel, &["worktree", "prune"]);
+        if self.branch_exists(branch).unwrap_or(false) {
+            let _ = run(&self.toplevel, &["branch", "-D", "--", branch]);
+        }
+    }
+
+    /// Removes a worktree whose work is committed. git itself refuses when it holds changes.
+    pub fn remove_worktree(&self, dir: &Path) -> Result<(), GitError> {
+        let _lock = self.lock()?;
+        run(
+            &self.toplevel,
+            &["worktree", "remove", "--", &dir.to_string_lossy()],
+        )
+        .map(drop)
+    }
+
+    pub fn worktrees(&self) -> Result<Vec<WorktreeEntry>, GitError> {
+        let out = output(&self.toplevel, &["worktree", "list", "--porcelain", "-z"])?;
+        if !out.status.success() {
+            return Err(failure(&["worktree", "list", "--porcelain", "-z"], &out));
+        }
+        Ok(parse_worktree_list(&String::from_utf8_lossy(&out.stdout)))
+    }
+}
+
+pub struct RepoLock {
+    _file: File,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct WorktreeEntry {
+    pub path: PathBuf,
+    pub head: Option<String>,
+    /// Short name, without `refs/heads/`.
+    pub branch: Option<String>,
+    pub bare: bool,
+    pub prunable: bool,
+    pub locked: bool,
+}
+
+fn parse_worktree_list(text: &str) -> Vec<WorktreeEntry> {
+    let mut entries = Vec::new();
+    let mut current: Option<WorktreeEntry> = None;
+    for field in text.split('\0') {
+        if field.is_empty() {
+            if let Some(entry) = current.take() {
+                entries.push(entry);
+            }
+            continue;
+        }
+        let (key, value) = field.split_once(' ').unwrap_or((field, ""));
+        if key == "worktree" {
+            if let Some(entry) = current.take() {
+                entries.push(entry);
+            }
+            current = Some(WorktreeEntry {
+                path: PathBuf::from(value),
+                ..Default::default()
+            });
+            continue;
+        }
+        let Some(entry) = current.as_mut() else {
+            continue;
+        };
+        match key {
+            "HEAD" => entry.head = Some(value.to_string()),
+            "branch" => {
+                entry.branch = Some(
+                    value
+                        .strip_prefix("refs/heads/")
+                        .unwrap_or(value)
+                        .to_string(),
+                )
+            }
+            "bare" => entry.bare = true,
+            "prunable" => entry.prunable = true,
+            "locked" => entry.locked = true,
+            _ => {}
+        }
+    }
+    entries.extend(current);
+    entries
+}
+
+/// Does the worktree hold changes git would commit (tracked or new, not ignored)?
+pub fn is_dirty(dir: &Path) -> Result<bool, GitError> {
+    run(dir, &["status", "--porcelain", "--untracked-files=all"]).map(|s| !s.is_empty())
+}
+
+/// Who commits the agent's work: the repository's identity where it has one, porch's otherwise,
+/// so a commit works on a server where nobody configured git.
+fn identity_overrides(dir: &Path) -> Vec<String> {
+    let mut overrides = Vec::new();
+    for (key, fallback) in [("user.name", "porch"), ("user.email", "porch@localhost")] {
+        let configured = run(dir, &["config", "--get", key])
+            .map(|v| !v.is_empty())
+            .unwrap_or(false);
+        if !configured {
+            overrides.push("-c".to_string());
+            overrides.push(format!("{key}={fallback}"));
+        }
+    }
+    overrides
+}
+
+/// Commits everything the worktree holds (honouring `.gitignore`). Returns whether there was
+/// anything to commit. Hooks are skipped and signing is off: the point is that the agent's work
+/// is never left behind because of a lint hook or a missing key on a server.
+pub fn commit_all(dir: &Path, message: &str) -> Result<bool, GitError> {
+    run(dir, &["add", "--all"])?;
+    if query(dir, &["diff", "--cached", "--quiet"])? {
+        return Ok(false);
+    }
+    let mut args: Vec<String> = identity_overrides(dir);
+    args.extend(
+        [
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "--file",
+            "-",
+        ]
+        .map(String::from),
+    );
+    let mut child = command(dir)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| GitError {
+            command: "git commit".into(),
+            message: err.to_string(),
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(message.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|err| GitError {
+        command: "git commit".into(),
+        message: err.to_string(),
+    })?;
+    if out.status.success() {
+        Ok(true)
+    } else {
+        let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        Err(failure(&arg_refs, &out))
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct DiffStats {
+    pub commits: u64,
+    pub files_changed: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+}
+
+/// What `branch` holds that `base_commit` does not.
+pub fn diff_stats(dir: &Path, base_commit: &str, branch: &str) -> Result<DiffStats, GitError> {
+    let range = format!("{base_commit}..refs/heads/{branch}");
+    let commits = run(dir, &["rev-list", "--count", &range, "--"])?
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let numstat = run(
+        dir,
+        &[
+            "diff",
+            "--numstat",
+            "--no-renames",
+            base_commit,
+            &format!("refs/heads/{branch}"),
+            "--",
+        ],
+    )?;
+    let mut stats = DiffStats {
+        commits,
+        ..DiffStats::default()
+    };
+    for line in numstat.lines() {
+        let mut fields = line.splitn(3, '\t');
+        let (Some(added), Some(removed)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        stats.files_changed += 1;
+        // Binary files show "-": they count as changed files with no lines.
+        stats.insertions += added.parse::<u64>().unwrap_or(0);
+        stats.deletions += removed.parse::<u64>().unwrap_or(0);
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worktree_list_porcelain() {
+        let text = "worktree /r\0HEAD abc\0branch refs/heads/main\0\0worktree /w/x\0HEAD def\0branch refs/heads/task/x\0prunable gitdir file points to non-existent location\0\0worktree /w/y\0HEAD 123\0detached\0\0";
+        let entries = parse_worktree_list(text);
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0].branch.as_deref(), Some("main"));
+        assert_eq!(entries[1].branch.as_deref(), Some("task/x"));
+        assert!(entries[1].prunable);
+        assert_eq!(entries[2].branch, None);
+        assert_eq!(entries[2].head.as_deref(), Some("123"));
+    }
+}

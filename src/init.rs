@@ -1,0 +1,72 @@
+//! `porch init`: a sample tasks file that runs as it is and shows every field.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, IoContext};
+use crate::report::write_atomic;
+
+pub const SAMPLE: &str = r#"{
+  "tasks": [
+    {
+      "name": "add-contributing-guide",
+      "description": "Write CONTRIBUTING.md from what the repository shows",
+      "prompt": "Read the build files and the README, then write CONTRIBUTING.md: how to build, how to run the tests, how to submit a change. Keep it short.",
+      "allowed_tools": ["Read", "Glob", "Grep", "Write"]
+    },
+    {
+      "name": "fix-typos",
+      "description": "Fix spelling mistakes in comments and documentation",
+      "prompt": "Find and fix spelling mistakes in comments and documentation files. Do not change code behaviour.",
+      "allowed_tools": ["Read", "Glob", "Grep", "Edit"]
+    }
+  ]
+}
+"#;
+
+pub fn init(file: &Path, force: bool) -> Result<(), Error> {
+    if file.is_dir() {
+        return Err(Error::setup(
+            format!("{} is a directory", file.display()),
+            "name a file, e.g. `porch init tasks.json`",
+        ));
+    }
+    if force {
+        write_atomic(file, SAMPLE.as_bytes())?;
+    } else {
+        // create_new, not exists-then-write: two porch inits racing cannot both write.
+        match std::fs::File::create_new(file) {
+            Ok(mut out) => out.write_all(SAMPLE.as_bytes()).context("write", file)?,
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::setup(
+                    format!(
+                        "{} already exists; porch init does not overwrite it",
+                        file.display()
+                    ),
+                    "pass --force to replace it, or name another file: porch init other.json"
+                        .to_string(),
+                ));
+            }
+            Err(err) => return Err(err).context("create", file),
+        }
+    }
+    println!("wrote {} with 2 sample tasks", file.display());
+    println!(
+        "edit it, then run: porch run {} /path/to/repo",
+        file.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sample_is_a_valid_tasks_file() {
+        let tasks = crate::tasks::parse(
+            &crate::tasks::Source { name: "sample" },
+            super::SAMPLE.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(tasks.len(), 2);
+    }
+}

@@ -1,0 +1,100 @@
+//! `porch list`: the repository's worktrees, porch's marked, and task branches left without one.
+
+use std::path::Path;
+
+use crate::error::Error;
+use crate::git::{self, BRANCH_PREFIX, Repo};
+
+pub fn list(repo_dir: &Path) -> Result<(), Error> {
+    git::check_installed()?;
+    let repo = Repo::open(repo_dir)?;
+    let worktrees = repo.worktrees().map_err(|e| {
+        Error::setup(
+            e.to_string(),
+            "check the repository with `git worktree list`",
+        )
+    })?;
+
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    for worktree in &worktrees {
+        let branch = worktree
+            .branch
+            .clone()
+            .unwrap_or_else(|| match &worktree.head {
+                Some(head) => format!("(detached {})", &head[..head.len().min(10)]),
+                None => "-".to_string(),
+            });
+        let task = worktree
+            .branch
+            .as_deref()
+            .and_then(|b| b.strip_prefix(BRANCH_PREFIX))
+            .unwrap_or("-")
+            .to_string();
+        let state = if worktree.bare {
+            "bare".to_string()
+        } else if worktree.prunable || !worktree.path.exists() {
+            "missing (git worktree prune forgets it)".to_string()
+        } else {
+            match git::is_dirty(&worktree.path) {
+                Ok(true) => "dirty".to_string(),
+                Ok(false) => "clean".to_string(),
+                Err(err) => format!("unknown: {}", err.message),
+            }
+        };
+        rows.push([worktree.path.display().to_string(), branch, task, state]);
+    }
+
+    let checked_out: Vec<&str> = worktrees
+        .iter()
+        .filter_map(|w| w.branch.as_deref())
+        .collect();
+    let task_branches = git::run(
+        &repo.toplevel,
+        &[
+            "for-each-ref",
+            "--format=%(refname:short)",
+            "refs/heads/task/",
+        ],
+    )
+    .map_err(|e| Error::setup(e.to_string(), "check the repository with `git branch`"))?;
+    for branch in task_branches.lines().filter(|b| !checked_out.contains(b)) {
+        let task = branch
+            .strip_prefix(BRANCH_PREFIX)
+            .unwrap_or(branch)
+            .to_string();
+        rows.push([
+            "-".to_string(),
+            branch.to_string(),
+            task,
+            "branch only (no worktree)".to_string(),
+        ]);
+    }
+
+    let header = ["WORKTREE", "BRANCH", "TASK", "STATE"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let format_row = |cells: [&str; 4]| {
+        format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        )
+    };
+    println!("{}", format_row(header).trim_end());
+    for row in &rows {
+        println!(
+            "{}",
+            format_row([&row[0], &row[1], &row[2], &row[3]]).trim_end()
+        );
+    }
+    Ok(())
+}

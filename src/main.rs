@@ -1,0 +1,55 @@
+//! porch: run many headless Claude Code sessions in parallel against one git repository, each
+//! in its own worktree on its own branch, and gather what they did.
+
+mod agent;
+mod cli;
+mod error;
+mod git;
+mod init;
+mod lines;
+mod list;
+mod preflight;
+mod printer;
+mod proc;
+mod report;
+mod run;
+mod session;
+mod summary;
+mod tasks;
+
+use std::process::ExitCode;
+
+use cli::Command;
+use error::Error;
+
+/// Exit code for bad usage or configuration: nothing was created.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    match dispatch() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("porch: error: {err}");
+            if let Some(hint) = err.hint() {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn dispatch() -> Result<ExitCode, Error> {
+    match cli::parse(std::env::args_os().skip(1))? {
+        Command::Run(args) => run::run(&args),
+        Command::Init { file, force } => init::init(&file, force).map(|()| ExitCode::SUCCESS),
+        Command::List { repo } => list::list(&repo).map(|()| ExitCode::SUCCESS),
+        Command::Help(topic) => {
+            println!("{}", cli::help_text(topic));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version => {
+            println!("porch {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! Everything checked before the repository is touched: the tasks file, the repository, the
+//! agent, where worktrees, logs and results go. The outcome is a `Plan`; an error here means
+//! exit 2 with nothing created.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::agent;
+use crate::cli::RunArgs;
+use crate::error::{Error, IoContext};
+use crate::git::{self, BRANCH_PREFIX, Repo};
+use crate::tasks::{self, Task};
+
+/// A validated run: every path decided, every base resolved to a commit.
+#[derive(Debug)]
+pub struct Plan {
+    pub repo: Repo,
+    pub agent: PathBuf,
+    pub permission_mode: String,
+    pub cleanup: bool,
+    /// `WORKTREE_DIR/<repo name>/.porch`: logs and the default results file.
+    pub state_dir: PathBuf,
+    pub output: PathBuf,
+    pub tasks: Vec<TaskPlan>,
+}
+
+#[derive(Debug)]
+pub struct TaskPlan {
+    pub task: Task,
+    pub branch: String,
+    /// The base as the user named it (or the branch checked out in REPO).
+    pub base_branch: String,
+    /// The commit the branch starts from, fixed before any task starts.
+    pub base_commit: String,
+    pub worktree: PathBuf,
+    pub log: PathBuf,
+}
+
+pub struct Environment {
+    pub home: Option<PathBuf>,
+    pub porch_claude: Option<std::ffi::OsString>,
+    pub path: Option<std::ffi::OsString>,
+}
+
+impl Environment {
+    pub fn from_process() -> Environment {
+        Environment {
+            home: std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(PathBuf::from),
+            porch_claude: std::env::var_os("PORCH_CLAUDE"),
+            path: std::env::var_os("PATH"),
+        }
+    }
+}
+
+pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
+    let (source_name, bytes) = read_tasks(&args.tasks)?;
+    let tasks = tasks::parse(&tasks::Source { name: &source_name }, &bytes)?;
+
+    git::check_installed()?;
+    let repo = Repo::open(&args.repo)?;
+    let agent = agent::resolve_program(
+        args.claude.as_deref(),
+        env.porch_claude.as_deref(),
+        env.path.as_deref(),
+    )?;
+
+    let worktree_dir = match &args.worktree_dir {
+        Some(dir) => expand_tilde(dir, env.home.as_deref())?,
+        None => match &env.home {
+            Some(home) => home.join("worktrees"),
+            None => {
+                return Err(Error::setup(
+                    "HOME is not set, so the default worktree directory ~/worktrees is unknown",
+                    "pass --worktree-dir DIR",
+                ));
+            }
+        },
+    };
+    let worktree_dir = std::path::absolute(&worktree_dir).context("resolve", &worktree_dir)?;
+    check_creatable(&worktree_dir, "the worktree directory")?;
+    let worktree_root = worktree_dir.join(&repo.name);
+    let state_dir = worktree_root.join(".porch");
+
+    let output = match &args.output {
+        Some(path) => {
+            let path = std::path::absolute(path).context("resolve", path)?;
+            check_output(&path)?;
+            path
+        }
+        None => state_dir.join("results.json"),
+    };
+
+    let current = repo.current_branch();
+    let registered = repo.worktrees().map_err(|e| {
+        Error::setup(
+            e.to_string(),
+            "check the repository with `git worktree list`",
+        )
+    })?;
+    let mut plans = Vec::with_capacity(tasks.len());
+    let mut conflicts = Vec::new();
+    for (index, task) in tasks.into_iter().enumerate() {
+        let base_branch = match (&task.base_branch, &current) {
+            (Some(base), _) => base.clone(),
+            (None, Some(current)) => current.clone(),
+            (None, None) => "HEAD".to_string(),
+        };
+        let Some(base_commit) = repo.resolve_commit(&base_branch) else {
+            return Err(unknown_base(
+                &source_name,
+                index,
+                &task,
+                &base_branch,
+                &repo,
+            ));
+        };
+        let branch = format!("{BRANCH_PREFIX}{}", task.name);
+        let worktree = worktree_root.join(&task.name);
+        let branch_taken = repo
+            .branch_exists(&branch)
+            .map_err(|e| Error::setup(e.to_string(), "check the repository with `git branch`"))?;
+        let registered_here = registered
+            .iter()
+            .find(|w| w.path == worktree || w.branch.as_deref() == Some(branch.as_str()));
+        if branch_taken || registered_here.is_some() || worktree.symlink_metadata().is_ok() {
+            conflicts.push((
+                branch.clone(),
+                worktree.clone(),
+                registered_here.map(|w| w.path.clone()),
+            ));
+        }
+        let log = state_dir.join("logs").join(format!("{}.log", task.name));
+        plans.push(TaskPlan {
+            task,
+            branch,
+            base_branch,
+            base_commit,
+            worktree,
+            log,
+        });
+    }
+    if !conflicts.is_empty() {
+        return Err(conflict_error(&repo, &conflicts));
+    }
+
+    Ok(Plan {
+        repo,
+        agent,
+        permission_mode: args.permission_mode.clone(),
+        cleanup: args.cleanup,
+        state_dir,
+        output,
+        tasks: plans,
+    })
+}
+
+fn read_tasks(arg: &str) -> Result<(String, Vec<u8>), Error> {
+    if arg == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .context("read the tasks from", Path::new("<stdin>"))?;
+        return Ok(("<stdin>".to_string(), bytes));
+    }
+    let path = Path::new(arg);
+    match std::fs::read(path) {
+        Ok(bytes) => Ok((arg.to_string(), bytes)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::setup(
+            format!("the tasks file {arg} does not exist"),
+            "check the path, or create a sample with `porch init`",
+        )),
+        Err(err) if path.is_dir() => Err(Error::setup(
+            format!("the tasks file {arg} is a directory"),
+            "name the JSON tasks file itself",
+        )
+        .with_hint(format!("name the JSON file itself ({err})"))),
+        Err(err) => Err(err).context("read the tasks file", path),
+    }
+}
+
+fn expand_tilde(path: &Path, home: Option<&Path>) -> Result<PathBuf, Error> {
+    let Ok(rest) = path.strip_prefix("~") else {
+        return Ok(path.to_path_buf());
+    };
+    match home {
+        Some(home) => Ok(home.join(rest)),
+        None => Err(Error::setup(
+            format!(
+                "--worktree-dir {} starts with ~ but HOME is not set",
+                path.display()
+            ),
+            "give an absolute path",
+        )),
+    }
+}
+
+/// The nearest existing ancestor must be a writable directory, so creating `path` later works.
+fn check_creatable(path: &Path, what: &str) -> Result<(), Error> {
+    let mut probe = path;
+    loop {
+        match std::fs::metadata(probe) {
+            Ok(meta) if meta.is_dir() => {
+                return if writable(probe) {
+                    Ok(())
+                } else {
+                    Err(Error::setup(
+                        format!(
+                            "{what} {} cannot be created: {} is not writable",
+                            path.display(),
+                            probe.display()
+                        ),
+                        "choose another with --worktree-dir, or fix the permissions",
+                    ))
+                };
+            }
+            Ok(_) => {
+                return Err(Error::setup(
+                    format!(
+                        "{what} {} cannot be created: {} is a file",
+                        path.display(),
+                        probe.display()
+                    ),
+                    "choose another with --worktree-dir",
+                ));
+            }
+            Err(_) => match probe.parent() {
+                Some(parent) => probe = parent,
+                None => return Ok(()),
+            },
+        }
+    }
+}
+
+fn check_output(path: &Path) -> Result<(), Error> {
+    if path.is_dir() {
+        return Err(Error::setup(
+            format!("the results file {} is a directory", path.display()),
+            "give -o a file path, e.g. -o results.json",
+        ));
+    }
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    if !parent.is_dir() {
+        return Err(Error::setup(
+            format!(
+                "the results file {} cannot be written: {} is not a directory",
+                path.display(),
+                parent.display()
+            ),
+            "create the directory first, or give -o another path",
+        ));
+    }
+    if !writable(parent) {
+        return Err(Error::setup(
+            format!(
+                "the results file {} cannot be written: {} is not writable",
+                path.display(),
+                parent.display()
+            ),
+            "give -o a path in a writable directory",
+        ));
+    }
+    Ok(())
+}
+
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: access(2) reads a NUL-terminated path we own for the duration of the call.
+    unsafe { libc::access(c_path.as_ptr(), libc::W_OK) == 0 }
+}
+
+fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) -> Error {
+    let branches = git::run(
+        &repo.toplevel,
+        &[
+            "for-each-ref",
+            "--count=12",
+            "--format=%(refname:short)",
+            "refs/heads/",
+        ],
+    )
+    .unwrap_or_default();
+    let list: Vec<&str> = branches.lines().collect();
+    let (field, what) = if task.base_branch.is_some() {
+        (
+            "base_branch",
+            format!(
+                "{} is not a branch of {}",
+                tasks::quote_value(base),
+                repo.toplevel.display()
+            ),
+        )
+    } else {
+        (
+            "base_branch",
+            format!("the default base {base:?} (checked out in REPO) does not name a commit"),
+        )
+    };
+    Error::Tasks {
+        file: file.to_string(),
+        task: Some(tasks::task_label(index, Some(&task.name))),
+        field: Some(field.to_string()),
+        message: what,
+        hint: Some(if list.is_empty() {
+            "name an existing branch".to_string()
+        } else {
+            format!("name an existing branch: {}", list.join(", "))
+        }),
+    }
+}
+
+fn conflict_error(repo: &Repo, conflicts: &[(String, PathBuf, Option<PathBuf>)]) -> Error {
+    let branches: Vec<&str> = conflicts.iter().map(|(b, _, _)| b.as_str()).collect();
+    let mut commands = Vec::new();
+    for (_, worktree, registered) in conflicts {
+        let path = registered.as_ref().unwrap_or(worktree);
+        if registered.is_some() {
+            commands.push(format!(
+                "git -C {} worktree remove {}",
+                repo.toplevel.display(),
+                path.display()
+            ));
+        } else if worktree.symlink_metadata().is_ok() {
+            commands.push(format!("rm -r {}", worktree.display()));
+        }
+    }
+    commands.push(format!(
+        "git -C {} branch -D {}",
+        repo.toplevel.display(),
+        branches.join(" ")
+    ));
+    let noun = if conflicts.len() == 1 {
+        "task's branch or worktree already exists"
+    } else {
+        "tasks' branches or worktrees already exist"
+    };
+    Error::setup(
+        format!(
+            "{} {noun} from an earlier run: {}",
+            conflicts.len(),
+            branches.join(", ")
+        ),
+        format!(
+            "review and keep that work under another name, or remove it (this deletes it):\n  {}\n  or rename the tasks",
+            commands.join("\n  ")
+        ),
+    )
+}

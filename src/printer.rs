@@ -1,0 +1,207 @@
+//! The one thread that writes sessions' output to the terminal, each line whole and prefixed
+//! with its task's name, so twenty sessions talking at once stay readable.
+
+use std::io::{self, Write};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::agent::Tone;
+
+/// How many lines may wait for the printer. Past this, the agents' reader threads block, and so
+/// the agents do when their pipes fill: a flooding agent is slowed, porch's memory is not.
+pub const CHANNEL_CAPACITY: usize = 4096;
+/// Longest line shown on the terminal; the task's log keeps the whole of it.
+pub const DISPLAY_LIMIT: usize = 4096;
+const PREFIX_WIDTH_LIMIT: usize = 24;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A line the agent printed on stdout, rendered.
+    Agent,
+    /// A line the agent printed on stderr, as it was.
+    Stderr,
+    /// porch's own note about the task.
+    Porch,
+}
+
+#[derive(Debug)]
+pub struct Line {
+    pub task: usize,
+    pub origin: Origin,
+    pub tone: Tone,
+    pub text: String,
+}
+
+pub fn spawn(names: Vec<String>, color: bool) -> (Sender<Line>, JoinHandle<()>) {
+    let (sender, receiver) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
+    let printer = Printer::new(names, color);
+    let handle = std::thread::Builder::new()
+        .name("printer".into())
+        .spawn(move || printer.run(receiver, io::stdout().lock()))
+        .expect("spawning the printer thread");
+    (sender, handle)
+}
+
+struct Printer {
+    prefixes: Vec<String>,
+    color: bool,
+}
+
+const PALETTE: [&str; 6] = ["36", "33", "35", "32", "34", "31"];
+
+impl Printer {
+    fn new(names: Vec<String>, color: bool) -> Printer {
+        let width = names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(PREFIX_WIDTH_LIMIT);
+        let prefixes = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let padded = format!("{name:<width$}");
+                if color {
+                    format!(
+                        "\x1b[{}m{padded}\x1b[0m \x1b[2m│\x1b[0m ",
+                        PALETTE[i % PALETTE.len()]
+                    )
+                } else {
+                    format!("{padded} │ ")
+                }
+            })
+            .collect();
+        Printer { prefixes, color }
+    }
+
+    fn run(self, receiver: Receiver<Line>, mut out: impl Write) {
+        let mut broken = false;
+        let mut buffer = String::new();
+        for line in receiver.iter() {
+            if broken {
+                // Keep draining: the agents' work must not depend on who reads the terminal.
+                continue;
+            }
+            buffer.clear();
+            self.format(&line, &mut buffer);
+            let mut result = out.write_all(buffer.as_bytes());
+            if result.is_ok() && receiver.is_empty() {
+                result = out.flush();
+            }
+            if result.is_err() {
+                broken = true;
+            }
+        }
+        let _ = out.flush();
+    }
+
+    fn format(&self, line: &Line, buffer: &mut String) {
+        buffer.push_str(self.prefixes.get(line.task).map_or("", String::as_str));
+        let label = match line.origin {
+            Origin::Agent => "",
+            Origin::Stderr => "[stderr] ",
+            Origin::Porch => "[porch] ",
+        };
+        let style = match (line.origin, line.tone) {
+            (Origin::Stderr, _) | (_, Tone::Bad) => Some("31"),
+            (_, Tone::Good) => Some("32"),
+            (Origin::Porch, _) | (_, Tone::Dim) => Some("2"),
+            (_, Tone::Plain) => None,
+        };
+        let style = style.filter(|_| self.color);
+        if let Some(code) = style {
+            buffer.push_str("\x1b[");
+            buffer.push_str(code);
+            buffer.push('m');
+        }
+        buffer.push_str(label);
+        push_sanitised(buffer, &line.text);
+        if style.is_some() {
+            buffer.push_str("\x1b[0m");
+        }
+        buffer.push('\n');
+    }
+}
+
+/// Appends text with terminal control characters made visible, so an agent's output cannot
+/// move the cursor, clear the screen or change colours, and cut to `DISPLAY_LIMIT`.
+fn push_sanitised(buffer: &mut String, text: &str) {
+    for (shown, (offset, c)) in text.char_indices().enumerate() {
+        if shown == DISPLAY_LIMIT {
+            buffer.push_str(&format!("… ({} more bytes)", text.len() - offset));
+            return;
+        }
+        match c {
+            '\t' => buffer.push_str("    "),
+            c if c.is_control() => buffer.push_str(&format!("\\x{:02x}", c as u32)),
+            c => buffer.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn print(names: &[&str], color: bool, lines: Vec<Line>) -> String {
+        let printer = Printer::new(names.iter().map(|s| s.to_string()).collect(), color);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for line in lines {
+            tx.send(line).unwrap();
+        }
+        drop(tx);
+        let mut out = Vec::new();
+        printer.run(rx, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn line(task: usize, origin: Origin, text: &str) -> Line {
+        Line {
+            task,
+            origin,
+            tone: Tone::Plain,
+            text: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn prefixes_are_aligned_and_labelled() {
+        let out = print(
+            &["a", "longer"],
+            false,
+            vec![
+                line(0, Origin::Agent, "hi"),
+                line(1, Origin::Stderr, "oops"),
+                line(0, Origin::Porch, "note"),
+            ],
+        );
+        assert_eq!(
+            out,
+            "a      │ hi\nlonger │ [stderr] oops\na      │ [porch] note\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_made_visible_and_long_lines_cut() {
+        let long = "x".repeat(DISPLAY_LIMIT + 10);
+        let out = print(
+            &["t"],
+            false,
+            vec![
+                line(0, Origin::Agent, "a\x1b[2Jb\r"),
+                line(0, Origin::Agent, &long),
+            ],
+        );
+        let mut lines = out.lines();
+        assert_eq!(lines.next(), Some("t │ a\\x1b[2Jb\\x0d"));
+        assert!(lines.next().unwrap().ends_with("x… (10 more bytes)"));
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        assert!(!print(&["t"], false, vec![line(0, Origin::Stderr, "e")]).contains('\x1b'));
+        assert!(print(&["t"], true, vec![line(0, Origin::Stderr, "e")]).contains("\x1b[31m"));
+    }
+}

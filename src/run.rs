@@ -1,0 +1,131 @@
+//! `porch run`: one thread per task, one printer thread, results written as tasks finish.
+
+use std::io::IsTerminal;
+use std::panic::AssertUnwindSafe;
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::cli::{ColorChoice, RunArgs};
+use crate::error::{Error, IoContext};
+use crate::preflight::{self, Environment};
+use crate::printer;
+use crate::report::{self, Results, SCHEMA_VERSION, Status, Summary};
+use crate::session::{self, Context};
+use crate::summary;
+
+pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
+    let plan = preflight::plan(args, &Environment::from_process())?;
+    let color = use_color(args.color);
+
+    std::fs::create_dir_all(plan.state_dir.join("logs")).context("create", &plan.state_dir)?;
+    let started_at = SystemTime::now();
+    let clock = Instant::now();
+    let mut results = Results {
+        version: SCHEMA_VERSION,
+        repo: plan.repo.toplevel.display().to_string(),
+        started_at: report::rfc3339(started_at),
+        finished_at: None,
+        duration_ms: 0,
+        summary: Summary::default(),
+        tasks: plan
+            .tasks
+            .iter()
+            .map(|t| session::result_template(t, Status::Running))
+            .collect(),
+    };
+    results.summarise();
+    // Written before any agent starts, so even a porch killed with SIGKILL leaves a valid file
+    // naming every worktree and branch it was about to create.
+    report::write_results(&plan.output, &results)?;
+
+    let names = plan.tasks.iter().map(|t| t.task.name.clone()).collect();
+    let (printer, printer_thread) = printer::spawn(names, color);
+    let run_id = format!(
+        "{}-{}",
+        std::process::id(),
+        started_at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    );
+    let ctx = Context {
+        plan: &plan,
+        printer,
+        run_id,
+    };
+    let mut write_failure = None;
+    std::thread::scope(|scope| {
+        let (finished_tx, finished_rx) = crossbeam_channel::unbounded();
+        for index in 0..plan.tasks.len() {
+            let ctx = &ctx;
+            let finished_tx = finished_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("task-{}", plan.tasks[index].task.name))
+                .spawn_scoped(scope, move || {
+                    let result = run_task_guarded(ctx, index);
+                    let _ = finished_tx.send((index, result));
+                })
+                .expect("spawning a task thread");
+        }
+        drop(finished_tx);
+        for (index, result) in finished_rx {
+            results.tasks[index] = result;
+            results.summarise();
+            results.duration_ms = clock.elapsed().as_millis() as u64;
+            if let Err(err) = report::write_results(&plan.output, &results) {
+                write_failure = Some(err);
+            }
+        }
+    });
+    drop(ctx);
+    let _ = printer_thread.join();
+
+    results.finished_at = Some(report::rfc3339(SystemTime::now()));
+    results.duration_ms = clock.elapsed().as_millis() as u64;
+    results.summarise();
+    let final_write = report::write_results(&plan.output, &results);
+
+    summary::print(&mut std::io::stdout().lock(), &results, &plan, color);
+    // The tasks ran and their branches hold the work, but a script cannot learn that from a
+    // results file that is missing or stale: so this is a failure, never a quiet success.
+    if let Some(err) = final_write.err().or(write_failure) {
+        eprintln!("porch: error: the results file could not be written: {err}");
+        return Ok(ExitCode::from(1));
+    }
+    let all_succeeded = results.tasks.iter().all(|t| t.status == Status::Succeeded);
+    Ok(if all_succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A bug in porch that panics one task's thread must not take the others' results with it.
+fn run_task_guarded(ctx: &Context, index: usize) -> report::TaskResult {
+    std::panic::catch_unwind(AssertUnwindSafe(|| session::run(ctx, index))).unwrap_or_else(
+        |panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let mut result = session::result_template(&ctx.plan.tasks[index], Status::Failed);
+            result.error = Some(format!(
+                "porch failed internally ({what}); please report this"
+            ));
+            result
+        },
+    )
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+                && std::io::stdout().is_terminal()
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests: the built porch binary on real temporary git repositories, with
+//! `fixtures/claude` standing in for the claude CLI.
+
+mod support;
