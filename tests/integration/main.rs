@@ -2,3 +2,6 @@
 //! `fixtures/claude` standing in for the claude CLI.
 
 mod support;
+
+mod run;
+mod validation;

@@ -1,0 +1,3 @@
+//! Bad input: every case exits 2 with a message naming what is wrong, and creates nothing.
+
+use crate::support::*;
