@@ -1,0 +1,31 @@
+# porch: the commands README.md gives. `make test` is what CI runs (through .ci/run).
+CARGO ?= cargo
+
+.PHONY: build release test lint demo static clean
+
+build:
+	$(CARGO) build --locked
+
+release:
+	$(CARGO) build --locked --release
+
+# Unit tests and the integration tests (the built binary on real temporary git repositories,
+# with fixtures/claude standing in for the claude CLI).
+test:
+	$(CARGO) test --locked
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+# A real `porch run` over a throwaway repository with the fixture agent.
+demo: release
+	PORCH=target/release/porch fixtures/demo.sh
+
+# One self-contained executable for servers: statically linked, no runtime to install.
+static:
+	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --locked --release --target x86_64-unknown-linux-gnu
+	@echo "target/x86_64-unknown-linux-gnu/release/porch"
+
+clean:
+	$(CARGO) clean
