@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use lexopt::prelude::*;
 
@@ -53,6 +54,12 @@ pub struct RunArgs {
     /// `--claude`; `PORCH_CLAUDE` and `claude` on PATH are looked at later, not here.
     pub claude: Option<OsString>,
     pub color: ColorChoice,
+    /// `-j`: at most this many sessions at once. `None`: all, capped by available memory.
+    pub jobs: Option<usize>,
+    pub stagger: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub keep_leftovers: bool,
 }
 
 pub const MAIN_HELP: &str = "\
@@ -94,13 +101,28 @@ Options:
                               [default: DIR/<repo name>/porch-results.json]
       --claude PATH           the agent executable [env: PORCH_CLAUDE] [default: claude on PATH]
       --color WHEN            auto, always or never [default: auto; NO_COLOR turns it off]
+  -j, --jobs N                run at most N sessions at once; the rest wait in file order
+                              [default: all tasks, capped at ~300 MB of available memory each]
+      --stagger DURATION      pause between session starts, e.g. 2s [default: none]
+      --timeout DURATION      end a session that runs longer: status timed_out (a task's
+                              \"timeout\" field overrides it) [default: none]
+      --idle-timeout DURATION end a session that prints nothing for that long: timed_out
+      --keep-leftovers        leave processes a session started running after it exits
+                              (by default porch ends them and reports how many)
   -h, --help                  show this help
 
 Tasks file:
   {\"tasks\": [{\"name\": \"add-auth\", \"prompt\": \"Add login to the API\",
               \"description\": \"optional\", \"allowed_tools\": [\"Read\", \"Edit\"],
               \"base_branch\": \"main\"}]}
-  name and prompt are required; base_branch defaults to the branch checked out in REPO.
+  name and prompt are required; base_branch defaults to the branch checked out in REPO;
+  \"timeout\": \"20m\" limits one task. Durations are written 90s, 10m, 1h30m, 500ms.
+
+Signals:
+  SIGINT (Ctrl-C), SIGTERM, SIGHUP: no new sessions start; running ones are ended (SIGTERM,
+  then SIGKILL after a grace period), their work is committed, the results are written with
+  status interrupted (skipped for tasks never started), and porch exits 130, 143 or 129.
+  A second Ctrl-C ends the sessions at once.
   `porch init` writes an example to start from.
 
 Exit codes: 0 every task succeeded, 1 at least one task failed, 2 bad usage or configuration.";
@@ -193,6 +215,11 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
     let mut output = None;
     let mut claude = None;
     let mut color = ColorChoice::Auto;
+    let mut jobs = None;
+    let mut stagger = None;
+    let mut timeout = None;
+    let mut idle_timeout = None;
+    let mut keep_leftovers = false;
     let mut positionals: Vec<OsString> = Vec::new();
 
     while let Some(arg) = parser.next()? {
@@ -239,6 +266,26 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
                     }
                 }
             }
+            Short('j') | Long("jobs") => {
+                let text = parser.value()?.string()?;
+                let n = text
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| (1..=4096).contains(&n))
+                    .ok_or_else(|| {
+                        Error::usage(format!("--jobs `{text}` is not a number of sessions"))
+                            .with_hint("give a whole number from 1 to 4096, e.g. -j 4")
+                    })?;
+                set_once(&mut jobs, "--jobs", n)?;
+            }
+            Long("stagger") => set_once(&mut stagger, "--stagger", duration(parser, "--stagger")?)?,
+            Long("timeout") => set_once(&mut timeout, "--timeout", duration(parser, "--timeout")?)?,
+            Long("idle-timeout") => set_once(
+                &mut idle_timeout,
+                "--idle-timeout",
+                duration(parser, "--idle-timeout")?,
+            )?,
+            Long("keep-leftovers") => keep_leftovers = true,
             Value(value) => positionals.push(value),
             _ => return Err(Error::from(arg.unexpected()).with_hint("see `porch run --help`")),
         }
@@ -285,6 +332,11 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
         output,
         claude,
         color,
+        jobs,
+        stagger,
+        timeout,
+        idle_timeout,
+        keep_leftovers,
     }))
 }
 
@@ -342,6 +394,14 @@ fn nonempty_path(parser: &mut lexopt::Parser, flag: &str) -> Result<PathBuf, Err
     Ok(PathBuf::from(value))
 }
 
+fn duration(parser: &mut lexopt::Parser, flag: &str) -> Result<Duration, Error> {
+    let text = parser.value()?.string()?;
+    crate::duration::parse(&text).map_err(|reason| {
+        Error::usage(format!("{flag} `{text}`: {reason}"))
+            .with_hint("write durations like 90s, 10m or 1h30m")
+    })
+}
+
 fn os_string(value: OsString, what: &str) -> Result<String, Error> {
     value.into_string().map_err(|raw| {
         Error::usage(format!(
@@ -386,6 +446,20 @@ mod tests {
         assert_eq!(run.permission_mode, "acceptEdits");
         assert!(!run.cleanup);
         assert_eq!(run.color, ColorChoice::Auto);
+        assert_eq!(run.jobs, None);
+        let run = run_args(&[
+            "run",
+            "t",
+            "-j",
+            "3",
+            "--timeout",
+            "1h30m",
+            "--stagger",
+            "2s",
+        ]);
+        assert_eq!(run.jobs, Some(3));
+        assert_eq!(run.timeout, Some(Duration::from_secs(5400)));
+        assert_eq!(run.stagger, Some(Duration::from_secs(2)));
     }
 
     #[test]
@@ -405,6 +479,8 @@ mod tests {
         assert!(usage_error(&["frobnicate"]).contains("unknown command"));
         assert!(usage_error(&[]).contains("no command"));
         assert!(usage_error(&["run", "a", "-o", "x", "-o", "y"]).contains("more than once"));
+        assert!(usage_error(&["run", "a", "-j", "0"]).contains("--jobs `0`"));
+        assert!(usage_error(&["run", "a", "--timeout", "10"]).contains("no unit"));
     }
 
     #[test]

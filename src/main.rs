@@ -3,6 +3,7 @@
 
 mod agent;
 mod cli;
+mod duration;
 mod error;
 mod git;
 mod init;
@@ -14,6 +15,7 @@ mod proc;
 mod report;
 mod run;
 mod session;
+mod shutdown;
 mod summary;
 mod tasks;
 

@@ -4,6 +4,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::agent;
 use crate::cli::RunArgs;
@@ -22,6 +23,13 @@ pub struct Plan {
     pub state_dir: PathBuf,
     pub output: PathBuf,
     pub tasks: Vec<TaskPlan>,
+    /// How many sessions may run at once.
+    pub jobs: usize,
+    /// Said to the user when porch chose a lower `jobs` than the number of tasks.
+    pub jobs_note: Option<String>,
+    pub stagger: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub keep_leftovers: bool,
 }
 
 #[derive(Debug)]
@@ -34,6 +42,8 @@ pub struct TaskPlan {
     pub base_commit: String,
     pub worktree: PathBuf,
     pub log: PathBuf,
+    /// The task's own `timeout`, else `--timeout`.
+    pub timeout: Option<Duration>,
 }
 
 pub struct Environment {
@@ -132,7 +142,9 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
             ));
         }
         let log = state_dir.join("logs").join(format!("{}.log", task.name));
+        let timeout = task.timeout.or(args.timeout);
         plans.push(TaskPlan {
+            timeout,
             task,
             branch,
             base_branch,
@@ -145,6 +157,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         return Err(conflict_error(&repo, &conflicts));
     }
 
+    let (jobs, jobs_note) = choose_jobs(args.jobs, plans.len(), available_memory());
     Ok(Plan {
         repo,
         agent,
@@ -152,8 +165,49 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         cleanup: args.cleanup,
         state_dir,
         output,
+        jobs,
+        jobs_note,
+        stagger: args.stagger,
+        idle_timeout: args.idle_timeout,
+        keep_leftovers: args.keep_leftovers,
         tasks: plans,
     })
+}
+
+/// A claude session holds about 300 MB resident: more sessions than memory allows would swap or
+/// meet the OOM killer, so without `-j` porch caps itself and says so.
+const SESSION_MEMORY: u64 = 300 * 1024 * 1024;
+
+fn choose_jobs(
+    asked: Option<usize>,
+    tasks: usize,
+    available: Option<u64>,
+) -> (usize, Option<String>) {
+    if let Some(jobs) = asked {
+        return (jobs.min(tasks).max(1), None);
+    }
+    let Some(available) = available else {
+        return (tasks, None);
+    };
+    let fits = usize::try_from(available / SESSION_MEMORY)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if fits >= tasks {
+        return (tasks, None);
+    }
+    let note = format!(
+        "running at most {fits} sessions at once: {} MiB of memory is available and a claude session takes about 300 MB (-j N overrides this)",
+        available / (1024 * 1024)
+    );
+    (fits, Some(note))
+}
+
+/// `MemAvailable` from /proc/meminfo, in bytes; `None` where there is no such file.
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn read_tasks(arg: &str) -> Result<(String, Vec<u8>), Error> {
@@ -350,4 +404,22 @@ fn conflict_error(repo: &Repo, conflicts: &[(String, PathBuf, Option<PathBuf>)])
             commands.join("\n  ")
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_are_capped_by_memory_unless_asked() {
+        let gib = 1024 * 1024 * 1024;
+        assert_eq!(choose_jobs(None, 5, Some(24 * gib)), (5, None));
+        let (jobs, note) = choose_jobs(None, 100, Some(3 * gib));
+        assert_eq!(jobs, 10);
+        assert!(note.unwrap().contains("at most 10 sessions"));
+        assert_eq!(choose_jobs(None, 100, Some(1)).0, 1);
+        assert_eq!(choose_jobs(Some(64), 100, Some(gib)), (64, None));
+        assert_eq!(choose_jobs(Some(8), 3, None), (3, None));
+        assert_eq!(choose_jobs(None, 7, None), (7, None));
+    }
 }

@@ -48,40 +48,54 @@ pub fn marked_processes(marker: &str) -> Vec<i32> {
 /// Ends every process left behind by a session: its process group and every process carrying
 /// its marker. SIGTERM first, then SIGKILL for whatever is still there after `grace`. Returns
 /// how many processes were found.
+///
+/// A scan can miss a process in the middle of `execve` (its environment reads empty for a
+/// moment), so "none left" means two scans in a row found none.
 pub fn end_leftovers(pgid: u32, marker: &str, grace: Duration) -> usize {
-    signal_group(pgid, libc::SIGTERM);
-    let first = marked_processes(marker);
-    for &pid in &first {
-        signal_pid(pid, libc::SIGTERM);
-    }
-    let mut seen: std::collections::BTreeSet<i32> = first.into_iter().collect();
-    let deadline = Instant::now() + grace;
-    loop {
+    let mut seen = std::collections::BTreeSet::new();
+    let scan_and_signal = |signal: i32, seen: &mut std::collections::BTreeSet<i32>| {
+        signal_group(pgid, signal);
         let alive = marked_processes(marker);
-        seen.extend(&alive);
-        if alive.is_empty() && !group_alive(pgid) {
-            return seen.len();
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // Whatever ignored SIGTERM; repeat, since a dying process may have forked.
-    for _ in 0..10 {
-        signal_group(pgid, libc::SIGKILL);
-        let alive = marked_processes(marker);
-        seen.extend(&alive);
-        if alive.is_empty() {
-            break;
-        }
         for &pid in &alive {
-            signal_pid(pid, libc::SIGKILL);
+            if seen.insert(pid) || signal == libc::SIGKILL {
+                signal_pid(pid, signal);
+            }
         }
-        std::thread::sleep(Duration::from_millis(20));
+        alive.is_empty() && !group_alive(pgid)
+    };
+    let deadline = Instant::now() + grace;
+    let mut quiet_scans = 0;
+    while quiet_scans < 2 {
+        if scan_and_signal(libc::SIGTERM, &mut seen) {
+            quiet_scans += 1;
+        } else {
+            quiet_scans = 0;
+        }
+        if Instant::now() >= deadline && quiet_scans == 0 {
+            break;
+        }
+        std::thread::sleep(SCAN_INTERVAL);
+    }
+    if quiet_scans >= 2 {
+        return seen.len();
+    }
+    // Whatever ignored SIGTERM. Bounded, in case something keeps forking faster than this kills.
+    let mut quiet_scans = 0;
+    for _ in 0..50 {
+        if scan_and_signal(libc::SIGKILL, &mut seen) {
+            quiet_scans += 1;
+            if quiet_scans >= 2 {
+                break;
+            }
+        } else {
+            quiet_scans = 0;
+        }
+        std::thread::sleep(SCAN_INTERVAL);
     }
     seen.len()
 }
+
+const SCAN_INTERVAL: Duration = Duration::from_millis(25);
 
 fn group_alive(pgid: u32) -> bool {
     // SAFETY: signal 0 only checks that the group exists.

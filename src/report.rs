@@ -15,10 +15,18 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Started, not finished (only in a results file written while the run goes on).
+    /// Waiting for a free slot (`-j`); only in a results file written while the run goes on.
+    Pending,
+    /// Started, not finished; only in a results file written while the run goes on.
     Running,
     Succeeded,
     Failed,
+    /// Ended by `--timeout`, the task's `timeout` or `--idle-timeout`.
+    TimedOut,
+    /// Ended because porch received SIGINT, SIGTERM or SIGHUP.
+    Interrupted,
+    /// Never started, because porch was interrupted first.
+    Skipped,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -37,6 +45,9 @@ pub struct Summary {
     pub total: usize,
     pub succeeded: usize,
     pub failed: usize,
+    pub timed_out: usize,
+    pub interrupted: usize,
+    pub skipped: usize,
     pub cost_usd: f64,
 }
 
@@ -79,7 +90,10 @@ impl Results {
             match task.status {
                 Status::Succeeded => summary.succeeded += 1,
                 Status::Failed => summary.failed += 1,
-                Status::Running => {}
+                Status::TimedOut => summary.timed_out += 1,
+                Status::Interrupted => summary.interrupted += 1,
+                Status::Skipped => summary.skipped += 1,
+                Status::Pending | Status::Running => {}
             }
             summary.cost_usd += task.cost_usd.unwrap_or(0.0);
         }

@@ -3,20 +3,24 @@
 use std::io::IsTerminal;
 use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cli::{ColorChoice, RunArgs};
 use crate::error::{Error, IoContext};
-use crate::preflight::{self, Environment};
+use crate::preflight::{self, Environment, Plan};
 use crate::printer;
+use crate::proc;
 use crate::report::{self, Results, SCHEMA_VERSION, Status, Summary};
 use crate::session::{self, Context};
+use crate::shutdown;
 use crate::summary;
 
 pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let plan = preflight::plan(args, &Environment::from_process())?;
     let color = use_color(args.color);
 
+    // From here on porch creates things, so from here on a signal must let it clean up.
+    shutdown::install();
     std::fs::create_dir_all(plan.state_dir.join("logs")).context("create", &plan.state_dir)?;
     let started_at = SystemTime::now();
     let clock = Instant::now();
@@ -30,13 +34,16 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
         tasks: plan
             .tasks
             .iter()
-            .map(|t| session::result_template(t, Status::Running))
+            .map(|t| session::result_template(t, Status::Pending))
             .collect(),
     };
     results.summarise();
     // Written before any agent starts, so even a porch killed with SIGKILL leaves a valid file
     // naming every worktree and branch it was about to create.
     report::write_results(&plan.output, &results)?;
+    if let Some(note) = &plan.jobs_note {
+        eprintln!("porch: {note}");
+    }
 
     let names = plan.tasks.iter().map(|t| t.task.name.clone()).collect();
     let (printer, printer_thread) = printer::spawn(names, color);
@@ -56,24 +63,65 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let mut write_failure = None;
     std::thread::scope(|scope| {
         let (finished_tx, finished_rx) = crossbeam_channel::unbounded();
-        for index in 0..plan.tasks.len() {
-            let ctx = &ctx;
-            let finished_tx = finished_tx.clone();
-            std::thread::Builder::new()
-                .name(format!("task-{}", plan.tasks[index].task.name))
-                .spawn_scoped(scope, move || {
-                    let result = run_task_guarded(ctx, index);
-                    let _ = finished_tx.send((index, result));
-                })
-                .expect("spawning a task thread");
-        }
-        drop(finished_tx);
-        for (index, result) in finished_rx {
-            results.tasks[index] = result;
-            results.summarise();
-            results.duration_ms = clock.elapsed().as_millis() as u64;
-            if let Err(err) = report::write_results(&plan.output, &results) {
-                write_failure = Some(err);
+        let mut next = 0;
+        let mut running = 0;
+        let mut last_start: Option<Instant> = None;
+        let mut announced_signal = false;
+        loop {
+            if let Some(signal) = shutdown::requested() {
+                if !announced_signal {
+                    announced_signal = true;
+                    announce_shutdown(signal, running);
+                }
+                for index in next..plan.tasks.len() {
+                    results.tasks[index].status = Status::Skipped;
+                    results.tasks[index].error = Some(format!(
+                        "not started: porch received {}",
+                        proc::describe_signal(signal)
+                    ));
+                }
+                next = plan.tasks.len();
+            }
+            let mut started_any = false;
+            while next < plan.tasks.len() && running < plan.jobs {
+                if let (Some(stagger), Some(last)) = (plan.stagger, last_start) {
+                    if last.elapsed() < stagger {
+                        break;
+                    }
+                }
+                let index = next;
+                let ctx = &ctx;
+                let finished_tx = finished_tx.clone();
+                std::thread::Builder::new()
+                    .name(format!("task-{}", plan.tasks[index].task.name))
+                    .spawn_scoped(scope, move || {
+                        let result = run_task_guarded(ctx, index);
+                        let _ = finished_tx.send((index, result));
+                    })
+                    .expect("spawning a task thread");
+                results.tasks[index].status = Status::Running;
+                next += 1;
+                running += 1;
+                last_start = Some(Instant::now());
+                started_any = true;
+            }
+            if started_any {
+                write_progress(&plan, &mut results, clock, &mut write_failure);
+            }
+            if running == 0 && next >= plan.tasks.len() {
+                break;
+            }
+            // Wake for a finished task, the next staggered start, or a signal to porch.
+            let wake = match (plan.stagger, last_start) {
+                (Some(stagger), Some(last)) if next < plan.tasks.len() && running < plan.jobs => {
+                    stagger.saturating_sub(last.elapsed()).min(SCHEDULER_POLL)
+                }
+                _ => SCHEDULER_POLL,
+            };
+            if let Ok((index, result)) = finished_rx.recv_timeout(wake) {
+                results.tasks[index] = result;
+                running -= 1;
+                write_progress(&plan, &mut results, clock, &mut write_failure);
             }
         }
     });
@@ -86,11 +134,14 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let final_write = report::write_results(&plan.output, &results);
 
     summary::print(&mut std::io::stdout().lock(), &results, &plan, color);
-    // The tasks ran and their branches hold the work, but a script cannot learn that from a
-    // results file that is missing or stale: so this is a failure, never a quiet success.
     if let Some(err) = final_write.err().or(write_failure) {
+        // The tasks ran and their branches hold the work, but a script cannot learn that from a
+        // results file that is missing or stale: so this is a failure, never a quiet success.
         eprintln!("porch: error: the results file could not be written: {err}");
         return Ok(ExitCode::from(1));
+    }
+    if let Some(signal) = shutdown::requested() {
+        return Ok(ExitCode::from(128 + signal as u8));
     }
     let all_succeeded = results.tasks.iter().all(|t| t.status == Status::Succeeded);
     Ok(if all_succeeded {
@@ -98,6 +149,28 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::from(1)
     })
+}
+
+const SCHEDULER_POLL: Duration = Duration::from_millis(100);
+
+fn write_progress(plan: &Plan, results: &mut Results, clock: Instant, failure: &mut Option<Error>) {
+    results.summarise();
+    results.duration_ms = clock.elapsed().as_millis() as u64;
+    if let Err(err) = report::write_results(&plan.output, results) {
+        *failure = Some(err);
+    }
+}
+
+fn announce_shutdown(signal: i32, running: usize) {
+    let again = if signal == libc::SIGINT {
+        "; press Ctrl-C again to kill them at once"
+    } else {
+        ""
+    };
+    eprintln!(
+        "porch: received {}: starting no more sessions, ending {running} running (their work is committed){again}",
+        proc::describe_signal(signal)
+    );
 }
 
 /// A bug in porch that panics one task's thread must not take the others' results with it.

@@ -6,18 +6,21 @@ use std::io::{BufReader, BufWriter, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
 use crate::agent::{self, ResultEvent, SessionLog, Tone};
+use crate::duration;
 use crate::git;
 use crate::lines::read_capped_line;
 use crate::preflight::{Plan, TaskPlan};
 use crate::printer::{Line, Origin};
 use crate::proc;
 use crate::report::{Status, TaskResult};
+use crate::shutdown;
 
 /// Longest line kept from an agent. A result event larger than this is lost (and the task
 /// reported as having none); anything else is cut in the log and on the terminal.
@@ -94,6 +97,14 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
 fn run_inner(task: &Task, result: &mut TaskResult) {
     let plan = task.plan;
     let repo = &task.ctx.plan.repo;
+    if let Some(signal) = shutdown::requested() {
+        result.status = Status::Skipped;
+        result.error = Some(format!(
+            "not started: porch received {}",
+            proc::describe_signal(signal)
+        ));
+        return;
+    }
     if let Err(err) = repo.add_worktree(&plan.worktree, &plan.branch, &plan.base_commit) {
         result.error = Some(format!("could not create the worktree: {err}"));
         task.note(Tone::Bad, format!("could not create the worktree: {err}"));
@@ -112,7 +123,15 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
 
     let session = match run_agent(task) {
         Ok(session) => session,
-        Err(message) => {
+        Err(StartFailure::Interrupted(signal)) => {
+            result.status = Status::Interrupted;
+            result.error = Some(format!(
+                "interrupted before the session started: porch received {}",
+                proc::describe_signal(signal)
+            ));
+            return;
+        }
+        Err(StartFailure::Error(message)) => {
             result.error = Some(message.clone());
             task.note(Tone::Bad, message);
             return;
@@ -126,13 +145,18 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
         } else {
             "processes"
         };
-        task.note(
-            Tone::Dim,
+        let text = if session.leftovers_kept {
+            format!(
+                "left {} {what} the session started running (--keep-leftovers)",
+                session.leftovers
+            )
+        } else {
             format!(
                 "ended {} {what} the session left running",
                 session.leftovers
-            ),
-        );
+            )
+        };
+        task.note(Tone::Dim, text);
     }
     judge(&session, result);
 
@@ -143,16 +167,53 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
     }
 }
 
+/// Why porch ended a session that had not ended by itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StopReason {
+    Timeout(Duration),
+    Idle(Duration),
+    /// It printed its result event but did not exit.
+    HungAfterResult,
+    Interrupted(i32),
+}
+
+enum StartFailure {
+    Error(String),
+    Interrupted(i32),
+}
+
 struct Session {
     status: ExitStatus,
     log: SessionLog,
+    stopped: Option<StopReason>,
     leftovers: usize,
+    leftovers_kept: bool,
     log_written: bool,
 }
 
+/// Time since the session started, in milliseconds, shared with the reader threads.
+struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+}
+
+/// What the reader threads tell the waiting thread: when output last came, when the result did.
+#[derive(Default)]
+struct Activity {
+    last_output_ms: AtomicU64,
+    /// 0 until the result event is read, then the time it was read plus one.
+    result_at_ms: AtomicU64,
+}
+
 /// Starts claude in the worktree, streams its output to the printer and the log, and waits for
-/// it. Returns once the agent has exited and what it left running has been ended.
-fn run_agent(task: &Task) -> Result<Session, String> {
+/// it, ending it on a timeout, an idle timeout, a hang after its result or a signal to porch.
+/// Returns once the agent has exited and what it left running has been dealt with.
+fn run_agent(task: &Task) -> Result<Session, StartFailure> {
     let plan = task.plan;
     let ctx = task.ctx;
     let marker = format!("{}-{}", ctx.run_id, task.index);
@@ -168,13 +229,20 @@ fn run_agent(task: &Task) -> Result<Session, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    if let Some(signal) = shutdown::requested() {
+        return Err(StartFailure::Interrupted(signal));
+    }
     let mut child = command.spawn().map_err(|err| {
-        format!(
+        StartFailure::Error(format!(
             "could not start the agent {}: {err}",
             ctx.plan.agent.display()
-        )
+        ))
     })?;
     let pgid = child.id();
+    let clock = Arc::new(Clock {
+        start: Instant::now(),
+    });
+    let activity = Arc::new(Activity::default());
 
     let log_file = open_log(&plan.log);
     let log_written = log_file.is_some();
@@ -193,30 +261,64 @@ fn run_agent(task: &Task) -> Result<Session, String> {
 
     let stdout = child.stdout.take().expect("stdout was piped");
     let stderr = child.stderr.take().expect("stderr was piped");
+    let shared = Shared {
+        log_file: Arc::clone(&log_file),
+        session_log: Arc::clone(&session_log),
+        clock: Arc::clone(&clock),
+        activity: Arc::clone(&activity),
+    };
     let readers = [
-        spawn_reader(
-            task,
-            stdout,
-            Origin::Agent,
-            Arc::clone(&log_file),
-            Arc::clone(&session_log),
-            done_tx.clone(),
-        ),
-        spawn_reader(
-            task,
-            stderr,
-            Origin::Stderr,
-            Arc::clone(&log_file),
-            Arc::clone(&session_log),
-            done_tx,
-        ),
+        spawn_reader(task, stdout, Origin::Agent, shared.clone(), done_tx.clone()),
+        spawn_reader(task, stderr, Origin::Stderr, shared, done_tx),
     ];
 
-    let status = child
-        .wait()
-        .map_err(|err| format!("could not wait for the agent: {err}"))?;
+    let (exit_tx, exit_rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = exit_tx.send(child.wait());
+    });
+    let mut stopper = Stopper {
+        pgid,
+        reason: None,
+        stage: 0,
+        since: Instant::now(),
+    };
+    let status = loop {
+        match exit_rx.recv_timeout(POLL_INTERVAL) {
+            Ok(Ok(status)) => break status,
+            Ok(Err(err)) => {
+                return Err(StartFailure::Error(format!(
+                    "could not wait for the agent: {err}"
+                )));
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err(StartFailure::Error(
+                    "lost track of the agent process".to_string(),
+                ));
+            }
+        }
+        if stopper.reason.is_none() {
+            if let Some(reason) = why_stop(task, &clock, &activity) {
+                task.note(Tone::Bad, describe_stop(reason, true));
+                stopper.start(reason);
+            }
+        } else {
+            stopper.escalate();
+        }
+    };
+
     // What the agent left running holds its pipes open; end it before waiting for them.
-    let leftovers = proc::end_leftovers(pgid, &marker, LEFTOVER_GRACE);
+    let keep = ctx.plan.keep_leftovers && stopper.reason.is_none();
+    let leftovers = if keep {
+        proc::marked_processes(&marker).len()
+    } else {
+        let grace = if shutdown::urgent() {
+            Duration::ZERO
+        } else {
+            LEFTOVER_GRACE
+        };
+        proc::end_leftovers(pgid, &marker, grace)
+    };
 
     let deadline = Instant::now() + PIPE_DRAIN_DEADLINE;
     let mut open = readers.len();
@@ -224,9 +326,14 @@ fn run_agent(task: &Task) -> Result<Session, String> {
         open -= 1;
     }
     if open > 0 {
+        let who = if keep {
+            "a process the session left running"
+        } else {
+            "a process outside the session"
+        };
         task.note(
-            Tone::Bad,
-            "a process outside the session still holds its output open; porch stopped reading it",
+            Tone::Dim,
+            format!("{who} still holds the session's output open; porch stopped reading it"),
         );
     } else {
         for reader in readers {
@@ -243,9 +350,98 @@ fn run_agent(task: &Task) -> Result<Session, String> {
     Ok(Session {
         status,
         log,
+        stopped: stopper.reason,
         leftovers,
+        leftovers_kept: keep,
         log_written,
     })
+}
+
+/// How often the waiting thread looks at the clock and at porch's signals.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Between the first SIGTERM, the second, and SIGKILL. claude ignores the first SIGTERM while a
+/// Bash tool runs (it kills the tool and carries on), so one signal is never enough.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long a session may take to exit after printing its result event.
+const RESULT_EXIT_GRACE: Duration = Duration::from_secs(5);
+
+fn why_stop(task: &Task, clock: &Clock, activity: &Activity) -> Option<StopReason> {
+    if let Some(signal) = shutdown::requested() {
+        return Some(StopReason::Interrupted(signal));
+    }
+    let now = clock.now_ms();
+    if let Some(limit) = task.plan.timeout {
+        if now >= limit.as_millis() as u64 {
+            return Some(StopReason::Timeout(limit));
+        }
+    }
+    if let Some(limit) = task.ctx.plan.idle_timeout {
+        let last = activity.last_output_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= limit.as_millis() as u64 {
+            return Some(StopReason::Idle(limit));
+        }
+    }
+    let result_at = activity.result_at_ms.load(Ordering::Relaxed);
+    if result_at > 0 && now.saturating_sub(result_at - 1) >= RESULT_EXIT_GRACE.as_millis() as u64 {
+        return Some(StopReason::HungAfterResult);
+    }
+    None
+}
+
+fn describe_stop(reason: StopReason, ending: bool) -> String {
+    let what = match reason {
+        StopReason::Timeout(limit) => format!("timed out after {}", duration::format(limit)),
+        StopReason::Idle(limit) => format!(
+            "printed nothing for {} (--idle-timeout)",
+            duration::format(limit)
+        ),
+        StopReason::HungAfterResult => format!(
+            "claude printed its result but did not exit within {}",
+            duration::format(RESULT_EXIT_GRACE)
+        ),
+        StopReason::Interrupted(signal) => {
+            format!("porch received {}", proc::describe_signal(signal))
+        }
+    };
+    if ending {
+        format!("{what}: ending the session")
+    } else {
+        what
+    }
+}
+
+/// Ends a session for real: SIGTERM to its group, a grace period, SIGTERM again, another grace
+/// period, SIGKILL. A second signal to porch skips the grace periods.
+struct Stopper {
+    pgid: u32,
+    reason: Option<StopReason>,
+    stage: u8,
+    since: Instant,
+}
+
+impl Stopper {
+    fn start(&mut self, reason: StopReason) {
+        self.reason = Some(reason);
+        self.stage = 0;
+        self.since = Instant::now();
+        proc::signal_group(self.pgid, libc::SIGTERM);
+        self.escalate();
+    }
+
+    fn escalate(&mut self) {
+        let urgent = matches!(self.reason, Some(StopReason::Interrupted(_))) && shutdown::urgent();
+        if self.stage >= 2 || !(urgent || self.since.elapsed() >= STOP_GRACE) {
+            return;
+        }
+        self.stage = if urgent { 2 } else { self.stage + 1 };
+        self.since = Instant::now();
+        let signal = if self.stage == 2 {
+            libc::SIGKILL
+        } else {
+            libc::SIGTERM
+        };
+        proc::signal_group(self.pgid, signal);
+    }
 }
 
 fn open_log(path: &Path) -> Option<BufWriter<File>> {
@@ -254,12 +450,19 @@ fn open_log(path: &Path) -> Option<BufWriter<File>> {
     File::create(path).ok().map(BufWriter::new)
 }
 
+#[derive(Clone)]
+struct Shared {
+    log_file: Arc<Mutex<Option<BufWriter<File>>>>,
+    session_log: Arc<Mutex<SessionLog>>,
+    clock: Arc<Clock>,
+    activity: Arc<Activity>,
+}
+
 fn spawn_reader(
     task: &Task,
     pipe: impl std::io::Read + Send + 'static,
     origin: Origin,
-    log_file: Arc<Mutex<Option<BufWriter<File>>>>,
-    session_log: Arc<Mutex<SessionLog>>,
+    shared: Shared,
     done: Sender<()>,
 ) -> std::thread::JoinHandle<()> {
     let printer = task.ctx.printer.clone();
@@ -269,11 +472,19 @@ fn spawn_reader(
         let mut reader = BufReader::with_capacity(64 * 1024, pipe);
         let mut raw = Vec::new();
         while let Ok(Some(dropped)) = read_capped_line(&mut reader, &mut raw, LINE_LIMIT) {
-            if let Some(file) = log_file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                let _ = match origin {
-                    Origin::Stderr => file.write_all(b"[stderr] "),
-                    _ => Ok(()),
-                };
+            shared
+                .activity
+                .last_output_ms
+                .store(shared.clock.now_ms(), Ordering::Relaxed);
+            if let Some(file) = shared
+                .log_file
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_mut()
+            {
+                if origin == Origin::Stderr {
+                    let _ = file.write_all(b"[stderr] ");
+                }
                 let _ = file.write_all(&raw);
                 if dropped > 0 {
                     let _ = write!(file, " [porch: {dropped} more bytes dropped]");
@@ -283,8 +494,16 @@ fn spawn_reader(
             let text = String::from_utf8_lossy(&raw);
             let rendered = match origin {
                 Origin::Agent => {
-                    let mut log = session_log.lock().unwrap_or_else(|p| p.into_inner());
-                    agent::observe_line(&mut log, &text, &worktree)
+                    let mut log = shared.session_log.lock().unwrap_or_else(|p| p.into_inner());
+                    let had_result = log.result.is_some();
+                    let lines = agent::observe_line(&mut log, &text, &worktree);
+                    if !had_result && log.result.is_some() {
+                        shared
+                            .activity
+                            .result_at_ms
+                            .store(shared.clock.now_ms() + 1, Ordering::Relaxed);
+                    }
+                    lines
                 }
                 _ => vec![agent::Rendered {
                     tone: Tone::Plain,
@@ -314,29 +533,53 @@ fn spawn_reader(
     })
 }
 
-/// Succeeded only when claude exited 0 and its result event says `is_error: false`.
+/// Succeeded only when claude exited 0 and its result event says `is_error: false`, or when it
+/// said so and then hung until porch ended it.
 fn judge(session: &Session, result: &mut TaskResult) {
     result.exit_code = session.status.code();
     result.signal = session.status.signal();
     result.session_id = session.log.session_id.clone();
+    if let Some(event) = &session.log.result {
+        record_result(event, result);
+    }
     let exit = describe_exit(session.status);
-    match &session.log.result {
-        Some(event) => {
-            record_result(event, result);
-            if session.status.success() && !event.is_error {
-                result.status = Status::Succeeded;
-            } else if event.is_error {
-                let why = event.error_text().unwrap_or_else(|| {
-                    format!(
-                        "claude reported an error ({})",
-                        event.subtype.as_deref().unwrap_or("no detail")
-                    )
-                });
-                result.error = Some(format!("{why} ({exit})"));
-            } else {
-                result.error = Some(format!("claude {exit} after reporting success"));
-            }
+    match session.stopped {
+        Some(StopReason::Interrupted(_)) => {
+            result.status = Status::Interrupted;
+            result.error = Some(format!(
+                "interrupted: {}",
+                describe_stop(session.stopped.unwrap(), false)
+            ));
+            return;
         }
+        Some(reason @ (StopReason::Timeout(_) | StopReason::Idle(_))) => {
+            result.status = Status::TimedOut;
+            result.error = Some(describe_stop(reason, false));
+            return;
+        }
+        Some(StopReason::HungAfterResult) => {
+            result.warnings.push(format!(
+                "{}; porch ended it",
+                describe_stop(StopReason::HungAfterResult, false)
+            ));
+        }
+        None => {}
+    }
+    let ended_by_porch = session.stopped.is_some();
+    match &session.log.result {
+        Some(event) if !event.is_error && (session.status.success() || ended_by_porch) => {
+            result.status = Status::Succeeded;
+        }
+        Some(event) if event.is_error => {
+            let why = event.error_text().unwrap_or_else(|| {
+                format!(
+                    "claude reported an error ({})",
+                    event.subtype.as_deref().unwrap_or("no detail")
+                )
+            });
+            result.error = Some(format!("{why} ({exit})"));
+        }
+        Some(_) => result.error = Some(format!("claude {exit} after reporting success")),
         None => {
             result.error = Some(format!(
                 "no result event: claude {exit} without reporting an outcome"
@@ -443,6 +686,8 @@ fn commit_message(plan: &TaskPlan, session: &Session, status: Status) -> String 
     let title: String = title.chars().take(72).collect();
     let status = match status {
         Status::Succeeded => "succeeded",
+        Status::TimedOut => "timed out",
+        Status::Interrupted => "interrupted",
         _ => "failed",
     };
     format!(

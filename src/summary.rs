@@ -94,11 +94,21 @@ fn write_summary(
     let summary = &results.summary;
     let task_time: u64 = results.tasks.iter().map(|t| t.duration_ms).sum();
     writeln!(out)?;
-    writeln!(
-        out,
-        "{} of {} tasks succeeded, {} failed; cost ${:.4}",
-        summary.succeeded, summary.total, summary.failed, summary.cost_usd
-    )?;
+    let mut counts = vec![format!(
+        "{} of {} tasks succeeded",
+        summary.succeeded, summary.total
+    )];
+    for (count, what) in [
+        (summary.failed, "failed"),
+        (summary.timed_out, "timed out"),
+        (summary.interrupted, "interrupted"),
+        (summary.skipped, "skipped"),
+    ] {
+        if count > 0 {
+            counts.push(format!("{count} {what}"));
+        }
+    }
+    writeln!(out, "{}; cost ${:.4}", counts.join(", "), summary.cost_usd)?;
     if results.tasks.len() > 1 {
         let saved = task_time.saturating_sub(results.duration_ms);
         writeln!(
@@ -150,6 +160,10 @@ fn status_word(task: &TaskResult) -> &'static str {
         Status::Succeeded => "ok!",
         Status::Failed => "FAILED",
         Status::Running => "running",
+        Status::Pending => "pending",
+        Status::TimedOut => "TIMED OUT",
+        Status::Interrupted => "INTERRUPTED",
+        Status::Skipped => "skipped",
     }
 }
 

@@ -6,12 +6,13 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 
 /// Fields a task may have. Add a field here and in `parse_task`.
-pub const TASK_FIELDS: [&str; 5] = [
+pub const TASK_FIELDS: [&str; 6] = [
     "name",
     "prompt",
     "description",
     "allowed_tools",
     "base_branch",
+    "timeout",
 ];
 const FILE_FIELDS: [&str; 1] = ["tasks"];
 pub const MAX_NAME_LEN: usize = 64;
@@ -24,6 +25,7 @@ pub struct Task {
     pub description: Option<String>,
     pub allowed_tools: Vec<String>,
     pub base_branch: Option<String>,
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Where a tasks file came from, for messages: its path, or "<stdin>".
@@ -267,12 +269,31 @@ fn parse_task(source: &Source, index: usize, value: &Value) -> Result<Task, Erro
         ));
     }
 
+    let timeout = match optional_string(fields, "timeout") {
+        Ok(None) => None,
+        Ok(Some(text)) => Some(crate::duration::parse(&text).map_err(|reason| {
+            field_error(
+                "timeout",
+                reason,
+                "write a duration like \"90s\", \"10m\" or \"1h30m\"",
+            )
+        })?),
+        Err(got) => {
+            return Err(field_error(
+                "timeout",
+                format!("must be a duration string, got {got}"),
+                "write a duration like \"90s\", \"10m\" or \"1h30m\"",
+            ));
+        }
+    };
+
     Ok(Task {
         name,
         prompt,
         description,
         allowed_tools,
         base_branch,
+        timeout,
     })
 }
 
@@ -417,6 +438,7 @@ mod tests {
                 description: Some("d".into()),
                 allowed_tools: vec!["Read".into(), "Bash(git diff:*)".into()],
                 base_branch: Some("dev/x".into()),
+                timeout: None,
             }]
         );
     }
