@@ -84,10 +84,10 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
             }
             let mut started_any = false;
             while next < plan.tasks.len() && running < plan.jobs {
-                if let (Some(stagger), Some(last)) = (plan.stagger, last_start) {
-                    if last.elapsed() < stagger {
-                        break;
-                    }
+                if let (Some(stagger), Some(last)) = (plan.stagger, last_start)
+                    && last.elapsed() < stagger
+                {
+                    break;
                 }
                 let index = next;
                 let ctx = &ctx;

@@ -370,10 +370,10 @@ fn why_stop(task: &Task, clock: &Clock, activity: &Activity) -> Option<StopReaso
         return Some(StopReason::Interrupted(signal));
     }
     let now = clock.now_ms();
-    if let Some(limit) = task.plan.timeout {
-        if now >= limit.as_millis() as u64 {
-            return Some(StopReason::Timeout(limit));
-        }
+    if let Some(limit) = task.plan.timeout
+        && now >= limit.as_millis() as u64
+    {
+        return Some(StopReason::Timeout(limit));
     }
     if let Some(limit) = task.ctx.plan.idle_timeout {
         let last = activity.last_output_ms.load(Ordering::Relaxed);
