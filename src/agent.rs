@@ -161,6 +161,35 @@ impl ResultEvent {
         }
     }
 
+    /// An API error that may pass if the session is started again: rate limits, overload,
+    /// server errors, an API that could not be reached. Not: a bad request, a bad key, the
+    /// turn or budget limits.
+    pub fn is_transient(&self) -> bool {
+        if !self.is_error {
+            return false;
+        }
+        if let Some(status) = self.api_error_status {
+            return matches!(status, 408 | 409 | 429 | 500..=599);
+        }
+        let text = self
+            .result
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        [
+            "unable to connect",
+            "connectionrefused",
+            "connection refused",
+            "overloaded",
+            "rate limit",
+            "timed out",
+            "econnreset",
+            "socket hang up",
+        ]
+        .iter()
+        .any(|needle| text.contains(needle))
+    }
+
     /// Why the session failed, in claude's words.
     pub fn error_text(&self) -> Option<String> {
         if !self.errors.is_empty() {
@@ -455,6 +484,32 @@ not json at all
                 assert!(log.result.is_some(), "{}", entry.path().display());
             }
         }
+    }
+
+    #[test]
+    fn transient_errors_are_told_apart() {
+        let samples = [
+            ("api-error-500.json", true),
+            ("unreachable.json", true),
+            ("api-error-400.json", false),
+            ("invalid-key.json", false),
+            ("max-turns.json", false),
+            ("max-budget-usd.json", false),
+            ("json.json", false),
+        ];
+        for (file, transient) in samples {
+            let Ok(text) = std::fs::read_to_string(Path::new(SAMPLES).join(file)) else {
+                continue;
+            };
+            let (log, _) = observe_all(&text);
+            assert_eq!(log.result.unwrap().is_transient(), transient, "{file}");
+        }
+        let overloaded = ResultEvent {
+            is_error: true,
+            api_error_status: Some(529),
+            ..ResultEvent::default()
+        };
+        assert!(overloaded.is_transient());
     }
 
     #[test]

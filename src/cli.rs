@@ -60,6 +60,8 @@ pub struct RunArgs {
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub keep_leftovers: bool,
+    pub retries: u32,
+    pub retry_backoff: Duration,
 }
 
 pub const MAIN_HELP: &str = "\
@@ -109,6 +111,12 @@ Options:
       --idle-timeout DURATION end a session that prints nothing for that long: timed_out
       --keep-leftovers        leave processes a session started running after it exits
                               (by default porch ends them and reports how many)
+      --retries N             start a session again, from a clean worktree, when it failed
+                              with a transient API error (429, 5xx, overloaded, unreachable)
+                              [default: 0]; what a failed attempt wrote is kept under
+                              refs/porch/attempts/NAME/N
+      --retry-backoff DURATION  pause before the first retry, doubled for each next one
+                              [default: 10s]
   -h, --help                  show this help
 
 Tasks file:
@@ -220,6 +228,8 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
     let mut timeout = None;
     let mut idle_timeout = None;
     let mut keep_leftovers = false;
+    let mut retries = None;
+    let mut retry_backoff = None;
     let mut positionals: Vec<OsString> = Vec::new();
 
     while let Some(arg) = parser.next()? {
@@ -286,6 +296,23 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
                 duration(parser, "--idle-timeout")?,
             )?,
             Long("keep-leftovers") => keep_leftovers = true,
+            Long("retries") => {
+                let text = parser.value()?.string()?;
+                let n = text
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|&n| n <= 20)
+                    .ok_or_else(|| {
+                        Error::usage(format!("--retries `{text}` is not a number of retries"))
+                            .with_hint("give a whole number from 0 to 20")
+                    })?;
+                set_once(&mut retries, "--retries", n)?;
+            }
+            Long("retry-backoff") => set_once(
+                &mut retry_backoff,
+                "--retry-backoff",
+                duration(parser, "--retry-backoff")?,
+            )?,
             Value(value) => positionals.push(value),
             _ => return Err(Error::from(arg.unexpected()).with_hint("see `porch run --help`")),
         }
@@ -337,6 +364,8 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
         timeout,
         idle_timeout,
         keep_leftovers,
+        retries: retries.unwrap_or(0),
+        retry_backoff: retry_backoff.unwrap_or(Duration::from_secs(10)),
     }))
 }
 

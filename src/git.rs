@@ -456,6 +456,51 @@ pub fn commit_all(dir: &Path, message: &str) -> Result<bool, GitError> {
     }
 }
 
+/// Records everything the worktree holds (commits the agent made, changes it did not commit)
+/// as a commit under `reference`, without moving the branch. Returns false when the worktree
+/// holds nothing beyond `base_commit`.
+pub fn snapshot(
+    dir: &Path,
+    base_commit: &str,
+    reference: &str,
+    message: &str,
+) -> Result<bool, GitError> {
+    run(dir, &["add", "--all"])?;
+    let head = run(dir, &["rev-parse", "HEAD"])?;
+    let staged = !query(dir, &["diff", "--cached", "--quiet"])?;
+    let commit = if staged {
+        let tree = run(dir, &["write-tree"])?;
+        let mut args = identity_overrides(dir);
+        args.extend(
+            [
+                "commit-tree",
+                tree.as_str(),
+                "-p",
+                head.as_str(),
+                "-m",
+                message.trim_end(),
+            ]
+            .map(String::from),
+        );
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(dir, &refs)?
+    } else {
+        head
+    };
+    if commit == base_commit {
+        return Ok(false);
+    }
+    run(dir, &["update-ref", reference, &commit])?;
+    Ok(true)
+}
+
+/// Puts the worktree, its index and its branch back to `commit`, and removes new files (ignored
+/// ones stay: build caches are not work).
+pub fn reset_to(dir: &Path, commit: &str) -> Result<(), GitError> {
+    run(dir, &["reset", "--quiet", "--hard", commit])?;
+    run(dir, &["clean", "-fdq"]).map(drop)
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct DiffStats {
     pub commits: u64,

@@ -30,6 +30,10 @@ pub struct Plan {
     pub stagger: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub keep_leftovers: bool,
+    /// How many times a session that failed with a transient API error is started again.
+    pub retries: u32,
+    /// The pause before the first retry; it doubles for each further one.
+    pub retry_backoff: Duration,
 }
 
 #[derive(Debug)]
@@ -170,6 +174,8 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         stagger: args.stagger,
         idle_timeout: args.idle_timeout,
         keep_leftovers: args.keep_leftovers,
+        retries: args.retries,
+        retry_backoff: args.retry_backoff,
         tasks: plans,
     })
 }

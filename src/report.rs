@@ -78,6 +78,23 @@ pub struct TaskResult {
     pub insertions: u64,
     pub deletions: u64,
     pub warnings: Vec<String>,
+    /// Every start of the agent for this task, the last one included; more than one with
+    /// `--retries` after transient API errors.
+    pub attempts: Vec<Attempt>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub attempt: u32,
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration_ms: u64,
+    pub session_id: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub error: Option<String>,
+    /// The ref that keeps what a retried attempt wrote, when it wrote anything.
+    pub saved_work: Option<String>,
 }
 
 impl Results {

@@ -19,7 +19,7 @@ use crate::lines::read_capped_line;
 use crate::preflight::{Plan, TaskPlan};
 use crate::printer::{Line, Origin};
 use crate::proc;
-use crate::report::{Status, TaskResult};
+use crate::report::{Attempt, Status, TaskResult};
 use crate::shutdown;
 
 /// Longest line kept from an agent. A result event larger than this is lost (and the task
@@ -64,6 +64,7 @@ pub fn result_template(plan: &TaskPlan, status: Status) -> TaskResult {
         insertions: 0,
         deletions: 0,
         warnings: Vec::new(),
+        attempts: Vec::new(),
     }
 }
 
@@ -121,50 +122,192 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
         ),
     );
 
-    let session = match run_agent(task) {
-        Ok(session) => session,
-        Err(StartFailure::Interrupted(signal)) => {
-            result.status = Status::Interrupted;
-            result.error = Some(format!(
-                "interrupted before the session started: porch received {}",
-                proc::describe_signal(signal)
-            ));
-            return;
+    let retries = task.ctx.plan.retries;
+    let mut cost = 0.0;
+    let mut any_cost = false;
+    let mut attempts = Vec::new();
+    let mut attempt = 1;
+    let session = loop {
+        let session = match run_agent(task, attempt) {
+            Ok(session) => session,
+            Err(StartFailure::Interrupted(signal)) => {
+                result.status = Status::Interrupted;
+                result.error = Some(format!(
+                    "interrupted before the session started: porch received {}",
+                    proc::describe_signal(signal)
+                ));
+                result.attempts = attempts;
+                return;
+            }
+            Err(StartFailure::Error(message)) => {
+                result.error = Some(message.clone());
+                task.note(Tone::Bad, message);
+                result.attempts = attempts;
+                return;
+            }
+        };
+        let mut outcome = result_template(plan, Status::Failed);
+        outcome.worktree_kept = true;
+        note_leftovers(task, &session);
+        judge(&session, &mut outcome);
+        if let Some(c) = outcome.cost_usd {
+            cost += c;
+            any_cost = true;
         }
-        Err(StartFailure::Error(message)) => {
-            result.error = Some(message.clone());
-            task.note(Tone::Bad, message);
-            return;
+        let mut record = Attempt {
+            attempt,
+            status: outcome.status,
+            exit_code: outcome.exit_code,
+            signal: outcome.signal,
+            duration_ms: session.duration_ms,
+            session_id: outcome.session_id.clone(),
+            cost_usd: outcome.cost_usd,
+            error: outcome.error.clone(),
+            saved_work: None,
+        };
+        let transient = session
+            .log
+            .result
+            .as_ref()
+            .is_some_and(|r| r.is_transient());
+        let retry = outcome.status == Status::Failed
+            && transient
+            && attempt <= retries
+            && shutdown::requested().is_none();
+        if retry {
+            match set_aside_attempt(task, attempt) {
+                Ok(saved) => record.saved_work = saved,
+                Err(err) => {
+                    // Without a clean worktree the next attempt would build on a failed one's
+                    // leftovers; better to stop here and keep the work where it is.
+                    task.note(Tone::Bad, format!("not retrying: {err}"));
+                    attempts.push(record);
+                    finish_attempts(
+                        result,
+                        outcome,
+                        attempts,
+                        any_cost.then_some(cost),
+                        log_path(plan, &session),
+                    );
+                    break session;
+                }
+            }
+            attempts.push(record);
+            let backoff = task
+                .ctx
+                .plan
+                .retry_backoff
+                .saturating_mul(1 << (attempt - 1).min(6));
+            task.note(
+                Tone::Bad,
+                format!(
+                    "transient API error; attempt {} of {} in {}",
+                    attempt + 1,
+                    retries + 1,
+                    duration::format(backoff)
+                ),
+            );
+            if !sleep_unless_interrupted(backoff) {
+                finish_attempts(
+                    result,
+                    outcome,
+                    attempts,
+                    any_cost.then_some(cost),
+                    log_path(plan, &session),
+                );
+                break session;
+            }
+            attempt += 1;
+            continue;
         }
+        attempts.push(record);
+        finish_attempts(
+            result,
+            outcome,
+            attempts,
+            any_cost.then_some(cost),
+            log_path(plan, &session),
+        );
+        break session;
     };
-    result.log = session.log_written.then(|| plan.log.display().to_string());
-    result.leftover_processes = session.leftovers;
-    if session.leftovers > 0 {
-        let what = if session.leftovers == 1 {
-            "process"
-        } else {
-            "processes"
-        };
-        let text = if session.leftovers_kept {
-            format!(
-                "left {} {what} the session started running (--keep-leftovers)",
-                session.leftovers
-            )
-        } else {
-            format!(
-                "ended {} {what} the session left running",
-                session.leftovers
-            )
-        };
-        task.note(Tone::Dim, text);
-    }
-    judge(&session, result);
-
     keep_work(task, &session, result);
 
     if task.ctx.plan.cleanup && result.worktree_kept {
         remove_worktree(task, result);
     }
+}
+
+/// The last attempt's outcome is the task's; the cost is what all attempts cost together.
+fn finish_attempts(
+    result: &mut TaskResult,
+    outcome: TaskResult,
+    attempts: Vec<Attempt>,
+    cost: Option<f64>,
+    log: Option<String>,
+) {
+    *result = outcome;
+    result.cost_usd = cost;
+    result.attempts = attempts;
+    result.log = log;
+}
+
+fn log_path(plan: &TaskPlan, session: &Session) -> Option<String> {
+    session.log_written.then(|| plan.log.display().to_string())
+}
+
+fn note_leftovers(task: &Task, session: &Session) {
+    if session.leftovers == 0 {
+        return;
+    }
+    let what = if session.leftovers == 1 {
+        "process"
+    } else {
+        "processes"
+    };
+    let text = if session.leftovers_kept {
+        format!(
+            "left {} {what} the session started running (--keep-leftovers)",
+            session.leftovers
+        )
+    } else {
+        format!(
+            "ended {} {what} the session left running",
+            session.leftovers
+        )
+    };
+    task.note(Tone::Dim, text);
+}
+
+/// Keeps what a failed attempt did under `refs/porch/attempts/<task>/<n>` and puts the worktree
+/// back to the base, so the next attempt starts clean and nothing the agent wrote is lost.
+fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::GitError> {
+    let plan = task.plan;
+    let reference = format!("refs/porch/attempts/{}/{attempt}", plan.task.name);
+    let message = format!(
+        "porch: what attempt {attempt} of task {} left\n",
+        plan.task.name
+    );
+    let saved = git::snapshot(&plan.worktree, &plan.base_commit, &reference, &message)?;
+    git::reset_to(&plan.worktree, &plan.base_commit)?;
+    if saved {
+        task.note(
+            Tone::Dim,
+            format!("kept what attempt {attempt} wrote as {reference}"),
+        );
+    }
+    Ok(saved.then_some(reference))
+}
+
+/// Sleeps, waking early (and returning false) when porch receives a signal.
+fn sleep_unless_interrupted(duration: Duration) -> bool {
+    let deadline = Instant::now() + duration;
+    while Instant::now() < deadline {
+        if shutdown::requested().is_some() {
+            return false;
+        }
+        std::thread::sleep(POLL_INTERVAL.min(deadline.saturating_duration_since(Instant::now())));
+    }
+    shutdown::requested().is_none()
 }
 
 /// Why porch ended a session that had not ended by itself.
@@ -184,6 +327,7 @@ enum StartFailure {
 
 struct Session {
     status: ExitStatus,
+    duration_ms: u64,
     log: SessionLog,
     stopped: Option<StopReason>,
     leftovers: usize,
@@ -213,7 +357,7 @@ struct Activity {
 /// Starts claude in the worktree, streams its output to the printer and the log, and waits for
 /// it, ending it on a timeout, an idle timeout, a hang after its result or a signal to porch.
 /// Returns once the agent has exited and what it left running has been dealt with.
-fn run_agent(task: &Task) -> Result<Session, StartFailure> {
+fn run_agent(task: &Task, attempt: u32) -> Result<Session, StartFailure> {
     let plan = task.plan;
     let ctx = task.ctx;
     let marker = format!("{}-{}", ctx.run_id, task.index);
@@ -244,7 +388,7 @@ fn run_agent(task: &Task) -> Result<Session, StartFailure> {
     });
     let activity = Arc::new(Activity::default());
 
-    let log_file = open_log(&plan.log);
+    let log_file = open_log(&plan.log, attempt);
     let log_written = log_file.is_some();
     let log_file = Arc::new(Mutex::new(log_file));
     let session_log = Arc::new(Mutex::new(SessionLog::default()));
@@ -349,6 +493,7 @@ fn run_agent(task: &Task) -> Result<Session, StartFailure> {
         .clone();
     Ok(Session {
         status,
+        duration_ms: clock.now_ms(),
         log,
         stopped: stopper.reason,
         leftovers,
@@ -444,10 +589,18 @@ impl Stopper {
     }
 }
 
-fn open_log(path: &Path) -> Option<BufWriter<File>> {
+/// The task's log: everything the agent printed, whole. Later attempts append to it.
+fn open_log(path: &Path, attempt: u32) -> Option<BufWriter<File>> {
     let dir = path.parent()?;
     std::fs::create_dir_all(dir).ok()?;
-    File::create(path).ok().map(BufWriter::new)
+    let file = if attempt == 1 {
+        File::create(path).ok()?
+    } else {
+        let mut file = File::options().append(true).open(path).ok()?;
+        let _ = writeln!(file, "[porch] attempt {attempt}");
+        file
+    };
+    Some(BufWriter::new(file))
 }
 
 #[derive(Clone)]
