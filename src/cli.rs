@@ -20,7 +20,7 @@ pub const PERMISSION_MODES: [&str; 6] = [
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     Init { file: PathBuf, force: bool },
     List { repo: PathBuf },
     Help(HelpTopic),
@@ -350,7 +350,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
             .with_hint("name a directory inside a git work tree, or leave REPO out for ."));
     }
 
-    Ok(Command::Run(RunArgs {
+    Ok(Command::Run(Box::new(RunArgs {
         tasks,
         repo,
         worktree_dir,
@@ -366,7 +366,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
         keep_leftovers,
         retries: retries.unwrap_or(0),
         retry_backoff: retry_backoff.unwrap_or(Duration::from_secs(10)),
-    }))
+    })))
 }
 
 fn parse_init(parser: &mut lexopt::Parser) -> Result<Command, Error> {
@@ -446,7 +446,7 @@ mod tests {
 
     fn run_args(args: &[&str]) -> RunArgs {
         match parse(args.iter().copied()) {
-            Ok(Command::Run(run)) => run,
+            Ok(Command::Run(run)) => *run,
             other => panic!("expected a run command, got {other:?}"),
         }
     }
