@@ -1,0 +1,4 @@
+//! Sessions that end cleanly: -j, timeouts, signals, leftovers, retries, concurrent git.
+
+#[allow(unused_imports)]
+use crate::support::*;
