@@ -259,9 +259,8 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
             Long("claude") => {
                 let value = parser.value()?;
                 if value.is_empty() {
-                    return Err(Error::usage(
-                        "--claude needs a path to the agent executable",
-                    ));
+                    return Err(Error::usage("--claude needs a path to the agent executable")
+                        .with_hint("give the path of the claude CLI, or leave --claude out to use claude on PATH"));
                 }
                 set_once(&mut claude, "--claude", value)?;
             }
@@ -407,7 +406,8 @@ fn parse_list(parser: &mut lexopt::Parser) -> Result<Command, Error> {
 
 fn set_once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), Error> {
     if slot.is_some() {
-        return Err(Error::usage(format!("{flag} was given more than once")));
+        return Err(Error::usage(format!("{flag} was given more than once"))
+            .with_hint(format!("give {flag} once")));
     }
     *slot = Some(value);
     Ok(())
@@ -416,9 +416,11 @@ fn set_once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), Error> 
 fn nonempty_path(parser: &mut lexopt::Parser, flag: &str) -> Result<PathBuf, Error> {
     let value = parser.value()?;
     if value.is_empty() {
-        return Err(Error::usage(format!(
-            "{flag} needs a path, got an empty string"
-        )));
+        return Err(
+            Error::usage(format!("{flag} needs a path, got an empty string")).with_hint(format!(
+                "give {flag} a path, or leave it out for the default"
+            )),
+        );
     }
     Ok(PathBuf::from(value))
 }

@@ -113,6 +113,22 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
             "check the repository with `git worktree list`",
         )
     })?;
+    let task_refs = existing_task_refs(&repo)?;
+    if task_refs.iter().any(|r| r == "task") {
+        let example = tasks.first().map_or("task/NAME".to_string(), |t| {
+            format!("{BRANCH_PREFIX}{}", t.name)
+        });
+        return Err(Error::setup(
+            format!(
+                "the repository {} has a branch named `task`, so git cannot create {example} or any other task/NAME branch",
+                repo.toplevel.display()
+            ),
+            format!(
+                "rename that branch: git -C {} branch -m task OTHER-NAME",
+                repo.toplevel.display()
+            ),
+        ));
+    }
     let mut plans = Vec::with_capacity(tasks.len());
     let mut conflicts = Vec::new();
     for (index, task) in tasks.into_iter().enumerate() {
@@ -132,18 +148,27 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         };
         let branch = format!("{BRANCH_PREFIX}{}", task.name);
         let worktree = worktree_root.join(&task.name);
-        let branch_taken = repo
-            .branch_exists(&branch)
-            .map_err(|e| Error::setup(e.to_string(), "check the repository with `git branch`"))?;
-        let registered_here = registered
-            .iter()
-            .find(|w| w.path == worktree || w.branch.as_deref() == Some(branch.as_str()));
-        if branch_taken || registered_here.is_some() || worktree.symlink_metadata().is_ok() {
-            conflicts.push((
-                branch.clone(),
-                worktree.clone(),
-                registered_here.map(|w| w.path.clone()),
-            ));
+        let conflict = Conflict {
+            index,
+            name: task.name.clone(),
+            // `task/NAME` itself, or a branch below it (`task/NAME/x`): either blocks the branch.
+            branches: task_refs
+                .iter()
+                .filter(|r| **r == branch || r.starts_with(&format!("{branch}/")))
+                .cloned()
+                .collect(),
+            registered: registered
+                .iter()
+                .filter(|w| w.path == worktree || w.branch.as_deref() == Some(branch.as_str()))
+                .map(|w| w.path.clone())
+                .collect(),
+            directory: worktree
+                .symlink_metadata()
+                .is_ok()
+                .then(|| worktree.clone()),
+        };
+        if !conflict.is_empty() {
+            conflicts.push(conflict);
         }
         let log = state_dir.join("logs").join(format!("{}.log", task.name));
         let timeout = task.timeout.or(args.timeout);
@@ -158,7 +183,11 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         });
     }
     if !conflicts.is_empty() {
-        return Err(conflict_error(&repo, &conflicts));
+        return Err(conflict_error(&source_name, &repo, &conflicts));
+    }
+    check_creatable(&state_dir.join("logs"), "the worktree directory")?;
+    if let Some(output) = &args.output {
+        refuse_overwriting_tasks(&args.tasks, output)?;
     }
 
     let (jobs, jobs_note) = choose_jobs(args.jobs, plans.len(), available_memory());
@@ -286,6 +315,16 @@ fn check_creatable(path: &Path, what: &str) -> Result<(), Error> {
                     "choose another with --worktree-dir",
                 ));
             }
+            Err(_) if probe.symlink_metadata().is_ok() => {
+                return Err(Error::setup(
+                    format!(
+                        "{what} {} cannot be created: {} is a symbolic link to nothing",
+                        path.display(),
+                        probe.display()
+                    ),
+                    "point the link somewhere that exists, or choose another --worktree-dir",
+                ));
+            }
             Err(_) => match probe.parent() {
                 Some(parent) => probe = parent,
                 None => return Ok(()),
@@ -374,58 +413,100 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
     }
 }
 
-fn conflict_error(repo: &Repo, conflicts: &[(String, PathBuf, Option<PathBuf>)]) -> Error {
-    let branches: Vec<&str> = conflicts.iter().map(|(b, _, _)| b.as_str()).collect();
-    let mut commands = Vec::new();
-    for (_, worktree, registered) in conflicts {
-        let path = registered.as_ref().unwrap_or(worktree);
-        if registered.is_some() {
-            commands.push(format!(
-                "git -C {} worktree remove {}",
-                repo.toplevel.display(),
-                path.display()
-            ));
-        } else if worktree.symlink_metadata().is_ok() {
-            commands.push(format!("rm -r {}", worktree.display()));
-        }
-    }
-    commands.push(format!(
-        "git -C {} branch -D {}",
-        repo.toplevel.display(),
-        branches.join(" ")
-    ));
-    let noun = if conflicts.len() == 1 {
-        "task's branch or worktree already exists"
-    } else {
-        "tasks' branches or worktrees already exist"
-    };
-    Error::setup(
-        format!(
-            "{} {noun} from an earlier run: {}",
-            conflicts.len(),
-            branches.join(", ")
-        ),
-        format!(
-            "review and keep that work under another name, or remove it (this deletes it):\n  {}\n  or rename the tasks",
-            commands.join("\n  ")
-        ),
-    )
+/// What an earlier run (or anything else) left where a task's branch and worktree must go.
+struct Conflict {
+    index: usize,
+    name: String,
+    branches: Vec<String>,
+    registered: Vec<PathBuf>,
+    directory: Option<PathBuf>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jobs_are_capped_by_memory_unless_asked() {
-        let gib = 1024 * 1024 * 1024;
-        assert_eq!(choose_jobs(None, 5, Some(24 * gib)), (5, None));
-        let (jobs, note) = choose_jobs(None, 100, Some(3 * gib));
-        assert_eq!(jobs, 10);
-        assert!(note.unwrap().contains("at most 10 sessions"));
-        assert_eq!(choose_jobs(None, 100, Some(1)).0, 1);
-        assert_eq!(choose_jobs(Some(64), 100, Some(gib)), (64, None));
-        assert_eq!(choose_jobs(Some(8), 3, None), (3, None));
-        assert_eq!(choose_jobs(None, 7, None), (7, None));
+impl Conflict {
+    fn is_empty(&self) -> bool {
+        self.branches.is_empty() && self.registered.is_empty() && self.directory.is_none()
     }
+}
+
+/// Branch names (short) `task` and `task/...`.
+fn existing_task_refs(repo: &Repo) -> Result<Vec<String>, Error> {
+    git::run(
+        &repo.toplevel,
+        &[
+            "for-each-ref",
+            "--format=%(refname:short)",
+            "refs/heads/task",
+        ],
+    )
+    .map(|out| out.lines().map(String::from).collect())
+    .map_err(|e| Error::setup(e.to_string(), "check the repository with `git branch`"))
+}
+
+fn conflict_error(file: &str, repo: &Repo, conflicts: &[Conflict]) -> Error {
+    let top = repo.toplevel.display();
+    let mut found = Vec::new();
+    let mut commands = Vec::new();
+    let mut branches = Vec::new();
+    for conflict in conflicts {
+        for path in &conflict.registered {
+            found.push(format!("the worktree {}", path.display()));
+            commands.push(format!("git -C {top} worktree remove {}", path.display()));
+        }
+        if let Some(dir) = conflict
+            .directory
+            .as_ref()
+            .filter(|d| !conflict.registered.contains(d))
+        {
+            found.push(format!(
+                "the directory {} (where task/{}'s worktree goes)",
+                dir.display(),
+                conflict.name
+            ));
+            commands.push(format!("rm -r {}", dir.display()));
+        }
+        for branch in &conflict.branches {
+            found.push(format!("the branch {branch}"));
+            branches.push(branch.as_str());
+        }
+    }
+    if !branches.is_empty() {
+        commands.push(format!("git -C {top} branch -D {}", branches.join(" ")));
+    }
+    let labels: Vec<String> = conflicts
+        .iter()
+        .map(|c| tasks::task_label(c.index, Some(&c.name)))
+        .collect();
+    Error::Tasks {
+        file: file.to_string(),
+        task: Some(labels.join(", ")),
+        field: Some("name".to_string()),
+        message: format!(
+            "{} already exist{} from an earlier run: {}",
+            if found.len() == 1 { "this" } else { "these" },
+            if found.len() == 1 { "s" } else { "" },
+            found.join(", ")
+        ),
+        hint: Some(format!(
+            "review that work and keep it under another name (rename the task), or remove it, which deletes it:\n  {}",
+            commands.join("\n  ")
+        )),
+    }
+}
+
+/// `-o tasks.json` would replace the tasks with the results.
+fn refuse_overwriting_tasks(tasks: &str, output: &Path) -> Result<(), Error> {
+    if tasks == "-" {
+        return Ok(());
+    }
+    let same = match (std::fs::canonicalize(tasks), std::fs::canonicalize(output)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Err(Error::setup(
+            format!("the results file {} is the tasks file", output.display()),
+            "give -o another path, e.g. -o results.json",
+        ));
+    }
+    Ok(())
 }

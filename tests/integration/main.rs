@@ -3,6 +3,6 @@
 
 mod support;
 
+mod lifecycle;
 mod run;
 mod validation;
-mod lifecycle;
