@@ -1,7 +1,7 @@
 # porch: the commands README.md gives. `make test` is what CI runs (through .ci/run).
 CARGO ?= cargo
 
-.PHONY: build release test lint demo static clean
+.PHONY: build release test lint demo static clean bench
 
 build:
 	$(CARGO) build --locked
@@ -29,3 +29,8 @@ static:
 
 clean:
 	$(CARGO) clean
+
+# Worktree creation for 32 tasks: porch against a sequential `git worktree add` loop and an
+# `xargs -P` one, side by side. BENCH_TASKS="16 32 64" and BENCH_REPEATS=N change the sizes.
+bench: release
+	PORCH=target/release/porch benches/worktrees.sh
