@@ -50,11 +50,11 @@ pub fn init(file: &Path, force: bool) -> Result<(), Error> {
             Err(err) => return Err(err).context("create", file),
         }
     }
-    println!("wrote {} with 2 sample tasks", file.display());
-    println!(
-        "edit it, then run: porch run {} /path/to/repo",
+    crate::print_stdout(&format!(
+        "wrote {} with 2 sample tasks\nedit it, then run: porch run {} /path/to/repo\n",
+        file.display(),
         file.display()
-    );
+    ));
     Ok(())
 }
 

@@ -89,12 +89,11 @@ pub fn list(repo_dir: &Path) -> Result<(), Error> {
             w2 = widths[2]
         )
     };
-    println!("{}", format_row(header).trim_end());
+    let mut text = format!("{}\n", format_row(header).trim_end());
     for row in &rows {
-        println!(
-            "{}",
-            format_row([&row[0], &row[1], &row[2], &row[3]]).trim_end()
-        );
+        text.push_str(format_row([&row[0], &row[1], &row[2], &row[3]]).trim_end());
+        text.push('\n');
     }
+    crate::print_stdout(&text);
     Ok(())
 }

@@ -46,12 +46,20 @@ fn dispatch() -> Result<ExitCode, Error> {
         Command::Init { file, force } => init::init(&file, force).map(|()| ExitCode::SUCCESS),
         Command::List { repo } => list::list(&repo).map(|()| ExitCode::SUCCESS),
         Command::Help(topic) => {
-            println!("{}", cli::help_text(topic));
+            print_stdout(&format!("{}\n", cli::help_text(topic)));
             Ok(ExitCode::SUCCESS)
         }
         Command::Version => {
-            println!("porch {}", env!("CARGO_PKG_VERSION"));
+            print_stdout(&format!("porch {}\n", env!("CARGO_PKG_VERSION")));
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Writes to stdout, ignoring a reader that went away (`porch list | head -1`): println! would
+/// panic on the broken pipe.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
