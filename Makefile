@@ -1,7 +1,7 @@
 # porch: the commands README.md gives. `make test` is what CI runs (through .ci/run).
 CARGO ?= cargo
 
-.PHONY: build release test lint demo static clean bench
+.PHONY: build release test lint demo static clean bench e2e
 
 build:
 	$(CARGO) build --locked
@@ -17,6 +17,11 @@ test:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+# The real claude CLI (pinned, installed by npm into tests/e2e/node_modules) against a
+# scripted Messages API on 127.0.0.1, in a loopback-only network namespace where possible.
+e2e:
+	tests/e2e/run.sh
 
 # A real `porch run` over a throwaway repository with the fixture agent.
 demo: release

@@ -126,6 +126,7 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
     let mut cost = 0.0;
     let mut any_cost = false;
     let mut attempts = Vec::new();
+    let mut leftovers = 0;
     let mut attempt = 1;
     let session = loop {
         let session = match run_agent(task, attempt) {
@@ -149,6 +150,7 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
         let mut outcome = result_template(plan, Status::Failed);
         outcome.worktree_kept = true;
         note_leftovers(task, &session);
+        leftovers += session.leftovers;
         judge(&session, &mut outcome);
         if let Some(c) = outcome.cost_usd {
             cost += c;
@@ -230,6 +232,8 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
         );
         break session;
     };
+    result.leftover_processes = leftovers;
+
     keep_work(task, &session, result);
 
     if task.ctx.plan.cleanup && result.worktree_kept {

@@ -1,4 +1,989 @@
 //! `porch run` on real repositories: parallel sessions, outcomes, commits, output, results.
+//!
+//! Every test has its own `Sandbox`. Facts about branches, commits and worktrees are checked with
+//! git itself, not only with what porch reports. Nothing here waits on a clock: tasks that must
+//! overlap synchronise through files with the fixture's `@touch` / `@wait-for`.
 
-#[allow(unused_imports)]
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
 use crate::support::*;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers local to these tests.
+
+fn path_str(path: &Path) -> String {
+    path.to_str().expect("test paths are UTF-8").to_string()
+}
+
+/// `porch run TASKS REPO EXTRA...` on the sandbox's repository.
+fn porch_on(sandbox: &Sandbox, tasks_file: &Path, extra: &[&str]) -> Run {
+    run(&mut porch_cmd(sandbox, tasks_file, extra))
+}
+
+fn porch_cmd(sandbox: &Sandbox, tasks_file: &Path, extra: &[&str]) -> std::process::Command {
+    let tasks = path_str(tasks_file);
+    let repo = path_str(&sandbox.repo());
+    let mut args: Vec<&str> = vec![&tasks, &repo];
+    args.extend_from_slice(extra);
+    sandbox.porch_run(&args)
+}
+
+/// Writes the tasks and runs them.
+fn run_tasks(sandbox: &Sandbox, tasks: &[(&str, &str)], extra: &[&str]) -> Run {
+    let file = sandbox.tasks(tasks);
+    porch_on(sandbox, &file, extra)
+}
+
+/// The commit a revision names, according to git.
+fn rev(sandbox: &Sandbox, revision: &str) -> String {
+    sandbox
+        .git(&["rev-parse", "--verify", revision])
+        .trim()
+        .to_string()
+}
+
+/// `git show REV:PATH`.
+fn show(sandbox: &Sandbox, revision: &str, path: &str) -> String {
+    sandbox.git(&["show", &format!("{revision}:{path}")])
+}
+
+fn commit_count(sandbox: &Sandbox, range: &str) -> u64 {
+    sandbox
+        .git(&["rev-list", "--count", range])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn task_branches(sandbox: &Sandbox) -> Vec<String> {
+    sandbox
+        .branches()
+        .into_iter()
+        .filter(|b| b.starts_with("task/"))
+        .collect()
+}
+
+fn canonical(path: impl AsRef<Path>) -> PathBuf {
+    let path = path.as_ref();
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// git's worktree list, canonicalised so it compares with paths porch reports.
+fn git_worktrees(sandbox: &Sandbox) -> Vec<PathBuf> {
+    sandbox.worktrees().iter().map(canonical).collect()
+}
+
+fn has_worktree(sandbox: &Sandbox, dir: &Path) -> bool {
+    let wanted = canonical(dir);
+    git_worktrees(sandbox).contains(&wanted)
+}
+
+/// The prefix porch puts before every line of a task when colour is off.
+fn prefix(name: &str, width: usize) -> String {
+    format!("{name:<width$} │ ")
+}
+
+/// Lines the sessions printed: everything before the summary, which starts with an empty line.
+fn session_lines(stdout: &str) -> Vec<&str> {
+    stdout.lines().take_while(|l| !l.is_empty()).collect()
+}
+
+fn str_field<'a>(task: &'a Value, key: &str) -> &'a str {
+    task[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is not a string in {task:#}"))
+}
+
+/// Is the process gone? A zombie counts as gone: it is dead, and in a container whose PID 1 does
+/// not reap orphans it stays in /proc (where `kill -0` still succeeds on it).
+fn process_is_dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => {
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .unwrap_or("");
+            state == "Z" || state == "X"
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Parallel tasks, commits, results file.
+
+#[test]
+fn three_tasks_each_commit_their_file_on_their_branch() {
+    let sandbox = Sandbox::new();
+    let main = rev(&sandbox, "main");
+    let run = run_tasks(
+        &sandbox,
+        &[
+            ("a", "Write a.\n@write a.txt content of a"),
+            ("b", "Write b.\n@write b.txt content of b"),
+            ("c", "Write c.\n@write c.txt content of c"),
+        ],
+        &[],
+    );
+    run.expect_code(0);
+
+    let results = sandbox.results();
+    assert_eq!(results["version"], 1, "{results:#}");
+    assert_eq!(results["summary"]["total"], 3, "{results:#}");
+    assert_eq!(results["summary"]["succeeded"], 3, "{results:#}");
+    assert_eq!(results["summary"]["failed"], 0, "{results:#}");
+    assert_eq!(results["tasks"].as_array().unwrap().len(), 3);
+
+    for name in ["a", "b", "c"] {
+        let branch = format!("task/{name}");
+        let file = format!("{name}.txt");
+
+        // git's view: one commit over main, holding exactly this file with this content.
+        assert_eq!(
+            commit_count(&sandbox, &format!("main..{branch}")),
+            1,
+            "{run}"
+        );
+        assert_eq!(rev(&sandbox, &format!("{branch}^")), main);
+        assert_eq!(show(&sandbox, &branch, &file), format!("content of {name}"));
+        let changed = sandbox.git(&["show", "--name-only", "--format=", &branch]);
+        assert_eq!(
+            changed.trim(),
+            file,
+            "the commit on {branch} holds only {file}"
+        );
+        assert_eq!(
+            sandbox
+                .git(&["log", "-1", "--format=%an <%ae>|%cn <%ce>", &branch])
+                .trim(),
+            "porch <porch@localhost>|porch <porch@localhost>"
+        );
+
+        // porch's view.
+        let t = task(&results, name);
+        assert_eq!(t["status"], "succeeded", "{t:#}");
+        assert_eq!(t["exit_code"], 0, "{t:#}");
+        let session = str_field(t, "session_id");
+        assert!(!session.is_empty(), "{t:#}");
+        assert!(t["num_turns"].as_u64().is_some_and(|n| n >= 1), "{t:#}");
+        assert!(t["cost_usd"].as_f64().is_some_and(|c| c > 0.0), "{t:#}");
+        assert_eq!(t["commits"], 1, "{t:#}");
+        assert_eq!(t["files_changed"], 1, "{t:#}");
+        assert_eq!(t["insertions"], 1, "{t:#}");
+        assert_eq!(t["deletions"], 0, "{t:#}");
+        assert_eq!(t["branch"], branch.as_str(), "{t:#}");
+        assert_eq!(t["base_branch"], "main", "{t:#}");
+        assert_eq!(t["base_commit"], main.as_str(), "{t:#}");
+        assert_eq!(t["error"], Value::Null, "{t:#}");
+        assert_eq!(t["worktree_kept"], true, "{t:#}");
+        let attempts = t["attempts"].as_array().expect("attempts is a list");
+        assert_eq!(attempts.len(), 1, "{t:#}");
+        assert_eq!(attempts[0]["session_id"], session, "{t:#}");
+        let worktree = PathBuf::from(str_field(t, "worktree"));
+        assert!(worktree.is_absolute(), "{t:#}");
+        assert!(worktree.is_dir(), "{t:#}");
+        assert!(has_worktree(&sandbox, &worktree), "{t:#}");
+        assert_eq!(
+            sandbox
+                .git_in(&worktree, &["rev-parse", "--abbrev-ref", "HEAD"])
+                .trim(),
+            branch
+        );
+
+        // The commit message ties the commit to the task and the session.
+        let message = sandbox.git(&["log", "-1", "--format=%B", &branch]);
+        assert!(
+            message.contains(&format!("Porch-Task: {name}\n")),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("Porch-Session: {session}\n")),
+            "{message}"
+        );
+    }
+    // main itself is untouched.
+    assert_eq!(rev(&sandbox, "main"), main);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Overlap, proven without clocks.
+
+#[test]
+fn tasks_really_run_at_the_same_time() {
+    let sandbox = Sandbox::new();
+    let a_started = sandbox.path().join("a-started");
+    let b_started = sandbox.path().join("b-started");
+    let prompt = |mine: &Path, theirs: &Path| {
+        format!(
+            "@touch {}\n@wait-for {}\n@write done.txt ok",
+            mine.display(),
+            theirs.display()
+        )
+    };
+    let a = prompt(&a_started, &b_started);
+    let b = prompt(&b_started, &a_started);
+    // Run one after the other, the first would wait 120 s for the second, give up and fail.
+    // `-j 2`: without it porch caps sessions by available memory, which depends on the machine.
+    let run = run_tasks(&sandbox, &[("a", &a), ("b", &b)], &["-j", "2"]);
+    run.expect_code(0);
+    let results = sandbox.results();
+    for name in ["a", "b"] {
+        assert_eq!(task(&results, name)["status"], "succeeded", "{run}");
+        assert_eq!(show(&sandbox, &format!("task/{name}"), "done.txt"), "ok");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3-5. Outcomes.
+
+#[test]
+fn a_failing_session_fails_its_task_only() {
+    let sandbox = Sandbox::new();
+    let run = run_tasks(
+        &sandbox,
+        &[
+            ("good-1", "@write one.txt 1"),
+            ("broken", "@api-error 500 overloaded"),
+            ("good-2", "@write two.txt 2"),
+        ],
+        &[],
+    );
+    run.expect_code(1);
+
+    let results = sandbox.results();
+    assert_eq!(results["summary"]["total"], 3);
+    assert_eq!(results["summary"]["succeeded"], 2);
+    assert_eq!(results["summary"]["failed"], 1);
+    assert_eq!(task(&results, "good-1")["status"], "succeeded");
+    assert_eq!(task(&results, "good-2")["status"], "succeeded");
+    let broken = task(&results, "broken");
+    assert_eq!(broken["status"], "failed", "{broken:#}");
+    assert_eq!(broken["exit_code"], 1, "{broken:#}");
+    assert!(
+        str_field(broken, "error").contains("API Error: 500"),
+        "{broken:#}"
+    );
+    run.expect_stdout("API Error: 500");
+
+    // The succeeding tasks' work is on their branches; the failed one's branch is main.
+    assert_eq!(show(&sandbox, "task/good-1", "one.txt"), "1");
+    assert_eq!(show(&sandbox, "task/good-2", "two.txt"), "2");
+    assert_eq!(rev(&sandbox, "task/broken"), rev(&sandbox, "main"));
+}
+
+#[test]
+fn a_session_without_result_event_fails_but_its_work_is_committed() {
+    let sandbox = Sandbox::new();
+    let run = run_tasks(
+        &sandbox,
+        &[(
+            "quiet",
+            "Half a job.\n@write partial.txt half done\n@no-result",
+        )],
+        &[],
+    );
+    run.expect_code(1);
+    let results = sandbox.results();
+    let t = task(&results, "quiet");
+    assert_eq!(t["status"], "failed", "{t:#}");
+    assert_eq!(t["exit_code"], 0, "{t:#}");
+    assert!(str_field(t, "error").contains("no result event"), "{t:#}");
+    assert_eq!(t["commits"], 1, "{t:#}");
+    assert_eq!(t["files_changed"], 1, "{t:#}");
+
+    // No lost work: git has the file on the branch.
+    assert_eq!(show(&sandbox, "task/quiet", "partial.txt"), "half done");
+    assert_eq!(commit_count(&sandbox, "main..task/quiet"), 1);
+    let message = sandbox.git(&["log", "-1", "--format=%B", "task/quiet"]);
+    assert!(message.contains("Porch-Task: quiet\n"), "{message}");
+    assert!(message.contains("Porch-Status: failed"), "{message}");
+}
+
+#[test]
+fn a_session_that_changes_nothing_succeeds_with_an_empty_branch() {
+    let sandbox = Sandbox::new();
+    let run = run_tasks(&sandbox, &[("idle", "@say nothing needed doing")], &[]);
+    run.expect_code(0);
+    let results = sandbox.results();
+    let t = task(&results, "idle");
+    assert_eq!(t["status"], "succeeded", "{t:#}");
+    assert_eq!(t["commits"], 0, "{t:#}");
+    assert_eq!(t["files_changed"], 0, "{t:#}");
+    assert_eq!(t["insertions"], 0, "{t:#}");
+
+    assert!(sandbox.branches().contains(&"task/idle".to_string()));
+    assert_eq!(rev(&sandbox, "task/idle"), rev(&sandbox, "main"));
+    let worktree = sandbox.worktree("idle");
+    assert!(has_worktree(&sandbox, &worktree));
+    assert_eq!(
+        sandbox.git_in(&worktree, &["status", "--porcelain"]),
+        "",
+        "the worktree is clean"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Permission denials.
+
+#[test]
+fn denied_writes_are_reported_as_a_warning_and_nothing_is_committed() {
+    let sandbox = Sandbox::new();
+    let run = run_tasks(
+        &sandbox,
+        &[("denied", "@write wanted.txt never written")],
+        &["--permission-mode", "default"],
+    );
+    // The session itself went fine: the task succeeds, with a warning.
+    run.expect_code(0);
+    run.expect_stdout("acceptEdits"); // the warning says how to fix it
+    let results = sandbox.results();
+    let t = task(&results, "denied");
+    assert_eq!(t["status"], "succeeded", "{t:#}");
+    assert_eq!(t["permission_denials"], 1, "{t:#}");
+    let warnings = t["warnings"].as_array().expect("warnings is a list");
+    assert_eq!(warnings.len(), 1, "{t:#}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(warning.contains("denied 1 tool call"), "{warning}");
+    assert!(warning.contains("default"), "{warning}");
+    assert_eq!(t["commits"], 0, "{t:#}");
+    assert_eq!(t["files_changed"], 0, "{t:#}");
+
+    // The printed summary carries the warning too.
+    let summary: String = run
+        .stdout()
+        .lines()
+        .skip_while(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(summary.contains("warning:"), "{run}");
+    assert!(summary.contains("denied 1 tool call"), "{run}");
+
+    // git: nothing committed, nothing written.
+    assert_eq!(rev(&sandbox, "task/denied"), rev(&sandbox, "main"));
+    assert!(!sandbox.worktree("denied").join("wanted.txt").exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. The agent's command line, stdin and environment.
+
+#[test]
+fn the_agent_gets_the_right_arguments_the_prompt_on_stdin_and_no_nesting_vars() {
+    let sandbox = Sandbox::new();
+    let args_dir = sandbox.path().join("args");
+    std::fs::create_dir(&args_dir).unwrap();
+    let prompt = "Fix the “smart quotes”, \"double\" and 'single' — ünïcødé ✓ 🚀\n\
+                  $HOME `backticks` \\backslash\\n %s %b\n\ttabbed line\n\n trailing newlines\n\n";
+    // Larger than a pipe buffer: porch must not deadlock writing it, nor cut it.
+    let big: String = (0..4000)
+        .map(|i| format!("line {i} of a long prompt, with ünïcødé ✓ in it\n"))
+        .collect();
+    let file = sandbox.tasks_json(&serde_json::json!({"tasks": [
+        {"name": "tools", "prompt": prompt, "allowed_tools": ["Read", "Bash(git diff:*)"]},
+        {"name": "plain", "prompt": "no tools given"},
+        {"name": "big", "prompt": big},
+    ]}));
+    let mut cmd = porch_cmd(&sandbox, &file, &[]);
+    // The fixture refuses to start when it sees either: success proves porch removed them.
+    cmd.env("FAKE_CLAUDE_ARGS_DIR", &args_dir)
+        .env("CLAUDECODE", "1")
+        .env("CLAUDE_CODE_ENTRYPOINT", "cli");
+    let run = run(&mut cmd);
+    run.expect_code(0);
+
+    let args = std::fs::read_to_string(args_dir.join("tools.args")).unwrap();
+    assert_eq!(
+        args.lines().collect::<Vec<_>>(),
+        [
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--permission-mode",
+            "acceptEdits",
+            "tool:Read",
+            "tool:Bash(git diff:*)",
+        ],
+        "{run}"
+    );
+    let received = std::fs::read(args_dir.join("tools.prompt")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&received),
+        prompt,
+        "the prompt arrives byte for byte"
+    );
+    assert_eq!(received, prompt.as_bytes());
+
+    let plain = std::fs::read_to_string(args_dir.join("plain.args")).unwrap();
+    assert!(!plain.contains("tool:"), "no --allowedTools: {plain}");
+    assert_eq!(
+        std::fs::read(args_dir.join("plain.prompt")).unwrap(),
+        b"no tools given"
+    );
+    assert!(big.len() > 200_000);
+    assert!(
+        std::fs::read(args_dir.join("big.prompt")).unwrap() == big.as_bytes(),
+        "the large prompt arrives whole"
+    );
+    let results = sandbox.results();
+    assert_eq!(results["summary"]["succeeded"], 3, "{results:#}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. --cleanup.
+
+#[test]
+fn cleanup_removes_worktrees_and_keeps_branches() {
+    let sandbox = Sandbox::new();
+    let run = run_tasks(
+        &sandbox,
+        &[("a", "@write a.txt kept"), ("idle", "@say nothing")],
+        &["--cleanup"],
+    );
+    run.expect_code(0);
+    let results = sandbox.results();
+    for name in ["a", "idle"] {
+        let t = task(&results, name);
+        assert_eq!(t["status"], "succeeded", "{t:#}");
+        assert_eq!(t["worktree_kept"], false, "{t:#}");
+        let worktree = sandbox.worktree(name);
+        assert!(!worktree.exists(), "{} still exists", worktree.display());
+        assert!(
+            !has_worktree(&sandbox, &worktree),
+            "{:?}",
+            sandbox.worktrees()
+        );
+    }
+    assert_eq!(git_worktrees(&sandbox), [canonical(sandbox.repo())]);
+    assert_eq!(task_branches(&sandbox), ["task/a", "task/idle"]);
+    assert_eq!(show(&sandbox, "task/a", "a.txt"), "kept");
+    assert_eq!(commit_count(&sandbox, "main..task/a"), 1);
+    assert_eq!(rev(&sandbox, "task/idle"), rev(&sandbox, "main"));
+    // git has no stale registration to prune.
+    let prune = sandbox.git(&["worktree", "prune", "--dry-run", "--verbose"]);
+    assert_eq!(prune.trim(), "", "stale worktree entries: {prune}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Output.
+
+#[test]
+fn flooding_sessions_keep_their_lines_whole_prefixed_and_in_order() {
+    let sandbox = Sandbox::new();
+    // Distinct counts, so every line also says which task printed it.
+    let tasks: Vec<(String, usize)> = ["alpha", "bravo-two", "c", "delta-four-long"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_string(), 2000 + i))
+        .collect();
+    let prompts: Vec<String> = tasks.iter().map(|(_, n)| format!("@flood {n}")).collect();
+    let pairs: Vec<(&str, &str)> = tasks
+        .iter()
+        .zip(&prompts)
+        .map(|((name, _), prompt)| (name.as_str(), prompt.as_str()))
+        .collect();
+    let run = run_tasks(&sandbox, &pairs, &[]);
+    run.expect_code(0);
+    let stdout = run.stdout();
+    assert!(!stdout.contains('\x1b'), "ANSI escapes on a pipe:\n{run}");
+    assert!(
+        !run.stderr().contains('\x1b'),
+        "ANSI escapes on a pipe:\n{run}"
+    );
+
+    let width = tasks.iter().map(|(n, _)| n.chars().count()).max().unwrap();
+    let prefixes: Vec<String> = tasks.iter().map(|(n, _)| prefix(n, width)).collect();
+    let lines = session_lines(&stdout);
+    let mut seen: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
+    for line in &lines {
+        let owner = prefixes
+            .iter()
+            .position(|p| line.starts_with(p.as_str()))
+            .unwrap_or_else(|| panic!("a session line without a task prefix: {line:?}"));
+        assert_eq!(
+            line.matches('│').count(),
+            1,
+            "a line mixing two tasks' output: {line:?}"
+        );
+        let rest = &line[prefixes[owner].len()..];
+        for (other, (name, _)) in tasks.iter().enumerate() {
+            if other != owner {
+                assert!(
+                    !rest.contains(&prefixes[other]),
+                    "{name}'s prefix inside a line of {}: {line:?}",
+                    tasks[owner].0
+                );
+            }
+        }
+        if let Some(numbers) = rest.strip_prefix("line ") {
+            let (index, total) = numbers
+                .split_once(" of ")
+                .unwrap_or_else(|| panic!("mangled line {line:?}"));
+            let total: usize = total
+                .parse()
+                .unwrap_or_else(|_| panic!("mangled line {line:?}"));
+            assert_eq!(
+                total, tasks[owner].1,
+                "a line of another task under {}'s prefix: {line:?}",
+                tasks[owner].0
+            );
+            seen[owner].push(
+                index
+                    .parse()
+                    .unwrap_or_else(|_| panic!("mangled line {line:?}")),
+            );
+        }
+    }
+    for ((name, total), got) in tasks.iter().zip(&seen) {
+        let expected: Vec<usize> = (1..=*total).collect();
+        assert!(
+            *got == expected,
+            "{name}: expected lines 1..={total} in order, got {} lines (first gap near {:?})",
+            got.len(),
+            got.iter()
+                .zip(&expected)
+                .position(|(g, e)| g != e)
+                .map(|i| (got[i], expected[i]))
+        );
+    }
+    let results = sandbox.results();
+    assert_eq!(results["summary"]["succeeded"], 4);
+}
+
+#[test]
+fn stderr_long_and_binary_lines_are_shown_safely() {
+    let sandbox = Sandbox::new();
+    let run = run_tasks(
+        &sandbox,
+        &[
+            (
+                "odd",
+                "@stderr complaint on stderr\n@long 200000\n@say after-long\n@binary\n\
+                 @say after-binary\n@write odd.txt still committed",
+            ),
+            ("ok", "@write ok.txt fine"),
+        ],
+        &[],
+    );
+    run.expect_code(0);
+    let stdout = run.stdout();
+    assert!(!stdout.contains('\x1b'), "ANSI escapes on a pipe:\n{run}");
+    assert!(
+        !run.stderr().contains('\x1b'),
+        "ANSI escapes on a pipe:\n{run}"
+    );
+
+    let odd = prefix("odd", 3);
+    let lines = session_lines(&stdout);
+    for line in &lines {
+        assert!(
+            line.starts_with(&odd) || line.starts_with(&prefix("ok", 3)),
+            "a session line without a task prefix: {line:?}"
+        );
+    }
+    let position = |what: &dyn Fn(&str) -> bool, label: &str| {
+        lines
+            .iter()
+            .position(|l| what(l))
+            .unwrap_or_else(|| panic!("no {label} line in\n{stdout}"))
+    };
+    // stdout and stderr are read by different threads: only each stream's own order is fixed.
+    position(
+        &|l| l == format!("{odd}[stderr] complaint on stderr"),
+        "[stderr]",
+    );
+    let long = position(&|l| l.starts_with(&format!("{odd}xxxxxxxxxx")), "long");
+    assert!(
+        lines[long].len() < 20_000,
+        "the long line is shown cut, not whole ({} bytes)",
+        lines[long].len()
+    );
+    assert!(
+        lines[long].contains("more bytes"),
+        "{}",
+        &lines[long][..200]
+    );
+    let after_long = position(&|l| l == format!("{odd}after-long"), "after-long");
+    let binary = position(
+        &|l| l.starts_with(&odd) && l.contains("not utf-8"),
+        "binary",
+    );
+    let after_binary = position(&|l| l == format!("{odd}after-binary"), "after-binary");
+    assert!(long < after_long && after_long < binary);
+    assert!(binary < after_binary);
+
+    let results = sandbox.results();
+    for name in ["odd", "ok"] {
+        assert_eq!(task(&results, name)["status"], "succeeded", "{run}");
+    }
+    assert_eq!(show(&sandbox, "task/odd", "odd.txt"), "still committed");
+    assert_eq!(show(&sandbox, "task/ok", "ok.txt"), "fine");
+    // The log keeps the long line whole.
+    let log = std::fs::read(str_field(task(&results, "odd"), "log")).unwrap();
+    assert!(
+        log.split(|&b| b == b'\n')
+            .any(|l| l.len() == 200_000 && l.iter().all(|&b| b == b'x')),
+        "the log lacks the whole 200000-byte line"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. init, then run what it wrote.
+
+#[test]
+fn init_writes_a_sample_that_runs() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("tasks.json");
+
+    run(&mut sandbox.porch(&["init"])).expect_code(0);
+    let sample = std::fs::read_to_string(&file).expect("init wrote tasks.json");
+    serde_json::from_str::<Value>(&sample).expect("the sample is JSON");
+
+    std::fs::write(&file, "{\"tasks\": []} mine\n").unwrap();
+    run(&mut sandbox.porch(&["init"]))
+        .expect_code(2)
+        .expect_stderr("already exists");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "{\"tasks\": []} mine\n",
+        "a refused init leaves the file alone"
+    );
+
+    run(&mut sandbox.porch(&["init", "--force"])).expect_code(0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), sample);
+
+    // The sample's prompts hold no directives: the fixture just answers "done".
+    let run = porch_on(&sandbox, &file, &[]);
+    run.expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(results["summary"]["total"], 2, "{results:#}");
+    assert_eq!(results["summary"]["succeeded"], 2, "{results:#}");
+    assert_eq!(task_branches(&sandbox).len(), 2);
+    assert_eq!(git_worktrees(&sandbox).len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. list.
+
+/// `porch list` rows as (first column, branch, task, state).
+fn list_rows(sandbox: &Sandbox) -> Vec<(String, String, String, String)> {
+    let run = run(&mut sandbox.porch(&["list", &path_str(&sandbox.repo())]));
+    run.expect_code(0);
+    run.stdout()
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            assert!(fields.len() >= 4, "a short row {line:?}\n{run}");
+            (
+                fields[0].to_string(),
+                fields[1].to_string(),
+                fields[2].to_string(),
+                fields[3..].join(" "),
+            )
+        })
+        .collect()
+}
+
+fn row_for<'a>(
+    rows: &'a [(String, String, String, String)],
+    branch: &str,
+) -> &'a (String, String, String, String) {
+    rows.iter()
+        .find(|r| r.1 == branch)
+        .unwrap_or_else(|| panic!("no row for {branch} in {rows:#?}"))
+}
+
+#[test]
+fn list_shows_worktrees_their_state_and_branches_left_alone() {
+    let sandbox = Sandbox::new();
+    run_tasks(
+        &sandbox,
+        &[("a", "@write a.txt a"), ("b", "@say nothing")],
+        &[],
+    )
+    .expect_code(0);
+
+    let rows = list_rows(&sandbox);
+    for name in ["a", "b"] {
+        let row = row_for(&rows, &format!("task/{name}"));
+        assert_eq!(
+            canonical(&row.0),
+            canonical(sandbox.worktree(name)),
+            "{rows:#?}"
+        );
+        assert_eq!(row.2, name, "{rows:#?}");
+        assert_eq!(row.3, "clean", "{rows:#?}");
+    }
+    let main = row_for(&rows, "main");
+    assert_eq!(canonical(&main.0), canonical(sandbox.repo()));
+
+    std::fs::write(sandbox.worktree("b").join("scratch.txt"), "untracked\n").unwrap();
+    let rows = list_rows(&sandbox);
+    assert_eq!(row_for(&rows, "task/b").3, "dirty", "{rows:#?}");
+    assert_eq!(row_for(&rows, "task/a").3, "clean", "{rows:#?}");
+
+    // A second run, cleaning up: its branches stay without worktrees.
+    let file = sandbox.tasks_json(&serde_json::json!({"tasks": [
+        {"name": "c", "prompt": "@write c.txt c"},
+    ]}));
+    porch_on(&sandbox, &file, &["--cleanup"]).expect_code(0);
+    let rows = list_rows(&sandbox);
+    let c = row_for(&rows, "task/c");
+    assert_eq!(c.0, "-", "{rows:#?}");
+    assert_eq!(c.2, "c", "{rows:#?}");
+    assert!(c.3.starts_with("branch only"), "{rows:#?}");
+    assert_eq!(row_for(&rows, "task/b").3, "dirty", "{rows:#?}");
+    assert_eq!(show(&sandbox, "task/c", "c.txt"), "c");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. Base branches.
+
+#[test]
+fn tasks_branch_from_the_checked_out_branch_or_their_base_branch() {
+    let sandbox = Sandbox::with_branch("trunk");
+    let trunk = rev(&sandbox, "trunk");
+    sandbox.git(&["checkout", "-q", "-b", "feature"]);
+    std::fs::write(sandbox.repo().join("feature.txt"), "feature work\n").unwrap();
+    sandbox.git(&["add", "feature.txt"]);
+    sandbox.git(&[
+        "-c",
+        "user.name=Test",
+        "-c",
+        "user.email=test@example.com",
+        "commit",
+        "-q",
+        "-m",
+        "feature",
+    ]);
+    sandbox.git(&["checkout", "-q", "trunk"]);
+    let feature = rev(&sandbox, "feature");
+
+    let file = sandbox.tasks_json(&serde_json::json!({"tasks": [
+        {"name": "default-base", "prompt": "@write x.txt x"},
+        {"name": "on-feature", "prompt": "@write y.txt y", "base_branch": "feature"},
+    ]}));
+    let run = porch_on(&sandbox, &file, &[]);
+    run.expect_code(0);
+    let results = sandbox.results();
+
+    let x = task(&results, "default-base");
+    assert_eq!(x["base_branch"], "trunk", "{x:#}");
+    assert_eq!(x["base_commit"], trunk.as_str(), "{x:#}");
+    assert_eq!(
+        sandbox
+            .git(&["merge-base", "task/default-base", "trunk"])
+            .trim(),
+        trunk
+    );
+    assert_eq!(rev(&sandbox, "task/default-base^"), trunk);
+    assert_eq!(show(&sandbox, "task/default-base", "x.txt"), "x");
+
+    let y = task(&results, "on-feature");
+    assert_eq!(y["base_branch"], "feature", "{y:#}");
+    assert_eq!(y["base_commit"], feature.as_str(), "{y:#}");
+    assert_eq!(
+        sandbox
+            .git(&["merge-base", "task/on-feature", "feature"])
+            .trim(),
+        feature
+    );
+    assert_eq!(rev(&sandbox, "task/on-feature^"), feature);
+    assert_eq!(
+        show(&sandbox, "task/on-feature", "feature.txt"),
+        "feature work\n"
+    );
+    assert_eq!(show(&sandbox, "task/on-feature", "y.txt"), "y");
+    run.expect_stdout("git -C");
+    assert!(
+        run.stdout().contains("diff trunk...task/default-base")
+            && run.stdout().contains("diff feature...task/on-feature"),
+        "{run}"
+    );
+    // Nothing moved the repository's own branches.
+    assert_eq!(rev(&sandbox, "trunk"), trunk);
+    assert_eq!(rev(&sandbox, "feature"), feature);
+    assert_eq!(
+        sandbox.git(&["symbolic-ref", "--short", "HEAD"]).trim(),
+        "trunk"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. Many at once.
+
+#[test]
+fn sixteen_tasks_at_once_do_not_trip_over_git_locks() {
+    let sandbox = Sandbox::new();
+    let names: Vec<String> = (0..16).map(|i| format!("t{i:02}")).collect();
+    let prompts: Vec<String> = names
+        .iter()
+        .map(|n| format!("@write {n}.txt work of {n}"))
+        .collect();
+    let pairs: Vec<(&str, &str)> = names
+        .iter()
+        .zip(&prompts)
+        .map(|(n, p)| (n.as_str(), p.as_str()))
+        .collect();
+    // `-j 16`: all at once, whatever memory this machine has.
+    let run = run_tasks(&sandbox, &pairs, &["-j", "16"]);
+    run.expect_code(0);
+    assert!(!run.stderr().contains("at most"), "{run}");
+
+    let sandbox_path = path_str(sandbox.path());
+    let output = format!("{}\n{}", run.stdout(), run.stderr()).replace(&sandbox_path, "<sandbox>");
+    let lower = output.to_lowercase();
+    assert!(!lower.contains("lock"), "a lock error:\n{output}");
+    assert!(!lower.contains("commondir"), "a commondir error:\n{output}");
+    assert!(!lower.contains("fatal"), "a git error:\n{output}");
+
+    let results = sandbox.results();
+    assert_eq!(results["summary"]["succeeded"], 16, "{run}");
+    assert_eq!(task_branches(&sandbox).len(), 16);
+    assert_eq!(git_worktrees(&sandbox).len(), 17);
+    for name in &names {
+        assert_eq!(
+            show(&sandbox, &format!("task/{name}"), &format!("{name}.txt")),
+            format!("work of {name}")
+        );
+        assert_eq!(commit_count(&sandbox, &format!("main..task/{name}")), 1);
+    }
+    sandbox.git(&["fsck", "--no-progress"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 14-15. stdin, atomic results.
+
+#[test]
+fn tasks_can_come_from_stdin() {
+    let sandbox = Sandbox::new();
+    let tasks = serde_json::json!({"tasks": [
+        {"name": "from-stdin", "prompt": "@write s.txt via stdin"},
+    ]});
+    let repo = path_str(&sandbox.repo());
+    let run = run_with_stdin(
+        &mut sandbox.porch_run(&["-", &repo]),
+        tasks.to_string().as_bytes(),
+    );
+    run.expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(task(&results, "from-stdin")["status"], "succeeded");
+    assert_eq!(show(&sandbox, "task/from-stdin", "s.txt"), "via stdin");
+}
+
+#[test]
+fn the_results_file_leaves_no_temporary_files() {
+    let sandbox = Sandbox::new();
+    run_tasks(
+        &sandbox,
+        &[
+            ("a", "@write a.txt a"),
+            ("b", "@write b.txt b"),
+            ("c", "@say hi"),
+        ],
+        &[],
+    )
+    .expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(results["summary"]["succeeded"], 3);
+    assert!(results["finished_at"].is_string(), "{results:#}");
+    let dir = sandbox.results_path().parent().unwrap().to_path_buf();
+    let leftovers: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".results.json") || n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 16. Processes a session leaves behind.
+
+/// Runs a task whose session leaves `sleep 300` running in its own session (setsid), and
+/// returns the run, that process's pid and the task's result.
+fn run_leaky_session(sandbox: &Sandbox) -> (Run, u32, Value) {
+    let pid_file = sandbox.path().join("bg.pid");
+    let pid = pid_file.display();
+    // The background shell writes its own pid (atomically) then becomes `sleep`; the session
+    // waits for the pid file, so the process surely exists when the agent exits.
+    let prompt = format!(
+        "@background echo $$ > {pid}.tmp; mv {pid}.tmp {pid}; exec sleep 300\n@wait-for {pid}\n@say leaving it running"
+    );
+    let run = run_tasks(sandbox, &[("leaky", &prompt)], &[]);
+    run.expect_code(0);
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let results = sandbox.results();
+    let t = task(&results, "leaky").clone();
+    assert_eq!(t["status"], "succeeded", "{t:#}");
+    (run, pid, t)
+}
+
+#[test]
+fn background_processes_left_by_a_session_are_ended() {
+    let sandbox = Sandbox::new();
+    let (run, pid, _) = run_leaky_session(&sandbox);
+    assert!(
+        process_is_dead(pid),
+        "the background process {pid} outlived porch\n{run}"
+    );
+    run.expect_stdout("ended 1 process the session left running");
+}
+
+#[test]
+fn leftover_processes_are_counted_in_the_results() {
+    let sandbox = Sandbox::new();
+    let (run, pid, t) = run_leaky_session(&sandbox);
+    assert!(process_is_dead(pid), "{run}");
+    assert!(
+        t["leftover_processes"].as_u64().is_some_and(|n| n >= 1),
+        "porch printed that it ended a leftover, but the results say {}:\n{t:#}",
+        t["leftover_processes"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 17. Help and version.
+
+#[test]
+fn version_and_help() {
+    let sandbox = Sandbox::empty();
+    let version = run(&mut sandbox.porch(&["--version"]));
+    version.expect_code(0);
+    assert_eq!(
+        version.stdout().trim(),
+        format!("porch {}", env!("CARGO_PKG_VERSION"))
+    );
+    run(&mut sandbox.porch(&["-V"])).expect_code(0);
+
+    for args in [
+        &["--help"][..],
+        &["-h"],
+        &["help"],
+        &["help", "run"],
+        &["run", "--help"],
+        &["help", "init"],
+        &["help", "list"],
+    ] {
+        let out = run(&mut sandbox.porch(args));
+        out.expect_code(0).expect_stdout("Usage:");
+        assert_eq!(out.stderr(), "", "{out}");
+    }
+    let run_help = run(&mut sandbox.porch(&["help", "run"]));
+    run_help
+        .expect_stdout("porch run [OPTIONS] TASKS [REPO]")
+        .expect_stdout("--permission-mode")
+        .expect_stdout("--cleanup");
+    assert_eq!(
+        run_help.stdout(),
+        run(&mut sandbox.porch(&["run", "--help"])).stdout()
+    );
+    // Help created nothing.
+    assert!(sandbox.created_outside_repo().is_empty());
+}

@@ -1,0 +1,297 @@
+//! A scripted Anthropic Messages API on 127.0.0.1, std only, for the real claude CLI to talk to.
+//!
+//! The script is in the task's prompt, one directive a line, each answering one request:
+//!
+//!   STEP write NAME TEXT   a Write tool call creating NAME (in the session's working directory)
+//!   STEP bash COMMAND      a Bash tool call
+//!   FAIL CODE              an HTTP error with status CODE instead of an answer
+//!   SLEEP SECONDS          wait that long before the next answer (not itself an answer)
+//!   REPLY TEXT             the final answer's text [default: done]
+//!
+//! Request k of a session (k = the number of assistant turns already in it) gets directive k;
+//! once they are used up, the final text answer ends the session.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub prompt: String,
+    pub step: usize,
+}
+
+pub struct FakeApi {
+    pub port: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl FakeApi {
+    pub fn start() -> FakeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = Arc::clone(&shared);
+                std::thread::spawn(move || {
+                    let _ = handle(stream, &seen);
+                });
+            }
+        });
+        FakeApi { port, seen }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Messages requests so far whose prompt contains `needle`.
+    pub fn requests_for(&self, needle: &str) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.prompt.contains(needle))
+            .cloned()
+            .collect()
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    body: Vec<u8>,
+}
+
+fn read_request(stream: &mut BufReader<TcpStream>) -> std::io::Result<Option<Request>> {
+    let mut line = String::new();
+    if stream.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let mut length = 0usize;
+    let mut chunked = false;
+    loop {
+        let mut header = String::new();
+        stream.read_line(&mut header)?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':').unwrap_or((header, ""));
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse().unwrap_or(0),
+            "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
+            _ => {}
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size_line = String::new();
+            stream.read_line(&mut size_line)?;
+            let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
+            let mut chunk = vec![0; size + 2];
+            stream.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else {
+        body.resize(length, 0);
+        stream.read_exact(&mut body)?;
+    }
+    Ok(Some(Request { method, path, body }))
+}
+
+fn handle(stream: TcpStream, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    while let Some(request) = read_request(&mut reader)? {
+        if request.method != "POST" || !request.path.starts_with("/v1/messages") {
+            let body = if request.method == "HEAD" { "" } else { "{}" };
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )?;
+            continue;
+        }
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        answer(&mut writer, &body, seen)?;
+        return Ok(());
+    }
+    Ok(())
+}
+
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+enum Action {
+    Write(String, String),
+    Bash(String),
+    Fail(u16),
+}
+
+fn answer(out: &mut TcpStream, body: &Value, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let prompt = messages
+        .first()
+        .map(|m| text_of(&m["content"]))
+        .unwrap_or_default();
+    let step = messages.iter().filter(|m| m["role"] == "assistant").count();
+    let has_tools = body["tools"].as_array().is_some_and(|t| !t.is_empty());
+    let cwd = text_of(&body["system"])
+        .lines()
+        .find_map(|l| {
+            let at = l.find("orking directory: ")?;
+            Some(l[at + "orking directory: ".len()..].trim().to_string())
+        })
+        .unwrap_or_else(|| "/tmp".to_string());
+
+    let mut actions = Vec::new();
+    let mut delays = Vec::new();
+    let mut pending_delay = 0.0;
+    let mut reply = "done".to_string();
+    for line in prompt.lines().map(str::trim) {
+        let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match word {
+            "STEP" => {
+                let (kind, arg) = rest.split_once(' ').unwrap_or((rest, ""));
+                let action = if kind == "write" {
+                    let (name, text) = arg.split_once(' ').unwrap_or((arg, ""));
+                    Action::Write(format!("{cwd}/{name}"), text.to_string())
+                } else {
+                    Action::Bash(arg.to_string())
+                };
+                actions.push(action);
+                delays.push(std::mem::take(&mut pending_delay));
+            }
+            "FAIL" => {
+                actions.push(Action::Fail(rest.trim().parse().unwrap_or(400)));
+                delays.push(std::mem::take(&mut pending_delay));
+            }
+            "SLEEP" => pending_delay += rest.trim().parse::<f64>().unwrap_or(0.0),
+            "REPLY" => reply = rest.to_string(),
+            _ => {}
+        }
+    }
+    if has_tools {
+        seen.lock().unwrap().push(Seen {
+            prompt: prompt.clone(),
+            step,
+        });
+    }
+    let delay = if step < delays.len() {
+        delays[step]
+    } else {
+        pending_delay
+    };
+    if has_tools && delay > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(delay));
+    }
+    let action = if has_tools { actions.get(step) } else { None };
+    if let Some(Action::Fail(code)) = action {
+        let body = json!({"type": "error", "error": {"type": "api_error", "message": format!("fake server: scripted failure ({code})")}}).to_string();
+        return write!(
+            out,
+            "HTTP/1.1 {code} Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
+    let mut blocks = vec![];
+    let stop_reason = match action {
+        Some(Action::Write(path, text)) => {
+            blocks.push(json!({"type": "text", "text": format!("I'll do step {}.", step + 1)}));
+            blocks.push(json!({"type": "tool_use", "id": format!("toolu_{step:04}"), "name": "Write", "input": {"file_path": path, "content": text}}));
+            "tool_use"
+        }
+        Some(Action::Bash(command)) => {
+            blocks.push(json!({"type": "text", "text": format!("I'll do step {}.", step + 1)}));
+            blocks.push(json!({"type": "tool_use", "id": format!("toolu_{step:04}"), "name": "Bash", "input": {"command": command, "description": "scripted command"}}));
+            "tool_use"
+        }
+        _ => {
+            let text = if has_tools {
+                reply.clone()
+            } else {
+                "ok".to_string()
+            };
+            blocks.push(json!({"type": "text", "text": text}));
+            "end_turn"
+        }
+    };
+    let model = body["model"]
+        .as_str()
+        .unwrap_or("claude-opus-4-8")
+        .to_string();
+    let usage = json!({"input_tokens": 3200 + 100 * step, "output_tokens": 30, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0});
+    let id = format!("msg_fake_{step}_{}", std::process::id());
+    if body["stream"] != true {
+        let message = json!({"id": id, "type": "message", "role": "assistant", "model": model, "content": blocks, "stop_reason": stop_reason, "stop_sequence": null, "usage": usage});
+        let text = message.to_string();
+        return write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+            text.len()
+        );
+    }
+    write!(
+        out,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut event = |name: &str, data: Value| write!(out, "event: {name}\ndata: {data}\n\n");
+    event(
+        "message_start",
+        json!({"type": "message_start", "message": {"id": id, "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": usage}}),
+    )?;
+    for (index, block) in blocks.iter().enumerate() {
+        if block["type"] == "text" {
+            event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}),
+            )?;
+            event(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": block["text"]}}),
+            )?;
+        } else {
+            event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": index, "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}}),
+            )?;
+            event(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": block["input"].to_string()}}),
+            )?;
+        }
+        event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        )?;
+    }
+    event(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null}, "usage": {"output_tokens": 30}}),
+    )?;
+    event("message_stop", json!({"type": "message_stop"}))?;
+    out.flush()
+}

@@ -1,0 +1,245 @@
+//! End to end with the real Claude Code CLI (pinned in tests/e2e/package.json) talking to a
+//! scripted Messages API on 127.0.0.1. Run by `make e2e`, which installs the CLI and runs these
+//! in a network namespace with only loopback where it can; `cargo test` lists them as ignored.
+
+mod fake_api;
+#[path = "../integration/support.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fake_api::FakeApi;
+use support::*;
+
+fn real_claude() -> PathBuf {
+    let path = std::env::var_os("PORCH_E2E_CLAUDE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/e2e/node_modules/@anthropic-ai/claude-code-linux-x64/claude")
+        });
+    assert!(
+        path.is_file(),
+        "the real claude CLI is not at {}: run `make e2e`, which installs it (npm ci in tests/e2e)",
+        path.display()
+    );
+    path
+}
+
+/// `porch run` with the real CLI pointed at the fake API, with a throwaway HOME.
+fn porch_e2e(sandbox: &Sandbox, api: &FakeApi, args: &[&str]) -> Command {
+    let mut cmd = sandbox.porch_run(args);
+    cmd.env("PORCH_CLAUDE", real_claude())
+        .env("ANTHROPIC_BASE_URL", api.base_url())
+        .env("ANTHROPIC_API_KEY", "sk-ant-porch-e2e-dummy")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .env("CLAUDE_CODE_MAX_RETRIES", "0")
+        .env_remove("ANTHROPIC_AUTH_TOKEN");
+    cmd
+}
+
+fn is_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                == Some("Z")
+        }
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn is_uuid(text: &str) -> bool {
+    text.len() == 36 && text.chars().filter(|&c| c == '-').count() == 4
+}
+
+#[test]
+#[ignore = "needs the real claude CLI: make e2e"]
+fn parallel_tasks_write_files_and_end_with_commits() {
+    let api = FakeApi::start();
+    let sandbox = Sandbox::new();
+    let names = ["alpha", "beta", "gamma"];
+    let tasks: Vec<(String, String)> = names
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                format!("Create {n}.txt.\nSTEP write {n}.txt hello from {n}\nREPLY wrote {n}"),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = tasks
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    sandbox.tasks(&refs);
+    let run = run(&mut porch_e2e(&sandbox, &api, &["tasks.json", "repo"]));
+    run.expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(results["summary"]["succeeded"], 3, "{results:#}");
+    for name in names {
+        let task = task(&results, name);
+        assert_eq!(task["status"], "succeeded");
+        assert!(is_uuid(task["session_id"].as_str().unwrap()), "{task:#}");
+        assert_eq!(task["num_turns"], 2, "{task:#}");
+        assert!(task["cost_usd"].as_f64().unwrap() > 0.0, "{task:#}");
+        assert_eq!(task["result"], format!("wrote {name}"));
+        assert_eq!(task["commits"], 1);
+        let content = sandbox.git(&["show", &format!("task/{name}:{name}.txt")]);
+        assert_eq!(content, format!("hello from {name}"));
+        let message = sandbox.git(&["log", "-1", "--format=%B", &format!("task/{name}")]);
+        assert!(
+            message.contains(&format!(
+                "Porch-Session: {}",
+                task["session_id"].as_str().unwrap()
+            )),
+            "{message}"
+        );
+    }
+    run.expect_stdout("→ Write alpha.txt");
+}
+
+#[test]
+#[ignore = "needs the real claude CLI: make e2e"]
+fn an_api_error_fails_the_task_with_claude_s_reason() {
+    let api = FakeApi::start();
+    let sandbox = Sandbox::new();
+    sandbox.tasks(&[
+        ("ok", "STEP write ok.txt fine"),
+        ("broken", "Do it.\nFAIL 400"),
+    ]);
+    let run = run(&mut porch_e2e(&sandbox, &api, &["tasks.json", "repo"]));
+    run.expect_code(1);
+    let results = sandbox.results();
+    let broken = task(&results, "broken");
+    assert_eq!(broken["status"], "failed", "{broken:#}");
+    assert_eq!(broken["exit_code"], 1);
+    assert!(
+        broken["error"].as_str().unwrap().contains("API Error: 400"),
+        "{broken:#}"
+    );
+    assert!(is_uuid(broken["session_id"].as_str().unwrap()));
+    assert_eq!(task(&results, "ok")["status"], "succeeded");
+}
+
+#[test]
+#[ignore = "needs the real claude CLI: make e2e"]
+fn a_multi_turn_task_with_write_and_bash() {
+    let api = FakeApi::start();
+    let sandbox = Sandbox::new();
+    sandbox.tasks(&[(
+        "multi",
+        "STEP write a.txt A\nSTEP write b.txt B\nSTEP bash cat a.txt b.txt > both.txt\nREPLY three steps",
+    )]);
+    let run = run(&mut porch_e2e(&sandbox, &api, &["tasks.json", "repo"]));
+    run.expect_code(0);
+    let results = sandbox.results();
+    let multi = task(&results, "multi");
+    assert_eq!(multi["num_turns"], 4, "{multi:#}");
+    assert_eq!(multi["files_changed"], 3, "{multi:#}");
+    assert_eq!(sandbox.git(&["show", "task/multi:both.txt"]), "AB");
+    assert_eq!(api.requests_for("REPLY three steps").len(), 4);
+    run.expect_stdout("→ Bash cat a.txt b.txt > both.txt");
+}
+
+#[test]
+#[ignore = "needs the real claude CLI: make e2e"]
+fn a_backgrounded_process_does_not_outlive_porch() {
+    let api = FakeApi::start();
+    let sandbox = Sandbox::new();
+    let pid_file = sandbox.path().join("server.pid");
+    let prompt = format!(
+        "STEP bash (sleep 300 > /dev/null 2>&1 & echo $! > {}) \nREPLY started a server",
+        pid_file.display()
+    );
+    sandbox.tasks_json(&serde_json::json!({"tasks": [
+        {"name": "server", "prompt": prompt, "allowed_tools": ["Bash"]}
+    ]}));
+    let run = run(&mut porch_e2e(&sandbox, &api, &["tasks.json", "repo"]));
+    run.expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(
+        task(&results, "server")["permission_denials"],
+        0,
+        "{results:#}\n{run}"
+    );
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_until("the backgrounded sleep to be gone", || is_gone(pid));
+    assert!(
+        task(&results, "server")["leftover_processes"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{results:#}"
+    );
+}
+
+#[test]
+#[ignore = "needs the real claude CLI: make e2e"]
+fn a_timeout_ends_the_real_cli() {
+    let api = FakeApi::start();
+    let sandbox = Sandbox::new();
+    sandbox.tasks_json(&serde_json::json!({"tasks": [
+        {"name": "slow", "prompt": "SLEEP 60\nSTEP write late.txt late", "timeout": "3s"},
+        {"name": "quick", "prompt": "STEP write quick.txt q"}
+    ]}));
+    let run = run(&mut porch_e2e(&sandbox, &api, &["tasks.json", "repo"]));
+    run.expect_code(1);
+    let results = sandbox.results();
+    assert_eq!(task(&results, "slow")["status"], "timed_out", "{results:#}");
+    assert_eq!(
+        task(&results, "quick")["status"],
+        "succeeded",
+        "{results:#}"
+    );
+}
+
+#[test]
+#[ignore = "needs the real claude CLI: make e2e"]
+fn sigterm_to_porch_mid_run_interrupts_and_keeps_the_work() {
+    let api = FakeApi::start();
+    let sandbox = Sandbox::new();
+    sandbox.tasks(&[(
+        "busy",
+        "STEP write first.txt 1\nSLEEP 120\nSTEP write second.txt 2",
+    )]);
+    let mut cmd = porch_e2e(&sandbox, &api, &["tasks.json", "repo"]);
+    let log = std::fs::File::create(sandbox.path().join("porch.out")).unwrap();
+    let mut child = cmd
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // The second request is the one the API sits on: by then first.txt is written.
+    wait_until("the second API request", || {
+        api.requests_for("SLEEP 120").iter().any(|s| s.step == 1)
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let output = std::fs::read_to_string(sandbox.path().join("porch.out")).unwrap();
+    assert_eq!(exit.code(), Some(143), "{output}");
+    let results = sandbox.results();
+    let busy = task(&results, "busy");
+    assert_eq!(busy["status"], "interrupted", "{busy:#}");
+    assert_eq!(sandbox.git(&["show", "task/busy:first.txt"]), "1");
+    assert!(output.contains("received signal 15 (SIGTERM)"), "{output}");
+}
