@@ -235,31 +235,47 @@ const ARGUMENT_LIMIT: usize = 160;
 /// person does not need (tool results that went fine, usage updates), several for multi-line text.
 pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Rendered> {
     let trimmed = line.trim_end_matches(['\r', '\n']);
-    let event: Value = match trimmed
-        .trim_start()
-        .starts_with('{')
-        .then(|| serde_json::from_str(trimmed))
-    {
-        Some(Ok(event @ Value::Object(_))) => event,
-        _ => return vec![Rendered::new(Tone::Plain, trimmed)],
+    if !trimmed.trim_start().starts_with('{') {
+        return vec![Rendered::new(Tone::Plain, trimmed)];
+    }
+    // Most lines are assistant and user events: a typed pass that skips what porch does not
+    // show is several times faster than building a `Value` of the whole line.
+    let head: EventHead = match serde_json::from_str(trimmed) {
+        Ok(head) => head,
+        Err(_) => match serde_json::from_str::<Value>(trimmed) {
+            Ok(Value::Object(_)) => EventHead::default(),
+            _ => return vec![Rendered::new(Tone::Plain, trimmed)],
+        },
     };
     log.events += 1;
     if log.session_id.is_none() {
-        log.session_id = str_field(&event, "session_id").map(String::from);
+        log.session_id = head.session_id.as_deref().map(String::from);
     }
-    match str_field(&event, "type") {
-        Some("system") if str_field(&event, "subtype") == Some("init") => {
-            let model = str_field(&event, "model").unwrap_or("unknown model");
-            let mode = str_field(&event, "permissionMode").unwrap_or("?");
+    match head.kind.as_deref() {
+        Some("system") if head.subtype.as_deref() == Some("init") => {
+            let model = head.model.as_deref().unwrap_or("unknown model");
+            let mode = head.permission_mode.as_deref().unwrap_or("?");
             let session = log.session_id.as_deref().unwrap_or("?");
             vec![Rendered::new(
                 Tone::Dim,
                 format!("session {session} started ({model}, {mode})"),
             )]
         }
-        Some("assistant") => render_assistant(&event, worktree),
-        Some("user") => render_tool_errors(&event),
+        Some("assistant") | Some("user") => {
+            let Ok(event) = serde_json::from_str::<MessageEvent>(trimmed) else {
+                return Vec::new();
+            };
+            let blocks = event.message.map(|m| m.content).unwrap_or_default();
+            if head.kind.as_deref() == Some("assistant") {
+                render_assistant(&blocks, worktree)
+            } else {
+                render_tool_errors(&blocks)
+            }
+        }
         Some("result") => {
+            let Ok(event) = serde_json::from_str::<Value>(trimmed) else {
+                return Vec::new();
+            };
             let result = ResultEvent::from_json(&event);
             if let Some(id) = str_field(&event, "session_id") {
                 log.session_id = Some(id.to_string());
@@ -272,13 +288,74 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
     }
 }
 
-fn render_assistant(event: &Value, worktree: &Path) -> Vec<Rendered> {
-    let blocks = event.pointer("/message/content").and_then(Value::as_array);
+/// The fields every event may have; the rest of the line is skipped, not built.
+#[derive(Default, serde::Deserialize)]
+struct EventHead<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    subtype: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    session_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "permissionMode", borrow, default)]
+    permission_mode: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct MessageEvent<'a> {
+    #[serde(borrow, default)]
+    message: Option<Message<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default, deserialize_with = "blocks_or_text")]
+    content: Vec<Block<'a>>,
+}
+
+/// One content block. Only what porch renders is kept; a tool result's content is kept as a
+/// `Value` because it is a string or a list of text parts.
+#[derive(Default, serde::Deserialize)]
+struct Block<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    input: Option<Value>,
+    #[serde(default)]
+    is_error: Option<bool>,
+    #[serde(default)]
+    content: Option<Value>,
+}
+
+/// `content` is a list of blocks, or (in user messages) a plain string.
+fn blocks_or_text<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Block<'a>>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Content<'a> {
+        #[serde(borrow)]
+        Blocks(Vec<Block<'a>>),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match serde::Deserialize::deserialize(deserializer)? {
+        Content::Blocks(blocks) => blocks,
+        Content::Other(_) => Vec::new(),
+    })
+}
+
+fn render_assistant(blocks: &[Block], worktree: &Path) -> Vec<Rendered> {
     let mut lines = Vec::new();
-    for block in blocks.into_iter().flatten() {
-        match str_field(block, "type") {
+    for block in blocks {
+        match block.kind.as_deref() {
             Some("text") => {
-                let text = str_field(block, "text").unwrap_or_default();
+                let text = block.text.as_deref().unwrap_or_default();
                 lines.extend(
                     text.lines()
                         .filter(|l| !l.trim().is_empty())
@@ -286,8 +363,8 @@ fn render_assistant(event: &Value, worktree: &Path) -> Vec<Rendered> {
                 );
             }
             Some("tool_use") => {
-                let name = str_field(block, "name").unwrap_or("tool");
-                let input = block.get("input").unwrap_or(&Value::Null);
+                let name = block.name.as_deref().unwrap_or("tool");
+                let input = block.input.as_ref().unwrap_or(&Value::Null);
                 let text = match tool_argument(name, input, worktree) {
                     Some(arg) => format!("{name} {arg}"),
                     None => name.to_string(),
@@ -331,17 +408,12 @@ fn tool_argument(name: &str, input: &Value, worktree: &Path) -> Option<String> {
     ))
 }
 
-fn render_tool_errors(event: &Value) -> Vec<Rendered> {
-    let blocks = event.pointer("/message/content").and_then(Value::as_array);
+fn render_tool_errors(blocks: &[Block]) -> Vec<Rendered> {
     blocks
-        .into_iter()
-        .flatten()
-        .filter(|b| {
-            str_field(b, "type") == Some("tool_result")
-                && b.get("is_error").and_then(Value::as_bool) == Some(true)
-        })
+        .iter()
+        .filter(|b| b.kind.as_deref() == Some("tool_result") && b.is_error == Some(true))
         .map(|b| {
-            let content = match b.get("content") {
+            let content = match &b.content {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Array(parts)) => parts
                     .iter()
@@ -351,12 +423,10 @@ fn render_tool_errors(event: &Value) -> Vec<Rendered> {
                 _ => String::new(),
             };
             let first = content.lines().next().unwrap_or_default();
+            let more = content.lines().nth(1).is_some();
             Rendered::new(
                 Tone::Bad,
-                format!(
-                    "✗ tool error: {}",
-                    shorten(first, ARGUMENT_LIMIT, content.lines().nth(1).is_some())
-                ),
+                format!("✗ tool error: {}", shorten(first, ARGUMENT_LIMIT, more)),
             )
         })
         .collect()

@@ -92,28 +92,6 @@ fn failure(args: &[&str], out: &Output) -> GitError {
     }
 }
 
-/// Is `git` there at all? Asked once, before anything else, for a clear message.
-pub fn check_installed() -> Result<(), Error> {
-    match Command::new("git")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-    {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(Error::setup(
-            format!(
-                "`git --version` failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-            "porch needs a working git on PATH",
-        )),
-        Err(_) => Err(Error::setup(
-            "git is not installed or not on PATH",
-            "install git, then run porch again",
-        )),
-    }
-}
-
 /// The repository porch runs against, found from any directory inside its work tree.
 #[derive(Debug, Clone)]
 pub struct Repo {
@@ -123,6 +101,10 @@ pub struct Repo {
     pub common_dir: PathBuf,
     /// The directory name of the main work tree, used to keep two repos' worktrees apart.
     pub name: String,
+    /// The commit checked out in REPO.
+    pub head: String,
+    /// The branch checked out in REPO; `None` on a detached HEAD.
+    pub branch: Option<String>,
 }
 
 impl Repo {
@@ -146,33 +128,67 @@ impl Repo {
                 "run porch on a git checkout (`git init` and one commit make one)",
             )
         };
-        match run(dir, &["rev-parse", "--is-inside-work-tree"]) {
-            Ok(answer) if answer == "true" => {}
-            Ok(_) => return Err(not_repo(" (it is a bare repository or a .git directory)")),
+        // One git call answers everything in the usual case; only a failure needs the slower
+        // questions below, to say precisely what is wrong.
+        let answer = run(
+            dir,
+            &[
+                "rev-parse",
+                "--is-inside-work-tree",
+                "--path-format=absolute",
+                "--show-toplevel",
+                "--git-common-dir",
+                "HEAD",
+                "--abbrev-ref",
+                "HEAD",
+            ],
+        );
+        let lines: Vec<&str> = answer
+            .as_deref()
+            .map(|a| a.lines().collect())
+            .unwrap_or_default();
+        if let [inside, toplevel, common_dir, head, branch] = lines[..]
+            && inside == "true"
+        {
+            return Ok(Repo::new(
+                PathBuf::from(toplevel),
+                PathBuf::from(common_dir),
+                head.to_string(),
+                (branch != "HEAD").then(|| branch.to_string()),
+            ));
+        }
+        match answer {
             Err(err) if err.message.contains("not installed") => {
                 return Err(Error::setup(
                     err.message,
                     "install git, then run porch again",
                 ));
             }
+            _ => {}
+        }
+        match run(dir, &["rev-parse", "--is-inside-work-tree"]) {
+            Ok(answer) if answer == "true" => {}
+            Ok(_) => return Err(not_repo(" (it is a bare repository or a .git directory)")),
             Err(err) => return Err(not_repo(&format!(": {}", err.message))),
         }
-        let paths = run(
-            dir,
-            &[
-                "rev-parse",
-                "--path-format=absolute",
-                "--show-toplevel",
-                "--git-common-dir",
-            ],
-        )
-        .map_err(|err| not_repo(&format!(": {}", err.message)))?;
-        let mut lines = paths.lines();
-        let (Some(toplevel), Some(common_dir)) = (lines.next(), lines.next()) else {
-            return Err(not_repo(": git did not report its directories"));
-        };
-        let toplevel = PathBuf::from(toplevel);
-        let common_dir = PathBuf::from(common_dir);
+        let toplevel =
+            run(dir, &["rev-parse", "--show-toplevel"]).unwrap_or_else(|_| shown.to_string());
+        if run(dir, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]).is_err() {
+            return Err(Error::setup(
+                format!("the repository at {toplevel} has no commits yet"),
+                "make a first commit (worktrees branch off a commit), then run porch again",
+            ));
+        }
+        Err(not_repo(&format!(
+            ": {}",
+            answer.err().map_or_else(
+                || "git gave an answer porch does not understand".to_string(),
+                |e| e.message
+            )
+        )))
+    }
+
+    fn new(toplevel: PathBuf, common_dir: PathBuf, head: String, branch: Option<String>) -> Repo {
         // The main work tree is the common dir's parent when it is `<top>/.git`; a REPO inside a
         // linked worktree must still name the repository, not that worktree.
         let main_tree = if common_dir.file_name().is_some_and(|n| n == ".git") {
@@ -185,28 +201,13 @@ impl Repo {
             .map(|n| n.to_string_lossy().into_owned())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "repo".to_string());
-        let repo = Repo {
+        Repo {
             toplevel,
             common_dir,
             name,
-        };
-        if repo.resolve_commit("HEAD").is_none() {
-            return Err(Error::setup(
-                format!(
-                    "the repository at {} has no commits yet",
-                    repo.toplevel.display()
-                ),
-                "make a first commit (worktrees branch off a commit), then run porch again",
-            ));
+            head,
+            branch,
         }
-        Ok(repo)
-    }
-
-    /// The branch checked out in REPO, or `None` on a detached HEAD.
-    pub fn current_branch(&self) -> Option<String> {
-        run(&self.toplevel, &["symbolic-ref", "-q", "--short", "HEAD"])
-            .ok()
-            .filter(|b| !b.is_empty())
     }
 
     /// The commit a branch (or any revision) names, or `None` when it names none.
@@ -395,14 +396,19 @@ pub fn is_dirty(dir: &Path) -> Result<bool, GitError> {
 }
 
 /// Who commits the agent's work: the repository's identity where it has one, porch's otherwise,
-/// so a commit works on a server where nobody configured git.
-fn identity_overrides(dir: &Path) -> Vec<String> {
+/// so a commit works on a server where nobody configured git. As `-c key=value` arguments.
+pub fn identity_overrides(dir: &Path) -> Vec<String> {
+    let args = ["config", "--get-regexp", r"^user\.(name|email)$"];
+    let configured = output(dir, &args)
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
     let mut overrides = Vec::new();
     for (key, fallback) in [("user.name", "porch"), ("user.email", "porch@localhost")] {
-        let configured = run(dir, &["config", "--get", key])
-            .map(|v| !v.is_empty())
-            .unwrap_or(false);
-        if !configured {
+        let has = configured.lines().any(|l| {
+            l.split_once(' ')
+                .is_some_and(|(k, v)| k == key && !v.trim().is_empty())
+        });
+        if !has {
             overrides.push("-c".to_string());
             overrides.push(format!("{key}={fallback}"));
         }
@@ -413,12 +419,9 @@ fn identity_overrides(dir: &Path) -> Vec<String> {
 /// Commits everything the worktree holds (honouring `.gitignore`). Returns whether there was
 /// anything to commit. Hooks are skipped and signing is off: the point is that the agent's work
 /// is never left behind because of a lint hook or a missing key on a server.
-pub fn commit_all(dir: &Path, message: &str) -> Result<bool, GitError> {
+pub fn commit_all(dir: &Path, message: &str, identity: &[String]) -> Result<bool, GitError> {
     run(dir, &["add", "--all"])?;
-    if query(dir, &["diff", "--cached", "--quiet"])? {
-        return Ok(false);
-    }
-    let mut args: Vec<String> = identity_overrides(dir);
+    let mut args: Vec<String> = identity.to_vec();
     args.extend(
         [
             "-c",
@@ -449,11 +452,14 @@ pub fn commit_all(dir: &Path, message: &str) -> Result<bool, GitError> {
         message: err.to_string(),
     })?;
     if out.status.success() {
-        Ok(true)
-    } else {
-        let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        Err(failure(&arg_refs, &out))
+        return Ok(true);
     }
+    // Asked only now, since most sessions change something: one git call fewer per task.
+    if query(dir, &["diff", "--cached", "--quiet"])? {
+        return Ok(false);
+    }
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Err(failure(&arg_refs, &out))
 }
 
 /// Records everything the worktree holds (commits the agent made, changes it did not commit)
@@ -464,13 +470,14 @@ pub fn snapshot(
     base_commit: &str,
     reference: &str,
     message: &str,
+    identity: &[String],
 ) -> Result<bool, GitError> {
     run(dir, &["add", "--all"])?;
     let head = run(dir, &["rev-parse", "HEAD"])?;
     let staged = !query(dir, &["diff", "--cached", "--quiet"])?;
     let commit = if staged {
         let tree = run(dir, &["write-tree"])?;
-        let mut args = identity_overrides(dir);
+        let mut args = identity.to_vec();
         args.extend(
             [
                 "commit-tree",

@@ -6,7 +6,6 @@ use crate::error::Error;
 use crate::git::{self, BRANCH_PREFIX, Repo};
 
 pub fn list(repo_dir: &Path) -> Result<(), Error> {
-    git::check_installed()?;
     let repo = Repo::open(repo_dir)?;
     let worktrees = repo.worktrees().map_err(|e| {
         Error::setup(

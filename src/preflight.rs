@@ -34,6 +34,8 @@ pub struct Plan {
     pub retries: u32,
     /// The pause before the first retry; it doubles for each further one.
     pub retry_backoff: Duration,
+    /// `-c user.name=… -c user.email=…` for what the repository does not configure.
+    pub identity: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -72,7 +74,6 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     let (source_name, bytes) = read_tasks(&args.tasks)?;
     let tasks = tasks::parse(&tasks::Source { name: &source_name }, &bytes)?;
 
-    git::check_installed()?;
     let repo = Repo::open(&args.repo)?;
     let agent = agent::resolve_program(
         args.claude.as_deref(),
@@ -106,7 +107,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         None => state_dir.join("results.json"),
     };
 
-    let current = repo.current_branch();
+    let current = repo.branch.clone();
     let registered = repo.worktrees().map_err(|e| {
         Error::setup(
             e.to_string(),
@@ -131,13 +132,21 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     }
     let mut plans = Vec::with_capacity(tasks.len());
     let mut conflicts = Vec::new();
+    let mut base_commits: std::collections::HashMap<String, Option<String>> = Default::default();
+    base_commits.insert("HEAD".to_string(), Some(repo.head.clone()));
+    if let Some(branch) = &current {
+        base_commits.insert(branch.clone(), Some(repo.head.clone()));
+    }
     for (index, task) in tasks.into_iter().enumerate() {
         let base_branch = match (&task.base_branch, &current) {
             (Some(base), _) => base.clone(),
             (None, Some(current)) => current.clone(),
             (None, None) => "HEAD".to_string(),
         };
-        let Some(base_commit) = repo.resolve_commit(&base_branch) else {
+        let resolved = base_commits
+            .entry(base_branch.clone())
+            .or_insert_with(|| repo.resolve_commit(&base_branch));
+        let Some(base_commit) = resolved.clone() else {
             return Err(unknown_base(
                 &source_name,
                 index,
@@ -191,6 +200,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     }
 
     let (jobs, jobs_note) = choose_jobs(args.jobs, plans.len(), available_memory());
+    let identity = git::identity_overrides(&repo.toplevel);
     Ok(Plan {
         repo,
         agent,
@@ -205,6 +215,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         keep_leftovers: args.keep_leftovers,
         retries: args.retries,
         retry_backoff: args.retry_backoff,
+        identity,
         tasks: plans,
     })
 }

@@ -38,7 +38,13 @@ pub fn spawn(names: Vec<String>, color: bool) -> (Sender<Line>, JoinHandle<()>) 
     let printer = Printer::new(names, color);
     let handle = std::thread::Builder::new()
         .name("printer".into())
-        .spawn(move || printer.run(receiver, io::stdout().lock()))
+        // stdout is line-buffered: without a buffer of our own, every line would be a write(2).
+        .spawn(move || {
+            printer.run(
+                receiver,
+                io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+            )
+        })
         .expect("spawning the printer thread");
     (sender, handle)
 }
@@ -128,6 +134,10 @@ impl Printer {
 /// Appends text with terminal control characters made visible, so an agent's output cannot
 /// move the cursor, clear the screen or change colours, and cut to `DISPLAY_LIMIT`.
 fn push_sanitised(buffer: &mut String, text: &str) {
+    if text.len() <= DISPLAY_LIMIT && !text.chars().any(char::is_control) {
+        buffer.push_str(text);
+        return;
+    }
     for (shown, (offset, c)) in text.char_indices().enumerate() {
         if shown == DISPLAY_LIMIT {
             buffer.push_str(&format!("… ({} more bytes)", text.len() - offset));

@@ -26,31 +26,78 @@ fn signal_pid(pid: i32, signal: i32) {
 }
 
 /// Live processes (not zombies) whose environment holds `PORCH_SESSION=marker`.
+///
+/// A process in the middle of `execve` reads an empty environment for a moment; such a process
+/// (empty, yet neither a zombie nor a kernel thread) is looked at again until it says.
 pub fn marked_processes(marker: &str) -> Vec<i32> {
     let needle = format!("{}={marker}", crate::agent::SESSION_MARKER_VAR);
     let own = std::process::id() as i32;
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    entries
+    let mut marked = Vec::new();
+    let mut unsure = Vec::new();
+    for pid in entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != own)
-        .filter(|&pid| {
-            // A zombie's environ reads empty, so the dead are never counted.
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
+    {
+        if pid == own {
+            continue;
+        }
+        match classify(pid, needle.as_bytes()) {
+            Some(true) => marked.push(pid),
+            Some(false) => {}
+            None => unsure.push(pid),
+        }
+    }
+    for _ in 0..50 {
+        if unsure.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+        unsure.retain(|&pid| match classify(pid, needle.as_bytes()) {
+            Some(true) => {
+                marked.push(pid);
+                false
+            }
+            Some(false) => false,
+            None => true,
+        });
+    }
+    marked
+}
+
+/// `Some(true)`: marked; `Some(false)`: not marked, gone, or not ours to read; `None`: unsure.
+fn classify(pid: i32, needle: &[u8]) -> Option<bool> {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return Some(false);
+    };
+    if environ.split(|&b| b == 0).any(|var| var == needle) {
+        return Some(true);
+    }
+    if !environ.is_empty() {
+        return Some(false);
+    }
+    // Empty: a zombie, a kernel thread, or a process caught mid-exec.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let zombie = fields
+        .first()
+        .is_some_and(|state| *state == "Z" || *state == "X");
+    let kernel = fields
+        .get(6)
+        .and_then(|f| f.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_KTHREAD != 0);
+    if zombie || kernel { Some(false) } else { None }
 }
 
 /// Ends every process left behind by a session: its process group and every process carrying
 /// its marker. SIGTERM first, then SIGKILL for whatever is still there after `grace`. Returns
 /// how many processes were found.
 ///
-/// A scan can miss a process in the middle of `execve` (its environment reads empty for a
-/// moment), so "none left" means two scans in a row found none.
+/// "None left" means two scans in a row found none, a moment apart, so that a process forked
+/// by a dying group member during the first scan is seen by the second.
 pub fn end_leftovers(pgid: u32, marker: &str, grace: Duration) -> usize {
     let mut seen = std::collections::BTreeSet::new();
     let scan_and_signal = |signal: i32, seen: &mut std::collections::BTreeSet<i32>| {
@@ -74,7 +121,11 @@ pub fn end_leftovers(pgid: u32, marker: &str, grace: Duration) -> usize {
         if Instant::now() >= deadline && quiet_scans == 0 {
             break;
         }
-        std::thread::sleep(SCAN_INTERVAL);
+        std::thread::sleep(if quiet_scans > 0 {
+            CONFIRM_INTERVAL
+        } else {
+            SCAN_INTERVAL
+        });
     }
     if quiet_scans >= 2 {
         return seen.len();
@@ -96,6 +147,7 @@ pub fn end_leftovers(pgid: u32, marker: &str, grace: Duration) -> usize {
 }
 
 const SCAN_INTERVAL: Duration = Duration::from_millis(25);
+const CONFIRM_INTERVAL: Duration = Duration::from_millis(5);
 
 fn group_alive(pgid: u32) -> bool {
     // SAFETY: signal 0 only checks that the group exists.

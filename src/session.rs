@@ -291,7 +291,13 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
         "porch: what attempt {attempt} of task {} left\n",
         plan.task.name
     );
-    let saved = git::snapshot(&plan.worktree, &plan.base_commit, &reference, &message)?;
+    let saved = git::snapshot(
+        &plan.worktree,
+        &plan.base_commit,
+        &reference,
+        &message,
+        &task.ctx.plan.identity,
+    )?;
     git::reset_to(&plan.worktree, &plan.base_commit)?;
     if saved {
         task.note(
@@ -765,7 +771,7 @@ fn describe_exit(status: ExitStatus) -> String {
 fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) {
     let plan = task.plan;
     let message = commit_message(plan, session, result.status);
-    match git::commit_all(&plan.worktree, &message) {
+    match git::commit_all(&plan.worktree, &message, &task.ctx.plan.identity) {
         Ok(_) => {}
         Err(err) => {
             let text = format!(
