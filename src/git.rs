@@ -418,7 +418,8 @@ pub fn identity_overrides(dir: &Path) -> Vec<String> {
 
 /// Commits everything the worktree holds (honouring `.gitignore`). Returns whether there was
 /// anything to commit. Hooks are skipped and signing is off: the point is that the agent's work
-/// is never left behind because of a lint hook or a missing key on a server.
+/// is never left behind because of a lint hook or a missing key on a server. Automatic
+/// maintenance is off too: sixty commits at once would each start a `git maintenance` run.
 pub fn commit_all(dir: &Path, message: &str, identity: &[String]) -> Result<bool, GitError> {
     run(dir, &["add", "--all"])?;
     let mut args: Vec<String> = identity.to_vec();
@@ -426,6 +427,8 @@ pub fn commit_all(dir: &Path, message: &str, identity: &[String]) -> Result<bool
         [
             "-c",
             "commit.gpgsign=false",
+            "-c",
+            "maintenance.auto=false",
             "commit",
             "--quiet",
             "--no-verify",
