@@ -122,41 +122,55 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
         ),
     );
 
-    let retries = task.ctx.plan.retries;
-    let mut cost = 0.0;
-    let mut any_cost = false;
+    let Some(session) = run_attempts(task, result) else {
+        return;
+    };
+
+    keep_work(task, &session, result);
+
+    if task.ctx.plan.cleanup && result.worktree_kept {
+        remove_worktree(task, result);
+    }
+}
+
+/// Runs the agent, and again after a transient API error while `--retries` allows. The last
+/// attempt's outcome becomes the task's, with every attempt listed and their costs added up.
+/// Returns that attempt's session, or `None` when the agent could not be started at all.
+fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
     let mut attempts = Vec::new();
+    let mut cost: Option<f64> = None;
     let mut leftovers = 0;
-    let mut attempt = 1;
-    let session = loop {
+    for attempt in 1.. {
         let session = match run_agent(task, attempt) {
             Ok(session) => session,
-            Err(StartFailure::Interrupted(signal)) => {
-                result.status = Status::Interrupted;
-                result.error = Some(format!(
-                    "interrupted before the session started: porch received {}",
-                    proc::describe_signal(signal)
-                ));
+            Err(failure) => {
+                match failure {
+                    StartFailure::Interrupted(signal) => {
+                        result.status = Status::Interrupted;
+                        result.error = Some(format!(
+                            "interrupted before the session started: porch received {}",
+                            proc::describe_signal(signal)
+                        ));
+                    }
+                    StartFailure::Error(message) => {
+                        task.note(Tone::Bad, message.clone());
+                        result.error = Some(message);
+                    }
+                }
                 result.attempts = attempts;
-                return;
-            }
-            Err(StartFailure::Error(message)) => {
-                result.error = Some(message.clone());
-                task.note(Tone::Bad, message);
-                result.attempts = attempts;
-                return;
+                result.leftover_processes = leftovers;
+                return None;
             }
         };
-        let mut outcome = result_template(plan, Status::Failed);
-        outcome.worktree_kept = true;
         note_leftovers(task, &session);
         leftovers += session.leftovers;
+        let mut outcome = result_template(task.plan, Status::Failed);
+        outcome.worktree_kept = true;
         judge(&session, &mut outcome);
-        if let Some(c) = outcome.cost_usd {
-            cost += c;
-            any_cost = true;
+        if let Some(spent) = outcome.cost_usd {
+            cost = Some(cost.unwrap_or(0.0) + spent);
         }
-        let mut record = Attempt {
+        attempts.push(Attempt {
             attempt,
             status: outcome.status,
             exit_code: outcome.exit_code,
@@ -166,97 +180,58 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
             cost_usd: outcome.cost_usd,
             error: outcome.error.clone(),
             saved_work: None,
-        };
+        });
         let transient = session
             .log
             .result
             .as_ref()
-            .is_some_and(|r| r.is_transient());
-        let retry = outcome.status == Status::Failed
+            .is_some_and(ResultEvent::is_transient);
+        let may_retry = outcome.status == Status::Failed
             && transient
-            && attempt <= retries
+            && attempt <= task.ctx.plan.retries
             && shutdown::requested().is_none();
-        if retry {
-            match set_aside_attempt(task, attempt) {
-                Ok(saved) => record.saved_work = saved,
-                Err(err) => {
-                    // Without a clean worktree the next attempt would build on a failed one's
-                    // leftovers; better to stop here and keep the work where it is.
-                    task.note(Tone::Bad, format!("not retrying: {err}"));
-                    attempts.push(record);
-                    finish_attempts(
-                        result,
-                        outcome,
-                        attempts,
-                        any_cost.then_some(cost),
-                        log_path(plan, &session),
-                    );
-                    break session;
-                }
-            }
-            attempts.push(record);
-            let backoff = task
-                .ctx
-                .plan
-                .retry_backoff
-                .saturating_mul(1 << (attempt - 1).min(6));
-            task.note(
-                Tone::Bad,
-                format!(
-                    "transient API error; attempt {} of {} in {}",
-                    attempt + 1,
-                    retries + 1,
-                    duration::format(backoff)
-                ),
-            );
-            if !sleep_unless_interrupted(backoff) {
-                finish_attempts(
-                    result,
-                    outcome,
-                    attempts,
-                    any_cost.then_some(cost),
-                    log_path(plan, &session),
-                );
-                break session;
-            }
-            attempt += 1;
+        if may_retry && prepare_retry(task, attempt, attempts.last_mut().expect("just pushed")) {
             continue;
         }
-        attempts.push(record);
-        finish_attempts(
-            result,
-            outcome,
-            attempts,
-            any_cost.then_some(cost),
-            log_path(plan, &session),
-        );
-        break session;
-    };
-    result.leftover_processes = leftovers;
-
-    keep_work(task, &session, result);
-
-    if task.ctx.plan.cleanup && result.worktree_kept {
-        remove_worktree(task, result);
+        *result = outcome;
+        result.cost_usd = cost;
+        result.attempts = attempts;
+        result.leftover_processes = leftovers;
+        result.log = session
+            .log_written
+            .then(|| task.plan.log.display().to_string());
+        return Some(session);
     }
+    unreachable!("the attempts loop only ends by returning")
 }
 
-/// The last attempt's outcome is the task's; the cost is what all attempts cost together.
-fn finish_attempts(
-    result: &mut TaskResult,
-    outcome: TaskResult,
-    attempts: Vec<Attempt>,
-    cost: Option<f64>,
-    log: Option<String>,
-) {
-    *result = outcome;
-    result.cost_usd = cost;
-    result.attempts = attempts;
-    result.log = log;
-}
-
-fn log_path(plan: &TaskPlan, session: &Session) -> Option<String> {
-    session.log_written.then(|| plan.log.display().to_string())
+/// Sets the failed attempt's work aside, says so, and waits out the backoff. False when the
+/// retry should not happen after all: the worktree could not be reset, or porch was signalled.
+fn prepare_retry(task: &Task, attempt: u32, record: &mut Attempt) -> bool {
+    match set_aside_attempt(task, attempt) {
+        Ok(saved) => record.saved_work = saved,
+        Err(err) => {
+            // Without a clean worktree the next attempt would build on a failed one's
+            // leftovers; better to stop here and keep the work where it is.
+            task.note(Tone::Bad, format!("not retrying: {err}"));
+            return false;
+        }
+    }
+    let backoff = task
+        .ctx
+        .plan
+        .retry_backoff
+        .saturating_mul(1 << (attempt - 1).min(6));
+    task.note(
+        Tone::Bad,
+        format!(
+            "transient API error; attempt {} of {} in {}",
+            attempt + 1,
+            task.ctx.plan.retries + 1,
+            duration::format(backoff)
+        ),
+    );
+    sleep_unless_interrupted(backoff)
 }
 
 fn note_leftovers(task: &Task, session: &Session) {
