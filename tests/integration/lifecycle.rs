@@ -1,4 +1,1425 @@
 //! Sessions that end cleanly: -j, timeouts, signals, leftovers, retries, concurrent git.
+//!
+//! Every wait here is on a file (a pid file, a marker, the results file) or on a process, with
+//! a generous deadline; nothing asserts how long something took. "A process is gone" means
+//! `/proc/PID` is missing or the process is a zombie: PID 1 on some machines reaps orphans
+//! lazily, so a killed orphan can linger as a zombie that `kill -0` still reaches.
 
-#[allow(unused_imports)]
+use std::fs::File;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
 use crate::support::*;
+
+/// How long to wait for something that normally takes well under a second.
+const DEADLINE: Duration = Duration::from_secs(60);
+/// How long processes get to disappear: porch's grace periods take a few seconds.
+const GONE_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a porch run may take before the test calls it hung.
+const RUN_DEADLINE: Duration = Duration::from_secs(180);
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// The process is gone: no `/proc/PID`, or a zombie (dead, only waiting to be reaped).
+fn is_gone(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    // "PID (comm) S ...": the name may hold spaces and parentheses, the state follows the last ')'.
+    let Some(end) = stat.rfind(')') else {
+        return true;
+    };
+    matches!(
+        stat[end + 1..].trim_start().chars().next(),
+        None | Some('Z') | Some('X') | Some('x')
+    )
+}
+
+/// Polls `check` until it holds; panics naming `what` if it still does not after `deadline`.
+#[track_caller]
+fn wait_until(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < deadline,
+            "gave up after {deadline:?} waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for a pid file (written atomically by the fixture or a directive) and reads it.
+#[track_caller]
+fn read_pid(path: &Path) -> i32 {
+    wait_until(&format!("{} exists", path.display()), DEADLINE, || {
+        path.exists()
+    });
+    let text = std::fs::read_to_string(path).unwrap();
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{} holds {text:?}, not a pid", path.display()))
+}
+
+#[track_caller]
+fn assert_gone(pid: i32, what: &str) {
+    wait_until(
+        &format!("{what} (pid {pid}) is gone"),
+        GONE_DEADLINE,
+        || is_gone(pid),
+    );
+}
+
+/// `kill -SIGNAL PID` through the kill(1) command (libc is not a dev-dependency).
+fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .stdin(Stdio::null())
+        .status()
+        .expect("kill(1) runs");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+fn sigkill_quietly(pid: i32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Kills, when dropped (and on `kill_all`), every process whose working directory is inside
+/// the sandbox: the agents, their Bash tools and background processes all run in a worktree
+/// there, and no other test or program uses that directory. So nothing a test started outlives
+/// it, even when an assertion fails half-way, and nothing else is touched.
+struct Reaper {
+    root: PathBuf,
+}
+
+impl Reaper {
+    fn new(sandbox: &Sandbox) -> Reaper {
+        Reaper {
+            root: std::fs::canonicalize(sandbox.path()).unwrap(),
+        }
+    }
+
+    fn processes(&self) -> Vec<i32> {
+        let own = std::process::id() as i32;
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+                continue;
+            };
+            if pid != own && cwd.starts_with(&self.root) && !is_gone(pid) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+
+    fn kill_all(&self) {
+        for _ in 0..100 {
+            let found = self.processes();
+            if found.is_empty() {
+                return;
+            }
+            for pid in found {
+                sigkill_quietly(pid);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// A porch process started in the background, its stdout and stderr going to files (no pipe
+/// can fill up and block it). Dropped while still running (a failed test), it is killed; the
+/// test's `Reaper`, declared before it and so dropped after it, ends what its sessions started.
+struct Spawned {
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+    description: String,
+    waited: bool,
+}
+
+impl Spawned {
+    fn start(cmd: &mut Command, dir: &Path, label: &str) -> Spawned {
+        let stdout = dir.join(format!("porch-{label}.stdout"));
+        let stderr = dir.join(format!("porch-{label}.stderr"));
+        let description = format!("{cmd:?}");
+        let child = cmd
+            .stdout(File::create(&stdout).unwrap())
+            .stderr(File::create(&stderr).unwrap())
+            .spawn()
+            .expect("porch starts");
+        Spawned {
+            child,
+            stdout,
+            stderr,
+            description,
+            waited: false,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.stderr).unwrap_or_default()).into_owned()
+    }
+
+    fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.stdout).unwrap_or_default()).into_owned()
+    }
+
+    fn signal(&self, signal: &str) {
+        send_signal(self.pid(), signal);
+    }
+
+    /// Waits for porch to exit (panicking if it has not after `deadline`) and returns what it
+    /// printed, as `support::run` would have.
+    #[track_caller]
+    fn wait_within(&mut self, deadline: Duration) -> Run {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() >= deadline {
+                let stdout = self.stdout_text();
+                let stderr = self.stderr_text();
+                panic!(
+                    "porch has not exited after {deadline:?}\ncommand: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+                    self.description
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.waited = true;
+        Run {
+            output: Output {
+                status,
+                stdout: std::fs::read(&self.stdout).unwrap_or_default(),
+                stderr: std::fs::read(&self.stderr).unwrap_or_default(),
+            },
+            description: self.description.clone(),
+        }
+    }
+
+    #[track_caller]
+    fn wait(&mut self) -> Run {
+        self.wait_within(RUN_DEADLINE)
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if !self.waited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `porch run` with the fixture agent, on the sandbox's repository (given as REPO).
+fn porch_run(sandbox: &Sandbox, tasks: &Path, extra: &[&str]) -> Command {
+    let mut args: Vec<&str> = extra.to_vec();
+    let tasks = tasks.to_str().unwrap().to_string();
+    let repo = sandbox.repo().to_str().unwrap().to_string();
+    args.push(&tasks);
+    args.push(&repo);
+    sandbox.porch_run(&args)
+}
+
+/// Runs porch to the end (with a deadline, so a hang fails the test instead of blocking it).
+#[track_caller]
+fn run_porch(sandbox: &Sandbox, tasks: &Path, extra: &[&str]) -> Run {
+    let mut porch = Spawned::start(&mut porch_run(sandbox, tasks, extra), sandbox.path(), "run");
+    porch.wait()
+}
+
+/// `porch run` writing its results to `output` instead of the sandbox's results path.
+fn porch_run_to(sandbox: &Sandbox, tasks: &Path, output: &Path) -> Command {
+    let mut cmd = sandbox.porch(&["run"]);
+    cmd.arg(tasks)
+        .arg(sandbox.repo())
+        .arg("--worktree-dir")
+        .arg(sandbox.worktree_dir())
+        .arg("--output")
+        .arg(output)
+        .env("PORCH_CLAUDE", fixture_agent());
+    cmd
+}
+
+fn write_tasks(path: &Path, tasks: &[(String, String)]) -> PathBuf {
+    let list: Vec<Value> = tasks
+        .iter()
+        .map(|(name, prompt)| json!({"name": name, "prompt": prompt}))
+        .collect();
+    std::fs::write(
+        path,
+        serde_json::to_string_pretty(&json!({ "tasks": list })).unwrap(),
+    )
+    .unwrap();
+    path.to_path_buf()
+}
+
+fn write_script(path: &Path, text: &str) -> PathBuf {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_path_buf()
+}
+
+/// A shell command that writes the pid of the shell running it to `path`, atomically.
+fn own_pid_to(path: &Path) -> String {
+    let p = path.display();
+    format!("echo $$ > {p}.tmp && mv {p}.tmp {p}")
+}
+
+fn status(results: &Value, name: &str) -> String {
+    task(results, name)["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn statuses(results: &Value) -> Vec<String> {
+    results["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The results file as it is now, or None while it is missing or (never, if porch writes it
+/// atomically) half-written.
+fn results_now(sandbox: &Sandbox) -> Option<Value> {
+    let text = std::fs::read_to_string(sandbox.results_path()).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn text_of(value: &Value) -> &str {
+    value.as_str().unwrap_or_default()
+}
+
+/// Every line porch printed, for checks that no git trouble leaked out.
+#[track_caller]
+fn assert_no_git_trouble(run: &Run) {
+    for line in run.stdout().lines().chain(run.stderr().lines()) {
+        let lower = line.to_lowercase();
+        for word in ["lock", "commondir", "fatal"] {
+            assert!(
+                !lower.contains(word),
+                "porch printed {word:?} in {line:?}\n{run}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// -j: concurrency and order
+// ---------------------------------------------------------------------------------------------
+
+/// Each task records how many agents are alive when it starts, then waits for the test to let
+/// it finish: the test releases them one by one and sees which starts next.
+#[test]
+fn jobs_limit_concurrency_and_start_in_file_order() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let dir = sandbox.path().join("sync");
+    let agents = dir.join("agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    let log = dir.join("order.log");
+    // An agent counts as alive while a process with its pid runs the fixture in one of this
+    // sandbox's worktrees (so a reused pid is not mistaken for it).
+    let worktrees = std::fs::canonicalize(sandbox.path()).unwrap().join("wt");
+    let names = ["a", "b", "c", "d", "e"];
+    let tasks: Vec<(String, String)> = names
+        .iter()
+        .map(|name| {
+            let prompt = format!(
+                "@pid {agents}/{name}.pid\n\
+                 @bash n=0; for f in {agents}/*.pid; do p=$(cat $f); case $(readlink /proc/$p/cwd 2>/dev/null) in {wt}/*) grep -qa stream-json /proc/$p/cmdline 2>/dev/null && n=$((n+1));; esac; done; echo \"start {name} $n\" >> {log}\n\
+                 @wait-for {dir}/go-{name}\n\
+                 @bash echo \"end {name}\" >> {log}\n",
+                agents = agents.display(),
+                dir = dir.display(),
+                log = log.display(),
+                wt = worktrees.display(),
+            );
+            (name.to_string(), prompt)
+        })
+        .collect();
+    let tasks_file = write_tasks(&sandbox.path().join("tasks.json"), &tasks);
+    let mut porch = Spawned::start(
+        &mut porch_run(&sandbox, &tasks_file, &["-j", "2"]),
+        sandbox.path(),
+        "run",
+    );
+
+    let starts = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("start "))
+            .map(|l| l.split(' ').nth(1).unwrap().to_string())
+            .collect()
+    };
+    let wait_for_starts = |n: usize| {
+        wait_until(&format!("{n} tasks have started"), DEADLINE, || {
+            starts().len() >= n
+        })
+    };
+
+    wait_for_starts(2);
+    let mut first_two = starts();
+    first_two.sort();
+    assert_eq!(first_two, ["a", "b"], "the first two tasks start first");
+    // The results file shows the same while they run.
+    wait_until(
+        "the results file shows a and b running, c, d and e pending",
+        DEADLINE,
+        || {
+            results_now(&sandbox).is_some_and(|r| {
+                statuses(&r) == ["running", "running", "pending", "pending", "pending"]
+            })
+        },
+    );
+
+    // One slot frees at a time, so each release starts exactly the next task in file order.
+    for (release, expected_next, count) in [("a", "c", 3), ("b", "d", 4), ("c", "e", 5)] {
+        std::fs::write(dir.join(format!("go-{release}")), "").unwrap();
+        wait_for_starts(count);
+        let seen = starts();
+        assert_eq!(
+            seen.len(),
+            count,
+            "releasing {release} started one task, not more: {seen:?}"
+        );
+        assert_eq!(
+            seen[count - 1],
+            expected_next,
+            "after {release} ended, the next task in file order starts: {seen:?}"
+        );
+    }
+    for name in ["d", "e"] {
+        std::fs::write(dir.join(format!("go-{name}")), "").unwrap();
+    }
+    let run = porch.wait();
+    run.expect_code(0);
+
+    // Replay: never more than two sessions between their start and end lines, and never more
+    // than two agent processes alive when one starts.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut open: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        match fields[0] {
+            "start" => {
+                open.push(fields[1]);
+                assert!(
+                    open.len() <= 2,
+                    "more than 2 sessions at once: {open:?}\n{text}"
+                );
+                // Each counts itself; c, d and e also the one still waiting for its go file.
+                let alive: usize = fields[2].parse().unwrap();
+                let expected = if ["a", "b"].contains(&fields[1]) {
+                    1..=2
+                } else {
+                    2..=2
+                };
+                assert!(
+                    expected.contains(&alive),
+                    "{} saw {alive} agent processes alive when it started\n{text}",
+                    fields[1]
+                );
+            }
+            "end" => open.retain(|n| *n != fields[1]),
+            other => panic!("unexpected line {other:?} in the log"),
+        }
+    }
+    assert!(open.is_empty(), "every task logged its end:\n{text}");
+    for name in names {
+        assert!(
+            text.contains(&format!("end {name}")),
+            "{name} ended\n{text}"
+        );
+    }
+
+    let results = sandbox.results();
+    assert_eq!(statuses(&results), ["succeeded"; 5], "{results:#}");
+    assert_eq!(results["summary"]["succeeded"], 5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeouts
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn task_timeout_ends_only_that_session_and_keeps_its_work() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let agent_pid = sandbox.path().join("slow.pid");
+    let tool_pid = sandbox.path().join("slow-tool.pid");
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {
+            "name": "slow",
+            // The Bash tool runs in its own session, out of reach of a signal to the agent's group.
+            "prompt": format!(
+                "@write partial.txt half done\n@pid {}\n@bash {}; exec sleep 300",
+                agent_pid.display(),
+                own_pid_to(&tool_pid)
+            ),
+            // Long enough for the fixture to reach its Bash tool on a busy machine.
+            "timeout": "3s",
+        },
+        {"name": "quick", "prompt": "@write quick.txt done"},
+    ]}));
+    let run = run_porch(&sandbox, &tasks, &[]);
+    run.expect_code(1);
+    let results = sandbox.results();
+    let slow = task(&results, "slow");
+    assert_eq!(slow["status"], "timed_out", "{results:#}");
+    assert!(
+        text_of(&slow["error"]).contains("timed out"),
+        "the error says it timed out: {slow:#}"
+    );
+    assert_eq!(status(&results, "quick"), "succeeded", "{results:#}");
+    assert_eq!(results["summary"]["timed_out"], 1);
+    // What the session wrote before porch ended it is committed on its branch.
+    assert_eq!(sandbox.git(&["show", "task/slow:partial.txt"]), "half done");
+    assert_eq!(sandbox.git(&["show", "task/quick:quick.txt"]), "done");
+    assert_gone(read_pid(&agent_pid), "the timed-out agent");
+    assert_gone(read_pid(&tool_pid), "the timed-out agent's Bash tool");
+}
+
+#[test]
+fn global_timeout_applies_unless_the_task_sets_its_own() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "slow", "prompt": "@say working\n@sleep 300"},
+        // Its own timeout overrides --timeout: it outlives the global 1s and succeeds.
+        {"name": "patient", "prompt": "@sleep 3\n@write p.txt done", "timeout": "10m"},
+    ]}));
+    let run = run_porch(&sandbox, &tasks, &["--timeout", "1s"]);
+    run.expect_code(1);
+    let results = sandbox.results();
+    assert_eq!(status(&results, "slow"), "timed_out", "{results:#}");
+    assert!(
+        text_of(&task(&results, "slow")["error"]).contains("timed out"),
+        "{results:#}"
+    );
+    assert_eq!(status(&results, "patient"), "succeeded", "{results:#}");
+}
+
+#[test]
+fn idle_timeout_ends_a_silent_session() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let agent_pid = sandbox.path().join("quiet.pid");
+    let tasks = sandbox.tasks(&[(
+        "quiet",
+        &format!(
+            "@say hello, then nothing\n@pid {}\n@sleep 300",
+            agent_pid.display()
+        ),
+    )]);
+    let run = run_porch(&sandbox, &tasks, &["--idle-timeout", "2s"]);
+    run.expect_code(1);
+    run.expect_stdout("hello, then nothing");
+    let results = sandbox.results();
+    let quiet = task(&results, "quiet");
+    assert_eq!(quiet["status"], "timed_out", "{results:#}");
+    assert!(
+        text_of(&quiet["error"]).contains("--idle-timeout"),
+        "the error names the idle timeout: {quiet:#}"
+    );
+    assert_gone(read_pid(&agent_pid), "the idle agent");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions that do not end by themselves, and what they leave behind
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn hang_after_result_is_a_success_with_a_warning_and_the_process_is_ended() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    // The fixture `exec`s sleep after its result event: the pid stays the same.
+    let agent_pid = sandbox.path().join("hang.pid");
+    let tasks = sandbox.tasks(&[(
+        "hang",
+        &format!("@write out.txt ok\n@pid {}\n@hang", agent_pid.display()),
+    )]);
+    let run = run_porch(&sandbox, &tasks, &[]);
+    run.expect_code(0);
+    let results = sandbox.results();
+    let hang = task(&results, "hang");
+    assert_eq!(hang["status"], "succeeded", "{results:#}");
+    let warnings = hang["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| text_of(w).contains("did not exit")),
+        "a warning says it did not exit: {hang:#}"
+    );
+    assert_eq!(sandbox.git(&["show", "task/hang:out.txt"]), "ok");
+    assert_gone(read_pid(&agent_pid), "the hung agent (exec'd sleep)");
+}
+
+/// A child the session left behind holds the agent's stdout open: porch must not wait for
+/// end-of-file on the pipe, but for the agent, then end the child (it carries the marker).
+#[test]
+fn leftover_holding_stdout_is_ended_and_does_not_block_the_run() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let agent_pid = sandbox.path().join("agent.pid");
+    let holder_pid = sandbox.path().join("holder.pid");
+    let prompt = format!(
+        "@pid {agent}\n\
+         @holds-stdout {holder_cmd}; exec sleep 300\n\
+         @wait-for {holder}\n\
+         @say the agent is done\n",
+        agent = agent_pid.display(),
+        holder_cmd = own_pid_to(&holder_pid),
+        holder = holder_pid.display(),
+    );
+    let tasks = sandbox.tasks(&[("holder", &prompt)]);
+    let run = run_porch(&sandbox, &tasks, &[]);
+    run.expect_code(0);
+    run.expect_stdout("the agent is done");
+    run.expect_stdout("ended 1 process the session left running");
+    let results = sandbox.results();
+    assert_eq!(status(&results, "holder"), "succeeded", "{results:#}");
+    assert_eq!(task(&results, "holder")["leftover_processes"], 1);
+    assert_gone(read_pid(&holder_pid), "the child holding stdout");
+    assert_gone(read_pid(&agent_pid), "the agent");
+}
+
+/// The same, but the child cleared its environment (no marker) and left the session: porch
+/// cannot find it, so it should give up on the pipe after its drain deadline and finish.
+#[test]
+#[ignore = "porch bug: an escaped process holding the agent's stdout keeps porch from exiting \
+            (reader threads keep the printer channel open; run() joins the printer thread)"]
+fn escaped_process_holding_stdout_does_not_keep_porch_running() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let agent_pid = sandbox.path().join("agent.pid");
+    let holder_pid = sandbox.path().join("holder.pid");
+    // `env -i` drops porch's marker before the pid file is written (exec keeps the pid), so
+    // once the file is there the holder is out of porch's sight.
+    let prompt = format!(
+        "@pid {agent}\n\
+         @holds-stdout exec env -i sh -c '{holder_cmd}; exec sleep 600'\n\
+         @wait-for {holder}\n\
+         @say the agent is done\n",
+        agent = agent_pid.display(),
+        holder_cmd = own_pid_to(&holder_pid),
+        holder = holder_pid.display(),
+    );
+    let tasks = sandbox.tasks(&[("escaped", &prompt)]);
+    let mut porch = Spawned::start(&mut porch_run(&sandbox, &tasks, &[]), sandbox.path(), "run");
+    // The holder sleeps 600 s: a porch still running after 120 s is waiting for it.
+    let run = porch.wait_within(Duration::from_secs(120));
+    run.expect_code(0);
+    run.expect_stdout("still holds the session's output open");
+    let results = sandbox.results();
+    assert_eq!(status(&results, "escaped"), "succeeded", "{results:#}");
+    // Out of porch's reach by design: the test ends it.
+    let holder = read_pid(&holder_pid);
+    assert!(
+        !is_gone(holder),
+        "the escaped holder is out of porch's reach"
+    );
+}
+
+fn background_task_prompt(bg_pid: &Path) -> String {
+    // The fixture waits for the pid file, so the process is there before the agent exits.
+    format!(
+        "@background {}; exec sleep 300\n@wait-for {}\n@say started a server",
+        own_pid_to(bg_pid),
+        bg_pid.display()
+    )
+}
+
+#[test]
+fn leftovers_are_ended_by_default() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let bg_pid = sandbox.path().join("bg.pid");
+    let tasks = sandbox.tasks(&[("server", &background_task_prompt(&bg_pid))]);
+    let run = run_porch(&sandbox, &tasks, &[]);
+    run.expect_code(0);
+    run.expect_stdout("ended 1 process the session left running");
+    assert_eq!(status(&sandbox.results(), "server"), "succeeded");
+    assert_gone(read_pid(&bg_pid), "the background process");
+}
+
+#[test]
+fn keep_leftovers_leaves_the_background_process_running() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let bg_pid = sandbox.path().join("bg.pid");
+    let tasks = sandbox.tasks(&[("server", &background_task_prompt(&bg_pid))]);
+    let run = run_porch(&sandbox, &tasks, &["--keep-leftovers"]);
+    run.expect_code(0);
+    run.expect_stdout("left 1 process the session started running (--keep-leftovers)");
+    assert_eq!(status(&sandbox.results(), "server"), "succeeded");
+    let pid = read_pid(&bg_pid);
+    assert!(
+        !is_gone(pid),
+        "with --keep-leftovers the background process outlives porch"
+    );
+    sigkill_quietly(pid);
+    assert_gone(pid, "the background process, killed by the test");
+}
+
+/// `leftover_processes` in the results counts what the session left running, with and without
+/// --keep-leftovers.
+#[test]
+fn leftover_processes_is_reported_in_the_results() {
+    for keep in [false, true] {
+        let sandbox = Sandbox::new();
+        let _reaper = Reaper::new(&sandbox);
+        let bg_pid = sandbox.path().join("bg.pid");
+        let tasks = sandbox.tasks(&[("server", &background_task_prompt(&bg_pid))]);
+        let flags: &[&str] = if keep { &["--keep-leftovers"] } else { &[] };
+        let run = run_porch(&sandbox, &tasks, flags);
+        run.expect_code(0);
+        let results = sandbox.results();
+        assert_eq!(
+            task(&results, "server")["leftover_processes"],
+            1,
+            "keep_leftovers={keep}: {results:#}"
+        );
+    }
+}
+
+/// --keep-leftovers keeps what a session that ended by itself left; a session porch had to end
+/// (here on a timeout) is ended whole.
+#[test]
+fn keep_leftovers_does_not_keep_the_processes_of_a_timed_out_session() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let bg_pid = sandbox.path().join("bg.pid");
+    let prompt = format!(
+        "@background {}; exec sleep 300\n@wait-for {}\n@sleep 300",
+        own_pid_to(&bg_pid),
+        bg_pid.display()
+    );
+    let tasks = sandbox.tasks(&[("stuck", &prompt)]);
+    // Long enough for the fixture to start its background process on a busy machine.
+    let run = run_porch(&sandbox, &tasks, &["--keep-leftovers", "--timeout", "3s"]);
+    run.expect_code(1);
+    assert_eq!(status(&sandbox.results(), "stuck"), "timed_out");
+    assert_gone(
+        read_pid(&bg_pid),
+        "the timed-out session's background process",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals to porch
+// ---------------------------------------------------------------------------------------------
+
+struct SignalCase {
+    name: &'static str,
+    code: i32,
+}
+
+/// Three sessions run (two with a background process and a Bash tool in their own sessions, one
+/// waiting for a file that never comes), a fourth waits for a slot (-j 3); then porch gets
+/// `signal`.
+fn interrupt_run(case: SignalCase) {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let dir = sandbox.path().join("pids");
+    std::fs::create_dir_all(&dir).unwrap();
+    let _reaper = Reaper::new(&sandbox);
+    let mut pid_files = Vec::new();
+    let mut tasks = Vec::new();
+    for name in ["a", "b"] {
+        let agent = dir.join(format!("{name}.pid"));
+        let bg = dir.join(format!("{name}-bg.pid"));
+        let tool = dir.join(format!("{name}-tool.pid"));
+        let prompt = format!(
+            "@write x.txt work of {name}\n\
+             @pid {agent}\n\
+             @background {bg_cmd}; exec sleep 300\n\
+             @bash {tool_cmd}; exec sleep 300\n",
+            agent = agent.display(),
+            bg_cmd = own_pid_to(&bg),
+            tool_cmd = own_pid_to(&tool),
+        );
+        pid_files.extend([
+            (agent, format!("{name}'s agent")),
+            (bg, format!("{name}'s background process")),
+            (tool, format!("{name}'s Bash tool")),
+        ]);
+        tasks.push((name.to_string(), prompt));
+    }
+    let waiter = dir.join("c.pid");
+    tasks.push((
+        "c".to_string(),
+        format!(
+            "@write x.txt work of c\n@pid {}\n@wait-for {}/never",
+            waiter.display(),
+            dir.display()
+        ),
+    ));
+    pid_files.push((waiter, "c's agent".to_string()));
+    tasks.push(("d".to_string(), "@write x.txt never written".to_string()));
+    let tasks_file = write_tasks(&sandbox.path().join("tasks.json"), &tasks);
+
+    let mut porch = Spawned::start(
+        &mut porch_run(&sandbox, &tasks_file, &["-j", "3"]),
+        sandbox.path(),
+        "run",
+    );
+    let pids: Vec<(i32, String)> = pid_files
+        .iter()
+        .map(|(path, what)| (read_pid(path), what.clone()))
+        .collect();
+    porch.signal(case.name.trim_start_matches("SIG"));
+    let run = porch.wait();
+    run.expect_code(case.code);
+    run.expect_stderr(case.name);
+
+    let results = sandbox.results();
+    assert!(
+        results["finished_at"].is_string(),
+        "the final results are written: {results:#}"
+    );
+    for name in ["a", "b", "c"] {
+        let t = task(&results, name);
+        assert_eq!(t["status"], "interrupted", "{name}: {results:#}");
+        assert!(
+            text_of(&t["error"]).contains(case.name),
+            "{name}'s error names the signal: {t:#}"
+        );
+        // The work of an interrupted session is committed on its branch.
+        assert_eq!(
+            sandbox.git(&["show", &format!("task/{name}:x.txt")]),
+            format!("work of {name}")
+        );
+    }
+    let d = task(&results, "d");
+    assert_eq!(d["status"], "skipped", "{results:#}");
+    assert!(text_of(&d["error"]).contains("not started"), "{d:#}");
+    assert!(
+        !sandbox.branches().contains(&"task/d".to_string()),
+        "a skipped task creates no branch"
+    );
+    assert_eq!(results["summary"]["interrupted"], 3);
+    assert_eq!(results["summary"]["skipped"], 1);
+
+    for (pid, what) in pids {
+        assert_gone(pid, &what);
+    }
+}
+
+#[test]
+fn sigint_ends_sessions_keeps_work_and_exits_130() {
+    interrupt_run(SignalCase {
+        name: "SIGINT",
+        code: 130,
+    });
+}
+
+#[test]
+fn sigterm_ends_sessions_keeps_work_and_exits_143() {
+    interrupt_run(SignalCase {
+        name: "SIGTERM",
+        code: 143,
+    });
+}
+
+#[test]
+fn sighup_ends_sessions_keeps_work_and_exits_129() {
+    interrupt_run(SignalCase {
+        name: "SIGHUP",
+        code: 129,
+    });
+}
+
+/// An agent that ignores SIGTERM, like claude while a Bash tool runs: a wrapper ignores the
+/// signal and execs the fixture (an ignored signal stays ignored across exec, and bash cannot
+/// trap a signal ignored on entry). Its Bash tool inherits that too.
+fn stubborn_agent(sandbox: &Sandbox) -> PathBuf {
+    write_script(
+        &sandbox.path().join("bin").join("stubborn-claude"),
+        &format!(
+            "#!/bin/sh\ntrap '' TERM\nexec '{}' \"$@\"\n",
+            fixture_agent().display()
+        ),
+    )
+}
+
+fn stubborn_run(second_sigint: bool) {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let agent_pid = sandbox.path().join("agent.pid");
+    let tool_pid = sandbox.path().join("tool.pid");
+    let prompt = format!(
+        "@write x.txt stubborn\n@pid {}\n@bash {}; exec sleep 300\n",
+        agent_pid.display(),
+        own_pid_to(&tool_pid)
+    );
+    let tasks = sandbox.tasks(&[("stubborn", &prompt)]);
+    let mut cmd = porch_run(&sandbox, &tasks, &[]);
+    cmd.env("PORCH_CLAUDE", stubborn_agent(&sandbox));
+    let mut porch = Spawned::start(&mut cmd, sandbox.path(), "run");
+    let agent = read_pid(&agent_pid);
+    let tool = read_pid(&tool_pid);
+    porch.signal("INT");
+    if second_sigint {
+        wait_until("porch announces the first SIGINT", DEADLINE, || {
+            porch.stderr_text().contains("received signal 2 (SIGINT)")
+        });
+        porch.signal("INT");
+    }
+    let run = porch.wait();
+    run.expect_code(130);
+    run.expect_stderr("SIGINT");
+    let results = sandbox.results();
+    let t = task(&results, "stubborn");
+    assert_eq!(t["status"], "interrupted", "{results:#}");
+    assert_eq!(t["signal"], 9, "only SIGKILL ends it: {t:#}");
+    assert_eq!(
+        sandbox.git(&["show", "task/stubborn:x.txt"]),
+        "stubborn",
+        "the work is committed"
+    );
+    assert_gone(agent, "the agent that ignores SIGTERM");
+    assert_gone(tool, "its Bash tool that ignores SIGTERM");
+}
+
+#[test]
+fn sigint_escalates_to_sigkill_for_an_agent_that_ignores_sigterm() {
+    stubborn_run(false);
+}
+
+#[test]
+fn second_sigint_ends_sessions_at_once() {
+    stubborn_run(true);
+}
+
+/// SIGKILL cannot be caught: what porch wrote before it died must still make sense, and `porch
+/// list` must show what the run left.
+#[test]
+fn sigkill_leaves_a_valid_results_file_and_porch_list_shows_the_leftovers() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let dir = sandbox.path().join("pids");
+    std::fs::create_dir_all(&dir).unwrap();
+    let reaper = Reaper::new(&sandbox);
+    let mut tasks = Vec::new();
+    for name in ["a", "b", "c"] {
+        let pid = dir.join(format!("{name}.pid"));
+        tasks.push((
+            name.to_string(),
+            format!(
+                "@write x.txt {name}\n@pid {}\n@wait-for {}/never",
+                pid.display(),
+                dir.display()
+            ),
+        ));
+    }
+    let tasks_file = write_tasks(&sandbox.path().join("tasks.json"), &tasks);
+    let mut porch = Spawned::start(
+        &mut porch_run(&sandbox, &tasks_file, &["-j", "2"]),
+        sandbox.path(),
+        "run",
+    );
+    let agents = [read_pid(&dir.join("a.pid")), read_pid(&dir.join("b.pid"))];
+    wait_until("the results file shows a and b running", DEADLINE, || {
+        results_now(&sandbox).is_some_and(|r| statuses(&r) == ["running", "running", "pending"])
+    });
+    porch.signal("KILL");
+    let killed = porch.wait();
+    assert_eq!(killed.code(), None, "porch died of SIGKILL\n{killed}");
+
+    // The orphaned sessions go on without porch; end them (and what they started) first.
+    reaper.kill_all();
+    for pid in agents {
+        assert_gone(pid, "an orphaned agent, killed by the test");
+    }
+
+    let results = sandbox.results();
+    assert_eq!(
+        statuses(&results),
+        ["running", "running", "pending"],
+        "{results:#}"
+    );
+    assert!(results["finished_at"].is_null(), "{results:#}");
+    for name in ["a", "b", "c"] {
+        let t = task(&results, name);
+        assert_eq!(t["branch"], format!("task/{name}"));
+        assert!(t["worktree"].as_str().unwrap().ends_with(name));
+    }
+
+    let branches = sandbox.branches();
+    let worktrees = sandbox.worktrees();
+    for name in ["a", "b"] {
+        assert!(branches.contains(&format!("task/{name}")), "{branches:?}");
+        let path = sandbox.worktree(name).display().to_string();
+        assert!(worktrees.contains(&path), "{worktrees:?}");
+    }
+    assert!(!branches.contains(&"task/c".to_string()), "{branches:?}");
+
+    let list = run(sandbox.porch(&["list"]).arg(sandbox.repo()));
+    list.expect_code(0);
+    for name in ["a", "b"] {
+        list.expect_stdout(&sandbox.worktree(name).display().to_string());
+        list.expect_stdout(&format!("task/{name}"));
+    }
+    assert!(!list.stdout().contains("task/c"), "{list}");
+}
+
+/// A signal while a task waits to retry: porch does not sit out the backoff, and what the failed
+/// attempt wrote stays under its ref.
+#[test]
+fn sigint_during_retry_backoff_exits_promptly_and_keeps_the_attempt() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let counter = sandbox.path().join("counter");
+    let prompt = format!(
+        "@write partial.txt p\n@fail-times 5 {} 529 Overloaded\n",
+        counter.display()
+    );
+    let tasks = sandbox.tasks(&[("flaky", &prompt)]);
+    let mut porch = Spawned::start(
+        // A backoff longer than RUN_DEADLINE: porch only finishes in time if the signal cuts it.
+        &mut porch_run(
+            &sandbox,
+            &tasks,
+            &["--retries", "2", "--retry-backoff", "1h"],
+        ),
+        sandbox.path(),
+        "run",
+    );
+    wait_until("porch announces the retry", DEADLINE, || {
+        porch.stdout_text().contains("attempt 2 of 3")
+    });
+    porch.signal("INT");
+    let run = porch.wait();
+    run.expect_code(130);
+    let results = sandbox.results();
+    let t = task(&results, "flaky");
+    assert_eq!(t["attempts"].as_array().unwrap().len(), 1, "{t:#}");
+    assert_eq!(
+        sandbox.git(&["show", "refs/porch/attempts/flaky/1:partial.txt"]),
+        "p"
+    );
+}
+
+/// The same run as above: a task whose retry a signal cancelled was started and did not finish
+/// because of the signal, so it is `interrupted` (as `porch run --help` says of running tasks),
+/// and its error says the retry was cancelled rather than only repeating the API error.
+#[test]
+#[ignore = "porch bug: a task interrupted while waiting to retry is reported failed, its error \
+            only the API error; the signal is not mentioned"]
+fn task_interrupted_during_retry_backoff_is_reported_interrupted() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let counter = sandbox.path().join("counter");
+    let prompt = format!(
+        "@write partial.txt p\n@fail-times 5 {} 529 Overloaded\n",
+        counter.display()
+    );
+    let tasks = sandbox.tasks(&[("flaky", &prompt)]);
+    let mut porch = Spawned::start(
+        &mut porch_run(
+            &sandbox,
+            &tasks,
+            &["--retries", "2", "--retry-backoff", "1h"],
+        ),
+        sandbox.path(),
+        "run",
+    );
+    wait_until("porch announces the retry", DEADLINE, || {
+        porch.stdout_text().contains("attempt 2 of 3")
+    });
+    porch.signal("INT");
+    porch.wait().expect_code(130);
+    let results = sandbox.results();
+    let t = task(&results, "flaky");
+    assert_eq!(t["status"], "interrupted", "{t:#}");
+    assert!(text_of(&t["error"]).contains("SIGINT"), "{t:#}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retries
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn transient_error_is_retried_from_a_clean_worktree() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    // Outside the worktree: porch resets and cleans the worktree between attempts.
+    let counter = sandbox.path().join("counter");
+    let c = counter.display();
+    // Only the first attempt (no counter yet) writes partial.txt; every attempt writes final.txt
+    // after the transient failure point.
+    let prompt = format!(
+        "@bash [ -e {c} ] || echo partial > partial.txt\n\
+         @fail-times 1 {c} 529 Overloaded\n\
+         @write final.txt final\n"
+    );
+    let tasks = sandbox.tasks(&[("flaky", &prompt)]);
+    let run = run_porch(
+        &sandbox,
+        &tasks,
+        &["--retries", "2", "--retry-backoff", "100ms"],
+    );
+    run.expect_code(0);
+    let results = sandbox.results();
+    let t = task(&results, "flaky");
+    assert_eq!(t["status"], "succeeded", "{results:#}");
+    let attempts = t["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{t:#}");
+    assert_eq!(attempts[0]["attempt"], 1);
+    assert_eq!(attempts[0]["status"], "failed", "{t:#}");
+    assert!(
+        text_of(&attempts[0]["error"]).contains("529"),
+        "{attempts:#?}"
+    );
+    assert_eq!(
+        attempts[0]["saved_work"], "refs/porch/attempts/flaky/1",
+        "{t:#}"
+    );
+    assert_eq!(attempts[1]["attempt"], 2);
+    assert_eq!(attempts[1]["status"], "succeeded", "{t:#}");
+    assert!(attempts[1]["saved_work"].is_null(), "{t:#}");
+    let first = attempts[0]["cost_usd"]
+        .as_f64()
+        .expect("attempt 1 has a cost");
+    let second = attempts[1]["cost_usd"]
+        .as_f64()
+        .expect("attempt 2 has a cost");
+    let total = t["cost_usd"].as_f64().unwrap();
+    assert!(
+        (total - (first + second)).abs() < 1e-9,
+        "the task's cost is both attempts' together: {t:#}"
+    );
+    assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "2");
+
+    // Attempt 1's work is kept aside; the branch holds only attempt 2's.
+    assert_eq!(
+        sandbox.git(&["show", "refs/porch/attempts/flaky/1:partial.txt"]),
+        "partial\n"
+    );
+    assert_eq!(sandbox.git(&["show", "task/flaky:final.txt"]), "final");
+    let files = sandbox.git(&["ls-tree", "-r", "--name-only", "task/flaky"]);
+    assert!(
+        !files.lines().any(|f| f == "partial.txt"),
+        "the retry started from a clean worktree, so partial.txt is not on the branch: {files}"
+    );
+    assert!(!sandbox.worktree("flaky").join("partial.txt").exists());
+}
+
+#[test]
+fn non_transient_error_is_not_retried() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let tasks = sandbox.tasks(&[("bad", "@write w.txt w\n@api-error 400 bad request")]);
+    let run = run_porch(
+        &sandbox,
+        &tasks,
+        &["--retries", "2", "--retry-backoff", "100ms"],
+    );
+    run.expect_code(1);
+    let results = sandbox.results();
+    let t = task(&results, "bad");
+    assert_eq!(t["status"], "failed", "{results:#}");
+    assert_eq!(t["attempts"].as_array().unwrap().len(), 1, "{t:#}");
+    assert!(text_of(&t["error"]).contains("400"), "{t:#}");
+    let refs = sandbox.git(&["for-each-ref", "refs/porch/"]);
+    assert!(refs.is_empty(), "nothing was set aside: {refs}");
+    // The failed session's work is still committed on its branch.
+    assert_eq!(sandbox.git(&["show", "task/bad:w.txt"]), "w");
+}
+
+#[test]
+fn retries_run_out() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let counter = sandbox.path().join("counter");
+    let prompt = format!(
+        "@write w.txt w\n@fail-times 10 {} 529 Overloaded\n",
+        counter.display()
+    );
+    let tasks = sandbox.tasks(&[("doomed", &prompt)]);
+    let run = run_porch(
+        &sandbox,
+        &tasks,
+        &["--retries", "2", "--retry-backoff", "100ms"],
+    );
+    run.expect_code(1);
+    let results = sandbox.results();
+    let t = task(&results, "doomed");
+    assert_eq!(t["status"], "failed", "{results:#}");
+    let attempts = t["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "1 + 2 retries: {t:#}");
+    assert!(attempts.iter().all(|a| a["status"] == "failed"), "{t:#}");
+    assert_eq!(attempts[0]["saved_work"], "refs/porch/attempts/doomed/1");
+    assert_eq!(attempts[1]["saved_work"], "refs/porch/attempts/doomed/2");
+    assert!(attempts[2]["saved_work"].is_null(), "{t:#}");
+    assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "3");
+}
+
+// ---------------------------------------------------------------------------------------------
+// git under pressure
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn sixty_four_tasks_at_once_repeatedly() {
+    for repeat in 0..5 {
+        let sandbox = Sandbox::new();
+        let _reaper = Reaper::new(&sandbox);
+        let tasks: Vec<(String, String)> = (0..64)
+            .map(|i| {
+                let name = format!("t{i:02}");
+                let prompt = format!("@write f.txt {name}");
+                (name, prompt)
+            })
+            .collect();
+        let tasks_file = write_tasks(&sandbox.path().join("tasks.json"), &tasks);
+        // Odd repeats also remove the 64 worktrees at once (--cleanup).
+        let cleanup = repeat % 2 == 1;
+        let flags: &[&str] = if cleanup {
+            &["-j", "64", "--cleanup"]
+        } else {
+            &["-j", "64"]
+        };
+        let run = run_porch(&sandbox, &tasks_file, flags);
+        run.expect_code(0);
+        assert_no_git_trouble(&run);
+        let results = sandbox.results();
+        assert_eq!(
+            results["summary"]["succeeded"], 64,
+            "repeat {repeat}: {results:#}"
+        );
+        let branches = sandbox.branches();
+        for (name, _) in &tasks {
+            let branch = format!("task/{name}");
+            assert!(
+                branches.contains(&branch),
+                "repeat {repeat}: {branch} missing"
+            );
+            assert_eq!(
+                sandbox.git(&["show", &format!("{branch}:f.txt")]),
+                *name,
+                "repeat {repeat}"
+            );
+        }
+        let expected = if cleanup { 1 } else { 65 };
+        assert_eq!(
+            sandbox.worktrees().len(),
+            expected,
+            "repeat {repeat}: {:?}",
+            sandbox.worktrees()
+        );
+    }
+}
+
+#[test]
+fn two_porch_processes_on_one_repository() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let mut porches = Vec::new();
+    for group in ["x", "y"] {
+        let tasks: Vec<(String, String)> = (0..16)
+            .map(|i| {
+                let name = format!("{group}{i:02}");
+                let prompt = format!("@write f.txt {name}");
+                (name, prompt)
+            })
+            .collect();
+        let tasks_file = write_tasks(&sandbox.path().join(format!("tasks-{group}.json")), &tasks);
+        let output = sandbox.path().join(format!("results-{group}.json"));
+        let porch = Spawned::start(
+            &mut porch_run_to(&sandbox, &tasks_file, &output),
+            sandbox.path(),
+            group,
+        );
+        porches.push((porch, output, tasks));
+    }
+    for (porch, output, tasks) in &mut porches {
+        let run = porch.wait();
+        run.expect_code(0);
+        assert_no_git_trouble(&run);
+        let results: Value =
+            serde_json::from_str(&std::fs::read_to_string(&*output).unwrap()).unwrap();
+        assert_eq!(results["summary"]["succeeded"], 16, "{results:#}");
+        for (name, _) in tasks.iter() {
+            assert_eq!(sandbox.git(&["show", &format!("task/{name}:f.txt")]), *name);
+        }
+    }
+    let task_branches = sandbox
+        .branches()
+        .into_iter()
+        .filter(|b| b.starts_with("task/"))
+        .count();
+    assert_eq!(task_branches, 32);
+    assert_eq!(sandbox.worktrees().len(), 33);
+}
+
+/// Puts a `git` script first on PATH for porch: `body` is shell run before the real git, which
+/// it can reach as "$real"; `$dir` holds the `-C` directory of the call.
+fn fake_git(sandbox: &Sandbox, body: &str) -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap();
+    let real_git = std::env::split_paths(&path)
+        .map(|dir| dir.join("git"))
+        .find(|p| p.is_file())
+        .expect("git on PATH");
+    let bin = sandbox.path().join("bin");
+    write_script(
+        &bin.join("git"),
+        &format!(
+            "#!/bin/sh\nreal='{}'\ndir=''; prev=''\nfor a in \"$@\"; do [ \"$prev\" = -C ] && dir=$a; prev=$a; done\n{body}\nexec \"$real\" \"$@\"\n",
+            real_git.display()
+        ),
+    );
+    std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path))).unwrap()
+}
+
+/// A `git` first on PATH that fails for two tasks only: for `doomed-add`, `git worktree add`
+/// does its work and then reports failure (porch must undo what it did); for `doomed-reset`,
+/// the checkout after it fails.
+#[test]
+fn failed_worktree_creation_leaves_nothing_and_other_tasks_carry_on() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let path = fake_git(
+        &sandbox,
+        r#"case "$dir" in
+  */doomed-reset)
+    for a in "$@"; do
+      [ "$a" = reset ] && { echo "fake git: no checkout for doomed-reset" >&2; exit 1; }
+    done ;;
+esac
+case " $* " in
+  *" worktree add "*"/doomed-add "*)
+    "$real" "$@" || exit
+    echo "fake git: worktree add for doomed-add failed after all" >&2
+    exit 1 ;;
+esac"#,
+    );
+    let tasks = sandbox.tasks(&[
+        ("doomed-add", "@write a.txt a"),
+        ("fine", "@write f.txt fine"),
+        ("doomed-reset", "@write r.txt r"),
+    ]);
+    let mut cmd = porch_run(&sandbox, &tasks, &[]);
+    cmd.env("PATH", path);
+    let mut porch = Spawned::start(&mut cmd, sandbox.path(), "run");
+    let run = porch.wait();
+    run.expect_code(1);
+    let results = sandbox.results();
+    for (name, message) in [
+        ("doomed-add", "worktree add for doomed-add failed after all"),
+        ("doomed-reset", "no checkout for doomed-reset"),
+    ] {
+        let t = task(&results, name);
+        assert_eq!(t["status"], "failed", "{results:#}");
+        let error = text_of(&t["error"]);
+        assert!(error.contains("could not create the worktree"), "{t:#}");
+        assert!(error.contains(message), "{t:#}");
+        assert!(
+            !sandbox.branches().contains(&format!("task/{name}")),
+            "{name}: no branch left: {:?}",
+            sandbox.branches()
+        );
+        let worktree = sandbox.worktree(name);
+        assert!(
+            !sandbox
+                .worktrees()
+                .contains(&worktree.display().to_string()),
+            "{name}: no worktree registered: {:?}",
+            sandbox.worktrees()
+        );
+        assert!(!worktree.exists(), "{name}: no worktree directory left");
+    }
+    assert_eq!(status(&results, "fine"), "succeeded", "{results:#}");
+    assert_eq!(sandbox.git(&["show", "task/fine:f.txt"]), "fine");
+}
+
+/// Another porch run (here simulated by the fake git, deterministically; for real, two runs of
+/// one tasks file started at once both pass the preflight check) creates branch task/contested
+/// and its worktree between porch's check and its `git worktree add`, which then fails. Undoing
+/// that failed add must not remove what porch did not create.
+#[test]
+#[ignore = "porch bug: when `git worktree add` fails because another run holds the branch and \
+            directory, undo_add deletes that run's worktree directory, prunes it and deletes its \
+            branch"]
+fn failed_worktree_add_does_not_destroy_another_runs_worktree() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let theirs = sandbox.worktree("contested");
+    let path = fake_git(
+        &sandbox,
+        &format!(
+            r#"case " $* " in
+  *" worktree add "*"/contested "*)
+    "$real" -C '{repo}' worktree add -q -b task/contested '{theirs}' HEAD 2>/dev/null &&
+    echo precious > '{theirs}/precious.txt' &&
+    "$real" -C '{theirs}' add precious.txt &&
+    "$real" -C '{theirs}' -c user.name=other -c user.email=other@example.com commit -qm theirs ;;
+esac"#,
+            repo = sandbox.repo().display(),
+            theirs = theirs.display()
+        ),
+    );
+    let tasks = sandbox.tasks(&[
+        ("contested", "@write mine.txt mine"),
+        ("fine", "@write f.txt fine"),
+    ]);
+    let mut cmd = porch_run(&sandbox, &tasks, &[]);
+    cmd.env("PATH", path);
+    let run = Spawned::start(&mut cmd, sandbox.path(), "run").wait();
+    run.expect_code(1);
+    let results = sandbox.results();
+    let t = task(&results, "contested");
+    assert_eq!(t["status"], "failed", "{results:#}");
+    assert!(text_of(&t["error"]).contains("already exists"), "{t:#}");
+    assert_eq!(status(&results, "fine"), "succeeded", "{results:#}");
+    // The other run's branch, worktree and work are untouched.
+    assert!(
+        sandbox.branches().contains(&"task/contested".to_string()),
+        "{:?}",
+        sandbox.branches()
+    );
+    assert_eq!(
+        sandbox.git(&["show", "task/contested:precious.txt"]),
+        "precious\n"
+    );
+    assert!(
+        sandbox.worktrees().contains(&theirs.display().to_string()),
+        "{:?}",
+        sandbox.worktrees()
+    );
+    assert!(theirs.join("precious.txt").exists());
+}
