@@ -267,6 +267,24 @@ impl Repo {
         let dir_str = dir.to_string_lossy();
         {
             let _lock = self.lock()?;
+            // Checked under the lock, so that on failure everything at these names is ours to
+            // remove: another porch run that got here first keeps its branch and worktree.
+            if self.branch_exists(branch)? {
+                return Err(GitError {
+                    command: format!("git worktree add -b {branch}"),
+                    message: format!(
+                        "the branch {branch} already exists (another porch run on this repository?)"
+                    ),
+                });
+            }
+            if dir.symlink_metadata().is_ok() {
+                return Err(GitError {
+                    command: format!("git worktree add {dir_str}"),
+                    message: format!(
+                        "{dir_str} already exists (another porch run on this repository?)"
+                    ),
+                });
+            }
             let added = run(
                 &self.toplevel,
                 &[
@@ -282,32 +300,44 @@ impl Repo {
                 ],
             );
             if let Err(err) = added {
-                self.undo_add(dir, branch, false);
+                self.undo_add(dir, branch, base_commit, false);
                 return Err(err);
             }
         }
         if let Err(err) = run(dir, &["reset", "--quiet", "--hard"]) {
             let _lock = self.lock();
-            self.undo_add(dir, branch, true);
+            self.undo_add(dir, branch, base_commit, true);
             return Err(err);
         }
         Ok(())
     }
 
-    /// Removes what a failed `add_worktree` may have left. Best effort: the caller reports the
-    /// original error, and `porch list` shows anything that could not be removed.
-    fn undo_add(&self, dir: &Path, branch: &str, registered: bool) {
+    /// Removes what a failed `add_worktree` may have left, and only that: the names were free
+    /// when the lock was taken, but a git process outside porch's lock may have taken them
+    /// since. So a directory is removed only if it is ours (`registered`) or holds nothing but
+    /// the `.git` file of a half-made worktree, and the branch only if it still points at the
+    /// base and no worktree has it checked out. Best effort: the caller reports the original
+    /// error, and `porch list` shows anything left.
+    fn undo_add(&self, dir: &Path, branch: &str, base_commit: &str, registered: bool) {
         let dir_str = dir.to_string_lossy();
         if registered {
             let _ = run(
                 &self.toplevel,
                 &["worktree", "remove", "--force", "--", &dir_str],
             );
-        } else if dir.exists() {
+        } else if is_half_made_worktree(dir) {
             let _ = std::fs::remove_dir_all(dir);
         }
         let _ = run(&self.toplevel, &["worktree", "prune"]);
-        if self.branch_exists(branch).unwrap_or(false) {
+        let checked_out = self
+            .worktrees()
+            .map(|list| list.iter().any(|w| w.branch.as_deref() == Some(branch)))
+            .unwrap_or(true);
+        let reference = format!("refs/heads/{branch}");
+        let at_base = self
+            .resolve_commit(&reference)
+            .is_some_and(|c| c == base_commit);
+        if at_base && !checked_out {
             let _ = run(&self.toplevel, &["branch", "-D", "--", branch]);
         }
     }
@@ -328,6 +358,16 @@ impl Repo {
             return Err(failure(&["worktree", "list", "--porcelain", "-z"], &out));
         }
         Ok(parse_worktree_list(&String::from_utf8_lossy(&out.stdout)))
+    }
+}
+
+/// An empty directory, or one holding only the `.git` file `git worktree add` writes first.
+fn is_half_made_worktree(dir: &Path) -> bool {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .flatten()
+            .all(|e| e.file_name() == ".git" && e.path().is_file()),
+        Err(_) => false,
     }
 }
 

@@ -33,8 +33,25 @@ pub struct Line {
     pub text: String,
 }
 
-pub fn spawn(names: Vec<String>, color: bool) -> (Sender<Line>, JoinHandle<()>) {
+/// The running printer thread. It ends on `finish`, not when every sender is gone: a reader
+/// thread that porch gave up on (a pipe held open by a process porch could not end) keeps its
+/// sender, and must not keep porch from exiting.
+pub struct PrinterThread {
+    stop: Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl PrinterThread {
+    /// Prints what is queued, then ends the thread.
+    pub fn finish(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+pub fn spawn(names: Vec<String>, color: bool) -> (Sender<Line>, PrinterThread) {
     let (sender, receiver) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
+    let (stop, stopped) = crossbeam_channel::bounded(1);
     let printer = Printer::new(names, color);
     let handle = std::thread::Builder::new()
         .name("printer".into())
@@ -42,11 +59,18 @@ pub fn spawn(names: Vec<String>, color: bool) -> (Sender<Line>, JoinHandle<()>) 
         .spawn(move || {
             printer.run(
                 receiver,
+                stopped,
                 io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
             )
         })
         .expect("spawning the printer thread");
-    (sender, handle)
+    (
+        sender,
+        PrinterThread {
+            stop,
+            thread: handle,
+        },
+    )
 }
 
 struct Printer {
@@ -82,22 +106,34 @@ impl Printer {
         Printer { prefixes, color }
     }
 
-    fn run(self, receiver: Receiver<Line>, mut out: impl Write) {
+    fn run(self, receiver: Receiver<Line>, stop: Receiver<()>, mut out: impl Write) {
         let mut broken = false;
         let mut buffer = String::new();
-        for line in receiver.iter() {
+        let mut print = |line: Line, flush: bool| {
             if broken {
                 // Keep draining: the agents' work must not depend on who reads the terminal.
-                continue;
+                return;
             }
             buffer.clear();
             self.format(&line, &mut buffer);
             let mut result = out.write_all(buffer.as_bytes());
-            if result.is_ok() && receiver.is_empty() {
+            if result.is_ok() && flush {
                 result = out.flush();
             }
-            if result.is_err() {
-                broken = true;
+            broken = result.is_err();
+        };
+        loop {
+            crossbeam_channel::select! {
+                recv(receiver) -> line => match line {
+                    Ok(line) => print(line, receiver.is_empty()),
+                    Err(_) => break,
+                },
+                recv(stop) -> _ => {
+                    for line in receiver.try_iter() {
+                        print(line, false);
+                    }
+                    break;
+                }
             }
         }
         let _ = out.flush();
@@ -163,7 +199,7 @@ mod tests {
         }
         drop(tx);
         let mut out = Vec::new();
-        printer.run(rx, &mut out);
+        printer.run(rx, crossbeam_channel::never(), &mut out);
         String::from_utf8(out).unwrap()
     }
 

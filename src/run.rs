@@ -126,7 +126,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
         }
     });
     drop(ctx);
-    let _ = printer_thread.join();
+    printer_thread.finish();
 
     results.finished_at = Some(report::rfc3339(SystemTime::now()));
     results.duration_ms = clock.elapsed().as_millis() as u64;

@@ -190,8 +190,19 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
             && transient
             && attempt <= task.ctx.plan.retries
             && shutdown::requested().is_none();
-        if may_retry && prepare_retry(task, attempt, attempts.last_mut().expect("just pushed")) {
-            continue;
+        if may_retry {
+            match prepare_retry(task, attempt, attempts.last_mut().expect("just pushed")) {
+                Retry::Go => continue,
+                Retry::No => {}
+                Retry::Interrupted(signal) => {
+                    outcome.status = Status::Interrupted;
+                    outcome.error = Some(format!(
+                        "interrupted while waiting to retry: porch received {}; the attempt had failed: {}",
+                        proc::describe_signal(signal),
+                        outcome.error.as_deref().unwrap_or("transient API error")
+                    ));
+                }
+            }
         }
         *result = outcome;
         result.cost_usd = cost;
@@ -205,18 +216,17 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
     unreachable!("the attempts loop only ends by returning")
 }
 
-/// Sets the failed attempt's work aside, says so, and waits out the backoff. False when the
-/// retry should not happen after all: the worktree could not be reset, or porch was signalled.
-fn prepare_retry(task: &Task, attempt: u32, record: &mut Attempt) -> bool {
-    match set_aside_attempt(task, attempt) {
-        Ok(saved) => record.saved_work = saved,
-        Err(err) => {
-            // Without a clean worktree the next attempt would build on a failed one's
-            // leftovers; better to stop here and keep the work where it is.
-            task.note(Tone::Bad, format!("not retrying: {err}"));
-            return false;
-        }
-    }
+enum Retry {
+    Go,
+    /// The worktree could not be put back to the base: stay with the failed attempt.
+    No,
+    /// porch was signalled during the backoff: the failed attempt's work stays in the worktree,
+    /// to be committed on the branch like any interrupted task's.
+    Interrupted(i32),
+}
+
+/// Waits out the backoff, then sets the failed attempt's work aside and resets the worktree.
+fn prepare_retry(task: &Task, attempt: u32, record: &mut Attempt) -> Retry {
     let backoff = task
         .ctx
         .plan
@@ -231,7 +241,21 @@ fn prepare_retry(task: &Task, attempt: u32, record: &mut Attempt) -> bool {
             duration::format(backoff)
         ),
     );
-    sleep_unless_interrupted(backoff)
+    if !sleep_unless_interrupted(backoff) {
+        return Retry::Interrupted(shutdown::requested().unwrap_or(libc::SIGINT));
+    }
+    match set_aside_attempt(task, attempt) {
+        Ok(saved) => {
+            record.saved_work = saved;
+            Retry::Go
+        }
+        Err(err) => {
+            // Without a clean worktree the next attempt would build on a failed one's
+            // leftovers; better to stop here and keep the work where it is.
+            task.note(Tone::Bad, format!("not retrying: {err}"));
+            Retry::No
+        }
+    }
 }
 
 fn note_leftovers(task: &Task, session: &Session) {
