@@ -35,7 +35,9 @@ static:
 clean:
 	$(CARGO) clean
 
-# Worktree creation for 32 tasks: porch against a sequential `git worktree add` loop and an
-# `xargs -P` one, side by side. BENCH_TASKS="16 32 64" and BENCH_REPEATS=N change the sizes.
+# porch against hand-written shell baselines, side by side (docs/performance.md): worktree
+# creation for 32 tasks; wall-time overhead at N = 2, 16, 64 (256 for porch alone); porch's peak
+# memory; output throughput against sed; start-up. About ten minutes.
 bench: release
 	PORCH=target/release/porch benches/worktrees.sh
+	PORCH=target/release/porch benches/compare.sh
