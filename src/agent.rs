@@ -57,7 +57,10 @@ pub fn resolve_program(
         .find_map(|dir| {
             let candidate = dir.join(&given);
             let meta = std::fs::metadata(&candidate).ok()?;
-            (meta.is_file() && is_executable(&meta)).then_some(candidate)
+            // Absolute, since the agent runs in the worktree: a relative PATH entry would not be
+            // found from there.
+            (meta.is_file() && is_executable(&meta))
+                .then(|| std::path::absolute(&candidate).unwrap_or(candidate))
         });
     found.ok_or_else(|| {
         Error::setup(

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+/// The longest duration porch takes: longer ones are surely mistakes, and would overflow the
+/// clock arithmetic.
+const MAX: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// Parses `1h30m`, `90s`, `2m30s`, `500ms`. A bare number is refused: `10` could mean seconds or
 /// minutes, and a wrong guess would be silent.
 pub fn parse(text: &str) -> Result<Duration, String> {
@@ -49,6 +53,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     }
     if total.is_zero() {
         return Err(format!("{text:?} is zero"));
+    }
+    if total > MAX {
+        return Err(format!("{text:?} is longer than a year"));
     }
     Ok(total)
 }

@@ -21,6 +21,8 @@ pub const REPO_ENV_VARS: [&str; 7] = [
 ];
 
 pub const BRANCH_PREFIX: &str = "task/";
+/// Where `--retries` keeps what a failed attempt wrote: `refs/porch/attempts/<task>/<n>`.
+pub const ATTEMPTS_REFS: &str = "refs/porch/attempts";
 
 /// A git command that failed: what ran, and what git said.
 #[derive(Debug, Clone)]
@@ -35,9 +37,13 @@ impl std::fmt::Display for GitError {
     }
 }
 
+/// A git command in `dir`, in a process group of its own: Ctrl-C at the terminal goes to the
+/// foreground group, and must reach porch (which then commits the agents' work) but not the
+/// `git add` or `git commit` doing that.
 pub fn command(dir: &Path) -> Command {
+    use std::os::unix::process::CommandExt;
     let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(dir).stdin(Stdio::null());
+    cmd.arg("-C").arg(dir).stdin(Stdio::null()).process_group(0);
     for var in REPO_ENV_VARS {
         cmd.env_remove(var);
     }
@@ -430,6 +436,29 @@ fn parse_worktree_list(text: &str) -> Vec<WorktreeEntry> {
     entries
 }
 
+/// What a linked worktree's HEAD holds: `ref: refs/heads/NAME`, or a commit id when detached.
+/// Read from the files git keeps, not by starting git: it is asked once per task.
+pub fn worktree_head(dir: &Path) -> Result<String, GitError> {
+    let fail = |message: String| GitError {
+        command: format!("read the HEAD of {}", dir.display()),
+        message,
+    };
+    let dot_git = std::fs::read_to_string(dir.join(".git")).map_err(|e| fail(e.to_string()))?;
+    let admin = dot_git
+        .trim()
+        .strip_prefix("gitdir: ")
+        .ok_or_else(|| fail(format!("{}/.git is not a worktree link", dir.display())))?;
+    let admin = Path::new(admin);
+    let admin = if admin.is_absolute() {
+        admin.to_path_buf()
+    } else {
+        dir.join(admin)
+    };
+    std::fs::read_to_string(admin.join("HEAD"))
+        .map(|h| h.trim().to_string())
+        .map_err(|e| fail(e.to_string()))
+}
+
 /// Does the worktree hold changes git would commit (tracked or new, not ignored)?
 pub fn is_dirty(dir: &Path) -> Result<bool, GitError> {
     run(dir, &["status", "--porcelain", "--untracked-files=all"]).map(|s| !s.is_empty())
@@ -540,7 +569,9 @@ pub fn snapshot(
     if commit == base_commit {
         return Ok(false);
     }
-    run(dir, &["update-ref", reference, &commit])?;
+    // The empty old value makes git refuse to replace a ref that exists: an earlier run's
+    // saved attempt is never overwritten.
+    run(dir, &["update-ref", reference, &commit, ""])?;
     Ok(true)
 }
 

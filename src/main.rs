@@ -31,10 +31,11 @@ fn main() -> ExitCode {
     match dispatch() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("porch: error: {err}");
+            let mut text = format!("porch: error: {err}\n");
             if let Some(hint) = err.hint() {
-                eprintln!("hint: {hint}");
+                text.push_str(&format!("hint: {hint}\n"));
             }
+            print_stderr(&text);
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -62,4 +63,11 @@ fn print_stdout(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Writes to stderr, ignoring a stderr that is gone: after SIGHUP the terminal may be, and
+/// porch must still finish its work and its results file rather than panic.
+fn print_stderr(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

@@ -115,7 +115,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         )
     })?;
     let task_refs = existing_task_refs(&repo)?;
-    if task_refs.iter().any(|r| r == "task") {
+    if task_refs.iter().any(|r| r == "refs/heads/task") {
         let example = tasks.first().map_or("task/NAME".to_string(), |t| {
             format!("{BRANCH_PREFIX}{}", t.name)
         });
@@ -163,8 +163,9 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
             // `task/NAME` itself, or a branch below it (`task/NAME/x`): either blocks the branch.
             branches: task_refs
                 .iter()
-                .filter(|r| **r == branch || r.starts_with(&format!("{branch}/")))
-                .cloned()
+                .filter_map(|r| r.strip_prefix("refs/heads/"))
+                .filter(|r| *r == branch || r.starts_with(&format!("{branch}/")))
+                .map(String::from)
                 .collect(),
             registered: registered
                 .iter()
@@ -175,6 +176,11 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
                 .symlink_metadata()
                 .is_ok()
                 .then(|| worktree.clone()),
+            attempts: task_refs
+                .iter()
+                .filter(|r| r.starts_with(&format!("{}/{}/", git::ATTEMPTS_REFS, task.name)))
+                .cloned()
+                .collect(),
         };
         if !conflict.is_empty() {
             conflicts.push(conflict);
@@ -431,26 +437,38 @@ struct Conflict {
     branches: Vec<String>,
     registered: Vec<PathBuf>,
     directory: Option<PathBuf>,
+    /// Failed attempts an earlier `--retries` run kept; a new run would overwrite them.
+    attempts: Vec<String>,
 }
 
 impl Conflict {
     fn is_empty(&self) -> bool {
-        self.branches.is_empty() && self.registered.is_empty() && self.directory.is_none()
+        self.branches.is_empty()
+            && self.registered.is_empty()
+            && self.directory.is_none()
+            && self.attempts.is_empty()
     }
 }
 
-/// Branch names (short) `task` and `task/...`.
+/// Existing refs that can stand in a task's way, full names: the branches `task` and
+/// `task/...`, and the attempts earlier runs set aside under `refs/porch/attempts/`.
 fn existing_task_refs(repo: &Repo) -> Result<Vec<String>, Error> {
     git::run(
         &repo.toplevel,
         &[
             "for-each-ref",
-            "--format=%(refname:short)",
+            "--format=%(refname)",
             "refs/heads/task",
+            git::ATTEMPTS_REFS,
         ],
     )
     .map(|out| out.lines().map(String::from).collect())
-    .map_err(|e| Error::setup(e.to_string(), "check the repository with `git branch`"))
+    .map_err(|e| {
+        Error::setup(
+            e.to_string(),
+            "check the repository with `git for-each-ref`",
+        )
+    })
 }
 
 fn conflict_error(file: &str, repo: &Repo, conflicts: &[Conflict]) -> Error {
@@ -478,6 +496,10 @@ fn conflict_error(file: &str, repo: &Repo, conflicts: &[Conflict]) -> Error {
         for branch in &conflict.branches {
             found.push(format!("the branch {branch}"));
             branches.push(branch.as_str());
+        }
+        for reference in &conflict.attempts {
+            found.push(format!("the saved attempt {reference}"));
+            commands.push(format!("git -C {top} update-ref -d {reference}"));
         }
     }
     if !branches.is_empty() {

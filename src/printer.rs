@@ -38,20 +38,28 @@ pub struct Line {
 /// sender, and must not keep porch from exiting.
 pub struct PrinterThread {
     stop: Sender<()>,
+    finished: crossbeam_channel::Receiver<()>,
     thread: JoinHandle<()>,
 }
 
+/// How long `finish` waits for the printer to write what is queued. A stdout nobody reads
+/// must not keep porch from writing its results and exiting.
+const FINISH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl PrinterThread {
-    /// Prints what is queued, then ends the thread.
+    /// Prints what is queued, then ends the thread; gives up on a printer stuck in a write.
     pub fn finish(self) {
         let _ = self.stop.send(());
-        let _ = self.thread.join();
+        if self.finished.recv_timeout(FINISH_DEADLINE).is_ok() {
+            let _ = self.thread.join();
+        }
     }
 }
 
 pub fn spawn(names: Vec<String>, color: bool) -> (Sender<Line>, PrinterThread) {
     let (sender, receiver) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
     let (stop, stopped) = crossbeam_channel::bounded(1);
+    let (finished_tx, finished) = crossbeam_channel::bounded(1);
     let printer = Printer::new(names, color);
     let handle = std::thread::Builder::new()
         .name("printer".into())
@@ -61,13 +69,15 @@ pub fn spawn(names: Vec<String>, color: bool) -> (Sender<Line>, PrinterThread) {
                 receiver,
                 stopped,
                 io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
-            )
+            );
+            let _ = finished_tx.send(());
         })
         .expect("spawning the printer thread");
     (
         sender,
         PrinterThread {
             stop,
+            finished,
             thread: handle,
         },
     )

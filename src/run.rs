@@ -42,7 +42,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     // naming every worktree and branch it was about to create.
     report::write_results(&plan.output, &results)?;
     if let Some(note) = &plan.jobs_note {
-        eprintln!("porch: {note}");
+        crate::print_stderr(&format!("porch: {note}\n"));
     }
 
     let names = plan.tasks.iter().map(|t| t.task.name.clone()).collect();
@@ -137,7 +137,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     if let Some(err) = final_write.err().or(write_failure) {
         // The tasks ran and their branches hold the work, but a script cannot learn that from a
         // results file that is missing or stale: so this is a failure, never a quiet success.
-        eprintln!("porch: error: the results file could not be written: {err}");
+        crate::print_stderr(&format!(
+            "porch: error: the results file could not be written: {err}\n"
+        ));
         return Ok(ExitCode::from(1));
     }
     if let Some(signal) = shutdown::requested() {
@@ -167,10 +169,10 @@ fn announce_shutdown(signal: i32, running: usize) {
     } else {
         ""
     };
-    eprintln!(
-        "porch: received {}: starting no more sessions, ending {running} running (their work is committed){again}",
+    crate::print_stderr(&format!(
+        "porch: received {}: starting no more sessions, ending {running} running (their work is committed){again}\n",
         proc::describe_signal(signal)
-    );
+    ));
 }
 
 /// A bug in porch that panics one task's thread must not take the others' results with it.

@@ -74,14 +74,22 @@ struct Task<'a> {
     plan: &'a TaskPlan,
 }
 
+/// How long porch's own note may wait for room in the printer's queue. Past it the note is
+/// dropped: when nobody reads stdout (a pager left open, Ctrl-S), timeouts, signals and commits
+/// must go on.
+const NOTE_WAIT: Duration = Duration::from_secs(1);
+
 impl Task<'_> {
     fn note(&self, tone: Tone, text: impl Into<String>) {
-        let _ = self.ctx.printer.send(Line {
-            task: self.index,
-            origin: Origin::Porch,
-            tone,
-            text: text.into(),
-        });
+        let _ = self.ctx.printer.send_timeout(
+            Line {
+                task: self.index,
+                origin: Origin::Porch,
+                tone,
+                text: text.into(),
+            },
+            NOTE_WAIT,
+        );
     }
 }
 
@@ -126,9 +134,9 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
         return;
     };
 
-    keep_work(task, &session, result);
+    let may_remove = keep_work(task, &session, result);
 
-    if task.ctx.plan.cleanup && result.worktree_kept {
+    if task.ctx.plan.cleanup && result.worktree_kept && may_remove {
         remove_worktree(task, result);
     }
 }
@@ -285,7 +293,7 @@ fn note_leftovers(task: &Task, session: &Session) {
 /// back to the base, so the next attempt starts clean and nothing the agent wrote is lost.
 fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::GitError> {
     let plan = task.plan;
-    let reference = format!("refs/porch/attempts/{}/{attempt}", plan.task.name);
+    let reference = format!("{}/{}/{attempt}", git::ATTEMPTS_REFS, plan.task.name);
     let message = format!(
         "porch: what attempt {attempt} of task {} left\n",
         plan.task.name
@@ -309,7 +317,9 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
 
 /// Sleeps, waking early (and returning false) when porch receives a signal.
 fn sleep_unless_interrupted(duration: Duration) -> bool {
-    let deadline = Instant::now() + duration;
+    let Some(deadline) = Instant::now().checked_add(duration) else {
+        return false;
+    };
     while Instant::now() < deadline {
         if shutdown::requested().is_some() {
             return false;
@@ -452,8 +462,8 @@ fn run_agent(task: &Task, attempt: u32) -> Result<Session, StartFailure> {
         }
         if stopper.reason.is_none() {
             if let Some(reason) = why_stop(task, &clock, &activity) {
-                task.note(Tone::Bad, describe_stop(reason, true));
                 stopper.start(reason);
+                task.note(Tone::Bad, describe_stop(reason, true));
             }
         } else {
             stopper.escalate();
@@ -523,20 +533,17 @@ fn why_stop(task: &Task, clock: &Clock, activity: &Activity) -> Option<StopReaso
     if let Some(signal) = shutdown::requested() {
         return Some(StopReason::Interrupted(signal));
     }
-    let now = clock.now_ms();
-    if let Some(limit) = task.plan.timeout
-        && now >= limit.as_millis() as u64
-    {
+    let elapsed = clock.start.elapsed();
+    if let Some(limit) = task.plan.timeout.filter(|limit| elapsed >= *limit) {
         return Some(StopReason::Timeout(limit));
     }
-    if let Some(limit) = task.ctx.plan.idle_timeout {
-        let last = activity.last_output_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= limit.as_millis() as u64 {
-            return Some(StopReason::Idle(limit));
-        }
+    let since = |ms: u64| elapsed.saturating_sub(Duration::from_millis(ms));
+    let silent = since(activity.last_output_ms.load(Ordering::Relaxed));
+    if let Some(limit) = task.ctx.plan.idle_timeout.filter(|limit| silent >= *limit) {
+        return Some(StopReason::Idle(limit));
     }
     let result_at = activity.result_at_ms.load(Ordering::Relaxed);
-    if result_at > 0 && now.saturating_sub(result_at - 1) >= RESULT_EXIT_GRACE.as_millis() as u64 {
+    if result_at > 0 && since(result_at - 1) >= RESULT_EXIT_GRACE {
         return Some(StopReason::HungAfterResult);
     }
     None
@@ -767,10 +774,32 @@ fn describe_exit(status: ExitStatus) -> String {
 
 /// Commits what the worktree holds on the task branch, then records what the branch holds
 /// against its base. The work of a failed session is kept too: it may be most of the job.
-fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) {
+/// Returns whether the worktree may be removed afterwards (`--cleanup`).
+fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
     let plan = task.plan;
     let message = commit_message(plan, session, result.status);
-    match git::commit_all(&plan.worktree, &message, &task.ctx.plan.identity) {
+    let expected = format!("ref: refs/heads/{}", plan.branch);
+    let mut may_remove = true;
+    let committed = match git::worktree_head(&plan.worktree) {
+        // The session switched branches or detached HEAD: a commit would land where nobody
+        // looks, or nowhere. The work stays in the worktree, which is kept, and is reported.
+        Ok(head) if head != expected => {
+            let text = format!(
+                "the session left the worktree on {} instead of {}: porch committed nothing, and the work is in {}",
+                head.strip_prefix("ref: refs/heads/")
+                    .map_or_else(|| format!("commit {head}"), |b| format!("branch {b}")),
+                plan.branch,
+                plan.worktree.display()
+            );
+            task.note(Tone::Bad, text.clone());
+            result.warnings.push(text);
+            may_remove = false;
+            Ok(false)
+        }
+        Ok(_) => git::commit_all(&plan.worktree, &message, &task.ctx.plan.identity),
+        Err(err) => Err(err),
+    };
+    match committed {
         Ok(_) => {}
         Err(err) => {
             let text = format!(
@@ -835,6 +864,7 @@ fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) {
         task.note(Tone::Bad, warning.clone());
         result.warnings.push(warning);
     }
+    may_remove
 }
 
 fn commit_message(plan: &TaskPlan, session: &Session, status: Status) -> String {
