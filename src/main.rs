@@ -17,6 +17,7 @@ mod run;
 mod session;
 mod shutdown;
 mod summary;
+mod supervise;
 mod tasks;
 
 use std::process::ExitCode;

@@ -56,6 +56,22 @@ impl PrinterThread {
     }
 }
 
+/// How long porch's own note may wait for room in the printer's queue. Past it the note is
+/// dropped: when nobody reads stdout (a pager left open, Ctrl-S), timeouts, signals and commits
+/// must go on.
+const NOTE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Queues porch's own note about a task.
+pub fn note(printer: &Sender<Line>, task: usize, tone: Tone, text: String) {
+    let line = Line {
+        task,
+        origin: Origin::Porch,
+        tone,
+        text,
+    };
+    let _ = printer.send_timeout(line, NOTE_WAIT);
+}
+
 pub fn spawn(names: Vec<String>, color: bool) -> (Sender<Line>, PrinterThread) {
     let (sender, receiver) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
     let (stop, stopped) = crossbeam_channel::bounded(1);

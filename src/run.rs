@@ -92,18 +92,23 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
                 let index = next;
                 let ctx = &ctx;
                 let finished_tx = finished_tx.clone();
-                std::thread::Builder::new()
+                let spawned = std::thread::Builder::new()
                     .name(format!("task-{}", plan.tasks[index].task.name))
                     .spawn_scoped(scope, move || {
                         let result = run_task_guarded(ctx, index);
                         let _ = finished_tx.send((index, result));
-                    })
-                    .expect("spawning a task thread");
-                results.tasks[index].status = Status::Running;
+                    });
                 next += 1;
-                running += 1;
                 last_start = Some(Instant::now());
                 started_any = true;
+                if let Err(err) = spawned {
+                    let task = &mut results.tasks[index];
+                    task.status = Status::Failed;
+                    task.error = Some(format!("not started: the system refused a thread: {err}"));
+                    continue;
+                }
+                results.tasks[index].status = Status::Running;
+                running += 1;
             }
             if started_any {
                 write_progress(&plan, &mut results, clock, &mut write_failure);
@@ -184,7 +189,11 @@ fn run_task_guarded(ctx: &Context, index: usize) -> report::TaskResult {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            let mut result = session::result_template(&ctx.plan.tasks[index], Status::Failed);
+            let plan = &ctx.plan.tasks[index];
+            let mut result = session::result_template(plan, Status::Failed);
+            // What is on disk is still there: say so, so nobody thinks it gone.
+            result.worktree_kept = plan.worktree.exists();
+            result.log = plan.log.exists().then(|| plan.log.display().to_string());
             result.error = Some(format!(
                 "porch failed internally ({what}); please report this"
             ));

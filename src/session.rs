@@ -1,35 +1,23 @@
 //! One task, start to end, on its own thread: worktree, agent, outcome, commit, diff stats,
 //! cleanup. Whatever happens, it returns a `TaskResult`; a task never ends the run.
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
-use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::agent::{self, ResultEvent, SessionLog, Tone};
+use crate::agent::{ResultEvent, Tone};
 use crate::duration;
 use crate::git;
-use crate::lines::read_capped_line;
 use crate::preflight::{Plan, TaskPlan};
-use crate::printer::{Line, Origin};
+use crate::printer::{self, Line};
 use crate::proc;
 use crate::report::{Attempt, Status, TaskResult};
 use crate::shutdown;
-
-/// Longest line kept from an agent. A result event larger than this is lost (and the task
-/// reported as having none); anything else is cut in the log and on the terminal.
-const LINE_LIMIT: usize = 16 * 1024 * 1024;
-/// How long leftover processes get between SIGTERM and SIGKILL.
-const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
-/// How long to wait for the output pipes to close once the agent and its leftovers are gone.
-/// Only a process that escaped both the group and the marker can hold them longer.
-const PIPE_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+use crate::supervise::{
+    self, Launch, POLL_INTERVAL, Session, StartFailure, StopReason, describe_stop,
+};
 
 pub struct Context<'a> {
     pub plan: &'a Plan,
@@ -74,22 +62,28 @@ struct Task<'a> {
     plan: &'a TaskPlan,
 }
 
-/// How long porch's own note may wait for room in the printer's queue. Past it the note is
-/// dropped: when nobody reads stdout (a pager left open, Ctrl-S), timeouts, signals and commits
-/// must go on.
-const NOTE_WAIT: Duration = Duration::from_secs(1);
-
 impl Task<'_> {
     fn note(&self, tone: Tone, text: impl Into<String>) {
-        let _ = self.ctx.printer.send_timeout(
-            Line {
-                task: self.index,
-                origin: Origin::Porch,
-                tone,
-                text: text.into(),
-            },
-            NOTE_WAIT,
-        );
+        printer::note(&self.ctx.printer, self.index, tone, text.into());
+    }
+
+    fn launch(&self, attempt: u32) -> Launch<'_> {
+        let run = self.ctx.plan;
+        Launch {
+            program: &run.agent,
+            permission_mode: &run.permission_mode,
+            allowed_tools: &self.plan.task.allowed_tools,
+            prompt: &self.plan.task.prompt,
+            worktree: &self.plan.worktree,
+            log: &self.plan.log,
+            attempt,
+            marker: format!("{}-{}", self.ctx.run_id, self.index),
+            timeout: self.plan.timeout,
+            idle_timeout: run.idle_timeout,
+            keep_leftovers: run.keep_leftovers,
+            task_index: self.index,
+            printer: &self.ctx.printer,
+        }
     }
 }
 
@@ -149,7 +143,7 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
     let mut cost: Option<f64> = None;
     let mut leftovers = 0;
     for attempt in 1.. {
-        let session = match run_agent(task, attempt) {
+        let session = match supervise::run(&task.launch(attempt)) {
             Ok(session) => session,
             Err(failure) => {
                 match failure {
@@ -165,6 +159,10 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
                         result.error = Some(message);
                     }
                 }
+                // Earlier attempts ran: their cost and output are the task's all the same.
+                result.cost_usd = cost;
+                result.log = (attempt > 1 && task.plan.log.exists())
+                    .then(|| task.plan.log.display().to_string());
                 result.attempts = attempts;
                 result.leftover_processes = leftovers;
                 return None;
@@ -327,379 +325,6 @@ fn sleep_unless_interrupted(duration: Duration) -> bool {
         std::thread::sleep(POLL_INTERVAL.min(deadline.saturating_duration_since(Instant::now())));
     }
     shutdown::requested().is_none()
-}
-
-/// Why porch ended a session that had not ended by itself.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum StopReason {
-    Timeout(Duration),
-    Idle(Duration),
-    /// It printed its result event but did not exit.
-    HungAfterResult,
-    Interrupted(i32),
-}
-
-enum StartFailure {
-    Error(String),
-    Interrupted(i32),
-}
-
-struct Session {
-    status: ExitStatus,
-    duration_ms: u64,
-    log: SessionLog,
-    stopped: Option<StopReason>,
-    leftovers: usize,
-    leftovers_kept: bool,
-    log_written: bool,
-}
-
-/// Time since the session started, in milliseconds, shared with the reader threads.
-struct Clock {
-    start: Instant,
-}
-
-impl Clock {
-    fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
-    }
-}
-
-/// What the reader threads tell the waiting thread: when output last came, when the result did.
-#[derive(Default)]
-struct Activity {
-    last_output_ms: AtomicU64,
-    /// 0 until the result event is read, then the time it was read plus one.
-    result_at_ms: AtomicU64,
-}
-
-/// Starts claude in the worktree, streams its output to the printer and the log, and waits for
-/// it, ending it on a timeout, an idle timeout, a hang after its result or a signal to porch.
-/// Returns once the agent has exited and what it left running has been dealt with.
-fn run_agent(task: &Task, attempt: u32) -> Result<Session, StartFailure> {
-    let plan = task.plan;
-    let ctx = task.ctx;
-    let marker = format!("{}-{}", ctx.run_id, task.index);
-    let mut command = agent::command(
-        &ctx.plan.agent,
-        &ctx.plan.permission_mode,
-        &plan.task.allowed_tools,
-        &plan.worktree,
-        &marker,
-    );
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    if let Some(signal) = shutdown::requested() {
-        return Err(StartFailure::Interrupted(signal));
-    }
-    let mut child = command.spawn().map_err(|err| {
-        StartFailure::Error(format!(
-            "could not start the agent {}: {err}",
-            ctx.plan.agent.display()
-        ))
-    })?;
-    let pgid = child.id();
-    let clock = Arc::new(Clock {
-        start: Instant::now(),
-    });
-    let activity = Arc::new(Activity::default());
-
-    let log_file = open_log(&plan.log, attempt);
-    let log_written = log_file.is_some();
-    let log_file = Arc::new(Mutex::new(log_file));
-    let session_log = Arc::new(Mutex::new(SessionLog::default()));
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(2);
-
-    let stdin = child.stdin.take().expect("stdin was piped");
-    let prompt = plan.task.prompt.clone();
-    // A writer thread, because a prompt larger than the pipe buffer would block until the agent
-    // reads it. An agent that exits without reading gets EPIPE, which is not porch's error.
-    std::thread::spawn(move || {
-        let mut stdin = stdin;
-        let _ = stdin.write_all(prompt.as_bytes());
-    });
-
-    let stdout = child.stdout.take().expect("stdout was piped");
-    let stderr = child.stderr.take().expect("stderr was piped");
-    let shared = Shared {
-        log_file: Arc::clone(&log_file),
-        session_log: Arc::clone(&session_log),
-        clock: Arc::clone(&clock),
-        activity: Arc::clone(&activity),
-    };
-    let readers = [
-        spawn_reader(task, stdout, Origin::Agent, shared.clone(), done_tx.clone()),
-        spawn_reader(task, stderr, Origin::Stderr, shared, done_tx),
-    ];
-
-    let (exit_tx, exit_rx) = crossbeam_channel::bounded(1);
-    std::thread::spawn(move || {
-        let _ = exit_tx.send(child.wait());
-    });
-    let mut stopper = Stopper {
-        pgid,
-        reason: None,
-        stage: 0,
-        since: Instant::now(),
-    };
-    let status = loop {
-        match exit_rx.recv_timeout(POLL_INTERVAL) {
-            Ok(Ok(status)) => break status,
-            Ok(Err(err)) => {
-                return Err(StartFailure::Error(format!(
-                    "could not wait for the agent: {err}"
-                )));
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                return Err(StartFailure::Error(
-                    "lost track of the agent process".to_string(),
-                ));
-            }
-        }
-        if stopper.reason.is_none() {
-            if let Some(reason) = why_stop(task, &clock, &activity) {
-                stopper.start(reason);
-                task.note(Tone::Bad, describe_stop(reason, true));
-            }
-        } else {
-            stopper.escalate();
-        }
-    };
-
-    // What the agent left running holds its pipes open; end it before waiting for them.
-    let keep = ctx.plan.keep_leftovers && stopper.reason.is_none();
-    let leftovers = if keep {
-        proc::marked_processes(&marker).len()
-    } else {
-        let grace = if shutdown::urgent() {
-            Duration::ZERO
-        } else {
-            LEFTOVER_GRACE
-        };
-        proc::end_leftovers(pgid, &marker, grace)
-    };
-
-    let deadline = Instant::now() + PIPE_DRAIN_DEADLINE;
-    let mut open = readers.len();
-    while open > 0 && done_rx.recv_deadline(deadline).is_ok() {
-        open -= 1;
-    }
-    if open > 0 {
-        let who = if keep {
-            "a process the session left running"
-        } else {
-            "a process outside the session"
-        };
-        task.note(
-            Tone::Dim,
-            format!("{who} still holds the session's output open; porch stopped reading it"),
-        );
-    } else {
-        for reader in readers {
-            let _ = reader.join();
-        }
-    }
-    if let Some(file) = log_file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-        let _ = file.flush();
-    }
-    let log = session_log
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    Ok(Session {
-        status,
-        duration_ms: clock.now_ms(),
-        log,
-        stopped: stopper.reason,
-        leftovers,
-        leftovers_kept: keep,
-        log_written,
-    })
-}
-
-/// How often the waiting thread looks at the clock and at porch's signals.
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// Between the first SIGTERM, the second, and SIGKILL. claude ignores the first SIGTERM while a
-/// Bash tool runs (it kills the tool and carries on), so one signal is never enough.
-const STOP_GRACE: Duration = Duration::from_secs(3);
-/// How long a session may take to exit after printing its result event.
-const RESULT_EXIT_GRACE: Duration = Duration::from_secs(5);
-
-fn why_stop(task: &Task, clock: &Clock, activity: &Activity) -> Option<StopReason> {
-    if let Some(signal) = shutdown::requested() {
-        return Some(StopReason::Interrupted(signal));
-    }
-    let elapsed = clock.start.elapsed();
-    if let Some(limit) = task.plan.timeout.filter(|limit| elapsed >= *limit) {
-        return Some(StopReason::Timeout(limit));
-    }
-    let since = |ms: u64| elapsed.saturating_sub(Duration::from_millis(ms));
-    let silent = since(activity.last_output_ms.load(Ordering::Relaxed));
-    if let Some(limit) = task.ctx.plan.idle_timeout.filter(|limit| silent >= *limit) {
-        return Some(StopReason::Idle(limit));
-    }
-    let result_at = activity.result_at_ms.load(Ordering::Relaxed);
-    if result_at > 0 && since(result_at - 1) >= RESULT_EXIT_GRACE {
-        return Some(StopReason::HungAfterResult);
-    }
-    None
-}
-
-fn describe_stop(reason: StopReason, ending: bool) -> String {
-    let what = match reason {
-        StopReason::Timeout(limit) => format!("timed out after {}", duration::format(limit)),
-        StopReason::Idle(limit) => format!(
-            "printed nothing for {} (--idle-timeout)",
-            duration::format(limit)
-        ),
-        StopReason::HungAfterResult => format!(
-            "claude printed its result but did not exit within {}",
-            duration::format(RESULT_EXIT_GRACE)
-        ),
-        StopReason::Interrupted(signal) => {
-            format!("porch received {}", proc::describe_signal(signal))
-        }
-    };
-    if ending {
-        format!("{what}: ending the session")
-    } else {
-        what
-    }
-}
-
-/// Ends a session for real: SIGTERM to its group, a grace period, SIGTERM again, another grace
-/// period, SIGKILL. A second signal to porch skips the grace periods.
-struct Stopper {
-    pgid: u32,
-    reason: Option<StopReason>,
-    stage: u8,
-    since: Instant,
-}
-
-impl Stopper {
-    fn start(&mut self, reason: StopReason) {
-        self.reason = Some(reason);
-        self.stage = 0;
-        self.since = Instant::now();
-        proc::signal_group(self.pgid, libc::SIGTERM);
-        self.escalate();
-    }
-
-    fn escalate(&mut self) {
-        let urgent = matches!(self.reason, Some(StopReason::Interrupted(_))) && shutdown::urgent();
-        if self.stage >= 2 || !(urgent || self.since.elapsed() >= STOP_GRACE) {
-            return;
-        }
-        self.stage = if urgent { 2 } else { self.stage + 1 };
-        self.since = Instant::now();
-        let signal = if self.stage == 2 {
-            libc::SIGKILL
-        } else {
-            libc::SIGTERM
-        };
-        proc::signal_group(self.pgid, signal);
-    }
-}
-
-/// The task's log: everything the agent printed, whole. Later attempts append to it.
-fn open_log(path: &Path, attempt: u32) -> Option<BufWriter<File>> {
-    let dir = path.parent()?;
-    std::fs::create_dir_all(dir).ok()?;
-    let file = if attempt == 1 {
-        File::create(path).ok()?
-    } else {
-        let mut file = File::options().append(true).open(path).ok()?;
-        let _ = writeln!(file, "[porch] attempt {attempt}");
-        file
-    };
-    Some(BufWriter::new(file))
-}
-
-#[derive(Clone)]
-struct Shared {
-    log_file: Arc<Mutex<Option<BufWriter<File>>>>,
-    session_log: Arc<Mutex<SessionLog>>,
-    clock: Arc<Clock>,
-    activity: Arc<Activity>,
-}
-
-fn spawn_reader(
-    task: &Task,
-    pipe: impl std::io::Read + Send + 'static,
-    origin: Origin,
-    shared: Shared,
-    done: Sender<()>,
-) -> std::thread::JoinHandle<()> {
-    let printer = task.ctx.printer.clone();
-    let index = task.index;
-    let worktree = task.plan.worktree.clone();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::with_capacity(64 * 1024, pipe);
-        let mut raw = Vec::new();
-        while let Ok(Some(dropped)) = read_capped_line(&mut reader, &mut raw, LINE_LIMIT) {
-            shared
-                .activity
-                .last_output_ms
-                .store(shared.clock.now_ms(), Ordering::Relaxed);
-            if let Some(file) = shared
-                .log_file
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_mut()
-            {
-                if origin == Origin::Stderr {
-                    let _ = file.write_all(b"[stderr] ");
-                }
-                let _ = file.write_all(&raw);
-                if dropped > 0 {
-                    let _ = write!(file, " [porch: {dropped} more bytes dropped]");
-                }
-                let _ = file.write_all(b"\n");
-            }
-            let text = String::from_utf8_lossy(&raw);
-            let rendered = match origin {
-                Origin::Agent => {
-                    let mut log = shared.session_log.lock().unwrap_or_else(|p| p.into_inner());
-                    let had_result = log.result.is_some();
-                    let lines = agent::observe_line(&mut log, &text, &worktree);
-                    if !had_result && log.result.is_some() {
-                        shared
-                            .activity
-                            .result_at_ms
-                            .store(shared.clock.now_ms() + 1, Ordering::Relaxed);
-                    }
-                    lines
-                }
-                _ => vec![agent::Rendered {
-                    tone: Tone::Plain,
-                    text: text.into_owned(),
-                }],
-            };
-            for line in rendered {
-                let text = if dropped > 0 {
-                    format!("{} … ({dropped} more bytes)", line.text)
-                } else {
-                    line.text
-                };
-                if printer
-                    .send(Line {
-                        task: index,
-                        origin,
-                        tone: line.tone,
-                        text,
-                    })
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        }
-        let _ = done.send(());
-    })
 }
 
 /// Succeeded only when claude exited 0 and its result event says `is_error: false`, or when it
