@@ -9,7 +9,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::duration;
 use crate::error::Error;
+use crate::text;
 
 /// Removed from the agent's environment: a claude started from inside another Claude Code
 /// session (porch run by an agent) may refuse to start when it inherits them.
@@ -113,7 +115,6 @@ pub fn command(
 pub struct SessionLog {
     pub session_id: Option<String>,
     pub result: Option<ResultEvent>,
-    pub events: u64,
 }
 
 /// The final `result` event. Success is judged on `is_error` and the exit code, never on
@@ -250,7 +251,6 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
             _ => return vec![Rendered::new(Tone::Plain, trimmed)],
         },
     };
-    log.events += 1;
     if log.session_id.is_none() {
         log.session_id = head.session_id.as_deref().map(String::from);
     }
@@ -404,11 +404,7 @@ fn tool_argument(name: &str, input: &Value, worktree: &Path) -> Option<String> {
     } else {
         value.to_string()
     };
-    Some(shorten(
-        value.lines().next().unwrap_or_default(),
-        ARGUMENT_LIMIT,
-        value.lines().nth(1).is_some(),
-    ))
+    Some(text::first_line(&value, ARGUMENT_LIMIT))
 }
 
 fn render_tool_errors(blocks: &[Block]) -> Vec<Rendered> {
@@ -425,11 +421,12 @@ fn render_tool_errors(blocks: &[Block]) -> Vec<Rendered> {
                     .join(" "),
                 _ => String::new(),
             };
-            let first = content.lines().next().unwrap_or_default();
-            let more = content.lines().nth(1).is_some();
             Rendered::new(
                 Tone::Bad,
-                format!("✗ tool error: {}", shorten(first, ARGUMENT_LIMIT, more)),
+                format!(
+                    "✗ tool error: {}",
+                    text::first_line(&content, ARGUMENT_LIMIT)
+                ),
             )
         })
         .collect()
@@ -438,7 +435,7 @@ fn render_tool_errors(blocks: &[Block]) -> Vec<Rendered> {
 fn render_result(result: &ResultEvent) -> Rendered {
     let mut facts = Vec::new();
     if let Some(ms) = result.duration_ms {
-        facts.push(crate::report::format_duration_ms(ms));
+        facts.push(duration::short_ms(ms));
     }
     if let Some(turns) = result.num_turns {
         facts.push(format!("{turns} turn{}", if turns == 1 { "" } else { "s" }));
@@ -464,26 +461,19 @@ fn render_result(result: &ResultEvent) -> Rendered {
             .unwrap_or_else(|| result.subtype.clone().unwrap_or_default());
         Rendered::new(
             Tone::Bad,
-            format!("✗ failed: {} ({facts})", shorten(&why, 300, false)),
+            format!("✗ failed: {} ({facts})", text::shorten(&why, 300)),
         )
     } else {
         Rendered::new(Tone::Good, format!("✓ finished ({facts})"))
     }
 }
 
-fn shorten(text: &str, limit: usize, more: bool) -> String {
-    let mut out: String = text.chars().take(limit).collect();
-    if more || out.len() < text.len() {
-        out.push('…');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SAMPLES: &str = "../shared/claude-samples";
+    /// What the real claude 2.1.197 printed, recorded (see fixtures/claude-samples/README.md).
+    const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/claude-samples");
 
     fn observe_all(text: &str) -> (SessionLog, Vec<Rendered>) {
         let mut log = SessionLog::default();
@@ -532,9 +522,8 @@ not json at all
     #[test]
     fn error_subtypes_carry_errors_not_result() {
         let path = Path::new(SAMPLES).join("max-turns.json");
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return;
-        };
+        let text =
+            std::fs::read_to_string(&path).expect("the recorded samples are in the repository");
         let (log, lines) = observe_all(&text);
         let result = log.result.unwrap();
         assert!(result.is_error);
@@ -547,9 +536,7 @@ not json at all
 
     #[test]
     fn every_recorded_sample_parses() {
-        let Ok(dir) = std::fs::read_dir(SAMPLES) else {
-            return;
-        };
+        let dir = std::fs::read_dir(SAMPLES).expect("the recorded samples are in the repository");
         for entry in dir.flatten() {
             let text = String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap()).into_owned();
             let (log, _) = observe_all(&text);
@@ -571,9 +558,7 @@ not json at all
             ("json.json", false),
         ];
         for (file, transient) in samples {
-            let Ok(text) = std::fs::read_to_string(Path::new(SAMPLES).join(file)) else {
-                continue;
-            };
+            let text = std::fs::read_to_string(Path::new(SAMPLES).join(file)).expect(file);
             let (log, _) = observe_all(&text);
             assert_eq!(log.result.unwrap().is_transient(), transient, "{file}");
         }

@@ -77,8 +77,9 @@ Options:
   -h, --help       show this help
   -V, --version    show porch's version
 
-Exit codes: 0 every task succeeded, 1 at least one task failed, 2 bad usage or configuration
-(nothing was created).
+Exit codes: 0 every task succeeded; 1 a task failed, timed out or was skipped, or the results
+file could not be written; 2 bad usage or configuration (nothing was created); 130, 143, 129
+stopped by SIGINT, SIGTERM, SIGHUP (results written).
 
 Run `porch help run` for the options of `run` and the tasks file format.";
 
@@ -99,8 +100,8 @@ Options:
       --permission-mode MODE  claude's permission mode: acceptEdits, auto, bypassPermissions,
                               default, dontAsk or plan [default: acceptEdits]
       --cleanup               remove each worktree once its work is committed (the branch stays)
-  -o, --output FILE           write the results JSON to FILE
-                              [default: DIR/<repo name>/porch-results.json]
+  -o, --output FILE           write the results JSON to FILE [default: a file per run in
+                              DIR/<repo name>/.porch/runs/, linked as .porch/results.json]
       --claude PATH           the agent executable [env: PORCH_CLAUDE] [default: claude on PATH]
       --color WHEN            auto, always or never [default: auto; NO_COLOR turns it off]
   -j, --jobs N                run at most N sessions at once; the rest wait in file order
@@ -125,15 +126,17 @@ Tasks file:
               \"base_branch\": \"main\"}]}
   name and prompt are required; base_branch defaults to the branch checked out in REPO;
   \"timeout\": \"20m\" limits one task. Durations are written 90s, 10m, 1h30m, 500ms.
+  `porch init` writes an example to start from.
 
 Signals:
   SIGINT (Ctrl-C), SIGTERM, SIGHUP: no new sessions start; running ones are ended (SIGTERM,
   then SIGKILL after a grace period), their work is committed, the results are written with
   status interrupted (skipped for tasks never started), and porch exits 130, 143 or 129.
   A second Ctrl-C ends the sessions at once.
-  `porch init` writes an example to start from.
 
-Exit codes: 0 every task succeeded, 1 at least one task failed, 2 bad usage or configuration.";
+Exit codes: 0 every task succeeded; 1 a task failed, timed out or was skipped, or the results
+file could not be written; 2 bad usage or configuration (nothing was created); 130, 143, 129
+stopped by SIGINT, SIGTERM, SIGHUP.";
 
 pub const INIT_HELP: &str = "\
 porch init: write a sample tasks file to start from
@@ -154,6 +157,7 @@ task name and whether they hold uncommitted changes
 
 Usage:
   porch list [REPO]
+  porch list --repo REPO
 
 Arguments:
   REPO    any directory inside the git work tree [default: .]";
@@ -222,7 +226,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
     let mut cleanup = false;
     let mut output = None;
     let mut claude = None;
-    let mut color = ColorChoice::Auto;
+    let mut color = None;
     let mut jobs = None;
     let mut stagger = None;
     let mut timeout = None;
@@ -265,7 +269,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
                 set_once(&mut claude, "--claude", value)?;
             }
             Long("color") | Long("colour") => {
-                color = match parser.value()?.string()?.as_str() {
+                let choice = match parser.value()?.string()?.as_str() {
                     "auto" => ColorChoice::Auto,
                     "always" => ColorChoice::Always,
                     "never" => ColorChoice::Never,
@@ -273,7 +277,8 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
                         return Err(Error::usage(format!("--color `{other}` is not a choice"))
                             .with_hint("use auto, always or never"));
                     }
-                }
+                };
+                set_once(&mut color, "--color", choice)?;
             }
             Short('j') | Long("jobs") => {
                 let text = parser.value()?.string()?;
@@ -357,7 +362,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
         cleanup,
         output,
         claude,
-        color,
+        color: color.unwrap_or(ColorChoice::Auto),
         jobs,
         stagger,
         timeout,

@@ -81,6 +81,16 @@ pub fn format(duration: Duration) -> String {
     out
 }
 
+/// `850ms`, `12.3s`, `4m05s`, `1h02m`.
+pub fn short_ms(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1000),
+        _ => format!("{}h{:02}m", ms / 3_600_000, ms % 3_600_000 / 60_000),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +119,14 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn short_forms_for_tables() {
+        assert_eq!(short_ms(850), "850ms");
+        assert_eq!(short_ms(12_345), "12.3s");
+        assert_eq!(short_ms(245_000), "4m05s");
+        assert_eq!(short_ms(3_720_000), "1h02m");
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub enum Error {
         message: String,
         hint: Option<String>,
     },
-    /// A tasks file that cannot be used. `task` is "task 3 (\"name\")" when it is about one task.
+    /// A tasks file that cannot be used. `task` is `tasks[2] ("name")` when it is about one task.
     Tasks {
         file: String,
         task: Option<String>,

@@ -389,7 +389,6 @@ pub struct WorktreeEntry {
     pub branch: Option<String>,
     pub bare: bool,
     pub prunable: bool,
-    pub locked: bool,
 }
 
 fn parse_worktree_list(text: &str) -> Vec<WorktreeEntry> {
@@ -428,7 +427,6 @@ fn parse_worktree_list(text: &str) -> Vec<WorktreeEntry> {
             }
             "bare" => entry.bare = true,
             "prunable" => entry.prunable = true,
-            "locked" => entry.locked = true,
             _ => {}
         }
     }

@@ -1,6 +1,5 @@
 //! `porch init`: a sample tasks file that runs as it is and shows every field.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Error, IoContext};
@@ -34,17 +33,25 @@ pub fn init(file: &Path, force: bool) -> Result<(), Error> {
     if force {
         write_atomic(file, SAMPLE.as_bytes())?;
     } else {
-        // create_new, not exists-then-write: two porch inits racing cannot both write.
-        match std::fs::File::create_new(file) {
-            Ok(mut out) => out.write_all(SAMPLE.as_bytes()).context("write", file)?,
+        // Written whole beside the target, then linked into place: the link fails if the file
+        // exists (two inits racing cannot both win) and never shows a half-written file.
+        let dir = file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let temp = dir.join(format!(".porch-init.{}.tmp", std::process::id()));
+        std::fs::write(&temp, SAMPLE).context("write", &temp)?;
+        let linked = std::fs::hard_link(&temp, file);
+        let _ = std::fs::remove_file(&temp);
+        match linked {
+            Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::setup(
                     format!(
                         "{} already exists; porch init does not overwrite it",
                         file.display()
                     ),
-                    "pass --force to replace it, or name another file: porch init other.json"
-                        .to_string(),
+                    "pass --force to replace it, or name another file: porch init other.json",
                 ));
             }
             Err(err) => return Err(err).context("create", file),

@@ -19,6 +19,7 @@ mod shutdown;
 mod summary;
 mod supervise;
 mod tasks;
+mod text;
 
 use std::process::ExitCode;
 

@@ -10,6 +10,7 @@ use crate::agent;
 use crate::cli::RunArgs;
 use crate::error::{Error, IoContext};
 use crate::git::{self, BRANCH_PREFIX, Repo};
+use crate::report;
 use crate::tasks::{self, Task};
 
 /// A validated run: every path decided, every base resolved to a commit.
@@ -22,6 +23,10 @@ pub struct Plan {
     /// `WORKTREE_DIR/<repo name>/.porch`: logs and the default results file.
     pub state_dir: PathBuf,
     pub output: PathBuf,
+    /// Without `-o`, every run writes its own file under `.porch/runs/`, and this link (the
+    /// state directory's `results.json`) names the latest: concurrent runs never overwrite
+    /// each other's results.
+    pub latest_results: Option<PathBuf>,
     pub tasks: Vec<TaskPlan>,
     /// How many sessions may run at once.
     pub jobs: usize,
@@ -95,7 +100,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     };
     let worktree_dir = std::path::absolute(&worktree_dir).context("resolve", &worktree_dir)?;
     check_creatable(&worktree_dir, "the worktree directory")?;
-    let worktree_root = worktree_dir.join(&repo.name);
+    let worktree_root = worktree_root(&worktree_dir, &repo);
     let state_dir = worktree_root.join(".porch");
 
     let output = match &args.output {
@@ -104,8 +109,16 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
             check_output(&path)?;
             path
         }
-        None => state_dir.join("results.json"),
+        None => state_dir.join("runs").join(format!(
+            "{}-{}.json",
+            report::compact_timestamp(std::time::SystemTime::now()),
+            std::process::id()
+        )),
     };
+    let latest_results = args
+        .output
+        .is_none()
+        .then(|| state_dir.join(LATEST_RESULTS));
 
     let current = repo.branch.clone();
     let registered = repo.worktrees().map_err(|e| {
@@ -214,6 +227,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         cleanup: args.cleanup,
         state_dir,
         output,
+        latest_results,
         jobs,
         jobs_note,
         stagger: args.stagger,
@@ -223,6 +237,33 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         retry_backoff: args.retry_backoff,
         identity,
         tasks: plans,
+    })
+}
+
+const LATEST_RESULTS: &str = "results.json";
+/// Written in the state directory: which repository `DIR/<name>` belongs to.
+pub const OWNER_FILE: &str = "repo";
+
+/// `DIR/<repo name>`, unless another repository of the same name already uses it: then
+/// `DIR/<repo name>-<hash of its git directory>`, so two checkouts called `shop` never share
+/// worktrees, logs or results.
+fn worktree_root(worktree_dir: &Path, repo: &Repo) -> PathBuf {
+    let plain = worktree_dir.join(&repo.name);
+    let owner = std::fs::read_to_string(plain.join(".porch").join(OWNER_FILE)).ok();
+    match owner {
+        Some(owner) if Path::new(owner.trim()) != repo.common_dir => worktree_dir.join(format!(
+            "{}-{:08x}",
+            repo.name,
+            fnv1a(repo.common_dir.as_os_str().as_encoded_bytes()) as u32
+        )),
+        _ => plain,
+    }
+}
+
+/// FNV-1a: a hash that stays the same across Rust releases, unlike std's.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 
@@ -278,11 +319,10 @@ fn read_tasks(arg: &str) -> Result<(String, Vec<u8>), Error> {
             format!("the tasks file {arg} does not exist"),
             "check the path, or create a sample with `porch init`",
         )),
-        Err(err) if path.is_dir() => Err(Error::setup(
+        Err(_) if path.is_dir() => Err(Error::setup(
             format!("the tasks file {arg} is a directory"),
             "name the JSON tasks file itself",
-        )
-        .with_hint(format!("name the JSON file itself ({err})"))),
+        )),
         Err(err) => Err(err).context("read the tasks file", path),
     }
 }
@@ -402,26 +442,20 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
     )
     .unwrap_or_default();
     let list: Vec<&str> = branches.lines().collect();
-    let (field, what) = if task.base_branch.is_some() {
-        (
-            "base_branch",
-            format!(
-                "{} is not a branch of {}",
-                tasks::quote_value(base),
-                repo.toplevel.display()
-            ),
+    let message = if task.base_branch.is_some() {
+        format!(
+            "{} is not a branch of {}",
+            tasks::quote_value(base),
+            repo.toplevel.display()
         )
     } else {
-        (
-            "base_branch",
-            format!("the default base {base:?} (checked out in REPO) does not name a commit"),
-        )
+        format!("the default base {base:?} (checked out in REPO) does not name a commit")
     };
     Error::Tasks {
         file: file.to_string(),
         task: Some(tasks::task_label(index, Some(&task.name))),
-        field: Some(field.to_string()),
-        message: what,
+        field: Some("base_branch".to_string()),
+        message,
         hint: Some(if list.is_empty() {
             "name an existing branch".to_string()
         } else {

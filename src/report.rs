@@ -147,10 +147,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         .context("replace", path)
 }
 
+/// Points `link` at `target` (relative to the link's directory), replacing what was there in
+/// one rename.
+pub fn point_link(link: &Path, target: &Path) -> Result<(), Error> {
+    let dir = link.parent().unwrap_or(Path::new("."));
+    let relative = target.strip_prefix(dir).unwrap_or(target);
+    let temp = dir.join(format!(".results-link.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    std::os::unix::fs::symlink(relative, &temp).context("create", &temp)?;
+    std::fs::rename(&temp, link).context("replace", link)
+}
+
 pub fn write_results(path: &Path, results: &Results) -> Result<(), Error> {
     let mut json = serde_json::to_vec_pretty(results).expect("results serialise");
     json.push(b'\n');
     write_atomic(path, &json)
+}
+
+/// `20261125T192103Z`: a UTC time for file names, sorting in time order.
+pub fn compact_timestamp(time: SystemTime) -> String {
+    rfc3339(time)
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .replace(['-', ':'], "")
+        + "Z"
 }
 
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-25T19:21:03.042Z`.
@@ -182,16 +203,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// `850ms`, `12.3s`, `4m05s`, `1h02m`.
-pub fn format_duration_ms(ms: u64) -> String {
-    match ms {
-        0..1_000 => format!("{ms}ms"),
-        1_000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
-        60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1000),
-        _ => format!("{}h{:02}m", ms / 3_600_000, ms % 3_600_000 / 60_000),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,11 +222,11 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(format_duration_ms(850), "850ms");
-        assert_eq!(format_duration_ms(12_345), "12.3s");
-        assert_eq!(format_duration_ms(245_000), "4m05s");
-        assert_eq!(format_duration_ms(3_720_000), "1h02m");
+    fn compact_timestamps_name_files() {
+        assert_eq!(
+            compact_timestamp(UNIX_EPOCH + Duration::from_secs(1_795_634_463)),
+            "20261125T192103Z"
+        );
     }
 
     #[test]

@@ -22,6 +22,14 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     // From here on porch creates things, so from here on a signal must let it clean up.
     shutdown::install();
     std::fs::create_dir_all(plan.state_dir.join("logs")).context("create", &plan.state_dir)?;
+    let owner = plan.state_dir.join(preflight::OWNER_FILE);
+    if !owner.exists() {
+        let path = plan.repo.common_dir.display().to_string();
+        report::write_atomic(&owner, path.as_bytes())?;
+    }
+    if let Some(dir) = plan.output.parent() {
+        std::fs::create_dir_all(dir).context("create", dir)?;
+    }
     let started_at = SystemTime::now();
     let clock = Instant::now();
     let mut results = Results {
@@ -41,6 +49,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     // Written before any agent starts, so even a porch killed with SIGKILL leaves a valid file
     // naming every worktree and branch it was about to create.
     report::write_results(&plan.output, &results)?;
+    if let Some(link) = &plan.latest_results {
+        report::point_link(link, &plan.output)?;
+    }
     if let Some(note) = &plan.jobs_note {
         crate::print_stderr(&format!("porch: {note}\n"));
     }

@@ -3,8 +3,10 @@
 
 use std::io::Write;
 
+use crate::duration::short_ms as format_duration_ms;
 use crate::preflight::Plan;
-use crate::report::{Results, Status, TaskResult, format_duration_ms};
+use crate::report::{Results, Status, TaskResult};
+use crate::text;
 
 pub fn print(out: &mut impl Write, results: &Results, plan: &Plan, color: bool) {
     let _ = write_summary(out, results, plan, color);
@@ -79,14 +81,14 @@ fn write_summary(
             writeln!(
                 out,
                 "      {}",
-                paint("31", &format!("error: {}", one_line(error)))
+                paint("31", &format!("error: {}", text::one_line(error, 300)))
             )?;
         }
         for warning in &task.warnings {
             writeln!(
                 out,
                 "      {}",
-                paint("33", &format!("warning: {}", one_line(warning)))
+                paint("33", &format!("warning: {}", text::one_line(warning, 300)))
             )?;
         }
     }
@@ -127,11 +129,13 @@ fn write_summary(
     writeln!(out, "review:")?;
     for task in &results.tasks {
         if task.commits > 0 {
-            writeln!(
-                out,
-                "  git -C {repo} diff {}...{}",
-                task.base_branch, task.branch
-            )?;
+            // A detached HEAD moves on; the commit the branch started from does not.
+            let base = if task.base_branch == "HEAD" {
+                &task.base_commit
+            } else {
+                &task.base_branch
+            };
+            writeln!(out, "  git -C {repo} diff {base}...{}", task.branch)?;
         }
     }
     for task in &results.tasks {
@@ -141,15 +145,11 @@ fn write_summary(
             writeln!(out, "  cd {} && claude --resume {session}", task.worktree)?;
         }
     }
-    if results.tasks.iter().any(|t| t.status != Status::Succeeded)
-        && let Some(log) = results
-            .tasks
-            .iter()
-            .find(|t| t.status != Status::Succeeded)
-            .and_then(|t| t.log.as_ref())
-    {
-        writeln!(out, "  failed sessions' full output: {log} (and beside it)")?;
-    }
+    writeln!(
+        out,
+        "each session's whole output: {}",
+        plan.state_dir.join("logs").display()
+    )?;
     writeln!(out, "results: {}", plan.output.display())?;
     out.flush()
 }
@@ -164,14 +164,5 @@ fn status_word(task: &TaskResult) -> &'static str {
         Status::TimedOut => "TIMED OUT",
         Status::Interrupted => "INTERRUPTED",
         Status::Skipped => "skipped",
-    }
-}
-
-fn one_line(text: &str) -> String {
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > 300 {
-        format!("{}…", flat.chars().take(300).collect::<String>())
-    } else {
-        flat
     }
 }

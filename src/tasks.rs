@@ -394,12 +394,8 @@ fn describe_char(c: char) -> String {
 
 /// A value as JSON, shortened so a 10 MB string does not fill the terminal.
 pub fn quote_value(value: &str) -> String {
-    const LIMIT: usize = 60;
-    let mut shown: String = value.chars().take(LIMIT).collect();
-    if shown.len() < value.len() {
-        shown.push('…');
-    }
-    serde_json::to_string(&shown).unwrap_or_else(|_| shown.clone())
+    let shown = crate::text::shorten(value, 60);
+    serde_json::to_string(&shown).unwrap_or(shown)
 }
 
 fn describe(value: &Value) -> String {
