@@ -987,3 +987,104 @@ fn version_and_help() {
     // Help created nothing.
     assert!(sandbox.created_outside_repo().is_empty());
 }
+
+/// A session that switches the worktree to another branch: porch does not commit there (nobody
+/// would look), keeps the worktree even with --cleanup, and says where the work is.
+#[test]
+fn a_session_that_switches_branches_keeps_its_worktree_and_is_reported() {
+    let sandbox = Sandbox::new();
+    let run = run_tasks(
+        &sandbox,
+        &[(
+            "sw",
+            "@bash git checkout -q -b agent-branch\n@write x.txt hello",
+        )],
+        &["--cleanup"],
+    );
+    run.expect_code(0);
+    let results = sandbox.results();
+    let sw = task(&results, "sw");
+    let warnings = sw["warnings"].to_string();
+    assert!(warnings.contains("agent-branch"), "{sw:#}");
+    assert_eq!(sw["worktree_kept"], true, "{sw:#}");
+    assert!(sandbox.worktree("sw").join("x.txt").exists());
+    assert_eq!(
+        rev(&sandbox, "task/sw"),
+        rev(&sandbox, "main"),
+        "nothing committed on task/sw"
+    );
+    assert_eq!(
+        rev(&sandbox, "agent-branch"),
+        rev(&sandbox, "main"),
+        "nor on the agent's branch"
+    );
+    run.expect_stdout("agent-branch");
+}
+
+/// Without -o, each run writes its own results file and `.porch/results.json` names the latest.
+#[test]
+fn each_run_has_its_own_results_file_and_a_link_to_the_latest() {
+    let sandbox = Sandbox::new();
+    let state = sandbox.worktree_dir().join("repo").join(".porch");
+    for name in ["first", "second"] {
+        sandbox.tasks(&[(name, "@write f.txt x")]);
+        let mut cmd = sandbox.porch(&["run", "tasks.json", "repo"]);
+        cmd.arg("--worktree-dir")
+            .arg(sandbox.worktree_dir())
+            .env("PORCH_CLAUDE", fixture_agent());
+        run(&mut cmd).expect_code(0);
+    }
+    let runs: Vec<_> = std::fs::read_dir(state.join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let latest: Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(latest["tasks"][0]["name"], "second");
+    let names: Vec<String> = runs
+        .iter()
+        .map(|p| {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+            v["tasks"][0]["name"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(
+        names.contains(&"first".to_string()) && names.contains(&"second".to_string()),
+        "{names:?}"
+    );
+}
+
+/// Two checkouts both called `repo` under one --worktree-dir never share a directory.
+#[test]
+fn repositories_with_the_same_name_get_their_own_worktree_roots() {
+    let first = Sandbox::new();
+    let second = Sandbox::new();
+    let shared_dir = first.worktree_dir();
+    for sandbox in [&first, &second] {
+        sandbox.tasks(&[("t", "@write f.txt x")]);
+        let mut cmd = sandbox.porch(&["run", "tasks.json", "repo"]);
+        cmd.arg("--worktree-dir")
+            .arg(&shared_dir)
+            .env("PORCH_CLAUDE", fixture_agent());
+        run(&mut cmd).expect_code(0);
+    }
+    let roots: Vec<String> = std::fs::read_dir(&shared_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(roots.len(), 2, "{roots:?}");
+    assert!(roots.contains(&"repo".to_string()), "{roots:?}");
+    for sandbox in [&first, &second] {
+        let listed = sandbox.git(&["worktree", "list", "--porcelain"]);
+        let own = listed
+            .lines()
+            .filter(|l| l.starts_with("worktree ") && l.contains(&*shared_dir.to_string_lossy()))
+            .count();
+        assert_eq!(own, 1, "{listed}");
+        assert_eq!(sandbox.git(&["show", "task/t:f.txt"]), "x");
+    }
+}

@@ -1428,3 +1428,23 @@ fn ten_megabyte_prompt_reaches_the_agent_intact() {
     }
     assert_eq!(task(&sandbox.results(), "big")["status"], "succeeded");
 }
+
+/// An earlier `--retries` run's saved attempt blocks a task of the same name: a new run would
+/// overwrite it. Nothing is created, and the hint says how to remove it.
+#[test]
+fn saved_attempts_of_an_earlier_run_are_refused() {
+    let sandbox = Sandbox::new();
+    let head = sandbox.git(&["rev-parse", "HEAD"]);
+    sandbox.git(&["update-ref", "refs/porch/attempts/x/1", head.trim()]);
+    sandbox.tasks(&[("x", "do it")]);
+    refused(
+        "saved attempt exists",
+        &sandbox,
+        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &[
+            "tasks[0] (\"x\")",
+            "refs/porch/attempts/x/1",
+            "update-ref -d refs/porch/attempts/x/1",
+        ],
+    );
+}
