@@ -244,10 +244,11 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
     }
     // Most lines are assistant and user events: a typed pass that skips what porch does not
     // show is several times faster than building a `Value` of the whole line.
-    let head: EventHead = match serde_json::from_str(trimmed) {
+    let head: Event = match serde_json::from_str(trimmed) {
         Ok(head) => head,
+        // A field of a type porch does not expect: still an event, just not one to show.
         Err(_) => match serde_json::from_str::<Value>(trimmed) {
-            Ok(Value::Object(_)) => EventHead::default(),
+            Ok(Value::Object(_)) => Event::default(),
             _ => return vec![Rendered::new(Tone::Plain, trimmed)],
         },
     };
@@ -265,10 +266,7 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
             )]
         }
         Some("assistant") | Some("user") => {
-            let Ok(event) = serde_json::from_str::<MessageEvent>(trimmed) else {
-                return Vec::new();
-            };
-            let blocks = event.message.map(|m| m.content).unwrap_or_default();
+            let blocks = head.message.map(|m| m.content).unwrap_or_default();
             if head.kind.as_deref() == Some("assistant") {
                 render_assistant(&blocks, worktree)
             } else {
@@ -291,9 +289,9 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
     }
 }
 
-/// The fields every event may have; the rest of the line is skipped, not built.
+/// What porch reads of an event; the rest of the line is skipped, not built.
 #[derive(Default, serde::Deserialize)]
-struct EventHead<'a> {
+struct Event<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -304,10 +302,6 @@ struct EventHead<'a> {
     model: Option<std::borrow::Cow<'a, str>>,
     #[serde(rename = "permissionMode", borrow, default)]
     permission_mode: Option<std::borrow::Cow<'a, str>>,
-}
-
-#[derive(serde::Deserialize)]
-struct MessageEvent<'a> {
     #[serde(borrow, default)]
     message: Option<Message<'a>>,
 }
@@ -336,21 +330,38 @@ struct Block<'a> {
     content: Option<Value>,
 }
 
-/// `content` is a list of blocks, or (in user messages) a plain string.
+/// `content` is a list of blocks, or (in user messages) a plain string, which is skipped. A
+/// visitor rather than an untagged enum: serde buffers an untagged enum's input first, which
+/// made it the most expensive step of reading a line.
 fn blocks_or_text<'de: 'a, 'a, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<Block<'a>>, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Content<'a> {
-        #[serde(borrow)]
-        Blocks(Vec<Block<'a>>),
-        Other(serde::de::IgnoredAny),
+    use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+    struct Blocks<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> Visitor<'de> for Blocks<'a> {
+        type Value = Vec<Block<'a>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of content blocks or a string")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut blocks = Vec::new();
+            while let Some(block) = seq.next_element()? {
+                blocks.push(block);
+            }
+            Ok(blocks)
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Vec::new())
+        }
     }
-    Ok(match serde::Deserialize::deserialize(deserializer)? {
-        Content::Blocks(blocks) => blocks,
-        Content::Other(_) => Vec::new(),
-    })
+    deserializer.deserialize_any(Blocks(std::marker::PhantomData))
 }
 
 fn render_assistant(blocks: &[Block], worktree: &Path) -> Vec<Rendered> {

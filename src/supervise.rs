@@ -428,7 +428,11 @@ fn spawn_reader(
                 }
                 let _ = file.write_all(b"\n");
             }
-            let text = String::from_utf8_lossy(&raw);
+            // Valid UTF-8 is the rule: checking it first is faster than the lossy conversion.
+            let text = match std::str::from_utf8(&raw) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(&raw),
+            };
             let rendered = match origin {
                 Origin::Agent => {
                     let mut log = shared.session_log.lock().unwrap_or_else(|p| p.into_inner());

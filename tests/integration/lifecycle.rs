@@ -1413,3 +1413,28 @@ esac"#,
     );
     assert!(theirs.join("precious.txt").exists());
 }
+
+/// `--stagger` holds back the next start: with an hour's stagger the second task is still
+/// pending after the first has finished, and a signal then leaves it skipped. No clock is read.
+#[test]
+fn stagger_holds_back_the_next_session() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let tasks = sandbox.tasks(&[("first", "@write f.txt 1"), ("second", "@write s.txt 2")]);
+    let mut porch = Spawned::start(
+        &mut porch_run(&sandbox, &tasks, &["--stagger", "1h"]),
+        sandbox.path(),
+        "run",
+    );
+    wait_until("the first task to finish", DEADLINE, || {
+        results_now(&sandbox).is_some_and(|r| status(&r, "first") == "succeeded")
+    });
+    let results = results_now(&sandbox).unwrap();
+    assert_eq!(status(&results, "second"), "pending", "{results:#}");
+    porch.signal("INT");
+    porch.wait().expect_code(130);
+    let results = sandbox.results();
+    assert_eq!(status(&results, "first"), "succeeded", "{results:#}");
+    assert_eq!(status(&results, "second"), "skipped", "{results:#}");
+    assert!(!sandbox.branches().contains(&"task/second".to_string()));
+}

@@ -1448,3 +1448,20 @@ fn saved_attempts_of_an_earlier_run_are_refused() {
         ],
     );
 }
+
+/// No git on PATH: one clear message, before anything is created.
+#[test]
+fn git_missing_is_refused() {
+    let sandbox = Sandbox::new();
+    sandbox.tasks(&[("a", "p")]);
+    let empty = sandbox.path().join("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut cmd = sandbox.porch_run(&["tasks.json", "repo"]);
+    cmd.env("PATH", &empty);
+    refused(
+        "git missing",
+        &sandbox,
+        &mut cmd,
+        &["git is not installed or not on PATH", "install git"],
+    );
+}
