@@ -7,6 +7,8 @@
 #   throughput  16 agents x 100,000 stream-json lines, lines per second, porch / sed prefixing
 #   start-up    porch --version, against /bin/true
 set -euo pipefail
+# shellcheck source=benches/common.sh
+source "$(dirname "$0")/common.sh"
 
 porch=$(realpath "${PORCH:-target/release/porch}")
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,28 +18,9 @@ file_counts=${BENCH_FILES:-"3 3000"}
 big=${BENCH_BIG:-256}
 repeats=${BENCH_REPEATS:-3}
 stream_lines=${BENCH_LINES:-100000}
-root_parent=${BENCH_DIR:-$([ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")}
-root=$(mktemp -d "$root_parent/porch-compare.XXXXXX")
+root=$(bench_root porch-compare)
 trap 'rm -rf "$root"' EXIT
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
-export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@localhost GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@localhost
 
-now_ms() { date +%s%3N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "-"; else printf "%.2fx", a / b }'; }
-
-make_repo() { # dir files
-  git init -q -b main "$1"
-  mkdir -p "$1/src"
-  for ((i = 0; i < $2; i++)); do printf 'line %s\n' "$i" > "$1/src/f$i.txt"; done
-  git -C "$1" add . && git -C "$1" commit -q -m init
-}
-reset_repo() { # repo wt
-  rm -rf "$2"
-  git -C "$1" worktree prune
-  git -C "$1" for-each-ref --format='%(refname:short)' refs/heads/task/ | xargs -r git -C "$1" branch -q -D
-  mkdir -p "$2"
-}
 tasks_file() { # n prompt > file
   python3 -c 'import json, sys; n = int(sys.argv[1]); print(json.dumps({"tasks": [{"name": f"t{i}", "prompt": sys.argv[2]} for i in range(n)]}))' "$1" "$2"
 }

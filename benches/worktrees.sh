@@ -11,32 +11,15 @@
 # Repositories live on a tmpfs where there is one (/dev/shm), since on this project's disks
 # creating files right after deleting many is slow for minutes (see docs/performance.md).
 set -euo pipefail
+# shellcheck source=benches/common.sh
+source "$(dirname "$0")/common.sh"
 
 porch=$(realpath "${PORCH:-target/release/porch}")
 agent=$(realpath "$(dirname "$0")/instant-agent")
 tasks_counts=${BENCH_TASKS:-"32"}
 repeats=${BENCH_REPEATS:-5}
-root_parent=${BENCH_DIR:-$([ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")}
-root=$(mktemp -d "$root_parent/porch-bench.XXXXXX")
+root=$(bench_root porch-bench)
 trap 'rm -rf "$root"' EXIT
-export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
-export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@localhost GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@localhost
-
-make_repo() { # dir files
-  git init -q -b main "$1"
-  mkdir -p "$1/src"
-  for ((i = 0; i < $2; i++)); do printf 'line %s\n' "$i" > "$1/src/f$i.txt"; done
-  git -C "$1" add . && git -C "$1" commit -q -m init
-}
-
-reset_repo() { # repo worktree-dir
-  rm -rf "$2"
-  git -C "$1" worktree prune
-  git -C "$1" for-each-ref --format='%(refname:short)' refs/heads/task/ | xargs -r git -C "$1" branch -q -D
-}
-
-now_ms() { date +%s%3N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 measure() { # label repo n
   local label=$1 repo=$2 n=$3 wt="$root/wt" times=() failures=0
