@@ -47,16 +47,29 @@ pub fn list(repo_dir: &Path) -> Result<(), Error> {
         .iter()
         .filter_map(|w| w.branch.as_deref())
         .collect();
-    let task_branches = git::run(
+    let refs = git::run(
         &repo.toplevel,
         &[
             "for-each-ref",
-            "--format=%(refname:short)",
+            "--format=%(refname)",
             "refs/heads/task/",
+            git::ATTEMPTS_REFS,
         ],
     )
-    .map_err(|e| Error::setup(e.to_string(), "check the repository with `git branch`"))?;
-    for branch in task_branches.lines().filter(|b| !checked_out.contains(b)) {
+    .map_err(|e| {
+        Error::setup(
+            e.to_string(),
+            "check the repository with `git for-each-ref`",
+        )
+    })?;
+    let task_branches: Vec<&str> = refs
+        .lines()
+        .filter_map(|r| r.strip_prefix("refs/heads/"))
+        .collect();
+    for branch in task_branches
+        .into_iter()
+        .filter(|b| !checked_out.contains(b))
+    {
         let task = branch
             .strip_prefix(BRANCH_PREFIX)
             .unwrap_or(branch)
@@ -66,6 +79,19 @@ pub fn list(repo_dir: &Path) -> Result<(), Error> {
             branch.to_string(),
             task,
             "branch only (no worktree)".to_string(),
+        ]);
+    }
+    // What `--retries` set aside: work that is on no branch, so easy to forget.
+    for reference in refs.lines().filter(|r| r.starts_with(git::ATTEMPTS_REFS)) {
+        let rest = reference
+            .trim_start_matches(git::ATTEMPTS_REFS)
+            .trim_start_matches('/');
+        let (task, attempt) = rest.rsplit_once('/').unwrap_or((rest, "?"));
+        rows.push([
+            "-".to_string(),
+            reference.to_string(),
+            task.to_string(),
+            format!("saved attempt {attempt} (git show {reference})"),
         ]);
     }
 

@@ -1407,3 +1407,26 @@ fn stagger_holds_back_the_next_session() {
     assert_eq!(status(&results, "second"), "skipped", "{results:#}");
     assert!(!sandbox.branches().contains(&"task/second".to_string()));
 }
+
+/// What `--retries` set aside is on no branch: `porch list` shows it, so it is not forgotten.
+#[test]
+fn list_shows_saved_attempts() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let counter = sandbox.path().join("counter");
+    let prompt = format!(
+        "@write partial.txt p\n@fail-times 1 {} 529 Overloaded\n",
+        counter.display()
+    );
+    let tasks = sandbox.tasks(&[("flaky", &prompt)]);
+    run_porch(
+        &sandbox,
+        &tasks,
+        &["--retries", "1", "--retry-backoff", "10ms"],
+    )
+    .expect_code(0);
+    let list = run(sandbox.porch(&["list"]).arg(sandbox.repo()));
+    list.expect_code(0);
+    list.expect_stdout("refs/porch/attempts/flaky/1");
+    list.expect_stdout("saved attempt 1");
+}
