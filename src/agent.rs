@@ -246,9 +246,18 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
     // show is several times faster than building a `Value` of the whole line.
     let head: Event = match serde_json::from_str(trimmed) {
         Ok(head) => head,
-        // A field of a type porch does not expect: still an event, just not one to show.
+        // A field of a type porch does not expect: still an event, and if it is the result,
+        // the one that decides the task's outcome.
         Err(_) => match serde_json::from_str::<Value>(trimmed) {
-            Ok(Value::Object(_)) => Event::default(),
+            Ok(event @ Value::Object(_)) => {
+                if log.session_id.is_none() {
+                    log.session_id = str_field(&event, "session_id").map(String::from);
+                }
+                if str_field(&event, "type") == Some("result") {
+                    return observe_result(log, &event);
+                }
+                return Vec::new();
+            }
             _ => return vec![Rendered::new(Tone::Plain, trimmed)],
         },
     };
@@ -273,20 +282,22 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
                 render_tool_errors(&blocks)
             }
         }
-        Some("result") => {
-            let Ok(event) = serde_json::from_str::<Value>(trimmed) else {
-                return Vec::new();
-            };
-            let result = ResultEvent::from_json(&event);
-            if let Some(id) = str_field(&event, "session_id") {
-                log.session_id = Some(id.to_string());
-            }
-            let line = render_result(&result);
-            log.result = Some(result);
-            vec![line]
-        }
+        Some("result") => match serde_json::from_str::<Value>(trimmed) {
+            Ok(event) => observe_result(log, &event),
+            Err(_) => Vec::new(),
+        },
         _ => Vec::new(),
     }
+}
+
+fn observe_result(log: &mut SessionLog, event: &Value) -> Vec<Rendered> {
+    let result = ResultEvent::from_json(event);
+    if let Some(id) = str_field(event, "session_id") {
+        log.session_id = Some(id.to_string());
+    }
+    let line = render_result(&result);
+    log.result = Some(result);
+    vec![line]
 }
 
 /// What porch reads of an event; the rest of the line is skipped, not built.
@@ -528,6 +539,25 @@ not json at all
         let result = log.result.unwrap();
         assert!(!result.is_error);
         assert_eq!(result.num_turns, Some(2));
+    }
+
+    #[test]
+    fn a_result_with_fields_of_unexpected_types_is_still_the_result() {
+        for odd in [
+            r#""model":{"id":"x"}"#,
+            r#""message":"hi""#,
+            r#""subtype":7"#,
+        ] {
+            let line = format!(
+                r#"{{"type":"result",{odd},"is_error":false,"num_turns":1,"result":"done","session_id":"s"}}"#
+            );
+            let (log, _) = observe_all(&line);
+            let result = log
+                .result
+                .unwrap_or_else(|| panic!("no result from {line}"));
+            assert!(!result.is_error);
+            assert_eq!(log.session_id.as_deref(), Some("s"));
+        }
     }
 
     #[test]

@@ -573,10 +573,23 @@ pub fn snapshot(
     Ok(true)
 }
 
-/// Puts the worktree, its index and its branch back to `commit`, and removes new files (ignored
-/// ones stay: build caches are not work).
-pub fn reset_to(dir: &Path, commit: &str) -> Result<(), GitError> {
-    run(dir, &["reset", "--quiet", "--hard", commit])?;
+/// Puts the worktree back on `branch`, reset to `commit`, and removes new files (ignored ones
+/// stay: build caches are not work). `checkout -B`, not `reset`: if the session switched to
+/// another branch, that branch must not be rewound.
+pub fn restart_branch(dir: &Path, branch: &str, commit: &str) -> Result<(), GitError> {
+    run(
+        dir,
+        &[
+            "checkout",
+            "--quiet",
+            "--force",
+            "--no-track",
+            "-B",
+            branch,
+            commit,
+            "--",
+        ],
+    )?;
     run(dir, &["clean", "-fdq"]).map(drop)
 }
 

@@ -47,12 +47,15 @@ pub struct PrinterThread {
 const FINISH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl PrinterThread {
-    /// Prints what is queued, then ends the thread; gives up on a printer stuck in a write.
-    pub fn finish(self) {
+    /// Prints what is queued, then ends the thread. False when the printer is stuck in a
+    /// write that nobody reads: stdout then stays locked by it, and porch must not print more.
+    pub fn finish(self) -> bool {
         let _ = self.stop.send(());
-        if self.finished.recv_timeout(FINISH_DEADLINE).is_ok() {
-            let _ = self.thread.join();
+        if self.finished.recv_timeout(FINISH_DEADLINE).is_err() {
+            return false;
         }
+        let _ = self.thread.join();
+        true
     }
 }
 

@@ -142,14 +142,16 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
         }
     });
     drop(ctx);
-    printer_thread.finish();
+    let stdout_alive = printer_thread.finish();
 
     results.finished_at = Some(report::rfc3339(SystemTime::now()));
     results.duration_ms = clock.elapsed().as_millis() as u64;
     results.summarise();
     let final_write = report::write_results(&plan.output, &results);
 
-    summary::print(&mut std::io::stdout().lock(), &results, &plan, color);
+    if stdout_alive {
+        summary::print(&mut std::io::stdout().lock(), &results, &plan, color);
+    }
     if let Some(err) = final_write.err().or(write_failure) {
         // The tasks ran and their branches hold the work, but a script cannot learn that from a
         // results file that is missing or stale: so this is a failure, never a quiet success.

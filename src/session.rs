@@ -9,7 +9,7 @@ use crossbeam_channel::Sender;
 
 use crate::agent::{ResultEvent, Tone};
 use crate::duration;
-use crate::git;
+use crate::git::{self, GitError};
 use crate::preflight::{Plan, TaskPlan};
 use crate::printer::{self, Line};
 use crate::proc;
@@ -303,13 +303,26 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
         &message,
         &task.ctx.plan.identity,
     )?;
-    git::reset_to(&plan.worktree, &plan.base_commit)?;
     if saved {
         task.note(
             Tone::Dim,
             format!("kept what attempt {attempt} wrote as {reference}"),
         );
     }
+    git::restart_branch(&plan.worktree, &plan.branch, &plan.base_commit).map_err(|err| {
+        GitError {
+            message: format!(
+                "{}{}",
+                err.message,
+                if saved {
+                    format!(" (attempt {attempt}'s work is kept as {reference})")
+                } else {
+                    String::new()
+                }
+            ),
+            ..err
+        }
+    })?;
     Ok(saved.then_some(reference))
 }
 

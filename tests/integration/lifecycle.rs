@@ -1430,3 +1430,54 @@ fn list_shows_saved_attempts() {
     list.expect_stdout("refs/porch/attempts/flaky/1");
     list.expect_stdout("saved attempt 1");
 }
+
+/// A retry puts the worktree back on the task branch; it never rewinds a branch the session
+/// switched to.
+#[test]
+fn a_retry_after_a_branch_switch_leaves_that_branch_alone() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    sandbox.git(&["checkout", "-q", "-b", "dev"]);
+    std::fs::write(sandbox.repo().join("dev.txt"), "dev work\n").unwrap();
+    sandbox.git(&["add", "dev.txt"]);
+    sandbox.git(&[
+        "-c",
+        "user.name=T",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-q",
+        "-m",
+        "dev",
+    ]);
+    sandbox.git(&["checkout", "-q", "main"]);
+    let dev = sandbox.git(&["rev-parse", "dev"]);
+    let counter = sandbox.path().join("counter");
+    let prompt = format!(
+        "@bash git checkout -q dev\n@write new.txt hi\n@fail-times 1 {} 529 Overloaded\n",
+        counter.display()
+    );
+    let tasks = sandbox.tasks(&[("x", &prompt)]);
+    let run = run_porch(
+        &sandbox,
+        &tasks,
+        &["--retries", "1", "--retry-backoff", "10ms"],
+    );
+    run.expect_code(0);
+    assert_eq!(
+        sandbox.git(&["rev-parse", "dev"]),
+        dev,
+        "dev was not rewound\n{run}"
+    );
+    assert_eq!(
+        sandbox.git(&["show", "refs/porch/attempts/x/1:new.txt"]),
+        "hi"
+    );
+    let results = sandbox.results();
+    assert!(
+        task(&results, "x")["warnings"]
+            .to_string()
+            .contains("branch dev"),
+        "{results:#}"
+    );
+}
