@@ -214,6 +214,23 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         return Err(conflict_error(&source_name, &repo, &conflicts));
     }
     check_creatable(&state_dir.join("logs"), "the worktree directory")?;
+    if let Some(link) = &latest_results {
+        // Everything porch will create under .porch/ is checked here, so that a failure to
+        // create it is an error before anything exists, not after.
+        check_creatable(
+            output.parent().unwrap_or(&state_dir),
+            "the results directory",
+        )?;
+        if link.is_dir() {
+            return Err(Error::setup(
+                format!(
+                    "{} is a directory, where porch links the latest results",
+                    link.display()
+                ),
+                "remove it, or give -o a results file",
+            ));
+        }
+    }
     if let Some(output) = &args.output {
         refuse_overwriting_tasks(&args.tasks, output)?;
     }

@@ -1440,16 +1440,7 @@ fn a_retry_after_a_branch_switch_leaves_that_branch_alone() {
     sandbox.git(&["checkout", "-q", "-b", "dev"]);
     std::fs::write(sandbox.repo().join("dev.txt"), "dev work\n").unwrap();
     sandbox.git(&["add", "dev.txt"]);
-    sandbox.git(&[
-        "-c",
-        "user.name=T",
-        "-c",
-        "user.email=t@example.com",
-        "commit",
-        "-q",
-        "-m",
-        "dev",
-    ]);
+    sandbox.commit("dev");
     sandbox.git(&["checkout", "-q", "main"]);
     let dev = sandbox.git(&["rev-parse", "dev"]);
     let counter = sandbox.path().join("counter");

@@ -748,16 +748,7 @@ fn tasks_branch_from_the_checked_out_branch_or_their_base_branch() {
     sandbox.git(&["checkout", "-q", "-b", "feature"]);
     std::fs::write(sandbox.repo().join("feature.txt"), "feature work\n").unwrap();
     sandbox.git(&["add", "feature.txt"]);
-    sandbox.git(&[
-        "-c",
-        "user.name=Test",
-        "-c",
-        "user.email=test@example.com",
-        "commit",
-        "-q",
-        "-m",
-        "feature",
-    ]);
+    sandbox.commit("feature");
     sandbox.git(&["checkout", "-q", "trunk"]);
     let feature = rev(&sandbox, "feature");
 

@@ -35,7 +35,13 @@ impl Sandbox {
         std::fs::write(sandbox.repo().join("README.md"), "# test repo\n").unwrap();
         std::fs::write(sandbox.repo().join(".gitignore"), "ignored/\n*.log\n").unwrap();
         sandbox.git(&["add", "."]);
-        sandbox.git(&[
+        sandbox.commit("initial");
+        sandbox
+    }
+
+    /// Commits what is staged in the repository, as a test identity (the environment has none).
+    pub fn commit(&self, message: &str) {
+        self.git(&[
             "-c",
             "user.name=Test",
             "-c",
@@ -43,9 +49,8 @@ impl Sandbox {
             "commit",
             "-q",
             "-m",
-            "initial",
+            message,
         ]);
-        sandbox
     }
 
     /// No repository yet, only the directories.

@@ -1465,3 +1465,25 @@ fn git_missing_is_refused() {
         &["git is not installed or not on PATH", "install git"],
     );
 }
+
+/// Where porch links the latest results is a directory: refused before anything is created,
+/// not after the run has made its state directory.
+#[test]
+fn results_link_that_is_a_directory_is_refused() {
+    let sandbox = Sandbox::new();
+    sandbox.tasks(&[("a", "p")]);
+    let link = sandbox
+        .worktree_dir()
+        .join("repo")
+        .join(".porch")
+        .join("results.json");
+    std::fs::create_dir_all(&link).unwrap();
+    let mut cmd = porch_run_bare(&sandbox, &["tasks.json", "repo", "--worktree-dir"]);
+    cmd.arg(sandbox.worktree_dir());
+    refused(
+        "results link is a directory",
+        &sandbox,
+        &mut cmd,
+        &["results.json is a directory"],
+    );
+}
