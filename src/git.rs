@@ -232,14 +232,6 @@ impl Repo {
         .ok()
     }
 
-    pub fn branch_exists(&self, branch: &str) -> Result<bool, GitError> {
-        let reference = format!("refs/heads/{branch}");
-        query(
-            &self.toplevel,
-            &["show-ref", "--verify", "--quiet", &reference],
-        )
-    }
-
     /// Takes the lock that serialises repository-wide git operations (worktree add, remove,
     /// prune, branch delete) across threads *and* porch processes: concurrent ones race on the
     /// half-written `.git/worktrees/<id>/` entries of each other (see docs/design.md).
@@ -273,16 +265,8 @@ impl Repo {
         let dir_str = dir.to_string_lossy();
         {
             let _lock = self.lock()?;
-            // Checked under the lock, so that on failure everything at these names is ours to
+            // Claimed under the lock, so that on failure everything at these names is ours to
             // remove: another porch run that got here first keeps its branch and worktree.
-            if self.branch_exists(branch)? {
-                return Err(GitError {
-                    command: format!("git worktree add -b {branch}"),
-                    message: format!(
-                        "the branch {branch} already exists (another porch run on this repository?)"
-                    ),
-                });
-            }
             if dir.symlink_metadata().is_ok() {
                 return Err(GitError {
                     command: format!("git worktree add {dir_str}"),
@@ -291,19 +275,18 @@ impl Repo {
                     ),
                 });
             }
+            // Created here rather than by `worktree add -b`, which starts a `git branch` of its
+            // own: the empty old value makes it fail if the branch exists, with nothing to undo.
+            let reference = format!("refs/heads/{branch}");
+            if let Err(err) = run(&self.toplevel, &["update-ref", &reference, base_commit, ""]) {
+                return Err(GitError {
+                    message: format!("{} (another porch run on this repository?)", err.message),
+                    ..err
+                });
+            }
             let added = run(
                 &self.toplevel,
-                &[
-                    "worktree",
-                    "add",
-                    "--no-checkout",
-                    "--no-track",
-                    "-b",
-                    branch,
-                    "--",
-                    &dir_str,
-                    base_commit,
-                ],
+                &["worktree", "add", "--no-checkout", "--", &dir_str, branch],
             );
             if let Err(err) = added {
                 self.undo_add(dir, branch, base_commit, false);

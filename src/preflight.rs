@@ -121,13 +121,26 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         .then(|| state_dir.join(LATEST_RESULTS));
 
     let current = repo.branch.clone();
-    let registered = repo.worktrees().map_err(|e| {
-        Error::setup(
-            e.to_string(),
-            "check the repository with `git worktree list`",
+    // Three independent questions to git, asked at once: each is a process start.
+    let (registered, task_refs, identity) = std::thread::scope(|scope| {
+        let registered = scope.spawn(|| {
+            repo.worktrees().map_err(|e| {
+                Error::setup(
+                    e.to_string(),
+                    "check the repository with `git worktree list`",
+                )
+            })
+        });
+        let task_refs = scope.spawn(|| existing_task_refs(&repo));
+        let identity = git::identity_overrides(&repo.toplevel);
+        let lost = || Error::setup("a thread asking git a question failed", "run porch again");
+        (
+            registered.join().unwrap_or_else(|_| Err(lost())),
+            task_refs.join().unwrap_or_else(|_| Err(lost())),
+            identity,
         )
-    })?;
-    let task_refs = existing_task_refs(&repo)?;
+    });
+    let (registered, task_refs) = (registered?, task_refs?);
     if task_refs.iter().any(|r| r == "refs/heads/task") {
         let example = tasks.first().map_or("task/NAME".to_string(), |t| {
             format!("{BRANCH_PREFIX}{}", t.name)
@@ -236,7 +249,6 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     }
 
     let (jobs, jobs_note) = choose_jobs(args.jobs, plans.len(), available_memory());
-    let identity = git::identity_overrides(&repo.toplevel);
     Ok(Plan {
         repo,
         agent,

@@ -1329,10 +1329,10 @@ esac"#,
     assert_eq!(sandbox.git(&["show", "task/fine:f.txt"]), "fine");
 }
 
-/// Another porch run (here simulated by the fake git, deterministically; for real, two runs of
-/// one tasks file started at once both pass the preflight check) creates branch task/contested
-/// and its worktree between porch's check and its `git worktree add`, which then fails. Undoing
-/// that failed add must not remove what porch did not create.
+/// Another run (here simulated by the fake git, deterministically; for real, two runs of one
+/// tasks file started at once both pass the preflight check) creates branch task/contested and
+/// its worktree between porch's preflight and its claim of the branch, which then fails. porch
+/// must not remove what it did not create.
 #[test]
 fn failed_worktree_add_does_not_destroy_another_runs_worktree() {
     let sandbox = Sandbox::new();
@@ -1342,7 +1342,7 @@ fn failed_worktree_add_does_not_destroy_another_runs_worktree() {
         &sandbox,
         &format!(
             r#"case " $* " in
-  *" worktree add "*"/contested "*)
+  *" update-ref refs/heads/task/contested "*)
     "$real" -C '{repo}' worktree add -q -b task/contested '{theirs}' HEAD 2>/dev/null &&
     echo precious > '{theirs}/precious.txt' &&
     "$real" -C '{theirs}' add precious.txt &&
