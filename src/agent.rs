@@ -3,6 +3,7 @@
 //! claude's event stream is parsed leniently: unknown event types and fields are kept in the
 //! task's log and skipped on the terminal, since new ones appear with every release.
 
+use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -304,15 +305,15 @@ fn observe_result(log: &mut SessionLog, event: &Value) -> Vec<Rendered> {
 #[derive(Default, serde::Deserialize)]
 struct Event<'a> {
     #[serde(rename = "type", borrow, default)]
-    kind: Option<std::borrow::Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    subtype: Option<std::borrow::Cow<'a, str>>,
+    subtype: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    session_id: Option<std::borrow::Cow<'a, str>>,
+    session_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    model: Option<std::borrow::Cow<'a, str>>,
+    model: Option<Cow<'a, str>>,
     #[serde(rename = "permissionMode", borrow, default)]
-    permission_mode: Option<std::borrow::Cow<'a, str>>,
+    permission_mode: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     message: Option<Message<'a>>,
 }
@@ -328,11 +329,11 @@ struct Message<'a> {
 #[derive(Default, serde::Deserialize)]
 struct Block<'a> {
     #[serde(rename = "type", borrow, default)]
-    kind: Option<std::borrow::Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    text: Option<std::borrow::Cow<'a, str>>,
+    text: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    name: Option<std::borrow::Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
     #[serde(default)]
     input: Option<Value>,
     #[serde(default)]

@@ -71,7 +71,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
         printer,
         run_id,
     };
-    let mut write_failure = None;
+    // A write that fails during the run is reported, but only the last write decides the exit
+    // code: it is the file a script reads.
+    let mut progress_failure: Option<Error> = None;
     std::thread::scope(|scope| {
         let (finished_tx, finished_rx) = crossbeam_channel::unbounded();
         let mut next = 0;
@@ -121,8 +123,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
                 results.tasks[index].status = Status::Running;
                 running += 1;
             }
-            if started_any {
-                write_progress(&plan, &mut results, clock, &mut write_failure);
+            if started_any && let Err(err) = write_progress(&plan, &mut results, clock) {
+                progress_failure.get_or_insert(err);
             }
             if running == 0 && next >= plan.tasks.len() {
                 break;
@@ -137,7 +139,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
             if let Ok((index, result)) = finished_rx.recv_timeout(wake) {
                 results.tasks[index] = result;
                 running -= 1;
-                write_progress(&plan, &mut results, clock, &mut write_failure);
+                if let Err(err) = write_progress(&plan, &mut results, clock) {
+                    progress_failure.get_or_insert(err);
+                }
             }
         }
     });
@@ -145,20 +149,23 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let stdout_alive = printer_thread.finish();
 
     results.finished_at = Some(report::rfc3339(SystemTime::now()));
-    results.duration_ms = clock.elapsed().as_millis() as u64;
-    results.summarise();
-    let final_write = report::write_results(&plan.output, &results);
+    let final_write = write_progress(&plan, &mut results, clock);
 
     if stdout_alive {
         summary::print(&mut std::io::stdout().lock(), &results, &plan, color);
     }
-    if let Some(err) = final_write.err().or(write_failure) {
+    if let Err(err) = final_write {
         // The tasks ran and their branches hold the work, but a script cannot learn that from a
         // results file that is missing or stale: so this is a failure, never a quiet success.
         crate::print_stderr(&format!(
             "porch: error: the results file could not be written: {err}\n"
         ));
         return Ok(ExitCode::from(1));
+    }
+    if let Some(err) = progress_failure {
+        crate::print_stderr(&format!(
+            "porch: warning: the results file could not be updated during the run: {err}\n"
+        ));
     }
     if let Some(signal) = shutdown::requested() {
         return Ok(ExitCode::from(128 + signal as u8));
@@ -173,12 +180,10 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
 
 const SCHEDULER_POLL: Duration = Duration::from_millis(100);
 
-fn write_progress(plan: &Plan, results: &mut Results, clock: Instant, failure: &mut Option<Error>) {
+fn write_progress(plan: &Plan, results: &mut Results, clock: Instant) -> Result<(), Error> {
     results.summarise();
     results.duration_ms = clock.elapsed().as_millis() as u64;
-    if let Err(err) = report::write_results(&plan.output, results) {
-        *failure = Some(err);
-    }
+    report::write_results(&plan.output, results)
 }
 
 fn announce_shutdown(signal: i32, running: usize) {

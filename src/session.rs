@@ -139,9 +139,7 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
 /// attempt's outcome becomes the task's, with every attempt listed and their costs added up.
 /// Returns that attempt's session, or `None` when the agent could not be started at all.
 fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
-    let mut attempts = Vec::new();
-    let mut cost: Option<f64> = None;
-    let mut leftovers = 0;
+    let mut tally = Tally::default();
     for attempt in 1.. {
         let session = match supervise::run(&task.launch(attempt)) {
             Ok(session) => session,
@@ -160,23 +158,21 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
                     }
                 }
                 // Earlier attempts ran: their cost and output are the task's all the same.
-                result.cost_usd = cost;
-                result.log = (attempt > 1 && task.plan.log.exists())
+                let log = (attempt > 1 && task.plan.log.exists())
                     .then(|| task.plan.log.display().to_string());
-                result.attempts = attempts;
-                result.leftover_processes = leftovers;
+                tally.settle(result, log);
                 return None;
             }
         };
         note_leftovers(task, &session);
-        leftovers += session.leftovers;
+        tally.leftovers += session.leftovers;
         let mut outcome = result_template(task.plan, Status::Failed);
         outcome.worktree_kept = true;
         judge(&session, &mut outcome);
         if let Some(spent) = outcome.cost_usd {
-            cost = Some(cost.unwrap_or(0.0) + spent);
+            tally.cost = Some(tally.cost.unwrap_or(0.0) + spent);
         }
-        attempts.push(Attempt {
+        tally.attempts.push(Attempt {
             attempt,
             status: outcome.status,
             exit_code: outcome.exit_code,
@@ -197,7 +193,11 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
             && attempt <= task.ctx.plan.retries
             && shutdown::requested().is_none();
         if may_retry {
-            match prepare_retry(task, attempt, attempts.last_mut().expect("just pushed")) {
+            match prepare_retry(
+                task,
+                attempt,
+                tally.attempts.last_mut().expect("just pushed"),
+            ) {
                 Retry::Go => continue,
                 Retry::No => {}
                 Retry::Interrupted(signal) => {
@@ -211,15 +211,30 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
             }
         }
         *result = outcome;
-        result.cost_usd = cost;
-        result.attempts = attempts;
-        result.leftover_processes = leftovers;
-        result.log = session
+        let log = session
             .log_written
             .then(|| task.plan.log.display().to_string());
+        tally.settle(result, log);
         return Some(session);
     }
     unreachable!("the attempts loop only ends by returning")
+}
+
+/// What the attempts so far add up to: part of the task's result however the last one ends.
+#[derive(Default)]
+struct Tally {
+    attempts: Vec<Attempt>,
+    cost: Option<f64>,
+    leftovers: usize,
+}
+
+impl Tally {
+    fn settle(self, result: &mut TaskResult, log: Option<String>) {
+        result.attempts = self.attempts;
+        result.cost_usd = self.cost;
+        result.leftover_processes = self.leftovers;
+        result.log = log;
+    }
 }
 
 enum Retry {
@@ -445,6 +460,7 @@ fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
                 plan.worktree.display()
             );
             task.note(Tone::Bad, text.clone());
+            may_remove = false;
             result.status = Status::Failed;
             result.error = Some(match result.error.take() {
                 Some(earlier) => format!("{earlier}; {text}"),
