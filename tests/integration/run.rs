@@ -36,6 +36,17 @@ fn run_tasks(sandbox: &Sandbox, tasks: &[(&str, &str)], extra: &[&str]) -> Run {
     porch_on(sandbox, &file, extra)
 }
 
+/// The task's branch starts at `commit`, the results say so, and git agrees.
+#[track_caller]
+fn assert_branched_from(sandbox: &Sandbox, results: &Value, name: &str, base: &str, commit: &str) {
+    let t = task(results, name);
+    assert_eq!(t["base_branch"], base, "{t:#}");
+    assert_eq!(t["base_commit"], commit, "{t:#}");
+    let branch = format!("task/{name}");
+    assert_eq!(sandbox.git(&["merge-base", &branch, base]).trim(), commit);
+    assert_eq!(rev(sandbox, &format!("{branch}^")), commit);
+}
+
 /// The commit a revision names, according to git.
 fn rev(sandbox: &Sandbox, revision: &str) -> String {
     sandbox
@@ -760,28 +771,10 @@ fn tasks_branch_from_the_checked_out_branch_or_their_base_branch() {
     run.expect_code(0);
     let results = sandbox.results();
 
-    let x = task(&results, "default-base");
-    assert_eq!(x["base_branch"], "trunk", "{x:#}");
-    assert_eq!(x["base_commit"], trunk.as_str(), "{x:#}");
-    assert_eq!(
-        sandbox
-            .git(&["merge-base", "task/default-base", "trunk"])
-            .trim(),
-        trunk
-    );
-    assert_eq!(rev(&sandbox, "task/default-base^"), trunk);
+    assert_branched_from(&sandbox, &results, "default-base", "trunk", &trunk);
     assert_eq!(show(&sandbox, "task/default-base", "x.txt"), "x");
 
-    let y = task(&results, "on-feature");
-    assert_eq!(y["base_branch"], "feature", "{y:#}");
-    assert_eq!(y["base_commit"], feature.as_str(), "{y:#}");
-    assert_eq!(
-        sandbox
-            .git(&["merge-base", "task/on-feature", "feature"])
-            .trim(),
-        feature
-    );
-    assert_eq!(rev(&sandbox, "task/on-feature^"), feature);
+    assert_branched_from(&sandbox, &results, "on-feature", "feature", &feature);
     assert_eq!(
         show(&sandbox, "task/on-feature", "feature.txt"),
         "feature work\n"
