@@ -10,9 +10,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::clip;
 use crate::duration;
 use crate::error::Error;
-use crate::text;
 
 /// Removed from the agent's environment: a claude started from inside another Claude Code
 /// session (porch run by an agent) may refuse to start when it inherits them.
@@ -427,7 +427,7 @@ fn tool_argument(name: &str, input: &Value, worktree: &Path) -> Option<String> {
     } else {
         value.to_string()
     };
-    Some(text::first_line(&value, ARGUMENT_LIMIT))
+    Some(clip::first_line(&value, ARGUMENT_LIMIT))
 }
 
 fn render_tool_errors(blocks: &[Block]) -> Vec<Rendered> {
@@ -448,7 +448,7 @@ fn render_tool_errors(blocks: &[Block]) -> Vec<Rendered> {
                 Tone::Bad,
                 format!(
                     "✗ tool error: {}",
-                    text::first_line(&content, ARGUMENT_LIMIT)
+                    clip::first_line(&content, ARGUMENT_LIMIT)
                 ),
             )
         })
@@ -484,7 +484,7 @@ fn render_result(result: &ResultEvent) -> Rendered {
             .unwrap_or_else(|| result.subtype.clone().unwrap_or_default());
         Rendered::new(
             Tone::Bad,
-            format!("✗ failed: {} ({facts})", text::shorten(&why, 300)),
+            format!("✗ failed: {} ({facts})", clip::shorten(&why, 300)),
         )
     } else {
         Rendered::new(Tone::Good, format!("✓ finished ({facts})"))

@@ -69,8 +69,8 @@ pub fn init(file: &Path, force: bool) -> Result<(), Error> {
 mod tests {
     #[test]
     fn the_sample_is_a_valid_tasks_file() {
-        let tasks = crate::tasks::parse(
-            &crate::tasks::Source { name: "sample" },
+        let tasks = crate::taskfile::parse(
+            &crate::taskfile::Source { name: "sample" },
             super::SAMPLE.as_bytes(),
         )
         .unwrap();

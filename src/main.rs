@@ -3,11 +3,12 @@
 
 mod agent;
 mod cli;
+mod clip;
 mod duration;
 mod error;
 mod git;
 mod init;
-mod lines;
+mod line_reader;
 mod list;
 mod preflight;
 mod printer;
@@ -17,9 +18,8 @@ mod run;
 mod session;
 mod shutdown;
 mod summary;
-mod supervise;
-mod tasks;
-mod text;
+mod task;
+mod taskfile;
 
 use std::process::ExitCode;
 

@@ -11,7 +11,7 @@ use crate::cli::RunArgs;
 use crate::error::{Error, IoContext};
 use crate::git::{self, BRANCH_PREFIX, Repo};
 use crate::report;
-use crate::tasks::{self, Task};
+use crate::taskfile::{self, Task};
 
 /// A validated run: every path decided, every base resolved to a commit.
 #[derive(Debug)]
@@ -77,7 +77,7 @@ impl Environment {
 
 pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     let (source_name, bytes) = read_tasks(&args.tasks)?;
-    let tasks = tasks::parse(&tasks::Source { name: &source_name }, &bytes)?;
+    let tasks = taskfile::parse(&taskfile::Source { name: &source_name }, &bytes)?;
 
     let repo = Repo::open(&args.repo)?;
     let agent = agent::resolve_program(
@@ -474,7 +474,7 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
     let message = if task.base_branch.is_some() {
         format!(
             "{} is not a branch of {}",
-            tasks::quote_value(base),
+            taskfile::quote_value(base),
             repo.toplevel.display()
         )
     } else {
@@ -482,7 +482,7 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
     };
     Error::Tasks {
         file: file.to_string(),
-        task: Some(tasks::task_label(index, Some(&task.name))),
+        task: Some(taskfile::task_label(index, Some(&task.name))),
         field: Some("base_branch".to_string()),
         message,
         hint: Some(if list.is_empty() {
@@ -570,7 +570,7 @@ fn conflict_error(file: &str, repo: &Repo, conflicts: &[Conflict]) -> Error {
     }
     let labels: Vec<String> = conflicts
         .iter()
-        .map(|c| tasks::task_label(c.index, Some(&c.name)))
+        .map(|c| taskfile::task_label(c.index, Some(&c.name)))
         .collect();
     Error::Tasks {
         file: file.to_string(),

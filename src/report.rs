@@ -36,12 +36,12 @@ pub struct Results {
     pub started_at: String,
     pub finished_at: Option<String>,
     pub duration_ms: u64,
-    pub summary: Summary,
+    pub summary: Counts,
     pub tasks: Vec<TaskResult>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Summary {
+pub struct Counts {
     pub total: usize,
     pub succeeded: usize,
     pub failed: usize,
@@ -99,9 +99,9 @@ pub struct Attempt {
 
 impl Results {
     pub fn summarise(&mut self) {
-        let mut summary = Summary {
+        let mut summary = Counts {
             total: self.tasks.len(),
-            ..Summary::default()
+            ..Counts::default()
         };
         for task in &self.tasks {
             match task.status {

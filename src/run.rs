@@ -10,10 +10,10 @@ use crate::error::{Error, IoContext};
 use crate::preflight::{self, Environment, Plan};
 use crate::printer;
 use crate::proc;
-use crate::report::{self, Results, SCHEMA_VERSION, Status, Summary};
-use crate::session::{self, Context};
+use crate::report::{self, Counts, Results, SCHEMA_VERSION, Status};
 use crate::shutdown;
 use crate::summary;
+use crate::task::{self, Context};
 
 pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let plan = preflight::plan(args, &Environment::from_process())?;
@@ -38,11 +38,11 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
         started_at: report::rfc3339(started_at),
         finished_at: None,
         duration_ms: 0,
-        summary: Summary::default(),
+        summary: Counts::default(),
         tasks: plan
             .tasks
             .iter()
-            .map(|t| session::result_template(t, Status::Pending))
+            .map(|t| task::result_template(t, Status::Pending))
             .collect(),
     };
     results.summarise();
@@ -200,24 +200,22 @@ fn announce_shutdown(signal: i32, running: usize) {
 
 /// A bug in porch that panics one task's thread must not take the others' results with it.
 fn run_task_guarded(ctx: &Context, index: usize) -> report::TaskResult {
-    std::panic::catch_unwind(AssertUnwindSafe(|| session::run(ctx, index))).unwrap_or_else(
-        |panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            let plan = &ctx.plan.tasks[index];
-            let mut result = session::result_template(plan, Status::Failed);
-            // What is on disk is still there: say so, so nobody thinks it gone.
-            result.worktree_kept = plan.worktree.exists();
-            result.log = plan.log.exists().then(|| plan.log.display().to_string());
-            result.error = Some(format!(
-                "porch failed internally ({what}); please report this"
-            ));
-            result
-        },
-    )
+    std::panic::catch_unwind(AssertUnwindSafe(|| task::run(ctx, index))).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let plan = &ctx.plan.tasks[index];
+        let mut result = task::result_template(plan, Status::Failed);
+        // What is on disk is still there: say so, so nobody thinks it gone.
+        result.worktree_kept = plan.worktree.exists();
+        result.log = plan.log.exists().then(|| plan.log.display().to_string());
+        result.error = Some(format!(
+            "porch failed internally ({what}); please report this"
+        ));
+        result
+    })
 }
 
 fn use_color(choice: ColorChoice) -> bool {

@@ -1,566 +1,475 @@
-//! One task, start to end, on its own thread: worktree, agent, outcome, commit, diff stats,
-//! cleanup. Whatever happens, it returns a `TaskResult`; a task never ends the run.
+//! One agent process from start to end: its output streamed to the printer and the task's
+//! log, and its end, whether it exits, times out, goes silent, hangs after its result or porch
+//! is signalled; then whatever it left running.
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::ExitStatus;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::agent::{ResultEvent, Tone};
+use crate::agent::{self, SessionLog, Tone};
 use crate::duration;
-use crate::git::{self, GitError};
-use crate::preflight::{Plan, TaskPlan};
-use crate::printer::{self, Line};
+use crate::line_reader::read_capped_line;
+use crate::printer::{self, Line, Origin};
 use crate::proc;
-use crate::report::{Attempt, Status, TaskResult};
 use crate::shutdown;
-use crate::supervise::{
-    self, Launch, POLL_INTERVAL, Session, StartFailure, StopReason, describe_stop,
-};
 
-pub struct Context<'a> {
-    pub plan: &'a Plan,
-    pub printer: Sender<Line>,
-    /// Unique to this porch process: part of every session marker.
-    pub run_id: String,
+/// Longest line kept from an agent. A result event larger than this is lost (and the task
+/// reported as having none); anything else is cut in the log and on the terminal.
+const LINE_LIMIT: usize = 16 * 1024 * 1024;
+/// How long leftover processes get between SIGTERM and SIGKILL.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
+/// How long to wait for the output pipes to close once the agent and its leftovers are gone.
+/// Only a process that escaped both the group and the marker can hold them longer.
+const PIPE_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Everything needed to start one agent process for one task.
+pub struct Launch<'a> {
+    pub program: &'a Path,
+    pub permission_mode: &'a str,
+    pub allowed_tools: &'a [String],
+    pub prompt: &'a str,
+    pub worktree: &'a Path,
+    pub log: &'a Path,
+    pub attempt: u32,
+    /// `PORCH_SESSION`'s value: unique to this porch run and task.
+    pub marker: String,
+    pub timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub keep_leftovers: bool,
+    pub task_index: usize,
+    pub printer: &'a Sender<Line>,
 }
 
-pub fn result_template(plan: &TaskPlan, status: Status) -> TaskResult {
-    TaskResult {
-        name: plan.task.name.clone(),
-        description: plan.task.description.clone(),
-        status,
-        branch: plan.branch.clone(),
-        base_branch: plan.base_branch.clone(),
-        base_commit: plan.base_commit.clone(),
-        worktree: plan.worktree.display().to_string(),
-        worktree_kept: false,
-        log: None,
-        exit_code: None,
-        signal: None,
-        duration_ms: 0,
-        session_id: None,
-        cost_usd: None,
-        num_turns: None,
-        result: None,
-        error: None,
-        permission_denials: 0,
-        leftover_processes: 0,
-        commits: 0,
-        files_changed: 0,
-        insertions: 0,
-        deletions: 0,
-        warnings: Vec::new(),
-        attempts: Vec::new(),
-    }
-}
-
-struct Task<'a> {
-    ctx: &'a Context<'a>,
-    index: usize,
-    plan: &'a TaskPlan,
-}
-
-impl Task<'_> {
+impl Launch<'_> {
     fn note(&self, tone: Tone, text: impl Into<String>) {
-        printer::note(&self.ctx.printer, self.index, tone, text.into());
+        printer::note(self.printer, self.task_index, tone, text.into());
     }
+}
 
-    fn launch(&self, attempt: u32) -> Launch<'_> {
-        let run = self.ctx.plan;
-        Launch {
-            program: &run.agent,
-            permission_mode: &run.permission_mode,
-            allowed_tools: &self.plan.task.allowed_tools,
-            prompt: &self.plan.task.prompt,
-            worktree: &self.plan.worktree,
-            log: &self.plan.log,
-            attempt,
-            marker: format!("{}-{}", self.ctx.run_id, self.index),
-            timeout: self.plan.timeout,
-            idle_timeout: run.idle_timeout,
-            keep_leftovers: run.keep_leftovers,
-            task_index: self.index,
-            printer: &self.ctx.printer,
+/// Ends the agent's process group if the supervising thread unwinds (a bug in porch), so that
+/// no claude goes on running, and spending, unseen.
+struct GroupGuard {
+    pgid: u32,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            proc::signal_group(self.pgid, libc::SIGKILL);
         }
     }
 }
 
-pub fn run(ctx: &Context, index: usize) -> TaskResult {
-    let plan = &ctx.plan.tasks[index];
-    let task = Task { ctx, index, plan };
-    let started = Instant::now();
-    let mut result = result_template(plan, Status::Failed);
-    run_inner(&task, &mut result);
-    result.duration_ms = started.elapsed().as_millis() as u64;
-    result
+fn spawn_thread<T: Send + 'static>(
+    name: &str,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(body)
 }
 
-fn run_inner(task: &Task, result: &mut TaskResult) {
-    let plan = task.plan;
-    let repo = &task.ctx.plan.repo;
-    if let Some(signal) = shutdown::requested() {
-        result.status = Status::Skipped;
-        result.error = Some(format!(
-            "not started: porch received {}",
-            proc::describe_signal(signal)
-        ));
-        return;
-    }
-    if let Err(err) = repo.add_worktree(&plan.worktree, &plan.branch, &plan.base_commit) {
-        result.error = Some(format!("could not create the worktree: {err}"));
-        task.note(Tone::Bad, format!("could not create the worktree: {err}"));
-        return;
-    }
-    result.worktree_kept = true;
-    task.note(
-        Tone::Dim,
-        format!(
-            "worktree {} on {} from {}",
-            plan.worktree.display(),
-            plan.branch,
-            plan.base_branch
-        ),
-    );
-
-    let Some(session) = run_attempts(task, result) else {
-        return;
-    };
-
-    let may_remove = keep_work(task, &session, result);
-
-    if task.ctx.plan.cleanup && result.worktree_kept && may_remove {
-        remove_worktree(task, result);
-    }
-}
-
-/// Runs the agent, and again after a transient API error while `--retries` allows. The last
-/// attempt's outcome becomes the task's, with every attempt listed and their costs added up.
-/// Returns that attempt's session, or `None` when the agent could not be started at all.
-fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
-    let mut tally = Tally::default();
-    for attempt in 1.. {
-        let session = match supervise::run(&task.launch(attempt)) {
-            Ok(session) => session,
-            Err(failure) => {
-                match failure {
-                    StartFailure::Interrupted(signal) => {
-                        result.status = Status::Interrupted;
-                        result.error = Some(format!(
-                            "interrupted before the session started: porch received {}",
-                            proc::describe_signal(signal)
-                        ));
-                    }
-                    StartFailure::Error(message) => {
-                        task.note(Tone::Bad, message.clone());
-                        result.error = Some(message);
-                    }
-                }
-                // Earlier attempts ran: their cost and output are the task's all the same.
-                let log = (attempt > 1 && task.plan.log.exists())
-                    .then(|| task.plan.log.display().to_string());
-                tally.settle(result, log);
-                return None;
-            }
-        };
-        note_leftovers(task, &session);
-        tally.leftovers += session.leftovers;
-        let mut outcome = result_template(task.plan, Status::Failed);
-        outcome.worktree_kept = true;
-        judge(&session, &mut outcome);
-        if let Some(spent) = outcome.cost_usd {
-            tally.cost = Some(tally.cost.unwrap_or(0.0) + spent);
-        }
-        tally.attempts.push(Attempt {
-            attempt,
-            status: outcome.status,
-            exit_code: outcome.exit_code,
-            signal: outcome.signal,
-            duration_ms: session.duration_ms,
-            session_id: outcome.session_id.clone(),
-            cost_usd: outcome.cost_usd,
-            error: outcome.error.clone(),
-            saved_work: None,
-        });
-        let transient = session
-            .log
-            .result
-            .as_ref()
-            .is_some_and(ResultEvent::is_transient);
-        let may_retry = outcome.status == Status::Failed
-            && transient
-            && attempt <= task.ctx.plan.retries
-            && shutdown::requested().is_none();
-        if may_retry {
-            match prepare_retry(
-                task,
-                attempt,
-                tally.attempts.last_mut().expect("just pushed"),
-            ) {
-                Retry::Go => continue,
-                Retry::No => {}
-                Retry::Interrupted(signal) => {
-                    outcome.status = Status::Interrupted;
-                    outcome.error = Some(format!(
-                        "interrupted while waiting to retry: porch received {}; the attempt had failed: {}",
-                        proc::describe_signal(signal),
-                        outcome.error.as_deref().unwrap_or("transient API error")
-                    ));
-                }
-            }
-        }
-        *result = outcome;
-        let log = session
-            .log_written
-            .then(|| task.plan.log.display().to_string());
-        tally.settle(result, log);
-        return Some(session);
-    }
-    unreachable!("the attempts loop only ends by returning")
-}
-
-/// What the attempts so far add up to: part of the task's result however the last one ends.
-#[derive(Default)]
-struct Tally {
-    attempts: Vec<Attempt>,
-    cost: Option<f64>,
-    leftovers: usize,
-}
-
-impl Tally {
-    fn settle(self, result: &mut TaskResult, log: Option<String>) {
-        result.attempts = self.attempts;
-        result.cost_usd = self.cost;
-        result.leftover_processes = self.leftovers;
-        result.log = log;
-    }
-}
-
-enum Retry {
-    Go,
-    /// The worktree could not be put back to the base: stay with the failed attempt.
-    No,
-    /// porch was signalled during the backoff: the failed attempt's work stays in the worktree,
-    /// to be committed on the branch like any interrupted task's.
+/// Why porch ended a session that had not ended by itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StopReason {
+    Timeout(Duration),
+    Idle(Duration),
+    /// It printed its result event but did not exit.
+    HungAfterResult,
     Interrupted(i32),
 }
 
-/// Waits out the backoff, then sets the failed attempt's work aside and resets the worktree.
-fn prepare_retry(task: &Task, attempt: u32, record: &mut Attempt) -> Retry {
-    let backoff = task
-        .ctx
-        .plan
-        .retry_backoff
-        .saturating_mul(1 << (attempt - 1).min(6));
-    task.note(
-        Tone::Bad,
-        format!(
-            "transient API error; attempt {} of {} in {}",
-            attempt + 1,
-            task.ctx.plan.retries + 1,
-            duration::format(backoff)
-        ),
-    );
-    if !sleep_unless_interrupted(backoff) {
-        return Retry::Interrupted(shutdown::requested().unwrap_or(libc::SIGINT));
-    }
-    match set_aside_attempt(task, attempt) {
-        Ok(saved) => {
-            record.saved_work = saved;
-            Retry::Go
-        }
-        Err(err) => {
-            // Without a clean worktree the next attempt would build on a failed one's
-            // leftovers; better to stop here and keep the work where it is.
-            task.note(Tone::Bad, format!("not retrying: {err}"));
-            Retry::No
-        }
+pub enum StartFailure {
+    Error(String),
+    Interrupted(i32),
+}
+
+pub struct Session {
+    pub status: ExitStatus,
+    pub duration_ms: u64,
+    pub log: SessionLog,
+    pub stopped: Option<StopReason>,
+    pub leftovers: usize,
+    pub leftovers_kept: bool,
+    pub log_written: bool,
+}
+
+/// Time since the session started, in milliseconds, shared with the reader threads.
+struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
     }
 }
 
-fn note_leftovers(task: &Task, session: &Session) {
-    if session.leftovers == 0 {
-        return;
-    }
-    let what = if session.leftovers == 1 {
-        "process"
-    } else {
-        "processes"
-    };
-    let text = if session.leftovers_kept {
-        format!(
-            "left {} {what} the session started running (--keep-leftovers)",
-            session.leftovers
-        )
-    } else {
-        format!(
-            "ended {} {what} the session left running",
-            session.leftovers
-        )
-    };
-    task.note(Tone::Dim, text);
+/// What the reader threads tell the waiting thread: when output last came, when the result did.
+#[derive(Default)]
+struct Activity {
+    last_output_ms: AtomicU64,
+    /// 0 until the result event is read, then the time it was read plus one.
+    result_at_ms: AtomicU64,
 }
 
-/// Keeps what a failed attempt did under `refs/porch/attempts/<task>/<n>` and puts the worktree
-/// back to the base, so the next attempt starts clean and nothing the agent wrote is lost.
-fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::GitError> {
-    let plan = task.plan;
-    let reference = format!("{}/{}/{attempt}", git::ATTEMPTS_REFS, plan.task.name);
-    let message = format!(
-        "porch: what attempt {attempt} of task {} left\n",
-        plan.task.name
+/// Starts claude in the worktree, streams its output to the printer and the log, and waits for
+/// it, ending it on a timeout, an idle timeout, a hang after its result or a signal to porch.
+/// Returns once the agent has exited and what it left running has been dealt with.
+pub fn run(launch: &Launch) -> Result<Session, StartFailure> {
+    let marker = launch.marker.as_str();
+    let mut command = agent::command(
+        launch.program,
+        launch.permission_mode,
+        launch.allowed_tools,
+        launch.worktree,
+        marker,
     );
-    let saved = git::snapshot(
-        &plan.worktree,
-        &plan.base_commit,
-        &reference,
-        &message,
-        &task.ctx.plan.identity,
-    )?;
-    if saved {
-        task.note(
-            Tone::Dim,
-            format!("kept what attempt {attempt} wrote as {reference}"),
-        );
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if let Some(signal) = shutdown::requested() {
+        return Err(StartFailure::Interrupted(signal));
     }
-    git::restart_branch(&plan.worktree, &plan.branch, &plan.base_commit).map_err(|err| {
-        GitError {
-            message: format!(
-                "{}{}",
-                err.message,
-                if saved {
-                    format!(" (attempt {attempt}'s work is kept as {reference})")
-                } else {
-                    String::new()
-                }
-            ),
-            ..err
-        }
+    let mut child = command.spawn().map_err(|err| {
+        StartFailure::Error(format!(
+            "could not start the agent {}: {err}",
+            launch.program.display()
+        ))
     })?;
-    Ok(saved.then_some(reference))
-}
+    let pgid = child.id();
+    let mut guard = GroupGuard { pgid, armed: true };
+    let clock = Arc::new(Clock {
+        start: Instant::now(),
+    });
+    let activity = Arc::new(Activity::default());
 
-/// Sleeps, waking early (and returning false) when porch receives a signal.
-fn sleep_unless_interrupted(duration: Duration) -> bool {
-    let Some(deadline) = Instant::now().checked_add(duration) else {
-        return false;
+    let log_file = open_log(launch.log, launch.attempt);
+    let log_written = log_file.is_some();
+    let log_file = Arc::new(Mutex::new(log_file));
+    let session_log = Arc::new(Mutex::new(SessionLog::default()));
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(2);
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        unreachable!("all three were piped above");
     };
-    while Instant::now() < deadline {
-        if shutdown::requested().is_some() {
-            return false;
-        }
-        std::thread::sleep(POLL_INTERVAL.min(deadline.saturating_duration_since(Instant::now())));
-    }
-    shutdown::requested().is_none()
-}
-
-/// Succeeded only when claude exited 0 and its result event says `is_error: false`, or when it
-/// said so and then hung until porch ended it.
-fn judge(session: &Session, result: &mut TaskResult) {
-    result.exit_code = session.status.code();
-    result.signal = session.status.signal();
-    result.session_id = session.log.session_id.clone();
-    if let Some(event) = &session.log.result {
-        record_result(event, result);
-    }
-    let exit = describe_exit(session.status);
-    match session.stopped {
-        Some(StopReason::Interrupted(_)) => {
-            result.status = Status::Interrupted;
-            result.error = Some(format!(
-                "interrupted: {}",
-                describe_stop(session.stopped.unwrap(), false)
-            ));
-            return;
-        }
-        Some(reason @ (StopReason::Timeout(_) | StopReason::Idle(_))) => {
-            result.status = Status::TimedOut;
-            result.error = Some(describe_stop(reason, false));
-            return;
-        }
-        Some(StopReason::HungAfterResult) => {
-            result.warnings.push(format!(
-                "{}; porch ended it",
-                describe_stop(StopReason::HungAfterResult, false)
-            ));
-        }
-        None => {}
-    }
-    let ended_by_porch = session.stopped.is_some();
-    match &session.log.result {
-        Some(event) if !event.is_error && (session.status.success() || ended_by_porch) => {
-            result.status = Status::Succeeded;
-        }
-        Some(event) if event.is_error => {
-            let why = event.error_text().unwrap_or_else(|| {
-                format!(
-                    "claude reported an error ({})",
-                    event.subtype.as_deref().unwrap_or("no detail")
-                )
-            });
-            result.error = Some(format!("{why} ({exit})"));
-        }
-        Some(_) => result.error = Some(format!("claude {exit} after reporting success")),
-        None => {
-            result.error = Some(format!(
-                "no result event: claude {exit} without reporting an outcome"
-            ));
-        }
-    }
-}
-
-fn record_result(event: &ResultEvent, result: &mut TaskResult) {
-    result.cost_usd = event.total_cost_usd;
-    result.num_turns = event.num_turns;
-    result.result = event.result.clone();
-    result.permission_denials = event.permission_denials;
-}
-
-fn describe_exit(status: ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with code {code}"),
-        (None, Some(signal)) => format!("was killed by {}", proc::describe_signal(signal)),
-        _ => "ended".to_string(),
-    }
-}
-
-/// Commits what the worktree holds on the task branch, then records what the branch holds
-/// against its base. The work of a failed session is kept too: it may be most of the job.
-/// Returns whether the worktree may be removed afterwards (`--cleanup`).
-fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
-    let plan = task.plan;
-    let message = commit_message(plan, session, result.status);
-    let expected = format!("ref: refs/heads/{}", plan.branch);
-    let mut may_remove = true;
-    let committed = match git::worktree_head(&plan.worktree) {
-        // The session switched branches or detached HEAD: a commit would land where nobody
-        // looks, or nowhere. The work stays in the worktree, which is kept, and is reported.
-        Ok(head) if head != expected => {
-            let text = format!(
-                "the session left the worktree on {} instead of {}: porch committed nothing, and the work is in {}",
-                head.strip_prefix("ref: refs/heads/")
-                    .map_or_else(|| format!("commit {head}"), |b| format!("branch {b}")),
-                plan.branch,
-                plan.worktree.display()
-            );
-            task.note(Tone::Bad, text.clone());
-            result.warnings.push(text);
-            may_remove = false;
-            Ok(false)
-        }
-        Ok(_) => git::commit_all(&plan.worktree, &message, &task.ctx.plan.identity),
-        Err(err) => Err(err),
+    let shared = Shared {
+        log_file: Arc::clone(&log_file),
+        session_log: Arc::clone(&session_log),
+        clock: Arc::clone(&clock),
+        activity: Arc::clone(&activity),
     };
-    match committed {
-        Ok(_) => {}
+    let prompt = launch.prompt.to_string();
+    let (exit_tx, exit_rx) = crossbeam_channel::bounded(1);
+    // A writer thread, because a prompt larger than the pipe buffer would block until the agent
+    // reads it; an agent that exits without reading gets EPIPE, which is not porch's error. A
+    // waiter thread, so the agent's exit can be waited for with a deadline.
+    let threads = (|| {
+        spawn_thread("prompt", move || {
+            let mut stdin = stdin;
+            let _ = stdin.write_all(prompt.as_bytes());
+        })?;
+        let readers = [
+            spawn_reader(
+                launch,
+                stdout,
+                Origin::Agent,
+                shared.clone(),
+                done_tx.clone(),
+            )?,
+            spawn_reader(launch, stderr, Origin::Stderr, shared, done_tx)?,
+        ];
+        spawn_thread("wait", move || {
+            let _ = exit_tx.send(child.wait());
+        })?;
+        Ok::<_, std::io::Error>(readers)
+    })();
+    let readers = match threads {
+        Ok(readers) => readers,
         Err(err) => {
-            let text = format!(
-                "could not commit the work: {err}; it is still in {}",
-                plan.worktree.display()
-            );
-            task.note(Tone::Bad, text.clone());
-            may_remove = false;
-            result.status = Status::Failed;
-            result.error = Some(match result.error.take() {
-                Some(earlier) => format!("{earlier}; {text}"),
-                None => text,
-            });
+            // The guard ends the agent; what it may have started is swept like any leftover.
+            drop(guard);
+            proc::end_leftovers(pgid, marker, Duration::ZERO);
+            return Err(StartFailure::Error(format!(
+                "could not start a thread to watch the agent: {err}"
+            )));
         }
-    }
-    match git::diff_stats(&plan.worktree, &plan.base_commit, &plan.branch) {
-        Ok(stats) => {
-            result.commits = stats.commits;
-            result.files_changed = stats.files_changed;
-            result.insertions = stats.insertions;
-            result.deletions = stats.deletions;
+    };
+    let mut stopper = Stopper {
+        pgid,
+        reason: None,
+        stage: 0,
+        since: Instant::now(),
+    };
+    let status = loop {
+        match exit_rx.recv_timeout(POLL_INTERVAL) {
+            Ok(Ok(status)) => break status,
+            Ok(Err(err)) => {
+                return Err(StartFailure::Error(format!(
+                    "could not wait for the agent: {err}"
+                )));
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err(StartFailure::Error(
+                    "lost track of the agent process".to_string(),
+                ));
+            }
         }
-        Err(err) => result
-            .warnings
-            .push(format!("could not read the branch's diff stats: {err}")),
+        if stopper.reason.is_none() {
+            if let Some(reason) = why_stop(launch, &clock, &activity) {
+                stopper.start(reason);
+                launch.note(Tone::Bad, describe_stop(reason, true));
+            }
+        } else {
+            stopper.escalate();
+        }
+    };
+
+    guard.armed = false;
+    // What the agent left running holds its pipes open; end it before waiting for them.
+    let keep = launch.keep_leftovers && stopper.reason.is_none();
+    let leftovers = if keep {
+        proc::marked_processes(marker).len()
+    } else {
+        let grace = if shutdown::urgent() {
+            Duration::ZERO
+        } else {
+            LEFTOVER_GRACE
+        };
+        proc::end_leftovers(pgid, marker, grace)
+    };
+
+    let deadline = Instant::now() + PIPE_DRAIN_DEADLINE;
+    let mut open = readers.len();
+    while open > 0 && done_rx.recv_deadline(deadline).is_ok() {
+        open -= 1;
     }
-    if result.files_changed > 0 {
-        task.note(
+    if open > 0 {
+        let who = if keep {
+            "a process the session left running"
+        } else {
+            "a process outside the session"
+        };
+        launch.note(
             Tone::Dim,
-            format!(
-                "{} holds {} commit{}: {} file{} changed, +{} -{}",
-                plan.branch,
-                result.commits,
-                if result.commits == 1 { "" } else { "s" },
-                result.files_changed,
-                if result.files_changed == 1 { "" } else { "s" },
-                result.insertions,
-                result.deletions
-            ),
+            format!("{who} still holds the session's output open; porch stopped reading it"),
         );
     } else {
-        task.note(Tone::Dim, format!("{} holds no changes", plan.branch));
+        for reader in readers {
+            let _ = reader.join();
+        }
     }
-    if result.permission_denials > 0 {
-        let denied = result.permission_denials;
-        let calls = if denied == 1 {
-            "tool call"
-        } else {
-            "tool calls"
-        };
-        let warning = if result.files_changed == 0 {
-            format!(
-                "the session changed nothing and claude denied {denied} {calls} in permission mode {}: \
-                 rerun with --permission-mode acceptEdits, or list the tools in the task's allowed_tools",
-                task.ctx.plan.permission_mode
-            )
-        } else {
-            format!(
-                "claude denied {denied} {calls} in permission mode {}",
-                task.ctx.plan.permission_mode
-            )
-        };
-        task.note(Tone::Bad, warning.clone());
-        result.warnings.push(warning);
+    if let Some(file) = log_file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        let _ = file.flush();
     }
-    may_remove
+    let log = session_log
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    Ok(Session {
+        status,
+        duration_ms: clock.now_ms(),
+        log,
+        stopped: stopper.reason,
+        leftovers,
+        leftovers_kept: keep,
+        log_written,
+    })
 }
 
-fn commit_message(plan: &TaskPlan, session: &Session, status: Status) -> String {
-    let title = plan
-        .task
-        .description
-        .as_deref()
-        .or_else(|| plan.task.prompt.lines().find(|l| !l.trim().is_empty()))
-        .unwrap_or_default()
-        .trim();
-    let title: String = title.chars().take(72).collect();
-    let status = match status {
-        Status::Succeeded => "succeeded",
-        Status::TimedOut => "timed out",
-        Status::Interrupted => "interrupted",
-        _ => "failed",
+/// How often the waiting thread looks at the clock and at porch's signals.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Between the first SIGTERM, the second, and SIGKILL. claude ignores the first SIGTERM while a
+/// Bash tool runs (it kills the tool and carries on), so one signal is never enough.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long a session may take to exit after printing its result event.
+pub const RESULT_EXIT_GRACE: Duration = Duration::from_secs(5);
+
+fn why_stop(launch: &Launch, clock: &Clock, activity: &Activity) -> Option<StopReason> {
+    if let Some(signal) = shutdown::requested() {
+        return Some(StopReason::Interrupted(signal));
+    }
+    let elapsed = clock.start.elapsed();
+    if let Some(limit) = launch.timeout.filter(|limit| elapsed >= *limit) {
+        return Some(StopReason::Timeout(limit));
+    }
+    let since = |ms: u64| elapsed.saturating_sub(Duration::from_millis(ms));
+    let silent = since(activity.last_output_ms.load(Ordering::Relaxed));
+    if let Some(limit) = launch.idle_timeout.filter(|limit| silent >= *limit) {
+        return Some(StopReason::Idle(limit));
+    }
+    let result_at = activity.result_at_ms.load(Ordering::Relaxed);
+    if result_at > 0 && since(result_at - 1) >= RESULT_EXIT_GRACE {
+        return Some(StopReason::HungAfterResult);
+    }
+    None
+}
+
+pub fn describe_stop(reason: StopReason, ending: bool) -> String {
+    let what = match reason {
+        StopReason::Timeout(limit) => format!("timed out after {}", duration::format(limit)),
+        StopReason::Idle(limit) => format!(
+            "printed nothing for {} (--idle-timeout)",
+            duration::format(limit)
+        ),
+        StopReason::HungAfterResult => format!(
+            "claude printed its result but did not exit within {}",
+            duration::format(RESULT_EXIT_GRACE)
+        ),
+        StopReason::Interrupted(signal) => {
+            format!("porch received {}", proc::describe_signal(signal))
+        }
     };
-    format!(
-        "{}: {title}\n\nWork of the claude session that porch ran for task {:?}.\n\nPorch-Task: {}\nPorch-Session: {}\nPorch-Status: {status}\n",
-        plan.task.name,
-        plan.task.name,
-        plan.task.name,
-        session.log.session_id.as_deref().unwrap_or("unknown"),
-    )
+    if ending {
+        format!("{what}: ending the session")
+    } else {
+        what
+    }
 }
 
-fn remove_worktree(task: &Task, result: &mut TaskResult) {
-    let worktree = &task.plan.worktree;
-    match git::is_dirty(worktree) {
-        Ok(false) => match task.ctx.plan.repo.remove_worktree(worktree) {
-            Ok(()) => {
-                result.worktree_kept = false;
-                task.note(
-                    Tone::Dim,
-                    format!("removed the worktree; the work is on {}", task.plan.branch),
-                );
-            }
-            Err(err) => result.warnings.push(format!("kept the worktree: {err}")),
-        },
-        Ok(true) => result
-            .warnings
-            .push("kept the worktree: it still holds uncommitted changes".to_string()),
-        Err(err) => result.warnings.push(format!("kept the worktree: {err}")),
+/// Ends a session for real: SIGTERM to its group, a grace period, SIGTERM again, another grace
+/// period, SIGKILL. A second signal to porch skips the grace periods.
+struct Stopper {
+    pgid: u32,
+    reason: Option<StopReason>,
+    stage: u8,
+    since: Instant,
+}
+
+impl Stopper {
+    fn start(&mut self, reason: StopReason) {
+        self.reason = Some(reason);
+        self.stage = 0;
+        self.since = Instant::now();
+        proc::signal_group(self.pgid, libc::SIGTERM);
+        self.escalate();
     }
+
+    fn escalate(&mut self) {
+        let urgent = matches!(self.reason, Some(StopReason::Interrupted(_))) && shutdown::urgent();
+        if self.stage >= 2 || !(urgent || self.since.elapsed() >= STOP_GRACE) {
+            return;
+        }
+        self.stage = if urgent { 2 } else { self.stage + 1 };
+        self.since = Instant::now();
+        let signal = if self.stage == 2 {
+            libc::SIGKILL
+        } else {
+            libc::SIGTERM
+        };
+        proc::signal_group(self.pgid, signal);
+    }
+}
+
+/// The task's log: everything the agent printed, whole. Later attempts append to it.
+fn open_log(path: &Path, attempt: u32) -> Option<BufWriter<File>> {
+    let dir = path.parent()?;
+    std::fs::create_dir_all(dir).ok()?;
+    let file = if attempt == 1 {
+        File::create(path).ok()?
+    } else {
+        let mut file = File::options().append(true).open(path).ok()?;
+        let _ = writeln!(file, "[porch] attempt {attempt}");
+        file
+    };
+    Some(BufWriter::new(file))
+}
+
+#[derive(Clone)]
+struct Shared {
+    log_file: Arc<Mutex<Option<BufWriter<File>>>>,
+    session_log: Arc<Mutex<SessionLog>>,
+    clock: Arc<Clock>,
+    activity: Arc<Activity>,
+}
+
+fn spawn_reader(
+    launch: &Launch,
+    pipe: impl std::io::Read + Send + 'static,
+    origin: Origin,
+    shared: Shared,
+    done: Sender<()>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let printer = launch.printer.clone();
+    let index = launch.task_index;
+    let worktree = launch.worktree.to_path_buf();
+    spawn_thread("read", move || {
+        let mut reader = BufReader::with_capacity(64 * 1024, pipe);
+        let mut raw = Vec::new();
+        while let Ok(Some(dropped)) = read_capped_line(&mut reader, &mut raw, LINE_LIMIT) {
+            shared
+                .activity
+                .last_output_ms
+                .store(shared.clock.now_ms(), Ordering::Relaxed);
+            if let Some(file) = shared
+                .log_file
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_mut()
+            {
+                if origin == Origin::Stderr {
+                    let _ = file.write_all(b"[stderr] ");
+                }
+                let _ = file.write_all(&raw);
+                if dropped > 0 {
+                    let _ = write!(file, " [porch: {dropped} more bytes dropped]");
+                }
+                let _ = file.write_all(b"\n");
+            }
+            // Valid UTF-8 is the rule: checking it first is faster than the lossy conversion.
+            let text = match std::str::from_utf8(&raw) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(&raw),
+            };
+            let rendered = match origin {
+                Origin::Agent => {
+                    let mut log = shared.session_log.lock().unwrap_or_else(|p| p.into_inner());
+                    let had_result = log.result.is_some();
+                    let lines = agent::observe_line(&mut log, &text, &worktree);
+                    if !had_result && log.result.is_some() {
+                        shared
+                            .activity
+                            .result_at_ms
+                            .store(shared.clock.now_ms() + 1, Ordering::Relaxed);
+                    }
+                    lines
+                }
+                _ => vec![agent::Rendered {
+                    tone: Tone::Plain,
+                    text: text.into_owned(),
+                }],
+            };
+            for line in rendered {
+                let text = if dropped > 0 {
+                    format!("{} … ({dropped} more bytes)", line.text)
+                } else {
+                    line.text
+                };
+                if printer
+                    .send(Line {
+                        task: index,
+                        origin,
+                        tone: line.tone,
+                        text,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+        let _ = done.send(());
+    })
 }

@@ -3,10 +3,10 @@
 
 use std::io::Write;
 
+use crate::clip;
 use crate::duration::short_ms as format_duration_ms;
 use crate::preflight::Plan;
 use crate::report::{Results, Status, TaskResult};
-use crate::text;
 
 pub fn print(out: &mut impl Write, results: &Results, plan: &Plan, color: bool) {
     let _ = write_summary(out, results, plan, color);
@@ -81,14 +81,14 @@ fn write_summary(
             writeln!(
                 out,
                 "      {}",
-                paint("31", &format!("error: {}", text::one_line(error, 300)))
+                paint("31", &format!("error: {}", clip::one_line(error, 300)))
             )?;
         }
         for warning in &task.warnings {
             writeln!(
                 out,
                 "      {}",
-                paint("33", &format!("warning: {}", text::one_line(warning, 300)))
+                paint("33", &format!("warning: {}", clip::one_line(warning, 300)))
             )?;
         }
     }

@@ -394,7 +394,7 @@ fn describe_char(c: char) -> String {
 
 /// A value as JSON, shortened so a 10 MB string does not fill the terminal.
 pub fn quote_value(value: &str) -> String {
-    let shown = crate::text::shorten(value, 60);
+    let shown = crate::clip::shorten(value, 60);
     serde_json::to_string(&shown).unwrap_or(shown)
 }
 
