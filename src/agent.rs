@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::clip;
 use crate::duration;
 use crate::error::Error;
+use crate::printer::Tone;
 
 /// Removed from the agent's environment: a claude started from inside another Claude Code
 /// session (porch run by an agent) may refuse to start when it inherits them.
@@ -206,16 +207,6 @@ impl ResultEvent {
 
 fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str)
-}
-
-/// How a rendered line should look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
-    Plain,
-    /// porch's own notes and tool calls: secondary.
-    Dim,
-    Good,
-    Bad,
 }
 
 /// One line for a person to read.

@@ -57,7 +57,7 @@ pub fn init(file: &Path, force: bool) -> Result<(), Error> {
             Err(err) => return Err(err).context("create", file),
         }
     }
-    crate::print_stdout(&format!(
+    crate::console::print_stdout(&format!(
         "wrote {} with 2 sample tasks\nedit it, then run: porch run {} /path/to/repo\n",
         file.display(),
         file.display()

@@ -119,6 +119,6 @@ pub fn list(repo_dir: &Path) -> Result<(), Error> {
         text.push_str(format_row([&row[0], &row[1], &row[2], &row[3]]).trim_end());
         text.push('\n');
     }
-    crate::print_stdout(&text);
+    crate::console::print_stdout(&text);
     Ok(())
 }

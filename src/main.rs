@@ -4,6 +4,7 @@
 mod agent;
 mod cli;
 mod clip;
+mod console;
 mod duration;
 mod error;
 mod git;
@@ -37,7 +38,7 @@ fn main() -> ExitCode {
             if let Some(hint) = err.hint() {
                 text.push_str(&format!("hint: {hint}\n"));
             }
-            print_stderr(&text);
+            console::print_stderr(&text);
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -49,27 +50,12 @@ fn dispatch() -> Result<ExitCode, Error> {
         Command::Init { file, force } => init::init(&file, force).map(|()| ExitCode::SUCCESS),
         Command::List { repo } => list::list(&repo).map(|()| ExitCode::SUCCESS),
         Command::Help(topic) => {
-            print_stdout(&format!("{}\n", cli::help_text(topic)));
+            console::print_stdout(&format!("{}\n", cli::help_text(topic)));
             Ok(ExitCode::SUCCESS)
         }
         Command::Version => {
-            print_stdout(&format!("porch {}\n", env!("CARGO_PKG_VERSION")));
+            console::print_stdout(&format!("porch {}\n", env!("CARGO_PKG_VERSION")));
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// Writes to stdout, ignoring a reader that went away (`porch list | head -1`): println! would
-/// panic on the broken pipe.
-fn print_stdout(text: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
-}
-
-/// Writes to stderr, ignoring a stderr that is gone: after SIGHUP the terminal may be, and
-/// porch must still finish its work and its results file rather than panic.
-fn print_stderr(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

@@ -6,10 +6,18 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::agent::Tone;
-
 /// How many lines may wait for the printer. Past this, the agents' reader threads block, and so
 /// the agents do when their pipes fill: a flooding agent is slowed, porch's memory is not.
+/// How a rendered line should look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Plain,
+    /// porch's own notes and tool calls: secondary.
+    Dim,
+    Good,
+    Bad,
+}
+
 pub const CHANNEL_CAPACITY: usize = 4096;
 /// Longest line shown on the terminal; the task's log keeps the whole of it.
 pub const DISPLAY_LIMIT: usize = 4096;

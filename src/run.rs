@@ -53,7 +53,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
         report::point_link(link, &plan.output)?;
     }
     if let Some(note) = &plan.jobs_note {
-        crate::print_stderr(&format!("porch: {note}\n"));
+        crate::console::print_stderr(&format!("porch: {note}\n"));
     }
 
     let names = plan.tasks.iter().map(|t| t.task.name.clone()).collect();
@@ -157,13 +157,13 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     if let Err(err) = final_write {
         // The tasks ran and their branches hold the work, but a script cannot learn that from a
         // results file that is missing or stale: so this is a failure, never a quiet success.
-        crate::print_stderr(&format!(
+        crate::console::print_stderr(&format!(
             "porch: error: the results file could not be written: {err}\n"
         ));
         return Ok(ExitCode::from(1));
     }
     if let Some(err) = progress_failure {
-        crate::print_stderr(&format!(
+        crate::console::print_stderr(&format!(
             "porch: warning: the results file could not be updated during the run: {err}\n"
         ));
     }
@@ -192,7 +192,7 @@ fn announce_shutdown(signal: i32, running: usize) {
     } else {
         ""
     };
-    crate::print_stderr(&format!(
+    crate::console::print_stderr(&format!(
         "porch: received {}: starting no more sessions, ending {running} running (their work is committed){again}\n",
         proc::describe_signal(signal)
     ));

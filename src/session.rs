@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::agent::{self, SessionLog, Tone};
+use crate::agent::{self, SessionLog};
 use crate::duration;
 use crate::line_reader::read_capped_line;
-use crate::printer::{self, Line, Origin};
+use crate::printer::{self, Line, Origin, Tone};
 use crate::proc;
 use crate::shutdown;
 

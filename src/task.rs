@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::agent::{ResultEvent, Tone};
+use crate::agent::ResultEvent;
 use crate::duration;
 use crate::git::{self, GitError};
 use crate::preflight::{Plan, TaskPlan};
-use crate::printer::{self, Line};
+use crate::printer::{self, Line, Tone};
 use crate::proc;
 use crate::report::{Attempt, Status, TaskResult};
 use crate::session::{

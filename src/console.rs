@@ -1,0 +1,17 @@
+//! porch's own messages on stdout and stderr, outside the printer thread's stream: never a
+//! panic when either is closed.
+
+/// Writes to stdout, ignoring a reader that went away (`porch list | head -1`): println! would
+/// panic on the broken pipe.
+pub fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Writes to stderr, ignoring a stderr that is gone: after SIGHUP the terminal may be, and
+/// porch must still finish its work and its results file rather than panic.
+pub fn print_stderr(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
