@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use crate::atomic_file::write_atomic;
 use crate::error::{Error, IoContext};
-use crate::report::write_atomic;
 
 pub const SAMPLE: &str = r#"{
   "tasks": [

@@ -2,6 +2,7 @@
 //! in its own worktree on its own branch, and gather what they did.
 
 mod agent;
+mod atomic_file;
 mod cli;
 mod clip;
 mod console;
@@ -21,6 +22,7 @@ mod shutdown;
 mod summary;
 mod task;
 mod taskfile;
+mod timestamp;
 
 use std::process::ExitCode;
 

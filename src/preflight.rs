@@ -10,8 +10,8 @@ use crate::agent;
 use crate::cli::RunArgs;
 use crate::error::{Error, IoContext};
 use crate::git::{self, BRANCH_PREFIX, Repo};
-use crate::report;
 use crate::taskfile::{self, Task};
+use crate::timestamp;
 
 /// A validated run: every path decided, every base resolved to a commit.
 #[derive(Debug)]
@@ -111,7 +111,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         }
         None => state_dir.join("runs").join(format!(
             "{}-{}.json",
-            report::compact_timestamp(std::time::SystemTime::now()),
+            timestamp::compact_timestamp(std::time::SystemTime::now()),
             std::process::id()
         )),
     };

@@ -5,6 +5,7 @@ use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::atomic_file;
 use crate::cli::{ColorChoice, RunArgs};
 use crate::error::{Error, IoContext};
 use crate::preflight::{self, Environment, Plan};
@@ -14,6 +15,7 @@ use crate::report::{self, Counts, Results, SCHEMA_VERSION, Status};
 use crate::shutdown;
 use crate::summary;
 use crate::task::{self, Context};
+use crate::timestamp;
 
 pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let plan = preflight::plan(args, &Environment::from_process())?;
@@ -25,7 +27,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let owner = plan.state_dir.join(preflight::OWNER_FILE);
     if !owner.exists() {
         let path = plan.repo.common_dir.display().to_string();
-        report::write_atomic(&owner, path.as_bytes())?;
+        atomic_file::write_atomic(&owner, path.as_bytes())?;
     }
     if let Some(dir) = plan.output.parent() {
         std::fs::create_dir_all(dir).context("create", dir)?;
@@ -35,7 +37,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let mut results = Results {
         version: SCHEMA_VERSION,
         repo: plan.repo.toplevel.display().to_string(),
-        started_at: report::rfc3339(started_at),
+        started_at: timestamp::rfc3339(started_at),
         finished_at: None,
         duration_ms: 0,
         summary: Counts::default(),
@@ -50,7 +52,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     // naming every worktree and branch it was about to create.
     report::write_results(&plan.output, &results)?;
     if let Some(link) = &plan.latest_results {
-        report::point_link(link, &plan.output)?;
+        atomic_file::point_link(link, &plan.output)?;
     }
     if let Some(note) = &plan.jobs_note {
         crate::console::print_stderr(&format!("porch: {note}\n"));
@@ -148,7 +150,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     drop(ctx);
     let stdout_alive = printer_thread.finish();
 
-    results.finished_at = Some(report::rfc3339(SystemTime::now()));
+    results.finished_at = Some(timestamp::rfc3339(SystemTime::now()));
     let final_write = write_progress(&plan, &mut results, clock);
 
     if stdout_alive {

@@ -1,0 +1,115 @@
+//! Times as porch writes them: RFC 3339 in the results file, a compact form in file names.
+//! Always UTC, computed from the system clock without a time zone database.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `20261125T192103Z`: a UTC time for file names, sorting in time order.
+pub fn compact_timestamp(time: SystemTime) -> String {
+    rfc3339(time)
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .replace(['-', ':'], "")
+        + "Z"
+}
+
+/// RFC 3339 in UTC with milliseconds, e.g. `2026-11-25T19:21:03.042Z`.
+pub fn rfc3339(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm: days since 1970-01-01 to (year, month, day).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn days_since_the_epoch_become_calendar_dates() {
+        // (days since 1970-01-01, the date, the rule the row shows)
+        let cases: &[(i64, (i64, u32, u32), &str)] = &[
+            (0, (1970, 1, 1), "day 0 is the epoch"),
+            (-1, (1969, 12, 31), "the day before the epoch is in 1969"),
+            (789, (1972, 2, 29), "a year divisible by 4 has February 29"),
+            (790, (1972, 3, 1), "and March follows it"),
+            (10_956, (1999, 12, 31), "the last day of a year"),
+            (10_957, (2000, 1, 1), "is followed by January 1"),
+            (
+                11_016,
+                (2000, 2, 29),
+                "a century divisible by 400 is a leap year",
+            ),
+            (11_017, (2000, 3, 1), "and March follows its February 29"),
+            (
+                19_416,
+                (2023, 2, 28),
+                "a year not divisible by 4 ends February on the 28th",
+            ),
+            (19_417, (2023, 3, 1), "so March 1 follows February 28"),
+            (19_782, (2024, 2, 29), "2024 is a leap year"),
+            (20_088, (2024, 12, 31), "a leap year has 366 days"),
+            (
+                47_540,
+                (2100, 2, 28),
+                "a century not divisible by 400 is no leap year",
+            ),
+            (47_541, (2100, 3, 1), "so 2100 has no February 29"),
+            (-25_508, (1900, 3, 1), "nor had 1900, before the epoch"),
+        ];
+        for &(days, date, rule) in cases {
+            assert_eq!(civil_from_days(days), date, "{rule} (day {days})");
+        }
+    }
+
+    #[test]
+    fn rfc3339_is_utc_with_milliseconds() {
+        let cases = [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400_042, "2000-02-29T00:00:00.042Z"),
+            (1_795_634_463_000, "2026-11-25T19:21:03.000Z"),
+            (1_709_251_199_999, "2024-02-29T23:59:59.999Z"),
+        ];
+        for (millis, text) in cases {
+            assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_millis(millis)), text);
+        }
+    }
+
+    #[test]
+    fn a_time_before_the_epoch_is_written_as_the_epoch() {
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_secs(1)),
+            "1970-01-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn compact_timestamps_name_files_to_the_second() {
+        assert_eq!(
+            compact_timestamp(UNIX_EPOCH + Duration::from_millis(1_795_634_463_999)),
+            "20261125T192103Z"
+        );
+    }
+}
