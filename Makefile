@@ -1,7 +1,7 @@
 # porch: the commands README.md gives. `make test` is what CI runs (through .ci/run).
 CARGO ?= cargo
 
-.PHONY: build release test lint demo static clean bench e2e
+.PHONY: build release test lint demo static static-check clean bench e2e
 
 build:
 	$(CARGO) build --locked
@@ -31,6 +31,11 @@ demo: release
 static:
 	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --locked --release --target x86_64-unknown-linux-gnu
 	@echo "target/x86_64-unknown-linux-gnu/release/porch"
+
+# The static binary is static (file, ldd), runs --version and a whole run with no HOME and
+# PATH=/usr/bin:/bin, and a build from the bare source files names its commit.
+static-check: static
+	tests/static-check.sh
 
 clean:
 	$(CARGO) clean

@@ -56,7 +56,11 @@ fn dispatch() -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Version => {
-            console::print_stdout(&format!("porch {}\n", env!("CARGO_PKG_VERSION")));
+            console::print_stdout(&format!(
+                "porch {} ({})\n",
+                env!("CARGO_PKG_VERSION"),
+                env!("PORCH_BUILD_COMMIT")
+            ));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -940,9 +940,18 @@ fn version_and_help() {
     let sandbox = Sandbox::empty();
     let version = run(&mut sandbox.porch(&["--version"]));
     version.expect_code(0);
+    // The build script records the commit the binary was built from.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let commit = head.unwrap_or_else(|| "unknown commit".to_string());
     assert_eq!(
         version.stdout().trim(),
-        format!("porch {}", env!("CARGO_PKG_VERSION"))
+        format!("porch {} ({commit})", env!("CARGO_PKG_VERSION"))
     );
     run(&mut sandbox.porch(&["-V"])).expect_code(0);
 
