@@ -1051,12 +1051,25 @@ fn transient_error_is_retried_from_a_clean_worktree() {
          @write final.txt final\n"
     );
     let tasks = sandbox.tasks(&[("flaky", &prompt)]);
-    let run = run_porch(
+    let args_dir = sandbox.path().join("args");
+    std::fs::create_dir(&args_dir).unwrap();
+    let mut cmd = porch_run(
         &sandbox,
         &tasks,
         &["--retries", "2", "--retry-backoff", "100ms"],
     );
+    cmd.env("FAKE_CLAUDE_ARGS_DIR", &args_dir);
+    let run = Spawned::start(&mut cmd, sandbox.path(), "run").wait();
     run.expect_code(0);
+    // The retry starts claude exactly as the first attempt did.
+    for attempt in [1, 2] {
+        assert_eq!(
+            recorded_argv(&args_dir, "flaky", attempt),
+            expected_claude_argv("acceptEdits", &[]),
+            "attempt {attempt}\n{run}"
+        );
+    }
+    assert!(!args_dir.join("flaky.3.argv").exists(), "{run}");
     let results = sandbox.results();
     let t = task(&results, "flaky");
     assert_eq!(t["status"], "succeeded", "{results:#}");

@@ -341,13 +341,20 @@ fn a_session_that_changes_nothing_succeeds_with_an_empty_branch() {
 #[test]
 fn denied_writes_are_reported_as_a_warning_and_nothing_is_committed() {
     let sandbox = Sandbox::new();
-    let run = run_tasks(
-        &sandbox,
-        &[("denied", "@write wanted.txt never written")],
-        &["--permission-mode", "default"],
+    let args_dir = sandbox.path().join("args");
+    std::fs::create_dir(&args_dir).unwrap();
+    let file = sandbox.tasks(&[("denied", "@write wanted.txt never written")]);
+    let run = run(
+        porch_cmd(&sandbox, &file, &["--permission-mode", "default"])
+            .env("FAKE_CLAUDE_ARGS_DIR", &args_dir),
     );
     // The session itself went fine: the task succeeds, with a warning.
     run.expect_code(0);
+    assert_eq!(
+        recorded_argv(&args_dir, "denied", 1),
+        expected_claude_argv("default", &[]),
+        "{run}"
+    );
     run.expect_stdout("acceptEdits"); // the warning says how to fix it
     let results = sandbox.results();
     let t = task(&results, "denied");
@@ -403,22 +410,12 @@ fn the_agent_gets_the_right_arguments_the_prompt_on_stdin_and_no_nesting_vars() 
     let run = run(&mut cmd);
     run.expect_code(0);
 
-    let args = std::fs::read_to_string(args_dir.join("tools.args")).unwrap();
     assert_eq!(
-        args.lines().collect::<Vec<_>>(),
-        [
-            "-p",
-            "--output-format",
-            "stream-json",
-            "--verbose",
-            "--permission-mode",
-            "acceptEdits",
-            "tool:Read",
-            "tool:Bash(git diff:*)",
-        ],
+        recorded_argv(&args_dir, "tools", 1),
+        expected_claude_argv("acceptEdits", &["Read", "Bash(git diff:*)"]),
         "{run}"
     );
-    let received = std::fs::read(args_dir.join("tools.prompt")).unwrap();
+    let received = recorded_prompt(&args_dir, "tools", 1);
     assert_eq!(
         String::from_utf8_lossy(&received),
         prompt,
@@ -426,17 +423,28 @@ fn the_agent_gets_the_right_arguments_the_prompt_on_stdin_and_no_nesting_vars() 
     );
     assert_eq!(received, prompt.as_bytes());
 
-    let plain = std::fs::read_to_string(args_dir.join("plain.args")).unwrap();
-    assert!(!plain.contains("tool:"), "no --allowedTools: {plain}");
     assert_eq!(
-        std::fs::read(args_dir.join("plain.prompt")).unwrap(),
-        b"no tools given"
+        recorded_argv(&args_dir, "plain", 1),
+        expected_claude_argv("acceptEdits", &[]),
+        "no --allowedTools\n{run}"
+    );
+    assert_eq!(recorded_prompt(&args_dir, "plain", 1), b"no tools given");
+    assert_eq!(
+        recorded_argv(&args_dir, "big", 1),
+        expected_claude_argv("acceptEdits", &[]),
+        "{run}"
     );
     assert!(big.len() > 200_000);
     assert!(
-        std::fs::read(args_dir.join("big.prompt")).unwrap() == big.as_bytes(),
+        recorded_prompt(&args_dir, "big", 1) == big.as_bytes(),
         "the large prompt arrives whole"
     );
+    for name in ["tools", "plain", "big"] {
+        assert!(
+            !args_dir.join(format!("{name}.2.argv")).exists(),
+            "{name}: claude was started once"
+        );
+    }
     let results = sandbox.results();
     assert_eq!(results["summary"]["succeeded"], 3, "{results:#}");
 }

@@ -1413,7 +1413,7 @@ fn ten_megabyte_prompt_reaches_the_agent_intact() {
         .env("FAKE_CLAUDE_ARGS_DIR", args_dir.path()));
     run.expect_code(0);
     assert!(!run.stderr().contains("panicked"), "{run}");
-    let received = std::fs::read(args_dir.path().join("big.prompt")).expect("the agent ran");
+    let received = recorded_prompt(args_dir.path(), "big", 1);
     if received != prompt.as_bytes() {
         let at = received
             .iter()
