@@ -20,6 +20,7 @@ mod run;
 mod session;
 mod shutdown;
 mod summary;
+mod sys;
 mod task;
 mod taskfile;
 mod timestamp;

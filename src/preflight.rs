@@ -10,6 +10,7 @@ use crate::agent;
 use crate::cli::RunArgs;
 use crate::error::{Error, IoContext};
 use crate::git::{self, BRANCH_PREFIX, Repo};
+use crate::sys::writable;
 use crate::taskfile::{self, Task};
 use crate::timestamp;
 
@@ -448,15 +449,6 @@ fn check_output(path: &Path) -> Result<(), Error> {
         ));
     }
     Ok(())
-}
-
-fn writable(dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: access(2) reads a NUL-terminated path we own for the duration of the call.
-    unsafe { libc::access(c_path.as_ptr(), libc::W_OK) == 0 }
 }
 
 fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) -> Error {

@@ -1,4 +1,4 @@
-//! Process groups and signals: the only `unsafe` in porch.
+//! Process groups and the processes a session leaves behind.
 //!
 //! Every agent runs in its own process group, so one `kill(-pgid)` reaches the agent and the
 //! children that stayed in its group. That is not enough: claude runs Bash-tool commands in
@@ -8,29 +8,40 @@
 //! whose parent chain was broken before porch looked; the marker survives any reparenting and
 //! is only lost by a process that clears its own environment, which the group kill still
 //! catches unless it also left the group.
+//!
+//! The system calls themselves are in `sys`.
 
 use std::time::{Duration, Instant};
 
+use crate::sys;
+
 pub fn signal_group(pgid: u32, signal: i32) {
-    // SAFETY: kill(2) has no memory-safety preconditions; a negative pid names a group.
-    unsafe {
-        libc::kill(-(pgid as i32), signal);
+    sys::signal_group(pgid, signal);
+}
+
+/// The environment entry (`NAME=value`) that every process of one session inherits.
+pub struct Marker {
+    entry: Vec<u8>,
+}
+
+impl Marker {
+    pub fn new(name: &str, value: &str) -> Marker {
+        Marker {
+            entry: format!("{name}={value}").into_bytes(),
+        }
+    }
+
+    /// Whether an environment as `/proc/PID/environ` gives it (NUL-separated) holds the marker.
+    fn is_in(&self, environ: &[u8]) -> bool {
+        environ.split(|&b| b == 0).any(|var| var == self.entry)
     }
 }
 
-fn signal_pid(pid: i32, signal: i32) {
-    // SAFETY: as above.
-    unsafe {
-        libc::kill(pid, signal);
-    }
-}
-
-/// Live processes (not zombies) whose environment holds `PORCH_SESSION=marker`.
+/// Live processes (not zombies) whose environment holds the marker.
 ///
 /// A process in the middle of `execve` reads an empty environment for a moment; such a process
 /// (empty, yet neither a zombie nor a kernel thread) is looked at again until it says.
-pub fn marked_processes(marker: &str) -> Vec<i32> {
-    let needle = format!("{}={marker}", crate::agent::SESSION_MARKER_VAR);
+pub fn marked_processes(marker: &Marker) -> Vec<i32> {
     let own = std::process::id() as i32;
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -44,7 +55,7 @@ pub fn marked_processes(marker: &str) -> Vec<i32> {
         if pid == own {
             continue;
         }
-        match classify(pid, needle.as_bytes()) {
+        match classify(pid, marker) {
             Some(true) => marked.push(pid),
             Some(false) => {}
             None => unsure.push(pid),
@@ -57,7 +68,7 @@ pub fn marked_processes(marker: &str) -> Vec<i32> {
             break;
         }
         std::thread::sleep(Duration::from_millis(2));
-        unsure.retain(|&pid| match classify(pid, needle.as_bytes()) {
+        unsure.retain(|&pid| match classify(pid, marker) {
             Some(true) => {
                 marked.push(pid);
                 false
@@ -70,11 +81,11 @@ pub fn marked_processes(marker: &str) -> Vec<i32> {
 }
 
 /// `Some(true)`: marked; `Some(false)`: not marked, gone, or not ours to read; `None`: unsure.
-fn classify(pid: i32, needle: &[u8]) -> Option<bool> {
+fn classify(pid: i32, marker: &Marker) -> Option<bool> {
     let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
         return Some(false);
     };
-    if environ.split(|&b| b == 0).any(|var| var == needle) {
+    if marker.is_in(&environ) {
         return Some(true);
     }
     if !environ.is_empty() {
@@ -82,8 +93,20 @@ fn classify(pid: i32, needle: &[u8]) -> Option<bool> {
     }
     // Empty: a zombie, a kernel thread, or a process caught mid-exec.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    if has_no_environment(&stat)? {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Whether `/proc/PID/stat` shows a process that has no environment to read: a zombie (state
+/// `Z` or `X`) or a kernel thread (`PF_KTHREAD` in its flags). `None` when it does not parse.
+/// The command name comes before the fields and may hold spaces and parentheses, hence the
+/// last `)`.
+fn has_no_environment(stat: &str) -> Option<bool> {
     const PF_KTHREAD: u64 = 0x0020_0000;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let zombie = fields
         .first()
         .is_some_and(|state| *state == "Z" || *state == "X");
@@ -91,7 +114,7 @@ fn classify(pid: i32, needle: &[u8]) -> Option<bool> {
         .get(6)
         .and_then(|f| f.parse::<u64>().ok())
         .is_some_and(|flags| flags & PF_KTHREAD != 0);
-    if zombie || kernel { Some(false) } else { None }
+    Some(zombie || kernel)
 }
 
 /// Ends every process left behind by a session: its process group and every process carrying
@@ -100,17 +123,17 @@ fn classify(pid: i32, needle: &[u8]) -> Option<bool> {
 ///
 /// "None left" means two scans in a row found none, a moment apart, so that a process forked
 /// by a dying group member during the first scan is seen by the second.
-pub fn end_leftovers(pgid: u32, marker: &str, grace: Duration) -> usize {
+pub fn end_leftovers(pgid: u32, marker: &Marker, grace: Duration) -> usize {
     let mut seen = std::collections::BTreeSet::new();
     let scan_and_signal = |signal: i32, seen: &mut std::collections::BTreeSet<i32>| {
-        signal_group(pgid, signal);
+        sys::signal_group(pgid, signal);
         let alive = marked_processes(marker);
         for &pid in &alive {
             if seen.insert(pid) || signal == libc::SIGKILL {
-                signal_pid(pid, signal);
+                sys::signal_process(pid, signal);
             }
         }
-        alive.is_empty() && !group_alive(pgid)
+        alive.is_empty() && !sys::group_exists(pgid)
     };
     let deadline = Instant::now() + grace;
     let mut quiet_scans = 0;
@@ -151,11 +174,6 @@ pub fn end_leftovers(pgid: u32, marker: &str, grace: Duration) -> usize {
 const SCAN_INTERVAL: Duration = Duration::from_millis(25);
 const CONFIRM_INTERVAL: Duration = Duration::from_millis(5);
 
-fn group_alive(pgid: u32) -> bool {
-    // SAFETY: signal 0 only checks that the group exists.
-    unsafe { libc::kill(-(pgid as i32), 0) == 0 }
-}
-
 /// "signal 15 (SIGTERM)", for messages.
 pub fn describe_signal(signal: i32) -> String {
     let name = match signal {
@@ -171,4 +189,63 @@ pub fn describe_signal(signal: i32) -> String {
         _ => return format!("signal {signal}"),
     };
     format!("signal {signal} ({name})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_is_described_by_number_and_by_name_when_porch_knows_it() {
+        let cases = [
+            (libc::SIGINT, "signal 2 (SIGINT)"),
+            (libc::SIGKILL, "signal 9 (SIGKILL)"),
+            (libc::SIGTERM, "signal 15 (SIGTERM)"),
+            (libc::SIGHUP, "signal 1 (SIGHUP)"),
+            (libc::SIGUSR1, "signal 10"),
+            (64, "signal 64"),
+        ];
+        for (signal, described) in cases {
+            assert_eq!(describe_signal(signal), described);
+        }
+    }
+
+    #[test]
+    fn the_marker_is_a_whole_environment_entry() {
+        let marker = Marker::new("PORCH_SESSION", "41-7");
+        let cases: [(&[u8], bool); 7] = [
+            (b"PORCH_SESSION=41-7", true),
+            (b"HOME=/root\0PORCH_SESSION=41-7\0PATH=/bin\0", true),
+            (b"PORCH_SESSION=41-70\0", false),
+            (b"PORCH_SESSION=41-\0", false),
+            (b"XPORCH_SESSION=41-7\0", false),
+            (b"HOME=/root\0", false),
+            (b"", false),
+        ];
+        for (environ, marked) in cases {
+            assert_eq!(
+                marker.is_in(environ),
+                marked,
+                "{}",
+                String::from_utf8_lossy(environ)
+            );
+        }
+    }
+
+    #[test]
+    fn zombies_and_kernel_threads_have_no_environment_to_read() {
+        let cases = [
+            ("12 (sleep) S 1 12 12 0 -1 4194560 0 0", Some(false)),
+            ("12 (sleep) Z 1 12 12 0 -1 4194560 0 0", Some(true)),
+            ("12 (sleep) X 1 12 12 0 -1 4194560 0 0", Some(true)),
+            ("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0", Some(true)),
+            // A command name with spaces and a parenthesis of its own.
+            ("12 (a) b S) R 1 12 12 0 -1 4194304 0 0", Some(false)),
+            ("12 (a) b Z) Z 1 12 12 0 -1 4194304 0 0", Some(true)),
+            ("no closing parenthesis", None),
+        ];
+        for (stat, no_environment) in cases {
+            assert_eq!(has_no_environment(stat), no_environment, "{stat}");
+        }
+    }
 }

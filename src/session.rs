@@ -125,13 +125,13 @@ struct Activity {
 /// it, ending it on a timeout, an idle timeout, a hang after its result or a signal to porch.
 /// Returns once the agent has exited and what it left running has been dealt with.
 pub fn run(launch: &Launch) -> Result<Session, StartFailure> {
-    let marker = launch.marker.as_str();
+    let marker = proc::Marker::new(agent::SESSION_MARKER_VAR, &launch.marker);
     let mut command = agent::command(
         launch.program,
         launch.permission_mode,
         launch.allowed_tools,
         launch.worktree,
-        marker,
+        &launch.marker,
     );
     command
         .stdin(Stdio::piped())
@@ -200,7 +200,7 @@ pub fn run(launch: &Launch) -> Result<Session, StartFailure> {
         Err(err) => {
             // The guard ends the agent; what it may have started is swept like any leftover.
             drop(guard);
-            proc::end_leftovers(pgid, marker, Duration::ZERO);
+            proc::end_leftovers(pgid, &marker, Duration::ZERO);
             return Err(StartFailure::Error(format!(
                 "could not start a thread to watch the agent: {err}"
             )));
@@ -241,14 +241,14 @@ pub fn run(launch: &Launch) -> Result<Session, StartFailure> {
     // What the agent left running holds its pipes open; end it before waiting for them.
     let keep = launch.keep_leftovers && stopper.reason.is_none();
     let leftovers = if keep {
-        proc::marked_processes(marker).len()
+        proc::marked_processes(&marker).len()
     } else {
         let grace = if shutdown::urgent() {
             Duration::ZERO
         } else {
             LEFTOVER_GRACE
         };
-        proc::end_leftovers(pgid, marker, grace)
+        proc::end_leftovers(pgid, &marker, grace)
     };
 
     let deadline = Instant::now() + PIPE_DRAIN_DEADLINE;

@@ -1,0 +1,145 @@
+//! The only `unsafe` code in porch: thin safe wrappers over the libc calls std lacks.
+//!
+//! What is here, and why each is sound:
+//! - `kill(2)`, to signal a process, a process group, or ask whether a group exists
+//!   ([`signal_process`], [`signal_group`], [`group_exists`]). kill has no memory-safety
+//!   preconditions; the wrappers refuse pids and groups below 1, which kill would read as "every
+//!   process porch may signal" or "porch's own group".
+//! - `access(2)` with `W_OK` ([`writable`]): it reads a NUL-terminated path that the wrapper
+//!   owns for the whole call.
+//! - `sigaction(2)` ([`record_signals`]), with the handler that goes with it. A signal handler
+//!   may only do what is async-signal-safe; the one handler here only stores into two atomics,
+//!   and it is private, so no safe caller can install one that does more. The `sigaction` value
+//!   starts zeroed, a valid "no flags, empty mask" value, and `SA_RESTART` keeps blocking reads
+//!   and waits elsewhere in porch from failing with `EINTR`.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+/// Sends `signal` to one process. Returns whether kill(2) succeeded.
+pub fn signal_process(pid: i32, signal: i32) -> bool {
+    if pid < 1 {
+        return false;
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions; `pid` names one process.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// Sends `signal` to every process in group `pgid`. Returns whether kill(2) succeeded.
+pub fn signal_group(pgid: u32, signal: i32) -> bool {
+    match group_pid(pgid) {
+        // SAFETY: kill(2) has no memory-safety preconditions; a negative pid names a group.
+        Some(group) => unsafe { libc::kill(group, signal) == 0 },
+        None => false,
+    }
+}
+
+/// Whether process group `pgid` still has a member (signal 0 only checks).
+pub fn group_exists(pgid: u32) -> bool {
+    signal_group(pgid, 0)
+}
+
+/// kill(2)'s name for group `pgid`: its negation. `None` for 0, which kill would read as
+/// porch's own group, and for what does not fit a pid.
+fn group_pid(pgid: u32) -> Option<i32> {
+    i32::try_from(pgid)
+        .ok()
+        .filter(|&pgid| pgid >= 1)
+        .map(|pgid| -pgid)
+}
+
+/// Whether porch may write into `dir`, by access(2) with `W_OK`.
+pub fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: access(2) reads a NUL-terminated path we own for the duration of the call.
+    unsafe { libc::access(c_path.as_ptr(), libc::W_OK) == 0 }
+}
+
+static FIRST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+static SIGNAL_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn record(signal: libc::c_int) {
+    // Only atomics here: anything else is not async-signal-safe.
+    let _ = FIRST_SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+    SIGNAL_COUNT.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Catches `signals` with a handler that only records them, read by [`signals_received`].
+pub fn record_signals(signals: &[i32]) {
+    for &signal in signals {
+        // SAFETY: see the module's doc: a zeroed sigaction is valid, the handler only touches
+        // atomics.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = record as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The first recorded signal (if any) and how many have arrived.
+pub fn signals_received() -> (Option<i32>, usize) {
+    let first = match FIRST_SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(signal),
+    };
+    (first, SIGNAL_COUNT.load(Ordering::SeqCst))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_is_named_by_its_negation_and_never_by_zero_or_an_overflow() {
+        let cases = [
+            (1, Some(-1)),
+            (4242, Some(-4242)),
+            (i32::MAX as u32, Some(-i32::MAX)),
+            (0, None),
+            (i32::MAX as u32 + 1, None),
+            (u32::MAX, None),
+        ];
+        for (pgid, expected) in cases {
+            assert_eq!(group_pid(pgid), expected, "pgid {pgid}");
+        }
+    }
+
+    #[test]
+    fn pids_and_groups_below_one_are_refused_before_kill() {
+        // Signal 0 only asks; even so these must not reach kill, where 0 and -1 mean
+        // "porch's group" and "everything porch may signal".
+        assert!(!signal_process(0, 0));
+        assert!(!signal_process(-1, 0));
+        assert!(!signal_group(0, 0));
+    }
+
+    #[test]
+    fn porch_can_ask_about_itself_and_its_own_group() {
+        let own = std::process::id();
+        assert!(signal_process(own as i32, 0));
+        // The group is the third field after the command name in /proc/self/stat.
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let after_name = stat.rsplit_once(')').unwrap().1;
+        let pgrp: u32 = after_name
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(group_exists(pgrp));
+    }
+
+    #[test]
+    fn a_writable_directory_is_writable_and_a_missing_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(writable(dir.path()));
+        assert!(!writable(&dir.path().join("missing")));
+        assert!(!writable(Path::new("bad\0path")));
+    }
+}
