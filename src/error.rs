@@ -103,7 +103,14 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Usage { .. } | Error::Tasks { .. } | Error::Setup { .. } => None,
+        }
+    }
+}
 
 impl From<lexopt::Error> for Error {
     fn from(err: lexopt::Error) -> Error {
@@ -123,5 +130,42 @@ impl<T> IoContext<T> for io::Result<T> {
             path: path.to_path_buf(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn an_io_error_keeps_its_cause_as_the_source() {
+        let err = Err::<(), _>(io::Error::new(io::ErrorKind::PermissionDenied, "denied"))
+            .context("write", Path::new("/r/results.json"))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "cannot write /r/results.json: denied");
+        let source = err.source().expect("the I/O error is the source");
+        assert_eq!(source.to_string(), "denied");
+    }
+
+    #[test]
+    fn errors_porch_found_itself_have_no_source() {
+        let errors = [
+            Error::usage("no tasks file"),
+            Error::setup(
+                "REPO /x is not inside a git work tree",
+                "run porch on a git checkout",
+            ),
+            Error::Tasks {
+                file: "tasks.json".into(),
+                task: None,
+                field: None,
+                message: "empty".into(),
+                hint: None,
+            },
+        ];
+        for err in errors {
+            assert!(err.source().is_none(), "{err}");
+        }
     }
 }

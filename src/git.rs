@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 
 use crate::error::Error;
 
@@ -24,18 +24,92 @@ pub const BRANCH_PREFIX: &str = "task/";
 /// Where `--retries` keeps what a failed attempt wrote: `refs/porch/attempts/<task>/<n>`.
 pub const ATTEMPTS_REFS: &str = "refs/porch/attempts";
 
-/// A git command that failed: what ran, and what git said.
+/// Said of a name porch found taken while claiming it.
+const ANOTHER_RUN: &str = "(another porch run on this repository?)";
+
+/// A git step that failed: what porch ran (or did beside git), and why it failed.
 #[derive(Debug, Clone)]
 pub struct GitError {
+    /// `git worktree add …`, or what porch did beside git (`lock <path>`).
     pub command: String,
-    pub message: String,
+    pub kind: GitErrorKind,
+    /// What the failure means to the caller, said after the reason.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GitErrorKind {
+    /// git could not be started: not installed, not on PATH, or not executable.
+    Missing { not_found: bool, detail: String },
+    /// git ran and exited unsuccessfully.
+    Failed { status: ExitStatus, stderr: String },
+    /// A file porch uses beside git (the lock, a worktree's HEAD), or a process that could not be
+    /// started for a reason other than git missing.
+    Io(String),
+    /// porch refused before asking git: something is in the way.
+    Refused(String),
+}
+
+impl GitError {
+    fn new(command: impl Into<String>, kind: GitErrorKind) -> GitError {
+        GitError {
+            command: command.into(),
+            kind,
+            note: None,
+        }
+    }
+
+    fn spawn(command: impl Into<String>, err: &std::io::Error) -> GitError {
+        use std::io::ErrorKind;
+        let kind = match err.kind() {
+            ErrorKind::NotFound | ErrorKind::PermissionDenied => GitErrorKind::Missing {
+                not_found: err.kind() == ErrorKind::NotFound,
+                detail: err.to_string(),
+            },
+            _ => GitErrorKind::Io(err.to_string()),
+        };
+        GitError::new(command, kind)
+    }
+
+    /// git itself cannot be run: no point asking it anything else.
+    pub fn is_missing(&self) -> bool {
+        matches!(self.kind, GitErrorKind::Missing { .. })
+    }
+
+    pub fn with_note(self, note: impl Into<String>) -> GitError {
+        GitError {
+            note: Some(note.into()),
+            ..self
+        }
+    }
+
+    /// Why it failed, in git's words where git said something, without the command.
+    pub fn reason(&self) -> String {
+        let reason = match &self.kind {
+            GitErrorKind::Missing {
+                not_found: true, ..
+            } => "git is not installed or not on PATH".to_string(),
+            GitErrorKind::Missing { detail, .. } => detail.clone(),
+            GitErrorKind::Failed { status, stderr } if stderr.trim().is_empty() => {
+                format!("exited with {status}")
+            }
+            GitErrorKind::Failed { stderr, .. } => stderr.trim().to_string(),
+            GitErrorKind::Io(message) | GitErrorKind::Refused(message) => message.clone(),
+        };
+        match &self.note {
+            Some(note) => format!("{reason} {note}"),
+            None => reason,
+        }
+    }
 }
 
 impl std::fmt::Display for GitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}` failed: {}", self.command, self.message)
+        write!(f, "`{}` failed: {}", self.command, self.reason())
     }
 }
+
+impl std::error::Error for GitError {}
 
 /// A git command in `dir`, in a process group of its own: Ctrl-C at the terminal goes to the
 /// foreground group, and must reach porch (which then commits the agents' work) but not the
@@ -55,14 +129,10 @@ fn describe(args: &[&str]) -> String {
 }
 
 fn output(dir: &Path, args: &[&str]) -> Result<Output, GitError> {
-    command(dir).args(args).output().map_err(|err| GitError {
-        command: describe(args),
-        message: if err.kind() == std::io::ErrorKind::NotFound {
-            "git is not installed or not on PATH".to_string()
-        } else {
-            err.to_string()
-        },
-    })
+    command(dir)
+        .args(args)
+        .output()
+        .map_err(|err| GitError::spawn(describe(args), &err))
 }
 
 /// Runs git and returns its trimmed stdout, or what it printed on stderr when it failed.
@@ -86,16 +156,13 @@ fn query(dir: &Path, args: &[&str]) -> Result<bool, GitError> {
 }
 
 fn failure(args: &[&str], out: &Output) -> GitError {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let message = stderr.trim();
-    GitError {
-        command: describe(args),
-        message: if message.is_empty() {
-            format!("exited with {}", out.status)
-        } else {
-            message.to_string()
+    GitError::new(
+        describe(args),
+        GitErrorKind::Failed {
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         },
-    }
+    )
 }
 
 /// The repository porch runs against, found from any directory inside its work tree.
@@ -163,19 +230,18 @@ impl Repo {
                 (branch != "HEAD").then(|| branch.to_string()),
             ));
         }
-        match answer {
-            Err(err) if err.message.contains("not installed") => {
-                return Err(Error::setup(
-                    err.message,
-                    "install git, then run porch again",
-                ));
-            }
-            _ => {}
+        if let Err(err) = &answer
+            && err.is_missing()
+        {
+            return Err(Error::setup(
+                err.reason(),
+                "install git, then run porch again",
+            ));
         }
         match run(dir, &["rev-parse", "--is-inside-work-tree"]) {
             Ok(answer) if answer == "true" => {}
             Ok(_) => return Err(not_repo(" (it is a bare repository or a .git directory)")),
-            Err(err) => return Err(not_repo(&format!(": {}", err.message))),
+            Err(err) => return Err(not_repo(&format!(": {}", err.reason()))),
         }
         let toplevel =
             run(dir, &["rev-parse", "--show-toplevel"]).unwrap_or_else(|_| shown.to_string());
@@ -189,7 +255,7 @@ impl Repo {
             ": {}",
             answer.err().map_or_else(
                 || "git gave an answer porch does not understand".to_string(),
-                |e| e.message
+                |e| e.reason()
             )
         )))
     }
@@ -242,13 +308,17 @@ impl Repo {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|err| GitError {
-                command: format!("open {}", path.display()),
-                message: err.to_string(),
+            .map_err(|err| {
+                GitError::new(
+                    format!("open {}", path.display()),
+                    GitErrorKind::Io(err.to_string()),
+                )
             })?;
-        file.lock().map_err(|err| GitError {
-            command: format!("lock {}", path.display()),
-            message: err.to_string(),
+        file.lock().map_err(|err| {
+            GitError::new(
+                format!("lock {}", path.display()),
+                GitErrorKind::Io(err.to_string()),
+            )
         })?;
         Ok(RepoLock { _file: file })
     }
@@ -268,22 +338,17 @@ impl Repo {
             // Claimed under the lock, so that on failure everything at these names is ours to
             // remove: another porch run that got here first keeps its branch and worktree.
             if dir.symlink_metadata().is_ok() {
-                return Err(GitError {
-                    command: format!("git worktree add {dir_str}"),
-                    message: format!(
-                        "{dir_str} already exists (another porch run on this repository?)"
-                    ),
-                });
+                return Err(GitError::new(
+                    format!("git worktree add {dir_str}"),
+                    GitErrorKind::Refused(format!("{dir_str} already exists")),
+                )
+                .with_note(ANOTHER_RUN));
             }
             // Created here rather than by `worktree add -b`, which starts a `git branch` of its
             // own: the empty old value makes it fail if the branch exists, with nothing to undo.
             let reference = format!("refs/heads/{branch}");
-            if let Err(err) = run(&self.toplevel, &["update-ref", &reference, base_commit, ""]) {
-                return Err(GitError {
-                    message: format!("{} (another porch run on this repository?)", err.message),
-                    ..err
-                });
-            }
+            run(&self.toplevel, &["update-ref", &reference, base_commit, ""])
+                .map_err(|err| err.with_note(ANOTHER_RUN))?;
             let added = run(
                 &self.toplevel,
                 &["worktree", "add", "--no-checkout", "--", &dir_str, branch],
@@ -420,9 +485,11 @@ fn parse_worktree_list(text: &str) -> Vec<WorktreeEntry> {
 /// What a linked worktree's HEAD holds: `ref: refs/heads/NAME`, or a commit id when detached.
 /// Read from the files git keeps, not by starting git: it is asked once per task.
 pub fn worktree_head(dir: &Path) -> Result<String, GitError> {
-    let fail = |message: String| GitError {
-        command: format!("read the HEAD of {}", dir.display()),
-        message,
+    let fail = |message: String| {
+        GitError::new(
+            format!("read the HEAD of {}", dir.display()),
+            GitErrorKind::Io(message),
+        )
     };
     let dot_git = std::fs::read_to_string(dir.join(".git")).map_err(|e| fail(e.to_string()))?;
     let admin = dot_git
@@ -493,17 +560,13 @@ pub fn commit_all(dir: &Path, message: &str, identity: &[String]) -> Result<bool
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|err| GitError {
-            command: "git commit".into(),
-            message: err.to_string(),
-        })?;
+        .map_err(|err| GitError::spawn("git commit", &err))?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(message.as_bytes());
     }
-    let out = child.wait_with_output().map_err(|err| GitError {
-        command: "git commit".into(),
-        message: err.to_string(),
-    })?;
+    let out = child
+        .wait_with_output()
+        .map_err(|err| GitError::new("git commit", GitErrorKind::Io(err.to_string())))?;
     if out.status.success() {
         return Ok(true);
     }
@@ -622,6 +685,78 @@ pub fn diff_stats(dir: &Path, base_commit: &str, branch: &str) -> Result<DiffSta
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn exited(code: i32) -> ExitStatus {
+        ExitStatus::from_raw(code << 8)
+    }
+
+    #[test]
+    fn a_git_error_says_what_ran_and_why_it_failed() {
+        use GitErrorKind::*;
+        let missing = |not_found| Missing {
+            not_found,
+            detail: "Permission denied (os error 13)".into(),
+        };
+        let failed = |stderr: &str| Failed {
+            status: exited(128),
+            stderr: stderr.into(),
+        };
+        let rows = [
+            (missing(true), "git is not installed or not on PATH", true),
+            (missing(false), "Permission denied (os error 13)", true),
+            (
+                failed("fatal: bad revision\n"),
+                "fatal: bad revision",
+                false,
+            ),
+            (failed("  \n"), "exited with exit status: 128", false),
+            (Io("Is a directory".into()), "Is a directory", false),
+            (
+                Refused("/w/x already exists".into()),
+                "/w/x already exists",
+                false,
+            ),
+        ];
+        for (kind, reason, is_missing) in rows {
+            let err = GitError::new("git status", kind);
+            assert_eq!(err.reason(), reason);
+            assert_eq!(err.to_string(), format!("`git status` failed: {reason}"));
+            assert_eq!(err.is_missing(), is_missing, "{err}");
+        }
+    }
+
+    #[test]
+    fn a_note_follows_the_reason() {
+        let err = GitError::new(
+            "git update-ref refs/heads/task/x",
+            GitErrorKind::Failed {
+                status: exited(1),
+                stderr: "fatal: reference already exists".into(),
+            },
+        )
+        .with_note(ANOTHER_RUN);
+        assert_eq!(
+            err.to_string(),
+            "`git update-ref refs/heads/task/x` failed: fatal: reference already exists \
+             (another porch run on this repository?)"
+        );
+    }
+
+    #[test]
+    fn git_that_cannot_be_started_is_missing_and_nothing_else_is() {
+        use std::io::{Error, ErrorKind};
+        let rows = [
+            (ErrorKind::NotFound, true),
+            (ErrorKind::PermissionDenied, true),
+            (ErrorKind::OutOfMemory, false),
+            (ErrorKind::Interrupted, false),
+        ];
+        for (kind, missing) in rows {
+            let err = GitError::spawn("git status", &Error::from(kind));
+            assert_eq!(err.is_missing(), missing, "{kind:?}");
+        }
+    }
 
     #[test]
     fn worktree_list_porcelain() {

@@ -37,7 +37,7 @@ pub fn list(repo_dir: &Path) -> Result<(), Error> {
             match git::is_dirty(&worktree.path) {
                 Ok(true) => "dirty".to_string(),
                 Ok(false) => "clean".to_string(),
-                Err(err) => format!("unknown: {}", err.message),
+                Err(err) => format!("unknown: {}", err.reason()),
             }
         };
         rows.push([worktree.path.display().to_string(), branch, task, state]);

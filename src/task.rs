@@ -9,7 +9,7 @@ use crossbeam_channel::Sender;
 
 use crate::agent::ResultEvent;
 use crate::duration;
-use crate::git::{self, GitError};
+use crate::git;
 use crate::preflight::{Plan, TaskPlan};
 use crate::printer::{self, Line, Tone};
 use crate::proc;
@@ -325,17 +325,10 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
         );
     }
     git::restart_branch(&plan.worktree, &plan.branch, &plan.base_commit).map_err(|err| {
-        GitError {
-            message: format!(
-                "{}{}",
-                err.message,
-                if saved {
-                    format!(" (attempt {attempt}'s work is kept as {reference})")
-                } else {
-                    String::new()
-                }
-            ),
-            ..err
+        if saved {
+            err.with_note(format!("(attempt {attempt}'s work is kept as {reference})"))
+        } else {
+            err
         }
     })?;
     Ok(saved.then_some(reference))
