@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::clip;
 use crate::duration;
+use crate::env::REPO_ENV_VARS;
 use crate::error::Error;
 use crate::printer::Tone;
 
@@ -102,10 +103,7 @@ pub fn command(
         cmd.arg("--allowedTools").args(allowed_tools);
     }
     cmd.current_dir(worktree);
-    for var in NESTED_SESSION_VARS
-        .iter()
-        .chain(crate::git::REPO_ENV_VARS.iter())
-    {
+    for var in NESTED_SESSION_VARS.iter().chain(REPO_ENV_VARS.iter()) {
         cmd.env_remove(var);
     }
     cmd.env(SESSION_MARKER_VAR, marker);

@@ -6,19 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 
+use crate::env::REPO_ENV_VARS;
 use crate::error::Error;
-
-/// Variables that git hooks and wrappers set and that would point git (or the agent's git) at
-/// another repository than the worktree it runs in.
-pub const REPO_ENV_VARS: [&str; 7] = [
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_COMMON_DIR",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_PREFIX",
-];
 
 pub const BRANCH_PREFIX: &str = "task/";
 /// Where `--retries` keeps what a failed attempt wrote: `refs/porch/attempts/<task>/<n>`.

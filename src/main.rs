@@ -9,6 +9,7 @@ mod concurrency;
 mod console;
 mod dependencies;
 mod duration;
+mod env;
 mod error;
 mod git;
 mod init;
