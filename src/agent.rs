@@ -593,12 +593,85 @@ not json at all
             let (log, _) = observe_all(&text);
             assert_eq!(log.result.unwrap().is_transient(), transient, "{file}");
         }
-        let overloaded = ResultEvent {
+    }
+
+    /// API status, or claude's words when it gives none → worth another attempt.
+    #[test]
+    fn transient_errors_are_the_ones_that_may_pass() {
+        let status = |code| ResultEvent {
             is_error: true,
-            api_error_status: Some(529),
+            api_error_status: Some(code),
+            result: Some(format!("API Error: {code}")),
             ..ResultEvent::default()
         };
-        assert!(overloaded.is_transient());
+        let said = |text: &str| ResultEvent {
+            is_error: true,
+            result: Some(text.to_string()),
+            ..ResultEvent::default()
+        };
+        let rows = [
+            // Rate limits, overload, server errors, timeouts, conflicts: try again.
+            (status(429), true),
+            (status(529), true),
+            (status(500), true),
+            (status(502), true),
+            (status(503), true),
+            (status(408), true),
+            (status(409), true),
+            // The request, the key, the permissions: the same again fails the same way.
+            (status(400), false),
+            (status(401), false),
+            (status(403), false),
+            (status(404), false),
+            (status(413), false),
+            // No status: claude's words decide.
+            (
+                said("API Error: Unable to connect to API (ConnectionRefused)"),
+                true,
+            ),
+            (said("API Error: Connection refused"), true),
+            (said("Overloaded"), true),
+            (said("Rate limit reached"), true),
+            (said("Request timed out."), true),
+            (said("read ECONNRESET"), true),
+            (said("socket hang up"), true),
+            (said("Invalid API key · Please run /login"), false),
+            (said("Reached maximum number of turns (1)"), false),
+            (said("Exceeded USD budget (0.01)"), false),
+            (
+                ResultEvent {
+                    is_error: true,
+                    ..ResultEvent::default()
+                },
+                false,
+            ),
+            // The status decides over the words.
+            (
+                ResultEvent {
+                    result: Some("overloaded".into()),
+                    ..status(400)
+                },
+                false,
+            ),
+            // Not an error at all, whatever it says.
+            (
+                ResultEvent {
+                    is_error: false,
+                    ..status(529)
+                },
+                false,
+            ),
+            (
+                ResultEvent {
+                    is_error: false,
+                    ..said("rate limit")
+                },
+                false,
+            ),
+        ];
+        for (event, transient) in rows {
+            assert_eq!(event.is_transient(), transient, "{event:?}");
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod sys;
 mod task;
 mod taskfile;
 mod timestamp;
+mod verdict;
 
 use std::process::ExitCode;
 
