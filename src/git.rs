@@ -184,14 +184,8 @@ impl Repo {
                 "name a directory inside a git work tree",
             ));
         }
-        let not_repo = |detail: &str| {
-            Error::setup(
-                format!("REPO {shown} is not inside a git work tree{detail}"),
-                "run porch on a git checkout (`git init` and one commit make one)",
-            )
-        };
         // One git call answers everything in the usual case; only a failure needs the slower
-        // questions below, to say precisely what is wrong.
+        // questions of `why_not_a_repo`, to say precisely what is wrong.
         let answer = run(
             dir,
             &[
@@ -219,34 +213,7 @@ impl Repo {
                 (branch != "HEAD").then(|| branch.to_string()),
             ));
         }
-        if let Err(err) = &answer
-            && err.is_missing()
-        {
-            return Err(Error::setup(
-                err.reason(),
-                "install git, then run porch again",
-            ));
-        }
-        match run(dir, &["rev-parse", "--is-inside-work-tree"]) {
-            Ok(answer) if answer == "true" => {}
-            Ok(_) => return Err(not_repo(" (it is a bare repository or a .git directory)")),
-            Err(err) => return Err(not_repo(&format!(": {}", err.reason()))),
-        }
-        let toplevel =
-            run(dir, &["rev-parse", "--show-toplevel"]).unwrap_or_else(|_| shown.to_string());
-        if run(dir, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]).is_err() {
-            return Err(Error::setup(
-                format!("the repository at {toplevel} has no commits yet"),
-                "make a first commit (worktrees branch off a commit), then run porch again",
-            ));
-        }
-        Err(not_repo(&format!(
-            ": {}",
-            answer.err().map_or_else(
-                || "git gave an answer porch does not understand".to_string(),
-                |e| e.reason()
-            )
-        )))
+        Err(why_not_a_repo(dir, answer.err()))
     }
 
     fn new(toplevel: PathBuf, common_dir: PathBuf, head: String, branch: Option<String>) -> Repo {
@@ -402,6 +369,43 @@ impl Repo {
         }
         Ok(parse_worktree_list(&String::from_utf8_lossy(&out.stdout)))
     }
+}
+
+/// What is wrong with REPO when the one `rev-parse` that opens it failed (`answer`) or said
+/// something unexpected: slower questions, asked only now, to say it precisely.
+fn why_not_a_repo(dir: &Path, answer: Option<GitError>) -> Error {
+    let shown = dir.display();
+    let not_repo = |detail: &str| {
+        Error::setup(
+            format!("REPO {shown} is not inside a git work tree{detail}"),
+            "run porch on a git checkout (`git init` and one commit make one)",
+        )
+    };
+    if let Some(err) = &answer
+        && err.is_missing()
+    {
+        return Error::setup(err.reason(), "install git, then run porch again");
+    }
+    match run(dir, &["rev-parse", "--is-inside-work-tree"]) {
+        Ok(answer) if answer == "true" => {}
+        Ok(_) => return not_repo(" (it is a bare repository or a .git directory)"),
+        Err(err) => return not_repo(&format!(": {}", err.reason())),
+    }
+    let toplevel =
+        run(dir, &["rev-parse", "--show-toplevel"]).unwrap_or_else(|_| shown.to_string());
+    if run(dir, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]).is_err() {
+        return Error::setup(
+            format!("the repository at {toplevel} has no commits yet"),
+            "make a first commit (worktrees branch off a commit), then run porch again",
+        );
+    }
+    not_repo(&format!(
+        ": {}",
+        answer.map_or_else(
+            || "git gave an answer porch does not understand".to_string(),
+            |e| e.reason()
+        )
+    ))
 }
 
 /// An empty directory, or one holding only the `.git` file `git worktree add` writes first.

@@ -2,22 +2,22 @@
 //! cleanup. Whatever happens, it returns a `TaskResult`; a task never ends the run.
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::ExitStatus;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
 use crate::agent::ResultEvent;
 use crate::duration;
-use crate::git;
+use crate::git::{self, DiffStats};
 use crate::preflight::{Plan, TaskPlan};
 use crate::printer::{self, Line, Tone};
 use crate::proc;
 use crate::report::{Attempt, Status, TaskResult};
-use crate::session::{
-    self, Launch, POLL_INTERVAL, Session, StartFailure, StopReason, describe_stop,
-};
+use crate::session::{self, Launch, POLL_INTERVAL, Session, StartFailure};
 use crate::shutdown;
+use crate::taskfile;
+use crate::verdict;
 
 pub struct Context<'a> {
     pub plan: &'a Plan,
@@ -144,19 +144,7 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
         let session = match session::run(&task.launch(attempt)) {
             Ok(session) => session,
             Err(failure) => {
-                match failure {
-                    StartFailure::Interrupted(signal) => {
-                        result.status = Status::Interrupted;
-                        result.error = Some(format!(
-                            "interrupted before the session started: porch received {}",
-                            proc::describe_signal(signal)
-                        ));
-                    }
-                    StartFailure::Error(message) => {
-                        task.note(Tone::Bad, message.clone());
-                        result.error = Some(message);
-                    }
-                }
+                record_start_failure(task, failure, result);
                 // Earlier attempts ran: their cost and output are the task's all the same.
                 let log = (attempt > 1 && task.plan.log.exists())
                     .then(|| task.plan.log.display().to_string());
@@ -164,48 +152,16 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
                 return None;
             }
         };
-        note_leftovers(task, &session);
-        tally.leftovers += session.leftovers;
-        let mut outcome = result_template(task.plan, Status::Failed);
-        outcome.worktree_kept = true;
-        judge(&session, &mut outcome);
-        if let Some(spent) = outcome.cost_usd {
-            tally.cost = Some(tally.cost.unwrap_or(0.0) + spent);
-        }
-        tally.attempts.push(Attempt {
-            attempt,
-            status: outcome.status,
-            exit_code: outcome.exit_code,
-            signal: outcome.signal,
-            duration_ms: session.duration_ms,
-            session_id: outcome.session_id.clone(),
-            cost_usd: outcome.cost_usd,
-            error: outcome.error.clone(),
-            saved_work: None,
-        });
-        let transient = session
-            .log
-            .result
-            .as_ref()
-            .is_some_and(ResultEvent::is_transient);
-        let may_retry = outcome.status == Status::Failed
-            && transient
-            && attempt <= task.ctx.plan.retries
-            && shutdown::requested().is_none();
-        if may_retry {
-            match prepare_retry(
-                task,
-                attempt,
-                tally.attempts.last_mut().expect("just pushed"),
-            ) {
+        let mut outcome = judge_attempt(task, attempt, &session, &mut tally);
+        if wants_retry(task, attempt, &session, &outcome) {
+            match prepare_retry(task, attempt, tally.last_mut()) {
                 Retry::Go => continue,
                 Retry::No => {}
                 Retry::Interrupted(signal) => {
                     outcome.status = Status::Interrupted;
-                    outcome.error = Some(format!(
-                        "interrupted while waiting to retry: porch received {}; the attempt had failed: {}",
-                        proc::describe_signal(signal),
-                        outcome.error.as_deref().unwrap_or("transient API error")
+                    outcome.error = Some(verdict::interrupted_before_retry(
+                        signal,
+                        outcome.error.as_deref(),
                     ));
                 }
             }
@@ -220,6 +176,49 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
     unreachable!("the attempts loop only ends by returning")
 }
 
+fn record_start_failure(task: &Task, failure: StartFailure, result: &mut TaskResult) {
+    match failure {
+        StartFailure::Interrupted(signal) => {
+            result.status = Status::Interrupted;
+            result.error = Some(format!(
+                "interrupted before the session started: porch received {}",
+                proc::describe_signal(signal)
+            ));
+        }
+        StartFailure::Error(message) => {
+            task.note(Tone::Bad, message.clone());
+            result.error = Some(message);
+        }
+    }
+}
+
+/// The outcome of one attempt, as if it were the task's, and its line in the tally.
+fn judge_attempt(task: &Task, attempt: u32, session: &Session, tally: &mut Tally) -> TaskResult {
+    if let Some(text) = leftovers_note(session.leftovers, session.leftovers_kept) {
+        task.note(Tone::Dim, text);
+    }
+    let mut outcome = result_template(task.plan, Status::Failed);
+    outcome.worktree_kept = true;
+    judge(session, &mut outcome);
+    tally.add(attempt, &outcome, session);
+    outcome
+}
+
+fn wants_retry(task: &Task, attempt: u32, session: &Session, outcome: &TaskResult) -> bool {
+    let transient = session
+        .log
+        .result
+        .as_ref()
+        .is_some_and(ResultEvent::is_transient);
+    verdict::may_retry(
+        outcome.status,
+        transient,
+        attempt,
+        task.ctx.plan.retries,
+        shutdown::requested().is_some(),
+    )
+}
+
 /// What the attempts so far add up to: part of the task's result however the last one ends.
 #[derive(Default)]
 struct Tally {
@@ -229,6 +228,30 @@ struct Tally {
 }
 
 impl Tally {
+    fn add(&mut self, attempt: u32, outcome: &TaskResult, session: &Session) {
+        self.leftovers += session.leftovers;
+        if let Some(spent) = outcome.cost_usd {
+            self.cost = Some(self.cost.unwrap_or(0.0) + spent);
+        }
+        self.attempts.push(Attempt {
+            attempt,
+            status: outcome.status,
+            exit_code: outcome.exit_code,
+            signal: outcome.signal,
+            duration_ms: session.duration_ms,
+            session_id: outcome.session_id.clone(),
+            cost_usd: outcome.cost_usd,
+            error: outcome.error.clone(),
+            saved_work: None,
+        });
+    }
+
+    fn last_mut(&mut self) -> &mut Attempt {
+        self.attempts
+            .last_mut()
+            .expect("an attempt is added before it is retried")
+    }
+
     fn settle(self, result: &mut TaskResult, log: Option<String>) {
         result.attempts = self.attempts;
         result.cost_usd = self.cost;
@@ -248,11 +271,7 @@ enum Retry {
 
 /// Waits out the backoff, then sets the failed attempt's work aside and resets the worktree.
 fn prepare_retry(task: &Task, attempt: u32, record: &mut Attempt) -> Retry {
-    let backoff = task
-        .ctx
-        .plan
-        .retry_backoff
-        .saturating_mul(1 << (attempt - 1).min(6));
+    let backoff = verdict::backoff(task.ctx.plan.retry_backoff, attempt);
     task.note(
         Tone::Bad,
         format!(
@@ -279,27 +298,18 @@ fn prepare_retry(task: &Task, attempt: u32, record: &mut Attempt) -> Retry {
     }
 }
 
-fn note_leftovers(task: &Task, session: &Session) {
-    if session.leftovers == 0 {
-        return;
-    }
-    let what = if session.leftovers == 1 {
-        "process"
-    } else {
-        "processes"
+/// What porch did with the processes a session left running; `None` when it left none.
+fn leftovers_note(leftovers: usize, kept: bool) -> Option<String> {
+    let what = match leftovers {
+        0 => return None,
+        1 => "process",
+        _ => "processes",
     };
-    let text = if session.leftovers_kept {
-        format!(
-            "left {} {what} the session started running (--keep-leftovers)",
-            session.leftovers
-        )
+    Some(if kept {
+        format!("left {leftovers} {what} the session started running (--keep-leftovers)")
     } else {
-        format!(
-            "ended {} {what} the session left running",
-            session.leftovers
-        )
-    };
-    task.note(Tone::Dim, text);
+        format!("ended {leftovers} {what} the session left running")
+    })
 }
 
 /// Keeps what a failed attempt did under `refs/porch/attempts/<task>/<n>` and puts the worktree
@@ -348,8 +358,7 @@ fn sleep_unless_interrupted(duration: Duration) -> bool {
     shutdown::requested().is_none()
 }
 
-/// Succeeded only when claude exited 0 and its result event says `is_error: false`, or when it
-/// said so and then hung until porch ended it.
+/// Records what the session said and how it ended, and the verdict on it.
 fn judge(session: &Session, result: &mut TaskResult) {
     result.exit_code = session.status.code();
     result.signal = session.status.signal();
@@ -357,50 +366,10 @@ fn judge(session: &Session, result: &mut TaskResult) {
     if let Some(event) = &session.log.result {
         record_result(event, result);
     }
-    let exit = describe_exit(session.status);
-    match session.stopped {
-        Some(StopReason::Interrupted(_)) => {
-            result.status = Status::Interrupted;
-            result.error = Some(format!(
-                "interrupted: {}",
-                describe_stop(session.stopped.unwrap(), false)
-            ));
-            return;
-        }
-        Some(reason @ (StopReason::Timeout(_) | StopReason::Idle(_))) => {
-            result.status = Status::TimedOut;
-            result.error = Some(describe_stop(reason, false));
-            return;
-        }
-        Some(StopReason::HungAfterResult) => {
-            result.warnings.push(format!(
-                "{}; porch ended it",
-                describe_stop(StopReason::HungAfterResult, false)
-            ));
-        }
-        None => {}
-    }
-    let ended_by_porch = session.stopped.is_some();
-    match &session.log.result {
-        Some(event) if !event.is_error && (session.status.success() || ended_by_porch) => {
-            result.status = Status::Succeeded;
-        }
-        Some(event) if event.is_error => {
-            let why = event.error_text().unwrap_or_else(|| {
-                format!(
-                    "claude reported an error ({})",
-                    event.subtype.as_deref().unwrap_or("no detail")
-                )
-            });
-            result.error = Some(format!("{why} ({exit})"));
-        }
-        Some(_) => result.error = Some(format!("claude {exit} after reporting success")),
-        None => {
-            result.error = Some(format!(
-                "no result event: claude {exit} without reporting an outcome"
-            ));
-        }
-    }
+    let verdict = verdict::judge(session.status, session.log.result.as_ref(), session.stopped);
+    result.status = verdict.status;
+    result.error = verdict.error;
+    result.warnings.extend(verdict.warning);
 }
 
 fn record_result(event: &ResultEvent, result: &mut TaskResult) {
@@ -410,116 +379,132 @@ fn record_result(event: &ResultEvent, result: &mut TaskResult) {
     result.permission_denials = event.permission_denials;
 }
 
-fn describe_exit(status: ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with code {code}"),
-        (None, Some(signal)) => format!("was killed by {}", proc::describe_signal(signal)),
-        _ => "ended".to_string(),
-    }
-}
-
 /// Commits what the worktree holds on the task branch, then records what the branch holds
 /// against its base. The work of a failed session is kept too: it may be most of the job.
 /// Returns whether the worktree may be removed afterwards (`--cleanup`).
 fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
-    let plan = task.plan;
-    let message = commit_message(plan, session, result.status);
-    let expected = format!("ref: refs/heads/{}", plan.branch);
-    let mut may_remove = true;
-    let committed = match git::worktree_head(&plan.worktree) {
-        // The session switched branches or detached HEAD: a commit would land where nobody
-        // looks, or nowhere. The work stays in the worktree, which is kept, and is reported.
-        Ok(head) if head != expected => {
-            let text = format!(
-                "the session left the worktree on {} instead of {}: porch committed nothing, and the work is in {}",
-                head.strip_prefix("ref: refs/heads/")
-                    .map_or_else(|| format!("commit {head}"), |b| format!("branch {b}")),
-                plan.branch,
-                plan.worktree.display()
-            );
-            task.note(Tone::Bad, text.clone());
-            result.warnings.push(text);
-            may_remove = false;
-            Ok(false)
-        }
-        Ok(_) => git::commit_all(&plan.worktree, &message, &task.ctx.plan.identity),
-        Err(err) => Err(err),
-    };
-    match committed {
-        Ok(_) => {}
-        Err(err) => {
-            let text = format!(
-                "could not commit the work: {err}; it is still in {}",
-                plan.worktree.display()
-            );
-            task.note(Tone::Bad, text.clone());
-            may_remove = false;
-            result.status = Status::Failed;
-            result.error = Some(match result.error.take() {
-                Some(earlier) => format!("{earlier}; {text}"),
-                None => text,
-            });
-        }
-    }
-    match git::diff_stats(&plan.worktree, &plan.base_commit, &plan.branch) {
-        Ok(stats) => {
-            result.commits = stats.commits;
-            result.files_changed = stats.files_changed;
-            result.insertions = stats.insertions;
-            result.deletions = stats.deletions;
-        }
-        Err(err) => result
-            .warnings
-            .push(format!("could not read the branch's diff stats: {err}")),
-    }
-    if result.files_changed > 0 {
-        task.note(
-            Tone::Dim,
-            format!(
-                "{} holds {} commit{}: {} file{} changed, +{} -{}",
-                plan.branch,
-                result.commits,
-                if result.commits == 1 { "" } else { "s" },
-                result.files_changed,
-                if result.files_changed == 1 { "" } else { "s" },
-                result.insertions,
-                result.deletions
-            ),
-        );
-    } else {
-        task.note(Tone::Dim, format!("{} holds no changes", plan.branch));
-    }
-    if result.permission_denials > 0 {
-        let denied = result.permission_denials;
-        let calls = if denied == 1 {
-            "tool call"
-        } else {
-            "tool calls"
-        };
-        let warning = if result.files_changed == 0 {
-            format!(
-                "the session changed nothing and claude denied {denied} {calls} in permission mode {}: \
-                 rerun with --permission-mode acceptEdits, or list the tools in the task's allowed_tools",
-                task.ctx.plan.permission_mode
-            )
-        } else {
-            format!(
-                "claude denied {denied} {calls} in permission mode {}",
-                task.ctx.plan.permission_mode
-            )
-        };
+    let may_remove = commit_work(task, session, result);
+    let stats = record_diff_stats(task, result);
+    task.note(Tone::Dim, branch_summary(&task.plan.branch, &stats));
+    let denied = denial_warning(
+        result.permission_denials,
+        stats.files_changed == 0,
+        &task.ctx.plan.permission_mode,
+    );
+    if let Some(warning) = denied {
         task.note(Tone::Bad, warning.clone());
         result.warnings.push(warning);
     }
     may_remove
 }
 
-fn commit_message(plan: &TaskPlan, session: &Session, status: Status) -> String {
-    let title = plan
-        .task
+/// Commits on the task branch, unless the session left it. Returns whether the worktree may be
+/// removed: not while it holds work that is on no branch.
+fn commit_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
+    let plan = task.plan;
+    let committed = match git::worktree_head(&plan.worktree) {
+        // The session switched branches or detached HEAD: a commit would land where nobody
+        // looks, or nowhere. The work stays in the worktree, which is kept, and is reported.
+        Ok(head) if head != format!("ref: refs/heads/{}", plan.branch) => {
+            let text = left_the_branch(&head, &plan.branch, &plan.worktree);
+            task.note(Tone::Bad, text.clone());
+            result.warnings.push(text);
+            return false;
+        }
+        Ok(_) => {
+            let message =
+                commit_message(&plan.task, session.log.session_id.as_deref(), result.status);
+            git::commit_all(&plan.worktree, &message, &task.ctx.plan.identity)
+        }
+        Err(err) => Err(err),
+    };
+    let Err(err) = committed else {
+        return true;
+    };
+    let text = format!(
+        "could not commit the work: {err}; it is still in {}",
+        plan.worktree.display()
+    );
+    task.note(Tone::Bad, text.clone());
+    result.status = Status::Failed;
+    result.error = Some(match result.error.take() {
+        Some(earlier) => format!("{earlier}; {text}"),
+        None => text,
+    });
+    false
+}
+
+/// Records in the result what the branch holds against the base; nothing when git cannot say.
+fn record_diff_stats(task: &Task, result: &mut TaskResult) -> DiffStats {
+    let plan = task.plan;
+    match git::diff_stats(&plan.worktree, &plan.base_commit, &plan.branch) {
+        Ok(stats) => {
+            result.commits = stats.commits;
+            result.files_changed = stats.files_changed;
+            result.insertions = stats.insertions;
+            result.deletions = stats.deletions;
+            stats
+        }
+        Err(err) => {
+            result
+                .warnings
+                .push(format!("could not read the branch's diff stats: {err}"));
+            DiffStats::default()
+        }
+    }
+}
+
+/// `head` is what the worktree's HEAD holds: `ref: refs/heads/NAME`, or a commit when detached.
+fn left_the_branch(head: &str, branch: &str, worktree: &Path) -> String {
+    let now_on = head
+        .strip_prefix("ref: refs/heads/")
+        .map_or_else(|| format!("commit {head}"), |b| format!("branch {b}"));
+    format!(
+        "the session left the worktree on {now_on} instead of {branch}: porch committed nothing, and the work is in {}",
+        worktree.display()
+    )
+}
+
+fn branch_summary(branch: &str, stats: &DiffStats) -> String {
+    if stats.files_changed == 0 {
+        return format!("{branch} holds no changes");
+    }
+    format!(
+        "{branch} holds {} commit{}: {} file{} changed, +{} -{}",
+        stats.commits,
+        if stats.commits == 1 { "" } else { "s" },
+        stats.files_changed,
+        if stats.files_changed == 1 { "" } else { "s" },
+        stats.insertions,
+        stats.deletions
+    )
+}
+
+/// Tool calls claude's permission mode refused. When nothing changed, they are the likely reason,
+/// and the warning says what to do about it.
+fn denial_warning(denied: u64, changed_nothing: bool, permission_mode: &str) -> Option<String> {
+    let calls = match denied {
+        0 => return None,
+        1 => "tool call",
+        _ => "tool calls",
+    };
+    Some(if changed_nothing {
+        format!(
+            "the session changed nothing and claude denied {denied} {calls} in permission mode {permission_mode}: \
+             rerun with --permission-mode acceptEdits, or list the tools in the task's allowed_tools"
+        )
+    } else {
+        format!("claude denied {denied} {calls} in permission mode {permission_mode}")
+    })
+}
+
+/// The title is the task's description, else the first line of its prompt; the trailers say
+/// which task and session the work is from and how it ended.
+fn commit_message(task: &taskfile::Task, session_id: Option<&str>, status: Status) -> String {
+    let title = task
         .description
         .as_deref()
-        .or_else(|| plan.task.prompt.lines().find(|l| !l.trim().is_empty()))
+        .or_else(|| task.prompt.lines().find(|l| !l.trim().is_empty()))
         .unwrap_or_default()
         .trim();
     let title: String = title.chars().take(72).collect();
@@ -529,12 +514,10 @@ fn commit_message(plan: &TaskPlan, session: &Session, status: Status) -> String 
         Status::Interrupted => "interrupted",
         _ => "failed",
     };
+    let name = &task.name;
     format!(
-        "{}: {title}\n\nWork of the claude session that porch ran for task {:?}.\n\nPorch-Task: {}\nPorch-Session: {}\nPorch-Status: {status}\n",
-        plan.task.name,
-        plan.task.name,
-        plan.task.name,
-        session.log.session_id.as_deref().unwrap_or("unknown"),
+        "{name}: {title}\n\nWork of the claude session that porch ran for task {name:?}.\n\nPorch-Task: {name}\nPorch-Session: {}\nPorch-Status: {status}\n",
+        session_id.unwrap_or("unknown"),
     )
 }
 
@@ -555,5 +538,188 @@ fn remove_worktree(task: &Task, result: &mut TaskResult) {
             .warnings
             .push("kept the worktree: it still holds uncommitted changes".to_string()),
         Err(err) => result.warnings.push(format!("kept the worktree: {err}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(description: Option<&str>, prompt: &str) -> taskfile::Task {
+        taskfile::Task {
+            name: "fix-login".into(),
+            prompt: prompt.into(),
+            description: description.map(String::from),
+            allowed_tools: Vec::new(),
+            base_branch: None,
+            timeout: None,
+        }
+    }
+
+    fn title(message: &str) -> &str {
+        message.lines().next().unwrap_or_default()
+    }
+
+    /// description × prompt → the commit's title line.
+    #[test]
+    fn the_commit_title_is_the_description_else_the_prompts_first_line() {
+        let long = "x".repeat(100);
+        let rows = [
+            (
+                Some("Fix the login form"),
+                "Do it.",
+                "fix-login: Fix the login form",
+            ),
+            (Some("  padded  "), "Do it.", "fix-login: padded"),
+            (
+                None,
+                "Make the tests pass.\nThen stop.",
+                "fix-login: Make the tests pass.",
+            ),
+            (
+                None,
+                "\n   \n  Second line first.  \nmore",
+                "fix-login: Second line first.",
+            ),
+            (None, "", "fix-login: "),
+        ];
+        for (description, prompt, expected) in rows {
+            let message = commit_message(&task(description, prompt), Some("s1"), Status::Succeeded);
+            assert_eq!(title(&message), expected, "{description:?} {prompt:?}");
+        }
+        let message = commit_message(&task(None, &long), None, Status::Failed);
+        assert_eq!(title(&message), format!("fix-login: {}", "x".repeat(72)));
+    }
+
+    #[test]
+    fn the_commit_trailers_name_task_session_and_outcome() {
+        let message = commit_message(&task(Some("Fix"), "p"), Some("s-42"), Status::TimedOut);
+        assert_eq!(
+            message,
+            "fix-login: Fix\n\nWork of the claude session that porch ran for task \"fix-login\".\n\n\
+             Porch-Task: fix-login\nPorch-Session: s-42\nPorch-Status: timed out\n"
+        );
+    }
+
+    /// The task's status → the `Porch-Status` trailer; no session id → `unknown`.
+    #[test]
+    fn the_status_trailer_says_how_the_session_ended() {
+        let rows = [
+            (Status::Succeeded, "succeeded"),
+            (Status::Failed, "failed"),
+            (Status::TimedOut, "timed out"),
+            (Status::Interrupted, "interrupted"),
+        ];
+        for (status, trailer) in rows {
+            let message = commit_message(&task(None, "p"), None, status);
+            assert!(
+                message.ends_with(&format!(
+                    "Porch-Session: unknown\nPorch-Status: {trailer}\n"
+                )),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn leaving_the_branch_names_where_the_worktree_is_now() {
+        let rows = [
+            ("ref: refs/heads/main", "branch main"),
+            ("ref: refs/heads/task/other", "branch task/other"),
+            ("0123abcd", "commit 0123abcd"),
+        ];
+        for (head, now_on) in rows {
+            assert_eq!(
+                left_the_branch(head, "task/x", Path::new("/w/x")),
+                format!(
+                    "the session left the worktree on {now_on} instead of task/x: \
+                     porch committed nothing, and the work is in /w/x"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn the_branch_summary_counts_commits_and_files() {
+        let stats = |commits, files_changed, insertions, deletions| DiffStats {
+            commits,
+            files_changed,
+            insertions,
+            deletions,
+        };
+        let rows = [
+            (stats(0, 0, 0, 0), "task/x holds no changes"),
+            // Commits that cancel out change nothing.
+            (stats(2, 0, 0, 0), "task/x holds no changes"),
+            (
+                stats(1, 1, 3, 0),
+                "task/x holds 1 commit: 1 file changed, +3 -0",
+            ),
+            (
+                stats(2, 5, 40, 7),
+                "task/x holds 2 commits: 5 files changed, +40 -7",
+            ),
+        ];
+        for (stats, text) in rows {
+            assert_eq!(branch_summary("task/x", &stats), text);
+        }
+    }
+
+    /// denials × whether the session changed anything → the warning.
+    #[test]
+    fn denied_tool_calls_are_reported_with_a_way_out_when_nothing_changed() {
+        let rows = [
+            (0, true, None),
+            (0, false, None),
+            (
+                1,
+                false,
+                Some("claude denied 1 tool call in permission mode default"),
+            ),
+            (
+                3,
+                false,
+                Some("claude denied 3 tool calls in permission mode default"),
+            ),
+            (
+                2,
+                true,
+                Some(
+                    "the session changed nothing and claude denied 2 tool calls in permission \
+                     mode default: rerun with --permission-mode acceptEdits, or list the tools \
+                     in the task's allowed_tools",
+                ),
+            ),
+        ];
+        for (denied, changed_nothing, warning) in rows {
+            assert_eq!(
+                denial_warning(denied, changed_nothing, "default").as_deref(),
+                warning,
+                "{denied} denied, changed nothing: {changed_nothing}"
+            );
+        }
+    }
+
+    #[test]
+    fn leftover_processes_are_reported_as_ended_or_kept() {
+        let rows = [
+            (0, false, None),
+            (0, true, None),
+            (1, false, Some("ended 1 process the session left running")),
+            (4, false, Some("ended 4 processes the session left running")),
+            (
+                1,
+                true,
+                Some("left 1 process the session started running (--keep-leftovers)"),
+            ),
+            (
+                2,
+                true,
+                Some("left 2 processes the session started running (--keep-leftovers)"),
+            ),
+        ];
+        for (leftovers, kept, note) in rows {
+            assert_eq!(leftovers_note(leftovers, kept).as_deref(), note);
+        }
     }
 }
