@@ -154,8 +154,11 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
         };
         let mut outcome = judge_attempt(task, attempt, &session, &mut tally);
         if wants_retry(task, attempt, &session, &outcome) {
-            match prepare_retry(task, attempt, tally.last_mut()) {
-                Retry::Go => continue,
+            match prepare_retry(task, attempt) {
+                Retry::Go { saved_work } => {
+                    tally.keep_saved_work(saved_work);
+                    continue;
+                }
                 Retry::No => {}
                 Retry::Interrupted(signal) => {
                     outcome.status = Status::Interrupted;
@@ -246,10 +249,11 @@ impl Tally {
         });
     }
 
-    fn last_mut(&mut self) -> &mut Attempt {
-        self.attempts
-            .last_mut()
-            .expect("an attempt is added before it is retried")
+    /// Where the last attempt's work was set aside before the next one.
+    fn keep_saved_work(&mut self, reference: Option<String>) {
+        if let Some(last) = self.attempts.last_mut() {
+            last.saved_work = reference;
+        }
     }
 
     fn settle(self, result: &mut TaskResult, log: Option<String>) {
@@ -261,7 +265,9 @@ impl Tally {
 }
 
 enum Retry {
-    Go,
+    /// The worktree is back at the base; the failed attempt's work is under `saved_work`, if
+    /// it left any.
+    Go { saved_work: Option<String> },
     /// The worktree could not be put back to the base: stay with the failed attempt.
     No,
     /// porch was signalled during the backoff: the failed attempt's work stays in the worktree,
@@ -270,7 +276,7 @@ enum Retry {
 }
 
 /// Waits out the backoff, then sets the failed attempt's work aside and resets the worktree.
-fn prepare_retry(task: &Task, attempt: u32, record: &mut Attempt) -> Retry {
+fn prepare_retry(task: &Task, attempt: u32) -> Retry {
     let backoff = verdict::backoff(task.ctx.plan.retry_backoff, attempt);
     task.note(
         Tone::Bad,
@@ -285,10 +291,7 @@ fn prepare_retry(task: &Task, attempt: u32, record: &mut Attempt) -> Retry {
         return Retry::Interrupted(shutdown::requested().unwrap_or(libc::SIGINT));
     }
     match set_aside_attempt(task, attempt) {
-        Ok(saved) => {
-            record.saved_work = saved;
-            Retry::Go
-        }
+        Ok(saved_work) => Retry::Go { saved_work },
         Err(err) => {
             // Without a clean worktree the next attempt would build on a failed one's
             // leftovers; better to stop here and keep the work where it is.
