@@ -3,12 +3,11 @@
 //! in a network namespace with only loopback where it can; `cargo test` lists them as ignored.
 
 mod fake_api;
-#[path = "../integration/support.rs"]
+#[path = "../integration/support/mod.rs"]
 mod support;
 
 use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fake_api::FakeApi;
 use support::*;
@@ -28,36 +27,21 @@ fn real_claude() -> PathBuf {
     path
 }
 
+/// How long to wait for the real CLI, which starts slower than the fixture.
+const E2E_DEADLINE: Duration = Duration::from_secs(90);
+
 /// `porch run` with the real CLI pointed at the fake API, with a throwaway HOME.
-fn porch_e2e(sandbox: &Sandbox, api: &FakeApi, args: &[&str]) -> Command {
-    let mut cmd = sandbox.porch_run(args);
-    cmd.env("PORCH_CLAUDE", real_claude())
+fn porch_e2e(sandbox: &Sandbox, api: &FakeApi, args: &[&str]) -> Porch {
+    let mut porch = sandbox.porch_run(args);
+    porch
+        .agent(real_claude())
         .env("ANTHROPIC_BASE_URL", api.base_url())
         .env("ANTHROPIC_API_KEY", "sk-ant-porch-e2e-dummy")
         .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
         .env("DISABLE_AUTOUPDATER", "1")
         .env("CLAUDE_CODE_MAX_RETRIES", "0")
         .env_remove("ANTHROPIC_AUTH_TOKEN");
-    cmd
-}
-
-fn is_gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => {
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next())
-                == Some("Z")
-        }
-    }
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !done() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    porch
 }
 
 fn is_uuid(text: &str) -> bool {
@@ -69,6 +53,7 @@ fn is_uuid(text: &str) -> bool {
 fn parallel_tasks_write_files_and_end_with_commits() {
     let api = FakeApi::start();
     let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
     let names = ["alpha", "beta", "gamma"];
     let tasks: Vec<(String, String)> = names
         .iter()
@@ -79,12 +64,8 @@ fn parallel_tasks_write_files_and_end_with_commits() {
             )
         })
         .collect();
-    let refs: Vec<(&str, &str)> = tasks
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    sandbox.tasks(&refs);
-    let run = run(&mut porch_e2e(&sandbox, &api, &["tasks.json", "repo"]));
+    sandbox.tasks_in("tasks.json", &tasks);
+    let run = porch_e2e(&sandbox, &api, &["tasks.json", "repo"]).run();
     run.expect_code(0);
     let results = sandbox.results();
     assert_eq!(results["summary"]["succeeded"], 3, "{results:#}");
@@ -115,11 +96,12 @@ fn parallel_tasks_write_files_and_end_with_commits() {
 fn an_api_error_fails_the_task_with_claude_s_reason() {
     let api = FakeApi::start();
     let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
     sandbox.tasks(&[
         ("ok", "STEP write ok.txt fine"),
         ("broken", "Do it.\nFAIL 400"),
     ]);
-    let run = run(&mut porch_e2e(&sandbox, &api, &["tasks.json", "repo"]));
+    let run = porch_e2e(&sandbox, &api, &["tasks.json", "repo"]).run();
     run.expect_code(1);
     let results = sandbox.results();
     let broken = task(&results, "broken");
@@ -138,11 +120,12 @@ fn an_api_error_fails_the_task_with_claude_s_reason() {
 fn a_multi_turn_task_with_write_and_bash() {
     let api = FakeApi::start();
     let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
     sandbox.tasks(&[(
         "multi",
         "STEP write a.txt A\nSTEP write b.txt B\nSTEP bash cat a.txt b.txt > both.txt\nREPLY three steps",
     )]);
-    let run = run(&mut porch_e2e(&sandbox, &api, &["tasks.json", "repo"]));
+    let run = porch_e2e(&sandbox, &api, &["tasks.json", "repo"]).run();
     run.expect_code(0);
     let results = sandbox.results();
     let multi = task(&results, "multi");
@@ -158,6 +141,7 @@ fn a_multi_turn_task_with_write_and_bash() {
 fn a_backgrounded_process_does_not_outlive_porch() {
     let api = FakeApi::start();
     let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
     let pid_file = sandbox.path().join("server.pid");
     let prompt = format!(
         "STEP bash (sleep 300 > /dev/null 2>&1 & echo $! > {}) \nREPLY started a server",
@@ -166,7 +150,7 @@ fn a_backgrounded_process_does_not_outlive_porch() {
     sandbox.tasks_json(&serde_json::json!({"tasks": [
         {"name": "server", "prompt": prompt, "allowed_tools": ["Bash"]}
     ]}));
-    let run = run(&mut porch_e2e(&sandbox, &api, &["tasks.json", "repo"]));
+    let run = porch_e2e(&sandbox, &api, &["tasks.json", "repo"]).run();
     run.expect_code(0);
     let results = sandbox.results();
     assert_eq!(
@@ -174,12 +158,10 @@ fn a_backgrounded_process_does_not_outlive_porch() {
         0,
         "{results:#}\n{run}"
     );
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    wait_until("the backgrounded sleep to be gone", || is_gone(pid));
+    let pid = read_pid(&pid_file);
+    wait_until("the backgrounded sleep is gone", E2E_DEADLINE, || {
+        is_gone(pid)
+    });
     assert!(
         task(&results, "server")["leftover_processes"]
             .as_u64()
@@ -194,11 +176,12 @@ fn a_backgrounded_process_does_not_outlive_porch() {
 fn a_timeout_ends_the_real_cli() {
     let api = FakeApi::start();
     let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
     sandbox.tasks_json(&serde_json::json!({"tasks": [
         {"name": "slow", "prompt": "SLEEP 60\nSTEP write late.txt late", "timeout": "3s"},
         {"name": "quick", "prompt": "STEP write quick.txt q"}
     ]}));
-    let run = run(&mut porch_e2e(&sandbox, &api, &["tasks.json", "repo"]));
+    let run = porch_e2e(&sandbox, &api, &["tasks.json", "repo"]).run();
     run.expect_code(1);
     let results = sandbox.results();
     assert_eq!(task(&results, "slow")["status"], "timed_out", "{results:#}");
@@ -214,32 +197,22 @@ fn a_timeout_ends_the_real_cli() {
 fn sigterm_to_porch_mid_run_interrupts_and_keeps_the_work() {
     let api = FakeApi::start();
     let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
     sandbox.tasks(&[(
         "busy",
         "STEP write first.txt 1\nSLEEP 120\nSTEP write second.txt 2",
     )]);
-    let mut cmd = porch_e2e(&sandbox, &api, &["tasks.json", "repo"]);
-    let log = std::fs::File::create(sandbox.path().join("porch.out")).unwrap();
-    let mut child = cmd
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut porch = porch_e2e(&sandbox, &api, &["tasks.json", "repo"]).spawn("run");
     // The second request is the one the API sits on: by then first.txt is written.
-    wait_until("the second API request", || {
+    wait_until("the second API request has come", E2E_DEADLINE, || {
         api.requests_for("SLEEP 120").iter().any(|s| s.step == 1)
     });
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    let output = std::fs::read_to_string(sandbox.path().join("porch.out")).unwrap();
-    assert_eq!(exit.code(), Some(143), "{output}");
+    porch.signal("TERM");
+    let run = porch.wait();
+    run.expect_code(143)
+        .expect_stderr("received signal 15 (SIGTERM)");
     let results = sandbox.results();
     let busy = task(&results, "busy");
     assert_eq!(busy["status"], "interrupted", "{busy:#}");
     assert_eq!(sandbox.git(&["show", "task/busy:first.txt"]), "1");
-    assert!(output.contains("received signal 15 (SIGTERM)"), "{output}");
 }

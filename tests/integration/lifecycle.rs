@@ -1,325 +1,18 @@
 //! Sessions that end cleanly: -j, timeouts, signals, leftovers, retries, concurrent git.
 //!
 //! Every wait here is on a file (a pid file, a marker, the results file) or on a process, with
-//! a generous deadline; nothing asserts how long something took. "A process is gone" means
-//! `/proc/PID` is missing or the process is a zombie: PID 1 on some machines reaps orphans
-//! lazily, so a killed orphan can linger as a zombie that `kill -0` still reaches.
+//! a generous deadline (see `support::process`); nothing asserts how long something took.
 
-use std::fs::File;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// How long to wait for something that normally takes well under a second.
-const DEADLINE: Duration = Duration::from_secs(60);
-/// How long processes get to disappear: porch's grace periods take a few seconds.
-const GONE_DEADLINE: Duration = Duration::from_secs(30);
-/// How long a porch run may take before the test calls it hung.
-const RUN_DEADLINE: Duration = Duration::from_secs(180);
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// The process is gone: no `/proc/PID`, or a zombie (dead, only waiting to be reaped).
-fn is_gone(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return true;
-    };
-    // "PID (comm) S ...": the name may hold spaces and parentheses, the state follows the last ')'.
-    let Some(end) = stat.rfind(')') else {
-        return true;
-    };
-    matches!(
-        stat[end + 1..].trim_start().chars().next(),
-        None | Some('Z') | Some('X') | Some('x')
-    )
-}
-
-/// Polls `check` until it holds; panics naming `what` if it still does not after `deadline`.
-#[track_caller]
-fn wait_until(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < deadline,
-            "gave up after {deadline:?} waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Waits for a pid file (written atomically by the fixture or a directive) and reads it.
-#[track_caller]
-fn read_pid(path: &Path) -> i32 {
-    wait_until(&format!("{} exists", path.display()), DEADLINE, || {
-        path.exists()
-    });
-    let text = std::fs::read_to_string(path).unwrap();
-    text.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("{} holds {text:?}, not a pid", path.display()))
-}
-
-#[track_caller]
-fn assert_gone(pid: i32, what: &str) {
-    wait_until(
-        &format!("{what} (pid {pid}) is gone"),
-        GONE_DEADLINE,
-        || is_gone(pid),
-    );
-}
-
-/// `kill -SIGNAL PID` through the kill(1) command (libc is not a dev-dependency).
-fn send_signal(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .stdin(Stdio::null())
-        .status()
-        .expect("kill(1) runs");
-    assert!(status.success(), "kill -{signal} {pid} failed");
-}
-
-fn sigkill_quietly(pid: i32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Kills, when dropped (and on `kill_all`), every process whose working directory is inside
-/// the sandbox: the agents, their Bash tools and background processes all run in a worktree
-/// there, and no other test or program uses that directory. So nothing a test started outlives
-/// it, even when an assertion fails half-way, and nothing else is touched.
-struct Reaper {
-    root: PathBuf,
-}
-
-impl Reaper {
-    fn new(sandbox: &Sandbox) -> Reaper {
-        Reaper {
-            root: std::fs::canonicalize(sandbox.path()).unwrap(),
-        }
-    }
-
-    fn processes(&self) -> Vec<i32> {
-        let own = std::process::id() as i32;
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
-                continue;
-            };
-            if pid != own && cwd.starts_with(&self.root) && !is_gone(pid) {
-                found.push(pid);
-            }
-        }
-        found
-    }
-
-    fn kill_all(&self) {
-        for _ in 0..100 {
-            let found = self.processes();
-            if found.is_empty() {
-                return;
-            }
-            for pid in found {
-                sigkill_quietly(pid);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        self.kill_all();
-    }
-}
-
-/// A porch process started in the background, its stdout and stderr going to files (no pipe
-/// can fill up and block it). Dropped while still running (a failed test), it is killed; the
-/// test's `Reaper`, declared before it and so dropped after it, ends what its sessions started.
-struct Spawned {
-    child: Child,
-    stdout: PathBuf,
-    stderr: PathBuf,
-    description: String,
-    waited: bool,
-}
-
-impl Spawned {
-    fn start(cmd: &mut Command, dir: &Path, label: &str) -> Spawned {
-        let stdout = dir.join(format!("porch-{label}.stdout"));
-        let stderr = dir.join(format!("porch-{label}.stderr"));
-        let description = format!("{cmd:?}");
-        let child = cmd
-            .stdout(File::create(&stdout).unwrap())
-            .stderr(File::create(&stderr).unwrap())
-            .spawn()
-            .expect("porch starts");
-        Spawned {
-            child,
-            stdout,
-            stderr,
-            description,
-            waited: false,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.stderr).unwrap_or_default()).into_owned()
-    }
-
-    fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.stdout).unwrap_or_default()).into_owned()
-    }
-
-    fn signal(&self, signal: &str) {
-        send_signal(self.pid(), signal);
-    }
-
-    /// Waits for porch to exit (panicking if it has not after `deadline`) and returns what it
-    /// printed, as `support::run` would have.
-    #[track_caller]
-    fn wait_within(&mut self, deadline: Duration) -> Run {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() >= deadline {
-                let stdout = self.stdout_text();
-                let stderr = self.stderr_text();
-                panic!(
-                    "porch has not exited after {deadline:?}\ncommand: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-                    self.description
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        self.waited = true;
-        Run {
-            output: Output {
-                status,
-                stdout: std::fs::read(&self.stdout).unwrap_or_default(),
-                stderr: std::fs::read(&self.stderr).unwrap_or_default(),
-            },
-            description: self.description.clone(),
-        }
-    }
-
-    #[track_caller]
-    fn wait(&mut self) -> Run {
-        self.wait_within(RUN_DEADLINE)
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        if !self.waited {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// `porch run` with the fixture agent, on the sandbox's repository (given as REPO).
-fn porch_run(sandbox: &Sandbox, tasks: &Path, extra: &[&str]) -> Command {
-    let mut args: Vec<&str> = extra.to_vec();
-    let tasks = tasks.to_str().unwrap().to_string();
-    let repo = sandbox.repo().to_str().unwrap().to_string();
-    args.push(&tasks);
-    args.push(&repo);
-    sandbox.porch_run(&args)
-}
-
-/// Runs porch to the end (with a deadline, so a hang fails the test instead of blocking it).
-#[track_caller]
-fn run_porch(sandbox: &Sandbox, tasks: &Path, extra: &[&str]) -> Run {
-    let mut porch = Spawned::start(&mut porch_run(sandbox, tasks, extra), sandbox.path(), "run");
-    porch.wait()
-}
-
-/// `porch run` writing its results to `output` instead of the sandbox's results path.
-fn porch_run_to(sandbox: &Sandbox, tasks: &Path, output: &Path) -> Command {
-    let mut cmd = sandbox.porch(&["run"]);
-    cmd.arg(tasks)
-        .arg(sandbox.repo())
-        .arg("--worktree-dir")
-        .arg(sandbox.worktree_dir())
-        .arg("--output")
-        .arg(output)
-        .env("PORCH_CLAUDE", fixture_agent());
-    cmd
-}
-
-fn write_tasks(path: &Path, tasks: &[(String, String)]) -> PathBuf {
-    let list: Vec<Value> = tasks
-        .iter()
-        .map(|(name, prompt)| json!({"name": name, "prompt": prompt}))
-        .collect();
-    std::fs::write(
-        path,
-        serde_json::to_string_pretty(&json!({ "tasks": list })).unwrap(),
-    )
-    .unwrap();
-    path.to_path_buf()
-}
-
-fn write_script(path: &Path, text: &str) -> PathBuf {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path.to_path_buf()
-}
-
-/// A shell command that writes the pid of the shell running it to `path`, atomically.
-fn own_pid_to(path: &Path) -> String {
-    let p = path.display();
-    format!("echo $$ > {p}.tmp && mv {p}.tmp {p}")
-}
-
-fn status(results: &Value, name: &str) -> String {
-    task(results, name)["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn statuses(results: &Value) -> Vec<String> {
-    results["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["status"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-/// The results file as it is now, or None while it is missing or (never, if porch writes it
-/// atomically) half-written.
-fn results_now(sandbox: &Sandbox) -> Option<Value> {
-    let text = std::fs::read_to_string(sandbox.results_path()).ok()?;
-    serde_json::from_str(&text).ok()
-}
 
 fn text_of(value: &Value) -> &str {
     value.as_str().unwrap_or_default()
@@ -373,12 +66,11 @@ fn jobs_limit_concurrency_and_start_in_file_order() {
             (name.to_string(), prompt)
         })
         .collect();
-    let tasks_file = write_tasks(&sandbox.path().join("tasks.json"), &tasks);
-    let mut porch = Spawned::start(
-        &mut porch_run(&sandbox, &tasks_file, &["-j", "2"]),
-        sandbox.path(),
-        "run",
-    );
+    let tasks_file = sandbox.tasks_in("tasks.json", &tasks);
+    let mut porch = sandbox
+        .porch_run_tasks(&tasks_file)
+        .args(["-j", "2"])
+        .spawn("run");
 
     let starts = || -> Vec<String> {
         std::fs::read_to_string(&log)
@@ -403,7 +95,7 @@ fn jobs_limit_concurrency_and_start_in_file_order() {
         "the results file shows a and b running, c, d and e pending",
         DEADLINE,
         || {
-            results_now(&sandbox).is_some_and(|r| {
+            sandbox.results_now().is_some_and(|r| {
                 statuses(&r) == ["running", "running", "pending", "pending", "pending"]
             })
         },
@@ -498,7 +190,7 @@ fn task_timeout_ends_only_that_session_and_keeps_its_work() {
         },
         {"name": "quick", "prompt": "@write quick.txt done"},
     ]}));
-    let run = run_porch(&sandbox, &tasks, &[]);
+    let run = sandbox.porch_run_tasks(&tasks).spawn("run").wait();
     run.expect_code(1);
     let results = sandbox.results();
     let slow = task(&results, "slow");
@@ -525,7 +217,11 @@ fn global_timeout_applies_unless_the_task_sets_its_own() {
         // Its own timeout overrides --timeout: it outlives the global 1s and succeeds.
         {"name": "patient", "prompt": "@sleep 3\n@write p.txt done", "timeout": "10m"},
     ]}));
-    let run = run_porch(&sandbox, &tasks, &["--timeout", "1s"]);
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--timeout", "1s"])
+        .spawn("run")
+        .wait();
     run.expect_code(1);
     let results = sandbox.results();
     assert_eq!(status(&results, "slow"), "timed_out", "{results:#}");
@@ -548,7 +244,11 @@ fn idle_timeout_ends_a_silent_session() {
             agent_pid.display()
         ),
     )]);
-    let run = run_porch(&sandbox, &tasks, &["--idle-timeout", "2s"]);
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--idle-timeout", "2s"])
+        .spawn("run")
+        .wait();
     run.expect_code(1);
     run.expect_stdout("hello, then nothing");
     let results = sandbox.results();
@@ -575,7 +275,7 @@ fn hang_after_result_is_a_success_with_a_warning_and_the_process_is_ended() {
         "hang",
         &format!("@write out.txt ok\n@pid {}\n@hang", agent_pid.display()),
     )]);
-    let run = run_porch(&sandbox, &tasks, &[]);
+    let run = sandbox.porch_run_tasks(&tasks).spawn("run").wait();
     run.expect_code(0);
     let results = sandbox.results();
     let hang = task(&results, "hang");
@@ -607,7 +307,7 @@ fn leftover_holding_stdout_is_ended_and_does_not_block_the_run() {
         holder = holder_pid.display(),
     );
     let tasks = sandbox.tasks(&[("holder", &prompt)]);
-    let run = run_porch(&sandbox, &tasks, &[]);
+    let run = sandbox.porch_run_tasks(&tasks).spawn("run").wait();
     run.expect_code(0);
     run.expect_stdout("the agent is done");
     run.expect_stdout("ended 1 process the session left running");
@@ -638,7 +338,7 @@ fn escaped_process_holding_stdout_does_not_keep_porch_running() {
         holder = holder_pid.display(),
     );
     let tasks = sandbox.tasks(&[("escaped", &prompt)]);
-    let mut porch = Spawned::start(&mut porch_run(&sandbox, &tasks, &[]), sandbox.path(), "run");
+    let mut porch = sandbox.porch_run_tasks(&tasks).spawn("run");
     // The holder sleeps 600 s: a porch still running after 120 s is waiting for it.
     let run = porch.wait_within(Duration::from_secs(120));
     run.expect_code(0);
@@ -668,7 +368,7 @@ fn leftovers_are_ended_by_default() {
     let _reaper = Reaper::new(&sandbox);
     let bg_pid = sandbox.path().join("bg.pid");
     let tasks = sandbox.tasks(&[("server", &background_task_prompt(&bg_pid))]);
-    let run = run_porch(&sandbox, &tasks, &[]);
+    let run = sandbox.porch_run_tasks(&tasks).spawn("run").wait();
     run.expect_code(0);
     run.expect_stdout("ended 1 process the session left running");
     assert_eq!(status(&sandbox.results(), "server"), "succeeded");
@@ -681,7 +381,11 @@ fn keep_leftovers_leaves_the_background_process_running() {
     let _reaper = Reaper::new(&sandbox);
     let bg_pid = sandbox.path().join("bg.pid");
     let tasks = sandbox.tasks(&[("server", &background_task_prompt(&bg_pid))]);
-    let run = run_porch(&sandbox, &tasks, &["--keep-leftovers"]);
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--keep-leftovers"])
+        .spawn("run")
+        .wait();
     run.expect_code(0);
     run.expect_stdout("left 1 process the session started running (--keep-leftovers)");
     assert_eq!(status(&sandbox.results(), "server"), "succeeded");
@@ -704,7 +408,11 @@ fn leftover_processes_is_reported_in_the_results() {
         let bg_pid = sandbox.path().join("bg.pid");
         let tasks = sandbox.tasks(&[("server", &background_task_prompt(&bg_pid))]);
         let flags: &[&str] = if keep { &["--keep-leftovers"] } else { &[] };
-        let run = run_porch(&sandbox, &tasks, flags);
+        let run = sandbox
+            .porch_run_tasks(&tasks)
+            .args(flags)
+            .spawn("run")
+            .wait();
         run.expect_code(0);
         let results = sandbox.results();
         assert_eq!(
@@ -729,7 +437,11 @@ fn keep_leftovers_does_not_keep_the_processes_of_a_timed_out_session() {
     );
     let tasks = sandbox.tasks(&[("stuck", &prompt)]);
     // Long enough for the fixture to start its background process on a busy machine.
-    let run = run_porch(&sandbox, &tasks, &["--keep-leftovers", "--timeout", "3s"]);
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--keep-leftovers", "--timeout", "3s"])
+        .spawn("run")
+        .wait();
     run.expect_code(1);
     assert_eq!(status(&sandbox.results(), "stuck"), "timed_out");
     assert_gone(
@@ -789,14 +501,13 @@ fn interrupt_run(case: SignalCase) {
     ));
     pid_files.push((waiter, "c's agent".to_string()));
     tasks.push(("d".to_string(), "@write x.txt never written".to_string()));
-    let tasks_file = write_tasks(&sandbox.path().join("tasks.json"), &tasks);
+    let tasks_file = sandbox.tasks_in("tasks.json", &tasks);
 
-    let mut porch = Spawned::start(
-        &mut porch_run(&sandbox, &tasks_file, &["-j", "3"]),
-        sandbox.path(),
-        "run",
-    );
-    let pids: Vec<(i32, String)> = pid_files
+    let mut porch = sandbox
+        .porch_run_tasks(&tasks_file)
+        .args(["-j", "3"])
+        .spawn("run");
+    let pids: Vec<(u32, String)> = pid_files
         .iter()
         .map(|(path, what)| (read_pid(path), what.clone()))
         .collect();
@@ -886,9 +597,10 @@ fn stubborn_run(second_sigint: bool) {
         own_pid_to(&tool_pid)
     );
     let tasks = sandbox.tasks(&[("stubborn", &prompt)]);
-    let mut cmd = porch_run(&sandbox, &tasks, &[]);
-    cmd.env("PORCH_CLAUDE", stubborn_agent(&sandbox));
-    let mut porch = Spawned::start(&mut cmd, sandbox.path(), "run");
+    let mut porch = sandbox
+        .porch_run_tasks(&tasks)
+        .agent(stubborn_agent(&sandbox))
+        .spawn("run");
     let agent = read_pid(&agent_pid);
     let tool = read_pid(&tool_pid);
     porch.signal("INT");
@@ -945,15 +657,16 @@ fn sigkill_leaves_a_valid_results_file_and_porch_list_shows_the_leftovers() {
             ),
         ));
     }
-    let tasks_file = write_tasks(&sandbox.path().join("tasks.json"), &tasks);
-    let mut porch = Spawned::start(
-        &mut porch_run(&sandbox, &tasks_file, &["-j", "2"]),
-        sandbox.path(),
-        "run",
-    );
+    let tasks_file = sandbox.tasks_in("tasks.json", &tasks);
+    let mut porch = sandbox
+        .porch_run_tasks(&tasks_file)
+        .args(["-j", "2"])
+        .spawn("run");
     let agents = [read_pid(&dir.join("a.pid")), read_pid(&dir.join("b.pid"))];
     wait_until("the results file shows a and b running", DEADLINE, || {
-        results_now(&sandbox).is_some_and(|r| statuses(&r) == ["running", "running", "pending"])
+        sandbox
+            .results_now()
+            .is_some_and(|r| statuses(&r) == ["running", "running", "pending"])
     });
     porch.signal("KILL");
     let killed = porch.wait();
@@ -987,7 +700,7 @@ fn sigkill_leaves_a_valid_results_file_and_porch_list_shows_the_leftovers() {
     }
     assert!(!branches.contains(&"task/c".to_string()), "{branches:?}");
 
-    let list = run(sandbox.porch(&["list"]).arg(sandbox.repo()));
+    let list = sandbox.porch(&["list"]).arg(sandbox.repo()).run();
     list.expect_code(0);
     for name in ["a", "b"] {
         list.expect_stdout(&sandbox.worktree(name).display().to_string());
@@ -1009,16 +722,8 @@ fn sigint_during_retry_backoff_interrupts_promptly_and_keeps_the_attempt() {
         counter.display()
     );
     let tasks = sandbox.tasks(&[("flaky", &prompt)]);
-    let mut porch = Spawned::start(
-        // A backoff longer than RUN_DEADLINE: porch only finishes in time if the signal cuts it.
-        &mut porch_run(
-            &sandbox,
-            &tasks,
-            &["--retries", "2", "--retry-backoff", "1h"],
-        ),
-        sandbox.path(),
-        "run",
-    );
+    let mut porch = // A backoff longer than RUN_DEADLINE: porch only finishes in time if the signal cuts it.
+sandbox.porch_run_tasks(&tasks).args(["--retries", "2", "--retry-backoff", "1h"]).spawn("run");
     wait_until("porch announces the retry", DEADLINE, || {
         porch.stdout_text().contains("attempt 2 of 3")
     });
@@ -1053,13 +758,12 @@ fn transient_error_is_retried_from_a_clean_worktree() {
     let tasks = sandbox.tasks(&[("flaky", &prompt)]);
     let args_dir = sandbox.path().join("args");
     std::fs::create_dir(&args_dir).unwrap();
-    let mut cmd = porch_run(
-        &sandbox,
-        &tasks,
-        &["--retries", "2", "--retry-backoff", "100ms"],
-    );
-    cmd.env("FAKE_CLAUDE_ARGS_DIR", &args_dir);
-    let run = Spawned::start(&mut cmd, sandbox.path(), "run").wait();
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--retries", "2", "--retry-backoff", "100ms"])
+        .record_agent_runs(&args_dir)
+        .spawn("run")
+        .wait();
     run.expect_code(0);
     // The retry starts claude exactly as the first attempt did.
     for attempt in [1, 2] {
@@ -1120,11 +824,11 @@ fn non_transient_error_is_not_retried() {
     let sandbox = Sandbox::new();
     let _reaper = Reaper::new(&sandbox);
     let tasks = sandbox.tasks(&[("bad", "@write w.txt w\n@api-error 400 bad request")]);
-    let run = run_porch(
-        &sandbox,
-        &tasks,
-        &["--retries", "2", "--retry-backoff", "100ms"],
-    );
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--retries", "2", "--retry-backoff", "100ms"])
+        .spawn("run")
+        .wait();
     run.expect_code(1);
     let results = sandbox.results();
     let t = task(&results, "bad");
@@ -1147,11 +851,11 @@ fn retries_run_out() {
         counter.display()
     );
     let tasks = sandbox.tasks(&[("doomed", &prompt)]);
-    let run = run_porch(
-        &sandbox,
-        &tasks,
-        &["--retries", "2", "--retry-backoff", "100ms"],
-    );
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--retries", "2", "--retry-backoff", "100ms"])
+        .spawn("run")
+        .wait();
     run.expect_code(1);
     let results = sandbox.results();
     let t = task(&results, "doomed");
@@ -1181,7 +885,7 @@ fn sixty_four_tasks_at_once_repeatedly() {
                 (name, prompt)
             })
             .collect();
-        let tasks_file = write_tasks(&sandbox.path().join("tasks.json"), &tasks);
+        let tasks_file = sandbox.tasks_in("tasks.json", &tasks);
         // Odd repeats also remove the 64 worktrees at once (--cleanup).
         let cleanup = repeat % 2 == 1;
         let flags: &[&str] = if cleanup {
@@ -1189,7 +893,11 @@ fn sixty_four_tasks_at_once_repeatedly() {
         } else {
             &["-j", "64"]
         };
-        let run = run_porch(&sandbox, &tasks_file, flags);
+        let run = sandbox
+            .porch_run_tasks(&tasks_file)
+            .args(flags)
+            .spawn("run")
+            .wait();
         run.expect_code(0);
         assert_no_git_trouble(&run);
         let results = sandbox.results();
@@ -1233,13 +941,12 @@ fn two_porch_processes_on_one_repository() {
                 (name, prompt)
             })
             .collect();
-        let tasks_file = write_tasks(&sandbox.path().join(format!("tasks-{group}.json")), &tasks);
+        let tasks_file = sandbox.tasks_in(&format!("tasks-{group}.json"), &tasks);
         let output = sandbox.path().join(format!("results-{group}.json"));
-        let porch = Spawned::start(
-            &mut porch_run_to(&sandbox, &tasks_file, &output),
-            sandbox.path(),
-            group,
-        );
+        let porch = sandbox
+            .porch_run_tasks(&tasks_file)
+            .output(&output)
+            .spawn(group);
         porches.push((porch, output, tasks));
     }
     for (porch, output, tasks) in &mut porches {
@@ -1308,9 +1015,10 @@ esac"#,
         ("fine", "@write f.txt fine"),
         ("doomed-reset", "@write r.txt r"),
     ]);
-    let mut cmd = porch_run(&sandbox, &tasks, &[]);
-    cmd.env("PATH", path);
-    let mut porch = Spawned::start(&mut cmd, sandbox.path(), "run");
+    let mut porch = sandbox
+        .porch_run_tasks(&tasks)
+        .env("PATH", path)
+        .spawn("run");
     let run = porch.wait();
     run.expect_code(1);
     let results = sandbox.results();
@@ -1369,9 +1077,11 @@ esac"#,
         ("contested", "@write mine.txt mine"),
         ("fine", "@write f.txt fine"),
     ]);
-    let mut cmd = porch_run(&sandbox, &tasks, &[]);
-    cmd.env("PATH", path);
-    let run = Spawned::start(&mut cmd, sandbox.path(), "run").wait();
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .env("PATH", path)
+        .spawn("run")
+        .wait();
     run.expect_code(1);
     let results = sandbox.results();
     let t = task(&results, "contested");
@@ -1403,15 +1113,16 @@ fn stagger_holds_back_the_next_session() {
     let sandbox = Sandbox::new();
     let _reaper = Reaper::new(&sandbox);
     let tasks = sandbox.tasks(&[("first", "@write f.txt 1"), ("second", "@write s.txt 2")]);
-    let mut porch = Spawned::start(
-        &mut porch_run(&sandbox, &tasks, &["--stagger", "1h"]),
-        sandbox.path(),
-        "run",
-    );
+    let mut porch = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--stagger", "1h"])
+        .spawn("run");
     wait_until("the first task to finish", DEADLINE, || {
-        results_now(&sandbox).is_some_and(|r| status(&r, "first") == "succeeded")
+        sandbox
+            .results_now()
+            .is_some_and(|r| status(&r, "first") == "succeeded")
     });
-    let results = results_now(&sandbox).unwrap();
+    let results = sandbox.results_now().unwrap();
     assert_eq!(status(&results, "second"), "pending", "{results:#}");
     porch.signal("INT");
     porch.wait().expect_code(130);
@@ -1432,13 +1143,13 @@ fn list_shows_saved_attempts() {
         counter.display()
     );
     let tasks = sandbox.tasks(&[("flaky", &prompt)]);
-    run_porch(
-        &sandbox,
-        &tasks,
-        &["--retries", "1", "--retry-backoff", "10ms"],
-    )
-    .expect_code(0);
-    let list = run(sandbox.porch(&["list"]).arg(sandbox.repo()));
+    sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--retries", "1", "--retry-backoff", "10ms"])
+        .spawn("run")
+        .wait()
+        .expect_code(0);
+    let list = sandbox.porch(&["list"]).arg(sandbox.repo()).run();
     list.expect_code(0);
     list.expect_stdout("refs/porch/attempts/flaky/1");
     list.expect_stdout("saved attempt 1");
@@ -1462,11 +1173,11 @@ fn a_retry_after_a_branch_switch_leaves_that_branch_alone() {
         counter.display()
     );
     let tasks = sandbox.tasks(&[("x", &prompt)]);
-    let run = run_porch(
-        &sandbox,
-        &tasks,
-        &["--retries", "1", "--retry-backoff", "10ms"],
-    );
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--retries", "1", "--retry-backoff", "10ms"])
+        .spawn("run")
+        .wait();
     run.expect_code(0);
     assert_eq!(
         sandbox.git(&["rev-parse", "dev"]),

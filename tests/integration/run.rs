@@ -13,29 +13,6 @@ use crate::support::*;
 // ---------------------------------------------------------------------------------------------
 // Helpers local to these tests.
 
-fn path_str(path: &Path) -> String {
-    path.to_str().expect("test paths are UTF-8").to_string()
-}
-
-/// `porch run TASKS REPO EXTRA...` on the sandbox's repository.
-fn porch_on(sandbox: &Sandbox, tasks_file: &Path, extra: &[&str]) -> Run {
-    run(&mut porch_cmd(sandbox, tasks_file, extra))
-}
-
-fn porch_cmd(sandbox: &Sandbox, tasks_file: &Path, extra: &[&str]) -> std::process::Command {
-    let tasks = path_str(tasks_file);
-    let repo = path_str(&sandbox.repo());
-    let mut args: Vec<&str> = vec![&tasks, &repo];
-    args.extend_from_slice(extra);
-    sandbox.porch_run(&args)
-}
-
-/// Writes the tasks and runs them.
-fn run_tasks(sandbox: &Sandbox, tasks: &[(&str, &str)], extra: &[&str]) -> Run {
-    let file = sandbox.tasks(tasks);
-    porch_on(sandbox, &file, extra)
-}
-
 /// The task's branch starts at `commit`, the results say so, and git agrees.
 #[track_caller]
 fn assert_branched_from(sandbox: &Sandbox, results: &Value, name: &str, base: &str, commit: &str) {
@@ -107,21 +84,6 @@ fn str_field<'a>(task: &'a Value, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{key} is not a string in {task:#}"))
 }
 
-/// Is the process gone? A zombie counts as gone: it is dead, and in a container whose PID 1 does
-/// not reap orphans it stays in /proc (where `kill -0` still succeeds on it).
-fn process_is_dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => {
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next())
-                .unwrap_or("");
-            state == "Z" || state == "X"
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // 1. Parallel tasks, commits, results file.
 
@@ -129,15 +91,13 @@ fn process_is_dead(pid: u32) -> bool {
 fn three_tasks_each_commit_their_file_on_their_branch() {
     let sandbox = Sandbox::new();
     let main = rev(&sandbox, "main");
-    let run = run_tasks(
-        &sandbox,
-        &[
+    let run = sandbox
+        .porch_run_tasks(&sandbox.tasks(&[
             ("a", "Write a.\n@write a.txt content of a"),
             ("b", "Write b.\n@write b.txt content of b"),
             ("c", "Write c.\n@write c.txt content of c"),
-        ],
-        &[],
-    );
+        ]))
+        .run();
     run.expect_code(0);
 
     let results = sandbox.results();
@@ -237,7 +197,10 @@ fn tasks_really_run_at_the_same_time() {
     let b = prompt(&b_started, &a_started);
     // Run one after the other, the first would wait 120 s for the second, give up and fail.
     // `-j 2`: without it porch caps sessions by available memory, which depends on the machine.
-    let run = run_tasks(&sandbox, &[("a", &a), ("b", &b)], &["-j", "2"]);
+    let run = sandbox
+        .porch_run_tasks(&sandbox.tasks(&[("a", &a), ("b", &b)]))
+        .args(["-j", "2"])
+        .run();
     run.expect_code(0);
     let results = sandbox.results();
     for name in ["a", "b"] {
@@ -252,15 +215,13 @@ fn tasks_really_run_at_the_same_time() {
 #[test]
 fn a_failing_session_fails_its_task_only() {
     let sandbox = Sandbox::new();
-    let run = run_tasks(
-        &sandbox,
-        &[
+    let run = sandbox
+        .porch_run_tasks(&sandbox.tasks(&[
             ("good-1", "@write one.txt 1"),
             ("broken", "@api-error 500 overloaded"),
             ("good-2", "@write two.txt 2"),
-        ],
-        &[],
-    );
+        ]))
+        .run();
     run.expect_code(1);
 
     let results = sandbox.results();
@@ -287,14 +248,12 @@ fn a_failing_session_fails_its_task_only() {
 #[test]
 fn a_session_without_result_event_fails_but_its_work_is_committed() {
     let sandbox = Sandbox::new();
-    let run = run_tasks(
-        &sandbox,
-        &[(
+    let run = sandbox
+        .porch_run_tasks(&sandbox.tasks(&[(
             "quiet",
             "Half a job.\n@write partial.txt half done\n@no-result",
-        )],
-        &[],
-    );
+        )]))
+        .run();
     run.expect_code(1);
     let results = sandbox.results();
     let t = task(&results, "quiet");
@@ -315,7 +274,9 @@ fn a_session_without_result_event_fails_but_its_work_is_committed() {
 #[test]
 fn a_session_that_changes_nothing_succeeds_with_an_empty_branch() {
     let sandbox = Sandbox::new();
-    let run = run_tasks(&sandbox, &[("idle", "@say nothing needed doing")], &[]);
+    let run = sandbox
+        .porch_run_tasks(&sandbox.tasks(&[("idle", "@say nothing needed doing")]))
+        .run();
     run.expect_code(0);
     let results = sandbox.results();
     let t = task(&results, "idle");
@@ -344,10 +305,11 @@ fn denied_writes_are_reported_as_a_warning_and_nothing_is_committed() {
     let args_dir = sandbox.path().join("args");
     std::fs::create_dir(&args_dir).unwrap();
     let file = sandbox.tasks(&[("denied", "@write wanted.txt never written")]);
-    let run = run(
-        porch_cmd(&sandbox, &file, &["--permission-mode", "default"])
-            .env("FAKE_CLAUDE_ARGS_DIR", &args_dir),
-    );
+    let run = sandbox
+        .porch_run_tasks(&file)
+        .args(["--permission-mode", "default"])
+        .record_agent_runs(&args_dir)
+        .run();
     // The session itself went fine: the task succeeds, with a warning.
     run.expect_code(0);
     assert_eq!(
@@ -402,12 +364,13 @@ fn the_agent_gets_the_right_arguments_the_prompt_on_stdin_and_no_nesting_vars() 
         {"name": "plain", "prompt": "no tools given"},
         {"name": "big", "prompt": big},
     ]}));
-    let mut cmd = porch_cmd(&sandbox, &file, &[]);
     // The fixture refuses to start when it sees either: success proves porch removed them.
-    cmd.env("FAKE_CLAUDE_ARGS_DIR", &args_dir)
+    let run = sandbox
+        .porch_run_tasks(&file)
+        .record_agent_runs(&args_dir)
         .env("CLAUDECODE", "1")
-        .env("CLAUDE_CODE_ENTRYPOINT", "cli");
-    let run = run(&mut cmd);
+        .env("CLAUDE_CODE_ENTRYPOINT", "cli")
+        .run();
     run.expect_code(0);
 
     assert_eq!(
@@ -455,11 +418,10 @@ fn the_agent_gets_the_right_arguments_the_prompt_on_stdin_and_no_nesting_vars() 
 #[test]
 fn cleanup_removes_worktrees_and_keeps_branches() {
     let sandbox = Sandbox::new();
-    let run = run_tasks(
-        &sandbox,
-        &[("a", "@write a.txt kept"), ("idle", "@say nothing")],
-        &["--cleanup"],
-    );
+    let run = sandbox
+        .porch_run_tasks(&sandbox.tasks(&[("a", "@write a.txt kept"), ("idle", "@say nothing")]))
+        .args(["--cleanup"])
+        .run();
     run.expect_code(0);
     let results = sandbox.results();
     for name in ["a", "idle"] {
@@ -502,7 +464,7 @@ fn flooding_sessions_keep_their_lines_whole_prefixed_and_in_order() {
         .zip(&prompts)
         .map(|((name, _), prompt)| (name.as_str(), prompt.as_str()))
         .collect();
-    let run = run_tasks(&sandbox, &pairs, &[]);
+    let run = sandbox.porch_run_tasks(&sandbox.tasks(&pairs)).run();
     run.expect_code(0);
     let stdout = run.stdout();
     assert!(!stdout.contains('\x1b'), "ANSI escapes on a pipe:\n{run}");
@@ -573,18 +535,16 @@ fn flooding_sessions_keep_their_lines_whole_prefixed_and_in_order() {
 #[test]
 fn stderr_long_and_binary_lines_are_shown_safely() {
     let sandbox = Sandbox::new();
-    let run = run_tasks(
-        &sandbox,
-        &[
+    let run = sandbox
+        .porch_run_tasks(&sandbox.tasks(&[
             (
                 "odd",
                 "@stderr complaint on stderr\n@long 200000\n@say after-long\n@binary\n\
                  @say after-binary\n@write odd.txt still committed",
             ),
             ("ok", "@write ok.txt fine"),
-        ],
-        &[],
-    );
+        ]))
+        .run();
     run.expect_code(0);
     let stdout = run.stdout();
     assert!(!stdout.contains('\x1b'), "ANSI escapes on a pipe:\n{run}");
@@ -655,12 +615,14 @@ fn init_writes_a_sample_that_runs() {
     let sandbox = Sandbox::new();
     let file = sandbox.path().join("tasks.json");
 
-    run(&mut sandbox.porch(&["init"])).expect_code(0);
+    sandbox.porch(&["init"]).run().expect_code(0);
     let sample = std::fs::read_to_string(&file).expect("init wrote tasks.json");
     serde_json::from_str::<Value>(&sample).expect("the sample is JSON");
 
     std::fs::write(&file, "{\"tasks\": []} mine\n").unwrap();
-    run(&mut sandbox.porch(&["init"]))
+    sandbox
+        .porch(&["init"])
+        .run()
         .expect_code(2)
         .expect_stderr("already exists");
     assert_eq!(
@@ -669,11 +631,11 @@ fn init_writes_a_sample_that_runs() {
         "a refused init leaves the file alone"
     );
 
-    run(&mut sandbox.porch(&["init", "--force"])).expect_code(0);
+    sandbox.porch(&["init", "--force"]).run().expect_code(0);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), sample);
 
     // The sample's prompts hold no directives: the fixture just answers "done".
-    let run = porch_on(&sandbox, &file, &[]);
+    let run = sandbox.porch_run_tasks(&file).run();
     run.expect_code(0);
     let results = sandbox.results();
     assert_eq!(results["summary"]["total"], 2, "{results:#}");
@@ -687,7 +649,7 @@ fn init_writes_a_sample_that_runs() {
 
 /// `porch list` rows as (first column, branch, task, state).
 fn list_rows(sandbox: &Sandbox) -> Vec<(String, String, String, String)> {
-    let run = run(&mut sandbox.porch(&["list", &path_str(&sandbox.repo())]));
+    let run = sandbox.porch(&["list", path_str(&sandbox.repo())]).run();
     run.expect_code(0);
     run.stdout()
         .lines()
@@ -717,12 +679,10 @@ fn row_for<'a>(
 #[test]
 fn list_shows_worktrees_their_state_and_branches_left_alone() {
     let sandbox = Sandbox::new();
-    run_tasks(
-        &sandbox,
-        &[("a", "@write a.txt a"), ("b", "@say nothing")],
-        &[],
-    )
-    .expect_code(0);
+    sandbox
+        .porch_run_tasks(&sandbox.tasks(&[("a", "@write a.txt a"), ("b", "@say nothing")]))
+        .run()
+        .expect_code(0);
 
     let rows = list_rows(&sandbox);
     for name in ["a", "b"] {
@@ -747,7 +707,11 @@ fn list_shows_worktrees_their_state_and_branches_left_alone() {
     let file = sandbox.tasks_json(&serde_json::json!({"tasks": [
         {"name": "c", "prompt": "@write c.txt c"},
     ]}));
-    porch_on(&sandbox, &file, &["--cleanup"]).expect_code(0);
+    sandbox
+        .porch_run_tasks(&file)
+        .args(["--cleanup"])
+        .run()
+        .expect_code(0);
     let rows = list_rows(&sandbox);
     let c = row_for(&rows, "task/c");
     assert_eq!(c.0, "-", "{rows:#?}");
@@ -775,7 +739,7 @@ fn tasks_branch_from_the_checked_out_branch_or_their_base_branch() {
         {"name": "default-base", "prompt": "@write x.txt x"},
         {"name": "on-feature", "prompt": "@write y.txt y", "base_branch": "feature"},
     ]}));
-    let run = porch_on(&sandbox, &file, &[]);
+    let run = sandbox.porch_run_tasks(&file).run();
     run.expect_code(0);
     let results = sandbox.results();
 
@@ -820,12 +784,15 @@ fn sixteen_tasks_at_once_do_not_trip_over_git_locks() {
         .map(|(n, p)| (n.as_str(), p.as_str()))
         .collect();
     // `-j 16`: all at once, whatever memory this machine has.
-    let run = run_tasks(&sandbox, &pairs, &["-j", "16"]);
+    let run = sandbox
+        .porch_run_tasks(&sandbox.tasks(&pairs))
+        .args(["-j", "16"])
+        .run();
     run.expect_code(0);
     assert!(!run.stderr().contains("at most"), "{run}");
 
     let sandbox_path = path_str(sandbox.path());
-    let output = format!("{}\n{}", run.stdout(), run.stderr()).replace(&sandbox_path, "<sandbox>");
+    let output = format!("{}\n{}", run.stdout(), run.stderr()).replace(sandbox_path, "<sandbox>");
     let lower = output.to_lowercase();
     assert!(!lower.contains("lock"), "a lock error:\n{output}");
     assert!(!lower.contains("commondir"), "a commondir error:\n{output}");
@@ -854,11 +821,10 @@ fn tasks_can_come_from_stdin() {
     let tasks = serde_json::json!({"tasks": [
         {"name": "from-stdin", "prompt": "@write s.txt via stdin"},
     ]});
-    let repo = path_str(&sandbox.repo());
-    let run = run_with_stdin(
-        &mut sandbox.porch_run(&["-", &repo]),
-        tasks.to_string().as_bytes(),
-    );
+    let run = sandbox
+        .porch_run(&["-", path_str(&sandbox.repo())])
+        .stdin(tasks.to_string())
+        .run();
     run.expect_code(0);
     let results = sandbox.results();
     assert_eq!(task(&results, "from-stdin")["status"], "succeeded");
@@ -868,16 +834,14 @@ fn tasks_can_come_from_stdin() {
 #[test]
 fn the_results_file_leaves_no_temporary_files() {
     let sandbox = Sandbox::new();
-    run_tasks(
-        &sandbox,
-        &[
+    sandbox
+        .porch_run_tasks(&sandbox.tasks(&[
             ("a", "@write a.txt a"),
             ("b", "@write b.txt b"),
             ("c", "@say hi"),
-        ],
-        &[],
-    )
-    .expect_code(0);
+        ]))
+        .run()
+        .expect_code(0);
     let results = sandbox.results();
     assert_eq!(results["summary"]["succeeded"], 3);
     assert!(results["finished_at"].is_string(), "{results:#}");
@@ -904,7 +868,9 @@ fn run_leaky_session(sandbox: &Sandbox) -> (Run, u32, Value) {
     let prompt = format!(
         "@background echo $$ > {pid}.tmp; mv {pid}.tmp {pid}; exec sleep 300\n@wait-for {pid}\n@say leaving it running"
     );
-    let run = run_tasks(sandbox, &[("leaky", &prompt)], &[]);
+    let run = sandbox
+        .porch_run_tasks(&sandbox.tasks(&[("leaky", &prompt)]))
+        .run();
     run.expect_code(0);
     let pid: u32 = std::fs::read_to_string(&pid_file)
         .unwrap()
@@ -922,7 +888,7 @@ fn background_processes_left_by_a_session_are_ended() {
     let sandbox = Sandbox::new();
     let (run, pid, _) = run_leaky_session(&sandbox);
     assert!(
-        process_is_dead(pid),
+        is_gone(pid),
         "the background process {pid} outlived porch\n{run}"
     );
     run.expect_stdout("ended 1 process the session left running");
@@ -932,7 +898,7 @@ fn background_processes_left_by_a_session_are_ended() {
 fn leftover_processes_are_counted_in_the_results() {
     let sandbox = Sandbox::new();
     let (run, pid, t) = run_leaky_session(&sandbox);
-    assert!(process_is_dead(pid), "{run}");
+    assert!(is_gone(pid), "{run}");
     assert!(
         t["leftover_processes"].as_u64().is_some_and(|n| n >= 1),
         "porch printed that it ended a leftover, but the results say {}:\n{t:#}",
@@ -946,7 +912,7 @@ fn leftover_processes_are_counted_in_the_results() {
 #[test]
 fn version_and_help() {
     let sandbox = Sandbox::empty();
-    let version = run(&mut sandbox.porch(&["--version"]));
+    let version = sandbox.porch(&["--version"]).run();
     version.expect_code(0);
     // The build script records the commit the binary was built from.
     let head = std::process::Command::new("git")
@@ -961,7 +927,7 @@ fn version_and_help() {
         version.stdout().trim(),
         format!("porch {} ({commit})", env!("CARGO_PKG_VERSION"))
     );
-    run(&mut sandbox.porch(&["-V"])).expect_code(0);
+    sandbox.porch(&["-V"]).run().expect_code(0);
 
     for args in [
         &["--help"][..],
@@ -972,18 +938,18 @@ fn version_and_help() {
         &["help", "init"],
         &["help", "list"],
     ] {
-        let out = run(&mut sandbox.porch(args));
+        let out = sandbox.porch(args).run();
         out.expect_code(0).expect_stdout("Usage:");
         assert_eq!(out.stderr(), "", "{out}");
     }
-    let run_help = run(&mut sandbox.porch(&["help", "run"]));
+    let run_help = sandbox.porch(&["help", "run"]).run();
     run_help
         .expect_stdout("porch run [OPTIONS] TASKS [REPO]")
         .expect_stdout("--permission-mode")
         .expect_stdout("--cleanup");
     assert_eq!(
         run_help.stdout(),
-        run(&mut sandbox.porch(&["run", "--help"])).stdout()
+        sandbox.porch(&["run", "--help"]).run().stdout()
     );
     // Help created nothing.
     assert!(sandbox.created_outside_repo().is_empty());
@@ -994,14 +960,13 @@ fn version_and_help() {
 #[test]
 fn a_session_that_switches_branches_keeps_its_worktree_and_is_reported() {
     let sandbox = Sandbox::new();
-    let run = run_tasks(
-        &sandbox,
-        &[(
+    let run = sandbox
+        .porch_run_tasks(&sandbox.tasks(&[(
             "sw",
             "@bash git checkout -q -b agent-branch\n@write x.txt hello",
-        )],
-        &["--cleanup"],
-    );
+        )]))
+        .args(["--cleanup"])
+        .run();
     run.expect_code(0);
     let results = sandbox.results();
     let sw = task(&results, "sw");
@@ -1029,11 +994,11 @@ fn each_run_has_its_own_results_file_and_a_link_to_the_latest() {
     let state = sandbox.worktree_dir().join("repo").join(".porch");
     for name in ["first", "second"] {
         sandbox.tasks(&[(name, "@write f.txt x")]);
-        let mut cmd = sandbox.porch(&["run", "tasks.json", "repo"]);
-        cmd.arg("--worktree-dir")
-            .arg(sandbox.worktree_dir())
-            .env("PORCH_CLAUDE", fixture_agent());
-        run(&mut cmd).expect_code(0);
+        sandbox
+            .porch_run(&["tasks.json", "repo"])
+            .without_output()
+            .run()
+            .expect_code(0);
     }
     let runs: Vec<_> = std::fs::read_dir(state.join("runs"))
         .unwrap()
@@ -1066,11 +1031,12 @@ fn repositories_with_the_same_name_get_their_own_worktree_roots() {
     let shared_dir = first.worktree_dir();
     for sandbox in [&first, &second] {
         sandbox.tasks(&[("t", "@write f.txt x")]);
-        let mut cmd = sandbox.porch(&["run", "tasks.json", "repo"]);
-        cmd.arg("--worktree-dir")
-            .arg(&shared_dir)
-            .env("PORCH_CLAUDE", fixture_agent());
-        run(&mut cmd).expect_code(0);
+        sandbox
+            .porch_run(&["tasks.json", "repo"])
+            .worktree_dir(&shared_dir)
+            .without_output()
+            .run()
+            .expect_code(0);
     }
     let roots: Vec<String> = std::fs::read_dir(&shared_dir)
         .unwrap()

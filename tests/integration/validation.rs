@@ -8,7 +8,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use crate::support::*;
 
@@ -53,18 +52,10 @@ fn walk(root: &Path, dir: &Path, found: &mut BTreeSet<String>) {
     }
 }
 
-/// Runs `cmd` (with `stdin` piped in, if given) and lists every way it failed to refuse cleanly.
-fn check_refusal(
-    sandbox: &Sandbox,
-    cmd: &mut Command,
-    stdin: Option<&[u8]>,
-    needles: &[&str],
-) -> (Run, Vec<String>) {
+/// Runs porch and lists every way it failed to refuse cleanly.
+fn check_refusal(sandbox: &Sandbox, porch: &Porch, needles: &[&str]) -> (Run, Vec<String>) {
     let before = snapshot(sandbox);
-    let run = match stdin {
-        Some(input) => run_with_stdin(cmd, input),
-        None => run(cmd),
-    };
+    let run = porch.run();
     let after = snapshot(sandbox);
     let stderr = run.stderr();
     let mut problems = Vec::new();
@@ -117,19 +108,8 @@ fn check_refusal(
 /// Asserts that porch refused cleanly: exit 2, no panic, an error with every needle and a hint,
 /// nothing created or deleted. Failures name `case`.
 #[track_caller]
-fn refused(case: &str, sandbox: &Sandbox, cmd: &mut Command, needles: &[&str]) -> Run {
-    refused_with_stdin(case, sandbox, cmd, None, needles)
-}
-
-#[track_caller]
-fn refused_with_stdin(
-    case: &str,
-    sandbox: &Sandbox,
-    cmd: &mut Command,
-    stdin: Option<&[u8]>,
-    needles: &[&str],
-) -> Run {
-    let (run, problems) = check_refusal(sandbox, cmd, stdin, needles);
+fn refused(case: &str, sandbox: &Sandbox, porch: &Porch, needles: &[&str]) -> Run {
+    let (run, problems) = check_refusal(sandbox, porch, needles);
     assert!(
         problems.is_empty(),
         "case {case:?}:\n  {}\n{run}",
@@ -143,19 +123,6 @@ fn sandbox_with_dev() -> Sandbox {
     let sandbox = Sandbox::new();
     sandbox.git(&["branch", "dev"]);
     sandbox
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("temporary paths are UTF-8")
-}
-
-/// `porch run` with the fixture agent and explicit paths given by the test.
-fn porch_run_bare(sandbox: &Sandbox, args: &[&str]) -> Command {
-    let mut all = vec!["run"];
-    all.extend_from_slice(args);
-    let mut cmd = sandbox.porch(&all);
-    cmd.env("PORCH_CLAUDE", fixture_agent());
-    cmd
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -196,8 +163,7 @@ fn check_cases(cases: Vec<Case>) {
         needles.extend(case.needles.iter().map(String::as_str));
         let (run, problems) = check_refusal(
             &sandbox,
-            &mut sandbox.porch_run(&["tasks.json", "repo"]),
-            None,
+            &sandbox.porch_run(&["tasks.json", "repo"]),
             &needles,
         );
         if !problems.is_empty() {
@@ -616,7 +582,7 @@ fn base_branch_that_is_a_shell_command_is_refused_and_runs_nothing() {
     refused(
         "base_branch `;rm -rf /`",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &[
             "tasks.json: tasks[0] (\"a\"): field `base_branch`: \";rm -rf /\"",
             "hint: name a branch of the repository",
@@ -641,7 +607,7 @@ fn base_branch_with_shell_syntax_but_no_space_is_not_run() {
     refused(
         "base_branch with shell syntax",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &[
             "tasks.json: tasks[0] (\"a\"): field `base_branch`: \"main;touch${IFS}pwned;$(touch${IFS}pwned2)\"",
         ],
@@ -660,7 +626,7 @@ fn base_branch_that_does_not_exist_lists_the_branches() {
     refused(
         "base_branch that does not exist",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &[
             "tasks.json: tasks[0] (\"a\"): field `base_branch`: \"develop\" is not a branch of",
             "hint: name an existing branch: dev, main",
@@ -677,7 +643,7 @@ fn base_branch_missing_in_a_later_task_creates_nothing_for_the_earlier_ones() {
     refused(
         "second task's base_branch does not exist",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &[
             "tasks.json: tasks[1] (\"b\"): field `base_branch`: \"gone\" is not a branch",
             "hint: name an existing branch: main",
@@ -696,7 +662,7 @@ fn existing_task_branch_is_refused_with_the_command_to_clean_it() {
     let run = refused(
         "task branch exists",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &["task/x", "already exist", "hint: ", "branch -D task/x"],
     );
     assert_eq!(sandbox.branches(), ["main", "task/x"], "{run}");
@@ -710,7 +676,7 @@ fn existing_task_branch_error_names_the_file_and_the_task() {
     refused(
         "task branch exists: file and task named",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &[
             "tasks.json",
             "tasks[1] (\"x\")",
@@ -730,7 +696,7 @@ fn existing_worktree_directory_is_refused() {
     refused(
         "worktree directory exists",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &["task/x", "already exist", "hint: ", &shown],
     );
     assert_eq!(
@@ -747,7 +713,7 @@ fn existing_worktree_directory_hint_only_deletes_what_exists() {
     let run = refused(
         "worktree directory exists: hint",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &["rm -r "],
     );
     assert!(!run.stderr().contains("branch -D"), "{run}");
@@ -770,7 +736,7 @@ fn task_branch_checked_out_in_another_worktree_is_refused() {
     refused(
         "task branch registered in another worktree",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &["task/x", "already exist", &shown, "branch -D task/x"],
     );
 }
@@ -783,7 +749,7 @@ fn existing_branch_named_task_is_refused_before_anything_is_created() {
     refused(
         "branch `task` exists",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &["task/x", "task"],
     );
 }
@@ -796,7 +762,7 @@ fn existing_branch_below_the_task_branch_is_refused_before_anything_is_created()
     refused(
         "branch `task/x/y` exists",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &["task/x"],
     );
 }
@@ -810,7 +776,7 @@ fn tasks_file_that_does_not_exist() {
     refused(
         "tasks file missing",
         &sandbox,
-        &mut sandbox.porch_run(&["nope.json", "repo"]),
+        &sandbox.porch_run(&["nope.json", "repo"]),
         &["the tasks file nope.json does not exist", "porch init"],
     );
 }
@@ -822,7 +788,7 @@ fn tasks_file_that_is_a_directory() {
     refused(
         "tasks file is a directory",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.d", "repo"]),
+        &sandbox.porch_run(&["tasks.d", "repo"]),
         &["the tasks file tasks.d is a directory", "hint: "],
     );
 }
@@ -830,11 +796,12 @@ fn tasks_file_that_is_a_directory() {
 #[test]
 fn tasks_on_stdin_with_bad_json_are_named_stdin() {
     let sandbox = Sandbox::new();
-    refused_with_stdin(
+    refused(
         "bad JSON on stdin",
         &sandbox,
-        &mut sandbox.porch_run(&["-", "repo"]),
-        Some(b"{\"tasks\": [\n  {\"name\": \"a\" \"prompt\": \"p\"}\n]}\n"),
+        sandbox
+            .porch_run(&["-", "repo"])
+            .stdin(b"{\"tasks\": [\n  {\"name\": \"a\" \"prompt\": \"p\"}\n]}\n"),
         &["porch: error: <stdin>: not valid JSON", "line 2 column"],
     );
 }
@@ -842,11 +809,10 @@ fn tasks_on_stdin_with_bad_json_are_named_stdin() {
 #[test]
 fn empty_stdin_is_refused() {
     let sandbox = Sandbox::new();
-    refused_with_stdin(
+    refused(
         "empty stdin",
         &sandbox,
-        &mut sandbox.porch_run(&["-", "repo"]),
-        Some(b""),
+        sandbox.porch_run(&["-", "repo"]).stdin(b""),
         &["porch: error: <stdin>: the tasks file is empty"],
     );
 }
@@ -854,11 +820,12 @@ fn empty_stdin_is_refused() {
 #[test]
 fn bad_task_on_stdin_names_stdin_and_the_task() {
     let sandbox = Sandbox::new();
-    refused_with_stdin(
+    refused(
         "bad task on stdin",
         &sandbox,
-        &mut sandbox.porch_run(&["-", "repo"]),
-        Some(one(r#""name": "a", "prompt": "p", "allowed_tools": "Read""#).as_bytes()),
+        sandbox
+            .porch_run(&["-", "repo"])
+            .stdin(one(r#""name": "a", "prompt": "p", "allowed_tools": "Read""#).as_bytes()),
         &["porch: error: <stdin>: tasks[0] (\"a\"): field `allowed_tools`: must be a list"],
     );
 }
@@ -874,7 +841,7 @@ fn repo_that_is_a_file() {
     refused(
         "REPO is a file",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "afile"]),
+        &sandbox.porch_run(&["tasks.json", "afile"]),
         &[
             "REPO afile is a file, not a directory",
             "hint: name a directory",
@@ -889,7 +856,7 @@ fn repo_that_does_not_exist() {
     refused(
         "REPO does not exist",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "nowhere"]),
+        &sandbox.porch_run(&["tasks.json", "nowhere"]),
         &[
             "REPO nowhere: No such file or directory",
             "hint: name a directory",
@@ -924,7 +891,7 @@ fn bare_repository_is_refused() {
     refused(
         "bare repository",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "bare.git"]),
+        &sandbox.porch_run(&["tasks.json", "bare.git"]),
         &[
             "REPO bare.git is not inside a git work tree",
             "bare repository",
@@ -941,7 +908,7 @@ fn git_directory_as_repo_is_refused() {
     refused(
         "REPO is repo/.git",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo/.git"]),
+        &sandbox.porch_run(&["tasks.json", "repo/.git"]),
         &["REPO repo/.git is not inside a git work tree"],
     );
 }
@@ -954,7 +921,7 @@ fn repository_without_commits_is_refused() {
     refused(
         "repository with no commits",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &["has no commits yet", "hint: make a first commit"],
     );
     assert!(sandbox.branches().is_empty());
@@ -971,7 +938,7 @@ fn agent_that_does_not_exist() {
     refused(
         "--claude /nonexistent",
         &sandbox,
-        &mut sandbox.porch_run(&["--claude", "/nonexistent", "tasks.json", "repo"]),
+        &sandbox.porch_run(&["--claude", "/nonexistent", "tasks.json", "repo"]),
         &[
             "the agent executable /nonexistent (from --claude) cannot be used",
             "hint: point --claude",
@@ -988,7 +955,7 @@ fn agent_that_is_not_executable() {
     refused(
         "agent without +x",
         &sandbox,
-        &mut sandbox.porch_run(&["--claude", path_str(&agent), "tasks.json", "repo"]),
+        &sandbox.porch_run(&["--claude", path_str(&agent), "tasks.json", "repo"]),
         &["(from --claude) is not executable", "hint: chmod +x"],
     );
 }
@@ -1001,7 +968,7 @@ fn agent_that_is_a_directory() {
     refused(
         "agent is a directory",
         &sandbox,
-        &mut sandbox.porch_run(&["--claude", path_str(&home), "tasks.json", "repo"]),
+        &sandbox.porch_run(&["--claude", path_str(&home), "tasks.json", "repo"]),
         &["(from --claude) is not a file", "hint: point --claude"],
     );
 }
@@ -1059,7 +1026,7 @@ fn bogus_permission_mode_lists_the_valid_ones() {
     refused(
         "--permission-mode bogus",
         &sandbox,
-        &mut sandbox.porch_run(&["--permission-mode", "bogus", "tasks.json", "repo"]),
+        &sandbox.porch_run(&["--permission-mode", "bogus", "tasks.json", "repo"]),
         &[
             "--permission-mode `bogus`",
             "hint: use one of: acceptEdits, auto, bypassPermissions, default, dontAsk, plan",
@@ -1074,7 +1041,7 @@ fn permission_mode_without_a_value() {
     refused(
         "--permission-mode without a value",
         &sandbox,
-        &mut sandbox.porch(&["run", "tasks.json", "repo", "--permission-mode"]),
+        &sandbox.porch(&["run", "tasks.json", "repo", "--permission-mode"]),
         &["--permission-mode", "hint: "],
     );
 }
@@ -1086,7 +1053,7 @@ fn bogus_color_lists_the_choices() {
     refused(
         "--color bogus",
         &sandbox,
-        &mut sandbox.porch_run(&["--color", "bogus", "tasks.json", "repo"]),
+        &sandbox.porch_run(&["--color", "bogus", "tasks.json", "repo"]),
         &["--color `bogus`", "hint: use auto, always or never"],
     );
 }
@@ -1098,7 +1065,7 @@ fn unknown_option() {
     refused(
         "unknown option",
         &sandbox,
-        &mut sandbox.porch_run(&["--frobnicate", "tasks.json", "repo"]),
+        &sandbox.porch_run(&["--frobnicate", "tasks.json", "repo"]),
         &["--frobnicate", "hint: see `porch run --help`"],
     );
 }
@@ -1109,7 +1076,7 @@ fn unknown_command() {
     refused(
         "unknown command",
         &sandbox,
-        &mut sandbox.porch(&["runn", "tasks.json"]),
+        &sandbox.porch(&["runn", "tasks.json"]),
         &[
             "unknown command `runn`",
             "hint: the commands are run, init, list and help",
@@ -1123,7 +1090,7 @@ fn missing_tasks_argument() {
     refused(
         "no TASKS",
         &sandbox,
-        &mut sandbox.porch(&["run"]),
+        &sandbox.porch(&["run"]),
         &["no tasks file given", "hint: usage: porch run"],
     );
 }
@@ -1134,7 +1101,7 @@ fn empty_tasks_argument() {
     refused(
         "TASKS is an empty string",
         &sandbox,
-        &mut sandbox.porch_run(&[""]),
+        &sandbox.porch_run(&[""]),
         &["the tasks file path is empty", "hint: "],
     );
 }
@@ -1146,7 +1113,7 @@ fn too_many_positionals() {
     refused(
         "three positionals",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo", "extra"]),
+        &sandbox.porch_run(&["tasks.json", "repo", "extra"]),
         &["unexpected argument `extra`", "hint: usage: porch run"],
     );
 }
@@ -1159,7 +1126,7 @@ fn output_given_twice() {
         "--output twice",
         &sandbox,
         // porch_run adds its own --output after these.
-        &mut sandbox.porch_run(&["-o", "other.json", "tasks.json", "repo"]),
+        &sandbox.porch_run(&["-o", "other.json", "tasks.json", "repo"]),
         &["--output was given more than once"],
     );
 }
@@ -1171,7 +1138,10 @@ fn empty_worktree_dir() {
     refused(
         "--worktree-dir \"\"",
         &sandbox,
-        &mut porch_run_bare(&sandbox, &["--worktree-dir", "", "tasks.json", "repo"]),
+        sandbox
+            .porch_run(&["--worktree-dir", "", "tasks.json", "repo"])
+            .without_worktree_dir()
+            .without_output(),
         &["--worktree-dir needs a path"],
     );
 }
@@ -1183,7 +1153,7 @@ fn empty_claude() {
     refused(
         "--claude \"\"",
         &sandbox,
-        &mut sandbox.porch_run(&["--claude", "", "tasks.json", "repo"]),
+        &sandbox.porch_run(&["--claude", "", "tasks.json", "repo"]),
         &["--claude needs a path"],
     );
 }
@@ -1198,17 +1168,17 @@ fn output_in_a_directory_that_does_not_exist() {
     refused(
         "-o into a missing directory",
         &sandbox,
-        &mut porch_run_bare(
-            &sandbox,
-            &[
+        sandbox
+            .porch_run(&[
                 "-o",
                 "no/such/dir/results.json",
                 "--worktree-dir",
                 "wt",
                 "tasks.json",
                 "repo",
-            ],
-        ),
+            ])
+            .without_worktree_dir()
+            .without_output(),
         &[
             "the results file",
             "no/such/dir/results.json",
@@ -1225,10 +1195,10 @@ fn output_that_is_a_directory() {
     refused(
         "-o is a directory",
         &sandbox,
-        &mut porch_run_bare(
-            &sandbox,
-            &["-o", "out", "--worktree-dir", "wt", "tasks.json", "repo"],
-        ),
+        sandbox
+            .porch_run(&["-o", "out", "--worktree-dir", "wt", "tasks.json", "repo"])
+            .without_worktree_dir()
+            .without_output(),
         &[
             "the results file",
             "out is a directory",
@@ -1244,18 +1214,17 @@ fn output_that_is_the_tasks_file() {
     let before = std::fs::read(&tasks).unwrap();
     let (run, problems) = check_refusal(
         &sandbox,
-        &mut porch_run_bare(
-            &sandbox,
-            &[
+        sandbox
+            .porch_run(&[
                 "-o",
                 "tasks.json",
                 "--worktree-dir",
                 "wt",
                 "tasks.json",
                 "repo",
-            ],
-        ),
-        None,
+            ])
+            .without_worktree_dir()
+            .without_output(),
         &["tasks.json"],
     );
     let after = std::fs::read(&tasks).unwrap();
@@ -1275,17 +1244,17 @@ fn worktree_dir_under_a_regular_file() {
     refused(
         "--worktree-dir under a file",
         &sandbox,
-        &mut porch_run_bare(
-            &sandbox,
-            &[
+        sandbox
+            .porch_run(&[
                 "--worktree-dir",
                 "afile/wt",
                 "-o",
                 "results.json",
                 "tasks.json",
                 "repo",
-            ],
-        ),
+            ])
+            .without_worktree_dir()
+            .without_output(),
         &[
             "the worktree directory",
             "afile/wt cannot be created",
@@ -1304,7 +1273,7 @@ fn worktree_root_that_is_a_regular_file() {
     refused(
         "WORKTREE_DIR/repo is a file",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &["wt/repo"],
     );
 }
@@ -1318,17 +1287,17 @@ fn worktree_dir_under_a_dangling_symlink() {
     refused(
         "--worktree-dir under a dangling symlink",
         &sandbox,
-        &mut porch_run_bare(
-            &sandbox,
-            &[
+        sandbox
+            .porch_run(&[
                 "--worktree-dir",
                 "link/wt",
                 "-o",
                 "results.json",
                 "tasks.json",
                 "repo",
-            ],
-        ),
+            ])
+            .without_worktree_dir()
+            .without_output(),
         &["link"],
     );
 }
@@ -1340,7 +1309,11 @@ fn no_home_and_no_worktree_dir() {
     refused(
         "HOME unset, no --worktree-dir",
         &sandbox,
-        porch_run_bare(&sandbox, &["-o", "results.json", "tasks.json", "repo"]).env_remove("HOME"),
+        sandbox
+            .porch_run(&["-o", "results.json", "tasks.json", "repo"])
+            .without_worktree_dir()
+            .without_output()
+            .env_remove("HOME"),
         &["HOME is not set", "hint: pass --worktree-dir"],
     );
 }
@@ -1352,18 +1325,18 @@ fn tilde_worktree_dir_without_home() {
     refused(
         "--worktree-dir ~/wt, HOME unset",
         &sandbox,
-        porch_run_bare(
-            &sandbox,
-            &[
+        sandbox
+            .porch_run(&[
                 "--worktree-dir",
                 "~/wt",
                 "-o",
                 "results.json",
                 "tasks.json",
                 "repo",
-            ],
-        )
-        .env_remove("HOME"),
+            ])
+            .without_worktree_dir()
+            .without_output()
+            .env_remove("HOME"),
         &[
             "--worktree-dir ~/wt starts with ~ but HOME is not set",
             "hint: ",
@@ -1380,7 +1353,11 @@ fn default_worktree_dir_under_a_home_that_is_a_file() {
     refused(
         "HOME is a file",
         &sandbox,
-        porch_run_bare(&sandbox, &["-o", "results.json", "tasks.json", "repo"]).env("HOME", &home),
+        sandbox
+            .porch_run(&["-o", "results.json", "tasks.json", "repo"])
+            .without_worktree_dir()
+            .without_output()
+            .env("HOME", &home),
         &[
             "homefile/worktrees cannot be created",
             "homefile is a file",
@@ -1408,9 +1385,10 @@ fn ten_megabyte_prompt_reaches_the_agent_intact() {
     assert!(prompt.lines().all(|l| !l.starts_with('@')));
     sandbox.tasks(&[("big", &prompt)]);
 
-    let run = run(sandbox
+    let run = sandbox
         .porch_run(&["tasks.json", "repo"])
-        .env("FAKE_CLAUDE_ARGS_DIR", args_dir.path()));
+        .env("FAKE_CLAUDE_ARGS_DIR", args_dir.path())
+        .run();
     run.expect_code(0);
     assert!(!run.stderr().contains("panicked"), "{run}");
     let received = recorded_prompt(args_dir.path(), "big", 1);
@@ -1440,7 +1418,7 @@ fn saved_attempts_of_an_earlier_run_are_refused() {
     refused(
         "saved attempt exists",
         &sandbox,
-        &mut sandbox.porch_run(&["tasks.json", "repo"]),
+        &sandbox.porch_run(&["tasks.json", "repo"]),
         &[
             "tasks[0] (\"x\")",
             "refs/porch/attempts/x/1",
@@ -1456,12 +1434,12 @@ fn git_missing_is_refused() {
     sandbox.tasks(&[("a", "p")]);
     let empty = sandbox.path().join("empty-bin");
     std::fs::create_dir_all(&empty).unwrap();
-    let mut cmd = sandbox.porch_run(&["tasks.json", "repo"]);
-    cmd.env("PATH", &empty);
     refused(
         "git missing",
         &sandbox,
-        &mut cmd,
+        sandbox
+            .porch_run(&["tasks.json", "repo"])
+            .env("PATH", &empty),
         &["git is not installed or not on PATH", "install git"],
     );
 }
@@ -1478,12 +1456,10 @@ fn results_link_that_is_a_directory_is_refused() {
         .join(".porch")
         .join("results.json");
     std::fs::create_dir_all(&link).unwrap();
-    let mut cmd = porch_run_bare(&sandbox, &["tasks.json", "repo", "--worktree-dir"]);
-    cmd.arg(sandbox.worktree_dir());
     refused(
         "results link is a directory",
         &sandbox,
-        &mut cmd,
+        sandbox.porch_run(&["tasks.json", "repo"]).without_output(),
         &["results.json is a directory"],
     );
 }
