@@ -2,16 +2,18 @@
 //! log, and its end, whether it exits, times out, goes silent, hangs after its result or porch
 //! is signalled; then whatever it left running.
 
+use std::fmt;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::agent::{self, SessionLog};
 use crate::duration;
@@ -53,8 +55,8 @@ impl Launch<'_> {
     }
 }
 
-/// Ends the agent's process group if the supervising thread unwinds (a bug in porch), so that
-/// no claude goes on running, and spending, unseen.
+/// Ends the agent's process group if the supervising thread unwinds (a bug in porch) or gives
+/// up on the agent, so that no claude goes on running, and spending, unseen.
 struct GroupGuard {
     pgid: u32,
     armed: bool,
@@ -87,9 +89,53 @@ pub enum StopReason {
     Interrupted(i32),
 }
 
+/// Why a session did not run to its end: porch was signalled before the agent started, or the
+/// agent could not be started or watched.
+#[derive(Debug)]
 pub enum StartFailure {
-    Error(String),
     Interrupted(i32),
+    Spawn {
+        program: PathBuf,
+        error: io::Error,
+    },
+    /// A thread to feed, read or wait for the agent; the agent was ended.
+    Thread(io::Error),
+    Wait(io::Error),
+    /// The thread waiting for the agent went away without its exit status.
+    LostTrack,
+}
+
+impl fmt::Display for StartFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartFailure::Interrupted(signal) => write!(
+                f,
+                "interrupted before the session started: porch received {}",
+                proc::describe_signal(*signal)
+            ),
+            StartFailure::Spawn { program, error } => write!(
+                f,
+                "could not start the agent {}: {error}",
+                program.display()
+            ),
+            StartFailure::Thread(error) => {
+                write!(f, "could not start a thread to watch the agent: {error}")
+            }
+            StartFailure::Wait(error) => write!(f, "could not wait for the agent: {error}"),
+            StartFailure::LostTrack => write!(f, "lost track of the agent process"),
+        }
+    }
+}
+
+impl std::error::Error for StartFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartFailure::Spawn { error, .. }
+            | StartFailure::Thread(error)
+            | StartFailure::Wait(error) => Some(error),
+            StartFailure::Interrupted(_) | StartFailure::LostTrack => None,
+        }
+    }
 }
 
 pub struct Session {
@@ -126,6 +172,38 @@ struct Activity {
 /// Returns once the agent has exited and what it left running has been dealt with.
 pub fn run(launch: &Launch) -> Result<Session, StartFailure> {
     let marker = proc::Marker::new(agent::SESSION_MARKER_VAR, &launch.marker);
+    let child = spawn(launch)?;
+    let pgid = child.id();
+    let mut guard = GroupGuard { pgid, armed: true };
+    let shared = Shared::new(launch);
+    let watched = match start_threads(launch, child, &shared) {
+        Ok(watched) => watched,
+        Err(err) => {
+            // The guard ends the agent; what it may have started is swept like any leftover.
+            drop(guard);
+            proc::end_leftovers(pgid, &marker, Duration::ZERO);
+            return Err(StartFailure::Thread(err));
+        }
+    };
+    let (status, stopped) = watch(launch, pgid, &watched.exits, &shared)?;
+    guard.armed = false;
+    // What the agent left running holds its pipes open; end it before waiting for them.
+    let keep = launch.keep_leftovers && stopped.is_none();
+    let leftovers = sweep_leftovers(pgid, &marker, keep);
+    drain_readers(launch, watched, keep);
+    Ok(Session {
+        status,
+        duration_ms: shared.clock.now_ms(),
+        log: shared.finish(),
+        stopped,
+        leftovers,
+        leftovers_kept: keep,
+        log_written: shared.log_written,
+    })
+}
+
+/// Starts the agent in a process group of its own, unless porch has been signalled.
+fn spawn(launch: &Launch) -> Result<Child, StartFailure> {
     let mut command = agent::command(
         launch.program,
         launch.permission_mode,
@@ -141,151 +219,53 @@ pub fn run(launch: &Launch) -> Result<Session, StartFailure> {
     if let Some(signal) = shutdown::requested() {
         return Err(StartFailure::Interrupted(signal));
     }
-    let mut child = command.spawn().map_err(|err| {
-        StartFailure::Error(format!(
-            "could not start the agent {}: {err}",
-            launch.program.display()
-        ))
-    })?;
-    let pgid = child.id();
-    let mut guard = GroupGuard { pgid, armed: true };
-    let clock = Arc::new(Clock {
-        start: Instant::now(),
-    });
-    let activity = Arc::new(Activity::default());
+    command.spawn().map_err(|error| StartFailure::Spawn {
+        program: launch.program.to_path_buf(),
+        error,
+    })
+}
 
-    let log_file = open_log(launch.log, launch.attempt);
-    let log_written = log_file.is_some();
-    let log_file = Arc::new(Mutex::new(log_file));
-    let session_log = Arc::new(Mutex::new(SessionLog::default()));
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(2);
-    let (Some(stdin), Some(stdout), Some(stderr)) =
+/// The threads around a running agent: what the waiter reports, and the two readers.
+struct Watched {
+    exits: Receiver<io::Result<ExitStatus>>,
+    readers: [JoinHandle<()>; 2],
+    /// One message from each reader when its pipe closes.
+    readers_done: Receiver<()>,
+}
+
+/// A writer thread, because a prompt larger than the pipe buffer would block until the agent
+/// reads it; an agent that exits without reading gets EPIPE, which is not porch's error. A
+/// reader for stdout and one for stderr. A waiter thread, so the agent's exit can be waited
+/// for with a deadline.
+fn start_threads(launch: &Launch, mut child: Child, shared: &Shared) -> io::Result<Watched> {
+    let (Some(mut stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
-        unreachable!("all three were piped above");
-    };
-    let shared = Shared {
-        log_file: Arc::clone(&log_file),
-        session_log: Arc::clone(&session_log),
-        clock: Arc::clone(&clock),
-        activity: Arc::clone(&activity),
+        unreachable!("all three were piped by spawn");
     };
     let prompt = launch.prompt.to_string();
-    let (exit_tx, exit_rx) = crossbeam_channel::bounded(1);
-    // A writer thread, because a prompt larger than the pipe buffer would block until the agent
-    // reads it; an agent that exits without reading gets EPIPE, which is not porch's error. A
-    // waiter thread, so the agent's exit can be waited for with a deadline.
-    let threads = (|| {
-        spawn_thread("prompt", move || {
-            let mut stdin = stdin;
-            let _ = stdin.write_all(prompt.as_bytes());
-        })?;
-        let readers = [
-            spawn_reader(
-                launch,
-                stdout,
-                Origin::Agent,
-                shared.clone(),
-                done_tx.clone(),
-            )?,
-            spawn_reader(launch, stderr, Origin::Stderr, shared, done_tx)?,
-        ];
-        spawn_thread("wait", move || {
-            let _ = exit_tx.send(child.wait());
-        })?;
-        Ok::<_, std::io::Error>(readers)
-    })();
-    let readers = match threads {
-        Ok(readers) => readers,
-        Err(err) => {
-            // The guard ends the agent; what it may have started is swept like any leftover.
-            drop(guard);
-            proc::end_leftovers(pgid, &marker, Duration::ZERO);
-            return Err(StartFailure::Error(format!(
-                "could not start a thread to watch the agent: {err}"
-            )));
-        }
-    };
-    let mut stopper = Stopper {
-        pgid,
-        reason: None,
-        stage: 0,
-        since: Instant::now(),
-    };
-    let status = loop {
-        match exit_rx.recv_timeout(POLL_INTERVAL) {
-            Ok(Ok(status)) => break status,
-            Ok(Err(err)) => {
-                return Err(StartFailure::Error(format!(
-                    "could not wait for the agent: {err}"
-                )));
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                return Err(StartFailure::Error(
-                    "lost track of the agent process".to_string(),
-                ));
-            }
-        }
-        if stopper.reason.is_none() {
-            if let Some(reason) = why_stop(launch, &clock, &activity) {
-                stopper.start(reason);
-                launch.note(Tone::Bad, describe_stop(reason, true));
-            }
-        } else {
-            stopper.escalate();
-        }
-    };
-
-    guard.armed = false;
-    // What the agent left running holds its pipes open; end it before waiting for them.
-    let keep = launch.keep_leftovers && stopper.reason.is_none();
-    let leftovers = if keep {
-        proc::marked_processes(&marker).len()
-    } else {
-        let grace = if shutdown::urgent() {
-            Duration::ZERO
-        } else {
-            LEFTOVER_GRACE
-        };
-        proc::end_leftovers(pgid, &marker, grace)
-    };
-
-    let deadline = Instant::now() + PIPE_DRAIN_DEADLINE;
-    let mut open = readers.len();
-    while open > 0 && done_rx.recv_deadline(deadline).is_ok() {
-        open -= 1;
-    }
-    if open > 0 {
-        let who = if keep {
-            "a process the session left running"
-        } else {
-            "a process outside the session"
-        };
-        launch.note(
-            Tone::Dim,
-            format!("{who} still holds the session's output open; porch stopped reading it"),
-        );
-    } else {
-        for reader in readers {
-            let _ = reader.join();
-        }
-    }
-    if let Some(file) = log_file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-        let _ = file.flush();
-    }
-    let log = session_log
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    Ok(Session {
-        status,
-        duration_ms: clock.now_ms(),
-        log,
-        stopped: stopper.reason,
-        leftovers,
-        leftovers_kept: keep,
-        log_written,
+    spawn_thread("prompt", move || {
+        let _ = stdin.write_all(prompt.as_bytes());
+    })?;
+    let (done_tx, readers_done) = crossbeam_channel::bounded::<()>(2);
+    let readers = [
+        spawn_reader(
+            launch,
+            stdout,
+            Origin::Agent,
+            shared.clone(),
+            done_tx.clone(),
+        )?,
+        spawn_reader(launch, stderr, Origin::Stderr, shared.clone(), done_tx)?,
+    ];
+    let (exit_tx, exits) = crossbeam_channel::bounded(1);
+    spawn_thread("wait", move || {
+        let _ = exit_tx.send(child.wait());
+    })?;
+    Ok(Watched {
+        exits,
+        readers,
+        readers_done,
     })
 }
 
@@ -297,21 +277,94 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 /// How long a session may take to exit after printing its result event.
 pub const RESULT_EXIT_GRACE: Duration = Duration::from_secs(5);
 
-fn why_stop(launch: &Launch, clock: &Clock, activity: &Activity) -> Option<StopReason> {
-    if let Some(signal) = shutdown::requested() {
+/// Waits for the agent to exit, ending it when `why_stop` says so. Returns its exit status and
+/// why porch ended it, if porch did.
+fn watch(
+    launch: &Launch,
+    pgid: u32,
+    exits: &Receiver<io::Result<ExitStatus>>,
+    shared: &Shared,
+) -> Result<(ExitStatus, Option<StopReason>), StartFailure> {
+    let limits = Limits {
+        timeout: launch.timeout,
+        idle_timeout: launch.idle_timeout,
+    };
+    let mut stopper: Option<Stopper> = None;
+    loop {
+        match exits.recv_timeout(POLL_INTERVAL) {
+            Ok(Ok(status)) => return Ok((status, stopper.map(|stopper| stopper.reason))),
+            Ok(Err(err)) => return Err(StartFailure::Wait(err)),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Err(StartFailure::LostTrack),
+        }
+        if let Some(stopper) = stopper.as_mut() {
+            stopper.escalate();
+            continue;
+        }
+        let moment = shared.moment(shutdown::requested());
+        if let Some(reason) = why_stop(&moment, &limits) {
+            stopper = Some(Stopper::start(pgid, reason));
+            launch.note(Tone::Bad, describe_stop(reason, true));
+        }
+    }
+}
+
+/// What the watching thread knows about a running session at one moment.
+#[derive(Debug, Clone, Copy)]
+struct Moment {
+    /// The first signal porch received, if any.
+    porch_signal: Option<i32>,
+    /// Since the session started.
+    elapsed: Duration,
+    /// Since its last line of output (or its start).
+    silent: Duration,
+    /// Since its result event, once it printed one.
+    since_result: Option<Duration>,
+}
+
+impl Moment {
+    /// From the session's clock and what the readers stored in `Activity` (milliseconds since
+    /// the start; the result's time plus one, or 0 for none yet).
+    fn at(
+        elapsed: Duration,
+        last_output_ms: u64,
+        result_at_ms: u64,
+        porch_signal: Option<i32>,
+    ) -> Moment {
+        let since = |ms: u64| elapsed.saturating_sub(Duration::from_millis(ms));
+        Moment {
+            porch_signal,
+            elapsed,
+            silent: since(last_output_ms),
+            since_result: result_at_ms.checked_sub(1).map(since),
+        }
+    }
+}
+
+/// The session's time limits (`--timeout`, `--idle-timeout`).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+}
+
+/// Whether porch ends a session now, and why. In this order: porch was signalled; the session
+/// reached its timeout; it printed nothing for its idle timeout; it printed its result and has
+/// not exited within `RESULT_EXIT_GRACE`.
+fn why_stop(moment: &Moment, limits: &Limits) -> Option<StopReason> {
+    if let Some(signal) = moment.porch_signal {
         return Some(StopReason::Interrupted(signal));
     }
-    let elapsed = clock.start.elapsed();
-    if let Some(limit) = launch.timeout.filter(|limit| elapsed >= *limit) {
+    if let Some(limit) = limits.timeout.filter(|limit| moment.elapsed >= *limit) {
         return Some(StopReason::Timeout(limit));
     }
-    let since = |ms: u64| elapsed.saturating_sub(Duration::from_millis(ms));
-    let silent = since(activity.last_output_ms.load(Ordering::Relaxed));
-    if let Some(limit) = launch.idle_timeout.filter(|limit| silent >= *limit) {
+    if let Some(limit) = limits.idle_timeout.filter(|limit| moment.silent >= *limit) {
         return Some(StopReason::Idle(limit));
     }
-    let result_at = activity.result_at_ms.load(Ordering::Relaxed);
-    if result_at > 0 && since(result_at - 1) >= RESULT_EXIT_GRACE {
+    if moment
+        .since_result
+        .is_some_and(|since| since >= RESULT_EXIT_GRACE)
+    {
         return Some(StopReason::HungAfterResult);
     }
     None
@@ -339,38 +392,111 @@ pub fn describe_stop(reason: StopReason, ending: bool) -> String {
     }
 }
 
-/// Ends a session for real: SIGTERM to its group, a grace period, SIGTERM again, another grace
-/// period, SIGKILL. A second signal to porch skips the grace periods.
+/// Where ending a session stands: the signal last sent to its group.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stage {
+    FirstTerm,
+    SecondTerm,
+    Kill,
+}
+
+impl Stage {
+    fn signal(self) -> i32 {
+        match self {
+            Stage::FirstTerm | Stage::SecondTerm => libc::SIGTERM,
+            Stage::Kill => libc::SIGKILL,
+        }
+    }
+}
+
+/// The step after `stage`, `waited` after it, if one is due: SIGTERM, `STOP_GRACE`, SIGTERM
+/// again, `STOP_GRACE`, SIGKILL. A session ended because porch was signalled goes straight to
+/// SIGKILL once porch is signalled a second time; one ended for another reason keeps its pace.
+fn next_stage(
+    stage: Stage,
+    reason: StopReason,
+    waited: Duration,
+    signalled_twice: bool,
+) -> Option<Stage> {
+    let urgent = signalled_twice && matches!(reason, StopReason::Interrupted(_));
+    match stage {
+        Stage::Kill => None,
+        _ if urgent => Some(Stage::Kill),
+        _ if waited < STOP_GRACE => None,
+        Stage::FirstTerm => Some(Stage::SecondTerm),
+        Stage::SecondTerm => Some(Stage::Kill),
+    }
+}
+
+/// Ends a session for real, one `Stage` after the other (`next_stage`).
 struct Stopper {
     pgid: u32,
-    reason: Option<StopReason>,
-    stage: u8,
+    reason: StopReason,
+    stage: Stage,
     since: Instant,
 }
 
 impl Stopper {
-    fn start(&mut self, reason: StopReason) {
-        self.reason = Some(reason);
-        self.stage = 0;
-        self.since = Instant::now();
-        proc::signal_group(self.pgid, libc::SIGTERM);
-        self.escalate();
+    fn start(pgid: u32, reason: StopReason) -> Stopper {
+        let mut stopper = Stopper {
+            pgid,
+            reason,
+            stage: Stage::FirstTerm,
+            since: Instant::now(),
+        };
+        proc::signal_group(pgid, Stage::FirstTerm.signal());
+        // A second signal may already have come: then SIGKILL follows at once.
+        stopper.escalate();
+        stopper
     }
 
     fn escalate(&mut self) {
-        let urgent = matches!(self.reason, Some(StopReason::Interrupted(_))) && shutdown::urgent();
-        if self.stage >= 2 || !(urgent || self.since.elapsed() >= STOP_GRACE) {
-            return;
+        let waited = self.since.elapsed();
+        if let Some(next) = next_stage(self.stage, self.reason, waited, shutdown::urgent()) {
+            self.stage = next;
+            self.since = Instant::now();
+            proc::signal_group(self.pgid, next.signal());
         }
-        self.stage = if urgent { 2 } else { self.stage + 1 };
-        self.since = Instant::now();
-        let signal = if self.stage == 2 {
-            libc::SIGKILL
-        } else {
-            libc::SIGTERM
-        };
-        proc::signal_group(self.pgid, signal);
     }
+}
+
+/// Ends what the session left running (its group and every marked process), or with
+/// `--keep-leftovers` after a session that ended by itself, only counts it. Returns how many.
+fn sweep_leftovers(pgid: u32, marker: &proc::Marker, keep: bool) -> usize {
+    if keep {
+        return proc::marked_processes(marker).len();
+    }
+    let grace = if shutdown::urgent() {
+        Duration::ZERO
+    } else {
+        LEFTOVER_GRACE
+    };
+    proc::end_leftovers(pgid, marker, grace)
+}
+
+/// Gives the readers `PIPE_DRAIN_DEADLINE` to read what is buffered once the agent is gone;
+/// a pipe still open after that is held by a process porch did not end, and left to it.
+fn drain_readers(launch: &Launch, watched: Watched, keep: bool) {
+    let deadline = Instant::now() + PIPE_DRAIN_DEADLINE;
+    let mut open = watched.readers.len();
+    while open > 0 && watched.readers_done.recv_deadline(deadline).is_ok() {
+        open -= 1;
+    }
+    if open == 0 {
+        for reader in watched.readers {
+            let _ = reader.join();
+        }
+        return;
+    }
+    let who = if keep {
+        "a process the session left running"
+    } else {
+        "a process outside the session"
+    };
+    launch.note(
+        Tone::Dim,
+        format!("{who} still holds the session's output open; porch stopped reading it"),
+    );
 }
 
 /// The task's log: everything the agent printed, whole. Later attempts append to it.
@@ -387,12 +513,56 @@ fn open_log(path: &Path, attempt: u32) -> Option<BufWriter<File>> {
     Some(BufWriter::new(file))
 }
 
+/// What the reader threads and the watching thread share.
 #[derive(Clone)]
 struct Shared {
     log_file: Arc<Mutex<Option<BufWriter<File>>>>,
+    log_written: bool,
     session_log: Arc<Mutex<SessionLog>>,
     clock: Arc<Clock>,
     activity: Arc<Activity>,
+}
+
+impl Shared {
+    /// Starts the session's clock and opens its log.
+    fn new(launch: &Launch) -> Shared {
+        let clock = Arc::new(Clock {
+            start: Instant::now(),
+        });
+        let log_file = open_log(launch.log, launch.attempt);
+        Shared {
+            log_written: log_file.is_some(),
+            log_file: Arc::new(Mutex::new(log_file)),
+            session_log: Arc::new(Mutex::new(SessionLog::default())),
+            clock,
+            activity: Arc::new(Activity::default()),
+        }
+    }
+
+    fn moment(&self, porch_signal: Option<i32>) -> Moment {
+        Moment::at(
+            self.clock.start.elapsed(),
+            self.activity.last_output_ms.load(Ordering::Relaxed),
+            self.activity.result_at_ms.load(Ordering::Relaxed),
+            porch_signal,
+        )
+    }
+
+    /// Flushes the log file and returns what the stream told.
+    fn finish(&self) -> SessionLog {
+        if let Some(file) = self
+            .log_file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            let _ = file.flush();
+        }
+        self.session_log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 fn spawn_reader(
@@ -401,75 +571,337 @@ fn spawn_reader(
     origin: Origin,
     shared: Shared,
     done: Sender<()>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let printer = launch.printer.clone();
-    let index = launch.task_index;
-    let worktree = launch.worktree.to_path_buf();
+) -> std::io::Result<JoinHandle<()>> {
+    let reader = Reader {
+        origin,
+        shared,
+        printer: launch.printer.clone(),
+        task_index: launch.task_index,
+        worktree: launch.worktree.to_path_buf(),
+    };
     spawn_thread("read", move || {
+        reader.read(pipe);
+        let _ = done.send(());
+    })
+}
+
+/// One of the agent's output pipes, read line by line into the log and the printer.
+struct Reader {
+    origin: Origin,
+    shared: Shared,
+    printer: Sender<Line>,
+    task_index: usize,
+    worktree: PathBuf,
+}
+
+impl Reader {
+    /// Reads until the pipe closes. Without a printer the log is still written and the pipe
+    /// still drained, so the agent is never blocked on it.
+    fn read(&self, pipe: impl std::io::Read) {
         let mut reader = BufReader::with_capacity(64 * 1024, pipe);
         let mut raw = Vec::new();
         while let Ok(Some(dropped)) = read_capped_line(&mut reader, &mut raw, LINE_LIMIT) {
-            shared
+            self.shared
                 .activity
                 .last_output_ms
-                .store(shared.clock.now_ms(), Ordering::Relaxed);
-            if let Some(file) = shared
-                .log_file
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_mut()
-            {
-                if origin == Origin::Stderr {
-                    let _ = file.write_all(b"[stderr] ");
-                }
-                let _ = file.write_all(&raw);
-                if dropped > 0 {
-                    let _ = write!(file, " [porch: {dropped} more bytes dropped]");
-                }
-                let _ = file.write_all(b"\n");
-            }
+                .store(self.shared.clock.now_ms(), Ordering::Relaxed);
+            self.log(&raw, dropped);
             // Valid UTF-8 is the rule: checking it first is faster than the lossy conversion.
             let text = match std::str::from_utf8(&raw) {
                 Ok(text) => std::borrow::Cow::Borrowed(text),
                 Err(_) => String::from_utf8_lossy(&raw),
             };
-            let rendered = match origin {
-                Origin::Agent => {
-                    let mut log = shared.session_log.lock().unwrap_or_else(|p| p.into_inner());
-                    let had_result = log.result.is_some();
-                    let lines = agent::observe_line(&mut log, &text, &worktree);
-                    if !had_result && log.result.is_some() {
-                        shared
-                            .activity
-                            .result_at_ms
-                            .store(shared.clock.now_ms() + 1, Ordering::Relaxed);
-                    }
-                    lines
-                }
-                _ => vec![agent::Rendered {
-                    tone: Tone::Plain,
-                    text: text.into_owned(),
-                }],
+            let rendered = self.render(text);
+            self.print(rendered, dropped);
+        }
+    }
+
+    /// The line, whole, in the task's log; `[stderr] ` before what came on stderr.
+    fn log(&self, raw: &[u8], dropped: usize) {
+        let mut log_file = self
+            .shared
+            .log_file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(file) = log_file.as_mut() else {
+            return;
+        };
+        if self.origin == Origin::Stderr {
+            let _ = file.write_all(b"[stderr] ");
+        }
+        let _ = file.write_all(raw);
+        if dropped > 0 {
+            let _ = write!(file, " [porch: {dropped} more bytes dropped]");
+        }
+        let _ = file.write_all(b"\n");
+    }
+
+    /// What the terminal shows for a line: stdout is the stream-json, read into the session's
+    /// log (noting when its result came); stderr is shown as it is.
+    fn render(&self, text: std::borrow::Cow<str>) -> Vec<agent::Rendered> {
+        if self.origin != Origin::Agent {
+            return vec![agent::Rendered {
+                tone: Tone::Plain,
+                text: text.into_owned(),
+            }];
+        }
+        let mut log = self
+            .shared
+            .session_log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let had_result = log.result.is_some();
+        let lines = agent::observe_line(&mut log, &text, &self.worktree);
+        if !had_result && log.result.is_some() {
+            self.shared
+                .activity
+                .result_at_ms
+                .store(self.shared.clock.now_ms() + 1, Ordering::Relaxed);
+        }
+        lines
+    }
+
+    /// Sends the lines to the printer, while there is one.
+    fn print(&self, rendered: Vec<agent::Rendered>, dropped: usize) {
+        for line in rendered {
+            let text = if dropped > 0 {
+                format!("{} … ({dropped} more bytes)", line.text)
+            } else {
+                line.text
             };
-            for line in rendered {
-                let text = if dropped > 0 {
-                    format!("{} … ({dropped} more bytes)", line.text)
-                } else {
-                    line.text
-                };
-                if printer
-                    .send(Line {
-                        task: index,
-                        origin,
-                        tone: line.tone,
-                        text,
-                    })
-                    .is_err()
-                {
-                    break;
-                }
+            let line = Line {
+                task: self.task_index,
+                origin: self.origin,
+                tone: line.tone,
+                text,
+            };
+            if self.printer.send(line).is_err() {
+                return;
             }
         }
-        let _ = done.send(());
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NONE: Limits = Limits {
+        timeout: None,
+        idle_timeout: None,
+    };
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    /// A session `elapsed` seconds in, silent for `silent`, its result `since_result` ago.
+    fn moment(elapsed: u64, silent: u64, since_result: Option<u64>) -> Moment {
+        Moment {
+            porch_signal: None,
+            elapsed: secs(elapsed),
+            silent: secs(silent),
+            since_result: since_result.map(secs),
+        }
+    }
+
+    #[test]
+    fn why_porch_stops_a_session() {
+        let timeout = |n| Limits {
+            timeout: Some(secs(n)),
+            ..NONE
+        };
+        let idle = |n| Limits {
+            idle_timeout: Some(secs(n)),
+            ..NONE
+        };
+        let both = Limits {
+            timeout: Some(secs(60)),
+            idle_timeout: Some(secs(10)),
+        };
+        let signalled = Moment {
+            porch_signal: Some(libc::SIGINT),
+            ..moment(1, 0, None)
+        };
+        use StopReason::*;
+        let rules = [
+            // Without limits, a session runs as long as it works.
+            (moment(86_400, 0, None), NONE, None),
+            (moment(86_400, 86_400, None), NONE, None),
+            // --timeout counts from the start, output or not.
+            (moment(59, 0, None), timeout(60), None),
+            (moment(60, 0, None), timeout(60), Some(Timeout(secs(60)))),
+            // --idle-timeout counts from the last line.
+            (moment(100, 9, None), idle(10), None),
+            (moment(100, 10, None), idle(10), Some(Idle(secs(10)))),
+            // When both are due, the timeout is the reason given.
+            (moment(60, 10, None), both, Some(Timeout(secs(60)))),
+            (moment(59, 10, None), both, Some(Idle(secs(10)))),
+            // After its result, a session has RESULT_EXIT_GRACE (5 s) to exit.
+            (moment(30, 4, Some(4)), NONE, None),
+            (moment(30, 5, Some(5)), NONE, Some(HungAfterResult)),
+            (moment(60, 5, Some(5)), timeout(60), Some(Timeout(secs(60)))),
+            (moment(30, 10, Some(10)), idle(10), Some(Idle(secs(10)))),
+            // A signal to porch ends every session, before any other reason.
+            (signalled, NONE, Some(Interrupted(libc::SIGINT))),
+            (
+                Moment {
+                    porch_signal: Some(libc::SIGTERM),
+                    ..moment(60, 10, Some(10))
+                },
+                both,
+                Some(Interrupted(libc::SIGTERM)),
+            ),
+        ];
+        for (moment, limits, reason) in rules {
+            assert_eq!(why_stop(&moment, &limits), reason, "{moment:?} {limits:?}");
+        }
+    }
+
+    #[test]
+    fn a_moment_is_measured_from_what_the_readers_stored() {
+        let elapsed = Duration::from_millis(10_000);
+        let cases = [
+            // Nothing printed yet: silent since the start, no result.
+            ((0, 0), (secs(10), None)),
+            // Last line at 4 s, result read at 6 s (stored as 6001).
+            ((4_000, 6_001), (secs(6), Some(secs(4)))),
+            // A result read at 0 ms is stored as 1, and still counts.
+            ((0, 1), (secs(10), Some(secs(10)))),
+            // A reader's clock a moment ahead of the watcher's: no underflow.
+            ((12_000, 12_001), (Duration::ZERO, Some(Duration::ZERO))),
+        ];
+        for ((last_output_ms, result_at_ms), (silent, since_result)) in cases {
+            let moment = Moment::at(elapsed, last_output_ms, result_at_ms, Some(2));
+            assert_eq!(moment.elapsed, elapsed);
+            assert_eq!(moment.porch_signal, Some(2));
+            assert_eq!(
+                (moment.silent, moment.since_result),
+                (silent, since_result),
+                "last output {last_output_ms} ms, result {result_at_ms}"
+            );
+        }
+    }
+
+    #[test]
+    fn how_a_stop_is_told() {
+        use StopReason::*;
+        let cases = [
+            (Timeout(secs(90)), "timed out after 1m30s"),
+            (Idle(secs(300)), "printed nothing for 5m (--idle-timeout)"),
+            (
+                HungAfterResult,
+                "claude printed its result but did not exit within 5s",
+            ),
+            (
+                Interrupted(libc::SIGINT),
+                "porch received signal 2 (SIGINT)",
+            ),
+        ];
+        for (reason, told) in cases {
+            assert_eq!(describe_stop(reason, false), told);
+            assert_eq!(
+                describe_stop(reason, true),
+                format!("{told}: ending the session")
+            );
+        }
+    }
+
+    #[test]
+    fn ending_a_session_escalates_sigterm_sigterm_sigkill_three_seconds_apart() {
+        use Stage::*;
+        let timeout = StopReason::Timeout(secs(60));
+        let interrupted = StopReason::Interrupted(libc::SIGINT);
+        let steps = [
+            // (stage, reason, seconds since it, porch signalled twice) → next stage
+            (FirstTerm, timeout, 0, false, None),
+            (FirstTerm, timeout, 2, false, None),
+            (FirstTerm, timeout, 3, false, Some(SecondTerm)),
+            (SecondTerm, timeout, 2, false, None),
+            (SecondTerm, timeout, 3, false, Some(Kill)),
+            (Kill, timeout, 3600, false, None),
+            (FirstTerm, interrupted, 0, false, None),
+            (FirstTerm, interrupted, 3, false, Some(SecondTerm)),
+            (SecondTerm, interrupted, 3, false, Some(Kill)),
+            // A second signal to porch: SIGKILL now, whatever the grace left.
+            (FirstTerm, interrupted, 0, true, Some(Kill)),
+            (SecondTerm, interrupted, 0, true, Some(Kill)),
+            (Kill, interrupted, 0, true, None),
+            // ...but only for sessions porch is ending because it was signalled.
+            (FirstTerm, timeout, 0, true, None),
+            (SecondTerm, timeout, 3, true, Some(Kill)),
+        ];
+        for (stage, reason, waited, signalled_twice, next) in steps {
+            assert_eq!(
+                next_stage(stage, reason, secs(waited), signalled_twice),
+                next,
+                "{stage:?} {reason:?} after {waited}s, signalled twice: {signalled_twice}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_last_stage_kills() {
+        assert_eq!(Stage::FirstTerm.signal(), libc::SIGTERM);
+        assert_eq!(Stage::SecondTerm.signal(), libc::SIGTERM);
+        assert_eq!(Stage::Kill.signal(), libc::SIGKILL);
+    }
+
+    #[test]
+    fn a_start_failure_says_what_failed_and_keeps_its_cause() {
+        use std::error::Error as _;
+        let not_found = || io::Error::from(io::ErrorKind::NotFound);
+        let cases = [
+            (
+                StartFailure::Interrupted(libc::SIGTERM),
+                "interrupted before the session started: porch received signal 15 (SIGTERM)",
+                false,
+            ),
+            (
+                StartFailure::Spawn {
+                    program: PathBuf::from("/opt/claude"),
+                    error: not_found(),
+                },
+                "could not start the agent /opt/claude: entity not found",
+                true,
+            ),
+            (
+                StartFailure::Thread(not_found()),
+                "could not start a thread to watch the agent: entity not found",
+                true,
+            ),
+            (
+                StartFailure::Wait(not_found()),
+                "could not wait for the agent: entity not found",
+                true,
+            ),
+            (
+                StartFailure::LostTrack,
+                "lost track of the agent process",
+                false,
+            ),
+        ];
+        for (failure, message, has_source) in cases {
+            assert_eq!(failure.to_string(), message);
+            assert_eq!(failure.source().is_some(), has_source, "{message}");
+        }
+    }
+
+    #[test]
+    fn the_first_attempt_starts_the_log_and_later_ones_append_under_a_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs").join("task.log");
+        let write = |attempt, line: &str| {
+            let mut log = open_log(&path, attempt).expect("the log opens");
+            writeln!(log, "{line}").unwrap();
+        };
+        write(1, "first");
+        write(2, "second");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "first\n[porch] attempt 2\nsecond\n"
+        );
+        write(1, "again");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "again\n");
+    }
 }

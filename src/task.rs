@@ -188,7 +188,8 @@ fn record_start_failure(task: &Task, failure: StartFailure, result: &mut TaskRes
                 proc::describe_signal(signal)
             ));
         }
-        StartFailure::Error(message) => {
+        failure => {
+            let message = failure.to_string();
             task.note(Tone::Bad, message.clone());
             result.error = Some(message);
         }
