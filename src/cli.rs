@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use lexopt::prelude::*;
 
+use crate::cli_after::{self, CleanArgs, LogsArgs, MergeArgs, Parsed, StatusArgs};
 use crate::error::Error;
 
 pub const PERMISSION_MODES: [&str; 6] = [
@@ -23,6 +24,10 @@ pub enum Command {
     Run(Box<RunArgs>),
     Init { file: PathBuf, force: bool },
     List { repo: PathBuf },
+    Status(StatusArgs),
+    Logs(LogsArgs),
+    Merge(MergeArgs),
+    Clean(CleanArgs),
     Help(HelpTopic),
     Version,
 }
@@ -33,6 +38,7 @@ pub enum HelpTopic {
     Run,
     Init,
     List,
+    After(cli_after::Topic),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,6 +77,10 @@ Usage:
   porch run [OPTIONS] TASKS [REPO]   run every task of TASKS (a JSON file, or - for stdin)
   porch init [FILE]                  write a sample tasks file (default tasks.json)
   porch list [REPO]                  show the repository's worktrees, porch's marked
+  porch status [REPO]                what the latest run left: statuses, branches, worktrees
+  porch logs TASK [REPO]             a task's whole session output (--raw, --follow)
+  porch merge [REPO] [TASK...]       merge the run's succeeded branches into porch/merge/RUN
+  porch clean [REPO]                 remove the run's worktrees (--branches: and branches)
   porch help [COMMAND]               show help for a command
 
 Options:
@@ -81,7 +91,8 @@ Exit codes: 0 every task succeeded; 1 a task failed, timed out or was skipped, o
 file could not be written; 2 bad usage or configuration (nothing was created); 130, 143, 129
 stopped by SIGINT, SIGTERM, SIGHUP (results written).
 
-Run `porch help run` for the options of `run` and the tasks file format.";
+Run `porch help run` for the options of `run` and the tasks file format, `porch help COMMAND`
+for any other command.";
 
 pub const RUN_HELP: &str = "\
 porch run: start one claude session per task, each in its own worktree on branch task/NAME
@@ -168,6 +179,7 @@ pub fn help_text(topic: HelpTopic) -> &'static str {
         HelpTopic::Run => RUN_HELP,
         HelpTopic::Init => INIT_HELP,
         HelpTopic::List => LIST_HELP,
+        HelpTopic::After(topic) => cli_after::help_text(topic),
     }
 }
 
@@ -190,12 +202,24 @@ where
             "run" => parse_run(&mut parser),
             "init" => parse_init(&mut parser),
             "list" => parse_list(&mut parser),
+            "status" => after(cli_after::parse_status(&mut parser)?, Command::Status),
+            "logs" => after(cli_after::parse_logs(&mut parser)?, Command::Logs),
+            "merge" => after(cli_after::parse_merge(&mut parser)?, Command::Merge),
+            "clean" => after(cli_after::parse_clean(&mut parser)?, Command::Clean),
             "help" => parse_help(&mut parser),
-            other => Err(Error::usage(format!("unknown command `{other}`"))
-                .with_hint("the commands are run, init, list and help")),
+            other => Err(Error::usage(format!("unknown command `{other}`")).with_hint(COMMANDS)),
         },
         _ => Err(arg.unexpected().into()),
     }
+}
+
+const COMMANDS: &str = "the commands are run, init, list, status, logs, merge, clean and help";
+
+fn after<T>(parsed: Parsed<T>, command: fn(T) -> Command) -> Result<Command, Error> {
+    Ok(match parsed {
+        Parsed::Args(args) => command(args),
+        Parsed::Help(topic) => Command::Help(HelpTopic::After(topic)),
+    })
 }
 
 fn parse_help(parser: &mut lexopt::Parser) -> Result<Command, Error> {
@@ -206,12 +230,15 @@ fn parse_help(parser: &mut lexopt::Parser) -> Result<Command, Error> {
             "init" => HelpTopic::Init,
             "list" => HelpTopic::List,
             "help" => HelpTopic::Main,
-            other => {
-                return Err(
-                    Error::usage(format!("no help for unknown command `{other}`"))
-                        .with_hint("the commands are run, init, list and help"),
-                );
-            }
+            other => match cli_after::topic(other) {
+                Some(topic) => HelpTopic::After(topic),
+                None => {
+                    return Err(
+                        Error::usage(format!("no help for unknown command `{other}`"))
+                            .with_hint(COMMANDS),
+                    );
+                }
+            },
         },
         Some(arg) => return Err(arg.unexpected().into()),
     };

@@ -3,7 +3,9 @@
 
 mod agent;
 mod atomic_file;
+mod clean;
 mod cli;
+mod cli_after;
 mod clip;
 mod concurrency;
 mod console;
@@ -15,13 +17,17 @@ mod git;
 mod init;
 mod line_reader;
 mod list;
+mod logs;
+mod merge;
 mod preflight;
 mod printer;
 mod proc;
 mod report;
 mod run;
+mod runs;
 mod session;
 mod shutdown;
+mod status;
 mod summary;
 mod sys;
 mod task;
@@ -56,6 +62,10 @@ fn dispatch() -> Result<ExitCode, Error> {
         Command::Run(args) => run::run(&args),
         Command::Init { file, force } => init::init(&file, force).map(|()| ExitCode::SUCCESS),
         Command::List { repo } => list::list(&repo).map(|()| ExitCode::SUCCESS),
+        Command::Status(args) => status::status(&args),
+        Command::Logs(args) => logs::logs(&args),
+        Command::Merge(args) => merge::merge(&args),
+        Command::Clean(args) => clean::clean(&args),
         Command::Help(topic) => {
             console::print_stdout(&format!("{}\n", cli::help_text(topic)));
             Ok(ExitCode::SUCCESS)

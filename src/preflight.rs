@@ -277,7 +277,7 @@ pub const OWNER_FILE: &str = "repo";
 /// `DIR/<repo name>`, unless another repository of the same name already uses it: then
 /// `DIR/<repo name>-<hash of its git directory>`, so two checkouts called `shop` never share
 /// worktrees, logs or results.
-fn worktree_root(worktree_dir: &Path, repo: &Repo) -> PathBuf {
+pub fn worktree_root(worktree_dir: &Path, repo: &Repo) -> PathBuf {
     let plain = worktree_dir.join(&repo.name);
     let owner = std::fs::read_to_string(plain.join(".porch").join(OWNER_FILE)).ok();
     match owner {
@@ -357,7 +357,7 @@ fn read_tasks(arg: &str) -> Result<(String, Vec<u8>), Error> {
     }
 }
 
-fn expand_tilde(path: &Path, home: Option<&Path>) -> Result<PathBuf, Error> {
+pub fn expand_tilde(path: &Path, home: Option<&Path>) -> Result<PathBuf, Error> {
     let Ok(rest) = path.strip_prefix("~") else {
         return Ok(path.to_path_buf());
     };

@@ -605,7 +605,7 @@ impl Reader {
                 .activity
                 .last_output_ms
                 .store(self.shared.clock.now_ms(), Ordering::Relaxed);
-            self.log(&raw, dropped);
+            self.log(&raw, dropped, reader.buffer().is_empty());
             // Valid UTF-8 is the rule: checking it first is faster than the lossy conversion.
             let text = match std::str::from_utf8(&raw) {
                 Ok(text) => std::borrow::Cow::Borrowed(text),
@@ -617,7 +617,10 @@ impl Reader {
     }
 
     /// The line, whole, in the task's log; `[stderr] ` before what came on stderr.
-    fn log(&self, raw: &[u8], dropped: usize) {
+    /// Appends a line to the task's log. `drained`: the pipe has nothing more waiting, so the
+    /// log is flushed: `porch logs --follow` sees a quiet session's lines at once, and a
+    /// flooding one costs no extra writes.
+    fn log(&self, raw: &[u8], dropped: usize, drained: bool) {
         let mut log_file = self
             .shared
             .log_file
@@ -634,6 +637,9 @@ impl Reader {
             let _ = write!(file, " [porch: {dropped} more bytes dropped]");
         }
         let _ = file.write_all(b"\n");
+        if drained {
+            let _ = file.flush();
+        }
     }
 
     /// What the terminal shows for a line: stdout is the stream-json, read into the session's

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod after;
 mod lifecycle;
 mod run;
 mod validation;

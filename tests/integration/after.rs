@@ -1,0 +1,438 @@
+//! What comes after a run: `porch status`, `logs`, `merge` and `clean`, on runs stored where
+//! `porch run` keeps them (`.porch/runs/`, no `-o`), read back the way a user would.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::support::{self, DEADLINE, Porch, Run, Sandbox};
+
+/// `porch run TASKS .` from inside the repository, results stored per run (no `-o`).
+fn run_stored(sandbox: &Sandbox, tasks: &Path) -> Run {
+    stored_run(sandbox, tasks).run()
+}
+
+fn stored_run(sandbox: &Sandbox, tasks: &Path) -> Porch {
+    let mut porch = sandbox.porch_run(&[support::path_str(tasks)]);
+    porch.without_output().current_dir(sandbox.repo());
+    porch
+}
+
+/// `porch COMMAND ARGS --worktree-dir WT` from inside the repository (REPO defaults to `.`).
+fn after(sandbox: &Sandbox, args: &[&str]) -> Porch {
+    let mut porch = sandbox.porch(args);
+    porch
+        .worktree_dir(sandbox.worktree_dir())
+        .current_dir(sandbox.repo());
+    porch
+}
+
+fn state_dir(sandbox: &Sandbox) -> PathBuf {
+    sandbox.worktree_dir().join("repo").join(".porch")
+}
+
+/// The ids of the stored runs, oldest first as their names sort.
+fn run_ids(sandbox: &Sandbox) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(state_dir(sandbox).join("runs"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".json").map(String::from)
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn latest_results(sandbox: &Sandbox) -> (String, Value) {
+    let id = run_ids(sandbox).pop().expect("a stored run");
+    let path = state_dir(sandbox).join("runs").join(format!("{id}.json"));
+    let value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    (id, value)
+}
+
+/// The cells of the status table's row for `task`, split on whitespace.
+fn status_row(stdout: &str, task: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+        .find(|cells| cells.get(1).map(String::as_str) == Some(task))
+        .unwrap_or_else(|| panic!("no row for {task} in\n{stdout}"))
+}
+
+#[test]
+fn status_shows_each_task_as_git_sees_it_now_and_json_as_stored() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[
+        ("good", "@write a.txt hello\n@write b.txt world"),
+        ("bad", "@api-error 400 Bad request"),
+    ]);
+    run_stored(&sandbox, &tasks).expect_code(1);
+    std::fs::write(sandbox.worktree("bad").join("left.txt"), "x").unwrap();
+    let (id, results) = latest_results(&sandbox);
+
+    let status = after(&sandbox, &["status"]).run();
+    status.expect_code(0).expect_stdout(&format!("run {id}"));
+    let out = status.stdout();
+    assert_eq!(
+        status_row(&out, "good"),
+        [
+            "succeeded",
+            "good",
+            "task/good",
+            "1",
+            "2",
+            "(+2",
+            "-0)",
+            "-",
+            "clean"
+        ],
+        "{status}"
+    );
+    assert_eq!(
+        status_row(&out, "bad")[..5],
+        ["failed", "bad", "task/bad", "0", "0"],
+        "{status}"
+    );
+    assert!(out.contains("dirty"), "{status}");
+    let session = support::task(&results, "bad")["session_id"]
+        .as_str()
+        .unwrap();
+    status.expect_stdout(&format!(
+        "cd {} && claude --resume {session}",
+        sandbox.worktree("bad").display()
+    ));
+    // After the run, git is asked again: a commit made since shows.
+    sandbox.git_in(&sandbox.worktree("good"), &["rm", "-q", "b.txt"]);
+    sandbox.git_in(
+        &sandbox.worktree("good"),
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-q",
+            "-m",
+            "less",
+        ],
+    );
+    let again = after(&sandbox, &["status", "--run", &id]).run();
+    assert_eq!(
+        status_row(&again.stdout(), "good")[3..7],
+        ["2", "1", "(+1", "-0)"],
+        "{again}"
+    );
+
+    let json = after(&sandbox, &["status", "--json"]).run();
+    json.expect_code(0);
+    let stored =
+        std::fs::read(state_dir(&sandbox).join("runs").join(format!("{id}.json"))).unwrap();
+    assert_eq!(json.output.stdout, stored);
+}
+
+#[test]
+fn status_of_an_unknown_run_or_a_repository_without_runs_is_refused() {
+    let sandbox = Sandbox::new();
+    after(&sandbox, &["status"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("no porch run of")
+        .expect_stderr("hint:");
+    let tasks = sandbox.tasks(&[("a", "@say hi")]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let id = run_ids(&sandbox).pop().unwrap();
+    after(&sandbox, &["status", "--run", "20200101T000000Z-1"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("no such run")
+        .expect_stderr(&id);
+}
+
+#[test]
+fn logs_render_the_session_and_raw_is_the_log_byte_for_byte() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[(
+        "talk",
+        "@say hello there\n@binary\n@stderr careful\n@write x.txt y\n@result all done",
+    )]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let log = state_dir(&sandbox).join("logs").join("talk.log");
+    let stored = std::fs::read(&log).unwrap();
+    assert!(
+        stored.windows(2).any(|w| w == b"\xff\xfe"),
+        "the log keeps the bytes that are not UTF-8"
+    );
+
+    let raw = after(&sandbox, &["logs", "talk", "--raw"]).run();
+    raw.expect_code(0);
+    assert_eq!(raw.output.stdout, stored);
+
+    let rendered = after(&sandbox, &["logs", "talk"]).run();
+    rendered.expect_code(0);
+    let lines: Vec<String> = rendered.stdout().lines().map(String::from).collect();
+    for expected in [
+        "talk │ hello there",
+        "talk │ [stderr] careful",
+        "talk │ → Write x.txt",
+        "talk │ bytes \u{fffd}\u{fffd} not utf-8",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "no line {expected:?} in\n{rendered}"
+        );
+    }
+    let hello = lines
+        .iter()
+        .position(|l| l.contains("hello there"))
+        .unwrap();
+    let result = lines.iter().position(|l| l.contains("all done")).unwrap();
+    assert!(hello < result, "{rendered}");
+    assert!(!rendered.stdout().contains("\"type\""), "{rendered}");
+
+    after(&sandbox, &["logs", "nope"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("has no task `nope`")
+        .expect_stderr("its tasks are: talk");
+}
+
+#[test]
+fn logs_follow_prints_while_the_task_runs_and_stops_when_it_ends() {
+    let sandbox = Sandbox::new();
+    let started = sandbox.path().join("started");
+    let go = sandbox.path().join("go");
+    let prompt = format!(
+        "@say first words\n@touch {}\n@wait-for {}\n@say second words\n@result finished",
+        started.display(),
+        go.display()
+    );
+    let tasks = sandbox.tasks(&[("slow", &prompt)]);
+    let mut porch = stored_run(&sandbox, &tasks).spawn("run");
+    support::wait_until("the session has started", DEADLINE, || started.exists());
+
+    let (mut follow, stdout) =
+        after(&sandbox, &["logs", "slow", "--follow"]).spawn_piping_stdout("follow");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let first = line.contains("first words");
+        seen.push(line);
+        if first {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|l| l.contains("first words")), "{seen:?}");
+    assert!(!seen.iter().any(|l| l.contains("second words")), "{seen:?}");
+    std::fs::write(&go, "").unwrap();
+    seen.extend(lines.map(Result::unwrap));
+    follow.wait().expect_code(0);
+    porch.wait().expect_code(0);
+    let second = seen.iter().position(|l| l.contains("second words"));
+    let result = seen.iter().position(|l| l.contains("finished"));
+    assert!(
+        matches!((second, result), (Some(s), Some(r)) if s < r),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn merge_skips_a_conflicting_branch_names_its_files_and_leaves_the_checkout_alone() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&serde_json::json!({"tasks": [
+        {"name": "one", "prompt": "@write README.md one", "description": "First take"},
+        {"name": "two", "prompt": "@write README.md two"},
+        {"name": "three", "prompt": "@write three.txt 3"},
+        {"name": "broken", "prompt": "@write broken.txt b\n@api-error 400 Bad request"},
+    ]}));
+    run_stored(&sandbox, &tasks).expect_code(1);
+    let (id, _) = latest_results(&sandbox);
+    let head = sandbox.git(&["rev-parse", "HEAD"]);
+    let worktrees = sandbox.worktrees();
+
+    let merge = after(&sandbox, &["merge"]).run();
+    merge
+        .expect_code(1)
+        .expect_stdout("SKIPPED task/two")
+        .expect_stdout("README.md")
+        .expect_stdout(&format!(
+            "git -C {} diff main...porch/merge/{id}",
+            sandbox.repo().display()
+        ));
+    assert!(!merge.stdout().contains("task/broken"), "{merge}");
+
+    let branch = format!("porch/merge/{id}");
+    let subjects = sandbox.git(&[
+        "log",
+        "--first-parent",
+        "--format=%s",
+        "--reverse",
+        &format!("main..{branch}"),
+    ]);
+    assert_eq!(
+        subjects.lines().collect::<Vec<_>>(),
+        ["Merge task one (task/one)", "Merge task three (task/three)"]
+    );
+    let message = sandbox.git(&["log", "-1", "--format=%B", &format!("{branch}~1")]);
+    assert!(
+        message.contains("First take") && message.contains("Porch-Task: one"),
+        "{message}"
+    );
+    assert_eq!(
+        sandbox.git(&["show", &format!("{branch}:README.md")]),
+        "one"
+    );
+    assert_eq!(sandbox.git(&["show", &format!("{branch}:three.txt")]), "3");
+    // The user's checkout: same commit, same branch, nothing changed; no worktree left over.
+    assert_eq!(sandbox.git(&["rev-parse", "HEAD"]), head);
+    assert_eq!(sandbox.git(&["branch", "--show-current"]).trim(), "main");
+    assert_eq!(sandbox.git(&["status", "--porcelain"]), "");
+    assert_eq!(sandbox.worktrees(), worktrees);
+
+    after(&sandbox, &["merge"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("exists")
+        .expect_stderr("hint:");
+}
+
+#[test]
+fn merge_into_a_branch_takes_named_tasks_and_refuses_what_did_not_succeed() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[
+        ("feature", "@write f.txt f"),
+        ("other", "@write o.txt o"),
+        ("broken", "@api-error 400 Bad request"),
+    ]);
+    run_stored(&sandbox, &tasks).expect_code(1);
+    sandbox.git(&["branch", "dev"]);
+
+    after(&sandbox, &["merge", "--into", "dev", "broken"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("did not succeed");
+    after(&sandbox, &["merge", "--into", "dev", "nosuch"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("has no task `nosuch`");
+    after(&sandbox, &["merge", "--into", "nobranch"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("not a branch");
+
+    after(&sandbox, &["merge", "--into", "dev", "feature"])
+        .run()
+        .expect_code(0)
+        .expect_stdout("merged  task/feature");
+    assert_eq!(sandbox.git(&["show", "dev:f.txt"]), "f");
+    assert!(
+        sandbox
+            .git(&["ls-tree", "--name-only", "dev"])
+            .lines()
+            .all(|f| f != "o.txt")
+    );
+
+    // Into the checked-out branch: refused while it holds changes; fast-forwarded when clean.
+    std::fs::write(sandbox.repo().join("README.md"), "edited\n").unwrap();
+    after(&sandbox, &["merge", "--into", "main", "other"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("uncommitted changes");
+    sandbox.git(&["checkout", "-q", "--", "README.md"]);
+    after(&sandbox, &["merge", "--into", "main", "other"])
+        .run()
+        .expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(sandbox.repo().join("o.txt")).unwrap(),
+        "o"
+    );
+    assert_eq!(sandbox.git(&["status", "--porcelain"]), "");
+}
+
+fn refs(sandbox: &Sandbox) -> String {
+    sandbox.git(&["for-each-ref", "--format=%(refname) %(objectname)"])
+}
+
+#[test]
+fn clean_dry_run_changes_nothing_and_clean_keeps_dirty_and_unmerged_work_until_forced() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[
+        ("merged", "@write m.txt m"),
+        ("dirty", "@write d.txt d"),
+        ("unmerged", "@write u.txt u"),
+        ("empty", "@say nothing to do"),
+    ]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    after(&sandbox, &["merge", "merged"]).run().expect_code(0);
+    std::fs::write(sandbox.worktree("dirty").join("more.txt"), "uncommitted").unwrap();
+    let (worktrees, before) = (sandbox.worktrees(), refs(&sandbox));
+
+    let dry = after(&sandbox, &["clean", "--branches", "--dry-run"]).run();
+    dry.expect_code(0)
+        .expect_stdout("would remove worktree")
+        .expect_stdout("would delete branch task/merged");
+    assert_eq!(sandbox.worktrees(), worktrees);
+    assert_eq!(refs(&sandbox), before);
+
+    let clean = after(&sandbox, &["clean", "--branches"]).run();
+    clean
+        .expect_code(0)
+        .expect_stdout(&format!(
+            "kept worktree {}: uncommitted changes",
+            sandbox.worktree("dirty").display()
+        ))
+        .expect_stdout("kept branch task/unmerged: 1 commit(s) on neither main")
+        .expect_stdout("deleted branch task/merged")
+        .expect_stdout("deleted branch task/empty");
+    let mut branches = sandbox.branches();
+    branches.retain(|b| !b.starts_with("porch/merge/"));
+    assert_eq!(branches, ["main", "task/dirty", "task/unmerged"]);
+    assert_eq!(
+        sandbox.worktrees().len(),
+        2,
+        "the repository and the dirty worktree"
+    );
+    assert!(sandbox.worktree("dirty").join("more.txt").exists());
+
+    after(&sandbox, &["clean", "--branches", "--force"])
+        .run()
+        .expect_code(0)
+        .expect_stdout("removed worktree")
+        .expect_stdout("deleted branch task/unmerged");
+    branches = sandbox.branches();
+    branches.retain(|b| !b.starts_with("porch/merge/"));
+    assert_eq!(branches, ["main"]);
+    assert_eq!(sandbox.worktrees().len(), 1);
+}
+
+#[test]
+fn clean_leaves_what_a_newer_run_uses_and_prunes_old_results() {
+    let sandbox = Sandbox::new();
+    let first = sandbox.tasks(&[("a", "@say one")]);
+    run_stored(&sandbox, &first).expect_code(0);
+    let old = run_ids(&sandbox).pop().unwrap();
+    after(&sandbox, &["clean", "--branches"])
+        .run()
+        .expect_code(0);
+    let second = sandbox.tasks(&[("a", "@write a.txt again")]);
+    run_stored(&sandbox, &second).expect_code(0);
+    assert_eq!(run_ids(&sandbox).len(), 2);
+
+    after(&sandbox, &["clean", "--run", &old, "--branches", "--force"])
+        .run()
+        .expect_code(0)
+        .expect_stdout("uses them now");
+    assert!(sandbox.worktree("a").exists());
+    assert!(sandbox.branches().contains(&"task/a".to_string()));
+
+    after(&sandbox, &["clean", "--keep-runs", "1"])
+        .run()
+        .expect_code(0)
+        .expect_stdout("the results of 1 old run(s)");
+    let left = run_ids(&sandbox);
+    assert_eq!(left.len(), 1);
+    assert_ne!(left[0], old);
+}
