@@ -2,17 +2,23 @@
 //! agent, where worktrees, logs and results go. The outcome is a `Plan`; an error here means
 //! exit 2 with nothing created.
 
+mod conflict;
+mod jobs;
+mod layout;
+
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::agent;
 use crate::cli::RunArgs;
 use crate::error::{Error, IoContext};
-use crate::git::{self, BRANCH_PREFIX, Repo};
+use crate::git::{self, BRANCH_PREFIX, Repo, WorktreeEntry};
 use crate::sys::writable;
 use crate::taskfile::{self, Task};
-use crate::timestamp;
+use conflict::Existing;
+pub use layout::expand_tilde;
 
 /// A validated run: every path decided, every base resolved to a commit.
 #[derive(Debug)]
@@ -77,52 +83,112 @@ impl Environment {
 }
 
 pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
-    let (source_name, bytes) = read_tasks(&args.tasks)?;
-    let tasks = taskfile::parse(&taskfile::Source { name: &source_name }, &bytes)?;
-
+    let (source_name, tasks) = read_task_list(&args.tasks)?;
     let repo = Repo::open(&args.repo)?;
     let agent = agent::resolve_program(
         args.claude.as_deref(),
         env.porch_claude.as_deref(),
         env.path.as_deref(),
     )?;
-
-    let worktree_dir = match &args.worktree_dir {
-        Some(dir) => expand_tilde(dir, env.home.as_deref())?,
-        None => match &env.home {
-            Some(home) => home.join("worktrees"),
-            None => {
-                return Err(Error::setup(
-                    "HOME is not set, so the default worktree directory ~/worktrees is unknown",
-                    "pass --worktree-dir DIR",
-                ));
-            }
-        },
+    let layout = decide_layout(args, env, &repo)?;
+    let facts = ask_git(&repo)?;
+    let existing = Existing {
+        task_refs: &facts.task_refs,
+        registered: &facts.registered,
     };
+    if existing.has_branch_named_task() {
+        let first = tasks.first().map(|t| t.name.as_str());
+        return Err(conflict::branch_named_task_error(&repo.toplevel, first));
+    }
+    let tasks = plan_tasks(&source_name, tasks, &repo, &layout, &existing, args.timeout)?;
+    check_creatable_outputs(args, &layout)?;
+    let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, tasks.len(), jobs::available_memory());
+    Ok(Plan {
+        repo,
+        agent,
+        permission_mode: args.permission_mode.clone(),
+        cleanup: args.cleanup,
+        state_dir: layout.state_dir,
+        output: layout.output,
+        latest_results: layout.latest_results,
+        jobs,
+        jobs_note,
+        stagger: args.stagger,
+        idle_timeout: args.idle_timeout,
+        keep_leftovers: args.keep_leftovers,
+        retries: args.retries,
+        retry_backoff: args.retry_backoff,
+        identity: facts.identity,
+        tasks,
+    })
+}
+
+const LATEST_RESULTS: &str = "results.json";
+/// Written in the state directory: which repository `DIR/<name>` belongs to.
+pub const OWNER_FILE: &str = "repo";
+
+fn read_task_list(arg: &str) -> Result<(String, Vec<Task>), Error> {
+    let (source_name, bytes) = read_tasks(arg)?;
+    let tasks = taskfile::parse(&taskfile::Source { name: &source_name }, &bytes)?;
+    Ok((source_name, tasks))
+}
+
+/// `DIR/<repo name>`, or with a hash when another repository of that name owns it: see
+/// `layout::worktree_root`. `porch run` and the commands after it find the same directory.
+pub fn worktree_root(worktree_dir: &Path, repo: &Repo) -> PathBuf {
+    let owner_file = worktree_dir
+        .join(&repo.name)
+        .join(".porch")
+        .join(OWNER_FILE);
+    let owner = std::fs::read_to_string(owner_file).ok();
+    layout::worktree_root(worktree_dir, &repo.name, &repo.common_dir, owner.as_deref())
+}
+
+/// Where this run's files go, decided before anything is created.
+struct Layout {
+    /// `WORKTREE_DIR/<repo name>`: the tasks' worktrees and the state directory.
+    worktree_root: PathBuf,
+    state_dir: PathBuf,
+    output: PathBuf,
+    latest_results: Option<PathBuf>,
+}
+
+fn decide_layout(args: &RunArgs, env: &Environment, repo: &Repo) -> Result<Layout, Error> {
+    let worktree_dir = layout::worktree_dir(args.worktree_dir.as_deref(), env.home.as_deref())?;
     let worktree_dir = std::path::absolute(&worktree_dir).context("resolve", &worktree_dir)?;
     check_creatable(&worktree_dir, "the worktree directory")?;
-    let worktree_root = worktree_root(&worktree_dir, &repo);
+    let worktree_root = worktree_root(&worktree_dir, repo);
     let state_dir = worktree_root.join(".porch");
-
     let output = match &args.output {
         Some(path) => {
             let path = std::path::absolute(path).context("resolve", path)?;
             check_output(&path)?;
             path
         }
-        None => state_dir.join("runs").join(format!(
-            "{}-{}.json",
-            timestamp::compact_timestamp(std::time::SystemTime::now()),
-            std::process::id()
-        )),
+        None => layout::run_results_file(&state_dir, SystemTime::now(), std::process::id()),
     };
     let latest_results = args
         .output
         .is_none()
         .then(|| state_dir.join(LATEST_RESULTS));
+    Ok(Layout {
+        worktree_root,
+        state_dir,
+        output,
+        latest_results,
+    })
+}
 
-    let current = repo.branch.clone();
-    // Three independent questions to git, asked at once: each is a process start.
+/// What git says about the repository before the run: what already stands in the tasks' way,
+/// and the committer identity to add where the repository configures none.
+struct RepoFacts {
+    registered: Vec<WorktreeEntry>,
+    task_refs: Vec<String>,
+    identity: Vec<String>,
+}
+
+/// Three independent questions to git, asked at once: each is a process start.
+fn ask_git(repo: &Repo) -> Result<RepoFacts, Error> {
     let (registered, task_refs, identity) = std::thread::scope(|scope| {
         let registered = scope.spawn(|| {
             repo.worktrees().map_err(|e| {
@@ -132,7 +198,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
                 )
             })
         });
-        let task_refs = scope.spawn(|| existing_task_refs(&repo));
+        let task_refs = scope.spawn(|| existing_task_refs(repo));
         let identity = git::identity_overrides(&repo.toplevel);
         let lost = || Error::setup("a thread asking git a question failed", "run porch again");
         (
@@ -141,98 +207,95 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
             identity,
         )
     });
-    let (registered, task_refs) = (registered?, task_refs?);
-    if task_refs.iter().any(|r| r == "refs/heads/task") {
-        let example = tasks.first().map_or("task/NAME".to_string(), |t| {
-            format!("{BRANCH_PREFIX}{}", t.name)
-        });
-        return Err(Error::setup(
-            format!(
-                "the repository {} has a branch named `task`, so git cannot create {example} or any other task/NAME branch",
-                repo.toplevel.display()
-            ),
-            format!(
-                "rename that branch: git -C {} branch -m task OTHER-NAME",
-                repo.toplevel.display()
-            ),
-        ));
-    }
+    Ok(RepoFacts {
+        registered: registered?,
+        task_refs: task_refs?,
+        identity,
+    })
+}
+
+/// Each task's branch, base commit, worktree and log. Every task is looked at before an error
+/// about leftovers, so that one error lists all of them.
+fn plan_tasks(
+    source_name: &str,
+    tasks: Vec<Task>,
+    repo: &Repo,
+    layout: &Layout,
+    existing: &Existing,
+    default_timeout: Option<Duration>,
+) -> Result<Vec<TaskPlan>, Error> {
+    let mut base_commits = BaseCommits::new(repo);
     let mut plans = Vec::with_capacity(tasks.len());
     let mut conflicts = Vec::new();
-    let mut base_commits: std::collections::HashMap<String, Option<String>> = Default::default();
-    base_commits.insert("HEAD".to_string(), Some(repo.head.clone()));
-    if let Some(branch) = &current {
-        base_commits.insert(branch.clone(), Some(repo.head.clone()));
-    }
     for (index, task) in tasks.into_iter().enumerate() {
-        let base_branch = match (&task.base_branch, &current) {
-            (Some(base), _) => base.clone(),
-            (None, Some(current)) => current.clone(),
-            (None, None) => "HEAD".to_string(),
+        let base_branch = base_branch_for(task.base_branch.as_deref(), repo.branch.as_deref());
+        let Some(base_commit) = base_commits.resolve(&base_branch) else {
+            return Err(unknown_base(source_name, index, &task, &base_branch, repo));
         };
-        let resolved = base_commits
-            .entry(base_branch.clone())
-            .or_insert_with(|| repo.resolve_commit(&base_branch));
-        let Some(base_commit) = resolved.clone() else {
-            return Err(unknown_base(
-                &source_name,
-                index,
-                &task,
-                &base_branch,
-                &repo,
-            ));
-        };
-        let branch = format!("{BRANCH_PREFIX}{}", task.name);
-        let worktree = worktree_root.join(&task.name);
-        let conflict = Conflict {
-            index,
-            name: task.name.clone(),
-            // `task/NAME` itself, or a branch below it (`task/NAME/x`): either blocks the branch.
-            branches: task_refs
-                .iter()
-                .filter_map(|r| r.strip_prefix("refs/heads/"))
-                .filter(|r| *r == branch || r.starts_with(&format!("{branch}/")))
-                .map(String::from)
-                .collect(),
-            registered: registered
-                .iter()
-                .filter(|w| w.path == worktree || w.branch.as_deref() == Some(branch.as_str()))
-                .map(|w| w.path.clone())
-                .collect(),
-            directory: worktree
-                .symlink_metadata()
-                .is_ok()
-                .then(|| worktree.clone()),
-            attempts: task_refs
-                .iter()
-                .filter(|r| r.starts_with(&format!("{}/{}/", git::ATTEMPTS_REFS, task.name)))
-                .cloned()
-                .collect(),
-        };
-        if !conflict.is_empty() {
-            conflicts.push(conflict);
-        }
-        let log = state_dir.join("logs").join(format!("{}.log", task.name));
-        let timeout = task.timeout.or(args.timeout);
+        let worktree = layout.worktree_root.join(&task.name);
+        let occupied = worktree.symlink_metadata().is_ok();
+        conflicts.extend(existing.conflict_for(index, &task.name, &worktree, occupied));
         plans.push(TaskPlan {
-            timeout,
+            branch: format!("{BRANCH_PREFIX}{}", task.name),
+            log: layout
+                .state_dir
+                .join("logs")
+                .join(format!("{}.log", task.name)),
+            timeout: task.timeout.or(default_timeout),
             task,
-            branch,
             base_branch,
             base_commit,
             worktree,
-            log,
         });
     }
     if !conflicts.is_empty() {
-        return Err(conflict_error(&source_name, &repo, &conflicts));
+        return Err(conflict::conflict_error(
+            source_name,
+            &repo.toplevel,
+            &conflicts,
+        ));
     }
-    check_creatable(&state_dir.join("logs"), "the worktree directory")?;
-    if let Some(link) = &latest_results {
-        // Everything porch will create under .porch/ is checked here, so that a failure to
-        // create it is an error before anything exists, not after.
+    Ok(plans)
+}
+
+/// The branch a task starts from: its own `base_branch`, else the branch checked out in REPO,
+/// else (a detached HEAD) `HEAD`.
+fn base_branch_for(asked: Option<&str>, checked_out: Option<&str>) -> String {
+    asked.or(checked_out).unwrap_or("HEAD").to_string()
+}
+
+/// Base branches resolved to commits, each asked of git once however many tasks name it.
+struct BaseCommits<'a> {
+    repo: &'a Repo,
+    resolved: HashMap<String, Option<String>>,
+}
+
+impl<'a> BaseCommits<'a> {
+    /// `HEAD` and the branch checked out are known without asking: REPO's commit.
+    fn new(repo: &'a Repo) -> BaseCommits<'a> {
+        let mut resolved = HashMap::new();
+        resolved.insert("HEAD".to_string(), Some(repo.head.clone()));
+        if let Some(branch) = &repo.branch {
+            resolved.insert(branch.clone(), Some(repo.head.clone()));
+        }
+        BaseCommits { repo, resolved }
+    }
+
+    fn resolve(&mut self, branch: &str) -> Option<String> {
+        self.resolved
+            .entry(branch.to_string())
+            .or_insert_with(|| self.repo.resolve_commit(branch))
+            .clone()
+    }
+}
+
+/// Everything porch will create under .porch/ is checked here, so that a failure to create it
+/// is an error before anything exists, not after.
+fn check_creatable_outputs(args: &RunArgs, layout: &Layout) -> Result<(), Error> {
+    check_creatable(&layout.state_dir.join("logs"), "the worktree directory")?;
+    if let Some(link) = &layout.latest_results {
         check_creatable(
-            output.parent().unwrap_or(&state_dir),
+            layout.output.parent().unwrap_or(&layout.state_dir),
             "the results directory",
         )?;
         if link.is_dir() {
@@ -248,89 +311,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     if let Some(output) = &args.output {
         refuse_overwriting_tasks(&args.tasks, output)?;
     }
-
-    let (jobs, jobs_note) = choose_jobs(args.jobs, plans.len(), available_memory());
-    Ok(Plan {
-        repo,
-        agent,
-        permission_mode: args.permission_mode.clone(),
-        cleanup: args.cleanup,
-        state_dir,
-        output,
-        latest_results,
-        jobs,
-        jobs_note,
-        stagger: args.stagger,
-        idle_timeout: args.idle_timeout,
-        keep_leftovers: args.keep_leftovers,
-        retries: args.retries,
-        retry_backoff: args.retry_backoff,
-        identity,
-        tasks: plans,
-    })
-}
-
-const LATEST_RESULTS: &str = "results.json";
-/// Written in the state directory: which repository `DIR/<name>` belongs to.
-pub const OWNER_FILE: &str = "repo";
-
-/// `DIR/<repo name>`, unless another repository of the same name already uses it: then
-/// `DIR/<repo name>-<hash of its git directory>`, so two checkouts called `shop` never share
-/// worktrees, logs or results.
-pub fn worktree_root(worktree_dir: &Path, repo: &Repo) -> PathBuf {
-    let plain = worktree_dir.join(&repo.name);
-    let owner = std::fs::read_to_string(plain.join(".porch").join(OWNER_FILE)).ok();
-    match owner {
-        Some(owner) if Path::new(owner.trim()) != repo.common_dir => worktree_dir.join(format!(
-            "{}-{:08x}",
-            repo.name,
-            fnv1a(repo.common_dir.as_os_str().as_encoded_bytes()) as u32
-        )),
-        _ => plain,
-    }
-}
-
-/// FNV-1a: a hash that stays the same across Rust releases, unlike std's.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// A claude session holds about 300 MB resident: more sessions than memory allows would swap or
-/// meet the OOM killer, so without `-j` porch caps itself and says so.
-const SESSION_MEMORY: u64 = 300 * 1024 * 1024;
-
-fn choose_jobs(
-    asked: Option<usize>,
-    tasks: usize,
-    available: Option<u64>,
-) -> (usize, Option<String>) {
-    if let Some(jobs) = asked {
-        return (jobs.min(tasks).max(1), None);
-    }
-    let Some(available) = available else {
-        return (tasks, None);
-    };
-    let fits = usize::try_from(available / SESSION_MEMORY)
-        .unwrap_or(usize::MAX)
-        .max(1);
-    if fits >= tasks {
-        return (tasks, None);
-    }
-    let note = format!(
-        "running at most {fits} sessions at once: {} MiB of memory is available and a claude session takes about 300 MB (-j N overrides this)",
-        available / (1024 * 1024)
-    );
-    (fits, Some(note))
-}
-
-/// `MemAvailable` from /proc/meminfo, in bytes; `None` where there is no such file.
-fn available_memory() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    Ok(())
 }
 
 fn read_tasks(arg: &str) -> Result<(String, Vec<u8>), Error> {
@@ -357,66 +338,39 @@ fn read_tasks(arg: &str) -> Result<(String, Vec<u8>), Error> {
     }
 }
 
-pub fn expand_tilde(path: &Path, home: Option<&Path>) -> Result<PathBuf, Error> {
-    let Ok(rest) = path.strip_prefix("~") else {
-        return Ok(path.to_path_buf());
-    };
-    match home {
-        Some(home) => Ok(home.join(rest)),
-        None => Err(Error::setup(
-            format!(
-                "--worktree-dir {} starts with ~ but HOME is not set",
-                path.display()
-            ),
-            "give an absolute path",
-        )),
-    }
-}
-
 /// The nearest existing ancestor must be a writable directory, so creating `path` later works.
 fn check_creatable(path: &Path, what: &str) -> Result<(), Error> {
-    let mut probe = path;
-    loop {
-        match std::fs::metadata(probe) {
-            Ok(meta) if meta.is_dir() => {
-                return if writable(probe) {
-                    Ok(())
-                } else {
-                    Err(Error::setup(
-                        format!(
-                            "{what} {} cannot be created: {} is not writable",
-                            path.display(),
-                            probe.display()
-                        ),
-                        "choose another with --worktree-dir, or fix the permissions",
-                    ))
-                };
-            }
-            Ok(_) => {
-                return Err(Error::setup(
-                    format!(
-                        "{what} {} cannot be created: {} is a file",
-                        path.display(),
-                        probe.display()
-                    ),
-                    "choose another with --worktree-dir",
-                ));
-            }
-            Err(_) if probe.symlink_metadata().is_ok() => {
-                return Err(Error::setup(
-                    format!(
-                        "{what} {} cannot be created: {} is a symbolic link to nothing",
-                        path.display(),
-                        probe.display()
-                    ),
-                    "point the link somewhere that exists, or choose another --worktree-dir",
-                ));
-            }
-            Err(_) => match probe.parent() {
-                Some(parent) => probe = parent,
-                None => return Ok(()),
-            },
-        }
+    let cannot = |probe: &Path, why: &str, hint: &str| {
+        Error::setup(
+            format!(
+                "{what} {} cannot be created: {} {why}",
+                path.display(),
+                probe.display()
+            ),
+            hint,
+        )
+    };
+    // A dangling link exists too: creating the directory would fail there.
+    let Some(probe) = path.ancestors().find(|p| p.symlink_metadata().is_ok()) else {
+        return Ok(());
+    };
+    match std::fs::metadata(probe) {
+        Ok(meta) if meta.is_dir() && writable(probe) => Ok(()),
+        Ok(meta) if meta.is_dir() => Err(cannot(
+            probe,
+            "is not writable",
+            "choose another with --worktree-dir, or fix the permissions",
+        )),
+        Ok(_) => Err(cannot(
+            probe,
+            "is a file",
+            "choose another with --worktree-dir",
+        )),
+        Err(_) => Err(cannot(
+            probe,
+            "is a symbolic link to nothing",
+            "point the link somewhere that exists, or choose another --worktree-dir",
+        )),
     }
 }
 
@@ -485,26 +439,6 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
     }
 }
 
-/// What an earlier run (or anything else) left where a task's branch and worktree must go.
-struct Conflict {
-    index: usize,
-    name: String,
-    branches: Vec<String>,
-    registered: Vec<PathBuf>,
-    directory: Option<PathBuf>,
-    /// Failed attempts an earlier `--retries` run kept; a new run would overwrite them.
-    attempts: Vec<String>,
-}
-
-impl Conflict {
-    fn is_empty(&self) -> bool {
-        self.branches.is_empty()
-            && self.registered.is_empty()
-            && self.directory.is_none()
-            && self.attempts.is_empty()
-    }
-}
-
 /// Existing refs that can stand in a task's way, full names: the branches `task` and
 /// `task/...`, and the attempts earlier runs set aside under `refs/porch/attempts/`.
 fn existing_task_refs(repo: &Repo) -> Result<Vec<String>, Error> {
@@ -526,61 +460,6 @@ fn existing_task_refs(repo: &Repo) -> Result<Vec<String>, Error> {
     })
 }
 
-fn conflict_error(file: &str, repo: &Repo, conflicts: &[Conflict]) -> Error {
-    let top = repo.toplevel.display();
-    let mut found = Vec::new();
-    let mut commands = Vec::new();
-    let mut branches = Vec::new();
-    for conflict in conflicts {
-        for path in &conflict.registered {
-            found.push(format!("the worktree {}", path.display()));
-            commands.push(format!("git -C {top} worktree remove {}", path.display()));
-        }
-        if let Some(dir) = conflict
-            .directory
-            .as_ref()
-            .filter(|d| !conflict.registered.contains(d))
-        {
-            found.push(format!(
-                "the directory {} (where task/{}'s worktree goes)",
-                dir.display(),
-                conflict.name
-            ));
-            commands.push(format!("rm -r {}", dir.display()));
-        }
-        for branch in &conflict.branches {
-            found.push(format!("the branch {branch}"));
-            branches.push(branch.as_str());
-        }
-        for reference in &conflict.attempts {
-            found.push(format!("the saved attempt {reference}"));
-            commands.push(format!("git -C {top} update-ref -d {reference}"));
-        }
-    }
-    if !branches.is_empty() {
-        commands.push(format!("git -C {top} branch -D {}", branches.join(" ")));
-    }
-    let labels: Vec<String> = conflicts
-        .iter()
-        .map(|c| taskfile::task_label(c.index, Some(&c.name)))
-        .collect();
-    Error::Tasks {
-        file: file.to_string(),
-        task: Some(labels.join(", ")),
-        field: Some("name".to_string()),
-        message: format!(
-            "{} already exist{} from an earlier run: {}",
-            if found.len() == 1 { "this" } else { "these" },
-            if found.len() == 1 { "s" } else { "" },
-            found.join(", ")
-        ),
-        hint: Some(format!(
-            "review that work and keep it under another name (rename the task), or remove it, which deletes it:\n  {}",
-            commands.join("\n  ")
-        )),
-    }
-}
-
 /// `-o tasks.json` would replace the tasks with the results.
 fn refuse_overwriting_tasks(tasks: &str, output: &Path) -> Result<(), Error> {
     if tasks == "-" {
@@ -597,4 +476,99 @@ fn refuse_overwriting_tasks(tasks: &str, output: &Path) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_a_task_starts_from() {
+        // (the task's base_branch, the branch checked out in REPO, the base, the rule)
+        let cases: &[(Option<&str>, Option<&str>, &str, &str)] = &[
+            (
+                Some("dev"),
+                Some("main"),
+                "dev",
+                "the task's own base_branch comes first",
+            ),
+            (Some("dev"), None, "dev", "even on a detached HEAD"),
+            (
+                None,
+                Some("main"),
+                "main",
+                "else the branch checked out in REPO",
+            ),
+            (None, None, "HEAD", "else REPO's detached HEAD"),
+        ];
+        for &(asked, checked_out, base, rule) in cases {
+            assert_eq!(base_branch_for(asked, checked_out), base, "{rule}");
+        }
+    }
+
+    #[test]
+    fn a_directory_can_be_created_below_the_nearest_existing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        // (the directory to create, the reason it cannot be, if any)
+        let cases: [(PathBuf, Option<&str>); 5] = [
+            (dir.path().to_path_buf(), None),
+            (dir.path().join("new"), None),
+            (dir.path().join("new/deeper/still"), None),
+            (file.join("below"), Some("is a file")),
+            (
+                dangling.join("below"),
+                Some("is a symbolic link to nothing"),
+            ),
+        ];
+        for (path, reason) in cases {
+            let checked = check_creatable(&path, "the worktree directory");
+            match reason {
+                None => assert!(checked.is_ok(), "{}: {checked:?}", path.display()),
+                Some(reason) => {
+                    let message = checked.unwrap_err().to_string();
+                    assert!(message.contains(reason), "{message}");
+                    assert!(message.starts_with("the worktree directory "), "{message}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_tasks_file_or_a_directory_is_named_with_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.json");
+        let cases = [
+            (missing.to_str().unwrap(), "does not exist"),
+            (dir.path().to_str().unwrap(), "is a directory"),
+        ];
+        for (arg, says) in cases {
+            let err = read_tasks(arg).unwrap_err();
+            assert_eq!(err.to_string(), format!("the tasks file {arg} {says}"));
+            assert!(err.hint().is_some(), "{arg}");
+        }
+    }
+
+    #[test]
+    fn the_results_never_replace_the_tasks_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let tasks = dir.path().join("tasks.json");
+        std::fs::write(&tasks, "[]").unwrap();
+        let tasks_arg = tasks.to_str().unwrap();
+        let same_file = dir.path().join(".").join("tasks.json");
+        // (the tasks argument, -o, refused)
+        let cases: [(&str, PathBuf, bool); 4] = [
+            (tasks_arg, tasks.clone(), true),
+            (tasks_arg, same_file, true),
+            (tasks_arg, dir.path().join("results.json"), false),
+            ("-", tasks.clone(), false),
+        ];
+        for (arg, output, refused) in cases {
+            let checked = refuse_overwriting_tasks(arg, &output);
+            assert_eq!(checked.is_err(), refused, "{arg} -o {}", output.display());
+        }
+    }
 }

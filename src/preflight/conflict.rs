@@ -1,0 +1,410 @@
+//! What an earlier run (or anything else) left where a task's branch and worktree must go, and
+//! the one error that lists all of it with the commands that remove it.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::git::{self, BRANCH_PREFIX, WorktreeEntry};
+use crate::taskfile;
+
+/// What already exists in the repository that can stand in a task's way.
+pub struct Existing<'a> {
+    /// Full ref names: the branches `task` and `task/...`, and saved attempts under
+    /// `refs/porch/attempts/`.
+    pub task_refs: &'a [String],
+    /// The worktrees git has registered.
+    pub registered: &'a [WorktreeEntry],
+}
+
+/// Everything in one task's way; a task with none of it has no `Conflict`.
+#[derive(Debug, PartialEq)]
+pub struct Conflict {
+    pub index: usize,
+    pub name: String,
+    pub branches: Vec<String>,
+    pub registered: Vec<PathBuf>,
+    pub directory: Option<PathBuf>,
+    /// Failed attempts an earlier `--retries` run kept; a new run would overwrite them.
+    pub attempts: Vec<String>,
+}
+
+impl Existing<'_> {
+    /// A branch named `task` makes every `task/NAME` branch impossible: git keeps branches as
+    /// files, and `task` cannot be a file and a directory at once.
+    pub fn has_branch_named_task(&self) -> bool {
+        self.task_refs.iter().any(|r| r == "refs/heads/task")
+    }
+
+    /// What stands where task `index`, called `name`, puts its branch and its `worktree`;
+    /// `directory_exists` says whether anything is at that path already.
+    pub fn conflict_for(
+        &self,
+        index: usize,
+        name: &str,
+        worktree: &Path,
+        directory_exists: bool,
+    ) -> Option<Conflict> {
+        let branch = format!("{BRANCH_PREFIX}{name}");
+        let below_branch = format!("{branch}/");
+        let attempts_prefix = format!("{}/{name}/", git::ATTEMPTS_REFS);
+        let conflict = Conflict {
+            index,
+            name: name.to_string(),
+            // `task/NAME` itself, or a branch below it (`task/NAME/x`): either blocks the branch.
+            branches: self
+                .task_refs
+                .iter()
+                .filter_map(|r| r.strip_prefix("refs/heads/"))
+                .filter(|r| *r == branch || r.starts_with(&below_branch))
+                .map(String::from)
+                .collect(),
+            registered: self
+                .registered
+                .iter()
+                .filter(|w| w.path == worktree || w.branch.as_deref() == Some(branch.as_str()))
+                .map(|w| w.path.clone())
+                .collect(),
+            directory: directory_exists.then(|| worktree.to_path_buf()),
+            attempts: self
+                .task_refs
+                .iter()
+                .filter(|r| r.starts_with(&attempts_prefix))
+                .cloned()
+                .collect(),
+        };
+        (!conflict.is_empty()).then_some(conflict)
+    }
+}
+
+impl Conflict {
+    fn is_empty(&self) -> bool {
+        self.branches.is_empty()
+            && self.registered.is_empty()
+            && self.directory.is_none()
+            && self.attempts.is_empty()
+    }
+}
+
+pub fn branch_named_task_error(toplevel: &Path, first_task: Option<&str>) -> Error {
+    let example = first_task.map_or("task/NAME".to_string(), |name| {
+        format!("{BRANCH_PREFIX}{name}")
+    });
+    Error::setup(
+        format!(
+            "the repository {} has a branch named `task`, so git cannot create {example} or any other task/NAME branch",
+            toplevel.display()
+        ),
+        format!(
+            "rename that branch: git -C {} branch -m task OTHER-NAME",
+            toplevel.display()
+        ),
+    )
+}
+
+/// What was found, in words, and the commands that remove it.
+#[derive(Default)]
+struct Findings<'a> {
+    found: Vec<String>,
+    commands: Vec<String>,
+    branches: Vec<&'a str>,
+}
+
+impl<'a> Findings<'a> {
+    fn add(&mut self, top: &str, conflict: &'a Conflict) {
+        for path in &conflict.registered {
+            self.found.push(format!("the worktree {}", path.display()));
+            self.commands
+                .push(format!("git -C {top} worktree remove {}", path.display()));
+        }
+        // A registered worktree is removed by git; only a stray directory needs `rm`.
+        if let Some(dir) = conflict
+            .directory
+            .as_ref()
+            .filter(|d| !conflict.registered.contains(d))
+        {
+            self.found.push(format!(
+                "the directory {} (where task/{}'s worktree goes)",
+                dir.display(),
+                conflict.name
+            ));
+            self.commands.push(format!("rm -r {}", dir.display()));
+        }
+        for branch in &conflict.branches {
+            self.found.push(format!("the branch {branch}"));
+            self.branches.push(branch);
+        }
+        for reference in &conflict.attempts {
+            self.found.push(format!("the saved attempt {reference}"));
+            self.commands
+                .push(format!("git -C {top} update-ref -d {reference}"));
+        }
+    }
+}
+
+pub fn conflict_error(file: &str, toplevel: &Path, conflicts: &[Conflict]) -> Error {
+    let top = toplevel.display().to_string();
+    let mut findings = Findings::default();
+    for conflict in conflicts {
+        findings.add(&top, conflict);
+    }
+    let Findings {
+        found,
+        mut commands,
+        branches,
+    } = findings;
+    if !branches.is_empty() {
+        commands.push(format!("git -C {top} branch -D {}", branches.join(" ")));
+    }
+    let labels: Vec<String> = conflicts
+        .iter()
+        .map(|c| taskfile::task_label(c.index, Some(&c.name)))
+        .collect();
+    let one = found.len() == 1;
+    Error::Tasks {
+        file: file.to_string(),
+        task: Some(labels.join(", ")),
+        field: Some("name".to_string()),
+        message: format!(
+            "{} already exist{} from an earlier run: {}",
+            if one { "this" } else { "these" },
+            if one { "s" } else { "" },
+            found.join(", ")
+        ),
+        hint: Some(format!(
+            "review that work and keep it under another name (rename the task), or remove it, which deletes it:\n  {}",
+            commands.join("\n  ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WORKTREE: &str = "/wt/shop/add";
+
+    fn worktree(path: &str, branch: Option<&str>) -> WorktreeEntry {
+        WorktreeEntry {
+            path: PathBuf::from(path),
+            branch: branch.map(String::from),
+            ..WorktreeEntry::default()
+        }
+    }
+
+    /// What stands in the way of task 0, `add`, whose worktree goes to `WORKTREE`.
+    fn conflict(refs: &[&str], registered: &[WorktreeEntry], dir: bool) -> Option<Conflict> {
+        let task_refs: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
+        let existing = Existing {
+            task_refs: &task_refs,
+            registered,
+        };
+        existing.conflict_for(0, "add", Path::new(WORKTREE), dir)
+    }
+
+    #[test]
+    fn branches_in_a_tasks_way() {
+        // (existing refs, the branches that block task `add`, the rule)
+        let cases: &[(&[&str], &[&str], &str)] = &[
+            (&["refs/heads/task/add"], &["task/add"], "its own branch"),
+            (
+                &["refs/heads/task/add/x"],
+                &["task/add/x"],
+                "a branch below it",
+            ),
+            (
+                &["refs/heads/task/add-more"],
+                &[],
+                "not a task whose name starts alike",
+            ),
+            (
+                &["refs/heads/task/ad"],
+                &[],
+                "not a task whose name is a prefix",
+            ),
+            (
+                &["refs/heads/task"],
+                &[],
+                "`task` itself is refused before, for every task",
+            ),
+            (
+                &[
+                    "refs/heads/task/add",
+                    "refs/heads/task/add/x",
+                    "refs/heads/task/other",
+                ],
+                &["task/add", "task/add/x"],
+                "every one of them, and only them",
+            ),
+        ];
+        for &(refs, blocking, rule) in cases {
+            let branches = conflict(refs, &[], false).map(|c| c.branches);
+            let expected: Vec<String> = blocking.iter().map(|b| b.to_string()).collect();
+            assert_eq!(branches.unwrap_or_default(), expected, "{rule}");
+        }
+    }
+
+    #[test]
+    fn saved_attempts_in_a_tasks_way() {
+        let cases: &[(&str, bool, &str)] = &[
+            (
+                "refs/porch/attempts/add/1",
+                true,
+                "the task's own saved attempt",
+            ),
+            (
+                "refs/porch/attempts/add-more/1",
+                false,
+                "not another task's whose name starts alike",
+            ),
+            ("refs/porch/attempts/other/1", false, "not another task's"),
+        ];
+        for &(reference, blocks, rule) in cases {
+            let attempts = conflict(&[reference], &[], false).map(|c| c.attempts);
+            assert_eq!(
+                attempts == Some(vec![reference.to_string()]),
+                blocks,
+                "{rule}"
+            );
+        }
+    }
+
+    struct Case<'a> {
+        registered: Option<WorktreeEntry>,
+        something_at_the_path: bool,
+        blocking_worktree: Option<&'a str>,
+        directory_found: bool,
+        rule: &'a str,
+    }
+
+    #[test]
+    fn worktrees_and_directories_in_a_tasks_way() {
+        let cases = [
+            Case {
+                registered: Some(worktree(WORKTREE, Some("main"))),
+                something_at_the_path: true,
+                blocking_worktree: Some(WORKTREE),
+                directory_found: true,
+                rule: "a worktree where the task's goes",
+            },
+            Case {
+                registered: Some(worktree("/elsewhere", Some("task/add"))),
+                something_at_the_path: false,
+                blocking_worktree: Some("/elsewhere"),
+                directory_found: false,
+                rule: "a worktree on the task's branch",
+            },
+            Case {
+                registered: Some(worktree("/wt/shop/other", Some("task/other"))),
+                something_at_the_path: true,
+                blocking_worktree: None,
+                directory_found: true,
+                rule: "not another task's worktree, but a directory where the worktree goes",
+            },
+            Case {
+                registered: None,
+                something_at_the_path: true,
+                blocking_worktree: None,
+                directory_found: true,
+                rule: "a directory where the worktree goes, registered or not",
+            },
+        ];
+        for case in cases {
+            let registered: Vec<WorktreeEntry> = case.registered.into_iter().collect();
+            let found = conflict(&[], &registered, case.something_at_the_path).expect(case.rule);
+            let expected: Vec<PathBuf> = case.blocking_worktree.iter().map(PathBuf::from).collect();
+            assert_eq!(found.registered, expected, "{}", case.rule);
+            assert_eq!(
+                found.directory.is_some(),
+                case.directory_found,
+                "{}",
+                case.rule
+            );
+        }
+    }
+
+    #[test]
+    fn a_task_with_nothing_in_its_way_has_no_conflict() {
+        let unrelated = [worktree("/src/shop", Some("main"))];
+        assert_eq!(
+            conflict(&["refs/heads/task/other"], &unrelated, false),
+            None
+        );
+    }
+
+    #[test]
+    fn only_a_branch_named_exactly_task_blocks_every_task() {
+        let cases: &[(&[&str], bool)] = &[
+            (&["refs/heads/task"], true),
+            (&["refs/heads/task/add"], false),
+            (&["refs/porch/attempts/task/1"], false),
+            (&[], false),
+        ];
+        for &(refs, blocks) in cases {
+            let task_refs: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
+            let existing = Existing {
+                task_refs: &task_refs,
+                registered: &[],
+            };
+            assert_eq!(existing.has_branch_named_task(), blocks, "{refs:?}");
+        }
+    }
+
+    fn found(index: usize, name: &str) -> Conflict {
+        Conflict {
+            index,
+            name: name.to_string(),
+            branches: Vec::new(),
+            registered: Vec::new(),
+            directory: None,
+            attempts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn one_finding_is_named_in_the_singular_with_its_remedy() {
+        let conflicts = [Conflict {
+            directory: Some(PathBuf::from(WORKTREE)),
+            ..found(1, "add")
+        }];
+        let err = conflict_error("t.json", Path::new("/src/shop"), &conflicts);
+        assert_eq!(
+            err.to_string(),
+            "t.json: tasks[1] (\"add\"): field `name`: this already exists from an earlier run: \
+             the directory /wt/shop/add (where task/add's worktree goes)"
+        );
+        assert!(err.hint().unwrap().ends_with("\n  rm -r /wt/shop/add"));
+    }
+
+    #[test]
+    fn many_findings_list_every_task_and_remove_branches_in_one_command() {
+        let conflicts = [
+            Conflict {
+                branches: vec!["task/add".to_string()],
+                // A registered worktree is also a directory: removed by git, not by rm.
+                registered: vec![PathBuf::from(WORKTREE)],
+                directory: Some(PathBuf::from(WORKTREE)),
+                ..found(0, "add")
+            },
+            Conflict {
+                branches: vec!["task/fix".to_string()],
+                attempts: vec!["refs/porch/attempts/fix/1".to_string()],
+                ..found(2, "fix")
+            },
+        ];
+        let err = conflict_error("t.json", Path::new("/src/shop"), &conflicts);
+        let message = err.to_string();
+        assert!(
+            message.starts_with(
+                "t.json: tasks[0] (\"add\"), tasks[2] (\"fix\"): field `name`: these already exist"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains("the directory"), "{message}");
+        assert_eq!(
+            err.hint().unwrap().split_once('\n').unwrap().1,
+            "  git -C /src/shop worktree remove /wt/shop/add\n  \
+             git -C /src/shop update-ref -d refs/porch/attempts/fix/1\n  \
+             git -C /src/shop branch -D task/add task/fix"
+        );
+    }
+}
