@@ -154,7 +154,14 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let final_write = write_progress(&plan, &mut results, clock);
 
     if stdout_alive {
-        summary::print(&mut std::io::stdout().lock(), &results, &plan, color);
+        let logs = plan.state_dir.join("logs");
+        summary::print(
+            &mut std::io::stdout().lock(),
+            &results,
+            &logs,
+            &plan.output,
+            color,
+        );
     }
     if let Err(err) = final_write {
         // The tasks ran and their branches hold the work, but a script cannot learn that from a

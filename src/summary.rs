@@ -2,100 +2,132 @@
 //! and how to review each branch.
 
 use std::io::Write;
+use std::path::Path;
 
 use crate::clip;
 use crate::duration::short_ms as format_duration_ms;
-use crate::preflight::Plan;
 use crate::report::{Results, Status, TaskResult};
 
-pub fn print(out: &mut impl Write, results: &Results, plan: &Plan, color: bool) {
-    let _ = write_summary(out, results, plan, color);
-}
-
-fn write_summary(
+/// Prints the summary of `results`; `logs` is the directory of the sessions' logs and
+/// `results_file` the results file written, both named at the end.
+pub fn print(
     out: &mut impl Write,
     results: &Results,
-    plan: &Plan,
+    logs: &Path,
+    results_file: &Path,
     color: bool,
-) -> std::io::Result<()> {
-    let paint = |code: &str, text: &str| {
-        if color {
+) {
+    let text = render(results, logs, results_file, Paint { color });
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+fn render(results: &Results, logs: &Path, results_file: &Path, paint: Paint) -> String {
+    let mut text = String::from("\n");
+    text.push_str(&table(&results.tasks, paint));
+    text.push('\n');
+    for line in totals(results) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text.push('\n');
+    for line in review_hints(results, logs, results_file) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
+/// ANSI colour, or plain text when `color` is off.
+#[derive(Clone, Copy)]
+struct Paint {
+    color: bool,
+}
+
+impl Paint {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
             text.to_string()
         }
-    };
-    let rows: Vec<[String; 7]> = results
-        .tasks
-        .iter()
-        .map(|t| {
-            [
-                status_word(t).to_string(),
-                t.name.clone(),
-                format_duration_ms(t.duration_ms),
-                t.num_turns.map_or("-".into(), |n| n.to_string()),
-                t.cost_usd.map_or("-".into(), |c| format!("${c:.4}")),
-                format!("{} (+{} -{})", t.files_changed, t.insertions, t.deletions),
-                t.branch.clone(),
-            ]
-        })
-        .collect();
-    let header = ["STATUS", "TASK", "TIME", "TURNS", "COST", "FILES", "BRANCH"];
-    let mut widths = header.map(str::len);
+    }
+}
+
+const HEADER: [&str; 7] = ["STATUS", "TASK", "TIME", "TURNS", "COST", "FILES", "BRANCH"];
+
+/// The header and one row per task, in columns, each row followed by the task's error and
+/// warnings.
+fn table(tasks: &[TaskResult], paint: Paint) -> String {
+    let rows: Vec<[String; 7]> = tasks.iter().map(row).collect();
+    let mut widths = HEADER.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    writeln!(out)?;
-    let line = |cells: [&str; 7]| {
-        let mut text = String::from(" ");
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(&format!(" {cell}"));
-            } else {
-                text.push_str(&format!(" {cell:<w$}", w = widths[i]));
-            }
-        }
-        text
-    };
-    writeln!(out, "{}", paint("1", &line(header)))?;
-    for (task, row) in results.tasks.iter().zip(&rows) {
-        let cells = [
-            row[0].as_str(),
-            &row[1],
-            &row[2],
-            &row[3],
-            &row[4],
-            &row[5],
-            &row[6],
-        ];
-        let text = line(cells);
-        let code = match task.status {
-            Status::Succeeded if task.warnings.is_empty() => "32",
-            Status::Succeeded => "33",
-            _ => "31",
-        };
-        writeln!(out, "{}", paint(code, &text))?;
-        if let Some(error) = &task.error {
-            writeln!(
-                out,
-                "      {}",
-                paint("31", &format!("error: {}", clip::one_line(error, 300)))
-            )?;
-        }
-        for warning in &task.warnings {
-            writeln!(
-                out,
-                "      {}",
-                paint("33", &format!("warning: {}", clip::one_line(warning, 300)))
-            )?;
+    let mut text = format!("{}\n", paint.paint("1", &aligned(HEADER, &widths)));
+    for (task, row) in tasks.iter().zip(&rows) {
+        let line = aligned(row.each_ref().map(String::as_str), &widths);
+        text.push_str(&format!("{}\n", paint.paint(row_color(task), &line)));
+        text.push_str(&task_detail(task, paint));
+    }
+    text
+}
+
+fn row(task: &TaskResult) -> [String; 7] {
+    [
+        status_word(task).to_string(),
+        task.name.clone(),
+        format_duration_ms(task.duration_ms),
+        task.num_turns.map_or("-".into(), |n| n.to_string()),
+        task.cost_usd.map_or("-".into(), |c| format!("${c:.4}")),
+        format!(
+            "{} (+{} -{})",
+            task.files_changed, task.insertions, task.deletions
+        ),
+        task.branch.clone(),
+    ]
+}
+
+/// Cells padded to their column's width, two spaces in front; the last one unpadded.
+fn aligned(cells: [&str; 7], widths: &[usize; 7]) -> String {
+    let mut text = String::from(" ");
+    for (i, cell) in cells.iter().enumerate() {
+        if i + 1 == cells.len() {
+            text.push_str(&format!(" {cell}"));
+        } else {
+            text.push_str(&format!(" {cell:<w$}", w = widths[i]));
         }
     }
+    text
+}
 
+/// Green when it went well, yellow when it succeeded with warnings, red otherwise.
+fn row_color(task: &TaskResult) -> &'static str {
+    match task.status {
+        Status::Succeeded if task.warnings.is_empty() => "32",
+        Status::Succeeded => "33",
+        _ => "31",
+    }
+}
+
+/// The task's error and warnings, each on one indented line.
+fn task_detail(task: &TaskResult, paint: Paint) -> String {
+    let mut text = String::new();
+    if let Some(error) = &task.error {
+        let line = format!("error: {}", clip::one_line(error, 300));
+        text.push_str(&format!("      {}\n", paint.paint("31", &line)));
+    }
+    for warning in &task.warnings {
+        let line = format!("warning: {}", clip::one_line(warning, 300));
+        text.push_str(&format!("      {}\n", paint.paint("33", &line)));
+    }
+    text
+}
+
+/// How many tasks ended how, what they cost, and the time parallelism saved.
+fn totals(results: &Results) -> [String; 2] {
     let summary = &results.summary;
-    let task_time: u64 = results.tasks.iter().map(|t| t.duration_ms).sum();
-    writeln!(out)?;
     let mut counts = vec![format!(
         "{} of {} tasks succeeded",
         summary.succeeded, summary.total
@@ -110,48 +142,46 @@ fn write_summary(
             counts.push(format!("{count} {what}"));
         }
     }
-    writeln!(out, "{}; cost ${:.4}", counts.join(", "), summary.cost_usd)?;
-    if results.tasks.len() > 1 {
-        let saved = task_time.saturating_sub(results.duration_ms);
-        writeln!(
-            out,
-            "wall time {} for {} of task time: running in parallel saved {}",
-            format_duration_ms(results.duration_ms),
+    let outcome = format!("{}; cost ${:.4}", counts.join(", "), summary.cost_usd);
+    let wall = format_duration_ms(results.duration_ms);
+    let time = if results.tasks.len() > 1 {
+        let task_time: u64 = results.tasks.iter().map(|t| t.duration_ms).sum();
+        format!(
+            "wall time {wall} for {} of task time: running in parallel saved {}",
             format_duration_ms(task_time),
-            format_duration_ms(saved)
-        )?;
+            format_duration_ms(task_time.saturating_sub(results.duration_ms))
+        )
     } else {
-        writeln!(out, "wall time {}", format_duration_ms(results.duration_ms))?;
-    }
+        format!("wall time {wall}")
+    };
+    [outcome, time]
+}
 
-    let repo = plan.repo.toplevel.display();
-    writeln!(out)?;
-    writeln!(out, "review:")?;
-    for task in &results.tasks {
-        if task.commits > 0 {
-            // A detached HEAD moves on; the commit the branch started from does not.
-            let base = if task.base_branch == "HEAD" {
-                &task.base_commit
-            } else {
-                &task.base_branch
-            };
-            writeln!(out, "  git -C {repo} diff {base}...{}", task.branch)?;
+/// The commands to review each branch that has commits and to resume each session whose
+/// worktree is kept, then where the logs and the results are.
+fn review_hints(results: &Results, logs: &Path, results_file: &Path) -> Vec<String> {
+    let repo = &results.repo;
+    let mut lines = vec!["review:".to_string()];
+    for task in results.tasks.iter().filter(|t| t.commits > 0) {
+        // A detached HEAD moves on; the commit the branch started from does not.
+        let base = if task.base_branch == "HEAD" {
+            &task.base_commit
+        } else {
+            &task.base_branch
+        };
+        lines.push(format!("  git -C {repo} diff {base}...{}", task.branch));
+    }
+    for task in results.tasks.iter().filter(|t| t.worktree_kept) {
+        if let Some(session) = &task.session_id {
+            lines.push(format!(
+                "  cd {} && claude --resume {session}",
+                task.worktree
+            ));
         }
     }
-    for task in &results.tasks {
-        if let Some(session) = &task.session_id
-            && task.worktree_kept
-        {
-            writeln!(out, "  cd {} && claude --resume {session}", task.worktree)?;
-        }
-    }
-    writeln!(
-        out,
-        "each session's whole output: {}",
-        plan.state_dir.join("logs").display()
-    )?;
-    writeln!(out, "results: {}", plan.output.display())?;
-    out.flush()
+    lines.push(format!("each session's whole output: {}", logs.display()));
+    lines.push(format!("results: {}", results_file.display()));
+    lines
 }
 
 fn status_word(task: &TaskResult) -> &'static str {
@@ -164,5 +194,198 @@ fn status_word(task: &TaskResult) -> &'static str {
         Status::TimedOut => "TIMED OUT",
         Status::Interrupted => "INTERRUPTED",
         Status::Skipped => "skipped",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Counts;
+
+    fn task(name: &str, status: Status) -> TaskResult {
+        TaskResult {
+            name: name.to_string(),
+            description: None,
+            status,
+            branch: format!("task/{name}"),
+            base_branch: "main".to_string(),
+            base_commit: "0123abcd".to_string(),
+            worktree: format!("/wt/shop/{name}"),
+            worktree_kept: true,
+            log: None,
+            exit_code: None,
+            signal: None,
+            duration_ms: 0,
+            session_id: None,
+            cost_usd: None,
+            num_turns: None,
+            result: None,
+            error: None,
+            permission_denials: 0,
+            leftover_processes: 0,
+            commits: 0,
+            files_changed: 0,
+            insertions: 0,
+            deletions: 0,
+            warnings: Vec::new(),
+            attempts: Vec::new(),
+        }
+    }
+
+    fn results(tasks: Vec<TaskResult>, duration_ms: u64) -> Results {
+        let mut results = Results {
+            version: 1,
+            repo: "/src/shop".to_string(),
+            started_at: String::new(),
+            finished_at: None,
+            duration_ms,
+            summary: Counts::default(),
+            tasks,
+        };
+        results.summarise();
+        results
+    }
+
+    const PLAIN: Paint = Paint { color: false };
+
+    #[test]
+    fn how_each_outcome_is_shown() {
+        let warned = TaskResult {
+            warnings: vec!["left 2 processes".to_string()],
+            ..task("t", Status::Succeeded)
+        };
+        // (the task, its status word, its row colour: green, yellow or red)
+        let cases = [
+            (task("t", Status::Succeeded), "ok", "32"),
+            (warned, "ok!", "33"),
+            (task("t", Status::Failed), "FAILED", "31"),
+            (task("t", Status::TimedOut), "TIMED OUT", "31"),
+            (task("t", Status::Interrupted), "INTERRUPTED", "31"),
+            (task("t", Status::Skipped), "skipped", "31"),
+        ];
+        for (task, word, color) in cases {
+            assert_eq!(status_word(&task), word, "{:?}", task.status);
+            assert_eq!(row_color(&task), color, "{:?}", task.status);
+        }
+    }
+
+    #[test]
+    fn the_table_has_a_column_per_field_and_the_problems_under_each_row() {
+        let done = TaskResult {
+            duration_ms: 61_000,
+            num_turns: Some(12),
+            cost_usd: Some(0.25),
+            files_changed: 3,
+            insertions: 40,
+            deletions: 2,
+            ..task("add-auth", Status::Succeeded)
+        };
+        let failed = TaskResult {
+            duration_ms: 1_500,
+            error: Some("exit status 1:\n  API   overloaded".to_string()),
+            warnings: vec!["1 permission denial".to_string()],
+            ..task("fix", Status::Failed)
+        };
+        assert_eq!(
+            table(&[done, failed], PLAIN),
+            "  STATUS TASK     TIME  TURNS COST    FILES      BRANCH\n\
+             \x20 ok     add-auth 1m01s 12    $0.2500 3 (+40 -2) task/add-auth\n\
+             \x20 FAILED fix      1.5s  -     -       0 (+0 -0)  task/fix\n\
+             \x20     error: exit status 1: API overloaded\n\
+             \x20     warning: 1 permission denial\n"
+        );
+    }
+
+    #[test]
+    fn colour_is_added_only_when_asked_for() {
+        let tasks = [task("t", Status::Succeeded)];
+        let coloured = table(&tasks, Paint { color: true });
+        assert!(coloured.starts_with("\x1b[1m  STATUS"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[32m  ok "), "{coloured:?}");
+        assert!(!table(&tasks, PLAIN).contains('\x1b'));
+    }
+
+    #[test]
+    fn totals_name_only_the_outcomes_that_happened() {
+        let one = results(vec![task("a", Status::Succeeded)], 2_000);
+        assert_eq!(
+            totals(&one),
+            ["1 of 1 tasks succeeded; cost $0.0000", "wall time 2.0s"]
+        );
+        let many = results(
+            vec![
+                TaskResult {
+                    duration_ms: 30_000,
+                    cost_usd: Some(0.5),
+                    ..task("a", Status::Succeeded)
+                },
+                TaskResult {
+                    duration_ms: 20_000,
+                    ..task("b", Status::TimedOut)
+                },
+                task("c", Status::Skipped),
+            ],
+            31_000,
+        );
+        assert_eq!(
+            totals(&many),
+            [
+                "1 of 3 tasks succeeded, 1 timed out, 1 skipped; cost $0.5000",
+                "wall time 31.0s for 50.0s of task time: running in parallel saved 19.0s",
+            ]
+        );
+    }
+
+    #[test]
+    fn review_hints_name_branches_with_commits_and_sessions_to_resume() {
+        let committed = TaskResult {
+            commits: 2,
+            session_id: Some("s-1".to_string()),
+            ..task("a", Status::Succeeded)
+        };
+        let detached = TaskResult {
+            commits: 1,
+            base_branch: "HEAD".to_string(),
+            worktree_kept: false,
+            session_id: Some("s-2".to_string()),
+            ..task("b", Status::Succeeded)
+        };
+        let nothing = task("c", Status::Failed);
+        let results = results(vec![committed, detached, nothing], 0);
+        let hints = review_hints(
+            &results,
+            Path::new("/wt/shop/.porch/logs"),
+            Path::new("/tmp/r.json"),
+        );
+        assert_eq!(
+            hints,
+            [
+                "review:",
+                "  git -C /src/shop diff main...task/a",
+                // A detached HEAD moves on: the diff starts at the commit the branch began at.
+                "  git -C /src/shop diff 0123abcd...task/b",
+                // Only a kept worktree can be resumed in.
+                "  cd /wt/shop/a && claude --resume s-1",
+                "each session's whole output: /wt/shop/.porch/logs",
+                "results: /tmp/r.json",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_summary_is_the_table_the_totals_and_the_hints_apart_by_blank_lines() {
+        let results = results(vec![task("a", Status::Succeeded)], 0);
+        let text = render(&results, Path::new("/logs"), Path::new("/r.json"), PLAIN);
+        let parts: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(parts.len(), 3, "{text}");
+        assert_eq!(
+            parts[0],
+            format!("\n{}", table(&results.tasks, PLAIN).trim_end())
+        );
+        assert_eq!(parts[1], totals(&results).join("\n"));
+        assert_eq!(
+            parts[2],
+            review_hints(&results, Path::new("/logs"), Path::new("/r.json")).join("\n") + "\n"
+        );
     }
 }
