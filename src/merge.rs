@@ -365,7 +365,9 @@ fn render(
             Outcome::AlreadyIn => ("merged ", "  (nothing new: already there)".to_string()),
             Outcome::Skipped(why) => ("SKIPPED", format!("  {why}")),
         };
-        text.push_str(&format!("  {word} {:<width$}{detail}\n", task.branch));
+        let line = format!("  {word} {:<width$}{detail}", task.branch);
+        text.push_str(line.trim_end());
+        text.push('\n');
     }
     let merged = outcomes
         .iter()
