@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::sys;
 
+/// Sends `signal` to every process in group `pgid`; a group already gone is no error.
 pub fn signal_group(pgid: u32, signal: i32) {
     sys::signal_group(pgid, signal);
 }
