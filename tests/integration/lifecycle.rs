@@ -371,8 +371,15 @@ fn leftovers_are_ended_by_default() {
     let run = sandbox.porch_run_tasks(&tasks).spawn("run").wait();
     run.expect_code(0);
     run.expect_stdout("ended 1 process the session left running");
-    assert_eq!(status(&sandbox.results(), "server"), "succeeded");
-    assert_gone(read_pid(&bg_pid), "the background process");
+    let pid = read_pid(&bg_pid);
+    assert!(
+        is_gone(pid),
+        "porch exited before the background process {pid} was gone\n{run}"
+    );
+    let results = sandbox.results();
+    let server = task(&results, "server");
+    assert_eq!(server["status"], "succeeded", "{results:#}");
+    assert_eq!(server["leftover_processes"], 1, "{results:#}");
 }
 
 #[test]
@@ -388,7 +395,10 @@ fn keep_leftovers_leaves_the_background_process_running() {
         .wait();
     run.expect_code(0);
     run.expect_stdout("left 1 process the session started running (--keep-leftovers)");
-    assert_eq!(status(&sandbox.results(), "server"), "succeeded");
+    let results = sandbox.results();
+    let server = task(&results, "server");
+    assert_eq!(server["status"], "succeeded", "{results:#}");
+    assert_eq!(server["leftover_processes"], 1, "{results:#}");
     let pid = read_pid(&bg_pid);
     assert!(
         !is_gone(pid),
@@ -396,31 +406,6 @@ fn keep_leftovers_leaves_the_background_process_running() {
     );
     sigkill_quietly(pid);
     assert_gone(pid, "the background process, killed by the test");
-}
-
-/// `leftover_processes` in the results counts what the session left running, with and without
-/// --keep-leftovers.
-#[test]
-fn leftover_processes_is_reported_in_the_results() {
-    for keep in [false, true] {
-        let sandbox = Sandbox::new();
-        let _reaper = Reaper::new(&sandbox);
-        let bg_pid = sandbox.path().join("bg.pid");
-        let tasks = sandbox.tasks(&[("server", &background_task_prompt(&bg_pid))]);
-        let flags: &[&str] = if keep { &["--keep-leftovers"] } else { &[] };
-        let run = sandbox
-            .porch_run_tasks(&tasks)
-            .args(flags)
-            .spawn("run")
-            .wait();
-        run.expect_code(0);
-        let results = sandbox.results();
-        assert_eq!(
-            task(&results, "server")["leftover_processes"],
-            1,
-            "keep_leftovers={keep}: {results:#}"
-        );
-    }
 }
 
 /// --keep-leftovers keeps what a session that ended by itself left; a session porch had to end

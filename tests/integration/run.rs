@@ -856,58 +856,7 @@ fn the_results_file_leaves_no_temporary_files() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 16. Processes a session leaves behind.
-
-/// Runs a task whose session leaves `sleep 300` running in its own session (setsid), and
-/// returns the run, that process's pid and the task's result.
-fn run_leaky_session(sandbox: &Sandbox) -> (Run, u32, Value) {
-    let pid_file = sandbox.path().join("bg.pid");
-    let pid = pid_file.display();
-    // The background shell writes its own pid (atomically) then becomes `sleep`; the session
-    // waits for the pid file, so the process surely exists when the agent exits.
-    let prompt = format!(
-        "@background echo $$ > {pid}.tmp; mv {pid}.tmp {pid}; exec sleep 300\n@wait-for {pid}\n@say leaving it running"
-    );
-    let run = sandbox
-        .porch_run_tasks(&sandbox.tasks(&[("leaky", &prompt)]))
-        .run();
-    run.expect_code(0);
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let results = sandbox.results();
-    let t = task(&results, "leaky").clone();
-    assert_eq!(t["status"], "succeeded", "{t:#}");
-    (run, pid, t)
-}
-
-#[test]
-fn background_processes_left_by_a_session_are_ended() {
-    let sandbox = Sandbox::new();
-    let (run, pid, _) = run_leaky_session(&sandbox);
-    assert!(
-        is_gone(pid),
-        "the background process {pid} outlived porch\n{run}"
-    );
-    run.expect_stdout("ended 1 process the session left running");
-}
-
-#[test]
-fn leftover_processes_are_counted_in_the_results() {
-    let sandbox = Sandbox::new();
-    let (run, pid, t) = run_leaky_session(&sandbox);
-    assert!(is_gone(pid), "{run}");
-    assert!(
-        t["leftover_processes"].as_u64().is_some_and(|n| n >= 1),
-        "porch printed that it ended a leftover, but the results say {}:\n{t:#}",
-        t["leftover_processes"]
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
-// 17. Help and version.
+// 16. Help and version.
 
 #[test]
 fn version_and_help() {
