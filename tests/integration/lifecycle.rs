@@ -170,42 +170,63 @@ fn jobs_limit_concurrency_and_start_in_file_order() {
 // Timeouts
 // ---------------------------------------------------------------------------------------------
 
+/// porch's time limits run from the moment it starts the agent, and nothing can hold that clock:
+/// on a busy machine a limit can pass before the fixture has done what the test checks (written
+/// its work, its pid files), and such a run proves nothing either way. So a test of a limit runs
+/// `checked` with the limit `first_secs`, and while the fixture was not ready in time (`checked`
+/// returns false, having asserted nothing), again in a new sandbox with double the limit.
+fn with_a_limit_the_fixture_beats(first_secs: u64, mut checked: impl FnMut(&str) -> bool) {
+    let limits: Vec<u64> = (0..5).map(|doubling| first_secs << doubling).collect();
+    for secs in &limits {
+        if checked(&format!("{secs}s")) {
+            return;
+        }
+    }
+    panic!("the fixture was never ready before the limit, with limits of {limits:?} seconds");
+}
+
 #[test]
 fn task_timeout_ends_only_that_session_and_keeps_its_work() {
-    let sandbox = Sandbox::new();
-    let _reaper = Reaper::new(&sandbox);
-    let agent_pid = sandbox.path().join("slow.pid");
-    let tool_pid = sandbox.path().join("slow-tool.pid");
-    let tasks = sandbox.tasks_json(&json!({"tasks": [
-        {
-            "name": "slow",
-            // The Bash tool runs in its own session, out of reach of a signal to the agent's group.
-            "prompt": format!(
-                "@write partial.txt half done\n@pid {}\n@bash {}; exec sleep 300",
-                agent_pid.display(),
-                own_pid_to(&tool_pid)
-            ),
-            // Long enough for the fixture to reach its Bash tool on a busy machine.
-            "timeout": "3s",
-        },
-        {"name": "quick", "prompt": "@write quick.txt done"},
-    ]}));
-    let run = sandbox.porch_run_tasks(&tasks).spawn("run").wait();
-    run.expect_code(1);
-    let results = sandbox.results();
-    let slow = task(&results, "slow");
-    assert_eq!(slow["status"], "timed_out", "{results:#}");
-    assert!(
-        text_of(&slow["error"]).contains("timed out"),
-        "the error says it timed out: {slow:#}"
-    );
-    assert_eq!(status(&results, "quick"), "succeeded", "{results:#}");
-    assert_eq!(results["summary"]["timed_out"], 1);
-    // What the session wrote before porch ended it is committed on its branch.
-    assert_eq!(sandbox.git(&["show", "task/slow:partial.txt"]), "half done");
-    assert_eq!(sandbox.git(&["show", "task/quick:quick.txt"]), "done");
-    assert_gone(read_pid(&agent_pid), "the timed-out agent");
-    assert_gone(read_pid(&tool_pid), "the timed-out agent's Bash tool");
+    with_a_limit_the_fixture_beats(3, |limit| {
+        let sandbox = Sandbox::new();
+        let _reaper = Reaper::new(&sandbox);
+        let agent_pid = sandbox.path().join("slow.pid");
+        let tool_pid = sandbox.path().join("slow-tool.pid");
+        let tasks = sandbox.tasks_json(&json!({"tasks": [
+            {
+                "name": "slow",
+                // The Bash tool runs in its own session, out of reach of a signal to the agent's
+                // group. Its pid file is the last thing the fixture writes.
+                "prompt": format!(
+                    "@write partial.txt half done\n@pid {}\n@bash {}; exec sleep 300",
+                    agent_pid.display(),
+                    own_pid_to(&tool_pid)
+                ),
+                "timeout": limit,
+            },
+            {"name": "quick", "prompt": "@write quick.txt done"},
+        ]}));
+        let run = sandbox.porch_run_tasks(&tasks).spawn("run").wait();
+        if !tool_pid.exists() {
+            return false;
+        }
+        run.expect_code(1);
+        let results = sandbox.results();
+        let slow = task(&results, "slow");
+        assert_eq!(slow["status"], "timed_out", "{results:#}");
+        assert!(
+            text_of(&slow["error"]).contains("timed out"),
+            "the error says it timed out: {slow:#}"
+        );
+        assert_eq!(status(&results, "quick"), "succeeded", "{results:#}");
+        assert_eq!(results["summary"]["timed_out"], 1);
+        // What the session wrote before porch ended it is committed on its branch.
+        assert_eq!(sandbox.git(&["show", "task/slow:partial.txt"]), "half done");
+        assert_eq!(sandbox.git(&["show", "task/quick:quick.txt"]), "done");
+        assert_gone(read_pid(&agent_pid), "the timed-out agent");
+        assert_gone(read_pid(&tool_pid), "the timed-out agent's Bash tool");
+        true
+    });
 }
 
 #[test]
@@ -234,31 +255,37 @@ fn global_timeout_applies_unless_the_task_sets_its_own() {
 
 #[test]
 fn idle_timeout_ends_a_silent_session() {
-    let sandbox = Sandbox::new();
-    let _reaper = Reaper::new(&sandbox);
-    let agent_pid = sandbox.path().join("quiet.pid");
-    let tasks = sandbox.tasks(&[(
-        "quiet",
-        &format!(
-            "@say hello, then nothing\n@pid {}\n@sleep 300",
-            agent_pid.display()
-        ),
-    )]);
-    let run = sandbox
-        .porch_run_tasks(&tasks)
-        .args(["--idle-timeout", "2s"])
-        .spawn("run")
-        .wait();
-    run.expect_code(1);
-    run.expect_stdout("hello, then nothing");
-    let results = sandbox.results();
-    let quiet = task(&results, "quiet");
-    assert_eq!(quiet["status"], "timed_out", "{results:#}");
-    assert!(
-        text_of(&quiet["error"]).contains("--idle-timeout"),
-        "the error names the idle timeout: {quiet:#}"
-    );
-    assert_gone(read_pid(&agent_pid), "the idle agent");
+    with_a_limit_the_fixture_beats(2, |limit| {
+        let sandbox = Sandbox::new();
+        let _reaper = Reaper::new(&sandbox);
+        let agent_pid = sandbox.path().join("quiet.pid");
+        let tasks = sandbox.tasks(&[(
+            "quiet",
+            &format!(
+                "@say hello, then nothing\n@pid {}\n@sleep 300",
+                agent_pid.display()
+            ),
+        )]);
+        let run = sandbox
+            .porch_run_tasks(&tasks)
+            .args(["--idle-timeout", limit])
+            .spawn("run")
+            .wait();
+        if !agent_pid.exists() {
+            return false;
+        }
+        run.expect_code(1);
+        run.expect_stdout("hello, then nothing");
+        let results = sandbox.results();
+        let quiet = task(&results, "quiet");
+        assert_eq!(quiet["status"], "timed_out", "{results:#}");
+        assert!(
+            text_of(&quiet["error"]).contains("--idle-timeout"),
+            "the error names the idle timeout: {quiet:#}"
+        );
+        assert_gone(read_pid(&agent_pid), "the idle agent");
+        true
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,27 +439,32 @@ fn keep_leftovers_leaves_the_background_process_running() {
 /// (here on a timeout) is ended whole.
 #[test]
 fn keep_leftovers_does_not_keep_the_processes_of_a_timed_out_session() {
-    let sandbox = Sandbox::new();
-    let _reaper = Reaper::new(&sandbox);
-    let bg_pid = sandbox.path().join("bg.pid");
-    let prompt = format!(
-        "@background {}; exec sleep 300\n@wait-for {}\n@sleep 300",
-        own_pid_to(&bg_pid),
-        bg_pid.display()
-    );
-    let tasks = sandbox.tasks(&[("stuck", &prompt)]);
-    // Long enough for the fixture to start its background process on a busy machine.
-    let run = sandbox
-        .porch_run_tasks(&tasks)
-        .args(["--keep-leftovers", "--timeout", "3s"])
-        .spawn("run")
-        .wait();
-    run.expect_code(1);
-    assert_eq!(status(&sandbox.results(), "stuck"), "timed_out");
-    assert_gone(
-        read_pid(&bg_pid),
-        "the timed-out session's background process",
-    );
+    with_a_limit_the_fixture_beats(3, |limit| {
+        let sandbox = Sandbox::new();
+        let _reaper = Reaper::new(&sandbox);
+        let bg_pid = sandbox.path().join("bg.pid");
+        let prompt = format!(
+            "@background {}; exec sleep 300\n@wait-for {}\n@sleep 300",
+            own_pid_to(&bg_pid),
+            bg_pid.display()
+        );
+        let tasks = sandbox.tasks(&[("stuck", &prompt)]);
+        let run = sandbox
+            .porch_run_tasks(&tasks)
+            .args(["--keep-leftovers", "--timeout", limit])
+            .spawn("run")
+            .wait();
+        if !bg_pid.exists() {
+            return false;
+        }
+        run.expect_code(1);
+        assert_eq!(status(&sandbox.results(), "stuck"), "timed_out", "{run}");
+        assert_gone(
+            read_pid(&bg_pid),
+            "the timed-out session's background process",
+        );
+        true
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
