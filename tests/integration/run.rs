@@ -607,6 +607,50 @@ fn stderr_long_and_binary_lines_are_shown_safely() {
     );
 }
 
+/// `porch run … | head -1`: the reader takes one line and closes the pipe while the session
+/// still works and prints. porch must not panic, must exit as usual with a valid results file,
+/// and the work done after the reader left is committed on the branch.
+#[test]
+fn stdout_closed_after_one_line_does_not_stop_the_run() {
+    use std::io::BufRead;
+
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let reader_gone = sandbox.path().join("reader-gone");
+    let prompt = format!(
+        "@say the first line\n@wait-for {}\n@write after.txt written after the reader left\n@flood 2000",
+        reader_gone.display()
+    );
+    let tasks = sandbox.tasks(&[("piped", &prompt)]);
+    let (mut porch, stdout) = sandbox.porch_run_tasks(&tasks).spawn_piping_stdout("run");
+    let mut head = std::io::BufReader::new(stdout);
+    let mut first_line = String::new();
+    head.read_line(&mut first_line).unwrap();
+    drop(head);
+    // Only now does the session go on, so everything after its first line meets a closed pipe.
+    std::fs::write(&reader_gone, "").unwrap();
+    let run = porch.wait();
+    assert!(
+        first_line.ends_with('\n'),
+        "head -1 read {first_line:?}\n{run}"
+    );
+    run.expect_no_panic().expect_code(0);
+
+    let results = sandbox.results();
+    assert!(results["finished_at"].is_string(), "{results:#}");
+    assert_eq!(results["summary"]["succeeded"], 1, "{results:#}");
+    assert_eq!(
+        task(&results, "piped")["status"],
+        "succeeded",
+        "{results:#}"
+    );
+    assert_eq!(
+        show(&sandbox, "task/piped", "after.txt"),
+        "written after the reader left"
+    );
+    assert_eq!(commit_count(&sandbox, "main..task/piped"), 1, "{run}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 10. init, then run what it wrote.
 
