@@ -225,24 +225,25 @@ fn after<T>(parsed: Parsed<T>, command: fn(T) -> Command) -> Result<Command, Err
 fn parse_help(parser: &mut lexopt::Parser) -> Result<Command, Error> {
     let topic = match parser.next()? {
         None => HelpTopic::Main,
-        Some(Value(v)) => match v.string()?.as_str() {
-            "run" => HelpTopic::Run,
-            "init" => HelpTopic::Init,
-            "list" => HelpTopic::List,
-            "help" => HelpTopic::Main,
-            other => match cli_after::topic(other) {
-                Some(topic) => HelpTopic::After(topic),
-                None => {
-                    return Err(
-                        Error::usage(format!("no help for unknown command `{other}`"))
-                            .with_hint(COMMANDS),
-                    );
-                }
-            },
-        },
+        Some(Value(v)) => help_topic(&v.string()?)?,
         Some(arg) => return Err(arg.unexpected().into()),
     };
     Ok(Command::Help(topic))
+}
+
+/// The help `porch help NAME` shows.
+fn help_topic(name: &str) -> Result<HelpTopic, Error> {
+    match name {
+        "run" => Ok(HelpTopic::Run),
+        "init" => Ok(HelpTopic::Init),
+        "list" => Ok(HelpTopic::List),
+        "help" => Ok(HelpTopic::Main),
+        other => cli_after::topic(other)
+            .map(HelpTopic::After)
+            .ok_or_else(|| {
+                Error::usage(format!("no help for unknown command `{other}`")).with_hint(COMMANDS)
+            }),
+    }
 }
 
 fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
@@ -558,6 +559,28 @@ mod tests {
             Command::Help(HelpTopic::Run)
         );
         assert_eq!(parse(["-V"]).unwrap(), Command::Version);
+    }
+
+    #[test]
+    fn every_command_has_help_and_help_names_the_commands_otherwise() {
+        let cases = [
+            ("run", HelpTopic::Run),
+            ("init", HelpTopic::Init),
+            ("list", HelpTopic::List),
+            ("help", HelpTopic::Main),
+            ("status", HelpTopic::After(cli_after::Topic::Status)),
+            ("clean", HelpTopic::After(cli_after::Topic::Clean)),
+        ];
+        for (name, topic) in cases {
+            assert_eq!(
+                parse(["help", name]).unwrap(),
+                Command::Help(topic),
+                "{name}"
+            );
+        }
+        let err = parse(["help", "frobnicate"]).unwrap_err();
+        assert_eq!(err.to_string(), "no help for unknown command `frobnicate`");
+        assert_eq!(err.hint(), Some(COMMANDS));
     }
 
     #[test]

@@ -82,41 +82,7 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<Vec<Task>, Error> {
             "fix the JSON at that line and column; `porch init` writes a valid sample",
         )
     })?;
-    let list = match document {
-        Value::Object(object) => {
-            if let Some(unknown) = object.keys().find(|k| !FILE_FIELDS.contains(&k.as_str())) {
-                return Err(source.error(
-                    format!("unknown top-level field `{unknown}`"),
-                    format!("the top level holds only: {}", FILE_FIELDS.join(", ")),
-                ));
-            }
-            match object.get("tasks") {
-                Some(Value::Array(list)) => list.clone(),
-                Some(other) => {
-                    return Err(source.error(
-                        format!("`tasks` must be a list, got {}", describe(other)),
-                        "write \"tasks\": [{\"name\": ..., \"prompt\": ...}, ...]",
-                    ));
-                }
-                None => {
-                    return Err(source.error(
-                        "no `tasks` field",
-                        "write {\"tasks\": [{\"name\": ..., \"prompt\": ...}]}",
-                    ));
-                }
-            }
-        }
-        Value::Array(list) => list,
-        other => {
-            return Err(source.error(
-                format!(
-                    "expected a JSON object with a `tasks` list, got {}",
-                    describe(&other)
-                ),
-                "write {\"tasks\": [{\"name\": ..., \"prompt\": ...}]}",
-            ));
-        }
-    };
+    let list = task_list(source, document)?;
     if list.is_empty() {
         return Err(source.error("the `tasks` list is empty", "add at least one task"));
     }
@@ -140,6 +106,40 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<Vec<Task>, Error> {
         tasks.push(task);
     }
     Ok(tasks)
+}
+
+/// The list of tasks: the document's `tasks` field, or the document itself when it is a list.
+fn task_list(source: &Source, document: Value) -> Result<Vec<Value>, Error> {
+    let mut object = match document {
+        Value::Object(object) => object,
+        Value::Array(list) => return Ok(list),
+        other => {
+            return Err(source.error(
+                format!(
+                    "expected a JSON object with a `tasks` list, got {}",
+                    describe(&other)
+                ),
+                "write {\"tasks\": [{\"name\": ..., \"prompt\": ...}]}",
+            ));
+        }
+    };
+    if let Some(unknown) = object.keys().find(|k| !FILE_FIELDS.contains(&k.as_str())) {
+        return Err(source.error(
+            format!("unknown top-level field `{unknown}`"),
+            format!("the top level holds only: {}", FILE_FIELDS.join(", ")),
+        ));
+    }
+    match object.remove("tasks") {
+        Some(Value::Array(list)) => Ok(list),
+        Some(other) => Err(source.error(
+            format!("`tasks` must be a list, got {}", describe(&other)),
+            "write \"tasks\": [{\"name\": ..., \"prompt\": ...}, ...]",
+        )),
+        None => Err(source.error(
+            "no `tasks` field",
+            "write {\"tasks\": [{\"name\": ..., \"prompt\": ...}]}",
+        )),
+    }
 }
 
 fn parse_task(source: &Source, index: usize, value: &Value) -> Result<Task, Error> {
@@ -220,37 +220,7 @@ fn parse_task(source: &Source, index: usize, value: &Value) -> Result<Task, Erro
         )
     })?;
 
-    let allowed_tools = match fields.get("allowed_tools") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => {
-            let mut tools = Vec::with_capacity(items.len());
-            for item in items {
-                let tool = item.as_str().ok_or_else(|| {
-                    field_error(
-                        "allowed_tools",
-                        format!("every entry must be a string, got {}", describe(item)),
-                        "write e.g. [\"Read\", \"Edit\", \"Bash(cargo test:*)\"]",
-                    )
-                })?;
-                if let Err(reason) = check_tool(tool) {
-                    return Err(field_error(
-                        "allowed_tools",
-                        format!("entry {} {reason}", quote_value(tool)),
-                        "write tool names as claude's --allowedTools takes them, e.g. \"Read\" or \"Bash(git diff:*)\"",
-                    ));
-                }
-                tools.push(tool.to_string());
-            }
-            tools
-        }
-        Some(other) => {
-            return Err(field_error(
-                "allowed_tools",
-                format!("must be a list of strings, got {}", describe(other)),
-                "write e.g. [\"Read\", \"Edit\", \"Bash(cargo test:*)\"]",
-            ));
-        }
-    };
+    let allowed_tools = allowed_tools(fields.get("allowed_tools"), &field_error)?;
 
     let base_branch = optional_string(fields, "base_branch").map_err(|got| {
         field_error(
@@ -295,6 +265,43 @@ fn parse_task(source: &Source, index: usize, value: &Value) -> Result<Task, Erro
         base_branch,
         timeout,
     })
+}
+
+/// `allowed_tools`: absent, null or a list of tool names claude's `--allowedTools` takes.
+fn allowed_tools(
+    value: Option<&Value>,
+    field_error: &impl Fn(&str, String, &str) -> Error,
+) -> Result<Vec<String>, Error> {
+    let items = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(field_error(
+                "allowed_tools",
+                format!("must be a list of strings, got {}", describe(other)),
+                "write e.g. [\"Read\", \"Edit\", \"Bash(cargo test:*)\"]",
+            ));
+        }
+    };
+    let mut tools = Vec::with_capacity(items.len());
+    for item in items {
+        let tool = item.as_str().ok_or_else(|| {
+            field_error(
+                "allowed_tools",
+                format!("every entry must be a string, got {}", describe(item)),
+                "write e.g. [\"Read\", \"Edit\", \"Bash(cargo test:*)\"]",
+            )
+        })?;
+        if let Err(reason) = check_tool(tool) {
+            return Err(field_error(
+                "allowed_tools",
+                format!("entry {} {reason}", quote_value(tool)),
+                "write tool names as claude's --allowedTools takes them, e.g. \"Read\" or \"Bash(git diff:*)\"",
+            ));
+        }
+        tools.push(tool.to_string());
+    }
+    Ok(tools)
 }
 
 /// `Ok(None)` when absent or null; `Err(description of what was there)` for a non-string.
