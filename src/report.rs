@@ -122,3 +122,106 @@ pub fn write_results(path: &Path, results: &Results) -> Result<(), Error> {
     json.push(b'\n');
     write_atomic(path, &json)
 }
+
+#[cfg(test)]
+impl TaskResult {
+    /// A task on `task/NAME` from `main` that did nothing worth counting: tests set what they
+    /// look at.
+    pub fn example(name: &str, status: Status) -> TaskResult {
+        TaskResult {
+            name: name.to_string(),
+            description: None,
+            status,
+            branch: format!("task/{name}"),
+            base_branch: "main".to_string(),
+            base_commit: "0123abcd".to_string(),
+            worktree: format!("/wt/shop/{name}"),
+            worktree_kept: true,
+            log: None,
+            exit_code: None,
+            signal: None,
+            duration_ms: 0,
+            session_id: None,
+            cost_usd: None,
+            num_turns: None,
+            result: None,
+            error: None,
+            permission_denials: 0,
+            leftover_processes: 0,
+            commits: 0,
+            files_changed: 0,
+            insertions: 0,
+            deletions: 0,
+            warnings: Vec::new(),
+            attempts: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counted(tasks: Vec<TaskResult>) -> Counts {
+        let mut results = Results {
+            version: SCHEMA_VERSION,
+            repo: "/src/shop".to_string(),
+            started_at: String::new(),
+            finished_at: None,
+            duration_ms: 0,
+            summary: Counts::default(),
+            tasks,
+        };
+        results.summarise();
+        results.summary
+    }
+
+    #[test]
+    fn every_task_is_counted_once_by_how_it_ended() {
+        let statuses = [
+            Status::Succeeded,
+            Status::Succeeded,
+            Status::Failed,
+            Status::TimedOut,
+            Status::Interrupted,
+            Status::Skipped,
+            Status::Pending,
+            Status::Running,
+        ];
+        let tasks = statuses
+            .iter()
+            .map(|&status| TaskResult::example("t", status))
+            .collect();
+        let counts = counted(tasks);
+        assert_eq!(
+            counts.total, 8,
+            "pending and running tasks are in the total"
+        );
+        assert_eq!(
+            [
+                counts.succeeded,
+                counts.failed,
+                counts.timed_out,
+                counts.interrupted,
+                counts.skipped
+            ],
+            [2, 1, 1, 1, 1],
+            "and in no other count"
+        );
+    }
+
+    #[test]
+    fn the_cost_is_the_sum_to_a_millionth_of_a_dollar() {
+        let cost = |usd| TaskResult {
+            cost_usd: usd,
+            ..TaskResult::example("t", Status::Succeeded)
+        };
+        let counts = counted(vec![
+            cost(Some(0.1)),
+            cost(Some(0.2)),
+            cost(None),
+            cost(Some(0.000_000_4)),
+        ]);
+        assert_eq!(counts.cost_usd, 0.3, "a task without a cost adds nothing");
+    }
+}

@@ -203,33 +203,7 @@ mod tests {
     use crate::report::Counts;
 
     fn task(name: &str, status: Status) -> TaskResult {
-        TaskResult {
-            name: name.to_string(),
-            description: None,
-            status,
-            branch: format!("task/{name}"),
-            base_branch: "main".to_string(),
-            base_commit: "0123abcd".to_string(),
-            worktree: format!("/wt/shop/{name}"),
-            worktree_kept: true,
-            log: None,
-            exit_code: None,
-            signal: None,
-            duration_ms: 0,
-            session_id: None,
-            cost_usd: None,
-            num_turns: None,
-            result: None,
-            error: None,
-            permission_denials: 0,
-            leftover_processes: 0,
-            commits: 0,
-            files_changed: 0,
-            insertions: 0,
-            deletions: 0,
-            warnings: Vec::new(),
-            attempts: Vec::new(),
-        }
+        TaskResult::example(name, status)
     }
 
     fn results(tasks: Vec<TaskResult>, duration_ms: u64) -> Results {
