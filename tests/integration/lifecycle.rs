@@ -484,7 +484,6 @@ fn interrupt_run(case: SignalCase) {
     let _reaper = Reaper::new(&sandbox);
     let dir = sandbox.path().join("pids");
     std::fs::create_dir_all(&dir).unwrap();
-    let _reaper = Reaper::new(&sandbox);
     let mut pid_files = Vec::new();
     let mut tasks = Vec::new();
     for name in ["a", "b"] {
@@ -658,10 +657,9 @@ fn second_sigint_ends_sessions_at_once() {
 #[test]
 fn sigkill_leaves_a_valid_results_file_and_porch_list_shows_the_leftovers() {
     let sandbox = Sandbox::new();
-    let _reaper = Reaper::new(&sandbox);
+    let reaper = Reaper::new(&sandbox);
     let dir = sandbox.path().join("pids");
     std::fs::create_dir_all(&dir).unwrap();
-    let reaper = Reaper::new(&sandbox);
     let mut tasks = Vec::new();
     for name in ["a", "b", "c"] {
         let pid = dir.join(format!("{name}.pid"));
