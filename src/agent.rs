@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -115,6 +116,54 @@ pub fn command(
 pub struct SessionLog {
     pub session_id: Option<String>,
     pub result: Option<ResultEvent>,
+    /// What the session said about the API since the reader last took them (`take_api_events`).
+    pub api_events: Vec<ApiEvent>,
+    /// The API has answered since the start or since the last `api_retry`.
+    answered: bool,
+}
+
+// Read by the scheduler once it is wired (issue 9).
+#[allow(dead_code)]
+impl SessionLog {
+    pub fn take_api_events(&mut self) -> Vec<ApiEvent> {
+        std::mem::take(&mut self.api_events)
+    }
+}
+
+/// What a session's stream tells about the API, as it happens: how porch sees a rate limit
+/// minutes before the CLI gives up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ApiEvent {
+    /// The API answered: the first assistant event since the start or the last retry.
+    Answered,
+    /// claude waits to retry a request (`api_retry`): the HTTP status (`None`: the API was
+    /// unreachable) and the wait it announced.
+    Retrying {
+        status: Option<u16>,
+        delay: Option<Duration>,
+    },
+    /// claude gave up: its result is an API error with this status (`None`: unreachable).
+    GaveUp { status: Option<u16> },
+}
+
+#[allow(dead_code)]
+impl ApiEvent {
+    /// A rate limit: status 429 (rate limited), 529 (overloaded) or none (unreachable).
+    pub fn is_rate_limit(&self) -> bool {
+        match self {
+            ApiEvent::Answered => false,
+            ApiEvent::Retrying { status, .. } | ApiEvent::GaveUp { status } => {
+                matches!(status, None | Some(429 | 529))
+            }
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiEvent::Answered => None,
+            ApiEvent::Retrying { status, .. } | ApiEvent::GaveUp { status } => *status,
+        }
+    }
 }
 
 /// The final `result` event. Success is judged on `is_error` and the exit code, never on
@@ -194,6 +243,19 @@ impl ResultEvent {
         .any(|needle| text.contains(needle))
     }
 
+    /// The API error the session ended with: `Some(status)`, `Some(None)` when the API was
+    /// unreachable; `None` for any other outcome.
+    pub fn api_failure(&self) -> Option<Option<u16>> {
+        if !self.is_error {
+            return None;
+        }
+        match self.api_error_status {
+            Some(status) => u16::try_from(status).ok().map(Some),
+            None if self.is_transient() => Some(None),
+            None => None,
+        }
+    }
+
     /// Why the session failed, in claude's words.
     pub fn error_text(&self) -> Option<String> {
         if !self.errors.is_empty() {
@@ -264,7 +326,21 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
                 format!("session {session} started ({model}, {mode})"),
             )]
         }
+        Some("system") if head.subtype.as_deref() == Some("api_retry") => {
+            match serde_json::from_str::<Value>(trimmed) {
+                Ok(event) => observe_api_retry(log, &event),
+                Err(_) => Vec::new(),
+            }
+        }
         Some("assistant") | Some("user") => {
+            let synthetic = head
+                .message
+                .as_ref()
+                .is_some_and(|m| m.model.as_deref() == Some(SYNTHETIC_MODEL));
+            if head.kind.as_deref() == Some("assistant") && !synthetic && !log.answered {
+                log.answered = true;
+                log.api_events.push(ApiEvent::Answered);
+            }
             let blocks = head.message.map(|m| m.content).unwrap_or_default();
             if head.kind.as_deref() == Some("assistant") {
                 render_assistant(&blocks, worktree)
@@ -280,10 +356,47 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
     }
 }
 
+/// The model name of the assistant event the CLI makes up for an API error: not an answer.
+const SYNTHETIC_MODEL: &str = "<synthetic>";
+
+fn observe_api_retry(log: &mut SessionLog, event: &Value) -> Vec<Rendered> {
+    let status = event
+        .get("error_status")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok());
+    let delay = event
+        .get("retry_delay_ms")
+        .and_then(Value::as_f64)
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0));
+    log.answered = false;
+    log.api_events.push(ApiEvent::Retrying { status, delay });
+    let what = match (status, str_field(event, "error")) {
+        (Some(status), Some(error)) => format!("API error {status} ({error})"),
+        (Some(status), None) => format!("API error {status}"),
+        (None, _) => "the API is unreachable".to_string(),
+    };
+    let attempt = match (
+        event.get("attempt").and_then(Value::as_u64),
+        event.get("max_retries").and_then(Value::as_u64),
+    ) {
+        (Some(attempt), Some(max)) => format!(" {attempt} of {max}"),
+        _ => String::new(),
+    };
+    let wait = delay.map_or(String::new(), |d| format!(" in {}", duration::format(d)));
+    vec![Rendered::new(
+        Tone::Bad,
+        format!("{what}: claude retries{attempt}{wait}"),
+    )]
+}
+
 fn observe_result(log: &mut SessionLog, event: &Value) -> Vec<Rendered> {
     let result = ResultEvent::from_json(event);
     if let Some(id) = str_field(event, "session_id") {
         log.session_id = Some(id.to_string());
+    }
+    if let Some(status) = result.api_failure() {
+        log.api_events.push(ApiEvent::GaveUp { status });
     }
     let line = render_result(&result);
     log.result = Some(result);
@@ -309,6 +422,8 @@ struct Event<'a> {
 
 #[derive(serde::Deserialize)]
 struct Message<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "blocks_or_text")]
     content: Vec<Block<'a>>,
 }
@@ -672,6 +787,108 @@ not json at all
         for (event, transient) in rows {
             assert_eq!(event.is_transient(), transient, "{event:?}");
         }
+    }
+
+    #[test]
+    fn api_retries_and_the_result_they_end_in_are_api_events() {
+        // (sample recorded from the real CLI, what porch learns from it)
+        let retrying = |status, ms: u64| ApiEvent::Retrying {
+            status: Some(status),
+            delay: Some(Duration::from_millis(ms)),
+        };
+        let cases = [
+            (
+                "api-retry-429.jsonl",
+                vec![
+                    retrying(429, 517),
+                    retrying(429, 1168),
+                    ApiEvent::GaveUp { status: Some(429) },
+                ],
+            ),
+            (
+                "api-retry-529.jsonl",
+                vec![retrying(529, 592), ApiEvent::GaveUp { status: Some(529) }],
+            ),
+            ("unreachable.json", vec![ApiEvent::GaveUp { status: None }]),
+            (
+                "api-error-400.json",
+                vec![ApiEvent::GaveUp { status: Some(400) }],
+            ),
+            ("max-turns.json", vec![]),
+        ];
+        for (file, expected) in cases {
+            let text = std::fs::read_to_string(Path::new(SAMPLES).join(file)).expect(file);
+            let (log, _) = observe_all(&text);
+            // Delays to the millisecond: the samples say 517.4697… ms.
+            let events: Vec<ApiEvent> = log
+                .api_events
+                .iter()
+                .map(|e| match *e {
+                    ApiEvent::Retrying { status, delay } => ApiEvent::Retrying {
+                        status,
+                        delay: delay.map(|d| Duration::from_millis(d.as_millis() as u64)),
+                    },
+                    other => other,
+                })
+                .collect();
+            assert_eq!(events, expected, "{file}");
+        }
+    }
+
+    #[test]
+    fn an_api_retry_is_shown() {
+        let text = std::fs::read_to_string(Path::new(SAMPLES).join("api-retry-429.jsonl")).unwrap();
+        let (_, lines) = observe_all(&text);
+        assert_eq!(
+            (lines[1].tone, lines[1].text.as_str()),
+            (
+                Tone::Bad,
+                "API error 429 (rate_limit): claude retries 1 of 2 in 517ms"
+            )
+        );
+        let unreachable = r#"{"type":"system","subtype":"api_retry","attempt":3,"max_retries":10,"retry_delay_ms":2100,"error_status":null,"error":"unknown","session_id":"s"}"#;
+        let (_, lines) = observe_all(unreachable);
+        assert_eq!(
+            lines[0].text,
+            "the API is unreachable: claude retries 3 of 10 in 2s"
+        );
+    }
+
+    #[test]
+    fn the_api_answered_once_per_start_and_once_after_each_retry() {
+        let answer = r#"{"type":"assistant","message":{"model":"claude-opus-4-8","content":[{"type":"text","text":"hi"}]},"session_id":"s"}"#;
+        let synthetic = r#"{"type":"assistant","message":{"model":"<synthetic>","content":[{"type":"text","text":"API Error: 429"}]},"session_id":"s"}"#;
+        let retry = r#"{"type":"system","subtype":"api_retry","attempt":1,"max_retries":10,"retry_delay_ms":500,"error_status":429,"error":"rate_limit","session_id":"s"}"#;
+        let stream = [answer, answer, retry, synthetic, answer, answer].join("\n");
+        let (log, _) = observe_all(&stream);
+        let retried = ApiEvent::Retrying {
+            status: Some(429),
+            delay: Some(Duration::from_millis(500)),
+        };
+        assert_eq!(
+            log.api_events,
+            [ApiEvent::Answered, retried, ApiEvent::Answered]
+        );
+    }
+
+    #[test]
+    fn rate_limits_are_429_529_and_unreachable() {
+        let cases = [
+            (Some(429), true),
+            (Some(529), true),
+            (None, true),
+            (Some(500), false),
+            (Some(400), false),
+        ];
+        for (status, rate_limit) in cases {
+            let retrying = ApiEvent::Retrying {
+                status,
+                delay: None,
+            };
+            assert_eq!(retrying.is_rate_limit(), rate_limit, "{status:?}");
+            assert_eq!(ApiEvent::GaveUp { status }.is_rate_limit(), rate_limit);
+        }
+        assert!(!ApiEvent::Answered.is_rate_limit());
     }
 
     #[test]
