@@ -616,10 +616,9 @@ impl Reader {
         }
     }
 
-    /// The line, whole, in the task's log; `[stderr] ` before what came on stderr.
-    /// Appends a line to the task's log. `drained`: the pipe has nothing more waiting, so the
-    /// log is flushed: `porch logs --follow` sees a quiet session's lines at once, and a
-    /// flooding one costs no extra writes.
+    /// The line, whole, in the task's log; `[stderr] ` before what came on stderr. `drained`:
+    /// the pipe has nothing more waiting, so the log is flushed: `porch logs --follow` sees a
+    /// quiet session's lines at once, and a flooding one costs no extra writes.
     fn log(&self, raw: &[u8], dropped: usize, drained: bool) {
         let mut log_file = self
             .shared
