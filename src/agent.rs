@@ -90,6 +90,7 @@ pub fn command(
     allowed_tools: &[String],
     worktree: &Path,
     marker: &str,
+    resume_session: Option<&str>,
 ) -> Command {
     let mut cmd = Command::new(program);
     cmd.args([
@@ -100,6 +101,9 @@ pub fn command(
         "--permission-mode",
         permission_mode,
     ]);
+    if let Some(session) = resume_session {
+        cmd.args(["--resume", session]);
+    }
     if !allowed_tools.is_empty() {
         cmd.arg("--allowedTools").args(allowed_tools);
     }

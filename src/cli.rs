@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use lexopt::prelude::*;
 
-use crate::cli_after::{self, CleanArgs, LogsArgs, MergeArgs, Parsed, StatusArgs};
+use crate::cli_after::{self, CleanArgs, LogsArgs, MergeArgs, Parsed, ResumeArgs, StatusArgs};
 use crate::error::Error;
 
 pub const PERMISSION_MODES: [&str; 6] = [
@@ -28,6 +28,7 @@ pub enum Command {
     Logs(LogsArgs),
     Merge(MergeArgs),
     Clean(CleanArgs),
+    Resume(ResumeArgs),
     Help(HelpTopic),
     Version,
 }
@@ -79,6 +80,7 @@ Usage:
   porch list [REPO]                  show the repository's worktrees, porch's marked
   porch status [REPO]                what the latest run left: statuses, branches, worktrees
   porch logs TASK [REPO]             a task's whole session output (--raw, --follow)
+  porch resume [REPO]                run again what the latest run did not finish
   porch merge [REPO] [TASK...]       merge the run's succeeded branches into porch/merge/RUN
   porch clean [REPO]                 remove the run's worktrees (--branches: and branches)
   porch help [COMMAND]               show help for a command
@@ -206,6 +208,7 @@ where
             "logs" => after(cli_after::parse_logs(&mut parser)?, Command::Logs),
             "merge" => after(cli_after::parse_merge(&mut parser)?, Command::Merge),
             "clean" => after(cli_after::parse_clean(&mut parser)?, Command::Clean),
+            "resume" => after(cli_after::parse_resume(&mut parser)?, Command::Resume),
             "help" => parse_help(&mut parser),
             other => Err(Error::usage(format!("unknown command `{other}`")).with_hint(COMMANDS)),
         },
@@ -213,7 +216,8 @@ where
     }
 }
 
-const COMMANDS: &str = "the commands are run, init, list, status, logs, merge, clean and help";
+const COMMANDS: &str =
+    "the commands are run, init, list, status, logs, resume, merge, clean and help";
 
 fn after<T>(parsed: Parsed<T>, command: fn(T) -> Command) -> Result<Command, Error> {
     Ok(match parsed {
@@ -246,7 +250,7 @@ fn help_topic(name: &str) -> Result<HelpTopic, Error> {
     }
 }
 
-fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
+pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
     let mut tasks: Option<String> = None;
     let mut repo: Option<PathBuf> = None;
     let mut worktree_dir = None;

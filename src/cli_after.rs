@@ -1,11 +1,13 @@
-//! The command lines of what comes after a run: status, logs, merge and clean, with their help.
-//! `cli` dispatches here; like it, no I/O happens here.
+//! The command lines of what comes after a run: status, logs, resume, merge and clean, with
+//! their help. `cli` dispatches here; like it, no I/O happens here (beyond asking whether
+//! `porch merge`'s first argument is a directory).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
+use crate::cli::{self, Command, RunArgs};
 use crate::error::Error;
 use crate::runs::RunChoice;
 
@@ -42,6 +44,13 @@ pub struct CleanArgs {
     pub keep_runs: usize,
 }
 
+#[derive(Debug, PartialEq)]
+pub struct ResumeArgs {
+    pub choice: RunChoice,
+    /// `porch run`'s options (its TASKS is the run's stored tasks, not read from here).
+    pub run: Box<RunArgs>,
+}
+
 /// How many results files `porch clean` keeps under `.porch/runs/` unless told otherwise.
 pub const DEFAULT_KEEP_RUNS: usize = 50;
 
@@ -51,6 +60,7 @@ pub enum Topic {
     Logs,
     Merge,
     Clean,
+    Resume,
 }
 
 pub const STATUS_HELP: &str = "\
@@ -140,8 +150,31 @@ Options:
 Without --force, a worktree with uncommitted changes and a branch holding commits that are
 not merged into its base branch or a porch/merge/ branch are kept, and porch says so.";
 
+pub const RESUME_HELP: &str = "\
+porch resume: run again the tasks of a run that did not succeed, from the tasks as that run
+stored them, each in its existing worktree and branch, continuing its claude session (claude
+--resume) where it had one. Succeeded tasks are not touched. The new run's results hold every
+task: the resumed ones' new outcomes, the others' as they were.
+
+Usage:
+  porch resume [OPTIONS] [REPO]
+
+Arguments:
+  REPO    any directory inside the git work tree [default: .]
+
+Options:
+      --run ID            the run to resume: an id from .porch/runs/, or a results file's path
+                          [default: the run started last]
+      --worktree-dir DIR  the --worktree-dir the run was given [default: ~/worktrees]
+  and every option of `porch run` (see `porch help run`): --timeout, -j, --retries, --claude,
+  --permission-mode, --cleanup, -o, ...
+  -h, --help              show this help
+
+Exit codes: as `porch run`: 0 every task succeeded; 1 one did not; 2 bad usage (nothing run).";
+
 pub fn help_text(topic: Topic) -> &'static str {
     match topic {
+        Topic::Resume => RESUME_HELP,
         Topic::Status => STATUS_HELP,
         Topic::Logs => LOGS_HELP,
         Topic::Merge => MERGE_HELP,
@@ -155,6 +188,7 @@ pub fn topic(command: &str) -> Option<Topic> {
         "logs" => Some(Topic::Logs),
         "merge" => Some(Topic::Merge),
         "clean" => Some(Topic::Clean),
+        "resume" => Some(Topic::Resume),
         _ => None,
     }
 }
@@ -404,6 +438,59 @@ pub fn parse_clean(parser: &mut lexopt::Parser) -> Result<Parsed<CleanArgs>, Err
     }))
 }
 
+/// What `porch run` takes as TASKS when `porch resume` hands it its options: never read, since
+/// a resume runs the tasks its run stored.
+const STORED_TASKS: &str = "(the run's stored tasks)";
+
+/// `porch resume [REPO] [--run ID] [run options]`: `--run` is taken out, the rest is parsed by
+/// `porch run`'s own parser, so every option of `run` means the same here.
+pub fn parse_resume(parser: &mut lexopt::Parser) -> Result<Parsed<ResumeArgs>, Error> {
+    let mut run = None;
+    let mut rest: Vec<OsString> = Vec::new();
+    let mut raw = parser.raw_args()?.collect::<Vec<_>>().into_iter();
+    while let Some(arg) = raw.next() {
+        match arg.to_str() {
+            Some("-h" | "--help") => return Ok(Parsed::Help(Topic::Resume)),
+            Some("--run") => {
+                let id = raw
+                    .next()
+                    .and_then(|v| v.into_string().ok())
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        Error::usage("--run needs a run id")
+                            .with_hint("`porch status` names the latest run")
+                    })?;
+                set_once(&mut run, "--run", id)?;
+            }
+            Some(text) if text.starts_with("--run=") => {
+                set_once(&mut run, "--run", text["--run=".len()..].to_string())?;
+            }
+            Some("--") => {
+                rest.push(arg);
+                rest.extend(raw.by_ref());
+            }
+            _ => rest.push(arg),
+        }
+    }
+    let args = ["porch", "--tasks", STORED_TASKS]
+        .into_iter()
+        .map(OsString::from)
+        .chain(rest);
+    let run_args = match cli::parse_run(&mut lexopt::Parser::from_iter(args))? {
+        Command::Run(run_args) => run_args,
+        _ => return Ok(Parsed::Help(Topic::Resume)),
+    };
+    let choice = RunChoice {
+        repo: run_args.repo.clone(),
+        worktree_dir: run_args.worktree_dir.clone(),
+        run,
+    };
+    Ok(Parsed::Args(ResumeArgs {
+        choice,
+        run: run_args,
+    }))
+}
+
 fn is_repo_path(arg: &OsString) -> bool {
     let text = arg.to_string_lossy();
     (text == "." || text == ".." || text.contains('/')) && PathBuf::from(arg).is_dir()
@@ -546,12 +633,62 @@ mod tests {
     }
 
     #[test]
+    fn resume_takes_its_run_and_every_run_option() {
+        let Parsed::Args(resume) = parse_resume(&mut parser(&[
+            "r",
+            "--run",
+            "X",
+            "-j",
+            "2",
+            "--timeout",
+            "5m",
+            "--worktree-dir",
+            "/w",
+        ]))
+        .unwrap() else {
+            panic!("not args")
+        };
+        assert_eq!(
+            resume.choice,
+            RunChoice {
+                repo: PathBuf::from("r"),
+                worktree_dir: Some(PathBuf::from("/w")),
+                run: Some("X".to_string()),
+            }
+        );
+        assert_eq!(resume.run.jobs, Some(2));
+        assert_eq!(
+            resume.run.timeout,
+            Some(std::time::Duration::from_secs(300))
+        );
+        let Parsed::Args(plain) = parse_resume(&mut parser(&["--run=Y"])).unwrap() else {
+            panic!("not args")
+        };
+        assert_eq!(plain.choice.repo, PathBuf::from("."));
+        assert_eq!(plain.choice.run.as_deref(), Some("Y"));
+        for (args, says) in [
+            (vec!["--run"], "--run needs a run id"),
+            (vec!["--run", "a", "--run", "b"], "more than once"),
+            (vec!["--jobs", "0"], "--jobs `0`"),
+            (vec!["r", "extra"], "unexpected argument `extra`"),
+        ] {
+            let message = parse_resume(&mut parser(&args)).unwrap_err().to_string();
+            assert!(message.contains(says), "{args:?}: {message}");
+        }
+        assert_eq!(
+            parse_resume(&mut parser(&["--timeout", "1m", "-h"])).unwrap(),
+            Parsed::Help(Topic::Resume)
+        );
+    }
+
+    #[test]
     fn every_command_has_help() {
         for (command, topic) in [
             ("status", Topic::Status),
             ("logs", Topic::Logs),
             ("merge", Topic::Merge),
             ("clean", Topic::Clean),
+            ("resume", Topic::Resume),
         ] {
             assert_eq!(super::topic(command), Some(topic));
             assert!(help_text(topic).starts_with(&format!("porch {command}:")));

@@ -352,6 +352,22 @@ impl Repo {
         }
     }
 
+    /// Makes sure `dir` is a worktree on the existing `branch` (`porch resume`): left as it is
+    /// when it is one, registered again (under the lock) when it was removed.
+    pub fn reenter_worktree(&self, dir: &Path, branch: &str) -> Result<(), GitError> {
+        if worktree_head(dir).is_ok_and(|head| head == format!("ref: refs/heads/{branch}")) {
+            return Ok(());
+        }
+        let dir_text = dir.to_string_lossy();
+        let _lock = self.lock()?;
+        run(&self.toplevel, &["worktree", "prune"])?;
+        run(
+            &self.toplevel,
+            &["worktree", "add", "--quiet", "--", &dir_text, branch],
+        )
+        .map(drop)
+    }
+
     /// Removes a worktree whose work is committed. git itself refuses when it holds changes.
     pub fn remove_worktree(&self, dir: &Path) -> Result<(), GitError> {
         let _lock = self.lock()?;

@@ -149,7 +149,7 @@ const FOLLOW_POLL: Duration = Duration::from_millis(200);
 /// or the porch that ran it is gone.
 fn follow(run: &StoredRun, task: &str, path: &Path, sink: &mut Sink) -> Result<(), Error> {
     let mut offset = 0u64;
-    let porch_pid = run_pid(&run.id);
+    let porch_pid = runs::run_pid(&run.id);
     loop {
         // Read before the log, so that what the log holds is at least what the status says.
         let status = runs::read_run(&run.path)
@@ -198,12 +198,6 @@ fn read_from(path: &Path, offset: u64, sink: &mut Sink) -> Result<u64, Error> {
     Ok(start + bytes.len() as u64)
 }
 
-/// The pid of the porch that made a run, from an id of the form `<UTC time>-<pid>`.
-fn run_pid(id: &str) -> Option<u32> {
-    let (_, pid) = id.rsplit_once('-')?;
-    pid.parse().ok().filter(|&pid| pid > 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,18 +215,6 @@ mod tests {
             ("[stderr]x", Origin::Agent, "[stderr]x"),
         ] {
             assert_eq!(split_origin(line), (origin, text), "{line}");
-        }
-    }
-
-    #[test]
-    fn the_pid_is_the_last_part_of_a_run_id() {
-        for (id, pid) in [
-            ("20261201T201500Z-4242", Some(4242)),
-            ("results", None),
-            ("x-0", None),
-            ("a-b", None),
-        ] {
-            assert_eq!(run_pid(id), pid, "{id}");
         }
     }
 }

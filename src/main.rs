@@ -23,6 +23,7 @@ mod preflight;
 mod printer;
 mod proc;
 mod report;
+mod resume;
 mod run;
 mod runs;
 mod session;
@@ -66,6 +67,7 @@ fn dispatch() -> Result<ExitCode, Error> {
         Command::Logs(args) => logs::logs(&args),
         Command::Merge(args) => merge::merge(&args),
         Command::Clean(args) => clean::clean(&args),
+        Command::Resume(args) => resume::resume(&args),
         Command::Help(topic) => {
             console::print_stdout(&format!("{}\n", cli::help_text(topic)));
             Ok(ExitCode::SUCCESS)

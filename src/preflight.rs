@@ -5,6 +5,7 @@
 mod conflict;
 mod jobs;
 mod layout;
+mod resume;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -15,10 +16,12 @@ use crate::agent;
 use crate::cli::RunArgs;
 use crate::error::{Error, IoContext};
 use crate::git::{self, BRANCH_PREFIX, Repo, WorktreeEntry};
+use crate::report::TaskResult;
 use crate::sys::writable;
 use crate::taskfile::{self, Task};
 use conflict::Existing;
 pub use layout::expand_tilde;
+pub use resume::{Earlier, plan_resume};
 
 /// A validated run: every path decided, every base resolved to a commit.
 #[derive(Debug)]
@@ -48,6 +51,28 @@ pub struct Plan {
     pub retry_backoff: Duration,
     /// `-c user.name=… -c user.email=…` for what the repository does not configure.
     pub identity: Vec<String>,
+    /// The tasks file as read, kept beside the results so `porch resume` runs the same tasks.
+    pub source: TasksSource,
+    /// `porch resume`: the run whose unfinished tasks this one runs again.
+    pub resumed_from: Option<String>,
+}
+
+/// The tasks file as porch read it: its name for messages (a path, or `<stdin>`) and its bytes.
+#[derive(Debug, Clone)]
+pub struct TasksSource {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A task `porch resume` runs again: its branch exists from the earlier run, its worktree may.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    /// The earlier session, continued with `claude --resume`; none: a fresh session.
+    pub session_id: Option<String>,
+    /// The branch's commit when the resume starts: where a retry starts again from.
+    pub start_commit: String,
+    /// Attempts the earlier run made: a retry's saved attempt is numbered after them.
+    pub attempts_before: u32,
 }
 
 #[derive(Debug)]
@@ -62,6 +87,10 @@ pub struct TaskPlan {
     pub log: PathBuf,
     /// The task's own `timeout`, else `--timeout`.
     pub timeout: Option<Duration>,
+    /// `porch resume`: the task is run again in its existing branch and worktree.
+    pub resume: Option<Resume>,
+    /// `porch resume`: the task is not run again; its result from the earlier run, as it was.
+    pub carried: Option<TaskResult>,
 }
 
 pub struct Environment {
@@ -83,7 +112,8 @@ impl Environment {
 }
 
 pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
-    let (source_name, tasks) = read_task_list(&args.tasks)?;
+    let (source, tasks) = read_task_list(&args.tasks)?;
+    let source_name = source.name.clone();
     let repo = Repo::open(&args.repo)?;
     let agent = agent::resolve_program(
         args.claude.as_deref(),
@@ -120,6 +150,8 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         retry_backoff: args.retry_backoff,
         identity: facts.identity,
         tasks,
+        source,
+        resumed_from: None,
     })
 }
 
@@ -127,10 +159,10 @@ const LATEST_RESULTS: &str = "results.json";
 /// Written in the state directory: which repository `DIR/<name>` belongs to.
 pub const OWNER_FILE: &str = "repo";
 
-fn read_task_list(arg: &str) -> Result<(String, Vec<Task>), Error> {
-    let (source_name, bytes) = read_tasks(arg)?;
-    let tasks = taskfile::parse(&taskfile::Source { name: &source_name }, &bytes)?;
-    Ok((source_name, tasks))
+fn read_task_list(arg: &str) -> Result<(TasksSource, Vec<Task>), Error> {
+    let (name, bytes) = read_tasks(arg)?;
+    let tasks = taskfile::parse(&taskfile::Source { name: &name }, &bytes)?;
+    Ok((TasksSource { name, bytes }, tasks))
 }
 
 /// `DIR/<repo name>`, or with a hash when another repository of that name owns it: see
@@ -246,6 +278,8 @@ fn plan_tasks(
             base_branch,
             base_commit,
             worktree,
+            resume: None,
+            carried: None,
         });
     }
     if !conflicts.is_empty() {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::atomic_file::write_atomic;
 use crate::error::Error;
@@ -10,10 +10,11 @@ use crate::error::Error;
 /// Bumped only when a field changes meaning or goes away; new fields do not bump it.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Waiting for a free slot (`-j`); only in a results file written while the run goes on.
+    #[default]
     Pending,
     /// Started, not finished; only in a results file written while the run goes on.
     Running,
@@ -30,6 +31,12 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct Results {
     pub version: u32,
+    /// The results file's name without `.json`: what `--run ID` names.
+    pub run_id: String,
+    /// The run whose unfinished tasks `porch resume` ran again; null for a `porch run`.
+    pub resumed_from: Option<String>,
+    /// The tasks file as given (a path, or `<stdin>`); porch keeps a copy beside the results.
+    pub tasks_file: String,
     pub repo: String,
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -38,7 +45,7 @@ pub struct Results {
     pub tasks: Vec<TaskResult>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Counts {
     pub total: usize,
     pub succeeded: usize,
@@ -49,7 +56,10 @@ pub struct Counts {
     pub cost_usd: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Read back by `porch resume`, which carries the tasks it does not run again into its own
+/// results: every field has a default, so results of older porch versions read too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TaskResult {
     pub name: String,
     pub description: Option<String>,
@@ -81,7 +91,8 @@ pub struct TaskResult {
     pub attempts: Vec<Attempt>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Attempt {
     pub attempt: u32,
     pub status: Status,
@@ -165,6 +176,9 @@ mod tests {
     fn counted(tasks: Vec<TaskResult>) -> Counts {
         let mut results = Results {
             version: SCHEMA_VERSION,
+            run_id: String::new(),
+            resumed_from: None,
+            tasks_file: String::new(),
             repo: "/src/shop".to_string(),
             started_at: String::new(),
             finished_at: None,

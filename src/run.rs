@@ -12,6 +12,7 @@ use crate::preflight::{self, Environment, Plan};
 use crate::printer;
 use crate::proc;
 use crate::report::{self, Counts, Results, SCHEMA_VERSION, Status};
+use crate::runs;
 use crate::shutdown;
 use crate::summary;
 use crate::task::{self, Context};
@@ -19,7 +20,12 @@ use crate::timestamp;
 
 pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let plan = preflight::plan(args, &Environment::from_process())?;
-    let color = use_color(args.color);
+    execute(plan, args.color)
+}
+
+/// Runs a checked plan: `porch run`'s, or `porch resume`'s (whose carried tasks are not run).
+pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
+    let color = use_color(color);
 
     // From here on porch creates things, so from here on a signal must let it clean up.
     shutdown::install();
@@ -36,6 +42,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let clock = Instant::now();
     let mut results = Results {
         version: SCHEMA_VERSION,
+        run_id: runs::run_id_of(&plan.output),
+        resumed_from: plan.resumed_from.clone(),
+        tasks_file: plan.source.name.clone(),
         repo: plan.repo.toplevel.display().to_string(),
         started_at: timestamp::rfc3339(started_at),
         finished_at: None,
@@ -44,10 +53,15 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
         tasks: plan
             .tasks
             .iter()
-            .map(|t| task::result_template(t, Status::Pending))
+            .map(|t| {
+                t.carried
+                    .clone()
+                    .unwrap_or_else(|| task::result_template(t, Status::Pending))
+            })
             .collect(),
     };
     results.summarise();
+    runs::store_tasks(&plan.state_dir, &results.run_id, &plan.source.bytes)?;
     // Written before any agent starts, so even a porch killed with SIGKILL leaves a valid file
     // naming every worktree and branch it was about to create.
     report::write_results(&plan.output, &results)?;
@@ -89,6 +103,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
                     announce_shutdown(signal, running);
                 }
                 for index in next..plan.tasks.len() {
+                    if plan.tasks[index].carried.is_some() {
+                        continue;
+                    }
                     results.tasks[index].status = Status::Skipped;
                     results.tasks[index].error = Some(format!(
                         "not started: porch received {}",
@@ -99,6 +116,10 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
             }
             let mut started_any = false;
             while next < plan.tasks.len() && running < plan.jobs {
+                if plan.tasks[next].carried.is_some() {
+                    next += 1;
+                    continue;
+                }
                 if let (Some(stagger), Some(last)) = (plan.stagger, last_start)
                     && last.elapsed() < stagger
                 {

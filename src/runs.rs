@@ -21,6 +21,51 @@ pub fn log_path(state_dir: &Path, task: &str) -> PathBuf {
     state_dir.join("logs").join(format!("{task}.log"))
 }
 
+/// The pid of the porch that made a run, from an id of the form `<UTC time>-<pid>`.
+pub fn run_pid(id: &str) -> Option<u32> {
+    let (_, pid) = id.rsplit_once('-')?;
+    pid.parse().ok().filter(|&pid| pid > 0)
+}
+
+/// A run whose results are not finished and whose porch is still there: it is going on.
+pub fn is_going_on(run: &StoredRun) -> bool {
+    run.results.finished_at.is_none()
+        && run_pid(&run.id).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// A run's id: its results file's name without `.json`.
+pub fn run_id_of(results: &Path) -> String {
+    results
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Where a run keeps the tasks file it ran: `<state dir>/tasks/<id>.json`.
+pub fn stored_tasks_path(state_dir: &Path, id: &str) -> PathBuf {
+    state_dir.join(TASKS_DIR).join(format!("{id}.json"))
+}
+
+const TASKS_DIR: &str = "tasks";
+
+/// Keeps the tasks file as read, for `porch resume`. Readable by its owner only: a task's
+/// `env` may hold secrets.
+pub fn store_tasks(state_dir: &Path, id: &str, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = stored_tasks_path(state_dir, id);
+    let dir = state_dir.join(TASKS_DIR);
+    std::fs::create_dir_all(&dir).context("create", &dir)?;
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut file| file.write_all(bytes));
+    written.context("write", &path)
+}
+
 /// A repository and the state directory porch keeps for it.
 #[derive(Debug)]
 pub struct Location {
@@ -55,6 +100,8 @@ pub struct StoredRun {
 pub struct StoredResults {
     pub version: u32,
     pub run_id: Option<String>,
+    /// The tasks file the run was given (a path, or `<stdin>`).
+    pub tasks_file: Option<String>,
     pub repo: String,
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -222,8 +269,15 @@ impl Location {
         }
     }
 
-    /// Removes a run's stored files (its results); the worktrees and branches are not touched.
+    /// Removes a run's stored files (its results and tasks); worktrees and branches stay.
     pub fn forget(&self, id: &str) -> Result<(), Error> {
+        let tasks = stored_tasks_path(&self.state_dir, id);
+        match std::fs::remove_file(&tasks) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(err).context("remove", &tasks);
+            }
+            _ => {}
+        }
         let path = self.runs_dir().join(format!("{id}.json"));
         std::fs::remove_file(&path).context("remove", &path)
     }
@@ -294,11 +348,11 @@ pub fn read_run(path: &Path) -> Result<StoredRun, Error> {
             "name a file porch wrote (under .porch/runs/), or a run id",
         )
     })?;
-    let id = results.run_id.clone().unwrap_or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    });
+    let id = results
+        .run_id
+        .clone()
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| run_id_of(path));
     Ok(StoredRun {
         id,
         path: path.to_path_buf(),
@@ -322,6 +376,28 @@ mod tests {
         ] {
             assert_eq!(looks_like_path(given), is_path, "{given}");
         }
+    }
+
+    #[test]
+    fn the_pid_is_the_last_part_of_a_run_id() {
+        for (id, pid) in [
+            ("20261201T201500Z-4242", Some(4242)),
+            ("results", None),
+            ("x-0", None),
+            ("a-b", None),
+        ] {
+            assert_eq!(run_pid(id), pid, "{id}");
+        }
+    }
+
+    #[test]
+    fn a_run_is_named_by_its_results_file_and_keeps_its_tasks_by_that_name() {
+        let results = Path::new("/w/.porch/runs/20261201T201500Z-4242.json");
+        assert_eq!(run_id_of(results), "20261201T201500Z-4242");
+        assert_eq!(
+            stored_tasks_path(Path::new("/w/.porch"), "20261201T201500Z-4242"),
+            Path::new("/w/.porch/tasks/20261201T201500Z-4242.json")
+        );
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Launch<'a> {
     pub attempt: u32,
     /// `PORCH_SESSION`'s value: unique to this porch run and task.
     pub marker: String,
+    /// `porch resume`: the log is appended to, and this earlier session continued.
+    pub resuming: bool,
+    pub resume_session: Option<&'a str>,
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub keep_leftovers: bool,
@@ -210,6 +213,7 @@ fn spawn(launch: &Launch) -> Result<Child, StartFailure> {
         launch.allowed_tools,
         launch.worktree,
         &launch.marker,
+        launch.resume_session,
     );
     command
         .stdin(Stdio::piped())
@@ -500,14 +504,19 @@ fn drain_readers(launch: &Launch, watched: Watched, keep: bool) {
 }
 
 /// The task's log: everything the agent printed, whole. Later attempts append to it.
-fn open_log(path: &Path, attempt: u32) -> Option<BufWriter<File>> {
+fn open_log(path: &Path, attempt: u32, resuming: bool) -> Option<BufWriter<File>> {
     let dir = path.parent()?;
     std::fs::create_dir_all(dir).ok()?;
-    let file = if attempt == 1 {
+    let file = if attempt == 1 && !resuming {
         File::create(path).ok()?
     } else {
-        let mut file = File::options().append(true).open(path).ok()?;
-        let _ = writeln!(file, "[porch] attempt {attempt}");
+        // `porch resume` appends too: the earlier run's output is the start of the story.
+        let mut file = File::options().create(true).append(true).open(path).ok()?;
+        let _ = if attempt == 1 {
+            writeln!(file, "[porch] resumed")
+        } else {
+            writeln!(file, "[porch] attempt {attempt}")
+        };
         file
     };
     Some(BufWriter::new(file))
@@ -529,7 +538,7 @@ impl Shared {
         let clock = Arc::new(Clock {
             start: Instant::now(),
         });
-        let log_file = open_log(launch.log, launch.attempt);
+        let log_file = open_log(launch.log, launch.attempt, launch.resuming);
         Shared {
             log_written: log_file.is_some(),
             log_file: Arc::new(Mutex::new(log_file)),
@@ -897,7 +906,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs").join("task.log");
         let write = |attempt, line: &str| {
-            let mut log = open_log(&path, attempt).expect("the log opens");
+            let mut log = open_log(&path, attempt, false).expect("the log opens");
             writeln!(log, "{line}").unwrap();
         };
         write(1, "first");

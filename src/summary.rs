@@ -209,6 +209,9 @@ mod tests {
     fn results(tasks: Vec<TaskResult>, duration_ms: u64) -> Results {
         let mut results = Results {
             version: 1,
+            run_id: "20261201T204626Z-1481".to_string(),
+            resumed_from: None,
+            tasks_file: "tasks.json".to_string(),
             repo: "/src/shop".to_string(),
             started_at: String::new(),
             finished_at: None,

@@ -78,6 +78,12 @@ impl Task<'_> {
             log: &self.plan.log,
             attempt,
             marker: format!("{}-{}", self.ctx.run_id, self.index),
+            resuming: self.plan.resume.is_some(),
+            resume_session: self
+                .plan
+                .resume
+                .as_ref()
+                .and_then(|r| r.session_id.as_deref()),
             timeout: self.plan.timeout,
             idle_timeout: run.idle_timeout,
             keep_leftovers: run.keep_leftovers,
@@ -108,21 +114,34 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
         ));
         return;
     }
-    if let Err(err) = repo.add_worktree(&plan.worktree, &plan.branch, &plan.base_commit) {
+    let made = match &plan.resume {
+        None => repo.add_worktree(&plan.worktree, &plan.branch, &plan.base_commit),
+        Some(_) => repo.reenter_worktree(&plan.worktree, &plan.branch),
+    };
+    if let Err(err) = made {
         result.error = Some(format!("could not create the worktree: {err}"));
         task.note(Tone::Bad, format!("could not create the worktree: {err}"));
         return;
     }
     result.worktree_kept = true;
-    task.note(
-        Tone::Dim,
-        format!(
+    let note = match &plan.resume {
+        None => format!(
             "worktree {} on {} from {}",
             plan.worktree.display(),
             plan.branch,
             plan.base_branch
         ),
-    );
+        Some(resume) => format!(
+            "resuming in worktree {} on {}{}",
+            plan.worktree.display(),
+            plan.branch,
+            resume
+                .session_id
+                .as_deref()
+                .map_or(String::new(), |s| format!(", continuing session {s}"))
+        ),
+    };
+    task.note(Tone::Dim, note);
 
     let Some(session) = run_attempts(task, result) else {
         return;
@@ -320,14 +339,21 @@ fn leftovers_note(leftovers: usize, kept: bool) -> Option<String> {
 /// back to the base, so the next attempt starts clean and nothing the agent wrote is lost.
 fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::GitError> {
     let plan = task.plan;
-    let reference = format!("{}/{}/{attempt}", git::ATTEMPTS_REFS, plan.task.name);
+    // A resumed task starts again from where the resume started, and numbers its saved
+    // attempts after the earlier run's.
+    let (restart, earlier) = match &plan.resume {
+        Some(resume) => (&resume.start_commit, resume.attempts_before),
+        None => (&plan.base_commit, 0),
+    };
+    let number = attempt + earlier;
+    let reference = format!("{}/{}/{number}", git::ATTEMPTS_REFS, plan.task.name);
     let message = format!(
         "porch: what attempt {attempt} of task {} left\n",
         plan.task.name
     );
     let saved = git::snapshot(
         &plan.worktree,
-        &plan.base_commit,
+        restart,
         &reference,
         &message,
         &task.ctx.plan.identity,
@@ -338,7 +364,7 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
             format!("kept what attempt {attempt} wrote as {reference}"),
         );
     }
-    git::restart_branch(&plan.worktree, &plan.branch, &plan.base_commit).map_err(|err| {
+    git::restart_branch(&plan.worktree, &plan.branch, restart).map_err(|err| {
         if saved {
             err.with_note(format!("(attempt {attempt}'s work is kept as {reference})"))
         } else {

@@ -436,3 +436,108 @@ fn clean_leaves_what_a_newer_run_uses_and_prunes_old_results() {
     assert_eq!(left.len(), 1);
     assert_ne!(left[0], old);
 }
+
+fn stored_results(sandbox: &Sandbox, id: &str) -> Value {
+    let path = state_dir(sandbox).join("runs").join(format!("{id}.json"));
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn resume_runs_only_what_failed_continuing_its_session_and_keeps_the_rest() {
+    let sandbox = Sandbox::new();
+    let args_dir = sandbox.path().join("agent-runs");
+    std::fs::create_dir_all(&args_dir).unwrap();
+    let counter = sandbox.path().join("flaky-count");
+    let tasks = sandbox.tasks(&[
+        ("good", "@write good.txt fine"),
+        (
+            "flaky",
+            &format!(
+                "@write part.txt first half\n@fail-times 1 {} 400 Bad request\n@write rest.txt second half",
+                counter.display()
+            ),
+        ),
+    ]);
+    stored_run(&sandbox, &tasks)
+        .record_agent_runs(&args_dir)
+        .run()
+        .expect_code(1);
+    let (first_id, first) = latest_results(&sandbox);
+    // The run kept its tasks, as read, for its owner's eyes only (env values may be secrets).
+    let kept = state_dir(&sandbox)
+        .join("tasks")
+        .join(format!("{first_id}.json"));
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        std::fs::read(&tasks).unwrap()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let good_tip = sandbox.git(&["rev-parse", "task/good"]);
+    let flaky_tip = sandbox.git(&["rev-parse", "task/flaky"]);
+    let flaky_session = support::task(&first, "flaky")["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Both worktrees go; the branches stay and hold the work: resume brings the worktree back.
+    after(&sandbox, &["clean"]).run().expect_code(0);
+    assert!(!sandbox.worktree("flaky").exists());
+
+    let resumed = after(&sandbox, &["resume"])
+        .agent(support::fixture_agent())
+        .record_agent_runs(&args_dir)
+        .run();
+    resumed
+        .expect_code(0)
+        .expect_stderr(&format!("resuming run {first_id}: flaky (1 of 2 tasks"));
+
+    // Only flaky ran again, with its session continued, in its own branch.
+    assert!(!args_dir.join("good.2.argv").exists());
+    let argv = support::recorded_argv(&args_dir, "flaky", 2);
+    let at = argv
+        .iter()
+        .position(|a| a == "--resume")
+        .expect("--resume given");
+    assert_eq!(argv[at + 1], flaky_session);
+    let prompt = String::from_utf8(support::recorded_prompt(&args_dir, "flaky", 2)).unwrap();
+    assert!(
+        prompt.starts_with("@write part.txt first half\n"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("failed: "), "{prompt}");
+    assert_eq!(sandbox.git(&["rev-parse", "task/good"]), good_tip);
+    assert_eq!(
+        sandbox.git(&["rev-parse", "task/flaky~1"]),
+        flaky_tip,
+        "the resumed session's work goes on top of the earlier one's"
+    );
+    assert_eq!(sandbox.git(&["show", "task/flaky:rest.txt"]), "second half");
+
+    // The new results hold the whole picture.
+    let (second_id, second) = latest_results(&sandbox);
+    assert_ne!(second_id, first_id);
+    assert_eq!(second["run_id"], second_id.as_str());
+    assert_eq!(second["resumed_from"], first_id.as_str());
+    assert_eq!(
+        support::task(&second, "good"),
+        support::task(&first, "good")
+    );
+    assert_eq!(support::task(&second, "flaky")["status"], "succeeded");
+    assert_eq!(second["summary"]["succeeded"], 2);
+    assert_eq!(
+        stored_results(&sandbox, &first_id),
+        first,
+        "the earlier run's file is left as it was"
+    );
+    let log = std::fs::read_to_string(state_dir(&sandbox).join("logs").join("flaky.log")).unwrap();
+    assert!(
+        log.contains("Bad request") && log.contains("[porch] resumed"),
+        "the log keeps the earlier output: {log}"
+    );
+
+    after(&sandbox, &["resume"])
+        .run()
+        .expect_code(0)
+        .expect_stdout("nothing to resume");
+}

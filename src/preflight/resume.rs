@@ -1,0 +1,205 @@
+//! `porch resume`'s plan: an earlier run's tasks as it stored them. Those that did not succeed
+//! run again in their own branches and worktrees, continuing their claude session; the others
+//! are carried into the new results as they were.
+
+use std::path::PathBuf;
+
+use super::{
+    Environment, Plan, Resume, TaskPlan, TasksSource, check_creatable_outputs, decide_layout, jobs,
+};
+use crate::agent;
+use crate::cli::RunArgs;
+use crate::error::Error;
+use crate::git::{self, BRANCH_PREFIX, Repo};
+use crate::report::{Status, TaskResult};
+use crate::taskfile::{self, Task};
+
+/// What `porch resume` read of the earlier run.
+pub struct Earlier {
+    pub id: String,
+    /// The tasks file it ran, as it was.
+    pub source: TasksSource,
+    /// Its results, in tasks-file order.
+    pub results: Vec<TaskResult>,
+}
+
+pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Result<Plan, Error> {
+    let tasks = taskfile::parse(
+        &taskfile::Source {
+            name: &earlier.source.name,
+        },
+        &earlier.source.bytes,
+    )
+    .map_err(|err| {
+        Error::setup(
+            format!("the tasks run {} stored no longer read: {err}", earlier.id),
+            "run the tasks file again with `porch run`",
+        )
+    })?;
+    let repo = Repo::open(&args.repo)?;
+    let agent = agent::resolve_program(
+        args.claude.as_deref(),
+        env.porch_claude.as_deref(),
+        env.path.as_deref(),
+    )?;
+    let layout = decide_layout(args, env, &repo)?;
+    let mut plans = Vec::with_capacity(earlier.results.len());
+    for previous in earlier.results {
+        let task = tasks
+            .iter()
+            .find(|t| t.name == previous.name)
+            .cloned()
+            .ok_or_else(|| {
+                Error::setup(
+                    format!(
+                        "task `{}` of run {} is not in the tasks it stored",
+                        previous.name, earlier.id
+                    ),
+                    "run the tasks file again with `porch run`",
+                )
+            })?;
+        let log = previous.log.clone().map_or_else(
+            || {
+                layout
+                    .state_dir
+                    .join("logs")
+                    .join(format!("{}.log", task.name))
+            },
+            PathBuf::from,
+        );
+        plans.push(plan_task(&repo, &earlier.id, task, previous, log, args)?);
+    }
+    check_creatable_outputs(args, &layout)?;
+    let to_run = plans.iter().filter(|p| p.carried.is_none()).count();
+    let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, to_run, jobs::available_memory());
+    Ok(Plan {
+        identity: git::identity_overrides(&repo.toplevel),
+        repo,
+        agent,
+        permission_mode: args.permission_mode.clone(),
+        cleanup: args.cleanup,
+        state_dir: layout.state_dir,
+        output: layout.output,
+        latest_results: layout.latest_results,
+        jobs,
+        jobs_note,
+        stagger: args.stagger,
+        idle_timeout: args.idle_timeout,
+        keep_leftovers: args.keep_leftovers,
+        retries: args.retries,
+        retry_backoff: args.retry_backoff,
+        tasks: plans,
+        source: earlier.source,
+        resumed_from: Some(earlier.id),
+    })
+}
+
+/// One task of the earlier run: carried when it succeeded; else run again, in its branch if
+/// it has one (a task that never started has none, and starts afresh from its base).
+fn plan_task(
+    repo: &Repo,
+    run_id: &str,
+    mut task: Task,
+    previous: TaskResult,
+    log: PathBuf,
+    args: &RunArgs,
+) -> Result<TaskPlan, Error> {
+    let branch = if previous.branch.is_empty() {
+        format!("{BRANCH_PREFIX}{}", task.name)
+    } else {
+        previous.branch.clone()
+    };
+    let worktree = PathBuf::from(&previous.worktree);
+    let tip = repo.resolve_commit(&format!("refs/heads/{branch}"));
+    let (resume, carried) = match (previous.status, tip) {
+        (Status::Succeeded, _) => (None, Some(previous.clone())),
+        (_, Some(start_commit)) => {
+            task.prompt = continuation_prompt(&previous, &task.prompt);
+            let resume = Resume {
+                session_id: previous.session_id.clone(),
+                start_commit,
+                attempts_before: previous.attempts.len() as u32,
+            };
+            (Some(resume), None)
+        }
+        (_, None) if worktree.symlink_metadata().is_ok() => {
+            return Err(Error::setup(
+                format!(
+                    "task `{}` of run {run_id}: its branch {branch} is gone but {} is still there",
+                    task.name,
+                    worktree.display()
+                ),
+                format!(
+                    "remove it (git worktree remove --force {}), then resume again",
+                    worktree.display()
+                ),
+            ));
+        }
+        (_, None) => (None, None),
+    };
+    Ok(TaskPlan {
+        timeout: task.timeout.or(args.timeout),
+        task,
+        branch,
+        base_branch: previous.base_branch,
+        base_commit: previous.base_commit,
+        worktree,
+        log,
+        resume,
+        carried,
+    })
+}
+
+/// What a resumed session is told: that it continues, why the earlier one stopped, and the
+/// task itself again.
+fn continuation_prompt(previous: &TaskResult, prompt: &str) -> String {
+    let status = serde_json::to_value(previous.status)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let why = match &previous.error {
+        Some(error) => format!("{status}: {error}"),
+        None => status,
+    };
+    let earlier = if previous.session_id.is_some() {
+        "This continues your earlier session on this task"
+    } else {
+        "An earlier session worked on this task"
+    };
+    // The task first: its first line stays the commit's title.
+    format!(
+        "{prompt}\n\n---\nporch: {earlier}, which ended without finishing it ({why}). What it wrote is committed on this branch. Finish the task above."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_session_is_told_why_and_given_the_task_again() {
+        let previous = TaskResult {
+            status: Status::Failed,
+            error: Some("API Error: 529 Overloaded".into()),
+            session_id: Some("s-1".into()),
+            ..TaskResult::default()
+        };
+        let prompt = continuation_prompt(&previous, "Add login.");
+        assert!(prompt.starts_with("Add login.\n\n---\n"), "{prompt}");
+        assert!(
+            prompt.contains("This continues your earlier session"),
+            "{prompt}"
+        );
+        assert!(
+            prompt.contains("(failed: API Error: 529 Overloaded)"),
+            "{prompt}"
+        );
+        let fresh = TaskResult {
+            status: Status::Interrupted,
+            ..TaskResult::default()
+        };
+        let prompt = continuation_prompt(&fresh, "Add login.");
+        assert!(prompt.contains("An earlier session"), "{prompt}");
+        assert!(prompt.contains("(interrupted)"), "{prompt}");
+    }
+}
