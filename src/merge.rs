@@ -408,3 +408,63 @@ fn render(
     ));
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(tasks: &str) -> StoredRun {
+        let bytes = format!(r#"{{"version":1,"run_id":"r","tasks":{tasks}}}"#).into_bytes();
+        StoredRun {
+            id: "r".into(),
+            path: PathBuf::from("r.json"),
+            results: serde_json::from_slice(&bytes).unwrap(),
+            bytes,
+        }
+    }
+
+    fn picked(run: &StoredRun, names: &[&str]) -> Result<Vec<String>, String> {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        pick(run, &names)
+            .map(|tasks| tasks.iter().map(|t| t.name.clone()).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn what_is_merged_succeeded_in_file_order_and_of_a_group_the_winner() {
+        let run = run(r#"[
+            {"name":"a","status":"succeeded"},
+            {"name":"fix-1","status":"succeeded","group":"fix","winner":false},
+            {"name":"fix-2","status":"succeeded","group":"fix","winner":true},
+            {"name":"b","status":"failed"},
+            {"name":"fix-3","status":"failed","group":"fix","winner":false},
+            {"name":"c","status":"succeeded"}
+        ]"#);
+        for (names, expected) in [
+            (vec![], Ok(vec!["a", "fix-2", "c"])),
+            (vec!["c", "a"], Ok(vec!["a", "c"])),
+            (vec!["fix"], Ok(vec!["fix-2"])),
+            (vec!["fix-1"], Ok(vec!["fix-1"])),
+        ] {
+            let expected = expected.map(|v: Vec<&str>| v.iter().map(|s| s.to_string()).collect());
+            assert_eq!(picked(&run, &names), expected, "{names:?}");
+        }
+        for (names, says) in [
+            (vec!["b"], "did not succeed (failed)"),
+            (vec!["nope"], "has no task `nope`"),
+        ] {
+            let message = picked(&run, &names).unwrap_err();
+            assert!(message.contains(says), "{names:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_group_without_a_winner_and_a_run_without_success_merge_nothing() {
+        let run = run(r#"[
+            {"name":"fix-1","status":"failed","group":"fix","winner":false},
+            {"name":"b","status":"timed_out"}
+        ]"#);
+        assert!(picked(&run, &["fix"]).unwrap_err().contains("no winner"));
+        assert!(picked(&run, &[]).unwrap_err().contains("no succeeded task"));
+    }
+}

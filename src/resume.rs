@@ -43,6 +43,12 @@ pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
         results.len()
     ));
     let source = stored_tasks(&location.state_dir, &earlier)?;
+    let groups = earlier
+        .results
+        .tasks
+        .iter()
+        .filter_map(|t| Some((t.name.clone(), t.group.clone()?)))
+        .collect();
     let plan = preflight::plan_resume(
         &args.run,
         &Environment::from_process(),
@@ -50,6 +56,7 @@ pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
             id: earlier.id.clone(),
             source,
             results,
+            groups,
         },
     )?;
     run::execute(plan, args.run.color)

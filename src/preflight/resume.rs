@@ -21,6 +21,8 @@ pub struct Earlier {
     pub source: TasksSource,
     /// Its results, in tasks-file order.
     pub results: Vec<TaskResult>,
+    /// The attempts of repeated tasks: `(NAME-k, NAME)`, found in the tasks file as NAME.
+    pub groups: Vec<(String, String)>,
 }
 
 pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Result<Plan, Error> {
@@ -45,19 +47,7 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
     let layout = decide_layout(args, env, &repo)?;
     let mut plans = Vec::with_capacity(earlier.results.len());
     for previous in earlier.results {
-        let task = tasks
-            .iter()
-            .find(|t| t.name == previous.name)
-            .cloned()
-            .ok_or_else(|| {
-                Error::setup(
-                    format!(
-                        "task `{}` of run {} is not in the tasks it stored",
-                        previous.name, earlier.id
-                    ),
-                    "run the tasks file again with `porch run`",
-                )
-            })?;
+        let task = task_of(&tasks, &previous, &earlier.groups, &earlier.id)?;
         let log = previous.log.clone().map_or_else(
             || {
                 layout
@@ -92,6 +82,41 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
         source: earlier.source,
         resumed_from: Some(earlier.id),
     })
+}
+
+/// The task a result belongs to: by its name, or for a repeated task's attempt (`NAME-k`), the
+/// task NAME, which runs under the attempt's name.
+fn task_of(
+    tasks: &[Task],
+    previous: &TaskResult,
+    groups: &[(String, String)],
+    run_id: &str,
+) -> Result<Task, Error> {
+    let group = groups
+        .iter()
+        .find(|(attempt, _)| *attempt == previous.name)
+        .map(|(_, group)| group.as_str());
+    tasks
+        .iter()
+        .find(|t| t.name == previous.name)
+        .cloned()
+        .or_else(|| {
+            let mut task = tasks
+                .iter()
+                .find(|t| Some(t.name.as_str()) == group)?
+                .clone();
+            task.name = previous.name.clone();
+            Some(task)
+        })
+        .ok_or_else(|| {
+            Error::setup(
+                format!(
+                    "task `{}` of run {run_id} is not in the tasks it stored",
+                    previous.name
+                ),
+                "run the tasks file again with `porch run`",
+            )
+        })
 }
 
 /// One task of the earlier run: carried when it succeeded; else run again, in its branch if
@@ -175,6 +200,35 @@ fn continuation_prompt(previous: &TaskResult, prompt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_result_finds_its_task_by_name_or_as_an_attempt_of_its_group() {
+        let tasks = taskfile::parse(
+            &taskfile::Source { name: "t.json" },
+            br#"{"tasks":[{"name":"a","prompt":"pa"},{"name":"fix","prompt":"pf"}]}"#,
+        )
+        .unwrap();
+        let groups = vec![("fix-2".to_string(), "fix".to_string())];
+        for (name, found) in [
+            ("a", Some(("a", "pa"))),
+            ("fix-2", Some(("fix-2", "pf"))),
+            ("fix-3", None),
+            ("gone", None),
+        ] {
+            let previous = TaskResult {
+                name: name.to_string(),
+                ..TaskResult::default()
+            };
+            let task = task_of(&tasks, &previous, &groups, "r");
+            match found {
+                Some((name, prompt)) => {
+                    let task = task.unwrap();
+                    assert_eq!((task.name.as_str(), task.prompt.as_str()), (name, prompt));
+                }
+                None => assert!(task.unwrap_err().to_string().contains("not in the tasks")),
+            }
+        }
+    }
 
     #[test]
     fn a_resumed_session_is_told_why_and_given_the_task_again() {
