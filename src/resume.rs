@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::preflight::{self, Earlier, Environment, TasksSource};
 use crate::report::{Status, TaskResult};
 use crate::run;
-use crate::runs::{self, StoredRun};
+use crate::runs::{self, Location, StoredRun};
 
 pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
     let (location, earlier) = args.choice.load()?;
@@ -22,6 +22,7 @@ pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
             "wait for it to finish (porch logs --follow TASK shows a task as it runs)",
         ));
     }
+    refuse_if_taken_over(&location, &earlier)?;
     let results = earlier_results(&earlier)?;
     let unfinished: Vec<&str> = results
         .iter()
@@ -60,6 +61,33 @@ pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
         },
     )?;
     run::execute(plan, args.run.color)
+}
+
+/// A later run that uses one of the run's branches (a resume of it, or a run of the same task
+/// names) holds newer work there: that run is the one to resume.
+fn refuse_if_taken_over(location: &Location, earlier: &StoredRun) -> Result<(), Error> {
+    let ids = location.run_ids()?;
+    let later = ids.iter().skip_while(|id| **id != earlier.id).skip(1);
+    for id in later {
+        let Ok(run) = location.load(id) else {
+            continue;
+        };
+        let shared = earlier
+            .results
+            .tasks
+            .iter()
+            .find(|t| !t.succeeded() && run.results.tasks.iter().any(|u| u.branch == t.branch));
+        if let Some(task) = shared {
+            return Err(Error::setup(
+                format!(
+                    "run {id}, started after run {}, uses {} now",
+                    earlier.id, task.branch
+                ),
+                format!("resume that run instead: porch resume --run {id}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The earlier run's task results, whole, to carry into the new results.

@@ -540,4 +540,12 @@ fn resume_runs_only_what_failed_continuing_its_session_and_keeps_the_rest() {
         .run()
         .expect_code(0)
         .expect_stdout("nothing to resume");
+    // The earlier run's branches now hold the resume's work: resuming it again is refused.
+    after(&sandbox, &["resume", "--run", &first_id])
+        .run()
+        .expect_code(2)
+        .expect_stderr(&format!("run {second_id}"))
+        .expect_stderr(&format!(
+            "hint: resume that run instead: porch resume --run {second_id}"
+        ));
 }
