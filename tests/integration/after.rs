@@ -435,6 +435,41 @@ fn clean_leaves_what_a_newer_run_uses_and_prunes_old_results() {
     let left = run_ids(&sandbox);
     assert_eq!(left.len(), 1);
     assert_ne!(left[0], old);
+    assert!(
+        !state_dir(&sandbox)
+            .join("tasks")
+            .join(format!("{old}.json"))
+            .exists(),
+        "the pruned run's kept tasks go with its results"
+    );
+
+    after(&sandbox, &["clean", "--all", "--branches", "--force"])
+        .run()
+        .expect_code(0)
+        .expect_stdout("deleted branch task/a");
+    assert_eq!(sandbox.branches(), ["main"]);
+    assert_eq!(sandbox.worktrees().len(), 1);
+}
+
+#[test]
+fn a_run_given_a_results_file_is_named_by_its_path() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@say hello from a")]);
+    sandbox.porch_run_tasks(&tasks).run().expect_code(0);
+    let results = sandbox.results_path();
+    let path = support::path_str(&results);
+    after(&sandbox, &["status", "--run", path])
+        .run()
+        .expect_code(0)
+        .expect_stdout("succeeded a");
+    after(&sandbox, &["logs", "a", "--run", path])
+        .run()
+        .expect_code(0)
+        .expect_stdout("a │ hello from a");
+    after(&sandbox, &["status", "--run", "/no/such/results.json"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("cannot read the results file /no/such/results.json");
 }
 
 fn stored_results(sandbox: &Sandbox, id: &str) -> Value {
