@@ -81,36 +81,92 @@ fn is_executable(meta: &std::fs::Metadata) -> bool {
     meta.permissions().mode() & 0o111 != 0
 }
 
-/// The command for one session. The prompt goes on stdin, never on the command line: it may be
-/// larger than an argument can be, and `ps` would show it. `--allowedTools` takes every value
-/// up to the next option, so it comes last.
-pub fn command(
-    program: &Path,
-    permission_mode: &str,
-    allowed_tools: &[String],
-    worktree: &Path,
-    marker: &str,
-    resume_session: Option<&str>,
-) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.args([
+/// claude's permission modes, as `--permission-mode` takes them.
+pub const PERMISSION_MODES: [&str; 6] = [
+    "acceptEdits",
+    "auto",
+    "bypassPermissions",
+    "default",
+    "dontAsk",
+    "plan",
+];
+
+/// One session's claude settings: the run's, with the task's own laid over them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    pub permission_mode: String,
+    pub model: Option<String>,
+    pub max_turns: Option<u64>,
+    pub max_budget_usd: Option<f64>,
+    pub append_system_prompt: Option<String>,
+    pub disallowed_tools: Vec<String>,
+    pub allowed_tools: Vec<String>,
+    /// Passed through as given, after porch's own.
+    pub args: Vec<String>,
+    /// `porch resume`: the earlier session to continue (`--resume`).
+    pub resume: Option<String>,
+}
+
+/// claude's arguments for one session, porch's own in a fixed order, then the task's `args`.
+/// The prompt goes on stdin, never on the command line: it may be larger than an argument can
+/// be, and `ps` would show it. The tool lists take every value up to the next option, so they
+/// come after every option with one value, and `args` (which starts with an option) after them.
+pub fn arguments(settings: &Settings) -> Vec<String> {
+    let mut args: Vec<String> = [
         "-p",
         "--output-format",
         "stream-json",
         "--verbose",
         "--permission-mode",
-        permission_mode,
-    ]);
-    if let Some(session) = resume_session {
-        cmd.args(["--resume", session]);
+    ]
+    .map(String::from)
+    .into();
+    args.push(settings.permission_mode.clone());
+    let mut option = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            args.extend([name.to_string(), value]);
+        }
+    };
+    option("--resume", settings.resume.clone());
+    option("--model", settings.model.clone());
+    option("--max-turns", settings.max_turns.map(|n| n.to_string()));
+    option(
+        "--max-budget-usd",
+        settings.max_budget_usd.map(|x| x.to_string()),
+    );
+    option(
+        "--append-system-prompt",
+        settings.append_system_prompt.clone(),
+    );
+    for (name, tools) in [
+        ("--disallowedTools", &settings.disallowed_tools),
+        ("--allowedTools", &settings.allowed_tools),
+    ] {
+        if !tools.is_empty() {
+            args.push(name.to_string());
+            args.extend(tools.iter().cloned());
+        }
     }
-    if !allowed_tools.is_empty() {
-        cmd.arg("--allowedTools").args(allowed_tools);
-    }
+    args.extend(settings.args.iter().cloned());
+    args
+}
+
+/// The command for one session: `args` from `arguments`, the task's environment `env`, and the
+/// session marker every process it starts inherits.
+pub fn command(
+    program: &Path,
+    args: &[String],
+    worktree: &Path,
+    marker: &str,
+    env: &[(String, String)],
+) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
     cmd.current_dir(worktree);
     for var in NESTED_SESSION_VARS.iter().chain(REPO_ENV_VARS.iter()) {
         cmd.env_remove(var);
     }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.env(SESSION_MARKER_VAR, marker);
     cmd
 }
@@ -602,6 +658,65 @@ fn render_result(result: &ResultEvent) -> Rendered {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arguments_hold_porchs_options_then_the_tasks_settings_then_args() {
+        let plain = Settings {
+            permission_mode: "acceptEdits".into(),
+            ..Settings::default()
+        };
+        let head = "-p --output-format stream-json --verbose --permission-mode";
+        // (settings, the arguments after `head`)
+        let cases = [
+            (plain.clone(), "acceptEdits"),
+            (
+                Settings {
+                    allowed_tools: vec!["Read".into(), "Bash(git diff:*)".into()],
+                    ..plain.clone()
+                },
+                "acceptEdits --allowedTools Read Bash(git diff:*)",
+            ),
+            (
+                Settings {
+                    permission_mode: "plan".into(),
+                    model: Some("opus".into()),
+                    max_turns: Some(12),
+                    max_budget_usd: Some(2.5),
+                    append_system_prompt: Some("Be brief.".into()),
+                    ..plain.clone()
+                },
+                "plan --model opus --max-turns 12 --max-budget-usd 2.5 --append-system-prompt Be brief.",
+            ),
+            (
+                Settings {
+                    max_budget_usd: Some(3.0),
+                    ..plain.clone()
+                },
+                "acceptEdits --max-budget-usd 3",
+            ),
+            (
+                Settings {
+                    disallowed_tools: vec!["Bash".into()],
+                    allowed_tools: vec!["Read".into()],
+                    args: vec!["--add-dir".into(), "../lib".into()],
+                    ..plain.clone()
+                },
+                "acceptEdits --disallowedTools Bash --allowedTools Read --add-dir ../lib",
+            ),
+        ];
+        for (settings, tail) in cases {
+            assert_eq!(arguments(&settings).join(" "), format!("{head} {tail}"));
+        }
+        let spaced = Settings {
+            append_system_prompt: Some("two words".into()),
+            ..plain
+        };
+        assert_eq!(
+            arguments(&spaced).last().map(String::as_str),
+            Some("two words"),
+            "a value with spaces stays one argument"
+        );
+    }
 
     /// What the real claude 2.1.197 printed, recorded (see fixtures/claude-samples/README.md).
     const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/claude-samples");

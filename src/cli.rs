@@ -7,17 +7,11 @@ use std::time::Duration;
 
 use lexopt::prelude::*;
 
+use crate::agent::PERMISSION_MODES;
+use crate::branch_template::Template;
 use crate::cli_after::{self, CleanArgs, LogsArgs, MergeArgs, Parsed, ResumeArgs, StatusArgs};
 use crate::error::Error;
-
-pub const PERMISSION_MODES: [&str; 6] = [
-    "acceptEdits",
-    "auto",
-    "bypassPermissions",
-    "default",
-    "dontAsk",
-    "plan",
-];
+use crate::task_env::DEFAULT_PORT_BASE;
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
@@ -40,6 +34,8 @@ pub enum HelpTopic {
     Init,
     List,
     After(cli_after::Topic),
+    /// The tasks file's format: `porch help tasks`.
+    Tasks,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,6 +65,10 @@ pub struct RunArgs {
     pub keep_leftovers: bool,
     pub retries: u32,
     pub retry_backoff: Duration,
+    /// `--branch-template`, over the tasks file's `branch_template`.
+    pub branch_template: Option<Template>,
+    /// `--port-base`: task N's ports start at this + 10 × N.
+    pub port_base: u16,
 }
 
 pub const MAIN_HELP: &str = "\
@@ -84,6 +84,7 @@ Usage:
   porch merge [REPO] [TASK...]       merge the run's succeeded branches into porch/merge/RUN
   porch clean [REPO]                 remove the run's worktrees (--branches: and branches)
   porch help [COMMAND]               show help for a command
+  porch help tasks                   the tasks file: every field, defaults, branch templates
 
 Options:
   -h, --help       show this help
@@ -93,8 +94,8 @@ Exit codes: 0 every task succeeded; 1 a task failed, timed out or was skipped, o
 file could not be written; 2 bad usage or configuration (nothing was created); 130, 143, 129
 stopped by SIGINT, SIGTERM, SIGHUP (results written).
 
-Run `porch help run` for the options of `run` and the tasks file format, `porch help COMMAND`
-for any other command.";
+Run `porch help run` for the options of `run`, `porch help tasks` for the tasks file, and
+`porch help COMMAND` for any other command.";
 
 pub const RUN_HELP: &str = "\
 porch run: start one claude session per task, each in its own worktree on branch task/NAME
@@ -131,15 +132,19 @@ Options:
                               refs/porch/attempts/NAME/N
       --retry-backoff DURATION  pause before the first retry, doubled for each next one
                               [default: 10s]
+      --branch-template TEMPLATE  each task's branch, from {name}, {run}, {date}, {time};
+                              e.g. 'nightly/{date}/{name}' [default: the tasks file's
+                              branch_template, else task/{name}]
+      --port-base N           task N's block of 10 ports starts at this + 10 x N, given as
+                              PORCH_PORT [default: 40000]
   -h, --help                  show this help
 
 Tasks file:
-  {\"tasks\": [{\"name\": \"add-auth\", \"prompt\": \"Add login to the API\",
-              \"description\": \"optional\", \"allowed_tools\": [\"Read\", \"Edit\"],
-              \"base_branch\": \"main\"}]}
-  name and prompt are required; base_branch defaults to the branch checked out in REPO;
-  \"timeout\": \"20m\" limits one task. Durations are written 90s, 10m, 1h30m, 500ms.
-  `porch init` writes an example to start from.
+  {\"defaults\": {\"model\": \"sonnet\"},
+   \"tasks\": [{\"name\": \"add-auth\", \"prompt\": \"Add login to the API\",
+              \"allowed_tools\": [\"Read\", \"Edit\"], \"setup\": [\"npm\", \"ci\"]}]}
+  name and prompt (or prompt_file) are required. `porch help tasks` describes every field;
+  `porch init` writes an example to start from. Durations are written 90s, 10m, 1h30m, 500ms.
 
 Signals:
   SIGINT (Ctrl-C), SIGTERM, SIGHUP: no new sessions start; running ones are ended (SIGTERM,
@@ -182,6 +187,7 @@ pub fn help_text(topic: HelpTopic) -> &'static str {
         HelpTopic::Init => INIT_HELP,
         HelpTopic::List => LIST_HELP,
         HelpTopic::After(topic) => cli_after::help_text(topic),
+        HelpTopic::Tasks => crate::taskfile::HELP,
     }
 }
 
@@ -241,6 +247,7 @@ fn help_topic(name: &str) -> Result<HelpTopic, Error> {
         "run" => Ok(HelpTopic::Run),
         "init" => Ok(HelpTopic::Init),
         "list" => Ok(HelpTopic::List),
+        "tasks" => Ok(HelpTopic::Tasks),
         "help" => Ok(HelpTopic::Main),
         other => cli_after::topic(other)
             .map(HelpTopic::After)
@@ -266,6 +273,8 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
     let mut keep_leftovers = false;
     let mut retries = None;
     let mut retry_backoff = None;
+    let mut branch_template = None;
+    let mut port_base = None;
     let mut positionals: Vec<OsString> = Vec::new();
 
     while let Some(arg) = parser.next()? {
@@ -349,6 +358,27 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
                 "--retry-backoff",
                 duration(parser, "--retry-backoff")?,
             )?,
+            Long("branch-template") => {
+                let text = parser.value()?.string()?;
+                let template = Template::parse(&text).map_err(|reason| {
+                    Error::usage(format!("--branch-template `{text}` {reason}")).with_hint(
+                        "write e.g. 'nightly/{date}/{name}'; the placeholders are {name} (required), {run}, {date} and {time}",
+                    )
+                })?;
+                set_once(&mut branch_template, "--branch-template", template)?;
+            }
+            Long("port-base") => {
+                let text = parser.value()?.string()?;
+                let base = text
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| {
+                        Error::usage(format!("--port-base `{text}` is not a port"))
+                            .with_hint("give a port from 1 to 65535, e.g. --port-base 40000")
+                    })?;
+                set_once(&mut port_base, "--port-base", base)?;
+            }
             Value(value) => positionals.push(value),
             _ => return Err(Error::from(arg.unexpected()).with_hint("see `porch run --help`")),
         }
@@ -402,6 +432,8 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
         keep_leftovers,
         retries: retries.unwrap_or(0),
         retry_backoff: retry_backoff.unwrap_or(Duration::from_secs(10)),
+        branch_template,
+        port_base: port_base.unwrap_or(DEFAULT_PORT_BASE),
     })))
 }
 
@@ -609,5 +641,61 @@ mod tests {
                 repo: PathBuf::from("r")
             }
         );
+    }
+
+    #[test]
+    fn branch_template_and_port_base() {
+        let run = run_args(&["run", "t"]);
+        assert_eq!((run.branch_template, run.port_base), (None, 40_000));
+        let run = run_args(&[
+            "run",
+            "t",
+            "--branch-template",
+            "nightly/{date}/{name}",
+            "--port-base",
+            "50000",
+        ]);
+        assert_eq!(
+            run.branch_template.as_ref().map(Template::text),
+            Some("nightly/{date}/{name}")
+        );
+        assert_eq!(run.port_base, 50_000);
+        // (arguments, a part of the message)
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--branch-template", "nightly/{date}"],
+                "--branch-template `nightly/{date}` does not contain {name}",
+            ),
+            (
+                &["--branch-template", "x/{nmae}"],
+                "unknown placeholder {nmae}",
+            ),
+            (&["--port-base", "0"], "--port-base `0` is not a port"),
+            (
+                &["--port-base", "70000"],
+                "--port-base `70000` is not a port",
+            ),
+        ];
+        for (args, message) in cases {
+            let mut all = vec!["run", "t"];
+            all.extend_from_slice(args);
+            let err = usage_error(&all);
+            assert!(err.contains(message), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn help_for_the_tasks_file() {
+        assert_eq!(
+            parse(["help", "tasks"]).unwrap(),
+            Command::Help(HelpTopic::Tasks)
+        );
+        let help = help_text(HelpTopic::Tasks);
+        for field in crate::taskfile::TASK_FIELDS {
+            assert!(
+                help.contains(&format!("\n  {field} ")),
+                "{field} is described"
+            );
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! `porch init`: a sample tasks file that runs as it is and shows every field.
+//! `porch init`: a sample tasks file that runs as it is and shows the fields people set most
+//! (`porch help tasks` documents them all).
 
 use std::path::Path;
 
@@ -6,18 +7,32 @@ use crate::atomic_file::write_atomic;
 use crate::error::{Error, IoContext};
 
 pub const SAMPLE: &str = r#"{
+  "branch_template": "task/{name}",
+  "defaults": {
+    "model": "sonnet",
+    "max_turns": 40,
+    "timeout": "30m",
+    "allowed_tools": ["Read", "Glob", "Grep", "Edit", "Write"],
+    "disallowed_tools": ["Bash(git push:*)"],
+    "copy": [],
+    "setup": ["sh", "-c", "echo \"$PORCH_TASK on $PORCH_BRANCH, ports from $PORCH_PORT\""],
+    "env": {}
+  },
   "tasks": [
     {
       "name": "add-contributing-guide",
       "description": "Write CONTRIBUTING.md from what the repository shows",
       "prompt": "Read the build files and the README, then write CONTRIBUTING.md: how to build, how to run the tests, how to submit a change. Keep it short.",
-      "allowed_tools": ["Read", "Glob", "Grep", "Write"]
+      "allowed_tools": ["Read", "Glob", "Grep", "Write"],
+      "max_budget_usd": 2.5
     },
     {
       "name": "fix-typos",
       "description": "Fix spelling mistakes in comments and documentation",
       "prompt": "Find and fix spelling mistakes in comments and documentation files. Do not change code behaviour.",
-      "allowed_tools": ["Read", "Glob", "Grep", "Edit"]
+      "append_system_prompt": "Change only spelling; leave wording and formatting alone.",
+      "permission_mode": "acceptEdits",
+      "args": []
     }
   ]
 }
@@ -36,7 +51,7 @@ pub fn init(file: &Path, force: bool) -> Result<(), Error> {
         create_new(file, SAMPLE.as_bytes())?;
     }
     crate::console::print_stdout(&format!(
-        "wrote {} with 2 sample tasks\nedit it, then run: porch run {} /path/to/repo\n",
+        "wrote {} with 2 sample tasks\nedit it (`porch help tasks` describes every field), then run: porch run {} /path/to/repo\n",
         file.display(),
         file.display()
     ));
@@ -92,10 +107,13 @@ mod tests {
     #[test]
     fn the_sample_is_a_valid_tasks_file() {
         let tasks = crate::taskfile::parse(
-            &crate::taskfile::Source { name: "sample" },
+            &crate::taskfile::Source {
+                name: "sample",
+                dir: std::path::Path::new("."),
+            },
             super::SAMPLE.as_bytes(),
         )
         .unwrap();
-        assert_eq!(tasks.len(), 2);
+        assert_eq!(tasks.tasks.len(), 2);
     }
 }

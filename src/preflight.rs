@@ -6,19 +6,23 @@ mod conflict;
 mod jobs;
 mod layout;
 mod resume;
+mod settings;
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::agent;
+use crate::branch_template::{self, RunStamp};
 use crate::cli::RunArgs;
 use crate::error::{Error, IoContext};
-use crate::git::{self, BRANCH_PREFIX, Repo, WorktreeEntry};
+use crate::git::{self, Repo, WorktreeEntry};
 use crate::report::TaskResult;
 use crate::sys::writable;
-use crate::taskfile::{self, Task};
+use crate::task_env::{self, Redactor, TaskIdentity};
+use crate::taskfile::{self, Task, TaskFile};
 use conflict::Existing;
 pub use layout::expand_tilde;
 pub use resume::{Earlier, plan_resume};
@@ -37,6 +41,8 @@ pub struct Plan {
     /// state directory's `results.json`) names the latest: concurrent runs never overwrite
     /// each other's results.
     pub latest_results: Option<PathBuf>,
+    /// This run's id: its results file's name without `.json` (also with `-o`).
+    pub run_id: String,
     pub tasks: Vec<TaskPlan>,
     /// How many sessions may run at once.
     pub jobs: usize,
@@ -87,6 +93,15 @@ pub struct TaskPlan {
     pub log: PathBuf,
     /// The task's own `timeout`, else `--timeout`.
     pub timeout: Option<Duration>,
+    /// The branch without a leading `task/`: where the worktree, the log and saved attempts go
+    /// below porch's directories.
+    pub slot: String,
+    /// claude's arguments (`agent::arguments`), the task's settings over the run's.
+    pub claude_args: Vec<String>,
+    /// The environment of the task's setup and session: `PORCH_*` and its `env`.
+    pub env: Vec<(String, String)>,
+    /// Hides the task's `env` values in what its setup and session print.
+    pub redactor: Arc<Redactor>,
     /// `porch resume`: the task is run again in its existing branch and worktree.
     pub resume: Option<Resume>,
     /// `porch resume`: the task is not run again; its result from the earlier run, as it was.
@@ -112,25 +127,48 @@ impl Environment {
 }
 
 pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
-    let (source, tasks) = read_task_list(&args.tasks)?;
+    let (source, file) = read_task_list(&args.tasks)?;
     let source_name = source.name.clone();
+    let stamp = RunStamp::new(SystemTime::now(), std::process::id());
+    let template =
+        settings::BranchTemplate::choose(args.branch_template.as_ref(), file.branch_template);
+    let tasks = file.tasks;
+    let branches = template.branches(&source_name, &tasks, &stamp)?;
+    task_env::check_port_base(args.port_base, tasks.len()).map_err(|reason| {
+        Error::usage(format!("--port-base {}: {reason}", args.port_base))
+            .with_hint("give a lower --port-base, or leave it out for 40000")
+    })?;
     let repo = Repo::open(&args.repo)?;
     let agent = agent::resolve_program(
         args.claude.as_deref(),
         env.porch_claude.as_deref(),
         env.path.as_deref(),
     )?;
-    let layout = decide_layout(args, env, &repo)?;
-    let facts = ask_git(&repo)?;
+    let layout = decide_layout(args, env, &repo, &stamp.id)?;
+    let facts = ask_git(&repo, &branches)?;
     let existing = Existing {
         task_refs: &facts.task_refs,
         registered: &facts.registered,
     };
-    if existing.has_branch_named_task() {
-        let first = tasks.first().map(|t| t.name.as_str());
-        return Err(conflict::branch_named_task_error(&repo.toplevel, first));
+    if let Some((branch, blocker)) = existing.blocked_branch(&branches) {
+        return Err(conflict::blocked_branch_error(
+            &repo.toplevel,
+            branch,
+            blocker,
+        ));
     }
-    let tasks = plan_tasks(&source_name, tasks, &repo, &layout, &existing, args.timeout)?;
+    let run = RunSettings {
+        args,
+        run_id: &stamp.id,
+    };
+    let tasks = plan_tasks(
+        &source_name,
+        tasks.into_iter().zip(branches).collect(),
+        &repo,
+        &layout,
+        &existing,
+        &run,
+    )?;
     check_creatable_outputs(args, &layout)?;
     let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, tasks.len(), jobs::available_memory());
     Ok(Plan {
@@ -149,6 +187,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         retries: args.retries,
         retry_backoff: args.retry_backoff,
         identity: facts.identity,
+        run_id: stamp.id,
         tasks,
         source,
         resumed_from: None,
@@ -159,10 +198,16 @@ const LATEST_RESULTS: &str = "results.json";
 /// Written in the state directory: which repository `DIR/<name>` belongs to.
 pub const OWNER_FILE: &str = "repo";
 
-fn read_task_list(arg: &str) -> Result<(TasksSource, Vec<Task>), Error> {
+fn read_task_list(arg: &str) -> Result<(TasksSource, TaskFile), Error> {
     let (name, bytes) = read_tasks(arg)?;
-    let tasks = taskfile::parse(&taskfile::Source { name: &name }, &bytes)?;
-    Ok((TasksSource { name, bytes }, tasks))
+    let file = parse_tasks(arg, &name, &bytes)?;
+    Ok((TasksSource { name, bytes }, file))
+}
+
+/// The tasks file `arg` (a path, or `-`), read as `name`: its `prompt_file`s are found beside it.
+fn parse_tasks(arg: &str, name: &str, bytes: &[u8]) -> Result<TaskFile, Error> {
+    let dir = taskfile::prompt_dir(arg);
+    taskfile::parse(&taskfile::Source { name, dir: &dir }, bytes)
 }
 
 /// `DIR/<repo name>`, or with a hash when another repository of that name owns it: see
@@ -185,7 +230,12 @@ struct Layout {
     latest_results: Option<PathBuf>,
 }
 
-fn decide_layout(args: &RunArgs, env: &Environment, repo: &Repo) -> Result<Layout, Error> {
+fn decide_layout(
+    args: &RunArgs,
+    env: &Environment,
+    repo: &Repo,
+    run_id: &str,
+) -> Result<Layout, Error> {
     let worktree_dir = layout::worktree_dir(args.worktree_dir.as_deref(), env.home.as_deref())?;
     let worktree_dir = std::path::absolute(&worktree_dir).context("resolve", &worktree_dir)?;
     check_creatable(&worktree_dir, "the worktree directory")?;
@@ -197,7 +247,7 @@ fn decide_layout(args: &RunArgs, env: &Environment, repo: &Repo) -> Result<Layou
             check_output(&path)?;
             path
         }
-        None => layout::run_results_file(&state_dir, SystemTime::now(), std::process::id()),
+        None => layout::run_results_file(&state_dir, run_id),
     };
     let latest_results = args
         .output
@@ -220,7 +270,7 @@ struct RepoFacts {
 }
 
 /// Three independent questions to git, asked at once: each is a process start.
-fn ask_git(repo: &Repo) -> Result<RepoFacts, Error> {
+fn ask_git(repo: &Repo, branches: &[String]) -> Result<RepoFacts, Error> {
     let (registered, task_refs, identity) = std::thread::scope(|scope| {
         let registered = scope.spawn(|| {
             repo.worktrees().map_err(|e| {
@@ -230,7 +280,7 @@ fn ask_git(repo: &Repo) -> Result<RepoFacts, Error> {
                 )
             })
         });
-        let task_refs = scope.spawn(|| existing_task_refs(repo));
+        let task_refs = scope.spawn(|| existing_task_refs(repo, branches));
         let identity = git::identity_overrides(&repo.toplevel);
         let lost = || Error::setup("a thread asking git a question failed", "run porch again");
         (
@@ -246,41 +296,75 @@ fn ask_git(repo: &Repo) -> Result<RepoFacts, Error> {
     })
 }
 
-/// Each task's branch, base commit, worktree and log. Every task is looked at before an error
-/// about leftovers, so that one error lists all of them.
+/// What every task's plan takes from the run.
+struct RunSettings<'a> {
+    args: &'a RunArgs,
+    run_id: &'a str,
+}
+
+impl RunSettings<'_> {
+    /// Gives task number `index` what its setup and session get: claude's arguments, the
+    /// environment (`PORCH_*` and its `env`) and the redactor of its `env` values.
+    fn equip(&self, plan: &mut TaskPlan, index: usize) {
+        let port_base = self.args.port_base;
+        let identity = TaskIdentity {
+            name: &plan.task.name,
+            index,
+            worktree: &plan.worktree,
+            branch: &plan.branch,
+            base_commit: &plan.base_commit,
+            run_id: self.run_id,
+            port: task_env::first_port(port_base, index).unwrap_or(port_base),
+        };
+        plan.env = settings::environment(&identity, &plan.task);
+        let resume = plan.resume.as_ref().and_then(|r| r.session_id.as_deref());
+        plan.claude_args =
+            settings::claude_arguments(&plan.task, &self.args.permission_mode, resume);
+        plan.redactor = Arc::new(Redactor::new(&plan.task.env));
+    }
+}
+
+/// Each task's base commit, worktree, log, claude arguments and environment, from its branch.
+/// Every task is looked at before an error about leftovers, so that one error lists all of them.
 fn plan_tasks(
     source_name: &str,
-    tasks: Vec<Task>,
+    tasks: Vec<(Task, String)>,
     repo: &Repo,
     layout: &Layout,
     existing: &Existing,
-    default_timeout: Option<Duration>,
+    run: &RunSettings,
 ) -> Result<Vec<TaskPlan>, Error> {
     let mut base_commits = BaseCommits::new(repo);
     let mut plans = Vec::with_capacity(tasks.len());
     let mut conflicts = Vec::new();
-    for (index, task) in tasks.into_iter().enumerate() {
+    for (index, (task, branch)) in tasks.into_iter().enumerate() {
         let base_branch = base_branch_for(task.base_branch.as_deref(), repo.branch.as_deref());
         let Some(base_commit) = base_commits.resolve(&base_branch) else {
             return Err(unknown_base(source_name, index, &task, &base_branch, repo));
         };
-        let worktree = layout.worktree_root.join(&task.name);
+        settings::check_copies(source_name, index, &task, &repo.toplevel)?;
+        let slot = branch_template::slot(&branch).to_string();
+        let (worktree, log) = settings::paths(&layout.worktree_root, &layout.state_dir, &slot);
         let occupied = worktree.symlink_metadata().is_ok();
-        conflicts.extend(existing.conflict_for(index, &task.name, &worktree, occupied));
-        plans.push(TaskPlan {
-            branch: format!("{BRANCH_PREFIX}{}", task.name),
-            log: layout
-                .state_dir
-                .join("logs")
-                .join(format!("{}.log", task.name)),
-            timeout: task.timeout.or(default_timeout),
+        let names = (branch.as_str(), slot.as_str());
+        conflicts.extend(existing.conflict_for(index, &task.name, names, &worktree, occupied));
+        let mut plan = TaskPlan {
+            timeout: task.timeout.or(run.args.timeout),
+            slot,
+            log,
             task,
+            branch,
             base_branch,
             base_commit,
             worktree,
+            claude_args: Vec::new(),
+            env: Vec::new(),
+            redactor: Arc::default(),
             resume: None,
             carried: None,
-        });
+        };
+        run.equip(&mut plan, index);
+        plans.push(plan);
     }
     if !conflicts.is_empty() {
         return Err(conflict::conflict_error(
@@ -473,25 +557,22 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
     }
 }
 
-/// Existing refs that can stand in a task's way, full names: the branches `task` and
-/// `task/...`, and the attempts earlier runs set aside under `refs/porch/attempts/`.
-fn existing_task_refs(repo: &Repo) -> Result<Vec<String>, Error> {
-    git::run(
-        &repo.toplevel,
-        &[
-            "for-each-ref",
-            "--format=%(refname)",
-            "refs/heads/task",
-            git::ATTEMPTS_REFS,
-        ],
-    )
-    .map(|out| out.lines().map(String::from).collect())
-    .map_err(|e| {
-        Error::setup(
-            e.to_string(),
-            "check the repository with `git for-each-ref`",
-        )
-    })
+/// Existing refs that can stand in a task's way, full names: the branches under each task
+/// branch's first part (`task` and `task/...` by default), and the attempts earlier runs set
+/// aside under `refs/porch/attempts/`.
+fn existing_task_refs(repo: &Repo, branches: &[String]) -> Result<Vec<String>, Error> {
+    let patterns = settings::ref_patterns(branches);
+    let mut query = vec!["for-each-ref", "--format=%(refname)"];
+    query.extend(patterns.iter().map(String::as_str));
+    query.push(git::ATTEMPTS_REFS);
+    git::run(&repo.toplevel, &query)
+        .map(|out| out.lines().map(String::from).collect())
+        .map_err(|e| {
+            Error::setup(
+                e.to_string(),
+                "check the repository with `git for-each-ref`",
+            )
+        })
 }
 
 /// `-o tasks.json` would replace the tasks with the results.

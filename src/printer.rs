@@ -31,6 +31,8 @@ pub enum Origin {
     Stderr,
     /// porch's own note about the task.
     Porch,
+    /// A line a command porch ran for the task (`setup`) printed, labelled with its name.
+    Step(&'static str),
 }
 
 #[derive(Debug)]
@@ -178,10 +180,15 @@ impl Printer {
 
     fn format(&self, line: &Line, buffer: &mut String) {
         buffer.push_str(self.prefixes.get(line.task).map_or("", String::as_str));
+        let step_label;
         let label = match line.origin {
             Origin::Agent => "",
             Origin::Stderr => "[stderr] ",
             Origin::Porch => "[porch] ",
+            Origin::Step(name) => {
+                step_label = format!("[{name}] ");
+                &step_label
+            }
         };
         let style = match (line.origin, line.tone) {
             (Origin::Stderr, _) | (_, Tone::Bad) => Some("31"),
@@ -258,11 +265,12 @@ mod tests {
                 line(0, Origin::Agent, "hi"),
                 line(1, Origin::Stderr, "oops"),
                 line(0, Origin::Porch, "note"),
+                line(1, Origin::Step("setup"), "added 12 packages"),
             ],
         );
         assert_eq!(
             out,
-            "a      │ hi\nlonger │ [stderr] oops\na      │ [porch] note\n"
+            "a      │ hi\nlonger │ [stderr] oops\na      │ [porch] note\nlonger │ [setup] added 12 packages\n"
         );
     }
 

@@ -42,7 +42,7 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
     let clock = Instant::now();
     let mut results = Results {
         version: SCHEMA_VERSION,
-        run_id: runs::run_id_of(&plan.output),
+        run_id: plan.run_id.clone(),
         resumed_from: plan.resumed_from.clone(),
         tasks_file: plan.source.name.clone(),
         repo: plan.repo.toplevel.display().to_string(),

@@ -21,6 +21,7 @@ use crate::line_reader::read_capped_line;
 use crate::printer::{self, Line, Origin, Tone};
 use crate::proc;
 use crate::shutdown;
+use crate::task_env::Redactor;
 
 /// Longest line kept from an agent. A result event larger than this is lost (and the task
 /// reported as having none); anything else is cut in the log and on the terminal.
@@ -34,17 +35,21 @@ const PIPE_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// Everything needed to start one agent process for one task.
 pub struct Launch<'a> {
     pub program: &'a Path,
-    pub permission_mode: &'a str,
-    pub allowed_tools: &'a [String],
+    /// claude's arguments (`agent::arguments`).
+    pub args: &'a [String],
+    /// The task's environment: `PORCH_*` and its `env`.
+    pub env: &'a [(String, String)],
+    /// Hides the task's `env` values in what the agent prints.
+    pub redactor: &'a Arc<Redactor>,
     pub prompt: &'a str,
     pub worktree: &'a Path,
     pub log: &'a Path,
     pub attempt: u32,
     /// `PORCH_SESSION`'s value: unique to this porch run and task.
     pub marker: String,
-    /// `porch resume`: the log is appended to, and this earlier session continued.
+    /// `porch resume`: the log says so before the first attempt (the session to continue is
+    /// in `args`, as `--resume`).
     pub resuming: bool,
-    pub resume_session: Option<&'a str>,
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub keep_leftovers: bool,
@@ -209,11 +214,10 @@ pub fn run(launch: &Launch) -> Result<Session, StartFailure> {
 fn spawn(launch: &Launch) -> Result<Child, StartFailure> {
     let mut command = agent::command(
         launch.program,
-        launch.permission_mode,
-        launch.allowed_tools,
+        launch.args,
         launch.worktree,
         &launch.marker,
-        launch.resume_session,
+        launch.env,
     );
     command
         .stdin(Stdio::piped())
@@ -507,18 +511,14 @@ fn drain_readers(launch: &Launch, watched: Watched, keep: bool) {
 fn open_log(path: &Path, attempt: u32, resuming: bool) -> Option<BufWriter<File>> {
     let dir = path.parent()?;
     std::fs::create_dir_all(dir).ok()?;
-    let file = if attempt == 1 && !resuming {
-        File::create(path).ok()?
-    } else {
-        // `porch resume` appends too: the earlier run's output is the start of the story.
-        let mut file = File::options().create(true).append(true).open(path).ok()?;
-        let _ = if attempt == 1 {
-            writeln!(file, "[porch] resumed")
-        } else {
-            writeln!(file, "[porch] attempt {attempt}")
-        };
-        file
-    };
+    // The task started the log (its setup may have written to it), or it is the earlier run's
+    // (`porch resume`): every attempt appends.
+    let mut file = File::options().create(true).append(true).open(path).ok()?;
+    if attempt == 1 && resuming {
+        let _ = writeln!(file, "[porch] resumed");
+    } else if attempt > 1 {
+        let _ = writeln!(file, "[porch] attempt {attempt}");
+    }
     Some(BufWriter::new(file))
 }
 
@@ -587,6 +587,7 @@ fn spawn_reader(
         printer: launch.printer.clone(),
         task_index: launch.task_index,
         worktree: launch.worktree.to_path_buf(),
+        redactor: Arc::clone(launch.redactor),
     };
     spawn_thread("read", move || {
         reader.read(pipe);
@@ -601,6 +602,7 @@ struct Reader {
     printer: Sender<Line>,
     task_index: usize,
     worktree: PathBuf,
+    redactor: Arc<Redactor>,
 }
 
 impl Reader {
@@ -614,12 +616,24 @@ impl Reader {
                 .activity
                 .last_output_ms
                 .store(self.shared.clock.now_ms(), Ordering::Relaxed);
-            self.log(&raw, dropped, reader.buffer().is_empty());
             // Valid UTF-8 is the rule: checking it first is faster than the lossy conversion.
-            let text = match std::str::from_utf8(&raw) {
+            let mut text = match std::str::from_utf8(&raw) {
                 Ok(text) => std::borrow::Cow::Borrowed(text),
                 Err(_) => String::from_utf8_lossy(&raw),
             };
+            // A task's `env` values never reach the log, the terminal or the results.
+            let hidden = match self.redactor.redact(&text) {
+                std::borrow::Cow::Owned(hidden) => Some(hidden),
+                std::borrow::Cow::Borrowed(_) => None,
+            };
+            let logged: &[u8] = match hidden {
+                Some(hidden) => {
+                    text = std::borrow::Cow::Owned(hidden);
+                    text.as_bytes()
+                }
+                None => &raw,
+            };
+            self.log(logged, dropped, reader.buffer().is_empty());
             let rendered = self.render(text);
             self.print(rendered, dropped);
         }
@@ -902,20 +916,21 @@ mod tests {
     }
 
     #[test]
-    fn the_first_attempt_starts_the_log_and_later_ones_append_under_a_header() {
+    fn attempts_append_to_the_log_the_task_started_later_ones_under_a_header() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs").join("task.log");
         let write = |attempt, line: &str| {
             let mut log = open_log(&path, attempt, false).expect("the log opens");
             writeln!(log, "{line}").unwrap();
         };
+        // The task starts the log (setup's output goes first); the session never empties it.
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "[setup] ready\n").unwrap();
         write(1, "first");
         write(2, "second");
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            "first\n[porch] attempt 2\nsecond\n"
+            "[setup] ready\nfirst\n[porch] attempt 2\nsecond\n"
         );
-        write(1, "again");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "again\n");
     }
 }

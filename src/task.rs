@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::agent::ResultEvent;
+use crate::agent::{self, ResultEvent};
 use crate::duration;
 use crate::git::{self, DiffStats};
 use crate::preflight::{Plan, TaskPlan};
+use crate::prepare::{self, Preparation, Unready};
 use crate::printer::{self, Line, Tone};
 use crate::proc;
 use crate::report::{Attempt, Status, TaskResult};
@@ -60,9 +61,23 @@ struct Task<'a> {
     ctx: &'a Context<'a>,
     index: usize,
     plan: &'a TaskPlan,
+    /// How long setup ran: the session gets what is left of the task's timeout.
+    setup_took: std::cell::Cell<Duration>,
 }
 
 impl Task<'_> {
+    /// `PORCH_SESSION`'s value: unique to this porch process and task.
+    fn marker(&self) -> String {
+        format!("{}-{}", self.ctx.run_id, self.index)
+    }
+
+    /// What the task's timeout leaves the session: it covers setup and session together.
+    fn session_timeout(&self) -> Option<Duration> {
+        self.plan
+            .timeout
+            .map(|limit| limit.saturating_sub(self.setup_took.get()))
+    }
+
     fn note(&self, tone: Tone, text: impl Into<String>) {
         printer::note(&self.ctx.printer, self.index, tone, text.into());
     }
@@ -71,20 +86,16 @@ impl Task<'_> {
         let run = self.ctx.plan;
         Launch {
             program: &run.agent,
-            permission_mode: &run.permission_mode,
-            allowed_tools: &self.plan.task.allowed_tools,
+            args: &self.plan.claude_args,
+            env: &self.plan.env,
+            redactor: &self.plan.redactor,
             prompt: &self.plan.task.prompt,
             worktree: &self.plan.worktree,
             log: &self.plan.log,
             attempt,
-            marker: format!("{}-{}", self.ctx.run_id, self.index),
+            marker: self.marker(),
             resuming: self.plan.resume.is_some(),
-            resume_session: self
-                .plan
-                .resume
-                .as_ref()
-                .and_then(|r| r.session_id.as_deref()),
-            timeout: self.plan.timeout,
+            timeout: self.session_timeout(),
             idle_timeout: run.idle_timeout,
             keep_leftovers: run.keep_leftovers,
             task_index: self.index,
@@ -95,8 +106,13 @@ impl Task<'_> {
 
 pub fn run(ctx: &Context, index: usize) -> TaskResult {
     let plan = &ctx.plan.tasks[index];
-    let task = Task { ctx, index, plan };
     let started = Instant::now();
+    let task = Task {
+        ctx,
+        index,
+        plan,
+        setup_took: std::cell::Cell::new(Duration::ZERO),
+    };
     let mut result = result_template(plan, Status::Failed);
     run_inner(&task, &mut result);
     result.duration_ms = started.elapsed().as_millis() as u64;
@@ -143,6 +159,10 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
     };
     task.note(Tone::Dim, note);
 
+    if !prepare_worktree(task, result) {
+        return;
+    }
+
     let Some(session) = run_attempts(task, result) else {
         return;
     };
@@ -152,6 +172,55 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
     if task.ctx.plan.cleanup && result.worktree_kept && may_remove {
         remove_worktree(task, result);
     }
+}
+
+/// Starts the task's log, copies what the task asks for into the worktree and runs its setup.
+/// False when the session must not start: the result then says why.
+fn prepare_worktree(task: &Task, result: &mut TaskResult) -> bool {
+    let plan = task.plan;
+    // The log is started here, before setup writes to it; every session attempt appends. A
+    // resumed task keeps the earlier run's log: its output is the start of the story.
+    if let Some(dir) = plan.log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if plan.resume.is_none() {
+        let _ = std::fs::File::create(&plan.log);
+    }
+    let marker = task.marker();
+    let mut env = plan.env.clone();
+    env.push((agent::SESSION_MARKER_VAR.to_string(), marker.clone()));
+    let preparation = Preparation {
+        repo_root: &task.ctx.plan.repo.toplevel,
+        worktree: &plan.worktree,
+        copy: &plan.task.copy,
+        setup: plan.task.setup.as_deref(),
+        env: &env,
+        redactor: &plan.redactor,
+        marker: &proc::Marker::new(agent::SESSION_MARKER_VAR, &marker),
+        timeout: plan.timeout,
+        log: &plan.log,
+        task_index: task.index,
+        printer: &task.ctx.printer,
+    };
+    let setup_started = Instant::now();
+    let prepared = prepare::prepare(&preparation);
+    task.setup_took.set(setup_started.elapsed());
+    let unready = match prepared {
+        Ok(()) => return true,
+        Err(unready) => unready,
+    };
+    match unready {
+        Unready::Failed(error) => result.error = Some(error),
+        Unready::Interrupted(signal) => {
+            result.status = Status::Interrupted;
+            result.error = Some(format!(
+                "interrupted during setup: porch received {}",
+                proc::describe_signal(signal)
+            ));
+        }
+    }
+    result.log = plan.log.exists().then(|| plan.log.display().to_string());
+    false
 }
 
 /// Runs the agent, and again after a transient API error while `--retries` allows. The last
@@ -346,7 +415,7 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
         None => (&plan.base_commit, 0),
     };
     let number = attempt + earlier;
-    let reference = format!("{}/{}/{number}", git::ATTEMPTS_REFS, plan.task.name);
+    let reference = format!("{}/{}/{number}", git::ATTEMPTS_REFS, plan.slot);
     let message = format!(
         "porch: what attempt {attempt} of task {} left\n",
         plan.task.name
@@ -557,6 +626,7 @@ fn remove_worktree(task: &Task, result: &mut TaskResult) {
         Ok(false) => match task.ctx.plan.repo.remove_worktree(worktree) {
             Ok(()) => {
                 result.worktree_kept = false;
+                remove_empty_parents(worktree, &task.plan.slot);
                 task.note(
                     Tone::Dim,
                     format!("removed the worktree; the work is on {}", task.plan.branch),
@@ -571,6 +641,18 @@ fn remove_worktree(task: &Task, result: &mut TaskResult) {
     }
 }
 
+/// A branch template's slot (`nightly/20261201/docs`) leaves directories above the worktree:
+/// those that are empty once it is gone are removed too, up to the worktree root. Removing a
+/// directory that is not empty fails, so another run's worktree is never touched.
+fn remove_empty_parents(worktree: &std::path::Path, slot: &str) {
+    let depth = std::path::Path::new(slot).components().count();
+    for parent in worktree.ancestors().skip(1).take(depth.saturating_sub(1)) {
+        if std::fs::remove_dir(parent).is_err() {
+            break;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -580,9 +662,7 @@ mod tests {
             name: "fix-login".into(),
             prompt: prompt.into(),
             description: description.map(String::from),
-            allowed_tools: Vec::new(),
-            base_branch: None,
-            timeout: None,
+            ..taskfile::Task::default()
         }
     }
 

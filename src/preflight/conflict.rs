@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::git::{self, BRANCH_PREFIX, WorktreeEntry};
+use crate::git::{self, WorktreeEntry};
 use crate::taskfile;
 
 /// What already exists in the repository that can stand in a task's way.
@@ -21,6 +21,8 @@ pub struct Existing<'a> {
 pub struct Conflict {
     pub index: usize,
     pub name: String,
+    /// The branch the task would have.
+    pub branch: String,
     pub branches: Vec<String>,
     pub registered: Vec<PathBuf>,
     pub directory: Option<PathBuf>,
@@ -29,27 +31,36 @@ pub struct Conflict {
 }
 
 impl Existing<'_> {
-    /// A branch named `task` makes every `task/NAME` branch impossible: git keeps branches as
-    /// files, and `task` cannot be a file and a directory at once.
-    pub fn has_branch_named_task(&self) -> bool {
-        self.task_refs.iter().any(|r| r == "refs/heads/task")
+    /// An existing branch above one of `branches` (`task` for `task/NAME`, `nightly` for
+    /// `nightly/…`) makes it impossible: git keeps branches as files, and `task` cannot be a
+    /// file and a directory at once. Returns the first such (branch, blocker).
+    pub fn blocked_branch<'b>(&'b self, branches: &'b [String]) -> Option<(&'b str, &'b str)> {
+        branches.iter().find_map(|branch| {
+            self.task_refs
+                .iter()
+                .filter_map(|r| r.strip_prefix("refs/heads/"))
+                .find(|r| branch.starts_with(&format!("{r}/")))
+                .map(|blocker| (branch.as_str(), blocker))
+        })
     }
 
-    /// What stands where task `index`, called `name`, puts its branch and its `worktree`;
-    /// `directory_exists` says whether anything is at that path already.
+    /// What stands where task `index`, called `name`, puts its `branch` and its `worktree`;
+    /// `directory_exists` says whether anything is at that path already. Saved attempts are
+    /// kept under the task's `slot` (its branch without a leading `task/`).
     pub fn conflict_for(
         &self,
         index: usize,
         name: &str,
+        (branch, slot): (&str, &str),
         worktree: &Path,
         directory_exists: bool,
     ) -> Option<Conflict> {
-        let branch = format!("{BRANCH_PREFIX}{name}");
         let below_branch = format!("{branch}/");
-        let attempts_prefix = format!("{}/{name}/", git::ATTEMPTS_REFS);
+        let attempts_prefix = format!("{}/{slot}/", git::ATTEMPTS_REFS);
         let conflict = Conflict {
             index,
             name: name.to_string(),
+            branch: branch.to_string(),
             // `task/NAME` itself, or a branch below it (`task/NAME/x`): either blocks the branch.
             branches: self
                 .task_refs
@@ -61,7 +72,7 @@ impl Existing<'_> {
             registered: self
                 .registered
                 .iter()
-                .filter(|w| w.path == worktree || w.branch.as_deref() == Some(branch.as_str()))
+                .filter(|w| w.path == worktree || w.branch.as_deref() == Some(branch))
                 .map(|w| w.path.clone())
                 .collect(),
             directory: directory_exists.then(|| worktree.to_path_buf()),
@@ -85,17 +96,14 @@ impl Conflict {
     }
 }
 
-pub fn branch_named_task_error(toplevel: &Path, first_task: Option<&str>) -> Error {
-    let example = first_task.map_or("task/NAME".to_string(), |name| {
-        format!("{BRANCH_PREFIX}{name}")
-    });
+pub fn blocked_branch_error(toplevel: &Path, branch: &str, blocker: &str) -> Error {
     Error::setup(
         format!(
-            "the repository {} has a branch named `task`, so git cannot create {example} or any other task/NAME branch",
+            "the repository {} has a branch named `{blocker}`, so git cannot create {branch} or any other {blocker}/... branch",
             toplevel.display()
         ),
         format!(
-            "rename that branch: git -C {} branch -m task OTHER-NAME",
+            "rename that branch: git -C {} branch -m {blocker} OTHER-NAME",
             toplevel.display()
         ),
     )
@@ -123,9 +131,9 @@ impl<'a> Findings<'a> {
             .filter(|d| !conflict.registered.contains(d))
         {
             self.found.push(format!(
-                "the directory {} (where task/{}'s worktree goes)",
+                "the directory {} (where {}'s worktree goes)",
                 dir.display(),
-                conflict.name
+                conflict.branch
             ));
             self.commands.push(format!("rm -r {}", dir.display()));
         }
@@ -198,7 +206,7 @@ mod tests {
             task_refs: &task_refs,
             registered,
         };
-        existing.conflict_for(0, "add", Path::new(WORKTREE), dir)
+        existing.conflict_for(0, "add", ("task/add", "add"), Path::new(WORKTREE), dir)
     }
 
     #[test]
@@ -332,20 +340,32 @@ mod tests {
     }
 
     #[test]
-    fn only_a_branch_named_exactly_task_blocks_every_task() {
-        let cases: &[(&[&str], bool)] = &[
-            (&["refs/heads/task"], true),
-            (&["refs/heads/task/add"], false),
-            (&["refs/porch/attempts/task/1"], false),
-            (&[], false),
+    fn a_branch_above_a_tasks_branch_blocks_it() {
+        let branches = ["task/add", "nightly/20261201/add"].map(String::from);
+        // (existing refs, the branch blocked and by what)
+        type Blocked<'a> = Option<(&'a str, &'a str)>;
+        let cases: &[(&[&str], Blocked)] = &[
+            (&["refs/heads/task"], Some(("task/add", "task"))),
+            (
+                &["refs/heads/nightly"],
+                Some(("nightly/20261201/add", "nightly")),
+            ),
+            (
+                &["refs/heads/nightly/20261201"],
+                Some(("nightly/20261201/add", "nightly/20261201")),
+            ),
+            (&["refs/heads/task/add"], None),
+            (&["refs/heads/taskforce"], None),
+            (&["refs/porch/attempts/task/1"], None),
+            (&[], None),
         ];
-        for &(refs, blocks) in cases {
+        for &(refs, blocked) in cases {
             let task_refs: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
             let existing = Existing {
                 task_refs: &task_refs,
                 registered: &[],
             };
-            assert_eq!(existing.has_branch_named_task(), blocks, "{refs:?}");
+            assert_eq!(existing.blocked_branch(&branches), blocked, "{refs:?}");
         }
     }
 
@@ -353,6 +373,7 @@ mod tests {
         Conflict {
             index,
             name: name.to_string(),
+            branch: format!("task/{name}"),
             branches: Vec::new(),
             registered: Vec::new(),
             directory: None,

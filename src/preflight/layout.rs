@@ -2,10 +2,8 @@
 //! the results file. Pure rules; preflight reads the disk and checks what they decide.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use crate::error::Error;
-use crate::timestamp;
 
 /// `--worktree-dir` with `~` expanded, else `~/worktrees`.
 pub fn worktree_dir(asked: Option<&Path>, home: Option<&Path>) -> Result<PathBuf, Error> {
@@ -61,13 +59,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Without `-o`, every run writes its own results file, named by when it started and by
-/// porch's process id, so concurrent runs never overwrite each other's.
-pub fn run_results_file(state_dir: &Path, started: SystemTime, pid: u32) -> PathBuf {
-    state_dir.join("runs").join(format!(
-        "{}-{pid}.json",
-        timestamp::compact_timestamp(started)
-    ))
+/// Without `-o`, every run writes its own results file, named by its id (when it started and
+/// porch's process id: `RunStamp`), so concurrent runs never overwrite each other's.
+pub fn run_results_file(state_dir: &Path, run_id: &str) -> PathBuf {
+    state_dir.join("runs").join(format!("{run_id}.json"))
 }
 
 #[cfg(test)]
@@ -168,7 +163,10 @@ mod tests {
     fn each_run_has_its_own_results_file() {
         let started = UNIX_EPOCH + Duration::from_secs(1_795_634_463);
         assert_eq!(
-            run_results_file(Path::new("/wt/shop/.porch"), started, 4242),
+            run_results_file(
+                Path::new("/wt/shop/.porch"),
+                &crate::branch_template::RunStamp::new(started, 4242).id
+            ),
             PathBuf::from("/wt/shop/.porch/runs/20261125T192103Z-4242.json")
         );
     }

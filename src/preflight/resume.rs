@@ -3,16 +3,20 @@
 //! are carried into the new results as they were.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::{
-    Environment, Plan, Resume, TaskPlan, TasksSource, check_creatable_outputs, decide_layout, jobs,
+    Environment, Plan, Resume, RunSettings, TaskPlan, TasksSource, check_creatable_outputs,
+    decide_layout, jobs, parse_tasks,
 };
 use crate::agent;
+use crate::branch_template::{self, RunStamp};
 use crate::cli::RunArgs;
 use crate::error::Error;
 use crate::git::{self, BRANCH_PREFIX, Repo};
 use crate::report::{Status, TaskResult};
-use crate::taskfile::{self, Task};
+use crate::taskfile::Task;
 
 /// What `porch resume` read of the earlier run.
 pub struct Earlier {
@@ -26,12 +30,13 @@ pub struct Earlier {
 }
 
 pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Result<Plan, Error> {
-    let tasks = taskfile::parse(
-        &taskfile::Source {
-            name: &earlier.source.name,
-        },
+    // The tasks file's name is the path it was run with: its prompt files are found beside it.
+    let tasks = parse_tasks(
+        &earlier.source.name,
+        &earlier.source.name,
         &earlier.source.bytes,
     )
+    .map(|file| file.tasks)
     .map_err(|err| {
         Error::setup(
             format!("the tasks run {} stored no longer read: {err}", earlier.id),
@@ -44,9 +49,14 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
         env.porch_claude.as_deref(),
         env.path.as_deref(),
     )?;
-    let layout = decide_layout(args, env, &repo)?;
+    let stamp = RunStamp::new(SystemTime::now(), std::process::id());
+    let layout = decide_layout(args, env, &repo, &stamp.id)?;
+    let run = RunSettings {
+        args,
+        run_id: &stamp.id,
+    };
     let mut plans = Vec::with_capacity(earlier.results.len());
-    for previous in earlier.results {
+    for (index, previous) in earlier.results.into_iter().enumerate() {
         let task = task_of(&tasks, &previous, &earlier.groups, &earlier.id)?;
         let log = previous.log.clone().map_or_else(
             || {
@@ -57,7 +67,9 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
             },
             PathBuf::from,
         );
-        plans.push(plan_task(&repo, &earlier.id, task, previous, log, args)?);
+        let mut plan = plan_task(&repo, &earlier.id, task, previous, log, args)?;
+        run.equip(&mut plan, index);
+        plans.push(plan);
     }
     check_creatable_outputs(args, &layout)?;
     let to_run = plans.iter().filter(|p| p.carried.is_none()).count();
@@ -81,6 +93,7 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
         tasks: plans,
         source: earlier.source,
         resumed_from: Some(earlier.id),
+        run_id: stamp.id,
     })
 }
 
@@ -164,6 +177,10 @@ fn plan_task(
     };
     Ok(TaskPlan {
         timeout: task.timeout.or(args.timeout),
+        slot: branch_template::slot(&branch).to_string(),
+        claude_args: Vec::new(),
+        env: Vec::new(),
+        redactor: Arc::default(),
         task,
         branch,
         base_branch: previous.base_branch,
@@ -200,14 +217,19 @@ fn continuation_prompt(previous: &TaskResult, prompt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::taskfile;
 
     #[test]
     fn a_result_finds_its_task_by_name_or_as_an_attempt_of_its_group() {
         let tasks = taskfile::parse(
-            &taskfile::Source { name: "t.json" },
+            &taskfile::Source {
+                name: "t.json",
+                dir: std::path::Path::new("."),
+            },
             br#"{"tasks":[{"name":"a","prompt":"pa"},{"name":"fix","prompt":"pf"}]}"#,
         )
-        .unwrap();
+        .unwrap()
+        .tasks;
         let groups = vec![("fix-2".to_string(), "fix".to_string())];
         for (name, found) in [
             ("a", Some(("a", "pa"))),

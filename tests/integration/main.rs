@@ -6,4 +6,5 @@ mod support;
 mod after;
 mod lifecycle;
 mod run;
+mod settings;
 mod validation;

@@ -108,7 +108,7 @@ fn check_refusal(sandbox: &Sandbox, porch: &Porch, needles: &[&str]) -> (Run, Ve
 /// Asserts that porch refused cleanly: exit 2, no panic, an error with every needle and a hint,
 /// nothing created or deleted. Failures name `case`.
 #[track_caller]
-fn refused(case: &str, sandbox: &Sandbox, porch: &Porch, needles: &[&str]) -> Run {
+pub(crate) fn refused(case: &str, sandbox: &Sandbox, porch: &Porch, needles: &[&str]) -> Run {
     let (run, problems) = check_refusal(sandbox, porch, needles);
     assert!(
         problems.is_empty(),
@@ -128,13 +128,13 @@ fn sandbox_with_dev() -> Sandbox {
 // ---------------------------------------------------------------------------------------------
 // The tasks file, case by case: (case, file contents, fragments the error must hold).
 
-struct Case {
+pub(crate) struct Case {
     name: &'static str,
     text: Vec<u8>,
     needles: Vec<String>,
 }
 
-fn case(name: &'static str, text: impl Into<Vec<u8>>, needles: &[&str]) -> Case {
+pub(crate) fn case(name: &'static str, text: impl Into<Vec<u8>>, needles: &[&str]) -> Case {
     Case {
         name,
         text: text.into(),
@@ -143,7 +143,7 @@ fn case(name: &'static str, text: impl Into<Vec<u8>>, needles: &[&str]) -> Case 
 }
 
 /// A file with one task made of these fields.
-fn one(fields: &str) -> String {
+pub(crate) fn one(fields: &str) -> String {
     format!(r#"{{"tasks": [{{{fields}}}]}}"#)
 }
 
@@ -153,7 +153,7 @@ fn named(name_json: &str) -> String {
 }
 
 /// Runs every case in its own sandbox and reports all that failed, each by name.
-fn check_cases(cases: Vec<Case>) {
+pub(crate) fn check_cases(cases: Vec<Case>) {
     let count = cases.len();
     let mut failures = Vec::new();
     for case in cases {

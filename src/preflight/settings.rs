@@ -1,0 +1,192 @@
+//! What a task carries into its plan besides its branch and base: the branch name from the
+//! template, claude's arguments, the environment of its setup and session, and its `copy`
+//! entries checked against the repository.
+
+use std::path::{Path, PathBuf};
+
+use crate::agent;
+use crate::branch_template::{RunStamp, Template};
+use crate::error::Error;
+use crate::task_env::{self, TaskIdentity};
+use crate::taskfile::{self, Task};
+
+/// The template in force and where it came from, for messages.
+pub struct BranchTemplate {
+    pub template: Template,
+    origin: Origin,
+}
+
+enum Origin {
+    Flag,
+    File,
+    Default,
+}
+
+impl BranchTemplate {
+    /// `--branch-template`, else the tasks file's `branch_template`, else `task/{name}`.
+    pub fn choose(flag: Option<&Template>, file: Option<Template>) -> BranchTemplate {
+        match (flag, file) {
+            (Some(flag), _) => BranchTemplate {
+                template: flag.clone(),
+                origin: Origin::Flag,
+            },
+            (None, Some(file)) => BranchTemplate {
+                template: file,
+                origin: Origin::File,
+            },
+            (None, None) => BranchTemplate {
+                template: Template::default(),
+                origin: Origin::Default,
+            },
+        }
+    }
+
+    /// Every task's branch, in order; an error names the template and the first branch git
+    /// would refuse.
+    pub fn branches(
+        &self,
+        file: &str,
+        tasks: &[Task],
+        stamp: &RunStamp,
+    ) -> Result<Vec<String>, Error> {
+        let text = self.template.text();
+        tasks
+            .iter()
+            .map(|task| {
+                self.template
+                    .branch(&task.name, stamp)
+                    .map_err(|reason| match self.origin {
+                        Origin::Flag => {
+                            Error::usage(format!("--branch-template `{text}` {reason}"))
+                                .with_hint(TEMPLATE_HINT)
+                        }
+                        Origin::File | Origin::Default => Error::Tasks {
+                            file: file.to_string(),
+                            task: None,
+                            field: Some("branch_template".to_string()),
+                            message: format!("{} {reason}", taskfile::quote_value(text)),
+                            hint: Some(TEMPLATE_HINT.to_string()),
+                        },
+                    })
+            })
+            .collect()
+    }
+}
+
+const TEMPLATE_HINT: &str = "keep the template's fixed parts to letters, digits, '-', '_', '.' and '/', e.g. 'nightly/{date}/{name}'";
+
+/// The refs under which existing branches can stand in these branches' way: each branch's
+/// first component (`refs/heads/task` for `task/NAME`), once each.
+pub fn ref_patterns(branches: &[String]) -> Vec<String> {
+    let mut patterns: Vec<String> = branches
+        .iter()
+        .map(|b| format!("refs/heads/{}", b.split('/').next().unwrap_or(b)))
+        .collect();
+    patterns.sort();
+    patterns.dedup();
+    patterns
+}
+
+/// Each `copy` entry of task `index` exists in the repository and stays inside it.
+pub fn check_copies(file: &str, index: usize, task: &Task, repo: &Path) -> Result<(), Error> {
+    for entry in &task.copy {
+        let shown = entry.display().to_string();
+        crate::copy::check_entry(repo, &shown).map_err(|reason| Error::Tasks {
+            file: file.to_string(),
+            task: Some(taskfile::task_label(index, Some(&task.name))),
+            field: Some("copy".to_string()),
+            message: format!("{} {reason}", taskfile::quote_value(&shown)),
+            hint: Some(
+                "name files or directories that exist in the repository's main checkout, relative to its root"
+                    .to_string(),
+            ),
+        })?;
+    }
+    Ok(())
+}
+
+/// claude's arguments for a task: the run's permission mode unless the task has its own, and
+/// for `porch resume` the session to continue.
+pub fn claude_arguments(
+    task: &Task,
+    run_permission_mode: &str,
+    resume: Option<&str>,
+) -> Vec<String> {
+    agent::arguments(&agent::Settings {
+        permission_mode: task
+            .permission_mode
+            .clone()
+            .unwrap_or_else(|| run_permission_mode.to_string()),
+        model: task.model.clone(),
+        max_turns: task.max_turns,
+        max_budget_usd: task.max_budget_usd,
+        append_system_prompt: task.append_system_prompt.clone(),
+        disallowed_tools: task.disallowed_tools.clone(),
+        allowed_tools: task.allowed_tools.clone(),
+        args: task.args.clone(),
+        resume: resume.map(String::from),
+    })
+}
+
+/// The environment of a task's setup and session: `PORCH_*`, then its own `env`.
+pub fn environment(identity: &TaskIdentity, task: &Task) -> Vec<(String, String)> {
+    task_env::porch_vars(identity)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(task.env.iter().cloned())
+        .collect()
+}
+
+/// Where a task's worktree and log go under the worktree root and the state directory.
+pub fn paths(worktree_root: &Path, state_dir: &Path, slot: &str) -> (PathBuf, PathBuf) {
+    (
+        worktree_root.join(slot),
+        state_dir.join("logs").join(format!("{slot}.log")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_are_looked_up_under_each_branchs_first_part() {
+        let branches = ["task/a", "task/b", "nightly/20261201/a", "solo"].map(String::from);
+        assert_eq!(
+            ref_patterns(&branches),
+            ["refs/heads/nightly", "refs/heads/solo", "refs/heads/task"]
+        );
+    }
+
+    #[test]
+    fn a_tasks_own_permission_mode_wins() {
+        let task = Task {
+            permission_mode: Some("plan".into()),
+            ..Task::default()
+        };
+        assert_eq!(claude_arguments(&task, "acceptEdits", None)[5], "plan");
+        let resumed = claude_arguments(&Task::default(), "acceptEdits", Some("s-1"));
+        assert_eq!(resumed[5..], ["acceptEdits", "--resume", "s-1"]);
+    }
+
+    #[test]
+    fn the_environment_is_porchs_then_the_tasks() {
+        let task = Task {
+            env: vec![("API_KEY".into(), "k".into())],
+            ..Task::default()
+        };
+        let identity = TaskIdentity {
+            name: "a",
+            index: 0,
+            worktree: Path::new("/w/a"),
+            branch: "task/a",
+            base_commit: "c0ffee",
+            run_id: "r",
+            port: 40_000,
+        };
+        let env = environment(&identity, &task);
+        assert_eq!(env.first().map(|(k, _)| k.as_str()), Some("PORCH_TASK"));
+        assert_eq!(env.last(), Some(&("API_KEY".to_string(), "k".to_string())));
+        assert_eq!(env.len(), 8);
+    }
+}

@@ -1,0 +1,283 @@
+//! A command porch runs for a task besides the agent (`setup`), from start to end: started
+//! without a shell in the worktree, in its own process group, stdin null; every line it prints
+//! shown with the task's prefix and kept in the task's log; ended like a session (SIGTERM,
+//! SIGTERM, SIGKILL) when the task's time runs out or porch is told to stop.
+
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use crate::duration;
+use crate::env::REPO_ENV_VARS;
+use crate::line_reader::read_capped_line;
+use crate::printer::{Line, Origin, Tone};
+use crate::proc;
+use crate::shutdown;
+use crate::task_env::Redactor;
+
+/// Longest line kept from a step; the rest of it is dropped.
+const LINE_LIMIT: usize = 1024 * 1024;
+/// Between the first SIGTERM, the second, and SIGKILL: as for a session.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long the output may stay open after the step exited (something it started in the
+/// background holds it) before porch stops waiting for it.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// One command to run for a task.
+pub struct Step<'a> {
+    /// `setup`: names the step in messages, on the terminal and in the log.
+    pub label: &'static str,
+    pub argv: &'a [String],
+    pub worktree: &'a Path,
+    /// The task's environment: `PORCH_*`, the session marker, the task's `env`.
+    pub env: &'a [(String, String)],
+    /// Hides the task's `env` values in what the step prints.
+    pub redactor: &'a Arc<Redactor>,
+    /// The session marker, for sweeping what a failed step left running.
+    pub marker: &'a proc::Marker,
+    pub timeout: Option<Duration>,
+    pub log: &'a Path,
+    pub task_index: usize,
+    pub printer: &'a Sender<Line>,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepEnd {
+    Succeeded,
+    /// Why, as a phrase: "exited with code 1", "was killed by signal 9 (SIGKILL)", "could not
+    /// be started: …", "timed out after 5m".
+    Failed(String),
+    /// porch was told to stop (the signal's number).
+    Interrupted(i32),
+}
+
+impl StepEnd {
+    /// A step that failed or was interrupted leaves the task: its leftovers are ended here.
+    fn needs_sweep(&self) -> bool {
+        *self != StepEnd::Succeeded
+    }
+}
+
+/// Runs the step to its end. What it leaves running after success is left to the session's
+/// sweep (it carries the same marker): a dev server started by setup serves the session.
+pub fn run(step: &Step) -> StepEnd {
+    if let Some(signal) = shutdown::requested() {
+        return StepEnd::Interrupted(signal);
+    }
+    let log = match File::options().create(true).append(true).open(step.log) {
+        Ok(file) => Arc::new(Mutex::new(file)),
+        Err(err) => {
+            return StepEnd::Failed(format!(
+                "could not be started: cannot open the log {}: {err}",
+                step.log.display()
+            ));
+        }
+    };
+    let mut child = match command(step).spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            return StepEnd::Failed(format!("could not be started: {}: {err}", step.argv[0]));
+        }
+    };
+    let pgid = child.id();
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(2);
+    let pipes: [Box<dyn std::io::Read + Send>; 2] = match (child.stdout.take(), child.stderr.take())
+    {
+        (Some(out), Some(err)) => [Box::new(out), Box::new(err)],
+        _ => unreachable!("both were piped in `command`"),
+    };
+    let mut readers = 0;
+    for pipe in pipes {
+        if spawn_reader(step, pipe, Arc::clone(&log), done_tx.clone()).is_ok() {
+            readers += 1;
+        }
+    }
+    drop(done_tx);
+    let end = wait(step, &mut child, pgid);
+    if end.needs_sweep() {
+        let grace = if shutdown::urgent() {
+            Duration::ZERO
+        } else {
+            STOP_GRACE
+        };
+        proc::end_leftovers(pgid, step.marker, grace);
+    }
+    let deadline = Instant::now() + DRAIN_DEADLINE;
+    while readers > 0 && done_rx.recv_deadline(deadline).is_ok() {
+        readers -= 1;
+    }
+    end
+}
+
+fn command(step: &Step) -> Command {
+    let mut command = Command::new(&step.argv[0]);
+    command
+        .args(&step.argv[1..])
+        .current_dir(step.worktree)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    // They would point the step's git at another repository than the worktree.
+    for var in REPO_ENV_VARS {
+        command.env_remove(var);
+    }
+    command.envs(step.env.iter().map(|(k, v)| (k, v)));
+    command
+}
+
+/// Waits for the step to exit, ending it when its time runs out or porch is told to stop.
+fn wait(step: &Step, child: &mut std::process::Child, pgid: u32) -> StepEnd {
+    let started = Instant::now();
+    let mut stopping: Option<(StepEnd, Stopping)> = None;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                return match stopping {
+                    Some((why, _)) => why,
+                    None => judge(status),
+                };
+            }
+            Ok(None) => {}
+            Err(err) => return StepEnd::Failed(format!("could not be waited for: {err}")),
+        }
+        match &mut stopping {
+            Some((_, stop)) => stop.escalate(pgid),
+            None => {
+                if let Some(why) = why_stop(step, started) {
+                    proc::signal_group(pgid, libc::SIGTERM);
+                    stopping = Some((why, Stopping::new()));
+                }
+            }
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+fn why_stop(step: &Step, started: Instant) -> Option<StepEnd> {
+    if let Some(signal) = shutdown::requested() {
+        return Some(StepEnd::Interrupted(signal));
+    }
+    let limit = step.timeout.filter(|limit| started.elapsed() >= *limit)?;
+    Some(StepEnd::Failed(format!(
+        "timed out after {}",
+        duration::format(limit)
+    )))
+}
+
+/// The second SIGTERM, then SIGKILL, a grace period apart; at once when porch is told twice.
+struct Stopping {
+    since: Instant,
+    sent: u8,
+}
+
+impl Stopping {
+    fn new() -> Stopping {
+        Stopping {
+            since: Instant::now(),
+            sent: 1,
+        }
+    }
+
+    fn escalate(&mut self, pgid: u32) {
+        if self.sent >= 3 || !(shutdown::urgent() || self.since.elapsed() >= STOP_GRACE) {
+            return;
+        }
+        self.sent = if shutdown::urgent() { 3 } else { self.sent + 1 };
+        self.since = Instant::now();
+        let signal = if self.sent == 3 {
+            libc::SIGKILL
+        } else {
+            libc::SIGTERM
+        };
+        proc::signal_group(pgid, signal);
+    }
+}
+
+/// A step succeeded when it exited 0.
+pub fn judge(status: ExitStatus) -> StepEnd {
+    match (status.code(), status.signal()) {
+        (Some(0), _) => StepEnd::Succeeded,
+        (Some(code), _) => StepEnd::Failed(format!("exited with code {code}")),
+        (None, Some(signal)) => {
+            StepEnd::Failed(format!("was killed by {}", proc::describe_signal(signal)))
+        }
+        (None, None) => StepEnd::Failed("ended without an exit code".to_string()),
+    }
+}
+
+fn spawn_reader(
+    step: &Step,
+    pipe: Box<dyn std::io::Read + Send>,
+    log: Arc<Mutex<File>>,
+    done: Sender<()>,
+) -> std::io::Result<()> {
+    let printer = step.printer.clone();
+    let redactor = Arc::clone(step.redactor);
+    let (task, label) = (step.task_index, step.label);
+    std::thread::Builder::new()
+        .name(format!("{label}-read"))
+        .spawn(move || {
+            let mut reader = BufReader::new(pipe);
+            let mut raw = Vec::new();
+            while let Ok(Some(dropped)) = read_capped_line(&mut reader, &mut raw, LINE_LIMIT) {
+                let mut text = redactor.redact(&String::from_utf8_lossy(&raw)).into_owned();
+                if dropped > 0 {
+                    text.push_str(&format!(" … ({dropped} more bytes)"));
+                }
+                if let Ok(mut file) = log.lock() {
+                    let _ = writeln!(file, "[{label}] {text}");
+                }
+                let line = Line {
+                    task,
+                    origin: Origin::Step(label),
+                    tone: Tone::Plain,
+                    text,
+                };
+                if printer.send(line).is_err() {
+                    break;
+                }
+            }
+            let _ = done.send(());
+        })
+        .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn status_of(script: &str) -> ExitStatus {
+        Command::new("sh").args(["-c", script]).status().unwrap()
+    }
+
+    #[test]
+    fn a_step_succeeds_only_when_it_exits_0() {
+        // (what the step does, how it ends)
+        let cases = [
+            ("exit 0", StepEnd::Succeeded),
+            ("exit 1", StepEnd::Failed("exited with code 1".into())),
+            ("exit 127", StepEnd::Failed("exited with code 127".into())),
+            (
+                "kill -9 $$",
+                StepEnd::Failed("was killed by signal 9 (SIGKILL)".into()),
+            ),
+            (
+                "kill -15 $$",
+                StepEnd::Failed("was killed by signal 15 (SIGTERM)".into()),
+            ),
+        ];
+        for (script, end) in cases {
+            assert_eq!(judge(status_of(script)), end, "{script}");
+        }
+    }
+}
