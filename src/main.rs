@@ -29,6 +29,7 @@ mod report;
 mod resume;
 mod run;
 mod runs;
+mod scheduler;
 mod session;
 mod shutdown;
 mod status;

@@ -2,8 +2,12 @@
 
 use std::io::IsTerminal;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::thread::Scope;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::Sender;
 
 use crate::atomic_file;
 use crate::cli::{ColorChoice, RunArgs};
@@ -11,8 +15,9 @@ use crate::error::{Error, IoContext};
 use crate::preflight::{self, Environment, Plan};
 use crate::printer;
 use crate::proc;
-use crate::report::{self, Counts, Results, SCHEMA_VERSION, Status};
+use crate::report::{self, Counts, Results, SCHEMA_VERSION, Status, TaskResult};
 use crate::runs;
+use crate::scheduler::{Scheduler, State};
 use crate::shutdown;
 use crate::summary;
 use crate::task::{self, Context};
@@ -29,6 +34,45 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
 
     // From here on porch creates things, so from here on a signal must let it clean up.
     shutdown::install();
+    let started_at = SystemTime::now();
+    let mut progress = prepare(&plan, started_at)?;
+    if let Some(note) = &plan.jobs_note {
+        crate::console::print_stderr(&format!("porch: {note}\n"));
+    }
+
+    let names = plan.tasks.iter().map(|t| t.task.name.clone()).collect();
+    let (printer, printer_thread) = printer::spawn(names, color);
+    let ctx = Context {
+        plan: &plan,
+        printer,
+        run_id: run_id(started_at),
+    };
+    schedule(&ctx, &mut progress);
+    drop(ctx);
+    let stdout_alive = printer_thread.finish();
+
+    let final_write = progress.finish();
+    if stdout_alive {
+        let logs = plan.state_dir.join("logs");
+        summary::print(
+            &mut std::io::stdout().lock(),
+            &progress.results,
+            &logs,
+            &plan.output,
+            color,
+        );
+    }
+    report_write_failures(&final_write, progress.failed_update.as_ref());
+    let statuses = progress.results.tasks.iter().map(|t| t.status);
+    Ok(ExitCode::from(exit_code(
+        final_write.is_ok(),
+        shutdown::requested(),
+        statuses,
+    )))
+}
+
+/// Creates the state directory and the owner file, and writes the first results file.
+fn prepare(plan: &Plan, started_at: SystemTime) -> Result<Progress, Error> {
     std::fs::create_dir_all(plan.state_dir.join("logs")).context("create", &plan.state_dir)?;
     let owner = plan.state_dir.join(preflight::OWNER_FILE);
     if !owner.exists() {
@@ -38,9 +82,27 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
     if let Some(dir) = plan.output.parent() {
         std::fs::create_dir_all(dir).context("create", dir)?;
     }
-    let started_at = SystemTime::now();
-    let clock = Instant::now();
-    let mut results = Results {
+    let mut progress = Progress {
+        output: plan.output.clone(),
+        results: first_results(plan, started_at),
+        clock: Instant::now(),
+        failed_update: None,
+    };
+    let run_id = &progress.results.run_id;
+    runs::store_tasks(&plan.state_dir, run_id, &plan.source.bytes)?;
+    // Written before any agent starts, so even a porch killed with SIGKILL leaves a valid file
+    // naming every worktree and branch it was about to create.
+    progress.write()?;
+    if let Some(link) = &plan.latest_results {
+        atomic_file::point_link(link, &plan.output)?;
+    }
+    Ok(progress)
+}
+
+/// Every task pending, or carried from the run it resumes: what the results file says before
+/// any task starts.
+fn first_results(plan: &Plan, started_at: SystemTime) -> Results {
+    Results {
         version: SCHEMA_VERSION,
         run_id: plan.run_id.clone(),
         resumed_from: plan.resumed_from.clone(),
@@ -59,161 +121,135 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
                     .unwrap_or_else(|| task::result_template(t, Status::Pending))
             })
             .collect(),
-    };
-    results.summarise();
-    runs::store_tasks(&plan.state_dir, &results.run_id, &plan.source.bytes)?;
-    // Written before any agent starts, so even a porch killed with SIGKILL leaves a valid file
-    // naming every worktree and branch it was about to create.
-    report::write_results(&plan.output, &results)?;
-    if let Some(link) = &plan.latest_results {
-        atomic_file::point_link(link, &plan.output)?;
     }
-    if let Some(note) = &plan.jobs_note {
-        crate::console::print_stderr(&format!("porch: {note}\n"));
+}
+
+/// Unique to this porch process: part of every session marker.
+fn run_id(started_at: SystemTime) -> String {
+    let since_epoch = started_at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}-{}", std::process::id(), since_epoch.as_nanos())
+}
+
+/// The results file through the run.
+struct Progress {
+    output: PathBuf,
+    results: Results,
+    clock: Instant,
+    /// The first write during the run that failed. Only the last write decides the exit code:
+    /// it is the file a script reads; one before it is only warned about.
+    failed_update: Option<Error>,
+}
+
+impl Progress {
+    fn write(&mut self) -> Result<(), Error> {
+        self.results.summarise();
+        self.results.duration_ms = self.clock.elapsed().as_millis() as u64;
+        report::write_results(&self.output, &self.results)
     }
 
-    let names = plan.tasks.iter().map(|t| t.task.name.clone()).collect();
-    let (printer, printer_thread) = printer::spawn(names, color);
-    let run_id = format!(
-        "{}-{}",
-        std::process::id(),
-        started_at
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-    );
-    let ctx = Context {
-        plan: &plan,
-        printer,
-        run_id,
-    };
-    // A write that fails during the run is reported, but only the last write decides the exit
-    // code: it is the file a script reads.
-    let mut progress_failure: Option<Error> = None;
+    /// A write during the run: a failure is kept for a warning at the end.
+    fn update(&mut self) {
+        if let Err(err) = self.write() {
+            self.failed_update.get_or_insert(err);
+        }
+    }
+
+    /// The last write, when every task has ended.
+    fn finish(&mut self) -> Result<(), Error> {
+        self.results.finished_at = Some(timestamp::rfc3339(SystemTime::now()));
+        self.write()
+    }
+}
+
+/// How often the scheduler looks for a signal to porch when no task ends.
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
+
+type Finished = (usize, TaskResult);
+
+/// Starts tasks as the scheduler lets them, and records each as it ends, until nothing runs
+/// or waits.
+fn schedule(ctx: &Context, progress: &mut Progress) {
+    let plan = ctx.plan;
+    // A carried task is not run again: it starts as finished.
+    let initial = plan.tasks.iter().map(|t| match t.carried {
+        Some(_) => State::Finished,
+        None => State::Waiting,
+    });
+    let mut scheduler = Scheduler::new(initial.collect(), plan.jobs, plan.stagger);
     std::thread::scope(|scope| {
-        let (finished_tx, finished_rx) = crossbeam_channel::unbounded();
-        let mut next = 0;
-        let mut running = 0;
-        let mut last_start: Option<Instant> = None;
-        let mut announced_signal = false;
+        let (finished_tx, finished_rx) = crossbeam_channel::unbounded::<Finished>();
         loop {
             if let Some(signal) = shutdown::requested() {
-                if !announced_signal {
-                    announced_signal = true;
-                    announce_shutdown(signal, running);
-                }
-                for index in next..plan.tasks.len() {
-                    if plan.tasks[index].carried.is_some() {
-                        continue;
-                    }
-                    results.tasks[index].status = Status::Skipped;
-                    results.tasks[index].error = Some(format!(
-                        "not started: porch received {}",
-                        proc::describe_signal(signal)
-                    ));
-                }
-                next = plan.tasks.len();
+                stop_starting(&mut scheduler, progress, signal);
             }
-            let mut started_any = false;
-            while next < plan.tasks.len() && running < plan.jobs {
-                if plan.tasks[next].carried.is_some() {
-                    next += 1;
-                    continue;
-                }
-                if let (Some(stagger), Some(last)) = (plan.stagger, last_start)
-                    && last.elapsed() < stagger
-                {
-                    break;
-                }
-                let index = next;
-                let ctx = &ctx;
-                let finished_tx = finished_tx.clone();
-                let spawned = std::thread::Builder::new()
-                    .name(format!("task-{}", plan.tasks[index].task.name))
-                    .spawn_scoped(scope, move || {
-                        let result = run_task_guarded(ctx, index);
-                        let _ = finished_tx.send((index, result));
-                    });
-                next += 1;
-                last_start = Some(Instant::now());
-                started_any = true;
-                if let Err(err) = spawned {
-                    let task = &mut results.tasks[index];
-                    task.status = Status::Failed;
-                    task.error = Some(format!("not started: the system refused a thread: {err}"));
-                    continue;
-                }
-                results.tasks[index].status = Status::Running;
-                running += 1;
+            if start_ready(scope, ctx, &mut scheduler, progress, &finished_tx) {
+                progress.update();
             }
-            if started_any && let Err(err) = write_progress(&plan, &mut results, clock) {
-                progress_failure.get_or_insert(err);
-            }
-            if running == 0 && next >= plan.tasks.len() {
+            if scheduler.is_done() {
                 break;
             }
             // Wake for a finished task, the next staggered start, or a signal to porch.
-            let wake = match (plan.stagger, last_start) {
-                (Some(stagger), Some(last)) if next < plan.tasks.len() && running < plan.jobs => {
-                    stagger.saturating_sub(last.elapsed()).min(SCHEDULER_POLL)
-                }
-                _ => SCHEDULER_POLL,
-            };
+            let wake = scheduler
+                .next_wake(Instant::now())
+                .map_or(SIGNAL_POLL, |wait| wait.min(SIGNAL_POLL));
             if let Ok((index, result)) = finished_rx.recv_timeout(wake) {
-                results.tasks[index] = result;
-                running -= 1;
-                if let Err(err) = write_progress(&plan, &mut results, clock) {
-                    progress_failure.get_or_insert(err);
-                }
+                scheduler.finished(index);
+                progress.results.tasks[index] = result;
+                progress.update();
             }
         }
     });
-    drop(ctx);
-    let stdout_alive = printer_thread.finish();
-
-    results.finished_at = Some(timestamp::rfc3339(SystemTime::now()));
-    let final_write = write_progress(&plan, &mut results, clock);
-
-    if stdout_alive {
-        let logs = plan.state_dir.join("logs");
-        summary::print(
-            &mut std::io::stdout().lock(),
-            &results,
-            &logs,
-            &plan.output,
-            color,
-        );
-    }
-    if let Err(err) = final_write {
-        // The tasks ran and their branches hold the work, but a script cannot learn that from a
-        // results file that is missing or stale: so this is a failure, never a quiet success.
-        crate::console::print_stderr(&format!(
-            "porch: error: the results file could not be written: {err}\n"
-        ));
-        return Ok(ExitCode::from(1));
-    }
-    if let Some(err) = progress_failure {
-        crate::console::print_stderr(&format!(
-            "porch: warning: the results file could not be updated during the run: {err}\n"
-        ));
-    }
-    if let Some(signal) = shutdown::requested() {
-        return Ok(ExitCode::from(128 + signal as u8));
-    }
-    let all_succeeded = results.tasks.iter().all(|t| t.status == Status::Succeeded);
-    Ok(if all_succeeded {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }
 
-const SCHEDULER_POLL: Duration = Duration::from_millis(100);
+/// Starts, each on its own thread, every task the scheduler lets start now. True when it
+/// started or tried to start any.
+fn start_ready<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    ctx: &'scope Context,
+    scheduler: &mut Scheduler,
+    progress: &mut Progress,
+    finished: &Sender<Finished>,
+) -> bool {
+    let mut started_any = false;
+    while let Some(index) = scheduler.ready(Instant::now()) {
+        started_any = true;
+        let finished = finished.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("task-{}", ctx.plan.tasks[index].task.name))
+            .spawn_scoped(scope, move || {
+                let _ = finished.send((index, run_task_guarded(ctx, index)));
+            });
+        let task = &mut progress.results.tasks[index];
+        match spawned {
+            Ok(_) => {
+                scheduler.started(index, Instant::now());
+                task.status = Status::Running;
+            }
+            Err(err) => {
+                scheduler.refused(index, Instant::now());
+                task.status = Status::Failed;
+                task.error = Some(format!("not started: the system refused a thread: {err}"));
+            }
+        }
+    }
+    started_any
+}
 
-fn write_progress(plan: &Plan, results: &mut Results, clock: Instant) -> Result<(), Error> {
-    results.summarise();
-    results.duration_ms = clock.elapsed().as_millis() as u64;
-    report::write_results(&plan.output, results)
+/// On the first signal: says what porch does now, and marks every waiting task skipped.
+fn stop_starting(scheduler: &mut Scheduler, progress: &mut Progress, signal: i32) {
+    let running = scheduler.running();
+    let Some(skipped) = scheduler.on_signal() else {
+        return;
+    };
+    announce_shutdown(signal, running);
+    for index in skipped {
+        let task = &mut progress.results.tasks[index];
+        task.status = Status::Skipped;
+        task.error = Some(format!(
+            "not started: porch received {}",
+            proc::describe_signal(signal)
+        ));
+    }
 }
 
 fn announce_shutdown(signal: i32, running: usize) {
@@ -229,7 +265,7 @@ fn announce_shutdown(signal: i32, running: usize) {
 }
 
 /// A bug in porch that panics one task's thread must not take the others' results with it.
-fn run_task_guarded(ctx: &Context, index: usize) -> report::TaskResult {
+fn run_task_guarded(ctx: &Context, index: usize) -> TaskResult {
     std::panic::catch_unwind(AssertUnwindSafe(|| task::run(ctx, index))).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
@@ -248,6 +284,38 @@ fn run_task_guarded(ctx: &Context, index: usize) -> report::TaskResult {
     })
 }
 
+/// The tasks ran and their branches hold the work, but a script cannot learn that from a
+/// results file that is missing or stale: a failed last write is an error, never a quiet
+/// success.
+fn report_write_failures(final_write: &Result<(), Error>, failed_update: Option<&Error>) {
+    match (final_write, failed_update) {
+        (Err(err), _) => crate::console::print_stderr(&format!(
+            "porch: error: the results file could not be written: {err}\n"
+        )),
+        (Ok(()), Some(err)) => crate::console::print_stderr(&format!(
+            "porch: warning: the results file could not be updated during the run: {err}\n"
+        )),
+        (Ok(()), None) => {}
+    }
+}
+
+/// 1 when the results file could not be written at the end; else 128 + N after signal N; else
+/// 0 when every task succeeded and 1 when one did not.
+fn exit_code(
+    final_write_ok: bool,
+    signal: Option<i32>,
+    statuses: impl IntoIterator<Item = Status>,
+) -> u8 {
+    if !final_write_ok {
+        return 1;
+    }
+    if let Some(signal) = signal {
+        return u8::try_from(128 + signal).unwrap_or(u8::MAX);
+    }
+    let all_succeeded = statuses.into_iter().all(|s| s == Status::Succeeded);
+    if all_succeeded { 0 } else { 1 }
+}
+
 fn use_color(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
@@ -257,5 +325,101 @@ fn use_color(choice: ColorChoice) -> bool {
                 && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
                 && std::io::stdout().is_terminal()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Status::{Failed, Interrupted, Skipped, Succeeded, TimedOut};
+
+    struct Case {
+        rule: &'static str,
+        final_write_ok: bool,
+        signal: Option<i32>,
+        statuses: &'static [Status],
+        code: u8,
+    }
+
+    fn check(cases: &[Case]) {
+        for case in cases {
+            let statuses = case.statuses.iter().copied();
+            let code = exit_code(case.final_write_ok, case.signal, statuses);
+            assert_eq!(code, case.code, "{}", case.rule);
+        }
+    }
+
+    #[test]
+    fn zero_only_when_every_task_succeeded() {
+        check(&[
+            Case {
+                rule: "every task succeeded",
+                final_write_ok: true,
+                signal: None,
+                statuses: &[Succeeded, Succeeded],
+                code: 0,
+            },
+            Case {
+                rule: "one task failed",
+                final_write_ok: true,
+                signal: None,
+                statuses: &[Succeeded, Failed],
+                code: 1,
+            },
+            Case {
+                rule: "one task timed out",
+                final_write_ok: true,
+                signal: None,
+                statuses: &[TimedOut, Succeeded],
+                code: 1,
+            },
+        ]);
+    }
+
+    #[test]
+    fn a_signal_gives_128_plus_its_number() {
+        check(&[
+            Case {
+                rule: "SIGINT",
+                final_write_ok: true,
+                signal: Some(libc::SIGINT),
+                statuses: &[Interrupted, Skipped],
+                code: 130,
+            },
+            Case {
+                rule: "SIGTERM",
+                final_write_ok: true,
+                signal: Some(libc::SIGTERM),
+                statuses: &[Interrupted],
+                code: 143,
+            },
+            Case {
+                rule: "SIGHUP after every task succeeded",
+                final_write_ok: true,
+                signal: Some(libc::SIGHUP),
+                statuses: &[Succeeded],
+                code: 129,
+            },
+        ]);
+    }
+
+    #[test]
+    fn a_failed_last_write_gives_1_whatever_else_happened() {
+        check(&[
+            Case {
+                rule: "every task succeeded",
+                final_write_ok: false,
+                signal: None,
+                statuses: &[Succeeded],
+                code: 1,
+            },
+            Case {
+                rule: "after a signal",
+                final_write_ok: false,
+                signal: Some(libc::SIGTERM),
+                statuses: &[Skipped],
+                code: 1,
+            },
+        ]);
     }
 }
