@@ -42,7 +42,11 @@ pub fn point_link(link: &Path, target: &Path) -> Result<(), Error> {
     let temp = dir.join(format!(".results-link.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&temp);
     std::os::unix::fs::symlink(relative, &temp).context("create", &temp)?;
-    std::fs::rename(&temp, link).context("replace", link)
+    std::fs::rename(&temp, link)
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&temp);
+        })
+        .context("replace", link)
 }
 
 #[cfg(test)]

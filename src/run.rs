@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::thread::Scope;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -73,30 +73,126 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
 
 /// Creates the state directory and the owner file, and writes the first results file.
 fn prepare(plan: &Plan, started_at: SystemTime) -> Result<Progress, Error> {
-    std::fs::create_dir_all(plan.state_dir.join("logs")).context("create", &plan.state_dir)?;
-    let owner = plan.state_dir.join(preflight::OWNER_FILE);
-    if !owner.exists() {
-        let path = plan.repo.common_dir.display().to_string();
-        atomic_file::write_atomic(&owner, path.as_bytes())?;
-    }
-    if let Some(dir) = plan.output.parent() {
-        std::fs::create_dir_all(dir).context("create", dir)?;
-    }
-    let mut progress = Progress {
+    let progress = Progress {
         output: plan.output.clone(),
         results: first_results(plan, started_at),
         clock: Instant::now(),
         failed_update: None,
     };
-    let run_id = &progress.results.run_id;
-    runs::store_tasks(&plan.state_dir, run_id, &plan.source.bytes)?;
+    let layout = StateLayout {
+        state_dir: &plan.state_dir,
+        repo_dir: &plan.repo.common_dir,
+        latest_results: plan.latest_results.as_deref(),
+        tasks_source: &plan.source.bytes,
+    };
+    create_state(&layout, progress)
+}
+
+/// What porch keeps outside the worktrees.
+struct StateLayout<'a> {
+    state_dir: &'a Path,
+    /// The repository's git directory, written in the owner file.
+    repo_dir: &'a Path,
+    latest_results: Option<&'a Path>,
+    /// The tasks file as read, kept for `porch resume`.
+    tasks_source: &'a [u8],
+}
+
+/// On a failure, removes what it created: the error means exit 2, and exit 2 means nothing was
+/// created. Everything it creates is new (directories that were missing, the owner file, this
+/// run's copy of the tasks file and results file), so it can be removed without losing
+/// anything of an earlier run.
+fn create_state(layout: &StateLayout, mut progress: Progress) -> Result<Progress, Error> {
+    let mut created = Created::default();
+    match create_state_steps(layout, &mut progress, &mut created) {
+        Ok(()) => Ok(progress),
+        Err(err) => {
+            created.undo();
+            Err(err)
+        }
+    }
+}
+
+fn create_state_steps(
+    layout: &StateLayout,
+    progress: &mut Progress,
+    created: &mut Created,
+) -> Result<(), Error> {
+    created.dir_all(&layout.state_dir.join("logs"))?;
+    let owner = layout.state_dir.join(preflight::OWNER_FILE);
+    if !owner.exists() {
+        let repo_dir = layout.repo_dir.display().to_string();
+        created.file(&owner, || {
+            atomic_file::write_atomic(&owner, repo_dir.as_bytes())
+        })?;
+    }
+    let run_id = progress.results.run_id.clone();
+    let stored_tasks = runs::stored_tasks_path(layout.state_dir, &run_id);
+    if let Some(dir) = stored_tasks.parent() {
+        created.dir_all(dir)?;
+    }
+    created.file(&stored_tasks, || {
+        runs::store_tasks(layout.state_dir, &run_id, layout.tasks_source)
+    })?;
+    let output = progress.output.clone();
+    if let Some(dir) = output.parent() {
+        created.dir_all(dir)?;
+    }
     // Written before any agent starts, so even a porch killed with SIGKILL leaves a valid file
     // naming every worktree and branch it was about to create.
-    progress.write()?;
-    if let Some(link) = &plan.latest_results {
-        atomic_file::point_link(link, &plan.output)?;
+    created.file(&output, || progress.write())?;
+    // Last, as nothing can undo it: it replaces the link to an earlier run's results.
+    if let Some(link) = layout.latest_results {
+        atomic_file::point_link(link, &output)?;
     }
-    Ok(progress)
+    Ok(())
+}
+
+/// What `prepare` created, so that a failure can remove it again.
+#[derive(Debug, Default)]
+struct Created {
+    /// Outermost first.
+    dirs: Vec<PathBuf>,
+    files: Vec<PathBuf>,
+}
+
+impl Created {
+    /// `create_dir_all`, remembering every directory that did not exist before.
+    fn dir_all(&mut self, dir: &Path) -> Result<(), Error> {
+        let missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| d.symlink_metadata().is_err())
+            .map(Path::to_path_buf)
+            .collect();
+        // Remembered even on a failure: the outer ones may exist by then.
+        self.dirs.extend(missing.into_iter().rev());
+        std::fs::create_dir_all(dir).context("create", dir)
+    }
+
+    /// Writes `path` with `write`, remembering it when it did not exist before.
+    fn file(
+        &mut self,
+        path: &Path,
+        write: impl FnOnce() -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let existed = path.symlink_metadata().is_ok();
+        write()?;
+        if !existed {
+            self.files.push(path.to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// Removes what was created, innermost first. A directory that holds something porch did
+    /// not create here (another run's files, meanwhile) stays.
+    fn undo(self) {
+        for file in self.files.iter().rev() {
+            let _ = std::fs::remove_file(file);
+        }
+        for dir in self.dirs.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }
 
 /// Every task pending, or carried from the run it resumes: what the results file says before
@@ -131,6 +227,7 @@ fn run_id(started_at: SystemTime) -> String {
 }
 
 /// The results file through the run.
+#[derive(Debug)]
 struct Progress {
     output: PathBuf,
     results: Results,
@@ -421,5 +518,119 @@ mod tests {
                 code: 1,
             },
         ]);
+    }
+
+    fn progress(output: PathBuf) -> Progress {
+        let results = Results {
+            version: SCHEMA_VERSION,
+            run_id: "1".into(),
+            resumed_from: None,
+            tasks_file: "tasks.json".into(),
+            repo: "/src/shop".into(),
+            started_at: String::new(),
+            finished_at: None,
+            duration_ms: 0,
+            summary: Counts::default(),
+            tasks: Vec::new(),
+        };
+        Progress {
+            output,
+            results,
+            clock: Instant::now(),
+            failed_update: None,
+        }
+    }
+
+    /// Every path under `root`, relative to it, sorted.
+    fn tree(root: &Path) -> Vec<String> {
+        let mut paths = Vec::new();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() && !path.is_symlink() {
+                    dirs.push(path.clone());
+                }
+                let relative = path.strip_prefix(root).unwrap();
+                paths.push(relative.display().to_string());
+            }
+        }
+        paths.sort();
+        paths
+    }
+
+    #[test]
+    fn preparing_creates_the_state_directory_owner_file_tasks_copy_results_and_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state_dir = tmp.path().join("worktrees/shop/.porch");
+        let link = state_dir.join("results.json");
+        let layout = StateLayout {
+            state_dir: &state_dir,
+            repo_dir: Path::new("/src/shop/.git"),
+            latest_results: Some(&link),
+            tasks_source: b"[]",
+        };
+        create_state(&layout, progress(state_dir.join("runs/1.json"))).unwrap();
+        let porch = "worktrees/shop/.porch";
+        let expected = [
+            "",
+            "/logs",
+            "/repo",
+            "/results.json",
+            "/runs",
+            "/runs/1.json",
+            "/tasks",
+            "/tasks/1.json",
+        ];
+        let mut expected: Vec<String> = expected.iter().map(|p| format!("{porch}{p}")).collect();
+        expected.extend(["worktrees".into(), "worktrees/shop".into()]);
+        expected.sort();
+        assert_eq!(tree(tmp.path()), expected);
+        let owner = std::fs::read_to_string(state_dir.join("repo")).unwrap();
+        assert_eq!(owner, "/src/shop/.git");
+        let results = std::fs::read_to_string(&link).unwrap();
+        assert!(results.contains(r#""repo": "/src/shop""#), "{results}");
+        let tasks = std::fs::read_to_string(state_dir.join("tasks/1.json")).unwrap();
+        assert_eq!(tasks, "[]");
+    }
+
+    #[test]
+    fn a_failed_results_write_leaves_nothing_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        // -o names a directory that appeared after preflight: the rename onto it fails.
+        let output = tmp.path().join("out/results.json");
+        std::fs::create_dir_all(output.join("taken")).unwrap();
+        let before = tree(tmp.path());
+        let state_dir = tmp.path().join("worktrees/shop/.porch");
+        let layout = StateLayout {
+            state_dir: &state_dir,
+            repo_dir: Path::new("/src/shop/.git"),
+            latest_results: None,
+            tasks_source: b"[]",
+        };
+        let err = create_state(&layout, progress(output)).unwrap_err();
+        assert!(err.to_string().contains("results.json"), "{err}");
+        assert_eq!(tree(tmp.path()), before);
+    }
+
+    #[test]
+    fn a_failed_link_leaves_nothing_created_and_what_was_there_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state_dir = tmp.path().join("shop/.porch");
+        // An earlier run's owner file, and a directory where the link goes.
+        std::fs::create_dir_all(state_dir.join("results.json/taken")).unwrap();
+        std::fs::write(state_dir.join("repo"), "/src/shop/.git").unwrap();
+        let before = tree(tmp.path());
+        let link = state_dir.join("results.json");
+        let layout = StateLayout {
+            state_dir: &state_dir,
+            repo_dir: Path::new("/elsewhere/.git"),
+            latest_results: Some(&link),
+            tasks_source: b"[]",
+        };
+        create_state(&layout, progress(state_dir.join("runs/1.json"))).unwrap_err();
+        assert_eq!(tree(tmp.path()), before);
+        let owner = std::fs::read_to_string(state_dir.join("repo")).unwrap();
+        assert_eq!(owner, "/src/shop/.git");
     }
 }
