@@ -23,7 +23,7 @@ pub fn logs(args: &LogsArgs) -> Result<ExitCode, Error> {
         .as_ref()
         .map(PathBuf::from)
         .unwrap_or_else(|| runs::log_path(&location.state_dir, &task.name));
-    let mut sink = Sink::new(&task, args.raw);
+    let mut sink = Sink::new(&task, args.raw)?;
     if args.follow {
         follow(&run, &task.name, &path, &mut sink)?;
     } else {
@@ -65,15 +65,25 @@ struct Sink {
 }
 
 impl Sink {
-    fn new(task: &StoredTask, raw: bool) -> Sink {
-        let printer = (!raw).then(|| printer::spawn(vec![task.name.clone()], false));
-        Sink {
+    fn new(task: &StoredTask, raw: bool) -> Result<Sink, Error> {
+        let printer = if raw {
+            None
+        } else {
+            let spawned = printer::spawn(vec![task.name.clone()], false).map_err(|err| {
+                Error::setup(
+                    format!("the system refused a thread for the printer: {err}"),
+                    "too many threads or processes may be running (see ulimit -u)",
+                )
+            })?;
+            Some(spawned)
+        };
+        Ok(Sink {
             raw,
             worktree: PathBuf::from(&task.worktree),
             session: SessionLog::default(),
             partial: Vec::new(),
             printer,
-        }
+        })
     }
 
     fn write(&mut self, bytes: &[u8]) {

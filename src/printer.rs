@@ -85,7 +85,8 @@ pub fn note(printer: &Sender<Line>, task: usize, tone: Tone, text: String) {
     let _ = printer.send_timeout(line, NOTE_WAIT);
 }
 
-pub fn spawn(names: Vec<String>, color: bool) -> (Sender<Line>, PrinterThread) {
+/// Starts the printer thread; an error when the system refuses a thread.
+pub fn spawn(names: Vec<String>, color: bool) -> io::Result<(Sender<Line>, PrinterThread)> {
     let (sender, receiver) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
     let (stop, stopped) = crossbeam_channel::bounded(1);
     let (finished_tx, finished) = crossbeam_channel::bounded(1);
@@ -100,16 +101,13 @@ pub fn spawn(names: Vec<String>, color: bool) -> (Sender<Line>, PrinterThread) {
                 io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
             );
             let _ = finished_tx.send(());
-        })
-        .expect("spawning the printer thread");
-    (
-        sender,
-        PrinterThread {
-            stop,
-            finished,
-            thread: handle,
-        },
-    )
+        })?;
+    let thread = PrinterThread {
+        stop,
+        finished,
+        thread: handle,
+    };
+    Ok((sender, thread))
 }
 
 struct Printer {

@@ -1,5 +1,6 @@
 //! `porch run`: one thread per task, one printer thread, results written as tasks finish.
 
+use std::ffi::OsStr;
 use std::io::IsTerminal;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -32,16 +33,23 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
 pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
     let color = use_color(color);
 
+    // Before anything is created, so that a refused thread is an error with nothing to undo.
+    let (printer, printer_thread) = spawn_printer(&plan, color)?;
+
     // From here on porch creates things, so from here on a signal must let it clean up.
     shutdown::install();
     let started_at = SystemTime::now();
-    let mut progress = prepare(&plan, started_at)?;
+    let mut progress = match prepare(&plan, started_at) {
+        Ok(progress) => progress,
+        Err(err) => {
+            printer_thread.finish();
+            return Err(err);
+        }
+    };
     if let Some(note) = &plan.jobs_note {
         crate::console::print_stderr(&format!("porch: {note}\n"));
     }
 
-    let names = plan.tasks.iter().map(|t| t.task.name.clone()).collect();
-    let (printer, printer_thread) = printer::spawn(names, color);
     let ctx = Context {
         plan: &plan,
         printer,
@@ -69,6 +77,19 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
         shutdown::requested(),
         statuses,
     )))
+}
+
+fn spawn_printer(
+    plan: &Plan,
+    color: bool,
+) -> Result<(Sender<printer::Line>, printer::PrinterThread), Error> {
+    let names = plan.tasks.iter().map(|t| t.task.name.clone()).collect();
+    printer::spawn(names, color).map_err(|err| {
+        Error::setup(
+            format!("the system refused a thread for the printer, so nothing was started: {err}"),
+            "too many threads or processes may be running (see ulimit -u); run porch again when fewer are",
+        )
+    })
 }
 
 /// Creates the state directory and the owner file, and writes the first results file.
@@ -414,13 +435,29 @@ fn exit_code(
 }
 
 fn use_color(choice: ColorChoice) -> bool {
+    color_wanted(
+        choice,
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+        std::io::stdout().is_terminal(),
+    )
+}
+
+/// Colour when asked for. With `auto`, only on a terminal, and never when `NO_COLOR` is set to
+/// anything but the empty string (no-color.org) or `TERM` is `dumb`.
+fn color_wanted(
+    choice: ColorChoice,
+    no_color: Option<&OsStr>,
+    term: Option<&OsStr>,
+    stdout_is_terminal: bool,
+) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
-                && std::io::stdout().is_terminal()
+            no_color.is_none_or(OsStr::is_empty)
+                && term.is_none_or(|t| t != "dumb")
+                && stdout_is_terminal
         }
     }
 }
@@ -632,5 +669,35 @@ mod tests {
         assert_eq!(tree(tmp.path()), before);
         let owner = std::fs::read_to_string(state_dir.join("repo")).unwrap();
         assert_eq!(owner, "/src/shop/.git");
+    }
+
+    #[test]
+    fn colour_when_asked_and_on_a_terminal_unless_told_not_to() {
+        use ColorChoice::{Always, Auto, Never};
+        let (none, empty, one, dumb, xterm) = (
+            None,
+            Some(OsStr::new("")),
+            Some(OsStr::new("1")),
+            Some(OsStr::new("dumb")),
+            Some(OsStr::new("xterm-256color")),
+        );
+        // (rule, --color, NO_COLOR, TERM, stdout is a terminal, colour)
+        let cases = [
+            ("always, whatever else", Always, one, dumb, false, true),
+            ("never, even on a terminal", Never, none, xterm, true, false),
+            ("auto on a terminal", Auto, none, xterm, true, true),
+            ("auto without TERM", Auto, none, none, true, true),
+            ("auto into a pipe", Auto, none, xterm, false, false),
+            ("auto with NO_COLOR set", Auto, one, xterm, true, false),
+            ("auto with NO_COLOR empty", Auto, empty, xterm, true, true),
+            ("auto on a dumb terminal", Auto, none, dumb, true, false),
+        ];
+        for (rule, choice, no_color, term, terminal, colour) in cases {
+            assert_eq!(
+                color_wanted(choice, no_color, term, terminal),
+                colour,
+                "{rule}"
+            );
+        }
     }
 }
