@@ -18,7 +18,7 @@ use crate::printer;
 use crate::proc;
 use crate::report::{self, Counts, Results, SCHEMA_VERSION, Status, TaskResult};
 use crate::runs;
-use crate::scheduler::{Scheduler, State};
+use crate::scheduler::Scheduler;
 use crate::shutdown;
 use crate::summary;
 use crate::task::{self, Context};
@@ -288,12 +288,9 @@ type Finished = (usize, TaskResult);
 /// or waits.
 fn schedule(ctx: &Context, progress: &mut Progress) {
     let plan = ctx.plan;
-    // A carried task is not run again: it starts as finished.
-    let initial = plan.tasks.iter().map(|t| match t.carried {
-        Some(_) => State::Finished,
-        None => State::Waiting,
-    });
-    let mut scheduler = Scheduler::new(initial.collect(), plan.jobs, plan.stagger);
+    // From the first results: a task carried over is not run again, it starts with its outcome.
+    let initial = progress.results.tasks.iter().map(|t| t.status).collect();
+    let mut scheduler = Scheduler::new(initial, plan.jobs, plan.stagger);
     std::thread::scope(|scope| {
         let (finished_tx, finished_rx) = crossbeam_channel::unbounded::<Finished>();
         loop {
@@ -311,7 +308,7 @@ fn schedule(ctx: &Context, progress: &mut Progress) {
                 .next_wake(Instant::now())
                 .map_or(SIGNAL_POLL, |wait| wait.min(SIGNAL_POLL));
             if let Ok((index, result)) = finished_rx.recv_timeout(wake) {
-                scheduler.finished(index);
+                scheduler.finished(index, result.status);
                 progress.results.tasks[index] = result;
                 progress.update();
             }

@@ -4,22 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-/// Where one task is in the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// Not started yet: waits for a free slot and the stagger.
-    Waiting,
-    Running,
-    /// Ended, whatever its outcome, or never ran because the system refused it a thread.
-    Finished,
-    /// Never started: porch was asked to stop first.
-    Skipped,
-}
+use crate::report::Status;
 
 #[derive(Debug)]
 pub struct Scheduler {
-    /// One per task, in tasks-file order: the order in which they start.
-    states: Vec<State>,
+    /// One per task, in tasks-file order: the order in which they start. Pending until started,
+    /// then running, then its outcome; skipped when porch was asked to stop first. The statuses
+    /// of the results file, so that a rule about outcomes (start only once another task
+    /// succeeded) reads them as they are.
+    states: Vec<Status>,
     /// How many tasks may run at once (`-j`).
     jobs: usize,
     /// The least time between two starts (`--stagger`).
@@ -30,8 +23,9 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// `initial`: each task's state before the run starts, waiting unless it is carried over.
-    pub fn new(initial: Vec<State>, jobs: usize, stagger: Option<Duration>) -> Scheduler {
+    /// `initial`: each task's status before the run starts: pending, or the outcome of a task
+    /// that `porch resume` carries over from the run it resumes.
+    pub fn new(initial: Vec<Status>, jobs: usize, stagger: Option<Duration>) -> Scheduler {
         Scheduler {
             states: initial,
             jobs,
@@ -41,34 +35,34 @@ impl Scheduler {
         }
     }
 
-    /// The task that may start at `now`, if any: the first waiting one, when a slot is free
+    /// The task that may start at `now`, if any: the first pending one, when a slot is free
     /// and the stagger since the last start has passed.
     pub fn ready(&self, now: Instant) -> Option<usize> {
         if self.stopping || self.running() >= self.jobs || !self.stagger_wait(now).is_zero() {
             return None;
         }
-        self.states.iter().position(|s| *s == State::Waiting)
+        self.states.iter().position(|s| *s == Status::Pending)
     }
 
     /// `index` runs from `now` on: it holds a slot, and the next start waits for the stagger.
     pub fn started(&mut self, index: usize, now: Instant) {
-        self.states[index] = State::Running;
+        self.states[index] = Status::Running;
         self.last_start = Some(now);
     }
 
-    /// The system refused `index` a thread: it ends without running and holds no slot, but
+    /// The system refused `index` a thread: it fails without running and holds no slot, but
     /// counts as a start for the stagger, as porch tried to start it.
     pub fn refused(&mut self, index: usize, now: Instant) {
-        self.states[index] = State::Finished;
+        self.states[index] = Status::Failed;
         self.last_start = Some(now);
     }
 
-    /// `index` ended: its slot is free for the next task.
-    pub fn finished(&mut self, index: usize) {
-        self.states[index] = State::Finished;
+    /// `index` ended with `outcome`: its slot is free for the next task.
+    pub fn finished(&mut self, index: usize, outcome: Status) {
+        self.states[index] = outcome;
     }
 
-    /// porch was asked to stop: no waiting task will start. Returns the tasks this skipped;
+    /// porch was asked to stop: no pending task will start. Returns the tasks this skipped;
     /// `None` when porch was stopping already.
     pub fn on_signal(&mut self) -> Option<Vec<usize>> {
         if std::mem::replace(&mut self.stopping, true) {
@@ -76,34 +70,37 @@ impl Scheduler {
         }
         let mut skipped = Vec::new();
         for (index, state) in self.states.iter_mut().enumerate() {
-            if *state == State::Waiting {
-                *state = State::Skipped;
+            if *state == Status::Pending {
+                *state = Status::Skipped;
                 skipped.push(index);
             }
         }
         Some(skipped)
     }
 
-    /// How long until the stagger lets the next waiting task start, when the stagger is what
+    /// How long until the stagger lets the next pending task start, when the stagger is what
     /// holds it back; `None` when nothing waits for the stagger (only a finished task or a
     /// signal can change what starts next).
     pub fn next_wake(&self, now: Instant) -> Option<Duration> {
-        let waiting = !self.stopping && self.states.contains(&State::Waiting);
+        let pending = !self.stopping && self.states.contains(&Status::Pending);
         let free_slot = self.running() < self.jobs;
         let wait = self.stagger_wait(now);
-        (waiting && free_slot && !wait.is_zero()).then_some(wait)
+        (pending && free_slot && !wait.is_zero()).then_some(wait)
     }
 
     pub fn running(&self) -> usize {
-        self.states.iter().filter(|s| **s == State::Running).count()
+        self.states
+            .iter()
+            .filter(|s| **s == Status::Running)
+            .count()
     }
 
-    /// Nothing runs and nothing waits: the run is over.
+    /// Nothing runs and nothing is pending: the run is over.
     pub fn is_done(&self) -> bool {
         !self
             .states
             .iter()
-            .any(|s| matches!(s, State::Waiting | State::Running))
+            .any(|s| matches!(s, Status::Pending | Status::Running))
     }
 
     /// What is left of the stagger after the last start; zero when it has passed.
@@ -119,14 +116,14 @@ impl Scheduler {
 
 #[cfg(test)]
 mod tests {
-    use super::State::{Finished, Running, Skipped, Waiting};
     use super::*;
+    use Status::{Failed, Pending, Running, Skipped, Succeeded, TimedOut};
 
     const SECOND: Duration = Duration::from_secs(1);
 
     /// A scheduler whose tasks are in `states`, the last start `since_start` before `now`.
     fn scheduler(
-        states: &[State],
+        states: &[Status],
         jobs: usize,
         stagger: Option<Duration>,
         since_start: Option<Duration>,
@@ -144,11 +141,11 @@ mod tests {
 
     #[test]
     fn tasks_start_in_file_order() {
-        let cases: &[(&[State], Option<usize>)] = &[
-            (&[Waiting, Waiting, Waiting], Some(0)),
-            (&[Running, Waiting, Waiting], Some(1)),
-            (&[Finished, Skipped, Waiting], Some(2)),
-            (&[Finished, Running, Finished], None),
+        let cases: &[(&[Status], Option<usize>)] = &[
+            (&[Pending, Pending, Pending], Some(0)),
+            (&[Running, Pending, Pending], Some(1)),
+            (&[Succeeded, Skipped, Pending], Some(2)),
+            (&[Failed, Running, Succeeded], None),
             (&[], None),
         ];
         for (states, expected) in cases {
@@ -158,13 +155,21 @@ mod tests {
     }
 
     #[test]
+    fn a_task_carried_over_by_resume_never_starts_and_holds_no_slot() {
+        let s = Scheduler::new(vec![Succeeded, Pending], 1, None);
+        assert_eq!(s.ready(Instant::now()), Some(1));
+        let s = Scheduler::new(vec![Succeeded], 1, None);
+        assert!(s.is_done());
+    }
+
+    #[test]
     fn no_more_than_jobs_tasks_run_at_once() {
-        let cases: &[(&[State], usize, Option<usize>)] = &[
-            (&[Running, Waiting], 1, None),
-            (&[Running, Running, Waiting], 2, None),
-            (&[Running, Waiting], 2, Some(1)),
-            // Finished and skipped tasks hold no slot.
-            (&[Finished, Skipped, Waiting], 1, Some(2)),
+        let cases: &[(&[Status], usize, Option<usize>)] = &[
+            (&[Running, Pending], 1, None),
+            (&[Running, Running, Pending], 2, None),
+            (&[Running, Pending], 2, Some(1)),
+            // Ended and skipped tasks hold no slot.
+            (&[Succeeded, Skipped, Pending], 1, Some(2)),
         ];
         for (states, jobs, expected) in cases {
             let (s, now) = scheduler(states, *jobs, None, None);
@@ -174,10 +179,19 @@ mod tests {
 
     #[test]
     fn a_finished_task_frees_its_slot() {
-        let (mut s, now) = scheduler(&[Running, Waiting], 1, None, None);
+        let (mut s, now) = scheduler(&[Running, Pending], 1, None, None);
         assert_eq!(s.ready(now), None);
-        s.finished(0);
+        s.finished(0, Succeeded);
         assert_eq!(s.ready(now), Some(1));
+    }
+
+    #[test]
+    fn an_ended_task_keeps_its_outcome_a_refused_one_failed() {
+        let (mut s, now) = scheduler(&[Running, Running, Pending], 3, None, None);
+        s.finished(0, TimedOut);
+        s.finished(1, Succeeded);
+        s.refused(2, now);
+        assert_eq!(s.states, [TimedOut, Succeeded, Failed]);
     }
 
     #[test]
@@ -191,7 +205,7 @@ mod tests {
             (Some(2 * SECOND), true),
         ];
         for (since_start, starts) in cases {
-            let (s, now) = scheduler(&[Running, Waiting], 10, Some(SECOND), since_start);
+            let (s, now) = scheduler(&[Running, Pending], 10, Some(SECOND), since_start);
             assert_eq!(
                 s.ready(now).is_some(),
                 starts,
@@ -202,7 +216,7 @@ mod tests {
 
     #[test]
     fn without_a_stagger_every_free_slot_fills_at_once() {
-        let (mut s, now) = scheduler(&[Waiting, Waiting, Waiting], 10, None, None);
+        let (mut s, now) = scheduler(&[Pending, Pending, Pending], 10, None, None);
         let mut order = Vec::new();
         while let Some(index) = s.ready(now) {
             s.started(index, now);
@@ -214,7 +228,7 @@ mod tests {
     #[test]
     fn a_zero_stagger_holds_nothing_back() {
         let (s, now) = scheduler(
-            &[Running, Waiting],
+            &[Running, Pending],
             10,
             Some(Duration::ZERO),
             Some(Duration::ZERO),
@@ -225,7 +239,7 @@ mod tests {
 
     #[test]
     fn a_start_holds_the_next_one_back_for_the_stagger() {
-        let (mut s, now) = scheduler(&[Waiting, Waiting], 10, Some(SECOND), None);
+        let (mut s, now) = scheduler(&[Pending, Pending], 10, Some(SECOND), None);
         s.started(0, now);
         assert_eq!(s.ready(now), None);
         assert_eq!(s.next_wake(now), Some(SECOND));
@@ -234,7 +248,7 @@ mod tests {
 
     #[test]
     fn a_refused_start_counts_for_the_stagger_but_holds_no_slot() {
-        let (mut s, now) = scheduler(&[Waiting, Waiting], 1, Some(SECOND), None);
+        let (mut s, now) = scheduler(&[Pending, Pending], 1, Some(SECOND), None);
         s.refused(0, now);
         assert_eq!(s.running(), 0);
         assert_eq!(s.ready(now), None);
@@ -246,7 +260,7 @@ mod tests {
         let half = SECOND / 2;
         struct Case {
             rule: &'static str,
-            states: &'static [State],
+            states: &'static [Status],
             jobs: usize,
             since_start: Option<Duration>,
             wake: Option<Duration>,
@@ -254,35 +268,35 @@ mod tests {
         let cases = [
             Case {
                 rule: "the stagger holds a task back",
-                states: &[Running, Waiting],
+                states: &[Running, Pending],
                 jobs: 2,
                 since_start: Some(half),
                 wake: Some(half),
             },
             Case {
                 rule: "no slot is free",
-                states: &[Running, Waiting],
+                states: &[Running, Pending],
                 jobs: 1,
                 since_start: Some(half),
                 wake: None,
             },
             Case {
                 rule: "nothing waits",
-                states: &[Running, Finished],
+                states: &[Running, Failed],
                 jobs: 2,
                 since_start: Some(half),
                 wake: None,
             },
             Case {
                 rule: "the stagger has passed",
-                states: &[Running, Waiting],
+                states: &[Running, Pending],
                 jobs: 2,
                 since_start: Some(2 * SECOND),
                 wake: None,
             },
             Case {
                 rule: "nothing started yet",
-                states: &[Waiting, Waiting],
+                states: &[Pending, Pending],
                 jobs: 2,
                 since_start: None,
                 wake: None,
@@ -292,40 +306,40 @@ mod tests {
             let (s, now) = scheduler(case.states, case.jobs, Some(SECOND), case.since_start);
             assert_eq!(s.next_wake(now), case.wake, "{}", case.rule);
         }
-        let (s, now) = scheduler(&[Running, Waiting], 2, None, Some(Duration::ZERO));
+        let (s, now) = scheduler(&[Running, Pending], 2, None, Some(Duration::ZERO));
         assert_eq!(s.next_wake(now), None, "no stagger");
     }
 
     #[test]
-    fn a_signal_skips_every_waiting_task_and_leaves_the_others() {
-        let (mut s, _) = scheduler(&[Finished, Running, Waiting, Waiting], 2, None, None);
+    fn a_signal_skips_every_pending_task_and_leaves_the_others() {
+        let (mut s, _) = scheduler(&[Failed, Running, Pending, Pending], 2, None, None);
         assert_eq!(s.on_signal(), Some(vec![2, 3]));
-        assert_eq!(s.states, [Finished, Running, Skipped, Skipped]);
+        assert_eq!(s.states, [Failed, Running, Skipped, Skipped]);
     }
 
     #[test]
     fn a_second_signal_is_no_news() {
-        let (mut s, _) = scheduler(&[Running, Waiting], 1, None, None);
+        let (mut s, _) = scheduler(&[Running, Pending], 1, None, None);
         assert_eq!(s.on_signal(), Some(vec![1]));
         assert_eq!(s.on_signal(), None);
     }
 
     #[test]
     fn after_a_signal_nothing_starts_even_in_a_free_slot() {
-        let (mut s, now) = scheduler(&[Running, Waiting], 1, None, None);
+        let (mut s, now) = scheduler(&[Running, Pending], 1, None, None);
         s.on_signal();
-        s.finished(0);
+        s.finished(0, Succeeded);
         assert_eq!(s.ready(now), None);
         assert_eq!(s.next_wake(now), None);
     }
 
     #[test]
     fn the_run_is_done_when_nothing_runs_or_waits() {
-        let cases: &[(&[State], bool)] = &[
-            (&[Finished, Skipped], true),
+        let cases: &[(&[Status], bool)] = &[
+            (&[Succeeded, Skipped], true),
             (&[], true),
-            (&[Finished, Running], false),
-            (&[Finished, Waiting], false),
+            (&[Failed, Running], false),
+            (&[Succeeded, Pending], false),
         ];
         for (states, done) in cases {
             let (s, _) = scheduler(states, 1, None, None);
@@ -335,12 +349,7 @@ mod tests {
 
     #[test]
     fn running_counts_only_running_tasks() {
-        let (s, _) = scheduler(
-            &[Running, Finished, Running, Waiting, Skipped],
-            4,
-            None,
-            None,
-        );
+        let (s, _) = scheduler(&[Running, Failed, Running, Pending, Skipped], 4, None, None);
         assert_eq!(s.running(), 2);
     }
 }
