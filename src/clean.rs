@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::branch_template;
 use crate::cli_after::CleanArgs;
 use crate::error::Error;
 use crate::git::{self, Repo, WorktreeEntry};
@@ -177,7 +178,7 @@ impl Cleaner<'_> {
                 self.report(done, "delete", &format!("branch {}", task.branch));
             }
         }
-        for reference in saved_attempts(self.repo, &task.name) {
+        for reference in saved_attempts(self.repo, branch_template::slot(&task.branch)) {
             let done = self
                 .act(|repo| git::run(&repo.toplevel, &["update-ref", "-d", &reference]).map(drop));
             self.report(done, "delete", &format!("saved attempt {reference}"));
@@ -299,9 +300,10 @@ fn remove_worktree(repo: &Repo, dir: &str, force: bool) -> Result<(), git::GitEr
     git::run(&repo.toplevel, &args).map(drop)
 }
 
-/// `refs/porch/attempts/<task>/<n>`: what failed attempts wrote before `--retries` started over.
-fn saved_attempts(repo: &Repo, task: &str) -> Vec<String> {
-    let prefix = format!("{}/{task}/", git::ATTEMPTS_REFS);
+/// `refs/porch/attempts/<slot>/<n>`: what failed attempts wrote before `--retries` started
+/// over; the slot is the task's branch without `task/`.
+fn saved_attempts(repo: &Repo, slot: &str) -> Vec<String> {
+    let prefix = format!("{}/{slot}/", git::ATTEMPTS_REFS);
     git::run(
         &repo.toplevel,
         &["for-each-ref", "--format=%(refname)", &prefix],

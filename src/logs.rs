@@ -9,6 +9,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use crate::agent::{self, SessionLog};
+use crate::branch_template;
 use crate::cli_after::LogsArgs;
 use crate::error::{Error, IoContext};
 use crate::printer::{self, Line, Origin};
@@ -18,11 +19,13 @@ pub fn logs(args: &LogsArgs) -> Result<ExitCode, Error> {
     let (location, run) = args.choice.load()?;
     let task = run.task(&args.task)?.clone();
     // While a task runs, its results entry has no `log` yet: the log is where porch puts it.
-    let path = task
-        .log
-        .as_ref()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| runs::log_path(&location.state_dir, &task.name));
+    let path = task.log.as_ref().map(PathBuf::from).unwrap_or_else(|| {
+        let slot = branch_template::slot(&task.branch);
+        runs::log_path(
+            &location.state_dir,
+            if slot.is_empty() { &task.name } else { slot },
+        )
+    });
     let mut sink = Sink::new(&task, args.raw)?;
     if args.follow {
         follow(&run, &task.name, &path, &mut sink)?;

@@ -16,9 +16,10 @@ pub const RUNS_DIR: &str = "runs";
 /// The state directory's link to the latest run's results file.
 pub const LATEST_LINK: &str = "results.json";
 
-/// `<state dir>/logs/<task>.log`: where a run writes a task's whole session output.
-pub fn log_path(state_dir: &Path, task: &str) -> PathBuf {
-    state_dir.join("logs").join(format!("{task}.log"))
+/// `<state dir>/logs/<slot>.log`: where a run writes a task's whole session output (the slot
+/// is its branch without `task/`).
+pub fn log_path(state_dir: &Path, slot: &str) -> PathBuf {
+    state_dir.join("logs").join(format!("{slot}.log"))
 }
 
 /// The pid of the porch that made a run, from an id of the form `<UTC time>-<pid>`.
