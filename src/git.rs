@@ -100,13 +100,35 @@ impl std::fmt::Display for GitError {
 
 impl std::error::Error for GitError {}
 
-/// A git command in `dir`, in a process group of its own: Ctrl-C at the terminal goes to the
-/// foreground group, and must reach porch (which then commits the agents' work) but not the
-/// `git add` or `git commit` doing that.
+/// Settings on every git command porch runs, over whatever the repository, the user or the
+/// agent configured. No hooks at all (`--no-verify` skips only pre-commit and commit-msg; a
+/// prepare-commit-msg, post-commit or reference-transaction hook would still run, and with a
+/// relative `core.hooksPath` the agent could write one), no fsmonitor daemon (a configured
+/// command, run like a hook), no automatic maintenance (sixty commits at once would each start
+/// one).
+const GIT_OVERRIDES: [&str; 6] = [
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "maintenance.auto=false",
+];
+
+/// A git command in `dir` that runs no hook and never reads the terminal: stdin is null, git
+/// may not prompt, and it runs in a session of its own, without a controlling terminal, so
+/// whatever it starts (a filter, a credential helper) that opens `/dev/tty` gets an error
+/// instead of stopping porch with SIGTTIN forever. Being in its own process group also keeps
+/// Ctrl-C at the terminal from reaching the `git add` or `git commit` that keeps the agents'
+/// work: the signal is porch's to handle.
 pub fn command(dir: &Path) -> Command {
-    use std::os::unix::process::CommandExt;
     let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(dir).stdin(Stdio::null()).process_group(0);
+    cmd.args(GIT_OVERRIDES)
+        .arg("-C")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .env("GIT_TERMINAL_PROMPT", "0");
+    crate::sys::in_new_session(&mut cmd);
     for var in REPO_ENV_VARS {
         cmd.env_remove(var);
     }
@@ -543,9 +565,8 @@ pub fn identity_overrides(dir: &Path) -> Vec<String> {
 }
 
 /// Commits everything the worktree holds (honouring `.gitignore`). Returns whether there was
-/// anything to commit. Hooks are skipped and signing is off: the point is that the agent's work
-/// is never left behind because of a lint hook or a missing key on a server. Automatic
-/// maintenance is off too: sixty commits at once would each start a `git maintenance` run.
+/// anything to commit. No hook runs (see `command`) and signing is off: the point is that the
+/// agent's work is never left behind because of a lint hook or a missing key on a server.
 pub fn commit_all(dir: &Path, message: &str, identity: &[String]) -> Result<bool, GitError> {
     run(dir, &["add", "--all"])?;
     let mut args: Vec<String> = identity.to_vec();
@@ -553,8 +574,6 @@ pub fn commit_all(dir: &Path, message: &str, identity: &[String]) -> Result<bool
         [
             "-c",
             "commit.gpgsign=false",
-            "-c",
-            "maintenance.auto=false",
             "commit",
             "--quiet",
             "--no-verify",

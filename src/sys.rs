@@ -15,6 +15,8 @@
 //! - `ioctl(2)` with `FICLONE` ([`clone_file`]), copy-on-write cloning of a file: it takes two
 //!   open descriptors that the caller's `File`s keep open for the whole call, and touches no
 //!   memory of porch's.
+//! - `setsid(2)` in a child between fork and exec ([`in_new_session`]): it is
+//!   async-signal-safe, touches no memory, and is the only thing the closure does.
 
 use std::fs::File;
 use std::io;
@@ -62,6 +64,23 @@ pub fn writable(dir: &Path) -> bool {
     };
     // SAFETY: access(2) reads a NUL-terminated path we own for the duration of the call.
     unsafe { libc::access(c_path.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// Starts `command`'s process as the leader of a new session, with no controlling terminal:
+/// opening `/dev/tty` then fails instead of stopping the process with SIGTTIN, and Ctrl-C at
+/// porch's terminal does not reach it. It is also the leader of a new process group.
+pub fn in_new_session(command: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
+    // calls are allowed: setsid(2) is one, and the closure does nothing else.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
 }
 
 static FIRST_SIGNAL: AtomicI32 = AtomicI32::new(0);

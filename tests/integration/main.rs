@@ -4,6 +4,7 @@
 mod support;
 
 mod after;
+mod git_safety;
 mod lifecycle;
 mod run;
 mod settings;

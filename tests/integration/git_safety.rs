@@ -1,0 +1,191 @@
+//! porch's own git in unusual repositories and at unusual moments: hooks, the terminal, sparse
+//! checkouts, stale lock files, ambiguous base names, signals during worktree registration, and
+//! results files that are not regular files.
+//!
+//! Facts are checked with git itself. Nothing waits on a clock.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::support::*;
+
+/// Hooks git runs around the commands porch uses (commit, update-ref, worktree add, reset,
+/// checkout), each of which would record that it ran.
+const HOOKS: [&str; 8] = [
+    "pre-commit",
+    "prepare-commit-msg",
+    "commit-msg",
+    "post-commit",
+    "reference-transaction",
+    "post-checkout",
+    "post-index-change",
+    "pre-auto-gc",
+];
+
+/// A hook that records its name in `ran`, then, for prepare-commit-msg, does what commitizen's
+/// does: reads the terminal (which stops a background process, or fails without one).
+fn hook_script(name: &str, ran: &Path) -> String {
+    let tty = if name == "prepare-commit-msg" {
+        "exec < /dev/tty || exit 1\nread answer\n"
+    } else {
+        ""
+    };
+    format!(
+        "#!/bin/sh\necho ran >> {}/{name}\n{tty}exit 0\n",
+        ran.display()
+    )
+}
+
+fn hooks_that_ran(ran: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(ran)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn porch_runs_no_hook_of_the_repository() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let ran = sandbox.path().join("hooks-ran");
+    std::fs::create_dir_all(&ran).unwrap();
+    for name in HOOKS {
+        let path = sandbox.repo().join(".git/hooks").join(name);
+        write_script(&path, &hook_script(name, &ran));
+    }
+    let tasks = sandbox.tasks(&[("hooked", "@write work.txt kept")]);
+    let run = sandbox.porch_run_tasks(&tasks).spawn("run").wait();
+    run.expect_code(0);
+    assert_eq!(hooks_that_ran(&ran), Vec::<String>::new(), "{run}");
+    assert_eq!(sandbox.git(&["show", "task/hooked:work.txt"]), "kept");
+    // The hooks are live: git run by anyone else runs them.
+    sandbox.git(&["update-ref", "refs/test/control", "HEAD"]);
+    assert!(
+        hooks_that_ran(&ran).contains(&"reference-transaction".to_string()),
+        "the test's hooks do not run at all: {:?}",
+        hooks_that_ran(&ran)
+    );
+}
+
+/// With a relative `core.hooksPath`, hooks come from the worktree git runs in: the agent can
+/// write them. porch must not run what its agent wrote.
+#[test]
+fn porch_runs_no_hook_the_agent_wrote_under_a_relative_hooks_path() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    sandbox.git(&["config", "core.hooksPath", ".hooks"]);
+    let ran = sandbox.path().join("hooks-ran");
+    std::fs::create_dir_all(&ran).unwrap();
+    let scripts = sandbox.path().join("scripts");
+    for name in HOOKS {
+        write_script(&scripts.join(name), &hook_script(name, &ran));
+    }
+    let prompt = format!(
+        "@write work.txt kept\n@bash mkdir -p .hooks && cp {}/* .hooks/",
+        scripts.display()
+    );
+    let tasks = sandbox.tasks(&[("hooked", &prompt)]);
+    let run = sandbox.porch_run_tasks(&tasks).spawn("run").wait();
+    run.expect_code(0);
+    assert_eq!(hooks_that_ran(&ran), Vec::<String>::new(), "{run}");
+    assert_eq!(sandbox.git(&["show", "task/hooked:work.txt"]), "kept");
+    assert!(
+        sandbox
+            .git(&["show", "task/hooked:.hooks/post-commit"])
+            .contains("echo ran"),
+        "the agent's hooks are committed as its work"
+    );
+    // The agent's hooks are live in its worktree: git run there by anyone else runs them.
+    sandbox.git_in(
+        &sandbox.worktree("hooked"),
+        &["update-ref", "refs/test/control", "HEAD"],
+    );
+    assert!(
+        hooks_that_ran(&ran).contains(&"reference-transaction".to_string()),
+        "the agent's hooks do not run at all: {:?}",
+        hooks_that_ran(&ran)
+    );
+}
+
+/// A word for `sh -c`, in single quotes.
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// `command` run by `script(1)` under a pseudo-terminal that becomes its controlling terminal:
+/// the same program, arguments, environment and directory, stdin null.
+fn under_terminal(command: &Command) -> Command {
+    let mut line = String::from("exec");
+    for word in std::iter::once(command.get_program()).chain(command.get_args()) {
+        line.push(' ');
+        line.push_str(&shell_quote(&word.to_string_lossy()));
+    }
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        script.current_dir(dir);
+    }
+    script
+}
+
+/// porch under a pseudo-terminal (`script`), as from an interactive shell. What porch's git
+/// starts (here a clean filter, as Git LFS installs one) must not get that terminal: a program
+/// that reads it from a background process group is stopped with SIGTTIN, and porch with it.
+#[test]
+fn porch_git_never_gets_the_terminal() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let log = sandbox.path().join("filter.log");
+    let probe = write_script(
+        &sandbox.path().join("probe.sh"),
+        &format!(
+            "#!/bin/sh\necho ran >> {log}\nif ( exec </dev/tty ) 2>/dev/null; then echo opened the terminal >> {log}; fi\nexec cat\n",
+            log = log.display()
+        ),
+    );
+    sandbox.git(&["config", "filter.probe.clean", path_str(&probe)]);
+    std::fs::write(
+        sandbox.repo().join(".gitattributes"),
+        "*.txt filter=probe\n",
+    )
+    .unwrap();
+    sandbox.git(&["add", ".gitattributes"]);
+    sandbox.commit("filter");
+    std::fs::remove_file(&log).unwrap_or_default();
+    let tasks = sandbox.tasks(&[("filtered", "@write work.txt kept")]);
+
+    let output = under_terminal(&sandbox.porch_run_tasks(&tasks).command())
+        .output()
+        .expect("script(1) runs");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    assert_eq!(sandbox.git(&["show", "task/filtered:work.txt"]), "kept");
+    let filtered = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        filtered.starts_with("ran\n"),
+        "the filter ran: {filtered:?}\n{printed}"
+    );
+    assert!(!filtered.contains("opened"), "{filtered:?}\n{printed}");
+
+    // The terminal is there: the probe itself, run under script, opens it.
+    std::fs::remove_file(&log).unwrap();
+    let control = under_terminal(&Command::new(&probe))
+        .output()
+        .expect("script(1) runs");
+    assert!(control.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "ran\nopened the terminal\n"
+    );
+}
