@@ -276,6 +276,17 @@ impl Repo {
         .ok()
     }
 
+    /// The commit a task's `base_branch` names, in this order: the branch `refs/heads/NAME`,
+    /// the remote-tracking branch `refs/remotes/NAME` (`origin/main`), then whatever revision
+    /// git makes of NAME (a tag, a commit id, `HEAD~2`). git's own order would put a tag before
+    /// a branch of the same name. `main` never means `origin/main`: with several remotes that
+    /// would be a guess.
+    pub fn resolve_base(&self, name: &str) -> Option<String> {
+        base_candidates(name)
+            .iter()
+            .find_map(|rev| self.resolve_commit(rev))
+    }
+
     /// Takes the lock that serialises repository-wide git operations (worktree add, remove,
     /// prune, branch delete) across threads *and* porch processes: concurrent ones race on the
     /// half-written `.git/worktrees/<id>/` entries of each other (see docs/design.md).
@@ -444,6 +455,15 @@ fn why_not_a_repo(dir: &Path, answer: Option<GitError>) -> Error {
             |e| e.reason()
         )
     ))
+}
+
+/// What a base branch name is tried as, in order (see `Repo::resolve_base`).
+fn base_candidates(name: &str) -> [String; 3] {
+    [
+        format!("refs/heads/{name}"),
+        format!("refs/remotes/{name}"),
+        name.to_string(),
+    ]
 }
 
 /// An empty directory, or one holding only the `.git` file `git worktree add` writes first.
@@ -783,6 +803,26 @@ mod tests {
         for (kind, missing) in rows {
             let err = GitError::spawn("git status", &Error::from(kind));
             assert_eq!(err.is_missing(), missing, "{kind:?}");
+        }
+    }
+
+    /// A base name → the revisions tried for it, first match wins.
+    #[test]
+    fn a_base_is_a_branch_first_then_a_remote_tracking_branch_then_any_revision() {
+        let rows = [
+            ("main", ["refs/heads/main", "refs/remotes/main", "main"]),
+            (
+                "origin/dev",
+                [
+                    "refs/heads/origin/dev",
+                    "refs/remotes/origin/dev",
+                    "origin/dev",
+                ],
+            ),
+            ("v1.0", ["refs/heads/v1.0", "refs/remotes/v1.0", "v1.0"]),
+        ];
+        for (name, tried) in rows {
+            assert_eq!(base_candidates(name), tried.map(String::from), "{name}");
         }
     }
 

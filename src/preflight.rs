@@ -402,7 +402,7 @@ impl<'a> BaseCommits<'a> {
     fn resolve(&mut self, branch: &str) -> Option<String> {
         self.resolved
             .entry(branch.to_string())
-            .or_insert_with(|| self.repo.resolve_commit(branch))
+            .or_insert_with(|| self.repo.resolve_base(branch))
             .clone()
     }
 }

@@ -189,3 +189,50 @@ fn porch_git_never_gets_the_terminal() {
         "ran\nopened the terminal\n"
     );
 }
+
+/// A branch and a tag of one name at different commits: git itself takes the tag; a task's
+/// `base_branch` is the branch. A remote-tracking branch comes before a tag too, and a name that
+/// is only a tag still works.
+#[test]
+fn a_base_branch_is_the_branch_even_when_a_tag_has_its_name() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let head = |sandbox: &Sandbox| sandbox.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let first = head(&sandbox);
+    sandbox.git(&["branch", "release"]);
+    sandbox.git(&["update-ref", "refs/remotes/origin/dev", &first]);
+    std::fs::write(sandbox.repo().join("later.txt"), "later\n").unwrap();
+    sandbox.git(&["add", "later.txt"]);
+    sandbox.commit("later");
+    let later = head(&sandbox);
+    for tag in ["release", "origin/dev", "v2"] {
+        sandbox.git(&["tag", tag]);
+    }
+    // git's own order: the tag wins.
+    assert_eq!(sandbox.git(&["rev-parse", "release"]).trim(), later);
+    assert_eq!(sandbox.git(&["rev-parse", "origin/dev"]).trim(), later);
+
+    let tasks = sandbox.tasks_json(&serde_json::json!({"tasks": [
+        {"name": "from-branch", "prompt": "@write a.txt a", "base_branch": "release"},
+        {"name": "from-remote", "prompt": "@write b.txt b", "base_branch": "origin/dev"},
+        {"name": "from-tag", "prompt": "@write c.txt c", "base_branch": "v2"},
+    ]}));
+    let run = sandbox.porch_run_tasks(&tasks).run();
+    run.expect_code(0);
+    let results = sandbox.results();
+    for (name, base, commit) in [
+        ("from-branch", "release", &first),
+        ("from-remote", "origin/dev", &first),
+        ("from-tag", "v2", &later),
+    ] {
+        let t = task(&results, name);
+        assert_eq!(t["base_branch"], base, "{t:#}");
+        assert_eq!(t["base_commit"], commit.as_str(), "{t:#}");
+        let parent = sandbox.git(&["rev-parse", &format!("task/{name}^")]);
+        assert_eq!(
+            parent.trim(),
+            commit.as_str(),
+            "task/{name} starts at its base"
+        );
+    }
+}
