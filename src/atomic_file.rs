@@ -6,9 +6,57 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext};
 
-/// Writes `bytes` to `path` so that a reader sees the old file or the new one, never half:
-/// a temporary file beside it, fsync, rename.
+/// Where a write to a path lands once symbolic links are followed.
+#[derive(Debug, PartialEq)]
+pub enum Destination {
+    /// A regular file, or nothing yet, at this path (the end of any chain of links): replaced
+    /// whole by a rename beside it, so the links stay links.
+    File(PathBuf),
+    /// A device, FIFO or socket (`/dev/null`, `/dev/stdout`, a named pipe), or a link to one:
+    /// written through, never replaced. Renaming over `/dev/null` as root would turn it into a
+    /// regular file for the whole machine.
+    Stream(PathBuf),
+}
+
+/// The longest chain of symbolic links followed, as the kernel's own limit.
+const MAX_LINKS: usize = 40;
+
+pub fn destination(path: &Path) -> Destination {
+    // Asked of the kernel first, through the path as given: `/dev/stdout` leads through
+    // `/proc/self/fd/1`, whose target (`pipe:[…]`) is not a path porch could follow itself.
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.is_file() {
+            return Destination::File(std::fs::canonicalize(path).unwrap_or(path.to_path_buf()));
+        }
+        if !meta.is_dir() {
+            return Destination::Stream(path.to_path_buf());
+        }
+    }
+    // Nothing there yet, or a link to nothing: the file is created where the links lead.
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        let Ok(target) = std::fs::read_link(&current) else {
+            break;
+        };
+        current = match current.parent() {
+            Some(dir) => dir.join(target),
+            None => target,
+        };
+    }
+    Destination::File(current)
+}
+
+/// Writes `bytes` to `path` so that a reader sees the old file or the new one, never half: a
+/// temporary file beside it, fsync, rename. A device or FIFO (or a link to one) is written
+/// through instead, and a link to a regular file keeps being a link: its target is replaced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    match destination(path) {
+        Destination::File(file) => replace_file(&file, bytes),
+        Destination::Stream(stream) => write_through(&stream, bytes),
+    }
+}
+
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -32,6 +80,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
             let _ = std::fs::remove_file(&temp);
         })
         .context("replace", path)
+}
+
+/// Writes into a device or FIFO as it is. A FIFO nobody reads is an error rather than a wait:
+/// opening one for writing blocks until a reader comes, and no signal would end that wait.
+fn write_through(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+    // Held open while the blocking open below runs, which a reader present returns at once.
+    let _reader_present = if is_fifo {
+        let probe = File::options()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path);
+        match probe {
+            Err(err) if err.raw_os_error() == Some(libc::ENXIO) => {
+                let err = std::io::Error::other("it is a FIFO that no process reads");
+                return Err(err).context("write", path);
+            }
+            probe => Some(probe.context("write", path)?),
+        }
+    } else {
+        None
+    };
+    let mut file = File::options()
+        .write(true)
+        .open(path)
+        .context("write", path)?;
+    file.write_all(bytes).context("write", path)
 }
 
 /// Points `link` at `target` (relative to the link's directory), replacing what was there in
@@ -61,6 +137,72 @@ mod tests {
         write_atomic(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_link_to_a_file_stays_a_link_and_its_target_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.json");
+        std::fs::write(&target, "old").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink("real.json", &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("real.json"));
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+    }
+
+    /// What is at the path → where the write lands.
+    #[test]
+    fn the_destination_follows_links_and_tells_streams_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let file = root.join("file.json");
+        std::fs::write(&file, "x").unwrap();
+        let link = |name: &str, to: &str| {
+            let path = root.join(name);
+            std::os::unix::fs::symlink(to, &path).unwrap();
+            path
+        };
+        let rows = [
+            (file.clone(), Destination::File(file.clone())),
+            (
+                link("to-file", "file.json"),
+                Destination::File(file.clone()),
+            ),
+            (link("to-link", "to-file"), Destination::File(file.clone())),
+            (
+                root.join("new.json"),
+                Destination::File(root.join("new.json")),
+            ),
+            (
+                link("dangling", "sub/made.json"),
+                Destination::File(root.join("sub/made.json")),
+            ),
+            (
+                PathBuf::from("/dev/null"),
+                Destination::Stream(PathBuf::from("/dev/null")),
+            ),
+            (
+                link("to-null", "/dev/null"),
+                Destination::Stream(root.join("to-null")),
+            ),
+        ];
+        for (path, expected) in rows {
+            assert_eq!(destination(&path), expected, "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn a_fifo_nobody_reads_is_an_error_not_a_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = write_atomic(&fifo, b"{}").unwrap_err().to_string();
+        assert!(err.contains("no process reads"), "{err}");
     }
 
     #[test]

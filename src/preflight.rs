@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::agent;
+use crate::atomic_file::{Destination, destination};
 use crate::branch_template::{self, RunStamp};
 use crate::cli::RunArgs;
 use crate::error::{Error, IoContext};
@@ -499,7 +500,18 @@ fn check_output(path: &Path) -> Result<(), Error> {
             "give -o a file path, e.g. -o results.json",
         ));
     }
-    let parent = path.parent().unwrap_or(Path::new("/"));
+    let file = match destination(path) {
+        Destination::File(file) => file,
+        // A device or FIFO is written through: it is what must be writable, not its directory.
+        Destination::Stream(_) if writable(path) => return Ok(()),
+        Destination::Stream(_) => {
+            return Err(Error::setup(
+                format!("the results file {} is not writable", path.display()),
+                "give -o a path porch may write",
+            ));
+        }
+    };
+    let parent = file.parent().unwrap_or(Path::new("/"));
     if !parent.is_dir() {
         return Err(Error::setup(
             format!(

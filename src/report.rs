@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic_file::write_atomic;
+use crate::atomic_file::{Destination, destination, write_atomic};
 use crate::error::Error;
 
 /// Bumped only when a field changes meaning or goes away; new fields do not bump it.
@@ -128,7 +128,14 @@ impl Results {
     }
 }
 
+/// Writes the results, atomically. A device or FIFO (`-o /dev/stdout`, a named pipe) gets only
+/// the finished results: it cannot be re-read, so the snapshots written during the run would
+/// reach its reader as a series of documents.
 pub fn write_results(path: &Path, results: &Results) -> Result<(), Error> {
+    let is_stream = matches!(destination(path), Destination::Stream(_));
+    if is_stream && results.finished_at.is_none() {
+        return Ok(());
+    }
     let mut json = serde_json::to_vec_pretty(results).expect("results serialise");
     json.push(b'\n');
     write_atomic(path, &json)

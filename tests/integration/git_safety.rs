@@ -236,3 +236,97 @@ fn a_base_branch_is_the_branch_even_when_a_tag_has_its_name() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// -o naming something that is not a regular file
+
+/// Puts `/dev/null` back if a broken porch replaced it (as root, a rename can), so one failing
+/// test does not break git for the whole machine; then fails the test.
+#[track_caller]
+fn assert_dev_null_intact() {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::symlink_metadata("/dev/null").unwrap();
+    if meta.file_type().is_char_device() {
+        return;
+    }
+    let _ = std::fs::remove_file("/dev/null");
+    let _ = Command::new("mknod")
+        .args(["-m", "666", "/dev/null", "c", "1", "3"])
+        .status();
+    panic!("porch replaced /dev/null with a {:?}", meta.file_type());
+}
+
+#[test]
+fn results_to_dev_null_leave_it_a_device() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let tasks = sandbox.tasks(&[("quiet", "@write a.txt a")]);
+    // Through a link first: a broken porch would replace the link, not the device.
+    let link = sandbox.path().join("to-null");
+    std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+    for output in [link.as_path(), Path::new("/dev/null")] {
+        let run = sandbox.porch_run_tasks(&tasks).output(output).run();
+        assert_dev_null_intact();
+        run.expect_code(0);
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("/dev/null"));
+        sandbox.git(&["worktree", "remove", path_str(&sandbox.worktree("quiet"))]);
+        sandbox.git(&["branch", "-D", "task/quiet"]);
+    }
+}
+
+#[test]
+fn results_to_a_fifo_reach_its_reader_once_whole() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let fifo = sandbox.path().join("results.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        // Opening blocks until porch opens it to write; reading ends when porch closes it.
+        std::thread::spawn(move || std::fs::read_to_string(&fifo).unwrap())
+    };
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a"), ("b", "@write b.txt b")]);
+    let mut porch = sandbox.porch_run_tasks(&tasks);
+    porch.output(&fifo);
+    let run = porch.spawn("run").wait();
+    run.expect_code(0);
+    let text = reader.join().unwrap();
+    let results: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|err| panic!("{err}: {text:?}\n{run}"));
+    assert_eq!(statuses(&results), ["succeeded", "succeeded"]);
+    assert!(results["finished_at"].is_string(), "{results:#}");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+}
+
+#[test]
+fn results_through_a_link_replace_its_target_and_the_link_stays() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let reports = sandbox.path().join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    std::fs::write(reports.join("latest.json"), "old").unwrap();
+    let link = sandbox.path().join("results-link.json");
+    std::os::unix::fs::symlink("reports/latest.json", &link).unwrap();
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a")]);
+    sandbox
+        .porch_run_tasks(&tasks)
+        .output(&link)
+        .run()
+        .expect_code(0);
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("reports/latest.json")
+    );
+    let text = std::fs::read_to_string(reports.join("latest.json")).unwrap();
+    let results: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(statuses(&results), ["succeeded"]);
+    // Nothing but the target beside it: no temporary file left.
+    assert_eq!(std::fs::read_dir(&reports).unwrap().count(), 1);
+}
