@@ -584,11 +584,25 @@ pub fn identity_overrides(dir: &Path) -> Vec<String> {
     overrides
 }
 
+/// Stages everything the worktree holds (honouring `.gitignore`). In a sparse checkout, work
+/// outside the sparse-checkout definition is staged too (`--sparse`; without it `add --all`
+/// fails and nothing is committed, not even the work inside); files the checkout leaves out
+/// stay as they are, not deleted. `--sparse` only where the worktree is sparse: git before 2.34
+/// does not know it.
+fn stage_all(dir: &Path) -> Result<(), GitError> {
+    let sparse = run(dir, &["config", "--type=bool", "core.sparseCheckout"]);
+    if sparse.is_ok_and(|value| value == "true") {
+        run(dir, &["add", "--all", "--sparse"]).map(drop)
+    } else {
+        run(dir, &["add", "--all"]).map(drop)
+    }
+}
+
 /// Commits everything the worktree holds (honouring `.gitignore`). Returns whether there was
 /// anything to commit. No hook runs (see `command`) and signing is off: the point is that the
 /// agent's work is never left behind because of a lint hook or a missing key on a server.
 pub fn commit_all(dir: &Path, message: &str, identity: &[String]) -> Result<bool, GitError> {
-    run(dir, &["add", "--all"])?;
+    stage_all(dir)?;
     let mut args: Vec<String> = identity.to_vec();
     args.extend(
         [
@@ -636,7 +650,7 @@ pub fn snapshot(
     message: &str,
     identity: &[String],
 ) -> Result<bool, GitError> {
-    run(dir, &["add", "--all"])?;
+    stage_all(dir)?;
     let head = run(dir, &["rev-parse", "HEAD"])?;
     let staged = !query(dir, &["diff", "--cached", "--quiet"])?;
     let commit = if staged {

@@ -330,3 +330,43 @@ fn results_through_a_link_replace_its_target_and_the_link_stays() {
     // Nothing but the target beside it: no temporary file left.
     assert_eq!(std::fs::read_dir(&reports).unwrap().count(), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sparse checkouts
+
+/// In a cone-mode sparse checkout of `inside/`, the agent writes inside the cone and outside
+/// it: both are committed, and what the checkout left out is not deleted on the branch.
+#[test]
+fn work_inside_and_outside_a_sparse_cone_is_committed() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    for (path, text) in [
+        ("inside/kept.txt", "in\n"),
+        ("outside/left-out.txt", "out\n"),
+    ] {
+        let file = sandbox.repo().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    sandbox.git(&["add", "."]);
+    sandbox.commit("two directories");
+    sandbox.git(&["sparse-checkout", "set", "--cone", "inside"]);
+    assert!(
+        !sandbox.repo().join("outside").exists(),
+        "the checkout is sparse"
+    );
+
+    let tasks = sandbox.tasks(&[(
+        "sparse",
+        "@write inside/new.txt in the cone\n@write outside/new.txt out of the cone",
+    )]);
+    let run = sandbox.porch_run_tasks(&tasks).run();
+    run.expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(task(&results, "sparse")["files_changed"], 2, "{results:#}");
+    let show = |path: &str| sandbox.git(&["show", &format!("task/sparse:{path}")]);
+    assert_eq!(show("inside/new.txt"), "in the cone");
+    assert_eq!(show("outside/new.txt"), "out of the cone");
+    assert_eq!(show("outside/left-out.txt"), "out\n");
+    assert_eq!(show("inside/kept.txt"), "in\n");
+}
