@@ -536,9 +536,23 @@ fn parse_worktree_list(text: &str) -> Vec<WorktreeEntry> {
 /// What a linked worktree's HEAD holds: `ref: refs/heads/NAME`, or a commit id when detached.
 /// Read from the files git keeps, not by starting git: it is asked once per task.
 pub fn worktree_head(dir: &Path) -> Result<String, GitError> {
+    let admin = admin_dir(dir, "read the HEAD of")?;
+    std::fs::read_to_string(admin.join("HEAD"))
+        .map(|h| h.trim().to_string())
+        .map_err(|e| {
+            GitError::new(
+                format!("read the HEAD of {}", dir.display()),
+                GitErrorKind::Io(e.to_string()),
+            )
+        })
+}
+
+/// A linked worktree's own git directory (`<common dir>/worktrees/<id>`), from its `.git` file.
+/// `doing` says what porch was about, for the error.
+fn admin_dir(dir: &Path, doing: &str) -> Result<PathBuf, GitError> {
     let fail = |message: String| {
         GitError::new(
-            format!("read the HEAD of {}", dir.display()),
+            format!("{doing} {}", dir.display()),
             GitErrorKind::Io(message),
         )
     };
@@ -548,14 +562,27 @@ pub fn worktree_head(dir: &Path) -> Result<String, GitError> {
         .strip_prefix("gitdir: ")
         .ok_or_else(|| fail(format!("{}/.git is not a worktree link", dir.display())))?;
     let admin = Path::new(admin);
-    let admin = if admin.is_absolute() {
+    Ok(if admin.is_absolute() {
         admin.to_path_buf()
     } else {
         dir.join(admin)
-    };
-    std::fs::read_to_string(admin.join("HEAD"))
-        .map(|h| h.trim().to_string())
-        .map_err(|e| fail(e.to_string()))
+    })
+}
+
+/// Removes the `index.lock` in the worktree's own git directory, if there is one; returns
+/// whether there was. git's lock is the file's existence, so one left by a killed git (a
+/// session ended while its `git add` ran) makes every later git command there fail. Only for a
+/// caller who knows that no process that could hold it is left.
+pub fn remove_stale_index_lock(dir: &Path) -> Result<bool, GitError> {
+    let lock = admin_dir(dir, "find the index lock of")?.join("index.lock");
+    match std::fs::remove_file(&lock) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(GitError::new(
+            format!("remove {}", lock.display()),
+            GitErrorKind::Io(err.to_string()),
+        )),
+    }
 }
 
 /// Does the worktree hold changes git would commit (tracked or new, not ignored)?

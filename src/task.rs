@@ -482,6 +482,7 @@ fn record_result(event: &ResultEvent, result: &mut TaskResult) {
 /// against its base. The work of a failed session is kept too: it may be most of the job.
 /// Returns whether the worktree may be removed afterwards (`--cleanup`).
 fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
+    clear_stale_index_lock(task, session, result);
     let may_remove = commit_work(task, session, result);
     let stats = record_diff_stats(task, result);
     task.note(Tone::Dim, branch_summary(&task.plan.branch, &stats));
@@ -495,6 +496,24 @@ fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
         result.warnings.push(warning);
     }
     may_remove
+}
+
+/// Removes an `index.lock` the session's git left in the worktree (killed on a timeout while it
+/// held it), which would make porch's commit fail. Only once every process of the session is
+/// gone: with `--keep-leftovers`, one still running may hold it for real.
+fn clear_stale_index_lock(task: &Task, session: &Session, result: &mut TaskResult) {
+    if session.leftovers_kept && session.leftovers > 0 {
+        return;
+    }
+    let text = match git::remove_stale_index_lock(&task.plan.worktree) {
+        Ok(false) => return,
+        Ok(true) => "removed the index.lock the session left in its worktree: \
+                     its git was ended while holding it, and every process of the session is gone"
+            .to_string(),
+        Err(err) => format!("could not remove the index.lock the session left: {err}"),
+    };
+    task.note(Tone::Dim, text.clone());
+    result.warnings.push(text);
 }
 
 /// Commits on the task branch, unless the session left it. Returns whether the worktree may be
