@@ -314,16 +314,23 @@ impl Repo {
 
     /// Registers a worktree on a new branch under the lock, then checks it out outside it, so the
     /// expensive part (writing the files) runs in parallel. On failure, nothing is left: no
-    /// branch, no registry entry, no directory.
+    /// branch, no registry entry, no directory. Returns false, with nothing left either, when
+    /// `cancelled` says so once the lock is taken or after the checkout: porch was signalled.
     pub fn add_worktree(
         &self,
         dir: &Path,
         branch: &str,
         base_commit: &str,
-    ) -> Result<(), GitError> {
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<bool, GitError> {
         let dir_str = dir.to_string_lossy();
         {
             let _lock = self.lock()?;
+            // Asked again under the lock: a signal that came while this thread waited for it
+            // (behind every other task's registration) must not leave a worktree and branch.
+            if cancelled() {
+                return Ok(false);
+            }
             // Claimed under the lock, so that on failure everything at these names is ours to
             // remove: another porch run that got here first keeps its branch and worktree.
             if dir.symlink_metadata().is_ok() {
@@ -348,11 +355,22 @@ impl Repo {
             }
         }
         if let Err(err) = run(dir, &["reset", "--quiet", "--hard"]) {
-            let _lock = self.lock();
-            self.undo_add(dir, branch, base_commit, true);
+            self.discard_worktree(dir, branch, base_commit);
             return Err(err);
         }
-        Ok(())
+        if cancelled() {
+            self.discard_worktree(dir, branch, base_commit);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Removes a worktree `add_worktree` made and its branch, for a task whose session never
+    /// started: nothing in them is work. The branch stays if it moved or is checked out
+    /// elsewhere (see `undo_add`).
+    pub fn discard_worktree(&self, dir: &Path, branch: &str, base_commit: &str) {
+        let _lock = self.lock();
+        self.undo_add(dir, branch, base_commit, true);
     }
 
     /// Removes what a failed `add_worktree` may have left, and only that: the names were free

@@ -122,22 +122,28 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
 fn run_inner(task: &Task, result: &mut TaskResult) {
     let plan = task.plan;
     let repo = &task.ctx.plan.repo;
-    if let Some(signal) = shutdown::requested() {
-        result.status = Status::Skipped;
-        result.error = Some(format!(
-            "not started: porch received {}",
-            proc::describe_signal(signal)
-        ));
+    if shutdown::requested().is_some() {
+        skip_not_started(result);
         return;
     }
+    let cancelled = || shutdown::requested().is_some();
     let made = match &plan.resume {
-        None => repo.add_worktree(&plan.worktree, &plan.branch, &plan.base_commit),
-        Some(_) => repo.reenter_worktree(&plan.worktree, &plan.branch),
+        None => repo.add_worktree(&plan.worktree, &plan.branch, &plan.base_commit, &cancelled),
+        Some(_) => repo
+            .reenter_worktree(&plan.worktree, &plan.branch)
+            .map(|()| true),
     };
-    if let Err(err) = made {
-        result.error = Some(format!("could not create the worktree: {err}"));
-        task.note(Tone::Bad, format!("could not create the worktree: {err}"));
-        return;
+    match made {
+        Ok(true) => {}
+        Ok(false) => {
+            skip_not_started(result);
+            return;
+        }
+        Err(err) => {
+            result.error = Some(format!("could not create the worktree: {err}"));
+            task.note(Tone::Bad, format!("could not create the worktree: {err}"));
+            return;
+        }
     }
     result.worktree_kept = true;
     let note = match &plan.resume {
@@ -223,6 +229,16 @@ fn prepare_worktree(task: &Task, result: &mut TaskResult) -> bool {
     false
 }
 
+/// A task porch was signalled before it started: nothing of it exists.
+fn skip_not_started(result: &mut TaskResult) {
+    let signal = shutdown::requested().unwrap_or(libc::SIGINT);
+    result.status = Status::Skipped;
+    result.error = Some(format!(
+        "not started: porch received {}",
+        proc::describe_signal(signal)
+    ));
+}
+
 /// Runs the agent, and again after a transient API error while `--retries` allows. The last
 /// attempt's outcome becomes the task's, with every attempt listed and their costs added up.
 /// Returns that attempt's session, or `None` when the agent could not be started at all.
@@ -231,6 +247,20 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
     for attempt in 1.. {
         let session = match session::run(&task.launch(attempt)) {
             Ok(session) => session,
+            // Signalled between the checkout and the start: the worktree holds nothing yet,
+            // and left in place it would block the next run of the same tasks.
+            Err(StartFailure::Interrupted(_)) if attempt == 1 && task.plan.resume.is_none() => {
+                let plan = task.plan;
+                let repo = &task.ctx.plan.repo;
+                repo.discard_worktree(&plan.worktree, &plan.branch, &plan.base_commit);
+                skip_not_started(result);
+                result.worktree_kept = plan.worktree.exists();
+                task.note(
+                    Tone::Dim,
+                    "porch was signalled before the session started: removed its worktree and branch",
+                );
+                return None;
+            }
             Err(failure) => {
                 record_start_failure(task, failure, result);
                 // Earlier attempts ran: their cost and output are the task's all the same.

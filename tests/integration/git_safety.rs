@@ -410,3 +410,142 @@ fn an_index_lock_left_by_a_timed_out_session_does_not_stop_the_commit() {
     );
     assert!(!sandbox.worktree("locker").join(lock.trim()).exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// A signal while worktrees are being registered
+
+/// What porch left for task `name`: its branch, a registered worktree, its directory.
+fn leftovers_of(sandbox: &Sandbox, name: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let branch = format!("task/{name}");
+    if sandbox.branches().contains(&branch) {
+        found.push(branch);
+    }
+    let dir = sandbox.worktree(name);
+    if sandbox
+        .worktrees()
+        .iter()
+        .any(|w| Path::new(w).ends_with(name))
+    {
+        found.push(format!("registered worktree {name}"));
+    }
+    if dir.exists() {
+        found.push(dir.display().to_string());
+    }
+    found
+}
+
+/// Every task thread waits for the repository lock (the test holds it) when porch gets
+/// SIGINT: none may create anything once it has the lock. The same tasks then run.
+#[test]
+fn tasks_waiting_to_register_their_worktree_when_porch_is_interrupted_create_nothing() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let names: Vec<String> = (1..=6).map(|i| format!("t{i}")).collect();
+    let tasks = sandbox.tasks_in(
+        "tasks.json",
+        &names
+            .iter()
+            .map(|n| (n.clone(), format!("@write {n}.txt {n}")))
+            .collect::<Vec<_>>(),
+    );
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(sandbox.repo().join(".git/porch.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let mut porch = sandbox.porch_run_tasks(&tasks).spawn("interrupted");
+    wait_until("every task has started", DEADLINE, || {
+        sandbox
+            .results_now()
+            .is_some_and(|r| statuses(&r).iter().all(|s| s == "running"))
+    });
+    porch.signal("INT");
+    drop(lock);
+    let run = porch.wait();
+    run.expect_code(130);
+    let results = sandbox.results();
+    for name in &names {
+        let t = task(&results, name);
+        assert_eq!(t["status"], "skipped", "{results:#}\n{run}");
+        assert!(
+            t["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not started"),
+            "{t:#}"
+        );
+        assert_eq!(t["worktree_kept"], false, "{t:#}");
+        assert_eq!(leftovers_of(&sandbox, name), Vec::<String>::new(), "{run}");
+    }
+
+    let again = sandbox.porch_run_tasks(&tasks).spawn("again").wait();
+    again.expect_code(0);
+    assert_eq!(statuses(&sandbox.results()), ["succeeded"; 6]);
+}
+
+/// SIGINT once the first session has started, with many tasks still registering or checking
+/// out: a task ends `skipped` with nothing of it left, or it had its session (`interrupted`,
+/// its work kept). The tasks file then runs again once the interrupted tasks are dealt with.
+#[test]
+fn sigint_after_the_first_session_started_leaves_nothing_of_tasks_that_never_started() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let sync = sandbox.path().join("sync");
+    std::fs::create_dir_all(&sync).unwrap();
+    let go = sandbox.path().join("go");
+    let names: Vec<String> = (1..=12).map(|i| format!("t{i:02}")).collect();
+    let prompts: Vec<(String, String)> = names
+        .iter()
+        .map(|n| {
+            let prompt = format!(
+                "@pid {}/{n}.pid\n@wait-for {}\n@write {n}.txt {n}",
+                sync.display(),
+                go.display()
+            );
+            (n.clone(), prompt)
+        })
+        .collect();
+    let tasks = sandbox.tasks_in("tasks.json", &prompts);
+    let mut porch = sandbox.porch_run_tasks(&tasks).spawn("interrupted");
+    wait_until("a session has started", DEADLINE, || {
+        std::fs::read_dir(&sync).unwrap().next().is_some()
+    });
+    porch.signal("INT");
+    let run = porch.wait();
+    run.expect_code(130);
+    let results = sandbox.results();
+    let mut interrupted = Vec::new();
+    for name in &names {
+        let t = task(&results, name);
+        // The fixture may be ended before it writes its pid file; porch's attempts list says
+        // whether the agent was started.
+        let wrote_pid = sync.join(format!("{name}.pid")).exists();
+        let attempts = t["attempts"].as_array().map_or(0, Vec::len);
+        match t["status"].as_str().unwrap() {
+            "skipped" => {
+                assert!(!wrote_pid && attempts == 0, "{name} ran\n{t:#}\n{run}");
+                assert_eq!(leftovers_of(&sandbox, name), Vec::<String>::new(), "{run}");
+            }
+            "interrupted" => {
+                assert_eq!(attempts, 1, "{name} never started\n{t:#}\n{run}");
+                interrupted.push(name.clone());
+            }
+            other => panic!("{name} is {other}\n{results:#}\n{run}"),
+        }
+    }
+    assert!(!interrupted.is_empty(), "{results:#}");
+
+    // What the README says to do with an interrupted task's worktree and branch.
+    for name in &interrupted {
+        let dir = sandbox.worktree(name);
+        sandbox.git(&["worktree", "remove", "--force", path_str(&dir)]);
+        sandbox.git(&["branch", "-D", &format!("task/{name}")]);
+    }
+    std::fs::write(&go, "").unwrap();
+    let again = sandbox.porch_run_tasks(&tasks).spawn("again").wait();
+    again.expect_code(0);
+    assert_eq!(statuses(&sandbox.results()), ["succeeded"; 12]);
+}
