@@ -12,8 +12,8 @@ pub enum Destination {
     /// A regular file, or nothing yet, at this path (the end of any chain of links): replaced
     /// whole by a rename beside it, so the links stay links.
     File(PathBuf),
-    /// A device, FIFO or socket (`/dev/null`, `/dev/stdout`, a named pipe), or a link to one:
-    /// written through, never replaced. Renaming over `/dev/null` as root would turn it into a
+    /// A device, FIFO or socket (`/dev/null`, a named pipe), a link to one, or one of porch's
+    /// own open files (`/dev/stdout`): written through, appended to, never replaced. Renaming over `/dev/null` as root would turn it into a
     /// regular file for the whole machine.
     Stream(PathBuf),
 }
@@ -22,28 +22,39 @@ pub enum Destination {
 const MAX_LINKS: usize = 40;
 
 pub fn destination(path: &Path) -> Destination {
-    // Asked of the kernel first, through the path as given: `/dev/stdout` leads through
-    // `/proc/self/fd/1`, whose target (`pipe:[…]`) is not a path porch could follow itself.
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.is_file() {
-            return Destination::File(std::fs::canonicalize(path).unwrap_or(path.to_path_buf()));
+    let chain = link_chain(path);
+    // `/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N` name one of porch's own open files: a
+    // terminal, a pipe, or a file the shell redirected porch's output into, which a rename
+    // would replace (and porch's own output with it).
+    let own_open_file = chain
+        .iter()
+        .any(|p| p.starts_with("/proc/") || p.starts_with("/dev/fd/"));
+    match std::fs::metadata(path) {
+        _ if own_open_file => Destination::Stream(path.to_path_buf()),
+        Ok(meta) if meta.is_file() => {
+            Destination::File(std::fs::canonicalize(path).unwrap_or(path.to_path_buf()))
         }
-        if !meta.is_dir() {
-            return Destination::Stream(path.to_path_buf());
-        }
+        Ok(meta) if !meta.is_dir() => Destination::Stream(path.to_path_buf()),
+        // Nothing there yet, or a link to nothing: the file is created where the links lead.
+        _ => Destination::File(chain.last().cloned().unwrap_or(path.to_path_buf())),
     }
-    // Nothing there yet, or a link to nothing: the file is created where the links lead.
-    let mut current = path.to_path_buf();
+}
+
+/// `path`, then where each symbolic link on the way points, as far as they go.
+fn link_chain(path: &Path) -> Vec<PathBuf> {
+    let mut chain = vec![path.to_path_buf()];
     for _ in 0..MAX_LINKS {
-        let Ok(target) = std::fs::read_link(&current) else {
+        let current = chain.last().expect("the chain starts with the path");
+        let Ok(target) = std::fs::read_link(current) else {
             break;
         };
-        current = match current.parent() {
+        let next = match current.parent() {
             Some(dir) => dir.join(target),
             None => target,
         };
+        chain.push(next);
     }
-    Destination::File(current)
+    chain
 }
 
 /// Writes `bytes` to `path` so that a reader sees the old file or the new one, never half: a
@@ -103,11 +114,36 @@ fn write_through(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     } else {
         None
     };
+    // porch's stdout or stderr: written through porch's own descriptor, at its offset, so a file
+    // the shell redirected porch's output into (`>`) keeps what porch printed and what it
+    // prints next follows, rather than overwriting the results.
+    match own_descriptor(path) {
+        Some(1) => return write_std(std::io::stdout().lock(), path, bytes),
+        Some(2) => return write_std(std::io::stderr().lock(), path, bytes),
+        _ => {}
+    }
+    // Appended: a file opened anew keeps what it holds.
     let mut file = File::options()
-        .write(true)
+        .append(true)
         .open(path)
         .context("write", path)?;
     file.write_all(bytes).context("write", path)
+}
+
+fn write_std(mut out: impl Write, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("write", path)
+}
+
+/// The descriptor of porch's own that a path such as `/dev/stdout` (through `/proc/self/fd/1`)
+/// or `/dev/fd/2` names.
+fn own_descriptor(path: &Path) -> Option<u32> {
+    link_chain(path).iter().find_map(|p| {
+        ["/proc/self/fd/", "/dev/fd/"]
+            .iter()
+            .find_map(|prefix| p.to_str()?.strip_prefix(prefix)?.parse().ok())
+    })
 }
 
 /// Points `link` at `target` (relative to the link's directory), replacing what was there in
@@ -154,10 +190,12 @@ mod tests {
     /// What is at the path → where the write lands.
     #[test]
     fn the_destination_follows_links_and_tells_streams_from_files() {
+        use std::os::fd::AsRawFd;
         let dir = tempfile::tempdir().unwrap();
         let root = std::fs::canonicalize(dir.path()).unwrap();
         let file = root.join("file.json");
         std::fs::write(&file, "x").unwrap();
+        let opened = File::open(&file).unwrap();
         let link = |name: &str, to: &str| {
             let path = root.join(name);
             std::os::unix::fs::symlink(to, &path).unwrap();
@@ -186,9 +224,40 @@ mod tests {
                 link("to-null", "/dev/null"),
                 Destination::Stream(root.join("to-null")),
             ),
+            // porch's own open files, whatever they are: here a regular file.
+            (
+                PathBuf::from(format!("/proc/self/fd/{}", opened.as_raw_fd())),
+                Destination::Stream(PathBuf::from(format!(
+                    "/proc/self/fd/{}",
+                    opened.as_raw_fd()
+                ))),
+            ),
+            (
+                link("to-stdout", "/dev/stdout"),
+                Destination::Stream(root.join("to-stdout")),
+            ),
         ];
         for (path, expected) in rows {
             assert_eq!(destination(&path), expected, "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn porch_own_descriptors_are_named_through_any_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("out");
+        std::os::unix::fs::symlink("/dev/stdout", &link).unwrap();
+        let rows = [
+            (PathBuf::from("/dev/stdout"), Some(1)),
+            (PathBuf::from("/dev/stderr"), Some(2)),
+            (PathBuf::from("/dev/fd/1"), Some(1)),
+            (PathBuf::from("/proc/self/fd/7"), Some(7)),
+            (link, Some(1)),
+            (PathBuf::from("/dev/null"), None),
+            (dir.path().join("results.json"), None),
+        ];
+        for (path, fd) in rows {
+            assert_eq!(own_descriptor(&path), fd, "{}", path.display());
         }
     }
 

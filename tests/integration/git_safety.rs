@@ -549,3 +549,32 @@ fn sigint_after_the_first_session_started_leaves_nothing_of_tasks_that_never_sta
     again.expect_code(0);
     assert_eq!(statuses(&sandbox.results()), ["succeeded"; 12]);
 }
+
+/// `-o /dev/stdout` with porch's stdout redirected into a file: the file keeps what porch
+/// printed, and the results follow it once, whole; it is not replaced by the results.
+#[test]
+fn results_to_dev_stdout_redirected_into_a_file_are_appended_to_it() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let tasks = sandbox.tasks(&[("a", "@say hello from a\n@write a.txt a")]);
+    let mut porch = sandbox.porch_run_tasks(&tasks);
+    porch.output("/dev/stdout");
+    let run = porch.spawn("run").wait();
+    run.expect_code(0);
+    run.expect_stdout("hello from a");
+    let stdout = run.stdout();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| *l == "{")
+        .expect("a JSON document");
+    let end = start + lines[start..].iter().position(|l| *l == "}").unwrap();
+    let results: serde_json::Value = serde_json::from_str(&lines[start..=end].join("\n"))
+        .unwrap_or_else(|err| panic!("{err}\n{run}"));
+    assert_eq!(statuses(&results), ["succeeded"], "{run}");
+    assert_eq!(
+        lines.iter().filter(|l| **l == "{").count(),
+        1,
+        "one document, at the end: {run}"
+    );
+}
