@@ -561,12 +561,26 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
         task: Some(taskfile::task_label(index, Some(&task.name))),
         field: Some("base_branch".to_string()),
         message,
-        hint: Some(if list.is_empty() {
-            "name an existing branch".to_string()
-        } else {
-            format!("name an existing branch: {}", list.join(", "))
+        hint: Some(match remote_namesakes(repo, base).as_slice() {
+            [] if list.is_empty() => "name an existing branch".to_string(),
+            [] => format!("name an existing branch: {}", list.join(", ")),
+            remote => format!(
+                "a remote-tracking branch has that name, which porch does not guess: write {}",
+                remote.join(" or ")
+            ),
         }),
     }
+}
+
+/// Remote-tracking branches named like `base` (`origin/dev` for `dev`), short names.
+fn remote_namesakes(repo: &Repo, base: &str) -> Vec<String> {
+    let pattern = format!("refs/remotes/*/{base}");
+    git::run(
+        &repo.toplevel,
+        &["for-each-ref", "--format=%(refname:short)", &pattern],
+    )
+    .map(|out| out.lines().map(String::from).collect())
+    .unwrap_or_default()
 }
 
 /// Existing refs that can stand in a task's way, full names: the branches under each task

@@ -578,3 +578,19 @@ fn results_to_dev_stdout_redirected_into_a_file_are_appended_to_it() {
         "one document, at the end: {run}"
     );
 }
+
+/// `main` never silently means `origin/main`, but the error says to write it.
+#[test]
+fn a_base_only_a_remote_has_is_refused_with_the_name_to_write() {
+    let sandbox = Sandbox::new();
+    let head = sandbox.git(&["rev-parse", "HEAD"]);
+    sandbox.git(&["update-ref", "refs/remotes/origin/dev", head.trim()]);
+    let tasks = sandbox.tasks_json(&serde_json::json!({"tasks": [
+        {"name": "x", "prompt": "@write a.txt a", "base_branch": "dev"},
+    ]}));
+    let run = sandbox.porch_run_tasks(&tasks).run();
+    run.expect_code(2)
+        .expect_stderr("field `base_branch`: \"dev\" is not a branch")
+        .expect_stderr("hint: a remote-tracking branch has that name, which porch does not guess: write origin/dev");
+    assert_eq!(sandbox.created_outside_repo(), Vec::<String>::new());
+}
