@@ -166,6 +166,10 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
     task.note(Tone::Dim, note);
 
     if !prepare_worktree(task, result) {
+        // Signalled during the copy or setup: no session ran, nothing in the worktree is work.
+        if result.status == Status::Interrupted && plan.resume.is_none() {
+            discard_unstarted(task, result);
+        }
         return;
     }
 
@@ -229,6 +233,21 @@ fn prepare_worktree(task: &Task, result: &mut TaskResult) -> bool {
     false
 }
 
+/// porch was signalled after the task's worktree was made but before its session started: the
+/// worktree holds no work, and left in place it and its branch would block the next run of the
+/// same tasks. Removes both; the task is skipped.
+fn discard_unstarted(task: &Task, result: &mut TaskResult) {
+    let plan = task.plan;
+    let repo = &task.ctx.plan.repo;
+    repo.discard_worktree(&plan.worktree, &plan.branch, &plan.base_commit);
+    skip_not_started(result);
+    result.worktree_kept = plan.worktree.exists();
+    task.note(
+        Tone::Dim,
+        "porch was signalled before the session started: removed its worktree and branch",
+    );
+}
+
 /// A task porch was signalled before it started: nothing of it exists.
 fn skip_not_started(result: &mut TaskResult) {
     let signal = shutdown::requested().unwrap_or(libc::SIGINT);
@@ -250,15 +269,7 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
             // Signalled between the checkout and the start: the worktree holds nothing yet,
             // and left in place it would block the next run of the same tasks.
             Err(StartFailure::Interrupted(_)) if attempt == 1 && task.plan.resume.is_none() => {
-                let plan = task.plan;
-                let repo = &task.ctx.plan.repo;
-                repo.discard_worktree(&plan.worktree, &plan.branch, &plan.base_commit);
-                skip_not_started(result);
-                result.worktree_kept = plan.worktree.exists();
-                task.note(
-                    Tone::Dim,
-                    "porch was signalled before the session started: removed its worktree and branch",
-                );
+                discard_unstarted(task, result);
                 return None;
             }
             Err(failure) => {

@@ -594,3 +594,41 @@ fn a_base_only_a_remote_has_is_refused_with_the_name_to_write() {
         .expect_stderr("hint: a remote-tracking branch has that name, which porch does not guess: write origin/dev");
     assert_eq!(sandbox.created_outside_repo(), Vec::<String>::new());
 }
+
+/// SIGINT while a task's setup runs: its session never started, so its worktree and branch go
+/// again and it is skipped; the same tasks file then runs.
+#[test]
+fn sigint_during_setup_leaves_nothing_of_the_task() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let pid = sandbox.path().join("setup.pid");
+    let go = sandbox.path().join("go");
+    let setup = format!(
+        "{}; [ -e {} ] || exec sleep 300",
+        own_pid_to(&pid),
+        go.display()
+    );
+    let tasks = sandbox.tasks_json(&serde_json::json!({"tasks": [
+        {"name": "slow-setup", "prompt": "@write a.txt a", "setup": ["sh", "-c", setup]},
+    ]}));
+    let mut porch = sandbox.porch_run_tasks(&tasks).spawn("interrupted");
+    let setup_pid = read_pid(&pid);
+    porch.signal("INT");
+    let run = porch.wait();
+    run.expect_code(130);
+    assert_gone(setup_pid, "the setup command");
+    let results = sandbox.results();
+    let t = task(&results, "slow-setup");
+    assert_eq!(t["status"], "skipped", "{t:#}\n{run}");
+    assert_eq!(t["worktree_kept"], false, "{t:#}");
+    assert_eq!(
+        leftovers_of(&sandbox, "slow-setup"),
+        Vec::<String>::new(),
+        "{run}"
+    );
+
+    std::fs::write(&go, "").unwrap();
+    let again = sandbox.porch_run_tasks(&tasks).spawn("again").wait();
+    again.expect_code(0);
+    assert_eq!(sandbox.git(&["show", "task/slow-setup:a.txt"]), "a");
+}
