@@ -4,6 +4,7 @@
 //! task's log and skipped on the terminal, since new ones appear with every release.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -180,6 +181,9 @@ pub struct SessionLog {
     pub api_events: Vec<ApiEvent>,
     /// The API has answered since the start or since the last `api_retry`.
     answered: bool,
+    /// The paths the file tools (Write, Edit, MultiEdit, NotebookEdit) were called on, as
+    /// claude gave them: what porch knows for certain the agent meant to write.
+    pub written: BTreeSet<String>,
 }
 
 // Read by the scheduler once it is wired (issue 9).
@@ -403,6 +407,7 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
             }
             let blocks = head.message.map(|m| m.content).unwrap_or_default();
             if head.kind.as_deref() == Some("assistant") {
+                record_writes(log, &blocks);
                 render_assistant(&blocks, worktree)
             } else {
                 render_tool_errors(&blocks)
@@ -538,6 +543,30 @@ fn blocks_or_text<'de: 'a, 'a, D: serde::Deserializer<'de>>(
         }
     }
     deserializer.deserialize_any(Blocks(std::marker::PhantomData))
+}
+
+/// Tools that write the file named in their input, and the keys that name it.
+const FILE_WRITING_TOOLS: [(&str, &str); 4] = [
+    ("Write", "file_path"),
+    ("Edit", "file_path"),
+    ("MultiEdit", "file_path"),
+    ("NotebookEdit", "notebook_path"),
+];
+
+fn record_writes(log: &mut SessionLog, blocks: &[Block]) {
+    for block in blocks {
+        if block.kind.as_deref() != Some("tool_use") {
+            continue;
+        }
+        let name = block.name.as_deref().unwrap_or_default();
+        let path = FILE_WRITING_TOOLS
+            .iter()
+            .find(|(tool, _)| *tool == name)
+            .and_then(|(_, key)| str_field(block.input.as_ref()?, key));
+        if let Some(path) = path.filter(|p| !p.is_empty()) {
+            log.written.insert(path.to_string());
+        }
+    }
 }
 
 fn render_assistant(blocks: &[Block], worktree: &Path) -> Vec<Rendered> {
@@ -763,6 +792,46 @@ not json at all
         let result = log.result.unwrap();
         assert!(!result.is_error);
         assert_eq!(result.num_turns, Some(2));
+    }
+
+    /// A tool call → the path it records as written, if any.
+    #[test]
+    fn the_file_tools_record_the_paths_they_write() {
+        let call = |name: &str, input: &str| {
+            format!(
+                r#"{{"type":"assistant","message":{{"content":[{{"type":"tool_use","name":"{name}","input":{input}}}]}}}}"#
+            )
+        };
+        let rows = [
+            (call("Write", r#"{"file_path":"/w/a.txt","content":"x"}"#), Some("/w/a.txt")),
+            (call("Edit", r#"{"file_path":"/w/b.rs","old_string":"a","new_string":"b"}"#), Some("/w/b.rs")),
+            (call("MultiEdit", r#"{"file_path":"c.md","edits":[]}"#), Some("c.md")),
+            (call("NotebookEdit", r#"{"notebook_path":"/w/n.ipynb","new_source":""}"#), Some("/w/n.ipynb")),
+            // Reading, running and searching write nothing porch can name.
+            (call("Read", r#"{"file_path":"/w/r.txt"}"#), None),
+            (call("Bash", r#"{"command":"echo > /w/s.txt"}"#), None),
+            (call("Write", r#"{"file_path":""}"#), None),
+            (call("Write", r#"{"file_path":7}"#), None),
+            (call("Write", r#"{}"#), None),
+            // A tool result names the file too, but is not a call.
+            (
+                r#"{"type":"user","message":{"content":[{"type":"tool_result","content":"File created successfully at: /w/u.txt"}]}}"#.to_string(),
+                None,
+            ),
+        ];
+        for (line, written) in rows {
+            let (log, _) = observe_all(&line);
+            let recorded: Vec<&str> = log.written.iter().map(String::as_str).collect();
+            assert_eq!(recorded, written.into_iter().collect::<Vec<_>>(), "{line}");
+        }
+        // Each path once, however often it was written.
+        let twice = format!(
+            "{}\n{}",
+            call("Write", r#"{"file_path":"/w/a.txt"}"#),
+            call("Edit", r#"{"file_path":"/w/a.txt"}"#)
+        );
+        let (log, _) = observe_all(&twice);
+        assert_eq!(log.written.len(), 1);
     }
 
     #[test]

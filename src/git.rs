@@ -634,20 +634,35 @@ pub fn identity_overrides(dir: &Path) -> Vec<String> {
 /// fails and nothing is committed, not even the work inside); files the checkout leaves out
 /// stay as they are, not deleted. `--sparse` only where the worktree is sparse: git before 2.34
 /// does not know it.
-fn stage_all(dir: &Path) -> Result<(), GitError> {
+fn stage_all(dir: &Path, leave_out: &[&str]) -> Result<(), GitError> {
+    let mut add = vec!["add", "--all"];
     let sparse = run(dir, &["config", "--type=bool", "core.sparseCheckout"]);
     if sparse.is_ok_and(|value| value == "true") {
-        run(dir, &["add", "--all", "--sparse"]).map(drop)
-    } else {
-        run(dir, &["add", "--all"]).map(drop)
+        add.push("--sparse");
     }
+    let excludes: Vec<String> = leave_out
+        .iter()
+        .map(|path| format!(":(exclude,literal){path}"))
+        .collect();
+    if !excludes.is_empty() {
+        add.extend(["--", "."]);
+        add.extend(excludes.iter().map(String::as_str));
+    }
+    run(dir, &add).map(drop)
 }
 
 /// Commits everything the worktree holds (honouring `.gitignore`). Returns whether there was
 /// anything to commit. No hook runs (see `command`) and signing is off: the point is that the
 /// agent's work is never left behind because of a lint hook or a missing key on a server.
-pub fn commit_all(dir: &Path, message: &str, identity: &[String]) -> Result<bool, GitError> {
-    stage_all(dir)?;
+/// `leave_out` names paths (relative to `dir`) not to add: repositories whose link would point
+/// at nothing (`unsaved::nested_repositories`).
+pub fn commit_all(
+    dir: &Path,
+    message: &str,
+    identity: &[String],
+    leave_out: &[&str],
+) -> Result<bool, GitError> {
+    stage_all(dir, leave_out)?;
     let mut args: Vec<String> = identity.to_vec();
     args.extend(
         [
@@ -695,7 +710,7 @@ pub fn snapshot(
     message: &str,
     identity: &[String],
 ) -> Result<bool, GitError> {
-    stage_all(dir)?;
+    stage_all(dir, &[])?;
     let head = run(dir, &["rev-parse", "HEAD"])?;
     let staged = !query(dir, &["diff", "--cached", "--quiet"])?;
     let commit = if staged {

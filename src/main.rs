@@ -40,6 +40,7 @@ mod task;
 mod task_env;
 mod taskfile;
 mod timestamp;
+mod unsaved;
 mod verdict;
 
 use std::process::ExitCode;

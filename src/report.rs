@@ -86,6 +86,13 @@ pub struct TaskResult {
     pub insertions: u64,
     pub deletions: u64,
     pub warnings: Vec<String>,
+    /// Files the session wrote with its file tools that git ignores: in the worktree only,
+    /// which is therefore kept even with `--cleanup`. Relative to the worktree.
+    pub ignored_files: Vec<String>,
+    /// Repositories inside the worktree whose work is not on the branch (one the session
+    /// created, a submodule at a commit found only there, or with uncommitted changes); the
+    /// worktree is kept. Relative to the worktree.
+    pub nested_repositories: Vec<String>,
     /// Every start of the agent for this task, the last one included; more than one with
     /// `--retries` after transient API errors.
     pub attempts: Vec<Attempt>,
@@ -171,6 +178,8 @@ impl TaskResult {
             insertions: 0,
             deletions: 0,
             warnings: Vec::new(),
+            ignored_files: Vec::new(),
+            nested_repositories: Vec::new(),
             attempts: Vec::new(),
         }
     }

@@ -1,6 +1,7 @@
 //! One task, start to end, on its own thread: worktree, agent, outcome, commit, diff stats,
 //! cleanup. Whatever happens, it returns a `TaskResult`; a task never ends the run.
 
+use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use crate::report::{Attempt, Status, TaskResult};
 use crate::session::{self, Launch, POLL_INTERVAL, Session, StartFailure};
 use crate::shutdown;
 use crate::taskfile;
+use crate::unsaved;
 use crate::verdict;
 
 pub struct Context<'a> {
@@ -53,6 +55,8 @@ pub fn result_template(plan: &TaskPlan, status: Status) -> TaskResult {
         insertions: 0,
         deletions: 0,
         warnings: Vec::new(),
+        ignored_files: Vec::new(),
+        nested_repositories: Vec::new(),
         attempts: Vec::new(),
     }
 }
@@ -302,6 +306,9 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
         let log = session
             .log_written
             .then(|| task.plan.log.display().to_string());
+        let mut session = session;
+        // Ignored files outlive a retry's reset: what earlier attempts wrote counts too.
+        session.log.written.append(&mut tally.written);
         tally.settle(result, log);
         return Some(session);
     }
@@ -358,11 +365,14 @@ struct Tally {
     attempts: Vec<Attempt>,
     cost: Option<f64>,
     leftovers: usize,
+    /// The paths every attempt's file tools wrote.
+    written: BTreeSet<String>,
 }
 
 impl Tally {
     fn add(&mut self, attempt: u32, outcome: &TaskResult, session: &Session) {
         self.leftovers += session.leftovers;
+        self.written.extend(session.log.written.iter().cloned());
         if let Some(spent) = outcome.cost_usd {
             self.cost = Some(self.cost.unwrap_or(0.0) + spent);
         }
@@ -524,7 +534,16 @@ fn record_result(event: &ResultEvent, result: &mut TaskResult) {
 /// Returns whether the worktree may be removed afterwards (`--cleanup`).
 fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
     clear_stale_index_lock(task, session, result);
-    let may_remove = commit_work(task, session, result);
+    let nested = find_nested_repositories(task, result);
+    let leave_out: Vec<&str> = nested
+        .iter()
+        .flatten()
+        .filter(|n| n.left_out())
+        .map(|n| n.path.as_str())
+        .collect();
+    let committed = commit_work(task, session, result, &leave_out);
+    let ignored = record_ignored_writes(task, &session.log.written, result);
+    let may_remove = committed && nested.is_some_and(|n| n.is_empty()) && ignored;
     let stats = record_diff_stats(task, result);
     task.note(Tone::Dim, branch_summary(&task.plan.branch, &stats));
     let denied = denial_warning(
@@ -559,7 +578,12 @@ fn clear_stale_index_lock(task: &Task, session: &Session, result: &mut TaskResul
 
 /// Commits on the task branch, unless the session left it. Returns whether the worktree may be
 /// removed: not while it holds work that is on no branch.
-fn commit_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
+fn commit_work(
+    task: &Task,
+    session: &Session,
+    result: &mut TaskResult,
+    leave_out: &[&str],
+) -> bool {
     let plan = task.plan;
     let committed = match git::worktree_head(&plan.worktree) {
         // The session switched branches or detached HEAD: a commit would land where nobody
@@ -573,7 +597,7 @@ fn commit_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool 
         Ok(_) => {
             let message =
                 commit_message(&plan.task, session.log.session_id.as_deref(), result.status);
-            git::commit_all(&plan.worktree, &message, &task.ctx.plan.identity)
+            git::commit_all(&plan.worktree, &message, &task.ctx.plan.identity, leave_out)
         }
         Err(err) => Err(err),
     };
@@ -591,6 +615,55 @@ fn commit_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool 
         None => text,
     });
     false
+}
+
+/// The repositories inside the worktree whose work the branch cannot hold, each warned about
+/// and listed in the result; `None` when git could not say (the worktree is then kept).
+fn find_nested_repositories(task: &Task, result: &mut TaskResult) -> Option<Vec<unsaved::Nested>> {
+    let worktree = &task.plan.worktree;
+    let nested = match unsaved::nested_repositories(worktree) {
+        Ok(nested) => nested,
+        Err(err) => {
+            let text =
+                format!("kept the worktree: could not look for repositories inside it: {err}");
+            task.note(Tone::Bad, text.clone());
+            result.warnings.push(text);
+            return None;
+        }
+    };
+    for entry in &nested {
+        let text = entry.warning(worktree);
+        task.note(Tone::Bad, text.clone());
+        result.warnings.push(text);
+        if !result.nested_repositories.contains(&entry.path) {
+            result.nested_repositories.push(entry.path.clone());
+        }
+    }
+    Some(nested)
+}
+
+/// Records the files the session wrote that git ignores, which no commit holds. Returns whether
+/// the worktree may go: not while it holds them, nor when git could not say.
+fn record_ignored_writes(task: &Task, written: &BTreeSet<String>, result: &mut TaskResult) -> bool {
+    let worktree = &task.plan.worktree;
+    match unsaved::ignored_writes(worktree, written) {
+        Ok(ignored) => {
+            if let Some(text) = unsaved::ignored_warning(&ignored, worktree) {
+                task.note(Tone::Bad, text.clone());
+                result.warnings.push(text);
+            }
+            result.ignored_files = ignored;
+            result.ignored_files.is_empty()
+        }
+        Err(err) => {
+            let text = format!(
+                "kept the worktree: could not ask git which written files it ignores: {err}"
+            );
+            task.note(Tone::Bad, text.clone());
+            result.warnings.push(text);
+            false
+        }
+    }
 }
 
 /// Records in the result what the branch holds against the base; nothing when git cannot say.

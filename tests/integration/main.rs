@@ -8,4 +8,5 @@ mod git_safety;
 mod lifecycle;
 mod run;
 mod settings;
+mod unsaved;
 mod validation;
