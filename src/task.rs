@@ -543,8 +543,9 @@ fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
         .collect();
     let committed = commit_work(task, session, result, &leave_out);
     let ignored = record_ignored_writes(task, &session.log.written, result);
-    let may_remove = committed && nested.is_some_and(|n| n.is_empty()) && ignored;
-    let stats = record_diff_stats(task, result);
+    let mut stats = record_diff_stats(task, result);
+    let no_links = leave_out_committed_links(task, result, &mut stats);
+    let may_remove = committed && nested.is_some_and(|n| n.is_empty()) && ignored && no_links;
     task.note(Tone::Dim, branch_summary(&task.plan.branch, &stats));
     let denied = denial_warning(
         result.permission_denials,
@@ -640,6 +641,40 @@ fn find_nested_repositories(task: &Task, result: &mut TaskResult) -> Option<Vec<
         }
     }
     Some(nested)
+}
+
+/// Links the session itself committed to commits found only in this worktree: warned about,
+/// listed, and taken out of the counts, which say what the branch holds as work. Returns
+/// whether the worktree may go: not while it holds what they point at, nor when git could not say.
+fn leave_out_committed_links(task: &Task, result: &mut TaskResult, stats: &mut DiffStats) -> bool {
+    let plan = task.plan;
+    let (links, counts) =
+        match unsaved::committed_links(&plan.worktree, &plan.base_commit, &plan.branch) {
+            Ok(found) => found,
+            Err(err) => {
+                let text = format!(
+                    "kept the worktree: could not check the branch for links to commits: {err}"
+                );
+                task.note(Tone::Bad, text.clone());
+                result.warnings.push(text);
+                return false;
+            }
+        };
+    for link in &links {
+        let text = link.warning(&plan.worktree);
+        task.note(Tone::Bad, text.clone());
+        result.warnings.push(text);
+        if !result.nested_repositories.contains(&link.path) {
+            result.nested_repositories.push(link.path.clone());
+        }
+    }
+    stats.files_changed = stats.files_changed.saturating_sub(counts.files);
+    stats.insertions = stats.insertions.saturating_sub(counts.insertions);
+    stats.deletions = stats.deletions.saturating_sub(counts.deletions);
+    result.files_changed = stats.files_changed;
+    result.insertions = stats.insertions;
+    result.deletions = stats.deletions;
+    links.is_empty()
 }
 
 /// Records the files the session wrote that git ignores, which no commit holds. Returns whether

@@ -28,12 +28,18 @@ pub enum NestedState {
     UnpublishedCommit(String),
     /// A submodule holding changes or new files not committed inside it.
     UncommittedChanges,
+    /// A link the session committed itself, to a commit found only in this worktree (or
+    /// nowhere): the branch holds it, but it is not work anyone else can check out.
+    CommittedLink(String),
 }
 
 impl Nested {
     /// Left out of porch's commit: recording it would record a link to nothing.
     pub fn left_out(&self) -> bool {
-        !matches!(self.state, NestedState::UncommittedChanges)
+        matches!(
+            self.state,
+            NestedState::Created | NestedState::UnpublishedCommit(_)
+        )
     }
 
     /// The warning for the results and the screen; `worktree` is where the files are.
@@ -53,6 +59,11 @@ impl Nested {
             ),
             NestedState::UncommittedChanges => format!(
                 "submodule {path} holds changes not committed inside it, so they are on no branch; the work is in {at}"
+            ),
+            NestedState::CommittedLink(commit) => format!(
+                "the session committed {path} as a link to commit {} that exists only in this worktree: \
+                 the branch's counts leave it out; the work is in {at}",
+                short(commit)
             ),
         }
     }
@@ -122,8 +133,13 @@ fn is_published(worktree: &Path, path: &str, commit: &str) -> Result<bool, GitEr
     if in_repository {
         return Ok(true);
     }
+    // Without a `.git` of its own, `git -C` would ask the enclosing repository instead.
+    let inner = worktree.join(path);
+    if inner.join(".git").symlink_metadata().is_err() {
+        return Ok(false);
+    }
     let on_remote = git::run(
-        &worktree.join(path),
+        &inner,
         &[
             "for-each-ref",
             "--count=1",
@@ -132,8 +148,98 @@ fn is_published(worktree: &Path, path: &str, commit: &str) -> Result<bool, GitEr
             commit,
             "refs/remotes/",
         ],
+    );
+    // A commit the inner repository does not have is on none of its branches.
+    Ok(on_remote.is_ok_and(|refs| !refs.is_empty()))
+}
+
+/// Links to a commit (gitlinks) that `branch` holds against `base` and that point at commits
+/// found only in this worktree: the session committed them itself. With what they add to the
+/// branch's diff counts, so the caller can leave them out.
+pub fn committed_links(
+    worktree: &Path,
+    base: &str,
+    branch: &str,
+) -> Result<(Vec<Nested>, LinkCounts), GitError> {
+    let raw = git::run(
+        worktree,
+        &[
+            "diff",
+            "--raw",
+            "-z",
+            "--no-renames",
+            "--no-abbrev",
+            base,
+            &format!("refs/heads/{branch}"),
+            "--",
+        ],
     )?;
-    Ok(!on_remote.is_empty())
+    let mut dangling = Vec::new();
+    let mut counts = LinkCounts::default();
+    for link in parse_links(&raw) {
+        if is_published(worktree, &link.path, &link.commit)? {
+            continue;
+        }
+        counts.add(&link);
+        dangling.push(Nested {
+            path: link.path,
+            state: NestedState::CommittedLink(link.commit),
+        });
+    }
+    Ok((dangling, counts))
+}
+
+/// What links add to `git diff --numstat`: one line `Subproject commit <id>` each, and one
+/// removed when they replace another link.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct LinkCounts {
+    pub files: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+}
+
+impl LinkCounts {
+    fn add(&mut self, link: &Link) {
+        self.insertions += 1;
+        match link.old_mode.as_str() {
+            // New, or a link replacing a link: the entry is the link alone.
+            "000000" => self.files += 1,
+            "160000" => {
+                self.files += 1;
+                self.deletions += 1;
+            }
+            // A file became a link: the file's removal is real work, and counted.
+            _ => {}
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct Link {
+    path: String,
+    commit: String,
+    old_mode: String,
+}
+
+/// The entries of `git diff --raw -z` whose new side is a link (mode 160000).
+fn parse_links(text: &str) -> Vec<Link> {
+    let mut links = Vec::new();
+    let mut fields = text.split('\0');
+    while let Some(meta) = fields.next() {
+        let Some(path) = fields.next() else { break };
+        // `:OLDMODE NEWMODE OLDID NEWID STATUS`
+        let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+        if let [old_mode, "160000", _, commit, status] = parts[..]
+            && !status.starts_with('D')
+        {
+            links.push(Link {
+                path: path.to_string(),
+                commit: commit.to_string(),
+                old_mode: old_mode.to_string(),
+            });
+        }
+    }
+    links
 }
 
 /// What porch reads of one `git status --porcelain=v2` entry.
@@ -370,6 +476,68 @@ mod tests {
         }
     }
 
+    /// `git diff --raw -z` → the links it adds, and what they add to the counts.
+    #[test]
+    fn links_are_read_from_the_raw_diff_and_counted_as_numstat_counts_them() {
+        let z = "0000000000000000000000000000000000000000";
+        let a = "6ad1a8e5e3996f581bcc1eb7aef04bcb5f31b81e";
+        let b = "9dabe77ad676ea32a74375ce50dac3a31a3fdc6a";
+        let rows = [
+            ("".to_string(), vec![], LinkCounts::default()),
+            // An ordinary file is not a link.
+            (
+                format!(":000000 100644 {z} {a} A\0f.txt\0"),
+                vec![],
+                LinkCounts::default(),
+            ),
+            (
+                format!(":000000 160000 {z} {a} A\0app\0:000000 100644 {z} {b} A\0f\0"),
+                vec![("app", a, "000000")],
+                LinkCounts {
+                    files: 1,
+                    insertions: 1,
+                    deletions: 0,
+                },
+            ),
+            (
+                format!(":160000 160000 {a} {b} M\0lib one\0"),
+                vec![("lib one", b, "160000")],
+                LinkCounts {
+                    files: 1,
+                    insertions: 1,
+                    deletions: 1,
+                },
+            ),
+            // A file replaced by a link: the file's removal stays counted.
+            (
+                format!(":100644 160000 {a} {b} T\0x\0"),
+                vec![("x", b, "100644")],
+                LinkCounts {
+                    files: 0,
+                    insertions: 1,
+                    deletions: 0,
+                },
+            ),
+            // A link removed is not a link the branch holds.
+            (
+                format!(":160000 000000 {a} {z} D\0gone\0"),
+                vec![],
+                LinkCounts::default(),
+            ),
+        ];
+        for (text, expected, counts) in rows {
+            let links = parse_links(&text);
+            let found: Vec<(&str, &str, &str)> = links
+                .iter()
+                .map(|l| (l.path.as_str(), l.commit.as_str(), l.old_mode.as_str()))
+                .collect();
+            assert_eq!(found, expected, "{text:?}");
+            let mut total = LinkCounts::default();
+            links.iter().for_each(|l| total.add(l));
+            assert_eq!(total, counts, "{text:?}");
+        }
+    }
+
     /// What claude named → the path inside the worktree porch asks git about.
     #[test]
     fn written_paths_are_taken_relative_to_the_worktree() {
@@ -451,6 +619,7 @@ mod tests {
                 true,
             ),
             (NestedState::UncommittedChanges, false),
+            (NestedState::CommittedLink("0123456789abcdef".into()), false),
         ];
         for (state, left_out) in rows {
             let entry = nested(state);

@@ -233,3 +233,74 @@ fn work_inside_a_submodule_is_never_reported_as_a_dangling_link() {
     assert_eq!(bump["files_changed"], 1, "{bump:#}");
     assert_eq!(listed(bump, "nested_repositories"), Vec::<String>::new());
 }
+
+/// A session that commits the link itself: the branch holds it (porch does not rewrite the
+/// session's commits), but it is not counted as work, the worktree is kept, and the warning
+/// says where the commit it points at is.
+#[test]
+fn a_link_the_session_committed_itself_is_not_counted_as_work() {
+    let (sandbox, published) = sandbox_with_submodule();
+    let init = "git -c protocol.file.allow=always submodule update --init -q";
+    let commit = |dir: &str| format!("git {dir} -c user.name=A -c user.email=a@b commit -qam mine");
+    let tasks = sandbox.tasks_in(
+        "tasks.json",
+        &[
+            (
+                "sub",
+                format!(
+                    "@bash {init} && echo mine > lib/lib.txt && {} && {}\n@write notes.txt n",
+                    commit("-C lib"),
+                    commit("")
+                ),
+            ),
+            (
+                "app",
+                "@bash git init -q app && echo hi > app/index.js && git -C app add . && \
+             git -C app -c user.name=A -c user.email=a@b commit -qm app && git add -A && \
+             git -c user.name=A -c user.email=a@b commit -qm mine\n@write notes.txt n"
+                    .to_string(),
+            ),
+            // A link to a commit the submodule's remote has stays ordinary work.
+            (
+                "bump",
+                format!(
+                    "@bash {init} && git -C lib checkout -q origin/main && {}",
+                    commit("")
+                ),
+            ),
+        ],
+    );
+    let run = sandbox.porch_run_tasks(&tasks).args(["--cleanup"]).run();
+    run.expect_code(0);
+    let results = sandbox.results();
+    for (name, path, lines_removed) in [("sub", "lib", 0), ("app", "app", 0)] {
+        let t = task(&results, name);
+        assert_eq!(t["status"], "succeeded", "{t:#}");
+        // git agrees the branch holds the link and notes.txt; only notes.txt is counted.
+        let changed = sandbox.git(&["diff", "--name-only", "main", &format!("task/{name}")]);
+        assert_eq!(
+            changed.lines().collect::<Vec<_>>(),
+            [path, "notes.txt"],
+            "{name}"
+        );
+        assert_eq!(t["commits"], 2, "{t:#}");
+        assert_eq!(t["files_changed"], 1, "{t:#}");
+        assert_eq!(t["insertions"], 1, "{t:#}");
+        assert_eq!(t["deletions"], lines_removed, "{t:#}");
+        assert_eq!(listed(t, "nested_repositories"), [path], "{t:#}");
+        assert!(
+            warnings(t).contains(&format!("the session committed {path} as a link to commit")),
+            "{t:#}"
+        );
+        assert_eq!(t["worktree_kept"], true, "{t:#}");
+        assert!(sandbox.worktree(name).join(path).join(".git").exists());
+    }
+    let bump = task(&results, "bump");
+    assert_eq!(
+        sandbox.git(&["rev-parse", "task/bump:lib"]).trim(),
+        published
+    );
+    assert_eq!(bump["files_changed"], 1, "{bump:#}");
+    assert!(!warnings(bump).contains("link"), "{bump:#}");
+    assert_eq!(listed(bump, "nested_repositories"), Vec::<String>::new());
+}
