@@ -4,6 +4,7 @@
 mod agent;
 mod atomic_file;
 mod branch_template;
+mod check;
 mod clean;
 mod cli;
 mod cli_after;

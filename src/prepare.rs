@@ -52,6 +52,7 @@ pub fn prepare(prep: &Preparation) -> Result<(), Unready> {
         redactor: prep.redactor,
         marker: prep.marker,
         timeout: prep.timeout,
+        sweep_after_success: false,
         log: prep.log,
         task_index: prep.task_index,
         printer: prep.printer,

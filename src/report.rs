@@ -96,6 +96,17 @@ pub struct TaskResult {
     /// Every start of the agent for this task, the last one included; more than one with
     /// `--retries` after transient API errors.
     pub attempts: Vec<Attempt>,
+    /// The task's `check`, when it ran: after a successful session and its commit.
+    pub check: Option<CheckRun>,
+}
+
+/// How the task's `check` command ended.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckRun {
+    /// Null when it could not start or a signal ended it.
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -181,6 +192,7 @@ impl TaskResult {
             ignored_files: Vec::new(),
             nested_repositories: Vec::new(),
             attempts: Vec::new(),
+            check: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! shown with the task's prefix and kept in the task's log; ended like a session (SIGTERM,
 //! SIGTERM, SIGKILL) when the task's time runs out or porch is told to stop.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -29,10 +30,12 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How long the output may stay open after the step exited (something it started in the
 /// background holds it) before porch stops waiting for it.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+/// How many of a step's last lines `Ran` keeps, for an error that shows why it failed.
+const TAIL_LINES: usize = 10;
 
 /// One command to run for a task.
 pub struct Step<'a> {
-    /// `setup`: names the step in messages, on the terminal and in the log.
+    /// `setup`, `check`: names the step in messages, on the terminal and in the log.
     pub label: &'static str,
     pub argv: &'a [String],
     pub worktree: &'a Path,
@@ -43,6 +46,9 @@ pub struct Step<'a> {
     /// The session marker, for sweeping what a failed step left running.
     pub marker: &'a proc::Marker,
     pub timeout: Option<Duration>,
+    /// Whether what it leaves running is ended even when it succeeds: nothing after `check`
+    /// would end it, while setup's dev server serves the session, whose sweep ends it.
+    pub sweep_after_success: bool,
     pub log: &'a Path,
     pub task_index: usize,
     pub printer: &'a Sender<Line>,
@@ -59,32 +65,53 @@ pub enum StepEnd {
     Interrupted(i32),
 }
 
-impl StepEnd {
-    /// A step that failed or was interrupted leaves the task: its leftovers are ended here.
-    fn needs_sweep(&self) -> bool {
-        *self != StepEnd::Succeeded
+/// How a step ended, with what a caller reports about it (`check`).
+#[derive(Debug)]
+pub struct Ran {
+    pub end: StepEnd,
+    /// The step's exit code; `None` when it did not start or a signal ended it.
+    pub exit_code: Option<i32>,
+    /// Its last lines of output (both streams, redacted), oldest first.
+    pub last_lines: Vec<String>,
+}
+
+impl Ran {
+    fn without_output(end: StepEnd) -> Ran {
+        Ran {
+            end,
+            exit_code: None,
+            last_lines: Vec::new(),
+        }
     }
 }
 
 /// Runs the step to its end. What it leaves running after success is left to the session's
 /// sweep (it carries the same marker): a dev server started by setup serves the session.
 pub fn run(step: &Step) -> StepEnd {
+    run_to_end(step).end
+}
+
+/// `run`, also telling the exit code and the last lines the step printed.
+pub fn run_to_end(step: &Step) -> Ran {
     if let Some(signal) = shutdown::requested() {
-        return StepEnd::Interrupted(signal);
+        return Ran::without_output(StepEnd::Interrupted(signal));
     }
     let log = match File::options().create(true).append(true).open(step.log) {
         Ok(file) => Arc::new(Mutex::new(file)),
         Err(err) => {
-            return StepEnd::Failed(format!(
+            return Ran::without_output(StepEnd::Failed(format!(
                 "could not be started: cannot open the log {}: {err}",
                 step.log.display()
-            ));
+            )));
         }
     };
     let mut child = match command(step).spawn() {
         Ok(child) => child,
         Err(err) => {
-            return StepEnd::Failed(format!("could not be started: {}: {err}", step.argv[0]));
+            return Ran::without_output(StepEnd::Failed(format!(
+                "could not be started: {}: {err}",
+                step.argv[0]
+            )));
         }
     };
     let pgid = child.id();
@@ -94,15 +121,22 @@ pub fn run(step: &Step) -> StepEnd {
         (Some(out), Some(err)) => [Box::new(out), Box::new(err)],
         _ => unreachable!("both were piped in `command`"),
     };
+    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
     let mut readers = 0;
     for pipe in pipes {
-        if spawn_reader(step, pipe, Arc::clone(&log), done_tx.clone()).is_ok() {
+        let sinks = Sinks {
+            log: Arc::clone(&log),
+            tail: Arc::clone(&tail),
+            done: done_tx.clone(),
+        };
+        if spawn_reader(step, pipe, sinks).is_ok() {
             readers += 1;
         }
     }
     drop(done_tx);
-    let end = wait(step, &mut child, pgid);
-    if end.needs_sweep() {
+    let (end, exit_code) = wait(step, &mut child, pgid);
+    // A step that failed or was interrupted leaves the task: its leftovers are ended here.
+    if end != StepEnd::Succeeded || step.sweep_after_success {
         let grace = if shutdown::urgent() {
             Duration::ZERO
         } else {
@@ -114,7 +148,14 @@ pub fn run(step: &Step) -> StepEnd {
     while readers > 0 && done_rx.recv_deadline(deadline).is_ok() {
         readers -= 1;
     }
-    end
+    let last_lines = tail
+        .lock()
+        .map_or_else(|_| Vec::new(), |t| t.iter().cloned().collect());
+    Ran {
+        end,
+        exit_code,
+        last_lines,
+    }
 }
 
 fn command(step: &Step) -> Command {
@@ -135,19 +176,26 @@ fn command(step: &Step) -> Command {
 }
 
 /// Waits for the step to exit, ending it when its time runs out or porch is told to stop.
-fn wait(step: &Step, child: &mut std::process::Child, pgid: u32) -> StepEnd {
+/// Returns how it ended and its exit code.
+fn wait(step: &Step, child: &mut std::process::Child, pgid: u32) -> (StepEnd, Option<i32>) {
     let started = Instant::now();
     let mut stopping: Option<(StepEnd, Stopping)> = None;
     loop {
         match child.try_wait() {
             Ok(Some(status)) => {
-                return match stopping {
+                let end = match stopping {
                     Some((why, _)) => why,
                     None => judge(status),
                 };
+                return (end, status.code());
             }
             Ok(None) => {}
-            Err(err) => return StepEnd::Failed(format!("could not be waited for: {err}")),
+            Err(err) => {
+                return (
+                    StepEnd::Failed(format!("could not be waited for: {err}")),
+                    None,
+                );
+            }
         }
         match &mut stopping {
             Some((_, stop)) => stop.escalate(pgid),
@@ -214,12 +262,19 @@ pub fn judge(status: ExitStatus) -> StepEnd {
     }
 }
 
+/// Where a reader puts each line, and how it says it is done.
+struct Sinks {
+    log: Arc<Mutex<File>>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    done: Sender<()>,
+}
+
 fn spawn_reader(
     step: &Step,
     pipe: Box<dyn std::io::Read + Send>,
-    log: Arc<Mutex<File>>,
-    done: Sender<()>,
+    sinks: Sinks,
 ) -> std::io::Result<()> {
+    let Sinks { log, tail, done } = sinks;
     let printer = step.printer.clone();
     let redactor = Arc::clone(step.redactor);
     let (task, label) = (step.task_index, step.label);
@@ -235,6 +290,12 @@ fn spawn_reader(
                 }
                 if let Ok(mut file) = log.lock() {
                     let _ = writeln!(file, "[{label}] {text}");
+                }
+                if let Ok(mut tail) = tail.lock() {
+                    if tail.len() == TAIL_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(text.clone());
                 }
                 let line = Line {
                     task,

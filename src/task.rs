@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use crate::agent::{self, ResultEvent};
+use crate::check::{self, Verdict};
 use crate::duration;
 use crate::git::{self, DiffStats};
 use crate::preflight::{Plan, TaskPlan};
@@ -18,6 +19,7 @@ use crate::proc;
 use crate::report::{Attempt, Status, TaskResult};
 use crate::session::{self, Launch, POLL_INTERVAL, Session, StartFailure};
 use crate::shutdown;
+use crate::step::Step;
 use crate::taskfile;
 use crate::unsaved;
 use crate::verdict;
@@ -58,6 +60,7 @@ pub fn result_template(plan: &TaskPlan, status: Status) -> TaskResult {
         ignored_files: Vec::new(),
         nested_repositories: Vec::new(),
         attempts: Vec::new(),
+        check: None,
     }
 }
 
@@ -67,6 +70,7 @@ struct Task<'a> {
     plan: &'a TaskPlan,
     /// How long setup ran: the session gets what is left of the task's timeout.
     setup_took: std::cell::Cell<Duration>,
+    started: Instant,
 }
 
 impl Task<'_> {
@@ -80,6 +84,20 @@ impl Task<'_> {
         self.plan
             .timeout
             .map(|limit| limit.saturating_sub(self.setup_took.get()))
+    }
+
+    /// What the task's timeout leaves the check, which runs last.
+    fn time_left(&self) -> Option<Duration> {
+        self.plan
+            .timeout
+            .map(|limit| limit.saturating_sub(self.started.elapsed()))
+    }
+
+    /// The task's environment for a step: `PORCH_*`, its `env`, and the session marker.
+    fn step_env(&self) -> Vec<(String, String)> {
+        let mut env = self.plan.env.clone();
+        env.push((agent::SESSION_MARKER_VAR.to_string(), self.marker()));
+        env
     }
 
     fn note(&self, tone: Tone, text: impl Into<String>) {
@@ -116,6 +134,7 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
         index,
         plan,
         setup_took: std::cell::Cell::new(Duration::ZERO),
+        started,
     };
     let mut result = result_template(plan, Status::Failed);
     run_inner(&task, &mut result);
@@ -182,6 +201,7 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
     };
 
     let may_remove = keep_work(task, &session, result);
+    check_work(task, result);
 
     if task.ctx.plan.cleanup && result.worktree_kept && may_remove {
         remove_worktree(task, result);
@@ -575,6 +595,49 @@ fn clear_stale_index_lock(task: &Task, session: &Session, result: &mut TaskResul
     };
     task.note(Tone::Dim, text.clone());
     result.warnings.push(text);
+}
+
+/// Runs the task's `check` on the committed work of a successful session. A failing check
+/// fails the task; the work stays committed on the branch either way.
+fn check_work(task: &Task, result: &mut TaskResult) {
+    let Some(argv) = task.plan.task.check.as_deref() else {
+        return;
+    };
+    if result.status != Status::Succeeded {
+        return;
+    }
+    let plan = task.plan;
+    let env = task.step_env();
+    let step = Step {
+        label: "check",
+        argv,
+        worktree: &plan.worktree,
+        env: &env,
+        redactor: &plan.redactor,
+        marker: &proc::Marker::new(agent::SESSION_MARKER_VAR, &task.marker()),
+        timeout: task.time_left(),
+        sweep_after_success: true,
+        log: &plan.log,
+        task_index: task.index,
+        printer: &task.ctx.printer,
+    };
+    let checked = check::run(&step);
+    result.check = Some(checked.run);
+    if result.log.is_none() && plan.log.exists() {
+        result.log = Some(plan.log.display().to_string());
+    }
+    match checked.verdict {
+        Verdict::Passed => task.note(Tone::Good, "check passed"),
+        Verdict::Failed(error) => {
+            task.note(Tone::Bad, error.clone());
+            result.status = Status::Failed;
+            result.error = Some(error);
+        }
+        Verdict::Interrupted(error) => {
+            result.status = Status::Interrupted;
+            result.error = Some(error);
+        }
+    }
 }
 
 /// Commits on the task branch, unless the session left it. Returns whether the worktree may be

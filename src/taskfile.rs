@@ -14,7 +14,7 @@ use crate::branch_template::Template;
 use crate::error::Error;
 
 /// Fields a task may have, all of them also allowed in `defaults` but `TASK_ONLY_FIELDS`.
-pub const TASK_FIELDS: [&str; 17] = [
+pub const TASK_FIELDS: [&str; 18] = [
     "name",
     "prompt",
     "description",
@@ -32,6 +32,7 @@ pub const TASK_FIELDS: [&str; 17] = [
     "env",
     "copy",
     "setup",
+    "check",
 ];
 /// Fields that say which task this is: meaningless as a default for every task.
 pub const TASK_ONLY_FIELDS: [&str; 1] = ["name"];
@@ -111,8 +112,11 @@ Task fields:
   setup                 a command as a list, run in the worktree before the session, without a
                         shell unless you name one: ["npm", "ci"], ["sh", "-c", "make deps"].
                         If it fails, the task fails and its session never starts.
+  check                 a command as a list, run in the worktree after a successful session,
+                        once porch committed the work: ["cargo", "test"]. If it fails, the
+                        task fails (the work stays committed); results show its exit code.
 
-setup and the session get: PORCH_TASK (the name), PORCH_TASK_INDEX (0-based, in file order),
+setup, the session and check get: PORCH_TASK (the name), PORCH_TASK_INDEX (0-based, in file order),
 PORCH_WORKTREE, PORCH_BRANCH, PORCH_BASE (the base commit), PORCH_RUN_ID, and PORCH_PORT: the
 first of 10 ports of the task's own (--port-base, default 40000, + 10 x index), plus env."#;
 
@@ -141,6 +145,9 @@ pub struct Task {
     pub copy: Vec<PathBuf>,
     /// A command and its arguments, run in the worktree before the session.
     pub setup: Option<Vec<String>>,
+    /// A command and its arguments, run in the worktree after a successful session and its
+    /// commit: whether the branch works.
+    pub check: Option<Vec<String>>,
 }
 
 /// What a tasks file holds.
@@ -506,6 +513,7 @@ fn read_fields(f: &Fields) -> Result<Task, Error> {
     let env = f.env()?;
     let copy = f.copy()?;
     let setup = f.command("setup")?;
+    let check = f.command("check")?;
     Ok(Task {
         name: String::new(),
         prompt,
@@ -523,6 +531,7 @@ fn read_fields(f: &Fields) -> Result<Task, Error> {
         env,
         copy,
         setup,
+        check,
     })
 }
 
@@ -1324,6 +1333,12 @@ mod tests {
                 "setup",
                 "every entry must be a string",
             ),
+            (
+                r#""check":"cargo test""#,
+                "check",
+                "must be a list (the program, then its arguments), got the string \"cargo test\"",
+            ),
+            (r#""check":[]"#, "check", "is an empty list"),
         ];
         for (fields, field, message) in cases {
             let text = format!(r#"{{"tasks":[{{"name":"a","prompt":"p",{fields}}}]}}"#);

@@ -1,0 +1,59 @@
+//! What a run tells about its branches besides the sessions: each task's `check`.
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[test]
+fn a_check_passes_or_fails_its_task_and_the_work_stays_committed() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({
+        "defaults": {"check": ["sh", "-c", "echo checking $PORCH_TASK; test -f done.txt"]},
+        "tasks": [
+            {"name": "works", "prompt": "@write done.txt yes"},
+            {"name": "broken", "prompt": "@write half.txt no",
+             "check": ["sh", "-c", "echo compiling; echo 'error: half.txt is half' >&2; exit 4"]},
+            {"name": "unchecked", "prompt": "@write other.txt x", "check": null},
+            {"name": "crashed", "prompt": "@write done.txt yes\n@api-error 500 boom"}
+        ]
+    }));
+    let run = sandbox.porch_run_tasks(&tasks).run();
+    run.expect_code(1);
+    let results = sandbox.results();
+
+    let works = task(&results, "works");
+    assert_eq!(works["status"], "succeeded", "{works:#}");
+    assert_eq!(works["check"]["exit_code"], 0, "{works:#}");
+    assert!(works["check"]["duration_ms"].is_u64(), "{works:#}");
+
+    let broken = task(&results, "broken");
+    assert_eq!(broken["status"], "failed", "{broken:#}");
+    assert_eq!(broken["check"]["exit_code"], 4, "{broken:#}");
+    assert_eq!(
+        broken["error"],
+        "check failed: exited with code 4; last lines: compiling | error: half.txt is half",
+        "{broken:#}"
+    );
+    assert_eq!(broken["commits"], 1, "the work stays committed: {broken:#}");
+    assert_eq!(sandbox.git(&["show", "task/broken:half.txt"]).trim(), "no");
+
+    let unchecked = task(&results, "unchecked");
+    assert_eq!(unchecked["status"], "succeeded", "{unchecked:#}");
+    assert!(unchecked["check"].is_null(), "{unchecked:#}");
+
+    let crashed = task(&results, "crashed");
+    assert_eq!(crashed["status"], "failed", "{crashed:#}");
+    assert!(
+        crashed["check"].is_null(),
+        "no check after a failed session: {crashed:#}"
+    );
+
+    run.expect_stdout("[check] checking works")
+        .expect_stdout("[check] error: half.txt is half");
+    let log = std::fs::read_to_string(broken["log"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains("[check] compiling") && log.contains("[check] error: half.txt is half"),
+        "{log}"
+    );
+    assert!(!run.stdout().contains("[check] checking crashed"));
+}
