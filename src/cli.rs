@@ -69,6 +69,10 @@ pub struct RunArgs {
     pub branch_template: Option<Template>,
     /// `--port-base`: task N's ports start at this + 10 × N.
     pub port_base: u16,
+    /// `--only`: the tasks of the file to run; empty: all.
+    pub only: Vec<String>,
+    /// `--skip`: the tasks of the file not to run.
+    pub skip: Vec<String>,
 }
 
 pub const MAIN_HELP: &str = "\
@@ -137,6 +141,9 @@ Options:
                               branch_template, else task/{name}]
       --port-base N           task N's block of 10 ports starts at this + 10 x N, given as
                               PORCH_PORT [default: 40000]
+      --only NAME,...         run only these tasks of the file (a repeated task's name
+                              means all its attempts)
+      --skip NAME,...         run every task of the file but these
   -h, --help                  show this help
 
 Tasks file:
@@ -275,6 +282,8 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
     let mut retry_backoff = None;
     let mut branch_template = None;
     let mut port_base = None;
+    let mut only = None;
+    let mut skip = None;
     let mut positionals: Vec<OsString> = Vec::new();
 
     while let Some(arg) = parser.next()? {
@@ -379,6 +388,8 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
                     })?;
                 set_once(&mut port_base, "--port-base", base)?;
             }
+            Long("only") => set_once(&mut only, "--only", task_names(parser, "--only")?)?,
+            Long("skip") => set_once(&mut skip, "--skip", task_names(parser, "--skip")?)?,
             Value(value) => positionals.push(value),
             _ => return Err(Error::from(arg.unexpected()).with_hint("see `porch run --help`")),
         }
@@ -415,6 +426,10 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
         return Err(Error::usage("the repository path is empty")
             .with_hint("name a directory inside a git work tree, or leave REPO out for ."));
     }
+    if only.is_some() && skip.is_some() {
+        return Err(Error::usage("--only and --skip cannot be used together")
+            .with_hint("name the tasks to run with --only, or the ones to leave out with --skip"));
+    }
 
     Ok(Command::Run(Box::new(RunArgs {
         tasks,
@@ -434,7 +449,24 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
         retry_backoff: retry_backoff.unwrap_or(Duration::from_secs(10)),
         branch_template,
         port_base: port_base.unwrap_or(DEFAULT_PORT_BASE),
+        only: only.unwrap_or_default(),
+        skip: skip.unwrap_or_default(),
     })))
+}
+
+/// `--only`/`--skip`'s value: task names separated by commas. Whether they name tasks is for
+/// preflight, which has read the tasks file.
+fn task_names(parser: &mut lexopt::Parser, flag: &str) -> Result<Vec<String>, Error> {
+    let text = parser.value()?.string()?;
+    let names: Vec<String> = text.split(',').map(|n| n.trim().to_string()).collect();
+    if names.iter().any(String::is_empty) {
+        return Err(
+            Error::usage(format!("{flag} `{text}` holds an empty name")).with_hint(format!(
+                "give task names separated by commas, e.g. {flag} fix-login,add-auth"
+            )),
+        );
+    }
+    Ok(names)
 }
 
 fn parse_init(parser: &mut lexopt::Parser) -> Result<Command, Error> {

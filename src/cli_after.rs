@@ -480,6 +480,10 @@ pub fn parse_resume(parser: &mut lexopt::Parser) -> Result<Parsed<ResumeArgs>, E
         Command::Run(run_args) => run_args,
         _ => return Ok(Parsed::Help(Topic::Resume)),
     };
+    if !run_args.only.is_empty() || !run_args.skip.is_empty() {
+        return Err(Error::usage("porch resume takes no --only or --skip")
+            .with_hint("it runs again every task of the run that did not succeed"));
+    }
     let choice = RunChoice {
         repo: run_args.repo.clone(),
         worktree_dir: run_args.worktree_dir.clone(),

@@ -6,6 +6,7 @@ mod conflict;
 mod jobs;
 mod layout;
 mod resume;
+mod selection;
 mod settings;
 
 use std::collections::HashMap;
@@ -133,7 +134,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     let stamp = RunStamp::new(SystemTime::now(), std::process::id());
     let template =
         settings::BranchTemplate::choose(args.branch_template.as_ref(), file.branch_template);
-    let tasks = file.tasks;
+    let tasks = selection::select(&source_name, file.tasks, &args.only, &args.skip)?;
     let branches = template.branches(&source_name, &tasks, &stamp)?;
     task_env::check_port_base(args.port_base, tasks.len()).map_err(|reason| {
         Error::usage(format!("--port-base {}: {reason}", args.port_base))

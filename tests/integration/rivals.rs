@@ -57,3 +57,64 @@ fn a_check_passes_or_fails_its_task_and_the_work_stays_committed() {
     );
     assert!(!run.stdout().contains("[check] checking crashed"));
 }
+
+#[test]
+fn only_and_skip_run_a_subset_of_the_tasks_file() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@say a"), ("b", "@say b"), ("c", "@say c")]);
+    let tasks = path_str(&tasks);
+    let repo = sandbox.repo();
+    sandbox
+        .porch_run(&[tasks, path_str(&repo), "--only", "c,a"])
+        .run()
+        .expect_code(0);
+    let results = sandbox.results();
+    let names: Vec<&str> = results["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "c"], "in file order: {results:#}");
+    assert_eq!(sandbox.branches(), ["main", "task/a", "task/c"]);
+
+    sandbox
+        .porch_run(&[tasks, path_str(&repo), "--skip", "a,c"])
+        .run()
+        .expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(results["tasks"].as_array().unwrap().len(), 1, "{results:#}");
+    assert_eq!(task(&results, "b")["status"], "succeeded");
+}
+
+#[test]
+fn only_and_skip_refuse_names_of_no_task_with_nothing_created() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@say a"), ("b", "@say b")]);
+    let tasks = path_str(&tasks);
+    let repo = sandbox.repo();
+    // (the flags, what the error says)
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--only", "a,nope"],
+            "--only names `nope`, which is no task of",
+        ),
+        (&["--skip", "B"], "--skip names `B`, which is no task of"),
+        (&["--skip", "a,b"], "--skip leaves no task of"),
+        (&["--only", "a,"], "--only `a,` holds an empty name"),
+        (
+            &["--only", "a", "--skip", "b"],
+            "--only and --skip cannot be used together",
+        ),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec![tasks, path_str(&repo)];
+        args.extend_from_slice(flags);
+        let run = sandbox.porch_run(&args).run();
+        run.expect_code(2)
+            .expect_stderr(message)
+            .expect_stderr("hint:");
+        assert_eq!(sandbox.branches(), ["main"], "{flags:?}");
+        assert!(!sandbox.results_path().exists(), "{flags:?}");
+    }
+}
