@@ -43,8 +43,10 @@ clean:
 # porch against hand-written shell baselines, side by side (docs/performance.md): worktree
 # creation for 32 tasks; wall-time overhead at N = 2, 16, 64 (256 for porch alone); porch's peak
 # memory; output throughput against sed; start-up; a task's `copy` of 20,000 files into 16
-# worktrees against `cp -a`. About fifteen minutes.
+# worktrees against `cp -a`; 24 tasks against an API serving 3 sessions at once (porch
+# adapting, against -j 3 and a fixed-concurrency retry loop). About twenty minutes.
 bench: release
 	PORCH=target/release/porch benches/worktrees.sh
 	PORCH=target/release/porch benches/compare.sh
 	PORCH=target/release/porch benches/copy.sh
+	PORCH=target/release/porch benches/ratelimit.sh

@@ -184,13 +184,19 @@ pub struct SessionLog {
     /// The paths the file tools (Write, Edit, MultiEdit, NotebookEdit) were called on, as
     /// claude gave them: what porch knows for certain the agent meant to write.
     pub written: BTreeSet<String>,
+    /// The API has answered at least once.
+    ever_answered: bool,
+    /// The wait the CLI announced in its last `api_retry`: a floor for porch's own retry.
+    pub last_retry_delay: Option<Duration>,
 }
 
-// Read by the scheduler once it is wired (issue 9).
-#[allow(dead_code)]
 impl SessionLog {
     pub fn take_api_events(&mut self) -> Vec<ApiEvent> {
         std::mem::take(&mut self.api_events)
+    }
+
+    pub fn ever_answered(&self) -> bool {
+        self.ever_answered
     }
 }
 
@@ -210,7 +216,6 @@ pub enum ApiEvent {
     GaveUp { status: Option<u16> },
 }
 
-#[allow(dead_code)]
 impl ApiEvent {
     /// A rate limit: status 429 (rate limited), 529 (overloaded) or none (unreachable).
     pub fn is_rate_limit(&self) -> bool {
@@ -403,6 +408,7 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
                 .is_some_and(|m| m.model.as_deref() == Some(SYNTHETIC_MODEL));
             if head.kind.as_deref() == Some("assistant") && !synthetic && !log.answered {
                 log.answered = true;
+                log.ever_answered = true;
                 log.api_events.push(ApiEvent::Answered);
             }
             let blocks = head.message.map(|m| m.content).unwrap_or_default();
@@ -435,6 +441,7 @@ fn observe_api_retry(log: &mut SessionLog, event: &Value) -> Vec<Rendered> {
         .filter(|ms| ms.is_finite() && *ms >= 0.0)
         .map(|ms| Duration::from_secs_f64(ms / 1000.0));
     log.answered = false;
+    log.last_retry_delay = delay.or(log.last_retry_delay);
     log.api_events.push(ApiEvent::Retrying { status, delay });
     let what = match (status, str_field(event, "error")) {
         (Some(status), Some(error)) => format!("API error {status} ({error})"),

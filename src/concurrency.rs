@@ -11,15 +11,12 @@
 //!   serving at that moment (they prove that much capacity; idling their slots would only slow
 //!   the run) and never below 1. Twenty sessions hitting the limit at once thus bring it down in
 //!   a few halvings to what the API serves, not to 1.
-//! - After a signal, no session starts until the delay the CLI reported (`retry_delay_ms`) has
-//!   passed: that is when the API said to come back.
 //! - Each session the API serves after the last change counts; when as many have been served
 //!   as the limit allows at once (one round), the limit grows by one, up to `-j`.
 
-// Wired into the scheduler once its reshaping (issue 7) has landed.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::time::{Duration, Instant};
+
+use crate::agent::ApiEvent;
 
 /// A signal divides the limit by this.
 pub const DECREASE_DIVISOR: usize = 2;
@@ -30,11 +27,8 @@ pub const INCREASE_STEP: usize = 1;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Signal {
     /// The API refused or could not be reached: HTTP status (429, 529), or `None` when
-    /// unreachable; the delay the CLI waits before its own retry, if it said.
-    RateLimited {
-        status: Option<u16>,
-        delay: Option<Duration>,
-    },
+    /// unreachable.
+    RateLimited { status: Option<u16> },
     /// The API answered a session's request.
     Served,
 }
@@ -80,8 +74,6 @@ pub struct AdaptiveLimit {
     events: u64,
     /// Sessions served since the limit last changed.
     served_since_change: usize,
-    /// No session starts before this: the delay the API asked for.
-    hold_until: Option<Instant>,
 }
 
 impl AdaptiveLimit {
@@ -93,7 +85,6 @@ impl AdaptiveLimit {
             lowest: ceiling,
             events: 0,
             served_since_change: 0,
-            hold_until: None,
         }
     }
 
@@ -112,24 +103,15 @@ impl AdaptiveLimit {
 
     /// What a session said. `served` is how many running sessions the API is serving now
     /// (answered since their last rate limit).
-    pub fn observe(&mut self, signal: Signal, served: usize, now: Instant) -> Option<Change> {
+    pub fn observe(&mut self, signal: Signal, served: usize) -> Option<Change> {
         match signal {
-            Signal::RateLimited { status, delay } => self.rate_limited(status, delay, served, now),
+            Signal::RateLimited { status } => self.rate_limited(status, served),
             Signal::Served => self.served(),
         }
     }
 
-    fn rate_limited(
-        &mut self,
-        status: Option<u16>,
-        delay: Option<Duration>,
-        served: usize,
-        now: Instant,
-    ) -> Option<Change> {
+    fn rate_limited(&mut self, status: Option<u16>, served: usize) -> Option<Change> {
         self.events += 1;
-        if let Some(until) = delay.and_then(|d| now.checked_add(d)) {
-            self.hold_until = Some(self.hold_until.map_or(until, |held| held.max(until)));
-        }
         let to = (self.limit / DECREASE_DIVISOR)
             .max(served)
             .clamp(1, self.limit);
@@ -156,11 +138,153 @@ impl AdaptiveLimit {
         self.lowest = self.lowest.min(to);
         Some(Change { from, to, cause })
     }
+}
 
-    /// How long a start must still wait for the delay the API asked for; zero when none.
-    pub fn hold(&self, now: Instant) -> Duration {
-        self.hold_until
-            .map_or(Duration::ZERO, |until| until.saturating_duration_since(now))
+/// What the API has told about each task's running session, and the limit it adds up to.
+///
+/// A session the API has not answered yet has done nothing: no tool ran, nothing was written,
+/// nothing was spent. When the limit falls below the sessions running, such sessions are stopped
+/// ("shed", newest in file order first) and start again when a slot is free, instead of
+/// waiting out the CLI's retries and failing with a 429 that costs a retry.
+#[derive(Debug)]
+pub struct Governor {
+    limit: AdaptiveLimit,
+    sessions: Vec<SessionState>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct SessionState {
+    /// Holds a slot: its session runs (or is about to).
+    running: bool,
+    /// Waits for a slot to start its session again, not before this.
+    queued: Option<Instant>,
+    /// Answered since its start or its last retry: the API is serving it.
+    answered: bool,
+    ever_answered: bool,
+    /// Asked to stop: it no longer counts against the limit.
+    shedding: bool,
+}
+
+/// What porch does about an event: say the limit moved, stop these sessions.
+#[derive(Debug, Default, PartialEq)]
+pub struct Reaction {
+    pub change: Option<Change>,
+    pub shed: Vec<usize>,
+}
+
+impl Governor {
+    pub fn new(tasks: usize, ceiling: usize) -> Governor {
+        Governor {
+            limit: AdaptiveLimit::new(ceiling),
+            sessions: vec![SessionState::default(); tasks],
+        }
+    }
+
+    pub fn limit(&self) -> &AdaptiveLimit {
+        &self.limit
+    }
+
+    /// A session of task `index` starts (first start, retry or restart).
+    pub fn started(&mut self, index: usize) {
+        self.sessions[index] = SessionState {
+            running: true,
+            ..SessionState::default()
+        };
+    }
+
+    /// Task `index`'s session ended.
+    pub fn ended(&mut self, index: usize) {
+        self.sessions[index] = SessionState::default();
+    }
+
+    /// Task `index`'s session ended and the task waits for a slot to start it again.
+    pub fn queue(&mut self, index: usize, not_before: Instant) {
+        self.sessions[index] = SessionState {
+            queued: Some(not_before),
+            ..SessionState::default()
+        };
+    }
+
+    /// Tasks waiting for a slot to start their session again.
+    pub fn queued(&self) -> usize {
+        self.sessions.iter().filter(|s| s.queued.is_some()).count()
+    }
+
+    /// The first task, in file order, waiting to start its session again whose wait is over.
+    pub fn next_queued(&self, now: Instant) -> Option<usize> {
+        self.sessions
+            .iter()
+            .position(|s| s.queued.is_some_and(|at| at <= now))
+    }
+
+    /// How long until a queued task's wait is over; `None` when none waits.
+    pub fn next_wake(&self, now: Instant) -> Option<Duration> {
+        self.sessions
+            .iter()
+            .filter_map(|s| s.queued)
+            .map(|at| at.saturating_duration_since(now))
+            .min()
+    }
+
+    pub fn observe(&mut self, index: usize, event: ApiEvent) -> Reaction {
+        let Some(session) = self.sessions.get_mut(index).filter(|s| s.running) else {
+            return Reaction::default(); // from a session that has ended since
+        };
+        if event == ApiEvent::Answered {
+            let first = !session.answered;
+            session.answered = true;
+            session.ever_answered = true;
+            session.shedding = false;
+            let change = first
+                .then(|| self.limit.observe(Signal::Served, self.served()))
+                .flatten();
+            return Reaction {
+                change,
+                shed: Vec::new(),
+            };
+        }
+        session.answered = false;
+        if !event.is_rate_limit() {
+            return Reaction::default();
+        }
+        let signal = Signal::RateLimited {
+            status: event.status(),
+        };
+        let change = self.limit.observe(signal, self.served());
+        Reaction {
+            change,
+            shed: self.shed_over_limit(),
+        }
+    }
+
+    /// Sessions running and the API serving them now.
+    fn served(&self) -> usize {
+        self.sessions
+            .iter()
+            .filter(|s| s.running && s.answered)
+            .count()
+    }
+
+    /// Picks the sessions to stop so that no more run than the limit allows, among those the
+    /// API never answered, the last in file order first.
+    fn shed_over_limit(&mut self) -> Vec<usize> {
+        let counted = self
+            .sessions
+            .iter()
+            .filter(|s| s.running && !s.shedding)
+            .count();
+        let excess = counted.saturating_sub(self.limit.limit());
+        let mut shed = Vec::new();
+        for (index, session) in self.sessions.iter_mut().enumerate().rev() {
+            if shed.len() == excess {
+                break;
+            }
+            if session.running && !session.shedding && !session.ever_answered {
+                session.shedding = true;
+                shed.push(index);
+            }
+        }
+        shed
     }
 }
 
@@ -168,20 +292,16 @@ impl AdaptiveLimit {
 mod tests {
     use super::*;
 
-    const LIMIT_429: Signal = Signal::RateLimited {
-        status: Some(429),
-        delay: None,
-    };
+    const LIMIT_429: Signal = Signal::RateLimited { status: Some(429) };
 
     /// Feeds `signals` (each with the number of sessions served at that moment) to a limit
     /// starting at `ceiling`; returns the limit after each.
     fn limits_after(ceiling: usize, signals: &[(Signal, usize)]) -> Vec<usize> {
         let mut limit = AdaptiveLimit::new(ceiling);
-        let now = Instant::now();
         signals
             .iter()
             .map(|(signal, served)| {
-                limit.observe(*signal, *served, now);
+                limit.observe(*signal, *served);
                 limit.limit()
             })
             .collect()
@@ -217,10 +337,7 @@ mod tests {
         // 24 sessions start, the API serves 3: the others' retries come one after another.
         let burst = vec![(LIMIT_429, 3); 6];
         assert_eq!(limits_after(24, &burst), [12, 6, 3, 3, 3, 3]);
-        let unreachable = Signal::RateLimited {
-            status: None,
-            delay: None,
-        };
+        let unreachable = Signal::RateLimited { status: None };
         assert_eq!(
             limits_after(8, &[(unreachable, 0); 4]),
             [4, 2, 1, 1],
@@ -264,71 +381,144 @@ mod tests {
     #[test]
     fn the_changes_say_what_moved_the_limit() {
         let mut limit = AdaptiveLimit::new(6);
-        let now = Instant::now();
-        let change = limit.observe(LIMIT_429, 0, now).unwrap();
+        let change = limit.observe(LIMIT_429, 0).unwrap();
         assert_eq!(
             change.describe(),
             "rate limited (429): 6 → 3 sessions at once"
         );
-        let overloaded = Signal::RateLimited {
-            status: Some(529),
-            delay: None,
-        };
-        let change = limit.observe(overloaded, 0, now).unwrap();
+        let overloaded = Signal::RateLimited { status: Some(529) };
+        let change = limit.observe(overloaded, 0).unwrap();
         assert_eq!(
             change.describe(),
             "rate limited (529): 3 → 1 session at once"
         );
-        let change = limit.observe(Signal::Served, 1, now).unwrap();
+        let change = limit.observe(Signal::Served, 1).unwrap();
         assert_eq!(
             change.describe(),
             "1 session served without a rate limit: 1 → 2 sessions at once"
         );
-        let unreachable = Signal::RateLimited {
-            status: None,
-            delay: None,
-        };
-        let change = limit.observe(unreachable, 0, now).unwrap();
+        let unreachable = Signal::RateLimited { status: None };
+        let change = limit.observe(unreachable, 0).unwrap();
         assert_eq!(
             change.describe(),
             "the API is unreachable: 2 → 1 session at once"
         );
-        assert_eq!(limit.observe(unreachable, 0, now), None, "at 1 already");
+        assert_eq!(limit.observe(unreachable, 0), None, "at 1 already");
     }
 
     #[test]
     fn lowest_and_events_count_every_signal() {
         let mut limit = AdaptiveLimit::new(4);
-        let now = Instant::now();
         for (signal, served) in [(LIMIT_429, 0), (LIMIT_429, 0), (LIMIT_429, 0)] {
-            limit.observe(signal, served, now);
+            limit.observe(signal, served);
         }
         for _ in 0..3 {
-            limit.observe(Signal::Served, 0, now);
+            limit.observe(Signal::Served, 0);
         }
         assert_eq!((limit.events(), limit.lowest(), limit.limit()), (3, 1, 3));
     }
 
+    const RETRY_429: ApiEvent = ApiEvent::Retrying {
+        status: Some(429),
+        delay: None,
+    };
+
+    /// Sessions `running` started under `-j ceiling`, the ones in `answered` answered.
+    fn governor(ceiling: usize, running: &[usize], answered: &[usize]) -> Governor {
+        let mut governor = Governor::new(8, ceiling);
+        for &index in running {
+            governor.started(index);
+        }
+        for &index in answered {
+            governor.observe(index, ApiEvent::Answered);
+        }
+        governor
+    }
+
     #[test]
-    fn starts_wait_for_the_longest_delay_the_api_asked_for() {
+    fn a_task_waiting_to_start_again_is_ready_once_its_wait_is_over() {
         let second = Duration::from_secs(1);
-        let mut limit = AdaptiveLimit::new(4);
         let now = Instant::now();
-        assert_eq!(limit.hold(now), Duration::ZERO, "no signal yet");
-        let after = |delay| Signal::RateLimited {
-            status: Some(429),
-            delay: Some(delay),
-        };
-        limit.observe(after(2 * second), 0, now);
-        limit.observe(after(second), 0, now);
-        assert_eq!(
-            limit.hold(now),
-            2 * second,
-            "the shorter delay does not shorten it"
+        let mut g = governor(2, &[0, 1], &[]);
+        g.queue(1, now + second); // its session failed: it waits to retry
+        assert_eq!(g.queued(), 1);
+        assert_eq!(g.next_queued(now), None, "not before its backoff");
+        assert_eq!(g.next_wake(now), Some(second));
+        assert_eq!(g.next_queued(now + second), Some(1));
+        g.started(1);
+        assert_eq!((g.queued(), g.next_wake(now)), (0, None));
+    }
+
+    #[test]
+    fn sessions_the_api_never_answered_are_shed_down_to_the_limit_newest_first() {
+        // (running, answered, who is rate limited, limit after, shed)
+        type Case = (
+            &'static [usize],
+            &'static [usize],
+            usize,
+            usize,
+            &'static [usize],
         );
-        assert_eq!(limit.hold(now + second), second);
-        assert_eq!(limit.hold(now + 3 * second), Duration::ZERO);
-        limit.observe(Signal::Served, 1, now);
-        assert_eq!(limit.hold(now), 2 * second, "an answer does not lift it");
+        let cases: &[Case] = &[
+            // 6 running under -j 6, 2 served: 6 → 3; the three newest unanswered stop.
+            (&[0, 1, 2, 3, 4, 5], &[0, 1], 5, 3, &[5, 4, 3]),
+            // Served sessions are never shed, even when that leaves more than the limit.
+            (&[0, 1, 2, 3], &[0, 1, 2], 3, 3, &[3]),
+            (&[0, 1, 2, 3], &[0, 1, 2, 3], 3, 3, &[]),
+            // Under the limit after the fall: nothing to shed.
+            (&[0, 1], &[], 1, 3, &[]),
+        ];
+        for (running, answered, limited, limit, shed) in cases {
+            let mut g = governor(6, running, answered);
+            let reaction = g.observe(*limited, RETRY_429);
+            assert_eq!(
+                (g.limit().limit(), reaction.shed.as_slice()),
+                (*limit, *shed),
+                "running {running:?}, answered {answered:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_session_being_shed_is_not_shed_twice_nor_counted() {
+        let mut g = governor(6, &[0, 1, 2, 3, 4, 5], &[0]);
+        assert_eq!(g.observe(5, RETRY_429).shed, [5, 4, 3]); // 6 → 3
+        // 3 → 1 (one served): of the three left, one is answered; two more go.
+        assert_eq!(g.observe(2, RETRY_429).shed, [2, 1]);
+        assert_eq!(g.observe(1, RETRY_429).shed, Vec::<usize>::new());
+    }
+
+    #[test]
+    fn only_rate_limits_lower_the_limit() {
+        let others = [
+            ApiEvent::Retrying {
+                status: Some(500),
+                delay: None,
+            },
+            ApiEvent::GaveUp { status: Some(400) },
+        ];
+        for event in others {
+            let mut g = governor(4, &[0, 1, 2, 3], &[]);
+            assert_eq!(g.observe(0, event), Reaction::default(), "{event:?}");
+            assert_eq!(g.limit().limit(), 4);
+        }
+        let mut g = governor(4, &[0], &[]);
+        let gave_up = g.observe(0, ApiEvent::GaveUp { status: Some(529) });
+        assert_eq!(gave_up.change.map(|c| c.to), Some(2));
+    }
+
+    #[test]
+    fn the_first_answer_after_each_retry_counts_as_served_and_events_of_ended_sessions_none() {
+        let mut g = governor(2, &[0, 1], &[]);
+        g.observe(0, RETRY_429); // 2 → 1
+        g.observe(0, ApiEvent::Answered); // one round at 1: 1 → 2
+        assert_eq!(g.limit().limit(), 2);
+        g.observe(0, RETRY_429); // 2 → 1 (none served)
+        g.observe(0, ApiEvent::Answered);
+        g.observe(0, ApiEvent::Answered); // the same answer, not a second session
+        assert_eq!(g.limit().limit(), 2, "one round of one: 1 → 2");
+        g.ended(1);
+        assert_eq!(g.observe(1, RETRY_429), Reaction::default());
+        assert_eq!(g.limit().events(), 2);
     }
 }

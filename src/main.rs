@@ -33,6 +33,7 @@ mod runs;
 mod scheduler;
 mod session;
 mod shutdown;
+mod slots;
 mod status;
 mod step;
 mod summary;

@@ -42,6 +42,12 @@ pub struct Results {
     pub finished_at: Option<String>,
     pub duration_ms: u64,
     pub summary: Counts,
+    /// Rate-limit signals the sessions gave (api_retry events and results with 429, 529 or
+    /// an unreachable API).
+    pub rate_limit_events: u64,
+    /// The concurrency limit at its lowest and at the end: `-j` unless the API rate-limited.
+    pub lowest_concurrency: usize,
+    pub final_concurrency: usize,
     pub tasks: Vec<TaskResult>,
 }
 
@@ -212,6 +218,9 @@ mod tests {
             finished_at: None,
             duration_ms: 0,
             summary: Counts::default(),
+            rate_limit_events: 0,
+            lowest_concurrency: 1,
+            final_concurrency: 1,
             tasks,
         };
         results.summarise();

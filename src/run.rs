@@ -10,16 +10,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Sender;
 
+use crate::agent::ApiEvent;
 use crate::atomic_file;
 use crate::cli::{ColorChoice, RunArgs};
 use crate::error::{Error, IoContext};
 use crate::preflight::{self, Environment, Plan};
-use crate::printer;
+use crate::printer::{self, Tone};
 use crate::proc;
 use crate::report::{self, Counts, Results, SCHEMA_VERSION, Status, TaskResult};
 use crate::runs;
 use crate::scheduler::Scheduler;
 use crate::shutdown;
+use crate::slots::{Inbox, Slots};
 use crate::summary;
 use crate::task::{self, Context};
 use crate::timestamp;
@@ -50,12 +52,14 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
         crate::console::print_stderr(&format!("porch: {note}\n"));
     }
 
+    let (slots, inbox) = Slots::new(plan.tasks.len());
     let ctx = Context {
         plan: &plan,
         printer,
         run_id: run_id(started_at),
+        slots,
     };
-    schedule(&ctx, &mut progress);
+    schedule(&ctx, &inbox, &mut progress);
     drop(ctx);
     let stdout_alive = printer_thread.finish();
 
@@ -229,6 +233,9 @@ fn first_results(plan: &Plan, started_at: SystemTime) -> Results {
         finished_at: None,
         duration_ms: 0,
         summary: Counts::default(),
+        rate_limit_events: 0,
+        lowest_concurrency: plan.jobs,
+        final_concurrency: plan.jobs,
         tasks: plan
             .tasks
             .iter()
@@ -286,7 +293,7 @@ type Finished = (usize, TaskResult);
 
 /// Starts tasks as the scheduler lets them, and records each as it ends, until nothing runs
 /// or waits.
-fn schedule(ctx: &Context, progress: &mut Progress) {
+fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
     let plan = ctx.plan;
     // From the first results: a task carried over is not run again, it starts with its outcome.
     let initial = progress.results.tasks.iter().map(|t| t.status).collect();
@@ -307,13 +314,45 @@ fn schedule(ctx: &Context, progress: &mut Progress) {
             let wake = scheduler
                 .next_wake(Instant::now())
                 .map_or(SIGNAL_POLL, |wait| wait.min(SIGNAL_POLL));
-            if let Ok((index, result)) = finished_rx.recv_timeout(wake) {
-                scheduler.finished(index, result.status);
-                progress.results.tasks[index] = result;
-                progress.update();
+            crossbeam_channel::select! {
+                recv(finished_rx) -> finished => if let Ok((index, result)) = finished {
+                    scheduler.finished(index, result.status);
+                    progress.results.tasks[index] = result;
+                    progress.update();
+                },
+                recv(inbox.requests) -> request => if let Ok(request) = request {
+                    scheduler.wants_again(request.task, request.not_before);
+                },
+                recv(inbox.api_reports) -> report => if let Ok((index, event)) = report {
+                    react(ctx, &mut scheduler, progress, index, event);
+                },
+                default(wake) => {},
             }
         }
     });
+}
+
+/// What porch does about what a session said about the API: a `[porch]` line when the limit
+/// moves, the limit in the results, and a stop for each session shed.
+fn react(
+    ctx: &Context,
+    scheduler: &mut Scheduler,
+    progress: &mut Progress,
+    index: usize,
+    event: ApiEvent,
+) {
+    let reaction = scheduler.observe(index, event);
+    if let Some(change) = reaction.change {
+        printer::note(&ctx.printer, index, Tone::Bad, change.describe());
+    }
+    for shed in reaction.shed {
+        ctx.slots.ask_to_stop(shed);
+    }
+    let limit = scheduler.limit();
+    let results = &mut progress.results;
+    results.rate_limit_events = limit.events();
+    results.lowest_concurrency = limit.lowest();
+    results.final_concurrency = limit.limit();
 }
 
 /// Starts, each on its own thread, every task the scheduler lets start now. True when it
@@ -326,6 +365,10 @@ fn start_ready<'scope>(
     finished: &Sender<Finished>,
 ) -> bool {
     let mut started_any = false;
+    while let Some(index) = scheduler.ready_again(Instant::now()) {
+        scheduler.restarted(index);
+        ctx.slots.grant(index);
+    }
     while let Some(index) = scheduler.ready(Instant::now()) {
         started_any = true;
         let finished = finished.clone();
@@ -565,6 +608,9 @@ mod tests {
             finished_at: None,
             duration_ms: 0,
             summary: Counts::default(),
+            rate_limit_events: 0,
+            lowest_concurrency: 1,
+            final_concurrency: 1,
             tasks: Vec::new(),
         };
         Progress {

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::agent::ApiEvent;
+use crate::concurrency::{AdaptiveLimit, Governor, Reaction};
 use crate::report::Status;
 
 #[derive(Debug)]
@@ -20,6 +22,9 @@ pub struct Scheduler {
     last_start: Option<Instant>,
     /// porch was asked to stop: nothing starts any more.
     stopping: bool,
+    /// How many may run at once under the API's rate limits (never more than `jobs`), and
+    /// what the sessions said about the API.
+    governor: Governor,
 }
 
 impl Scheduler {
@@ -27,6 +32,7 @@ impl Scheduler {
     /// that `porch resume` carries over from the run it resumes.
     pub fn new(initial: Vec<Status>, jobs: usize, stagger: Option<Duration>) -> Scheduler {
         Scheduler {
+            governor: Governor::new(initial.len(), jobs),
             states: initial,
             jobs,
             stagger,
@@ -38,16 +44,51 @@ impl Scheduler {
     /// The task that may start at `now`, if any: the first pending one, when a slot is free
     /// and the stagger since the last start has passed.
     pub fn ready(&self, now: Instant) -> Option<usize> {
-        if self.stopping || self.running() >= self.jobs || !self.stagger_wait(now).is_zero() {
+        if self.stopping || !self.has_room() || !self.stagger_wait(now).is_zero() {
             return None;
         }
         self.states.iter().position(|s| *s == Status::Pending)
+    }
+
+    /// A running task whose session porch stopped or that failed, waiting for a slot to start
+    /// it again, whose wait is over, when a slot is free: the first in file order.
+    pub fn ready_again(&self, now: Instant) -> Option<usize> {
+        if !self.has_room() {
+            return None;
+        }
+        self.governor.next_queued(now)
+    }
+
+    /// `index`'s session starts again: it holds a slot.
+    pub fn restarted(&mut self, index: usize) {
+        self.governor.started(index);
+    }
+
+    /// `index`'s session ended and the task waits for a slot to start it again, not before
+    /// `not_before`: it holds no slot meanwhile.
+    pub fn wants_again(&mut self, index: usize, not_before: Instant) {
+        self.governor.queue(index, not_before);
+    }
+
+    /// What a session said about the API: the limit may move, sessions may have to stop.
+    pub fn observe(&mut self, index: usize, event: ApiEvent) -> Reaction {
+        self.governor.observe(index, event)
+    }
+
+    pub fn limit(&self) -> &AdaptiveLimit {
+        self.governor.limit()
+    }
+
+    /// A slot is free under `-j` and the concurrency limit.
+    fn has_room(&self) -> bool {
+        self.running() < self.jobs.min(self.governor.limit().limit())
     }
 
     /// `index` runs from `now` on: it holds a slot, and the next start waits for the stagger.
     pub fn started(&mut self, index: usize, now: Instant) {
         self.states[index] = Status::Running;
         self.last_start = Some(now);
+        self.governor.started(index);
     }
 
     /// The system refused `index` a thread: it fails without running and holds no slot, but
@@ -60,6 +101,7 @@ impl Scheduler {
     /// `index` ended with `outcome`: its slot is free for the next task.
     pub fn finished(&mut self, index: usize, outcome: Status) {
         self.states[index] = outcome;
+        self.governor.ended(index);
     }
 
     /// porch was asked to stop: no pending task will start. Returns the tasks this skipped;
@@ -83,16 +125,23 @@ impl Scheduler {
     /// signal can change what starts next).
     pub fn next_wake(&self, now: Instant) -> Option<Duration> {
         let pending = !self.stopping && self.states.contains(&Status::Pending);
-        let free_slot = self.running() < self.jobs;
+        let free_slot = self.has_room();
         let wait = self.stagger_wait(now);
-        (pending && free_slot && !wait.is_zero()).then_some(wait)
+        let stagger = (pending && free_slot && !wait.is_zero()).then_some(wait);
+        match (stagger, self.governor.next_wake(now)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
+    /// Tasks holding a slot: running, less those waiting to start their session again.
     pub fn running(&self) -> usize {
-        self.states
+        let running = self
+            .states
             .iter()
             .filter(|s| **s == Status::Running)
-            .count()
+            .count();
+        running.saturating_sub(self.governor.queued())
     }
 
     /// Nothing runs and nothing is pending: the run is over.
@@ -135,6 +184,7 @@ mod tests {
             stagger,
             last_start: since_start.map(|since| now - since),
             stopping: false,
+            governor: Governor::new(states.len(), jobs),
         };
         (scheduler, now)
     }

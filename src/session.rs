@@ -8,14 +8,14 @@ use std::io::{self, BufReader, BufWriter, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::agent::{self, SessionLog};
+use crate::agent::{self, ApiEvent, SessionLog};
 use crate::duration;
 use crate::line_reader::read_capped_line;
 use crate::printer::{self, Line, Origin, Tone};
@@ -55,6 +55,12 @@ pub struct Launch<'a> {
     pub keep_leftovers: bool,
     pub task_index: usize,
     pub printer: &'a Sender<Line>,
+    /// Where the session's readers send what they learn about the API, as it happens.
+    pub api_reports: Option<Sender<(usize, ApiEvent)>>,
+    /// Set by the scheduler to stop a session the API has not answered yet (a rate limit).
+    pub stop_unanswered: Option<&'a AtomicBool>,
+    /// The session starts again after porch stopped it for a rate limit.
+    pub restarted: bool,
 }
 
 impl Launch<'_> {
@@ -95,6 +101,8 @@ pub enum StopReason {
     /// It printed its result event but did not exit.
     HungAfterResult,
     Interrupted(i32),
+    /// The API rate-limits and had not answered it yet: it starts again when a slot is free.
+    RateLimited,
 }
 
 /// Why a session did not run to its end: porch was signalled before the agent started, or the
@@ -310,7 +318,12 @@ fn watch(
             continue;
         }
         let moment = shared.moment(shutdown::requested());
-        if let Some(reason) = why_stop(&moment, &limits) {
+        let shed = launch
+            .stop_unanswered
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+            && !shared.ever_answered();
+        let reason = why_stop(&moment, &limits).or(shed.then_some(StopReason::RateLimited));
+        if let Some(reason) = reason {
             stopper = Some(Stopper::start(pgid, reason));
             launch.note(Tone::Bad, describe_stop(reason, true));
         }
@@ -391,6 +404,10 @@ pub fn describe_stop(reason: StopReason, ending: bool) -> String {
         ),
         StopReason::Interrupted(signal) => {
             format!("porch received {}", proc::describe_signal(signal))
+        }
+        StopReason::RateLimited => {
+            "rate limited before the API answered it; it starts again when a slot is free"
+                .to_string()
         }
     };
     if ending {
@@ -508,13 +525,18 @@ fn drain_readers(launch: &Launch, watched: Watched, keep: bool) {
 }
 
 /// The task's log: everything the agent printed, whole. Later attempts append to it.
-fn open_log(path: &Path, attempt: u32, resuming: bool) -> Option<BufWriter<File>> {
+fn open_log(path: &Path, attempt: u32, resuming: bool, restarted: bool) -> Option<BufWriter<File>> {
     let dir = path.parent()?;
     std::fs::create_dir_all(dir).ok()?;
     // The task started the log (its setup may have written to it), or it is the earlier run's
     // (`porch resume`): every attempt appends.
     let mut file = File::options().create(true).append(true).open(path).ok()?;
-    if attempt == 1 && resuming {
+    if restarted {
+        let _ = writeln!(
+            file,
+            "[porch] attempt {attempt}, started again after a rate limit"
+        );
+    } else if attempt == 1 && resuming {
         let _ = writeln!(file, "[porch] resumed");
     } else if attempt > 1 {
         let _ = writeln!(file, "[porch] attempt {attempt}");
@@ -538,7 +560,12 @@ impl Shared {
         let clock = Arc::new(Clock {
             start: Instant::now(),
         });
-        let log_file = open_log(launch.log, launch.attempt, launch.resuming);
+        let log_file = open_log(
+            launch.log,
+            launch.attempt,
+            launch.resuming,
+            launch.restarted,
+        );
         Shared {
             log_written: log_file.is_some(),
             log_file: Arc::new(Mutex::new(log_file)),
@@ -546,6 +573,14 @@ impl Shared {
             clock,
             activity: Arc::new(Activity::default()),
         }
+    }
+
+    /// The API has answered the session at least once: it may have done work.
+    fn ever_answered(&self) -> bool {
+        self.session_log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ever_answered()
     }
 
     fn moment(&self, porch_signal: Option<i32>) -> Moment {
@@ -588,6 +623,7 @@ fn spawn_reader(
         task_index: launch.task_index,
         worktree: launch.worktree.to_path_buf(),
         redactor: Arc::clone(launch.redactor),
+        api_reports: launch.api_reports.clone(),
     };
     spawn_thread("read", move || {
         reader.read(pipe);
@@ -603,6 +639,7 @@ struct Reader {
     task_index: usize,
     worktree: PathBuf,
     redactor: Arc<Redactor>,
+    api_reports: Option<Sender<(usize, ApiEvent)>>,
 }
 
 impl Reader {
@@ -685,6 +722,11 @@ impl Reader {
                 .activity
                 .result_at_ms
                 .store(self.shared.clock.now_ms() + 1, Ordering::Relaxed);
+        }
+        for event in log.take_api_events() {
+            if let Some(reports) = &self.api_reports {
+                let _ = reports.send((self.task_index, event));
+            }
         }
         lines
     }
@@ -920,7 +962,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs").join("task.log");
         let write = |attempt, line: &str| {
-            let mut log = open_log(&path, attempt, false).expect("the log opens");
+            let mut log = open_log(&path, attempt, false, false).expect("the log opens");
             writeln!(log, "{line}").unwrap();
         };
         // The task starts the log (setup's output goes first); the session never empties it.

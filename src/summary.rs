@@ -217,6 +217,9 @@ mod tests {
             finished_at: None,
             duration_ms,
             summary: Counts::default(),
+            rate_limit_events: 0,
+            lowest_concurrency: 1,
+            final_concurrency: 1,
             tasks,
         };
         results.summarise();

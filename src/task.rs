@@ -17,8 +17,9 @@ use crate::prepare::{self, Preparation, Unready};
 use crate::printer::{self, Line, Tone};
 use crate::proc;
 use crate::report::{Attempt, Status, TaskResult};
-use crate::session::{self, Launch, POLL_INTERVAL, Session, StartFailure};
+use crate::session::{self, Launch, Session, StartFailure, StopReason};
 use crate::shutdown;
+use crate::slots::Slots;
 use crate::step::Step;
 use crate::taskfile;
 use crate::unsaved;
@@ -29,6 +30,8 @@ pub struct Context<'a> {
     pub printer: Sender<Line>,
     /// Unique to this porch process: part of every session marker.
     pub run_id: String,
+    /// Where a task asks the scheduler for a slot to start its session again.
+    pub slots: Slots,
 }
 
 pub fn result_template(plan: &TaskPlan, status: Status) -> TaskResult {
@@ -104,7 +107,7 @@ impl Task<'_> {
         printer::note(&self.ctx.printer, self.index, tone, text.into());
     }
 
-    fn launch(&self, attempt: u32) -> Launch<'_> {
+    fn launch(&self, attempt: u32, restarted: bool) -> Launch<'_> {
         let run = self.ctx.plan;
         Launch {
             program: &run.agent,
@@ -122,6 +125,9 @@ impl Task<'_> {
             keep_leftovers: run.keep_leftovers,
             task_index: self.index,
             printer: &self.ctx.printer,
+            api_reports: Some(self.ctx.slots.api_reports()),
+            stop_unanswered: Some(self.ctx.slots.stop_flag(self.index)),
+            restarted,
         }
     }
 }
@@ -287,8 +293,10 @@ fn skip_not_started(result: &mut TaskResult) {
 /// Returns that attempt's session, or `None` when the agent could not be started at all.
 fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
     let mut tally = Tally::default();
-    for attempt in 1.. {
-        let session = match session::run(&task.launch(attempt)) {
+    let mut attempt = 1;
+    let mut restarted = false;
+    loop {
+        let session = match session::run(&task.launch(attempt, restarted)) {
             Ok(session) => session,
             // Signalled between the checkout and the start: the worktree holds nothing yet,
             // and left in place it would block the next run of the same tasks.
@@ -299,17 +307,26 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
             Err(failure) => {
                 record_start_failure(task, failure, result);
                 // Earlier attempts ran: their cost and output are the task's all the same.
-                let log = (attempt > 1 && task.plan.log.exists())
+                let log = ((attempt > 1 || restarted) && task.plan.log.exists())
                     .then(|| task.plan.log.display().to_string());
                 tally.settle(result, log);
                 return None;
             }
         };
+        // Stopped before the API answered it: it did nothing, so it is no attempt.
+        if session.stopped == Some(StopReason::RateLimited)
+            && task.ctx.slots.wait_for_slot(task.index, Instant::now())
+        {
+            restarted = true;
+            continue;
+        }
         let mut outcome = judge_attempt(task, attempt, &session, &mut tally);
         if wants_retry(task, attempt, &session, &outcome) {
-            match prepare_retry(task, attempt) {
+            match prepare_retry(task, attempt, &session) {
                 Retry::Go { saved_work } => {
                     tally.keep_saved_work(saved_work);
+                    attempt += 1;
+                    restarted = false;
                     continue;
                 }
                 Retry::No => {}
@@ -332,7 +349,6 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
         tally.settle(result, log);
         return Some(session);
     }
-    unreachable!("the attempts loop only ends by returning")
 }
 
 fn record_start_failure(task: &Task, failure: StartFailure, result: &mut TaskResult) {
@@ -436,18 +452,23 @@ enum Retry {
 }
 
 /// Waits out the backoff, then sets the failed attempt's work aside and resets the worktree.
-fn prepare_retry(task: &Task, attempt: u32) -> Retry {
+fn prepare_retry(task: &Task, attempt: u32, session: &Session) -> Retry {
     let backoff = verdict::backoff(task.ctx.plan.retry_backoff, attempt);
+    let wait = verdict::retry_wait(backoff, random_fraction(), session.log.last_retry_delay);
     task.note(
         Tone::Bad,
         format!(
-            "transient API error; attempt {} of {} in {}",
+            "transient API error; attempt {} of {} in {} (or once a slot is free)",
             attempt + 1,
             task.ctx.plan.retries + 1,
-            duration::format(backoff)
+            duration::format(wait)
         ),
     );
-    if !sleep_unless_interrupted(backoff) {
+    if !task
+        .ctx
+        .slots
+        .wait_for_slot(task.index, Instant::now() + wait)
+    {
         return Retry::Interrupted(shutdown::requested().unwrap_or(libc::SIGINT));
     }
     match set_aside_attempt(task, attempt) {
@@ -459,6 +480,14 @@ fn prepare_retry(task: &Task, attempt: u32) -> Retry {
             Retry::No
         }
     }
+}
+
+/// A number in [0, 1), different in every call: std's hasher is seeded at random.
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// What porch did with the processes a session left running; `None` when it left none.
@@ -512,20 +541,6 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
         }
     })?;
     Ok(saved.then_some(reference))
-}
-
-/// Sleeps, waking early (and returning false) when porch receives a signal.
-fn sleep_unless_interrupted(duration: Duration) -> bool {
-    let Some(deadline) = Instant::now().checked_add(duration) else {
-        return false;
-    };
-    while Instant::now() < deadline {
-        if shutdown::requested().is_some() {
-            return false;
-        }
-        std::thread::sleep(POLL_INTERVAL.min(deadline.saturating_duration_since(Instant::now())));
-    }
-    shutdown::requested().is_none()
 }
 
 /// Records what the session said and how it ended, and the verdict on it.

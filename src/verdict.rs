@@ -39,6 +39,9 @@ pub fn judge(
         Some(reason @ (StopReason::Timeout(_) | StopReason::Idle(_))) => {
             return Verdict::ended_by_porch(Status::TimedOut, describe_stop(reason, false));
         }
+        Some(reason @ StopReason::RateLimited) => {
+            return Verdict::ended_by_porch(Status::Failed, describe_stop(reason, false));
+        }
         Some(reason @ StopReason::HungAfterResult) => {
             Some(format!("{}; porch ended it", describe_stop(reason, false)))
         }
@@ -118,6 +121,15 @@ pub fn may_retry(
 /// attempt already retried, at most 64 times over.
 pub fn backoff(base: Duration, attempt: u32) -> Duration {
     base.saturating_mul(1 << attempt.saturating_sub(1).min(6))
+}
+
+/// The wait before a retry: `backoff` with jitter (between half of it and all of it, by
+/// `random`, a number in [0, 1)), so that sessions that failed together do not retry together;
+/// never shorter than the delay the CLI last asked for (`retry_delay_ms`).
+pub fn retry_wait(backoff: Duration, random: f64, floor: Option<Duration>) -> Duration {
+    let half = backoff / 2;
+    let jittered = half + half.mul_f64(random.clamp(0.0, 1.0));
+    jittered.max(floor.unwrap_or_default())
 }
 
 /// The error of an attempt that failed transiently and whose retry porch's signal cancelled.
@@ -356,5 +368,27 @@ mod tests {
             "interrupted while waiting to retry: porch received signal 2 (SIGINT); \
              the attempt had failed: transient API error"
         );
+    }
+
+    #[test]
+    fn a_retry_waits_half_to_all_of_the_backoff_and_at_least_what_the_cli_asked() {
+        let ms = Duration::from_millis;
+        // (backoff, random, floor, wait)
+        let cases = [
+            (ms(1000), 0.0, None, ms(500)),
+            (ms(1000), 0.5, None, ms(750)),
+            (ms(1000), 0.999, None, ms(999)),
+            (ms(1000), 0.0, Some(ms(1168)), ms(1168)),
+            (ms(1000), 0.5, Some(ms(600)), ms(750)),
+            (ms(0), 0.5, None, ms(0)),
+        ];
+        for (backoff, random, floor, wait) in cases {
+            let got = retry_wait(backoff, random, floor);
+            assert_eq!(
+                got.as_millis(),
+                wait.as_millis(),
+                "{backoff:?} {random} {floor:?}"
+            );
+        }
     }
 }

@@ -6,6 +6,7 @@ mod support;
 mod after;
 mod git_safety;
 mod lifecycle;
+mod limits;
 mod rivals;
 mod run;
 mod settings;

@@ -1,0 +1,81 @@
+//! The limits a real batch runs into: an API that rate-limits. Counts and order, never a
+//! clock.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn run_json(sandbox: &Sandbox, tasks: &Value, extra: &[&str]) -> Run {
+    let file = sandbox.tasks_json(&json!({ "tasks": tasks }));
+    sandbox.porch_run_tasks(&file).args(extra).run()
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limits
+
+#[test]
+fn under_a_rate_limit_porch_lowers_its_concurrency_and_every_task_succeeds() {
+    let sandbox = Sandbox::new();
+    let slots = sandbox.path().join("slots");
+    // An API that serves 2 sessions at once; the CLI retries 4 times (100 ms, doubling) before
+    // it gives up with a 429 result.
+    let names = ["t0", "t1", "t2", "t3", "t4", "t5"];
+    let tasks: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            let prompt = format!(
+                "@rate-limit {} 2 4 100\n@sleep 0.5\n@write {name}.txt done",
+                slots.display()
+            );
+            json!({"name": name, "prompt": prompt})
+        })
+        .collect();
+    let run = run_json(
+        &sandbox,
+        &json!(tasks),
+        &["-j", "6", "--retries", "6", "--retry-backoff", "100ms"],
+    );
+    run.expect_code(0);
+    run.expect_stdout("[porch] rate limited (429): 6 → 3 sessions at once");
+    let results = sandbox.results();
+    for name in names {
+        assert_eq!(task(&results, name)["status"], "succeeded", "{run}");
+    }
+    assert!(
+        results["rate_limit_events"].as_u64().unwrap() >= 1,
+        "{results:#}"
+    );
+    assert!(
+        results["lowest_concurrency"].as_u64().unwrap() <= 3,
+        "{results:#}"
+    );
+    let failed: usize = results["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            t["attempts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["status"] != "succeeded")
+                .count()
+        })
+        .sum();
+    assert!(failed <= names.len() / 2, "{failed} failed attempts\n{run}");
+    // Every task was served at least once. A session the API served in the moment porch
+    // stopped it (before porch read the answer) is served again when it restarts.
+    let served = lines(&slots.join("log"));
+    let served = served.iter().filter(|l| l.starts_with("served")).count();
+    assert!(served >= names.len(), "{served} served");
+}
