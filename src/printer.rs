@@ -4,10 +4,10 @@
 use std::io::{self, Write};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// How many lines may wait for the printer. Past this, the agents' reader threads block, and so
-/// the agents do when their pipes fill: a flooding agent is slowed, porch's memory is not.
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+
 /// How a rendered line should look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tone {
@@ -18,6 +18,8 @@ pub enum Tone {
     Bad,
 }
 
+/// How many lines may wait for the printer. Past this, a session's line is not shown (`offer`):
+/// sessions never wait for the terminal, and porch's memory does not grow.
 pub const CHANNEL_CAPACITY: usize = 4096;
 /// Longest line shown on the terminal; the task's log keeps the whole of it.
 pub const DISPLAY_LIMIT: usize = 4096;
@@ -82,7 +84,39 @@ pub fn note(printer: &Sender<Line>, task: usize, tone: Tone, text: String) {
         tone,
         text,
     };
-    let _ = printer.send_timeout(line, NOTE_WAIT);
+    if let Err(SendTimeoutError::Timeout(_)) = printer.send_timeout(line, NOTE_WAIT) {
+        DROPPED_LINES.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Lines not shown because the terminal fell behind, since porch started.
+static DROPPED_LINES: AtomicU64 = AtomicU64::new(0);
+
+/// Queues a line of a session's output if the printer has room, and otherwise counts it as not
+/// shown: a stdout nobody reads (a pager left open, a full pipe) must never hold up a session.
+/// The task's log, written by the reader before this, has every line. False once the printer is
+/// gone.
+pub fn offer(printer: &Sender<Line>, line: Line) -> bool {
+    match printer.try_send(line) {
+        Ok(()) => true,
+        Err(TrySendError::Full(_)) => {
+            DROPPED_LINES.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(TrySendError::Disconnected(_)) => false,
+    }
+}
+
+/// How many lines of session output the terminal did not get (see `offer`).
+pub fn dropped_lines() -> u64 {
+    DROPPED_LINES.load(Ordering::Relaxed)
+}
+
+/// The note the printer writes once it can write again after lines were dropped.
+fn dropped_note(count: u64) -> String {
+    format!(
+        "{count} line(s) of output not shown: the terminal fell behind (every task's log has them)"
+    )
 }
 
 /// Starts the printer thread; an error when the system refuses a thread.
@@ -98,6 +132,7 @@ pub fn spawn(names: Vec<String>, color: bool) -> io::Result<(Sender<Line>, Print
             printer.run(
                 receiver,
                 stopped,
+                &DROPPED_LINES,
                 io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
             );
             let _ = finished_tx.send(());
@@ -143,15 +178,30 @@ impl Printer {
         Printer { prefixes, color }
     }
 
-    fn run(self, receiver: Receiver<Line>, stop: Receiver<()>, mut out: impl Write) {
+    /// Writes lines until stopped. Before each, if lines were dropped (`dropped` grew) since it
+    /// last said so, a note saying how many: it shows where the gap is, once the terminal takes
+    /// output again.
+    fn run(
+        self,
+        receiver: Receiver<Line>,
+        stop: Receiver<()>,
+        dropped: &AtomicU64,
+        mut out: impl Write,
+    ) {
         let mut broken = false;
         let mut buffer = String::new();
+        let mut told = 0;
         let mut print = |line: Line, flush: bool| {
             if broken {
                 // Keep draining: the agents' work must not depend on who reads the terminal.
                 return;
             }
             buffer.clear();
+            let now_dropped = dropped.load(Ordering::Relaxed);
+            if now_dropped > told {
+                self.format_dropped(now_dropped - told, &mut buffer);
+                told = now_dropped;
+            }
             self.format(&line, &mut buffer);
             let mut result = out.write_all(buffer.as_bytes());
             if result.is_ok() && flush {
@@ -173,7 +223,24 @@ impl Printer {
                 }
             }
         }
+        let now_dropped = dropped.load(Ordering::Relaxed);
+        if !broken && now_dropped > told {
+            buffer.clear();
+            self.format_dropped(now_dropped - told, &mut buffer);
+            let _ = out.write_all(buffer.as_bytes());
+        }
         let _ = out.flush();
+    }
+
+    /// The note about `count` dropped lines, without a task's prefix: they may be anyone's.
+    fn format_dropped(&self, count: u64, buffer: &mut String) {
+        let text = format!("[porch] {}", dropped_note(count));
+        if self.color {
+            buffer.push_str(&format!("\x1b[2m{text}\x1b[0m\n"));
+        } else {
+            buffer.push_str(&text);
+            buffer.push('\n');
+        }
     }
 
     fn format(&self, line: &Line, buffer: &mut String) {
@@ -241,7 +308,7 @@ mod tests {
         }
         drop(tx);
         let mut out = Vec::new();
-        printer.run(rx, crossbeam_channel::never(), &mut out);
+        printer.run(rx, crossbeam_channel::never(), &AtomicU64::new(0), &mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -286,6 +353,70 @@ mod tests {
         let mut lines = out.lines();
         assert_eq!(lines.next(), Some("t │ a\\x1b[2Jb\\x0d"));
         assert!(lines.next().unwrap().ends_with("x… (10 more bytes)"));
+    }
+
+    /// A writer that counts lines dropped meanwhile, as readers do while the terminal blocks.
+    struct DropsWhileWriting<'a> {
+        out: Vec<u8>,
+        dropped: &'a AtomicU64,
+        per_write: u64,
+    }
+
+    impl Write for DropsWhileWriting<'_> {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.dropped.fetch_add(self.per_write, Ordering::Relaxed);
+            self.out.write(bytes)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn dropped_lines_are_told_once_the_printer_writes_again_and_at_the_end() {
+        let printer = Printer::new(vec!["t".into()], false);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for text in ["one", "two"] {
+            tx.send(line(0, Origin::Agent, text)).unwrap();
+        }
+        drop(tx);
+        let dropped = AtomicU64::new(5);
+        let mut out = DropsWhileWriting {
+            out: Vec::new(),
+            dropped: &dropped,
+            per_write: 3,
+        };
+        printer.run(rx, crossbeam_channel::never(), &dropped, &mut out);
+        let note = |n| format!("[porch] {}", dropped_note(n));
+        let expected = [
+            note(5),
+            "t │ one".into(),
+            note(3),
+            "t │ two".into(),
+            note(3),
+        ];
+        assert_eq!(
+            String::from_utf8(out.out).unwrap(),
+            expected.join("\n") + "\n"
+        );
+    }
+
+    #[test]
+    fn nothing_is_said_when_nothing_was_dropped() {
+        let out = print(&["t"], false, vec![line(0, Origin::Agent, "hi")]);
+        assert_eq!(out, "t │ hi\n");
+    }
+
+    #[test]
+    fn a_full_printer_drops_and_counts_a_sessions_line_and_a_gone_one_says_so() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let before = dropped_lines();
+        assert!(offer(&tx, line(0, Origin::Agent, "queued")));
+        assert!(offer(&tx, line(0, Origin::Agent, "dropped")));
+        assert!(dropped_lines() > before);
+        assert_eq!(rx.try_recv().unwrap().text, "queued");
+        drop(rx);
+        assert!(!offer(&tx, line(0, Origin::Agent, "nobody")));
     }
 
     #[test]

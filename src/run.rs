@@ -31,6 +31,17 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     execute(plan, args.color)
 }
 
+/// Lines the terminal did not get (it fell behind: `printer::offer`), said on stderr.
+fn report_dropped_lines(plan: &Plan) {
+    let dropped = printer::dropped_lines();
+    if dropped > 0 {
+        crate::console::print_stderr(&format!(
+            "porch: {dropped} line(s) of output not shown: stdout fell behind; every task's log has them: {}\n",
+            plan.state_dir.join("logs").display()
+        ));
+    }
+}
+
 /// Runs a checked plan: `porch run`'s, or `porch resume`'s (whose carried tasks are not run).
 pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
     let color = use_color(color);
@@ -62,6 +73,7 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
     schedule(&ctx, &inbox, &mut progress);
     drop(ctx);
     let stdout_alive = printer_thread.finish();
+    report_dropped_lines(&plan);
 
     let final_write = progress.finish();
     if stdout_alive {

@@ -22,6 +22,7 @@ use crate::printer::{self, Line, Origin, Tone};
 use crate::proc;
 use crate::shutdown;
 use crate::task_env::Redactor;
+use crate::sys;
 
 /// Longest line kept from an agent. A result event larger than this is lost (and the task
 /// reported as having none); anything else is cut in the log and on the terminal.
@@ -98,8 +99,9 @@ fn spawn_thread<T: Send + 'static>(
 pub enum StopReason {
     Timeout(Duration),
     Idle(Duration),
-    /// It printed its result event but did not exit.
-    HungAfterResult,
+    /// It printed its result event but did not exit within this long of it: `RESULT_EXIT_GRACE`,
+    /// or less when its timeout or idle timeout came first.
+    HungAfterResult(Duration),
     Interrupted(i32),
     /// The API rate-limits and had not answered it yet: it starts again when a slot is free.
     RateLimited,
@@ -232,6 +234,10 @@ fn spawn(launch: &Launch) -> Result<Child, StartFailure> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    // A porch killed with SIGKILL takes its agents with it. The thread spawning here is the
+    // task's, and it stays in `run` until the agent has exited (every early return first
+    // SIGKILLs the group through `GroupGuard`), so the signal never fires early.
+    sys::die_with_parent(&mut command);
     if let Some(signal) = shutdown::requested() {
         return Err(StartFailure::Interrupted(signal));
     }
@@ -371,24 +377,28 @@ struct Limits {
 
 /// Whether porch ends a session now, and why. In this order: porch was signalled; the session
 /// reached its timeout; it printed nothing for its idle timeout; it printed its result and has
-/// not exited within `RESULT_EXIT_GRACE`.
+/// not exited within `RESULT_EXIT_GRACE`. A session that printed its result is judged by it
+/// (`HungAfterResult`) whichever limit ends it, even a timeout shorter than the grace: its work
+/// is done, only its exit is missing.
 fn why_stop(moment: &Moment, limits: &Limits) -> Option<StopReason> {
     if let Some(signal) = moment.porch_signal {
         return Some(StopReason::Interrupted(signal));
     }
-    if let Some(limit) = limits.timeout.filter(|limit| moment.elapsed >= *limit) {
-        return Some(StopReason::Timeout(limit));
+    let limit = if let Some(limit) = limits.timeout.filter(|limit| moment.elapsed >= *limit) {
+        Some(StopReason::Timeout(limit))
+    } else {
+        limits
+            .idle_timeout
+            .filter(|limit| moment.silent >= *limit)
+            .map(StopReason::Idle)
+    };
+    match moment.since_result {
+        Some(since) if limit.is_some() || since >= RESULT_EXIT_GRACE => {
+            Some(StopReason::HungAfterResult(since.min(RESULT_EXIT_GRACE)))
+        }
+        Some(_) => None,
+        None => limit,
     }
-    if let Some(limit) = limits.idle_timeout.filter(|limit| moment.silent >= *limit) {
-        return Some(StopReason::Idle(limit));
-    }
-    if moment
-        .since_result
-        .is_some_and(|since| since >= RESULT_EXIT_GRACE)
-    {
-        return Some(StopReason::HungAfterResult);
-    }
-    None
 }
 
 pub fn describe_stop(reason: StopReason, ending: bool) -> String {
@@ -398,9 +408,9 @@ pub fn describe_stop(reason: StopReason, ending: bool) -> String {
             "printed nothing for {} (--idle-timeout)",
             duration::format(limit)
         ),
-        StopReason::HungAfterResult => format!(
+        StopReason::HungAfterResult(waited) => format!(
             "claude printed its result but did not exit within {}",
-            duration::format(RESULT_EXIT_GRACE)
+            duration::format(waited)
         ),
         StopReason::Interrupted(signal) => {
             format!("porch received {}", proc::describe_signal(signal))
@@ -731,7 +741,7 @@ impl Reader {
         lines
     }
 
-    /// Sends the lines to the printer, while there is one.
+    /// Offers the lines to the printer, while there is one; a printer behind drops them.
     fn print(&self, rendered: Vec<agent::Rendered>, dropped: usize) {
         for line in rendered {
             let text = if dropped > 0 {
@@ -745,7 +755,7 @@ impl Reader {
                 tone: line.tone,
                 text,
             };
-            if self.printer.send(line).is_err() {
+            if !printer::offer(&self.printer, line) {
                 return;
             }
         }
@@ -809,9 +819,32 @@ mod tests {
             (moment(59, 10, None), both, Some(Idle(secs(10)))),
             // After its result, a session has RESULT_EXIT_GRACE (5 s) to exit.
             (moment(30, 4, Some(4)), NONE, None),
-            (moment(30, 5, Some(5)), NONE, Some(HungAfterResult)),
-            (moment(60, 5, Some(5)), timeout(60), Some(Timeout(secs(60)))),
-            (moment(30, 10, Some(10)), idle(10), Some(Idle(secs(10)))),
+            (moment(30, 5, Some(5)), NONE, Some(HungAfterResult(secs(5)))),
+            (moment(30, 9, Some(9)), NONE, Some(HungAfterResult(secs(5)))),
+            // A limit that comes after its result still judges it by its result, whether the
+            // limit is shorter than the grace or longer.
+            (
+                moment(60, 5, Some(5)),
+                timeout(60),
+                Some(HungAfterResult(secs(5))),
+            ),
+            (
+                moment(2, 1, Some(1)),
+                timeout(2),
+                Some(HungAfterResult(secs(1))),
+            ),
+            (moment(1, 0, Some(0)), timeout(2), None),
+            (
+                moment(30, 10, Some(10)),
+                idle(10),
+                Some(HungAfterResult(secs(5))),
+            ),
+            (
+                moment(30, 2, Some(2)),
+                idle(2),
+                Some(HungAfterResult(secs(2))),
+            ),
+            (moment(30, 1, Some(1)), idle(2), None),
             // A signal to porch ends every session, before any other reason.
             (signalled, NONE, Some(Interrupted(libc::SIGINT))),
             (
@@ -860,8 +893,12 @@ mod tests {
             (Timeout(secs(90)), "timed out after 1m30s"),
             (Idle(secs(300)), "printed nothing for 5m (--idle-timeout)"),
             (
-                HungAfterResult,
+                HungAfterResult(secs(5)),
                 "claude printed its result but did not exit within 5s",
+            ),
+            (
+                HungAfterResult(Duration::from_millis(800)),
+                "claude printed its result but did not exit within 800ms",
             ),
             (
                 Interrupted(libc::SIGINT),

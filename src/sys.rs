@@ -17,6 +17,9 @@
 //!   memory of porch's.
 //! - `setsid(2)` in a child between fork and exec ([`in_new_session`]): it is
 //!   async-signal-safe, touches no memory, and is the only thing the closure does.
+//! - `prctl(2)` with `PR_SET_PDEATHSIG` and `getppid(2)` in a child between fork and exec
+//!   ([`die_with_parent`]). Only async-signal-safe calls run there (both are plain system
+//!   calls), nothing allocates, and the closure captures one integer.
 
 use std::fs::File;
 use std::io;
@@ -80,6 +83,31 @@ pub fn in_new_session(command: &mut std::process::Command) -> &mut std::process:
             }
             Ok(())
         })
+/// Makes the child that `command` starts die by SIGKILL when the thread that spawns it ends,
+/// which is when porch ends, however it ends (the OOM killer's SIGKILL included). The caller
+/// must spawn from a thread that outlives the child: the kernel sends the signal when the
+/// spawning *thread* exits. A porch that died between fork and prctl is seen by getppid no
+/// longer being porch: the child then fails to start instead of running unwatched.
+pub fn die_with_parent(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    let hook = move || {
+        // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no pointers; getppid
+        // has no preconditions. Both are async-signal-safe, as a pre_exec hook must be.
+        unsafe {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs between fork and exec, where only async-signal-safe calls are
+    // allowed: it makes two system calls and touches no memory but its captured pid.
+    unsafe {
+        command.pre_exec(hook);
     }
 }
 

@@ -42,7 +42,7 @@ pub fn judge(
         Some(reason @ StopReason::RateLimited) => {
             return Verdict::ended_by_porch(Status::Failed, describe_stop(reason, false));
         }
-        Some(reason @ StopReason::HungAfterResult) => {
+        Some(reason @ StopReason::HungAfterResult(_)) => {
             Some(format!("{}; porch ended it", describe_stop(reason, false)))
         }
         None => None,
@@ -175,7 +175,7 @@ mod tests {
     const SELF: Option<StopReason> = None;
     const TIMEOUT: Option<StopReason> = Some(StopReason::Timeout(Duration::from_secs(60)));
     const IDLE: Option<StopReason> = Some(StopReason::Idle(Duration::from_secs(30)));
-    const HUNG: Option<StopReason> = Some(StopReason::HungAfterResult);
+    const HUNG: Option<StopReason> = Some(StopReason::HungAfterResult(Duration::from_secs(5)));
     const SIGINT: Option<StopReason> = Some(StopReason::Interrupted(libc::SIGINT));
 
     use Status::{Failed, Interrupted, Succeeded, TimedOut};

@@ -316,6 +316,64 @@ fn hang_after_result_is_a_success_with_a_warning_and_the_process_is_ended() {
     assert_gone(read_pid(&agent_pid), "the hung agent (exec'd sleep)");
 }
 
+/// A session that printed a successful result and then hung, ended by `flag` at `limit`: judged
+/// by its result, whether the limit comes before the 5 s grace after the result or after it.
+/// False (asserting nothing) when the fixture had not printed its result before the limit.
+fn hung_after_result_is_judged_by_its_result(flag: &str, limit: &str) -> bool {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let agent_pid = sandbox.path().join("hang.pid");
+    let tasks = sandbox.tasks(&[(
+        "hang",
+        &format!("@write out.txt ok\n@pid {}\n@hang", agent_pid.display()),
+    )]);
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args([flag, limit])
+        .spawn("run")
+        .wait();
+    let results = sandbox.results();
+    let hang = task(&results, "hang");
+    if hang["result"].is_null() {
+        return false;
+    }
+    run.expect_code(0);
+    assert_eq!(hang["status"], "succeeded", "{flag} {limit}: {results:#}");
+    assert!(hang["error"].is_null(), "{results:#}");
+    let warnings = hang["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| text_of(w).contains("did not exit")),
+        "a warning says it did not exit: {hang:#}"
+    );
+    assert_eq!(sandbox.git(&["show", "task/hang:out.txt"]), "ok");
+    assert_gone(read_pid(&agent_pid), "the hung agent (exec'd sleep)");
+    true
+}
+
+#[test]
+fn hang_after_result_with_a_timeout_shorter_than_the_grace_is_still_a_success() {
+    with_a_limit_the_fixture_beats(1, |limit| {
+        hung_after_result_is_judged_by_its_result("--timeout", limit)
+    });
+}
+
+#[test]
+fn hang_after_result_with_an_idle_timeout_shorter_than_the_grace_is_still_a_success() {
+    with_a_limit_the_fixture_beats(1, |limit| {
+        hung_after_result_is_judged_by_its_result("--idle-timeout", limit)
+    });
+}
+
+#[test]
+fn hang_after_result_with_limits_longer_than_the_grace_is_a_success() {
+    for flag in ["--timeout", "--idle-timeout"] {
+        assert!(
+            hung_after_result_is_judged_by_its_result(flag, "10m"),
+            "the fixture printed its result within 10 minutes"
+        );
+    }
+}
+
 /// A child the session left behind holds the agent's stdout open: porch must not wait for
 /// end-of-file on the pipe, but for the agent, then end the child (it carries the marker).
 #[test]
@@ -722,6 +780,70 @@ fn sigkill_leaves_a_valid_results_file_and_porch_list_shows_the_leftovers() {
         list.expect_stdout(&format!("task/{name}"));
     }
     assert!(!list.stdout().contains("task/c"), "{list}");
+}
+
+/// Whether any live process is in process group `pgid` (field 5 of `/proc/PID/stat`).
+fn group_has_members(pgid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let Some((_, after_name)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        after_name.split_whitespace().nth(2) == Some(pgid.to_string().as_str()) && !is_gone(pid)
+    })
+}
+
+/// The OOM killer's SIGKILL: porch cannot act, but its agents must not run on without it. Each
+/// agent dies with porch (a parent-death signal), and with it its process group.
+#[test]
+fn sigkill_to_porch_ends_its_agents_and_their_groups() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let dir = sandbox.path().join("pids");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tasks: Vec<(String, String)> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            (
+                name.to_string(),
+                format!(
+                    "@write x.txt {name}\n@pid {}/{name}.pid\n@wait-for {}/never",
+                    dir.display(),
+                    dir.display()
+                ),
+            )
+        })
+        .collect();
+    let tasks_file = sandbox.tasks_in("tasks.json", &tasks);
+    let mut porch = sandbox.porch_run_tasks(&tasks_file).spawn("run");
+    // Each agent leads its own process group: its pid is the group's id.
+    let agents = [read_pid(&dir.join("a.pid")), read_pid(&dir.join("b.pid"))];
+    for pid in agents {
+        assert!(group_has_members(pid), "agent {pid} runs in its group");
+    }
+    porch.signal("KILL");
+    let killed = porch.wait();
+    assert_eq!(killed.code(), None, "porch died of SIGKILL\n{killed}");
+    for pid in agents {
+        assert_gone(pid, "an agent whose porch was killed");
+        wait_until(
+            &format!("process group {pid} is empty"),
+            GONE_DEADLINE,
+            || !group_has_members(pid),
+        );
+    }
 }
 
 /// A signal while a task waits to retry: porch does not sit out the backoff; the task, started

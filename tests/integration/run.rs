@@ -651,6 +651,72 @@ fn stdout_closed_after_one_line_does_not_stop_the_run() {
     assert_eq!(commit_count(&sandbox, "main..task/piped"), 1, "{run}");
 }
 
+/// A stdout nobody reads (a pager left open, a full pipe): the printer blocks in its write, and
+/// sessions must not wait for it. Chatty sessions all finish with their work committed and their
+/// logs whole while nobody reads; then the reader reads and is told how many lines it missed.
+#[test]
+fn an_unread_stdout_never_holds_up_the_sessions() {
+    use std::io::Read;
+
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let names = ["a", "b", "c", "d"];
+    // `@raw` lines cost the fixture no process each, unlike `@flood`.
+    let padding = "x".repeat(100);
+    let chatter: String = (1..=3000)
+        .map(|i| format!("@raw line {i} of 3000 {padding}\n"))
+        .collect();
+    let tasks: Vec<(String, String)> = names
+        .iter()
+        .map(|n| (n.to_string(), format!("{chatter}@write {n}.txt done")))
+        .collect();
+    let tasks_file = sandbox.tasks_in("tasks.json", &tasks);
+    // 12,000 lines of 100 bytes are far more than the pipe and the printer's queue hold.
+    let (mut porch, mut stdout) = sandbox
+        .porch_run_tasks(&tasks_file)
+        .spawn_piping_stdout("run");
+    wait_until(
+        "every task finished while nobody read stdout",
+        RUN_DEADLINE,
+        || {
+            sandbox
+                .results_now()
+                .is_some_and(|r| statuses(&r) == ["succeeded"; 4])
+        },
+    );
+    let mut shown = String::new();
+    stdout.read_to_string(&mut shown).unwrap();
+    let run = porch.wait();
+    run.expect_no_panic().expect_code(0);
+    run.expect_stderr("line(s) of output not shown");
+
+    let results = sandbox.results();
+    for name in names {
+        assert_eq!(
+            show(&sandbox, &format!("task/{name}"), &format!("{name}.txt")),
+            "done"
+        );
+        let log = std::fs::read_to_string(str_field(task(&results, name), "log")).unwrap();
+        let chatter_lines = log.lines().filter(|l| l.contains(" of 3000 x")).count();
+        assert_eq!(chatter_lines, 3000, "the log of {name} has every line");
+    }
+    let told = " line(s) of output not shown: the terminal fell behind (every task's log has them)";
+    let dropped: u64 = shown
+        .lines()
+        .filter_map(|l| l.strip_prefix("[porch] ")?.strip_suffix(told))
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum();
+    let chatter_shown = shown.lines().filter(|l| l.contains(" of 3000 x")).count() as u64;
+    assert!(
+        dropped > 0,
+        "the reader is told lines were dropped:\n{shown}"
+    );
+    assert!(
+        chatter_shown < 12_000 && chatter_shown + dropped >= 12_000,
+        "every line is shown or counted: {chatter_shown} shown, {dropped} dropped"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 10. init, then run what it wrote.
 
