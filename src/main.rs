@@ -37,6 +37,7 @@ mod slots;
 mod status;
 mod step;
 mod summary;
+mod suspend;
 mod sys;
 mod task;
 mod task_env;

@@ -4,13 +4,16 @@
 //! children that stayed in its group. That is not enough: claude runs Bash-tool commands in
 //! their own session (`setsid`), and agents background servers. Those are found by the marker
 //! variable porch sets on each agent (`PORCH_SESSION=<run>-<task>`), which every descendant
-//! inherits and `/proc/PID/environ` shows. A subreaper plus parent links would miss a process
-//! whose parent chain was broken before porch looked; the marker survives any reparenting and
-//! is only lost by a process that clears its own environment, which the group kill still
-//! catches unless it also left the group.
+//! inherits and `/proc/PID/environ` shows. The marker survives any reparenting and is only lost
+//! by a process that clears its own environment, which the group kill still catches unless it
+//! also left the group. For that last case porch is a child subreaper (`adopt_orphans`): such a
+//! process, once its parent exits, is porch's child, ended with its session when it can be told
+//! whose it is, and at the end of the run otherwise (`end_orphans`). Adopted processes are reaped
+//! one pid at a time, never with `waitpid(-1)`, which would take std's `Child` statuses.
 //!
 //! The system calls themselves are in `sys`.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::sys;
@@ -20,7 +23,74 @@ pub fn signal_group(pgid: u32, signal: i32) {
     sys::signal_group(pgid, signal);
 }
 
+/// The sessions running now, each by its process group and marker, so that Ctrl-Z can reach
+/// them all (`stop_sessions`).
+static RUNNING: Mutex<Vec<(u32, Marker)>> = Mutex::new(Vec::new());
+
+/// A running session's entry in the list `stop_sessions` works from; dropping it takes the
+/// session off.
+pub struct Registration {
+    pgid: u32,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        running().retain(|(pgid, _)| *pgid != self.pgid);
+    }
+}
+
+fn running() -> std::sync::MutexGuard<'static, Vec<(u32, Marker)>> {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Puts a session (its process group and marker) on the list of running ones while the
+/// returned registration lives.
+pub fn register_session(pgid: u32, marker: &Marker) -> Registration {
+    running().push((pgid, marker.clone()));
+    Registration { pgid }
+}
+
+/// What `stop_sessions` stopped: process groups and single processes.
+pub struct Stopped {
+    groups: Vec<u32>,
+    processes: Vec<i32>,
+}
+
+/// SIGSTOP to every running session's process group and to every process carrying its marker
+/// (a Bash tool's own session, a background server). Returns what it stopped, to continue.
+pub fn stop_sessions() -> Stopped {
+    let sessions = running();
+    let mut stopped = Stopped {
+        groups: Vec::new(),
+        processes: Vec::new(),
+    };
+    for (pgid, marker) in sessions.iter() {
+        if sys::signal_group(*pgid, libc::SIGSTOP) {
+            stopped.groups.push(*pgid);
+        }
+        for pid in marked_processes(marker) {
+            if sys::signal_process(pid, libc::SIGSTOP) {
+                stopped.processes.push(pid);
+            }
+        }
+    }
+    stopped
+}
+
+/// SIGCONT to what `stop_sessions` stopped.
+pub fn continue_processes(stopped: &Stopped) {
+    for &pgid in &stopped.groups {
+        sys::signal_group(pgid, libc::SIGCONT);
+    }
+    for &pid in &stopped.processes {
+        sys::signal_process(pid, libc::SIGCONT);
+    }
+}
+
 /// The environment entry (`NAME=value`) that every process of one session inherits.
+#[derive(Clone)]
 pub struct Marker {
     entry: Vec<u8>,
 }
@@ -36,6 +106,16 @@ impl Marker {
     fn is_in(&self, environ: &[u8]) -> bool {
         environ.split(|&b| b == 0).any(|var| var == self.entry)
     }
+}
+
+/// What a session left running, without ending it (`--keep-leftovers`): the processes carrying
+/// its marker and, while it is the only session, the adopted escapees.
+pub fn count_leftovers(pgid: u32, marker: &Marker) -> usize {
+    let mut alive = marked_processes(marker);
+    alive.extend(adopted_escapees(pgid));
+    alive.sort_unstable();
+    alive.dedup();
+    alive.len()
 }
 
 /// Live processes (not zombies) whose environment holds the marker.
@@ -118,9 +198,130 @@ fn has_no_environment(stat: &str) -> Option<bool> {
     Some(zombie || kernel)
 }
 
-/// Ends every process left behind by a session: its process group and every process carrying
-/// its marker. SIGTERM first, then SIGKILL for whatever is still there after `grace`. Returns
-/// how many processes were found.
+/// Where `/proc/PID/stat` places a process: its state letter, parent, group and session.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Place {
+    state: char,
+    ppid: i32,
+    pgrp: i32,
+    sid: i32,
+}
+
+impl Place {
+    /// The fields after the command name, which may hold spaces and parentheses: hence the
+    /// last `)`.
+    fn parse(stat: &str) -> Option<Place> {
+        let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+        let state = fields.next()?.chars().next()?;
+        let mut number = || fields.next()?.parse::<i32>().ok();
+        Some(Place {
+            state,
+            ppid: number()?,
+            pgrp: number()?,
+            sid: number()?,
+        })
+    }
+
+    fn of(pid: i32) -> Option<Place> {
+        Place::parse(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    }
+
+    fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+}
+
+/// Makes porch a child subreaper: a process of a session whose parent dies is re-parented to
+/// porch, not to init, so that one that escaped both the session's group and its marker (it
+/// wiped its environment, `env -i`, in a session of its own) is still porch's to find and end.
+/// Only processes porch adopted are ever reaped by it, each by its own pid: std's `Child`
+/// statuses stay std's.
+pub fn adopt_orphans() {
+    sys::become_child_subreaper();
+}
+
+/// Porch's children as `/proc` shows them now. Besides the adopted orphans these include what
+/// porch started itself (agents, git commands) while they run.
+fn children_of_porch() -> Vec<(i32, Place)> {
+    let own = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, Place::of(pid)?)))
+        .filter(|(_, place)| place.ppid == own)
+        .collect()
+}
+
+/// Live adopted processes in a session of their own (`setsid`): porch starts nothing so, so each
+/// came from an agent. While `pgid` is the only session running, they are its.
+fn adopted_escapees(pgid: u32) -> Vec<i32> {
+    let sole = matches!(running().as_slice(), [(only, _)] if *only == pgid);
+    let Some(own) = Place::of(std::process::id() as i32) else {
+        return Vec::new();
+    };
+    if !sole {
+        return Vec::new();
+    }
+    children_of_porch()
+        .into_iter()
+        .filter(|(_, place)| place.sid != own.sid && !place.is_zombie())
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// Reaps the adopted children of one session once dead: members of its group other than the
+/// agent (std waits for the agent), and what porch ended for it (`ended`).
+fn reap_adopted(pgid: u32, ended: &std::collections::BTreeSet<i32>) {
+    let agent = pgid as i32;
+    for (pid, place) in children_of_porch() {
+        let its = (place.pgrp == agent || ended.contains(&pid)) && pid != agent;
+        if its && place.is_zombie() {
+            sys::reap(pid);
+        }
+    }
+}
+
+/// Ends (or with `keep`, only counts) whatever porch adopted that is still running once every
+/// session has ended: processes that escaped their session and could not be told apart while
+/// others ran. SIGTERM, then SIGKILL after `grace`; each is reaped by its pid. Called only once
+/// every task is done, when none of porch's own children are left for std to wait for.
+pub fn end_orphans(keep: bool, grace: Duration) -> usize {
+    let mut ended = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + grace;
+    for _ in 0..400 {
+        let mut live = Vec::new();
+        for (pid, place) in children_of_porch() {
+            if place.is_zombie() {
+                sys::reap(pid);
+            } else {
+                live.push(pid);
+            }
+        }
+        if live.is_empty() || keep {
+            return ended.len().max(live.len());
+        }
+        let signal = if Instant::now() >= deadline {
+            libc::SIGKILL
+        } else {
+            libc::SIGTERM
+        };
+        for pid in live {
+            if ended.insert(pid) || signal == libc::SIGKILL {
+                sys::signal_process(pid, signal);
+            }
+        }
+        std::thread::sleep(SCAN_INTERVAL);
+    }
+    ended.len()
+}
+
+/// Ends every process left behind by a session: its process group, every process carrying its
+/// marker, and, while it is the only session running, every adopted process in a session of
+/// its own (`adopted_escapees`). SIGTERM first, then SIGKILL for whatever is still there after
+/// `grace`. Returns how many processes were found.
 ///
 /// "None left" means two scans in a row found none, a moment apart, so that a process forked
 /// by a dying group member during the first scan is seen by the second.
@@ -128,12 +329,16 @@ pub fn end_leftovers(pgid: u32, marker: &Marker, grace: Duration) -> usize {
     let mut seen = std::collections::BTreeSet::new();
     let scan_and_signal = |signal: i32, seen: &mut std::collections::BTreeSet<i32>| {
         sys::signal_group(pgid, signal);
-        let alive = marked_processes(marker);
+        let mut alive = marked_processes(marker);
+        alive.extend(adopted_escapees(pgid));
+        alive.sort_unstable();
+        alive.dedup();
         for &pid in &alive {
             if seen.insert(pid) || signal == libc::SIGKILL {
                 sys::signal_process(pid, signal);
             }
         }
+        reap_adopted(pgid, seen);
         alive.is_empty() && !sys::group_exists(pgid)
     };
     let deadline = Instant::now() + grace;
@@ -231,6 +436,29 @@ mod tests {
                 String::from_utf8_lossy(environ)
             );
         }
+    }
+
+    #[test]
+    fn a_place_is_read_after_the_last_parenthesis() {
+        let place = |state, ppid, pgrp, sid| {
+            Some(Place {
+                state,
+                ppid,
+                pgrp,
+                sid,
+            })
+        };
+        let cases = [
+            ("12 (sleep) S 1 12 10 0 -1 4194560", place('S', 1, 12, 10)),
+            ("12 (a) b Z) Z 7 8 9 0", place('Z', 7, 8, 9)),
+            ("12 (sh) X 7 8", None),
+            ("no closing parenthesis", None),
+        ];
+        for (stat, expected) in cases {
+            assert_eq!(Place::parse(stat), expected, "{stat}");
+        }
+        assert!(Place::parse("1 (z) Z 0 1 1").unwrap().is_zombie());
+        assert!(!Place::parse("1 (r) R 0 1 1").unwrap().is_zombie());
     }
 
     #[test]

@@ -31,6 +31,19 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     execute(plan, args.color)
 }
 
+/// Every task is done: what escaped its session and was adopted by porch is ended (or kept,
+/// with `--keep-leftovers`), and said on stderr, since no task could be charged with it.
+fn end_orphans(keep: bool) {
+    let count = proc::end_orphans(keep, Duration::from_secs(2));
+    if count == 0 {
+        return;
+    }
+    let what = if keep { "left running" } else { "ended" };
+    crate::console::print_stderr(&format!(
+        "porch: {what} {count} process(es) that escaped their session (adopted by porch as orphans; no task could be charged with them)\n"
+    ));
+}
+
 /// Lines the terminal did not get (it fell behind: `printer::offer`), said on stderr.
 fn report_dropped_lines(plan: &Plan) {
     let dropped = printer::dropped_lines();
@@ -51,6 +64,7 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
 
     // From here on porch creates things, so from here on a signal must let it clean up.
     shutdown::install();
+    proc::adopt_orphans();
     let started_at = SystemTime::now();
     let mut progress = match prepare(&plan, started_at) {
         Ok(progress) => progress,
@@ -72,6 +86,7 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
     };
     schedule(&ctx, &inbox, &mut progress);
     drop(ctx);
+    end_orphans(plan.keep_leftovers);
     let stdout_alive = printer_thread.finish();
     report_dropped_lines(&plan);
 

@@ -22,6 +22,7 @@ use crate::printer::{self, Line, Origin, Tone};
 use crate::proc;
 use crate::shutdown;
 use crate::task_env::Redactor;
+use crate::suspend;
 use crate::sys;
 
 /// Longest line kept from an agent. A result event larger than this is lost (and the task
@@ -166,14 +167,29 @@ pub struct Session {
     pub log_written: bool,
 }
 
-/// Time since the session started, in milliseconds, shared with the reader threads.
+/// Time since the session started, shared with the reader threads. Time porch spent stopped
+/// (Ctrl-Z, when the session was stopped too) does not count: time limits measure work.
 struct Clock {
     start: Instant,
+    paused_before: Duration,
 }
 
 impl Clock {
+    fn start() -> Clock {
+        Clock {
+            start: Instant::now(),
+            paused_before: suspend::paused_total(),
+        }
+    }
+
+    /// Running time, without the time stopped.
+    fn elapsed(&self) -> Duration {
+        let paused = suspend::paused_total().saturating_sub(self.paused_before);
+        self.start.elapsed().saturating_sub(paused)
+    }
+
     fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        self.elapsed().as_millis() as u64
     }
 }
 
@@ -193,6 +209,8 @@ pub fn run(launch: &Launch) -> Result<Session, StartFailure> {
     let child = spawn(launch)?;
     let pgid = child.id();
     let mut guard = GroupGuard { pgid, armed: true };
+    // Until its leftovers are dealt with, Ctrl-Z stops the session with porch.
+    let registration = proc::register_session(pgid, &marker);
     let shared = Shared::new(launch);
     let watched = match start_threads(launch, child, &shared) {
         Ok(watched) => watched,
@@ -208,10 +226,11 @@ pub fn run(launch: &Launch) -> Result<Session, StartFailure> {
     // What the agent left running holds its pipes open; end it before waiting for them.
     let keep = launch.keep_leftovers && stopped.is_none();
     let leftovers = sweep_leftovers(pgid, &marker, keep);
+    drop(registration);
     drain_readers(launch, watched, keep);
     Ok(Session {
         status,
-        duration_ms: shared.clock.now_ms(),
+        duration_ms: shared.clock.start.elapsed().as_millis() as u64,
         log: shared.finish(),
         stopped,
         leftovers,
@@ -499,7 +518,7 @@ impl Stopper {
 /// `--keep-leftovers` after a session that ended by itself, only counts it. Returns how many.
 fn sweep_leftovers(pgid: u32, marker: &proc::Marker, keep: bool) -> usize {
     if keep {
-        return proc::marked_processes(marker).len();
+        return proc::count_leftovers(pgid, marker);
     }
     let grace = if shutdown::urgent() {
         Duration::ZERO
@@ -567,9 +586,7 @@ struct Shared {
 impl Shared {
     /// Starts the session's clock and opens its log.
     fn new(launch: &Launch) -> Shared {
-        let clock = Arc::new(Clock {
-            start: Instant::now(),
-        });
+        let clock = Arc::new(Clock::start());
         let log_file = open_log(
             launch.log,
             launch.attempt,
@@ -595,7 +612,7 @@ impl Shared {
 
     fn moment(&self, porch_signal: Option<i32>) -> Moment {
         Moment::at(
-            self.clock.start.elapsed(),
+            self.clock.elapsed(),
             self.activity.last_output_ms.load(Ordering::Relaxed),
             self.activity.result_at_ms.load(Ordering::Relaxed),
             porch_signal,

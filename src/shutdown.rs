@@ -7,8 +7,10 @@
 
 use crate::sys;
 
+/// Catches SIGINT, SIGTERM and SIGHUP, and Ctrl-Z (`suspend`).
 pub fn install() {
     sys::record_signals(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
+    crate::suspend::install();
 }
 
 /// The first signal porch received, if any.

@@ -7,11 +7,15 @@
 //!   process porch may signal" or "porch's own group".
 //! - `access(2)` with `W_OK` ([`writable`]): it reads a NUL-terminated path that the wrapper
 //!   owns for the whole call.
-//! - `sigaction(2)` ([`record_signals`]), with the handler that goes with it. A signal handler
-//!   may only do what is async-signal-safe; the one handler here only stores into two atomics,
-//!   and it is private, so no safe caller can install one that does more. The `sigaction` value
-//!   starts zeroed, a valid "no flags, empty mask" value, and `SA_RESTART` keeps blocking reads
-//!   and waits elsewhere in porch from failing with `EINTR`.
+//! - `sigaction(2)` ([`record_signals`], [`catch_stop_requests`]), with the handlers that go
+//!   with it. A signal handler may only do what is async-signal-safe; the two here only store
+//!   into atomics, and they and the installer are private, so no safe caller can install one
+//!   that does more. The `sigaction` value starts zeroed, a valid "no flags, empty mask" value,
+//!   and `SA_RESTART` keeps blocking reads and waits elsewhere in porch from failing with
+//!   `EINTR`.
+//! - `prctl(2)` with `PR_SET_CHILD_SUBREAPER` ([`become_child_subreaper`]): an integer argument.
+//! - `waitpid(2)` on one pid with `WNOHANG` ([`reap`]): writes into a local; never `-1`.
+//! - `raise(3)` ([`stop_self`]): no preconditions.
 //! - `ioctl(2)` with `FICLONE` ([`clone_file`]), copy-on-write cloning of a file: it takes two
 //!   open descriptors that the caller's `File`s keep open for the whole call, and touches no
 //!   memory of porch's.
@@ -25,7 +29,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 /// Sends `signal` to one process. Returns whether kill(2) succeeded.
 pub fn signal_process(pid: i32, signal: i32) -> bool {
@@ -111,6 +115,52 @@ pub fn die_with_parent(command: &mut std::process::Command) {
     }
 }
 
+/// Makes porch the reaper of its descendants' orphans (`PR_SET_CHILD_SUBREAPER`): a process
+/// whose parent dies is re-parented to porch instead of to init, where porch can find it.
+/// Returns whether the kernel agreed.
+pub fn become_child_subreaper() -> bool {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer and no pointers.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong) == 0 }
+}
+
+/// Reaps child `pid` if it has exited, without waiting. For children porch adopted only: a
+/// child that std's `Child` waits for must never be reaped here, or its status is lost.
+pub fn reap(pid: i32) -> bool {
+    if pid < 1 {
+        return false;
+    }
+    let mut status = 0;
+    // SAFETY: waitpid writes the status into a local we own; `pid` names one process.
+    unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) == pid }
+}
+
+/// Stops porch (SIGSTOP) and returns once it is continued. raise(3) directs the signal at the
+/// calling thread, which therefore stops before the call returns; a SIGSTOP to the process
+/// (kill) may be taken by another thread, and this one would run on for a moment.
+pub fn stop_self() {
+    // SAFETY: raise(3) has no memory-safety preconditions.
+    unsafe {
+        libc::raise(libc::SIGSTOP);
+    }
+}
+
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn record_stop(_signal: libc::c_int) {
+    // Only an atomic here: anything else is not async-signal-safe.
+    STOP_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// Catches SIGTSTP (Ctrl-Z) with a handler that only records it, read by [`take_stop_request`].
+pub fn catch_stop_requests() {
+    install_handler(libc::SIGTSTP, record_stop);
+}
+
+/// Whether SIGTSTP arrived since the last call.
+pub fn take_stop_request() -> bool {
+    STOP_REQUESTED.swap(false, Ordering::SeqCst)
+}
+
 static FIRST_SIGNAL: AtomicI32 = AtomicI32::new(0);
 static SIGNAL_COUNT: AtomicUsize = AtomicUsize::new(0);
 
@@ -123,15 +173,21 @@ extern "C" fn record(signal: libc::c_int) {
 /// Catches `signals` with a handler that only records them, read by [`signals_received`].
 pub fn record_signals(signals: &[i32]) {
     for &signal in signals {
-        // SAFETY: see the module's doc: a zeroed sigaction is valid, the handler only touches
-        // atomics.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = record as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
+        install_handler(signal, record);
+    }
+}
+
+/// Private, so that only the handlers of this module, which touch nothing but atomics, are
+/// ever installed.
+fn install_handler(signal: i32, handler: extern "C" fn(libc::c_int)) {
+    // SAFETY: see the module's doc: a zeroed sigaction is valid, the handlers only touch
+    // atomics.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, std::ptr::null_mut());
     }
 }
 

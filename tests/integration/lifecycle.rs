@@ -846,6 +846,80 @@ fn sigkill_to_porch_ends_its_agents_and_their_groups() {
     }
 }
 
+/// The state letter of `/proc/PID/stat` (`T` for stopped), or `None` for a process gone.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Ctrl-Z: the sessions run in groups of their own, out of the terminal's reach, so porch stops
+/// them (the agent's group and its Bash tool's own session alike) before stopping itself, and
+/// continues them when it is continued.
+#[test]
+fn sigtstp_stops_the_sessions_with_porch_and_sigcont_continues_them() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let agent_pid = sandbox.path().join("agent.pid");
+    let tool_pid = sandbox.path().join("tool.pid");
+    let go = sandbox.path().join("go");
+    let tasks = sandbox.tasks(&[(
+        "work",
+        &format!(
+            "@pid {}\n@bash {} && while [ ! -e {} ]; do sleep 0.05; done\n@write x.txt done",
+            agent_pid.display(),
+            own_pid_to(&tool_pid),
+            go.display()
+        ),
+    )]);
+    let mut porch = sandbox.porch_run_tasks(&tasks).spawn("run");
+    let agent = read_pid(&agent_pid);
+    let tool = read_pid(&tool_pid);
+    porch.signal("TSTP");
+    for (pid, what) in [
+        (porch.pid(), "porch"),
+        (agent, "the agent"),
+        (tool, "its Bash tool, in a session of its own"),
+    ] {
+        wait_until(&format!("{what} is stopped"), DEADLINE, || {
+            process_state(pid) == Some('T')
+        });
+    }
+    std::fs::write(&go, "").unwrap();
+    porch.signal("CONT");
+    let run = porch.wait();
+    run.expect_code(0);
+    assert_eq!(status(&sandbox.results(), "work"), "succeeded");
+    assert_eq!(sandbox.git(&["show", "task/work:x.txt"]), "done");
+}
+
+/// A process that wiped its environment (`env -i`, so no `PORCH_SESSION`) in a session of its
+/// own (so out of the agent's group) and whose parent exited: porch, a child subreaper, adopts
+/// it, ends it with the session and counts it.
+#[test]
+fn an_escapee_without_the_marker_is_adopted_ended_and_counted() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let escapee_pid = sandbox.path().join("escapee.pid");
+    let p = escapee_pid.display();
+    let tasks = sandbox.tasks(&[(
+        "escape",
+        &format!(
+            "@bash setsid env -i PATH=/usr/bin:/bin sh -c 'echo $$ > {p}.tmp && mv {p}.tmp {p}; exec sleep 1000' >/dev/null 2>&1 &\n@wait-for {p}\n@write x.txt done"
+        ),
+    )]);
+    let run = sandbox.porch_run_tasks(&tasks).spawn("run").wait();
+    run.expect_code(0);
+    let escapee = read_pid(&escapee_pid);
+    assert_gone(escapee, "the process that wiped its environment");
+    let results = sandbox.results();
+    assert_eq!(
+        task(&results, "escape")["leftover_processes"],
+        1,
+        "{results:#}"
+    );
+    assert_eq!(sandbox.git(&["show", "task/escape:x.txt"]), "done");
+}
+
 /// A signal while a task waits to retry: porch does not sit out the backoff; the task, started
 /// and stopped by the signal, is `interrupted` with the signal named; and what the failed attempt
 /// wrote is committed on the task's branch, as for any interrupted task.
