@@ -21,9 +21,9 @@ use crate::line_reader::read_capped_line;
 use crate::printer::{self, Line, Origin, Tone};
 use crate::proc;
 use crate::shutdown;
-use crate::task_env::Redactor;
 use crate::suspend;
 use crate::sys;
+use crate::task_env::Redactor;
 
 /// Longest line kept from an agent. A result event larger than this is lost (and the task
 /// reported as having none); anything else is cut in the log and on the terminal.

@@ -17,9 +17,10 @@ use crossbeam_channel::Sender;
 use crate::duration;
 use crate::env::REPO_ENV_VARS;
 use crate::line_reader::read_capped_line;
-use crate::printer::{Line, Origin, Tone};
+use crate::printer::{self, Line, Origin, Tone};
 use crate::proc;
 use crate::shutdown;
+use crate::sys;
 use crate::task_env::Redactor;
 
 /// Longest line kept from a step; the rest of it is dropped.
@@ -115,6 +116,9 @@ pub fn run_to_end(step: &Step) -> Ran {
         }
     };
     let pgid = child.id();
+    // Ctrl-Z stops the step with porch, and while it runs no other session claims what it
+    // leaves behind (see `proc::register_session`).
+    let registration = proc::register_session(pgid, step.marker);
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(2);
     let pipes: [Box<dyn std::io::Read + Send>; 2] = match (child.stdout.take(), child.stderr.take())
     {
@@ -144,6 +148,7 @@ pub fn run_to_end(step: &Step) -> Ran {
         };
         proc::end_leftovers(pgid, step.marker, grace);
     }
+    drop(registration);
     let deadline = Instant::now() + DRAIN_DEADLINE;
     while readers > 0 && done_rx.recv_deadline(deadline).is_ok() {
         readers -= 1;
@@ -167,6 +172,9 @@ fn command(step: &Step) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    // A porch killed with SIGKILL takes the step with it; the task thread spawning it waits
+    // for it in `run`, so the signal never fires early.
+    sys::die_with_parent(&mut command);
     // They would point the step's git at another repository than the worktree.
     for var in REPO_ENV_VARS {
         command.env_remove(var);
@@ -303,7 +311,8 @@ fn spawn_reader(
                     tone: Tone::Plain,
                     text,
                 };
-                if printer.send(line).is_err() {
+                // The log has the line: a terminal that fell behind must not hold up the step.
+                if !printer::offer(&printer, line) {
                     break;
                 }
             }
