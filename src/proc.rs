@@ -13,6 +13,7 @@
 //!
 //! The system calls themselves are in `sys`.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -46,10 +47,23 @@ fn running() -> std::sync::MutexGuard<'static, Vec<(u32, Marker)>> {
 }
 
 /// Puts a session (its process group and marker) on the list of running ones while the
-/// returned registration lives.
+/// returned registration lives. What porch adopted before it started is not its own.
 pub fn register_session(pgid: u32, marker: &Marker) -> Registration {
-    running().push((pgid, marker.clone()));
+    let mut running = running();
+    running.push((pgid, marker.clone()));
+    disown(adopted_in_own_sessions());
     Registration { pgid }
+}
+
+/// Adopted processes no session may claim (`adopted_escapees`): they were there when a session
+/// started, or when one ended while others ran. They are ended when the run ends.
+static DISOWNED: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+fn disown(pids: Vec<i32>) {
+    DISOWNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .extend(pids);
 }
 
 /// What `stop_sessions` stopped: process groups and single processes.
@@ -256,15 +270,11 @@ fn children_of_porch() -> Vec<(i32, Place)> {
 }
 
 /// Live adopted processes in a session of their own (`setsid`): porch starts nothing so, so each
-/// came from an agent. While `pgid` is the only session running, they are its.
-fn adopted_escapees(pgid: u32) -> Vec<i32> {
-    let sole = matches!(running().as_slice(), [(only, _)] if *only == pgid);
+/// came from an agent.
+fn adopted_in_own_sessions() -> Vec<i32> {
     let Some(own) = Place::of(std::process::id() as i32) else {
         return Vec::new();
     };
-    if !sole {
-        return Vec::new();
-    }
     children_of_porch()
         .into_iter()
         .filter(|(_, place)| place.sid != own.sid && !place.is_zombie())
@@ -272,9 +282,29 @@ fn adopted_escapees(pgid: u32) -> Vec<i32> {
         .collect()
 }
 
+/// What session `pgid` may be charged with of what porch adopted: while it is the only session
+/// running, every adopted process in a session of its own that appeared while it ran. While
+/// others run, nothing: porch cannot tell whose, and ending another running session's process
+/// would break it. What it could not claim is disowned, for the end of the run.
+fn adopted_escapees(pgid: u32) -> Vec<i32> {
+    let sole = matches!(running().as_slice(), [(only, _)] if *only == pgid);
+    let adopted = adopted_in_own_sessions();
+    if !sole {
+        disown(adopted);
+        return Vec::new();
+    }
+    let disowned = DISOWNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    adopted
+        .into_iter()
+        .filter(|pid| !disowned.contains(pid))
+        .collect()
+}
+
 /// Reaps the adopted children of one session once dead: members of its group other than the
 /// agent (std waits for the agent), and what porch ended for it (`ended`).
-fn reap_adopted(pgid: u32, ended: &std::collections::BTreeSet<i32>) {
+fn reap_adopted(pgid: u32, ended: &BTreeSet<i32>) {
     let agent = pgid as i32;
     for (pid, place) in children_of_porch() {
         let its = (place.pgrp == agent || ended.contains(&pid)) && pid != agent;
@@ -284,12 +314,12 @@ fn reap_adopted(pgid: u32, ended: &std::collections::BTreeSet<i32>) {
     }
 }
 
-/// Ends (or with `keep`, only counts) whatever porch adopted that is still running once every
-/// session has ended: processes that escaped their session and could not be told apart while
-/// others ran. SIGTERM, then SIGKILL after `grace`; each is reaped by its pid. Called only once
+/// Ends whatever porch adopted that is still running once every session has ended: processes
+/// that escaped their session and could not be told apart while others ran. SIGTERM, then
+/// SIGKILL after `grace`; each is reaped by its pid. Returns how many it ended. Called only once
 /// every task is done, when none of porch's own children are left for std to wait for.
-pub fn end_orphans(keep: bool, grace: Duration) -> usize {
-    let mut ended = std::collections::BTreeSet::new();
+pub fn end_orphans(grace: Duration) -> usize {
+    let mut ended = BTreeSet::new();
     let deadline = Instant::now() + grace;
     for _ in 0..400 {
         let mut live = Vec::new();
@@ -300,8 +330,8 @@ pub fn end_orphans(keep: bool, grace: Duration) -> usize {
                 live.push(pid);
             }
         }
-        if live.is_empty() || keep {
-            return ended.len().max(live.len());
+        if live.is_empty() {
+            return ended.len();
         }
         let signal = if Instant::now() >= deadline {
             libc::SIGKILL
@@ -326,8 +356,8 @@ pub fn end_orphans(keep: bool, grace: Duration) -> usize {
 /// "None left" means two scans in a row found none, a moment apart, so that a process forked
 /// by a dying group member during the first scan is seen by the second.
 pub fn end_leftovers(pgid: u32, marker: &Marker, grace: Duration) -> usize {
-    let mut seen = std::collections::BTreeSet::new();
-    let scan_and_signal = |signal: i32, seen: &mut std::collections::BTreeSet<i32>| {
+    let mut seen = BTreeSet::new();
+    let scan_and_signal = |signal: i32, seen: &mut BTreeSet<i32>| {
         sys::signal_group(pgid, signal);
         let mut alive = marked_processes(marker);
         alive.extend(adopted_escapees(pgid));

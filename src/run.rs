@@ -31,17 +31,19 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     execute(plan, args.color)
 }
 
-/// Every task is done: what escaped its session and was adopted by porch is ended (or kept,
-/// with `--keep-leftovers`), and said on stderr, since no task could be charged with it.
+/// Every task is done: what escaped its session and was adopted by porch is ended, and said on
+/// stderr, since no task could be charged with it. With `--keep-leftovers` it is left running,
+/// as what the sessions left is.
 fn end_orphans(keep: bool) {
-    let count = proc::end_orphans(keep, Duration::from_secs(2));
-    if count == 0 {
+    if keep {
         return;
     }
-    let what = if keep { "left running" } else { "ended" };
-    crate::console::print_stderr(&format!(
-        "porch: {what} {count} process(es) that escaped their session (adopted by porch as orphans; no task could be charged with them)\n"
-    ));
+    let count = proc::end_orphans(Duration::from_secs(2));
+    if count > 0 {
+        crate::console::print_stderr(&format!(
+            "porch: ended {count} process(es) that escaped their session (adopted by porch as orphans; no task could be charged with them)\n"
+        ));
+    }
 }
 
 /// Lines the terminal did not get (it fell behind: `printer::offer`), said on stderr.

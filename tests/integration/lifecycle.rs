@@ -403,39 +403,54 @@ fn leftover_holding_stdout_is_ended_and_does_not_block_the_run() {
     assert_gone(read_pid(&agent_pid), "the agent");
 }
 
-/// The same, but the child cleared its environment (no marker) and left the session: porch
-/// cannot find it, so it should give up on the pipe after its drain deadline and finish.
+/// The same, but the child cleared its environment (no marker) and left the session, while
+/// another session runs: porch cannot tell whose it is (see the subreaper in docs/design.md), so
+/// it gives up on the pipe after its drain deadline and finishes the task; the holder is ended
+/// when the run ends.
 #[test]
 fn escaped_process_holding_stdout_does_not_keep_porch_running() {
     let sandbox = Sandbox::new();
     let _reaper = Reaper::new(&sandbox);
     let agent_pid = sandbox.path().join("agent.pid");
     let holder_pid = sandbox.path().join("holder.pid");
+    let other_started = sandbox.path().join("other-started");
+    let go = sandbox.path().join("go");
     // `env -i` drops porch's marker before the pid file is written (exec keeps the pid), so
     // once the file is there the holder is out of porch's sight.
     let prompt = format!(
-        "@pid {agent}\n\
+        "@wait-for {other}\n\
+         @pid {agent}\n\
          @holds-stdout exec env -i sh -c '{holder_cmd}; exec sleep 600'\n\
          @wait-for {holder}\n\
          @say the agent is done\n",
+        other = other_started.display(),
         agent = agent_pid.display(),
         holder_cmd = own_pid_to(&holder_pid),
         holder = holder_pid.display(),
     );
-    let tasks = sandbox.tasks(&[("escaped", &prompt)]);
+    let other = format!(
+        "@touch {}\n@wait-for {}",
+        other_started.display(),
+        go.display()
+    );
+    let tasks = sandbox.tasks(&[("escaped", &prompt), ("other", &other)]);
     let mut porch = sandbox.porch_run_tasks(&tasks).spawn("run");
-    // The holder sleeps 600 s: a porch still running after 120 s is waiting for it.
-    let run = porch.wait_within(Duration::from_secs(120));
-    run.expect_code(0);
-    run.expect_stdout("still holds the session's output open");
-    let results = sandbox.results();
-    assert_eq!(status(&results, "escaped"), "succeeded", "{results:#}");
-    // Out of porch's reach by design: the test ends it.
+    wait_until("the escaped task has finished", RUN_DEADLINE, || {
+        sandbox
+            .results_now()
+            .is_some_and(|r| status(&r, "escaped") == "succeeded")
+    });
     let holder = read_pid(&holder_pid);
     assert!(
         !is_gone(holder),
-        "the escaped holder is out of porch's reach"
+        "the holder runs on while another session runs"
     );
+    std::fs::write(&go, "").unwrap();
+    let run = porch.wait_within(Duration::from_secs(120));
+    run.expect_code(0);
+    run.expect_stdout("still holds the session's output open");
+    run.expect_stderr("ended 1 process(es) that escaped their session");
+    assert_gone(holder, "the escaped holder, at the end of the run");
 }
 
 fn background_task_prompt(bg_pid: &Path) -> String {
@@ -918,6 +933,51 @@ fn an_escapee_without_the_marker_is_adopted_ended_and_counted() {
         "{results:#}"
     );
     assert_eq!(sandbox.git(&["show", "task/escape:x.txt"]), "done");
+}
+
+/// The same escapee while another session runs: porch cannot tell whose it is, so no task is
+/// charged with it, and it is ended when the run ends, said on stderr.
+#[test]
+fn an_escapee_that_no_session_can_claim_is_ended_when_the_run_ends() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let escapee_pid = sandbox.path().join("escapee.pid");
+    let other_started = sandbox.path().join("other-started");
+    let go = sandbox.path().join("go");
+    let p = escapee_pid.display();
+    let tasks = sandbox.tasks(&[
+        (
+            "escape",
+            &format!(
+                "@wait-for {}\n@bash setsid env -i PATH=/usr/bin:/bin sh -c 'echo $$ > {p}.tmp && mv {p}.tmp {p}; exec sleep 1000' >/dev/null 2>&1 &\n@wait-for {p}",
+                other_started.display()
+            ),
+        ),
+        (
+            "other",
+            &format!("@touch {}\n@wait-for {}", other_started.display(), go.display()),
+        ),
+    ]);
+    let mut porch = sandbox.porch_run_tasks(&tasks).spawn("run");
+    let escapee = read_pid(&escapee_pid);
+    wait_until("the task that made the escapee has ended", DEADLINE, || {
+        sandbox
+            .results_now()
+            .is_some_and(|r| status(&r, "escape") == "succeeded")
+    });
+    assert!(
+        !is_gone(escapee),
+        "the escapee runs on while the other session runs"
+    );
+    std::fs::write(&go, "").unwrap();
+    let run = porch.wait();
+    run.expect_code(0);
+    assert_gone(escapee, "the escapee, at the end of the run");
+    run.expect_stderr("ended 1 process(es) that escaped their session");
+    let results = sandbox.results();
+    for name in ["escape", "other"] {
+        assert_eq!(task(&results, name)["leftover_processes"], 0, "{results:#}");
+    }
 }
 
 /// A signal while a task waits to retry: porch does not sit out the backoff; the task, started
