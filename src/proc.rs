@@ -7,8 +7,7 @@
 //! inherits and `/proc/PID/environ` shows. The marker survives any reparenting and is only lost
 //! by a process that clears its own environment, which the group kill still catches unless it
 //! also left the group. For that last case porch is a child subreaper (`adopt_orphans`): such a
-//! process, once its parent exits, is porch's child, ended with its session when it can be told
-//! whose it is, and at the end of the run otherwise (`end_orphans`). Adopted processes are reaped
+//! process, once its parent exits, is porch's child, ended when the run ends (`end_orphans`). Adopted processes are reaped
 //! one pid at a time, never with `waitpid(-1)`, which would take std's `Child` statuses.
 //!
 //! The system calls themselves are in `sys`.
@@ -47,23 +46,10 @@ fn running() -> std::sync::MutexGuard<'static, Vec<(u32, Marker)>> {
 }
 
 /// Puts a session (its process group and marker) on the list of running ones while the
-/// returned registration lives. What porch adopted before it started is not its own.
+/// returned registration lives.
 pub fn register_session(pgid: u32, marker: &Marker) -> Registration {
-    let mut running = running();
-    running.push((pgid, marker.clone()));
-    disown(adopted_in_own_sessions());
+    running().push((pgid, marker.clone()));
     Registration { pgid }
-}
-
-/// Adopted processes no session may claim (`adopted_escapees`): they were there when a session
-/// started, or when one ended while others ran. They are ended when the run ends.
-static DISOWNED: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
-
-fn disown(pids: Vec<i32>) {
-    DISOWNED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .extend(pids);
 }
 
 /// What `stop_sessions` stopped: process groups and single processes.
@@ -120,16 +106,6 @@ impl Marker {
     fn is_in(&self, environ: &[u8]) -> bool {
         environ.split(|&b| b == 0).any(|var| var == self.entry)
     }
-}
-
-/// What a session left running, without ending it (`--keep-leftovers`): the processes carrying
-/// its marker and, while it is the only session, the adopted escapees.
-pub fn count_leftovers(pgid: u32, marker: &Marker) -> usize {
-    let mut alive = marked_processes(marker);
-    alive.extend(adopted_escapees(pgid));
-    alive.sort_unstable();
-    alive.dedup();
-    alive.len()
 }
 
 /// Live processes (not zombies) whose environment holds the marker.
@@ -269,39 +245,6 @@ fn children_of_porch() -> Vec<(i32, Place)> {
         .collect()
 }
 
-/// Live adopted processes in a session of their own (`setsid`): porch starts nothing so, so each
-/// came from an agent.
-fn adopted_in_own_sessions() -> Vec<i32> {
-    let Some(own) = Place::of(std::process::id() as i32) else {
-        return Vec::new();
-    };
-    children_of_porch()
-        .into_iter()
-        .filter(|(_, place)| place.sid != own.sid && !place.is_zombie())
-        .map(|(pid, _)| pid)
-        .collect()
-}
-
-/// What session `pgid` may be charged with of what porch adopted: while it is the only session
-/// running, every adopted process in a session of its own that appeared while it ran. While
-/// others run, nothing: porch cannot tell whose, and ending another running session's process
-/// would break it. What it could not claim is disowned, for the end of the run.
-fn adopted_escapees(pgid: u32) -> Vec<i32> {
-    let sole = matches!(running().as_slice(), [(only, _)] if *only == pgid);
-    let adopted = adopted_in_own_sessions();
-    if !sole {
-        disown(adopted);
-        return Vec::new();
-    }
-    let disowned = DISOWNED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    adopted
-        .into_iter()
-        .filter(|pid| !disowned.contains(pid))
-        .collect()
-}
-
 /// Reaps the adopted children of one session once dead: members of its group other than the
 /// agent (std waits for the agent), and what porch ended for it (`ended`).
 fn reap_adopted(pgid: u32, ended: &BTreeSet<i32>) {
@@ -348,10 +291,9 @@ pub fn end_orphans(grace: Duration) -> usize {
     ended.len()
 }
 
-/// Ends every process left behind by a session: its process group, every process carrying its
-/// marker, and, while it is the only session running, every adopted process in a session of
-/// its own (`adopted_escapees`). SIGTERM first, then SIGKILL for whatever is still there after
-/// `grace`. Returns how many processes were found.
+/// Ends every process left behind by a session: its process group and every process carrying
+/// its marker. SIGTERM first, then SIGKILL for whatever is still there after `grace`; what porch
+/// adopted of it is reaped. Returns how many processes were found.
 ///
 /// "None left" means two scans in a row found none, a moment apart, so that a process forked
 /// by a dying group member during the first scan is seen by the second.
@@ -359,10 +301,7 @@ pub fn end_leftovers(pgid: u32, marker: &Marker, grace: Duration) -> usize {
     let mut seen = BTreeSet::new();
     let scan_and_signal = |signal: i32, seen: &mut BTreeSet<i32>| {
         sys::signal_group(pgid, signal);
-        let mut alive = marked_processes(marker);
-        alive.extend(adopted_escapees(pgid));
-        alive.sort_unstable();
-        alive.dedup();
+        let alive = marked_processes(marker);
         for &pid in &alive {
             if seen.insert(pid) || signal == libc::SIGKILL {
                 sys::signal_process(pid, signal);

@@ -518,7 +518,7 @@ impl Stopper {
 /// `--keep-leftovers` after a session that ended by itself, only counts it. Returns how many.
 fn sweep_leftovers(pgid: u32, marker: &proc::Marker, keep: bool) -> usize {
     if keep {
-        return proc::count_leftovers(pgid, marker);
+        return proc::marked_processes(marker).len();
     }
     let grace = if shutdown::urgent() {
         Duration::ZERO

@@ -87,6 +87,9 @@ pub fn in_new_session(command: &mut std::process::Command) -> &mut std::process:
             }
             Ok(())
         })
+    }
+}
+
 /// Makes the child that `command` starts die by SIGKILL when the thread that spawns it ends,
 /// which is when porch ends, however it ends (the OOM killer's SIGKILL included). The caller
 /// must spawn from a thread that outlives the child: the kernel sends the signal when the
