@@ -72,10 +72,19 @@ pub struct Redactor {
 
 impl Redactor {
     pub fn new(env: &[(String, String)]) -> Redactor {
+        // claude prints JSON, where a value with a quote, a backslash or a control character
+        // appears escaped: hide that form too.
         let mut secrets: Vec<(String, String)> = env
             .iter()
             .filter(|(_, value)| value.len() >= MIN_SECRET_LEN)
-            .cloned()
+            .flat_map(|(name, value)| {
+                let quoted = serde_json::to_string(value).unwrap_or_default();
+                let escaped = quoted
+                    .get(1..quoted.len().saturating_sub(1))
+                    .filter(|escaped| escaped != value)
+                    .map(|escaped| (name.clone(), escaped.to_string()));
+                std::iter::once((name.clone(), value.clone())).chain(escaped)
+            })
             .collect();
         secrets.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
         Redactor { secrets }
@@ -198,6 +207,7 @@ mod tests {
             ("KEY_PREFIX", "sk-live"),
             ("DEBUG", "1"),
             ("MODE", "test"),
+            ("QUOTED", "say\"hi\\x"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()));
         let redactor = Redactor::new(&env);
@@ -211,6 +221,11 @@ mod tests {
             ),
             ("prefix sk-live only", "prefix [env KEY_PREFIX] only"),
             ("DEBUG=1 MODE=test", "DEBUG=1 MODE=test"),
+            (
+                r#"{"text":"pw is say\"hi\\x"}"#,
+                r#"{"text":"pw is [env QUOTED]"}"#,
+            ),
+            ("pw is say\"hi\\x", "pw is [env QUOTED]"),
         ];
         for (printed, shown) in cases {
             assert_eq!(redactor.redact(printed), shown, "{printed}");
