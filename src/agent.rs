@@ -46,7 +46,10 @@ pub fn resolve_program(
             }
             Ok(meta) if meta.is_file() => Err(Error::setup(
                 format!("the agent executable {shown} (from {source}) is not executable"),
-                format!("chmod +x {shown}, or point --claude at the claude CLI"),
+                format!(
+                    "{}, or point --claude at the claude CLI",
+                    crate::quote::command(&["chmod", "+x", &given_path.to_string_lossy()])
+                ),
             )),
             Ok(_) => Err(Error::setup(
                 format!("the agent executable {shown} (from {source}) is not a file"),

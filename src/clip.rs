@@ -1,4 +1,6 @@
-//! Text cut to fit a terminal line.
+//! Text made fit for a terminal line: cut short, and with control characters made visible.
+
+use std::borrow::Cow;
 
 /// At most `limit` characters of `text`, with `…` when something was cut.
 pub fn shorten(text: &str, limit: usize) -> String {
@@ -29,6 +31,29 @@ pub fn one_line(text: &str, limit: usize) -> String {
     )
 }
 
+/// `text` with its control characters made visible (see `push_visible`).
+pub fn visible(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_visible(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+/// Appends `c` as the terminal should show text that is not porch's: a tab as four spaces,
+/// any other control character as `\xNN`, so that an agent's words cannot clear the screen,
+/// move the cursor or set the window title, wherever porch prints them.
+pub fn push_visible(out: &mut String, c: char) {
+    match c {
+        '\t' => out.push_str("    "),
+        c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c => out.push(c),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +64,34 @@ mod tests {
         assert_eq!(shorten("hi", 2), "hi");
         assert_eq!(first_line("cargo test\necho", 20), "cargo test…");
         assert_eq!(one_line("a\n  b\tc", 10), "a b c");
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        // (the text, how it is shown, the rule)
+        let cases = [
+            (
+                "plain text",
+                "plain text",
+                "text without controls is left alone",
+            ),
+            (
+                "\x1b[2Jgone",
+                "\\x1b[2Jgone",
+                "clear-screen is shown as text",
+            ),
+            (
+                "\x1b]0;owned\x07",
+                "\\x1b]0;owned\\x07",
+                "so is a window title",
+            ),
+            ("\u{9b}31m", "\\x9b31m", "and the one-byte CSI"),
+            ("a\tb", "a    b", "a tab is spaces"),
+            ("a\r\nb", "a\\x0d\\x0ab", "line ends are shown"),
+            ("héllo", "héllo", "non-ASCII letters are not controls"),
+        ];
+        for (text, shown, rule) in cases {
+            assert_eq!(visible(text), shown, "{rule}");
+        }
     }
 }

@@ -453,6 +453,23 @@ fn why_not_a_repo(dir: &Path, answer: Option<GitError>) -> Error {
     {
         return Error::setup(err.reason(), "install git, then run porch again");
     }
+    let refusal = answer.as_ref().map(GitError::reason).unwrap_or_default();
+    if let Some(owned) = dubious_ownership(&refusal) {
+        return Error::setup(
+            format!("git refuses to work in {owned}: another user owns the repository"),
+            format!(
+                "if you trust it, tell git so: {}",
+                crate::quote::command(&[
+                    "git",
+                    "config",
+                    "--global",
+                    "--add",
+                    "safe.directory",
+                    owned
+                ])
+            ),
+        );
+    }
     match run(dir, &["rev-parse", "--is-inside-work-tree"]) {
         Ok(answer) if answer == "true" => {}
         Ok(_) => return not_repo(" (it is a bare repository or a .git directory)"),
@@ -484,8 +501,18 @@ fn base_candidates(name: &str) -> [String; 3] {
     ]
 }
 
+/// The repository git would not open because another user owns it (git's "detected dubious
+/// ownership in repository at 'DIR'"), as git names it.
+fn dubious_ownership(stderr: &str) -> Option<&str> {
+    let rest = stderr
+        .split("detected dubious ownership in repository at '")
+        .nth(1)?;
+    // The line ends with the quote: a `'` inside the path is not its end.
+    rest.lines().next()?.strip_suffix('\'')
+}
+
 /// An empty directory, or one holding only the `.git` file `git worktree add` writes first.
-fn is_half_made_worktree(dir: &Path) -> bool {
+pub fn is_half_made_worktree(dir: &Path) -> bool {
     match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .flatten()
@@ -811,6 +838,38 @@ mod tests {
 
     fn exited(code: i32) -> ExitStatus {
         ExitStatus::from_raw(code << 8)
+    }
+
+    #[test]
+    fn a_repository_of_another_user_is_told_apart() {
+        let said = |dir: &str| {
+            format!(
+                "fatal: detected dubious ownership in repository at '{dir}'\n\
+                 To add an exception for this directory, call:\n\n\
+                 \tgit config --global --add safe.directory {dir}"
+            )
+        };
+        // (what git said, the repository it refused, the rule)
+        let cases = [
+            (
+                said("/srv/shop"),
+                Some("/srv/shop"),
+                "git names the repository",
+            ),
+            (
+                said("/srv/it's"),
+                Some("/srv/it's"),
+                "a quote in the path is part of it",
+            ),
+            (
+                "fatal: not a git repository (or any of the parent directories): .git".to_string(),
+                None,
+                "any other failure is not about ownership",
+            ),
+        ];
+        for (stderr, owned, rule) in cases {
+            assert_eq!(dubious_ownership(&stderr), owned, "{rule}");
+        }
     }
 
     #[test]

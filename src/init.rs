@@ -51,9 +51,11 @@ pub fn init(file: &Path, force: bool) -> Result<(), Error> {
         create_new(file, SAMPLE.as_bytes())?;
     }
     crate::console::print_stdout(&format!(
-        "wrote {} with 2 sample tasks\nedit it (`porch help tasks` describes every field), then run: porch run {} /path/to/repo\n",
+        "wrote {} with 2 sample tasks
+edit it (`porch help tasks` describes every field), then run: {}
+",
         file.display(),
-        file.display()
+        crate::quote::command(&["porch", "run", &file.to_string_lossy(), "/path/to/repo"])
     ));
     Ok(())
 }

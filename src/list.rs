@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::git::{self, BRANCH_PREFIX, Repo, WorktreeEntry};
+use crate::quote;
 
 pub fn list(repo_dir: &Path) -> Result<(), Error> {
     let repo = Repo::open(repo_dir)?;
@@ -116,7 +117,10 @@ fn saved_attempt_rows(refs: &[String]) -> Vec<Row> {
                 "-".to_string(),
                 reference.to_string(),
                 task.to_string(),
-                format!("saved attempt {attempt} (git show {reference})"),
+                format!(
+                    "saved attempt {attempt} ({})",
+                    quote::command(&["git", "show", reference])
+                ),
             ]
         })
         .collect()

@@ -26,6 +26,7 @@ mod preflight;
 mod prepare;
 mod printer;
 mod proc;
+mod quote;
 mod report;
 mod resume;
 mod run;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use crate::cli_after::MergeArgs;
 use crate::error::Error;
 use crate::git::{self, Repo};
+use crate::quote;
 use crate::runs::{StoredRun, StoredTask};
 
 /// Where a new merge branch goes: `porch/merge/<run id>`.
@@ -147,7 +148,9 @@ impl Target {
                         run.id
                     ),
                     format!(
-                        "look at it, then delete it (git branch -D {branch}) to merge again, or add to it with --into {branch}"
+                        "look at it, then delete it ({}) to merge again, or add to it with --into {}",
+                        quote::command(&["git", "branch", "-D", &branch]),
+                        quote::word(&branch)
                     ),
                 ));
             }
@@ -385,11 +388,14 @@ fn render(
     ));
     if !skipped.is_empty() {
         text.push_str(&format!(
-            "to merge what was skipped, resolving its conflicts yourself:\n  git checkout {}\n",
-            target.branch
+            "to merge what was skipped, resolving its conflicts yourself:\n  {}\n",
+            quote::command(&["git", "checkout", &target.branch])
         ));
         for branch in &skipped {
-            text.push_str(&format!("  git merge {branch}\n"));
+            text.push_str(&format!(
+                "  {}\n",
+                quote::command(&["git", "merge", branch])
+            ));
         }
     }
     let changed = outcomes.iter().any(|(_, o)| matches!(o, Outcome::Merged));
@@ -402,9 +408,21 @@ fn render(
         text.push_str(&format!("nothing was merged: {} {what}\n", target.branch));
         return text;
     }
-    let (repo, branch, start) = (repo.display(), &target.branch, &target.start_name);
+    let (repo, branch, start) = (repo.to_string_lossy(), &target.branch, &target.start_name);
+    let log = [
+        "git",
+        "-C",
+        &repo,
+        "log",
+        "--oneline",
+        "--graph",
+        &format!("{start}..{branch}"),
+    ];
+    let diff = ["git", "-C", &repo, "diff", &format!("{start}...{branch}")];
     text.push_str(&format!(
-        "look at the result:\n  git -C {repo} log --oneline --graph {start}..{branch}\n  git -C {repo} diff {start}...{branch}\n"
+        "look at the result:\n  {}\n  {}\n",
+        quote::command(&log),
+        quote::command(&diff)
     ));
     text
 }

@@ -11,7 +11,7 @@ mod settings;
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -140,6 +140,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         Error::usage(format!("--port-base {}: {reason}", args.port_base))
             .with_hint("give a lower --port-base, or leave it out for 40000")
     })?;
+    // Errors name REPO as given; git answers with its real path (links and `..` resolved).
     let repo = Repo::open(&args.repo)?;
     let agent = agent::resolve_program(
         args.claude.as_deref(),
@@ -223,6 +224,31 @@ pub fn worktree_root(worktree_dir: &Path, repo: &Repo) -> PathBuf {
     layout::worktree_root(worktree_dir, &repo.name, &repo.common_dir, owner.as_deref())
 }
 
+/// `path` made absolute with every symbolic link and `..` resolved, as far as it exists; the
+/// rest, which porch creates later, is appended with `..` taken lexically. Porch's paths then
+/// are git's: a worktree reached through a link is never taken for two.
+pub fn real_path(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut real = PathBuf::new();
+    // One component at a time, so that a `..` steps back from where a link led, as the kernel
+    // does, and a path that exists again after a `..` is resolved too.
+    for part in absolute.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                real.pop();
+            }
+            part => {
+                real.push(part);
+                if let Ok(resolved) = std::fs::canonicalize(&real) {
+                    real = resolved;
+                }
+            }
+        }
+    }
+    real
+}
+
 /// Where this run's files go, decided before anything is created.
 struct Layout {
     /// `WORKTREE_DIR/<repo name>`: the tasks' worktrees and the state directory.
@@ -239,9 +265,10 @@ fn decide_layout(
     run_id: &str,
 ) -> Result<Layout, Error> {
     let worktree_dir = layout::worktree_dir(args.worktree_dir.as_deref(), env.home.as_deref())?;
-    let worktree_dir = std::path::absolute(&worktree_dir).context("resolve", &worktree_dir)?;
+    let worktree_dir = real_path(&worktree_dir);
     check_creatable(&worktree_dir, "the worktree directory")?;
     let worktree_root = worktree_root(&worktree_dir, repo);
+    refuse_root_in_work_tree(&worktree_root, repo)?;
     let state_dir = worktree_root.join(".porch");
     let output = match &args.output {
         Some(path) => {
@@ -261,6 +288,38 @@ fn decide_layout(
         output,
         latest_results,
     })
+}
+
+/// Worktrees and `.porch/` inside the user's checkout would be work of theirs to git, and a
+/// task named like one of its directories would collide with it; a root holding the checkout
+/// could put a task's worktree on it.
+fn refuse_root_in_work_tree(root: &Path, repo: &Repo) -> Result<(), Error> {
+    for work_tree in work_trees(repo) {
+        let Some(how) = layout::overlap(root, &work_tree) else {
+            continue;
+        };
+        return Err(Error::setup(
+            format!(
+                "the worktree directory {} {how} the repository's work tree {}",
+                root.display(),
+                work_tree.display()
+            ),
+            "give --worktree-dir a directory outside the repository, e.g. the default ~/worktrees",
+        ));
+    }
+    Ok(())
+}
+
+/// REPO's work tree and, when REPO is a linked worktree, the main one.
+fn work_trees(repo: &Repo) -> Vec<PathBuf> {
+    let mut trees = vec![repo.toplevel.clone()];
+    if repo.common_dir.file_name().is_some_and(|n| n == ".git")
+        && let Some(main) = repo.common_dir.parent()
+        && main != repo.toplevel
+    {
+        trees.push(real_path(main));
+    }
+    trees
 }
 
 /// What git says about the repository before the run: what already stands in the tasks' way,
@@ -349,7 +408,15 @@ fn plan_tasks(
         let (worktree, log) = settings::paths(&layout.worktree_root, &layout.state_dir, &slot);
         let occupied = worktree.symlink_metadata().is_ok();
         let names = (branch.as_str(), slot.as_str());
-        conflicts.extend(existing.conflict_for(index, &task.name, names, &worktree, occupied));
+        if let Some(mut conflict) =
+            existing.conflict_for(index, &task.name, names, &worktree, occupied)
+        {
+            conflict.never_checked_out = (conflict.registered.iter())
+                .filter(|dir| git::is_half_made_worktree(dir))
+                .cloned()
+                .collect();
+            conflicts.push(conflict);
+        }
         let mut plan = TaskPlan {
             timeout: task.timeout.or(run.args.timeout),
             slot,
@@ -676,6 +743,45 @@ mod tests {
                     assert!(message.starts_with("the worktree directory "), "{message}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn paths_are_resolved_as_far_as_they_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir(real.join("wt")).unwrap();
+        std::os::unix::fs::symlink(real.join("wt"), real.join("link")).unwrap();
+        // (the path given, the path porch uses, the rule)
+        let cases = [
+            (
+                real.join("wt/new/x"),
+                real.join("wt/new/x"),
+                "a plain path stays",
+            ),
+            (
+                real.join("link/x"),
+                real.join("wt/x"),
+                "a symbolic link is followed",
+            ),
+            (
+                real.join("wt/../wt/x"),
+                real.join("wt/x"),
+                "`..` that exists is resolved",
+            ),
+            (
+                real.join("new/../wt"),
+                real.join("wt"),
+                "and so is `..` past what does not",
+            ),
+            (
+                real.join("link/./new/y/.."),
+                real.join("wt/new"),
+                "`.` goes, `..` takes a step back",
+            ),
+        ];
+        for (given, used, rule) in cases {
+            assert_eq!(real_path(&given), used, "{rule}");
         }
     }
 

@@ -288,11 +288,7 @@ fn push_sanitised(buffer: &mut String, text: &str) {
             buffer.push_str(&format!("… ({} more bytes)", text.len() - offset));
             return;
         }
-        match c {
-            '\t' => buffer.push_str("    "),
-            c if c.is_control() => buffer.push_str(&format!("\\x{:02x}", c as u32)),
-            c => buffer.push(c),
-        }
+        crate::clip::push_visible(buffer, c);
     }
 }
 

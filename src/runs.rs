@@ -206,7 +206,7 @@ fn worktree_dir(given: Option<&Path>) -> Result<PathBuf, Error> {
             )
         })?,
     };
-    std::path::absolute(&dir).context("resolve", &dir)
+    Ok(preflight::real_path(&dir))
 }
 
 /// A run id is a file name; anything with a slash, or a `.json` file, is a results file's path.

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use crate::cli_after::StatusArgs;
 use crate::error::Error;
 use crate::git;
+use crate::quote;
 use crate::runs::{StoredRun, StoredTask};
 
 pub fn status(args: &StatusArgs) -> Result<ExitCode, Error> {
@@ -90,9 +91,11 @@ fn task_row(repo: &Path, task: &StoredTask) -> Row {
     };
     let worktree = worktree_state(Path::new(&task.worktree));
     let resume = match (&task.session_id, worktree) {
-        (Some(session), WorktreeState::Clean | WorktreeState::Dirty) => {
-            Some(format!("cd {} && claude --resume {session}", task.worktree))
-        }
+        (Some(session), WorktreeState::Clean | WorktreeState::Dirty) => Some(format!(
+            "{} && {}",
+            quote::command(&["cd", &task.worktree]),
+            quote::command(&["claude", "--resume", session])
+        )),
         _ => None,
     };
     Row {
@@ -187,8 +190,8 @@ fn render(run: &StoredRun, rows: &[Row], repo_arg: &Path) -> String {
             text.push_str(&format!("  {line}\n"));
         }
     }
-    let repo = repo_arg.display();
-    let run_flag = format!("--run {}", run.id);
+    let repo = quote::word(&repo_arg.to_string_lossy()).into_owned();
+    let run_flag = quote::command(&["--run", &run.id]);
     if results.tasks.iter().any(|t| !t.succeeded()) {
         text.push_str(&format!(
             "\nre-run what did not succeed: porch resume {run_flag} {repo}\n"

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::clip;
 use crate::duration::short_ms as format_duration_ms;
+use crate::quote;
 use crate::report::{Results, Status, TaskResult};
 
 /// Prints the summary of `results`; `logs` is the directory of the sessions' logs and
@@ -114,12 +115,13 @@ fn row_color(task: &TaskResult) -> &'static str {
 /// The task's error and warnings, each on one indented line.
 fn task_detail(task: &TaskResult, paint: Paint) -> String {
     let mut text = String::new();
+    // The agent's words: shown as the live stream shows them, never obeyed by the terminal.
     if let Some(error) = &task.error {
-        let line = format!("error: {}", clip::one_line(error, 300));
+        let line = format!("error: {}", clip::visible(&clip::one_line(error, 300)));
         text.push_str(&format!("      {}\n", paint.paint("31", &line)));
     }
     for warning in &task.warnings {
-        let line = format!("warning: {}", clip::one_line(warning, 300));
+        let line = format!("warning: {}", clip::visible(&clip::one_line(warning, 300)));
         text.push_str(&format!("      {}\n", paint.paint("33", &line)));
     }
     text
@@ -158,7 +160,8 @@ fn totals(results: &Results) -> [String; 2] {
 }
 
 /// The commands to review each branch that has commits and to resume each session whose
-/// worktree is kept, then where the logs and the results are.
+/// worktree is kept, then where the logs and the results are. Every word is quoted for the
+/// shell, and what a shell leaves as it is (a session id is the agent's) is made visible.
 fn review_hints(results: &Results, logs: &Path, results_file: &Path) -> Vec<String> {
     let repo = &results.repo;
     let mut lines = vec!["review:".to_string()];
@@ -169,19 +172,27 @@ fn review_hints(results: &Results, logs: &Path, results_file: &Path) -> Vec<Stri
         } else {
             &task.base_branch
         };
-        lines.push(format!("  git -C {repo} diff {base}...{}", task.branch));
+        let range = format!("{base}...{}", task.branch);
+        lines.push(format!(
+            "  {}",
+            quote::command(&["git", "-C", repo, "diff", &range])
+        ));
     }
     for task in results.tasks.iter().filter(|t| t.worktree_kept) {
         if let Some(session) = &task.session_id {
             lines.push(format!(
-                "  cd {} && claude --resume {session}",
-                task.worktree
+                "  {} && {}",
+                quote::command(&["cd", &task.worktree]),
+                quote::command(&["claude", "--resume", session])
             ));
         }
     }
     lines.push(format!("each session's whole output: {}", logs.display()));
     lines.push(format!("results: {}", results_file.display()));
     lines
+        .into_iter()
+        .map(|line| clip::visible(&line).into_owned())
+        .collect()
 }
 
 fn status_word(task: &TaskResult) -> &'static str {
@@ -349,6 +360,41 @@ mod tests {
                 "each session's whole output: /wt/shop/.porch/logs",
                 "results: /tmp/r.json",
             ]
+        );
+    }
+
+    #[test]
+    fn review_hints_quote_every_word_and_show_the_agents_controls() {
+        let odd = TaskResult {
+            commits: 1,
+            base_branch: "it's".to_string(),
+            worktree: "/home/me/my projects/wt/a".to_string(),
+            session_id: Some("s 1\x1b]0;title\x07".to_string()),
+            ..task("a", Status::Succeeded)
+        };
+        let mut results = results(vec![odd], 0);
+        results.repo = "/home/me/my projects/shop".to_string();
+        let hints = review_hints(&results, Path::new("/l"), Path::new("/r.json"));
+        assert_eq!(
+            hints[1..3],
+            [
+                r"  git -C '/home/me/my projects/shop' diff 'it'\''s...task/a'",
+                r"  cd '/home/me/my projects/wt/a' && claude --resume 's 1\x1b]0;title\x07'",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_agents_error_text_cannot_drive_the_terminal() {
+        let failed = TaskResult {
+            error: Some("boom\x1b[2J\x1b]0;pwned\x07 done".to_string()),
+            warnings: vec!["w\x1b[31m".to_string()],
+            ..task("a", Status::Failed)
+        };
+        let detail = task_detail(&failed, PLAIN);
+        assert_eq!(
+            detail,
+            "      error: boom\\x1b[2J\\x1b]0;pwned\\x07 done\n      warning: w\\x1b[31m\n"
         );
     }
 

@@ -683,10 +683,18 @@ fn commit_work(
     let Err(err) = committed else {
         return true;
     };
-    let text = format!(
-        "could not commit the work: {err}; it is still in {}",
-        plan.worktree.display()
-    );
+    // The session may have deleted its worktree: then there is nowhere to send the user.
+    let text = if plan.worktree.exists() {
+        format!(
+            "could not commit the work: {err}; it is still in {}",
+            plan.worktree.display()
+        )
+    } else {
+        format!(
+            "could not commit the work: the worktree {} no longer exists (the session deleted it)",
+            plan.worktree.display()
+        )
+    };
     task.note(Tone::Bad, text.clone());
     result.status = Status::Failed;
     result.error = Some(match result.error.take() {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::git::{self, WorktreeEntry};
+use crate::quote;
 use crate::taskfile;
 
 /// What already exists in the repository that can stand in a task's way.
@@ -25,7 +26,13 @@ pub struct Conflict {
     pub branch: String,
     pub branches: Vec<String>,
     pub registered: Vec<PathBuf>,
+    /// Those of `registered` that were never checked out (porch was killed between
+    /// registering and checking out): only `git worktree remove --force` removes them, and
+    /// they hold nothing to lose.
+    pub never_checked_out: Vec<PathBuf>,
     pub directory: Option<PathBuf>,
+    /// Worktrees git knows below `directory`: `rm -r` would delete them.
+    pub holds_worktrees: Vec<PathBuf>,
     /// Failed attempts an earlier `--retries` run kept; a new run would overwrite them.
     pub attempts: Vec<String>,
 }
@@ -75,7 +82,14 @@ impl Existing<'_> {
                 .filter(|w| w.path == worktree || w.branch.as_deref() == Some(branch))
                 .map(|w| w.path.clone())
                 .collect(),
+            never_checked_out: Vec::new(),
             directory: directory_exists.then(|| worktree.to_path_buf()),
+            holds_worktrees: self
+                .registered
+                .iter()
+                .filter(|w| directory_exists && w.path != worktree && w.path.starts_with(worktree))
+                .map(|w| w.path.clone())
+                .collect(),
             attempts: self
                 .task_refs
                 .iter()
@@ -103,8 +117,15 @@ pub fn blocked_branch_error(toplevel: &Path, branch: &str, blocker: &str) -> Err
             toplevel.display()
         ),
         format!(
-            "rename that branch: git -C {} branch -m {blocker} OTHER-NAME",
-            toplevel.display()
+            "rename that branch: {} OTHER-NAME",
+            quote::command(&[
+                "git",
+                "-C",
+                &toplevel.to_string_lossy(),
+                "branch",
+                "-m",
+                blocker
+            ])
         ),
     )
 }
@@ -121,21 +142,27 @@ impl<'a> Findings<'a> {
     fn add(&mut self, top: &str, conflict: &'a Conflict) {
         for path in &conflict.registered {
             self.found.push(format!("the worktree {}", path.display()));
-            self.commands
-                .push(format!("git -C {top} worktree remove {}", path.display()));
+            let path = path.to_string_lossy();
+            // git refuses to remove a worktree holding changes, and says so: only one that was
+            // never checked out (nothing to lose, every file "deleted") gets --force.
+            let force = conflict.never_checked_out.iter().any(|p| *p == *path);
+            let remove: &[&str] = if force {
+                &["worktree", "remove", "--force"]
+            } else {
+                &["worktree", "remove"]
+            };
+            let mut words = vec!["git", "-C", top];
+            words.extend(remove);
+            words.push(&path);
+            self.commands.push(quote::command(&words));
         }
-        // A registered worktree is removed by git; only a stray directory needs `rm`.
+        // A registered worktree is removed by git, never by `rm`; only a stray directory is.
         if let Some(dir) = conflict
             .directory
             .as_ref()
             .filter(|d| !conflict.registered.contains(d))
         {
-            self.found.push(format!(
-                "the directory {} (where {}'s worktree goes)",
-                dir.display(),
-                conflict.branch
-            ));
-            self.commands.push(format!("rm -r {}", dir.display()));
+            self.add_directory(dir, conflict);
         }
         for branch in &conflict.branches {
             self.found.push(format!("the branch {branch}"));
@@ -143,14 +170,45 @@ impl<'a> Findings<'a> {
         }
         for reference in &conflict.attempts {
             self.found.push(format!("the saved attempt {reference}"));
-            self.commands
-                .push(format!("git -C {top} update-ref -d {reference}"));
+            self.commands.push(quote::command(&[
+                "git",
+                "-C",
+                top,
+                "update-ref",
+                "-d",
+                reference,
+            ]));
         }
+    }
+
+    /// A directory where the task's worktree goes: `rm -r` removes it, unless it holds a
+    /// worktree git knows, which `rm` would delete behind git's back.
+    fn add_directory(&mut self, dir: &Path, conflict: &Conflict) {
+        let place = format!(
+            "the directory {} (where {}'s worktree goes)",
+            dir.display(),
+            conflict.branch
+        );
+        if conflict.holds_worktrees.is_empty() {
+            self.found.push(place);
+            self.commands
+                .push(quote::command(&["rm", "-r", &dir.to_string_lossy()]));
+            return;
+        }
+        let held: Vec<String> = conflict
+            .holds_worktrees
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        self.found.push(format!(
+            "{place}, which holds the worktree {} (move or remove that with git first)",
+            held.join(", ")
+        ));
     }
 }
 
 pub fn conflict_error(file: &str, toplevel: &Path, conflicts: &[Conflict]) -> Error {
-    let top = toplevel.display().to_string();
+    let top = toplevel.to_string_lossy();
     let mut findings = Findings::default();
     for conflict in conflicts {
         findings.add(&top, conflict);
@@ -161,7 +219,9 @@ pub fn conflict_error(file: &str, toplevel: &Path, conflicts: &[Conflict]) -> Er
         branches,
     } = findings;
     if !branches.is_empty() {
-        commands.push(format!("git -C {top} branch -D {}", branches.join(" ")));
+        let mut words = vec!["git", "-C", &top, "branch", "-D"];
+        words.extend(branches);
+        commands.push(quote::command(&words));
     }
     let labels: Vec<String> = conflicts
         .iter()
@@ -178,10 +238,15 @@ pub fn conflict_error(file: &str, toplevel: &Path, conflicts: &[Conflict]) -> Er
             if one { "s" } else { "" },
             found.join(", ")
         ),
-        hint: Some(format!(
-            "review that work and keep it under another name (rename the task), or remove it, which deletes it:\n  {}",
-            commands.join("\n  ")
-        )),
+        hint: Some(if commands.is_empty() {
+            "review that work and keep it under another name (rename the task), or move it away"
+                .to_string()
+        } else {
+            format!(
+                "review that work and keep it under another name (rename the task), or remove it, which deletes it:\n  {}",
+                commands.join("\n  ")
+            )
+        }),
     }
 }
 
@@ -376,7 +441,9 @@ mod tests {
             branch: format!("task/{name}"),
             branches: Vec::new(),
             registered: Vec::new(),
+            never_checked_out: Vec::new(),
             directory: None,
+            holds_worktrees: Vec::new(),
             attempts: Vec::new(),
         }
     }
@@ -427,5 +494,86 @@ mod tests {
              git -C /src/shop update-ref -d refs/porch/attempts/fix/1\n  \
              git -C /src/shop branch -D task/add task/fix"
         );
+    }
+
+    #[test]
+    fn the_commands_to_remove_leftovers_never_delete_what_git_keeps() {
+        let spaced = PathBuf::from("/home/me/my wt/shop/add");
+        // (what was found, the commands in the hint, the rule)
+        let cases = [
+            (
+                Conflict {
+                    directory: Some(spaced.clone()),
+                    ..found(0, "add")
+                },
+                vec!["rm -r '/home/me/my wt/shop/add'"],
+                "a path is quoted, so rm deletes that directory and no other",
+            ),
+            (
+                Conflict {
+                    registered: vec![spaced.clone()],
+                    directory: Some(spaced.clone()),
+                    ..found(0, "add")
+                },
+                vec!["git -C '/my repo' worktree remove '/home/me/my wt/shop/add'"],
+                "a worktree git knows is removed by git, which refuses while it holds changes",
+            ),
+            (
+                Conflict {
+                    registered: vec![spaced.clone()],
+                    never_checked_out: vec![spaced.clone()],
+                    directory: Some(spaced.clone()),
+                    ..found(0, "add")
+                },
+                vec!["git -C '/my repo' worktree remove --force '/home/me/my wt/shop/add'"],
+                "one never checked out needs --force, and holds nothing to lose",
+            ),
+            (
+                Conflict {
+                    directory: Some(PathBuf::from(WORKTREE)),
+                    holds_worktrees: vec![PathBuf::from("/wt/shop/add/inner")],
+                    ..found(0, "add")
+                },
+                vec![],
+                "a directory holding a worktree git knows gets no rm -r",
+            ),
+            (
+                Conflict {
+                    branches: vec!["task/add".to_string()],
+                    attempts: vec!["refs/porch/attempts/add/1".to_string()],
+                    ..found(0, "add")
+                },
+                vec![
+                    "git -C '/my repo' update-ref -d refs/porch/attempts/add/1",
+                    "git -C '/my repo' branch -D task/add",
+                ],
+                "refs are plain words",
+            ),
+        ];
+        for (conflict, commands, rule) in cases {
+            let err = conflict_error("t.json", Path::new("/my repo"), &[conflict]);
+            let hint = err.hint().unwrap().to_string();
+            let printed: Vec<&str> = hint.lines().skip(1).map(str::trim_start).collect();
+            assert_eq!(printed, commands, "{rule}");
+        }
+    }
+
+    #[test]
+    fn a_directory_holding_another_worktree_says_so() {
+        let registered = [worktree("/wt/shop/add/inner", Some("dev"))];
+        let found = Existing {
+            task_refs: &[],
+            registered: &registered,
+        }
+        .conflict_for(0, "add", ("task/add", "add"), Path::new(WORKTREE), true)
+        .unwrap();
+        assert_eq!(found.holds_worktrees, [PathBuf::from("/wt/shop/add/inner")]);
+        let err = conflict_error("t.json", Path::new("/src/shop"), &[found]);
+        assert!(
+            err.to_string()
+                .contains("holds the worktree /wt/shop/add/inner"),
+            "{err}"
+        );
+        assert!(!err.hint().unwrap().contains("rm -r"), "{:?}", err.hint());
     }
 }

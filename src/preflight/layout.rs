@@ -52,6 +52,18 @@ pub fn worktree_root(
     }
 }
 
+/// How a worktree root and a repository's work tree overlap, in words, if they do: either
+/// one inside the other (or both the same directory).
+pub fn overlap(root: &Path, work_tree: &Path) -> Option<&'static str> {
+    if root.starts_with(work_tree) {
+        Some("is inside")
+    } else if work_tree.starts_with(root) {
+        Some("holds")
+    } else {
+        None
+    }
+}
+
 /// FNV-1a: a hash that stays the same across Rust releases, unlike std's.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
@@ -148,6 +160,51 @@ mod tests {
             assert_eq!(
                 worktree_root(Path::new("/wt"), "shop", git_dir, owner),
                 PathBuf::from(root),
+                "{rule}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_worktree_root_must_stay_out_of_the_work_tree() {
+        // (the worktree root, the repository's work tree, the overlap, the rule)
+        let cases = [
+            (
+                "/src/shop",
+                "/src/shop",
+                Some("is inside"),
+                "--worktree-dir .. from the repository",
+            ),
+            (
+                "/src/shop/wt/shop",
+                "/src/shop",
+                Some("is inside"),
+                "a directory of the checkout",
+            ),
+            (
+                "/code/shop",
+                "/code/shop/shop",
+                Some("holds"),
+                "a root holding the checkout",
+            ),
+            ("/wt/shop", "/src/shop", None, "apart: the usual case"),
+            (
+                "/src/shop-wt/shop",
+                "/src/shop",
+                None,
+                "a name that only starts alike",
+            ),
+            (
+                "/src/shop2",
+                "/src/shop",
+                None,
+                "nor is a sibling named alike",
+            ),
+        ];
+        for (root, work_tree, overlaps, rule) in cases {
+            assert_eq!(
+                overlap(Path::new(root), Path::new(work_tree)),
+                overlaps,
                 "{rule}"
             );
         }

@@ -10,5 +10,6 @@ mod limits;
 mod rivals;
 mod run;
 mod settings;
+mod shown;
 mod unsaved;
 mod validation;

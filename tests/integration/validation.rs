@@ -1463,3 +1463,163 @@ fn results_link_that_is_a_directory_is_refused() {
         &["results.json is a directory"],
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Where worktrees may go, and hints that never delete what git keeps.
+
+/// The commands under a refusal's `hint:` line.
+fn hint_commands(run: &Run) -> Vec<String> {
+    run.stderr()
+        .lines()
+        .skip_while(|l| !l.starts_with("hint: "))
+        .skip(1)
+        .map(|l| l.trim_start().to_string())
+        .collect()
+}
+
+/// Runs a printed command in a shell, as a user pasting it would.
+fn run_in_shell(sandbox: &Sandbox, command: &str) -> std::process::Output {
+    sandbox
+        .env(std::process::Command::new("sh").arg("-c").arg(command))
+        .current_dir(sandbox.home())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn worktree_root_inside_the_repository_is_refused() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.repo().join("src")).unwrap();
+    std::os::unix::fs::symlink("repo/src", sandbox.path().join("into-repo")).unwrap();
+    sandbox.tasks(&[("src", "do it")]);
+    // (--worktree-dir, from where, the case): each makes the worktree root the checkout or a
+    // directory in it.
+    let cases = [
+        (
+            "..",
+            sandbox.repo(),
+            "`..` from the repository is the repository",
+        ),
+        (
+            "repo/wt",
+            sandbox.path().to_path_buf(),
+            "a directory of the checkout",
+        ),
+        (
+            "into-repo",
+            sandbox.path().to_path_buf(),
+            "a link into the checkout",
+        ),
+    ];
+    for (dir, cwd, case) in cases {
+        refused(
+            case,
+            &sandbox,
+            sandbox
+                .porch_run(&[
+                    path_str(&sandbox.path().join("tasks.json")),
+                    path_str(&sandbox.repo()),
+                ])
+                .worktree_dir(dir)
+                .current_dir(cwd.clone()),
+            &["is inside the repository's work tree", "--worktree-dir"],
+        );
+    }
+}
+
+#[test]
+fn repository_owned_by_another_user_gets_the_safe_directory_hint() {
+    let sandbox = Sandbox::new();
+    sandbox.tasks(&[("x", "do it")]);
+    let repo = std::fs::canonicalize(sandbox.repo()).unwrap();
+    let run = refused(
+        "dubious ownership",
+        &sandbox,
+        sandbox
+            .porch_run(&["tasks.json", "repo"])
+            .env("GIT_TEST_ASSUME_DIFFERENT_OWNER", "1"),
+        &[
+            "another user owns the repository",
+            &format!(
+                "git config --global --add safe.directory {}",
+                repo.display()
+            ),
+        ],
+    );
+    assert!(!run.stderr().contains("git init"), "{run}");
+}
+
+#[test]
+fn worktree_registered_but_never_checked_out_is_removed_with_force() {
+    // What a porch killed between registering a worktree and checking it out leaves.
+    let sandbox = Sandbox::new();
+    let worktree = sandbox.worktree("x");
+    sandbox.git(&["update-ref", "refs/heads/task/x", "HEAD", ""]);
+    sandbox.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "--no-checkout",
+        path_str(&worktree),
+        "task/x",
+    ]);
+    sandbox.tasks(&[("x", "do it")]);
+    let run = refused(
+        "half-made worktree",
+        &sandbox,
+        &sandbox.porch_run(&["tasks.json", "repo"]),
+        &["worktree remove --force"],
+    );
+    let commands = hint_commands(&run);
+    assert!(!commands.iter().any(|c| c.starts_with("rm ")), "{run}");
+    for command in &commands {
+        let out = run_in_shell(&sandbox, command);
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    sandbox
+        .porch_run(&["tasks.json", "repo"])
+        .run()
+        .expect_code(0);
+}
+
+#[test]
+fn kept_worktree_behind_a_symlinked_worktree_dir_is_listed_once_and_never_rm_r() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.path().join("real-wt")).unwrap();
+    std::os::unix::fs::symlink("real-wt", sandbox.path().join("link")).unwrap();
+    sandbox.tasks(&[("x", "@write a.txt a")]);
+    let first = sandbox
+        .porch_run(&["tasks.json", "repo"])
+        .worktree_dir(sandbox.path().join("link"))
+        .run();
+    first.expect_code(0);
+    let worktree = std::fs::canonicalize(sandbox.path().join("real-wt/repo/x")).unwrap();
+    std::fs::write(worktree.join("mine.txt"), "uncommitted\n").unwrap();
+    let run = refused(
+        "kept dirty worktree behind a link",
+        &sandbox,
+        sandbox
+            .porch_run(&["tasks.json", "repo"])
+            .worktree_dir(sandbox.path().join("link")),
+        &[&format!("worktree remove {}", worktree.display())],
+    );
+    let commands = hint_commands(&run);
+    assert_eq!(
+        commands.iter().filter(|c| c.contains("/repo/x")).count(),
+        1,
+        "the worktree is named once: {run}"
+    );
+    assert!(!commands.iter().any(|c| c.starts_with("rm ")), "{run}");
+    // git refuses to remove a worktree holding changes: what the user wrote survives the hint.
+    for command in &commands {
+        run_in_shell(&sandbox, command);
+    }
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("mine.txt")).unwrap(),
+        "uncommitted\n"
+    );
+}
