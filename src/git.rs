@@ -135,8 +135,9 @@ pub fn command(dir: &Path) -> Command {
     cmd
 }
 
+/// The command as the user could run it again: shown in errors, so quoted like any other.
 fn describe(args: &[&str]) -> String {
-    format!("git {}", args.join(" "))
+    format!("git {}", crate::quote::command(args))
 }
 
 fn output(dir: &Path, args: &[&str]) -> Result<Output, GitError> {
@@ -335,7 +336,7 @@ impl Repo {
             // remove: another porch run that got here first keeps its branch and worktree.
             if dir.symlink_metadata().is_ok() {
                 return Err(GitError::new(
-                    format!("git worktree add {dir_str}"),
+                    format!("git worktree add {}", crate::quote::word(&dir_str)),
                     GitErrorKind::Refused(format!("{dir_str} already exists")),
                 )
                 .with_note(ANOTHER_RUN));

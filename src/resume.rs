@@ -83,7 +83,10 @@ fn refuse_if_taken_over(location: &Location, earlier: &StoredRun) -> Result<(), 
                     "run {id}, started after run {}, uses {} now",
                     earlier.id, task.branch
                 ),
-                format!("resume that run instead: porch resume --run {id}"),
+                format!(
+                    "resume that run instead: {}",
+                    crate::quote::command(&["porch", "resume", "--run", id.as_str()])
+                ),
             ));
         }
     }
