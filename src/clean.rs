@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::branch_template;
-use crate::cli_after::CleanArgs;
 use crate::error::Error;
 use crate::git::{self, Repo, WorktreeEntry};
 use crate::merge::MERGE_BRANCH_PREFIX;
+use crate::options::CleanArgs;
 use crate::runs::{Location, StoredRun, StoredTask};
 
 pub fn clean(args: &CleanArgs) -> Result<ExitCode, Error> {

@@ -9,8 +9,11 @@ use lexopt::prelude::*;
 
 use crate::agent::PERMISSION_MODES;
 use crate::branch_template::Template;
-use crate::cli_after::{self, CleanArgs, LogsArgs, MergeArgs, Parsed, ResumeArgs, StatusArgs};
+use crate::cli_after::{self, Parsed};
 use crate::error::Error;
+use crate::options::{
+    CleanArgs, ColorChoice, LogsArgs, MergeArgs, ResumeArgs, RunArgs, StatusArgs,
+};
 use crate::task_env::DEFAULT_PORT_BASE;
 
 #[derive(Debug, PartialEq)]
@@ -36,43 +39,6 @@ pub enum HelpTopic {
     After(cli_after::Topic),
     /// The tasks file's format: `porch help tasks`.
     Tasks,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
-
-#[derive(Debug, PartialEq)]
-pub struct RunArgs {
-    /// A path, or `-` for standard input.
-    pub tasks: String,
-    pub repo: PathBuf,
-    pub worktree_dir: Option<PathBuf>,
-    pub permission_mode: String,
-    pub cleanup: bool,
-    pub output: Option<PathBuf>,
-    /// `--claude`; `PORCH_CLAUDE` and `claude` on PATH are looked at later, not here.
-    pub claude: Option<OsString>,
-    pub color: ColorChoice,
-    /// `-j`: at most this many sessions at once. `None`: all, capped by available memory.
-    pub jobs: Option<usize>,
-    pub stagger: Option<Duration>,
-    pub timeout: Option<Duration>,
-    pub idle_timeout: Option<Duration>,
-    pub keep_leftovers: bool,
-    pub retries: u32,
-    pub retry_backoff: Duration,
-    /// `--branch-template`, over the tasks file's `branch_template`.
-    pub branch_template: Option<Template>,
-    /// `--port-base`: task N's ports start at this + 10 × N.
-    pub port_base: u16,
-    /// `--only`: the tasks of the file to run; empty: all.
-    pub only: Vec<String>,
-    /// `--skip`: the tasks of the file not to run.
-    pub skip: Vec<String>,
 }
 
 pub const MAIN_HELP: &str = "\

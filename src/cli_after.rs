@@ -7,52 +7,10 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
-use crate::cli::{self, Command, RunArgs};
+use crate::cli::{self, Command};
 use crate::error::Error;
+use crate::options::{CleanArgs, DEFAULT_KEEP_RUNS, LogsArgs, MergeArgs, ResumeArgs, StatusArgs};
 use crate::runs::RunChoice;
-
-#[derive(Debug, PartialEq)]
-pub struct StatusArgs {
-    pub choice: RunChoice,
-    pub json: bool,
-}
-
-#[derive(Debug, PartialEq)]
-pub struct LogsArgs {
-    pub choice: RunChoice,
-    pub task: String,
-    pub raw: bool,
-    pub follow: bool,
-}
-
-#[derive(Debug, PartialEq)]
-pub struct MergeArgs {
-    pub choice: RunChoice,
-    /// An existing branch to merge into, instead of a new `porch/merge/<run id>`.
-    pub into: Option<String>,
-    /// Only these tasks (or repeat groups); all succeeded ones when empty.
-    pub tasks: Vec<String>,
-}
-
-#[derive(Debug, PartialEq)]
-pub struct CleanArgs {
-    pub choice: RunChoice,
-    pub all: bool,
-    pub branches: bool,
-    pub dry_run: bool,
-    pub force: bool,
-    pub keep_runs: usize,
-}
-
-#[derive(Debug, PartialEq)]
-pub struct ResumeArgs {
-    pub choice: RunChoice,
-    /// `porch run`'s options (its TASKS is the run's stored tasks, not read from here).
-    pub run: Box<RunArgs>,
-}
-
-/// How many results files `porch clean` keeps under `.porch/runs/` unless told otherwise.
-pub const DEFAULT_KEEP_RUNS: usize = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Topic {

@@ -10,8 +10,8 @@ use crossbeam_channel::Sender;
 
 use crate::agent::{self, SessionLog};
 use crate::branch_template;
-use crate::cli_after::LogsArgs;
 use crate::error::{Error, IoContext};
+use crate::options::LogsArgs;
 use crate::printer::{self, Line, Origin};
 use crate::runs::{self, StoredRun, StoredTask};
 

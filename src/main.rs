@@ -22,6 +22,8 @@ mod line_reader;
 mod list;
 mod logs;
 mod merge;
+mod options;
+mod plan;
 mod preflight;
 mod prepare;
 mod printer;

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli_after::MergeArgs;
 use crate::error::Error;
 use crate::git::{self, Repo};
+use crate::options::MergeArgs;
 use crate::quote;
 use crate::runs::{StoredRun, StoredTask};
 

@@ -13,102 +13,21 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::agent;
 use crate::atomic_file::{Destination, destination};
 use crate::branch_template::{self, RunStamp};
-use crate::cli::RunArgs;
 use crate::error::{Error, IoContext};
 use crate::git::{self, Repo, WorktreeEntry};
-use crate::report::TaskResult;
+use crate::options::RunArgs;
+pub use crate::plan::{Plan, Resume, TaskPlan, TasksSource};
 use crate::sys::writable;
 use crate::task_env::{self, Redactor, TaskIdentity};
 use crate::taskfile::{self, Task, TaskFile};
 use conflict::Existing;
 pub use layout::expand_tilde;
 pub use resume::{Earlier, plan_resume};
-
-/// A validated run: every path decided, every base resolved to a commit.
-#[derive(Debug)]
-pub struct Plan {
-    pub repo: Repo,
-    pub agent: PathBuf,
-    pub permission_mode: String,
-    pub cleanup: bool,
-    /// `WORKTREE_DIR/<repo name>/.porch`: logs and the default results file.
-    pub state_dir: PathBuf,
-    pub output: PathBuf,
-    /// Without `-o`, every run writes its own file under `.porch/runs/`, and this link (the
-    /// state directory's `results.json`) names the latest: concurrent runs never overwrite
-    /// each other's results.
-    pub latest_results: Option<PathBuf>,
-    /// This run's id: its results file's name without `.json` (also with `-o`).
-    pub run_id: String,
-    pub tasks: Vec<TaskPlan>,
-    /// How many sessions may run at once.
-    pub jobs: usize,
-    /// Said to the user when porch chose a lower `jobs` than the number of tasks.
-    pub jobs_note: Option<String>,
-    pub stagger: Option<Duration>,
-    pub idle_timeout: Option<Duration>,
-    pub keep_leftovers: bool,
-    /// How many times a session that failed with a transient API error is started again.
-    pub retries: u32,
-    /// The pause before the first retry; it doubles for each further one.
-    pub retry_backoff: Duration,
-    /// `-c user.name=… -c user.email=…` for what the repository does not configure.
-    pub identity: Vec<String>,
-    /// The tasks file as read, kept beside the results so `porch resume` runs the same tasks.
-    pub source: TasksSource,
-    /// `porch resume`: the run whose unfinished tasks this one runs again.
-    pub resumed_from: Option<String>,
-}
-
-/// The tasks file as porch read it: its name for messages (a path, or `<stdin>`) and its bytes.
-#[derive(Debug, Clone)]
-pub struct TasksSource {
-    pub name: String,
-    pub bytes: Vec<u8>,
-}
-
-/// A task `porch resume` runs again: its branch exists from the earlier run, its worktree may.
-#[derive(Debug, Clone)]
-pub struct Resume {
-    /// The earlier session, continued with `claude --resume`; none: a fresh session.
-    pub session_id: Option<String>,
-    /// The branch's commit when the resume starts: where a retry starts again from.
-    pub start_commit: String,
-    /// Attempts the earlier run made: a retry's saved attempt is numbered after them.
-    pub attempts_before: u32,
-}
-
-#[derive(Debug)]
-pub struct TaskPlan {
-    pub task: Task,
-    pub branch: String,
-    /// The base as the user named it (or the branch checked out in REPO).
-    pub base_branch: String,
-    /// The commit the branch starts from, fixed before any task starts.
-    pub base_commit: String,
-    pub worktree: PathBuf,
-    pub log: PathBuf,
-    /// The task's own `timeout`, else `--timeout`.
-    pub timeout: Option<Duration>,
-    /// The branch without a leading `task/`: where the worktree, the log and saved attempts go
-    /// below porch's directories.
-    pub slot: String,
-    /// claude's arguments (`agent::arguments`), the task's settings over the run's.
-    pub claude_args: Vec<String>,
-    /// The environment of the task's setup and session: `PORCH_*` and its `env`.
-    pub env: Vec<(String, String)>,
-    /// Hides the task's `env` values in what its setup and session print.
-    pub redactor: Arc<Redactor>,
-    /// `porch resume`: the task is run again in its existing branch and worktree.
-    pub resume: Option<Resume>,
-    /// `porch resume`: the task is not run again; its result from the earlier run, as it was.
-    pub carried: Option<TaskResult>,
-}
 
 pub struct Environment {
     pub home: Option<PathBuf>,

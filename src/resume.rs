@@ -7,9 +7,10 @@ use std::process::ExitCode;
 
 use serde::Deserialize;
 
-use crate::cli_after::ResumeArgs;
 use crate::error::Error;
-use crate::preflight::{self, Earlier, Environment, TasksSource};
+use crate::options::ResumeArgs;
+use crate::plan::TasksSource;
+use crate::preflight::{self, Earlier, Environment};
 use crate::report::{Status, TaskResult};
 use crate::run;
 use crate::runs::{self, Location, StoredRun};

@@ -12,9 +12,10 @@ use crossbeam_channel::Sender;
 
 use crate::agent::ApiEvent;
 use crate::atomic_file;
-use crate::cli::{ColorChoice, RunArgs};
 use crate::error::{Error, IoContext};
-use crate::preflight::{self, Environment, Plan};
+use crate::options::{ColorChoice, RunArgs};
+use crate::plan::Plan;
+use crate::preflight::{self, Environment};
 use crate::printer::{self, Tone};
 use crate::proc;
 use crate::report::{self, Counts, Results, SCHEMA_VERSION, Status, TaskResult};

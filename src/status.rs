@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::cli_after::StatusArgs;
 use crate::error::Error;
 use crate::git;
+use crate::options::StatusArgs;
 use crate::quote;
 use crate::runs::{StoredRun, StoredTask};
 

@@ -12,7 +12,7 @@ use crate::agent::{self, ResultEvent};
 use crate::check::{self, Verdict};
 use crate::duration;
 use crate::git::{self, DiffStats};
-use crate::preflight::{Plan, TaskPlan};
+use crate::plan::{self, Plan, TaskPlan};
 use crate::prepare::{self, Preparation, Unready};
 use crate::printer::{self, Line, Tone};
 use crate::proc;
@@ -21,7 +21,6 @@ use crate::session::{self, Launch, Session, StartFailure, StopReason};
 use crate::shutdown;
 use crate::slots::Slots;
 use crate::step::Step;
-use crate::taskfile;
 use crate::unsaved;
 use crate::verdict;
 
@@ -853,7 +852,7 @@ fn denial_warning(denied: u64, changed_nothing: bool, permission_mode: &str) -> 
 
 /// The title is the task's description, else the first line of its prompt; the trailers say
 /// which task and session the work is from and how it ended.
-fn commit_message(task: &taskfile::Task, session_id: Option<&str>, status: Status) -> String {
+fn commit_message(task: &plan::Task, session_id: Option<&str>, status: Status) -> String {
     let title = task
         .description
         .as_deref()
@@ -911,12 +910,12 @@ fn remove_empty_parents(worktree: &std::path::Path, slot: &str) {
 mod tests {
     use super::*;
 
-    fn task(description: Option<&str>, prompt: &str) -> taskfile::Task {
-        taskfile::Task {
+    fn task(description: Option<&str>, prompt: &str) -> plan::Task {
+        plan::Task {
             name: "fix-login".into(),
             prompt: prompt.into(),
             description: description.map(String::from),
-            ..taskfile::Task::default()
+            ..plan::Task::default()
         }
     }
 

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::branch_template::Template;
 use crate::error::Error;
+pub use crate::plan::Task;
 
 /// Fields a task may have, all of them also allowed in `defaults` but `TASK_ONLY_FIELDS`.
 pub const TASK_FIELDS: [&str; 18] = [
@@ -119,36 +120,6 @@ Task fields:
 setup, the session and check get: PORCH_TASK (the name), PORCH_TASK_INDEX (0-based, in file order),
 PORCH_WORKTREE, PORCH_BRANCH, PORCH_BASE (the base commit), PORCH_RUN_ID, and PORCH_PORT: the
 first of 10 ports of the task's own (--port-base, default 40000, + 10 x index), plus env."#;
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Task {
-    pub name: String,
-    /// The prompt's text, from `prompt` or read from `prompt_file`.
-    pub prompt: String,
-    pub description: Option<String>,
-    pub allowed_tools: Vec<String>,
-    pub base_branch: Option<String>,
-    pub timeout: Option<Duration>,
-    pub model: Option<String>,
-    pub max_turns: Option<u64>,
-    pub max_budget_usd: Option<f64>,
-    pub append_system_prompt: Option<String>,
-    /// Overrides `--permission-mode` for this task.
-    pub permission_mode: Option<String>,
-    pub disallowed_tools: Vec<String>,
-    /// Extra claude arguments, after porch's own.
-    pub args: Vec<String>,
-    /// Extra environment variables for setup, session and check, in the file's order. The
-    /// values may be secrets: they never go to the results, the logs or the terminal.
-    pub env: Vec<(String, String)>,
-    /// Paths relative to the repository's root, copied from the main checkout.
-    pub copy: Vec<PathBuf>,
-    /// A command and its arguments, run in the worktree before the session.
-    pub setup: Option<Vec<String>>,
-    /// A command and its arguments, run in the worktree after a successful session and its
-    /// commit: whether the branch works.
-    pub check: Option<Vec<String>>,
-}
 
 /// What a tasks file holds.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,11 +12,11 @@ use super::{
 };
 use crate::agent;
 use crate::branch_template::{self, RunStamp};
-use crate::cli::RunArgs;
 use crate::error::Error;
 use crate::git::{self, BRANCH_PREFIX, Repo};
+use crate::options::RunArgs;
+use crate::plan::Task;
 use crate::report::{Status, TaskResult};
-use crate::taskfile::Task;
 
 /// What `porch resume` read of the earlier run.
 pub struct Earlier {

@@ -2,7 +2,7 @@
 //! (a repeated task's name means all of its attempts); one that names no task is refused.
 
 use crate::error::Error;
-use crate::taskfile::Task;
+use crate::plan::Task;
 
 /// The tasks `--only` keeps, or those `--skip` leaves, in file order. Both empty: all of them.
 pub fn select(

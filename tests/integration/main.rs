@@ -5,6 +5,7 @@ mod support;
 
 mod after;
 mod git_safety;
+mod layers;
 mod lifecycle;
 mod limits;
 mod rivals;
