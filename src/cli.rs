@@ -471,7 +471,8 @@ fn parse_list(parser: &mut lexopt::Parser) -> Result<Command, Error> {
     })
 }
 
-fn set_once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), Error> {
+/// Shared with `cli_after`: every command refuses a repeated flag the same way.
+pub fn set_once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), Error> {
     if slot.is_some() {
         return Err(Error::usage(format!("{flag} was given more than once"))
             .with_hint(format!("give {flag} once")));
@@ -480,7 +481,7 @@ fn set_once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), Error> 
     Ok(())
 }
 
-fn nonempty_path(parser: &mut lexopt::Parser, flag: &str) -> Result<PathBuf, Error> {
+pub fn nonempty_path(parser: &mut lexopt::Parser, flag: &str) -> Result<PathBuf, Error> {
     let value = parser.value()?;
     if value.is_empty() {
         return Err(

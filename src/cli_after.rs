@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
-use crate::cli::{self, Command};
+use crate::cli::{self, Command, nonempty_path, set_once};
 use crate::error::Error;
 use crate::options::{CleanArgs, DEFAULT_KEEP_RUNS, LogsArgs, MergeArgs, ResumeArgs, StatusArgs};
 use crate::runs::RunChoice;
@@ -474,27 +474,6 @@ fn refuse_extra(rest: &[OsString], usage: &str) -> Result<(), Error> {
         .with_hint(usage.to_string())),
         None => Ok(()),
     }
-}
-
-fn set_once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), Error> {
-    if slot.is_some() {
-        return Err(Error::usage(format!("{flag} was given more than once"))
-            .with_hint(format!("give {flag} once")));
-    }
-    *slot = Some(value);
-    Ok(())
-}
-
-fn nonempty_path(parser: &mut lexopt::Parser, flag: &str) -> Result<PathBuf, Error> {
-    let value = parser.value()?;
-    if value.is_empty() {
-        return Err(
-            Error::usage(format!("{flag} needs a path, got an empty string")).with_hint(format!(
-                "give {flag} a path, or leave it out for the default"
-            )),
-        );
-    }
-    Ok(PathBuf::from(value))
 }
 
 #[cfg(test)]
