@@ -737,8 +737,9 @@ pub fn snapshot(
     reference: &str,
     message: &str,
     identity: &[String],
+    leave_out: &[&str],
 ) -> Result<bool, GitError> {
-    stage_all(dir, &[])?;
+    stage_all(dir, leave_out)?;
     let head = run(dir, &["rev-parse", "HEAD"])?;
     let staged = !query(dir, &["diff", "--cached", "--quiet"])?;
     let commit = if staged {

@@ -519,12 +519,21 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
         "porch: what attempt {attempt} of task {} left\n",
         plan.task.name
     );
+    // A repository the agent created cannot be added (it may have no commit yet); like the
+    // final commit, the saved attempt leaves it out, and it stays in the worktree.
+    let nested = unsaved::nested_repositories(&plan.worktree)?;
+    let leave_out: Vec<&str> = nested
+        .iter()
+        .filter(|n| n.left_out())
+        .map(|n| n.path.as_str())
+        .collect();
     let saved = git::snapshot(
         &plan.worktree,
         restart,
         &reference,
         &message,
         &task.ctx.plan.identity,
+        &leave_out,
     )?;
     if saved {
         task.note(

@@ -304,3 +304,33 @@ fn a_link_the_session_committed_itself_is_not_counted_as_work() {
     assert!(!warnings(bump).contains("link"), "{bump:#}");
     assert_eq!(listed(bump, "nested_repositories"), Vec::<String>::new());
 }
+
+#[test]
+fn a_repository_the_session_creates_does_not_stop_a_retry() {
+    let sandbox = Sandbox::new();
+    // Outside the worktree: porch resets and cleans the worktree between attempts.
+    let counter = sandbox.path().join("counter");
+    let prompt = format!(
+        "@bash [ -e app ] || git init -q app\n@bash echo hi > app/index.js\n\
+         @write notes.txt n\n@fail-times 1 {} 529 Overloaded\n@write final.txt f",
+        counter.display()
+    );
+    let tasks = sandbox.tasks(&[("gen", &prompt)]);
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--retries", "1", "--retry-backoff", "10ms"])
+        .run();
+    run.expect_code(0);
+    let results = sandbox.results();
+    let t = task(&results, "gen");
+    assert_eq!(t["status"], "succeeded", "{t:#}");
+    let attempts = t["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{t:#}");
+    // The first attempt's ordinary file is saved; the repository it made is not linked in.
+    let saved = attempts[0]["saved_work"].as_str().unwrap();
+    assert_eq!(sandbox.git(&["show", &format!("{saved}:notes.txt")]), "n");
+    let saved_tree = sandbox.git(&["ls-tree", "-r", "--name-only", saved]);
+    assert!(!saved_tree.contains("app"), "{saved_tree}");
+    assert_eq!(sandbox.git(&["show", "task/gen:final.txt"]), "f");
+    assert_eq!(listed(t, "nested_repositories"), ["app"], "{t:#}");
+}
