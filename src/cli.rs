@@ -110,6 +110,10 @@ Options:
       --only NAME,...         run only these tasks of the file (a repeated task's name
                               means all its attempts)
       --skip NAME,...         run every task of the file but these
+      --shard K/N             run only the K-th of N disjoint slices of the tasks file, the
+                              same on every machine (a task and its depends_on stay together)
+      --push REMOTE           push each task's branch to REMOTE (a remote, URL or path) once
+                              its work is committed; a failed push is reported, exit code 1
   -h, --help                  show this help
 
 Tasks file:
@@ -250,6 +254,8 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
     let mut port_base = None;
     let mut only = None;
     let mut skip = None;
+    let mut shard = None;
+    let mut push = None;
     let mut positionals: Vec<OsString> = Vec::new();
 
     while let Some(arg) = parser.next()? {
@@ -356,6 +362,23 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
             }
             Long("only") => set_once(&mut only, "--only", task_names(parser, "--only")?)?,
             Long("skip") => set_once(&mut skip, "--skip", task_names(parser, "--skip")?)?,
+            Long("shard") => {
+                let text = parser.value()?.string()?;
+                let parsed = crate::shard::parse(&text).map_err(|reason| {
+                    Error::usage(format!("--shard `{text}` {reason}")).with_hint(
+                        "write K/N with 1 <= K <= N, e.g. --shard 2/4 for the second of four",
+                    )
+                })?;
+                set_once(&mut shard, "--shard", parsed)?;
+            }
+            Long("push") => {
+                let remote = parser.value()?.string()?;
+                if remote.is_empty() || remote.starts_with('-') {
+                    return Err(Error::usage(format!("--push `{remote}` is not a remote"))
+                        .with_hint("name a remote of the repository (git remote -v), a URL or a path to a repository"));
+                }
+                set_once(&mut push, "--push", remote)?;
+            }
             Value(value) => positionals.push(value),
             _ => return Err(Error::from(arg.unexpected()).with_hint("see `porch run --help`")),
         }
@@ -417,6 +440,8 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
         port_base: port_base.unwrap_or(DEFAULT_PORT_BASE),
         only: only.unwrap_or_default(),
         skip: skip.unwrap_or_default(),
+        shard,
+        push,
     })))
 }
 

@@ -438,9 +438,11 @@ pub fn parse_resume(parser: &mut lexopt::Parser) -> Result<Parsed<ResumeArgs>, E
         Command::Run(run_args) => run_args,
         _ => return Ok(Parsed::Help(Topic::Resume)),
     };
-    if !run_args.only.is_empty() || !run_args.skip.is_empty() {
-        return Err(Error::usage("porch resume takes no --only or --skip")
-            .with_hint("it runs again every task of the run that did not succeed"));
+    if !run_args.only.is_empty() || !run_args.skip.is_empty() || run_args.shard.is_some() {
+        return Err(
+            Error::usage("porch resume takes no --only, --skip or --shard")
+                .with_hint("it runs again every task of the run that did not succeed"),
+        );
     }
     let choice = RunChoice {
         repo: run_args.repo.clone(),

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::branch_template::Template;
+use crate::report::Shard;
 use crate::runs::RunChoice;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,6 +44,10 @@ pub struct RunArgs {
     pub only: Vec<String>,
     /// `--skip`: the tasks of the file not to run.
     pub skip: Vec<String>,
+    /// `--shard K/N`: only the K-th of N slices of the tasks file.
+    pub shard: Option<Shard>,
+    /// `--push REMOTE`: each task's branch is pushed there once its work is committed.
+    pub push: Option<String>,
 }
 
 #[derive(Debug, PartialEq)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::git::Repo;
-use crate::report::TaskResult;
+use crate::report::{Shard, TaskResult};
 use crate::task_env::Redactor;
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -74,6 +74,12 @@ pub struct Plan {
     pub source: TasksSource,
     /// `porch resume`: the run whose unfinished tasks this one runs again.
     pub resumed_from: Option<String>,
+    /// Every task name of the tasks file in its order, before any selection.
+    pub tasks_file_order: Vec<String>,
+    /// `--shard K/N`: the slice of the tasks file this run runs.
+    pub shard: Option<Shard>,
+    /// `--push`: the remote each task's branch goes to (resolved: a path is absolute).
+    pub push: Option<String>,
 }
 
 /// The tasks file as porch read it: its name for messages (a path, or `<stdin>`) and its bytes.

@@ -22,6 +22,7 @@ use crate::error::{Error, IoContext};
 use crate::git::{self, Repo, WorktreeEntry};
 use crate::options::RunArgs;
 pub use crate::plan::{Plan, Resume, TaskPlan, TasksSource};
+use crate::remote;
 use crate::sys::writable;
 use crate::task_env::{self, Redactor, TaskIdentity};
 use crate::taskfile::{self, Task, TaskFile};
@@ -53,7 +54,9 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     let stamp = RunStamp::new(SystemTime::now(), std::process::id());
     let template =
         settings::BranchTemplate::choose(args.branch_template.as_ref(), file.branch_template);
-    let tasks = selection::select(&source_name, file.tasks, &args.only, &args.skip)?;
+    let tasks_file_order = file.tasks.iter().map(|t| t.name.clone()).collect();
+    let tasks =
+        selection::select_shard(&source_name, file.tasks, &args.only, &args.skip, args.shard)?;
     let branches = template.branches(&source_name, &tasks, &stamp)?;
     task_env::check_port_base(args.port_base, tasks.len()).map_err(|reason| {
         Error::usage(format!("--port-base {}: {reason}", args.port_base))
@@ -61,6 +64,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     })?;
     // Errors name REPO as given; git answers with its real path (links and `..` resolved).
     let repo = Repo::open(&args.repo)?;
+    let push = push_remote(args, &repo)?;
     let agent = agent::resolve_program(
         args.claude.as_deref(),
         env.porch_claude.as_deref(),
@@ -113,7 +117,31 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         tasks,
         source,
         resumed_from: None,
+        tasks_file_order,
+        shard: args.shard,
+        push,
     })
+}
+
+/// `--push REMOTE` made ready for git (a path made absolute) and checked: git must reach it
+/// before anything is created.
+fn push_remote(args: &RunArgs, repo: &Repo) -> Result<Option<String>, Error> {
+    let Some(asked) = &args.push else {
+        return Ok(None);
+    };
+    let remote = remote::resolve(&repo.toplevel, asked, &remote::current_dir());
+    remote::reach(&repo.toplevel, &remote).map_err(|err| {
+        Error::usage(format!(
+            "--push {}: git cannot reach it: {}",
+            remote::shown(asked),
+            remote::shown_in(&err.reason(), &remote)
+        ))
+        .with_hint(format!(
+            "name a remote of {} (`git remote -v` lists them), a URL or the path of a repository",
+            repo.toplevel.display()
+        ))
+    })?;
+    Ok(Some(remote))
 }
 
 const LATEST_RESULTS: &str = "results.json";

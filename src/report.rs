@@ -28,6 +28,30 @@ pub enum Status {
     Skipped,
 }
 
+/// `--shard K/N`: the slice of the tasks file a run ran, `index` from 1 to `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// `--push REMOTE`: how pushing a task's branch went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Push {
+    /// As given to `--push` (a path made absolute), a password in a URL replaced by `***`.
+    pub remote: String,
+    pub ok: bool,
+    /// Why git refused, when it did.
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Results {
     pub version: u32,
@@ -37,6 +61,13 @@ pub struct Results {
     pub resumed_from: Option<String>,
     /// The tasks file as given (a path, or `<stdin>`); porch keeps a copy beside the results.
     pub tasks_file: String,
+    /// SHA-256 of the tasks file's bytes: shards of one file have the same.
+    pub tasks_file_hash: String,
+    /// Every task name of the tasks file, in its order, before `--only`, `--skip` and
+    /// `--shard`: what `porch merge-results` orders shards' tasks by.
+    pub tasks_file_order: Vec<String>,
+    /// `--shard K/N`; null without.
+    pub shard: Option<Shard>,
     pub repo: String,
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -104,6 +135,9 @@ pub struct TaskResult {
     pub attempts: Vec<Attempt>,
     /// The task's `check`, when it ran: after a successful session and its commit.
     pub check: Option<CheckRun>,
+    /// `--push`: whether the branch reached the remote; null without `--push`, or when the
+    /// task's session never ran (nothing to push).
+    pub push: Option<Push>,
 }
 
 /// How the task's `check` command ended.
@@ -199,6 +233,7 @@ impl TaskResult {
             nested_repositories: Vec::new(),
             attempts: Vec::new(),
             check: None,
+            push: None,
         }
     }
 }
@@ -213,6 +248,9 @@ mod tests {
             run_id: String::new(),
             resumed_from: None,
             tasks_file: String::new(),
+            tasks_file_hash: String::new(),
+            tasks_file_order: Vec::new(),
+            shard: None,
             repo: "/src/shop".to_string(),
             started_at: String::new(),
             finished_at: None,

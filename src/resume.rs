@@ -59,6 +59,7 @@ pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
             source,
             results,
             groups,
+            shard: earlier.results.shard,
         },
     )?;
     run::execute(plan, args.run.color)

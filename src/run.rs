@@ -21,6 +21,7 @@ use crate::proc;
 use crate::report::{self, Counts, Results, SCHEMA_VERSION, Status, TaskResult};
 use crate::runs;
 use crate::scheduler::Scheduler;
+use crate::sha256;
 use crate::shutdown;
 use crate::slots::{Inbox, Slots};
 use crate::summary;
@@ -106,11 +107,15 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
     }
     report_write_failures(&final_write, progress.failed_update.as_ref());
     let statuses = progress.results.tasks.iter().map(|t| t.status);
-    Ok(ExitCode::from(exit_code(
-        final_write.is_ok(),
-        shutdown::requested(),
-        statuses,
-    )))
+    let code = exit_code(final_write.is_ok(), shutdown::requested(), statuses);
+    Ok(ExitCode::from(after_pushes(code, &progress.results.tasks)))
+}
+
+/// `--push`: a branch that did not reach the remote turns a run that was otherwise all well
+/// into exit code 1; any other code already says more.
+fn after_pushes(code: u8, tasks: &[TaskResult]) -> u8 {
+    let push_failed = tasks.iter().any(|t| t.push.as_ref().is_some_and(|p| !p.ok));
+    if code == 0 && push_failed { 1 } else { code }
 }
 
 fn spawn_printer(
@@ -258,6 +263,9 @@ fn first_results(plan: &Plan, started_at: SystemTime) -> Results {
         run_id: plan.run_id.clone(),
         resumed_from: plan.resumed_from.clone(),
         tasks_file: plan.source.name.clone(),
+        tasks_file_hash: sha256::hex_digest(&plan.source.bytes),
+        tasks_file_order: plan.tasks_file_order.clone(),
+        shard: plan.shard,
         repo: plan.repo.toplevel.display().to_string(),
         started_at: timestamp::rfc3339(started_at),
         finished_at: None,
@@ -627,12 +635,39 @@ mod tests {
         ]);
     }
 
+    #[test]
+    fn a_failed_push_gives_1_where_all_else_gave_0() {
+        let pushed = |ok| TaskResult {
+            push: Some(crate::report::Push {
+                remote: "origin".into(),
+                ok,
+                error: None,
+            }),
+            ..TaskResult::example("t", Succeeded)
+        };
+        let unpushed = TaskResult::example("u", Succeeded);
+        // (the code without pushes, the tasks, the code)
+        let cases = [
+            (0, vec![pushed(true), unpushed.clone()], 0),
+            (0, vec![pushed(true), pushed(false)], 1),
+            (1, vec![pushed(false)], 1),
+            (130, vec![pushed(false)], 130),
+            (0, vec![unpushed], 0),
+        ];
+        for (code, tasks, expected) in cases {
+            assert_eq!(after_pushes(code, &tasks), expected, "{code} {tasks:?}");
+        }
+    }
+
     fn progress(output: PathBuf) -> Progress {
         let results = Results {
             version: SCHEMA_VERSION,
             run_id: "1".into(),
             resumed_from: None,
             tasks_file: "tasks.json".into(),
+            tasks_file_hash: String::new(),
+            tasks_file_order: Vec::new(),
+            shard: None,
             repo: "/src/shop".into(),
             started_at: String::new(),
             finished_at: None,

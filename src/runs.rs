@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::error::{Error, IoContext};
 use crate::git::Repo;
 use crate::preflight;
+use crate::report::Shard;
 
 /// Where a run's results files are, under the state directory.
 pub const RUNS_DIR: &str = "runs";
@@ -103,6 +104,8 @@ pub struct StoredResults {
     pub run_id: Option<String>,
     /// The tasks file the run was given (a path, or `<stdin>`).
     pub tasks_file: Option<String>,
+    /// `--shard K/N` of the run; null or absent without.
+    pub shard: Option<Shard>,
     pub repo: String,
     pub started_at: String,
     pub finished_at: Option<String>,

@@ -26,7 +26,7 @@ fn render(results: &Results, logs: &Path, results_file: &Path, paint: Paint) -> 
     let mut text = String::from("\n");
     text.push_str(&table(&results.tasks, paint));
     text.push('\n');
-    for line in totals(results) {
+    for line in totals(results).into_iter().chain(pushes(&results.tasks)) {
         text.push_str(&line);
         text.push('\n');
     }
@@ -120,6 +120,16 @@ fn task_detail(task: &TaskResult, paint: Paint) -> String {
         let line = format!("error: {}", clip::visible(&clip::one_line(error, 300)));
         text.push_str(&format!("      {}\n", paint.paint("31", &line)));
     }
+    if let Some(push) = task.push.as_ref().filter(|p| !p.ok) {
+        let reason = push.error.as_deref().unwrap_or("git refused");
+        let line = format!(
+            "push: {} did not reach {}: {}",
+            task.branch,
+            push.remote,
+            clip::visible(&clip::one_line(reason, 300))
+        );
+        text.push_str(&format!("      {}\n", paint.paint("31", &line)));
+    }
     for warning in &task.warnings {
         let line = format!("warning: {}", clip::visible(&clip::one_line(warning, 300)));
         text.push_str(&format!("      {}\n", paint.paint("33", &line)));
@@ -157,6 +167,25 @@ fn totals(results: &Results) -> [String; 2] {
         format!("wall time {wall}")
     };
     [outcome, time]
+}
+
+/// `--push`: how many branches reached the remote, when any task pushed.
+fn pushes(tasks: &[TaskResult]) -> Option<String> {
+    let pushes: Vec<_> = tasks.iter().filter_map(|t| t.push.as_ref()).collect();
+    let first = pushes.first()?;
+    let reached = pushes.iter().filter(|p| p.ok).count();
+    let failed = pushes.len() - reached;
+    let mut line = format!(
+        "pushed {reached} of {} branches to {}",
+        pushes.len(),
+        first.remote
+    );
+    if failed > 0 {
+        line.push_str(&format!(
+            "; {failed} push(es) FAILED (see above): exit code 1"
+        ));
+    }
+    Some(line)
 }
 
 /// The commands to review each branch that has commits and to resume each session whose
@@ -223,6 +252,9 @@ mod tests {
             run_id: "20261201T204626Z-1481".to_string(),
             resumed_from: None,
             tasks_file: "tasks.json".to_string(),
+            tasks_file_hash: String::new(),
+            tasks_file_order: Vec::new(),
+            shard: None,
             repo: "/src/shop".to_string(),
             started_at: String::new(),
             finished_at: None,
@@ -294,6 +326,44 @@ mod tests {
         assert!(coloured.starts_with("\x1b[1m  STATUS"), "{coloured:?}");
         assert!(coloured.contains("\x1b[32m  ok "), "{coloured:?}");
         assert!(!table(&tasks, PLAIN).contains('\x1b'));
+    }
+
+    #[test]
+    fn pushes_are_counted_and_a_failed_one_is_shown_under_its_task() {
+        let pushed = |name: &str, error: Option<&str>| TaskResult {
+            push: Some(crate::report::Push {
+                remote: "origin".to_string(),
+                ok: error.is_none(),
+                error: error.map(String::from),
+            }),
+            ..task(name, Status::Succeeded)
+        };
+        let tasks = [
+            pushed("a", None),
+            pushed(
+                "b",
+                Some("! [remote rejected] task/b (pre-receive hook declined)"),
+            ),
+            task("c", Status::Skipped),
+        ];
+        assert_eq!(
+            pushes(&tasks).as_deref(),
+            Some("pushed 1 of 2 branches to origin; 1 push(es) FAILED (see above): exit code 1")
+        );
+        assert_eq!(
+            pushes(&tasks[..1]).as_deref(),
+            Some("pushed 1 of 1 branches to origin")
+        );
+        assert_eq!(pushes(&tasks[2..]), None, "no line without --push");
+        assert_eq!(
+            task_detail(&tasks[1], PLAIN),
+            "      push: task/b did not reach origin: ! [remote rejected] task/b (pre-receive hook declined)\n"
+        );
+        assert_eq!(
+            task_detail(&tasks[0], PLAIN),
+            "",
+            "a push that worked is no problem"
+        );
     }
 
     #[test]

@@ -16,7 +16,8 @@ use crate::plan::{self, Plan, TaskPlan};
 use crate::prepare::{self, Preparation, Unready};
 use crate::printer::{self, Line, Tone};
 use crate::proc;
-use crate::report::{Attempt, Status, TaskResult};
+use crate::remote;
+use crate::report::{Attempt, Push, Status, TaskResult};
 use crate::session::{self, Launch, Session, StartFailure, StopReason};
 use crate::shutdown;
 use crate::slots::Slots;
@@ -63,6 +64,7 @@ pub fn result_template(plan: &TaskPlan, status: Status) -> TaskResult {
         nested_repositories: Vec::new(),
         attempts: Vec::new(),
         check: None,
+        push: None,
     }
 }
 
@@ -207,6 +209,7 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
 
     let may_remove = keep_work(task, &session, result);
     check_work(task, result);
+    push_branch(task, result);
 
     if task.ctx.plan.cleanup && result.worktree_kept && may_remove {
         remove_worktree(task, result);
@@ -661,6 +664,39 @@ fn check_work(task: &Task, result: &mut TaskResult) {
             result.error = Some(error);
         }
     }
+}
+
+/// `--push`: the branch, its work committed and checked, goes to the remote. A failed push is
+/// the push's failure, not the task's: the work is on the branch here either way.
+fn push_branch(task: &Task, result: &mut TaskResult) {
+    let Some(remote) = task.ctx.plan.push.as_deref() else {
+        return;
+    };
+    let branch = &task.plan.branch;
+    let shown = remote::shown(remote);
+    let outcome = match remote::push_branch(&task.ctx.plan.repo.toplevel, remote, branch) {
+        Ok(()) => {
+            task.note(Tone::Dim, format!("pushed {branch} to {shown}"));
+            Push {
+                remote: shown,
+                ok: true,
+                error: None,
+            }
+        }
+        Err(err) => {
+            let error = remote::shown_in(&err.to_string(), remote);
+            task.note(
+                Tone::Bad,
+                format!("could not push {branch} to {shown}: {error}"),
+            );
+            Push {
+                remote: shown,
+                ok: false,
+                error: Some(error),
+            }
+        }
+    };
+    result.push = Some(outcome);
 }
 
 /// Commits on the task branch, unless the session left it. Returns whether the worktree may be

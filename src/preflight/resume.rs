@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use super::{
     Environment, Plan, Resume, RunSettings, TaskPlan, TasksSource, check_creatable_outputs,
-    decide_layout, jobs, parse_tasks,
+    decide_layout, jobs, parse_tasks, push_remote,
 };
 use crate::agent;
 use crate::branch_template::{self, RunStamp};
@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::git::{self, BRANCH_PREFIX, Repo};
 use crate::options::RunArgs;
 use crate::plan::Task;
-use crate::report::{Status, TaskResult};
+use crate::report::{Shard, Status, TaskResult};
 
 /// What `porch resume` read of the earlier run.
 pub struct Earlier {
@@ -27,6 +27,8 @@ pub struct Earlier {
     pub results: Vec<TaskResult>,
     /// The attempts of repeated tasks: `(NAME-k, NAME)`, found in the tasks file as NAME.
     pub groups: Vec<(String, String)>,
+    /// The shard it ran (`--shard K/N`): the resume runs the same.
+    pub shard: Option<Shard>,
 }
 
 pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Result<Plan, Error> {
@@ -44,6 +46,8 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
         )
     })?;
     let repo = Repo::open(&args.repo)?;
+    let push = push_remote(args, &repo)?;
+    let tasks_file_order = tasks.iter().map(|t| t.name.clone()).collect();
     let agent = agent::resolve_program(
         args.claude.as_deref(),
         env.porch_claude.as_deref(),
@@ -94,6 +98,9 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
         source: earlier.source,
         resumed_from: Some(earlier.id),
         run_id: stamp.id,
+        tasks_file_order,
+        shard: earlier.shard,
+        push,
     })
 }
 

@@ -1,11 +1,64 @@
-//! `--only` and `--skip`: which of the tasks file's tasks a run runs. Names are the file's own
-//! (a repeated task's name means all of its attempts); one that names no task is refused.
+//! `--only`, `--skip` and `--shard`: which of the tasks file's tasks a run runs. Names are the
+//! file's own (a repeated task's name means all of its attempts); one that names no task is
+//! refused. A shard is decided on the whole file, so `--only` never moves a task to another.
 
 use crate::error::Error;
 use crate::plan::Task;
+use crate::report::Shard;
+use crate::shard;
+
+/// The tasks `--only` keeps, or those `--skip` leaves, that are in `slice` (`--shard K/N`), in
+/// file order. An empty shard is no error: N shards over fewer units leave some with nothing.
+pub fn select_shard(
+    file: &str,
+    tasks: Vec<Task>,
+    only: &[String],
+    skip: &[String],
+    slice: Option<Shard>,
+) -> Result<Vec<Task>, Error> {
+    let Some(slice) = slice else {
+        return select(file, tasks, only, skip);
+    };
+    let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+    let depends_on: Vec<Vec<String>> = tasks.iter().map(dependencies).collect();
+    let members = shard::members(&names, &depends_on, slice);
+    let in_shard: Vec<String> = tasks
+        .iter()
+        .zip(members)
+        .filter(|(_, member)| *member)
+        .map(|(task, _)| task.name.clone())
+        .collect();
+    let chosen = pick(file, tasks, only, skip)?;
+    Ok(chosen
+        .into_iter()
+        .filter(|task| in_shard.contains(&task.name))
+        .collect())
+}
+
+/// The names a task's `depends_on` lists. Until the tasks file has `depends_on`, none.
+fn dependencies(_task: &Task) -> Vec<String> {
+    Vec::new()
+}
 
 /// The tasks `--only` keeps, or those `--skip` leaves, in file order. Both empty: all of them.
 pub fn select(
+    file: &str,
+    tasks: Vec<Task>,
+    only: &[String],
+    skip: &[String],
+) -> Result<Vec<Task>, Error> {
+    let selected = pick(file, tasks, only, skip)?;
+    if selected.is_empty() {
+        return Err(
+            Error::usage(format!("--skip leaves no task of {file} to run"))
+                .with_hint("skip fewer tasks, or use --only to name the ones to run"),
+        );
+    }
+    Ok(selected)
+}
+
+/// `--only` or `--skip` applied; a name of no task is refused.
+fn pick(
     file: &str,
     tasks: Vec<Task>,
     only: &[String],
@@ -24,14 +77,7 @@ pub fn select(
         .with_hint(format!("the tasks are: {}", all.join(", "))));
     }
     let keep = |task: &Task| names.contains(&task.name) == (flag == "--only");
-    let selected: Vec<Task> = tasks.into_iter().filter(keep).collect();
-    if selected.is_empty() {
-        return Err(
-            Error::usage(format!("--skip leaves no task of {file} to run"))
-                .with_hint("skip fewer tasks, or use --only to name the ones to run"),
-        );
-    }
-    Ok(selected)
+    Ok(tasks.into_iter().filter(keep).collect())
 }
 
 #[cfg(test)]
@@ -68,6 +114,54 @@ mod tests {
             let names: Vec<&str> = selected.iter().map(|t| t.name.as_str()).collect();
             assert_eq!(names, expected, "--only {only:?} --skip {skip:?}");
         }
+    }
+
+    #[test]
+    fn a_shard_is_taken_from_the_whole_file_then_only_and_skip_apply() {
+        let file = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let count = 3;
+        let in_shard = |index: u32| -> Vec<String> {
+            let slice = Some(Shard { index, count });
+            select_shard("t.json", tasks(&file), &[], &[], slice)
+                .unwrap()
+                .into_iter()
+                .map(|t| t.name)
+                .collect()
+        };
+        let shards: Vec<Vec<String>> = (1..=count).map(in_shard).collect();
+        let mut all: Vec<String> = shards.concat();
+        all.sort();
+        assert_eq!(
+            all,
+            list(&file),
+            "the shards hold every task once: {shards:?}"
+        );
+        for (k, names) in shards.iter().enumerate() {
+            let slice = Some(Shard {
+                index: k as u32 + 1,
+                count,
+            });
+            // --only a, b, c: the tasks of those three in this shard, no others.
+            let only =
+                select_shard("t.json", tasks(&file), &list(&["a", "b", "c"]), &[], slice).unwrap();
+            let expected: Vec<&String> = names.iter().filter(|n| *n <= &"c".to_string()).collect();
+            let got: Vec<&String> = only.iter().map(|t| &t.name).collect();
+            assert_eq!(got, expected, "shard {}/{count} with --only", k + 1);
+            // Skipping everything leaves an empty shard, which is no error.
+            let none = select_shard("t.json", tasks(&file), &[], &list(&file), slice).unwrap();
+            assert!(none.is_empty());
+        }
+        let unknown = select_shard(
+            "t.json",
+            tasks(&file),
+            &list(&["z"]),
+            &[],
+            Some(Shard { index: 1, count }),
+        );
+        assert!(
+            unknown.is_err(),
+            "a name of no task is refused in a shard too"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod support;
 
 mod after;
+mod distributed;
 mod git_safety;
 mod layers;
 mod lifecycle;
