@@ -32,6 +32,7 @@ mod quote;
 mod remote;
 mod report;
 mod resume;
+mod rivals;
 mod run;
 mod runs;
 mod scheduler;

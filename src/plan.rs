@@ -38,6 +38,11 @@ pub struct Task {
     /// A command and its arguments, run in the worktree after a successful session and its
     /// commit: whether the branch works.
     pub check: Option<Vec<String>>,
+    /// How many rival attempts of the task to run (`repeat`); none or 1: the task runs once.
+    pub repeat: Option<u32>,
+    /// For an attempt of a repeated task (`NAME-k`): the task's name as written, `NAME`. Set
+    /// when the run's tasks are expanded, never read from the file.
+    pub group: Option<String>,
 }
 
 /// A validated run: every path decided, every base resolved to a commit.

@@ -57,6 +57,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     let tasks_file_order = file.tasks.iter().map(|t| t.name.clone()).collect();
     let tasks =
         selection::select_shard(&source_name, file.tasks, &args.only, &args.skip, args.shard)?;
+    let tasks = selection::expand_repeats(tasks);
     let branches = template.branches(&source_name, &tasks, &stamp)?;
     task_env::check_port_base(args.port_base, tasks.len()).map_err(|reason| {
         Error::usage(format!("--port-base {}: {reason}", args.port_base))
@@ -323,6 +324,7 @@ impl RunSettings<'_> {
             base_commit: &plan.base_commit,
             run_id: self.run_id,
             port: task_env::first_port(port_base, index).unwrap_or(port_base),
+            group: plan.task.group.as_deref(),
         };
         plan.env = settings::environment(&identity, &plan.task);
         let resume = plan.resume.as_ref().and_then(|r| r.session_id.as_deref());

@@ -138,6 +138,11 @@ pub struct TaskResult {
     /// `--push`: whether the branch reached the remote; null without `--push`, or when the
     /// task's session never ran (nothing to push).
     pub push: Option<Push>,
+    /// For an attempt of a repeated task (`NAME-k`): `NAME`; null for a task run once.
+    pub group: Option<String>,
+    /// For an attempt of a repeated task: whether porch picked it as its group's best (see
+    /// `rivals`); null for a task run once, and while the run goes on.
+    pub winner: Option<bool>,
 }
 
 /// How the task's `check` command ended.
@@ -199,41 +204,28 @@ pub fn write_results(path: &Path, results: &Results) -> Result<(), Error> {
     write_atomic(path, &json)
 }
 
-#[cfg(test)]
 impl TaskResult {
-    /// A task on `task/NAME` from `main` that did nothing worth counting: tests set what they
-    /// look at.
-    pub fn example(name: &str, status: Status) -> TaskResult {
+    /// A task's result with what its plan says and nothing done yet: every count zero, every
+    /// outcome empty.
+    pub fn new(name: &str, status: Status, branch: &str, base: (&str, &str)) -> TaskResult {
         TaskResult {
             name: name.to_string(),
-            description: None,
             status,
-            branch: format!("task/{name}"),
-            base_branch: "main".to_string(),
-            base_commit: "0123abcd".to_string(),
+            branch: branch.to_string(),
+            base_branch: base.0.to_string(),
+            base_commit: base.1.to_string(),
+            ..TaskResult::default()
+        }
+    }
+
+    /// A task on `task/NAME` from `main` that did nothing worth counting: tests set what they
+    /// look at.
+    #[cfg(test)]
+    pub fn example(name: &str, status: Status) -> TaskResult {
+        TaskResult {
             worktree: format!("/wt/shop/{name}"),
             worktree_kept: true,
-            log: None,
-            exit_code: None,
-            signal: None,
-            duration_ms: 0,
-            session_id: None,
-            cost_usd: None,
-            num_turns: None,
-            result: None,
-            error: None,
-            permission_denials: 0,
-            leftover_processes: 0,
-            commits: 0,
-            files_changed: 0,
-            insertions: 0,
-            deletions: 0,
-            warnings: Vec::new(),
-            ignored_files: Vec::new(),
-            nested_repositories: Vec::new(),
-            attempts: Vec::new(),
-            check: None,
-            push: None,
+            ..TaskResult::new(name, status, &format!("task/{name}"), ("main", "0123abcd"))
         }
     }
 }

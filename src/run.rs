@@ -19,6 +19,7 @@ use crate::preflight::{self, Environment};
 use crate::printer::{self, Tone};
 use crate::proc;
 use crate::report::{self, Counts, Results, SCHEMA_VERSION, Status, TaskResult};
+use crate::rivals;
 use crate::runs;
 use crate::scheduler::Scheduler;
 use crate::sha256;
@@ -94,6 +95,7 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
     let stdout_alive = printer_thread.finish();
     report_dropped_lines(&plan);
 
+    rivals::pick_winners(&mut progress.results.tasks);
     let final_write = progress.finish();
     if stdout_alive {
         let logs = plan.state_dir.join("logs");

@@ -8,6 +8,7 @@ use crate::clip;
 use crate::duration::short_ms as format_duration_ms;
 use crate::quote;
 use crate::report::{Results, Status, TaskResult};
+use crate::rivals;
 
 /// Prints the summary of `results`; `logs` is the directory of the sessions' logs and
 /// `results_file` the results file written, both named at the end.
@@ -26,6 +27,14 @@ fn render(results: &Results, logs: &Path, results_file: &Path, paint: Paint) -> 
     let mut text = String::from("\n");
     text.push_str(&table(&results.tasks, paint));
     text.push('\n');
+    let after_table = groups(&results.tasks);
+    for line in &after_table {
+        text.push_str(line);
+        text.push('\n');
+    }
+    if !after_table.is_empty() {
+        text.push('\n');
+    }
     for line in totals(results).into_iter().chain(pushes(&results.tasks)) {
         text.push_str(&line);
         text.push('\n');
@@ -135,6 +144,36 @@ fn task_detail(task: &TaskResult, paint: Paint) -> String {
         text.push_str(&format!("      {}\n", paint.paint("33", &line)));
     }
     text
+}
+
+/// Each repeat group with its winner, or that it has none.
+fn groups(tasks: &[TaskResult]) -> Vec<String> {
+    let outcomes = rivals::outcomes(tasks);
+    if outcomes.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec!["rival attempts:".to_string()];
+    for outcome in outcomes {
+        let of = format!(
+            "{} of {} attempts succeeded",
+            outcome.succeeded, outcome.attempts
+        );
+        let line = match outcome.winner {
+            Some(winner) => format!(
+                "  {}: {} won ({} lines changed, {}); {of}",
+                outcome.group,
+                winner.name,
+                winner.insertions + winner.deletions,
+                format_duration_ms(winner.duration_ms)
+            ),
+            None => format!(
+                "  {}: no winner, none of {} attempts succeeded",
+                outcome.group, outcome.attempts
+            ),
+        };
+        lines.push(line);
+    }
+    lines
 }
 
 /// How many tasks ended how, what they cost, and the time parallelism saved.
@@ -466,6 +505,40 @@ mod tests {
             detail,
             "      error: boom\\x1b[2J\\x1b]0;pwned\\x07 done\n      warning: w\\x1b[31m\n"
         );
+    }
+
+    #[test]
+    fn each_group_is_shown_with_its_winner_or_none() {
+        let attempt = |name: &str, group: &str, status, winner| TaskResult {
+            group: Some(group.to_string()),
+            winner: Some(winner),
+            insertions: 4,
+            deletions: 2,
+            duration_ms: 1_200,
+            ..task(name, status)
+        };
+        let tasks = [
+            task("solo", Status::Succeeded),
+            attempt("fix-1", "fix", Status::Failed, false),
+            attempt("fix-2", "fix", Status::Succeeded, true),
+            attempt("fix-3", "fix", Status::Succeeded, false),
+            attempt("lint-1", "lint", Status::Failed, false),
+            attempt("lint-2", "lint", Status::TimedOut, false),
+        ];
+        assert_eq!(
+            groups(&tasks),
+            [
+                "rival attempts:",
+                "  fix: fix-2 won (6 lines changed, 1.2s); 2 of 3 attempts succeeded",
+                "  lint: no winner, none of 2 attempts succeeded",
+            ]
+        );
+        assert!(groups(&tasks[..1]).is_empty(), "no group, no lines");
+        let results = results(tasks.to_vec(), 0);
+        let text = render(&results, Path::new("/logs"), Path::new("/r.json"), PLAIN);
+        let parts: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(parts.len(), 4, "table, groups, totals, hints: {text}");
+        assert_eq!(parts[1], groups(&results.tasks).join("\n"));
     }
 
     #[test]

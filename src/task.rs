@@ -35,36 +35,12 @@ pub struct Context<'a> {
 }
 
 pub fn result_template(plan: &TaskPlan, status: Status) -> TaskResult {
+    let base = (plan.base_branch.as_str(), plan.base_commit.as_str());
     TaskResult {
-        name: plan.task.name.clone(),
         description: plan.task.description.clone(),
-        status,
-        branch: plan.branch.clone(),
-        base_branch: plan.base_branch.clone(),
-        base_commit: plan.base_commit.clone(),
         worktree: plan.worktree.display().to_string(),
-        worktree_kept: false,
-        log: None,
-        exit_code: None,
-        signal: None,
-        duration_ms: 0,
-        session_id: None,
-        cost_usd: None,
-        num_turns: None,
-        result: None,
-        error: None,
-        permission_denials: 0,
-        leftover_processes: 0,
-        commits: 0,
-        files_changed: 0,
-        insertions: 0,
-        deletions: 0,
-        warnings: Vec::new(),
-        ignored_files: Vec::new(),
-        nested_repositories: Vec::new(),
-        attempts: Vec::new(),
-        check: None,
-        push: None,
+        group: plan.task.group.clone(),
+        ..TaskResult::new(&plan.task.name, status, &plan.branch, base)
     }
 }
 

@@ -20,6 +20,8 @@ pub struct TaskIdentity<'a> {
     pub base_commit: &'a str,
     pub run_id: &'a str,
     pub port: u16,
+    /// A repeated task's name as written, for each of its attempts.
+    pub group: Option<&'a str>,
 }
 
 /// The first port of task `index`'s block, or `None` when the block would pass 65535.
@@ -54,6 +56,8 @@ pub fn porch_vars(task: &TaskIdentity) -> Vec<(&'static str, String)> {
         ("PORCH_BASE", task.base_commit.to_string()),
         ("PORCH_RUN_ID", task.run_id.to_string()),
         ("PORCH_PORT", task.port.to_string()),
+        // Set, empty, for a task run once, so that a value porch inherited never reaches it.
+        ("PORCH_GROUP", task.group.unwrap_or_default().to_string()),
     ]
 }
 
@@ -166,7 +170,13 @@ mod tests {
             base_commit: "abc123",
             run_id: "20261201T201500Z-4242",
             port: 40_020,
+            group: Some("fix"),
         };
+        let once = TaskIdentity {
+            group: None,
+            ..task.clone()
+        };
+        assert_eq!(porch_vars(&once)[7], ("PORCH_GROUP", String::new()));
         assert_eq!(
             porch_vars(&task),
             [
@@ -177,6 +187,7 @@ mod tests {
                 ("PORCH_BASE", "abc123"),
                 ("PORCH_RUN_ID", "20261201T201500Z-4242"),
                 ("PORCH_PORT", "40020"),
+                ("PORCH_GROUP", "fix"),
             ]
             .map(|(k, v)| (k, v.to_string()))
         );

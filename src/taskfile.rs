@@ -15,7 +15,7 @@ use crate::error::Error;
 pub use crate::plan::Task;
 
 /// Fields a task may have, all of them also allowed in `defaults` but `TASK_ONLY_FIELDS`.
-pub const TASK_FIELDS: [&str; 18] = [
+pub const TASK_FIELDS: [&str; 19] = [
     "name",
     "prompt",
     "description",
@@ -34,6 +34,7 @@ pub const TASK_FIELDS: [&str; 18] = [
     "copy",
     "setup",
     "check",
+    "repeat",
 ];
 /// Fields that say which task this is: meaningless as a default for every task.
 pub const TASK_ONLY_FIELDS: [&str; 1] = ["name"];
@@ -41,6 +42,8 @@ const FILE_FIELDS: [&str; 3] = ["tasks", "defaults", "branch_template"];
 /// One setting written two ways: a task that gives either replaces whichever the defaults give.
 const PROMPT_FIELDS: [&str; 2] = ["prompt", "prompt_file"];
 pub const MAX_NAME_LEN: usize = 64;
+/// The most rival attempts one task may have (`repeat`).
+pub const MAX_REPEAT: u32 = 20;
 const NAME_HINT: &str = "a task name becomes a directory and the branch task/NAME: use letters, digits, '-', '_' and '.', e.g. \"fix-login\"";
 const TOOLS_HINT: &str = "write e.g. [\"Read\", \"Edit\", \"Bash(cargo test:*)\"]";
 /// claude options porch sets from a field of its own, or must own to read the session: `args`
@@ -116,10 +119,16 @@ Task fields:
   check                 a command as a list, run in the worktree after a successful session,
                         once porch committed the work: ["cargo", "test"]. If it fails, the
                         task fails (the work stays committed); results show its exit code.
+  repeat                rival attempts, 1 to 20: with 3, the tasks NAME-1, NAME-2 and NAME-3
+                        run, each with its own branch and worktree, the same prompt and
+                        PORCH_GROUP=NAME. Of those that succeed (check passed), the one that
+                        changed the fewest lines wins, then the fastest. --only and --skip
+                        take NAME for all of them. 1: the task runs once, as NAME.
 
 setup, the session and check get: PORCH_TASK (the name), PORCH_TASK_INDEX (0-based, in file order),
 PORCH_WORKTREE, PORCH_BRANCH, PORCH_BASE (the base commit), PORCH_RUN_ID, and PORCH_PORT: the
-first of 10 ports of the task's own (--port-base, default 40000, + 10 x index), plus env."#;
+first of 10 ports of the task's own (--port-base, default 40000, + 10 x index), PORCH_GROUP (a
+repeated task's name; empty for other tasks), plus env."#;
 
 /// What a tasks file holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -265,10 +274,64 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<TaskFile, Error> {
         }
         tasks.push(task);
     }
+    check_attempt_names(source, &tasks)?;
     Ok(TaskFile {
         tasks,
         branch_template,
     })
+}
+
+/// The name of attempt `k` (from 1) of a repeated task.
+pub fn attempt_name(name: &str, k: u32) -> String {
+    format!("{name}-{k}")
+}
+
+/// The names a task runs under: its attempts' with `repeat` of 2 or more, else its own.
+pub fn run_names(task: &Task) -> Vec<String> {
+    match task.repeat {
+        Some(n) if n >= 2 => (1..=n).map(|k| attempt_name(&task.name, k)).collect(),
+        _ => vec![task.name.clone()],
+    }
+}
+
+/// Every attempt of a repeated task is a task of its own (a branch, a worktree, a log): its
+/// name must be a valid name, and no task's name as written, which `--only`, `--skip` and
+/// `porch resume` would then mistake for it. (Two attempts of different tasks cannot share a
+/// name: `NAME-k` ends in its number.)
+fn check_attempt_names(source: &Source, tasks: &[Task]) -> Result<(), Error> {
+    let written: std::collections::HashMap<&str, usize> = (tasks.iter().enumerate())
+        .map(|(index, task)| (task.name.as_str(), index))
+        .collect();
+    for (index, task) in tasks.iter().enumerate() {
+        let Some(repeat) = task.repeat.filter(|&n| n >= 2) else {
+            continue;
+        };
+        let error = |message: String, hint: &str| {
+            source.task_error(index, Some(&task.name), "repeat", message, hint)
+        };
+        let names = run_names(task);
+        // The last is the longest, and otherwise made of the same characters.
+        if let Some(longest) = names.last()
+            && let Err(reason) = check_name(longest)
+        {
+            return Err(error(
+                format!("{repeat} makes the attempt name {longest:?}, which {reason}"),
+                "shorten the task's name: its attempts are named NAME-1, NAME-2, …",
+            ));
+        }
+        for name in names {
+            if let Some(&other) = written.get(name.as_str()) {
+                return Err(error(
+                    format!(
+                        "{repeat} runs the attempt {name:?}, which is also the name of {}",
+                        task_label(other, Some(&name))
+                    ),
+                    "every task and attempt needs its own name: rename one of the two tasks",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What a tasks file's top level holds, before the tasks are read.
@@ -485,6 +548,7 @@ fn read_fields(f: &Fields) -> Result<Task, Error> {
     let copy = f.copy()?;
     let setup = f.command("setup")?;
     let check = f.command("check")?;
+    let repeat = f.repeat()?;
     Ok(Task {
         name: String::new(),
         prompt,
@@ -503,6 +567,8 @@ fn read_fields(f: &Fields) -> Result<Task, Error> {
         copy,
         setup,
         check,
+        repeat,
+        group: None,
     })
 }
 
@@ -790,6 +856,27 @@ impl Fields<'_> {
             crate::copy::check_syntax(entry).map(|_| ())
         })?;
         Ok(entries.iter().map(PathBuf::from).collect())
+    }
+
+    fn repeat(&self) -> Result<Option<u32>, Error> {
+        let hint = "write how many rival attempts to run, e.g. 3; 1 runs the task once";
+        match self.get("repeat") {
+            None => Ok(None),
+            Some(Value::Number(n))
+                if n.as_u64()
+                    .is_some_and(|n| (1..=u64::from(MAX_REPEAT)).contains(&n)) =>
+            {
+                Ok(n.as_u64().and_then(|n| u32::try_from(n).ok()))
+            }
+            Some(other) => Err(self.error(
+                "repeat",
+                format!(
+                    "must be a whole number from 1 to {MAX_REPEAT}, got {}",
+                    describe(other)
+                ),
+                hint,
+            )),
+        }
     }
 
     /// A command as a list: the program, then its arguments. No shell unless the list names one.
@@ -1224,6 +1311,73 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_tasks_attempts_need_names_of_their_own() {
+        let long = "a".repeat(63);
+        // (the tasks, the error: None when the file is fine)
+        let cases = [
+            (
+                r#"{"name":"fix","prompt":"p","repeat":3},{"name":"fix-3","prompt":"p"}"#
+                    .to_string(),
+                Some(
+                    "t.json: tasks[0] (\"fix\"): field `repeat`: 3 runs the attempt \"fix-3\", which is also the name of tasks[1] (\"fix-3\")",
+                ),
+            ),
+            (
+                // The task as written counts, even when it runs only as its own attempts.
+                r#"{"name":"fix-2","prompt":"p","repeat":2},{"name":"fix","prompt":"p","repeat":2}"#
+                    .to_string(),
+                Some(
+                    "t.json: tasks[1] (\"fix\"): field `repeat`: 2 runs the attempt \"fix-2\", which is also the name of tasks[0] (\"fix-2\")",
+                ),
+            ),
+            (
+                format!(r#"{{"name":"{long}","prompt":"p","repeat":10}}"#),
+                Some("which is 66 characters long; the limit is 64"),
+            ),
+            (
+                r#"{"name":"fix","prompt":"p","repeat":1},{"name":"fix-1","prompt":"p"}"#
+                    .to_string(),
+                None,
+            ),
+            (
+                r#"{"name":"a","prompt":"p","repeat":2},{"name":"b","prompt":"p","repeat":2},{"name":"a-3","prompt":"p"}"#
+                    .to_string(),
+                None,
+            ),
+        ];
+        for (tasks, error) in cases {
+            let parsed = parse_str(&format!(r#"{{"tasks":[{tasks}]}}"#));
+            match error {
+                None => assert!(parsed.is_ok(), "{tasks}: {parsed:?}"),
+                Some(message) => {
+                    let err = parsed.unwrap_err();
+                    assert!(err.contains(message), "{tasks}: {err}");
+                    assert!(!err.ends_with(" | "), "a hint: {err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_task_runs_as_its_attempts_when_repeated() {
+        let task = |repeat| Task {
+            name: "fix".to_string(),
+            repeat,
+            ..Task::default()
+        };
+        // (repeat, the names the task runs under)
+        let cases: [(Option<u32>, &[&str]); 4] = [
+            (None, &["fix"]),
+            (Some(1), &["fix"]),
+            (Some(2), &["fix-1", "fix-2"]),
+            (Some(3), &["fix-1", "fix-2", "fix-3"]),
+        ];
+        for (repeat, names) in cases {
+            assert_eq!(run_names(&task(repeat)), names, "repeat {repeat:?}");
+        }
+    }
+
+    #[test]
     fn bad_settings_name_the_field_and_what_is_wrong() {
         // (fields after name and prompt, the field named, a part of the message)
         let cases = [
@@ -1310,6 +1464,14 @@ mod tests {
                 "must be a list (the program, then its arguments), got the string \"cargo test\"",
             ),
             (r#""check":[]"#, "check", "is an empty list"),
+            (r#""repeat":0"#, "repeat", "from 1 to 20, got the number 0"),
+            (
+                r#""repeat":21"#,
+                "repeat",
+                "from 1 to 20, got the number 21",
+            ),
+            (r#""repeat":2.5"#, "repeat", "whole number"),
+            (r#""repeat":"3""#, "repeat", "got the string \"3\""),
         ];
         for (fields, field, message) in cases {
             let text = format!(r#"{{"tasks":[{{"name":"a","prompt":"p",{fields}}}]}}"#);

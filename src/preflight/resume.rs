@@ -126,6 +126,7 @@ fn task_of(
                 .find(|t| Some(t.name.as_str()) == group)?
                 .clone();
             task.name = previous.name.clone();
+            task.group = group.map(str::to_string);
             Some(task)
         })
         .ok_or_else(|| {

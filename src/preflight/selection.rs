@@ -1,11 +1,34 @@
 //! `--only`, `--skip` and `--shard`: which of the tasks file's tasks a run runs. Names are the
 //! file's own (a repeated task's name means all of its attempts); one that names no task is
 //! refused. A shard is decided on the whole file, so `--only` never moves a task to another.
+//! Then `repeat`: a repeated task runs as its attempts, each a task of its own.
 
 use crate::error::Error;
 use crate::plan::Task;
 use crate::report::Shard;
 use crate::shard;
+use crate::taskfile;
+
+/// The tasks as the run runs them, in file order: a task with `repeat` N of 2 or more becomes
+/// its N attempts `NAME-1` … `NAME-N`, each with `group` NAME and the task's settings.
+pub fn expand_repeats(tasks: Vec<Task>) -> Vec<Task> {
+    let mut expanded = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let names = taskfile::run_names(&task);
+        if names.len() == 1 {
+            expanded.push(task);
+            continue;
+        }
+        for name in names {
+            expanded.push(Task {
+                name,
+                group: Some(task.name.clone()),
+                ..task.clone()
+            });
+        }
+    }
+    expanded
+}
 
 /// The tasks `--only` keeps, or those `--skip` leaves, that are in `slice` (`--shard K/N`), in
 /// file order. An empty shard is no error: N shards over fewer units leave some with nothing.
@@ -161,6 +184,28 @@ mod tests {
         assert!(
             unknown.is_err(),
             "a name of no task is refused in a shard too"
+        );
+    }
+
+    #[test]
+    fn repeated_tasks_run_as_their_attempts_in_file_order() {
+        let mut listed = tasks(&["a", "fix", "b"]);
+        listed[1].repeat = Some(3);
+        listed[2].repeat = Some(1);
+        let expanded = expand_repeats(listed);
+        let runs: Vec<(&str, Option<&str>)> = expanded
+            .iter()
+            .map(|t| (t.name.as_str(), t.group.as_deref()))
+            .collect();
+        assert_eq!(
+            runs,
+            [
+                ("a", None),
+                ("fix-1", Some("fix")),
+                ("fix-2", Some("fix")),
+                ("fix-3", Some("fix")),
+                ("b", None),
+            ]
         );
     }
 

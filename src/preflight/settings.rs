@@ -183,10 +183,11 @@ mod tests {
             base_commit: "c0ffee",
             run_id: "r",
             port: 40_000,
+            group: None,
         };
         let env = environment(&identity, &task);
         assert_eq!(env.first().map(|(k, _)| k.as_str()), Some("PORCH_TASK"));
         assert_eq!(env.last(), Some(&("API_KEY".to_string(), "k".to_string())));
-        assert_eq!(env.len(), 8);
+        assert_eq!(env.len(), 9);
     }
 }

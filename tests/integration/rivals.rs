@@ -1,4 +1,5 @@
-//! What a run tells about its branches besides the sessions: each task's `check`.
+//! What a run tells about its branches besides the sessions: each task's `check`, the winner
+//! of a repeated task's rival attempts.
 
 use serde_json::json;
 
@@ -120,4 +121,159 @@ fn only_and_skip_refuse_names_of_no_task_with_nothing_created() {
         assert_eq!(sandbox.branches(), ["main"], "{flags:?}");
         assert!(!sandbox.results_path().exists(), "{flags:?}");
     }
+}
+
+/// The tasks of the results, each as (name, group, winner).
+fn groups_and_winners(
+    results: &serde_json::Value,
+) -> Vec<(String, serde_json::Value, serde_json::Value)> {
+    results["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let name = t["name"].as_str().unwrap().to_string();
+            (name, t["group"].clone(), t["winner"].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn a_repeated_task_runs_its_attempts_and_the_one_whose_check_passes_wins() {
+    let sandbox = Sandbox::new();
+    // Every attempt gets the same prompt; only the check tells them apart.
+    let tasks = sandbox.tasks_json(&json!({
+        "tasks": [
+            {"name": "solo", "prompt": "@write solo.txt s"},
+            {"name": "fix", "repeat": 3,
+             "prompt": "@bash printf '%s %s\\n' \"$PORCH_TASK\" \"$PORCH_GROUP\" > who.txt",
+             "check": ["sh", "-c", "test \"$PORCH_TASK\" = fix-2"]}
+        ]
+    }));
+    let run = sandbox.porch_run_tasks(&tasks).run();
+    run.expect_code(1);
+    let results = sandbox.results();
+    assert_eq!(
+        groups_and_winners(&results),
+        [
+            ("solo".to_string(), json!(null), json!(null)),
+            ("fix-1".to_string(), json!("fix"), json!(false)),
+            ("fix-2".to_string(), json!("fix"), json!(true)),
+            ("fix-3".to_string(), json!("fix"), json!(false)),
+        ],
+        "{results:#}"
+    );
+    for (attempt, status) in [
+        ("fix-1", "failed"),
+        ("fix-2", "succeeded"),
+        ("fix-3", "failed"),
+    ] {
+        assert_eq!(task(&results, attempt)["status"], status, "{results:#}");
+        // Each its own branch, with its own name and the group's in its environment.
+        let branch = format!("task/{attempt}:who.txt");
+        assert_eq!(sandbox.git(&["show", &branch]), format!("{attempt} fix\n"));
+    }
+    assert_eq!(
+        sandbox.branches(),
+        [
+            "main",
+            "task/fix-1",
+            "task/fix-2",
+            "task/fix-3",
+            "task/solo"
+        ]
+    );
+    run.expect_stdout("rival attempts:")
+        .expect_stdout("  fix: fix-2 won (1 lines changed, ")
+        .expect_stdout("; 1 of 3 attempts succeeded");
+}
+
+#[test]
+fn of_the_attempts_that_succeed_the_smallest_change_wins() {
+    let sandbox = Sandbox::new();
+    // fix-1 writes 3 lines, fix-2 one, fix-3 two: fix-2 wins whichever finishes first.
+    let tasks = sandbox.tasks_json(&json!({
+        "defaults": {"repeat": 3},
+        "tasks": [
+            {"name": "fix",
+             "prompt": "@bash case $PORCH_TASK in fix-1) n=3;; fix-2) n=1;; *) n=2;; esac; seq $n > out.txt"},
+            {"name": "lint", "prompt": "@api-error 500 boom"},
+            {"name": "once", "prompt": "@say hi", "repeat": 1}
+        ]
+    }));
+    let run = sandbox.porch_run_tasks(&tasks).run();
+    run.expect_code(1);
+    let results = sandbox.results();
+    let lines = |name: &str| task(&results, name)["insertions"].as_u64().unwrap();
+    assert_eq!(
+        [lines("fix-1"), lines("fix-2"), lines("fix-3")],
+        [3, 1, 2],
+        "{results:#}"
+    );
+    let winners: Vec<(String, serde_json::Value)> = groups_and_winners(&results)
+        .into_iter()
+        .map(|(name, _, winner)| (name, winner))
+        .collect();
+    assert_eq!(
+        winners,
+        [
+            ("fix-1".to_string(), json!(false)),
+            ("fix-2".to_string(), json!(true)),
+            ("fix-3".to_string(), json!(false)),
+            // No attempt succeeded: none wins.
+            ("lint-1".to_string(), json!(false)),
+            ("lint-2".to_string(), json!(false)),
+            ("lint-3".to_string(), json!(false)),
+            ("once".to_string(), json!(null)),
+        ],
+        "{results:#}"
+    );
+    assert!(task(&results, "once")["group"].is_null());
+    run.expect_stdout("  fix: fix-2 won (1 lines changed, ")
+        .expect_stdout("  lint: no winner, none of 3 attempts succeeded");
+}
+
+#[test]
+fn only_and_skip_name_a_repeated_task_as_written() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({
+        "tasks": [
+            {"name": "a", "prompt": "@say a"},
+            {"name": "fix", "prompt": "@say fix", "repeat": 2}
+        ]
+    }));
+    let tasks = path_str(&tasks);
+    let repo = sandbox.repo();
+    sandbox
+        .porch_run(&[tasks, path_str(&repo), "--only", "fix-1"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("--only names `fix-1`, which is no task of")
+        .expect_stderr("the tasks are: a, fix");
+    sandbox
+        .porch_run(&[tasks, path_str(&repo), "--skip", "a"])
+        .run()
+        .expect_code(0);
+    assert_eq!(sandbox.branches(), ["main", "task/fix-1", "task/fix-2"]);
+}
+
+#[test]
+fn an_attempt_named_like_another_task_is_refused_naming_both() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({
+        "tasks": [
+            {"name": "fix", "prompt": "@say fix", "repeat": 2},
+            {"name": "fix-2", "prompt": "@say other"}
+        ]
+    }));
+    sandbox
+        .porch_run_tasks(&tasks)
+        .run()
+        .expect_code(2)
+        .expect_stderr(
+            "tasks[0] (\"fix\"): field `repeat`: 2 runs the attempt \"fix-2\", which is also the name of tasks[1] (\"fix-2\")",
+        )
+        .expect_stderr("hint: ");
+    assert_eq!(sandbox.branches(), ["main"]);
+    assert!(!sandbox.results_path().exists());
 }
