@@ -12,7 +12,7 @@ use crate::branch_template::Template;
 use crate::cli_after::{self, Parsed};
 use crate::error::Error;
 use crate::options::{
-    CleanArgs, ColorChoice, LogsArgs, MergeArgs, ResumeArgs, RunArgs, StatusArgs,
+    CleanArgs, ColorChoice, LogsArgs, MergeArgs, MergeResultsArgs, ResumeArgs, RunArgs, StatusArgs,
 };
 use crate::task_env::DEFAULT_PORT_BASE;
 
@@ -26,6 +26,7 @@ pub enum Command {
     Merge(MergeArgs),
     Clean(CleanArgs),
     Resume(ResumeArgs),
+    MergeResults(MergeResultsArgs),
     Help(HelpTopic),
     Version,
 }
@@ -53,6 +54,7 @@ Usage:
   porch resume [REPO]                run again what the latest run did not finish
   porch merge [REPO] [TASK...]       merge the run's succeeded branches into porch/merge/RUN
   porch clean [REPO]                 remove the run's worktrees (--branches: and branches)
+  porch merge-results A.json B.json  join shards' results (run --shard K/N) into one
   porch help [COMMAND]               show help for a command
   porch help tasks                   the tasks file: every field, defaults, branch templates
 
@@ -192,6 +194,10 @@ where
             "merge" => after(cli_after::parse_merge(&mut parser)?, Command::Merge),
             "clean" => after(cli_after::parse_clean(&mut parser)?, Command::Clean),
             "resume" => after(cli_after::parse_resume(&mut parser)?, Command::Resume),
+            "merge-results" => after(
+                cli_after::parse_merge_results(&mut parser)?,
+                Command::MergeResults,
+            ),
             "help" => parse_help(&mut parser),
             other => Err(Error::usage(format!("unknown command `{other}`")).with_hint(COMMANDS)),
         },
@@ -200,7 +206,7 @@ where
 }
 
 const COMMANDS: &str =
-    "the commands are run, init, list, status, logs, resume, merge, clean and help";
+    "the commands are run, init, list, status, logs, resume, merge, clean, merge-results and help";
 
 fn after<T>(parsed: Parsed<T>, command: fn(T) -> Command) -> Result<Command, Error> {
     Ok(match parsed {

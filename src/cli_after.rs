@@ -9,7 +9,9 @@ use lexopt::prelude::*;
 
 use crate::cli::{self, Command, nonempty_path, set_once};
 use crate::error::Error;
-use crate::options::{CleanArgs, DEFAULT_KEEP_RUNS, LogsArgs, MergeArgs, ResumeArgs, StatusArgs};
+use crate::options::{
+    CleanArgs, DEFAULT_KEEP_RUNS, LogsArgs, MergeArgs, MergeResultsArgs, ResumeArgs, StatusArgs,
+};
 use crate::runs::RunChoice;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,6 +21,7 @@ pub enum Topic {
     Merge,
     Clean,
     Resume,
+    MergeResults,
 }
 
 pub const STATUS_HELP: &str = "\
@@ -130,8 +133,30 @@ Options:
 
 Exit codes: as `porch run`: 0 every task succeeded; 1 one did not; 2 bad usage (nothing run).";
 
+pub const MERGE_RESULTS_HELP: &str = "\
+porch merge-results: join the results files of shards of one tasks file (porch run --shard
+K/N on many machines) into one results object, with one summary
+
+Usage:
+  porch merge-results [OPTIONS] RESULTS.json...
+
+Arguments:
+  RESULTS.json    results files written by porch run (-o FILE, or .porch/runs/ID.json)
+
+Options:
+  -o, --output FILE   write the merged results to FILE instead of standard output
+  -h, --help          show this help
+
+The merged results go to standard output (or FILE), the summary to standard error. Refused,
+naming the files: results of different tasks files (tasks_file_hash) or schema versions, a
+task in two files, a file that cannot be read.
+
+Exit codes: 0 every task succeeded (and every --push); 1 one did not; 2 refused, nothing
+written.";
+
 pub fn help_text(topic: Topic) -> &'static str {
     match topic {
+        Topic::MergeResults => MERGE_RESULTS_HELP,
         Topic::Resume => RESUME_HELP,
         Topic::Status => STATUS_HELP,
         Topic::Logs => LOGS_HELP,
@@ -147,6 +172,7 @@ pub fn topic(command: &str) -> Option<Topic> {
         "merge" => Some(Topic::Merge),
         "clean" => Some(Topic::Clean),
         "resume" => Some(Topic::Resume),
+        "merge-results" => Some(Topic::MergeResults),
         _ => None,
     }
 }
@@ -232,6 +258,31 @@ fn next_token(parser: &mut lexopt::Parser) -> Result<Option<Token>, Error> {
 
 fn unexpected(flag: &str, usage: &str) -> Error {
     Error::usage(format!("invalid option '{flag}'")).with_hint(usage.to_string())
+}
+
+pub fn parse_merge_results(parser: &mut lexopt::Parser) -> Result<Parsed<MergeResultsArgs>, Error> {
+    const USAGE: &str = "usage: porch merge-results [-o FILE] RESULTS.json...";
+    let mut files = Vec::new();
+    let mut output = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Parsed::Help(Topic::MergeResults)),
+            Short('o') | Long("output") => {
+                set_once(&mut output, "--output", nonempty_path(parser, "--output")?)?
+            }
+            Value(file) if !file.is_empty() => files.push(PathBuf::from(file)),
+            Value(_) => {
+                return Err(Error::usage("a results file's path is empty").with_hint(USAGE));
+            }
+            _ => return Err(Error::from(arg.unexpected()).with_hint(USAGE)),
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::usage("no results files to merge").with_hint(
+            "porch merge-results A.json B.json ... > all.json, one results file per shard",
+        ));
+    }
+    Ok(Parsed::Args(MergeResultsArgs { files, output }))
 }
 
 pub fn parse_status(parser: &mut lexopt::Parser) -> Result<Parsed<StatusArgs>, Error> {

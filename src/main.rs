@@ -22,6 +22,7 @@ mod line_reader;
 mod list;
 mod logs;
 mod merge;
+mod merge_results;
 mod options;
 mod plan;
 mod preflight;
@@ -85,6 +86,7 @@ fn dispatch() -> Result<ExitCode, Error> {
         Command::Merge(args) => merge::merge(&args),
         Command::Clean(args) => clean::clean(&args),
         Command::Resume(args) => resume::resume(&args),
+        Command::MergeResults(args) => merge_results::merge_results(&args),
         Command::Help(topic) => {
             console::print_stdout(&format!("{}\n", cli::help_text(topic)));
             Ok(ExitCode::SUCCESS)

@@ -90,5 +90,13 @@ pub struct ResumeArgs {
     pub run: Box<RunArgs>,
 }
 
+#[derive(Debug, PartialEq)]
+pub struct MergeResultsArgs {
+    /// The results files of the shards, in the order given.
+    pub files: Vec<PathBuf>,
+    /// `-o FILE`: where the merged results go instead of stdout.
+    pub output: Option<PathBuf>,
+}
+
 /// How many results files `porch clean` keeps under `.porch/runs/` unless told otherwise.
 pub const DEFAULT_KEEP_RUNS: usize = 50;

@@ -52,7 +52,10 @@ pub struct Push {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Read back by `porch merge-results`: every field has a default, so results of older porch
+/// versions read too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Results {
     pub version: u32,
     /// The results file's name without `.json`: what `--run ID` names.
@@ -171,24 +174,29 @@ pub struct Attempt {
 
 impl Results {
     pub fn summarise(&mut self) {
-        let mut summary = Counts {
-            total: self.tasks.len(),
-            ..Counts::default()
-        };
-        for task in &self.tasks {
-            match task.status {
-                Status::Succeeded => summary.succeeded += 1,
-                Status::Failed => summary.failed += 1,
-                Status::TimedOut => summary.timed_out += 1,
-                Status::Interrupted => summary.interrupted += 1,
-                Status::Skipped => summary.skipped += 1,
-                Status::Pending | Status::Running => {}
-            }
-            summary.cost_usd += task.cost_usd.unwrap_or(0.0);
-        }
-        summary.cost_usd = (summary.cost_usd * 1e6).round() / 1e6;
-        self.summary = summary;
+        self.summary = count(&self.tasks);
     }
+}
+
+/// How many tasks ended how, and what they cost together.
+pub fn count(tasks: &[TaskResult]) -> Counts {
+    let mut summary = Counts {
+        total: tasks.len(),
+        ..Counts::default()
+    };
+    for task in tasks {
+        match task.status {
+            Status::Succeeded => summary.succeeded += 1,
+            Status::Failed => summary.failed += 1,
+            Status::TimedOut => summary.timed_out += 1,
+            Status::Interrupted => summary.interrupted += 1,
+            Status::Skipped => summary.skipped += 1,
+            Status::Pending | Status::Running => {}
+        }
+        summary.cost_usd += task.cost_usd.unwrap_or(0.0);
+    }
+    summary.cost_usd = (summary.cost_usd * 1e6).round() / 1e6;
+    summary
 }
 
 /// Writes the results, atomically. A device or FIFO (`-o /dev/stdout`, a named pipe) gets only

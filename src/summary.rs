@@ -23,6 +23,19 @@ pub fn print(
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
+/// The summary of results merged from several runs (`porch merge-results`): the table and the
+/// totals, without the review commands, whose paths are on the machines that ran the shards.
+pub fn print_merged(out: &mut impl Write, results: &Results) {
+    let mut text = String::from("\n");
+    text.push_str(&table(&results.tasks, Paint { color: false }));
+    text.push('\n');
+    for line in totals(results).into_iter().chain(pushes(&results.tasks)) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 fn render(results: &Results, logs: &Path, results_file: &Path, paint: Paint) -> String {
     let mut text = String::from("\n");
     text.push_str(&table(&results.tasks, paint));

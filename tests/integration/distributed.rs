@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use serde_json::Value;
+
 use crate::support::*;
 
 /// A bare repository at `sandbox/NAME`; with `reject`, a pre-receive hook refuses every push.
@@ -148,4 +150,224 @@ fn a_remote_git_cannot_reach_is_refused_before_anything_is_created() {
         .run()
         .expect_code(2)
         .expect_stderr("--push `-x` is not a remote");
+}
+
+/// FNV-1a, 64 bits, written again here: the shard a task lands in is defined by the name
+/// alone, so a test can compute it without porch.
+fn fnv1a_64(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash: u64, &byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+}
+
+fn names(results: &Value) -> Vec<String> {
+    results["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `porch run TASKS CLONE --shard K/N --push origin` for one machine: its own clone, worktree
+/// directory and results file.
+fn shard_run(sandbox: &Sandbox, tasks: &Path, machine: &Path, shard: &str, k: u32) -> Porch {
+    let mut porch = sandbox.porch(&["run"]);
+    porch
+        .arg(tasks)
+        .arg(machine)
+        .args(["--shard", shard, "--push", "origin"])
+        .agent(fixture_agent())
+        .worktree_dir(sandbox.path().join(format!("wt-{k}")))
+        .output(sandbox.path().join(format!("results-{k}.json")));
+    porch
+}
+
+#[test]
+fn shards_on_many_machines_run_every_task_once_and_their_branches_meet_in_one_remote() {
+    const MACHINES: u32 = 3;
+    let sandbox = Sandbox::new();
+    let hub = sandbox.path().join("hub.git");
+    sandbox.git(&["clone", "-q", "--bare", ".", path_str(&hub)]);
+    let all: Vec<String> = (0..10).map(|i| format!("task-{i}")).collect();
+    let pairs: Vec<(String, String)> = all
+        .iter()
+        .map(|name| (name.clone(), format!("@write {name}.txt done by {name}")))
+        .collect();
+    let tasks = sandbox.tasks_in("tasks.json", &pairs);
+    let mut running = Vec::new();
+    for k in 1..=MACHINES {
+        let machine = sandbox.path().join(format!("machine-{k}"));
+        sandbox.git(&["clone", "-q", path_str(&hub), path_str(&machine)]);
+        let shard = format!("{k}/{MACHINES}");
+        running.push(shard_run(&sandbox, &tasks, &machine, &shard, k).spawn(&format!("shard-{k}")));
+    }
+    let mut ran = Vec::new();
+    for (k, porch) in (1..=MACHINES).zip(running.iter_mut()) {
+        porch.wait().expect_code(0);
+        let results = read_json(&sandbox.path().join(format!("results-{k}.json")));
+        assert_eq!(
+            results["shard"],
+            serde_json::json!({"index": k, "count": MACHINES})
+        );
+        assert_eq!(results["tasks_file_hash"], sha256_of(&tasks));
+        for name in names(&results) {
+            assert_eq!(
+                fnv1a_64(name.as_bytes()) % u64::from(MACHINES) + 1,
+                u64::from(k),
+                "{name} is in the shard its name's hash picks"
+            );
+            ran.push(name);
+        }
+    }
+    ran.sort();
+    let mut expected = all.clone();
+    expected.sort();
+    assert_eq!(ran, expected, "every task ran, and no task twice");
+
+    let arrived: Vec<String> = remote_branches(&sandbox, &hub)
+        .into_iter()
+        .map(|(branch, _)| branch)
+        .filter(|branch| branch != "main")
+        .collect();
+    let mut wanted: Vec<String> = all.iter().map(|n| format!("task/{n}")).collect();
+    wanted.sort();
+    assert_eq!(arrived, wanted, "every branch arrived in the one remote");
+    assert_eq!(
+        sandbox
+            .git_in(&hub, &["show", "task/task-7:task-7.txt"])
+            .trim(),
+        "done by task-7"
+    );
+
+    let files: Vec<String> = (1..=MACHINES)
+        .map(|k| path_str(&sandbox.path().join(format!("results-{k}.json"))).to_string())
+        .collect();
+    let mut args = vec!["merge-results"];
+    args.extend(files.iter().rev().map(String::as_str));
+    let merge = sandbox.porch(&args).run();
+    merge
+        .expect_code(0)
+        .expect_stderr("porch: merged 3 results file(s): 10 task(s)")
+        .expect_stderr("10 of 10 tasks succeeded")
+        .expect_stderr("pushed 10 of 10 branches to origin");
+    let merged: Value = serde_json::from_str(&merge.stdout()).expect("stdout is the JSON");
+    assert_eq!(names(&merged), all, "in tasks-file order");
+    assert_eq!(merged["summary"]["total"], 10);
+    assert_eq!(merged["summary"]["succeeded"], 10);
+    assert_eq!(merged["tasks_file_hash"], sha256_of(&tasks));
+    assert_eq!(merged["merged_from"].as_array().unwrap().len(), 3);
+
+    let out = sandbox.path().join("all.json");
+    let mut args = vec!["merge-results", "-o", path_str(&out)];
+    args.extend(files.iter().map(String::as_str));
+    let written = sandbox.porch(&args).run();
+    written.expect_code(0);
+    assert!(written.stdout().is_empty(), "{}", written.stdout());
+    assert_eq!(names(&read_json(&out)), all);
+}
+
+#[test]
+fn an_empty_shard_runs_nothing_and_says_so() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("only-one", "@write a.txt x")]);
+    let home = (fnv1a_64(b"only-one") % 2 + 1) as u32;
+    let other = 3 - home;
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--shard", &format!("{other}/2")])
+        .run();
+    run.expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(results["tasks"], serde_json::json!([]));
+    assert_eq!(results["summary"]["total"], 0);
+    assert_eq!(
+        results["shard"],
+        serde_json::json!({"index": other, "count": 2})
+    );
+    assert_eq!(sandbox.branches(), vec!["main".to_string()]);
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--shard", &format!("{home}/2")])
+        .run();
+    run.expect_code(0);
+    assert_eq!(names(&sandbox.results()), ["only-one"]);
+    for (shard, message) in [
+        ("3/2", "--shard `3/2` names shard 3 of only 2"),
+        ("x", "--shard `x` is not of the form K/N"),
+    ] {
+        sandbox
+            .porch_run_tasks(&tasks)
+            .args(["--shard", shard])
+            .run()
+            .expect_code(2)
+            .expect_stderr(message);
+    }
+}
+
+#[test]
+fn merge_results_refuses_files_that_do_not_belong_together() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@say a"), ("b", "@say b")]);
+    sandbox.porch_run_tasks(&tasks).run().expect_code(0);
+    let good = sandbox.results_path();
+    let variant = |name: &str, field: &str, value: Value| {
+        let mut results = sandbox.results();
+        results[field] = value;
+        results["tasks"] = serde_json::json!([]);
+        let path = sandbox.path().join(name);
+        std::fs::write(&path, serde_json::to_string(&results).unwrap()).unwrap();
+        path
+    };
+    let other_file = variant("other.json", "tasks_file_hash", "0".repeat(64).into());
+    let newer = variant("newer.json", "version", 2.into());
+    let missing = sandbox.path().join("missing.json");
+    let good = path_str(&good);
+    // (the second file, what the message says)
+    let cases = [
+        (
+            good.to_string(),
+            format!("task `a` is in both {good} and {good}"),
+        ),
+        (
+            path_str(&other_file).to_string(),
+            format!(
+                "{good} and {} are results of different tasks files",
+                path_str(&other_file)
+            ),
+        ),
+        (
+            path_str(&newer).to_string(),
+            format!("{}: results schema version 2, not 1", path_str(&newer)),
+        ),
+        (
+            path_str(&missing).to_string(),
+            format!("{}: cannot be read", path_str(&missing)),
+        ),
+        (
+            path_str(&tasks).to_string(),
+            format!("{}: is not a porch results file", path_str(&tasks)),
+        ),
+    ];
+    let out = sandbox.path().join("merged.json");
+    for (second, message) in cases {
+        let run = sandbox
+            .porch(&["merge-results", "-o", path_str(&out), good, &second])
+            .run();
+        run.expect_code(2)
+            .expect_stderr(&format!("porch: error: {message}"))
+            .expect_stderr("hint: ");
+        assert!(!out.exists(), "nothing written for {second}");
+    }
+    sandbox
+        .porch(&["merge-results"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("no results files to merge");
 }
