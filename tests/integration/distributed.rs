@@ -195,12 +195,27 @@ fn shards_on_many_machines_run_every_task_once_and_their_branches_meet_in_one_re
     let sandbox = Sandbox::new();
     let hub = sandbox.path().join("hub.git");
     sandbox.git(&["clone", "-q", "--bare", ".", path_str(&hub)]);
-    let all: Vec<String> = (0..10).map(|i| format!("task-{i}")).collect();
-    let pairs: Vec<(String, String)> = all
+    // Ten tasks, the fifth repeated: its two attempts are one task to the shards.
+    let file_names: Vec<String> = (0..10).map(|i| format!("task-{i}")).collect();
+    let list: Vec<Value> = file_names
         .iter()
-        .map(|name| (name.clone(), format!("@write {name}.txt done by {name}")))
+        .map(|name| {
+            let prompt = format!("@write {name}.txt done by {name}");
+            let mut task = serde_json::json!({"name": name, "prompt": prompt});
+            if name == "task-4" {
+                task["repeat"] = 2.into();
+            }
+            task
+        })
         .collect();
-    let tasks = sandbox.tasks_in("tasks.json", &pairs);
+    let tasks = sandbox.tasks_json(&serde_json::json!({ "tasks": list }));
+    let all: Vec<String> = file_names
+        .iter()
+        .flat_map(|name| match name.as_str() {
+            "task-4" => vec!["task-4-1".to_string(), "task-4-2".to_string()],
+            _ => vec![name.clone()],
+        })
+        .collect();
     let mut running = Vec::new();
     for k in 1..=MACHINES {
         let machine = sandbox.path().join(format!("machine-{k}"));
@@ -218,8 +233,14 @@ fn shards_on_many_machines_run_every_task_once_and_their_branches_meet_in_one_re
         );
         assert_eq!(results["tasks_file_hash"], sha256_of(&tasks));
         for name in names(&results) {
+            // An attempt of the repeated task lands by the task's name in the file.
+            let in_file = if name.starts_with("task-4-") {
+                "task-4"
+            } else {
+                &name
+            };
             assert_eq!(
-                fnv1a_64(name.as_bytes()) % u64::from(MACHINES) + 1,
+                fnv1a_64(in_file.as_bytes()) % u64::from(MACHINES) + 1,
                 u64::from(k),
                 "{name} is in the shard its name's hash picks"
             );
@@ -254,13 +275,13 @@ fn shards_on_many_machines_run_every_task_once_and_their_branches_meet_in_one_re
     let merge = sandbox.porch(&args).run();
     merge
         .expect_code(0)
-        .expect_stderr("porch: merged 3 results file(s): 10 task(s)")
-        .expect_stderr("10 of 10 tasks succeeded")
-        .expect_stderr("pushed 10 of 10 branches to origin");
+        .expect_stderr("porch: merged 3 results file(s): 11 task(s)")
+        .expect_stderr("11 of 11 tasks succeeded")
+        .expect_stderr("pushed 11 of 11 branches to origin");
     let merged: Value = serde_json::from_str(&merge.stdout()).expect("stdout is the JSON");
     assert_eq!(names(&merged), all, "in tasks-file order");
-    assert_eq!(merged["summary"]["total"], 10);
-    assert_eq!(merged["summary"]["succeeded"], 10);
+    assert_eq!(merged["summary"]["total"], 11);
+    assert_eq!(merged["summary"]["succeeded"], 11);
     assert_eq!(merged["tasks_file_hash"], sha256_of(&tasks));
     assert_eq!(merged["merged_from"].as_array().unwrap().len(), 3);
 
@@ -370,4 +391,56 @@ fn merge_results_refuses_files_that_do_not_belong_together() {
         .run()
         .expect_code(2)
         .expect_stderr("no results files to merge");
+}
+
+#[test]
+fn a_resumed_shard_keeps_its_shard_and_pushes_what_it_ran_again() {
+    let sandbox = Sandbox::new();
+    let remote = bare_remote(&sandbox, "remote.git", false);
+    sandbox.git(&["remote", "add", "origin", path_str(&remote)]);
+    let counter = sandbox.path().join("flaky-count");
+    let flaky = format!(
+        "@write part.txt first\n@fail-times 1 {} 400 Bad request\n@write rest.txt second",
+        counter.display()
+    );
+    let tasks = sandbox.tasks(&[("good", "@write good.txt fine"), ("flaky", &flaky)]);
+    sandbox
+        .porch_run_tasks(&tasks)
+        .without_output()
+        .args(["--shard", "1/1", "--push", "origin"])
+        .run()
+        .expect_code(1);
+    let first_flaky = sandbox.git(&["rev-parse", "task/flaky"]);
+    let mut resume = sandbox.porch(&["resume", "--push", "origin"]);
+    resume
+        .agent(fixture_agent())
+        .worktree_dir(sandbox.worktree_dir())
+        .current_dir(sandbox.repo());
+    resume.run().expect_code(0);
+    let latest = sandbox.worktree_dir().join("repo/.porch/results.json");
+    let results = read_json(&latest);
+    assert_eq!(
+        results["shard"],
+        serde_json::json!({"index": 1, "count": 1})
+    );
+    assert_eq!(task(&results, "flaky")["status"], "succeeded");
+    assert_eq!(task(&results, "flaky")["push"]["ok"], true);
+    assert_eq!(
+        task(&results, "good")["push"]["ok"],
+        true,
+        "the task carried over keeps its push"
+    );
+    let flaky_tip = sandbox.git(&["rev-parse", "task/flaky"]);
+    assert_ne!(flaky_tip, first_flaky, "the resume added its work");
+    let remote_tip = sandbox.git_in(&remote, &["rev-parse", "task/flaky"]);
+    assert_eq!(
+        remote_tip, flaky_tip,
+        "and pushed it on top of the first push"
+    );
+    sandbox
+        .porch(&["resume", "--shard", "1/2"])
+        .current_dir(sandbox.repo())
+        .run()
+        .expect_code(2)
+        .expect_stderr("porch resume takes no --only, --skip or --shard");
 }
