@@ -544,6 +544,7 @@ fn os_string(value: OsString, what: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Shard;
 
     fn run_args(args: &[&str]) -> RunArgs {
         match parse(args.iter().copied()) {
@@ -611,6 +612,51 @@ mod tests {
         assert!(usage_error(&["run", "a", "-o", "x", "-o", "y"]).contains("more than once"));
         assert!(usage_error(&["run", "a", "-j", "0"]).contains("--jobs `0`"));
         assert!(usage_error(&["run", "a", "--timeout", "10"]).contains("no unit"));
+    }
+
+    #[test]
+    fn shard_and_push_are_read_and_nonsense_refused() {
+        let run = run_args(&["run", "t", "--shard", "2/4", "--push", "origin"]);
+        assert_eq!(run.shard, Some(Shard { index: 2, count: 4 }));
+        assert_eq!(run.push.as_deref(), Some("origin"));
+        let run = run_args(&["run", "t"]);
+        assert_eq!((run.shard, run.push), (None, None));
+        // (arguments, the message)
+        let cases: [(&[&str], &str); 5] = [
+            (
+                &["--shard", "0/4"],
+                "--shard `0/4` needs two whole numbers from 1, K/N",
+            ),
+            (&["--shard", "5/4"], "--shard `5/4` names shard 5 of only 4"),
+            (
+                &["--shard", "1/2", "--shard", "2/2"],
+                "--shard was given more than once",
+            ),
+            (&["--push", ""], "--push `` is not a remote"),
+            (&["--push", "--force"], "--push `--force` is not a remote"),
+        ];
+        for (args, message) in cases {
+            let mut all = vec!["run", "t"];
+            all.extend(args);
+            assert_eq!(usage_error(&all), message, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn merge_results_takes_files_and_an_output() {
+        assert_eq!(
+            parse(["merge-results", "a.json", "-o", "all.json", "b.json"]).unwrap(),
+            Command::MergeResults(MergeResultsArgs {
+                files: vec![PathBuf::from("a.json"), PathBuf::from("b.json")],
+                output: Some(PathBuf::from("all.json")),
+            })
+        );
+        assert_eq!(
+            parse(["help", "merge-results"]).unwrap(),
+            Command::Help(HelpTopic::After(cli_after::Topic::MergeResults))
+        );
+        assert_eq!(usage_error(&["merge-results"]), "no results files to merge");
+        assert!(usage_error(&["merge-results", "a.json", "--frob"]).contains("--frob"));
     }
 
     #[test]
