@@ -833,9 +833,102 @@ pub fn diff_stats(dir: &Path, base_commit: &str, branch: &str) -> Result<DiffSta
     Ok(stats)
 }
 
+/// git's version as (major, minor), from `git --version`; none when it cannot be told.
+pub fn version(dir: &Path) -> Option<(u32, u32)> {
+    let text = run(dir, &["--version"]).ok()?;
+    parse_version(&text)
+}
+
+/// `git version 2.47.3` (or `2.39.5 (Apple Git-154)`) as (2, 47).
+fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let number = text
+        .strip_prefix("git version ")?
+        .split_whitespace()
+        .next()?;
+    let mut parts = number.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// The first git whose `merge-tree --write-tree` merges two branches without a work tree.
+pub const MERGE_TREE_VERSION: (u32, u32) = (2, 38);
+
+/// Every path `branch` changes against `base_commit`, both sides of a rename included, as git
+/// spells them (NUL-separated, so that no name is quoted or split).
+pub fn changed_paths(dir: &Path, base_commit: &str, branch: &str) -> Result<Vec<String>, GitError> {
+    let head = format!("refs/heads/{branch}");
+    let args = [
+        "diff",
+        "--name-only",
+        "-z",
+        "--no-renames",
+        base_commit,
+        head.as_str(),
+        "--",
+    ];
+    let out = output(dir, &args)?;
+    if !out.status.success() {
+        return Err(failure(&args, &out));
+    }
+    Ok(nul_separated(&out.stdout).collect())
+}
+
+/// The paths that conflict when the branches `a` and `b` are merged, from their merge base;
+/// empty when they merge cleanly. git merges in memory (`merge-tree --write-tree`, git 2.38
+/// and later): no work tree, index or ref is touched.
+pub fn merge_conflicts(dir: &Path, a: &str, b: &str) -> Result<Vec<String>, GitError> {
+    let (a, b) = (format!("refs/heads/{a}"), format!("refs/heads/{b}"));
+    let args = [
+        "merge-tree",
+        "--write-tree",
+        "--name-only",
+        "--no-messages",
+        "-z",
+        a.as_str(),
+        b.as_str(),
+    ];
+    let out = output(dir, &args)?;
+    match out.status.code() {
+        Some(0) => Ok(Vec::new()),
+        // The tree's id first, then each conflicting path.
+        Some(1) => {
+            let mut paths: Vec<String> = nul_separated(&out.stdout).skip(1).collect();
+            paths.dedup();
+            Ok(paths)
+        }
+        _ => Err(failure(&args, &out)),
+    }
+}
+
+/// The non-empty NUL-separated fields of git's `-z` output (a name that is not UTF-8 with
+/// U+FFFD for what is not).
+fn nul_separated(bytes: &[u8]) -> impl Iterator<Item = String> {
+    bytes
+        .split(|&b| b == 0)
+        .filter(|field| !field.is_empty())
+        .map(|field| String::from_utf8_lossy(field).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gits_version_is_read_as_major_and_minor() {
+        // (what `git --version` prints, what porch reads)
+        let cases = [
+            ("git version 2.47.3", Some((2, 47))),
+            ("git version 2.39.5 (Apple Git-154)", Some((2, 39))),
+            ("git version 2.38.0.windows.1", Some((2, 38))),
+            ("git version 3.0", Some((3, 0))),
+            ("hub version 2.14", None),
+            ("git version two", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_version(text), expected, "{text}");
+        }
+    }
     use std::os::unix::process::ExitStatusExt;
 
     fn exited(code: i32) -> ExitStatus {

@@ -10,6 +10,7 @@ mod cli;
 mod cli_after;
 mod clip;
 mod concurrency;
+mod conflicts;
 mod console;
 mod copy;
 mod dependencies;

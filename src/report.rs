@@ -83,6 +83,21 @@ pub struct Results {
     pub lowest_concurrency: usize,
     pub final_concurrency: usize,
     pub tasks: Vec<TaskResult>,
+    /// Pairs of succeeded branches that change a common file, and whether git merges them
+    /// cleanly; found when every task has ended (empty until then).
+    pub conflicts: Vec<Conflict>,
+    /// Why `conflicts` was not looked for, or not for every pair; null when it was.
+    pub conflicts_note: Option<String>,
+}
+
+/// Two succeeded branches that change a common file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The two tasks, in tasks-file order.
+    pub tasks: [String; 2],
+    /// When they conflict, the files git cannot merge; when they merge, the files both change.
+    pub files: Vec<String>,
+    pub clean: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -260,6 +275,8 @@ mod tests {
             lowest_concurrency: 1,
             final_concurrency: 1,
             tasks,
+            conflicts: Vec::new(),
+            conflicts_note: None,
         };
         results.summarise();
         results.summary

@@ -12,6 +12,7 @@ use crossbeam_channel::Sender;
 
 use crate::agent::ApiEvent;
 use crate::atomic_file;
+use crate::conflicts;
 use crate::error::{Error, IoContext};
 use crate::options::{ColorChoice, RunArgs};
 use crate::plan::Plan;
@@ -47,6 +48,21 @@ fn end_orphans(keep: bool) {
             "porch: ended {count} process(es) that escaped their session (adopted by porch as orphans; no task could be charged with them)\n"
         ));
     }
+}
+
+/// Which succeeded branches collide, once every task has ended; not after a signal to porch,
+/// which asks it to stop.
+fn look_for_conflicts(plan: &Plan, results: &mut Results) {
+    if let Some(signal) = shutdown::requested() {
+        results.conflicts_note = Some(format!(
+            "not looked for: porch received {}",
+            proc::describe_signal(signal)
+        ));
+        return;
+    }
+    let found = conflicts::find(&plan.repo.toplevel, &results.tasks);
+    results.conflicts = found.conflicts;
+    results.conflicts_note = found.note;
 }
 
 /// Lines the terminal did not get (it fell behind: `printer::offer`), said on stderr.
@@ -96,6 +112,7 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
     report_dropped_lines(&plan);
 
     rivals::pick_winners(&mut progress.results.tasks);
+    look_for_conflicts(&plan, &mut progress.results);
     let final_write = progress.finish();
     if stdout_alive {
         let logs = plan.state_dir.join("logs");
@@ -285,6 +302,8 @@ fn first_results(plan: &Plan, started_at: SystemTime) -> Results {
                     .unwrap_or_else(|| task::result_template(t, Status::Pending))
             })
             .collect(),
+        conflicts: Vec::new(),
+        conflicts_note: None,
     }
 }
 
@@ -679,6 +698,8 @@ mod tests {
             lowest_concurrency: 1,
             final_concurrency: 1,
             tasks: Vec::new(),
+            conflicts: Vec::new(),
+            conflicts_note: None,
         };
         Progress {
             output,

@@ -40,7 +40,8 @@ fn render(results: &Results, logs: &Path, results_file: &Path, paint: Paint) -> 
     let mut text = String::from("\n");
     text.push_str(&table(&results.tasks, paint));
     text.push('\n');
-    let after_table = groups(&results.tasks);
+    let mut after_table = groups(&results.tasks);
+    after_table.extend(collisions(results));
     for line in &after_table {
         text.push_str(line);
         text.push('\n');
@@ -189,6 +190,32 @@ fn groups(tasks: &[TaskResult]) -> Vec<String> {
     lines
 }
 
+/// The pairs of branches that do not merge, each with its files; how many more overlap but
+/// merge; and why conflicts were not looked for, when they were not.
+fn collisions(results: &Results) -> Vec<String> {
+    let conflicting: Vec<_> = results.conflicts.iter().filter(|c| !c.clean).collect();
+    let clean = results.conflicts.len() - conflicting.len();
+    let mut lines = Vec::new();
+    if !conflicting.is_empty() {
+        lines.push("branches that conflict:".to_string());
+    }
+    for conflict in conflicting {
+        let [a, b] = &conflict.tasks;
+        let files = clip::one_line(&conflict.files.join(", "), 200);
+        lines.push(format!("  {a} and {b}: {}", clip::visible(&files)));
+    }
+    if clean > 0 {
+        lines.push(format!(
+            "{clean} pair(s) of branches change a common file and merge cleanly"
+        ));
+    }
+    if let Some(note) = &results.conflicts_note {
+        let note = clip::one_line(note, 300);
+        lines.push(format!("conflicts: {}", clip::visible(&note)));
+    }
+    lines
+}
+
 /// How many tasks ended how, what they cost, and the time parallelism saved.
 fn totals(results: &Results) -> [String; 2] {
     let summary = &results.summary;
@@ -292,7 +319,7 @@ fn status_word(task: &TaskResult) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Counts;
+    use crate::report::{Conflict, Counts};
 
     fn task(name: &str, status: Status) -> TaskResult {
         TaskResult::example(name, status)
@@ -316,6 +343,8 @@ mod tests {
             lowest_concurrency: 1,
             final_concurrency: 1,
             tasks,
+            conflicts: Vec::new(),
+            conflicts_note: None,
         };
         results.summarise();
         results
@@ -552,6 +581,40 @@ mod tests {
         let parts: Vec<&str> = text.split("\n\n").collect();
         assert_eq!(parts.len(), 4, "table, groups, totals, hints: {text}");
         assert_eq!(parts[1], groups(&results.tasks).join("\n"));
+    }
+
+    #[test]
+    fn conflicting_pairs_are_named_with_their_files_and_clean_ones_counted() {
+        let pair = |a: &str, b: &str, files: &[&str], clean| Conflict {
+            tasks: [a.to_string(), b.to_string()],
+            files: files.iter().map(|f| f.to_string()).collect(),
+            clean,
+        };
+        let mut results = results(vec![task("a", Status::Succeeded)], 0);
+        assert!(
+            collisions(&results).is_empty(),
+            "nothing overlaps: no lines"
+        );
+        results.conflicts = vec![
+            pair("a", "b", &["src/x.rs", "README.md"], false),
+            pair("a", "c", &["README.md"], true),
+            pair("b", "fix-2", &["src/y.rs"], false),
+        ];
+        assert_eq!(
+            collisions(&results),
+            [
+                "branches that conflict:",
+                "  a and b: src/x.rs, README.md",
+                "  b and fix-2: src/y.rs",
+                "1 pair(s) of branches change a common file and merge cleanly",
+            ]
+        );
+        results.conflicts = Vec::new();
+        results.conflicts_note = Some("not looked for: git 2.30 has no …".to_string());
+        assert_eq!(
+            collisions(&results),
+            ["conflicts: not looked for: git 2.30 has no …"]
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What a run tells about its branches besides the sessions: each task's `check`, the winner
-//! of a repeated task's rival attempts.
+//! of a repeated task's rival attempts, the branches that conflict.
 
 use serde_json::json;
 
@@ -276,4 +276,84 @@ fn an_attempt_named_like_another_task_is_refused_naming_both() {
         .expect_stderr("hint: ");
     assert_eq!(sandbox.branches(), ["main"]);
     assert!(!sandbox.results_path().exists());
+}
+
+#[test]
+fn branches_that_change_a_common_file_are_merged_by_git_and_conflicts_named() {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.repo().join("lines.txt"),
+        "one\ntwo\nthree\nfour\nfive\nsix\nseven\n",
+    )
+    .unwrap();
+    sandbox.git(&["add", "lines.txt"]);
+    sandbox.commit("lines");
+    let head = sandbox.git(&["rev-parse", "HEAD"]);
+    let tasks = sandbox.tasks_json(&json!({
+        "tasks": [
+            // Both edit lines.txt, far apart: git merges them.
+            {"name": "top", "prompt": "@edit lines.txt one ONE"},
+            {"name": "bottom", "prompt": "@edit lines.txt seven SEVEN"},
+            // Both write notes.txt, differently: a conflict.
+            {"name": "mine", "prompt": "@write notes.txt mine"},
+            {"name": "theirs", "prompt": "@write notes.txt theirs"},
+            {"name": "alone", "prompt": "@write other.txt x"},
+            // Rivals write fix.txt each their own way: never compared with each other.
+            {"name": "fix", "repeat": 2, "prompt": "@bash echo $PORCH_TASK > fix.txt"},
+            // A failed task's branch is not compared.
+            {"name": "broken", "prompt": "@write notes.txt broken\n@api-error 500 boom"}
+        ]
+    }));
+    let run = sandbox.porch_run_tasks(&tasks).run();
+    run.expect_code(1);
+    let results = sandbox.results();
+    assert_eq!(
+        results["conflicts"],
+        json!([
+            {"tasks": ["top", "bottom"], "files": ["lines.txt"], "clean": true},
+            {"tasks": ["mine", "theirs"], "files": ["notes.txt"], "clean": false}
+        ]),
+        "{results:#}"
+    );
+    assert!(results["conflicts_note"].is_null(), "{results:#}");
+    run.expect_stdout("branches that conflict:\n  mine and theirs: notes.txt\n")
+        .expect_stdout("1 pair(s) of branches change a common file and merge cleanly");
+    // git merged in memory: the user's checkout and branches are as they were.
+    assert_eq!(sandbox.git(&["rev-parse", "HEAD"]), head);
+    assert_eq!(sandbox.git(&["status", "--porcelain"]), "");
+    // The checkout and the 8 tasks' worktrees: no other was made to merge in.
+    assert_eq!(sandbox.git(&["worktree", "list"]).lines().count(), 9);
+}
+
+#[test]
+fn a_git_without_merge_tree_write_tree_is_said_once_and_nothing_compared() {
+    let sandbox = Sandbox::new();
+    let path = std::env::var_os("PATH").expect("PATH is set");
+    let git = std::env::split_paths(&path)
+        .map(|dir| dir.join("git"))
+        .find(|candidate| candidate.is_file())
+        .expect("git is on PATH");
+    // The real git, but saying it is 2.30, which has no `merge-tree --write-tree`.
+    let bin = sandbox.path().join("bin");
+    write_script(
+        &bin.join("git"),
+        &format!(
+            "#!/bin/sh\nfor arg; do [ \"$arg\" = --version ] && {{ echo 'git version 2.30.9'; exit 0; }}; done\nexec '{}' \"$@\"\n",
+            git.display()
+        ),
+    );
+    let mut new_path = std::ffi::OsString::from(&bin);
+    new_path.push(":");
+    new_path.push(&path);
+    let tasks = sandbox.tasks(&[
+        ("mine", "@write notes.txt mine"),
+        ("theirs", "@write notes.txt theirs"),
+    ]);
+    let run = sandbox.porch_run_tasks(&tasks).env("PATH", new_path).run();
+    run.expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(results["conflicts"], json!([]), "{results:#}");
+    let note = "not looked for: git 2.30 has no `merge-tree --write-tree` (git 2.38 or later)";
+    assert_eq!(results["conflicts_note"], note, "{results:#}");
+    assert_eq!(run.stdout().matches(note).count(), 1, "{}", run.stdout());
 }
