@@ -148,11 +148,29 @@ fn merge(inputs: &[Input]) -> Result<Value, Error> {
         "final_concurrency",
         json!(sum_or_max(inputs, "final_concurrency", u64::saturating_add)),
     );
+    set("conflicts", every_conflict(inputs));
+    if inputs.len() > 1 {
+        set("conflicts_note", json!(SHARD_CONFLICTS_NOTE));
+    }
     set(
         "tasks",
         Value::Array(tasks.into_iter().map(|(_, t)| t).collect()),
     );
     Ok(Value::Object(merged))
+}
+
+/// Each shard compared only its own branches: the others were on other machines.
+const SHARD_CONFLICTS_NOTE: &str =
+    "only branches of one shard were compared: the shards' branches are on different machines";
+
+/// The `conflicts` every shard found, in the inputs' order.
+fn every_conflict(inputs: &[Input]) -> Value {
+    let all = (inputs.iter())
+        .filter_map(|i| i.object.get("conflicts").and_then(Value::as_array))
+        .flatten()
+        .cloned()
+        .collect();
+    Value::Array(all)
 }
 
 fn check_version(inputs: &[Input]) -> Result<(), Error> {
@@ -419,6 +437,31 @@ mod tests {
             "sessions at once over all machines"
         );
         assert_eq!(merged["tasks_file_hash"], "h");
+    }
+
+    #[test]
+    fn each_shards_conflicts_are_kept_and_the_note_says_shards_were_not_compared() {
+        let conflict = |a: &str, b: &str| json!({"tasks": [a, b], "files": ["x"], "clean": false});
+        let mut one = shard(
+            "1.json",
+            1,
+            &[("a", "succeeded", 0.0), ("c", "succeeded", 0.0)],
+        );
+        let mut two = shard(
+            "2.json",
+            2,
+            &[("b", "succeeded", 0.0), ("d", "succeeded", 0.0)],
+        );
+        one.object
+            .insert("conflicts".into(), json!([conflict("a", "c")]));
+        two.object
+            .insert("conflicts".into(), json!([conflict("b", "d")]));
+        let merged = merge(&[one, two]).unwrap();
+        assert_eq!(
+            merged["conflicts"],
+            json!([conflict("a", "c"), conflict("b", "d")])
+        );
+        assert_eq!(merged["conflicts_note"], SHARD_CONFLICTS_NOTE);
     }
 
     #[test]
