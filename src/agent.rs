@@ -16,6 +16,7 @@ use crate::clip;
 use crate::duration;
 use crate::env::REPO_ENV_VARS;
 use crate::error::Error;
+use crate::events::ToolCall;
 use crate::printer::Tone;
 
 /// Removed from the agent's environment: a claude started from inside another Claude Code
@@ -346,13 +347,16 @@ fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
 pub struct Rendered {
     pub tone: Tone,
     pub text: String,
+    /// The tool call the line shows, when it shows one.
+    pub tool: Option<ToolCall>,
 }
 
 impl Rendered {
-    fn new(tone: Tone, text: impl Into<String>) -> Rendered {
+    pub fn new(tone: Tone, text: impl Into<String>) -> Rendered {
         Rendered {
             tone,
             text: text.into(),
+            tool: None,
         }
     }
 }
@@ -594,11 +598,18 @@ fn render_assistant(blocks: &[Block], worktree: &Path) -> Vec<Rendered> {
             Some("tool_use") => {
                 let name = block.name.as_deref().unwrap_or("tool");
                 let input = block.input.as_ref().unwrap_or(&Value::Null);
-                let text = match tool_argument(name, input, worktree) {
+                let argument = tool_argument(name, input, worktree);
+                let text = match &argument {
                     Some(arg) => format!("{name} {arg}"),
                     None => name.to_string(),
                 };
-                lines.push(Rendered::new(Tone::Dim, format!("→ {text}")));
+                lines.push(Rendered {
+                    tool: Some(ToolCall {
+                        tool: name.to_string(),
+                        input: argument.unwrap_or_default(),
+                    }),
+                    ..Rendered::new(Tone::Dim, format!("→ {text}"))
+                });
             }
             _ => {}
         }

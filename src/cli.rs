@@ -12,7 +12,8 @@ use crate::branch_template::Template;
 use crate::cli_after::{self, Parsed};
 use crate::error::Error;
 use crate::options::{
-    CleanArgs, ColorChoice, LogsArgs, MergeArgs, MergeResultsArgs, ResumeArgs, RunArgs, StatusArgs,
+    CleanArgs, ColorChoice, LogsArgs, MergeArgs, MergeResultsArgs, OutputMode, ResumeArgs, RunArgs,
+    StatusArgs,
 };
 use crate::task_env::DEFAULT_PORT_BASE;
 
@@ -90,6 +91,11 @@ Options:
                               DIR/<repo name>/.porch/runs/, linked as .porch/results.json]
       --claude PATH           the agent executable [env: PORCH_CLAUDE] [default: claude on PATH]
       --color WHEN            auto, always or never [default: auto; NO_COLOR turns it off]
+  -q, --quiet                 print only the summary (and errors), not the sessions' lines
+      --json                  print only the results JSON on stdout, when the run ends
+                              (porch's notes go to stderr)
+      --events                print JSON Lines on stdout: each line, tool call and task start
+                              and end as it happens (see README: Output for scripts)
   -j, --jobs N                run at most N sessions at once; the rest wait in file order
                               [default: all tasks, capped at ~300 MB of available memory each]
       --stagger DURATION      pause between session starts, e.g. 2s [default: none]
@@ -254,6 +260,7 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
     let mut timeout = None;
     let mut idle_timeout = None;
     let mut keep_leftovers = false;
+    let (mut quiet, mut json, mut events) = (false, false, false);
     let mut retries = None;
     let mut retry_backoff = None;
     let mut branch_template = None;
@@ -328,6 +335,9 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
                 duration(parser, "--idle-timeout")?,
             )?,
             Long("keep-leftovers") => keep_leftovers = true,
+            Short('q') | Long("quiet") => quiet = true,
+            Long("json") => json = true,
+            Long("events") => events = true,
             Long("retries") => {
                 let text = parser.value()?.string()?;
                 let n = text
@@ -421,6 +431,17 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
         return Err(Error::usage("the repository path is empty")
             .with_hint("name a directory inside a git work tree, or leave REPO out for ."));
     }
+    if json && events {
+        return Err(Error::usage("--json and --events cannot be used together").with_hint(
+            "use --json for the results once the run ends, or --events for each event as it happens",
+        ));
+    }
+    let output_mode = match (json, events, quiet) {
+        (true, _, _) => OutputMode::Json,
+        (_, true, _) => OutputMode::Events,
+        (_, _, true) => OutputMode::Quiet,
+        _ => OutputMode::Stream,
+    };
     if only.is_some() && skip.is_some() {
         return Err(Error::usage("--only and --skip cannot be used together")
             .with_hint("name the tasks to run with --only, or the ones to leave out with --skip"));
@@ -435,6 +456,7 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
         output,
         claude,
         color: color.unwrap_or(ColorChoice::Auto),
+        output_mode,
         jobs,
         stagger,
         timeout,
@@ -591,6 +613,30 @@ mod tests {
         assert_eq!(run.jobs, Some(3));
         assert_eq!(run.timeout, Some(Duration::from_secs(5400)));
         assert_eq!(run.stagger, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn output_modes_json_and_events_exclude_each_other_and_quiet_goes_with_either() {
+        use OutputMode::{Events, Json, Quiet, Stream};
+        let cases: [(&[&str], OutputMode); 7] = [
+            (&[], Stream),
+            (&["-q"], Quiet),
+            (&["--quiet"], Quiet),
+            (&["--json"], Json),
+            (&["--json", "--quiet"], Json),
+            (&["--events"], Events),
+            (&["-q", "--events"], Events),
+        ];
+        for (flags, mode) in cases {
+            let args: Vec<&str> = ["run", "t.json"].iter().chain(flags).copied().collect();
+            assert_eq!(run_args(&args).output_mode, mode, "{flags:?}");
+        }
+        let err = parse(["run", "t.json", "--events", "--json"]).unwrap_err();
+        assert!(err.to_string().contains("--json and --events"), "{err}");
+        assert!(
+            err.hint().is_some_and(|h| h.contains("--events")),
+            "{err:?}"
+        );
     }
 
     #[test]

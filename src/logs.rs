@@ -12,7 +12,7 @@ use crate::agent::{self, SessionLog};
 use crate::branch_template;
 use crate::error::{Error, IoContext};
 use crate::options::LogsArgs;
-use crate::printer::{self, Line, Origin};
+use crate::printer::{self, Line, Look, Message, Origin, Show};
 use crate::runs::{self, StoredRun, StoredTask};
 
 pub fn logs(args: &LogsArgs) -> Result<ExitCode, Error> {
@@ -64,7 +64,7 @@ struct Sink {
     session: SessionLog,
     /// The bytes after the last newline, waiting for the rest of their line.
     partial: Vec<u8>,
-    printer: Option<(Sender<Line>, printer::PrinterThread)>,
+    printer: Option<(Sender<Message>, printer::PrinterThread)>,
 }
 
 impl Sink {
@@ -72,7 +72,12 @@ impl Sink {
         let printer = if raw {
             None
         } else {
-            let spawned = printer::spawn(vec![task.name.clone()], false).map_err(|err| {
+            let spawned = printer::spawn(Look {
+                names: vec![task.name.clone()],
+                color: false,
+                show: Show::Stream { status_line: false },
+            })
+            .map_err(|err| {
                 Error::setup(
                     format!("the system refused a thread for the printer: {err}"),
                     "too many threads or processes may be running (see ulimit -u)",
@@ -121,18 +126,15 @@ impl Sink {
         let (origin, text) = split_origin(&text);
         let rendered = match origin {
             Origin::Agent => agent::observe_line(&mut self.session, text, &self.worktree),
-            _ => vec![agent::Rendered {
-                tone: printer::Tone::Plain,
-                text: text.to_string(),
-            }],
+            _ => vec![agent::Rendered::new(printer::Tone::Plain, text)],
         };
         for line in rendered {
-            let _ = sender.send(Line {
+            let _ = sender.send(Message::Line(Line {
                 task: 0,
                 origin,
                 tone: line.tone,
                 text: line.text,
-            });
+            }));
         }
     }
 

@@ -16,6 +16,19 @@ pub enum ColorChoice {
     Never,
 }
 
+/// What `porch run` writes on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    /// The sessions' lines, then the summary.
+    Stream,
+    /// `--quiet`: the summary only.
+    Quiet,
+    /// `--json`: the results object only, once the run ends.
+    Json,
+    /// `--events`: JSON Lines, one a line or event.
+    Events,
+}
+
 #[derive(Debug, PartialEq)]
 pub struct RunArgs {
     /// A path, or `-` for standard input.
@@ -28,6 +41,8 @@ pub struct RunArgs {
     /// `--claude`; `PORCH_CLAUDE` and `claude` on PATH are looked at later, not here.
     pub claude: Option<OsString>,
     pub color: ColorChoice,
+    /// `--quiet`, `--json`, `--events`.
+    pub output_mode: OutputMode,
     /// `-j`: at most this many sessions at once. `None`: all, capped by available memory.
     pub jobs: Option<usize>,
     pub stagger: Option<Duration>,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use crate::copy;
-use crate::printer::{self, Line, Tone};
+use crate::printer::{self, Message, Tone};
 use crate::proc::Marker;
 use crate::step::{self, Step, StepEnd};
 
@@ -26,7 +26,7 @@ pub struct Preparation<'a> {
     pub timeout: Option<Duration>,
     pub log: &'a Path,
     pub task_index: usize,
-    pub printer: &'a Sender<Line>,
+    pub printer: &'a Sender<Message>,
 }
 
 /// Why a worktree is not ready.

@@ -1,12 +1,22 @@
-//! The one thread that writes sessions' output to the terminal, each line whole and prefixed
-//! with its task's name, so twenty sessions talking at once stay readable.
+//! The one thread that writes porch's stream on stdout: sessions' lines, each whole and prefixed
+//! with its task's name, so twenty sessions talking at once stay readable; the status line or
+//! the start and end of each task; or, for `--events`, all of it as JSON Lines.
 
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+
+use crate::duration;
+use crate::events::{self, Event, Stream, ToolCall};
+use crate::report::Status;
+use crate::status_line::Board;
+use crate::sys;
+use crate::timestamp;
 
 /// How a rendered line should look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +55,48 @@ pub struct Line {
     pub text: String,
 }
 
+/// What the printer's channel carries: everything that reaches stdout during a run goes
+/// through it, so that it arrives in the order it happened.
+#[derive(Debug)]
+pub enum Message {
+    Line(Line),
+    /// A tool call the agent made: its line on the terminal, a `tool_call` event for
+    /// `--events`.
+    ToolCall(Line, ToolCall),
+    Event(Event),
+    /// Write and flush everything queued before this, erase the status line for good, then
+    /// say so: what porch writes next on stdout itself (the results, with `-o /dev/stdout`)
+    /// must come after the stream.
+    Drain(Sender<()>),
+}
+
+impl From<Line> for Message {
+    fn from(line: Line) -> Message {
+        Message::Line(line)
+    }
+}
+
+/// What the printer writes on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    /// The sessions' lines, prefixed. Under them the live status line when `status_line`
+    /// (a terminal that allows escapes), else a plain line when each task starts and ends.
+    Stream { status_line: bool },
+    /// Nothing on stdout (`--quiet`, `--json`); porch's notes that say something went wrong
+    /// go to stderr.
+    Quiet,
+    /// `--events`: every line and event as one JSON object a line.
+    Events,
+}
+
+/// How the printer writes: the tasks' names, colour, and what it shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Look {
+    pub names: Vec<String>,
+    pub color: bool,
+    pub show: Show,
+}
+
 /// The running printer thread. It ends on `finish`, not when every sender is gone: a reader
 /// thread that porch gave up on (a pipe held open by a process porch could not end) keeps its
 /// sender, and must not keep porch from exiting.
@@ -77,16 +129,35 @@ impl PrinterThread {
 const NOTE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Queues porch's own note about a task.
-pub fn note(printer: &Sender<Line>, task: usize, tone: Tone, text: String) {
+pub fn note(printer: &Sender<Message>, task: usize, tone: Tone, text: String) {
     let line = Line {
         task,
         origin: Origin::Porch,
         tone,
         text,
     };
-    if let Err(SendTimeoutError::Timeout(_)) = printer.send_timeout(line, NOTE_WAIT) {
+    send_waiting(printer, Message::Line(line));
+}
+
+/// Queues an event of the run, waiting for room as a note does.
+pub fn event(printer: &Sender<Message>, event: Event) {
+    send_waiting(printer, Message::Event(event));
+}
+
+fn send_waiting(printer: &Sender<Message>, message: Message) {
+    if let Err(SendTimeoutError::Timeout(_)) = printer.send_timeout(message, NOTE_WAIT) {
         DROPPED_LINES.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Waits until the printer has written everything queued so far (`Message::Drain`). False
+/// when it did not within `FINISH_DEADLINE`: stdout is stuck, or the printer is gone.
+pub fn drain(printer: &Sender<Message>) -> bool {
+    let (done, drained) = crossbeam_channel::bounded(1);
+    printer
+        .send_timeout(Message::Drain(done), FINISH_DEADLINE)
+        .is_ok()
+        && drained.recv_timeout(FINISH_DEADLINE).is_ok()
 }
 
 /// Lines not shown because the terminal fell behind, since porch started.
@@ -96,8 +167,8 @@ static DROPPED_LINES: AtomicU64 = AtomicU64::new(0);
 /// shown: a stdout nobody reads (a pager left open, a full pipe) must never hold up a session.
 /// The task's log, written by the reader before this, has every line. False once the printer is
 /// gone.
-pub fn offer(printer: &Sender<Line>, line: Line) -> bool {
-    match printer.try_send(line) {
+pub fn offer(printer: &Sender<Message>, line: impl Into<Message>) -> bool {
+    match printer.try_send(line.into()) {
         Ok(()) => true,
         Err(TrySendError::Full(_)) => {
             DROPPED_LINES.fetch_add(1, Ordering::Relaxed);
@@ -120,21 +191,19 @@ fn dropped_note(count: u64) -> String {
 }
 
 /// Starts the printer thread; an error when the system refuses a thread.
-pub fn spawn(names: Vec<String>, color: bool) -> io::Result<(Sender<Line>, PrinterThread)> {
+pub fn spawn(look: Look) -> io::Result<(Sender<Message>, PrinterThread)> {
     let (sender, receiver) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
     let (stop, stopped) = crossbeam_channel::bounded(1);
     let (finished_tx, finished) = crossbeam_channel::bounded(1);
-    let printer = Printer::new(names, color);
+    let printer = Printer::new(look, stdout_columns);
     let handle = std::thread::Builder::new()
         .name("printer".into())
         // stdout is line-buffered: without a buffer of our own, every line would be a write(2).
         .spawn(move || {
-            printer.run(
-                receiver,
-                stopped,
-                &DROPPED_LINES,
-                io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
-            );
+            // Not locked for the thread's life: the results may go to porch's own stdout
+            // (`-o /dev/stdout`) while the printer still runs (see `drain`).
+            let out = io::BufWriter::with_capacity(64 * 1024, io::stdout());
+            printer.run(receiver, stopped, &DROPPED_LINES, out, io::stderr());
             let _ = finished_tx.send(());
         })?;
     let thread = PrinterThread {
@@ -145,15 +214,84 @@ pub fn spawn(names: Vec<String>, color: bool) -> io::Result<(Sender<Line>, Print
     Ok((sender, thread))
 }
 
+/// The terminal's width, asked at every redraw: the window may have been resized.
+fn stdout_columns() -> usize {
+    sys::terminal_columns(io::stdout().as_raw_fd()).unwrap_or(80)
+}
+
+/// How often the status line is redrawn when nothing else is printed: its elapsed time counts
+/// whole seconds.
+const REDRAW: Duration = Duration::from_secs(1);
+
+/// Moves to the start of the line and erases it: where the status line was.
+const ERASE_LINE: &str = "\r\x1b[2K";
+
 struct Printer {
+    names: Vec<String>,
     prefixes: Vec<String>,
     color: bool,
+    show: Show,
+    /// The tasks' states, kept for the status line: only with one.
+    board: Option<Board>,
+    started: Instant,
+    columns: fn() -> usize,
+    /// How often the status line is drawn again when nothing else is printed.
+    redraw_every: Duration,
+    /// The time since `started`, as the status line shows it.
+    elapsed: fn(Instant) -> Duration,
+    /// `run_finished` was written: nothing may follow it in `--events`.
+    finished: bool,
 }
 
 const PALETTE: [&str; 6] = ["36", "33", "35", "32", "34", "31"];
 
+/// Where the printer writes, and what it has written.
+struct Sink<'a, O: Write, E: Write> {
+    out: O,
+    err: E,
+    /// stdout failed: nobody reads it any more.
+    broken: bool,
+    buffer: String,
+    dropped: &'a AtomicU64,
+    /// How many dropped lines the printer has told of.
+    told: u64,
+    /// The status line is on the screen, under the last line.
+    status_shown: bool,
+}
+
+impl<O: Write, E: Write> Sink<'_, O, E> {
+    /// Writes the buffer to stdout, and empties it.
+    fn write(&mut self) {
+        if !self.broken && !self.buffer.is_empty() {
+            self.broken = self.out.write_all(self.buffer.as_bytes()).is_err();
+        }
+        self.buffer.clear();
+    }
+
+    fn flush(&mut self) {
+        if !self.broken {
+            self.broken = self.out.flush().is_err();
+        }
+    }
+
+    /// Lines dropped since the printer last said so, not yet told.
+    fn untold_drops(&mut self) -> Option<u64> {
+        let now = self.dropped.load(Ordering::Relaxed);
+        let untold = now.saturating_sub(self.told);
+        self.told = now;
+        (untold > 0).then_some(untold)
+    }
+
+    fn erase_status(&mut self) {
+        if std::mem::take(&mut self.status_shown) {
+            self.buffer.push_str(ERASE_LINE);
+        }
+    }
+}
+
 impl Printer {
-    fn new(names: Vec<String>, color: bool) -> Printer {
+    fn new(look: Look, columns: fn() -> usize) -> Printer {
+        let Look { names, color, show } = look;
         let width = names
             .iter()
             .map(|n| n.chars().count())
@@ -175,61 +313,187 @@ impl Printer {
                 }
             })
             .collect();
-        Printer { prefixes, color }
+        let board = (show == Show::Stream { status_line: true }).then(|| Board::new(names.len()));
+        Printer {
+            names,
+            prefixes,
+            color,
+            show,
+            board,
+            started: Instant::now(),
+            columns,
+            redraw_every: REDRAW,
+            elapsed: |started| started.elapsed(),
+            finished: false,
+        }
     }
 
-    /// Writes lines until stopped. Before each, if lines were dropped (`dropped` grew) since it
-    /// last said so, a note saying how many: it shows where the gap is, once the terminal takes
-    /// output again.
+    /// Writes what arrives until stopped, then what is still queued. Before each line, if lines
+    /// were dropped (`dropped` grew) since it last said so, a note saying how many: it shows
+    /// where the gap is, once the terminal takes output again.
     fn run(
-        self,
-        receiver: Receiver<Line>,
+        mut self,
+        receiver: Receiver<Message>,
         stop: Receiver<()>,
         dropped: &AtomicU64,
-        mut out: impl Write,
+        out: impl Write,
+        err: impl Write,
     ) {
-        let mut broken = false;
-        let mut buffer = String::new();
-        let mut told = 0;
-        let mut print = |line: Line, flush: bool| {
-            if broken {
-                // Keep draining: the agents' work must not depend on who reads the terminal.
-                return;
-            }
-            buffer.clear();
-            let now_dropped = dropped.load(Ordering::Relaxed);
-            if now_dropped > told {
-                self.format_dropped(now_dropped - told, &mut buffer);
-                told = now_dropped;
-            }
-            self.format(&line, &mut buffer);
-            let mut result = out.write_all(buffer.as_bytes());
-            if result.is_ok() && flush {
-                result = out.flush();
-            }
-            broken = result.is_err();
+        let mut sink = Sink {
+            out,
+            err,
+            broken: false,
+            buffer: String::new(),
+            dropped,
+            told: 0,
+            status_shown: false,
+        };
+        let redraw = match self.board {
+            Some(_) => crossbeam_channel::tick(self.redraw_every),
+            None => crossbeam_channel::never(),
         };
         loop {
             crossbeam_channel::select! {
-                recv(receiver) -> line => match line {
-                    Ok(line) => print(line, receiver.is_empty()),
+                recv(receiver) -> message => match message {
+                    Ok(message) => {
+                        self.handle(message, &mut sink);
+                        if receiver.is_empty() {
+                            self.settle(&mut sink);
+                        }
+                    }
                     Err(_) => break,
                 },
                 recv(stop) -> _ => {
-                    for line in receiver.try_iter() {
-                        print(line, false);
+                    for message in receiver.try_iter() {
+                        self.handle(message, &mut sink);
                     }
                     break;
                 }
+                recv(redraw) -> _ => self.settle(&mut sink),
             }
         }
-        let now_dropped = dropped.load(Ordering::Relaxed);
-        if !broken && now_dropped > told {
-            buffer.clear();
-            self.format_dropped(now_dropped - told, &mut buffer);
-            let _ = out.write_all(buffer.as_bytes());
+        self.close(&mut sink);
+    }
+
+    /// Nothing more waits: the status line is drawn again under the lines, and all of it
+    /// goes out.
+    fn settle<O: Write, E: Write>(&self, sink: &mut Sink<O, E>) {
+        if let Some(board) = &self.board {
+            sink.erase_status();
+            let line = board.render((self.elapsed)(self.started), (self.columns)());
+            if self.color {
+                sink.buffer.push_str(&format!("\x1b[2m{line}\x1b[0m"));
+            } else {
+                sink.buffer.push_str(&line);
+            }
+            sink.status_shown = true;
+            sink.write();
         }
-        let _ = out.flush();
+        sink.flush();
+    }
+
+    /// The end: a last note about dropped lines, and the status line erased, so that what
+    /// porch prints next (the summary) starts on a clean line.
+    fn close<O: Write, E: Write>(&self, sink: &mut Sink<O, E>) {
+        if let Show::Stream { .. } = self.show
+            && let Some(count) = sink.untold_drops()
+        {
+            sink.erase_status();
+            self.format_dropped(count, &mut sink.buffer);
+        }
+        sink.erase_status();
+        sink.write();
+        sink.flush();
+    }
+
+    fn handle<O: Write, E: Write>(&mut self, message: Message, sink: &mut Sink<O, E>) {
+        if let Message::Drain(done) = message {
+            self.board = None;
+            sink.erase_status();
+            sink.write();
+            sink.flush();
+            let _ = done.send(());
+            return;
+        }
+        // Keep draining when stdout is gone: the agents' work must not depend on who reads
+        // the terminal.
+        if sink.broken || self.finished {
+            return;
+        }
+        match message {
+            Message::Line(line) => self.line(&line, None, sink),
+            Message::ToolCall(line, call) => self.line(&line, Some(&call), sink),
+            Message::Event(event) => self.event(&event, sink),
+            Message::Drain(_) => {}
+        }
+    }
+
+    fn line<O: Write, E: Write>(
+        &self,
+        line: &Line,
+        call: Option<&ToolCall>,
+        sink: &mut Sink<O, E>,
+    ) {
+        match self.show {
+            Show::Stream { .. } => self.stream(line, sink),
+            Show::Quiet => {
+                if line.origin == Origin::Porch && line.tone == Tone::Bad {
+                    let mut text = format!("porch: {}: ", self.name(line.task));
+                    push_sanitised(&mut text, &line.text);
+                    text.push('\n');
+                    let _ = sink.err.write_all(text.as_bytes());
+                }
+            }
+            Show::Events => {
+                let time = timestamp::rfc3339(SystemTime::now());
+                let json = match call {
+                    Some(call) => events::tool_call_json(&self.names, line.task, call, &time),
+                    None => {
+                        let mut shown = String::new();
+                        push_sanitised(&mut shown, &line.text);
+                        let stream = stream_of(line.origin);
+                        events::line_json(&self.names, line.task, stream, &shown, &time)
+                    }
+                };
+                sink.buffer.push_str(&json);
+                sink.write();
+            }
+        }
+    }
+
+    /// A line of the stream, under any note about dropped lines, in place of the status line.
+    fn stream<O: Write, E: Write>(&self, line: &Line, sink: &mut Sink<O, E>) {
+        sink.erase_status();
+        if let Some(count) = sink.untold_drops() {
+            self.format_dropped(count, &mut sink.buffer);
+        }
+        self.format(line, &mut sink.buffer);
+        sink.write();
+    }
+
+    fn event<O: Write, E: Write>(&mut self, event: &Event, sink: &mut Sink<O, E>) {
+        if let Some(board) = &mut self.board {
+            board.observe(event);
+        }
+        match self.show {
+            Show::Stream { status_line: false } => {
+                if let Some(line) = start_or_end(event) {
+                    self.stream(&line, sink);
+                }
+            }
+            Show::Stream { status_line: true } | Show::Quiet => {}
+            Show::Events => {
+                let time = timestamp::rfc3339(SystemTime::now());
+                sink.buffer
+                    .push_str(&events::event_json(event, &self.names, &time));
+                sink.write();
+                self.finished = matches!(event, Event::RunFinished { .. });
+            }
+        }
+    }
+
+    fn name(&self, task: usize) -> &str {
+        self.names.get(task).map_or("", String::as_str)
     }
 
     /// The note about `count` dropped lines, without a task's prefix: they may be anyone's.
@@ -276,6 +540,48 @@ impl Printer {
     }
 }
 
+/// The plain line off a terminal when a task starts (its first attempt) or ends.
+fn start_or_end(event: &Event) -> Option<Line> {
+    let (task, tone, text) = match event {
+        Event::TaskStarted {
+            task, attempt: 1, ..
+        } => (*task, Tone::Dim, "started".to_string()),
+        Event::TaskFinished { task, result } => {
+            let tone = match result.status {
+                Status::Succeeded => Tone::Good,
+                _ => Tone::Bad,
+            };
+            let mut facts = vec![duration::short_ms(result.duration_ms)];
+            if let Some(cost) = result.cost_usd {
+                facts.push(format!("${cost:.2}"));
+            }
+            let status = serde_json::to_value(result.status).unwrap_or_default();
+            let status = status.as_str().unwrap_or_default();
+            (
+                *task,
+                tone,
+                format!("finished: {status} ({})", facts.join(", ")),
+            )
+        }
+        _ => return None,
+    };
+    Some(Line {
+        task,
+        origin: Origin::Porch,
+        tone,
+        text,
+    })
+}
+
+fn stream_of(origin: Origin) -> Stream<'static> {
+    match origin {
+        Origin::Agent => Stream::Agent,
+        Origin::Stderr => Stream::Stderr,
+        Origin::Porch => Stream::Porch,
+        Origin::Step(name) => Stream::Step(name),
+    }
+}
+
 /// Appends text with terminal control characters made visible, so an agent's output cannot
 /// move the cursor, clear the screen or change colours, and cut to `DISPLAY_LIMIT`.
 fn push_sanitised(buffer: &mut String, text: &str) {
@@ -296,16 +602,41 @@ fn push_sanitised(buffer: &mut String, text: &str) {
 mod tests {
     use super::*;
 
-    fn print(names: &[&str], color: bool, lines: Vec<Line>) -> String {
-        let printer = Printer::new(names.iter().map(|s| s.to_string()).collect(), color);
+    fn look(names: &[&str], color: bool, show: Show) -> Look {
+        Look {
+            names: names.iter().map(|s| s.to_string()).collect(),
+            color,
+            show,
+        }
+    }
+
+    /// A printer that never redraws on its own, on a terminal 80 columns wide.
+    fn printer(look: Look) -> Printer {
+        let mut printer = Printer::new(look, || 80);
+        printer.redraw_every = Duration::from_secs(24 * 3600);
+        printer.elapsed = |_| Duration::ZERO;
+        printer
+    }
+
+    /// What the printer writes on stdout and stderr for `messages`, all queued before it runs.
+    fn output(look: Look, messages: Vec<Message>) -> (String, String) {
         let (tx, rx) = crossbeam_channel::unbounded();
-        for line in lines {
-            tx.send(line).unwrap();
+        for message in messages {
+            tx.send(message).unwrap();
         }
         drop(tx);
-        let mut out = Vec::new();
-        printer.run(rx, crossbeam_channel::never(), &AtomicU64::new(0), &mut out);
-        String::from_utf8(out).unwrap()
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let never = crossbeam_channel::never();
+        printer(look).run(rx, never, &AtomicU64::new(0), &mut out, &mut err);
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    fn print(names: &[&str], color: bool, lines: Vec<Line>) -> String {
+        let look = look(names, color, Show::Stream { status_line: false });
+        output(look, lines.into_iter().map(Message::Line).collect()).0
     }
 
     fn line(task: usize, origin: Origin, text: &str) -> Line {
@@ -370,10 +701,11 @@ mod tests {
 
     #[test]
     fn dropped_lines_are_told_once_the_printer_writes_again_and_at_the_end() {
-        let printer = Printer::new(vec!["t".into()], false);
+        let printer = printer(look(&["t"], false, Show::Stream { status_line: false }));
         let (tx, rx) = crossbeam_channel::unbounded();
         for text in ["one", "two"] {
-            tx.send(line(0, Origin::Agent, text)).unwrap();
+            tx.send(Message::Line(line(0, Origin::Agent, text)))
+                .unwrap();
         }
         drop(tx);
         let dropped = AtomicU64::new(5);
@@ -382,7 +714,8 @@ mod tests {
             dropped: &dropped,
             per_write: 3,
         };
-        printer.run(rx, crossbeam_channel::never(), &dropped, &mut out);
+        let never = crossbeam_channel::never();
+        printer.run(rx, never, &dropped, &mut out, Vec::new());
         let note = |n| format!("[porch] {}", dropped_note(n));
         let expected = [
             note(5),
@@ -410,7 +743,10 @@ mod tests {
         assert!(offer(&tx, line(0, Origin::Agent, "queued")));
         assert!(offer(&tx, line(0, Origin::Agent, "dropped")));
         assert!(dropped_lines() > before);
-        assert_eq!(rx.try_recv().unwrap().text, "queued");
+        let Message::Line(queued) = rx.try_recv().unwrap() else {
+            panic!("a line was queued");
+        };
+        assert_eq!(queued.text, "queued");
         drop(rx);
         assert!(!offer(&tx, line(0, Origin::Agent, "nobody")));
     }
@@ -419,5 +755,205 @@ mod tests {
     fn colour_only_when_asked() {
         assert!(!print(&["t"], false, vec![line(0, Origin::Stderr, "e")]).contains('\x1b'));
         assert!(print(&["t"], true, vec![line(0, Origin::Stderr, "e")]).contains("\x1b[31m"));
+    }
+
+    fn started(task: usize, attempt: u32) -> Message {
+        Message::Event(Event::TaskStarted {
+            task,
+            branch: "task/t".into(),
+            worktree: "/wt/t".into(),
+            attempt,
+        })
+    }
+
+    fn finished(task: usize, status: Status, cost_usd: Option<f64>) -> Message {
+        let result = crate::report::TaskResult {
+            duration_ms: 1500,
+            cost_usd,
+            ..crate::report::TaskResult::example("t", status)
+        };
+        Message::Event(Event::TaskFinished {
+            task,
+            result: Box::new(result),
+        })
+    }
+
+    fn run_finished() -> Message {
+        Message::Event(Event::RunFinished {
+            exit_code: 0,
+            summary: crate::report::Counts::default(),
+            results: "/r.json".into(),
+        })
+    }
+
+    fn tool_call(task: usize) -> Message {
+        let call = ToolCall {
+            tool: "Bash".into(),
+            input: "ls".into(),
+        };
+        Message::ToolCall(line(task, Origin::Agent, "→ Bash ls"), call)
+    }
+
+    fn bad_note(task: usize, text: &str) -> Message {
+        Message::Line(Line {
+            tone: Tone::Bad,
+            ..line(task, Origin::Porch, text)
+        })
+    }
+
+    #[test]
+    fn off_a_terminal_each_task_says_when_it_starts_and_ends_and_a_retry_does_not() {
+        let (out, err) = output(
+            look(&["t", "u"], false, Show::Stream { status_line: false }),
+            vec![
+                started(0, 1),
+                Message::Line(line(0, Origin::Agent, "hi")),
+                tool_call(0),
+                started(0, 2),
+                finished(0, Status::Succeeded, Some(0.25)),
+                finished(1, Status::Skipped, None),
+                run_finished(),
+            ],
+        );
+        assert_eq!(
+            out,
+            "t │ [porch] started\n\
+             t │ hi\n\
+             t │ → Bash ls\n\
+             t │ [porch] finished: succeeded (1.5s, $0.25)\n\
+             u │ [porch] finished: skipped (1.5s)\n"
+        );
+        assert_eq!(err, "");
+    }
+
+    #[test]
+    fn quiet_writes_nothing_on_stdout_and_porchs_bad_notes_on_stderr() {
+        let (out, err) = output(
+            look(&["t"], false, Show::Quiet),
+            vec![
+                started(0, 1),
+                Message::Line(line(0, Origin::Agent, "hi")),
+                Message::Line(line(0, Origin::Porch, "worktree made")),
+                bad_note(0, "could not \x1b[2J create"),
+                Message::Line(Line {
+                    tone: Tone::Bad,
+                    ..line(0, Origin::Agent, "✗ failed")
+                }),
+                tool_call(0),
+                finished(0, Status::Failed, None),
+                run_finished(),
+            ],
+        );
+        assert_eq!(out, "");
+        assert_eq!(err, "porch: t: could not \\x1b[2J create\n");
+    }
+
+    #[test]
+    fn events_are_one_json_object_a_line_and_nothing_follows_run_finished() {
+        let (out, err) = output(
+            look(&["t"], true, Show::Events),
+            vec![
+                started(0, 1),
+                Message::Line(line(0, Origin::Agent, "a\x1b[2Jb")),
+                tool_call(0),
+                Message::Line(line(0, Origin::Step("setup"), "ok")),
+                bad_note(0, "oops"),
+                finished(0, Status::Succeeded, None),
+                run_finished(),
+                Message::Line(line(0, Origin::Stderr, "late")),
+            ],
+        );
+        assert_eq!(err, "");
+        assert!(!out.contains('\x1b'), "{out}");
+        let parsed: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let kinds: Vec<(&str, &str)> = parsed
+            .iter()
+            .map(|e| {
+                let stream = e.get("stream").and_then(|s| s.as_str()).unwrap_or("");
+                (e["event"].as_str().unwrap(), stream)
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("task_started", ""),
+                ("line", "agent"),
+                ("tool_call", ""),
+                ("line", "setup"),
+                ("line", "porch"),
+                ("task_finished", ""),
+                ("run_finished", ""),
+            ]
+        );
+        assert_eq!(
+            parsed[1]["text"], "a\\x1b[2Jb",
+            "shown as the terminal shows it"
+        );
+        assert!(
+            parsed
+                .iter()
+                .all(|e| e["time"].as_str().unwrap().ends_with('Z'))
+        );
+    }
+
+    #[test]
+    fn on_a_terminal_the_status_line_stays_under_the_lines_and_is_erased_at_the_end() {
+        let (out, _) = output(
+            look(&["t"], false, Show::Stream { status_line: true }),
+            vec![
+                started(0, 1),
+                Message::Line(line(0, Origin::Agent, "hi")),
+                finished(0, Status::Succeeded, Some(0.5)),
+            ],
+        );
+        // All three were queued at once: one redraw once the queue is empty, then the end.
+        let status = "[porch] 0 running · 0 queued · 1 done · 0 failed · $0.50 · 0s";
+        assert_eq!(out, format!("t │ hi\n{status}{ERASE_LINE}"));
+    }
+
+    #[test]
+    fn a_line_erases_the_status_line_and_the_status_line_comes_back_under_it() {
+        let mut printer = printer(look(&["t"], true, Show::Stream { status_line: true }));
+        let dropped = AtomicU64::new(0);
+        let mut sink = Sink {
+            out: Vec::new(),
+            err: Vec::new(),
+            broken: false,
+            buffer: String::new(),
+            dropped: &dropped,
+            told: 0,
+            status_shown: false,
+        };
+        printer.handle(started(0, 1), &mut sink);
+        printer.settle(&mut sink);
+        printer.handle(Message::Line(line(0, Origin::Agent, "hi")), &mut sink);
+        printer.settle(&mut sink);
+        printer.close(&mut sink);
+        let status = "\x1b[2m[porch] 1 running · 0 queued · 0 done · 0 failed · $0.00 · 0s\x1b[0m";
+        let prefix = "\x1b[36mt\x1b[0m \x1b[2m│\x1b[0m ";
+        assert_eq!(
+            String::from_utf8(sink.out).unwrap(),
+            format!("{status}{ERASE_LINE}{prefix}hi\n{status}{ERASE_LINE}")
+        );
+    }
+
+    #[test]
+    fn a_drain_is_answered_once_what_came_before_is_written_and_the_status_line_is_gone() {
+        let (done, drained) = crossbeam_channel::bounded(1);
+        let (out, _) = output(
+            look(&["t"], false, Show::Stream { status_line: true }),
+            vec![
+                started(0, 1),
+                Message::Line(line(0, Origin::Agent, "hi")),
+                Message::Drain(done),
+                finished(0, Status::Succeeded, None),
+            ],
+        );
+        assert_eq!(drained.try_recv(), Ok(()));
+        // No status line after the drain: nothing is drawn under what porch writes next.
+        assert_eq!(out, "t │ hi\n");
     }
 }

@@ -222,9 +222,14 @@ pub fn write_results(path: &Path, results: &Results) -> Result<(), Error> {
     if is_stream && results.finished_at.is_none() {
         return Ok(());
     }
-    let mut json = serde_json::to_vec_pretty(results).expect("results serialise");
-    json.push(b'\n');
-    write_atomic(path, &json)
+    write_atomic(path, to_json(results).as_bytes())
+}
+
+/// The results as the results file holds them: what `--json` prints, byte for byte.
+pub fn to_json(results: &Results) -> String {
+    let mut json = serde_json::to_string_pretty(results).expect("results serialise");
+    json.push('\n');
+    json
 }
 
 impl TaskResult {

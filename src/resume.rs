@@ -62,7 +62,7 @@ pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
             shard: earlier.results.shard,
         },
     )?;
-    run::execute(plan, args.run.color)
+    run::execute(plan, args.run.color, args.run.output_mode)
 }
 
 /// A later run that uses one of the run's branches (a resume of it, or a run of the same task

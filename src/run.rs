@@ -14,10 +14,11 @@ use crate::agent::ApiEvent;
 use crate::atomic_file;
 use crate::conflicts;
 use crate::error::{Error, IoContext};
-use crate::options::{ColorChoice, RunArgs};
+use crate::events::Event;
+use crate::options::{ColorChoice, OutputMode, RunArgs};
 use crate::plan::Plan;
 use crate::preflight::{self, Environment};
-use crate::printer::{self, Tone};
+use crate::printer::{self, Look, Message, Show, Tone};
 use crate::proc;
 use crate::report::{self, Counts, Results, SCHEMA_VERSION, Status, TaskResult};
 use crate::rivals;
@@ -32,7 +33,7 @@ use crate::timestamp;
 
 pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let plan = preflight::plan(args, &Environment::from_process())?;
-    execute(plan, args.color)
+    execute(plan, args.color, args.output_mode)
 }
 
 /// Every task is done: what escaped its session and was adopted by porch is ended, and said on
@@ -77,11 +78,11 @@ fn report_dropped_lines(plan: &Plan) {
 }
 
 /// Runs a checked plan: `porch run`'s, or `porch resume`'s (whose carried tasks are not run).
-pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
-    let color = use_color(color);
+pub fn execute(plan: Plan, color: ColorChoice, mode: OutputMode) -> Result<ExitCode, Error> {
+    let (look, color) = look(&plan, color, mode);
 
     // Before anything is created, so that a refused thread is an error with nothing to undo.
-    let (printer, printer_thread) = spawn_printer(&plan, color)?;
+    let (printer, printer_thread) = spawn_printer(look)?;
 
     // From here on porch creates things, so from here on a signal must let it clean up.
     shutdown::install();
@@ -97,8 +98,10 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
     if let Some(note) = &plan.jobs_note {
         crate::console::print_stderr(&format!("porch: {note}\n"));
     }
+    printer::event(&printer, run_started(&plan, &progress.results));
 
     let (slots, inbox) = Slots::new(plan.tasks.len());
+    let events = printer.clone();
     let ctx = Context {
         plan: &plan,
         printer,
@@ -108,26 +111,29 @@ pub fn execute(plan: Plan, color: ColorChoice) -> Result<ExitCode, Error> {
     schedule(&ctx, &inbox, &mut progress);
     drop(ctx);
     end_orphans(plan.keep_leftovers);
-    let stdout_alive = printer_thread.finish();
-    report_dropped_lines(&plan);
 
+    // The stream first: with `-o /dev/stdout`, the final write goes to the same place.
+    printer::drain(&events);
     rivals::pick_winners(&mut progress.results.tasks);
     look_for_conflicts(&plan, &mut progress.results);
     let final_write = progress.finish();
-    if stdout_alive {
-        let logs = plan.state_dir.join("logs");
-        summary::print(
-            &mut std::io::stdout().lock(),
-            &progress.results,
-            &logs,
-            &plan.output,
-            color,
-        );
-    }
-    report_write_failures(&final_write, progress.failed_update.as_ref());
     let statuses = progress.results.tasks.iter().map(|t| t.status);
     let code = exit_code(final_write.is_ok(), shutdown::requested(), statuses);
-    Ok(ExitCode::from(after_pushes(code, &progress.results.tasks)))
+    let code = after_pushes(code, &progress.results.tasks);
+    let finished = Event::RunFinished {
+        exit_code: code,
+        summary: progress.results.summary.clone(),
+        results: plan.output.display().to_string(),
+    };
+    printer::event(&events, finished);
+    drop(events);
+    let stdout_alive = printer_thread.finish();
+    report_dropped_lines(&plan);
+    if stdout_alive {
+        print_outcome(&plan, &progress.results, mode, color);
+    }
+    report_write_failures(&final_write, progress.failed_update.as_ref());
+    Ok(ExitCode::from(code))
 }
 
 /// `--push`: a branch that did not reach the remote turns a run that was otherwise all well
@@ -137,12 +143,39 @@ fn after_pushes(code: u8, tasks: &[TaskResult]) -> u8 {
     if code == 0 && push_failed { 1 } else { code }
 }
 
-fn spawn_printer(
-    plan: &Plan,
-    color: bool,
-) -> Result<(Sender<printer::Line>, printer::PrinterThread), Error> {
-    let names = plan.tasks.iter().map(|t| t.task.name.clone()).collect();
-    printer::spawn(names, color).map_err(|err| {
+/// What stdout gets once the run is over: the summary, the results for `--json`, or nothing
+/// more for `--events`, whose `run_finished` was its last line.
+fn print_outcome(plan: &Plan, results: &Results, mode: OutputMode, color: bool) {
+    match mode {
+        OutputMode::Stream | OutputMode::Quiet => {
+            let logs = plan.state_dir.join("logs");
+            let out = &mut std::io::stdout().lock();
+            summary::print(out, results, &logs, &plan.output, color);
+        }
+        OutputMode::Json => crate::console::print_stdout(&report::to_json(results)),
+        OutputMode::Events => {}
+    }
+}
+
+/// The `run_started` event: the run's id, its tasks, and the ones a resume carries over.
+fn run_started(plan: &Plan, results: &Results) -> Event {
+    let carried = plan
+        .tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.carried.is_some())
+        .map(|(index, _)| index)
+        .collect();
+    Event::RunStarted {
+        run_id: results.run_id.clone(),
+        tasks_file: results.tasks_file.clone(),
+        jobs: plan.jobs,
+        carried,
+    }
+}
+
+fn spawn_printer(look: Look) -> Result<(Sender<Message>, printer::PrinterThread), Error> {
+    printer::spawn(look).map_err(|err| {
         Error::setup(
             format!("the system refused a thread for the printer, so nothing was started: {err}"),
             "too many threads or processes may be running (see ulimit -u); run porch again when fewer are",
@@ -357,9 +390,11 @@ fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
     // From the first results: a task carried over is not run again, it starts with its outcome.
     let initial = progress.results.tasks.iter().map(|t| t.status).collect();
     let mut scheduler = Scheduler::new(initial, plan.jobs, plan.stagger);
+    let mut announced = Announced::new(&progress.results);
     std::thread::scope(|scope| {
         let (finished_tx, finished_rx) = crossbeam_channel::unbounded::<Finished>();
         loop {
+            announced.announce(&ctx.printer, &progress.results);
             if let Some(signal) = shutdown::requested() {
                 stop_starting(&mut scheduler, progress, signal);
             }
@@ -389,6 +424,38 @@ fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
             }
         }
     });
+    announced.announce(&ctx.printer, &progress.results);
+}
+
+/// Which tasks' ends were told to the printer (`task_finished`): each once, however it came
+/// to its end (its thread, a signal before it started, a refused thread).
+struct Announced(Vec<bool>);
+
+impl Announced {
+    /// Tasks final before the run starts (carried by a resume) did not end in this run.
+    fn new(results: &Results) -> Announced {
+        Announced(results.tasks.iter().map(|t| is_final(t.status)).collect())
+    }
+
+    fn announce(&mut self, printer: &Sender<Message>, results: &Results) {
+        for (index, task) in results.tasks.iter().enumerate() {
+            if !self.0[index] && is_final(task.status) {
+                self.0[index] = true;
+                let result = Box::new(task.clone());
+                printer::event(
+                    printer,
+                    Event::TaskFinished {
+                        task: index,
+                        result,
+                    },
+                );
+            }
+        }
+    }
+}
+
+fn is_final(status: Status) -> bool {
+    !matches!(status, Status::Pending | Status::Running)
 }
 
 /// What porch does about what a session said about the API: a `[porch]` line when the limit
@@ -408,6 +475,17 @@ fn react(
         ctx.slots.ask_to_stop(shed);
     }
     let limit = scheduler.limit();
+    if let ApiEvent::Retrying { status, .. } | ApiEvent::GaveUp { status } = event
+        && event.is_rate_limit()
+    {
+        let limit = limit.limit();
+        let limited = Event::RateLimited {
+            task: index,
+            status,
+            limit,
+        };
+        printer::event(&ctx.printer, limited);
+    }
     let results = &mut progress.results;
     results.rate_limit_events = limit.events();
     results.lowest_concurrency = limit.lowest();
@@ -483,6 +561,11 @@ fn announce_shutdown(signal: i32, running: usize) {
 
 /// A bug in porch that panics one task's thread must not take the others' results with it.
 fn run_task_guarded(ctx: &Context, index: usize) -> TaskResult {
+    // On the task's thread, before anything the task prints: its lines follow its start.
+    printer::event(
+        &ctx.printer,
+        task::started(&ctx.plan.tasks[index], index, 1),
+    );
     std::panic::catch_unwind(AssertUnwindSafe(|| task::run(ctx, index))).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
@@ -533,13 +616,26 @@ fn exit_code(
     if all_succeeded { 0 } else { 1 }
 }
 
-fn use_color(choice: ColorChoice) -> bool {
-    color_wanted(
+/// How the printer writes, and whether the summary is coloured. One rule for escape codes:
+/// where `color_wanted` allows none, none is written, neither colour nor the status line;
+/// the status line needs a terminal besides, as it moves the cursor.
+fn look(plan: &Plan, choice: ColorChoice, mode: OutputMode) -> (Look, bool) {
+    let terminal = std::io::stdout().is_terminal();
+    let color = color_wanted(
         choice,
         std::env::var_os("NO_COLOR").as_deref(),
         std::env::var_os("TERM").as_deref(),
-        std::io::stdout().is_terminal(),
-    )
+        terminal,
+    );
+    let show = match mode {
+        OutputMode::Stream => Show::Stream {
+            status_line: color && terminal,
+        },
+        OutputMode::Quiet | OutputMode::Json => Show::Quiet,
+        OutputMode::Events => Show::Events,
+    };
+    let names = plan.tasks.iter().map(|t| t.task.name.clone()).collect();
+    (Look { names, color, show }, color)
 }
 
 /// Colour when asked for. With `auto`, only on a terminal, and never when `NO_COLOR` is set to

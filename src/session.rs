@@ -18,7 +18,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crate::agent::{self, ApiEvent, SessionLog};
 use crate::duration;
 use crate::line_reader::read_capped_line;
-use crate::printer::{self, Line, Origin, Tone};
+use crate::printer::{self, Line, Message, Origin, Tone};
 use crate::proc;
 use crate::shutdown;
 use crate::suspend;
@@ -56,7 +56,7 @@ pub struct Launch<'a> {
     pub idle_timeout: Option<Duration>,
     pub keep_leftovers: bool,
     pub task_index: usize,
-    pub printer: &'a Sender<Line>,
+    pub printer: &'a Sender<Message>,
     /// Where the session's readers send what they learn about the API, as it happens.
     pub api_reports: Option<Sender<(usize, ApiEvent)>>,
     /// Set by the scheduler to stop a session the API has not answered yet (a rate limit).
@@ -662,7 +662,7 @@ fn spawn_reader(
 struct Reader {
     origin: Origin,
     shared: Shared,
-    printer: Sender<Line>,
+    printer: Sender<Message>,
     task_index: usize,
     worktree: PathBuf,
     redactor: Arc<Redactor>,
@@ -732,10 +732,7 @@ impl Reader {
     /// log (noting when its result came); stderr is shown as it is.
     fn render(&self, text: std::borrow::Cow<str>) -> Vec<agent::Rendered> {
         if self.origin != Origin::Agent {
-            return vec![agent::Rendered {
-                tone: Tone::Plain,
-                text: text.into_owned(),
-            }];
+            return vec![agent::Rendered::new(Tone::Plain, text.into_owned())];
         }
         let mut log = self
             .shared
@@ -766,13 +763,17 @@ impl Reader {
             } else {
                 line.text
             };
-            let line = Line {
+            let shown = Line {
                 task: self.task_index,
                 origin: self.origin,
                 tone: line.tone,
                 text,
             };
-            if !printer::offer(&self.printer, line) {
+            let message = match line.tool {
+                Some(call) => Message::ToolCall(shown, call),
+                None => Message::Line(shown),
+            };
+            if !printer::offer(&self.printer, message) {
                 return;
             }
         }

@@ -17,7 +17,7 @@ use crossbeam_channel::Sender;
 use crate::duration;
 use crate::env::REPO_ENV_VARS;
 use crate::line_reader::read_capped_line;
-use crate::printer::{self, Line, Origin, Tone};
+use crate::printer::{self, Line, Message, Origin, Tone};
 use crate::proc;
 use crate::shutdown;
 use crate::sys;
@@ -52,7 +52,7 @@ pub struct Step<'a> {
     pub sweep_after_success: bool,
     pub log: &'a Path,
     pub task_index: usize,
-    pub printer: &'a Sender<Line>,
+    pub printer: &'a Sender<Message>,
 }
 
 /// How a step ended.

@@ -24,6 +24,8 @@
 //! - `prctl(2)` with `PR_SET_PDEATHSIG` and `getppid(2)` in a child between fork and exec
 //!   ([`die_with_parent`]). Only async-signal-safe calls run there (both are plain system
 //!   calls), nothing allocates, and the closure captures one integer.
+//! - `ioctl(2)` with `TIOCGWINSZ` ([`terminal_columns`]): writes into a `winsize` the wrapper
+//!   owns for the whole call; an fd that is no terminal makes it fail, not write.
 
 use std::fs::File;
 use std::io;
@@ -220,6 +222,21 @@ pub fn clone_file(source: &File, target: &File) -> io::Result<bool> {
         }
         _ => Err(err),
     }
+}
+
+/// The width in columns of the terminal `fd` is open on; `None` when it is no terminal or does
+/// not say.
+pub fn terminal_columns(fd: i32) -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which points at a local
+    // that lives for the whole call.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
 }
 
 #[cfg(test)]

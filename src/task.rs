@@ -11,10 +11,11 @@ use crossbeam_channel::Sender;
 use crate::agent::{self, ResultEvent};
 use crate::check::{self, Verdict};
 use crate::duration;
+use crate::events::Event;
 use crate::git::{self, DiffStats};
 use crate::plan::{self, Plan, TaskPlan};
 use crate::prepare::{self, Preparation, Unready};
-use crate::printer::{self, Line, Tone};
+use crate::printer::{self, Message, Tone};
 use crate::proc;
 use crate::remote;
 use crate::report::{Attempt, Push, Status, TaskResult};
@@ -27,7 +28,7 @@ use crate::verdict;
 
 pub struct Context<'a> {
     pub plan: &'a Plan,
-    pub printer: Sender<Line>,
+    pub printer: Sender<Message>,
     /// Unique to this porch process: part of every session marker.
     pub run_id: String,
     /// Where a task asks the scheduler for a slot to start its session again.
@@ -106,6 +107,16 @@ impl Task<'_> {
             stop_unanswered: Some(self.ctx.slots.stop_flag(self.index)),
             restarted,
         }
+    }
+}
+
+/// The event of a task's attempt starting.
+pub fn started(plan: &TaskPlan, index: usize, attempt: u32) -> Event {
+    Event::TaskStarted {
+        task: index,
+        branch: plan.branch.clone(),
+        worktree: plan.worktree.display().to_string(),
+        attempt,
     }
 }
 
@@ -305,6 +316,7 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
                     tally.keep_saved_work(saved_work);
                     attempt += 1;
                     restarted = false;
+                    printer::event(&task.ctx.printer, started(task.plan, task.index, attempt));
                     continue;
                 }
                 Retry::No => {}

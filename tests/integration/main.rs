@@ -9,6 +9,7 @@ mod git_safety;
 mod layers;
 mod lifecycle;
 mod limits;
+mod outputs;
 mod rivals;
 mod run;
 mod settings;

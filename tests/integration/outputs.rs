@@ -1,0 +1,303 @@
+//! What `porch run` writes on stdout for scripts and people: `--json`, `--events`, `--quiet`,
+//! the start and end lines off a terminal, the status line on one, and never an escape code
+//! where none is allowed.
+
+use std::ffi::OsStr;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// Two tasks: `a` talks, calls a tool and succeeds; `b` fails.
+fn two_tasks(sandbox: &Sandbox) -> std::path::PathBuf {
+    sandbox.tasks(&[
+        ("a", "@say hello\n@write a.txt hi\n@stderr careful\n"),
+        ("b", "@say trying\n@exit 1\n"),
+    ])
+}
+
+fn results_file(sandbox: &Sandbox) -> Value {
+    let text = std::fs::read_to_string(sandbox.results_path()).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn json_prints_the_results_file_and_nothing_else() {
+    let sandbox = Sandbox::new();
+    let tasks = two_tasks(&sandbox);
+    let run = sandbox
+        .porch_run(&["--json"])
+        .arg(&tasks)
+        .arg(sandbox.repo())
+        .run();
+    run.expect_code(1).expect_no_panic();
+    let file = std::fs::read(sandbox.results_path()).unwrap();
+    assert_eq!(
+        run.output.stdout, file,
+        "stdout is the results file, byte for byte\n{run}"
+    );
+    let parsed: Value = serde_json::from_slice(&run.output.stdout).unwrap();
+    assert_eq!(parsed["summary"]["succeeded"], 1, "{run}");
+    assert_eq!(parsed["summary"]["failed"], 1, "{run}");
+    assert!(
+        parsed["finished_at"].is_string(),
+        "the final results\n{run}"
+    );
+    // The stream still reaches the task's log.
+    let log = std::fs::read_to_string(parsed["tasks"][0]["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains("[stderr] careful"), "{log}");
+}
+
+/// Every line parsed, in order.
+fn events(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+        })
+        .collect()
+}
+
+/// The positions of the events about `task`, by kind.
+fn positions(events: &[Value], task: &str, kinds: &[&str]) -> Vec<usize> {
+    (0..events.len())
+        .filter(|&i| {
+            events[i]["task"] == task && kinds.contains(&events[i]["event"].as_str().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn events_are_json_lines_from_run_started_to_run_finished_each_task_in_order() {
+    let sandbox = Sandbox::new();
+    let tasks = two_tasks(&sandbox);
+    let run = sandbox
+        .porch_run(&["--events"])
+        .arg(&tasks)
+        .arg(sandbox.repo())
+        .run();
+    run.expect_code(1).expect_no_panic();
+    let events = events(&run.stdout());
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"run_started"), "{run}");
+    assert_eq!(kinds.last(), Some(&"run_finished"), "{run}");
+    assert_eq!(kinds.iter().filter(|k| **k == "run_started").count(), 1);
+    assert_eq!(kinds.iter().filter(|k| **k == "run_finished").count(), 1);
+    for event in &events {
+        let time = event["time"].as_str().unwrap_or_default();
+        // 2026-12-01T20:15:00.000Z
+        assert_eq!(
+            (time.len(), &time[10..11], &time[23..]),
+            (24, "T", "Z"),
+            "{event}"
+        );
+    }
+
+    let started = &events[0];
+    assert_eq!(started["tasks"], serde_json::json!(["a", "b"]), "{started}");
+    assert_eq!(started["tasks_file"], tasks.display().to_string());
+    let results = results_file(&sandbox);
+    assert_eq!(started["run_id"], results["run_id"]);
+
+    for name in ["a", "b"] {
+        let start = positions(&events, name, &["task_started"]);
+        let end = positions(&events, name, &["task_finished"]);
+        let middle = positions(&events, name, &["line", "tool_call"]);
+        assert_eq!((start.len(), end.len()), (1, 1), "{name}: {run}");
+        assert!(!middle.is_empty(), "{name}: {run}");
+        assert!(
+            middle.iter().all(|&i| start[0] < i && i < end[0]),
+            "{name}'s lines come between its start and its end\n{run}"
+        );
+        let task_started = &events[start[0]];
+        assert_eq!(task_started["attempt"], 1);
+        assert_eq!(task_started["branch"], format!("task/{name}"));
+        let task = results["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name);
+        assert_eq!(
+            Some(&events[end[0]]["result"]),
+            task,
+            "task_finished carries the task's result as the results file has it"
+        );
+    }
+
+    let a_said = |stream: &str, text: &str| {
+        events.iter().any(|e| {
+            e["event"] == "line" && e["task"] == "a" && e["stream"] == stream && e["text"] == text
+        })
+    };
+    assert!(a_said("agent", "hello"), "{run}");
+    assert!(a_said("stderr", "careful"), "{run}");
+    let tool_calls: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "tool_call")
+        .collect();
+    assert_eq!(tool_calls.len(), 1, "{run}");
+    assert_eq!(
+        (
+            &tool_calls[0]["task"],
+            &tool_calls[0]["tool"],
+            &tool_calls[0]["input"]
+        ),
+        (
+            &Value::from("a"),
+            &Value::from("Write"),
+            &Value::from("a.txt")
+        )
+    );
+
+    let finished = events.last().unwrap();
+    assert_eq!(finished["exit_code"], 1);
+    assert_eq!(finished["summary"], results["summary"]);
+    assert_eq!(
+        finished["results"],
+        sandbox.results_path().display().to_string()
+    );
+}
+
+#[test]
+fn json_and_events_together_are_refused_before_anything_is_created() {
+    let sandbox = Sandbox::new();
+    let tasks = two_tasks(&sandbox);
+    let run = sandbox
+        .porch_run(&["--json", "--events"])
+        .arg(&tasks)
+        .arg(sandbox.repo())
+        .run();
+    run.expect_code(2)
+        .expect_stderr("porch: error: --json and --events cannot be used together")
+        .expect_stderr("hint: ");
+    assert_eq!(run.stdout(), "");
+    assert!(!sandbox.results_path().exists());
+    assert!(!sandbox.worktree_dir().exists());
+}
+
+#[test]
+fn quiet_prints_the_summary_and_no_line_of_a_task() {
+    let sandbox = Sandbox::new();
+    let tasks = two_tasks(&sandbox);
+    let run = sandbox
+        .porch_run(&["-q"])
+        .arg(&tasks)
+        .arg(sandbox.repo())
+        .run();
+    run.expect_code(1)
+        .expect_no_panic()
+        .expect_stdout("1 of 2 tasks succeeded, 1 failed");
+    let stdout = run.stdout();
+    assert!(!stdout.contains('│'), "a task's line was printed\n{run}");
+    assert!(!stdout.contains("hello"), "{run}");
+    assert!(!stdout.contains("[porch]"), "{run}");
+}
+
+/// Off a terminal, with and without NO_COLOR: no escape code, and a plain line when each task
+/// starts and ends.
+#[test]
+fn off_a_terminal_each_task_has_a_start_and_an_end_line_and_no_escape_code() {
+    for no_color in [None, Some("1")] {
+        let sandbox = Sandbox::new();
+        let tasks = two_tasks(&sandbox);
+        let mut porch = sandbox.porch_run_tasks(&tasks);
+        if let Some(value) = no_color {
+            porch.env("NO_COLOR", value);
+        }
+        let run = porch.run();
+        run.expect_code(1).expect_no_panic();
+        let stdout = run.stdout();
+        assert!(!stdout.contains('\x1b'), "an escape code\n{run}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        let index = |line: &str| lines.iter().position(|l| *l == line);
+        let hello = index("a │ hello");
+        let started = index("a │ [porch] started");
+        let ended = lines
+            .iter()
+            .position(|l| l.starts_with("a │ [porch] finished: succeeded ("));
+        assert!(
+            started < hello && hello < ended && started.is_some(),
+            "{run}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("b │ [porch] finished: failed (")),
+            "{run}"
+        );
+    }
+}
+
+/// porch's arguments as one shell word each, for `script -c`.
+fn shell_words(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|word: &OsStr| format!("'{}'", word.to_str().unwrap().replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// porch run on a pseudo-terminal (util-linux `script`), with `extra` in its environment:
+/// what the terminal received.
+fn on_a_terminal(sandbox: &Sandbox, extra: &[(&str, &str)]) -> (Option<i32>, String) {
+    let tasks = sandbox.tasks(&[("a", "@say hello\n@write a.txt hi\n")]);
+    let porch = sandbox.porch_run_tasks(&tasks).command();
+    let mut script = Command::new("script");
+    hermetic(&mut script, &sandbox.home());
+    script
+        .args(["-qec", &shell_words(&porch), "/dev/null"])
+        .current_dir(porch.get_current_dir().unwrap())
+        .env("TERM", "xterm")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in porch.get_envs() {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    for (key, value) in extra {
+        script.env(key, value);
+    }
+    let output = script.output().expect("script(1) from util-linux runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn on_a_terminal_a_status_line_is_drawn_under_the_lines_and_erased() {
+    let sandbox = Sandbox::new();
+    let (code, shown) = on_a_terminal(&sandbox, &[]);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        shown.contains("\x1b[2K"),
+        "the status line is erased\n{shown:?}"
+    );
+    assert!(
+        shown.contains("[porch] 0 running · 0 queued · 1 done · 0 failed · $0.03 · "),
+        "the status line counts the finished task and its cost\n{shown:?}"
+    );
+    assert!(
+        !shown.contains("[porch] started"),
+        "no start line on a terminal\n{shown:?}"
+    );
+    // Erased before the summary: the summary's first line starts clean.
+    let summary = shown.find("STATUS").unwrap();
+    let last_erase = shown.rfind("\r\x1b[2K").unwrap();
+    assert!(last_erase < summary, "{shown:?}");
+}
+
+#[test]
+fn on_a_terminal_with_no_color_nothing_but_plain_lines() {
+    let sandbox = Sandbox::new();
+    let (code, shown) = on_a_terminal(&sandbox, &[("NO_COLOR", "1")]);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(!shown.contains('\x1b'), "an escape code\n{shown:?}");
+    assert!(shown.contains("a │ [porch] started"), "{shown:?}");
+}
