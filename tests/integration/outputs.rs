@@ -301,3 +301,46 @@ fn on_a_terminal_with_no_color_nothing_but_plain_lines() {
     assert!(!shown.contains('\x1b'), "an escape code\n{shown:?}");
     assert!(shown.contains("a │ [porch] started"), "{shown:?}");
 }
+
+#[test]
+fn events_tell_each_attempt_and_the_rate_limit_that_ended_the_first() {
+    let sandbox = Sandbox::new();
+    let count = sandbox.path().join("count");
+    let prompt = format!(
+        "@fail-times 1 {} 529 Overloaded\n@say ok\n",
+        count.display()
+    );
+    let tasks = sandbox.tasks(&[("a", prompt.as_str())]);
+    let run = sandbox
+        .porch_run(&["--events", "--retries", "1", "--retry-backoff", "10ms"])
+        .arg(&tasks)
+        .arg(sandbox.repo())
+        .run();
+    run.expect_code(0).expect_no_panic();
+    let events = events(&run.stdout());
+    let milestones: Vec<(String, Value)> = events
+        .iter()
+        .filter(|e| e["event"] != "line")
+        .map(|e| {
+            let detail = match e["event"].as_str().unwrap() {
+                "task_started" => e["attempt"].clone(),
+                "rate_limited" => serde_json::json!([e["status"], e["limit"]]),
+                "task_finished" => e["result"]["attempts"].as_array().unwrap().len().into(),
+                _ => Value::Null,
+            };
+            (e["event"].as_str().unwrap().to_string(), detail)
+        })
+        .collect();
+    let expected: Vec<(String, Value)> = [
+        ("run_started", Value::Null),
+        ("task_started", 1.into()),
+        ("rate_limited", serde_json::json!([529, 1])),
+        ("task_started", 2.into()),
+        ("task_finished", 2.into()),
+        ("run_finished", Value::Null),
+    ]
+    .into_iter()
+    .map(|(kind, detail)| (kind.to_string(), detail))
+    .collect();
+    assert_eq!(milestones, expected, "{run}");
+}
