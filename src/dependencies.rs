@@ -2,9 +2,6 @@
 //! cycles), and when a task may start: once every task it depends on has succeeded; never,
 //! once one of them ended any other way.
 
-// Wired into the scheduler once its reshaping (issue 7) has landed.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use crate::report::Status;
 
 /// For each task, in tasks-file order, the indices of the tasks it depends on, in the order
@@ -118,7 +115,13 @@ impl Dependencies {
         }
     }
 
+    /// The graph as preflight resolved it: for each task, the indices of those it depends on.
+    pub fn from_indices(of: Vec<Vec<usize>>) -> Dependencies {
+        Dependencies { of }
+    }
+
     /// No task depends on another.
+    #[cfg(test)]
     pub fn none(tasks: usize) -> Dependencies {
         Dependencies {
             of: vec![Vec::new(); tasks],

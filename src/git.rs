@@ -910,6 +910,86 @@ fn nul_separated(bytes: &[u8]) -> impl Iterator<Item = String> {
         .map(|field| String::from_utf8_lossy(field).into_owned())
 }
 
+/// Where the merged base of a task with several dependencies lives until its branch holds it.
+pub const BASES_REFS: &str = "refs/porch/bases";
+
+/// What merging several commits gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Merged {
+    /// A merge commit with every commit as a parent, in order.
+    Commit(String),
+    /// Merging commit number `at` into those before it conflicts in these files.
+    Conflict { at: usize, files: Vec<String> },
+}
+
+/// Merges `commits` (two or more) without touching any branch, index or work tree: `git
+/// merge-tree` merges the trees, `commit-tree` makes the commits, and the last, with every
+/// commit as a parent, is kept under `reference` (never a user's branch) until the caller
+/// removes it: an object no ref names could be pruned before the task's branch holds it.
+pub fn merge_commits(
+    dir: &Path,
+    commits: &[&str],
+    reference: &str,
+    message: &str,
+    identity: &[String],
+) -> Result<Merged, GitError> {
+    let Some((first, rest)) = commits.split_first() else {
+        return Ok(Merged::Commit(String::new()));
+    };
+    let mut merged = first.to_string();
+    let mut tree = String::new();
+    for (done, next) in rest.iter().enumerate() {
+        let args = [
+            "merge-tree",
+            "--write-tree",
+            "--name-only",
+            "--no-messages",
+            "-z",
+            merged.as_str(),
+            next,
+        ];
+        let out = output(dir, &args)?;
+        // The tree's id first, then each conflicting path.
+        let mut fields = nul_separated(&out.stdout);
+        tree = fields.next().unwrap_or_default();
+        match out.status.code() {
+            Some(0) => {}
+            Some(1) => {
+                let mut files: Vec<String> = fields.collect();
+                files.dedup();
+                let at = done + 1;
+                return Ok(Merged::Conflict { at, files });
+            }
+            _ => return Err(failure(&args, &out)),
+        }
+        // The next commit is merged into one holding everything so far.
+        if done + 1 < rest.len() {
+            merged = commit_tree(dir, &tree, &[merged.as_str(), next], message, identity)?;
+        }
+    }
+    let commit = commit_tree(dir, &tree, commits, message, identity)?;
+    run(dir, &["update-ref", reference, &commit])?;
+    Ok(Merged::Commit(commit))
+}
+
+fn commit_tree(
+    dir: &Path,
+    tree: &str,
+    parents: &[&str],
+    message: &str,
+    identity: &[String],
+) -> Result<String, GitError> {
+    let mut args: Vec<String> = identity.to_vec();
+    // Unsigned, as porch's commits of the agents' work: a missing key must not stop a task.
+    args.extend(["commit-tree", "--no-gpg-sign", tree].map(String::from));
+    for parent in parents {
+        args.extend(["-p".to_string(), parent.to_string()]);
+    }
+    args.extend(["-m".to_string(), message.trim_end().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(dir, &args)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 mod agent;
 mod atomic_file;
+mod base;
 mod branch_template;
 mod check;
 mod clean;

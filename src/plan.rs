@@ -43,6 +43,9 @@ pub struct Task {
     /// For an attempt of a repeated task (`NAME-k`): the task's name as written, `NAME`. Set
     /// when the run's tasks are expanded, never read from the file.
     pub group: Option<String>,
+    /// Names of tasks of the file that must succeed before this one starts; it starts from
+    /// their branches.
+    pub depends_on: Vec<String>,
 }
 
 /// A validated run: every path decided, every base resolved to a commit.
@@ -109,10 +112,14 @@ pub struct Resume {
 pub struct TaskPlan {
     pub task: Task,
     pub branch: String,
-    /// The base as the user named it (or the branch checked out in REPO).
+    /// The base as the user named it (or the branch checked out in REPO); for a task with
+    /// `depends_on`, its dependencies' branches (`task/a + task/b`).
     pub base_branch: String,
-    /// The commit the branch starts from, fixed before any task starts.
+    /// The commit the branch starts from, fixed before any task starts; empty for a task with
+    /// `depends_on`, whose base is made when its dependencies have succeeded.
     pub base_commit: String,
+    /// The tasks of this plan it depends on (`depends_on`), as indices, in the order listed.
+    pub depends_on: Vec<usize>,
     pub worktree: PathBuf,
     pub log: PathBuf,
     /// The task's own `timeout`, else `--timeout`.

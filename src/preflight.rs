@@ -18,6 +18,7 @@ use std::time::SystemTime;
 use crate::agent;
 use crate::atomic_file::{Destination, destination};
 use crate::branch_template::{self, RunStamp};
+use crate::dependencies::Dependencies;
 use crate::error::{Error, IoContext};
 use crate::git::{self, Repo, WorktreeEntry};
 use crate::options::RunArgs;
@@ -88,7 +89,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         args,
         run_id: &stamp.id,
     };
-    let tasks = plan_tasks(
+    let mut tasks = plan_tasks(
         &source_name,
         tasks.into_iter().zip(branches).collect(),
         &repo,
@@ -96,6 +97,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         &existing,
         &run,
     )?;
+    link_dependencies(&source_name, &mut tasks)?;
     check_creatable_outputs(args, &layout)?;
     let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, tasks.len(), jobs::available_memory());
     Ok(Plan {
@@ -380,6 +382,7 @@ fn plan_tasks(
             redactor: Arc::default(),
             resume: None,
             carried: None,
+            depends_on: Vec::new(),
         };
         run.equip(&mut plan, index);
         plans.push(plan);
@@ -392,6 +395,34 @@ fn plan_tasks(
         ));
     }
     Ok(plans)
+}
+
+/// Each task's `depends_on` as indices into the plan. A task that depends on others and starts
+/// afresh gets their branches as its base; the commit is made once they have succeeded. The
+/// tasks file and `--only`/`--skip` were checked already: an error here is a stored run's.
+fn link_dependencies(source_name: &str, plans: &mut [TaskPlan]) -> Result<(), Error> {
+    let names: Vec<String> = plans.iter().map(|p| p.task.name.clone()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let lists: Vec<Vec<String>> = plans.iter().map(|p| p.task.depends_on.clone()).collect();
+    let graph = Dependencies::resolve(&names, &lists).map_err(|problem| {
+        let (message, hint) = problem.explain(&names);
+        let task = names[problem.task()];
+        Error::setup(
+            format!("{source_name}: task `{task}`: depends_on: {message}"),
+            hint,
+        )
+    })?;
+    for index in 0..plans.len() {
+        let of = graph.of(index).to_vec();
+        let afresh = plans[index].resume.is_none() && plans[index].carried.is_none();
+        if afresh && !of.is_empty() {
+            let branches: Vec<&str> = of.iter().map(|&d| plans[d].branch.as_str()).collect();
+            plans[index].base_branch = branches.join(" + ");
+            plans[index].base_commit = String::new();
+        }
+        plans[index].depends_on = of;
+    }
+    Ok(())
 }
 
 /// The branch a task starts from: its own `base_branch`, else the branch checked out in REPO,

@@ -13,6 +13,7 @@ use crossbeam_channel::Sender;
 use crate::agent::ApiEvent;
 use crate::atomic_file;
 use crate::conflicts;
+use crate::dependencies::Dependencies;
 use crate::error::{Error, IoContext};
 use crate::events::Event;
 use crate::options::{ColorChoice, OutputMode, RunArgs};
@@ -23,7 +24,7 @@ use crate::proc;
 use crate::report::{self, Counts, Results, SCHEMA_VERSION, Status, TaskResult};
 use crate::rivals;
 use crate::runs;
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Blocked, Scheduler};
 use crate::sha256;
 use crate::shutdown;
 use crate::slots::{Inbox, Slots};
@@ -389,7 +390,9 @@ fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
     let plan = ctx.plan;
     // From the first results: a task carried over is not run again, it starts with its outcome.
     let initial = progress.results.tasks.iter().map(|t| t.status).collect();
-    let mut scheduler = Scheduler::new(initial, plan.jobs, plan.stagger);
+    let dependencies = (plan.tasks.iter()).map(|t| t.depends_on.clone()).collect();
+    let dependencies = Dependencies::from_indices(dependencies);
+    let mut scheduler = Scheduler::new(initial, dependencies, plan.jobs, plan.stagger);
     let mut announced = Announced::new(&progress.results);
     std::thread::scope(|scope| {
         let (finished_tx, finished_rx) = crossbeam_channel::unbounded::<Finished>();
@@ -397,6 +400,9 @@ fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
             announced.announce(&ctx.printer, &progress.results);
             if let Some(signal) = shutdown::requested() {
                 stop_starting(&mut scheduler, progress, signal);
+            }
+            if skip_blocked(&mut scheduler, progress) {
+                progress.update();
             }
             if start_ready(scope, ctx, &mut scheduler, progress, &finished_tx) {
                 progress.update();
@@ -528,6 +534,30 @@ fn start_ready<'scope>(
         }
     }
     started_any
+}
+
+/// Marks skipped every pending task a dependency of which ended without succeeding, naming
+/// it and how it ended. True when it skipped any.
+fn skip_blocked(scheduler: &mut Scheduler, progress: &mut Progress) -> bool {
+    let blocked = scheduler.skip_blocked();
+    for Blocked {
+        task,
+        dependency,
+        ended,
+    } in &blocked
+    {
+        let how = match ended {
+            Status::TimedOut => "timed out",
+            Status::Interrupted => "was interrupted",
+            Status::Skipped => "was skipped",
+            _ => "failed",
+        };
+        let name = progress.results.tasks[*dependency].name.clone();
+        let result = &mut progress.results.tasks[*task];
+        result.status = Status::Skipped;
+        result.error = Some(format!("not started: it depends on `{name}`, which {how}"));
+    }
+    !blocked.is_empty()
 }
 
 /// On the first signal: says what porch does now, and marks every waiting task skipped.

@@ -1,12 +1,21 @@
-//! The rules of a run's schedule: which task may start now, under `-j`, `--stagger` and a
-//! signal to porch. Pure: the caller passes the time in and carries out the decisions (threads,
+//! The rules of a run's schedule: which task may start now, under `-j`, `--stagger`,
+//! `depends_on` and a signal to porch. Pure: the caller passes the time in and carries out the decisions (threads,
 //! results), so each rule is tested without a clock or a thread.
 
 use std::time::{Duration, Instant};
 
 use crate::agent::ApiEvent;
 use crate::concurrency::{AdaptiveLimit, Governor, Reaction};
+use crate::dependencies::{Dependencies, Readiness};
 use crate::report::Status;
+
+/// A task that never starts: `dependency`, a task it depends on, ended `ended`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocked {
+    pub task: usize,
+    pub dependency: usize,
+    pub ended: Status,
+}
 
 #[derive(Debug)]
 pub struct Scheduler {
@@ -15,6 +24,8 @@ pub struct Scheduler {
     /// of the results file, so that a rule about outcomes (start only once another task
     /// succeeded) reads them as they are.
     states: Vec<Status>,
+    /// Which tasks each task waits for (`depends_on`).
+    dependencies: Dependencies,
     /// How many tasks may run at once (`-j`).
     jobs: usize,
     /// The least time between two starts (`--stagger`).
@@ -30,10 +41,16 @@ pub struct Scheduler {
 impl Scheduler {
     /// `initial`: each task's status before the run starts: pending, or the outcome of a task
     /// that `porch resume` carries over from the run it resumes.
-    pub fn new(initial: Vec<Status>, jobs: usize, stagger: Option<Duration>) -> Scheduler {
+    pub fn new(
+        initial: Vec<Status>,
+        dependencies: Dependencies,
+        jobs: usize,
+        stagger: Option<Duration>,
+    ) -> Scheduler {
         Scheduler {
             governor: Governor::new(initial.len(), jobs),
             states: initial,
+            dependencies,
             jobs,
             stagger,
             last_start: None,
@@ -41,13 +58,42 @@ impl Scheduler {
         }
     }
 
-    /// The task that may start at `now`, if any: the first pending one, when a slot is free
-    /// and the stagger since the last start has passed.
+    /// The task that may start at `now`, if any: the first pending one whose dependencies
+    /// have all succeeded, when a slot is free and the stagger since the last start has passed.
     pub fn ready(&self, now: Instant) -> Option<usize> {
         if self.stopping || !self.has_room() || !self.stagger_wait(now).is_zero() {
             return None;
         }
-        self.states.iter().position(|s| *s == Status::Pending)
+        (0..self.states.len()).find(|&index| {
+            self.states[index] == Status::Pending
+                && self.dependencies.readiness(index, &self.states) == Readiness::Ready
+        })
+    }
+
+    /// Pending tasks that will never start, because a task they depend on ended without
+    /// succeeding: each becomes skipped, and so, in turn, do the tasks that depend on it.
+    /// Returns them in the order skipped, each with the dependency that blocked it and how
+    /// that one ended.
+    pub fn skip_blocked(&mut self) -> Vec<Blocked> {
+        let mut skipped = Vec::new();
+        loop {
+            let blocked = (0..self.states.len()).find_map(|index| {
+                let pending = self.states[index] == Status::Pending;
+                match self.dependencies.readiness(index, &self.states) {
+                    Readiness::Blocked { dependency } if pending => Some(Blocked {
+                        task: index,
+                        dependency,
+                        ended: self.states[dependency],
+                    }),
+                    _ => None,
+                }
+            });
+            let Some(blocked) = blocked else {
+                return skipped;
+            };
+            self.states[blocked.task] = Status::Skipped;
+            skipped.push(blocked);
+        }
     }
 
     /// A running task whose session porch stopped or that failed, waiting for a slot to start
@@ -180,6 +226,7 @@ mod tests {
         let now = Instant::now() + 10 * SECOND;
         let scheduler = Scheduler {
             states: states.to_vec(),
+            dependencies: Dependencies::none(states.len()),
             jobs,
             stagger,
             last_start: since_start.map(|since| now - since),
@@ -206,9 +253,9 @@ mod tests {
 
     #[test]
     fn a_task_carried_over_by_resume_never_starts_and_holds_no_slot() {
-        let s = Scheduler::new(vec![Succeeded, Pending], 1, None);
+        let s = Scheduler::new(vec![Succeeded, Pending], Dependencies::none(2), 1, None);
         assert_eq!(s.ready(Instant::now()), Some(1));
-        let s = Scheduler::new(vec![Succeeded], 1, None);
+        let s = Scheduler::new(vec![Succeeded], Dependencies::none(1), 1, None);
         assert!(s.is_done());
     }
 
@@ -401,5 +448,51 @@ mod tests {
     fn running_counts_only_running_tasks() {
         let (s, _) = scheduler(&[Running, Failed, Running, Pending, Skipped], 4, None, None);
         assert_eq!(s.running(), 2);
+    }
+
+    /// A scheduler with `-j 10` whose tasks depend on the tasks `lists` name by index.
+    fn with_dependencies(states: &[Status], lists: &[&[usize]]) -> (Scheduler, Instant) {
+        let (mut s, now) = scheduler(states, 10, None, None);
+        let lists = lists.iter().map(|l| l.to_vec()).collect();
+        s.dependencies = Dependencies::from_indices(lists);
+        (s, now)
+    }
+
+    #[test]
+    fn a_task_starts_once_its_dependencies_succeeded_the_ready_ones_in_file_order() {
+        // 0 depends on 1; 2 depends on 0 and 3; (the statuses, what starts next)
+        let lists: &[&[usize]] = &[&[1], &[], &[0, 3], &[]];
+        let cases: &[(&[Status], Option<usize>)] = &[
+            (&[Pending, Pending, Pending, Pending], Some(1)),
+            (&[Pending, Running, Pending, Pending], Some(3)),
+            (&[Pending, Running, Pending, Running], None),
+            (&[Pending, Succeeded, Pending, Running], Some(0)),
+            (&[Succeeded, Succeeded, Pending, Running], None),
+            (&[Succeeded, Succeeded, Pending, Succeeded], Some(2)),
+        ];
+        for (states, next) in cases {
+            let (s, now) = with_dependencies(states, lists);
+            assert_eq!(s.ready(now), *next, "states {states:?}");
+        }
+    }
+
+    #[test]
+    fn a_dependency_that_did_not_succeed_skips_its_dependants_and_theirs() {
+        // 1 depends on 0, 2 on 1, 3 on nothing, 4 on 3 and 2.
+        let lists: &[&[usize]] = &[&[], &[0], &[1], &[], &[3, 2]];
+        let (mut s, _) = with_dependencies(&[TimedOut, Pending, Pending, Running, Pending], lists);
+        let blocked = s.skip_blocked();
+        let expected = [(1, 0, TimedOut), (2, 1, Skipped), (4, 2, Skipped)];
+        let got: Vec<(usize, usize, Status)> = (blocked.iter())
+            .map(|b| (b.task, b.dependency, b.ended))
+            .collect();
+        assert_eq!(got, expected);
+        assert_eq!(s.states, [TimedOut, Skipped, Skipped, Running, Skipped]);
+        assert!(s.skip_blocked().is_empty(), "once is enough");
+        let (mut s, _) = with_dependencies(&[Running, Pending, Pending, Pending, Pending], lists);
+        assert!(
+            s.skip_blocked().is_empty(),
+            "a running dependency blocks nothing"
+        );
     }
 }

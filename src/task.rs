@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use crate::agent::{self, ResultEvent};
+use crate::base::{self, Base};
 use crate::check::{self, Verdict};
 use crate::duration;
 use crate::events::Event;
@@ -49,6 +50,10 @@ struct Task<'a> {
     ctx: &'a Context<'a>,
     index: usize,
     plan: &'a TaskPlan,
+    /// What the branch starts from: preflight's base, or made from the tasks it depends on.
+    base: Base,
+    /// The plan's environment, with `PORCH_BASE` the commit actually used.
+    env: Vec<(String, String)>,
     /// How long setup ran: the session gets what is left of the task's timeout.
     setup_took: std::cell::Cell<Duration>,
     started: Instant,
@@ -76,7 +81,7 @@ impl Task<'_> {
 
     /// The task's environment for a step: `PORCH_*`, its `env`, and the session marker.
     fn step_env(&self) -> Vec<(String, String)> {
-        let mut env = self.plan.env.clone();
+        let mut env = self.env.clone();
         env.push((agent::SESSION_MARKER_VAR.to_string(), self.marker()));
         env
     }
@@ -90,7 +95,7 @@ impl Task<'_> {
         Launch {
             program: &run.agent,
             args: &self.plan.claude_args,
-            env: &self.plan.env,
+            env: &self.env,
             redactor: &self.plan.redactor,
             prompt: &self.plan.task.prompt,
             worktree: &self.plan.worktree,
@@ -123,33 +128,61 @@ pub fn started(plan: &TaskPlan, index: usize, attempt: u32) -> Event {
 pub fn run(ctx: &Context, index: usize) -> TaskResult {
     let plan = &ctx.plan.tasks[index];
     let started = Instant::now();
-    let task = Task {
-        ctx,
-        index,
-        plan,
-        setup_took: std::cell::Cell::new(Duration::ZERO),
-        started,
-    };
     let mut result = result_template(plan, Status::Failed);
-    run_inner(&task, &mut result);
+    match base::base_of(ctx.plan, index) {
+        Ok(base) => {
+            let task = Task {
+                ctx,
+                index,
+                plan,
+                env: with_base(&plan.env, &base.commit),
+                base,
+                setup_took: std::cell::Cell::new(Duration::ZERO),
+                started,
+            };
+            run_inner(&task, &mut result);
+            result.base_branch = task.base.branch;
+            result.base_commit = task.base.commit;
+        }
+        // Nothing was made: no worktree, no branch.
+        Err(error) => {
+            let error = format!("not started: {error}");
+            printer::note(&ctx.printer, index, Tone::Bad, error.clone());
+            result.error = Some(error);
+        }
+    }
     result.duration_ms = started.elapsed().as_millis() as u64;
     result
+}
+
+/// `env` with `PORCH_BASE` saying `commit`.
+fn with_base(env: &[(String, String)], commit: &str) -> Vec<(String, String)> {
+    let mut env = env.to_vec();
+    for (name, value) in &mut env {
+        if name == "PORCH_BASE" {
+            *value = commit.to_string();
+        }
+    }
+    env
 }
 
 fn run_inner(task: &Task, result: &mut TaskResult) {
     let plan = task.plan;
     let repo = &task.ctx.plan.repo;
     if shutdown::requested().is_some() {
+        base::release(task.ctx.plan, task.index);
         skip_not_started(result);
         return;
     }
     let cancelled = || shutdown::requested().is_some();
     let made = match &plan.resume {
-        None => repo.add_worktree(&plan.worktree, &plan.branch, &plan.base_commit, &cancelled),
+        None => repo.add_worktree(&plan.worktree, &plan.branch, &task.base.commit, &cancelled),
         Some(_) => repo
             .reenter_worktree(&plan.worktree, &plan.branch)
             .map(|()| true),
     };
+    // The branch holds a merged base now, or was not made: the temporary ref's job is done.
+    base::release(task.ctx.plan, task.index);
     match made {
         Ok(true) => {}
         Ok(false) => {
@@ -168,7 +201,7 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
             "worktree {} on {} from {}",
             plan.worktree.display(),
             plan.branch,
-            plan.base_branch
+            task.base.branch
         ),
         Some(resume) => format!(
             "resuming in worktree {} on {}{}",
@@ -216,7 +249,7 @@ fn prepare_worktree(task: &Task, result: &mut TaskResult) -> bool {
         let _ = std::fs::File::create(&plan.log);
     }
     let marker = task.marker();
-    let mut env = plan.env.clone();
+    let mut env = task.env.clone();
     env.push((agent::SESSION_MARKER_VAR.to_string(), marker.clone()));
     let preparation = Preparation {
         repo_root: &task.ctx.plan.repo.toplevel,
@@ -258,7 +291,7 @@ fn prepare_worktree(task: &Task, result: &mut TaskResult) -> bool {
 fn discard_unstarted(task: &Task, result: &mut TaskResult) {
     let plan = task.plan;
     let repo = &task.ctx.plan.repo;
-    repo.discard_worktree(&plan.worktree, &plan.branch, &plan.base_commit);
+    repo.discard_worktree(&plan.worktree, &plan.branch, &task.base.commit);
     skip_not_started(result);
     result.worktree_kept = plan.worktree.exists();
     task.note(
@@ -502,7 +535,7 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
     // attempts after the earlier run's.
     let (restart, earlier) = match &plan.resume {
         Some(resume) => (&resume.start_commit, resume.attempts_before),
-        None => (&plan.base_commit, 0),
+        None => (&task.base.commit, 0),
     };
     let number = attempt + earlier;
     let reference = format!("{}/{}/{number}", git::ATTEMPTS_REFS, plan.slot);
@@ -767,7 +800,7 @@ fn find_nested_repositories(task: &Task, result: &mut TaskResult) -> Option<Vec<
 fn leave_out_committed_links(task: &Task, result: &mut TaskResult, stats: &mut DiffStats) -> bool {
     let plan = task.plan;
     let (links, counts) =
-        match unsaved::committed_links(&plan.worktree, &plan.base_commit, &plan.branch) {
+        match unsaved::committed_links(&plan.worktree, &task.base.commit, &plan.branch) {
             Ok(found) => found,
             Err(err) => {
                 let text = format!(
@@ -822,7 +855,7 @@ fn record_ignored_writes(task: &Task, written: &BTreeSet<String>, result: &mut T
 /// Records in the result what the branch holds against the base; nothing when git cannot say.
 fn record_diff_stats(task: &Task, result: &mut TaskResult) -> DiffStats {
     let plan = task.plan;
-    match git::diff_stats(&plan.worktree, &plan.base_commit, &plan.branch) {
+    match git::diff_stats(&plan.worktree, &task.base.commit, &plan.branch) {
         Ok(stats) => {
             result.commits = stats.commits;
             result.files_changed = stats.files_changed;

@@ -11,11 +11,12 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::branch_template::Template;
+use crate::dependencies::Dependencies;
 use crate::error::Error;
 pub use crate::plan::Task;
 
 /// Fields a task may have, all of them also allowed in `defaults` but `TASK_ONLY_FIELDS`.
-pub const TASK_FIELDS: [&str; 19] = [
+pub const TASK_FIELDS: [&str; 20] = [
     "name",
     "prompt",
     "description",
@@ -35,9 +36,11 @@ pub const TASK_FIELDS: [&str; 19] = [
     "setup",
     "check",
     "repeat",
+    "depends_on",
 ];
-/// Fields that say which task this is: meaningless as a default for every task.
-pub const TASK_ONLY_FIELDS: [&str; 1] = ["name"];
+/// Fields that say which task this is, or which others it follows: meaningless as a default
+/// for every task.
+pub const TASK_ONLY_FIELDS: [&str; 2] = ["name", "depends_on"];
 const FILE_FIELDS: [&str; 3] = ["tasks", "defaults", "branch_template"];
 /// One setting written two ways: a task that gives either replaces whichever the defaults give.
 const PROMPT_FIELDS: [&str; 2] = ["prompt", "prompt_file"];
@@ -124,6 +127,11 @@ Task fields:
                         PORCH_GROUP=NAME. Of those that succeed (check passed), the one that
                         changed the fewest lines wins, then the fastest. --only and --skip
                         take NAME for all of them. 1: the task runs once, as NAME.
+  depends_on            names of tasks of this file, e.g. ["add-auth"]: the task starts once
+                        all of them succeeded, from their branch (several: a merge of their
+                        branches); if one does not succeed, it is skipped. Not with
+                        base_branch; a default base_branch is for the other tasks. A
+                        repeated task cannot be a dependency.
 
 setup, the session and check get: PORCH_TASK (the name), PORCH_TASK_INDEX (0-based, in file order),
 PORCH_WORKTREE, PORCH_BRANCH, PORCH_BASE (the base commit), PORCH_RUN_ID, and PORCH_PORT: the
@@ -275,6 +283,7 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<TaskFile, Error> {
         tasks.push(task);
     }
     check_attempt_names(source, &tasks)?;
+    check_dependencies(source, &tasks)?;
     Ok(TaskFile {
         tasks,
         branch_template,
@@ -329,6 +338,34 @@ fn check_attempt_names(source: &Source, tasks: &[Task]) -> Result<(), Error> {
                     "every task and attempt needs its own name: rename one of the two tasks",
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Every `depends_on` names another task of the file, once, and no dependencies form a cycle.
+/// A repeated task is refused as a dependency: which attempt's branch a dependant would start
+/// from is known only once its group has a winner, and the scheduler does not wait for one.
+fn check_dependencies(source: &Source, tasks: &[Task]) -> Result<(), Error> {
+    let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+    let lists: Vec<Vec<String>> = tasks.iter().map(|t| t.depends_on.clone()).collect();
+    if let Err(problem) = Dependencies::resolve(&names, &lists) {
+        let index = problem.task();
+        let (message, hint) = problem.explain(&names);
+        return Err(source.task_error(index, Some(names[index]), "depends_on", message, hint));
+    }
+    for (index, task) in tasks.iter().enumerate() {
+        let repeated = |name: &&String| {
+            (tasks.iter()).any(|t| &&t.name == name && t.repeat.is_some_and(|n| n >= 2))
+        };
+        if let Some(name) = task.depends_on.iter().find(repeated) {
+            return Err(source.task_error(
+                index,
+                Some(&task.name),
+                "depends_on",
+                format!("{name:?} is a repeated task (repeat): a task cannot depend on one"),
+                "depend on a task that runs once, or give that task no repeat",
+            ));
         }
     }
     Ok(())
@@ -450,6 +487,10 @@ fn with_defaults(defaults: &Map<String, Value>, task: &Value) -> Value {
         return task.clone();
     };
     let mut merged = defaults.clone();
+    // A task that depends on others starts from their branches: a default base is not its.
+    if own.get("depends_on").is_some_and(|v| !v.is_null()) {
+        merged.remove("base_branch");
+    }
     if PROMPT_FIELDS.iter().any(|f| own.contains_key(*f)) {
         for field in PROMPT_FIELDS {
             merged.remove(field);
@@ -549,6 +590,7 @@ fn read_fields(f: &Fields) -> Result<Task, Error> {
     let setup = f.command("setup")?;
     let check = f.command("check")?;
     let repeat = f.repeat()?;
+    let depends_on = f.depends_on(base_branch.is_some())?;
     Ok(Task {
         name: String::new(),
         prompt,
@@ -569,6 +611,7 @@ fn read_fields(f: &Fields) -> Result<Task, Error> {
         check,
         repeat,
         group: None,
+        depends_on,
     })
 }
 
@@ -699,6 +742,20 @@ impl Fields<'_> {
             ));
         }
         Ok(branch)
+    }
+
+    /// Names of tasks of the file; whether they name tasks is checked once every task is read.
+    fn depends_on(&self, has_base_branch: bool) -> Result<Vec<String>, Error> {
+        let hint = "name tasks of this file, e.g. [\"add-auth\"]";
+        let names = self.strings("depends_on", hint, |_| Ok(()))?;
+        if !names.is_empty() && has_base_branch {
+            return Err(self.error(
+                "depends_on",
+                "cannot be given together with `base_branch`".to_string(),
+                "a task that depends on others starts from their branches: remove base_branch, or depends_on",
+            ));
+        }
+        Ok(names)
     }
 
     fn timeout(&self) -> Result<Option<Duration>, Error> {
@@ -1513,6 +1570,10 @@ mod tests {
                 "t.json: defaults: field `name`: cannot be a default",
             ),
             (
+                r#"{"depends_on":["a"]}"#,
+                "t.json: defaults: field `depends_on`: cannot be a default",
+            ),
+            (
                 r#"{"max_turns":0}"#,
                 "t.json: defaults: field `max_turns`: must be a whole number",
             ),
@@ -1534,6 +1595,86 @@ mod tests {
             err.contains("defaults may hold: prompt, description,"),
             "{err}"
         );
+    }
+
+    /// Tasks a, b, c with these `depends_on` lists (JSON), and what the file gives.
+    fn depending(lists: [&str; 3]) -> Result<Vec<Vec<String>>, String> {
+        let tasks: Vec<String> = ["a", "b", "c"]
+            .iter()
+            .zip(lists)
+            .map(|(name, list)| format!(r#"{{"name":"{name}","prompt":"p","depends_on":{list}}}"#))
+            .collect();
+        let tasks = parse_str(&format!(r#"{{"tasks":[{}]}}"#, tasks.join(",")))?;
+        Ok(tasks.into_iter().map(|t| t.depends_on).collect())
+    }
+
+    #[test]
+    fn depends_on_names_other_tasks_of_the_file_without_a_cycle() {
+        let lists = depending(["null", r#"["a"]"#, r#"["b","a"]"#]).unwrap();
+        assert_eq!(lists, [vec![], vec!["a"], vec!["b", "a"]]);
+        // (the lists, the start of the message)
+        let cases = [
+            (
+                ["[]", r#"["x"]"#, "[]"],
+                "t.json: tasks[1] (\"b\"): field `depends_on`: \"x\" is not the name of a task in this file",
+            ),
+            (
+                [r#"["a"]"#, "[]", "[]"],
+                "t.json: tasks[0] (\"a\"): field `depends_on`: \"a\" depends on itself",
+            ),
+            (
+                [r#"["c"]"#, r#"["a"]"#, r#"["b"]"#],
+                "t.json: tasks[0] (\"a\"): field `depends_on`: a cycle: a → c → b → a",
+            ),
+            (
+                ["[]", r#""a""#, "[]"],
+                "t.json: tasks[1] (\"b\"): field `depends_on`: must be a list of strings",
+            ),
+            (
+                ["[]", "[1]", "[]"],
+                "t.json: tasks[1] (\"b\"): field `depends_on`: every entry must be a string",
+            ),
+        ];
+        for (lists, message) in cases {
+            let err = depending(lists).unwrap_err();
+            assert!(err.starts_with(message), "{lists:?}: {err}");
+            assert!(err.contains(" | "), "with a hint: {err}");
+        }
+    }
+
+    #[test]
+    fn depends_on_starts_from_the_dependencies_not_a_base_branch() {
+        let err = parse_str(
+            r#"{"tasks":[{"name":"a","prompt":"p"},{"name":"b","prompt":"p","depends_on":["a"],"base_branch":"main"}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("t.json: tasks[1] (\"b\"): field `depends_on`: cannot be given together with `base_branch`"),
+            "{err}"
+        );
+        // A default base is for the tasks that depend on none.
+        let tasks = parse_str(
+            r#"{"defaults":{"base_branch":"dev"},"tasks":[{"name":"a","prompt":"p"},{"name":"b","prompt":"p","depends_on":["a"]}]}"#,
+        )
+        .unwrap();
+        let bases: Vec<Option<&str>> = tasks.iter().map(|t| t.base_branch.as_deref()).collect();
+        assert_eq!(bases, [Some("dev"), None]);
+    }
+
+    #[test]
+    fn a_repeated_task_is_no_dependency() {
+        let err = parse_str(
+            r#"{"tasks":[{"name":"fix","prompt":"p","repeat":3},{"name":"b","prompt":"p","depends_on":["fix"]}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with(
+                "t.json: tasks[1] (\"b\"): field `depends_on`: \"fix\" is a repeated task"
+            ),
+            "{err}"
+        );
+        let once = r#"{"tasks":[{"name":"fix","prompt":"p","repeat":1},{"name":"b","prompt":"p","depends_on":["fix"]}]}"#;
+        assert!(parse_str(once).is_ok(), "repeat 1 runs the task once");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `--only`, `--skip` and `--shard`: which of the tasks file's tasks a run runs. Names are the
 //! file's own (a repeated task's name means all of its attempts); one that names no task is
-//! refused. A shard is decided on the whole file, so `--only` never moves a task to another.
-//! Then `repeat`: a repeated task runs as its attempts, each a task of its own.
+//! refused, and so is leaving out a task that a kept one depends on. A shard is decided on the
+//! whole file, so `--only` never moves a task to another. Then `repeat`: a repeated task runs
+//! as its attempts, each a task of its own.
 
 use crate::error::Error;
 use crate::plan::Task;
@@ -58,9 +59,9 @@ pub fn select_shard(
         .collect())
 }
 
-/// The names a task's `depends_on` lists. Until the tasks file has `depends_on`, none.
-fn dependencies(_task: &Task) -> Vec<String> {
-    Vec::new()
+/// The names a task's `depends_on` lists.
+fn dependencies(task: &Task) -> Vec<String> {
+    task.depends_on.clone()
 }
 
 /// The tasks `--only` keeps, or those `--skip` leaves, in file order. Both empty: all of them.
@@ -100,7 +101,33 @@ fn pick(
         .with_hint(format!("the tasks are: {}", all.join(", "))));
     }
     let keep = |task: &Task| names.contains(&task.name) == (flag == "--only");
-    Ok(tasks.into_iter().filter(keep).collect())
+    let chosen: Vec<Task> = tasks.into_iter().filter(keep).collect();
+    check_dependencies_kept(flag, &chosen)?;
+    Ok(chosen)
+}
+
+/// A kept task starts from the branches of the tasks it depends on: they must run too.
+fn check_dependencies_kept(flag: &str, selected: &[Task]) -> Result<(), Error> {
+    for task in selected {
+        let kept = |name: &&String| selected.iter().any(|t| &t.name == *name);
+        let Some(missing) = task.depends_on.iter().find(|name| !kept(name)) else {
+            continue;
+        };
+        let hint = if flag == "--only" {
+            format!(
+                "add `{missing}` to --only, or leave `{}` out too",
+                task.name
+            )
+        } else {
+            format!("drop `{missing}` from --skip, or skip `{}` too", task.name)
+        };
+        return Err(Error::usage(format!(
+            "{flag} leaves out `{missing}`, which task `{}` depends on",
+            task.name
+        ))
+        .with_hint(hint));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -207,6 +234,44 @@ mod tests {
                 ("b", None),
             ]
         );
+    }
+
+    #[test]
+    fn a_dependency_of_a_kept_task_must_be_kept_too() {
+        // c depends on b; (--only, --skip, the message and hint, or None when it runs)
+        type Refusal = Option<(&'static str, &'static str)>;
+        let cases: [(&[&str], &[&str], Refusal); 5] = [
+            (&["b", "c"], &[], None),
+            (&[], &["a"], None),
+            (&["a", "b"], &[], None),
+            (
+                &["c"],
+                &[],
+                Some((
+                    "--only leaves out `b`, which task `c` depends on",
+                    "add `b` to --only, or leave `c` out too",
+                )),
+            ),
+            (
+                &[],
+                &["b"],
+                Some((
+                    "--skip leaves out `b`, which task `c` depends on",
+                    "drop `b` from --skip, or skip `c` too",
+                )),
+            ),
+        ];
+        for (only, skip, refusal) in cases {
+            let mut all = tasks(&["a", "b", "c"]);
+            all[2].depends_on = list(&["b"]);
+            let selected = select("t.json", all, &list(only), &list(skip));
+            let got = selected
+                .as_ref()
+                .err()
+                .map(|err| (err.to_string(), err.hint().unwrap_or_default().to_string()));
+            let want = refusal.map(|(m, h)| (m.to_string(), h.to_string()));
+            assert_eq!(got, want, "--only {only:?} --skip {skip:?}");
+        }
     }
 
     #[test]

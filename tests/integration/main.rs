@@ -4,6 +4,7 @@
 mod support;
 
 mod after;
+mod dependencies;
 mod distributed;
 mod git_safety;
 mod layers;
