@@ -241,9 +241,10 @@ mod tests {
         .unwrap()
         .tasks;
         let groups = vec![("fix-2".to_string(), "fix".to_string())];
+        // (the result's name, the task found: its name, prompt and group)
         for (name, found) in [
-            ("a", Some(("a", "pa"))),
-            ("fix-2", Some(("fix-2", "pf"))),
+            ("a", Some(("a", "pa", None))),
+            ("fix-2", Some(("fix-2", "pf", Some("fix")))),
             ("fix-3", None),
             ("gone", None),
         ] {
@@ -253,9 +254,12 @@ mod tests {
             };
             let task = task_of(&tasks, &previous, &groups, "r");
             match found {
-                Some((name, prompt)) => {
+                Some((name, prompt, group)) => {
                     let task = task.unwrap();
-                    assert_eq!((task.name.as_str(), task.prompt.as_str()), (name, prompt));
+                    let seen = (task.name.as_str(), task.prompt.as_str());
+                    assert_eq!(seen, (name, prompt));
+                    // The resumed attempt keeps its group: PORCH_GROUP and the results say it.
+                    assert_eq!(task.group.as_deref(), group, "{name}");
                 }
                 None => assert!(task.unwrap_err().to_string().contains("not in the tasks")),
             }

@@ -357,3 +357,49 @@ fn a_git_without_merge_tree_write_tree_is_said_once_and_nothing_compared() {
     assert_eq!(results["conflicts_note"], note, "{results:#}");
     assert_eq!(run.stdout().matches(note).count(), 1, "{}", run.stdout());
 }
+
+#[test]
+fn a_resumed_attempt_that_now_passes_can_win() {
+    let sandbox = Sandbox::new();
+    let counter = sandbox.path().join("fail-count");
+    // One at a time: fix-1 runs first and fails once; fix-2 writes 2 lines, fix-1 later 1.
+    let prompt = format!(
+        "@fail-times 1 {} 400 Bad request\n@bash seq ${{PORCH_TASK#fix-}} > out.txt",
+        counter.display()
+    );
+    let tasks =
+        sandbox.tasks_json(&json!({"tasks": [{"name": "fix", "repeat": 2, "prompt": prompt}]}));
+    sandbox
+        .porch_run(&[path_str(&tasks), "-j", "1"])
+        .without_output()
+        .current_dir(sandbox.repo())
+        .run()
+        .expect_code(1);
+    let latest = sandbox.worktree_dir().join("repo/.porch/results.json");
+    let read = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&latest).unwrap()).unwrap()
+    };
+    let first = read();
+    assert_eq!(task(&first, "fix-1")["status"], "failed", "{first:#}");
+    assert_eq!(task(&first, "fix-1")["winner"], false);
+    assert_eq!(task(&first, "fix-2")["winner"], true);
+
+    let mut resume = sandbox.porch(&["resume"]);
+    resume
+        .worktree_dir(sandbox.worktree_dir())
+        .current_dir(sandbox.repo())
+        .agent(fixture_agent());
+    resume
+        .run()
+        .expect_code(0)
+        .expect_stdout("  fix: fix-1 won (1 lines changed, ");
+    let resumed = read();
+    let fix_1 = task(&resumed, "fix-1");
+    assert_eq!(fix_1["status"], "succeeded", "{resumed:#}");
+    assert_eq!(
+        (&fix_1["group"], &fix_1["winner"]),
+        (&json!("fix"), &json!(true))
+    );
+    assert_eq!(task(&resumed, "fix-2")["winner"], false, "{resumed:#}");
+    assert_eq!(sandbox.git(&["show", "task/fix-1:out.txt"]), "1\n");
+}
