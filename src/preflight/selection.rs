@@ -275,6 +275,34 @@ mod tests {
     }
 
     #[test]
+    fn a_shard_reads_depends_on_and_keeps_each_unit_whole() {
+        // a ← b ← c, d ← e, f alone, in every number of shards up to 6.
+        let with_dependencies = || {
+            let mut all = tasks(&["a", "b", "c", "d", "e", "f"]);
+            all[1].depends_on = list(&["a"]);
+            all[2].depends_on = list(&["b"]);
+            all[4].depends_on = list(&["d"]);
+            all
+        };
+        for count in 1..=6 {
+            let shard_of = |name: &str| {
+                (1..=count)
+                    .find(|&index| {
+                        let slice = Some(Shard { index, count });
+                        select_shard("t.json", with_dependencies(), &[], &[], slice)
+                            .unwrap()
+                            .iter()
+                            .any(|t| t.name == name)
+                    })
+                    .expect("in some shard")
+            };
+            assert_eq!(shard_of("b"), shard_of("a"), "{count} shards");
+            assert_eq!(shard_of("c"), shard_of("a"), "{count} shards");
+            assert_eq!(shard_of("e"), shard_of("d"), "{count} shards");
+        }
+    }
+
+    #[test]
     fn a_name_of_no_task_or_nothing_left_is_refused() {
         // (--only, --skip, the message)
         let cases: [(&[&str], &[&str], &str); 3] = [

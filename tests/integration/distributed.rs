@@ -444,3 +444,42 @@ fn a_resumed_shard_keeps_its_shard_and_pushes_what_it_ran_again() {
         .expect_code(2)
         .expect_stderr("porch resume takes no --only, --skip or --shard");
 }
+
+#[test]
+fn tasks_joined_by_depends_on_share_the_shard_of_their_first_task() {
+    let sandbox = Sandbox::new();
+    // Alone, FNV-1a would put api in shard 1 of 3 and schema and ui in shard 2: as one unit they
+    // go where its first task in file order, api, goes.
+    let tasks = sandbox.tasks_json(&serde_json::json!({"tasks": [
+        {"name": "docs", "prompt": "@write docs.txt d"},
+        {"name": "api", "prompt": "@write api.txt a", "depends_on": ["schema"]},
+        {"name": "schema", "prompt": "@write schema.txt s"},
+        {"name": "ui", "prompt": "@write ui.txt u", "depends_on": ["api"]},
+        {"name": "lint", "prompt": "@write lint.txt l"},
+        {"name": "tests", "prompt": "@write tests.txt t"}
+    ]}));
+    for (name, alone) in [
+        ("api", 1),
+        ("schema", 2),
+        ("ui", 2),
+        ("docs", 2),
+        ("lint", 1),
+        ("tests", 3),
+    ] {
+        assert_eq!(fnv1a_64(name.as_bytes()) % 3 + 1, alone, "{name}");
+    }
+    let expected: [&[&str]; 3] = [&["api", "schema", "ui", "lint"], &["docs"], &["tests"]];
+    for (k, names_in_shard) in (1..=3).zip(expected) {
+        sandbox
+            .porch_run_tasks(&tasks)
+            .args(["--shard", &format!("{k}/3")])
+            .run()
+            .expect_code(0);
+        assert_eq!(names(&sandbox.results()), names_in_shard, "shard {k}/3");
+    }
+    assert_eq!(
+        sandbox.git(&["show", "task/ui:schema.txt"]).trim(),
+        "s",
+        "ui started from api's branch, which started from schema's: one machine had them all"
+    );
+}
