@@ -105,16 +105,8 @@ pub fn event_json(event: &Event, names: &[String], time: &str) -> String {
             jobs,
             carried,
         } => {
-            #[derive(Serialize)]
-            struct Fields<'a> {
-                run_id: &'a str,
-                tasks_file: &'a str,
-                tasks: &'a [String],
-                jobs: usize,
-                carried: Vec<&'a str>,
-            }
             let carried = carried.iter().map(|&t| name(names, t)).collect();
-            let fields = Fields {
+            let fields = RunStarted {
                 run_id,
                 tasks_file,
                 tasks: names,
@@ -129,15 +121,9 @@ pub fn event_json(event: &Event, names: &[String], time: &str) -> String {
             worktree,
             attempt,
         } => {
-            #[derive(Serialize)]
-            struct Fields<'a> {
-                task: &'a str,
-                branch: &'a str,
-                worktree: &'a str,
-                attempt: u32,
-            }
-            let fields = Fields {
-                task: name(names, *task),
+            let task = name(names, *task);
+            let fields = TaskStarted {
+                task,
                 branch,
                 worktree,
                 attempt: *attempt,
@@ -149,50 +135,75 @@ pub fn event_json(event: &Event, names: &[String], time: &str) -> String {
             status,
             limit,
         } => {
-            #[derive(Serialize)]
-            struct Fields<'a> {
-                task: &'a str,
-                status: Option<u16>,
-                limit: usize,
-            }
-            let fields = Fields {
-                task: name(names, *task),
-                status: *status,
-                limit: *limit,
-            };
-            stamped("rate_limited", time, fields)
+            let task = name(names, *task);
+            let (status, limit) = (*status, *limit);
+            stamped(
+                "rate_limited",
+                time,
+                RateLimited {
+                    task,
+                    status,
+                    limit,
+                },
+            )
         }
         Event::TaskFinished { task, result } => {
-            #[derive(Serialize)]
-            struct Fields<'a> {
-                task: &'a str,
-                result: &'a TaskResult,
-            }
-            let fields = Fields {
-                task: name(names, *task),
-                result,
-            };
-            stamped("task_finished", time, fields)
+            let task = name(names, *task);
+            stamped("task_finished", time, TaskFinished { task, result })
         }
         Event::RunFinished {
             exit_code,
             summary,
             results,
         } => {
-            #[derive(Serialize)]
-            struct Fields<'a> {
-                exit_code: u8,
-                summary: &'a Counts,
-                results: &'a str,
-            }
-            let fields = Fields {
-                exit_code: *exit_code,
+            let exit_code = *exit_code;
+            let fields = RunFinished {
+                exit_code,
                 summary,
                 results,
             };
             stamped("run_finished", time, fields)
         }
     }
+}
+
+// Each event's own fields, in the order its line has them: README's table, field by field.
+
+#[derive(Serialize)]
+struct RunStarted<'a> {
+    run_id: &'a str,
+    tasks_file: &'a str,
+    tasks: &'a [String],
+    jobs: usize,
+    carried: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TaskStarted<'a> {
+    task: &'a str,
+    branch: &'a str,
+    worktree: &'a str,
+    attempt: u32,
+}
+
+#[derive(Serialize)]
+struct RateLimited<'a> {
+    task: &'a str,
+    status: Option<u16>,
+    limit: usize,
+}
+
+#[derive(Serialize)]
+struct TaskFinished<'a> {
+    task: &'a str,
+    result: &'a TaskResult,
+}
+
+#[derive(Serialize)]
+struct RunFinished<'a> {
+    exit_code: u8,
+    summary: &'a Counts,
+    results: &'a str,
 }
 
 /// The `--events` line of a line the printer would show, `text` as it would show it.
