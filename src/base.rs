@@ -14,9 +14,11 @@ pub struct Base {
 }
 
 /// Task `index`'s base. A task that depends on none, or that `porch resume` continues in its
-/// own branch, has the one preflight fixed. The error says why it cannot start: a dependency's
-/// branch is gone, or the branches conflict (naming them and the files).
-pub fn base_of(plan: &Plan, index: usize) -> Result<Base, String> {
+/// own branch, has the one preflight fixed. Of a repeated task it depends on, only the winner
+/// (`winners[i]`, for each task of the plan, as `rivals` picked once every attempt ended)
+/// gives its branch. The error says why it cannot start: a dependency's branch is gone, a
+/// group has no winner, or the branches conflict (naming them and the files).
+pub fn base_of(plan: &Plan, index: usize, winners: &[Option<bool>]) -> Result<Base, String> {
     let task = &plan.tasks[index];
     if task.depends_on.is_empty() || task.resume.is_some() {
         return Ok(Base {
@@ -24,8 +26,8 @@ pub fn base_of(plan: &Plan, index: usize) -> Result<Base, String> {
             commit: task.base_commit.clone(),
         });
     }
-    let parts = (task.depends_on.iter())
-        .map(|&dependency| contribution(plan, dependency))
+    let parts = (givers(plan, &task.depends_on, winners)?.into_iter())
+        .map(|dependency| contribution(plan, dependency))
         .collect::<Result<Vec<Base>, String>>()?;
     if let [one] = parts.as_slice() {
         return Ok(one.clone());
@@ -49,6 +51,32 @@ pub fn base_of(plan: &Plan, index: usize) -> Result<Base, String> {
             files.join(", ")
         )),
     }
+}
+
+/// The dependencies whose branches the task starts from: each task run once, and of each
+/// repeat group the winner.
+fn givers(
+    plan: &Plan,
+    depends_on: &[usize],
+    winners: &[Option<bool>],
+) -> Result<Vec<usize>, String> {
+    let mut givers = Vec::with_capacity(depends_on.len());
+    for &dependency in depends_on {
+        let Some(group) = &plan.tasks[dependency].task.group else {
+            givers.push(dependency);
+            continue;
+        };
+        let members = || {
+            (depends_on.iter().copied())
+                .filter(|&d| plan.tasks[d].task.group.as_ref() == Some(group))
+        };
+        if members().next() != Some(dependency) {
+            continue;
+        }
+        let winner = members().find(|&d| winners.get(d) == Some(&Some(true)));
+        givers.push(winner.ok_or_else(|| format!("no attempt of `{group}` won"))?);
+    }
+    Ok(givers)
 }
 
 /// What a task it depends on gives the task: that task's branch, at its commit now. The one

@@ -9,6 +9,9 @@ use crate::report::Status;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Dependencies {
     of: Vec<Vec<usize>>,
+    /// For each task, the attempts of its repeat group, itself included; empty for a task run
+    /// once. A task that depends on a repeated task depends on every attempt, as a group.
+    rivals: Vec<Vec<usize>>,
 }
 
 /// What is wrong with the `depends_on` lists; `task` is the index of the task whose list says it.
@@ -105,7 +108,8 @@ impl Dependencies {
             }
             of.push(indices);
         }
-        let dependencies = Dependencies { of };
+        let rivals = vec![Vec::new(); of.len()];
+        let dependencies = Dependencies { of, rivals };
         match dependencies.find_cycle() {
             Some(path) => Err(Problem::Cycle {
                 task: path[0],
@@ -117,15 +121,29 @@ impl Dependencies {
 
     /// The graph as preflight resolved it: for each task, the indices of those it depends on.
     pub fn from_indices(of: Vec<Vec<usize>>) -> Dependencies {
-        Dependencies { of }
+        let rivals = vec![Vec::new(); of.len()];
+        Dependencies { of, rivals }
+    }
+
+    /// The same graph, each task knowing its repeat group (`groups[i]`: task i's group name,
+    /// none for a task run once). A dependant of a group's attempts waits for all of them, and
+    /// needs one to succeed (the winner, whose branch it starts from), not all.
+    pub fn with_groups(mut self, groups: &[Option<&str>]) -> Dependencies {
+        self.rivals = (groups.iter())
+            .map(|group| match group {
+                None => Vec::new(),
+                Some(name) => (0..groups.len())
+                    .filter(|&i| groups[i] == Some(*name))
+                    .collect(),
+            })
+            .collect();
+        self
     }
 
     /// No task depends on another.
     #[cfg(test)]
     pub fn none(tasks: usize) -> Dependencies {
-        Dependencies {
-            of: vec![Vec::new(); tasks],
-        }
+        Dependencies::from_indices(vec![Vec::new(); tasks])
     }
 
     pub fn of(&self, task: usize) -> &[usize] {
@@ -136,7 +154,7 @@ impl Dependencies {
     pub fn readiness(&self, task: usize, statuses: &[Status]) -> Readiness {
         let mut waiting = false;
         for &dependency in &self.of[task] {
-            match statuses[dependency] {
+            match self.outcome(dependency, statuses) {
                 Status::Succeeded => {}
                 Status::Pending | Status::Running => waiting = true,
                 Status::Failed | Status::TimedOut | Status::Interrupted | Status::Skipped => {
@@ -148,6 +166,24 @@ impl Dependencies {
             Readiness::Waiting
         } else {
             Readiness::Ready
+        }
+    }
+
+    /// How `dependency` counts for a task that depends on it: its status; for an attempt of a
+    /// repeat group, running while any attempt is, succeeded once all ended and one succeeded
+    /// (the winner is among them), else its own ending.
+    fn outcome(&self, dependency: usize, statuses: &[Status]) -> Status {
+        let rivals = &self.rivals[dependency];
+        if rivals.is_empty() {
+            return statuses[dependency];
+        }
+        let of_rivals = |wanted: &[Status]| rivals.iter().any(|&r| wanted.contains(&statuses[r]));
+        if of_rivals(&[Status::Pending, Status::Running]) {
+            Status::Running
+        } else if of_rivals(&[Status::Succeeded]) {
+            Status::Succeeded
+        } else {
+            statuses[dependency]
         }
     }
 
@@ -298,5 +334,45 @@ mod tests {
             Dependencies::none(2).readiness(1, &[Failed, Pending]),
             Readiness::Ready
         );
+    }
+
+    #[test]
+    fn a_dependant_of_a_repeat_group_waits_for_every_attempt_and_needs_one_to_succeed() {
+        // fix-1, fix-2, fix-3 are attempts of fix, x runs once; d depends on all four.
+        // (the attempts' statuses, x's, d's readiness)
+        let cases: &[([Status; 3], Status, Readiness)] = &[
+            ([Failed, Succeeded, Failed], Succeeded, Readiness::Ready),
+            (
+                [Succeeded, Succeeded, Succeeded],
+                Succeeded,
+                Readiness::Ready,
+            ),
+            // An attempt still runs: the winner is not known yet, even if one succeeded.
+            ([Succeeded, Running, Failed], Succeeded, Readiness::Waiting),
+            ([Failed, Failed, Pending], Succeeded, Readiness::Waiting),
+            // No attempt succeeded: no winner to start from.
+            (
+                [Failed, TimedOut, Failed],
+                Succeeded,
+                Readiness::Blocked { dependency: 0 },
+            ),
+            // The task run once still has to succeed itself.
+            (
+                [Succeeded, Failed, Failed],
+                Failed,
+                Readiness::Blocked { dependency: 3 },
+            ),
+        ];
+        let deps =
+            Dependencies::from_indices(vec![vec![], vec![], vec![], vec![], vec![0, 1, 2, 3]])
+                .with_groups(&[Some("fix"), Some("fix"), Some("fix"), None, None]);
+        for (attempts, single, readiness) in cases {
+            let all = [attempts[0], attempts[1], attempts[2], *single, Pending];
+            assert_eq!(
+                deps.readiness(4, &all),
+                *readiness,
+                "{attempts:?} {single:?}"
+            );
+        }
     }
 }

@@ -403,7 +403,9 @@ fn plan_tasks(
 fn link_dependencies(source_name: &str, plans: &mut [TaskPlan]) -> Result<(), Error> {
     let names: Vec<String> = plans.iter().map(|p| p.task.name.clone()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let lists: Vec<Vec<String>> = plans.iter().map(|p| p.task.depends_on.clone()).collect();
+    let lists: Vec<Vec<String>> = (plans.iter())
+        .map(|p| with_attempts(&p.task.depends_on, plans))
+        .collect();
     let graph = Dependencies::resolve(&names, &lists).map_err(|problem| {
         let (message, hint) = problem.explain(&names);
         let task = names[problem.task()];
@@ -416,13 +418,40 @@ fn link_dependencies(source_name: &str, plans: &mut [TaskPlan]) -> Result<(), Er
         let of = graph.of(index).to_vec();
         let afresh = plans[index].resume.is_none() && plans[index].carried.is_none();
         if afresh && !of.is_empty() {
-            let branches: Vec<&str> = of.iter().map(|&d| plans[d].branch.as_str()).collect();
+            let mut branches: Vec<String> = Vec::new();
+            for &d in &of {
+                let branch = match &plans[d].task.group {
+                    Some(group) => format!("the winner of {group}"),
+                    None => plans[d].branch.clone(),
+                };
+                if !branches.contains(&branch) {
+                    branches.push(branch);
+                }
+            }
             plans[index].base_branch = branches.join(" + ");
             plans[index].base_commit = String::new();
         }
         plans[index].depends_on = of;
     }
     Ok(())
+}
+
+/// A `depends_on` list with each repeated task's name replaced by its attempts' names: the
+/// dependant waits for all of them, and starts from the winner's branch.
+fn with_attempts(depends_on: &[String], plans: &[TaskPlan]) -> Vec<String> {
+    let mut names = Vec::new();
+    for name in depends_on {
+        let attempts: Vec<String> = (plans.iter())
+            .filter(|p| p.task.group.as_ref() == Some(name))
+            .map(|p| p.task.name.clone())
+            .collect();
+        if attempts.is_empty() {
+            names.push(name.clone());
+        } else {
+            names.extend(attempts);
+        }
+    }
+    names
 }
 
 /// The branch a task starts from: its own `base_branch`, else the branch checked out in REPO,

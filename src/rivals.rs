@@ -11,26 +11,39 @@ use crate::report::{Status, TaskResult};
 /// succeeded, false for the others (all of them when none succeeded). Tasks run once keep
 /// `winner` null.
 pub fn pick_winners(tasks: &mut [TaskResult]) {
-    let mut groups: Vec<String> = Vec::new();
-    for task in tasks.iter() {
-        if let Some(group) = &task.group
-            && !groups.contains(group)
+    let winners = winners(tasks);
+    for (task, winner) in tasks.iter_mut().zip(winners) {
+        task.winner = winner;
+    }
+}
+
+/// For each task, `winner` as `pick_winners` sets it: a task that depends on a repeated task
+/// starts from the winner's branch once every attempt has ended.
+pub fn winners(tasks: &[TaskResult]) -> Vec<Option<bool>> {
+    let mut winners: Vec<Option<bool>> = vec![None; tasks.len()];
+    let mut groups: Vec<&str> = Vec::new();
+    for task in tasks {
+        if let Some(group) = task.group.as_deref()
+            && !groups.contains(&group)
         {
-            groups.push(group.clone());
+            groups.push(group);
         }
     }
     for group in groups {
-        let members = || (0..tasks.len()).filter(|&i| tasks[i].group.as_ref() == Some(&group));
-        let best = members()
+        let members: Vec<usize> = (0..tasks.len())
+            .filter(|&i| tasks[i].group.as_deref() == Some(group))
+            .collect();
+        let best = (members.iter().copied())
             .filter(|&i| tasks[i].status == Status::Succeeded)
             .min_by_key(|&i| {
                 let task = &tasks[i];
                 (task.insertions + task.deletions, task.duration_ms, i)
             });
-        for i in members().collect::<Vec<_>>() {
-            tasks[i].winner = Some(Some(i) == best);
+        for i in members {
+            winners[i] = Some(Some(i) == best);
         }
     }
+    winners
 }
 
 /// A group and how its attempts ended, for the summary.

@@ -108,6 +108,7 @@ pub fn execute(plan: Plan, color: ColorChoice, mode: OutputMode) -> Result<ExitC
         printer,
         run_id: run_id(started_at),
         slots,
+        winners: std::sync::Mutex::new(rivals::winners(&progress.results.tasks)),
     };
     schedule(&ctx, &inbox, &mut progress);
     drop(ctx);
@@ -391,7 +392,10 @@ fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
     // From the first results: a task carried over is not run again, it starts with its outcome.
     let initial = progress.results.tasks.iter().map(|t| t.status).collect();
     let dependencies = (plan.tasks.iter()).map(|t| t.depends_on.clone()).collect();
-    let dependencies = Dependencies::from_indices(dependencies);
+    let groups: Vec<Option<&str>> = (plan.tasks.iter())
+        .map(|t| t.task.group.as_deref())
+        .collect();
+    let dependencies = Dependencies::from_indices(dependencies).with_groups(&groups);
     let mut scheduler = Scheduler::new(initial, dependencies, plan.jobs, plan.stagger);
     let mut announced = Announced::new(&progress.results);
     std::thread::scope(|scope| {
@@ -417,7 +421,11 @@ fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
             crossbeam_channel::select! {
                 recv(finished_rx) -> finished => if let Ok((index, result)) = finished {
                     scheduler.finished(index, result.status);
+                    let attempt = result.group.is_some();
                     progress.results.tasks[index] = result;
+                    if attempt && let Ok(mut winners) = ctx.winners.lock() {
+                        *winners = rivals::winners(&progress.results.tasks);
+                    }
                     progress.update();
                 },
                 recv(inbox.requests) -> request => if let Ok(request) = request {
@@ -552,10 +560,18 @@ fn skip_blocked(scheduler: &mut Scheduler, progress: &mut Progress) -> bool {
             Status::Skipped => "was skipped",
             _ => "failed",
         };
-        let name = progress.results.tasks[*dependency].name.clone();
+        let error = match &progress.results.tasks[*dependency].group {
+            Some(group) => format!(
+                "not started: it depends on `{group}`, a repeated task none of whose attempts succeeded"
+            ),
+            None => {
+                let name = &progress.results.tasks[*dependency].name;
+                format!("not started: it depends on `{name}`, which {how}")
+            }
+        };
         let result = &mut progress.results.tasks[*task];
         result.status = Status::Skipped;
-        result.error = Some(format!("not started: it depends on `{name}`, which {how}"));
+        result.error = Some(error);
     }
     !blocked.is_empty()
 }

@@ -34,6 +34,9 @@ pub struct Context<'a> {
     pub run_id: String,
     /// Where a task asks the scheduler for a slot to start its session again.
     pub slots: Slots,
+    /// `winner` of each task as the results stand (`rivals::winners`), kept up to date as
+    /// attempts end: a task that depends on a repeated one starts from its winner's branch.
+    pub winners: std::sync::Mutex<Vec<Option<bool>>>,
 }
 
 pub fn result_template(plan: &TaskPlan, status: Status) -> TaskResult {
@@ -129,7 +132,8 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
     let plan = &ctx.plan.tasks[index];
     let started = Instant::now();
     let mut result = result_template(plan, Status::Failed);
-    match base::base_of(ctx.plan, index) {
+    let winners = (ctx.winners.lock()).map(|w| w.clone()).unwrap_or_default();
+    match base::base_of(ctx.plan, index, &winners) {
         Ok(base) => {
             let task = Task {
                 ctx,

@@ -130,8 +130,9 @@ Task fields:
   depends_on            names of tasks of this file, e.g. ["add-auth"]: the task starts once
                         all of them succeeded, from their branch (several: a merge of their
                         branches); if one does not succeed, it is skipped. Not with
-                        base_branch; a default base_branch is for the other tasks. A
-                        repeated task cannot be a dependency.
+                        base_branch; a default base_branch is for the other tasks. On a
+                        repeated task: it waits for every attempt and starts from the
+                        winner's branch; skipped when no attempt succeeded.
 
 setup, the session and check get: PORCH_TASK (the name), PORCH_TASK_INDEX (0-based, in file order),
 PORCH_WORKTREE, PORCH_BRANCH, PORCH_BASE (the base commit), PORCH_RUN_ID, and PORCH_PORT: the
@@ -344,8 +345,7 @@ fn check_attempt_names(source: &Source, tasks: &[Task]) -> Result<(), Error> {
 }
 
 /// Every `depends_on` names another task of the file, once, and no dependencies form a cycle.
-/// A repeated task is refused as a dependency: which attempt's branch a dependant would start
-/// from is known only once its group has a winner, and the scheduler does not wait for one.
+/// A repeated task is named as written: its dependants wait for its winner.
 fn check_dependencies(source: &Source, tasks: &[Task]) -> Result<(), Error> {
     let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
     let lists: Vec<Vec<String>> = tasks.iter().map(|t| t.depends_on.clone()).collect();
@@ -353,20 +353,6 @@ fn check_dependencies(source: &Source, tasks: &[Task]) -> Result<(), Error> {
         let index = problem.task();
         let (message, hint) = problem.explain(&names);
         return Err(source.task_error(index, Some(names[index]), "depends_on", message, hint));
-    }
-    for (index, task) in tasks.iter().enumerate() {
-        let repeated = |name: &&String| {
-            (tasks.iter()).any(|t| &&t.name == name && t.repeat.is_some_and(|n| n >= 2))
-        };
-        if let Some(name) = task.depends_on.iter().find(repeated) {
-            return Err(source.task_error(
-                index,
-                Some(&task.name),
-                "depends_on",
-                format!("{name:?} is a repeated task (repeat): a task cannot depend on one"),
-                "depend on a task that runs once, or give that task no repeat",
-            ));
-        }
     }
     Ok(())
 }
@@ -1662,19 +1648,15 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_task_is_no_dependency() {
-        let err = parse_str(
-            r#"{"tasks":[{"name":"fix","prompt":"p","repeat":3},{"name":"b","prompt":"p","depends_on":["fix"]}]}"#,
-        )
-        .unwrap_err();
+    fn a_repeated_task_is_a_dependency_by_its_name_as_written() {
+        let repeated = r#"{"tasks":[{"name":"fix","prompt":"p","repeat":3},{"name":"b","prompt":"p","depends_on":["fix"]}]}"#;
+        assert!(parse_str(repeated).is_ok());
+        let attempt = r#"{"tasks":[{"name":"fix","prompt":"p","repeat":3},{"name":"b","prompt":"p","depends_on":["fix-2"]}]}"#;
+        let err = parse_str(attempt).unwrap_err();
         assert!(
-            err.starts_with(
-                "t.json: tasks[1] (\"b\"): field `depends_on`: \"fix\" is a repeated task"
-            ),
+            err.starts_with("t.json: tasks[1] (\"b\"): field `depends_on`: \"fix-2\" is not the name of a task in this file"),
             "{err}"
         );
-        let once = r#"{"tasks":[{"name":"fix","prompt":"p","repeat":1},{"name":"b","prompt":"p","depends_on":["fix"]}]}"#;
-        assert!(parse_str(once).is_ok(), "repeat 1 runs the task once");
     }
 
     #[test]

@@ -403,3 +403,37 @@ fn a_resumed_attempt_that_now_passes_can_win() {
     assert_eq!(task(&resumed, "fix-2")["winner"], false, "{resumed:#}");
     assert_eq!(sandbox.git(&["show", "task/fix-1:out.txt"]), "1\n");
 }
+
+#[test]
+fn a_task_that_depends_on_a_repeated_task_starts_from_the_winners_branch() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({
+        "tasks": [
+            // fix-2 writes the fewest lines: it wins.
+            {"name": "fix", "repeat": 3,
+             "prompt": "@bash case $PORCH_TASK in fix-2) n=1;; *) n=3;; esac; seq $n > fix.txt"},
+            {"name": "use", "depends_on": ["fix"], "prompt": "@bash cp fix.txt used.txt"},
+            // No attempt of lint succeeds: its dependant never starts.
+            {"name": "lint", "repeat": 2, "prompt": "@api-error 500 boom"},
+            {"name": "after-lint", "depends_on": ["lint"], "prompt": "@say never"}
+        ]
+    }));
+    let run = sandbox.porch_run_tasks(&tasks).run();
+    run.expect_code(1);
+    let results = sandbox.results();
+    let used = task(&results, "use");
+    assert_eq!(used["status"], "succeeded", "{results:#}");
+    assert_eq!(used["base_branch"], "task/fix-2", "{used:#}");
+    let winner_tip = sandbox.git(&["rev-parse", "task/fix-2"]);
+    assert_eq!(used["base_commit"], winner_tip.trim(), "{used:#}");
+    assert_eq!(sandbox.git(&["show", "task/use:used.txt"]), "1\n");
+    assert_eq!(task(&results, "fix-2")["winner"], true, "{results:#}");
+
+    let skipped = task(&results, "after-lint");
+    assert_eq!(skipped["status"], "skipped", "{results:#}");
+    assert_eq!(
+        skipped["error"],
+        "not started: it depends on `lint`, a repeated task none of whose attempts succeeded"
+    );
+    assert!(!sandbox.branches().contains(&"task/after-lint".to_string()));
+}
