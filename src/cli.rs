@@ -110,6 +110,9 @@ Options:
                               refs/porch/attempts/NAME/N
       --retry-backoff DURATION  pause before the first retry, doubled for each next one
                               [default: 10s]
+      --max-cost-usd X        the run's budget in dollars: each session (every attempt) gets
+                              what is left as claude's --max-budget-usd; once it is spent, no
+                              session or retry starts and the tasks not started are skipped
       --branch-template TEMPLATE  each task's branch, from {name}, {run}, {date}, {time};
                               e.g. 'nightly/{date}/{name}' [default: the tasks file's
                               branch_template, else task/{name}]
@@ -263,6 +266,7 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
     let (mut quiet, mut json, mut events) = (false, false, false);
     let mut retries = None;
     let mut retry_backoff = None;
+    let mut max_cost_usd = None;
     let mut branch_template = None;
     let mut port_base = None;
     let mut only = None;
@@ -355,6 +359,18 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
                 "--retry-backoff",
                 duration(parser, "--retry-backoff")?,
             )?,
+            Long("max-cost-usd") => {
+                let text = parser.value()?.string()?;
+                let dollars = (text.parse::<f64>().ok())
+                    .filter(|d| d.is_finite() && *d > 0.0)
+                    .ok_or_else(|| {
+                        Error::usage(format!(
+                            "--max-cost-usd `{text}` is not an amount of dollars"
+                        ))
+                        .with_hint("give a number above 0, e.g. --max-cost-usd 5 or 2.50")
+                    })?;
+                set_once(&mut max_cost_usd, "--max-cost-usd", dollars)?;
+            }
             Long("branch-template") => {
                 let text = parser.value()?.string()?;
                 let template = Template::parse(&text).map_err(|reason| {
@@ -464,6 +480,7 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
         keep_leftovers,
         retries: retries.unwrap_or(0),
         retry_backoff: retry_backoff.unwrap_or(Duration::from_secs(10)),
+        max_cost_usd,
         branch_template,
         port_base: port_base.unwrap_or(DEFAULT_PORT_BASE),
         only: only.unwrap_or_default(),
@@ -804,6 +821,29 @@ mod tests {
             let err = usage_error(&all);
             assert!(err.contains(message), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn max_cost_usd_is_an_amount_of_dollars_given_once() {
+        assert_eq!(run_args(&["run", "t"]).max_cost_usd, None);
+        let run = run_args(&["run", "t", "--max-cost-usd", "2.5"]);
+        assert_eq!(run.max_cost_usd, Some(2.5));
+        // (the value, a part of the message)
+        let cases = [
+            ("0", "--max-cost-usd `0` is not an amount of dollars"),
+            ("-1", "--max-cost-usd `-1` is not an amount of dollars"),
+            ("$5", "--max-cost-usd `$5` is not an amount of dollars"),
+            ("inf", "--max-cost-usd `inf` is not an amount of dollars"),
+        ];
+        for (value, message) in cases {
+            let err = usage_error(&["run", "t", "--max-cost-usd", value]);
+            assert!(err.contains(message), "{value}: {err}");
+        }
+        let twice = usage_error(&["run", "t", "--max-cost-usd", "1", "--max-cost-usd", "2"]);
+        assert!(
+            twice.contains("--max-cost-usd was given more than once"),
+            "{twice}"
+        );
     }
 
     #[test]

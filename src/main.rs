@@ -5,6 +5,7 @@ mod agent;
 mod atomic_file;
 mod base;
 mod branch_template;
+mod budget;
 mod check;
 mod clean;
 mod cli;

@@ -51,6 +51,8 @@ pub struct RunArgs {
     pub keep_leftovers: bool,
     pub retries: u32,
     pub retry_backoff: Duration,
+    /// `--max-cost-usd`: what the whole run may spend, in dollars.
+    pub max_cost_usd: Option<f64>,
     /// `--branch-template`, over the tasks file's `branch_template`.
     pub branch_template: Option<Template>,
     /// `--port-base`: task N's ports start at this + 10 × N.

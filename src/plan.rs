@@ -76,6 +76,8 @@ pub struct Plan {
     pub retries: u32,
     /// The pause before the first retry; it doubles for each further one.
     pub retry_backoff: Duration,
+    /// `--max-cost-usd`: what the run's sessions may spend together.
+    pub max_cost_usd: Option<f64>,
     /// `-c user.name=… -c user.email=…` for what the repository does not configure.
     pub identity: Vec<String>,
     /// The tasks file as read, kept beside the results so `porch resume` runs the same tasks.

@@ -115,6 +115,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         keep_leftovers: args.keep_leftovers,
         retries: args.retries,
         retry_backoff: args.retry_backoff,
+        max_cost_usd: args.max_cost_usd,
         identity: facts.identity,
         run_id: stamp.id,
         tasks,
@@ -330,8 +331,12 @@ impl RunSettings<'_> {
         };
         plan.env = settings::environment(&identity, &plan.task);
         let resume = plan.resume.as_ref().and_then(|r| r.session_id.as_deref());
-        plan.claude_args =
-            settings::claude_arguments(&plan.task, &self.args.permission_mode, resume);
+        plan.claude_args = settings::claude_arguments(
+            &plan.task,
+            &self.args.permission_mode,
+            resume,
+            self.args.max_cost_usd,
+        );
         plan.redactor = Arc::new(Redactor::new(&plan.task.env));
     }
 }

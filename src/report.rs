@@ -82,6 +82,11 @@ pub struct Results {
     /// The concurrency limit at its lowest and at the end: `-j` unless the API rate-limited.
     pub lowest_concurrency: usize,
     pub final_concurrency: usize,
+    /// `--max-cost-usd`, or null.
+    pub budget_usd: Option<f64>,
+    /// What this run's sessions cost, every attempt (a resume's carried tasks not included):
+    /// what the budget is held against.
+    pub spent_usd: f64,
     pub tasks: Vec<TaskResult>,
     /// Pairs of succeeded branches that change a common file, and whether git merges them
     /// cleanly; found when every task has ended (empty until then).
@@ -279,6 +284,8 @@ mod tests {
             rate_limit_events: 0,
             lowest_concurrency: 1,
             final_concurrency: 1,
+            budget_usd: None,
+            spent_usd: 0.0,
             tasks,
             conflicts: Vec::new(),
             conflicts_note: None,

@@ -12,6 +12,7 @@ use crossbeam_channel::Sender;
 
 use crate::agent::ApiEvent;
 use crate::atomic_file;
+use crate::budget::Budget;
 use crate::conflicts;
 use crate::dependencies::Dependencies;
 use crate::error::{Error, IoContext};
@@ -109,6 +110,7 @@ pub fn execute(plan: Plan, color: ColorChoice, mode: OutputMode) -> Result<ExitC
         run_id: run_id(started_at),
         slots,
         winners: std::sync::Mutex::new(rivals::winners(&progress.results.tasks)),
+        budget: Budget::new(plan.max_cost_usd, plan.tasks.len()),
     };
     schedule(&ctx, &inbox, &mut progress);
     drop(ctx);
@@ -328,6 +330,8 @@ fn first_results(plan: &Plan, started_at: SystemTime) -> Results {
         rate_limit_events: 0,
         lowest_concurrency: plan.jobs,
         final_concurrency: plan.jobs,
+        budget_usd: plan.max_cost_usd,
+        spent_usd: 0.0,
         tasks: plan
             .tasks
             .iter()
@@ -408,6 +412,9 @@ fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
             if skip_blocked(&mut scheduler, progress) {
                 progress.update();
             }
+            if ctx.budget.is_spent() && stop_for_budget(&ctx.budget, &mut scheduler, progress) {
+                progress.update();
+            }
             if start_ready(scope, ctx, &mut scheduler, progress, &finished_tx) {
                 progress.update();
             }
@@ -426,6 +433,7 @@ fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
                     if attempt && let Ok(mut winners) = ctx.winners.lock() {
                         *winners = rivals::winners(&progress.results.tasks);
                     }
+                    progress.results.spent_usd = ctx.budget.spent();
                     progress.update();
                 },
                 recv(inbox.requests) -> request => if let Ok(request) = request {
@@ -574,6 +582,30 @@ fn skip_blocked(scheduler: &mut Scheduler, progress: &mut Progress) -> bool {
         result.error = Some(error);
     }
     !blocked.is_empty()
+}
+
+/// The run's budget is spent: every waiting task is skipped, saying so. True when this is news.
+fn stop_for_budget(budget: &Budget, scheduler: &mut Scheduler, progress: &mut Progress) -> bool {
+    let Some(skipped) = scheduler.on_budget_spent() else {
+        return false;
+    };
+    let spent = budget.spent();
+    let limit = budget.limit().unwrap_or_default();
+    progress.results.spent_usd = spent;
+    let error = format!(
+        "not started: the run's budget is spent (${spent:.4} of --max-cost-usd {})",
+        crate::budget::dollars(limit)
+    );
+    crate::console::print_stderr(&format!(
+        "porch: the run's budget is spent (${spent:.4} of ${limit:.4}): starting no more sessions; {} task(s) skipped\n",
+        skipped.len()
+    ));
+    for index in skipped {
+        let task = &mut progress.results.tasks[index];
+        task.status = Status::Skipped;
+        task.error = Some(error.clone());
+    }
+    true
 }
 
 /// On the first signal: says what porch does now, and marks every waiting task skipped.
@@ -839,6 +871,8 @@ mod tests {
             rate_limit_events: 0,
             lowest_concurrency: 1,
             final_concurrency: 1,
+            budget_usd: None,
+            spent_usd: 0.0,
             tasks: Vec::new(),
             conflicts: Vec::new(),
             conflicts_note: None,

@@ -33,6 +33,8 @@ pub struct Scheduler {
     last_start: Option<Instant>,
     /// porch was asked to stop: nothing starts any more.
     stopping: bool,
+    /// The run's budget (`--max-cost-usd`) is spent: nothing starts any more.
+    spent: bool,
     /// How many may run at once under the API's rate limits (never more than `jobs`), and
     /// what the sessions said about the API.
     governor: Governor,
@@ -55,13 +57,14 @@ impl Scheduler {
             stagger,
             last_start: None,
             stopping: false,
+            spent: false,
         }
     }
 
     /// The task that may start at `now`, if any: the first pending one whose dependencies
     /// have all succeeded, when a slot is free and the stagger since the last start has passed.
     pub fn ready(&self, now: Instant) -> Option<usize> {
-        if self.stopping || !self.has_room() || !self.stagger_wait(now).is_zero() {
+        if self.stopping || self.spent || !self.has_room() || !self.stagger_wait(now).is_zero() {
             return None;
         }
         (0..self.states.len()).find(|&index| {
@@ -156,6 +159,19 @@ impl Scheduler {
         if std::mem::replace(&mut self.stopping, true) {
             return None;
         }
+        Some(self.skip_pending())
+    }
+
+    /// The run's budget is spent: no pending task will start. Returns the tasks this skipped;
+    /// `None` when it was spent already.
+    pub fn on_budget_spent(&mut self) -> Option<Vec<usize>> {
+        if std::mem::replace(&mut self.spent, true) {
+            return None;
+        }
+        Some(self.skip_pending())
+    }
+
+    fn skip_pending(&mut self) -> Vec<usize> {
         let mut skipped = Vec::new();
         for (index, state) in self.states.iter_mut().enumerate() {
             if *state == Status::Pending {
@@ -163,14 +179,14 @@ impl Scheduler {
                 skipped.push(index);
             }
         }
-        Some(skipped)
+        skipped
     }
 
     /// How long until the stagger lets the next pending task start, when the stagger is what
     /// holds it back; `None` when nothing waits for the stagger (only a finished task or a
     /// signal can change what starts next).
     pub fn next_wake(&self, now: Instant) -> Option<Duration> {
-        let pending = !self.stopping && self.states.contains(&Status::Pending);
+        let pending = !self.stopping && !self.spent && self.states.contains(&Status::Pending);
         let free_slot = self.has_room();
         let wait = self.stagger_wait(now);
         let stagger = (pending && free_slot && !wait.is_zero()).then_some(wait);
@@ -231,6 +247,7 @@ mod tests {
             stagger,
             last_start: since_start.map(|since| now - since),
             stopping: false,
+            spent: false,
             governor: Governor::new(states.len(), jobs),
         };
         (scheduler, now)
@@ -412,6 +429,19 @@ mod tests {
         let (mut s, _) = scheduler(&[Failed, Running, Pending, Pending], 2, None, None);
         assert_eq!(s.on_signal(), Some(vec![2, 3]));
         assert_eq!(s.states, [Failed, Running, Skipped, Skipped]);
+    }
+
+    #[test]
+    fn a_spent_budget_skips_every_pending_task_and_a_signal_after_it_is_still_news() {
+        let (mut s, now) = scheduler(&[Succeeded, Running, Pending, Pending], 4, None, None);
+        assert_eq!(s.on_budget_spent(), Some(vec![2, 3]));
+        assert_eq!(s.states, [Succeeded, Running, Skipped, Skipped]);
+        assert_eq!(s.on_budget_spent(), None);
+        assert_eq!(s.on_signal(), Some(vec![]));
+        let (mut s, _) = scheduler(&[Running, Pending], 1, None, None);
+        s.on_budget_spent();
+        s.finished(0, Succeeded);
+        assert_eq!(s.ready(now), None, "nothing starts in the free slot");
     }
 
     #[test]

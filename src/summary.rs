@@ -233,7 +233,11 @@ fn totals(results: &Results) -> [String; 2] {
             counts.push(format!("{count} {what}"));
         }
     }
-    let outcome = format!("{}; cost ${:.4}", counts.join(", "), summary.cost_usd);
+    let mut outcome = format!("{}; cost ${:.4}", counts.join(", "), summary.cost_usd);
+    if let Some(budget) = results.budget_usd {
+        let spent = results.spent_usd;
+        outcome.push_str(&format!("; spent ${spent:.4} / ${budget:.4} budget"));
+    }
     let wall = format_duration_ms(results.duration_ms);
     let time = if results.tasks.len() > 1 {
         let task_time: u64 = results.tasks.iter().map(|t| t.duration_ms).sum();
@@ -342,6 +346,8 @@ mod tests {
             rate_limit_events: 0,
             lowest_concurrency: 1,
             final_concurrency: 1,
+            budget_usd: None,
+            spent_usd: 0.0,
             tasks,
             conflicts: Vec::new(),
             conflicts_note: None,
@@ -475,6 +481,17 @@ mod tests {
                 "1 of 3 tasks succeeded, 1 timed out, 1 skipped; cost $0.5000",
                 "wall time 31.0s for 50.0s of task time: running in parallel saved 19.0s",
             ]
+        );
+    }
+
+    #[test]
+    fn with_a_budget_the_totals_say_what_was_spent_of_it() {
+        let mut run = results(vec![task("a", Status::Succeeded)], 2_000);
+        run.budget_usd = Some(0.05);
+        run.spent_usd = 0.06;
+        assert_eq!(
+            totals(&run)[0],
+            "1 of 1 tasks succeeded; cost $0.0000; spent $0.0600 / $0.0500 budget"
         );
     }
 

@@ -10,6 +10,7 @@ use crossbeam_channel::Sender;
 
 use crate::agent::{self, ResultEvent};
 use crate::base::{self, Base};
+use crate::budget::{self, Budget};
 use crate::check::{self, Verdict};
 use crate::duration;
 use crate::events::Event;
@@ -37,6 +38,8 @@ pub struct Context<'a> {
     /// `winner` of each task as the results stand (`rivals::winners`), kept up to date as
     /// attempts end: a task that depends on a repeated one starts from its winner's branch.
     pub winners: std::sync::Mutex<Vec<Option<bool>>>,
+    /// `--max-cost-usd`: what the run's sessions have spent, and what one may spend now.
+    pub budget: Budget,
 }
 
 pub fn result_template(plan: &TaskPlan, status: Status) -> TaskResult {
@@ -93,11 +96,20 @@ impl Task<'_> {
         printer::note(&self.ctx.printer, self.index, tone, text.into());
     }
 
-    fn launch(&self, attempt: u32, restarted: bool) -> Launch<'_> {
+    /// claude's arguments for a session starting now: with a run budget, `--max-budget-usd`
+    /// is at most what is left of it.
+    fn session_arguments(&self) -> Vec<String> {
+        match self.ctx.budget.left() {
+            Some(left) => budget::capped_arguments(&self.plan.claude_args, left),
+            None => self.plan.claude_args.clone(),
+        }
+    }
+
+    fn launch<'a>(&'a self, attempt: u32, restarted: bool, args: &'a [String]) -> Launch<'a> {
         let run = self.ctx.plan;
         Launch {
             program: &run.agent,
-            args: &self.plan.claude_args,
+            args,
             env: &self.env,
             redactor: &self.plan.redactor,
             prompt: &self.plan.task.prompt,
@@ -304,6 +316,21 @@ fn discard_unstarted(task: &Task, result: &mut TaskResult) {
     );
 }
 
+/// The run's budget was spent by other sessions between this task's start and its session's:
+/// like a task porch was signalled before, it leaves no worktree or branch.
+fn discard_over_budget(task: &Task, result: &mut TaskResult) {
+    let plan = task.plan;
+    let repo = &task.ctx.plan.repo;
+    repo.discard_worktree(&plan.worktree, &plan.branch, &task.base.commit);
+    result.status = Status::Skipped;
+    result.error = Some("not started: the run's budget is spent (--max-cost-usd)".to_string());
+    result.worktree_kept = plan.worktree.exists();
+    task.note(
+        Tone::Dim,
+        "the run's budget was spent before the session started: removed its worktree and branch",
+    );
+}
+
 /// A task porch was signalled before it started: nothing of it exists.
 fn skip_not_started(result: &mut TaskResult) {
     let signal = shutdown::requested().unwrap_or(libc::SIGINT);
@@ -322,7 +349,12 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
     let mut attempt = 1;
     let mut restarted = false;
     loop {
-        let session = match session::run(&task.launch(attempt, restarted)) {
+        if attempt == 1 && !restarted && task.ctx.budget.is_spent() && task.plan.resume.is_none() {
+            discard_over_budget(task, result);
+            return None;
+        }
+        let args = task.session_arguments();
+        let session = match session::run(&task.launch(attempt, restarted, &args)) {
             Ok(session) => session,
             // Signalled between the checkout and the start: the worktree holds nothing yet,
             // and left in place it would block the next run of the same tasks.
@@ -341,6 +373,7 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
         };
         // Stopped before the API answered it: it did nothing, so it is no attempt.
         if session.stopped == Some(StopReason::RateLimited)
+            && !task.ctx.budget.is_spent()
             && task.ctx.slots.wait_for_slot(task.index, Instant::now())
         {
             restarted = true;
@@ -404,6 +437,7 @@ fn judge_attempt(task: &Task, attempt: u32, session: &Session, tally: &mut Tally
     outcome.worktree_kept = true;
     judge(session, &mut outcome);
     tally.add(attempt, &outcome, session);
+    (task.ctx.budget).record(task.index, tally.cost.unwrap_or(0.0));
     outcome
 }
 
@@ -413,13 +447,21 @@ fn wants_retry(task: &Task, attempt: u32, session: &Session, outcome: &TaskResul
         .result
         .as_ref()
         .is_some_and(ResultEvent::is_transient);
-    verdict::may_retry(
+    let may = verdict::may_retry(
         outcome.status,
         transient,
         attempt,
         task.ctx.plan.retries,
         shutdown::requested().is_some(),
-    )
+    );
+    if may && task.ctx.budget.is_spent() {
+        task.note(
+            Tone::Bad,
+            "not retrying: the run's budget is spent (--max-cost-usd)",
+        );
+        return false;
+    }
+    may
 }
 
 /// What the attempts so far add up to: part of the task's result however the last one ends.

@@ -95,6 +95,7 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
         keep_leftovers: args.keep_leftovers,
         retries: args.retries,
         retry_backoff: args.retry_backoff,
+        max_cost_usd: args.max_cost_usd,
         tasks: plans,
         source: earlier.source,
         resumed_from: Some(earlier.id),

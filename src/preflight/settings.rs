@@ -107,10 +107,13 @@ pub fn check_copies(file: &str, index: usize, task: &Task, repo: &Path) -> Resul
 
 /// claude's arguments for a task: the run's permission mode unless the task has its own, and
 /// for `porch resume` the session to continue.
+/// With a run budget (`--max-cost-usd`), `--max-budget-usd` is always given, the smaller of it
+/// and the task's own: each session lowers it further to what is left when it starts.
 pub fn claude_arguments(
     task: &Task,
     run_permission_mode: &str,
     resume: Option<&str>,
+    run_budget: Option<f64>,
 ) -> Vec<String> {
     agent::arguments(&agent::Settings {
         permission_mode: task
@@ -119,7 +122,10 @@ pub fn claude_arguments(
             .unwrap_or_else(|| run_permission_mode.to_string()),
         model: task.model.clone(),
         max_turns: task.max_turns,
-        max_budget_usd: task.max_budget_usd,
+        max_budget_usd: match (task.max_budget_usd, run_budget) {
+            (Some(own), Some(run)) => Some(own.min(run)),
+            (own, run) => own.or(run),
+        },
         append_system_prompt: task.append_system_prompt.clone(),
         disallowed_tools: task.disallowed_tools.clone(),
         allowed_tools: task.allowed_tools.clone(),
@@ -164,9 +170,34 @@ mod tests {
             permission_mode: Some("plan".into()),
             ..Task::default()
         };
-        assert_eq!(claude_arguments(&task, "acceptEdits", None)[5], "plan");
-        let resumed = claude_arguments(&Task::default(), "acceptEdits", Some("s-1"));
+        assert_eq!(
+            claude_arguments(&task, "acceptEdits", None, None)[5],
+            "plan"
+        );
+        let resumed = claude_arguments(&Task::default(), "acceptEdits", Some("s-1"), None);
         assert_eq!(resumed[5..], ["acceptEdits", "--resume", "s-1"]);
+    }
+
+    #[test]
+    fn with_a_run_budget_every_session_gets_a_budget_the_smaller_one() {
+        // (the task's max_budget_usd, --max-cost-usd, claude's --max-budget-usd)
+        let cases = [
+            (None, None, None),
+            (Some(2.5), None, Some("2.5")),
+            (None, Some(10.0), Some("10")),
+            (Some(2.5), Some(10.0), Some("2.5")),
+            (Some(2.5), Some(1.0), Some("1")),
+        ];
+        for (own, run, given) in cases {
+            let task = Task {
+                max_budget_usd: own,
+                ..Task::default()
+            };
+            let args = claude_arguments(&task, "acceptEdits", None, run);
+            let at = args.iter().position(|a| a == "--max-budget-usd");
+            let value = at.map(|i| args[i + 1].as_str());
+            assert_eq!(value, given, "own {own:?}, run {run:?}");
+        }
     }
 
     #[test]

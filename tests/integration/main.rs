@@ -4,6 +4,7 @@
 mod support;
 
 mod after;
+mod budget;
 mod dependencies;
 mod distributed;
 mod git_safety;
