@@ -89,6 +89,8 @@ Options:
       --cleanup               remove each worktree once its work is committed (the branch stays)
   -o, --output FILE           write the results JSON to FILE [default: a file per run in
                               DIR/<repo name>/.porch/runs/, linked as .porch/results.json]
+      --junit FILE            also write a JUnit XML report to FILE at the end: a testcase
+                              per task, failures with their reason and the log's last lines
       --claude PATH           the agent executable [env: PORCH_CLAUDE] [default: claude on PATH]
       --color WHEN            auto, always or never [default: auto; NO_COLOR turns it off]
   -q, --quiet                 print only the summary (and errors), not the sessions' lines
@@ -256,6 +258,7 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
     let mut permission_mode = None;
     let mut cleanup = false;
     let mut output = None;
+    let mut junit = None;
     let mut claude = None;
     let mut color = None;
     let mut jobs = None;
@@ -299,6 +302,7 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
             Short('o') | Long("output") => {
                 set_once(&mut output, "--output", nonempty_path(parser, "--output")?)?
             }
+            Long("junit") => set_once(&mut junit, "--junit", nonempty_path(parser, "--junit")?)?,
             Long("claude") => {
                 let value = parser.value()?;
                 if value.is_empty() {
@@ -470,6 +474,7 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
         permission_mode: permission_mode.unwrap_or_else(|| "acceptEdits".to_string()),
         cleanup,
         output,
+        junit,
         claude,
         color: color.unwrap_or(ColorChoice::Auto),
         output_mode,

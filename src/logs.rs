@@ -157,6 +157,57 @@ fn split_origin(line: &str) -> (Origin, &str) {
     }
 }
 
+/// How much of a log's end `rendered_tail` reads: enough for its lines, bounded for a log of
+/// any size.
+const TAIL_BYTES: u64 = 256 * 1024;
+
+/// The last `count` lines of a task's log as `porch logs` shows them (without the task's
+/// prefix), control characters made visible. Empty when there is no log.
+pub fn rendered_tail(log: &Path, worktree: &Path, count: usize) -> Vec<String> {
+    let Ok(mut file) = std::fs::File::open(log) else {
+        return Vec::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(TAIL_BYTES);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    // Read from the middle of the log, the first line is a part of one: left out.
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    if start > 0 {
+        lines.remove(0);
+    }
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    let mut session = SessionLog::default();
+    let mut shown = std::collections::VecDeque::with_capacity(count + 1);
+    for line in lines {
+        let text = String::from_utf8_lossy(line);
+        let (origin, text) = split_origin(&text);
+        let rendered = match origin {
+            Origin::Agent => agent::observe_line(&mut session, text, worktree)
+                .into_iter()
+                .map(|r| r.text)
+                .collect(),
+            _ => vec![text.to_string()],
+        };
+        let label = match origin {
+            Origin::Stderr => "[stderr] ",
+            Origin::Porch => "[porch] ",
+            _ => "",
+        };
+        for text in rendered {
+            shown.push_back(format!("{label}{}", crate::clip::visible(&text)));
+            if shown.len() > count {
+                shown.pop_front();
+            }
+        }
+    }
+    shown.into()
+}
+
 /// How often `--follow` looks for new output and at the task's status.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 

@@ -22,6 +22,7 @@ mod error;
 mod events;
 mod git;
 mod init;
+mod junit;
 mod line_reader;
 mod list;
 mod logs;

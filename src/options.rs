@@ -38,6 +38,8 @@ pub struct RunArgs {
     pub permission_mode: String,
     pub cleanup: bool,
     pub output: Option<PathBuf>,
+    /// `--junit`: a JUnit XML report written at the end.
+    pub junit: Option<PathBuf>,
     /// `--claude`; `PORCH_CLAUDE` and `claude` on PATH are looked at later, not here.
     pub claude: Option<OsString>,
     pub color: ColorChoice,

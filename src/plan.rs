@@ -58,6 +58,8 @@ pub struct Plan {
     /// `WORKTREE_DIR/<repo name>/.porch`: logs and the default results file.
     pub state_dir: PathBuf,
     pub output: PathBuf,
+    /// `--junit`: the JUnit XML report written at the end.
+    pub junit: Option<PathBuf>,
     /// Without `-o`, every run writes its own file under `.porch/runs/`, and this link (the
     /// state directory's `results.json`) names the latest: concurrent runs never overwrite
     /// each other's results.

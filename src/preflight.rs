@@ -107,6 +107,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         cleanup: args.cleanup,
         state_dir: layout.state_dir,
         output: layout.output,
+        junit: args.junit.clone(),
         latest_results: layout.latest_results,
         jobs,
         jobs_note,
@@ -511,6 +512,9 @@ fn check_creatable_outputs(args: &RunArgs, layout: &Layout) -> Result<(), Error>
     }
     if let Some(output) = &args.output {
         refuse_overwriting_tasks(&args.tasks, output)?;
+    }
+    if let Some(junit) = &args.junit {
+        crate::junit::check_path(junit, &args.tasks)?;
     }
     Ok(())
 }

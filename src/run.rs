@@ -18,6 +18,8 @@ use crate::dependencies::Dependencies;
 use crate::error::{Error, IoContext};
 use crate::events::Event;
 use crate::options::{ColorChoice, OutputMode, RunArgs};
+use crate::junit;
+use crate::logs;
 use crate::plan::Plan;
 use crate::preflight::{self, Environment};
 use crate::printer::{self, Look, Message, Show, Tone};
@@ -66,6 +68,24 @@ fn look_for_conflicts(plan: &Plan, results: &mut Results) {
     let found = conflicts::find(&plan.repo.toplevel, &results.tasks);
     results.conflicts = found.conflicts;
     results.conflicts_note = found.note;
+}
+
+/// `--junit`: the report of the finished run, each failed task with its log's last lines.
+fn write_junit(plan: &Plan, results: &Results) -> Result<(), Error> {
+    let Some(path) = &plan.junit else {
+        return Ok(());
+    };
+    let tails: Vec<Vec<String>> = results
+        .tasks
+        .iter()
+        .map(|task| match &task.log {
+            Some(log) if junit::is_failure(task.status) => {
+                logs::rendered_tail(Path::new(log), Path::new(&task.worktree), junit::TAIL_LINES)
+            }
+            _ => Vec::new(),
+        })
+        .collect();
+    junit::write(path, results, &tails)
 }
 
 /// Lines the terminal did not get (it fell behind: `printer::offer`), said on stderr.
@@ -121,8 +141,13 @@ pub fn execute(plan: Plan, color: ColorChoice, mode: OutputMode) -> Result<ExitC
     rivals::pick_winners(&mut progress.results.tasks);
     look_for_conflicts(&plan, &mut progress.results);
     let final_write = progress.finish();
+    let junit_write = write_junit(&plan, &progress.results);
     let statuses = progress.results.tasks.iter().map(|t| t.status);
-    let code = exit_code(final_write.is_ok(), shutdown::requested(), statuses);
+    let code = exit_code(
+        final_write.is_ok() && junit_write.is_ok(),
+        shutdown::requested(),
+        statuses,
+    );
     let code = after_pushes(code, &progress.results.tasks);
     let finished = Event::RunFinished {
         exit_code: code,
@@ -137,6 +162,11 @@ pub fn execute(plan: Plan, color: ColorChoice, mode: OutputMode) -> Result<ExitC
         print_outcome(&plan, &progress.results, mode, color);
     }
     report_write_failures(&final_write, progress.failed_update.as_ref());
+    if let Err(err) = &junit_write {
+        crate::console::print_stderr(&format!(
+            "porch: error: the JUnit report could not be written: {err}\n"
+        ));
+    }
     Ok(ExitCode::from(code))
 }
 

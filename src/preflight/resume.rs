@@ -87,6 +87,7 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
         cleanup: args.cleanup,
         state_dir: layout.state_dir,
         output: layout.output,
+        junit: args.junit.clone(),
         latest_results: layout.latest_results,
         jobs,
         jobs_note,

@@ -8,6 +8,7 @@ mod budget;
 mod dependencies;
 mod distributed;
 mod git_safety;
+mod junit;
 mod layers;
 mod lifecycle;
 mod limits;
