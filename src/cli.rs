@@ -10,6 +10,7 @@ use lexopt::prelude::*;
 use crate::agent::PERMISSION_MODES;
 use crate::branch_template::Template;
 use crate::cli_after::{self, Parsed};
+use crate::completions::{self, Shell};
 use crate::error::Error;
 use crate::options::{
     CleanArgs, ColorChoice, LogsArgs, MergeArgs, MergeResultsArgs, OutputMode, ResumeArgs, RunArgs,
@@ -20,8 +21,13 @@ use crate::task_env::DEFAULT_PORT_BASE;
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Run(Box<RunArgs>),
-    Init { file: PathBuf, force: bool },
-    List { repo: PathBuf },
+    Init {
+        file: PathBuf,
+        force: bool,
+    },
+    List {
+        repo: PathBuf,
+    },
     Status(StatusArgs),
     Logs(LogsArgs),
     Merge(MergeArgs),
@@ -30,6 +36,8 @@ pub enum Command {
     MergeResults(MergeResultsArgs),
     Help(HelpTopic),
     Version,
+    /// `porch completions SHELL`: the completion script for SHELL.
+    Completions(Shell),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,6 +49,7 @@ pub enum HelpTopic {
     After(cli_after::Topic),
     /// The tasks file's format: `porch help tasks`.
     Tasks,
+    Completions,
 }
 
 pub const MAIN_HELP: &str = "\
@@ -58,6 +67,7 @@ Usage:
   porch merge-results A.json B.json  join shards' results (run --shard K/N) into one
   porch help [COMMAND]               show help for a command
   porch help tasks                   the tasks file: every field, defaults, branch templates
+  porch completions SHELL            print a completion script for bash, zsh or fish
 
 Options:
   -h, --help       show this help
@@ -168,7 +178,27 @@ Usage:
   porch list --repo REPO
 
 Arguments:
-  REPO    any directory inside the git work tree [default: .]";
+  REPO    any directory inside the git work tree [default: .]
+
+Options:
+      --repo REPO    the same as the REPO argument
+  -h, --help         show this help";
+
+pub const COMPLETIONS_HELP: &str = "\
+porch completions: print a shell completion script for porch's commands, flags and values
+
+Usage:
+  porch completions bash|zsh|fish
+
+Install:
+  bash   porch completions bash > ~/.local/share/bash-completion/completions/porch
+         (or add `source <(porch completions bash)` to ~/.bashrc)
+  zsh    porch completions zsh > ~/.zfunc/_porch, with fpath=(~/.zfunc $fpath) before
+         compinit in ~/.zshrc
+  fish   porch completions fish > ~/.config/fish/completions/porch.fish
+
+Options:
+  -h, --help    show this help";
 
 pub fn help_text(topic: HelpTopic) -> &'static str {
     match topic {
@@ -178,6 +208,7 @@ pub fn help_text(topic: HelpTopic) -> &'static str {
         HelpTopic::List => LIST_HELP,
         HelpTopic::After(topic) => cli_after::help_text(topic),
         HelpTopic::Tasks => crate::taskfile::HELP,
+        HelpTopic::Completions => COMPLETIONS_HELP,
     }
 }
 
@@ -210,14 +241,37 @@ where
                 Command::MergeResults,
             ),
             "help" => parse_help(&mut parser),
+            "completions" => parse_completions(&mut parser),
             other => Err(Error::usage(format!("unknown command `{other}`")).with_hint(COMMANDS)),
         },
         _ => Err(arg.unexpected().into()),
     }
 }
 
-const COMMANDS: &str =
-    "the commands are run, init, list, status, logs, resume, merge, clean, merge-results and help";
+const COMMANDS: &str = "the commands are run, init, list, status, logs, resume, merge, clean, merge-results, completions and help";
+
+fn parse_completions(parser: &mut lexopt::Parser) -> Result<Command, Error> {
+    const USAGE: &str = "usage: porch completions bash|zsh|fish";
+    let mut shell = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(HelpTopic::Completions)),
+            Value(value) if shell.is_none() => {
+                let name = value.string()?;
+                let known = Shell::from_name(&name).ok_or_else(|| {
+                    Error::usage(format!("no completions for the shell `{name}`")).with_hint(
+                        format!("porch has them for {}", completions::SHELLS.join(", ")),
+                    )
+                })?;
+                shell = Some(known);
+            }
+            _ => return Err(Error::from(arg.unexpected()).with_hint(USAGE)),
+        }
+    }
+    shell
+        .map(Command::Completions)
+        .ok_or_else(|| Error::usage("no shell named").with_hint(USAGE))
+}
 
 fn after<T>(parsed: Parsed<T>, command: fn(T) -> Command) -> Result<Command, Error> {
     Ok(match parsed {
@@ -242,6 +296,7 @@ fn help_topic(name: &str) -> Result<HelpTopic, Error> {
         "init" => Ok(HelpTopic::Init),
         "list" => Ok(HelpTopic::List),
         "tasks" => Ok(HelpTopic::Tasks),
+        "completions" => Ok(HelpTopic::Completions),
         "help" => Ok(HelpTopic::Main),
         other => cli_after::topic(other)
             .map(HelpTopic::After)

@@ -11,6 +11,7 @@ mod clean;
 mod cli;
 mod cli_after;
 mod clip;
+mod completions;
 mod concurrency;
 mod conflicts;
 mod console;
@@ -95,6 +96,10 @@ fn dispatch() -> Result<ExitCode, Error> {
         Command::MergeResults(args) => merge_results::merge_results(&args),
         Command::Help(topic) => {
             console::print_stdout(&format!("{}\n", cli::help_text(topic)));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions(shell) => {
+            console::print_stdout(&completions::script(shell));
             Ok(ExitCode::SUCCESS)
         }
         Command::Version => {

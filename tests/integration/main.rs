@@ -5,6 +5,7 @@ mod support;
 
 mod after;
 mod budget;
+mod completions;
 mod dependencies;
 mod distributed;
 mod git_safety;
