@@ -117,6 +117,7 @@ pub fn render(results: &Results, tails: &[Vec<String>]) -> String {
             ("resumed_from", results.resumed_from.clone()),
             ("repo", Some(results.repo.clone())),
             ("tasks_file", Some(results.tasks_file.clone())),
+            ("shard", results.shard.map(|s| s.to_string())),
             ("cost_usd", Some(format!("{cost:.4}"))),
         ],
     );
@@ -276,6 +277,11 @@ mod tests {
             rate_limit_events: 0,
             lowest_concurrency: 1,
             final_concurrency: 1,
+            tasks_file_hash: String::new(),
+            tasks_file_order: Vec::new(),
+            shard: None,
+            conflicts: Vec::new(),
+            conflicts_note: None,
             tasks,
         }
     }
