@@ -637,6 +637,7 @@ fn os_string(value: OsString, what: &str) -> Result<String, Error> {
             "{what} `{}` is not valid UTF-8",
             raw.to_string_lossy()
         ))
+        .with_hint("porch reads this path as UTF-8: rename the file, or pass it on stdin as -")
     })
 }
 
@@ -815,7 +816,7 @@ mod tests {
         }
         let err = parse(["help", "frobnicate"]).unwrap_err();
         assert_eq!(err.to_string(), "no help for unknown command `frobnicate`");
-        assert_eq!(err.hint(), Some(COMMANDS));
+        assert_eq!(err.hint().as_deref(), Some(COMMANDS));
     }
 
     #[test]

@@ -247,6 +247,9 @@ impl Common {
     }
 }
 
+/// Task names are letters, digits, `-`, `_` and `.`: never bytes that are not UTF-8.
+const TASK_NAMES_HINT: &str = "name a task as `porch status` lists it";
+
 fn next_token(parser: &mut lexopt::Parser) -> Result<Option<Token>, Error> {
     Ok(match parser.next()? {
         None => None,
@@ -336,6 +339,7 @@ pub fn parse_logs(parser: &mut lexopt::Parser) -> Result<Parsed<LogsArgs>, Error
             "TASK `{}` is not valid UTF-8",
             raw.to_string_lossy()
         ))
+        .with_hint(TASK_NAMES_HINT)
     })?;
     common.positionals = positionals.collect();
     let (choice, rest) = common.finish(USAGE)?;
@@ -389,6 +393,7 @@ pub fn parse_merge(parser: &mut lexopt::Parser) -> Result<Parsed<MergeArgs>, Err
                     "TASK `{}` is not valid UTF-8",
                     raw.to_string_lossy()
                 ))
+                .with_hint(TASK_NAMES_HINT)
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -3,6 +3,7 @@
 //! A task that fails is not an `Error`: it is data in the results file. An `Error` means the
 //! command line, the tasks file or the environment is wrong, and maps to exit code 2.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -62,13 +63,35 @@ impl Error {
         self
     }
 
-    pub fn hint(&self) -> Option<&str> {
+    pub fn hint(&self) -> Option<Cow<'_, str>> {
         match self {
             Error::Usage { hint, .. } | Error::Tasks { hint, .. } | Error::Setup { hint, .. } => {
-                hint.as_deref()
+                hint.as_deref().map(Cow::Borrowed)
             }
-            Error::Io { .. } => None,
+            Error::Io { path, source, .. } => io_hint(path, source.kind()).map(Cow::Owned),
         }
+    }
+}
+
+/// What to do about an I/O error, where its kind says: the path is the one porch needed.
+fn io_hint(path: &Path, kind: io::ErrorKind) -> Option<String> {
+    let path = path.display();
+    match kind {
+        io::ErrorKind::NotFound => Some(format!("check that {path} exists")),
+        io::ErrorKind::PermissionDenied => Some(format!(
+            "check the permissions of {path} and its directories, or run porch as a user who may use them"
+        )),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+            Some(format!("free some space on the file system of {path}"))
+        }
+        io::ErrorKind::ReadOnlyFilesystem => Some(format!(
+            "{path} is on a read-only file system: choose a path on a writable one"
+        )),
+        io::ErrorKind::IsADirectory => Some(format!("{path} is a directory: name a file")),
+        io::ErrorKind::NotADirectory => Some(format!(
+            "a part of {path} is a file where a directory should be"
+        )),
+        _ => None,
     }
 }
 
@@ -144,6 +167,12 @@ mod tests {
             .context("write", Path::new("/r/results.json"))
             .unwrap_err();
         assert_eq!(err.to_string(), "cannot write /r/results.json: denied");
+        assert_eq!(
+            err.hint().as_deref(),
+            Some(
+                "check the permissions of /r/results.json and its directories, or run porch as a user who may use them"
+            )
+        );
         let source = err.source().expect("the I/O error is the source");
         assert_eq!(source.to_string(), "denied");
     }

@@ -36,7 +36,7 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
     crate::console::print_stdout(&report);
     if let Err(err) = finished {
         crate::console::print_stderr(&format!(
-            "porch: error: the merged result could not be put on {}: {err}\n",
+            "porch: error: the merged result could not be put on {}: {err}\nhint: the task branches are unchanged; run `porch merge` again (with --into, once the branch is where it was)\n",
             target.branch
         ));
         return Ok(ExitCode::from(1));

@@ -305,7 +305,7 @@ impl Location {
         if id.is_empty() || id.starts_with('.') || !path.is_file() {
             let ids = self.run_ids()?;
             let known = if ids.is_empty() {
-                "there are none".to_string()
+                "there are none yet: `porch run TASKS REPO` makes one".to_string()
             } else {
                 format!("the runs are, oldest first: {}", ids.join(", "))
             };

@@ -8,6 +8,7 @@ mod budget;
 mod completions;
 mod dependencies;
 mod distributed;
+mod errors;
 mod git_safety;
 mod junit;
 mod layers;
