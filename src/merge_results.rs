@@ -420,7 +420,7 @@ mod tests {
         assert_eq!(
             merged["summary"],
             json!({"total": 4, "succeeded": 3, "failed": 1, "timed_out": 0,
-                   "interrupted": 0, "skipped": 0, "cost_usd": 1.75})
+                   "interrupted": 0, "skipped": 0, "cost_usd": 1.75, "dropped_lines": 0})
         );
         assert_eq!(merged["run_id"], "run2+run1");
         assert_eq!(merged["shard"], Value::Null);

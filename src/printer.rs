@@ -7,6 +7,7 @@ use std::os::fd::AsRawFd;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
@@ -170,8 +171,9 @@ static DROPPED_LINES: AtomicU64 = AtomicU64::new(0);
 pub fn offer(printer: &Sender<Message>, line: impl Into<Message>) -> bool {
     match printer.try_send(line.into()) {
         Ok(()) => true,
-        Err(TrySendError::Full(_)) => {
+        Err(TrySendError::Full(line)) => {
             DROPPED_LINES.fetch_add(1, Ordering::Relaxed);
+            count_dropped(line.task);
             true
         }
         Err(TrySendError::Disconnected(_)) => false,
@@ -181,6 +183,23 @@ pub fn offer(printer: &Sender<Message>, line: impl Into<Message>) -> bool {
 /// How many lines of session output the terminal did not get (see `offer`).
 pub fn dropped_lines() -> u64 {
     DROPPED_LINES.load(Ordering::Relaxed)
+}
+
+/// The lines not shown, by task index: the task's `dropped_lines` in the results.
+static DROPPED_BY_TASK: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+fn count_dropped(task: usize) {
+    let mut counts = DROPPED_BY_TASK.lock().unwrap_or_else(|p| p.into_inner());
+    if counts.len() <= task {
+        counts.resize(task + 1, 0);
+    }
+    counts[task] += 1;
+}
+
+/// How many lines of task `task`'s output the terminal did not get.
+pub fn dropped_lines_of(task: usize) -> u64 {
+    let counts = DROPPED_BY_TASK.lock().unwrap_or_else(|p| p.into_inner());
+    counts.get(task).copied().unwrap_or(0)
 }
 
 /// The note the printer writes once it can write again after lines were dropped.

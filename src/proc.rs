@@ -6,14 +6,16 @@
 //! variable porch sets on each agent (`PORCH_SESSION=<run>-<task>`), which every descendant
 //! inherits and `/proc/PID/environ` shows. The marker survives any reparenting and is only lost
 //! by a process that clears its own environment, which the group kill still catches unless it
-//! also left the group. For that last case porch is a child subreaper (`adopt_orphans`): such a
-//! process, once its parent exits, is porch's child, ended when the run ends (`end_orphans`). Adopted processes are reaped
-//! one pid at a time, never with `waitpid(-1)`, which would take std's `Child` statuses.
+//! also left the group. For that last case porch records each session's process tree while it
+//! runs (`Lineage`), so such a process is still its session's leftover; and porch is a child
+//! subreaper (`adopt_orphans`): one no poll saw, once its parent exits, is porch's child, ended
+//! when the run ends (`end_orphans`). Adopted processes are reaped one pid at a time, never
+//! with `waitpid(-1)`, which would take std's `Child` statuses.
 //!
 //! The system calls themselves are in `sys`.
 
-use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::sys;
@@ -221,6 +223,184 @@ impl Place {
     }
 }
 
+/// One process as `/proc` shows it: where it is, when it started (clock ticks after boot, so
+/// a pid the kernel reused is never taken for the process seen before) and its name.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    pid: i32,
+    place: Place,
+    start: u64,
+    name: String,
+}
+
+impl Entry {
+    fn parse(pid: i32, stat: &str) -> Option<Entry> {
+        let place = Place::parse(stat)?;
+        let (head, rest) = stat.rsplit_once(')')?;
+        let name = head.split_once('(')?.1;
+        // After the name: state, ppid, pgrp, session, tty, tpgid, flags, 4 fault counts, 4
+        // times, priority, nice, threads, itrealvalue, then the start time.
+        let start = rest.split_whitespace().nth(19)?.parse().ok()?;
+        Some(Entry {
+            pid,
+            place,
+            start,
+            name: crate::clip::visible(name).into_owned(),
+        })
+    }
+}
+
+/// Every process, as `/proc` shows it now.
+fn scan() -> Vec<Entry> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            Entry::parse(
+                pid,
+                &std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?,
+            )
+        })
+        .collect()
+}
+
+/// How old a scan the sessions' polls share may be: one walk of `/proc` serves every session
+/// polling meanwhile, however many run.
+const SHARED_SCAN_AGE: Duration = Duration::from_millis(200);
+
+static SHARED_SCAN: Mutex<Option<(Instant, Arc<Vec<Entry>>)>> = Mutex::new(None);
+
+fn shared_scan() -> Arc<Vec<Entry>> {
+    let mut cached = SHARED_SCAN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((at, table)) = cached.as_ref()
+        && at.elapsed() < SHARED_SCAN_AGE
+    {
+        return Arc::clone(table);
+    }
+    let table = Arc::new(scan());
+    *cached = Some((Instant::now(), Arc::clone(&table)));
+    table
+}
+
+/// The processes of one session's tree, as porch saw them while it ran: the agent, what it
+/// started, what those started, and so on, each by pid and start time. A process whose parent
+/// exits is re-parented to porch and no longer shows where it came from; seen here before, it
+/// is still the session's, and ended and counted as its leftover, whatever its environment or
+/// session. Only what a poll saw is known: a process that left the tree (its parent exited)
+/// within a poll of its start is not.
+#[derive(Debug, Default)]
+pub struct Lineage {
+    agent: i32,
+    /// The agent's start time, read when it started: once std has reaped the agent, its pid
+    /// may be another process's, which must not be taken for the agent.
+    agent_start: Option<u64>,
+    seen: BTreeMap<i32, u64>,
+}
+
+impl Lineage {
+    /// The lineage of the agent just started as `agent` (its pid and process group).
+    pub fn new(agent: u32) -> Lineage {
+        let agent = agent as i32;
+        let agent_start = std::fs::read_to_string(format!("/proc/{agent}/stat"))
+            .ok()
+            .and_then(|stat| Entry::parse(agent, &stat))
+            .map(|e| e.start);
+        Lineage {
+            agent,
+            agent_start,
+            seen: BTreeMap::new(),
+        }
+    }
+
+    /// A poll while the session runs: records its tree from a scan shared with other sessions.
+    pub fn record(&mut self) {
+        let table = shared_scan();
+        self.record_in(&table, &[]);
+    }
+
+    /// Adds to the record every process of `table` in the tree: the agent, members of its
+    /// process group, `roots`, processes seen before (same start time), and their descendants.
+    fn record_in(&mut self, table: &[Entry], roots: &[i32]) {
+        // A process that has the agent's pid but not its start time: the agent was reaped and
+        // the pid given again, so the group of that number is no longer the agent's.
+        let pid_reused = table
+            .iter()
+            .any(|e| e.pid == self.agent && Some(e.start) != self.agent_start);
+        let mut members: BTreeSet<i32> = table
+            .iter()
+            .filter(|e| {
+                (e.pid == self.agent && Some(e.start) == self.agent_start)
+                    || (e.place.pgrp == self.agent && !pid_reused)
+                    || roots.contains(&e.pid)
+                    || self.seen.get(&e.pid) == Some(&e.start)
+            })
+            .map(|e| e.pid)
+            .collect();
+        loop {
+            let before = members.len();
+            for entry in table {
+                if members.contains(&entry.place.ppid) {
+                    members.insert(entry.pid);
+                }
+            }
+            if members.len() == before {
+                break;
+            }
+        }
+        for entry in table.iter().filter(|e| members.contains(&e.pid)) {
+            self.seen.insert(entry.pid, entry.start);
+        }
+    }
+
+    /// The recorded processes of `table` still running (the same start time, not zombies),
+    /// but the agent, which std waits for.
+    fn alive_in<'t>(&self, table: &'t [Entry]) -> Vec<&'t Entry> {
+        table
+            .iter()
+            .filter(|e| e.pid != self.agent && !e.place.is_zombie())
+            .filter(|e| self.seen.get(&e.pid) == Some(&e.start))
+            .collect()
+    }
+
+    /// What of the session's tree still runs now, named: for `--keep-leftovers`, which counts
+    /// it and leaves it.
+    pub fn alive_now(&mut self, marked: &[i32]) -> Vec<Process> {
+        let table = scan();
+        self.record_in(&table, marked);
+        self.alive_in(&table)
+            .into_iter()
+            .map(Process::from)
+            .collect()
+    }
+}
+
+/// A process porch ended or left running for a session, for its `[porch]` line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Process {
+    pub pid: i32,
+    pub name: String,
+}
+
+impl From<&Entry> for Process {
+    fn from(entry: &Entry) -> Process {
+        Process {
+            pid: entry.pid,
+            name: entry.name.clone(),
+        }
+    }
+}
+
+/// The name of a live process (`/proc/PID/stat`), for messages.
+fn name_of(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| Entry::parse(pid, &stat))
+        .map_or_else(|| "?".to_string(), |e| e.name)
+}
+
 /// Makes porch a child subreaper: a process of a session whose parent dies is re-parented to
 /// porch, not to init, so that one that escaped both the session's group and its marker (it
 /// wiped its environment, `env -i`, in a session of its own) is still porch's to find and end.
@@ -247,10 +427,10 @@ fn children_of_porch() -> Vec<(i32, Place)> {
 
 /// Reaps the adopted children of one session once dead: members of its group other than the
 /// agent (std waits for the agent), and what porch ended for it (`ended`).
-fn reap_adopted(pgid: u32, ended: &BTreeSet<i32>) {
+fn reap_adopted(pgid: u32, ended: &BTreeMap<i32, String>) {
     let agent = pgid as i32;
     for (pid, place) in children_of_porch() {
-        let its = (place.pgrp == agent || ended.contains(&pid)) && pid != agent;
+        let its = (place.pgrp == agent || ended.contains_key(&pid)) && pid != agent;
         if its && place.is_zombie() {
             sys::reap(pid);
         }
@@ -291,19 +471,41 @@ pub fn end_orphans(grace: Duration) -> usize {
     ended.len()
 }
 
-/// Ends every process left behind by a session: its process group and every process carrying
-/// its marker. SIGTERM first, then SIGKILL for whatever is still there after `grace`; what porch
-/// adopted of it is reaped. Returns how many processes were found.
+/// Ends every process left behind by a session: its process group, every process carrying
+/// its marker and, given the session's `lineage`, every process of its tree still running
+/// (seen under the agent while it ran, or a descendant of one of these now). SIGTERM first,
+/// then SIGKILL for whatever is still there after `grace`; what porch adopted of it is reaped.
+/// Returns the processes found, named.
 ///
 /// "None left" means two scans in a row found none, a moment apart, so that a process forked
 /// by a dying group member during the first scan is seen by the second.
-pub fn end_leftovers(pgid: u32, marker: &Marker, grace: Duration) -> usize {
-    let mut seen = BTreeSet::new();
-    let scan_and_signal = |signal: i32, seen: &mut BTreeSet<i32>| {
+pub fn end_leftovers(
+    pgid: u32,
+    marker: &Marker,
+    mut lineage: Option<&mut Lineage>,
+    grace: Duration,
+) -> Vec<Process> {
+    let mut seen = BTreeMap::new();
+    let mut scan_and_signal = |signal: i32, seen: &mut BTreeMap<i32, String>| {
         sys::signal_group(pgid, signal);
-        let alive = marked_processes(marker);
+        let mut alive = marked_processes(marker);
+        if let Some(lineage) = lineage.as_deref_mut() {
+            // Before any of them is signalled: a parent that dies re-parents its children to
+            // porch, and they would no longer show whose they are.
+            let table = scan();
+            lineage.record_in(&table, &alive);
+            for entry in lineage.alive_in(&table) {
+                if !alive.contains(&entry.pid) {
+                    alive.push(entry.pid);
+                }
+            }
+        }
         for &pid in &alive {
-            if seen.insert(pid) || signal == libc::SIGKILL {
+            let new = !seen.contains_key(&pid);
+            if new {
+                seen.insert(pid, name_of(pid));
+            }
+            if new || signal == libc::SIGKILL {
                 sys::signal_process(pid, signal);
             }
         }
@@ -327,23 +529,25 @@ pub fn end_leftovers(pgid: u32, marker: &Marker, grace: Duration) -> usize {
             SCAN_INTERVAL
         });
     }
-    if quiet_scans >= 2 {
-        return seen.len();
-    }
-    // Whatever ignored SIGTERM. Bounded, in case something keeps forking faster than this kills.
-    let mut quiet_scans = 0;
-    for _ in 0..50 {
-        if scan_and_signal(libc::SIGKILL, &mut seen) {
-            quiet_scans += 1;
-            if quiet_scans >= 2 {
-                break;
+    if quiet_scans < 2 {
+        // Whatever ignored SIGTERM. Bounded, in case something keeps forking faster than this
+        // kills.
+        let mut quiet_scans = 0;
+        for _ in 0..50 {
+            if scan_and_signal(libc::SIGKILL, &mut seen) {
+                quiet_scans += 1;
+                if quiet_scans >= 2 {
+                    break;
+                }
+            } else {
+                quiet_scans = 0;
             }
-        } else {
-            quiet_scans = 0;
+            std::thread::sleep(SCAN_INTERVAL);
         }
-        std::thread::sleep(SCAN_INTERVAL);
     }
-    seen.len()
+    seen.into_iter()
+        .map(|(pid, name)| Process { pid, name })
+        .collect()
 }
 
 const SCAN_INTERVAL: Duration = Duration::from_millis(25);
@@ -405,6 +609,79 @@ mod tests {
                 String::from_utf8_lossy(environ)
             );
         }
+    }
+
+    /// A `/proc` row: pid, parent, group, start time.
+    fn entry(pid: i32, ppid: i32, pgrp: i32, start: u64) -> Entry {
+        Entry {
+            pid,
+            place: Place {
+                state: 'S',
+                ppid,
+                pgrp,
+                sid: pgrp,
+            },
+            start,
+            name: format!("p{pid}"),
+        }
+    }
+
+    fn pids(entries: Vec<&Entry>) -> Vec<i32> {
+        entries.iter().map(|e| e.pid).collect()
+    }
+
+    #[test]
+    fn a_session_owns_what_was_seen_under_its_agent_even_once_re_parented() {
+        const PORCH: i32 = 50;
+        let mut lineage = Lineage {
+            agent: 100,
+            agent_start: Some(5),
+            seen: BTreeMap::new(),
+        };
+        // While the agent runs: its child left the group (setsid), the grandchild too.
+        let running = [
+            entry(100, PORCH, 100, 5),
+            entry(101, 100, 101, 6),
+            entry(102, 101, 102, 7),
+            entry(200, 1, 200, 3),
+            entry(300, PORCH, 300, 8),
+        ];
+        lineage.record_in(&running, &[]);
+        assert_eq!(
+            pids(lineage.alive_in(&running)),
+            [101, 102],
+            "the tree, not the agent"
+        );
+        // The agent and the child are gone; the grandchild is porch's now, and forked; pid 100
+        // is one of porch's own git commands; 101 is another process that got the pid again.
+        let later = [
+            entry(100, PORCH, 100, 40),
+            entry(101, PORCH, 101, 41),
+            entry(102, PORCH, 102, 7),
+            entry(103, 102, 102, 42),
+            entry(200, 1, 200, 3),
+            entry(300, PORCH, 300, 8),
+        ];
+        lineage.record_in(&later, &[]);
+        assert_eq!(
+            pids(lineage.alive_in(&later)),
+            [102, 103],
+            "the re-parented grandchild and what it started, not reused pids or porch's own"
+        );
+        // A marked process given as a root brings its children, whatever their environment.
+        let marked = [entry(400, 1, 400, 50), entry(401, 400, 401, 51)];
+        lineage.record_in(&marked, &[400]);
+        assert_eq!(pids(lineage.alive_in(&marked)), [400, 401]);
+    }
+
+    #[test]
+    fn an_entry_is_read_with_its_start_time_and_name() {
+        let stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        let entry = Entry::parse(4242, stat).unwrap();
+        assert_eq!(entry.start, 987654);
+        assert_eq!(entry.name, "my (odd) name");
+        assert_eq!(entry.place.ppid, 1);
+        assert_eq!(Entry::parse(1, "1 (x) S 0 1"), None);
     }
 
     #[test]

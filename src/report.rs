@@ -114,6 +114,8 @@ pub struct Counts {
     pub interrupted: usize,
     pub skipped: usize,
     pub cost_usd: f64,
+    /// The tasks' `dropped_lines`, added up.
+    pub dropped_lines: u64,
 }
 
 /// Read back by `porch resume`, which carries the tasks it does not run again into its own
@@ -141,6 +143,9 @@ pub struct TaskResult {
     pub error: Option<String>,
     pub permission_denials: u64,
     pub leftover_processes: usize,
+    /// Lines of the task's output the terminal did not get because it fell behind (a pager
+    /// left open, a pipe nobody reads); the log has them.
+    pub dropped_lines: u64,
     pub commits: u64,
     pub files_changed: u64,
     pub insertions: u64,
@@ -214,6 +219,7 @@ pub fn count(tasks: &[TaskResult]) -> Counts {
             Status::Pending | Status::Running => {}
         }
         summary.cost_usd += task.cost_usd.unwrap_or(0.0);
+        summary.dropped_lines += task.dropped_lines;
     }
     summary.cost_usd = (summary.cost_usd * 1e6).round() / 1e6;
     summary

@@ -88,6 +88,16 @@ fn write_junit(plan: &Plan, results: &Results) -> Result<(), Error> {
     junit::write(path, results, &tails)
 }
 
+/// Each task run now gets the count of its lines the terminal did not get; a carried task
+/// keeps its earlier run's.
+fn record_dropped_lines(plan: &Plan, results: &mut Results) {
+    for (index, task) in results.tasks.iter_mut().enumerate() {
+        if plan.tasks.get(index).is_some_and(|t| t.carried.is_none()) {
+            task.dropped_lines = printer::dropped_lines_of(index);
+        }
+    }
+}
+
 /// Lines the terminal did not get (it fell behind: `printer::offer`), said on stderr.
 fn report_dropped_lines(plan: &Plan) {
     let dropped = printer::dropped_lines();
@@ -138,6 +148,7 @@ pub fn execute(plan: Plan, color: ColorChoice, mode: OutputMode) -> Result<ExitC
 
     // The stream first: with `-o /dev/stdout`, the final write goes to the same place.
     printer::drain(&events);
+    record_dropped_lines(&plan, &mut progress.results);
     rivals::pick_winners(&mut progress.results.tasks);
     look_for_conflicts(&plan, &mut progress.results);
     let final_write = progress.finish();
@@ -164,7 +175,10 @@ pub fn execute(plan: Plan, color: ColorChoice, mode: OutputMode) -> Result<ExitC
     report_write_failures(&final_write, progress.failed_update.as_ref());
     if let Err(err) = &junit_write {
         crate::console::print_stderr(&format!(
-            "porch: error: the JUnit report could not be written: {err}\n"
+            "porch: error: the JUnit report could not be written: {err}\nhint: {}\n",
+            err.hint()
+                .as_deref()
+                .unwrap_or("the results file has every task's outcome; `porch status` shows them")
         ));
     }
     Ok(ExitCode::from(code))
@@ -698,7 +712,10 @@ fn run_task_guarded(ctx: &Context, index: usize) -> TaskResult {
 fn report_write_failures(final_write: &Result<(), Error>, failed_update: Option<&Error>) {
     match (final_write, failed_update) {
         (Err(err), _) => crate::console::print_stderr(&format!(
-            "porch: error: the results file could not be written: {err}\n"
+            "porch: error: the results file could not be written: {err}\nhint: {}\n",
+            err.hint()
+                .as_deref()
+                .unwrap_or("the work is on the task branches (`porch list` shows them); fix the cause and run again with -o")
         )),
         (Ok(()), Some(err)) => crate::console::print_stderr(&format!(
             "porch: warning: the results file could not be updated during the run: {err}\n"

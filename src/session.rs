@@ -162,7 +162,8 @@ pub struct Session {
     pub duration_ms: u64,
     pub log: SessionLog,
     pub stopped: Option<StopReason>,
-    pub leftovers: usize,
+    /// What the session left running: ended, or with `leftovers_kept` left.
+    pub leftovers: Vec<proc::Process>,
     pub leftovers_kept: bool,
     pub log_written: bool,
 }
@@ -209,6 +210,7 @@ pub fn run(launch: &Launch) -> Result<Session, StartFailure> {
     let child = spawn(launch)?;
     let pgid = child.id();
     let mut guard = GroupGuard { pgid, armed: true };
+    let mut lineage = proc::Lineage::new(pgid);
     // Until its leftovers are dealt with, Ctrl-Z stops the session with porch.
     let registration = proc::register_session(pgid, &marker);
     let shared = Shared::new(launch);
@@ -217,15 +219,15 @@ pub fn run(launch: &Launch) -> Result<Session, StartFailure> {
         Err(err) => {
             // The guard ends the agent; what it may have started is swept like any leftover.
             drop(guard);
-            proc::end_leftovers(pgid, &marker, Duration::ZERO);
+            proc::end_leftovers(pgid, &marker, Some(&mut lineage), Duration::ZERO);
             return Err(StartFailure::Thread(err));
         }
     };
-    let (status, stopped) = watch(launch, pgid, &watched.exits, &shared)?;
+    let (status, stopped) = watch(launch, pgid, &watched.exits, &shared, &mut lineage)?;
     guard.armed = false;
     // What the agent left running holds its pipes open; end it before waiting for them.
     let keep = launch.keep_leftovers && stopped.is_none();
-    let leftovers = sweep_leftovers(pgid, &marker, keep);
+    let leftovers = sweep_leftovers(pgid, &marker, &mut lineage, keep);
     drop(registration);
     drain_readers(launch, watched, keep);
     Ok(Session {
@@ -325,6 +327,7 @@ fn watch(
     pgid: u32,
     exits: &Receiver<io::Result<ExitStatus>>,
     shared: &Shared,
+    lineage: &mut proc::Lineage,
 ) -> Result<(ExitStatus, Option<StopReason>), StartFailure> {
     let limits = Limits {
         timeout: launch.timeout,
@@ -338,6 +341,9 @@ fn watch(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return Err(StartFailure::LostTrack),
         }
+        // While the agent lives, what it started shows under it: what escapes later is still
+        // known as the session's.
+        lineage.record();
         if let Some(stopper) = stopper.as_mut() {
             stopper.escalate();
             continue;
@@ -516,16 +522,22 @@ impl Stopper {
 
 /// Ends what the session left running (its group and every marked process), or with
 /// `--keep-leftovers` after a session that ended by itself, only counts it. Returns how many.
-fn sweep_leftovers(pgid: u32, marker: &proc::Marker, keep: bool) -> usize {
+fn sweep_leftovers(
+    pgid: u32,
+    marker: &proc::Marker,
+    lineage: &mut proc::Lineage,
+    keep: bool,
+) -> Vec<proc::Process> {
     if keep {
-        return proc::marked_processes(marker).len();
+        let marked = proc::marked_processes(marker);
+        return lineage.alive_now(&marked);
     }
     let grace = if shutdown::urgent() {
         Duration::ZERO
     } else {
         LEFTOVER_GRACE
     };
-    proc::end_leftovers(pgid, marker, grace)
+    proc::end_leftovers(pgid, marker, Some(lineage), grace)
 }
 
 /// Gives the readers `PIPE_DRAIN_DEADLINE` to read what is buffered once the agent is gone;

@@ -146,7 +146,7 @@ pub fn run_to_end(step: &Step) -> Ran {
         } else {
             STOP_GRACE
         };
-        proc::end_leftovers(pgid, step.marker, grace);
+        proc::end_leftovers(pgid, step.marker, None, grace);
     }
     drop(registration);
     let deadline = Instant::now() + DRAIN_DEADLINE;

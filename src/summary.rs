@@ -49,7 +49,12 @@ fn render(results: &Results, logs: &Path, results_file: &Path, paint: Paint) -> 
     if !after_table.is_empty() {
         text.push('\n');
     }
-    for line in totals(results).into_iter().chain(pushes(&results.tasks)) {
+    let dropped = dropped_lines(&results.tasks);
+    for line in totals(results)
+        .into_iter()
+        .chain(pushes(&results.tasks))
+        .chain(dropped)
+    {
         text.push_str(&line);
         text.push('\n');
     }
@@ -252,6 +257,23 @@ fn totals(results: &Results) -> [String; 2] {
     [outcome, time]
 }
 
+/// How many lines the terminal did not get, and whose, when it fell behind.
+fn dropped_lines(tasks: &[TaskResult]) -> Option<String> {
+    let whose: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.dropped_lines > 0)
+        .map(|t| format!("{} {}", t.name, t.dropped_lines))
+        .collect();
+    if whose.is_empty() {
+        return None;
+    }
+    let total: u64 = tasks.iter().map(|t| t.dropped_lines).sum();
+    Some(format!(
+        "{total} line(s) of output not shown: the terminal fell behind ({}); the logs have every line",
+        whose.join(", ")
+    ))
+}
+
 /// `--push`: how many branches reached the remote, when any task pushed.
 fn pushes(tasks: &[TaskResult]) -> Option<String> {
     let pushes: Vec<_> = tasks.iter().filter_map(|t| t.push.as_ref()).collect();
@@ -450,6 +472,22 @@ mod tests {
             task_detail(&tasks[0], PLAIN),
             "",
             "a push that worked is no problem"
+        );
+    }
+
+    #[test]
+    fn lines_the_terminal_did_not_get_are_counted_by_task_only_when_there_are_any() {
+        let mut busy = task("busy", Status::Succeeded);
+        busy.dropped_lines = 120;
+        let mut chatty = task("chatty", Status::Failed);
+        chatty.dropped_lines = 3;
+        let quiet = task("quiet", Status::Succeeded);
+        assert_eq!(dropped_lines(std::slice::from_ref(&quiet)), None);
+        assert_eq!(
+            dropped_lines(&[busy, quiet, chatty]).as_deref(),
+            Some(
+                "123 line(s) of output not shown: the terminal fell behind (busy 120, chatty 3); the logs have every line"
+            )
         );
     }
 

@@ -430,7 +430,7 @@ fn record_start_failure(task: &Task, failure: StartFailure, result: &mut TaskRes
 
 /// The outcome of one attempt, as if it were the task's, and its line in the tally.
 fn judge_attempt(task: &Task, attempt: u32, session: &Session, tally: &mut Tally) -> TaskResult {
-    if let Some(text) = leftovers_note(session.leftovers, session.leftovers_kept) {
+    if let Some(text) = leftovers_note(&session.leftovers, session.leftovers_kept) {
         task.note(Tone::Dim, text);
     }
     let mut outcome = result_template(task.plan, Status::Failed);
@@ -476,7 +476,7 @@ struct Tally {
 
 impl Tally {
     fn add(&mut self, attempt: u32, outcome: &TaskResult, session: &Session) {
-        self.leftovers += session.leftovers;
+        self.leftovers += session.leftovers.len();
         self.written.extend(session.log.written.iter().cloned());
         if let Some(spent) = outcome.cost_usd {
             self.cost = Some(self.cost.unwrap_or(0.0) + spent);
@@ -559,19 +559,33 @@ fn random_fraction() -> f64 {
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// What porch did with the processes a session left running; `None` when it left none.
-fn leftovers_note(leftovers: usize, kept: bool) -> Option<String> {
-    let what = match leftovers {
+/// What porch did with the processes a session left running, naming them; `None` when it
+/// left none.
+fn leftovers_note(leftovers: &[proc::Process], kept: bool) -> Option<String> {
+    let count = leftovers.len();
+    let what = match count {
         0 => return None,
         1 => "process",
         _ => "processes",
     };
+    let mut named: Vec<String> = leftovers
+        .iter()
+        .take(NAMED_LEFTOVERS)
+        .map(|p| format!("{} (pid {})", p.name, p.pid))
+        .collect();
+    if count > NAMED_LEFTOVERS {
+        named.push(format!("{} more", count - NAMED_LEFTOVERS));
+    }
+    let named = named.join(", ");
     Some(if kept {
-        format!("left {leftovers} {what} the session started running (--keep-leftovers)")
+        format!("left {count} {what} the session started running (--keep-leftovers): {named}")
     } else {
-        format!("ended {leftovers} {what} the session left running")
+        format!("ended {count} {what} the session left running: {named}")
     })
 }
+
+/// How many leftover processes a `[porch]` line names; the rest are counted.
+const NAMED_LEFTOVERS: usize = 8;
 
 /// Keeps what a failed attempt did under `refs/porch/attempts/<task>/<n>` and puts the worktree
 /// back to the base, so the next attempt starts clean and nothing the agent wrote is lost.
@@ -676,7 +690,7 @@ fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
 /// held it), which would make porch's commit fail. Only once every process of the session is
 /// gone: with `--keep-leftovers`, one still running may hold it for real.
 fn clear_stale_index_lock(task: &Task, session: &Session, result: &mut TaskResult) {
-    if session.leftovers_kept && session.leftovers > 0 {
+    if session.leftovers_kept && !session.leftovers.is_empty() {
         return;
     }
     let text = match git::remove_stale_index_lock(&task.plan.worktree) {
@@ -1177,24 +1191,43 @@ mod tests {
 
     #[test]
     fn leftover_processes_are_reported_as_ended_or_kept() {
+        let processes = |n: i32| -> Vec<proc::Process> {
+            (1..=n)
+                .map(|pid| proc::Process {
+                    pid,
+                    name: "sleep".to_string(),
+                })
+                .collect()
+        };
+        // (processes, kept, the note)
         let rows = [
             (0, false, None),
             (0, true, None),
-            (1, false, Some("ended 1 process the session left running")),
-            (4, false, Some("ended 4 processes the session left running")),
             (
                 1,
-                true,
-                Some("left 1 process the session started running (--keep-leftovers)"),
+                false,
+                Some("ended 1 process the session left running: sleep (pid 1)"),
             ),
             (
                 2,
+                false,
+                Some("ended 2 processes the session left running: sleep (pid 1), sleep (pid 2)"),
+            ),
+            (
+                1,
                 true,
-                Some("left 2 processes the session started running (--keep-leftovers)"),
+                Some(
+                    "left 1 process the session started running (--keep-leftovers): sleep (pid 1)",
+                ),
             ),
         ];
-        for (leftovers, kept, note) in rows {
-            assert_eq!(leftovers_note(leftovers, kept).as_deref(), note);
+        for (count, kept, note) in rows {
+            assert_eq!(leftovers_note(&processes(count), kept).as_deref(), note);
         }
+        let many = leftovers_note(&processes(10), false).unwrap();
+        assert!(
+            many.starts_with("ended 10 processes") && many.ends_with("sleep (pid 8), 2 more"),
+            "{many}"
+        );
     }
 }

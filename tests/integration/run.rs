@@ -726,6 +726,23 @@ fn an_unread_stdout_never_holds_up_the_sessions() {
         chatter_shown < 12_000 && chatter_shown + dropped >= 12_000,
         "every line is shown or counted: {chatter_shown} shown, {dropped} dropped"
     );
+    // The results count them by task, and the summary says how many and whose.
+    let by_task: Vec<u64> = names
+        .iter()
+        .map(|name| task(&results, name)["dropped_lines"].as_u64().unwrap())
+        .collect();
+    let recorded: u64 = by_task.iter().sum();
+    assert_eq!(results["summary"]["dropped_lines"], recorded);
+    assert!(
+        chatter_shown + recorded >= 12_000,
+        "every chatter line is shown or counted for its task: {chatter_shown} shown, {by_task:?}"
+    );
+    let summary_line =
+        format!("{recorded} line(s) of output not shown: the terminal fell behind (");
+    assert!(
+        shown.lines().any(|l| l.starts_with(&summary_line)),
+        "the summary says {summary_line}…:\n{shown}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
