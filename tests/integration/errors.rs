@@ -124,6 +124,18 @@ const CASES: &[(bool, &[Word], &str)] = &[
         "--keep-runs",
     ),
     (false, &[Text("clean"), Repo], "no porch run"),
+    (true, &[Tasks, Repo, Text("--push"), Text("")], "--push"),
+    (false, &[Text("merge-results")], "no results files"),
+    (
+        false,
+        &[Text("merge-results"), Text("missing.json")],
+        "missing.json",
+    ),
+    (
+        false,
+        &[Text("merge-results"), Tasks],
+        "not a porch results file",
+    ),
     (false, &[Text("help"), Text("frobnicate")], "no help"),
     (false, &[Text("completions")], "no shell"),
     (false, &[Text("completions"), Text("tcsh")], "tcsh"),
