@@ -261,28 +261,19 @@ fn escape(raw: &str, in_attribute: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Counts, SCHEMA_VERSION};
+    use crate::report::SCHEMA_VERSION;
 
     fn results(tasks: Vec<TaskResult>) -> Results {
         Results {
             version: SCHEMA_VERSION,
             run_id: "20261201T201500Z-4242".into(),
-            resumed_from: None,
             tasks_file: "tasks.json".into(),
             repo: "/src/shop".into(),
-            started_at: "2026-12-01T20:15:00.000Z".into(),
-            finished_at: None,
             duration_ms: 2500,
-            summary: Counts::default(),
-            rate_limit_events: 0,
             lowest_concurrency: 1,
             final_concurrency: 1,
-            tasks_file_hash: String::new(),
-            tasks_file_order: Vec::new(),
-            shard: None,
-            conflicts: Vec::new(),
-            conflicts_note: None,
             tasks,
+            ..Results::default()
         }
     }
 

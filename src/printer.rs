@@ -173,7 +173,9 @@ pub fn offer(printer: &Sender<Message>, line: impl Into<Message>) -> bool {
         Ok(()) => true,
         Err(TrySendError::Full(line)) => {
             DROPPED_LINES.fetch_add(1, Ordering::Relaxed);
-            count_dropped(line.task);
+            if let Message::Line(line) | Message::ToolCall(line, _) = &line {
+                count_dropped(line.task);
+            }
             true
         }
         Err(TrySendError::Disconnected(_)) => false,

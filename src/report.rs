@@ -277,24 +277,13 @@ mod tests {
         let mut results = Results {
             version: SCHEMA_VERSION,
             run_id: String::new(),
-            resumed_from: None,
             tasks_file: String::new(),
-            tasks_file_hash: String::new(),
-            tasks_file_order: Vec::new(),
-            shard: None,
             repo: "/src/shop".to_string(),
-            started_at: String::new(),
-            finished_at: None,
             duration_ms: 0,
-            summary: Counts::default(),
-            rate_limit_events: 0,
             lowest_concurrency: 1,
             final_concurrency: 1,
-            budget_usd: None,
-            spent_usd: 0.0,
             tasks,
-            conflicts: Vec::new(),
-            conflicts_note: None,
+            ..Results::default()
         };
         results.summarise();
         results.summary

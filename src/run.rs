@@ -17,9 +17,9 @@ use crate::conflicts;
 use crate::dependencies::Dependencies;
 use crate::error::{Error, IoContext};
 use crate::events::Event;
-use crate::options::{ColorChoice, OutputMode, RunArgs};
 use crate::junit;
 use crate::logs;
+use crate::options::{ColorChoice, OutputMode, RunArgs};
 use crate::plan::Plan;
 use crate::preflight::{self, Environment};
 use crate::printer::{self, Look, Message, Show, Tone};
@@ -905,24 +905,13 @@ mod tests {
         let results = Results {
             version: SCHEMA_VERSION,
             run_id: "1".into(),
-            resumed_from: None,
             tasks_file: "tasks.json".into(),
-            tasks_file_hash: String::new(),
-            tasks_file_order: Vec::new(),
-            shard: None,
             repo: "/src/shop".into(),
-            started_at: String::new(),
-            finished_at: None,
             duration_ms: 0,
-            summary: Counts::default(),
-            rate_limit_events: 0,
             lowest_concurrency: 1,
             final_concurrency: 1,
-            budget_usd: None,
-            spent_usd: 0.0,
             tasks: Vec::new(),
-            conflicts: Vec::new(),
-            conflicts_note: None,
+            ..Results::default()
         };
         Progress {
             output,

@@ -345,7 +345,7 @@ fn status_word(task: &TaskResult) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Conflict, Counts};
+    use crate::report::Conflict;
 
     fn task(name: &str, status: Status) -> TaskResult {
         TaskResult::example(name, status)
@@ -355,24 +355,13 @@ mod tests {
         let mut results = Results {
             version: 1,
             run_id: "20261201T204626Z-1481".to_string(),
-            resumed_from: None,
             tasks_file: "tasks.json".to_string(),
-            tasks_file_hash: String::new(),
-            tasks_file_order: Vec::new(),
-            shard: None,
             repo: "/src/shop".to_string(),
-            started_at: String::new(),
-            finished_at: None,
             duration_ms,
-            summary: Counts::default(),
-            rate_limit_events: 0,
             lowest_concurrency: 1,
             final_concurrency: 1,
-            budget_usd: None,
-            spent_usd: 0.0,
             tasks,
-            conflicts: Vec::new(),
-            conflicts_note: None,
+            ..Results::default()
         };
         results.summarise();
         results
