@@ -308,7 +308,7 @@ mod tests {
                     results: "/wt/.porch/runs/x.json".into(),
                 },
                 format!(
-                    r#"{{"event":"run_finished","time":"{TIME}","exit_code":1,"summary":{{"total":2,"succeeded":1,"failed":1,"timed_out":0,"interrupted":0,"skipped":0,"cost_usd":0.0}},"results":"/wt/.porch/runs/x.json"}}"#
+                    r#"{{"event":"run_finished","time":"{TIME}","exit_code":1,"summary":{{"total":2,"succeeded":1,"failed":1,"timed_out":0,"interrupted":0,"skipped":0,"cost_usd":0.0,"dropped_lines":0}},"results":"/wt/.porch/runs/x.json"}}"#
                 ),
             ),
         ];

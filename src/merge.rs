@@ -372,32 +372,7 @@ fn render(
         text.push_str(line.trim_end());
         text.push('\n');
     }
-    let merged = outcomes
-        .iter()
-        .filter(|(_, o)| !matches!(o, Outcome::Skipped(_)))
-        .count();
-    let skipped: Vec<&str> = outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Skipped(_)))
-        .map(|(t, _)| t.branch.as_str())
-        .collect();
-    text.push_str(&format!(
-        "{merged} of {} merged, {} skipped\n",
-        outcomes.len(),
-        skipped.len()
-    ));
-    if !skipped.is_empty() {
-        text.push_str(&format!(
-            "to merge what was skipped, resolving its conflicts yourself:\n  {}\n",
-            quote::command(&["git", "checkout", &target.branch])
-        ));
-        for branch in &skipped {
-            text.push_str(&format!(
-                "  {}\n",
-                quote::command(&["git", "merge", branch])
-            ));
-        }
-    }
+    text.push_str(&render_tally(target, outcomes));
     let changed = outcomes.iter().any(|(_, o)| matches!(o, Outcome::Merged));
     if !changed {
         let what = if target.existing {
@@ -424,6 +399,38 @@ fn render(
         quote::command(&log),
         quote::command(&diff)
     ));
+    text
+}
+
+/// How many merged, and the commands that merge the skipped ones by hand.
+fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)]) -> String {
+    let mut text = String::new();
+    let merged = outcomes
+        .iter()
+        .filter(|(_, o)| !matches!(o, Outcome::Skipped(_)))
+        .count();
+    let skipped: Vec<&str> = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Skipped(_)))
+        .map(|(t, _)| t.branch.as_str())
+        .collect();
+    text.push_str(&format!(
+        "{merged} of {} merged, {} skipped\n",
+        outcomes.len(),
+        skipped.len()
+    ));
+    if !skipped.is_empty() {
+        text.push_str(&format!(
+            "to merge what was skipped, resolving its conflicts yourself:\n  {}\n",
+            quote::command(&["git", "checkout", &target.branch])
+        ));
+        for branch in &skipped {
+            text.push_str(&format!(
+                "  {}\n",
+                quote::command(&["git", "merge", branch])
+            ));
+        }
+    }
     text
 }
 
