@@ -146,8 +146,8 @@ pub fn event(printer: &Sender<Message>, event: Event) {
 }
 
 fn send_waiting(printer: &Sender<Message>, message: Message) {
-    if let Err(SendTimeoutError::Timeout(_)) = printer.send_timeout(message, NOTE_WAIT) {
-        DROPPED_LINES.fetch_add(1, Ordering::Relaxed);
+    if let Err(SendTimeoutError::Timeout(message)) = printer.send_timeout(message, NOTE_WAIT) {
+        count_not_shown(&message);
     }
 }
 
@@ -172,13 +172,18 @@ pub fn offer(printer: &Sender<Message>, line: impl Into<Message>) -> bool {
     match printer.try_send(line.into()) {
         Ok(()) => true,
         Err(TrySendError::Full(line)) => {
-            DROPPED_LINES.fetch_add(1, Ordering::Relaxed);
-            if let Message::Line(line) | Message::ToolCall(line, _) = &line {
-                count_dropped(line.task);
-            }
+            count_not_shown(&line);
             true
         }
         Err(TrySendError::Disconnected(_)) => false,
+    }
+}
+
+/// A message the printer had no room for: counted in the run's total, and in its task's.
+fn count_not_shown(message: &Message) {
+    DROPPED_LINES.fetch_add(1, Ordering::Relaxed);
+    if let Message::Line(line) | Message::ToolCall(line, _) = message {
+        count_dropped(line.task);
     }
 }
 
