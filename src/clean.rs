@@ -178,10 +178,16 @@ impl Cleaner<'_> {
                 self.report(done, "delete", &format!("branch {}", task.branch));
             }
         }
-        for reference in saved_attempts(self.repo, branch_template::slot(&task.branch)) {
+        let slot = branch_template::slot(&task.branch);
+        for reference in saved_attempts(self.repo, slot) {
             let done = self
                 .act(|repo| git::run(&repo.toplevel, &["update-ref", "-d", &reference]).map(drop));
             self.report(done, "delete", &format!("saved attempt {reference}"));
+        }
+        if let Some(reference) = stale_merged_base(self.repo, slot) {
+            let done = self
+                .act(|repo| git::run(&repo.toplevel, &["update-ref", "-d", &reference]).map(drop));
+            self.report(done, "delete", &format!("merged base {reference}"));
         }
     }
 
@@ -310,6 +316,20 @@ fn saved_attempts(repo: &Repo, slot: &str) -> Vec<String> {
     )
     .map(|out| out.lines().map(String::from).collect())
     .unwrap_or_default()
+}
+
+/// `refs/porch/bases/<slot>`: the merged base of a task with several dependencies, which the run
+/// removes once the task's branch holds it; left behind only when porch was killed in between.
+fn stale_merged_base(repo: &Repo, slot: &str) -> Option<String> {
+    let reference = format!("{}/{slot}", git::BASES_REFS);
+    git::run(
+        &repo.toplevel,
+        &["for-each-ref", "--format=%(refname)", &reference],
+    )
+    .ok()?
+    .lines()
+    .any(|found| found == reference)
+    .then_some(reference)
 }
 
 /// Keeps the newest `--keep-runs` results files (and always the latest run's).

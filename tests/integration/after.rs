@@ -368,6 +368,8 @@ fn clean_dry_run_changes_nothing_and_clean_keeps_dirty_and_unmerged_work_until_f
     run_stored(&sandbox, &tasks).expect_code(0);
     after(&sandbox, &["merge", "merged"]).run().expect_code(0);
     std::fs::write(sandbox.worktree("dirty").join("more.txt"), "uncommitted").unwrap();
+    // What a run killed between making a task's merged base and its branch leaves.
+    sandbox.git(&["update-ref", "refs/porch/bases/empty", "main"]);
     let (worktrees, before) = (sandbox.worktrees(), refs(&sandbox));
 
     let dry = after(&sandbox, &["clean", "--branches", "--dry-run"]).run();
@@ -386,7 +388,9 @@ fn clean_dry_run_changes_nothing_and_clean_keeps_dirty_and_unmerged_work_until_f
         ))
         .expect_stdout("kept branch task/unmerged: 1 commit(s) on neither main")
         .expect_stdout("deleted branch task/merged")
-        .expect_stdout("deleted branch task/empty");
+        .expect_stdout("deleted branch task/empty")
+        .expect_stdout("deleted merged base refs/porch/bases/empty");
+    assert!(!refs(&sandbox).contains("refs/porch/bases/"), "{clean}");
     let mut branches = sandbox.branches();
     branches.retain(|b| !b.starts_with("porch/merge/"));
     assert_eq!(branches, ["main", "task/dirty", "task/unmerged"]);
