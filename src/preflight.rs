@@ -98,6 +98,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         &run,
     )?;
     link_dependencies(&source_name, &mut tasks)?;
+    check_git_merges(&source_name, &repo, &tasks)?;
     check_creatable_outputs(args, &layout)?;
     let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, tasks.len(), jobs::available_memory());
     Ok(Plan {
@@ -440,6 +441,34 @@ fn link_dependencies(source_name: &str, plans: &mut [TaskPlan]) -> Result<(), Er
         plans[index].depends_on = of;
     }
     Ok(())
+}
+
+/// A task that starts from several tasks' branches gets them merged by `git merge-tree
+/// --write-tree`, which git has since 2.38: an older git is refused before anything is made,
+/// not found out when the task's dependencies have done their work.
+pub(crate) fn check_git_merges(
+    source_name: &str,
+    repo: &Repo,
+    plans: &[TaskPlan],
+) -> Result<(), Error> {
+    let merging = plans.iter().find(|plan| {
+        let afresh = plan.resume.is_none() && plan.carried.is_none();
+        afresh && plan.base_branch.contains(" + ")
+    });
+    let Some(plan) = merging else {
+        return Ok(());
+    };
+    match git::version(&repo.toplevel) {
+        Some((major, minor)) if (major, minor) < (2, 38) => Err(Error::setup(
+            format!(
+                "{source_name}: task `{}`: depends_on: porch merges the branches of the tasks it \
+                 depends on with `git merge-tree --write-tree`, which git {major}.{minor} lacks",
+                plan.task.name
+            ),
+            "install git 2.38 or later, or let the task depend on one task",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A `depends_on` list with each repeated task's name replaced by its attempts' names: the

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use super::{
     Environment, Plan, Resume, RunSettings, TaskPlan, TasksSource, check_creatable_outputs,
-    decide_layout, jobs, link_dependencies, parse_tasks, push_remote,
+    check_git_merges, decide_layout, jobs, link_dependencies, parse_tasks, push_remote,
 };
 use crate::agent;
 use crate::branch_template::{self, RunStamp};
@@ -76,6 +76,7 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
         plans.push(plan);
     }
     link_dependencies(&earlier.source.name, &mut plans)?;
+    check_git_merges(&earlier.source.name, &repo, &plans)?;
     check_creatable_outputs(args, &layout)?;
     let to_run = plans.iter().filter(|p| p.carried.is_none()).count();
     let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, to_run, jobs::available_memory());

@@ -246,3 +246,50 @@ fn conflicting_dependencies_fail_the_dependant_naming_branches_and_files() {
     assert_eq!(sandbox.branches(), ["main", "task/a", "task/b"]);
     assert_eq!(sandbox.git(&["for-each-ref", "refs/porch/bases"]), "");
 }
+
+#[test]
+fn several_dependencies_on_a_git_without_merge_tree_are_refused_before_anything_runs() {
+    let sandbox = Sandbox::new();
+    let path = std::env::var_os("PATH").expect("PATH is set");
+    let git = std::env::split_paths(&path)
+        .map(|dir| dir.join("git"))
+        .find(|candidate| candidate.is_file())
+        .expect("git is on PATH");
+    // The real git, but saying it is 2.30, which has no `merge-tree --write-tree`.
+    let bin = sandbox.path().join("bin");
+    write_script(
+        &bin.join("git"),
+        &format!(
+            "#!/bin/sh\nfor arg; do [ \"$arg\" = --version ] && {{ echo 'git version 2.30.9'; exit 0; }}; done\nexec '{}' \"$@\"\n",
+            git.display()
+        ),
+    );
+    let mut new_path = std::ffi::OsString::from(&bin);
+    new_path.push(":");
+    new_path.push(&path);
+    let merging = json!([
+        {"name": "a", "prompt": "@write a.txt a"},
+        {"name": "b", "prompt": "@write b.txt b"},
+        {"name": "c", "prompt": "@write c.txt c", "depends_on": ["a", "b"]},
+    ]);
+    let file = sandbox.tasks_json(&json!({ "tasks": merging }));
+    let run = sandbox.porch_run_tasks(&file).env("PATH", &new_path).run();
+    run.expect_code(2)
+        .expect_stderr("task `c`: depends_on: porch merges the branches")
+        .expect_stderr("git 2.30 lacks")
+        .expect_stderr("hint: install git 2.38 or later");
+    assert_eq!(sandbox.created_outside_repo(), ["bin"], "{run}");
+    assert_eq!(sandbox.branches(), ["main"]);
+
+    // One dependency needs no merge: the same git runs it.
+    let chain = json!([
+        {"name": "a", "prompt": "@write a.txt a"},
+        {"name": "c", "prompt": "@write c.txt c", "depends_on": ["a"]},
+    ]);
+    let file = sandbox.tasks_json(&json!({ "tasks": chain }));
+    sandbox
+        .porch_run_tasks(&file)
+        .env("PATH", &new_path)
+        .run()
+        .expect_code(0);
+}
