@@ -99,7 +99,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     )?;
     link_dependencies(&source_name, &mut tasks)?;
     check_git_merges(&source_name, &repo, &tasks)?;
-    check_creatable_outputs(args, &layout)?;
+    check_creatable_outputs(args, &layout, &repo)?;
     let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, tasks.len(), jobs::available_memory());
     Ok(Plan {
         repo,
@@ -522,7 +522,7 @@ impl<'a> BaseCommits<'a> {
 
 /// Everything porch will create under .porch/ is checked here, so that a failure to create it
 /// is an error before anything exists, not after.
-fn check_creatable_outputs(args: &RunArgs, layout: &Layout) -> Result<(), Error> {
+fn check_creatable_outputs(args: &RunArgs, layout: &Layout, repo: &Repo) -> Result<(), Error> {
     check_creatable(&layout.state_dir.join("logs"), "the worktree directory")?;
     if let Some(link) = &layout.latest_results {
         check_creatable(
@@ -544,6 +544,67 @@ fn check_creatable_outputs(args: &RunArgs, layout: &Layout) -> Result<(), Error>
     }
     if let Some(junit) = &args.junit {
         crate::junit::check_path(junit, &args.tasks)?;
+    }
+    let outputs = [
+        ("-o", args.output.as_deref()),
+        ("--junit", args.junit.as_deref()),
+    ];
+    for (flag, path) in outputs {
+        if let Some(path) = path {
+            refuse_overwriting_tracked(repo, flag, path)?;
+        }
+    }
+    if let (Some(output), Some(junit)) = (&args.output, &args.junit) {
+        let file = |p: &Path| matches!(destination(p), Destination::File(_));
+        if file(output) && resolved(output).is_some_and(|o| Some(o) == resolved(junit)) {
+            return Err(Error::setup(
+                format!(
+                    "-o and --junit name the same file, {}: the report would replace the results",
+                    output.display()
+                ),
+                "give --junit another path, e.g. --junit porch-junit.xml",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A path with its directory's links and `..` resolved, whether or not the file exists yet.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(real) = path.canonicalize() {
+        return Some(real);
+    }
+    let name = path.file_name()?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    Some(dir.canonicalize().ok()?.join(name))
+}
+
+/// porch's own files must never replace a file of the user's work: an output inside the
+/// repository is fine (an untracked `results.json`), one git tracks is refused.
+fn refuse_overwriting_tracked(repo: &Repo, flag: &str, path: &Path) -> Result<(), Error> {
+    let Some(real) = resolved(path) else {
+        return Ok(());
+    };
+    if !real.starts_with(&repo.toplevel) || !real.is_file() {
+        return Ok(());
+    }
+    let real_text = real.to_string_lossy();
+    let tracked = git::run(
+        &repo.toplevel,
+        &["ls-files", "--error-unmatch", "--", &real_text],
+    )
+    .is_ok();
+    if tracked {
+        return Err(Error::setup(
+            format!(
+                "{flag} {} is a file the repository tracks: porch would overwrite it",
+                path.display()
+            ),
+            format!("give {flag} a path outside the repository, or one git does not track"),
+        ));
     }
     Ok(())
 }

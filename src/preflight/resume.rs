@@ -77,7 +77,7 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
     }
     link_dependencies(&earlier.source.name, &mut plans)?;
     check_git_merges(&earlier.source.name, &repo, &plans)?;
-    check_creatable_outputs(args, &layout)?;
+    check_creatable_outputs(args, &layout, &repo)?;
     let to_run = plans.iter().filter(|p| p.carried.is_none()).count();
     let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, to_run, jobs::available_memory());
     Ok(Plan {

@@ -261,3 +261,52 @@ fn an_unwritable_report_path_is_refused_up_front() {
         crate::validation::refused(message, &sandbox, &porch, &[message, "give --junit"]);
     }
 }
+
+/// porch's outputs never replace a file of the user's work, nor each other.
+#[test]
+fn outputs_never_replace_a_tracked_file_or_each_other() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("t", "@say hi")]);
+    let tracked = sandbox.repo().join("README.md");
+    let readme = std::fs::read(&tracked).unwrap();
+    let same = sandbox.path().join("same.out");
+    let (tracked_arg, same_arg) = (support::path_str(&tracked), support::path_str(&same));
+    let cases: [(&str, Vec<&str>, &str); 3] = [
+        (
+            "--junit on a tracked file",
+            vec!["--junit", tracked_arg],
+            "is a file the repository tracks: porch would overwrite it",
+        ),
+        (
+            "-o on a tracked file",
+            vec!["-o", tracked_arg],
+            "is a file the repository tracks: porch would overwrite it",
+        ),
+        (
+            "-o and --junit on one file",
+            vec!["-o", same_arg, "--junit", same_arg],
+            "-o and --junit name the same file",
+        ),
+    ];
+    for (case, args, message) in cases {
+        let mut porch = sandbox.porch(&["run"]);
+        porch
+            .args(args)
+            .agent(support::fixture_agent())
+            .worktree_dir(sandbox.worktree_dir());
+        porch.arg(&tasks).arg(sandbox.repo());
+        crate::validation::refused(case, &sandbox, &porch, &[message]);
+        assert_eq!(std::fs::read(&tracked).unwrap(), readme, "{case}");
+        assert!(!same.exists(), "{case}");
+    }
+
+    // A file inside the repository that git does not track is the user's to choose.
+    let untracked = sandbox.repo().join("porch-junit.xml");
+    sandbox
+        .porch_run(&["--junit", support::path_str(&untracked)])
+        .arg(&tasks)
+        .arg(sandbox.repo())
+        .run()
+        .expect_code(0);
+    assert!(untracked.is_file());
+}
