@@ -154,7 +154,11 @@ impl Target {
                     ),
                 ));
             }
-            let start_name = if first.base_branch.is_empty() || first.base_branch == "HEAD" {
+            // `task/a + task/b` (several dependencies) names no revision; the commit does.
+            let no_revision = first.base_branch.is_empty()
+                || first.base_branch == "HEAD"
+                || first.base_branch.contains(' ');
+            let start_name = if no_revision {
                 short(&first.base_commit)
             } else {
                 first.base_branch.clone()

@@ -300,8 +300,10 @@ fn review_hints(results: &Results, logs: &Path, results_file: &Path) -> Vec<Stri
     let repo = &results.repo;
     let mut lines = vec!["review:".to_string()];
     for task in results.tasks.iter().filter(|t| t.commits > 0) {
-        // A detached HEAD moves on; the commit the branch started from does not.
-        let base = if task.base_branch == "HEAD" {
+        // A detached HEAD moves on; the commit the branch started from does not. Several
+        // dependencies' branches (`task/a + task/b`) are no revision: their merge commit is.
+        let not_a_revision = task.base_branch == "HEAD" || task.base_branch.contains(' ');
+        let base = if not_a_revision && !task.base_commit.is_empty() {
             &task.base_commit
         } else {
             &task.base_branch
@@ -537,7 +539,13 @@ mod tests {
             ..task("b", Status::Succeeded)
         };
         let nothing = task("c", Status::Failed);
-        let results = results(vec![committed, detached, nothing], 0);
+        let merged_base = TaskResult {
+            commits: 1,
+            base_branch: "task/a + task/b".to_string(),
+            worktree_kept: false,
+            ..task("d", Status::Succeeded)
+        };
+        let results = results(vec![committed, detached, nothing, merged_base], 0);
         let hints = review_hints(
             &results,
             Path::new("/wt/shop/.porch/logs"),
@@ -550,6 +558,8 @@ mod tests {
                 "  git -C /src/shop diff main...task/a",
                 // A detached HEAD moves on: the diff starts at the commit the branch began at.
                 "  git -C /src/shop diff 0123abcd...task/b",
+                // Several dependencies' branches are no revision; their merge commit is.
+                "  git -C /src/shop diff 0123abcd...task/d",
                 // Only a kept worktree can be resumed in.
                 "  cd /wt/shop/a && claude --resume s-1",
                 "each session's whole output: /wt/shop/.porch/logs",
