@@ -3,10 +3,13 @@
 
 /// Writes to stdout, ignoring a reader that went away (`porch list | head -1`): println! would
 /// panic on the broken pipe.
-pub fn print_stdout(text: &str) {
+/// Returns whether all of it was written.
+pub fn print_stdout(text: &str) -> bool {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_ok()
 }
 
 /// Writes to stderr, ignoring a stderr that is gone: after SIGHUP the terminal may be, and

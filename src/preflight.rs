@@ -21,7 +21,7 @@ use crate::branch_template::{self, RunStamp};
 use crate::dependencies::Dependencies;
 use crate::error::{Error, IoContext};
 use crate::git::{self, Repo, WorktreeEntry};
-use crate::options::RunArgs;
+use crate::options::{OutputMode, RunArgs};
 pub use crate::plan::{Plan, Resume, TaskPlan, TasksSource};
 use crate::remote;
 use crate::sys::writable;
@@ -552,6 +552,7 @@ fn check_creatable_outputs(args: &RunArgs, layout: &Layout, repo: &Repo) -> Resu
     for (flag, path) in outputs {
         if let Some(path) = path {
             refuse_overwriting_tracked(repo, flag, path)?;
+            refuse_stdout_twice(args.output_mode, flag, path)?;
         }
     }
     if let (Some(output), Some(junit)) = (&args.output, &args.junit) {
@@ -567,6 +568,32 @@ fn check_creatable_outputs(args: &RunArgs, layout: &Layout, repo: &Repo) -> Resu
         }
     }
     Ok(())
+}
+
+/// With `--json` or `--events`, stdout is a document a script parses: a file porch would also
+/// write there (`-o /dev/stdout`, or the file stdout is redirected into) would break it.
+fn refuse_stdout_twice(mode: OutputMode, flag: &str, path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mode_flag = match mode {
+        OutputMode::Json => "--json",
+        OutputMode::Events => "--events",
+        OutputMode::Stream | OutputMode::Quiet => return Ok(()),
+    };
+    let (Ok(file), Ok(stdout)) = (std::fs::metadata(path), std::fs::metadata("/dev/stdout")) else {
+        return Ok(());
+    };
+    // A terminal or /dev/null takes both without harm: nothing parses it.
+    let same = file.dev() == stdout.dev() && file.ino() == stdout.ino();
+    if !same || file.file_type().is_char_device() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "{flag} {} is porch's standard output, where {mode_flag} writes: it would get both",
+        path.display()
+    ))
+    .with_hint(format!(
+        "give {flag} a file of its own; {mode_flag} alone already puts the run on stdout"
+    )))
 }
 
 /// A path with its directory's links and `..` resolved, whether or not the file exists yet.

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 
@@ -161,6 +161,14 @@ pub fn drain(printer: &Sender<Message>) -> bool {
         && drained.recv_timeout(FINISH_DEADLINE).is_ok()
 }
 
+/// stdout refused a write (closed, full): what the printer wrote after that is lost.
+static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Whether stdout refused one of the printer's writes.
+pub fn stdout_failed() -> bool {
+    STDOUT_FAILED.load(Ordering::Relaxed)
+}
+
 /// Lines not shown because the terminal fell behind, since porch started.
 static DROPPED_LINES: AtomicU64 = AtomicU64::new(0);
 
@@ -290,6 +298,7 @@ impl<O: Write, E: Write> Sink<'_, O, E> {
     fn write(&mut self) {
         if !self.broken && !self.buffer.is_empty() {
             self.broken = self.out.write_all(self.buffer.as_bytes()).is_err();
+            STDOUT_FAILED.fetch_or(self.broken, Ordering::Relaxed);
         }
         self.buffer.clear();
     }
@@ -297,6 +306,7 @@ impl<O: Write, E: Write> Sink<'_, O, E> {
     fn flush(&mut self) {
         if !self.broken {
             self.broken = self.out.flush().is_err();
+            STDOUT_FAILED.fetch_or(self.broken, Ordering::Relaxed);
         }
     }
 

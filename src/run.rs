@@ -169,9 +169,8 @@ pub fn execute(plan: Plan, color: ColorChoice, mode: OutputMode) -> Result<ExitC
     drop(events);
     let stdout_alive = printer_thread.finish();
     report_dropped_lines(&plan);
-    if stdout_alive {
-        print_outcome(&plan, &progress.results, mode, color);
-    }
+    let delivered = stdout_alive && print_outcome(&plan, &progress.results, mode, color);
+    let code = after_machine_output(code, mode, delivered, &plan.output);
     report_write_failures(&final_write, progress.failed_update.as_ref());
     if let Err(err) = &junit_write {
         crate::console::print_stderr(&format!(
@@ -191,17 +190,40 @@ fn after_pushes(code: u8, tasks: &[TaskResult]) -> u8 {
     if code == 0 && push_failed { 1 } else { code }
 }
 
+/// `--json` and `--events` are what a script reads: when stdout lost them (closed, full), a run
+/// that was otherwise all well exits 1, and stderr says where the results are.
+fn after_machine_output(code: u8, mode: OutputMode, delivered: bool, results: &Path) -> u8 {
+    let flag = match mode {
+        OutputMode::Json => "--json",
+        OutputMode::Events => "--events",
+        OutputMode::Stream | OutputMode::Quiet => return code,
+    };
+    if delivered {
+        return code;
+    }
+    crate::console::print_stderr(&format!(
+        "porch: error: what {flag} writes did not all reach standard output (closed or full)\n\
+         hint: the results file has the run: {}\n",
+        results.display()
+    ));
+    if code == 0 { 1 } else { code }
+}
+
 /// What stdout gets once the run is over: the summary, the results for `--json`, or nothing
-/// more for `--events`, whose `run_finished` was its last line.
-fn print_outcome(plan: &Plan, results: &Results, mode: OutputMode, color: bool) {
+/// more for `--events`, whose `run_finished` was its last line. Returns whether stdout took
+/// all of it, and all the printer wrote before it.
+fn print_outcome(plan: &Plan, results: &Results, mode: OutputMode, color: bool) -> bool {
     match mode {
         OutputMode::Stream | OutputMode::Quiet => {
             let logs = plan.state_dir.join("logs");
             let out = &mut std::io::stdout().lock();
             summary::print(out, results, &logs, &plan.output, color);
+            true
         }
-        OutputMode::Json => crate::console::print_stdout(&report::to_json(results)),
-        OutputMode::Events => {}
+        OutputMode::Json => {
+            crate::console::print_stdout(&report::to_json(results)) && !printer::stdout_failed()
+        }
+        OutputMode::Events => !printer::stdout_failed(),
     }
 }
 

@@ -344,3 +344,65 @@ fn events_tell_each_attempt_and_the_rate_limit_that_ended_the_first() {
     .collect();
     assert_eq!(milestones, expected, "{run}");
 }
+
+/// What a script reads must reach it: `--json` or `--events` into a full device is an error
+/// (exit 1, stderr naming the results file), though every task succeeded.
+#[test]
+fn json_and_events_that_stdout_refuses_make_the_run_fail() {
+    for flag in ["--json", "--events"] {
+        let sandbox = Sandbox::new();
+        let tasks = sandbox.tasks(&[("a", "@write a.txt hi")]);
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let output = sandbox
+            .porch_run(&[flag])
+            .arg(&tasks)
+            .arg(sandbox.repo())
+            .command()
+            .stdout(Stdio::from(full))
+            .stderr(Stdio::piped())
+            .output()
+            .expect("porch runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "porch: error: what {flag} writes did not all reach standard output"
+            )),
+            "{flag}: {stderr}"
+        );
+        assert!(
+            stderr.contains("hint: the results file has the run"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let results = results_file(&sandbox);
+        assert_eq!(results["summary"]["succeeded"], 1, "{results:#}");
+    }
+}
+
+/// `-o` on porch's own stdout would put the results inside the document `--json` or `--events`
+/// writes there: refused, nothing created.
+#[test]
+fn results_on_the_stdout_json_or_events_writes_are_refused() {
+    for flag in ["--json", "--events"] {
+        let sandbox = Sandbox::new();
+        let tasks = sandbox.tasks(&[("a", "@write a.txt hi")]);
+        let mut porch = sandbox.porch(&["run", flag, "-o", "/dev/stdout"]);
+        porch
+            .agent(fixture_agent())
+            .worktree_dir(sandbox.worktree_dir())
+            .arg(&tasks)
+            .arg(sandbox.repo());
+        crate::validation::refused(
+            flag,
+            &sandbox,
+            &porch,
+            &[&format!(
+                "-o /dev/stdout is porch's standard output, where {flag} writes"
+            )],
+        );
+    }
+}
