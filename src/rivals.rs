@@ -33,17 +33,35 @@ pub fn winners(tasks: &[TaskResult]) -> Vec<Option<bool>> {
         let members: Vec<usize> = (0..tasks.len())
             .filter(|&i| tasks[i].group.as_deref() == Some(group))
             .collect();
-        let best = (members.iter().copied())
-            .filter(|&i| tasks[i].status == Status::Succeeded)
-            .min_by_key(|&i| {
-                let task = &tasks[i];
-                (task.insertions + task.deletions, task.duration_ms, i)
-            });
+        // A task that already started from one attempt's branch (`depends_on` the group)
+        // holds that attempt's work: it stays the winner, even when `porch resume` makes
+        // another attempt pass, or merging the winner and the dependant takes both rivals.
+        let built_on = (members.iter().copied())
+            .find(|&i| tasks[i].status == Status::Succeeded && is_base_of_another(tasks, i, group));
+        let best = built_on.or_else(|| {
+            (members.iter().copied())
+                .filter(|&i| tasks[i].status == Status::Succeeded)
+                .min_by_key(|&i| {
+                    let task = &tasks[i];
+                    (task.insertions + task.deletions, task.duration_ms, i)
+                })
+        });
         for i in members {
             winners[i] = Some(Some(i) == best);
         }
     }
     winners
+}
+
+/// Whether a task outside `group` started from attempt `attempt`'s branch: its base names it
+/// (alone, or among several: `task/a + task/g-2`).
+fn is_base_of_another(tasks: &[TaskResult], attempt: usize, group: &str) -> bool {
+    let branch = &tasks[attempt].branch;
+    tasks.iter().any(|task| {
+        task.group.as_deref() != Some(group)
+            && task.status != Status::Skipped
+            && task.base_branch.split(" + ").any(|base| base == branch)
+    })
 }
 
 /// A group and how its attempts ended, for the summary.
@@ -105,6 +123,40 @@ mod tests {
 
     /// An attempt's status, lines changed and milliseconds.
     type Try = (Status, u64, u64);
+
+    #[test]
+    fn an_attempt_a_dependant_started_from_stays_the_winner() {
+        // g-2 won the first run and `x` started from its branch; a resume made g-1 pass with a
+        // smaller change. x holds g-2's work, so g-2 stays the winner.
+        let dependant = |status: Status| TaskResult {
+            base_branch: "task/g-2".to_string(),
+            ..TaskResult::example("x", status)
+        };
+        let group = || {
+            let mut first = attempt("g-1", "g", Status::Succeeded, 1, 1);
+            first.branch = "task/g-1".to_string();
+            let mut second = attempt("g-2", "g", Status::Succeeded, 9, 9);
+            second.branch = "task/g-2".to_string();
+            vec![first, second]
+        };
+        // (the dependant's status, the winner)
+        let cases = [
+            (Status::Succeeded, "g-2"),
+            (Status::Failed, "g-2"),
+            // Skipped: it never started, so it holds nothing; the usual rule decides.
+            (Status::Skipped, "g-1"),
+        ];
+        for (status, expected) in cases {
+            let mut tasks = group();
+            tasks.push(dependant(status));
+            pick_winners(&mut tasks);
+            let won: Vec<&str> = (tasks.iter())
+                .filter(|t| t.winner == Some(true))
+                .map(|t| t.name.as_str())
+                .collect();
+            assert_eq!(won, [expected], "dependant {status:?}");
+        }
+    }
 
     #[test]
     fn the_winner_succeeded_then_changed_least_then_was_fastest_then_came_first() {

@@ -437,3 +437,59 @@ fn a_task_that_depends_on_a_repeated_task_starts_from_the_winners_branch() {
     );
     assert!(!sandbox.branches().contains(&"task/after-lint".to_string()));
 }
+
+#[test]
+fn a_resume_keeps_the_winner_a_dependant_started_from() {
+    let sandbox = Sandbox::new();
+    let counter = sandbox.path().join("fail-count");
+    // As above, but `use` started from fix-2's branch: fix-2 stays the winner after the resume
+    // makes fix-1 pass with a smaller change, and `porch merge` takes no second rival.
+    let prompt = format!(
+        "@fail-times 1 {} 400 Bad request\n@bash seq ${{PORCH_TASK#fix-}} > out.txt",
+        counter.display()
+    );
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "fix", "repeat": 2, "prompt": prompt},
+        {"name": "use", "prompt": "@write use.txt u", "depends_on": ["fix"]},
+    ]}));
+    sandbox
+        .porch_run(&[path_str(&tasks), "-j", "1"])
+        .without_output()
+        .current_dir(sandbox.repo())
+        .run()
+        .expect_code(1);
+    let mut resume = sandbox.porch(&["resume"]);
+    resume
+        .worktree_dir(sandbox.worktree_dir())
+        .current_dir(sandbox.repo())
+        .agent(fixture_agent());
+    resume
+        .run()
+        .expect_code(0)
+        .expect_stdout("  fix: fix-2 won");
+    let latest = sandbox.worktree_dir().join("repo/.porch/results.json");
+    let resumed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&latest).unwrap()).unwrap();
+    assert_eq!(
+        task(&resumed, "fix-1")["status"],
+        "succeeded",
+        "{resumed:#}"
+    );
+    assert_eq!(task(&resumed, "fix-1")["winner"], false, "{resumed:#}");
+    assert_eq!(task(&resumed, "fix-2")["winner"], true, "{resumed:#}");
+    assert_eq!(task(&resumed, "use")["base_branch"], "task/fix-2");
+
+    let mut merge = sandbox.porch(&["merge"]);
+    merge
+        .worktree_dir(sandbox.worktree_dir())
+        .current_dir(sandbox.repo());
+    merge.run().expect_code(0);
+    let run_id = resumed["run_id"].as_str().unwrap();
+    let merged = format!("porch/merge/{run_id}");
+    let files = sandbox.git(&["ls-tree", "--name-only", &merged]);
+    assert!(files.contains("use.txt"), "{files}");
+    assert_eq!(
+        sandbox.git(&["show", &format!("{merged}:out.txt")]),
+        "1\n2\n"
+    );
+}
