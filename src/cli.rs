@@ -421,12 +421,15 @@ pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
             Long("max-cost-usd") => {
                 let text = parser.value()?.string()?;
                 let dollars = (text.parse::<f64>().ok())
-                    .filter(|d| d.is_finite() && *d > 0.0)
+                    // Below a millionth of a dollar, porch (and claude) would write it as 0.
+                    .filter(|d| d.is_finite() && *d >= 0.000_001)
                     .ok_or_else(|| {
                         Error::usage(format!(
                             "--max-cost-usd `{text}` is not an amount of dollars"
                         ))
-                        .with_hint("give a number above 0, e.g. --max-cost-usd 5 or 2.50")
+                        .with_hint(
+                            "give a number of at least 0.000001, e.g. --max-cost-usd 5 or 2.50",
+                        )
                     })?;
                 set_once(&mut max_cost_usd, "--max-cost-usd", dollars)?;
             }
@@ -889,12 +892,19 @@ mod tests {
         assert_eq!(run_args(&["run", "t"]).max_cost_usd, None);
         let run = run_args(&["run", "t", "--max-cost-usd", "2.5"]);
         assert_eq!(run.max_cost_usd, Some(2.5));
+        let run = run_args(&["run", "t", "--max-cost-usd", "0.000001"]);
+        assert_eq!(run.max_cost_usd, Some(0.000_001));
         // (the value, a part of the message)
         let cases = [
             ("0", "--max-cost-usd `0` is not an amount of dollars"),
             ("-1", "--max-cost-usd `-1` is not an amount of dollars"),
             ("$5", "--max-cost-usd `$5` is not an amount of dollars"),
             ("inf", "--max-cost-usd `inf` is not an amount of dollars"),
+            // Less than porch (and claude) would write as anything but 0.
+            (
+                "5e-324",
+                "--max-cost-usd `5e-324` is not an amount of dollars",
+            ),
         ];
         for (value, message) in cases {
             let err = usage_error(&["run", "t", "--max-cost-usd", value]);

@@ -67,6 +67,17 @@ pub fn shown_in(text: &str, remote: &str) -> String {
     }
 }
 
+/// git's several lines about a refused push (`remote: …`, `To …`, ` ! [remote rejected] …`) as
+/// one line for the summary and the results, without the padding remote hooks print.
+pub fn one_line(text: &str) -> String {
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    parts.join("; ")
+}
+
 /// The current directory, for `resolve`; `.` if it cannot be read.
 pub fn current_dir() -> PathBuf {
     std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
@@ -75,6 +86,19 @@ pub fn current_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_push_reads_as_one_line() {
+        let git = "`git push` failed (exit status: 1): remote: no pushes here        \n\
+                   To /tmp/rej.git\n ! [remote rejected] task/a -> task/a (pre-receive hook declined)\n\
+                   error: failed to push some refs to '/tmp/rej.git'\n";
+        assert_eq!(
+            one_line(git),
+            "`git push` failed (exit status: 1): remote: no pushes here; To /tmp/rej.git; \
+             ! [remote rejected] task/a -> task/a (pre-receive hook declined); \
+             error: failed to push some refs to '/tmp/rej.git'"
+        );
+    }
 
     #[test]
     fn urls_are_told_from_paths_as_git_tells_them() {

@@ -662,9 +662,12 @@ fn stop_for_budget(budget: &Budget, scheduler: &mut Scheduler, progress: &mut Pr
         "not started: the run's budget is spent (${spent:.4} of --max-cost-usd {})",
         crate::budget::dollars(limit)
     );
+    let waiting = match skipped.len() {
+        0 => "no task was waiting".to_string(),
+        n => format!("{n} waiting task(s) skipped"),
+    };
     crate::console::print_stderr(&format!(
-        "porch: the run's budget is spent (${spent:.4} of ${limit:.4}): starting no more sessions; {} task(s) skipped\n",
-        skipped.len()
+        "porch: the run's budget is spent (${spent:.4} of ${limit:.4}): starting no more sessions; {waiting}\n"
     ));
     for index in skipped {
         let task = &mut progress.results.tasks[index];

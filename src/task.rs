@@ -765,7 +765,7 @@ fn push_branch(task: &Task, result: &mut TaskResult) {
             }
         }
         Err(err) => {
-            let error = remote::shown_in(&err.to_string(), remote);
+            let error = remote::one_line(&remote::shown_in(&err.to_string(), remote));
             task.note(
                 Tone::Bad,
                 format!("could not push {branch} to {shown}: {error}"),
