@@ -84,7 +84,11 @@ fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     })();
     if let Err(err) = written {
         let _ = std::fs::remove_file(&temp);
-        return Err(err).context("write", &temp);
+        // The temporary name is porch's business; a missing directory is the user's.
+        if err.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() {
+            return Err(err).context("write into the directory", &dir);
+        }
+        return Err(err).context("write", path);
     }
     std::fs::rename(&temp, path)
         .inspect_err(|_| {
