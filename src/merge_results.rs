@@ -234,6 +234,10 @@ fn ordered_tasks(inputs: &[Input]) -> Result<Vec<(String, Value)>, Error> {
         for task in input.tasks() {
             let name = task["name"].as_str().unwrap_or_default().to_string();
             if let Some(earlier) = seen.insert(name.clone(), &input.file) {
+                if earlier == input.file {
+                    return Err(Error::usage(format!("{earlier} is given twice"))
+                        .with_hint("give each shard's results file once"));
+                }
                 return Err(Error::usage(format!(
                     "task `{name}` is in both {earlier} and {}",
                     input.file

@@ -95,15 +95,31 @@ fn pick(
     };
     if let Some(unknown) = names.iter().find(|n| !tasks.iter().any(|t| &t.name == *n)) {
         let all: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
-        return Err(Error::usage(format!(
+        let error = Error::usage(format!(
             "{flag} names `{unknown}`, which is no task of {file}"
-        ))
-        .with_hint(format!("the tasks are: {}", all.join(", "))));
+        ));
+        return Err(match attempt_of(&tasks, unknown) {
+            Some(group) => error.with_hint(format!(
+                "`{unknown}` is an attempt of the repeated task `{group}`: {flag} names the task \
+                 as written, for all its attempts ({flag} {group})"
+            )),
+            None => error.with_hint(format!("the tasks are: {}", all.join(", "))),
+        });
     }
     let keep = |task: &Task| names.contains(&task.name) == (flag == "--only");
     let chosen: Vec<Task> = tasks.into_iter().filter(keep).collect();
     check_dependencies_kept(flag, &chosen)?;
     Ok(chosen)
+}
+
+/// The repeated task whose attempt `name` would be (`NAME-k`, k from 1 to its `repeat`).
+fn attempt_of<'t>(tasks: &'t [Task], name: &str) -> Option<&'t str> {
+    let (group, number) = name.rsplit_once('-')?;
+    let number: u32 = number.parse().ok()?;
+    tasks
+        .iter()
+        .find(|t| t.name == group && t.repeat.is_some_and(|n| n > 1 && (1..=n).contains(&number)))
+        .map(|t| t.name.as_str())
 }
 
 /// A kept task starts from the branches of the tasks it depends on: they must run too.
@@ -323,6 +339,27 @@ mod tests {
                 select("t.json", tasks(&["a", "b", "c"]), &list(only), &list(skip)).unwrap_err();
             assert_eq!(err.to_string(), message, "--only {only:?} --skip {skip:?}");
             assert!(matches!(err, Error::Usage { .. }), "a usage error: exit 2");
+        }
+    }
+
+    #[test]
+    fn an_attempts_name_is_refused_with_the_repeated_tasks_name() {
+        let mut all = tasks(&["a", "b"]);
+        all[1].repeat = Some(3);
+        // (--only, what the hint says)
+        let cases = [
+            (
+                "b-2",
+                "`b-2` is an attempt of the repeated task `b`: --only names the task as written",
+            ),
+            // Not an attempt: past the repeat count, or of a task run once.
+            ("b-4", "the tasks are: a, b"),
+            ("a-1", "the tasks are: a, b"),
+        ];
+        for (only, hint) in cases {
+            let err = select("t.json", all.clone(), &list(&[only]), &[]).unwrap_err();
+            let shown = format!("{:?}", err.hint());
+            assert!(shown.contains(hint), "--only {only}: {shown}");
         }
     }
 }

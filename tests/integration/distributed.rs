@@ -352,10 +352,7 @@ fn merge_results_refuses_files_that_do_not_belong_together() {
     let good = path_str(&good);
     // (the second file, what the message says)
     let cases = [
-        (
-            good.to_string(),
-            format!("task `a` is in both {good} and {good}"),
-        ),
+        (good.to_string(), format!("{good} is given twice")),
         (
             path_str(&other_file).to_string(),
             format!(
