@@ -25,7 +25,7 @@ pub struct Found {
 }
 
 /// The pairs of `tasks`' succeeded branches that change a common file, in tasks-file order,
-/// each with whether it merges cleanly.
+/// each with whether it merges cleanly; not a pair where one branch is built on the other.
 pub fn find(repo_dir: &Path, tasks: &[TaskResult]) -> Found {
     let succeeded: Vec<usize> = (0..tasks.len())
         .filter(|&i| tasks[i].status == Status::Succeeded)
@@ -61,7 +61,16 @@ pub fn find(repo_dir: &Path, tasks: &[TaskResult]) -> Found {
             Err(err) => problems.push(format!("{}: {err}", tasks[i].name)),
         }
     }
-    let pairs = overlapping_pairs(&branches);
+    // A branch built on the other (`depends_on`) holds its work: merging them cannot conflict,
+    // and their shared files are no news.
+    let pairs: Vec<Pair> = overlapping_pairs(&branches)
+        .into_iter()
+        .filter(|pair| {
+            let (a, b) = (&tasks[pair.a].branch, &tasks[pair.b].branch);
+            let built_on = |x: &str, y: &str| git::branch_contains(repo_dir, x, y).unwrap_or(false);
+            !built_on(b, a) && !built_on(a, b)
+        })
+        .collect();
     let merged = in_parallel(&pairs, |pair| {
         git::merge_conflicts(repo_dir, &tasks[pair.a].branch, &tasks[pair.b].branch)
     });

@@ -877,6 +877,12 @@ pub fn changed_paths(dir: &Path, base_commit: &str, branch: &str) -> Result<Vec<
 /// The paths that conflict when the branches `a` and `b` are merged, from their merge base;
 /// empty when they merge cleanly. git merges in memory (`merge-tree --write-tree`, git 2.38
 /// and later): no work tree, index or ref is touched.
+/// Whether branch `a`'s commit is in branch `b`'s history (`b` was built on `a`).
+pub fn branch_contains(dir: &Path, b: &str, a: &str) -> Result<bool, GitError> {
+    let (a, b) = (format!("refs/heads/{a}"), format!("refs/heads/{b}"));
+    query(dir, &["merge-base", "--is-ancestor", &a, &b])
+}
+
 pub fn merge_conflicts(dir: &Path, a: &str, b: &str) -> Result<Vec<String>, GitError> {
     let (a, b) = (format!("refs/heads/{a}"), format!("refs/heads/{b}"));
     let args = [

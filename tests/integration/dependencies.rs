@@ -293,3 +293,25 @@ fn several_dependencies_on_a_git_without_merge_tree_are_refused_before_anything_
         .run()
         .expect_code(0);
 }
+
+#[test]
+fn a_dependant_and_the_branch_it_built_on_are_not_reported_as_an_overlap() {
+    let sandbox = Sandbox::new();
+    let tasks = json!([
+        {"name": "a", "prompt": "@write notes.txt from a"},
+        {"name": "b", "prompt": "@edit notes.txt from by b", "depends_on": ["a"]},
+        {"name": "c", "prompt": "@write notes.txt from c"},
+    ]);
+    run_json(&sandbox, &tasks, &[]).expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(show(&sandbox, "task/b", "notes.txt"), "by b a");
+    // b holds a's work: merging them cannot conflict. c collides with both.
+    assert_eq!(
+        results["conflicts"],
+        json!([
+            {"tasks": ["a", "c"], "files": ["notes.txt"], "clean": false},
+            {"tasks": ["b", "c"], "files": ["notes.txt"], "clean": false},
+        ]),
+        "{results:#}"
+    );
+}

@@ -249,7 +249,8 @@ fn only_and_skip_name_a_repeated_task_as_written() {
         .run()
         .expect_code(2)
         .expect_stderr("--only names `fix-1`, which is no task of")
-        .expect_stderr("the tasks are: a, fix");
+        .expect_stderr("hint: `fix-1` is an attempt of the repeated task `fix`")
+        .expect_stderr("(--only fix)");
     sandbox
         .porch_run(&[tasks, path_str(&repo), "--skip", "a"])
         .run()
