@@ -24,6 +24,7 @@ use crate::git::{self, Repo, WorktreeEntry};
 use crate::options::{OutputMode, RunArgs};
 pub use crate::plan::{Plan, Resume, TaskPlan, TasksSource};
 use crate::remote;
+use crate::report::Shard;
 use crate::sys::writable;
 use crate::task_env::{self, Redactor, TaskIdentity};
 use crate::taskfile::{self, Task, TaskFile};
@@ -89,7 +90,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         args,
         run_id: &stamp.id,
     };
-    let mut tasks = plan_tasks(
+    let tasks = plan_tasks(
         &source_name,
         tasks.into_iter().zip(branches).collect(),
         &repo,
@@ -97,10 +98,63 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         &existing,
         &run,
     )?;
-    link_dependencies(&source_name, &mut tasks)?;
-    check_git_merges(&source_name, &repo, &tasks)?;
-    check_creatable_outputs(args, &layout, &repo)?;
-    let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, tasks.len(), jobs::available_memory());
+    finish_plan(
+        args,
+        Decided {
+            repo,
+            agent,
+            layout,
+            identity: facts.identity,
+            run_id: stamp.id,
+            tasks,
+            source,
+            resumed_from: None,
+            tasks_file_order,
+            shard: args.shard,
+            push,
+        },
+    )
+}
+
+/// What `porch run` and `porch resume` decide each their own way; `finish_plan` makes the rest
+/// of the `Plan` from the options, the same for both.
+struct Decided {
+    repo: Repo,
+    agent: PathBuf,
+    layout: Layout,
+    identity: Vec<String>,
+    run_id: String,
+    tasks: Vec<TaskPlan>,
+    source: TasksSource,
+    resumed_from: Option<String>,
+    tasks_file_order: Vec<String>,
+    shard: Option<Shard>,
+    push: Option<String>,
+}
+
+/// The checks every plan's tasks pass last, then the `Plan` of them and the run's options.
+fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
+    let source_name = &decided.source.name;
+    link_dependencies(source_name, &mut decided.tasks)?;
+    check_git_merges(source_name, &decided.repo, &decided.tasks)?;
+    check_creatable_outputs(args, &decided.layout, &decided.repo)?;
+    let to_run = (decided.tasks.iter())
+        .filter(|p| p.carried.is_none())
+        .count();
+    let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, to_run, jobs::available_memory());
+    let Decided {
+        repo,
+        agent,
+        layout,
+        identity,
+        run_id,
+        tasks,
+        source,
+        resumed_from,
+        tasks_file_order,
+        shard,
+        push,
+    } = decided;
     Ok(Plan {
         repo,
         agent,
@@ -118,13 +172,13 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         retries: args.retries,
         retry_backoff: args.retry_backoff,
         max_cost_usd: args.max_cost_usd,
-        identity: facts.identity,
-        run_id: stamp.id,
+        identity,
+        run_id,
         tasks,
         source,
-        resumed_from: None,
+        resumed_from,
         tasks_file_order,
-        shard: args.shard,
+        shard,
         push,
     })
 }
@@ -425,17 +479,7 @@ fn link_dependencies(source_name: &str, plans: &mut [TaskPlan]) -> Result<(), Er
         let of = graph.of(index).to_vec();
         let afresh = plans[index].resume.is_none() && plans[index].carried.is_none();
         if afresh && !of.is_empty() {
-            let mut branches: Vec<String> = Vec::new();
-            for &d in &of {
-                let branch = match &plans[d].task.group {
-                    Some(group) => format!("the winner of {group}"),
-                    None => plans[d].branch.clone(),
-                };
-                if !branches.contains(&branch) {
-                    branches.push(branch);
-                }
-            }
-            plans[index].base_branch = branches.join(" + ");
+            plans[index].base_branch = bases_given(plans, &of).join(" + ");
             plans[index].base_commit = String::new();
         }
         plans[index].depends_on = of;
@@ -443,17 +487,29 @@ fn link_dependencies(source_name: &str, plans: &mut [TaskPlan]) -> Result<(), Er
     Ok(())
 }
 
+/// What the tasks `of` (a task's dependencies) give it to start from, one each: a branch, or a
+/// repeated task's winner for all its attempts.
+fn bases_given(plans: &[TaskPlan], of: &[usize]) -> Vec<String> {
+    let mut bases: Vec<String> = Vec::new();
+    for &d in of {
+        let base = match &plans[d].task.group {
+            Some(group) => format!("the winner of {group}"),
+            None => plans[d].branch.clone(),
+        };
+        if !bases.contains(&base) {
+            bases.push(base);
+        }
+    }
+    bases
+}
+
 /// A task that starts from several tasks' branches gets them merged by `git merge-tree
 /// --write-tree`, which git has since 2.38: an older git is refused before anything is made,
 /// not found out when the task's dependencies have done their work.
-pub(crate) fn check_git_merges(
-    source_name: &str,
-    repo: &Repo,
-    plans: &[TaskPlan],
-) -> Result<(), Error> {
+fn check_git_merges(source_name: &str, repo: &Repo, plans: &[TaskPlan]) -> Result<(), Error> {
     let merging = plans.iter().find(|plan| {
         let afresh = plan.resume.is_none() && plan.carried.is_none();
-        afresh && plan.base_branch.contains(" + ")
+        afresh && bases_given(plans, &plan.depends_on).len() > 1
     });
     let Some(plan) = merging else {
         return Ok(());

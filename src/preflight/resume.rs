@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{
-    Environment, Plan, Resume, RunSettings, TaskPlan, TasksSource, check_creatable_outputs,
-    check_git_merges, decide_layout, jobs, link_dependencies, parse_tasks, push_remote,
+    Decided, Environment, Plan, Resume, RunSettings, TaskPlan, TasksSource, decide_layout,
+    finish_plan, parse_tasks, push_remote,
 };
 use crate::agent;
 use crate::branch_template::{self, RunStamp};
@@ -75,37 +75,22 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
         run.equip(&mut plan, index);
         plans.push(plan);
     }
-    link_dependencies(&earlier.source.name, &mut plans)?;
-    check_git_merges(&earlier.source.name, &repo, &plans)?;
-    check_creatable_outputs(args, &layout, &repo)?;
-    let to_run = plans.iter().filter(|p| p.carried.is_none()).count();
-    let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, to_run, jobs::available_memory());
-    Ok(Plan {
-        identity: git::identity_overrides(&repo.toplevel),
-        repo,
-        agent,
-        permission_mode: args.permission_mode.clone(),
-        cleanup: args.cleanup,
-        state_dir: layout.state_dir,
-        output: layout.output,
-        junit: args.junit.clone(),
-        latest_results: layout.latest_results,
-        jobs,
-        jobs_note,
-        stagger: args.stagger,
-        idle_timeout: args.idle_timeout,
-        keep_leftovers: args.keep_leftovers,
-        retries: args.retries,
-        retry_backoff: args.retry_backoff,
-        max_cost_usd: args.max_cost_usd,
-        tasks: plans,
-        source: earlier.source,
-        resumed_from: Some(earlier.id),
-        run_id: stamp.id,
-        tasks_file_order,
-        shard: earlier.shard,
-        push,
-    })
+    finish_plan(
+        args,
+        Decided {
+            identity: git::identity_overrides(&repo.toplevel),
+            repo,
+            agent,
+            layout,
+            run_id: stamp.id,
+            tasks: plans,
+            source: earlier.source,
+            resumed_from: Some(earlier.id),
+            tasks_file_order,
+            shard: earlier.shard,
+            push,
+        },
+    )
 }
 
 /// The task a result belongs to: by its name, or for a repeated task's attempt (`NAME-k`), the
