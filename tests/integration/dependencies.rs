@@ -7,11 +7,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn run_json(sandbox: &Sandbox, tasks: &Value, extra: &[&str]) -> Run {
-    let file = sandbox.tasks_json(&json!({ "tasks": tasks }));
-    sandbox.porch_run_tasks(&file).args(extra).run()
-}
-
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -53,7 +48,7 @@ fn a_chain_runs_in_order_and_each_branch_holds_the_work_before_it() {
         {"name": "b", "prompt": logged(&log, "b"), "depends_on": ["a"]},
         {"name": "a", "prompt": logged(&log, "a")},
     ]);
-    let run = run_json(&sandbox, &tasks, &["-j", "3"]);
+    let run = sandbox.run_tasks_json(&tasks, &["-j", "3"]);
     run.expect_code(0);
     let order = lines(&log);
     // Each line without the base commit that "start" lines carry.
@@ -94,7 +89,7 @@ fn a_diamond_merges_both_branches_for_the_last_task_on_a_temporary_ref() {
         {"name": "c", "prompt": logged(&log, "c"), "depends_on": ["a"]},
         {"name": "d", "prompt": logged(&log, "d"), "depends_on": ["b", "c"]},
     ]);
-    let run = run_json(&sandbox, &tasks, &["-j", "4"]);
+    let run = sandbox.run_tasks_json(&tasks, &["-j", "4"]);
     run.expect_code(0);
     let order = lines(&log);
     assert!(at(&order, "end a") < at(&order, "start b"), "{order:?}");
@@ -144,7 +139,7 @@ fn a_failed_dependency_skips_its_dependants_without_worktree_or_branch() {
         {"name": "c", "prompt": "@write c.txt c", "depends_on": ["b"]},
         {"name": "free", "prompt": "@write f.txt f"},
     ]);
-    let run = run_json(&sandbox, &tasks, &["-j", "4"]);
+    let run = sandbox.run_tasks_json(&tasks, &["-j", "4"]);
     run.expect_code(1);
     let results = sandbox.results();
     assert_eq!(status(&results, "a"), "failed");
@@ -195,7 +190,7 @@ fn bad_dependencies_are_refused_before_anything_is_created() {
     ];
     for (tasks, message) in cases {
         let sandbox = Sandbox::new();
-        let run = run_json(&sandbox, &tasks, &[]);
+        let run = sandbox.run_tasks_json(&tasks, &[]);
         run.expect_code(2)
             .expect_stderr(message)
             .expect_stderr("hint:");
@@ -216,7 +211,7 @@ fn leaving_out_a_dependency_of_a_kept_task_is_refused() {
     ] {
         let sandbox = Sandbox::new();
         let name = if flag == "--only" { "b" } else { "a" };
-        let run = run_json(&sandbox, &tasks, &[flag, name]);
+        let run = sandbox.run_tasks_json(&tasks, &[flag, name]);
         run.expect_code(2)
             .expect_stderr(&format!("{flag} leaves out `a`, which task `b` depends on"))
             .expect_stderr(hint);
@@ -232,7 +227,7 @@ fn conflicting_dependencies_fail_the_dependant_naming_branches_and_files() {
         {"name": "b", "prompt": "@write README.md from b\n@write b.txt b"},
         {"name": "c", "prompt": "@write c.txt c", "depends_on": ["a", "b"]},
     ]);
-    let run = run_json(&sandbox, &tasks, &["-j", "3"]);
+    let run = sandbox.run_tasks_json(&tasks, &["-j", "3"]);
     run.expect_code(1);
     let results = sandbox.results();
     let c = task(&results, "c");
@@ -250,23 +245,8 @@ fn conflicting_dependencies_fail_the_dependant_naming_branches_and_files() {
 #[test]
 fn several_dependencies_on_a_git_without_merge_tree_are_refused_before_anything_runs() {
     let sandbox = Sandbox::new();
-    let path = std::env::var_os("PATH").expect("PATH is set");
-    let git = std::env::split_paths(&path)
-        .map(|dir| dir.join("git"))
-        .find(|candidate| candidate.is_file())
-        .expect("git is on PATH");
     // The real git, but saying it is 2.30, which has no `merge-tree --write-tree`.
-    let bin = sandbox.path().join("bin");
-    write_script(
-        &bin.join("git"),
-        &format!(
-            "#!/bin/sh\nfor arg; do [ \"$arg\" = --version ] && {{ echo 'git version 2.30.9'; exit 0; }}; done\nexec '{}' \"$@\"\n",
-            git.display()
-        ),
-    );
-    let mut new_path = std::ffi::OsString::from(&bin);
-    new_path.push(":");
-    new_path.push(&path);
+    let new_path = fake_git(&sandbox, GIT_2_30);
     let merging = json!([
         {"name": "a", "prompt": "@write a.txt a"},
         {"name": "b", "prompt": "@write b.txt b"},
@@ -302,7 +282,7 @@ fn a_dependant_and_the_branch_it_built_on_are_not_reported_as_an_overlap() {
         {"name": "b", "prompt": "@edit notes.txt from by b", "depends_on": ["a"]},
         {"name": "c", "prompt": "@write notes.txt from c"},
     ]);
-    run_json(&sandbox, &tasks, &[]).expect_code(0);
+    sandbox.run_tasks_json(&tasks, &[]).expect_code(0);
     let results = sandbox.results();
     assert_eq!(show(&sandbox, "task/b", "notes.txt"), "by b a");
     // b holds a's work: merging them cannot conflict. c collides with both.

@@ -1275,25 +1275,6 @@ fn two_porch_processes_on_one_repository() {
     assert_eq!(sandbox.worktrees().len(), 33);
 }
 
-/// Puts a `git` script first on PATH for porch: `body` is shell run before the real git, which
-/// it can reach as "$real"; `$dir` holds the `-C` directory of the call.
-fn fake_git(sandbox: &Sandbox, body: &str) -> std::ffi::OsString {
-    let path = std::env::var_os("PATH").unwrap();
-    let real_git = std::env::split_paths(&path)
-        .map(|dir| dir.join("git"))
-        .find(|p| p.is_file())
-        .expect("git on PATH");
-    let bin = sandbox.path().join("bin");
-    write_script(
-        &bin.join("git"),
-        &format!(
-            "#!/bin/sh\nreal='{}'\ndir=''; prev=''\nfor a in \"$@\"; do [ \"$prev\" = -C ] && dir=$a; prev=$a; done\n{body}\nexec \"$real\" \"$@\"\n",
-            real_git.display()
-        ),
-    );
-    std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path))).unwrap()
-}
-
 /// A `git` first on PATH that fails for two tasks only: for `doomed-add`, `git worktree add`
 /// does its work and then reports failure (porch must undo what it did); for `doomed-reset`,
 /// the checkout after it fails.

@@ -7,11 +7,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn run_json(sandbox: &Sandbox, tasks: &Value, extra: &[&str]) -> Run {
-    let file = sandbox.tasks_json(&json!({ "tasks": tasks }));
-    sandbox.porch_run_tasks(&file).args(extra).run()
-}
-
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -40,8 +35,7 @@ fn under_a_rate_limit_porch_lowers_its_concurrency_and_every_task_succeeds() {
             json!({"name": name, "prompt": prompt})
         })
         .collect();
-    let run = run_json(
-        &sandbox,
+    let run = sandbox.run_tasks_json(
         &json!(tasks),
         &["-j", "6", "--retries", "6", "--retry-backoff", "100ms"],
     );

@@ -329,23 +329,8 @@ fn branches_that_change_a_common_file_are_merged_by_git_and_conflicts_named() {
 #[test]
 fn a_git_without_merge_tree_write_tree_is_said_once_and_nothing_compared() {
     let sandbox = Sandbox::new();
-    let path = std::env::var_os("PATH").expect("PATH is set");
-    let git = std::env::split_paths(&path)
-        .map(|dir| dir.join("git"))
-        .find(|candidate| candidate.is_file())
-        .expect("git is on PATH");
     // The real git, but saying it is 2.30, which has no `merge-tree --write-tree`.
-    let bin = sandbox.path().join("bin");
-    write_script(
-        &bin.join("git"),
-        &format!(
-            "#!/bin/sh\nfor arg; do [ \"$arg\" = --version ] && {{ echo 'git version 2.30.9'; exit 0; }}; done\nexec '{}' \"$@\"\n",
-            git.display()
-        ),
-    );
-    let mut new_path = std::ffi::OsString::from(&bin);
-    new_path.push(":");
-    new_path.push(&path);
+    let new_path = fake_git(&sandbox, GIT_2_30);
     let tasks = sandbox.tasks(&[
         ("mine", "@write notes.txt mine"),
         ("theirs", "@write notes.txt theirs"),
@@ -359,42 +344,55 @@ fn a_git_without_merge_tree_write_tree_is_said_once_and_nothing_compared() {
     assert_eq!(run.stdout().matches(note).count(), 1, "{}", run.stdout());
 }
 
-#[test]
-fn a_resumed_attempt_that_now_passes_can_win() {
-    let sandbox = Sandbox::new();
+/// `fix` repeated twice, then `more`, one session at a time from REPO: fix-1 runs first and
+/// fails once, fix-2 writes 2 lines; run again (a resume), fix-1 writes 1. The run exits 1.
+fn run_rivals_a_resume_reorders(sandbox: &Sandbox, more: &[serde_json::Value]) {
     let counter = sandbox.path().join("fail-count");
-    // One at a time: fix-1 runs first and fails once; fix-2 writes 2 lines, fix-1 later 1.
     let prompt = format!(
         "@fail-times 1 {} 400 Bad request\n@bash seq ${{PORCH_TASK#fix-}} > out.txt",
         counter.display()
     );
-    let tasks =
-        sandbox.tasks_json(&json!({"tasks": [{"name": "fix", "repeat": 2, "prompt": prompt}]}));
+    let mut tasks = vec![json!({"name": "fix", "repeat": 2, "prompt": prompt})];
+    tasks.extend_from_slice(more);
+    let tasks = sandbox.tasks_json(&json!({ "tasks": tasks }));
     sandbox
         .porch_run(&[path_str(&tasks), "-j", "1"])
         .without_output()
         .current_dir(sandbox.repo())
         .run()
         .expect_code(1);
-    let latest = sandbox.worktree_dir().join("repo/.porch/results.json");
-    let read = || -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(&latest).unwrap()).unwrap()
-    };
-    let first = read();
-    assert_eq!(task(&first, "fix-1")["status"], "failed", "{first:#}");
-    assert_eq!(task(&first, "fix-1")["winner"], false);
-    assert_eq!(task(&first, "fix-2")["winner"], true);
+}
 
+/// `porch resume` from REPO, of its latest run.
+fn resume(sandbox: &Sandbox) -> Porch {
     let mut resume = sandbox.porch(&["resume"]);
     resume
         .worktree_dir(sandbox.worktree_dir())
         .current_dir(sandbox.repo())
         .agent(fixture_agent());
     resume
+}
+
+/// The latest run's results, through the state directory's link.
+fn latest_results(sandbox: &Sandbox) -> serde_json::Value {
+    let latest = sandbox.worktree_dir().join("repo/.porch/results.json");
+    serde_json::from_slice(&std::fs::read(&latest).unwrap()).unwrap()
+}
+
+#[test]
+fn a_resumed_attempt_that_now_passes_can_win() {
+    let sandbox = Sandbox::new();
+    run_rivals_a_resume_reorders(&sandbox, &[]);
+    let first = latest_results(&sandbox);
+    assert_eq!(task(&first, "fix-1")["status"], "failed", "{first:#}");
+    assert_eq!(task(&first, "fix-1")["winner"], false);
+    assert_eq!(task(&first, "fix-2")["winner"], true);
+
+    resume(&sandbox)
         .run()
         .expect_code(0)
         .expect_stdout("  fix: fix-1 won (1 lines changed, ");
-    let resumed = read();
+    let resumed = latest_results(&sandbox);
     let fix_1 = task(&resumed, "fix-1");
     assert_eq!(fix_1["status"], "succeeded", "{resumed:#}");
     assert_eq!(
@@ -442,35 +440,15 @@ fn a_task_that_depends_on_a_repeated_task_starts_from_the_winners_branch() {
 #[test]
 fn a_resume_keeps_the_winner_a_dependant_started_from() {
     let sandbox = Sandbox::new();
-    let counter = sandbox.path().join("fail-count");
     // As above, but `use` started from fix-2's branch: fix-2 stays the winner after the resume
     // makes fix-1 pass with a smaller change, and `porch merge` takes no second rival.
-    let prompt = format!(
-        "@fail-times 1 {} 400 Bad request\n@bash seq ${{PORCH_TASK#fix-}} > out.txt",
-        counter.display()
-    );
-    let tasks = sandbox.tasks_json(&json!({"tasks": [
-        {"name": "fix", "repeat": 2, "prompt": prompt},
-        {"name": "use", "prompt": "@write use.txt u", "depends_on": ["fix"]},
-    ]}));
-    sandbox
-        .porch_run(&[path_str(&tasks), "-j", "1"])
-        .without_output()
-        .current_dir(sandbox.repo())
-        .run()
-        .expect_code(1);
-    let mut resume = sandbox.porch(&["resume"]);
-    resume
-        .worktree_dir(sandbox.worktree_dir())
-        .current_dir(sandbox.repo())
-        .agent(fixture_agent());
-    resume
+    let dependant = json!({"name": "use", "prompt": "@write use.txt u", "depends_on": ["fix"]});
+    run_rivals_a_resume_reorders(&sandbox, &[dependant]);
+    resume(&sandbox)
         .run()
         .expect_code(0)
         .expect_stdout("  fix: fix-2 won");
-    let latest = sandbox.worktree_dir().join("repo/.porch/results.json");
-    let resumed: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&latest).unwrap()).unwrap();
+    let resumed = latest_results(&sandbox);
     assert_eq!(
         task(&resumed, "fix-1")["status"],
         "succeeded",

@@ -49,6 +49,12 @@ impl Sandbox {
         porch.arg(tasks).arg(self.repo());
         porch
     }
+
+    /// `porch run` on a tasks file `{"tasks": TASKS}`, with `extra` options, run to its end.
+    pub fn run_tasks_json(&self, tasks: &serde_json::Value, extra: &[&str]) -> Run {
+        let file = self.tasks_json(&serde_json::json!({ "tasks": tasks }));
+        self.porch_run_tasks(&file).args(extra).run()
+    }
 }
 
 /// A porch command being built: see `Sandbox::porch` and `Sandbox::porch_run`. `run` runs it to

@@ -159,3 +159,27 @@ impl Drop for Reaper {
         self.kill_all();
     }
 }
+
+/// Puts a `git` script first on PATH for porch: `body` is shell run before the real git, which
+/// it can reach as "$real"; `$dir` holds the `-C` directory of the call.
+pub fn fake_git(sandbox: &Sandbox, body: &str) -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap();
+    let real_git = std::env::split_paths(&path)
+        .map(|dir| dir.join("git"))
+        .find(|p| p.is_file())
+        .expect("git on PATH");
+    let bin = sandbox.path().join("bin");
+    write_script(
+        &bin.join("git"),
+        &format!(
+            "#!/bin/sh\nreal='{}'\ndir=''; prev=''\nfor a in \"$@\"; do [ \"$prev\" = -C ] && dir=$a; prev=$a; done\n{body}\nexec \"$real\" \"$@\"\n",
+            real_git.display()
+        ),
+    );
+    std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path))).unwrap()
+}
+
+/// A `fake_git` body: the real git, but saying it is 2.30, which has no `merge-tree
+/// --write-tree`.
+pub const GIT_2_30: &str =
+    "for arg; do [ \"$arg\" = --version ] && { echo 'git version 2.30.9'; exit 0; }; done";
