@@ -7,14 +7,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
 fn show(sandbox: &Sandbox, revision: &str, path: &str) -> String {
     sandbox.git(&["show", &format!("{revision}:{path}")])
 }
@@ -50,7 +42,7 @@ fn a_chain_runs_in_order_and_each_branch_holds_the_work_before_it() {
     ]);
     let run = sandbox.run_tasks_json(&tasks, &["-j", "3"]);
     run.expect_code(0);
-    let order = lines(&log);
+    let order = file_lines(&log);
     // Each line without the base commit that "start" lines carry.
     let steps: Vec<String> = (order.iter())
         .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
@@ -91,7 +83,7 @@ fn a_diamond_merges_both_branches_for_the_last_task_on_a_temporary_ref() {
     ]);
     let run = sandbox.run_tasks_json(&tasks, &["-j", "4"]);
     run.expect_code(0);
-    let order = lines(&log);
+    let order = file_lines(&log);
     assert!(at(&order, "end a") < at(&order, "start b"), "{order:?}");
     assert!(at(&order, "end a") < at(&order, "start c"), "{order:?}");
     assert!(at(&order, "end b") < at(&order, "start d"), "{order:?}");

@@ -1,19 +1,9 @@
 //! The limits a real batch runs into: an API that rate-limits. Counts and order, never a
 //! clock.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 use crate::support::*;
-
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(String::from)
-        .collect()
-}
 
 // ---------------------------------------------------------------------------------------------
 // Rate limits
@@ -69,7 +59,7 @@ fn under_a_rate_limit_porch_lowers_its_concurrency_and_every_task_succeeds() {
     assert!(failed <= names.len() / 2, "{failed} failed attempts\n{run}");
     // Every task was served at least once. A session the API served in the moment porch
     // stopped it (before porch read the answer) is served again when it restarts.
-    let served = lines(&slots.join("log"));
+    let served = file_lines(&slots.join("log"));
     let served = served.iter().filter(|l| l.starts_with("served")).count();
     assert!(served >= names.len(), "{served} served");
 }

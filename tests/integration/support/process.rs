@@ -183,3 +183,12 @@ pub fn fake_git(sandbox: &Sandbox, body: &str) -> std::ffi::OsString {
 /// --write-tree`.
 pub const GIT_2_30: &str =
     "for arg; do [ \"$arg\" = --version ] && { echo 'git version 2.30.9'; exit 0; }; done";
+
+/// The lines of a file that sessions append to (empty when nothing wrote it yet).
+pub fn file_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
