@@ -97,8 +97,9 @@ Options:
       --permission-mode MODE  claude's permission mode: acceptEdits, auto, bypassPermissions,
                               default, dontAsk or plan [default: acceptEdits]
       --cleanup               remove each worktree once its work is committed (the branch stays)
-  -o, --output FILE           write the results JSON to FILE [default: a file per run in
-                              DIR/<repo name>/.porch/runs/, linked as .porch/results.json]
+  -o, --output FILE           write the results JSON to FILE (never a file git tracks)
+                              [default: a file per run in DIR/<repo name>/.porch/runs/,
+                              linked as .porch/results.json]
       --junit FILE            also write a JUnit XML report to FILE at the end: a testcase
                               per task, failures with their reason and the log's last lines
       --claude PATH           the agent executable [env: PORCH_CLAUDE] [default: claude on PATH]

@@ -101,7 +101,8 @@ Options:
       --run ID            the run to clean [default: the run started last]
       --all               every stored run
       --worktree-dir DIR  the --worktree-dir the runs were given [default: ~/worktrees]
-      --branches          also delete the task branches and the attempts --retries saved
+      --branches          also delete the task branches, the attempts --retries saved, and
+                          a merged base a killed run left (refs/porch/bases/)
       --dry-run           only say what would be removed and what kept
       --force             remove worktrees with uncommitted changes and delete branches whose
                           commits are on no base branch or porch/merge/ branch

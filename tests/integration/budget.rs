@@ -79,7 +79,8 @@ fn each_session_gets_what_is_left_and_none_starts_once_it_is_spent() {
     assert_eq!(results["budget_usd"], 0.05);
     assert!((spent(&results) - 0.062).abs() < 1e-9, "{results:#}");
     run.expect_stdout("spent $0.0620 / $0.0500 budget")
-        .expect_stderr("the run's budget is spent ($0.0620 of $0.0500)");
+        .expect_stderr("the run's budget is spent ($0.0620 of $0.0500)")
+        .expect_stderr("starting no more sessions; 1 waiting task(s) skipped");
 }
 
 #[test]

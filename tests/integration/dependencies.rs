@@ -115,6 +115,8 @@ fn a_diamond_merges_both_branches_for_the_last_task_on_a_temporary_ref() {
         "PORCH_BASE"
     );
     assert_eq!(d["files_changed"], 1, "only d's own work counts: {d:#}");
+    // `task/b + task/c` names no revision: the review command starts from the merge commit.
+    run.expect_stdout(&format!("diff {base}...task/d"));
     assert_eq!(
         sandbox.git(&["for-each-ref", "refs/porch/bases"]),
         "",

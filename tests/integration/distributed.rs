@@ -115,6 +115,8 @@ fn a_refused_push_fails_the_push_not_the_task_and_exits_1() {
         error.contains("pre-receive hook declined") && error.contains("refused by policy"),
         "{error}"
     );
+    // git's several lines, as one.
+    assert!(!error.contains('\n'), "{error:?}");
     assert!(remote_branches(&sandbox, &remote).is_empty());
     assert_eq!(
         sandbox.git(&["show", "task/a:a.txt"]).trim(),
