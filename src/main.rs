@@ -2,64 +2,19 @@
 //! in its own worktree on its own branch, and gather what they did.
 
 mod agent;
-mod atomic_file;
-mod base;
-mod branch_template;
-mod budget;
-mod check;
-mod clean;
 mod cli;
-mod cli_after;
-mod clip;
-mod completions;
-mod concurrency;
-mod conflicts;
-mod console;
-mod copy;
-mod dependencies;
-mod duration;
-mod env;
+mod commands;
+mod engine;
 mod error;
-mod events;
 mod git;
-mod init;
-mod junit;
-mod line_reader;
-mod list;
-mod logs;
-mod merge;
-mod merge_results;
-mod options;
-mod plan;
+mod output;
 mod preflight;
-mod prepare;
-mod printer;
-mod proc;
-mod quote;
-mod remote;
-mod report;
-mod resume;
-mod rivals;
-mod run;
-mod runs;
-mod scheduler;
-mod session;
-mod sha256;
-mod shard;
-mod shutdown;
-mod slots;
-mod status;
-mod status_line;
-mod step;
-mod summary;
-mod suspend;
+mod process;
+mod results;
+mod state;
 mod sys;
 mod task;
-mod task_env;
-mod taskfile;
-mod timestamp;
-mod unsaved;
-mod verdict;
+mod util;
 
 use std::process::ExitCode;
 
@@ -77,7 +32,7 @@ fn main() -> ExitCode {
             if let Some(hint) = err.hint() {
                 text.push_str(&format!("hint: {hint}\n"));
             }
-            console::print_stderr(&text);
+            sys::console::print_stderr(&text);
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -85,25 +40,27 @@ fn main() -> ExitCode {
 
 fn dispatch() -> Result<ExitCode, Error> {
     match cli::parse(std::env::args_os().skip(1))? {
-        Command::Run(args) => run::run(&args),
-        Command::Init { file, force } => init::init(&file, force).map(|()| ExitCode::SUCCESS),
-        Command::List { repo } => list::list(&repo).map(|()| ExitCode::SUCCESS),
-        Command::Status(args) => status::status(&args),
-        Command::Logs(args) => logs::logs(&args),
-        Command::Merge(args) => merge::merge(&args),
-        Command::Clean(args) => clean::clean(&args),
-        Command::Resume(args) => resume::resume(&args),
-        Command::MergeResults(args) => merge_results::merge_results(&args),
+        Command::Run(args) => commands::run::run(&args),
+        Command::Init { file, force } => {
+            commands::init::init(&file, force).map(|()| ExitCode::SUCCESS)
+        }
+        Command::List { repo } => commands::list::list(&repo).map(|()| ExitCode::SUCCESS),
+        Command::Status(args) => commands::status::status(&args),
+        Command::Logs(args) => commands::logs::logs(&args),
+        Command::Merge(args) => commands::merge::merge(&args),
+        Command::Clean(args) => commands::clean::clean(&args),
+        Command::Resume(args) => commands::resume::resume(&args),
+        Command::MergeResults(args) => commands::merge_results::merge_results(&args),
         Command::Help(topic) => {
-            console::print_stdout(&format!("{}\n", cli::help_text(topic)));
+            sys::console::print_stdout(&format!("{}\n", cli::help_text(topic)));
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions(shell) => {
-            console::print_stdout(&completions::script(shell));
+            sys::console::print_stdout(&cli::completions::script(shell));
             Ok(ExitCode::SUCCESS)
         }
         Command::Version => {
-            console::print_stdout(&format!(
+            sys::console::print_stdout(&format!(
                 "porch {} ({})\n",
                 env!("CARGO_PKG_VERSION"),
                 env!("PORCH_BUILD_COMMIT")

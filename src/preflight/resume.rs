@@ -11,12 +11,12 @@ use super::{
     finish_plan, parse_tasks, push_remote,
 };
 use crate::agent;
-use crate::branch_template::{self, RunStamp};
 use crate::error::Error;
 use crate::git::{self, BRANCH_PREFIX, Repo};
-use crate::options::RunArgs;
-use crate::plan::Task;
-use crate::report::{Shard, Status, TaskResult};
+use crate::preflight::branch_template::{self, RunStamp};
+use crate::preflight::options::RunArgs;
+use crate::results::{Shard, Status, TaskResult};
+use crate::task::plan::Task;
 
 /// What `porch resume` read of the earlier run.
 pub struct Earlier {
@@ -215,7 +215,7 @@ fn continuation_prompt(previous: &TaskResult, prompt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::taskfile;
+    use crate::preflight::taskfile;
 
     #[test]
     fn a_result_finds_its_task_by_name_or_as_an_attempt_of_its_group() {

@@ -5,10 +5,10 @@
 //! as its attempts, each a task of its own.
 
 use crate::error::Error;
-use crate::plan::Task;
-use crate::report::Shard;
-use crate::shard;
-use crate::taskfile;
+use crate::preflight::shard;
+use crate::preflight::taskfile;
+use crate::results::Shard;
+use crate::task::plan::Task;
 
 /// The tasks as the run runs them, in file order: a task with `repeat` N of 2 or more becomes
 /// its N attempts `NAME-1` … `NAME-N`, each with `group` NAME and the task's settings.

@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::agent;
-use crate::branch_template::{RunStamp, Template};
 use crate::error::Error;
-use crate::task_env::{self, TaskIdentity};
-use crate::taskfile::{self, Task};
+use crate::preflight::branch_template::{RunStamp, Template};
+use crate::preflight::taskfile::{self, Task};
+use crate::process::task_env::{self, TaskIdentity};
 
 /// The template in force and where it came from, for messages.
 pub struct BranchTemplate {
@@ -91,7 +91,7 @@ pub fn ref_patterns(branches: &[String]) -> Vec<String> {
 pub fn check_copies(file: &str, index: usize, task: &Task, repo: &Path) -> Result<(), Error> {
     for entry in &task.copy {
         let shown = entry.display().to_string();
-        crate::copy::check_entry(repo, &shown).map_err(|reason| Error::Tasks {
+        crate::task::copy::check_entry(repo, &shown).map_err(|reason| Error::Tasks {
             file: file.to_string(),
             task: Some(taskfile::task_label(index, Some(&task.name))),
             field: Some("copy".to_string()),

@@ -1,0 +1,499 @@
+//! `porch merge`: a run's succeeded branches merged into one branch, in tasks-file order, each
+//! with a `--no-ff` merge commit naming its task, in a worktree of porch's own so the user's
+//! checkout is never touched. A branch that conflicts is skipped and named; the others go on.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::error::Error;
+use crate::git::{self, Repo};
+use crate::preflight::options::MergeArgs;
+use crate::state::runs::{StoredRun, StoredTask};
+use crate::util::quote;
+
+/// Where a new merge branch goes: `porch/merge/<run id>`.
+pub const MERGE_BRANCH_PREFIX: &str = "porch/merge/";
+
+pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
+    let (location, run) = args.choice.load()?;
+    let repo = &location.repo;
+    let picked = pick(&run, &args.tasks)?;
+    let target = Target::choose(repo, &run, picked[0], args.into.as_deref())?;
+    let scratch = Scratch::create(repo, &location.state_dir, &run.id, &target.start)?;
+    let identity = git::identity_overrides(&repo.toplevel);
+    let outcomes: Vec<(&StoredTask, Outcome)> = picked
+        .iter()
+        .map(|task| (*task, scratch.merge(task, &run.id, &identity)))
+        .collect();
+    let merged = outcomes.iter().any(|(_, o)| matches!(o, Outcome::Merged));
+    let finished = if merged {
+        scratch.head().and_then(|head| target.finish(repo, &head))
+    } else {
+        Ok(())
+    };
+    scratch.remove(repo);
+    let report = render(&run, &target, &outcomes, &repo.toplevel);
+    crate::sys::console::print_stdout(&report);
+    if let Err(err) = finished {
+        crate::sys::console::print_stderr(&format!(
+            "porch: error: the merged result could not be put on {}: {err}\nhint: the task branches are unchanged; run `porch merge` again (with --into, once the branch is where it was)\n",
+            target.branch
+        ));
+        return Ok(ExitCode::from(1));
+    }
+    let skipped = outcomes
+        .iter()
+        .any(|(_, o)| matches!(o, Outcome::Skipped(_)));
+    Ok(if skipped {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The tasks to merge, in tasks-file order: every succeeded one (of a repeat group, only the
+/// winner), or the ones named (a group's name means its winner).
+fn pick<'r>(run: &'r StoredRun, names: &[String]) -> Result<Vec<&'r StoredTask>, Error> {
+    let tasks = &run.results.tasks;
+    let chosen: Vec<&StoredTask> = if names.is_empty() {
+        tasks
+            .iter()
+            .filter(|t| t.succeeded() && (t.group.is_none() || t.winner == Some(true)))
+            .collect()
+    } else {
+        for name in names {
+            named_task(run, name)?;
+        }
+        tasks
+            .iter()
+            .filter(|t| {
+                names.iter().any(|n| {
+                    *n == t.name || (t.group.as_deref() == Some(n) && t.winner == Some(true))
+                })
+            })
+            .collect()
+    };
+    if chosen.is_empty() {
+        return Err(Error::setup(
+            format!("run {} has no succeeded task to merge", run.id),
+            "`porch status` shows what each task did; `porch resume` re-runs what failed",
+        ));
+    }
+    Ok(chosen)
+}
+
+/// A name given on the command line: a succeeded task, or a repeat group with a winner.
+fn named_task<'r>(run: &'r StoredRun, name: &str) -> Result<&'r StoredTask, Error> {
+    let tasks = &run.results.tasks;
+    if let Some(task) = tasks.iter().find(|t| t.name == name) {
+        if !task.succeeded() {
+            return Err(Error::usage(format!(
+                "task `{name}` of run {} did not succeed ({}), so porch does not merge it",
+                run.id, task.status
+            ))
+            .with_hint(format!(
+                "merge its branch yourself if you want it: git merge {}",
+                task.branch
+            )));
+        }
+        return Ok(task);
+    }
+    let group: Vec<&StoredTask> = tasks
+        .iter()
+        .filter(|t| t.group.as_deref() == Some(name))
+        .collect();
+    if group.is_empty() {
+        run.task(name)?;
+    }
+    group
+        .into_iter()
+        .find(|t| t.winner == Some(true))
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "no attempt of the repeated task `{name}` succeeded, so it has no winner to merge"
+            ))
+            .with_hint("`porch status` shows each attempt; name one to merge it anyway")
+        })
+}
+
+/// The branch the merges end up on.
+struct Target {
+    branch: String,
+    /// The commit the merges start from.
+    start: String,
+    /// How to show the start in `git log START..BRANCH`.
+    start_name: String,
+    /// An existing branch (`--into`): moved at the end, from `start` only.
+    existing: bool,
+    /// A worktree where the existing branch is checked out (clean): fast-forwarded at the end.
+    checked_out_in: Option<PathBuf>,
+}
+
+impl Target {
+    fn choose(
+        repo: &Repo,
+        run: &StoredRun,
+        first: &StoredTask,
+        into: Option<&str>,
+    ) -> Result<Target, Error> {
+        let Some(branch) = into else {
+            let branch = format!("{MERGE_BRANCH_PREFIX}{}", run.id);
+            if repo
+                .resolve_commit(&format!("refs/heads/{branch}"))
+                .is_some()
+            {
+                return Err(Error::setup(
+                    format!(
+                        "the branch {branch} exists: run {} was merged before",
+                        run.id
+                    ),
+                    format!(
+                        "look at it, then delete it ({}) to merge again, or add to it with --into {}",
+                        quote::command(&["git", "branch", "-D", &branch]),
+                        quote::word(&branch)
+                    ),
+                ));
+            }
+            // `task/a + task/b` (several dependencies) names no revision; the commit does.
+            let no_revision = first.base_branch.is_empty()
+                || first.base_branch == "HEAD"
+                || first.base_branch.contains(' ');
+            let start_name = if no_revision {
+                short(&first.base_commit)
+            } else {
+                first.base_branch.clone()
+            };
+            return Ok(Target {
+                branch,
+                start: first.base_commit.clone(),
+                start_name,
+                existing: false,
+                checked_out_in: None,
+            });
+        };
+        let Some(start) = repo.resolve_commit(&format!("refs/heads/{branch}")) else {
+            return Err(Error::usage(format!(
+                "--into `{branch}` is not a branch of {}",
+                repo.toplevel.display()
+            ))
+            .with_hint(
+                "name an existing branch, or leave --into out for a new porch/merge/RUN branch",
+            ));
+        };
+        let checked_out_in = checked_out_clean(repo, branch)?;
+        Ok(Target {
+            branch: branch.to_string(),
+            start_name: short(&start),
+            start,
+            existing: true,
+            checked_out_in,
+        })
+    }
+
+    /// Puts the merged commit on the branch: a new branch is created (never replacing one), an
+    /// existing one moves only if nobody moved it meanwhile.
+    fn finish(&self, repo: &Repo, head: &str) -> Result<(), git::GitError> {
+        let reference = format!("refs/heads/{}", self.branch);
+        if !self.existing {
+            return git::run(&repo.toplevel, &["update-ref", &reference, head, ""]).map(drop);
+        }
+        match &self.checked_out_in {
+            // Moving a checked-out branch under its worktree would leave the files behind; a
+            // fast-forward in that worktree moves both, and refuses if it now holds changes.
+            Some(dir) => git::run(dir, &["merge", "--ff-only", "--quiet", head]).map(drop),
+            None => git::run(
+                &repo.toplevel,
+                &["update-ref", &reference, head, &self.start],
+            )
+            .map(drop),
+        }
+    }
+}
+
+/// Where `branch` is checked out, if anywhere; an error if that worktree holds changes.
+fn checked_out_clean(repo: &Repo, branch: &str) -> Result<Option<PathBuf>, Error> {
+    let worktrees = repo.worktrees().map_err(|e| {
+        Error::setup(
+            e.to_string(),
+            "check the repository with `git worktree list`",
+        )
+    })?;
+    let Some(entry) = worktrees
+        .iter()
+        .find(|w| w.branch.as_deref() == Some(branch))
+    else {
+        return Ok(None);
+    };
+    let dirty = git::is_dirty(&entry.path).unwrap_or(true);
+    if dirty {
+        return Err(Error::setup(
+            format!(
+                "--into {branch}: the branch is checked out in {} with uncommitted changes",
+                entry.path.display()
+            ),
+            "commit or stash them there first, or merge into a new branch (leave --into out)",
+        ));
+    }
+    Ok(Some(entry.path.clone()))
+}
+
+fn short(commit: &str) -> String {
+    commit.chars().take(12).collect()
+}
+
+/// What became of one task's branch.
+enum Outcome {
+    Merged,
+    /// The target already held everything the branch has.
+    AlreadyIn,
+    Skipped(String),
+}
+
+/// porch's own worktree, on a detached HEAD, where the merges happen.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn create(repo: &Repo, state_dir: &Path, run_id: &str, start: &str) -> Result<Scratch, Error> {
+        let parent = state_dir.join("merge");
+        std::fs::create_dir_all(&parent).map_err(|err| {
+            Error::setup(
+                format!("cannot create {}: {err}", parent.display()),
+                "check the worktree directory's permissions, or pass --worktree-dir",
+            )
+        })?;
+        let dir = parent.join(format!("{run_id}-{}", std::process::id()));
+        let dir_text = dir.to_string_lossy().into_owned();
+        let added = repo.lock().and_then(|_lock| {
+            git::run(
+                &repo.toplevel,
+                &[
+                    "worktree", "add", "--quiet", "--detach", "--", &dir_text, start,
+                ],
+            )
+        });
+        added.map_err(|err| {
+            Error::setup(
+                format!("cannot make a worktree to merge in: {err}"),
+                "check `git worktree list` and the worktree directory",
+            )
+        })?;
+        Ok(Scratch { dir })
+    }
+
+    fn head(&self) -> Result<String, git::GitError> {
+        git::run(&self.dir, &["rev-parse", "HEAD"])
+    }
+
+    fn merge(&self, task: &StoredTask, run_id: &str, identity: &[String]) -> Outcome {
+        let reference = format!("refs/heads/{}", task.branch);
+        if git::run(&self.dir, &["rev-parse", "--verify", "--quiet", &reference]).is_err() {
+            return Outcome::Skipped(format!("the branch {} no longer exists", task.branch));
+        }
+        let before = self.head().unwrap_or_default();
+        let title = format!("Merge task {} ({})", task.name, task.branch);
+        let body = task.description.clone().unwrap_or_default();
+        let trailers = format!("Porch-Task: {}\nPorch-Run: {run_id}", task.name);
+        let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
+        args.extend([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "maintenance.auto=false",
+            "merge",
+            "--no-ff",
+            "--no-edit",
+            "--no-verify",
+            "--quiet",
+            "-m",
+            &title,
+        ]);
+        if !body.is_empty() {
+            args.extend(["-m", &body]);
+        }
+        args.extend(["-m", &trailers, &reference]);
+        match git::run(&self.dir, &args) {
+            Ok(_) if self.head().unwrap_or_default() == before => Outcome::AlreadyIn,
+            Ok(_) => Outcome::Merged,
+            Err(err) => self.undo(err),
+        }
+    }
+
+    /// Names the conflicting files of a merge that stopped, and puts the worktree back.
+    fn undo(&self, err: git::GitError) -> Outcome {
+        let conflicted =
+            git::run(&self.dir, &["diff", "--name-only", "--diff-filter=U"]).unwrap_or_default();
+        let _ = git::run(&self.dir, &["merge", "--abort"]);
+        let _ = git::run(&self.dir, &["reset", "--quiet", "--hard"]);
+        let files: Vec<&str> = conflicted.lines().filter(|l| !l.is_empty()).collect();
+        if files.is_empty() {
+            Outcome::Skipped(format!("git could not merge it: {}", err.reason()))
+        } else {
+            Outcome::Skipped(format!(
+                "conflicts with what was merged before it, in {}",
+                files.join(", ")
+            ))
+        }
+    }
+
+    fn remove(self, repo: &Repo) {
+        let dir = self.dir.to_string_lossy().into_owned();
+        let _lock = repo.lock();
+        let _ = git::run(
+            &repo.toplevel,
+            &["worktree", "remove", "--force", "--", &dir],
+        );
+    }
+}
+
+fn render(
+    run: &StoredRun,
+    target: &Target,
+    outcomes: &[(&StoredTask, Outcome)],
+    repo: &Path,
+) -> String {
+    let mut text = format!(
+        "merging {} branch{} of run {} into {} (from {}):\n",
+        outcomes.len(),
+        if outcomes.len() == 1 { "" } else { "es" },
+        run.id,
+        target.branch,
+        target.start_name
+    );
+    let width = outcomes
+        .iter()
+        .map(|(t, _)| t.branch.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (task, outcome) in outcomes {
+        let (word, detail) = match outcome {
+            Outcome::Merged => ("merged ", String::new()),
+            Outcome::AlreadyIn => ("merged ", "  (nothing new: already there)".to_string()),
+            Outcome::Skipped(why) => ("SKIPPED", format!("  {why}")),
+        };
+        let line = format!("  {word} {:<width$}{detail}", task.branch);
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text.push_str(&render_tally(target, outcomes));
+    let changed = outcomes.iter().any(|(_, o)| matches!(o, Outcome::Merged));
+    if !changed {
+        let what = if target.existing {
+            "is unchanged"
+        } else {
+            "was not made"
+        };
+        text.push_str(&format!("nothing was merged: {} {what}\n", target.branch));
+        return text;
+    }
+    let (repo, branch, start) = (repo.to_string_lossy(), &target.branch, &target.start_name);
+    let log = [
+        "git",
+        "-C",
+        &repo,
+        "log",
+        "--oneline",
+        "--graph",
+        &format!("{start}..{branch}"),
+    ];
+    let diff = ["git", "-C", &repo, "diff", &format!("{start}...{branch}")];
+    text.push_str(&format!(
+        "look at the result:\n  {}\n  {}\n",
+        quote::command(&log),
+        quote::command(&diff)
+    ));
+    text
+}
+
+/// How many merged, and the commands that merge the skipped ones by hand.
+fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)]) -> String {
+    let mut text = String::new();
+    let merged = outcomes
+        .iter()
+        .filter(|(_, o)| !matches!(o, Outcome::Skipped(_)))
+        .count();
+    let skipped: Vec<&str> = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Skipped(_)))
+        .map(|(t, _)| t.branch.as_str())
+        .collect();
+    text.push_str(&format!(
+        "{merged} of {} merged, {} skipped\n",
+        outcomes.len(),
+        skipped.len()
+    ));
+    if !skipped.is_empty() {
+        text.push_str(&format!(
+            "to merge what was skipped, resolving its conflicts yourself:\n  {}\n",
+            quote::command(&["git", "checkout", &target.branch])
+        ));
+        for branch in &skipped {
+            text.push_str(&format!(
+                "  {}\n",
+                quote::command(&["git", "merge", branch])
+            ));
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(tasks: &str) -> StoredRun {
+        let bytes = format!(r#"{{"version":1,"run_id":"r","tasks":{tasks}}}"#).into_bytes();
+        StoredRun {
+            id: "r".into(),
+            path: PathBuf::from("r.json"),
+            results: serde_json::from_slice(&bytes).unwrap(),
+            bytes,
+        }
+    }
+
+    fn picked(run: &StoredRun, names: &[&str]) -> Result<Vec<String>, String> {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        pick(run, &names)
+            .map(|tasks| tasks.iter().map(|t| t.name.clone()).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn what_is_merged_succeeded_in_file_order_and_of_a_group_the_winner() {
+        let run = run(r#"[
+            {"name":"a","status":"succeeded"},
+            {"name":"fix-1","status":"succeeded","group":"fix","winner":false},
+            {"name":"fix-2","status":"succeeded","group":"fix","winner":true},
+            {"name":"b","status":"failed"},
+            {"name":"fix-3","status":"failed","group":"fix","winner":false},
+            {"name":"c","status":"succeeded"}
+        ]"#);
+        for (names, expected) in [
+            (vec![], Ok(vec!["a", "fix-2", "c"])),
+            (vec!["c", "a"], Ok(vec!["a", "c"])),
+            (vec!["fix"], Ok(vec!["fix-2"])),
+            (vec!["fix-1"], Ok(vec!["fix-1"])),
+        ] {
+            let expected = expected.map(|v: Vec<&str>| v.iter().map(|s| s.to_string()).collect());
+            assert_eq!(picked(&run, &names), expected, "{names:?}");
+        }
+        for (names, says) in [
+            (vec!["b"], "did not succeed (failed)"),
+            (vec!["nope"], "has no task `nope`"),
+        ] {
+            let message = picked(&run, &names).unwrap_err();
+            assert!(message.contains(says), "{names:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_group_without_a_winner_and_a_run_without_success_merge_nothing() {
+        let run = run(r#"[
+            {"name":"fix-1","status":"failed","group":"fix","winner":false},
+            {"name":"b","status":"timed_out"}
+        ]"#);
+        assert!(picked(&run, &["fix"]).unwrap_err().contains("no winner"));
+        assert!(picked(&run, &[]).unwrap_err().contains("no succeeded task"));
+    }
+}

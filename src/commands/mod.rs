@@ -1,0 +1,11 @@
+//! One module per subcommand: options in, one call, an exit code out.
+
+pub mod clean;
+pub mod init;
+pub mod list;
+pub mod logs;
+pub mod merge;
+pub mod merge_results;
+pub mod resume;
+pub mod run;
+pub mod status;

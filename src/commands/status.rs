@@ -1,0 +1,260 @@
+//! `porch status`: what a run left behind, asked of git now rather than remembered: each task's
+//! status, what its branch holds against its base, its check, its worktree, and how to go on.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::error::Error;
+use crate::git;
+use crate::preflight::options::StatusArgs;
+use crate::state::runs::{StoredRun, StoredTask};
+use crate::util::quote;
+
+pub fn status(args: &StatusArgs) -> Result<ExitCode, Error> {
+    let (location, run) = args.choice.load()?;
+    if args.json {
+        let text = String::from_utf8_lossy(&run.bytes);
+        let newline = if text.ends_with('\n') { "" } else { "\n" };
+        crate::sys::console::print_stdout(&format!("{text}{newline}"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let repo = &location.repo.toplevel;
+    let rows = task_rows(repo, &run.results.tasks);
+    crate::sys::console::print_stdout(&render(&run, &rows, &args.choice.repo));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One task as it is now.
+struct Row {
+    status: String,
+    task: String,
+    branch: String,
+    ahead: String,
+    files: String,
+    check: String,
+    worktree: WorktreeState,
+    /// `cd WORKTREE && claude --resume SESSION`, when both still exist.
+    resume: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum WorktreeState {
+    Clean,
+    Dirty,
+    Gone,
+    Unknown,
+}
+
+impl WorktreeState {
+    fn word(self) -> &'static str {
+        match self {
+            WorktreeState::Clean => "clean",
+            WorktreeState::Dirty => "dirty (uncommitted changes)",
+            WorktreeState::Gone => "removed",
+            WorktreeState::Unknown => "unreadable",
+        }
+    }
+}
+
+/// How many tasks are asked about at once: each question is a few git processes.
+const PARALLEL_QUESTIONS: usize = 8;
+
+fn task_rows(repo: &Path, tasks: &[StoredTask]) -> Vec<Row> {
+    let mut rows = Vec::with_capacity(tasks.len());
+    for chunk in tasks.chunks(PARALLEL_QUESTIONS) {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|task| scope.spawn(move || task_row(repo, task)))
+                .collect();
+            for (handle, task) in handles.into_iter().zip(chunk) {
+                rows.push(handle.join().unwrap_or_else(|_| unknown_row(task)));
+            }
+        });
+    }
+    rows
+}
+
+fn task_row(repo: &Path, task: &StoredTask) -> Row {
+    let (ahead, files) = match git::diff_stats(repo, &task.base_commit, &task.branch) {
+        Ok(stats) => (
+            stats.commits.to_string(),
+            format!(
+                "{} (+{} -{})",
+                stats.files_changed, stats.insertions, stats.deletions
+            ),
+        ),
+        Err(_) if task.branch.is_empty() || task.base_commit.is_empty() => {
+            ("-".to_string(), "-".to_string())
+        }
+        Err(_) => ("-".to_string(), "branch gone".to_string()),
+    };
+    let worktree = worktree_state(Path::new(&task.worktree));
+    let resume = match (&task.session_id, worktree) {
+        (Some(session), WorktreeState::Clean | WorktreeState::Dirty) => Some(format!(
+            "{} && {}",
+            quote::command(&["cd", &task.worktree]),
+            quote::command(&["claude", "--resume", session])
+        )),
+        _ => None,
+    };
+    Row {
+        status: task.status.clone(),
+        task: task_label(task),
+        branch: task.branch.clone(),
+        ahead,
+        files,
+        check: check_word(task),
+        worktree,
+        resume,
+    }
+}
+
+fn unknown_row(task: &StoredTask) -> Row {
+    Row {
+        status: task.status.clone(),
+        task: task_label(task),
+        branch: task.branch.clone(),
+        ahead: "?".into(),
+        files: "?".into(),
+        check: check_word(task),
+        worktree: WorktreeState::Unknown,
+        resume: None,
+    }
+}
+
+fn worktree_state(dir: &Path) -> WorktreeState {
+    if dir.as_os_str().is_empty() || !dir.join(".git").exists() {
+        return WorktreeState::Gone;
+    }
+    match git::is_dirty(dir) {
+        Ok(true) => WorktreeState::Dirty,
+        Ok(false) => WorktreeState::Clean,
+        Err(_) => WorktreeState::Unknown,
+    }
+}
+
+/// A repeated task's attempt says which is the winner of its group.
+fn task_label(task: &StoredTask) -> String {
+    match (&task.group, task.winner) {
+        (Some(_), Some(true)) => format!("{} (winner)", task.name),
+        _ => task.name.clone(),
+    }
+}
+
+fn check_word(task: &StoredTask) -> String {
+    match task.check_outcome() {
+        None => "-".to_string(),
+        Some(Ok(())) => "passed".to_string(),
+        Some(Err(code)) if code >= 0 => format!("failed ({code})"),
+        Some(Err(_)) => "failed".to_string(),
+    }
+}
+
+fn render(run: &StoredRun, rows: &[Row], repo_arg: &Path) -> String {
+    let results = &run.results;
+    let finished = match &results.finished_at {
+        Some(at) => format!("finished {at}"),
+        None => "not finished (running, or porch was killed)".to_string(),
+    };
+    let mut text = format!(
+        "run {} of {}: started {}, {finished}\nresults: {}\n\n",
+        run.id,
+        results.repo,
+        results.started_at,
+        run.path.display()
+    );
+    let header = [
+        "STATUS", "TASK", "BRANCH", "AHEAD", "FILES", "CHECK", "WORKTREE",
+    ];
+    let cells: Vec<[&str; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.status.as_str(),
+                r.task.as_str(),
+                r.branch.as_str(),
+                r.ahead.as_str(),
+                r.files.as_str(),
+                r.check.as_str(),
+                r.worktree.word(),
+            ]
+        })
+        .collect();
+    text.push_str(&table(header, &cells));
+
+    let resumes: Vec<&str> = rows.iter().filter_map(|r| r.resume.as_deref()).collect();
+    if !resumes.is_empty() {
+        text.push_str("\ncontinue a session:\n");
+        for line in resumes {
+            text.push_str(&format!("  {line}\n"));
+        }
+    }
+    let repo = quote::word(&repo_arg.to_string_lossy()).into_owned();
+    let run_flag = quote::command(&["--run", &run.id]);
+    if results.tasks.iter().any(|t| !t.succeeded()) {
+        text.push_str(&format!(
+            "\nre-run what did not succeed: porch resume {run_flag} {repo}\n"
+        ));
+    }
+    if results.tasks.iter().any(StoredTask::succeeded) {
+        text.push_str(&format!(
+            "merge what succeeded:       porch merge {run_flag} {repo}\n"
+        ));
+    }
+    text.push_str(&format!(
+        "a task's whole output:      porch logs {run_flag} TASK {repo}\n"
+    ));
+    text
+}
+
+/// Left-aligned columns two spaces apart, the last one unpadded.
+fn table<const N: usize>(header: [&str; N], rows: &[[&str; N]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::from(" ");
+        for (i, cell) in row.iter().enumerate() {
+            line.push_str(&format!(" {cell:<w$}", w = widths[i]));
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_line_up_and_lines_end_without_spaces() {
+        let text = table(["A", "BB"], &[["xyz", "1"], ["q", ""]]);
+        assert_eq!(text, "  A   BB\n  xyz 1\n  q\n");
+    }
+
+    #[test]
+    fn check_and_winner_words() {
+        let task = |json: &str| -> StoredTask { serde_json::from_str(json).unwrap() };
+        for (json, check, label) in [
+            (r#"{"name":"a"}"#, "-", "a"),
+            (r#"{"name":"a","check":{"exit_code":0}}"#, "passed", "a"),
+            (r#"{"name":"a","check":{"exit_code":2}}"#, "failed (2)", "a"),
+            (
+                r#"{"name":"f-2","group":"f","winner":true}"#,
+                "-",
+                "f-2 (winner)",
+            ),
+            (r#"{"name":"f-1","group":"f","winner":false}"#, "-", "f-1"),
+        ] {
+            let task = task(json);
+            assert_eq!(check_word(&task), check, "{json}");
+            assert_eq!(task_label(&task), label, "{json}");
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Which succeeded branches collide, found when every task has ended: each pair of succeeded
+//! branches that change a common file is merged by git in memory (`merge-tree --write-tree`),
+//! never touching a work tree. Attempts of one repeat group are rivals, not meant to be merged
+//! together, so they are not compared with each other.
+//!
+//! Bounded by what overlaps: one `git diff --name-only` per branch, then a merge only for the
+//! pairs that share a file, a few at a time.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::git;
+use crate::results::{Conflict, Status, TaskResult};
+
+/// git processes at once: enough to hide their start-up, few enough for a busy machine.
+const AT_ONCE: usize = 4;
+
+/// What was found: the pairs, and why some or all could not be looked at.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub conflicts: Vec<Conflict>,
+    pub note: Option<String>,
+}
+
+/// The pairs of `tasks`' succeeded branches that change a common file, in tasks-file order,
+/// each with whether it merges cleanly; not a pair where one branch is built on the other.
+pub fn find(repo_dir: &Path, tasks: &[TaskResult]) -> Found {
+    let succeeded: Vec<usize> = (0..tasks.len())
+        .filter(|&i| tasks[i].status == Status::Succeeded)
+        .collect();
+    if succeeded.len() < 2 {
+        return Found::default();
+    }
+    if let Some(version) = git::version(repo_dir)
+        && version < git::MERGE_TREE_VERSION
+    {
+        let (major, minor) = version;
+        let (need_major, need_minor) = git::MERGE_TREE_VERSION;
+        return Found {
+            conflicts: Vec::new(),
+            note: Some(format!(
+                "not looked for: git {major}.{minor} has no `merge-tree --write-tree` (git {need_major}.{need_minor} or later)"
+            )),
+        };
+    }
+    let mut problems = Vec::new();
+    let changed = in_parallel(&succeeded, |&i| {
+        let task = &tasks[i];
+        git::changed_paths(repo_dir, &task.base_commit, &task.branch)
+    });
+    let mut branches = Vec::new();
+    for (&i, paths) in succeeded.iter().zip(changed) {
+        match paths {
+            Ok(paths) => branches.push(Branch {
+                index: i,
+                group: tasks[i].group.as_deref(),
+                paths,
+            }),
+            Err(err) => problems.push(format!("{}: {err}", tasks[i].name)),
+        }
+    }
+    // A branch built on the other (`depends_on`) holds its work: merging them cannot conflict,
+    // and their shared files are no news.
+    let pairs: Vec<Pair> = overlapping_pairs(&branches)
+        .into_iter()
+        .filter(|pair| {
+            let (a, b) = (&tasks[pair.a].branch, &tasks[pair.b].branch);
+            let built_on = |x: &str, y: &str| git::branch_contains(repo_dir, x, y).unwrap_or(false);
+            !built_on(b, a) && !built_on(a, b)
+        })
+        .collect();
+    let merged = in_parallel(&pairs, |pair| {
+        git::merge_conflicts(repo_dir, &tasks[pair.a].branch, &tasks[pair.b].branch)
+    });
+    let mut conflicts = Vec::new();
+    for (pair, merged) in pairs.into_iter().zip(merged) {
+        let names = [tasks[pair.a].name.clone(), tasks[pair.b].name.clone()];
+        match merged {
+            Ok(conflicting) => conflicts.push(Conflict {
+                clean: conflicting.is_empty(),
+                files: if conflicting.is_empty() {
+                    pair.shared
+                } else {
+                    conflicting
+                },
+                tasks: names,
+            }),
+            Err(err) => problems.push(format!("{} and {}: {err}", names[0], names[1])),
+        }
+    }
+    Found {
+        conflicts,
+        note: (!problems.is_empty())
+            .then(|| format!("git could not compare: {}", problems.join("; "))),
+    }
+}
+
+/// A succeeded branch: its task's place in the results, its group, the paths it changes.
+#[derive(Debug)]
+struct Branch<'a> {
+    index: usize,
+    group: Option<&'a str>,
+    paths: Vec<String>,
+}
+
+/// Two branches that change the same files, by their tasks' places (`a` before `b`).
+#[derive(Debug, PartialEq)]
+struct Pair {
+    a: usize,
+    b: usize,
+    /// The paths both change, sorted.
+    shared: Vec<String>,
+}
+
+/// Every pair of `branches` that changes a common path, but for rivals of one group, in
+/// tasks-file order. Found through an index from path to branches, so branches that share
+/// nothing cost nothing.
+fn overlapping_pairs(branches: &[Branch]) -> Vec<Pair> {
+    let mut by_path: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (k, branch) in branches.iter().enumerate() {
+        for path in &branch.paths {
+            let holders = by_path.entry(path.as_str()).or_default();
+            if holders.last() != Some(&k) {
+                holders.push(k);
+            }
+        }
+    }
+    let mut shared: BTreeMap<(usize, usize), Vec<String>> = BTreeMap::new();
+    for (path, holders) in &by_path {
+        for (n, &x) in holders.iter().enumerate() {
+            for &y in &holders[n + 1..] {
+                let (first, second) = (&branches[x], &branches[y]);
+                if first.group.is_some() && first.group == second.group {
+                    continue;
+                }
+                let key = (first.index.min(second.index), first.index.max(second.index));
+                shared.entry(key).or_default().push(path.to_string());
+            }
+        }
+    }
+    shared
+        .into_iter()
+        .map(|((a, b), shared)| Pair { a, b, shared })
+        .collect()
+}
+
+/// `work` applied to every item, `AT_ONCE` at a time; the answers in the items' order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let answers: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..AT_ONCE.min(items.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let answer = work(item);
+                    if let Ok(mut answers) = answers.lock() {
+                        answers[i] = Some(answer);
+                    }
+                }
+            });
+        }
+    });
+    let answers = answers.into_inner().unwrap_or_else(|e| e.into_inner());
+    answers
+        .into_iter()
+        .map(|a| a.expect("every item answered"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn branch<'a>(index: usize, group: Option<&'a str>, paths: &[&str]) -> Branch<'a> {
+        Branch {
+            index,
+            group,
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    /// Each pair as (a, b, the shared paths joined by ", ").
+    fn pairs(branches: &[Branch]) -> Vec<(usize, usize, String)> {
+        overlapping_pairs(branches)
+            .into_iter()
+            .map(|p| (p.a, p.b, p.shared.join(", ")))
+            .collect()
+    }
+
+    #[test]
+    fn only_branches_that_share_a_path_are_paired_and_rivals_never() {
+        let branches = [
+            branch(0, None, &["README.md", "src/a.rs"]),
+            branch(1, None, &["src/b.rs"]),
+            branch(2, Some("fix"), &["src/a.rs", "src/b.rs", "README.md"]),
+            branch(3, Some("fix"), &["src/a.rs"]),
+            branch(5, Some("lint"), &["src/b.rs"]),
+        ];
+        let expected = [
+            (0, 2, "README.md, src/a.rs"),
+            (0, 3, "src/a.rs"),
+            (1, 2, "src/b.rs"),
+            // Rivals of one group are not compared; of different groups, they are.
+            (1, 5, "src/b.rs"),
+            (2, 5, "src/b.rs"),
+        ]
+        .map(|(a, b, shared)| (a, b, shared.to_string()));
+        assert_eq!(pairs(&branches), expected);
+    }
+
+    #[test]
+    fn branches_that_share_nothing_make_no_pair() {
+        let branches = [
+            branch(0, None, &["a"]),
+            branch(1, None, &["b"]),
+            branch(2, None, &[]),
+        ];
+        assert!(pairs(&branches).is_empty());
+    }
+
+    #[test]
+    fn work_in_parallel_answers_in_the_items_order() {
+        let items: Vec<u64> = (0..50).collect();
+        assert_eq!(
+            in_parallel(&items, |n| n * 2),
+            (0..50).map(|n| n * 2).collect::<Vec<_>>()
+        );
+        assert!(in_parallel(&[] as &[u64], |n| *n).is_empty());
+    }
+}

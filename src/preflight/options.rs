@@ -1,0 +1,121 @@
+//! Every command's options as the user gave them, before anything is checked: what `cli` and
+//! `cli_after` parse into, and the commands and `preflight` start from. Data only.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::preflight::branch_template::Template;
+use crate::results::Shard;
+use crate::state::runs::RunChoice;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// What `porch run` writes on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    /// The sessions' lines, then the summary.
+    Stream,
+    /// `--quiet`: the summary only.
+    Quiet,
+    /// `--json`: the results object only, once the run ends.
+    Json,
+    /// `--events`: JSON Lines, one a line or event.
+    Events,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct RunArgs {
+    /// A path, or `-` for standard input.
+    pub tasks: String,
+    pub repo: PathBuf,
+    pub worktree_dir: Option<PathBuf>,
+    pub permission_mode: String,
+    pub cleanup: bool,
+    pub output: Option<PathBuf>,
+    /// `--junit`: a JUnit XML report written at the end.
+    pub junit: Option<PathBuf>,
+    /// `--claude`; `PORCH_CLAUDE` and `claude` on PATH are looked at later, not here.
+    pub claude: Option<OsString>,
+    pub color: ColorChoice,
+    /// `--quiet`, `--json`, `--events`.
+    pub output_mode: OutputMode,
+    /// `-j`: at most this many sessions at once. `None`: all, capped by available memory.
+    pub jobs: Option<usize>,
+    pub stagger: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub keep_leftovers: bool,
+    pub retries: u32,
+    pub retry_backoff: Duration,
+    /// `--max-cost-usd`: what the whole run may spend, in dollars.
+    pub max_cost_usd: Option<f64>,
+    /// `--branch-template`, over the tasks file's `branch_template`.
+    pub branch_template: Option<Template>,
+    /// `--port-base`: task N's ports start at this + 10 × N.
+    pub port_base: u16,
+    /// `--only`: the tasks of the file to run; empty: all.
+    pub only: Vec<String>,
+    /// `--skip`: the tasks of the file not to run.
+    pub skip: Vec<String>,
+    /// `--shard K/N`: only the K-th of N slices of the tasks file.
+    pub shard: Option<Shard>,
+    /// `--push REMOTE`: each task's branch is pushed there once its work is committed.
+    pub push: Option<String>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct StatusArgs {
+    pub choice: RunChoice,
+    pub json: bool,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct LogsArgs {
+    pub choice: RunChoice,
+    pub task: String,
+    pub raw: bool,
+    pub follow: bool,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct MergeArgs {
+    pub choice: RunChoice,
+    /// An existing branch to merge into, instead of a new `porch/merge/<run id>`.
+    pub into: Option<String>,
+    /// Only these tasks (or repeat groups); all succeeded ones when empty.
+    pub tasks: Vec<String>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct CleanArgs {
+    pub choice: RunChoice,
+    pub all: bool,
+    pub branches: bool,
+    pub dry_run: bool,
+    pub force: bool,
+    pub keep_runs: usize,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct ResumeArgs {
+    pub choice: RunChoice,
+    /// `porch run`'s options (its TASKS is the run's stored tasks, not read from here).
+    pub run: Box<RunArgs>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct MergeResultsArgs {
+    /// The results files of the shards, in the order given.
+    pub files: Vec<PathBuf>,
+    /// `-o FILE`: where the merged results go instead of stdout.
+    pub output: Option<PathBuf>,
+}
+
+/// How many results files `porch clean` keeps under `.porch/runs/` unless told otherwise.
+pub const DEFAULT_KEEP_RUNS: usize = 50;

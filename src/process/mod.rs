@@ -1,0 +1,8 @@
+//! Child processes: process groups and leftovers, porch's own signals, the commands run for a task and their environments.
+
+pub mod env;
+pub mod groups;
+pub mod shutdown;
+pub mod step;
+pub mod suspend;
+pub mod task_env;

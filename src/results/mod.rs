@@ -1,0 +1,344 @@
+//! The results file: its schema (documented in README.md, kept stable), counted and written.
+
+pub mod junit;
+pub mod rivals;
+pub mod summary;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::sys::atomic_file::{Destination, destination, write_atomic};
+
+/// Bumped only when a field changes meaning or goes away; new fields do not bump it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for a free slot (`-j`); only in a results file written while the run goes on.
+    #[default]
+    Pending,
+    /// Started, not finished; only in a results file written while the run goes on.
+    Running,
+    Succeeded,
+    Failed,
+    /// Ended by `--timeout`, the task's `timeout` or `--idle-timeout`.
+    TimedOut,
+    /// Ended because porch received SIGINT, SIGTERM or SIGHUP.
+    Interrupted,
+    /// Never started, because porch was interrupted first.
+    Skipped,
+}
+
+/// `--shard K/N`: the slice of the tasks file a run ran, `index` from 1 to `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// `--push REMOTE`: how pushing a task's branch went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Push {
+    /// As given to `--push` (a path made absolute), a password in a URL replaced by `***`.
+    pub remote: String,
+    pub ok: bool,
+    /// Why git refused, when it did.
+    pub error: Option<String>,
+}
+
+/// Read back by `porch merge-results`: every field has a default, so results of older porch
+/// versions read too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Results {
+    pub version: u32,
+    /// The results file's name without `.json`: what `--run ID` names.
+    pub run_id: String,
+    /// The run whose unfinished tasks `porch resume` ran again; null for a `porch run`.
+    pub resumed_from: Option<String>,
+    /// The tasks file as given (a path, or `<stdin>`); porch keeps a copy beside the results.
+    pub tasks_file: String,
+    /// SHA-256 of the tasks file's bytes: shards of one file have the same.
+    pub tasks_file_hash: String,
+    /// Every task name of the tasks file, in its order, before `--only`, `--skip` and
+    /// `--shard`: what `porch merge-results` orders shards' tasks by.
+    pub tasks_file_order: Vec<String>,
+    /// `--shard K/N`; null without.
+    pub shard: Option<Shard>,
+    pub repo: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: u64,
+    pub summary: Counts,
+    /// Rate-limit signals the sessions gave (api_retry events and results with 429, 529 or
+    /// an unreachable API).
+    pub rate_limit_events: u64,
+    /// The concurrency limit at its lowest and at the end: `-j` unless the API rate-limited.
+    pub lowest_concurrency: usize,
+    pub final_concurrency: usize,
+    /// `--max-cost-usd`, or null.
+    pub budget_usd: Option<f64>,
+    /// What this run's sessions cost, every attempt (a resume's carried tasks not included):
+    /// what the budget is held against.
+    pub spent_usd: f64,
+    pub tasks: Vec<TaskResult>,
+    /// Pairs of succeeded branches that change a common file, and whether git merges them
+    /// cleanly; found when every task has ended (empty until then).
+    pub conflicts: Vec<Conflict>,
+    /// Why `conflicts` was not looked for, or not for every pair; null when it was.
+    pub conflicts_note: Option<String>,
+}
+
+/// Two succeeded branches that change a common file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The two tasks, in tasks-file order.
+    pub tasks: [String; 2],
+    /// When they conflict, the files git cannot merge; when they merge, the files both change.
+    pub files: Vec<String>,
+    pub clean: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Counts {
+    pub total: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub timed_out: usize,
+    pub interrupted: usize,
+    pub skipped: usize,
+    pub cost_usd: f64,
+    /// The tasks' `dropped_lines`, added up.
+    pub dropped_lines: u64,
+}
+
+/// Read back by `porch resume`, which carries the tasks it does not run again into its own
+/// results: every field has a default, so results of older porch versions read too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskResult {
+    pub name: String,
+    pub description: Option<String>,
+    pub status: Status,
+    pub branch: String,
+    pub base_branch: String,
+    pub base_commit: String,
+    pub worktree: String,
+    /// Whether the worktree is still on disk after the run (false after `--cleanup`).
+    pub worktree_kept: bool,
+    pub log: Option<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration_ms: u64,
+    pub session_id: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub num_turns: Option<u64>,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub permission_denials: u64,
+    pub leftover_processes: usize,
+    /// Lines of the task's output the terminal did not get because it fell behind (a pager
+    /// left open, a pipe nobody reads); the log has them.
+    pub dropped_lines: u64,
+    pub commits: u64,
+    pub files_changed: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+    pub warnings: Vec<String>,
+    /// Files the session wrote with its file tools that git ignores: in the worktree only,
+    /// which is therefore kept even with `--cleanup`. Relative to the worktree.
+    pub ignored_files: Vec<String>,
+    /// Repositories inside the worktree whose work is not on the branch (one the session
+    /// created, a submodule at a commit found only there, or with uncommitted changes); the
+    /// worktree is kept. Relative to the worktree.
+    pub nested_repositories: Vec<String>,
+    /// Every start of the agent for this task, the last one included; more than one with
+    /// `--retries` after transient API errors.
+    pub attempts: Vec<Attempt>,
+    /// The task's `check`, when it ran: after a successful session and its commit.
+    pub check: Option<CheckRun>,
+    /// `--push`: whether the branch reached the remote; null without `--push`, or when the
+    /// task's session never ran (nothing to push).
+    pub push: Option<Push>,
+    /// For an attempt of a repeated task (`NAME-k`): `NAME`; null for a task run once.
+    pub group: Option<String>,
+    /// For an attempt of a repeated task: whether porch picked it as its group's best (see
+    /// `rivals`); null for a task run once, and while the run goes on.
+    pub winner: Option<bool>,
+}
+
+/// How the task's `check` command ended.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckRun {
+    /// Null when it could not start or a signal ended it.
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Attempt {
+    pub attempt: u32,
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration_ms: u64,
+    pub session_id: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub error: Option<String>,
+    /// The ref that keeps what a retried attempt wrote, when it wrote anything.
+    pub saved_work: Option<String>,
+}
+
+impl Results {
+    pub fn summarise(&mut self) {
+        self.summary = count(&self.tasks);
+    }
+}
+
+/// How many tasks ended how, and what they cost together.
+pub fn count(tasks: &[TaskResult]) -> Counts {
+    let mut summary = Counts {
+        total: tasks.len(),
+        ..Counts::default()
+    };
+    for task in tasks {
+        match task.status {
+            Status::Succeeded => summary.succeeded += 1,
+            Status::Failed => summary.failed += 1,
+            Status::TimedOut => summary.timed_out += 1,
+            Status::Interrupted => summary.interrupted += 1,
+            Status::Skipped => summary.skipped += 1,
+            Status::Pending | Status::Running => {}
+        }
+        summary.cost_usd += task.cost_usd.unwrap_or(0.0);
+        summary.dropped_lines += task.dropped_lines;
+    }
+    summary.cost_usd = (summary.cost_usd * 1e6).round() / 1e6;
+    summary
+}
+
+/// Writes the results, atomically. A device or FIFO (`-o /dev/stdout`, a named pipe) gets only
+/// the finished results: it cannot be re-read, so the snapshots written during the run would
+/// reach its reader as a series of documents.
+pub fn write_results(path: &Path, results: &Results) -> Result<(), Error> {
+    let is_stream = matches!(destination(path), Destination::Stream(_));
+    if is_stream && results.finished_at.is_none() {
+        return Ok(());
+    }
+    write_atomic(path, to_json(results).as_bytes())
+}
+
+/// The results as the results file holds them: what `--json` prints, byte for byte.
+pub fn to_json(results: &Results) -> String {
+    let mut json = serde_json::to_string_pretty(results).expect("results serialise");
+    json.push('\n');
+    json
+}
+
+impl TaskResult {
+    /// A task's result with what its plan says and nothing done yet: every count zero, every
+    /// outcome empty.
+    pub fn new(name: &str, status: Status, branch: &str, base: (&str, &str)) -> TaskResult {
+        TaskResult {
+            name: name.to_string(),
+            status,
+            branch: branch.to_string(),
+            base_branch: base.0.to_string(),
+            base_commit: base.1.to_string(),
+            ..TaskResult::default()
+        }
+    }
+
+    /// A task on `task/NAME` from `main` that did nothing worth counting: tests set what they
+    /// look at.
+    #[cfg(test)]
+    pub fn example(name: &str, status: Status) -> TaskResult {
+        TaskResult {
+            worktree: format!("/wt/shop/{name}"),
+            worktree_kept: true,
+            ..TaskResult::new(name, status, &format!("task/{name}"), ("main", "0123abcd"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counted(tasks: Vec<TaskResult>) -> Counts {
+        let mut results = Results {
+            version: SCHEMA_VERSION,
+            run_id: String::new(),
+            tasks_file: String::new(),
+            repo: "/src/shop".to_string(),
+            duration_ms: 0,
+            lowest_concurrency: 1,
+            final_concurrency: 1,
+            tasks,
+            ..Results::default()
+        };
+        results.summarise();
+        results.summary
+    }
+
+    #[test]
+    fn every_task_is_counted_once_by_how_it_ended() {
+        let statuses = [
+            Status::Succeeded,
+            Status::Succeeded,
+            Status::Failed,
+            Status::TimedOut,
+            Status::Interrupted,
+            Status::Skipped,
+            Status::Pending,
+            Status::Running,
+        ];
+        let tasks = statuses
+            .iter()
+            .map(|&status| TaskResult::example("t", status))
+            .collect();
+        let counts = counted(tasks);
+        assert_eq!(
+            counts.total, 8,
+            "pending and running tasks are in the total"
+        );
+        assert_eq!(
+            [
+                counts.succeeded,
+                counts.failed,
+                counts.timed_out,
+                counts.interrupted,
+                counts.skipped
+            ],
+            [2, 1, 1, 1, 1],
+            "and in no other count"
+        );
+    }
+
+    #[test]
+    fn the_cost_is_the_sum_to_a_millionth_of_a_dollar() {
+        let cost = |usd| TaskResult {
+            cost_usd: usd,
+            ..TaskResult::example("t", Status::Succeeded)
+        };
+        let counts = counted(vec![
+            cost(Some(0.1)),
+            cost(Some(0.2)),
+            cost(None),
+            cost(Some(0.000_000_4)),
+        ]);
+        assert_eq!(counts.cost_usd, 0.3, "a task without a cost adds nothing");
+    }
+}

@@ -1,0 +1,690 @@
+//! The summary a person reads when the run ends: one row per task, what parallelism saved,
+//! and how to review each branch.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::results::rivals;
+use crate::results::{Results, Status, TaskResult};
+use crate::util::clip;
+use crate::util::duration::short_ms as format_duration_ms;
+use crate::util::quote;
+
+/// Prints the summary of `results`; `logs` is the directory of the sessions' logs and
+/// `results_file` the results file written, both named at the end.
+pub fn print(
+    out: &mut impl Write,
+    results: &Results,
+    logs: &Path,
+    results_file: &Path,
+    color: bool,
+) {
+    let text = render(results, logs, results_file, Paint { color });
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// The summary of results merged from several runs (`porch merge-results`): the table and the
+/// totals, without the review commands, whose paths are on the machines that ran the shards.
+pub fn print_merged(out: &mut impl Write, results: &Results) {
+    let mut text = String::from("\n");
+    text.push_str(&table(&results.tasks, Paint { color: false }));
+    text.push('\n');
+    for line in totals(results).into_iter().chain(pushes(&results.tasks)) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+fn render(results: &Results, logs: &Path, results_file: &Path, paint: Paint) -> String {
+    let mut text = String::from("\n");
+    text.push_str(&table(&results.tasks, paint));
+    text.push('\n');
+    let mut after_table = groups(&results.tasks);
+    after_table.extend(collisions(results));
+    for line in &after_table {
+        text.push_str(line);
+        text.push('\n');
+    }
+    if !after_table.is_empty() {
+        text.push('\n');
+    }
+    let dropped = dropped_lines(&results.tasks);
+    for line in totals(results)
+        .into_iter()
+        .chain(pushes(&results.tasks))
+        .chain(dropped)
+    {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text.push('\n');
+    for line in review_hints(results, logs, results_file) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
+/// ANSI colour, or plain text when `color` is off.
+#[derive(Clone, Copy)]
+struct Paint {
+    color: bool,
+}
+
+impl Paint {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+const HEADER: [&str; 7] = ["STATUS", "TASK", "TIME", "TURNS", "COST", "FILES", "BRANCH"];
+
+/// The header and one row per task, in columns, each row followed by the task's error and
+/// warnings.
+fn table(tasks: &[TaskResult], paint: Paint) -> String {
+    let rows: Vec<[String; 7]> = tasks.iter().map(row).collect();
+    let mut widths = HEADER.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = format!("{}\n", paint.paint("1", &aligned(HEADER, &widths)));
+    for (task, row) in tasks.iter().zip(&rows) {
+        let line = aligned(row.each_ref().map(String::as_str), &widths);
+        text.push_str(&format!("{}\n", paint.paint(row_color(task), &line)));
+        text.push_str(&task_detail(task, paint));
+    }
+    text
+}
+
+fn row(task: &TaskResult) -> [String; 7] {
+    [
+        status_word(task).to_string(),
+        task.name.clone(),
+        format_duration_ms(task.duration_ms),
+        task.num_turns.map_or("-".into(), |n| n.to_string()),
+        task.cost_usd.map_or("-".into(), |c| format!("${c:.4}")),
+        format!(
+            "{} (+{} -{})",
+            task.files_changed, task.insertions, task.deletions
+        ),
+        task.branch.clone(),
+    ]
+}
+
+/// Cells padded to their column's width, two spaces in front; the last one unpadded.
+fn aligned(cells: [&str; 7], widths: &[usize; 7]) -> String {
+    let mut text = String::from(" ");
+    for (i, cell) in cells.iter().enumerate() {
+        if i + 1 == cells.len() {
+            text.push_str(&format!(" {cell}"));
+        } else {
+            text.push_str(&format!(" {cell:<w$}", w = widths[i]));
+        }
+    }
+    text
+}
+
+/// Green when it went well, yellow when it succeeded with warnings, red otherwise.
+fn row_color(task: &TaskResult) -> &'static str {
+    match task.status {
+        Status::Succeeded if task.warnings.is_empty() => "32",
+        Status::Succeeded => "33",
+        _ => "31",
+    }
+}
+
+/// The task's error and warnings, each on one indented line.
+fn task_detail(task: &TaskResult, paint: Paint) -> String {
+    let mut text = String::new();
+    // The agent's words: shown as the live stream shows them, never obeyed by the terminal.
+    if let Some(error) = &task.error {
+        let line = format!("error: {}", clip::visible(&clip::one_line(error, 300)));
+        text.push_str(&format!("      {}\n", paint.paint("31", &line)));
+    }
+    if let Some(push) = task.push.as_ref().filter(|p| !p.ok) {
+        let reason = push.error.as_deref().unwrap_or("git refused");
+        let line = format!(
+            "push: {} did not reach {}: {}",
+            task.branch,
+            push.remote,
+            clip::visible(&clip::one_line(reason, 300))
+        );
+        text.push_str(&format!("      {}\n", paint.paint("31", &line)));
+    }
+    for warning in &task.warnings {
+        let line = format!("warning: {}", clip::visible(&clip::one_line(warning, 300)));
+        text.push_str(&format!("      {}\n", paint.paint("33", &line)));
+    }
+    text
+}
+
+/// Each repeat group with its winner, or that it has none.
+fn groups(tasks: &[TaskResult]) -> Vec<String> {
+    let outcomes = rivals::outcomes(tasks);
+    if outcomes.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec!["rival attempts:".to_string()];
+    for outcome in outcomes {
+        let of = format!(
+            "{} of {} attempts succeeded",
+            outcome.succeeded, outcome.attempts
+        );
+        let line = match outcome.winner {
+            Some(winner) => format!(
+                "  {}: {} won ({} lines changed, {}); {of}",
+                outcome.group,
+                winner.name,
+                winner.insertions + winner.deletions,
+                format_duration_ms(winner.duration_ms)
+            ),
+            None => format!(
+                "  {}: no winner, none of {} attempts succeeded",
+                outcome.group, outcome.attempts
+            ),
+        };
+        lines.push(line);
+    }
+    lines
+}
+
+/// The pairs of branches that do not merge, each with its files; how many more overlap but
+/// merge; and why conflicts were not looked for, when they were not.
+fn collisions(results: &Results) -> Vec<String> {
+    let conflicting: Vec<_> = results.conflicts.iter().filter(|c| !c.clean).collect();
+    let clean = results.conflicts.len() - conflicting.len();
+    let mut lines = Vec::new();
+    if !conflicting.is_empty() {
+        lines.push("branches that conflict:".to_string());
+    }
+    for conflict in conflicting {
+        let [a, b] = &conflict.tasks;
+        let files = clip::one_line(&conflict.files.join(", "), 200);
+        lines.push(format!("  {a} and {b}: {}", clip::visible(&files)));
+    }
+    if clean > 0 {
+        lines.push(format!(
+            "{clean} pair(s) of branches change a common file and merge cleanly"
+        ));
+    }
+    if let Some(note) = &results.conflicts_note {
+        let note = clip::one_line(note, 300);
+        lines.push(format!("conflicts: {}", clip::visible(&note)));
+    }
+    lines
+}
+
+/// How many tasks ended how, what they cost, and the time parallelism saved.
+fn totals(results: &Results) -> [String; 2] {
+    let summary = &results.summary;
+    let mut counts = vec![format!(
+        "{} of {} tasks succeeded",
+        summary.succeeded, summary.total
+    )];
+    for (count, what) in [
+        (summary.failed, "failed"),
+        (summary.timed_out, "timed out"),
+        (summary.interrupted, "interrupted"),
+        (summary.skipped, "skipped"),
+    ] {
+        if count > 0 {
+            counts.push(format!("{count} {what}"));
+        }
+    }
+    let mut outcome = format!("{}; cost ${:.4}", counts.join(", "), summary.cost_usd);
+    if let Some(budget) = results.budget_usd {
+        let spent = results.spent_usd;
+        outcome.push_str(&format!("; spent ${spent:.4} / ${budget:.4} budget"));
+    }
+    let wall = format_duration_ms(results.duration_ms);
+    let time = if results.tasks.len() > 1 {
+        let task_time: u64 = results.tasks.iter().map(|t| t.duration_ms).sum();
+        format!(
+            "wall time {wall} for {} of task time: running in parallel saved {}",
+            format_duration_ms(task_time),
+            format_duration_ms(task_time.saturating_sub(results.duration_ms))
+        )
+    } else {
+        format!("wall time {wall}")
+    };
+    [outcome, time]
+}
+
+/// How many lines the terminal did not get, and whose, when it fell behind.
+fn dropped_lines(tasks: &[TaskResult]) -> Option<String> {
+    let whose: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.dropped_lines > 0)
+        .map(|t| format!("{} {}", t.name, t.dropped_lines))
+        .collect();
+    if whose.is_empty() {
+        return None;
+    }
+    let total: u64 = tasks.iter().map(|t| t.dropped_lines).sum();
+    Some(format!(
+        "{total} line(s) of output not shown: the terminal fell behind ({}); the logs have every line",
+        whose.join(", ")
+    ))
+}
+
+/// `--push`: how many branches reached the remote, when any task pushed.
+fn pushes(tasks: &[TaskResult]) -> Option<String> {
+    let pushes: Vec<_> = tasks.iter().filter_map(|t| t.push.as_ref()).collect();
+    let first = pushes.first()?;
+    let reached = pushes.iter().filter(|p| p.ok).count();
+    let failed = pushes.len() - reached;
+    let mut line = format!(
+        "pushed {reached} of {} branches to {}",
+        pushes.len(),
+        first.remote
+    );
+    if failed > 0 {
+        line.push_str(&format!(
+            "; {failed} push(es) FAILED (see above): exit code 1"
+        ));
+    }
+    Some(line)
+}
+
+/// The commands to review each branch that has commits and to resume each session whose
+/// worktree is kept, then where the logs and the results are. Every word is quoted for the
+/// shell, and what a shell leaves as it is (a session id is the agent's) is made visible.
+fn review_hints(results: &Results, logs: &Path, results_file: &Path) -> Vec<String> {
+    let repo = &results.repo;
+    let mut lines = vec!["review:".to_string()];
+    for task in results.tasks.iter().filter(|t| t.commits > 0) {
+        // A detached HEAD moves on; the commit the branch started from does not. Several
+        // dependencies' branches (`task/a + task/b`) are no revision: their merge commit is.
+        let not_a_revision = task.base_branch == "HEAD" || task.base_branch.contains(' ');
+        let base = if not_a_revision && !task.base_commit.is_empty() {
+            &task.base_commit
+        } else {
+            &task.base_branch
+        };
+        let range = format!("{base}...{}", task.branch);
+        lines.push(format!(
+            "  {}",
+            quote::command(&["git", "-C", repo, "diff", &range])
+        ));
+    }
+    for task in results.tasks.iter().filter(|t| t.worktree_kept) {
+        if let Some(session) = &task.session_id {
+            lines.push(format!(
+                "  {} && {}",
+                quote::command(&["cd", &task.worktree]),
+                quote::command(&["claude", "--resume", session])
+            ));
+        }
+    }
+    lines.push(format!("each session's whole output: {}", logs.display()));
+    lines.push(format!("results: {}", results_file.display()));
+    lines
+        .into_iter()
+        .map(|line| clip::visible(&line).into_owned())
+        .collect()
+}
+
+fn status_word(task: &TaskResult) -> &'static str {
+    match task.status {
+        Status::Succeeded if task.warnings.is_empty() => "ok",
+        Status::Succeeded => "ok!",
+        Status::Failed => "FAILED",
+        Status::Running => "running",
+        Status::Pending => "pending",
+        Status::TimedOut => "TIMED OUT",
+        Status::Interrupted => "INTERRUPTED",
+        Status::Skipped => "skipped",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::Conflict;
+
+    fn task(name: &str, status: Status) -> TaskResult {
+        TaskResult::example(name, status)
+    }
+
+    fn results(tasks: Vec<TaskResult>, duration_ms: u64) -> Results {
+        let mut results = Results {
+            version: 1,
+            run_id: "20261201T204626Z-1481".to_string(),
+            tasks_file: "tasks.json".to_string(),
+            repo: "/src/shop".to_string(),
+            duration_ms,
+            lowest_concurrency: 1,
+            final_concurrency: 1,
+            tasks,
+            ..Results::default()
+        };
+        results.summarise();
+        results
+    }
+
+    const PLAIN: Paint = Paint { color: false };
+
+    #[test]
+    fn how_each_outcome_is_shown() {
+        let warned = TaskResult {
+            warnings: vec!["left 2 processes".to_string()],
+            ..task("t", Status::Succeeded)
+        };
+        // (the task, its status word, its row colour: green, yellow or red)
+        let cases = [
+            (task("t", Status::Succeeded), "ok", "32"),
+            (warned, "ok!", "33"),
+            (task("t", Status::Failed), "FAILED", "31"),
+            (task("t", Status::TimedOut), "TIMED OUT", "31"),
+            (task("t", Status::Interrupted), "INTERRUPTED", "31"),
+            (task("t", Status::Skipped), "skipped", "31"),
+        ];
+        for (task, word, color) in cases {
+            assert_eq!(status_word(&task), word, "{:?}", task.status);
+            assert_eq!(row_color(&task), color, "{:?}", task.status);
+        }
+    }
+
+    #[test]
+    fn the_table_has_a_column_per_field_and_the_problems_under_each_row() {
+        let done = TaskResult {
+            duration_ms: 61_000,
+            num_turns: Some(12),
+            cost_usd: Some(0.25),
+            files_changed: 3,
+            insertions: 40,
+            deletions: 2,
+            ..task("add-auth", Status::Succeeded)
+        };
+        let failed = TaskResult {
+            duration_ms: 1_500,
+            error: Some("exit status 1:\n  API   overloaded".to_string()),
+            warnings: vec!["1 permission denial".to_string()],
+            ..task("fix", Status::Failed)
+        };
+        assert_eq!(
+            table(&[done, failed], PLAIN),
+            "  STATUS TASK     TIME  TURNS COST    FILES      BRANCH\n\
+             \x20 ok     add-auth 1m01s 12    $0.2500 3 (+40 -2) task/add-auth\n\
+             \x20 FAILED fix      1.5s  -     -       0 (+0 -0)  task/fix\n\
+             \x20     error: exit status 1: API overloaded\n\
+             \x20     warning: 1 permission denial\n"
+        );
+    }
+
+    #[test]
+    fn colour_is_added_only_when_asked_for() {
+        let tasks = [task("t", Status::Succeeded)];
+        let coloured = table(&tasks, Paint { color: true });
+        assert!(coloured.starts_with("\x1b[1m  STATUS"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[32m  ok "), "{coloured:?}");
+        assert!(!table(&tasks, PLAIN).contains('\x1b'));
+    }
+
+    #[test]
+    fn pushes_are_counted_and_a_failed_one_is_shown_under_its_task() {
+        let pushed = |name: &str, error: Option<&str>| TaskResult {
+            push: Some(crate::results::Push {
+                remote: "origin".to_string(),
+                ok: error.is_none(),
+                error: error.map(String::from),
+            }),
+            ..task(name, Status::Succeeded)
+        };
+        let tasks = [
+            pushed("a", None),
+            pushed(
+                "b",
+                Some("! [remote rejected] task/b (pre-receive hook declined)"),
+            ),
+            task("c", Status::Skipped),
+        ];
+        assert_eq!(
+            pushes(&tasks).as_deref(),
+            Some("pushed 1 of 2 branches to origin; 1 push(es) FAILED (see above): exit code 1")
+        );
+        assert_eq!(
+            pushes(&tasks[..1]).as_deref(),
+            Some("pushed 1 of 1 branches to origin")
+        );
+        assert_eq!(pushes(&tasks[2..]), None, "no line without --push");
+        assert_eq!(
+            task_detail(&tasks[1], PLAIN),
+            "      push: task/b did not reach origin: ! [remote rejected] task/b (pre-receive hook declined)\n"
+        );
+        assert_eq!(
+            task_detail(&tasks[0], PLAIN),
+            "",
+            "a push that worked is no problem"
+        );
+    }
+
+    #[test]
+    fn lines_the_terminal_did_not_get_are_counted_by_task_only_when_there_are_any() {
+        let mut busy = task("busy", Status::Succeeded);
+        busy.dropped_lines = 120;
+        let mut chatty = task("chatty", Status::Failed);
+        chatty.dropped_lines = 3;
+        let quiet = task("quiet", Status::Succeeded);
+        assert_eq!(dropped_lines(std::slice::from_ref(&quiet)), None);
+        assert_eq!(
+            dropped_lines(&[busy, quiet, chatty]).as_deref(),
+            Some(
+                "123 line(s) of output not shown: the terminal fell behind (busy 120, chatty 3); the logs have every line"
+            )
+        );
+    }
+
+    #[test]
+    fn totals_name_only_the_outcomes_that_happened() {
+        let one = results(vec![task("a", Status::Succeeded)], 2_000);
+        assert_eq!(
+            totals(&one),
+            ["1 of 1 tasks succeeded; cost $0.0000", "wall time 2.0s"]
+        );
+        let many = results(
+            vec![
+                TaskResult {
+                    duration_ms: 30_000,
+                    cost_usd: Some(0.5),
+                    ..task("a", Status::Succeeded)
+                },
+                TaskResult {
+                    duration_ms: 20_000,
+                    ..task("b", Status::TimedOut)
+                },
+                task("c", Status::Skipped),
+            ],
+            31_000,
+        );
+        assert_eq!(
+            totals(&many),
+            [
+                "1 of 3 tasks succeeded, 1 timed out, 1 skipped; cost $0.5000",
+                "wall time 31.0s for 50.0s of task time: running in parallel saved 19.0s",
+            ]
+        );
+    }
+
+    #[test]
+    fn with_a_budget_the_totals_say_what_was_spent_of_it() {
+        let mut run = results(vec![task("a", Status::Succeeded)], 2_000);
+        run.budget_usd = Some(0.05);
+        run.spent_usd = 0.06;
+        assert_eq!(
+            totals(&run)[0],
+            "1 of 1 tasks succeeded; cost $0.0000; spent $0.0600 / $0.0500 budget"
+        );
+    }
+
+    #[test]
+    fn review_hints_name_branches_with_commits_and_sessions_to_resume() {
+        let committed = TaskResult {
+            commits: 2,
+            session_id: Some("s-1".to_string()),
+            ..task("a", Status::Succeeded)
+        };
+        let detached = TaskResult {
+            commits: 1,
+            base_branch: "HEAD".to_string(),
+            worktree_kept: false,
+            session_id: Some("s-2".to_string()),
+            ..task("b", Status::Succeeded)
+        };
+        let nothing = task("c", Status::Failed);
+        let merged_base = TaskResult {
+            commits: 1,
+            base_branch: "task/a + task/b".to_string(),
+            worktree_kept: false,
+            ..task("d", Status::Succeeded)
+        };
+        let results = results(vec![committed, detached, nothing, merged_base], 0);
+        let hints = review_hints(
+            &results,
+            Path::new("/wt/shop/.porch/logs"),
+            Path::new("/tmp/r.json"),
+        );
+        assert_eq!(
+            hints,
+            [
+                "review:",
+                "  git -C /src/shop diff main...task/a",
+                // A detached HEAD moves on: the diff starts at the commit the branch began at.
+                "  git -C /src/shop diff 0123abcd...task/b",
+                // Several dependencies' branches are no revision; their merge commit is.
+                "  git -C /src/shop diff 0123abcd...task/d",
+                // Only a kept worktree can be resumed in.
+                "  cd /wt/shop/a && claude --resume s-1",
+                "each session's whole output: /wt/shop/.porch/logs",
+                "results: /tmp/r.json",
+            ]
+        );
+    }
+
+    #[test]
+    fn review_hints_quote_every_word_and_show_the_agents_controls() {
+        let odd = TaskResult {
+            commits: 1,
+            base_branch: "it's".to_string(),
+            worktree: "/home/me/my projects/wt/a".to_string(),
+            session_id: Some("s 1\x1b]0;title\x07".to_string()),
+            ..task("a", Status::Succeeded)
+        };
+        let mut results = results(vec![odd], 0);
+        results.repo = "/home/me/my projects/shop".to_string();
+        let hints = review_hints(&results, Path::new("/l"), Path::new("/r.json"));
+        assert_eq!(
+            hints[1..3],
+            [
+                r"  git -C '/home/me/my projects/shop' diff 'it'\''s...task/a'",
+                r"  cd '/home/me/my projects/wt/a' && claude --resume 's 1\x1b]0;title\x07'",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_agents_error_text_cannot_drive_the_terminal() {
+        let failed = TaskResult {
+            error: Some("boom\x1b[2J\x1b]0;pwned\x07 done".to_string()),
+            warnings: vec!["w\x1b[31m".to_string()],
+            ..task("a", Status::Failed)
+        };
+        let detail = task_detail(&failed, PLAIN);
+        assert_eq!(
+            detail,
+            "      error: boom\\x1b[2J\\x1b]0;pwned\\x07 done\n      warning: w\\x1b[31m\n"
+        );
+    }
+
+    #[test]
+    fn each_group_is_shown_with_its_winner_or_none() {
+        let attempt = |name: &str, group: &str, status, winner| TaskResult {
+            group: Some(group.to_string()),
+            winner: Some(winner),
+            insertions: 4,
+            deletions: 2,
+            duration_ms: 1_200,
+            ..task(name, status)
+        };
+        let tasks = [
+            task("solo", Status::Succeeded),
+            attempt("fix-1", "fix", Status::Failed, false),
+            attempt("fix-2", "fix", Status::Succeeded, true),
+            attempt("fix-3", "fix", Status::Succeeded, false),
+            attempt("lint-1", "lint", Status::Failed, false),
+            attempt("lint-2", "lint", Status::TimedOut, false),
+        ];
+        assert_eq!(
+            groups(&tasks),
+            [
+                "rival attempts:",
+                "  fix: fix-2 won (6 lines changed, 1.2s); 2 of 3 attempts succeeded",
+                "  lint: no winner, none of 2 attempts succeeded",
+            ]
+        );
+        assert!(groups(&tasks[..1]).is_empty(), "no group, no lines");
+        let results = results(tasks.to_vec(), 0);
+        let text = render(&results, Path::new("/logs"), Path::new("/r.json"), PLAIN);
+        let parts: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(parts.len(), 4, "table, groups, totals, hints: {text}");
+        assert_eq!(parts[1], groups(&results.tasks).join("\n"));
+    }
+
+    #[test]
+    fn conflicting_pairs_are_named_with_their_files_and_clean_ones_counted() {
+        let pair = |a: &str, b: &str, files: &[&str], clean| Conflict {
+            tasks: [a.to_string(), b.to_string()],
+            files: files.iter().map(|f| f.to_string()).collect(),
+            clean,
+        };
+        let mut results = results(vec![task("a", Status::Succeeded)], 0);
+        assert!(
+            collisions(&results).is_empty(),
+            "nothing overlaps: no lines"
+        );
+        results.conflicts = vec![
+            pair("a", "b", &["src/x.rs", "README.md"], false),
+            pair("a", "c", &["README.md"], true),
+            pair("b", "fix-2", &["src/y.rs"], false),
+        ];
+        assert_eq!(
+            collisions(&results),
+            [
+                "branches that conflict:",
+                "  a and b: src/x.rs, README.md",
+                "  b and fix-2: src/y.rs",
+                "1 pair(s) of branches change a common file and merge cleanly",
+            ]
+        );
+        results.conflicts = Vec::new();
+        results.conflicts_note = Some("not looked for: git 2.30 has no …".to_string());
+        assert_eq!(
+            collisions(&results),
+            ["conflicts: not looked for: git 2.30 has no …"]
+        );
+    }
+
+    #[test]
+    fn the_summary_is_the_table_the_totals_and_the_hints_apart_by_blank_lines() {
+        let results = results(vec![task("a", Status::Succeeded)], 0);
+        let text = render(&results, Path::new("/logs"), Path::new("/r.json"), PLAIN);
+        let parts: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(parts.len(), 3, "{text}");
+        assert_eq!(
+            parts[0],
+            format!("\n{}", table(&results.tasks, PLAIN).trim_end())
+        );
+        assert_eq!(parts[1], totals(&results).join("\n"));
+        assert_eq!(
+            parts[2],
+            review_hints(&results, Path::new("/logs"), Path::new("/r.json")).join("\n") + "\n"
+        );
+    }
+}

@@ -1,0 +1,425 @@
+//! A repository's runs as porch stored them: where its state directory is, which run is the
+//! latest, and one run's results read back. The commands that come after a run (status, logs,
+//! merge, clean, resume) start here.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, IoContext};
+use crate::git::Repo;
+use crate::results::Shard;
+
+/// Where a run's results files are, under the state directory.
+pub const RUNS_DIR: &str = "runs";
+/// The state directory's link to the latest run's results file.
+pub const LATEST_LINK: &str = "results.json";
+
+/// `<state dir>/logs/<slot>.log`: where a run writes a task's whole session output (the slot
+/// is its branch without `task/`).
+pub fn log_path(state_dir: &Path, slot: &str) -> PathBuf {
+    state_dir.join("logs").join(format!("{slot}.log"))
+}
+
+/// The pid of the porch that made a run, from an id of the form `<UTC time>-<pid>`.
+pub fn run_pid(id: &str) -> Option<u32> {
+    let (_, pid) = id.rsplit_once('-')?;
+    pid.parse().ok().filter(|&pid| pid > 0)
+}
+
+/// A run whose results are not finished and whose porch is still there: it is going on.
+pub fn is_going_on(run: &StoredRun) -> bool {
+    run.results.finished_at.is_none()
+        && run_pid(&run.id).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// A run's id: its results file's name without `.json`.
+pub fn run_id_of(results: &Path) -> String {
+    results
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Where a run keeps the tasks file it ran: `<state dir>/tasks/<id>.json`.
+pub fn stored_tasks_path(state_dir: &Path, id: &str) -> PathBuf {
+    state_dir.join(TASKS_DIR).join(format!("{id}.json"))
+}
+
+const TASKS_DIR: &str = "tasks";
+
+/// Keeps the tasks file as read, for `porch resume`. Readable by its owner only: a task's
+/// `env` may hold secrets.
+pub fn store_tasks(state_dir: &Path, id: &str, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = stored_tasks_path(state_dir, id);
+    let dir = state_dir.join(TASKS_DIR);
+    std::fs::create_dir_all(&dir).context("create", &dir)?;
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut file| file.write_all(bytes));
+    written.context("write", &path)
+}
+
+/// A repository and the state directory porch keeps for it.
+#[derive(Debug)]
+pub struct Location {
+    pub repo: Repo,
+    /// `WORKTREE_DIR/<repo name>/.porch` (or the hashed name when two repositories share one).
+    pub state_dir: PathBuf,
+}
+
+/// How a command names the run it is about: REPO, `--worktree-dir`, `--run`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunChoice {
+    pub repo: PathBuf,
+    pub worktree_dir: Option<PathBuf>,
+    /// A run id (a results file's stem under `.porch/runs/`), or the path of a results file.
+    pub run: Option<String>,
+}
+
+/// One run's results file, read back.
+#[derive(Debug)]
+pub struct StoredRun {
+    pub id: String,
+    pub path: PathBuf,
+    /// The file as stored, for `--json`.
+    pub bytes: Vec<u8>,
+    pub results: StoredResults,
+}
+
+/// What the after-run commands read of a results file. Every field has a default, so files
+/// written by older and newer porch versions (schema version 1 only adds fields) both read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StoredResults {
+    pub version: u32,
+    pub run_id: Option<String>,
+    /// The tasks file the run was given (a path, or `<stdin>`).
+    pub tasks_file: Option<String>,
+    /// `--shard K/N` of the run; null or absent without.
+    pub shard: Option<Shard>,
+    pub repo: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub tasks: Vec<StoredTask>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct StoredTask {
+    pub name: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub branch: String,
+    pub base_branch: String,
+    pub base_commit: String,
+    pub worktree: String,
+    pub worktree_kept: bool,
+    pub log: Option<String>,
+    pub session_id: Option<String>,
+    pub error: Option<String>,
+    /// `{"exit_code", "duration_ms"}` when the task had a check; null or absent otherwise.
+    pub check: Option<Value>,
+    /// The task a repeated task is an attempt of (`repeat: N`).
+    pub group: Option<String>,
+    /// The one attempt of its group porch picked.
+    pub winner: Option<bool>,
+    pub attempts: Vec<StoredAttempt>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct StoredAttempt {
+    pub saved_work: Option<String>,
+}
+
+impl StoredTask {
+    pub fn succeeded(&self) -> bool {
+        self.status == "succeeded"
+    }
+
+    /// Whether the check ran and passed, failed, or there was none.
+    pub fn check_outcome(&self) -> Option<Result<(), i64>> {
+        let code = self.check.as_ref()?.get("exit_code")?;
+        match code.as_i64() {
+            Some(0) => Some(Ok(())),
+            Some(code) => Some(Err(code)),
+            None => Some(Err(-1)),
+        }
+    }
+}
+
+impl StoredRun {
+    pub fn task(&self, name: &str) -> Result<&StoredTask, Error> {
+        self.results
+            .tasks
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.results.tasks.iter().map(|t| t.name.as_str()).collect();
+                Error::usage(format!("run {} has no task `{name}`", self.id)).with_hint(format!(
+                    "its tasks are: {}",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ))
+            })
+    }
+}
+
+impl RunChoice {
+    /// The repository and its state directory. A `--run` naming a results file needs no state
+    /// directory to be read, but the repository is still the one REPO names.
+    pub fn locate(&self) -> Result<Location, Error> {
+        let repo = Repo::open(&self.repo)?;
+        let worktree_dir = worktree_dir(self.worktree_dir.as_deref())?;
+        let state_dir = crate::state::worktree_root(&worktree_dir, &repo).join(".porch");
+        Ok(Location { repo, state_dir })
+    }
+
+    /// The chosen run (default: the latest) of the repository.
+    pub fn load(&self) -> Result<(Location, StoredRun), Error> {
+        let location = self.locate()?;
+        let run = location.select(self.run.as_deref())?;
+        Ok((location, run))
+    }
+}
+
+/// `--worktree-dir` as given (`~` expanded), else `~/worktrees`: where `porch run` put them.
+fn worktree_dir(given: Option<&Path>) -> Result<PathBuf, Error> {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    let dir = match given {
+        Some(dir) => crate::state::layout::expand_tilde(dir, home.as_deref())?,
+        None => home.map(|h| h.join("worktrees")).ok_or_else(|| {
+            Error::setup(
+                "HOME is not set, so the default worktree directory ~/worktrees is unknown",
+                "pass the --worktree-dir DIR the run used",
+            )
+        })?,
+    };
+    Ok(crate::state::real_path(&dir))
+}
+
+/// A run id is a file name; anything with a slash, or a `.json` file, is a results file's path.
+fn looks_like_path(run: &str) -> bool {
+    run.contains('/') || run.ends_with(".json")
+}
+
+impl Location {
+    pub fn runs_dir(&self) -> PathBuf {
+        self.state_dir.join(RUNS_DIR)
+    }
+
+    /// The ids of the stored runs, oldest first: by the start time their results file holds
+    /// (to the millisecond; an id has only the second).
+    pub fn run_ids(&self) -> Result<Vec<String>, Error> {
+        let dir = self.runs_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(err).context("read", &dir),
+        };
+        let ids: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let id = name.strip_suffix(".json")?;
+                (!id.starts_with('.') && e.path().is_file()).then(|| id.to_string())
+            })
+            .collect();
+        let mut keyed: Vec<(String, String)> = ids
+            .into_iter()
+            .map(|id| (started_at(&dir.join(format!("{id}.json"))), id))
+            .collect();
+        keyed.sort();
+        Ok(keyed.into_iter().map(|(_, id)| id).collect())
+    }
+
+    /// The run the results link names (the one started last), else the newest id.
+    pub fn latest_id(&self) -> Result<Option<String>, Error> {
+        let linked = std::fs::read_link(self.state_dir.join(LATEST_LINK))
+            .ok()
+            .and_then(|target| {
+                let id = target.file_stem()?.to_str()?.to_string();
+                self.runs_dir()
+                    .join(format!("{id}.json"))
+                    .is_file()
+                    .then_some(id)
+            });
+        match linked {
+            Some(id) => Ok(Some(id)),
+            None => Ok(self.run_ids()?.pop()),
+        }
+    }
+
+    /// `--run` as given: an id, a results file's path, or nothing for the latest run.
+    pub fn select(&self, run: Option<&str>) -> Result<StoredRun, Error> {
+        match run {
+            Some(run) if looks_like_path(run) => read_run(Path::new(run)),
+            Some(id) => self.load(id),
+            None => self.load_latest(),
+        }
+    }
+
+    /// Removes a run's stored files (its results and tasks); worktrees and branches stay.
+    pub fn forget(&self, id: &str) -> Result<(), Error> {
+        let tasks = stored_tasks_path(&self.state_dir, id);
+        match std::fs::remove_file(&tasks) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(err).context("remove", &tasks);
+            }
+            _ => {}
+        }
+        let path = self.runs_dir().join(format!("{id}.json"));
+        std::fs::remove_file(&path).context("remove", &path)
+    }
+
+    pub fn load_latest(&self) -> Result<StoredRun, Error> {
+        match self.latest_id()? {
+            Some(id) => self.load(&id),
+            None => Err(Error::setup(
+                format!(
+                    "no porch run of {} is stored in {}",
+                    self.repo.toplevel.display(),
+                    self.runs_dir().display()
+                ),
+                "run `porch run TASKS REPO` first; if that run had --worktree-dir DIR, pass the same --worktree-dir",
+            )),
+        }
+    }
+
+    pub fn load(&self, id: &str) -> Result<StoredRun, Error> {
+        let path = self.runs_dir().join(format!("{id}.json"));
+        if id.is_empty() || id.starts_with('.') || !path.is_file() {
+            let ids = self.run_ids()?;
+            let known = if ids.is_empty() {
+                "there are none yet: `porch run TASKS REPO` makes one".to_string()
+            } else {
+                format!("the runs are, oldest first: {}", ids.join(", "))
+            };
+            return Err(Error::usage(format!(
+                "--run `{id}`: no such run in {}",
+                self.runs_dir().display()
+            ))
+            .with_hint(known));
+        }
+        read_run(&path)
+    }
+}
+
+/// When the run of a results file started (RFC 3339, so it sorts), or "" if unreadable.
+fn started_at(path: &Path) -> String {
+    #[derive(Deserialize)]
+    struct Start {
+        #[serde(default)]
+        started_at: String,
+    }
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Start>(&bytes).ok())
+        .map(|s| s.started_at)
+        .unwrap_or_default()
+}
+
+/// Reads a results file; its id is its stem, or the `run_id` it stores.
+pub fn read_run(path: &Path) -> Result<StoredRun, Error> {
+    let bytes = std::fs::read(path).map_err(|err| {
+        let hint = if err.kind() == std::io::ErrorKind::NotFound {
+            "name an existing results file, or a run id (`porch status` shows the latest)"
+        } else {
+            "check the file's permissions"
+        };
+        Error::setup(
+            format!("cannot read the results file {}: {err}", path.display()),
+            hint,
+        )
+    })?;
+    let results: StoredResults = serde_json::from_slice(&bytes).map_err(|err| {
+        Error::setup(
+            format!("{} is not a porch results file: {err}", path.display()),
+            "name a file porch wrote (under .porch/runs/), or a run id",
+        )
+    })?;
+    let id = results
+        .run_id
+        .clone()
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| run_id_of(path));
+    Ok(StoredRun {
+        id,
+        path: path.to_path_buf(),
+        bytes,
+        results,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_is_named_by_id_or_by_path() {
+        for (given, is_path) in [
+            ("20261201T201500Z-4242", false),
+            ("results.json", true),
+            ("./x", true),
+            ("/tmp/run.json", true),
+            ("latest", false),
+        ] {
+            assert_eq!(looks_like_path(given), is_path, "{given}");
+        }
+    }
+
+    #[test]
+    fn the_pid_is_the_last_part_of_a_run_id() {
+        for (id, pid) in [
+            ("20261201T201500Z-4242", Some(4242)),
+            ("results", None),
+            ("x-0", None),
+            ("a-b", None),
+        ] {
+            assert_eq!(run_pid(id), pid, "{id}");
+        }
+    }
+
+    #[test]
+    fn a_run_is_named_by_its_results_file_and_keeps_its_tasks_by_that_name() {
+        let results = Path::new("/w/.porch/runs/20261201T201500Z-4242.json");
+        assert_eq!(run_id_of(results), "20261201T201500Z-4242");
+        assert_eq!(
+            stored_tasks_path(Path::new("/w/.porch"), "20261201T201500Z-4242"),
+            Path::new("/w/.porch/tasks/20261201T201500Z-4242.json")
+        );
+    }
+
+    #[test]
+    fn results_of_any_age_read_with_defaults() {
+        let old: StoredResults = serde_json::from_str(
+            r#"{"version":1,"repo":"/r","tasks":[{"name":"a","status":"failed","unknown":1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(old.run_id, None);
+        assert_eq!(old.tasks[0].check_outcome(), None);
+        assert!(!old.tasks[0].succeeded());
+        let new: StoredTask = serde_json::from_str(
+            r#"{"name":"a","status":"succeeded","check":{"exit_code":3,"duration_ms":5},"group":"a","winner":true}"#,
+        )
+        .unwrap();
+        assert_eq!(new.check_outcome(), Some(Err(3)));
+        assert_eq!(new.winner, Some(true));
+        let passed: StoredTask =
+            serde_json::from_str(r#"{"check":{"exit_code":0,"duration_ms":5}}"#).unwrap();
+        assert_eq!(passed.check_outcome(), Some(Ok(())));
+    }
+}

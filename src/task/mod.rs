@@ -1,0 +1,1241 @@
+//! One task, start to end, on its own thread: worktree, agent, outcome, commit, diff stats,
+//! cleanup. Whatever happens, it returns a `TaskResult`; a task never ends the run.
+
+pub mod base;
+pub mod budget;
+pub mod check;
+pub mod copy;
+pub mod plan;
+pub mod prepare;
+pub mod slots;
+pub mod unsaved;
+pub mod verdict;
+
+use std::collections::BTreeSet;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use crate::agent::session::{self, Launch, Session, StartFailure, StopReason};
+use crate::agent::{self, ResultEvent};
+use crate::git::remote;
+use crate::git::{self, DiffStats};
+use crate::output::events::Event;
+use crate::output::printer::{self, Message, Tone};
+use crate::process::groups;
+use crate::process::shutdown;
+use crate::process::step::Step;
+use crate::results::{Attempt, Push, Status, TaskResult};
+use crate::task::base::Base;
+use crate::task::budget::Budget;
+use crate::task::check::Verdict;
+use crate::task::plan::{Plan, TaskPlan};
+use crate::task::prepare::{Preparation, Unready};
+use crate::task::slots::Slots;
+use crate::util::duration;
+
+pub struct Context<'a> {
+    pub plan: &'a Plan,
+    pub printer: Sender<Message>,
+    /// Unique to this porch process: part of every session marker.
+    pub run_id: String,
+    /// Where a task asks the scheduler for a slot to start its session again.
+    pub slots: Slots,
+    /// `winner` of each task as the results stand (`rivals::winners`), kept up to date as
+    /// attempts end: a task that depends on a repeated one starts from its winner's branch.
+    pub winners: std::sync::Mutex<Vec<Option<bool>>>,
+    /// `--max-cost-usd`: what the run's sessions have spent, and what one may spend now.
+    pub budget: Budget,
+}
+
+pub fn result_template(plan: &TaskPlan, status: Status) -> TaskResult {
+    let base = (plan.base_branch.as_str(), plan.base_commit.as_str());
+    TaskResult {
+        description: plan.task.description.clone(),
+        worktree: plan.worktree.display().to_string(),
+        group: plan.task.group.clone(),
+        ..TaskResult::new(&plan.task.name, status, &plan.branch, base)
+    }
+}
+
+struct Task<'a> {
+    ctx: &'a Context<'a>,
+    index: usize,
+    plan: &'a TaskPlan,
+    /// What the branch starts from: preflight's base, or made from the tasks it depends on.
+    base: Base,
+    /// The plan's environment, with `PORCH_BASE` the commit actually used.
+    env: Vec<(String, String)>,
+    /// How long setup ran: the session gets what is left of the task's timeout.
+    setup_took: std::cell::Cell<Duration>,
+    started: Instant,
+}
+
+impl Task<'_> {
+    /// `PORCH_SESSION`'s value: unique to this porch process and task.
+    fn marker(&self) -> String {
+        format!("{}-{}", self.ctx.run_id, self.index)
+    }
+
+    /// What the task's timeout leaves the session: it covers setup and session together.
+    fn session_timeout(&self) -> Option<Duration> {
+        self.plan
+            .timeout
+            .map(|limit| limit.saturating_sub(self.setup_took.get()))
+    }
+
+    /// What the task's timeout leaves the check, which runs last.
+    fn time_left(&self) -> Option<Duration> {
+        self.plan
+            .timeout
+            .map(|limit| limit.saturating_sub(self.started.elapsed()))
+    }
+
+    /// The task's environment for a step: `PORCH_*`, its `env`, and the session marker.
+    fn step_env(&self) -> Vec<(String, String)> {
+        let mut env = self.env.clone();
+        env.push((agent::SESSION_MARKER_VAR.to_string(), self.marker()));
+        env
+    }
+
+    fn note(&self, tone: Tone, text: impl Into<String>) {
+        printer::note(&self.ctx.printer, self.index, tone, text.into());
+    }
+
+    /// claude's arguments for a session starting now: with a run budget, `--max-budget-usd`
+    /// is at most what is left of it.
+    fn session_arguments(&self) -> Vec<String> {
+        match self.ctx.budget.left() {
+            Some(left) => budget::capped_arguments(&self.plan.claude_args, left),
+            None => self.plan.claude_args.clone(),
+        }
+    }
+
+    fn launch<'a>(&'a self, attempt: u32, restarted: bool, args: &'a [String]) -> Launch<'a> {
+        let run = self.ctx.plan;
+        Launch {
+            program: &run.agent,
+            args,
+            env: &self.env,
+            redactor: &self.plan.redactor,
+            prompt: &self.plan.task.prompt,
+            worktree: &self.plan.worktree,
+            log: &self.plan.log,
+            attempt,
+            marker: self.marker(),
+            resuming: self.plan.resume.is_some(),
+            timeout: self.session_timeout(),
+            idle_timeout: run.idle_timeout,
+            keep_leftovers: run.keep_leftovers,
+            task_index: self.index,
+            printer: &self.ctx.printer,
+            api_reports: Some(self.ctx.slots.api_reports()),
+            stop_unanswered: Some(self.ctx.slots.stop_flag(self.index)),
+            restarted,
+        }
+    }
+}
+
+/// The event of a task's attempt starting.
+pub fn started(plan: &TaskPlan, index: usize, attempt: u32) -> Event {
+    Event::TaskStarted {
+        task: index,
+        branch: plan.branch.clone(),
+        worktree: plan.worktree.display().to_string(),
+        attempt,
+    }
+}
+
+pub fn run(ctx: &Context, index: usize) -> TaskResult {
+    let plan = &ctx.plan.tasks[index];
+    let started = Instant::now();
+    let mut result = result_template(plan, Status::Failed);
+    let winners = (ctx.winners.lock()).map(|w| w.clone()).unwrap_or_default();
+    match base::base_of(ctx.plan, index, &winners) {
+        Ok(base) => {
+            let task = Task {
+                ctx,
+                index,
+                plan,
+                env: with_base(&plan.env, &base.commit),
+                base,
+                setup_took: std::cell::Cell::new(Duration::ZERO),
+                started,
+            };
+            run_inner(&task, &mut result);
+            result.base_branch = task.base.branch;
+            result.base_commit = task.base.commit;
+        }
+        // Nothing was made: no worktree, no branch.
+        Err(error) => {
+            let error = format!("not started: {error}");
+            printer::note(&ctx.printer, index, Tone::Bad, error.clone());
+            result.error = Some(error);
+        }
+    }
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    result
+}
+
+/// `env` with `PORCH_BASE` saying `commit`.
+fn with_base(env: &[(String, String)], commit: &str) -> Vec<(String, String)> {
+    let mut env = env.to_vec();
+    for (name, value) in &mut env {
+        if name == "PORCH_BASE" {
+            *value = commit.to_string();
+        }
+    }
+    env
+}
+
+fn run_inner(task: &Task, result: &mut TaskResult) {
+    let plan = task.plan;
+    let repo = &task.ctx.plan.repo;
+    if shutdown::requested().is_some() {
+        base::release(task.ctx.plan, task.index);
+        skip_not_started(result);
+        return;
+    }
+    let cancelled = || shutdown::requested().is_some();
+    let made = match &plan.resume {
+        None => repo.add_worktree(&plan.worktree, &plan.branch, &task.base.commit, &cancelled),
+        Some(_) => repo
+            .reenter_worktree(&plan.worktree, &plan.branch)
+            .map(|()| true),
+    };
+    // The branch holds a merged base now, or was not made: the temporary ref's job is done.
+    base::release(task.ctx.plan, task.index);
+    match made {
+        Ok(true) => {}
+        Ok(false) => {
+            skip_not_started(result);
+            return;
+        }
+        Err(err) => {
+            result.error = Some(format!("could not create the worktree: {err}"));
+            task.note(Tone::Bad, format!("could not create the worktree: {err}"));
+            return;
+        }
+    }
+    result.worktree_kept = true;
+    let note = match &plan.resume {
+        None => format!(
+            "worktree {} on {} from {}",
+            plan.worktree.display(),
+            plan.branch,
+            task.base.branch
+        ),
+        Some(resume) => format!(
+            "resuming in worktree {} on {}{}",
+            plan.worktree.display(),
+            plan.branch,
+            resume
+                .session_id
+                .as_deref()
+                .map_or(String::new(), |s| format!(", continuing session {s}"))
+        ),
+    };
+    task.note(Tone::Dim, note);
+
+    if !prepare_worktree(task, result) {
+        // Signalled during the copy or setup: no session ran, nothing in the worktree is work.
+        if result.status == Status::Interrupted && plan.resume.is_none() {
+            discard_unstarted(task, result);
+        }
+        return;
+    }
+
+    let Some(session) = run_attempts(task, result) else {
+        return;
+    };
+
+    let may_remove = keep_work(task, &session, result);
+    check_work(task, result);
+    push_branch(task, result);
+
+    if task.ctx.plan.cleanup && result.worktree_kept && may_remove {
+        remove_worktree(task, result);
+    }
+}
+
+/// Starts the task's log, copies what the task asks for into the worktree and runs its setup.
+/// False when the session must not start: the result then says why.
+fn prepare_worktree(task: &Task, result: &mut TaskResult) -> bool {
+    let plan = task.plan;
+    // The log is started here, before setup writes to it; every session attempt appends. A
+    // resumed task keeps the earlier run's log: its output is the start of the story.
+    if let Some(dir) = plan.log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if plan.resume.is_none() {
+        let _ = std::fs::File::create(&plan.log);
+    }
+    let marker = task.marker();
+    let mut env = task.env.clone();
+    env.push((agent::SESSION_MARKER_VAR.to_string(), marker.clone()));
+    let preparation = Preparation {
+        repo_root: &task.ctx.plan.repo.toplevel,
+        worktree: &plan.worktree,
+        copy: &plan.task.copy,
+        setup: plan.task.setup.as_deref(),
+        env: &env,
+        redactor: &plan.redactor,
+        marker: &groups::Marker::new(agent::SESSION_MARKER_VAR, &marker),
+        timeout: plan.timeout,
+        log: &plan.log,
+        task_index: task.index,
+        printer: &task.ctx.printer,
+    };
+    let setup_started = Instant::now();
+    let prepared = prepare::prepare(&preparation);
+    task.setup_took.set(setup_started.elapsed());
+    let unready = match prepared {
+        Ok(()) => return true,
+        Err(unready) => unready,
+    };
+    match unready {
+        Unready::Failed(error) => result.error = Some(error),
+        Unready::Interrupted(signal) => {
+            result.status = Status::Interrupted;
+            result.error = Some(format!(
+                "interrupted during setup: porch received {}",
+                groups::describe_signal(signal)
+            ));
+        }
+    }
+    result.log = plan.log.exists().then(|| plan.log.display().to_string());
+    false
+}
+
+/// porch was signalled after the task's worktree was made but before its session started: the
+/// worktree holds no work, and left in place it and its branch would block the next run of the
+/// same tasks. Removes both; the task is skipped.
+fn discard_unstarted(task: &Task, result: &mut TaskResult) {
+    let plan = task.plan;
+    let repo = &task.ctx.plan.repo;
+    repo.discard_worktree(&plan.worktree, &plan.branch, &task.base.commit);
+    skip_not_started(result);
+    result.worktree_kept = plan.worktree.exists();
+    task.note(
+        Tone::Dim,
+        "porch was signalled before the session started: removed its worktree and branch",
+    );
+}
+
+/// The run's budget was spent by other sessions between this task's start and its session's:
+/// like a task porch was signalled before, it leaves no worktree or branch.
+fn discard_over_budget(task: &Task, result: &mut TaskResult) {
+    let plan = task.plan;
+    let repo = &task.ctx.plan.repo;
+    repo.discard_worktree(&plan.worktree, &plan.branch, &task.base.commit);
+    result.status = Status::Skipped;
+    result.error = Some("not started: the run's budget is spent (--max-cost-usd)".to_string());
+    result.worktree_kept = plan.worktree.exists();
+    task.note(
+        Tone::Dim,
+        "the run's budget was spent before the session started: removed its worktree and branch",
+    );
+}
+
+/// A task porch was signalled before it started: nothing of it exists.
+fn skip_not_started(result: &mut TaskResult) {
+    let signal = shutdown::requested().unwrap_or(libc::SIGINT);
+    result.status = Status::Skipped;
+    result.error = Some(format!(
+        "not started: porch received {}",
+        groups::describe_signal(signal)
+    ));
+}
+
+/// Runs the agent, and again after a transient API error while `--retries` allows. The last
+/// attempt's outcome becomes the task's, with every attempt listed and their costs added up.
+/// Returns that attempt's session, or `None` when the agent could not be started at all.
+fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
+    let mut tally = Tally::default();
+    let mut attempt = 1;
+    let mut restarted = false;
+    loop {
+        if attempt == 1 && !restarted && task.ctx.budget.is_spent() && task.plan.resume.is_none() {
+            discard_over_budget(task, result);
+            return None;
+        }
+        let args = task.session_arguments();
+        let session = match session::run(&task.launch(attempt, restarted, &args)) {
+            Ok(session) => session,
+            // Signalled between the checkout and the start: the worktree holds nothing yet,
+            // and left in place it would block the next run of the same tasks.
+            Err(StartFailure::Interrupted(_)) if attempt == 1 && task.plan.resume.is_none() => {
+                discard_unstarted(task, result);
+                return None;
+            }
+            Err(failure) => {
+                record_start_failure(task, failure, result);
+                // Earlier attempts ran: their cost and output are the task's all the same.
+                let log = ((attempt > 1 || restarted) && task.plan.log.exists())
+                    .then(|| task.plan.log.display().to_string());
+                tally.settle(result, log);
+                return None;
+            }
+        };
+        // Stopped before the API answered it: it did nothing, so it is no attempt.
+        if session.stopped == Some(StopReason::RateLimited)
+            && !task.ctx.budget.is_spent()
+            && task.ctx.slots.wait_for_slot(task.index, Instant::now())
+        {
+            restarted = true;
+            continue;
+        }
+        let mut outcome = judge_attempt(task, attempt, &session, &mut tally);
+        if wants_retry(task, attempt, &session, &outcome) {
+            match prepare_retry(task, attempt, &session) {
+                Retry::Go { saved_work } => {
+                    tally.keep_saved_work(saved_work);
+                    attempt += 1;
+                    restarted = false;
+                    printer::event(&task.ctx.printer, started(task.plan, task.index, attempt));
+                    continue;
+                }
+                Retry::No => {}
+                Retry::Interrupted(signal) => {
+                    outcome.status = Status::Interrupted;
+                    outcome.error = Some(verdict::interrupted_before_retry(
+                        signal,
+                        outcome.error.as_deref(),
+                    ));
+                }
+            }
+        }
+        *result = outcome;
+        let log = session
+            .log_written
+            .then(|| task.plan.log.display().to_string());
+        let mut session = session;
+        // Ignored files outlive a retry's reset: what earlier attempts wrote counts too.
+        session.log.written.append(&mut tally.written);
+        tally.settle(result, log);
+        return Some(session);
+    }
+}
+
+fn record_start_failure(task: &Task, failure: StartFailure, result: &mut TaskResult) {
+    match failure {
+        StartFailure::Interrupted(signal) => {
+            result.status = Status::Interrupted;
+            result.error = Some(format!(
+                "interrupted before the session started: porch received {}",
+                groups::describe_signal(signal)
+            ));
+        }
+        failure => {
+            let message = failure.to_string();
+            task.note(Tone::Bad, message.clone());
+            result.error = Some(message);
+        }
+    }
+}
+
+/// The outcome of one attempt, as if it were the task's, and its line in the tally.
+fn judge_attempt(task: &Task, attempt: u32, session: &Session, tally: &mut Tally) -> TaskResult {
+    if let Some(text) = leftovers_note(&session.leftovers, session.leftovers_kept) {
+        task.note(Tone::Dim, text);
+    }
+    let mut outcome = result_template(task.plan, Status::Failed);
+    outcome.worktree_kept = true;
+    judge(session, &mut outcome);
+    tally.add(attempt, &outcome, session);
+    (task.ctx.budget).record(task.index, tally.cost.unwrap_or(0.0));
+    outcome
+}
+
+fn wants_retry(task: &Task, attempt: u32, session: &Session, outcome: &TaskResult) -> bool {
+    let transient = session
+        .log
+        .result
+        .as_ref()
+        .is_some_and(ResultEvent::is_transient);
+    let may = verdict::may_retry(
+        outcome.status,
+        transient,
+        attempt,
+        task.ctx.plan.retries,
+        shutdown::requested().is_some(),
+    );
+    if may && task.ctx.budget.is_spent() {
+        task.note(
+            Tone::Bad,
+            "not retrying: the run's budget is spent (--max-cost-usd)",
+        );
+        return false;
+    }
+    may
+}
+
+/// What the attempts so far add up to: part of the task's result however the last one ends.
+#[derive(Default)]
+struct Tally {
+    attempts: Vec<Attempt>,
+    cost: Option<f64>,
+    leftovers: usize,
+    /// The paths every attempt's file tools wrote.
+    written: BTreeSet<String>,
+}
+
+impl Tally {
+    fn add(&mut self, attempt: u32, outcome: &TaskResult, session: &Session) {
+        self.leftovers += session.leftovers.len();
+        self.written.extend(session.log.written.iter().cloned());
+        if let Some(spent) = outcome.cost_usd {
+            self.cost = Some(self.cost.unwrap_or(0.0) + spent);
+        }
+        self.attempts.push(Attempt {
+            attempt,
+            status: outcome.status,
+            exit_code: outcome.exit_code,
+            signal: outcome.signal,
+            duration_ms: session.duration_ms,
+            session_id: outcome.session_id.clone(),
+            cost_usd: outcome.cost_usd,
+            error: outcome.error.clone(),
+            saved_work: None,
+        });
+    }
+
+    /// Where the last attempt's work was set aside before the next one.
+    fn keep_saved_work(&mut self, reference: Option<String>) {
+        if let Some(last) = self.attempts.last_mut() {
+            last.saved_work = reference;
+        }
+    }
+
+    fn settle(self, result: &mut TaskResult, log: Option<String>) {
+        result.attempts = self.attempts;
+        result.cost_usd = self.cost;
+        result.leftover_processes = self.leftovers;
+        result.log = log;
+    }
+}
+
+enum Retry {
+    /// The worktree is back at the base; the failed attempt's work is under `saved_work`, if
+    /// it left any.
+    Go { saved_work: Option<String> },
+    /// The worktree could not be put back to the base: stay with the failed attempt.
+    No,
+    /// porch was signalled during the backoff: the failed attempt's work stays in the worktree,
+    /// to be committed on the branch like any interrupted task's.
+    Interrupted(i32),
+}
+
+/// Waits out the backoff, then sets the failed attempt's work aside and resets the worktree.
+fn prepare_retry(task: &Task, attempt: u32, session: &Session) -> Retry {
+    let backoff = verdict::backoff(task.ctx.plan.retry_backoff, attempt);
+    let wait = verdict::retry_wait(backoff, random_fraction(), session.log.last_retry_delay);
+    task.note(
+        Tone::Bad,
+        format!(
+            "transient API error; attempt {} of {} in {} (or once a slot is free)",
+            attempt + 1,
+            task.ctx.plan.retries + 1,
+            duration::format(wait)
+        ),
+    );
+    if !task
+        .ctx
+        .slots
+        .wait_for_slot(task.index, Instant::now() + wait)
+    {
+        return Retry::Interrupted(shutdown::requested().unwrap_or(libc::SIGINT));
+    }
+    match set_aside_attempt(task, attempt) {
+        Ok(saved_work) => Retry::Go { saved_work },
+        Err(err) => {
+            // Without a clean worktree the next attempt would build on a failed one's
+            // leftovers; better to stop here and keep the work where it is.
+            task.note(Tone::Bad, format!("not retrying: {err}"));
+            Retry::No
+        }
+    }
+}
+
+/// A number in [0, 1), different in every call: std's hasher is seeded at random.
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// What porch did with the processes a session left running, naming them; `None` when it
+/// left none.
+fn leftovers_note(leftovers: &[groups::Process], kept: bool) -> Option<String> {
+    let count = leftovers.len();
+    let what = match count {
+        0 => return None,
+        1 => "process",
+        _ => "processes",
+    };
+    let mut named: Vec<String> = leftovers
+        .iter()
+        .take(NAMED_LEFTOVERS)
+        .map(|p| format!("{} (pid {})", p.name, p.pid))
+        .collect();
+    if count > NAMED_LEFTOVERS {
+        named.push(format!("{} more", count - NAMED_LEFTOVERS));
+    }
+    let named = named.join(", ");
+    Some(if kept {
+        format!("left {count} {what} the session started running (--keep-leftovers): {named}")
+    } else {
+        format!("ended {count} {what} the session left running: {named}")
+    })
+}
+
+/// How many leftover processes a `[porch]` line names; the rest are counted.
+const NAMED_LEFTOVERS: usize = 8;
+
+/// Keeps what a failed attempt did under `refs/porch/attempts/<task>/<n>` and puts the worktree
+/// back to the base, so the next attempt starts clean and nothing the agent wrote is lost.
+fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::GitError> {
+    let plan = task.plan;
+    // A resumed task starts again from where the resume started, and numbers its saved
+    // attempts after the earlier run's.
+    let (restart, earlier) = match &plan.resume {
+        Some(resume) => (&resume.start_commit, resume.attempts_before),
+        None => (&task.base.commit, 0),
+    };
+    let number = attempt + earlier;
+    let reference = format!("{}/{}/{number}", git::ATTEMPTS_REFS, plan.slot);
+    let message = format!(
+        "porch: what attempt {attempt} of task {} left\n",
+        plan.task.name
+    );
+    // A repository the agent created cannot be added (it may have no commit yet); like the
+    // final commit, the saved attempt leaves it out, and it stays in the worktree.
+    let nested = unsaved::nested_repositories(&plan.worktree)?;
+    let leave_out: Vec<&str> = nested
+        .iter()
+        .filter(|n| n.left_out())
+        .map(|n| n.path.as_str())
+        .collect();
+    let saved = git::snapshot(
+        &plan.worktree,
+        restart,
+        &reference,
+        &message,
+        &task.ctx.plan.identity,
+        &leave_out,
+    )?;
+    if saved {
+        task.note(
+            Tone::Dim,
+            format!("kept what attempt {attempt} wrote as {reference}"),
+        );
+    }
+    git::restart_branch(&plan.worktree, &plan.branch, restart).map_err(|err| {
+        if saved {
+            err.with_note(format!("(attempt {attempt}'s work is kept as {reference})"))
+        } else {
+            err
+        }
+    })?;
+    Ok(saved.then_some(reference))
+}
+
+/// Records what the session said and how it ended, and the verdict on it.
+fn judge(session: &Session, result: &mut TaskResult) {
+    result.exit_code = session.status.code();
+    result.signal = session.status.signal();
+    result.session_id = session.log.session_id.clone();
+    if let Some(event) = &session.log.result {
+        record_result(event, result);
+    }
+    let verdict = verdict::judge(session.status, session.log.result.as_ref(), session.stopped);
+    result.status = verdict.status;
+    result.error = verdict.error;
+    result.warnings.extend(verdict.warning);
+}
+
+fn record_result(event: &ResultEvent, result: &mut TaskResult) {
+    result.cost_usd = event.total_cost_usd;
+    result.num_turns = event.num_turns;
+    result.result = event.result.clone();
+    result.permission_denials = event.permission_denials;
+}
+
+/// Commits what the worktree holds on the task branch, then records what the branch holds
+/// against its base. The work of a failed session is kept too: it may be most of the job.
+/// Returns whether the worktree may be removed afterwards (`--cleanup`).
+fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
+    clear_stale_index_lock(task, session, result);
+    let nested = find_nested_repositories(task, result);
+    let leave_out: Vec<&str> = nested
+        .iter()
+        .flatten()
+        .filter(|n| n.left_out())
+        .map(|n| n.path.as_str())
+        .collect();
+    let committed = commit_work(task, session, result, &leave_out);
+    let ignored = record_ignored_writes(task, &session.log.written, result);
+    let mut stats = record_diff_stats(task, result);
+    let no_links = leave_out_committed_links(task, result, &mut stats);
+    let may_remove = committed && nested.is_some_and(|n| n.is_empty()) && ignored && no_links;
+    task.note(Tone::Dim, branch_summary(&task.plan.branch, &stats));
+    let denied = denial_warning(
+        result.permission_denials,
+        stats.files_changed == 0,
+        &task.ctx.plan.permission_mode,
+    );
+    if let Some(warning) = denied {
+        task.note(Tone::Bad, warning.clone());
+        result.warnings.push(warning);
+    }
+    may_remove
+}
+
+/// Removes an `index.lock` the session's git left in the worktree (killed on a timeout while it
+/// held it), which would make porch's commit fail. Only once every process of the session is
+/// gone: with `--keep-leftovers`, one still running may hold it for real.
+fn clear_stale_index_lock(task: &Task, session: &Session, result: &mut TaskResult) {
+    if session.leftovers_kept && !session.leftovers.is_empty() {
+        return;
+    }
+    let text = match git::remove_stale_index_lock(&task.plan.worktree) {
+        Ok(false) => return,
+        Ok(true) => "removed the index.lock the session left in its worktree: \
+                     its git was ended while holding it, and every process of the session is gone"
+            .to_string(),
+        Err(err) => format!("could not remove the index.lock the session left: {err}"),
+    };
+    task.note(Tone::Dim, text.clone());
+    result.warnings.push(text);
+}
+
+/// Runs the task's `check` on the committed work of a successful session. A failing check
+/// fails the task; the work stays committed on the branch either way.
+fn check_work(task: &Task, result: &mut TaskResult) {
+    let Some(argv) = task.plan.task.check.as_deref() else {
+        return;
+    };
+    if result.status != Status::Succeeded {
+        return;
+    }
+    let plan = task.plan;
+    let env = task.step_env();
+    let step = Step {
+        label: "check",
+        argv,
+        worktree: &plan.worktree,
+        env: &env,
+        redactor: &plan.redactor,
+        marker: &groups::Marker::new(agent::SESSION_MARKER_VAR, &task.marker()),
+        timeout: task.time_left(),
+        sweep_after_success: true,
+        log: &plan.log,
+        task_index: task.index,
+        printer: &task.ctx.printer,
+    };
+    let checked = check::run(&step);
+    result.check = Some(checked.run);
+    if result.log.is_none() && plan.log.exists() {
+        result.log = Some(plan.log.display().to_string());
+    }
+    match checked.verdict {
+        Verdict::Passed => task.note(Tone::Good, "check passed"),
+        Verdict::Failed(error) => {
+            task.note(Tone::Bad, error.clone());
+            result.status = Status::Failed;
+            result.error = Some(error);
+        }
+        Verdict::Interrupted(error) => {
+            result.status = Status::Interrupted;
+            result.error = Some(error);
+        }
+    }
+}
+
+/// `--push`: the branch, its work committed and checked, goes to the remote. A failed push is
+/// the push's failure, not the task's: the work is on the branch here either way.
+fn push_branch(task: &Task, result: &mut TaskResult) {
+    let Some(remote) = task.ctx.plan.push.as_deref() else {
+        return;
+    };
+    let branch = &task.plan.branch;
+    let shown = remote::shown(remote);
+    let outcome = match remote::push_branch(&task.ctx.plan.repo.toplevel, remote, branch) {
+        Ok(()) => {
+            task.note(Tone::Dim, format!("pushed {branch} to {shown}"));
+            Push {
+                remote: shown,
+                ok: true,
+                error: None,
+            }
+        }
+        Err(err) => {
+            let error = remote::one_line(&remote::shown_in(&err.to_string(), remote));
+            task.note(
+                Tone::Bad,
+                format!("could not push {branch} to {shown}: {error}"),
+            );
+            Push {
+                remote: shown,
+                ok: false,
+                error: Some(error),
+            }
+        }
+    };
+    result.push = Some(outcome);
+}
+
+/// Commits on the task branch, unless the session left it. Returns whether the worktree may be
+/// removed: not while it holds work that is on no branch.
+fn commit_work(
+    task: &Task,
+    session: &Session,
+    result: &mut TaskResult,
+    leave_out: &[&str],
+) -> bool {
+    let plan = task.plan;
+    let committed = match git::worktree_head(&plan.worktree) {
+        // The session switched branches or detached HEAD: a commit would land where nobody
+        // looks, or nowhere. The work stays in the worktree, which is kept, and is reported.
+        Ok(head) if head != format!("ref: refs/heads/{}", plan.branch) => {
+            let text = left_the_branch(&head, &plan.branch, &plan.worktree);
+            task.note(Tone::Bad, text.clone());
+            result.warnings.push(text);
+            return false;
+        }
+        Ok(_) => {
+            let message =
+                commit_message(&plan.task, session.log.session_id.as_deref(), result.status);
+            git::commit_all(&plan.worktree, &message, &task.ctx.plan.identity, leave_out)
+        }
+        Err(err) => Err(err),
+    };
+    let Err(err) = committed else {
+        return true;
+    };
+    // The session may have deleted its worktree: then there is nowhere to send the user.
+    let text = if plan.worktree.exists() {
+        format!(
+            "could not commit the work: {err}; it is still in {}",
+            plan.worktree.display()
+        )
+    } else {
+        format!(
+            "could not commit the work: the worktree {} no longer exists (the session deleted it)",
+            plan.worktree.display()
+        )
+    };
+    task.note(Tone::Bad, text.clone());
+    result.status = Status::Failed;
+    result.error = Some(match result.error.take() {
+        Some(earlier) => format!("{earlier}; {text}"),
+        None => text,
+    });
+    false
+}
+
+/// The repositories inside the worktree whose work the branch cannot hold, each warned about
+/// and listed in the result; `None` when git could not say (the worktree is then kept).
+fn find_nested_repositories(task: &Task, result: &mut TaskResult) -> Option<Vec<unsaved::Nested>> {
+    let worktree = &task.plan.worktree;
+    let nested = match unsaved::nested_repositories(worktree) {
+        Ok(nested) => nested,
+        Err(err) => {
+            let text =
+                format!("kept the worktree: could not look for repositories inside it: {err}");
+            task.note(Tone::Bad, text.clone());
+            result.warnings.push(text);
+            return None;
+        }
+    };
+    for entry in &nested {
+        let text = entry.warning(worktree);
+        task.note(Tone::Bad, text.clone());
+        result.warnings.push(text);
+        if !result.nested_repositories.contains(&entry.path) {
+            result.nested_repositories.push(entry.path.clone());
+        }
+    }
+    Some(nested)
+}
+
+/// Links the session itself committed to commits found only in this worktree: warned about,
+/// listed, and taken out of the counts, which say what the branch holds as work. Returns
+/// whether the worktree may go: not while it holds what they point at, nor when git could not say.
+fn leave_out_committed_links(task: &Task, result: &mut TaskResult, stats: &mut DiffStats) -> bool {
+    let plan = task.plan;
+    let (links, counts) =
+        match unsaved::committed_links(&plan.worktree, &task.base.commit, &plan.branch) {
+            Ok(found) => found,
+            Err(err) => {
+                let text = format!(
+                    "kept the worktree: could not check the branch for links to commits: {err}"
+                );
+                task.note(Tone::Bad, text.clone());
+                result.warnings.push(text);
+                return false;
+            }
+        };
+    for link in &links {
+        let text = link.warning(&plan.worktree);
+        task.note(Tone::Bad, text.clone());
+        result.warnings.push(text);
+        if !result.nested_repositories.contains(&link.path) {
+            result.nested_repositories.push(link.path.clone());
+        }
+    }
+    stats.files_changed = stats.files_changed.saturating_sub(counts.files);
+    stats.insertions = stats.insertions.saturating_sub(counts.insertions);
+    stats.deletions = stats.deletions.saturating_sub(counts.deletions);
+    result.files_changed = stats.files_changed;
+    result.insertions = stats.insertions;
+    result.deletions = stats.deletions;
+    links.is_empty()
+}
+
+/// Records the files the session wrote that git ignores, which no commit holds. Returns whether
+/// the worktree may go: not while it holds them, nor when git could not say.
+fn record_ignored_writes(task: &Task, written: &BTreeSet<String>, result: &mut TaskResult) -> bool {
+    let worktree = &task.plan.worktree;
+    match unsaved::ignored_writes(worktree, written) {
+        Ok(ignored) => {
+            if let Some(text) = unsaved::ignored_warning(&ignored, worktree) {
+                task.note(Tone::Bad, text.clone());
+                result.warnings.push(text);
+            }
+            result.ignored_files = ignored;
+            result.ignored_files.is_empty()
+        }
+        Err(err) => {
+            let text = format!(
+                "kept the worktree: could not ask git which written files it ignores: {err}"
+            );
+            task.note(Tone::Bad, text.clone());
+            result.warnings.push(text);
+            false
+        }
+    }
+}
+
+/// Records in the result what the branch holds against the base; nothing when git cannot say.
+fn record_diff_stats(task: &Task, result: &mut TaskResult) -> DiffStats {
+    let plan = task.plan;
+    match git::diff_stats(&plan.worktree, &task.base.commit, &plan.branch) {
+        Ok(stats) => {
+            result.commits = stats.commits;
+            result.files_changed = stats.files_changed;
+            result.insertions = stats.insertions;
+            result.deletions = stats.deletions;
+            stats
+        }
+        Err(err) => {
+            result
+                .warnings
+                .push(format!("could not read the branch's diff stats: {err}"));
+            DiffStats::default()
+        }
+    }
+}
+
+/// `head` is what the worktree's HEAD holds: `ref: refs/heads/NAME`, or a commit when detached.
+fn left_the_branch(head: &str, branch: &str, worktree: &Path) -> String {
+    let now_on = head
+        .strip_prefix("ref: refs/heads/")
+        .map_or_else(|| format!("commit {head}"), |b| format!("branch {b}"));
+    format!(
+        "the session left the worktree on {now_on} instead of {branch}: porch committed nothing, and the work is in {}",
+        worktree.display()
+    )
+}
+
+fn branch_summary(branch: &str, stats: &DiffStats) -> String {
+    if stats.files_changed == 0 {
+        return format!("{branch} holds no changes");
+    }
+    format!(
+        "{branch} holds {} commit{}: {} file{} changed, +{} -{}",
+        stats.commits,
+        if stats.commits == 1 { "" } else { "s" },
+        stats.files_changed,
+        if stats.files_changed == 1 { "" } else { "s" },
+        stats.insertions,
+        stats.deletions
+    )
+}
+
+/// Tool calls claude's permission mode refused. When nothing changed, they are the likely reason,
+/// and the warning says what to do about it.
+fn denial_warning(denied: u64, changed_nothing: bool, permission_mode: &str) -> Option<String> {
+    let calls = match denied {
+        0 => return None,
+        1 => "tool call",
+        _ => "tool calls",
+    };
+    Some(if changed_nothing {
+        format!(
+            "the session changed nothing and claude denied {denied} {calls} in permission mode {permission_mode}: \
+             rerun with --permission-mode acceptEdits, or list the tools in the task's allowed_tools"
+        )
+    } else {
+        format!("claude denied {denied} {calls} in permission mode {permission_mode}")
+    })
+}
+
+/// The title is the task's description, else the first line of its prompt; the trailers say
+/// which task and session the work is from and how it ended.
+fn commit_message(task: &plan::Task, session_id: Option<&str>, status: Status) -> String {
+    let title = task
+        .description
+        .as_deref()
+        .or_else(|| task.prompt.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or_default()
+        .trim();
+    let title: String = title.chars().take(72).collect();
+    let status = match status {
+        Status::Succeeded => "succeeded",
+        Status::TimedOut => "timed out",
+        Status::Interrupted => "interrupted",
+        _ => "failed",
+    };
+    let name = &task.name;
+    format!(
+        "{name}: {title}\n\nWork of the claude session that porch ran for task {name:?}.\n\nPorch-Task: {name}\nPorch-Session: {}\nPorch-Status: {status}\n",
+        session_id.unwrap_or("unknown"),
+    )
+}
+
+fn remove_worktree(task: &Task, result: &mut TaskResult) {
+    let worktree = &task.plan.worktree;
+    match git::is_dirty(worktree) {
+        Ok(false) => match task.ctx.plan.repo.remove_worktree(worktree) {
+            Ok(()) => {
+                result.worktree_kept = false;
+                remove_empty_parents(worktree, &task.plan.slot);
+                task.note(
+                    Tone::Dim,
+                    format!("removed the worktree; the work is on {}", task.plan.branch),
+                );
+            }
+            Err(err) => result.warnings.push(format!("kept the worktree: {err}")),
+        },
+        Ok(true) => result
+            .warnings
+            .push("kept the worktree: it still holds uncommitted changes".to_string()),
+        Err(err) => result.warnings.push(format!("kept the worktree: {err}")),
+    }
+}
+
+/// A branch template's slot (`nightly/20261201/docs`) leaves directories above the worktree:
+/// those that are empty once it is gone are removed too, up to the worktree root. Removing a
+/// directory that is not empty fails, so another run's worktree is never touched.
+fn remove_empty_parents(worktree: &std::path::Path, slot: &str) {
+    let depth = std::path::Path::new(slot).components().count();
+    for parent in worktree.ancestors().skip(1).take(depth.saturating_sub(1)) {
+        if std::fs::remove_dir(parent).is_err() {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(description: Option<&str>, prompt: &str) -> plan::Task {
+        plan::Task {
+            name: "fix-login".into(),
+            prompt: prompt.into(),
+            description: description.map(String::from),
+            ..plan::Task::default()
+        }
+    }
+
+    fn title(message: &str) -> &str {
+        message.lines().next().unwrap_or_default()
+    }
+
+    /// description × prompt → the commit's title line.
+    #[test]
+    fn the_commit_title_is_the_description_else_the_prompts_first_line() {
+        let long = "x".repeat(100);
+        let rows = [
+            (
+                Some("Fix the login form"),
+                "Do it.",
+                "fix-login: Fix the login form",
+            ),
+            (Some("  padded  "), "Do it.", "fix-login: padded"),
+            (
+                None,
+                "Make the tests pass.\nThen stop.",
+                "fix-login: Make the tests pass.",
+            ),
+            (
+                None,
+                "\n   \n  Second line first.  \nmore",
+                "fix-login: Second line first.",
+            ),
+            (None, "", "fix-login: "),
+        ];
+        for (description, prompt, expected) in rows {
+            let message = commit_message(&task(description, prompt), Some("s1"), Status::Succeeded);
+            assert_eq!(title(&message), expected, "{description:?} {prompt:?}");
+        }
+        let message = commit_message(&task(None, &long), None, Status::Failed);
+        assert_eq!(title(&message), format!("fix-login: {}", "x".repeat(72)));
+    }
+
+    #[test]
+    fn the_commit_trailers_name_task_session_and_outcome() {
+        let message = commit_message(&task(Some("Fix"), "p"), Some("s-42"), Status::TimedOut);
+        assert_eq!(
+            message,
+            "fix-login: Fix\n\nWork of the claude session that porch ran for task \"fix-login\".\n\n\
+             Porch-Task: fix-login\nPorch-Session: s-42\nPorch-Status: timed out\n"
+        );
+    }
+
+    /// The task's status → the `Porch-Status` trailer; no session id → `unknown`.
+    #[test]
+    fn the_status_trailer_says_how_the_session_ended() {
+        let rows = [
+            (Status::Succeeded, "succeeded"),
+            (Status::Failed, "failed"),
+            (Status::TimedOut, "timed out"),
+            (Status::Interrupted, "interrupted"),
+        ];
+        for (status, trailer) in rows {
+            let message = commit_message(&task(None, "p"), None, status);
+            assert!(
+                message.ends_with(&format!(
+                    "Porch-Session: unknown\nPorch-Status: {trailer}\n"
+                )),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn leaving_the_branch_names_where_the_worktree_is_now() {
+        let rows = [
+            ("ref: refs/heads/main", "branch main"),
+            ("ref: refs/heads/task/other", "branch task/other"),
+            ("0123abcd", "commit 0123abcd"),
+        ];
+        for (head, now_on) in rows {
+            assert_eq!(
+                left_the_branch(head, "task/x", Path::new("/w/x")),
+                format!(
+                    "the session left the worktree on {now_on} instead of task/x: \
+                     porch committed nothing, and the work is in /w/x"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn the_branch_summary_counts_commits_and_files() {
+        let stats = |commits, files_changed, insertions, deletions| DiffStats {
+            commits,
+            files_changed,
+            insertions,
+            deletions,
+        };
+        let rows = [
+            (stats(0, 0, 0, 0), "task/x holds no changes"),
+            // Commits that cancel out change nothing.
+            (stats(2, 0, 0, 0), "task/x holds no changes"),
+            (
+                stats(1, 1, 3, 0),
+                "task/x holds 1 commit: 1 file changed, +3 -0",
+            ),
+            (
+                stats(2, 5, 40, 7),
+                "task/x holds 2 commits: 5 files changed, +40 -7",
+            ),
+        ];
+        for (stats, text) in rows {
+            assert_eq!(branch_summary("task/x", &stats), text);
+        }
+    }
+
+    /// denials × whether the session changed anything → the warning.
+    #[test]
+    fn denied_tool_calls_are_reported_with_a_way_out_when_nothing_changed() {
+        let rows = [
+            (0, true, None),
+            (0, false, None),
+            (
+                1,
+                false,
+                Some("claude denied 1 tool call in permission mode default"),
+            ),
+            (
+                3,
+                false,
+                Some("claude denied 3 tool calls in permission mode default"),
+            ),
+            (
+                2,
+                true,
+                Some(
+                    "the session changed nothing and claude denied 2 tool calls in permission \
+                     mode default: rerun with --permission-mode acceptEdits, or list the tools \
+                     in the task's allowed_tools",
+                ),
+            ),
+        ];
+        for (denied, changed_nothing, warning) in rows {
+            assert_eq!(
+                denial_warning(denied, changed_nothing, "default").as_deref(),
+                warning,
+                "{denied} denied, changed nothing: {changed_nothing}"
+            );
+        }
+    }
+
+    #[test]
+    fn leftover_processes_are_reported_as_ended_or_kept() {
+        let processes = |n: i32| -> Vec<groups::Process> {
+            (1..=n)
+                .map(|pid| groups::Process {
+                    pid,
+                    name: "sleep".to_string(),
+                })
+                .collect()
+        };
+        // (processes, kept, the note)
+        let rows = [
+            (0, false, None),
+            (0, true, None),
+            (
+                1,
+                false,
+                Some("ended 1 process the session left running: sleep (pid 1)"),
+            ),
+            (
+                2,
+                false,
+                Some("ended 2 processes the session left running: sleep (pid 1), sleep (pid 2)"),
+            ),
+            (
+                1,
+                true,
+                Some(
+                    "left 1 process the session started running (--keep-leftovers): sleep (pid 1)",
+                ),
+            ),
+        ];
+        for (count, kept, note) in rows {
+            assert_eq!(leftovers_note(&processes(count), kept).as_deref(), note);
+        }
+        let many = leftovers_note(&processes(10), false).unwrap();
+        assert!(
+            many.starts_with("ended 10 processes") && many.ends_with("sleep (pid 8), 2 more"),
+            "{many}"
+        );
+    }
+}

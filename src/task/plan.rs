@@ -1,0 +1,144 @@
+//! What `preflight` decided and the task flow carries out: the run's `Plan`, each task's
+//! `TaskPlan`, and the `Task` as its file describes it. Data only, so the layers below planning
+//! read it without importing the planner.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::git::Repo;
+use crate::process::task_env::Redactor;
+use crate::results::{Shard, TaskResult};
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Task {
+    pub name: String,
+    /// The prompt's text, from `prompt` or read from `prompt_file`.
+    pub prompt: String,
+    pub description: Option<String>,
+    pub allowed_tools: Vec<String>,
+    pub base_branch: Option<String>,
+    pub timeout: Option<Duration>,
+    pub model: Option<String>,
+    pub max_turns: Option<u64>,
+    pub max_budget_usd: Option<f64>,
+    pub append_system_prompt: Option<String>,
+    /// Overrides `--permission-mode` for this task.
+    pub permission_mode: Option<String>,
+    pub disallowed_tools: Vec<String>,
+    /// Extra claude arguments, after porch's own.
+    pub args: Vec<String>,
+    /// Extra environment variables for setup, session and check, in the file's order. The
+    /// values may be secrets: they never go to the results, the logs or the terminal.
+    pub env: Vec<(String, String)>,
+    /// Paths relative to the repository's root, copied from the main checkout.
+    pub copy: Vec<PathBuf>,
+    /// A command and its arguments, run in the worktree before the session.
+    pub setup: Option<Vec<String>>,
+    /// A command and its arguments, run in the worktree after a successful session and its
+    /// commit: whether the branch works.
+    pub check: Option<Vec<String>>,
+    /// How many rival attempts of the task to run (`repeat`); none or 1: the task runs once.
+    pub repeat: Option<u32>,
+    /// For an attempt of a repeated task (`NAME-k`): the task's name as written, `NAME`. Set
+    /// when the run's tasks are expanded, never read from the file.
+    pub group: Option<String>,
+    /// Names of tasks of the file that must succeed before this one starts; it starts from
+    /// their branches.
+    pub depends_on: Vec<String>,
+}
+
+/// A validated run: every path decided, every base resolved to a commit.
+#[derive(Debug)]
+pub struct Plan {
+    pub repo: Repo,
+    pub agent: PathBuf,
+    pub permission_mode: String,
+    pub cleanup: bool,
+    /// `WORKTREE_DIR/<repo name>/.porch`: logs and the default results file.
+    pub state_dir: PathBuf,
+    pub output: PathBuf,
+    /// `--junit`: the JUnit XML report written at the end.
+    pub junit: Option<PathBuf>,
+    /// Without `-o`, every run writes its own file under `.porch/runs/`, and this link (the
+    /// state directory's `results.json`) names the latest: concurrent runs never overwrite
+    /// each other's results.
+    pub latest_results: Option<PathBuf>,
+    /// This run's id: its results file's name without `.json` (also with `-o`).
+    pub run_id: String,
+    pub tasks: Vec<TaskPlan>,
+    /// How many sessions may run at once.
+    pub jobs: usize,
+    /// Said to the user when porch chose a lower `jobs` than the number of tasks.
+    pub jobs_note: Option<String>,
+    pub stagger: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub keep_leftovers: bool,
+    /// How many times a session that failed with a transient API error is started again.
+    pub retries: u32,
+    /// The pause before the first retry; it doubles for each further one.
+    pub retry_backoff: Duration,
+    /// `--max-cost-usd`: what the run's sessions may spend together.
+    pub max_cost_usd: Option<f64>,
+    /// `-c user.name=… -c user.email=…` for what the repository does not configure.
+    pub identity: Vec<String>,
+    /// The tasks file as read, kept beside the results so `porch resume` runs the same tasks.
+    pub source: TasksSource,
+    /// `porch resume`: the run whose unfinished tasks this one runs again.
+    pub resumed_from: Option<String>,
+    /// Every task name of the tasks file in its order, before any selection.
+    pub tasks_file_order: Vec<String>,
+    /// `--shard K/N`: the slice of the tasks file this run runs.
+    pub shard: Option<Shard>,
+    /// `--push`: the remote each task's branch goes to (resolved: a path is absolute).
+    pub push: Option<String>,
+}
+
+/// The tasks file as porch read it: its name for messages (a path, or `<stdin>`) and its bytes.
+#[derive(Debug, Clone)]
+pub struct TasksSource {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A task `porch resume` runs again: its branch exists from the earlier run, its worktree may.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    /// The earlier session, continued with `claude --resume`; none: a fresh session.
+    pub session_id: Option<String>,
+    /// The branch's commit when the resume starts: where a retry starts again from.
+    pub start_commit: String,
+    /// Attempts the earlier run made: a retry's saved attempt is numbered after them.
+    pub attempts_before: u32,
+}
+
+#[derive(Debug)]
+pub struct TaskPlan {
+    pub task: Task,
+    pub branch: String,
+    /// The base as the user named it (or the branch checked out in REPO); for a task with
+    /// `depends_on`, its dependencies' branches (`task/a + task/b`).
+    pub base_branch: String,
+    /// The commit the branch starts from, fixed before any task starts; empty for a task with
+    /// `depends_on`, whose base is made when its dependencies have succeeded.
+    pub base_commit: String,
+    /// The tasks of this plan it depends on (`depends_on`), as indices, in the order listed.
+    pub depends_on: Vec<usize>,
+    pub worktree: PathBuf,
+    pub log: PathBuf,
+    /// The task's own `timeout`, else `--timeout`.
+    pub timeout: Option<Duration>,
+    /// The branch without a leading `task/`: where the worktree, the log and saved attempts go
+    /// below porch's directories.
+    pub slot: String,
+    /// claude's arguments (`agent::arguments`), the task's settings over the run's.
+    pub claude_args: Vec<String>,
+    /// The environment of the task's setup and session: `PORCH_*` and its `env`.
+    pub env: Vec<(String, String)>,
+    /// Hides the task's `env` values in what its setup and session print.
+    pub redactor: Arc<Redactor>,
+    /// `porch resume`: the task is run again in its existing branch and worktree.
+    pub resume: Option<Resume>,
+    /// `porch resume`: the task is not run again; its result from the earlier run, as it was.
+    pub carried: Option<TaskResult>,
+}
