@@ -241,19 +241,27 @@ fn shell_words(command: &Command) -> String {
         .join(" ")
 }
 
-/// porch run on a pseudo-terminal (util-linux `script`), with `extra` in its environment:
-/// what the terminal received.
-fn on_a_terminal(sandbox: &Sandbox, extra: &[(&str, &str)]) -> (Option<i32>, String) {
-    let tasks = sandbox.tasks(&[("a", "@say hello\n@write a.txt hi\n")]);
-    let porch = sandbox.porch_run_tasks(&tasks).command();
+/// porch run of `tasks` on a pseudo-terminal (util-linux `script`), with `extra` in its
+/// environment: what the terminal received. When `release` is given as (text, file), the
+/// terminal is read as it is written and `file` is created once `text` has been shown, so a
+/// task that waits for `file` holds the run open until the terminal has shown `text`.
+fn on_a_terminal_with(
+    sandbox: &Sandbox,
+    tasks: &std::path::Path,
+    extra: &[(&str, &str)],
+    release: Option<(&str, &std::path::Path)>,
+) -> (Option<i32>, String) {
+    use std::io::Read;
+    let porch = sandbox.porch_run_tasks(tasks).command();
     let mut script = Command::new("script");
     hermetic(&mut script, &sandbox.home());
     script
         .args(["-qec", &shell_words(&porch), "/dev/null"])
         .current_dir(porch.get_current_dir().unwrap())
         .env("TERM", "xterm")
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::null());
     for (key, value) in porch.get_envs() {
         match value {
             Some(value) => script.env(key, value),
@@ -263,24 +271,60 @@ fn on_a_terminal(sandbox: &Sandbox, extra: &[(&str, &str)]) -> (Option<i32>, Str
     for (key, value) in extra {
         script.env(key, value);
     }
-    let output = script.output().expect("script(1) from util-linux runs");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
+    let mut child = script.spawn().expect("script(1) from util-linux runs");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut shown = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut released = release.is_none();
+    loop {
+        let read = stdout.read(&mut chunk).unwrap_or(0);
+        if read == 0 {
+            break;
+        }
+        shown.extend_from_slice(&chunk[..read]);
+        if let (false, Some((text, file))) = (released, release)
+            && String::from_utf8_lossy(&shown).contains(text)
+        {
+            std::fs::write(file, "").unwrap();
+            released = true;
+        }
+    }
+    let status = child.wait().unwrap();
+    (status.code(), String::from_utf8_lossy(&shown).into_owned())
+}
+
+fn on_a_terminal(sandbox: &Sandbox, extra: &[(&str, &str)]) -> (Option<i32>, String) {
+    let tasks = sandbox.tasks(&[("a", "@say hello\n@write a.txt hi\n")]);
+    on_a_terminal_with(sandbox, &tasks, extra, None)
 }
 
 #[test]
 fn on_a_terminal_a_status_line_is_drawn_under_the_lines_and_erased() {
     let sandbox = Sandbox::new();
-    let (code, shown) = on_a_terminal(&sandbox, &[]);
+    // `b` starts once `a` is done (it depends on `a`) and waits until the terminal has shown the status line counting `a` done with its cost:
+    // the status line is drawn whenever the printer's queue runs empty, which it does while
+    // `b` waits. Without that, nothing is promised to draw it between `a`'s end and the run's.
+    let gate = sandbox.path().join("status-line-seen");
+    let b_prompt = format!("@wait-for {}\n@say b done\n", gate.display());
+    let tasks = sandbox.path().join("tasks.json");
+    std::fs::write(
+        &tasks,
+        serde_json::json!([
+            {"name": "a", "prompt": "@say hello\n@write a.txt hi\n"},
+            {"name": "b", "prompt": b_prompt, "depends_on": ["a"]},
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    let counted = "[porch] 1 running · 0 queued · 1 done · 0 failed · $0.03 · ";
+    let (code, shown) = on_a_terminal_with(&sandbox, &tasks, &[], Some((counted, &gate)));
     assert_eq!(code, Some(0), "{shown}");
     assert!(
         shown.contains("\x1b[2K"),
         "the status line is erased\n{shown:?}"
     );
     assert!(
-        shown.contains("[porch] 0 running · 0 queued · 1 done · 0 failed · $0.03 · "),
+        shown.contains(counted),
         "the status line counts the finished task and its cost\n{shown:?}"
     );
     assert!(
