@@ -538,7 +538,8 @@ fn sigint_after_the_first_session_started_leaves_nothing_of_tasks_that_never_sta
     }
     assert!(!interrupted.is_empty(), "{results:#}");
 
-    // What the README says to do with an interrupted task's worktree and branch.
+    // What docs/after-the-run.md (porch clean, by hand) says to do with an interrupted task's
+    // worktree and branch.
     for name in &interrupted {
         let dir = sandbox.worktree(name);
         sandbox.git(&["worktree", "remove", "--force", path_str(&dir)]);
