@@ -24,6 +24,7 @@ use crate::git::remote;
 use crate::git::{self, DiffStats};
 use crate::output::events::Event;
 use crate::output::printer::{self, Message, Tone};
+use crate::process::child::Limit;
 use crate::process::groups;
 use crate::process::shutdown;
 use crate::process::step::Step;
@@ -126,7 +127,7 @@ impl Task<'_> {
             attempt,
             marker: self.marker(),
             resuming: self.plan.resume.is_some(),
-            timeout: self.session_timeout(),
+            timeout: self.session_timeout().map(Limit::whole),
             idle_timeout: run.idle_timeout,
             keep_leftovers: run.keep_leftovers,
             task_index: self.index,
@@ -730,7 +731,7 @@ fn check_work(task: &Task, result: &mut TaskResult) {
         env: &env,
         redactor: &plan.redactor,
         marker: &groups::Marker::new(agent::SESSION_MARKER_VAR, &task.marker()),
-        timeout: task.time_left(),
+        timeout: task.time_left().map(Limit::whole),
         sweep_after_success: true,
         log: &plan.log,
         task_index: task.index,
