@@ -602,6 +602,15 @@ mod tests {
             // --idle-timeout counts from the last line.
             (moment(100, 9, None), idle(10), None),
             (moment(100, 10, None), idle(10), Some(Idle(secs(10)))),
+            // What setup left of the task's timeout ends it, told as the timeout the user set.
+            (
+                moment(2, 0, None),
+                Limits {
+                    timeout: Some(Limit::after(secs(3), secs(1))),
+                    ..NONE
+                },
+                Some(Timeout(secs(3))),
+            ),
             // When both are due, the timeout is the reason given.
             (moment(60, 10, None), both, Some(Timeout(secs(60)))),
             (moment(59, 10, None), both, Some(Idle(secs(10)))),

@@ -53,6 +53,14 @@ impl Limit {
     pub fn whole(set: Duration) -> Limit {
         Limit { set, left: set }
     }
+
+    /// What remains after `used` of it.
+    pub fn after(set: Duration, used: Duration) -> Limit {
+        Limit {
+            set,
+            left: set.saturating_sub(used),
+        }
+    }
 }
 
 /// Time since a child started, shared with its reader threads. Time porch spent stopped
@@ -399,6 +407,12 @@ impl Child {
         }
     }
 
+    /// Wall time from its start to its exit (`wait`): how long it ran, not porch's cleanup
+    /// after it.
+    pub fn ran(&self) -> Duration {
+        self.ran.unwrap_or_else(|| self.clock.start.elapsed())
+    }
+
     /// Deals with what the exited child left running (which holds its pipes open, so before
     /// waiting for them), takes it off Ctrl-Z's list, and gives the readers `DRAIN_DEADLINE`
     /// to read what is buffered; a pipe still open after that is left to whoever holds it.
@@ -505,6 +519,15 @@ mod tests {
         assert_eq!(Stage::FirstTerm.signal(), libc::SIGTERM);
         assert_eq!(Stage::SecondTerm.signal(), libc::SIGTERM);
         assert_eq!(Stage::Kill.signal(), libc::SIGKILL);
+    }
+
+    #[test]
+    fn a_limit_keeps_what_was_set_and_gives_what_is_left() {
+        assert_eq!(Limit::whole(secs(2)), Limit::after(secs(2), Duration::ZERO));
+        let left = Limit::after(secs(2), Duration::from_millis(1_500));
+        assert_eq!((left.set, left.left), (secs(2), Duration::from_millis(500)));
+        let spent = Limit::after(secs(2), secs(3));
+        assert_eq!((spent.set, spent.left), (secs(2), Duration::ZERO));
     }
 
     #[test]

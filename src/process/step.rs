@@ -9,6 +9,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
@@ -63,6 +64,8 @@ pub struct Ran {
     pub end: StepEnd,
     /// The step's exit code; `None` when it did not start or a signal ended it.
     pub exit_code: Option<i32>,
+    /// From its start to its exit: porch's cleanup after it does not count.
+    pub ran: Duration,
     /// Its last lines of output (both streams, redacted), oldest first.
     pub last_lines: Vec<String>,
 }
@@ -72,6 +75,7 @@ impl Ran {
         Ran {
             end,
             exit_code: None,
+            ran: Duration::ZERO,
             last_lines: Vec::new(),
         }
     }
@@ -124,10 +128,12 @@ pub fn run_to_end(step: &Step) -> Ran {
     } else {
         Leftovers::Leave
     };
+    let ran = child.ran();
     child.finish(leftovers);
     Ran {
         end,
         exit_code,
+        ran,
         last_lines: tail.lines(),
     }
 }

@@ -81,17 +81,17 @@ impl Task<'_> {
     }
 
     /// What the task's timeout leaves the session: it covers setup and session together.
-    fn session_timeout(&self) -> Option<Duration> {
+    fn session_timeout(&self) -> Option<Limit> {
+        let setup_took = self.setup_took.get();
         self.plan
             .timeout
-            .map(|limit| limit.saturating_sub(self.setup_took.get()))
+            .map(|limit| Limit::after(limit, setup_took))
     }
 
     /// What the task's timeout leaves the check, which runs last.
-    fn time_left(&self) -> Option<Duration> {
-        self.plan
-            .timeout
-            .map(|limit| limit.saturating_sub(self.started.elapsed()))
+    fn time_left(&self) -> Option<Limit> {
+        let used = self.started.elapsed();
+        self.plan.timeout.map(|limit| Limit::after(limit, used))
     }
 
     /// The task's environment for a step: `PORCH_*`, its `env`, and the session marker.
@@ -127,7 +127,7 @@ impl Task<'_> {
             attempt,
             marker: self.marker(),
             resuming: self.plan.resume.is_some(),
-            timeout: self.session_timeout().map(Limit::whole),
+            timeout: self.session_timeout(),
             idle_timeout: run.idle_timeout,
             keep_leftovers: run.keep_leftovers,
             task_index: self.index,
@@ -731,7 +731,7 @@ fn check_work(task: &Task, result: &mut TaskResult) {
         env: &env,
         redactor: &plan.redactor,
         marker: &groups::Marker::new(agent::SESSION_MARKER_VAR, &task.marker()),
-        timeout: task.time_left().map(Limit::whole),
+        timeout: task.time_left(),
         sweep_after_success: true,
         log: &plan.log,
         task_index: task.index,
