@@ -602,15 +602,6 @@ mod tests {
             // --idle-timeout counts from the last line.
             (moment(100, 9, None), idle(10), None),
             (moment(100, 10, None), idle(10), Some(Idle(secs(10)))),
-            // What setup left of the task's timeout ends it, told as the timeout the user set.
-            (
-                moment(2, 0, None),
-                Limits {
-                    timeout: Some(Limit::after(secs(3), secs(1))),
-                    ..NONE
-                },
-                Some(Timeout(secs(3))),
-            ),
             // When both are due, the timeout is the reason given.
             (moment(60, 10, None), both, Some(Timeout(secs(60)))),
             (moment(59, 10, None), both, Some(Idle(secs(10)))),
@@ -656,6 +647,19 @@ mod tests {
         for (moment, limits, reason) in rules {
             assert_eq!(why_stop(&moment, &limits), reason, "{moment:?} {limits:?}");
         }
+    }
+
+    #[test]
+    fn what_setup_left_of_the_timeout_ends_a_session_told_as_the_timeout_set() {
+        let left_by_setup = Limits {
+            timeout: Some(Limit::after(secs(3), secs(1))),
+            ..NONE
+        };
+        assert_eq!(why_stop(&moment(1, 0, None), &left_by_setup), None);
+        assert_eq!(
+            why_stop(&moment(2, 0, None), &left_by_setup),
+            Some(StopReason::Timeout(secs(3)))
+        );
     }
 
     #[test]

@@ -317,7 +317,8 @@ impl Child {
             process: Some(process),
             input,
             lineage: lineage.then(|| Lineage::new(pgid)),
-            // While it runs, no other session claims what it leaves behind.
+            // Ctrl-Z stops it with porch, and while it runs no other session claims what it
+            // leaves behind (see `groups::register_session`).
             registration: marker.map(|marker| groups::register_session(pgid, marker)),
             marker: marker.cloned(),
             clock: Arc::new(Clock::start()),
