@@ -15,7 +15,7 @@ use crossbeam_channel::Sender;
 
 use crate::agent::{self, ApiEvent, SessionLog};
 use crate::output::printer::{self, Line, Message, Origin, Tone};
-use crate::process::child::{self, Child, Clock, Leftovers, Limit, Sink, WaitError};
+use crate::process::child::{self, Child, Clock, Leftovers, Limit, Sink};
 use crate::process::groups;
 use crate::process::shutdown;
 use crate::process::task_env::Redactor;
@@ -93,8 +93,6 @@ pub enum StartFailure {
     /// A thread to feed, read or wait for the agent; the agent was ended.
     Thread(io::Error),
     Wait(io::Error),
-    /// The thread waiting for the agent went away without its exit status.
-    LostTrack,
 }
 
 impl fmt::Display for StartFailure {
@@ -114,7 +112,6 @@ impl fmt::Display for StartFailure {
                 write!(f, "could not start a thread to watch the agent: {error}")
             }
             StartFailure::Wait(error) => write!(f, "could not wait for the agent: {error}"),
-            StartFailure::LostTrack => write!(f, "lost track of the agent process"),
         }
     }
 }
@@ -125,7 +122,7 @@ impl std::error::Error for StartFailure {
             StartFailure::Spawn { error, .. }
             | StartFailure::Thread(error)
             | StartFailure::Wait(error) => Some(error),
-            StartFailure::Interrupted(_) | StartFailure::LostTrack => None,
+            StartFailure::Interrupted(_) => None,
         }
     }
 }
@@ -239,10 +236,7 @@ fn watch(
         }
         reason
     };
-    child.wait(decide).map_err(|err| match err {
-        WaitError::Failed(err) => StartFailure::Wait(err),
-        WaitError::LostTrack => StartFailure::LostTrack,
-    })
+    child.wait(decide).map_err(StartFailure::Wait)
 }
 
 /// What the watching thread knows about a running session at one moment.
@@ -742,11 +736,6 @@ mod tests {
                 StartFailure::Wait(not_found()),
                 "could not wait for the agent: entity not found",
                 true,
-            ),
-            (
-                StartFailure::LostTrack,
-                "lost track of the agent process",
-                false,
             ),
         ];
         for (failure, message, has_source) in cases {

@@ -80,7 +80,7 @@ fn run_limited(repo: &Path, args: &[&str], limit: Duration) -> Result<(), GitErr
             stderr: said.lines().join("\n"),
         },
         Ok((_, Some(_))) => GitErrorKind::TimedOut(limit),
-        Err(err) => GitErrorKind::Io(err.to_string()),
+        Err(err) => GitErrorKind::Io(format!("could not wait for git: {err}")),
     };
     Err(GitError::new(what, kind))
 }

@@ -228,23 +228,6 @@ impl Tail {
     }
 }
 
-/// Why waiting for a child failed.
-#[derive(Debug)]
-pub enum WaitError {
-    Failed(io::Error),
-    /// The thread waiting for it went away without its exit status.
-    LostTrack,
-}
-
-impl std::fmt::Display for WaitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WaitError::Failed(err) => write!(f, "could not be waited for: {err}"),
-            WaitError::LostTrack => write!(f, "could not be waited for: porch lost track of it"),
-        }
-    }
-}
-
 /// What to do with what a child left running once it exited.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Leftovers {
@@ -377,11 +360,12 @@ impl Child {
 
     /// Waits for the child to exit, asking `why_stop` at each poll whether to end it; once it
     /// says why, it is ended (`next_stage`) and no longer asked. Returns the exit status and
-    /// why porch ended it, if porch did.
+    /// why porch ended it, if porch did; an error when it could not be waited for (it is then
+    /// killed when dropped).
     pub fn wait<R: Reason>(
         &mut self,
         mut why_stop: impl FnMut() -> Option<R>,
-    ) -> Result<(ExitStatus, Option<R>), WaitError> {
+    ) -> io::Result<(ExitStatus, Option<R>)> {
         let Some(exits) = self.exits.take() else {
             unreachable!("`read_output` started the waiter");
         };
@@ -392,9 +376,11 @@ impl Child {
                     self.ran = Some(self.clock.start.elapsed());
                     return Ok((status, stopper.map(|stopper| stopper.reason)));
                 }
-                Ok(Err(err)) => return Err(WaitError::Failed(err)),
+                Ok(Err(err)) => return Err(err),
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Err(WaitError::LostTrack),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(io::Error::other("the thread waiting for it went away"));
+                }
             }
             // While it lives, what it started shows under it: what escapes later is still
             // known as its own.

@@ -92,35 +92,30 @@ pub fn run_to_end(step: &Step) -> Ran {
     if let Some(signal) = shutdown::requested() {
         return Ran::without_output(StepEnd::Interrupted(signal));
     }
+    let not_started =
+        |why: String| Ran::without_output(StepEnd::Failed(format!("could not be started: {why}")));
     let log = match File::options().create(true).append(true).open(step.log) {
         Ok(file) => Arc::new(Mutex::new(file)),
         Err(err) => {
-            return Ran::without_output(StepEnd::Failed(format!(
-                "could not be started: cannot open the log {}: {err}",
-                step.log.display()
-            )));
+            return not_started(format!("cannot open the log {}: {err}", step.log.display()));
         }
     };
     let mut child = match Child::spawn(command(step), None, Some(step.marker), false) {
         Ok(child) => child,
-        Err(err) => {
-            return Ran::without_output(StepEnd::Failed(format!(
-                "could not be started: {}: {err}",
-                step.argv[0]
-            )));
-        }
+        Err(err) => return not_started(format!("{}: {err}", step.argv[0])),
     };
     let tail = Tail::new(TAIL_LINES);
     let (stdout, stderr) = (sink(step, &log, &tail), sink(step, &log, &tail));
     if let Err(err) = child.read_output(LINE_LIMIT, stdout, stderr) {
-        return Ran::without_output(StepEnd::Failed(format!(
-            "could not be started: no thread to read it: {err}"
-        )));
+        return not_started(format!("no thread to read it: {err}"));
     }
     let clock = child.clock();
     let (end, exit_code) = match child.wait(|| Stop::due(&clock, step.timeout, true)) {
         Ok((status, stopped)) => (ended(status, stopped), status.code()),
-        Err(err) => (StepEnd::Failed(err.to_string()), None),
+        Err(err) => (
+            StepEnd::Failed(format!("could not be waited for: {err}")),
+            None,
+        ),
     };
     // A step that failed or was interrupted leaves the task: its leftovers are ended here.
     let leftovers = if end != StepEnd::Succeeded || step.sweep_after_success {
