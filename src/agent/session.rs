@@ -4,35 +4,26 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Write};
-use std::os::unix::process::CommandExt;
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::Sender;
 
 use crate::agent::{self, ApiEvent, SessionLog};
 use crate::output::printer::{self, Line, Message, Origin, Tone};
+use crate::process::child::{self, Child, Clock, Leftovers, Limit, Sink};
 use crate::process::groups;
 use crate::process::shutdown;
-use crate::process::suspend;
 use crate::process::task_env::Redactor;
-use crate::sys;
-use crate::sys::line_reader::read_capped_line;
 use crate::util::duration;
 
 /// Longest line kept from an agent. A result event larger than this is lost (and the task
 /// reported as having none); anything else is cut in the log and on the terminal.
 const LINE_LIMIT: usize = 16 * 1024 * 1024;
-/// How long leftover processes get between SIGTERM and SIGKILL.
-const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
-/// How long to wait for the output pipes to close once the agent and its leftovers are gone.
-/// Only a process that escaped both the group and the marker can hold them longer.
-const PIPE_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Everything needed to start one agent process for one task.
 pub struct Launch<'a> {
@@ -52,7 +43,7 @@ pub struct Launch<'a> {
     /// `porch resume`: the log says so before the first attempt (the session to continue is
     /// in `args`, as `--resume`).
     pub resuming: bool,
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Limit>,
     pub idle_timeout: Option<Duration>,
     pub keep_leftovers: bool,
     pub task_index: usize,
@@ -71,30 +62,6 @@ impl Launch<'_> {
     }
 }
 
-/// Ends the agent's process group if the supervising thread unwinds (a bug in porch) or gives
-/// up on the agent, so that no claude goes on running, and spending, unseen.
-struct GroupGuard {
-    pgid: u32,
-    armed: bool,
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            groups::signal_group(self.pgid, libc::SIGKILL);
-        }
-    }
-}
-
-fn spawn_thread<T: Send + 'static>(
-    name: &str,
-    body: impl FnOnce() -> T + Send + 'static,
-) -> std::io::Result<std::thread::JoinHandle<T>> {
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(body)
-}
-
 /// Why porch ended a session that had not ended by itself.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum StopReason {
@@ -106,6 +73,12 @@ pub enum StopReason {
     Interrupted(i32),
     /// The API rate-limits and had not answered it yet: it starts again when a slot is free.
     RateLimited,
+}
+
+impl child::Reason for StopReason {
+    fn is_porch_signal(&self) -> bool {
+        matches!(self, StopReason::Interrupted(_))
+    }
 }
 
 /// Why a session did not run to its end: porch was signalled before the agent started, or the
@@ -120,8 +93,6 @@ pub enum StartFailure {
     /// A thread to feed, read or wait for the agent; the agent was ended.
     Thread(io::Error),
     Wait(io::Error),
-    /// The thread waiting for the agent went away without its exit status.
-    LostTrack,
 }
 
 impl fmt::Display for StartFailure {
@@ -141,7 +112,6 @@ impl fmt::Display for StartFailure {
                 write!(f, "could not start a thread to watch the agent: {error}")
             }
             StartFailure::Wait(error) => write!(f, "could not wait for the agent: {error}"),
-            StartFailure::LostTrack => write!(f, "lost track of the agent process"),
         }
     }
 }
@@ -152,7 +122,7 @@ impl std::error::Error for StartFailure {
             StartFailure::Spawn { error, .. }
             | StartFailure::Thread(error)
             | StartFailure::Wait(error) => Some(error),
-            StartFailure::Interrupted(_) | StartFailure::LostTrack => None,
+            StartFailure::Interrupted(_) => None,
         }
     }
 }
@@ -168,32 +138,6 @@ pub struct Session {
     pub log_written: bool,
 }
 
-/// Time since the session started, shared with the reader threads. Time porch spent stopped
-/// (Ctrl-Z, when the session was stopped too) does not count: time limits measure work.
-struct Clock {
-    start: Instant,
-    paused_before: Duration,
-}
-
-impl Clock {
-    fn start() -> Clock {
-        Clock {
-            start: Instant::now(),
-            paused_before: suspend::paused_total(),
-        }
-    }
-
-    /// Running time, without the time stopped.
-    fn elapsed(&self) -> Duration {
-        let paused = suspend::paused_total().saturating_sub(self.paused_before);
-        self.start.elapsed().saturating_sub(paused)
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.elapsed().as_millis() as u64
-    }
-}
-
 /// What the reader threads tell the waiting thread: when output last came, when the result did.
 #[derive(Default)]
 struct Activity {
@@ -207,42 +151,47 @@ struct Activity {
 /// Returns once the agent has exited and what it left running has been dealt with.
 pub fn run(launch: &Launch) -> Result<Session, StartFailure> {
     let marker = groups::Marker::new(agent::SESSION_MARKER_VAR, &launch.marker);
-    let child = spawn(launch)?;
-    let pgid = child.id();
-    let mut guard = GroupGuard { pgid, armed: true };
-    let mut lineage = groups::Lineage::new(pgid);
-    // Until its leftovers are dealt with, Ctrl-Z stops the session with porch.
-    let registration = groups::register_session(pgid, &marker);
-    let shared = Shared::new(launch);
-    let watched = match start_threads(launch, child, &shared) {
-        Ok(watched) => watched,
-        Err(err) => {
-            // The guard ends the agent; what it may have started is swept like any leftover.
-            drop(guard);
-            groups::end_leftovers(pgid, &marker, Some(&mut lineage), Duration::ZERO);
-            return Err(StartFailure::Thread(err));
-        }
-    };
-    let (status, stopped) = watch(launch, pgid, &watched.exits, &shared, &mut lineage)?;
-    guard.armed = false;
-    // What the agent left running holds its pipes open; end it before waiting for them.
+    let mut child = spawn(launch, &marker)?;
+    let shared = Shared::new(launch, child.clock());
+    let stdout = reader(launch, Origin::Agent, &shared);
+    let stderr = reader(launch, Origin::Stderr, &shared);
+    child
+        .read_output(LINE_LIMIT, stdout, stderr)
+        .map_err(StartFailure::Thread)?;
+    let (status, stopped) = watch(launch, &mut child, &shared)?;
+    // What the agent left running holds its pipes open: `finish` ends it before waiting for
+    // them, or with `--keep-leftovers` after a session that ended by itself, only counts it.
     let keep = launch.keep_leftovers && stopped.is_none();
-    let leftovers = sweep_leftovers(pgid, &marker, &mut lineage, keep);
-    drop(registration);
-    drain_readers(launch, watched, keep);
+    let finished = child.finish(if keep {
+        Leftovers::Count
+    } else {
+        Leftovers::End
+    });
+    if !finished.drained {
+        let who = if keep {
+            "a process the session left running"
+        } else {
+            "a process outside the session"
+        };
+        launch.note(
+            Tone::Dim,
+            format!("{who} still holds the session's output open; porch stopped reading it"),
+        );
+    }
     Ok(Session {
         status,
-        duration_ms: shared.clock.start.elapsed().as_millis() as u64,
+        duration_ms: shared.clock.wall_ms(),
         log: shared.finish(),
         stopped,
-        leftovers,
+        leftovers: finished.leftovers,
         leftovers_kept: keep,
         log_written: shared.log_written,
     })
 }
 
-/// Starts the agent in a process group of its own, unless porch has been signalled.
-fn spawn(launch: &Launch) -> Result<Child, StartFailure> {
+/// Starts the agent in a process group of its own, the prompt on its stdin, unless porch has
+/// been signalled.
+fn spawn(launch: &Launch, marker: &groups::Marker) -> Result<Child, StartFailure> {
     let mut command = agent::command(
         launch.program,
         launch.args,
@@ -250,73 +199,17 @@ fn spawn(launch: &Launch) -> Result<Child, StartFailure> {
         &launch.marker,
         launch.env,
     );
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    // A porch killed with SIGKILL takes its agents with it. The thread spawning here is the
-    // task's, and it stays in `run` until the agent has exited (every early return first
-    // SIGKILLs the group through `GroupGuard`), so the signal never fires early.
-    sys::die_with_parent(&mut command);
+    child::in_own_group(&mut command);
     if let Some(signal) = shutdown::requested() {
         return Err(StartFailure::Interrupted(signal));
     }
-    command.spawn().map_err(|error| StartFailure::Spawn {
+    let prompt = Some(launch.prompt.to_string());
+    Child::spawn(command, prompt, Some(marker), true).map_err(|error| StartFailure::Spawn {
         program: launch.program.to_path_buf(),
         error,
     })
 }
 
-/// The threads around a running agent: what the waiter reports, and the two readers.
-struct Watched {
-    exits: Receiver<io::Result<ExitStatus>>,
-    readers: [JoinHandle<()>; 2],
-    /// One message from each reader when its pipe closes.
-    readers_done: Receiver<()>,
-}
-
-/// A writer thread, because a prompt larger than the pipe buffer would block until the agent
-/// reads it; an agent that exits without reading gets EPIPE, which is not porch's error. A
-/// reader for stdout and one for stderr. A waiter thread, so the agent's exit can be waited
-/// for with a deadline.
-fn start_threads(launch: &Launch, mut child: Child, shared: &Shared) -> io::Result<Watched> {
-    let (Some(mut stdin), Some(stdout), Some(stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
-        unreachable!("all three were piped by spawn");
-    };
-    let prompt = launch.prompt.to_string();
-    spawn_thread("prompt", move || {
-        let _ = stdin.write_all(prompt.as_bytes());
-    })?;
-    let (done_tx, readers_done) = crossbeam_channel::bounded::<()>(2);
-    let readers = [
-        spawn_reader(
-            launch,
-            stdout,
-            Origin::Agent,
-            shared.clone(),
-            done_tx.clone(),
-        )?,
-        spawn_reader(launch, stderr, Origin::Stderr, shared.clone(), done_tx)?,
-    ];
-    let (exit_tx, exits) = crossbeam_channel::bounded(1);
-    spawn_thread("wait", move || {
-        let _ = exit_tx.send(child.wait());
-    })?;
-    Ok(Watched {
-        exits,
-        readers,
-        readers_done,
-    })
-}
-
-/// How often the waiting thread looks at the clock and at porch's signals.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// Between the first SIGTERM, the second, and SIGKILL. claude ignores the first SIGTERM while a
-/// Bash tool runs (it kills the tool and carries on), so one signal is never enough.
-const STOP_GRACE: Duration = Duration::from_secs(3);
 /// How long a session may take to exit after printing its result event.
 pub const RESULT_EXIT_GRACE: Duration = Duration::from_secs(5);
 
@@ -324,30 +217,14 @@ pub const RESULT_EXIT_GRACE: Duration = Duration::from_secs(5);
 /// why porch ended it, if porch did.
 fn watch(
     launch: &Launch,
-    pgid: u32,
-    exits: &Receiver<io::Result<ExitStatus>>,
+    child: &mut Child,
     shared: &Shared,
-    lineage: &mut groups::Lineage,
 ) -> Result<(ExitStatus, Option<StopReason>), StartFailure> {
     let limits = Limits {
         timeout: launch.timeout,
         idle_timeout: launch.idle_timeout,
     };
-    let mut stopper: Option<Stopper> = None;
-    loop {
-        match exits.recv_timeout(POLL_INTERVAL) {
-            Ok(Ok(status)) => return Ok((status, stopper.map(|stopper| stopper.reason))),
-            Ok(Err(err)) => return Err(StartFailure::Wait(err)),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return Err(StartFailure::LostTrack),
-        }
-        // While the agent lives, what it started shows under it: what escapes later is still
-        // known as the session's.
-        lineage.record();
-        if let Some(stopper) = stopper.as_mut() {
-            stopper.escalate();
-            continue;
-        }
+    let decide = || {
         let moment = shared.moment(shutdown::requested());
         let shed = launch
             .stop_unanswered
@@ -355,10 +232,11 @@ fn watch(
             && !shared.ever_answered();
         let reason = why_stop(&moment, &limits).or(shed.then_some(StopReason::RateLimited));
         if let Some(reason) = reason {
-            stopper = Some(Stopper::start(pgid, reason));
             launch.note(Tone::Bad, describe_stop(reason, true));
         }
-    }
+        reason
+    };
+    child.wait(decide).map_err(StartFailure::Wait)
 }
 
 /// What the watching thread knows about a running session at one moment.
@@ -393,10 +271,10 @@ impl Moment {
     }
 }
 
-/// The session's time limits (`--timeout`, `--idle-timeout`).
+/// The session's time limits (`--timeout` or the task's, `--idle-timeout`).
 #[derive(Debug, Clone, Copy)]
 struct Limits {
-    timeout: Option<Duration>,
+    timeout: Option<Limit>,
     idle_timeout: Option<Duration>,
 }
 
@@ -409,8 +287,8 @@ fn why_stop(moment: &Moment, limits: &Limits) -> Option<StopReason> {
     if let Some(signal) = moment.porch_signal {
         return Some(StopReason::Interrupted(signal));
     }
-    let limit = if let Some(limit) = limits.timeout.filter(|limit| moment.elapsed >= *limit) {
-        Some(StopReason::Timeout(limit))
+    let limit = if let Some(limit) = limits.timeout.filter(|limit| moment.elapsed >= limit.left) {
+        Some(StopReason::Timeout(limit.set))
     } else {
         limits
             .idle_timeout
@@ -452,119 +330,6 @@ pub fn describe_stop(reason: StopReason, ending: bool) -> String {
     }
 }
 
-/// Where ending a session stands: the signal last sent to its group.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Stage {
-    FirstTerm,
-    SecondTerm,
-    Kill,
-}
-
-impl Stage {
-    fn signal(self) -> i32 {
-        match self {
-            Stage::FirstTerm | Stage::SecondTerm => libc::SIGTERM,
-            Stage::Kill => libc::SIGKILL,
-        }
-    }
-}
-
-/// The step after `stage`, `waited` after it, if one is due: SIGTERM, `STOP_GRACE`, SIGTERM
-/// again, `STOP_GRACE`, SIGKILL. A session ended because porch was signalled goes straight to
-/// SIGKILL once porch is signalled a second time; one ended for another reason keeps its pace.
-fn next_stage(
-    stage: Stage,
-    reason: StopReason,
-    waited: Duration,
-    signalled_twice: bool,
-) -> Option<Stage> {
-    let urgent = signalled_twice && matches!(reason, StopReason::Interrupted(_));
-    match stage {
-        Stage::Kill => None,
-        _ if urgent => Some(Stage::Kill),
-        _ if waited < STOP_GRACE => None,
-        Stage::FirstTerm => Some(Stage::SecondTerm),
-        Stage::SecondTerm => Some(Stage::Kill),
-    }
-}
-
-/// Ends a session for real, one `Stage` after the other (`next_stage`).
-struct Stopper {
-    pgid: u32,
-    reason: StopReason,
-    stage: Stage,
-    since: Instant,
-}
-
-impl Stopper {
-    fn start(pgid: u32, reason: StopReason) -> Stopper {
-        let mut stopper = Stopper {
-            pgid,
-            reason,
-            stage: Stage::FirstTerm,
-            since: Instant::now(),
-        };
-        groups::signal_group(pgid, Stage::FirstTerm.signal());
-        // A second signal may already have come: then SIGKILL follows at once.
-        stopper.escalate();
-        stopper
-    }
-
-    fn escalate(&mut self) {
-        let waited = self.since.elapsed();
-        if let Some(next) = next_stage(self.stage, self.reason, waited, shutdown::urgent()) {
-            self.stage = next;
-            self.since = Instant::now();
-            groups::signal_group(self.pgid, next.signal());
-        }
-    }
-}
-
-/// Ends what the session left running (its group and every marked process), or with
-/// `--keep-leftovers` after a session that ended by itself, only counts it. Returns how many.
-fn sweep_leftovers(
-    pgid: u32,
-    marker: &groups::Marker,
-    lineage: &mut groups::Lineage,
-    keep: bool,
-) -> Vec<groups::Process> {
-    if keep {
-        let marked = groups::marked_processes(marker);
-        return lineage.alive_now(&marked);
-    }
-    let grace = if shutdown::urgent() {
-        Duration::ZERO
-    } else {
-        LEFTOVER_GRACE
-    };
-    groups::end_leftovers(pgid, marker, Some(lineage), grace)
-}
-
-/// Gives the readers `PIPE_DRAIN_DEADLINE` to read what is buffered once the agent is gone;
-/// a pipe still open after that is held by a process porch did not end, and left to it.
-fn drain_readers(launch: &Launch, watched: Watched, keep: bool) {
-    let deadline = Instant::now() + PIPE_DRAIN_DEADLINE;
-    let mut open = watched.readers.len();
-    while open > 0 && watched.readers_done.recv_deadline(deadline).is_ok() {
-        open -= 1;
-    }
-    if open == 0 {
-        for reader in watched.readers {
-            let _ = reader.join();
-        }
-        return;
-    }
-    let who = if keep {
-        "a process the session left running"
-    } else {
-        "a process outside the session"
-    };
-    launch.note(
-        Tone::Dim,
-        format!("{who} still holds the session's output open; porch stopped reading it"),
-    );
-}
-
 /// The task's log: everything the agent printed, whole. Later attempts append to it.
 fn open_log(path: &Path, attempt: u32, resuming: bool, restarted: bool) -> Option<BufWriter<File>> {
     let dir = path.parent()?;
@@ -596,9 +361,8 @@ struct Shared {
 }
 
 impl Shared {
-    /// Starts the session's clock and opens its log.
-    fn new(launch: &Launch) -> Shared {
-        let clock = Arc::new(Clock::start());
+    /// Opens the session's log; `clock` is its agent's.
+    fn new(launch: &Launch, clock: Arc<Clock>) -> Shared {
         let log_file = open_log(
             launch.log,
             launch.attempt,
@@ -648,26 +412,18 @@ impl Shared {
     }
 }
 
-fn spawn_reader(
-    launch: &Launch,
-    pipe: impl std::io::Read + Send + 'static,
-    origin: Origin,
-    shared: Shared,
-    done: Sender<()>,
-) -> std::io::Result<JoinHandle<()>> {
+/// What reads one of the agent's pipes.
+fn reader(launch: &Launch, origin: Origin, shared: &Shared) -> Sink {
     let reader = Reader {
         origin,
-        shared,
+        shared: shared.clone(),
         printer: launch.printer.clone(),
         task_index: launch.task_index,
         worktree: launch.worktree.to_path_buf(),
         redactor: Arc::clone(launch.redactor),
         api_reports: launch.api_reports.clone(),
     };
-    spawn_thread("read", move || {
-        reader.read(pipe);
-        let _ = done.send(());
-    })
+    Box::new(move |raw, dropped, drained| reader.line(raw, dropped, drained))
 }
 
 /// One of the agent's output pipes, read line by line into the log and the printer.
@@ -682,37 +438,33 @@ struct Reader {
 }
 
 impl Reader {
-    /// Reads until the pipe closes. Without a printer the log is still written and the pipe
-    /// still drained, so the agent is never blocked on it.
-    fn read(&self, pipe: impl std::io::Read) {
-        let mut reader = BufReader::with_capacity(64 * 1024, pipe);
-        let mut raw = Vec::new();
-        while let Ok(Some(dropped)) = read_capped_line(&mut reader, &mut raw, LINE_LIMIT) {
-            self.shared
-                .activity
-                .last_output_ms
-                .store(self.shared.clock.now_ms(), Ordering::Relaxed);
-            // Valid UTF-8 is the rule: checking it first is faster than the lossy conversion.
-            let mut text = match std::str::from_utf8(&raw) {
-                Ok(text) => std::borrow::Cow::Borrowed(text),
-                Err(_) => String::from_utf8_lossy(&raw),
-            };
-            // A task's `env` values never reach the log, the terminal or the results.
-            let hidden = match self.redactor.redact(&text) {
-                std::borrow::Cow::Owned(hidden) => Some(hidden),
-                std::borrow::Cow::Borrowed(_) => None,
-            };
-            let logged: &[u8] = match hidden {
-                Some(hidden) => {
-                    text = std::borrow::Cow::Owned(hidden);
-                    text.as_bytes()
-                }
-                None => &raw,
-            };
-            self.log(logged, dropped, reader.buffer().is_empty());
-            let rendered = self.render(text);
-            self.print(rendered, dropped);
-        }
+    /// One line of the pipe. Without a printer the log is still written and the pipe still
+    /// drained, so the agent is never blocked on it.
+    fn line(&self, raw: &[u8], dropped: usize, drained: bool) {
+        self.shared
+            .activity
+            .last_output_ms
+            .store(self.shared.clock.now_ms(), Ordering::Relaxed);
+        // Valid UTF-8 is the rule: checking it first is faster than the lossy conversion.
+        let mut text = match std::str::from_utf8(raw) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(raw),
+        };
+        // A task's `env` values never reach the log, the terminal or the results.
+        let hidden = match self.redactor.redact(&text) {
+            std::borrow::Cow::Owned(hidden) => Some(hidden),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
+        let logged: &[u8] = match hidden {
+            Some(hidden) => {
+                text = std::borrow::Cow::Owned(hidden);
+                text.as_bytes()
+            }
+            None => raw,
+        };
+        self.log(logged, dropped, drained);
+        let rendered = self.render(text);
+        self.print(rendered, dropped);
     }
 
     /// The line, whole, in the task's log; `[stderr] ` before what came on stderr. `drained`:
@@ -818,7 +570,7 @@ mod tests {
     #[test]
     fn why_porch_stops_a_session() {
         let timeout = |n| Limits {
-            timeout: Some(secs(n)),
+            timeout: Some(Limit::whole(secs(n))),
             ..NONE
         };
         let idle = |n| Limits {
@@ -826,7 +578,7 @@ mod tests {
             ..NONE
         };
         let both = Limits {
-            timeout: Some(secs(60)),
+            timeout: Some(Limit::whole(secs(60))),
             idle_timeout: Some(secs(10)),
         };
         let signalled = Moment {
@@ -892,6 +644,19 @@ mod tests {
     }
 
     #[test]
+    fn what_setup_left_of_the_timeout_ends_a_session_told_as_the_timeout_set() {
+        let left_by_setup = Limits {
+            timeout: Some(Limit::after(secs(3), secs(1))),
+            ..NONE
+        };
+        assert_eq!(why_stop(&moment(1, 0, None), &left_by_setup), None);
+        assert_eq!(
+            why_stop(&moment(2, 0, None), &left_by_setup),
+            Some(StopReason::Timeout(secs(3)))
+        );
+    }
+
+    #[test]
     fn a_moment_is_measured_from_what_the_readers_stored() {
         let elapsed = Duration::from_millis(10_000);
         let cases = [
@@ -945,46 +710,6 @@ mod tests {
     }
 
     #[test]
-    fn ending_a_session_escalates_sigterm_sigterm_sigkill_three_seconds_apart() {
-        use Stage::*;
-        let timeout = StopReason::Timeout(secs(60));
-        let interrupted = StopReason::Interrupted(libc::SIGINT);
-        let steps = [
-            // (stage, reason, seconds since it, porch signalled twice) → next stage
-            (FirstTerm, timeout, 0, false, None),
-            (FirstTerm, timeout, 2, false, None),
-            (FirstTerm, timeout, 3, false, Some(SecondTerm)),
-            (SecondTerm, timeout, 2, false, None),
-            (SecondTerm, timeout, 3, false, Some(Kill)),
-            (Kill, timeout, 3600, false, None),
-            (FirstTerm, interrupted, 0, false, None),
-            (FirstTerm, interrupted, 3, false, Some(SecondTerm)),
-            (SecondTerm, interrupted, 3, false, Some(Kill)),
-            // A second signal to porch: SIGKILL now, whatever the grace left.
-            (FirstTerm, interrupted, 0, true, Some(Kill)),
-            (SecondTerm, interrupted, 0, true, Some(Kill)),
-            (Kill, interrupted, 0, true, None),
-            // ...but only for sessions porch is ending because it was signalled.
-            (FirstTerm, timeout, 0, true, None),
-            (SecondTerm, timeout, 3, true, Some(Kill)),
-        ];
-        for (stage, reason, waited, signalled_twice, next) in steps {
-            assert_eq!(
-                next_stage(stage, reason, secs(waited), signalled_twice),
-                next,
-                "{stage:?} {reason:?} after {waited}s, signalled twice: {signalled_twice}"
-            );
-        }
-    }
-
-    #[test]
-    fn only_the_last_stage_kills() {
-        assert_eq!(Stage::FirstTerm.signal(), libc::SIGTERM);
-        assert_eq!(Stage::SecondTerm.signal(), libc::SIGTERM);
-        assert_eq!(Stage::Kill.signal(), libc::SIGKILL);
-    }
-
-    #[test]
     fn a_start_failure_says_what_failed_and_keeps_its_cause() {
         use std::error::Error as _;
         let not_found = || io::Error::from(io::ErrorKind::NotFound);
@@ -1011,11 +736,6 @@ mod tests {
                 StartFailure::Wait(not_found()),
                 "could not wait for the agent: entity not found",
                 true,
-            ),
-            (
-                StartFailure::LostTrack,
-                "lost track of the agent process",
-                false,
             ),
         ];
         for (failure, message, has_source) in cases {

@@ -39,6 +39,8 @@ pub enum GitErrorKind {
     Io(String),
     /// porch refused before asking git: something is in the way.
     Refused(String),
+    /// git outlasted the limit porch gives it (a push), and porch ended it.
+    TimedOut(std::time::Duration),
 }
 
 impl GitError {
@@ -86,6 +88,10 @@ impl GitError {
             }
             GitErrorKind::Failed { stderr, .. } => stderr.trim().to_string(),
             GitErrorKind::Io(message) | GitErrorKind::Refused(message) => message.clone(),
+            GitErrorKind::TimedOut(limit) => format!(
+                "timed out after {}: porch ended it",
+                crate::util::duration::format(*limit)
+            ),
         };
         match &self.note {
             Some(note) => format!("{reason} {note}"),

@@ -1,9 +1,20 @@
 //! `--push REMOTE`: the remote a run pushes each task's branch to, checked before anything is
-//! created, and the push itself. Through `git::run`, so no hook runs and git never prompts.
+//! created, and the push itself. Through `git::command`, so no hook runs and git never prompts.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::git::{self, GitError};
+use crate::git::{self, GitError, GitErrorKind};
+use crate::process::child::{self, Child, Leftovers, Limit, Sink, Stop, Tail};
+
+/// How long one push may take. A remote that stops answering mid-push would otherwise hold up
+/// the task, and the run's end, for as long as git and its transport wait (ssh's and curl's
+/// own timeouts, which may be none).
+const PUSH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// How many of git's last lines on stderr a failed push keeps, for its error.
+const ERROR_LINES: usize = 50;
+/// Longest line kept from git; the rest of it is dropped.
+const LINE_LIMIT: usize = 64 * 1024;
 
 /// The remote as git is given it: a remote of the repository, a URL, or a path made absolute
 /// (git runs in the repository, the user gave it from the current directory).
@@ -42,7 +53,36 @@ pub fn reach(repo: &Path, remote: &str) -> Result<(), GitError> {
 /// holding other work is git's refusal, reported, not overwritten.
 pub fn push_branch(repo: &Path, remote: &str, branch: &str) -> Result<(), GitError> {
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
-    git::run(repo, &["push", "--quiet", remote, &refspec]).map(drop)
+    run_limited(repo, &["push", "--quiet", remote, &refspec], PUSH_TIMEOUT)
+}
+
+/// Runs git as a `Child`, ended once it outlasts `limit`. porch's own signals do not end it:
+/// a push after porch was signalled still takes the work where it was meant to go.
+fn run_limited(repo: &Path, args: &[&str], limit: Duration) -> Result<(), GitError> {
+    let what = git::describe(args);
+    let mut command = git::command(repo);
+    command.args(args);
+    let mut child =
+        Child::spawn(command, None, None, false).map_err(|err| GitError::spawn(&what, &err))?;
+    let said = Tail::new(ERROR_LINES);
+    let kept = said.clone();
+    let stderr: Sink = Box::new(move |line, _, _| kept.push(String::from_utf8_lossy(line).into()));
+    child
+        .read_output(LINE_LIMIT, child::discard(), stderr)
+        .map_err(|err| GitError::new(&what, GitErrorKind::Io(err.to_string())))?;
+    let clock = child.clock();
+    let waited = child.wait(|| Stop::due(&clock, Some(Limit::whole(limit)), false));
+    child.finish(Leftovers::Leave);
+    let kind = match waited {
+        Ok((status, None)) if status.success() => return Ok(()),
+        Ok((status, None)) => GitErrorKind::Failed {
+            status,
+            stderr: said.lines().join("\n"),
+        },
+        Ok((_, Some(_))) => GitErrorKind::TimedOut(limit),
+        Err(err) => GitErrorKind::Io(format!("could not wait for git: {err}")),
+    };
+    Err(GitError::new(what, kind))
 }
 
 /// The remote as porch shows it in results, summaries and errors: a password or token in a
@@ -98,6 +138,24 @@ mod tests {
              ! [remote rejected] task/a -> task/a (pre-receive hook declined); \
              error: failed to push some refs to '/tmp/rej.git'"
         );
+    }
+
+    #[test]
+    fn git_that_outlasts_its_limit_is_ended_and_said_to_have_timed_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = Duration::from_millis(200);
+        let args = ["-c", "alias.nap=!sleep 600", "nap"];
+        let error = run_limited(dir.path(), &args, limit).unwrap_err();
+        assert_eq!(error.kind, GitErrorKind::TimedOut(limit), "{error}");
+        assert!(
+            error
+                .to_string()
+                .ends_with("failed: timed out after 200ms: porch ended it"),
+            "{error}"
+        );
+        // A limit it stays under leaves it alone.
+        let ok = ["-c", "alias.ok=!true", "ok"];
+        run_limited(dir.path(), &ok, Duration::from_secs(600)).unwrap();
     }
 
     #[test]

@@ -1,36 +1,28 @@
-//! A command porch runs for a task besides the agent (`setup`), from start to end: started
-//! without a shell in the worktree, in its own process group, stdin null; every line it prints
-//! shown with the task's prefix and kept in the task's log; ended like a session (SIGTERM,
-//! SIGTERM, SIGKILL) when the task's time runs out or porch is told to stop.
+//! A command porch runs for a task besides the agent (`setup`, `check`), from start to end:
+//! started without a shell in the worktree as a `Child` (its own process group, stdin null);
+//! every line it prints shown with the task's prefix and kept in the task's log; ended like a
+//! session when the task's time runs out or porch is told to stop.
 
-use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufReader, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
 use crate::output::printer::{self, Line, Message, Origin, Tone};
+use crate::process::child::{self, Child, Leftovers, Limit, Sink, Stop, Tail};
 use crate::process::env::REPO_ENV_VARS;
 use crate::process::groups;
 use crate::process::shutdown;
 use crate::process::task_env::Redactor;
-use crate::sys;
-use crate::sys::line_reader::read_capped_line;
 use crate::util::duration;
 
 /// Longest line kept from a step; the rest of it is dropped.
 const LINE_LIMIT: usize = 1024 * 1024;
-/// Between the first SIGTERM, the second, and SIGKILL: as for a session.
-const STOP_GRACE: Duration = Duration::from_secs(3);
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// How long the output may stay open after the step exited (something it started in the
-/// background holds it) before porch stops waiting for it.
-const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// How many of a step's last lines `Ran` keeps, for an error that shows why it failed.
 const TAIL_LINES: usize = 10;
 
@@ -46,7 +38,7 @@ pub struct Step<'a> {
     pub redactor: &'a Arc<Redactor>,
     /// The session marker, for sweeping what a failed step left running.
     pub marker: &'a groups::Marker,
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Limit>,
     /// Whether what it leaves running is ended even when it succeeds: nothing after `check`
     /// would end it, while setup's dev server serves the session, whose sweep ends it.
     pub sweep_after_success: bool,
@@ -72,6 +64,8 @@ pub struct Ran {
     pub end: StepEnd,
     /// The step's exit code; `None` when it did not start or a signal ended it.
     pub exit_code: Option<i32>,
+    /// From its start to its exit: porch's cleanup after it does not count.
+    pub ran: Duration,
     /// Its last lines of output (both streams, redacted), oldest first.
     pub last_lines: Vec<String>,
 }
@@ -81,6 +75,7 @@ impl Ran {
         Ran {
             end,
             exit_code: None,
+            ran: Duration::ZERO,
             last_lines: Vec::new(),
         }
     }
@@ -97,84 +92,51 @@ pub fn run_to_end(step: &Step) -> Ran {
     if let Some(signal) = shutdown::requested() {
         return Ran::without_output(StepEnd::Interrupted(signal));
     }
+    let not_started =
+        |why: String| Ran::without_output(StepEnd::Failed(format!("could not be started: {why}")));
     let log = match File::options().create(true).append(true).open(step.log) {
         Ok(file) => Arc::new(Mutex::new(file)),
         Err(err) => {
-            return Ran::without_output(StepEnd::Failed(format!(
-                "could not be started: cannot open the log {}: {err}",
-                step.log.display()
-            )));
+            return not_started(format!("cannot open the log {}: {err}", step.log.display()));
         }
     };
-    let mut child = match command(step).spawn() {
+    let mut child = match Child::spawn(command(step), None, Some(step.marker), false) {
         Ok(child) => child,
-        Err(err) => {
-            return Ran::without_output(StepEnd::Failed(format!(
-                "could not be started: {}: {err}",
-                step.argv[0]
-            )));
-        }
+        Err(err) => return not_started(format!("{}: {err}", step.argv[0])),
     };
-    let pgid = child.id();
-    // Ctrl-Z stops the step with porch, and while it runs no other session claims what it
-    // leaves behind (see `groups::register_session`).
-    let registration = groups::register_session(pgid, step.marker);
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(2);
-    let pipes: [Box<dyn std::io::Read + Send>; 2] = match (child.stdout.take(), child.stderr.take())
-    {
-        (Some(out), Some(err)) => [Box::new(out), Box::new(err)],
-        _ => unreachable!("both were piped in `command`"),
-    };
-    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
-    let mut readers = 0;
-    for pipe in pipes {
-        let sinks = Sinks {
-            log: Arc::clone(&log),
-            tail: Arc::clone(&tail),
-            done: done_tx.clone(),
-        };
-        if spawn_reader(step, pipe, sinks).is_ok() {
-            readers += 1;
-        }
+    let tail = Tail::new(TAIL_LINES);
+    let (stdout, stderr) = (sink(step, &log, &tail), sink(step, &log, &tail));
+    if let Err(err) = child.read_output(LINE_LIMIT, stdout, stderr) {
+        return not_started(format!("no thread to read it: {err}"));
     }
-    drop(done_tx);
-    let (end, exit_code) = wait(step, &mut child, pgid);
+    let clock = child.clock();
+    let (end, exit_code) = match child.wait(|| Stop::due(&clock, step.timeout, true)) {
+        Ok((status, stopped)) => (ended(status, stopped), status.code()),
+        Err(err) => (
+            StepEnd::Failed(format!("could not be waited for: {err}")),
+            None,
+        ),
+    };
     // A step that failed or was interrupted leaves the task: its leftovers are ended here.
-    if end != StepEnd::Succeeded || step.sweep_after_success {
-        let grace = if shutdown::urgent() {
-            Duration::ZERO
-        } else {
-            STOP_GRACE
-        };
-        groups::end_leftovers(pgid, step.marker, None, grace);
-    }
-    drop(registration);
-    let deadline = Instant::now() + DRAIN_DEADLINE;
-    while readers > 0 && done_rx.recv_deadline(deadline).is_ok() {
-        readers -= 1;
-    }
-    let last_lines = tail
-        .lock()
-        .map_or_else(|_| Vec::new(), |t| t.iter().cloned().collect());
+    let leftovers = if end != StepEnd::Succeeded || step.sweep_after_success {
+        Leftovers::End
+    } else {
+        Leftovers::Leave
+    };
+    let ran = child.ran();
+    child.finish(leftovers);
     Ran {
         end,
         exit_code,
-        last_lines,
+        ran,
+        last_lines: tail.lines(),
     }
 }
 
 fn command(step: &Step) -> Command {
     let mut command = Command::new(&step.argv[0]);
-    command
-        .args(&step.argv[1..])
-        .current_dir(step.worktree)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    // A porch killed with SIGKILL takes the step with it; the task thread spawning it waits
-    // for it in `run`, so the signal never fires early.
-    sys::die_with_parent(&mut command);
+    command.args(&step.argv[1..]).current_dir(step.worktree);
+    child::in_own_group(&mut command);
     // They would point the step's git at another repository than the worktree.
     for var in REPO_ENV_VARS {
         command.env_remove(var);
@@ -183,78 +145,14 @@ fn command(step: &Step) -> Command {
     command
 }
 
-/// Waits for the step to exit, ending it when its time runs out or porch is told to stop.
-/// Returns how it ended and its exit code.
-fn wait(step: &Step, child: &mut std::process::Child, pgid: u32) -> (StepEnd, Option<i32>) {
-    let started = Instant::now();
-    let mut stopping: Option<(StepEnd, Stopping)> = None;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                let end = match stopping {
-                    Some((why, _)) => why,
-                    None => judge(status),
-                };
-                return (end, status.code());
-            }
-            Ok(None) => {}
-            Err(err) => {
-                return (
-                    StepEnd::Failed(format!("could not be waited for: {err}")),
-                    None,
-                );
-            }
+/// How a step ended: as it exited, unless porch ended it.
+fn ended(status: ExitStatus, stopped: Option<Stop>) -> StepEnd {
+    match stopped {
+        None => judge(status),
+        Some(Stop::Interrupted(signal)) => StepEnd::Interrupted(signal),
+        Some(Stop::TimedOut(limit)) => {
+            StepEnd::Failed(format!("timed out after {}", duration::format(limit)))
         }
-        match &mut stopping {
-            Some((_, stop)) => stop.escalate(pgid),
-            None => {
-                if let Some(why) = why_stop(step, started) {
-                    groups::signal_group(pgid, libc::SIGTERM);
-                    stopping = Some((why, Stopping::new()));
-                }
-            }
-        }
-        std::thread::sleep(POLL_INTERVAL);
-    }
-}
-
-fn why_stop(step: &Step, started: Instant) -> Option<StepEnd> {
-    if let Some(signal) = shutdown::requested() {
-        return Some(StepEnd::Interrupted(signal));
-    }
-    let limit = step.timeout.filter(|limit| started.elapsed() >= *limit)?;
-    Some(StepEnd::Failed(format!(
-        "timed out after {}",
-        duration::format(limit)
-    )))
-}
-
-/// The second SIGTERM, then SIGKILL, a grace period apart; at once when porch is told twice.
-struct Stopping {
-    since: Instant,
-    sent: u8,
-}
-
-impl Stopping {
-    fn new() -> Stopping {
-        Stopping {
-            since: Instant::now(),
-            sent: 1,
-        }
-    }
-
-    fn escalate(&mut self, pgid: u32) {
-        if self.sent >= 3 || !(shutdown::urgent() || self.since.elapsed() >= STOP_GRACE) {
-            return;
-        }
-        self.sent = if shutdown::urgent() { 3 } else { self.sent + 1 };
-        self.since = Instant::now();
-        let signal = if self.sent == 3 {
-            libc::SIGKILL
-        } else {
-            libc::SIGTERM
-        };
-        groups::signal_group(pgid, signal);
     }
 }
 
@@ -270,55 +168,30 @@ pub fn judge(status: ExitStatus) -> StepEnd {
     }
 }
 
-/// Where a reader puts each line, and how it says it is done.
-struct Sinks {
-    log: Arc<Mutex<File>>,
-    tail: Arc<Mutex<VecDeque<String>>>,
-    done: Sender<()>,
-}
-
-fn spawn_reader(
-    step: &Step,
-    pipe: Box<dyn std::io::Read + Send>,
-    sinks: Sinks,
-) -> std::io::Result<()> {
-    let Sinks { log, tail, done } = sinks;
+/// What a reader does with each line the step prints: the log, the tail, the terminal.
+fn sink(step: &Step, log: &Arc<Mutex<File>>, tail: &Tail) -> Sink {
+    let (log, tail) = (Arc::clone(log), tail.clone());
     let printer = step.printer.clone();
     let redactor = Arc::clone(step.redactor);
     let (task, label) = (step.task_index, step.label);
-    std::thread::Builder::new()
-        .name(format!("{label}-read"))
-        .spawn(move || {
-            let mut reader = BufReader::new(pipe);
-            let mut raw = Vec::new();
-            while let Ok(Some(dropped)) = read_capped_line(&mut reader, &mut raw, LINE_LIMIT) {
-                let mut text = redactor.redact(&String::from_utf8_lossy(&raw)).into_owned();
-                if dropped > 0 {
-                    text.push_str(&format!(" … ({dropped} more bytes)"));
-                }
-                if let Ok(mut file) = log.lock() {
-                    let _ = writeln!(file, "[{label}] {text}");
-                }
-                if let Ok(mut tail) = tail.lock() {
-                    if tail.len() == TAIL_LINES {
-                        tail.pop_front();
-                    }
-                    tail.push_back(text.clone());
-                }
-                let line = Line {
-                    task,
-                    origin: Origin::Step(label),
-                    tone: Tone::Plain,
-                    text,
-                };
-                // The log has the line: a terminal that fell behind must not hold up the step.
-                if !printer::offer(&printer, line) {
-                    break;
-                }
-            }
-            let _ = done.send(());
-        })
-        .map(|_| ())
+    Box::new(move |raw, dropped, _| {
+        let mut text = redactor.redact(&String::from_utf8_lossy(raw)).into_owned();
+        if dropped > 0 {
+            text.push_str(&format!(" … ({dropped} more bytes)"));
+        }
+        if let Ok(mut file) = log.lock() {
+            let _ = writeln!(file, "[{label}] {text}");
+        }
+        tail.push(text.clone());
+        let line = Line {
+            task,
+            origin: Origin::Step(label),
+            tone: Tone::Plain,
+            text,
+        };
+        // The log has the line: a terminal that fell behind must not hold up the step.
+        printer::offer(&printer, line);
+    })
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use crate::git::remote;
 use crate::git::{self, DiffStats};
 use crate::output::events::Event;
 use crate::output::printer::{self, Message, Tone};
+use crate::process::child::Limit;
 use crate::process::groups;
 use crate::process::shutdown;
 use crate::process::step::Step;
@@ -80,17 +81,17 @@ impl Task<'_> {
     }
 
     /// What the task's timeout leaves the session: it covers setup and session together.
-    fn session_timeout(&self) -> Option<Duration> {
+    fn session_timeout(&self) -> Option<Limit> {
+        let setup_took = self.setup_took.get();
         self.plan
             .timeout
-            .map(|limit| limit.saturating_sub(self.setup_took.get()))
+            .map(|limit| Limit::after(limit, setup_took))
     }
 
     /// What the task's timeout leaves the check, which runs last.
-    fn time_left(&self) -> Option<Duration> {
-        self.plan
-            .timeout
-            .map(|limit| limit.saturating_sub(self.started.elapsed()))
+    fn time_left(&self) -> Option<Limit> {
+        let used = self.started.elapsed();
+        self.plan.timeout.map(|limit| Limit::after(limit, used))
     }
 
     /// The task's environment for a step: `PORCH_*`, its `env`, and the session marker.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use crate::output::printer::{self, Message, Tone};
+use crate::process::child::Limit;
 use crate::process::groups::Marker;
 use crate::process::step::{self, Step, StepEnd};
 use crate::task::copy;
@@ -51,7 +52,7 @@ pub fn prepare(prep: &Preparation) -> Result<(), Unready> {
         env: prep.env,
         redactor: prep.redactor,
         marker: prep.marker,
-        timeout: prep.timeout,
+        timeout: prep.timeout.map(Limit::whole),
         sweep_after_success: false,
         log: prep.log,
         task_index: prep.task_index,

@@ -334,6 +334,43 @@ fn setup_runs_under_the_tasks_timeout() {
     assert!(!sandbox.path().join("args/slow.1.argv").exists());
 }
 
+/// The task's timeout covers setup, session and check: each gets what the ones before it left.
+/// One that runs out is told with the timeout as the user set it, never with that remainder
+/// (which rounded down read "timed out after 1s" for a 2s timeout).
+#[test]
+fn what_runs_out_of_the_tasks_timeout_is_told_with_the_timeout_as_set() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "after-setup", "prompt": "@sleep 600", "timeout": "2s",
+         "setup": ["sh", "-c", "echo preparing"]},
+        {"name": "checked", "prompt": "@write done.txt yes", "timeout": "2s",
+         "check": ["sleep", "600"]}
+    ]}));
+    let run = porch_recording(&sandbox, &tasks, &[]).run();
+    run.expect_code(1);
+    let results = sandbox.results();
+
+    let after_setup = task(&results, "after-setup");
+    assert_eq!(after_setup["status"], "timed_out", "{after_setup:#}");
+    assert_eq!(
+        after_setup["error"], "timed out after 2s",
+        "{after_setup:#}"
+    );
+
+    let checked = task(&results, "checked");
+    assert_eq!(checked["status"], "failed", "{checked:#}");
+    assert_eq!(
+        checked["error"], "check failed: timed out after 2s",
+        "{checked:#}"
+    );
+    assert!(checked["check"]["exit_code"].is_null(), "{checked:#}");
+    // The check's duration is its own run, inside the task's.
+    let check_ms = checked["check"]["duration_ms"].as_u64().unwrap();
+    let session_ms = checked["attempts"][0]["duration_ms"].as_u64().unwrap();
+    let task_ms = checked["duration_ms"].as_u64().unwrap();
+    assert!(check_ms + session_ms <= task_ms, "{checked:#}");
+}
+
 /// The variables porch gives every task, as `env` printed them, by name.
 fn porch_vars(text: &str) -> BTreeMap<String, String> {
     const NAMES: [&str; 7] = [
