@@ -1,6 +1,5 @@
 //! `porch run`: one thread per task, one printer thread, results written as tasks finish.
 
-use std::ffi::OsStr;
 use std::io::IsTerminal;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -11,14 +10,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::Sender;
 
 use crate::agent::ApiEvent;
-use crate::commands::logs;
+use crate::agent::log::rendered_tail;
 use crate::engine::conflicts;
 use crate::engine::dependencies::Dependencies;
 use crate::engine::rules::{Blocked, Scheduler};
 use crate::error::{Error, IoContext};
 use crate::output::events::Event;
+use crate::output::mode::{ColorChoice, OutputMode, color_wanted};
 use crate::output::printer::{self, Look, Message, Show, Tone};
-use crate::preflight::options::{ColorChoice, OutputMode, RunArgs};
+use crate::preflight::options::RunArgs;
 use crate::preflight::{self, Environment};
 use crate::process::groups;
 use crate::process::shutdown;
@@ -80,7 +80,7 @@ fn write_junit(plan: &Plan, results: &Results) -> Result<(), Error> {
         .iter()
         .map(|task| match &task.log {
             Some(log) if junit::is_failure(task.status) => {
-                logs::rendered_tail(Path::new(log), Path::new(&task.worktree), junit::TAIL_LINES)
+                rendered_tail(Path::new(log), Path::new(&task.worktree), junit::TAIL_LINES)
             }
             _ => Vec::new(),
         })
@@ -789,25 +789,6 @@ fn look(plan: &Plan, choice: ColorChoice, mode: OutputMode) -> (Look, bool) {
     (Look { names, color, show }, color)
 }
 
-/// Colour when asked for. With `auto`, only on a terminal, and never when `NO_COLOR` is set to
-/// anything but the empty string (no-color.org) or `TERM` is `dumb`.
-fn color_wanted(
-    choice: ColorChoice,
-    no_color: Option<&OsStr>,
-    term: Option<&OsStr>,
-    stdout_is_terminal: bool,
-) -> bool {
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            no_color.is_none_or(OsStr::is_empty)
-                && term.is_none_or(|t| t != "dumb")
-                && stdout_is_terminal
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1038,35 +1019,5 @@ mod tests {
         assert_eq!(tree(tmp.path()), before);
         let owner = std::fs::read_to_string(state_dir.join("repo")).unwrap();
         assert_eq!(owner, "/src/shop/.git");
-    }
-
-    #[test]
-    fn colour_when_asked_and_on_a_terminal_unless_told_not_to() {
-        use ColorChoice::{Always, Auto, Never};
-        let (none, empty, one, dumb, xterm) = (
-            None,
-            Some(OsStr::new("")),
-            Some(OsStr::new("1")),
-            Some(OsStr::new("dumb")),
-            Some(OsStr::new("xterm-256color")),
-        );
-        // (rule, --color, NO_COLOR, TERM, stdout is a terminal, colour)
-        let cases = [
-            ("always, whatever else", Always, one, dumb, false, true),
-            ("never, even on a terminal", Never, none, xterm, true, false),
-            ("auto on a terminal", Auto, none, xterm, true, true),
-            ("auto without TERM", Auto, none, none, true, true),
-            ("auto into a pipe", Auto, none, xterm, false, false),
-            ("auto with NO_COLOR set", Auto, one, xterm, true, false),
-            ("auto with NO_COLOR empty", Auto, empty, xterm, true, true),
-            ("auto on a dumb terminal", Auto, none, dumb, true, false),
-        ];
-        for (rule, choice, no_color, term, terminal, colour) in cases {
-            assert_eq!(
-                color_wanted(choice, no_color, term, terminal),
-                colour,
-                "{rule}"
-            );
-        }
     }
 }
