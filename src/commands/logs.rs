@@ -22,10 +22,9 @@ pub fn logs(args: &LogsArgs) -> Result<ExitCode, Error> {
     // While a task runs, its results entry has no `log` yet: the log is where porch puts it.
     let path = task.log.as_ref().map(PathBuf::from).unwrap_or_else(|| {
         let slot = branch_template::slot(&task.branch);
-        runs::log_path(
-            &location.state_dir,
-            if slot.is_empty() { &task.name } else { slot },
-        )
+        location
+            .state
+            .log(if slot.is_empty() { &task.name } else { slot })
     });
     let mut sink = Sink::new(&task, args.raw)?;
     if args.follow {
