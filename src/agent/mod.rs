@@ -3,6 +3,7 @@
 //! claude's event stream is parsed leniently: unknown event types and fields are kept in the
 //! task's log and skipped on the terminal, since new ones appear with every release.
 
+pub mod log;
 pub mod session;
 
 use std::borrow::Cow;

@@ -28,11 +28,13 @@ use crate::preflight::options::{OutputMode, RunArgs};
 use crate::preflight::taskfile::{Task, TaskFile};
 use crate::process::task_env::{self, Redactor, TaskIdentity};
 use crate::results::Shard;
+use crate::state::StateDir;
+use crate::state::lock::RunLock;
 use crate::sys::atomic_file::{Destination, destination};
 use crate::sys::writable;
 pub use crate::task::plan::{Plan, Resume, TaskPlan, TasksSource};
 use existing::Existing;
-pub use resume::{Earlier, plan_resume};
+pub use resume::{Resumption, plan_resume};
 
 pub struct Environment {
     pub home: Option<PathBuf>,
@@ -75,7 +77,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         env.porch_claude.as_deref(),
         env.path.as_deref(),
     )?;
-    let layout = decide_layout(args, env, &repo, &stamp.id)?;
+    let layout = decide_layout(args, env, &repo)?;
     let facts = ask_git(&repo, &branches)?;
     let existing = Existing {
         task_refs: &facts.task_refs,
@@ -111,6 +113,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
             tasks,
             source,
             resumed_from: None,
+            resumed_lock: None,
             tasks_file_order,
             shard: args.shard,
             push,
@@ -129,6 +132,7 @@ struct Decided {
     tasks: Vec<TaskPlan>,
     source: TasksSource,
     resumed_from: Option<String>,
+    resumed_lock: Option<RunLock>,
     tasks_file_order: Vec<String>,
     shard: Option<Shard>,
     push: Option<String>,
@@ -153,6 +157,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         tasks,
         source,
         resumed_from,
+        resumed_lock,
         tasks_file_order,
         shard,
         push,
@@ -162,10 +167,9 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         agent,
         permission_mode: args.permission_mode.clone(),
         cleanup: args.cleanup,
-        state_dir: layout.state_dir,
+        state: layout.state,
         output: layout.output,
         junit: args.junit.clone(),
-        latest_results: layout.latest_results,
         jobs,
         jobs_note,
         stagger: args.stagger,
@@ -179,6 +183,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         tasks,
         source,
         resumed_from,
+        resumed_lock,
         tasks_file_order,
         shard,
         push,
@@ -206,8 +211,6 @@ fn push_remote(args: &RunArgs, repo: &Repo) -> Result<Option<String>, Error> {
     Ok(Some(remote))
 }
 
-const LATEST_RESULTS: &str = "results.json";
-
 fn read_task_list(arg: &str) -> Result<(TasksSource, TaskFile), Error> {
     let (name, bytes) = read_tasks(arg)?;
     let file = parse_tasks(arg, &name, &bytes)?;
@@ -224,41 +227,29 @@ fn parse_tasks(arg: &str, name: &str, bytes: &[u8]) -> Result<TaskFile, Error> {
 struct Layout {
     /// `WORKTREE_DIR/<repo name>`: the tasks' worktrees and the state directory.
     worktree_root: PathBuf,
-    state_dir: PathBuf,
-    output: PathBuf,
-    latest_results: Option<PathBuf>,
+    state: StateDir,
+    /// `-o FILE`, made absolute.
+    output: Option<PathBuf>,
 }
 
-fn decide_layout(
-    args: &RunArgs,
-    env: &Environment,
-    repo: &Repo,
-    run_id: &str,
-) -> Result<Layout, Error> {
+fn decide_layout(args: &RunArgs, env: &Environment, repo: &Repo) -> Result<Layout, Error> {
     let worktree_dir =
-        crate::state::layout::worktree_dir(args.worktree_dir.as_deref(), env.home.as_deref())?;
-    let worktree_dir = crate::state::real_path(&worktree_dir);
+        crate::state::worktree_dir(args.worktree_dir.as_deref(), env.home.as_deref())?;
     check_creatable(&worktree_dir, "the worktree directory")?;
     let worktree_root = crate::state::worktree_root(&worktree_dir, repo);
     refuse_root_in_work_tree(&worktree_root, repo)?;
-    let state_dir = worktree_root.join(".porch");
     let output = match &args.output {
         Some(path) => {
             let path = std::path::absolute(path).context("resolve", path)?;
             check_output(&path)?;
-            path
+            Some(path)
         }
-        None => crate::state::layout::run_results_file(&state_dir, run_id),
+        None => None,
     };
-    let latest_results = args
-        .output
-        .is_none()
-        .then(|| state_dir.join(LATEST_RESULTS));
     Ok(Layout {
+        state: StateDir::in_root(&worktree_root),
         worktree_root,
-        state_dir,
         output,
-        latest_results,
     })
 }
 
@@ -382,7 +373,7 @@ fn plan_tasks(
         };
         settings::check_copies(source_name, index, &task, &repo.toplevel)?;
         let slot = branch_template::slot(&branch).to_string();
-        let (worktree, log) = settings::paths(&layout.worktree_root, &layout.state_dir, &slot);
+        let (worktree, log) = settings::paths(&layout.worktree_root, &layout.state, &slot);
         let occupied = worktree.symlink_metadata().is_ok();
         let names = (branch.as_str(), slot.as_str());
         if let Some(mut conflict) =
@@ -541,24 +532,20 @@ impl<'a> BaseCommits<'a> {
     }
 }
 
-/// Everything porch will create under .porch/ is checked here, so that a failure to create it
-/// is an error before anything exists, not after.
+/// Everything porch will create in the state directory is checked here, so that a failure to
+/// create it is an error before anything exists, not after.
 fn check_creatable_outputs(args: &RunArgs, layout: &Layout, repo: &Repo) -> Result<(), Error> {
-    check_creatable(&layout.state_dir.join("logs"), "the worktree directory")?;
-    if let Some(link) = &layout.latest_results {
-        check_creatable(
-            layout.output.parent().unwrap_or(&layout.state_dir),
-            "the results directory",
-        )?;
-        if link.is_dir() {
-            return Err(Error::setup(
-                format!(
-                    "{} is a directory, where porch links the latest results",
-                    link.display()
-                ),
-                "remove it, or give -o a results file",
-            ));
-        }
+    check_creatable(&layout.state.logs_dir(), "the worktree directory")?;
+    check_creatable(&layout.state.runs_dir(), "the results directory")?;
+    let link = layout.state.latest_link();
+    if link.is_dir() {
+        return Err(Error::setup(
+            format!(
+                "{} is a directory, where porch links the latest results",
+                link.display()
+            ),
+            "remove it: porch keeps every run's results beside it",
+        ));
     }
     if let Some(output) = &args.output {
         refuse_overwriting_tasks(&args.tasks, output)?;

@@ -5,29 +5,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::output::mode::ColorChoice;
+pub use crate::output::mode::OutputMode;
 use crate::preflight::branch_template::Template;
 use crate::results::Shard;
 use crate::state::runs::RunChoice;
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
-
-/// What `porch run` writes on stdout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputMode {
-    /// The sessions' lines, then the summary.
-    Stream,
-    /// `--quiet`: the summary only.
-    Quiet,
-    /// `--json`: the results object only, once the run ends.
-    Json,
-    /// `--events`: JSON Lines, one a line or event.
-    Events,
-}
 
 #[derive(Debug, PartialEq)]
 pub struct RunArgs {

@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::preflight::branch_template::{RunStamp, Template};
 use crate::preflight::taskfile::{self, Task};
 use crate::process::task_env::{self, TaskIdentity};
+use crate::state::StateDir;
 
 /// The template in force and where it came from, for messages.
 pub struct BranchTemplate {
@@ -144,11 +145,8 @@ pub fn environment(identity: &TaskIdentity, task: &Task) -> Vec<(String, String)
 }
 
 /// Where a task's worktree and log go under the worktree root and the state directory.
-pub fn paths(worktree_root: &Path, state_dir: &Path, slot: &str) -> (PathBuf, PathBuf) {
-    (
-        worktree_root.join(slot),
-        state_dir.join("logs").join(format!("{slot}.log")),
-    )
+pub fn paths(worktree_root: &Path, state: &StateDir, slot: &str) -> (PathBuf, PathBuf) {
+    (worktree_root.join(slot), state.log(slot))
 }
 
 #[cfg(test)]
