@@ -13,7 +13,6 @@ pub mod shard;
 pub mod taskfile;
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -29,6 +28,7 @@ use crate::preflight::taskfile::{Task, TaskFile};
 use crate::process::task_env::{self, Redactor, TaskIdentity};
 use crate::results::Shard;
 use crate::sys::atomic_file::{Destination, destination};
+use crate::sys::bounded_read;
 use crate::sys::writable;
 pub use crate::task::plan::{Plan, Resume, TaskPlan, TasksSource};
 use existing::Existing;
@@ -657,18 +657,47 @@ fn refuse_overwriting_tracked(repo: &Repo, flag: &str, path: &Path) -> Result<()
     Ok(())
 }
 
+/// The most a tasks file may hold: far beyond any file of tasks (a prompt longer than a
+/// `prompt_file` may hold would be a strange thing to inline), and a bound on what porch reads
+/// into memory (and stores for `porch resume`) when the tasks come from a stream.
+const TASKS_FILE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// The tasks as bytes, from a path or from stdin (`-`). A path may be a FIFO or a device
+/// (`porch run <(jq … all.json) .`): the user named it, so porch waits for its writer as `cat`
+/// would (Ctrl-C ends the wait: porch catches no signal before the run starts), but reads at
+/// most `TASKS_FILE_LIMIT`, so `/dev/zero` is an error rather than the machine's memory.
 fn read_tasks(arg: &str) -> Result<(String, Vec<u8>), Error> {
+    let too_large = |name: &str| {
+        Error::setup(
+            format!(
+                "the tasks file {name} holds more than {}, the most porch reads",
+                bounded_read::limit_text(TASKS_FILE_LIMIT)
+            ),
+            "name the JSON tasks file itself; put long prompts in prompt_file files",
+        )
+    };
     if arg == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .context("read the tasks from", Path::new("<stdin>"))?;
-        return Ok(("<stdin>".to_string(), bytes));
+        let stdin = Path::new("<stdin>");
+        let read = bounded_read::read_capped(std::io::stdin().lock(), TASKS_FILE_LIMIT);
+        return match read.context("read the tasks from", stdin)? {
+            Some(bytes) => Ok(("<stdin>".to_string(), bytes)),
+            None => Err(too_large("<stdin>")),
+        };
     }
     let path = Path::new(arg);
-    match std::fs::read(path) {
-        Ok(bytes) => Ok((arg.to_string(), bytes)),
+    let read = std::fs::File::open(path).and_then(|file| {
+        let meta = file.metadata()?;
+        if meta.is_dir() {
+            return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
+        }
+        if meta.is_file() && meta.len() > TASKS_FILE_LIMIT {
+            return Ok(None);
+        }
+        bounded_read::read_capped(file, TASKS_FILE_LIMIT)
+    });
+    match read {
+        Ok(Some(bytes)) => Ok((arg.to_string(), bytes)),
+        Ok(None) => Err(too_large(arg)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::setup(
             format!("the tasks file {arg} does not exist"),
             "check the path, or create a sample with `porch init`",

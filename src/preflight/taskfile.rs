@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::engine::dependencies::Dependencies;
 use crate::error::Error;
 use crate::preflight::branch_template::Template;
+use crate::sys::bounded_read::{self, Refusal};
 pub use crate::task::plan::Task;
 
 /// Fields a task may have, all of them also allowed in `defaults` but `TASK_ONLY_FIELDS`.
@@ -957,20 +958,33 @@ impl Fields<'_> {
     }
 }
 
-/// A prompt file's text; the reason it cannot be used otherwise.
+/// The most a `prompt_file` may hold. A prompt is read into memory for every task that names
+/// it, and a file larger than this is no prompt but a mistake (a log, a build output).
+pub const PROMPT_FILE_LIMIT: u64 = 1024 * 1024;
+
+/// A prompt file's text; the reason it cannot be used otherwise. Only a regular file: a FIFO
+/// would keep porch waiting for a writer, without a word, and a device may never end.
 fn read_prompt_file(path: &Path) -> Result<String, String> {
-    let bytes = match std::fs::read(path) {
+    let shown = path.display();
+    let bytes = match bounded_read::read_regular_file(path, PROMPT_FILE_LIMIT) {
         Ok(bytes) => bytes,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!("does not exist ({})", path.display()));
+        Err(Refusal::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("does not exist ({shown})"));
         }
-        Err(_) if path.is_dir() => return Err(format!("is a directory ({})", path.display())),
-        Err(err) => return Err(format!("cannot be read ({}): {err}", path.display())),
+        Err(Refusal::Io(err)) => return Err(format!("cannot be read ({shown}): {err}")),
+        Err(Refusal::NotRegular(kind)) => {
+            return Err(format!("is {kind}, not a regular file ({shown})"));
+        }
+        Err(Refusal::TooLarge) => {
+            return Err(format!(
+                "holds more than {}, the most a prompt file may ({shown})",
+                bounded_read::limit_text(PROMPT_FILE_LIMIT)
+            ));
+        }
     };
-    let text =
-        String::from_utf8(bytes).map_err(|_| format!("is not UTF-8 text ({})", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("is not UTF-8 text ({shown})"))?;
     if text.trim().is_empty() {
-        return Err(format!("is empty ({})", path.display()));
+        return Err(format!("is empty ({shown})"));
     }
     Ok(text)
 }

@@ -1,0 +1,133 @@
+//! What a hostile or careless tasks file tries before the run: files that never end, options
+//! porch owns in another spelling, keys given twice, revisions for a base, text that turns the
+//! terminal around, work copied in from the user's checkout, runs nested inside each other,
+//! and the way back after a run that stopped half-way.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+use crate::validation::{one, refused};
+
+/// How long a refusal may take: porch reads and refuses in well under a second; the deadline
+/// only ends a porch that waits forever, and is generous for a loaded machine.
+const REFUSAL_DEADLINE: Duration = Duration::from_secs(90);
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// Runs `porch` with its address space limited to 2 GiB: a porch that reads without a bound
+/// fails under it at once, rather than taking the memory of the machine the tests share.
+fn run_with_memory_limit(porch: &Porch) -> Run {
+    let inner = porch.command();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -v 2097152 && exec \"$0\" \"$@\"")
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .stdin(Stdio::null());
+    if let Some(dir) = inner.get_current_dir() {
+        cmd.current_dir(dir);
+    }
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    Run {
+        output: cmd.output().unwrap(),
+        description: format!("(ulimit -v 2 GiB) {}", porch.description()),
+        cwd: inner.get_current_dir().unwrap_or(Path::new(".")).into(),
+    }
+}
+
+/// Nothing of a run was made: no worktree directory, no results, no branch but `main`.
+#[track_caller]
+fn nothing_made(sandbox: &Sandbox, run: &Run) {
+    assert!(!sandbox.worktree_dir().exists(), "worktrees made\n{run}");
+    assert!(!sandbox.results_path().exists(), "results written\n{run}");
+    assert_eq!(sandbox.branches(), ["main"], "{run}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// prompt_file and the tasks file: read whole, so bounded, and a prompt only from a regular file.
+
+#[test]
+fn a_prompt_file_that_is_a_fifo_nobody_writes_is_refused_without_waiting() {
+    let sandbox = Sandbox::new();
+    mkfifo(&sandbox.path().join("prompt.fifo"));
+    sandbox.tasks_text(&one(r#""name": "a", "prompt_file": "prompt.fifo""#));
+    let mut porch = sandbox.porch_run(&["tasks.json", "repo"]).spawn("fifo");
+    // A porch that waits for a writer is killed when `porch` is dropped, after the panic.
+    let run = porch.wait_within(REFUSAL_DEADLINE);
+    run.expect_code(2).expect_stderr(
+        "tasks[0] (\"a\"): field `prompt_file`: \"prompt.fifo\" is a named pipe (FIFO), not a regular file",
+    );
+    nothing_made(&sandbox, &run);
+}
+
+#[test]
+fn a_prompt_file_that_never_ends_is_refused() {
+    let sandbox = Sandbox::new();
+    sandbox.tasks_text(&one(r#""name": "a", "prompt_file": "/dev/zero""#));
+    let run = run_with_memory_limit(&sandbox.porch_run(&["tasks.json", "repo"]));
+    run.expect_code(2)
+        .expect_stderr("field `prompt_file`: \"/dev/zero\" is a device, not a regular file")
+        .expect_no_panic();
+    nothing_made(&sandbox, &run);
+}
+
+#[test]
+fn a_prompt_file_may_hold_1_mib_and_no_more() {
+    let sandbox = Sandbox::new();
+    let limit = 1024 * 1024;
+    let mut prompt = b"@say read it all\n".to_vec();
+    prompt.resize(limit, b'x');
+    std::fs::write(sandbox.path().join("whole.md"), &prompt).unwrap();
+    prompt.push(b'x');
+    std::fs::write(sandbox.path().join("over.md"), &prompt).unwrap();
+
+    sandbox.tasks_text(&one(r#""name": "a", "prompt_file": "over.md""#));
+    refused(
+        "a prompt file one byte over 1 MiB",
+        &sandbox,
+        &sandbox.porch_run(&["tasks.json", "repo"]),
+        &["field `prompt_file`: \"over.md\" holds more than 1 MiB"],
+    );
+
+    sandbox.tasks_text(&one(r#""name": "a", "prompt_file": "whole.md""#));
+    let run = sandbox.porch_run(&["tasks.json", "repo"]).run();
+    run.expect_code(0).expect_stdout("read it all");
+}
+
+#[test]
+fn a_tasks_file_that_never_ends_is_refused_at_the_limit() {
+    let sandbox = Sandbox::new();
+    let run = run_with_memory_limit(&sandbox.porch_run(&["/dev/zero", "repo"]));
+    run.expect_code(2)
+        .expect_stderr("the tasks file /dev/zero holds more than 64 MiB")
+        .expect_no_panic();
+    nothing_made(&sandbox, &run);
+}
+
+#[test]
+fn a_tasks_file_that_is_a_fifo_is_read_when_its_writer_comes() {
+    let sandbox = Sandbox::new();
+    let fifo = sandbox.path().join("tasks.fifo");
+    mkfifo(&fifo);
+    let mut porch = sandbox
+        .porch_run(&[path_str(&fifo), "repo"])
+        .spawn("tasks-fifo");
+    // Opening for writing waits for porch to open for reading, as a shell's `<(…)` does; from
+    // a thread, so that a porch that never opens it fails the test instead of hanging it.
+    let writer = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = std::fs::write(writer, r#"[{"name": "a", "prompt": "@say from the pipe"}]"#);
+    });
+    let run = porch.wait();
+    run.expect_code(0).expect_stdout("from the pipe");
+}
