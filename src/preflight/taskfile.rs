@@ -50,25 +50,6 @@ pub const MAX_NAME_LEN: usize = 64;
 pub const MAX_REPEAT: u32 = 20;
 const NAME_HINT: &str = "a task name becomes a directory and the branch task/NAME: use letters, digits, '-', '_' and '.', e.g. \"fix-login\"";
 const TOOLS_HINT: &str = "write e.g. [\"Read\", \"Edit\", \"Bash(cargo test:*)\"]";
-/// claude options porch sets from a field of its own, or must own to read the session: `args`
-/// may not give them.
-const OWNED_OPTIONS: [(&str, &str); 11] = [
-    ("-p", "porch always runs claude headless"),
-    ("--print", "porch always runs claude headless"),
-    ("--output-format", "porch reads stream-json"),
-    ("--input-format", "porch sends the prompt as text"),
-    ("--model", "use the field `model`"),
-    ("--max-turns", "use the field `max_turns`"),
-    ("--max-budget-usd", "use the field `max_budget_usd`"),
-    (
-        "--append-system-prompt",
-        "use the field `append_system_prompt`",
-    ),
-    ("--permission-mode", "use the field `permission_mode`"),
-    ("--allowedTools", "use the field `allowed_tools`"),
-    ("--disallowedTools", "use the field `disallowed_tools`"),
-];
-
 /// `porch help tasks`: the whole format, every field.
 pub const HELP: &str = r#"porch tasks files: JSON, one object per task
 
@@ -824,11 +805,8 @@ impl Fields<'_> {
             if arg.contains('\0') {
                 return Err("contains a NUL character".to_string());
             }
-            match OWNED_OPTIONS
-                .iter()
-                .find(|(option, _)| arg == *option || arg.starts_with(&format!("{option}=")))
-            {
-                Some((_, instead)) => Err(format!("is set by porch: {instead}")),
+            match crate::agent::owned_option(arg) {
+                Some(instead) => Err(format!("is set by porch: {instead}")),
                 None => Ok(()),
             }
         })?;

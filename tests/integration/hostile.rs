@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::*;
-use crate::validation::{one, refused};
+use crate::validation::{case, check_cases, one, refused};
 
 /// How long a refusal may take: porch reads and refuses in well under a second; the deadline
 /// only ends a porch that waits forever, and is generous for a loaded machine.
@@ -130,4 +130,54 @@ fn a_tasks_file_that_is_a_fifo_is_read_when_its_writer_comes() {
     });
     let run = porch.wait();
     run.expect_code(0).expect_stdout("from the pipe");
+}
+
+// ---------------------------------------------------------------------------------------------
+// args: no option porch sets itself, in any spelling the CLI takes.
+
+#[test]
+fn args_may_not_give_an_option_porch_sets_in_any_spelling() {
+    let instead_tools = "is set by porch: use the field `allowed_tools`";
+    check_cases(vec![
+        case(
+            "the CLI's kebab-case spelling of --allowedTools",
+            one(r#""name": "a", "prompt": "p", "args": ["--allowed-tools", "Read"]"#),
+            &[
+                "tasks[0] (\"a\"): field `args`: entry \"--allowed-tools\"",
+                instead_tools,
+            ],
+        ),
+        case(
+            "--disallowed-tools with its value attached",
+            one(r#""name": "a", "prompt": "p", "args": ["--disallowed-tools=Bash"]"#),
+            &[
+                "entry \"--disallowed-tools=Bash\" is set by porch: use the field `disallowed_tools`",
+            ],
+        ),
+        case(
+            "--allowedTools=…",
+            one(r#""name": "a", "prompt": "p", "args": ["--allowedTools=Read"]"#),
+            &[instead_tools],
+        ),
+        case(
+            "--print, -p's long name",
+            one(r#""name": "a", "prompt": "p", "args": ["--print"]"#),
+            &["entry \"--print\" is set by porch: porch always runs claude headless"],
+        ),
+        case(
+            "a session of its own choosing",
+            one(r#""name": "a", "prompt": "p", "args": ["-r", "0123"]"#),
+            &["entry \"-r\" is set by porch"],
+        ),
+        case(
+            "a permission mode by another name",
+            one(r#""name": "a", "prompt": "p", "args": ["--dangerously-skip-permissions"]"#),
+            &["use the field `permission_mode`"],
+        ),
+        case(
+            "in the defaults",
+            r#"{"defaults": {"args": ["--max-budget-usd=5"]}, "tasks": [{"name": "a", "prompt": "p"}]}"#,
+            &["defaults: field `args`: entry \"--max-budget-usd=5\" is set by porch"],
+        ),
+    ]);
 }
