@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::preflight::branch_template::Template;
 use crate::sys::bounded_read::{self, Refusal};
 pub use crate::task::plan::Task;
+use crate::util::strict_json::{self, Problem, Step};
 
 /// Fields a task may have, all of them also allowed in `defaults` but `TASK_ONLY_FIELDS`.
 pub const TASK_FIELDS: [&str; 20] = [
@@ -215,11 +216,17 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<TaskFile, Error> {
             "write {\"tasks\": [{\"name\": ..., \"prompt\": ...}]}; `porch init` writes a sample",
         ));
     }
-    let document: Value = serde_json::from_slice(bytes).map_err(|err| {
-        source.error(
+    let document = strict_json::parse(bytes).map_err(|problem| match problem {
+        Problem::Syntax(err) => source.error(
             format!("not valid JSON: {err}"),
             "fix the JSON at that line and column; `porch init` writes a valid sample",
-        )
+        ),
+        Problem::RepeatedKey {
+            path,
+            key,
+            line,
+            column,
+        } => repeated_key_error(source, bytes, &path, &key, (line, column)),
     })?;
     let TopLevel {
         list,
@@ -271,6 +278,64 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<TaskFile, Error> {
         tasks,
         branch_template,
     })
+}
+
+/// A key given twice in one object, named where it is: a task and its field, `defaults` and
+/// its field, or the top level. JSON readers disagree on which value counts, so porch takes
+/// neither.
+fn repeated_key_error(
+    source: &Source,
+    bytes: &[u8],
+    path: &[Step],
+    key: &str,
+    (line, column): (usize, usize),
+) -> Error {
+    let (task, rest) = match path {
+        [Step::Key(tasks), Step::Index(index), rest @ ..] if tasks == "tasks" => {
+            (Some(*index), rest)
+        }
+        [Step::Index(index), rest @ ..] => (Some(*index), rest),
+        _ => (None, path),
+    };
+    let (entry, rest) = match (task, rest) {
+        (Some(index), rest) => {
+            // Not when the name itself is the key given twice.
+            let name = (!(rest.is_empty() && key == "name"))
+                .then(|| written_name(bytes, index))
+                .flatten();
+            (Some(task_label(index, name.as_deref())), rest)
+        }
+        (None, [Step::Key(defaults), rest @ ..]) if defaults == "defaults" => {
+            (Some("defaults".to_string()), rest)
+        }
+        (None, rest) => (None, rest),
+    };
+    let (field, within) = match rest.first() {
+        None => (key.to_string(), String::new()),
+        Some(first) => (
+            strict_json::path_text(std::slice::from_ref(first)),
+            format!(" in {}", strict_json::path_text(rest)),
+        ),
+    };
+    Error::Tasks {
+        file: source.name.to_string(),
+        task: entry,
+        field: Some(field),
+        message: format!(
+            "the key {} is given twice{within} (line {line}, column {column}): JSON readers disagree on which value counts",
+            quote_value(key)
+        ),
+        hint: Some("keep one of the two, and delete the other".to_string()),
+    }
+}
+
+/// The name task `index` has in a lenient reading of the file (the last value of a key wins),
+/// for an error found before the tasks are read.
+fn written_name(bytes: &[u8], index: usize) -> Option<String> {
+    let document: Value = serde_json::from_slice(bytes).ok()?;
+    let tasks = document.get("tasks").unwrap_or(&document);
+    let name = tasks.get(index)?.get("name")?.as_str()?.to_string();
+    check_name(&name).is_ok().then_some(name)
 }
 
 /// The name of attempt `k` (from 1) of a repeated task.

@@ -181,3 +181,45 @@ fn args_may_not_give_an_option_porch_sets_in_any_spelling() {
         ),
     ]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A key given twice: JSON readers disagree on which value counts.
+
+#[test]
+fn a_key_given_twice_anywhere_is_refused_with_where_it_is() {
+    check_cases(vec![
+        case(
+            "in a task's env",
+            "{\"tasks\": [{\"name\": \"a\", \"prompt\": \"p\",\n  \"env\": {\"API_KEY\": \"one\", \"API_KEY\": \"two\"}}]}",
+            &[
+                "tasks[0] (\"a\"): field `env`: the key \"API_KEY\" is given twice in env (line 2,",
+                "hint: keep one of the two",
+            ],
+        ),
+        case(
+            "a task's field",
+            r#"{"tasks": [{"name": "a", "prompt": "p", "timeout": "1m", "timeout": "2h"}]}"#,
+            &["tasks[0] (\"a\"): field `timeout`: the key \"timeout\" is given twice"],
+        ),
+        case(
+            "the name itself, which names no task then",
+            r#"{"tasks": [{"name": "a", "prompt": "p"}, {"name": "b", "name": "c", "prompt": "p"}]}"#,
+            &["tasks[1]: field `name`: the key \"name\" is given twice"],
+        ),
+        case(
+            "in the defaults",
+            r#"{"defaults": {"model": "opus", "model": "haiku"}, "tasks": [{"name": "a", "prompt": "p"}]}"#,
+            &["defaults: field `model`: the key \"model\" is given twice"],
+        ),
+        case(
+            "at the top",
+            r#"{"tasks": [{"name": "a", "prompt": "p"}], "tasks": []}"#,
+            &["field `tasks`: the key \"tasks\" is given twice"],
+        ),
+        case(
+            "deep inside an unknown field",
+            r#"[{"name": "a", "prompt": "p", "x": {"y": [{"z": 1, "z": 1}]}}]"#,
+            &["tasks[0] (\"a\"): field `x`: the key \"z\" is given twice in x.y[0]"],
+        ),
+    ]);
+}
