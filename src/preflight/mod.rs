@@ -802,9 +802,10 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
     let list: Vec<&str> = branches.lines().collect();
     let message = if task.base_branch.is_some() {
         format!(
-            "{} is not a branch of {}",
+            "{} is not a branch of {}, nor a revision git makes a commit of (`git rev-parse --verify {}`)",
             taskfile::quote_value(base),
-            repo.toplevel.display()
+            repo.toplevel.display(),
+            crate::util::quote::word(&format!("{base}^{{commit}}"))
         )
     } else {
         format!("the default base {base:?} (checked out in REPO) does not name a commit")
@@ -815,8 +816,13 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
         field: Some("base_branch".to_string()),
         message,
         hint: Some(match remote_namesakes(repo, base).as_slice() {
-            [] if list.is_empty() => "name an existing branch".to_string(),
-            [] => format!("name an existing branch: {}", list.join(", ")),
+            [] if list.is_empty() => {
+                "name an existing branch, or a tag, a commit id, `main~2`".to_string()
+            }
+            [] => format!(
+                "name an existing branch: {}; or a tag, a commit id, `main~2`",
+                list.join(", ")
+            ),
             remote => format!(
                 "a remote-tracking branch has that name, which porch does not guess: write {}",
                 remote.join(" or ")

@@ -83,7 +83,9 @@ Task fields:
   prompt_file           or: a file holding the prompt, relative to the tasks file's directory
                         (to the current directory when the tasks come on stdin)
   description           a line for people: the commit title and the results
-  base_branch           the branch to start from [default: the branch checked out in REPO]
+  base_branch           the branch to start from, or any revision git makes a commit of (a
+                        tag, a commit id, main~2); a branch of that name comes first
+                        [default: the branch checked out in REPO]
   timeout               a duration (90s, 10m, 1h30m) for setup and session together;
                         overrides --timeout
   allowed_tools         claude's --allowedTools, e.g. ["Read", "Edit", "Bash(cargo test:*)"]
@@ -761,20 +763,18 @@ impl Fields<'_> {
     }
 
     fn base_branch(&self) -> Result<Option<String>, Error> {
-        let branch = self.string(
-            "base_branch",
-            "name a branch of the repository, e.g. \"main\"",
-        )?;
-        if let Some(branch) = &branch
-            && let Err(reason) = check_branch(branch)
+        let hint = "name a branch of the repository (e.g. \"main\") or any revision git knows (a tag, a commit id, \"main~2\"), or leave the field out to use the branch checked out in REPO";
+        let base = self.string("base_branch", hint)?;
+        if let Some(base) = &base
+            && let Err(reason) = check_revision(base)
         {
             return Err(self.error(
                 "base_branch",
-                format!("{} {reason}", quote_value(branch)),
-                "name a branch of the repository, e.g. \"main\", or leave the field out to use the branch checked out in REPO",
+                format!("{} {reason}", quote_value(base)),
+                hint,
             ));
         }
-        Ok(branch)
+        Ok(base)
     }
 
     /// Names of tasks of the file; whether they name tasks is checked once every task is read.
@@ -1065,32 +1065,22 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Enough of `git check-ref-format` to refuse anything git or a shell could misread; whether the
-/// branch exists is asked of git later.
-fn check_branch(branch: &str) -> Result<(), String> {
-    if branch.is_empty() {
+/// What git could misread as something else than a revision: whether it names a commit is
+/// asked of git later (`rev-parse --verify REV^{commit}`, after `--end-of-options`), and a
+/// branch of that name comes first. Anything else git makes a commit of is a base: `main~2`,
+/// `v1.0^{commit}`, a commit id.
+fn check_revision(revision: &str) -> Result<(), String> {
+    if revision.trim().is_empty() {
         return Err("is empty".to_string());
     }
-    if branch.starts_with('-') {
+    if revision.starts_with('-') {
         return Err("starts with '-', so git would read it as an option".to_string());
     }
-    if let Some(bad) = branch.chars().find(|c| {
-        c.is_control() || c.is_whitespace() || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')
-    }) {
+    if let Some(bad) = revision.chars().find(|c| c.is_control()) {
         return Err(format!(
-            "contains {}, which git refuses in a branch name",
+            "contains {}, which no revision holds",
             describe_char(bad)
         ));
-    }
-    if branch.contains("..") || branch.contains("@{") || branch.contains("//") {
-        return Err("is not a valid branch name (it holds \"..\", \"@{\" or \"//\")".to_string());
-    }
-    if branch.starts_with('/')
-        || branch.ends_with('/')
-        || branch.ends_with('.')
-        || branch.ends_with(".lock")
-    {
-        return Err("is not a valid branch name".to_string());
     }
     Ok(())
 }

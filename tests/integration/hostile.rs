@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use serde_json::json;
+
 use crate::support::*;
 use crate::validation::{case, check_cases, one, refused};
 
@@ -222,4 +224,57 @@ fn a_key_given_twice_anywhere_is_refused_with_where_it_is() {
             &["tasks[0] (\"a\"): field `x`: the key \"z\" is given twice in x.y[0]"],
         ),
     ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// base_branch: any revision git makes a commit of, a branch of that name first.
+
+#[test]
+fn base_branch_takes_any_revision_git_makes_a_commit_of() {
+    let sandbox = Sandbox::new();
+    let first = sandbox.git(&["rev-parse", "HEAD"]).trim().to_string();
+    sandbox.git(&["tag", "v1"]);
+    std::fs::write(sandbox.repo().join("second.txt"), "2\n").unwrap();
+    sandbox.git(&["add", "second.txt"]);
+    sandbox.commit("second");
+    let second = sandbox.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let tasks = json!([
+        {"name": "zero", "prompt": "@say hi", "base_branch": "HEAD~0"},
+        {"name": "back", "prompt": "@say hi", "base_branch": "main~1"},
+        {"name": "tag", "prompt": "@say hi", "base_branch": "v1^{commit}"},
+        {"name": "id", "prompt": "@say hi", "base_branch": first[..12]},
+    ]);
+    let run = sandbox.run_tasks_json(&tasks, &[]);
+    run.expect_code(0);
+    let results = sandbox.results();
+    for (name, commit) in [
+        ("zero", &second),
+        ("back", &first),
+        ("tag", &first),
+        ("id", &first),
+    ] {
+        assert_eq!(
+            task(&results, name)["base_commit"],
+            *commit,
+            "{name}\n{run}"
+        );
+    }
+}
+
+#[test]
+fn base_branch_that_names_no_commit_says_what_git_was_asked() {
+    let sandbox = Sandbox::new();
+    sandbox.tasks_text(&one(
+        r#""name": "a", "prompt": "p", "base_branch": "main~5""#,
+    ));
+    refused(
+        "a revision past the first commit",
+        &sandbox,
+        &sandbox.porch_run(&["tasks.json", "repo"]),
+        &[
+            "field `base_branch`: \"main~5\" is not a branch of",
+            "nor a revision git makes a commit of (`git rev-parse --verify 'main~5^{commit}'`)",
+            "hint: name an existing branch: main; or a tag, a commit id",
+        ],
+    );
 }
