@@ -278,3 +278,54 @@ fn base_branch_that_names_no_commit_says_what_git_was_asked() {
         ],
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bidirectional controls: shown, never obeyed, wherever control characters are.
+
+#[test]
+fn a_right_to_left_override_in_an_agent_line_is_shown_not_obeyed() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run_tasks_json(
+        &json!([{"name": "a", "prompt": "@say see main\u{202e}sr.txt and \u{2066}x\u{2069}"}]),
+        &[],
+    );
+    run.expect_code(0)
+        .expect_stdout("see main\\u{202e}sr.txt and \\u{2066}x\\u{2069}");
+    assert!(
+        !run.stdout().contains(['\u{202e}', '\u{2066}', '\u{2069}']),
+        "{run}"
+    );
+}
+
+#[test]
+fn bidirectional_controls_in_a_value_an_error_quotes_are_shown_not_obeyed() {
+    // (the task's fields, what the error shows)
+    let cases = [
+        (
+            "\"name\": \"x\u{202e}y\", \"prompt\": \"p\"",
+            "field `name`: \"x\\u{202e}y\" contains",
+        ),
+        (
+            "\"name\": \"a\", \"prompt\": \"p\", \"copy\": [\"gone\u{200f}.env\"]",
+            "field `copy`: \"gone\\u{200f}.env\" ",
+        ),
+        (
+            "\"name\": \"a\", \"prompt\": \"p\", \"colour\u{061c}\": 1",
+            "field `colour\\u{061c}`: unknown field",
+        ),
+    ];
+    for (fields, shown) in cases {
+        let sandbox = Sandbox::new();
+        sandbox.tasks_text(&one(fields));
+        let run = refused(
+            shown,
+            &sandbox,
+            &sandbox.porch_run(&["tasks.json", "repo"]),
+            &[shown],
+        );
+        assert!(
+            !run.stderr().contains(['\u{202e}', '\u{200f}', '\u{061c}']),
+            "{run}"
+        );
+    }
+}
