@@ -380,7 +380,8 @@ fn plan_tasks(
         let Some(base_commit) = base_commits.resolve(&base_branch) else {
             return Err(unknown_base(source_name, index, &task, &base_branch, repo));
         };
-        settings::check_copies(source_name, index, &task, &repo.toplevel)?;
+        let base = (base_branch.as_str(), base_commit.as_str());
+        settings::check_copies(source_name, index, &task, &repo.toplevel, base)?;
         let slot = branch_template::slot(&branch).to_string();
         let (worktree, log) = settings::paths(&layout.worktree_root, &layout.state_dir, &slot);
         let occupied = worktree.symlink_metadata().is_ok();

@@ -98,9 +98,12 @@ Task fields:
   args                  more claude arguments, after porch's own, e.g. ["--add-dir", "../lib"]
   env                   more environment variables for setup and session, as strings:
                         {"API_KEY": "..."}. Never written to results, logs or the terminal.
-  copy                  paths relative to the repository's root (typically ignored ones, like
-                        .env or node_modules) copied from REPO into the worktree before setup:
-                        copy-on-write where the file system can, modes and symlinks kept
+  copy                  paths relative to the repository's root that git does not track in
+                        the task's base (ignored ones, like .env or node_modules), copied from
+                        REPO into the worktree before setup: copy-on-write where the file
+                        system can, modes and symlinks kept. A tracked file, a directory
+                        holding tracked files, or a path over or through a tracked link is
+                        refused: porch would commit REPO's version as the session's work
   setup                 a command as a list, run in the worktree before the session, without a
                         shell unless you name one: ["npm", "ci"], ["sh", "-c", "make deps"].
                         If it fails, the task fails and its session never starts.

@@ -329,3 +329,116 @@ fn bidirectional_controls_in_a_value_an_error_quotes_are_shown_not_obeyed() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// copy: only what git does not track in the task's base.
+
+#[test]
+fn copy_of_a_tracked_file_is_refused_and_the_draft_stays_the_users() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.repo().join("README.md"), "# a draft\n").unwrap();
+    sandbox.tasks_text(&one(
+        r#""name": "a", "prompt": "@say nothing", "copy": ["README.md"]"#,
+    ));
+    refused(
+        "copy of a tracked file",
+        &sandbox,
+        &sandbox.porch_run(&["tasks.json", "repo"]),
+        &[
+            "tasks.json: tasks[0] (\"a\"): field `copy`: \"README.md\" is a file git tracks in main",
+            "porch would commit it as the session's work",
+            "hint: copy is for what git does not track (.env, node_modules)",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(sandbox.repo().join("README.md")).unwrap(),
+        "# a draft\n"
+    );
+}
+
+#[test]
+fn copy_of_a_directory_holding_tracked_files_is_refused() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.repo().join("config")).unwrap();
+    std::fs::write(sandbox.repo().join("config/app.toml"), "tracked\n").unwrap();
+    sandbox.git(&["add", "config"]);
+    sandbox.commit("config");
+    std::fs::write(sandbox.repo().join("config/local.toml"), "mine\n").unwrap();
+    std::fs::write(sandbox.repo().join(".git/info/exclude"), "local.toml\n").unwrap();
+    sandbox.tasks_text(&one(r#""name": "a", "prompt": "p", "copy": ["config"]"#));
+    refused(
+        "copy of a tracked directory",
+        &sandbox,
+        &sandbox.porch_run(&["tasks.json", "repo"]),
+        &[
+            "field `copy`: \"config\" is a directory holding files git tracks in main",
+            "name only untracked files inside a tracked directory",
+        ],
+    );
+    // The ignored file inside it is what copy is for.
+    sandbox.tasks_text(&one(
+        r#""name": "a", "prompt": "@bash cat config/local.toml", "copy": ["config/local.toml"]"#,
+    ));
+    let run = sandbox.porch_run(&["tasks.json", "repo"]).run();
+    run.expect_code(0);
+    assert_eq!(task(&sandbox.results(), "a")["files_changed"], 0, "{run}");
+}
+
+#[test]
+fn copy_is_checked_against_each_tasks_own_base() {
+    let sandbox = Sandbox::new();
+    // On the branch `links`, `lib` is a symbolic link git tracks; on main, nothing.
+    sandbox.git(&["checkout", "-q", "-b", "links"]);
+    std::os::unix::fs::symlink("ignored", sandbox.repo().join("lib")).unwrap();
+    sandbox.git(&["add", "lib"]);
+    sandbox.commit("lib is a link");
+    sandbox.git(&["checkout", "-q", "main"]);
+    std::fs::create_dir_all(sandbox.repo().join("lib")).unwrap();
+    std::fs::write(sandbox.repo().join("lib/built.js"), "built\n").unwrap();
+    std::fs::write(sandbox.repo().join(".git/info/exclude"), "lib/\n").unwrap();
+
+    let on_links = json!({"tasks": [
+        {"name": "a", "prompt": "@say hi", "copy": ["lib"]},
+        {"name": "b", "prompt": "@say hi", "copy": ["lib"], "base_branch": "links"},
+    ]});
+    sandbox.tasks_json(&on_links);
+    refused(
+        "a directory copied over a tracked symbolic link",
+        &sandbox,
+        &sandbox.porch_run(&["tasks.json", "repo"]),
+        &["tasks[1] (\"b\"): field `copy`: \"lib\" is a symbolic link git tracks in links"],
+    );
+    // On main, where git tracks no `lib`, the same copy is what copy is for.
+    let run = sandbox.run_tasks_json(&json!([on_links["tasks"][0]]), &[]);
+    run.expect_code(0);
+    assert_eq!(task(&sandbox.results(), "a")["files_changed"], 0, "{run}");
+}
+
+#[test]
+fn copy_over_a_file_a_dependency_committed_fails_the_dependant_and_replaces_nothing() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.repo().join("settings.local"), "REPO's\n").unwrap();
+    let run = sandbox.run_tasks_json(
+        &json!([
+            {"name": "a", "prompt": "@write settings.local the session's\\n"},
+            {"name": "b", "prompt": "@say hi", "copy": ["settings.local"], "depends_on": ["a"]},
+        ]),
+        &[],
+    );
+    run.expect_code(1);
+    let results = sandbox.results();
+    assert_eq!(status(&results, "a"), "succeeded", "{run}");
+    assert_eq!(status(&results, "b"), "failed", "{run}");
+    let error = task(&results, "b")["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("did not copy settings.local: it is a file git tracks on the task's branch"),
+        "{error}\n{run}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sandbox.worktree("b").join("settings.local")).unwrap(),
+        "the session's\n"
+    );
+}
