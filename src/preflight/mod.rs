@@ -31,7 +31,7 @@ use crate::sys::atomic_file::{Destination, destination};
 use crate::sys::bounded_read;
 use crate::sys::writable;
 pub use crate::task::plan::{Plan, Resume, TaskPlan, TasksSource};
-use existing::Existing;
+use existing::{Existing, Place};
 pub use resume::{Earlier, plan_resume};
 
 pub struct Environment {
@@ -81,12 +81,8 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         task_refs: &facts.task_refs,
         registered: &facts.registered,
     };
-    if let Some((branch, blocker)) = existing.blocked_branch(&branches) {
-        return Err(existing::blocked_branch_error(
-            &repo.toplevel,
-            branch,
-            blocker,
-        ));
+    if let Some(blocked) = existing.blocked_branch(&branches) {
+        return Err(existing::blocked_branch_error(&repo.toplevel, &blocked));
     }
     let run = RunSettings {
         args,
@@ -384,6 +380,15 @@ fn plan_tasks(
         settings::check_copies(source_name, index, &task, &repo.toplevel, base)?;
         let slot = branch_template::slot(&branch).to_string();
         let (worktree, log) = settings::paths(&layout.worktree_root, &layout.state_dir, &slot);
+        if let Some(outer) = existing.enclosing_worktree(&worktree) {
+            let task = (index, task.name.as_str());
+            return Err(existing::nested_worktree_error(
+                source_name,
+                task,
+                &worktree,
+                outer,
+            ));
+        }
         let occupied = worktree.symlink_metadata().is_ok();
         let names = (branch.as_str(), slot.as_str());
         if let Some(mut conflict) =
@@ -413,6 +418,16 @@ fn plan_tasks(
         };
         run.equip(&mut plan, index);
         plans.push(plan);
+    }
+    let places: Vec<Place> = (plans.iter().enumerate())
+        .map(|(index, plan)| Place {
+            index,
+            name: &plan.task.name,
+            worktree: &plan.worktree,
+        })
+        .collect();
+    if let Some((inner, outer)) = existing::nested_in_run(&places) {
+        return Err(existing::nested_in_run_error(source_name, inner, outer));
     }
     if !conflicts.is_empty() {
         return Err(existing::conflict_error(

@@ -442,3 +442,78 @@ fn copy_over_a_file_a_dependency_committed_fails_the_dependant_and_replaces_noth
         "the session's\n"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// One run's worktrees and branches never inside another's.
+
+#[test]
+fn a_worktree_inside_an_earlier_runs_worktree_is_refused() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run_tasks_json(&json!([{"name": "nightly", "prompt": "@say first"}]), &[])
+        .expect_code(0);
+    let earlier = sandbox.worktree("nightly");
+    assert!(sandbox.worktrees().contains(&earlier.display().to_string()));
+    std::fs::remove_file(sandbox.results_path()).unwrap();
+    sandbox.tasks_json(&json!({"tasks": [{"name": "y", "prompt": "@say second"}]}));
+    refused(
+        "a branch template that nests the worktree in an earlier one",
+        &sandbox,
+        &sandbox.porch_run(&["tasks.json", "repo", "--branch-template", "nightly/{name}"]),
+        &[
+            &format!(
+                "tasks.json: tasks[0] (\"y\"): field `name`: its worktree {} would be inside the worktree {} (on task/nightly)",
+                earlier.join("y").display(),
+                earlier.display()
+            ),
+            "hint: choose a --branch-template (or branch_template) whose first part is not the directory of an existing worktree",
+        ],
+    );
+    assert!(!earlier.join("y").exists());
+}
+
+#[test]
+fn a_branch_below_a_tasks_branch_is_refused_with_a_rename_not_a_deletion() {
+    let sandbox = Sandbox::new();
+    sandbox.git(&["branch", "task/x/y"]);
+    sandbox.tasks(&[("x", "do it")]);
+    let run = refused(
+        "a branch below the task's",
+        &sandbox,
+        &sandbox.porch_run(&["tasks.json", "repo"]),
+        &[
+            "has a branch named `task/x/y`, so git cannot create task/x: a branch cannot also be a directory of branches",
+            "hint: rename the task, or choose another --branch-template",
+        ],
+    );
+    assert!(!run.stderr().contains("branch -D"), "{run}");
+}
+
+#[test]
+fn clean_keeps_a_worktree_that_holds_another_even_with_force() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("nightly", "@say first")]);
+    let mut first = sandbox.porch_run(&[path_str(&tasks)]);
+    first.without_output().current_dir(sandbox.repo());
+    first.run().expect_code(0);
+    // What an older porch let a later run make: a worktree inside the earlier one.
+    let outer = sandbox.worktree("nightly");
+    let inner = outer.join("y");
+    sandbox.git(&["worktree", "add", "-q", "-b", "nightly/y", path_str(&inner)]);
+    std::fs::write(inner.join("draft.txt"), "uncommitted work\n").unwrap();
+
+    let mut clean = sandbox.porch(&["clean", "--branches", "--force"]);
+    clean
+        .worktree_dir(sandbox.worktree_dir())
+        .current_dir(sandbox.repo());
+    let run = clean.run();
+    run.expect_stdout(&format!(
+        "it holds the worktree {}, which removing it would delete",
+        inner.display()
+    ));
+    assert_eq!(
+        std::fs::read_to_string(inner.join("draft.txt")).unwrap(),
+        "uncommitted work\n",
+        "{run}"
+    );
+}
