@@ -75,7 +75,7 @@ fn irregular_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
 /// A limit in words: `1 MiB`, `64 MiB`, `512 bytes`.
 pub fn limit_text(limit: u64) -> String {
     const MIB: u64 = 1024 * 1024;
-    if limit >= MIB && limit % MIB == 0 {
+    if limit >= MIB && limit.is_multiple_of(MIB) {
         format!("{} MiB", limit / MIB)
     } else {
         format!("{limit} bytes")
