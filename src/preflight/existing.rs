@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::git::{self, WorktreeEntry};
+use crate::git::{self, Repo, WorktreeEntry};
 use crate::preflight::taskfile;
+use crate::state::runs::Location;
 use crate::util::quote;
 
 /// What already exists in the repository that can stand in a task's way.
@@ -320,7 +321,68 @@ impl<'a> Findings<'a> {
     }
 }
 
-pub fn conflict_error(file: &str, toplevel: &Path, conflicts: &[Conflict]) -> Error {
+/// The stored run that left what stands in the tasks' way, and how to go on from it.
+#[derive(Debug, PartialEq)]
+pub struct EarlierRun {
+    pub id: String,
+    /// Some of those tasks did not succeed there: `porch resume` goes on with them.
+    pub unfinished: bool,
+    /// REPO, and `--worktree-dir` when the run was given one: what a pasted command needs.
+    pub repo: String,
+    pub worktree_dir: Option<String>,
+}
+
+impl EarlierRun {
+    /// `porch VERB --run ID [--worktree-dir DIR] REPO`, quoted for a shell.
+    fn command(&self, verb: &str) -> String {
+        let mut words = vec!["porch", verb, "--run", &self.id];
+        if let Some(dir) = &self.worktree_dir {
+            words.extend(["--worktree-dir", dir]);
+        }
+        words.push(&self.repo);
+        quote::command(&words)
+    }
+}
+
+/// The newest run stored in `state_dir` whose tasks had the branches in the way, if any: the
+/// run to resume (or to review) rather than to delete. `worktree_dir` is the `--worktree-dir`
+/// this run was given, if any; the earlier run was found there, so it is the one to give.
+pub fn earlier_run(
+    repo: &Repo,
+    state_dir: &Path,
+    worktree_dir: Option<&Path>,
+    conflicts: &[Conflict],
+) -> Option<EarlierRun> {
+    let location = Location {
+        repo: repo.clone(),
+        state_dir: state_dir.to_path_buf(),
+    };
+    let ids = location.run_ids().ok()?;
+    let (id, unfinished) = ids.iter().rev().find_map(|id| {
+        let run = location.load(id).ok()?;
+        let theirs: Vec<_> = (run.results.tasks.iter())
+            .filter(|t| conflicts.iter().any(|c| c.branch == t.branch))
+            .collect();
+        let unfinished = theirs.iter().any(|t| !t.succeeded());
+        (!theirs.is_empty()).then(|| (id.clone(), unfinished))
+    })?;
+    Some(EarlierRun {
+        id,
+        unfinished,
+        repo: repo.toplevel.to_string_lossy().into_owned(),
+        worktree_dir: worktree_dir.map(|dir| dir.to_string_lossy().into_owned()),
+    })
+}
+
+/// The one error listing everything in the tasks' way. Its hint starts with the way on that
+/// keeps the work: resume the run that left it, or review and merge what it did; deleting
+/// comes last, said to be deleting.
+pub fn conflict_error(
+    file: &str,
+    toplevel: &Path,
+    conflicts: &[Conflict],
+    earlier: Option<&EarlierRun>,
+) -> Error {
     let top = toplevel.to_string_lossy();
     let mut findings = Findings::default();
     for conflict in conflicts {
@@ -341,6 +403,28 @@ pub fn conflict_error(file: &str, toplevel: &Path, conflicts: &[Conflict]) -> Er
         .map(|c| taskfile::task_label(c.index, Some(&c.name)))
         .collect();
     let one = found.len() == 1;
+    let mut hint = match earlier {
+        Some(run) if run.unfinished => format!(
+            "run {} stopped before these tasks were done; go on where it stopped:\n  {}\nor run them afresh under other names (rename the tasks)",
+            run.id,
+            run.command("resume")
+        ),
+        Some(run) => format!(
+            "run {} did these tasks; review and merge their work:\n  {}\n  {}\nor run them again under other names (rename the tasks)",
+            run.id,
+            run.command("status"),
+            run.command("merge")
+        ),
+        None => "review that work and keep it under another name (rename the task)".to_string(),
+    };
+    if commands.is_empty() {
+        hint.push_str(", or move that work away");
+    } else {
+        hint.push_str(&format!(
+            ", or remove that work, which deletes it:\n  {}",
+            commands.join("\n  ")
+        ));
+    }
     Error::Tasks {
         file: file.to_string(),
         task: Some(labels.join(", ")),
@@ -351,15 +435,7 @@ pub fn conflict_error(file: &str, toplevel: &Path, conflicts: &[Conflict]) -> Er
             if one { "s" } else { "" },
             found.join(", ")
         ),
-        hint: Some(if commands.is_empty() {
-            "review that work and keep it under another name (rename the task), or move it away"
-                .to_string()
-        } else {
-            format!(
-                "review that work and keep it under another name (rename the task), or remove it, which deletes it:\n  {}",
-                commands.join("\n  ")
-            )
-        }),
+        hint: Some(hint),
     }
 }
 
@@ -628,7 +704,7 @@ mod tests {
             directory: Some(PathBuf::from(WORKTREE)),
             ..found(1, "add")
         }];
-        let err = conflict_error("t.json", Path::new("/src/shop"), &conflicts);
+        let err = conflict_error("t.json", Path::new("/src/shop"), &conflicts, None);
         assert_eq!(
             err.to_string(),
             "t.json: tasks[1] (\"add\"): field `name`: this already exists from an earlier run: \
@@ -653,7 +729,7 @@ mod tests {
                 ..found(2, "fix")
             },
         ];
-        let err = conflict_error("t.json", Path::new("/src/shop"), &conflicts);
+        let err = conflict_error("t.json", Path::new("/src/shop"), &conflicts, None);
         let message = err.to_string();
         assert!(
             message.starts_with(
@@ -725,10 +801,56 @@ mod tests {
             ),
         ];
         for (conflict, commands, rule) in cases {
-            let err = conflict_error("t.json", Path::new("/my repo"), &[conflict]);
+            let err = conflict_error("t.json", Path::new("/my repo"), &[conflict], None);
             let hint = err.hint().unwrap().to_string();
             let printed: Vec<&str> = hint.lines().skip(1).map(str::trim_start).collect();
             assert_eq!(printed, commands, "{rule}");
+        }
+    }
+
+    #[test]
+    fn the_way_on_from_an_earlier_run_comes_before_deleting() {
+        let conflicts = [Conflict {
+            branches: vec!["task/add".to_string()],
+            ..found(0, "add")
+        }];
+        let earlier = |unfinished| EarlierRun {
+            id: "20261201T201500Z-42".to_string(),
+            unfinished,
+            repo: "/src/my shop".to_string(),
+            worktree_dir: Some("/wt".to_string()),
+        };
+        // (whether a task of that run is unfinished, the hint's lines)
+        let cases = [
+            (
+                true,
+                vec![
+                    "run 20261201T201500Z-42 stopped before these tasks were done; go on where it stopped:",
+                    "  porch resume --run 20261201T201500Z-42 --worktree-dir /wt '/src/my shop'",
+                    "or run them afresh under other names (rename the tasks), or remove that work, which deletes it:",
+                    "  git -C /src/shop branch -D task/add",
+                ],
+            ),
+            (
+                false,
+                vec![
+                    "run 20261201T201500Z-42 did these tasks; review and merge their work:",
+                    "  porch status --run 20261201T201500Z-42 --worktree-dir /wt '/src/my shop'",
+                    "  porch merge --run 20261201T201500Z-42 --worktree-dir /wt '/src/my shop'",
+                    "or run them again under other names (rename the tasks), or remove that work, which deletes it:",
+                    "  git -C /src/shop branch -D task/add",
+                ],
+            ),
+        ];
+        for (unfinished, lines) in cases {
+            let run = earlier(unfinished);
+            let err = conflict_error("t.json", Path::new("/src/shop"), &conflicts, Some(&run));
+            let hint = err.hint().unwrap().to_string();
+            assert_eq!(
+                hint.lines().collect::<Vec<_>>(),
+                lines,
+                "unfinished: {unfinished}"
+            );
         }
     }
 
@@ -742,7 +864,7 @@ mod tests {
         .conflict_for(0, "add", ("task/add", "add"), Path::new(WORKTREE), true)
         .unwrap();
         assert_eq!(found.holds_worktrees, [PathBuf::from("/wt/shop/add/inner")]);
-        let err = conflict_error("t.json", Path::new("/src/shop"), &[found]);
+        let err = conflict_error("t.json", Path::new("/src/shop"), &[found], None);
         assert!(
             err.to_string()
                 .contains("holds the worktree /wt/shop/add/inner"),

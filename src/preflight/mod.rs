@@ -430,10 +430,13 @@ fn plan_tasks(
         return Err(existing::nested_in_run_error(source_name, inner, outer));
     }
     if !conflicts.is_empty() {
+        let worktree_dir = (run.args.worktree_dir.as_ref()).and(layout.worktree_root.parent());
+        let earlier = existing::earlier_run(repo, &layout.state_dir, worktree_dir, &conflicts);
         return Err(existing::conflict_error(
             source_name,
             &repo.toplevel,
             &conflicts,
+            earlier.as_ref(),
         ));
     }
     Ok(plans)

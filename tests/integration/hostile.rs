@@ -517,3 +517,63 @@ fn clean_keeps_a_worktree_that_holds_another_even_with_force() {
         "{run}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same tasks again after a run that stopped half-way: resume it, never delete first.
+
+#[test]
+fn running_the_tasks_again_after_a_partly_failed_run_says_how_to_resume_it() {
+    let sandbox = Sandbox::new();
+    let count = sandbox.path().join("count");
+    let tasks = sandbox.tasks(&[
+        ("a", "@write a.txt done"),
+        (
+            "b",
+            &format!(
+                "@fail-times 1 {} 500 overloaded\n@write b.txt done",
+                count.display()
+            ),
+        ),
+    ]);
+    let run_tasks = || {
+        let mut porch = sandbox.porch_run(&[path_str(&tasks), path_str(&sandbox.repo())]);
+        porch.without_output();
+        porch
+    };
+    run_tasks().run().expect_code(1);
+
+    let again = refused("the same tasks again", &sandbox, &run_tasks(), &[]);
+    let stderr = again.stderr();
+    let hint = stderr
+        .split_once("hint: ")
+        .map(|(_, hint)| hint)
+        .unwrap_or_default();
+    let mut lines = hint.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.contains("stopped before these tasks were done")),
+        "{again}"
+    );
+    let resume = lines.next().unwrap_or_default().trim();
+    let expected_start = "porch resume --run ";
+    let expected_end = format!(
+        " --worktree-dir {} {}",
+        sandbox.worktree_dir().display(),
+        sandbox.repo().display()
+    );
+    assert!(
+        resume.starts_with(expected_start) && resume.ends_with(&expected_end),
+        "{again}"
+    );
+    let delete = hint.find("branch -D").expect("deleting is offered last");
+    assert!(hint.find(resume).unwrap() < delete, "{again}");
+
+    // Pasted as it is, it goes on with the task that failed.
+    let words: Vec<&str> = resume.split_whitespace().skip(1).collect();
+    let mut pasted = sandbox.porch(&words);
+    pasted.agent(fixture_agent());
+    let resumed = pasted.run();
+    resumed.expect_code(0);
+    assert!(sandbox.worktree("b").join("b.txt").exists(), "{resumed}");
+}
