@@ -63,7 +63,8 @@ pub const HELP: &str = r#"porch tasks files: JSON, one object per task
     ]
   }
 
-A bare list [{...}, ...] is a file of tasks without defaults. Unknown fields are errors.
+A bare list [{...}, ...] is a file of tasks without defaults. Unknown fields are errors, and
+so is a key given twice in one object (JSON readers disagree on which value counts).
 
 Top level:
   tasks            the tasks, run in this order (required)
@@ -80,8 +81,9 @@ Task fields:
   name                  required: the worktree's directory and, in the branch, {name}. Letters,
                         digits, '-', '_', '.'; at most 64; not starting with '-' or '.'
   prompt                what the session should do, sent on stdin
-  prompt_file           or: a file holding the prompt, relative to the tasks file's directory
-                        (to the current directory when the tasks come on stdin)
+  prompt_file           or: a regular file holding the prompt, at most 1 MiB, relative to the
+                        tasks file's directory (to the current directory when the tasks come
+                        on stdin); not a FIFO or a device
   description           a line for people: the commit title and the results
   base_branch           the branch to start from, or any revision git makes a commit of (a
                         tag, a commit id, main~2); a branch of that name comes first
@@ -95,7 +97,10 @@ Task fields:
   max_budget_usd        claude's --max-budget-usd: a number above 0
   append_system_prompt  claude's --append-system-prompt (it shows in `ps`: no secrets)
   permission_mode       claude's --permission-mode, overriding porch's --permission-mode
-  args                  more claude arguments, after porch's own, e.g. ["--add-dir", "../lib"]
+  args                  more claude arguments, after porch's own, e.g. ["--add-dir", "../lib"];
+                        none that porch sets, in any spelling: -p, --output-format,
+                        --input-format, --verbose, --resume, --continue, and the options of
+                        the fields above (--allowed-tools, --model=opus, ...)
   env                   more environment variables for setup and session, as strings:
                         {"API_KEY": "..."}. Never written to results, logs or the terminal.
   copy                  paths relative to the repository's root that git does not track in
