@@ -419,6 +419,20 @@ fn plan_tasks(
         run.equip(&mut plan, index);
         plans.push(plan);
     }
+    refuse_what_is_in_the_way(source_name, repo, layout, run, &plans, &conflicts)?;
+    Ok(plans)
+}
+
+/// Worktrees of the run one inside another, then everything earlier runs left in the tasks'
+/// way, in one error that says first how to go on with the run that left it.
+fn refuse_what_is_in_the_way(
+    source_name: &str,
+    repo: &Repo,
+    layout: &Layout,
+    run: &RunSettings,
+    plans: &[TaskPlan],
+    conflicts: &[existing::Conflict],
+) -> Result<(), Error> {
     let places: Vec<Place> = (plans.iter().enumerate())
         .map(|(index, plan)| Place {
             index,
@@ -429,17 +443,17 @@ fn plan_tasks(
     if let Some((inner, outer)) = existing::nested_in_run(&places) {
         return Err(existing::nested_in_run_error(source_name, inner, outer));
     }
-    if !conflicts.is_empty() {
-        let worktree_dir = (run.args.worktree_dir.as_ref()).and(layout.worktree_root.parent());
-        let earlier = existing::earlier_run(repo, &layout.state_dir, worktree_dir, &conflicts);
-        return Err(existing::conflict_error(
-            source_name,
-            &repo.toplevel,
-            &conflicts,
-            earlier.as_ref(),
-        ));
+    if conflicts.is_empty() {
+        return Ok(());
     }
-    Ok(plans)
+    let worktree_dir = (run.args.worktree_dir.as_ref()).and(layout.worktree_root.parent());
+    let earlier = existing::earlier_run(repo, &layout.state_dir, worktree_dir, conflicts);
+    Err(existing::conflict_error(
+        source_name,
+        &repo.toplevel,
+        conflicts,
+        earlier.as_ref(),
+    ))
 }
 
 /// Each task's `depends_on` as indices into the plan. A task that depends on others and starts
