@@ -28,14 +28,22 @@ fn main() -> ExitCode {
     match dispatch() {
         Ok(code) => code,
         Err(err) => {
-            let mut text = format!("porch: error: {err}\n");
+            let mut text = format!("porch: error: {}\n", shown(&err.to_string()));
             if let Some(hint) = err.hint() {
-                text.push_str(&format!("hint: {hint}\n"));
+                text.push_str(&format!("hint: {}\n", shown(&hint)));
             }
             sys::console::print_stderr(&text);
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// An error's text as the terminal shows it: the values it quotes (a task's name, a path, a
+/// field of the tasks file) may hold control characters, which are made visible; the error's
+/// own line breaks stay.
+fn shown(text: &str) -> String {
+    let lines: Vec<_> = text.split('\n').map(util::clip::visible).collect();
+    lines.join("\n")
 }
 
 fn dispatch() -> Result<ExitCode, Error> {

@@ -261,6 +261,14 @@ impl Cleaner<'_> {
             // Its directory is gone; `git worktree prune` forgets it.
             return Step::Nothing;
         }
+        // Even with --force: removing it would delete that one, another run's or the user's.
+        let inner = (self.worktrees.iter()).find(|w| w.path != path && w.path.starts_with(path));
+        if let Some(inner) = inner {
+            return Step::Keep(format!(
+                "it holds the worktree {}, which removing it would delete",
+                inner.path.display()
+            ));
+        }
         if self.args.force {
             return Step::Remove;
         }

@@ -13,7 +13,6 @@ pub mod shard;
 pub mod taskfile;
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -31,9 +30,10 @@ use crate::results::Shard;
 use crate::state::StateDir;
 use crate::state::lock::RunLock;
 use crate::sys::atomic_file::{Destination, destination};
+use crate::sys::bounded_read;
 use crate::sys::writable;
 pub use crate::task::plan::{Plan, Resume, TaskPlan, TasksSource};
-use existing::Existing;
+use existing::{Existing, Place};
 pub use resume::{Resumption, plan_resume};
 
 pub struct Environment {
@@ -83,12 +83,8 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         task_refs: &facts.task_refs,
         registered: &facts.registered,
     };
-    if let Some((branch, blocker)) = existing.blocked_branch(&branches) {
-        return Err(existing::blocked_branch_error(
-            &repo.toplevel,
-            branch,
-            blocker,
-        ));
+    if let Some(blocked) = existing.blocked_branch(&branches) {
+        return Err(existing::blocked_branch_error(&repo.toplevel, &blocked));
     }
     let run = RunSettings {
         args,
@@ -371,9 +367,19 @@ fn plan_tasks(
         let Some(base_commit) = base_commits.resolve(&base_branch) else {
             return Err(unknown_base(source_name, index, &task, &base_branch, repo));
         };
-        settings::check_copies(source_name, index, &task, &repo.toplevel)?;
+        let base = (base_branch.as_str(), base_commit.as_str());
+        settings::check_copies(source_name, index, &task, &repo.toplevel, base)?;
         let slot = branch_template::slot(&branch).to_string();
         let (worktree, log) = settings::paths(&layout.worktree_root, &layout.state, &slot);
+        if let Some(outer) = existing.enclosing_worktree(&worktree) {
+            let task = (index, task.name.as_str());
+            return Err(existing::nested_worktree_error(
+                source_name,
+                task,
+                &worktree,
+                outer,
+            ));
+        }
         let occupied = worktree.symlink_metadata().is_ok();
         let names = (branch.as_str(), slot.as_str());
         if let Some(mut conflict) =
@@ -404,14 +410,41 @@ fn plan_tasks(
         run.equip(&mut plan, index);
         plans.push(plan);
     }
-    if !conflicts.is_empty() {
-        return Err(existing::conflict_error(
-            source_name,
-            &repo.toplevel,
-            &conflicts,
-        ));
-    }
+    refuse_what_is_in_the_way(source_name, repo, layout, run, &plans, &conflicts)?;
     Ok(plans)
+}
+
+/// Worktrees of the run one inside another, then everything earlier runs left in the tasks'
+/// way, in one error that says first how to go on with the run that left it.
+fn refuse_what_is_in_the_way(
+    source_name: &str,
+    repo: &Repo,
+    layout: &Layout,
+    run: &RunSettings,
+    plans: &[TaskPlan],
+    conflicts: &[existing::Conflict],
+) -> Result<(), Error> {
+    let places: Vec<Place> = (plans.iter().enumerate())
+        .map(|(index, plan)| Place {
+            index,
+            name: &plan.task.name,
+            worktree: &plan.worktree,
+        })
+        .collect();
+    if let Some((inner, outer)) = existing::nested_in_run(&places) {
+        return Err(existing::nested_in_run_error(source_name, inner, outer));
+    }
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    let worktree_dir = (run.args.worktree_dir.as_ref()).and(layout.worktree_root.parent());
+    let earlier = existing::earlier_run(repo, &layout.state, worktree_dir, conflicts);
+    Err(existing::conflict_error(
+        source_name,
+        &repo.toplevel,
+        conflicts,
+        earlier.as_ref(),
+    ))
 }
 
 /// Each task's `depends_on` as indices into the plan. A task that depends on others and starts
@@ -644,18 +677,47 @@ fn refuse_overwriting_tracked(repo: &Repo, flag: &str, path: &Path) -> Result<()
     Ok(())
 }
 
+/// The most a tasks file may hold: far beyond any file of tasks (a prompt longer than a
+/// `prompt_file` may hold would be a strange thing to inline), and a bound on what porch reads
+/// into memory (and stores for `porch resume`) when the tasks come from a stream.
+const TASKS_FILE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// The tasks as bytes, from a path or from stdin (`-`). A path may be a FIFO or a device
+/// (`porch run <(jq … all.json) .`): the user named it, so porch waits for its writer as `cat`
+/// would (Ctrl-C ends the wait: porch catches no signal before the run starts), but reads at
+/// most `TASKS_FILE_LIMIT`, so `/dev/zero` is an error rather than the machine's memory.
 fn read_tasks(arg: &str) -> Result<(String, Vec<u8>), Error> {
+    let too_large = |name: &str| {
+        Error::setup(
+            format!(
+                "the tasks file {name} holds more than {}, the most porch reads",
+                bounded_read::limit_text(TASKS_FILE_LIMIT)
+            ),
+            "name the JSON tasks file itself; put long prompts in prompt_file files",
+        )
+    };
     if arg == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .context("read the tasks from", Path::new("<stdin>"))?;
-        return Ok(("<stdin>".to_string(), bytes));
+        let stdin = Path::new("<stdin>");
+        let read = bounded_read::read_capped(std::io::stdin().lock(), TASKS_FILE_LIMIT);
+        return match read.context("read the tasks from", stdin)? {
+            Some(bytes) => Ok(("<stdin>".to_string(), bytes)),
+            None => Err(too_large("<stdin>")),
+        };
     }
     let path = Path::new(arg);
-    match std::fs::read(path) {
-        Ok(bytes) => Ok((arg.to_string(), bytes)),
+    let read = std::fs::File::open(path).and_then(|file| {
+        let meta = file.metadata()?;
+        if meta.is_dir() {
+            return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
+        }
+        if meta.is_file() && meta.len() > TASKS_FILE_LIMIT {
+            return Ok(None);
+        }
+        bounded_read::read_capped(file, TASKS_FILE_LIMIT)
+    });
+    match read {
+        Ok(Some(bytes)) => Ok((arg.to_string(), bytes)),
+        Ok(None) => Err(too_large(arg)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::setup(
             format!("the tasks file {arg} does not exist"),
             "check the path, or create a sample with `porch init`",
@@ -760,9 +822,10 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
     let list: Vec<&str> = branches.lines().collect();
     let message = if task.base_branch.is_some() {
         format!(
-            "{} is not a branch of {}",
+            "{} is not a branch of {}, nor a revision git makes a commit of (`git rev-parse --verify {}`)",
             taskfile::quote_value(base),
-            repo.toplevel.display()
+            repo.toplevel.display(),
+            crate::util::quote::word(&format!("{base}^{{commit}}"))
         )
     } else {
         format!("the default base {base:?} (checked out in REPO) does not name a commit")
@@ -773,8 +836,13 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
         field: Some("base_branch".to_string()),
         message,
         hint: Some(match remote_namesakes(repo, base).as_slice() {
-            [] if list.is_empty() => "name an existing branch".to_string(),
-            [] => format!("name an existing branch: {}", list.join(", ")),
+            [] if list.is_empty() => {
+                "name an existing branch, or a tag, a commit id, `main~2`".to_string()
+            }
+            [] => format!(
+                "name an existing branch: {}; or a tag, a commit id, `main~2`",
+                list.join(", ")
+            ),
             remote => format!(
                 "a remote-tracking branch has that name, which porch does not guess: write {}",
                 remote.join(" or ")

@@ -10,6 +10,7 @@ mod dependencies;
 mod distributed;
 mod errors;
 mod git_safety;
+mod hostile;
 mod junit;
 mod layers;
 mod lifecycle;
