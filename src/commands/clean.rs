@@ -57,8 +57,7 @@ pub fn clean(args: &CleanArgs) -> Result<ExitCode, Error> {
         cleaner.clean_task(task);
     }
     if cleaner.worktrees.iter().any(|w| w.prunable) && !args.dry_run {
-        let _lock = location.repo.lock();
-        let _ = git::run(&location.repo.toplevel, &["worktree", "prune"]);
+        let _ = location.repo.prune_worktrees();
     }
     let said_before_pruning = cleaner.lines.len();
     prune_runs(&location, &ids, &holder, &mut cleaner);
@@ -195,22 +194,17 @@ impl Cleaner<'_> {
             Step::Keep(why) => self.say(format!("kept branch {}: {why}", task.branch)),
             Step::Remove => {
                 let branch = task.branch.clone();
-                let done = self.act(|repo| {
-                    let _lock = repo.lock()?;
-                    git::run(&repo.toplevel, &["branch", "-D", "--", &branch]).map(drop)
-                });
+                let done = self.act(|repo| repo.delete_branch(&branch));
                 self.report(done, "delete", &format!("branch {}", task.branch));
             }
         }
         let slot = branch_template::slot(&task.branch);
         for reference in saved_attempts(self.repo, slot) {
-            let done = self
-                .act(|repo| git::run(&repo.toplevel, &["update-ref", "-d", &reference]).map(drop));
+            let done = self.act(|repo| git::delete_ref(&repo.toplevel, &reference));
             self.report(done, "delete", &format!("saved attempt {reference}"));
         }
         if let Some(reference) = stale_merged_base(self.repo, slot) {
-            let done = self
-                .act(|repo| git::run(&repo.toplevel, &["update-ref", "-d", &reference]).map(drop));
+            let done = self.act(|repo| git::delete_ref(&repo.toplevel, &reference));
             self.report(done, "delete", &format!("merged base {reference}"));
         }
     }
@@ -312,11 +306,8 @@ impl Cleaner<'_> {
         } else {
             task.base_commit.clone()
         };
-        let glob = format!("--glob=refs/heads/{MERGE_BRANCH_PREFIX}*");
-        let unmerged = git::run(
-            &self.repo.toplevel,
-            &["rev-list", "--count", &reference, "--not", &base, &glob],
-        );
+        let merged_into = format!("refs/heads/{MERGE_BRANCH_PREFIX}*");
+        let unmerged = git::unmerged_commits(&self.repo.toplevel, &reference, &base, &merged_into);
         match unmerged.as_deref().map(str::trim) {
             Ok("0") => Step::Remove,
             Ok(count) => Step::Keep(format!(
@@ -329,39 +320,28 @@ impl Cleaner<'_> {
 }
 
 fn remove_worktree(repo: &Repo, dir: &str, force: bool) -> Result<(), git::GitError> {
-    let _lock = repo.lock()?;
-    let mut args = vec!["worktree", "remove"];
     if force {
-        args.push("--force");
+        repo.force_remove_worktree(Path::new(dir))
+    } else {
+        repo.remove_worktree(Path::new(dir))
     }
-    args.extend(["--", dir]);
-    git::run(&repo.toplevel, &args).map(drop)
 }
 
 /// `refs/porch/attempts/<slot>/<n>`: what failed attempts wrote before `--retries` started
 /// over; the slot is the task's branch without `task/`.
 fn saved_attempts(repo: &Repo, slot: &str) -> Vec<String> {
     let prefix = format!("{}/{slot}/", git::ATTEMPTS_REFS);
-    git::run(
-        &repo.toplevel,
-        &["for-each-ref", "--format=%(refname)", &prefix],
-    )
-    .map(|out| out.lines().map(String::from).collect())
-    .unwrap_or_default()
+    git::ref_names(&repo.toplevel, &[&prefix]).unwrap_or_default()
 }
 
 /// `refs/porch/bases/<slot>`: the merged base of a task with several dependencies, which the run
 /// removes once the task's branch holds it; left behind only when porch was killed in between.
 fn stale_merged_base(repo: &Repo, slot: &str) -> Option<String> {
     let reference = format!("{}/{slot}", git::BASES_REFS);
-    git::run(
-        &repo.toplevel,
-        &["for-each-ref", "--format=%(refname)", &reference],
-    )
-    .ok()?
-    .lines()
-    .any(|found| found == reference)
-    .then_some(reference)
+    git::ref_names(&repo.toplevel, &[&reference])
+        .ok()?
+        .contains(&reference)
+        .then_some(reference)
 }
 
 /// Keeps the newest `--keep-runs` results files (and always the latest run's, and those of

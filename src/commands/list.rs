@@ -31,22 +31,12 @@ type Row = [String; 4];
 
 /// The full names of the `task/...` branches and of the attempts `--retries` saved.
 fn task_refs(repo: &Repo) -> Result<Vec<String>, Error> {
-    let refs = git::run(
-        &repo.toplevel,
-        &[
-            "for-each-ref",
-            "--format=%(refname)",
-            "refs/heads/task/",
-            git::ATTEMPTS_REFS,
-        ],
-    )
-    .map_err(|e| {
+    git::ref_names(&repo.toplevel, &["refs/heads/task/", git::ATTEMPTS_REFS]).map_err(|e| {
         Error::setup(
             e.to_string(),
             "check the repository with `git for-each-ref`",
         )
-    })?;
-    Ok(refs.lines().map(String::from).collect())
+    })
 }
 
 /// Whether the worktree holds uncommitted changes, or why that cannot be said.

@@ -199,17 +199,13 @@ impl Target {
     fn finish(&self, repo: &Repo, head: &str) -> Result<(), git::GitError> {
         let reference = format!("refs/heads/{}", self.branch);
         if !self.existing {
-            return git::run(&repo.toplevel, &["update-ref", &reference, head, ""]).map(drop);
+            return git::create_ref(&repo.toplevel, &reference, head);
         }
         match &self.checked_out_in {
             // Moving a checked-out branch under its worktree would leave the files behind; a
             // fast-forward in that worktree moves both, and refuses if it now holds changes.
-            Some(dir) => git::run(dir, &["merge", "--ff-only", "--quiet", head]).map(drop),
-            None => git::run(
-                &repo.toplevel,
-                &["update-ref", &reference, head, &self.start],
-            )
-            .map(drop),
+            Some(dir) => git::fast_forward(dir, head),
+            None => git::move_ref(&repo.toplevel, &reference, head, &self.start),
         }
     }
 }
@@ -271,15 +267,7 @@ impl Scratch {
                 "check the worktree directory's permissions, or pass --worktree-dir",
             )
         })?;
-        let dir_text = dir.to_string_lossy().into_owned();
-        let added = repo.lock().and_then(|_lock| {
-            git::run(
-                &repo.toplevel,
-                &[
-                    "worktree", "add", "--quiet", "--detach", "--", &dir_text, start,
-                ],
-            )
-        });
+        let added = repo.add_detached_worktree(&dir, start);
         added.map_err(|err| {
             let _ = std::fs::remove_dir(&dir);
             Error::setup(
@@ -291,37 +279,24 @@ impl Scratch {
     }
 
     fn head(&self) -> Result<String, git::GitError> {
-        git::run(&self.dir, &["rev-parse", "HEAD"])
+        git::head_commit(&self.dir)
     }
 
     fn merge(&self, task: &StoredTask, run_id: &str, identity: &[String]) -> Outcome {
         let reference = format!("refs/heads/{}", task.branch);
-        if git::run(&self.dir, &["rev-parse", "--verify", "--quiet", &reference]).is_err() {
+        if !git::ref_exists(&self.dir, &reference) {
             return Outcome::Skipped(format!("the branch {} no longer exists", task.branch));
         }
         let before = self.head().unwrap_or_default();
         let title = format!("Merge task {} ({})", task.name, task.branch);
         let body = task.description.clone().unwrap_or_default();
         let trailers = format!("Porch-Task: {}\nPorch-Run: {run_id}", task.name);
-        let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
-        args.extend([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "maintenance.auto=false",
-            "merge",
-            "--no-ff",
-            "--no-edit",
-            "--no-verify",
-            "--quiet",
-            "-m",
-            &title,
-        ]);
+        let mut paragraphs = vec![title.as_str()];
         if !body.is_empty() {
-            args.extend(["-m", &body]);
+            paragraphs.push(&body);
         }
-        args.extend(["-m", &trailers, &reference]);
-        match git::run(&self.dir, &args) {
+        paragraphs.push(&trailers);
+        match git::merge_no_ff(&self.dir, &reference, &paragraphs, identity) {
             Ok(_) if self.head().unwrap_or_default() == before => Outcome::AlreadyIn,
             Ok(_) => Outcome::Merged,
             Err(err) => self.undo(err),
@@ -330,11 +305,8 @@ impl Scratch {
 
     /// Names the conflicting files of a merge that stopped, and puts the worktree back.
     fn undo(&self, err: git::GitError) -> Outcome {
-        let conflicted =
-            git::run(&self.dir, &["diff", "--name-only", "--diff-filter=U"]).unwrap_or_default();
-        let _ = git::run(&self.dir, &["merge", "--abort"]);
-        let _ = git::run(&self.dir, &["reset", "--quiet", "--hard"]);
-        let files: Vec<&str> = conflicted.lines().filter(|l| !l.is_empty()).collect();
+        let files = git::conflicted_files(&self.dir).unwrap_or_default();
+        git::abort_merge(&self.dir);
         if files.is_empty() {
             Outcome::Skipped(format!("git could not merge it: {}", err.reason()))
         } else {
@@ -346,12 +318,7 @@ impl Scratch {
     }
 
     fn remove(self, repo: &Repo) {
-        let dir = self.dir.to_string_lossy().into_owned();
-        let _lock = repo.lock();
-        let _ = git::run(
-            &repo.toplevel,
-            &["worktree", "remove", "--force", "--", &dir],
-        );
+        let _ = repo.force_remove_worktree(&self.dir);
     }
 }
 

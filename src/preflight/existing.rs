@@ -261,13 +261,10 @@ impl<'a> Findings<'a> {
             // git refuses to remove a worktree holding changes, and says so: only one that was
             // never checked out (nothing to lose, every file "deleted") gets --force.
             let force = conflict.never_checked_out.iter().any(|p| *p == *path);
-            let remove: &[&str] = if force {
-                &["worktree", "remove", "--force"]
-            } else {
-                &["worktree", "remove"]
-            };
-            let mut words = vec!["git", "-C", top];
-            words.extend(remove);
+            let mut words = vec!["git", "-C", top, "worktree", "remove"];
+            if force {
+                words.push("--force");
+            }
             words.push(&path);
             self.commands.push(quote::command(&words));
         }

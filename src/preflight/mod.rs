@@ -659,13 +659,7 @@ fn refuse_overwriting_tracked(repo: &Repo, flag: &str, path: &Path) -> Result<()
     if !real.starts_with(&repo.toplevel) || !real.is_file() {
         return Ok(());
     }
-    let real_text = real.to_string_lossy();
-    let tracked = git::run(
-        &repo.toplevel,
-        &["ls-files", "--error-unmatch", "--", &real_text],
-    )
-    .is_ok();
-    if tracked {
+    if git::is_tracked(&repo.toplevel, &real.to_string_lossy()) {
         return Err(Error::setup(
             format!(
                 "{flag} {} is a file the repository tracks: porch would overwrite it",
@@ -809,17 +803,7 @@ fn check_output(path: &Path) -> Result<(), Error> {
 }
 
 fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) -> Error {
-    let branches = git::run(
-        &repo.toplevel,
-        &[
-            "for-each-ref",
-            "--count=12",
-            "--format=%(refname:short)",
-            "refs/heads/",
-        ],
-    )
-    .unwrap_or_default();
-    let list: Vec<&str> = branches.lines().collect();
+    let list = git::branch_names(&repo.toplevel, 12).unwrap_or_default();
     let message = if task.base_branch.is_some() {
         format!(
             "{} is not a branch of {}, nor a revision git makes a commit of (`git rev-parse --verify {}`)",
@@ -853,13 +837,7 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
 
 /// Remote-tracking branches named like `base` (`origin/dev` for `dev`), short names.
 fn remote_namesakes(repo: &Repo, base: &str) -> Vec<String> {
-    let pattern = format!("refs/remotes/*/{base}");
-    git::run(
-        &repo.toplevel,
-        &["for-each-ref", "--format=%(refname:short)", &pattern],
-    )
-    .map(|out| out.lines().map(String::from).collect())
-    .unwrap_or_default()
+    git::remote_tracking_namesakes(&repo.toplevel, base).unwrap_or_default()
 }
 
 /// Existing refs that can stand in a task's way, full names: the branches under each task
@@ -867,17 +845,14 @@ fn remote_namesakes(repo: &Repo, base: &str) -> Vec<String> {
 /// aside under `refs/porch/attempts/`.
 fn existing_task_refs(repo: &Repo, branches: &[String]) -> Result<Vec<String>, Error> {
     let patterns = settings::ref_patterns(branches);
-    let mut query = vec!["for-each-ref", "--format=%(refname)"];
-    query.extend(patterns.iter().map(String::as_str));
-    query.push(git::ATTEMPTS_REFS);
-    git::run(&repo.toplevel, &query)
-        .map(|out| out.lines().map(String::from).collect())
-        .map_err(|e| {
-            Error::setup(
-                e.to_string(),
-                "check the repository with `git for-each-ref`",
-            )
-        })
+    let mut asked: Vec<&str> = patterns.iter().map(String::as_str).collect();
+    asked.push(git::ATTEMPTS_REFS);
+    git::ref_names(&repo.toplevel, &asked).map_err(|e| {
+        Error::setup(
+            e.to_string(),
+            "check the repository with `git for-each-ref`",
+        )
+    })
 }
 
 /// `-o tasks.json` would replace the tasks with the results.

@@ -103,7 +103,7 @@ fn contribution(plan: &Plan, dependency: usize) -> Result<Base, String> {
 pub fn release(plan: &Plan, index: usize) {
     if plan.tasks[index].depends_on.len() > 1 {
         let reference = temporary_ref(plan, index);
-        let _ = git::run(&plan.repo.toplevel, &["update-ref", "-d", &reference]);
+        let _ = git::delete_ref(&plan.repo.toplevel, &reference);
     }
 }
 

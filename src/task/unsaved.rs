@@ -6,9 +6,9 @@
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
-use std::process::Stdio;
 
-use crate::git::{self, GitError, GitErrorKind};
+use crate::git;
+use crate::git::GitError;
 
 /// A repository inside the worktree whose work is not on the task branch, and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,16 +76,7 @@ fn short(commit: &str) -> &str {
 /// The repositories inside the worktree whose work a commit of the worktree would not hold.
 /// Asked before porch commits, so the caller can leave out what [`Nested::left_out`] says.
 pub fn nested_repositories(worktree: &Path) -> Result<Vec<Nested>, GitError> {
-    let status = git::run(
-        worktree,
-        &[
-            "status",
-            "--porcelain=v2",
-            "-z",
-            "--untracked-files=all",
-            "--ignore-submodules=none",
-        ],
-    )?;
+    let status = git::porcelain_status(worktree)?;
     let mut nested = Vec::new();
     for entry in parse_status(&status) {
         match entry {
@@ -99,8 +90,8 @@ pub fn nested_repositories(worktree: &Path) -> Result<Vec<Nested>, GitError> {
                 changed_inside,
             } => {
                 if new_commit {
-                    let commit = git::run(&worktree.join(&path), &["rev-parse", "HEAD"])?;
-                    if !is_published(worktree, &path, &commit)? {
+                    let commit = git::head_commit(&worktree.join(&path))?;
+                    if !is_published(worktree, &path, &commit) {
                         nested.push(Nested {
                             path: path.clone(),
                             state: NestedState::UnpublishedCommit(commit),
@@ -122,35 +113,13 @@ pub fn nested_repositories(worktree: &Path) -> Result<Vec<Nested>, GitError> {
 /// Whether `commit` of the submodule at `path` can be found outside this worktree: in the
 /// repository's own objects, or on a remote-tracking branch of the submodule (it was fetched
 /// from somewhere that has it).
-fn is_published(worktree: &Path, path: &str, commit: &str) -> Result<bool, GitError> {
-    let object = format!("{commit}^{{commit}}");
-    let in_repository = git::command(worktree)
-        .args(["cat-file", "-e", &object])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if in_repository {
-        return Ok(true);
+fn is_published(worktree: &Path, path: &str, commit: &str) -> bool {
+    if git::has_commit(worktree, commit) {
+        return true;
     }
     // Without a `.git` of its own, `git -C` would ask the enclosing repository instead.
     let inner = worktree.join(path);
-    if inner.join(".git").symlink_metadata().is_err() {
-        return Ok(false);
-    }
-    let on_remote = git::run(
-        &inner,
-        &[
-            "for-each-ref",
-            "--count=1",
-            "--format=%(refname)",
-            "--contains",
-            commit,
-            "refs/remotes/",
-        ],
-    );
-    // A commit the inner repository does not have is on none of its branches.
-    Ok(on_remote.is_ok_and(|refs| !refs.is_empty()))
+    inner.join(".git").symlink_metadata().is_ok() && git::on_remote_tracking_branch(&inner, commit)
 }
 
 /// Links to a commit (gitlinks) that `branch` holds against `base` and that point at commits
@@ -161,23 +130,11 @@ pub fn committed_links(
     base: &str,
     branch: &str,
 ) -> Result<(Vec<Nested>, LinkCounts), GitError> {
-    let raw = git::run(
-        worktree,
-        &[
-            "diff",
-            "--raw",
-            "-z",
-            "--no-renames",
-            "--no-abbrev",
-            base,
-            &format!("refs/heads/{branch}"),
-            "--",
-        ],
-    )?;
+    let raw = git::raw_diff(worktree, base, branch)?;
     let mut dangling = Vec::new();
     let mut counts = LinkCounts::default();
     for link in parse_links(&raw) {
-        if is_published(worktree, &link.path, &link.commit)? {
+        if is_published(worktree, &link.path, &link.commit) {
             continue;
         }
         counts.add(&link);
@@ -311,64 +268,15 @@ pub fn ignored_writes(
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
-    match check_ignore(worktree, candidates.iter()) {
+    match git::ignored_paths(worktree, candidates.iter()) {
         Ok(ignored) => Ok(ignored),
         // git refuses the whole list when one path is inside a submodule or beyond a symbolic
         // link; asked one at a time, only that one goes unanswered.
         Err(_) => Ok(candidates
             .iter()
-            .filter_map(|path| check_ignore(worktree, std::iter::once(path)).ok())
+            .filter_map(|path| git::ignored_paths(worktree, std::iter::once(path)).ok())
             .flatten()
             .collect()),
-    }
-}
-
-/// The paths of `paths` that git ignores.
-fn check_ignore<'a>(
-    worktree: &Path,
-    paths: impl Iterator<Item = &'a String>,
-) -> Result<Vec<String>, GitError> {
-    use std::io::Write;
-    let mut child = git::command(worktree)
-        .args(["check-ignore", "-z", "--stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| io_error(err.to_string()))?;
-    let mut input = Vec::new();
-    for path in paths {
-        input.extend_from_slice(path.as_bytes());
-        input.push(0);
-    }
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(&input);
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|err| io_error(err.to_string()))?;
-    match out.status.code() {
-        // 1: none of them is ignored.
-        Some(0 | 1) => {
-            let mut ignored: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .split('\0')
-                .filter(|p| !p.is_empty())
-                .map(String::from)
-                .collect();
-            ignored.sort();
-            Ok(ignored)
-        }
-        _ => Err(io_error(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        )),
-    }
-}
-
-fn io_error(message: String) -> GitError {
-    GitError {
-        command: "git check-ignore -z --stdin".to_string(),
-        kind: GitErrorKind::Io(message),
-        note: None,
     }
 }
 

@@ -261,3 +261,154 @@ fn a_state_path_built_elsewhere_is_found_and_a_mention_is_not() {
         ]
     );
 }
+
+/// git's subcommands as porch would pass them: an argument list that starts with one of these
+/// is a git call. (`rm`, `mv` and `init` are left out: they are also words of other commands
+/// porch prints, and porch never runs them through git.)
+const GIT_SUBCOMMANDS: [&str; 44] = [
+    "add",
+    "apply",
+    "branch",
+    "cat-file",
+    "check-ignore",
+    "check-ref-format",
+    "checkout",
+    "cherry-pick",
+    "clean",
+    "clone",
+    "commit",
+    "commit-tree",
+    "config",
+    "diff",
+    "diff-tree",
+    "fetch",
+    "for-each-ref",
+    "gc",
+    "hash-object",
+    "log",
+    "ls-files",
+    "ls-remote",
+    "ls-tree",
+    "merge",
+    "merge-base",
+    "merge-tree",
+    "prune",
+    "pull",
+    "push",
+    "rebase",
+    "remote",
+    "reset",
+    "restore",
+    "rev-list",
+    "rev-parse",
+    "show",
+    "show-ref",
+    "stash",
+    "status",
+    "submodule",
+    "switch",
+    "symbolic-ref",
+    "update-ref",
+    "worktree",
+];
+
+/// Where a source builds a git command line outside its unit tests: the git command builder
+/// or `Command::new("git")`, or a list of arguments (`[…]`, `vec![…]`, `.arg(…)`) that starts
+/// with a git subcommand. A command porch only prints starts with `"git"`, so it is not one.
+fn git_calls_built(source: &str) -> Vec<String> {
+    let code = source.split("#[cfg(test)]").next().unwrap_or(source);
+    let builders = [
+        "Command::new(\"git\")",
+        "git::command(",
+        "git::run(",
+        "git::output(",
+        "git::query(",
+    ];
+    let mut found = Vec::new();
+    let mut in_list = false;
+    for (index, line) in code.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("//") {
+            continue;
+        }
+        let opens_git_list = starts_with_subcommand(trimmed, in_list);
+        let builds = builders.iter().any(|b| line.contains(b));
+        if opens_git_list || builds {
+            found.push(format!("line {}: {}", index + 1, trimmed));
+        }
+        // A list opened at the end of a line has its first word on the next one.
+        in_list = trimmed.ends_with('[') || trimmed.ends_with(".arg(");
+    }
+    found
+}
+
+/// Whether `line` opens an argument list whose first word is a git subcommand: `["worktree"`,
+/// `.arg("merge")`, or a line holding only `"status",` right after a line that opened a list.
+fn starts_with_subcommand(line: &str, after_open: bool) -> bool {
+    let is_subcommand = |rest: &str| {
+        let rest = rest.trim_start();
+        GIT_SUBCOMMANDS.iter().any(|sub| {
+            rest.strip_prefix('"')
+                .and_then(|r| r.strip_prefix(sub))
+                .is_some_and(|r| r.starts_with('"'))
+        })
+    };
+    if after_open && is_subcommand(line) {
+        return true;
+    }
+    let openers = line
+        .match_indices('[')
+        .map(|(at, _)| at + 1)
+        .chain(line.match_indices(".arg(").map(|(at, s)| at + s.len()));
+    openers.into_iter().any(|at| is_subcommand(&line[at..]))
+}
+
+#[test]
+fn every_git_call_is_made_in_git() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    for (path, _, source) in source_files(&root.join("src")) {
+        if path.starts_with("git/") {
+            continue;
+        }
+        for place in git_calls_built(&source) {
+            found.push(format!(
+                "src/{path}: {place} (put the call behind a function named for its job in src/git/)"
+            ));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn a_git_argument_list_built_elsewhere_is_found_and_a_printed_command_is_not() {
+    let source = "fn a() {\n\
+        let out = git::run(dir, &args);\n\
+        let head = run(dir, &[\"rev-parse\", \"HEAD\"]);\n\
+        let mut cmd = Command::new(\"git\");\n\
+        cmd.arg(\"status\");\n\
+        let args = vec![\n\
+            \"update-ref\",\n\
+            reference,\n\
+        ];\n\
+        let hint = quote::command(&[\"git\", \"merge\", branch]);\n\
+        let words = [\n\
+            \"git\",\n\
+            \"worktree\",\n\
+        ];\n\
+        (\"status\", Topic::Status),\n\
+        // run(dir, &[\"worktree\", \"prune\"]) in a comment\n\
+        }\n\
+        #[cfg(test)]\n\
+        let made = git(&[\"commit\", \"-m\", \"x\"]);\n";
+    assert_eq!(
+        git_calls_built(source),
+        vec![
+            "line 2: let out = git::run(dir, &args);",
+            "line 3: let head = run(dir, &[\"rev-parse\", \"HEAD\"]);",
+            "line 4: let mut cmd = Command::new(\"git\");",
+            "line 5: cmd.arg(\"status\");",
+            "line 7: \"update-ref\",",
+        ]
+    );
+}

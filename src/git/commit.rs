@@ -1,0 +1,150 @@
+//! Commits of the agents' work: who commits, what is staged, the task's commit, a failed
+//! attempt's work kept under a ref, a commit of a tree, and a branch started again.
+
+use std::path::Path;
+
+use crate::git::GitError;
+use crate::git::refs;
+use crate::git::run;
+use crate::git::run_with_input;
+use crate::git::{failure, output, query};
+
+/// Who commits the agent's work: the repository's identity where it has one, porch's otherwise,
+/// so a commit works on a server where nobody configured git. As `-c key=value` arguments.
+pub fn identity_overrides(dir: &Path) -> Vec<String> {
+    let args = ["config", "--get-regexp", r"^user\.(name|email)$"];
+    let configured = output(dir, &args)
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    let mut overrides = Vec::new();
+    for (key, fallback) in [("user.name", "porch"), ("user.email", "porch@localhost")] {
+        let has = configured.lines().any(|l| {
+            l.split_once(' ')
+                .is_some_and(|(k, v)| k == key && !v.trim().is_empty())
+        });
+        if !has {
+            overrides.push("-c".to_string());
+            overrides.push(format!("{key}={fallback}"));
+        }
+    }
+    overrides
+}
+
+/// Stages everything the worktree holds (honouring `.gitignore`). In a sparse checkout, work
+/// outside the sparse-checkout definition is staged too (`--sparse`; without it `add --all`
+/// fails and nothing is committed, not even the work inside); files the checkout leaves out
+/// stay as they are, not deleted. `--sparse` only where the worktree is sparse: git before 2.34
+/// does not know it.
+fn stage_all(dir: &Path, leave_out: &[&str]) -> Result<(), GitError> {
+    let mut add = vec!["add", "--all"];
+    let sparse = run(dir, &["config", "--type=bool", "core.sparseCheckout"]);
+    if sparse.is_ok_and(|value| value == "true") {
+        add.push("--sparse");
+    }
+    let excludes: Vec<String> = leave_out
+        .iter()
+        .map(|path| format!(":(exclude,literal){path}"))
+        .collect();
+    if !excludes.is_empty() {
+        add.extend(["--", "."]);
+        add.extend(excludes.iter().map(String::as_str));
+    }
+    run(dir, &add).map(drop)
+}
+
+/// Commits everything the worktree holds (honouring `.gitignore`). Returns whether there was
+/// anything to commit. No hook runs (see `command`) and signing is off: the point is that the
+/// agent's work is never left behind because of a lint hook or a missing key on a server.
+/// `leave_out` names paths (relative to `dir`) not to add: repositories whose link would point
+/// at nothing (`unsaved::nested_repositories`).
+pub fn commit_all(
+    dir: &Path,
+    message: &str,
+    identity: &[String],
+    leave_out: &[&str],
+) -> Result<bool, GitError> {
+    stage_all(dir, leave_out)?;
+    let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
+    args.extend([
+        "-c",
+        "commit.gpgsign=false",
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "--file",
+        "-",
+    ]);
+    let out = run_with_input(dir, &args, message.as_bytes())?;
+    if out.status.success() {
+        return Ok(true);
+    }
+    // Asked only now, since most sessions change something: one git call fewer per task.
+    if query(dir, &["diff", "--cached", "--quiet"])? {
+        return Ok(false);
+    }
+    Err(failure(&args, &out))
+}
+
+/// Records everything the worktree holds (commits the agent made, changes it did not commit)
+/// as a commit under `reference`, without moving the branch. Returns false when the worktree
+/// holds nothing beyond `base_commit`.
+pub fn snapshot(
+    dir: &Path,
+    base_commit: &str,
+    reference: &str,
+    message: &str,
+    identity: &[String],
+    leave_out: &[&str],
+) -> Result<bool, GitError> {
+    stage_all(dir, leave_out)?;
+    let head = refs::head_commit(dir)?;
+    let staged = !query(dir, &["diff", "--cached", "--quiet"])?;
+    let commit = if staged {
+        let tree = run(dir, &["write-tree"])?;
+        commit_tree(dir, &tree, &[head.as_str()], message, identity)?
+    } else {
+        head
+    };
+    if commit == base_commit {
+        return Ok(false);
+    }
+    // An earlier run's saved attempt is never overwritten.
+    refs::create_ref(dir, reference, &commit)?;
+    Ok(true)
+}
+
+/// A commit of `tree` with `parents`, unsigned as porch's commits of the agents' work are (a
+/// missing key must not stop a task), touching no branch, index or work tree.
+pub(super) fn commit_tree(
+    dir: &Path,
+    tree: &str,
+    parents: &[&str],
+    message: &str,
+    identity: &[String],
+) -> Result<String, GitError> {
+    let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
+    args.extend(["commit-tree", "--no-gpg-sign", tree]);
+    for parent in parents {
+        args.extend(["-p", parent]);
+    }
+    args.extend(["-m", message.trim_end()]);
+    run(dir, &args)
+}
+
+/// Puts the worktree back on `branch`, reset to `commit`, and removes new files (ignored ones
+/// stay: build caches are not work). `checkout -B`, not `reset`: if the session switched to
+/// another branch, that branch must not be rewound.
+pub fn restart_branch(dir: &Path, branch: &str, commit: &str) -> Result<(), GitError> {
+    let args = [
+        "checkout",
+        "--quiet",
+        "--force",
+        "--no-track",
+        "-B",
+        branch,
+        commit,
+        "--",
+    ];
+    run(dir, &args)?;
+    run(dir, &["clean", "-fdq"]).map(drop)
+}

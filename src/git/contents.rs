@@ -1,0 +1,173 @@
+//! What commits and worktrees hold: a branch's changes against its base (counted, listed, raw),
+//! what a commit tracks at given paths, and a worktree's status, ignored files and objects.
+
+use std::path::Path;
+
+use crate::git::GitError;
+use crate::git::nul_separated;
+use crate::git::run;
+use crate::git::run_bytes;
+use crate::git::run_with_input;
+use crate::git::{failure, query};
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct DiffStats {
+    pub commits: u64,
+    pub files_changed: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+}
+
+/// What `branch` holds that `base_commit` does not.
+pub fn diff_stats(dir: &Path, base_commit: &str, branch: &str) -> Result<DiffStats, GitError> {
+    let range = format!("{base_commit}..refs/heads/{branch}");
+    let commits = run(dir, &["rev-list", "--count", &range, "--"])?
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    let head = format!("refs/heads/{branch}");
+    let args = [
+        "diff",
+        "--numstat",
+        "--no-renames",
+        base_commit,
+        &head,
+        "--",
+    ];
+    let numstat = run(dir, &args)?;
+    let mut stats = DiffStats {
+        commits,
+        ..DiffStats::default()
+    };
+    for line in numstat.lines() {
+        let mut fields = line.splitn(3, '\t');
+        let (Some(added), Some(removed)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        stats.files_changed += 1;
+        // Binary files show "-": they count as changed files with no lines.
+        stats.insertions += added.parse::<u64>().unwrap_or(0);
+        stats.deletions += removed.parse::<u64>().unwrap_or(0);
+    }
+    Ok(stats)
+}
+
+/// Every path `branch` changes against `base_commit`, both sides of a rename included, as git
+/// spells them (NUL-separated, so that no name is quoted or split).
+pub fn changed_paths(dir: &Path, base_commit: &str, branch: &str) -> Result<Vec<String>, GitError> {
+    let head = format!("refs/heads/{branch}");
+    let args = [
+        "diff",
+        "--name-only",
+        "-z",
+        "--no-renames",
+        base_commit,
+        &head,
+        "--",
+    ];
+    Ok(nul_separated(&run_bytes(dir, &args)?).collect())
+}
+
+/// `git diff --raw -z` of `branch` against `base`, full object ids, renames as a deletion and
+/// an addition: the modes and ids of every changed entry, links to commits included.
+pub fn raw_diff(dir: &Path, base: &str, branch: &str) -> Result<String, GitError> {
+    let head = format!("refs/heads/{branch}");
+    let args = [
+        "diff",
+        "--raw",
+        "-z",
+        "--no-renames",
+        "--no-abbrev",
+        base,
+        &head,
+        "--",
+    ];
+    run(dir, &args)
+}
+
+/// How a commit holds a path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tracked {
+    File,
+    Link,
+    Directory,
+    Submodule,
+}
+
+/// What `commit` holds at each of `paths` (relative to the repository's root) that it holds
+/// anything at, as git spells the path. One `ls-tree` for all of them, without `-r`: each path
+/// is found as itself (a directory as one entry, not its files), and a submodule's mode is
+/// read from the tree without asking for its commit, which this repository may not have.
+pub fn tracked_at(
+    dir: &Path,
+    commit: &str,
+    paths: &[String],
+) -> Result<Vec<(String, Tracked)>, GitError> {
+    let mut args = vec!["ls-tree", "-z", "--full-tree", commit, "--"];
+    args.extend(paths.iter().map(String::as_str));
+    let out = run_bytes(dir, &args)?;
+    // Each entry: `MODE TYPE OBJECT<TAB>PATH`.
+    let entries = nul_separated(&out).filter_map(|entry| {
+        let (meta, path) = entry.split_once('\t')?;
+        let kind = match meta.split(' ').next()? {
+            "040000" => Tracked::Directory,
+            "120000" => Tracked::Link,
+            "160000" => Tracked::Submodule,
+            _ => Tracked::File,
+        };
+        Some((path.to_string(), kind))
+    });
+    Ok(entries.collect())
+}
+
+/// Whether the index of `dir`'s work tree tracks the file at `path`.
+pub fn is_tracked(dir: &Path, path: &str) -> bool {
+    run(dir, &["ls-files", "--error-unmatch", "--", path]).is_ok()
+}
+
+/// Does the worktree hold changes git would commit (tracked or new, not ignored)?
+pub fn is_dirty(dir: &Path) -> Result<bool, GitError> {
+    run(dir, &["status", "--porcelain", "--untracked-files=all"]).map(|s| !s.is_empty())
+}
+
+/// `git status --porcelain=v2 -z` with every untracked file and the state inside each
+/// submodule: what is in the worktree that its branch does not hold.
+pub fn porcelain_status(dir: &Path) -> Result<String, GitError> {
+    let args = [
+        "status",
+        "--porcelain=v2",
+        "-z",
+        "--untracked-files=all",
+        "--ignore-submodules=none",
+    ];
+    run(dir, &args)
+}
+
+/// Whether the repository `dir` is in has the commit `commit` among its objects.
+pub fn has_commit(dir: &Path, commit: &str) -> bool {
+    let object = format!("{commit}^{{commit}}");
+    query(dir, &["cat-file", "-e", &object]).unwrap_or(false)
+}
+
+/// The paths of `paths` (relative to `dir`) that git ignores, sorted.
+pub fn ignored_paths<'a>(
+    dir: &Path,
+    paths: impl Iterator<Item = &'a String>,
+) -> Result<Vec<String>, GitError> {
+    let mut input = Vec::new();
+    for path in paths {
+        input.extend_from_slice(path.as_bytes());
+        input.push(0);
+    }
+    let args = ["check-ignore", "-z", "--stdin"];
+    let out = run_with_input(dir, &args, &input)?;
+    match out.status.code() {
+        // 1: none of them is ignored.
+        Some(0 | 1) => {
+            let mut ignored: Vec<String> = nul_separated(&out.stdout).collect();
+            ignored.sort();
+            Ok(ignored)
+        }
+        _ => Err(failure(&args, &out)),
+    }
+}

@@ -1,0 +1,301 @@
+//! Worktrees: registered and checked out, entered again, removed, pruned and listed; a linked
+//! worktree's HEAD and index lock, read from the files git keeps.
+
+use std::path::{Path, PathBuf};
+
+use crate::git::ANOTHER_RUN;
+use crate::git::GitError;
+use crate::git::GitErrorKind;
+use crate::git::Repo;
+use crate::git::refs;
+use crate::git::run;
+use crate::git::run_bytes;
+
+impl Repo {
+    /// Registers a worktree on a new branch under the lock, then checks it out outside it, so the
+    /// expensive part (writing the files) runs in parallel. On failure, nothing is left: no
+    /// branch, no registry entry, no directory. Returns false, with nothing left either, when
+    /// `cancelled` says so once the lock is taken or after the checkout: porch was signalled.
+    pub fn add_worktree(
+        &self,
+        dir: &Path,
+        branch: &str,
+        base_commit: &str,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<bool, GitError> {
+        let dir_str = dir.to_string_lossy();
+        {
+            let _lock = self.lock()?;
+            // Asked again under the lock: a signal that came while this thread waited for it
+            // (behind every other task's registration) must not leave a worktree and branch.
+            if cancelled() {
+                return Ok(false);
+            }
+            // Claimed under the lock, so that on failure everything at these names is ours to
+            // remove: another porch run that got here first keeps its branch and worktree.
+            if dir.symlink_metadata().is_ok() {
+                return Err(GitError::new(
+                    format!("git worktree add {}", crate::util::quote::word(&dir_str)),
+                    GitErrorKind::Refused(format!("{dir_str} already exists")),
+                )
+                .with_note(ANOTHER_RUN));
+            }
+            // Created here rather than by `worktree add -b`, which starts a `git branch` of its
+            // own: the empty old value makes it fail if the branch exists, with nothing to undo.
+            let reference = format!("refs/heads/{branch}");
+            refs::create_ref(&self.toplevel, &reference, base_commit)
+                .map_err(|err| err.with_note(ANOTHER_RUN))?;
+            let added = run(
+                &self.toplevel,
+                &["worktree", "add", "--no-checkout", "--", &dir_str, branch],
+            );
+            if let Err(err) = added {
+                self.undo_add(dir, branch, base_commit, false);
+                return Err(err);
+            }
+        }
+        if let Err(err) = run(dir, &["reset", "--quiet", "--hard"]) {
+            self.discard_worktree(dir, branch, base_commit);
+            return Err(err);
+        }
+        if cancelled() {
+            self.discard_worktree(dir, branch, base_commit);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Registers a worktree at `commit` on a detached HEAD, under the lock (`porch merge`'s).
+    pub fn add_detached_worktree(&self, dir: &Path, commit: &str) -> Result<(), GitError> {
+        let dir_text = dir.to_string_lossy();
+        let _lock = self.lock()?;
+        run(
+            &self.toplevel,
+            &[
+                "worktree", "add", "--quiet", "--detach", "--", &dir_text, commit,
+            ],
+        )
+        .map(drop)
+    }
+
+    /// Removes a worktree `add_worktree` made and its branch, for a task whose session never
+    /// started: nothing in them is work. The branch stays if it moved or is checked out
+    /// elsewhere (see `undo_add`).
+    pub fn discard_worktree(&self, dir: &Path, branch: &str, base_commit: &str) {
+        let _lock = self.lock();
+        self.undo_add(dir, branch, base_commit, true);
+    }
+
+    /// Removes what a failed `add_worktree` may have left, and only that: the names were free
+    /// when the lock was taken, but a git process outside porch's lock may have taken them
+    /// since. So a directory is removed only if it is ours (`registered`) or holds nothing but
+    /// the `.git` file of a half-made worktree, and the branch only if it still points at the
+    /// base and no worktree has it checked out. Best effort: the caller reports the original
+    /// error, and `porch list` shows anything left.
+    fn undo_add(&self, dir: &Path, branch: &str, base_commit: &str, registered: bool) {
+        if registered {
+            let _ = remove(&self.toplevel, dir, true);
+        } else if is_half_made_worktree(dir) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        let _ = prune(&self.toplevel);
+        let checked_out = self
+            .worktrees()
+            .map(|list| list.iter().any(|w| w.branch.as_deref() == Some(branch)))
+            .unwrap_or(true);
+        let reference = format!("refs/heads/{branch}");
+        let at_base = self
+            .resolve_commit(&reference)
+            .is_some_and(|c| c == base_commit);
+        if at_base && !checked_out {
+            let _ = refs::delete_branch_unlocked(&self.toplevel, branch);
+        }
+    }
+
+    /// Makes sure `dir` is a worktree on the existing `branch` (`porch resume`): left as it is
+    /// when it is one, registered again (under the lock) when it was removed.
+    pub fn reenter_worktree(&self, dir: &Path, branch: &str) -> Result<(), GitError> {
+        if worktree_head(dir).is_ok_and(|head| head == format!("ref: refs/heads/{branch}")) {
+            return Ok(());
+        }
+        let dir_text = dir.to_string_lossy();
+        let _lock = self.lock()?;
+        prune(&self.toplevel)?;
+        run(
+            &self.toplevel,
+            &["worktree", "add", "--quiet", "--", &dir_text, branch],
+        )
+        .map(drop)
+    }
+
+    /// Removes a worktree whose work is committed. git itself refuses when it holds changes.
+    pub fn remove_worktree(&self, dir: &Path) -> Result<(), GitError> {
+        let _lock = self.lock()?;
+        remove(&self.toplevel, dir, false)
+    }
+
+    /// Removes a worktree whatever it holds (`porch clean --force`, porch's own merge worktree).
+    pub fn force_remove_worktree(&self, dir: &Path) -> Result<(), GitError> {
+        let _lock = self.lock()?;
+        remove(&self.toplevel, dir, true)
+    }
+
+    /// Forgets the worktrees whose directories are gone, under the lock when it can be taken.
+    pub fn prune_worktrees(&self) -> Result<(), GitError> {
+        let _lock = self.lock();
+        prune(&self.toplevel)
+    }
+
+    pub fn worktrees(&self) -> Result<Vec<WorktreeEntry>, GitError> {
+        let out = run_bytes(&self.toplevel, &["worktree", "list", "--porcelain", "-z"])?;
+        Ok(parse_worktree_list(&String::from_utf8_lossy(&out)))
+    }
+}
+
+/// `git worktree remove`, `--force` or not; the caller holds the lock.
+fn remove(toplevel: &Path, dir: &Path, force: bool) -> Result<(), GitError> {
+    let dir = dir.to_string_lossy();
+    let args: &[&str] = if force {
+        &["worktree", "remove", "--force", "--", &dir]
+    } else {
+        &["worktree", "remove", "--", &dir]
+    };
+    run(toplevel, args).map(drop)
+}
+
+/// `git worktree prune`; the caller holds the lock.
+fn prune(toplevel: &Path) -> Result<(), GitError> {
+    run(toplevel, &["worktree", "prune"]).map(drop)
+}
+
+/// An empty directory, or one holding only the `.git` file `git worktree add` writes first.
+pub fn is_half_made_worktree(dir: &Path) -> bool {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .flatten()
+            .all(|e| e.file_name() == ".git" && e.path().is_file()),
+        Err(_) => false,
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct WorktreeEntry {
+    pub path: PathBuf,
+    pub head: Option<String>,
+    /// Short name, without `refs/heads/`.
+    pub branch: Option<String>,
+    pub bare: bool,
+    pub prunable: bool,
+}
+
+fn parse_worktree_list(text: &str) -> Vec<WorktreeEntry> {
+    let mut entries = Vec::new();
+    let mut current: Option<WorktreeEntry> = None;
+    for field in text.split('\0') {
+        if field.is_empty() {
+            if let Some(entry) = current.take() {
+                entries.push(entry);
+            }
+            continue;
+        }
+        let (key, value) = field.split_once(' ').unwrap_or((field, ""));
+        if key == "worktree" {
+            if let Some(entry) = current.take() {
+                entries.push(entry);
+            }
+            current = Some(WorktreeEntry {
+                path: PathBuf::from(value),
+                ..Default::default()
+            });
+            continue;
+        }
+        let Some(entry) = current.as_mut() else {
+            continue;
+        };
+        match key {
+            "HEAD" => entry.head = Some(value.to_string()),
+            "branch" => {
+                entry.branch = Some(
+                    value
+                        .strip_prefix("refs/heads/")
+                        .unwrap_or(value)
+                        .to_string(),
+                )
+            }
+            "bare" => entry.bare = true,
+            "prunable" => entry.prunable = true,
+            _ => {}
+        }
+    }
+    entries.extend(current);
+    entries
+}
+
+/// What a linked worktree's HEAD holds: `ref: refs/heads/NAME`, or a commit id when detached.
+/// Read from the files git keeps, not by starting git: it is asked once per task.
+pub fn worktree_head(dir: &Path) -> Result<String, GitError> {
+    let admin = admin_dir(dir, "read the HEAD of")?;
+    std::fs::read_to_string(admin.join("HEAD"))
+        .map(|h| h.trim().to_string())
+        .map_err(|e| {
+            GitError::new(
+                format!("read the HEAD of {}", dir.display()),
+                GitErrorKind::Io(e.to_string()),
+            )
+        })
+}
+
+/// A linked worktree's own git directory (`<common dir>/worktrees/<id>`), from its `.git` file.
+/// `doing` says what porch was about, for the error.
+fn admin_dir(dir: &Path, doing: &str) -> Result<PathBuf, GitError> {
+    let fail = |message: String| {
+        GitError::new(
+            format!("{doing} {}", dir.display()),
+            GitErrorKind::Io(message),
+        )
+    };
+    let dot_git = std::fs::read_to_string(dir.join(".git")).map_err(|e| fail(e.to_string()))?;
+    let admin = dot_git
+        .trim()
+        .strip_prefix("gitdir: ")
+        .ok_or_else(|| fail(format!("{}/.git is not a worktree link", dir.display())))?;
+    let admin = Path::new(admin);
+    Ok(if admin.is_absolute() {
+        admin.to_path_buf()
+    } else {
+        dir.join(admin)
+    })
+}
+
+/// Removes the `index.lock` in the worktree's own git directory, if there is one; returns
+/// whether there was. git's lock is the file's existence, so one left by a killed git (a
+/// session ended while its `git add` ran) makes every later git command there fail. Only for a
+/// caller who knows that no process that could hold it is left.
+pub fn remove_stale_index_lock(dir: &Path) -> Result<bool, GitError> {
+    let lock = admin_dir(dir, "find the index lock of")?.join("index.lock");
+    match std::fs::remove_file(&lock) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(GitError::new(
+            format!("remove {}", lock.display()),
+            GitErrorKind::Io(err.to_string()),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worktree_list_porcelain() {
+        let text = "worktree /r\0HEAD abc\0branch refs/heads/main\0\0worktree /w/x\0HEAD def\0branch refs/heads/task/x\0prunable gitdir file points to non-existent location\0\0worktree /w/y\0HEAD 123\0detached\0\0";
+        let entries = parse_worktree_list(text);
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0].branch.as_deref(), Some("main"));
+        assert_eq!(entries[1].branch.as_deref(), Some("task/x"));
+        assert!(entries[1].prunable);
+        assert_eq!(entries[2].branch, None);
+        assert_eq!(entries[2].head.as_deref(), Some("123"));
+    }
+}
