@@ -225,7 +225,7 @@ fn check_tasks_file(inputs: &[Input]) -> Result<String, Error> {
 }
 
 /// Every input's tasks, each with its file, in tasks-file order where the inputs say it
-/// (`tasks_file_order`; a repeated task's attempts by their `group`), else in input order. A
+/// (`tasks_file_order`; a repeated task's rivals by their `group`), else in input order. A
 /// task in two files is refused.
 fn ordered_tasks(inputs: &[Input]) -> Result<Vec<(String, Value)>, Error> {
     let mut seen: HashMap<String, &str> = HashMap::new();
@@ -349,7 +349,7 @@ fn notes(inputs: &[Input], results: &Results) -> Vec<String> {
     notes
 }
 
-/// Whether a result named `result` ran the task `task` of the file: itself, or an attempt
+/// Whether a result named `result` ran the task `task` of the file: itself, or a rival
 /// `task-3` of it repeated.
 fn is_run_of(result: &str, task: &str) -> bool {
     match result.strip_prefix(task) {

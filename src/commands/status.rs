@@ -134,7 +134,7 @@ fn worktree_state(dir: &Path) -> WorktreeState {
     }
 }
 
-/// A repeated task's attempt says which is the winner of its group.
+/// A repeated task's rival says which is the winner of its group.
 fn task_label(task: &StoredTask) -> String {
     match (&task.group, task.winner) {
         (Some(_), Some(true)) => format!("{} (winner)", task.name),

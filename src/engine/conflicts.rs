@@ -1,6 +1,6 @@
 //! Which succeeded branches collide, found when every task has ended: each pair of succeeded
 //! branches that change a common file is merged by git in memory (`merge-tree --write-tree`),
-//! never touching a work tree. Attempts of one repeat group are rivals, not meant to be merged
+//! never touching a work tree. The rivals of one repeat group are not meant to be merged
 //! together, so they are not compared with each other.
 //!
 //! Bounded by what overlaps: one `git diff --name-only` per branch, then a merge only for the

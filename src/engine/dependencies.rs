@@ -9,8 +9,8 @@ use crate::results::Status;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Dependencies {
     of: Vec<Vec<usize>>,
-    /// For each task, the attempts of its repeat group, itself included; empty for a task run
-    /// once. A task that depends on a repeated task depends on every attempt, as a group.
+    /// For each task, the rivals of its repeat group, itself included; empty for a task run
+    /// once. A task that depends on a repeated task depends on every rival, as a group.
     rivals: Vec<Vec<usize>>,
 }
 
@@ -126,7 +126,7 @@ impl Dependencies {
     }
 
     /// The same graph, each task knowing its repeat group (`groups[i]`: task i's group name,
-    /// none for a task run once). A dependant of a group's attempts waits for all of them, and
+    /// none for a task run once). A dependant of a group's rivals waits for all of them, and
     /// needs one to succeed (the winner, whose branch it starts from), not all.
     pub fn with_groups(mut self, groups: &[Option<&str>]) -> Dependencies {
         self.rivals = (groups.iter())
@@ -169,8 +169,8 @@ impl Dependencies {
         }
     }
 
-    /// How `dependency` counts for a task that depends on it: its status; for an attempt of a
-    /// repeat group, running while any attempt is, succeeded once all ended and one succeeded
+    /// How `dependency` counts for a task that depends on it: its status; for a rival of a
+    /// repeat group, running while any rival is, succeeded once all ended and one succeeded
     /// (the winner is among them), else its own ending.
     fn outcome(&self, dependency: usize, statuses: &[Status]) -> Status {
         let rivals = &self.rivals[dependency];
@@ -337,9 +337,9 @@ mod tests {
     }
 
     #[test]
-    fn a_dependant_of_a_repeat_group_waits_for_every_attempt_and_needs_one_to_succeed() {
-        // fix-1, fix-2, fix-3 are attempts of fix, x runs once; d depends on all four.
-        // (the attempts' statuses, x's, d's readiness)
+    fn a_dependant_of_a_repeat_group_waits_for_every_rival_and_needs_one_to_succeed() {
+        // fix-1, fix-2, fix-3 are rivals of fix, x runs once; d depends on all four.
+        // (the rivals' statuses, x's, d's readiness)
         let cases: &[([Status; 3], Status, Readiness)] = &[
             ([Failed, Succeeded, Failed], Succeeded, Readiness::Ready),
             (
@@ -347,10 +347,10 @@ mod tests {
                 Succeeded,
                 Readiness::Ready,
             ),
-            // An attempt still runs: the winner is not known yet, even if one succeeded.
+            // A rival still runs: the winner is not known yet, even if one succeeded.
             ([Succeeded, Running, Failed], Succeeded, Readiness::Waiting),
             ([Failed, Failed, Pending], Succeeded, Readiness::Waiting),
-            // No attempt succeeded: no winner to start from.
+            // No rival succeeded: no winner to start from.
             (
                 [Failed, TimedOut, Failed],
                 Succeeded,
@@ -366,13 +366,9 @@ mod tests {
         let deps =
             Dependencies::from_indices(vec![vec![], vec![], vec![], vec![], vec![0, 1, 2, 3]])
                 .with_groups(&[Some("fix"), Some("fix"), Some("fix"), None, None]);
-        for (attempts, single, readiness) in cases {
-            let all = [attempts[0], attempts[1], attempts[2], *single, Pending];
-            assert_eq!(
-                deps.readiness(4, &all),
-                *readiness,
-                "{attempts:?} {single:?}"
-            );
+        for (rivals, single, readiness) in cases {
+            let all = [rivals[0], rivals[1], rivals[2], *single, Pending];
+            assert_eq!(deps.readiness(4, &all), *readiness, "{rivals:?} {single:?}");
         }
     }
 }

@@ -65,9 +65,9 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
             crossbeam_channel::select! {
                 recv(finished_rx) -> finished => if let Ok((index, result)) = finished {
                     scheduler.finished(index, result.status);
-                    let attempt = result.group.is_some();
+                    let rival = result.group.is_some();
                     progress.results.tasks[index] = result;
-                    if attempt && let Ok(mut winners) = ctx.winners.lock() {
+                    if rival && let Ok(mut winners) = ctx.winners.lock() {
                         *winners = rivals::winners(&progress.results.tasks);
                     }
                     progress.results.spent_usd = ctx.budget.spent();

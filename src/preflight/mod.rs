@@ -454,7 +454,7 @@ fn link_dependencies(source_name: &str, plans: &mut [TaskPlan]) -> Result<(), Er
     let names: Vec<String> = plans.iter().map(|p| p.task.name.clone()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let lists: Vec<Vec<String>> = (plans.iter())
-        .map(|p| with_attempts(&p.task.depends_on, plans))
+        .map(|p| with_rivals(&p.task.depends_on, plans))
         .collect();
     let graph = Dependencies::resolve(&names, &lists).map_err(|problem| {
         let (message, hint) = problem.explain(&names);
@@ -477,7 +477,7 @@ fn link_dependencies(source_name: &str, plans: &mut [TaskPlan]) -> Result<(), Er
 }
 
 /// What the tasks `of` (a task's dependencies) give it to start from, one each: a branch, or a
-/// repeated task's winner for all its attempts.
+/// repeated task's winner for all its rivals.
 fn bases_given(plans: &[TaskPlan], of: &[usize]) -> Vec<String> {
     let mut bases: Vec<String> = Vec::new();
     for &d in of {
@@ -516,19 +516,19 @@ fn check_git_merges(source_name: &str, repo: &Repo, plans: &[TaskPlan]) -> Resul
     }
 }
 
-/// A `depends_on` list with each repeated task's name replaced by its attempts' names: the
+/// A `depends_on` list with each repeated task's name replaced by its rivals' names: the
 /// dependant waits for all of them, and starts from the winner's branch.
-fn with_attempts(depends_on: &[String], plans: &[TaskPlan]) -> Vec<String> {
+fn with_rivals(depends_on: &[String], plans: &[TaskPlan]) -> Vec<String> {
     let mut names = Vec::new();
     for name in depends_on {
-        let attempts: Vec<String> = (plans.iter())
+        let rivals: Vec<String> = (plans.iter())
             .filter(|p| p.task.group.as_ref() == Some(name))
             .map(|p| p.task.name.clone())
             .collect();
-        if attempts.is_empty() {
+        if rivals.is_empty() {
             names.push(name.clone());
         } else {
-            names.extend(attempts);
+            names.extend(rivals);
         }
     }
     names

@@ -80,7 +80,7 @@ struct Earlier {
     pub source: TasksSource,
     /// Its results, in tasks-file order.
     pub results: Vec<TaskResult>,
-    /// The attempts of repeated tasks: `(NAME-k, NAME)`, found in the tasks file as NAME.
+    /// The rivals of repeated tasks: `(NAME-k, NAME)`, found in the tasks file as NAME.
     pub groups: Vec<(String, String)>,
     /// The shard it ran (`--shard K/N`): the resume runs the same.
     pub shard: Option<Shard>,
@@ -147,8 +147,8 @@ fn plan_earlier(
     )
 }
 
-/// The task a result belongs to: by its name, or for a repeated task's attempt (`NAME-k`), the
-/// task NAME, which runs under the attempt's name.
+/// The task a result belongs to: by its name, or for a repeated task's rival (`NAME-k`), the
+/// task NAME, which runs under the rival's name.
 fn task_of(
     tasks: &[Task],
     previous: &TaskResult,
@@ -157,7 +157,7 @@ fn task_of(
 ) -> Result<Task, Error> {
     let group = groups
         .iter()
-        .find(|(attempt, _)| *attempt == previous.name)
+        .find(|(rival, _)| *rival == previous.name)
         .map(|(_, group)| group.as_str());
     tasks
         .iter()
@@ -339,7 +339,7 @@ mod tests {
     use crate::preflight::taskfile;
 
     #[test]
-    fn a_result_finds_its_task_by_name_or_as_an_attempt_of_its_group() {
+    fn a_result_finds_its_task_by_name_or_as_a_rival_of_its_group() {
         let tasks = taskfile::parse(
             &taskfile::Source {
                 name: "t.json",
@@ -367,7 +367,7 @@ mod tests {
                     let task = task.unwrap();
                     let seen = (task.name.as_str(), task.prompt.as_str());
                     assert_eq!(seen, (name, prompt));
-                    // The resumed attempt keeps its group: PORCH_GROUP and the results say it.
+                    // The resumed rival keeps its group: PORCH_GROUP and the results say it.
                     assert_eq!(task.group.as_deref(), group, "{name}");
                 }
                 None => assert!(task.unwrap_err().to_string().contains("not in the tasks")),

@@ -1,8 +1,8 @@
 //! `--only`, `--skip` and `--shard`: which of the tasks file's tasks a run runs. Names are the
-//! file's own (a repeated task's name means all of its attempts); one that names no task is
+//! file's own (a repeated task's name means all of its rivals); one that names no task is
 //! refused, and so is leaving out a task that a kept one depends on. A shard is decided on the
 //! whole file, so `--only` never moves a task to another. Then `repeat`: a repeated task runs
-//! as its attempts, each a task of its own.
+//! as its rivals, each a task of its own.
 
 use crate::error::Error;
 use crate::preflight::shard;
@@ -11,7 +11,7 @@ use crate::results::Shard;
 use crate::task::plan::Task;
 
 /// The tasks as the run runs them, in file order: a task with `repeat` N of 2 or more becomes
-/// its N attempts `NAME-1` … `NAME-N`, each with `group` NAME and the task's settings.
+/// its N rivals `NAME-1` … `NAME-N`, each with `group` NAME and the task's settings.
 pub fn expand_repeats(tasks: Vec<Task>) -> Vec<Task> {
     let mut expanded = Vec::with_capacity(tasks.len());
     for task in tasks {
@@ -98,7 +98,7 @@ fn pick(
         let error = Error::usage(format!(
             "{flag} names `{unknown}`, which is no task of {file}"
         ));
-        return Err(match attempt_of(&tasks, unknown) {
+        return Err(match rival_of(&tasks, unknown) {
             Some(group) => error.with_hint(format!(
                 "`{unknown}` is an attempt of the repeated task `{group}`: {flag} names the task \
                  as written, for all its attempts ({flag} {group})"
@@ -112,8 +112,8 @@ fn pick(
     Ok(chosen)
 }
 
-/// The repeated task whose attempt `name` would be (`NAME-k`, k from 1 to its `repeat`).
-fn attempt_of<'t>(tasks: &'t [Task], name: &str) -> Option<&'t str> {
+/// The repeated task whose rival `name` would be (`NAME-k`, k from 1 to its `repeat`).
+fn rival_of<'t>(tasks: &'t [Task], name: &str) -> Option<&'t str> {
     let (group, number) = name.rsplit_once('-')?;
     let number: u32 = number.parse().ok()?;
     tasks
@@ -231,7 +231,7 @@ mod tests {
     }
 
     #[test]
-    fn repeated_tasks_run_as_their_attempts_in_file_order() {
+    fn repeated_tasks_run_as_their_rivals_in_file_order() {
         let mut listed = tasks(&["a", "fix", "b"]);
         listed[1].repeat = Some(3);
         listed[2].repeat = Some(1);
@@ -343,7 +343,7 @@ mod tests {
     }
 
     #[test]
-    fn an_attempts_name_is_refused_with_the_repeated_tasks_name() {
+    fn a_rivals_name_is_refused_with_the_repeated_tasks_name() {
         let mut all = tasks(&["a", "b"]);
         all[1].repeat = Some(3);
         // (--only, what the hint says)
@@ -352,7 +352,7 @@ mod tests {
                 "b-2",
                 "`b-2` is an attempt of the repeated task `b`: --only names the task as written",
             ),
-            // Not an attempt: past the repeat count, or of a task run once.
+            // Not a rival: past the repeat count, or of a task run once.
             ("b-4", "the tasks are: a, b"),
             ("a-1", "the tasks are: a, b"),
         ];

@@ -47,7 +47,7 @@ const FILE_FIELDS: [&str; 3] = ["tasks", "defaults", "branch_template"];
 /// One setting written two ways: a task that gives either replaces whichever the defaults give.
 const PROMPT_FIELDS: [&str; 2] = ["prompt", "prompt_file"];
 pub const MAX_NAME_LEN: usize = 64;
-/// The most rival attempts one task may have (`repeat`).
+/// The most rivals one task may have (`repeat`).
 pub const MAX_REPEAT: u32 = 20;
 const NAME_HINT: &str = "a task name becomes a directory and the branch task/NAME: use letters, digits, '-', '_' and '.', e.g. \"fix-login\"";
 const TOOLS_HINT: &str = "write e.g. [\"Read\", \"Edit\", \"Bash(cargo test:*)\"]";
@@ -282,7 +282,7 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<TaskFile, Error> {
         }
         tasks.push(task);
     }
-    check_attempt_names(source, &tasks)?;
+    check_rival_names(source, &tasks)?;
     check_dependencies(source, &tasks)?;
     Ok(TaskFile {
         tasks,
@@ -348,24 +348,24 @@ fn written_name(bytes: &[u8], index: usize) -> Option<String> {
     check_name(&name).is_ok().then_some(name)
 }
 
-/// The name of attempt `k` (from 1) of a repeated task.
-pub fn attempt_name(name: &str, k: u32) -> String {
+/// The name of rival `k` (from 1) of a repeated task.
+pub fn rival_name(name: &str, k: u32) -> String {
     format!("{name}-{k}")
 }
 
-/// The names a task runs under: its attempts' with `repeat` of 2 or more, else its own.
+/// The names a task runs under: its rivals' with `repeat` of 2 or more, else its own.
 pub fn run_names(task: &Task) -> Vec<String> {
     match task.repeat {
-        Some(n) if n >= 2 => (1..=n).map(|k| attempt_name(&task.name, k)).collect(),
+        Some(n) if n >= 2 => (1..=n).map(|k| rival_name(&task.name, k)).collect(),
         _ => vec![task.name.clone()],
     }
 }
 
-/// Every attempt of a repeated task is a task of its own (a branch, a worktree, a log): its
+/// Every rival of a repeated task is a task of its own (a branch, a worktree, a log): its
 /// name must be a valid name, and no task's name as written, which `--only`, `--skip` and
-/// `porch resume` would then mistake for it. (Two attempts of different tasks cannot share a
+/// `porch resume` would then mistake for it. (Two rivals of different tasks cannot share a
 /// name: `NAME-k` ends in its number.)
-fn check_attempt_names(source: &Source, tasks: &[Task]) -> Result<(), Error> {
+fn check_rival_names(source: &Source, tasks: &[Task]) -> Result<(), Error> {
     let written: std::collections::HashMap<&str, usize> = (tasks.iter().enumerate())
         .map(|(index, task)| (task.name.as_str(), index))
         .collect();
@@ -1409,7 +1409,7 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_tasks_attempts_need_names_of_their_own() {
+    fn a_repeated_tasks_rivals_need_names_of_their_own() {
         let long = "a".repeat(63);
         // (the tasks, the error: None when the file is fine)
         let cases = [
@@ -1421,7 +1421,7 @@ mod tests {
                 ),
             ),
             (
-                // The task as written counts, even when it runs only as its own attempts.
+                // The task as written counts, even when it runs only as its own rivals.
                 r#"{"name":"fix-2","prompt":"p","repeat":2},{"name":"fix","prompt":"p","repeat":2}"#
                     .to_string(),
                 Some(
@@ -1457,7 +1457,7 @@ mod tests {
     }
 
     #[test]
-    fn a_task_runs_as_its_attempts_when_repeated() {
+    fn a_task_runs_as_its_rivals_when_repeated() {
         let task = |repeat| Task {
             name: "fix".to_string(),
             repeat,
@@ -1706,8 +1706,8 @@ mod tests {
     fn a_repeated_task_is_a_dependency_by_its_name_as_written() {
         let repeated = r#"{"tasks":[{"name":"fix","prompt":"p","repeat":3},{"name":"b","prompt":"p","depends_on":["fix"]}]}"#;
         assert!(parse_str(repeated).is_ok());
-        let attempt = r#"{"tasks":[{"name":"fix","prompt":"p","repeat":3},{"name":"b","prompt":"p","depends_on":["fix-2"]}]}"#;
-        let err = parse_str(attempt).unwrap_err();
+        let rival = r#"{"tasks":[{"name":"fix","prompt":"p","repeat":3},{"name":"b","prompt":"p","depends_on":["fix-2"]}]}"#;
+        let err = parse_str(rival).unwrap_err();
         assert!(
             err.starts_with("t.json: tasks[1] (\"b\"): field `depends_on`: \"fix-2\" is not the name of a task in this file"),
             "{err}"

@@ -148,7 +148,7 @@ fn command(step: &Step) -> Command {
 /// How a step ended: as it exited, unless porch ended it.
 fn ended(status: ExitStatus, stopped: Option<Stop>) -> StepEnd {
     match stopped {
-        None => judge(status),
+        None => judge_exit(status),
         Some(Stop::Interrupted(signal)) => StepEnd::Interrupted(signal),
         Some(Stop::TimedOut(limit)) => {
             StepEnd::Failed(format!("timed out after {}", duration::format(limit)))
@@ -157,7 +157,7 @@ fn ended(status: ExitStatus, stopped: Option<Stop>) -> StepEnd {
 }
 
 /// A step succeeded when it exited 0.
-pub fn judge(status: ExitStatus) -> StepEnd {
+pub fn judge_exit(status: ExitStatus) -> StepEnd {
     match (status.code(), status.signal()) {
         (Some(0), _) => StepEnd::Succeeded,
         (Some(code), _) => StepEnd::Failed(format!("exited with code {code}")),
@@ -220,7 +220,7 @@ mod tests {
             ),
         ];
         for (script, end) in cases {
-            assert_eq!(judge(status_of(script)), end, "{script}");
+            assert_eq!(judge_exit(status_of(script)), end, "{script}");
         }
     }
 }

@@ -20,7 +20,7 @@ pub struct TaskIdentity<'a> {
     pub base_commit: &'a str,
     pub run_id: &'a str,
     pub port: u16,
-    /// A repeated task's name as written, for each of its attempts.
+    /// A repeated task's name as written, for each of its rivals.
     pub group: Option<&'a str>,
 }
 

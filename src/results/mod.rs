@@ -170,9 +170,9 @@ pub struct TaskResult {
     /// `--push`: whether the branch reached the remote; null without `--push`, or when the
     /// task's session never ran (nothing to push).
     pub push: Option<Push>,
-    /// For an attempt of a repeated task (`NAME-k`): `NAME`; null for a task run once.
+    /// For a rival of a repeated task (`NAME-k`): `NAME`; null for a task run once.
     pub group: Option<String>,
-    /// For an attempt of a repeated task: whether porch picked it as its group's best (see
+    /// For a rival of a repeated task: whether porch picked it as its group's best (see
     /// `rivals`); null for a task run once, and while the run goes on.
     pub winner: Option<bool>,
 }

@@ -1,13 +1,13 @@
-//! Rival attempts of a repeated task: which one of a group wins. Pure, on the results.
+//! The rivals of a repeated task: which one of a group wins. Pure, on the results.
 //!
-//! Of the attempts that succeeded (their check passed, when they have one), the winner is the
+//! Of the rivals that succeeded (their check passed, when they have one), the winner is the
 //! one that changed the fewest lines (insertions and deletions), then the fastest, then the
-//! first in file order. The user's own `check` says which attempts work; among those, the
+//! first in file order. The user's own `check` says which rivals work; among those, the
 //! smallest change is the easiest to review and the least likely to have wandered off.
 
 use crate::results::{Status, TaskResult};
 
-/// Sets `winner` on every attempt of every group: true for exactly one of those that
+/// Sets `winner` on every rival of every group: true for exactly one of those that
 /// succeeded, false for the others (all of them when none succeeded). Tasks run once keep
 /// `winner` null.
 pub fn pick_winners(tasks: &mut [TaskResult]) {
@@ -18,7 +18,7 @@ pub fn pick_winners(tasks: &mut [TaskResult]) {
 }
 
 /// For each task, `winner` as `pick_winners` sets it: a task that depends on a repeated task
-/// starts from the winner's branch once every attempt has ended.
+/// starts from the winner's branch once every rival has ended.
 pub fn winners(tasks: &[TaskResult]) -> Vec<Option<bool>> {
     let mut winners: Vec<Option<bool>> = vec![None; tasks.len()];
     let mut groups: Vec<&str> = Vec::new();
@@ -33,9 +33,9 @@ pub fn winners(tasks: &[TaskResult]) -> Vec<Option<bool>> {
         let members: Vec<usize> = (0..tasks.len())
             .filter(|&i| tasks[i].group.as_deref() == Some(group))
             .collect();
-        // A task that already started from one attempt's branch (`depends_on` the group)
-        // holds that attempt's work: it stays the winner, even when `porch resume` makes
-        // another attempt pass, or merging the winner and the dependant takes both rivals.
+        // A task that already started from one rival's branch (`depends_on` the group)
+        // holds that rival's work: it stays the winner, even when `porch resume` makes
+        // another rival pass, or merging the winner and the dependant takes both rivals.
         let built_on = (members.iter().copied())
             .find(|&i| tasks[i].status == Status::Succeeded && is_base_of_another(tasks, i, group));
         let best = built_on.or_else(|| {
@@ -53,10 +53,10 @@ pub fn winners(tasks: &[TaskResult]) -> Vec<Option<bool>> {
     winners
 }
 
-/// Whether a task outside `group` started from attempt `attempt`'s branch: its base names it
+/// Whether a task outside `group` started from rival `rival`'s branch: its base names it
 /// (alone, or among several: `task/a + task/g-2`).
-fn is_base_of_another(tasks: &[TaskResult], attempt: usize, group: &str) -> bool {
-    let branch = &tasks[attempt].branch;
+fn is_base_of_another(tasks: &[TaskResult], rival: usize, group: &str) -> bool {
+    let branch = &tasks[rival].branch;
     tasks.iter().any(|task| {
         task.group.as_deref() != Some(group)
             && task.status != Status::Skipped
@@ -64,13 +64,13 @@ fn is_base_of_another(tasks: &[TaskResult], attempt: usize, group: &str) -> bool
     })
 }
 
-/// A group and how its attempts ended, for the summary.
+/// A group and how its rivals ended, for the summary.
 #[derive(Debug, Clone)]
 pub struct GroupOutcome<'a> {
     pub group: &'a str,
-    pub attempts: usize,
+    pub rivals: usize,
     pub succeeded: usize,
-    /// The winning attempt; none when no attempt succeeded.
+    /// The winning rival; none when no rival succeeded.
     pub winner: Option<&'a TaskResult>,
 }
 
@@ -86,7 +86,7 @@ pub fn outcomes(tasks: &[TaskResult]) -> Vec<GroupOutcome<'_>> {
             None => {
                 outcomes.push(GroupOutcome {
                     group,
-                    attempts: 0,
+                    rivals: 0,
                     succeeded: 0,
                     winner: None,
                 });
@@ -94,7 +94,7 @@ pub fn outcomes(tasks: &[TaskResult]) -> Vec<GroupOutcome<'_>> {
             }
         };
         let outcome = &mut outcomes[index];
-        outcome.attempts += 1;
+        outcome.rivals += 1;
         outcome.succeeded += usize::from(task.status == Status::Succeeded);
         if task.winner == Some(true) {
             outcome.winner = Some(task);
@@ -107,8 +107,8 @@ pub fn outcomes(tasks: &[TaskResult]) -> Vec<GroupOutcome<'_>> {
 mod tests {
     use super::*;
 
-    /// An attempt of `group`: its status, lines changed and time.
-    fn attempt(name: &str, group: &str, status: Status, lines: u64, ms: u64) -> TaskResult {
+    /// A rival of `group`: its status, lines changed and time.
+    fn rival(name: &str, group: &str, status: Status, lines: u64, ms: u64) -> TaskResult {
         TaskResult {
             group: Some(group.to_string()),
             insertions: lines,
@@ -121,11 +121,11 @@ mod tests {
         tasks.iter().map(|t| (t.name.as_str(), t.winner)).collect()
     }
 
-    /// An attempt's status, lines changed and milliseconds.
+    /// A rival's status, lines changed and milliseconds.
     type Try = (Status, u64, u64);
 
     #[test]
-    fn an_attempt_a_dependant_started_from_stays_the_winner() {
+    fn a_rival_a_dependant_started_from_stays_the_winner() {
         // g-2 won the first run and `x` started from its branch; a resume made g-1 pass with a
         // smaller change. x holds g-2's work, so g-2 stays the winner.
         let dependant = |status: Status| TaskResult {
@@ -133,9 +133,9 @@ mod tests {
             ..TaskResult::example("x", status)
         };
         let group = || {
-            let mut first = attempt("g-1", "g", Status::Succeeded, 1, 1);
+            let mut first = rival("g-1", "g", Status::Succeeded, 1, 1);
             first.branch = "task/g-1".to_string();
-            let mut second = attempt("g-2", "g", Status::Succeeded, 9, 9);
+            let mut second = rival("g-2", "g", Status::Succeeded, 9, 9);
             second.branch = "task/g-2".to_string();
             vec![first, second]
         };
@@ -161,7 +161,7 @@ mod tests {
     #[test]
     fn the_winner_succeeded_then_changed_least_then_was_fastest_then_came_first() {
         use Status::*;
-        // (the group's attempts: status, lines changed, ms; the winner's name or none)
+        // (the group's rivals: status, lines changed, ms; the winner's name or none)
         let cases: [(&[Try], Option<&str>); 6] = [
             // Only one succeeded: it wins, however big.
             (
@@ -182,10 +182,10 @@ mod tests {
             // Nothing succeeded: no winner.
             (&[(Failed, 1, 1), (Interrupted, 1, 1)], None),
         ];
-        for (attempts, expected) in cases {
-            let mut tasks: Vec<TaskResult> = (attempts.iter().enumerate())
+        for (rivals, expected) in cases {
+            let mut tasks: Vec<TaskResult> = (rivals.iter().enumerate())
                 .map(|(i, &(status, lines, ms))| {
-                    attempt(&format!("g-{}", i + 1), "g", status, lines, ms)
+                    rival(&format!("g-{}", i + 1), "g", status, lines, ms)
                 })
                 .collect();
             pick_winners(&mut tasks);
@@ -193,14 +193,10 @@ mod tests {
                 .filter(|t| t.winner == Some(true))
                 .map(|t| t.name.as_str())
                 .collect();
-            assert_eq!(
-                won,
-                expected.into_iter().collect::<Vec<_>>(),
-                "{attempts:?}"
-            );
+            assert_eq!(won, expected.into_iter().collect::<Vec<_>>(), "{rivals:?}");
             assert!(
                 tasks.iter().all(|t| t.winner.is_some()),
-                "every attempt is told: {attempts:?}"
+                "every rival is told: {rivals:?}"
             );
         }
     }
@@ -208,10 +204,10 @@ mod tests {
     #[test]
     fn deletions_count_as_changed_lines_too() {
         let mut tasks = vec![
-            attempt("g-1", "g", Status::Succeeded, 2, 1),
+            rival("g-1", "g", Status::Succeeded, 2, 1),
             TaskResult {
                 deletions: 3,
-                ..attempt("g-2", "g", Status::Succeeded, 0, 1)
+                ..rival("g-2", "g", Status::Succeeded, 0, 1)
             },
         ];
         pick_winners(&mut tasks);
@@ -222,10 +218,10 @@ mod tests {
     fn groups_are_judged_apart_and_tasks_run_once_are_not_judged() {
         let mut tasks = vec![
             TaskResult::example("solo", Status::Succeeded),
-            attempt("a-1", "a", Status::Succeeded, 9, 1),
-            attempt("b-1", "b", Status::Succeeded, 1, 1),
-            attempt("a-2", "a", Status::Succeeded, 4, 1),
-            attempt("b-2", "b", Status::Succeeded, 2, 1),
+            rival("a-1", "a", Status::Succeeded, 9, 1),
+            rival("b-1", "b", Status::Succeeded, 1, 1),
+            rival("a-2", "a", Status::Succeeded, 4, 1),
+            rival("b-2", "b", Status::Succeeded, 2, 1),
         ];
         pick_winners(&mut tasks);
         assert_eq!(
@@ -242,7 +238,7 @@ mod tests {
         let seen: Vec<(&str, usize, usize, Option<&str>)> = (outcomes.iter())
             .map(|o| {
                 let winner = o.winner.map(|w| w.name.as_str());
-                (o.group, o.attempts, o.succeeded, winner)
+                (o.group, o.rivals, o.succeeded, winner)
             })
             .collect();
         assert_eq!(seen, [("a", 2, 2, Some("a-2")), ("b", 2, 2, Some("b-1"))]);

@@ -175,7 +175,7 @@ fn groups(tasks: &[TaskResult]) -> Vec<String> {
     for outcome in outcomes {
         let of = format!(
             "{} of {} attempts succeeded",
-            outcome.succeeded, outcome.attempts
+            outcome.succeeded, outcome.rivals
         );
         let line = match outcome.winner {
             Some(winner) => format!(
@@ -187,7 +187,7 @@ fn groups(tasks: &[TaskResult]) -> Vec<String> {
             ),
             None => format!(
                 "  {}: no winner, none of {} attempts succeeded",
-                outcome.group, outcome.attempts
+                outcome.group, outcome.rivals
             ),
         };
         lines.push(line);
@@ -616,7 +616,7 @@ mod tests {
 
     #[test]
     fn each_group_is_shown_with_its_winner_or_none() {
-        let attempt = |name: &str, group: &str, status, winner| TaskResult {
+        let rival = |name: &str, group: &str, status, winner| TaskResult {
             group: Some(group.to_string()),
             winner: Some(winner),
             insertions: 4,
@@ -626,11 +626,11 @@ mod tests {
         };
         let tasks = [
             task("solo", Status::Succeeded),
-            attempt("fix-1", "fix", Status::Failed, false),
-            attempt("fix-2", "fix", Status::Succeeded, true),
-            attempt("fix-3", "fix", Status::Succeeded, false),
-            attempt("lint-1", "lint", Status::Failed, false),
-            attempt("lint-2", "lint", Status::TimedOut, false),
+            rival("fix-1", "fix", Status::Failed, false),
+            rival("fix-2", "fix", Status::Succeeded, true),
+            rival("fix-3", "fix", Status::Succeeded, false),
+            rival("lint-1", "lint", Status::Failed, false),
+            rival("lint-2", "lint", Status::TimedOut, false),
         ];
         assert_eq!(
             groups(&tasks),

@@ -15,7 +15,7 @@ pub struct Base {
 
 /// Task `index`'s base. A task that depends on none, or that `porch resume` continues in its
 /// own branch, has the one preflight fixed. Of a repeated task it depends on, only the winner
-/// (`winners[i]`, for each task of the plan, as `rivals` picked once every attempt ended)
+/// (`winners[i]`, for each task of the plan, as `rivals` picked once every rival ended)
 /// gives its branch. The error says why it cannot start: a dependency's branch is gone, a
 /// group has no winner, or the branches conflict (naming them and the files).
 pub fn base_of(plan: &Plan, index: usize, winners: &[Option<bool>]) -> Result<Base, String> {

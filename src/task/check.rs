@@ -11,7 +11,7 @@ const QUOTED_LINES: usize = 5;
 
 /// What the check says about the task.
 #[derive(Debug, PartialEq)]
-pub enum Verdict {
+pub enum CheckVerdict {
     Passed,
     /// The task's error: "check failed: exited with code 1; last lines: …".
     Failed(String),
@@ -21,7 +21,7 @@ pub enum Verdict {
 
 pub struct Checked {
     pub run: CheckRun,
-    pub verdict: Verdict,
+    pub verdict: CheckVerdict,
 }
 
 /// Runs the check to its end.
@@ -32,15 +32,15 @@ pub fn run(step: &Step) -> Checked {
             exit_code: ran.exit_code,
             duration_ms: ran.ran.as_millis() as u64,
         },
-        verdict: verdict(&ran),
+        verdict: check_verdict(&ran),
     }
 }
 
-fn verdict(ran: &Ran) -> Verdict {
+fn check_verdict(ran: &Ran) -> CheckVerdict {
     match &ran.end {
-        StepEnd::Succeeded => Verdict::Passed,
-        StepEnd::Failed(how) => Verdict::Failed(failure(how, &ran.last_lines)),
-        StepEnd::Interrupted(signal) => Verdict::Interrupted(format!(
+        StepEnd::Succeeded => CheckVerdict::Passed,
+        StepEnd::Failed(how) => CheckVerdict::Failed(failure(how, &ran.last_lines)),
+        StepEnd::Interrupted(signal) => CheckVerdict::Interrupted(format!(
             "interrupted during check: porch received {}; the work is committed",
             groups::describe_signal(*signal)
         )),
@@ -79,16 +79,16 @@ mod tests {
         // (how the step ended, what it printed last, the verdict)
         let failed = |how: &str| StepEnd::Failed(how.to_string());
         let cases = [
-            (StepEnd::Succeeded, vec!["ok"], Verdict::Passed),
+            (StepEnd::Succeeded, vec!["ok"], CheckVerdict::Passed),
             (
                 failed("exited with code 3"),
                 vec![],
-                Verdict::Failed("check failed: exited with code 3".into()),
+                CheckVerdict::Failed("check failed: exited with code 3".into()),
             ),
             (
                 failed("exited with code 1"),
                 vec!["test a ... ok", "", "test b ... FAILED  "],
-                Verdict::Failed(
+                CheckVerdict::Failed(
                     "check failed: exited with code 1; last lines: test a ... ok | test b ... FAILED"
                         .into(),
                 ),
@@ -96,21 +96,25 @@ mod tests {
             (
                 failed("timed out after 5m"),
                 vec!["1", "2", "3", "4", "5", "6", "7"],
-                Verdict::Failed(
+                CheckVerdict::Failed(
                     "check failed: timed out after 5m; last lines: 3 | 4 | 5 | 6 | 7".into(),
                 ),
             ),
             (
                 StepEnd::Interrupted(libc::SIGINT),
                 vec!["x"],
-                Verdict::Interrupted(
+                CheckVerdict::Interrupted(
                     "interrupted during check: porch received signal 2 (SIGINT); the work is committed"
                         .into(),
                 ),
             ),
         ];
         for (end, lines, expected) in cases {
-            assert_eq!(verdict(&ran(end.clone(), &lines)), expected, "{end:?}");
+            assert_eq!(
+                check_verdict(&ran(end.clone(), &lines)),
+                expected,
+                "{end:?}"
+            );
         }
     }
 }

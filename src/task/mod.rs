@@ -31,7 +31,7 @@ use crate::process::step::Step;
 use crate::results::{Attempt, Push, Status, TaskResult};
 use crate::task::base::Base;
 use crate::task::budget::Budget;
-use crate::task::check::Verdict;
+use crate::task::check::CheckVerdict;
 use crate::task::plan::{Plan, TaskPlan};
 use crate::task::prepare::{Preparation, Unready};
 use crate::task::slots::Slots;
@@ -45,7 +45,7 @@ pub struct Context<'a> {
     /// Where a task asks the scheduler for a slot to start its session again.
     pub slots: Slots,
     /// `winner` of each task as the results stand (`rivals::winners`), kept up to date as
-    /// attempts end: a task that depends on a repeated one starts from its winner's branch.
+    /// rivals end: a task that depends on a repeated one starts from its winner's branch.
     pub winners: std::sync::Mutex<Vec<Option<bool>>>,
     /// `--max-cost-usd`: what the run's sessions have spent, and what one may spend now.
     pub budget: Budget,
@@ -442,7 +442,7 @@ fn judge_attempt(task: &Task, attempt: u32, session: &Session, tally: &mut Tally
     }
     let mut outcome = result_template(task.plan, Status::Failed);
     outcome.worktree_kept = true;
-    judge(session, &mut outcome);
+    record_session(session, &mut outcome);
     tally.add(attempt, &outcome, session);
     (task.ctx.budget).record(task.index, tally.cost.unwrap_or(0.0));
     outcome
@@ -643,14 +643,15 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
 }
 
 /// Records what the session said and how it ended, and the verdict on it.
-fn judge(session: &Session, result: &mut TaskResult) {
+fn record_session(session: &Session, result: &mut TaskResult) {
     result.exit_code = session.status.code();
     result.signal = session.status.signal();
     result.session_id = session.log.session_id.clone();
     if let Some(event) = &session.log.result {
         record_result(event, result);
     }
-    let verdict = verdict::judge(session.status, session.log.result.as_ref(), session.stopped);
+    let verdict =
+        verdict::judge_session(session.status, session.log.result.as_ref(), session.stopped);
     result.status = verdict.status;
     result.error = verdict.error;
     result.warnings.extend(verdict.warning);
@@ -741,13 +742,13 @@ fn check_work(task: &Task, result: &mut TaskResult) {
         result.log = Some(plan.log.display().to_string());
     }
     match checked.verdict {
-        Verdict::Passed => task.note(Tone::Good, "check passed"),
-        Verdict::Failed(error) => {
+        CheckVerdict::Passed => task.note(Tone::Good, "check passed"),
+        CheckVerdict::Failed(error) => {
             task.note(Tone::Bad, error.clone());
             result.status = Status::Failed;
             result.error = Some(error);
         }
-        Verdict::Interrupted(error) => {
+        CheckVerdict::Interrupted(error) => {
             result.status = Status::Interrupted;
             result.error = Some(error);
         }

@@ -12,6 +12,9 @@ use crate::results::{Shard, TaskResult};
 use crate::state::StateDir;
 use crate::state::lock::RunLock;
 
+/// A task as the tasks file describes it, its defaults applied. `preflight/taskfile.rs` reads
+/// and checks it, but it lives here: each `TaskPlan` carries one into the task flow (layer 5),
+/// which may not import from the planner above it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Task {
     pub name: String,
@@ -40,9 +43,9 @@ pub struct Task {
     /// A command and its arguments, run in the worktree after a successful session and its
     /// commit: whether the branch works.
     pub check: Option<Vec<String>>,
-    /// How many rival attempts of the task to run (`repeat`); none or 1: the task runs once.
+    /// How many rivals of the task to run (`repeat`); none or 1: the task runs once.
     pub repeat: Option<u32>,
-    /// For an attempt of a repeated task (`NAME-k`): the task's name as written, `NAME`. Set
+    /// For a rival of a repeated task (`NAME-k`): the task's name as written, `NAME`. Set
     /// when the run's tasks are expanded, never read from the file.
     pub group: Option<String>,
     /// Names of tasks of the file that must succeed before this one starts; it starts from

@@ -13,7 +13,7 @@ use crate::results::Status;
 
 /// How a session ended, in the task's terms.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
+pub struct SessionVerdict {
     pub status: Status,
     /// Why the session did not succeed; `None` when it did.
     pub error: Option<String>,
@@ -24,23 +24,23 @@ pub struct Verdict {
 /// Succeeded only when claude exited 0 and its result event says `is_error: false`, or when it
 /// said so and then hung until porch ended it. Ended by porch for any other reason: timed out or
 /// interrupted, whatever claude said before.
-pub fn judge(
+pub fn judge_session(
     exit: ExitStatus,
     result: Option<&ResultEvent>,
     stopped: Option<StopReason>,
-) -> Verdict {
+) -> SessionVerdict {
     let warning = match stopped {
         Some(reason @ StopReason::Interrupted(_)) => {
-            return Verdict::ended_by_porch(
+            return SessionVerdict::ended_by_porch(
                 Status::Interrupted,
                 format!("interrupted: {}", describe_stop(reason, false)),
             );
         }
         Some(reason @ (StopReason::Timeout(_) | StopReason::Idle(_))) => {
-            return Verdict::ended_by_porch(Status::TimedOut, describe_stop(reason, false));
+            return SessionVerdict::ended_by_porch(Status::TimedOut, describe_stop(reason, false));
         }
         Some(reason @ StopReason::RateLimited) => {
-            return Verdict::ended_by_porch(Status::Failed, describe_stop(reason, false));
+            return SessionVerdict::ended_by_porch(Status::Failed, describe_stop(reason, false));
         }
         Some(reason @ StopReason::HungAfterResult(_)) => {
             Some(format!("{}; porch ended it", describe_stop(reason, false)))
@@ -48,7 +48,7 @@ pub fn judge(
         None => None,
     };
     let error = result_error(exit, result, stopped.is_some());
-    Verdict {
+    SessionVerdict {
         status: if error.is_none() {
             Status::Succeeded
         } else {
@@ -59,9 +59,9 @@ pub fn judge(
     }
 }
 
-impl Verdict {
-    fn ended_by_porch(status: Status, error: String) -> Verdict {
-        Verdict {
+impl SessionVerdict {
+    fn ended_by_porch(status: Status, error: String) -> SessionVerdict {
+        SessionVerdict {
             status,
             error: Some(error),
             warning: None,
@@ -211,7 +211,7 @@ mod tests {
             (code(130), NONE, SIGINT, Interrupted),
         ];
         for (exit, result, stopped, status) in rows {
-            let verdict = judge(exit, result.as_ref(), stopped);
+            let verdict = judge_session(exit, result.as_ref(), stopped);
             let row = format!("{exit:?} {result:?} {stopped:?}");
             assert_eq!(verdict.status, status, "{row}");
             assert_eq!(verdict.error.is_none(), status == Succeeded, "{row}");
@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn only_a_session_that_hung_after_its_result_carries_a_warning() {
-        let hung = judge(killed(libc::SIGTERM), ok().as_ref(), HUNG);
+        let hung = judge_session(killed(libc::SIGTERM), ok().as_ref(), HUNG);
         assert!(
             hung.warning.as_deref().is_some_and(|w| w
                 .starts_with("claude printed its result but did not exit")
@@ -228,7 +228,7 @@ mod tests {
             "{hung:?}"
         );
         for stopped in [SELF, TIMEOUT, IDLE, SIGINT] {
-            assert_eq!(judge(code(0), ok().as_ref(), stopped).warning, None);
+            assert_eq!(judge_session(code(0), ok().as_ref(), stopped).warning, None);
         }
     }
 
@@ -269,7 +269,7 @@ mod tests {
             ),
         ];
         for (exit, result, text) in rows {
-            let verdict = judge(exit, result.as_ref(), SELF);
+            let verdict = judge_session(exit, result.as_ref(), SELF);
             assert_eq!(verdict.error.as_deref(), Some(text));
         }
     }
@@ -282,7 +282,7 @@ mod tests {
             (SIGINT, "interrupted: porch received signal 2 (SIGINT)"),
         ];
         for (stopped, text) in rows {
-            let verdict = judge(killed(libc::SIGTERM), ok().as_ref(), stopped);
+            let verdict = judge_session(killed(libc::SIGTERM), ok().as_ref(), stopped);
             assert_eq!(verdict.error.as_deref(), Some(text));
         }
     }
