@@ -5,6 +5,8 @@ use std::path::Path;
 use crate::error::Error;
 use crate::git::{self, BRANCH_PREFIX, Repo, WorktreeEntry};
 use crate::util::quote;
+use crate::util::table;
+use crate::util::table::Layout;
 
 pub fn list(repo_dir: &Path) -> Result<(), Error> {
     let repo = Repo::open(repo_dir)?;
@@ -116,34 +118,16 @@ fn saved_attempt_rows(refs: &[String]) -> Vec<Row> {
         .collect()
 }
 
-/// The header and the rows in columns two spaces apart, no trailing spaces.
+/// The header and the rows in columns two spaces apart.
 fn render(rows: &[Row]) -> String {
     let header = ["WORKTREE", "BRANCH", "TASK", "STATE"];
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let format_row = |cells: [&str; 4]| {
-        format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
-            cells[0],
-            cells[1],
-            cells[2],
-            cells[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        )
-    };
-    let mut text = format!("{}\n", format_row(header).trim_end());
-    for row in rows {
-        text.push_str(format_row(row.each_ref().map(String::as_str)).trim_end());
-        text.push('\n');
-    }
-    text
+    table::render(COLUMNS, header, rows)
 }
+
+const COLUMNS: Layout = Layout {
+    indent: "",
+    gap: "  ",
+};
 
 #[cfg(test)]
 mod tests {

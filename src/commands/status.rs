@@ -9,6 +9,8 @@ use crate::git;
 use crate::preflight::options::StatusArgs;
 use crate::state::runs::{StoredRun, StoredTask};
 use crate::util::quote;
+use crate::util::table;
+use crate::util::table::Layout;
 
 pub fn status(args: &StatusArgs) -> Result<ExitCode, Error> {
     let (location, run) = args.choice.load()?;
@@ -181,7 +183,7 @@ fn render(run: &StoredRun, rows: &[Row], repo_arg: &Path) -> String {
             ]
         })
         .collect();
-    text.push_str(&table(header, &cells));
+    text.push_str(&table::render(COLUMNS, header, &cells));
 
     let resumes: Vec<&str> = rows.iter().filter_map(|r| r.resume.as_deref()).collect();
     if !resumes.is_empty() {
@@ -208,35 +210,15 @@ fn render(run: &StoredRun, rows: &[Row], repo_arg: &Path) -> String {
     text
 }
 
-/// Left-aligned columns two spaces apart, the last one unpadded.
-fn table<const N: usize>(header: [&str; N], rows: &[[&str; N]]) -> String {
-    let mut widths = header.map(|h| h.chars().count());
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut text = String::new();
-    for row in std::iter::once(&header).chain(rows) {
-        let mut line = String::from(" ");
-        for (i, cell) in row.iter().enumerate() {
-            line.push_str(&format!(" {cell:<w$}", w = widths[i]));
-        }
-        text.push_str(line.trim_end());
-        text.push('\n');
-    }
-    text
-}
+/// The table's columns: two spaces in, one apart.
+const COLUMNS: Layout = Layout {
+    indent: "  ",
+    gap: " ",
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn columns_line_up_and_lines_end_without_spaces() {
-        let text = table(["A", "BB"], &[["xyz", "1"], ["q", ""]]);
-        assert_eq!(text, "  A   BB\n  xyz 1\n  q\n");
-    }
 
     #[test]
     fn check_and_winner_words() {

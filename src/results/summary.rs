@@ -9,6 +9,8 @@ use crate::results::{Results, Status, TaskResult};
 use crate::util::clip;
 use crate::util::duration::short_ms as format_duration_ms;
 use crate::util::quote;
+use crate::util::table;
+use crate::util::table::Layout;
 
 /// Prints the summary of `results`; `logs` is the directory of the sessions' logs and
 /// `results_file` the results file written, both named at the end.
@@ -88,20 +90,21 @@ const HEADER: [&str; 7] = ["STATUS", "TASK", "TIME", "TURNS", "COST", "FILES", "
 /// warnings.
 fn table(tasks: &[TaskResult], paint: Paint) -> String {
     let rows: Vec<[String; 7]> = tasks.iter().map(row).collect();
-    let mut widths = HEADER.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut text = format!("{}\n", paint.paint("1", &aligned(HEADER, &widths)));
-    for (task, row) in tasks.iter().zip(&rows) {
-        let line = aligned(row.each_ref().map(String::as_str), &widths);
+    let mut lines = table::lines(COLUMNS, HEADER, &rows).into_iter();
+    let header = lines.next().unwrap_or_default();
+    let mut text = format!("{}\n", paint.paint("1", &header));
+    for (task, line) in tasks.iter().zip(lines) {
         text.push_str(&format!("{}\n", paint.paint(row_color(task), &line)));
         text.push_str(&task_detail(task, paint));
     }
     text
 }
+
+/// The table's columns: two spaces in, one apart.
+const COLUMNS: Layout = Layout {
+    indent: "  ",
+    gap: " ",
+};
 
 fn row(task: &TaskResult) -> [String; 7] {
     [
@@ -116,19 +119,6 @@ fn row(task: &TaskResult) -> [String; 7] {
         ),
         task.branch.clone(),
     ]
-}
-
-/// Cells padded to their column's width, two spaces in front; the last one unpadded.
-fn aligned(cells: [&str; 7], widths: &[usize; 7]) -> String {
-    let mut text = String::from(" ");
-    for (i, cell) in cells.iter().enumerate() {
-        if i + 1 == cells.len() {
-            text.push_str(&format!(" {cell}"));
-        } else {
-            text.push_str(&format!(" {cell:<w$}", w = widths[i]));
-        }
-    }
-    text
 }
 
 /// Green when it went well, yellow when it succeeded with warnings, red otherwise.
