@@ -14,6 +14,7 @@ use crate::error::{Error, IoContext};
 use crate::output::printer::{self, Line, Look, Message, Origin, Show};
 use crate::preflight::branch_template;
 use crate::preflight::options::LogsArgs;
+use crate::results::Status;
 use crate::state::runs::{self, StoredRun, StoredTask};
 
 pub fn logs(args: &LogsArgs) -> Result<ExitCode, Error> {
@@ -45,9 +46,9 @@ pub fn logs(args: &LogsArgs) -> Result<ExitCode, Error> {
 }
 
 fn no_log(run: &StoredRun, task: &StoredTask, path: &Path) -> Error {
-    let why = match task.status.as_str() {
-        "pending" | "skipped" => "its session never started".to_string(),
-        "running" => "its session has not started writing yet".to_string(),
+    let why = match task.status {
+        Status::Pending | Status::Skipped => "its session never started".to_string(),
+        Status::Running => "its session has not started writing yet".to_string(),
         _ => format!("{} does not exist (removed?)", path.display()),
     };
     Error::setup(
@@ -160,12 +161,12 @@ fn follow(run: &StoredRun, task: &str, path: &Path, sink: &mut Sink) -> Result<(
             .ok()
             .and_then(|r| r.results.tasks.into_iter().find(|t| t.name == task))
             .map(|t| t.status);
-        let waiting = matches!(status.as_deref(), Some("pending"));
+        let waiting = status == Some(Status::Pending);
         if !waiting {
             offset = read_from(path, offset, sink)?;
         }
-        match status.as_deref() {
-            Some("pending") | Some("running") => {}
+        match status {
+            Some(Status::Pending | Status::Running) => {}
             _ => break,
         }
         if let Some(pid) = porch_pid

@@ -26,11 +26,10 @@ pub fn merge_results(args: &MergeResultsArgs) -> Result<ExitCode, Error> {
         Error::usage(format!("the merged results do not read back: {err}"))
             .with_hint("check that every file is a results file porch run wrote")
     })?;
-    let mut text = serde_json::to_vec_pretty(&merged).expect("JSON values serialise");
-    text.push(b'\n');
+    let text = results::to_json(&merged);
     match &args.output {
-        Some(path) => write_atomic(path, &text)?,
-        None => write_stdout(&text)?,
+        Some(path) => write_atomic(path, text.as_bytes())?,
+        None => write_stdout(text.as_bytes())?,
     }
     let mut stderr = std::io::stderr().lock();
     for note in notes(&inputs, &results) {

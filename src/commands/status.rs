@@ -101,7 +101,7 @@ fn task_row(repo: &Path, task: &StoredTask) -> Row {
         _ => None,
     };
     Row {
-        status: task.status.clone(),
+        status: task.status.to_string(),
         task: task_label(task),
         branch: task.branch.clone(),
         ahead,
@@ -114,7 +114,7 @@ fn task_row(repo: &Path, task: &StoredTask) -> Row {
 
 fn unknown_row(task: &StoredTask) -> Row {
     Row {
-        status: task.status.clone(),
+        status: task.status.to_string(),
         task: task_label(task),
         branch: task.branch.clone(),
         ahead: "?".into(),

@@ -83,7 +83,10 @@ impl Progress {
         let json = results::to_json(&self.results);
         let recorded = self.state.record_results(&self.results.run_id, &json);
         let given = match &self.output {
-            Some(path) => results::write_results(path, &self.results),
+            Some(path) => {
+                let finished = self.results.finished_at.is_some();
+                results::write_results(path, &json, finished)
+            }
             None => Ok(()),
         };
         recorded.and(given)

@@ -591,8 +591,7 @@ fn start_or_end(event: &Event) -> Option<Line> {
             if let Some(cost) = result.cost_usd {
                 facts.push(format!("${cost:.2}"));
             }
-            let status = serde_json::to_value(result.status).unwrap_or_default();
-            let status = status.as_str().unwrap_or_default();
+            let status = result.status;
             (
                 *task,
                 tone,

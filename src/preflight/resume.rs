@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde::Deserialize;
-
 use super::{
     Decided, Environment, Plan, Resume, RunSettings, TaskPlan, TasksSource, decide_layout,
     finish_plan, parse_tasks, push_remote,
@@ -39,7 +37,7 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
     let hint = "wait for it to finish (porch logs --follow TASK shows a task as it runs)";
     let (location, lock, earlier) = args.choice.claim(&holder, hint)?;
     refuse_if_taken_over(&location, &earlier)?;
-    let results = earlier_results(&earlier)?;
+    let results = earlier.results.tasks.clone();
     let unfinished: Vec<&str> = (results.iter())
         .filter(|t| t.status != Status::Succeeded)
         .map(|t| t.name.as_str())
@@ -247,10 +245,7 @@ fn plan_task(
 /// What a resumed session is told: that it continues, why the earlier one stopped, and the
 /// task itself again.
 fn continuation_prompt(previous: &TaskResult, prompt: &str) -> String {
-    let status = serde_json::to_value(previous.status)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
+    let status = previous.status.to_string();
     let why = match &previous.error {
         Some(error) => format!("{status}: {error}"),
         None => status,
@@ -294,22 +289,6 @@ fn refuse_if_taken_over(location: &Location, earlier: &StoredRun) -> Result<(), 
         }
     }
     Ok(())
-}
-
-/// The earlier run's task results, whole, to carry into the new results.
-fn earlier_results(earlier: &StoredRun) -> Result<Vec<TaskResult>, Error> {
-    #[derive(Deserialize)]
-    struct Tasks {
-        tasks: Vec<TaskResult>,
-    }
-    serde_json::from_slice::<Tasks>(&earlier.bytes)
-        .map(|t| t.tasks)
-        .map_err(|err| {
-            Error::setup(
-                format!("the results of run {} do not read: {err}", earlier.id),
-                "`porch status --run ID --json` shows the file",
-            )
-        })
 }
 
 /// The tasks file as the earlier run read it.

@@ -140,7 +140,7 @@ fn push_testcase(xml: &mut String, task: &TaskResult, tail: &[String]) {
         xml,
         "      ",
         &[
-            ("status", Some(status_name(task.status).to_string())),
+            ("status", Some(task.status.name().to_string())),
             ("branch", Some(task.branch.clone())),
             ("session_id", task.session_id.clone()),
             ("cost_usd", task.cost_usd.map(|c| format!("{c:.4}"))),
@@ -159,7 +159,7 @@ fn push_testcase(xml: &mut String, task: &TaskResult, tail: &[String]) {
                 xml,
                 r#"      <failure message="{}" type="{}">"#,
                 attribute(&reason),
-                status_name(task.status)
+                task.status.name()
             );
             xml.push_str(&text(&failure_body(&reason, task, tail)));
             xml.push_str("</failure>\n");
@@ -171,12 +171,12 @@ fn push_testcase(xml: &mut String, task: &TaskResult, tail: &[String]) {
 /// What the user reads first: the task's error, else claude's result, else its status.
 fn reason(task: &TaskResult) -> String {
     let said = task.error.as_deref().or(task.result.as_deref());
-    let reason = said.map_or_else(|| status_name(task.status).replace('_', " "), String::from);
+    let reason = said.map_or_else(|| task.status.name().replace('_', " "), String::from);
     crate::util::clip::visible(&reason).into_owned()
 }
 
 fn failure_body(reason: &str, task: &TaskResult, tail: &[String]) -> String {
-    let mut body = format!("{}: {reason}\n", status_name(task.status));
+    let mut body = format!("{}: {reason}\n", task.status.name());
     match (&task.log, tail.is_empty()) {
         (Some(log), false) => {
             let _ = writeln!(body, "\nthe last {} line(s) of {log}:", tail.len());
@@ -205,18 +205,6 @@ fn push_properties(xml: &mut String, indent: &str, properties: &[(&str, Option<S
         }
     }
     let _ = writeln!(xml, "{indent}</properties>");
-}
-
-fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Pending => "pending",
-        Status::Running => "running",
-        Status::Succeeded => "succeeded",
-        Status::Failed => "failed",
-        Status::TimedOut => "timed_out",
-        Status::Interrupted => "interrupted",
-        Status::Skipped => "skipped",
-    }
 }
 
 fn seconds(ms: u64) -> String {

@@ -229,25 +229,61 @@ pub fn count(tasks: &[TaskResult]) -> Counts {
     summary
 }
 
-/// Writes the results, atomically. A device or FIFO (`-o /dev/stdout`, a named pipe) gets only
-/// the finished results: it cannot be re-read, so the snapshots written during the run would
-/// reach its reader as a series of documents.
-pub fn write_results(path: &Path, results: &Results) -> Result<(), Error> {
+/// Writes the results' JSON (`to_json`), atomically. A device or FIFO (`-o /dev/stdout`, a named
+/// pipe) gets only the finished results: it cannot be re-read, so the snapshots written during
+/// the run would reach its reader as a series of documents.
+pub fn write_results(path: &Path, json: &str, finished: bool) -> Result<(), Error> {
     let is_stream = matches!(destination(path), Destination::Stream(_));
-    if is_stream && results.finished_at.is_none() {
+    if is_stream && !finished {
         return Ok(());
     }
-    write_atomic(path, to_json(results).as_bytes())
+    write_atomic(path, json.as_bytes())
 }
 
-/// The results as the results file holds them: what `--json` prints, byte for byte.
-pub fn to_json(results: &Results) -> String {
+/// Results as a results file holds them (porch's own, or shards' joined by `porch
+/// merge-results`): what `--json` prints, byte for byte.
+pub fn to_json(results: &impl Serialize) -> String {
     let mut json = serde_json::to_string_pretty(results).expect("results serialise");
     json.push('\n');
     json
 }
 
+impl Status {
+    /// The status as the results file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::TimedOut => "timed_out",
+            Status::Interrupted => "interrupted",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl TaskResult {
+    pub fn succeeded(&self) -> bool {
+        self.status == Status::Succeeded
+    }
+
+    /// Whether the check ran and passed, failed (with its exit code, -1 without one), or there
+    /// was none.
+    pub fn check_outcome(&self) -> Option<Result<(), i64>> {
+        match self.check.as_ref()?.exit_code {
+            Some(0) => Some(Ok(())),
+            Some(code) => Some(Err(code.into())),
+            None => Some(Err(-1)),
+        }
+    }
+
     /// A task's result with what its plan says and nothing done yet: every count zero, every
     /// outcome empty.
     pub fn new(name: &str, status: Status, branch: &str, base: (&str, &str)) -> TaskResult {

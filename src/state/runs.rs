@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::error::{Error, IoContext};
 use crate::git::Repo;
 use crate::results::Shard;
+use crate::results::TaskResult;
 use crate::state::StateDir;
 use crate::state::lock::{Busy, RunLock, run_holder};
 use crate::sys::atomic_file;
@@ -88,50 +88,9 @@ pub struct StoredResults {
     pub tasks: Vec<StoredTask>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
-pub struct StoredTask {
-    pub name: String,
-    pub description: Option<String>,
-    pub status: String,
-    pub branch: String,
-    pub base_branch: String,
-    pub base_commit: String,
-    pub worktree: String,
-    pub worktree_kept: bool,
-    pub log: Option<String>,
-    pub session_id: Option<String>,
-    pub error: Option<String>,
-    /// `{"exit_code", "duration_ms"}` when the task had a check; null or absent otherwise.
-    pub check: Option<Value>,
-    /// The task a repeated task is an attempt of (`repeat: N`).
-    pub group: Option<String>,
-    /// The one attempt of its group porch picked.
-    pub winner: Option<bool>,
-    pub attempts: Vec<StoredAttempt>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
-pub struct StoredAttempt {
-    pub saved_work: Option<String>,
-}
-
-impl StoredTask {
-    pub fn succeeded(&self) -> bool {
-        self.status == "succeeded"
-    }
-
-    /// Whether the check ran and passed, failed, or there was none.
-    pub fn check_outcome(&self) -> Option<Result<(), i64>> {
-        let code = self.check.as_ref()?.get("exit_code")?;
-        match code.as_i64() {
-            Some(0) => Some(Ok(())),
-            Some(code) => Some(Err(code)),
-            None => Some(Err(-1)),
-        }
-    }
-}
+/// A task's result as the after-run commands read it back: the results file's own type, so the
+/// schema is written down once.
+pub type StoredTask = TaskResult;
 
 impl StoredRun {
     pub fn task(&self, name: &str) -> Result<&StoredTask, Error> {
