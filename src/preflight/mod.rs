@@ -69,16 +69,9 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
         Error::usage(format!("--port-base {}: {reason}", args.port_base))
             .with_hint("give a lower --port-base, or leave it out for 40000")
     })?;
-    // Errors name REPO as given; git answers with its real path (links and `..` resolved).
-    let repo = Repo::open(&args.repo)?;
-    let push = push_remote(args, &repo)?;
-    let agent = agent::resolve_program(
-        args.claude.as_deref(),
-        env.porch_claude.as_deref(),
-        env.path.as_deref(),
-    )?;
-    let layout = decide_layout(args, env, &repo)?;
-    let facts = ask_git(&repo, &branches)?;
+    let setting = decide_setting(args, env)?;
+    let (repo, layout) = (&setting.repo, &setting.layout);
+    let facts = ask_git(repo, &branches)?;
     let existing = Existing {
         task_refs: &facts.task_refs,
         registered: &facts.registered,
@@ -93,17 +86,15 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     let tasks = plan_tasks(
         &source_name,
         tasks.into_iter().zip(branches).collect(),
-        &repo,
-        &layout,
+        repo,
+        layout,
         &existing,
         &run,
     )?;
     finish_plan(
         args,
         Decided {
-            repo,
-            agent,
-            layout,
+            setting,
             identity: facts.identity,
             run_id: stamp.id,
             tasks,
@@ -112,17 +103,42 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
             resumed_lock: None,
             tasks_file_order,
             shard: args.shard,
-            push,
         },
     )
+}
+
+/// Where a run runs, decided alike for `porch run` and `porch resume`.
+struct Setting {
+    repo: Repo,
+    /// `--push`: the remote, checked.
+    push: Option<String>,
+    agent: PathBuf,
+    layout: Layout,
+}
+
+/// The repository, the remote, the agent and where porch's files go, each checked in that
+/// order. Errors name REPO as given; git answers with its real path (links and `..` resolved).
+fn decide_setting(args: &RunArgs, env: &Environment) -> Result<Setting, Error> {
+    let repo = Repo::open(&args.repo)?;
+    let push = push_remote(args, &repo)?;
+    let agent = agent::resolve_program(
+        args.claude.as_deref(),
+        env.porch_claude.as_deref(),
+        env.path.as_deref(),
+    )?;
+    let layout = decide_layout(args, env, &repo)?;
+    Ok(Setting {
+        repo,
+        push,
+        agent,
+        layout,
+    })
 }
 
 /// What `porch run` and `porch resume` decide each their own way; `finish_plan` makes the rest
 /// of the `Plan` from the options, the same for both.
 struct Decided {
-    repo: Repo,
-    agent: PathBuf,
-    layout: Layout,
+    setting: Setting,
     identity: Vec<String>,
     run_id: String,
     tasks: Vec<TaskPlan>,
@@ -131,40 +147,26 @@ struct Decided {
     resumed_lock: Option<RunLock>,
     tasks_file_order: Vec<String>,
     shard: Option<Shard>,
-    push: Option<String>,
 }
 
 /// The checks every plan's tasks pass last, then the `Plan` of them and the run's options.
 fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
     let source_name = &decided.source.name;
     link_dependencies(source_name, &mut decided.tasks)?;
-    check_git_merges(source_name, &decided.repo, &decided.tasks)?;
-    check_creatable_outputs(args, &decided.layout, &decided.repo)?;
+    let Setting { repo, layout, .. } = &decided.setting;
+    check_git_merges(source_name, repo, &decided.tasks)?;
+    check_creatable_outputs(args, layout, repo)?;
     let to_run = (decided.tasks.iter())
         .filter(|p| p.carried.is_none())
         .count();
     let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, to_run, jobs::available_memory());
-    let Decided {
-        repo,
-        agent,
-        layout,
-        identity,
-        run_id,
-        tasks,
-        source,
-        resumed_from,
-        resumed_lock,
-        tasks_file_order,
-        shard,
-        push,
-    } = decided;
     Ok(Plan {
-        repo,
-        agent,
+        repo: decided.setting.repo,
+        agent: decided.setting.agent,
         permission_mode: args.permission_mode.clone(),
         cleanup: args.cleanup,
-        state: layout.state,
-        output: layout.output,
+        state: decided.setting.layout.state,
+        output: decided.setting.layout.output,
         junit: args.junit.clone(),
         jobs,
         jobs_note,
@@ -174,15 +176,15 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         retries: args.retries,
         retry_backoff: args.retry_backoff,
         max_cost_usd: args.max_cost_usd,
-        identity,
-        run_id,
-        tasks,
-        source,
-        resumed_from,
-        resumed_lock,
-        tasks_file_order,
-        shard,
-        push,
+        identity: decided.identity,
+        run_id: decided.run_id,
+        tasks: decided.tasks,
+        source: decided.source,
+        resumed_from: decided.resumed_from,
+        resumed_lock: decided.resumed_lock,
+        tasks_file_order: decided.tasks_file_order,
+        shard: decided.shard,
+        push: decided.setting.push,
     })
 }
 

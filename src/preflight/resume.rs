@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{
-    Decided, Environment, Plan, Resume, RunSettings, TaskPlan, TasksSource, decide_layout,
-    finish_plan, parse_tasks, push_remote,
+    Decided, Environment, Plan, Resume, RunSettings, TaskPlan, TasksSource, decide_setting,
+    finish_plan, parse_tasks,
 };
-use crate::agent;
 use crate::error::Error;
 use crate::git::{self, BRANCH_PREFIX, Repo};
 use crate::preflight::branch_template::{self, RunStamp};
@@ -104,15 +103,9 @@ fn plan_earlier(
             "run the tasks file again with `porch run`",
         )
     })?;
-    let repo = Repo::open(&args.repo)?;
-    let push = push_remote(args, &repo)?;
+    let setting = decide_setting(args, env)?;
+    let (repo, layout) = (&setting.repo, &setting.layout);
     let tasks_file_order = tasks.iter().map(|t| t.name.clone()).collect();
-    let agent = agent::resolve_program(
-        args.claude.as_deref(),
-        env.porch_claude.as_deref(),
-        env.path.as_deref(),
-    )?;
-    let layout = decide_layout(args, env, &repo)?;
     let run = RunSettings {
         args,
         run_id: &stamp.id,
@@ -122,7 +115,7 @@ fn plan_earlier(
         let task = task_of(&tasks, &previous, &earlier.groups, &earlier.id)?;
         let log =
             (previous.log.clone()).map_or_else(|| layout.state.log(&task.name), PathBuf::from);
-        let mut plan = plan_task(&repo, &earlier.id, task, previous, log, args)?;
+        let mut plan = plan_task(repo, &earlier.id, task, previous, log, args)?;
         run.equip(&mut plan, index);
         plans.push(plan);
     }
@@ -130,9 +123,7 @@ fn plan_earlier(
         args,
         Decided {
             identity: git::identity_overrides(&repo.toplevel),
-            repo,
-            agent,
-            layout,
+            setting,
             run_id: stamp.id,
             tasks: plans,
             source: earlier.source,
@@ -140,7 +131,6 @@ fn plan_earlier(
             resumed_lock: None,
             tasks_file_order,
             shard: earlier.shard,
-            push,
         },
     )
 }
