@@ -1475,10 +1475,26 @@ mod tests {
         }
     }
 
+    /// Each case's fields (after name and prompt) are refused, naming the field, with a hint.
+    #[track_caller]
+    fn refused_naming_the_field(cases: &[(&str, &str, &str)]) {
+        for &(fields, field, message) in cases {
+            let text = format!(r#"{{"tasks":[{{"name":"a","prompt":"p",{fields}}}]}}"#);
+            let err = parse_str(&text).unwrap_err();
+            let head = format!("t.json: tasks[0] (\"a\"): field `{field}`: ");
+            assert!(err.starts_with(&head), "{fields}: {err}");
+            assert!(err.contains(message), "{fields}: {err}");
+            assert!(
+                err.contains(" | ") && !err.ends_with(" | "),
+                "a hint: {err}"
+            );
+        }
+    }
+
     #[test]
-    fn bad_settings_name_the_field_and_what_is_wrong() {
+    fn bad_numbers_and_words_name_the_field_and_what_is_wrong() {
         // (fields after name and prompt, the field named, a part of the message)
-        let cases = [
+        refused_naming_the_field(&[
             (
                 r#""max_turns":0"#,
                 "max_turns",
@@ -1529,6 +1545,13 @@ mod tests {
                 "args",
                 "is set by porch: porch reads stream-json",
             ),
+        ]);
+    }
+
+    #[test]
+    fn bad_environments_paths_and_commands_name_the_field_and_what_is_wrong() {
+        // (fields after name and prompt, the field named, a part of the message)
+        refused_naming_the_field(&[
             (r#""env":["A=1"]"#, "env", "must be an object, got a list"),
             (
                 r#""env":{"PORT":8080}"#,
@@ -1570,18 +1593,7 @@ mod tests {
             ),
             (r#""repeat":2.5"#, "repeat", "whole number"),
             (r#""repeat":"3""#, "repeat", "got the string \"3\""),
-        ];
-        for (fields, field, message) in cases {
-            let text = format!(r#"{{"tasks":[{{"name":"a","prompt":"p",{fields}}}]}}"#);
-            let err = parse_str(&text).unwrap_err();
-            let head = format!("t.json: tasks[0] (\"a\"): field `{field}`: ");
-            assert!(err.starts_with(&head), "{fields}: {err}");
-            assert!(err.contains(message), "{fields}: {err}");
-            assert!(
-                err.contains(" | ") && !err.ends_with(" | "),
-                "a hint: {err}"
-            );
-        }
+        ]);
     }
 
     #[test]

@@ -412,3 +412,156 @@ fn a_git_argument_list_built_elsewhere_is_found_and_a_printed_command_is_not() {
         ]
     );
 }
+
+/// The longest a function of `src/` may be, its signature and closing brace included.
+const MOST_LINES_A_FUNCTION: usize = 80;
+
+/// `source` with its comments, strings and character literals blanked (newlines kept), so that
+/// a brace in them does not count.
+fn code_only(source: &str) -> String {
+    let chars: Vec<char> = source.chars().collect();
+    let mut code = String::with_capacity(source.len());
+    let mut i = 0;
+    let blank = |code: &mut String, text: &[char]| {
+        code.extend(text.iter().map(|&c| if c == '\n' { '\n' } else { ' ' }));
+    };
+    while i < chars.len() {
+        let rest = &chars[i..];
+        let end = match rest {
+            ['/', '/', ..] => rest.iter().position(|&c| c == '\n').unwrap_or(rest.len()),
+            ['/', '*', ..] => find(rest, &['*', '/'], 2).map_or(rest.len(), |at| at + 2),
+            ['r', '#' | '"', ..] | ['b', 'r', '#' | '"', ..] if !after_identifier(&chars, i) => {
+                let quote = rest.iter().position(|&c| c == '"').unwrap_or(0);
+                let hashes = rest[..quote].iter().filter(|&&c| c == '#').count();
+                let mut closing = vec!['"'];
+                closing.extend(std::iter::repeat_n('#', hashes));
+                find(rest, &closing, quote + 1).map_or(rest.len(), |at| at + closing.len())
+            }
+            ['"', ..] => string_end(rest),
+            ['\'', '\\', ..] => find(rest, &['\''], 2).map_or(rest.len(), |at| at + 1),
+            ['\'', _, '\'', ..] => 3,
+            _ => 0,
+        };
+        if end == 0 {
+            code.push(chars[i]);
+            i += 1;
+        } else {
+            blank(&mut code, &rest[..end]);
+            i += end;
+        }
+    }
+    code
+}
+
+fn after_identifier(chars: &[char], at: usize) -> bool {
+    at > 0 && (chars[at - 1].is_alphanumeric() || chars[at - 1] == '_')
+}
+
+/// Where `needle` starts in `haystack`, looking from `from`.
+fn find(haystack: &[char], needle: &[char], from: usize) -> Option<usize> {
+    (from..=haystack.len().saturating_sub(needle.len()))
+        .find(|&at| haystack[at..].starts_with(needle))
+}
+
+/// The length of the string literal `rest` starts with, its quotes included.
+fn string_end(rest: &[char]) -> usize {
+    let mut at = 1;
+    while at < rest.len() && rest[at] != '"' {
+        at += if rest[at] == '\\' { 2 } else { 1 };
+    }
+    (at + 1).min(rest.len())
+}
+
+/// Each function of `source` that has a body: (its name, the line its `fn` is on, how many
+/// lines it spans to its closing brace).
+fn function_lengths(source: &str) -> Vec<(String, usize, usize)> {
+    let code = code_only(source);
+    let line_of = |at: usize| code[..at].matches('\n').count() + 1;
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("fn ") {
+        let before = code[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let name: String = code[at + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let Some(body) = body_start(&code[at..]).map(|start| at + start) else {
+            continue;
+        };
+        let mut depth = 0;
+        for (offset, c) in code[body..].char_indices() {
+            depth += match c {
+                '{' => 1,
+                '}' => -1,
+                _ => 0,
+            };
+            if depth == 0 {
+                let lines = line_of(body + offset) - line_of(at) + 1;
+                found.push((name, line_of(at), lines));
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Where the body of the function `text` starts with opens (its `{`), or none for a function
+/// without one (a trait's or an extern declaration, ended by `;`).
+fn body_start(text: &str) -> Option<usize> {
+    let mut depth = 0;
+    for (at, c) in text.char_indices() {
+        match c {
+            '(' | '[' | '<' => depth += 1,
+            ')' | ']' => depth -= 1,
+            // `->` is no closing bracket.
+            '>' if !text[..at].ends_with('-') => depth -= 1,
+            ';' if depth == 0 => return None,
+            '{' if depth == 0 => return Some(at),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[test]
+fn no_function_is_over_80_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    for (path, _, source) in source_files(&root.join("src")) {
+        for (name, line, lines) in function_lengths(&source) {
+            if lines > MOST_LINES_A_FUNCTION {
+                found.push(format!(
+                    "src/{path}:{line}: fn {name} is {lines} lines long"
+                ));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a function over {MOST_LINES_A_FUNCTION} lines (split it by job):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn a_function_is_measured_from_fn_to_its_closing_brace_whatever_its_text_holds() {
+    let source = "fn short() {}\n\
+        pub fn braces_in_text<T: Into<String>>(x: T) -> Vec<u8> {\n\
+            let s = \"}}\"; let c = '}'; let e = '\\'';\n\
+            let r = r#\"{\"a\":{}}\"#; // }\n\
+            /* } */\n\
+        }\n\
+        trait T { fn declared(&self); }\n\
+        fn after() {\n\
+        }\n";
+    assert_eq!(
+        function_lengths(source),
+        vec![
+            ("short".to_string(), 1, 1),
+            ("braces_in_text".to_string(), 2, 5),
+            ("after".to_string(), 8, 2),
+        ]
+    );
+}
