@@ -36,7 +36,6 @@ pub use resume::{Earlier, plan_resume};
 
 pub struct Environment {
     pub home: Option<PathBuf>,
-    pub porch_claude: Option<std::ffi::OsString>,
     pub path: Option<std::ffi::OsString>,
 }
 
@@ -46,7 +45,6 @@ impl Environment {
             home: std::env::var_os("HOME")
                 .filter(|h| !h.is_empty())
                 .map(PathBuf::from),
-            porch_claude: std::env::var_os("PORCH_CLAUDE"),
             path: std::env::var_os("PATH"),
         }
     }
@@ -70,11 +68,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     // Errors name REPO as given; git answers with its real path (links and `..` resolved).
     let repo = Repo::open(&args.repo)?;
     let push = push_remote(args, &repo)?;
-    let agent = agent::resolve_program(
-        args.claude.as_deref(),
-        env.porch_claude.as_deref(),
-        env.path.as_deref(),
-    )?;
+    let agent = agent::resolve_program(args.agent_given(), env.path.as_deref())?;
     let layout = decide_layout(args, env, &repo, &stamp.id)?;
     let facts = ask_git(&repo, &branches)?;
     let existing = Existing {

@@ -48,11 +48,7 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
     let repo = Repo::open(&args.repo)?;
     let push = push_remote(args, &repo)?;
     let tasks_file_order = tasks.iter().map(|t| t.name.clone()).collect();
-    let agent = agent::resolve_program(
-        args.claude.as_deref(),
-        env.porch_claude.as_deref(),
-        env.path.as_deref(),
-    )?;
+    let agent = agent::resolve_program(args.agent_given(), env.path.as_deref())?;
     let stamp = RunStamp::new(SystemTime::now(), std::process::id());
     let layout = decide_layout(args, env, &repo, &stamp.id)?;
     let run = RunSettings {
