@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use crate::cli::flags::Completes;
 use crate::cli::flags::Flag;
 use crate::cli::flags::flag;
+use crate::cli::help;
 use crate::cli::table::Argument;
 use crate::cli::table::COMMANDS;
 use crate::cli::table::Spec;
@@ -40,8 +41,8 @@ pub fn script(shell: Shell) -> String {
 }
 
 /// Every flag a command's completion offers, with the description its help gives.
-fn offered(spec: &Spec) -> impl Iterator<Item = (&'static Flag, &'static str)> + use<> {
-    spec.takes().map(|t| (flag(t.opt), t.about))
+fn offered(spec: &Spec) -> impl Iterator<Item = (&'static Flag, String)> + use<> {
+    spec.takes().map(|t| (flag(t.opt), help::one_line(t)))
 }
 
 /// `-o --output`: the spellings a script offers (never an alias).
@@ -49,11 +50,6 @@ fn spellings(flag: &Flag) -> Vec<String> {
     let mut words: Vec<String> = flag.short.map(|c| format!("-{c}")).into_iter().collect();
     words.push(flag.name());
     words
-}
-
-/// A description on one line.
-fn one_line(about: &str) -> String {
-    about.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The words `porch help` completes: the commands, and the topics.
@@ -181,11 +177,16 @@ const BASH_POSITION: &str = r#"    esac
     case "$command $position" in
 "#;
 
+/// Text inside single quotes in zsh.
+fn zsh_quote(text: &str) -> String {
+    text.replace('\'', r"'\''")
+}
+
 /// Text inside a single-quoted zsh `_arguments` spec, in a description (`[…]`) or a message:
 /// `_arguments` reads `\` as quoting the next character, so `[`, `]` and `:` keep their place.
 fn zsh_escape(text: &str) -> String {
     let mut out = String::new();
-    for c in one_line(text).chars() {
+    for c in text.chars() {
         match c {
             '\'' => out.push_str(r"'\''"),
             '\\' | '[' | ']' | ':' => {
@@ -257,11 +258,11 @@ fn zsh() -> String {
     let mut out = String::from(ZSH_HEAD);
     for spec in COMMANDS {
         let (_, what) = spec.overview[0];
-        let _ = writeln!(out, "            '{}:{}'", spec.word, zsh_escape(what));
+        let _ = writeln!(out, "            '{}:{}'", spec.word, zsh_quote(what));
     }
     for takes in TOP_FLAGS {
         for spelling in spellings(flag(takes.opt)) {
-            let _ = writeln!(out, "            '{spelling}:{}'", zsh_escape(takes.about));
+            let _ = writeln!(out, "            '{spelling}:{}'", zsh_quote(takes.about));
         }
     }
     out.push_str(
@@ -270,7 +271,7 @@ fn zsh() -> String {
     for spec in COMMANDS {
         let _ = writeln!(out, "        {})\n            _arguments -s \\", spec.word);
         for (flag, about) in offered(spec) {
-            let _ = writeln!(out, "                {} \\", zsh_flag(flag, about));
+            let _ = writeln!(out, "                {} \\", zsh_flag(flag, &about));
         }
         for (index, argument) in spec.arguments.iter().enumerate() {
             let _ = writeln!(out, "                {} \\", zsh_argument(index, argument));
@@ -356,7 +357,7 @@ fn fish_flag(spec: &Spec, flag: &Flag, about: &str) -> String {
             }
         }
     }
-    format!("{line} -d {}", fish_quote(&one_line(about)))
+    format!("{line} -d {}", fish_quote(about))
 }
 
 fn fish() -> String {
@@ -372,7 +373,7 @@ fn fish() -> String {
     }
     for spec in COMMANDS {
         for (flag, about) in offered(spec) {
-            let _ = writeln!(out, "{}", fish_flag(spec, flag, about));
+            let _ = writeln!(out, "{}", fish_flag(spec, flag, &about));
         }
         let valued = valued(spec).join(" ");
         for (index, argument) in spec.arguments.iter().enumerate() {

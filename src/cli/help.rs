@@ -104,6 +104,15 @@ fn described(takes: &Takes, column: usize) -> Vec<String> {
     lines
 }
 
+/// A flag's description on one line, as a completion shows it.
+pub fn one_line(takes: &Takes) -> String {
+    let about = takes.about.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flag(takes.opt).env {
+        Some(var) => format!("{about} [env: {var}]"),
+        None => about,
+    }
+}
+
 /// Rows of a left column and description lines starting at `column` (`usize::MAX`: two
 /// spaces after the widest left column).
 fn table(rows: &[(String, Vec<String>)], column: usize) -> String {
