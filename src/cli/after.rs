@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use crate::cli::Command;
 use crate::cli::flags::Opt;
 use crate::cli::lex::Given;
-use crate::cli::run::refuse_extra;
 use crate::error::Error;
 use crate::preflight::options::CleanArgs;
 use crate::preflight::options::DEFAULT_KEEP_RUNS;
@@ -50,7 +49,7 @@ fn repo_positional(given: &Given) -> (Option<OsString>, std::vec::IntoIter<OsStr
 
 pub fn status(given: &Given) -> Result<Command, Error> {
     let (repo, mut rest) = repo_positional(given);
-    refuse_extra(rest.next(), given)?;
+    given.refuse_extra(rest.next())?;
     Ok(Command::Status(StatusArgs {
         choice: choice(given, repo)?,
         json: given.switch(Opt::Json),
@@ -67,7 +66,7 @@ pub fn logs(given: &Given) -> Result<Command, Error> {
         Some(_) => None,
         None => positionals.next(),
     };
-    refuse_extra(positionals.next(), given)?;
+    given.refuse_extra(positionals.next())?;
     Ok(Command::Logs(LogsArgs {
         choice: choice(given, repo)?,
         task: task_name(task)?,
@@ -114,7 +113,7 @@ pub fn is_repo_path(arg: &OsString) -> bool {
 
 pub fn clean(given: &Given) -> Result<Command, Error> {
     let (repo, mut rest) = repo_positional(given);
-    refuse_extra(rest.next(), given)?;
+    given.refuse_extra(rest.next())?;
     let all = given.switch(Opt::All);
     let choice = choice(given, repo)?;
     if all && choice.run.is_some() {

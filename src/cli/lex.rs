@@ -182,6 +182,18 @@ impl Given {
         Ok(())
     }
 
+    /// A positional the command has no place for.
+    pub fn refuse_extra(&self, extra: Option<OsString>) -> Result<(), Error> {
+        match extra {
+            Some(extra) => Err(Error::usage(format!(
+                "unexpected argument `{}`",
+                extra.to_string_lossy()
+            ))
+            .with_hint(self.spec.usage_hint())),
+            None => Ok(()),
+        }
+    }
+
     pub fn switch(&self, opt: Opt) -> bool {
         self.has(opt)
     }

@@ -21,7 +21,6 @@ use crate::cli::flags::Opt;
 use crate::cli::flags::SHELLS;
 use crate::cli::lex::Given;
 use crate::cli::lex::Lexed;
-use crate::cli::run::refuse_extra;
 use crate::cli::table::Name;
 use crate::error::Error;
 use crate::preflight::options::CleanArgs;
@@ -125,7 +124,7 @@ fn command(given: &Given) -> Result<Command, Error> {
 fn init(given: &Given) -> Result<Command, Error> {
     let mut positionals = given.positionals.iter().cloned();
     let file = positionals.next().map(PathBuf::from);
-    refuse_extra(positionals.next(), given)?;
+    given.refuse_extra(positionals.next())?;
     Ok(Command::Init {
         file: file.unwrap_or_else(|| PathBuf::from("tasks.json")),
         force: given.switch(Opt::Overwrite),
@@ -135,7 +134,7 @@ fn init(given: &Given) -> Result<Command, Error> {
 fn list(given: &Given) -> Result<Command, Error> {
     let mut positionals = given.positionals.iter().cloned();
     let repo = given.os(Opt::Repo).or_else(|| positionals.next());
-    refuse_extra(positionals.next(), given)?;
+    given.refuse_extra(positionals.next())?;
     Ok(Command::List {
         repo: PathBuf::from(repo.unwrap_or_else(|| ".".into())),
     })
@@ -154,7 +153,7 @@ fn help(given: &Given) -> Result<Command, Error> {
                     .with_hint(table::commands_hint())
             })?,
     };
-    refuse_extra(positionals.next().map(|w| w.into_owned().into()), given)?;
+    given.refuse_extra(positionals.next().map(|w| w.into_owned().into()))?;
     Ok(Command::Help(topic))
 }
 
@@ -167,7 +166,7 @@ fn completions(given: &Given) -> Result<Command, Error> {
         Error::usage(format!("no completions for the shell `{name}`"))
             .with_hint(format!("porch has them for {}", SHELLS.join(", ")))
     })?;
-    refuse_extra(positionals.next().map(|w| w.into_owned().into()), given)?;
+    given.refuse_extra(positionals.next().map(|w| w.into_owned().into()))?;
     Ok(Command::Completions(shell))
 }
 
@@ -443,6 +442,86 @@ mod tests {
             twice.contains("--max-cost-usd was given more than once"),
             "{twice}"
         );
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_vars(pairs.iter().map(|(k, v)| (k.into(), v.into())))
+    }
+
+    #[test]
+    fn the_environment_gives_defaults_every_command_of_the_flag_takes() {
+        let machine = env(&[
+            ("PORCH_WORKTREE_DIR", "/machine/wt"),
+            ("PORCH_JOBS", "3"),
+            ("PORCH_PORT_BASE", "50000"),
+            ("PORCH_CLAUDE", "/opt/claude"),
+        ]);
+        let Ok(Command::Run(run)) = super::parse(["run", "t"], &machine) else {
+            panic!("a run")
+        };
+        assert_eq!(run.worktree_dir, Some(PathBuf::from("/machine/wt")));
+        assert_eq!((run.jobs, run.port_base), (Some(3), 50_000));
+        assert_eq!(
+            run.agent_given(),
+            Some(("/opt/claude".as_ref(), "PORCH_CLAUDE"))
+        );
+        let flags = [
+            "run",
+            "t",
+            "-j",
+            "5",
+            "--worktree-dir",
+            "/w",
+            "--claude",
+            "/c",
+        ];
+        let Ok(Command::Run(run)) = super::parse(flags, &machine) else {
+            panic!("a run")
+        };
+        assert_eq!(
+            (run.jobs, run.worktree_dir.as_deref()),
+            (Some(5), Some(std::path::Path::new("/w")))
+        );
+        assert_eq!(run.agent_given(), Some(("/c".as_ref(), "--claude")));
+        let wt = Some(PathBuf::from("/machine/wt"));
+        let choice = |args: &[&str]| match super::parse(args.iter().copied(), &machine) {
+            Ok(Command::Status(a)) => a.choice,
+            Ok(Command::Logs(a)) => a.choice,
+            Ok(Command::Merge(a)) => a.choice,
+            Ok(Command::Clean(a)) => a.choice,
+            Ok(Command::Resume(a)) => {
+                assert_eq!(a.run.jobs, Some(3));
+                a.choice
+            }
+            other => panic!("{args:?}: {other:?}"),
+        };
+        for args in [
+            &["status"][..],
+            &["logs", "t"],
+            &["merge"],
+            &["clean"],
+            &["resume"],
+        ] {
+            assert_eq!(choice(args).worktree_dir, wt, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_variable_is_refused_unless_the_flag_is_given_and_an_empty_one_is_unset() {
+        let bad = env(&[("PORCH_JOBS", "0"), ("PORCH_PORT_BASE", "")]);
+        let err = super::parse(["run", "t"], &bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PORCH_JOBS `0` is not a number of sessions"
+        );
+        assert_eq!(
+            err.hint().as_deref(),
+            Some("give a whole number from 1 to 4096, e.g. PORCH_JOBS=4")
+        );
+        let Ok(Command::Run(run)) = super::parse(["run", "t", "-j", "2"], &bad) else {
+            panic!("the flag wins")
+        };
+        assert_eq!((run.jobs, run.port_base), (Some(2), 40_000));
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub fn run(given: &Given) -> Result<Command, Error> {
         None => positionals.next().map(utf8_tasks).transpose()?,
     };
     let repo = given.os(Opt::Repo).or_else(|| positionals.next());
-    refuse_extra(positionals.next(), given)?;
+    given.refuse_extra(positionals.next())?;
     let Some(tasks) = tasks else {
         return Err(Error::usage("no tasks file given").with_hint(format!(
             "{}; `porch init` writes a sample tasks.json",
@@ -61,7 +61,7 @@ pub fn run(given: &Given) -> Result<Command, Error> {
 pub fn resume(given: &Given) -> Result<Command, Error> {
     let mut positionals = given.positionals.iter().cloned();
     let repo = given.os(Opt::Repo).or_else(|| positionals.next());
-    refuse_extra(positionals.next(), given)?;
+    given.refuse_extra(positionals.next())?;
     let run = given.text(
         Opt::Run,
         "a run id",
@@ -87,17 +87,6 @@ fn utf8_tasks(value: OsString) -> Result<String, Error> {
         ))
         .with_hint("porch reads this path as UTF-8: rename the file, or pass it on stdin as -")
     })
-}
-
-pub fn refuse_extra(extra: Option<OsString>, given: &Given) -> Result<(), Error> {
-    match extra {
-        Some(extra) => Err(Error::usage(format!(
-            "unexpected argument `{}`",
-            extra.to_string_lossy()
-        ))
-        .with_hint(given.spec.usage_hint())),
-        None => Ok(()),
-    }
 }
 
 /// Every setting of a run, `porch run`'s and `porch resume`'s alike.

@@ -206,7 +206,9 @@ fn fish_escape(word: &str) -> String {
 /// on a pseudo-terminal, with `compadd` wrapped so that each match zsh would offer is written
 /// to CAPTURE (its display string after a tab) after a line `>>> LINE`, instead of being
 /// inserted. As nothing is added, `_files` would fall back to every file: the `file-patterns`
-/// style turns that fallback off. Each step waits for the shell's answer, never for a time.
+/// style turns that fallback off. Each key is typed only once the line editor waits for it
+/// (it says so on the terminal, and so does Tab when its completion is over): keys typed ahead
+/// can cut a completion short. Each step waits for the shell, never for a time.
 const ZSH_DRIVER: &str = r#"zmodload zsh/zpty
 fpath_dir=$1 capture=$2
 shift 2
@@ -226,14 +228,17 @@ zpty -w porch_zsh 'compadd() {
         print -r -- "${hits[i]}${descriptions[i]:+$tab${descriptions[i]}}" >> $capture
     done
 }'
-zpty -w porch_zsh "print READY_''TO_COMPLETE"
-while zpty -r porch_zsh out; do [[ $out == *READY_TO_COMPLETE* ]] && break; done
+zpty -w porch_zsh 'step=0; zle-line-init() { print -r -- "LINE_""READY_$step" > /dev/tty }; zle -N zle-line-init'
+zpty -w porch_zsh '_porch_test_tab() { zle complete-word; print -r -- "TAB_""DONE_$step" > /dev/tty }'
+zpty -w porch_zsh 'zle -N _porch_test_tab; bindkey "^I" _porch_test_tab'
+n=0
 for line in "$@"; do
-    zpty -w porch_zsh "print -r -- '>>> '${(q)line} >> \$capture"
+    (( n++ ))
+    zpty -w porch_zsh "step=$n; print -r -- '>>> '${(q)line} >> \$capture"
+    while zpty -r porch_zsh out; do [[ $out == *LINE_READY_$n* ]] && break; done
     zpty -wn porch_zsh "$line"$'\t'
+    while zpty -r porch_zsh out; do [[ $out == *TAB_DONE_$n* ]] && break; done
     zpty -wn porch_zsh $'\C-u'
-    zpty -w porch_zsh "print DONE_''COMPLETING"
-    while zpty -r porch_zsh out; do [[ $out == *DONE_COMPLETING* ]] && break; done
 done
 zpty -d porch_zsh
 "#;
