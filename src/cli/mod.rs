@@ -1,6 +1,7 @@
 //! The command line: lexopt arguments and the environment's defaults in, a `Command` out, all
-//! made from one table of commands and flags. No I/O happens here, so the parser is unit-tested
-//! on plain string lists.
+//! made from one table of commands and flags. The parser does no I/O (beyond asking whether
+//! `porch merge`'s first argument is a directory), so it is unit-tested on plain string lists;
+//! only `complete::answer`, for the completion scripts, reads files.
 
 pub mod after;
 pub mod complete;

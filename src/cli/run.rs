@@ -22,7 +22,7 @@ use crate::state::runs::RunChoice;
 
 /// What `porch run` takes as TASKS when `porch resume` builds a run's settings: never read,
 /// since a resume runs the tasks its run stored.
-pub const STORED_TASKS: &str = "(the run's stored tasks)";
+const STORED_TASKS: &str = "(the run's stored tasks)";
 
 pub fn run(given: &Given) -> Result<Command, Error> {
     let mut positionals = given.positionals.iter().cloned();

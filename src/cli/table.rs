@@ -654,3 +654,28 @@ pub const MAIN_NOTES: &[&str] = &[
     "Run `porch help run` for the options of `run`, `porch help tasks` for the tasks file, and
 `porch help COMMAND` for any other command.",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::flags::flag;
+
+    /// A command reads a spelling as one flag: no two of its flags share one.
+    #[test]
+    fn no_command_takes_two_flags_spelled_alike() {
+        for spec in COMMANDS {
+            let mut seen: Vec<String> = Vec::new();
+            for takes in spec.takes() {
+                let f = flag(takes.opt);
+                let mut spellings: Vec<String> =
+                    f.aliases.iter().map(|a| format!("--{a}")).collect();
+                spellings.push(f.name());
+                spellings.extend(f.short.map(|c| format!("-{c}")));
+                for spelling in spellings {
+                    assert!(!seen.contains(&spelling), "porch {} {spelling}", spec.word);
+                    seen.push(spelling);
+                }
+            }
+        }
+    }
+}
