@@ -5,6 +5,7 @@ mod support;
 
 mod after;
 mod budget;
+mod command_line;
 mod completions;
 mod dependencies;
 mod distributed;
