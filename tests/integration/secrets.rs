@@ -179,6 +179,36 @@ fn a_value_of_several_lines_is_hidden_line_by_line_and_whole() {
 }
 
 #[test]
+fn a_value_is_hidden_in_what_porch_shows_but_the_real_path_decides() {
+    let sandbox = Sandbox::new();
+    // Not a secret, and in the name of a file the agent writes where git ignores it.
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "build",
+        "prompt": "@write ignored/.env.production NODE_ENV=production",
+        "env": {"NODE_ENV": "production"}
+    }]}));
+    let written = run_and_read(&sandbox, &tasks, "build", &["--cleanup"], 0);
+    for (results, worktree) in [
+        (&written.events_results, sandbox.worktree("ev/build")),
+        (&written.results, sandbox.worktree("build")),
+    ] {
+        let build = task(results, "build");
+        assert_eq!(
+            build["ignored_files"],
+            json!(["ignored/.env.[env NODE_ENV]"]),
+            "{build:#}"
+        );
+        assert_eq!(build["worktree_kept"], true, "{build:#}");
+        assert_eq!(
+            read(worktree.join("ignored/.env.production")),
+            "NODE_ENV=production",
+            "--cleanup kept the worktree holding the ignored file"
+        );
+    }
+    written.assert_hidden(&["production"], "NODE_ENV", &EVERYWHERE);
+}
+
+#[test]
 fn a_value_the_agent_writes_with_json_escapes_is_hidden() {
     let sandbox = Sandbox::new();
     let password = "pässwörd-ünï";
@@ -202,6 +232,54 @@ fn a_value_the_agent_writes_with_json_escapes_is_hidden() {
         assert_eq!(
             login["result"], "login failed with [env PASSWORD]",
             "{login:#}"
+        );
+    }
+}
+
+#[test]
+fn porchs_own_notes_hide_a_value_but_act_on_the_real_path() {
+    let sandbox = Sandbox::new();
+    let token = "tok-abcdef123456";
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "scaffold",
+        "prompt": "@bash git init -q proj-$TOKEN && echo hi > proj-$TOKEN/index.js\n@write notes.txt n",
+        "env": {"TOKEN": token}
+    }]}));
+    let written = run_and_read(&sandbox, &tasks, "scaffold", &["--cleanup"], 0);
+    // Only porch's own notes and results name the repository.
+    let porchs = ["stdout", "events", "results", "events' results"];
+    written.assert_hidden(&[token], "TOKEN", &porchs);
+    for (results, worktree, branch) in [
+        (
+            &written.events_results,
+            sandbox.worktree("ev/scaffold"),
+            "ev/scaffold",
+        ),
+        (
+            &written.results,
+            sandbox.worktree("scaffold"),
+            "task/scaffold",
+        ),
+    ] {
+        let scaffold = task(results, "scaffold");
+        assert_eq!(
+            scaffold["nested_repositories"],
+            json!(["proj-[env TOKEN]"]),
+            "{scaffold:#}"
+        );
+        assert!(
+            scaffold["warnings"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("proj-[env TOKEN] is a git repository the session created"),
+            "{scaffold:#}"
+        );
+        assert_eq!(scaffold["worktree_kept"], true, "{scaffold:#}");
+        assert!(worktree.join("proj-tok-abcdef123456/index.js").exists());
+        // The repository was left out of the commit by its real name.
+        assert_eq!(
+            sandbox.git(&["ls-tree", "--name-only", branch]).trim_end(),
+            ".gitignore\nREADME.md\nnotes.txt"
         );
     }
 }
