@@ -283,3 +283,23 @@ fn porchs_own_notes_hide_a_value_but_act_on_the_real_path() {
         );
     }
 }
+
+#[test]
+fn the_files_two_branches_share_are_shown_with_values_hidden() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "mine", "prompt": "@write config-production.txt mine", "env": {"NODE_ENV": "production"}},
+        {"name": "theirs", "prompt": "@write config-production.txt theirs"}
+    ]}));
+    let run = sandbox.porch_run_tasks(&tasks).run();
+    run.expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(
+        results["conflicts"],
+        json!([{"tasks": ["mine", "theirs"], "files": ["config-[env NODE_ENV].txt"], "clean": false}]),
+        "{results:#}"
+    );
+    // The summary shows what the results hold (`theirs` has no such value, and its own lines
+    // show the name as it is).
+    run.expect_stdout("  mine and theirs: config-[env NODE_ENV].txt\n");
+}
