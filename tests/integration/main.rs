@@ -19,6 +19,7 @@ mod limits;
 mod outputs;
 mod rivals;
 mod run;
+mod secrets;
 mod settings;
 mod shown;
 mod unsaved;
