@@ -5,6 +5,7 @@ mod support;
 
 mod after;
 mod budget;
+mod command_line;
 mod completions;
 mod dependencies;
 mod distributed;
@@ -18,6 +19,7 @@ mod limits;
 mod outputs;
 mod rivals;
 mod run;
+mod secrets;
 mod settings;
 mod shown;
 mod unsaved;
