@@ -224,19 +224,28 @@ fn state_paths_built(source: &str) -> Vec<String> {
 
 #[test]
 fn only_state_builds_paths_in_the_state_directory() {
+    let found = found_outside("state/", state_paths_built);
+    assert!(
+        found.is_empty(),
+        "ask `state::StateDir` for the path:\n{}",
+        found.join("\n")
+    );
+}
+
+/// What `finder` finds in the files of `src/` outside the folder `owner`, each with its file.
+fn found_outside(owner: &str, finder: fn(&str) -> Vec<String>) -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut found = Vec::new();
     for (path, _, source) in source_files(&root.join("src")) {
-        if path.starts_with("state/") {
-            continue;
-        }
-        for place in state_paths_built(&source) {
-            found.push(format!(
-                "src/{path}: {place} (ask `state::StateDir` for the path)"
-            ));
+        if !path.starts_with(owner) {
+            found.extend(
+                finder(&source)
+                    .iter()
+                    .map(|place| format!("src/{path}: {place}")),
+            );
         }
     }
-    assert!(found.is_empty(), "{}", found.join("\n"));
+    found
 }
 
 #[test]
@@ -365,19 +374,12 @@ fn starts_with_subcommand(line: &str, after_open: bool) -> bool {
 
 #[test]
 fn every_git_call_is_made_in_git() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut found = Vec::new();
-    for (path, _, source) in source_files(&root.join("src")) {
-        if path.starts_with("git/") {
-            continue;
-        }
-        for place in git_calls_built(&source) {
-            found.push(format!(
-                "src/{path}: {place} (put the call behind a function named for its job in src/git/)"
-            ));
-        }
-    }
-    assert!(found.is_empty(), "{}", found.join("\n"));
+    let found = found_outside("git/", git_calls_built);
+    assert!(
+        found.is_empty(),
+        "put each call behind a function named for its job in src/git/:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
