@@ -4,10 +4,12 @@
 use std::path::Path;
 
 use crate::git::GitError;
+use crate::git::failure;
+use crate::git::output;
+use crate::git::query;
 use crate::git::refs;
 use crate::git::run;
 use crate::git::run_with_input;
-use crate::git::{failure, output, query};
 
 /// Who commits the agent's work: the repository's identity where it has one, porch's otherwise,
 /// so a commit works on a server where nobody configured git. As `-c key=value` arguments.

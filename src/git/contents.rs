@@ -4,11 +4,12 @@
 use std::path::Path;
 
 use crate::git::GitError;
+use crate::git::failure;
 use crate::git::nul_separated;
+use crate::git::query;
 use crate::git::run;
 use crate::git::run_bytes;
 use crate::git::run_with_input;
-use crate::git::{failure, query};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct DiffStats {

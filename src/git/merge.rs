@@ -5,9 +5,12 @@ use std::path::Path;
 
 use crate::git::GitError;
 use crate::git::commit::commit_tree;
+use crate::git::failure;
+use crate::git::nul_separated;
+use crate::git::output;
+use crate::git::query;
 use crate::git::refs;
 use crate::git::run;
-use crate::git::{failure, nul_separated, output, query};
 
 /// Whether branch `a`'s commit is in branch `b`'s history (`b` was built on `a`).
 pub fn branch_contains(dir: &Path, b: &str, a: &str) -> Result<bool, GitError> {
