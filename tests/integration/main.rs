@@ -22,4 +22,5 @@ mod run;
 mod settings;
 mod shown;
 mod unsaved;
+mod usage;
 mod validation;
