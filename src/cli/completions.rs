@@ -62,7 +62,7 @@ pub struct CommandSpec {
 const HELP_TOPICS: [&str; 1] = ["tasks"];
 
 /// Every command, its help and its positionals.
-const COMMANDS: [(&str, HelpTopic, &[Completes]); 11] = [
+const COMMANDS: [(&str, HelpTopic, &[Completes]); 12] = [
     (
         "run",
         HelpTopic::Run,
@@ -72,6 +72,15 @@ const COMMANDS: [(&str, HelpTopic, &[Completes]); 11] = [
         "init",
         HelpTopic::Init,
         &[Completes::Files, Completes::Nothing],
+    ),
+    (
+        "plan",
+        HelpTopic::Plan,
+        &[
+            Completes::Nothing,
+            Completes::Directories,
+            Completes::Nothing,
+        ],
     ),
     (
         "list",
@@ -157,6 +166,7 @@ const HELP_WORDS: [Completes; 2] = [
     Completes::Words(&[
         "run",
         "init",
+        "plan",
         "list",
         "status",
         "logs",

@@ -3,6 +3,7 @@
 
 pub mod after;
 pub mod completions;
+pub mod plan;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ pub enum Command {
     Clean(CleanArgs),
     Resume(ResumeArgs),
     MergeResults(MergeResultsArgs),
+    Plan(Box<crate::preflight::options::PlanArgs>),
     Help(HelpTopic),
     Version,
     /// `porch completions SHELL`: the completion script for SHELL.
@@ -49,6 +51,7 @@ pub enum HelpTopic {
     Run,
     Init,
     List,
+    Plan,
     After(after::Topic),
     /// The tasks file's format: `porch help tasks`.
     Tasks,
@@ -61,6 +64,7 @@ porch: run many headless Claude Code sessions in parallel, one git worktree and 
 Usage:
   porch run [OPTIONS] TASKS [REPO]   run every task of TASKS (a JSON file, or - for stdin)
   porch init [FILE]                  write a sample tasks file (default tasks.json)
+  porch plan GOAL [REPO]             split a goal into tasks: claude writes the tasks file
   porch list [REPO]                  show the repository's worktrees, porch's marked
   porch status [REPO]                what the latest run left: statuses, branches, worktrees
   porch logs TASK [REPO]             a task's whole session output (--raw, --follow)
@@ -210,6 +214,7 @@ pub fn help_text(topic: HelpTopic) -> &'static str {
         HelpTopic::Run => RUN_HELP,
         HelpTopic::Init => INIT_HELP,
         HelpTopic::List => LIST_HELP,
+        HelpTopic::Plan => plan::HELP,
         HelpTopic::After(topic) => after::help_text(topic),
         HelpTopic::Tasks => crate::preflight::taskfile::HELP,
         HelpTopic::Completions => COMPLETIONS_HELP,
@@ -235,6 +240,7 @@ where
             "run" => parse_run(&mut parser),
             "init" => parse_init(&mut parser),
             "list" => parse_list(&mut parser),
+            "plan" => plan::parse(&mut parser),
             "status" => after(after::parse_status(&mut parser)?, Command::Status),
             "logs" => after(after::parse_logs(&mut parser)?, Command::Logs),
             "merge" => after(after::parse_merge(&mut parser)?, Command::Merge),
@@ -252,7 +258,7 @@ where
     }
 }
 
-const COMMANDS: &str = "the commands are run, init, list, status, logs, resume, merge, clean, merge-results, completions and help";
+const COMMANDS: &str = "the commands are run, init, plan, list, status, logs, resume, merge, clean, merge-results, completions and help";
 
 fn parse_completions(parser: &mut lexopt::Parser) -> Result<Command, Error> {
     const USAGE: &str = "usage: porch completions bash|zsh|fish";
@@ -299,6 +305,7 @@ fn help_topic(name: &str) -> Result<HelpTopic, Error> {
         "run" => Ok(HelpTopic::Run),
         "init" => Ok(HelpTopic::Init),
         "list" => Ok(HelpTopic::List),
+        "plan" => Ok(HelpTopic::Plan),
         "tasks" => Ok(HelpTopic::Tasks),
         "completions" => Ok(HelpTopic::Completions),
         "help" => Ok(HelpTopic::Main),

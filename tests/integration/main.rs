@@ -15,6 +15,7 @@ mod layers;
 mod lifecycle;
 mod limits;
 mod outputs;
+mod plan;
 mod rivals;
 mod run;
 mod settings;
