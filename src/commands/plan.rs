@@ -421,8 +421,9 @@ fn refused(refusals: &[String], cost: f64) -> String {
 
 /// Longest name column in the summary; longer names push their line's text along.
 const NAME_WIDTH: usize = 24;
-/// Longest first line of a prompt the summary shows.
-const PROMPT_WIDTH: usize = 100;
+/// The width a task's line in the summary is cut to, or its prompt to `PROMPT_MIN` characters.
+const LINE_WIDTH: usize = 100;
+const PROMPT_MIN: usize = 30;
 
 /// What porch prints once the plan is written: the tasks, every command it runs, and how to run it.
 fn summary(file: &TaskFile, output: &Path, repo: &Path, cost: f64) -> String {
@@ -446,7 +447,8 @@ fn summary(file: &TaskFile, output: &Path, repo: &Path, cost: f64) -> String {
             [] => String::new(),
             names => format!("(after {}) ", names.join(", ")),
         };
-        let prompt = clip::first_line(&task.prompt, PROMPT_WIDTH);
+        let room = LINE_WIDTH.saturating_sub(4 + width + after.chars().count());
+        let prompt = clip::first_line(&task.prompt, room.max(PROMPT_MIN));
         text.push_str(&format!(
             "  {:<width$}  {after}{}\n",
             task.name,
@@ -525,6 +527,23 @@ mod tests {
             text.contains("\nThe plan runs no command of its own: no task has a check.\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_task_line_fits_a_hundred_columns() {
+        let long = "word ".repeat(60);
+        let file = accepted(json!({"tasks": [
+            {"name": "first-task-name", "prompt": long},
+            {"name": "second", "prompt": long, "depends_on": ["first-task-name"]}
+        ]}));
+        let text = summary(&file, Path::new("t.json"), Path::new("."), 0.0);
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("word")).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for line in lines {
+            // The cut's `…` is the hundred-and-first.
+            assert_eq!(line.chars().count(), 101, "{line}");
+            assert!(line.ends_with('…'), "{line}");
+        }
     }
 
     #[test]
