@@ -376,7 +376,7 @@ fn finish(args: &PlanArgs, outcome: Outcome) -> Result<ExitCode, Error> {
         }
         Outcome::Interrupted(signal) => {
             console::print_stderr("porch: planning interrupted; nothing was written\n");
-            Ok(ExitCode::from(128 + u8::try_from(signal).unwrap_or(0)))
+            Ok(ExitCode::from(u8::try_from(signal).map_or(1, |s| s.saturating_add(128))))
         }
     }
 }
