@@ -28,9 +28,9 @@ fn main() -> ExitCode {
     match dispatch() {
         Ok(code) => code,
         Err(err) => {
-            let mut text = format!("porch: error: {err}\n");
+            let mut text = format!("porch: error: {}\n", shown(&err.to_string()));
             if let Some(hint) = err.hint() {
-                text.push_str(&format!("hint: {hint}\n"));
+                text.push_str(&format!("hint: {}\n", shown(&hint)));
             }
             sys::console::print_stderr(&text);
             ExitCode::from(EXIT_USAGE)
@@ -38,8 +38,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// An error's text as the terminal shows it: the values it quotes (a task's name, a path, a
+/// field of the tasks file) may hold control characters, which are made visible; the error's
+/// own line breaks stay.
+fn shown(text: &str) -> String {
+    let lines: Vec<_> = text.split('\n').map(util::clip::visible).collect();
+    lines.join("\n")
+}
+
 fn dispatch() -> Result<ExitCode, Error> {
-    match cli::parse(std::env::args_os().skip(1))? {
+    let env = cli::Env::from_vars(std::env::vars_os());
+    match cli::parse(std::env::args_os().skip(1), &env)? {
         Command::Run(args) => commands::run::run(&args),
         Command::Init { file, force } => {
             commands::init::init(&file, force).map(|()| ExitCode::SUCCESS)
@@ -58,6 +67,10 @@ fn dispatch() -> Result<ExitCode, Error> {
         }
         Command::Completions(shell) => {
             sys::console::print_stdout(&cli::completions::script(shell));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CompleteTasks(request) => {
+            sys::console::print_stdout(&cli::complete::answer(&request));
             Ok(ExitCode::SUCCESS)
         }
         Command::Version => {

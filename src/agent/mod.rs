@@ -3,6 +3,7 @@
 //! claude's event stream is parsed leniently: unknown event types and fields are kept in the
 //! task's log and skipped on the terminal, since new ones appear with every release.
 
+pub mod log;
 pub mod session;
 
 use std::borrow::Cow;
@@ -29,16 +30,15 @@ const NESTED_SESSION_VARS: [&str; 2] = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"];
 /// descendants that left the agent's process group.
 pub const SESSION_MARKER_VAR: &str = "PORCH_SESSION";
 
-/// Finds the agent executable: `--claude`, else `PORCH_CLAUDE`, else `claude` on PATH.
+/// Finds the agent executable: the one given (by `--claude` or `PORCH_CLAUDE`, which `source`
+/// names), else `claude` on PATH.
 pub fn resolve_program(
-    flag: Option<&OsStr>,
-    env_value: Option<&OsStr>,
+    given: Option<(&OsStr, &str)>,
     path_var: Option<&OsStr>,
 ) -> Result<PathBuf, Error> {
-    let (given, source) = match (flag, env_value.filter(|v| !v.is_empty())) {
-        (Some(flag), _) => (flag.to_os_string(), "--claude"),
-        (None, Some(env)) => (env.to_os_string(), "PORCH_CLAUDE"),
-        (None, None) => (OsString::from("claude"), "the default"),
+    let (given, source) = match given {
+        Some((value, source)) => (value.to_os_string(), source),
+        None => (OsString::from("claude"), "the default"),
     };
     let given_path = Path::new(&given);
     let shown = given_path.display();
@@ -156,6 +156,64 @@ pub fn arguments(settings: &Settings) -> Vec<String> {
     }
     args.extend(settings.args.iter().cloned());
     args
+}
+
+/// claude's options porch sets itself, in every spelling the CLI takes (2.1.197: commander
+/// takes `--allowedTools` and `--allowed-tools` alike, and `--opt=value` for `--opt value`), and
+/// what to do instead. A task's `args` may give none of them: claude would get the option
+/// twice, and which one counts is the CLI's business, not the user's.
+const OWNED_OPTIONS: [(&[&str], &str); 12] = [
+    (&["-p", "--print"], "porch always runs claude headless"),
+    (&["--output-format"], "porch reads stream-json"),
+    (&["--input-format"], "porch sends the prompt as text"),
+    (
+        &["--verbose"],
+        "porch always gives it (stream-json needs it)",
+    ),
+    (
+        &["--permission-mode", "--dangerously-skip-permissions"],
+        "use the field `permission_mode` (e.g. \"bypassPermissions\") or porch's --permission-mode",
+    ),
+    (&["--model"], "use the field `model`"),
+    (&["--max-turns"], "use the field `max_turns`"),
+    (
+        &["--max-budget-usd"],
+        "use the field `max_budget_usd` or porch's --max-cost-usd",
+    ),
+    (
+        &["--append-system-prompt"],
+        "use the field `append_system_prompt`",
+    ),
+    (
+        &["--allowedTools", "--allowed-tools"],
+        "use the field `allowed_tools`",
+    ),
+    (
+        &["--disallowedTools", "--disallowed-tools"],
+        "use the field `disallowed_tools`",
+    ),
+    (
+        &["-r", "--resume", "-c", "--continue"],
+        "porch starts each task's session afresh, and `porch resume` continues it",
+    ),
+];
+
+/// Why `arg`, an entry of a task's `args`, is porch's to give, or `None` when it is not: an
+/// owned option as written, `--opt=value`, or a short one with its value or further flags
+/// attached (`-rID`, `-pc`).
+pub fn owned_option(arg: &str) -> Option<&'static str> {
+    let name = match arg.strip_prefix("--") {
+        Some(long) => &arg[..2 + long.find('=').unwrap_or(long.len())],
+        // A value that merely starts with a dash ("-p is for print") is no option cluster.
+        None if arg.starts_with('-') && !arg.contains(char::is_whitespace) => {
+            arg.get(..2).unwrap_or(arg)
+        }
+        None => return None,
+    };
+    OWNED_OPTIONS
+        .iter()
+        .find(|(spellings, _)| spellings.contains(&name))
+        .map(|(_, instead)| *instead)
 }
 
 /// The command for one session: `args` from `arguments`, the task's environment `env`, and the
@@ -774,6 +832,47 @@ mod tests {
         );
     }
 
+    #[test]
+    fn every_option_porch_gives_is_refused_in_args_in_every_spelling() {
+        let everything = Settings {
+            permission_mode: "plan".into(),
+            model: Some("opus".into()),
+            max_turns: Some(3),
+            max_budget_usd: Some(1.0),
+            append_system_prompt: Some("x".into()),
+            disallowed_tools: vec!["Bash".into()],
+            allowed_tools: vec!["Read".into()],
+            args: Vec::new(),
+            resume: Some("s-1".into()),
+        };
+        for given in arguments(&everything).iter().filter(|a| a.starts_with('-')) {
+            assert!(owned_option(given).is_some(), "{given}");
+            assert!(owned_option(&format!("{given}=x")).is_some(), "{given}=x");
+        }
+        // (an entry of args, refused, the rule)
+        let cases = [
+            ("--allowed-tools", true, "the CLI's kebab-case spelling"),
+            ("--disallowed-tools=Bash", true, "with its value attached"),
+            ("--print", true, "-p's long name"),
+            ("-rabc", true, "a short option with its value attached"),
+            ("-pc", true, "short flags run together"),
+            ("--continue", true, "another session than porch's"),
+            (
+                "--dangerously-skip-permissions",
+                true,
+                "a permission mode by another name",
+            ),
+            ("--add-dir", false, "an option porch leaves to the task"),
+            ("--add-dir=../lib", false, "in either form"),
+            ("--models", false, "a longer name is another option"),
+            ("-p is for print", false, "a value that starts with a dash"),
+            ("../lib", false, "a value"),
+        ];
+        for (arg, refused, rule) in cases {
+            assert_eq!(owned_option(arg).is_some(), refused, "{arg}: {rule}");
+        }
+    }
+
     /// What the real claude 2.1.197 printed, recorded (see fixtures/claude-samples/README.md).
     const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/claude-samples");
 
@@ -1133,16 +1232,16 @@ not json at all
 
     #[test]
     fn resolves_the_agent() {
-        let err = resolve_program(Some(OsStr::new("/nonexistent/claude")), None, None).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/claude"));
-        let err = resolve_program(None, None, Some(OsStr::new("/nonexistent"))).unwrap_err();
+        let given = (OsStr::new("/nonexistent/claude"), "PORCH_CLAUDE");
+        let err = resolve_program(Some(given), None).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("/nonexistent/claude (from PORCH_CLAUDE)")
+        );
+        let err = resolve_program(None, Some(OsStr::new("/nonexistent"))).unwrap_err();
         assert!(err.to_string().contains("not on PATH"));
-        let sh = resolve_program(
-            None,
-            Some(OsStr::new("sh")),
-            std::env::var_os("PATH").as_deref(),
-        )
-        .unwrap();
+        let given = (OsStr::new("sh"), "--claude");
+        let sh = resolve_program(Some(given), std::env::var_os("PATH").as_deref()).unwrap();
         assert!(sh.is_absolute());
     }
 }

@@ -11,21 +11,25 @@ use crate::error::Error;
 use crate::git::{self, Repo, WorktreeEntry};
 use crate::preflight::branch_template;
 use crate::preflight::options::CleanArgs;
+use crate::state::lock::RunLock;
 use crate::state::runs::{Location, StoredRun, StoredTask};
+
+/// Said when a run to clean is still going on.
+const GOING_ON_HINT: &str = "wait for it to end (`porch status` shows its tasks), or stop it (Ctrl-C where it runs); then clean again";
 
 pub fn clean(args: &CleanArgs) -> Result<ExitCode, Error> {
     let location = args.choice.locate()?;
+    let holder = format!("porch clean (pid {})", std::process::id());
     let ids = location.run_ids()?;
-    let (runs, claimed) = if args.all {
-        let runs = ids
-            .iter()
-            .map(|id| location.load(id))
-            .collect::<Result<Vec<_>, _>>()?;
-        (runs, Claimed::default())
+    // The runs' locks are held to the end: no run, resume or merge of them starts meanwhile.
+    let (runs, claimed, _locks) = if args.all {
+        let (locks, runs) = claim_all(&location, &ids, &holder)?;
+        (runs, Claimed::default(), locks)
     } else {
-        let run = location.select(args.choice.run.as_deref())?;
+        let chosen = location.select(args.choice.run.as_deref())?;
+        let (lock, run) = location.claim(&chosen, &holder, GOING_ON_HINT)?;
         let claimed = Claimed::by_runs_after(&location, &ids, &run.id);
-        (vec![run], claimed)
+        (vec![run], claimed, vec![lock])
     };
     let mut cleaner = Cleaner {
         repo: &location.repo,
@@ -57,7 +61,7 @@ pub fn clean(args: &CleanArgs) -> Result<ExitCode, Error> {
         let _ = git::run(&location.repo.toplevel, &["worktree", "prune"]);
     }
     let said_before_pruning = cleaner.lines.len();
-    prune_runs(&location, &ids, &mut cleaner);
+    prune_runs(&location, &ids, &holder, &mut cleaner);
     if said_before_pruning == usize::from(args.dry_run)
         && cleaner.lines.len() == said_before_pruning
     {
@@ -79,6 +83,26 @@ pub fn clean(args: &CleanArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Every stored run, each read once its lock is taken; and a run stored meanwhile too, which
+/// is refused if it is going on.
+fn claim_all(
+    location: &Location,
+    ids: &[String],
+    holder: &str,
+) -> Result<(Vec<RunLock>, Vec<StoredRun>), Error> {
+    let mut locks = Vec::new();
+    let mut runs = Vec::new();
+    let listed_again = location.run_ids()?;
+    let new = listed_again.iter().filter(|id| !ids.contains(id));
+    for id in ids.iter().chain(new) {
+        let chosen = location.load(id)?;
+        let (lock, run) = location.claim(&chosen, holder, GOING_ON_HINT)?;
+        locks.push(lock);
+        runs.push(run);
+    }
+    Ok((locks, runs))
 }
 
 /// Every task of the runs, once per branch: with `--all`, the newest run's record of it. In
@@ -237,6 +261,14 @@ impl Cleaner<'_> {
             // Its directory is gone; `git worktree prune` forgets it.
             return Step::Nothing;
         }
+        // Even with --force: removing it would delete that one, another run's or the user's.
+        let inner = (self.worktrees.iter()).find(|w| w.path != path && w.path.starts_with(path));
+        if let Some(inner) = inner {
+            return Step::Keep(format!(
+                "it holds the worktree {}, which removing it would delete",
+                inner.path.display()
+            ));
+        }
         if self.args.force {
             return Step::Remove;
         }
@@ -332,8 +364,9 @@ fn stale_merged_base(repo: &Repo, slot: &str) -> Option<String> {
     .then_some(reference)
 }
 
-/// Keeps the newest `--keep-runs` results files (and always the latest run's).
-fn prune_runs(location: &Location, ids: &[String], cleaner: &mut Cleaner) {
+/// Keeps the newest `--keep-runs` results files (and always the latest run's, and those of
+/// runs still going on).
+fn prune_runs(location: &Location, ids: &[String], holder: &str, cleaner: &mut Cleaner) {
     let keep = cleaner.args.keep_runs;
     if ids.len() <= keep {
         return;
@@ -345,6 +378,20 @@ fn prune_runs(location: &Location, ids: &[String], cleaner: &mut Cleaner) {
         .collect();
     let mut pruned = 0;
     for id in &old {
+        let _lock = match location.state.lock_run(id, holder) {
+            Ok(Ok(lock)) => lock,
+            Ok(Err(_busy)) => {
+                cleaner.say(format!(
+                    "kept the results of run {id}: it is still going on"
+                ));
+                continue;
+            }
+            Err(err) => {
+                cleaner.failed = true;
+                cleaner.say(format!("could not remove the results of run {id}: {err}"));
+                continue;
+            }
+        };
         if cleaner.args.dry_run {
             pruned += 1;
             continue;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
+use crate::agent::log::split_origin;
 use crate::agent::{self, SessionLog};
 use crate::error::{Error, IoContext};
 use crate::output::printer::{self, Line, Look, Message, Origin, Show};
@@ -21,10 +22,9 @@ pub fn logs(args: &LogsArgs) -> Result<ExitCode, Error> {
     // While a task runs, its results entry has no `log` yet: the log is where porch puts it.
     let path = task.log.as_ref().map(PathBuf::from).unwrap_or_else(|| {
         let slot = branch_template::slot(&task.branch);
-        runs::log_path(
-            &location.state_dir,
-            if slot.is_empty() { &task.name } else { slot },
-        )
+        location
+            .state
+            .log(if slot.is_empty() { &task.name } else { slot })
     });
     let mut sink = Sink::new(&task, args.raw)?;
     if args.follow {
@@ -146,68 +146,6 @@ impl Sink {
     }
 }
 
-/// The log marks what was not the agent's stdout: `[stderr] ` lines and porch's `[porch] ` notes.
-fn split_origin(line: &str) -> (Origin, &str) {
-    if let Some(rest) = line.strip_prefix("[stderr] ") {
-        (Origin::Stderr, rest)
-    } else if let Some(rest) = line.strip_prefix("[porch] ") {
-        (Origin::Porch, rest)
-    } else {
-        (Origin::Agent, line)
-    }
-}
-
-/// How much of a log's end `rendered_tail` reads: enough for its lines, bounded for a log of
-/// any size.
-const TAIL_BYTES: u64 = 256 * 1024;
-
-/// The last `count` lines of a task's log as `porch logs` shows them (without the task's
-/// prefix), control characters made visible. Empty when there is no log.
-pub fn rendered_tail(log: &Path, worktree: &Path, count: usize) -> Vec<String> {
-    let Ok(mut file) = std::fs::File::open(log) else {
-        return Vec::new();
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = len.saturating_sub(TAIL_BYTES);
-    let mut bytes = Vec::new();
-    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
-        return Vec::new();
-    }
-    // Read from the middle of the log, the first line is a part of one: left out.
-    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    if start > 0 {
-        lines.remove(0);
-    }
-    if lines.last().is_some_and(|l| l.is_empty()) {
-        lines.pop();
-    }
-    let mut session = SessionLog::default();
-    let mut shown = std::collections::VecDeque::with_capacity(count + 1);
-    for line in lines {
-        let text = String::from_utf8_lossy(line);
-        let (origin, text) = split_origin(&text);
-        let rendered = match origin {
-            Origin::Agent => agent::observe_line(&mut session, text, worktree)
-                .into_iter()
-                .map(|r| r.text)
-                .collect(),
-            _ => vec![text.to_string()],
-        };
-        let label = match origin {
-            Origin::Stderr => "[stderr] ",
-            Origin::Porch => "[porch] ",
-            _ => "",
-        };
-        for text in rendered {
-            shown.push_back(format!("{label}{}", crate::util::clip::visible(&text)));
-            if shown.len() > count {
-                shown.pop_front();
-            }
-        }
-    }
-    shown.into()
-}
-
 /// How often `--follow` looks for new output and at the task's status.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
@@ -262,25 +200,4 @@ fn read_from(path: &Path, offset: u64, sink: &mut Sink) -> Result<u64, Error> {
     file.read_to_end(&mut bytes).context("read", path)?;
     sink.write(&bytes);
     Ok(start + bytes.len() as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_lines_say_where_they_came_from() {
-        for (line, origin, text) in [
-            ("[stderr] oops", Origin::Stderr, "oops"),
-            ("[porch] attempt 2", Origin::Porch, "attempt 2"),
-            (
-                "{\"type\":\"system\"}",
-                Origin::Agent,
-                "{\"type\":\"system\"}",
-            ),
-            ("[stderr]x", Origin::Agent, "[stderr]x"),
-        ] {
-            assert_eq!(split_origin(line), (origin, text), "{line}");
-        }
-    }
 }

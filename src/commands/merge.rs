@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use crate::error::Error;
 use crate::git::{self, Repo};
 use crate::preflight::options::MergeArgs;
+use crate::state::StateDir;
 use crate::state::runs::{StoredRun, StoredTask};
 use crate::util::quote;
 
@@ -15,11 +16,14 @@ use crate::util::quote;
 pub const MERGE_BRANCH_PREFIX: &str = "porch/merge/";
 
 pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
-    let (location, run) = args.choice.load()?;
+    let holder = format!("porch merge (pid {})", std::process::id());
+    let hint = "wait for it to end (`porch status` shows its tasks), then merge: its branches are still being written";
+    // Held to the end: nothing resumes or cleans the run while its branches are merged.
+    let (location, _lock, run) = args.choice.claim(&holder, hint)?;
     let repo = &location.repo;
     let picked = pick(&run, &args.tasks)?;
     let target = Target::choose(repo, &run, picked[0], args.into.as_deref())?;
-    let scratch = Scratch::create(repo, &location.state_dir, &run.id, &target.start)?;
+    let scratch = Scratch::create(repo, &location.state, &run.id, &target.start)?;
     let identity = git::identity_overrides(&repo.toplevel);
     let outcomes: Vec<(&StoredTask, Outcome)> = picked
         .iter()
@@ -255,15 +259,18 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn create(repo: &Repo, state_dir: &Path, run_id: &str, start: &str) -> Result<Scratch, Error> {
-        let parent = state_dir.join("merge");
-        std::fs::create_dir_all(&parent).map_err(|err| {
+    fn create(repo: &Repo, state: &StateDir, run_id: &str, start: &str) -> Result<Scratch, Error> {
+        let dir = state
+            .merge_dir()
+            .join(format!("{run_id}-{}", std::process::id()));
+        // Made private before git fills it: the user's code inside the state directory is no
+        // one else's to read either.
+        state.create_private_dir(&dir).map_err(|err| {
             Error::setup(
-                format!("cannot create {}: {err}", parent.display()),
+                err.to_string(),
                 "check the worktree directory's permissions, or pass --worktree-dir",
             )
         })?;
-        let dir = parent.join(format!("{run_id}-{}", std::process::id()));
         let dir_text = dir.to_string_lossy().into_owned();
         let added = repo.lock().and_then(|_lock| {
             git::run(
@@ -274,6 +281,7 @@ impl Scratch {
             )
         });
         added.map_err(|err| {
+            let _ = std::fs::remove_dir(&dir);
             Error::setup(
                 format!("cannot make a worktree to merge in: {err}"),
                 "check `git worktree list` and the worktree directory",

@@ -53,12 +53,8 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode, Error> {
     let goal = read_goal(&args.goal)?;
     let repo = Repo::open(&args.repo)?;
     check_output(&args.output, args.force)?;
-    let env = Environment::from_process();
-    let program = agent::resolve_program(
-        args.claude.as_deref(),
-        env.porch_claude.as_deref(),
-        env.path.as_deref(),
-    )?;
+    let given = (args.claude.as_ref()).map(|c| (c.value.as_os_str(), c.from.as_str()));
+    let program = agent::resolve_program(given, Environment::from_process().path.as_deref())?;
     shutdown::install();
     let scratch = Scratch::create(&repo, &std::env::temp_dir()).map_err(|err| {
         Error::setup(
@@ -376,7 +372,9 @@ fn finish(args: &PlanArgs, outcome: Outcome) -> Result<ExitCode, Error> {
         }
         Outcome::Interrupted(signal) => {
             console::print_stderr("porch: planning interrupted; nothing was written\n");
-            Ok(ExitCode::from(u8::try_from(signal).map_or(1, |s| s.saturating_add(128))))
+            Ok(ExitCode::from(
+                u8::try_from(signal).map_or(1, |s| s.saturating_add(128)),
+            ))
         }
     }
 }

@@ -883,6 +883,44 @@ pub fn changed_paths(dir: &Path, base_commit: &str, branch: &str) -> Result<Vec<
     Ok(nul_separated(&out.stdout).collect())
 }
 
+/// How a commit holds a path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tracked {
+    File,
+    Link,
+    Directory,
+    Submodule,
+}
+
+/// What `commit` holds at each of `paths` (relative to the repository's root) that it holds
+/// anything at, as git spells the path. One `ls-tree` for all of them, without `-r`: each path
+/// is found as itself (a directory as one entry, not its files), and a submodule's mode is
+/// read from the tree without asking for its commit, which this repository may not have.
+pub fn tracked_at(
+    dir: &Path,
+    commit: &str,
+    paths: &[String],
+) -> Result<Vec<(String, Tracked)>, GitError> {
+    let mut args = vec!["ls-tree", "-z", "--full-tree", commit, "--"];
+    args.extend(paths.iter().map(String::as_str));
+    let out = output(dir, &args)?;
+    if !out.status.success() {
+        return Err(failure(&args, &out));
+    }
+    // Each entry: `MODE TYPE OBJECT<TAB>PATH`.
+    let entries = nul_separated(&out.stdout).filter_map(|entry| {
+        let (meta, path) = entry.split_once('\t')?;
+        let kind = match meta.split(' ').next()? {
+            "040000" => Tracked::Directory,
+            "120000" => Tracked::Link,
+            "160000" => Tracked::Submodule,
+            _ => Tracked::File,
+        };
+        Some((path.to_string(), kind))
+    });
+    Ok(entries.collect())
+}
+
 /// The paths that conflict when the branches `a` and `b` are merged, from their merge base;
 /// empty when they merge cleanly. git merges in memory (`merge-tree --write-tree`, git 2.38
 /// and later): no work tree, index or ref is touched.

@@ -621,7 +621,7 @@ fn stream_of(origin: Origin) -> Stream<'static> {
 /// Appends text with terminal control characters made visible, so an agent's output cannot
 /// move the cursor, clear the screen or change colours, and cut to `DISPLAY_LIMIT`.
 fn push_sanitised(buffer: &mut String, text: &str) {
-    if text.len() <= DISPLAY_LIMIT && !text.chars().any(char::is_control) {
+    if text.len() <= DISPLAY_LIMIT && !text.chars().any(crate::util::clip::is_hidden_control) {
         buffer.push_str(text);
         return;
     }

@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::git::{self, WorktreeEntry};
+use crate::git::{self, Repo, WorktreeEntry};
 use crate::preflight::taskfile;
+use crate::state::StateDir;
+use crate::state::runs::Location;
 use crate::util::quote;
 
 /// What already exists in the repository that can stand in a task's way.
@@ -38,17 +40,45 @@ pub struct Conflict {
 }
 
 impl Existing<'_> {
-    /// An existing branch above one of `branches` (`task` for `task/NAME`, `nightly` for
-    /// `nightly/…`) makes it impossible: git keeps branches as files, and `task` cannot be a
-    /// file and a directory at once. Returns the first such (branch, blocker).
-    pub fn blocked_branch<'b>(&'b self, branches: &'b [String]) -> Option<(&'b str, &'b str)> {
-        branches.iter().find_map(|branch| {
+    /// A branch git cannot create beside what exists: git keeps branches as files, so `task`
+    /// cannot be a branch and a directory of branches at once. An existing branch above one of
+    /// `branches` (`task` for `task/NAME`, `nightly` for `nightly/…`), below one (`task/NAME/x`
+    /// for `task/NAME`), or two of `branches` that stand so themselves. The first one found.
+    pub fn blocked_branch<'b>(&'b self, branches: &'b [String]) -> Option<Blocked<'b>> {
+        let existing = || {
             self.task_refs
                 .iter()
                 .filter_map(|r| r.strip_prefix("refs/heads/"))
-                .find(|r| branch.starts_with(&format!("{r}/")))
-                .map(|blocker| (branch.as_str(), blocker))
+        };
+        let in_the_way = |branch: &str, other: &str| {
+            let above = branch.starts_with(&format!("{other}/"));
+            let below = other.starts_with(&format!("{branch}/"));
+            above || below
+        };
+        branches.iter().find_map(|branch| {
+            let blocked = |blocker: &'b str, exists: bool| Blocked {
+                branch: branch.as_str(),
+                blocker,
+                exists,
+            };
+            existing()
+                .find(|other| in_the_way(branch, other))
+                .map(|other| blocked(other, true))
+                .or_else(|| {
+                    (branches.iter())
+                        .find(|other| in_the_way(branch, other))
+                        .map(|other| blocked(other.as_str(), false))
+                })
         })
+    }
+
+    /// The worktree git has registered that `worktree`, a task's, would be inside: git would
+    /// take the new one for files of the old, and removing the old (`porch clean`) would delete
+    /// the new one and its work.
+    pub fn enclosing_worktree(&self, worktree: &Path) -> Option<&WorktreeEntry> {
+        self.registered
+            .iter()
+            .find(|w| !w.bare && w.path != worktree && worktree.starts_with(&w.path))
     }
 
     /// What stands where task `index`, called `name`, puts its `branch` and its `worktree`;
@@ -62,18 +92,17 @@ impl Existing<'_> {
         worktree: &Path,
         directory_exists: bool,
     ) -> Option<Conflict> {
-        let below_branch = format!("{branch}/");
         let attempts_prefix = format!("{}/{slot}/", git::ATTEMPTS_REFS);
         let conflict = Conflict {
             index,
             name: name.to_string(),
             branch: branch.to_string(),
-            // `task/NAME` itself, or a branch below it (`task/NAME/x`): either blocks the branch.
+            // A branch below it (`task/NAME/x`) was refused before (`blocked_branch`).
             branches: self
                 .task_refs
                 .iter()
                 .filter_map(|r| r.strip_prefix("refs/heads/"))
-                .filter(|r| *r == branch || r.starts_with(&below_branch))
+                .filter(|r| *r == branch)
                 .map(String::from)
                 .collect(),
             registered: self
@@ -110,14 +139,39 @@ impl Conflict {
     }
 }
 
-pub fn blocked_branch_error(toplevel: &Path, branch: &str, blocker: &str) -> Error {
+/// A branch git cannot create beside another (see `Existing::blocked_branch`).
+#[derive(Debug, PartialEq)]
+pub struct Blocked<'a> {
+    /// The task's branch.
+    pub branch: &'a str,
+    /// The branch above or below it.
+    pub blocker: &'a str,
+    /// Whether the blocker exists in the repository, or is another task's branch of this run.
+    pub exists: bool,
+}
+
+pub fn blocked_branch_error(toplevel: &Path, blocked: &Blocked) -> Error {
+    let Blocked {
+        branch,
+        blocker,
+        exists,
+    } = *blocked;
+    let why = "a branch cannot also be a directory of branches";
+    if !exists {
+        return Error::setup(
+            format!(
+                "this run would make the branches {branch} and {blocker}, which git cannot both create: {why}"
+            ),
+            "choose a --branch-template (or branch_template) that gives every task a branch at the same depth, e.g. 'nightly/{date}/{name}'",
+        );
+    }
     Error::setup(
         format!(
-            "the repository {} has a branch named `{blocker}`, so git cannot create {branch} or any other {blocker}/... branch",
+            "the repository {} has a branch named `{blocker}`, so git cannot create {branch}: {why}",
             toplevel.display()
         ),
         format!(
-            "rename that branch: {} OTHER-NAME",
+            "rename the task, or choose another --branch-template; or rename that branch: {} OTHER-NAME",
             quote::command(&[
                 "git",
                 "-C",
@@ -128,6 +182,67 @@ pub fn blocked_branch_error(toplevel: &Path, branch: &str, blocker: &str) -> Err
             ])
         ),
     )
+}
+
+/// Task `index`, called `name`, would have its worktree inside the worktree `outer`.
+pub fn nested_worktree_error(
+    file: &str,
+    (index, name): (usize, &str),
+    worktree: &Path,
+    outer: &WorktreeEntry,
+) -> Error {
+    let on = outer
+        .branch
+        .as_deref()
+        .map_or(String::new(), |b| format!(" (on {b})"));
+    Error::Tasks {
+        file: file.to_string(),
+        task: Some(taskfile::task_label(index, Some(name))),
+        field: Some("name".to_string()),
+        message: format!(
+            "its worktree {} would be inside the worktree {}{on}: git would see the new one as files of the old, and removing the old (porch clean) would delete the new one's work",
+            worktree.display(),
+            outer.path.display()
+        ),
+        hint: Some("choose a --branch-template (or branch_template) whose first part is not the directory of an existing worktree, e.g. 'nightly-{date}/{name}', or rename the task; or give --worktree-dir another directory".to_string()),
+    }
+}
+
+/// Where a task of this run puts its worktree.
+#[derive(Debug, PartialEq)]
+pub struct Place<'a> {
+    pub index: usize,
+    pub name: &'a str,
+    pub worktree: &'a Path,
+}
+
+/// Two tasks of one run whose worktrees would be one inside the other: the first such pair,
+/// as (inner, outer).
+pub fn nested_in_run<'a, 'b>(places: &'b [Place<'a>]) -> Option<(&'b Place<'a>, &'b Place<'a>)> {
+    let mut sorted: Vec<&Place> = places.iter().collect();
+    // Sorted by path (component by component), whatever lies inside a worktree comes right
+    // after it: if the next one is not inside it, nothing after is.
+    sorted.sort_by(|a, b| a.worktree.cmp(b.worktree));
+    sorted
+        .windows(2)
+        .find(|pair| pair[1].worktree.starts_with(pair[0].worktree))
+        .map(|pair| (pair[1], pair[0]))
+}
+
+/// Task `inner`'s worktree would be inside task `outer`'s, both of this run.
+pub fn nested_in_run_error(file: &str, inner: &Place, outer: &Place) -> Error {
+    Error::Tasks {
+        file: file.to_string(),
+        task: Some(taskfile::task_label(inner.index, Some(inner.name))),
+        field: Some("name".to_string()),
+        message: format!(
+            "its worktree {} would be inside the worktree of {}, {}",
+            inner.worktree.display(),
+            taskfile::task_label(outer.index, Some(outer.name)),
+            outer.worktree.display()
+        ),
+        hint: Some("choose a --branch-template (or branch_template) that puts every task's branch at the same depth, e.g. 'nightly/{date}/{name}'".to_string()),
+    }
 }
 
 /// What was found, in words, and the commands that remove it.
@@ -207,7 +322,68 @@ impl<'a> Findings<'a> {
     }
 }
 
-pub fn conflict_error(file: &str, toplevel: &Path, conflicts: &[Conflict]) -> Error {
+/// The stored run that left what stands in the tasks' way, and how to go on from it.
+#[derive(Debug, PartialEq)]
+pub struct EarlierRun {
+    pub id: String,
+    /// Some of those tasks did not succeed there: `porch resume` goes on with them.
+    pub unfinished: bool,
+    /// REPO, and `--worktree-dir` when the run was given one: what a pasted command needs.
+    pub repo: String,
+    pub worktree_dir: Option<String>,
+}
+
+impl EarlierRun {
+    /// `porch VERB --run ID [--worktree-dir DIR] REPO`, quoted for a shell.
+    fn command(&self, verb: &str) -> String {
+        let mut words = vec!["porch", verb, "--run", &self.id];
+        if let Some(dir) = &self.worktree_dir {
+            words.extend(["--worktree-dir", dir]);
+        }
+        words.push(&self.repo);
+        quote::command(&words)
+    }
+}
+
+/// The newest run stored in `state` whose tasks had the branches in the way, if any: the
+/// run to resume (or to review) rather than to delete. `worktree_dir` is the `--worktree-dir`
+/// this run was given, if any; the earlier run was found there, so it is the one to give.
+pub fn earlier_run(
+    repo: &Repo,
+    state: &StateDir,
+    worktree_dir: Option<&Path>,
+    conflicts: &[Conflict],
+) -> Option<EarlierRun> {
+    let location = Location {
+        repo: repo.clone(),
+        state: state.clone(),
+    };
+    let ids = location.run_ids().ok()?;
+    let (id, unfinished) = ids.iter().rev().find_map(|id| {
+        let run = location.load(id).ok()?;
+        let theirs: Vec<_> = (run.results.tasks.iter())
+            .filter(|t| conflicts.iter().any(|c| c.branch == t.branch))
+            .collect();
+        let unfinished = theirs.iter().any(|t| !t.succeeded());
+        (!theirs.is_empty()).then(|| (id.clone(), unfinished))
+    })?;
+    Some(EarlierRun {
+        id,
+        unfinished,
+        repo: repo.toplevel.to_string_lossy().into_owned(),
+        worktree_dir: worktree_dir.map(|dir| dir.to_string_lossy().into_owned()),
+    })
+}
+
+/// The one error listing everything in the tasks' way. Its hint starts with the way on that
+/// keeps the work: resume the run that left it, or review and merge what it did; deleting
+/// comes last, said to be deleting.
+pub fn conflict_error(
+    file: &str,
+    toplevel: &Path,
+    conflicts: &[Conflict],
+    earlier: Option<&EarlierRun>,
+) -> Error {
     let top = toplevel.to_string_lossy();
     let mut findings = Findings::default();
     for conflict in conflicts {
@@ -228,6 +404,28 @@ pub fn conflict_error(file: &str, toplevel: &Path, conflicts: &[Conflict]) -> Er
         .map(|c| taskfile::task_label(c.index, Some(&c.name)))
         .collect();
     let one = found.len() == 1;
+    let mut hint = match earlier {
+        Some(run) if run.unfinished => format!(
+            "run {} stopped before these tasks were done; go on where it stopped:\n  {}\nor run them afresh under other names (rename the tasks)",
+            run.id,
+            run.command("resume")
+        ),
+        Some(run) => format!(
+            "run {} did these tasks; review and merge their work:\n  {}\n  {}\nor run them again under other names (rename the tasks)",
+            run.id,
+            run.command("status"),
+            run.command("merge")
+        ),
+        None => "review that work and keep it under another name (rename the task)".to_string(),
+    };
+    if commands.is_empty() {
+        hint.push_str(", or move that work away");
+    } else {
+        hint.push_str(&format!(
+            ", or remove that work, which deletes it:\n  {}",
+            commands.join("\n  ")
+        ));
+    }
     Error::Tasks {
         file: file.to_string(),
         task: Some(labels.join(", ")),
@@ -238,15 +436,7 @@ pub fn conflict_error(file: &str, toplevel: &Path, conflicts: &[Conflict]) -> Er
             if one { "s" } else { "" },
             found.join(", ")
         ),
-        hint: Some(if commands.is_empty() {
-            "review that work and keep it under another name (rename the task), or move it away"
-                .to_string()
-        } else {
-            format!(
-                "review that work and keep it under another name (rename the task), or remove it, which deletes it:\n  {}",
-                commands.join("\n  ")
-            )
-        }),
+        hint: Some(hint),
     }
 }
 
@@ -281,8 +471,8 @@ mod tests {
             (&["refs/heads/task/add"], &["task/add"], "its own branch"),
             (
                 &["refs/heads/task/add/x"],
-                &["task/add/x"],
-                "a branch below it",
+                &[],
+                "a branch below it is refused before, for every task",
             ),
             (
                 &["refs/heads/task/add-more"],
@@ -305,8 +495,8 @@ mod tests {
                     "refs/heads/task/add/x",
                     "refs/heads/task/other",
                 ],
-                &["task/add", "task/add/x"],
-                "every one of them, and only them",
+                &["task/add"],
+                "only its own",
             ),
         ];
         for &(refs, blocking, rule) in cases {
@@ -405,11 +595,11 @@ mod tests {
     }
 
     #[test]
-    fn a_branch_above_a_tasks_branch_blocks_it() {
+    fn a_branch_above_or_below_a_tasks_branch_blocks_it() {
         let branches = ["task/add", "nightly/20261201/add"].map(String::from);
         // (existing refs, the branch blocked and by what)
-        type Blocked<'a> = Option<(&'a str, &'a str)>;
-        let cases: &[(&[&str], Blocked)] = &[
+        type Found<'a> = Option<(&'a str, &'a str)>;
+        let cases: &[(&[&str], Found)] = &[
             (&["refs/heads/task"], Some(("task/add", "task"))),
             (
                 &["refs/heads/nightly"],
@@ -419,8 +609,10 @@ mod tests {
                 &["refs/heads/nightly/20261201"],
                 Some(("nightly/20261201/add", "nightly/20261201")),
             ),
+            (&["refs/heads/task/add/x"], Some(("task/add", "task/add/x"))),
             (&["refs/heads/task/add"], None),
             (&["refs/heads/taskforce"], None),
+            (&["refs/heads/task/add-more/x"], None),
             (&["refs/porch/attempts/task/1"], None),
             (&[], None),
         ];
@@ -430,8 +622,67 @@ mod tests {
                 task_refs: &task_refs,
                 registered: &[],
             };
-            assert_eq!(existing.blocked_branch(&branches), blocked, "{refs:?}");
+            let found = existing.blocked_branch(&branches);
+            assert_eq!(
+                found.as_ref().map(|b| (b.branch, b.blocker)),
+                blocked,
+                "{refs:?}"
+            );
+            assert!(found.is_none_or(|b| b.exists), "{refs:?}");
         }
+        let in_run = ["nightly/a", "nightly/a/b"].map(String::from);
+        let nothing = Existing {
+            task_refs: &[],
+            registered: &[],
+        };
+        assert_eq!(
+            nothing.blocked_branch(&in_run),
+            Some(super::Blocked {
+                branch: "nightly/a",
+                blocker: "nightly/a/b",
+                exists: false
+            }),
+            "two branches of one run"
+        );
+    }
+
+    #[test]
+    fn a_worktree_inside_another_is_found() {
+        let registered = [
+            worktree("/src/shop", Some("main")),
+            worktree("/wt/shop/nightly", Some("task/nightly")),
+        ];
+        let existing = Existing {
+            task_refs: &[],
+            registered: &registered,
+        };
+        // (the task's worktree, the worktree it would be inside)
+        let cases = [
+            ("/wt/shop/nightly/add", Some("/wt/shop/nightly")),
+            ("/wt/shop/nightly/deep/add", Some("/wt/shop/nightly")),
+            ("/wt/shop/nightly", None),
+            ("/wt/shop/nightly-2/add", None),
+            ("/wt/shop/add", None),
+        ];
+        for (path, outer) in cases {
+            let found = existing.enclosing_worktree(Path::new(path));
+            assert_eq!(
+                found.map(|w| w.path.as_path()),
+                outer.map(Path::new),
+                "{path}"
+            );
+        }
+        let paths = ["/wt/shop/a", "/wt/shop/a-b", "/wt/shop/b/c", "/wt/shop/b"].map(PathBuf::from);
+        let places: Vec<Place> = (paths.iter().enumerate())
+            .map(|(index, worktree)| Place {
+                index,
+                name: "t",
+                worktree,
+            })
+            .collect();
+        let (inner, outer) = nested_in_run(&places).expect("b/c is inside b");
+        assert_eq!((inner.index, outer.index), (2, 3));
+        assert_eq!(nested_in_run(&places[..3]), None);
     }
 
     fn found(index: usize, name: &str) -> Conflict {
@@ -454,7 +705,7 @@ mod tests {
             directory: Some(PathBuf::from(WORKTREE)),
             ..found(1, "add")
         }];
-        let err = conflict_error("t.json", Path::new("/src/shop"), &conflicts);
+        let err = conflict_error("t.json", Path::new("/src/shop"), &conflicts, None);
         assert_eq!(
             err.to_string(),
             "t.json: tasks[1] (\"add\"): field `name`: this already exists from an earlier run: \
@@ -479,7 +730,7 @@ mod tests {
                 ..found(2, "fix")
             },
         ];
-        let err = conflict_error("t.json", Path::new("/src/shop"), &conflicts);
+        let err = conflict_error("t.json", Path::new("/src/shop"), &conflicts, None);
         let message = err.to_string();
         assert!(
             message.starts_with(
@@ -551,10 +802,56 @@ mod tests {
             ),
         ];
         for (conflict, commands, rule) in cases {
-            let err = conflict_error("t.json", Path::new("/my repo"), &[conflict]);
+            let err = conflict_error("t.json", Path::new("/my repo"), &[conflict], None);
             let hint = err.hint().unwrap().to_string();
             let printed: Vec<&str> = hint.lines().skip(1).map(str::trim_start).collect();
             assert_eq!(printed, commands, "{rule}");
+        }
+    }
+
+    #[test]
+    fn the_way_on_from_an_earlier_run_comes_before_deleting() {
+        let conflicts = [Conflict {
+            branches: vec!["task/add".to_string()],
+            ..found(0, "add")
+        }];
+        let earlier = |unfinished| EarlierRun {
+            id: "20261201T201500Z-42".to_string(),
+            unfinished,
+            repo: "/src/my shop".to_string(),
+            worktree_dir: Some("/wt".to_string()),
+        };
+        // (whether a task of that run is unfinished, the hint's lines)
+        let cases = [
+            (
+                true,
+                vec![
+                    "run 20261201T201500Z-42 stopped before these tasks were done; go on where it stopped:",
+                    "  porch resume --run 20261201T201500Z-42 --worktree-dir /wt '/src/my shop'",
+                    "or run them afresh under other names (rename the tasks), or remove that work, which deletes it:",
+                    "  git -C /src/shop branch -D task/add",
+                ],
+            ),
+            (
+                false,
+                vec![
+                    "run 20261201T201500Z-42 did these tasks; review and merge their work:",
+                    "  porch status --run 20261201T201500Z-42 --worktree-dir /wt '/src/my shop'",
+                    "  porch merge --run 20261201T201500Z-42 --worktree-dir /wt '/src/my shop'",
+                    "or run them again under other names (rename the tasks), or remove that work, which deletes it:",
+                    "  git -C /src/shop branch -D task/add",
+                ],
+            ),
+        ];
+        for (unfinished, lines) in cases {
+            let run = earlier(unfinished);
+            let err = conflict_error("t.json", Path::new("/src/shop"), &conflicts, Some(&run));
+            let hint = err.hint().unwrap().to_string();
+            assert_eq!(
+                hint.lines().collect::<Vec<_>>(),
+                lines,
+                "unfinished: {unfinished}"
+            );
         }
     }
 
@@ -568,7 +865,7 @@ mod tests {
         .conflict_for(0, "add", ("task/add", "add"), Path::new(WORKTREE), true)
         .unwrap();
         assert_eq!(found.holds_worktrees, [PathBuf::from("/wt/shop/add/inner")]);
-        let err = conflict_error("t.json", Path::new("/src/shop"), &[found]);
+        let err = conflict_error("t.json", Path::new("/src/shop"), &[found], None);
         assert!(
             err.to_string()
                 .contains("holds the worktree /wt/shop/add/inner"),

@@ -14,7 +14,6 @@ pub mod shard;
 pub mod taskfile;
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -29,15 +28,17 @@ use crate::preflight::options::{OutputMode, RunArgs};
 use crate::preflight::taskfile::{Task, TaskFile};
 use crate::process::task_env::{self, Redactor, TaskIdentity};
 use crate::results::Shard;
+use crate::state::StateDir;
+use crate::state::lock::RunLock;
 use crate::sys::atomic_file::{Destination, destination};
+use crate::sys::bounded_read;
 use crate::sys::writable;
 pub use crate::task::plan::{Plan, Resume, TaskPlan, TasksSource};
-use existing::Existing;
-pub use resume::{Earlier, plan_resume};
+use existing::{Existing, Place};
+pub use resume::{Resumption, plan_resume};
 
 pub struct Environment {
     pub home: Option<PathBuf>,
-    pub porch_claude: Option<std::ffi::OsString>,
     pub path: Option<std::ffi::OsString>,
 }
 
@@ -47,7 +48,6 @@ impl Environment {
             home: std::env::var_os("HOME")
                 .filter(|h| !h.is_empty())
                 .map(PathBuf::from),
-            porch_claude: std::env::var_os("PORCH_CLAUDE"),
             path: std::env::var_os("PATH"),
         }
     }
@@ -71,23 +71,15 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     // Errors name REPO as given; git answers with its real path (links and `..` resolved).
     let repo = Repo::open(&args.repo)?;
     let push = push_remote(args, &repo)?;
-    let agent = agent::resolve_program(
-        args.claude.as_deref(),
-        env.porch_claude.as_deref(),
-        env.path.as_deref(),
-    )?;
-    let layout = decide_layout(args, env, &repo, &stamp.id)?;
+    let agent = agent::resolve_program(args.agent_given(), env.path.as_deref())?;
+    let layout = decide_layout(args, env, &repo)?;
     let facts = ask_git(&repo, &branches)?;
     let existing = Existing {
         task_refs: &facts.task_refs,
         registered: &facts.registered,
     };
-    if let Some((branch, blocker)) = existing.blocked_branch(&branches) {
-        return Err(existing::blocked_branch_error(
-            &repo.toplevel,
-            branch,
-            blocker,
-        ));
+    if let Some(blocked) = existing.blocked_branch(&branches) {
+        return Err(existing::blocked_branch_error(&repo.toplevel, &blocked));
     }
     let run = RunSettings {
         args,
@@ -112,6 +104,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
             tasks,
             source,
             resumed_from: None,
+            resumed_lock: None,
             tasks_file_order,
             shard: args.shard,
             push,
@@ -130,6 +123,7 @@ struct Decided {
     tasks: Vec<TaskPlan>,
     source: TasksSource,
     resumed_from: Option<String>,
+    resumed_lock: Option<RunLock>,
     tasks_file_order: Vec<String>,
     shard: Option<Shard>,
     push: Option<String>,
@@ -154,6 +148,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         tasks,
         source,
         resumed_from,
+        resumed_lock,
         tasks_file_order,
         shard,
         push,
@@ -163,10 +158,9 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         agent,
         permission_mode: args.permission_mode.clone(),
         cleanup: args.cleanup,
-        state_dir: layout.state_dir,
+        state: layout.state,
         output: layout.output,
         junit: args.junit.clone(),
-        latest_results: layout.latest_results,
         jobs,
         jobs_note,
         stagger: args.stagger,
@@ -180,6 +174,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         tasks,
         source,
         resumed_from,
+        resumed_lock,
         tasks_file_order,
         shard,
         push,
@@ -207,8 +202,6 @@ fn push_remote(args: &RunArgs, repo: &Repo) -> Result<Option<String>, Error> {
     Ok(Some(remote))
 }
 
-const LATEST_RESULTS: &str = "results.json";
-
 fn read_task_list(arg: &str) -> Result<(TasksSource, TaskFile), Error> {
     let (name, bytes) = read_tasks(arg)?;
     let file = parse_tasks(arg, &name, &bytes)?;
@@ -225,41 +218,29 @@ fn parse_tasks(arg: &str, name: &str, bytes: &[u8]) -> Result<TaskFile, Error> {
 struct Layout {
     /// `WORKTREE_DIR/<repo name>`: the tasks' worktrees and the state directory.
     worktree_root: PathBuf,
-    state_dir: PathBuf,
-    output: PathBuf,
-    latest_results: Option<PathBuf>,
+    state: StateDir,
+    /// `-o FILE`, made absolute.
+    output: Option<PathBuf>,
 }
 
-fn decide_layout(
-    args: &RunArgs,
-    env: &Environment,
-    repo: &Repo,
-    run_id: &str,
-) -> Result<Layout, Error> {
+fn decide_layout(args: &RunArgs, env: &Environment, repo: &Repo) -> Result<Layout, Error> {
     let worktree_dir =
-        crate::state::layout::worktree_dir(args.worktree_dir.as_deref(), env.home.as_deref())?;
-    let worktree_dir = crate::state::real_path(&worktree_dir);
+        crate::state::worktree_dir(args.worktree_dir.as_deref(), env.home.as_deref())?;
     check_creatable(&worktree_dir, "the worktree directory")?;
     let worktree_root = crate::state::worktree_root(&worktree_dir, repo);
     refuse_root_in_work_tree(&worktree_root, repo)?;
-    let state_dir = worktree_root.join(".porch");
     let output = match &args.output {
         Some(path) => {
             let path = std::path::absolute(path).context("resolve", path)?;
             check_output(&path)?;
-            path
+            Some(path)
         }
-        None => crate::state::layout::run_results_file(&state_dir, run_id),
+        None => None,
     };
-    let latest_results = args
-        .output
-        .is_none()
-        .then(|| state_dir.join(LATEST_RESULTS));
     Ok(Layout {
+        state: StateDir::in_root(&worktree_root),
         worktree_root,
-        state_dir,
         output,
-        latest_results,
     })
 }
 
@@ -381,9 +362,19 @@ fn plan_tasks(
         let Some(base_commit) = base_commits.resolve(&base_branch) else {
             return Err(unknown_base(source_name, index, &task, &base_branch, repo));
         };
-        settings::check_copies(source_name, index, &task, &repo.toplevel)?;
+        let base = (base_branch.as_str(), base_commit.as_str());
+        settings::check_copies(source_name, index, &task, &repo.toplevel, base)?;
         let slot = branch_template::slot(&branch).to_string();
-        let (worktree, log) = settings::paths(&layout.worktree_root, &layout.state_dir, &slot);
+        let (worktree, log) = settings::paths(&layout.worktree_root, &layout.state, &slot);
+        if let Some(outer) = existing.enclosing_worktree(&worktree) {
+            let task = (index, task.name.as_str());
+            return Err(existing::nested_worktree_error(
+                source_name,
+                task,
+                &worktree,
+                outer,
+            ));
+        }
         let occupied = worktree.symlink_metadata().is_ok();
         let names = (branch.as_str(), slot.as_str());
         if let Some(mut conflict) =
@@ -414,14 +405,41 @@ fn plan_tasks(
         run.equip(&mut plan, index);
         plans.push(plan);
     }
-    if !conflicts.is_empty() {
-        return Err(existing::conflict_error(
-            source_name,
-            &repo.toplevel,
-            &conflicts,
-        ));
-    }
+    refuse_what_is_in_the_way(source_name, repo, layout, run, &plans, &conflicts)?;
     Ok(plans)
+}
+
+/// Worktrees of the run one inside another, then everything earlier runs left in the tasks'
+/// way, in one error that says first how to go on with the run that left it.
+fn refuse_what_is_in_the_way(
+    source_name: &str,
+    repo: &Repo,
+    layout: &Layout,
+    run: &RunSettings,
+    plans: &[TaskPlan],
+    conflicts: &[existing::Conflict],
+) -> Result<(), Error> {
+    let places: Vec<Place> = (plans.iter().enumerate())
+        .map(|(index, plan)| Place {
+            index,
+            name: &plan.task.name,
+            worktree: &plan.worktree,
+        })
+        .collect();
+    if let Some((inner, outer)) = existing::nested_in_run(&places) {
+        return Err(existing::nested_in_run_error(source_name, inner, outer));
+    }
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    let worktree_dir = (run.args.worktree_dir.as_ref()).and(layout.worktree_root.parent());
+    let earlier = existing::earlier_run(repo, &layout.state, worktree_dir, conflicts);
+    Err(existing::conflict_error(
+        source_name,
+        &repo.toplevel,
+        conflicts,
+        earlier.as_ref(),
+    ))
 }
 
 /// Each task's `depends_on` as indices into the plan. A task that depends on others and starts
@@ -542,24 +560,20 @@ impl<'a> BaseCommits<'a> {
     }
 }
 
-/// Everything porch will create under .porch/ is checked here, so that a failure to create it
-/// is an error before anything exists, not after.
+/// Everything porch will create in the state directory is checked here, so that a failure to
+/// create it is an error before anything exists, not after.
 fn check_creatable_outputs(args: &RunArgs, layout: &Layout, repo: &Repo) -> Result<(), Error> {
-    check_creatable(&layout.state_dir.join("logs"), "the worktree directory")?;
-    if let Some(link) = &layout.latest_results {
-        check_creatable(
-            layout.output.parent().unwrap_or(&layout.state_dir),
-            "the results directory",
-        )?;
-        if link.is_dir() {
-            return Err(Error::setup(
-                format!(
-                    "{} is a directory, where porch links the latest results",
-                    link.display()
-                ),
-                "remove it, or give -o a results file",
-            ));
-        }
+    check_creatable(&layout.state.logs_dir(), "the worktree directory")?;
+    check_creatable(&layout.state.runs_dir(), "the results directory")?;
+    let link = layout.state.latest_link();
+    if link.is_dir() {
+        return Err(Error::setup(
+            format!(
+                "{} is a directory, where porch links the latest results",
+                link.display()
+            ),
+            "remove it: porch keeps every run's results beside it",
+        ));
     }
     if let Some(output) = &args.output {
         refuse_overwriting_tasks(&args.tasks, output)?;
@@ -658,18 +672,47 @@ fn refuse_overwriting_tracked(repo: &Repo, flag: &str, path: &Path) -> Result<()
     Ok(())
 }
 
+/// The most a tasks file may hold: far beyond any file of tasks (a prompt longer than a
+/// `prompt_file` may hold would be a strange thing to inline), and a bound on what porch reads
+/// into memory (and stores for `porch resume`) when the tasks come from a stream.
+const TASKS_FILE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// The tasks as bytes, from a path or from stdin (`-`). A path may be a FIFO or a device
+/// (`porch run <(jq … all.json) .`): the user named it, so porch waits for its writer as `cat`
+/// would (Ctrl-C ends the wait: porch catches no signal before the run starts), but reads at
+/// most `TASKS_FILE_LIMIT`, so `/dev/zero` is an error rather than the machine's memory.
 fn read_tasks(arg: &str) -> Result<(String, Vec<u8>), Error> {
+    let too_large = |name: &str| {
+        Error::setup(
+            format!(
+                "the tasks file {name} holds more than {}, the most porch reads",
+                bounded_read::limit_text(TASKS_FILE_LIMIT)
+            ),
+            "name the JSON tasks file itself; put long prompts in prompt_file files",
+        )
+    };
     if arg == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .context("read the tasks from", Path::new("<stdin>"))?;
-        return Ok(("<stdin>".to_string(), bytes));
+        let stdin = Path::new("<stdin>");
+        let read = bounded_read::read_capped(std::io::stdin().lock(), TASKS_FILE_LIMIT);
+        return match read.context("read the tasks from", stdin)? {
+            Some(bytes) => Ok(("<stdin>".to_string(), bytes)),
+            None => Err(too_large("<stdin>")),
+        };
     }
     let path = Path::new(arg);
-    match std::fs::read(path) {
-        Ok(bytes) => Ok((arg.to_string(), bytes)),
+    let read = std::fs::File::open(path).and_then(|file| {
+        let meta = file.metadata()?;
+        if meta.is_dir() {
+            return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
+        }
+        if meta.is_file() && meta.len() > TASKS_FILE_LIMIT {
+            return Ok(None);
+        }
+        bounded_read::read_capped(file, TASKS_FILE_LIMIT)
+    });
+    match read {
+        Ok(Some(bytes)) => Ok((arg.to_string(), bytes)),
+        Ok(None) => Err(too_large(arg)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::setup(
             format!("the tasks file {arg} does not exist"),
             "check the path, or create a sample with `porch init`",
@@ -774,9 +817,10 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
     let list: Vec<&str> = branches.lines().collect();
     let message = if task.base_branch.is_some() {
         format!(
-            "{} is not a branch of {}",
+            "{} is not a branch of {}, nor a revision git makes a commit of (`git rev-parse --verify {}`)",
             taskfile::quote_value(base),
-            repo.toplevel.display()
+            repo.toplevel.display(),
+            crate::util::quote::word(&format!("{base}^{{commit}}"))
         )
     } else {
         format!("the default base {base:?} (checked out in REPO) does not name a commit")
@@ -787,8 +831,13 @@ fn unknown_base(file: &str, index: usize, task: &Task, base: &str, repo: &Repo) 
         field: Some("base_branch".to_string()),
         message,
         hint: Some(match remote_namesakes(repo, base).as_slice() {
-            [] if list.is_empty() => "name an existing branch".to_string(),
-            [] => format!("name an existing branch: {}", list.join(", ")),
+            [] if list.is_empty() => {
+                "name an existing branch, or a tag, a commit id, `main~2`".to_string()
+            }
+            [] => format!(
+                "name an existing branch: {}; or a tag, a commit id, `main~2`",
+                list.join(", ")
+            ),
             remote => format!(
                 "a remote-tracking branch has that name, which porch does not guess: write {}",
                 remote.join(" or ")

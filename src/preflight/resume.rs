@@ -1,10 +1,12 @@
-//! `porch resume`'s plan: an earlier run's tasks as it stored them. Those that did not succeed
-//! run again in their own branches and worktrees, continuing their claude session; the others
-//! are carried into the new results as they were.
+//! `porch resume`'s plan: an earlier run, its lock taken before it is read, and its tasks as it
+//! stored them. Those that did not succeed run again in their own branches and worktrees,
+//! continuing their claude session; the others are carried into the new results as they were.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
+
+use serde::Deserialize;
 
 use super::{
     Decided, Environment, Plan, Resume, RunSettings, TaskPlan, TasksSource, decide_layout,
@@ -14,12 +16,65 @@ use crate::agent;
 use crate::error::Error;
 use crate::git::{self, BRANCH_PREFIX, Repo};
 use crate::preflight::branch_template::{self, RunStamp};
-use crate::preflight::options::RunArgs;
+use crate::preflight::options::{ResumeArgs, RunArgs};
 use crate::results::{Shard, Status, TaskResult};
+use crate::state::StateDir;
+use crate::state::lock::run_holder;
+use crate::state::runs::{Location, StoredRun};
 use crate::task::plan::Task;
 
+/// What `porch resume` makes of the run it is given.
+pub enum Resumption {
+    /// Every task of run `id` succeeded: there is nothing to resume.
+    Nothing { id: String },
+    /// The plan, and what to tell the user before it runs.
+    Plan { plan: Box<Plan>, note: String },
+}
+
+/// Takes the run's lock, then reads it: no other porch resumes, cleans or merges it from then
+/// to the end of this run, and a later run that took over its branches is seen.
+pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, Error> {
+    let stamp = RunStamp::new(SystemTime::now(), std::process::id());
+    let holder = format!("{} (a resume of it)", run_holder(&stamp.id));
+    let hint = "wait for it to finish (porch logs --follow TASK shows a task as it runs)";
+    let (location, lock, earlier) = args.choice.claim(&holder, hint)?;
+    refuse_if_taken_over(&location, &earlier)?;
+    let results = earlier_results(&earlier)?;
+    let unfinished: Vec<&str> = (results.iter())
+        .filter(|t| t.status != Status::Succeeded)
+        .map(|t| t.name.as_str())
+        .collect();
+    if unfinished.is_empty() {
+        return Ok(Resumption::Nothing { id: earlier.id });
+    }
+    let note = format!(
+        "porch: resuming run {}: {} ({} of {} tasks; the others are kept as they were)\n",
+        earlier.id,
+        unfinished.join(", "),
+        unfinished.len(),
+        results.len()
+    );
+    let source = stored_tasks(&location.state, &earlier)?;
+    let groups = (earlier.results.tasks.iter())
+        .filter_map(|t| Some((t.name.clone(), t.group.clone()?)))
+        .collect();
+    let earlier = Earlier {
+        id: earlier.id.clone(),
+        source,
+        results,
+        groups,
+        shard: earlier.results.shard,
+    };
+    let mut plan = plan_earlier(&args.run, env, stamp, earlier)?;
+    plan.resumed_lock = Some(lock);
+    Ok(Resumption::Plan {
+        plan: Box::new(plan),
+        note,
+    })
+}
+
 /// What `porch resume` read of the earlier run.
-pub struct Earlier {
+struct Earlier {
     pub id: String,
     /// The tasks file it ran, as it was.
     pub source: TasksSource,
@@ -31,7 +86,13 @@ pub struct Earlier {
     pub shard: Option<Shard>,
 }
 
-pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Result<Plan, Error> {
+/// The plan of run `stamp`, which runs again what `earlier` did not finish.
+fn plan_earlier(
+    args: &RunArgs,
+    env: &Environment,
+    stamp: RunStamp,
+    earlier: Earlier,
+) -> Result<Plan, Error> {
     // The tasks file's name is the path it was run with: its prompt files are found beside it.
     let tasks = parse_tasks(
         &earlier.source.name,
@@ -48,13 +109,8 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
     let repo = Repo::open(&args.repo)?;
     let push = push_remote(args, &repo)?;
     let tasks_file_order = tasks.iter().map(|t| t.name.clone()).collect();
-    let agent = agent::resolve_program(
-        args.claude.as_deref(),
-        env.porch_claude.as_deref(),
-        env.path.as_deref(),
-    )?;
-    let stamp = RunStamp::new(SystemTime::now(), std::process::id());
-    let layout = decide_layout(args, env, &repo, &stamp.id)?;
+    let agent = agent::resolve_program(args.agent_given(), env.path.as_deref())?;
+    let layout = decide_layout(args, env, &repo)?;
     let run = RunSettings {
         args,
         run_id: &stamp.id,
@@ -62,15 +118,8 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
     let mut plans = Vec::with_capacity(earlier.results.len());
     for (index, previous) in earlier.results.into_iter().enumerate() {
         let task = task_of(&tasks, &previous, &earlier.groups, &earlier.id)?;
-        let log = previous.log.clone().map_or_else(
-            || {
-                layout
-                    .state_dir
-                    .join("logs")
-                    .join(format!("{}.log", task.name))
-            },
-            PathBuf::from,
-        );
+        let log =
+            (previous.log.clone()).map_or_else(|| layout.state.log(&task.name), PathBuf::from);
         let mut plan = plan_task(&repo, &earlier.id, task, previous, log, args)?;
         run.equip(&mut plan, index);
         plans.push(plan);
@@ -86,6 +135,7 @@ pub fn plan_resume(args: &RunArgs, env: &Environment, earlier: Earlier) -> Resul
             tasks: plans,
             source: earlier.source,
             resumed_from: Some(earlier.id),
+            resumed_lock: None,
             tasks_file_order,
             shard: earlier.shard,
             push,
@@ -210,6 +260,73 @@ fn continuation_prompt(previous: &TaskResult, prompt: &str) -> String {
     format!(
         "{prompt}\n\n---\nporch: {earlier}, which ended without finishing it ({why}). What it wrote is committed on this branch. Finish the task above."
     )
+}
+
+/// A later run that uses one of the run's branches (a resume of it, or a run of the same task
+/// names) holds newer work there: that run is the one to resume.
+fn refuse_if_taken_over(location: &Location, earlier: &StoredRun) -> Result<(), Error> {
+    let ids = location.run_ids()?;
+    let later = ids.iter().skip_while(|id| **id != earlier.id).skip(1);
+    for id in later {
+        let Ok(run) = location.load(id) else {
+            continue;
+        };
+        let shared = earlier
+            .results
+            .tasks
+            .iter()
+            .find(|t| !t.succeeded() && run.results.tasks.iter().any(|u| u.branch == t.branch));
+        if let Some(task) = shared {
+            return Err(Error::setup(
+                format!(
+                    "run {id}, started after run {}, uses {} now",
+                    earlier.id, task.branch
+                ),
+                format!(
+                    "resume that run instead: {}",
+                    crate::util::quote::command(&["porch", "resume", "--run", id.as_str()])
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The earlier run's task results, whole, to carry into the new results.
+fn earlier_results(earlier: &StoredRun) -> Result<Vec<TaskResult>, Error> {
+    #[derive(Deserialize)]
+    struct Tasks {
+        tasks: Vec<TaskResult>,
+    }
+    serde_json::from_slice::<Tasks>(&earlier.bytes)
+        .map(|t| t.tasks)
+        .map_err(|err| {
+            Error::setup(
+                format!("the results of run {} do not read: {err}", earlier.id),
+                "`porch status --run ID --json` shows the file",
+            )
+        })
+}
+
+/// The tasks file as the earlier run read it.
+fn stored_tasks(state: &StateDir, earlier: &StoredRun) -> Result<TasksSource, Error> {
+    let path = state.stored_tasks(&earlier.id);
+    let bytes = std::fs::read(&path).map_err(|err| {
+        Error::setup(
+            format!(
+                "run {} kept no copy of its tasks ({}: {err})",
+                earlier.id,
+                path.display()
+            ),
+            "a run by an older porch cannot be resumed: run its tasks file again with `porch run` (after `porch clean --branches --force --run ID`)",
+        )
+    })?;
+    let name = earlier
+        .results
+        .tasks_file
+        .clone()
+        .unwrap_or_else(|| path.display().to_string());
+    Ok(TasksSource { name, bytes })
 }
 
 #[cfg(test)]

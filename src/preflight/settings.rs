@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 
 use crate::agent;
 use crate::error::Error;
+use crate::git;
 use crate::preflight::branch_template::{RunStamp, Template};
 use crate::preflight::taskfile::{self, Task};
 use crate::process::task_env::{self, TaskIdentity};
+use crate::state::StateDir;
+use crate::task::copy;
 
 /// The template in force and where it came from, for messages.
 pub struct BranchTemplate {
@@ -87,23 +90,59 @@ pub fn ref_patterns(branches: &[String]) -> Vec<String> {
     patterns
 }
 
-/// Each `copy` entry of task `index` exists in the repository and stays inside it.
-pub fn check_copies(file: &str, index: usize, task: &Task, repo: &Path) -> Result<(), Error> {
+/// Each `copy` entry of task `index` exists in the repository, stays inside it, and changes
+/// nothing git tracks in the task's base (`base`: its name and commit). `copy` is for what git
+/// does not track: a tracked file would bring the main checkout's uncommitted version into the
+/// worktree, and porch would commit it as the session's work.
+pub fn check_copies(
+    file: &str,
+    index: usize,
+    task: &Task,
+    repo: &Path,
+    (base, base_commit): (&str, &str),
+) -> Result<(), Error> {
+    let refuse = |entry: &Path, reason: String, hint: &str| Error::Tasks {
+        file: file.to_string(),
+        task: Some(taskfile::task_label(index, Some(&task.name))),
+        field: Some("copy".to_string()),
+        message: format!(
+            "{} {reason}",
+            taskfile::quote_value(&entry.display().to_string())
+        ),
+        hint: Some(hint.to_string()),
+    };
+    let mut paths = Vec::with_capacity(task.copy.len());
     for entry in &task.copy {
-        let shown = entry.display().to_string();
-        crate::task::copy::check_entry(repo, &shown).map_err(|reason| Error::Tasks {
-            file: file.to_string(),
-            task: Some(taskfile::task_label(index, Some(&task.name))),
-            field: Some("copy".to_string()),
-            message: format!("{} {reason}", taskfile::quote_value(&shown)),
-            hint: Some(
-                "name files or directories that exist in the repository's main checkout, relative to its root"
-                    .to_string(),
-            ),
+        let path = copy::check_entry(repo, &entry.display().to_string()).map_err(|reason| {
+            refuse(entry, reason, "name files or directories that exist in the repository's main checkout, relative to its root")
         })?;
+        paths.push(path);
+    }
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let asked: Vec<String> = paths.iter().flat_map(|p| copy::paths_to_ask(p)).collect();
+    let tracked = git::tracked_at(repo, base_commit, &asked).map_err(|err| {
+        Error::setup(
+            format!("git cannot say what {base} tracks: {err}"),
+            "check the repository with `git ls-tree`",
+        )
+    })?;
+    for (entry, path) in task.copy.iter().zip(&paths) {
+        if let Some(reason) = copy::changes_tracked(path, &tracked) {
+            return Err(refuse(
+                entry,
+                format!(
+                    "{reason} in {base}: the copy would bring REPO's version of it (uncommitted changes included) into the worktree, and porch would commit it as the session's work"
+                ),
+                COPY_TRACKED_HINT,
+            ));
+        }
     }
     Ok(())
 }
+
+const COPY_TRACKED_HINT: &str = "copy is for what git does not track (.env, node_modules): leave tracked files to git, which checks them out in every worktree, and name only untracked files inside a tracked directory (e.g. \"config/local.toml\")";
 
 /// claude's arguments for a task: the run's permission mode unless the task has its own, and
 /// for `porch resume` the session to continue.
@@ -144,11 +183,8 @@ pub fn environment(identity: &TaskIdentity, task: &Task) -> Vec<(String, String)
 }
 
 /// Where a task's worktree and log go under the worktree root and the state directory.
-pub fn paths(worktree_root: &Path, state_dir: &Path, slot: &str) -> (PathBuf, PathBuf) {
-    (
-        worktree_root.join(slot),
-        state_dir.join("logs").join(format!("{slot}.log")),
-    )
+pub fn paths(worktree_root: &Path, state: &StateDir, slot: &str) -> (PathBuf, PathBuf) {
+    (worktree_root.join(slot), state.log(slot))
 }
 
 #[cfg(test)]

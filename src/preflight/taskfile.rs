@@ -13,7 +13,9 @@ use serde_json::{Map, Value};
 use crate::engine::dependencies::Dependencies;
 use crate::error::Error;
 use crate::preflight::branch_template::Template;
+use crate::sys::bounded_read::{self, Refusal};
 pub use crate::task::plan::Task;
+use crate::util::strict_json::{self, Problem, Step};
 
 /// Fields a task may have, all of them also allowed in `defaults` but `TASK_ONLY_FIELDS`.
 pub const TASK_FIELDS: [&str; 20] = [
@@ -49,25 +51,6 @@ pub const MAX_NAME_LEN: usize = 64;
 pub const MAX_REPEAT: u32 = 20;
 const NAME_HINT: &str = "a task name becomes a directory and the branch task/NAME: use letters, digits, '-', '_' and '.', e.g. \"fix-login\"";
 const TOOLS_HINT: &str = "write e.g. [\"Read\", \"Edit\", \"Bash(cargo test:*)\"]";
-/// claude options porch sets from a field of its own, or must own to read the session: `args`
-/// may not give them.
-const OWNED_OPTIONS: [(&str, &str); 11] = [
-    ("-p", "porch always runs claude headless"),
-    ("--print", "porch always runs claude headless"),
-    ("--output-format", "porch reads stream-json"),
-    ("--input-format", "porch sends the prompt as text"),
-    ("--model", "use the field `model`"),
-    ("--max-turns", "use the field `max_turns`"),
-    ("--max-budget-usd", "use the field `max_budget_usd`"),
-    (
-        "--append-system-prompt",
-        "use the field `append_system_prompt`",
-    ),
-    ("--permission-mode", "use the field `permission_mode`"),
-    ("--allowedTools", "use the field `allowed_tools`"),
-    ("--disallowedTools", "use the field `disallowed_tools`"),
-];
-
 /// `porch help tasks`: the whole format, every field.
 pub const HELP: &str = r#"porch tasks files: JSON, one object per task
 
@@ -80,7 +63,8 @@ pub const HELP: &str = r#"porch tasks files: JSON, one object per task
     ]
   }
 
-A bare list [{...}, ...] is a file of tasks without defaults. Unknown fields are errors.
+A bare list [{...}, ...] is a file of tasks without defaults. Unknown fields are errors, and
+so is a key given twice in one object (JSON readers disagree on which value counts).
 
 Top level:
   tasks            the tasks, run in this order (required)
@@ -97,10 +81,13 @@ Task fields:
   name                  required: the worktree's directory and, in the branch, {name}. Letters,
                         digits, '-', '_', '.'; at most 64; not starting with '-' or '.'
   prompt                what the session should do, sent on stdin
-  prompt_file           or: a file holding the prompt, relative to the tasks file's directory
-                        (to the current directory when the tasks come on stdin)
+  prompt_file           or: a regular file holding the prompt, at most 1 MiB, relative to the
+                        tasks file's directory (to the current directory when the tasks come
+                        on stdin); not a FIFO or a device
   description           a line for people: the commit title and the results
-  base_branch           the branch to start from [default: the branch checked out in REPO]
+  base_branch           the branch to start from, or any revision git makes a commit of (a
+                        tag, a commit id, main~2); a branch of that name comes first
+                        [default: the branch checked out in REPO]
   timeout               a duration (90s, 10m, 1h30m) for setup and session together;
                         overrides --timeout
   allowed_tools         claude's --allowedTools, e.g. ["Read", "Edit", "Bash(cargo test:*)"]
@@ -110,12 +97,18 @@ Task fields:
   max_budget_usd        claude's --max-budget-usd: a number above 0
   append_system_prompt  claude's --append-system-prompt (it shows in `ps`: no secrets)
   permission_mode       claude's --permission-mode, overriding porch's --permission-mode
-  args                  more claude arguments, after porch's own, e.g. ["--add-dir", "../lib"]
+  args                  more claude arguments, after porch's own, e.g. ["--add-dir", "../lib"];
+                        none that porch sets, in any spelling: -p, --output-format,
+                        --input-format, --verbose, --resume, --continue, and the options of
+                        the fields above (--allowed-tools, --model=opus, ...)
   env                   more environment variables for setup and session, as strings:
                         {"API_KEY": "..."}. Never written to results, logs or the terminal.
-  copy                  paths relative to the repository's root (typically ignored ones, like
-                        .env or node_modules) copied from REPO into the worktree before setup:
-                        copy-on-write where the file system can, modes and symlinks kept
+  copy                  paths relative to the repository's root that git does not track in
+                        the task's base (ignored ones, like .env or node_modules), copied from
+                        REPO into the worktree before setup: copy-on-write where the file
+                        system can, modes and symlinks kept. A tracked file, a directory
+                        holding tracked files, or a path over or through a tracked link is
+                        refused: porch would commit REPO's version as the session's work
   setup                 a command as a list, run in the worktree before the session, without a
                         shell unless you name one: ["npm", "ci"], ["sh", "-c", "make deps"].
                         If it fails, the task fails and its session never starts.
@@ -233,11 +226,17 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<TaskFile, Error> {
             "write {\"tasks\": [{\"name\": ..., \"prompt\": ...}]}; `porch init` writes a sample",
         ));
     }
-    let document: Value = serde_json::from_slice(bytes).map_err(|err| {
-        source.error(
+    let document = strict_json::parse(bytes).map_err(|problem| match problem {
+        Problem::Syntax(err) => source.error(
             format!("not valid JSON: {err}"),
             "fix the JSON at that line and column; `porch init` writes a valid sample",
-        )
+        ),
+        Problem::RepeatedKey {
+            path,
+            key,
+            line,
+            column,
+        } => repeated_key_error(source, bytes, &path, &key, (line, column)),
     })?;
     let TopLevel {
         list,
@@ -289,6 +288,64 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<TaskFile, Error> {
         tasks,
         branch_template,
     })
+}
+
+/// A key given twice in one object, named where it is: a task and its field, `defaults` and
+/// its field, or the top level. JSON readers disagree on which value counts, so porch takes
+/// neither.
+fn repeated_key_error(
+    source: &Source,
+    bytes: &[u8],
+    path: &[Step],
+    key: &str,
+    (line, column): (usize, usize),
+) -> Error {
+    let (task, rest) = match path {
+        [Step::Key(tasks), Step::Index(index), rest @ ..] if tasks == "tasks" => {
+            (Some(*index), rest)
+        }
+        [Step::Index(index), rest @ ..] => (Some(*index), rest),
+        _ => (None, path),
+    };
+    let (entry, rest) = match (task, rest) {
+        (Some(index), rest) => {
+            // Not when the name itself is the key given twice.
+            let name = (!(rest.is_empty() && key == "name"))
+                .then(|| written_name(bytes, index))
+                .flatten();
+            (Some(task_label(index, name.as_deref())), rest)
+        }
+        (None, [Step::Key(defaults), rest @ ..]) if defaults == "defaults" => {
+            (Some("defaults".to_string()), rest)
+        }
+        (None, rest) => (None, rest),
+    };
+    let (field, within) = match rest.first() {
+        None => (key.to_string(), String::new()),
+        Some(first) => (
+            strict_json::path_text(std::slice::from_ref(first)),
+            format!(" in {}", strict_json::path_text(rest)),
+        ),
+    };
+    Error::Tasks {
+        file: source.name.to_string(),
+        task: entry,
+        field: Some(field),
+        message: format!(
+            "the key {} is given twice{within} (line {line}, column {column}): JSON readers disagree on which value counts",
+            quote_value(key)
+        ),
+        hint: Some("keep one of the two, and delete the other".to_string()),
+    }
+}
+
+/// The name task `index` has in a lenient reading of the file (the last value of a key wins),
+/// for an error found before the tasks are read.
+fn written_name(bytes: &[u8], index: usize) -> Option<String> {
+    let document: Value = serde_json::from_slice(bytes).ok()?;
+    let tasks = document.get("tasks").unwrap_or(&document);
+    let name = tasks.get(index)?.get("name")?.as_str()?.to_string();
+    check_name(&name).is_ok().then_some(name)
 }
 
 /// The name of attempt `k` (from 1) of a repeated task.
@@ -714,20 +771,18 @@ impl Fields<'_> {
     }
 
     fn base_branch(&self) -> Result<Option<String>, Error> {
-        let branch = self.string(
-            "base_branch",
-            "name a branch of the repository, e.g. \"main\"",
-        )?;
-        if let Some(branch) = &branch
-            && let Err(reason) = check_branch(branch)
+        let hint = "name a branch of the repository (e.g. \"main\") or any revision git knows (a tag, a commit id, \"main~2\"), or leave the field out to use the branch checked out in REPO";
+        let base = self.string("base_branch", hint)?;
+        if let Some(base) = &base
+            && let Err(reason) = check_revision(base)
         {
             return Err(self.error(
                 "base_branch",
-                format!("{} {reason}", quote_value(branch)),
-                "name a branch of the repository, e.g. \"main\", or leave the field out to use the branch checked out in REPO",
+                format!("{} {reason}", quote_value(base)),
+                hint,
             ));
         }
-        Ok(branch)
+        Ok(base)
     }
 
     /// Names of tasks of the file; whether they name tasks is checked once every task is read.
@@ -823,11 +878,8 @@ impl Fields<'_> {
             if arg.contains('\0') {
                 return Err("contains a NUL character".to_string());
             }
-            match OWNED_OPTIONS
-                .iter()
-                .find(|(option, _)| arg == *option || arg.starts_with(&format!("{option}=")))
-            {
-                Some((_, instead)) => Err(format!("is set by porch: {instead}")),
+            match crate::agent::owned_option(arg) {
+                Some(instead) => Err(format!("is set by porch: {instead}")),
                 None => Ok(()),
             }
         })?;
@@ -957,20 +1009,33 @@ impl Fields<'_> {
     }
 }
 
-/// A prompt file's text; the reason it cannot be used otherwise.
+/// The most a `prompt_file` may hold. A prompt is read into memory for every task that names
+/// it, and a file larger than this is no prompt but a mistake (a log, a build output).
+pub const PROMPT_FILE_LIMIT: u64 = 1024 * 1024;
+
+/// A prompt file's text; the reason it cannot be used otherwise. Only a regular file: a FIFO
+/// would keep porch waiting for a writer, without a word, and a device may never end.
 fn read_prompt_file(path: &Path) -> Result<String, String> {
-    let bytes = match std::fs::read(path) {
+    let shown = path.display();
+    let bytes = match bounded_read::read_regular_file(path, PROMPT_FILE_LIMIT) {
         Ok(bytes) => bytes,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!("does not exist ({})", path.display()));
+        Err(Refusal::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("does not exist ({shown})"));
         }
-        Err(_) if path.is_dir() => return Err(format!("is a directory ({})", path.display())),
-        Err(err) => return Err(format!("cannot be read ({}): {err}", path.display())),
+        Err(Refusal::Io(err)) => return Err(format!("cannot be read ({shown}): {err}")),
+        Err(Refusal::NotRegular(kind)) => {
+            return Err(format!("is {kind}, not a regular file ({shown})"));
+        }
+        Err(Refusal::TooLarge) => {
+            return Err(format!(
+                "holds more than {}, the most a prompt file may ({shown})",
+                bounded_read::limit_text(PROMPT_FILE_LIMIT)
+            ));
+        }
     };
-    let text =
-        String::from_utf8(bytes).map_err(|_| format!("is not UTF-8 text ({})", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("is not UTF-8 text ({shown})"))?;
     if text.trim().is_empty() {
-        return Err(format!("is empty ({})", path.display()));
+        return Err(format!("is empty ({shown})"));
     }
     Ok(text)
 }
@@ -1008,32 +1073,22 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Enough of `git check-ref-format` to refuse anything git or a shell could misread; whether the
-/// branch exists is asked of git later.
-fn check_branch(branch: &str) -> Result<(), String> {
-    if branch.is_empty() {
+/// What git could misread as something else than a revision: whether it names a commit is
+/// asked of git later (`rev-parse --verify REV^{commit}`, after `--end-of-options`), and a
+/// branch of that name comes first. Anything else git makes a commit of is a base: `main~2`,
+/// `v1.0^{commit}`, a commit id.
+fn check_revision(revision: &str) -> Result<(), String> {
+    if revision.trim().is_empty() {
         return Err("is empty".to_string());
     }
-    if branch.starts_with('-') {
+    if revision.starts_with('-') {
         return Err("starts with '-', so git would read it as an option".to_string());
     }
-    if let Some(bad) = branch.chars().find(|c| {
-        c.is_control() || c.is_whitespace() || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')
-    }) {
+    if let Some(bad) = revision.chars().find(|c| c.is_control()) {
         return Err(format!(
-            "contains {}, which git refuses in a branch name",
+            "contains {}, which no revision holds",
             describe_char(bad)
         ));
-    }
-    if branch.contains("..") || branch.contains("@{") || branch.contains("//") {
-        return Err("is not a valid branch name (it holds \"..\", \"@{\" or \"//\")".to_string());
-    }
-    if branch.starts_with('/')
-        || branch.ends_with('/')
-        || branch.ends_with('.')
-        || branch.ends_with(".lock")
-    {
-        return Err("is not a valid branch name".to_string());
     }
     Ok(())
 }

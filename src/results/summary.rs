@@ -300,9 +300,11 @@ fn review_hints(results: &Results, logs: &Path, results_file: &Path) -> Vec<Stri
     let repo = &results.repo;
     let mut lines = vec!["review:".to_string()];
     for task in results.tasks.iter().filter(|t| t.commits > 0) {
-        // A detached HEAD moves on; the commit the branch started from does not. Several
-        // dependencies' branches (`task/a + task/b`) are no revision: their merge commit is.
-        let not_a_revision = task.base_branch == "HEAD" || task.base_branch.contains(' ');
+        // A detached HEAD moves on, and so does a revision counted from a branch or HEAD
+        // (`main~2`); the commit the branch started from does not. Several dependencies'
+        // branches (`task/a + task/b`) are no revision: their merge commit is.
+        let not_a_revision =
+            task.base_branch == "HEAD" || task.base_branch.contains([' ', '~', '^', ':', '@']);
         let base = if not_a_revision && !task.base_commit.is_empty() {
             &task.base_commit
         } else {
@@ -545,7 +547,14 @@ mod tests {
             worktree_kept: false,
             ..task("d", Status::Succeeded)
         };
-        let results = results(vec![committed, detached, nothing, merged_base], 0);
+        let counted_back = TaskResult {
+            commits: 1,
+            base_branch: "HEAD~0".to_string(),
+            worktree_kept: false,
+            ..task("e", Status::Succeeded)
+        };
+        let tasks = vec![committed, detached, nothing, merged_base, counted_back];
+        let results = results(tasks, 0);
         let hints = review_hints(
             &results,
             Path::new("/wt/shop/.porch/logs"),
@@ -560,6 +569,8 @@ mod tests {
                 "  git -C /src/shop diff 0123abcd...task/b",
                 // Several dependencies' branches are no revision; their merge commit is.
                 "  git -C /src/shop diff 0123abcd...task/d",
+                // A revision counted from HEAD or a branch moves with it.
+                "  git -C /src/shop diff 0123abcd...task/e",
                 // Only a kept worktree can be resumed in.
                 "  cd /wt/shop/a && claude --resume s-1",
                 "each session's whole output: /wt/shop/.porch/logs",

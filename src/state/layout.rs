@@ -1,5 +1,5 @@
-//! Where a run's files go: the worktree directory, one directory per repository in it, and
-//! the results file. Pure rules; preflight reads the disk and checks what they decide.
+//! Where a repository's worktrees and state go: the worktree directory, and one directory per
+//! repository in it. Pure rules; `state` reads the disk for them.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,7 @@ pub fn worktree_dir(asked: Option<&Path>, home: Option<&Path>) -> Result<PathBuf
         (None, Some(home)) => Ok(home.join("worktrees")),
         (None, None) => Err(Error::setup(
             "HOME is not set, so the default worktree directory ~/worktrees is unknown",
-            "pass --worktree-dir DIR",
+            "pass --worktree-dir DIR (after a run, the one that run was given)",
         )),
     }
 }
@@ -37,7 +37,7 @@ pub fn expand_tilde(path: &Path, home: Option<&Path>) -> Result<PathBuf, Error> 
 /// `DIR/<repo name>`, unless another repository of the same name already uses it (its `owner`
 /// file names another git directory): then `DIR/<repo name>-<hash of its git directory>`, so
 /// two checkouts called `shop` never share worktrees, logs or results.
-pub fn worktree_root(
+pub fn root_rule(
     worktree_dir: &Path,
     repo_name: &str,
     common_dir: &Path,
@@ -71,16 +71,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Without `-o`, every run writes its own results file, named by its id (when it started and
-/// porch's process id: `RunStamp`), so concurrent runs never overwrite each other's.
-pub fn run_results_file(state_dir: &Path, run_id: &str) -> PathBuf {
-    state_dir.join("runs").join(format!("{run_id}.json"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn where_worktrees_go() {
@@ -158,7 +151,7 @@ mod tests {
         ];
         for &(owner, root, rule) in cases {
             assert_eq!(
-                worktree_root(Path::new("/wt"), "shop", git_dir, owner),
+                root_rule(Path::new("/wt"), "shop", git_dir, owner),
                 PathBuf::from(root),
                 "{rule}"
             );
@@ -214,17 +207,5 @@ mod tests {
     fn the_hash_is_the_standard_fnv1a() {
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
-    }
-
-    #[test]
-    fn each_run_has_its_own_results_file() {
-        let started = UNIX_EPOCH + Duration::from_secs(1_795_634_463);
-        assert_eq!(
-            run_results_file(
-                Path::new("/wt/shop/.porch"),
-                &crate::preflight::branch_template::RunStamp::new(started, 4242).id
-            ),
-            PathBuf::from("/wt/shop/.porch/runs/20261125T192103Z-4242.json")
-        );
     }
 }

@@ -1,24 +1,96 @@
-//! The `.porch` state directory and where a run's files go: its layout, and the runs stored in it.
+//! The `.porch` state directory: every path under it, how it is made, its run locks, and the runs stored there.
 
+pub mod create;
 pub mod layout;
+pub mod lock;
 pub mod runs;
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::error::Error;
 use crate::git::Repo;
 
-/// Written in the state directory: which repository `DIR/<name>` belongs to.
-pub const OWNER_FILE: &str = "repo";
+/// `WORKTREE_DIR/<repo>/.porch`: all porch keeps of a repository outside its worktrees. The
+/// only place that knows the names under it; everything in it is its user's alone (0600 files,
+/// 0700 directories), since the logs hold all the agents read and printed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateDir {
+    dir: PathBuf,
+}
+
+impl StateDir {
+    /// The state directory of a worktree root (`WORKTREE_DIR/<repo>`).
+    pub fn in_root(root: &Path) -> StateDir {
+        StateDir {
+            dir: root.join(".porch"),
+        }
+    }
+
+    /// Which repository the worktree root belongs to: its git common directory.
+    pub fn owner_file(&self) -> PathBuf {
+        self.dir.join("repo")
+    }
+
+    /// Each task's setup and session output, every attempt: `logs/<slot>.log`.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
+    /// Where a task writes its whole output (the slot is its branch without `task/`).
+    pub fn log(&self, slot: &str) -> PathBuf {
+        self.logs_dir().join(format!("{slot}.log"))
+    }
+
+    /// One results file per run, named by its id, so concurrent runs never write the same file.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.dir.join("runs")
+    }
+
+    pub fn results_file(&self, run_id: &str) -> PathBuf {
+        self.runs_dir().join(format!("{run_id}.json"))
+    }
+
+    /// The link to the latest run's results file.
+    pub fn latest_link(&self) -> PathBuf {
+        self.dir.join("results.json")
+    }
+
+    /// The tasks file each run read, byte for byte, for `porch resume`.
+    pub fn tasks_dir(&self) -> PathBuf {
+        self.dir.join("tasks")
+    }
+
+    pub fn stored_tasks(&self, run_id: &str) -> PathBuf {
+        self.tasks_dir().join(format!("{run_id}.json"))
+    }
+
+    /// The run locks: one file per run, locked while a porch works on that run.
+    pub fn locks_dir(&self) -> PathBuf {
+        self.dir.join("locks")
+    }
+
+    pub fn lock_file(&self, run_id: &str) -> PathBuf {
+        self.locks_dir().join(format!("{run_id}.lock"))
+    }
+
+    /// Where `porch merge` makes its worktree.
+    pub fn merge_dir(&self) -> PathBuf {
+        self.dir.join("merge")
+    }
+}
+
+/// `--worktree-dir` as given (`~` expanded), else `~/worktrees`, made real: where `porch run`
+/// puts worktrees and where the commands after it find them.
+pub fn worktree_dir(asked: Option<&Path>, home: Option<&Path>) -> Result<PathBuf, Error> {
+    layout::worktree_dir(asked, home).map(|dir| real_path(&dir))
+}
 
 /// `DIR/<repo name>`, or with a hash when another repository of that name owns it: see
-/// `layout::worktree_root`. `porch run` and the commands after it find the same directory.
+/// `layout::root_rule`. `porch run` and the commands after it find the same directory.
 pub fn worktree_root(worktree_dir: &Path, repo: &Repo) -> PathBuf {
-    let owner_file = worktree_dir
-        .join(&repo.name)
-        .join(".porch")
-        .join(OWNER_FILE);
-    let owner = std::fs::read_to_string(owner_file).ok();
-    layout::worktree_root(worktree_dir, &repo.name, &repo.common_dir, owner.as_deref())
+    let usual = StateDir::in_root(&worktree_dir.join(&repo.name));
+    let owner = std::fs::read_to_string(usual.owner_file()).ok();
+    layout::root_rule(worktree_dir, &repo.name, &repo.common_dir, owner.as_deref())
 }
 
 /// `path` made absolute with every symbolic link and `..` resolved, as far as it exists; the
@@ -44,4 +116,37 @@ pub fn real_path(path: &Path) -> PathBuf {
         }
     }
     real
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_of_a_run_is_under_the_state_directory() {
+        let state = StateDir::in_root(Path::new("/wt/shop"));
+        let id = "20261125T192103Z-4242";
+        let paths = [
+            (state.dir.clone(), "/wt/shop/.porch"),
+            (state.owner_file(), "/wt/shop/.porch/repo"),
+            (
+                state.results_file(id),
+                "/wt/shop/.porch/runs/20261125T192103Z-4242.json",
+            ),
+            (state.latest_link(), "/wt/shop/.porch/results.json"),
+            (
+                state.stored_tasks(id),
+                "/wt/shop/.porch/tasks/20261125T192103Z-4242.json",
+            ),
+            (
+                state.lock_file(id),
+                "/wt/shop/.porch/locks/20261125T192103Z-4242.lock",
+            ),
+            (state.log("nightly/a"), "/wt/shop/.porch/logs/nightly/a.log"),
+            (state.merge_dir(), "/wt/shop/.porch/merge"),
+        ];
+        for (path, expected) in paths {
+            assert_eq!(path, PathBuf::from(expected));
+        }
+    }
 }

@@ -10,17 +10,9 @@ use serde_json::Value;
 use crate::error::{Error, IoContext};
 use crate::git::Repo;
 use crate::results::Shard;
-
-/// Where a run's results files are, under the state directory.
-pub const RUNS_DIR: &str = "runs";
-/// The state directory's link to the latest run's results file.
-pub const LATEST_LINK: &str = "results.json";
-
-/// `<state dir>/logs/<slot>.log`: where a run writes a task's whole session output (the slot
-/// is its branch without `task/`).
-pub fn log_path(state_dir: &Path, slot: &str) -> PathBuf {
-    state_dir.join("logs").join(format!("{slot}.log"))
-}
+use crate::state::StateDir;
+use crate::state::lock::{Busy, RunLock, run_holder};
+use crate::sys::atomic_file;
 
 /// The pid of the porch that made a run, from an id of the form `<UTC time>-<pid>`.
 pub fn run_pid(id: &str) -> Option<u32> {
@@ -28,10 +20,20 @@ pub fn run_pid(id: &str) -> Option<u32> {
     pid.parse().ok().filter(|&pid| pid > 0)
 }
 
-/// A run whose results are not finished and whose porch is still there: it is going on.
-pub fn is_going_on(run: &StoredRun) -> bool {
+/// A run whose lock is free but whose results are not finished, and whose porch is still
+/// there: a porch older than run locks is running it.
+fn unlocked_but_going_on(run: &StoredRun) -> bool {
     run.results.finished_at.is_none()
-        && run_pid(&run.id).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        && run_pid(&run.id).is_some_and(|pid| {
+            pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+        })
+}
+
+impl StateDir {
+    /// Writes a run's results where the commands after it find them, its user's alone.
+    pub fn record_results(&self, run_id: &str, json: &str) -> Result<(), Error> {
+        atomic_file::write_private(&self.results_file(run_id), json.as_bytes())
+    }
 }
 
 /// A run's id: its results file's name without `.json`.
@@ -42,37 +44,12 @@ pub fn run_id_of(results: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Where a run keeps the tasks file it ran: `<state dir>/tasks/<id>.json`.
-pub fn stored_tasks_path(state_dir: &Path, id: &str) -> PathBuf {
-    state_dir.join(TASKS_DIR).join(format!("{id}.json"))
-}
-
-const TASKS_DIR: &str = "tasks";
-
-/// Keeps the tasks file as read, for `porch resume`. Readable by its owner only: a task's
-/// `env` may hold secrets.
-pub fn store_tasks(state_dir: &Path, id: &str, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = stored_tasks_path(state_dir, id);
-    let dir = state_dir.join(TASKS_DIR);
-    std::fs::create_dir_all(&dir).context("create", &dir)?;
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .and_then(|mut file| file.write_all(bytes));
-    written.context("write", &path)
-}
-
 /// A repository and the state directory porch keeps for it.
 #[derive(Debug)]
 pub struct Location {
     pub repo: Repo,
     /// `WORKTREE_DIR/<repo name>/.porch` (or the hashed name when two repositories share one).
-    pub state_dir: PathBuf,
+    pub state: StateDir,
 }
 
 /// How a command names the run it is about: REPO, `--worktree-dir`, `--run`.
@@ -181,9 +158,13 @@ impl RunChoice {
     /// directory to be read, but the repository is still the one REPO names.
     pub fn locate(&self) -> Result<Location, Error> {
         let repo = Repo::open(&self.repo)?;
-        let worktree_dir = worktree_dir(self.worktree_dir.as_deref())?;
-        let state_dir = crate::state::worktree_root(&worktree_dir, &repo).join(".porch");
-        Ok(Location { repo, state_dir })
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from);
+        let worktree_dir =
+            crate::state::worktree_dir(self.worktree_dir.as_deref(), home.as_deref())?;
+        let state = StateDir::in_root(&crate::state::worktree_root(&worktree_dir, &repo));
+        Ok(Location { repo, state })
     }
 
     /// The chosen run (default: the latest) of the repository.
@@ -192,23 +173,15 @@ impl RunChoice {
         let run = location.select(self.run.as_deref())?;
         Ok((location, run))
     }
-}
 
-/// `--worktree-dir` as given (`~` expanded), else `~/worktrees`: where `porch run` put them.
-fn worktree_dir(given: Option<&Path>) -> Result<PathBuf, Error> {
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from);
-    let dir = match given {
-        Some(dir) => crate::state::layout::expand_tilde(dir, home.as_deref())?,
-        None => home.map(|h| h.join("worktrees")).ok_or_else(|| {
-            Error::setup(
-                "HOME is not set, so the default worktree directory ~/worktrees is unknown",
-                "pass the --worktree-dir DIR the run used",
-            )
-        })?,
-    };
-    Ok(crate::state::real_path(&dir))
+    /// The chosen run, its lock taken for `holder` before it is read: refused, with `hint`,
+    /// while another porch works on it.
+    pub fn claim(&self, holder: &str, hint: &str) -> Result<(Location, RunLock, StoredRun), Error> {
+        let location = self.locate()?;
+        let chosen = location.select(self.run.as_deref())?;
+        let (lock, run) = location.claim(&chosen, holder, hint)?;
+        Ok((location, lock, run))
+    }
 }
 
 /// A run id is a file name; anything with a slash, or a `.json` file, is a results file's path.
@@ -218,7 +191,24 @@ fn looks_like_path(run: &str) -> bool {
 
 impl Location {
     pub fn runs_dir(&self) -> PathBuf {
-        self.state_dir.join(RUNS_DIR)
+        self.state.runs_dir()
+    }
+
+    /// Takes a run's lock for `holder`, then reads the run again: as it is now that nothing
+    /// else works on it. Refused, with `hint`, while another porch does.
+    pub fn claim(
+        &self,
+        chosen: &StoredRun,
+        holder: &str,
+        hint: &str,
+    ) -> Result<(RunLock, StoredRun), Error> {
+        let lock = (self.state.lock_run(&chosen.id, holder)?).map_err(|b| b.into_error(hint))?;
+        let run = read_run(&chosen.path)?;
+        if unlocked_but_going_on(&run) {
+            let holder = run_holder(&run.id);
+            return Err(Busy { id: run.id, holder }.into_error(hint));
+        }
+        Ok((lock, run))
     }
 
     /// The ids of the stored runs, oldest first: by the start time their results file holds
@@ -240,7 +230,7 @@ impl Location {
             .collect();
         let mut keyed: Vec<(String, String)> = ids
             .into_iter()
-            .map(|id| (started_at(&dir.join(format!("{id}.json"))), id))
+            .map(|id| (started_at(&self.state.results_file(&id)), id))
             .collect();
         keyed.sort();
         Ok(keyed.into_iter().map(|(_, id)| id).collect())
@@ -248,14 +238,11 @@ impl Location {
 
     /// The run the results link names (the one started last), else the newest id.
     pub fn latest_id(&self) -> Result<Option<String>, Error> {
-        let linked = std::fs::read_link(self.state_dir.join(LATEST_LINK))
+        let linked = std::fs::read_link(self.state.latest_link())
             .ok()
             .and_then(|target| {
                 let id = target.file_stem()?.to_str()?.to_string();
-                self.runs_dir()
-                    .join(format!("{id}.json"))
-                    .is_file()
-                    .then_some(id)
+                self.state.results_file(&id).is_file().then_some(id)
             });
         match linked {
             Some(id) => Ok(Some(id)),
@@ -272,16 +259,18 @@ impl Location {
         }
     }
 
-    /// Removes a run's stored files (its results and tasks); worktrees and branches stay.
+    /// Removes a run's stored files (its tasks, its lock, which the caller holds, and its
+    /// results); worktrees and branches stay.
     pub fn forget(&self, id: &str) -> Result<(), Error> {
-        let tasks = stored_tasks_path(&self.state_dir, id);
-        match std::fs::remove_file(&tasks) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                return Err(err).context("remove", &tasks);
+        for path in [self.state.stored_tasks(id), self.state.lock_file(id)] {
+            match std::fs::remove_file(&path) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(err).context("remove", &path);
+                }
+                _ => {}
             }
-            _ => {}
         }
-        let path = self.runs_dir().join(format!("{id}.json"));
+        let path = self.state.results_file(id);
         std::fs::remove_file(&path).context("remove", &path)
     }
 
@@ -300,7 +289,7 @@ impl Location {
     }
 
     pub fn load(&self, id: &str) -> Result<StoredRun, Error> {
-        let path = self.runs_dir().join(format!("{id}.json"));
+        let path = self.state.results_file(id);
         if id.is_empty() || id.starts_with('.') || !path.is_file() {
             let ids = self.run_ids()?;
             let known = if ids.is_empty() {
@@ -394,13 +383,9 @@ mod tests {
     }
 
     #[test]
-    fn a_run_is_named_by_its_results_file_and_keeps_its_tasks_by_that_name() {
+    fn a_run_is_named_by_its_results_file() {
         let results = Path::new("/w/.porch/runs/20261201T201500Z-4242.json");
         assert_eq!(run_id_of(results), "20261201T201500Z-4242");
-        assert_eq!(
-            stored_tasks_path(Path::new("/w/.porch"), "20261201T201500Z-4242"),
-            Path::new("/w/.porch/tasks/20261201T201500Z-4242.json")
-        );
     }
 
     #[test]

@@ -61,13 +61,29 @@ fn link_chain(path: &Path) -> Vec<PathBuf> {
 /// temporary file beside it, fsync, rename. A device or FIFO (or a link to one) is written
 /// through instead, and a link to a regular file keeps being a link: its target is replaced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_as(path, bytes, UMASK_DECIDES)
+}
+
+/// `write_atomic` for a file only its owner may read (0600), whatever the umask: the new file
+/// is created so, never open to others for a moment.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_as(path, bytes, PRIVATE)
+}
+
+fn write_as(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
     match destination(path) {
-        Destination::File(file) => replace_file(&file, bytes),
+        Destination::File(file) => replace_file(&file, bytes, mode),
         Destination::Stream(stream) => write_through(&stream, bytes),
     }
 }
 
-fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+/// The mode a new file asks for: `File::create`'s, which the umask then narrows.
+const UMASK_DECIDES: u32 = 0o666;
+/// Its owner's alone; a umask only takes bits away.
+const PRIVATE: u32 = 0o600;
+
+fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -78,7 +94,13 @@ fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         .unwrap_or_default();
     let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let written = (|| {
-        let mut file = File::create(&temp)?;
+        // A temporary file a killed porch left has whatever mode it had: made anew.
+        let _ = std::fs::remove_file(&temp);
+        let mut file = File::options()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()
     })();

@@ -28,6 +28,7 @@
 //!   owns for the whole call; an fd that is no terminal makes it fail, not write.
 
 pub mod atomic_file;
+pub mod bounded_read;
 pub mod console;
 pub mod line_reader;
 

@@ -8,6 +8,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use crate::git::Tracked;
 use crate::sys;
 
 /// What one copy did: how many files, and how many of them share their blocks with the source.
@@ -72,6 +73,45 @@ pub fn check_syntax(entry: &str) -> Result<PathBuf, String> {
         return Err("is inside .git, which the worktree has its own of".to_string());
     }
     Ok(kept)
+}
+
+/// What to ask git about a `copy` entry (as `check_syntax` made it): the path itself and each
+/// directory leading to it, as git spells paths.
+pub fn paths_to_ask(path: &Path) -> Vec<String> {
+    path.ancestors()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Why copying `path` would change what git tracks, from what the base commit holds at the
+/// paths of `paths_to_ask` (`tracked`); `None` when it changes nothing git tracks. A copied
+/// file that git tracks brings the main checkout's version (a draft, uncommitted work) into
+/// the worktree, where porch would commit it as the session's work; one over a tracked link,
+/// or through one, changes the link or what it points to.
+pub fn changes_tracked(path: &Path, tracked: &[(String, Tracked)]) -> Option<String> {
+    let kind_of = |p: &str| tracked.iter().find(|(t, _)| t == p).map(|(_, kind)| *kind);
+    let asked = paths_to_ask(path);
+    let (own, leading) = asked.split_first()?;
+    if let Some(kind) = kind_of(own) {
+        return Some(
+            match kind {
+                Tracked::File => "is a file git tracks",
+                Tracked::Link => "is a symbolic link git tracks",
+                Tracked::Directory => "is a directory holding files git tracks",
+                Tracked::Submodule => "is a submodule git tracks",
+            }
+            .to_string(),
+        );
+    }
+    // The nearest directory first: the one the copy would go through.
+    leading.iter().find_map(|dir| match kind_of(dir)? {
+        Tracked::Directory => None,
+        Tracked::Submodule => Some(format!("is inside the submodule {dir}")),
+        Tracked::File | Tracked::Link => Some(format!(
+            "is inside {dir}, which git tracks as a file or a symbolic link"
+        )),
+    })
 }
 
 /// Copies `from_root/path` to `to_root/path`, creating the directories leading to it. What the
@@ -211,6 +251,44 @@ mod tests {
                 (got, want) => panic!("{entry:?}: got {got:?}, want {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_copy_may_change_nothing_git_tracks() {
+        let tracked = [
+            ("README", Tracked::File),
+            ("docs", Tracked::Directory),
+            ("lib", Tracked::Link),
+            ("vendor", Tracked::Submodule),
+            ("web", Tracked::Directory),
+        ]
+        .map(|(path, kind)| (path.to_string(), kind));
+        // (the entry, what is wrong with it, or None)
+        let cases: &[(&str, Option<&str>)] = &[
+            ("README", Some("is a file git tracks")),
+            ("docs", Some("is a directory holding files git tracks")),
+            ("lib", Some("is a symbolic link git tracks")),
+            ("vendor", Some("is a submodule git tracks")),
+            (
+                "lib/local.toml",
+                Some("is inside lib, which git tracks as a file or a symbolic link"),
+            ),
+            ("vendor/build", Some("is inside the submodule vendor")),
+            ("web/node_modules", None),
+            (".env", None),
+        ];
+        for &(entry, wrong) in cases {
+            let path = check_syntax(entry).unwrap();
+            assert_eq!(
+                changes_tracked(&path, &tracked).as_deref(),
+                wrong,
+                "{entry}"
+            );
+        }
+        assert_eq!(
+            paths_to_ask(Path::new("web/node_modules/x")),
+            ["web/node_modules/x", "web/node_modules", "web"]
+        );
     }
 
     fn temp_dir(name: &str) -> PathBuf {

@@ -265,14 +265,12 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
 /// False when the session must not start: the result then says why.
 fn prepare_worktree(task: &Task, result: &mut TaskResult) -> bool {
     let plan = task.plan;
-    // The log is started here, before setup writes to it; every session attempt appends. A
-    // resumed task keeps the earlier run's log: its output is the start of the story.
-    if let Some(dir) = plan.log.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    if plan.resume.is_none() {
-        let _ = std::fs::File::create(&plan.log);
-    }
+    // The log is started here, before setup writes to it, its user's alone.
+    let _ = task
+        .ctx
+        .plan
+        .state
+        .start_log(&plan.log, plan.resume.is_none());
     let marker = task.marker();
     let mut env = task.env.clone();
     env.push((agent::SESSION_MARKER_VAR.to_string(), marker.clone()));

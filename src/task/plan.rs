@@ -9,6 +9,8 @@ use std::time::Duration;
 use crate::git::Repo;
 use crate::process::task_env::Redactor;
 use crate::results::{Shard, TaskResult};
+use crate::state::StateDir;
+use crate::state::lock::RunLock;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Task {
@@ -55,15 +57,13 @@ pub struct Plan {
     pub agent: PathBuf,
     pub permission_mode: String,
     pub cleanup: bool,
-    /// `WORKTREE_DIR/<repo name>/.porch`: logs and the default results file.
-    pub state_dir: PathBuf,
-    pub output: PathBuf,
+    /// `WORKTREE_DIR/<repo name>/.porch`: logs, and every run's results file, named by its id
+    /// (concurrent runs never overwrite each other's), the latest linked.
+    pub state: StateDir,
+    /// `-o FILE`: the results written there as well.
+    pub output: Option<PathBuf>,
     /// `--junit`: the JUnit XML report written at the end.
     pub junit: Option<PathBuf>,
-    /// Without `-o`, every run writes its own file under `.porch/runs/`, and this link (the
-    /// state directory's `results.json`) names the latest: concurrent runs never overwrite
-    /// each other's results.
-    pub latest_results: Option<PathBuf>,
     /// This run's id: its results file's name without `.json` (also with `-o`).
     pub run_id: String,
     pub tasks: Vec<TaskPlan>,
@@ -86,12 +86,22 @@ pub struct Plan {
     pub source: TasksSource,
     /// `porch resume`: the run whose unfinished tasks this one runs again.
     pub resumed_from: Option<String>,
+    /// `porch resume`: that run's lock, taken before it was read and held to the end, so
+    /// nothing else resumes, cleans or merges it meanwhile.
+    pub resumed_lock: Option<RunLock>,
     /// Every task name of the tasks file in its order, before any selection.
     pub tasks_file_order: Vec<String>,
     /// `--shard K/N`: the slice of the tasks file this run runs.
     pub shard: Option<Shard>,
     /// `--push`: the remote each task's branch goes to (resolved: a path is absolute).
     pub push: Option<String>,
+}
+
+impl Plan {
+    /// The results file the user reads: `-o FILE`, else the state directory's.
+    pub fn results_file(&self) -> PathBuf {
+        (self.output.clone()).unwrap_or_else(|| self.state.results_file(&self.run_id))
+    }
 }
 
 /// The tasks file as porch read it: its name for messages (a path, or `<stdin>`) and its bytes.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
+use crate::git;
 use crate::output::printer::{self, Message, Tone};
 use crate::process::child::Limit;
 use crate::process::groups::Marker;
@@ -77,6 +78,7 @@ fn copy_all(prep: &Preparation) -> Result<(), Unready> {
     if prep.copy.is_empty() {
         return Ok(());
     }
+    refuse_tracked_copies(prep)?;
     let mut total = copy::Copied::default();
     for path in prep.copy {
         let copied = copy::copy(prep.repo_root, prep.worktree, path).map_err(|err| {
@@ -101,6 +103,32 @@ fn copy_all(prep: &Preparation) -> Result<(), Unready> {
             total.files
         ),
     );
+    Ok(())
+}
+
+/// Preflight checked `copy` against the base it knew; a task that starts from the branches of
+/// the tasks it depends on (or a resumed one, from its own) is asked again against the commit
+/// its worktree holds: a copy must never replace what git tracks there.
+fn refuse_tracked_copies(prep: &Preparation) -> Result<(), Unready> {
+    let asked: Vec<String> = prep
+        .copy
+        .iter()
+        .flat_map(|p| copy::paths_to_ask(p))
+        .collect();
+    let fail = |error: String| {
+        note(prep, Tone::Bad, error.clone());
+        Unready::Failed(error)
+    };
+    let tracked = git::tracked_at(prep.worktree, "HEAD", &asked)
+        .map_err(|err| fail(format!("could not ask git what the worktree tracks: {err}")))?;
+    for path in prep.copy {
+        if let Some(reason) = copy::changes_tracked(path, &tracked) {
+            return Err(fail(format!(
+                "did not copy {}: it {reason} on the task's branch, and the copy would replace it",
+                path.display()
+            )));
+        }
+    }
     Ok(())
 }
 

@@ -33,7 +33,7 @@ pub fn one_line(text: &str, limit: usize) -> String {
 
 /// `text` with its control characters made visible (see `push_visible`).
 pub fn visible(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(is_hidden_control) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -43,13 +43,28 @@ pub fn visible(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The bidirectional controls: embeddings, overrides, isolates and marks. A terminal obeys
+/// them silently, so `main.rs` shown after U+202E reads `sr.niam`, and a value quoted in an
+/// error can look like another value.
+const BIDI_CONTROLS: [char; 12] = [
+    '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+];
+
+/// A character `push_visible` writes as an escape rather than as itself.
+pub fn is_hidden_control(c: char) -> bool {
+    c.is_control() || BIDI_CONTROLS.contains(&c)
+}
+
 /// Appends `c` as the terminal should show text that is not porch's: a tab as four spaces,
-/// any other control character as `\xNN`, so that an agent's words cannot clear the screen,
-/// move the cursor or set the window title, wherever porch prints them.
+/// any other control character as `\xNN`, a bidirectional control as `\u{NNNN}`, so that an
+/// agent's words cannot clear the screen, move the cursor, set the window title or reorder
+/// what follows them, wherever porch prints them.
 pub fn push_visible(out: &mut String, c: char) {
     match c {
         '\t' => out.push_str("    "),
         c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c if BIDI_CONTROLS.contains(&c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
         c => out.push(c),
     }
 }
@@ -89,6 +104,17 @@ mod tests {
             ("a\tb", "a    b", "a tab is spaces"),
             ("a\r\nb", "a\\x0d\\x0ab", "line ends are shown"),
             ("héllo", "héllo", "non-ASCII letters are not controls"),
+            (
+                "x\u{202e}txt.exe",
+                "x\\u{202e}txt.exe",
+                "a right-to-left override is shown, not obeyed",
+            ),
+            (
+                "\u{2066}a\u{2069}\u{200f}\u{061c}",
+                "\\u{2066}a\\u{2069}\\u{200f}\\u{061c}",
+                "and so are isolates and marks",
+            ),
+            ("עברית", "עברית", "right-to-left letters are text"),
         ];
         for (text, shown, rule) in cases {
             assert_eq!(visible(text), shown, "{rule}");

@@ -1,12 +1,16 @@
-//! What comes after a run: `porch status`, `logs`, `merge` and `clean`, on runs stored where
-//! `porch run` keeps them (`.porch/runs/`, no `-o`), read back the way a user would.
+//! What comes after a run: `porch status`, `logs`, `merge`, `clean` and `resume`, on runs
+//! stored where `porch run` keeps them (`.porch/runs/`), read back the way a user would; the
+//! state directory private whatever the umask, and a run going on refused to all but `status`
+//! and `logs`.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::support::{self, DEADLINE, Porch, Run, Sandbox};
+use crate::support::{self, DEADLINE, Porch, Reaper, Run, Sandbox};
 
 /// `porch run TASKS .` from inside the repository, results stored per run (no `-o`).
 fn run_stored(sandbox: &Sandbox, tasks: &Path) -> Run {
@@ -456,7 +460,7 @@ fn clean_leaves_what_a_newer_run_uses_and_prunes_old_results() {
 }
 
 #[test]
-fn a_run_given_a_results_file_is_named_by_its_path() {
+fn a_run_given_a_results_file_is_named_by_its_path_and_is_still_the_latest_run() {
     let sandbox = Sandbox::new();
     let tasks = sandbox.tasks(&[("a", "@say hello from a")]);
     sandbox.porch_run_tasks(&tasks).run().expect_code(0);
@@ -474,6 +478,23 @@ fn a_run_given_a_results_file_is_named_by_its_path() {
         .run()
         .expect_code(2)
         .expect_stderr("cannot read the results file /no/such/results.json");
+
+    // The state directory records it too: the commands find it without --run.
+    let id = sandbox.results()["run_id"].as_str().unwrap().to_string();
+    assert_eq!(run_ids(&sandbox), vec![id.clone()]);
+    after(&sandbox, &["status"])
+        .run()
+        .expect_code(0)
+        .expect_stdout(&format!("run {id} of"))
+        .expect_stdout("succeeded a");
+    after(&sandbox, &["logs", "a"])
+        .run()
+        .expect_code(0)
+        .expect_stdout("a │ hello from a");
+    after(&sandbox, &["clean", "--branches"])
+        .run()
+        .expect_code(0)
+        .expect_stdout("deleted branch task/a");
 }
 
 fn stored_results(sandbox: &Sandbox, id: &str) -> Value {
@@ -510,9 +531,7 @@ fn resume_runs_only_what_failed_continuing_its_session_and_keeps_the_rest() {
         std::fs::read(&kept).unwrap(),
         std::fs::read(&tasks).unwrap()
     );
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(mode(&kept), 0o600);
     let good_tip = sandbox.git(&["rev-parse", "task/good"]);
     let flaky_tip = sandbox.git(&["rev-parse", "task/flaky"]);
     let flaky_session = support::task(&first, "flaky")["session_id"]
@@ -587,4 +606,205 @@ fn resume_runs_only_what_failed_continuing_its_session_and_keeps_the_rest() {
         .expect_stderr(&format!(
             "hint: resume that run instead: porch resume --run {second_id}"
         ));
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Everything under `dir` whose mode lets its group or others in (links aside: a link's own
+/// mode means nothing), with that mode.
+fn open_to_others(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.is_symlink() {
+            continue;
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            found.push(format!("{} {:o}", path.display(), mode(&path)));
+        }
+        if meta.is_dir() {
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    found
+}
+
+fn make_fifo(path: &Path) {
+    let made = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// Lets the session blocked reading `fifo` go on: opens it for writing once it has its reader
+/// (never blocking: with none, the open fails and is tried again), and closes it (end of file).
+fn release(fifo: &Path) {
+    let mut writer = None;
+    support::wait_until("the session reads the FIFO", DEADLINE, || {
+        writer = std::fs::File::options()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(fifo)
+            .ok();
+        writer.is_some()
+    });
+}
+
+/// A prompt that writes, says it started, then waits on `fifo`.
+fn blocking_prompt(started: &Path, fifo: &Path) -> String {
+    format!(
+        "@write work.txt kept\n@touch {}\n@bash cat {}\n@result finished",
+        started.display(),
+        fifo.display()
+    )
+}
+
+#[test]
+fn what_porch_keeps_in_the_state_directory_is_its_users_alone_whatever_the_umask() {
+    let sandbox = Sandbox::new();
+    let counter = sandbox.path().join("b-count");
+    let tasks = sandbox.tasks_json(&json!({
+        "branch_template": "nightly/{name}",
+        "tasks": [
+            {"name": "a", "prompt": "@write a.txt from a"},
+            {"name": "b", "prompt": format!(
+                "@write b.txt from b\n@fail-times 1 {} 500 Overloaded", counter.display()
+            )},
+        ]
+    }));
+    stored_run(&sandbox, &tasks)
+        .umask(0o022)
+        .run()
+        .expect_code(1);
+    after(&sandbox, &["resume"])
+        .agent(support::fixture_agent())
+        .umask(0o022)
+        .run()
+        .expect_code(0);
+    after(&sandbox, &["merge"])
+        .umask(0o022)
+        .run()
+        .expect_code(0);
+    after(&sandbox, &["clean"])
+        .umask(0o022)
+        .run()
+        .expect_code(0);
+    // A run given a results file of its own: that file is the user's, as any tool's output.
+    let given = sandbox.path().join("given.json");
+    let more = sandbox.tasks_in("more.json", &[("c", "@write c.txt from c")]);
+    stored_run(&sandbox, &more)
+        .umask(0o022)
+        .output(&given)
+        .run()
+        .expect_code(0);
+
+    let state = state_dir(&sandbox);
+    assert!(state.join("logs/nightly/b.log").is_file());
+    assert!(state.join("merge").is_dir(), "merge made its directory");
+    assert_eq!(open_to_others(&state), Vec::<String>::new());
+    assert_eq!(mode(&given), 0o644, "-o follows the umask");
+    // The worktrees hold the user's code and follow the umask, as a clone would.
+    let root = sandbox.worktree_dir().join("repo");
+    assert_eq!(mode(&root), 0o755);
+    assert_eq!(mode(&root.join("c")), 0o755);
+}
+
+#[test]
+fn two_resumes_started_together_run_one_session_and_the_other_names_the_run_going_on() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let agent_runs = sandbox.path().join("agent-runs");
+    std::fs::create_dir_all(&agent_runs).unwrap();
+    let (counter, started, fifo) = (
+        sandbox.path().join("count"),
+        sandbox.path().join("started"),
+        sandbox.path().join("fifo"),
+    );
+    make_fifo(&fifo);
+    let prompt = format!(
+        "@fail-times 1 {} 500 Overloaded\n{}",
+        counter.display(),
+        blocking_prompt(&started, &fifo)
+    );
+    let tasks = sandbox.tasks(&[("slow", &prompt)]);
+    stored_run(&sandbox, &tasks)
+        .record_agent_runs(&agent_runs)
+        .run()
+        .expect_code(1);
+    let first = run_ids(&sandbox).pop().unwrap();
+
+    let resume = |label| {
+        after(&sandbox, &["resume"])
+            .agent(support::fixture_agent())
+            .record_agent_runs(&agent_runs)
+            .spawn(label)
+    };
+    let mut resumes = [resume("one"), resume("two")];
+    let second_session = agent_runs.join("slow.3.argv");
+    support::wait_until("a resume exits, or both start a session", DEADLINE, || {
+        resumes.iter().any(|r| support::is_gone(r.pid())) || second_session.exists()
+    });
+    assert!(!second_session.exists(), "both resumes started a session");
+    let (refused, resumed) = if support::is_gone(resumes[0].pid()) {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    let refused = resumes[refused].wait();
+    support::wait_until("the resumed session has started", DEADLINE, || {
+        started.exists()
+    });
+    release(&fifo);
+    resumes[resumed].wait().expect_code(0);
+
+    assert!(!second_session.exists(), "one session only");
+    let ids = run_ids(&sandbox);
+    assert_eq!(ids.len(), 2, "the refused resume stored nothing: {ids:?}");
+    let going_on = ids.iter().find(|id| **id != first).unwrap();
+    refused.expect_code(2).expect_stderr(&format!(
+        "run {first} is in use: run {going_on} (a resume of it) is still going on"
+    ));
+    assert_eq!(sandbox.git(&["show", "task/slow:work.txt"]), "kept");
+}
+
+#[test]
+fn clean_and_merge_refuse_a_run_going_on_and_leave_its_worktree_and_branch() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let (started, fifo) = (sandbox.path().join("started"), sandbox.path().join("fifo"));
+    make_fifo(&fifo);
+    let tasks = sandbox.tasks(&[("slow", &blocking_prompt(&started, &fifo))]);
+    let mut run = stored_run(&sandbox, &tasks).spawn("run");
+    support::wait_until("the session has started", DEADLINE, || started.exists());
+    let id = run_ids(&sandbox).pop().unwrap();
+
+    let going_on = format!("run {id} is still going on");
+    for args in [
+        &["clean", "--branches"][..],
+        &["clean", "--all", "--branches", "--force"],
+        &["clean", "--dry-run"],
+        &["merge"],
+        &["resume"],
+    ] {
+        after(&sandbox, args)
+            .run()
+            .expect_code(2)
+            .expect_stderr(&going_on)
+            .expect_stderr("hint: wait for it to");
+    }
+    assert!(sandbox.worktree("slow").join("work.txt").is_file());
+    assert!(sandbox.branches().contains(&"task/slow".to_string()));
+
+    release(&fifo);
+    run.wait().expect_code(0);
+    assert_eq!(sandbox.git(&["show", "task/slow:work.txt"]), "kept");
+    after(&sandbox, &["clean", "--branches", "--force"])
+        .run()
+        .expect_code(0)
+        .expect_stdout("deleted branch task/slow");
 }

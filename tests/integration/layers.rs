@@ -186,3 +186,78 @@ fn an_upward_import_or_an_unlisted_module_is_found() {
         ]
     );
 }
+
+/// The names in the state directory that only `state/` (its `StateDir`) may put in a path.
+const STATE_PIECES: [&str; 8] = [
+    ".porch",
+    "logs",
+    "runs",
+    "results.json",
+    "tasks",
+    "locks",
+    "merge",
+    "repo",
+];
+
+/// Where a source builds a path in the state directory outside its unit tests: a piece joined
+/// onto a path, or `.porch` or `results.json` spelled as a whole string. A message that only
+/// mentions one (`-o results.json`) and a `logs` subcommand are not paths.
+fn state_paths_built(source: &str) -> Vec<String> {
+    let code = source.split("#[cfg(test)]").next().unwrap_or(source);
+    let mut found = Vec::new();
+    for (index, line) in code.lines().enumerate() {
+        if line.trim_start().starts_with("//") {
+            continue;
+        }
+        let builds = STATE_PIECES.iter().any(|piece| {
+            let joined = [format!("join(\"{piece}\")"), format!("join(\"{piece}/")];
+            let whole = matches!(*piece, ".porch" | "results.json")
+                && line.contains(&format!("\"{piece}\""));
+            whole || joined.iter().any(|j| line.contains(j.as_str()))
+        });
+        if builds {
+            found.push(format!("line {}: {}", index + 1, line.trim()));
+        }
+    }
+    found
+}
+
+#[test]
+fn only_state_builds_paths_in_the_state_directory() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    for (path, _, source) in source_files(&root.join("src")) {
+        if path.starts_with("state/") {
+            continue;
+        }
+        for place in state_paths_built(&source) {
+            found.push(format!(
+                "src/{path}: {place} (ask `state::StateDir` for the path)"
+            ));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn a_state_path_built_elsewhere_is_found_and_a_mention_is_not() {
+    let source = "fn a() {\n\
+        let log = state_dir.join(\"logs\").join(name);\n\
+        const LATEST: &str = \"results.json\";\n\
+        let lock = root.join(\"locks/x\");\n\
+        // state_dir.join(\"logs\") in a comment\n\
+        let hint = \"give -o a file path, e.g. -o results.json\";\n\
+        \"logs\" => Some(Topic::Logs),\n\
+        }\n\
+        #[cfg(test)]\n\
+        let dir = tmp.join(\".porch\");\n";
+    let found = state_paths_built(source);
+    assert_eq!(
+        found,
+        vec![
+            "line 2: let log = state_dir.join(\"logs\").join(name);",
+            "line 3: const LATEST: &str = \"results.json\";",
+            "line 4: let lock = root.join(\"locks/x\");",
+        ]
+    );
+}

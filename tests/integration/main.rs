@@ -5,11 +5,13 @@ mod support;
 
 mod after;
 mod budget;
+mod command_line;
 mod completions;
 mod dependencies;
 mod distributed;
 mod errors;
 mod git_safety;
+mod hostile;
 mod junit;
 mod layers;
 mod lifecycle;

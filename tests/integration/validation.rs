@@ -528,27 +528,39 @@ fn bad_task_fields_are_refused() {
         case(
             "base_branch with `..`",
             one(r#""name": "a", "prompt": "p", "base_branch": "main..dev""#),
-            &["tasks[0] (\"a\"): field `base_branch`: \"main..dev\" is not a valid branch name"],
+            &[
+                "tasks[0] (\"a\"): field `base_branch`: \"main..dev\" is not a branch of",
+                "nor a revision git makes a commit of",
+            ],
         ),
         case(
             "base_branch `..`",
             one(r#""name": "a", "prompt": "p", "base_branch": "..""#),
-            &["tasks[0] (\"a\"): field `base_branch`: \"..\" is not a valid branch name"],
+            &[
+                "tasks[0] (\"a\"): field `base_branch`: \"..\" is not a branch of",
+                "nor a revision git makes a commit of",
+            ],
         ),
         case(
-            "base_branch with '~'",
+            "base_branch counted back past the first commit",
             one(r#""name": "a", "prompt": "p", "base_branch": "main~1""#),
-            &["tasks[0] (\"a\"): field `base_branch`: \"main~1\" contains '~'"],
+            &["tasks[0] (\"a\"): field `base_branch`: \"main~1\" is not a branch of"],
         ),
         case(
             "base_branch with `@{`",
             one(r#""name": "a", "prompt": "p", "base_branch": "main@{1}""#),
-            &["tasks[0] (\"a\"): field `base_branch`: \"main@{1}\" is not a valid branch name"],
+            &[
+                "tasks[0] (\"a\"): field `base_branch`: \"main@{1}\" is not a branch of",
+                "nor a revision git makes a commit of",
+            ],
         ),
         case(
             "base_branch ending `.lock`",
             one(r#""name": "a", "prompt": "p", "base_branch": "main.lock""#),
-            &["tasks[0] (\"a\"): field `base_branch`: \"main.lock\" is not a valid branch name"],
+            &[
+                "tasks[0] (\"a\"): field `base_branch`: \"main.lock\" is not a branch of",
+                "nor a revision git makes a commit of",
+            ],
         ),
         case(
             "base_branch empty",
@@ -585,7 +597,7 @@ fn base_branch_that_is_a_shell_command_is_refused_and_runs_nothing() {
         &sandbox.porch_run(&["tasks.json", "repo"]),
         &[
             "tasks.json: tasks[0] (\"a\"): field `base_branch`: \";rm -rf /\"",
-            "hint: name a branch of the repository",
+            "hint: name an existing branch: main",
         ],
     );
     // `refused` already saw that no path under the sandbox went away; these are outside it.
@@ -1079,7 +1091,7 @@ fn unknown_command() {
         &sandbox.porch(&["runn", "tasks.json"]),
         &[
             "unknown command `runn`",
-            "hint: the commands are run, init, list, status, logs, resume, merge, clean, merge-results, completions and help",
+            "hint: the commands are run, init, plan, list, status, logs, resume, merge, clean, merge-results, completions and help",
         ],
     );
 }

@@ -27,6 +27,7 @@ impl Sandbox {
             cwd: self.path().to_path_buf(),
             scratch: self.path().to_path_buf(),
             stdin: None,
+            umask: None,
         }
     }
 
@@ -70,6 +71,9 @@ pub struct Porch {
     /// Where `spawn` puts the files that take porch's stdout and stderr.
     scratch: PathBuf,
     stdin: Option<Vec<u8>>,
+    /// Set by a shell that then becomes porch (`exec`): the test's own umask is whatever the
+    /// machine gave it.
+    umask: Option<u32>,
 }
 
 impl Porch {
@@ -146,6 +150,12 @@ impl Porch {
         self
     }
 
+    /// Runs porch with this umask.
+    pub fn umask(&mut self, mask: u32) -> &mut Porch {
+        self.umask = Some(mask);
+        self
+    }
+
     /// The arguments in order, `--worktree-dir` and `--output` last.
     fn all_args(&self) -> Vec<OsString> {
         let mut all = self.args.clone();
@@ -159,7 +169,15 @@ impl Porch {
     }
 
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(PORCH);
+        let mut cmd = match self.umask {
+            Some(mask) => {
+                let mut shell = Command::new("sh");
+                let script = format!("umask {mask:03o} && exec \"$0\" \"$@\"");
+                shell.args(["-c", &script, PORCH]);
+                shell
+            }
+            None => Command::new(PORCH),
+        };
         hermetic(&mut cmd, &self.home);
         cmd.current_dir(&self.cwd).args(self.all_args());
         for (key, value) in &self.env {
@@ -185,6 +203,9 @@ impl Porch {
                 None => format!("-u {}", key.to_string_lossy()),
             })
             .collect();
+        if let Some(mask) = self.umask {
+            words.insert(0, format!("umask {mask:03o} &&"));
+        }
         words.push("porch".to_string());
         words.extend(self.all_args().iter().map(|arg| format!("{arg:?}")));
         words.join(" ")

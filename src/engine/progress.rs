@@ -1,0 +1,135 @@
+//! What a run's results say as it goes: every task pending or carried at the start, each end
+//! recorded as it comes, each write (the state directory's file, and `-o`'s), and which ends
+//! the printer was told.
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+use crossbeam_channel::Sender;
+
+use crate::error::Error;
+use crate::output::events::Event;
+use crate::output::printer::{self, Message};
+use crate::results::{self, Counts, Results, SCHEMA_VERSION, Status};
+use crate::state::StateDir;
+use crate::task;
+use crate::task::plan::Plan;
+use crate::util::sha256;
+use crate::util::timestamp;
+
+/// Every task pending, or carried from the run it resumes: what the results file says before
+/// any task starts.
+fn first_results(plan: &Plan, started_at: SystemTime) -> Results {
+    Results {
+        version: SCHEMA_VERSION,
+        run_id: plan.run_id.clone(),
+        resumed_from: plan.resumed_from.clone(),
+        tasks_file: plan.source.name.clone(),
+        tasks_file_hash: sha256::hex_digest(&plan.source.bytes),
+        tasks_file_order: plan.tasks_file_order.clone(),
+        shard: plan.shard,
+        repo: plan.repo.toplevel.display().to_string(),
+        started_at: timestamp::rfc3339(started_at),
+        finished_at: None,
+        duration_ms: 0,
+        summary: Counts::default(),
+        rate_limit_events: 0,
+        lowest_concurrency: plan.jobs,
+        final_concurrency: plan.jobs,
+        budget_usd: plan.max_cost_usd,
+        spent_usd: 0.0,
+        tasks: plan
+            .tasks
+            .iter()
+            .map(|t| {
+                t.carried
+                    .clone()
+                    .unwrap_or_else(|| task::result_template(t, Status::Pending))
+            })
+            .collect(),
+        conflicts: Vec::new(),
+        conflicts_note: None,
+    }
+}
+
+/// The results file through the run.
+#[derive(Debug)]
+pub struct Progress {
+    /// Where every run's results are kept, whatever else `-o` asks.
+    state: StateDir,
+    /// `-o FILE`: written as well.
+    output: Option<PathBuf>,
+    pub results: Results,
+    clock: Instant,
+    /// The first write during the run that failed. Only the last write decides the exit code:
+    /// it is the file a script reads; one before it is only warned about.
+    pub failed_update: Option<Error>,
+}
+
+impl Progress {
+    pub fn new(plan: &Plan, started_at: SystemTime) -> Progress {
+        Progress {
+            state: plan.state.clone(),
+            output: plan.output.clone(),
+            results: first_results(plan, started_at),
+            clock: Instant::now(),
+            failed_update: None,
+        }
+    }
+
+    pub fn write(&mut self) -> Result<(), Error> {
+        self.results.summarise();
+        self.results.duration_ms = self.clock.elapsed().as_millis() as u64;
+        let json = results::to_json(&self.results);
+        let recorded = self.state.record_results(&self.results.run_id, &json);
+        let given = match &self.output {
+            Some(path) => results::write_results(path, &self.results),
+            None => Ok(()),
+        };
+        recorded.and(given)
+    }
+
+    /// A write during the run: a failure is kept for a warning at the end.
+    pub fn update(&mut self) {
+        if let Err(err) = self.write() {
+            self.failed_update.get_or_insert(err);
+        }
+    }
+
+    /// The last write, when every task has ended.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        self.results.finished_at = Some(timestamp::rfc3339(SystemTime::now()));
+        self.write()
+    }
+}
+
+/// Which tasks' ends were told to the printer (`task_finished`): each once, however it came
+/// to its end (its thread, a signal before it started, a refused thread).
+pub struct Announced(Vec<bool>);
+
+impl Announced {
+    /// Tasks final before the run starts (carried by a resume) did not end in this run.
+    pub fn new(results: &Results) -> Announced {
+        Announced(results.tasks.iter().map(|t| is_final(t.status)).collect())
+    }
+
+    pub fn announce(&mut self, printer: &Sender<Message>, results: &Results) {
+        for (index, task) in results.tasks.iter().enumerate() {
+            if !self.0[index] && is_final(task.status) {
+                self.0[index] = true;
+                let result = Box::new(task.clone());
+                printer::event(
+                    printer,
+                    Event::TaskFinished {
+                        task: index,
+                        result,
+                    },
+                );
+            }
+        }
+    }
+}
+
+fn is_final(status: Status) -> bool {
+    !matches!(status, Status::Pending | Status::Running)
+}

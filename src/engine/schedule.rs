@@ -1,0 +1,272 @@
+//! The scheduling loop: tasks started as the rules let them, each on its own thread, and each
+//! end, rate limit, budget and signal to porch acted on as it comes.
+
+use std::panic::AssertUnwindSafe;
+use std::thread::Scope;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use crate::agent::ApiEvent;
+use crate::engine::dependencies::Dependencies;
+use crate::engine::progress::{Announced, Progress};
+use crate::engine::rules::{Blocked, Scheduler};
+use crate::output::events::Event;
+use crate::output::printer::{self, Tone};
+use crate::process::groups;
+use crate::process::shutdown;
+use crate::results::rivals;
+use crate::results::{Status, TaskResult};
+use crate::task::budget::Budget;
+use crate::task::slots::Inbox;
+use crate::task::{self, Context};
+
+/// How often the scheduler looks for a signal to porch when no task ends.
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
+
+type Finished = (usize, TaskResult);
+
+/// Starts tasks as the scheduler lets them, and records each as it ends, until nothing runs
+/// or waits.
+pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
+    let plan = ctx.plan;
+    // From the first results: a task carried over is not run again, it starts with its outcome.
+    let initial = progress.results.tasks.iter().map(|t| t.status).collect();
+    let dependencies = (plan.tasks.iter()).map(|t| t.depends_on.clone()).collect();
+    let groups: Vec<Option<&str>> = (plan.tasks.iter())
+        .map(|t| t.task.group.as_deref())
+        .collect();
+    let dependencies = Dependencies::from_indices(dependencies).with_groups(&groups);
+    let mut scheduler = Scheduler::new(initial, dependencies, plan.jobs, plan.stagger);
+    let mut announced = Announced::new(&progress.results);
+    std::thread::scope(|scope| {
+        let (finished_tx, finished_rx) = crossbeam_channel::unbounded::<Finished>();
+        loop {
+            announced.announce(&ctx.printer, &progress.results);
+            if let Some(signal) = shutdown::requested() {
+                stop_starting(&mut scheduler, progress, signal);
+            }
+            if skip_blocked(&mut scheduler, progress) {
+                progress.update();
+            }
+            if ctx.budget.is_spent() && stop_for_budget(&ctx.budget, &mut scheduler, progress) {
+                progress.update();
+            }
+            if start_ready(scope, ctx, &mut scheduler, progress, &finished_tx) {
+                progress.update();
+            }
+            if scheduler.is_done() {
+                break;
+            }
+            // Wake for a finished task, the next staggered start, or a signal to porch.
+            let wake = scheduler
+                .next_wake(Instant::now())
+                .map_or(SIGNAL_POLL, |wait| wait.min(SIGNAL_POLL));
+            crossbeam_channel::select! {
+                recv(finished_rx) -> finished => if let Ok((index, result)) = finished {
+                    scheduler.finished(index, result.status);
+                    let attempt = result.group.is_some();
+                    progress.results.tasks[index] = result;
+                    if attempt && let Ok(mut winners) = ctx.winners.lock() {
+                        *winners = rivals::winners(&progress.results.tasks);
+                    }
+                    progress.results.spent_usd = ctx.budget.spent();
+                    progress.update();
+                },
+                recv(inbox.requests) -> request => if let Ok(request) = request {
+                    scheduler.wants_again(request.task, request.not_before);
+                },
+                recv(inbox.api_reports) -> report => if let Ok((index, event)) = report {
+                    react(ctx, &mut scheduler, progress, index, event);
+                },
+                default(wake) => {},
+            }
+        }
+    });
+    announced.announce(&ctx.printer, &progress.results);
+}
+
+/// What porch does about what a session said about the API: a `[porch]` line when the limit
+/// moves, the limit in the results, and a stop for each session shed.
+fn react(
+    ctx: &Context,
+    scheduler: &mut Scheduler,
+    progress: &mut Progress,
+    index: usize,
+    event: ApiEvent,
+) {
+    let reaction = scheduler.observe(index, event);
+    if let Some(change) = reaction.change {
+        printer::note(&ctx.printer, index, Tone::Bad, change.describe());
+    }
+    for shed in reaction.shed {
+        ctx.slots.ask_to_stop(shed);
+    }
+    let limit = scheduler.limit();
+    if let ApiEvent::Retrying { status, .. } | ApiEvent::GaveUp { status } = event
+        && event.is_rate_limit()
+    {
+        let limit = limit.limit();
+        let limited = Event::RateLimited {
+            task: index,
+            status,
+            limit,
+        };
+        printer::event(&ctx.printer, limited);
+    }
+    let results = &mut progress.results;
+    results.rate_limit_events = limit.events();
+    results.lowest_concurrency = limit.lowest();
+    results.final_concurrency = limit.limit();
+}
+
+/// Starts, each on its own thread, every task the scheduler lets start now. True when it
+/// started or tried to start any.
+fn start_ready<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    ctx: &'scope Context,
+    scheduler: &mut Scheduler,
+    progress: &mut Progress,
+    finished: &Sender<Finished>,
+) -> bool {
+    let mut started_any = false;
+    while let Some(index) = scheduler.ready_again(Instant::now()) {
+        scheduler.restarted(index);
+        ctx.slots.grant(index);
+    }
+    while let Some(index) = scheduler.ready(Instant::now()) {
+        started_any = true;
+        let finished = finished.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("task-{}", ctx.plan.tasks[index].task.name))
+            .spawn_scoped(scope, move || {
+                let _ = finished.send((index, run_task_guarded(ctx, index)));
+            });
+        let task = &mut progress.results.tasks[index];
+        match spawned {
+            Ok(_) => {
+                scheduler.started(index, Instant::now());
+                task.status = Status::Running;
+            }
+            Err(err) => {
+                scheduler.refused(index, Instant::now());
+                task.status = Status::Failed;
+                task.error = Some(format!("not started: the system refused a thread: {err}"));
+            }
+        }
+    }
+    started_any
+}
+
+/// Marks skipped every pending task a dependency of which ended without succeeding, naming
+/// it and how it ended. True when it skipped any.
+fn skip_blocked(scheduler: &mut Scheduler, progress: &mut Progress) -> bool {
+    let blocked = scheduler.skip_blocked();
+    for Blocked {
+        task,
+        dependency,
+        ended,
+    } in &blocked
+    {
+        let how = match ended {
+            Status::TimedOut => "timed out",
+            Status::Interrupted => "was interrupted",
+            Status::Skipped => "was skipped",
+            _ => "failed",
+        };
+        let error = match &progress.results.tasks[*dependency].group {
+            Some(group) => format!(
+                "not started: it depends on `{group}`, a repeated task none of whose attempts succeeded"
+            ),
+            None => {
+                let name = &progress.results.tasks[*dependency].name;
+                format!("not started: it depends on `{name}`, which {how}")
+            }
+        };
+        let result = &mut progress.results.tasks[*task];
+        result.status = Status::Skipped;
+        result.error = Some(error);
+    }
+    !blocked.is_empty()
+}
+
+/// The run's budget is spent: every waiting task is skipped, saying so. True when this is news.
+fn stop_for_budget(budget: &Budget, scheduler: &mut Scheduler, progress: &mut Progress) -> bool {
+    let Some(skipped) = scheduler.on_budget_spent() else {
+        return false;
+    };
+    let spent = budget.spent();
+    let limit = budget.limit().unwrap_or_default();
+    progress.results.spent_usd = spent;
+    let error = format!(
+        "not started: the run's budget is spent (${spent:.4} of --max-cost-usd {})",
+        crate::task::budget::dollars(limit)
+    );
+    let waiting = match skipped.len() {
+        0 => "no task was waiting".to_string(),
+        n => format!("{n} waiting task(s) skipped"),
+    };
+    crate::sys::console::print_stderr(&format!(
+        "porch: the run's budget is spent (${spent:.4} of ${limit:.4}): starting no more sessions; {waiting}\n"
+    ));
+    for index in skipped {
+        let task = &mut progress.results.tasks[index];
+        task.status = Status::Skipped;
+        task.error = Some(error.clone());
+    }
+    true
+}
+
+/// On the first signal: says what porch does now, and marks every waiting task skipped.
+fn stop_starting(scheduler: &mut Scheduler, progress: &mut Progress, signal: i32) {
+    let running = scheduler.running();
+    let Some(skipped) = scheduler.on_signal() else {
+        return;
+    };
+    announce_shutdown(signal, running);
+    for index in skipped {
+        let task = &mut progress.results.tasks[index];
+        task.status = Status::Skipped;
+        task.error = Some(format!(
+            "not started: porch received {}",
+            groups::describe_signal(signal)
+        ));
+    }
+}
+
+fn announce_shutdown(signal: i32, running: usize) {
+    let again = if signal == libc::SIGINT {
+        "; press Ctrl-C again to kill them at once"
+    } else {
+        ""
+    };
+    crate::sys::console::print_stderr(&format!(
+        "porch: received {}: starting no more sessions, ending {running} running (their work is committed){again}\n",
+        groups::describe_signal(signal)
+    ));
+}
+
+/// A bug in porch that panics one task's thread must not take the others' results with it.
+fn run_task_guarded(ctx: &Context, index: usize) -> TaskResult {
+    // On the task's thread, before anything the task prints: its lines follow its start.
+    printer::event(
+        &ctx.printer,
+        task::started(&ctx.plan.tasks[index], index, 1),
+    );
+    std::panic::catch_unwind(AssertUnwindSafe(|| task::run(ctx, index))).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let plan = &ctx.plan.tasks[index];
+        let mut result = task::result_template(plan, Status::Failed);
+        // What is on disk is still there: say so, so nobody thinks it gone.
+        result.worktree_kept = plan.worktree.exists();
+        result.log = plan.log.exists().then(|| plan.log.display().to_string());
+        result.error = Some(format!(
+            "porch failed internally ({what}); please report this"
+        ));
+        result
+    })
+}
