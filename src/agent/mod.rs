@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::output::events::ToolCall;
 use crate::output::printer::Tone;
 use crate::process::env::REPO_ENV_VARS;
+use crate::process::task_env::Redactor;
 use crate::util::clip;
 use crate::util::duration;
 
@@ -421,6 +422,18 @@ impl Rendered {
             tone,
             text: text.into(),
             tool: None,
+        }
+    }
+
+    /// The line with a task's `env` values hidden, and the tool call it shows.
+    pub fn hide(&mut self, redactor: &Redactor) {
+        if let Cow::Owned(hidden) = redactor.redact(&self.text) {
+            self.text = hidden;
+        }
+        if let Some(call) = &mut self.tool
+            && let Cow::Owned(hidden) = redactor.redact(&call.input)
+        {
+            call.input = hidden;
         }
     }
 }

@@ -20,6 +20,7 @@ mod outputs;
 mod plan;
 mod rivals;
 mod run;
+mod secrets;
 mod settings;
 mod shown;
 mod unsaved;
