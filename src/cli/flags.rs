@@ -49,6 +49,10 @@ pub enum Opt {
     /// `porch init -f, --force`.
     Overwrite,
     KeepRuns,
+    /// `porch plan --goal-file FILE`.
+    GoalFile,
+    MaxTasks,
+    Model,
 }
 
 /// What a flag's value or a positional argument completes to.
@@ -246,6 +250,19 @@ pub const FLAGS: &[Flag] = &[
         "keep-runs",
         None,
         value("N", Completes::Nothing),
+    ),
+    valued(Opt::GoalFile, "goal-file", None, FILE),
+    valued(
+        Opt::MaxTasks,
+        "max-tasks",
+        None,
+        value("N", Completes::Nothing),
+    ),
+    valued(
+        Opt::Model,
+        "model",
+        None,
+        value("MODEL", Completes::Nothing),
     ),
 ];
 
