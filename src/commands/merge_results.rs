@@ -148,8 +148,11 @@ fn merge(inputs: &[Input]) -> Result<Value, Error> {
         "final_concurrency",
         json!(sum_or_max(inputs, "final_concurrency", u64::saturating_add)),
     );
-    set("conflicts", every_conflict(inputs));
-    set("usage_limit_waits", every_usage_wait(inputs));
+    set("conflicts", every_entry(inputs, "conflicts"));
+    set(
+        "usage_limit_waits",
+        every_entry(inputs, "usage_limit_waits"),
+    );
     if inputs.len() > 1 {
         set("conflicts_note", json!(SHARD_CONFLICTS_NOTE));
     }
@@ -164,21 +167,11 @@ fn merge(inputs: &[Input]) -> Result<Value, Error> {
 const SHARD_CONFLICTS_NOTE: &str =
     "only branches of one shard were compared: the shards' branches are on different machines";
 
-/// The `conflicts` every shard found, in the inputs' order.
-fn every_conflict(inputs: &[Input]) -> Value {
+/// Every shard's entries of the list `field` (`conflicts`, `usage_limit_waits`), in the
+/// inputs' order: each machine found its own conflicts and waited for its own usage windows.
+fn every_entry(inputs: &[Input], field: &str) -> Value {
     let all = (inputs.iter())
-        .filter_map(|i| i.object.get("conflicts").and_then(Value::as_array))
-        .flatten()
-        .cloned()
-        .collect();
-    Value::Array(all)
-}
-
-/// The usage windows every shard waited for, in the inputs' order: each machine waited for
-/// its own (one subscription's window refuses them all alike).
-fn every_usage_wait(inputs: &[Input]) -> Value {
-    let all = (inputs.iter())
-        .filter_map(|i| i.object.get("usage_limit_waits").and_then(Value::as_array))
+        .filter_map(|i| i.object.get(field).and_then(Value::as_array))
         .flatten()
         .cloned()
         .collect();

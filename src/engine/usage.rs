@@ -353,16 +353,19 @@ mod tests {
         assert_eq!(waits.records(until + HOUR).len(), 2);
     }
 
+    /// Waits bounded by `max_wait`, in which a window resetting in 2 s refused a session at the
+    /// returned instant.
+    fn refused_for_two_seconds(max_wait: Duration) -> (UsageWaits, Instant) {
+        let mut waits = UsageWaits::new(max_wait);
+        let now = Instant::now();
+        let window = rejected("five_hour", Some(2 * SECOND));
+        waits.refused(&window, now, wall(Duration::ZERO), 0.0);
+        (waits, now)
+    }
+
     #[test]
     fn refused_again_after_the_reset_waits_again_within_the_same_wait() {
-        let mut waits = UsageWaits::new(HOUR);
-        let now = Instant::now();
-        waits.refused(
-            &rejected("five_hour", Some(2 * SECOND)),
-            now,
-            wall(Duration::ZERO),
-            0.0,
-        );
+        let (mut waits, now) = refused_for_two_seconds(HOUR);
         let after_reset = now + 4 * SECOND;
         // The CLI still says the reset is now: porch waits the floor, not a tight loop.
         let again = waits.refused(
@@ -385,14 +388,7 @@ mod tests {
 
     #[test]
     fn refused_after_the_reset_by_a_window_used_up_again_is_a_new_wait() {
-        let mut waits = UsageWaits::new(HOUR);
-        let now = Instant::now();
-        waits.refused(
-            &rejected("five_hour", Some(2 * SECOND)),
-            now,
-            wall(Duration::ZERO),
-            0.0,
-        );
+        let (mut waits, now) = refused_for_two_seconds(HOUR);
         let after_reset = now + 4 * SECOND;
         let used_up_again = rejected("five_hour", Some(7 * SECOND));
         assert_eq!(
