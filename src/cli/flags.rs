@@ -29,6 +29,7 @@ pub enum Opt {
     Retries,
     RetryBackoff,
     MaxCostUsd,
+    MaxWait,
     BranchTemplate,
     PortBase,
     Only,
@@ -48,6 +49,10 @@ pub enum Opt {
     /// `porch init -f, --force`.
     Overwrite,
     KeepRuns,
+    /// `porch plan --goal-file FILE`.
+    GoalFile,
+    MaxTasks,
+    Model,
 }
 
 /// What a flag's value or a positional argument completes to.
@@ -211,6 +216,7 @@ pub const FLAGS: &[Flag] = &[
         None,
         value("X", Completes::Nothing),
     ),
+    valued(Opt::MaxWait, "max-wait", None, DURATION),
     valued(
         Opt::BranchTemplate,
         "branch-template",
@@ -244,6 +250,19 @@ pub const FLAGS: &[Flag] = &[
         "keep-runs",
         None,
         value("N", Completes::Nothing),
+    ),
+    valued(Opt::GoalFile, "goal-file", None, FILE),
+    valued(
+        Opt::MaxTasks,
+        "max-tasks",
+        None,
+        value("N", Completes::Nothing),
+    ),
+    valued(
+        Opt::Model,
+        "model",
+        None,
+        value("MODEL", Completes::Nothing),
     ),
 ];
 

@@ -8,6 +8,7 @@ mod finish;
 mod progress;
 pub mod rules;
 mod schedule;
+pub mod usage;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

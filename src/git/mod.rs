@@ -7,6 +7,7 @@ mod merge;
 mod refs;
 pub mod remote;
 mod repo;
+pub mod scratch;
 mod worktree;
 
 use std::io::Write;

@@ -153,7 +153,7 @@ impl Repo {
 }
 
 /// `git worktree remove`, `--force` or not; the caller holds the lock.
-fn remove(toplevel: &Path, dir: &Path, force: bool) -> Result<(), GitError> {
+pub(super) fn remove(toplevel: &Path, dir: &Path, force: bool) -> Result<(), GitError> {
     let dir = dir.to_string_lossy();
     let args: &[&str] = if force {
         &["worktree", "remove", "--force", "--", &dir]
@@ -164,7 +164,7 @@ fn remove(toplevel: &Path, dir: &Path, force: bool) -> Result<(), GitError> {
 }
 
 /// `git worktree prune`; the caller holds the lock.
-fn prune(toplevel: &Path) -> Result<(), GitError> {
+pub(super) fn prune(toplevel: &Path) -> Result<(), GitError> {
     run(toplevel, &["worktree", "prune"]).map(drop)
 }
 

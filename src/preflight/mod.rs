@@ -6,6 +6,7 @@ pub mod branch_template;
 mod existing;
 mod jobs;
 pub mod options;
+pub mod proposal;
 mod resume;
 mod selection;
 mod settings;
@@ -170,6 +171,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         retries: args.retries,
         retry_backoff: args.retry_backoff,
         max_cost_usd: args.max_cost_usd,
+        max_wait: args.max_wait,
         identity: decided.identity,
         run_id: decided.run_id,
         tasks: decided.tasks,
