@@ -70,6 +70,11 @@ impl GitError {
         }
     }
 
+    /// What porch did beside git (`lock <path>`), and the I/O error that stopped it.
+    fn io(doing: impl Into<String>, err: &dyn std::fmt::Display) -> GitError {
+        GitError::new(doing, GitErrorKind::Io(err.to_string()))
+    }
+
     fn spawn(command: impl Into<String>, err: &std::io::Error) -> GitError {
         use std::io::ErrorKind;
         let kind = match err.kind() {
@@ -228,7 +233,7 @@ fn run_with_input(dir: &Path, args: &[&str], input: &[u8]) -> Result<Output, Git
     }
     child
         .wait_with_output()
-        .map_err(|err| GitError::new(describe(args), GitErrorKind::Io(err.to_string())))
+        .map_err(|err| GitError::io(describe(args), &err))
 }
 
 /// The non-empty NUL-separated fields of git's `-z` output (a name that is not UTF-8 with

@@ -69,7 +69,7 @@ fn run_limited(repo: &Path, args: &[&str], limit: Duration) -> Result<(), GitErr
     let stderr: Sink = Box::new(move |line, _, _| kept.push(String::from_utf8_lossy(line).into()));
     child
         .read_output(LINE_LIMIT, child::discard(), stderr)
-        .map_err(|err| GitError::new(&what, GitErrorKind::Io(err.to_string())))?;
+        .map_err(|err| GitError::io(&what, &err))?;
     let clock = child.clock();
     let waited = child.wait(|| Stop::due(&clock, Some(Limit::whole(limit)), false));
     child.finish(Leftovers::Leave);

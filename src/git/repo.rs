@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::git::GitError;
-use crate::git::GitErrorKind;
 use crate::git::refs;
 use crate::git::run;
 
@@ -121,18 +120,9 @@ impl Repo {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|err| {
-                GitError::new(
-                    format!("open {}", path.display()),
-                    GitErrorKind::Io(err.to_string()),
-                )
-            })?;
-        file.lock().map_err(|err| {
-            GitError::new(
-                format!("lock {}", path.display()),
-                GitErrorKind::Io(err.to_string()),
-            )
-        })?;
+            .map_err(|err| GitError::io(format!("open {}", path.display()), &err))?;
+        file.lock()
+            .map_err(|err| GitError::io(format!("lock {}", path.display()), &err))?;
         Ok(RepoLock { _file: file })
     }
 }

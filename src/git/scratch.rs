@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::git::GitError;
-use crate::git::GitErrorKind;
 use crate::git::Repo;
 use crate::git::run;
 use crate::git::worktree;
@@ -91,11 +90,6 @@ fn private_dir(temp: &Path) -> Result<PathBuf, GitError> {
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&root)
-        .map_err(|err| {
-            GitError::new(
-                format!("create {}", root.display()),
-                GitErrorKind::Io(err.to_string()),
-            )
-        })?;
+        .map_err(|err| GitError::io(format!("create {}", root.display()), &err))?;
     Ok(root)
 }

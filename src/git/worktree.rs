@@ -237,28 +237,20 @@ pub fn worktree_head(dir: &Path) -> Result<String, GitError> {
     let admin = admin_dir(dir, "read the HEAD of")?;
     std::fs::read_to_string(admin.join("HEAD"))
         .map(|h| h.trim().to_string())
-        .map_err(|e| {
-            GitError::new(
-                format!("read the HEAD of {}", dir.display()),
-                GitErrorKind::Io(e.to_string()),
-            )
-        })
+        .map_err(|e| GitError::io(format!("read the HEAD of {}", dir.display()), &e))
 }
 
 /// A linked worktree's own git directory (`<common dir>/worktrees/<id>`), from its `.git` file.
 /// `doing` says what porch was about, for the error.
 fn admin_dir(dir: &Path, doing: &str) -> Result<PathBuf, GitError> {
-    let fail = |message: String| {
-        GitError::new(
-            format!("{doing} {}", dir.display()),
-            GitErrorKind::Io(message),
-        )
+    let fail = |message: &dyn std::fmt::Display| {
+        GitError::io(format!("{doing} {}", dir.display()), message)
     };
-    let dot_git = std::fs::read_to_string(dir.join(".git")).map_err(|e| fail(e.to_string()))?;
+    let dot_git = std::fs::read_to_string(dir.join(".git")).map_err(|e| fail(&e))?;
     let admin = dot_git
         .trim()
         .strip_prefix("gitdir: ")
-        .ok_or_else(|| fail(format!("{}/.git is not a worktree link", dir.display())))?;
+        .ok_or_else(|| fail(&format!("{}/.git is not a worktree link", dir.display())))?;
     let admin = Path::new(admin);
     Ok(if admin.is_absolute() {
         admin.to_path_buf()
@@ -276,10 +268,7 @@ pub fn remove_stale_index_lock(dir: &Path) -> Result<bool, GitError> {
     match std::fs::remove_file(&lock) {
         Ok(()) => Ok(true),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(err) => Err(GitError::new(
-            format!("remove {}", lock.display()),
-            GitErrorKind::Io(err.to_string()),
-        )),
+        Err(err) => Err(GitError::io(format!("remove {}", lock.display()), &err)),
     }
 }
 
