@@ -109,8 +109,9 @@ Options:
       --keep-runs N       keep the newest N results files under .porch/runs/ [default: 50]
   -h, --help              show this help
 
-Without --force, a worktree with uncommitted changes and a branch holding commits that are
-not merged into its base branch or a porch/merge/ branch are kept, and porch says so.";
+Without --force, a worktree with uncommitted changes or with ignored files a session wrote
+(a .env.local), and a branch holding commits that are not merged into its base branch or a
+porch/merge/ branch are kept, and porch says so, naming them.";
 
 pub const RESUME_HELP: &str = "\
 porch resume: run again the tasks of a run that did not succeed, from the tasks as that run

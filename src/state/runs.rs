@@ -99,6 +99,8 @@ pub struct StoredTask {
     pub base_commit: String,
     pub worktree: String,
     pub worktree_kept: bool,
+    /// Files the session wrote that git ignores: in the worktree only.
+    pub ignored_files: Vec<String>,
     pub log: Option<String>,
     pub session_id: Option<String>,
     pub error: Option<String>,

@@ -12,6 +12,7 @@ mod errors;
 mod git_safety;
 mod hostile;
 mod junit;
+mod keeping;
 mod layers;
 mod lifecycle;
 mod limits;
