@@ -920,6 +920,32 @@ pub fn tracked_at(
     Ok(entries.collect())
 }
 
+/// What `to` changes against `from`, as (git's status letter, path): `A` a path `from` has
+/// not, `D` one `to` has not, `M` and `T` one both have. Renames are an `A` and a `D`.
+pub fn tree_changes(dir: &Path, from: &str, to: &str) -> Result<Vec<(char, String)>, GitError> {
+    let args = [
+        "diff",
+        "--name-status",
+        "-z",
+        "--no-renames",
+        from,
+        to,
+        "--",
+    ];
+    let out = output(dir, &args)?;
+    if !out.status.success() {
+        return Err(failure(&args, &out));
+    }
+    let fields: Vec<String> = nul_separated(&out.stdout).collect();
+    Ok(fields
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [status, path] => Some((status.chars().next()?, path.clone())),
+            _ => None,
+        })
+        .collect())
+}
+
 /// The paths that conflict when the branches `a` and `b` are merged, from their merge base;
 /// empty when they merge cleanly. git merges in memory (`merge-tree --write-tree`, git 2.38
 /// and later): no work tree, index or ref is touched.

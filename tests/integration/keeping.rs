@@ -63,3 +63,43 @@ fn clean_force_removes_a_worktree_holding_ignored_files() {
         .expect_stdout("removed worktree");
     assert!(!sandbox.worktree("env").exists());
 }
+
+#[test]
+fn merge_into_a_checked_out_branch_refuses_to_replace_a_file_git_does_not_track_there() {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.repo().join(".gitignore"),
+        "ignored/\n*.log\nlocal.cfg\n",
+    )
+    .unwrap();
+    sandbox.git(&["add", "."]);
+    sandbox.commit("ignore local.cfg");
+    let tasks = sandbox.tasks(&[(
+        "cfg",
+        "@bash echo theirs > local.cfg && git add -f local.cfg\n@write c.txt c",
+    )]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    assert_eq!(sandbox.git(&["show", "task/cfg:local.cfg"]), "theirs\n");
+    let mine = sandbox.repo().join("local.cfg");
+    std::fs::write(&mine, "mine\n").unwrap();
+    let head = sandbox.git(&["rev-parse", "main"]);
+
+    let refused = after(&sandbox, &["merge", "--into", "main"]).run();
+    refused
+        .expect_code(2)
+        .expect_stderr(&format!(
+            "--into main: the merge would replace files in {} that git does not track: local.cfg (ignored)",
+            sandbox.repo().display()
+        ))
+        .expect_stderr("hint: nothing was merged: move them out of the way");
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "mine\n");
+    assert_eq!(sandbox.git(&["rev-parse", "main"]), head);
+    assert!(!sandbox.repo().join("c.txt").exists(), "{refused}");
+    assert_eq!(sandbox.worktrees().len(), 2, "no merge worktree is left");
+
+    std::fs::rename(&mine, sandbox.path().join("local.cfg.mine")).unwrap();
+    after(&sandbox, &["merge", "--into", "main"])
+        .run()
+        .expect_code(0);
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "theirs\n");
+}
