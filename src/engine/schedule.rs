@@ -79,6 +79,13 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
                 recv(inbox.api_reports) -> report => if let Ok((index, event)) = report {
                     react(ctx, &mut scheduler, progress, index, event);
                 },
+                recv(inbox.bases) -> report => if let Ok(report) = report {
+                    let task = &mut progress.results.tasks[report.task];
+                    task.base_branch = report.base.branch;
+                    task.base_commit = report.base.commit;
+                    progress.update();
+                    let _ = report.recorded.send(());
+                },
                 default(wake) => {},
             }
         }

@@ -920,6 +920,36 @@ pub fn tracked_at(
     Ok(entries.collect())
 }
 
+/// The commit `branch` started from, found in its history when nothing recorded it: the
+/// parent of the first commit only `branch` has, against the branches it was made from
+/// (`from`). Made from several, it starts at porch's merge of them, which is that first
+/// commit itself. With no commit of its own, its tip. None when git cannot say.
+pub fn branch_start(dir: &Path, branch: &str, from: &[&str]) -> Option<String> {
+    let head = format!("refs/heads/{branch}");
+    let mut args = vec![
+        "rev-list",
+        "--topo-order",
+        "--reverse",
+        "--parents",
+        &head,
+        "--not",
+    ];
+    args.extend(from);
+    args.push("--");
+    let own = run(dir, &args).ok()?;
+    let Some(first) = own.lines().next() else {
+        return run(dir, &["rev-parse", "--verify", "--quiet", &head]).ok();
+    };
+    let mut ids = first.split(' ');
+    let commit = ids.next()?;
+    let parents: Vec<&str> = ids.collect();
+    if from.len() > 1 && parents.len() > 1 {
+        Some(commit.to_string())
+    } else {
+        parents.first().map(|parent| parent.to_string())
+    }
+}
+
 /// What `to` changes against `from`, as (git's status letter, path): `A` a path `from` has
 /// not, `D` one `to` has not, `M` and `T` one both have. Renames are an `A` and a `D`.
 pub fn tree_changes(dir: &Path, from: &str, to: &str) -> Result<Vec<(char, String)>, GitError> {

@@ -200,6 +200,10 @@ fn plan_task(
     };
     let worktree = PathBuf::from(&previous.worktree);
     let tip = repo.resolve_commit(&format!("refs/heads/{branch}"));
+    let mut base_commit = previous.base_commit.clone();
+    if base_commit.is_empty() && tip.is_some() && previous.status != Status::Succeeded {
+        base_commit = base_from_git(repo, &branch, &previous.base_branch);
+    }
     let (resume, carried) = match (previous.status, tip) {
         (Status::Succeeded, _) => (None, Some(previous.clone())),
         (_, Some(start_commit)) => {
@@ -235,13 +239,26 @@ fn plan_task(
         task,
         branch,
         base_branch: previous.base_branch,
-        base_commit: previous.base_commit,
+        base_commit,
         worktree,
         log,
         resume,
         carried,
         depends_on: Vec::new(),
     })
+}
+
+/// The commit a branch started from when the run that made it was killed before recording
+/// it: found in git, from the branches it was made from (`task/a + task/b`, or its base
+/// branch); empty when git cannot say.
+fn base_from_git(repo: &Repo, branch: &str, base_branch: &str) -> String {
+    let from: Vec<&str> = (base_branch.split(" + "))
+        .filter(|name| !name.is_empty())
+        .collect();
+    if from.is_empty() {
+        return String::new();
+    }
+    git::branch_start(&repo.toplevel, branch, &from).unwrap_or_default()
 }
 
 /// What a resumed session is told: that it continues, why the earlier one stopped, and the

@@ -1,7 +1,8 @@
 //! Between task threads and the scheduler, once a task runs: a task that must start its
 //! session again (a retry, or a session porch stopped for a rate limit) asks for a slot and
 //! waits until the scheduler grants one under the current concurrency limit; sessions report
-//! what they learn about the API; the scheduler asks a session to stop.
+//! what they learn about the API; the scheduler asks a session to stop; a task tells the
+//! base it decided on, and waits until the results hold it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::agent::ApiEvent;
 use crate::process::shutdown;
+use crate::task::base::Base;
 
 /// A task asks to start its session again, not before `not_before`.
 #[derive(Debug, Clone, Copy)]
@@ -21,17 +23,27 @@ pub struct SlotRequest {
 /// One task's session reported this about the API.
 pub type ApiReport = (usize, ApiEvent);
 
+/// The base a task decided on when it started (from the tasks it depends on), and where the
+/// scheduler says it is recorded.
+pub struct BaseReport {
+    pub task: usize,
+    pub base: Base,
+    pub recorded: Sender<()>,
+}
+
 pub struct Slots {
     requests: Sender<SlotRequest>,
     grants: Vec<(Sender<()>, Receiver<()>)>,
     stop: Vec<AtomicBool>,
     api_reports: Sender<ApiReport>,
+    bases: Sender<BaseReport>,
 }
 
-/// What the scheduler reads: slot requests and API reports.
+/// What the scheduler reads: slot requests, API reports and the bases tasks decided on.
 pub struct Inbox {
     pub requests: Receiver<SlotRequest>,
     pub api_reports: Receiver<ApiReport>,
+    pub bases: Receiver<BaseReport>,
 }
 
 /// How often a task waiting for a slot looks for a signal to porch.
@@ -41,15 +53,18 @@ impl Slots {
     pub fn new(tasks: usize) -> (Slots, Inbox) {
         let (requests, requests_rx) = crossbeam_channel::unbounded();
         let (api_reports, api_rx) = crossbeam_channel::unbounded();
+        let (bases, bases_rx) = crossbeam_channel::unbounded();
         let slots = Slots {
             requests,
             grants: (0..tasks).map(|_| crossbeam_channel::bounded(1)).collect(),
             stop: (0..tasks).map(|_| AtomicBool::new(false)).collect(),
             api_reports,
+            bases,
         };
         let inbox = Inbox {
             requests: requests_rx,
             api_reports: api_rx,
+            bases: bases_rx,
         };
         (slots, inbox)
     }
@@ -87,6 +102,22 @@ impl Slots {
     /// Read by the session's watcher.
     pub fn stop_flag(&self, task: usize) -> &AtomicBool {
         &self.stop[task]
+    }
+
+    /// Tells the scheduler the base `task` starts from, and waits until the results file holds
+    /// it: a porch killed during the session must leave a record of what the branch's work is
+    /// measured against (`porch resume` counts it from there).
+    pub fn record_base(&self, task: usize, base: &Base) {
+        let (recorded, written) = crossbeam_channel::bounded(1);
+        let report = BaseReport {
+            task,
+            base: base.clone(),
+            recorded,
+        };
+        if self.bases.send(report).is_ok() {
+            // An error only means the scheduler is gone: nothing is left to wait for.
+            let _ = written.recv();
+        }
     }
 
     /// Where a session sends what it learns about the API.

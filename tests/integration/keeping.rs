@@ -2,8 +2,12 @@
 //! files a session wrote, `merge --into` never replaces a file git does not track in a checkout
 //! of the target, and `resume` finds what a killed run did not record.
 
-use crate::after::{after, run_stored};
-use crate::support::{Sandbox, task};
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use crate::after::{after, latest_results, run_stored, stored_run};
+use crate::support::{self, DEADLINE, Reaper, Sandbox, task, wait_until};
 
 /// The sandbox's repository with `.env.local` ignored too.
 fn ignoring_env_local() -> Sandbox {
@@ -52,7 +56,7 @@ fn clean_force_removes_a_worktree_holding_ignored_files() {
     let sandbox = ignoring_env_local();
     let tasks = sandbox.tasks(&[("env", "@write .env.local SECRET=1")]);
     run_stored(&sandbox, &tasks).expect_code(0);
-    let results = crate::after::latest_results(&sandbox).1;
+    let results = latest_results(&sandbox).1;
     assert_eq!(
         task(&results, "env")["ignored_files"],
         serde_json::json!([".env.local"])
@@ -102,4 +106,105 @@ fn merge_into_a_checked_out_branch_refuses_to_replace_a_file_git_does_not_track_
         .run()
         .expect_code(0);
     assert_eq!(std::fs::read_to_string(&mine).unwrap(), "theirs\n");
+}
+
+/// Runs tasks `a` and `b`, and `c` depending on `depends_on`, and kills porch with SIGKILL
+/// while `c`'s session runs (it wrote `c.txt`). Returns the file that lets `c` finish when
+/// it runs again.
+fn killed_while_a_dependant_runs(sandbox: &Sandbox, depends_on: &[&str]) -> PathBuf {
+    let reaper = Reaper::new(sandbox);
+    let started = sandbox.path().join("started");
+    let go = sandbox.path().join("go");
+    let c = format!(
+        "@write c.txt c\n@touch {}\n@wait-for {}",
+        started.display(),
+        go.display()
+    );
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "a", "prompt": "@write a.txt a"},
+        {"name": "b", "prompt": "@write b.txt b"},
+        {"name": "c", "prompt": c, "depends_on": depends_on},
+    ]}));
+    let mut porch = stored_run(sandbox, &tasks).spawn("run");
+    wait_until("c's session starts", DEADLINE, || started.exists());
+    porch.signal("KILL");
+    let killed = porch.wait();
+    assert_eq!(killed.code(), None, "porch died of SIGKILL\n{killed}");
+    reaper.kill_all();
+    std::fs::remove_file(&started).unwrap();
+    go
+}
+
+/// `porch resume` with the fixture agent; c's session finishes this time.
+fn resume_to_the_end(sandbox: &Sandbox, go: &PathBuf) -> Value {
+    std::fs::write(go, "").unwrap();
+    let mut resume = after(sandbox, &["resume"]);
+    let resumed = resume.agent(support::fixture_agent()).run();
+    resumed.expect_code(0);
+    assert!(!resumed.stderr().contains("bad revision"), "{resumed}");
+    assert!(!resumed.stdout().contains("bad revision"), "{resumed}");
+    let results = latest_results(sandbox).1;
+    assert!(results["conflicts_note"].is_null(), "{results:#}");
+    results
+}
+
+/// What task c's branch holds against its base, as the results say and as git says.
+fn c_holds_only_its_own_work(sandbox: &Sandbox, results: &Value) {
+    let c = task(results, "c");
+    assert_eq!(c["status"], "succeeded", "{c:#}");
+    assert_eq!(c["files_changed"], 1, "{c:#}");
+    assert_eq!(c["warnings"], json!([]), "{c:#}");
+    let base = c["base_commit"].as_str().unwrap();
+    let changed = sandbox.git(&["diff", "--name-only", base, "task/c"]);
+    assert_eq!(changed, "c.txt\n", "{c:#}");
+}
+
+#[test]
+fn a_dependants_base_is_recorded_before_its_session_starts() {
+    let sandbox = Sandbox::new();
+    let go = killed_while_a_dependant_runs(&sandbox, &["b"]);
+    let results = latest_results(&sandbox).1;
+    let c = task(&results, "c");
+    assert_eq!(c["status"], "running", "{c:#}");
+    assert_eq!(c["base_branch"], "task/b", "{c:#}");
+    let b = sandbox.git(&["rev-parse", "task/b"]);
+    assert_eq!(c["base_commit"], b.trim(), "{c:#}");
+
+    let results = resume_to_the_end(&sandbox, &go);
+    c_holds_only_its_own_work(&sandbox, &results);
+    assert_eq!(task(&results, "c")["base_commit"], b.trim());
+}
+
+/// A run killed before it could record the base (or by a porch that did not): resume finds
+/// it in git, for one dependency and for the merge of several.
+#[test]
+fn resume_finds_a_base_the_killed_run_did_not_record() {
+    for depends_on in [vec!["b"], vec!["a", "b"]] {
+        let sandbox = Sandbox::new();
+        let go = killed_while_a_dependant_runs(&sandbox, &depends_on);
+        let (id, mut results) = latest_results(&sandbox);
+        let c = results["tasks"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|t| t["name"] == "c")
+            .unwrap();
+        let recorded = c["base_commit"].clone();
+        c["base_commit"] = json!("");
+        let file = sandbox
+            .worktree_dir()
+            .join("repo/.porch/runs")
+            .join(format!("{id}.json"));
+        std::fs::write(&file, serde_json::to_vec_pretty(&results).unwrap()).unwrap();
+
+        let results = resume_to_the_end(&sandbox, &go);
+        c_holds_only_its_own_work(&sandbox, &results);
+        if recorded != json!("") {
+            assert_eq!(
+                task(&results, "c")["base_commit"],
+                recorded,
+                "{depends_on:?}"
+            );
+        }
+    }
 }
