@@ -146,15 +146,17 @@ Arguments:
   RESULTS.json    results files written by porch run (-o FILE, or .porch/runs/ID.json)
 
 Options:
-  -o, --output FILE   write the merged results to FILE instead of standard output
-  -h, --help          show this help
+  -o, --output FILE    write the merged results to FILE instead of standard output
+      --allow-missing  merge without the shards of K/N that no file holds, with a warning
+                       [default: a missing shard is exit 1]
+  -h, --help           show this help
 
 The merged results go to standard output (or FILE), the summary to standard error. Refused,
 naming the files: results of different tasks files (tasks_file_hash) or schema versions, a
 task in two files, a file that cannot be read.
 
-Exit codes: 0 every task succeeded (and every --push); 1 one did not; 2 refused, nothing
-written.";
+Exit codes: 0 every task succeeded (and every --push); 1 one did not, or a shard is missing
+(without --allow-missing; the merge is written all the same); 2 refused, nothing written.";
 
 pub fn help_text(topic: Topic) -> &'static str {
     match topic {
@@ -266,12 +268,14 @@ fn unexpected(flag: &str, usage: &str) -> Error {
 }
 
 pub fn parse_merge_results(parser: &mut lexopt::Parser) -> Result<Parsed<MergeResultsArgs>, Error> {
-    const USAGE: &str = "usage: porch merge-results [-o FILE] RESULTS.json...";
+    const USAGE: &str = "usage: porch merge-results [-o FILE] [--allow-missing] RESULTS.json...";
     let mut files = Vec::new();
     let mut output = None;
+    let mut allow_missing = false;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('h') | Long("help") => return Ok(Parsed::Help(Topic::MergeResults)),
+            Long("allow-missing") => allow_missing = true,
             Short('o') | Long("output") => {
                 set_once(&mut output, "--output", nonempty_path(parser, "--output")?)?
             }
@@ -287,7 +291,11 @@ pub fn parse_merge_results(parser: &mut lexopt::Parser) -> Result<Parsed<MergeRe
             "porch merge-results A.json B.json ... > all.json, one results file per shard",
         ));
     }
-    Ok(Parsed::Args(MergeResultsArgs { files, output }))
+    Ok(Parsed::Args(MergeResultsArgs {
+        files,
+        output,
+        allow_missing,
+    }))
 }
 
 pub fn parse_status(parser: &mut lexopt::Parser) -> Result<Parsed<StatusArgs>, Error> {

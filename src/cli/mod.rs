@@ -778,6 +778,15 @@ mod tests {
             Command::MergeResults(MergeResultsArgs {
                 files: vec![PathBuf::from("a.json"), PathBuf::from("b.json")],
                 output: Some(PathBuf::from("all.json")),
+                allow_missing: false,
+            })
+        );
+        assert_eq!(
+            parse(["merge-results", "--allow-missing", "a.json"]).unwrap(),
+            Command::MergeResults(MergeResultsArgs {
+                files: vec![PathBuf::from("a.json")],
+                output: None,
+                allow_missing: true,
             })
         );
         assert_eq!(

@@ -97,6 +97,8 @@ pub struct MergeResultsArgs {
     pub files: Vec<PathBuf>,
     /// `-o FILE`: where the merged results go instead of stdout.
     pub output: Option<PathBuf>,
+    /// `--allow-missing`: a shard of K/N without a results file is a warning, not exit 1.
+    pub allow_missing: bool,
 }
 
 /// How many results files `porch clean` keeps under `.porch/runs/` unless told otherwise.

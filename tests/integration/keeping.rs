@@ -208,3 +208,54 @@ fn resume_finds_a_base_the_killed_run_did_not_record() {
         }
     }
 }
+
+/// A shard's results file as `porch run --shard K/3` writes it, every task succeeded.
+fn shard_results(sandbox: &Sandbox, k: u32, tasks: &[&str]) -> String {
+    let tasks: Vec<Value> = tasks
+        .iter()
+        .map(|name| json!({"name": name, "status": "succeeded", "branch": format!("task/{name}")}))
+        .collect();
+    let results = json!({
+        "version": 1, "run_id": format!("run-{k}"), "tasks_file": "tasks.json",
+        "tasks_file_hash": "5a1e", "tasks_file_order": ["a", "b", "c"],
+        "shard": {"index": k, "count": 3}, "repo": "/src/shop",
+        "started_at": "2026-12-01T20:00:00.000Z", "finished_at": "2026-12-01T20:10:00.000Z",
+        "tasks": tasks
+    });
+    let path = sandbox.path().join(format!("results-{k}.json"));
+    std::fs::write(&path, serde_json::to_vec(&results).unwrap()).unwrap();
+    support::path_str(&path).to_string()
+}
+
+#[test]
+fn merge_results_with_a_shard_missing_fails_unless_allowed() {
+    let sandbox = Sandbox::new();
+    let (one, two) = (
+        shard_results(&sandbox, 1, &["a"]),
+        shard_results(&sandbox, 2, &["b"]),
+    );
+    let out = sandbox.path().join("all.json");
+    let merged = sandbox
+        .porch(&["merge-results", "-o", support::path_str(&out), &one, &two])
+        .run();
+    merged
+        .expect_code(1)
+        .expect_stderr("porch: error: shard(s) 3/3 missing: their tasks did not run here")
+        .expect_stderr("--allow-missing");
+    // The merge is written all the same, for a report on what did run.
+    assert_eq!(
+        serde_json::from_slice::<Value>(&std::fs::read(&out).unwrap()).unwrap()["summary"]["total"],
+        2
+    );
+
+    sandbox
+        .porch(&["merge-results", "--allow-missing", &one, &two])
+        .run()
+        .expect_code(0)
+        .expect_stderr("porch: warning: shard(s) 3/3 missing");
+    let three = shard_results(&sandbox, 3, &["c"]);
+    sandbox
+        .porch(&["merge-results", &one, &two, &three])
+        .run()
+        .expect_code(0);
+}
