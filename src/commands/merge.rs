@@ -469,7 +469,7 @@ fn render(
         text.push_str(line.trim_end());
         text.push('\n');
     }
-    text.push_str(&render_tally(target, outcomes));
+    text.push_str(&render_tally(target, outcomes, repo));
     let changed = outcomes.iter().any(|(_, o)| matches!(o, Outcome::Merged));
     if !changed {
         let what = if target.existing {
@@ -499,8 +499,10 @@ fn render(
     text
 }
 
-/// How many merged, and the commands that merge the skipped ones by hand.
-fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)]) -> String {
+/// How many merged, and the commands that merge the skipped ones by hand (in the repository
+/// whatever the directory porch was run in).
+fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)], repo: &Path) -> String {
+    let repo = repo.to_string_lossy();
     let mut text = String::new();
     let merged = outcomes
         .iter()
@@ -519,12 +521,12 @@ fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)]) -> String 
     if !skipped.is_empty() {
         text.push_str(&format!(
             "to merge what was skipped, resolving its conflicts yourself:\n  {}\n",
-            quote::command(&["git", "checkout", &target.branch])
+            quote::command(&["git", "-C", &repo, "checkout", &target.branch])
         ));
         for branch in &skipped {
             text.push_str(&format!(
                 "  {}\n",
-                quote::command(&["git", "merge", branch])
+                quote::command(&["git", "-C", &repo, "merge", branch])
             ));
         }
     }

@@ -20,7 +20,7 @@ use crate::preflight::options::{ResumeArgs, RunArgs};
 use crate::results::{Shard, Status, TaskResult};
 use crate::state::StateDir;
 use crate::state::lock::run_holder;
-use crate::state::runs::{Location, StoredRun};
+use crate::state::runs::{Location, RunChoice, StoredRun};
 use crate::task::plan::Task;
 
 /// What `porch resume` makes of the run it is given.
@@ -38,7 +38,7 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
     let holder = format!("{} (a resume of it)", run_holder(&stamp.id));
     let hint = "wait for it to finish (porch logs --follow TASK shows a task as it runs)";
     let (location, lock, earlier) = args.choice.claim(&holder, hint)?;
-    refuse_if_taken_over(&location, &earlier)?;
+    refuse_if_taken_over(&location, &earlier, &args.choice)?;
     let results = earlier_results(&earlier)?;
     let unfinished: Vec<&str> = (results.iter())
         .filter(|t| t.status != Status::Succeeded)
@@ -285,7 +285,11 @@ fn continuation_prompt(previous: &TaskResult, prompt: &str) -> String {
 
 /// A later run that uses one of the run's branches (a resume of it, or a run of the same task
 /// names) holds newer work there: that run is the one to resume.
-fn refuse_if_taken_over(location: &Location, earlier: &StoredRun) -> Result<(), Error> {
+fn refuse_if_taken_over(
+    location: &Location,
+    earlier: &StoredRun,
+    choice: &RunChoice,
+) -> Result<(), Error> {
     let ids = location.run_ids()?;
     let later = ids.iter().skip_while(|id| **id != earlier.id).skip(1);
     for id in later {
@@ -305,7 +309,7 @@ fn refuse_if_taken_over(location: &Location, earlier: &StoredRun) -> Result<(), 
                 ),
                 format!(
                     "resume that run instead: {}",
-                    crate::util::quote::command(&["porch", "resume", "--run", id.as_str()])
+                    choice.command("resume", id, &[])
                 ),
             ));
         }

@@ -186,6 +186,35 @@ impl RunChoice {
     }
 }
 
+impl RunChoice {
+    /// A porch command about run `run`, as the user can paste it where they typed the command
+    /// this choice came from: `porch SUBCOMMAND --run RUN [--worktree-dir DIR] WORDS… REPO`,
+    /// every word quoted for the shell. The worktree directory is given as porch resolved it:
+    /// a quoted `~` would not be expanded.
+    pub fn command(&self, subcommand: &str, run: &str, words: &[&str]) -> String {
+        let mut all: Vec<String> = ["porch", subcommand, "--run", run].map(String::from).into();
+        if let Some(asked) = &self.worktree_dir {
+            let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+            let dir = crate::state::worktree_dir(Some(asked), home.as_deref().map(Path::new))
+                .unwrap_or_else(|_| asked.clone());
+            all.extend(["--worktree-dir".to_string(), dir.display().to_string()]);
+        }
+        all.extend(words.iter().map(|w| w.to_string()));
+        all.push(self.repo.display().to_string());
+        let words: Vec<&str> = all.iter().map(String::as_str).collect();
+        crate::util::quote::command(&words)
+    }
+
+    /// How to name run `id` again: by the results file's path when this choice gave one (a run
+    /// found by its path may be in no state directory), else by its id.
+    pub fn run_word<'a>(&'a self, id: &'a str) -> &'a str {
+        match &self.run {
+            Some(run) if looks_like_path(run) => run,
+            _ => id,
+        }
+    }
+}
+
 /// A run id is a file name; anything with a slash, or a `.json` file, is a results file's path.
 fn looks_like_path(run: &str) -> bool {
     run.contains('/') || run.ends_with(".json")
@@ -370,6 +399,25 @@ mod tests {
         ] {
             assert_eq!(looks_like_path(given), is_path, "{given}");
         }
+    }
+
+    #[test]
+    fn a_printed_command_names_the_run_the_worktree_directory_and_the_repository_as_given() {
+        let choice = |worktree_dir: Option<&str>, run: Option<&str>| RunChoice {
+            repo: PathBuf::from("../my shop"),
+            worktree_dir: worktree_dir.map(PathBuf::from),
+            run: run.map(String::from),
+        };
+        let plain = choice(None, None);
+        assert_eq!(
+            plain.command("merge", plain.run_word("r-1"), &[]),
+            "porch merge --run r-1 '../my shop'"
+        );
+        let given = choice(Some("/nonexistent/wt"), Some("/tmp/r.json"));
+        assert_eq!(
+            given.command("logs", given.run_word("r-1"), &["a"]),
+            "porch logs --run /tmp/r.json --worktree-dir /nonexistent/wt a '../my shop'"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod layers;
 mod lifecycle;
 mod limits;
 mod outputs;
+mod pasted;
 mod rivals;
 mod run;
 mod settings;
