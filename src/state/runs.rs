@@ -156,10 +156,17 @@ impl StoredRun {
 }
 
 impl RunChoice {
-    /// The repository and its state directory. A `--run` naming a results file needs no state
-    /// directory to be read, but the repository is still the one REPO names.
+    /// The repository and its state directory. A `--run` naming a results file in a state
+    /// directory means that one (the repository may have moved since, and porch would choose
+    /// another now); the repository is still the one REPO names.
     pub fn locate(&self) -> Result<Location, Error> {
         let repo = Repo::open(&self.repo)?;
+        let named = (self.run.as_deref())
+            .filter(|run| looks_like_path(run))
+            .and_then(|run| StateDir::of_results_file(Path::new(run)));
+        if let Some(state) = named {
+            return Ok(Location { repo, state });
+        }
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .map(PathBuf::from);
@@ -314,9 +321,44 @@ impl Location {
                     self.repo.toplevel.display(),
                     self.runs_dir().display()
                 ),
-                "run `porch run TASKS REPO` first; if that run had --worktree-dir DIR, pass the same --worktree-dir",
+                self.moved_runs_hint().unwrap_or_else(|| "run `porch run TASKS REPO` first; if that run had --worktree-dir DIR, pass the same --worktree-dir".to_string()),
             )),
         }
+    }
+
+    /// The state directory this repository had before it moved: the one above a worktree git
+    /// still lists for it, whose owner file names a git directory that is gone. A move changes
+    /// the worktree root porch chooses, so its runs are no longer found by themselves.
+    fn state_before_a_move(&self) -> Option<StateDir> {
+        let worktrees = self.repo.worktrees().ok()?;
+        let candidates = (worktrees.iter())
+            .filter(|w| w.path != self.repo.toplevel)
+            .flat_map(|w| w.path.ancestors().skip(1))
+            .map(StateDir::in_root);
+        candidates.into_iter().find(|state| {
+            let owner = std::fs::read_to_string(state.owner_file()).unwrap_or_default();
+            let owner = Path::new(owner.trim());
+            *state != self.state
+                && state.runs_dir().is_dir()
+                && !owner.as_os_str().is_empty()
+                && owner != self.repo.common_dir
+                && !owner.exists()
+        })
+    }
+
+    /// Where the runs are when the repository moved since them, and how to name one.
+    fn moved_runs_hint(&self) -> Option<String> {
+        let state = self.state_before_a_move()?;
+        let before = Location {
+            repo: self.repo.clone(),
+            state,
+        };
+        let latest = before.latest_id().ok()??;
+        Some(format!(
+            "the repository seems to have moved since its runs, which are in {}: name one by its results file, e.g. --run {}",
+            before.runs_dir().display(),
+            crate::util::quote::word(&before.state.results_file(&latest).to_string_lossy())
+        ))
     }
 
     pub fn load(&self, id: &str) -> Result<StoredRun, Error> {
@@ -324,7 +366,9 @@ impl Location {
         if id.is_empty() || id.starts_with('.') || !path.is_file() {
             let ids = self.run_ids()?;
             let known = if ids.is_empty() {
-                "there are none yet: `porch run TASKS REPO` makes one".to_string()
+                self.moved_runs_hint().unwrap_or_else(|| {
+                    "there are none yet: `porch run TASKS REPO` makes one".to_string()
+                })
             } else {
                 format!("the runs are, oldest first: {}", ids.join(", "))
             };

@@ -259,3 +259,82 @@ fn merge_results_with_a_shard_missing_fails_unless_allowed() {
         .run()
         .expect_code(0);
 }
+
+#[test]
+fn resume_of_a_run_whose_repository_moved_says_so_and_finds_its_state() {
+    let sandbox = Sandbox::new();
+    let counter = sandbox.path().join("counter");
+    let flaky = format!(
+        "@fail-times 1 {} 400 Bad request\n@write f.txt f",
+        counter.display()
+    );
+    let tasks = sandbox.tasks(&[("ok", "@write a.txt a"), ("flaky", &flaky)]);
+    run_stored(&sandbox, &tasks).expect_code(1);
+    let (id, _) = latest_results(&sandbox);
+    let results_file = sandbox
+        .worktree_dir()
+        .join("repo/.porch/runs")
+        .join(format!("{id}.json"));
+    let moved = sandbox.path().join("shop");
+    std::fs::rename(sandbox.repo(), &moved).unwrap();
+
+    // Without --run, porch looks where it would put this repository's state now: it says
+    // where the runs are.
+    let mut lost = after(&sandbox, &["resume"]);
+    let lost = lost.current_dir(&moved).run();
+    lost.expect_code(2).expect_stderr(&format!(
+        "hint: the repository seems to have moved since its runs, which are in {}: name one by its results file, e.g. --run {}",
+        results_file.parent().unwrap().display(),
+        results_file.display()
+    ));
+    assert!(!lost.stderr().contains("--force"), "{lost}");
+
+    let mut resume = after(
+        &sandbox,
+        &["resume", "--run", support::path_str(&results_file)],
+    );
+    let resumed = resume
+        .current_dir(&moved)
+        .agent(support::fixture_agent())
+        .run();
+    resumed.expect_code(0).expect_stderr(&format!(
+        "the repository moved from {} to {} since run {id}",
+        sandbox.repo().display(),
+        moved.display()
+    ));
+    assert!(!resumed.stderr().contains("--force"), "{resumed}");
+    assert_eq!(sandbox.git_in(&moved, &["show", "task/flaky:f.txt"]), "f");
+    // The resume is the moved repository's latest run now.
+    let mut status = after(&sandbox, &["status"]);
+    status
+        .current_dir(&moved)
+        .run()
+        .expect_code(0)
+        .expect_stdout("succeeded flaky");
+}
+
+#[test]
+fn a_run_without_its_tasks_copy_is_not_resumed_and_nothing_says_to_delete_its_work() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("bad", "@write b.txt b\n@api-error 400 Bad request")]);
+    run_stored(&sandbox, &tasks).expect_code(1);
+    let (id, _) = latest_results(&sandbox);
+    // As a porch older than the copies left it.
+    let copy = sandbox
+        .worktree_dir()
+        .join("repo/.porch/tasks")
+        .join(format!("{id}.json"));
+    std::fs::remove_file(copy).unwrap();
+    let mut resume = after(&sandbox, &["resume"]);
+    let refused = resume.agent(support::fixture_agent()).run();
+    refused
+        .expect_code(2)
+        .expect_stderr(&format!("run {id} kept no copy of its tasks"))
+        .expect_stderr("its branches still hold its work")
+        .expect_stderr(&format!(
+            "porch merge --run {id} --worktree-dir {}",
+            sandbox.worktree_dir().display()
+        ));
+    assert!(!refused.stderr().contains("--force"), "{refused}");
+    assert!(sandbox.branches().contains(&"task/bad".to_string()));
+}
