@@ -9,22 +9,29 @@ use serde_json::{Value, json};
 use crate::after::{after, latest_results, run_stored, stored_run};
 use crate::support::{self, DEADLINE, Reaper, Sandbox, task, wait_until};
 
-/// The sandbox's repository with `.env.local` ignored too.
-fn ignoring_env_local() -> Sandbox {
+/// The sandbox's repository with `file` ignored too.
+fn ignoring(file: &str) -> Sandbox {
     let sandbox = Sandbox::new();
-    std::fs::write(
-        sandbox.repo().join(".gitignore"),
-        "ignored/\n*.log\n.env.local\n",
-    )
-    .unwrap();
+    let ignored = format!("ignored/\n*.log\n{file}\n");
+    std::fs::write(sandbox.repo().join(".gitignore"), ignored).unwrap();
     sandbox.git(&["add", "."]);
-    sandbox.commit("ignore .env.local");
+    sandbox.commit(&format!("ignore {file}"));
     sandbox
+}
+
+/// Tasks `ok` and `flaky`, which fails its first session (400) and writes `f.txt` in the next.
+pub(crate) fn ok_and_flaky(sandbox: &Sandbox) -> PathBuf {
+    let counter = sandbox.path().join("counter");
+    let flaky = format!(
+        "@fail-times 1 {} 400 Bad request\n@write f.txt f",
+        counter.display()
+    );
+    sandbox.tasks(&[("ok", "@write a.txt a"), ("flaky", &flaky)])
 }
 
 #[test]
 fn clean_keeps_a_worktree_holding_ignored_files_the_session_wrote_until_forced() {
-    let sandbox = ignoring_env_local();
+    let sandbox = ignoring(".env.local");
     let tasks = sandbox.tasks(&[
         ("env", "@write .env.local SECRET=1\n@write a.txt a"),
         ("plain", "@write p.txt p"),
@@ -53,7 +60,7 @@ fn clean_keeps_a_worktree_holding_ignored_files_the_session_wrote_until_forced()
 
 #[test]
 fn clean_force_removes_a_worktree_holding_ignored_files() {
-    let sandbox = ignoring_env_local();
+    let sandbox = ignoring(".env.local");
     let tasks = sandbox.tasks(&[("env", "@write .env.local SECRET=1")]);
     run_stored(&sandbox, &tasks).expect_code(0);
     let results = latest_results(&sandbox).1;
@@ -70,14 +77,7 @@ fn clean_force_removes_a_worktree_holding_ignored_files() {
 
 #[test]
 fn merge_into_a_checked_out_branch_refuses_to_replace_a_file_git_does_not_track_there() {
-    let sandbox = Sandbox::new();
-    std::fs::write(
-        sandbox.repo().join(".gitignore"),
-        "ignored/\n*.log\nlocal.cfg\n",
-    )
-    .unwrap();
-    sandbox.git(&["add", "."]);
-    sandbox.commit("ignore local.cfg");
+    let sandbox = ignoring("local.cfg");
     let tasks = sandbox.tasks(&[(
         "cfg",
         "@bash echo theirs > local.cfg && git add -f local.cfg\n@write c.txt c",
@@ -263,13 +263,7 @@ fn merge_results_with_a_shard_missing_fails_unless_allowed() {
 #[test]
 fn resume_of_a_run_whose_repository_moved_says_so_and_finds_its_state() {
     let sandbox = Sandbox::new();
-    let counter = sandbox.path().join("counter");
-    let flaky = format!(
-        "@fail-times 1 {} 400 Bad request\n@write f.txt f",
-        counter.display()
-    );
-    let tasks = sandbox.tasks(&[("ok", "@write a.txt a"), ("flaky", &flaky)]);
-    run_stored(&sandbox, &tasks).expect_code(1);
+    run_stored(&sandbox, &ok_and_flaky(&sandbox)).expect_code(1);
     let (id, _) = latest_results(&sandbox);
     let results_file = sandbox
         .worktree_dir()

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::after::{after, stored_run};
+use crate::keeping::ok_and_flaky;
 use crate::support::{self, PORCH, Sandbox, write_script};
 
 /// A directory for PATH with `porch` (the built binary) and a `claude` that writes its
@@ -79,12 +80,7 @@ fn after_label(text: &str, label: &str) -> String {
 fn the_commands_a_run_status_and_a_hint_print_work_pasted() {
     let sandbox = Sandbox::new();
     let bin = bin_dir(&sandbox);
-    let counter = sandbox.path().join("counter");
-    let flaky = format!(
-        "@fail-times 1 {} 400 Bad request\n@write f.txt f",
-        counter.display()
-    );
-    let tasks = sandbox.tasks(&[("ok", "@write a.txt a"), ("flaky", &flaky)]);
+    let tasks = ok_and_flaky(&sandbox);
     let repo = sandbox.repo();
     // Run with --worktree-dir, which every command about the run needs again.
     let run = stored_run(&sandbox, &tasks).run();
