@@ -47,7 +47,8 @@ fn shown(text: &str) -> String {
 }
 
 fn dispatch() -> Result<ExitCode, Error> {
-    match cli::parse(std::env::args_os().skip(1))? {
+    let env = cli::Env::from_vars(std::env::vars_os());
+    match cli::parse(std::env::args_os().skip(1), &env)? {
         Command::Run(args) => commands::run::run(&args),
         Command::Init { file, force } => {
             commands::init::init(&file, force).map(|()| ExitCode::SUCCESS)
@@ -65,6 +66,10 @@ fn dispatch() -> Result<ExitCode, Error> {
         }
         Command::Completions(shell) => {
             sys::console::print_stdout(&cli::completions::script(shell));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CompleteTasks(request) => {
+            sys::console::print_stdout(&cli::complete::answer(&request));
             Ok(ExitCode::SUCCESS)
         }
         Command::Version => {

@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::output::events::ToolCall;
 use crate::output::printer::Tone;
 use crate::process::env::REPO_ENV_VARS;
+use crate::process::task_env::Redactor;
 use crate::util::clip;
 use crate::util::duration;
 
@@ -30,16 +31,15 @@ const NESTED_SESSION_VARS: [&str; 2] = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"];
 /// descendants that left the agent's process group.
 pub const SESSION_MARKER_VAR: &str = "PORCH_SESSION";
 
-/// Finds the agent executable: `--claude`, else `PORCH_CLAUDE`, else `claude` on PATH.
+/// Finds the agent executable: the one given (by `--claude` or `PORCH_CLAUDE`, which `source`
+/// names), else `claude` on PATH.
 pub fn resolve_program(
-    flag: Option<&OsStr>,
-    env_value: Option<&OsStr>,
+    given: Option<(&OsStr, &str)>,
     path_var: Option<&OsStr>,
 ) -> Result<PathBuf, Error> {
-    let (given, source) = match (flag, env_value.filter(|v| !v.is_empty())) {
-        (Some(flag), _) => (flag.to_os_string(), "--claude"),
-        (None, Some(env)) => (env.to_os_string(), "PORCH_CLAUDE"),
-        (None, None) => (OsString::from("claude"), "the default"),
+    let (given, source) = match given {
+        Some((value, source)) => (value.to_os_string(), source),
+        None => (OsString::from("claude"), "the default"),
     };
     let given_path = Path::new(&given);
     let shown = given_path.display();
@@ -418,6 +418,18 @@ impl Rendered {
             tone,
             text: text.into(),
             tool: None,
+        }
+    }
+
+    /// The line with a task's `env` values hidden, and the tool call it shows.
+    pub fn hide(&mut self, redactor: &Redactor) {
+        if let Cow::Owned(hidden) = redactor.redact(&self.text) {
+            self.text = hidden;
+        }
+        if let Some(call) = &mut self.tool
+            && let Cow::Owned(hidden) = redactor.redact(&call.input)
+        {
+            call.input = hidden;
         }
     }
 }
@@ -1204,16 +1216,16 @@ not json at all
 
     #[test]
     fn resolves_the_agent() {
-        let err = resolve_program(Some(OsStr::new("/nonexistent/claude")), None, None).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/claude"));
-        let err = resolve_program(None, None, Some(OsStr::new("/nonexistent"))).unwrap_err();
+        let given = (OsStr::new("/nonexistent/claude"), "PORCH_CLAUDE");
+        let err = resolve_program(Some(given), None).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("/nonexistent/claude (from PORCH_CLAUDE)")
+        );
+        let err = resolve_program(None, Some(OsStr::new("/nonexistent"))).unwrap_err();
         assert!(err.to_string().contains("not on PATH"));
-        let sh = resolve_program(
-            None,
-            Some(OsStr::new("sh")),
-            std::env::var_os("PATH").as_deref(),
-        )
-        .unwrap();
+        let given = (OsStr::new("sh"), "--claude");
+        let sh = resolve_program(Some(given), std::env::var_os("PATH").as_deref()).unwrap();
         assert!(sh.is_absolute());
     }
 }

@@ -58,7 +58,8 @@ pub struct Launch<'a> {
 
 impl Launch<'_> {
     fn note(&self, tone: Tone, text: impl Into<String>) {
-        printer::note(self.printer, self.task_index, tone, text.into());
+        let text = self.redactor.redact(&text.into()).into_owned();
+        printer::note(self.printer, self.task_index, tone, text);
     }
 }
 
@@ -446,24 +447,19 @@ impl Reader {
             .last_output_ms
             .store(self.shared.clock.now_ms(), Ordering::Relaxed);
         // Valid UTF-8 is the rule: checking it first is faster than the lossy conversion.
-        let mut text = match std::str::from_utf8(raw) {
+        let text = match std::str::from_utf8(raw) {
             Ok(text) => std::borrow::Cow::Borrowed(text),
             Err(_) => String::from_utf8_lossy(raw),
         };
-        // A task's `env` values never reach the log, the terminal or the results.
+        // A task's `env` values never reach the log, the terminal or the results; what the
+        // stream tells porch (the paths the agent wrote) is read from the real line.
         let hidden = match self.redactor.redact(&text) {
             std::borrow::Cow::Owned(hidden) => Some(hidden),
             std::borrow::Cow::Borrowed(_) => None,
         };
-        let logged: &[u8] = match hidden {
-            Some(hidden) => {
-                text = std::borrow::Cow::Owned(hidden);
-                text.as_bytes()
-            }
-            None => raw,
-        };
+        let logged = hidden.as_deref().map_or(raw, str::as_bytes);
         self.log(logged, dropped, drained);
-        let rendered = self.render(text);
+        let rendered = self.render(&text, hidden.as_deref());
         self.print(rendered, dropped);
     }
 
@@ -493,10 +489,11 @@ impl Reader {
     }
 
     /// What the terminal shows for a line: stdout is the stream-json, read into the session's
-    /// log (noting when its result came); stderr is shown as it is.
-    fn render(&self, text: std::borrow::Cow<str>) -> Vec<agent::Rendered> {
+    /// log (noting when its result came); stderr is shown as it is. `hidden`: the line with
+    /// the task's `env` values hidden, when it holds any.
+    fn render(&self, text: &str, hidden: Option<&str>) -> Vec<agent::Rendered> {
         if self.origin != Origin::Agent {
-            return vec![agent::Rendered::new(Tone::Plain, text.into_owned())];
+            return vec![agent::Rendered::new(Tone::Plain, hidden.unwrap_or(text))];
         }
         let mut log = self
             .shared
@@ -504,7 +501,14 @@ impl Reader {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let had_result = log.result.is_some();
-        let lines = agent::observe_line(&mut log, &text, &self.worktree);
+        let mut lines = agent::observe_line(&mut log, text, &self.worktree);
+        if let Some(hidden) = hidden {
+            // Shown from the hidden line, so that no clipping cuts a value before it is hidden.
+            lines = agent::observe_line(&mut SessionLog::default(), hidden, &self.worktree);
+        }
+        for line in &mut lines {
+            line.hide(&self.redactor);
+        }
         if !had_result && log.result.is_some() {
             self.shared
                 .activity

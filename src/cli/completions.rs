@@ -1,12 +1,18 @@
-//! `porch completions bash|zsh|fish`: shell completion scripts. The flags of each command are
-//! read from its help text's option lines (`  -o, --output FILE   what it does`), so a flag
-//! documented in the help is completed, and one completed is documented.
+//! `porch completions bash|zsh|fish`: shell completion scripts, made from the commands' table,
+//! so each command is offered exactly the flags its parser takes. Task names come from
+//! `porch __complete tasks` (`complete.rs`) when the script runs.
 
 use std::fmt::Write as _;
 
-use crate::agent::PERMISSION_MODES;
-use crate::cli::after::Topic;
-use crate::cli::{self, HelpTopic};
+use crate::cli::flags::Completes;
+use crate::cli::flags::Flag;
+use crate::cli::flags::flag;
+use crate::cli::help;
+use crate::cli::table::Argument;
+use crate::cli::table::COMMANDS;
+use crate::cli::table::Spec;
+use crate::cli::table::TOP_FLAGS;
+use crate::cli::table::TOPICS;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Shell {
@@ -14,8 +20,6 @@ pub enum Shell {
     Zsh,
     Fish,
 }
-
-pub const SHELLS: [&str; 3] = ["bash", "zsh", "fish"];
 
 impl Shell {
     pub fn from_name(name: &str) -> Option<Shell> {
@@ -28,302 +32,124 @@ impl Shell {
     }
 }
 
-/// `--color`'s values, as `cli` reads them.
-pub const COLOR_CHOICES: [&str; 3] = ["auto", "always", "never"];
-
-/// What a flag's value or a positional argument completes to.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Completes {
-    Files,
-    Directories,
-    Words(&'static [&'static str]),
-    /// A value porch cannot guess (a number, a duration, a task's name).
-    Nothing,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Flag {
-    pub short: Option<char>,
-    pub long: String,
-    /// None: the flag takes no value.
-    pub value: Option<Completes>,
-    pub about: String,
-}
-
-#[derive(Debug)]
-pub struct CommandSpec {
-    pub name: &'static str,
-    pub flags: Vec<Flag>,
-    /// What each positional argument completes to, in order; the last one repeats.
-    pub positionals: &'static [Completes],
-}
-
-/// `porch help`'s topics besides the commands.
-const HELP_TOPICS: [&str; 1] = ["tasks"];
-
-/// Every command, its help and its positionals.
-const COMMANDS: [(&str, HelpTopic, &[Completes]); 11] = [
-    (
-        "run",
-        HelpTopic::Run,
-        &[Completes::Files, Completes::Directories, Completes::Nothing],
-    ),
-    (
-        "init",
-        HelpTopic::Init,
-        &[Completes::Files, Completes::Nothing],
-    ),
-    (
-        "list",
-        HelpTopic::List,
-        &[Completes::Directories, Completes::Nothing],
-    ),
-    (
-        "status",
-        HelpTopic::After(Topic::Status),
-        &[Completes::Directories, Completes::Nothing],
-    ),
-    (
-        "logs",
-        HelpTopic::After(Topic::Logs),
-        &[
-            Completes::Nothing,
-            Completes::Directories,
-            Completes::Nothing,
-        ],
-    ),
-    (
-        "resume",
-        HelpTopic::After(Topic::Resume),
-        &[Completes::Directories, Completes::Nothing],
-    ),
-    (
-        "merge",
-        HelpTopic::After(Topic::Merge),
-        &[Completes::Directories, Completes::Nothing],
-    ),
-    (
-        "clean",
-        HelpTopic::After(Topic::Clean),
-        &[Completes::Directories, Completes::Nothing],
-    ),
-    (
-        "merge-results",
-        HelpTopic::After(Topic::MergeResults),
-        &[Completes::Files],
-    ),
-    ("help", HelpTopic::Main, &[Completes::Nothing]),
-    (
-        "completions",
-        HelpTopic::Completions,
-        &[Completes::Words(&SHELLS), Completes::Nothing],
-    ),
-];
-
-/// Every command and what it completes.
-pub fn commands() -> Vec<CommandSpec> {
-    COMMANDS
-        .iter()
-        .map(|&(name, topic, positionals)| {
-            let mut flags = if name == "help" {
-                Vec::new()
-            } else {
-                flags_of(cli::help_text(topic))
-            };
-            // `porch resume` takes every option of `porch run`, as its help says.
-            if name == "resume" {
-                for flag in flags_of(cli::help_text(HelpTopic::Run)) {
-                    if !flags.iter().any(|f| f.long == flag.long) {
-                        flags.push(flag);
-                    }
-                }
-            }
-            let positionals = if name == "help" {
-                &HELP_WORDS
-            } else {
-                positionals
-            };
-            CommandSpec {
-                name,
-                flags,
-                positionals,
-            }
-        })
-        .collect()
-}
-
-/// `porch help WORD`: a command or a topic.
-const HELP_WORDS: [Completes; 2] = [
-    Completes::Words(&[
-        "run",
-        "init",
-        "list",
-        "status",
-        "logs",
-        "resume",
-        "merge",
-        "clean",
-        "merge-results",
-        "help",
-        "completions",
-        HELP_TOPICS[0],
-    ]),
-    Completes::Nothing,
-];
-
-/// The flags a help text's option lines describe: `-x, --long VALUE  about` or
-/// `--long  about`. A line of another shape (prose that starts with a dash) is not a flag.
-pub fn flags_of(help: &str) -> Vec<Flag> {
-    help.lines().filter_map(flag_line).collect()
-}
-
-fn flag_line(line: &str) -> Option<Flag> {
-    // Option lines are indented; prose that wraps onto a `--flag` is not.
-    let trimmed = line.trim_start();
-    if !line.starts_with(' ') || !trimmed.starts_with('-') {
-        return None;
-    }
-    let mut words = trimmed.split_whitespace().peekable();
-    let mut short = None;
-    if let Some(first) = words.next_if(|w| w.len() == 3 && w.starts_with('-') && w.ends_with(',')) {
-        short = first.chars().nth(1);
-    }
-    let long = words.next()?.strip_prefix("--")?;
-    if long.is_empty() || !long.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
-        return None;
-    }
-    // A placeholder is in capitals (`FILE`, `NAME,...`); the description is not.
-    let is_placeholder = |w: &&str| {
-        w.starts_with(|c: char| c.is_ascii_uppercase())
-            && !w.chars().any(|c| c.is_ascii_lowercase())
-    };
-    let value = words.next_if(is_placeholder).map(value_of);
-    let about = words.collect::<Vec<_>>().join(" ");
-    Some(Flag {
-        short,
-        long: long.to_string(),
-        value,
-        about,
-    })
-}
-
-/// What a placeholder of the help (`DIR`, `FILE`, `WHEN`, …) completes to.
-fn value_of(placeholder: &str) -> Completes {
-    match placeholder {
-        "DIR" | "REPO" => Completes::Directories,
-        "FILE" | "PATH" | "TASKS" => Completes::Files,
-        "WHEN" => Completes::Words(&COLOR_CHOICES),
-        "MODE" => Completes::Words(&PERMISSION_MODES),
-        _ => Completes::Nothing,
-    }
-}
-
 pub fn script(shell: Shell) -> String {
-    let commands = commands();
     match shell {
-        Shell::Bash => bash(&commands),
-        Shell::Zsh => zsh(&commands),
-        Shell::Fish => fish(&commands),
+        Shell::Bash => bash(),
+        Shell::Zsh => zsh(),
+        Shell::Fish => fish(),
     }
 }
 
-fn names(commands: &[CommandSpec]) -> String {
-    commands
-        .iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Every flag a command's completion offers, with the description its help gives.
+fn offered(spec: &Spec) -> impl Iterator<Item = (&'static Flag, String)> + use<> {
+    spec.takes().map(|t| (flag(t.opt), help::one_line(t)))
 }
 
-fn flag_words(flag: &Flag) -> Vec<String> {
+/// `-o --output`: the spellings a script offers (never an alias).
+fn spellings(flag: &Flag) -> Vec<String> {
     let mut words: Vec<String> = flag.short.map(|c| format!("-{c}")).into_iter().collect();
-    words.push(format!("--{}", flag.long));
+    words.push(flag.name());
     words
 }
 
+/// The words `porch help` completes: the commands, and the topics.
+fn topics() -> Vec<&'static str> {
+    COMMANDS.iter().map(|s| s.word).chain(TOPICS).collect()
+}
+
+/// The spellings of the flags of `spec` that take a value.
+fn valued(spec: &Spec) -> Vec<String> {
+    offered(spec)
+        .filter(|(f, _)| f.takes_value())
+        .flat_map(|(f, _)| spellings(f))
+        .collect()
+}
+
+const BASH_HEAD: &str = r#"# bash completion for porch: `source <(porch completions bash)`, or save it as
+# ~/.local/share/bash-completion/completions/porch
+
+# COMPREPLY from a command's output, a candidate a line: a name with spaces stays one.
+_porch_reply() {
+    COMPREPLY=()
+    local line
+    while IFS= read -r line; do
+        [ -n "$line" ] && COMPREPLY+=("$line")
+    done < <("$@")
+}
+_porch_files() { compopt -o filenames 2>/dev/null; _porch_reply compgen -f -- "$1"; }
+_porch_dirs() { compopt -o filenames 2>/dev/null; _porch_reply compgen -d -- "$1"; }
+# The task names porch reads from the tasks file or the stored run the words name.
+_porch_tasks() {
+    _porch_reply command porch __complete tasks "$1" "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null
+}
+_porch() {
+    local cur="${COMP_WORDS[COMP_CWORD]}"
+    COMPREPLY=()
+"#;
+
 fn bash_reply(completes: Completes) -> String {
     match completes {
-        Completes::Files => {
-            "compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- \"$cur\"))".to_string()
-        }
-        Completes::Directories => {
-            "compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- \"$cur\"))".to_string()
-        }
-        Completes::Words(words) => {
-            format!(
-                "COMPREPLY=($(compgen -W \"{}\" -- \"$cur\"))",
-                words.join(" ")
-            )
-        }
+        Completes::Files => "_porch_files \"$cur\"".to_string(),
+        Completes::Directories => "_porch_dirs \"$cur\"".to_string(),
+        Completes::Words(words) => bash_words(words),
+        Completes::Topics => bash_words(&topics()),
+        Completes::Tasks => "_porch_tasks \"$cur\"".to_string(),
+        Completes::RepoOrTask => "if [[ \"$cur\" == .* || \"$cur\" == */* ]]; then _porch_dirs \"$cur\"; else _porch_tasks \"$cur\"; fi".to_string(),
         Completes::Nothing => "COMPREPLY=()".to_string(),
     }
 }
 
-fn bash(commands: &[CommandSpec]) -> String {
-    let mut out = String::from(
-        "# bash completion for porch: `source <(porch completions bash)`, or save it as\n\
-         # ~/.local/share/bash-completion/completions/porch\n\
-         _porch() {\n    local cur=\"${COMP_WORDS[COMP_CWORD]}\"\n    COMPREPLY=()\n",
-    );
+fn bash_words(words: &[&str]) -> String {
+    format!(
+        "_porch_reply compgen -W \"{}\" -- \"$cur\"",
+        words.join(" ")
+    )
+}
+
+fn bash() -> String {
+    let mut out = String::from(BASH_HEAD);
+    let mut first: Vec<String> = COMMANDS.iter().map(|s| s.word.to_string()).collect();
+    first.extend(TOP_FLAGS.iter().flat_map(|t| spellings(flag(t.opt))));
     let _ = writeln!(
         out,
-        "    if [ \"$COMP_CWORD\" -le 1 ]; then\n        COMPREPLY=($(compgen -W \"{} -h --help -V --version\" -- \"$cur\"))\n        return 0\n    fi",
-        names(commands)
+        "    if [ \"$COMP_CWORD\" -le 1 ]; then\n        {}\n        return 0\n    fi",
+        bash_words(&first.iter().map(String::as_str).collect::<Vec<_>>())
     );
     out.push_str("    local command=\"${COMP_WORDS[1]}\" prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n");
     out.push_str("    local flags=\"\" takes_value=\"\"\n    case \"$command\" in\n");
-    for command in commands {
-        let all: Vec<String> = command.flags.iter().flat_map(flag_words).collect();
-        let valued: Vec<String> = command
-            .flags
-            .iter()
-            .filter(|f| f.value.is_some())
-            .flat_map(flag_words)
-            .collect();
+    for spec in COMMANDS {
+        let all: Vec<String> = offered(spec).flat_map(|(f, _)| spellings(f)).collect();
         let _ = writeln!(
             out,
             "        {}) flags=\"{}\"; takes_value=\" {} \" ;;",
-            command.name,
+            spec.word,
             all.join(" "),
-            valued.join(" ")
+            valued(spec).join(" ")
         );
     }
     out.push_str("    esac\n    case \"$command $prev\" in\n");
-    for command in commands {
-        for flag in &command.flags {
+    for spec in COMMANDS {
+        for (flag, _) in offered(spec) {
             let Some(value) = flag.value else { continue };
-            let patterns: Vec<String> = flag_words(flag)
+            let patterns: Vec<String> = spellings(flag)
                 .iter()
-                .map(|w| format!("\"{} {w}\"", command.name))
+                .map(|w| format!("\"{} {w}\"", spec.word))
                 .collect();
-            let _ = writeln!(
-                out,
-                "        {}) {}; return 0 ;;",
-                patterns.join("|"),
-                bash_reply(value)
-            );
+            let reply = bash_reply(value.completes);
+            let _ = writeln!(out, "        {}) {reply}; return 0 ;;", patterns.join("|"));
         }
     }
-    out.push_str(
-        "    esac\n    if [[ \"$cur\" == -* ]]; then\n        COMPREPLY=($(compgen -W \"$flags\" -- \"$cur\"))\n        return 0\n    fi\n",
-    );
-    // Which positional the word is: the words before it that are neither flags nor values.
-    out.push_str(
-        "    local i=2 position=0\n    while [ \"$i\" -lt \"$COMP_CWORD\" ]; do\n        local word=\"${COMP_WORDS[i]}\"\n        if [[ \"$word\" == -* ]]; then\n            [[ \"$word\" != *=* && \"$takes_value\" == *\" $word \"* ]] && i=$((i + 1))\n        else\n            position=$((position + 1))\n        fi\n        i=$((i + 1))\n    done\n    case \"$command $position\" in\n",
-    );
-    for command in commands {
-        for (index, completes) in command.positionals.iter().enumerate() {
-            let last = index + 1 == command.positionals.len();
-            let position = if last {
-                "*".to_string()
-            } else {
-                index.to_string()
+    out.push_str(BASH_POSITION);
+    for spec in COMMANDS {
+        for (index, argument) in spec.arguments.iter().enumerate() {
+            let position = match argument.name.ends_with("...") {
+                true => format!("\"{} \"{}*", spec.word, index),
+                false => format!("\"{} {index}\"", spec.word),
             };
             let _ = writeln!(
                 out,
-                "        \"{} \"{position}) {} ;;",
-                command.name,
-                bash_reply(*completes)
+                "        {position}) {} ;;",
+                bash_reply(argument.completes)
             );
         }
     }
@@ -331,12 +157,46 @@ fn bash(commands: &[CommandSpec]) -> String {
     out
 }
 
-/// Text safe inside a zsh `_arguments` description (`[...]`) in single quotes.
-fn zsh_about(about: &str) -> String {
-    about
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || " ,.-/".contains(*c))
-        .collect()
+/// After the flags' values: a flag being typed, else which positional the word is (the words
+/// before it that are neither flags nor their values).
+const BASH_POSITION: &str = r#"    esac
+    if [[ "$cur" == -* ]]; then
+        _porch_reply compgen -W "$flags" -- "$cur"
+        return 0
+    fi
+    local i=2 position=0
+    while [ "$i" -lt "$COMP_CWORD" ]; do
+        local word="${COMP_WORDS[i]}"
+        if [[ "$word" == -* ]]; then
+            [[ "$word" != *=* && "$takes_value" == *" $word "* ]] && i=$((i + 1))
+        else
+            position=$((position + 1))
+        fi
+        i=$((i + 1))
+    done
+    case "$command $position" in
+"#;
+
+/// Text inside single quotes in zsh.
+fn zsh_quote(text: &str) -> String {
+    text.replace('\'', r"'\''")
+}
+
+/// Text inside a single-quoted zsh `_arguments` spec, in a description (`[…]`) or a message:
+/// `_arguments` reads `\` as quoting the next character, so `[`, `]` and `:` keep their place.
+fn zsh_escape(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        match c {
+            '\'' => out.push_str(r"'\''"),
+            '\\' | '[' | ']' | ':' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn zsh_action(completes: Completes) -> String {
@@ -344,55 +204,77 @@ fn zsh_action(completes: Completes) -> String {
         Completes::Files => "_files".to_string(),
         Completes::Directories => "_files -/".to_string(),
         Completes::Words(words) => format!("({})", words.join(" ")),
+        Completes::Topics => format!("({})", topics().join(" ")),
+        Completes::Tasks => "_porch_tasks".to_string(),
+        Completes::RepoOrTask => "_porch_repo_or_task".to_string(),
         Completes::Nothing => " ".to_string(),
     }
 }
 
-fn zsh(commands: &[CommandSpec]) -> String {
-    let mut out = String::from(
-        "#compdef porch\n# zsh completion for porch: save it as _porch in a directory of $fpath\n\
-         # (e.g. ~/.zfunc, with fpath=(~/.zfunc $fpath) before compinit in ~/.zshrc)\n\
-         _porch() {\n    if (( CURRENT == 2 )); then\n",
-    );
-    let _ = writeln!(
-        out,
-        "        compadd -- {} -h --help -V --version\n        return\n    fi",
-        names(commands)
-    );
-    out.push_str("    shift words\n    (( CURRENT-- ))\n    case $words[1] in\n");
-    for command in commands {
-        let _ = writeln!(
-            out,
-            "        {})\n            _arguments -s \\",
-            command.name
-        );
-        for flag in &command.flags {
-            let about = zsh_about(&flag.about);
-            let value = flag
-                .value
-                .map(|v| format!(":value:{}", zsh_action(v)))
-                .unwrap_or_default();
-            let spec = match flag.short {
-                Some(c) => format!(
-                    "'(-{c} --{long})'{{-{c},--{long}}}'[{about}]{value}'",
-                    long = flag.long
-                ),
-                None => format!("'--{}[{about}]{value}'", flag.long),
-            };
-            let _ = writeln!(out, "                {spec} \\");
+const ZSH_HEAD: &str = r#"#compdef porch
+# zsh completion for porch: save it as _porch in a directory of $fpath
+# (e.g. ~/.zfunc, with fpath=(~/.zfunc $fpath) before compinit in ~/.zshrc)
+
+# The task names porch reads from the tasks file or the stored run the words name.
+_porch_tasks() {
+    local -a tasks
+    tasks=(${(f)"$(command porch __complete tasks "${words[CURRENT]}" porch "${(@)words[1,CURRENT-1]}" 2>/dev/null)"})
+    compadd -a tasks
+}
+_porch_repo_or_task() {
+    _alternative 'tasks:task:_porch_tasks' 'directories:directory:_files -/'
+}
+_porch() {
+    if (( CURRENT == 2 )); then
+        local -a commands
+        commands=(
+"#;
+
+fn zsh_flag(flag: &Flag, about: &str) -> String {
+    let about = zsh_escape(about);
+    let value = flag
+        .value
+        .map(|v| format!(":{}:{}", zsh_escape(v.placeholder), zsh_action(v.completes)))
+        .unwrap_or_default();
+    match flag.short {
+        Some(c) => format!(
+            "'(-{c} --{long})'{{-{c},--{long}}}'[{about}]{value}'",
+            long = flag.long
+        ),
+        None => format!("'--{}[{about}]{value}'", flag.long),
+    }
+}
+
+fn zsh_argument(index: usize, argument: &Argument) -> String {
+    let position = match argument.name.ends_with("...") {
+        true => "*".to_string(),
+        false => (index + 1).to_string(),
+    };
+    let name = zsh_escape(argument.name.trim_end_matches("..."));
+    format!("'{position}:{name}:{}'", zsh_action(argument.completes))
+}
+
+fn zsh() -> String {
+    let mut out = String::from(ZSH_HEAD);
+    for spec in COMMANDS {
+        let (_, what) = spec.overview[0];
+        let _ = writeln!(out, "            '{}:{}'", spec.word, zsh_quote(what));
+    }
+    for takes in TOP_FLAGS {
+        for spelling in spellings(flag(takes.opt)) {
+            let _ = writeln!(out, "            '{spelling}:{}'", zsh_quote(takes.about));
         }
-        for (index, completes) in command.positionals.iter().enumerate() {
-            let last = index + 1 == command.positionals.len();
-            let position = if last {
-                "*".to_string()
-            } else {
-                (index + 1).to_string()
-            };
-            let _ = writeln!(
-                out,
-                "                '{position}:argument:{}' \\",
-                zsh_action(*completes)
-            );
+    }
+    out.push_str(
+        "        )\n        _describe command commands\n        return\n    fi\n    shift words\n    (( CURRENT-- ))\n    case $words[1] in\n",
+    );
+    for spec in COMMANDS {
+        let _ = writeln!(out, "        {})\n            _arguments -s \\", spec.word);
+        for (flag, about) in offered(spec) {
+            let _ = writeln!(out, "                {} \\", zsh_flag(flag, &about));
+        }
+        for (index, argument) in spec.arguments.iter().enumerate() {
+            let _ = writeln!(out, "                {} \\", zsh_argument(index, argument));
         }
         out.push_str("            ;;\n");
     }
@@ -404,54 +286,109 @@ fn fish_quote(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-fn fish(commands: &[CommandSpec]) -> String {
-    let mut out = String::from(
-        "# fish completion for porch: save it as ~/.config/fish/completions/porch.fish\n\
-         complete -c porch -f\n",
-    );
-    let _ = writeln!(
-        out,
-        "complete -c porch -n __fish_use_subcommand -a {}",
-        fish_quote(&names(commands))
-    );
-    for command in commands {
-        let when = format!("__fish_seen_subcommand_from {}", command.name);
-        for flag in &command.flags {
-            let mut line = format!(
-                "complete -c porch -n {} -l {}",
-                fish_quote(&when),
-                flag.long
-            );
-            if let Some(c) = flag.short {
-                let _ = write!(line, " -s {c}");
-            }
-            match flag.value {
-                None => {}
-                Some(Completes::Files) => line.push_str(" -r -F"),
-                Some(Completes::Directories) => {
-                    line.push_str(" -x -a '(__fish_complete_directories)'")
-                }
-                Some(Completes::Words(words)) => {
-                    let _ = write!(line, " -x -a {}", fish_quote(&words.join(" ")));
-                }
-                Some(Completes::Nothing) => line.push_str(" -x"),
-            }
-            let _ = writeln!(out, "{line} -d {}", fish_quote(&flag.about));
+const FISH_HEAD: &str = r#"# fish completion for porch: save it as ~/.config/fish/completions/porch.fish
+complete -c porch -f
+
+# The word being completed follows COMMAND.
+function __porch_is --argument-names command
+    set -l tokens (commandline -opc)
+    test (count $tokens) -ge 2; and test "$tokens[2]" = "$command"
+end
+
+# The word being completed is argument N of COMMAND (N+: or a later one); the flags after N
+# are those that take a value, whose value is no argument.
+function __porch_argument --argument-names command want
+    __porch_is $command; or return 1
+    set -l valued $argv[3..-1]
+    set -l position 0
+    set -l skip 0
+    for token in (commandline -opc)[3..-1]
+        if test $skip = 1
+            set skip 0
+        else if string match -q -- '-*' $token
+            contains -- $token $valued; and set skip 1
+        else
+            set position (math $position + 1)
+        end
+    end
+    if string match -q -- '*+' $want
+        test $position -ge (string trim -r -c + -- $want)
+    else
+        test $position -eq $want
+    end
+end
+
+# The task names porch reads from the tasks file or the stored run the words name.
+function __porch_tasks
+    set -l current (commandline -ct)
+    command porch __complete tasks "$current" (commandline -opc) 2>/dev/null
+end
+"#;
+
+fn fish_value(completes: Completes) -> Option<String> {
+    match completes {
+        Completes::Files => Some("-F".to_string()),
+        Completes::Directories => Some("-a '(__fish_complete_directories)'".to_string()),
+        Completes::Words(words) => Some(format!("-a {}", fish_quote(&words.join(" ")))),
+        Completes::Topics => Some(format!("-a {}", fish_quote(&topics().join(" ")))),
+        Completes::Tasks => Some("-a '(__porch_tasks)'".to_string()),
+        Completes::RepoOrTask => {
+            Some("-a '(__porch_tasks) (__fish_complete_directories)'".to_string())
         }
-        // fish cannot tell one positional from the next: each command gets what its first
-        // one wants.
-        let first = command.positionals.first().copied();
-        let arguments = match first {
-            Some(Completes::Files) => Some("-F".to_string()),
-            Some(Completes::Directories) => Some("-a '(__fish_complete_directories)'".to_string()),
-            Some(Completes::Words(words)) => Some(format!("-a {}", fish_quote(&words.join(" ")))),
-            Some(Completes::Nothing) | None => None,
-        };
-        if let Some(arguments) = arguments {
+        Completes::Nothing => None,
+    }
+}
+
+fn fish_flag(spec: &Spec, flag: &Flag, about: &str) -> String {
+    let mut line = format!(
+        "complete -c porch -n '__porch_is {}' -l {}",
+        spec.word, flag.long
+    );
+    if let Some(c) = flag.short {
+        let _ = write!(line, " -s {c}");
+    }
+    match flag.value.map(|v| v.completes) {
+        None => {}
+        Some(Completes::Files) => line.push_str(" -r -F"),
+        Some(completes) => {
+            line.push_str(" -x");
+            if let Some(value) = fish_value(completes) {
+                let _ = write!(line, " {value}");
+            }
+        }
+    }
+    format!("{line} -d {}", fish_quote(about))
+}
+
+fn fish() -> String {
+    let mut out = String::from(FISH_HEAD);
+    for spec in COMMANDS {
+        let (_, what) = spec.overview[0];
+        let _ = writeln!(
+            out,
+            "complete -c porch -n __fish_use_subcommand -a {} -d {}",
+            spec.word,
+            fish_quote(what)
+        );
+    }
+    for spec in COMMANDS {
+        for (flag, about) in offered(spec) {
+            let _ = writeln!(out, "{}", fish_flag(spec, flag, &about));
+        }
+        let valued = valued(spec).join(" ");
+        for (index, argument) in spec.arguments.iter().enumerate() {
+            let Some(value) = fish_value(argument.completes) else {
+                continue;
+            };
+            let want = match argument.name.ends_with("...") {
+                true => format!("{index}+"),
+                false => index.to_string(),
+            };
+            let when = format!("__porch_argument {} {want} {valued}", spec.word);
             let _ = writeln!(
                 out,
-                "complete -c porch -n {} {arguments}",
-                fish_quote(&when)
+                "complete -c porch -n {} {value}",
+                fish_quote(when.trim())
             );
         }
     }
@@ -461,154 +398,102 @@ fn fish(commands: &[CommandSpec]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::flags::FLAGS;
 
     #[test]
-    fn option_lines_of_a_help_text_are_flags_and_prose_is_not() {
-        let flag = |short, long: &str, value, about: &str| Flag {
-            short,
-            long: long.to_string(),
-            value,
-            about: about.to_string(),
-        };
-        // (line, the flag it describes)
-        let cases = [
-            (
-                "  -o, --output FILE           write the results",
-                Some(flag(
-                    Some('o'),
-                    "output",
-                    Some(Completes::Files),
-                    "write the results",
-                )),
-            ),
-            (
-                "      --worktree-dir DIR      where worktrees go",
-                Some(flag(
-                    None,
-                    "worktree-dir",
-                    Some(Completes::Directories),
-                    "where worktrees go",
-                )),
-            ),
-            (
-                "      --cleanup               remove each worktree",
-                Some(flag(None, "cleanup", None, "remove each worktree")),
-            ),
-            (
-                "      --color WHEN            auto, always or never",
-                Some(flag(
-                    None,
-                    "color",
-                    Some(Completes::Words(&COLOR_CHOICES)),
-                    "auto, always or never",
-                )),
-            ),
-            (
-                "      --only NAME,...         run only these tasks",
-                Some(flag(
-                    None,
-                    "only",
-                    Some(Completes::Nothing),
-                    "run only these tasks",
-                )),
-            ),
-            ("  --permission-mode, --cleanup, -o, ...", None),
-            ("  and every option of `porch run`", None),
-            ("Options:", None),
-            ("--resume) where it had one", None),
-        ];
-        for (line, expected) in cases {
-            assert_eq!(flag_line(line), expected, "{line}");
-        }
+    fn zsh_descriptions_keep_every_character() {
+        assert_eq!(
+            zsh_escape("the agent [env: PORCH_CLAUDE] it's ~/w"),
+            r"the agent \[env\: PORCH_CLAUDE\] it'\''s ~/w"
+        );
     }
 
-    /// Every `--flag` on an option line of a command's help, found by a plain scan, is in each
-    /// shell's script.
-    #[test]
-    fn every_flag_of_every_help_text_is_completed_in_every_shell() {
-        let scripts: Vec<String> = [Shell::Bash, Shell::Zsh, Shell::Fish].map(script).to_vec();
-        for (name, topic, _) in COMMANDS {
-            if name == "help" {
-                continue;
+    /// The flags (`-x`, `--long`) a script offers after `porch WORD`, read from its text.
+    fn offered_in(shell: Shell, script: &str, word: &str) -> Vec<String> {
+        let mut found: Vec<String> = match shell {
+            Shell::Bash => {
+                let line = format!("\n        {word}) flags=\"");
+                let rest = script
+                    .split(&line)
+                    .nth(1)
+                    .expect("bash has a line per command");
+                let flags = rest.split('"').next().unwrap();
+                flags.split_whitespace().map(String::from).collect()
             }
-            let help = cli::help_text(topic);
-            let on_option_lines = help
+            Shell::Zsh => {
+                let block = script
+                    .split(&format!("\n        {word})\n"))
+                    .nth(1)
+                    .unwrap();
+                let block = block.split(";;").next().unwrap();
+                block
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix('\''))
+                    .flat_map(|spec| match spec.strip_prefix('(') {
+                        // '(-o --output)'{-o,--output}'[…]…'
+                        Some(both) => both.split(')').next().unwrap().split(' ').collect(),
+                        None => vec![spec.split('[').next().unwrap()],
+                    })
+                    .filter(|f| f.starts_with('-'))
+                    .map(String::from)
+                    .collect()
+            }
+            Shell::Fish => script
                 .lines()
-                .filter(|l| l.starts_with(' ') && l.trim_start().starts_with('-'))
-                // The flags before the description: `-o, --output FILE  write…`.
-                .flat_map(|l| {
-                    l.split_whitespace()
-                        .take_while(|w| !w.starts_with(char::is_lowercase))
+                .filter_map(|l| {
+                    l.strip_prefix(&format!("complete -c porch -n '__porch_is {word}' "))
                 })
-                .filter_map(|w| w.trim_end_matches(',').strip_prefix("--"))
-                .filter(|w| !w.is_empty());
-            for long in on_option_lines {
-                for (shell, script) in SHELLS.iter().zip(&scripts) {
-                    let spelled = match *shell {
-                        "fish" => format!("__fish_seen_subcommand_from {name}' -l {long}"),
-                        _ => format!("--{long}"),
-                    };
-                    assert!(script.contains(&spelled), "{shell}: porch {name} --{long}");
+                .flat_map(|l| {
+                    let words: Vec<&str> = l.split(' ').collect();
+                    let mut flags = vec![format!("--{}", words[1])];
+                    if words.get(2) == Some(&"-s") {
+                        flags.push(format!("-{}", words[3]));
+                    }
+                    flags
+                })
+                .collect(),
+        };
+        found.sort();
+        found
+    }
+
+    /// Each script offers each command exactly the flags of its row; the parser takes each of
+    /// them, and refuses every flag of porch the command's row does not hold.
+    #[test]
+    fn each_script_offers_each_command_exactly_the_flags_its_parser_takes() {
+        let env = crate::cli::lex::Env::default();
+        for spec in COMMANDS {
+            let mut expected: Vec<String> = offered(spec).flat_map(|(f, _)| spellings(f)).collect();
+            expected.sort();
+            for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+                let found = offered_in(shell, &script(shell), spec.word);
+                assert_eq!(found, expected, "{shell:?}: porch {}", spec.word);
+            }
+            for flag in FLAGS {
+                for spelling in spellings(flag) {
+                    let mut args = vec![spec.word.to_string(), spelling.clone()];
+                    if flag.takes_value() {
+                        args.push("x".to_string());
+                    }
+                    args.push("--help".to_string());
+                    let parsed = crate::cli::parse(&args, &env);
+                    let help = crate::cli::Command::Help(crate::cli::HelpTopic::Command(spec.name));
+                    let taken = expected.contains(&spelling);
+                    let accepted = parsed.as_ref().is_ok_and(|c| *c == help);
+                    assert_eq!(accepted, taken, "porch {args:?}: {parsed:?}");
                 }
             }
         }
     }
 
     #[test]
-    fn values_complete_as_the_parser_reads_them() {
-        let run = commands().into_iter().find(|c| c.name == "run").unwrap();
-        let value = |long: &str| run.flags.iter().find(|f| f.long == long).unwrap().value;
-        assert_eq!(value("color"), Some(Completes::Words(&COLOR_CHOICES)));
-        assert_eq!(
-            value("permission-mode"),
-            Some(Completes::Words(&PERMISSION_MODES))
-        );
-        assert_eq!(value("output"), Some(Completes::Files));
-        assert_eq!(value("worktree-dir"), Some(Completes::Directories));
-        assert_eq!(value("cleanup"), None);
-        for color in COLOR_CHOICES {
-            assert!(
-                cli::parse(["run", "t", "--color", color]).is_ok(),
-                "{color}"
-            );
-        }
-        let resume = commands().into_iter().find(|c| c.name == "resume").unwrap();
-        for long in ["run", "timeout", "junit", "color"] {
-            assert!(
-                resume.flags.iter().any(|f| f.long == long),
-                "resume --{long}"
-            );
-        }
-    }
-
-    #[test]
-    fn every_command_completed_is_one_porch_has() {
-        for (name, topic, _) in COMMANDS {
-            let asked = if name == "help" {
-                [name, "help"]
-            } else {
-                [name, "--help"]
-            };
-            assert_eq!(
-                cli::parse(asked).ok(),
-                Some(cli::Command::Help(topic)),
-                "{name}"
-            );
-            assert!(cli::MAIN_HELP.contains(&format!("porch {name}")), "{name}");
-        }
-        // And every command the main help lists is completed.
-        let listed = cli::MAIN_HELP
-            .lines()
-            .filter_map(|l| l.strip_prefix("  porch "))
-            .filter_map(|l| l.split_whitespace().next());
-        for name in listed {
-            assert!(
-                COMMANDS.iter().any(|(command, _, _)| *command == name),
-                "porch {name} is completed"
-            );
-        }
-        for shell in SHELLS {
-            assert!(Shell::from_name(shell).is_some());
-        }
+    fn positionals_complete_by_position() {
+        let bash = script(Shell::Bash);
+        assert!(bash.contains("\"run 0\") _porch_files"), "{bash}");
+        assert!(bash.contains("\"run 1\") _porch_dirs"), "{bash}");
+        assert!(bash.contains("\"merge \"1*) _porch_tasks"), "{bash}");
+        let fish = script(Shell::Fish);
+        let repo = "'__porch_argument run 1 --tasks --repo --worktree-dir";
+        assert!(fish.contains(repo), "{fish}");
     }
 }

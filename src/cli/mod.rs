@@ -1,25 +1,38 @@
-//! The command line: lexopt arguments in, a `Command` out. No I/O happens here, so the parser is
-//! unit-tested on plain string lists.
+//! The command line: lexopt arguments and the environment's defaults in, a `Command` out, all
+//! made from one table of commands and flags. The parser does no I/O (beyond asking whether
+//! `porch merge`'s first argument is a directory), so it is unit-tested on plain string lists;
+//! only `complete::answer`, for the completion scripts, reads files.
 
 pub mod after;
+pub mod complete;
 pub mod completions;
+pub mod flags;
+pub mod help;
+pub mod lex;
+pub mod run;
+pub mod table;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use lexopt::prelude::*;
 
-use crate::agent::PERMISSION_MODES;
-use crate::cli::after::Parsed;
 use crate::cli::completions::Shell;
+use crate::cli::flags::Opt;
+use crate::cli::flags::SHELLS;
+use crate::cli::lex::Given;
+use crate::cli::lex::Lexed;
+use crate::cli::table::Name;
 use crate::error::Error;
-use crate::preflight::branch_template::Template;
-use crate::preflight::options::{
-    CleanArgs, ColorChoice, LogsArgs, MergeArgs, MergeResultsArgs, OutputMode, ResumeArgs, RunArgs,
-    StatusArgs,
-};
-use crate::process::task_env::DEFAULT_PORT_BASE;
+use crate::preflight::options::CleanArgs;
+use crate::preflight::options::LogsArgs;
+use crate::preflight::options::MergeArgs;
+use crate::preflight::options::MergeResultsArgs;
+use crate::preflight::options::ResumeArgs;
+use crate::preflight::options::RunArgs;
+use crate::preflight::options::StatusArgs;
+
+pub use crate::cli::lex::Env;
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
@@ -41,182 +54,28 @@ pub enum Command {
     Version,
     /// `porch completions SHELL`: the completion script for SHELL.
     Completions(Shell),
+    /// `porch __complete tasks …`: the task names a completion script offers.
+    CompleteTasks(complete::Request),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum HelpTopic {
     Main,
-    Run,
-    Init,
-    List,
-    After(after::Topic),
+    Command(Name),
     /// The tasks file's format: `porch help tasks`.
     Tasks,
-    Completions,
 }
 
-pub const MAIN_HELP: &str = "\
-porch: run many headless Claude Code sessions in parallel, one git worktree and branch per task
-
-Usage:
-  porch run [OPTIONS] TASKS [REPO]   run every task of TASKS (a JSON file, or - for stdin)
-  porch init [FILE]                  write a sample tasks file (default tasks.json)
-  porch list [REPO]                  show the repository's worktrees, porch's marked
-  porch status [REPO]                what the latest run left: statuses, branches, worktrees
-  porch logs TASK [REPO]             a task's whole session output (--raw, --follow)
-  porch resume [REPO]                run again what the latest run did not finish
-  porch merge [REPO] [TASK...]       merge the run's succeeded branches into porch/merge/RUN
-  porch clean [REPO]                 remove the run's worktrees (--branches: and branches)
-  porch merge-results A.json B.json  join shards' results (run --shard K/N) into one
-  porch help [COMMAND]               show help for a command
-  porch help tasks                   the tasks file: every field, defaults, branch templates
-  porch completions SHELL            print a completion script for bash, zsh or fish
-
-Options:
-  -h, --help       show this help
-  -V, --version    show porch's version
-
-Exit codes: 0 every task succeeded; 1 a task failed, timed out or was skipped, or the results
-file could not be written; 2 bad usage or configuration (nothing was created); 130, 143, 129
-stopped by SIGINT, SIGTERM, SIGHUP (results written).
-
-Run `porch help run` for the options of `run`, `porch help tasks` for the tasks file, and
-`porch help COMMAND` for any other command.";
-
-pub const RUN_HELP: &str = "\
-porch run: start one claude session per task, each in its own worktree on branch task/NAME
-
-Usage:
-  porch run [OPTIONS] TASKS [REPO]
-  porch run [OPTIONS] --tasks TASKS --repo REPO
-
-Arguments:
-  TASKS    the tasks file (JSON), or - to read it from standard input
-  REPO     any directory inside the git work tree to run against [default: .]
-
-Options:
-      --worktree-dir DIR      where worktrees go, as DIR/<repo name>/<task name>
-                              [default: ~/worktrees]
-      --permission-mode MODE  claude's permission mode: acceptEdits, auto, bypassPermissions,
-                              default, dontAsk or plan [default: acceptEdits]
-      --cleanup               remove each worktree once its work is committed (the branch stays)
-  -o, --output FILE           write the results JSON to FILE (never a file git tracks)
-                              [default: a file per run in DIR/<repo name>/.porch/runs/,
-                              linked as .porch/results.json]
-      --junit FILE            also write a JUnit XML report to FILE at the end: a testcase
-                              per task, failures with their reason and the log's last lines
-      --claude PATH           the agent executable [env: PORCH_CLAUDE] [default: claude on PATH]
-      --color WHEN            auto, always or never [default: auto; NO_COLOR turns it off]
-  -q, --quiet                 print only the summary (and errors), not the sessions' lines
-      --json                  print only the results JSON on stdout, when the run ends
-                              (porch's notes go to stderr)
-      --events                print JSON Lines on stdout: each line, tool call and task start
-                              and end as it happens (see README: Output for scripts)
-  -j, --jobs N                run at most N sessions at once; the rest wait in file order
-                              [default: all tasks, capped at ~300 MB of available memory each]
-      --stagger DURATION      pause between session starts, e.g. 2s [default: none]
-      --timeout DURATION      end a session that runs longer: status timed_out (a task's
-                              \"timeout\" field overrides it) [default: none]
-      --idle-timeout DURATION end a session that prints nothing for that long: timed_out
-      --keep-leftovers        leave processes a session started running after it exits
-                              (by default porch ends them and reports how many)
-      --retries N             start a session again, from a clean worktree, when it failed
-                              with a transient API error (429, 5xx, overloaded, unreachable)
-                              [default: 0]; what a failed attempt wrote is kept under
-                              refs/porch/attempts/NAME/N
-      --retry-backoff DURATION  pause before the first retry, doubled for each next one
-                              [default: 10s]
-      --max-cost-usd X        the run's budget in dollars: each session (every attempt) gets
-                              what is left as claude's --max-budget-usd; once it is spent, no
-                              session or retry starts and the tasks not started are skipped
-      --branch-template TEMPLATE  each task's branch, from {name}, {run}, {date}, {time};
-                              e.g. 'nightly/{date}/{name}' [default: the tasks file's
-                              branch_template, else task/{name}]
-      --port-base N           task N's block of 10 ports starts at this + 10 x N, given as
-                              PORCH_PORT [default: 40000]
-      --only NAME,...         run only these tasks of the file (a repeated task's name
-                              means all its attempts)
-      --skip NAME,...         run every task of the file but these
-      --shard K/N             run only the K-th of N disjoint slices of the tasks file, the
-                              same on every machine (a task and its depends_on stay together)
-      --push REMOTE           push each task's branch to REMOTE (a remote, URL or path) once
-                              its work is committed; a failed push is reported, exit code 1
-  -h, --help                  show this help
-
-Tasks file:
-  {\"defaults\": {\"model\": \"sonnet\"},
-   \"tasks\": [{\"name\": \"add-auth\", \"prompt\": \"Add login to the API\",
-              \"allowed_tools\": [\"Read\", \"Edit\"], \"setup\": [\"npm\", \"ci\"]}]}
-  name and prompt (or prompt_file) are required. `porch help tasks` describes every field;
-  `porch init` writes an example to start from. Durations are written 90s, 10m, 1h30m, 500ms.
-
-Signals:
-  SIGINT (Ctrl-C), SIGTERM, SIGHUP: no new sessions start; running ones are ended (SIGTERM,
-  then SIGKILL after a grace period), their work is committed, the results are written with
-  status interrupted (skipped for tasks never started), and porch exits 130, 143 or 129.
-  A second Ctrl-C ends the sessions at once.
-
-Exit codes: 0 every task succeeded; 1 a task failed, timed out or was skipped, or the results
-file could not be written; 2 bad usage or configuration (nothing was created); 130, 143, 129
-stopped by SIGINT, SIGTERM, SIGHUP.";
-
-pub const INIT_HELP: &str = "\
-porch init: write a sample tasks file to start from
-
-Usage:
-  porch init [OPTIONS] [FILE]
-
-Arguments:
-  FILE    where to write it [default: tasks.json]
-
-Options:
-  -f, --force    overwrite FILE if it exists
-  -h, --help     show this help";
-
-pub const LIST_HELP: &str = "\
-porch list: show the repository's worktrees; porch's (branch task/NAME) are marked with their
-task name and whether they hold uncommitted changes
-
-Usage:
-  porch list [REPO]
-  porch list --repo REPO
-
-Arguments:
-  REPO    any directory inside the git work tree [default: .]
-
-Options:
-      --repo REPO    the same as the REPO argument
-  -h, --help         show this help";
-
-pub const COMPLETIONS_HELP: &str = "\
-porch completions: print a shell completion script for porch's commands, flags and values
-
-Usage:
-  porch completions bash|zsh|fish
-
-Install:
-  bash   porch completions bash > ~/.local/share/bash-completion/completions/porch
-         (or add `source <(porch completions bash)` to ~/.bashrc)
-  zsh    porch completions zsh > ~/.zfunc/_porch, with fpath=(~/.zfunc $fpath) before
-         compinit in ~/.zshrc
-  fish   porch completions fish > ~/.config/fish/completions/porch.fish
-
-Options:
-  -h, --help    show this help";
-
-pub fn help_text(topic: HelpTopic) -> &'static str {
+pub fn help_text(topic: HelpTopic) -> String {
     match topic {
-        HelpTopic::Main => MAIN_HELP,
-        HelpTopic::Run => RUN_HELP,
-        HelpTopic::Init => INIT_HELP,
-        HelpTopic::List => LIST_HELP,
-        HelpTopic::After(topic) => after::help_text(topic),
-        HelpTopic::Tasks => crate::preflight::taskfile::HELP,
-        HelpTopic::Completions => COMPLETIONS_HELP,
+        HelpTopic::Main | HelpTopic::Command(Name::Help) => help::main_help(),
+        HelpTopic::Command(name) => help::command_help(table::spec(name)),
+        HelpTopic::Tasks => crate::preflight::taskfile::HELP.to_string(),
     }
 }
 
-pub fn parse<I>(args: I) -> Result<Command, Error>
+/// The command `args` (without the program's name) ask for; `env` gives the flags' defaults.
+pub fn parse<I>(args: I, env: &Env) -> Result<Command, Error>
 where
     I: IntoIterator,
     I::Item: Into<OsString>,
@@ -228,428 +87,106 @@ where
         return Err(Error::usage("no command given")
             .with_hint("try `porch run TASKS [REPO]`, or `porch --help`"));
     };
-    match arg {
-        Short('h') | Long("help") => Ok(Command::Help(HelpTopic::Main)),
-        Short('V') | Long("version") => Ok(Command::Version),
-        Value(command) => match command.string()?.as_str() {
-            "run" => parse_run(&mut parser),
-            "init" => parse_init(&mut parser),
-            "list" => parse_list(&mut parser),
-            "status" => after(after::parse_status(&mut parser)?, Command::Status),
-            "logs" => after(after::parse_logs(&mut parser)?, Command::Logs),
-            "merge" => after(after::parse_merge(&mut parser)?, Command::Merge),
-            "clean" => after(after::parse_clean(&mut parser)?, Command::Clean),
-            "resume" => after(after::parse_resume(&mut parser)?, Command::Resume),
-            "merge-results" => after(
-                after::parse_merge_results(&mut parser)?,
-                Command::MergeResults,
-            ),
-            "help" => parse_help(&mut parser),
-            "completions" => parse_completions(&mut parser),
-            other => Err(Error::usage(format!("unknown command `{other}`")).with_hint(COMMANDS)),
-        },
-        _ => Err(arg.unexpected().into()),
+    let word = match arg {
+        Short('h') | Long("help") => return Ok(Command::Help(HelpTopic::Main)),
+        Short('V') | Long("version") => return Ok(Command::Version),
+        Value(word) => word.string()?,
+        _ => return Err(arg.unexpected().into()),
+    };
+    if word == complete::WORD {
+        let rest = parser.raw_args()?.collect();
+        return Ok(Command::CompleteTasks(complete::request(rest, env)));
+    }
+    let spec = table::find(&word).ok_or_else(|| {
+        Error::usage(format!("unknown command `{word}`")).with_hint(table::commands_hint())
+    })?;
+    match lex::lex(&mut parser, spec, env)? {
+        Lexed::Help => Ok(Command::Help(HelpTopic::Command(spec.name))),
+        Lexed::Given(given) => command(&given),
     }
 }
 
-const COMMANDS: &str = "the commands are run, init, list, status, logs, resume, merge, clean, merge-results, completions and help";
-
-fn parse_completions(parser: &mut lexopt::Parser) -> Result<Command, Error> {
-    const USAGE: &str = "usage: porch completions bash|zsh|fish";
-    let mut shell = None;
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Short('h') | Long("help") => return Ok(Command::Help(HelpTopic::Completions)),
-            Value(value) if shell.is_none() => {
-                let name = value.string()?;
-                let known = Shell::from_name(&name).ok_or_else(|| {
-                    Error::usage(format!("no completions for the shell `{name}`")).with_hint(
-                        format!("porch has them for {}", completions::SHELLS.join(", ")),
-                    )
-                })?;
-                shell = Some(known);
-            }
-            _ => return Err(Error::from(arg.unexpected()).with_hint(USAGE)),
-        }
+fn command(given: &Given) -> Result<Command, Error> {
+    match given.spec.name {
+        Name::Run => run::run(given),
+        Name::Resume => run::resume(given),
+        Name::Status => after::status(given),
+        Name::Logs => after::logs(given),
+        Name::Merge => after::merge(given),
+        Name::Clean => after::clean(given),
+        Name::MergeResults => after::merge_results(given),
+        Name::Init => init(given),
+        Name::List => list(given),
+        Name::Help => help(given),
+        Name::Completions => completions(given),
     }
-    shell
-        .map(Command::Completions)
-        .ok_or_else(|| Error::usage("no shell named").with_hint(USAGE))
 }
 
-fn after<T>(parsed: Parsed<T>, command: fn(T) -> Command) -> Result<Command, Error> {
-    Ok(match parsed {
-        Parsed::Args(args) => command(args),
-        Parsed::Help(topic) => Command::Help(HelpTopic::After(topic)),
+fn init(given: &Given) -> Result<Command, Error> {
+    let mut positionals = given.positionals.iter().cloned();
+    let file = positionals.next().map(PathBuf::from);
+    given.refuse_extra(positionals.next())?;
+    Ok(Command::Init {
+        file: file.unwrap_or_else(|| PathBuf::from("tasks.json")),
+        force: given.switch(Opt::Overwrite),
     })
 }
 
-fn parse_help(parser: &mut lexopt::Parser) -> Result<Command, Error> {
-    let topic = match parser.next()? {
-        None => HelpTopic::Main,
-        Some(Value(v)) => help_topic(&v.string()?)?,
-        Some(arg) => return Err(arg.unexpected().into()),
+fn list(given: &Given) -> Result<Command, Error> {
+    let mut positionals = given.positionals.iter().cloned();
+    let repo = given.os(Opt::Repo).or_else(|| positionals.next());
+    given.refuse_extra(positionals.next())?;
+    Ok(Command::List {
+        repo: PathBuf::from(repo.unwrap_or_else(|| ".".into())),
+    })
+}
+
+/// `porch help [COMMAND]`: a command, `tasks`, or porch's own help.
+fn help(given: &Given) -> Result<Command, Error> {
+    let mut positionals = given.positionals.iter().map(|w| w.to_string_lossy());
+    let topic = match positionals.next().as_deref() {
+        None | Some("help") => HelpTopic::Main,
+        Some("tasks") => HelpTopic::Tasks,
+        Some(word) => table::find(word)
+            .map(|spec| HelpTopic::Command(spec.name))
+            .ok_or_else(|| {
+                Error::usage(format!("no help for unknown command `{word}`"))
+                    .with_hint(table::commands_hint())
+            })?,
     };
+    given.refuse_extra(positionals.next().map(|w| w.into_owned().into()))?;
     Ok(Command::Help(topic))
 }
 
-/// The help `porch help NAME` shows.
-fn help_topic(name: &str) -> Result<HelpTopic, Error> {
-    match name {
-        "run" => Ok(HelpTopic::Run),
-        "init" => Ok(HelpTopic::Init),
-        "list" => Ok(HelpTopic::List),
-        "tasks" => Ok(HelpTopic::Tasks),
-        "completions" => Ok(HelpTopic::Completions),
-        "help" => Ok(HelpTopic::Main),
-        other => after::topic(other).map(HelpTopic::After).ok_or_else(|| {
-            Error::usage(format!("no help for unknown command `{other}`")).with_hint(COMMANDS)
-        }),
-    }
-}
-
-pub fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Error> {
-    let mut tasks: Option<String> = None;
-    let mut repo: Option<PathBuf> = None;
-    let mut worktree_dir = None;
-    let mut permission_mode = None;
-    let mut cleanup = false;
-    let mut output = None;
-    let mut junit = None;
-    let mut claude = None;
-    let mut color = None;
-    let mut jobs = None;
-    let mut stagger = None;
-    let mut timeout = None;
-    let mut idle_timeout = None;
-    let mut keep_leftovers = false;
-    let (mut quiet, mut json, mut events) = (false, false, false);
-    let mut retries = None;
-    let mut retry_backoff = None;
-    let mut max_cost_usd = None;
-    let mut branch_template = None;
-    let mut port_base = None;
-    let mut only = None;
-    let mut skip = None;
-    let mut shard = None;
-    let mut push = None;
-    let mut positionals: Vec<OsString> = Vec::new();
-
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Short('h') | Long("help") => return Ok(Command::Help(HelpTopic::Run)),
-            Long("tasks") => set_once(&mut tasks, "--tasks", parser.value()?.string()?)?,
-            Long("repo") => set_once(&mut repo, "--repo", PathBuf::from(parser.value()?))?,
-            Long("worktree-dir") => set_once(
-                &mut worktree_dir,
-                "--worktree-dir",
-                nonempty_path(parser, "--worktree-dir")?,
-            )?,
-            Long("permission-mode") => {
-                let mode = parser.value()?.string()?;
-                if !PERMISSION_MODES.contains(&mode.as_str()) {
-                    return Err(Error::usage(format!(
-                        "--permission-mode `{mode}` is not one of claude's permission modes"
-                    ))
-                    .with_hint(format!("use one of: {}", PERMISSION_MODES.join(", "))));
-                }
-                set_once(&mut permission_mode, "--permission-mode", mode)?;
-            }
-            Long("cleanup") => cleanup = true,
-            Short('o') | Long("output") => {
-                set_once(&mut output, "--output", nonempty_path(parser, "--output")?)?
-            }
-            Long("junit") => set_once(&mut junit, "--junit", nonempty_path(parser, "--junit")?)?,
-            Long("claude") => {
-                let value = parser.value()?;
-                if value.is_empty() {
-                    return Err(Error::usage("--claude needs a path to the agent executable")
-                        .with_hint("give the path of the claude CLI, or leave --claude out to use claude on PATH"));
-                }
-                set_once(&mut claude, "--claude", value)?;
-            }
-            Long("color") | Long("colour") => {
-                let choice = match parser.value()?.string()?.as_str() {
-                    "auto" => ColorChoice::Auto,
-                    "always" => ColorChoice::Always,
-                    "never" => ColorChoice::Never,
-                    other => {
-                        return Err(Error::usage(format!("--color `{other}` is not a choice"))
-                            .with_hint("use auto, always or never"));
-                    }
-                };
-                set_once(&mut color, "--color", choice)?;
-            }
-            Short('j') | Long("jobs") => {
-                let text = parser.value()?.string()?;
-                let n = text
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&n| (1..=4096).contains(&n))
-                    .ok_or_else(|| {
-                        Error::usage(format!("--jobs `{text}` is not a number of sessions"))
-                            .with_hint("give a whole number from 1 to 4096, e.g. -j 4")
-                    })?;
-                set_once(&mut jobs, "--jobs", n)?;
-            }
-            Long("stagger") => set_once(&mut stagger, "--stagger", duration(parser, "--stagger")?)?,
-            Long("timeout") => set_once(&mut timeout, "--timeout", duration(parser, "--timeout")?)?,
-            Long("idle-timeout") => set_once(
-                &mut idle_timeout,
-                "--idle-timeout",
-                duration(parser, "--idle-timeout")?,
-            )?,
-            Long("keep-leftovers") => keep_leftovers = true,
-            Short('q') | Long("quiet") => quiet = true,
-            Long("json") => json = true,
-            Long("events") => events = true,
-            Long("retries") => {
-                let text = parser.value()?.string()?;
-                let n = text
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|&n| n <= 20)
-                    .ok_or_else(|| {
-                        Error::usage(format!("--retries `{text}` is not a number of retries"))
-                            .with_hint("give a whole number from 0 to 20")
-                    })?;
-                set_once(&mut retries, "--retries", n)?;
-            }
-            Long("retry-backoff") => set_once(
-                &mut retry_backoff,
-                "--retry-backoff",
-                duration(parser, "--retry-backoff")?,
-            )?,
-            Long("max-cost-usd") => {
-                let text = parser.value()?.string()?;
-                let dollars = (text.parse::<f64>().ok())
-                    // Below a millionth of a dollar, porch (and claude) would write it as 0.
-                    .filter(|d| d.is_finite() && *d >= 0.000_001)
-                    .ok_or_else(|| {
-                        Error::usage(format!(
-                            "--max-cost-usd `{text}` is not an amount of dollars"
-                        ))
-                        .with_hint(
-                            "give a number of at least 0.000001, e.g. --max-cost-usd 5 or 2.50",
-                        )
-                    })?;
-                set_once(&mut max_cost_usd, "--max-cost-usd", dollars)?;
-            }
-            Long("branch-template") => {
-                let text = parser.value()?.string()?;
-                let template = Template::parse(&text).map_err(|reason| {
-                    Error::usage(format!("--branch-template `{text}` {reason}")).with_hint(
-                        "write e.g. 'nightly/{date}/{name}'; the placeholders are {name} (required), {run}, {date} and {time}",
-                    )
-                })?;
-                set_once(&mut branch_template, "--branch-template", template)?;
-            }
-            Long("port-base") => {
-                let text = parser.value()?.string()?;
-                let base = text
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|&n| n >= 1)
-                    .ok_or_else(|| {
-                        Error::usage(format!("--port-base `{text}` is not a port"))
-                            .with_hint("give a port from 1 to 65535, e.g. --port-base 40000")
-                    })?;
-                set_once(&mut port_base, "--port-base", base)?;
-            }
-            Long("only") => set_once(&mut only, "--only", task_names(parser, "--only")?)?,
-            Long("skip") => set_once(&mut skip, "--skip", task_names(parser, "--skip")?)?,
-            Long("shard") => {
-                let text = parser.value()?.string()?;
-                let parsed = crate::preflight::shard::parse(&text).map_err(|reason| {
-                    Error::usage(format!("--shard `{text}` {reason}")).with_hint(
-                        "write K/N with 1 <= K <= N, e.g. --shard 2/4 for the second of four",
-                    )
-                })?;
-                set_once(&mut shard, "--shard", parsed)?;
-            }
-            Long("push") => {
-                let remote = parser.value()?.string()?;
-                if remote.is_empty() || remote.starts_with('-') {
-                    return Err(Error::usage(format!("--push `{remote}` is not a remote"))
-                        .with_hint("name a remote of the repository (git remote -v), a URL or a path to a repository"));
-                }
-                set_once(&mut push, "--push", remote)?;
-            }
-            Value(value) => positionals.push(value),
-            _ => return Err(Error::from(arg.unexpected()).with_hint("see `porch run --help`")),
-        }
-    }
-
-    let mut positionals = positionals.into_iter();
-    if tasks.is_none()
-        && let Some(value) = positionals.next()
-    {
-        tasks = Some(os_string(value, "TASKS")?);
-    }
-    if repo.is_none()
-        && let Some(value) = positionals.next()
-    {
-        repo = Some(PathBuf::from(value));
-    }
-    if let Some(extra) = positionals.next() {
-        return Err(
-            Error::usage(format!("unexpected argument `{}`", extra.to_string_lossy()))
-                .with_hint("usage: porch run [OPTIONS] TASKS [REPO]"),
-        );
-    }
-    let Some(tasks) = tasks else {
-        return Err(Error::usage("no tasks file given").with_hint(
-            "usage: porch run [OPTIONS] TASKS [REPO]; `porch init` writes a sample tasks.json",
-        ));
+fn completions(given: &Given) -> Result<Command, Error> {
+    let mut positionals = given.positionals.iter().map(|w| w.to_string_lossy());
+    let Some(name) = positionals.next() else {
+        return Err(Error::usage("no shell named").with_hint(given.spec.usage_hint()));
     };
-    if tasks.is_empty() {
-        return Err(Error::usage("the tasks file path is empty")
-            .with_hint("name a JSON file, or - to read standard input"));
-    }
-    let repo = repo.unwrap_or_else(|| PathBuf::from("."));
-    if repo.as_os_str().is_empty() {
-        return Err(Error::usage("the repository path is empty")
-            .with_hint("name a directory inside a git work tree, or leave REPO out for ."));
-    }
-    if json && events {
-        return Err(Error::usage("--json and --events cannot be used together").with_hint(
-            "use --json for the results once the run ends, or --events for each event as it happens",
-        ));
-    }
-    let output_mode = match (json, events, quiet) {
-        (true, _, _) => OutputMode::Json,
-        (_, true, _) => OutputMode::Events,
-        (_, _, true) => OutputMode::Quiet,
-        _ => OutputMode::Stream,
-    };
-    if only.is_some() && skip.is_some() {
-        return Err(Error::usage("--only and --skip cannot be used together")
-            .with_hint("name the tasks to run with --only, or the ones to leave out with --skip"));
-    }
-
-    Ok(Command::Run(Box::new(RunArgs {
-        tasks,
-        repo,
-        worktree_dir,
-        permission_mode: permission_mode.unwrap_or_else(|| "acceptEdits".to_string()),
-        cleanup,
-        output,
-        junit,
-        claude,
-        color: color.unwrap_or(ColorChoice::Auto),
-        output_mode,
-        jobs,
-        stagger,
-        timeout,
-        idle_timeout,
-        keep_leftovers,
-        retries: retries.unwrap_or(0),
-        retry_backoff: retry_backoff.unwrap_or(Duration::from_secs(10)),
-        max_cost_usd,
-        branch_template,
-        port_base: port_base.unwrap_or(DEFAULT_PORT_BASE),
-        only: only.unwrap_or_default(),
-        skip: skip.unwrap_or_default(),
-        shard,
-        push,
-    })))
-}
-
-/// `--only`/`--skip`'s value: task names separated by commas. Whether they name tasks is for
-/// preflight, which has read the tasks file.
-fn task_names(parser: &mut lexopt::Parser, flag: &str) -> Result<Vec<String>, Error> {
-    let text = parser.value()?.string()?;
-    let names: Vec<String> = text.split(',').map(|n| n.trim().to_string()).collect();
-    if names.iter().any(String::is_empty) {
-        return Err(
-            Error::usage(format!("{flag} `{text}` holds an empty name")).with_hint(format!(
-                "give task names separated by commas, e.g. {flag} fix-login,add-auth"
-            )),
-        );
-    }
-    Ok(names)
-}
-
-fn parse_init(parser: &mut lexopt::Parser) -> Result<Command, Error> {
-    let mut file = None;
-    let mut force = false;
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Short('h') | Long("help") => return Ok(Command::Help(HelpTopic::Init)),
-            Short('f') | Long("force") => force = true,
-            Value(value) if file.is_none() => file = Some(PathBuf::from(value)),
-            _ => {
-                return Err(
-                    Error::from(arg.unexpected()).with_hint("usage: porch init [--force] [FILE]")
-                );
-            }
-        }
-    }
-    Ok(Command::Init {
-        file: file.unwrap_or_else(|| PathBuf::from("tasks.json")),
-        force,
-    })
-}
-
-fn parse_list(parser: &mut lexopt::Parser) -> Result<Command, Error> {
-    let mut repo = None;
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Short('h') | Long("help") => return Ok(Command::Help(HelpTopic::List)),
-            Long("repo") if repo.is_none() => repo = Some(PathBuf::from(parser.value()?)),
-            Value(value) if repo.is_none() => repo = Some(PathBuf::from(value)),
-            _ => return Err(Error::from(arg.unexpected()).with_hint("usage: porch list [REPO]")),
-        }
-    }
-    Ok(Command::List {
-        repo: repo.unwrap_or_else(|| PathBuf::from(".")),
-    })
-}
-
-/// Shared with `cli_after`: every command refuses a repeated flag the same way.
-pub fn set_once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), Error> {
-    if slot.is_some() {
-        return Err(Error::usage(format!("{flag} was given more than once"))
-            .with_hint(format!("give {flag} once")));
-    }
-    *slot = Some(value);
-    Ok(())
-}
-
-pub fn nonempty_path(parser: &mut lexopt::Parser, flag: &str) -> Result<PathBuf, Error> {
-    let value = parser.value()?;
-    if value.is_empty() {
-        return Err(
-            Error::usage(format!("{flag} needs a path, got an empty string")).with_hint(format!(
-                "give {flag} a path, or leave it out for the default"
-            )),
-        );
-    }
-    Ok(PathBuf::from(value))
-}
-
-fn duration(parser: &mut lexopt::Parser, flag: &str) -> Result<Duration, Error> {
-    let text = parser.value()?.string()?;
-    crate::util::duration::parse(&text).map_err(|reason| {
-        Error::usage(format!("{flag} `{text}`: {reason}"))
-            .with_hint("write durations like 90s, 10m or 1h30m")
-    })
-}
-
-fn os_string(value: OsString, what: &str) -> Result<String, Error> {
-    value.into_string().map_err(|raw| {
-        Error::usage(format!(
-            "{what} `{}` is not valid UTF-8",
-            raw.to_string_lossy()
-        ))
-        .with_hint("porch reads this path as UTF-8: rename the file, or pass it on stdin as -")
-    })
+    let shell = Shell::from_name(&name).ok_or_else(|| {
+        Error::usage(format!("no completions for the shell `{name}`"))
+            .with_hint(format!("porch has them for {}", SHELLS.join(", ")))
+    })?;
+    given.refuse_extra(positionals.next().map(|w| w.into_owned().into()))?;
+    Ok(Command::Completions(shell))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::preflight::branch_template::Template;
+    use crate::preflight::options::ColorChoice;
+    use crate::preflight::options::OutputMode;
     use crate::results::Shard;
+    use std::time::Duration;
+
+    fn parse<I>(args: I) -> Result<Command, Error>
+    where
+        I: IntoIterator,
+        I::Item: Into<OsString>,
+    {
+        super::parse(args, &Env::default())
+    }
 
     fn run_args(args: &[&str]) -> RunArgs {
         match parse(args.iter().copied()) {
@@ -772,41 +309,15 @@ mod tests {
     }
 
     #[test]
-    fn merge_results_takes_files_and_an_output() {
-        assert_eq!(
-            parse(["merge-results", "a.json", "-o", "all.json", "b.json"]).unwrap(),
-            Command::MergeResults(MergeResultsArgs {
-                files: vec![PathBuf::from("a.json"), PathBuf::from("b.json")],
-                output: Some(PathBuf::from("all.json")),
-                allow_missing: false,
-            })
-        );
-        assert_eq!(
-            parse(["merge-results", "--allow-missing", "a.json"]).unwrap(),
-            Command::MergeResults(MergeResultsArgs {
-                files: vec![PathBuf::from("a.json")],
-                output: None,
-                allow_missing: true,
-            })
-        );
-        assert_eq!(
-            parse(["help", "merge-results"]).unwrap(),
-            Command::Help(HelpTopic::After(after::Topic::MergeResults))
-        );
-        assert_eq!(usage_error(&["merge-results"]), "no results files to merge");
-        assert!(usage_error(&["merge-results", "a.json", "--frob"]).contains("--frob"));
-    }
-
-    #[test]
     fn help_and_version() {
         assert_eq!(parse(["--help"]).unwrap(), Command::Help(HelpTopic::Main));
         assert_eq!(
             parse(["help", "run"]).unwrap(),
-            Command::Help(HelpTopic::Run)
+            Command::Help(HelpTopic::Command(Name::Run))
         );
         assert_eq!(
             parse(["run", "--help"]).unwrap(),
-            Command::Help(HelpTopic::Run)
+            Command::Help(HelpTopic::Command(Name::Run))
         );
         assert_eq!(parse(["-V"]).unwrap(), Command::Version);
     }
@@ -814,12 +325,13 @@ mod tests {
     #[test]
     fn every_command_has_help_and_help_names_the_commands_otherwise() {
         let cases = [
-            ("run", HelpTopic::Run),
-            ("init", HelpTopic::Init),
-            ("list", HelpTopic::List),
+            ("run", HelpTopic::Command(Name::Run)),
+            ("init", HelpTopic::Command(Name::Init)),
+            ("list", HelpTopic::Command(Name::List)),
             ("help", HelpTopic::Main),
-            ("status", HelpTopic::After(after::Topic::Status)),
-            ("clean", HelpTopic::After(after::Topic::Clean)),
+            ("status", HelpTopic::Command(Name::Status)),
+            ("clean", HelpTopic::Command(Name::Clean)),
+            ("merge-results", HelpTopic::Command(Name::MergeResults)),
         ];
         for (name, topic) in cases {
             assert_eq!(
@@ -830,7 +342,12 @@ mod tests {
         }
         let err = parse(["help", "frobnicate"]).unwrap_err();
         assert_eq!(err.to_string(), "no help for unknown command `frobnicate`");
-        assert_eq!(err.hint().as_deref(), Some(COMMANDS));
+        assert_eq!(
+            err.hint().as_deref(),
+            Some(
+                "the commands are run, init, list, status, logs, resume, merge, clean, merge-results, completions and help"
+            )
+        );
     }
 
     #[test]
@@ -926,6 +443,86 @@ mod tests {
             twice.contains("--max-cost-usd was given more than once"),
             "{twice}"
         );
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_vars(pairs.iter().map(|(k, v)| (k.into(), v.into())))
+    }
+
+    #[test]
+    fn the_environment_gives_defaults_every_command_of_the_flag_takes() {
+        let machine = env(&[
+            ("PORCH_WORKTREE_DIR", "/machine/wt"),
+            ("PORCH_JOBS", "3"),
+            ("PORCH_PORT_BASE", "50000"),
+            ("PORCH_CLAUDE", "/opt/claude"),
+        ]);
+        let Ok(Command::Run(run)) = super::parse(["run", "t"], &machine) else {
+            panic!("a run")
+        };
+        assert_eq!(run.worktree_dir, Some(PathBuf::from("/machine/wt")));
+        assert_eq!((run.jobs, run.port_base), (Some(3), 50_000));
+        assert_eq!(
+            run.agent_given(),
+            Some(("/opt/claude".as_ref(), "PORCH_CLAUDE"))
+        );
+        let flags = [
+            "run",
+            "t",
+            "-j",
+            "5",
+            "--worktree-dir",
+            "/w",
+            "--claude",
+            "/c",
+        ];
+        let Ok(Command::Run(run)) = super::parse(flags, &machine) else {
+            panic!("a run")
+        };
+        assert_eq!(
+            (run.jobs, run.worktree_dir.as_deref()),
+            (Some(5), Some(std::path::Path::new("/w")))
+        );
+        assert_eq!(run.agent_given(), Some(("/c".as_ref(), "--claude")));
+        let wt = Some(PathBuf::from("/machine/wt"));
+        let choice = |args: &[&str]| match super::parse(args.iter().copied(), &machine) {
+            Ok(Command::Status(a)) => a.choice,
+            Ok(Command::Logs(a)) => a.choice,
+            Ok(Command::Merge(a)) => a.choice,
+            Ok(Command::Clean(a)) => a.choice,
+            Ok(Command::Resume(a)) => {
+                assert_eq!(a.run.jobs, Some(3));
+                a.choice
+            }
+            other => panic!("{args:?}: {other:?}"),
+        };
+        for args in [
+            &["status"][..],
+            &["logs", "t"],
+            &["merge"],
+            &["clean"],
+            &["resume"],
+        ] {
+            assert_eq!(choice(args).worktree_dir, wt, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_variable_is_refused_unless_the_flag_is_given_and_an_empty_one_is_unset() {
+        let bad = env(&[("PORCH_JOBS", "0"), ("PORCH_PORT_BASE", "")]);
+        let err = super::parse(["run", "t"], &bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PORCH_JOBS `0` is not a number of sessions"
+        );
+        assert_eq!(
+            err.hint().as_deref(),
+            Some("give a whole number from 1 to 4096, e.g. PORCH_JOBS=4")
+        );
+        let Ok(Command::Run(run)) = super::parse(["run", "t", "-j", "2"], &bad) else {
+            panic!("the flag wins")
+        };
+        assert_eq!((run.jobs, run.port_base), (Some(2), 40_000));
     }
 
     #[test]

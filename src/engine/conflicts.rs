@@ -6,6 +6,7 @@
 //! Bounded by what overlaps: one `git diff --name-only` per branch, then a merge only for the
 //! pairs that share a file, a few at a time.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::git;
 use crate::results::{Conflict, Status, TaskResult};
+use crate::task::plan::Plan;
 
 /// git processes at once: enough to hide their start-up, few enough for a busy machine.
 const AT_ONCE: usize = 4;
@@ -94,6 +96,23 @@ pub fn find(repo_dir: &Path, tasks: &[TaskResult]) -> Found {
         conflicts,
         note: (!problems.is_empty())
             .then(|| format!("git could not compare: {}", problems.join("; "))),
+    }
+}
+
+/// Hides each task's `env` values in the files of its pairs: git found them by their real
+/// names, the results and the summary only show them.
+pub fn hide_env_values(conflicts: &mut [Conflict], plan: &Plan) {
+    for conflict in conflicts {
+        let redactors = (plan.tasks.iter())
+            .filter(|t| conflict.tasks.contains(&t.task.name))
+            .map(|t| &t.redactor);
+        for redactor in redactors {
+            for file in &mut conflict.files {
+                if let Cow::Owned(hidden) = redactor.redact(file) {
+                    *file = hidden;
+                }
+            }
+        }
     }
 }
 

@@ -94,7 +94,8 @@ fn look_for_conflicts(plan: &Plan, results: &mut Results) {
         ));
         return;
     }
-    let found = conflicts::find(&plan.repo.toplevel, &results.tasks);
+    let mut found = conflicts::find(&plan.repo.toplevel, &results.tasks);
+    conflicts::hide_env_values(&mut found.conflicts, plan);
     results.conflicts = found.conflicts;
     results.conflicts_note = found.note;
 }

@@ -38,7 +38,6 @@ pub use resume::{Resumption, plan_resume};
 
 pub struct Environment {
     pub home: Option<PathBuf>,
-    pub porch_claude: Option<std::ffi::OsString>,
     pub path: Option<std::ffi::OsString>,
 }
 
@@ -48,7 +47,6 @@ impl Environment {
             home: std::env::var_os("HOME")
                 .filter(|h| !h.is_empty())
                 .map(PathBuf::from),
-            porch_claude: std::env::var_os("PORCH_CLAUDE"),
             path: std::env::var_os("PATH"),
         }
     }
@@ -72,11 +70,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     // Errors name REPO as given; git answers with its real path (links and `..` resolved).
     let repo = Repo::open(&args.repo)?;
     let push = push_remote(args, &repo)?;
-    let agent = agent::resolve_program(
-        args.claude.as_deref(),
-        env.porch_claude.as_deref(),
-        env.path.as_deref(),
-    )?;
+    let agent = agent::resolve_program(args.agent_given(), env.path.as_deref())?;
     let layout = decide_layout(args, env, &repo)?;
     let facts = ask_git(&repo, &branches)?;
     let existing = Existing {

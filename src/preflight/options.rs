@@ -1,6 +1,7 @@
-//! Every command's options as the user gave them, before anything is checked: what `cli` and
-//! `cli_after` parse into, and the commands and `preflight` start from. Data only.
+//! Every command's options as the user gave them, before anything is checked: what `cli`
+//! parses into, and the commands and `preflight` start from. Data only.
 
+use std::ffi::OsStr;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +11,13 @@ pub use crate::output::mode::OutputMode;
 use crate::preflight::branch_template::Template;
 use crate::results::Shard;
 use crate::state::runs::RunChoice;
+
+/// A value and what gave it (`--claude`, `PORCH_CLAUDE`), for the messages that name it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub from: String,
+}
 
 #[derive(Debug, PartialEq)]
 pub struct RunArgs {
@@ -22,8 +30,8 @@ pub struct RunArgs {
     pub output: Option<PathBuf>,
     /// `--junit`: a JUnit XML report written at the end.
     pub junit: Option<PathBuf>,
-    /// `--claude`; `PORCH_CLAUDE` and `claude` on PATH are looked at later, not here.
-    pub claude: Option<OsString>,
+    /// `--claude`, else `PORCH_CLAUDE`; `claude` on PATH is looked at later, not here.
+    pub claude: Option<Sourced<OsString>>,
     pub color: ColorChoice,
     /// `--quiet`, `--json`, `--events`.
     pub output_mode: OutputMode,
@@ -49,6 +57,15 @@ pub struct RunArgs {
     pub shard: Option<Shard>,
     /// `--push REMOTE`: each task's branch is pushed there once its work is committed.
     pub push: Option<String>,
+}
+
+impl RunArgs {
+    /// The agent executable given, and by what, as `agent::resolve_program` takes them.
+    pub fn agent_given(&self) -> Option<(&OsStr, &str)> {
+        self.claude
+            .as_ref()
+            .map(|c| (c.value.as_os_str(), c.from.as_str()))
+    }
 }
 
 #[derive(Debug, PartialEq)]

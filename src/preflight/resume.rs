@@ -111,11 +111,7 @@ fn plan_earlier(
     let repo = Repo::open(&args.repo)?;
     let push = push_remote(args, &repo)?;
     let tasks_file_order = tasks.iter().map(|t| t.name.clone()).collect();
-    let agent = agent::resolve_program(
-        args.claude.as_deref(),
-        env.porch_claude.as_deref(),
-        env.path.as_deref(),
-    )?;
+    let agent = agent::resolve_program(args.agent_given(), env.path.as_deref())?;
     let layout = decide_layout(args, env, &repo)?;
     let run = RunSettings {
         args,

@@ -1,6 +1,8 @@
 //! The environment porch gives a task's setup, session and check: the `PORCH_*` variables that
 //! say which task this is and where, a block of ports of its own, and the task's `env`.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Each task gets this many ports, from `--port-base + PORTS_PER_TASK × its index`.
@@ -67,44 +69,171 @@ pub const MIN_SECRET_LEN: usize = 6;
 
 /// Hides a task's `env` values in what its setup and session print, before porch shows, logs or
 /// records it: the values may be keys, and a tool that echoes its environment must not leak
-/// them into the terminal, the log or the results.
+/// them into the terminal, the log or the results. Only for what is shown: what porch decides
+/// (the paths the agent wrote, what it left in the worktree) is read from the real text.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Redactor {
-    /// (name, value), longest value first, so a value inside another is not half-hidden.
+    /// (name, text to hide): each value, and each line of a value of several lines; longest
+    /// first, so a value inside another is not half-hidden.
     secrets: Vec<(String, String)>,
 }
 
 impl Redactor {
     pub fn new(env: &[(String, String)]) -> Redactor {
-        // claude prints JSON, where a value with a quote, a backslash or a control character
-        // appears escaped: hide that form too.
         let mut secrets: Vec<(String, String)> = env
             .iter()
-            .filter(|(_, value)| value.len() >= MIN_SECRET_LEN)
             .flat_map(|(name, value)| {
-                let quoted = serde_json::to_string(value).unwrap_or_default();
-                let escaped = quoted
-                    .get(1..quoted.len().saturating_sub(1))
-                    .filter(|escaped| escaped != value)
-                    .map(|escaped| (name.clone(), escaped.to_string()));
-                std::iter::once((name.clone(), value.clone())).chain(escaped)
+                // Output is read a line at a time: a value of several lines (a PEM key) shows
+                // up one line at a time, so each of its lines is hidden on its own too.
+                let lines = value.contains('\n').then(|| value.lines().map(str::trim));
+                std::iter::once(value.as_str())
+                    .chain(lines.into_iter().flatten())
+                    .filter(|piece| piece.len() >= MIN_SECRET_LEN)
+                    .map(|piece| (name.clone(), piece.to_string()))
+                    .collect::<Vec<_>>()
             })
             .collect();
         secrets.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
         Redactor { secrets }
     }
 
-    /// `text` with every value replaced by `[env NAME]`.
-    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
-        let mut text = std::borrow::Cow::Borrowed(text);
+    /// `text` with every value replaced by `[env NAME]`, also where JSON spells it with
+    /// escapes (`\u00e4`, `\/`, `\n`, a surrogate pair…): claude's stream is JSON, and any
+    /// character of a JSON string may be written as an escape.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.secrets.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        if text.contains('\\') {
+            return self
+                .redact_escaped(text)
+                .map_or(Cow::Borrowed(text), Cow::Owned);
+        }
+        let mut text = Cow::Borrowed(text);
         for (name, value) in &self.secrets {
             if text.contains(value.as_str()) {
-                text =
-                    std::borrow::Cow::Owned(text.replace(value.as_str(), &format!("[env {name}]")));
+                text = Cow::Owned(text.replace(value.as_str(), &format!("[env {name}]")));
             }
         }
         text
     }
+
+    /// `text` with each value hidden where it stands as it is or where its escaped spelling
+    /// decodes to it, longest first in one pass (a line of a value must not break the value
+    /// up before the whole is found); `None` when there is none.
+    fn redact_escaped(&self, text: &str) -> Option<String> {
+        let decoded = Unescaped::of(text);
+        // Where each hidden value starts in `text`: (its end, its name).
+        let mut found: BTreeMap<usize, (usize, &str)> = BTreeMap::new();
+        for (name, value) in &self.secrets {
+            let as_is = text
+                .match_indices(value.as_str())
+                .map(|(at, _)| (at, at + value.len()));
+            let escaped = (!decoded.breaks.is_empty())
+                .then(|| decoded.text.match_indices(value.as_str()))
+                .into_iter()
+                .flatten()
+                .map(|(at, _)| (decoded.source(at), decoded.source(at + value.len())));
+            for (start, end) in as_is.chain(escaped) {
+                let overlaps = found
+                    .range(..end)
+                    .next_back()
+                    .is_some_and(|(_, (before_end, _))| *before_end > start);
+                if !overlaps {
+                    found.insert(start, (end, name));
+                }
+            }
+        }
+        if found.is_empty() {
+            return None;
+        }
+        let mut hidden = String::with_capacity(text.len());
+        let mut copied = 0;
+        for (start, (end, name)) in found {
+            hidden.push_str(&text[copied..start]);
+            hidden.push_str(&format!("[env {name}]"));
+            copied = end;
+        }
+        hidden.push_str(&text[copied..]);
+        Some(hidden)
+    }
+}
+
+/// A text with its JSON escapes decoded, and where each escape ends in both, to find a
+/// position of the decoded text in the original.
+struct Unescaped {
+    text: String,
+    /// (end in `text`, end in the original) of each escape, in order.
+    breaks: Vec<(usize, usize)>,
+}
+
+impl Unescaped {
+    fn of(original: &str) -> Unescaped {
+        let mut text = String::with_capacity(original.len());
+        let mut breaks = Vec::new();
+        let (mut copied, mut from) = (0, 0);
+        while let Some(offset) = original[from..].find('\\') {
+            let at = from + offset;
+            let Some((c, len)) = escape_at(&original[at..]) else {
+                from = at + 1;
+                continue;
+            };
+            text.push_str(&original[copied..at]);
+            text.push(c);
+            (copied, from) = (at + len, at + len);
+            breaks.push((text.len(), copied));
+        }
+        text.push_str(&original[copied..]);
+        Unescaped { text, breaks }
+    }
+
+    /// Where a character boundary of the decoded text is in the original: between escapes,
+    /// both advance together.
+    fn source(&self, at: usize) -> usize {
+        match self.breaks.partition_point(|&(decoded, _)| decoded <= at) {
+            0 => at,
+            i => {
+                let (decoded, original) = self.breaks[i - 1];
+                original + (at - decoded)
+            }
+        }
+    }
+}
+
+/// The character a JSON escape at the start of `text` stands for, and the escape's length;
+/// `None` when `text` does not start with one.
+fn escape_at(text: &str) -> Option<(char, usize)> {
+    let c = match text.as_bytes().get(1)? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => return unicode_escape(text),
+        _ => return None,
+    };
+    Some((c, 2))
+}
+
+/// `\uXXXX`, or a surrogate pair `\uD83D\uDE00` for a character past U+FFFF.
+fn unicode_escape(text: &str) -> Option<(char, usize)> {
+    let unit = |at: usize| {
+        text.get(at..at + 4)
+            .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+    };
+    let first = unit(2)?;
+    if (0xD800..0xDC00).contains(&first) {
+        let second = unit(8)
+            .filter(|_| text.get(6..8) == Some("\\u"))
+            .filter(|low| (0xDC00..0xE000).contains(low))?;
+        let c = char::from_u32(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))?;
+        return Some((c, 12));
+    }
+    Some((char::from_u32(first)?, 6))
 }
 
 /// Why `name` cannot be a variable of a task's `env`.
@@ -245,5 +374,100 @@ mod tests {
             redactor.redact("untouched"),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+
+    fn redactor(env: &[(&str, &str)]) -> Redactor {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Redactor::new(&env)
+    }
+
+    #[test]
+    fn a_value_of_several_lines_is_hidden_whole_and_line_by_line() {
+        let pem = "-----BEGIN KEY-----\nMIIEvQIBADANBg\r\n  kqhkiG9w0BAQ\nab\n-----END KEY-----";
+        let redactor = redactor(&[("PEM", pem)]);
+        // (printed, shown)
+        let cases = [
+            ("MIIEvQIBADANBg", "[env PEM]"),
+            ("  kqhkiG9w0BAQ", "  [env PEM]"),
+            ("-----BEGIN KEY-----", "[env PEM]"),
+            // Shorter than a secret: ordinary text.
+            ("ab", "ab"),
+            (
+                r#"{"content":"-----BEGIN KEY-----\nMIIEvQIBADANBg\r\n  kqhkiG9w0BAQ\nab\n-----END KEY-----"}"#,
+                r#"{"content":"[env PEM]"}"#,
+            ),
+            (
+                r#"{"content":"key:\nMIIEvQIBADANBg\r\nkqhkiG9w0BAQ\n"}"#,
+                r#"{"content":"key:\n[env PEM]\r\n[env PEM]\n"}"#,
+            ),
+        ];
+        for (printed, shown) in cases {
+            assert_eq!(redactor.redact(printed), shown, "{printed}");
+        }
+        assert_eq!(redactor.redact(pem), "[env PEM]");
+    }
+
+    #[test]
+    fn every_json_spelling_of_a_value_is_hidden() {
+        let redactor = redactor(&[
+            ("PASSWORD", "pässwörd-ünï"),
+            ("URL", "https://x.io/k"),
+            ("EMOJI", "key-😀-42"),
+            ("TOKEN", "sk-live-123456"),
+        ]);
+        // (printed, shown)
+        let cases = [
+            (
+                r#""p\u00e4ssw\u00f6rd-\u00fcn\u00ef""#,
+                r#""[env PASSWORD]""#,
+            ),
+            (
+                r#""p\u00E4ssw\u00F6rd-\u00FCn\u00EF""#,
+                r#""[env PASSWORD]""#,
+            ),
+            (r#""pässw\u00f6rd-ünï!""#, r#""[env PASSWORD]!""#),
+            (r#""https:\/\/x.io\/k""#, r#""[env URL]""#),
+            (r#""key-\ud83d\ude00-42""#, r#""[env EMOJI]""#),
+            (r#""key-\uD83D\uDE00-42""#, r#""[env EMOJI]""#),
+            (r#""\u0073k-live-123456""#, r#""[env TOKEN]""#),
+            (
+                r#"{"a":"sk-live-123456","b":"\u0073k-live-123456 and https:\/\/x.io\/k"}"#,
+                r#"{"a":"[env TOKEN]","b":"[env TOKEN] and [env URL]"}"#,
+            ),
+            // Not escapes of the value: an escaped backslash, a lone surrogate, bad hex.
+            (
+                r#""p\\u00e4ssw\u00f6rd-ünï""#,
+                r#""p\\u00e4ssw\u00f6rd-ünï""#,
+            ),
+            (r#""key-\ud83d-42 \u00zz""#, r#""key-\ud83d-42 \u00zz""#),
+            (r"C:\new\path", r"C:\new\path"),
+        ];
+        for (printed, shown) in cases {
+            assert_eq!(redactor.redact(printed), shown, "{printed}");
+            if let Ok(before) = serde_json::from_str::<serde_json::Value>(printed) {
+                let after: serde_json::Value = serde_json::from_str(shown)
+                    .unwrap_or_else(|err| panic!("{shown} is no longer JSON: {err}"));
+                assert!(
+                    !after.to_string().contains("pässwörd"),
+                    "{before} → {after}"
+                );
+            }
+        }
+        assert!(matches!(
+            redactor.redact(r#""an \u00e4 alone""#),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn a_value_inside_another_is_hidden_once_in_the_longer() {
+        let redactor = redactor(&[("SHORT", "abcdef"), ("LONG", "xx-abcdef-yy")]);
+        assert_eq!(
+            redactor.redact(r#""xx-\u0061bcdef-yy, abcdef, \u0061bcdef""#),
+            r#""[env LONG], [env SHORT], [env SHORT]""#
+        );
     }
 }

@@ -11,6 +11,7 @@ pub mod slots;
 pub mod unsaved;
 pub mod verdict;
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -28,6 +29,7 @@ use crate::process::child::Limit;
 use crate::process::groups;
 use crate::process::shutdown;
 use crate::process::step::Step;
+use crate::process::task_env::Redactor;
 use crate::results::{Attempt, Push, Status, TaskResult};
 use crate::task::base::Base;
 use crate::task::budget::Budget;
@@ -102,7 +104,8 @@ impl Task<'_> {
     }
 
     fn note(&self, tone: Tone, text: impl Into<String>) {
-        printer::note(&self.ctx.printer, self.index, tone, text.into());
+        let text = self.plan.redactor.redact(&text.into()).into_owned();
+        printer::note(&self.ctx.printer, self.index, tone, text);
     }
 
     /// claude's arguments for a session starting now: with a run budget, `--max-budget-usd`
@@ -176,12 +179,35 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
         // Nothing was made: no worktree, no branch.
         Err(error) => {
             let error = format!("not started: {error}");
-            printer::note(&ctx.printer, index, Tone::Bad, error.clone());
+            let shown = plan.redactor.redact(&error).into_owned();
+            printer::note(&ctx.printer, index, Tone::Bad, shown);
             result.error = Some(error);
         }
     }
     result.duration_ms = started.elapsed().as_millis() as u64;
+    hide_env_values(&plan.redactor, &mut result);
     result
+}
+
+/// What the result says in words (claude's, a tool's, porch's about what it found) with the
+/// task's `env` values hidden: the real text decided the task; the results only show it.
+/// Names porch acts on later (branch, worktree, log, session) are left as they are.
+fn hide_env_values(redactor: &Redactor, result: &mut TaskResult) {
+    let hide = |text: &mut String| {
+        if let Cow::Owned(hidden) = redactor.redact(text) {
+            *text = hidden;
+        }
+    };
+    let errors = result.attempts.iter_mut().filter_map(|a| a.error.as_mut());
+    let push_error = result.push.as_mut().and_then(|p| p.error.as_mut());
+    (result.result.iter_mut())
+        .chain(result.error.as_mut())
+        .chain(result.warnings.iter_mut())
+        .chain(result.ignored_files.iter_mut())
+        .chain(result.nested_repositories.iter_mut())
+        .chain(errors)
+        .chain(push_error)
+        .for_each(hide);
 }
 
 /// `env` with `PORCH_BASE` saying `commit`.

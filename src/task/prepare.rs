@@ -133,5 +133,6 @@ fn refuse_tracked_copies(prep: &Preparation) -> Result<(), Unready> {
 }
 
 fn note(prep: &Preparation, tone: Tone, text: String) {
+    let text = prep.redactor.redact(&text).into_owned();
     printer::note(prep.printer, prep.task_index, tone, text);
 }

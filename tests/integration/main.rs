@@ -5,6 +5,7 @@ mod support;
 
 mod after;
 mod budget;
+mod command_line;
 mod completions;
 mod dependencies;
 mod distributed;
@@ -20,6 +21,7 @@ mod outputs;
 mod pasted;
 mod rivals;
 mod run;
+mod secrets;
 mod settings;
 mod shown;
 mod unsaved;

@@ -190,6 +190,9 @@ pub fn hermetic<'c>(cmd: &'c mut Command, home: &Path) -> &'c mut Command {
         "CLAUDECODE",
         "CLAUDE_CODE_ENTRYPOINT",
         "PORCH_CLAUDE",
+        "PORCH_WORKTREE_DIR",
+        "PORCH_JOBS",
+        "PORCH_PORT_BASE",
         "NO_COLOR",
         "EMAIL",
     ] {
