@@ -313,6 +313,9 @@ pub struct ResultEvent {
     pub duration_ms: Option<u64>,
     pub permission_denials: u64,
     pub api_error_status: Option<u64>,
+    /// With `--json-schema`: the object the model gave the `StructuredOutput` tool, as the CLI
+    /// validated it against the schema.
+    pub structured_output: Option<Value>,
 }
 
 impl ResultEvent {
@@ -345,6 +348,7 @@ impl ResultEvent {
                 .and_then(Value::as_array)
                 .map_or(0, |l| l.len() as u64),
             api_error_status: event.get("api_error_status").and_then(Value::as_u64),
+            structured_output: event.get("structured_output").cloned(),
         }
     }
 
@@ -1013,6 +1017,31 @@ not json at all
                 assert!(log.result.is_some(), "{}", entry.path().display());
             }
         }
+    }
+
+    /// `--json-schema`: the object the model gave `StructuredOutput`, in the result; none when
+    /// the model never called it.
+    #[test]
+    fn the_structured_output_is_read_from_the_result() {
+        let given = |file: &str| {
+            let text = std::fs::read_to_string(Path::new(SAMPLES).join(file)).expect(file);
+            let (log, _) = observe_all(&text);
+            let result = log.result.expect(file);
+            assert!(!result.is_error, "{file}");
+            result.structured_output
+        };
+        let first = serde_json::json!({"tasks": [
+            {"name": "add-tests", "prompt": "Add unit tests for the parser"},
+            {"name": "docs", "prompt": "Document the parser", "depends_on": ["add-tests"]}
+        ]});
+        assert_eq!(given("structured-output.jsonl"), Some(first));
+        let b = serde_json::json!({"tasks": [{"name": "b", "prompt": "do b"}]});
+        assert_eq!(
+            given("structured-output-schema-refused.jsonl"),
+            Some(b.clone())
+        );
+        assert_eq!(given("structured-output-resumed.jsonl"), Some(b));
+        assert_eq!(given("structured-output-never-called.jsonl"), None);
     }
 
     #[test]

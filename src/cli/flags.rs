@@ -50,6 +50,10 @@ pub enum Opt {
     KeepRuns,
     /// `porch merge-results --allow-missing`.
     AllowMissing,
+    /// `porch plan --goal-file FILE`.
+    GoalFile,
+    MaxTasks,
+    Model,
 }
 
 /// What a flag's value or a positional argument completes to.
@@ -248,6 +252,19 @@ pub const FLAGS: &[Flag] = &[
         value("N", Completes::Nothing),
     ),
     switch(Opt::AllowMissing, "allow-missing", None),
+    valued(Opt::GoalFile, "goal-file", None, FILE),
+    valued(
+        Opt::MaxTasks,
+        "max-tasks",
+        None,
+        value("N", Completes::Nothing),
+    ),
+    valued(
+        Opt::Model,
+        "model",
+        None,
+        value("MODEL", Completes::Nothing),
+    ),
 ];
 
 pub fn flag(opt: Opt) -> &'static Flag {

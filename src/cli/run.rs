@@ -149,7 +149,7 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
     })
 }
 
-fn claude(given: &Given) -> Result<Option<Sourced<OsString>>, Error> {
+pub fn claude(given: &Given) -> Result<Option<Sourced<OsString>>, Error> {
     let value = given.path(Opt::Claude)?;
     let origin = given.raw(Opt::Claude).map(|(_, origin)| origin.to_string());
     Ok(value.zip(origin).map(|(path, from)| Sourced {

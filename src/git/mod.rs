@@ -2,6 +2,7 @@
 //! repository.
 
 pub mod remote;
+pub mod scratch;
 
 use std::fs::File;
 use std::io::Write;

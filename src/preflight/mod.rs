@@ -6,6 +6,7 @@ pub mod branch_template;
 mod existing;
 mod jobs;
 pub mod options;
+pub mod proposal;
 mod resume;
 mod selection;
 mod settings;

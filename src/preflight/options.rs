@@ -120,3 +120,30 @@ pub struct MergeResultsArgs {
 
 /// How many results files `porch clean` keeps under `.porch/runs/` unless told otherwise.
 pub const DEFAULT_KEEP_RUNS: usize = 50;
+
+/// Where `porch plan` reads its goal.
+#[derive(Debug, PartialEq)]
+pub enum Goal {
+    /// GOAL on the command line.
+    Text(String),
+    /// GOAL `-`: standard input.
+    Stdin,
+    /// `--goal-file FILE`.
+    File(PathBuf),
+}
+
+#[derive(Debug, PartialEq)]
+pub struct PlanArgs {
+    pub goal: Goal,
+    pub repo: PathBuf,
+    /// `-o FILE`: the tasks file to write [default: tasks.json].
+    pub output: PathBuf,
+    /// `--force`: replace FILE if it exists.
+    pub force: bool,
+    /// `--max-tasks N`: the most tasks the plan may have.
+    pub max_tasks: usize,
+    /// `--model`: claude's model for the planning session.
+    pub model: Option<String>,
+    /// `--claude`, else `PORCH_CLAUDE`; `claude` on PATH is looked at later, not here.
+    pub claude: Option<Sourced<OsString>>,
+}

@@ -19,6 +19,7 @@ mod lifecycle;
 mod limits;
 mod outputs;
 mod pasted;
+mod plan;
 mod rivals;
 mod run;
 mod secrets;
