@@ -162,6 +162,10 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
     let winners = (ctx.winners.lock()).map(|w| w.clone()).unwrap_or_default();
     match base::base_of(ctx.plan, index, &winners) {
         Ok(base) => {
+            // Preflight's base is in the results already; one made now is not.
+            if base.commit != plan.base_commit {
+                ctx.slots.record_base(index, &base);
+            }
             let task = Task {
                 ctx,
                 index,
