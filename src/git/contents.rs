@@ -86,6 +86,28 @@ pub fn raw_diff(dir: &Path, base: &str, branch: &str) -> Result<String, GitError
     run(dir, &args)
 }
 
+/// What `to` changes against `from`, as (git's status letter, path): `A` a path `from` has
+/// not, `D` one `to` has not, `M` and `T` one both have. Renames are an `A` and a `D`.
+pub fn tree_changes(dir: &Path, from: &str, to: &str) -> Result<Vec<(char, String)>, GitError> {
+    let args = [
+        "diff",
+        "--name-status",
+        "-z",
+        "--no-renames",
+        from,
+        to,
+        "--",
+    ];
+    let fields: Vec<String> = nul_separated(&run_bytes(dir, &args)?).collect();
+    Ok(fields
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [status, path] => Some((status.chars().next()?, path.clone())),
+            _ => None,
+        })
+        .collect())
+}
+
 /// How a commit holds a path.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Tracked {

@@ -19,16 +19,16 @@ use crate::process::env::REPO_ENV_VARS;
 pub use commit::{commit_all, identity_overrides, restart_branch, snapshot};
 pub use contents::{
     DiffStats, Tracked, changed_paths, diff_stats, has_commit, ignored_paths, is_dirty, is_tracked,
-    porcelain_status, raw_diff, tracked_at,
+    porcelain_status, raw_diff, tracked_at, tree_changes,
 };
 pub use merge::{
     Merged, abort_merge, branch_contains, conflicted_files, fast_forward, merge_commits,
     merge_conflicts, merge_no_ff,
 };
 pub use refs::{
-    ATTEMPTS_REFS, BASES_REFS, BRANCH_PREFIX, branch_names, create_ref, delete_ref, head_commit,
-    move_ref, on_remote_tracking_branch, ref_exists, ref_names, remote_tracking_namesakes,
-    unmerged_commits,
+    ATTEMPTS_REFS, BASES_REFS, BRANCH_PREFIX, branch_names, branch_start, create_ref, delete_ref,
+    head_commit, move_ref, on_remote_tracking_branch, ref_exists, ref_names,
+    remote_tracking_namesakes, unmerged_commits,
 };
 pub use repo::Repo;
 pub use worktree::{WorktreeEntry, is_half_made_worktree, remove_stale_index_lock, worktree_head};

@@ -65,6 +65,36 @@ pub fn commit_of(dir: &Path, rev: &str) -> Option<String> {
     run(dir, &args).ok()
 }
 
+/// The commit `branch` started from, found in its history when nothing recorded it: the
+/// parent of the first commit only `branch` has, against the branches it was made from
+/// (`from`). Made from several, it starts at porch's merge of them, which is that first
+/// commit itself. With no commit of its own, its tip. None when git cannot say.
+pub fn branch_start(dir: &Path, branch: &str, from: &[&str]) -> Option<String> {
+    let head = format!("refs/heads/{branch}");
+    let mut args = vec![
+        "rev-list",
+        "--topo-order",
+        "--reverse",
+        "--parents",
+        &head,
+        "--not",
+    ];
+    args.extend(from);
+    args.push("--");
+    let own = run(dir, &args).ok()?;
+    let Some(first) = own.lines().next() else {
+        return run(dir, &["rev-parse", "--verify", "--quiet", &head]).ok();
+    };
+    let mut ids = first.split(' ');
+    let commit = ids.next()?;
+    let parents: Vec<&str> = ids.collect();
+    if from.len() > 1 && parents.len() > 1 {
+        Some(commit.to_string())
+    } else {
+        parents.first().map(|parent| parent.to_string())
+    }
+}
+
 /// Whether `reference` (a full name) exists in `dir`'s repository.
 pub fn ref_exists(dir: &Path, reference: &str) -> bool {
     run(dir, &["rev-parse", "--verify", "--quiet", reference]).is_ok()

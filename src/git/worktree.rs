@@ -128,6 +128,20 @@ impl Repo {
         .map(drop)
     }
 
+    /// Points the worktrees at `dirs` and this repository at each other again after the
+    /// repository moved (`git worktree repair`), under the lock: until then git finds neither
+    /// from the other. git repairs the links of the repository's other worktrees as well.
+    pub fn repair_worktrees(&self, dirs: &[&Path]) -> Result<(), GitError> {
+        let dirs: Vec<String> = dirs
+            .iter()
+            .map(|d| d.to_string_lossy().into_owned())
+            .collect();
+        let mut args = vec!["worktree", "repair", "--"];
+        args.extend(dirs.iter().map(String::as_str));
+        let _lock = self.lock()?;
+        run(&self.toplevel, &args).map(drop)
+    }
+
     /// Removes a worktree whose work is committed. git itself refuses when it holds changes.
     pub fn remove_worktree(&self, dir: &Path) -> Result<(), GitError> {
         let _lock = self.lock()?;

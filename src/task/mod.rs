@@ -162,6 +162,10 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
     let winners = (ctx.winners.lock()).map(|w| w.clone()).unwrap_or_default();
     match base::base_of(ctx.plan, index, &winners) {
         Ok(base) => {
+            // Preflight's base is in the results already; one made now is not.
+            if base.commit != plan.base_commit {
+                ctx.slots.record_base(index, &base);
+            }
             let task = Task {
                 ctx,
                 index,
@@ -385,7 +389,11 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
     let mut attempt = 1;
     let mut restarted = false;
     loop {
-        let session = start_attempt(task, attempt, restarted, &mut tally, result)?;
+        if attempt == 1 && !restarted && task.ctx.budget.is_spent() && task.plan.resume.is_none() {
+            discard_over_budget(task, result);
+            return None;
+        }
+        let session = start_session(task, (attempt, restarted), &mut tally, result)?;
         // Refused by a usage window: started again after its reset, spending no retry.
         if let Some(window) = session.log.usage_refusal().cloned() {
             match usage_window::after_refusal(task, attempt, &session, &window, &mut tally, result)
@@ -443,20 +451,14 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
     }
 }
 
-/// Starts the agent for `attempt` (`restarted`: again after a rate limit stopped it before the
-/// API answered). `None` when the task ends without it, its result written: the run's budget is
-/// spent, porch was signalled before the first start, or the agent could not be started.
-fn start_attempt(
+/// Starts the session of `attempt` (`restarted` when a limit stopped it before it did
+/// anything); `None` when it could not start, with why recorded in `result`.
+fn start_session(
     task: &Task,
-    attempt: u32,
-    restarted: bool,
+    (attempt, restarted): (u32, bool),
     tally: &mut Tally,
     result: &mut TaskResult,
 ) -> Option<Session> {
-    if attempt == 1 && !restarted && task.ctx.budget.is_spent() && task.plan.resume.is_none() {
-        discard_over_budget(task, result);
-        return None;
-    }
     let args = task.session_arguments();
     match session::run(&task.launch(attempt, restarted, &args)) {
         Ok(session) => Some(session),
