@@ -1,5 +1,6 @@
 //! What commits and worktrees hold: a branch's changes against its base (counted, listed, raw),
-//! what a commit tracks at given paths, and a worktree's status, ignored files and objects.
+//! one tree's against another, what a commit tracks at given paths, and a worktree's status,
+//! ignored files and objects.
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! Refs: porch's own namespaces; refs made (never over one that exists), moved, deleted and
-//! listed; branches deleted; what a commit a ref names, and what a branch holds that is merged
-//! nowhere.
+//! listed; branches deleted; the commit a revision names, where a branch started, and what a
+//! branch holds that is merged nowhere.
 
 use std::path::Path;
 

@@ -1,5 +1,5 @@
-//! Worktrees: registered and checked out, entered again, removed, pruned and listed; a linked
-//! worktree's HEAD and index lock, read from the files git keeps.
+//! Worktrees: registered and checked out, entered again, repaired, removed, pruned and listed;
+//! a linked worktree's HEAD and index lock, read from the files git keeps.
 
 use std::path::{Path, PathBuf};
 
