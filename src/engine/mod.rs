@@ -5,7 +5,9 @@ pub mod concurrency;
 pub mod conflicts;
 pub mod dependencies;
 mod finish;
+mod hooks;
 mod progress;
+pub mod pulls;
 pub mod rules;
 mod schedule;
 

@@ -9,6 +9,7 @@ use crossbeam_channel::Sender;
 
 use crate::agent::ApiEvent;
 use crate::engine::dependencies::Dependencies;
+use crate::engine::hooks::TaskHooks;
 use crate::engine::progress::{Announced, Progress};
 use crate::engine::rules::{Blocked, Scheduler};
 use crate::output::events::Event;
@@ -38,7 +39,8 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
         .collect();
     let dependencies = Dependencies::from_indices(dependencies).with_groups(&groups);
     let mut scheduler = Scheduler::new(initial, dependencies, plan.jobs, plan.stagger);
-    let mut announced = Announced::new(&progress.results);
+    let hooks = TaskHooks::new(plan, &ctx.printer);
+    let mut announced = Announced::new(&progress.results, hooks);
     std::thread::scope(|scope| {
         let (finished_tx, finished_rx) = crossbeam_channel::unbounded::<Finished>();
         loop {
@@ -84,6 +86,7 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
         }
     });
     announced.announce(&ctx.printer, &progress.results);
+    announced.wait_for_hooks();
 }
 
 /// What porch does about what a session said about the API: a `[porch]` line when the limit

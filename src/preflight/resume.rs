@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::git::{self, BRANCH_PREFIX, Repo};
 use crate::preflight::branch_template::{self, RunStamp};
 use crate::preflight::options::{ResumeArgs, RunArgs};
+use crate::preflight::taskfile::TaskFile;
 use crate::results::{Shard, Status, TaskResult};
 use crate::state::StateDir;
 use crate::state::lock::run_holder;
@@ -93,19 +94,8 @@ fn plan_earlier(
     stamp: RunStamp,
     earlier: Earlier,
 ) -> Result<Plan, Error> {
-    // The tasks file's name is the path it was run with: its prompt files are found beside it.
-    let tasks = parse_tasks(
-        &earlier.source.name,
-        &earlier.source.name,
-        &earlier.source.bytes,
-    )
-    .map(|file| file.tasks)
-    .map_err(|err| {
-        Error::setup(
-            format!("the tasks run {} stored no longer read: {err}", earlier.id),
-            "run the tasks file again with `porch run`",
-        )
-    })?;
+    let file = stored_file(&earlier.source, &earlier.id)?;
+    let (tasks, hooks) = (file.tasks, file.hooks);
     let repo = Repo::open(&args.repo)?;
     let push = push_remote(args, &repo)?;
     let tasks_file_order = tasks.iter().map(|t| t.name.clone()).collect();
@@ -139,6 +129,7 @@ fn plan_earlier(
             tasks_file_order,
             shard: earlier.shard,
             push,
+            hooks,
         },
     )
 }
@@ -309,6 +300,23 @@ fn earlier_results(earlier: &StoredRun) -> Result<Vec<TaskResult>, Error> {
 }
 
 /// The tasks file as the earlier run read it.
+/// The tasks file a run stored, read again. The tasks file's name is the path it was run
+/// with: its prompt files are found beside it.
+fn stored_file(source: &TasksSource, id: &str) -> Result<TaskFile, Error> {
+    parse_tasks(&source.name, &source.name, &source.bytes).map_err(|err| {
+        Error::setup(
+            format!("the tasks run {id} stored no longer read: {err}"),
+            "run the tasks file again with `porch run`",
+        )
+    })
+}
+
+/// The tasks of a stored run as its tasks file has them (a repeated task once, by its name).
+pub fn stored_task_list(state: &StateDir, run: &StoredRun) -> Result<Vec<Task>, Error> {
+    let source = stored_tasks(state, run)?;
+    Ok(stored_file(&source, &run.id)?.tasks)
+}
+
 fn stored_tasks(state: &StateDir, earlier: &StoredRun) -> Result<TasksSource, Error> {
     let path = state.stored_tasks(&earlier.id);
     let bytes = std::fs::read(&path).map_err(|err| {
