@@ -127,7 +127,7 @@ impl Gh {
     fn call(&self, args: &[&str], input: Option<&str>) -> Result<Said, String> {
         let shown = format!(
             "gh {}",
-            args.iter().take(3).copied().collect::<Vec<_>>().join(" ")
+            args.iter().take(2).copied().collect::<Vec<_>>().join(" ")
         );
         let mut command = Command::new(&self.program);
         command.args(args).current_dir(&self.repo);
