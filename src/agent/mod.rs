@@ -5,6 +5,7 @@
 
 pub mod log;
 pub mod session;
+pub mod usage;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::agent::usage::{UsageStatus, UsageWindow};
 use crate::error::Error;
 use crate::output::events::ToolCall;
 use crate::output::printer::Tone;
@@ -253,11 +255,26 @@ pub struct SessionLog {
     ever_answered: bool,
     /// The wait the CLI announced in its last `api_retry`: a floor for porch's own retry.
     pub last_retry_delay: Option<Duration>,
+    /// What the stream said about usage windows since the reader last took it (`take_usage`).
+    pub usage: Vec<UsageWindow>,
+    /// The usage window that refused the session (`rejected`), unless a later event allowed it.
+    refused_by: Option<UsageWindow>,
 }
 
 impl SessionLog {
     pub fn take_api_events(&mut self) -> Vec<ApiEvent> {
         std::mem::take(&mut self.api_events)
+    }
+
+    pub fn take_usage(&mut self) -> Vec<UsageWindow> {
+        std::mem::take(&mut self.usage)
+    }
+
+    /// The usage window that ended the session: it said `rejected`, and the session did not
+    /// succeed after it.
+    pub fn usage_refusal(&self) -> Option<&UsageWindow> {
+        let ended_well = self.result.as_ref().is_some_and(|r| !r.is_error);
+        self.refused_by.as_ref().filter(|_| !ended_well)
     }
 
     pub fn ever_answered(&self) -> bool {
@@ -507,8 +524,24 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
             Ok(event) => observe_result(log, &event),
             Err(_) => Vec::new(),
         },
+        Some("rate_limit_event") => {
+            if let Ok(event) = serde_json::from_str::<Value>(trimmed) {
+                observe_usage(log, &event);
+            }
+            Vec::new()
+        }
         _ => Vec::new(),
     }
+}
+
+/// A `rate_limit_event`: recorded for the scheduler, not shown (porch says once for the run
+/// what it does about it).
+fn observe_usage(log: &mut SessionLog, event: &Value) {
+    let Some(window) = usage::parse(event) else {
+        return;
+    };
+    log.refused_by = (window.status == UsageStatus::Rejected).then(|| window.clone());
+    log.usage.push(window);
 }
 
 /// The model name of the assistant event the CLI makes up for an API error: not an answer.
@@ -551,10 +584,36 @@ fn observe_result(log: &mut SessionLog, event: &Value) -> Vec<Rendered> {
     if let Some(id) = str_field(event, "session_id") {
         log.session_id = Some(id.to_string());
     }
-    if let Some(status) = result.api_failure() {
-        log.api_events.push(ApiEvent::GaveUp { status });
+    let text_reset = (result.result.as_deref())
+        .filter(|_| result.is_error)
+        .and_then(usage::reset_in_text);
+    // A usage window that refused the session is no rate limit: the concurrency stays.
+    match &mut log.refused_by {
+        Some(window) => window.resets_at = window.resets_at.or(text_reset),
+        // An older CLI said it only in the result's text.
+        None if text_reset.is_some() => {
+            let window = UsageWindow {
+                status: UsageStatus::Rejected,
+                kind: "unknown".to_string(),
+                resets_at: text_reset,
+                utilization: None,
+            };
+            log.refused_by = Some(window.clone());
+            log.usage.push(window);
+        }
+        None => {
+            if let Some(status) = result.api_failure() {
+                log.api_events.push(ApiEvent::GaveUp { status });
+            }
+        }
     }
-    let line = render_result(&result);
+    let mut line = render_result(&result);
+    if log.refused_by.is_some() && result.is_error {
+        // porch starts it again after the reset: not a failure of the task.
+        line.text = line
+            .text
+            .replacen("✗ failed:", "✗ refused by the usage limit:", 1);
+    }
     log.result = Some(result);
     vec![line]
 }

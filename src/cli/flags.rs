@@ -29,6 +29,7 @@ pub enum Opt {
     Retries,
     RetryBackoff,
     MaxCostUsd,
+    MaxWait,
     BranchTemplate,
     PortBase,
     Only,
@@ -225,6 +226,7 @@ pub const FLAGS: &[Flag] = &[
         None,
         value("X", Completes::Nothing),
     ),
+    valued(Opt::MaxWait, "max-wait", None, DURATION),
     valued(
         Opt::BranchTemplate,
         "branch-template",

@@ -235,6 +235,12 @@ const RUN_SETTINGS: &[Takes] = &[
                 session or retry starts and the tasks not started are skipped",
     },
     Takes {
+        opt: Opt::MaxWait,
+        about: "when a subscription's usage window (five-hour, weekly) refuses\n\
+                sessions, wait for its reset at most this long, else skip the\n\
+                tasks not done [default: 6h, one five-hour window]",
+    },
+    Takes {
         opt: Opt::BranchTemplate,
         about: "each task's branch, from {name}, {run}, {date}, {time};\n\
                 e.g. 'nightly/{date}/{name}' [default: the tasks file's\n\

@@ -148,7 +148,11 @@ fn merge(inputs: &[Input]) -> Result<Value, Error> {
         "final_concurrency",
         json!(sum_or_max(inputs, "final_concurrency", u64::saturating_add)),
     );
-    set("conflicts", every_conflict(inputs));
+    set("conflicts", every_entry(inputs, "conflicts"));
+    set(
+        "usage_limit_waits",
+        every_entry(inputs, "usage_limit_waits"),
+    );
     if inputs.len() > 1 {
         set("conflicts_note", json!(SHARD_CONFLICTS_NOTE));
     }
@@ -163,10 +167,11 @@ fn merge(inputs: &[Input]) -> Result<Value, Error> {
 const SHARD_CONFLICTS_NOTE: &str =
     "only branches of one shard were compared: the shards' branches are on different machines";
 
-/// The `conflicts` every shard found, in the inputs' order.
-fn every_conflict(inputs: &[Input]) -> Value {
+/// Every shard's entries of the list `field` (`conflicts`, `usage_limit_waits`), in the
+/// inputs' order: each machine found its own conflicts and waited for its own usage windows.
+fn every_entry(inputs: &[Input], field: &str) -> Value {
     let all = (inputs.iter())
-        .filter_map(|i| i.object.get("conflicts").and_then(Value::as_array))
+        .filter_map(|i| i.object.get(field).and_then(Value::as_array))
         .flatten()
         .cloned()
         .collect();
@@ -441,6 +446,35 @@ mod tests {
             "sessions at once over all machines"
         );
         assert_eq!(merged["tasks_file_hash"], "h");
+    }
+
+    #[test]
+    fn each_shards_usage_waits_are_kept_in_the_inputs_order() {
+        let wait = |kind: &str| json!({"type": kind, "resets_at": null, "waited_ms": 5});
+        let with_waits = |file: &str, index: u32, waits: Vec<Value>| {
+            let mut shard = shard(file, index, &[("a", "succeeded", 0.0)]);
+            shard
+                .object
+                .insert("usage_limit_waits".into(), Value::Array(waits));
+            shard
+        };
+        let older = shard("3.json", 3, &[("c", "succeeded", 0.0)]);
+        let mut second = with_waits("2.json", 2, vec![wait("seven_day")]);
+        second.object.insert(
+            "tasks".into(),
+            json!([{"name": "b", "status": "succeeded"}]),
+        );
+        let merged = merge(&[
+            with_waits("1.json", 1, vec![wait("five_hour")]),
+            second,
+            older,
+        ])
+        .unwrap();
+        assert_eq!(
+            merged["usage_limit_waits"],
+            json!([wait("five_hour"), wait("seven_day")]),
+            "a shard written before the field adds none"
+        );
     }
 
     #[test]

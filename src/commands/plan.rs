@@ -289,6 +289,7 @@ fn ask(talk: &Talk, prompt: &str, resume: Option<String>) -> Turn {
         task_index: 0,
         printer: talk.printer,
         api_reports: None,
+        usage_reports: None,
         stop_unanswered: None,
         restarted: false,
     };

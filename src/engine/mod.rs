@@ -10,6 +10,7 @@ mod progress;
 pub mod pulls;
 pub mod rules;
 mod schedule;
+pub mod usage;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -177,6 +177,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         retries: args.retries,
         retry_backoff: args.retry_backoff,
         max_cost_usd: args.max_cost_usd,
+        max_wait: args.max_wait,
         identity,
         run_id,
         tasks,

@@ -45,6 +45,8 @@ pub struct RunArgs {
     pub retry_backoff: Duration,
     /// `--max-cost-usd`: what the whole run may spend, in dollars.
     pub max_cost_usd: Option<f64>,
+    /// `--max-wait`: the longest porch waits for a usage window to reset.
+    pub max_wait: Duration,
     /// `--branch-template`, over the tasks file's `branch_template`.
     pub branch_template: Option<Template>,
     /// `--port-base`: task N's ports start at this + 10 × N.
@@ -136,6 +138,12 @@ pub struct MergeResultsArgs {
     /// `-o FILE`: where the merged results go instead of stdout.
     pub output: Option<PathBuf>,
 }
+
+/// How long porch waits for a usage window to reset unless told otherwise: a five-hour window
+/// used up refuses sessions for at most five hours, so a run (a nightly one) outlives it, with
+/// room for the margin and jitter; a weekly window's days are not waited, the run ends and says
+/// why.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(6 * 3600);
 
 /// How many results files `porch clean` keeps under `.porch/runs/` unless told otherwise.
 pub const DEFAULT_KEEP_RUNS: usize = 50;

@@ -80,6 +80,8 @@ pub struct Plan {
     pub retry_backoff: Duration,
     /// `--max-cost-usd`: what the run's sessions may spend together.
     pub max_cost_usd: Option<f64>,
+    /// `--max-wait`: the longest the run waits for a usage window to reset.
+    pub max_wait: Duration,
     /// `-c user.name=… -c user.email=…` for what the repository does not configure.
     pub identity: Vec<String>,
     /// The tasks file as read, kept beside the results so `porch resume` runs the same tasks.

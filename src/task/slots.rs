@@ -1,14 +1,17 @@
 //! Between task threads and the scheduler, once a task runs: a task that must start its
 //! session again (a retry, or a session porch stopped for a rate limit) asks for a slot and
 //! waits until the scheduler grants one under the current concurrency limit; sessions report
-//! what they learn about the API; the scheduler asks a session to stop.
+//! what they learn about the API and the usage windows; the scheduler asks a session to stop,
+//! or refuses every slot once no session may start any more.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::agent::ApiEvent;
+use crate::agent::usage::UsageWindow;
 use crate::process::shutdown;
 
 /// A task asks to start its session again, not before `not_before`.
@@ -21,17 +24,24 @@ pub struct SlotRequest {
 /// One task's session reported this about the API.
 pub type ApiReport = (usize, ApiEvent);
 
+/// One task's session reported this about a usage window.
+pub type UsageReport = (usize, UsageWindow);
+
 pub struct Slots {
     requests: Sender<SlotRequest>,
     grants: Vec<(Sender<()>, Receiver<()>)>,
     stop: Vec<AtomicBool>,
     api_reports: Sender<ApiReport>,
+    usage_reports: Sender<UsageReport>,
+    /// Why no session starts again in this run, once that is so.
+    refusal: Mutex<Option<String>>,
 }
 
-/// What the scheduler reads: slot requests and API reports.
+/// What the scheduler reads: slot requests, API reports and usage reports.
 pub struct Inbox {
     pub requests: Receiver<SlotRequest>,
     pub api_reports: Receiver<ApiReport>,
+    pub usage_reports: Receiver<UsageReport>,
 }
 
 /// How often a task waiting for a slot looks for a signal to porch.
@@ -41,36 +51,58 @@ impl Slots {
     pub fn new(tasks: usize) -> (Slots, Inbox) {
         let (requests, requests_rx) = crossbeam_channel::unbounded();
         let (api_reports, api_rx) = crossbeam_channel::unbounded();
+        let (usage_reports, usage_rx) = crossbeam_channel::unbounded();
         let slots = Slots {
             requests,
             grants: (0..tasks).map(|_| crossbeam_channel::bounded(1)).collect(),
             stop: (0..tasks).map(|_| AtomicBool::new(false)).collect(),
             api_reports,
+            usage_reports,
+            refusal: Mutex::new(None),
         };
         let inbox = Inbox {
             requests: requests_rx,
             api_reports: api_rx,
+            usage_reports: usage_rx,
         };
         (slots, inbox)
     }
 
-    /// Asks for a slot for `task` and waits for it. False when porch is asked to stop first.
+    /// Asks for a slot for `task` and waits for it. False when porch is asked to stop first, or
+    /// no session may start any more (`refusal` says why).
     pub fn wait_for_slot(&self, task: usize, not_before: Instant) -> bool {
         self.stop[task].store(false, Ordering::Relaxed);
-        if self
-            .requests
-            .send(SlotRequest { task, not_before })
-            .is_err()
+        if self.refusal().is_some()
+            || self
+                .requests
+                .send(SlotRequest { task, not_before })
+                .is_err()
         {
             return false;
         }
         loop {
-            match self.grants[task].1.recv_timeout(SIGNAL_POLL) {
-                Ok(()) => return shutdown::requested().is_none(),
-                Err(RecvTimeoutError::Timeout) if shutdown::requested().is_none() => {}
+            let answer = self.grants[task].1.recv_timeout(SIGNAL_POLL);
+            if shutdown::requested().is_some() || self.refusal().is_some() {
+                return false;
+            }
+            match answer {
+                Ok(()) => return true,
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(_) => return false,
             }
         }
+    }
+
+    /// No session starts again in this run, for `reason`: every task waiting for a slot, and
+    /// every one that asks later, is refused it.
+    pub fn refuse_all(&self, reason: String) {
+        let mut refusal = self.refusal.lock().unwrap_or_else(|p| p.into_inner());
+        refusal.get_or_insert(reason);
+    }
+
+    /// Why no session starts again, once `refuse_all` said so.
+    pub fn refusal(&self) -> Option<String> {
+        (self.refusal.lock().unwrap_or_else(|p| p.into_inner())).clone()
     }
 
     /// The scheduler lets `task` start its session again.
@@ -92,5 +124,10 @@ impl Slots {
     /// Where a session sends what it learns about the API.
     pub fn api_reports(&self) -> Sender<ApiReport> {
         self.api_reports.clone()
+    }
+
+    /// Where a session sends what it learns about the usage windows.
+    pub fn usage_reports(&self) -> Sender<UsageReport> {
+        self.usage_reports.clone()
     }
 }

@@ -26,4 +26,5 @@ mod secrets;
 mod settings;
 mod shown;
 mod unsaved;
+mod usage;
 mod validation;
