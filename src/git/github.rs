@@ -72,18 +72,8 @@ impl Gh {
 
     /// Opens a pull request; gh prints its URL, which ends in its number.
     pub fn create(&self, proposal: &Proposal) -> Result<PullRequest, String> {
-        let mut args = vec![
-            "pr",
-            "create",
-            "--head",
-            proposal.head,
-            "--base",
-            proposal.base,
-            "--title",
-            proposal.title,
-            "--body-file",
-            "-",
-        ];
+        let mut args = vec!["pr", "create", "--head", proposal.head];
+        args.extend(described(proposal));
         if proposal.draft {
             args.push("--draft");
         }
@@ -108,17 +98,8 @@ impl Gh {
 
     /// Brings the pull request of `proposal.head` up to date: title, body, base.
     pub fn edit(&self, proposal: &Proposal) -> Result<(), String> {
-        let args = [
-            "pr",
-            "edit",
-            proposal.head,
-            "--base",
-            proposal.base,
-            "--title",
-            proposal.title,
-            "--body-file",
-            "-",
-        ];
+        let mut args = vec!["pr", "edit", proposal.head];
+        args.extend(described(proposal));
         let said = self.call(&args, Some(proposal.body))?;
         if said.ok { Ok(()) } else { Err(said.failure) }
     }
@@ -166,6 +147,18 @@ impl Gh {
             failure,
         })
     }
+}
+
+/// The base, the title, and the body read from stdin: what `create` and `edit` both set.
+fn described<'p>(proposal: &Proposal<'p>) -> [&'p str; 6] {
+    [
+        "--base",
+        proposal.base,
+        "--title",
+        proposal.title,
+        "--body-file",
+        "-",
+    ]
 }
 
 fn keep(tail: &Tail) -> Sink {
