@@ -39,7 +39,7 @@ pub fn pr(args: &PrArgs) -> Result<ExitCode, Error> {
             "`porch status` shows what each task did; `porch resume` re-runs what failed",
         ));
     }
-    let tasks = stored_task_list(&location.state, &run)?;
+    let tasks = stored_task_list(&location, &run, &args.choice)?;
     let files: Vec<Option<&Task>> = (results.tasks.iter())
         .map(|result| task_of(&tasks, result))
         .collect();
