@@ -3,6 +3,7 @@
 
 mod commit;
 mod contents;
+pub mod github;
 mod merge;
 mod refs;
 pub mod remote;

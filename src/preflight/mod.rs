@@ -33,9 +33,10 @@ use crate::state::lock::RunLock;
 use crate::sys::atomic_file::{Destination, destination};
 use crate::sys::bounded_read;
 use crate::sys::writable;
+use crate::task::plan::{DEFAULT_REMOTE, Hooks, PullRequests};
 pub use crate::task::plan::{Plan, Resume, TaskPlan, TasksSource};
 use existing::{Existing, Place};
-pub use resume::{Resumption, plan_resume};
+pub use resume::{Resumption, plan_resume, stored_task_list};
 
 pub struct Environment {
     pub home: Option<PathBuf>,
@@ -102,6 +103,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
             resumed_lock: None,
             tasks_file_order,
             shard: args.shard,
+            hooks: file.hooks,
         },
     )
 }
@@ -142,6 +144,8 @@ struct Decided {
     resumed_lock: Option<RunLock>,
     tasks_file_order: Vec<String>,
     shard: Option<Shard>,
+    /// The tasks file's `on_finish` and `on_task_finish`; the flags win.
+    hooks: Hooks,
 }
 
 /// The checks every plan's tasks pass last, then the `Plan` of them and the run's options.
@@ -155,6 +159,9 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         .filter(|p| p.carried.is_none())
         .count();
     let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, to_run, jobs::available_memory());
+    if args.pr {
+        pr_remote_reachable(args, &decided.setting.repo)?;
+    }
     Ok(Plan {
         repo: decided.setting.repo,
         agent: decided.setting.agent,
@@ -181,7 +188,22 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         tasks_file_order: decided.tasks_file_order,
         shard: decided.shard,
         push: decided.setting.push,
+        pull_requests: args.pr.then(|| PullRequests {
+            remote: (args.remote.clone()).unwrap_or_else(|| DEFAULT_REMOTE.to_string()),
+            draft: true,
+            base: None,
+        }),
+        hooks: Hooks {
+            on_finish: shell(&args.on_finish).or(decided.hooks.on_finish),
+            on_task_finish: shell(&args.on_task_finish).or(decided.hooks.on_task_finish),
+        },
     })
+}
+
+/// `--on-finish CMD` as a command: `sh -c CMD`.
+fn shell(command: &Option<String>) -> Option<Vec<String>> {
+    let command = command.as_ref()?;
+    Some(vec!["sh".to_string(), "-c".to_string(), command.clone()])
 }
 
 /// `--push REMOTE` made ready for git (a path made absolute) and checked: git must reach it
@@ -203,6 +225,20 @@ fn push_remote(args: &RunArgs, repo: &Repo) -> Result<Option<String>, Error> {
         ))
     })?;
     Ok(Some(remote))
+}
+
+/// `--pr`: git must reach the remote before anything is created, as with `--push`.
+fn pr_remote_reachable(args: &RunArgs, repo: &Repo) -> Result<(), Error> {
+    let asked = args.remote.as_deref().unwrap_or(DEFAULT_REMOTE);
+    let remote = remote::resolve(&repo.toplevel, asked, &remote::current_dir());
+    remote::reach(&repo.toplevel, &remote).map_err(|err| {
+        Error::usage(format!(
+            "--pr: git cannot reach the remote {}: {}",
+            remote::shown(asked),
+            remote::shown_in(&err.reason(), &remote)
+        ))
+        .with_hint("name a remote with --remote (`git remote -v` lists them), or add `origin`")
+    })
 }
 
 fn read_task_list(arg: &str) -> Result<(TasksSource, TaskFile), Error> {

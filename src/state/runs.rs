@@ -254,6 +254,16 @@ impl Location {
         }
     }
 
+    /// Writes a run's results file again, as `json`; the caller holds the run's lock. The
+    /// state directory's copy stays its user's alone.
+    pub fn rewrite(&self, run: &StoredRun, json: &str) -> Result<(), Error> {
+        if run.path == self.state.results_file(&run.id) {
+            self.state.record_results(&run.id, json)
+        } else {
+            atomic_file::write_atomic(&run.path, json.as_bytes())
+        }
+    }
+
     /// Removes a run's stored files (its tasks, its lock, which the caller holds, and its
     /// results); worktrees and branches stay.
     pub fn forget(&self, id: &str) -> Result<(), Error> {
