@@ -29,6 +29,8 @@ pub enum Opt {
     Retries,
     RetryBackoff,
     MaxCostUsd,
+    MaxFail,
+    FailFast,
     BranchTemplate,
     PortBase,
     Only,
@@ -211,6 +213,13 @@ pub const FLAGS: &[Flag] = &[
         None,
         value("X", Completes::Nothing),
     ),
+    valued(
+        Opt::MaxFail,
+        "max-fail",
+        None,
+        value("N", Completes::Nothing),
+    ),
+    switch(Opt::FailFast, "fail-fast", None),
     valued(
         Opt::BranchTemplate,
         "branch-template",

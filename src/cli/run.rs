@@ -19,6 +19,7 @@ use crate::preflight::options::RunArgs;
 use crate::preflight::options::Sourced;
 use crate::process::task_env::DEFAULT_PORT_BASE;
 use crate::state::runs::RunChoice;
+use crate::task::plan::MaxFail;
 
 /// What `porch run` takes as TASKS when `porch resume` builds a run's settings: never read,
 /// since a resume runs the tasks its run stored.
@@ -134,6 +135,7 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
             .duration(Opt::RetryBackoff)?
             .unwrap_or(Duration::from_secs(10)),
         max_cost_usd: max_cost_usd(given)?,
+        max_fail: max_fail(given)?,
         branch_template: given.checked(
             Opt::BranchTemplate,
             |text| Template::parse(text).map_err(|reason| format!(" {reason}")),
@@ -189,6 +191,26 @@ fn max_cost_usd(given: &Given) -> Result<Option<f64>, Error> {
         },
         "give a number of at least 0.000001, e.g. --max-cost-usd 5 or 2.50",
     )
+}
+
+/// `--max-fail N`, or `--fail-fast` for 1: one of them.
+fn max_fail(given: &Given) -> Result<Option<MaxFail>, Error> {
+    let tasks = given.number(Opt::MaxFail, 1..=u64::MAX, "a number of tasks", "3")?;
+    match (tasks, given.switch(Opt::FailFast)) {
+        (Some(_), true) => Err(
+            Error::usage("--max-fail and --fail-fast cannot be used together")
+                .with_hint("--fail-fast is --max-fail 1: give one of them"),
+        ),
+        (Some(tasks), false) => Ok(Some(MaxFail {
+            tasks,
+            fail_fast: false,
+        })),
+        (None, true) => Ok(Some(MaxFail {
+            tasks: 1,
+            fail_fast: true,
+        })),
+        (None, false) => Ok(None),
+    }
 }
 
 fn push(given: &Given) -> Result<Option<String>, Error> {

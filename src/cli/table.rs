@@ -233,6 +233,16 @@ const RUN_SETTINGS: &[Takes] = &[
                 session or retry starts and the tasks not started are skipped",
     },
     Takes {
+        opt: Opt::MaxFail,
+        about: "once N tasks have failed or timed out, start nothing new: the\n\
+                tasks not started are skipped, the running ones finish (a\n\
+                repeated task counts once, when none of its attempts succeeded)",
+    },
+    Takes {
+        opt: Opt::FailFast,
+        about: "the same as --max-fail 1",
+    },
+    Takes {
         opt: Opt::BranchTemplate,
         about: "each task's branch, from {name}, {run}, {date}, {time};\n\
                 e.g. 'nightly/{date}/{name}' [default: the tasks file's\n\

@@ -5,6 +5,7 @@ pub mod concurrency;
 pub mod conflicts;
 pub mod dependencies;
 mod finish;
+mod max_fail;
 mod progress;
 pub mod rules;
 mod schedule;

@@ -9,6 +9,7 @@ use crossbeam_channel::Sender;
 
 use crate::agent::ApiEvent;
 use crate::engine::dependencies::Dependencies;
+use crate::engine::max_fail;
 use crate::engine::progress::{Announced, Progress};
 use crate::engine::rules::{Blocked, Scheduler};
 use crate::output::events::Event;
@@ -18,6 +19,7 @@ use crate::process::shutdown;
 use crate::results::rivals;
 use crate::results::{Status, TaskResult};
 use crate::task::budget::Budget;
+use crate::task::plan::MaxFail;
 use crate::task::slots::Inbox;
 use crate::task::{self, Context};
 
@@ -47,6 +49,9 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
                 stop_starting(&mut scheduler, progress, signal);
             }
             if skip_blocked(&mut scheduler, progress) {
+                progress.update();
+            }
+            if stop_for_failures(plan.max_fail, &mut scheduler, progress) {
                 progress.update();
             }
             if ctx.budget.is_spent() && stop_for_budget(&ctx.budget, &mut scheduler, progress) {
@@ -213,6 +218,36 @@ fn stop_for_budget(budget: &Budget, scheduler: &mut Scheduler, progress: &mut Pr
         let task = &mut progress.results.tasks[index];
         task.status = Status::Skipped;
         task.error = Some(error.clone());
+    }
+    true
+}
+
+/// As many tasks failed as `--max-fail` allows: every waiting task is skipped, saying so, and
+/// the running ones finish. True when this is news.
+fn stop_for_failures(
+    limit: Option<MaxFail>,
+    scheduler: &mut Scheduler,
+    progress: &mut Progress,
+) -> bool {
+    let Some(limit) = limit else {
+        return false;
+    };
+    let Some(failed) = max_fail::reached(limit, &progress.results.tasks) else {
+        return false;
+    };
+    let running = scheduler.running();
+    let Some(skipped) = scheduler.on_max_fail() else {
+        return false;
+    };
+    let reason = max_fail::reason(limit, failed);
+    crate::sys::console::print_stderr(&format!(
+        "porch: {reason}: starting no more sessions; {} waiting task(s) skipped, {running} running go on\n",
+        skipped.len()
+    ));
+    for index in skipped {
+        let task = &mut progress.results.tasks[index];
+        task.status = Status::Skipped;
+        task.error = Some(format!("not started: {reason}"));
     }
     true
 }

@@ -168,6 +168,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         retries: args.retries,
         retry_backoff: args.retry_backoff,
         max_cost_usd: args.max_cost_usd,
+        max_fail: args.max_fail,
         identity,
         run_id,
         tasks,

@@ -11,6 +11,7 @@ pub use crate::output::mode::OutputMode;
 use crate::preflight::branch_template::Template;
 use crate::results::Shard;
 use crate::state::runs::RunChoice;
+use crate::task::plan::MaxFail;
 
 /// A value and what gave it (`--claude`, `PORCH_CLAUDE`), for the messages that name it.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +46,8 @@ pub struct RunArgs {
     pub retry_backoff: Duration,
     /// `--max-cost-usd`: what the whole run may spend, in dollars.
     pub max_cost_usd: Option<f64>,
+    /// `--max-fail N`, `--fail-fast`: how many failed tasks stop the run's starts.
+    pub max_fail: Option<MaxFail>,
     /// `--branch-template`, over the tasks file's `branch_template`.
     pub branch_template: Option<Template>,
     /// `--port-base`: task N's ports start at this + 10 × N.

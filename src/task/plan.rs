@@ -50,6 +50,24 @@ pub struct Task {
     pub depends_on: Vec<String>,
 }
 
+/// `--max-fail N` (`--fail-fast`: 1): once this many tasks have failed, nothing new starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxFail {
+    pub tasks: usize,
+    /// Given as `--fail-fast`, and named so in what porch says.
+    pub fail_fast: bool,
+}
+
+impl MaxFail {
+    /// The flag as the user gave it: `--fail-fast`, or `--max-fail 3`.
+    pub fn flag(&self) -> String {
+        match self.fail_fast {
+            true => "--fail-fast".to_string(),
+            false => format!("--max-fail {}", self.tasks),
+        }
+    }
+}
+
 /// A validated run: every path decided, every base resolved to a commit.
 #[derive(Debug)]
 pub struct Plan {
@@ -80,6 +98,8 @@ pub struct Plan {
     pub retry_backoff: Duration,
     /// `--max-cost-usd`: what the run's sessions may spend together.
     pub max_cost_usd: Option<f64>,
+    /// `--max-fail`, `--fail-fast`.
+    pub max_fail: Option<MaxFail>,
     /// `-c user.name=… -c user.email=…` for what the repository does not configure.
     pub identity: Vec<String>,
     /// The tasks file as read, kept beside the results so `porch resume` runs the same tasks.

@@ -16,6 +16,7 @@ mod junit;
 mod layers;
 mod lifecycle;
 mod limits;
+mod max_fail;
 mod outputs;
 mod rivals;
 mod run;
