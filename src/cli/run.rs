@@ -50,6 +50,11 @@ pub fn run(given: &Given) -> Result<Command, Error> {
         return Err(Error::usage("--only and --skip cannot be used together")
             .with_hint("name the tasks to run with --only, or the ones to leave out with --skip"));
     }
+    args.dry_run = given.switch(Opt::DryRun);
+    if args.dry_run && args.output_mode == OutputMode::Events {
+        return Err(Error::usage("--dry-run and --events cannot be used together")
+            .with_hint("--dry-run prints the plan, and nothing happens to show as events; add --json for the plan as JSON"));
+    }
     args.shard = given.checked(
         Opt::Shard,
         |text| crate::preflight::shard::parse(text).map_err(|reason| format!(" {reason}")),
@@ -124,6 +129,8 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
         color,
         output_mode: output_mode(given)?,
         jobs: given.number(Opt::Jobs, 1..=4096, "a number of sessions", "4")?,
+        jobs_given: (given.raw(Opt::Jobs))
+            .map(|(value, origin)| origin.example(&value.to_string_lossy())),
         stagger: given.duration(Opt::Stagger)?,
         timeout: given.duration(Opt::Timeout)?,
         idle_timeout: given.duration(Opt::IdleTimeout)?,
@@ -148,6 +155,7 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
         skip: Vec::new(),
         shard: None,
         push: push(given)?,
+        dry_run: false,
     })
 }
 

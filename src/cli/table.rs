@@ -260,6 +260,14 @@ const RUN_SETTINGS: &[Takes] = &[
     },
 ];
 
+/// A run only shown, not made.
+const RUN_PREVIEW: &[Takes] = &[Takes {
+    opt: Opt::DryRun,
+    about: "check everything a run checks, print the plan (tasks in start order,\n\
+            branches, worktrees, settings, -j and why) and create nothing;\n\
+            with --json, the plan as one JSON document. Exit 0 or 2",
+}];
+
 /// Which tasks of the file a run runs.
 const RUN_SELECTION: &[Takes] = &[
     Takes {
@@ -314,7 +322,13 @@ pub const COMMANDS: &[Spec] = &[
                 ..REPO_ARGUMENT
             },
         ],
-        flags: &[RUN_INPUT, RUN_SETTINGS, RUN_SELECTION, ONLY_HELP],
+        flags: &[
+            RUN_INPUT,
+            RUN_SETTINGS,
+            RUN_SELECTION,
+            RUN_PREVIEW,
+            ONLY_HELP,
+        ],
         refused: None,
         notes: &[TASKS_FILE_NOTE, SIGNALS_NOTE, EXIT_CODES],
     },

@@ -38,6 +38,8 @@ pub struct RunArgs {
     pub output_mode: OutputMode,
     /// `-j`: at most this many sessions at once. `None`: all, capped by available memory.
     pub jobs: Option<usize>,
+    /// How `-j` was given, as a hint shows it (`-j 4`, `PORCH_JOBS=4`): said by `--dry-run`.
+    pub jobs_given: Option<String>,
     pub stagger: Option<Duration>,
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
@@ -60,6 +62,8 @@ pub struct RunArgs {
     pub shard: Option<Shard>,
     /// `--push REMOTE`: each task's branch is pushed there once its work is committed.
     pub push: Option<String>,
+    /// `--dry-run`: the plan printed, nothing created (`porch run` only).
+    pub dry_run: bool,
 }
 
 impl RunArgs {

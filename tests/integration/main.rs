@@ -9,6 +9,7 @@ mod command_line;
 mod completions;
 mod dependencies;
 mod distributed;
+mod dry_run;
 mod errors;
 mod git_safety;
 mod hostile;
