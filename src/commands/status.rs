@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use crate::error::Error;
 use crate::git;
 use crate::preflight::options::StatusArgs;
+use crate::results::summary;
 use crate::state::runs::{StoredRun, StoredTask};
 use crate::util::quote;
 
@@ -35,6 +36,8 @@ struct Row {
     worktree: WorktreeState,
     /// `cd WORKTREE && claude --resume SESSION`, when both still exist.
     resume: Option<String>,
+    /// `git -C REPO diff BASE...BRANCH`, when the branch holds commits.
+    review: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,7 +79,11 @@ fn task_rows(repo: &Path, tasks: &[StoredTask]) -> Vec<Row> {
 }
 
 fn task_row(repo: &Path, task: &StoredTask) -> Row {
-    let (ahead, files) = match git::diff_stats(repo, &task.base_commit, &task.branch) {
+    let base = (task.base_branch.as_str(), task.base_commit.as_str());
+    let stats = git::diff_stats(repo, &task.base_commit, &task.branch);
+    let review = (stats.as_ref().is_ok_and(|s| s.commits > 0))
+        .then(|| summary::diff_command(&repo.to_string_lossy(), base, &task.branch));
+    let (ahead, files) = match stats {
         Ok(stats) => (
             stats.commits.to_string(),
             format!(
@@ -91,11 +98,9 @@ fn task_row(repo: &Path, task: &StoredTask) -> Row {
     };
     let worktree = worktree_state(Path::new(&task.worktree));
     let resume = match (&task.session_id, worktree) {
-        (Some(session), WorktreeState::Clean | WorktreeState::Dirty) => Some(format!(
-            "{} && {}",
-            quote::command(&["cd", &task.worktree]),
-            quote::command(&["claude", "--resume", session])
-        )),
+        (Some(session), WorktreeState::Clean | WorktreeState::Dirty) => {
+            Some(summary::resume_command(&task.worktree, session))
+        }
         _ => None,
     };
     Row {
@@ -107,6 +112,7 @@ fn task_row(repo: &Path, task: &StoredTask) -> Row {
         check: check_word(task),
         worktree,
         resume,
+        review,
     }
 }
 
@@ -120,6 +126,7 @@ fn unknown_row(task: &StoredTask) -> Row {
         check: check_word(task),
         worktree: WorktreeState::Unknown,
         resume: None,
+        review: None,
     }
 }
 
@@ -183,6 +190,13 @@ fn render(run: &StoredRun, rows: &[Row], repo_arg: &Path) -> String {
         .collect();
     text.push_str(&table(header, &cells));
 
+    let reviews: Vec<&str> = rows.iter().filter_map(|r| r.review.as_deref()).collect();
+    if !reviews.is_empty() {
+        text.push_str("\nreview a branch:\n");
+        for line in reviews {
+            text.push_str(&format!("  {line}\n"));
+        }
+    }
     let resumes: Vec<&str> = rows.iter().filter_map(|r| r.resume.as_deref()).collect();
     if !resumes.is_empty() {
         text.push_str("\ncontinue a session:\n");

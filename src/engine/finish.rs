@@ -171,9 +171,9 @@ fn after_machine_output(code: u8, mode: OutputMode, delivered: bool, results: &P
 fn print_outcome(plan: &Plan, results: &Results, mode: OutputMode, color: bool) -> bool {
     match mode {
         OutputMode::Stream | OutputMode::Quiet => {
-            let logs = plan.state.logs_dir();
             let out = &mut std::io::stdout().lock();
-            summary::print(out, results, &logs, &plan.results_file(), color);
+            let find_run = find_run(plan);
+            summary::print(out, results, &plan.results_file(), &find_run, color);
             true
         }
         OutputMode::Json => {
@@ -182,6 +182,17 @@ fn print_outcome(plan: &Plan, results: &Results, mode: OutputMode, color: bool) 
         }
         OutputMode::Events => !printer::stdout_failed(),
     }
+}
+
+/// The words that find this run again in `porch status`, `logs`, `merge` and `resume`: its id,
+/// and the worktree directory it was given.
+fn find_run(plan: &Plan) -> Vec<String> {
+    let mut words = vec!["--run".to_string(), plan.run_id.clone()];
+    if let Some(dir) = &plan.worktree_dir {
+        words.push("--worktree-dir".to_string());
+        words.push(dir.display().to_string());
+    }
+    words
 }
 
 /// The tasks ran and their branches hold the work, but a script cannot learn that from a

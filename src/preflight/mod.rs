@@ -138,6 +138,9 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         .filter(|p| p.carried.is_none())
         .count();
     let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, to_run, jobs::available_memory());
+    let worktree_dir = (args.worktree_dir.as_ref())
+        .and(decided.layout.worktree_root.parent())
+        .map(Path::to_path_buf);
     let Decided {
         repo,
         agent,
@@ -159,6 +162,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         cleanup: args.cleanup,
         state: layout.state,
         output: layout.output,
+        worktree_dir,
         junit: args.junit.clone(),
         jobs,
         jobs_note,

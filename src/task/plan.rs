@@ -80,6 +80,9 @@ pub struct Plan {
     pub state: StateDir,
     /// `-o FILE`: the results written there as well.
     pub output: Option<PathBuf>,
+    /// `--worktree-dir` as given (resolved); none for the default. The commands porch prints
+    /// for after the run give it, so that they find the run.
+    pub worktree_dir: Option<PathBuf>,
     /// `--junit`: the JUnit XML report written at the end.
     pub junit: Option<PathBuf>,
     /// This run's id: its results file's name without `.json` (also with `-o`).
