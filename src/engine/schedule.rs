@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use crate::agent::ApiEvent;
+use crate::engine::concurrency::Cause;
 use crate::engine::dependencies::Dependencies;
 use crate::engine::max_fail;
 use crate::engine::progress::{Announced, Progress};
@@ -102,7 +103,12 @@ fn react(
 ) {
     let reaction = scheduler.observe(index, event);
     if let Some(change) = reaction.change {
-        printer::note(&ctx.printer, index, Tone::Bad, change.describe());
+        // A limit raised again is good news: not drawn as a problem, and not one for `-q`.
+        let tone = match change.cause {
+            Cause::Raised => Tone::Dim,
+            Cause::RateLimited(_) => Tone::Bad,
+        };
+        printer::note(&ctx.printer, index, tone, change.describe());
     }
     for shed in reaction.shed {
         ctx.slots.ask_to_stop(shed);
