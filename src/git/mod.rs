@@ -53,15 +53,7 @@ impl GitError {
     }
 
     fn spawn(command: impl Into<String>, err: &std::io::Error) -> GitError {
-        use std::io::ErrorKind;
-        let kind = match err.kind() {
-            ErrorKind::NotFound | ErrorKind::PermissionDenied => GitErrorKind::Missing {
-                not_found: err.kind() == ErrorKind::NotFound,
-                detail: err.to_string(),
-            },
-            _ => GitErrorKind::Io(err.to_string()),
-        };
-        GitError::new(command, kind)
+        GitError::new(command, spawn_failure(err, dev_null_problem()))
     }
 
     /// git itself cannot be run: no point asking it anything else.
@@ -107,6 +99,37 @@ impl std::fmt::Display for GitError {
 }
 
 impl std::error::Error for GitError {}
+
+/// Why git could not be started. Without a `/dev/null` no child starts at all (each gets it as
+/// standard input), and the system says "not found" as if git were: `dev_null` is what is
+/// wrong with it, if anything, so that porch names the real cause.
+fn spawn_failure(err: &std::io::Error, dev_null: Option<String>) -> GitErrorKind {
+    use std::io::ErrorKind;
+    if let Some(problem) = dev_null {
+        return GitErrorKind::Io(format!(
+            "{problem}, and porch gives it to every command it starts as standard input"
+        ));
+    }
+    match err.kind() {
+        ErrorKind::NotFound | ErrorKind::PermissionDenied => GitErrorKind::Missing {
+            not_found: err.kind() == ErrorKind::NotFound,
+            detail: err.to_string(),
+        },
+        _ => GitErrorKind::Io(err.to_string()),
+    }
+}
+
+/// What keeps `/dev/null` from being opened for reading and writing, if anything: a container
+/// or chroot without `/dev`.
+fn dev_null_problem() -> Option<String> {
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null");
+    opened
+        .err()
+        .map(|err| format!("/dev/null cannot be opened ({err})"))
+}
 
 /// Settings on every git command porch runs, over whatever the repository, the user or the
 /// agent configured. No hooks at all (`--no-verify` skips only pre-commit and commit-msg; a
@@ -461,6 +484,17 @@ fn why_not_a_repo(dir: &Path, answer: Option<GitError>) -> Error {
         && err.is_missing()
     {
         return Error::setup(err.reason(), "install git, then run porch again");
+    }
+    if let Some(err) = &answer
+        && let GitErrorKind::Io(why) = &err.kind
+    {
+        let hint = match dev_null_problem() {
+            Some(_) => {
+                "porch needs /dev/null: in a container or chroot, mount /dev (or make the device: mknod -m 666 /dev/null c 1 3)"
+            }
+            None => "the system refused to start a process: see whether `git --version` runs",
+        };
+        return Error::setup(format!("git could not be started: {why}"), hint);
     }
     let refusal = answer.as_ref().map(GitError::reason).unwrap_or_default();
     if let Some(owned) = dubious_ownership(&refusal) {
@@ -1215,6 +1249,21 @@ mod tests {
         for (stderr, owned, rule) in cases {
             assert_eq!(dubious_ownership(&stderr), owned, "{rule}");
         }
+    }
+
+    #[test]
+    fn without_dev_null_the_failure_names_it_not_a_missing_git() {
+        let not_found = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let missing = "/dev/null cannot be opened (No such file or directory (os error 2))";
+        let kind = spawn_failure(&not_found, Some(missing.to_string()));
+        let err = GitError::new("git rev-parse", kind);
+        assert!(!err.is_missing(), "{err}");
+        assert_eq!(
+            err.reason(),
+            format!("{missing}, and porch gives it to every command it starts as standard input")
+        );
+        let kind = spawn_failure(&not_found, None);
+        assert!(GitError::new("git rev-parse", kind).is_missing());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod support;
 
 mod after;
+mod bare_system;
 mod budget;
 mod command_line;
 mod completions;
