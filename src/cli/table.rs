@@ -263,9 +263,9 @@ const RUN_SETTINGS: &[Takes] = &[
 /// A run only shown, not made.
 const RUN_PREVIEW: &[Takes] = &[Takes {
     opt: Opt::DryRun,
-    about: "check everything a run checks, print the plan (tasks in start order,\n\
-            branches, worktrees, settings, -j and why) and create nothing;\n\
-            with --json, the plan as one JSON document. Exit 0 or 2",
+    about: "check what a run checks, then print the plan (tasks in start\n\
+            order, branches, worktrees, settings, -j and why) and create\n\
+            nothing; with --json, as one JSON document. Exit 0 or 2",
 }];
 
 /// Which tasks of the file a run runs.
