@@ -60,6 +60,7 @@ fn dispatch() -> Result<ExitCode, Error> {
         Command::Clean(args) => commands::clean::clean(&args),
         Command::Resume(args) => commands::resume::resume(&args),
         Command::MergeResults(args) => commands::merge_results::merge_results(&args),
+        Command::Plan(args) => commands::plan::plan(&args),
         Command::Help(topic) => {
             sys::console::print_stdout(&format!("{}\n", cli::help_text(topic)));
             Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@
 
 pub mod log;
 pub mod session;
+pub mod usage;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::agent::usage::{UsageStatus, UsageWindow};
 use crate::error::Error;
 use crate::output::events::ToolCall;
 use crate::output::printer::Tone;
@@ -253,11 +255,26 @@ pub struct SessionLog {
     ever_answered: bool,
     /// The wait the CLI announced in its last `api_retry`: a floor for porch's own retry.
     pub last_retry_delay: Option<Duration>,
+    /// What the stream said about usage windows since the reader last took it (`take_usage`).
+    pub usage: Vec<UsageWindow>,
+    /// The usage window that refused the session (`rejected`), unless a later event allowed it.
+    refused_by: Option<UsageWindow>,
 }
 
 impl SessionLog {
     pub fn take_api_events(&mut self) -> Vec<ApiEvent> {
         std::mem::take(&mut self.api_events)
+    }
+
+    pub fn take_usage(&mut self) -> Vec<UsageWindow> {
+        std::mem::take(&mut self.usage)
+    }
+
+    /// The usage window that ended the session: it said `rejected`, and the session did not
+    /// succeed after it.
+    pub fn usage_refusal(&self) -> Option<&UsageWindow> {
+        let ended_well = self.result.as_ref().is_some_and(|r| !r.is_error);
+        self.refused_by.as_ref().filter(|_| !ended_well)
     }
 
     pub fn ever_answered(&self) -> bool {
@@ -313,6 +330,9 @@ pub struct ResultEvent {
     pub duration_ms: Option<u64>,
     pub permission_denials: u64,
     pub api_error_status: Option<u64>,
+    /// With `--json-schema`: the object the model gave the `StructuredOutput` tool, as the CLI
+    /// validated it against the schema.
+    pub structured_output: Option<Value>,
 }
 
 impl ResultEvent {
@@ -345,6 +365,7 @@ impl ResultEvent {
                 .and_then(Value::as_array)
                 .map_or(0, |l| l.len() as u64),
             api_error_status: event.get("api_error_status").and_then(Value::as_u64),
+            structured_output: event.get("structured_output").cloned(),
         }
     }
 
@@ -503,8 +524,24 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
             Ok(event) => observe_result(log, &event),
             Err(_) => Vec::new(),
         },
+        Some("rate_limit_event") => {
+            if let Ok(event) = serde_json::from_str::<Value>(trimmed) {
+                observe_usage(log, &event);
+            }
+            Vec::new()
+        }
         _ => Vec::new(),
     }
+}
+
+/// A `rate_limit_event`: recorded for the scheduler, not shown (porch says once for the run
+/// what it does about it).
+fn observe_usage(log: &mut SessionLog, event: &Value) {
+    let Some(window) = usage::parse(event) else {
+        return;
+    };
+    log.refused_by = (window.status == UsageStatus::Rejected).then(|| window.clone());
+    log.usage.push(window);
 }
 
 /// The model name of the assistant event the CLI makes up for an API error: not an answer.
@@ -547,10 +584,36 @@ fn observe_result(log: &mut SessionLog, event: &Value) -> Vec<Rendered> {
     if let Some(id) = str_field(event, "session_id") {
         log.session_id = Some(id.to_string());
     }
-    if let Some(status) = result.api_failure() {
-        log.api_events.push(ApiEvent::GaveUp { status });
+    let text_reset = (result.result.as_deref())
+        .filter(|_| result.is_error)
+        .and_then(usage::reset_in_text);
+    // A usage window that refused the session is no rate limit: the concurrency stays.
+    match &mut log.refused_by {
+        Some(window) => window.resets_at = window.resets_at.or(text_reset),
+        // An older CLI said it only in the result's text.
+        None if text_reset.is_some() => {
+            let window = UsageWindow {
+                status: UsageStatus::Rejected,
+                kind: "unknown".to_string(),
+                resets_at: text_reset,
+                utilization: None,
+            };
+            log.refused_by = Some(window.clone());
+            log.usage.push(window);
+        }
+        None => {
+            if let Some(status) = result.api_failure() {
+                log.api_events.push(ApiEvent::GaveUp { status });
+            }
+        }
     }
-    let line = render_result(&result);
+    let mut line = render_result(&result);
+    if log.refused_by.is_some() && result.is_error {
+        // porch starts it again after the reset: not a failure of the task.
+        line.text = line
+            .text
+            .replacen("✗ failed:", "✗ refused by the usage limit:", 1);
+    }
     log.result = Some(result);
     vec![line]
 }
@@ -1013,6 +1076,31 @@ not json at all
                 assert!(log.result.is_some(), "{}", entry.path().display());
             }
         }
+    }
+
+    /// `--json-schema`: the object the model gave `StructuredOutput`, in the result; none when
+    /// the model never called it.
+    #[test]
+    fn the_structured_output_is_read_from_the_result() {
+        let given = |file: &str| {
+            let text = std::fs::read_to_string(Path::new(SAMPLES).join(file)).expect(file);
+            let (log, _) = observe_all(&text);
+            let result = log.result.expect(file);
+            assert!(!result.is_error, "{file}");
+            result.structured_output
+        };
+        let first = serde_json::json!({"tasks": [
+            {"name": "add-tests", "prompt": "Add unit tests for the parser"},
+            {"name": "docs", "prompt": "Document the parser", "depends_on": ["add-tests"]}
+        ]});
+        assert_eq!(given("structured-output.jsonl"), Some(first));
+        let b = serde_json::json!({"tasks": [{"name": "b", "prompt": "do b"}]});
+        assert_eq!(
+            given("structured-output-schema-refused.jsonl"),
+            Some(b.clone())
+        );
+        assert_eq!(given("structured-output-resumed.jsonl"), Some(b));
+        assert_eq!(given("structured-output-never-called.jsonl"), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
+use crate::agent::usage::UsageWindow;
 use crate::agent::{self, ApiEvent, SessionLog};
 use crate::output::printer::{self, Line, Message, Origin, Tone};
 use crate::process::child::{self, Child, Clock, Leftovers, Limit, Sink};
@@ -50,6 +51,8 @@ pub struct Launch<'a> {
     pub printer: &'a Sender<Message>,
     /// Where the session's readers send what they learn about the API, as it happens.
     pub api_reports: Option<Sender<(usize, ApiEvent)>>,
+    /// Where they send what the stream says about the usage windows.
+    pub usage_reports: Option<Sender<(usize, UsageWindow)>>,
     /// Set by the scheduler to stop a session the API has not answered yet (a rate limit).
     pub stop_unanswered: Option<&'a AtomicBool>,
     /// The session starts again after porch stopped it for a rate limit.
@@ -341,7 +344,7 @@ fn open_log(path: &Path, attempt: u32, resuming: bool, restarted: bool) -> Optio
     if restarted {
         let _ = writeln!(
             file,
-            "[porch] attempt {attempt}, started again after a rate limit"
+            "[porch] attempt {attempt}, started again: a rate limit or a usage limit stopped it before it did anything"
         );
     } else if attempt == 1 && resuming {
         let _ = writeln!(file, "[porch] resumed");
@@ -423,6 +426,7 @@ fn reader(launch: &Launch, origin: Origin, shared: &Shared) -> Sink {
         worktree: launch.worktree.to_path_buf(),
         redactor: Arc::clone(launch.redactor),
         api_reports: launch.api_reports.clone(),
+        usage_reports: launch.usage_reports.clone(),
     };
     Box::new(move |raw, dropped, drained| reader.line(raw, dropped, drained))
 }
@@ -436,6 +440,7 @@ struct Reader {
     worktree: PathBuf,
     redactor: Arc<Redactor>,
     api_reports: Option<Sender<(usize, ApiEvent)>>,
+    usage_reports: Option<Sender<(usize, UsageWindow)>>,
 }
 
 impl Reader {
@@ -518,6 +523,11 @@ impl Reader {
         for event in log.take_api_events() {
             if let Some(reports) = &self.api_reports {
                 let _ = reports.send((self.task_index, event));
+            }
+        }
+        for window in log.take_usage() {
+            if let Some(reports) = &self.usage_reports {
+                let _ = reports.send((self.task_index, window));
             }
         }
         lines

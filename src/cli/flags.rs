@@ -31,6 +31,7 @@ pub enum Opt {
     MaxCostUsd,
     MaxFail,
     FailFast,
+    MaxWait,
     BranchTemplate,
     PortBase,
     Only,
@@ -50,6 +51,12 @@ pub enum Opt {
     /// `porch init -f, --force`.
     Overwrite,
     KeepRuns,
+    /// `porch merge-results --allow-missing`.
+    AllowMissing,
+    /// `porch plan --goal-file FILE`.
+    GoalFile,
+    MaxTasks,
+    Model,
 }
 
 /// What a flag's value or a positional argument completes to.
@@ -213,6 +220,7 @@ pub const FLAGS: &[Flag] = &[
         None,
         value("X", Completes::Nothing),
     ),
+    valued(Opt::MaxWait, "max-wait", None, DURATION),
     valued(
         Opt::MaxFail,
         "max-fail",
@@ -253,6 +261,20 @@ pub const FLAGS: &[Flag] = &[
         "keep-runs",
         None,
         value("N", Completes::Nothing),
+    ),
+    switch(Opt::AllowMissing, "allow-missing", None),
+    valued(Opt::GoalFile, "goal-file", None, FILE),
+    valued(
+        Opt::MaxTasks,
+        "max-tasks",
+        None,
+        value("N", Completes::Nothing),
+    ),
+    valued(
+        Opt::Model,
+        "model",
+        None,
+        value("MODEL", Completes::Nothing),
     ),
 ];
 

@@ -9,6 +9,7 @@ pub mod completions;
 pub mod flags;
 pub mod help;
 pub mod lex;
+pub mod plan;
 pub mod run;
 pub mod table;
 
@@ -50,6 +51,7 @@ pub enum Command {
     Clean(CleanArgs),
     Resume(ResumeArgs),
     MergeResults(MergeResultsArgs),
+    Plan(Box<crate::preflight::options::PlanArgs>),
     Help(HelpTopic),
     Version,
     /// `porch completions SHELL`: the completion script for SHELL.
@@ -116,6 +118,7 @@ fn command(given: &Given) -> Result<Command, Error> {
         Name::Clean => after::clean(given),
         Name::MergeResults => after::merge_results(given),
         Name::Init => init(given),
+        Name::Plan => plan::plan(given),
         Name::List => list(given),
         Name::Help => help(given),
         Name::Completions => completions(given),
@@ -345,7 +348,7 @@ mod tests {
         assert_eq!(
             err.hint().as_deref(),
             Some(
-                "the commands are run, init, list, status, logs, resume, merge, clean, merge-results, completions and help"
+                "the commands are run, init, plan, list, status, logs, resume, merge, clean, merge-results, completions and help"
             )
         );
     }

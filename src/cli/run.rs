@@ -13,6 +13,7 @@ use crate::cli::table::listed;
 use crate::error::Error;
 use crate::preflight::branch_template::Template;
 use crate::preflight::options::ColorChoice;
+use crate::preflight::options::DEFAULT_MAX_WAIT;
 use crate::preflight::options::OutputMode;
 use crate::preflight::options::ResumeArgs;
 use crate::preflight::options::RunArgs;
@@ -143,6 +144,9 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
             .unwrap_or(Duration::from_secs(10)),
         max_cost_usd: max_cost_usd(given)?,
         max_fail: max_fail(given)?,
+        max_wait: given
+            .duration(Opt::MaxWait)?
+            .unwrap_or(DEFAULT_MAX_WAIT),
         branch_template: given.checked(
             Opt::BranchTemplate,
             |text| Template::parse(text).map_err(|reason| format!(" {reason}")),
@@ -159,7 +163,7 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
     })
 }
 
-fn claude(given: &Given) -> Result<Option<Sourced<OsString>>, Error> {
+pub fn claude(given: &Given) -> Result<Option<Sourced<OsString>>, Error> {
     let value = given.path(Opt::Claude)?;
     let origin = given.raw(Opt::Claude).map(|(_, origin)| origin.to_string());
     Ok(value.zip(origin).map(|(path, from)| Sourced {

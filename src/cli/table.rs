@@ -10,6 +10,7 @@ use crate::cli::flags::SHELLS;
 pub enum Name {
     Run,
     Init,
+    Plan,
     List,
     Status,
     Logs,
@@ -243,6 +244,12 @@ const RUN_SETTINGS: &[Takes] = &[
         about: "the same as --max-fail 1",
     },
     Takes {
+        opt: Opt::MaxWait,
+        about: "when a subscription's usage window (five-hour, weekly) refuses\n\
+                sessions, wait for its reset at most this long, else skip the\n\
+                tasks not done [default: 6h, one five-hour window]",
+    },
+    Takes {
         opt: Opt::BranchTemplate,
         about: "each task's branch, from {name}, {run}, {date}, {time};\n\
                 e.g. 'nightly/{date}/{name}' [default: the tasks file's\n\
@@ -356,6 +363,7 @@ pub const COMMANDS: &[Spec] = &[
         refused: None,
         notes: &[],
     },
+    PLAN,
     Spec {
         name: Name::List,
         word: "list",
@@ -551,10 +559,17 @@ pub const COMMANDS: &[Spec] = &[
             completes: Completes::Files,
         }],
         flags: &[
-            &[Takes {
-                opt: Opt::Output,
-                about: "write the merged results to FILE instead of standard output",
-            }],
+            &[
+                Takes {
+                    opt: Opt::Output,
+                    about: "write the merged results to FILE instead of standard output",
+                },
+                Takes {
+                    opt: Opt::AllowMissing,
+                    about: "merge without the shards of K/N that no file holds, with a warning\n\
+                            [default: a missing shard is exit 1]",
+                },
+            ],
             ONLY_HELP,
         ],
         refused: None,
@@ -601,6 +616,81 @@ pub const COMMANDS: &[Spec] = &[
     },
 ];
 
+const PLAN: Spec = Spec {
+    name: Name::Plan,
+    word: "plan",
+    overview: &[(
+        "porch plan GOAL [REPO]",
+        "split a goal into tasks: claude writes tasks.json",
+    )],
+    about: "porch plan: split a goal into tasks and write the tasks file, from one claude session that\n\
+            reads the repository and can change nothing",
+    usage: &[
+        "porch plan [OPTIONS] GOAL [REPO]",
+        "porch plan [OPTIONS] --goal-file FILE [REPO]",
+    ],
+    arguments: &[
+        Argument {
+            name: "GOAL",
+            about: "what the tasks should achieve, sent to the session as it is; - reads it\n\
+                    from standard input",
+            completes: Completes::Nothing,
+        },
+        Argument {
+            about: "any directory inside the git work tree to plan for [default: .]",
+            ..REPO_ARGUMENT
+        },
+    ],
+    flags: &[
+        &[
+            Takes {
+                opt: Opt::GoalFile,
+                about: "read the goal from FILE (- for standard input) instead of GOAL",
+            },
+            Takes {
+                opt: Opt::Output,
+                about: "the tasks file to write [default: tasks.json]",
+            },
+            Takes {
+                opt: Opt::Force,
+                about: "replace FILE if it exists",
+            },
+            Takes {
+                opt: Opt::MaxTasks,
+                about: "the most tasks the plan may have, 1 to 30 [default: 8]",
+            },
+            Takes {
+                opt: Opt::Model,
+                about: "claude's --model for the planning session",
+            },
+            Takes {
+                opt: Opt::Claude,
+                about: "the agent executable [default: claude on PATH]",
+            },
+        ],
+        ONLY_HELP,
+    ],
+    refused: None,
+    notes: &[PLAN_NOTE, PLAN_REVIEW_NOTE, PLAN_EXIT_CODES],
+};
+
+const PLAN_NOTE: &str = "\
+The session runs in a detached worktree of REPO's HEAD in the temporary directory, removed
+afterwards: REPO keeps no branch, worktree or file of it. It may only read and search that
+worktree (Read, Grep, Glob; nothing outside it), and answers through claude's --json-schema
+with a tasks file that gives each task only name, description, prompt, depends_on and check.
+porch checks the plan as `porch run` checks a tasks file; a plan it refuses is sent back once,
+in the same session, with the reason. FILE is written only for a plan porch accepts.";
+
+const PLAN_REVIEW_NOTE: &str = "\
+A plan is model output shaped by what the repository says, and `porch run` runs each task's
+check: porch prints every command the plan runs. Read them, and the prompts, before the run.";
+
+const PLAN_EXIT_CODES: &str = "\
+Exit codes: 0 the tasks file was written; 1 the session failed or its plan stayed invalid
+(nothing written); 2 bad usage: no goal, an empty one, REPO not a repository, FILE exists;
+130, 143, 129 stopped by SIGINT, SIGTERM, SIGHUP (nothing written).";
+
 const CLEAN_FLAGS: &[Takes] = &[
     REPO,
     Takes {
@@ -636,8 +726,9 @@ const CLEAN_FLAGS: &[Takes] = &[
 ];
 
 const CLEAN_NOTE: &str = "\
-Without --force, a worktree with uncommitted changes and a branch holding commits that are
-not merged into its base branch or a porch/merge/ branch are kept, and porch says so.";
+Without --force, a worktree with uncommitted changes or with ignored files a session wrote
+(a .env.local), and a branch holding commits that are not merged into its base branch or a
+porch/merge/ branch are kept, and porch says so, naming them.";
 
 const TASKS_FILE_NOTE: &str = "\
 Tasks file:
@@ -658,8 +749,8 @@ const MERGE_RESULTS_NOTES: &[&str] = &[
     "The merged results go to standard output (or FILE), the summary to standard error. Refused,
 naming the files: results of different tasks files (tasks_file_hash) or schema versions, a
 task in two files, a file that cannot be read.",
-    "Exit codes: 0 every task succeeded (and every --push); 1 one did not; 2 refused, nothing
-written.",
+    "Exit codes: 0 every task succeeded (and every --push); 1 one did not, or a shard is missing
+(without --allow-missing; the merge is written all the same); 2 refused, nothing written.",
 ];
 
 const COMPLETIONS_NOTE: &str = "\

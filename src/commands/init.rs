@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::error::{Error, IoContext};
+use crate::error::Error;
+use crate::sys::atomic_file::create_new;
 use crate::sys::atomic_file::write_atomic;
 
 pub const SAMPLE: &str = r#"{
@@ -47,8 +48,14 @@ pub fn init(file: &Path, force: bool) -> Result<(), Error> {
     }
     if force {
         write_atomic(file, SAMPLE.as_bytes())?;
-    } else {
-        create_new(file, SAMPLE.as_bytes())?;
+    } else if !create_new(file, SAMPLE.as_bytes())? {
+        return Err(Error::setup(
+            format!(
+                "{} already exists; porch init does not overwrite it",
+                file.display()
+            ),
+            "pass --force to replace it, or name another file: porch init other.json",
+        ));
     }
     crate::sys::console::print_stdout(&format!(
         "wrote {} with 2 sample tasks
@@ -60,52 +67,8 @@ edit it (`porch help tasks` describes every field), then run: {}
     Ok(())
 }
 
-/// Writes `bytes` to `file`, which must not exist yet. Written whole beside the target, then
-/// linked into place: the link fails if the file exists (two inits racing cannot both win) and
-/// never shows a half-written file.
-fn create_new(file: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let temp = dir.join(format!(".porch-init.{}.tmp", std::process::id()));
-    std::fs::write(&temp, bytes).context("write", &temp)?;
-    let linked = std::fs::hard_link(&temp, file);
-    let _ = std::fs::remove_file(&temp);
-    match linked {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::setup(
-            format!(
-                "{} already exists; porch init does not overwrite it",
-                file.display()
-            ),
-            "pass --force to replace it, or name another file: porch init other.json",
-        )),
-        Err(err) => Err(err).context("create", file),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[test]
-    fn a_new_file_is_created_once_and_never_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("tasks.json");
-        create_new(&file, b"first").unwrap();
-        let second = create_new(&file, b"second").unwrap_err();
-        assert!(
-            second
-                .to_string()
-                .ends_with("already exists; porch init does not overwrite it"),
-            "{second}"
-        );
-        assert_eq!(std::fs::read(&file).unwrap(), b"first");
-        // Only the file: no temporary file left beside it.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
     #[test]
     fn the_sample_is_a_valid_tasks_file() {
         let tasks = crate::preflight::taskfile::parse(

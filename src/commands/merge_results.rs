@@ -32,11 +32,25 @@ pub fn merge_results(args: &MergeResultsArgs) -> Result<ExitCode, Error> {
         Some(path) => write_atomic(path, &text)?,
         None => write_stdout(&text)?,
     }
+    let missing = missing_shards(&inputs);
     let mut stderr = std::io::stderr().lock();
-    for note in notes(&inputs, &results) {
+    let mut notes = notes(&inputs, &results);
+    if !missing.is_empty() && args.allow_missing {
+        notes.insert(1, format!("warning: shard(s) {missing} missing"));
+    }
+    for note in notes {
         let _ = writeln!(stderr, "porch: {note}");
     }
     summary::print_merged(&mut stderr, &results);
+    if !missing.is_empty() && !args.allow_missing {
+        // A CI job that merges the shards must not pass when some never ran.
+        let _ = writeln!(
+            stderr,
+            "porch: error: shard(s) {missing} missing: their tasks did not run here\n\
+             hint: give their results files too, or --allow-missing to merge without them"
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::from(exit_code(&results.tasks)))
 }
 
@@ -148,7 +162,11 @@ fn merge(inputs: &[Input]) -> Result<Value, Error> {
         "final_concurrency",
         json!(sum_or_max(inputs, "final_concurrency", u64::saturating_add)),
     );
-    set("conflicts", every_conflict(inputs));
+    set("conflicts", every_entry(inputs, "conflicts"));
+    set(
+        "usage_limit_waits",
+        every_entry(inputs, "usage_limit_waits"),
+    );
     if inputs.len() > 1 {
         set("conflicts_note", json!(SHARD_CONFLICTS_NOTE));
     }
@@ -163,10 +181,11 @@ fn merge(inputs: &[Input]) -> Result<Value, Error> {
 const SHARD_CONFLICTS_NOTE: &str =
     "only branches of one shard were compared: the shards' branches are on different machines";
 
-/// The `conflicts` every shard found, in the inputs' order.
-fn every_conflict(inputs: &[Input]) -> Value {
+/// Every shard's entries of the list `field` (`conflicts`, `usage_limit_waits`), in the
+/// inputs' order: each machine found its own conflicts and waited for its own usage windows.
+fn every_entry(inputs: &[Input], field: &str) -> Value {
     let all = (inputs.iter())
-        .filter_map(|i| i.object.get("conflicts").and_then(Value::as_array))
+        .filter_map(|i| i.object.get(field).and_then(Value::as_array))
         .flatten()
         .cloned()
         .collect();
@@ -308,31 +327,35 @@ fn sum_or_max(inputs: &[Input], field: &str, combine: fn(u64, u64) -> u64) -> u6
         .fold(0, combine)
 }
 
-/// What the user should know beyond the summary: which shards were merged, which are missing,
-/// and the tasks of the file no input holds.
+/// The shards of K/N no input holds (`3/3, 4/4`), as the first sharded input counts them;
+/// empty when none is missing or nothing was sharded.
+fn missing_shards(inputs: &[Input]) -> String {
+    let shards: Vec<results::Shard> = inputs
+        .iter()
+        .filter_map(|i| serde_json::from_value(i.object.get("shard")?.clone()).ok())
+        .collect();
+    let Some(first) = shards.first() else {
+        return String::new();
+    };
+    let missing: Vec<String> = (1..=first.count)
+        .filter(|k| {
+            !shards
+                .iter()
+                .any(|s| s.index == *k && s.count == first.count)
+        })
+        .map(|k| format!("{k}/{}", first.count))
+        .collect();
+    missing.join(", ")
+}
+
+/// What the user should know beyond the summary: which files were merged, and the tasks of
+/// the file no input holds.
 fn notes(inputs: &[Input], results: &Results) -> Vec<String> {
     let mut notes = vec![format!(
         "merged {} results file(s): {} task(s)",
         inputs.len(),
         results.tasks.len()
     )];
-    let shards: Vec<results::Shard> = inputs
-        .iter()
-        .filter_map(|i| serde_json::from_value(i.object.get("shard")?.clone()).ok())
-        .collect();
-    if let Some(first) = shards.first() {
-        let missing: Vec<String> = (1..=first.count)
-            .filter(|k| {
-                !shards
-                    .iter()
-                    .any(|s| s.index == *k && s.count == first.count)
-            })
-            .map(|k| format!("{k}/{}", first.count))
-            .collect();
-        if !missing.is_empty() {
-            notes.push(format!("warning: shard(s) {} missing", missing.join(", ")));
-        }
-    }
     let unrun: Vec<&str> = results
         .tasks_file_order
         .iter()
@@ -441,6 +464,35 @@ mod tests {
             "sessions at once over all machines"
         );
         assert_eq!(merged["tasks_file_hash"], "h");
+    }
+
+    #[test]
+    fn each_shards_usage_waits_are_kept_in_the_inputs_order() {
+        let wait = |kind: &str| json!({"type": kind, "resets_at": null, "waited_ms": 5});
+        let with_waits = |file: &str, index: u32, waits: Vec<Value>| {
+            let mut shard = shard(file, index, &[("a", "succeeded", 0.0)]);
+            shard
+                .object
+                .insert("usage_limit_waits".into(), Value::Array(waits));
+            shard
+        };
+        let older = shard("3.json", 3, &[("c", "succeeded", 0.0)]);
+        let mut second = with_waits("2.json", 2, vec![wait("seven_day")]);
+        second.object.insert(
+            "tasks".into(),
+            json!([{"name": "b", "status": "succeeded"}]),
+        );
+        let merged = merge(&[
+            with_waits("1.json", 1, vec![wait("five_hour")]),
+            second,
+            older,
+        ])
+        .unwrap();
+        assert_eq!(
+            merged["usage_limit_waits"],
+            json!([wait("five_hour"), wait("seven_day")]),
+            "a shard written before the field adds none"
+        );
     }
 
     #[test]

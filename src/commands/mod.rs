@@ -7,6 +7,7 @@ pub mod list;
 pub mod logs;
 pub mod merge;
 pub mod merge_results;
+pub mod plan;
 pub mod resume;
 pub mod run;
 pub mod status;

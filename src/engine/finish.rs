@@ -19,6 +19,7 @@ use crate::results::junit;
 use crate::results::rivals;
 use crate::results::summary;
 use crate::results::{self, Results, Status, TaskResult};
+use crate::state::runs::RunChoice;
 use crate::task::plan::Plan;
 
 /// Ends the run once every task has: the last results written while the printer still runs
@@ -172,8 +173,14 @@ fn print_outcome(plan: &Plan, results: &Results, mode: OutputMode, color: bool) 
     match mode {
         OutputMode::Stream | OutputMode::Quiet => {
             let out = &mut std::io::stdout().lock();
-            let find_run = find_run(plan);
-            summary::print(out, results, &plan.results_file(), &find_run, color);
+            let choice = RunChoice {
+                repo: plan.repo.toplevel.clone(),
+                worktree_dir: plan.worktree_dir.clone(),
+                run: None,
+            };
+            let command =
+                |subcommand: &str, words: &[&str]| choice.command(subcommand, &plan.run_id, words);
+            summary::print(out, results, &plan.results_file(), &command, color);
             true
         }
         OutputMode::Json => {
@@ -182,17 +189,6 @@ fn print_outcome(plan: &Plan, results: &Results, mode: OutputMode, color: bool) 
         }
         OutputMode::Events => !printer::stdout_failed(),
     }
-}
-
-/// The words that find this run again in `porch status`, `logs`, `merge` and `resume`: its id,
-/// and the worktree directory it was given.
-fn find_run(plan: &Plan) -> Vec<String> {
-    let mut words = vec!["--run".to_string(), plan.run_id.clone()];
-    if let Some(dir) = &plan.worktree_dir {
-        words.push("--worktree-dir".to_string());
-        words.push(dir.display().to_string());
-    }
-    words
 }
 
 /// The tasks ran and their branches hold the work, but a script cannot learn that from a

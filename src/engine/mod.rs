@@ -9,6 +9,7 @@ mod max_fail;
 mod progress;
 pub mod rules;
 mod schedule;
+pub mod usage;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

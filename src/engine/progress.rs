@@ -36,6 +36,7 @@ fn first_results(plan: &Plan, started_at: SystemTime) -> Results {
         rate_limit_events: 0,
         lowest_concurrency: plan.jobs,
         final_concurrency: plan.jobs,
+        usage_limit_waits: Vec::new(),
         budget_usd: plan.max_cost_usd,
         spent_usd: 0.0,
         tasks: plan

@@ -40,6 +40,10 @@ pub struct Scheduler {
     /// How many may run at once under the API's rate limits (never more than `jobs`), and
     /// what the sessions said about the API.
     governor: Governor,
+    /// A usage window is used up: no session starts before this (`engine/usage.rs`).
+    held_until: Option<Instant>,
+    /// porch gave up waiting for a usage window (`--max-wait`): nothing starts any more.
+    exhausted: bool,
 }
 
 impl Scheduler {
@@ -61,6 +65,8 @@ impl Scheduler {
             stopping: false,
             spent: false,
             failed_out: false,
+            held_until: None,
+            exhausted: false,
         }
     }
 
@@ -71,6 +77,9 @@ impl Scheduler {
             return None;
         }
         if !self.has_room() || !self.stagger_wait(now).is_zero() {
+            return None;
+        }
+        if self.held(now) {
             return None;
         }
         (0..self.states.len()).find(|&index| {
@@ -108,7 +117,7 @@ impl Scheduler {
     /// A running task whose session porch stopped or that failed, waiting for a slot to start
     /// it again, whose wait is over, when a slot is free: the first in file order.
     pub fn ready_again(&self, now: Instant) -> Option<usize> {
-        if !self.has_room() {
+        if !self.has_room() || self.held(now) {
             return None;
         }
         self.governor.next_queued(now)
@@ -186,6 +195,26 @@ impl Scheduler {
         Some(self.skip_pending())
     }
 
+    /// A usage window is used up: nothing starts before `until` (`None`: no longer held).
+    pub fn hold(&mut self, until: Option<Instant>) {
+        self.held_until = until;
+    }
+
+    /// porch gave up waiting for a usage window: no pending task will start, nor any session
+    /// again. Returns the tasks this skipped; `None` when it had given up already.
+    pub fn on_usage_exhausted(&mut self) -> Option<Vec<usize>> {
+        if std::mem::replace(&mut self.exhausted, true) {
+            return None;
+        }
+        self.held_until = None;
+        Some(self.skip_pending())
+    }
+
+    /// Held by a usage window at `now`, or given up on it.
+    fn held(&self, now: Instant) -> bool {
+        self.exhausted || self.held_until.is_some_and(|until| now < until)
+    }
+
     fn skip_pending(&mut self) -> Vec<usize> {
         let mut skipped = Vec::new();
         for (index, state) in self.states.iter_mut().enumerate() {
@@ -206,10 +235,14 @@ impl Scheduler {
         let free_slot = self.has_room();
         let wait = self.stagger_wait(now);
         let stagger = (pending && free_slot && !wait.is_zero()).then_some(wait);
-        match (stagger, self.governor.next_wake(now)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        // While a usage window holds them, the queued wait for its reset, not their time.
+        let held = self.held(now);
+        let waiting = pending || self.governor.queued() > 0;
+        let queued = self.governor.next_wake(now).filter(|_| !held);
+        let reset = (self.held_until)
+            .filter(|_| held && waiting && !self.exhausted)
+            .map(|until| until.saturating_duration_since(now));
+        [stagger, queued, reset].into_iter().flatten().min()
     }
 
     /// Tasks holding a slot: running, less those waiting to start their session again.
@@ -266,6 +299,8 @@ mod tests {
             spent: false,
             failed_out: false,
             governor: Governor::new(states.len(), jobs),
+            held_until: None,
+            exhausted: false,
         };
         (scheduler, now)
     }
@@ -475,6 +510,39 @@ mod tests {
         s.finished(1, Succeeded);
         assert_eq!(s.ready(now), None, "nothing starts in the free slot");
         assert_eq!(s.next_wake(now), None);
+    }
+
+    #[test]
+    fn a_used_up_usage_window_holds_every_start_until_its_reset() {
+        let (mut s, now) = scheduler(&[Running, Pending, Pending], 4, None, None);
+        s.wants_again(0, now);
+        let reset = now + 5 * SECOND;
+        s.hold(Some(reset));
+        assert_eq!(s.ready(now), None, "no first start");
+        assert_eq!(s.ready_again(now), None, "no start again");
+        assert_eq!(s.next_wake(now), Some(5 * SECOND));
+        // At the reset, the same schedule goes on: the refused session first, then file order.
+        assert_eq!(s.ready_again(reset), Some(0));
+        assert_eq!(s.ready(reset), Some(1));
+        assert_eq!(
+            s.next_wake(reset),
+            Some(Duration::ZERO),
+            "the queued one starts now"
+        );
+        s.hold(None);
+        assert_eq!(s.ready(now), Some(1));
+    }
+
+    #[test]
+    fn given_up_on_a_usage_window_nothing_starts_and_the_pending_are_skipped() {
+        let (mut s, now) = scheduler(&[Running, Running, Pending, Succeeded], 4, None, None);
+        s.wants_again(1, now);
+        s.hold(Some(now + SECOND));
+        assert_eq!(s.on_usage_exhausted(), Some(vec![2]));
+        assert_eq!(s.states, [Running, Running, Skipped, Succeeded]);
+        assert_eq!(s.ready_again(now + 2 * SECOND), None);
+        assert_eq!(s.next_wake(now + 2 * SECOND), None, "nothing to wake for");
+        assert_eq!(s.on_usage_exhausted(), None, "once is news");
     }
 
     #[test]

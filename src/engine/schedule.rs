@@ -3,17 +3,20 @@
 
 use std::panic::AssertUnwindSafe;
 use std::thread::Scope;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Sender;
 
 use crate::agent::ApiEvent;
+use crate::agent::usage::{UsageStatus, UsageWindow};
 use crate::engine::concurrency::Cause;
 use crate::engine::dependencies::Dependencies;
 use crate::engine::max_fail;
 use crate::engine::progress::{Announced, Progress};
 use crate::engine::rules::{Blocked, Scheduler};
+use crate::engine::usage::{Decision, UsageWaits};
 use crate::output::events::Event;
+use crate::output::events::UsageLimit;
 use crate::output::printer::{self, Tone};
 use crate::process::groups;
 use crate::process::shutdown;
@@ -23,6 +26,8 @@ use crate::task::budget::Budget;
 use crate::task::plan::MaxFail;
 use crate::task::slots::Inbox;
 use crate::task::{self, Context};
+use crate::util::duration;
+use crate::util::timestamp;
 
 /// How often the scheduler looks for a signal to porch when no task ends.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
@@ -41,6 +46,7 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
         .collect();
     let dependencies = Dependencies::from_indices(dependencies).with_groups(&groups);
     let mut scheduler = Scheduler::new(initial, dependencies, plan.jobs, plan.stagger);
+    let mut usage = UsageWaits::new(plan.max_wait);
     let mut announced = Announced::new(&progress.results);
     std::thread::scope(|scope| {
         let (finished_tx, finished_rx) = crossbeam_channel::unbounded::<Finished>();
@@ -80,16 +86,129 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
                     progress.update();
                 },
                 recv(inbox.requests) -> request => if let Ok(request) = request {
-                    scheduler.wants_again(request.task, request.not_before);
+                    // A refused session's window, read before it ended, is acted on first.
+                    for (index, window) in inbox.usage_reports.try_iter() {
+                        react_to_usage(ctx, &mut scheduler, &mut usage, progress, index, &window);
+                    }
+                    if !usage.is_exhausted() {
+                        scheduler.wants_again(request.task, request.not_before);
+                    }
                 },
                 recv(inbox.api_reports) -> report => if let Ok((index, event)) = report {
+                    if event == ApiEvent::Answered && usage.answered(Instant::now()) {
+                        scheduler.hold(usage.hold_until());
+                    }
                     react(ctx, &mut scheduler, progress, index, event);
+                },
+                recv(inbox.usage_reports) -> report => if let Ok((index, window)) = report {
+                    react_to_usage(ctx, &mut scheduler, &mut usage, progress, index, &window);
+                },
+                recv(inbox.bases) -> report => if let Ok(report) = report {
+                    let task = &mut progress.results.tasks[report.task];
+                    task.base_branch = report.base.branch;
+                    task.base_commit = report.base.commit;
+                    progress.update();
+                    let _ = report.recorded.send(());
                 },
                 default(wake) => {},
             }
         }
     });
+    progress.results.usage_limit_waits = usage.records(Instant::now());
     announced.announce(&ctx.printer, &progress.results);
+}
+
+/// What porch does about a usage window a session told of: a `rejected` one holds every start
+/// until its reset, or, past `--max-wait`, ends the starts; an `allowed_warning` is said once.
+fn react_to_usage(
+    ctx: &Context,
+    scheduler: &mut Scheduler,
+    usage: &mut UsageWaits,
+    progress: &mut Progress,
+    index: usize,
+    window: &UsageWindow,
+) {
+    match window.status {
+        UsageStatus::Allowed => return,
+        UsageStatus::Warning => {
+            if usage.warned(window) {
+                printer::note(&ctx.printer, index, Tone::Dim, usage_warning(window));
+            }
+            return;
+        }
+        UsageStatus::Rejected => {}
+    }
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let decision = usage.refused(window, now, wall, task::random_fraction());
+    let (wait, gave_up) = match decision {
+        Decision::Waiting => return,
+        Decision::Wait { until, wait } => {
+            scheduler.hold(Some(until));
+            (wait, false)
+        }
+        Decision::GiveUp { wait } => (wait, true),
+    };
+    let clock = timestamp::clock_utc(wall + wait, wall);
+    let kind = &window.kind;
+    let text = if gave_up {
+        let max = duration::format(usage.max_wait());
+        let reason = format!(
+            "the {kind} usage limit is reached until {clock}, {} from now, longer than --max-wait ({max})",
+            wait_text(wait)
+        );
+        give_up(ctx, scheduler, progress, &reason);
+        format!("{reason}: starting no more sessions; the tasks not done are skipped")
+    } else {
+        format!(
+            "usage limit ({kind}) reached; waiting until {clock}, {}",
+            wait_text(wait)
+        )
+    };
+    printer::note(&ctx.printer, index, Tone::Bad, text);
+    let event = UsageLimit {
+        task: index,
+        kind: kind.clone(),
+        resets_at: window.resets_at,
+        wait,
+        until: now + wait,
+        gave_up,
+    };
+    printer::event(&ctx.printer, Event::UsageLimit(event));
+    progress.results.usage_limit_waits = usage.records(now);
+    progress.update();
+}
+
+/// porch waits no longer for the usage window: every task waiting for a slot is refused it,
+/// every pending one skipped, for `reason`.
+fn give_up(ctx: &Context, scheduler: &mut Scheduler, progress: &mut Progress, reason: &str) {
+    ctx.slots.refuse_all(reason.to_string());
+    for index in scheduler.on_usage_exhausted().unwrap_or_default() {
+        let task = &mut progress.results.tasks[index];
+        task.status = Status::Skipped;
+        task.error = Some(format!("not started: {reason}"));
+    }
+}
+
+/// "usage limit (five_hour) 93% used, resets 15:00 UTC": an `allowed_warning`, which changes
+/// nothing.
+fn usage_warning(window: &UsageWindow) -> String {
+    let mut text = format!("usage limit ({})", window.kind);
+    if let Some(used) = window.utilization {
+        text.push_str(&format!(" {:.0}% used", used * 100.0));
+    }
+    if let Some(at) = window.resets_at {
+        let at = UNIX_EPOCH + Duration::from_secs(at);
+        let now = SystemTime::now();
+        text.push_str(&format!(", resets {}", timestamp::clock_utc(at, now)));
+    }
+    text + "; porch goes on"
+}
+
+/// A wait as a `[porch]` line says it: whole seconds, whole minutes from an hour on.
+fn wait_text(wait: Duration) -> String {
+    let secs = wait.as_secs();
+    let shown = if secs >= 3600 { secs - secs % 60 } else { secs };
+    duration::format(Duration::from_secs(shown.max(1)))
 }
 
 /// What porch does about what a session said about the API: a `[porch]` line when the limit

@@ -1,9 +1,12 @@
 //! What happens in a run besides the lines sessions print, as the printer thread receives it,
 //! and its `--events` form: one JSON object a line, the stable interface README documents.
 
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
 use serde::Serialize;
 
 use crate::results::{Counts, TaskResult};
+use crate::util::timestamp;
 
 /// A run's milestones, sent through the printer's channel so that they reach stdout in order
 /// with the lines around them. Tasks are indexes into the run's task list.
@@ -30,6 +33,10 @@ pub enum Event {
         status: Option<u16>,
         limit: usize,
     },
+    /// A usage window refused `task`'s session: porch starts no session for `wait`, until
+    /// `until`, for the window to reset; or, `gave_up`, not at all, since that is longer than
+    /// `--max-wait`.
+    UsageLimit(UsageLimit),
     TaskFinished {
         task: usize,
         result: Box<TaskResult>,
@@ -39,6 +46,19 @@ pub enum Event {
         summary: Counts,
         results: String,
     },
+}
+
+/// What `Event::UsageLimit` tells.
+#[derive(Debug, Clone)]
+pub struct UsageLimit {
+    pub task: usize,
+    /// The window: `five_hour`, `seven_day`, …
+    pub kind: String,
+    /// When it resets, in Unix seconds, as the CLI said.
+    pub resets_at: Option<u64>,
+    pub wait: Duration,
+    pub until: Instant,
+    pub gave_up: bool,
 }
 
 /// A tool call an agent made: its name and the one argument that says what it does.
@@ -147,6 +167,17 @@ pub fn event_json(event: &Event, names: &[String], time: &str) -> String {
                 },
             )
         }
+        Event::UsageLimit(limit) => {
+            let fields = UsageLimitFields {
+                task: name(names, limit.task),
+                kind: &limit.kind,
+                resets_at: (limit.resets_at)
+                    .map(|at| timestamp::rfc3339(UNIX_EPOCH + Duration::from_secs(at))),
+                wait_ms: limit.wait.as_millis() as u64,
+                gave_up: limit.gave_up,
+            };
+            stamped("usage_limit", time, fields)
+        }
         Event::TaskFinished { task, result } => {
             let task = name(names, *task);
             stamped("task_finished", time, TaskFinished { task, result })
@@ -191,6 +222,16 @@ struct RateLimited<'a> {
     task: &'a str,
     status: Option<u16>,
     limit: usize,
+}
+
+#[derive(Serialize)]
+struct UsageLimitFields<'a> {
+    task: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    resets_at: Option<String>,
+    wait_ms: u64,
+    gave_up: bool,
 }
 
 #[derive(Serialize)]
@@ -309,6 +350,41 @@ mod tests {
                 },
                 format!(
                     r#"{{"event":"run_finished","time":"{TIME}","exit_code":1,"summary":{{"total":2,"succeeded":1,"failed":1,"timed_out":0,"interrupted":0,"skipped":0,"cost_usd":0.0,"dropped_lines":0}},"results":"/wt/.porch/runs/x.json"}}"#
+                ),
+            ),
+        ];
+        for (event, expected) in cases {
+            assert_eq!(event_json(&event, &names(), TIME), expected + "\n");
+        }
+    }
+
+    #[test]
+    fn a_usage_limit_names_its_window_its_reset_and_whether_porch_waits() {
+        let cases = [
+            (
+                Event::UsageLimit(UsageLimit {
+                    task: 0,
+                    kind: "five_hour".into(),
+                    resets_at: Some(1_795_634_463),
+                    wait: Duration::from_millis(3_120),
+                    until: Instant::now(),
+                    gave_up: false,
+                }),
+                format!(
+                    r#"{{"event":"usage_limit","time":"{TIME}","task":"a","type":"five_hour","resets_at":"2026-11-25T19:21:03.000Z","wait_ms":3120,"gave_up":false}}"#
+                ),
+            ),
+            (
+                Event::UsageLimit(UsageLimit {
+                    task: 1,
+                    kind: "seven_day".into(),
+                    resets_at: None,
+                    wait: Duration::from_secs(300),
+                    until: Instant::now(),
+                    gave_up: true,
+                }),
+                format!(
+                    r#"{{"event":"usage_limit","time":"{TIME}","task":"b \"quoted\"","type":"seven_day","resets_at":null,"wait_ms":300000,"gave_up":true}}"#
                 ),
             ),
         ];

@@ -432,7 +432,11 @@ impl Printer {
     fn settle<O: Write, E: Write>(&self, sink: &mut Sink<O, E>) {
         if let Some(board) = &self.board {
             sink.erase_status();
-            let line = board.render((self.elapsed)(self.started), (self.columns)());
+            let line = board.render(
+                (self.elapsed)(self.started),
+                Instant::now(),
+                (self.columns)(),
+            );
             sink.status_shown = Some(line.chars().count());
             if self.color {
                 sink.buffer.push_str(&format!("\x1b[2m{line}\x1b[0m"));

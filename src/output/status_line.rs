@@ -1,8 +1,9 @@
 //! The live line under the stream on a terminal: how many tasks run, wait, are done and failed,
-//! what the finished ones cost, and how long the run has taken. Kept from the run's events by
-//! the printer thread, which redraws it.
+//! what the finished ones cost, how long the run has taken, and while a usage window holds the
+//! run, how long until porch goes on. Kept from the run's events by the printer thread, which
+//! redraws it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::output::events::Event;
 use crate::results::Status;
@@ -21,6 +22,8 @@ enum State {
 pub struct Board {
     states: Vec<State>,
     cost_usd: f64,
+    /// The usage window porch waits for, and until when.
+    usage_wait: Option<(String, Instant)>,
 }
 
 impl Board {
@@ -28,6 +31,7 @@ impl Board {
         Board {
             states: vec![State::Queued; tasks],
             cost_usd: 0.0,
+            usage_wait: None,
         }
     }
 
@@ -48,6 +52,9 @@ impl Board {
                 self.set(*task, state);
                 self.cost_usd += result.cost_usd.unwrap_or(0.0);
             }
+            Event::UsageLimit(limit) => {
+                self.usage_wait = (!limit.gave_up).then(|| (limit.kind.clone(), limit.until));
+            }
             Event::RateLimited { .. } | Event::RunFinished { .. } => {}
         }
     }
@@ -64,8 +71,8 @@ impl Board {
 
     /// The line, cut to fit `columns`: a line as wide as the terminal would wrap on some
     /// terminals, and erasing it would then leave its first part behind.
-    pub fn render(&self, elapsed: Duration, columns: usize) -> String {
-        let line = format!(
+    pub fn render(&self, elapsed: Duration, now: Instant, columns: usize) -> String {
+        let mut line = format!(
             "[porch] {} running · {} queued · {} done · {} failed · ${:.2} · {}",
             self.count(State::Running),
             self.count(State::Queued),
@@ -74,6 +81,15 @@ impl Board {
             self.cost_usd,
             elapsed_text(elapsed),
         );
+        if let Some((kind, until)) = &self.usage_wait
+            && *until > now
+        {
+            let left = until.duration_since(now) + Duration::from_millis(999);
+            line.push_str(&format!(
+                " · usage limit ({kind}): waiting {}",
+                elapsed_text(left)
+            ));
+        }
         let fits = columns.saturating_sub(1);
         if line.chars().count() <= fits {
             return line;
@@ -143,7 +159,11 @@ mod tests {
         ];
         for (event, line) in events {
             board.observe(&event);
-            assert_eq!(board.render(second, 200), line, "after {event:?}");
+            assert_eq!(
+                board.render(second, Instant::now(), 200),
+                line,
+                "after {event:?}"
+            );
         }
     }
 
@@ -158,17 +178,54 @@ mod tests {
         });
         board.observe(&started(9));
         assert_eq!(
-            board.render(Duration::from_millis(61_900), 200),
+            board.render(Duration::from_millis(61_900), Instant::now(), 200),
             "[porch] 0 running · 1 queued · 1 done · 0 failed · $0.00 · 1m1s"
+        );
+    }
+
+    #[test]
+    fn while_a_usage_window_holds_the_run_the_line_counts_down_to_its_reset() {
+        let mut board = Board::new(1);
+        let now = Instant::now();
+        let limit = |gave_up| {
+            Event::UsageLimit(crate::output::events::UsageLimit {
+                task: 0,
+                kind: "five_hour".into(),
+                resets_at: None,
+                wait: Duration::from_secs(7980),
+                until: now + Duration::from_secs(7980),
+                gave_up,
+            })
+        };
+        board.observe(&limit(false));
+        let line = |board: &Board, at| board.render(Duration::from_secs(5), at, 200);
+        let held = "[porch] 0 running · 1 queued · 0 done · 0 failed · $0.00 · 5s";
+        // Whole seconds, rounded up: it never says 0s while porch still waits.
+        let cases = [
+            (now, " · usage limit (five_hour): waiting 2h13m"),
+            (
+                now + Duration::from_millis(7_979_500),
+                " · usage limit (five_hour): waiting 1s",
+            ),
+            (now + Duration::from_secs(7980), ""),
+        ];
+        for (at, tail) in cases {
+            assert_eq!(line(&board, at), format!("{held}{tail}"));
+        }
+        board.observe(&limit(true));
+        assert_eq!(
+            line(&board, now),
+            held,
+            "porch does not wait when it gives up"
         );
     }
 
     #[test]
     fn the_line_is_cut_one_column_short_of_the_terminal() {
         let board = Board::new(1);
-        let line = board.render(Duration::ZERO, 20);
+        let line = board.render(Duration::ZERO, Instant::now(), 20);
         assert_eq!(line, "[porch] 0 running ·");
         assert_eq!(line.chars().count(), 19);
-        assert_eq!(board.render(Duration::ZERO, 0), "");
+        assert_eq!(board.render(Duration::ZERO, Instant::now(), 0), "");
     }
 }

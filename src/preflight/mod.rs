@@ -6,6 +6,7 @@ pub mod branch_template;
 mod existing;
 mod jobs;
 pub mod options;
+pub mod proposal;
 mod resume;
 mod selection;
 mod settings;
@@ -173,6 +174,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         retry_backoff: args.retry_backoff,
         max_cost_usd: args.max_cost_usd,
         max_fail: args.max_fail,
+        max_wait: args.max_wait,
         identity,
         run_id,
         tasks,

@@ -50,6 +50,8 @@ pub struct RunArgs {
     pub max_cost_usd: Option<f64>,
     /// `--max-fail N`, `--fail-fast`: how many failed tasks stop the run's starts.
     pub max_fail: Option<MaxFail>,
+    /// `--max-wait`: the longest porch waits for a usage window to reset.
+    pub max_wait: Duration,
     /// `--branch-template`, over the tasks file's `branch_template`.
     pub branch_template: Option<Template>,
     /// `--port-base`: task N's ports start at this + 10 × N.
@@ -121,7 +123,42 @@ pub struct MergeResultsArgs {
     pub files: Vec<PathBuf>,
     /// `-o FILE`: where the merged results go instead of stdout.
     pub output: Option<PathBuf>,
+    /// `--allow-missing`: a shard of K/N without a results file is a warning, not exit 1.
+    pub allow_missing: bool,
 }
+
+/// How long porch waits for a usage window to reset unless told otherwise: a five-hour window
+/// used up refuses sessions for at most five hours, so a run (a nightly one) outlives it, with
+/// room for the margin and jitter; a weekly window's days are not waited, the run ends and says
+/// why.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(6 * 3600);
 
 /// How many results files `porch clean` keeps under `.porch/runs/` unless told otherwise.
 pub const DEFAULT_KEEP_RUNS: usize = 50;
+
+/// Where `porch plan` reads its goal.
+#[derive(Debug, PartialEq)]
+pub enum Goal {
+    /// GOAL on the command line.
+    Text(String),
+    /// GOAL `-`: standard input.
+    Stdin,
+    /// `--goal-file FILE`.
+    File(PathBuf),
+}
+
+#[derive(Debug, PartialEq)]
+pub struct PlanArgs {
+    pub goal: Goal,
+    pub repo: PathBuf,
+    /// `-o FILE`: the tasks file to write [default: tasks.json].
+    pub output: PathBuf,
+    /// `--force`: replace FILE if it exists.
+    pub force: bool,
+    /// `--max-tasks N`: the most tasks the plan may have.
+    pub max_tasks: usize,
+    /// `--model`: claude's model for the planning session.
+    pub model: Option<String>,
+    /// `--claude`, else `PORCH_CLAUDE`; `claude` on PATH is looked at later, not here.
+    pub claude: Option<Sourced<OsString>>,
+}

@@ -86,6 +86,9 @@ pub struct Results {
     /// The concurrency limit at its lowest and at the end: `-j` unless the API rate-limited.
     pub lowest_concurrency: usize,
     pub final_concurrency: usize,
+    /// Each time porch waited for a subscription's usage window to reset, in order (the one
+    /// going on included, while the run goes on).
+    pub usage_limit_waits: Vec<UsageLimitWait>,
     /// `--max-cost-usd`, or null.
     pub budget_usd: Option<f64>,
     /// What this run's sessions cost, every attempt (a resume's carried tasks not included):
@@ -97,6 +100,20 @@ pub struct Results {
     pub conflicts: Vec<Conflict>,
     /// Why `conflicts` was not looked for, or not for every pair; null when it was.
     pub conflicts_note: Option<String>,
+}
+
+/// A wait for a usage window to reset: its sessions were refused until then.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UsageLimitWait {
+    /// The window (`rateLimitType`): `five_hour`, `seven_day`, …; `unknown` when not said.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When the window said it resets (RFC 3339); null when it did not say.
+    pub resets_at: Option<String>,
+    /// How long porch started no session: to the reset, a margin and jitter; what it had
+    /// waited when `--max-wait` or a signal ended the wait.
+    pub waited_ms: u64,
 }
 
 /// Two succeeded branches that change a common file.
@@ -199,6 +216,9 @@ pub struct Attempt {
     pub error: Option<String>,
     /// The ref that keeps what a retried attempt wrote, when it wrote anything.
     pub saved_work: Option<String>,
+    /// The usage window that ended this attempt (`five_hour`, …): the task was started
+    /// again after the window reset, without spending a retry. Null for any other end.
+    pub usage_limit: Option<String>,
 }
 
 impl Results {

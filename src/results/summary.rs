@@ -10,17 +10,20 @@ use crate::util::clip;
 use crate::util::duration::short_ms as format_duration_ms;
 use crate::util::quote;
 
-/// Prints the summary of `results`; `results_file` is the results file written, and
-/// `find_run` the words that find the run again (`--run ID`, `--worktree-dir DIR`) in the
-/// commands of what to do next.
+/// A porch command about the run, as the user pastes it: the subcommand and its words (a task)
+/// made `porch SUBCOMMAND --run ID … WORDS REPO`.
+pub type RunCommand<'a> = &'a dyn Fn(&str, &[&str]) -> String;
+
+/// Prints the summary of `results`; `results_file` is the results file written, and `command`
+/// makes the commands of what to do next.
 pub fn print(
     out: &mut impl Write,
     results: &Results,
     results_file: &Path,
-    find_run: &[String],
+    command: RunCommand,
     color: bool,
 ) {
-    let text = render(results, results_file, find_run, Paint { color });
+    let text = render(results, results_file, command, Paint { color });
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
@@ -37,7 +40,7 @@ pub fn print_merged(out: &mut impl Write, results: &Results) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-fn render(results: &Results, results_file: &Path, find_run: &[String], paint: Paint) -> String {
+fn render(results: &Results, results_file: &Path, command: RunCommand, paint: Paint) -> String {
     let mut text = String::from("\n");
     text.push_str(&table(&results.tasks, paint));
     text.push('\n');
@@ -63,7 +66,7 @@ fn render(results: &Results, results_file: &Path, find_run: &[String], paint: Pa
     let review = review_hints(results);
     for line in review
         .iter()
-        .chain(&next_steps(results, find_run, results_file))
+        .chain(&next_steps(results, command, results_file))
     {
         text.push_str(line);
         text.push('\n');
@@ -368,32 +371,20 @@ pub fn resume_command(worktree: &str, session: &str) -> String {
     )
 }
 
-/// What to do next, each with the command that does it, the run found by `find_run`; then
-/// where the results are.
-fn next_steps(results: &Results, find_run: &[String], results_file: &Path) -> Vec<String> {
-    let porch = |command: &str, task: Option<&str>| {
-        let mut words = vec!["porch", command];
-        words.extend(find_run.iter().map(String::as_str));
-        words.extend(task);
-        words.push(&results.repo);
-        quote::command(&words)
-    };
-    let failed = results.tasks.iter().find(|t| t.status != Status::Succeeded);
-    let succeeded = (results.tasks.iter())
-        .filter(|t| t.status == Status::Succeeded)
-        .count();
-    let mut steps = vec![
-        ("every task's branch, diff, session", porch("status", None)),
-        (
-            "a task's whole output",
-            porch("logs", Some(failed.map_or("TASK", |t| t.name.as_str()))),
-        ),
-    ];
-    if succeeded > 0 {
-        steps.push(("merge what succeeded", porch("merge", None)));
+/// What to do next, each with the command that does it; then where the results are. The log
+/// named is that of the first task that did not succeed, else the first task's.
+fn next_steps(results: &Results, porch: RunCommand, results_file: &Path) -> Vec<String> {
+    let tasks = &results.tasks;
+    let failed = tasks.iter().find(|t| t.status != Status::Succeeded);
+    let mut steps = vec![("every task's branch, diff, session", porch("status", &[]))];
+    if let Some(task) = failed.or(tasks.first()) {
+        steps.push(("a task's whole output", porch("logs", &[&task.name])));
+    }
+    if tasks.iter().any(|t| t.status == Status::Succeeded) {
+        steps.push(("merge what succeeded", porch("merge", &[])));
     }
     if failed.is_some() {
-        steps.push(("run again what did not succeed", porch("resume", None)));
+        steps.push(("run again what did not succeed", porch("resume", &[])));
     }
     let width = steps
         .iter()
@@ -717,7 +708,7 @@ mod tests {
         );
         assert!(groups(&tasks[..1]).is_empty(), "no group, no lines");
         let results = results(tasks.to_vec(), 0);
-        let text = render(&results, Path::new("/r.json"), &[], PLAIN);
+        let text = render(&results, Path::new("/r.json"), &example_command, PLAIN);
         let parts: Vec<&str> = text.split("\n\n").collect();
         assert_eq!(parts.len(), 4, "table, groups, totals, next: {text}");
         assert_eq!(parts[1], groups(&results.tasks).join("\n"));
@@ -760,8 +751,7 @@ mod tests {
     #[test]
     fn the_summary_is_the_table_the_totals_and_the_hints_apart_by_blank_lines() {
         let results = results(vec![task("a", Status::Succeeded)], 0);
-        let find_run = ["--run".to_string(), "R".to_string()];
-        let text = render(&results, Path::new("/r.json"), &find_run, PLAIN);
+        let text = render(&results, Path::new("/r.json"), &example_command, PLAIN);
         let parts: Vec<&str> = text.split("\n\n").collect();
         assert_eq!(parts.len(), 3, "{text}");
         assert_eq!(
@@ -770,7 +760,7 @@ mod tests {
         );
         assert_eq!(parts[1], totals(&results).join("\n"));
         let hints = review_hints(&results).into_iter();
-        let next = next_steps(&results, &find_run, Path::new("/r.json"));
+        let next = next_steps(&results, &example_command, Path::new("/r.json"));
         assert_eq!(
             parts[2],
             hints.chain(next).collect::<Vec<_>>().join("\n") + "\n"
@@ -800,31 +790,42 @@ mod tests {
         assert!(review_hints(&results(vec![task("a", Status::Failed)], 0)).is_empty());
     }
 
+    /// `porch SUBCOMMAND --run R1 WORDS /src/shop`, as the engine's `RunChoice::command` makes
+    /// them.
+    fn example_command(subcommand: &str, words: &[&str]) -> String {
+        let mut all = vec!["porch", subcommand, "--run", "R1"];
+        all.extend(words);
+        all.push("/src/shop");
+        quote::command(&all)
+    }
+
     #[test]
-    fn the_next_steps_find_the_run_and_name_a_failed_task() {
+    fn the_next_steps_name_a_failed_task_and_what_there_is_to_merge_or_resume() {
         let tasks = vec![
             task("a", Status::Succeeded),
             task("fix login", Status::Failed),
         ];
-        let mut run = results(tasks, 0);
-        run.repo = "/src/my shop".to_string();
-        let find_run = ["--run", "R1", "--worktree-dir", "/wt"].map(String::from);
+        let run = results(tasks, 0);
         assert_eq!(
-            next_steps(&run, &find_run, Path::new("/wt/shop/.porch/runs/R1.json")),
+            next_steps(
+                &run,
+                &example_command,
+                Path::new("/wt/shop/.porch/runs/R1.json")
+            ),
             [
                 "next:",
-                "  every task's branch, diff, session: porch status --run R1 --worktree-dir /wt '/src/my shop'",
-                "  a task's whole output:              porch logs --run R1 --worktree-dir /wt 'fix login' '/src/my shop'",
-                "  merge what succeeded:               porch merge --run R1 --worktree-dir /wt '/src/my shop'",
-                "  run again what did not succeed:     porch resume --run R1 --worktree-dir /wt '/src/my shop'",
+                "  every task's branch, diff, session: porch status --run R1 /src/shop",
+                "  a task's whole output:              porch logs --run R1 'fix login' /src/shop",
+                "  merge what succeeded:               porch merge --run R1 /src/shop",
+                "  run again what did not succeed:     porch resume --run R1 /src/shop",
                 "results: /wt/shop/.porch/runs/R1.json",
             ]
         );
         let all_well = results(vec![task("a", Status::Succeeded)], 0);
-        let next = next_steps(&all_well, &find_run[..2], Path::new("/r.json"));
+        let next = next_steps(&all_well, &example_command, Path::new("/r.json"));
         assert_eq!(
             next[2],
-            "  a task's whole output:              porch logs --run R1 TASK /src/shop"
+            "  a task's whole output:              porch logs --run R1 a /src/shop"
         );
         assert!(
             !next.iter().any(|l| l.contains("porch resume")),

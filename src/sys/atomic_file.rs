@@ -172,6 +172,34 @@ fn own_descriptor(path: &Path) -> Option<u32> {
     })
 }
 
+/// Writes `bytes` to `file`, which must not exist yet: written whole and synced beside it, then
+/// linked into place. The link fails if the file exists, so two writers racing cannot both win
+/// and a reader never sees half a file. `Ok(false)`: `file` exists, and is left as it was.
+pub fn create_new(file: &Path, bytes: &[u8]) -> Result<bool, Error> {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let temp = dir.join(format!(".porch-new.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut out = File::create(&temp)?;
+        out.write_all(bytes)?;
+        out.sync_all()
+    })();
+    let linked = written
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&temp);
+        })
+        .context("write", &temp)
+        .map(|()| std::fs::hard_link(&temp, file));
+    let _ = std::fs::remove_file(&temp);
+    match linked? {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) => Err(err).context("create", file),
+    }
+}
+
 /// Points `link` at `target` (relative to the link's directory), replacing what was there in
 /// one rename.
 pub fn point_link(link: &Path, target: &Path) -> Result<(), Error> {
@@ -198,6 +226,17 @@ mod tests {
         write_atomic(&path, b"one").unwrap();
         write_atomic(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_new_file_is_created_once_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tasks.json");
+        assert!(create_new(&file, b"first").unwrap());
+        assert!(!create_new(&file, b"second").unwrap());
+        assert_eq!(std::fs::read(&file).unwrap(), b"first");
+        // Only the file: no temporary file left beside it.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

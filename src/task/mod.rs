@@ -9,6 +9,7 @@ pub mod plan;
 pub mod prepare;
 pub mod slots;
 pub mod unsaved;
+mod usage_window;
 pub mod verdict;
 
 use std::borrow::Cow;
@@ -37,6 +38,7 @@ use crate::task::check::Verdict;
 use crate::task::plan::{Plan, TaskPlan};
 use crate::task::prepare::{Preparation, Unready};
 use crate::task::slots::Slots;
+use crate::task::usage_window::AfterRefusal;
 use crate::util::duration;
 
 pub struct Context<'a> {
@@ -136,6 +138,7 @@ impl Task<'_> {
             task_index: self.index,
             printer: &self.ctx.printer,
             api_reports: Some(self.ctx.slots.api_reports()),
+            usage_reports: Some(self.ctx.slots.usage_reports()),
             stop_unanswered: Some(self.ctx.slots.stop_flag(self.index)),
             restarted,
         }
@@ -159,6 +162,10 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
     let winners = (ctx.winners.lock()).map(|w| w.clone()).unwrap_or_default();
     match base::base_of(ctx.plan, index, &winners) {
         Ok(base) => {
+            // Preflight's base is in the results already; one made now is not.
+            if base.commit != plan.base_commit {
+                ctx.slots.record_base(index, &base);
+            }
             let task = Task {
                 ctx,
                 index,
@@ -404,6 +411,23 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
                 return None;
             }
         };
+        // Refused by a usage window: started again after its reset, spending no retry.
+        if let Some(window) = session.log.usage_refusal().cloned() {
+            match usage_window::after_refusal(task, attempt, &session, &window, &mut tally, result)
+            {
+                AfterRefusal::Again {
+                    attempt: next,
+                    restarted: again,
+                } => {
+                    (attempt, restarted) = (next, again);
+                    continue;
+                }
+                AfterRefusal::Discarded => return None,
+                AfterRefusal::End(outcome) => {
+                    return Some(conclude_attempts(task, *outcome, session, tally, result));
+                }
+            }
+        }
         // Stopped before the API answered it: it did nothing, so it is no attempt.
         if session.stopped == Some(StopReason::RateLimited)
             && !task.ctx.budget.is_spent()
@@ -413,8 +437,13 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
             continue;
         }
         let mut outcome = judge_attempt(task, attempt, &session, &mut tally);
-        if wants_retry(task, attempt, &session, &outcome) {
-            match prepare_retry(task, attempt, &session) {
+        if session.stopped == Some(StopReason::RateLimited) {
+            usage_window::skip_if_refused(task, &mut outcome, "not started again");
+        }
+        // Attempts a usage window ended spent no retry.
+        let retries_spent = attempt - 1 - tally.usage_ended;
+        if wants_retry(task, retries_spent + 1, &session, &outcome) {
+            match prepare_retry(task, attempt, retries_spent, &session) {
                 Retry::Go { saved_work } => {
                     tally.keep_saved_work(saved_work);
                     attempt += 1;
@@ -430,18 +459,31 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
                         outcome.error.as_deref(),
                     ));
                 }
+                Retry::Refused => {
+                    usage_window::skip_if_refused(task, &mut outcome, "not retried");
+                }
             }
         }
-        *result = outcome;
-        let log = session
-            .log_written
-            .then(|| task.plan.log.display().to_string());
-        let mut session = session;
-        // Ignored files outlive a retry's reset: what earlier attempts wrote counts too.
-        session.log.written.append(&mut tally.written);
-        tally.settle(result, log);
-        return Some(session);
+        return Some(conclude_attempts(task, outcome, session, tally, result));
     }
+}
+
+/// The last attempt's outcome becomes the task's result, with what every attempt adds up to.
+fn conclude_attempts(
+    task: &Task,
+    outcome: TaskResult,
+    mut session: Session,
+    mut tally: Tally,
+    result: &mut TaskResult,
+) -> Session {
+    *result = outcome;
+    let log = session
+        .log_written
+        .then(|| task.plan.log.display().to_string());
+    // Ignored files outlive a retry's reset: what earlier attempts wrote counts too.
+    session.log.written.append(&mut tally.written);
+    tally.settle(result, log);
+    session
 }
 
 fn record_start_failure(task: &Task, failure: StartFailure, result: &mut TaskResult) {
@@ -505,6 +547,8 @@ struct Tally {
     leftovers: usize,
     /// The paths every attempt's file tools wrote.
     written: BTreeSet<String>,
+    /// Attempts a usage window ended: they spend no retry.
+    usage_ended: u32,
 }
 
 impl Tally {
@@ -524,7 +568,16 @@ impl Tally {
             cost_usd: outcome.cost_usd,
             error: outcome.error.clone(),
             saved_work: None,
+            usage_limit: None,
         });
+    }
+
+    /// The last attempt ended because the `kind` usage window refused it.
+    fn ended_by_usage(&mut self, kind: &str) {
+        if let Some(last) = self.attempts.last_mut() {
+            last.usage_limit = Some(kind.to_string());
+            self.usage_ended += 1;
+        }
     }
 
     /// Where the last attempt's work was set aside before the next one.
@@ -551,18 +604,24 @@ enum Retry {
     /// porch was signalled during the backoff: the failed attempt's work stays in the worktree,
     /// to be committed on the branch like any interrupted task's.
     Interrupted(i32),
+    /// No session starts again in this run (`Slots::refusal`): the failed attempt's work stays,
+    /// as after a signal.
+    Refused,
 }
 
 /// Waits out the backoff, then sets the failed attempt's work aside and resets the worktree.
-fn prepare_retry(task: &Task, attempt: u32, session: &Session) -> Retry {
-    let backoff = verdict::backoff(task.ctx.plan.retry_backoff, attempt);
+/// `retries_spent`: the retries made before this one.
+fn prepare_retry(task: &Task, attempt: u32, retries_spent: u32, session: &Session) -> Retry {
+    let backoff = verdict::backoff(task.ctx.plan.retry_backoff, retries_spent + 1);
     let wait = verdict::retry_wait(backoff, random_fraction(), session.log.last_retry_delay);
+    // Attempts a usage window ended are numbered too, but spent no retry.
+    let free = attempt - 1 - retries_spent;
     task.note(
         Tone::Bad,
         format!(
             "transient API error; attempt {} of {} in {} (or once a slot is free)",
             attempt + 1,
-            task.ctx.plan.retries + 1,
+            task.ctx.plan.retries + 1 + free,
             duration::format(wait)
         ),
     );
@@ -571,7 +630,10 @@ fn prepare_retry(task: &Task, attempt: u32, session: &Session) -> Retry {
         .slots
         .wait_for_slot(task.index, Instant::now() + wait)
     {
-        return Retry::Interrupted(shutdown::requested().unwrap_or(libc::SIGINT));
+        return match shutdown::requested() {
+            None if task.ctx.slots.refusal().is_some() => Retry::Refused,
+            signal => Retry::Interrupted(signal.unwrap_or(libc::SIGINT)),
+        };
     }
     match set_aside_attempt(task, attempt) {
         Ok(saved_work) => Retry::Go { saved_work },
@@ -585,7 +647,7 @@ fn prepare_retry(task: &Task, attempt: u32, session: &Session) -> Retry {
 }
 
 /// A number in [0, 1), different in every call: std's hasher is seeded at random.
-fn random_fraction() -> f64 {
+pub fn random_fraction() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(Instant::now().elapsed().as_nanos());

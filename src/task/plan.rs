@@ -103,6 +103,8 @@ pub struct Plan {
     pub max_cost_usd: Option<f64>,
     /// `--max-fail`, `--fail-fast`.
     pub max_fail: Option<MaxFail>,
+    /// `--max-wait`: the longest the run waits for a usage window to reset.
+    pub max_wait: Duration,
     /// `-c user.name=… -c user.email=…` for what the repository does not configure.
     pub identity: Vec<String>,
     /// The tasks file as read, kept beside the results so `porch resume` runs the same tasks.

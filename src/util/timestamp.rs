@@ -28,6 +28,19 @@ pub fn rfc3339(time: SystemTime) -> String {
     )
 }
 
+/// A time of day for a person, in UTC, as a `[porch]` line says it: `15:00 UTC` when `time` is
+/// on the same UTC day as `now`, else with its date, `2026-12-03 15:00 UTC`. UTC, since porch
+/// reads no time zone database; said, so nobody takes it for local time.
+pub fn clock_utc(time: SystemTime, now: SystemTime) -> String {
+    let full = rfc3339(time);
+    let (date, clock) = (&full[..10], &full[11..16]);
+    if rfc3339(now).starts_with(date) {
+        format!("{clock} UTC")
+    } else {
+        format!("{date} {clock} UTC")
+    }
+}
+
 /// Howard Hinnant's days-to-civil algorithm: days since 1970-01-01 to (year, month, day).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -103,6 +116,23 @@ mod tests {
             rfc3339(UNIX_EPOCH - Duration::from_secs(1)),
             "1970-01-01T00:00:00.000Z"
         );
+    }
+
+    #[test]
+    fn a_clock_time_is_utc_with_its_date_when_not_today() {
+        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+        // 2026-11-25T19:21:03Z
+        let now = at(1_795_634_463);
+        let cases = [
+            (now, "19:21 UTC"),
+            (at(1_795_564_800), "00:00 UTC"),
+            (at(1_795_651_199), "23:59 UTC"),
+            (at(1_795_651_200), "2026-11-26 00:00 UTC"),
+            (at(1_795_564_799), "2026-11-24 23:59 UTC"),
+        ];
+        for (time, text) in cases {
+            assert_eq!(clock_utc(time, now), text);
+        }
     }
 
     #[test]

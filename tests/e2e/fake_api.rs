@@ -4,6 +4,8 @@
 //!
 //!   STEP write NAME TEXT   a Write tool call creating NAME (in the session's working directory)
 //!   STEP bash COMMAND      a Bash tool call
+//!   STEP read NAME         a Read tool call on NAME (in the session's working directory)
+//!   STEP structured JSON   a StructuredOutput tool call (`--json-schema`) with JSON as its input
 //!   FAIL CODE              an HTTP error with status CODE instead of an answer
 //!   SLEEP SECONDS          wait that long before the next answer (not itself an answer)
 //!   REPLY TEXT             the final answer's text [default: done]
@@ -22,6 +24,12 @@ use serde_json::{Value, json};
 pub struct Seen {
     pub prompt: String,
     pub step: usize,
+    /// The names of the tools the request offered the model.
+    pub tools: Vec<String>,
+    /// The text of the request's last message, tool results included: what the model answers.
+    pub latest: String,
+    /// The system prompt's text.
+    pub system: String,
 }
 
 pub struct FakeApi {
@@ -145,9 +153,26 @@ fn text_of(content: &Value) -> String {
     }
 }
 
+/// Every text in a message's content, tool results' included, one a line.
+fn all_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(all_text).collect::<Vec<_>>().join("\n"),
+        Value::Object(block) => ["text", "content"]
+            .iter()
+            .filter_map(|key| block.get(*key))
+            .map(all_text)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
 enum Action {
     Write(String, String),
     Bash(String),
+    Read(String),
+    Structured(Value),
     Fail(u16),
 }
 
@@ -176,11 +201,16 @@ fn answer(out: &mut TcpStream, body: &Value, seen: &Mutex<Vec<Seen>>) -> std::io
         match word {
             "STEP" => {
                 let (kind, arg) = rest.split_once(' ').unwrap_or((rest, ""));
-                let action = if kind == "write" {
-                    let (name, text) = arg.split_once(' ').unwrap_or((arg, ""));
-                    Action::Write(format!("{cwd}/{name}"), text.to_string())
-                } else {
-                    Action::Bash(arg.to_string())
+                let action = match kind {
+                    "write" => {
+                        let (name, text) = arg.split_once(' ').unwrap_or((arg, ""));
+                        Action::Write(format!("{cwd}/{name}"), text.to_string())
+                    }
+                    "read" => Action::Read(format!("{cwd}/{arg}")),
+                    "structured" => {
+                        Action::Structured(serde_json::from_str(arg).unwrap_or(Value::Null))
+                    }
+                    _ => Action::Bash(arg.to_string()),
                 };
                 actions.push(action);
                 delays.push(std::mem::take(&mut pending_delay));
@@ -195,9 +225,19 @@ fn answer(out: &mut TcpStream, body: &Value, seen: &Mutex<Vec<Seen>>) -> std::io
         }
     }
     if has_tools {
+        let tools = body["tools"].as_array().into_iter().flatten();
         seen.lock().unwrap().push(Seen {
             prompt: prompt.clone(),
             step,
+            tools: tools
+                .filter_map(|t| t["name"].as_str())
+                .map(String::from)
+                .collect(),
+            latest: messages
+                .last()
+                .map(|m| all_text(&m["content"]))
+                .unwrap_or_default(),
+            system: text_of(&body["system"]),
         });
     }
     let delay = if step < delays.len() {
@@ -227,6 +267,14 @@ fn answer(out: &mut TcpStream, body: &Value, seen: &Mutex<Vec<Seen>>) -> std::io
         Some(Action::Bash(command)) => {
             blocks.push(json!({"type": "text", "text": format!("I'll do step {}.", step + 1)}));
             blocks.push(json!({"type": "tool_use", "id": format!("toolu_{step:04}"), "name": "Bash", "input": {"command": command, "description": "scripted command"}}));
+            "tool_use"
+        }
+        Some(Action::Read(path)) => {
+            blocks.push(json!({"type": "tool_use", "id": format!("toolu_{step:04}"), "name": "Read", "input": {"file_path": path}}));
+            "tool_use"
+        }
+        Some(Action::Structured(input)) => {
+            blocks.push(json!({"type": "tool_use", "id": format!("toolu_{step:04}"), "name": "StructuredOutput", "input": input}));
             "tool_use"
         }
         _ => {

@@ -33,6 +33,19 @@ const E2E_DEADLINE: Duration = Duration::from_secs(90);
 /// `porch run` with the real CLI pointed at the fake API, with a throwaway HOME.
 fn porch_e2e(sandbox: &Sandbox, api: &FakeApi, args: &[&str]) -> Porch {
     let mut porch = sandbox.porch_run(args);
+    with_real_claude(&mut porch, api);
+    porch
+}
+
+/// `porch plan` with the real CLI pointed at the fake API, with a throwaway HOME.
+fn plan_e2e(sandbox: &Sandbox, api: &FakeApi, args: &[&str]) -> Porch {
+    let mut porch = sandbox.porch(&["plan"]);
+    porch.args(args);
+    with_real_claude(&mut porch, api);
+    porch
+}
+
+fn with_real_claude(porch: &mut Porch, api: &FakeApi) {
     porch
         .agent(real_claude())
         .env("ANTHROPIC_BASE_URL", api.base_url())
@@ -41,7 +54,6 @@ fn porch_e2e(sandbox: &Sandbox, api: &FakeApi, args: &[&str]) -> Porch {
         .env("DISABLE_AUTOUPDATER", "1")
         .env("CLAUDE_CODE_MAX_RETRIES", "0")
         .env_remove("ANTHROPIC_AUTH_TOKEN");
-    porch
 }
 
 fn is_uuid(text: &str) -> bool {
@@ -215,4 +227,102 @@ fn sigterm_to_porch_mid_run_interrupts_and_keeps_the_work() {
     let busy = task(&results, "busy");
     assert_eq!(busy["status"], "interrupted", "{busy:#}");
     assert_eq!(sandbox.git(&["show", "task/busy:first.txt"]), "1");
+}
+
+/// What git says of the repository: a plan leaves all of it as it was.
+fn repo_state(sandbox: &Sandbox) -> [String; 3] {
+    [
+        sandbox.git(&["status", "--porcelain", "--ignored"]),
+        sandbox.git(&["worktree", "list", "--porcelain"]),
+        sandbox.git(&["for-each-ref"]),
+    ]
+}
+
+#[test]
+#[ignore = "needs the real claude CLI: make e2e"]
+fn a_plan_from_the_real_cli_is_written_and_then_run() {
+    let api = FakeApi::start();
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let before = repo_state(&sandbox);
+    let plan = serde_json::json!({"tasks": [
+        {"name": "alpha", "prompt": "Create alpha.txt.\nSTEP write alpha.txt from alpha", "check": ["test", "-f", "alpha.txt"]},
+        {"name": "beta", "prompt": "Create beta.txt.\nSTEP write beta.txt from beta", "depends_on": ["alpha"]}
+    ]});
+    let goal = format!("Write two files.\nSTEP read README.md\nSTEP structured {plan}");
+    let run = plan_e2e(&sandbox, &api, &[&goal, "repo"]).run();
+    run.expect_code(0)
+        .expect_stdout("wrote tasks.json with 2 tasks")
+        .expect_stdout("  alpha  test -f alpha.txt\n")
+        .expect_stdout("porch run tasks.json repo");
+    assert_eq!(repo_state(&sandbox), before, "{run}");
+    let written = std::fs::read_to_string(sandbox.path().join("tasks.json")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&written).unwrap(),
+        plan
+    );
+    // The model could read and search, and answer with the plan; nothing else.
+    let requests = api.requests_for("STEP read README.md");
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    for request in &requests {
+        let mut tools = request.tools.clone();
+        tools.sort();
+        assert_eq!(tools, ["Glob", "Grep", "Read", "StructuredOutput"]);
+        assert!(request.system.contains("You are planning work for porch"));
+    }
+    // The second request carries what the Read tool returned.
+    assert!(
+        requests[1].latest.contains("# test repo"),
+        "{:?}",
+        requests[1].latest
+    );
+
+    let run = porch_e2e(&sandbox, &api, &["tasks.json", "repo"]).run();
+    run.expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(
+        statuses(&results),
+        ["succeeded", "succeeded"],
+        "{results:#}"
+    );
+    assert_eq!(sandbox.git(&["show", "task/beta:alpha.txt"]), "from alpha");
+    assert_eq!(sandbox.git(&["show", "task/beta:beta.txt"]), "from beta");
+}
+
+#[test]
+#[ignore = "needs the real claude CLI: make e2e"]
+fn a_refused_plan_goes_back_to_the_same_real_session() {
+    let api = FakeApi::start();
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let before = repo_state(&sandbox);
+    let duplicate = r#"{"tasks":[{"name":"same","prompt":"one"},{"name":"same","prompt":"two"}]}"#;
+    let fixed = r#"{"tasks":[{"name":"first","prompt":"one"},{"name":"second","prompt":"two"}]}"#;
+    // The resumed session's first request comes with two assistant turns in its history (the
+    // StructuredOutput call and the turn claude closed the session with): directive 2. Directive 1
+    // is never asked for.
+    let goal = format!(
+        "Two things.\nSTEP structured {duplicate}\nSTEP structured {{}}\nSTEP structured {fixed}"
+    );
+    let run = plan_e2e(&sandbox, &api, &[&goal, "repo"]).run();
+    run.expect_code(0)
+        .expect_stdout("porch refused the plan, sent back once")
+        .expect_stdout("wrote tasks.json with 2 tasks");
+    assert_eq!(repo_state(&sandbox), before, "{run}");
+    let written = std::fs::read_to_string(sandbox.path().join("tasks.json")).unwrap();
+    let fixed: serde_json::Value = serde_json::from_str(fixed).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&written).unwrap(),
+        fixed
+    );
+    let requests = api.requests_for("Two things.");
+    let resumed = requests
+        .iter()
+        .find(|r| r.latest.contains("porch refused the plan"))
+        .unwrap_or_else(|| panic!("no request carried the refusal: {requests:#?}"));
+    assert!(
+        resumed.latest.contains("duplicate name \"same\""),
+        "{resumed:#?}"
+    );
+    assert_eq!(resumed.step, 2, "{requests:#?}");
 }
