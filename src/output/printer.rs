@@ -970,20 +970,25 @@ mod tests {
         assert_eq!(out, format!("t │ hi\n{status}{ERASE_LINE}"));
     }
 
-    #[test]
-    fn a_line_erases_the_status_line_and_the_status_line_comes_back_under_it() {
-        let mut printer = printer(look(&["t"], true, Show::Stream { status_line: true }));
-        let dropped = AtomicU64::new(0);
-        let mut sink = Sink {
+    /// A sink writing into memory, on a terminal as wide as `printer` finds it.
+    fn sink<'a>(printer: &Printer, dropped: &'a AtomicU64) -> Sink<'a, Vec<u8>, Vec<u8>> {
+        Sink {
             out: Vec::new(),
             err: Vec::new(),
             broken: false,
             buffer: String::new(),
-            dropped: &dropped,
+            dropped,
             told: 0,
             status_shown: None,
-            columns: || 80,
-        };
+            columns: printer.columns,
+        }
+    }
+
+    #[test]
+    fn a_line_erases_the_status_line_and_the_status_line_comes_back_under_it() {
+        let mut printer = printer(look(&["t"], true, Show::Stream { status_line: true }));
+        let dropped = AtomicU64::new(0);
+        let mut sink = sink(&printer, &dropped);
         printer.handle(started(0, 1), &mut sink);
         printer.settle(&mut sink);
         printer.handle(Message::Line(line(0, Origin::Agent, "hi")), &mut sink);
@@ -1005,16 +1010,7 @@ mod tests {
         let mut printer = printer(look(&["t"], false, Show::Stream { status_line: true }));
         printer.columns = || COLUMNS.load(Ordering::Relaxed) as usize;
         let dropped = AtomicU64::new(0);
-        let mut sink = Sink {
-            out: Vec::new(),
-            err: Vec::new(),
-            broken: false,
-            buffer: String::new(),
-            dropped: &dropped,
-            told: 0,
-            status_shown: None,
-            columns: printer.columns,
-        };
+        let mut sink = sink(&printer, &dropped);
         printer.handle(started(0, 1), &mut sink);
         printer.settle(&mut sink);
         let status = "[porch] 1 running · 0 queued · 0 done · 0 failed · $0.00 · 0s";
