@@ -55,10 +55,9 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
             if let Some(signal) = shutdown::requested() {
                 stop_starting(&mut scheduler, progress, signal);
             }
-            if skip_blocked(&mut scheduler, progress) {
-                progress.update();
-            }
-            if stop_for_failures(plan.max_fail, &mut scheduler, progress) {
+            if skip_blocked(&mut scheduler, progress)
+                | stop_for_failures(plan.max_fail, &mut scheduler, progress)
+            {
                 progress.update();
             }
             if ctx.budget.is_spent() && stop_for_budget(&ctx.budget, &mut scheduler, progress) {
@@ -348,7 +347,8 @@ fn stop_for_budget(budget: &Budget, scheduler: &mut Scheduler, progress: &mut Pr
 }
 
 /// As many tasks failed as `--max-fail` allows: every waiting task is skipped, saying so, and
-/// the running ones finish. True when this is news.
+/// the running ones finish. True when this is news. Asked after `skip_blocked` (`|`, not `||`:
+/// both are asked), so that a dependant of a failed task keeps that reason.
 fn stop_for_failures(
     limit: Option<MaxFail>,
     scheduler: &mut Scheduler,
