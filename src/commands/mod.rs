@@ -8,6 +8,7 @@ pub mod logs;
 pub mod merge;
 pub mod merge_results;
 pub mod plan;
+pub mod pr;
 pub mod resume;
 pub mod run;
 pub mod status;

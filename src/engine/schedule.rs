@@ -11,6 +11,7 @@ use crate::agent::ApiEvent;
 use crate::agent::usage::{UsageStatus, UsageWindow};
 use crate::engine::concurrency::Cause;
 use crate::engine::dependencies::Dependencies;
+use crate::engine::hooks::TaskHooks;
 use crate::engine::max_fail;
 use crate::engine::progress::{Announced, Progress};
 use crate::engine::rules::{Blocked, Scheduler};
@@ -23,7 +24,7 @@ use crate::process::shutdown;
 use crate::results::rivals;
 use crate::results::{Status, TaskResult};
 use crate::task::budget::Budget;
-use crate::task::plan::MaxFail;
+use crate::task::plan::{MaxFail, Plan};
 use crate::task::slots::Inbox;
 use crate::task::{self, Context};
 use crate::util::duration;
@@ -38,16 +39,10 @@ type Finished = (usize, TaskResult);
 /// or waits.
 pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
     let plan = ctx.plan;
-    // From the first results: a task carried over is not run again, it starts with its outcome.
-    let initial = progress.results.tasks.iter().map(|t| t.status).collect();
-    let dependencies = (plan.tasks.iter()).map(|t| t.depends_on.clone()).collect();
-    let groups: Vec<Option<&str>> = (plan.tasks.iter())
-        .map(|t| t.task.group.as_deref())
-        .collect();
-    let dependencies = Dependencies::from_indices(dependencies).with_groups(&groups);
-    let mut scheduler = Scheduler::new(initial, dependencies, plan.jobs, plan.stagger);
+    let mut scheduler = scheduler_for(plan, progress);
     let mut usage = UsageWaits::new(plan.max_wait);
-    let mut announced = Announced::new(&progress.results);
+    let hooks = TaskHooks::new(plan, &ctx.printer);
+    let mut announced = Announced::new(&progress.results, hooks);
     std::thread::scope(|scope| {
         let (finished_tx, finished_rx) = crossbeam_channel::unbounded::<Finished>();
         loop {
@@ -115,6 +110,19 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
     });
     progress.results.usage_limit_waits = usage.records(Instant::now());
     announced.announce(&ctx.printer, &progress.results);
+    announced.wait_for_hooks();
+}
+
+/// The rules for `plan`'s tasks, each from its status in the first results: pending, or the
+/// outcome of a task a resume carries over, which is not run again.
+fn scheduler_for(plan: &Plan, progress: &Progress) -> Scheduler {
+    let initial = progress.results.tasks.iter().map(|t| t.status).collect();
+    let dependencies = (plan.tasks.iter()).map(|t| t.depends_on.clone()).collect();
+    let groups: Vec<Option<&str>> = (plan.tasks.iter())
+        .map(|t| t.task.group.as_deref())
+        .collect();
+    let dependencies = Dependencies::from_indices(dependencies).with_groups(&groups);
+    Scheduler::new(initial, dependencies, plan.jobs, plan.stagger)
 }
 
 /// What porch does about a usage window a session told of: a `rejected` one holds every start
