@@ -29,6 +29,8 @@ pub enum Opt {
     Retries,
     RetryBackoff,
     MaxCostUsd,
+    MaxFail,
+    FailFast,
     MaxWait,
     BranchTemplate,
     PortBase,
@@ -229,6 +231,13 @@ pub const FLAGS: &[Flag] = &[
         value("X", Completes::Nothing),
     ),
     valued(Opt::MaxWait, "max-wait", None, DURATION),
+    valued(
+        Opt::MaxFail,
+        "max-fail",
+        None,
+        value("N", Completes::Nothing),
+    ),
+    switch(Opt::FailFast, "fail-fast", None),
     valued(
         Opt::BranchTemplate,
         "branch-template",

@@ -20,6 +20,7 @@ use crate::preflight::options::RunArgs;
 use crate::preflight::options::Sourced;
 use crate::process::task_env::DEFAULT_PORT_BASE;
 use crate::state::runs::RunChoice;
+use crate::task::plan::MaxFail;
 
 /// What `porch run` takes as TASKS when `porch resume` builds a run's settings: never read,
 /// since a resume runs the tasks its run stored.
@@ -49,6 +50,11 @@ pub fn run(given: &Given) -> Result<Command, Error> {
     if !args.only.is_empty() && !args.skip.is_empty() {
         return Err(Error::usage("--only and --skip cannot be used together")
             .with_hint("name the tasks to run with --only, or the ones to leave out with --skip"));
+    }
+    args.dry_run = given.switch(Opt::DryRun);
+    if args.dry_run && args.output_mode == OutputMode::Events {
+        return Err(Error::usage("--dry-run and --events cannot be used together")
+            .with_hint("--dry-run prints the plan, and nothing happens to show as events; add --json for the plan as JSON"));
     }
     args.shard = given.checked(
         Opt::Shard,
@@ -124,6 +130,8 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
         color,
         output_mode: output_mode(given)?,
         jobs: given.number(Opt::Jobs, 1..=4096, "a number of sessions", "4")?,
+        jobs_given: (given.raw(Opt::Jobs))
+            .map(|(value, origin)| origin.example(&value.to_string_lossy())),
         stagger: given.duration(Opt::Stagger)?,
         timeout: given.duration(Opt::Timeout)?,
         idle_timeout: given.duration(Opt::IdleTimeout)?,
@@ -135,6 +143,7 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
             .duration(Opt::RetryBackoff)?
             .unwrap_or(Duration::from_secs(10)),
         max_cost_usd: max_cost_usd(given)?,
+        max_fail: max_fail(given)?,
         max_wait: given
             .duration(Opt::MaxWait)?
             .unwrap_or(DEFAULT_MAX_WAIT),
@@ -150,6 +159,7 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
         skip: Vec::new(),
         shard: None,
         push: push(given)?,
+        dry_run: false,
         pr: given.switch(Opt::Pr),
         remote: given.text(Opt::Remote, "a remote", "name a remote, e.g. --remote origin")?,
         on_finish: given.text(Opt::OnFinish, "a command", HOOK_HINT)?,
@@ -201,6 +211,26 @@ fn max_cost_usd(given: &Given) -> Result<Option<f64>, Error> {
         },
         "give a number of at least 0.000001, e.g. --max-cost-usd 5 or 2.50",
     )
+}
+
+/// `--max-fail N`, or `--fail-fast` for 1: one of them.
+fn max_fail(given: &Given) -> Result<Option<MaxFail>, Error> {
+    let tasks = given.number(Opt::MaxFail, 1..=u64::MAX, "a number of tasks", "3")?;
+    match (tasks, given.switch(Opt::FailFast)) {
+        (Some(_), true) => Err(
+            Error::usage("--max-fail and --fail-fast cannot be used together")
+                .with_hint("--fail-fast is --max-fail 1: give one of them"),
+        ),
+        (Some(tasks), false) => Ok(Some(MaxFail {
+            tasks,
+            fail_fast: false,
+        })),
+        (None, true) => Ok(Some(MaxFail {
+            tasks: 1,
+            fail_fast: true,
+        })),
+        (None, false) => Ok(None),
+    }
 }
 
 fn push(given: &Given) -> Result<Option<String>, Error> {

@@ -235,6 +235,16 @@ const RUN_SETTINGS: &[Takes] = &[
                 session or retry starts and the tasks not started are skipped",
     },
     Takes {
+        opt: Opt::MaxFail,
+        about: "once N tasks have failed or timed out, start nothing new: the\n\
+                tasks not started are skipped, the running ones finish (a\n\
+                repeated task counts once, when none of its attempts succeeded)",
+    },
+    Takes {
+        opt: Opt::FailFast,
+        about: "the same as --max-fail 1",
+    },
+    Takes {
         opt: Opt::MaxWait,
         about: "when a subscription's usage window (five-hour, weekly) refuses\n\
                 sessions, wait for its reset at most this long, else skip the\n\
@@ -257,6 +267,14 @@ const RUN_SETTINGS: &[Takes] = &[
                 its work is committed; a failed push is reported, exit code 1",
     },
 ];
+
+/// A run only shown, not made.
+const RUN_PREVIEW: &[Takes] = &[Takes {
+    opt: Opt::DryRun,
+    about: "check what a run checks, then print the plan (tasks in start\n\
+            order, branches, worktrees, settings, -j and why) and create\n\
+            nothing; with --json, as one JSON document. Exit 0 or 2",
+}];
 
 /// Which tasks of the file a run runs.
 const RUN_SELECTION: &[Takes] = &[
@@ -312,7 +330,14 @@ pub const COMMANDS: &[Spec] = &[
                 ..REPO_ARGUMENT
             },
         ],
-        flags: &[RUN_INPUT, RUN_SETTINGS, WHEN_DONE, RUN_SELECTION, ONLY_HELP],
+        flags: &[
+            RUN_INPUT,
+            RUN_SETTINGS,
+            WHEN_DONE,
+            RUN_SELECTION,
+            RUN_PREVIEW,
+            ONLY_HELP,
+        ],
         refused: None,
         notes: &[TASKS_FILE_NOTE, SIGNALS_NOTE, EXIT_CODES],
     },

@@ -1,6 +1,7 @@
 //! One module per subcommand: options in, one call, an exit code out.
 
 pub mod clean;
+pub mod dry_run;
 pub mod init;
 pub mod list;
 pub mod logs;

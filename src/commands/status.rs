@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use crate::error::Error;
 use crate::git;
 use crate::preflight::options::StatusArgs;
+use crate::results::summary;
 use crate::state::runs::{RunChoice, StoredRun, StoredTask};
-use crate::util::quote;
 use crate::util::table;
 use crate::util::table::Layout;
 
@@ -37,6 +37,8 @@ struct Row {
     worktree: WorktreeState,
     /// `cd WORKTREE && claude --resume SESSION`, when both still exist.
     resume: Option<String>,
+    /// `git -C REPO diff BASE...BRANCH`, when the branch holds commits.
+    review: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,7 +80,11 @@ fn task_rows(repo: &Path, tasks: &[StoredTask]) -> Vec<Row> {
 }
 
 fn task_row(repo: &Path, task: &StoredTask) -> Row {
-    let (ahead, files) = match git::diff_stats(repo, &task.base_commit, &task.branch) {
+    let base = (task.base_branch.as_str(), task.base_commit.as_str());
+    let stats = git::diff_stats(repo, &task.base_commit, &task.branch);
+    let review = (stats.as_ref().is_ok_and(|s| s.commits > 0))
+        .then(|| summary::diff_command(&repo.to_string_lossy(), base, &task.branch));
+    let (ahead, files) = match stats {
         Ok(stats) => (
             stats.commits.to_string(),
             format!(
@@ -93,11 +99,9 @@ fn task_row(repo: &Path, task: &StoredTask) -> Row {
     };
     let worktree = worktree_state(Path::new(&task.worktree));
     let resume = match (&task.session_id, worktree) {
-        (Some(session), WorktreeState::Clean | WorktreeState::Dirty) => Some(format!(
-            "{} && {}",
-            quote::command(&["cd", &task.worktree]),
-            quote::command(&["claude", "--resume", session])
-        )),
+        (Some(session), WorktreeState::Clean | WorktreeState::Dirty) => {
+            Some(summary::resume_command(&task.worktree, session))
+        }
         _ => None,
     };
     Row {
@@ -109,6 +113,7 @@ fn task_row(repo: &Path, task: &StoredTask) -> Row {
         check: check_word(task),
         worktree,
         resume,
+        review,
     }
 }
 
@@ -122,6 +127,7 @@ fn unknown_row(task: &StoredTask) -> Row {
         check: check_word(task),
         worktree: WorktreeState::Unknown,
         resume: None,
+        review: None,
     }
 }
 
@@ -185,6 +191,13 @@ fn render(run: &StoredRun, rows: &[Row], choice: &RunChoice) -> String {
         .collect();
     text.push_str(&table::render(COLUMNS, header, &cells));
 
+    let reviews: Vec<&str> = rows.iter().filter_map(|r| r.review.as_deref()).collect();
+    if !reviews.is_empty() {
+        text.push_str("\nreview a branch:\n");
+        for line in reviews {
+            text.push_str(&format!("  {line}\n"));
+        }
+    }
     let pulls: Vec<(&str, &str)> = (results.tasks.iter())
         .filter_map(|t| Some((t.name.as_str(), t.pr.as_ref()?.url.as_str())))
         .collect();

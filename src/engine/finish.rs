@@ -21,6 +21,7 @@ use crate::results::junit;
 use crate::results::rivals;
 use crate::results::summary;
 use crate::results::{self, Results, Status, TaskResult};
+use crate::state::runs::RunChoice;
 use crate::task::plan::Plan;
 
 /// Ends the run once every task has: the last results written while the printer still runs
@@ -214,9 +215,15 @@ fn after_machine_output(code: u8, mode: OutputMode, delivered: bool, results: &P
 fn print_outcome(plan: &Plan, results: &Results, mode: OutputMode, color: bool) -> bool {
     match mode {
         OutputMode::Stream | OutputMode::Quiet => {
-            let logs = plan.state.logs_dir();
             let out = &mut std::io::stdout().lock();
-            summary::print(out, results, &logs, &plan.results_file(), color);
+            let choice = RunChoice {
+                repo: plan.repo.toplevel.clone(),
+                worktree_dir: plan.worktree_dir.clone(),
+                run: None,
+            };
+            let command =
+                |subcommand: &str, words: &[&str]| choice.command(subcommand, &plan.run_id, words);
+            summary::print(out, results, &plan.results_file(), &command, color);
             true
         }
         OutputMode::Json => {

@@ -6,6 +6,7 @@ pub mod conflicts;
 pub mod dependencies;
 mod finish;
 mod hooks;
+mod max_fail;
 mod progress;
 pub mod pulls;
 pub mod rules;

@@ -35,6 +35,8 @@ pub struct Scheduler {
     stopping: bool,
     /// The run's budget (`--max-cost-usd`) is spent: nothing starts any more.
     spent: bool,
+    /// As many tasks failed as `--max-fail` allows: nothing starts any more.
+    failed_out: bool,
     /// How many may run at once under the API's rate limits (never more than `jobs`), and
     /// what the sessions said about the API.
     governor: Governor,
@@ -62,6 +64,7 @@ impl Scheduler {
             last_start: None,
             stopping: false,
             spent: false,
+            failed_out: false,
             held_until: None,
             exhausted: false,
         }
@@ -70,7 +73,10 @@ impl Scheduler {
     /// The task that may start at `now`, if any: the first pending one whose dependencies
     /// have all succeeded, when a slot is free and the stagger since the last start has passed.
     pub fn ready(&self, now: Instant) -> Option<usize> {
-        if self.stopping || self.spent || !self.has_room() || !self.stagger_wait(now).is_zero() {
+        if self.stopping || self.spent || self.failed_out {
+            return None;
+        }
+        if !self.has_room() || !self.stagger_wait(now).is_zero() {
             return None;
         }
         if self.held(now) {
@@ -180,6 +186,15 @@ impl Scheduler {
         Some(self.skip_pending())
     }
 
+    /// As many tasks failed as `--max-fail` allows: no pending task will start. Returns the
+    /// tasks this skipped; `None` when that was so already.
+    pub fn on_max_fail(&mut self) -> Option<Vec<usize>> {
+        if std::mem::replace(&mut self.failed_out, true) {
+            return None;
+        }
+        Some(self.skip_pending())
+    }
+
     /// A usage window is used up: nothing starts before `until` (`None`: no longer held).
     pub fn hold(&mut self, until: Option<Instant>) {
         self.held_until = until;
@@ -215,7 +230,8 @@ impl Scheduler {
     /// holds it back; `None` when nothing waits for the stagger (only a finished task or a
     /// signal can change what starts next).
     pub fn next_wake(&self, now: Instant) -> Option<Duration> {
-        let pending = !self.stopping && !self.spent && self.states.contains(&Status::Pending);
+        let starting = !self.stopping && !self.spent && !self.failed_out;
+        let pending = starting && self.states.contains(&Status::Pending);
         let free_slot = self.has_room();
         let wait = self.stagger_wait(now);
         let stagger = (pending && free_slot && !wait.is_zero()).then_some(wait);
@@ -281,6 +297,7 @@ mod tests {
             last_start: since_start.map(|since| now - since),
             stopping: false,
             spent: false,
+            failed_out: false,
             governor: Governor::new(states.len(), jobs),
             held_until: None,
             exhausted: false,
@@ -477,6 +494,22 @@ mod tests {
         s.on_budget_spent();
         s.finished(0, Succeeded);
         assert_eq!(s.ready(now), None, "nothing starts in the free slot");
+    }
+
+    #[test]
+    fn too_many_failures_skip_every_pending_task_and_the_running_ones_go_on() {
+        let (mut s, now) = scheduler(&[Failed, Running, Pending, Pending], 4, None, None);
+        assert_eq!(s.on_max_fail(), Some(vec![2, 3]));
+        assert_eq!(s.states, [Failed, Running, Skipped, Skipped]);
+        assert_eq!(s.on_max_fail(), None, "said once");
+        assert!(!s.is_done(), "the running task finishes");
+        s.finished(1, Succeeded);
+        assert!(s.is_done());
+        let (mut s, _) = scheduler(&[Failed, Running, Pending], 1, None, None);
+        s.on_max_fail();
+        s.finished(1, Succeeded);
+        assert_eq!(s.ready(now), None, "nothing starts in the free slot");
+        assert_eq!(s.next_wake(now), None);
     }
 
     #[test]

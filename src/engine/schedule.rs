@@ -9,8 +9,10 @@ use crossbeam_channel::Sender;
 
 use crate::agent::ApiEvent;
 use crate::agent::usage::{UsageStatus, UsageWindow};
+use crate::engine::concurrency::Cause;
 use crate::engine::dependencies::Dependencies;
 use crate::engine::hooks::TaskHooks;
+use crate::engine::max_fail;
 use crate::engine::progress::{Announced, Progress};
 use crate::engine::rules::{Blocked, Scheduler};
 use crate::engine::usage::{Decision, UsageWaits};
@@ -22,6 +24,7 @@ use crate::process::shutdown;
 use crate::results::rivals;
 use crate::results::{Status, TaskResult};
 use crate::task::budget::Budget;
+use crate::task::plan::{MaxFail, Plan};
 use crate::task::slots::Inbox;
 use crate::task::{self, Context};
 use crate::util::duration;
@@ -36,14 +39,7 @@ type Finished = (usize, TaskResult);
 /// or waits.
 pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
     let plan = ctx.plan;
-    // From the first results: a task carried over is not run again, it starts with its outcome.
-    let initial = progress.results.tasks.iter().map(|t| t.status).collect();
-    let dependencies = (plan.tasks.iter()).map(|t| t.depends_on.clone()).collect();
-    let groups: Vec<Option<&str>> = (plan.tasks.iter())
-        .map(|t| t.task.group.as_deref())
-        .collect();
-    let dependencies = Dependencies::from_indices(dependencies).with_groups(&groups);
-    let mut scheduler = Scheduler::new(initial, dependencies, plan.jobs, plan.stagger);
+    let mut scheduler = scheduler_for(plan, progress);
     let mut usage = UsageWaits::new(plan.max_wait);
     let hooks = TaskHooks::new(plan, &ctx.printer);
     let mut announced = Announced::new(&progress.results, hooks);
@@ -54,7 +50,9 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
             if let Some(signal) = shutdown::requested() {
                 stop_starting(&mut scheduler, progress, signal);
             }
-            if skip_blocked(&mut scheduler, progress) {
+            if skip_blocked(&mut scheduler, progress)
+                | stop_for_failures(plan.max_fail, &mut scheduler, progress)
+            {
                 progress.update();
             }
             if ctx.budget.is_spent() && stop_for_budget(&ctx.budget, &mut scheduler, progress) {
@@ -113,6 +111,18 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
     progress.results.usage_limit_waits = usage.records(Instant::now());
     announced.announce(&ctx.printer, &progress.results);
     announced.wait_for_hooks();
+}
+
+/// The rules for `plan`'s tasks, each from its status in the first results: pending, or the
+/// outcome of a task a resume carries over, which is not run again.
+fn scheduler_for(plan: &Plan, progress: &Progress) -> Scheduler {
+    let initial = progress.results.tasks.iter().map(|t| t.status).collect();
+    let dependencies = (plan.tasks.iter()).map(|t| t.depends_on.clone()).collect();
+    let groups: Vec<Option<&str>> = (plan.tasks.iter())
+        .map(|t| t.task.group.as_deref())
+        .collect();
+    let dependencies = Dependencies::from_indices(dependencies).with_groups(&groups);
+    Scheduler::new(initial, dependencies, plan.jobs, plan.stagger)
 }
 
 /// What porch does about a usage window a session told of: a `rejected` one holds every start
@@ -219,7 +229,12 @@ fn react(
 ) {
     let reaction = scheduler.observe(index, event);
     if let Some(change) = reaction.change {
-        printer::note(&ctx.printer, index, Tone::Bad, change.describe());
+        // A limit raised again is good news: not drawn as a problem, and not one for `-q`.
+        let tone = match change.cause {
+            Cause::Raised => Tone::Dim,
+            Cause::RateLimited(_) => Tone::Bad,
+        };
+        printer::note(&ctx.printer, index, tone, change.describe());
     }
     for shed in reaction.shed {
         ctx.slots.ask_to_stop(shed);
@@ -335,6 +350,37 @@ fn stop_for_budget(budget: &Budget, scheduler: &mut Scheduler, progress: &mut Pr
         let task = &mut progress.results.tasks[index];
         task.status = Status::Skipped;
         task.error = Some(error.clone());
+    }
+    true
+}
+
+/// As many tasks failed as `--max-fail` allows: every waiting task is skipped, saying so, and
+/// the running ones finish. True when this is news. Asked after `skip_blocked` (`|`, not `||`:
+/// both are asked), so that a dependant of a failed task keeps that reason.
+fn stop_for_failures(
+    limit: Option<MaxFail>,
+    scheduler: &mut Scheduler,
+    progress: &mut Progress,
+) -> bool {
+    let Some(limit) = limit else {
+        return false;
+    };
+    let Some(failed) = max_fail::reached(limit, &progress.results.tasks) else {
+        return false;
+    };
+    let running = scheduler.running();
+    let Some(skipped) = scheduler.on_max_fail() else {
+        return false;
+    };
+    let reason = max_fail::reason(limit, failed);
+    crate::sys::console::print_stderr(&format!(
+        "porch: {reason}: starting no more sessions; {} waiting task(s) skipped, {running} running go on\n",
+        skipped.len()
+    ));
+    for index in skipped {
+        let task = &mut progress.results.tasks[index];
+        task.status = Status::Skipped;
+        task.error = Some(format!("not started: {reason}"));
     }
     true
 }

@@ -17,7 +17,9 @@ use std::process::{Command, ExitStatus, Output, Stdio};
 
 use crate::process::env::REPO_ENV_VARS;
 
-pub use commit::{commit_all, identity_overrides, restart_branch, snapshot};
+pub use commit::{
+    LeaveOut, commit_all, identity_overrides, restart_branch, snapshot, untracked_files,
+};
 pub use contents::{
     DiffStats, Tracked, changed_paths, diff_stats, has_commit, ignored_paths, is_dirty, is_tracked,
     porcelain_status, raw_diff, tracked_at, tree_changes,
@@ -77,15 +79,7 @@ impl GitError {
     }
 
     fn spawn(command: impl Into<String>, err: &std::io::Error) -> GitError {
-        use std::io::ErrorKind;
-        let kind = match err.kind() {
-            ErrorKind::NotFound | ErrorKind::PermissionDenied => GitErrorKind::Missing {
-                not_found: err.kind() == ErrorKind::NotFound,
-                detail: err.to_string(),
-            },
-            _ => GitErrorKind::Io(err.to_string()),
-        };
-        GitError::new(command, kind)
+        GitError::new(command, spawn_failure(err, dev_null_problem()))
     }
 
     /// git itself cannot be run: no point asking it anything else.
@@ -131,6 +125,37 @@ impl std::fmt::Display for GitError {
 }
 
 impl std::error::Error for GitError {}
+
+/// Why git could not be started. Without a `/dev/null` no child starts at all (each gets it as
+/// standard input), and the system says "not found" as if git were: `dev_null` is what is
+/// wrong with it, if anything, so that porch names the real cause.
+fn spawn_failure(err: &std::io::Error, dev_null: Option<String>) -> GitErrorKind {
+    use std::io::ErrorKind;
+    if let Some(problem) = dev_null {
+        return GitErrorKind::Io(format!(
+            "{problem}, and porch gives it to every command it starts as standard input"
+        ));
+    }
+    match err.kind() {
+        ErrorKind::NotFound | ErrorKind::PermissionDenied => GitErrorKind::Missing {
+            not_found: err.kind() == ErrorKind::NotFound,
+            detail: err.to_string(),
+        },
+        _ => GitErrorKind::Io(err.to_string()),
+    }
+}
+
+/// What keeps `/dev/null` from being opened for reading and writing, if anything: a container
+/// or chroot without `/dev`.
+fn dev_null_problem() -> Option<String> {
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null");
+    opened
+        .err()
+        .map(|err| format!("/dev/null cannot be opened ({err})"))
+}
 
 /// Settings on every git command porch runs, over whatever the repository, the user or the
 /// agent configured. No hooks at all (`--no-verify` skips only pre-commit and commit-msg; a
@@ -270,6 +295,22 @@ pub const MERGE_TREE_VERSION: (u32, u32) = (2, 38);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_dev_null_the_failure_names_it_not_a_missing_git() {
+        let not_found = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let missing = "/dev/null cannot be opened (No such file or directory (os error 2))";
+        let kind = spawn_failure(&not_found, Some(missing.to_string()));
+        let err = GitError::new("git rev-parse", kind);
+        assert!(!err.is_missing(), "{err}");
+        assert_eq!(
+            err.reason(),
+            format!("{missing}, and porch gives it to every command it starts as standard input")
+        );
+        let kind = spawn_failure(&not_found, None);
+        assert!(GitError::new("git rev-parse", kind).is_missing());
+    }
+
     use std::os::unix::process::ExitStatusExt;
 
     fn exited(code: i32) -> ExitStatus {

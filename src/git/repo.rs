@@ -142,6 +142,17 @@ fn why_not_a_repo(dir: &Path, answer: Option<GitError>) -> Error {
     {
         return Error::setup(err.reason(), "install git, then run porch again");
     }
+    if let Some(err) = &answer
+        && let crate::git::GitErrorKind::Io(why) = &err.kind
+    {
+        let hint = match crate::git::dev_null_problem() {
+            Some(_) => {
+                "porch needs /dev/null: in a container or chroot, mount /dev (or make the device: mknod -m 666 /dev/null c 1 3)"
+            }
+            None => "the system refused to start a process: see whether `git --version` runs",
+        };
+        return Error::setup(format!("git could not be started: {why}"), hint);
+    }
     let refusal = answer.as_ref().map(GitError::reason).unwrap_or_default();
     if let Some(owned) = dubious_ownership(&refusal) {
         return Error::setup(

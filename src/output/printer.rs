@@ -260,6 +260,18 @@ const REDRAW: Duration = Duration::from_secs(1);
 /// Moves to the start of the line and erases it: where the status line was.
 const ERASE_LINE: &str = "\r\x1b[2K";
 
+/// What erases the status line, drawn `drawn` columns wide, on a terminal now `columns` wide.
+/// Drawn one column short of the width it had, it fits one row; but a terminal that shrank
+/// since has wrapped it onto more rows (terminals reflow their lines on a resize), with the
+/// cursor on the last: erasing that row alone would leave the others in the scrollback. So
+/// the cursor goes up to its first row, and everything from there down is erased.
+fn erase_status_line(drawn: usize, columns: usize) -> String {
+    match drawn.div_ceil(columns.max(1)) {
+        0 | 1 => ERASE_LINE.to_string(),
+        rows => format!("\r\x1b[{}A\x1b[J", rows - 1),
+    }
+}
+
 struct Printer {
     names: Vec<String>,
     prefixes: Vec<String>,
@@ -289,8 +301,10 @@ struct Sink<'a, O: Write, E: Write> {
     dropped: &'a AtomicU64,
     /// How many dropped lines the printer has told of.
     told: u64,
-    /// The status line is on the screen, under the last line.
-    status_shown: bool,
+    /// The status line is on the screen, under the last line: how many columns it took.
+    status_shown: Option<usize>,
+    /// The terminal's width now, asked when the status line is erased.
+    columns: fn() -> usize,
 }
 
 impl<O: Write, E: Write> Sink<'_, O, E> {
@@ -319,8 +333,9 @@ impl<O: Write, E: Write> Sink<'_, O, E> {
     }
 
     fn erase_status(&mut self) {
-        if std::mem::take(&mut self.status_shown) {
-            self.buffer.push_str(ERASE_LINE);
+        if let Some(drawn) = self.status_shown.take() {
+            self.buffer
+                .push_str(&erase_status_line(drawn, (self.columns)()));
         }
     }
 }
@@ -382,7 +397,8 @@ impl Printer {
             buffer: String::new(),
             dropped,
             told: 0,
-            status_shown: false,
+            status_shown: None,
+            columns: self.columns,
         };
         let redraw = match self.board {
             Some(_) => crossbeam_channel::tick(self.redraw_every),
@@ -421,12 +437,12 @@ impl Printer {
                 Instant::now(),
                 (self.columns)(),
             );
+            sink.status_shown = Some(line.chars().count());
             if self.color {
                 sink.buffer.push_str(&format!("\x1b[2m{line}\x1b[0m"));
             } else {
                 sink.buffer.push_str(&line);
             }
-            sink.status_shown = true;
             sink.write();
         }
         sink.flush();
@@ -953,19 +969,25 @@ mod tests {
         assert_eq!(out, format!("t │ hi\n{status}{ERASE_LINE}"));
     }
 
-    #[test]
-    fn a_line_erases_the_status_line_and_the_status_line_comes_back_under_it() {
-        let mut printer = printer(look(&["t"], true, Show::Stream { status_line: true }));
-        let dropped = AtomicU64::new(0);
-        let mut sink = Sink {
+    /// A sink writing into memory, on a terminal as wide as `printer` finds it.
+    fn sink<'a>(printer: &Printer, dropped: &'a AtomicU64) -> Sink<'a, Vec<u8>, Vec<u8>> {
+        Sink {
             out: Vec::new(),
             err: Vec::new(),
             broken: false,
             buffer: String::new(),
-            dropped: &dropped,
+            dropped,
             told: 0,
-            status_shown: false,
-        };
+            status_shown: None,
+            columns: printer.columns,
+        }
+    }
+
+    #[test]
+    fn a_line_erases_the_status_line_and_the_status_line_comes_back_under_it() {
+        let mut printer = printer(look(&["t"], true, Show::Stream { status_line: true }));
+        let dropped = AtomicU64::new(0);
+        let mut sink = sink(&printer, &dropped);
         printer.handle(started(0, 1), &mut sink);
         printer.settle(&mut sink);
         printer.handle(Message::Line(line(0, Origin::Agent, "hi")), &mut sink);
@@ -977,6 +999,43 @@ mod tests {
             String::from_utf8(sink.out).unwrap(),
             format!("{status}{ERASE_LINE}{prefix}hi\n{status}{ERASE_LINE}")
         );
+    }
+
+    /// The width the test's terminal has: it shrinks while the status line is shown.
+    static COLUMNS: AtomicU64 = AtomicU64::new(80);
+
+    #[test]
+    fn a_terminal_that_shrank_under_the_status_line_has_every_row_of_it_erased() {
+        let mut printer = printer(look(&["t"], false, Show::Stream { status_line: true }));
+        printer.columns = || COLUMNS.load(Ordering::Relaxed) as usize;
+        let dropped = AtomicU64::new(0);
+        let mut sink = sink(&printer, &dropped);
+        printer.handle(started(0, 1), &mut sink);
+        printer.settle(&mut sink);
+        let status = "[porch] 1 running · 0 queued · 0 done · 0 failed · $0.00 · 0s";
+        assert_eq!(sink.status_shown, Some(status.chars().count()));
+        // 62 columns drawn: on 25 columns the terminal wrapped them onto 3 rows.
+        COLUMNS.store(25, Ordering::Relaxed);
+        printer.handle(Message::Line(line(0, Origin::Agent, "hi")), &mut sink);
+        let out = String::from_utf8(std::mem::take(&mut sink.out)).unwrap();
+        assert_eq!(out, format!("{status}\r\x1b[2A\x1b[Jt │ hi\n"));
+        printer.settle(&mut sink);
+        printer.close(&mut sink);
+        let out = String::from_utf8(sink.out).unwrap();
+        assert!(
+            out.ends_with(ERASE_LINE),
+            "drawn to fit 25 columns: {out:?}"
+        );
+        // (columns drawn, columns now, what erases it)
+        for (drawn, now, erase) in [
+            (79, 80, ERASE_LINE.to_string()),
+            (79, 200, ERASE_LINE.to_string()),
+            (79, 40, "\r\x1b[1A\x1b[J".to_string()),
+            (80, 40, "\r\x1b[1A\x1b[J".to_string()),
+            (0, 0, ERASE_LINE.to_string()),
+        ] {
+            assert_eq!(erase_status_line(drawn, now), erase, "{drawn} on {now}");
+        }
     }
 
     #[test]

@@ -159,6 +159,9 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         .filter(|p| p.carried.is_none())
         .count();
     let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, to_run, jobs::available_memory());
+    let worktree_dir = (args.worktree_dir.as_ref())
+        .and(decided.setting.layout.worktree_root.parent())
+        .map(Path::to_path_buf);
     if args.pr {
         pr_remote_reachable(args, &decided.setting.repo)?;
     }
@@ -169,6 +172,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         cleanup: args.cleanup,
         state: decided.setting.layout.state,
         output: decided.setting.layout.output,
+        worktree_dir,
         junit: args.junit.clone(),
         jobs,
         jobs_note,
@@ -178,6 +182,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         retries: args.retries,
         retry_backoff: args.retry_backoff,
         max_cost_usd: args.max_cost_usd,
+        max_fail: args.max_fail,
         max_wait: args.max_wait,
         identity: decided.identity,
         run_id: decided.run_id,

@@ -11,6 +11,7 @@ pub use crate::output::mode::OutputMode;
 use crate::preflight::branch_template::Template;
 use crate::results::Shard;
 use crate::state::runs::RunChoice;
+use crate::task::plan::MaxFail;
 
 /// A value and what gave it (`--claude`, `PORCH_CLAUDE`), for the messages that name it.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +38,8 @@ pub struct RunArgs {
     pub output_mode: OutputMode,
     /// `-j`: at most this many sessions at once. `None`: all, capped by available memory.
     pub jobs: Option<usize>,
+    /// How `-j` was given, as a hint shows it (`-j 4`, `PORCH_JOBS=4`): said by `--dry-run`.
+    pub jobs_given: Option<String>,
     pub stagger: Option<Duration>,
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
@@ -45,6 +48,8 @@ pub struct RunArgs {
     pub retry_backoff: Duration,
     /// `--max-cost-usd`: what the whole run may spend, in dollars.
     pub max_cost_usd: Option<f64>,
+    /// `--max-fail N`, `--fail-fast`: how many failed tasks stop the run's starts.
+    pub max_fail: Option<MaxFail>,
     /// `--max-wait`: the longest porch waits for a usage window to reset.
     pub max_wait: Duration,
     /// `--branch-template`, over the tasks file's `branch_template`.
@@ -59,6 +64,8 @@ pub struct RunArgs {
     pub shard: Option<Shard>,
     /// `--push REMOTE`: each task's branch is pushed there once its work is committed.
     pub push: Option<String>,
+    /// `--dry-run`: the plan printed, nothing created (`porch run` only).
+    pub dry_run: bool,
     /// `--pr`: pull requests for the succeeded tasks at the end.
     pub pr: bool,
     /// `--remote NAME`: where `--pr` pushes [default: origin].

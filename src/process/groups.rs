@@ -15,10 +15,34 @@
 //! The system calls themselves are in `sys`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::sys;
+
+/// `/proc`'s entries, when a procfs is mounted there (`/proc/self` is its sign: an empty
+/// directory or a tmpfs lists nothing without failing). Without one, the marker and the
+/// lineage find nothing: what a session leaves outside its process group goes unfound,
+/// unended and uncounted. porch says so once, on stderr, rather than report no leftovers.
+fn proc_entries() -> Option<std::fs::ReadDir> {
+    proc_entries_in(std::path::Path::new("/proc"), &WARNED_WITHOUT_PROC)
+}
+
+static WARNED_WITHOUT_PROC: AtomicBool = AtomicBool::new(false);
+
+fn proc_entries_in(proc: &std::path::Path, warned: &AtomicBool) -> Option<std::fs::ReadDir> {
+    let mounted = proc.join("self/stat").is_file();
+    let entries = std::fs::read_dir(proc).ok().filter(|_| mounted);
+    if entries.is_none() && !warned.swap(true, Ordering::Relaxed) {
+        sys::console::print_stderr(&format!(
+            "porch: warning: {} is not mounted: processes a session leaves outside its process \
+             group cannot be found, ended or counted (the group itself still is)\n",
+            proc.display()
+        ));
+    }
+    entries
+}
 
 /// Sends `signal` to every process in group `pgid`; a group already gone is no error.
 pub fn signal_group(pgid: u32, signal: i32) {
@@ -116,7 +140,7 @@ impl Marker {
 /// (empty, yet neither a zombie nor a kernel thread) is looked at again until it says.
 pub fn marked_processes(marker: &Marker) -> Vec<i32> {
     let own = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    let Some(entries) = proc_entries() else {
         return Vec::new();
     };
     let mut marked = Vec::new();
@@ -252,7 +276,7 @@ impl Entry {
 
 /// Every process, as `/proc` shows it now.
 fn scan() -> Vec<Entry> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    let Some(entries) = proc_entries() else {
         return Vec::new();
     };
     entries
@@ -414,7 +438,7 @@ pub fn adopt_orphans() {
 /// porch started itself (agents, git commands) while they run.
 fn children_of_porch() -> Vec<(i32, Place)> {
     let own = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    let Some(entries) = proc_entries() else {
         return Vec::new();
     };
     entries

@@ -12,16 +12,20 @@ use crate::util::quote;
 use crate::util::table;
 use crate::util::table::Layout;
 
-/// Prints the summary of `results`; `logs` is the directory of the sessions' logs and
-/// `results_file` the results file written, both named at the end.
+/// A porch command about the run, as the user pastes it: the subcommand and its words (a task)
+/// made `porch SUBCOMMAND --run ID … WORDS REPO`.
+pub type RunCommand<'a> = &'a dyn Fn(&str, &[&str]) -> String;
+
+/// Prints the summary of `results`; `results_file` is the results file written, and `command`
+/// makes the commands of what to do next.
 pub fn print(
     out: &mut impl Write,
     results: &Results,
-    logs: &Path,
     results_file: &Path,
+    command: RunCommand,
     color: bool,
 ) {
-    let text = render(results, logs, results_file, Paint { color });
+    let text = render(results, results_file, command, Paint { color });
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
@@ -38,7 +42,7 @@ pub fn print_merged(out: &mut impl Write, results: &Results) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-fn render(results: &Results, logs: &Path, results_file: &Path, paint: Paint) -> String {
+fn render(results: &Results, results_file: &Path, command: RunCommand, paint: Paint) -> String {
     let mut text = String::from("\n");
     text.push_str(&table(&results.tasks, paint));
     text.push('\n');
@@ -61,8 +65,12 @@ fn render(results: &Results, logs: &Path, results_file: &Path, paint: Paint) -> 
         text.push('\n');
     }
     text.push('\n');
-    for line in review_hints(results, logs, results_file) {
-        text.push_str(&line);
+    let review = review_hints(results);
+    for line in review
+        .iter()
+        .chain(&next_steps(results, command, results_file))
+    {
+        text.push_str(line);
         text.push('\n');
     }
     text
@@ -283,42 +291,106 @@ fn pushes(tasks: &[TaskResult]) -> Option<String> {
     Some(line)
 }
 
+/// How many tasks the summary lists commands for, one line each; past this, `porch status`
+/// does, so that a run of forty tasks ends with its failures on the screen, not a page of
+/// commands.
+const REVIEW_LIMIT: usize = 5;
+
 /// The commands to review each branch that has commits and to resume each session whose
-/// worktree is kept, then where the logs and the results are. Every word is quoted for the
-/// shell, and what a shell leaves as it is (a session id is the agent's) is made visible.
-fn review_hints(results: &Results, logs: &Path, results_file: &Path) -> Vec<String> {
-    let repo = &results.repo;
-    let mut lines = vec!["review:".to_string()];
-    for task in results.tasks.iter().filter(|t| t.commits > 0) {
-        // A detached HEAD moves on, and so does a revision counted from a branch or HEAD
-        // (`main~2`); the commit the branch started from does not. Several dependencies'
-        // branches (`task/a + task/b`) are no revision: their merge commit is.
-        let not_a_revision =
-            task.base_branch == "HEAD" || task.base_branch.contains([' ', '~', '^', ':', '@']);
-        let base = if not_a_revision && !task.base_commit.is_empty() {
-            &task.base_commit
-        } else {
-            &task.base_branch
-        };
-        let range = format!("{base}...{}", task.branch);
-        lines.push(format!(
-            "  {}",
-            quote::command(&["git", "-C", repo, "diff", &range])
-        ));
+/// worktree is kept, when they are for at most `REVIEW_LIMIT` tasks; else a line counting
+/// them. Every word is quoted for the shell, and what a shell leaves as it is (a session id
+/// is the agent's) is made visible.
+fn review_hints(results: &Results) -> Vec<String> {
+    let diffs: Vec<String> = (results.tasks.iter())
+        .filter(|t| t.commits > 0)
+        .map(|t| {
+            let base = (t.base_branch.as_str(), t.base_commit.as_str());
+            format!("  {}", diff_command(&results.repo, base, &t.branch))
+        })
+        .collect();
+    let resumable: Vec<&TaskResult> = (results.tasks.iter())
+        .filter(|t| t.worktree_kept && t.session_id.is_some())
+        .collect();
+    let tasks = (results.tasks.iter())
+        .filter(|t| t.commits > 0 || (t.worktree_kept && t.session_id.is_some()))
+        .count();
+    if tasks == 0 {
+        return Vec::new();
     }
-    for task in results.tasks.iter().filter(|t| t.worktree_kept) {
+    if tasks > REVIEW_LIMIT {
+        return vec![format!(
+            "review: {} branch(es) with commits, {} session(s) to continue: `porch status` \
+             lists the commands for each",
+            diffs.len(),
+            resumable.len()
+        )];
+    }
+    let mut lines = vec!["review:".to_string()];
+    lines.extend(diffs);
+    for task in resumable {
         if let Some(session) = &task.session_id {
-            lines.push(format!(
-                "  {} && {}",
-                quote::command(&["cd", &task.worktree]),
-                quote::command(&["claude", "--resume", session])
-            ));
+            lines.push(format!("  {}", resume_command(&task.worktree, session)));
         }
     }
-    lines.push(format!("each session's whole output: {}", logs.display()));
+    visible(lines)
+}
+
+/// `git -C REPO diff BASE...BRANCH`: what a task's branch holds against what it started from,
+/// `base` as the results name it (its branch, its commit).
+pub fn diff_command(repo: &str, base: (&str, &str), branch: &str) -> String {
+    let (base_branch, base_commit) = base;
+    // A detached HEAD moves on, and so does a revision counted from a branch or HEAD
+    // (`main~2`); the commit the branch started from does not. Several dependencies'
+    // branches (`task/a + task/b`) are no revision: their merge commit is.
+    let not_a_revision = base_branch == "HEAD" || base_branch.contains([' ', '~', '^', ':', '@']);
+    let base = if not_a_revision && !base_commit.is_empty() {
+        base_commit
+    } else {
+        base_branch
+    };
+    let range = format!("{base}...{branch}");
+    quote::command(&["git", "-C", repo, "diff", &range])
+}
+
+/// `cd WORKTREE && claude --resume SESSION`: the session continued where it stopped.
+pub fn resume_command(worktree: &str, session: &str) -> String {
+    format!(
+        "{} && {}",
+        quote::command(&["cd", worktree]),
+        quote::command(&["claude", "--resume", session])
+    )
+}
+
+/// What to do next, each with the command that does it; then where the results are. The log
+/// named is that of the first task that did not succeed, else the first task's.
+fn next_steps(results: &Results, porch: RunCommand, results_file: &Path) -> Vec<String> {
+    let tasks = &results.tasks;
+    let failed = tasks.iter().find(|t| t.status != Status::Succeeded);
+    let mut steps = vec![("every task's branch, diff, session", porch("status", &[]))];
+    if let Some(task) = failed.or(tasks.first()) {
+        steps.push(("a task's whole output", porch("logs", &[&task.name])));
+    }
+    if tasks.iter().any(|t| t.status == Status::Succeeded) {
+        steps.push(("merge what succeeded", porch("merge", &[])));
+    }
+    if failed.is_some() {
+        steps.push(("run again what did not succeed", porch("resume", &[])));
+    }
+    let width = steps
+        .iter()
+        .map(|(what, _)| what.len() + 1)
+        .max()
+        .unwrap_or(0);
+    let mut lines = vec!["next:".to_string()];
+    for (what, command) in steps {
+        lines.push(format!("  {:<width$} {command}", format!("{what}:")));
+    }
     lines.push(format!("results: {}", results_file.display()));
-    lines
-        .into_iter()
+    visible(lines)
+}
+
+fn visible(lines: Vec<String>) -> Vec<String> {
+    (lines.into_iter())
         .map(|line| clip::visible(&line).into_owned())
         .collect()
 }
@@ -545,11 +617,7 @@ mod tests {
         };
         let tasks = vec![committed, detached, nothing, merged_base, counted_back];
         let results = results(tasks, 0);
-        let hints = review_hints(
-            &results,
-            Path::new("/wt/shop/.porch/logs"),
-            Path::new("/tmp/r.json"),
-        );
+        let hints = review_hints(&results);
         assert_eq!(
             hints,
             [
@@ -563,8 +631,6 @@ mod tests {
                 "  git -C /src/shop diff 0123abcd...task/e",
                 // Only a kept worktree can be resumed in.
                 "  cd /wt/shop/a && claude --resume s-1",
-                "each session's whole output: /wt/shop/.porch/logs",
-                "results: /tmp/r.json",
             ]
         );
     }
@@ -580,7 +646,7 @@ mod tests {
         };
         let mut results = results(vec![odd], 0);
         results.repo = "/home/me/my projects/shop".to_string();
-        let hints = review_hints(&results, Path::new("/l"), Path::new("/r.json"));
+        let hints = review_hints(&results);
         assert_eq!(
             hints[1..3],
             [
@@ -632,9 +698,9 @@ mod tests {
         );
         assert!(groups(&tasks[..1]).is_empty(), "no group, no lines");
         let results = results(tasks.to_vec(), 0);
-        let text = render(&results, Path::new("/logs"), Path::new("/r.json"), PLAIN);
+        let text = render(&results, Path::new("/r.json"), &example_command, PLAIN);
         let parts: Vec<&str> = text.split("\n\n").collect();
-        assert_eq!(parts.len(), 4, "table, groups, totals, hints: {text}");
+        assert_eq!(parts.len(), 4, "table, groups, totals, next: {text}");
         assert_eq!(parts[1], groups(&results.tasks).join("\n"));
     }
 
@@ -675,7 +741,7 @@ mod tests {
     #[test]
     fn the_summary_is_the_table_the_totals_and_the_hints_apart_by_blank_lines() {
         let results = results(vec![task("a", Status::Succeeded)], 0);
-        let text = render(&results, Path::new("/logs"), Path::new("/r.json"), PLAIN);
+        let text = render(&results, Path::new("/r.json"), &example_command, PLAIN);
         let parts: Vec<&str> = text.split("\n\n").collect();
         assert_eq!(parts.len(), 3, "{text}");
         assert_eq!(
@@ -683,9 +749,77 @@ mod tests {
             format!("\n{}", table(&results.tasks, PLAIN).trim_end())
         );
         assert_eq!(parts[1], totals(&results).join("\n"));
+        let hints = review_hints(&results).into_iter();
+        let next = next_steps(&results, &example_command, Path::new("/r.json"));
         assert_eq!(
             parts[2],
-            review_hints(&results, Path::new("/logs"), Path::new("/r.json")).join("\n") + "\n"
+            hints.chain(next).collect::<Vec<_>>().join("\n") + "\n"
+        );
+    }
+
+    #[test]
+    fn past_a_handful_of_tasks_the_commands_for_each_are_left_to_porch_status() {
+        let committed = |name: &str| TaskResult {
+            commits: 1,
+            session_id: Some(format!("s-{name}")),
+            ..task(name, Status::Succeeded)
+        };
+        let few: Vec<TaskResult> = (1..=REVIEW_LIMIT)
+            .map(|i| committed(&format!("t{i}")))
+            .collect();
+        let hints = review_hints(&results(few, 0));
+        assert_eq!(hints.len(), 1 + 2 * REVIEW_LIMIT, "{hints:#?}");
+        let many: Vec<TaskResult> = (1..=40).map(|i| committed(&format!("t{i}"))).collect();
+        assert_eq!(
+            review_hints(&results(many, 0)),
+            [
+                "review: 40 branch(es) with commits, 40 session(s) to continue: `porch status` \
+              lists the commands for each"
+            ]
+        );
+        assert!(review_hints(&results(vec![task("a", Status::Failed)], 0)).is_empty());
+    }
+
+    /// `porch SUBCOMMAND --run R1 WORDS /src/shop`, as the engine's `RunChoice::command` makes
+    /// them.
+    fn example_command(subcommand: &str, words: &[&str]) -> String {
+        let mut all = vec!["porch", subcommand, "--run", "R1"];
+        all.extend(words);
+        all.push("/src/shop");
+        quote::command(&all)
+    }
+
+    #[test]
+    fn the_next_steps_name_a_failed_task_and_what_there_is_to_merge_or_resume() {
+        let tasks = vec![
+            task("a", Status::Succeeded),
+            task("fix login", Status::Failed),
+        ];
+        let run = results(tasks, 0);
+        assert_eq!(
+            next_steps(
+                &run,
+                &example_command,
+                Path::new("/wt/shop/.porch/runs/R1.json")
+            ),
+            [
+                "next:",
+                "  every task's branch, diff, session: porch status --run R1 /src/shop",
+                "  a task's whole output:              porch logs --run R1 'fix login' /src/shop",
+                "  merge what succeeded:               porch merge --run R1 /src/shop",
+                "  run again what did not succeed:     porch resume --run R1 /src/shop",
+                "results: /wt/shop/.porch/runs/R1.json",
+            ]
+        );
+        let all_well = results(vec![task("a", Status::Succeeded)], 0);
+        let next = next_steps(&all_well, &example_command, Path::new("/r.json"));
+        assert_eq!(
+            next[2],
+            "  a task's whole output:              porch logs --run R1 a /src/shop"
+        );
+        assert!(
+            !next.iter().any(|l| l.contains("porch resume")),
+            "{next:#?}"
         );
     }
 }

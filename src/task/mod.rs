@@ -23,7 +23,7 @@ use crossbeam_channel::Sender;
 use crate::agent::session::{self, Launch, Session, StartFailure, StopReason};
 use crate::agent::{self, ResultEvent};
 use crate::git::remote;
-use crate::git::{self, DiffStats};
+use crate::git::{self, DiffStats, LeaveOut};
 use crate::output::events::Event;
 use crate::output::printer::{self, Message, Tone};
 use crate::process::child::Limit;
@@ -712,11 +712,14 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
     // A repository the agent created cannot be added (it may have no commit yet); like the
     // final commit, the saved attempt leaves it out, and it stays in the worktree.
     let nested = unsaved::nested_repositories(&plan.worktree)?;
-    let leave_out: Vec<&str> = nested
-        .iter()
-        .filter(|n| n.left_out())
-        .map(|n| n.path.as_str())
-        .collect();
+    let copies = copied_paths(plan);
+    let leave_out = LeaveOut {
+        repositories: (nested.iter())
+            .filter(|n| n.left_out())
+            .map(|n| n.path.as_str())
+            .collect(),
+        paths: copies.iter().map(String::as_str).collect(),
+    };
     let saved = git::snapshot(
         &plan.worktree,
         restart,
@@ -731,13 +734,15 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
             format!("kept what attempt {attempt} wrote as {reference}"),
         );
     }
-    git::restart_branch(&plan.worktree, &plan.branch, restart).map_err(|err| {
-        if saved {
-            err.with_note(format!("(attempt {attempt}'s work is kept as {reference})"))
-        } else {
-            err
-        }
-    })?;
+    git::restart_branch(&plan.worktree, &plan.branch, restart, &leave_out.paths).map_err(
+        |err| {
+            if saved {
+                err.with_note(format!("(attempt {attempt}'s work is kept as {reference})"))
+            } else {
+                err
+            }
+        },
+    )?;
     Ok(saved.then_some(reference))
 }
 
@@ -769,17 +774,21 @@ fn record_result(event: &ResultEvent, result: &mut TaskResult) {
 fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
     clear_stale_index_lock(task, session, result);
     let nested = find_nested_repositories(task, result);
-    let leave_out: Vec<&str> = nested
-        .iter()
-        .flatten()
-        .filter(|n| n.left_out())
-        .map(|n| n.path.as_str())
-        .collect();
+    let copies = copied_paths(task.plan);
+    let leave_out = LeaveOut {
+        repositories: (nested.iter().flatten())
+            .filter(|n| n.left_out())
+            .map(|n| n.path.as_str())
+            .collect(),
+        paths: copies.iter().map(String::as_str).collect(),
+    };
     let committed = commit_work(task, session, result, &leave_out);
     let ignored = record_ignored_writes(task, &session.log.written, result);
     let mut stats = record_diff_stats(task, result);
     let no_links = leave_out_committed_links(task, result, &mut stats);
-    let may_remove = committed && nested.is_some_and(|n| n.is_empty()) && ignored && no_links;
+    let copies_ignored = copies_left_uncommitted(task, &copies, result);
+    let may_remove =
+        committed && nested.is_some_and(|n| n.is_empty()) && ignored && no_links && copies_ignored;
     task.note(Tone::Dim, branch_summary(&task.plan.branch, &stats));
     let denied = denial_warning(
         result.permission_denials,
@@ -791,6 +800,48 @@ fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
         result.warnings.push(warning);
     }
     may_remove
+}
+
+/// The task's `copy` entries, relative to the worktree's root. They are setup material from
+/// the user's checkout (`.env` keys among them), never the session's work: porch commits none
+/// of them, even one the session changed, and keeps them through a retry's reset.
+fn copied_paths(plan: &TaskPlan) -> Vec<String> {
+    (plan.task.copy.iter())
+        .map(|path| path.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The copies git does not ignore were left out of the commit, so the worktree holds files no
+/// branch has: each is named in a warning, and the worktree is kept (`--cleanup`). Returns
+/// whether it may go: every copy is ignored, or gone.
+fn copies_left_uncommitted(task: &Task, copies: &[String], result: &mut TaskResult) -> bool {
+    let entries: Vec<&str> = copies.iter().map(String::as_str).collect();
+    let text = match git::untracked_files(&task.plan.worktree, &entries) {
+        Ok(files) => {
+            let left: Vec<&str> = (entries.iter().copied())
+                .filter(|entry| files.iter().any(|file| is_at_or_below(file, entry)))
+                .collect();
+            if left.is_empty() {
+                return true;
+            }
+            format!(
+                "not committed: {}, copied from the repository by `copy` (porch never commits a \
+                 copy); git does not ignore it, so the worktree is kept: add it to .gitignore",
+                left.join(", ")
+            )
+        }
+        Err(err) => format!("kept the worktree: could not ask git about the copies: {err}"),
+    };
+    task.note(Tone::Bad, text.clone());
+    result.warnings.push(text);
+    false
+}
+
+/// `file` is `entry`, or inside the directory `entry`.
+fn is_at_or_below(file: &str, entry: &str) -> bool {
+    let entry = entry.trim_end_matches('/');
+    file.strip_prefix(entry)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// Removes an `index.lock` the session's git left in the worktree (killed on a timeout while it
@@ -893,7 +944,7 @@ fn commit_work(
     task: &Task,
     session: &Session,
     result: &mut TaskResult,
-    leave_out: &[&str],
+    leave_out: &LeaveOut,
 ) -> bool {
     let plan = task.plan;
     let committed = match git::worktree_head(&plan.worktree) {
@@ -1154,6 +1205,21 @@ mod tests {
 
     fn title(message: &str) -> &str {
         message.lines().next().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_file_belongs_to_a_copy_entry_that_is_it_or_holds_it() {
+        // (the file git lists, the copy entry, whether the file is the entry's)
+        let cases = [
+            (".env", ".env", true),
+            ("config/local.toml", "config", true),
+            ("config/local.toml", "config/", true),
+            (".env.local", ".env", false),
+            ("configs/x", "config", false),
+        ];
+        for (file, entry, belongs) in cases {
+            assert_eq!(is_at_or_below(file, entry), belongs, "{file} in {entry}");
+        }
     }
 
     /// description × prompt → the commit's title line.

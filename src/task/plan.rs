@@ -53,6 +53,24 @@ pub struct Task {
     pub depends_on: Vec<String>,
 }
 
+/// `--max-fail N` (`--fail-fast`: 1): once this many tasks have failed, nothing new starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxFail {
+    pub tasks: usize,
+    /// Given as `--fail-fast`, and named so in what porch says.
+    pub fail_fast: bool,
+}
+
+impl MaxFail {
+    /// The flag as the user gave it: `--fail-fast`, or `--max-fail 3`.
+    pub fn flag(&self) -> String {
+        match self.fail_fast {
+            true => "--fail-fast".to_string(),
+            false => format!("--max-fail {}", self.tasks),
+        }
+    }
+}
+
 /// A validated run: every path decided, every base resolved to a commit.
 #[derive(Debug)]
 pub struct Plan {
@@ -65,6 +83,9 @@ pub struct Plan {
     pub state: StateDir,
     /// `-o FILE`: the results written there as well.
     pub output: Option<PathBuf>,
+    /// `--worktree-dir` as given (resolved); none for the default. The commands porch prints
+    /// for after the run give it, so that they find the run.
+    pub worktree_dir: Option<PathBuf>,
     /// `--junit`: the JUnit XML report written at the end.
     pub junit: Option<PathBuf>,
     /// This run's id: its results file's name without `.json` (also with `-o`).
@@ -83,6 +104,8 @@ pub struct Plan {
     pub retry_backoff: Duration,
     /// `--max-cost-usd`: what the run's sessions may spend together.
     pub max_cost_usd: Option<f64>,
+    /// `--max-fail`, `--fail-fast`.
+    pub max_fail: Option<MaxFail>,
     /// `--max-wait`: the longest the run waits for a usage window to reset.
     pub max_wait: Duration,
     /// `-c user.name=… -c user.email=…` for what the repository does not configure.

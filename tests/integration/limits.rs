@@ -15,18 +15,9 @@ fn under_a_rate_limit_porch_lowers_its_concurrency_and_every_task_succeeds() {
     // An API that serves 2 sessions at once; the CLI retries 4 times (100 ms, doubling) before
     // it gives up with a 429 result.
     let names = ["t0", "t1", "t2", "t3", "t4", "t5"];
-    let tasks: Vec<Value> = names
-        .iter()
-        .map(|name| {
-            let prompt = format!(
-                "@rate-limit {} 2 4 100\n@sleep 0.5\n@write {name}.txt done",
-                slots.display()
-            );
-            json!({"name": name, "prompt": prompt})
-        })
-        .collect();
+    let tasks = rate_limited(&slots, &names, "2 4 100", "0.5");
     let run = sandbox.run_tasks_json(
-        &json!(tasks),
+        &tasks,
         &["-j", "6", "--retries", "6", "--retry-backoff", "100ms"],
     );
     run.expect_code(0);
@@ -62,4 +53,59 @@ fn under_a_rate_limit_porch_lowers_its_concurrency_and_every_task_succeeds() {
     let served = file_lines(&slots.join("log"));
     let served = served.iter().filter(|l| l.starts_with("served")).count();
     assert!(served >= names.len(), "{served} served");
+}
+
+/// Tasks `names` on the fixture's rate-limited API (its slots in `slots`; `api`: how many it
+/// serves at once, how many retries the CLI makes and their first delay in ms), each holding
+/// its slot for `pause` seconds, then writing a file.
+fn rate_limited(slots: &std::path::Path, names: &[&str], api: &str, pause: &str) -> Value {
+    let tasks: Vec<Value> = (names.iter())
+        .map(|name| {
+            let prompt = format!(
+                "@rate-limit {} {api}\n@sleep {pause}\n@write {name}.txt done",
+                slots.display()
+            );
+            json!({"name": name, "prompt": prompt})
+        })
+        .collect();
+    json!(tasks)
+}
+
+/// Three tasks on an API that serves one session at once: porch lowers its limit (a problem,
+/// in red, on stderr under `-q`), then raises it again as sessions are served (good news:
+/// neither red nor a `-q` note).
+fn one_slot_api(sandbox: &Sandbox) -> Value {
+    let slots = sandbox.path().join("slots");
+    rate_limited(&slots, &["t0", "t1", "t2"], "1 6 100", "0.3")
+}
+
+const LIMITED: &str = "rate limited (429): 3 → 1 session at once";
+const RAISED: &str = "1 session served without a rate limit: 1 → 2 sessions at once";
+
+#[test]
+fn a_raised_limit_is_news_but_no_problem() {
+    let extra = ["-j", "3", "--retries", "6", "--retry-backoff", "100ms"];
+    let sandbox = Sandbox::new();
+    let run = sandbox.run_tasks_json(&one_slot_api(&sandbox), &[&extra[..], &["-q"]].concat());
+    run.expect_code(0).expect_stderr(LIMITED);
+    assert!(
+        !run.stderr().contains("served without a rate limit"),
+        "{run}"
+    );
+
+    let sandbox = Sandbox::new();
+    let run = sandbox.run_tasks_json(
+        &one_slot_api(&sandbox),
+        &[&extra[..], &["--color", "always"]].concat(),
+    );
+    run.expect_code(0);
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains(&format!("\x1b[31m[porch] {LIMITED}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("\x1b[2m[porch] {RAISED}")),
+        "{stdout}"
+    );
 }

@@ -4,11 +4,13 @@
 mod support;
 
 mod after;
+mod bare_system;
 mod budget;
 mod command_line;
 mod completions;
 mod dependencies;
 mod distributed;
+mod dry_run;
 mod errors;
 mod git_safety;
 mod hooks;
@@ -18,6 +20,7 @@ mod keeping;
 mod layers;
 mod lifecycle;
 mod limits;
+mod max_fail;
 mod outputs;
 mod pasted;
 mod plan;

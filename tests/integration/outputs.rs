@@ -450,3 +450,88 @@ fn results_on_the_stdout_json_or_events_writes_are_refused() {
         );
     }
 }
+
+/// The command after `label` on a line of the summary's `next:` block.
+fn next_step(stdout: &str, label: &str) -> String {
+    let line = (stdout.lines())
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no {label:?} in\n{stdout}"));
+    line.split_once(": ").unwrap().1.trim().to_string()
+}
+
+/// A printed `porch …` command, pasted into a shell where porch is the binary under test.
+fn paste(sandbox: &Sandbox, command: &str) -> std::process::Output {
+    let command = command.replacen("porch ", &format!("{PORCH} "), 1);
+    sandbox
+        .env(Command::new("sh").arg("-c").arg(&command))
+        .current_dir(sandbox.home())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn forty_tasks_end_with_the_table_the_failures_and_a_few_next_steps() {
+    let sandbox = Sandbox::new();
+    let names: Vec<String> = (1..=40).map(|i| format!("task-{i:02}")).collect();
+    let prompts: Vec<String> = (names.iter().enumerate())
+        .map(|(i, name)| match i {
+            7 | 30 => "@say no\n@exit 1".to_string(),
+            _ => format!("@write {name}.txt done"),
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = names
+        .iter()
+        .map(String::as_str)
+        .zip(prompts.iter().map(String::as_str))
+        .collect();
+    let tasks = sandbox.tasks(&pairs);
+    let run = sandbox.porch_run_tasks(&tasks).arg("-q").run();
+    run.expect_code(1);
+    let stdout = run.stdout();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines.len() <= 41 + 2 + 14,
+        "{} lines:\n{stdout}",
+        lines.len()
+    );
+    assert!(!stdout.contains("git -C"), "no command per task:\n{stdout}");
+    assert!(!stdout.contains("claude --resume"), "{stdout}");
+    for failed in ["task-08", "task-31"] {
+        let row = lines
+            .iter()
+            .position(|l| l.contains(&format!("FAILED {failed} ")))
+            .unwrap();
+        assert!(
+            lines[row + 1].trim_start().starts_with("error: "),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("review: 38 branch(es) with commits"),
+        "{stdout}"
+    );
+
+    // The next steps work as pasted, from anywhere: the run is found by its id and directory.
+    let status = paste(
+        &sandbox,
+        &next_step(&stdout, "every task's branch, diff, session:"),
+    );
+    assert!(status.status.success(), "{status:?}");
+    let status = String::from_utf8_lossy(&status.stdout);
+    let diffs = status
+        .lines()
+        .filter(|l| l.contains(" diff main...task/task-"))
+        .count();
+    assert_eq!(
+        diffs, 38,
+        "porch status lists each branch's diff:\n{status}"
+    );
+    let logs = next_step(&stdout, "a task's whole output:");
+    assert!(logs.contains(" task-08 "), "{logs}");
+    let logs = paste(&sandbox, &logs);
+    assert!(logs.status.success(), "{logs:?}");
+    assert!(
+        String::from_utf8_lossy(&logs.stdout).contains("no"),
+        "{logs:?}"
+    );
+}

@@ -267,6 +267,74 @@ fn copy_puts_ignored_files_in_place_before_setup_and_session() {
     );
 }
 
+/// A copy git does not ignore (a `.env` missing from `.gitignore`) is the user's setup
+/// material: porch commits it on no branch and pushes it nowhere, even when the session staged
+/// or changed it, and a retry's reset keeps it.
+#[test]
+fn a_copy_git_does_not_ignore_is_committed_nowhere_and_pushed_nowhere() {
+    let sandbox = Sandbox::new();
+    let secret = "SECRET-KEY-5f3a9c1e";
+    std::fs::write(sandbox.repo().join(".env"), format!("API_KEY={secret}\n")).unwrap();
+    let remote = sandbox.path().join("remote.git");
+    sandbox.git(&["init", "-q", "--bare", path_str(&remote)]);
+    sandbox.git(&["remote", "add", "origin", path_str(&remote)]);
+    let counter = sandbox.path().join("failures");
+    let seen = sandbox.path().join("retry-found-the-copy");
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "staged", "copy": [".env"],
+         "prompt": "@write work.txt work\n@bash git add .env"},
+        {"name": "changed", "copy": [".env"],
+         "prompt": "@edit .env API_KEY=SECRET-KEY-5f3a9c1e API_KEY=SECRET-KEY-5f3a9c1e-changed\n@write work.txt work"},
+        {"name": "retried", "copy": [".env"],
+         "prompt": format!(
+             "@write half.txt half\n@fail-times 1 {} 500 Overloaded\n@bash test -f .env && touch {}",
+             path_str(&counter), path_str(&seen))}
+    ]}));
+    let extra = [
+        "--push",
+        "origin",
+        "--cleanup",
+        "--retries",
+        "1",
+        "--retry-backoff",
+        "10ms",
+    ];
+    let run = porch_recording(&sandbox, &tasks, &extra).run();
+    run.expect_code(0)
+        .expect_stdout("pushed 3 of 3 branches to origin");
+    // MOVED
+
+    let results = sandbox.results();
+    for name in ["staged", "changed", "retried"] {
+        let task = task(&results, name);
+        assert_eq!(task["status"], "succeeded", "{task:#}");
+        let warnings = task["warnings"].to_string();
+        assert!(
+            warnings.contains("not committed: .env, copied from the repository by `copy`"),
+            "{name}: {warnings}"
+        );
+        assert_eq!(
+            task["worktree_kept"], true,
+            "{name}: --cleanup keeps the copy's worktree"
+        );
+        assert!(sandbox.worktree(name).join(".env").is_file(), "{name}");
+    }
+    assert!(
+        task(&results, "retried")["attempts"][0]["saved_work"].is_string(),
+        "the failed attempt was set aside: {results:#}"
+    );
+    for (place, dir) in [("the repository", sandbox.repo()), ("the remote", remote)] {
+        let refs = sandbox.git_in(&dir, &["for-each-ref", "--format=%(refname)"]);
+        assert!(refs.contains("task/staged"), "{place}: {refs}");
+        let history = sandbox.git_in(&dir, &["log", "--all", "-p", "--format=%H"]);
+        assert!(history.contains("work.txt"), "{place}: {history}");
+        assert!(
+            !history.contains(secret) && !history.contains(".env"),
+            "the copy reached {place}:\n{history}"
+        );
+    }
+}
+
 #[test]
 fn a_failed_setup_fails_its_task_before_the_session_and_the_others_go_on() {
     let sandbox = Sandbox::new();
