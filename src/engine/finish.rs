@@ -321,6 +321,7 @@ mod tests {
                 remote: "origin".into(),
                 ok,
                 error: None,
+                ..Default::default()
             }),
             ..TaskResult::example("t", Succeeded)
         };
