@@ -13,6 +13,7 @@ pub enum Name {
     Plan,
     List,
     Status,
+    Report,
     Logs,
     Resume,
     Merge,
@@ -378,6 +379,36 @@ pub const COMMANDS: &[Spec] = &[
                 Takes {
                     opt: Opt::Json,
                     about: "print the run's results file as stored",
+                },
+            ],
+            ONLY_HELP,
+        ],
+        refused: None,
+        notes: &[],
+    },
+    Spec {
+        name: Name::Report,
+        word: "report",
+        overview: &[(
+            "porch report [REPO]",
+            "a run as one HTML page: timeline, tasks, conflicts, logs",
+        )],
+        about: "porch report: a run as one self-contained HTML page (no script, no external file): its\n\
+                header, a timeline of every task's sessions, the tasks' table, the conflicts, and each\n\
+                task's diff stat and last log lines",
+        usage: &["porch report [OPTIONS] [REPO]"],
+        arguments: &[REPO_ARGUMENT],
+        flags: &[
+            &[
+                REPO,
+                Takes {
+                    opt: Opt::Run,
+                    about: THE_RUN,
+                },
+                RUNS_WORKTREE_DIR,
+                Takes {
+                    opt: Opt::Output,
+                    about: "write the page to FILE instead of standard output",
                 },
             ],
             ONLY_HELP,

@@ -76,6 +76,13 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// `porch report`: which run, and where its page goes (stdout without `-o`).
+#[derive(Debug, PartialEq)]
+pub struct ReportArgs {
+    pub choice: RunChoice,
+    pub output: Option<PathBuf>,
+}
+
 #[derive(Debug, PartialEq)]
 pub struct LogsArgs {
     pub choice: RunChoice,

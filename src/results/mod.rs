@@ -1,6 +1,7 @@
 //! The results file: its schema (documented in README.md, kept stable), counted and written.
 
 pub mod junit;
+pub mod report;
 pub mod rivals;
 pub mod summary;
 

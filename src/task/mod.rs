@@ -481,7 +481,13 @@ fn conclude_attempts(
     mut tally: Tally,
     result: &mut TaskResult,
 ) -> Session {
-    *result = outcome;
+    // What was recorded before the session: the outcome knows only the session.
+    let (started_at, setup) = (result.started_at.take(), result.setup.take());
+    *result = TaskResult {
+        started_at,
+        setup,
+        ..outcome
+    };
     let log = session
         .log_written
         .then(|| task.plan.log.display().to_string());

@@ -18,6 +18,7 @@ mod lifecycle;
 mod limits;
 mod outputs;
 mod plan;
+mod report;
 mod rivals;
 mod run;
 mod secrets;
