@@ -173,6 +173,11 @@ const RUN_SETTINGS: &[Takes] = &[
                 per task, failures with their reason and the log's last lines",
     },
     Takes {
+        opt: Opt::Report,
+        about: "also write the run's HTML report to FILE at the end (as porch\n\
+                report writes it: timeline, tasks, conflicts, logs' last lines)",
+    },
+    Takes {
         opt: Opt::Claude,
         about: "the agent executable [default: claude on PATH]",
     },

@@ -4,7 +4,7 @@
 pub mod concurrency;
 pub mod conflicts;
 pub mod dependencies;
-mod finish;
+pub mod finish;
 mod progress;
 pub mod rules;
 mod schedule;

@@ -161,6 +161,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         state: layout.state,
         output: layout.output,
         junit: args.junit.clone(),
+        report: args.report.clone(),
         jobs,
         jobs_note,
         stagger: args.stagger,
@@ -582,9 +583,13 @@ fn check_creatable_outputs(args: &RunArgs, layout: &Layout, repo: &Repo) -> Resu
     if let Some(junit) = &args.junit {
         crate::results::junit::check_path(junit, &args.tasks)?;
     }
+    if let Some(report) = &args.report {
+        crate::results::junit::check_report_path(report, &args.tasks, "--report")?;
+    }
     let outputs = [
         ("-o", args.output.as_deref()),
         ("--junit", args.junit.as_deref()),
+        ("--report", args.report.as_deref()),
     ];
     for (flag, path) in outputs {
         if let Some(path) = path {

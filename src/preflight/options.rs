@@ -30,6 +30,8 @@ pub struct RunArgs {
     pub output: Option<PathBuf>,
     /// `--junit`: a JUnit XML report written at the end.
     pub junit: Option<PathBuf>,
+    /// `--report`: the run's HTML report written at the end.
+    pub report: Option<PathBuf>,
     /// `--claude`, else `PORCH_CLAUDE`; `claude` on PATH is looked at later, not here.
     pub claude: Option<Sourced<OsString>>,
     pub color: ColorChoice,

@@ -158,3 +158,25 @@ fn without_output_the_page_goes_to_stdout_and_a_bad_run_is_refused() {
         .current_dir(sandbox.repo());
     missing.run().expect_code(2).expect_stderr("no-such-run");
 }
+
+#[test]
+fn run_refuses_a_report_path_it_could_not_write_then_writes_the_report_with_its_exit_code() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("one", "@write a.txt a"), ("two", "@api-error 400 no")]);
+    let missing = sandbox.path().join("no-such-dir/run.html");
+    let mut porch = sandbox.porch_run(&["--report", support::path_str(&missing)]);
+    let run = porch.arg(&tasks).arg(sandbox.repo()).run();
+    run.expect_code(2).expect_stderr("the report");
+    run.expect_stderr("--report porch-report.html");
+    assert!(
+        sandbox.branches().iter().all(|b| !b.starts_with("task/")),
+        "nothing made"
+    );
+
+    let page = sandbox.path().join("run.html");
+    let mut porch = sandbox.porch_run(&["--report", support::path_str(&page)]);
+    porch.arg(&tasks).arg(sandbox.repo()).run().expect_code(1);
+    let text = std::fs::read_to_string(&page).expect("the report is written");
+    assert!(text.contains("<dt>Exit code</dt><dd>1</dd>"), "{text}");
+    assert_eq!(text.matches("class=\"task-row\"").count(), 2);
+}
