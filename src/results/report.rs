@@ -47,7 +47,7 @@ const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}\
 dl.run{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dl.run dt{font-weight:600}\
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;\
-vertical-align:top}td.n{text-align:right}pre{background:#f6f6f6;padding:.5em;overflow:auto;\
+vertical-align:top;white-space:nowrap}td.n{text-align:right}td.e{white-space:normal;min-width:20em}pre{background:#f6f6f6;padding:.5em;overflow:auto;\
 white-space:pre-wrap}details{margin:.4em 0}summary{cursor:pointer}\
 .succeeded{fill:#2e9d4b;color:#1d7a36}.failed{fill:#d33c3c;color:#b32626}\
 .timed_out{fill:#e08a1e;color:#b06410}.interrupted,.skipped{fill:#999;color:#666}\
@@ -457,7 +457,7 @@ fn task_table(tasks: &[TaskResult]) -> String {
             "<tr data-task=\"{name}\"><td>{name}</td><td class=\"{status}\">{status}</td>\
              <td>{branch}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">+{} \u{2212}{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+             <td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"e\">{}</td></tr>",
             task.commits,
             task.files_changed,
             task.insertions,
