@@ -156,6 +156,7 @@ pub fn merge_results(given: &Given) -> Result<Command, Error> {
     Ok(Command::MergeResults(MergeResultsArgs {
         files: given.positionals.iter().map(PathBuf::from).collect(),
         output: given.path(Opt::Output)?,
+        allow_missing: given.switch(Opt::AllowMissing),
     }))
 }
 
@@ -289,6 +290,15 @@ mod tests {
             Command::MergeResults(MergeResultsArgs {
                 files: vec![PathBuf::from("a.json"), PathBuf::from("b.json")],
                 output: Some(PathBuf::from("all.json")),
+                allow_missing: false,
+            })
+        );
+        assert_eq!(
+            parsed(&["merge-results", "--allow-missing", "a.json"]).unwrap(),
+            Command::MergeResults(MergeResultsArgs {
+                files: vec![PathBuf::from("a.json")],
+                output: None,
+                allow_missing: true,
             })
         );
         let err = parsed(&["merge-results"]).unwrap_err();

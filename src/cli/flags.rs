@@ -51,6 +51,8 @@ pub enum Opt {
     /// `porch init -f, --force`.
     Overwrite,
     KeepRuns,
+    /// `porch merge-results --allow-missing`.
+    AllowMissing,
     /// `porch plan --goal-file FILE`.
     GoalFile,
     MaxTasks,
@@ -254,6 +256,7 @@ pub const FLAGS: &[Flag] = &[
         None,
         value("N", Completes::Nothing),
     ),
+    switch(Opt::AllowMissing, "allow-missing", None),
     valued(Opt::GoalFile, "goal-file", None, FILE),
     valued(
         Opt::MaxTasks,

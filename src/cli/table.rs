@@ -571,10 +571,17 @@ pub const COMMANDS: &[Spec] = &[
             completes: Completes::Files,
         }],
         flags: &[
-            &[Takes {
-                opt: Opt::Output,
-                about: "write the merged results to FILE instead of standard output",
-            }],
+            &[
+                Takes {
+                    opt: Opt::Output,
+                    about: "write the merged results to FILE instead of standard output",
+                },
+                Takes {
+                    opt: Opt::AllowMissing,
+                    about: "merge without the shards of K/N that no file holds, with a warning\n\
+                            [default: a missing shard is exit 1]",
+                },
+            ],
             ONLY_HELP,
         ],
         refused: None,
@@ -731,8 +738,9 @@ const CLEAN_FLAGS: &[Takes] = &[
 ];
 
 const CLEAN_NOTE: &str = "\
-Without --force, a worktree with uncommitted changes and a branch holding commits that are
-not merged into its base branch or a porch/merge/ branch are kept, and porch says so.";
+Without --force, a worktree with uncommitted changes or with ignored files a session wrote
+(a .env.local), and a branch holding commits that are not merged into its base branch or a
+porch/merge/ branch are kept, and porch says so, naming them.";
 
 const TASKS_FILE_NOTE: &str = "\
 Tasks file:
@@ -753,8 +761,8 @@ const MERGE_RESULTS_NOTES: &[&str] = &[
     "The merged results go to standard output (or FILE), the summary to standard error. Refused,
 naming the files: results of different tasks files (tasks_file_hash) or schema versions, a
 task in two files, a file that cannot be read.",
-    "Exit codes: 0 every task succeeded (and every --push); 1 one did not; 2 refused, nothing
-written.",
+    "Exit codes: 0 every task succeeded (and every --push); 1 one did not, or a shard is missing
+(without --allow-missing; the merge is written all the same); 2 refused, nothing written.",
 ];
 
 const COMPLETIONS_NOTE: &str = "\

@@ -2,7 +2,7 @@
 //! their branches and saved attempts too, and prunes old results files. Never what holds work
 //! that exists nowhere else, unless `--force`; it says what it kept and why.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -13,6 +13,7 @@ use crate::preflight::branch_template;
 use crate::preflight::options::CleanArgs;
 use crate::state::lock::RunLock;
 use crate::state::runs::{Location, StoredRun, StoredTask};
+use crate::task::unsaved;
 
 /// Said when a run to clean is still going on.
 const GOING_ON_HINT: &str = "wait for it to end (`porch status` shows its tasks), or stop it (Ctrl-C where it runs); then clean again";
@@ -280,7 +281,7 @@ impl Cleaner<'_> {
             ));
         }
         match git::is_dirty(path) {
-            Ok(false) => Step::Remove,
+            Ok(false) => ignored_work(path, task),
             Ok(true) => Step::Keep("uncommitted changes; --force removes it".to_string()),
             Err(err) => Step::Keep(format!("git cannot say whether it holds changes: {err}")),
         }
@@ -325,6 +326,25 @@ impl Cleaner<'_> {
             )),
             Err(err) => Step::Keep(format!("git cannot say whether it is merged: {err}")),
         }
+    }
+}
+
+/// A clean worktree still holds work when files the session wrote that git ignores (a
+/// `.env.local`) are there: `git status` does not show them, and no branch has them.
+fn ignored_work(worktree: &Path, task: &StoredTask) -> Step {
+    if task.ignored_files.is_empty() {
+        return Step::Remove;
+    }
+    let written: BTreeSet<String> = task.ignored_files.iter().cloned().collect();
+    match unsaved::ignored_writes(worktree, &written) {
+        Ok(still) if still.is_empty() => Step::Remove,
+        Ok(still) => Step::Keep(format!(
+            "it holds files git ignores, which no branch has: {}; --force removes it",
+            still.join(", ")
+        )),
+        Err(err) => Step::Keep(format!(
+            "git cannot say whether the files it ignores are still there: {err}"
+        )),
     }
 }
 

@@ -2,6 +2,7 @@
 //! with a `--no-ff` merge commit naming its task, in a worktree of porch's own so the user's
 //! checkout is never touched. A branch that conflicts is skipped and named; the others go on.
 
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,6 +11,7 @@ use crate::git::{self, Repo};
 use crate::preflight::options::MergeArgs;
 use crate::state::StateDir;
 use crate::state::runs::{StoredRun, StoredTask};
+use crate::task::unsaved;
 use crate::util::quote;
 
 /// Where a new merge branch goes: `porch/merge/<run id>`.
@@ -30,6 +32,10 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
         .map(|task| (*task, scratch.merge(task, &run.id, &identity)))
         .collect();
     let merged = outcomes.iter().any(|(_, o)| matches!(o, Outcome::Merged));
+    if merged && let Err(refused) = target.refuse_replacing(&scratch) {
+        scratch.remove(repo);
+        return Err(refused);
+    }
     let finished = if merged {
         scratch.head().and_then(|head| target.finish(repo, &head))
     } else {
@@ -194,6 +200,57 @@ impl Target {
         })
     }
 
+    /// Refuses a merged result that would put tracked files over files the checkout of the
+    /// target holds and git does not track: its fast-forward replaces an ignored file (a
+    /// `local.cfg`) without a word, and nothing else has a copy of it.
+    fn refuse_replacing(&self, scratch: &Scratch) -> Result<(), Error> {
+        let Some(checkout) = &self.checked_out_in else {
+            return Ok(());
+        };
+        let compared = scratch.head().and_then(|head| {
+            let changes = git::tree_changes(checkout, &self.start, &head)?;
+            Ok(untracked_in_the_way(checkout, &changes))
+        });
+        let found = compared.map_err(|err| {
+            Error::setup(
+                format!(
+                    "--into {}: cannot compare the merged result with {}: {err}",
+                    self.branch,
+                    checkout.display()
+                ),
+                "nothing was merged; check the repository with `git status`, then merge again",
+            )
+        })?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        let written: BTreeSet<String> = found.iter().cloned().collect();
+        let ignored = unsaved::ignored_writes(checkout, &written).unwrap_or_default();
+        let named: Vec<String> = found
+            .iter()
+            .map(|file| {
+                let why = if ignored.contains(file) {
+                    "ignored"
+                } else {
+                    "untracked"
+                };
+                format!("{file} ({why})")
+            })
+            .collect();
+        Err(Error::setup(
+            format!(
+                "--into {}: the merge would replace files in {} that git does not track: {}",
+                self.branch,
+                checkout.display(),
+                named.join(", ")
+            ),
+            format!(
+                "nothing was merged: move them out of the way (or commit them), merge again, then put back what you need; or merge into a new branch (leave --into out) and compare before bringing it into {}",
+                self.branch
+            ),
+        ))
+    }
+
     /// Puts the merged commit on the branch: a new branch is created (never replacing one), an
     /// existing one moves only if nobody moved it meanwhile.
     fn finish(&self, repo: &Repo, head: &str) -> Result<(), git::GitError> {
@@ -239,6 +296,34 @@ fn checked_out_clean(repo: &Repo, branch: &str) -> Result<Option<PathBuf>, Error
         ));
     }
     Ok(Some(entry.path.clone()))
+}
+
+/// The paths the merged result adds (`A`) where `checkout`, clean at the start, holds
+/// something git does not track: the path itself, or a file where it needs a directory
+/// (unless the result removes that file: then it was tracked).
+fn untracked_in_the_way(checkout: &Path, changes: &[(char, String)]) -> Vec<String> {
+    let removed: HashSet<&str> = (changes.iter())
+        .filter(|(status, _)| *status == 'D')
+        .map(|(_, path)| path.as_str())
+        .collect();
+    let mut found = BTreeSet::new();
+    for (_, path) in changes.iter().filter(|(status, _)| *status == 'A') {
+        let parts: Vec<&str> = path.split('/').collect();
+        for end in 1..=parts.len() {
+            let prefix = parts[..end].join("/");
+            let Ok(meta) = checkout.join(&prefix).symlink_metadata() else {
+                break;
+            };
+            let last = end == parts.len();
+            let tracked = removed.contains(prefix.as_str())
+                || (meta.is_dir() && removed.iter().any(|r| r.starts_with(&format!("{prefix}/"))));
+            if (last || !meta.is_dir()) && !tracked {
+                found.insert(prefix);
+                break;
+            }
+        }
+    }
+    found.into_iter().collect()
 }
 
 fn short(commit: &str) -> String {
@@ -384,7 +469,7 @@ fn render(
         text.push_str(line.trim_end());
         text.push('\n');
     }
-    text.push_str(&render_tally(target, outcomes));
+    text.push_str(&render_tally(target, outcomes, repo));
     let changed = outcomes.iter().any(|(_, o)| matches!(o, Outcome::Merged));
     if !changed {
         let what = if target.existing {
@@ -414,8 +499,10 @@ fn render(
     text
 }
 
-/// How many merged, and the commands that merge the skipped ones by hand.
-fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)]) -> String {
+/// How many merged, and the commands that merge the skipped ones by hand (in the repository
+/// whatever the directory porch was run in).
+fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)], repo: &Path) -> String {
+    let repo = repo.to_string_lossy();
     let mut text = String::new();
     let merged = outcomes
         .iter()
@@ -434,12 +521,12 @@ fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)]) -> String 
     if !skipped.is_empty() {
         text.push_str(&format!(
             "to merge what was skipped, resolving its conflicts yourself:\n  {}\n",
-            quote::command(&["git", "checkout", &target.branch])
+            quote::command(&["git", "-C", &repo, "checkout", &target.branch])
         ));
         for branch in &skipped {
             text.push_str(&format!(
                 "  {}\n",
-                quote::command(&["git", "merge", branch])
+                quote::command(&["git", "-C", &repo, "merge", branch])
             ));
         }
     }
@@ -493,6 +580,34 @@ mod tests {
             let message = picked(&run, &names).unwrap_err();
             assert!(message.contains(says), "{names:?}: {message}");
         }
+    }
+
+    #[test]
+    fn what_the_merge_adds_is_in_the_way_where_the_checkout_holds_untracked_files() {
+        let checkout = tempfile::tempdir().unwrap();
+        let at = |path: &str| checkout.path().join(path);
+        std::fs::write(at("local.cfg"), "mine").unwrap();
+        std::fs::write(at("notes"), "a file").unwrap();
+        std::fs::write(at("old"), "tracked, removed by the merge").unwrap();
+        std::fs::create_dir_all(at("src/gen")).unwrap();
+        std::fs::create_dir_all(at("was-a-dir")).unwrap();
+        let changes: Vec<(char, String)> = [
+            ('A', "local.cfg"),
+            ('A', "new.txt"),
+            ('A', "notes/today.md"),
+            ('A', "old/now-a-dir.txt"),
+            ('D', "old"),
+            ('A', "src/gen/api.rs"),
+            ('A', "was-a-dir"),
+            ('D', "was-a-dir/x"),
+            ('M', "README.md"),
+        ]
+        .map(|(s, p)| (s, p.to_string()))
+        .to_vec();
+        assert_eq!(
+            untracked_in_the_way(checkout.path(), &changes),
+            ["local.cfg", "notes"]
+        );
     }
 
     #[test]

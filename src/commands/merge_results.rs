@@ -32,11 +32,25 @@ pub fn merge_results(args: &MergeResultsArgs) -> Result<ExitCode, Error> {
         Some(path) => write_atomic(path, &text)?,
         None => write_stdout(&text)?,
     }
+    let missing = missing_shards(&inputs);
     let mut stderr = std::io::stderr().lock();
-    for note in notes(&inputs, &results) {
+    let mut notes = notes(&inputs, &results);
+    if !missing.is_empty() && args.allow_missing {
+        notes.insert(1, format!("warning: shard(s) {missing} missing"));
+    }
+    for note in notes {
         let _ = writeln!(stderr, "porch: {note}");
     }
     summary::print_merged(&mut stderr, &results);
+    if !missing.is_empty() && !args.allow_missing {
+        // A CI job that merges the shards must not pass when some never ran.
+        let _ = writeln!(
+            stderr,
+            "porch: error: shard(s) {missing} missing: their tasks did not run here\n\
+             hint: give their results files too, or --allow-missing to merge without them"
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::from(exit_code(&results.tasks)))
 }
 
@@ -313,31 +327,35 @@ fn sum_or_max(inputs: &[Input], field: &str, combine: fn(u64, u64) -> u64) -> u6
         .fold(0, combine)
 }
 
-/// What the user should know beyond the summary: which shards were merged, which are missing,
-/// and the tasks of the file no input holds.
+/// The shards of K/N no input holds (`3/3, 4/4`), as the first sharded input counts them;
+/// empty when none is missing or nothing was sharded.
+fn missing_shards(inputs: &[Input]) -> String {
+    let shards: Vec<results::Shard> = inputs
+        .iter()
+        .filter_map(|i| serde_json::from_value(i.object.get("shard")?.clone()).ok())
+        .collect();
+    let Some(first) = shards.first() else {
+        return String::new();
+    };
+    let missing: Vec<String> = (1..=first.count)
+        .filter(|k| {
+            !shards
+                .iter()
+                .any(|s| s.index == *k && s.count == first.count)
+        })
+        .map(|k| format!("{k}/{}", first.count))
+        .collect();
+    missing.join(", ")
+}
+
+/// What the user should know beyond the summary: which files were merged, and the tasks of
+/// the file no input holds.
 fn notes(inputs: &[Input], results: &Results) -> Vec<String> {
     let mut notes = vec![format!(
         "merged {} results file(s): {} task(s)",
         inputs.len(),
         results.tasks.len()
     )];
-    let shards: Vec<results::Shard> = inputs
-        .iter()
-        .filter_map(|i| serde_json::from_value(i.object.get("shard")?.clone()).ok())
-        .collect();
-    if let Some(first) = shards.first() {
-        let missing: Vec<String> = (1..=first.count)
-            .filter(|k| {
-                !shards
-                    .iter()
-                    .any(|s| s.index == *k && s.count == first.count)
-            })
-            .map(|k| format!("{k}/{}", first.count))
-            .collect();
-        if !missing.is_empty() {
-            notes.push(format!("warning: shard(s) {} missing", missing.join(", ")));
-        }
-    }
     let unrun: Vec<&str> = results
         .tasks_file_order
         .iter()

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use crate::error::Error;
 use crate::git;
 use crate::preflight::options::StatusArgs;
-use crate::state::runs::{StoredRun, StoredTask};
+use crate::state::runs::{RunChoice, StoredRun, StoredTask};
 use crate::util::quote;
 
 pub fn status(args: &StatusArgs) -> Result<ExitCode, Error> {
@@ -20,7 +20,7 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode, Error> {
     }
     let repo = &location.repo.toplevel;
     let rows = task_rows(repo, &run.results.tasks);
-    crate::sys::console::print_stdout(&render(&run, &rows, &args.choice.repo));
+    crate::sys::console::print_stdout(&render(&run, &rows, &args.choice));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -151,7 +151,7 @@ fn check_word(task: &StoredTask) -> String {
     }
 }
 
-fn render(run: &StoredRun, rows: &[Row], repo_arg: &Path) -> String {
+fn render(run: &StoredRun, rows: &[Row], choice: &RunChoice) -> String {
     let results = &run.results;
     let finished = match &results.finished_at {
         Some(at) => format!("finished {at}"),
@@ -190,21 +190,30 @@ fn render(run: &StoredRun, rows: &[Row], repo_arg: &Path) -> String {
             text.push_str(&format!("  {line}\n"));
         }
     }
-    let repo = quote::word(&repo_arg.to_string_lossy()).into_owned();
-    let run_flag = quote::command(&["--run", &run.id]);
-    if results.tasks.iter().any(|t| !t.succeeded()) {
-        text.push_str(&format!(
-            "\nre-run what did not succeed: porch resume {run_flag} {repo}\n"
-        ));
+    text.push_str(&next_steps(run, choice));
+    text
+}
+
+/// The porch commands that go on from here, as the user can paste them: every option that
+/// found this run (`--worktree-dir`, a results file's path) again. The log shown is that of
+/// the first task that did not succeed.
+fn next_steps(run: &StoredRun, choice: &RunChoice) -> String {
+    let tasks = &run.results.tasks;
+    let run_word = choice.run_word(&run.id);
+    let mut text = String::from("\n");
+    if tasks.iter().any(|t| !t.succeeded()) {
+        let resume = choice.command("resume", run_word, &[]);
+        text.push_str(&format!("re-run what did not succeed: {resume}\n"));
     }
-    if results.tasks.iter().any(StoredTask::succeeded) {
-        text.push_str(&format!(
-            "merge what succeeded:       porch merge {run_flag} {repo}\n"
-        ));
+    if tasks.iter().any(StoredTask::succeeded) {
+        let merge = choice.command("merge", run_word, &[]);
+        text.push_str(&format!("merge what succeeded:       {merge}\n"));
     }
-    text.push_str(&format!(
-        "a task's whole output:      porch logs {run_flag} TASK {repo}\n"
-    ));
+    let shown = tasks.iter().find(|t| !t.succeeded()).or(tasks.first());
+    if let Some(task) = shown {
+        let logs = choice.command("logs", run_word, &[&task.name]);
+        text.push_str(&format!("a task's whole output:      {logs}\n"));
+    }
     text
 }
 

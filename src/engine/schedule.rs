@@ -97,6 +97,13 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
                 recv(inbox.usage_reports) -> report => if let Ok((index, window)) = report {
                     react_to_usage(ctx, &mut scheduler, &mut usage, progress, index, &window);
                 },
+                recv(inbox.bases) -> report => if let Ok(report) = report {
+                    let task = &mut progress.results.tasks[report.task];
+                    task.base_branch = report.base.branch;
+                    task.base_commit = report.base.commit;
+                    progress.update();
+                    let _ = report.recorded.send(());
+                },
                 default(wake) => {},
             }
         }

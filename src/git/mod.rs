@@ -429,6 +429,21 @@ impl Repo {
         .map(drop)
     }
 
+    /// Points the worktrees at `dirs` and this repository at each other again after the
+    /// repository moved (`git worktree repair`), under the lock: until then git finds neither
+    /// from the other. git repairs the links of the repository's other worktrees as well.
+    pub fn repair_worktrees(&self, dirs: &[&Path]) -> Result<(), GitError> {
+        let mut args = vec![
+            "worktree".to_string(),
+            "repair".to_string(),
+            "--".to_string(),
+        ];
+        args.extend(dirs.iter().map(|dir| dir.to_string_lossy().into_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let _lock = self.lock()?;
+        run(&self.toplevel, &args).map(drop)
+    }
+
     /// Removes a worktree whose work is committed. git itself refuses when it holds changes.
     pub fn remove_worktree(&self, dir: &Path) -> Result<(), GitError> {
         let _lock = self.lock()?;
@@ -936,6 +951,62 @@ pub fn tracked_at(
         Some((path.to_string(), kind))
     });
     Ok(entries.collect())
+}
+
+/// The commit `branch` started from, found in its history when nothing recorded it: the
+/// parent of the first commit only `branch` has, against the branches it was made from
+/// (`from`). Made from several, it starts at porch's merge of them, which is that first
+/// commit itself. With no commit of its own, its tip. None when git cannot say.
+pub fn branch_start(dir: &Path, branch: &str, from: &[&str]) -> Option<String> {
+    let head = format!("refs/heads/{branch}");
+    let mut args = vec![
+        "rev-list",
+        "--topo-order",
+        "--reverse",
+        "--parents",
+        &head,
+        "--not",
+    ];
+    args.extend(from);
+    args.push("--");
+    let own = run(dir, &args).ok()?;
+    let Some(first) = own.lines().next() else {
+        return run(dir, &["rev-parse", "--verify", "--quiet", &head]).ok();
+    };
+    let mut ids = first.split(' ');
+    let commit = ids.next()?;
+    let parents: Vec<&str> = ids.collect();
+    if from.len() > 1 && parents.len() > 1 {
+        Some(commit.to_string())
+    } else {
+        parents.first().map(|parent| parent.to_string())
+    }
+}
+
+/// What `to` changes against `from`, as (git's status letter, path): `A` a path `from` has
+/// not, `D` one `to` has not, `M` and `T` one both have. Renames are an `A` and a `D`.
+pub fn tree_changes(dir: &Path, from: &str, to: &str) -> Result<Vec<(char, String)>, GitError> {
+    let args = [
+        "diff",
+        "--name-status",
+        "-z",
+        "--no-renames",
+        from,
+        to,
+        "--",
+    ];
+    let out = output(dir, &args)?;
+    if !out.status.success() {
+        return Err(failure(&args, &out));
+    }
+    let fields: Vec<String> = nul_separated(&out.stdout).collect();
+    Ok(fields
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [status, path] => Some((status.chars().next()?, path.clone())),
+            _ => None,
+        })
+        .collect())
 }
 
 /// The paths that conflict when the branches `a` and `b` are merged, from their merge base;

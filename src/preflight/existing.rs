@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::git::{self, Repo, WorktreeEntry};
 use crate::preflight::taskfile;
 use crate::state::StateDir;
-use crate::state::runs::Location;
+use crate::state::runs::{Location, RunChoice};
 use crate::util::quote;
 
 /// What already exists in the repository that can stand in a task's way.
@@ -336,12 +336,12 @@ pub struct EarlierRun {
 impl EarlierRun {
     /// `porch VERB --run ID [--worktree-dir DIR] REPO`, quoted for a shell.
     fn command(&self, verb: &str) -> String {
-        let mut words = vec!["porch", verb, "--run", &self.id];
-        if let Some(dir) = &self.worktree_dir {
-            words.extend(["--worktree-dir", dir]);
-        }
-        words.push(&self.repo);
-        quote::command(&words)
+        let choice = RunChoice {
+            repo: PathBuf::from(&self.repo),
+            worktree_dir: self.worktree_dir.as_ref().map(PathBuf::from),
+            run: None,
+        };
+        choice.command(verb, &self.id, &[])
     }
 }
 

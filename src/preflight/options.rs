@@ -125,6 +125,8 @@ pub struct MergeResultsArgs {
     pub files: Vec<PathBuf>,
     /// `-o FILE`: where the merged results go instead of stdout.
     pub output: Option<PathBuf>,
+    /// `--allow-missing`: a shard of K/N without a results file is a warning, not exit 1.
+    pub allow_missing: bool,
 }
 
 /// How long porch waits for a usage window to reset unless told otherwise: a five-hour window

@@ -2,7 +2,7 @@
 //! stored them. Those that did not succeed run again in their own branches and worktrees,
 //! continuing their claude session; the others are carried into the new results as they were.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -20,7 +20,7 @@ use crate::preflight::options::{ResumeArgs, RunArgs};
 use crate::results::{Shard, Status, TaskResult};
 use crate::state::StateDir;
 use crate::state::lock::run_holder;
-use crate::state::runs::{Location, StoredRun};
+use crate::state::runs::{Location, RunChoice, StoredRun};
 use crate::task::plan::Task;
 
 /// What `porch resume` makes of the run it is given.
@@ -38,7 +38,8 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
     let holder = format!("{} (a resume of it)", run_holder(&stamp.id));
     let hint = "wait for it to finish (porch logs --follow TASK shows a task as it runs)";
     let (location, lock, earlier) = args.choice.claim(&holder, hint)?;
-    refuse_if_taken_over(&location, &earlier)?;
+    refuse_if_taken_over(&location, &earlier, &args.choice)?;
+    let moved = follow_a_move(&location, &earlier)?;
     let results = earlier_results(&earlier)?;
     let unfinished: Vec<&str> = (results.iter())
         .filter(|t| t.status != Status::Succeeded)
@@ -48,13 +49,14 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
         return Ok(Resumption::Nothing { id: earlier.id });
     }
     let note = format!(
-        "porch: resuming run {}: {} ({} of {} tasks; the others are kept as they were)\n",
+        "{}porch: resuming run {}: {} ({} of {} tasks; the others are kept as they were)\n",
+        moved.unwrap_or_default(),
         earlier.id,
         unfinished.join(", "),
         unfinished.len(),
         results.len()
     );
-    let source = stored_tasks(&location.state, &earlier)?;
+    let source = stored_tasks(&location, &earlier, &args.choice)?;
     let groups = (earlier.results.tasks.iter())
         .filter_map(|t| Some((t.name.clone(), t.group.clone()?)))
         .collect();
@@ -196,6 +198,10 @@ fn plan_task(
     };
     let worktree = PathBuf::from(&previous.worktree);
     let tip = repo.resolve_commit(&format!("refs/heads/{branch}"));
+    let mut base_commit = previous.base_commit.clone();
+    if base_commit.is_empty() && tip.is_some() && previous.status != Status::Succeeded {
+        base_commit = base_from_git(repo, &branch, &previous.base_branch);
+    }
     let (resume, carried) = match (previous.status, tip) {
         (Status::Succeeded, _) => (None, Some(previous.clone())),
         (_, Some(start_commit)) => {
@@ -231,13 +237,26 @@ fn plan_task(
         task,
         branch,
         base_branch: previous.base_branch,
-        base_commit: previous.base_commit,
+        base_commit,
         worktree,
         log,
         resume,
         carried,
         depends_on: Vec::new(),
     })
+}
+
+/// The commit a branch started from when the run that made it was killed before recording
+/// it: found in git, from the branches it was made from (`task/a + task/b`, or its base
+/// branch); empty when git cannot say.
+fn base_from_git(repo: &Repo, branch: &str, base_branch: &str) -> String {
+    let from: Vec<&str> = (base_branch.split(" + "))
+        .filter(|name| !name.is_empty())
+        .collect();
+    if from.is_empty() {
+        return String::new();
+    }
+    git::branch_start(&repo.toplevel, branch, &from).unwrap_or_default()
 }
 
 /// What a resumed session is told: that it continues, why the earlier one stopped, and the
@@ -264,7 +283,11 @@ fn continuation_prompt(previous: &TaskResult, prompt: &str) -> String {
 
 /// A later run that uses one of the run's branches (a resume of it, or a run of the same task
 /// names) holds newer work there: that run is the one to resume.
-fn refuse_if_taken_over(location: &Location, earlier: &StoredRun) -> Result<(), Error> {
+fn refuse_if_taken_over(
+    location: &Location,
+    earlier: &StoredRun,
+    choice: &RunChoice,
+) -> Result<(), Error> {
     let ids = location.run_ids()?;
     let later = ids.iter().skip_while(|id| **id != earlier.id).skip(1);
     for id in later {
@@ -284,7 +307,7 @@ fn refuse_if_taken_over(location: &Location, earlier: &StoredRun) -> Result<(), 
                 ),
                 format!(
                     "resume that run instead: {}",
-                    crate::util::quote::command(&["porch", "resume", "--run", id.as_str()])
+                    choice.command("resume", id, &[])
                 ),
             ));
         }
@@ -308,9 +331,57 @@ fn earlier_results(earlier: &StoredRun) -> Result<Vec<TaskResult>, Error> {
         })
 }
 
+/// Where the repository was when run `earlier` was made, if it moved since: the run
+/// recorded another top directory, and no repository is there any more.
+fn moved_from<'r>(repo: &Repo, earlier: &'r StoredRun) -> Option<&'r Path> {
+    let was = Path::new(&earlier.results.repo);
+    let moved = !was.as_os_str().is_empty() && was != repo.toplevel && !was.join(".git").exists();
+    moved.then_some(was)
+}
+
+/// A run whose repository moved since: its worktrees are linked to the repository again
+/// (git finds neither from the other after a move), and the user is told, from where to where
+/// and where its state was found.
+fn follow_a_move(location: &Location, earlier: &StoredRun) -> Result<Option<String>, Error> {
+    let Some(was) = moved_from(&location.repo, earlier) else {
+        return Ok(None);
+    };
+    let now = &location.repo.toplevel;
+    let moved = format!(
+        "the repository moved from {} to {} since run {}",
+        was.display(),
+        now.display(),
+        earlier.id
+    );
+    let worktrees: Vec<&Path> = (earlier.results.tasks.iter())
+        .map(|t| Path::new(&t.worktree))
+        .filter(|dir| !dir.as_os_str().is_empty() && dir.join(".git").is_file())
+        .collect();
+    if !worktrees.is_empty() {
+        location.repo.repair_worktrees(&worktrees).map_err(|err| {
+            let repair = ["git", "-C", &now.to_string_lossy(), "worktree", "repair"];
+            Error::setup(
+                format!("{moved}, and its worktrees could not be linked to it again: {err}"),
+                format!(
+                    "nothing was resumed: run {}, then resume again",
+                    crate::util::quote::command(&repair)
+                ),
+            )
+        })?;
+    }
+    Ok(Some(format!(
+        "porch: {moved}: resuming it from its state in {}, its worktrees linked to the repository again\n",
+        location.state.path().display()
+    )))
+}
+
 /// The tasks file as the earlier run read it.
-fn stored_tasks(state: &StateDir, earlier: &StoredRun) -> Result<TasksSource, Error> {
-    let path = state.stored_tasks(&earlier.id);
+fn stored_tasks(
+    location: &Location,
+    earlier: &StoredRun,
+    choice: &RunChoice,
+) -> Result<TasksSource, Error> {
+    let path = location.state.stored_tasks(&earlier.id);
     let bytes = std::fs::read(&path).map_err(|err| {
         Error::setup(
             format!(
@@ -318,7 +389,7 @@ fn stored_tasks(state: &StateDir, earlier: &StoredRun) -> Result<TasksSource, Er
                 earlier.id,
                 path.display()
             ),
-            "a run by an older porch cannot be resumed: run its tasks file again with `porch run` (after `porch clean --branches --force --run ID`)",
+            no_tasks_hint(location, earlier, choice),
         )
     })?;
     let name = earlier
@@ -327,6 +398,38 @@ fn stored_tasks(state: &StateDir, earlier: &StoredRun) -> Result<TasksSource, Er
         .clone()
         .unwrap_or_else(|| path.display().to_string());
     Ok(TasksSource { name, bytes })
+}
+
+/// What to do about a run whose copy of its tasks is not where porch looked: after a move,
+/// resume it from its own state directory; a run by a porch older than the copies cannot be
+/// resumed, but its branches still hold its work, and nothing needs deleting to go on.
+fn no_tasks_hint(location: &Location, earlier: &StoredRun, choice: &RunChoice) -> String {
+    let (id, tasks) = (earlier.id.as_str(), &earlier.results.tasks);
+    if let Some(was) = moved_from(&location.repo, earlier) {
+        let kept = (tasks.iter())
+            .filter_map(|t| StateDir::of_log(Path::new(t.log.as_deref()?)))
+            .map(|state| state.results_file(id))
+            .find(|file| file.is_file());
+        let moved = format!(
+            "the repository moved from {} to {} since that run",
+            was.display(),
+            location.repo.toplevel.display()
+        );
+        return match kept {
+            Some(file) => format!(
+                "{moved}: resume it from its state directory: {}",
+                choice.command("resume", &file.to_string_lossy(), &[])
+            ),
+            None => format!(
+                "{moved}: give --run the run's results file in the .porch/runs/ directory of the worktree directory it had"
+            ),
+        };
+    }
+    format!(
+        "a run by an older porch cannot be resumed; its branches still hold its work: {} shows them, {} merges what succeeded; to run its tasks again beside them, give `porch run` another --branch-template (e.g. 'again-{{run}}/{{name}}')",
+        choice.command("status", id, &[]),
+        choice.command("merge", id, &[])
+    )
 }
 
 #[cfg(test)]

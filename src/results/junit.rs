@@ -1,6 +1,7 @@
 //! The JUnit XML report of a run (`--junit FILE`), in the shape CI systems display (as nextest
-//! and Maven Surefire write it): one `<testsuite>`, one `<testcase>` per task, a `<failure>`
-//! with the task's reason and the last lines of its log, a `<skipped>` saying why.
+//! and Maven Surefire write it, valid under the Jenkins xunit plugin's JUnit schema): one
+//! `<testsuite>`, one `<testcase>` per task, a `<failure>` with the task's reason and the last
+//! lines of its log, a `<skipped>` saying why, the task's facts in its `<system-out>`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -103,21 +104,23 @@ fn outcome(status: Status) -> Outcome {
 pub fn render(results: &Results, tails: &[Vec<String>]) -> String {
     let outcomes: Vec<Outcome> = results.tasks.iter().map(|t| outcome(t.status)).collect();
     let count = |wanted: Outcome| outcomes.iter().filter(|o| **o == wanted).count();
+    // `<testsuites>` has no `skipped` in the schemas CI plugins validate against.
     let counts = format!(
-        r#"tests="{}" failures="{}" errors="0" skipped="{}""#,
+        r#"tests="{}" failures="{}" errors="0""#,
         results.tasks.len(),
         count(Outcome::Failed),
-        count(Outcome::Skipped)
     );
     let time = seconds(results.duration_ms);
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(xml, r#"<testsuites name="porch" {counts} time="{time}">"#);
     let _ = writeln!(
         xml,
-        r#"  <testsuite name="porch" {counts} time="{time}" timestamp="{}">"#,
+        r#"  <testsuite name="porch" {counts} skipped="{}" time="{time}" timestamp="{}">"#,
+        count(Outcome::Skipped),
         attribute(&results.started_at)
     );
-    let cost = results.tasks.iter().filter_map(|t| t.cost_usd).sum::<f64>();
+    // Summed from 0.0, not with `sum`, whose empty sum is -0.0 and would print `-0.0000`.
+    let cost = (results.tasks.iter().filter_map(|t| t.cost_usd)).fold(0.0, |sum, c| sum + c);
     push_properties(
         &mut xml,
         "    ",
@@ -145,18 +148,6 @@ fn push_testcase(xml: &mut String, task: &TaskResult, tail: &[String]) {
         attribute(&task.name),
         seconds(task.duration_ms)
     );
-    push_properties(
-        xml,
-        "      ",
-        &[
-            ("status", Some(status_name(task.status).to_string())),
-            ("branch", Some(task.branch.clone())),
-            ("session_id", task.session_id.clone()),
-            ("cost_usd", task.cost_usd.map(|c| format!("{c:.4}"))),
-            ("worktree", Some(task.worktree.clone())),
-            ("log", task.log.clone()),
-        ],
-    );
     let reason = reason(task);
     match outcome(task.status) {
         Outcome::Passed => {}
@@ -174,7 +165,29 @@ fn push_testcase(xml: &mut String, task: &TaskResult, tail: &[String]) {
             xml.push_str("</failure>\n");
         }
     }
+    push_facts(xml, task);
     xml.push_str("    </testcase>\n");
+}
+
+/// The task's facts, one `name: value` line each, in its `<system-out>`: the schemas CI
+/// plugins validate against allow no `<properties>` in a `<testcase>`.
+fn push_facts(xml: &mut String, task: &TaskResult) {
+    let facts = [
+        ("status", Some(status_name(task.status).to_string())),
+        ("branch", Some(task.branch.clone())),
+        ("session_id", task.session_id.clone()),
+        ("cost_usd", task.cost_usd.map(|c| format!("{c:.4}"))),
+        ("worktree", Some(task.worktree.clone())),
+        ("log", task.log.clone()),
+    ];
+    let mut lines = String::new();
+    for (name, value) in facts {
+        if let Some(value) = value {
+            // One line each, whatever the agent put in a session id.
+            let _ = writeln!(lines, "{name}: {}", crate::util::clip::visible(&value));
+        }
+    }
+    let _ = writeln!(xml, "      <system-out>{}</system-out>", text(&lines));
 }
 
 /// What the user reads first: the task's error, else claude's result, else its status.
@@ -185,7 +198,14 @@ fn reason(task: &TaskResult) -> String {
 }
 
 fn failure_body(reason: &str, task: &TaskResult, tail: &[String]) -> String {
-    let mut body = format!("{}: {reason}\n", status_name(task.status));
+    // A reason that says the status already (`interrupted: porch received …`) is not told
+    // it twice.
+    let status = status_name(task.status);
+    let mut body = if reason.starts_with(&status.replace('_', " ")) {
+        format!("{reason}\n")
+    } else {
+        format!("{status}: {reason}\n")
+    };
     match (&task.log, tail.is_empty()) {
         (Some(log), false) => {
             let _ = writeln!(body, "\nthe last {} line(s) of {log}:", tail.len());
@@ -346,14 +366,55 @@ mod tests {
             &[vec![], vec!["one".into(), "two <x>".into()], vec![]],
         );
         for part in [
+            r#"<testsuites name="porch" tests="3" failures="1" errors="0" time="2.500">"#,
             r#"<testsuite name="porch" tests="3" failures="1" errors="0" skipped="1" time="2.500""#,
             r#"<testcase classname="porch" name="a" time="1.234">"#,
-            r#"<property name="session_id" value="s-1"/>"#,
-            r#"<failure message="timed out after 1s" type="timed_out">timed_out: timed out after 1s"#,
+            "<system-out>status: succeeded\nbranch: task/a\nsession_id: s-1\n",
+            r#"<failure message="timed out after 1s" type="timed_out">timed out after 1s"#,
             "the last 2 line(s) of /wt/.porch/logs/b.log:\none\ntwo &lt;x&gt;\n</failure>",
             r#"<skipped message="not started: porch received SIGINT"/>"#,
         ] {
             assert!(xml.contains(part), "{part} in\n{xml}");
         }
+    }
+
+    #[test]
+    fn a_reason_is_not_prefixed_with_the_status_it_already_says() {
+        // (status, the task's error, the failure's first line)
+        let cases = [
+            (
+                Status::Interrupted,
+                "interrupted: porch received signal 15 (SIGTERM)",
+                "interrupted: porch received signal 15 (SIGTERM)\n",
+            ),
+            (
+                Status::Failed,
+                "API Error: 529 Overloaded",
+                "failed: API Error: 529 Overloaded\n",
+            ),
+            (
+                Status::TimedOut,
+                "timed out after 1s",
+                "timed out after 1s\n",
+            ),
+        ];
+        for (status, error, first_line) in cases {
+            let mut task = TaskResult::example("t", status);
+            task.error = Some(error.into());
+            let body = failure_body(&reason(&task), &task, &[]);
+            assert!(body.starts_with(first_line), "{status:?}: {body}");
+        }
+    }
+
+    #[test]
+    fn a_run_that_cost_nothing_costs_zero_not_minus_zero() {
+        let xml = render(
+            &results(vec![TaskResult::example("a", Status::Skipped)]),
+            &[],
+        );
+        assert!(
+            xml.contains(r#"<property name="cost_usd" value="0.0000"/>"#),
+            "{xml}"
+        );
     }
 }

@@ -26,6 +26,27 @@ impl StateDir {
         }
     }
 
+    /// The state directory a results file lies in (`ROOT/.porch/runs/ID.json`), if it lies in
+    /// one: a run named by its file is found with its state even after the repository moved,
+    /// which changes the root porch would choose now.
+    pub fn of_results_file(path: &Path) -> Option<StateDir> {
+        let runs = real_path(path.parent()?);
+        let state = StateDir::in_root(runs.parent()?.parent()?);
+        (state.runs_dir() == runs).then_some(state)
+    }
+
+    /// The state directory a task's log lies in, if it lies in one's `logs/`.
+    pub fn of_log(log: &Path) -> Option<StateDir> {
+        (log.ancestors().skip(1))
+            .map(StateDir::in_root)
+            .find(|state| log.starts_with(state.logs_dir()))
+    }
+
+    /// The directory itself, to name it to the user.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
     /// Which repository the worktree root belongs to: its git common directory.
     pub fn owner_file(&self) -> PathBuf {
         self.dir.join("repo")
@@ -148,5 +169,22 @@ mod tests {
         for (path, expected) in paths {
             assert_eq!(path, PathBuf::from(expected));
         }
+    }
+
+    #[test]
+    fn a_results_file_under_runs_names_its_state_directory() {
+        let file = |path: &str| StateDir::of_results_file(Path::new(path));
+        let state = StateDir::in_root(Path::new("/nonexistent/wt/shop"));
+        assert_eq!(
+            file("/nonexistent/wt/shop/.porch/runs/r-1.json"),
+            Some(state)
+        );
+        assert_eq!(file("/nonexistent/ci/results.json"), None);
+        assert_eq!(file("/nonexistent/wt/shop/runs/r-1.json"), None);
+        let log = |path: &str| StateDir::of_log(Path::new(path));
+        let state = StateDir::in_root(Path::new("/wt/shop"));
+        assert_eq!(log("/wt/shop/.porch/logs/a.log"), Some(state.clone()));
+        assert_eq!(log("/wt/shop/.porch/logs/nightly/a.log"), Some(state));
+        assert_eq!(log("/var/log/a.log"), None);
     }
 }

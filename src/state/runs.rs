@@ -99,6 +99,8 @@ pub struct StoredTask {
     pub base_commit: String,
     pub worktree: String,
     pub worktree_kept: bool,
+    /// Files the session wrote that git ignores: in the worktree only.
+    pub ignored_files: Vec<String>,
     pub log: Option<String>,
     pub session_id: Option<String>,
     pub error: Option<String>,
@@ -154,10 +156,17 @@ impl StoredRun {
 }
 
 impl RunChoice {
-    /// The repository and its state directory. A `--run` naming a results file needs no state
-    /// directory to be read, but the repository is still the one REPO names.
+    /// The repository and its state directory. A `--run` naming a results file in a state
+    /// directory means that one (the repository may have moved since, and porch would choose
+    /// another now); the repository is still the one REPO names.
     pub fn locate(&self) -> Result<Location, Error> {
         let repo = Repo::open(&self.repo)?;
+        let named = (self.run.as_deref())
+            .filter(|run| looks_like_path(run))
+            .and_then(|run| StateDir::of_results_file(Path::new(run)));
+        if let Some(state) = named {
+            return Ok(Location { repo, state });
+        }
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .map(PathBuf::from);
@@ -181,6 +190,35 @@ impl RunChoice {
         let chosen = location.select(self.run.as_deref())?;
         let (lock, run) = location.claim(&chosen, holder, hint)?;
         Ok((location, lock, run))
+    }
+}
+
+impl RunChoice {
+    /// A porch command about run `run`, as the user can paste it where they typed the command
+    /// this choice came from: `porch SUBCOMMAND --run RUN [--worktree-dir DIR] WORDS… REPO`,
+    /// every word quoted for the shell. The worktree directory is given as porch resolved it:
+    /// a quoted `~` would not be expanded.
+    pub fn command(&self, subcommand: &str, run: &str, words: &[&str]) -> String {
+        let mut all: Vec<String> = ["porch", subcommand, "--run", run].map(String::from).into();
+        if let Some(asked) = &self.worktree_dir {
+            let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+            let dir = crate::state::worktree_dir(Some(asked), home.as_deref().map(Path::new))
+                .unwrap_or_else(|_| asked.clone());
+            all.extend(["--worktree-dir".to_string(), dir.display().to_string()]);
+        }
+        all.extend(words.iter().map(|w| w.to_string()));
+        all.push(self.repo.display().to_string());
+        let words: Vec<&str> = all.iter().map(String::as_str).collect();
+        crate::util::quote::command(&words)
+    }
+
+    /// How to name run `id` again: by the results file's path when this choice gave one (a run
+    /// found by its path may be in no state directory), else by its id.
+    pub fn run_word<'a>(&'a self, id: &'a str) -> &'a str {
+        match &self.run {
+            Some(run) if looks_like_path(run) => run,
+            _ => id,
+        }
     }
 }
 
@@ -283,9 +321,44 @@ impl Location {
                     self.repo.toplevel.display(),
                     self.runs_dir().display()
                 ),
-                "run `porch run TASKS REPO` first; if that run had --worktree-dir DIR, pass the same --worktree-dir",
+                self.moved_runs_hint().unwrap_or_else(|| "run `porch run TASKS REPO` first; if that run had --worktree-dir DIR, pass the same --worktree-dir".to_string()),
             )),
         }
+    }
+
+    /// The state directory this repository had before it moved: the one above a worktree git
+    /// still lists for it, whose owner file names a git directory that is gone. A move changes
+    /// the worktree root porch chooses, so its runs are no longer found by themselves.
+    fn state_before_a_move(&self) -> Option<StateDir> {
+        let worktrees = self.repo.worktrees().ok()?;
+        let candidates = (worktrees.iter())
+            .filter(|w| w.path != self.repo.toplevel)
+            .flat_map(|w| w.path.ancestors().skip(1))
+            .map(StateDir::in_root);
+        candidates.into_iter().find(|state| {
+            let owner = std::fs::read_to_string(state.owner_file()).unwrap_or_default();
+            let owner = Path::new(owner.trim());
+            *state != self.state
+                && state.runs_dir().is_dir()
+                && !owner.as_os_str().is_empty()
+                && owner != self.repo.common_dir
+                && !owner.exists()
+        })
+    }
+
+    /// Where the runs are when the repository moved since them, and how to name one.
+    fn moved_runs_hint(&self) -> Option<String> {
+        let state = self.state_before_a_move()?;
+        let before = Location {
+            repo: self.repo.clone(),
+            state,
+        };
+        let latest = before.latest_id().ok()??;
+        Some(format!(
+            "the repository seems to have moved since its runs, which are in {}: name one by its results file, e.g. --run {}",
+            before.runs_dir().display(),
+            crate::util::quote::word(&before.state.results_file(&latest).to_string_lossy())
+        ))
     }
 
     pub fn load(&self, id: &str) -> Result<StoredRun, Error> {
@@ -293,7 +366,9 @@ impl Location {
         if id.is_empty() || id.starts_with('.') || !path.is_file() {
             let ids = self.run_ids()?;
             let known = if ids.is_empty() {
-                "there are none yet: `porch run TASKS REPO` makes one".to_string()
+                self.moved_runs_hint().unwrap_or_else(|| {
+                    "there are none yet: `porch run TASKS REPO` makes one".to_string()
+                })
             } else {
                 format!("the runs are, oldest first: {}", ids.join(", "))
             };
@@ -368,6 +443,25 @@ mod tests {
         ] {
             assert_eq!(looks_like_path(given), is_path, "{given}");
         }
+    }
+
+    #[test]
+    fn a_printed_command_names_the_run_the_worktree_directory_and_the_repository_as_given() {
+        let choice = |worktree_dir: Option<&str>, run: Option<&str>| RunChoice {
+            repo: PathBuf::from("../my shop"),
+            worktree_dir: worktree_dir.map(PathBuf::from),
+            run: run.map(String::from),
+        };
+        let plain = choice(None, None);
+        assert_eq!(
+            plain.command("merge", plain.run_word("r-1"), &[]),
+            "porch merge --run r-1 '../my shop'"
+        );
+        let given = choice(Some("/nonexistent/wt"), Some("/tmp/r.json"));
+        assert_eq!(
+            given.command("logs", given.run_word("r-1"), &["a"]),
+            "porch logs --run /tmp/r.json --worktree-dir /nonexistent/wt a '../my shop'"
+        );
     }
 
     #[test]

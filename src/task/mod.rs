@@ -167,6 +167,10 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
     let winners = (ctx.winners.lock()).map(|w| w.clone()).unwrap_or_default();
     match base::base_of(ctx.plan, index, &winners) {
         Ok(base) => {
+            // Preflight's base is in the results already; one made now is not.
+            if base.commit != plan.base_commit {
+                ctx.slots.record_base(index, &base);
+            }
             let task = Task {
                 ctx,
                 index,
@@ -398,24 +402,7 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
             discard_over_budget(task, result);
             return None;
         }
-        let args = task.session_arguments();
-        let session = match session::run(&task.launch(attempt, restarted, &args)) {
-            Ok(session) => session,
-            // Signalled between the checkout and the start: the worktree holds nothing yet,
-            // and left in place it would block the next run of the same tasks.
-            Err(StartFailure::Interrupted(_)) if attempt == 1 && task.plan.resume.is_none() => {
-                discard_unstarted(task, result);
-                return None;
-            }
-            Err(failure) => {
-                record_start_failure(task, failure, result);
-                // Earlier attempts ran: their cost and output are the task's all the same.
-                let log = ((attempt > 1 || restarted) && task.plan.log.exists())
-                    .then(|| task.plan.log.display().to_string());
-                tally.settle(result, log);
-                return None;
-            }
-        };
+        let session = start_session(task, (attempt, restarted), &mut tally, result)?;
         // Refused by a usage window: started again after its reset, spending no retry.
         if let Some(window) = session.log.usage_refusal().cloned() {
             match usage_window::after_refusal(task, attempt, &session, &window, &mut tally, result)
@@ -470,6 +457,34 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
             }
         }
         return Some(conclude_attempts(task, outcome, session, tally, result));
+    }
+}
+
+/// Starts the session of `attempt` (`restarted` when a limit stopped it before it did
+/// anything); `None` when it could not start, with why recorded in `result`.
+fn start_session(
+    task: &Task,
+    (attempt, restarted): (u32, bool),
+    tally: &mut Tally,
+    result: &mut TaskResult,
+) -> Option<Session> {
+    let args = task.session_arguments();
+    match session::run(&task.launch(attempt, restarted, &args)) {
+        Ok(session) => Some(session),
+        // Signalled between the checkout and the start: the worktree holds nothing yet, and
+        // left in place it would block the next run of the same tasks.
+        Err(StartFailure::Interrupted(_)) if attempt == 1 && task.plan.resume.is_none() => {
+            discard_unstarted(task, result);
+            None
+        }
+        Err(failure) => {
+            record_start_failure(task, failure, result);
+            // Earlier attempts ran: their cost and output are the task's all the same.
+            let log = ((attempt > 1 || restarted) && task.plan.log.exists())
+                .then(|| task.plan.log.display().to_string());
+            std::mem::take(tally).settle(result, log);
+            None
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! session again (a retry, or a session porch stopped for a rate limit) asks for a slot and
 //! waits until the scheduler grants one under the current concurrency limit; sessions report
 //! what they learn about the API and the usage windows; the scheduler asks a session to stop,
-//! or refuses every slot once no session may start any more.
+//! or refuses every slot once no session may start any more; a task tells the base it decided
+//! on, and waits until the results hold it.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crate::agent::ApiEvent;
 use crate::agent::usage::UsageWindow;
 use crate::process::shutdown;
+use crate::task::base::Base;
 
 /// A task asks to start its session again, not before `not_before`.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +29,14 @@ pub type ApiReport = (usize, ApiEvent);
 /// One task's session reported this about a usage window.
 pub type UsageReport = (usize, UsageWindow);
 
+/// The base a task decided on when it started (from the tasks it depends on), and where the
+/// scheduler says it is recorded.
+pub struct BaseReport {
+    pub task: usize,
+    pub base: Base,
+    pub recorded: Sender<()>,
+}
+
 pub struct Slots {
     requests: Sender<SlotRequest>,
     grants: Vec<(Sender<()>, Receiver<()>)>,
@@ -35,13 +45,16 @@ pub struct Slots {
     usage_reports: Sender<UsageReport>,
     /// Why no session starts again in this run, once that is so.
     refusal: Mutex<Option<String>>,
+    bases: Sender<BaseReport>,
 }
 
-/// What the scheduler reads: slot requests, API reports and usage reports.
+/// What the scheduler reads: slot requests, API reports, usage reports and the bases tasks
+/// decided on.
 pub struct Inbox {
     pub requests: Receiver<SlotRequest>,
     pub api_reports: Receiver<ApiReport>,
     pub usage_reports: Receiver<UsageReport>,
+    pub bases: Receiver<BaseReport>,
 }
 
 /// How often a task waiting for a slot looks for a signal to porch.
@@ -52,6 +65,7 @@ impl Slots {
         let (requests, requests_rx) = crossbeam_channel::unbounded();
         let (api_reports, api_rx) = crossbeam_channel::unbounded();
         let (usage_reports, usage_rx) = crossbeam_channel::unbounded();
+        let (bases, bases_rx) = crossbeam_channel::unbounded();
         let slots = Slots {
             requests,
             grants: (0..tasks).map(|_| crossbeam_channel::bounded(1)).collect(),
@@ -59,11 +73,13 @@ impl Slots {
             api_reports,
             usage_reports,
             refusal: Mutex::new(None),
+            bases,
         };
         let inbox = Inbox {
             requests: requests_rx,
             api_reports: api_rx,
             usage_reports: usage_rx,
+            bases: bases_rx,
         };
         (slots, inbox)
     }
@@ -119,6 +135,22 @@ impl Slots {
     /// Read by the session's watcher.
     pub fn stop_flag(&self, task: usize) -> &AtomicBool {
         &self.stop[task]
+    }
+
+    /// Tells the scheduler the base `task` starts from, and waits until the results file holds
+    /// it: a porch killed during the session must leave a record of what the branch's work is
+    /// measured against (`porch resume` counts it from there).
+    pub fn record_base(&self, task: usize, base: &Base) {
+        let (recorded, written) = crossbeam_channel::bounded(1);
+        let report = BaseReport {
+            task,
+            base: base.clone(),
+            recorded,
+        };
+        if self.bases.send(report).is_ok() {
+            // An error only means the scheduler is gone: nothing is left to wait for.
+            let _ = written.recv();
+        }
     }
 
     /// Where a session sends what it learns about the API.

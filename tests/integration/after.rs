@@ -13,18 +13,18 @@ use serde_json::{Value, json};
 use crate::support::{self, DEADLINE, Porch, Reaper, Run, Sandbox};
 
 /// `porch run TASKS .` from inside the repository, results stored per run (no `-o`).
-fn run_stored(sandbox: &Sandbox, tasks: &Path) -> Run {
+pub(crate) fn run_stored(sandbox: &Sandbox, tasks: &Path) -> Run {
     stored_run(sandbox, tasks).run()
 }
 
-fn stored_run(sandbox: &Sandbox, tasks: &Path) -> Porch {
+pub(crate) fn stored_run(sandbox: &Sandbox, tasks: &Path) -> Porch {
     let mut porch = sandbox.porch_run(&[support::path_str(tasks)]);
     porch.without_output().current_dir(sandbox.repo());
     porch
 }
 
 /// `porch COMMAND ARGS --worktree-dir WT` from inside the repository (REPO defaults to `.`).
-fn after(sandbox: &Sandbox, args: &[&str]) -> Porch {
+pub(crate) fn after(sandbox: &Sandbox, args: &[&str]) -> Porch {
     let mut porch = sandbox.porch(args);
     porch
         .worktree_dir(sandbox.worktree_dir())
@@ -50,7 +50,7 @@ fn run_ids(sandbox: &Sandbox) -> Vec<String> {
     ids
 }
 
-fn latest_results(sandbox: &Sandbox) -> (String, Value) {
+pub(crate) fn latest_results(sandbox: &Sandbox) -> (String, Value) {
     let id = run_ids(sandbox).pop().expect("a stored run");
     let path = state_dir(sandbox).join("runs").join(format!("{id}.json"));
     let value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();

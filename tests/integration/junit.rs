@@ -1,15 +1,17 @@
 //! `--junit FILE`: the JUnit XML report of a run and of `porch resume`, read back with an XML
 //! parser as a CI system would.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_json::json;
 
 use crate::support::{self, DEADLINE, Porch, Sandbox, task, wait_until};
 
-/// The report, parsed: (the testsuite's attributes, each testcase in order).
+/// The report, parsed: (the testsuite's attributes, its properties, each testcase in order).
 struct Report {
     suite: Vec<(String, String)>,
+    properties: Vec<(String, String)>,
     cases: Vec<Case>,
 }
 
@@ -18,21 +20,59 @@ struct Case {
     name: String,
     classname: String,
     time: f64,
-    properties: Vec<(String, String)>,
+    /// The task's facts, `name: value` lines of its `<system-out>`.
+    facts: Vec<(String, String)>,
     /// (type, message, text) of the `<failure>`.
     failure: Option<(String, String, String)>,
     /// The `<skipped>`'s message.
     skipped: Option<String>,
 }
 
+/// The Jenkins xunit plugin's JUnit schema, which it rejects a report against.
+fn jenkins_schema() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/jenkins-xunit-junit-10.xsd")
+}
+
+/// Fails unless `xmllint --schema` finds the report valid under Jenkins' JUnit schema.
+fn assert_valid_for_jenkins(path: &Path) {
+    let checked = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(jenkins_schema())
+        .arg(path)
+        .output();
+    let out = match checked {
+        Ok(out) => out,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!(
+            "xmllint is missing: the JUnit tests validate reports with it; install it \
+             (Debian, Ubuntu: apt-get install libxml2-utils)"
+        ),
+        Err(err) => panic!("xmllint could not be started: {err}"),
+    };
+    assert!(
+        out.status.success(),
+        "the JUnit report {} does not validate against {}:\n{}\n{}",
+        path.display(),
+        jenkins_schema().display(),
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(path).unwrap_or_default()
+    );
+}
+
 impl Report {
     fn read(path: &Path) -> Report {
+        assert_valid_for_jenkins(path);
         let bytes = std::fs::read(path).expect("the JUnit report exists");
         let text = String::from_utf8(bytes).expect("the JUnit report is UTF-8");
         let doc = roxmltree::Document::parse(&text)
             .unwrap_or_else(|err| panic!("the JUnit report is not XML ({err}):\n{text}"));
         let root = doc.root_element();
         assert_eq!(root.tag_name().name(), "testsuites");
+        assert_eq!(
+            root.attribute("skipped"),
+            None,
+            "Jenkins refuses it:\n{text}"
+        );
         let suites: Vec<_> = root.children().filter(|n| n.is_element()).collect();
         assert_eq!(suites.len(), 1, "one testsuite:\n{text}");
         let suite = suites[0];
@@ -42,8 +82,18 @@ impl Report {
             .filter(|n| n.has_tag_name("testcase"))
             .map(case)
             .collect();
+        let properties = suite
+            .children()
+            .filter(|n| n.has_tag_name("properties"))
+            .flat_map(|p| p.children().filter(|n| n.has_tag_name("property")))
+            .map(|n| {
+                let value = n.attribute("value").unwrap_or_default().to_string();
+                (n.attribute("name").unwrap().to_string(), value)
+            })
+            .collect();
         Report {
             suite: attributes(suite),
+            properties,
             cases,
         }
     }
@@ -66,11 +116,19 @@ impl Report {
             .find(|c| c.name == name)
             .unwrap_or_else(|| panic!("no testcase {name}: {:?}", self.cases))
     }
+
+    /// A `<property>` of the testsuite.
+    fn property(&self, name: &str) -> Option<&str> {
+        self.properties
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl Case {
-    fn property(&self, name: &str) -> Option<&str> {
-        self.properties
+    fn fact(&self, name: &str) -> Option<&str> {
+        self.facts
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
@@ -85,22 +143,18 @@ fn attributes(node: roxmltree::Node) -> Vec<(String, String)> {
 
 fn case(node: roxmltree::Node) -> Case {
     let child = |tag: &str| node.children().find(|n| n.has_tag_name(tag));
-    let properties = child("properties")
-        .map(|p| {
-            p.children()
-                .filter(|n| n.has_tag_name("property"))
-                .map(|n| {
-                    let value = n.attribute("value").unwrap_or_default().to_string();
-                    (n.attribute("name").unwrap().to_string(), value)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let facts = child("system-out")
+        .and_then(|out| out.text())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
     Case {
         name: node.attribute("name").unwrap().to_string(),
         classname: node.attribute("classname").unwrap().to_string(),
         time: node.attribute("time").unwrap().parse().unwrap(),
-        properties,
+        facts,
         failure: child("failure").map(|f| {
             (
                 f.attribute("type").unwrap().to_string(),
@@ -158,11 +212,11 @@ fn the_report_counts_the_tasks_and_shows_each_failure_with_its_logs_last_lines()
     let fine = report.case("fine");
     assert_eq!(fine.classname, "porch");
     assert!(fine.failure.is_none() && fine.skipped.is_none(), "{fine:?}");
-    assert_eq!(fine.property("branch"), Some("task/fine"));
+    assert_eq!(fine.fact("branch"), Some("task/fine"));
     let session = task(&results, "fine")["session_id"].as_str().unwrap();
-    assert_eq!(fine.property("session_id"), Some(session));
+    assert_eq!(fine.fact("session_id"), Some(session));
     let cost = task(&results, "fine")["cost_usd"].as_f64().unwrap();
-    let reported: f64 = fine.property("cost_usd").unwrap().parse().unwrap();
+    let reported: f64 = fine.fact("cost_usd").unwrap().parse().unwrap();
     assert!((reported - cost).abs() < 1e-4, "{reported} for {cost}");
     let seconds = task(&results, "fine")["duration_ms"].as_f64().unwrap() / 1000.0;
     assert!(
@@ -219,9 +273,15 @@ fn an_interrupted_run_and_its_resume_each_write_their_report() {
     porch.wait().expect_code(130);
     let report = Report::read(&junit);
     assert_eq!(report.counts(), ["2", "1", "0", "1"]);
-    let (kind, message, _) = report.case("first").failure.clone().unwrap();
+    let (kind, message, text) = report.case("first").failure.clone().unwrap();
     assert_eq!(kind, "interrupted");
     assert!(message.contains("SIGINT"), "{message}");
+    assert!(
+        text.starts_with("interrupted: porch received signal 2 (SIGINT)\n"),
+        "said once:\n{text}"
+    );
+    // Nothing cost anything: no session got to its result.
+    assert_eq!(report.property("cost_usd"), Some("0.0000"));
     let skipped = report
         .case("second")
         .skipped
