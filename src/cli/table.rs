@@ -287,6 +287,15 @@ const RUNS_WORKTREE_DIR: Takes = Takes {
     opt: Opt::WorktreeDir,
     about: "the --worktree-dir the run was given [default: ~/worktrees]",
 };
+/// REPO, `--run` and `--worktree-dir`: which stored run a command reads.
+const THE_RUN_CHOICE: &[Takes] = &[
+    REPO,
+    Takes {
+        opt: Opt::Run,
+        about: THE_RUN,
+    },
+    RUNS_WORKTREE_DIR,
+];
 
 const EXIT_CODES: &str = "\
 Exit codes: 0 every task succeeded; 1 a task failed, timed out or was skipped, or the results
@@ -404,18 +413,11 @@ pub const COMMANDS: &[Spec] = &[
         usage: &["porch report [OPTIONS] [REPO]"],
         arguments: &[REPO_ARGUMENT],
         flags: &[
-            &[
-                REPO,
-                Takes {
-                    opt: Opt::Run,
-                    about: THE_RUN,
-                },
-                RUNS_WORKTREE_DIR,
-                Takes {
-                    opt: Opt::Output,
-                    about: "write the page to FILE instead of standard output",
-                },
-            ],
+            THE_RUN_CHOICE,
+            &[Takes {
+                opt: Opt::Output,
+                about: "write the page to FILE instead of standard output",
+            }],
             ONLY_HELP,
         ],
         refused: None,
@@ -439,13 +441,8 @@ pub const COMMANDS: &[Spec] = &[
             REPO_ARGUMENT,
         ],
         flags: &[
+            THE_RUN_CHOICE,
             &[
-                REPO,
-                Takes {
-                    opt: Opt::Run,
-                    about: THE_RUN,
-                },
-                RUNS_WORKTREE_DIR,
                 Takes {
                     opt: Opt::Raw,
                     about: "the log byte for byte, as claude printed it (stream-json; stderr\n\

@@ -159,7 +159,7 @@ fn push_testcase(xml: &mut String, task: &TaskResult, tail: &[String]) {
                 xml,
                 r#"      <failure message="{}" type="{}">"#,
                 attribute(&reason),
-                status_name(task.status)
+                task.status.as_str()
             );
             xml.push_str(&text(&failure_body(&reason, task, tail)));
             xml.push_str("</failure>\n");
@@ -173,7 +173,7 @@ fn push_testcase(xml: &mut String, task: &TaskResult, tail: &[String]) {
 /// plugins validate against allow no `<properties>` in a `<testcase>`.
 fn push_facts(xml: &mut String, task: &TaskResult) {
     let facts = [
-        ("status", Some(status_name(task.status).to_string())),
+        ("status", Some(task.status.as_str().to_string())),
         ("branch", Some(task.branch.clone())),
         ("session_id", task.session_id.clone()),
         ("cost_usd", task.cost_usd.map(|c| format!("{c:.4}"))),
@@ -193,14 +193,14 @@ fn push_facts(xml: &mut String, task: &TaskResult) {
 /// What the user reads first: the task's error, else claude's result, else its status.
 fn reason(task: &TaskResult) -> String {
     let said = task.error.as_deref().or(task.result.as_deref());
-    let reason = said.map_or_else(|| status_name(task.status).replace('_', " "), String::from);
+    let reason = said.map_or_else(|| task.status.as_str().replace('_', " "), String::from);
     crate::util::clip::visible(&reason).into_owned()
 }
 
 fn failure_body(reason: &str, task: &TaskResult, tail: &[String]) -> String {
     // A reason that says the status already (`interrupted: porch received …`) is not told
     // it twice.
-    let status = status_name(task.status);
+    let status = task.status.as_str();
     let mut body = if reason.starts_with(&status.replace('_', " ")) {
         format!("{reason}\n")
     } else {
@@ -234,18 +234,6 @@ fn push_properties(xml: &mut String, indent: &str, properties: &[(&str, Option<S
         }
     }
     let _ = writeln!(xml, "{indent}</properties>");
-}
-
-fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Pending => "pending",
-        Status::Running => "running",
-        Status::Succeeded => "succeeded",
-        Status::Failed => "failed",
-        Status::TimedOut => "timed_out",
-        Status::Interrupted => "interrupted",
-        Status::Skipped => "skipped",
-    }
 }
 
 fn seconds(ms: u64) -> String {

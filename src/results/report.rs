@@ -265,7 +265,7 @@ fn task_row(index: usize, task: &TaskResult, scale: &Scale) -> String {
     let mut out = format!(
         "<g class=\"task-row\" data-task=\"{name}\" data-status=\"{status}\">\n\
          <text x=\"4\" y=\"{baseline}\">{label}</text>\n",
-        status = status_word(task.status),
+        status = task.status.as_str(),
         baseline = middle + 4,
         label = clip_label(&task.name, 34),
     );
@@ -330,7 +330,7 @@ fn attempt_bar(
     let (Some(start), Some(end)) = (at(&attempt.started_at), at(&attempt.ended_at)) else {
         return String::new();
     };
-    let mut class = format!("attempt {}", status_word(attempt.status));
+    let mut class = format!("attempt {}", attempt.status.as_str());
     if (attempt.attempt as usize) < last {
         class.push_str(if attempt.usage_limit.is_some() {
             " usage"
@@ -342,7 +342,7 @@ fn attempt_bar(
         "{} attempt {}: {} in {}",
         task.name,
         attempt.attempt,
-        status_word(attempt.status),
+        attempt.status.as_str(),
         short_ms(attempt.duration_ms)
     );
     if let Some(kind) = &attempt.usage_limit {
@@ -451,7 +451,7 @@ fn task_table(tasks: &[TaskResult]) -> String {
             Some(push) => format!("failed: {}", push.error.as_deref().unwrap_or("")),
             None => String::new(),
         };
-        let status = status_word(task.status);
+        let status = task.status.as_str();
         let _ = writeln!(
             out,
             "<tr data-task=\"{name}\"><td>{name}</td><td class=\"{status}\">{status}</td>\
@@ -507,7 +507,7 @@ fn task_details(task: &TaskResult, extras: &TaskExtras) -> String {
     let mut out = format!(
         "<details data-task=\"{name}\">\n<summary>{name} \u{2014} <span class=\"{status}\">{status}\
          </span></summary>\n",
-        status = status_word(task.status)
+        status = task.status.as_str()
     );
     if let Some(description) = &task.description {
         let _ = writeln!(out, "<p>{}</p>", escape(description));
@@ -519,7 +519,7 @@ fn task_details(task: &TaskResult, extras: &TaskExtras) -> String {
                 out,
                 "<li>attempt {}: {} in {}{}{}</li>",
                 attempt.attempt,
-                status_word(attempt.status),
+                attempt.status.as_str(),
                 short_ms(attempt.duration_ms),
                 attempt
                     .error
@@ -546,18 +546,6 @@ fn task_details(task: &TaskResult, extras: &TaskExtras) -> String {
         escape(if tail.is_empty() { "no log" } else { &tail })
     );
     out
-}
-
-fn status_word(status: Status) -> &'static str {
-    match status {
-        Status::Pending => "pending",
-        Status::Running => "running",
-        Status::Succeeded => "succeeded",
-        Status::Failed => "failed",
-        Status::TimedOut => "timed_out",
-        Status::Interrupted => "interrupted",
-        Status::Skipped => "skipped",
-    }
 }
 
 /// Text made inert in HTML, in an element or in a quoted attribute: markup characters become
