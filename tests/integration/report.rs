@@ -172,6 +172,28 @@ fn run_refuses_a_report_path_it_could_not_write_then_writes_the_report_with_its_
         sandbox.branches().iter().all(|b| !b.starts_with("task/")),
         "nothing made"
     );
+    let same = sandbox.path().join("same.out");
+    let same = support::path_str(&same);
+    let clashes = [
+        (
+            vec!["-o", same, "--report", same],
+            "-o and --report name the same file",
+        ),
+        (
+            vec!["--junit", same, "--report", same],
+            "--junit and --report name the same file",
+        ),
+    ];
+    for (args, message) in clashes {
+        let mut porch = sandbox.porch(&["run"]);
+        porch
+            .args(&args)
+            .agent(support::fixture_agent())
+            .worktree_dir(sandbox.worktree_dir());
+        let run = porch.arg(&tasks).arg(sandbox.repo()).run();
+        run.expect_code(2).expect_stderr(message);
+        assert!(!Path::new(same).exists(), "{message}: nothing written");
+    }
 
     let page = sandbox.path().join("run.html");
     let mut porch = sandbox.porch_run(&["--report", support::path_str(&page)]);
