@@ -58,6 +58,7 @@ fn dispatch() -> Result<ExitCode, Error> {
         Command::Report(args) => commands::report::report(&args),
         Command::Logs(args) => commands::logs::logs(&args),
         Command::Merge(args) => commands::merge::merge(&args),
+        Command::Pr(args) => commands::pr::pr(&args),
         Command::Clean(args) => commands::clean::clean(&args),
         Command::Resume(args) => commands::resume::resume(&args),
         Command::MergeResults(args) => commands::merge_results::merge_results(&args),

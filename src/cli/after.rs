@@ -14,6 +14,7 @@ use crate::preflight::options::DEFAULT_KEEP_RUNS;
 use crate::preflight::options::LogsArgs;
 use crate::preflight::options::MergeArgs;
 use crate::preflight::options::MergeResultsArgs;
+use crate::preflight::options::PrArgs;
 use crate::preflight::options::ReportArgs;
 use crate::preflight::options::StatusArgs;
 use crate::state::runs::RunChoice;
@@ -112,6 +113,34 @@ pub fn merge(given: &Given) -> Result<Command, Error> {
     Ok(Command::Merge(MergeArgs {
         choice: choice(given, repo)?,
         into,
+        tasks: positionals.map(task_name).collect::<Result<_, _>>()?,
+    }))
+}
+
+/// `porch pr [REPO] [TASK...]`: REPO is read as `porch merge` reads it.
+pub fn pr(given: &Given) -> Result<Command, Error> {
+    let mut positionals = given.positionals.clone().into_iter().peekable();
+    let repo = match given.os(Opt::Repo) {
+        None => positionals.next_if(is_repo_path),
+        Some(_) => None,
+    };
+    if given.switch(Opt::Draft) && given.switch(Opt::Ready) {
+        return Err(
+            Error::usage("--draft and --ready were both given").with_hint(
+                "pull requests are drafts by default; --ready opens them ready for review",
+            ),
+        );
+    }
+    let branch_hint = "name a branch of the remote, e.g. --base main";
+    Ok(Command::Pr(PrArgs {
+        choice: choice(given, repo)?,
+        remote: given.text(
+            Opt::Remote,
+            "a remote",
+            "name a remote, e.g. --remote origin",
+        )?,
+        draft: !given.switch(Opt::Ready),
+        base: given.text(Opt::Base, "a branch name", branch_hint)?,
         tasks: positionals.map(task_name).collect::<Result<_, _>>()?,
     }))
 }
@@ -259,6 +288,26 @@ mod tests {
             assert_eq!(merge.choice.repo, PathBuf::from("."), "{first}");
             assert_eq!(merge.tasks, [first, "b"]);
         }
+    }
+
+    #[test]
+    fn pr_reads_tasks_after_repo_and_is_a_draft_unless_ready() {
+        let Command::Pr(pr) = parsed(&["pr", "a", "--remote", "up", "--base", "dev"]).unwrap()
+        else {
+            panic!("not pr")
+        };
+        assert_eq!(pr.tasks, ["a"]);
+        assert_eq!(pr.remote.as_deref(), Some("up"));
+        assert_eq!(pr.base.as_deref(), Some("dev"));
+        assert!(pr.draft);
+        let Command::Pr(pr) = parsed(&["pr", "--ready"]).unwrap() else {
+            panic!("not pr")
+        };
+        assert!(!pr.draft && pr.tasks.is_empty());
+        let message = parsed(&["pr", "--draft", "--ready"])
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("both given"), "{message}");
     }
 
     #[test]

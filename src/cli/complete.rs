@@ -59,7 +59,7 @@ pub fn request(args: Vec<OsString>, env: &Env) -> Request {
     };
     let source = match given.spec.name {
         Name::Run => tasks_file(&given).map_or(Source::None, Source::TasksFile),
-        Name::Logs | Name::Merge => run_choice(&given).map_or(Source::None, Source::Run),
+        Name::Logs | Name::Merge | Name::Pr => run_choice(&given).map_or(Source::None, Source::Run),
         _ => Source::None,
     };
     Request {

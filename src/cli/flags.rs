@@ -57,6 +57,16 @@ pub enum Opt {
     GoalFile,
     MaxTasks,
     Model,
+    /// `porch run --pr`: pull requests at the end of the run.
+    Pr,
+    /// `--remote NAME` of the pull requests.
+    Remote,
+    Draft,
+    Ready,
+    /// `porch pr --base BRANCH`.
+    Base,
+    OnFinish,
+    OnTaskFinish,
 }
 
 /// What a flag's value or a positional argument completes to.
@@ -269,6 +279,28 @@ pub const FLAGS: &[Flag] = &[
         "model",
         None,
         value("MODEL", Completes::Nothing),
+    ),
+    switch(Opt::Pr, "pr", None),
+    valued(
+        Opt::Remote,
+        "remote",
+        None,
+        value("NAME", Completes::Nothing),
+    ),
+    switch(Opt::Draft, "draft", None),
+    switch(Opt::Ready, "ready", None),
+    valued(Opt::Base, "base", None, value("BRANCH", Completes::Nothing)),
+    valued(
+        Opt::OnFinish,
+        "on-finish",
+        None,
+        value("CMD", Completes::Nothing),
+    ),
+    valued(
+        Opt::OnTaskFinish,
+        "on-task-finish",
+        None,
+        value("CMD", Completes::Nothing),
     ),
 ];
 

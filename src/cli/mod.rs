@@ -29,6 +29,7 @@ use crate::preflight::options::CleanArgs;
 use crate::preflight::options::LogsArgs;
 use crate::preflight::options::MergeArgs;
 use crate::preflight::options::MergeResultsArgs;
+use crate::preflight::options::PrArgs;
 use crate::preflight::options::ReportArgs;
 use crate::preflight::options::ResumeArgs;
 use crate::preflight::options::RunArgs;
@@ -53,6 +54,7 @@ pub enum Command {
     Clean(CleanArgs),
     Resume(ResumeArgs),
     MergeResults(MergeResultsArgs),
+    Pr(PrArgs),
     Plan(Box<crate::preflight::options::PlanArgs>),
     Help(HelpTopic),
     Version,
@@ -120,6 +122,7 @@ fn command(given: &Given) -> Result<Command, Error> {
         Name::Merge => after::merge(given),
         Name::Clean => after::clean(given),
         Name::MergeResults => after::merge_results(given),
+        Name::Pr => after::pr(given),
         Name::Init => init(given),
         Name::Plan => plan::plan(given),
         Name::List => list(given),
@@ -352,7 +355,7 @@ mod tests {
         assert_eq!(
             err.hint().as_deref(),
             Some(
-                "the commands are run, init, plan, list, status, report, logs, resume, merge, clean, merge-results, completions and help"
+                "the commands are run, init, plan, list, status, report, logs, resume, merge, pr, clean, merge-results, completions and help"
             )
         );
     }

@@ -151,8 +151,16 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
         skip: Vec::new(),
         shard: None,
         push: push(given)?,
+        pr: given.switch(Opt::Pr),
+        remote: given.text(Opt::Remote, "a remote", "name a remote, e.g. --remote origin")?,
+        on_finish: given.text(Opt::OnFinish, "a command", HOOK_HINT)?,
+        on_task_finish: given.text(Opt::OnTaskFinish, "a command", HOOK_HINT)?,
     })
 }
+
+/// The hint of an empty `--on-finish` or `--on-task-finish`.
+const HOOK_HINT: &str =
+    "give a shell command, e.g. --on-finish 'notify-send porch \"$PORCH_SUMMARY\"'";
 
 pub fn claude(given: &Given) -> Result<Option<Sourced<OsString>>, Error> {
     let value = given.path(Opt::Claude)?;

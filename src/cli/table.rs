@@ -19,6 +19,7 @@ pub enum Name {
     Merge,
     Clean,
     MergeResults,
+    Pr,
     Help,
     Completions,
 }
@@ -326,7 +327,7 @@ pub const COMMANDS: &[Spec] = &[
                 ..REPO_ARGUMENT
             },
         ],
-        flags: &[RUN_INPUT, RUN_SETTINGS, RUN_SELECTION, ONLY_HELP],
+        flags: &[RUN_INPUT, RUN_SETTINGS, WHEN_DONE, RUN_SELECTION, ONLY_HELP],
         refused: None,
         notes: &[TASKS_FILE_NOTE, SIGNALS_NOTE, EXIT_CODES],
     },
@@ -482,6 +483,7 @@ pub const COMMANDS: &[Spec] = &[
                 RUNS_WORKTREE_DIR,
             ],
             RUN_SETTINGS,
+            WHEN_DONE,
             ONLY_HELP,
         ],
         refused: Some(Refused {
@@ -538,6 +540,7 @@ pub const COMMANDS: &[Spec] = &[
             "Exit codes: 0 every branch merged; 1 a branch was skipped; 2 bad usage, nothing merged.",
         ],
     },
+    PR,
     Spec {
         name: Name::Clean,
         word: "clean",
@@ -624,6 +627,90 @@ pub const COMMANDS: &[Spec] = &[
         notes: &[],
     },
 ];
+
+/// What `porch run` and `porch resume` do when they are done: pull requests, hooks.
+const WHEN_DONE: &[Takes] = &[
+    Takes {
+        opt: Opt::Pr,
+        about: "at the end, push each succeeded task's branch and open a draft pull\n\
+                request for it with gh (as `porch pr` does)",
+    },
+    Takes {
+        opt: Opt::Remote,
+        about: "the remote --pr pushes to [default: origin]",
+    },
+    Takes {
+        opt: Opt::OnFinish,
+        about: "run CMD (with sh -c) once the run has ended, also after Ctrl-C, with\n\
+                PORCH_RESULTS, PORCH_EXIT_CODE, PORCH_RUN_ID and PORCH_SUMMARY\n\
+                [default: the tasks file's on_finish]",
+    },
+    Takes {
+        opt: Opt::OnTaskFinish,
+        about: "run CMD (with sh -c) as each task ends, with PORCH_TASK,\n\
+                PORCH_TASK_STATUS, PORCH_BRANCH and PORCH_RESULTS\n\
+                [default: the tasks file's on_task_finish]",
+    },
+];
+
+const PR: Spec = Spec {
+    name: Name::Pr,
+    word: "pr",
+    overview: &[(
+        "porch pr [REPO] [TASK...]",
+        "push succeeded branches, open a draft pull request each",
+    )],
+    about: "porch pr: push each succeeded task's branch (of a repeated task, the winner's) and open a pull\n\
+            request for it with the GitHub CLI (gh), a draft unless --ready; a branch that has one gets\n\
+            it updated instead. A task that depends on one other is based on that task's branch.",
+    usage: &["porch pr [OPTIONS] [REPO] [TASK...]"],
+    arguments: &[
+        Argument {
+            completes: Completes::RepoOrTask,
+            ..REPO_ARGUMENT
+        },
+        Argument {
+            name: "TASK...",
+            about: "only these tasks (a repeated task's name means its winner) [default: all\n\
+                    that succeeded]",
+            completes: Completes::Tasks,
+        },
+    ],
+    flags: &[
+        &[
+            REPO,
+            Takes {
+                opt: Opt::Run,
+                about: THE_RUN,
+            },
+            RUNS_WORKTREE_DIR,
+            Takes {
+                opt: Opt::Remote,
+                about: "the remote to push to, where gh finds the pull requests [default: origin]",
+            },
+            Takes {
+                opt: Opt::Draft,
+                about: "open draft pull requests (the default)",
+            },
+            Takes {
+                opt: Opt::Ready,
+                about: "open pull requests ready for review",
+            },
+            Takes {
+                opt: Opt::Base,
+                about: "the base of a task without dependencies [default: its base branch]",
+            },
+        ],
+        ONLY_HELP,
+    ],
+    refused: None,
+    notes: &[
+        "gh is found on PATH, or as PORCH_GH; it must be logged in (`gh auth status`). Values of a\n\
+task's env never reach a pull request.",
+        "Exit codes: 0 every pull request was opened or updated; 1 one was not (push or gh failed);\n\
+2 bad usage, nothing done.",
+    ],
+};
 
 const PLAN: Spec = Spec {
     name: Name::Plan,

@@ -7,6 +7,7 @@ pub mod logs;
 pub mod merge;
 pub mod merge_results;
 pub mod plan;
+pub mod pr;
 pub mod report;
 pub mod resume;
 pub mod run;

@@ -183,6 +183,15 @@ fn render(run: &StoredRun, rows: &[Row], choice: &RunChoice) -> String {
         .collect();
     text.push_str(&table(header, &cells));
 
+    let pulls: Vec<(&str, &str)> = (results.tasks.iter())
+        .filter_map(|t| Some((t.name.as_str(), t.pr.as_ref()?.url.as_str())))
+        .collect();
+    if !pulls.is_empty() {
+        text.push_str("\npull requests:\n");
+        for (task, url) in pulls {
+            text.push_str(&format!("  {task}  {url}\n"));
+        }
+    }
     let resumes: Vec<&str> = rows.iter().filter_map(|r| r.resume.as_deref()).collect();
     if !resumes.is_empty() {
         text.push_str("\ncontinue a session:\n");

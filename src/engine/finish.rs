@@ -8,7 +8,9 @@ use crossbeam_channel::Sender;
 
 use crate::agent::log::rendered_tail;
 use crate::engine::conflicts;
+use crate::engine::hooks;
 use crate::engine::progress::Progress;
+use crate::engine::pulls;
 use crate::error::Error;
 use crate::git;
 use crate::output::events::Event;
@@ -39,6 +41,7 @@ pub fn conclude(
     record_dropped_lines(plan, &mut progress.results);
     rivals::pick_winners(&mut progress.results.tasks);
     look_for_conflicts(plan, &mut progress.results);
+    let pulls_ok = open_pull_requests(plan, &mut progress.results);
     let final_write = progress.finish();
     let junit_write = write_junit(plan, &progress.results);
     let statuses = progress.results.tasks.iter().map(|t| t.status);
@@ -48,6 +51,7 @@ pub fn conclude(
         statuses,
     );
     let code = after_pushes(code, &progress.results.tasks);
+    let code = if code == 0 && !pulls_ok { 1 } else { code };
     let code = write_report(plan, &progress.results, code);
     let results_file = plan.results_file();
     let finished = Event::RunFinished {
@@ -70,6 +74,7 @@ pub fn conclude(
                 .unwrap_or("the results file has every task's outcome; `porch status` shows them")
         ));
     }
+    hooks::run_finished(plan, code, &progress.results, mode);
     code
 }
 
@@ -102,6 +107,44 @@ fn look_for_conflicts(plan: &Plan, results: &mut Results) {
     conflicts::hide_env_values(&mut found.conflicts, plan);
     results.conflicts = found.conflicts;
     results.conflicts_note = found.note;
+}
+
+/// `--pr`: each succeeded task's pull request, once every task has ended (not after a signal
+/// to porch, which asks it to stop), stored in its result. Returns whether none failed.
+fn open_pull_requests(plan: &Plan, results: &mut Results) -> bool {
+    let Some(settings) = &plan.pull_requests else {
+        return true;
+    };
+    if shutdown::requested().is_some() {
+        return true;
+    }
+    let Ok(chosen) = pulls::chosen(&results.tasks, &[]) else {
+        return true;
+    };
+    let source = pulls::Source {
+        tasks: &results.tasks,
+        prompts: plan.tasks.iter().map(|t| t.task.prompt.clone()).collect(),
+        depends_on: plan.tasks.iter().map(|t| t.depends_on.clone()).collect(),
+        redactors: plan.tasks.iter().map(|t| &*t.redactor).collect(),
+        run_id: &plan.run_id,
+    };
+    let made = pulls::open(
+        &plan.repo.toplevel,
+        settings,
+        &source,
+        &chosen,
+        &mut |line| {
+            crate::sys::console::print_stderr(&format!("porch: {line}\n"));
+        },
+    );
+    let mut ok = true;
+    for (index, outcome) in made {
+        match outcome {
+            Ok(pr) => results.tasks[index].pr = Some(pr),
+            Err(_) => ok = false,
+        }
+    }
+    ok
 }
 
 /// `--junit`: the report of the finished run, each failed task with its log's last lines.

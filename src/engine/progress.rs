@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use crossbeam_channel::Sender;
 
+use crate::engine::hooks::TaskHooks;
 use crate::error::Error;
 use crate::output::events::Event;
 use crate::output::printer::{self, Message};
@@ -105,19 +106,29 @@ impl Progress {
 }
 
 /// Which tasks' ends were told to the printer (`task_finished`): each once, however it came
-/// to its end (its thread, a signal before it started, a refused thread).
-pub struct Announced(Vec<bool>);
+/// to its end (its thread, a signal before it started, a refused thread); each end also told to
+/// the task hook, when there is one.
+pub struct Announced {
+    told: Vec<bool>,
+    hooks: Option<TaskHooks>,
+}
 
 impl Announced {
     /// Tasks final before the run starts (carried by a resume) did not end in this run.
-    pub fn new(results: &Results) -> Announced {
-        Announced(results.tasks.iter().map(|t| is_final(t.status)).collect())
+    pub fn new(results: &Results, hooks: Option<TaskHooks>) -> Announced {
+        Announced {
+            told: results.tasks.iter().map(|t| is_final(t.status)).collect(),
+            hooks,
+        }
     }
 
     pub fn announce(&mut self, printer: &Sender<Message>, results: &Results) {
         for (index, task) in results.tasks.iter().enumerate() {
-            if !self.0[index] && is_final(task.status) {
-                self.0[index] = true;
+            if !self.told[index] && is_final(task.status) {
+                self.told[index] = true;
+                if let Some(hooks) = self.hooks.as_mut() {
+                    hooks.task_ended(index, task);
+                }
                 let result = Box::new(task.clone());
                 printer::event(
                     printer,
@@ -127,6 +138,13 @@ impl Announced {
                     },
                 );
             }
+        }
+    }
+
+    /// Waits for the task hooks still running: the run ends after them.
+    pub fn wait_for_hooks(self) {
+        if let Some(hooks) = self.hooks {
+            hooks.wait();
         }
     }
 }

@@ -10,6 +10,7 @@ use crossbeam_channel::Sender;
 use crate::agent::ApiEvent;
 use crate::agent::usage::{UsageStatus, UsageWindow};
 use crate::engine::dependencies::Dependencies;
+use crate::engine::hooks::TaskHooks;
 use crate::engine::progress::{Announced, Progress};
 use crate::engine::rules::{Blocked, Scheduler};
 use crate::engine::usage::{Decision, UsageWaits};
@@ -44,7 +45,8 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
     let dependencies = Dependencies::from_indices(dependencies).with_groups(&groups);
     let mut scheduler = Scheduler::new(initial, dependencies, plan.jobs, plan.stagger);
     let mut usage = UsageWaits::new(plan.max_wait);
-    let mut announced = Announced::new(&progress.results);
+    let hooks = TaskHooks::new(plan, &ctx.printer);
+    let mut announced = Announced::new(&progress.results, hooks);
     std::thread::scope(|scope| {
         let (finished_tx, finished_rx) = crossbeam_channel::unbounded::<Finished>();
         loop {
@@ -110,6 +112,7 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
     });
     progress.results.usage_limit_waits = usage.records(Instant::now());
     announced.announce(&ctx.printer, &progress.results);
+    announced.wait_for_hooks();
 }
 
 /// What porch does about a usage window a session told of: a `rejected` one holds every start

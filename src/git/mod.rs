@@ -1,6 +1,7 @@
 //! Every git call porch makes, and the lock that serialises the ones touching the shared
 //! repository.
 
+pub mod github;
 pub mod remote;
 pub mod scratch;
 

@@ -33,9 +33,10 @@ use crate::state::lock::RunLock;
 use crate::sys::atomic_file::{Destination, destination};
 use crate::sys::bounded_read;
 use crate::sys::writable;
+use crate::task::plan::{DEFAULT_REMOTE, Hooks, PullRequests};
 pub use crate::task::plan::{Plan, Resume, TaskPlan, TasksSource};
 use existing::{Existing, Place};
-pub use resume::{Resumption, plan_resume};
+pub use resume::{Resumption, plan_resume, stored_task_list};
 
 pub struct Environment {
     pub home: Option<PathBuf>,
@@ -108,6 +109,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
             tasks_file_order,
             shard: args.shard,
             push,
+            hooks: file.hooks,
         },
     )
 }
@@ -127,6 +129,8 @@ struct Decided {
     tasks_file_order: Vec<String>,
     shard: Option<Shard>,
     push: Option<String>,
+    /// The tasks file's `on_finish` and `on_task_finish`; the flags win.
+    hooks: Hooks,
 }
 
 /// The checks every plan's tasks pass last, then the `Plan` of them and the run's options.
@@ -139,6 +143,9 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         .filter(|p| p.carried.is_none())
         .count();
     let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, to_run, jobs::available_memory());
+    if args.pr {
+        pr_remote_reachable(args, &decided.repo)?;
+    }
     let Decided {
         repo,
         agent,
@@ -152,6 +159,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         tasks_file_order,
         shard,
         push,
+        hooks,
     } = decided;
     Ok(Plan {
         repo,
@@ -180,7 +188,22 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         tasks_file_order,
         shard,
         push,
+        pull_requests: args.pr.then(|| PullRequests {
+            remote: (args.remote.clone()).unwrap_or_else(|| DEFAULT_REMOTE.to_string()),
+            draft: true,
+            base: None,
+        }),
+        hooks: Hooks {
+            on_finish: shell(&args.on_finish).or(hooks.on_finish),
+            on_task_finish: shell(&args.on_task_finish).or(hooks.on_task_finish),
+        },
     })
+}
+
+/// `--on-finish CMD` as a command: `sh -c CMD`.
+fn shell(command: &Option<String>) -> Option<Vec<String>> {
+    let command = command.as_ref()?;
+    Some(vec!["sh".to_string(), "-c".to_string(), command.clone()])
 }
 
 /// `--push REMOTE` made ready for git (a path made absolute) and checked: git must reach it
@@ -202,6 +225,20 @@ fn push_remote(args: &RunArgs, repo: &Repo) -> Result<Option<String>, Error> {
         ))
     })?;
     Ok(Some(remote))
+}
+
+/// `--pr`: git must reach the remote before anything is created, as with `--push`.
+fn pr_remote_reachable(args: &RunArgs, repo: &Repo) -> Result<(), Error> {
+    let asked = args.remote.as_deref().unwrap_or(DEFAULT_REMOTE);
+    let remote = remote::resolve(&repo.toplevel, asked, &remote::current_dir());
+    remote::reach(&repo.toplevel, &remote).map_err(|err| {
+        Error::usage(format!(
+            "--pr: git cannot reach the remote {}: {}",
+            remote::shown(asked),
+            remote::shown_in(&err.reason(), &remote)
+        ))
+        .with_hint("name a remote with --remote (`git remote -v` lists them), or add `origin`")
+    })
 }
 
 fn read_task_list(arg: &str) -> Result<(TasksSource, TaskFile), Error> {

@@ -61,6 +61,14 @@ pub struct RunArgs {
     pub shard: Option<Shard>,
     /// `--push REMOTE`: each task's branch is pushed there once its work is committed.
     pub push: Option<String>,
+    /// `--pr`: pull requests for the succeeded tasks at the end.
+    pub pr: bool,
+    /// `--remote NAME`: where `--pr` pushes [default: origin].
+    pub remote: Option<String>,
+    /// `--on-finish CMD`: run with `sh -c` once the run has ended.
+    pub on_finish: Option<String>,
+    /// `--on-task-finish CMD`: run with `sh -c` as each task ends.
+    pub on_task_finish: Option<String>,
 }
 
 impl RunArgs {
@@ -98,6 +106,19 @@ pub struct MergeArgs {
     pub choice: RunChoice,
     /// An existing branch to merge into, instead of a new `porch/merge/<run id>`.
     pub into: Option<String>,
+    /// Only these tasks (or repeat groups); all succeeded ones when empty.
+    pub tasks: Vec<String>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct PrArgs {
+    pub choice: RunChoice,
+    /// `--remote NAME` [default: origin].
+    pub remote: Option<String>,
+    /// `--ready` not given.
+    pub draft: bool,
+    /// `--base BRANCH`: the base of a task without dependencies.
+    pub base: Option<String>,
     /// Only these tasks (or repeat groups); all succeeded ones when empty.
     pub tasks: Vec<String>,
 }

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::git::{self, BRANCH_PREFIX, Repo};
 use crate::preflight::branch_template::{self, RunStamp};
 use crate::preflight::options::{ResumeArgs, RunArgs};
+use crate::preflight::taskfile::TaskFile;
 use crate::results::{Shard, Status, TaskResult};
 use crate::state::StateDir;
 use crate::state::lock::run_holder;
@@ -95,19 +96,8 @@ fn plan_earlier(
     stamp: RunStamp,
     earlier: Earlier,
 ) -> Result<Plan, Error> {
-    // The tasks file's name is the path it was run with: its prompt files are found beside it.
-    let tasks = parse_tasks(
-        &earlier.source.name,
-        &earlier.source.name,
-        &earlier.source.bytes,
-    )
-    .map(|file| file.tasks)
-    .map_err(|err| {
-        Error::setup(
-            format!("the tasks run {} stored no longer read: {err}", earlier.id),
-            "run the tasks file again with `porch run`",
-        )
-    })?;
+    let file = stored_file(&earlier.source, &earlier.id)?;
+    let (tasks, hooks) = (file.tasks, file.hooks);
     let repo = Repo::open(&args.repo)?;
     let push = push_remote(args, &repo)?;
     let tasks_file_order = tasks.iter().map(|t| t.name.clone()).collect();
@@ -141,6 +131,7 @@ fn plan_earlier(
             tasks_file_order,
             shard: earlier.shard,
             push,
+            hooks,
         },
     )
 }
@@ -373,6 +364,27 @@ fn follow_a_move(location: &Location, earlier: &StoredRun) -> Result<Option<Stri
         "porch: {moved}: resuming it from its state in {}, its worktrees linked to the repository again\n",
         location.state.path().display()
     )))
+}
+
+/// The tasks file a run stored, read again. The tasks file's name is the path it was run
+/// with: its prompt files are found beside it.
+fn stored_file(source: &TasksSource, id: &str) -> Result<TaskFile, Error> {
+    parse_tasks(&source.name, &source.name, &source.bytes).map_err(|err| {
+        Error::setup(
+            format!("the tasks run {id} stored no longer read: {err}"),
+            "run the tasks file again with `porch run`",
+        )
+    })
+}
+
+/// The tasks of a stored run as its tasks file has them (a repeated task once, by its name).
+pub fn stored_task_list(
+    location: &Location,
+    run: &StoredRun,
+    choice: &RunChoice,
+) -> Result<Vec<Task>, Error> {
+    let source = stored_tasks(location, run, choice)?;
+    Ok(stored_file(&source, &run.id)?.tasks)
 }
 
 /// The tasks file as the earlier run read it.

@@ -14,6 +14,7 @@ use crate::engine::dependencies::Dependencies;
 use crate::error::Error;
 use crate::preflight::branch_template::Template;
 use crate::sys::bounded_read::{self, Refusal};
+use crate::task::plan::Hooks;
 pub use crate::task::plan::Task;
 use crate::util::strict_json::{self, Problem, Step};
 
@@ -43,7 +44,13 @@ pub const TASK_FIELDS: [&str; 20] = [
 /// Fields that say which task this is, or which others it follows: meaningless as a default
 /// for every task.
 pub const TASK_ONLY_FIELDS: [&str; 2] = ["name", "depends_on"];
-const FILE_FIELDS: [&str; 3] = ["tasks", "defaults", "branch_template"];
+const FILE_FIELDS: [&str; 5] = [
+    "tasks",
+    "defaults",
+    "branch_template",
+    "on_finish",
+    "on_task_finish",
+];
 /// One setting written two ways: a task that gives either replaces whichever the defaults give.
 const PROMPT_FIELDS: [&str; 2] = ["prompt", "prompt_file"];
 pub const MAX_NAME_LEN: usize = 64;
@@ -72,6 +79,11 @@ Top level:
                    own value, even null, replaces the default whole; prompt and prompt_file
                    count as one field)
   branch_template  each task's branch; --branch-template overrides it [default: task/{name}]
+  on_finish        a command list run once the run has ended, also after Ctrl-C, with
+                   PORCH_RESULTS, PORCH_EXIT_CODE, PORCH_RUN_ID, PORCH_SUMMARY (--on-finish
+                   overrides it)
+  on_task_finish   a command list run as each task ends, with PORCH_TASK, PORCH_TASK_STATUS,
+                   PORCH_BRANCH, PORCH_RESULTS (--on-task-finish overrides it)
                    {name} the task's name (required), {run} the run's id (its results file's
                    name, e.g. 20261201T201500Z-4242), {date} UTC YYYYMMDD, {time} UTC HHMMSS.
                    Worktrees, logs and saved attempts follow the branch (without a leading
@@ -138,6 +150,9 @@ pub struct TaskFile {
     pub tasks: Vec<Task>,
     /// The file's `branch_template`; `--branch-template` overrides it.
     pub branch_template: Option<Template>,
+    /// The file's `on_finish` and `on_task_finish`; `--on-finish` and `--on-task-finish`
+    /// override them.
+    pub hooks: Hooks,
 }
 
 /// Where a tasks file came from, for messages and for finding its `prompt_file`s.
@@ -242,12 +257,14 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<TaskFile, Error> {
         list,
         defaults,
         branch_template,
+        hooks,
     } = match document {
         Value::Object(object) => top_level(source, object)?,
         Value::Array(list) => TopLevel {
             list,
             defaults: Map::new(),
             branch_template: None,
+            hooks: Hooks::default(),
         },
         other => {
             return Err(source.error(
@@ -287,6 +304,7 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<TaskFile, Error> {
     Ok(TaskFile {
         tasks,
         branch_template,
+        hooks,
     })
 }
 
@@ -419,6 +437,7 @@ struct TopLevel {
     list: Vec<Value>,
     defaults: Map<String, Value>,
     branch_template: Option<Template>,
+    hooks: Hooks,
 }
 
 /// The `tasks` list, the `defaults` and the `branch_template` of a tasks file's object.
@@ -480,11 +499,56 @@ fn top_level(source: &Source, object: Map<String, Value>) -> Result<TopLevel, Er
             ));
         }
     };
+    let hooks = Hooks {
+        on_finish: hook(source, &object, "on_finish")?,
+        on_task_finish: hook(source, &object, "on_task_finish")?,
+    };
     Ok(TopLevel {
         list,
         defaults,
         branch_template,
+        hooks,
     })
+}
+
+/// A hook at the top level: a command as a list, the program then its arguments, or null.
+fn hook(
+    source: &Source,
+    object: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<Vec<String>>, Error> {
+    let hint = "write the command as a list, e.g. [\"notify-send\", \"porch is done\"]; for a shell, [\"sh\", \"-c\", \"...\"]";
+    let refuse = |message: String| Error::Tasks {
+        file: source.name.to_string(),
+        task: None,
+        field: Some(field.to_string()),
+        message,
+        hint: Some(hint.to_string()),
+    };
+    let list = match object.get(field) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(list)) => list,
+        Some(other) => return Err(refuse(format!("must be a list, got {}", describe(other)))),
+    };
+    let mut argv = Vec::with_capacity(list.len());
+    for item in list {
+        match item {
+            Value::String(arg) if !arg.contains('\0') => argv.push(arg.clone()),
+            other => {
+                return Err(refuse(format!(
+                    "holds {}, not a string without NUL",
+                    describe(other)
+                )));
+            }
+        }
+    }
+    match argv.first() {
+        None => Err(refuse("is an empty list".to_string())),
+        Some(program) if program.is_empty() => Err(refuse(
+            "names no program: its first entry is empty".to_string(),
+        )),
+        Some(_) => Ok(Some(argv)),
+    }
 }
 
 /// `defaults` may hold any task field but `TASK_ONLY_FIELDS`, each as valid as in a task.
@@ -1712,6 +1776,39 @@ mod tests {
             err.starts_with("t.json: tasks[1] (\"b\"): field `depends_on`: \"fix-2\" is not the name of a task in this file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn hooks_are_command_lists_at_the_top() {
+        let dir = PathBuf::from(".");
+        let source = Source {
+            name: "t.json",
+            dir: &dir,
+        };
+        let file = parse(
+            &source,
+            br#"{"on_finish":["notify-send","done"],"tasks":[{"name":"a","prompt":"p"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            file.hooks.on_finish,
+            Some(vec!["notify-send".into(), "done".into()])
+        );
+        assert_eq!(file.hooks.on_task_finish, None);
+        for (value, message) in [
+            (r#""notify-send done""#, "must be a list, got"),
+            ("[]", "is an empty list"),
+            (r#"["", "x"]"#, "names no program"),
+            ("[1]", "not a string"),
+        ] {
+            let text =
+                format!(r#"{{"on_task_finish":{value},"tasks":[{{"name":"a","prompt":"p"}}]}}"#);
+            let err = parse(&source, text.as_bytes()).unwrap_err().to_string();
+            assert!(
+                err.starts_with("t.json: field `on_task_finish`: ") && err.contains(message),
+                "{value}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Child processes: process groups and leftovers, porch's own signals, the commands run for a task and their environments.
 
+pub mod bounded;
 pub mod child;
 pub mod env;
 pub mod groups;

@@ -1,6 +1,7 @@
 //! The results file: its schema (documented in README.md, kept stable), counted and written.
 
 pub mod junit;
+pub mod pull_request;
 pub mod report;
 pub mod rivals;
 pub mod summary;
@@ -76,6 +77,14 @@ pub struct Push {
     /// When the push started and ended (RFC 3339).
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
+}
+
+/// A task's pull request (`porch pr`, `porch run --pr`), as gh names it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PullRequest {
+    pub url: String,
+    pub number: u64,
 }
 
 /// Read back by `porch merge-results`: every field has a default, so results of older porch
@@ -224,6 +233,8 @@ pub struct TaskResult {
     /// For an attempt of a repeated task: whether porch picked it as its group's best (see
     /// `rivals`); null for a task run once, and while the run goes on.
     pub winner: Option<bool>,
+    /// The task's pull request (`porch pr`, `porch run --pr`); null until one is opened.
+    pub pr: Option<PullRequest>,
 }
 
 /// How the task's `check` command ended.

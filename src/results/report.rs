@@ -435,7 +435,7 @@ fn task_table(tasks: &[TaskResult]) -> String {
     let mut out = String::from(
         "<h2>Tasks</h2>\n<table id=\"tasks\">\n<tr><th>Task</th><th>Status</th><th>Branch</th>\
          <th>Commits</th><th>Files</th><th>+/\u{2212}</th><th>Cost</th><th>Turns</th>\
-         <th>Attempts</th><th>Check</th><th>Push</th><th>Error</th></tr>\n",
+         <th>Attempts</th><th>Check</th><th>Push</th><th>Pull request</th><th>Error</th></tr>\n",
     );
     for task in tasks {
         let check = match &task.check {
@@ -457,7 +457,7 @@ fn task_table(tasks: &[TaskResult]) -> String {
             "<tr data-task=\"{name}\"><td>{name}</td><td class=\"{status}\">{status}</td>\
              <td>{branch}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">+{} \u{2212}{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"e\">{}</td></tr>",
+             <td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"e\">{}</td></tr>",
             task.commits,
             task.files_changed,
             task.insertions,
@@ -469,6 +469,7 @@ fn task_table(tasks: &[TaskResult]) -> String {
             task.attempts.len(),
             escape(&check),
             escape(&push),
+            pull_request(task),
             escape(task.error.as_deref().unwrap_or("")),
             name = escape(&task.name),
             branch = escape(&task.branch),
@@ -476,6 +477,19 @@ fn task_table(tasks: &[TaskResult]) -> String {
     }
     out.push_str("</table>\n");
     out
+}
+
+/// The task's pull request as a link, only to a web address: a `javascript:` URL in a
+/// results file must not become one.
+fn pull_request(task: &TaskResult) -> String {
+    let Some(pr) = &task.pr else {
+        return String::new();
+    };
+    let web = pr.url.starts_with("https://") || pr.url.starts_with("http://");
+    match web {
+        true => format!("<a href=\"{}\">#{}</a>", escape(&pr.url), pr.number),
+        false => format!("#{} {}", pr.number, escape(&pr.url)),
+    }
 }
 
 fn conflicts(results: &Results) -> String {
@@ -670,6 +684,23 @@ mod tests {
         );
         assert!(page.contains("sessions running (most: 1)"));
         assert!(page.contains("<dt>Exit code</dt><dd>1</dd>"));
+    }
+
+    #[test]
+    fn a_pull_request_is_a_link_only_to_a_web_address() {
+        let mut results = sample();
+        let pr = |url: &str| {
+            Some(crate::results::PullRequest {
+                url: url.into(),
+                number: 7,
+            })
+        };
+        results.tasks[0].pr = pr("https://forge.example/shop/pull/7");
+        results.tasks[1].pr = pr("javascript:alert(1)");
+        let page = render(&results, &[], None);
+        assert!(page.contains("<a href=\"https://forge.example/shop/pull/7\">#7</a>"));
+        assert!(page.contains("<td>#7 javascript:alert(1)</td>"), "{page}");
+        assert!(!page.contains("href=\"javascript"));
     }
 
     #[test]

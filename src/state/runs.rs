@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::error::{Error, IoContext};
 use crate::git::Repo;
+use crate::results::PullRequest;
 use crate::results::Shard;
 use crate::state::StateDir;
 use crate::state::lock::{Busy, RunLock, run_holder};
@@ -111,6 +112,8 @@ pub struct StoredTask {
     /// The one attempt of its group porch picked.
     pub winner: Option<bool>,
     pub attempts: Vec<StoredAttempt>,
+    /// Its pull request (`porch pr`, `porch run --pr`).
+    pub pr: Option<PullRequest>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -294,6 +297,16 @@ impl Location {
             Some(run) if looks_like_path(run) => read_run(Path::new(run)),
             Some(id) => self.load(id),
             None => self.load_latest(),
+        }
+    }
+
+    /// Writes a run's results file again, as `json`; the caller holds the run's lock. The
+    /// state directory's copy stays its user's alone.
+    pub fn rewrite(&self, run: &StoredRun, json: &str) -> Result<(), Error> {
+        if run.path == self.state.results_file(&run.id) {
+            self.state.record_results(&run.id, json)
+        } else {
+            atomic_file::write_atomic(&run.path, json.as_bytes())
         }
     }
 

@@ -99,6 +99,31 @@ pub struct Plan {
     pub shard: Option<Shard>,
     /// `--push`: the remote each task's branch goes to (resolved: a path is absolute).
     pub push: Option<String>,
+    /// `--pr`: pull requests for the succeeded tasks at the end.
+    pub pull_requests: Option<PullRequests>,
+    /// `--on-finish`, `--on-task-finish` (or the tasks file's).
+    pub hooks: Hooks,
+}
+
+/// How pull requests are made (`porch pr`, `porch run --pr`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullRequests {
+    /// As given (`origin` unless told); resolved like `--push`'s.
+    pub remote: String,
+    pub draft: bool,
+    /// The base of a task without dependencies [default: the task's own base branch].
+    pub base: Option<String>,
+}
+
+/// The remote pull requests are pushed to when `--remote` is not given.
+pub const DEFAULT_REMOTE: &str = "origin";
+
+/// Commands run when the run, or a task, has ended: a command and its arguments, no shell
+/// (`--on-finish CMD` is `sh -c CMD`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hooks {
+    pub on_finish: Option<Vec<String>>,
+    pub on_task_finish: Option<Vec<String>>,
 }
 
 impl Plan {
