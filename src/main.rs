@@ -55,6 +55,7 @@ fn dispatch() -> Result<ExitCode, Error> {
         }
         Command::List { repo } => commands::list::list(&repo).map(|()| ExitCode::SUCCESS),
         Command::Status(args) => commands::status::status(&args),
+        Command::Report(args) => commands::report::report(&args),
         Command::Logs(args) => commands::logs::logs(&args),
         Command::Merge(args) => commands::merge::merge(&args),
         Command::Pr(args) => commands::pr::pr(&args),

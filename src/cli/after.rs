@@ -15,6 +15,7 @@ use crate::preflight::options::LogsArgs;
 use crate::preflight::options::MergeArgs;
 use crate::preflight::options::MergeResultsArgs;
 use crate::preflight::options::PrArgs;
+use crate::preflight::options::ReportArgs;
 use crate::preflight::options::StatusArgs;
 use crate::state::runs::RunChoice;
 
@@ -54,6 +55,15 @@ pub fn status(given: &Given) -> Result<Command, Error> {
     Ok(Command::Status(StatusArgs {
         choice: choice(given, repo)?,
         json: given.switch(Opt::Json),
+    }))
+}
+
+pub fn report(given: &Given) -> Result<Command, Error> {
+    let (repo, mut rest) = repo_positional(given);
+    given.refuse_extra(rest.next())?;
+    Ok(Command::Report(ReportArgs {
+        choice: choice(given, repo)?,
+        output: given.path(Opt::Output)?,
     }))
 }
 
@@ -194,6 +204,33 @@ mod tests {
             worktree_dir: None,
             run: run.map(String::from),
         }
+    }
+
+    #[test]
+    fn report_takes_repo_run_and_an_output_file() {
+        let table: [(&[&str], RunChoice, Option<&str>); 3] = [
+            (&[], choice(".", None), None),
+            (
+                &["-o", "page.html", "r"],
+                choice("r", None),
+                Some("page.html"),
+            ),
+            (&["--run", "X", "--repo", "r"], choice("r", Some("X")), None),
+        ];
+        for (args, expected, output) in table {
+            let mut all = vec!["report"];
+            all.extend(args);
+            assert_eq!(
+                parsed(&all).unwrap(),
+                Command::Report(ReportArgs {
+                    choice: expected,
+                    output: output.map(PathBuf::from),
+                }),
+                "{args:?}"
+            );
+        }
+        let err = parsed(&["report", "a", "b"]).unwrap_err();
+        assert!(err.to_string().contains('b'), "{err}");
     }
 
     #[test]

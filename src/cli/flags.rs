@@ -16,6 +16,8 @@ pub enum Opt {
     Cleanup,
     Output,
     Junit,
+    /// `--report FILE` of run and resume: the HTML report.
+    Report,
     Claude,
     Color,
     Quiet,
@@ -193,6 +195,7 @@ pub const FLAGS: &[Flag] = &[
     switch(Opt::Cleanup, "cleanup", None),
     valued(Opt::Output, "output", Some('o'), FILE),
     valued(Opt::Junit, "junit", None, FILE),
+    valued(Opt::Report, "report", None, FILE),
     Flag {
         env: Some("PORCH_CLAUDE"),
         ..valued(Opt::Claude, "claude", None, value("PATH", Completes::Files))

@@ -30,6 +30,7 @@ use crate::preflight::options::LogsArgs;
 use crate::preflight::options::MergeArgs;
 use crate::preflight::options::MergeResultsArgs;
 use crate::preflight::options::PrArgs;
+use crate::preflight::options::ReportArgs;
 use crate::preflight::options::ResumeArgs;
 use crate::preflight::options::RunArgs;
 use crate::preflight::options::StatusArgs;
@@ -47,6 +48,7 @@ pub enum Command {
         repo: PathBuf,
     },
     Status(StatusArgs),
+    Report(ReportArgs),
     Logs(LogsArgs),
     Merge(MergeArgs),
     Clean(CleanArgs),
@@ -115,6 +117,7 @@ fn command(given: &Given) -> Result<Command, Error> {
         Name::Run => run::run(given),
         Name::Resume => run::resume(given),
         Name::Status => after::status(given),
+        Name::Report => after::report(given),
         Name::Logs => after::logs(given),
         Name::Merge => after::merge(given),
         Name::Clean => after::clean(given),
@@ -336,6 +339,7 @@ mod tests {
             ("list", HelpTopic::Command(Name::List)),
             ("help", HelpTopic::Main),
             ("status", HelpTopic::Command(Name::Status)),
+            ("report", HelpTopic::Command(Name::Report)),
             ("clean", HelpTopic::Command(Name::Clean)),
             ("merge-results", HelpTopic::Command(Name::MergeResults)),
         ];
@@ -351,7 +355,7 @@ mod tests {
         assert_eq!(
             err.hint().as_deref(),
             Some(
-                "the commands are run, init, plan, list, status, logs, resume, merge, pr, clean, merge-results, completions and help"
+                "the commands are run, init, plan, list, status, report, logs, resume, merge, pr, clean, merge-results, completions and help"
             )
         );
     }

@@ -126,6 +126,7 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
         cleanup: given.switch(Opt::Cleanup),
         output: given.path(Opt::Output)?,
         junit: given.path(Opt::Junit)?,
+        report: given.path(Opt::Report)?,
         claude: claude(given)?,
         color,
         output_mode: output_mode(given)?,

@@ -13,6 +13,7 @@ pub enum Name {
     Plan,
     List,
     Status,
+    Report,
     Logs,
     Resume,
     Merge,
@@ -173,6 +174,11 @@ const RUN_SETTINGS: &[Takes] = &[
                 per task, failures with their reason and the log's last lines",
     },
     Takes {
+        opt: Opt::Report,
+        about: "also write the run's HTML report to FILE at the end (as porch\n\
+                report writes it: timeline, tasks, conflicts, logs' last lines)",
+    },
+    Takes {
         opt: Opt::Claude,
         about: "the agent executable [default: claude on PATH]",
     },
@@ -300,6 +306,15 @@ const RUNS_WORKTREE_DIR: Takes = Takes {
     opt: Opt::WorktreeDir,
     about: "the --worktree-dir the run was given [default: ~/worktrees]",
 };
+/// REPO, `--run` and `--worktree-dir`: which stored run a command reads.
+const THE_RUN_CHOICE: &[Takes] = &[
+    REPO,
+    Takes {
+        opt: Opt::Run,
+        about: THE_RUN,
+    },
+    RUNS_WORKTREE_DIR,
+];
 
 const EXIT_CODES: &str = "\
 Exit codes: 0 every task succeeded; 1 a task failed, timed out or was skipped, or the results
@@ -412,6 +427,29 @@ pub const COMMANDS: &[Spec] = &[
         notes: &[],
     },
     Spec {
+        name: Name::Report,
+        word: "report",
+        overview: &[(
+            "porch report [REPO]",
+            "a run as one HTML page: timeline, tasks, conflicts, logs",
+        )],
+        about: "porch report: a run as one self-contained HTML page (no script, no external file): its\n\
+                header, a timeline of every task's sessions, the tasks' table, the conflicts, and each\n\
+                task's diff stat and last log lines",
+        usage: &["porch report [OPTIONS] [REPO]"],
+        arguments: &[REPO_ARGUMENT],
+        flags: &[
+            THE_RUN_CHOICE,
+            &[Takes {
+                opt: Opt::Output,
+                about: "write the page to FILE instead of standard output",
+            }],
+            ONLY_HELP,
+        ],
+        refused: None,
+        notes: &[],
+    },
+    Spec {
         name: Name::Logs,
         word: "logs",
         overview: &[(
@@ -429,13 +467,8 @@ pub const COMMANDS: &[Spec] = &[
             REPO_ARGUMENT,
         ],
         flags: &[
+            THE_RUN_CHOICE,
             &[
-                REPO,
-                Takes {
-                    opt: Opt::Run,
-                    about: THE_RUN,
-                },
-                RUNS_WORKTREE_DIR,
                 Takes {
                     opt: Opt::Raw,
                     about: "the log byte for byte, as claude printed it (stream-json; stderr\n\

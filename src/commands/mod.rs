@@ -9,6 +9,7 @@ pub mod merge;
 pub mod merge_results;
 pub mod plan;
 pub mod pr;
+pub mod report;
 pub mod resume;
 pub mod run;
 pub mod status;

@@ -12,16 +12,19 @@ use crate::engine::hooks;
 use crate::engine::progress::Progress;
 use crate::engine::pulls;
 use crate::error::Error;
+use crate::git;
 use crate::output::events::Event;
 use crate::output::mode::OutputMode;
 use crate::output::printer::{self, Message};
 use crate::process::groups;
 use crate::process::shutdown;
 use crate::results::junit;
+use crate::results::report::{self, TAIL_LINES, TaskExtras};
 use crate::results::rivals;
 use crate::results::summary;
 use crate::results::{self, Results, Status, TaskResult};
 use crate::state::runs::RunChoice;
+use crate::sys::atomic_file::write_atomic;
 use crate::task::plan::Plan;
 
 /// Ends the run once every task has: the last results written while the printer still runs
@@ -50,6 +53,7 @@ pub fn conclude(
     );
     let code = after_pushes(code, &progress.results.tasks);
     let code = if code == 0 && !pulls_ok { 1 } else { code };
+    let code = write_report(plan, &progress.results, code);
     let results_file = plan.results_file();
     let finished = Event::RunFinished {
         exit_code: code,
@@ -160,6 +164,41 @@ fn write_junit(plan: &Plan, results: &Results) -> Result<(), Error> {
         })
         .collect();
     junit::write(path, results, &tails)
+}
+
+/// `--report`: the run's HTML page, with the exit code as it stands. A page that cannot be
+/// written is said on stderr and turns an exit code 0 into 1.
+fn write_report(plan: &Plan, results: &Results, code: u8) -> u8 {
+    let Some(path) = &plan.report else {
+        return code;
+    };
+    let extras = report_extras(&plan.repo.toplevel, results);
+    let page = report::render(results, &extras, Some(code));
+    match write_atomic(path, page.as_bytes()) {
+        Ok(()) => code,
+        Err(err) => {
+            crate::sys::console::print_stderr(&format!(
+                "porch: error: the report could not be written: {err}\n\
+                 hint: `porch report -o FILE` writes it again from the stored run\n"
+            ));
+            code.max(1)
+        }
+    }
+}
+
+/// Each task's diff stat against its base and its log's last lines, for the HTML report; what
+/// cannot be read any more (a branch deleted, a log removed) is left empty.
+pub fn report_extras(repo: &Path, results: &Results) -> Vec<TaskExtras> {
+    (results.tasks.iter())
+        .map(|task| TaskExtras {
+            diff_stat: git::diff_stat_text(repo, &task.base_commit, &task.branch)
+                .unwrap_or_default(),
+            log_tail: match &task.log {
+                Some(log) => rendered_tail(Path::new(log), Path::new(&task.worktree), TAIL_LINES),
+                None => Vec::new(),
+            },
+        })
+        .collect()
 }
 
 /// Each task run now gets the count of its lines the terminal did not get; a carried task
@@ -371,6 +410,7 @@ mod tests {
                 remote: "origin".into(),
                 ok,
                 error: None,
+                ..Default::default()
             }),
             ..TaskResult::example("t", Succeeded)
         };

@@ -4,7 +4,7 @@
 pub mod concurrency;
 pub mod conflicts;
 pub mod dependencies;
-mod finish;
+pub mod finish;
 mod hooks;
 mod max_fail;
 mod progress;

@@ -186,6 +186,11 @@ impl UsageWaits {
                 resets_at: (wait.resets_at)
                     .map(|at| timestamp::rfc3339(UNIX_EPOCH + Duration::from_secs(at))),
                 waited_ms: waited.as_millis() as u64,
+                started_at: Some(timestamp::rfc3339(
+                    SystemTime::now()
+                        .checked_sub(now.saturating_duration_since(wait.since))
+                        .unwrap_or(UNIX_EPOCH),
+                )),
             })
             .collect()
     }

@@ -271,6 +271,23 @@ fn nul_separated(bytes: &[u8]) -> impl Iterator<Item = String> {
         .map(|field| String::from_utf8_lossy(field).into_owned())
 }
 
+/// `git diff --stat` of a task's branch against its base, as a person reads it; empty when the
+/// branch changes nothing, an error when the branch or the base is gone.
+pub fn diff_stat_text(dir: &Path, base_commit: &str, branch: &str) -> Result<String, GitError> {
+    let branch = format!("refs/heads/{branch}");
+    run(
+        dir,
+        &[
+            "diff",
+            "--stat=100",
+            "--no-color",
+            base_commit,
+            &branch,
+            "--",
+        ],
+    )
+}
+
 /// git's version as (major, minor), from `git --version`; none when it cannot be told.
 pub fn version(dir: &Path) -> Option<(u32, u32)> {
     let text = run(dir, &["--version"]).ok()?;

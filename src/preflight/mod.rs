@@ -174,6 +174,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         output: decided.setting.layout.output,
         worktree_dir,
         junit: args.junit.clone(),
+        report: args.report.clone(),
         jobs,
         jobs_note,
         stagger: args.stagger,
@@ -625,9 +626,13 @@ fn check_creatable_outputs(args: &RunArgs, layout: &Layout, repo: &Repo) -> Resu
     if let Some(junit) = &args.junit {
         crate::results::junit::check_path(junit, &args.tasks)?;
     }
+    if let Some(report) = &args.report {
+        crate::results::junit::check_report_path(report, &args.tasks, "--report")?;
+    }
     let outputs = [
         ("-o", args.output.as_deref()),
         ("--junit", args.junit.as_deref()),
+        ("--report", args.report.as_deref()),
     ];
     for (flag, path) in outputs {
         if let Some(path) = path {
@@ -635,16 +640,28 @@ fn check_creatable_outputs(args: &RunArgs, layout: &Layout, repo: &Repo) -> Resu
             refuse_stdout_twice(args.output_mode, flag, path)?;
         }
     }
-    if let (Some(output), Some(junit)) = (&args.output, &args.junit) {
-        let file = |p: &Path| matches!(destination(p), Destination::File(_));
-        if file(output) && resolved(output).is_some_and(|o| Some(o) == resolved(junit)) {
-            return Err(Error::setup(
-                format!(
-                    "-o and --junit name the same file, {}: the report would replace the results",
-                    output.display()
-                ),
-                "give --junit another path, e.g. --junit porch-junit.xml",
-            ));
+    let reports = [
+        ("--junit", args.junit.as_deref(), "porch-junit.xml"),
+        ("--report", args.report.as_deref(), "porch-report.html"),
+    ];
+    let written = [("-o", args.output.as_deref(), "the results")]
+        .into_iter()
+        .chain((reports.iter()).map(|&(flag, path, _)| (flag, path, "the other report")));
+    let file = |p: &Path| matches!(destination(p), Destination::File(_));
+    for (first, (flag, earlier, what)) in written.enumerate() {
+        for &(report_flag, report, example) in reports.iter().skip(first) {
+            let (Some(earlier), Some(report)) = (earlier, report) else {
+                continue;
+            };
+            if file(earlier) && resolved(earlier).is_some_and(|e| Some(e) == resolved(report)) {
+                return Err(Error::setup(
+                    format!(
+                        "{flag} and {report_flag} name the same file, {}: the report would replace {what}",
+                        earlier.display()
+                    ),
+                    format!("give {report_flag} another path, e.g. {report_flag} {example}"),
+                ));
+            }
         }
     }
     Ok(())

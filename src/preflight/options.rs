@@ -31,6 +31,8 @@ pub struct RunArgs {
     pub output: Option<PathBuf>,
     /// `--junit`: a JUnit XML report written at the end.
     pub junit: Option<PathBuf>,
+    /// `--report`: the run's HTML report written at the end.
+    pub report: Option<PathBuf>,
     /// `--claude`, else `PORCH_CLAUDE`; `claude` on PATH is looked at later, not here.
     pub claude: Option<Sourced<OsString>>,
     pub color: ColorChoice,
@@ -89,6 +91,13 @@ impl RunArgs {
 pub struct StatusArgs {
     pub choice: RunChoice,
     pub json: bool,
+}
+
+/// `porch report`: which run, and where its page goes (stdout without `-o`).
+#[derive(Debug, PartialEq)]
+pub struct ReportArgs {
+    pub choice: RunChoice,
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, PartialEq)]

@@ -20,20 +20,29 @@ const LINE_LIMIT: usize = 4096;
 /// Refuses a report path porch could not write at the end of the run, so the mistake costs
 /// nothing (exit 2 before anything is created) rather than a run's report.
 pub fn check_path(path: &Path, tasks: &str) -> Result<(), Error> {
+    check_report_path(path, tasks, "--junit")
+}
+
+/// Refuses a path `flag` (`--junit`, `--report`) names that porch could not write at the end.
+pub fn check_report_path(path: &Path, tasks: &str, flag: &str) -> Result<(), Error> {
+    let (what, example) = match flag {
+        "--junit" => ("JUnit report", "porch-junit.xml"),
+        _ => ("report", "porch-report.html"),
+    };
     let same_file = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     };
     if tasks != "-" && same_file(path, Path::new(tasks)) {
         return Err(Error::setup(
-            format!("the JUnit report {} is the tasks file", path.display()),
-            "give --junit another path, e.g. --junit porch-junit.xml",
+            format!("the {what} {} is the tasks file", path.display()),
+            format!("give {flag} another path, e.g. {flag} {example}"),
         ));
     }
     let unwritable = |why: String| {
         Error::setup(
-            format!("the JUnit report {} {why}", path.display()),
-            "give --junit a file path in a writable directory, e.g. --junit porch-junit.xml",
+            format!("the {what} {} {why}", path.display()),
+            format!("give {flag} a file path in a writable directory, e.g. {flag} {example}"),
         )
     };
     if path.is_dir() {

@@ -2,15 +2,19 @@
 
 pub mod junit;
 pub mod pull_request;
+pub mod report;
 pub mod rivals;
 pub mod summary;
 
 use std::path::Path;
+use std::time::Duration;
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::sys::atomic_file::{Destination, destination, write_atomic};
+use crate::util::timestamp;
 
 /// Bumped only when a field changes meaning or goes away; new fields do not bump it.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -55,6 +59,9 @@ pub struct Push {
     pub ok: bool,
     /// Why git refused, when it did.
     pub error: Option<String>,
+    /// When the push started and ended (RFC 3339).
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
 }
 
 /// A task's pull request (`porch pr`, `porch run --pr`), as gh names it.
@@ -123,6 +130,8 @@ pub struct UsageLimitWait {
     /// How long porch started no session: to the reset, a margin and jitter; what it had
     /// waited when `--max-wait` or a signal ended the wait.
     pub waited_ms: u64,
+    /// When porch began to wait (RFC 3339).
+    pub started_at: Option<String>,
 }
 
 /// Two succeeded branches that change a common file.
@@ -163,6 +172,14 @@ pub struct TaskResult {
     /// Whether the worktree is still on disk after the run (false after `--cleanup`).
     pub worktree_kept: bool,
     pub log: Option<String>,
+    /// The tasks whose branches this one's starts from (`depends_on`).
+    pub depends_on: Vec<String>,
+    /// When porch began the task (its base, worktree, setup) and when it was done with it
+    /// (RFC 3339); null for a task that never started.
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    /// The task's `setup`, when it ran.
+    pub setup: Option<Phase>,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub duration_ms: u64,
@@ -212,6 +229,17 @@ pub struct CheckRun {
     /// Null when it could not start or a signal ended it.
     pub exit_code: Option<i32>,
     pub duration_ms: u64,
+    /// When it started and ended (RFC 3339).
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+}
+
+/// A step of a task that took time, when it started and ended (RFC 3339).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Phase {
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -230,6 +258,20 @@ pub struct Attempt {
     /// The usage window that ended this attempt (`five_hour`, …): the task was started
     /// again after the window reset, without spending a retry. Null for any other end.
     pub usage_limit: Option<String>,
+    /// When the session started and ended (RFC 3339).
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+}
+
+impl Phase {
+    /// A step that took `took` and has just ended.
+    pub fn ending_now(took: Duration) -> Phase {
+        let now = SystemTime::now();
+        Phase {
+            started_at: Some(timestamp::rfc3339(now.checked_sub(took).unwrap_or(now))),
+            ended_at: Some(timestamp::rfc3339(now)),
+        }
+    }
 }
 
 impl Results {

@@ -151,6 +151,7 @@ mod tests {
             check: Some(CheckRun {
                 exit_code: Some(0),
                 duration_ms: 5,
+                ..CheckRun::default()
             }),
             ..TaskResult::example("a", Status::Succeeded)
         };

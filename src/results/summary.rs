@@ -499,6 +499,7 @@ mod tests {
                 remote: "origin".to_string(),
                 ok: error.is_none(),
                 error: error.map(String::from),
+                ..Default::default()
             }),
             ..task(name, Status::Succeeded)
         };

@@ -5,6 +5,7 @@
 use crate::process::groups;
 use crate::process::step::{self, Ran, Step, StepEnd};
 use crate::results::CheckRun;
+use crate::results::Phase;
 
 /// How many of the check's last lines the task's error quotes.
 const QUOTED_LINES: usize = 5;
@@ -27,10 +28,13 @@ pub struct Checked {
 /// Runs the check to its end.
 pub fn run(step: &Step) -> Checked {
     let ran = step::run_to_end(step);
+    let phase = Phase::ending_now(ran.ran);
     Checked {
         run: CheckRun {
             exit_code: ran.exit_code,
             duration_ms: ran.ran.as_millis() as u64,
+            started_at: phase.started_at,
+            ended_at: phase.ended_at,
         },
         verdict: check_verdict(&ran),
     }

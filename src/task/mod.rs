@@ -16,6 +16,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
+use std::time::SystemTime;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -31,6 +32,7 @@ use crate::process::groups;
 use crate::process::shutdown;
 use crate::process::step::Step;
 use crate::process::task_env::Redactor;
+use crate::results::Phase;
 use crate::results::{Attempt, Push, Status, TaskResult};
 use crate::task::base::Base;
 use crate::task::budget::Budget;
@@ -40,6 +42,7 @@ use crate::task::prepare::{Preparation, Unready};
 use crate::task::slots::Slots;
 use crate::task::usage_window::AfterRefusal;
 use crate::util::duration;
+use crate::util::timestamp;
 
 pub struct Context<'a> {
     pub plan: &'a Plan,
@@ -61,6 +64,7 @@ pub fn result_template(plan: &TaskPlan, status: Status) -> TaskResult {
         description: plan.task.description.clone(),
         worktree: plan.worktree.display().to_string(),
         group: plan.task.group.clone(),
+        depends_on: plan.task.depends_on.clone(),
         ..TaskResult::new(&plan.task.name, status, &plan.branch, base)
     }
 }
@@ -159,6 +163,7 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
     let plan = &ctx.plan.tasks[index];
     let started = Instant::now();
     let mut result = result_template(plan, Status::Failed);
+    result.started_at = Some(timestamp::rfc3339(SystemTime::now()));
     let winners = (ctx.winners.lock()).map(|w| w.clone()).unwrap_or_default();
     match base::base_of(ctx.plan, index, &winners) {
         Ok(base) => {
@@ -188,6 +193,7 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
         }
     }
     result.duration_ms = started.elapsed().as_millis() as u64;
+    result.ended_at = Some(timestamp::rfc3339(SystemTime::now()));
     hide_env_values(&plan.redactor, &mut result);
     result
 }
@@ -323,6 +329,9 @@ fn prepare_worktree(task: &Task, result: &mut TaskResult) -> bool {
     let setup_started = Instant::now();
     let prepared = prepare::prepare(&preparation);
     task.setup_took.set(setup_started.elapsed());
+    if plan.task.setup.is_some() {
+        result.setup = Some(Phase::ending_now(setup_started.elapsed()));
+    }
     let unready = match prepared {
         Ok(()) => return true,
         Err(unready) => unready,
@@ -487,7 +496,13 @@ fn conclude_attempts(
     mut tally: Tally,
     result: &mut TaskResult,
 ) -> Session {
-    *result = outcome;
+    // What was recorded before the session: the outcome knows only the session.
+    let (started_at, setup) = (result.started_at.take(), result.setup.take());
+    *result = TaskResult {
+        started_at,
+        setup,
+        ..outcome
+    };
     let log = session
         .log_written
         .then(|| task.plan.log.display().to_string());
@@ -569,6 +584,7 @@ impl Tally {
         if let Some(spent) = outcome.cost_usd {
             self.cost = Some(self.cost.unwrap_or(0.0) + spent);
         }
+        let phase = Phase::ending_now(Duration::from_millis(session.duration_ms));
         self.attempts.push(Attempt {
             attempt,
             status: outcome.status,
@@ -580,6 +596,8 @@ impl Tally {
             error: outcome.error.clone(),
             saved_work: None,
             usage_limit: None,
+            started_at: phase.started_at,
+            ended_at: phase.ended_at,
         });
     }
 
@@ -913,6 +931,7 @@ fn push_branch(task: &Task, result: &mut TaskResult) {
     };
     let branch = &task.plan.branch;
     let shown = remote::shown(remote);
+    let push_started = Instant::now();
     let outcome = match remote::push_branch(&task.ctx.plan.repo.toplevel, remote, branch) {
         Ok(()) => {
             task.note(Tone::Dim, format!("pushed {branch} to {shown}"));
@@ -920,6 +939,7 @@ fn push_branch(task: &Task, result: &mut TaskResult) {
                 remote: shown,
                 ok: true,
                 error: None,
+                ..Push::default()
             }
         }
         Err(err) => {
@@ -932,10 +952,16 @@ fn push_branch(task: &Task, result: &mut TaskResult) {
                 remote: shown,
                 ok: false,
                 error: Some(error),
+                ..Push::default()
             }
         }
     };
-    result.push = Some(outcome);
+    let phase = Phase::ending_now(push_started.elapsed());
+    result.push = Some(Push {
+        started_at: phase.started_at,
+        ended_at: phase.ended_at,
+        ..outcome
+    });
 }
 
 /// Commits on the task branch, unless the session left it. Returns whether the worktree may be

@@ -88,6 +88,8 @@ pub struct Plan {
     pub worktree_dir: Option<PathBuf>,
     /// `--junit`: the JUnit XML report written at the end.
     pub junit: Option<PathBuf>,
+    /// `--report`: the HTML report written at the end.
+    pub report: Option<PathBuf>,
     /// This run's id: its results file's name without `.json` (also with `-o`).
     pub run_id: String,
     pub tasks: Vec<TaskPlan>,

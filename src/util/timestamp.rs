@@ -41,6 +41,46 @@ pub fn clock_utc(time: SystemTime, now: SystemTime) -> String {
     }
 }
 
+/// Milliseconds since the epoch of a time `rfc3339` wrote (`Z`, seconds, optional fraction);
+/// `None` for anything else.
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, clock) = text.split_once('T')?;
+    let mut date_parts = date.splitn(3, '-').map(|p| p.parse::<u32>().ok());
+    let (year, month, day) = (
+        date_parts.next()??,
+        date_parts.next()??,
+        date_parts.next()??,
+    );
+    let (clock, fraction) = clock.split_once('.').unwrap_or((clock, "0"));
+    let mut clock_parts = clock.splitn(3, ':').map(|p| p.parse::<u64>().ok());
+    let (hour, minute, second) = (
+        clock_parts.next()??,
+        clock_parts.next()??,
+        clock_parts.next()??,
+    );
+    let valid = (1..=12).contains(&month) && (1..=31).contains(&day) && year >= 1970;
+    if !valid || hour > 23 || minute > 59 || second > 60 || fraction.is_empty() {
+        return None;
+    }
+    let digits = format!("{fraction:0<3}");
+    let millis: u64 = digits.get(..3)?.parse().ok()?;
+    let days = days_from_civil(i64::from(year), month, day);
+    let seconds = u64::try_from(days).ok()? * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(seconds * 1000 + millis)
+}
+
+/// Howard Hinnant's civil-to-days algorithm: (year, month, day) to days since 1970-01-01.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days-to-civil algorithm: days since 1970-01-01 to (year, month, day).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -107,6 +147,26 @@ mod tests {
         ];
         for (millis, text) in cases {
             assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_millis(millis)), text);
+        }
+    }
+
+    #[test]
+    fn rfc3339_reads_back_what_it_wrote_and_nothing_else() {
+        for millis in [0, 951_782_400_042, 1_795_634_463_000, 1_709_251_199_999] {
+            let text = rfc3339(UNIX_EPOCH + Duration::from_millis(millis));
+            assert_eq!(parse_rfc3339(&text), Some(millis), "{text}");
+        }
+        assert_eq!(
+            parse_rfc3339("2026-11-25T19:21:03Z"),
+            Some(1_795_634_463_000)
+        );
+        for bad in [
+            "",
+            "2026-11-25",
+            "2026-13-01T00:00:00Z",
+            "2026-11-25T19:21:03+01:00",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
 

@@ -1091,7 +1091,7 @@ fn unknown_command() {
         &sandbox.porch(&["runn", "tasks.json"]),
         &[
             "unknown command `runn`",
-            "hint: the commands are run, init, plan, list, status, logs, resume, merge, pr, clean, merge-results, completions and help",
+            "hint: the commands are run, init, plan, list, status, report, logs, resume, merge, pr, clean, merge-results, completions and help",
         ],
     );
 }
