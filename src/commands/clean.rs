@@ -322,9 +322,24 @@ impl Cleaner<'_> {
 
 /// A clean worktree still holds work when files the session wrote that git ignores (a
 /// `.env.local`) are there: `git status` does not show them, and no branch has them.
+/// How the redactor shows a task's `env` value (`[env NAME]`).
+const HIDDEN_VALUE: &str = "[env ";
+
 fn ignored_work(worktree: &Path, task: &StoredTask) -> Step {
     if task.ignored_files.is_empty() {
         return Step::Remove;
+    }
+    // A name with a task's `env` value hidden in it is no file's name: what it stood for cannot
+    // be looked for, so it is taken to be there still.
+    let hidden: Vec<&str> = (task.ignored_files.iter())
+        .filter(|name| name.contains(HIDDEN_VALUE))
+        .map(String::as_str)
+        .collect();
+    if !hidden.is_empty() {
+        return Step::Keep(format!(
+            "it holds files git ignores, which no branch has and whose names hold a hidden env value: {}; --force removes it",
+            hidden.join(", ")
+        ));
     }
     let written: BTreeSet<String> = task.ignored_files.iter().cloned().collect();
     match unsaved::ignored_writes(worktree, &written) {

@@ -58,6 +58,36 @@ fn clean_keeps_a_worktree_holding_ignored_files_the_session_wrote_until_forced()
     assert!(!env.exists());
 }
 
+/// The results list an ignored file under its shown name, where a task's `env` value is
+/// hidden (`.env.[env NODE_ENV]`): that name is no file, and clean must not take it for gone.
+#[test]
+fn clean_keeps_ignored_files_whose_names_hold_an_env_value() {
+    let sandbox = ignoring(".env.production");
+    let tasks = sandbox.path().join("tasks.json");
+    let list = json!([{
+        "name": "env",
+        "prompt": "@write .env.production LOCAL=1",
+        "env": {"NODE_ENV": "production"},
+    }]);
+    std::fs::write(&tasks, list.to_string()).unwrap();
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let results = latest_results(&sandbox).1;
+    assert_eq!(
+        task(&results, "env")["ignored_files"],
+        json!([".env.[env NODE_ENV]"])
+    );
+    let env = sandbox.worktree("env");
+    let clean = after(&sandbox, &["clean"]).run();
+    clean
+        .expect_code(0)
+        .expect_stdout(&format!("kept worktree {}", env.display()));
+    assert_eq!(
+        std::fs::read_to_string(env.join(".env.production")).unwrap(),
+        "LOCAL=1",
+        "{clean}"
+    );
+}
+
 #[test]
 fn clean_force_removes_a_worktree_holding_ignored_files() {
     let sandbox = ignoring(".env.local");
