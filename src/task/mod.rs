@@ -210,6 +210,7 @@ fn hide_env_values(redactor: &Redactor, result: &mut TaskResult) {
     let errors = result.attempts.iter_mut().filter_map(|a| a.error.as_mut());
     let push_error = result.push.as_mut().and_then(|p| p.error.as_mut());
     (result.result.iter_mut())
+        .chain(result.description.as_mut())
         .chain(result.error.as_mut())
         .chain(result.warnings.iter_mut())
         .chain(result.ignored_files.iter_mut())
@@ -985,6 +986,8 @@ fn commit_work(
         Ok(_) => {
             let message =
                 commit_message(&plan.task, session.log.session_id.as_deref(), result.status);
+            // The title comes from the task's description or prompt, which may quote a value.
+            let message = plan.redactor.redact(&message).into_owned();
             git::commit_all(&plan.worktree, &message, &task.ctx.plan.identity, leave_out)
         }
         Err(err) => Err(err),

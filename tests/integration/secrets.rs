@@ -303,3 +303,36 @@ fn the_files_two_branches_share_are_shown_with_values_hidden() {
     // show the name as it is).
     run.expect_stdout("  mine and theirs: config-[env NODE_ENV].txt\n");
 }
+
+/// A task's description and its prompt's first line become the title of porch's commit and
+/// the results' `description`: a value quoted there is hidden in both, and in the events.
+#[test]
+fn a_value_in_the_description_or_prompt_stays_out_of_commits_and_results() {
+    let sandbox = Sandbox::new();
+    let key = "Sup3rS3cretKey";
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {
+            "name": "described",
+            "description": format!("deploy with key {key}"),
+            "prompt": "@write d.txt d",
+            "env": {"KEY": key}
+        },
+        {
+            "name": "prompted",
+            "prompt": format!("@write p.txt token={key}"),
+            "env": {"KEY": key}
+        }
+    ]}));
+    let written = run_and_read(&sandbox, &tasks, "described", &[], 0);
+    written.assert_hidden(&[key], "KEY", &["results", "events"]);
+    for branch in [
+        "task/described",
+        "task/prompted",
+        "ev/described",
+        "ev/prompted",
+    ] {
+        let message = sandbox.git(&["log", "-1", "--format=%B", branch]);
+        assert!(!message.contains(key), "{branch}: {message}");
+        assert!(message.contains("[env KEY]"), "{branch}: {message}");
+    }
+}
