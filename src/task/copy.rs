@@ -39,6 +39,15 @@ pub fn check_entry(repo: &Path, entry: &str) -> Result<PathBuf, String> {
                 real_parent.display()
             ));
         }
+        // A link inside the repository can lead into `.git` or into a directory git tracks,
+        // where the checks on the path as written see nothing: name the real path instead.
+        if real_parent != real_repo.join(parent) {
+            return Err(format!(
+                "goes through a symbolic link ({} is {}): name the path it leads to",
+                repo.join(parent).display(),
+                real_parent.display()
+            ));
+        }
     }
     Ok(path)
 }
@@ -424,6 +433,18 @@ mod tests {
         assert_eq!(check_entry(&repo, ".env"), Ok(PathBuf::from(".env")));
         // The link itself is fine: it is copied as a link.
         assert_eq!(check_entry(&repo, "out"), Ok(PathBuf::from("out")));
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_source_reached_through_a_link_inside_the_repository_is_refused() {
+        let root = temp_dir("inside");
+        let repo = root.join("repo");
+        fs::create_dir_all(repo.join(".git")).unwrap();
+        fs::write(repo.join(".git/config"), "[remote]").unwrap();
+        symlink(".git", repo.join("linkgit")).unwrap();
+        let err = check_entry(&repo, "linkgit/config").unwrap_err();
+        assert!(err.starts_with("goes through a symbolic link"), "{err}");
         fs::remove_dir_all(&root).unwrap();
     }
 }

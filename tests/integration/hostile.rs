@@ -384,6 +384,24 @@ fn copy_of_a_directory_holding_tracked_files_is_refused() {
     assert_eq!(task(&sandbox.results(), "a")["files_changed"], 0, "{run}");
 }
 
+/// A link inside the repository leads the path as written past every check: into `.git`
+/// (its config can hold credentials) or into a directory git tracks.
+#[test]
+fn copy_through_a_link_inside_the_repository_is_refused() {
+    let sandbox = Sandbox::new();
+    std::os::unix::fs::symlink(".git", sandbox.repo().join("linkgit")).unwrap();
+    std::fs::write(sandbox.repo().join(".git/info/exclude"), "linkgit\n").unwrap();
+    sandbox.tasks_text(&one(
+        r#""name": "a", "prompt": "p", "copy": ["linkgit/config"]"#,
+    ));
+    refused(
+        "copy through a link into .git",
+        &sandbox,
+        &sandbox.porch_run(&["tasks.json", "repo"]),
+        &["field `copy`: \"linkgit/config\" goes through a symbolic link"],
+    );
+}
+
 #[test]
 fn copy_is_checked_against_each_tasks_own_base() {
     let sandbox = Sandbox::new();
