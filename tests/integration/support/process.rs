@@ -5,7 +5,6 @@
 //! PID 1 on some machines reaps orphans lazily, so a killed orphan can linger as a zombie that
 //! `kill -0` still reaches.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -97,9 +96,24 @@ pub fn sigkill_quietly(pid: u32) {
 
 /// Writes an executable script.
 pub fn write_script(path: &Path, text: &str) -> PathBuf {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Written by another process, never opened for writing in this one: a test thread that
+    // forks while this one holds the script open for writing lends its child that descriptor
+    // until the child execs, and executing the script meanwhile fails with "Text file busy".
+    let dir = path.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let source = dir.join(format!(
+        ".{}.text",
+        path.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&source, text).unwrap();
+    let installed = std::process::Command::new("install")
+        .arg("-m")
+        .arg("755")
+        .arg(&source)
+        .arg(path)
+        .status()
+        .expect("install(1) from coreutils runs");
+    assert!(installed.success(), "install {}", path.display());
     path.to_path_buf()
 }
 
