@@ -544,20 +544,13 @@ pub const COMMANDS: &[Spec] = &[
             },
         ],
         flags: &[
-            &[
-                REPO,
-                Takes {
-                    opt: Opt::Run,
-                    about: THE_RUN,
-                },
-                RUNS_WORKTREE_DIR,
-                Takes {
-                    opt: Opt::Into,
-                    about: "merge into this existing branch, which must not be checked out\n\
+            THE_RUN_CHOICE,
+            &[Takes {
+                opt: Opt::Into,
+                about: "merge into this existing branch, which must not be checked out\n\
                             anywhere with uncommitted changes [default: a new branch\n\
                             porch/merge/RUN made from the base]",
-                },
-            ],
+            }],
             ONLY_HELP,
         ],
         refused: None,
@@ -702,13 +695,8 @@ const PR: Spec = Spec {
         },
     ],
     flags: &[
+        THE_RUN_CHOICE,
         &[
-            REPO,
-            Takes {
-                opt: Opt::Run,
-                about: THE_RUN,
-            },
-            RUNS_WORKTREE_DIR,
             Takes {
                 opt: Opt::Remote,
                 about: "the remote to push to, where gh finds the pull requests [default: origin]",
