@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::git::{self, Repo, WorktreeEntry};
 use crate::preflight::branch_template;
 use crate::preflight::options::CleanArgs;
+use crate::process::task_env;
 use crate::state::lock::RunLock;
 use crate::state::runs::{Location, StoredRun, StoredTask};
 use crate::task::unsaved;
@@ -322,9 +323,6 @@ impl Cleaner<'_> {
 
 /// A clean worktree still holds work when files the session wrote that git ignores (a
 /// `.env.local`) are there: `git status` does not show them, and no branch has them.
-/// How the redactor shows a task's `env` value (`[env NAME]`).
-const HIDDEN_VALUE: &str = "[env ";
-
 fn ignored_work(worktree: &Path, task: &StoredTask) -> Step {
     if task.ignored_files.is_empty() {
         return Step::Remove;
@@ -332,7 +330,7 @@ fn ignored_work(worktree: &Path, task: &StoredTask) -> Step {
     // A name with a task's `env` value hidden in it is no file's name: what it stood for cannot
     // be looked for, so it is taken to be there still.
     let hidden: Vec<&str> = (task.ignored_files.iter())
-        .filter(|name| name.contains(HIDDEN_VALUE))
+        .filter(|name| task_env::holds_a_hidden_value(name))
         .map(String::as_str)
         .collect();
     if !hidden.is_empty() {

@@ -67,6 +67,18 @@ pub fn porch_vars(task: &TaskIdentity) -> Vec<(&'static str, String)> {
 /// text, and no key is that short.
 pub const MIN_SECRET_LEN: usize = 6;
 
+/// How a hidden value of the variable `name` is shown: `[env NAME]`.
+fn shown_as(name: &str) -> String {
+    format!("{HIDDEN_OPENING}{name}]")
+}
+
+const HIDDEN_OPENING: &str = "[env ";
+
+/// Whether `text` holds a value the redactor hid: text porch shows, not what it stood for.
+pub fn holds_a_hidden_value(text: &str) -> bool {
+    text.contains(HIDDEN_OPENING)
+}
+
 /// Hides a task's `env` values in what its setup and session print, before porch shows, logs or
 /// records it: the values may be keys, and a tool that echoes its environment must not leak
 /// them into the terminal, the log or the results. Only for what is shown: what porch decides
@@ -112,7 +124,7 @@ impl Redactor {
         let mut text = Cow::Borrowed(text);
         for (name, value) in &self.secrets {
             if text.contains(value.as_str()) {
-                text = Cow::Owned(text.replace(value.as_str(), &format!("[env {name}]")));
+                text = Cow::Owned(text.replace(value.as_str(), &shown_as(name)));
             }
         }
         text
@@ -151,7 +163,7 @@ impl Redactor {
         let mut copied = 0;
         for (start, (end, name)) in found {
             hidden.push_str(&text[copied..start]);
-            hidden.push_str(&format!("[env {name}]"));
+            hidden.push_str(&shown_as(name));
             copied = end;
         }
         hidden.push_str(&text[copied..]);
