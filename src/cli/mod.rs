@@ -225,8 +225,8 @@ mod tests {
         let run = run_args(&["run", "-"]);
         assert_eq!(run.tasks, "-");
         assert_eq!(run.repo, PathBuf::from("."));
-        assert_eq!(run.permission_mode, "acceptEdits");
-        assert!(!run.cleanup);
+        assert_eq!(run.settings.permission_mode, "acceptEdits");
+        assert!(!run.settings.cleanup);
         assert_eq!(run.color, ColorChoice::Auto);
         assert_eq!(run.jobs, None);
         let run = run_args(&[
@@ -241,7 +241,7 @@ mod tests {
         ]);
         assert_eq!(run.jobs, Some(3));
         assert_eq!(run.timeout, Some(Duration::from_secs(5400)));
-        assert_eq!(run.stagger, Some(Duration::from_secs(2)));
+        assert_eq!(run.settings.stagger, Some(Duration::from_secs(2)));
     }
 
     #[test]
@@ -273,7 +273,10 @@ mod tests {
         let message = usage_error(&["run", "t.json", "--permission-mode", "confirmEdits"]);
         assert!(message.contains("confirmEdits"), "{message}");
         assert!(
-            run_args(&["run", "t.json", "--permission-mode", "plan"]).permission_mode == "plan"
+            run_args(&["run", "t.json", "--permission-mode", "plan"])
+                .settings
+                .permission_mode
+                == "plan"
         );
     }
 
@@ -293,9 +296,9 @@ mod tests {
     fn shard_and_push_are_read_and_nonsense_refused() {
         let run = run_args(&["run", "t", "--shard", "2/4", "--push", "origin"]);
         assert_eq!(run.shard, Some(Shard { index: 2, count: 4 }));
-        assert_eq!(run.push.as_deref(), Some("origin"));
+        assert_eq!(run.settings.push.as_deref(), Some("origin"));
         let run = run_args(&["run", "t"]);
-        assert_eq!((run.shard, run.push), (None, None));
+        assert_eq!((run.shard, run.settings.push), (None, None));
         // (arguments, the message)
         let cases: [(&[&str], &str); 5] = [
             (
@@ -427,11 +430,11 @@ mod tests {
 
     #[test]
     fn max_cost_usd_is_an_amount_of_dollars_given_once() {
-        assert_eq!(run_args(&["run", "t"]).max_cost_usd, None);
+        assert_eq!(run_args(&["run", "t"]).settings.max_cost_usd, None);
         let run = run_args(&["run", "t", "--max-cost-usd", "2.5"]);
-        assert_eq!(run.max_cost_usd, Some(2.5));
+        assert_eq!(run.settings.max_cost_usd, Some(2.5));
         let run = run_args(&["run", "t", "--max-cost-usd", "0.000001"]);
-        assert_eq!(run.max_cost_usd, Some(0.000_001));
+        assert_eq!(run.settings.max_cost_usd, Some(0.000_001));
         // (the value, a part of the message)
         let cases = [
             ("0", "--max-cost-usd `0` is not an amount of dollars"),
@@ -470,7 +473,10 @@ mod tests {
         let Ok(Command::Run(run)) = super::parse(["run", "t"], &machine) else {
             panic!("a run")
         };
-        assert_eq!(run.worktree_dir, Some(PathBuf::from("/machine/wt")));
+        assert_eq!(
+            run.settings.worktree_dir,
+            Some(PathBuf::from("/machine/wt"))
+        );
         assert_eq!((run.jobs, run.port_base), (Some(3), 50_000));
         assert_eq!(
             run.agent_given(),
@@ -490,7 +496,7 @@ mod tests {
             panic!("a run")
         };
         assert_eq!(
-            (run.jobs, run.worktree_dir.as_deref()),
+            (run.jobs, run.settings.worktree_dir.as_deref()),
             (Some(5), Some(std::path::Path::new("/w")))
         );
         assert_eq!(run.agent_given(), Some(("/c".as_ref(), "--claude")));

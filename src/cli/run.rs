@@ -21,6 +21,7 @@ use crate::preflight::options::Sourced;
 use crate::process::task_env::DEFAULT_PORT_BASE;
 use crate::state::runs::RunChoice;
 use crate::task::plan::MaxFail;
+use crate::task::plan::RunSettings;
 
 /// What `porch run` takes as TASKS when `porch resume` builds a run's settings: never read,
 /// since a resume runs the tasks its run stored.
@@ -77,7 +78,7 @@ pub fn resume(given: &Given) -> Result<Command, Error> {
     let args = settings(given, STORED_TASKS.to_string(), repo)?;
     let choice = RunChoice {
         repo: args.repo.clone(),
-        worktree_dir: args.worktree_dir.clone(),
+        worktree_dir: args.settings.worktree_dir.clone(),
         run,
     };
     Ok(Command::Resume(ResumeArgs {
@@ -96,18 +97,13 @@ fn utf8_tasks(value: OsString) -> Result<String, Error> {
     })
 }
 
-/// Every setting of a run, `porch run`'s and `porch resume`'s alike.
+/// Every option of a run, `porch run`'s and `porch resume`'s alike.
 fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunArgs, Error> {
     let repo = PathBuf::from(repo.unwrap_or_else(|| ".".into()));
     if repo.as_os_str().is_empty() {
         return Err(Error::usage("the repository path is empty")
             .with_hint("name a directory inside a git work tree, or leave REPO out for ."));
     }
-    let permission_mode = given.choice(
-        Opt::PermissionMode,
-        "one of claude's permission modes",
-        &format!("use one of: {}", PERMISSION_MODES.join(", ")),
-    )?;
     let color = given.choice(
         Opt::Color,
         "a choice",
@@ -121,33 +117,14 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
     Ok(RunArgs {
         tasks,
         repo,
-        worktree_dir: given.path(Opt::WorktreeDir)?,
-        permission_mode: permission_mode.unwrap_or("acceptEdits").to_string(),
-        cleanup: given.switch(Opt::Cleanup),
-        output: given.path(Opt::Output)?,
-        junit: given.path(Opt::Junit)?,
-        report: given.path(Opt::Report)?,
+        settings: run_settings(given)?,
         claude: claude(given)?,
         color,
         output_mode: output_mode(given)?,
         jobs: given.number(Opt::Jobs, 1..=4096, "a number of sessions", "4")?,
         jobs_given: (given.raw(Opt::Jobs))
             .map(|(value, origin)| origin.example(&value.to_string_lossy())),
-        stagger: given.duration(Opt::Stagger)?,
         timeout: given.duration(Opt::Timeout)?,
-        idle_timeout: given.duration(Opt::IdleTimeout)?,
-        keep_leftovers: given.switch(Opt::KeepLeftovers),
-        retries: given
-            .number(Opt::Retries, 0..=20, "a number of retries", "2")?
-            .unwrap_or(0),
-        retry_backoff: given
-            .duration(Opt::RetryBackoff)?
-            .unwrap_or(Duration::from_secs(10)),
-        max_cost_usd: max_cost_usd(given)?,
-        max_fail: max_fail(given)?,
-        max_wait: given
-            .duration(Opt::MaxWait)?
-            .unwrap_or(DEFAULT_MAX_WAIT),
         branch_template: given.checked(
             Opt::BranchTemplate,
             |text| Template::parse(text).map_err(|reason| format!(" {reason}")),
@@ -159,12 +136,41 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
         only: Vec::new(),
         skip: Vec::new(),
         shard: None,
-        push: push(given)?,
         dry_run: false,
         pr: given.switch(Opt::Pr),
         remote: given.text(Opt::Remote, "a remote", "name a remote, e.g. --remote origin")?,
         on_finish: given.text(Opt::OnFinish, "a command", HOOK_HINT)?,
         on_task_finish: given.text(Opt::OnTaskFinish, "a command", HOOK_HINT)?,
+    })
+}
+
+/// The settings a run's `Plan` carries on.
+fn run_settings(given: &Given) -> Result<RunSettings, Error> {
+    let permission_mode = given.choice(
+        Opt::PermissionMode,
+        "one of claude's permission modes",
+        &format!("use one of: {}", PERMISSION_MODES.join(", ")),
+    )?;
+    Ok(RunSettings {
+        worktree_dir: given.path(Opt::WorktreeDir)?,
+        permission_mode: permission_mode.unwrap_or("acceptEdits").to_string(),
+        cleanup: given.switch(Opt::Cleanup),
+        output: given.path(Opt::Output)?,
+        junit: given.path(Opt::Junit)?,
+        report: given.path(Opt::Report)?,
+        stagger: given.duration(Opt::Stagger)?,
+        idle_timeout: given.duration(Opt::IdleTimeout)?,
+        keep_leftovers: given.switch(Opt::KeepLeftovers),
+        retries: given
+            .number(Opt::Retries, 0..=20, "a number of retries", "2")?
+            .unwrap_or(0),
+        retry_backoff: given
+            .duration(Opt::RetryBackoff)?
+            .unwrap_or(Duration::from_secs(10)),
+        max_cost_usd: max_cost_usd(given)?,
+        max_fail: max_fail(given)?,
+        max_wait: given.duration(Opt::MaxWait)?.unwrap_or(DEFAULT_MAX_WAIT),
+        push: push(given)?,
     })
 }
 

@@ -125,7 +125,7 @@ fn planned(plan: &Plan, args: &RunArgs, task: &TaskPlan) -> Planned {
             .collect(),
         model: spec.model.clone(),
         permission_mode: (spec.permission_mode.clone())
-            .unwrap_or_else(|| args.permission_mode.clone()),
+            .unwrap_or_else(|| args.settings.permission_mode.clone()),
         timeout_ms: task.timeout.map(|t| t.as_millis() as u64),
         max_turns: spec.max_turns,
         max_budget_usd: spec.max_budget_usd,

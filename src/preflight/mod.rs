@@ -159,7 +159,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         .filter(|p| p.carried.is_none())
         .count();
     let (jobs, jobs_note) = jobs::choose_jobs(args.jobs, to_run, jobs::available_memory());
-    let worktree_dir = (args.worktree_dir.as_ref())
+    let worktree_dir = (args.settings.worktree_dir.as_ref())
         .and(decided.setting.layout.worktree_root.parent())
         .map(Path::to_path_buf);
     if args.pr {
@@ -168,23 +168,23 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
     Ok(Plan {
         repo: decided.setting.repo,
         agent: decided.setting.agent,
-        permission_mode: args.permission_mode.clone(),
-        cleanup: args.cleanup,
+        permission_mode: args.settings.permission_mode.clone(),
+        cleanup: args.settings.cleanup,
         state: decided.setting.layout.state,
         output: decided.setting.layout.output,
         worktree_dir,
-        junit: args.junit.clone(),
-        report: args.report.clone(),
+        junit: args.settings.junit.clone(),
+        report: args.settings.report.clone(),
         jobs,
         jobs_note,
-        stagger: args.stagger,
-        idle_timeout: args.idle_timeout,
-        keep_leftovers: args.keep_leftovers,
-        retries: args.retries,
-        retry_backoff: args.retry_backoff,
-        max_cost_usd: args.max_cost_usd,
-        max_fail: args.max_fail,
-        max_wait: args.max_wait,
+        stagger: args.settings.stagger,
+        idle_timeout: args.settings.idle_timeout,
+        keep_leftovers: args.settings.keep_leftovers,
+        retries: args.settings.retries,
+        retry_backoff: args.settings.retry_backoff,
+        max_cost_usd: args.settings.max_cost_usd,
+        max_fail: args.settings.max_fail,
+        max_wait: args.settings.max_wait,
         identity: decided.identity,
         run_id: decided.run_id,
         tasks: decided.tasks,
@@ -215,7 +215,7 @@ fn shell(command: &Option<String>) -> Option<Vec<String>> {
 /// `--push REMOTE` made ready for git (a path made absolute) and checked: git must reach it
 /// before anything is created.
 fn push_remote(args: &RunArgs, repo: &Repo) -> Result<Option<String>, Error> {
-    let Some(asked) = &args.push else {
+    let Some(asked) = &args.settings.push else {
         return Ok(None);
     };
     let remote = remote::resolve(&repo.toplevel, asked, &remote::current_dir());
@@ -270,11 +270,11 @@ struct Layout {
 
 fn decide_layout(args: &RunArgs, env: &Environment, repo: &Repo) -> Result<Layout, Error> {
     let worktree_dir =
-        crate::state::worktree_dir(args.worktree_dir.as_deref(), env.home.as_deref())?;
+        crate::state::worktree_dir(args.settings.worktree_dir.as_deref(), env.home.as_deref())?;
     check_creatable(&worktree_dir, "the worktree directory")?;
     let worktree_root = crate::state::worktree_root(&worktree_dir, repo);
     refuse_root_in_work_tree(&worktree_root, repo)?;
-    let output = match &args.output {
+    let output = match &args.settings.output {
         Some(path) => {
             let path = std::path::absolute(path).context("resolve", path)?;
             check_output(&path)?;
@@ -381,9 +381,9 @@ impl RunSettings<'_> {
         let resume = plan.resume.as_ref().and_then(|r| r.session_id.as_deref());
         plan.claude_args = settings::claude_arguments(
             &plan.task,
-            &self.args.permission_mode,
+            &self.args.settings.permission_mode,
             resume,
-            self.args.max_cost_usd,
+            self.args.settings.max_cost_usd,
         );
         plan.redactor = Arc::new(Redactor::new(&plan.task.env));
     }
@@ -477,7 +477,7 @@ fn refuse_what_is_in_the_way(
     if conflicts.is_empty() {
         return Ok(());
     }
-    let worktree_dir = (run.args.worktree_dir.as_ref()).and(layout.worktree_root.parent());
+    let worktree_dir = (run.args.settings.worktree_dir.as_ref()).and(layout.worktree_root.parent());
     let earlier = existing::earlier_run(repo, &layout.state, worktree_dir, conflicts);
     Err(existing::conflict_error(
         source_name,
@@ -620,19 +620,19 @@ fn check_creatable_outputs(args: &RunArgs, layout: &Layout, repo: &Repo) -> Resu
             "remove it: porch keeps every run's results beside it",
         ));
     }
-    if let Some(output) = &args.output {
+    if let Some(output) = &args.settings.output {
         refuse_overwriting_tasks(&args.tasks, output)?;
     }
-    if let Some(junit) = &args.junit {
+    if let Some(junit) = &args.settings.junit {
         crate::results::junit::check_path(junit, &args.tasks)?;
     }
-    if let Some(report) = &args.report {
+    if let Some(report) = &args.settings.report {
         crate::results::junit::check_report_path(report, &args.tasks, "--report")?;
     }
     let outputs = [
-        ("-o", args.output.as_deref()),
-        ("--junit", args.junit.as_deref()),
-        ("--report", args.report.as_deref()),
+        ("-o", args.settings.output.as_deref()),
+        ("--junit", args.settings.junit.as_deref()),
+        ("--report", args.settings.report.as_deref()),
     ];
     for (flag, path) in outputs {
         if let Some(path) = path {
@@ -641,10 +641,14 @@ fn check_creatable_outputs(args: &RunArgs, layout: &Layout, repo: &Repo) -> Resu
         }
     }
     let reports = [
-        ("--junit", args.junit.as_deref(), "porch-junit.xml"),
-        ("--report", args.report.as_deref(), "porch-report.html"),
+        ("--junit", args.settings.junit.as_deref(), "porch-junit.xml"),
+        (
+            "--report",
+            args.settings.report.as_deref(),
+            "porch-report.html",
+        ),
     ];
-    let written = [("-o", args.output.as_deref(), "the results")]
+    let written = [("-o", args.settings.output.as_deref(), "the results")]
         .into_iter()
         .chain((reports.iter()).map(|&(flag, path, _)| (flag, path, "the other report")));
     let file = |p: &Path| matches!(destination(p), Destination::File(_));

@@ -11,7 +11,7 @@ pub use crate::output::mode::OutputMode;
 use crate::preflight::branch_template::Template;
 use crate::results::Shard;
 use crate::state::runs::RunChoice;
-use crate::task::plan::MaxFail;
+use crate::task::plan::RunSettings;
 
 /// A value and what gave it (`--claude`, `PORCH_CLAUDE`), for the messages that name it.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,14 +25,8 @@ pub struct RunArgs {
     /// A path, or `-` for standard input.
     pub tasks: String,
     pub repo: PathBuf,
-    pub worktree_dir: Option<PathBuf>,
-    pub permission_mode: String,
-    pub cleanup: bool,
-    pub output: Option<PathBuf>,
-    /// `--junit`: a JUnit XML report written at the end.
-    pub junit: Option<PathBuf>,
-    /// `--report`: the run's HTML report written at the end.
-    pub report: Option<PathBuf>,
+    /// The settings the `Plan` carries on.
+    pub settings: RunSettings,
     /// `--claude`, else `PORCH_CLAUDE`; `claude` on PATH is looked at later, not here.
     pub claude: Option<Sourced<OsString>>,
     pub color: ColorChoice,
@@ -42,18 +36,7 @@ pub struct RunArgs {
     pub jobs: Option<usize>,
     /// How `-j` was given, as a hint shows it (`-j 4`, `PORCH_JOBS=4`): said by `--dry-run`.
     pub jobs_given: Option<String>,
-    pub stagger: Option<Duration>,
     pub timeout: Option<Duration>,
-    pub idle_timeout: Option<Duration>,
-    pub keep_leftovers: bool,
-    pub retries: u32,
-    pub retry_backoff: Duration,
-    /// `--max-cost-usd`: what the whole run may spend, in dollars.
-    pub max_cost_usd: Option<f64>,
-    /// `--max-fail N`, `--fail-fast`: how many failed tasks stop the run's starts.
-    pub max_fail: Option<MaxFail>,
-    /// `--max-wait`: the longest porch waits for a usage window to reset.
-    pub max_wait: Duration,
     /// `--branch-template`, over the tasks file's `branch_template`.
     pub branch_template: Option<Template>,
     /// `--port-base`: task N's ports start at this + 10 × N.
@@ -64,8 +47,6 @@ pub struct RunArgs {
     pub skip: Vec<String>,
     /// `--shard K/N`: only the K-th of N slices of the tasks file.
     pub shard: Option<Shard>,
-    /// `--push REMOTE`: each task's branch is pushed there once its work is committed.
-    pub push: Option<String>,
     /// `--dry-run`: the plan printed, nothing created (`porch run` only).
     pub dry_run: bool,
     /// `--pr`: pull requests for the succeeded tasks at the end.

@@ -71,6 +71,40 @@ impl MaxFail {
     }
 }
 
+/// The settings of a run that `porch run` and `porch resume` take alike: `cli` reads them into
+/// `RunArgs`, and the `Plan` carries them on as given, but for the paths and the remote
+/// preflight resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSettings {
+    /// `--worktree-dir` as given. In a `Plan`, resolved, and none for the default: the commands
+    /// porch prints for after the run give it, so that they find the run.
+    pub worktree_dir: Option<PathBuf>,
+    pub permission_mode: String,
+    pub cleanup: bool,
+    /// `-o FILE`: the results written there as well (in a `Plan`, made absolute).
+    pub output: Option<PathBuf>,
+    /// `--junit`: the JUnit XML report written at the end.
+    pub junit: Option<PathBuf>,
+    /// `--report`: the run's HTML report written at the end.
+    pub report: Option<PathBuf>,
+    pub stagger: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub keep_leftovers: bool,
+    /// How many times a session that failed with a transient API error is started again.
+    pub retries: u32,
+    /// The pause before the first retry; it doubles for each further one.
+    pub retry_backoff: Duration,
+    /// `--max-cost-usd`: what the run's sessions may spend together, in dollars.
+    pub max_cost_usd: Option<f64>,
+    /// `--max-fail N`, `--fail-fast`: how many failed tasks stop the run's starts.
+    pub max_fail: Option<MaxFail>,
+    /// `--max-wait`: the longest the run waits for a usage window to reset.
+    pub max_wait: Duration,
+    /// `--push REMOTE`: each task's branch is pushed there once its work is committed (in a
+    /// `Plan`, resolved: a path is absolute).
+    pub push: Option<String>,
+}
+
 /// A validated run: every path decided, every base resolved to a commit.
 #[derive(Debug)]
 pub struct Plan {
