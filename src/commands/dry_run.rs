@@ -102,10 +102,10 @@ fn preview(plan: &Plan, args: &RunArgs) -> Preview {
                 plan.jobs_note.as_deref(),
             ),
         },
-        max_fail: plan.max_fail.map(|m| m.tasks),
-        max_cost_usd: plan.max_cost_usd,
-        push: plan.push.clone(),
-        cleanup: plan.cleanup,
+        max_fail: plan.settings.max_fail.map(|m| m.tasks),
+        max_cost_usd: plan.settings.max_cost_usd,
+        push: plan.settings.push.clone(),
+        cleanup: plan.settings.cleanup,
         tasks,
     }
 }

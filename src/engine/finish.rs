@@ -150,7 +150,7 @@ fn open_pull_requests(plan: &Plan, results: &mut Results) -> bool {
 
 /// `--junit`: the report of the finished run, each failed task with its log's last lines.
 fn write_junit(plan: &Plan, results: &Results) -> Result<(), Error> {
-    let Some(path) = &plan.junit else {
+    let Some(path) = &plan.settings.junit else {
         return Ok(());
     };
     let tails: Vec<Vec<String>> = results
@@ -169,7 +169,7 @@ fn write_junit(plan: &Plan, results: &Results) -> Result<(), Error> {
 /// `--report`: the run's HTML page, with the exit code as it stands. A page that cannot be
 /// written is said on stderr and turns an exit code 0 into 1.
 fn write_report(plan: &Plan, results: &Results, code: u8) -> u8 {
-    let Some(path) = &plan.report else {
+    let Some(path) = &plan.settings.report else {
         return code;
     };
     let extras = report_extras(&plan.repo.toplevel, results);
@@ -257,7 +257,7 @@ fn print_outcome(plan: &Plan, results: &Results, mode: OutputMode, color: bool) 
             let out = &mut std::io::stdout().lock();
             let choice = RunChoice {
                 repo: plan.repo.toplevel.clone(),
-                worktree_dir: plan.worktree_dir.clone(),
+                worktree_dir: plan.settings.worktree_dir.clone(),
                 run: None,
             };
             let command =

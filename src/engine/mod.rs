@@ -68,11 +68,11 @@ pub fn run(plan: Plan, color: ColorChoice, mode: OutputMode) -> Result<ExitCode,
         run_id: run_id(started_at),
         slots,
         winners: std::sync::Mutex::new(rivals::winners(&progress.results.tasks)),
-        budget: Budget::new(plan.max_cost_usd, plan.tasks.len()),
+        budget: Budget::new(plan.settings.max_cost_usd, plan.tasks.len()),
     };
     schedule::schedule(&ctx, &inbox, &mut progress);
     drop(ctx);
-    finish::end_orphans(plan.keep_leftovers);
+    finish::end_orphans(plan.settings.keep_leftovers);
     let code = finish::conclude(&plan, progress, events, printer_thread, mode, color);
     Ok(ExitCode::from(code))
 }
@@ -83,7 +83,7 @@ fn create_state(plan: &Plan, progress: &mut Progress) -> Result<RunLock, Error> 
         run_id: &plan.run_id,
         repo_dir: &plan.repo.common_dir,
         tasks_source: &plan.source.bytes,
-        output: plan.output.as_deref(),
+        output: plan.settings.output.as_deref(),
     };
     plan.state.create_for_run(&files, || progress.write())
 }

@@ -38,7 +38,7 @@ fn first_results(plan: &Plan, started_at: SystemTime) -> Results {
         lowest_concurrency: plan.jobs,
         final_concurrency: plan.jobs,
         usage_limit_waits: Vec::new(),
-        budget_usd: plan.max_cost_usd,
+        budget_usd: plan.settings.max_cost_usd,
         spent_usd: 0.0,
         tasks: plan
             .tasks
@@ -72,7 +72,7 @@ impl Progress {
     pub fn new(plan: &Plan, started_at: SystemTime) -> Progress {
         Progress {
             state: plan.state.clone(),
-            output: plan.output.clone(),
+            output: plan.settings.output.clone(),
             results: first_results(plan, started_at),
             clock: Instant::now(),
             failed_update: None,

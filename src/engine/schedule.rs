@@ -40,7 +40,7 @@ type Finished = (usize, TaskResult);
 pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
     let plan = ctx.plan;
     let mut scheduler = scheduler_for(plan, progress);
-    let mut usage = UsageWaits::new(plan.max_wait);
+    let mut usage = UsageWaits::new(plan.settings.max_wait);
     let hooks = TaskHooks::new(plan, &ctx.printer);
     let mut announced = Announced::new(&progress.results, hooks);
     std::thread::scope(|scope| {
@@ -51,7 +51,7 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
                 stop_starting(&mut scheduler, progress, signal);
             }
             if skip_blocked(&mut scheduler, progress)
-                | stop_for_failures(plan.max_fail, &mut scheduler, progress)
+                | stop_for_failures(plan.settings.max_fail, &mut scheduler, progress)
             {
                 progress.update();
             }
@@ -122,7 +122,7 @@ fn scheduler_for(plan: &Plan, progress: &Progress) -> Scheduler {
         .map(|t| t.task.group.as_deref())
         .collect();
     let dependencies = Dependencies::from_indices(dependencies).with_groups(&groups);
-    Scheduler::new(initial, dependencies, plan.jobs, plan.stagger)
+    Scheduler::new(initial, dependencies, plan.jobs, plan.settings.stagger)
 }
 
 /// What porch does about a usage window a session told of: a `rejected` one holds every start

@@ -33,7 +33,7 @@ use crate::state::lock::RunLock;
 use crate::sys::atomic_file::{Destination, destination};
 use crate::sys::bounded_read;
 use crate::sys::writable;
-use crate::task::plan::{DEFAULT_REMOTE, Hooks, PullRequests};
+use crate::task::plan::{DEFAULT_REMOTE, Hooks, PullRequests, RunSettings};
 pub use crate::task::plan::{Plan, Resume, TaskPlan, TasksSource};
 use existing::{Existing, Place};
 pub use resume::{Resumption, plan_resume, stored_task_list};
@@ -79,7 +79,7 @@ pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
     if let Some(blocked) = existing.blocked_branch(&branches) {
         return Err(existing::blocked_branch_error(&repo.toplevel, &blocked));
     }
-    let run = RunSettings {
+    let run = RunEquipment {
         args,
         run_id: &stamp.id,
     };
@@ -168,23 +168,15 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
     Ok(Plan {
         repo: decided.setting.repo,
         agent: decided.setting.agent,
-        permission_mode: args.settings.permission_mode.clone(),
-        cleanup: args.settings.cleanup,
+        settings: RunSettings {
+            output: decided.setting.layout.output,
+            worktree_dir,
+            push: decided.setting.push,
+            ..args.settings.clone()
+        },
         state: decided.setting.layout.state,
-        output: decided.setting.layout.output,
-        worktree_dir,
-        junit: args.settings.junit.clone(),
-        report: args.settings.report.clone(),
         jobs,
         jobs_note,
-        stagger: args.settings.stagger,
-        idle_timeout: args.settings.idle_timeout,
-        keep_leftovers: args.settings.keep_leftovers,
-        retries: args.settings.retries,
-        retry_backoff: args.settings.retry_backoff,
-        max_cost_usd: args.settings.max_cost_usd,
-        max_fail: args.settings.max_fail,
-        max_wait: args.settings.max_wait,
         identity: decided.identity,
         run_id: decided.run_id,
         tasks: decided.tasks,
@@ -193,7 +185,6 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         resumed_lock: decided.resumed_lock,
         tasks_file_order: decided.tasks_file_order,
         shard: decided.shard,
-        push: decided.setting.push,
         pull_requests: args.pr.then(|| PullRequests {
             remote: (args.remote.clone()).unwrap_or_else(|| DEFAULT_REMOTE.to_string()),
             draft: true,
@@ -357,12 +348,12 @@ fn ask_git(repo: &Repo, branches: &[String]) -> Result<RepoFacts, Error> {
 }
 
 /// What every task's plan takes from the run.
-struct RunSettings<'a> {
+struct RunEquipment<'a> {
     args: &'a RunArgs,
     run_id: &'a str,
 }
 
-impl RunSettings<'_> {
+impl RunEquipment<'_> {
     /// Gives task number `index` what its setup and session get: claude's arguments, the
     /// environment (`PORCH_*` and its `env`) and the redactor of its `env` values.
     fn equip(&self, plan: &mut TaskPlan, index: usize) {
@@ -397,7 +388,7 @@ fn plan_tasks(
     repo: &Repo,
     layout: &Layout,
     existing: &Existing,
-    run: &RunSettings,
+    run: &RunEquipment,
 ) -> Result<Vec<TaskPlan>, Error> {
     let mut base_commits = BaseCommits::new(repo);
     let mut plans = Vec::with_capacity(tasks.len());
@@ -460,7 +451,7 @@ fn refuse_what_is_in_the_way(
     source_name: &str,
     repo: &Repo,
     layout: &Layout,
-    run: &RunSettings,
+    run: &RunEquipment,
     plans: &[TaskPlan],
     conflicts: &[existing::Conflict],
 ) -> Result<(), Error> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{
-    Decided, Environment, Plan, Resume, RunSettings, TaskPlan, TasksSource, decide_setting,
+    Decided, Environment, Plan, Resume, RunEquipment, TaskPlan, TasksSource, decide_setting,
     finish_plan, parse_tasks,
 };
 use crate::error::Error;
@@ -98,7 +98,7 @@ fn plan_earlier(
     let setting = decide_setting(args, env)?;
     let (repo, layout) = (&setting.repo, &setting.layout);
     let tasks_file_order = tasks.iter().map(|t| t.name.clone()).collect();
-    let run = RunSettings {
+    let run = RunEquipment {
         args,
         run_id: &stamp.id,
     };

@@ -137,8 +137,8 @@ impl Task<'_> {
             marker: self.marker(),
             resuming: self.plan.resume.is_some(),
             timeout: self.session_timeout(),
-            idle_timeout: run.idle_timeout,
-            keep_leftovers: run.keep_leftovers,
+            idle_timeout: run.settings.idle_timeout,
+            keep_leftovers: run.settings.keep_leftovers,
             task_index: self.index,
             printer: &self.ctx.printer,
             api_reports: Some(self.ctx.slots.api_reports()),
@@ -296,7 +296,7 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
     check_work(task, result);
     push_branch(task, result);
 
-    if task.ctx.plan.cleanup && result.worktree_kept && may_remove {
+    if task.ctx.plan.settings.cleanup && result.worktree_kept && may_remove {
         remove_worktree(task, result);
     }
 }
@@ -553,7 +553,7 @@ fn wants_retry(task: &Task, attempt: u32, session: &Session, outcome: &TaskResul
         outcome.status,
         transient,
         attempt,
-        task.ctx.plan.retries,
+        task.ctx.plan.settings.retries,
         shutdown::requested().is_some(),
     );
     if may && task.ctx.budget.is_spent() {
@@ -642,7 +642,7 @@ enum Retry {
 /// Waits out the backoff, then sets the failed attempt's work aside and resets the worktree.
 /// `retries_spent`: the retries made before this one.
 fn prepare_retry(task: &Task, attempt: u32, retries_spent: u32, session: &Session) -> Retry {
-    let backoff = verdict::backoff(task.ctx.plan.retry_backoff, retries_spent + 1);
+    let backoff = verdict::backoff(task.ctx.plan.settings.retry_backoff, retries_spent + 1);
     let wait = verdict::retry_wait(backoff, random_fraction(), session.log.last_retry_delay);
     // Attempts a usage window ended are numbered too, but spent no retry.
     let free = attempt - 1 - retries_spent;
@@ -651,7 +651,7 @@ fn prepare_retry(task: &Task, attempt: u32, retries_spent: u32, session: &Sessio
         format!(
             "transient API error; attempt {} of {} in {} (or once a slot is free)",
             attempt + 1,
-            task.ctx.plan.retries + 1 + free,
+            task.ctx.plan.settings.retries + 1 + free,
             duration::format(wait)
         ),
     );
@@ -812,7 +812,7 @@ fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
     let denied = denial_warning(
         result.permission_denials,
         stats.files_changed == 0,
-        &task.ctx.plan.permission_mode,
+        &task.ctx.plan.settings.permission_mode,
     );
     if let Some(warning) = denied {
         task.note(Tone::Bad, warning.clone());
@@ -927,7 +927,7 @@ fn check_work(task: &Task, result: &mut TaskResult) {
 /// `--push`: the branch, its work committed and checked, goes to the remote. A failed push is
 /// the push's failure, not the task's: the work is on the branch here either way.
 fn push_branch(task: &Task, result: &mut TaskResult) {
-    let Some(remote) = task.ctx.plan.push.as_deref() else {
+    let Some(remote) = task.ctx.plan.settings.push.as_deref() else {
         return;
     };
     let branch = &task.plan.branch;

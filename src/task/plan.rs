@@ -110,20 +110,11 @@ pub struct RunSettings {
 pub struct Plan {
     pub repo: Repo,
     pub agent: PathBuf,
-    pub permission_mode: String,
-    pub cleanup: bool,
+    /// The run's settings, with the paths and the remote resolved.
+    pub settings: RunSettings,
     /// `WORKTREE_DIR/<repo name>/.porch`: logs, and every run's results file, named by its id
     /// (concurrent runs never overwrite each other's), the latest linked.
     pub state: StateDir,
-    /// `-o FILE`: the results written there as well.
-    pub output: Option<PathBuf>,
-    /// `--worktree-dir` as given (resolved); none for the default. The commands porch prints
-    /// for after the run give it, so that they find the run.
-    pub worktree_dir: Option<PathBuf>,
-    /// `--junit`: the JUnit XML report written at the end.
-    pub junit: Option<PathBuf>,
-    /// `--report`: the HTML report written at the end.
-    pub report: Option<PathBuf>,
     /// This run's id: its results file's name without `.json` (also with `-o`).
     pub run_id: String,
     pub tasks: Vec<TaskPlan>,
@@ -131,19 +122,6 @@ pub struct Plan {
     pub jobs: usize,
     /// Said to the user when porch chose a lower `jobs` than the number of tasks.
     pub jobs_note: Option<String>,
-    pub stagger: Option<Duration>,
-    pub idle_timeout: Option<Duration>,
-    pub keep_leftovers: bool,
-    /// How many times a session that failed with a transient API error is started again.
-    pub retries: u32,
-    /// The pause before the first retry; it doubles for each further one.
-    pub retry_backoff: Duration,
-    /// `--max-cost-usd`: what the run's sessions may spend together.
-    pub max_cost_usd: Option<f64>,
-    /// `--max-fail`, `--fail-fast`.
-    pub max_fail: Option<MaxFail>,
-    /// `--max-wait`: the longest the run waits for a usage window to reset.
-    pub max_wait: Duration,
     /// `-c user.name=… -c user.email=…` for what the repository does not configure.
     pub identity: Vec<String>,
     /// The tasks file as read, kept beside the results so `porch resume` runs the same tasks.
@@ -157,8 +135,6 @@ pub struct Plan {
     pub tasks_file_order: Vec<String>,
     /// `--shard K/N`: the slice of the tasks file this run runs.
     pub shard: Option<Shard>,
-    /// `--push`: the remote each task's branch goes to (resolved: a path is absolute).
-    pub push: Option<String>,
     /// `--pr`: pull requests for the succeeded tasks at the end.
     pub pull_requests: Option<PullRequests>,
     /// `--on-finish`, `--on-task-finish` (or the tasks file's).
@@ -189,7 +165,7 @@ pub struct Hooks {
 impl Plan {
     /// The results file the user reads: `-o FILE`, else the state directory's.
     pub fn results_file(&self) -> PathBuf {
-        (self.output.clone()).unwrap_or_else(|| self.state.results_file(&self.run_id))
+        (self.settings.output.clone()).unwrap_or_else(|| self.state.results_file(&self.run_id))
     }
 }
 
