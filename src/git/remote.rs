@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::git::{self, GitError, GitErrorKind};
-use crate::process::child::{self, Child, Leftovers, Limit, Sink, Stop, Tail};
+use crate::process::bounded::{self, Ended};
+use crate::process::child::{self, Child, Sink, Tail};
 
 /// How long one push may take. A remote that stops answering mid-push would otherwise hold up
 /// the task, and the run's end, for as long as git and its transport wait (ssh's and curl's
@@ -13,8 +14,6 @@ use crate::process::child::{self, Child, Leftovers, Limit, Sink, Stop, Tail};
 const PUSH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// How many of git's last lines on stderr a failed push keeps, for its error.
 const ERROR_LINES: usize = 50;
-/// Longest line kept from git; the rest of it is dropped.
-const LINE_LIMIT: usize = 64 * 1024;
 
 /// The remote as git is given it: a remote of the repository, a URL, or a path made absolute
 /// (git runs in the repository, the user gave it from the current directory).
@@ -62,24 +61,18 @@ fn run_limited(repo: &Path, args: &[&str], limit: Duration) -> Result<(), GitErr
     let what = git::describe(args);
     let mut command = git::command(repo);
     command.args(args);
-    let mut child =
+    let child =
         Child::spawn(command, None, None, false).map_err(|err| GitError::spawn(&what, &err))?;
     let said = Tail::new(ERROR_LINES);
     let kept = said.clone();
     let stderr: Sink = Box::new(move |line, _, _| kept.push(String::from_utf8_lossy(line).into()));
-    child
-        .read_output(LINE_LIMIT, child::discard(), stderr)
-        .map_err(|err| GitError::io(&what, &err))?;
-    let clock = child.clock();
-    let waited = child.wait(|| Stop::due(&clock, Some(Limit::whole(limit)), false));
-    child.finish(Leftovers::Leave);
-    let kind = match waited {
-        Ok((status, None)) if status.success() => return Ok(()),
-        Ok((status, None)) => GitErrorKind::Failed {
+    let kind = match bounded::watch(child, limit, child::discard(), stderr) {
+        Ok(Ended::Exited(status)) if status.success() => return Ok(()),
+        Ok(Ended::Exited(status)) => GitErrorKind::Failed {
             status,
             stderr: said.lines().join("\n"),
         },
-        Ok((_, Some(_))) => GitErrorKind::TimedOut(limit),
+        Ok(Ended::TimedOut(limit)) => GitErrorKind::TimedOut(limit),
         Err(err) => GitErrorKind::Io(format!("could not wait for git: {err}")),
     };
     Err(GitError::new(what, kind))

@@ -29,7 +29,13 @@ pub fn run(
     stderr: Sink,
 ) -> io::Result<Ended> {
     crate::process::child::in_own_group(&mut command);
-    let mut child = Child::spawn(command, input, None, false)?;
+    let child = Child::spawn(command, input, None, false)?;
+    watch(child, limit, stdout, stderr)
+}
+
+/// `run` for a `Child` already started (git leads a session of its own): its lines to the
+/// sinks, waited for to its end or its limit. An error: it could not be waited for.
+pub fn watch(mut child: Child, limit: Duration, stdout: Sink, stderr: Sink) -> io::Result<Ended> {
     child.read_output(LINE_LIMIT, stdout, stderr)?;
     let clock = child.clock();
     let waited = child.wait(|| Stop::due(&clock, Some(Limit::whole(limit)), false));
