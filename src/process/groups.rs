@@ -467,31 +467,20 @@ fn reap_adopted(pgid: u32, ended: &BTreeMap<i32, String>) {
 /// every task is done, when none of porch's own children are left for std to wait for.
 pub fn end_orphans(grace: Duration) -> usize {
     let mut ended = BTreeSet::new();
-    let deadline = Instant::now() + grace;
-    for _ in 0..400 {
-        let mut live = Vec::new();
+    escalate(grace, |signal| {
+        let mut none_left = true;
         for (pid, place) in children_of_porch() {
             if place.is_zombie() {
                 sys::reap(pid);
-            } else {
-                live.push(pid);
+                continue;
             }
-        }
-        if live.is_empty() {
-            return ended.len();
-        }
-        let signal = if Instant::now() >= deadline {
-            libc::SIGKILL
-        } else {
-            libc::SIGTERM
-        };
-        for pid in live {
+            none_left = false;
             if ended.insert(pid) || signal == libc::SIGKILL {
                 sys::signal_process(pid, signal);
             }
         }
-        std::thread::sleep(SCAN_INTERVAL);
-    }
+        none_left
+    });
     ended.len()
 }
 
@@ -500,9 +489,6 @@ pub fn end_orphans(grace: Duration) -> usize {
 /// (seen under the agent while it ran, or a descendant of one of these now). SIGTERM first,
 /// then SIGKILL for whatever is still there after `grace`; what porch adopted of it is reaped.
 /// Returns the processes found, named.
-///
-/// "None left" means two scans in a row found none, a moment apart, so that a process forked
-/// by a dying group member during the first scan is seen by the second.
 pub fn end_leftovers(
     pgid: u32,
     marker: &Marker,
@@ -510,7 +496,7 @@ pub fn end_leftovers(
     grace: Duration,
 ) -> Vec<Process> {
     let mut seen = BTreeMap::new();
-    let mut scan_and_signal = |signal: i32, seen: &mut BTreeMap<i32, String>| {
+    escalate(grace, |signal| {
         sys::signal_group(pgid, signal);
         let mut alive = marked_processes(marker);
         if let Some(lineage) = lineage.as_deref_mut() {
@@ -533,13 +519,23 @@ pub fn end_leftovers(
                 sys::signal_process(pid, signal);
             }
         }
-        reap_adopted(pgid, seen);
+        reap_adopted(pgid, &seen);
         alive.is_empty() && !sys::group_exists(pgid)
-    };
+    });
+    seen.into_iter()
+        .map(|(pid, name)| Process { pid, name })
+        .collect()
+}
+
+/// Ends what `scan_and_signal` finds, given the signal to send: SIGTERM until it finds none
+/// left, SIGKILL for whatever is still there after `grace`. "None left" means two scans in a
+/// row found none, a moment apart, so that a process forked by a dying one during the first
+/// scan is seen by the second.
+fn escalate(grace: Duration, mut scan_and_signal: impl FnMut(i32) -> bool) {
     let deadline = Instant::now() + grace;
     let mut quiet_scans = 0;
     while quiet_scans < 2 {
-        if scan_and_signal(libc::SIGTERM, &mut seen) {
+        if scan_and_signal(libc::SIGTERM) {
             quiet_scans += 1;
         } else {
             quiet_scans = 0;
@@ -558,7 +554,7 @@ pub fn end_leftovers(
         // kills.
         let mut quiet_scans = 0;
         for _ in 0..50 {
-            if scan_and_signal(libc::SIGKILL, &mut seen) {
+            if scan_and_signal(libc::SIGKILL) {
                 quiet_scans += 1;
                 if quiet_scans >= 2 {
                     break;
@@ -569,9 +565,6 @@ pub fn end_leftovers(
             std::thread::sleep(SCAN_INTERVAL);
         }
     }
-    seen.into_iter()
-        .map(|(pid, name)| Process { pid, name })
-        .collect()
 }
 
 const SCAN_INTERVAL: Duration = Duration::from_millis(25);
