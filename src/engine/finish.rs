@@ -22,7 +22,7 @@ use crate::results::junit;
 use crate::results::report::{self, TAIL_LINES, TaskExtras};
 use crate::results::rivals;
 use crate::results::summary;
-use crate::results::{self, Results, Status, TaskResult};
+use crate::results::{Results, Status, TaskResult};
 use crate::state::runs::RunChoice;
 use crate::sys::atomic_file::write_atomic;
 use crate::task::plan::Plan;
@@ -43,7 +43,7 @@ pub fn conclude(
     rivals::pick_winners(&mut progress.results.tasks);
     look_for_conflicts(plan, &mut progress.results);
     let pulls_ok = open_pull_requests(plan, &mut progress.results);
-    let final_write = progress.finish();
+    let (results_json, final_write) = progress.finish();
     let junit_write = write_junit(plan, &progress.results);
     let statuses = progress.results.tasks.iter().map(|t| t.status);
     let code = exit_code(
@@ -64,7 +64,8 @@ pub fn conclude(
     drop(events);
     let stdout_alive = printer_thread.finish();
     report_dropped_lines(plan);
-    let delivered = stdout_alive && print_outcome(plan, &progress.results, mode, color);
+    let delivered =
+        stdout_alive && print_outcome(plan, &progress.results, &results_json, mode, color);
     let code = after_machine_output(code, mode, delivered, &results_file);
     report_write_failures(&final_write, progress.failed_update.as_ref());
     if let Err(err) = &junit_write {
@@ -248,10 +249,16 @@ fn after_machine_output(code: u8, mode: OutputMode, delivered: bool, results: &P
     if code == 0 { 1 } else { code }
 }
 
-/// What stdout gets once the run is over: the summary, the results for `--json`, or nothing
-/// more for `--events`, whose `run_finished` was its last line. Returns whether stdout took
-/// all of it, and all the printer wrote before it.
-fn print_outcome(plan: &Plan, results: &Results, mode: OutputMode, color: bool) -> bool {
+/// What stdout gets once the run is over: the summary, the results for `--json` (`json`, as
+/// the last write wrote them), or nothing more for `--events`, whose `run_finished` was its
+/// last line. Returns whether stdout took all of it, and all the printer wrote before it.
+fn print_outcome(
+    plan: &Plan,
+    results: &Results,
+    json: &str,
+    mode: OutputMode,
+    color: bool,
+) -> bool {
     match mode {
         OutputMode::Stream | OutputMode::Quiet => {
             let out = &mut std::io::stdout().lock();
@@ -265,10 +272,7 @@ fn print_outcome(plan: &Plan, results: &Results, mode: OutputMode, color: bool) 
             summary::print(out, results, &plan.results_file(), &command, color);
             true
         }
-        OutputMode::Json => {
-            crate::sys::console::print_stdout(&results::to_json(results))
-                && !printer::stdout_failed()
-        }
+        OutputMode::Json => crate::sys::console::print_stdout(json) && !printer::stdout_failed(),
         OutputMode::Events => !printer::stdout_failed(),
     }
 }

@@ -80,6 +80,12 @@ impl Progress {
     }
 
     pub fn write(&mut self) -> Result<(), Error> {
+        self.write_json().1
+    }
+
+    /// The results as JSON, written to the state directory's file and to `-o`'s: the text,
+    /// and how the writes went.
+    fn write_json(&mut self) -> (String, Result<(), Error>) {
         self.results.summarise();
         self.results.duration_ms = self.clock.elapsed().as_millis() as u64;
         let json = results::to_json(&self.results);
@@ -91,7 +97,7 @@ impl Progress {
             }
             None => Ok(()),
         };
-        recorded.and(given)
+        (json, recorded.and(given))
     }
 
     /// A write during the run: a failure is kept for a warning at the end.
@@ -101,10 +107,11 @@ impl Progress {
         }
     }
 
-    /// The last write, when every task has ended.
-    pub fn finish(&mut self) -> Result<(), Error> {
+    /// The last write, when every task has ended: the text `--json` prints as well, and how
+    /// the writes went.
+    pub fn finish(&mut self) -> (String, Result<(), Error>) {
         self.results.finished_at = Some(timestamp::rfc3339(SystemTime::now()));
-        self.write()
+        self.write_json()
     }
 }
 
