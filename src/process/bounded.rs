@@ -1,6 +1,6 @@
-//! A short command porch runs besides a task's own (a hook, `gh`): started as a `Child` (its
-//! own process group), its lines given to sinks, ended once it outlasts its limit. porch's own
-//! signals do not end it: a hook after Ctrl-C is what the user asked for.
+//! A short command porch runs besides a task's own (a hook, `gh`, a push): started as a `Child`
+//! (its own process group), its lines given to sinks, ended once it outlasts its limit. porch's
+//! own signals do not end it: a hook after Ctrl-C is what the user asked for.
 
 use std::io;
 use std::process::{Command, ExitStatus};

@@ -81,13 +81,9 @@ impl Ran {
     }
 }
 
-/// Runs the step to its end. What it leaves running after success is left to the session's
-/// sweep (it carries the same marker): a dev server started by setup serves the session.
-pub fn run(step: &Step) -> StepEnd {
-    run_to_end(step).end
-}
-
-/// `run`, also telling the exit code and the last lines the step printed.
+/// Runs the step to its end: how it ended, its exit code and the last lines it printed. What
+/// it leaves running after success is left to the session's sweep (it carries the same
+/// marker), unless `sweep_after_success`: a dev server started by setup serves the session.
 pub fn run_to_end(step: &Step) -> Ran {
     if let Some(signal) = shutdown::requested() {
         return Ran::without_output(StepEnd::Interrupted(signal));

@@ -59,7 +59,7 @@ pub fn prepare(prep: &Preparation) -> Result<(), Unready> {
         task_index: prep.task_index,
         printer: prep.printer,
     };
-    match step::run(&step) {
+    match step::run_to_end(&step).end {
         StepEnd::Succeeded => Ok(()),
         StepEnd::Failed(how) => {
             let error = format!("setup failed: {how}");
