@@ -7,14 +7,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn show(sandbox: &Sandbox, revision: &str, path: &str) -> String {
-    sandbox.git(&["show", &format!("{revision}:{path}")])
-}
-
-fn commit_of(sandbox: &Sandbox, revision: &str) -> String {
-    sandbox.git(&["rev-parse", revision]).trim().to_string()
-}
-
 /// A prompt that appends "start NAME PORCH_BASE" and "end NAME" to `log`, writing NAME.txt
 /// in between.
 fn logged(log: &Path, name: &str) -> String {
@@ -53,12 +45,12 @@ fn a_chain_runs_in_order_and_each_branch_holds_the_work_before_it() {
         "{run}"
     );
     for (file, text) in [("a.txt", "a"), ("b.txt", "b"), ("c.txt", "c")] {
-        assert_eq!(show(&sandbox, "task/c", file), text);
+        assert_eq!(sandbox.show("task/c", file), text);
     }
     let results = sandbox.results();
     let c = task(&results, "c");
     assert_eq!(c["base_branch"], "task/b", "{c:#}");
-    let b_head = commit_of(&sandbox, "task/b");
+    let b_head = sandbox.rev("task/b");
     assert_eq!(c["base_commit"], b_head.as_str(), "{c:#}");
     assert_eq!(
         order[at(&order, "start c")],
@@ -68,7 +60,7 @@ fn a_chain_runs_in_order_and_each_branch_holds_the_work_before_it() {
     assert_eq!(c["files_changed"], 1, "only c's own work counts: {c:#}");
     assert_eq!(c["commits"], 1, "{c:#}");
     let b = task(&results, "b");
-    assert_eq!(b["base_commit"], commit_of(&sandbox, "task/a").as_str());
+    assert_eq!(b["base_commit"], sandbox.rev("task/a").as_str());
 }
 
 #[test]
@@ -94,7 +86,7 @@ fn a_diamond_merges_both_branches_for_the_last_task_on_a_temporary_ref() {
         ("c.txt", "c"),
         ("d.txt", "d"),
     ] {
-        assert_eq!(show(&sandbox, "task/d", file), text);
+        assert_eq!(sandbox.show("task/d", file), text);
     }
     // d starts from a merge of b and c, which moves neither branch.
     let results = sandbox.results();
@@ -103,7 +95,7 @@ fn a_diamond_merges_both_branches_for_the_last_task_on_a_temporary_ref() {
     let base = d["base_commit"].as_str().unwrap().to_string();
     let parents = sandbox.git(&["rev-list", "--parents", "-n", "1", &base]);
     let parents: Vec<&str> = parents.split_whitespace().skip(1).collect();
-    let (b, c) = (commit_of(&sandbox, "task/b"), commit_of(&sandbox, "task/c"));
+    let (b, c) = (sandbox.rev("task/b"), sandbox.rev("task/c"));
     assert_eq!(parents, [b.as_str(), c.as_str()]);
     assert_eq!(
         task(&results, "b")["base_commit"],
@@ -278,7 +270,7 @@ fn a_dependant_and_the_branch_it_built_on_are_not_reported_as_an_overlap() {
     ]);
     sandbox.run_tasks_json(&tasks, &[]).expect_code(0);
     let results = sandbox.results();
-    assert_eq!(show(&sandbox, "task/b", "notes.txt"), "by b a");
+    assert_eq!(sandbox.show("task/b", "notes.txt"), "by b a");
     // b holds a's work: merging them cannot conflict. c collides with both.
     assert_eq!(
         results["conflicts"],

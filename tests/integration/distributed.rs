@@ -66,7 +66,7 @@ fn push_sends_every_branch_to_the_remote_once_its_work_is_committed() {
         assert!(push["error"].is_null(), "{push:#}");
     }
     assert_eq!(status(&results, "failing"), "failed");
-    let local = |branch: &str| sandbox.git(&["rev-parse", branch]).trim().to_string();
+    let local = |branch: &str| sandbox.rev(branch);
     assert_eq!(
         remote_branches(&sandbox, &remote),
         vec![

@@ -197,7 +197,7 @@ fn porch_git_never_gets_the_terminal() {
 fn a_base_branch_is_the_branch_even_when_a_tag_has_its_name() {
     let sandbox = Sandbox::new();
     let _reaper = Reaper::new(&sandbox);
-    let head = |sandbox: &Sandbox| sandbox.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let head = |sandbox: &Sandbox| sandbox.rev("HEAD");
     let first = head(&sandbox);
     sandbox.git(&["branch", "release"]);
     sandbox.git(&["update-ref", "refs/remotes/origin/dev", &first]);

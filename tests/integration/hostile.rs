@@ -232,12 +232,12 @@ fn a_key_given_twice_anywhere_is_refused_with_where_it_is() {
 #[test]
 fn base_branch_takes_any_revision_git_makes_a_commit_of() {
     let sandbox = Sandbox::new();
-    let first = sandbox.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let first = sandbox.rev("HEAD");
     sandbox.git(&["tag", "v1"]);
     std::fs::write(sandbox.repo().join("second.txt"), "2\n").unwrap();
     sandbox.git(&["add", "second.txt"]);
     sandbox.commit("second");
-    let second = sandbox.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let second = sandbox.rev("HEAD");
     let tasks = json!([
         {"name": "zero", "prompt": "@say hi", "base_branch": "HEAD~0"},
         {"name": "back", "prompt": "@say hi", "base_branch": "main~1"},

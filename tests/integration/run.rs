@@ -21,20 +21,7 @@ fn assert_branched_from(sandbox: &Sandbox, results: &Value, name: &str, base: &s
     assert_eq!(t["base_commit"], commit, "{t:#}");
     let branch = format!("task/{name}");
     assert_eq!(sandbox.git(&["merge-base", &branch, base]).trim(), commit);
-    assert_eq!(rev(sandbox, &format!("{branch}^")), commit);
-}
-
-/// The commit a revision names, according to git.
-fn rev(sandbox: &Sandbox, revision: &str) -> String {
-    sandbox
-        .git(&["rev-parse", "--verify", revision])
-        .trim()
-        .to_string()
-}
-
-/// `git show REV:PATH`.
-fn show(sandbox: &Sandbox, revision: &str, path: &str) -> String {
-    sandbox.git(&["show", &format!("{revision}:{path}")])
+    assert_eq!(sandbox.rev(&format!("{branch}^")), commit);
 }
 
 fn commit_count(sandbox: &Sandbox, range: &str) -> u64 {
@@ -99,7 +86,7 @@ fn str_field<'a>(task: &'a Value, key: &str) -> &'a str {
 #[test]
 fn three_tasks_each_commit_their_file_on_their_branch() {
     let sandbox = Sandbox::new();
-    let main = rev(&sandbox, "main");
+    let main = sandbox.rev("main");
     let run = sandbox
         .porch_run_tasks(&sandbox.tasks(&[
             ("a", "Write a.\n@write a.txt content of a"),
@@ -126,8 +113,8 @@ fn three_tasks_each_commit_their_file_on_their_branch() {
             1,
             "{run}"
         );
-        assert_eq!(rev(&sandbox, &format!("{branch}^")), main);
-        assert_eq!(show(&sandbox, &branch, &file), format!("content of {name}"));
+        assert_eq!(sandbox.rev(&format!("{branch}^")), main);
+        assert_eq!(sandbox.show(&branch, &file), format!("content of {name}"));
         let changed = sandbox.git(&["show", "--name-only", "--format=", &branch]);
         assert_eq!(
             changed.trim(),
@@ -184,7 +171,7 @@ fn three_tasks_each_commit_their_file_on_their_branch() {
         );
     }
     // main itself is untouched.
-    assert_eq!(rev(&sandbox, "main"), main);
+    assert_eq!(sandbox.rev("main"), main);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,7 +201,7 @@ fn tasks_really_run_at_the_same_time() {
     let results = sandbox.results();
     for name in ["a", "b"] {
         assert_eq!(task(&results, name)["status"], "succeeded", "{run}");
-        assert_eq!(show(&sandbox, &format!("task/{name}"), "done.txt"), "ok");
+        assert_eq!(sandbox.show(&format!("task/{name}"), "done.txt"), "ok");
     }
 }
 
@@ -249,9 +236,9 @@ fn a_failing_session_fails_its_task_only() {
     run.expect_stdout("API Error: 500");
 
     // The succeeding tasks' work is on their branches; the failed one's branch is main.
-    assert_eq!(show(&sandbox, "task/good-1", "one.txt"), "1");
-    assert_eq!(show(&sandbox, "task/good-2", "two.txt"), "2");
-    assert_eq!(rev(&sandbox, "task/broken"), rev(&sandbox, "main"));
+    assert_eq!(sandbox.show("task/good-1", "one.txt"), "1");
+    assert_eq!(sandbox.show("task/good-2", "two.txt"), "2");
+    assert_eq!(sandbox.rev("task/broken"), sandbox.rev("main"));
 }
 
 #[test]
@@ -273,7 +260,7 @@ fn a_session_without_result_event_fails_but_its_work_is_committed() {
     assert_eq!(t["files_changed"], 1, "{t:#}");
 
     // No lost work: git has the file on the branch.
-    assert_eq!(show(&sandbox, "task/quiet", "partial.txt"), "half done");
+    assert_eq!(sandbox.show("task/quiet", "partial.txt"), "half done");
     assert_eq!(commit_count(&sandbox, "main..task/quiet"), 1);
     let message = sandbox.git(&["log", "-1", "--format=%B", "task/quiet"]);
     assert!(message.contains("Porch-Task: quiet\n"), "{message}");
@@ -295,7 +282,7 @@ fn a_session_that_changes_nothing_succeeds_with_an_empty_branch() {
     assert_eq!(t["insertions"], 0, "{t:#}");
 
     assert!(sandbox.branches().contains(&"task/idle".to_string()));
-    assert_eq!(rev(&sandbox, "task/idle"), rev(&sandbox, "main"));
+    assert_eq!(sandbox.rev("task/idle"), sandbox.rev("main"));
     let worktree = sandbox.worktree("idle");
     assert!(has_worktree(&sandbox, &worktree));
     assert_eq!(
@@ -350,7 +337,7 @@ fn denied_writes_are_reported_as_a_warning_and_nothing_is_committed() {
     assert!(summary.contains("denied 1 tool call"), "{run}");
 
     // git: nothing committed, nothing written.
-    assert_eq!(rev(&sandbox, "task/denied"), rev(&sandbox, "main"));
+    assert_eq!(sandbox.rev("task/denied"), sandbox.rev("main"));
     assert!(!sandbox.worktree("denied").join("wanted.txt").exists());
 }
 
@@ -447,9 +434,9 @@ fn cleanup_removes_worktrees_and_keeps_branches() {
     }
     assert_eq!(git_worktrees(&sandbox), [canonical(sandbox.repo())]);
     assert_eq!(task_branches(&sandbox), ["task/a", "task/idle"]);
-    assert_eq!(show(&sandbox, "task/a", "a.txt"), "kept");
+    assert_eq!(sandbox.show("task/a", "a.txt"), "kept");
     assert_eq!(commit_count(&sandbox, "main..task/a"), 1);
-    assert_eq!(rev(&sandbox, "task/idle"), rev(&sandbox, "main"));
+    assert_eq!(sandbox.rev("task/idle"), sandbox.rev("main"));
     // git has no stale registration to prune.
     let prune = sandbox.git(&["worktree", "prune", "--dry-run", "--verbose"]);
     assert_eq!(prune.trim(), "", "stale worktree entries: {prune}");
@@ -612,8 +599,8 @@ fn stderr_long_and_binary_lines_are_shown_safely() {
     for name in ["odd", "ok"] {
         assert_eq!(task(&results, name)["status"], "succeeded", "{run}");
     }
-    assert_eq!(show(&sandbox, "task/odd", "odd.txt"), "still committed");
-    assert_eq!(show(&sandbox, "task/ok", "ok.txt"), "fine");
+    assert_eq!(sandbox.show("task/odd", "odd.txt"), "still committed");
+    assert_eq!(sandbox.show("task/ok", "ok.txt"), "fine");
     // The log keeps the long line whole.
     let log = std::fs::read(str_field(task(&results, "odd"), "log")).unwrap();
     assert!(
@@ -661,7 +648,7 @@ fn stdout_closed_after_one_line_does_not_stop_the_run() {
         "{results:#}"
     );
     assert_eq!(
-        show(&sandbox, "task/piped", "after.txt"),
+        sandbox.show("task/piped", "after.txt"),
         "written after the reader left"
     );
     assert_eq!(commit_count(&sandbox, "main..task/piped"), 1, "{run}");
@@ -709,7 +696,7 @@ fn an_unread_stdout_never_holds_up_the_sessions() {
     let results = sandbox.results();
     for name in names {
         assert_eq!(
-            show(&sandbox, &format!("task/{name}"), &format!("{name}.txt")),
+            sandbox.show(&format!("task/{name}"), &format!("{name}.txt")),
             "done"
         );
         let log = std::fs::read_to_string(str_field(task(&results, name), "log")).unwrap();
@@ -856,7 +843,7 @@ fn list_shows_worktrees_their_state_and_branches_left_alone() {
     assert_eq!(c.2, "c", "{rows:#?}");
     assert!(c.3.starts_with("branch only"), "{rows:#?}");
     assert_eq!(row_for(&rows, "task/b").3, "dirty", "{rows:#?}");
-    assert_eq!(show(&sandbox, "task/c", "c.txt"), "c");
+    assert_eq!(sandbox.show("task/c", "c.txt"), "c");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -865,13 +852,13 @@ fn list_shows_worktrees_their_state_and_branches_left_alone() {
 #[test]
 fn tasks_branch_from_the_checked_out_branch_or_their_base_branch() {
     let sandbox = Sandbox::with_branch("trunk");
-    let trunk = rev(&sandbox, "trunk");
+    let trunk = sandbox.rev("trunk");
     sandbox.git(&["checkout", "-q", "-b", "feature"]);
     std::fs::write(sandbox.repo().join("feature.txt"), "feature work\n").unwrap();
     sandbox.git(&["add", "feature.txt"]);
     sandbox.commit("feature");
     sandbox.git(&["checkout", "-q", "trunk"]);
-    let feature = rev(&sandbox, "feature");
+    let feature = sandbox.rev("feature");
 
     let file = sandbox.tasks_json(&serde_json::json!({"tasks": [
         {"name": "default-base", "prompt": "@write x.txt x"},
@@ -882,14 +869,14 @@ fn tasks_branch_from_the_checked_out_branch_or_their_base_branch() {
     let results = sandbox.results();
 
     assert_branched_from(&sandbox, &results, "default-base", "trunk", &trunk);
-    assert_eq!(show(&sandbox, "task/default-base", "x.txt"), "x");
+    assert_eq!(sandbox.show("task/default-base", "x.txt"), "x");
 
     assert_branched_from(&sandbox, &results, "on-feature", "feature", &feature);
     assert_eq!(
-        show(&sandbox, "task/on-feature", "feature.txt"),
+        sandbox.show("task/on-feature", "feature.txt"),
         "feature work\n"
     );
-    assert_eq!(show(&sandbox, "task/on-feature", "y.txt"), "y");
+    assert_eq!(sandbox.show("task/on-feature", "y.txt"), "y");
     run.expect_stdout("git -C");
     assert!(
         run.stdout().contains("diff trunk...task/default-base")
@@ -897,8 +884,8 @@ fn tasks_branch_from_the_checked_out_branch_or_their_base_branch() {
         "{run}"
     );
     // Nothing moved the repository's own branches.
-    assert_eq!(rev(&sandbox, "trunk"), trunk);
-    assert_eq!(rev(&sandbox, "feature"), feature);
+    assert_eq!(sandbox.rev("trunk"), trunk);
+    assert_eq!(sandbox.rev("feature"), feature);
     assert_eq!(
         sandbox.git(&["symbolic-ref", "--short", "HEAD"]).trim(),
         "trunk"
@@ -942,7 +929,7 @@ fn sixteen_tasks_at_once_do_not_trip_over_git_locks() {
     assert_eq!(git_worktrees(&sandbox).len(), 17);
     for name in &names {
         assert_eq!(
-            show(&sandbox, &format!("task/{name}"), &format!("{name}.txt")),
+            sandbox.show(&format!("task/{name}"), &format!("{name}.txt")),
             format!("work of {name}")
         );
         assert_eq!(commit_count(&sandbox, &format!("main..task/{name}")), 1);
@@ -966,7 +953,7 @@ fn tasks_can_come_from_stdin() {
     run.expect_code(0);
     let results = sandbox.results();
     assert_eq!(task(&results, "from-stdin")["status"], "succeeded");
-    assert_eq!(show(&sandbox, "task/from-stdin", "s.txt"), "via stdin");
+    assert_eq!(sandbox.show("task/from-stdin", "s.txt"), "via stdin");
 }
 
 #[test]
@@ -1062,13 +1049,13 @@ fn a_session_that_switches_branches_keeps_its_worktree_and_is_reported() {
     assert_eq!(sw["worktree_kept"], true, "{sw:#}");
     assert!(sandbox.worktree("sw").join("x.txt").exists());
     assert_eq!(
-        rev(&sandbox, "task/sw"),
-        rev(&sandbox, "main"),
+        sandbox.rev("task/sw"),
+        sandbox.rev("main"),
         "nothing committed on task/sw"
     );
     assert_eq!(
-        rev(&sandbox, "agent-branch"),
-        rev(&sandbox, "main"),
+        sandbox.rev("agent-branch"),
+        sandbox.rev("main"),
         "nor on the agent's branch"
     );
     run.expect_stdout("agent-branch");

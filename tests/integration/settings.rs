@@ -473,7 +473,7 @@ fn setup_and_session_know_their_task_and_get_ports_of_their_own() {
     }));
     let run = porch_recording(&sandbox, &tasks, &["--port-base", "45000"]).run();
     run.expect_code(0);
-    let base = sandbox.git(&["rev-parse", "main"]).trim().to_string();
+    let base = sandbox.rev("main");
     let results = sandbox.results();
     let run_id = results["run_id"]
         .as_str()

@@ -112,6 +112,18 @@ impl Sandbox {
         self.git_in(&self.repo(), args)
     }
 
+    /// The commit a revision names, according to git.
+    pub fn rev(&self, revision: &str) -> String {
+        self.git(&["rev-parse", "--verify", revision])
+            .trim()
+            .to_string()
+    }
+
+    /// `git show REV:PATH`: a file as a commit holds it.
+    pub fn show(&self, revision: &str, path: &str) -> String {
+        self.git(&["show", &format!("{revision}:{path}")])
+    }
+
     pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
         let out = self
             .env(Command::new("git").arg("-C").arg(dir).args(args))
