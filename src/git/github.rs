@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::process::bounded::{self, Ended};
-use crate::process::child::{Sink, Tail};
+use crate::process::child::Tail;
 use crate::process::env::REPO_ENV_VARS;
 use crate::results::PullRequest;
 
@@ -120,8 +120,8 @@ impl Gh {
             command,
             input.map(str::to_string),
             GH_TIMEOUT,
-            keep(&out),
-            keep(&err),
+            out.sink(),
+            err.sink(),
         )
         .map_err(|e| {
             format!(
@@ -159,9 +159,4 @@ fn described<'p>(proposal: &Proposal<'p>) -> [&'p str; 6] {
         "--body-file",
         "-",
     ]
-}
-
-fn keep(tail: &Tail) -> Sink {
-    let tail = tail.clone();
-    Box::new(move |line, _, _| tail.push(String::from_utf8_lossy(line).into_owned()))
 }

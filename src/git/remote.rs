@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::git::{self, GitError, GitErrorKind};
 use crate::process::bounded::{self, Ended};
-use crate::process::child::{self, Child, Sink, Tail};
+use crate::process::child::{self, Child, Tail};
 
 /// How long one push may take. A remote that stops answering mid-push would otherwise hold up
 /// the task, and the run's end, for as long as git and its transport wait (ssh's and curl's
@@ -64,9 +64,7 @@ fn run_limited(repo: &Path, args: &[&str], limit: Duration) -> Result<(), GitErr
     let child =
         Child::spawn(command, None, None, false).map_err(|err| GitError::spawn(&what, &err))?;
     let said = Tail::new(ERROR_LINES);
-    let kept = said.clone();
-    let stderr: Sink = Box::new(move |line, _, _| kept.push(String::from_utf8_lossy(line).into()));
-    let kind = match bounded::watch(child, limit, child::discard(), stderr) {
+    let kind = match bounded::watch(child, limit, child::discard(), said.sink()) {
         Ok(Ended::Exited(status)) if status.success() => return Ok(()),
         Ok(Ended::Exited(status)) => GitErrorKind::Failed {
             status,

@@ -60,18 +60,9 @@ mod tests {
     #[test]
     fn its_lines_reach_the_sinks_and_its_exit_is_told() {
         let said = Tail::new(10);
-        let kept = said.clone();
-        let stdout: Sink = Box::new(move |line, _, _| {
-            kept.push(String::from_utf8_lossy(line).into());
-        });
         let input = Some("from stdin\n".to_string());
-        let ended = run(
-            sh("cat; exit 3"),
-            input,
-            Duration::from_secs(60),
-            stdout,
-            discard(),
-        );
+        let limit = Duration::from_secs(60);
+        let ended = run(sh("cat; exit 3"), input, limit, said.sink(), discard());
         let Ok(Ended::Exited(status)) = ended else {
             panic!("{ended:?}")
         };

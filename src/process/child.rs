@@ -221,6 +221,12 @@ impl Tail {
         lines.push_back(line);
     }
 
+    /// A sink that keeps each line of a pipe here, as text.
+    pub fn sink(&self) -> Sink {
+        let tail = self.clone();
+        Box::new(move |line, _, _| tail.push(String::from_utf8_lossy(line).into_owned()))
+    }
+
     /// Oldest first.
     pub fn lines(&self) -> Vec<String> {
         let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
