@@ -847,10 +847,34 @@ fn clean_and_merge_refuse_a_run_going_on_and_leave_its_worktree_and_branch() {
     }
     assert!(sandbox.worktree("slow").join("work.txt").is_file());
     assert!(sandbox.branches().contains(&"task/slow".to_string()));
+    // status says so, and suggests only what works while it goes on.
+    let status = after(&sandbox, &["status"]).run();
+    let next = status.expect_code(0).stdout();
+    let next = next.split("\n\n").last().unwrap();
+    assert!(
+        next.starts_with(&format!("{going_on}\nfollow a task:")),
+        "{status}"
+    );
+    assert!(
+        next.contains(" logs --run ") && next.contains("--follow slow"),
+        "{status}"
+    );
+    assert!(
+        !next.contains("resume") && !next.contains("merge"),
+        "{status}"
+    );
 
     release(&fifo);
     run.wait().expect_code(0);
     assert_eq!(sandbox.git(&["show", "task/slow:work.txt"]), "kept");
+    let status = after(&sandbox, &["status"]).run();
+    status.expect_stdout("merge what succeeded:");
+    after(&sandbox, &["merge"]).run().expect_code(0);
+    // Merged: status no longer suggests merging it again.
+    let status = after(&sandbox, &["status"]).run();
+    let said = status.expect_code(0).stdout();
+    assert!(!said.contains("merge what succeeded"), "{status}");
+    status.expect_stdout("merged: every branch that succeeded is merged\n");
     after(&sandbox, &["clean", "--branches", "--force"])
         .run()
         .expect_code(0)
