@@ -336,3 +336,20 @@ fn a_value_in_the_description_or_prompt_stays_out_of_commits_and_results() {
         assert!(message.contains("[env KEY]"), "{branch}: {message}");
     }
 }
+
+/// An error about the tasks file quotes what it found wrong, which may be an `env` value of a
+/// task (a `copy` path, a `base_branch`): it shows the value hidden, as the output does.
+#[test]
+fn an_error_quoting_a_value_of_the_tasks_file_hides_an_env_value() {
+    let sandbox = Sandbox::new();
+    let env = json!({"NODE_ENV": "production-eu"});
+    for task in [
+        json!({"name": "a", "prompt": "p", "env": env, "copy": [".env.production-eu"]}),
+        json!({"name": "a", "prompt": "p", "env": env, "base_branch": "production-eu"}),
+        json!({"name": "a", "prompt": "p", "env": env, "copy": ["production-eu/../../x"]}),
+    ] {
+        let run = sandbox.run_tasks_json(&json!([task]), &[]);
+        run.expect_code(2).expect_stderr("[env NODE_ENV]");
+        assert!(!run.stderr().contains("production-eu"), "{run}");
+    }
+}
