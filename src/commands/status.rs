@@ -12,6 +12,7 @@ use crate::results::Status;
 use crate::results::summary;
 use crate::state::lock::Busy;
 use crate::state::runs::{RunChoice, StoredRun, StoredTask};
+use crate::util::clip;
 use crate::util::table;
 use crate::util::table::Layout;
 
@@ -225,14 +226,15 @@ fn render(run: &StoredRun, rows: &[Row]) -> String {
     if !pulls.is_empty() {
         text.push_str("\npull requests:\n");
         for (task, url) in pulls {
-            text.push_str(&format!("  {task}  {url}\n"));
+            text.push_str(&format!("  {task}  {}\n", clip::visible(url)));
         }
     }
     let resumes: Vec<&str> = rows.iter().filter_map(|r| r.resume.as_deref()).collect();
     if !resumes.is_empty() {
         text.push_str("\ncontinue a session:\n");
+        // The session id is the agent's: what a shell leaves as it is is made visible.
         for line in resumes {
-            text.push_str(&format!("  {line}\n"));
+            text.push_str(&format!("  {}\n", clip::visible(line)));
         }
     }
     text

@@ -137,6 +137,26 @@ fn status_shows_each_task_as_git_sees_it_now_and_json_as_stored() {
     assert_eq!(json.output.stdout, stored);
 }
 
+/// A session id is the agent's text: status shows it with control characters made visible,
+/// as the summary does, never as escape codes for the terminal.
+#[test]
+fn status_shows_a_session_id_with_its_control_characters_made_visible() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("bad", "@api-error 400 Bad request")]);
+    run_stored(&sandbox, &tasks).expect_code(1);
+    let (id, mut results) = latest_results(&sandbox);
+    results["tasks"][0]["session_id"] = "s\u{1b}]0;owned\u{7}\u{1b}[2J".into();
+    let path = state_dir(&sandbox).join("runs").join(format!("{id}.json"));
+    std::fs::write(&path, results.to_string()).unwrap();
+    let status = after(&sandbox, &["status"]).run();
+    let out = status.expect_code(0).stdout();
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{7}'),
+        "{status}"
+    );
+    status.expect_stdout("claude --resume");
+}
+
 #[test]
 fn status_of_an_unknown_run_or_a_repository_without_runs_is_refused() {
     let sandbox = Sandbox::new();
