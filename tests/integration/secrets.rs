@@ -352,4 +352,12 @@ fn an_error_quoting_a_value_of_the_tasks_file_hides_an_env_value() {
         run.expect_code(2).expect_stderr("[env NODE_ENV]");
         assert!(!run.stderr().contains("production-eu"), "{run}");
     }
+    // Nor does the plan `--dry-run` prints, as text or JSON.
+    std::fs::write(sandbox.repo().join(".env.production-eu"), "x").unwrap();
+    let task = json!({"name": "a", "prompt": "p", "env": env, "copy": [".env.production-eu"]});
+    for extra in [&["--dry-run"][..], &["--dry-run", "--json"]] {
+        let run = sandbox.run_tasks_json(&json!([task]), extra);
+        run.expect_code(0).expect_stdout("[env NODE_ENV]");
+        assert!(!run.stdout().contains("production-eu"), "{run}");
+    }
 }
