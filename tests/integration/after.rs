@@ -734,12 +734,10 @@ fn what_porch_keeps_in_the_state_directory_is_its_users_alone_whatever_the_umask
     assert_eq!(mode(&root.join("c")), 0o755);
 }
 
-#[test]
-fn two_resumes_started_together_run_one_session_and_the_other_names_the_run_going_on() {
-    let sandbox = Sandbox::new();
-    let _reaper = Reaper::new(&sandbox);
-    let agent_runs = sandbox.path().join("agent-runs");
-    std::fs::create_dir_all(&agent_runs).unwrap();
+/// A run whose task `slow` failed once (the fixture's runs recorded in `agent_runs`), and
+/// whose resume will block on a FIFO: the file its session touches when it has started, the
+/// FIFO to release it, and the failed run's id.
+fn failed_then_blocking(sandbox: &Sandbox, agent_runs: &Path) -> (PathBuf, PathBuf, String) {
     let (counter, started, fifo) = (
         sandbox.path().join("count"),
         sandbox.path().join("started"),
@@ -752,11 +750,20 @@ fn two_resumes_started_together_run_one_session_and_the_other_names_the_run_goin
         blocking_prompt(&started, &fifo)
     );
     let tasks = sandbox.tasks(&[("slow", &prompt)]);
-    stored_run(&sandbox, &tasks)
-        .record_agent_runs(&agent_runs)
+    stored_run(sandbox, &tasks)
+        .record_agent_runs(agent_runs)
         .run()
         .expect_code(1);
-    let first = run_ids(&sandbox).pop().unwrap();
+    (started, fifo, run_ids(sandbox).pop().unwrap())
+}
+
+#[test]
+fn two_resumes_started_together_run_one_session_and_the_other_names_the_run_going_on() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let agent_runs = sandbox.path().join("agent-runs");
+    std::fs::create_dir_all(&agent_runs).unwrap();
+    let (started, fifo, first) = failed_then_blocking(&sandbox, &agent_runs);
 
     let resume = |label| {
         after(&sandbox, &["resume"])
@@ -808,20 +815,9 @@ fn two_resumes_started_together_run_one_session_and_the_other_names_the_run_goin
 fn a_resume_started_while_another_resume_runs_names_that_resume_going_on() {
     let sandbox = Sandbox::new();
     let _reaper = Reaper::new(&sandbox);
-    let (counter, started, fifo) = (
-        sandbox.path().join("count"),
-        sandbox.path().join("started"),
-        sandbox.path().join("fifo"),
-    );
-    make_fifo(&fifo);
-    let prompt = format!(
-        "@fail-times 1 {} 500 Overloaded\n{}",
-        counter.display(),
-        blocking_prompt(&started, &fifo)
-    );
-    let tasks = sandbox.tasks(&[("slow", &prompt)]);
-    stored_run(&sandbox, &tasks).run().expect_code(1);
-    let first = run_ids(&sandbox).pop().unwrap();
+    let agent_runs = sandbox.path().join("agent-runs");
+    std::fs::create_dir_all(&agent_runs).unwrap();
+    let (started, fifo, first) = failed_then_blocking(&sandbox, &agent_runs);
     let mut resumed = after(&sandbox, &["resume"])
         .agent(support::fixture_agent())
         .spawn("resume");
