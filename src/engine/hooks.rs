@@ -93,12 +93,15 @@ impl TaskHooks {
                     printer::offer(&shown, line);
                 };
                 if let Some(why) = run(command, show) {
-                    printer::note(
-                        &printer,
-                        index,
-                        Tone::Bad,
-                        format!("--on-task-finish {why}"),
-                    );
+                    // Labelled as the hook's lines are, so it goes where they go: never an
+                    // `--events` line after the task's `task_finished`.
+                    let line = Line {
+                        task: index,
+                        origin: HOOK,
+                        tone: Tone::Bad,
+                        text: format!("--on-task-finish {why}"),
+                    };
+                    printer::send(&printer, line);
                 }
             });
         match spawned {

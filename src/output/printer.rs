@@ -143,6 +143,11 @@ pub fn note(printer: &Sender<Message>, task: usize, tone: Tone, text: String) {
     send_waiting(printer, Message::Line(line));
 }
 
+/// Queues a line that must not be dropped, waiting for room as a note does.
+pub fn send(printer: &Sender<Message>, line: Line) {
+    send_waiting(printer, Message::Line(line));
+}
+
 /// Queues an event of the run, waiting for room as a note does.
 pub fn event(printer: &Sender<Message>, event: Event) {
     send_waiting(printer, Message::Event(event));

@@ -145,6 +145,16 @@ fn a_failing_hook_is_reported_and_leaves_the_exit_code_alone() {
         .expect_stdout("--on-task-finish hook exited with code 3")
         .expect_stdout("[hook] no luck")
         .expect_stderr("porch: warning: --on-finish hook exited with code 7");
+    // Under --events the failure goes where the hook's lines go, stderr: no event of the task
+    // comes after its task_finished.
+    let tasks = sandbox.tasks_in("again.json", &[("b", "@write b.txt b")]);
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--on-task-finish", "exit 3", "--events"])
+        .run();
+    run.expect_code(0)
+        .expect_stderr("b: [hook] --on-task-finish hook exited with code 3\n");
+    assert!(!run.stdout().contains("hook exited"), "{run}");
 }
 
 #[test]
