@@ -63,6 +63,44 @@ impl Error {
         self
     }
 
+    /// The error with `hide` applied to every text it quotes (message, hint, task, field,
+    /// path): what a tasks file's `env` values are hidden from.
+    pub fn hiding(self, hide: impl Fn(&str) -> String) -> Error {
+        let hide_opt = |text: Option<String>| text.map(|t| hide(&t));
+        match self {
+            Error::Usage { message, hint } => Error::Usage {
+                message: hide(&message),
+                hint: hide_opt(hint),
+            },
+            Error::Setup { message, hint } => Error::Setup {
+                message: hide(&message),
+                hint: hide_opt(hint),
+            },
+            Error::Tasks {
+                file,
+                task,
+                field,
+                message,
+                hint,
+            } => Error::Tasks {
+                file: hide(&file),
+                task: hide_opt(task),
+                field: hide_opt(field),
+                message: hide(&message),
+                hint: hide_opt(hint),
+            },
+            Error::Io {
+                action,
+                path,
+                source,
+            } => Error::Io {
+                action,
+                path: PathBuf::from(hide(&path.to_string_lossy())),
+                source,
+            },
+        }
+    }
+
     pub fn hint(&self) -> Option<Cow<'_, str>> {
         match self {
             Error::Usage { hint, .. } | Error::Tasks { hint, .. } | Error::Setup { hint, .. } => {

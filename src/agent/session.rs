@@ -236,7 +236,13 @@ fn watch(
             && !shared.ever_answered();
         let reason = why_stop(&moment, &limits).or(shed.then_some(StopReason::RateLimited));
         if let Some(reason) = reason {
-            launch.note(Tone::Bad, describe_stop(reason, true));
+            // A session shed before the API answered starts again: news, not a problem
+            // (dimmed, and not for `-q`'s stderr).
+            let tone = match reason {
+                StopReason::RateLimited => Tone::Dim,
+                _ => Tone::Bad,
+            };
+            launch.note(tone, describe_stop(reason, true));
         }
         reason
     };

@@ -28,6 +28,9 @@ pub enum Source {
     TasksFile(String),
     /// A stored run: its tasks as they ran, and the repeated tasks' names.
     Run(RunChoice),
+    /// A stored run's succeeded tasks, and the repeated tasks with a winner: what `merge`
+    /// and `pr` take.
+    Succeeded(RunChoice),
     None,
 }
 
@@ -59,7 +62,8 @@ pub fn request(args: Vec<OsString>, env: &Env) -> Request {
     };
     let source = match given.spec.name {
         Name::Run => tasks_file(&given).map_or(Source::None, Source::TasksFile),
-        Name::Logs | Name::Merge | Name::Pr => run_choice(&given).map_or(Source::None, Source::Run),
+        Name::Logs => run_choice(&given).map_or(Source::None, Source::Run),
+        Name::Merge | Name::Pr => run_choice(&given).map_or(Source::None, Source::Succeeded),
         _ => Source::None,
     };
     Request {
@@ -116,7 +120,8 @@ fn run_choice(given: &Given) -> Option<RunChoice> {
 pub fn answer(request: &Request) -> String {
     let names = match &request.source {
         Source::TasksFile(path) => names_in_file(path),
-        Source::Run(choice) => names_in_run(choice),
+        Source::Run(choice) => names_in_run(choice, false),
+        Source::Succeeded(choice) => names_in_run(choice, true),
         Source::None => Vec::new(),
     };
     candidates(&names, &request.current, request.list)
@@ -139,12 +144,13 @@ fn names_in_file(path: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn names_in_run(choice: &RunChoice) -> Vec<String> {
+fn names_in_run(choice: &RunChoice, succeeded_only: bool) -> Vec<String> {
     let Ok((_, run)) = choice.load() else {
         return Vec::new();
     };
     let mut names: Vec<String> = Vec::new();
-    for task in run.results.tasks {
+    let tasks = run.results.tasks.into_iter();
+    for task in tasks.filter(|t| !succeeded_only || t.succeeded()) {
         for name in [Some(task.name), task.group].into_iter().flatten() {
             if !names.contains(&name) {
                 names.push(name);
@@ -205,7 +211,7 @@ mod tests {
         assert_eq!(choice.run.as_deref(), Some("R"));
         assert_eq!(choice.worktree_dir.as_deref(), Some(Path::new("/wt")));
         let request = request_for(&["merge", "a", "--worktree-dir", "/w", "b"], &env);
-        let Source::Run(choice) = request.source else {
+        let Source::Succeeded(choice) = request.source else {
             panic!("{request:?}")
         };
         assert_eq!(choice.worktree_dir.as_deref(), Some(Path::new("/w")));

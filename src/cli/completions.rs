@@ -77,7 +77,16 @@ _porch_reply() {
     done < <("$@")
 }
 _porch_files() { compopt -o filenames 2>/dev/null; _porch_reply compgen -f -- "$1"; }
-_porch_dirs() { compopt -o filenames 2>/dev/null; _porch_reply compgen -d -- "$1"; }
+# Directories, but never a .git directory or one inside it: no command of porch takes one.
+_porch_dirs() {
+    compopt -o filenames 2>/dev/null
+    _porch_reply compgen -d -- "$1"
+    local kept=() dir
+    for dir in "${COMPREPLY[@]}"; do
+        case "/$dir/" in */.git/*) ;; *) kept+=("$dir") ;; esac
+    done
+    COMPREPLY=("${kept[@]}")
+}
 # The task names porch reads from the tasks file or the stored run the words name.
 _porch_tasks() {
     _porch_reply command porch __complete tasks "$1" "${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null

@@ -52,11 +52,7 @@ pub fn run(given: &Given) -> Result<Command, Error> {
         return Err(Error::usage("--only and --skip cannot be used together")
             .with_hint("name the tasks to run with --only, or the ones to leave out with --skip"));
     }
-    args.dry_run = given.switch(Opt::DryRun);
-    if args.dry_run && args.output_mode == OutputMode::Events {
-        return Err(Error::usage("--dry-run and --events cannot be used together")
-            .with_hint("--dry-run prints the plan, and nothing happens to show as events; add --json for the plan as JSON"));
-    }
+    args.dry_run = dry_run(given, args.output_mode)?;
     args.shard = given.checked(
         Opt::Shard,
         |text| crate::preflight::shard::parse(text).map_err(|reason| format!(" {reason}")),
@@ -75,7 +71,8 @@ pub fn resume(given: &Given) -> Result<Command, Error> {
         "a run id",
         "`porch status` names the latest run; `ls .porch/runs` under the worktree directory lists the ids",
     )?;
-    let args = settings(given, STORED_TASKS.to_string(), repo)?;
+    let mut args = settings(given, STORED_TASKS.to_string(), repo)?;
+    args.dry_run = dry_run(given, args.output_mode)?;
     let choice = RunChoice {
         repo: args.repo.clone(),
         worktree_dir: args.settings.worktree_dir.clone(),
@@ -85,6 +82,16 @@ pub fn resume(given: &Given) -> Result<Command, Error> {
         choice,
         run: Box::new(args),
     }))
+}
+
+/// `--dry-run`, which has nothing to show as `--events`.
+fn dry_run(given: &Given, mode: OutputMode) -> Result<bool, Error> {
+    let dry_run = given.switch(Opt::DryRun);
+    if dry_run && mode == OutputMode::Events {
+        return Err(Error::usage("--dry-run and --events cannot be used together")
+            .with_hint("--dry-run prints the plan, and nothing happens to show as events; add --json for the plan as JSON"));
+    }
+    Ok(dry_run)
 }
 
 fn utf8_tasks(value: OsString) -> Result<String, Error> {

@@ -278,8 +278,8 @@ const RUN_SETTINGS: &[Takes] = &[
 const RUN_PREVIEW: &[Takes] = &[Takes {
     opt: Opt::DryRun,
     about: "check what a run checks, then print the plan (tasks in start\n\
-            order, branches, worktrees, settings, -j and why) and create\n\
-            nothing; with --json, as one JSON document. Exit 0 or 2",
+            order, branches, worktrees, settings, -j and why, hooks, --pr)\n\
+            and create nothing; with --json, as one JSON document. Exit 0 or 2",
 }];
 
 /// Which tasks of the file a run runs.
@@ -508,6 +508,7 @@ pub const COMMANDS: &[Spec] = &[
                 RUNS_WORKTREE_DIR,
             ],
             RUN_SETTINGS,
+            RUN_PREVIEW,
             WHEN_DONE,
             ONLY_HELP,
         ],

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::git::{self, Repo, WorktreeEntry};
 use crate::preflight::branch_template;
 use crate::preflight::options::CleanArgs;
-use crate::process::task_env;
+use crate::state::StateDir;
 use crate::state::lock::RunLock;
 use crate::state::runs::{Location, StoredRun, StoredTask};
 use crate::task::unsaved;
@@ -35,6 +35,7 @@ pub fn clean(args: &CleanArgs) -> Result<ExitCode, Error> {
     };
     let mut cleaner = Cleaner {
         repo: &location.repo,
+        state: &location.state,
         args,
         worktrees: location.repo.worktrees().map_err(|e| {
             Error::setup(
@@ -156,6 +157,8 @@ impl Claimed {
 
 struct Cleaner<'a> {
     repo: &'a Repo,
+    /// The run's state directory: the real names of the ignored files its sessions wrote.
+    state: &'a StateDir,
     args: &'a CleanArgs,
     worktrees: Vec<WorktreeEntry>,
     lines: Vec<String>,
@@ -184,6 +187,10 @@ impl Cleaner<'_> {
             Step::Remove => {
                 let force = self.args.force;
                 let done = self.act(|repo| remove_worktree(repo, &task.worktree, force));
+                if done.is_ok() && !self.args.dry_run {
+                    // The files it named went with the worktree.
+                    let _ = (self.state).record_ignored(branch_template::slot(&task.branch), &[]);
+                }
                 self.report(done, "remove", &format!("worktree {}", task.worktree));
                 false
             }
@@ -276,7 +283,7 @@ impl Cleaner<'_> {
             ));
         }
         match git::is_dirty(path) {
-            Ok(false) => ignored_work(path, task),
+            Ok(false) => ignored_work(path, task, self.state),
             Ok(true) => Step::Keep("uncommitted changes; --force removes it".to_string()),
             Err(err) => Step::Keep(format!("git cannot say whether it holds changes: {err}")),
         }
@@ -323,29 +330,29 @@ impl Cleaner<'_> {
 
 /// A clean worktree still holds work when files the session wrote that git ignores (a
 /// `.env.local`) are there: `git status` does not show them, and no branch has them.
-fn ignored_work(worktree: &Path, task: &StoredTask) -> Step {
+/// The names are the real ones the run kept in the state directory (the results hide `env`
+/// values in them), else, for a run that kept none, the results'.
+fn ignored_work(worktree: &Path, task: &StoredTask, state: &StateDir) -> Step {
     if task.ignored_files.is_empty() {
         return Step::Remove;
     }
-    // A name with a task's `env` value hidden in it is no file's name: what it stood for cannot
-    // be looked for, so it is taken to be there still.
-    let hidden: Vec<&str> = (task.ignored_files.iter())
-        .filter(|name| task_env::holds_a_hidden_value(name))
-        .map(String::as_str)
-        .collect();
-    if !hidden.is_empty() {
-        return Step::Keep(format!(
-            "it holds files git ignores, which no branch has and whose names hold a hidden env value: {}; --force removes it",
-            hidden.join(", ")
-        ));
-    }
-    let written: BTreeSet<String> = task.ignored_files.iter().cloned().collect();
+    let real = (state.recorded_ignored(branch_template::slot(&task.branch)))
+        .filter(|real| real.len() == task.ignored_files.len())
+        .unwrap_or_else(|| task.ignored_files.clone());
+    let written: BTreeSet<String> = real.iter().cloned().collect();
     match unsaved::ignored_writes(worktree, &written) {
         Ok(still) if still.is_empty() => Step::Remove,
-        Ok(still) => Step::Keep(format!(
-            "it holds files git ignores, which no branch has: {}; --force removes it",
-            still.join(", ")
-        )),
+        Ok(still) => {
+            // Said as the results say them: with `env` values hidden, in the same order.
+            let shown: Vec<&str> = (real.iter().zip(&task.ignored_files))
+                .filter(|(name, _)| still.contains(name))
+                .map(|(_, shown)| shown.as_str())
+                .collect();
+            Step::Keep(format!(
+                "it holds files git ignores, which no branch has: {}; --force removes it",
+                shown.join(", ")
+            ))
+        }
         Err(err) => Step::Keep(format!(
             "git cannot say whether the files it ignores are still there: {err}"
         )),

@@ -23,7 +23,9 @@ pub fn show(plan: &Plan, args: &RunArgs) -> ExitCode {
         OutputMode::Json => format!("{}\n", to_json(&preview)),
         _ => render(&preview),
     };
-    crate::sys::console::print_stdout(&text);
+    // A `copy` path or a base may hold an `env` value, which porch never writes.
+    let hidden = crate::preflight::env_values_in(&plan.source.bytes);
+    crate::sys::console::print_stdout(&hidden.redact(&text));
     ExitCode::SUCCESS
 }
 
@@ -43,10 +45,28 @@ struct Preview {
     jobs: Jobs,
     max_fail: Option<usize>,
     max_cost_usd: Option<f64>,
+    /// `--max-wait`: the longest wait for a usage window to reset.
+    max_wait_ms: u64,
     push: Option<String>,
+    /// `--pr`: pull requests opened at the end; null without.
+    pull_requests: Option<PullRequestsPlanned>,
+    /// The hooks, as the commands porch runs (`--on-finish CMD` is `sh -c CMD`).
+    on_finish: Option<Vec<String>>,
+    on_task_finish: Option<Vec<String>>,
     cleanup: bool,
+    /// `porch resume`: the run it resumes, and its tasks kept as they were; null and empty
+    /// for `porch run`.
+    resumes: Option<String>,
+    carried: Vec<String>,
     /// In the order they would start.
     tasks: Vec<Planned>,
+}
+
+#[derive(Debug, Serialize)]
+struct PullRequestsPlanned {
+    remote: String,
+    draft: bool,
+    base: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -76,13 +96,20 @@ struct Planned {
     setup: Option<Vec<String>>,
     check: Option<Vec<String>>,
     port: Option<u16>,
+    /// `porch resume`: the claude session it continues; null for a fresh one.
+    continues_session: Option<String>,
 }
 
 fn preview(plan: &Plan, args: &RunArgs) -> Preview {
     let dependencies: Vec<Vec<usize>> = plan.tasks.iter().map(|t| t.depends_on.clone()).collect();
     let tasks = start_order(&dependencies)
         .into_iter()
+        .filter(|&index| plan.tasks[index].carried.is_none())
         .map(|index| planned(plan, args, &plan.tasks[index]))
+        .collect();
+    let carried = (plan.tasks.iter())
+        .filter(|t| t.carried.is_some())
+        .map(|t| t.task.name.clone())
         .collect();
     Preview {
         version: PREVIEW_VERSION,
@@ -104,8 +131,18 @@ fn preview(plan: &Plan, args: &RunArgs) -> Preview {
         },
         max_fail: plan.settings.max_fail.map(|m| m.tasks),
         max_cost_usd: plan.settings.max_cost_usd,
+        max_wait_ms: plan.settings.max_wait.as_millis() as u64,
         push: plan.settings.push.clone(),
+        pull_requests: (plan.pull_requests.as_ref()).map(|p| PullRequestsPlanned {
+            remote: p.remote.clone(),
+            draft: p.draft,
+            base: p.base.clone(),
+        }),
+        on_finish: plan.hooks.on_finish.clone(),
+        on_task_finish: plan.hooks.on_task_finish.clone(),
         cleanup: plan.settings.cleanup,
+        resumes: plan.resumed_from.clone(),
+        carried,
         tasks,
     }
 }
@@ -135,6 +172,7 @@ fn planned(plan: &Plan, args: &RunArgs, task: &TaskPlan) -> Planned {
         port: (task.env.iter())
             .find(|(name, _)| name == "PORCH_PORT")
             .and_then(|(_, value)| value.parse().ok()),
+        continues_session: (task.resume.as_ref()).and_then(|r| r.session_id.clone()),
     }
 }
 
@@ -184,9 +222,14 @@ fn to_json(preview: &Preview) -> String {
 
 /// The plan as a person reads it: the run's facts, then each task in start order.
 fn render(preview: &Preview) -> String {
-    let mut text = String::from(
-        "porch run --dry-run: every check passed; nothing was created. A run would do this:\n\n",
-    );
+    let mut text = match &preview.resumes {
+        None => String::from(
+            "porch run --dry-run: every check passed; nothing was created. A run would do this:\n\n",
+        ),
+        Some(id) => format!(
+            "porch resume --dry-run: every check passed; nothing was created. The resume of run {id} would do this:\n\n"
+        ),
+    };
     for (key, value) in run_facts(preview) {
         text.push_str(&format!("{key:<11} {}\n", clip::visible(&value)));
     }
@@ -230,8 +273,34 @@ fn run_facts(preview: &Preview) -> Vec<(&'static str, String)> {
     if let Some(budget) = preview.max_cost_usd {
         facts.push(("budget", format!("${} for the run", dollars(budget))));
     }
+    if !preview.carried.is_empty() {
+        let kept = format!("{} (kept as they were)", preview.carried.join(", "));
+        facts.push(("carried", kept));
+    }
+    let max_wait = duration::format(std::time::Duration::from_millis(preview.max_wait_ms));
+    facts.push((
+        "max wait",
+        format!("{max_wait} for a usage window to reset"),
+    ));
     if let Some(push) = &preview.push {
         facts.push(("push", push.clone()));
+    }
+    if let Some(pulls) = &preview.pull_requests {
+        let kind = if pulls.draft { "draft" } else { "ready" };
+        let base = (pulls.base.as_ref()).map_or(String::new(), |b| format!(", based on {b}"));
+        let what = format!(
+            "{kind} pull requests pushed to {}{base}, at the end",
+            pulls.remote
+        );
+        facts.push(("pr", what));
+    }
+    for (key, hook) in [
+        ("on finish", &preview.on_finish),
+        ("task hook", &preview.on_task_finish),
+    ] {
+        if let Some(argv) = hook {
+            facts.push((key, quote::command(argv)));
+        }
     }
     if preview.cleanup {
         facts.push((
@@ -269,6 +338,9 @@ fn task_facts(task: &Planned) -> Vec<(&'static str, String)> {
     }
     if let Some(check) = &task.check {
         facts.push(("check", quote::command(check)));
+    }
+    if let Some(session) = &task.continues_session {
+        facts.push(("continues", format!("claude session {session}")));
     }
     facts
 }

@@ -17,6 +17,9 @@ pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
             ));
             Ok(ExitCode::SUCCESS)
         }
+        Resumption::Plan { plan, .. } if args.run.dry_run => {
+            Ok(crate::commands::dry_run::show(&plan, &args.run))
+        }
         Resumption::Plan { plan, note } => {
             crate::sys::console::print_stderr(&note);
             engine::run(*plan, args.run.color, args.run.output_mode)

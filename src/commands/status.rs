@@ -4,11 +4,15 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::commands::merge::MERGE_BRANCH_PREFIX;
 use crate::error::Error;
 use crate::git;
 use crate::preflight::options::StatusArgs;
+use crate::results::Status;
 use crate::results::summary;
+use crate::state::lock::Busy;
 use crate::state::runs::{RunChoice, StoredRun, StoredTask};
+use crate::util::clip;
 use crate::util::table;
 use crate::util::table::Layout;
 
@@ -21,8 +25,15 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode, Error> {
         return Ok(ExitCode::SUCCESS);
     }
     let repo = &location.repo.toplevel;
-    let rows = task_rows(repo, &run.results.tasks);
-    crate::sys::console::print_stdout(&render(&run, &rows, &args.choice));
+    let merge_branch = format!("{MERGE_BRANCH_PREFIX}{}", run.id);
+    let rows = task_rows(repo, &merge_branch, &run.results.tasks);
+    let busy = (location.state.run_holder_now(&run.id)).map(|holder| Busy {
+        id: run.id.clone(),
+        holder,
+    });
+    let text = render(&run, &rows);
+    let next = next_steps(&run, &rows, &args.choice, busy.as_ref());
+    crate::sys::console::print_stdout(&format!("{text}{next}"));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -39,6 +50,8 @@ struct Row {
     resume: Option<String>,
     /// `git -C REPO diff BASE...BRANCH`, when the branch holds commits.
     review: Option<String>,
+    /// The task succeeded and its branch is in the run's merge branch or in its base branch.
+    merged: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,13 +76,13 @@ impl WorktreeState {
 /// How many tasks are asked about at once: each question is a few git processes.
 const PARALLEL_QUESTIONS: usize = 8;
 
-fn task_rows(repo: &Path, tasks: &[StoredTask]) -> Vec<Row> {
+fn task_rows(repo: &Path, merge_branch: &str, tasks: &[StoredTask]) -> Vec<Row> {
     let mut rows = Vec::with_capacity(tasks.len());
     for chunk in tasks.chunks(PARALLEL_QUESTIONS) {
         std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
                 .iter()
-                .map(|task| scope.spawn(move || task_row(repo, task)))
+                .map(|task| scope.spawn(move || task_row(repo, merge_branch, task)))
                 .collect();
             for (handle, task) in handles.into_iter().zip(chunk) {
                 rows.push(handle.join().unwrap_or_else(|_| unknown_row(task)));
@@ -79,7 +92,7 @@ fn task_rows(repo: &Path, tasks: &[StoredTask]) -> Vec<Row> {
     rows
 }
 
-fn task_row(repo: &Path, task: &StoredTask) -> Row {
+fn task_row(repo: &Path, merge_branch: &str, task: &StoredTask) -> Row {
     let base = (task.base_branch.as_str(), task.base_commit.as_str());
     let stats = git::diff_stats(repo, &task.base_commit, &task.branch);
     let review = (stats.as_ref().is_ok_and(|s| s.commits > 0))
@@ -114,7 +127,15 @@ fn task_row(repo: &Path, task: &StoredTask) -> Row {
         worktree,
         resume,
         review,
+        merged: task.succeeded() && is_merged(repo, merge_branch, task),
     }
+}
+
+/// Whether a task's branch is in `porch merge`'s branch of the run, or in the branch it
+/// started from (where `porch merge --into` usually puts it).
+fn is_merged(repo: &Path, merge_branch: &str, task: &StoredTask) -> bool {
+    let has = |into: &str| git::branch_contains(repo, into, &task.branch).unwrap_or(false);
+    !task.branch.is_empty() && (has(merge_branch) || has(&task.base_branch))
 }
 
 fn unknown_row(task: &StoredTask) -> Row {
@@ -128,6 +149,7 @@ fn unknown_row(task: &StoredTask) -> Row {
         worktree: WorktreeState::Unknown,
         resume: None,
         review: None,
+        merged: false,
     }
 }
 
@@ -159,7 +181,7 @@ fn check_word(task: &StoredTask) -> String {
     }
 }
 
-fn render(run: &StoredRun, rows: &[Row], choice: &RunChoice) -> String {
+fn render(run: &StoredRun, rows: &[Row]) -> String {
     let results = &run.results;
     let finished = match &results.finished_at {
         Some(at) => format!("finished {at}"),
@@ -204,34 +226,53 @@ fn render(run: &StoredRun, rows: &[Row], choice: &RunChoice) -> String {
     if !pulls.is_empty() {
         text.push_str("\npull requests:\n");
         for (task, url) in pulls {
-            text.push_str(&format!("  {task}  {url}\n"));
+            text.push_str(&format!("  {task}  {}\n", clip::visible(url)));
         }
     }
     let resumes: Vec<&str> = rows.iter().filter_map(|r| r.resume.as_deref()).collect();
     if !resumes.is_empty() {
         text.push_str("\ncontinue a session:\n");
+        // The session id is the agent's: what a shell leaves as it is is made visible.
         for line in resumes {
-            text.push_str(&format!("  {line}\n"));
+            text.push_str(&format!("  {}\n", clip::visible(line)));
         }
     }
-    text.push_str(&next_steps(run, choice));
     text
 }
 
 /// The porch commands that go on from here, as the user can paste them: every option that
 /// found this run (`--worktree-dir`, a results file's path) again. The log shown is that of
-/// the first task that did not succeed.
-fn next_steps(run: &StoredRun, choice: &RunChoice) -> String {
+/// the first task that did not succeed. While another porch holds the run (`busy`), only
+/// what follows it: resume and merge would be refused.
+fn next_steps(run: &StoredRun, rows: &[Row], choice: &RunChoice, busy: Option<&Busy>) -> String {
     let tasks = &run.results.tasks;
     let run_word = choice.run_word(&run.id);
     let mut text = String::from("\n");
+    if let Some(busy) = busy {
+        text.push_str(&format!("{}\n", busy.what()));
+        let running = tasks.iter().find(|t| t.status == Status::Running);
+        if let Some(task) = running.or(tasks.first()) {
+            let logs = choice.command("logs", run_word, &["--follow", &task.name]);
+            text.push_str(&format!("follow a task:              {logs}\n"));
+        }
+        let status = choice.command("status", run_word, &[]);
+        text.push_str(&format!("look again:                 {status}\n"));
+        return text;
+    }
     if tasks.iter().any(|t| !t.succeeded()) {
-        let resume = choice.command("resume", run_word, &[]);
+        let words = summary::resume_words(run.results.claude.as_deref());
+        let resume = choice.command("resume", run_word, &words);
         text.push_str(&format!("re-run what did not succeed: {resume}\n"));
     }
-    if tasks.iter().any(StoredTask::succeeded) {
+    if rows
+        .iter()
+        .zip(tasks)
+        .any(|(row, t)| t.succeeded() && !row.merged)
+    {
         let merge = choice.command("merge", run_word, &[]);
         text.push_str(&format!("merge what succeeded:       {merge}\n"));
+    } else if rows.iter().any(|row| row.merged) {
+        text.push_str("merged: every branch that succeeded is merged\n");
     }
     let shown = tasks.iter().find(|t| !t.succeeded()).or(tasks.first());
     if let Some(task) = shown {

@@ -3,15 +3,18 @@
 //! own, so the scheduler never waits for it; the run waits for them all before it ends. A hook
 //! that fails or outlasts its limit is reported and changes nothing else.
 
+use std::fs::File;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
 use crate::output::mode::OutputMode;
-use crate::output::printer::{self, Line, Message, Origin, Tone};
+use crate::output::printer::{self, HOOK, Line, Message, Tone};
 use crate::process::bounded::{self, Ended};
 use crate::process::child::Sink;
 use crate::process::env::REPO_ENV_VARS;
@@ -66,26 +69,39 @@ impl TaskHooks {
             .env("PORCH_RESULTS", &self.results)
             .env("PORCH_RUN_ID", &self.run_id);
         let printer = self.printer.clone();
+        let log = task.log.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("hook-{index}"))
             .spawn(move || {
                 let shown = printer.clone();
+                let log = log.and_then(|path| {
+                    let file = File::options().append(true).open(path).ok()?;
+                    Some(Arc::new(Mutex::new(file)))
+                });
                 let show = move |text: String| {
+                    // The task's log keeps the line, as it keeps setup's and check's: the
+                    // terminal may fall behind and drop it, and `--json` shows none.
+                    if let Some(mut file) = log.as_ref().and_then(|log| log.lock().ok()) {
+                        let _ = writeln!(file, "[hook] {text}");
+                    }
                     let line = Line {
                         task: index,
-                        origin: Origin::Step("hook"),
+                        origin: HOOK,
                         tone: Tone::Plain,
                         text,
                     };
                     printer::offer(&shown, line);
                 };
                 if let Some(why) = run(command, show) {
-                    printer::note(
-                        &printer,
-                        index,
-                        Tone::Bad,
-                        format!("--on-task-finish {why}"),
-                    );
+                    // Labelled as the hook's lines are, so it goes where they go: never an
+                    // `--events` line after the task's `task_finished`.
+                    let line = Line {
+                        task: index,
+                        origin: HOOK,
+                        tone: Tone::Bad,
+                        text: format!("--on-task-finish {why}"),
+                    };
+                    printer::send(&printer, line);
                 }
             });
         match spawned {
@@ -107,8 +123,9 @@ impl TaskHooks {
     }
 }
 
-/// The run's hook, once its exit code is known; its lines go where the run's output goes
-/// (stderr when stdout is the results' JSON).
+/// The run's hook, once its exit code is known; its lines go to stdout in the stream, and to
+/// stderr under `--quiet`, `--json` and `--events`, whose stdout is only the summary, the
+/// results or the events.
 pub fn run_finished(plan: &Plan, code: u8, results: &Results, mode: OutputMode) {
     let Some(argv) = &plan.hooks.on_finish else {
         return;
@@ -119,7 +136,7 @@ pub fn run_finished(plan: &Plan, code: u8, results: &Results, mode: OutputMode) 
         .env("PORCH_EXIT_CODE", code.to_string())
         .env("PORCH_RUN_ID", &plan.run_id)
         .env("PORCH_SUMMARY", summary_line(results));
-    let to_stdout = matches!(mode, OutputMode::Stream | OutputMode::Quiet);
+    let to_stdout = mode == OutputMode::Stream;
     let show = move |text: String| {
         let line = format!("[hook] {text}\n");
         if to_stdout {

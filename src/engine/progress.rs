@@ -30,6 +30,7 @@ fn first_results(plan: &Plan, started_at: SystemTime) -> Results {
         tasks_file_order: plan.tasks_file_order.clone(),
         shard: plan.shard,
         repo: plan.repo.toplevel.display().to_string(),
+        claude: given_agent(plan),
         started_at: timestamp::rfc3339(started_at),
         finished_at: None,
         duration_ms: 0,
@@ -52,6 +53,14 @@ fn first_results(plan: &Plan, started_at: SystemTime) -> Results {
         conflicts: Vec::new(),
         conflicts_note: None,
     }
+}
+
+/// The agent the run was given, unless it is the one `claude` on PATH finds: what a printed
+/// `porch resume` must name to run the same.
+fn given_agent(plan: &Plan) -> Option<String> {
+    let path = std::env::var_os("PATH");
+    let default = crate::agent::resolve_program(None, path.as_deref()).ok();
+    (default.as_ref() != Some(&plan.agent)).then(|| plan.agent.display().to_string())
 }
 
 /// The results file through the run.

@@ -245,7 +245,9 @@ fn failure(args: &[&str], out: &Output) -> GitError {
     )
 }
 
-/// Runs git with `input` on its stdin, and returns how it ended and what it printed.
+/// Runs git with `input` on its stdin, and returns how it ended and what it printed. The input
+/// is written on a thread of its own while the output is read: git answers as it reads
+/// (`check-ignore --stdin`), and with both pipes full each side would wait for the other.
 fn run_with_input(dir: &Path, args: &[&str], input: &[u8]) -> Result<Output, GitError> {
     let mut child = command(dir)
         .args(args)
@@ -254,12 +256,16 @@ fn run_with_input(dir: &Path, args: &[&str], input: &[u8]) -> Result<Output, Git
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|err| GitError::spawn(describe(args), &err))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(input);
-    }
-    child
-        .wait_with_output()
-        .map_err(|err| GitError::io(describe(args), &err))
+    let stdin = child.stdin.take();
+    std::thread::scope(|scope| {
+        if let Some(mut stdin) = stdin {
+            // Dropped at the end of the thread: git reads the end of its input.
+            scope.spawn(move || stdin.write_all(input));
+        }
+        child
+            .wait_with_output()
+            .map_err(|err| GitError::io(describe(args), &err))
+    })
 }
 
 /// The non-empty NUL-separated fields of git's `-z` output (a name that is not UTF-8 with
@@ -312,6 +318,31 @@ pub const MERGE_TREE_VERSION: (u32, u32) = (2, 38);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Far more paths than a pipe holds, each ignored, so git answers while porch still
+    /// writes: porch must read as it writes. Before, this never ended; the deadline only
+    /// tells a hang from a slow machine.
+    #[test]
+    fn many_paths_on_stdin_are_answered_without_a_deadlock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        run(&dir, &["init", "-q"]).unwrap();
+        std::fs::write(dir.join(".gitignore"), "*.tmp\n").unwrap();
+        let paths: Vec<String> = (0..200_000)
+            .map(|i| format!("some/deep/dir/file-{i:06}.tmp"))
+            .collect();
+        let (done, answered) = crossbeam_channel::bounded(1);
+        let asking = dir.clone();
+        std::thread::spawn(move || {
+            let _ = done.send(crate::git::ignored_paths(&asking, paths.iter()));
+        });
+        let ignored = answered
+            .recv_timeout(std::time::Duration::from_secs(300))
+            .expect("git check-ignore answered")
+            .unwrap();
+        assert_eq!(ignored.len(), 200_000);
+        assert_eq!(ignored[0], "some/deep/dir/file-000000.tmp");
+    }
 
     #[test]
     fn without_dev_null_the_failure_names_it_not_a_missing_git() {

@@ -112,14 +112,12 @@ impl Repo {
 
     /// Takes the lock that serialises repository-wide git operations (worktree add, remove,
     /// prune, branch delete) across threads *and* porch processes: concurrent ones race on the
-    /// half-written `.git/worktrees/<id>/` entries of each other (see docs/design.md).
+    /// half-written `.git/worktrees/<id>/` entries of each other (see docs/design.md). The lock
+    /// is a `flock` on the git common directory itself, so taking it creates no file: `porch
+    /// plan` leaves the repository as it found it. git locks with `*.lock` files, never flock.
     pub fn lock(&self) -> Result<RepoLock, GitError> {
-        let path = self.common_dir.join("porch.lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
+        let path = &self.common_dir;
+        let file = File::open(path)
             .map_err(|err| GitError::io(format!("open {}", path.display()), &err))?;
         file.lock()
             .map_err(|err| GitError::io(format!("lock {}", path.display()), &err))?;

@@ -48,6 +48,9 @@ pub enum Origin {
     Step(&'static str),
 }
 
+/// A line an `--on-task-finish` hook printed.
+pub const HOOK: Origin = Origin::Step("hook");
+
 #[derive(Debug)]
 pub struct Line {
     pub task: usize,
@@ -137,6 +140,11 @@ pub fn note(printer: &Sender<Message>, task: usize, tone: Tone, text: String) {
         tone,
         text,
     };
+    send_waiting(printer, Message::Line(line));
+}
+
+/// Queues a line that must not be dropped, waiting for room as a note does.
+pub fn send(printer: &Sender<Message>, line: Line) {
     send_waiting(printer, Message::Line(line));
 }
 
@@ -492,6 +500,7 @@ impl Printer {
     ) {
         match self.show {
             Show::Stream { .. } => self.stream(line, sink),
+            Show::Quiet | Show::Events if line.origin == HOOK => self.hook_line(line, sink),
             Show::Quiet => {
                 if line.origin == Origin::Porch && line.tone == Tone::Bad {
                     let mut text = format!("porch: {}: ", self.name(line.task));
@@ -515,6 +524,15 @@ impl Printer {
                 sink.write();
             }
         }
+    }
+
+    /// A hook's line when stdout is not the stream: on stderr, `TASK: [hook] TEXT`, so that
+    /// stdout stays the summary (`--quiet`), the results (`--json`) or only events.
+    fn hook_line<O: Write, E: Write>(&self, line: &Line, sink: &mut Sink<O, E>) {
+        let mut text = format!("{}: [hook] ", self.name(line.task));
+        push_sanitised(&mut text, &line.text);
+        text.push('\n');
+        let _ = sink.err.write_all(text.as_bytes());
     }
 
     /// A line of the stream, under any note about dropped lines, in place of the status line.

@@ -54,8 +54,44 @@ impl Environment {
     }
 }
 
+/// The plan of `porch run`. An error never quotes a value of the tasks file's `env`: it may
+/// be a key, and porch never writes one.
 pub fn plan(args: &RunArgs, env: &Environment) -> Result<Plan, Error> {
-    let (source, file) = read_task_list(&args.tasks)?;
+    let (name, bytes) = read_tasks(&args.tasks)?;
+    let hidden = env_values_in(&bytes);
+    plan_read(args, env, name, bytes).map_err(|err| hide_env_values(err, &hidden))
+}
+
+/// Every `env` value a tasks file's bytes hold (in `defaults` and in each task), read
+/// leniently: an error found before the file is checked must not show them either.
+pub fn env_values_in(bytes: &[u8]) -> Redactor {
+    let Ok(file) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Redactor::default();
+    };
+    let tasks = file.get("tasks").and_then(|t| t.as_array());
+    let holders =
+        std::iter::once(file.get("defaults")).chain(tasks.into_iter().flatten().map(Some));
+    let values: Vec<(String, String)> = (holders.flatten())
+        .filter_map(|holder| holder.get("env")?.as_object())
+        .flatten()
+        .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_string())))
+        .collect();
+    Redactor::new(&values)
+}
+
+/// `err` with the values `hidden` holds shown as `[env NAME]`.
+pub fn hide_env_values(err: Error, hidden: &Redactor) -> Error {
+    err.hiding(|text| hidden.redact(text).into_owned())
+}
+
+fn plan_read(
+    args: &RunArgs,
+    env: &Environment,
+    name: String,
+    bytes: Vec<u8>,
+) -> Result<Plan, Error> {
+    let file = parse_tasks(&args.tasks, &name, &bytes)?;
+    let source = TasksSource { name, bytes };
     let source_name = source.name.clone();
     let stamp = RunStamp::new(SystemTime::now(), std::process::id());
     let template =
@@ -236,12 +272,6 @@ fn pr_remote_reachable(args: &RunArgs, repo: &Repo) -> Result<(), Error> {
         ))
         .with_hint("name a remote with --remote (`git remote -v` lists them), or add `origin`")
     })
-}
-
-fn read_task_list(arg: &str) -> Result<(TasksSource, TaskFile), Error> {
-    let (name, bytes) = read_tasks(arg)?;
-    let file = parse_tasks(arg, &name, &bytes)?;
-    Ok((TasksSource { name, bytes }, file))
 }
 
 /// The tasks file `arg` (a path, or `-`), read as `name`: its `prompt_file`s are found beside it.

@@ -55,6 +55,7 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
         results.len()
     );
     let source = stored_tasks(&location, &earlier, &args.choice)?;
+    let hidden = super::env_values_in(&source.bytes);
     let groups = (earlier.results.tasks.iter())
         .filter_map(|t| Some((t.name.clone(), t.group.clone()?)))
         .collect();
@@ -65,7 +66,8 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
         groups,
         shard: earlier.results.shard,
     };
-    let mut plan = plan_earlier(&args.run, env, stamp, earlier)?;
+    let mut plan = plan_earlier(&args.run, env, stamp, earlier)
+        .map_err(|err| super::hide_env_values(err, &hidden))?;
     plan.resumed_lock = Some(lock);
     Ok(Resumption::Plan {
         plan: Box::new(plan),

@@ -74,11 +74,6 @@ fn shown_as(name: &str) -> String {
 
 const HIDDEN_OPENING: &str = "[env ";
 
-/// Whether `text` holds a value the redactor hid: text porch shows, not what it stood for.
-pub fn holds_a_hidden_value(text: &str) -> bool {
-    text.contains(HIDDEN_OPENING)
-}
-
 /// Hides a task's `env` values in what its setup and session print, before porch shows, logs or
 /// records it: the values may be keys, and a tool that echoes its environment must not leak
 /// them into the terminal, the log or the results. Only for what is shown: what porch decides

@@ -92,6 +92,9 @@ pub struct Results {
     /// `--shard K/N`; null without.
     pub shard: Option<Shard>,
     pub repo: String,
+    /// The agent executable the run was given (`--claude`, `PORCH_CLAUDE`) when it is not
+    /// `claude` on PATH: a command that runs the tasks again must give it too.
+    pub claude: Option<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub duration_ms: u64,

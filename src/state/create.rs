@@ -96,6 +96,32 @@ impl StateDir {
         Created::default().dir_all(dir, &self.dir)
     }
 
+    /// Keeps the real names of the ignored files the session in the worktree of `slot` wrote
+    /// (none: the record goes), private to its user: they may hold an `env` value.
+    pub fn record_ignored(&self, slot: &str, names: &[String]) -> Result<(), Error> {
+        let path = self.ignored_record(slot);
+        if names.is_empty() {
+            return match std::fs::remove_file(&path) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    Err(err).context("remove", &path)
+                }
+                _ => Ok(()),
+            };
+        }
+        if let Some(dir) = path.parent() {
+            self.create_private_dir(dir)?;
+        }
+        let json = serde_json::to_vec(names).unwrap_or_default();
+        atomic_file::write_private(&path, &json)
+    }
+
+    /// The real names `record_ignored` kept for `slot`; `None` when it kept none (a run by an
+    /// older porch, or a session that wrote no ignored file).
+    pub fn recorded_ignored(&self, slot: &str) -> Option<Vec<String>> {
+        let bytes = std::fs::read(self.ignored_record(slot)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// Keeps the tasks file as read, for `porch resume`.
     fn store_tasks(&self, id: &str, bytes: &[u8]) -> Result<(), Error> {
         let path = self.stored_tasks(id);

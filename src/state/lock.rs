@@ -68,18 +68,43 @@ impl StateDir {
     }
 }
 
+impl StateDir {
+    /// Who holds run `id`'s lock now (`run ID`, `run ID (a resume of it)`, `porch clean (pid
+    /// N)`; empty if it had not said), or `None` when nothing does. Creates nothing: a run
+    /// without a lock file has no holder. The lock is tried under the gate, so no porch
+    /// taking it meanwhile finds it held by this question.
+    pub fn run_holder_now(&self, id: &str) -> Option<String> {
+        let dir = self.locks_dir();
+        let gate = File::open(&dir).ok()?;
+        gate.lock().ok()?;
+        let mut file = File::open(self.lock_file(id)).ok()?;
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                Some(holder)
+            }
+            Ok(()) | Err(std::fs::TryLockError::Error(_)) => None,
+        }
+    }
+}
+
 impl Busy {
     /// What the user is told, with what to do about it.
     pub fn into_error(self, hint: &str) -> Error {
+        Error::setup(self.what(), hint)
+    }
+
+    /// `run ID is still going on`, or what holds it.
+    pub fn what(&self) -> String {
         let Busy { id, holder } = self;
-        let what = if holder == run_holder(&id) {
+        if *holder == run_holder(id) {
             format!("run {id} is still going on")
         } else if holder.is_empty() {
             format!("run {id} is in use by another porch")
         } else {
             format!("run {id} is in use: {holder} is still going on")
-        };
-        Error::setup(what, hint)
+        }
     }
 }
 
@@ -107,8 +132,11 @@ mod tests {
             said.contains("run r-2 is in use: run r-3 (a resume of it) is still going on"),
             "{said}"
         );
+        assert_eq!(state.run_holder_now("r-1").as_deref(), Some("run r-1"));
         drop(other);
         drop(first);
+        assert_eq!(state.run_holder_now("r-1"), None, "asking took nothing");
+        assert_eq!(state.run_holder_now("never"), None);
         assert!(state.lock_run("r-1", "run r-1").unwrap().is_ok());
     }
 }

@@ -94,6 +94,12 @@ impl StateDir {
         self.locks_dir().join(format!("{run_id}.lock"))
     }
 
+    /// The real names of the ignored files a task's session wrote into the worktree of `slot`
+    /// (the results show them with `env` values hidden): what `porch clean` looks for.
+    pub fn ignored_record(&self, slot: &str) -> PathBuf {
+        self.dir.join("ignored").join(format!("{slot}.json"))
+    }
+
     /// Where `porch merge` makes its worktree.
     pub fn merge_dir(&self) -> PathBuf {
         self.dir.join("merge")

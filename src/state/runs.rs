@@ -83,6 +83,8 @@ pub struct StoredResults {
     /// `--shard K/N` of the run; null or absent without.
     pub shard: Option<Shard>,
     pub repo: String,
+    /// The agent executable the run was given, when not `claude` on PATH.
+    pub claude: Option<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub tasks: Vec<StoredTask>,
@@ -164,7 +166,7 @@ impl RunChoice {
             all.extend(["--worktree-dir".to_string(), dir.display().to_string()]);
         }
         all.extend(words.iter().map(|w| w.to_string()));
-        all.push(self.repo.display().to_string());
+        all.push(repo_word(&self.repo));
         let words: Vec<&str> = all.iter().map(String::as_str).collect();
         crate::util::quote::command(&words)
     }
@@ -176,6 +178,18 @@ impl RunChoice {
             Some(run) if looks_like_path(run) => run,
             _ => id,
         }
+    }
+}
+
+/// REPO as a printed command gives it: a bare name (`shop`) would be read by `porch merge`
+/// and `porch pr` as a task's, and one starting with `-` as an option, so it gets a `./`.
+fn repo_word(repo: &Path) -> String {
+    let shown = repo.display().to_string();
+    let plain_name = repo.is_relative() && !shown.contains('/') && shown != "." && shown != "..";
+    if plain_name {
+        format!("./{shown}")
+    } else {
+        shown
     }
 }
 
@@ -424,6 +438,14 @@ mod tests {
             plain.command("merge", plain.run_word("r-1"), &[]),
             "porch merge --run r-1 '../my shop'"
         );
+        for (repo, word) in [("shop", "./shop"), ("-x", "./-x"), (".", "."), ("/s", "/s")] {
+            let bare = RunChoice {
+                repo: PathBuf::from(repo),
+                ..choice(None, None)
+            };
+            let said = bare.command("merge", "r-1", &[]);
+            assert_eq!(said, format!("porch merge --run r-1 {word}"), "{repo}");
+        }
         let given = choice(Some("/nonexistent/wt"), Some("/tmp/r.json"));
         assert_eq!(
             given.command("logs", given.run_word("r-1"), &["a"]),

@@ -1085,6 +1085,14 @@ fn record_ignored_writes(task: &Task, written: &BTreeSet<String>, result: &mut T
                 task.note(Tone::Bad, text.clone());
                 result.warnings.push(text);
             }
+            // The results show these names with `env` values hidden; `porch clean` looks for
+            // the real ones, kept where only the user reads them.
+            let state = &task.ctx.plan.state;
+            if let Err(err) = state.record_ignored(&task.plan.slot, &ignored) {
+                let text = format!("could not keep the names of the ignored files: {err}");
+                task.note(Tone::Bad, text.clone());
+                result.warnings.push(text);
+            }
             result.ignored_files = ignored;
             result.ignored_files.is_empty()
         }

@@ -137,6 +137,26 @@ fn status_shows_each_task_as_git_sees_it_now_and_json_as_stored() {
     assert_eq!(json.output.stdout, stored);
 }
 
+/// A session id is the agent's text: status shows it with control characters made visible,
+/// as the summary does, never as escape codes for the terminal.
+#[test]
+fn status_shows_a_session_id_with_its_control_characters_made_visible() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("bad", "@api-error 400 Bad request")]);
+    run_stored(&sandbox, &tasks).expect_code(1);
+    let (id, mut results) = latest_results(&sandbox);
+    results["tasks"][0]["session_id"] = "s\u{1b}]0;owned\u{7}\u{1b}[2J".into();
+    let path = state_dir(&sandbox).join("runs").join(format!("{id}.json"));
+    std::fs::write(&path, results.to_string()).unwrap();
+    let status = after(&sandbox, &["status"]).run();
+    let out = status.expect_code(0).stdout();
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{7}'),
+        "{status}"
+    );
+    status.expect_stdout("claude --resume");
+}
+
 #[test]
 fn status_of_an_unknown_run_or_a_repository_without_runs_is_refused() {
     let sandbox = Sandbox::new();
@@ -714,12 +734,10 @@ fn what_porch_keeps_in_the_state_directory_is_its_users_alone_whatever_the_umask
     assert_eq!(mode(&root.join("c")), 0o755);
 }
 
-#[test]
-fn two_resumes_started_together_run_one_session_and_the_other_names_the_run_going_on() {
-    let sandbox = Sandbox::new();
-    let _reaper = Reaper::new(&sandbox);
-    let agent_runs = sandbox.path().join("agent-runs");
-    std::fs::create_dir_all(&agent_runs).unwrap();
+/// A run whose task `slow` failed once (the fixture's runs recorded in `agent_runs`), and
+/// whose resume will block on a FIFO: the file its session touches when it has started, the
+/// FIFO to release it, and the failed run's id.
+fn failed_then_blocking(sandbox: &Sandbox, agent_runs: &Path) -> (PathBuf, PathBuf, String) {
     let (counter, started, fifo) = (
         sandbox.path().join("count"),
         sandbox.path().join("started"),
@@ -732,11 +750,20 @@ fn two_resumes_started_together_run_one_session_and_the_other_names_the_run_goin
         blocking_prompt(&started, &fifo)
     );
     let tasks = sandbox.tasks(&[("slow", &prompt)]);
-    stored_run(&sandbox, &tasks)
-        .record_agent_runs(&agent_runs)
+    stored_run(sandbox, &tasks)
+        .record_agent_runs(agent_runs)
         .run()
         .expect_code(1);
-    let first = run_ids(&sandbox).pop().unwrap();
+    (started, fifo, run_ids(sandbox).pop().unwrap())
+}
+
+#[test]
+fn two_resumes_started_together_run_one_session_and_the_other_names_the_run_going_on() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let agent_runs = sandbox.path().join("agent-runs");
+    std::fs::create_dir_all(&agent_runs).unwrap();
+    let (started, fifo, first) = failed_then_blocking(&sandbox, &agent_runs);
 
     let resume = |label| {
         after(&sandbox, &["resume"])
@@ -766,10 +793,47 @@ fn two_resumes_started_together_run_one_session_and_the_other_names_the_run_goin
     let ids = run_ids(&sandbox);
     assert_eq!(ids.len(), 2, "the refused resume stored nothing: {ids:?}");
     let going_on = ids.iter().find(|id| **id != first).unwrap();
-    refused.expect_code(2).expect_stderr(&format!(
-        "run {first} is in use: run {going_on} (a resume of it) is still going on"
-    ));
+    // The refused resume looks for the latest run before it takes that run's lock. If the
+    // other resume has not yet stored its own run by then, the refused one wants `first` and
+    // finds its lock held by the other; if it has (the refused one started late, as it may
+    // on a loaded machine), the latest run is the resume itself, whose lock it holds. Each
+    // way the message names the run going on.
+    let refused = refused.expect_code(2);
+    let stderr = refused.stderr();
+    assert!(
+        stderr.contains(&format!(
+            "run {first} is in use: run {going_on} (a resume of it) is still going on"
+        )) || stderr.contains(&format!("run {going_on} is still going on")),
+        "{refused}"
+    );
     assert_eq!(sandbox.git(&["show", "task/slow:work.txt"]), "kept");
+}
+
+/// The late side of the race above, made certain: a resume started once another resume has
+/// stored its run finds that run the latest, and names it as going on.
+#[test]
+fn a_resume_started_while_another_resume_runs_names_that_resume_going_on() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let agent_runs = sandbox.path().join("agent-runs");
+    std::fs::create_dir_all(&agent_runs).unwrap();
+    let (started, fifo, first) = failed_then_blocking(&sandbox, &agent_runs);
+    let mut resumed = after(&sandbox, &["resume"])
+        .agent(support::fixture_agent())
+        .spawn("resume");
+    support::wait_until("the resumed session has started", DEADLINE, || {
+        started.exists()
+    });
+    let going_on = run_ids(&sandbox)
+        .into_iter()
+        .find(|id| *id != first)
+        .unwrap();
+    after(&sandbox, &["resume"])
+        .run()
+        .expect_code(2)
+        .expect_stderr(&format!("run {going_on} is still going on"));
+    release(&fifo);
+    resumed.wait().expect_code(0);
 }
 
 #[test]
@@ -799,10 +863,34 @@ fn clean_and_merge_refuse_a_run_going_on_and_leave_its_worktree_and_branch() {
     }
     assert!(sandbox.worktree("slow").join("work.txt").is_file());
     assert!(sandbox.branches().contains(&"task/slow".to_string()));
+    // status says so, and suggests only what works while it goes on.
+    let status = after(&sandbox, &["status"]).run();
+    let next = status.expect_code(0).stdout();
+    let next = next.split("\n\n").last().unwrap();
+    assert!(
+        next.starts_with(&format!("{going_on}\nfollow a task:")),
+        "{status}"
+    );
+    assert!(
+        next.contains(" logs --run ") && next.contains("--follow slow"),
+        "{status}"
+    );
+    assert!(
+        !next.contains("resume") && !next.contains("merge"),
+        "{status}"
+    );
 
     release(&fifo);
     run.wait().expect_code(0);
     assert_eq!(sandbox.git(&["show", "task/slow:work.txt"]), "kept");
+    let status = after(&sandbox, &["status"]).run();
+    status.expect_stdout("merge what succeeded:");
+    after(&sandbox, &["merge"]).run().expect_code(0);
+    // Merged: status no longer suggests merging it again.
+    let status = after(&sandbox, &["status"]).run();
+    let said = status.expect_code(0).stdout();
+    assert!(!said.contains("merge what succeeded"), "{status}");
+    status.expect_stdout("merged: every branch that succeeded is merged\n");
     after(&sandbox, &["clean", "--branches", "--force"])
         .run()
         .expect_code(0)

@@ -283,6 +283,7 @@ fn the_bash_script_completes_commands_flags_values_files_and_directories() {
     let bash = Shell::new(&sandbox, "bash");
     let dir = sandbox.path().join("here");
     std::fs::create_dir_all(dir.join("shop")).unwrap();
+    std::fs::create_dir_all(dir.join(".git/objects")).unwrap();
     std::fs::write(dir.join("tasks.json"), "{}").unwrap();
     // (words typed, the last being completed; what bash proposes, sorted)
     let cases: &[(&[&str], &[&str])] = &[
@@ -307,6 +308,10 @@ fn the_bash_script_completes_commands_flags_values_files_and_directories() {
         (&["porch", "run", "tasks.json", ""], &["shop"]),
         (&["porch", "run", "-j", "2", "tasks.json", "s"], &["shop"]),
         (&["porch", "run", "--worktree-dir", ""], &["shop"]),
+        // A .git directory is no worktree directory, nor a repository to name.
+        (&["porch", "run", "--worktree-dir", ".g"], &[]),
+        (&["porch", "run", "--worktree-dir", ".git/"], &[]),
+        (&["porch", "status", ".g"], &[]),
         (&["porch", "status", ""], &["shop"]),
         (&["porch", "run", "tasks.json", "shop", ""], &[]),
     ];
@@ -410,12 +415,17 @@ fn zsh_shows_descriptions_as_the_help_writes_them() {
 #[test]
 fn task_names_are_offered_from_the_stored_run_and_the_tasks_file() {
     let sandbox = Sandbox::new();
-    let tasks = sandbox.tasks(&[("api", "@say a"), ("app", "@say b"), ("docs", "@say c")]);
+    let tasks = sandbox.tasks(&[
+        ("api", "@say a"),
+        ("app", "@say b"),
+        ("docs", "@say c"),
+        ("down", "@api-error 500 boom"),
+    ]);
     let mut run = sandbox.porch_run(&[path_str(&tasks)]);
     run.without_output()
         .current_dir(sandbox.repo())
         .run()
-        .expect_code(0);
+        .expect_code(1);
     let wt = sandbox.worktree_dir();
     let wt = path_str(&wt);
     let repo = sandbox.repo();
@@ -423,11 +433,13 @@ fn task_names_are_offered_from_the_stored_run_and_the_tasks_file() {
         let shell = shell.with_env("PORCH_WORKTREE_DIR", wt);
         let name = shell.name;
         let cases: &[(&[&str], &[&str])] = &[
-            (&["porch", "logs", ""], &["api", "app", "docs"]),
+            (&["porch", "logs", ""], &["api", "app", "docs", "down"]),
             (&["porch", "logs", "a"], &["api", "app"]),
-            (&["porch", "logs", "--raw", "d"], &["docs"]),
+            (&["porch", "logs", "--raw", "d"], &["docs", "down"]),
             (&["porch", "merge", "a"], &["api", "app"]),
+            // merge and pr take what succeeded: a failed task is not offered.
             (&["porch", "merge", "api", "d"], &["docs"]),
+            (&["porch", "pr", "d"], &["docs"]),
             (
                 &["porch", "logs", "--worktree-dir", wt, "ap"],
                 &["api", "app"],
@@ -447,11 +459,11 @@ fn task_names_are_offered_from_the_stored_run_and_the_tasks_file() {
             ),
             (
                 &["porch", "run", "tasks.json", "--skip", "api,"],
-                &["api,app", "api,docs"],
+                &["api,app", "api,docs", "api,down"],
             ),
             (
                 &["porch", "run", "--tasks", "tasks.json", "--only", "d"],
-                &["docs"],
+                &["docs", "down"],
             ),
         ];
         for (words, expected) in cases {

@@ -183,3 +183,95 @@ fn a_dry_run_refuses_what_a_run_refuses_with_exit_2_and_creates_nothing() {
     run.expect_code(2)
         .expect_stderr("--dry-run and --events cannot be used together");
 }
+
+/// `--dry-run` shows the settings that act at the run's end or while it waits: `--max-wait`,
+/// `--pr` and the hooks, as text and as JSON.
+#[test]
+fn a_dry_run_shows_the_wait_the_pull_requests_and_the_hooks() {
+    let sandbox = Sandbox::new();
+    let remote = sandbox.path().join("remote.git");
+    let made = std::process::Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .arg(&remote)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    sandbox.git(&["remote", "add", "origin", path_str(&remote)]);
+    let tasks = sandbox.tasks(&[("a", "@say a")]);
+    let extra = [
+        "--dry-run",
+        "--max-wait",
+        "2h",
+        "--pr",
+        "--on-finish",
+        "echo over",
+        "--on-task-finish",
+        "echo one",
+    ];
+    let run = sandbox.porch_run_tasks(&tasks).args(extra).run();
+    run.expect_code(0)
+        .expect_stdout("max wait    2h for a usage window to reset\n")
+        .expect_stdout("pr          draft pull requests pushed to origin, at the end\n")
+        .expect_stdout("on finish   sh -c 'echo over'\n")
+        .expect_stdout("task hook   sh -c 'echo one'\n");
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(extra)
+        .arg("--json")
+        .run();
+    let plan: Value = serde_json::from_str(&run.expect_code(0).stdout()).unwrap();
+    assert_eq!(plan["max_wait_ms"], 7_200_000);
+    assert_eq!(
+        plan["pull_requests"],
+        json!({"remote": "origin", "draft": true, "base": null})
+    );
+    assert_eq!(plan["on_finish"], json!(["sh", "-c", "echo over"]));
+    assert_eq!(plan["on_task_finish"], json!(["sh", "-c", "echo one"]));
+}
+
+/// `porch resume --dry-run` shows what the resume would run (the tasks that did not succeed,
+/// each continuing its session) and what it keeps, and runs nothing.
+#[test]
+fn a_resume_dry_run_shows_what_it_would_run_and_runs_nothing() {
+    let sandbox = Sandbox::new();
+    let counter = sandbox.path().join("counter");
+    let flaky = format!(
+        "@fail-times 1 {} 400 Bad request\n@write f.txt f",
+        counter.display()
+    );
+    let tasks = sandbox.tasks(&[("ok", "@write a.txt a"), ("flaky", &flaky)]);
+    sandbox.porch_run_tasks(&tasks).run().expect_code(1);
+    let session = task(&sandbox.results(), "flaky")["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The run's lock file says who held it last; nothing else may change.
+    let untouched = |sandbox: &Sandbox| {
+        let mut all = every_byte(sandbox.path());
+        all.retain(|path, _| !path.contains(".porch/locks"));
+        all
+    };
+    let before = untouched(&sandbox);
+    let mut resume = sandbox.porch(&["resume", "--dry-run"]);
+    resume
+        .worktree_dir(sandbox.worktree_dir())
+        .arg(sandbox.repo())
+        .agent(fixture_agent());
+    let run = resume.run();
+    run.expect_code(0)
+        .expect_stdout("porch resume --dry-run: every check passed; nothing was created.")
+        .expect_stdout("carried     ok (kept as they were)\n")
+        .expect_stdout("  1. flaky\n")
+        .expect_stdout(&format!("       continues claude session {session}\n"));
+    assert!(!run.stdout().contains(". ok\n"), "{run}");
+    assert_eq!(untouched(&sandbox), before, "{run}");
+    let mut resume = sandbox.porch(&["resume", "-n", "--json"]);
+    resume
+        .worktree_dir(sandbox.worktree_dir())
+        .arg(sandbox.repo())
+        .agent(fixture_agent());
+    let plan: Value = serde_json::from_str(&resume.run().expect_code(0).stdout()).unwrap();
+    assert_eq!(plan["carried"], json!(["ok"]));
+    assert_eq!(plan["tasks"][0]["continues_session"], session.as_str());
+    assert!(plan["resumes"].is_string(), "{plan:#}");
+}

@@ -449,12 +449,7 @@ fn tasks_waiting_to_register_their_worktree_when_porch_is_interrupted_create_not
             .map(|n| (n.clone(), format!("@write {n}.txt {n}")))
             .collect::<Vec<_>>(),
     );
-    let lock = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(sandbox.repo().join(".git/porch.lock"))
-        .unwrap();
+    let lock = std::fs::File::open(sandbox.repo().join(".git")).unwrap();
     lock.lock().unwrap();
     let mut porch = sandbox.porch_run_tasks(&tasks).spawn("interrupted");
     wait_until("every task has started", DEADLINE, || {

@@ -60,6 +60,51 @@ fn hooks_hear_of_each_task_and_of_the_run_with_their_environment() {
     assert_eq!(a["PORCH_TASK_STATUS"], "succeeded");
 }
 
+/// Under `--quiet`, `--json` and `--events` stdout keeps its promise (the summary only, the
+/// results only, events only) and the hooks' lines go to stderr, labelled; the task's log
+/// keeps its hook's lines in every mode.
+#[test]
+fn hook_lines_go_to_stderr_when_stdout_is_for_scripts_and_into_the_tasks_log() {
+    let sandbox = Sandbox::new();
+    for (name, mode) in [("q", "--quiet"), ("j", "--json"), ("e", "--events")] {
+        let tasks = sandbox.tasks_in(&format!("{name}.json"), &[(name, "@write a.txt a")]);
+        let run = sandbox
+            .porch_run_tasks(&tasks)
+            .args(["--on-task-finish", "echo heard $PORCH_TASK", mode])
+            .args(["--on-finish", "echo run over"])
+            .run();
+        run.expect_code(0)
+            .expect_stderr(&format!("{name}: [hook] heard {name}\n"))
+            .expect_stderr("[hook] run over\n");
+        let stdout = run.stdout();
+        assert!(
+            !stdout.contains("heard") && !stdout.contains("run over"),
+            "{run}"
+        );
+        let results = sandbox.results();
+        match mode {
+            "--json" => {
+                let printed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+                assert_eq!(printed, results, "{run}");
+            }
+            "--events" => {
+                for line in stdout.lines() {
+                    let event: serde_json::Value = serde_json::from_str(line).unwrap();
+                    assert_ne!(event["stream"], "hook", "{line}");
+                }
+            }
+            _ => {
+                run.expect_stdout("1 of 1 tasks succeeded");
+            }
+        };
+        let log = std::fs::read_to_string(task(&results, name)["log"].as_str().unwrap()).unwrap();
+        assert!(
+            log.ends_with(&format!("[hook] heard {name}\n")),
+            "{mode}: {log}"
+        );
+    }
+}
+
 #[test]
 fn the_tasks_file_can_name_the_hooks_and_a_flag_replaces_them() {
     let sandbox = Sandbox::new();
@@ -100,6 +145,16 @@ fn a_failing_hook_is_reported_and_leaves_the_exit_code_alone() {
         .expect_stdout("--on-task-finish hook exited with code 3")
         .expect_stdout("[hook] no luck")
         .expect_stderr("porch: warning: --on-finish hook exited with code 7");
+    // Under --events the failure goes where the hook's lines go, stderr: no event of the task
+    // comes after its task_finished.
+    let tasks = sandbox.tasks_in("again.json", &[("b", "@write b.txt b")]);
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--on-task-finish", "exit 3", "--events"])
+        .run();
+    run.expect_code(0)
+        .expect_stderr("b: [hook] --on-task-finish hook exited with code 3\n");
+    assert!(!run.stdout().contains("hook exited"), "{run}");
 }
 
 #[test]

@@ -575,9 +575,11 @@ fn running_the_tasks_again_after_a_partly_failed_run_says_how_to_resume_it() {
     );
     let resume = lines.next().unwrap_or_default().trim();
     let expected_start = "porch resume --run ";
+    // The run's agent too: the resume must run the same one.
     let expected_end = format!(
-        " --worktree-dir {} {}",
+        " --worktree-dir {} --claude {} {}",
         sandbox.worktree_dir().display(),
+        fixture_agent().display(),
         sandbox.repo().display()
     );
     assert!(
@@ -589,9 +591,7 @@ fn running_the_tasks_again_after_a_partly_failed_run_says_how_to_resume_it() {
 
     // Pasted as it is, it goes on with the task that failed.
     let words: Vec<&str> = resume.split_whitespace().skip(1).collect();
-    let mut pasted = sandbox.porch(&words);
-    pasted.agent(fixture_agent());
-    let resumed = pasted.run();
+    let resumed = sandbox.porch(&words).run();
     resumed.expect_code(0);
     assert!(sandbox.worktree("b").join("b.txt").exists(), "{resumed}");
 }

@@ -2,6 +2,7 @@
 //! files a session wrote, `merge --into` never replaces a file git does not track in a checkout
 //! of the target, and `resume` finds what a killed run did not record.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -80,12 +81,25 @@ fn clean_keeps_ignored_files_whose_names_hold_an_env_value() {
     let clean = after(&sandbox, &["clean"]).run();
     clean
         .expect_code(0)
-        .expect_stdout(&format!("kept worktree {}", env.display()));
+        .expect_stdout(&format!("kept worktree {}", env.display()))
+        .expect_stdout(": .env.[env NODE_ENV]; --force removes it");
+    assert!(!clean.stdout().contains("production"), "{clean}");
     assert_eq!(
         std::fs::read_to_string(env.join(".env.production")).unwrap(),
         "LOCAL=1",
         "{clean}"
     );
+    // The real name is kept where only the user reads it, so clean looks for that file: gone,
+    // the worktree holds nothing of it, and goes.
+    let record = sandbox.worktree_dir().join("repo/.porch/ignored/env.json");
+    let mode = std::fs::metadata(&record).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    std::fs::remove_file(env.join(".env.production")).unwrap();
+    let clean = after(&sandbox, &["clean"]).run();
+    clean
+        .expect_code(0)
+        .expect_stdout(&format!("removed worktree {}", env.display()));
+    assert!(!env.exists() && !record.exists(), "{clean}");
 }
 
 #[test]

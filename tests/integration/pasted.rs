@@ -26,6 +26,14 @@ fn bin_dir(sandbox: &Sandbox) -> PathBuf {
 /// `command` run by `sh -c` in `cwd` with the test's environment, as a user with a git
 /// identity, `bin` first on PATH and the fixture as the agent.
 fn pasted(sandbox: &Sandbox, bin: &Path, cwd: &Path, command: &str) -> Output {
+    let mut sh = shell(sandbox, bin, cwd, command);
+    sh.env("PORCH_CLAUDE", support::fixture_agent());
+    sh.output().unwrap()
+}
+
+/// `command` for `sh -c` in `cwd`, as `pasted` runs it, but with no agent set: the command
+/// must name the one it needs.
+fn shell(sandbox: &Sandbox, bin: &Path, cwd: &Path, command: &str) -> Command {
     let mut sh = Command::new("sh");
     sandbox.env(sh.arg("-c").arg(command));
     let path = format!(
@@ -37,10 +45,8 @@ fn pasted(sandbox: &Sandbox, bin: &Path, cwd: &Path, command: &str) -> Output {
         sh.env(format!("GIT_{who}_NAME"), "Test")
             .env(format!("GIT_{who}_EMAIL"), "test@example.com");
     }
-    sh.env("PATH", path)
-        .env("PORCH_CLAUDE", support::fixture_agent())
-        .current_dir(cwd);
-    sh.output().unwrap()
+    sh.env("PATH", path).current_dir(cwd);
+    sh
 }
 
 /// `command` pasted, which must exit 0.
@@ -123,6 +129,43 @@ fn the_commands_a_run_status_and_a_hint_print_work_pasted() {
     let resumed = paste(&sandbox, &bin, &repo, &hint);
     let said = String::from_utf8_lossy(&resumed.stdout);
     assert!(said.contains("nothing to resume"), "{said}");
+}
+
+/// A run given `--claude`, looked at from the repository's parent directory by its bare name
+/// (`porch status repo`): the resume it suggests names the agent, and merge and resume read
+/// `repo` as the repository, not as a task.
+#[test]
+fn status_by_a_bare_repository_name_prints_commands_that_work_pasted_without_the_agent_set() {
+    let sandbox = Sandbox::new();
+    let bin = bin_dir(&sandbox);
+    let tasks = ok_and_flaky(&sandbox);
+    let agent = support::fixture_agent();
+    let mut run = sandbox.porch(&["run", "--claude"]);
+    run.arg(&agent)
+        .arg(&tasks)
+        .worktree_dir(sandbox.worktree_dir());
+    run.current_dir(sandbox.repo()).run().expect_code(1);
+
+    let mut status = sandbox.porch(&["status", "repo"]);
+    let status = status.worktree_dir(sandbox.worktree_dir()).run();
+    let text = status.expect_code(0).stdout();
+    let resume = after_label(&text, "re-run what did not succeed:");
+    assert!(
+        resume.contains(" --claude ") && resume.ends_with(" ./repo"),
+        "{text}"
+    );
+    let merge = after_label(&text, "merge what succeeded:");
+    for command in [merge, resume] {
+        let out = shell(&sandbox, &bin, sandbox.path(), &command)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{command}\n{out:?}");
+    }
+    assert!(
+        !bin.join("claude.args").exists(),
+        "the run's agent resumed, not PATH's"
+    );
+    assert_eq!(sandbox.git(&["show", "task/flaky:f.txt"]), "f", "resumed");
 }
 
 /// `command` pasted, which porch must refuse (exit 2); what it said on stderr.

@@ -23,6 +23,8 @@ struct RepoState {
     status: String,
     worktrees: String,
     refs: String,
+    /// The names in `.git`: a lock file porch made there would be one more.
+    git_dir: Vec<std::ffi::OsString>,
 }
 
 impl RepoState {
@@ -31,6 +33,12 @@ impl RepoState {
             status: sandbox.git(&["status", "--porcelain", "--ignored"]),
             worktrees: sandbox.git(&["worktree", "list", "--porcelain"]),
             refs: sandbox.git(&["for-each-ref"]),
+            git_dir: {
+                let entries = std::fs::read_dir(sandbox.repo().join(".git")).unwrap();
+                let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+                names.sort();
+                names
+            },
         }
     }
 }

@@ -336,3 +336,28 @@ fn a_value_in_the_description_or_prompt_stays_out_of_commits_and_results() {
         assert!(message.contains("[env KEY]"), "{branch}: {message}");
     }
 }
+
+/// An error about the tasks file quotes what it found wrong, which may be an `env` value of a
+/// task (a `copy` path, a `base_branch`): it shows the value hidden, as the output does.
+#[test]
+fn an_error_quoting_a_value_of_the_tasks_file_hides_an_env_value() {
+    let sandbox = Sandbox::new();
+    let env = json!({"NODE_ENV": "production-eu"});
+    for task in [
+        json!({"name": "a", "prompt": "p", "env": env, "copy": [".env.production-eu"]}),
+        json!({"name": "a", "prompt": "p", "env": env, "base_branch": "production-eu"}),
+        json!({"name": "a", "prompt": "p", "env": env, "copy": ["production-eu/../../x"]}),
+    ] {
+        let run = sandbox.run_tasks_json(&json!([task]), &[]);
+        run.expect_code(2).expect_stderr("[env NODE_ENV]");
+        assert!(!run.stderr().contains("production-eu"), "{run}");
+    }
+    // Nor does the plan `--dry-run` prints, as text or JSON.
+    std::fs::write(sandbox.repo().join(".env.production-eu"), "x").unwrap();
+    let task = json!({"name": "a", "prompt": "p", "env": env, "copy": [".env.production-eu"]});
+    for extra in [&["--dry-run"][..], &["--dry-run", "--json"]] {
+        let run = sandbox.run_tasks_json(&json!([task]), extra);
+        run.expect_code(0).expect_stdout("[env NODE_ENV]");
+        assert!(!run.stdout().contains("production-eu"), "{run}");
+    }
+}

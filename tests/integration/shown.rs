@@ -134,3 +134,42 @@ fn a_worktree_the_session_deleted_is_not_said_to_hold_the_work() {
     assert!(!said.contains("it is still in"), "{run}\n{results:#}");
     assert!(said.contains("no longer exists"), "{run}\n{results:#}");
 }
+
+/// Sessions porch stops because the API rate-limits and has not answered them yet start again
+/// later: the note saying so is news, not a problem. It is dimmed, not red, and `-q` (which
+/// puts only problems on stderr) leaves it out.
+#[test]
+fn a_session_stopped_before_the_api_answered_it_is_a_note_not_a_problem() {
+    let stopped = "rate limited before the API answered it";
+    let tasks = |slots: &Path| {
+        let prompt = |name: &str| {
+            let api = format!("@rate-limit {} 1 6 100", slots.display());
+            format!("{api}\n@sleep 0.3\n@write {name}.txt done")
+        };
+        json!(["t0", "t1", "t2"].map(|n| json!({"name": n, "prompt": prompt(n)})))
+    };
+    let extra = ["-j", "3", "--retries", "6", "--retry-backoff", "100ms"];
+    let sandbox = Sandbox::new();
+    let slots = sandbox.path().join("slots");
+    let run = sandbox.run_tasks_json(
+        &tasks(&slots),
+        &[&extra[..], &["--color", "always"]].concat(),
+    );
+    run.expect_code(0);
+    let stdout = run.stdout();
+    assert!(stdout.contains(stopped), "a session was stopped:\n{run}");
+    assert!(
+        !stdout.contains(&format!("\x1b[31m[porch] {stopped}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("\x1b[2m[porch] {stopped}")),
+        "{stdout}"
+    );
+
+    let sandbox = Sandbox::new();
+    let slots = sandbox.path().join("slots");
+    let run = sandbox.run_tasks_json(&tasks(&slots), &[&extra[..], &["-q"]].concat());
+    run.expect_code(0).expect_stderr("rate limited (429)");
+    assert!(!run.stderr().contains(stopped), "{run}");
+}
