@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use crate::error::Error;
 use crate::git;
 use crate::preflight::options::StatusArgs;
+use crate::results::MergeRecord;
 use crate::results::summary;
 use crate::state::runs::{RunChoice, StoredRun, StoredTask};
 use crate::util::table;
@@ -207,6 +208,9 @@ fn render(run: &StoredRun, rows: &[Row], choice: &RunChoice) -> String {
             text.push_str(&format!("  {task}  {url}\n"));
         }
     }
+    if let Some(merge) = &results.merge {
+        text.push_str(&format!("\n{}\n", merge_line(merge)));
+    }
     let resumes: Vec<&str> = rows.iter().filter_map(|r| r.resume.as_deref()).collect();
     if !resumes.is_empty() {
         text.push_str("\ncontinue a session:\n");
@@ -229,7 +233,8 @@ fn next_steps(run: &StoredRun, choice: &RunChoice) -> String {
         let resume = choice.command("resume", run_word, &[]);
         text.push_str(&format!("re-run what did not succeed: {resume}\n"));
     }
-    if tasks.iter().any(StoredTask::succeeded) {
+    let merged = (run.results.merge.as_ref()).is_some_and(|m| m.commit.is_some());
+    if tasks.iter().any(StoredTask::succeeded) && !merged {
         let merge = choice.command("merge", run_word, &[]);
         text.push_str(&format!("merge what succeeded:       {merge}\n"));
     }
@@ -239,6 +244,34 @@ fn next_steps(run: &StoredRun, choice: &RunChoice) -> String {
         text.push_str(&format!("a task's whole output:      {logs}\n"));
     }
     text
+}
+
+/// What `porch merge` did, in one line: "merged into porch/merge/R: a, b; b's conflict
+/// resolved; c skipped (conflict in X)".
+fn merge_line(merge: &MergeRecord) -> String {
+    let names: Vec<&str> = merge.merged.iter().map(|m| m.task.as_str()).collect();
+    let mut parts = vec![if names.is_empty() {
+        format!("merged nothing into {}", merge.branch)
+    } else {
+        format!("merged into {}: {}", merge.branch, names.join(", "))
+    }];
+    for resolved in &merge.resolved {
+        parts.push(format!("{}'s conflict resolved", resolved.task));
+    }
+    for skipped in &merge.skipped {
+        let why = match skipped.files.as_slice() {
+            [] => skipped.reason.clone(),
+            files => format!("conflict in {}", files.join(", ")),
+        };
+        parts.push(format!("{} skipped ({why})", skipped.task));
+    }
+    for backed in &merge.backed_out {
+        let exit = backed
+            .check_exit
+            .map_or("failed".to_string(), |c| format!("exit {c}"));
+        parts.push(format!("{} backed out (the check: {exit})", backed.task));
+    }
+    parts.join("; ")
 }
 
 /// The table's columns: two spaces in, one apart.

@@ -153,3 +153,43 @@ pub fn abort_merge(dir: &Path) {
 pub fn fast_forward(dir: &Path, commit: &str) -> Result<(), GitError> {
     run(dir, &["merge", "--ff-only", "--quiet", commit]).map(drop)
 }
+
+/// Commits the merge stopped in `dir` (its `MERGE_HEAD` a parent) once its conflicts are
+/// resolved: everything in the worktree is staged, as the resolver left it. No hook runs, and
+/// the commit is unsigned.
+pub fn commit_resolved_merge(
+    dir: &Path,
+    paragraphs: &[&str],
+    identity: &[String],
+) -> Result<(), GitError> {
+    run(dir, &["add", "--all"])?;
+    let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
+    args.extend([
+        "-c",
+        "commit.gpgsign=false",
+        "-c",
+        "maintenance.auto=false",
+        "commit",
+        "--no-verify",
+        "--quiet",
+    ]);
+    for paragraph in paragraphs {
+        args.extend(["-m", paragraph]);
+    }
+    run(dir, &args).map(drop)
+}
+
+/// Stages what the resolver made of the conflicted `files` and tells which are still unmerged
+/// in the index: a path the resolver could not settle (git refused to stage it) stays so.
+pub fn stage_resolved(dir: &Path, files: &[String]) -> Result<Vec<String>, GitError> {
+    let mut args = vec!["add", "--all", "--"];
+    args.extend(files.iter().map(String::as_str));
+    // A path git cannot stage is reported below as still unmerged.
+    let _ = run(dir, &args);
+    conflicted_files(dir)
+}
+
+/// Puts `dir` (a detached worktree) back on `commit`, its files included: a merge backed out.
+pub fn reset_to(dir: &Path, commit: &str) -> Result<(), GitError> {
+    run(dir, &["reset", "--quiet", "--hard", commit]).map(drop)
+}

@@ -98,6 +98,12 @@ impl StateDir {
     pub fn merge_dir(&self) -> PathBuf {
         self.dir.join("merge")
     }
+
+    /// A `porch merge --resolve` session's log: the task's conflict, for the run.
+    pub fn resolver_log(&self, run_id: &str, task: &str) -> PathBuf {
+        self.merge_dir()
+            .join(format!("{run_id}.{task}.resolver.log"))
+    }
 }
 
 /// `--worktree-dir` as given (`~` expanded), else `~/worktrees`, made real: where `porch run`

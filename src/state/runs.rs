@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, IoContext};
 use crate::git::Repo;
+use crate::results::MergeRecord;
 use crate::results::Shard;
 use crate::results::TaskResult;
 use crate::state::StateDir;
@@ -86,6 +87,8 @@ pub struct StoredResults {
     pub started_at: String,
     pub finished_at: Option<String>,
     pub tasks: Vec<StoredTask>,
+    /// What `porch merge` last did with the run; null until it merged.
+    pub merge: Option<MergeRecord>,
 }
 
 /// A task's result as the after-run commands read it back: the results file's own type, so the
