@@ -749,7 +749,8 @@ const PR: Spec = Spec {
             },
             Takes {
                 opt: Opt::Ready,
-                about: "open pull requests ready for review",
+                about: "open pull requests ready for review, and mark drafts already\n\
+                        open ready (gh pr ready)",
             },
             Takes {
                 opt: Opt::Base,

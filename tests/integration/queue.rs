@@ -45,10 +45,21 @@ fn a_conflict_is_resolved_by_a_session_that_keeps_both_sides() {
     let calls = sandbox.path().join("calls");
     std::fs::create_dir(&calls).unwrap();
 
-    let merge = after(&sandbox, &["merge", "--resolve", "--json"])
-        .agent(support::fixture_agent())
-        .record_agent_runs(&calls)
-        .run();
+    let merge = after(
+        &sandbox,
+        &[
+            "merge",
+            "--resolve",
+            "--json",
+            "--max-cost-usd",
+            "2",
+            "--timeout",
+            "5m",
+        ],
+    )
+    .agent(support::fixture_agent())
+    .record_agent_runs(&calls)
+    .run();
     merge.expect_code(0);
     let out = merge_json(&merge);
     let branch = format!("porch/merge/{id}");
@@ -95,6 +106,7 @@ fn a_conflict_is_resolved_by_a_session_that_keeps_both_sides() {
         argv.contains("--permission-mode\0acceptEdits\0"),
         "{argv:?}"
     );
+    assert!(argv.contains("--max-budget-usd\u{0}2\u{0}"), "{argv:?}");
     assert_eq!(sandbox.worktrees(), worktrees);
 }
 
