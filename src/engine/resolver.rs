@@ -21,6 +21,11 @@ use crate::task::budget;
 /// The permission modes in which claude edits files without asking: a resolver's.
 pub const RESOLVER_MODES: [&str; 3] = ["acceptEdits", "auto", "bypassPermissions"];
 
+/// The only tools the resolver has: it reads the conflicted files and writes their resolution.
+/// No Bash, no web: what checks the merge is porch's check, and the prompts it is shown are
+/// the tasks', not the user's word to it.
+pub const TOOLS: [&str; 5] = ["Read", "Edit", "Write", "Grep", "Glob"];
+
 /// One side of a conflict: a task whose branch changed a conflicted file.
 pub struct Side<'a> {
     pub task: &'a str,
@@ -67,9 +72,12 @@ pub struct Resolution {
 /// Runs the resolver on the stopped merge in `conflict.dir` and says whether every conflicted
 /// file is settled and staged. The merge is neither committed nor undone here.
 pub fn resolve(resolver: &Resolver, conflict: &Conflict) -> Resolution {
+    let mut tools = vec!["--tools".to_string()];
+    tools.extend(TOOLS.map(String::from));
     let settings = Settings {
         permission_mode: conflict.permission_mode.to_string(),
         max_budget_usd: conflict.budget_left,
+        args: tools,
         ..Settings::default()
     };
     let mut args = agent::arguments(&settings);

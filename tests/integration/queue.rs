@@ -107,6 +107,10 @@ fn a_conflict_is_resolved_by_a_session_that_keeps_both_sides() {
         "{argv:?}"
     );
     assert!(argv.contains("--max-budget-usd\u{0}2\u{0}"), "{argv:?}");
+    assert!(
+        argv.ends_with("--tools\u{0}Read\u{0}Edit\u{0}Write\u{0}Grep\u{0}Glob\u{0}"),
+        "{argv:?}"
+    );
     assert_eq!(sandbox.worktrees(), worktrees);
 }
 
