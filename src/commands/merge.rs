@@ -542,7 +542,7 @@ impl Queue<'_> {
         if head == before {
             return Outcome::AlreadyIn;
         }
-        match self.check(task, &before) {
+        match self.check(index, task, &before) {
             Ok(()) => Outcome::Merged(head),
             Err(failure) => Outcome::BackedOut(failure),
         }
@@ -563,13 +563,13 @@ impl Queue<'_> {
 
     /// Runs the check, if any, on what is merged now; a failure takes the worktree back to
     /// `before`.
-    fn check(&self, task: &StoredTask, before: &str) -> Result<(), CheckFailure> {
+    fn check(&self, index: usize, task: &StoredTask, before: &str) -> Result<(), CheckFailure> {
         let Some(argv) = &self.setup.check else {
             return Ok(());
         };
         printer::note(
             self.printer,
-            0,
+            index,
             printer::Tone::Plain,
             format!(
                 "checking the merge of {}: {}",
@@ -629,7 +629,7 @@ impl Queue<'_> {
                 Some(resolution),
             );
         }
-        self.commit_resolution(task, files, resolution)
+        self.commit_resolution(index, task, files, resolution)
     }
 
     fn resolver_session(
@@ -682,6 +682,7 @@ impl Queue<'_> {
     /// Commits a resolved merge, then checks it; a failure undoes it.
     fn commit_resolution(
         &self,
+        index: usize,
         task: &StoredTask,
         files: Vec<String>,
         resolution: Resolution,
@@ -708,7 +709,7 @@ impl Queue<'_> {
                 resolution,
             );
         }
-        if let Err(failure) = self.check(task, &before) {
+        if let Err(failure) = self.check(index, task, &before) {
             let why = format!(
                 "resolved by claude, but {}",
                 backed_out_reason(task, &failure)
@@ -934,41 +935,57 @@ fn outcome_words(task: &StoredTask, outcome: &Outcome) -> (&'static str, String)
     }
 }
 
-/// How many merged, and the commands that merge the skipped ones by hand (in the repository
-/// whatever the directory porch was run in).
+/// How many merged, and the commands that merge by hand what was skipped or backed out (in
+/// the repository whatever the directory porch was run in).
 fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)], repo: &Path) -> String {
-    let repo = repo.to_string_lossy();
-    let mut text = String::new();
     let merged = outcomes.iter().filter(|(_, o)| o.is_in()).count();
-    let backed_out = (outcomes.iter())
-        .filter(|(_, o)| matches!(o, Outcome::BackedOut(_)))
-        .count();
-    let skipped: Vec<&str> = outcomes
-        .iter()
-        .filter(|(_, o)| !o.is_in())
-        .map(|(t, _)| t.branch.as_str())
-        .collect();
-    let backed = if backed_out > 0 {
-        format!(", {backed_out} backed out")
-    } else {
-        String::new()
+    let branches = |backed_out: bool| -> Vec<&str> {
+        (outcomes.iter())
+            .filter(|(_, o)| !o.is_in() && matches!(o, Outcome::BackedOut(_)) == backed_out)
+            .map(|(t, _)| t.branch.as_str())
+            .collect()
     };
-    text.push_str(&format!(
-        "{merged} of {} merged, {} skipped{backed}\n",
+    let (skipped, backed_out) = (branches(false), branches(true));
+    let mut text = format!(
+        "{merged} of {} merged, {} skipped",
         outcomes.len(),
-        skipped.len() - backed_out
-    ));
-    if !skipped.is_empty() {
+        skipped.len()
+    );
+    if !backed_out.is_empty() {
+        text.push_str(&format!(", {} backed out", backed_out.len()));
+    }
+    text.push('\n');
+    for (branches, heading) in [
+        (
+            skipped,
+            "to merge what was skipped, resolving its conflicts yourself:",
+        ),
+        (
+            backed_out,
+            "to merge what was backed out anyway (the check fails with it):",
+        ),
+    ] {
+        text.push_str(&by_hand(target, &branches, repo, heading));
+    }
+    text
+}
+
+/// `heading`, then a checkout of the target and a `git merge` of each branch; nothing
+/// without branches.
+fn by_hand(target: &Target, branches: &[&str], repo: &Path, heading: &str) -> String {
+    if branches.is_empty() {
+        return String::new();
+    }
+    let repo = repo.to_string_lossy();
+    let mut text = format!(
+        "{heading}\n  {}\n",
+        quote::command(&["git", "-C", &repo, "checkout", &target.branch])
+    );
+    for branch in branches {
         text.push_str(&format!(
-            "to merge what was skipped, resolving its conflicts yourself:\n  {}\n",
-            quote::command(&["git", "-C", &repo, "checkout", &target.branch])
+            "  {}\n",
+            quote::command(&["git", "-C", &repo, "merge", branch])
         ));
-        for branch in &skipped {
-            text.push_str(&format!(
-                "  {}\n",
-                quote::command(&["git", "-C", &repo, "merge", branch])
-            ));
-        }
     }
     text
 }

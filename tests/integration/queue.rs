@@ -170,7 +170,8 @@ fn a_branch_that_breaks_the_check_is_backed_out_and_the_others_go_on() {
         .expect_stdout(
             "task/b breaks the check together with what was merged before it (exit 3; last lines: the suite | bad.txt breaks it)",
         )
-        .expect_stdout("2 of 3 merged, 0 skipped, 1 backed out");
+        .expect_stdout("2 of 3 merged, 0 skipped, 1 backed out")
+        .expect_stdout("to merge what was backed out anyway (the check fails with it):");
     let branch = format!("porch/merge/{id}");
     let files = sandbox.git(&["ls-tree", "--name-only", &branch]);
     assert!(
