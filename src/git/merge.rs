@@ -112,23 +112,20 @@ pub fn merge_no_ff(
     paragraphs: &[&str],
     identity: &[String],
 ) -> Result<(), GitError> {
-    let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
-    args.extend([
-        "-c",
-        "commit.gpgsign=false",
-        "-c",
-        "maintenance.auto=false",
-        "merge",
-        "--no-ff",
-        "--no-edit",
-        "--no-verify",
-        "--quiet",
-    ]);
+    let mut args = committing(identity);
+    args.extend(["merge", "--no-ff", "--no-edit", "--no-verify", "--quiet"]);
     for paragraph in paragraphs {
         args.extend(["-m", paragraph]);
     }
     args.push(reference);
     run(dir, &args).map(drop)
+}
+
+/// git's options before a command that commits: who commits, no signing, no maintenance.
+fn committing(identity: &[String]) -> Vec<&str> {
+    let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
+    args.extend(["-c", "commit.gpgsign=false", "-c", "maintenance.auto=false"]);
+    args
 }
 
 /// The files a stopped merge in `dir` left conflicting.
@@ -163,16 +160,8 @@ pub fn commit_resolved_merge(
     identity: &[String],
 ) -> Result<(), GitError> {
     run(dir, &["add", "--all"])?;
-    let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
-    args.extend([
-        "-c",
-        "commit.gpgsign=false",
-        "-c",
-        "maintenance.auto=false",
-        "commit",
-        "--no-verify",
-        "--quiet",
-    ]);
+    let mut args = committing(identity);
+    args.extend(["commit", "--no-verify", "--quiet"]);
     for paragraph in paragraphs {
         args.extend(["-m", paragraph]);
     }
