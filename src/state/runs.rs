@@ -267,10 +267,12 @@ impl Location {
         }
     }
 
-    /// Removes a run's stored files (its tasks, its lock, which the caller holds, and its
-    /// results); worktrees and branches stay.
+    /// Removes a run's stored files (its tasks, its merge's resolver logs, its lock, which the
+    /// caller holds, and its results); worktrees and branches stay.
     pub fn forget(&self, id: &str) -> Result<(), Error> {
-        for path in [self.state.stored_tasks(id), self.state.lock_file(id)] {
+        let mut files = self.state.resolver_logs(id);
+        files.extend([self.state.stored_tasks(id), self.state.lock_file(id)]);
+        for path in files {
             match std::fs::remove_file(&path) {
                 Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
                     return Err(err).context("remove", &path);

@@ -310,3 +310,41 @@ fn a_bad_merge_check_is_refused_naming_the_file_and_the_field() {
             .is_empty()
     );
 }
+
+#[test]
+fn once_the_budget_is_spent_a_conflict_gets_no_resolver() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
+    sandbox.git(&["add", "NOTES.md"]);
+    sandbox.commit("notes");
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "one", "prompt": "@write NOTES.md notes\\none\\n"},
+        {"name": "two", "prompt": "@write NOTES.md notes\\ntwo\\n"},
+        {"name": "three", "prompt": "@write NOTES.md notes\\nthree\\n"},
+    ]}));
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let calls = sandbox.path().join("calls");
+    std::fs::create_dir(&calls).unwrap();
+
+    // The fixture's resolver costs $0.0513: the first one spends what $0.01 allows and more.
+    let merge = after(
+        &sandbox,
+        &["merge", "--resolve", "--json", "--max-cost-usd", "0.01"],
+    )
+    .agent(support::fixture_agent())
+    .record_agent_runs(&calls)
+    .run();
+    merge.expect_code(1);
+    let out = merge_json(&merge);
+    assert_eq!(out["resolved"][0]["task"], "two", "{out:#}");
+    let skipped = &out["skipped"][0];
+    assert_eq!(skipped["task"], "three", "{out:#}");
+    assert!(
+        (skipped["reason"].as_str().unwrap())
+            .ends_with("the --max-cost-usd budget is spent, so no resolver ran"),
+        "{out:#}"
+    );
+    assert!(skipped["session_id"].is_null(), "{out:#}");
+    let sessions = std::fs::read_dir(&calls).unwrap().count();
+    assert_eq!(sessions, 2, "one resolver run: its argv and its prompt");
+}
