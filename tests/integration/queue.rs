@@ -348,3 +348,46 @@ fn once_the_budget_is_spent_a_conflict_gets_no_resolver() {
     let sessions = std::fs::read_dir(&calls).unwrap().count();
     assert_eq!(sessions, 2, "one resolver run: its argv and its prompt");
 }
+
+#[test]
+fn ctrl_c_during_a_check_ends_it_backs_the_branch_out_and_merges_nothing_more() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[
+        ("a", "@write a.txt a"),
+        ("b", "@write b.txt b"),
+        ("c", "@write c.txt c"),
+    ]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    let pid_file = sandbox.path().join("check.pid");
+    // The check of b's merge says it is running, then hangs.
+    let check = format!(
+        "[ -e b.txt ] || exit 0; {}; exec sleep 600",
+        support::own_pid_to(&pid_file)
+    );
+    let mut porch = after(&sandbox, &["merge", "--json", "--check", &check]).spawn("merge");
+    let check_pid = support::read_pid(&pid_file);
+    porch.signal("INT");
+    let run = porch.wait();
+    support::assert_gone(check_pid, "the merge check");
+    run.expect_code(1);
+    let out = merge_json(&run);
+    assert_eq!(out["merged"][0]["task"], "a", "{out:#}");
+    assert_eq!(out["merged"].as_array().unwrap().len(), 1, "{out:#}");
+    assert_eq!(out["backed_out"][0]["task"], "b", "{out:#}");
+    assert!(
+        (out["backed_out"][0]["reason"].as_str().unwrap())
+            .contains("porch received signal 2 (SIGINT)"),
+        "{out:#}"
+    );
+    assert_eq!(out["skipped"][0]["task"], "c", "{out:#}");
+    assert_eq!(
+        out["skipped"][0]["reason"],
+        "not merged: porch received signal 2 (SIGINT)"
+    );
+    let files = sandbox.git(&["ls-tree", "--name-only", &format!("porch/merge/{id}")]);
+    assert!(
+        files.contains("a.txt") && !files.contains("b.txt"),
+        "{files}"
+    );
+}
