@@ -152,20 +152,21 @@ pub fn fast_forward(dir: &Path, commit: &str) -> Result<(), GitError> {
 }
 
 /// Commits the merge stopped in `dir` (its `MERGE_HEAD` a parent) once its conflicts are
-/// resolved: everything in the worktree is staged, as the resolver left it. No hook runs, and
-/// the commit is unsigned.
+/// resolved and staged (`stage_resolved`): the index as it is, so nothing else the worktree
+/// holds (what a check left, another file the resolver touched) gets in; that is then dropped,
+/// for the next merge to start clean. No hook runs, and the commit is unsigned.
 pub fn commit_resolved_merge(
     dir: &Path,
     paragraphs: &[&str],
     identity: &[String],
 ) -> Result<(), GitError> {
-    run(dir, &["add", "--all"])?;
     let mut args = committing(identity);
     args.extend(["commit", "--no-verify", "--quiet"]);
     for paragraph in paragraphs {
         args.extend(["-m", paragraph]);
     }
-    run(dir, &args).map(drop)
+    run(dir, &args)?;
+    run(dir, &["reset", "--quiet", "--hard"]).map(drop)
 }
 
 /// Stages what the resolver made of the conflicted `files` and tells which are still unmerged

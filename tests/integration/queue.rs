@@ -55,6 +55,8 @@ fn a_conflict_is_resolved_by_a_session_that_keeps_both_sides() {
             "2",
             "--timeout",
             "5m",
+            "--check",
+            "touch made-by-the-check.txt",
         ],
     )
     .agent(support::fixture_agent())
@@ -85,6 +87,10 @@ fn a_conflict_is_resolved_by_a_session_that_keeps_both_sides() {
         sandbox.git(&["show", &format!("{branch}:NOTES.md")]),
         "notes\none\ntwo\n"
     );
+    // What the check left in the merge worktree is in no commit: the resolution is the
+    // conflicted files.
+    let files = sandbox.git(&["ls-tree", "--name-only", &branch]);
+    assert!(!files.contains("made-by-the-check.txt"), "{files}");
     let subject = sandbox.git(&["log", "-1", "--format=%s", &branch]);
     assert_eq!(
         subject.trim(),
