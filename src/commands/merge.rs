@@ -581,6 +581,7 @@ impl Queue<'_> {
         if checked.is_err() {
             let _ = git::reset_to(&self.scratch.dir, before);
         }
+        let _ = git::remove_untracked(&self.scratch.dir);
         checked
     }
 

@@ -179,6 +179,13 @@ pub fn stage_resolved(dir: &Path, files: &[String]) -> Result<Vec<String>, GitEr
     conflicted_files(dir)
 }
 
+/// Removes the files and directories in `dir` that git neither tracks nor ignores: what a
+/// check left in the merge worktree, in the way of the next merge. Ignored ones (a build's
+/// cache) stay.
+pub fn remove_untracked(dir: &Path) -> Result<(), GitError> {
+    run(dir, &["clean", "--quiet", "--force", "-d"]).map(drop)
+}
+
 /// Puts `dir` (a detached worktree) back on `commit`, its files included: a merge backed out.
 pub fn reset_to(dir: &Path, commit: &str) -> Result<(), GitError> {
     run(dir, &["reset", "--quiet", "--hard", commit]).map(drop)

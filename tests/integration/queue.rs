@@ -397,3 +397,16 @@ fn ctrl_c_during_a_check_ends_it_backs_the_branch_out_and_merges_nothing_more() 
         "{files}"
     );
 }
+
+#[test]
+fn what_a_check_leaves_untracked_does_not_stop_the_next_merge() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a"), ("b", "@write report.txt b")]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    after(&sandbox, &["merge", "--check", "echo checked > report.txt"])
+        .run()
+        .expect_code(0);
+    let report = sandbox.git(&["show", &format!("porch/merge/{id}:report.txt")]);
+    assert_eq!(report, "b", "the branch's file, not the check's");
+}
