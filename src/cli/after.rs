@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::cli::Command;
 use crate::cli::flags::Opt;
 use crate::cli::lex::Given;
+use crate::engine::resolver::RESOLVER_MODES;
 use crate::error::Error;
 use crate::preflight::options::CleanArgs;
 use crate::preflight::options::DEFAULT_KEEP_RUNS;
@@ -110,10 +111,34 @@ pub fn merge(given: &Given) -> Result<Command, Error> {
         "a branch name",
         "name an existing branch, or leave --into out",
     )?;
+    let permission_mode = given.choice(
+        Opt::PermissionMode,
+        "one of claude's permission modes",
+        "the resolver edits files: use acceptEdits, auto or bypassPermissions",
+    )?;
+    if let Some(mode) = permission_mode
+        && !RESOLVER_MODES.contains(&mode)
+    {
+        return Err(Error::usage(format!(
+            "--permission-mode `{mode}` lets the resolver edit no file"
+        ))
+        .with_hint("the resolver edits files: use acceptEdits, auto or bypassPermissions"));
+    }
     Ok(Command::Merge(MergeArgs {
         choice: choice(given, repo)?,
         into,
         tasks: positionals.map(task_name).collect::<Result<_, _>>()?,
+        check: given.text(
+            Opt::Check,
+            "a command",
+            "give a shell command, e.g. --check 'cargo test'",
+        )?,
+        resolve: given.switch(Opt::Resolve),
+        json: given.switch(Opt::Json),
+        timeout: given.duration(Opt::Timeout)?,
+        max_cost_usd: crate::cli::run::max_cost_usd(given)?,
+        claude: crate::cli::run::claude(given)?,
+        permission_mode: permission_mode.map(String::from),
     }))
 }
 

@@ -69,6 +69,10 @@ pub enum Opt {
     Base,
     OnFinish,
     OnTaskFinish,
+    /// `porch merge --check CMD`: run after each merge.
+    Check,
+    /// `porch merge --resolve`: a claude session resolves conflicts.
+    Resolve,
 }
 
 /// What a flag's value or a positional argument completes to.
@@ -311,6 +315,8 @@ pub const FLAGS: &[Flag] = &[
         None,
         value("CMD", Completes::Nothing),
     ),
+    valued(Opt::Check, "check", None, value("CMD", Completes::Nothing)),
+    switch(Opt::Resolve, "resolve", None),
 ];
 
 pub fn flag(opt: Opt) -> &'static Flag {

@@ -527,10 +527,11 @@ pub const COMMANDS: &[Spec] = &[
             "porch merge [REPO] [TASK...]",
             "merge the run's succeeded branches into porch/merge/RUN",
         )],
-        about: "porch merge: merge a run's succeeded branches into one branch, in tasks-file order, each with\n\
-                a merge commit naming its task; of a repeated task only the winner. Works in a worktree of\n\
-                its own: your checkout is not touched. A branch that conflicts is skipped (its files named)\n\
-                and the others go on.",
+        about: "porch merge: merge a run's succeeded branches into one branch, dependencies before their\n\
+                dependants, then in tasks-file order, each with a merge commit naming its task; of a repeated\n\
+                task only the winner. Works in a worktree of its own: your checkout is not touched. A branch\n\
+                that conflicts is skipped (its files named), or with --resolve handed to a claude session;\n\
+                with a check, a branch whose merge makes it fail is backed out. The others go on.",
         usage: &["porch merge [OPTIONS] [REPO] [TASK...]"],
         arguments: &[
             Argument {
@@ -552,11 +553,52 @@ pub const COMMANDS: &[Spec] = &[
                             anywhere with uncommitted changes [default: a new branch\n\
                             porch/merge/RUN made from the base]",
             }],
+            &[
+                Takes {
+                    opt: Opt::Check,
+                    about: "run CMD with sh -c in the merge worktree after each merge; a\n\
+                            branch whose merge makes it fail is backed out [default: the\n\
+                            tasks file's merge_check]",
+                },
+                Takes {
+                    opt: Opt::Resolve,
+                    about: "give a branch that conflicts to a claude session, shown both\n\
+                            tasks' prompts; merged if no conflict is left and the check passes",
+                },
+                Takes {
+                    opt: Opt::Json,
+                    about: "print what happened as JSON on stdout: merged, resolved,\n\
+                            skipped, backed_out",
+                },
+                Takes {
+                    opt: Opt::Timeout,
+                    about: "end a check or a resolver session that runs longer [default:\n\
+                            10m for a check, none for a session]",
+                },
+                Takes {
+                    opt: Opt::MaxCostUsd,
+                    about: "what the resolver sessions may spend together; each gets what\n\
+                            is left as claude's --max-budget-usd",
+                },
+                Takes {
+                    opt: Opt::Claude,
+                    about: "the resolver's executable [default: claude on PATH]",
+                },
+                Takes {
+                    opt: Opt::PermissionMode,
+                    about: "the resolver's permission mode: acceptEdits, auto or\n\
+                            bypassPermissions [default: the merged task's permission_mode\n\
+                            when it can edit, else acceptEdits]",
+                },
+            ],
             ONLY_HELP,
         ],
         refused: None,
         notes: &[
-            "Exit codes: 0 every branch merged; 1 a branch was skipped; 2 bad usage, nothing merged.",
+            "The merge is recorded with the run: `porch status` shows what was merged, resolved, skipped\n\
+and backed out.",
+            "Exit codes: 0 every branch merged; 1 a branch was skipped or backed out; 2 bad usage, nothing\n\
+merged.",
         ],
     },
     PR,
@@ -708,7 +750,8 @@ const PR: Spec = Spec {
             },
             Takes {
                 opt: Opt::Ready,
-                about: "open pull requests ready for review",
+                about: "open pull requests ready for review, and mark drafts already\n\
+                        open ready (gh pr ready)",
             },
             Takes {
                 opt: Opt::Base,

@@ -1,18 +1,36 @@
-//! `porch merge`: a run's succeeded branches merged into one branch, in tasks-file order, each
-//! with a `--no-ff` merge commit naming its task, in a worktree of porch's own so the user's
-//! checkout is never touched. A branch that conflicts is skipped and named; the others go on.
+//! `porch merge`: a run's succeeded branches merged into one branch as a queue, dependencies
+//! before their dependants and then in tasks-file order, each with a `--no-ff` merge commit
+//! naming its task, in a worktree of porch's own so the user's checkout is never touched. A
+//! branch that conflicts is skipped and named, or handed to a resolver session (`--resolve`);
+//! one whose merge fails the check is backed out; the others go on. What happened is recorded
+//! with the run.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
+use crossbeam_channel::Sender;
+use serde_json::Value;
+
+use crate::agent;
+use crate::engine::merge_queue::{self, CheckFailure, DEFAULT_CHECK_LIMIT};
+use crate::engine::resolver::{self, Conflict, Resolution, Resolver, Side};
 use crate::error::Error;
 use crate::git::{self, Repo};
+use crate::output::printer::{self, Look, Message, Show};
+use crate::preflight::Environment;
 use crate::preflight::options::MergeArgs;
+use crate::preflight::stored_task_file;
+use crate::process::groups;
+use crate::process::shutdown;
+use crate::results::{BackedOutBranch, MergeRecord, MergedBranch, ResolvedBranch, SkippedBranch};
 use crate::state::StateDir;
-use crate::state::runs::{StoredRun, StoredTask};
+use crate::state::runs::{Location, StoredRun, StoredTask};
+use crate::task::plan::Task;
 use crate::task::unsaved;
 use crate::util::quote;
+use crate::util::timestamp;
 
 /// Where a new merge branch goes: `porch/merge/<run id>`.
 pub const MERGE_BRANCH_PREFIX: &str = "porch/merge/";
@@ -20,50 +38,56 @@ pub const MERGE_BRANCH_PREFIX: &str = "porch/merge/";
 pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
     let holder = format!("porch merge (pid {})", std::process::id());
     let hint = "wait for it to end (`porch status` shows its tasks), then merge: its branches are still being written";
-    // Held to the end: nothing resumes or cleans the run while its branches are merged.
+    // Held to the end: nothing resumes or cleans the run while its branches are merged, and
+    // the merge is recorded in its results.
     let (location, _lock, run) = args.choice.claim(&holder, hint)?;
     let repo = &location.repo;
-    let picked = pick(&run, &args.tasks)?;
+    let picked = merge_candidates(&run, &args.tasks)?;
+    let setup = QueueSetup::read(args, &location, &run)?;
     let target = Target::choose(repo, &run, picked[0], args.into.as_deref())?;
     let scratch = Scratch::create(repo, &location.state, &run.id, &target.start)?;
-    let identity = git::identity_overrides(&repo.toplevel);
-    let outcomes: Vec<(&StoredTask, Outcome)> = picked
-        .iter()
-        .map(|task| (*task, scratch.merge(task, &run.id, &identity)))
-        .collect();
-    let merged = outcomes.iter().any(|(_, o)| matches!(o, Outcome::Merged));
+    let outcomes = setup.run_queue(&scratch, &location.state, &run, &picked)?;
+    let merged = outcomes.iter().any(|(_, o)| o.changed());
     if merged && let Err(refused) = target.refuse_replacing(&scratch) {
         scratch.remove(repo);
         return Err(refused);
     }
-    let finished = if merged {
-        scratch.head().and_then(|head| target.finish(repo, &head))
-    } else {
-        Ok(())
-    };
+    let finished =
+        merged.then(|| (scratch.head()).and_then(|head| target.finish(repo, &head).map(|()| head)));
     scratch.remove(repo);
-    let report = render(&run, &target, &outcomes, &repo.toplevel);
-    crate::sys::console::print_stdout(&report);
-    if let Err(err) = finished {
+    let commit = finished.as_ref().and_then(|f| f.as_ref().ok().cloned());
+    let record = record(&target, &outcomes, commit);
+    store(&location, &run, &record)?;
+    if args.json {
+        let mut json = serde_json::to_string_pretty(&record).expect("JSON serialises");
+        json.push('\n');
+        crate::sys::console::print_stdout(&json);
+    } else {
+        let report = render(&run, &target, &outcomes, &repo.toplevel);
+        crate::sys::console::print_stdout(&report);
+    }
+    if let Some(Err(err)) = finished {
         crate::sys::console::print_stderr(&format!(
             "porch: error: the merged result could not be put on {}: {err}\nhint: the task branches are unchanged; run `porch merge` again (with --into, once the branch is where it was)\n",
             target.branch
         ));
         return Ok(ExitCode::from(1));
     }
-    let skipped = outcomes
-        .iter()
-        .any(|(_, o)| matches!(o, Outcome::Skipped(_)));
-    Ok(if skipped {
-        ExitCode::from(1)
-    } else {
+    let all_in = outcomes.iter().all(|(_, o)| o.is_in());
+    Ok(if all_in {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 
-/// The tasks to merge, in tasks-file order: every succeeded one (of a repeat group, only the
-/// winner), or the ones named (a group's name means its winner).
-fn pick<'r>(run: &'r StoredRun, names: &[String]) -> Result<Vec<&'r StoredTask>, Error> {
+/// The tasks to merge, in the order they are merged (dependencies first, then tasks-file
+/// order): every succeeded one (of a repeat group, only the winner), or the ones named (a
+/// group's name means its winner). The one place that decides which tasks `porch merge` takes.
+fn merge_candidates<'r>(
+    run: &'r StoredRun,
+    names: &[String],
+) -> Result<Vec<&'r StoredTask>, Error> {
     let tasks = &run.results.tasks;
     let chosen: Vec<&StoredTask> = if names.is_empty() {
         tasks
@@ -89,7 +113,8 @@ fn pick<'r>(run: &'r StoredRun, names: &[String]) -> Result<Vec<&'r StoredTask>,
             "`porch status` shows what each task did; `porch resume` re-runs what failed",
         ));
     }
-    Ok(chosen)
+    let order = merge_queue::queue_order(&chosen);
+    Ok(order.into_iter().map(|i| chosen[i]).collect())
 }
 
 /// A name given on the command line: a succeeded task, or a repeat group with a winner.
@@ -328,10 +353,389 @@ fn short(commit: &str) -> String {
 
 /// What became of one task's branch.
 enum Outcome {
-    Merged,
+    /// Merged, with its merge commit.
+    Merged(String),
     /// The target already held everything the branch has.
     AlreadyIn,
-    Skipped(String),
+    /// Its conflicts settled by a resolver session, then merged.
+    Resolved {
+        commit: String,
+        files: Vec<String>,
+        resolution: Resolution,
+    },
+    Skipped {
+        reason: String,
+        files: Vec<String>,
+        /// The resolver session that did not settle it.
+        resolution: Option<Resolution>,
+    },
+    /// Merged, then taken out again: the check failed with it.
+    BackedOut(CheckFailure),
+}
+
+impl Outcome {
+    fn skipped(reason: impl Into<String>) -> Outcome {
+        Outcome::Skipped {
+            reason: reason.into(),
+            files: Vec::new(),
+            resolution: None,
+        }
+    }
+
+    /// Whether it added a commit to the merge branch.
+    fn changed(&self) -> bool {
+        matches!(self, Outcome::Merged(_) | Outcome::Resolved { .. })
+    }
+
+    /// Whether the branch's work is in the merge branch now.
+    fn is_in(&self) -> bool {
+        self.changed() || matches!(self, Outcome::AlreadyIn)
+    }
+}
+
+/// What the queue needs besides the branches: the check, and the resolver when asked for.
+struct QueueSetup {
+    /// `--check CMD` as `sh -c CMD`, else the tasks file's `merge_check`.
+    check: Option<Vec<String>>,
+    check_limit: std::time::Duration,
+    /// `--resolve`: claude's executable.
+    resolver: Option<PathBuf>,
+    timeout: Option<std::time::Duration>,
+    max_cost_usd: Option<f64>,
+    permission_mode: Option<String>,
+    /// The run's tasks as its tasks file has them, for prompts and permission modes.
+    tasks: Vec<Task>,
+    json: bool,
+}
+
+impl QueueSetup {
+    fn read(args: &MergeArgs, location: &Location, run: &StoredRun) -> Result<QueueSetup, Error> {
+        // A run by a porch older than the stored copies has none: no merge_check, no prompts.
+        let file = stored_task_file(location, run, &args.choice).ok();
+        let check = match &args.check {
+            Some(command) => Some(["sh", "-c", command].map(String::from).to_vec()),
+            None => file.as_ref().and_then(|f| f.merge_check.clone()),
+        };
+        let resolver = if args.resolve {
+            let given = (args.claude.as_ref()).map(|c| (c.value.as_os_str(), c.from.as_str()));
+            let path = Environment::from_process().path;
+            Some(agent::resolve_program(given, path.as_deref())?)
+        } else {
+            None
+        };
+        Ok(QueueSetup {
+            check,
+            check_limit: args.timeout.unwrap_or(DEFAULT_CHECK_LIMIT),
+            resolver,
+            timeout: args.timeout,
+            max_cost_usd: args.max_cost_usd,
+            permission_mode: args.permission_mode.clone(),
+            tasks: file.map(|f| f.tasks).unwrap_or_default(),
+            json: args.json,
+        })
+    }
+
+    /// Merges each task's branch in turn; after a signal to porch, the rest are skipped.
+    fn run_queue<'r>(
+        &self,
+        scratch: &Scratch,
+        state: &StateDir,
+        run: &StoredRun,
+        picked: &[&'r StoredTask],
+    ) -> Result<Vec<(&'r StoredTask, Outcome)>, Error> {
+        if self.check.is_some() || self.resolver.is_some() {
+            shutdown::install();
+        }
+        let look = Look {
+            names: picked.iter().map(|t| t.name.clone()).collect(),
+            color: false,
+            show: if self.json {
+                Show::Quiet
+            } else {
+                Show::Stream { status_line: false }
+            },
+        };
+        let (printer, printer_thread) = printer::spawn(look).map_err(|err| {
+            Error::setup(
+                format!("the system refused a thread for the printer, so nothing was merged: {err}"),
+                "too many threads or processes may be running (see ulimit -u); merge again when fewer are",
+            )
+        })?;
+        let queue = Queue {
+            setup: self,
+            scratch,
+            state,
+            run_id: &run.id,
+            identity: git::identity_overrides(&scratch.dir),
+            printer: &printer,
+        };
+        let mut outcomes: Vec<(&StoredTask, Outcome)> = Vec::with_capacity(picked.len());
+        let mut spent = 0.0;
+        for (index, task) in picked.iter().enumerate() {
+            let outcome = match shutdown::requested() {
+                Some(signal) => Outcome::skipped(format!(
+                    "not merged: porch received {}",
+                    groups::describe_signal(signal)
+                )),
+                None => queue.merge(index, task, &outcomes, &mut spent),
+            };
+            outcomes.push((task, outcome));
+        }
+        printer::drain(&printer);
+        drop(printer);
+        printer_thread.finish();
+        Ok(outcomes)
+    }
+
+    /// The resolver's permission mode: `--permission-mode`, else the task's own when it lets
+    /// claude edit, else acceptEdits.
+    fn permission_mode(&self, task: &StoredTask) -> String {
+        let own = (self.tasks.iter())
+            .find(|t| t.name == task.name || task.group.as_deref() == Some(t.name.as_str()))
+            .and_then(|t| t.permission_mode.clone())
+            .filter(|mode| resolver::RESOLVER_MODES.contains(&mode.as_str()));
+        (self.permission_mode.clone())
+            .or(own)
+            .unwrap_or_else(|| "acceptEdits".to_string())
+    }
+
+    fn prompt_of(&self, task: &StoredTask) -> &str {
+        let name = task.group.as_deref().unwrap_or(&task.name);
+        (self.tasks.iter())
+            .find(|t| t.name == name)
+            .map_or("", |t| t.prompt.as_str())
+    }
+}
+
+/// One merge's queue at work.
+struct Queue<'a> {
+    setup: &'a QueueSetup,
+    scratch: &'a Scratch,
+    state: &'a StateDir,
+    run_id: &'a str,
+    identity: Vec<String>,
+    printer: &'a Sender<Message>,
+}
+
+impl Queue<'_> {
+    fn merge(
+        &self,
+        index: usize,
+        task: &StoredTask,
+        before_it: &[(&StoredTask, Outcome)],
+        spent: &mut f64,
+    ) -> Outcome {
+        let dir = &self.scratch.dir;
+        let reference = format!("refs/heads/{}", task.branch);
+        if !git::ref_exists(dir, &reference) {
+            return Outcome::skipped(format!("the branch {} no longer exists", task.branch));
+        }
+        let before = self.scratch.head().unwrap_or_default();
+        let title = format!("Merge task {} ({})", task.name, task.branch);
+        let message = self.message(task, &title);
+        let paragraphs: Vec<&str> = message.iter().map(String::as_str).collect();
+        let merged = git::merge_no_ff(dir, &reference, &paragraphs, &self.identity);
+        if let Err(err) = merged {
+            return self.conflict(index, task, before_it, spent, err);
+        }
+        let head = self.scratch.head().unwrap_or_default();
+        if head == before {
+            return Outcome::AlreadyIn;
+        }
+        match self.check(index, task, &before) {
+            Ok(()) => Outcome::Merged(head),
+            Err(failure) => Outcome::BackedOut(failure),
+        }
+    }
+
+    /// The merge commit's message: its title, the task's description, porch's trailers.
+    fn message(&self, task: &StoredTask, title: &str) -> Vec<String> {
+        let mut paragraphs = vec![title.to_string()];
+        if let Some(body) = task.description.clone().filter(|d| !d.is_empty()) {
+            paragraphs.push(body);
+        }
+        paragraphs.push(format!(
+            "Porch-Task: {}\nPorch-Run: {}",
+            task.name, self.run_id
+        ));
+        paragraphs
+    }
+
+    /// Runs the check, if any, on what is merged now; a failure takes the worktree back to
+    /// `before`.
+    fn check(&self, index: usize, task: &StoredTask, before: &str) -> Result<(), CheckFailure> {
+        let Some(argv) = &self.setup.check else {
+            return Ok(());
+        };
+        printer::note(
+            self.printer,
+            index,
+            printer::Tone::Plain,
+            format!(
+                "checking the merge of {}: {}",
+                task.branch,
+                quote::command(&argv.iter().map(String::as_str).collect::<Vec<_>>())
+            ),
+        );
+        let checked = merge_queue::run_check(argv, &self.scratch.dir, self.setup.check_limit);
+        if checked.is_err() {
+            let _ = git::reset_to(&self.scratch.dir, before);
+        }
+        let _ = git::remove_untracked(&self.scratch.dir);
+        checked
+    }
+
+    /// A merge that stopped: named and undone, or handed to the resolver.
+    fn conflict(
+        &self,
+        index: usize,
+        task: &StoredTask,
+        before_it: &[(&StoredTask, Outcome)],
+        spent: &mut f64,
+        err: git::GitError,
+    ) -> Outcome {
+        let dir = &self.scratch.dir;
+        let files = git::conflicted_files(dir).unwrap_or_default();
+        if files.is_empty() {
+            git::abort_merge(dir);
+            return Outcome::skipped(format!("git could not merge it: {}", err.reason()));
+        }
+        let conflicts = format!(
+            "conflicts with what was merged before it, in {}",
+            files.join(", ")
+        );
+        let skip = |reason: String, resolution: Option<Resolution>| {
+            git::abort_merge(dir);
+            Outcome::Skipped {
+                reason,
+                files: files.clone(),
+                resolution,
+            }
+        };
+        let Some(program) = &self.setup.resolver else {
+            return skip(conflicts, None);
+        };
+        let left = self.setup.max_cost_usd.map(|max| max - *spent);
+        if left.is_some_and(|left| left < 0.000_001) {
+            return skip(
+                format!("{conflicts}; the --max-cost-usd budget is spent, so no resolver ran"),
+                None,
+            );
+        }
+        let resolution = self.resolver_session(program, index, task, before_it, &files, left);
+        *spent += resolution.cost_usd;
+        if let Err(why) = &resolution.verdict {
+            return skip(
+                format!("{conflicts}; not resolved: {why}"),
+                Some(resolution),
+            );
+        }
+        self.commit_resolution(index, task, files, resolution)
+    }
+
+    fn resolver_session(
+        &self,
+        program: &Path,
+        index: usize,
+        task: &StoredTask,
+        before_it: &[(&StoredTask, Outcome)],
+        files: &[String],
+        budget_left: Option<f64>,
+    ) -> Resolution {
+        let dir = &self.scratch.dir;
+        let touched = |t: &StoredTask| {
+            let changed = git::changed_paths(dir, &t.base_commit, &t.branch).unwrap_or_default();
+            changed.iter().any(|path| files.contains(path))
+        };
+        let merged: Vec<Side> = (before_it.iter())
+            .filter(|(t, outcome)| outcome.changed() && touched(t))
+            .map(|(t, _)| Side {
+                task: &t.name,
+                branch: &t.branch,
+                prompt: self.setup.prompt_of(t),
+            })
+            .collect();
+        let log = self.state.resolver_log(self.run_id, &task.name);
+        let resolver = Resolver {
+            program,
+            timeout: self.setup.timeout,
+            printer: self.printer,
+        };
+        let mode = self.setup.permission_mode(task);
+        let conflict = Conflict {
+            dir,
+            incoming: Side {
+                task: &task.name,
+                branch: &task.branch,
+                prompt: self.setup.prompt_of(task),
+            },
+            merged,
+            files,
+            permission_mode: &mode,
+            budget_left,
+            log: &log,
+            index,
+            marker: format!("merge-{}-{}", std::process::id(), task.name),
+        };
+        resolver::resolve(&resolver, &conflict)
+    }
+
+    /// Commits a resolved merge, then checks it; a failure undoes it.
+    fn commit_resolution(
+        &self,
+        index: usize,
+        task: &StoredTask,
+        files: Vec<String>,
+        resolution: Resolution,
+    ) -> Outcome {
+        let dir = &self.scratch.dir;
+        let before = self.scratch.head().unwrap_or_default();
+        let title = format!(
+            "Merge task {} ({}; conflicts in {} resolved by claude)",
+            task.name,
+            task.branch,
+            files.join(", ")
+        );
+        let message = self.message(task, &title);
+        let paragraphs: Vec<&str> = message.iter().map(String::as_str).collect();
+        let skip = |reason: String, resolution: Resolution| Outcome::Skipped {
+            reason,
+            files: files.clone(),
+            resolution: Some(resolution),
+        };
+        if let Err(err) = git::commit_resolved_merge(dir, &paragraphs, &self.identity) {
+            git::abort_merge(dir);
+            return skip(
+                format!("resolved, but git could not commit it: {}", err.reason()),
+                resolution,
+            );
+        }
+        if let Err(failure) = self.check(index, task, &before) {
+            let why = format!(
+                "resolved by claude, but {}",
+                backed_out_reason(task, &failure)
+            );
+            return skip(why, resolution);
+        }
+        let commit = self.scratch.head().unwrap_or_default();
+        Outcome::Resolved {
+            commit,
+            files,
+            resolution,
+        }
+    }
+}
+
+/// "task/b breaks the check together with what was merged before it (exit 1; last lines: …)".
+fn backed_out_reason(task: &StoredTask, failure: &CheckFailure) -> String {
+    let mut detail = failure.how.clone();
+    if !failure.last_lines.is_empty() {
+        detail.push_str(&format!("; last lines: {}", failure.last_lines.join(" | ")));
+    }
+    format!(
+        "{} breaks the check together with what was merged before it ({detail})",
+        task.branch
+    )
 }
 
 /// porch's own worktree, on a detached HEAD, where the merges happen.
@@ -367,44 +771,78 @@ impl Scratch {
         git::head_commit(&self.dir)
     }
 
-    fn merge(&self, task: &StoredTask, run_id: &str, identity: &[String]) -> Outcome {
-        let reference = format!("refs/heads/{}", task.branch);
-        if !git::ref_exists(&self.dir, &reference) {
-            return Outcome::Skipped(format!("the branch {} no longer exists", task.branch));
-        }
-        let before = self.head().unwrap_or_default();
-        let title = format!("Merge task {} ({})", task.name, task.branch);
-        let body = task.description.clone().unwrap_or_default();
-        let trailers = format!("Porch-Task: {}\nPorch-Run: {run_id}", task.name);
-        let mut paragraphs = vec![title.as_str()];
-        if !body.is_empty() {
-            paragraphs.push(&body);
-        }
-        paragraphs.push(&trailers);
-        match git::merge_no_ff(&self.dir, &reference, &paragraphs, identity) {
-            Ok(_) if self.head().unwrap_or_default() == before => Outcome::AlreadyIn,
-            Ok(_) => Outcome::Merged,
-            Err(err) => self.undo(err),
-        }
-    }
-
-    /// Names the conflicting files of a merge that stopped, and puts the worktree back.
-    fn undo(&self, err: git::GitError) -> Outcome {
-        let files = git::conflicted_files(&self.dir).unwrap_or_default();
-        git::abort_merge(&self.dir);
-        if files.is_empty() {
-            Outcome::Skipped(format!("git could not merge it: {}", err.reason()))
-        } else {
-            Outcome::Skipped(format!(
-                "conflicts with what was merged before it, in {}",
-                files.join(", ")
-            ))
-        }
-    }
-
     fn remove(self, repo: &Repo) {
         let _ = repo.force_remove_worktree(&self.dir);
     }
+}
+
+/// What the merge did, as recorded with the run and printed by `--json`.
+fn record(
+    target: &Target,
+    outcomes: &[(&StoredTask, Outcome)],
+    commit: Option<String>,
+) -> MergeRecord {
+    let mut record = MergeRecord {
+        branch: target.branch.clone(),
+        commit,
+        ended_at: timestamp::rfc3339(SystemTime::now()),
+        ..MergeRecord::default()
+    };
+    for (task, outcome) in outcomes {
+        let merged = |commit: Option<&String>| MergedBranch {
+            task: task.name.clone(),
+            branch: task.branch.clone(),
+            commit: commit.cloned(),
+        };
+        match outcome {
+            Outcome::Merged(commit) => record.merged.push(merged(Some(commit))),
+            Outcome::AlreadyIn => record.merged.push(merged(None)),
+            Outcome::Resolved {
+                commit,
+                files,
+                resolution,
+            } => {
+                record.merged.push(merged(Some(commit)));
+                record.resolved.push(ResolvedBranch {
+                    task: task.name.clone(),
+                    files: files.clone(),
+                    cost_usd: resolution.cost_usd,
+                    session_id: resolution.session_id.clone(),
+                });
+            }
+            Outcome::Skipped {
+                reason,
+                files,
+                resolution,
+            } => record.skipped.push(SkippedBranch {
+                task: task.name.clone(),
+                reason: reason.clone(),
+                files: files.clone(),
+                cost_usd: resolution.as_ref().map(|r| r.cost_usd),
+                session_id: resolution.as_ref().and_then(|r| r.session_id.clone()),
+            }),
+            Outcome::BackedOut(failure) => record.backed_out.push(BackedOutBranch {
+                task: task.name.clone(),
+                reason: backed_out_reason(task, failure),
+                check_exit: failure.exit_code,
+                last_lines: failure.last_lines.clone(),
+            }),
+        }
+    }
+    record
+}
+
+/// The merge stored into the run's results as `merge`; every other field is kept as it was,
+/// those a newer porch wrote too.
+fn store(location: &Location, run: &StoredRun, record: &MergeRecord) -> Result<(), Error> {
+    let Ok(Value::Object(mut document)) = serde_json::from_slice::<Value>(&run.bytes) else {
+        return Ok(());
+    };
+    let value = serde_json::to_value(record).expect("a merge record serialises");
+    document.insert("merge".to_string(), value);
+    let mut json = serde_json::to_string_pretty(&document).expect("JSON serialises");
+    json.push('\n');
+    location.rewrite(run, &json)
 }
 
 fn render(
@@ -426,18 +864,18 @@ fn render(
         .map(|(t, _)| t.branch.chars().count())
         .max()
         .unwrap_or(0);
-    for (task, outcome) in outcomes {
-        let (word, detail) = match outcome {
-            Outcome::Merged => ("merged ", String::new()),
-            Outcome::AlreadyIn => ("merged ", "  (nothing new: already there)".to_string()),
-            Outcome::Skipped(why) => ("SKIPPED", format!("  {why}")),
-        };
-        let line = format!("  {word} {:<width$}{detail}", task.branch);
+    let words: Vec<(&str, String)> = (outcomes.iter())
+        .map(|(task, outcome)| outcome_words(task, outcome))
+        .collect();
+    // As wide as "SKIPPED" at least, so that a plain merge's report reads as it always has.
+    let word_width = words.iter().map(|(w, _)| w.len()).max().unwrap_or(0).max(7);
+    for ((task, _), (word, detail)) in outcomes.iter().zip(words) {
+        let line = format!("  {word:<word_width$} {:<width$}{detail}", task.branch);
         text.push_str(line.trim_end());
         text.push('\n');
     }
     text.push_str(&render_tally(target, outcomes, repo));
-    let changed = outcomes.iter().any(|(_, o)| matches!(o, Outcome::Merged));
+    let changed = outcomes.iter().any(|(_, o)| o.changed());
     if !changed {
         let what = if target.existing {
             "is unchanged"
@@ -466,36 +904,89 @@ fn render(
     text
 }
 
-/// How many merged, and the commands that merge the skipped ones by hand (in the repository
-/// whatever the directory porch was run in).
+/// A branch's line in the report: a word, and what follows its branch.
+fn outcome_words(task: &StoredTask, outcome: &Outcome) -> (&'static str, String) {
+    let session = |r: &Resolution| {
+        let id = r.session_id.as_deref().unwrap_or("none");
+        format!("resolver ${:.4}, session {id}", r.cost_usd)
+    };
+    match outcome {
+        Outcome::Merged(_) => ("merged", String::new()),
+        Outcome::AlreadyIn => ("merged", "  (nothing new: already there)".to_string()),
+        Outcome::Resolved {
+            files, resolution, ..
+        } => (
+            "resolved",
+            format!(
+                "  conflicts in {} resolved by claude ({})",
+                files.join(", "),
+                session(resolution)
+            ),
+        ),
+        Outcome::Skipped {
+            reason, resolution, ..
+        } => match resolution {
+            Some(r) => ("SKIPPED", format!("  {reason} ({})", session(r))),
+            None => ("SKIPPED", format!("  {reason}")),
+        },
+        Outcome::BackedOut(failure) => (
+            "BACKED OUT",
+            format!("  {}", backed_out_reason(task, failure)),
+        ),
+    }
+}
+
+/// How many merged, and the commands that merge by hand what was skipped or backed out (in
+/// the repository whatever the directory porch was run in).
 fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)], repo: &Path) -> String {
-    let repo = repo.to_string_lossy();
-    let mut text = String::new();
-    let merged = outcomes
-        .iter()
-        .filter(|(_, o)| !matches!(o, Outcome::Skipped(_)))
-        .count();
-    let skipped: Vec<&str> = outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Skipped(_)))
-        .map(|(t, _)| t.branch.as_str())
-        .collect();
-    text.push_str(&format!(
-        "{merged} of {} merged, {} skipped\n",
+    let merged = outcomes.iter().filter(|(_, o)| o.is_in()).count();
+    let branches = |backed_out: bool| -> Vec<&str> {
+        (outcomes.iter())
+            .filter(|(_, o)| !o.is_in() && matches!(o, Outcome::BackedOut(_)) == backed_out)
+            .map(|(t, _)| t.branch.as_str())
+            .collect()
+    };
+    let (skipped, backed_out) = (branches(false), branches(true));
+    let mut text = format!(
+        "{merged} of {} merged, {} skipped",
         outcomes.len(),
         skipped.len()
-    ));
-    if !skipped.is_empty() {
+    );
+    if !backed_out.is_empty() {
+        text.push_str(&format!(", {} backed out", backed_out.len()));
+    }
+    text.push('\n');
+    for (branches, heading) in [
+        (
+            skipped,
+            "to merge what was skipped, resolving its conflicts yourself:",
+        ),
+        (
+            backed_out,
+            "to merge what was backed out anyway (the check fails with it):",
+        ),
+    ] {
+        text.push_str(&by_hand(target, &branches, repo, heading));
+    }
+    text
+}
+
+/// `heading`, then a checkout of the target and a `git merge` of each branch; nothing
+/// without branches.
+fn by_hand(target: &Target, branches: &[&str], repo: &Path, heading: &str) -> String {
+    if branches.is_empty() {
+        return String::new();
+    }
+    let repo = repo.to_string_lossy();
+    let mut text = format!(
+        "{heading}\n  {}\n",
+        quote::command(&["git", "-C", &repo, "checkout", &target.branch])
+    );
+    for branch in branches {
         text.push_str(&format!(
-            "to merge what was skipped, resolving its conflicts yourself:\n  {}\n",
-            quote::command(&["git", "-C", &repo, "checkout", &target.branch])
+            "  {}\n",
+            quote::command(&["git", "-C", &repo, "merge", branch])
         ));
-        for branch in &skipped {
-            text.push_str(&format!(
-                "  {}\n",
-                quote::command(&["git", "-C", &repo, "merge", branch])
-            ));
-        }
     }
     text
 }
@@ -516,7 +1007,7 @@ mod tests {
 
     fn picked(run: &StoredRun, names: &[&str]) -> Result<Vec<String>, String> {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        pick(run, &names)
+        merge_candidates(run, &names)
             .map(|tasks| tasks.iter().map(|t| t.name.clone()).collect())
             .map_err(|e| e.to_string())
     }

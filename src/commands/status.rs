@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::git;
 use crate::preflight::options::StatusArgs;
 use crate::results::Status;
+use crate::results::MergeRecord;
 use crate::results::summary;
 use crate::state::lock::Busy;
 use crate::state::runs::{RunChoice, StoredRun, StoredTask};
@@ -229,6 +230,9 @@ fn render(run: &StoredRun, rows: &[Row]) -> String {
             text.push_str(&format!("  {task}  {}\n", clip::visible(url)));
         }
     }
+    if let Some(merge) = &results.merge {
+        text.push_str(&format!("\n{}\n", merge_line(merge)));
+    }
     let resumes: Vec<&str> = rows.iter().filter_map(|r| r.resume.as_deref()).collect();
     if !resumes.is_empty() {
         text.push_str("\ncontinue a session:\n");
@@ -264,11 +268,9 @@ fn next_steps(run: &StoredRun, rows: &[Row], choice: &RunChoice, busy: Option<&B
         let resume = choice.command("resume", run_word, &words);
         text.push_str(&format!("re-run what did not succeed: {resume}\n"));
     }
-    if rows
-        .iter()
-        .zip(tasks)
-        .any(|(row, t)| t.succeeded() && !row.merged)
-    {
+    let recorded = (run.results.merge.as_ref()).is_some_and(|m| m.commit.is_some());
+    let unmerged = (rows.iter().zip(tasks)).any(|(row, t)| t.succeeded() && !row.merged);
+    if unmerged && !recorded {
         let merge = choice.command("merge", run_word, &[]);
         text.push_str(&format!("merge what succeeded:       {merge}\n"));
     } else if rows.iter().any(|row| row.merged) {
@@ -280,6 +282,34 @@ fn next_steps(run: &StoredRun, rows: &[Row], choice: &RunChoice, busy: Option<&B
         text.push_str(&format!("a task's whole output:      {logs}\n"));
     }
     text
+}
+
+/// What `porch merge` did, in one line: "merged into porch/merge/R: a, b; b's conflict
+/// resolved; c skipped (conflict in X)".
+fn merge_line(merge: &MergeRecord) -> String {
+    let names: Vec<&str> = merge.merged.iter().map(|m| m.task.as_str()).collect();
+    let mut parts = vec![if names.is_empty() {
+        format!("merged nothing into {}", merge.branch)
+    } else {
+        format!("merged into {}: {}", merge.branch, names.join(", "))
+    }];
+    for resolved in &merge.resolved {
+        parts.push(format!("{}'s conflict resolved", resolved.task));
+    }
+    for skipped in &merge.skipped {
+        let why = match skipped.files.as_slice() {
+            [] => skipped.reason.clone(),
+            files => format!("conflict in {}", files.join(", ")),
+        };
+        parts.push(format!("{} skipped ({why})", skipped.task));
+    }
+    for backed in &merge.backed_out {
+        let exit = backed
+            .check_exit
+            .map_or("failed".to_string(), |c| format!("exit {c}"));
+        parts.push(format!("{} backed out (the check: {exit})", backed.task));
+    }
+    parts.join("; ")
 }
 
 /// The table's columns: two spaces in, one apart.

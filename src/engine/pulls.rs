@@ -139,7 +139,14 @@ fn open_one(
         draft: settings.draft,
     };
     match gh.find(&task.branch)? {
-        Some(existing) => gh.edit(&proposal).map(|()| existing),
+        Some(existing) => {
+            gh.edit(&proposal)?;
+            // `gh pr edit` cannot change a draft; `--ready` means ready, whoever opened it.
+            if !settings.draft {
+                gh.ready(&task.branch)?;
+            }
+            Ok(existing)
+        }
         None => gh.create(&proposal),
     }
 }

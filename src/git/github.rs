@@ -104,6 +104,13 @@ impl Gh {
         if said.ok { Ok(()) } else { Err(said.failure) }
     }
 
+    /// Marks the pull request of `branch` ready for review (`gh pr ready`): a draft opened by
+    /// an earlier `porch pr` is un-drafted; gh leaves one that is ready as it is.
+    pub fn ready(&self, branch: &str) -> Result<(), String> {
+        let said = self.call(&["pr", "ready", branch], None)?;
+        if said.ok { Ok(()) } else { Err(said.failure) }
+    }
+
     /// Runs gh with `args`; an error when it could not start or outlasted its limit.
     fn call(&self, args: &[&str], input: Option<&str>) -> Result<Said, String> {
         let shown = format!(

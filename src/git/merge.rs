@@ -112,23 +112,20 @@ pub fn merge_no_ff(
     paragraphs: &[&str],
     identity: &[String],
 ) -> Result<(), GitError> {
-    let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
-    args.extend([
-        "-c",
-        "commit.gpgsign=false",
-        "-c",
-        "maintenance.auto=false",
-        "merge",
-        "--no-ff",
-        "--no-edit",
-        "--no-verify",
-        "--quiet",
-    ]);
+    let mut args = committing(identity);
+    args.extend(["merge", "--no-ff", "--no-edit", "--no-verify", "--quiet"]);
     for paragraph in paragraphs {
         args.extend(["-m", paragraph]);
     }
     args.push(reference);
     run(dir, &args).map(drop)
+}
+
+/// git's options before a command that commits: who commits, no signing, no maintenance.
+fn committing(identity: &[String]) -> Vec<&str> {
+    let mut args: Vec<&str> = identity.iter().map(String::as_str).collect();
+    args.extend(["-c", "commit.gpgsign=false", "-c", "maintenance.auto=false"]);
+    args
 }
 
 /// The files a stopped merge in `dir` left conflicting.
@@ -152,4 +149,44 @@ pub fn abort_merge(dir: &Path) {
 /// unless it is a fast-forward and the worktree's changes allow it.
 pub fn fast_forward(dir: &Path, commit: &str) -> Result<(), GitError> {
     run(dir, &["merge", "--ff-only", "--quiet", commit]).map(drop)
+}
+
+/// Commits the merge stopped in `dir` (its `MERGE_HEAD` a parent) once its conflicts are
+/// resolved and staged (`stage_resolved`): the index as it is, so nothing else the worktree
+/// holds (what a check left, another file the resolver touched) gets in; that is then dropped,
+/// for the next merge to start clean. No hook runs, and the commit is unsigned.
+pub fn commit_resolved_merge(
+    dir: &Path,
+    paragraphs: &[&str],
+    identity: &[String],
+) -> Result<(), GitError> {
+    let mut args = committing(identity);
+    args.extend(["commit", "--no-verify", "--quiet"]);
+    for paragraph in paragraphs {
+        args.extend(["-m", paragraph]);
+    }
+    run(dir, &args)?;
+    run(dir, &["reset", "--quiet", "--hard"]).map(drop)
+}
+
+/// Stages what the resolver made of the conflicted `files` and tells which are still unmerged
+/// in the index: a path the resolver could not settle (git refused to stage it) stays so.
+pub fn stage_resolved(dir: &Path, files: &[String]) -> Result<Vec<String>, GitError> {
+    let mut args = vec!["add", "--all", "--"];
+    args.extend(files.iter().map(String::as_str));
+    // A path git cannot stage is reported below as still unmerged.
+    let _ = run(dir, &args);
+    conflicted_files(dir)
+}
+
+/// Removes the files and directories in `dir` that git neither tracks nor ignores: what a
+/// check left in the merge worktree, in the way of the next merge. Ignored ones (a build's
+/// cache) stay.
+pub fn remove_untracked(dir: &Path) -> Result<(), GitError> {
+    run(dir, &["clean", "--quiet", "--force", "-d"]).map(drop)
+}
+
+/// Puts `dir` (a detached worktree) back on `commit`, its files included: a merge backed out.
+pub fn reset_to(dir: &Path, commit: &str) -> Result<(), GitError> {
+    run(dir, &["reset", "--quiet", "--hard", commit]).map(drop)
 }

@@ -36,7 +36,7 @@ use crate::sys::writable;
 use crate::task::plan::{DEFAULT_REMOTE, Hooks, PullRequests, RunSettings};
 pub use crate::task::plan::{Plan, Resume, TaskPlan, TasksSource};
 use existing::{Existing, Place};
-pub use resume::{Resumption, plan_resume, stored_task_list};
+pub use resume::{Resumption, plan_resume, stored_task_file, stored_task_list};
 
 pub struct Environment {
     pub home: Option<PathBuf>,

@@ -96,6 +96,21 @@ pub struct MergeArgs {
     pub into: Option<String>,
     /// Only these tasks (or repeat groups); all succeeded ones when empty.
     pub tasks: Vec<String>,
+    /// `--check CMD`: run with `sh -c` after each merge; overrides the tasks file's
+    /// `merge_check`.
+    pub check: Option<String>,
+    /// `--resolve`: a claude session resolves a branch's conflicts.
+    pub resolve: bool,
+    /// `--json`: what happened, as JSON on stdout.
+    pub json: bool,
+    /// `--timeout`: the longest a check, or a resolver's session, may run.
+    pub timeout: Option<Duration>,
+    /// `--max-cost-usd`: what the resolver sessions may spend together.
+    pub max_cost_usd: Option<f64>,
+    /// `--claude`: the resolver's executable.
+    pub claude: Option<Sourced<OsString>>,
+    /// `--permission-mode`: the resolver's.
+    pub permission_mode: Option<String>,
 }
 
 #[derive(Debug, PartialEq)]

@@ -358,8 +358,17 @@ pub fn stored_task_list(
     run: &StoredRun,
     choice: &RunChoice,
 ) -> Result<Vec<Task>, Error> {
+    Ok(stored_task_file(location, run, choice)?.tasks)
+}
+
+/// The tasks file of a stored run as it read it: its tasks and its top-level settings.
+pub fn stored_task_file(
+    location: &Location,
+    run: &StoredRun,
+    choice: &RunChoice,
+) -> Result<TaskFile, Error> {
     let source = stored_tasks(location, run, choice)?;
-    Ok(stored_file(&source, &run.id)?.tasks)
+    stored_file(&source, &run.id)
 }
 
 /// The tasks file as the earlier run read it.

@@ -44,12 +44,13 @@ pub const TASK_FIELDS: [&str; 20] = [
 /// Fields that say which task this is, or which others it follows: meaningless as a default
 /// for every task.
 pub const TASK_ONLY_FIELDS: [&str; 2] = ["name", "depends_on"];
-const FILE_FIELDS: [&str; 5] = [
+const FILE_FIELDS: [&str; 6] = [
     "tasks",
     "defaults",
     "branch_template",
     "on_finish",
     "on_task_finish",
+    "merge_check",
 ];
 /// One setting written two ways: a task that gives either replaces whichever the defaults give.
 const PROMPT_FIELDS: [&str; 2] = ["prompt", "prompt_file"];
@@ -84,6 +85,8 @@ Top level:
                    overrides it)
   on_task_finish   a command list run as each task ends, with PORCH_TASK, PORCH_TASK_STATUS,
                    PORCH_BRANCH, PORCH_RESULTS (--on-task-finish overrides it)
+  merge_check      a command list `porch merge` runs in its merge worktree after each merge:
+                   a branch whose merge makes it fail is backed out (--check overrides it)
                    {name} the task's name (required), {run} the run's id (its results file's
                    name, e.g. 20261201T201500Z-4242), {date} UTC YYYYMMDD, {time} UTC HHMMSS.
                    Worktrees, logs and saved attempts follow the branch (without a leading
@@ -153,6 +156,9 @@ pub struct TaskFile {
     /// The file's `on_finish` and `on_task_finish`; `--on-finish` and `--on-task-finish`
     /// override them.
     pub hooks: Hooks,
+    /// The file's `merge_check`: what `porch merge` runs after each merge; `--check`
+    /// overrides it.
+    pub merge_check: Option<Vec<String>>,
 }
 
 /// Where a tasks file came from, for messages and for finding its `prompt_file`s.
@@ -258,6 +264,7 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<TaskFile, Error> {
         defaults,
         branch_template,
         hooks,
+        merge_check,
     } = match document {
         Value::Object(object) => top_level(source, object)?,
         Value::Array(list) => TopLevel {
@@ -265,6 +272,7 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<TaskFile, Error> {
             defaults: Map::new(),
             branch_template: None,
             hooks: Hooks::default(),
+            merge_check: None,
         },
         other => {
             return Err(source.error(
@@ -305,6 +313,7 @@ pub fn parse(source: &Source, bytes: &[u8]) -> Result<TaskFile, Error> {
         tasks,
         branch_template,
         hooks,
+        merge_check,
     })
 }
 
@@ -438,6 +447,7 @@ struct TopLevel {
     defaults: Map<String, Value>,
     branch_template: Option<Template>,
     hooks: Hooks,
+    merge_check: Option<Vec<String>>,
 }
 
 /// The `tasks` list, the `defaults` and the `branch_template` of a tasks file's object.
@@ -508,16 +518,24 @@ fn top_level(source: &Source, object: Map<String, Value>) -> Result<TopLevel, Er
         defaults,
         branch_template,
         hooks,
+        merge_check: hook(source, &object, "merge_check")?,
     })
 }
 
-/// A hook at the top level: a command as a list, the program then its arguments, or null.
+/// A command at the top level (a hook, `merge_check`): a command as a list, the program then its arguments, or null.
 fn hook(
     source: &Source,
     object: &Map<String, Value>,
     field: &str,
 ) -> Result<Option<Vec<String>>, Error> {
-    let hint = "write the command as a list, e.g. [\"notify-send\", \"porch is done\"]; for a shell, [\"sh\", \"-c\", \"...\"]";
+    let hint = match field {
+        "merge_check" => {
+            "write the command as a list, e.g. [\"cargo\", \"test\"]; for a shell, [\"sh\", \"-c\", \"...\"]"
+        }
+        _ => {
+            "write the command as a list, e.g. [\"notify-send\", \"porch is done\"]; for a shell, [\"sh\", \"-c\", \"...\"]"
+        }
+    };
     let refuse = |message: String| Error::Tasks {
         file: source.name.to_string(),
         task: None,

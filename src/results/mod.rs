@@ -72,6 +72,69 @@ pub struct PullRequest {
     pub number: u64,
 }
 
+/// What `porch merge` did with a run's branches, recorded in the run's results (`merge`) and
+/// printed by `porch merge --json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MergeRecord {
+    /// The branch merged into: `porch/merge/<run id>`, or `--into`'s.
+    pub branch: String,
+    /// The branch's commit once the merge was done; null when nothing was merged.
+    pub commit: Option<String>,
+    /// When the merge ended (RFC 3339).
+    pub ended_at: String,
+    /// Every branch merged, in the order merged (a resolved one too).
+    pub merged: Vec<MergedBranch>,
+    /// The branches whose conflicts a resolver session settled.
+    pub resolved: Vec<ResolvedBranch>,
+    /// The branches not merged: a conflict, a branch gone, a failed resolution.
+    pub skipped: Vec<SkippedBranch>,
+    /// The branches merged, then taken out again because the check failed with them.
+    pub backed_out: Vec<BackedOutBranch>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MergedBranch {
+    pub task: String,
+    pub branch: String,
+    /// Its merge commit; null when the target held it already.
+    pub commit: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResolvedBranch {
+    pub task: String,
+    /// The files that conflicted.
+    pub files: Vec<String>,
+    pub cost_usd: f64,
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SkippedBranch {
+    pub task: String,
+    pub reason: String,
+    /// The files that conflicted, if it was a conflict.
+    pub files: Vec<String>,
+    /// What a resolver session that did not settle it cost, and its id; null without one.
+    pub cost_usd: Option<f64>,
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BackedOutBranch {
+    pub task: String,
+    pub reason: String,
+    /// The check's exit code; null when it did not exit by itself (a timeout, a signal).
+    pub check_exit: Option<i32>,
+    /// The check's last lines, oldest first.
+    pub last_lines: Vec<String>,
+}
+
 /// Read back by `porch merge-results`: every field has a default, so results of older porch
 /// versions read too.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

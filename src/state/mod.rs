@@ -104,6 +104,25 @@ impl StateDir {
     pub fn merge_dir(&self) -> PathBuf {
         self.dir.join("merge")
     }
+
+    /// A `porch merge --resolve` session's log: the task's conflict, for the run.
+    pub fn resolver_log(&self, run_id: &str, task: &str) -> PathBuf {
+        self.merge_dir()
+            .join(format!("{run_id}.{task}.resolver.log"))
+    }
+
+    /// Every resolver log of run `run_id` there is.
+    pub fn resolver_logs(&self, run_id: &str) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(self.merge_dir()) else {
+            return Vec::new();
+        };
+        let prefix = format!("{run_id}.");
+        (entries.flatten())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(&prefix) && name.ends_with(".resolver.log"))
+            .map(|name| self.merge_dir().join(name))
+            .collect()
+    }
 }
 
 /// `--worktree-dir` as given (`~` expanded), else `~/worktrees`, made real: where `porch run`
@@ -171,10 +190,43 @@ mod tests {
             ),
             (state.log("nightly/a"), "/wt/shop/.porch/logs/nightly/a.log"),
             (state.merge_dir(), "/wt/shop/.porch/merge"),
+            (
+                state.resolver_log(id, "docs"),
+                "/wt/shop/.porch/merge/20261125T192103Z-4242.docs.resolver.log",
+            ),
         ];
         for (path, expected) in paths {
             assert_eq!(path, PathBuf::from(expected));
         }
+    }
+
+    #[test]
+    fn a_runs_resolver_logs_are_found_and_no_other_runs() {
+        let root = tempfile::tempdir().unwrap();
+        let state = StateDir::in_root(root.path());
+        std::fs::create_dir_all(state.merge_dir()).unwrap();
+        for name in [
+            "r-1.a.resolver.log",
+            "r-1.b.resolver.log",
+            "r-11.a.resolver.log",
+            "r-1-9",
+        ] {
+            std::fs::write(state.merge_dir().join(name), "").unwrap();
+        }
+        let mut found = state.resolver_logs("r-1");
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                state.resolver_log("r-1", "a"),
+                state.resolver_log("r-1", "b")
+            ]
+        );
+        assert!(
+            StateDir::in_root(Path::new("/nonexistent"))
+                .resolver_logs("r-1")
+                .is_empty()
+        );
     }
 
     #[test]

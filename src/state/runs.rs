@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, IoContext};
 use crate::git::Repo;
+use crate::results::MergeRecord;
 use crate::results::Shard;
 use crate::results::TaskResult;
 use crate::state::StateDir;
@@ -88,6 +89,8 @@ pub struct StoredResults {
     pub started_at: String,
     pub finished_at: Option<String>,
     pub tasks: Vec<StoredTask>,
+    /// What `porch merge` last did with the run; null until it merged.
+    pub merge: Option<MergeRecord>,
 }
 
 /// A task's result as the after-run commands read it back: the results file's own type, so the
@@ -278,10 +281,12 @@ impl Location {
         }
     }
 
-    /// Removes a run's stored files (its tasks, its lock, which the caller holds, and its
-    /// results); worktrees and branches stay.
+    /// Removes a run's stored files (its tasks, its merge's resolver logs, its lock, which the
+    /// caller holds, and its results); worktrees and branches stay.
     pub fn forget(&self, id: &str) -> Result<(), Error> {
-        for path in [self.state.stored_tasks(id), self.state.lock_file(id)] {
+        let mut files = self.state.resolver_logs(id);
+        files.extend([self.state.stored_tasks(id), self.state.lock_file(id)]);
+        for path in files {
             match std::fs::remove_file(&path) {
                 Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
                     return Err(err).context("remove", &path);

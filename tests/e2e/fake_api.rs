@@ -12,6 +12,11 @@
 //!
 //! Request k of a session (k = the number of assistant turns already in it) gets directive k;
 //! once they are used up, the final text answer ends the session.
+//!
+//! A prompt of `porch merge --resolve` (it holds `RESOLVER_OPENING`) is answered as a model
+//! resolving conflicts would: for each file it lists, a Read tool call, then a Write tool call
+//! with what the Read returned, both sides' lines kept and the conflict markers dropped; then
+//! the final text. Its quoted task prompts (`> STEP …`) are not directives.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -168,6 +173,56 @@ fn all_text(content: &Value) -> String {
     }
 }
 
+/// How porch's resolver prompt opens.
+const RESOLVER_OPENING: &str = "You are resolving a git merge that stopped on conflicts";
+
+/// The resolver's step `step`: Read the next conflicted file, or Write what the last Read
+/// returned, resolved; `None` once every file is written.
+fn resolver_action(prompt: &str, step: usize, cwd: &str, latest: &str) -> Option<Action> {
+    let files: Vec<&str> = (prompt.lines())
+        .skip_while(|line| !line.ends_with("are in these files:"))
+        .skip(1)
+        .map_while(|line| line.strip_prefix("- "))
+        .collect();
+    let file = files.get(step / 2)?;
+    let path = format!("{cwd}/{file}");
+    if step.is_multiple_of(2) {
+        return Some(Action::Read(path));
+    }
+    Some(Action::Write(path, resolved(latest)))
+}
+
+/// A Read tool's result (`     1→text` or `     1\ttext` a line) as the file's text, with both
+/// sides of each conflict kept and its markers (and a diff3 base section) dropped.
+fn resolved(read: &str) -> String {
+    let mut text = String::new();
+    let mut in_base = false;
+    for line in read.lines() {
+        let trimmed = line.trim_start();
+        let digits = trimmed.len()
+            - trimmed
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .len();
+        if digits == 0 {
+            continue;
+        }
+        let rest = &trimmed[digits..];
+        let Some(content) = rest.strip_prefix('→').or_else(|| rest.strip_prefix('\t')) else {
+            continue;
+        };
+        if content.starts_with("|||||||") {
+            in_base = true;
+        } else if content == "=======" {
+            in_base = false;
+        } else if !(content.starts_with("<<<<<<<") || content.starts_with(">>>>>>>") || in_base) {
+            text.push_str(content);
+            text.push('\n');
+        }
+    }
+    // The Read tool numbers the empty line after the last newline too.
+    format!("{}\n", text.trim_end_matches('\n'))
+}
+
 enum Action {
     Write(String, String),
     Bash(String),
@@ -248,7 +303,20 @@ fn answer(out: &mut TcpStream, body: &Value, seen: &Mutex<Vec<Seen>>) -> std::io
     if has_tools && delay > 0.0 {
         std::thread::sleep(Duration::from_secs_f64(delay));
     }
-    let action = if has_tools { actions.get(step) } else { None };
+    let latest = (messages.last())
+        .map(|m| all_text(&m["content"]))
+        .unwrap_or_default();
+    let resolving = (prompt.contains(RESOLVER_OPENING) && has_tools)
+        .then(|| resolver_action(&prompt, step, &cwd, &latest))
+        .flatten();
+    if prompt.contains(RESOLVER_OPENING) {
+        reply = "Resolved the conflicts, keeping both sides.".to_string();
+    }
+    let action = match (&resolving, has_tools) {
+        (Some(action), _) => Some(action),
+        (None, true) if !prompt.contains(RESOLVER_OPENING) => actions.get(step),
+        _ => None,
+    };
     if let Some(Action::Fail(code)) = action {
         let body = json!({"type": "error", "error": {"type": "api_error", "message": format!("fake server: scripted failure ({code})")}}).to_string();
         return write!(

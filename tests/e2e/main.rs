@@ -326,3 +326,61 @@ fn a_refused_plan_goes_back_to_the_same_real_session() {
     );
     assert_eq!(resumed.step, 2, "{requests:#?}");
 }
+
+#[test]
+#[ignore = "needs the real claude CLI: make e2e"]
+fn a_conflict_is_resolved_by_the_real_cli_keeping_both_sides() {
+    let api = FakeApi::start();
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
+    sandbox.git(&["add", "NOTES.md"]);
+    sandbox.commit("notes");
+    sandbox.tasks(&[
+        (
+            "one",
+            "Note one.\nSTEP read NOTES.md\nSTEP write NOTES.md one",
+        ),
+        (
+            "two",
+            "Note two.\nSTEP read NOTES.md\nSTEP write NOTES.md two",
+        ),
+    ]);
+    porch_e2e(&sandbox, &api, &["tasks.json", "repo"])
+        .run()
+        .expect_code(0);
+
+    let mut merge = sandbox.porch(&["merge", "--resolve", "--json", "--repo", "repo"]);
+    merge.worktree_dir(sandbox.worktree_dir());
+    with_real_claude(&mut merge, &api);
+    let merged = merge.run();
+    merged.expect_code(0);
+    let out: serde_json::Value = serde_json::from_str(&merged.stdout())
+        .unwrap_or_else(|err| panic!("not JSON: {err}\n{merged}"));
+    let resolved = &out["resolved"][0];
+    assert_eq!(resolved["task"], "two", "{out:#}");
+    assert_eq!(resolved["files"], serde_json::json!(["NOTES.md"]));
+    assert!(is_uuid(resolved["session_id"].as_str().unwrap()), "{out:#}");
+    assert!(resolved["cost_usd"].as_f64().unwrap() > 0.0, "{out:#}");
+    let branch = out["branch"].as_str().unwrap();
+    let notes = sandbox.git(&["show", &format!("{branch}:NOTES.md")]);
+    assert_eq!(notes, "one\ntwo\n", "both sides, no marker");
+
+    // The model read the file with its markers, then wrote it; the task prompts came quoted,
+    // so no STEP of theirs ran again.
+    let requests = api.requests_for("You are resolving a git merge");
+    assert_eq!(requests.len(), 3, "{requests:#?}");
+    assert!(
+        requests[0].tools.iter().any(|t| t == "Write"),
+        "{requests:#?}"
+    );
+    assert!(requests[0].prompt.contains("> STEP write NOTES.md two"));
+    assert!(requests[0].prompt.contains("> STEP write NOTES.md one"));
+    assert!(
+        requests[1].latest.contains("<<<<<<<"),
+        "{:?}",
+        requests[1].latest
+    );
+    let subject = sandbox.git(&["log", "-1", "--format=%s", branch]);
+    assert!(subject.contains("resolved by claude"), "{subject}");
+}

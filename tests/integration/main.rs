@@ -25,6 +25,7 @@ mod outputs;
 mod pasted;
 mod plan;
 mod pulls;
+mod queue;
 mod report;
 mod rivals;
 mod run;

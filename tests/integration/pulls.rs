@@ -210,6 +210,25 @@ fn a_second_porch_pr_edits_what_the_first_opened() {
 }
 
 #[test]
+fn porch_pr_ready_un_drafts_the_drafts_an_earlier_porch_pr_opened() {
+    let hub = Hub::new();
+    hub.run(three_tasks(), &[]).expect_code(1);
+    hub.pr(&[]).expect_code(0);
+    let drafts = || std::fs::read_to_string(hub.gh_dir.join("drafts")).unwrap();
+    assert_eq!(drafts(), "task/a\ntask/b\n");
+    hub.pr(&["--ready"]).expect_code(0);
+    let readied: Vec<String> = (hub.calls().iter())
+        .filter(|c| c.is("ready"))
+        .map(|c| c.args[2].clone())
+        .collect();
+    assert_eq!(readied, ["task/a", "task/b"]);
+    assert_eq!(drafts(), "", "no draft left");
+    // Without --ready an existing pull request is left as it is.
+    hub.pr(&[]).expect_code(0);
+    assert_eq!(hub.calls().iter().filter(|c| c.is("ready")).count(), 2);
+}
+
+#[test]
 fn ready_pull_requests_are_not_drafts_and_tasks_can_be_named() {
     let hub = Hub::new();
     hub.run(three_tasks(), &[]).expect_code(1);

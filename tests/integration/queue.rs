@@ -1,0 +1,412 @@
+//! `porch merge` as a queue: dependencies merged first, a check after each merge that backs out
+//! the branch that breaks it, conflicts handed to a resolver session (the fixture, resolving
+//! as an agent would, or giving up), `--json`, the merge recorded with the run and shown by
+//! `porch status`, and bad checks refused.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::after::{after, latest_results, run_stored};
+use crate::support::{self, Sandbox};
+
+/// Two tasks that rewrite NOTES.md, which the repository already holds, each its own way:
+/// their branches conflict line against line.
+fn conflicting_run(sandbox: &Sandbox) {
+    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
+    sandbox.git(&["add", "NOTES.md"]);
+    sandbox.commit("notes");
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "one", "prompt": "@write NOTES.md notes\\none\\n\nAdd one's note."},
+        {"name": "two", "prompt": "@write NOTES.md notes\\ntwo\\n\nAdd two's note."},
+    ]}));
+    run_stored(sandbox, &tasks).expect_code(0);
+}
+
+fn merge_json(run: &support::Run) -> Value {
+    serde_json::from_str(&run.stdout()).unwrap_or_else(|err| panic!("not JSON: {err}\n{run}"))
+}
+
+/// The one file the fixture recorded under `dir` whose name ends with `suffix`.
+fn recorded(dir: &Path, suffix: &str) -> Vec<u8> {
+    let found: Vec<_> = (std::fs::read_dir(dir).unwrap().flatten())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+        .collect();
+    assert_eq!(found.len(), 1, "one *{suffix} in {}", dir.display());
+    std::fs::read(found[0].path()).unwrap()
+}
+
+#[test]
+fn a_conflict_is_resolved_by_a_session_that_keeps_both_sides() {
+    let sandbox = Sandbox::new();
+    conflicting_run(&sandbox);
+    let (id, _) = latest_results(&sandbox);
+    let worktrees = sandbox.worktrees();
+    let calls = sandbox.path().join("calls");
+    std::fs::create_dir(&calls).unwrap();
+
+    let merge = after(
+        &sandbox,
+        &[
+            "merge",
+            "--resolve",
+            "--json",
+            "--max-cost-usd",
+            "2",
+            "--timeout",
+            "5m",
+            "--check",
+            "touch made-by-the-check.txt",
+        ],
+    )
+    .agent(support::fixture_agent())
+    .record_agent_runs(&calls)
+    .run();
+    merge.expect_code(0);
+    let out = merge_json(&merge);
+    let branch = format!("porch/merge/{id}");
+    assert_eq!(out["branch"], json!(branch), "{out:#}");
+    let merged: Vec<&str> = (out["merged"].as_array().unwrap().iter())
+        .map(|m| m["task"].as_str().unwrap())
+        .collect();
+    assert_eq!(merged, ["one", "two"], "{out:#}");
+    assert_eq!(out["resolved"][0]["task"], "two", "{out:#}");
+    assert_eq!(out["resolved"][0]["files"], json!(["NOTES.md"]), "{out:#}");
+    assert!(
+        out["resolved"][0]["cost_usd"].as_f64().unwrap() > 0.0,
+        "{out:#}"
+    );
+    assert!(out["resolved"][0]["session_id"].is_string(), "{out:#}");
+    assert_eq!(out["skipped"], json!([]));
+    assert_eq!(
+        out["commit"],
+        json!(sandbox.git(&["rev-parse", &branch]).trim())
+    );
+
+    assert_eq!(
+        sandbox.git(&["show", &format!("{branch}:NOTES.md")]),
+        "notes\none\ntwo\n"
+    );
+    // What the check left in the merge worktree is in no commit: the resolution is the
+    // conflicted files.
+    let files = sandbox.git(&["ls-tree", "--name-only", &branch]);
+    assert!(!files.contains("made-by-the-check.txt"), "{files}");
+    let subject = sandbox.git(&["log", "-1", "--format=%s", &branch]);
+    assert_eq!(
+        subject.trim(),
+        "Merge task two (task/two; conflicts in NOTES.md resolved by claude)"
+    );
+    // Both parents: the merge of task/two, not a squash.
+    let parents = sandbox.git(&["log", "-1", "--format=%P", &branch]);
+    assert!(parents.contains(sandbox.git(&["rev-parse", "task/two"]).trim()));
+    // The resolver was told both prompts, every line quoted: no directive of them ran again.
+    let prompt = String::from_utf8(recorded(&calls, ".prompt")).unwrap();
+    assert!(prompt.contains("- NOTES.md\n"), "{prompt}");
+    assert!(
+        prompt.contains("> @write NOTES.md notes\\ntwo\\n\n> Add two's note."),
+        "{prompt}"
+    );
+    assert!(prompt.contains("> Add one's note."), "{prompt}");
+    let argv = String::from_utf8(recorded(&calls, ".argv")).unwrap();
+    assert!(
+        argv.contains("--permission-mode\0acceptEdits\0"),
+        "{argv:?}"
+    );
+    assert!(argv.contains("--max-budget-usd\u{0}2\u{0}"), "{argv:?}");
+    assert!(
+        argv.ends_with("--tools\u{0}Read\u{0}Edit\u{0}Write\u{0}Grep\u{0}Glob\u{0}"),
+        "{argv:?}"
+    );
+    assert_eq!(sandbox.worktrees(), worktrees);
+}
+
+#[test]
+fn a_resolver_that_leaves_markers_gets_the_branch_skipped_and_the_worktree_reset() {
+    let sandbox = Sandbox::new();
+    conflicting_run(&sandbox);
+    let (id, _) = latest_results(&sandbox);
+    let worktrees = sandbox.worktrees();
+
+    let merge = after(&sandbox, &["merge", "--resolve"])
+        .agent(support::fixture_agent())
+        .env("FAKE_CLAUDE_RESOLVE", "leave")
+        .run();
+    merge
+        .expect_code(1)
+        .expect_stdout("SKIPPED task/two")
+        .expect_stdout("not resolved: the resolver left conflict markers in NOTES.md")
+        .expect_stdout("resolver $0.");
+    let branch = format!("porch/merge/{id}");
+    assert_eq!(
+        sandbox.git(&["show", &format!("{branch}:NOTES.md")]),
+        "notes\none\n"
+    );
+    let subjects = sandbox.git(&[
+        "log",
+        "--first-parent",
+        "--format=%s",
+        &format!("main..{branch}"),
+    ]);
+    assert_eq!(subjects.trim(), "Merge task one (task/one)");
+    assert_eq!(sandbox.worktrees(), worktrees);
+    // Recorded with the run, session and all.
+    let (_, results) = latest_results(&sandbox);
+    let skipped = &results["merge"]["skipped"][0];
+    assert_eq!(skipped["task"], "two", "{results:#}");
+    assert_eq!(skipped["files"], json!(["NOTES.md"]));
+    assert!(skipped["session_id"].is_string(), "{skipped}");
+}
+
+#[test]
+fn a_branch_that_breaks_the_check_is_backed_out_and_the_others_go_on() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[
+        ("a", "@write a.txt a"),
+        ("b", "@write bad.txt b"),
+        ("c", "@write c.txt c"),
+    ]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    let check = "test ! -e bad.txt || { echo the suite; echo bad.txt breaks it; exit 3; }";
+
+    let merge = after(&sandbox, &["merge", "--check", check]).run();
+    merge
+        .expect_code(1)
+        .expect_stdout("BACKED OUT task/b")
+        .expect_stdout(
+            "task/b breaks the check together with what was merged before it (exit 3; last lines: the suite | bad.txt breaks it)",
+        )
+        .expect_stdout("2 of 3 merged, 0 skipped, 1 backed out")
+        .expect_stdout("to merge what was backed out anyway (the check fails with it):");
+    let branch = format!("porch/merge/{id}");
+    let files = sandbox.git(&["ls-tree", "--name-only", &branch]);
+    assert!(
+        files.contains("a.txt") && files.contains("c.txt"),
+        "{files}"
+    );
+    assert!(!files.contains("bad.txt"), "{files}");
+
+    let (_, results) = latest_results(&sandbox);
+    let backed = &results["merge"]["backed_out"];
+    assert_eq!(backed[0]["task"], "b", "{results:#}");
+    assert_eq!(backed[0]["check_exit"], 3);
+    assert_eq!(
+        backed[0]["last_lines"],
+        json!(["the suite", "bad.txt breaks it"])
+    );
+
+    let status = after(&sandbox, &["status"]).run();
+    status.expect_code(0).expect_stdout(&format!(
+        "merged into {branch}: a, c; b backed out (the check: exit 3)"
+    ));
+    assert!(!status.stdout().contains("porch merge"), "{status}");
+}
+
+#[test]
+fn the_tasks_files_merge_check_runs_and_json_says_what_happened() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
+    sandbox.git(&["add", "NOTES.md"]);
+    sandbox.commit("notes");
+    let tasks = sandbox.tasks_json(&json!({
+        "merge_check": ["sh", "-c", "! grep -q two NOTES.md 2>/dev/null && test ! -e bad.txt"],
+        "tasks": [
+            {"name": "one", "prompt": "@write NOTES.md one"},
+            {"name": "two", "prompt": "@write NOTES.md two"},
+            {"name": "bad", "prompt": "@write bad.txt x"},
+            {"name": "fine", "prompt": "@write fine.txt y"},
+        ]
+    }));
+    run_stored(&sandbox, &tasks).expect_code(0);
+
+    let merge = after(&sandbox, &["merge", "--json"]).run();
+    merge.expect_code(1);
+    let out = merge_json(&merge);
+    let tasks_of = |field: &str| -> Vec<String> {
+        (out[field].as_array().unwrap().iter())
+            .map(|m| m["task"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(tasks_of("merged"), ["one", "fine"], "{out:#}");
+    assert_eq!(tasks_of("skipped"), ["two"], "{out:#}");
+    assert_eq!(tasks_of("backed_out"), ["bad"], "{out:#}");
+    assert_eq!(out["skipped"][0]["files"], json!(["NOTES.md"]));
+    assert!(
+        (out["skipped"][0]["reason"].as_str().unwrap())
+            .contains("conflicts with what was merged before it"),
+        "{out:#}"
+    );
+    assert_eq!(out["backed_out"][0]["check_exit"], 1);
+    assert!(out["merged"][0]["commit"].is_string(), "{out:#}");
+    assert_eq!(out["resolved"], json!([]));
+
+    after(&sandbox, &["status"])
+        .run()
+        .expect_code(0)
+        .expect_stdout("two skipped (conflict in NOTES.md); bad backed out (the check: exit 1)");
+}
+
+#[test]
+fn dependencies_are_merged_before_their_dependants() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "late", "prompt": "@write late.txt l", "depends_on": ["early"]},
+        {"name": "other", "prompt": "@write other.txt o"},
+        {"name": "early", "prompt": "@write early.txt e"},
+    ]}));
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+
+    after(&sandbox, &["merge"]).run().expect_code(0);
+    let subjects = sandbox.git(&[
+        "log",
+        "--first-parent",
+        "--reverse",
+        "--format=%s",
+        &format!("main..porch/merge/{id}"),
+    ]);
+    assert_eq!(
+        subjects.lines().collect::<Vec<_>>(),
+        [
+            "Merge task other (task/other)",
+            "Merge task early (task/early)",
+            "Merge task late (task/late)",
+        ]
+    );
+}
+
+#[test]
+fn a_bad_merge_check_is_refused_naming_the_file_and_the_field() {
+    let sandbox = Sandbox::new();
+    for (value, says) in [
+        (json!("make test"), "must be a list, got the string"),
+        (json!([]), "is an empty list"),
+        (json!(["", "x"]), "names no program"),
+    ] {
+        let tasks = sandbox.tasks_json(&json!({
+            "merge_check": value,
+            "tasks": [{"name": "a", "prompt": "@write a.txt a"}]
+        }));
+        sandbox
+            .porch_run_tasks(&tasks)
+            .run()
+            .expect_code(2)
+            .expect_stderr("tasks.json")
+            .expect_stderr("merge_check")
+            .expect_stderr(says)
+            .expect_stderr("hint:");
+        assert!(!sandbox.worktree_dir().exists(), "nothing made for {value}");
+    }
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a")]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    after(&sandbox, &["merge", "--check", ""])
+        .run()
+        .expect_code(2)
+        .expect_stderr("--check");
+    after(
+        &sandbox,
+        &["merge", "--resolve", "--permission-mode", "plan"],
+    )
+    .run()
+    .expect_code(2)
+    .expect_stderr("--permission-mode `plan` lets the resolver edit no file");
+    assert!(
+        sandbox
+            .git(&["branch", "--list", "porch/merge/*"])
+            .is_empty()
+    );
+}
+
+#[test]
+fn once_the_budget_is_spent_a_conflict_gets_no_resolver() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
+    sandbox.git(&["add", "NOTES.md"]);
+    sandbox.commit("notes");
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "one", "prompt": "@write NOTES.md notes\\none\\n"},
+        {"name": "two", "prompt": "@write NOTES.md notes\\ntwo\\n"},
+        {"name": "three", "prompt": "@write NOTES.md notes\\nthree\\n"},
+    ]}));
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let calls = sandbox.path().join("calls");
+    std::fs::create_dir(&calls).unwrap();
+
+    // The fixture's resolver costs $0.0513: the first one spends what $0.01 allows and more.
+    let merge = after(
+        &sandbox,
+        &["merge", "--resolve", "--json", "--max-cost-usd", "0.01"],
+    )
+    .agent(support::fixture_agent())
+    .record_agent_runs(&calls)
+    .run();
+    merge.expect_code(1);
+    let out = merge_json(&merge);
+    assert_eq!(out["resolved"][0]["task"], "two", "{out:#}");
+    let skipped = &out["skipped"][0];
+    assert_eq!(skipped["task"], "three", "{out:#}");
+    assert!(
+        (skipped["reason"].as_str().unwrap())
+            .ends_with("the --max-cost-usd budget is spent, so no resolver ran"),
+        "{out:#}"
+    );
+    assert!(skipped["session_id"].is_null(), "{out:#}");
+    let sessions = std::fs::read_dir(&calls).unwrap().count();
+    assert_eq!(sessions, 2, "one resolver run: its argv and its prompt");
+}
+
+#[test]
+fn ctrl_c_during_a_check_ends_it_backs_the_branch_out_and_merges_nothing_more() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[
+        ("a", "@write a.txt a"),
+        ("b", "@write b.txt b"),
+        ("c", "@write c.txt c"),
+    ]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    let pid_file = sandbox.path().join("check.pid");
+    // The check of b's merge says it is running, then hangs.
+    let check = format!(
+        "[ -e b.txt ] || exit 0; {}; exec sleep 600",
+        support::own_pid_to(&pid_file)
+    );
+    let mut porch = after(&sandbox, &["merge", "--json", "--check", &check]).spawn("merge");
+    let check_pid = support::read_pid(&pid_file);
+    porch.signal("INT");
+    let run = porch.wait();
+    support::assert_gone(check_pid, "the merge check");
+    run.expect_code(1);
+    let out = merge_json(&run);
+    assert_eq!(out["merged"][0]["task"], "a", "{out:#}");
+    assert_eq!(out["merged"].as_array().unwrap().len(), 1, "{out:#}");
+    assert_eq!(out["backed_out"][0]["task"], "b", "{out:#}");
+    assert!(
+        (out["backed_out"][0]["reason"].as_str().unwrap())
+            .contains("porch received signal 2 (SIGINT)"),
+        "{out:#}"
+    );
+    assert_eq!(out["skipped"][0]["task"], "c", "{out:#}");
+    assert_eq!(
+        out["skipped"][0]["reason"],
+        "not merged: porch received signal 2 (SIGINT)"
+    );
+    let files = sandbox.git(&["ls-tree", "--name-only", &format!("porch/merge/{id}")]);
+    assert!(
+        files.contains("a.txt") && !files.contains("b.txt"),
+        "{files}"
+    );
+}
+
+#[test]
+fn what_a_check_leaves_untracked_does_not_stop_the_next_merge() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a"), ("b", "@write report.txt b")]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    after(&sandbox, &["merge", "--check", "echo checked > report.txt"])
+        .run()
+        .expect_code(0);
+    let report = sandbox.git(&["show", &format!("porch/merge/{id}:report.txt")]);
+    assert_eq!(report, "b", "the branch's file, not the check's");
+}
