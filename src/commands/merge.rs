@@ -69,6 +69,7 @@ fn pick<'r>(run: &'r StoredRun, names: &[String]) -> Result<Vec<&'r StoredTask>,
         tasks
             .iter()
             .filter(|t| t.succeeded() && (t.group.is_none() || t.winner == Some(true)))
+            .filter(|t| crate::results::approved_or_unreviewed(t))
             .collect()
     } else {
         for name in names {

@@ -38,14 +38,6 @@ use crate::sys::console;
 use crate::util::clip;
 use crate::util::quote;
 
-/// The only tools the planning session has: it reads and searches the worktree. claude adds
-/// `StructuredOutput` itself for `--json-schema`.
-pub const TOOLS: [&str; 3] = ["Read", "Grep", "Glob"];
-/// claude's permission mode for the session. Not `plan`: that mode makes claude tell the model
-/// to write a plan file, launch agents and end with ExitPlanMode, none of which it has here.
-/// In `dontAsk` a tool call that would need asking is denied, reads outside the worktree
-/// included, and with only `TOOLS` nothing can write.
-pub const PERMISSION_MODE: &str = "dontAsk";
 /// The longest goal read from a file or standard input, as for a task's `prompt_file`.
 const GOAL_LIMIT: u64 = 1024 * 1024;
 
@@ -337,20 +329,15 @@ fn ask(talk: &Talk, prompt: &str, resume: Option<String>) -> Turn {
 /// claude's arguments for a planning session: read-only, held to the plan's schema, told what
 /// makes a good plan.
 pub fn arguments(model: Option<String>, max_tasks: usize, resume: Option<String>) -> Vec<String> {
-    let mut args: Vec<String> = vec!["--tools".to_string()];
-    args.extend(TOOLS.map(String::from));
-    args.extend([
-        "--json-schema".to_string(),
-        proposal::schema(max_tasks).to_string(),
-    ]);
-    agent::arguments(&Settings {
-        permission_mode: PERMISSION_MODE.to_string(),
-        model,
-        append_system_prompt: Some(proposal::system_prompt(max_tasks)),
-        args,
-        resume,
-        ..Settings::default()
-    })
+    agent::answering_arguments(
+        &proposal::schema(max_tasks),
+        Settings {
+            model,
+            append_system_prompt: Some(proposal::system_prompt(max_tasks)),
+            resume,
+            ..Settings::default()
+        },
+    )
 }
 
 /// Writes the accepted plan and says what it holds, or says why there is none.

@@ -7,6 +7,7 @@ pub mod check;
 pub mod copy;
 pub mod plan;
 pub mod prepare;
+mod review;
 pub mod slots;
 pub mod unsaved;
 mod usage_window;
@@ -294,6 +295,7 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
 
     let may_remove = keep_work(task, &session, result);
     check_work(task, result);
+    review::review_work(task, result);
     push_branch(task, result);
 
     if task.ctx.plan.cleanup && result.worktree_kept && may_remove {

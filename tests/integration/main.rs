@@ -26,6 +26,7 @@ mod pasted;
 mod plan;
 mod pulls;
 mod report;
+mod review;
 mod rivals;
 mod run;
 mod secrets;
