@@ -210,6 +210,12 @@ fn hide_env_values(redactor: &Redactor, result: &mut TaskResult) {
     };
     let errors = result.attempts.iter_mut().filter_map(|a| a.error.as_mut());
     let push_error = result.push.as_mut().and_then(|p| p.error.as_mut());
+    let review = result.review.as_mut().into_iter().flat_map(|r| {
+        let comments = r.comments.iter_mut().map(|c| &mut c.body);
+        std::iter::once(&mut r.summary)
+            .chain(r.error.as_mut())
+            .chain(comments)
+    });
     (result.result.iter_mut())
         .chain(result.description.as_mut())
         .chain(result.error.as_mut())
@@ -218,6 +224,7 @@ fn hide_env_values(redactor: &Redactor, result: &mut TaskResult) {
         .chain(result.nested_repositories.iter_mut())
         .chain(errors)
         .chain(push_error)
+        .chain(review)
         .for_each(hide);
 }
 

@@ -161,7 +161,7 @@ fn read_session(session: &Session, review: &mut Review) -> Option<(Status, Strin
         Status::Interrupted | Status::TimedOut => {
             let why = judged.error.unwrap_or_default();
             review.error = Some(format!("the reviewer was ended: {why}"));
-            let error = format!("during review: {why}; the work is committed");
+            let error = format!("{why} during the review; the work is committed");
             return Some((judged.status, error));
         }
         _ => {

@@ -303,3 +303,40 @@ fn bad_review_values_are_refused_naming_the_field_with_nothing_created() {
         assert!(!Path::new(&sandbox.worktree("a")).exists(), "{run}");
     }
 }
+
+#[test]
+fn a_dry_run_shows_each_tasks_reviewer() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({
+        "defaults": {"model": "sonnet"},
+        "tasks": [
+            {"name": "a", "prompt": "p", "review": true},
+            {"name": "b", "prompt": "p", "review": {"model": "opus", "required": false}},
+            {"name": "c", "prompt": "p"}
+        ]
+    }));
+    let shown = sandbox.porch_run_tasks(&tasks).arg("--dry-run").run();
+    shown
+        .expect_code(0)
+        .expect_stdout(
+            "review    a read-only reviewer, model sonnet; request_changes fails the task",
+        )
+        .expect_stdout("review    a read-only reviewer, model opus; the verdict is recorded only");
+    let json = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--dry-run", "--json"])
+        .run();
+    json.expect_code(0);
+    let plan: Value = serde_json::from_str(&json.stdout()).unwrap();
+    let reviews: Vec<&Value> = (plan["tasks"].as_array().unwrap().iter())
+        .map(|t| &t["review"])
+        .collect();
+    assert_eq!(
+        reviews,
+        [
+            &json!({"model": "sonnet", "required": true}),
+            &json!({"model": "opus", "required": false}),
+            &Value::Null
+        ]
+    );
+}
