@@ -200,7 +200,7 @@ fn output_mode(given: &Given) -> Result<OutputMode, Error> {
     })
 }
 
-fn max_cost_usd(given: &Given) -> Result<Option<f64>, Error> {
+pub fn max_cost_usd(given: &Given) -> Result<Option<f64>, Error> {
     given.checked(
         Opt::MaxCostUsd,
         |text| {
