@@ -340,3 +340,65 @@ fn a_dry_run_shows_each_tasks_reviewer() {
         ]
     );
 }
+
+#[test]
+fn the_reviewer_runs_within_the_tasks_timeout_and_the_runs_budget() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "slow", "prompt": "@write a.txt a", "timeout": "2s",
+         "review": {"prompt": answering(&verdict("approve", "ok"), "@sleep 60\n")}},
+    ]}));
+    sandbox.porch_run_tasks(&tasks).run().expect_code(1);
+    let results = sandbox.results();
+    let slow = task(&results, "slow");
+    assert_eq!(slow["status"], "timed_out", "{slow:#}");
+    assert_eq!(
+        slow["error"], "timed out after 2s during the review; the work is committed",
+        "{slow:#}"
+    );
+    assert_eq!(sandbox.git(&["show", "task/slow:a.txt"]).trim(), "a");
+
+    // The session spent the whole budget: no reviewer starts, and a required review fails.
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "costly", "prompt": "@write b.txt b\n@cost 0.5",
+         "review": {"prompt": answering(&verdict("approve", "ok"), "")}},
+    ]}));
+    sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--max-cost-usd", "0.5"])
+        .run()
+        .expect_code(1);
+    let results = sandbox.results();
+    let costly = task(&results, "costly");
+    assert_eq!(
+        costly["error"], "review failed: not reviewed: the run's budget is spent (--max-cost-usd)",
+        "{costly:#}"
+    );
+    assert!(costly["review"]["session_id"].is_null(), "{costly:#}");
+}
+
+#[test]
+fn ctrl_c_during_the_review_interrupts_the_task_and_keeps_the_work() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let pid_file = sandbox.path().join("reviewer.pid");
+    let never = sandbox.path().join("never");
+    let review = format!("@pid {}\n@wait-for {}", pid_file.display(), never.display());
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "a", "prompt": "@write a.txt a", "review": {"prompt": review}},
+    ]}));
+    let mut porch = sandbox.porch_run_tasks(&tasks).spawn("run");
+    let reviewer = read_pid(&pid_file);
+    porch.signal("INT");
+    let run = porch.wait();
+    run.expect_code(130);
+    assert_gone(reviewer, "the reviewer");
+    let results = sandbox.results();
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "interrupted", "{a:#}");
+    assert!(
+        text(&a["error"]).ends_with("during the review; the work is committed"),
+        "{a:#}"
+    );
+    assert_eq!(sandbox.git(&["show", "task/a:a.txt"]).trim(), "a");
+}
