@@ -265,8 +265,7 @@ fn a_plan_from_the_real_cli_is_written_and_then_run() {
     let requests = api.requests_for("STEP read README.md");
     assert_eq!(requests.len(), 2, "{requests:#?}");
     for request in &requests {
-        let mut tools = request.tools.clone();
-        tools.sort();
+        let tools = request.sorted_tools();
         assert_eq!(tools, ["Glob", "Grep", "Read", "StructuredOutput"]);
         assert!(request.system.contains("You are planning work for porch"));
     }
@@ -381,8 +380,7 @@ fn a_real_reviewer_reads_the_work_and_its_verdict_decides_the_task() {
     let requests = api.requests_for("Review alpha.");
     assert_eq!(requests.len(), 2, "{requests:#?}");
     for request in &requests {
-        let mut tools = request.tools.clone();
-        tools.sort();
+        let tools = request.sorted_tools();
         assert_eq!(tools, ["Glob", "Grep", "Read", "StructuredOutput"]);
         assert!(
             request.prompt.contains("> STEP write alpha.txt from alpha"),
