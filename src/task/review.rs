@@ -136,16 +136,28 @@ fn launch<'a>(task: &'a Task, args: &'a [String], prompt: &'a str) -> Launch<'a>
 }
 
 /// claude's arguments for the reviewer: read-only, held to `schema`, its own model else the
-/// task's, and at most what is left of the run's budget.
+/// task's, and at most the task's `max_budget_usd` and what is left of the run's budget. None
+/// of the task's other claude settings: its tools, `args` and system prompt are for the work.
 fn arguments(review: &plan::Review, task: &plan::Task, budget_left: Option<f64>) -> Vec<String> {
     agent::answering_arguments(
         &schema(),
         Settings {
             model: review.model.clone().or_else(|| task.model.clone()),
-            max_budget_usd: budget_left.map(|left| (left * 1e6).floor() / 1e6),
+            max_budget_usd: smaller(
+                task.max_budget_usd,
+                budget_left.map(|left| (left * 1e6).floor() / 1e6),
+            ),
             ..Settings::default()
         },
     )
+}
+
+/// The smaller of two limits, either of which may be absent.
+fn smaller(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// What the session said into `review`: its cost and id, and the verdict or why there is none.
@@ -595,6 +607,17 @@ mod tests {
         let args = arguments(&own, &task, None);
         assert!(args.windows(2).any(|w| w == ["--model", "opus"]));
         assert!(!args.contains(&"--max-budget-usd".to_string()));
+        let capped = plan::Task {
+            max_budget_usd: Some(0.2),
+            ..task
+        };
+        for (left, cap) in [(None, "0.2"), (Some(0.5), "0.2"), (Some(0.1), "0.1")] {
+            let args = arguments(&own, &capped, left);
+            assert!(
+                args.windows(2).any(|w| w == ["--max-budget-usd", cap]),
+                "{left:?}"
+            );
+        }
     }
 
     #[test]

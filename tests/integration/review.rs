@@ -194,7 +194,9 @@ fn of_rivals_an_approved_attempt_wins_over_a_smaller_rejected_one() {
             "name": "fix", "repeat": 2, "prompt": small_or_large,
             "review": {"prompt": review, "required": false}
         }]}));
-        sandbox.porch_run_tasks(&tasks).run().expect_code(0);
+        let run = sandbox.porch_run_tasks(&tasks).arg("--events").run();
+        run.expect_code(0)
+            .expect_stdout(r#""task":"fix-2","stream":"review","text":"approved: right"}"#);
         sandbox.results()
     };
     let (one, two) = (task(&results, "fix-1"), task(&results, "fix-2"));
