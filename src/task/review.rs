@@ -319,14 +319,15 @@ fn prompt_text(subject: &Subject, own: Option<&str>) -> String {
         )),
         None => text.push_str("The task has no check command.\n\n"),
     }
-    let (diff, cut) = cut_diff(subject.diff);
+    let whole = String::from_utf8_lossy(subject.diff);
+    let (diff, cut) = cut_diff(&whole);
     text.push_str("The diff of the branch against its base (quoted):\n");
     text.push_str(&quoted(diff));
     if cut {
         text.push_str(&format!(
             "(the diff is cut here: it has {} bytes, of which the first {} are shown; read the \
              files for the rest)\n",
-            subject.diff.len(),
+            whole.len(),
             diff.len()
         ));
     }
@@ -343,22 +344,18 @@ fn quoted(text: &str) -> String {
     text.lines().map(|line| format!("> {line}\n")).collect()
 }
 
-/// The diff as text, at most `DIFF_LIMIT` bytes of it and ending with a whole line; whether
-/// it was cut.
-fn cut_diff(diff: &[u8]) -> (&str, bool) {
-    let text = match std::str::from_utf8(diff) {
-        Ok(text) => text,
-        Err(err) => std::str::from_utf8(&diff[..err.valid_up_to()]).unwrap_or_default(),
-    };
-    if text.len() <= DIFF_LIMIT && text.len() == diff.len() {
-        return (text, false);
+/// The diff at most `DIFF_LIMIT` bytes of it, ending with a whole line; whether it was cut.
+/// Bytes that are not UTF-8 (a file in another encoding) are shown as U+FFFD.
+fn cut_diff(diff: &str) -> (&str, bool) {
+    if diff.len() <= DIFF_LIMIT {
+        return (diff, false);
     }
-    let mut end = DIFF_LIMIT.min(text.len());
-    while !text.is_char_boundary(end) {
+    let mut end = DIFF_LIMIT;
+    while !diff.is_char_boundary(end) {
         end -= 1;
     }
-    let end = text[..end].rfind('\n').map_or(end, |at| at + 1);
-    (&text[..end], true)
+    let end = diff[..end].rfind('\n').map_or(end, |at| at + 1);
+    (&diff[..end], true)
 }
 
 /// The reviewer's answer checked against `schema`: the CLI checks it too, but porch does not
@@ -566,7 +563,7 @@ mod tests {
     fn a_long_diff_is_cut_at_a_line_with_a_note() {
         let line = "+é long line of the diff\n";
         let diff = line.repeat(DIFF_LIMIT / line.len() + 10);
-        let (kept, cut) = cut_diff(diff.as_bytes());
+        let (kept, cut) = cut_diff(&diff);
         assert!(cut && kept.len() <= DIFF_LIMIT && kept.ends_with('\n'));
         assert_eq!(kept.len() % line.len(), 0);
         let text = prompt_text(&subject(diff.as_bytes(), None), None);
@@ -576,7 +573,10 @@ mod tests {
             kept.len()
         );
         assert!(text.contains(&note), "{}", &text[text.len() - 300..]);
-        assert_eq!(cut_diff(b"+a\n"), ("+a\n", false));
+        assert_eq!(cut_diff("+a\n"), ("+a\n", false));
+        // Not UTF-8: shown, not taken for the end of the diff.
+        let latin1 = prompt_text(&subject(b"+caf\xe9\n+more\n", None), None);
+        assert!(latin1.contains("> +caf\u{fffd}\n> +more\n"), "{latin1}");
     }
 
     #[test]
