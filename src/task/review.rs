@@ -98,15 +98,16 @@ pub fn review_work(task: &Task, result: &mut TaskResult) {
             return conclude(task, result, review);
         }
     };
-    if let Some(ended) = read_session(&session, &mut review) {
-        add_cost(task, result, review.cost_usd);
-        result.review = Some(review);
-        result.status = ended.0;
-        result.error = Some(ended.1);
-        return;
-    }
+    let ended_by_porch = read_session(&session, &mut review);
     add_cost(task, result, review.cost_usd);
-    conclude(task, result, review);
+    match ended_by_porch {
+        Some((status, error)) => {
+            result.status = status;
+            result.error = Some(error);
+            result.review = Some(review);
+        }
+        None => conclude(task, result, review),
+    }
 }
 
 fn launch<'a>(task: &'a Task, args: &'a [String], prompt: &'a str) -> Launch<'a> {
