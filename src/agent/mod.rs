@@ -101,6 +101,29 @@ pub const PERMISSION_MODES: [&str; 6] = [
     "plan",
 ];
 
+/// The only tools of a session that reads the worktree and answers with an object (`porch
+/// plan`, a task's review). claude adds `StructuredOutput` itself for `--json-schema`.
+pub const READ_ONLY_TOOLS: [&str; 3] = ["Read", "Grep", "Glob"];
+/// Their permission mode. Not `plan`: that mode makes claude tell the model to write a plan
+/// file, launch agents and end with ExitPlanMode, none of which it has here. In `dontAsk` a
+/// tool call that would need asking is denied, reads outside the worktree included, and with
+/// only `READ_ONLY_TOOLS` nothing can write.
+pub const READ_ONLY_PERMISSION_MODE: &str = "dontAsk";
+
+/// claude's arguments for a session that only reads the worktree and answers with an object
+/// held to `schema` (`--json-schema`): `settings` with the tools and permission mode above.
+pub fn answering_arguments(schema: &Value, settings: Settings) -> Vec<String> {
+    let mut args: Vec<String> = vec!["--tools".to_string()];
+    args.extend(READ_ONLY_TOOLS.map(String::from));
+    args.extend(["--json-schema".to_string(), schema.to_string()]);
+    args.extend(settings.args.iter().cloned());
+    arguments(&Settings {
+        permission_mode: READ_ONLY_PERMISSION_MODE.to_string(),
+        args,
+        ..settings
+    })
+}
+
 /// One session's claude settings: the run's, with the task's own laid over them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settings {

@@ -7,8 +7,10 @@ use crate::cli::Command;
 use crate::cli::flags::Opt;
 use crate::cli::lex::Given;
 use crate::cli::run::claude;
+use crate::cli::run::max_cost_usd;
 use crate::error::Error;
 use crate::preflight::options::Goal;
+use crate::preflight::options::PLAN_TIMEOUT;
 use crate::preflight::options::PlanArgs;
 use crate::preflight::proposal::DEFAULT_MAX_TASKS;
 use crate::preflight::proposal::MAX_TASKS_LIMIT;
@@ -60,6 +62,8 @@ pub fn plan(given: &Given) -> Result<Command, Error> {
         force: given.switch(Opt::Force),
         max_tasks: max_tasks.unwrap_or(DEFAULT_MAX_TASKS),
         model,
+        timeout: given.duration(Opt::Timeout)?.unwrap_or(PLAN_TIMEOUT),
+        max_cost_usd: max_cost_usd(given)?,
         claude: claude(given)?,
     })))
 }
@@ -117,6 +121,8 @@ mod tests {
                 force: false,
                 max_tasks: DEFAULT_MAX_TASKS,
                 model: None,
+                timeout: PLAN_TIMEOUT,
+                max_cost_usd: None,
                 claude: None,
             }
         );
@@ -132,8 +138,14 @@ mod tests {
             "opus",
             "--claude",
             "/bin/claude",
+            "--timeout",
+            "5m",
+            "--max-cost-usd",
+            "2.5",
         ]);
         assert_eq!(full.repo, PathBuf::from("/r"));
+        assert_eq!(full.timeout, std::time::Duration::from_secs(300));
+        assert_eq!(full.max_cost_usd, Some(2.5));
         assert_eq!(full.output, PathBuf::from("p.json"));
         assert!(full.force);
         assert_eq!(full.max_tasks, 3);

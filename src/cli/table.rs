@@ -817,6 +817,17 @@ const PLAN: Spec = Spec {
                 about: "claude's --model for the planning session",
             },
             Takes {
+                opt: Opt::Timeout,
+                about: "end the planning session when it and a sent-back correction\n\
+                        have run this long together: nothing is written [default: 20m]",
+            },
+            Takes {
+                opt: Opt::MaxCostUsd,
+                about: "what the planning sessions may spend together, in dollars: the\n\
+                        first gets it as claude's --max-budget-usd, a correction what is\n\
+                        left [default: no limit]",
+            },
+            Takes {
                 opt: Opt::Claude,
                 about: "the agent executable [default: claude on PATH]",
             },
@@ -840,9 +851,9 @@ A plan is model output shaped by what the repository says, and `porch run` runs 
 check: porch prints every command the plan runs. Read them, and the prompts, before the run.";
 
 const PLAN_EXIT_CODES: &str = "\
-Exit codes: 0 the tasks file was written; 1 the session failed or its plan stayed invalid
-(nothing written); 2 bad usage: no goal, an empty one, REPO not a repository, FILE exists;
-130, 143, 129 stopped by SIGINT, SIGTERM, SIGHUP (nothing written).";
+Exit codes: 0 the tasks file was written; 1 the session failed, timed out, ran out of budget
+or its plan stayed invalid (nothing written); 2 bad usage: no goal, an empty one, REPO not a
+repository, FILE exists; 130, 143, 129 stopped by SIGINT, SIGTERM, SIGHUP (nothing written).";
 
 const CLEAN_FLAGS: &[Takes] = &[
     REPO,

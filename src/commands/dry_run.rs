@@ -95,9 +95,17 @@ struct Planned {
     copy: Vec<String>,
     setup: Option<Vec<String>>,
     check: Option<Vec<String>>,
+    /// The task's `review`: its reviewer's model and whether its verdict decides the task.
+    review: Option<PlannedReview>,
     port: Option<u16>,
     /// `porch resume`: the claude session it continues; null for a fresh one.
     continues_session: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct PlannedReview {
+    model: Option<String>,
+    required: bool,
 }
 
 fn preview(plan: &Plan, args: &RunArgs) -> Preview {
@@ -169,6 +177,10 @@ fn planned(plan: &Plan, args: &RunArgs, task: &TaskPlan) -> Planned {
         copy: spec.copy.iter().map(words).collect(),
         setup: spec.setup.clone(),
         check: spec.check.clone(),
+        review: spec.review.as_ref().map(|review| PlannedReview {
+            model: review.model.clone().or_else(|| spec.model.clone()),
+            required: review.required,
+        }),
         port: (task.env.iter())
             .find(|(name, _)| name == "PORCH_PORT")
             .and_then(|(_, value)| value.parse().ok()),
@@ -341,6 +353,17 @@ fn task_facts(task: &Planned) -> Vec<(&'static str, String)> {
     }
     if let Some(session) = &task.continues_session {
         facts.push(("continues", format!("claude session {session}")));
+    }
+    if let Some(review) = &task.review {
+        let model = review.model.as_deref().unwrap_or("claude's default");
+        let decides = match review.required {
+            true => "request_changes fails the task",
+            false => "the verdict is recorded only",
+        };
+        facts.push((
+            "review",
+            format!("a read-only reviewer, model {model}; {decides}"),
+        ));
     }
     facts
 }

@@ -93,6 +93,7 @@ fn merge_candidates<'r>(
         tasks
             .iter()
             .filter(|t| t.succeeded() && (t.group.is_none() || t.winner == Some(true)))
+            .filter(|t| crate::results::approved_or_unreviewed(t))
             .collect()
     } else {
         for name in names {

@@ -7,6 +7,8 @@ use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
+use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use serde_json::Value;
@@ -31,6 +33,7 @@ use crate::preflight::options::PlanArgs;
 use crate::preflight::proposal;
 use crate::preflight::proposal::Accepted;
 use crate::preflight::taskfile::TaskFile;
+use crate::process::child::Limit;
 use crate::process::shutdown;
 use crate::process::task_env::Redactor;
 use crate::sys::atomic_file;
@@ -38,14 +41,6 @@ use crate::sys::console;
 use crate::util::clip;
 use crate::util::quote;
 
-/// The only tools the planning session has: it reads and searches the worktree. claude adds
-/// `StructuredOutput` itself for `--json-schema`.
-pub const TOOLS: [&str; 3] = ["Read", "Grep", "Glob"];
-/// claude's permission mode for the session. Not `plan`: that mode makes claude tell the model
-/// to write a plan file, launch agents and end with ExitPlanMode, none of which it has here.
-/// In `dontAsk` a tool call that would need asking is denied, reads outside the worktree
-/// included, and with only `TOOLS` nothing can write.
-pub const PERMISSION_MODE: &str = "dontAsk";
 /// The longest goal read from a file or standard input, as for a task's `prompt_file`.
 const GOAL_LIMIT: u64 = 1024 * 1024;
 
@@ -79,6 +74,9 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode, Error> {
         printer: &printer,
         model: args.model.clone(),
         max_tasks: args.max_tasks,
+        timeout: args.timeout,
+        max_cost_usd: args.max_cost_usd,
+        started: Instant::now(),
     };
     let outcome = converse(&talk, &goal);
     printer::drain(&printer);
@@ -173,6 +171,11 @@ struct Talk<'a> {
     printer: &'a Sender<Message>,
     model: Option<String>,
     max_tasks: usize,
+    /// `--timeout`: every session of the plan together, from `started`.
+    timeout: Duration,
+    /// `--max-cost-usd`: every session of the plan together.
+    max_cost_usd: Option<f64>,
+    started: Instant,
 }
 
 /// How a plan ended, and what its sessions cost together.
@@ -197,7 +200,7 @@ enum Outcome {
 /// The first session with the goal; if porch refuses its plan, one more in the same session
 /// with the refusal.
 fn converse(talk: &Talk, goal: &str) -> Outcome {
-    let first = ask(talk, goal, None);
+    let first = ask(talk, goal, None, 0.0);
     let mut cost = first.cost;
     let (session_id, proposal) = match first.end {
         End::Answered {
@@ -221,7 +224,18 @@ fn converse(talk: &Talk, goal: &str) -> Outcome {
         Tone::Bad,
         format!("porch refused the plan, sent back once: {refusal}"),
     );
-    let second = ask(talk, &proposal::correction(&refusal), Some(session_id));
+    if talk.budget_left(cost).is_some_and(|left| left < 0.000_001) {
+        let reason = format!(
+            "its plan was refused and the budget is spent (--max-cost-usd), so it was not sent back: {refusal}"
+        );
+        return Outcome::Failed { reason, cost };
+    }
+    let second = ask(
+        talk,
+        &proposal::correction(&refusal),
+        Some(session_id),
+        cost,
+    );
     cost += second.cost;
     let proposal = match second.end {
         End::Answered { proposal, .. } => proposal,
@@ -268,9 +282,18 @@ enum End {
     Interrupted(i32),
 }
 
-/// Runs one session in the worktree: `prompt` on stdin, continuing `resume` if given.
-fn ask(talk: &Talk, prompt: &str, resume: Option<String>) -> Turn {
-    let args = arguments(talk.model.clone(), talk.max_tasks, resume);
+impl Talk<'_> {
+    /// What the sessions may still spend after `spent`; none without `--max-cost-usd`.
+    fn budget_left(&self, spent: f64) -> Option<f64> {
+        (self.max_cost_usd).map(|limit| ((limit - spent).max(0.0) * 1e6).floor() / 1e6)
+    }
+}
+
+/// Runs one session in the worktree: `prompt` on stdin, continuing `resume` if given;
+/// `spent` is what the sessions before it cost.
+fn ask(talk: &Talk, prompt: &str, resume: Option<String>, spent: f64) -> Turn {
+    let budget = talk.budget_left(spent);
+    let args = arguments(talk.model.clone(), talk.max_tasks, resume, budget);
     let launch = Launch {
         program: talk.program,
         args: &args,
@@ -283,7 +306,7 @@ fn ask(talk: &Talk, prompt: &str, resume: Option<String>) -> Turn {
         attempt: 1,
         marker: format!("plan-{}", std::process::id()),
         resuming: false,
-        timeout: None,
+        timeout: Some(Limit::after(talk.timeout, talk.started.elapsed())),
         idle_timeout: None,
         keep_leftovers: false,
         task_index: 0,
@@ -336,21 +359,22 @@ fn ask(talk: &Talk, prompt: &str, resume: Option<String>) -> Turn {
 
 /// claude's arguments for a planning session: read-only, held to the plan's schema, told what
 /// makes a good plan.
-pub fn arguments(model: Option<String>, max_tasks: usize, resume: Option<String>) -> Vec<String> {
-    let mut args: Vec<String> = vec!["--tools".to_string()];
-    args.extend(TOOLS.map(String::from));
-    args.extend([
-        "--json-schema".to_string(),
-        proposal::schema(max_tasks).to_string(),
-    ]);
-    agent::arguments(&Settings {
-        permission_mode: PERMISSION_MODE.to_string(),
-        model,
-        append_system_prompt: Some(proposal::system_prompt(max_tasks)),
-        args,
-        resume,
-        ..Settings::default()
-    })
+pub fn arguments(
+    model: Option<String>,
+    max_tasks: usize,
+    resume: Option<String>,
+    max_budget_usd: Option<f64>,
+) -> Vec<String> {
+    agent::answering_arguments(
+        &proposal::schema(max_tasks),
+        Settings {
+            model,
+            max_budget_usd,
+            append_system_prompt: Some(proposal::system_prompt(max_tasks)),
+            resume,
+            ..Settings::default()
+        },
+    )
 }
 
 /// Writes the accepted plan and says what it holds, or says why there is none.
@@ -561,7 +585,7 @@ mod tests {
 
     #[test]
     fn the_session_is_read_only_and_continued_with_resume() {
-        let first = arguments(None, 8, None);
+        let first = arguments(None, 8, None, None);
         let head = "-p --output-format stream-json --verbose --permission-mode dontAsk";
         assert!(first.join(" ").starts_with(head), "{first:?}");
         let tail = &first[first.len() - 6..];
@@ -570,9 +594,19 @@ mod tests {
             ["--tools", "Read", "Grep", "Glob", "--json-schema"]
         );
         assert_eq!(tail[5], proposal::schema(8).to_string());
-        let second = arguments(Some("opus".into()), 8, Some("s-1".into()));
-        assert_eq!(second[6..10], ["--resume", "s-1", "--model", "opus"]);
-        assert_eq!(second[10..], first[6..]);
+        let second = arguments(Some("opus".into()), 8, Some("s-1".into()), Some(0.25));
+        assert_eq!(
+            second[6..12],
+            [
+                "--resume",
+                "s-1",
+                "--model",
+                "opus",
+                "--max-budget-usd",
+                "0.25"
+            ]
+        );
+        assert_eq!(second[12..], first[6..]);
     }
 
     #[test]

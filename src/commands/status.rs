@@ -173,12 +173,17 @@ fn task_label(task: &StoredTask) -> String {
     }
 }
 
+/// How the check ended, then what the task's reviewer said, when it has one.
 fn check_word(task: &StoredTask) -> String {
-    match task.check_outcome() {
+    let check = match task.check_outcome() {
         None => "-".to_string(),
         Some(Ok(())) => "passed".to_string(),
         Some(Err(code)) if code >= 0 => format!("failed ({code})"),
         Some(Err(_)) => "failed".to_string(),
+    };
+    match &task.review {
+        Some(review) => format!("{check}, review {}", review.cell()),
+        None => check,
     }
 }
 
@@ -335,6 +340,16 @@ mod tests {
                 "f-2 (winner)",
             ),
             (r#"{"name":"f-1","group":"f","winner":false}"#, "-", "f-1"),
+            (
+                r#"{"name":"a","check":{"exit_code":0},"review":{"verdict":"request_changes"}}"#,
+                "passed, review changes",
+                "a",
+            ),
+            (
+                r#"{"name":"a","review":{"verdict":"approve"}}"#,
+                "-, review approved",
+                "a",
+            ),
         ] {
             let task = task(json);
             assert_eq!(check_word(&task), check, "{json}");

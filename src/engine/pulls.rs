@@ -31,8 +31,11 @@ pub type Outcome = Result<PullRequest, String>;
 /// The tasks that get a pull request: every succeeded one (of a repeat group, its winner), or
 /// the ones named (a group's name means its winner).
 pub fn chosen(tasks: &[TaskResult], names: &[String]) -> Result<Vec<usize>, String> {
-    let fit =
-        |t: &TaskResult| t.status == crate::results::Status::Succeeded && t.winner != Some(false);
+    let fit = |t: &TaskResult| {
+        t.status == crate::results::Status::Succeeded
+            && t.winner != Some(false)
+            && crate::results::approved_or_unreviewed(t)
+    };
     for name in names {
         let named = |t: &TaskResult| t.name == *name || t.group.as_deref() == Some(name);
         if !tasks.iter().any(named) {
@@ -40,7 +43,7 @@ pub fn chosen(tasks: &[TaskResult], names: &[String]) -> Result<Vec<usize>, Stri
         }
         if !tasks.iter().any(|t| named(t) && fit(t)) {
             return Err(format!(
-                "task `{name}` did not succeed: it gets no pull request"
+                "task `{name}` did not succeed, or its review did not approve it: it gets no pull request"
             ));
         }
     }
@@ -223,6 +226,30 @@ mod tests {
         assert!(failed.contains("did not succeed"), "{failed}");
         let unknown = chosen(&tasks, &["zz".into()]).unwrap_err();
         assert!(unknown.contains("no task `zz`"), "{unknown}");
+    }
+
+    #[test]
+    fn of_reviewed_tasks_only_the_approved_are_chosen() {
+        use crate::results::{Review, Verdict};
+        let reviewed = |name: &str, verdict| TaskResult {
+            review: Some(Review {
+                verdict,
+                ..Review::default()
+            }),
+            ..TaskResult::example(name, Status::Succeeded)
+        };
+        let tasks = vec![
+            reviewed("a", Some(Verdict::Approve)),
+            reviewed("b", Some(Verdict::RequestChanges)),
+            reviewed("c", None),
+            TaskResult::example("d", Status::Succeeded),
+        ];
+        assert_eq!(chosen(&tasks, &[]), Ok(vec![0, 3]));
+        let rejected = chosen(&tasks, &["b".into()]).unwrap_err();
+        assert!(
+            rejected.contains("its review did not approve it"),
+            "{rejected}"
+        );
     }
 
     #[test]

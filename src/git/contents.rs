@@ -87,6 +87,25 @@ pub fn raw_diff(dir: &Path, base: &str, branch: &str) -> Result<String, GitError
     run(dir, &args)
 }
 
+/// What `branch` changes against `base` as a reviewer reads it: the stat, then the patch.
+/// Never an external diff program or a text conversion the repository configures: those run
+/// commands.
+pub fn patch(dir: &Path, base: &str, branch: &str) -> Result<Vec<u8>, GitError> {
+    let head = format!("refs/heads/{branch}");
+    let args = [
+        "diff",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--stat",
+        "--patch",
+        base,
+        &head,
+        "--",
+    ];
+    run_bytes(dir, &args)
+}
+
 /// What `to` changes against `from`, as (git's status letter, path): `A` a path `from` has
 /// not, `D` one `to` has not, `M` and `T` one both have. Renames are an `A` and a `D`.
 pub fn tree_changes(dir: &Path, from: &str, to: &str) -> Result<Vec<(char, String)>, GitError> {

@@ -20,6 +20,7 @@ use crate::process::env::REPO_ENV_VARS;
 pub use commit::{
     LeaveOut, commit_all, identity_overrides, restart_branch, snapshot, untracked_files,
 };
+pub use contents::patch;
 pub use contents::{
     DiffStats, Tracked, changed_paths, diff_stats, has_commit, ignored_paths, is_dirty, is_tracked,
     porcelain_status, raw_diff, tracked_at, tree_changes,

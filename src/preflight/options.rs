@@ -161,6 +161,9 @@ pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(6 * 3600);
 
 /// How many results files `porch clean` keeps under `.porch/runs/` unless told otherwise.
 pub const DEFAULT_KEEP_RUNS: usize = 50;
+/// `porch plan`'s `--timeout` when none is given: its sessions, together. Planning reads the
+/// repository and writes nothing; one that runs this long is lost, not working.
+pub const PLAN_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
 /// Where `porch plan` reads its goal.
 #[derive(Debug, PartialEq)]
@@ -185,6 +188,10 @@ pub struct PlanArgs {
     pub max_tasks: usize,
     /// `--model`: claude's model for the planning session.
     pub model: Option<String>,
+    /// `--timeout`: how long the planning sessions may take together.
+    pub timeout: Duration,
+    /// `--max-cost-usd`: what the planning sessions may spend together; none: no limit.
+    pub max_cost_usd: Option<f64>,
     /// `--claude`, else `PORCH_CLAUDE`; `claude` on PATH is looked at later, not here.
     pub claude: Option<Sourced<OsString>>,
 }

@@ -15,6 +15,7 @@ use crate::git::{self, BRANCH_PREFIX, Repo};
 use crate::preflight::branch_template::{self, RunStamp};
 use crate::preflight::options::{ResumeArgs, RunArgs};
 use crate::preflight::taskfile::TaskFile;
+use crate::results::Verdict;
 use crate::results::{Shard, Status, TaskResult};
 use crate::state::StateDir;
 use crate::state::lock::run_holder;
@@ -190,11 +191,13 @@ fn plan_task(
     let (resume, carried) = match (previous.status, tip) {
         (Status::Succeeded, _) => (None, Some(previous.clone())),
         (_, Some(start_commit)) => {
-            task.prompt = continuation_prompt(&previous, &task.prompt);
+            let task_prompt = std::mem::take(&mut task.prompt);
+            task.prompt = continuation_prompt(&previous, &task_prompt);
             let resume = Resume {
                 session_id: previous.session_id.clone(),
                 start_commit,
                 attempts_before: previous.attempts.len() as u32,
+                task_prompt,
             };
             (Some(resume), None)
         }
@@ -245,8 +248,11 @@ fn base_from_git(repo: &Repo, branch: &str, base_branch: &str) -> String {
 }
 
 /// What a resumed session is told: that it continues, why the earlier one stopped, and the
-/// task itself again.
+/// task itself again; after a review that asked for changes, those changes.
 fn continuation_prompt(previous: &TaskResult, prompt: &str) -> String {
+    if let Some(changes) = requested_changes(previous) {
+        return format!("{prompt}\n\n---\nporch: {changes}");
+    }
     let status = previous.status.to_string();
     let why = match &previous.error {
         Some(error) => format!("{status}: {error}"),
@@ -261,6 +267,30 @@ fn continuation_prompt(previous: &TaskResult, prompt: &str) -> String {
     format!(
         "{prompt}\n\n---\nporch: {earlier}, which ended without finishing it ({why}). What it wrote is committed on this branch. Finish the task above."
     )
+}
+
+/// "A reviewer asked for these changes: …" with the summary and each comment, when the task
+/// failed because its review asked for changes.
+fn requested_changes(previous: &TaskResult) -> Option<String> {
+    let review = previous.review.as_ref()?;
+    if previous.status != Status::Failed
+        || !review.required
+        || review.verdict != Some(Verdict::RequestChanges)
+    {
+        return None;
+    }
+    let mut text = format!(
+        "A reviewer asked for these changes to the work committed on this branch: {}\n",
+        review.summary
+    );
+    for comment in &review.comments {
+        let at = comment
+            .line
+            .map_or(String::new(), |line| format!(":{line}"));
+        text.push_str(&format!("- {}{at}: {}\n", comment.file, comment.body));
+    }
+    text.push_str("Make these changes; the task above still stands.");
+    Some(text)
 }
 
 /// A later run that uses one of the run's branches (a resume of it, or a run of the same task
@@ -495,5 +525,46 @@ mod tests {
         let prompt = continuation_prompt(&fresh, "Add login.");
         assert!(prompt.contains("An earlier session"), "{prompt}");
         assert!(prompt.contains("(interrupted)"), "{prompt}");
+    }
+
+    #[test]
+    fn after_a_required_review_asked_for_changes_the_session_is_given_them() {
+        use crate::results::{Review, ReviewComment};
+        let rejected = |required| TaskResult {
+            status: Status::Failed,
+            error: Some("review requested changes: No test".into()),
+            session_id: Some("s-1".into()),
+            review: Some(Review {
+                verdict: Some(Verdict::RequestChanges),
+                summary: "No test".into(),
+                comments: vec![
+                    ReviewComment {
+                        file: "a.rs".into(),
+                        line: Some(3),
+                        body: "test this".into(),
+                    },
+                    ReviewComment {
+                        file: "b.rs".into(),
+                        line: None,
+                        body: "unused".into(),
+                    },
+                ],
+                required,
+                ..Review::default()
+            }),
+            ..TaskResult::default()
+        };
+        assert_eq!(
+            continuation_prompt(&rejected(true), "Add login."),
+            "Add login.\n\n---\nporch: A reviewer asked for these changes to the work committed \
+             on this branch: No test\n- a.rs:3: test this\n- b.rs: unused\nMake these changes; \
+             the task above still stands."
+        );
+        // A review that was not required failed nothing: the usual continuation.
+        let prompt = continuation_prompt(&rejected(false), "Add login.");
+        assert!(
+            prompt.contains("which ended without finishing it"),
+            "{prompt}"
+        );
     }
 }

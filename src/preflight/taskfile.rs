@@ -15,11 +15,12 @@ use crate::error::Error;
 use crate::preflight::branch_template::Template;
 use crate::sys::bounded_read::{self, Refusal};
 use crate::task::plan::Hooks;
+use crate::task::plan::Review;
 pub use crate::task::plan::Task;
 use crate::util::strict_json::{self, Problem, Step};
 
 /// Fields a task may have, all of them also allowed in `defaults` but `TASK_ONLY_FIELDS`.
-pub const TASK_FIELDS: [&str; 20] = [
+pub const TASK_FIELDS: [&str; 21] = [
     "name",
     "prompt",
     "description",
@@ -40,6 +41,7 @@ pub const TASK_FIELDS: [&str; 20] = [
     "check",
     "repeat",
     "depends_on",
+    "review",
 ];
 /// Fields that say which task this is, or which others it follows: meaningless as a default
 /// for every task.
@@ -57,6 +59,9 @@ const PROMPT_FIELDS: [&str; 2] = ["prompt", "prompt_file"];
 pub const MAX_NAME_LEN: usize = 64;
 /// The most rivals one task may have (`repeat`).
 pub const MAX_REPEAT: u32 = 20;
+/// The fields of a `review` object.
+const REVIEW_FIELDS: [&str; 3] = ["prompt", "model", "required"];
+const REVIEW_HINT: &str = "write true, or e.g. {\"prompt\": \"Check the error handling\", \"model\": \"opus\", \"required\": false}";
 const NAME_HINT: &str = "a task name becomes a directory and the branch task/NAME: use letters, digits, '-', '_' and '.', e.g. \"fix-login\"";
 const TOOLS_HINT: &str = "write e.g. [\"Read\", \"Edit\", \"Bash(cargo test:*)\"]";
 /// `porch help tasks`: the whole format, every field.
@@ -141,6 +146,15 @@ Task fields:
                         base_branch; a default base_branch is for the other tasks. On a
                         repeated task: it waits for every attempt and starts from the
                         winner's branch; skipped when no attempt succeeded.
+  review                true, or {"prompt": "...", "model": "opus", "required": true}: after
+                        the session succeeded and the check passed, a read-only claude
+                        session in the worktree reads the task, the branch's diff and the
+                        check, and answers approve or request_changes with comments (shown as
+                        [review] lines, in the results' `review`). `prompt` is added to what
+                        it is told; `model` [default: the task's]. With `required` (the
+                        default) request_changes fails the task (the work stays committed,
+                        porch resume hands the reviewer's words to the session); false: the
+                        verdict is only recorded. porch merge and pr take approved work only.
 
 setup, the session and check get: PORCH_TASK (the name), PORCH_TASK_INDEX (0-based, in file order),
 PORCH_WORKTREE, PORCH_BRANCH, PORCH_BASE (the base commit), PORCH_RUN_ID, and PORCH_PORT: the
@@ -716,6 +730,7 @@ fn read_fields(f: &Fields) -> Result<Task, Error> {
     let check = f.command("check")?;
     let repeat = f.repeat()?;
     let depends_on = f.depends_on(base_branch.is_some())?;
+    let review = f.review()?;
     Ok(Task {
         name: String::new(),
         prompt,
@@ -737,6 +752,7 @@ fn read_fields(f: &Fields) -> Result<Task, Error> {
         repeat,
         group: None,
         depends_on,
+        review,
     })
 }
 
@@ -1056,6 +1072,62 @@ impl Fields<'_> {
         }
     }
 
+    /// `true`, `false` (no review), or an object of `REVIEW_FIELDS`; errors name the field
+    /// inside it (`review.model`).
+    fn review(&self) -> Result<Option<Review>, Error> {
+        let fields = match self.get("review") {
+            None | Some(Value::Bool(false)) => return Ok(None),
+            Some(Value::Bool(true)) => Map::new(),
+            Some(Value::Object(fields)) => fields.clone(),
+            Some(other) => {
+                return Err(self.error(
+                    "review",
+                    format!("must be true or an object, got {}", describe(other)),
+                    REVIEW_HINT,
+                ));
+            }
+        };
+        if let Some(unknown) = fields.keys().find(|k| !REVIEW_FIELDS.contains(&k.as_str())) {
+            return Err(self.error(
+                &format!("review.{unknown}"),
+                "unknown field".to_string(),
+                &format!("a review's fields are: {}", REVIEW_FIELDS.join(", ")),
+            ));
+        }
+        let text = |key: &str| match fields.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) if !text.trim().is_empty() => Ok(Some(text.clone())),
+            Some(other) => Err(self.error(
+                &format!("review.{key}"),
+                format!("must be a non-empty string, got {}", describe(other)),
+                REVIEW_HINT,
+            )),
+        };
+        let (prompt, model) = (text("prompt")?, text("model")?);
+        if let Some(model) = &model
+            && let Err(reason) = check_tool(model)
+        {
+            let message = format!("{} {reason}", quote_value(model));
+            return Err(self.error("review.model", message, REVIEW_HINT));
+        }
+        let required = match fields.get("required") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(required)) => *required,
+            Some(other) => {
+                return Err(self.error(
+                    "review.required",
+                    format!("must be true or false, got {}", describe(other)),
+                    REVIEW_HINT,
+                ));
+            }
+        };
+        Ok(Some(Review {
+            prompt,
+            model,
+            required,
+        }))
+    }
+
     /// A command as a list: the program, then its arguments. No shell unless the list names one.
     fn command(&self, field: &str) -> Result<Option<Vec<String>>, Error> {
         let hint = "write the command as a list, e.g. [\"npm\", \"ci\"]; for a shell, [\"sh\", \"-c\", \"npm ci && npm run build\"]";
@@ -1250,6 +1322,69 @@ mod tests {
     fn task_with(defaults: &str, task: &str) -> Result<Task, String> {
         let text = format!(r#"{{"defaults": {defaults}, "tasks": [{task}]}}"#);
         parse_str(&text).map(|mut tasks| tasks.remove(0))
+    }
+
+    #[test]
+    fn a_review_is_true_an_object_or_a_default() {
+        let review = |prompt: Option<&str>, model: Option<&str>, required| {
+            Some(Review {
+                prompt: prompt.map(String::from),
+                model: model.map(String::from),
+                required,
+            })
+        };
+        // (the defaults, the task, its review)
+        let cases = [
+            (
+                "{}",
+                r#"{"name":"a","prompt":"p","review":true}"#,
+                review(None, None, true),
+            ),
+            ("{}", r#"{"name":"a","prompt":"p","review":false}"#, None),
+            ("{}", r#"{"name":"a","prompt":"p"}"#, None),
+            (
+                "{}",
+                r#"{"name":"a","prompt":"p","review":{"prompt":"look","model":"opus","required":false}}"#,
+                review(Some("look"), Some("opus"), false),
+            ),
+            (
+                r#"{"review":true}"#,
+                r#"{"name":"a","prompt":"p"}"#,
+                review(None, None, true),
+            ),
+            (
+                r#"{"review":true}"#,
+                r#"{"name":"a","prompt":"p","review":null}"#,
+                None,
+            ),
+        ];
+        for (defaults, task, expected) in cases {
+            assert_eq!(
+                task_with(defaults, task).unwrap().review,
+                expected,
+                "{defaults} {task}"
+            );
+        }
+        let err = task_with(
+            r#"{"review":{"required":1}}"#,
+            r#"{"name":"a","prompt":"p"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with(
+                "t.json: defaults: field `review.required`: must be true or false, got the number 1"
+            ),
+            "{err}"
+        );
+        let err = task_with(
+            "{}",
+            r#"{"name":"a","prompt":"p","review":{"model":"--opus"}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("field `review.model`: \"--opus\" starts with '-'"),
+            "{err}"
+        );
     }
 
     #[test]

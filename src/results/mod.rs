@@ -286,6 +286,63 @@ pub struct TaskResult {
     pub winner: Option<bool>,
     /// The task's pull request (`porch pr`, `porch run --pr`); null until one is opened.
     pub pr: Option<PullRequest>,
+    /// The task's `review`, when its reviewer ran: after the session succeeded and the check
+    /// passed. Null without a review.
+    pub review: Option<Review>,
+}
+
+/// What a task's reviewer said, and what it cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Review {
+    /// Null when the review itself failed (`error` says why).
+    pub verdict: Option<Verdict>,
+    pub summary: String,
+    pub comments: Vec<ReviewComment>,
+    pub cost_usd: Option<f64>,
+    pub session_id: Option<String>,
+    /// Whether the verdict decides the task's status (`review.required`).
+    pub required: bool,
+    /// Why there is no verdict: the reviewer failed, or its answer was refused.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Approve,
+    RequestChanges,
+}
+
+/// One remark of a reviewer, on a file and perhaps a line of it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReviewComment {
+    pub file: String,
+    pub line: Option<u64>,
+    pub body: String,
+}
+
+impl Review {
+    pub fn approved(&self) -> bool {
+        self.verdict == Some(Verdict::Approve)
+    }
+
+    /// The summary table's cell: `approved`, `changes` (requested), `failed`.
+    pub fn cell(&self) -> &'static str {
+        match self.verdict {
+            Some(Verdict::Approve) => "approved",
+            Some(Verdict::RequestChanges) => "changes",
+            None => "failed",
+        }
+    }
+}
+
+/// What `porch merge` and `porch pr` take of a run with reviews: a task the reviewer approved,
+/// or one without a review. A verdict of `request_changes` that was not `required` leaves the
+/// task succeeded, but not approved.
+pub fn approved_or_unreviewed(task: &TaskResult) -> bool {
+    task.review.as_ref().is_none_or(Review::approved)
 }
 
 /// How the task's `check` command ended.

@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use crate::results::Review;
+use crate::results::Verdict;
 use crate::results::{Attempt, Results, Status, TaskResult};
 use crate::util::duration::short_ms;
 use crate::util::timestamp::parse_rfc3339;
@@ -547,6 +549,9 @@ fn task_details(task: &TaskResult, extras: &TaskExtras) -> String {
         }
         out.push_str("</ul>\n");
     }
+    if let Some(review) = &task.review {
+        out.push_str(&review_section(review));
+    }
     let diff = if extras.diff_stat.is_empty() {
         "no changes"
     } else {
@@ -559,6 +564,32 @@ fn task_details(task: &TaskResult, extras: &TaskExtras) -> String {
         "<h3>Last lines of the log</h3>\n<pre>{}</pre>\n</details>",
         escape(if tail.is_empty() { "no log" } else { &tail })
     );
+    out
+}
+
+/// What the task's reviewer said: the verdict and summary (or why there is none), each comment.
+fn review_section(review: &Review) -> String {
+    let (verdict, text) = match review.verdict {
+        Some(Verdict::Approve) => ("approved", review.summary.as_str()),
+        Some(Verdict::RequestChanges) => ("changes requested", review.summary.as_str()),
+        None => ("no verdict", review.error.as_deref().unwrap_or("")),
+    };
+    let mut out = format!("<h3>Review</h3>\n<p>{verdict}: {}</p>\n", escape(text));
+    if !review.comments.is_empty() {
+        out.push_str("<ul>\n");
+        for comment in &review.comments {
+            let at = comment
+                .line
+                .map_or(String::new(), |line| format!(":{line}"));
+            let _ = writeln!(
+                out,
+                "<li>{}{at}: {}</li>",
+                escape(&comment.file),
+                escape(&comment.body)
+            );
+        }
+        out.push_str("</ul>\n");
+    }
     out
 }
 
@@ -651,7 +682,23 @@ mod tests {
             },
             TaskExtras::default(),
         ];
-        let page = render(&sample(), &extras, None);
+        let mut results = sample();
+        results.tasks[0].review = Some(Review {
+            verdict: Some(Verdict::RequestChanges),
+            summary: HOSTILE.to_string(),
+            comments: vec![crate::results::ReviewComment {
+                file: HOSTILE.to_string(),
+                line: Some(3),
+                body: HOSTILE.to_string(),
+            }],
+            ..Review::default()
+        });
+        let page = render(&results, &extras, None);
+        assert!(
+            page.contains("<h3>Review</h3>\n<p>changes requested: &lt;script&gt;"),
+            "{page}"
+        );
+        assert!(page.contains(":3: &lt;script&gt;"), "{page}");
         assert!(!page.contains("<script"), "no script element: {page}");
         assert_eq!(page.matches("</details>").count(), 2, "one close per task");
         assert!(

@@ -1,10 +1,11 @@
 //! The rivals of a repeated task: which one of a group wins. Pure, on the results.
 //!
-//! Of the rivals that succeeded (their check passed, when they have one), the winner is the
-//! one that changed the fewest lines (insertions and deletions), then the fastest, then the
-//! first in file order. The user's own `check` says which rivals work; among those, the
+//! Of the rivals that succeeded (their check passed, when they have one), the winner is one
+//! its reviewer approved (when the task has a `review`), then the one that changed the fewest
+//! lines (insertions and deletions), then the fastest, then the first in file order. The user's own `check` says which rivals work; among those, the
 //! smallest change is the easiest to review and the least likely to have wandered off.
 
+use crate::results::approved_or_unreviewed;
 use crate::results::{Status, TaskResult};
 
 /// Sets `winner` on every rival of every group: true for exactly one of those that
@@ -43,7 +44,13 @@ pub fn winners(tasks: &[TaskResult]) -> Vec<Option<bool>> {
                 .filter(|&i| tasks[i].status == Status::Succeeded)
                 .min_by_key(|&i| {
                     let task = &tasks[i];
-                    (task.insertions + task.deletions, task.duration_ms, i)
+                    let rejected = !approved_or_unreviewed(task);
+                    (
+                        rejected,
+                        task.insertions + task.deletions,
+                        task.duration_ms,
+                        i,
+                    )
                 })
         });
         for i in members {
@@ -156,6 +163,37 @@ mod tests {
                 .collect();
             assert_eq!(won, [expected], "dependant {status:?}");
         }
+    }
+
+    #[test]
+    fn an_approved_rival_wins_over_a_smaller_one_its_reviewer_rejected() {
+        use crate::results::{Review, Verdict};
+        let reviewed = |name: &str, lines: u64, verdict: Verdict| TaskResult {
+            review: Some(Review {
+                verdict: Some(verdict),
+                ..Review::default()
+            }),
+            ..rival(name, "g", Status::Succeeded, lines, 1)
+        };
+        let mut tasks = vec![
+            reviewed("g-1", 1, Verdict::RequestChanges),
+            reviewed("g-2", 30, Verdict::Approve),
+            reviewed("g-3", 20, Verdict::Approve),
+        ];
+        pick_winners(&mut tasks);
+        assert_eq!(
+            winners(&tasks),
+            [
+                ("g-1", Some(false)),
+                ("g-2", Some(false)),
+                ("g-3", Some(true))
+            ]
+        );
+        // None approved: the usual rule among those that succeeded.
+        tasks[1].review.as_mut().unwrap().verdict = Some(Verdict::RequestChanges);
+        tasks[2].review.as_mut().unwrap().verdict = Some(Verdict::RequestChanges);
+        pick_winners(&mut tasks);
+        assert_eq!(tasks[0].winner, Some(true));
     }
 
     #[test]

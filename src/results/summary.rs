@@ -97,8 +97,14 @@ const HEADER: [&str; 7] = ["STATUS", "TASK", "TIME", "TURNS", "COST", "FILES", "
 /// The header and one row per task, in columns, each row followed by the task's error and
 /// warnings.
 fn table(tasks: &[TaskResult], paint: Paint) -> String {
-    let rows: Vec<[String; 7]> = tasks.iter().map(row).collect();
-    let mut lines = table::lines(COLUMNS, HEADER, &rows).into_iter();
+    let lines = if tasks.iter().any(|t| t.review.is_some()) {
+        let rows: Vec<[String; 8]> = tasks.iter().map(reviewed_row).collect();
+        table::lines(COLUMNS, REVIEWED_HEADER, &rows)
+    } else {
+        let rows: Vec<[String; 7]> = tasks.iter().map(row).collect();
+        table::lines(COLUMNS, HEADER, &rows)
+    };
+    let mut lines = lines.into_iter();
     let header = lines.next().unwrap_or_default();
     let mut text = format!("{}\n", paint.paint("1", &header));
     for (task, line) in tasks.iter().zip(lines) {
@@ -126,6 +132,26 @@ fn row(task: &TaskResult) -> [String; 7] {
             task.files_changed, task.insertions, task.deletions
         ),
         task.branch.clone(),
+    ]
+}
+
+/// A run with reviews has a column saying what each reviewer said, after the status.
+const REVIEWED_HEADER: [&str; 8] = [
+    "STATUS", "REVIEW", "TASK", "TIME", "TURNS", "COST", "FILES", "BRANCH",
+];
+
+fn reviewed_row(task: &TaskResult) -> [String; 8] {
+    let [status, name, time, turns, cost, files, branch] = row(task);
+    let review = task.review.as_ref().map_or("-", |r| r.cell());
+    [
+        status,
+        review.to_string(),
+        name,
+        time,
+        turns,
+        cost,
+        files,
+        branch,
     ]
 }
 
@@ -486,6 +512,51 @@ mod tests {
              \x20 FAILED fix      1.5s  -     -       0 (+0 -0)  task/fix\n\
              \x20     error: exit status 1: API overloaded\n\
              \x20     warning: 1 permission denial\n"
+        );
+    }
+
+    #[test]
+    fn a_run_with_reviews_shows_what_each_reviewer_said() {
+        use crate::results::{Review, Verdict};
+        let review = |verdict| {
+            Some(Review {
+                verdict,
+                ..Review::default()
+            })
+        };
+        let tasks = [
+            TaskResult {
+                review: review(Some(Verdict::Approve)),
+                ..task("a", Status::Succeeded)
+            },
+            TaskResult {
+                review: review(Some(Verdict::RequestChanges)),
+                ..task("b", Status::Failed)
+            },
+            TaskResult {
+                review: review(None),
+                ..task("c", Status::Failed)
+            },
+            task("d", Status::Failed),
+        ];
+        let text = table(&tasks, PLAIN);
+        let cells: Vec<(&str, &str)> = (text.lines())
+            .filter(|l| !l.trim_start().starts_with("error"))
+            .map(|l| {
+                let mut words = l.split_whitespace();
+                (words.next().unwrap(), words.next().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                ("STATUS", "REVIEW"),
+                ("ok", "approved"),
+                ("FAILED", "changes"),
+                ("FAILED", "failed"),
+                ("FAILED", "-")
+            ],
+            "{text}"
         );
     }
 

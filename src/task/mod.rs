@@ -7,6 +7,7 @@ pub mod check;
 pub mod copy;
 pub mod plan;
 pub mod prepare;
+mod review;
 pub mod slots;
 pub mod unsaved;
 mod usage_window;
@@ -209,6 +210,12 @@ fn hide_env_values(redactor: &Redactor, result: &mut TaskResult) {
     };
     let errors = result.attempts.iter_mut().filter_map(|a| a.error.as_mut());
     let push_error = result.push.as_mut().and_then(|p| p.error.as_mut());
+    let review = result.review.as_mut().into_iter().flat_map(|r| {
+        let comments = r.comments.iter_mut().map(|c| &mut c.body);
+        std::iter::once(&mut r.summary)
+            .chain(r.error.as_mut())
+            .chain(comments)
+    });
     (result.result.iter_mut())
         .chain(result.description.as_mut())
         .chain(result.error.as_mut())
@@ -217,6 +224,7 @@ fn hide_env_values(redactor: &Redactor, result: &mut TaskResult) {
         .chain(result.nested_repositories.iter_mut())
         .chain(errors)
         .chain(push_error)
+        .chain(review)
         .for_each(hide);
 }
 
@@ -294,6 +302,7 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
 
     let may_remove = keep_work(task, &session, result);
     check_work(task, result);
+    review::review_work(task, result);
     push_branch(task, result);
 
     if task.ctx.plan.settings.cleanup && result.worktree_kept && may_remove {

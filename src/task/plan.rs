@@ -51,6 +51,19 @@ pub struct Task {
     /// Names of tasks of the file that must succeed before this one starts; it starts from
     /// their branches.
     pub depends_on: Vec<String>,
+    /// `review`: a reviewer session after the check passed; none without.
+    pub review: Option<Review>,
+}
+
+/// A task's `review`: `true`, or the object that says how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Review {
+    /// What the reviewer is told besides the task, the diff and the check, verbatim.
+    pub prompt: Option<String>,
+    /// claude's `--model` for the reviewer [default: the task's model].
+    pub model: Option<String>,
+    /// Whether `request_changes` fails the task [default: true]; false: recorded and shown.
+    pub required: bool,
 }
 
 /// `--max-fail N` (`--fail-fast`: 1): once this many tasks have failed, nothing new starts.
@@ -185,6 +198,9 @@ pub struct Resume {
     pub start_commit: String,
     /// Attempts the earlier run made: a retry's saved attempt is numbered after them.
     pub attempts_before: u32,
+    /// The task's prompt as the tasks file gives it: the session is sent a continuation, the
+    /// reviewer is shown the task.
+    pub task_prompt: String,
 }
 
 #[derive(Debug)]

@@ -37,6 +37,15 @@ pub struct Seen {
     pub system: String,
 }
 
+impl Seen {
+    /// The tools the request offered, sorted by name.
+    pub fn sorted_tools(&self) -> Vec<String> {
+        let mut tools = self.tools.clone();
+        tools.sort();
+        tools
+    }
+}
+
 pub struct FakeApi {
     pub port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,

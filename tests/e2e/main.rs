@@ -265,8 +265,7 @@ fn a_plan_from_the_real_cli_is_written_and_then_run() {
     let requests = api.requests_for("STEP read README.md");
     assert_eq!(requests.len(), 2, "{requests:#?}");
     for request in &requests {
-        let mut tools = request.tools.clone();
-        tools.sort();
+        let tools = request.sorted_tools();
         assert_eq!(tools, ["Glob", "Grep", "Read", "StructuredOutput"]);
         assert!(request.system.contains("You are planning work for porch"));
     }
@@ -383,4 +382,73 @@ fn a_conflict_is_resolved_by_the_real_cli_keeping_both_sides() {
     );
     let subject = sandbox.git(&["log", "-1", "--format=%s", branch]);
     assert!(subject.contains("resolved by claude"), "{subject}");
+}
+
+#[test]
+#[ignore = "needs the real claude CLI: make e2e"]
+fn a_real_reviewer_reads_the_work_and_its_verdict_decides_the_task() {
+    let api = FakeApi::start();
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let approve = serde_json::json!({"verdict": "approve", "summary": "alpha.txt is there",
+        "comments": [{"file": "alpha.txt", "line": 1, "body": "reads well"}]});
+    let changes = serde_json::json!({"verdict": "request_changes", "summary": "beta.txt says too little",
+        "comments": [{"file": "beta.txt", "line": null, "body": "say more"}]});
+    let tasks = serde_json::json!({"tasks": [
+        {"name": "alpha", "prompt": "Create alpha.txt.\nSTEP write alpha.txt from alpha",
+         "review": {"prompt": format!("Review alpha.\nSTEP read alpha.txt\nSTEP structured {approve}")}},
+        {"name": "beta", "prompt": "Create beta.txt.\nSTEP write beta.txt from beta",
+         "review": {"prompt": format!("Review beta.\nSTEP structured {changes}")}}
+    ]});
+    std::fs::write(sandbox.path().join("tasks.json"), tasks.to_string()).unwrap();
+    let run = porch_e2e(&sandbox, &api, &["tasks.json", "repo"]).run();
+    run.expect_code(1)
+        .expect_stdout("[review] approved: alpha.txt is there")
+        .expect_stdout("[review] alpha.txt:1: reads well")
+        .expect_stdout("[review] changes requested: beta.txt says too little");
+    let results = sandbox.results();
+    let alpha = task(&results, "alpha");
+    assert_eq!(alpha["status"], "succeeded", "{alpha:#}");
+    assert_eq!(alpha["review"]["verdict"], "approve", "{alpha:#}");
+    assert_eq!(
+        alpha["review"]["comments"], approve["comments"],
+        "{alpha:#}"
+    );
+    let review_cost = alpha["review"]["cost_usd"].as_f64().unwrap();
+    assert!(review_cost > 0.0, "{alpha:#}");
+    let session_cost = alpha["attempts"][0]["cost_usd"].as_f64().unwrap();
+    let total = alpha["cost_usd"].as_f64().unwrap();
+    assert!(
+        (total - session_cost - review_cost).abs() < 1e-9,
+        "{alpha:#}"
+    );
+    assert!(
+        is_uuid(alpha["review"]["session_id"].as_str().unwrap()),
+        "{alpha:#}"
+    );
+    let beta = task(&results, "beta");
+    assert_eq!(beta["status"], "failed", "{beta:#}");
+    assert_eq!(
+        beta["error"],
+        "review requested changes: beta.txt says too little"
+    );
+    assert_eq!(sandbox.git(&["show", "task/beta:beta.txt"]), "from beta");
+
+    // The reviewer could read and search, and answer; nothing else. It read the work.
+    let requests = api.requests_for("Review alpha.");
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    for request in &requests {
+        let tools = request.sorted_tools();
+        assert_eq!(tools, ["Glob", "Grep", "Read", "StructuredOutput"]);
+        assert!(
+            request.prompt.contains("> STEP write alpha.txt from alpha"),
+            "{request:#?}"
+        );
+        assert!(request.prompt.contains("> +from alpha"), "{request:#?}");
+    }
+    assert!(
+        requests[1].latest.contains("from alpha"),
+        "{:?}",
+        requests[1].latest
+    );
 }

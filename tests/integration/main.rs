@@ -27,6 +27,7 @@ mod plan;
 mod pulls;
 mod queue;
 mod report;
+mod review;
 mod rivals;
 mod run;
 mod secrets;

@@ -400,6 +400,59 @@ fn a_failed_session_writes_nothing_and_leaves_the_repository_alone() {
 }
 
 #[test]
+fn the_sessions_of_a_plan_have_a_time_limit_and_a_budget_together() {
+    let planning = Planning::new();
+    let run = planning
+        .porch(
+            &["Plan it\n@sleep 60", "repo", "--timeout", "1s"],
+            &two_tasks(),
+        )
+        .run();
+    run.expect_code(1)
+        .expect_stderr("porch: the planning session failed: timed out after 1s");
+    assert!(!planning.tasks_file().exists());
+    planning.assert_untouched(&run);
+
+    // The first session gets the budget, the correction what the first left of it.
+    let duplicate = json!({"tasks": [
+        {"name": "same", "prompt": "one"},
+        {"name": "same", "prompt": "two"}
+    ]});
+    let run = planning
+        .porch(
+            &["Plan it\n@cost 0.2", "repo", "--max-cost-usd", "0.5"],
+            &duplicate,
+        )
+        .env(
+            "FAKE_CLAUDE_STRUCTURED_OUTPUT_RESUMED",
+            planning.answer("fixed", &two_tasks()),
+        )
+        .run();
+    run.expect_code(0);
+    let budget = |run: u32| {
+        let argv = planning.argv(run);
+        let at = argv.iter().position(|a| a == "--max-budget-usd");
+        at.map(|at| argv[at + 1].clone())
+    };
+    assert_eq!(budget(1), None, "no --max-cost-usd, no budget");
+    assert_eq!(budget(2).as_deref(), Some("0.5"));
+    assert_eq!(budget(3).as_deref(), Some("0.3"));
+
+    // Past the budget, claude ends the session as it does for --max-budget-usd.
+    std::fs::remove_file(planning.tasks_file()).unwrap();
+    let run = planning
+        .porch(
+            &["Plan it\n@cost 0.9", "repo", "--max-cost-usd", "0.5"],
+            &two_tasks(),
+        )
+        .run();
+    run.expect_code(1)
+        .expect_stderr("porch: the planning session failed: ")
+        .expect_stderr("Reached maximum budget ($0.5)");
+    assert!(!planning.tasks_file().exists());
+}
+
+#[test]
 fn an_existing_file_is_refused_unless_forced() {
     let planning = Planning::new();
     std::fs::write(planning.tasks_file(), "mine").unwrap();
@@ -536,6 +589,8 @@ fn help_plan_documents_the_command() {
             .expect_stdout("porch plan [OPTIONS] GOAL [REPO]")
             .expect_stdout("--goal-file FILE")
             .expect_stdout("--max-tasks N")
+            .expect_stdout("--timeout DURATION")
+            .expect_stdout("--max-cost-usd X")
             .expect_stdout("porch prints every command the plan runs");
     }
     sandbox

@@ -293,3 +293,25 @@ fn run_with_pr_refuses_a_remote_git_cannot_reach_before_anything_runs() {
         .expect_stderr("--pr: git cannot reach the remote origin");
     assert!(sandbox.branches().iter().all(|b| !b.contains("task/")));
 }
+
+#[test]
+fn of_reviewed_tasks_only_the_approved_get_a_pull_request() {
+    let hub = Hub::new();
+    let answer = |verdict: &str| {
+        let answer = json!({"verdict": verdict, "summary": verdict, "comments": []});
+        json!({"prompt": format!("@structured-output {answer}"), "required": false})
+    };
+    let tasks = json!([
+        {"name": "approved", "prompt": "@write a.txt a", "review": answer("approve")},
+        {"name": "rejected", "prompt": "@write r.txt r", "review": answer("request_changes")},
+        {"name": "unreviewed", "prompt": "@write u.txt u"},
+    ]);
+    hub.run(tasks, &[]).expect_code(0);
+    hub.pr(&[])
+        .expect_code(0)
+        .expect_stdout("2 of 2 pull request(s) opened or updated");
+    let created = hub.created();
+    let heads: Vec<&str> = created.iter().filter_map(|c| c.value("--head")).collect();
+    assert_eq!(heads, ["task/approved", "task/unreviewed"]);
+    assert!(!hub.remote_has("task/rejected"));
+}

@@ -1,0 +1,406 @@
+//! A task's `review`: a read-only reviewer session after the check, whose verdict the fixture
+//! agent reads from the review's own prompt (`@structured-output`); what it decides for the
+//! task, its rivals, `porch merge` and `porch resume`.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::after::after;
+use crate::after::latest_results;
+use crate::support::*;
+
+/// The review's `prompt` that makes the fixture's reviewer answer `answer`, after `extra` lines.
+fn answering(answer: &Value, extra: &str) -> String {
+    format!("{extra}@structured-output {answer}")
+}
+
+fn verdict(verdict: &str, summary: &str) -> Value {
+    json!({"verdict": verdict, "summary": summary, "comments": []})
+}
+
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or_default()
+}
+
+#[test]
+fn an_approving_reviewer_reads_the_work_only_and_its_cost_is_the_tasks() {
+    let sandbox = Sandbox::new();
+    let records = sandbox.path().join("records");
+    std::fs::create_dir_all(&records).unwrap();
+    let answer = json!({"verdict": "approve", "summary": "Does what was asked",
+        "comments": [{"file": "a.txt", "line": 1, "body": "fine\nreally"}]});
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "a",
+        "prompt": "@write a.txt hello\n@cost 0.5",
+        "check": ["test", "-f", "a.txt"],
+        "review": {"prompt": answering(&answer, "@cost 0.25\nLook at a.txt.\n")}
+    }]}));
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--permission-mode", "acceptEdits", "--max-cost-usd", "10"])
+        .record_agent_runs(&records)
+        .run();
+    run.expect_code(0)
+        .expect_stdout("[review] approved: Does what was asked")
+        .expect_stdout("[review] a.txt:1: fine")
+        .expect_stdout("[review] really");
+    let results = sandbox.results();
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "succeeded", "{a:#}");
+    let review = &a["review"];
+    assert_eq!(review["verdict"], "approve", "{a:#}");
+    assert_eq!(review["summary"], "Does what was asked", "{a:#}");
+    assert_eq!(review["comments"], answer["comments"], "{a:#}");
+    assert_eq!(review["cost_usd"], 0.25, "{a:#}");
+    assert!(review["session_id"].is_string(), "{a:#}");
+    assert_ne!(review["session_id"], a["session_id"], "{a:#}");
+    assert_eq!(
+        a["cost_usd"], 0.75,
+        "the session's and the reviewer's: {a:#}"
+    );
+    assert_eq!(results["spent_usd"], 0.75, "{results:#}");
+    run.expect_stdout("STATUS REVIEW").expect_stdout("approved");
+
+    // The reviewer: read-only, held to the verdict's schema, within what is left of the budget.
+    let argv = recorded_argv(&records, "a", 2);
+    let value = |flag: &str| {
+        let at = argv
+            .iter()
+            .position(|a| a == flag)
+            .unwrap_or_else(|| panic!("{flag}: {argv:?}"));
+        argv[at + 1].clone()
+    };
+    assert_eq!(value("--permission-mode"), "dontAsk");
+    assert_eq!(value("--max-budget-usd"), "9.5");
+    let tools = argv.iter().position(|a| a == "--tools").unwrap();
+    assert_eq!(
+        argv[tools + 1..tools + 4],
+        ["Read", "Grep", "Glob"],
+        "{argv:?}"
+    );
+    let schema: Value = serde_json::from_str(&value("--json-schema")).unwrap();
+    assert_eq!(
+        schema["properties"]["verdict"]["enum"],
+        json!(["approve", "request_changes"])
+    );
+    // The task and the diff quoted, never run again; the review's own prompt last, verbatim.
+    let prompt = String::from_utf8(recorded_prompt(&records, "a", 2)).unwrap();
+    assert!(
+        prompt.contains("> @write a.txt hello\n> @cost 0.5\n"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("> +hello"), "{prompt}");
+    assert!(
+        prompt.contains("check passed on the committed work: test -f a.txt"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.ends_with(&format!(
+            "\nWhat to look at in particular:\n@cost 0.25\nLook at a.txt.\n@structured-output {answer}\n"
+        )),
+        "{prompt}"
+    );
+    let log = std::fs::read_to_string(text(&a["log"])).unwrap();
+    assert!(
+        log.contains("[porch] review\n") && log.contains("[review] approved: Does what was asked"),
+        "{log}"
+    );
+}
+
+#[test]
+fn requested_changes_fail_a_required_review_and_only_approved_work_is_merged() {
+    let sandbox = Sandbox::new();
+    let changes = json!({"verdict": "request_changes", "summary": "No test",
+        "comments": [{"file": "c.txt", "line": null, "body": "add a test"}]});
+    let tasks = sandbox.tasks_json(&json!({
+        "defaults": {"review": {"prompt": answering(&verdict("approve", "good"), "")}},
+        "tasks": [
+            {"name": "a", "prompt": "@write a.txt a"},
+            {"name": "b", "prompt": "@write b.txt b",
+             "review": {"prompt": answering(&changes, ""), "required": false}},
+            {"name": "c", "prompt": "@write c.txt c", "review": {"prompt": answering(&changes, "")}},
+            {"name": "d", "prompt": "@write d.txt d",
+             "review": {"prompt": answering(&json!({"verdict": "maybe", "summary": "?", "comments": []}), "")}},
+            {"name": "e", "prompt": "@write e.txt e", "review": false}
+        ]
+    }));
+    let mut porch = after(&sandbox, &["run", path_str(&tasks)]);
+    let run = porch
+        .agent(fixture_agent())
+        .args(["--permission-mode", "acceptEdits"])
+        .run();
+    run.expect_code(1)
+        .expect_stdout("[review] changes requested: No test")
+        .expect_stdout("[review] c.txt: add a test");
+    let results = latest_results(&sandbox).1;
+    let status_of = |name: &str| task(&results, name)["status"].clone();
+    assert_eq!(status_of("a"), "succeeded");
+    let b = task(&results, "b");
+    assert_eq!(b["status"], "succeeded", "not required: {b:#}");
+    assert_eq!(b["review"]["verdict"], "request_changes", "{b:#}");
+    assert_eq!(b["review"]["required"], false, "{b:#}");
+    assert!(
+        text(&b["warnings"][0]).contains("review requested changes: No test"),
+        "{b:#}"
+    );
+    let c = task(&results, "c");
+    assert_eq!(c["status"], "failed", "{c:#}");
+    assert_eq!(c["error"], "review requested changes: No test", "{c:#}");
+    assert_eq!(c["commits"], 1, "the work stays committed: {c:#}");
+    assert_eq!(sandbox.git(&["show", "task/c:c.txt"]).trim(), "c");
+    let d = task(&results, "d");
+    assert_eq!(d["status"], "failed", "{d:#}");
+    assert!(d["review"]["verdict"].is_null(), "{d:#}");
+    assert!(
+        text(&d["error"]).starts_with(
+            "review failed: the reviewer's verdict must be \"approve\" or \"request_changes\", got \"maybe\""
+        ),
+        "{d:#}"
+    );
+    assert!(
+        task(&results, "e")["review"].is_null(),
+        "no review: {results:#}"
+    );
+
+    // b succeeded but was not approved: merge takes a and the unreviewed e only.
+    let merged = after(&sandbox, &["merge"]).run();
+    merged.expect_code(0);
+    let merge_branch = sandbox
+        .branches()
+        .into_iter()
+        .find(|b| b.starts_with("porch/merge/"))
+        .expect("a merge branch");
+    let files = sandbox.git(&["ls-tree", "--name-only", &merge_branch]);
+    let files: Vec<&str> = files.lines().filter(|f| f.ends_with(".txt")).collect();
+    assert_eq!(files, ["a.txt", "e.txt"], "{merged}");
+}
+
+#[test]
+fn of_rivals_an_approved_attempt_wins_over_a_smaller_rejected_one() {
+    let sandbox = Sandbox::new();
+    let answers = sandbox.path().join("answers");
+    std::fs::create_dir_all(&answers).unwrap();
+    let write = |name: &str, answer: Value| {
+        std::fs::write(answers.join(format!("{name}.json")), answer.to_string()).unwrap();
+    };
+    write("fix-1", verdict("request_changes", "wrong"));
+    write("fix-2", verdict("approve", "right"));
+    let small_or_large =
+        "@bash if [ \"$PORCH_TASK\" = fix-1 ]; then echo 1 > f.txt; else seq 1 40 > f.txt; fi";
+    let review = format!("@structured-output {}/{{worktree}}.json", answers.display());
+    let results = {
+        let tasks = sandbox.tasks_json(&json!({"tasks": [{
+            "name": "fix", "repeat": 2, "prompt": small_or_large,
+            "review": {"prompt": review, "required": false}
+        }]}));
+        let run = sandbox.porch_run_tasks(&tasks).arg("--events").run();
+        run.expect_code(0)
+            .expect_stdout(r#""task":"fix-2","stream":"review","text":"approved: right"}"#);
+        sandbox.results()
+    };
+    let (one, two) = (task(&results, "fix-1"), task(&results, "fix-2"));
+    assert_eq!(
+        (&one["insertions"], &two["insertions"]),
+        (&json!(1), &json!(40))
+    );
+    assert_eq!(one["review"]["verdict"], "request_changes", "{one:#}");
+    assert_eq!(one["winner"], false, "{results:#}");
+    assert_eq!(two["winner"], true, "{results:#}");
+}
+
+#[test]
+fn resume_after_requested_changes_continues_the_session_with_them_and_reviews_again() {
+    let sandbox = Sandbox::new();
+    let records = sandbox.path().join("records");
+    std::fs::create_dir_all(&records).unwrap();
+    let answer = sandbox.path().join("answer.json");
+    let changes = json!({"verdict": "request_changes", "summary": "Say more",
+        "comments": [{"file": "a.txt", "line": 1, "body": "one word is not enough"}]});
+    std::fs::write(&answer, changes.to_string()).unwrap();
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "a", "prompt": "@write a.txt hello",
+        "review": {"prompt": format!("@structured-output {}", answer.display())}
+    }]}));
+    let mut first = after(
+        &sandbox,
+        &["run", path_str(&tasks), "--permission-mode", "acceptEdits"],
+    );
+    first
+        .agent(fixture_agent())
+        .record_agent_runs(&records)
+        .run()
+        .expect_code(1);
+    let earlier = latest_results(&sandbox).1;
+    let session = text(&task(&earlier, "a")["session_id"]).to_string();
+    assert!(!session.is_empty(), "{earlier:#}");
+
+    std::fs::write(&answer, verdict("approve", "Now it is right").to_string()).unwrap();
+    let mut resume = after(&sandbox, &["resume", "--permission-mode", "acceptEdits"]);
+    let resumed = resume
+        .agent(fixture_agent())
+        .record_agent_runs(&records)
+        .run();
+    resumed
+        .expect_code(0)
+        .expect_stdout("[review] approved: Now it is right");
+    // Run 3 continues the task's session with the reviewer's words; run 4 reviews again.
+    let argv = recorded_argv(&records, "a", 3);
+    assert!(
+        argv.windows(2).any(|w| w == ["--resume", session.as_str()]),
+        "{argv:?}"
+    );
+    assert!(!argv.contains(&"--json-schema".to_string()), "{argv:?}");
+    let prompt = String::from_utf8(recorded_prompt(&records, "a", 3)).unwrap();
+    assert!(
+        prompt.contains("A reviewer asked for these changes to the work committed on this branch: Say more\n- a.txt:1: one word is not enough\n"),
+        "{prompt}"
+    );
+    assert!(recorded_argv(&records, "a", 4).contains(&"--json-schema".to_string()));
+    let review_prompt = String::from_utf8(recorded_prompt(&records, "a", 4)).unwrap();
+    assert!(
+        review_prompt.contains("> @write a.txt hello\n"),
+        "the task as written: {review_prompt}"
+    );
+    assert!(
+        !review_prompt.contains("> porch: A reviewer"),
+        "{review_prompt}"
+    );
+    let results = latest_results(&sandbox).1;
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "succeeded", "{a:#}");
+    assert_eq!(a["review"]["verdict"], "approve", "{a:#}");
+}
+
+#[test]
+fn bad_review_values_are_refused_naming_the_field_with_nothing_created() {
+    let sandbox = Sandbox::new();
+    // (the task's review, the field named, a part of the message)
+    let cases = [
+        (
+            json!("yes"),
+            "review",
+            "must be true or an object, got the string \"yes\"",
+        ),
+        (
+            json!({"required": "no"}),
+            "review.required",
+            "must be true or false, got the string \"no\"",
+        ),
+        (
+            json!({"prompt": ""}),
+            "review.prompt",
+            "must be a non-empty string",
+        ),
+        (json!({"modle": "opus"}), "review.modle", "unknown field"),
+    ];
+    for (review, field, message) in cases {
+        let tasks =
+            sandbox.tasks_json(&json!({"tasks": [{"name": "a", "prompt": "p", "review": review}]}));
+        let run = sandbox.porch_run_tasks(&tasks).run();
+        run.expect_code(2)
+            .expect_stderr(&format!("tasks[0] (\"a\"): field `{field}`: {message}"))
+            .expect_stderr("hint:");
+        assert_eq!(sandbox.branches(), ["main"], "{run}");
+        assert!(!Path::new(&sandbox.worktree("a")).exists(), "{run}");
+    }
+}
+
+#[test]
+fn a_dry_run_shows_each_tasks_reviewer() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({
+        "defaults": {"model": "sonnet"},
+        "tasks": [
+            {"name": "a", "prompt": "p", "review": true},
+            {"name": "b", "prompt": "p", "review": {"model": "opus", "required": false}},
+            {"name": "c", "prompt": "p"}
+        ]
+    }));
+    let shown = sandbox.porch_run_tasks(&tasks).arg("--dry-run").run();
+    shown
+        .expect_code(0)
+        .expect_stdout(
+            "review    a read-only reviewer, model sonnet; request_changes fails the task",
+        )
+        .expect_stdout("review    a read-only reviewer, model opus; the verdict is recorded only");
+    let json = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--dry-run", "--json"])
+        .run();
+    json.expect_code(0);
+    let plan: Value = serde_json::from_str(&json.stdout()).unwrap();
+    let reviews: Vec<&Value> = (plan["tasks"].as_array().unwrap().iter())
+        .map(|t| &t["review"])
+        .collect();
+    assert_eq!(
+        reviews,
+        [
+            &json!({"model": "sonnet", "required": true}),
+            &json!({"model": "opus", "required": false}),
+            &Value::Null
+        ]
+    );
+}
+
+#[test]
+fn the_reviewer_runs_within_the_tasks_timeout_and_the_runs_budget() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "slow", "prompt": "@write a.txt a", "timeout": "2s",
+         "review": {"prompt": answering(&verdict("approve", "ok"), "@sleep 60\n")}},
+    ]}));
+    sandbox.porch_run_tasks(&tasks).run().expect_code(1);
+    let results = sandbox.results();
+    let slow = task(&results, "slow");
+    assert_eq!(slow["status"], "timed_out", "{slow:#}");
+    assert_eq!(
+        slow["error"], "timed out after 2s during the review; the work is committed",
+        "{slow:#}"
+    );
+    assert_eq!(sandbox.git(&["show", "task/slow:a.txt"]).trim(), "a");
+
+    // The session spent the whole budget: no reviewer starts, and a required review fails.
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "costly", "prompt": "@write b.txt b\n@cost 0.5",
+         "review": {"prompt": answering(&verdict("approve", "ok"), "")}},
+    ]}));
+    sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--max-cost-usd", "0.5"])
+        .run()
+        .expect_code(1);
+    let results = sandbox.results();
+    let costly = task(&results, "costly");
+    assert_eq!(
+        costly["error"], "review failed: not reviewed: the run's budget is spent (--max-cost-usd)",
+        "{costly:#}"
+    );
+    assert!(costly["review"]["session_id"].is_null(), "{costly:#}");
+}
+
+#[test]
+fn ctrl_c_during_the_review_interrupts_the_task_and_keeps_the_work() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let pid_file = sandbox.path().join("reviewer.pid");
+    let never = sandbox.path().join("never");
+    let review = format!("@pid {}\n@wait-for {}", pid_file.display(), never.display());
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "a", "prompt": "@write a.txt a", "review": {"prompt": review}},
+    ]}));
+    let mut porch = sandbox.porch_run_tasks(&tasks).spawn("run");
+    let reviewer = read_pid(&pid_file);
+    porch.signal("INT");
+    let run = porch.wait();
+    run.expect_code(130);
+    assert_gone(reviewer, "the reviewer");
+    let results = sandbox.results();
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "interrupted", "{a:#}");
+    assert!(
+        text(&a["error"]).ends_with("during the review; the work is committed"),
+        "{a:#}"
+    );
+    assert_eq!(sandbox.git(&["show", "task/a:a.txt"]).trim(), "a");
+}
