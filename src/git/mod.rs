@@ -21,8 +21,8 @@ pub use commit::{
     LeaveOut, commit_all, identity_overrides, restart_branch, snapshot, untracked_files,
 };
 pub use contents::{
-    DiffStats, Tracked, changed_paths, diff_stats, has_commit, ignored_paths, is_dirty, is_tracked,
-    porcelain_status, raw_diff, tracked_at, tree_changes,
+    BranchDiff, DiffStats, Tracked, branch_diff, changed_paths, diff_stats, has_commit,
+    ignored_paths, is_dirty, is_tracked, porcelain_status, tracked_at, tree_changes,
 };
 pub use merge::{
     Merged, abort_merge, branch_contains, conflicted_files, fast_forward, merge_commits,

@@ -109,3 +109,43 @@ fn a_raised_limit_is_news_but_no_problem() {
         "{stdout}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A task's cost in git processes
+
+/// The git calls porch makes for a task that writes one file (no copy, setup or check): at most
+/// 8 that run in its worktree or name its branch (make the branch and the worktree, check it
+/// out, read it, add, commit, the ignored-file check, the diff), and at most 4 for the run
+/// around it. Counted with a `git` first on PATH that logs each call, so that a repeated or
+/// retried call cannot creep back unseen.
+#[test]
+fn a_task_that_writes_one_file_costs_at_most_eight_git_processes() {
+    let sandbox = Sandbox::new();
+    let calls = sandbox.path().join("git-calls");
+    let path = fake_git(&sandbox, &format!("echo \"$*\" >> '{}'", calls.display()));
+    let tasks = sandbox.tasks(&[("lone", "@write lone.txt done")]);
+    let run = sandbox.porch_run_tasks(&tasks).env("PATH", path).run();
+    run.expect_code(0);
+    let results = sandbox.results();
+    let lone = task(&results, "lone");
+    assert_eq!(lone["status"], "succeeded", "{run}");
+    assert_eq!(lone["commits"], 1, "{results:#}");
+    assert_eq!(lone["files_changed"], 1, "{results:#}");
+    assert_eq!(sandbox.git(&["show", "task/lone:lone.txt"]).trim(), "done");
+
+    let lines = file_lines(&calls);
+    let worktree = sandbox.worktree("lone");
+    let (for_task, for_run): (Vec<&String>, Vec<&String>) = lines.iter().partition(|call| {
+        call.contains(&worktree.display().to_string()) || call.contains("task/lone")
+    });
+    assert!(
+        for_task.len() <= 8,
+        "{} for the task: {for_task:#?}",
+        for_task.len()
+    );
+    assert!(
+        for_run.len() <= 4,
+        "{} for the run: {for_run:#?}",
+        for_run.len()
+    );
+}
