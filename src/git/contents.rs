@@ -95,19 +95,40 @@ fn parse_branch_diff(text: &str) -> BranchDiff {
 }
 
 /// Every path `branch` changes against `base_commit`, both sides of a rename included, as git
-/// spells them (NUL-separated, so that no name is quoted or split).
-pub fn changed_paths(dir: &Path, base_commit: &str, branch: &str) -> Result<Vec<String>, GitError> {
+/// spells them (NUL-separated, so that no name is quoted or split), each with what it holds
+/// afterwards: `MODE OBJECT`, or `None` when the branch deletes it.
+pub fn changed_entries(
+    dir: &Path,
+    base_commit: &str,
+    branch: &str,
+) -> Result<Vec<(String, Option<String>)>, GitError> {
     let head = format!("refs/heads/{branch}");
     let args = [
         "diff",
-        "--name-only",
+        "--raw",
         "-z",
         "--no-renames",
+        "--no-abbrev",
         base_commit,
         &head,
         "--",
     ];
-    Ok(nul_separated(&run_bytes(dir, &args)?).collect())
+    let fields: Vec<String> = nul_separated(&run_bytes(dir, &args)?).collect();
+    Ok(fields
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            // `:OLDMODE NEWMODE OLDID NEWID STATUS`, then the path.
+            [meta, path] => {
+                let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+                let [_, mode, _, object, status] = parts[..] else {
+                    return None;
+                };
+                let after = (!status.starts_with('D')).then(|| format!("{mode} {object}"));
+                Some((path.clone(), after))
+            }
+            _ => None,
+        })
+        .collect())
 }
 
 /// What `to` changes against `from`, as (git's status letter, path): `A` a path `from` has

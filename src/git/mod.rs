@@ -21,7 +21,7 @@ pub use commit::{
     LeaveOut, commit_all, identity_overrides, restart_branch, snapshot, untracked_files,
 };
 pub use contents::{
-    BranchDiff, DiffStats, Tracked, branch_diff, changed_paths, diff_stats, has_commit,
+    BranchDiff, DiffStats, Tracked, branch_diff, changed_entries, diff_stats, has_commit,
     ignored_paths, is_dirty, is_tracked, porcelain_status, tracked_at, tree_changes,
 };
 pub use merge::{
