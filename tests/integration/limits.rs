@@ -21,7 +21,9 @@ fn under_a_rate_limit_porch_lowers_its_concurrency_and_every_task_succeeds() {
         &["-j", "6", "--retries", "6", "--retry-backoff", "100ms"],
     );
     run.expect_code(0);
-    run.expect_stdout("[porch] rate limited (429): 6 → 3 sessions at once");
+    // Each refusal lowers the limit to the sessions the API is not refusing: one step each,
+    // in an order the sessions decide.
+    run.expect_stdout("[porch] rate limited (429): 6 → 5 sessions at once");
     let results = sandbox.results();
     for name in names {
         assert_eq!(task(&results, name)["status"], "succeeded", "{run}");
@@ -79,7 +81,7 @@ fn one_slot_api(sandbox: &Sandbox) -> Value {
     rate_limited(&slots, &["t0", "t1", "t2"], "1 6 100", "0.3")
 }
 
-const LIMITED: &str = "rate limited (429): 3 → 1 session at once";
+const LIMITED: &str = "rate limited (429): 2 → 1 session at once";
 const RAISED: &str = "1 session served without a rate limit: 1 → 2 sessions at once";
 
 #[test]
