@@ -271,7 +271,9 @@ impl Governor {
     }
 
     /// Picks the sessions to stop so that no more run than the limit allows, among those the
-    /// API never answered that wait in a retry, the last in file order first.
+    /// API never answered, the last in file order first: those that wait in a retry; then,
+    /// while a session the API has answered waits in one (it may hold work, and would fail once
+    /// the CLI gives up), those whose request may be in flight, to give it their place.
     fn shed_over_limit(&mut self) -> Vec<usize> {
         let counted = self
             .sessions
@@ -279,14 +281,19 @@ impl Governor {
             .filter(|s| s.running && !s.shedding)
             .count();
         let excess = counted.saturating_sub(self.limit.limit());
+        let working_refused = (self.sessions.iter())
+            .any(|s| s.running && !s.shedding && s.ever_answered && s.refused);
         let mut shed = Vec::new();
-        for (index, session) in self.sessions.iter_mut().enumerate().rev() {
-            if shed.len() == excess {
-                break;
-            }
-            if session.running && !session.shedding && !session.ever_answered && session.refused {
-                session.shedding = true;
-                shed.push(index);
+        for in_flight_too in [false, working_refused] {
+            for (index, session) in self.sessions.iter_mut().enumerate().rev() {
+                if shed.len() == excess {
+                    return shed;
+                }
+                let idle = !session.ever_answered && (session.refused || in_flight_too);
+                if session.running && !session.shedding && idle {
+                    session.shedding = true;
+                    shed.push(index);
+                }
             }
         }
         shed
@@ -517,6 +524,19 @@ mod tests {
         // A second refusal of one being shed changes nothing.
         assert_eq!(g.observe(4, RETRY_429), Reaction::default());
         assert_eq!(g.limit().limit(), 2);
+    }
+
+    #[test]
+    fn a_refused_session_that_holds_work_gets_the_place_of_one_that_did_nothing_yet() {
+        // 0 and 1 were answered; 2 started when the limit rose to 3 and its request may hold
+        // the place 0's next request is refused for.
+        let mut g = governor(8, &[0, 1, 2], &[0, 1]);
+        let reaction = g.observe(0, RETRY_429);
+        assert_eq!((g.limit().limit(), reaction.shed), (2, vec![2]));
+        // Without a refused session that holds work, one in flight is left alone.
+        let mut g = governor(8, &[0, 1, 2, 3], &[0]);
+        assert_eq!(g.observe(3, RETRY_429).shed, [3]);
+        assert_eq!((g.limit().limit(), g.sessions[2].shedding), (3, false));
     }
 
     #[test]
