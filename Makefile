@@ -1,7 +1,7 @@
 # porch: the commands README.md gives. `make test` is what CI runs (through .ci/run).
 CARGO ?= cargo
 
-.PHONY: build release test lint demo static static-check clean bench e2e
+.PHONY: build release test lint demo static static-check clean bench e2e e2e-bench
 
 build:
 	$(CARGO) build --locked
@@ -22,6 +22,12 @@ lint:
 # scripted Messages API on 127.0.0.1, in a loopback-only network namespace where possible.
 e2e:
 	tests/e2e/run.sh
+
+# Adaptive concurrency with the real claude CLI against an API serving 2 requests at once:
+# porch with no -j against porch -j 2, side by side, 3 times (docs/performance.md). About five
+# minutes; not part of `make e2e`.
+e2e-bench:
+	tests/e2e/run.sh bench
 
 # A real `porch run` over a throwaway repository with the fixture agent.
 demo: release

@@ -645,8 +645,8 @@ impl Queue<'_> {
     ) -> Resolution {
         let dir = &self.scratch.dir;
         let touched = |t: &StoredTask| {
-            let changed = git::changed_paths(dir, &t.base_commit, &t.branch).unwrap_or_default();
-            changed.iter().any(|path| files.contains(path))
+            let changed = git::changed_entries(dir, &t.base_commit, &t.branch).unwrap_or_default();
+            changed.iter().any(|(path, _)| files.contains(path))
         };
         let merged: Vec<Side> = (before_it.iter())
             .filter(|(t, outcome)| outcome.changed() && touched(t))

@@ -1,16 +1,18 @@
-//! How many sessions may run at once while the API rate-limits: additive increase,
-//! multiplicative decrease (AIMD), as TCP does with its congestion window. Pure: the scheduler
-//! reports what the sessions tell (a rate limit, an answer from the API) and asks how many may
-//! run and whether a start must wait.
+//! How many sessions may run at once while the API rate-limits: additive increase, as TCP does
+//! with its congestion window, and a decrease to what the API is seen to take. Pure: the
+//! scheduler reports what the sessions tell (a rate limit, an answer from the API) and asks how
+//! many may run and whether a start must wait.
 //!
-//! The rules, and why:
+//! The rules, and why (docs/design.md, "Rate limits", has the measurements):
 //! - The limit starts at `-j` (or the memory cap): a run the API does not limit behaves exactly
 //!   as it did without adaptation.
 //! - A rate-limit signal (an `api_retry` event or a failed result with status 429, 529 or none,
-//!   the API unreachable) halves the limit, but never below the number of sessions the API is
-//!   serving at that moment (they prove that much capacity; idling their slots would only slow
-//!   the run) and never below 1. Twenty sessions hitting the limit at once thus bring it down in
-//!   a few halvings to what the API serves, not to 1.
+//!   the API unreachable) lowers the limit to the sessions running that the API is not refusing
+//!   (answered, or whose request may be in flight), and never below 1. Halving was tried: with
+//!   the real CLI nothing says a session is served until its first answer arrives, so sessions
+//!   started together and refused one after another halved it once each (8 → 4 → 2 → 1) below
+//!   what the API served. Lowered to what is not refused, a burst of refusals from one round
+//!   lowers it once, to the same place, however many there are.
 //! - Each session the API serves after the last change counts; when as many have been served
 //!   as the limit allows at once (one round), the limit grows by one, up to `-j`.
 
@@ -18,8 +20,6 @@ use std::time::{Duration, Instant};
 
 use crate::agent::ApiEvent;
 
-/// A signal divides the limit by this.
-pub const DECREASE_DIVISOR: usize = 2;
 /// The limit grows by this once a round of sessions has been served without a signal.
 pub const INCREASE_STEP: usize = 1;
 
@@ -101,20 +101,18 @@ impl AdaptiveLimit {
         self.events
     }
 
-    /// What a session said. `served` is how many running sessions the API is serving now
-    /// (answered since their last rate limit).
-    pub fn observe(&mut self, signal: Signal, served: usize) -> Option<Change> {
+    /// What a session said. `standing` is how many running sessions the API is not refusing
+    /// now (answered since their last rate limit, or whose request may be in flight).
+    pub fn observe(&mut self, signal: Signal, standing: usize) -> Option<Change> {
         match signal {
-            Signal::RateLimited { status } => self.rate_limited(status, served),
+            Signal::RateLimited { status } => self.rate_limited(status, standing),
             Signal::Served => self.served(),
         }
     }
 
-    fn rate_limited(&mut self, status: Option<u16>, served: usize) -> Option<Change> {
+    fn rate_limited(&mut self, status: Option<u16>, standing: usize) -> Option<Change> {
         self.events += 1;
-        let to = (self.limit / DECREASE_DIVISOR)
-            .max(served)
-            .clamp(1, self.limit);
+        let to = standing.clamp(1, self.limit);
         self.change(to, Cause::RateLimited(status))
     }
 
@@ -143,9 +141,11 @@ impl AdaptiveLimit {
 /// What the API has told about each task's running session, and the limit it adds up to.
 ///
 /// A session the API has not answered yet has done nothing: no tool ran, nothing was written,
-/// nothing was spent. When the limit falls below the sessions running, such sessions are stopped
-/// ("shed", newest in file order first) and start again when a slot is free, instead of
-/// waiting out the CLI's retries and failing with a 429 that costs a retry.
+/// nothing was spent. When the limit falls below the sessions running, such sessions that wait
+/// in a retry (refused: their last event is an `api_retry`) are stopped ("shed", newest in file
+/// order first) and start again when a slot is free, instead of waiting out the CLI's retries
+/// and failing with a 429 that costs a retry. One whose request may be in flight is left to
+/// run: it may be the one the API is serving; refused, it is shed then.
 #[derive(Debug)]
 pub struct Governor {
     limit: AdaptiveLimit,
@@ -161,6 +161,8 @@ struct SessionState {
     /// Answered since its start or its last retry: the API is serving it.
     answered: bool,
     ever_answered: bool,
+    /// Its last word about the API was a retry or giving up: no request of it is in flight.
+    refused: bool,
     /// Asked to stop: it no longer counts against the limit.
     shedding: bool,
 }
@@ -234,9 +236,10 @@ impl Governor {
             let first = !session.answered;
             session.answered = true;
             session.ever_answered = true;
+            session.refused = false;
             session.shedding = false;
             let change = first
-                .then(|| self.limit.observe(Signal::Served, self.served()))
+                .then(|| self.limit.observe(Signal::Served, self.standing()))
                 .flatten();
             return Reaction {
                 change,
@@ -244,29 +247,33 @@ impl Governor {
             };
         }
         session.answered = false;
+        session.refused = true;
         if !event.is_rate_limit() {
             return Reaction::default();
         }
         let signal = Signal::RateLimited {
             status: event.status(),
         };
-        let change = self.limit.observe(signal, self.served());
+        let change = self.limit.observe(signal, self.standing());
         Reaction {
             change,
             shed: self.shed_over_limit(),
         }
     }
 
-    /// Sessions running and the API serving them now.
-    fn served(&self) -> usize {
+    /// Sessions running that the API is not refusing now: served, or whose request may be in
+    /// flight. Not those being shed.
+    fn standing(&self) -> usize {
         self.sessions
             .iter()
-            .filter(|s| s.running && s.answered)
+            .filter(|s| s.running && !s.shedding && !s.refused)
             .count()
     }
 
     /// Picks the sessions to stop so that no more run than the limit allows, among those the
-    /// API never answered, the last in file order first.
+    /// API never answered, the last in file order first: those that wait in a retry; then,
+    /// while a session the API has answered waits in one (it may hold work, and would fail once
+    /// the CLI gives up), those whose request may be in flight, to give it their place.
     fn shed_over_limit(&mut self) -> Vec<usize> {
         let counted = self
             .sessions
@@ -274,14 +281,19 @@ impl Governor {
             .filter(|s| s.running && !s.shedding)
             .count();
         let excess = counted.saturating_sub(self.limit.limit());
+        let working_refused = (self.sessions.iter())
+            .any(|s| s.running && !s.shedding && s.ever_answered && s.refused);
         let mut shed = Vec::new();
-        for (index, session) in self.sessions.iter_mut().enumerate().rev() {
-            if shed.len() == excess {
-                break;
-            }
-            if session.running && !session.shedding && !session.ever_answered {
-                session.shedding = true;
-                shed.push(index);
+        for in_flight_too in [false, working_refused] {
+            for (index, session) in self.sessions.iter_mut().enumerate().rev() {
+                if shed.len() == excess {
+                    return shed;
+                }
+                let idle = !session.ever_answered && (session.refused || in_flight_too);
+                if session.running && !session.shedding && idle {
+                    session.shedding = true;
+                    shed.push(index);
+                }
             }
         }
         shed
@@ -308,39 +320,42 @@ mod tests {
     }
 
     #[test]
-    fn a_rate_limit_halves_the_limit_but_not_below_what_the_api_serves_nor_below_one() {
-        // (ceiling, sessions served at the signal, limit after it)
+    fn a_rate_limit_lowers_the_limit_to_the_sessions_not_refused_but_not_below_one() {
+        // (ceiling, sessions not refused at the signal, limit after it)
         let cases = [
-            (24, 0, 12),
-            (24, 3, 12),
+            (24, 0, 1),
+            (24, 3, 3),
             (24, 20, 20),
             (6, 3, 3),
-            (6, 0, 3),
-            (3, 0, 1),
+            (6, 5, 5),
             (2, 0, 1),
             (1, 0, 1),
             (1, 5, 1),
-            // Serving more than the limit allows (sessions started before it fell): no rise.
+            // More sessions standing than the limit allows (started before it fell): no rise.
             (4, 9, 4),
         ];
-        for (ceiling, served, expected) in cases {
+        for (ceiling, standing, expected) in cases {
             assert_eq!(
-                limits_after(ceiling, &[(LIMIT_429, served)]),
+                limits_after(ceiling, &[(LIMIT_429, standing)]),
                 [expected],
-                "-j {ceiling}, {served} served"
+                "-j {ceiling}, {standing} not refused"
             );
         }
     }
 
     #[test]
-    fn a_burst_of_signals_settles_on_what_the_api_serves() {
-        // 24 sessions start, the API serves 3: the others' retries come one after another.
-        let burst = vec![(LIMIT_429, 3); 6];
-        assert_eq!(limits_after(24, &burst), [12, 6, 3, 3, 3, 3]);
+    fn a_burst_of_refusals_from_one_round_lowers_the_limit_once_to_what_the_api_takes() {
+        // The real CLI: 8 sessions start together, the API takes 2; the 6 others are refused
+        // one after another before any first answer. Halving went 8 → 4 → 2 → 1.
+        let burst: Vec<(Signal, usize)> =
+            (2..8).rev().map(|standing| (LIMIT_429, standing)).collect();
+        assert_eq!(limits_after(8, &burst), [7, 6, 5, 4, 3, 2]);
+        // A refusal repeated by a session already counted lowers nothing more.
+        assert_eq!(limits_after(8, &[(LIMIT_429, 2), (LIMIT_429, 2)]), [2, 2]);
         let unreachable = Signal::RateLimited { status: None };
         assert_eq!(
-            limits_after(8, &[(unreachable, 0); 4]),
-            [4, 2, 1, 1],
+            limits_after(8, &[(unreachable, 3), (unreachable, 0)]),
+            [3, 1],
             "nothing served: down to one"
         );
     }
@@ -348,7 +363,7 @@ mod tests {
     #[test]
     fn the_limit_grows_by_one_per_round_of_sessions_served_up_to_the_ceiling() {
         let served = (Signal::Served, 0);
-        let mut signals = vec![(LIMIT_429, 0), (LIMIT_429, 0)]; // 8 → 4 → 2
+        let mut signals = vec![(LIMIT_429, 4), (LIMIT_429, 2)]; // 8 → 4 → 2
         signals.extend([served; 9]);
         assert_eq!(
             limits_after(8, &signals),
@@ -381,13 +396,13 @@ mod tests {
     #[test]
     fn the_changes_say_what_moved_the_limit() {
         let mut limit = AdaptiveLimit::new(6);
-        let change = limit.observe(LIMIT_429, 0).unwrap();
+        let change = limit.observe(LIMIT_429, 3).unwrap();
         assert_eq!(
             change.describe(),
             "rate limited (429): 6 → 3 sessions at once"
         );
         let overloaded = Signal::RateLimited { status: Some(529) };
-        let change = limit.observe(overloaded, 0).unwrap();
+        let change = limit.observe(overloaded, 1).unwrap();
         assert_eq!(
             change.describe(),
             "rate limited (529): 3 → 1 session at once"
@@ -409,8 +424,8 @@ mod tests {
     #[test]
     fn lowest_and_events_count_every_signal() {
         let mut limit = AdaptiveLimit::new(4);
-        for (signal, served) in [(LIMIT_429, 0), (LIMIT_429, 0), (LIMIT_429, 0)] {
-            limit.observe(signal, served);
+        for (signal, standing) in [(LIMIT_429, 2), (LIMIT_429, 0), (LIMIT_429, 0)] {
+            limit.observe(signal, standing);
         }
         for _ in 0..3 {
             limit.observe(Signal::Served, 0);
@@ -450,9 +465,10 @@ mod tests {
     }
 
     #[test]
-    fn sessions_the_api_never_answered_are_shed_down_to_the_limit_newest_first() {
-        // (running, answered, who is rate limited, limit after, shed)
+    fn sessions_refused_before_any_answer_are_shed_down_to_the_limit_newest_first() {
+        // (running, answered, refused before, who is rate limited now, limit after, shed)
         type Case = (
+            &'static [usize],
             &'static [usize],
             &'static [usize],
             usize,
@@ -460,32 +476,80 @@ mod tests {
             &'static [usize],
         );
         let cases: &[Case] = &[
-            // 6 running under -j 6, 2 served: 6 → 3; the three newest unanswered stop.
-            (&[0, 1, 2, 3, 4, 5], &[0, 1], 5, 3, &[5, 4, 3]),
+            // 6 running under -j 6, 2 served, 3 refused and now 5: 3 → 2 are left standing.
+            (
+                &[0, 1, 2, 3, 4, 5],
+                &[0, 1],
+                &[2, 3, 4],
+                5,
+                2,
+                &[5, 4, 3, 2],
+            ),
+            // Only 5 refused: the others' requests may be in flight; they stay.
+            (&[0, 1, 2, 3, 4, 5], &[0, 1], &[], 5, 5, &[5]),
             // Served sessions are never shed, even when that leaves more than the limit.
-            (&[0, 1, 2, 3], &[0, 1, 2], 3, 3, &[3]),
-            (&[0, 1, 2, 3], &[0, 1, 2, 3], 3, 3, &[]),
+            (&[0, 1, 2, 3], &[0, 1, 2], &[], 3, 3, &[3]),
+            (&[0, 1, 2, 3], &[0, 1, 2, 3], &[], 3, 3, &[]),
             // Under the limit after the fall: nothing to shed.
-            (&[0, 1], &[], 1, 3, &[]),
+            (&[0], &[], &[], 0, 1, &[]),
         ];
-        for (running, answered, limited, limit, shed) in cases {
+        for (running, answered, refused, limited, limit, shed) in cases {
             let mut g = governor(6, running, answered);
+            for &index in *refused {
+                g.sessions[index].refused = true;
+            }
             let reaction = g.observe(*limited, RETRY_429);
             assert_eq!(
                 (g.limit().limit(), reaction.shed.as_slice()),
                 (*limit, *shed),
-                "running {running:?}, answered {answered:?}"
+                "running {running:?}, answered {answered:?}, refused {refused:?}"
             );
         }
     }
 
     #[test]
+    fn sessions_started_together_and_refused_one_by_one_leave_what_the_api_takes() {
+        // The real CLI: 8 start, the API takes 0 and 1 and answers neither for seconds.
+        let mut g = governor(8, &[0, 1, 2, 3, 4, 5, 6, 7], &[]);
+        let mut shed = Vec::new();
+        for index in [7, 2, 5, 3, 6, 4] {
+            shed.extend(g.observe(index, RETRY_429).shed);
+        }
+        assert_eq!(g.limit().limit(), 2, "not 1: two requests are in flight");
+        assert_eq!(
+            shed,
+            [7, 2, 5, 3, 6, 4],
+            "each refused one goes as it is refused"
+        );
+        // A second refusal of one being shed changes nothing.
+        assert_eq!(g.observe(4, RETRY_429), Reaction::default());
+        assert_eq!(g.limit().limit(), 2);
+    }
+
+    #[test]
+    fn a_refused_session_that_holds_work_gets_the_place_of_one_that_did_nothing_yet() {
+        // 0 and 1 were answered; 2 started when the limit rose to 3 and its request may hold
+        // the place 0's next request is refused for.
+        let mut g = governor(8, &[0, 1, 2], &[0, 1]);
+        let reaction = g.observe(0, RETRY_429);
+        assert_eq!((g.limit().limit(), reaction.shed), (2, vec![2]));
+        // Without a refused session that holds work, one in flight is left alone.
+        let mut g = governor(8, &[0, 1, 2, 3], &[0]);
+        assert_eq!(g.observe(3, RETRY_429).shed, [3]);
+        assert_eq!((g.limit().limit(), g.sessions[2].shedding), (3, false));
+    }
+
+    #[test]
     fn a_session_being_shed_is_not_shed_twice_nor_counted() {
         let mut g = governor(6, &[0, 1, 2, 3, 4, 5], &[0]);
-        assert_eq!(g.observe(5, RETRY_429).shed, [5, 4, 3]); // 6 → 3
-        // 3 → 1 (one served): of the three left, one is answered; two more go.
-        assert_eq!(g.observe(2, RETRY_429).shed, [2, 1]);
-        assert_eq!(g.observe(1, RETRY_429).shed, Vec::<usize>::new());
+        for index in [3, 4] {
+            g.sessions[index].refused = true;
+        }
+        assert_eq!(g.observe(5, RETRY_429).shed, [5, 4, 3]); // 6 → 3 standing
+        // One more refused: 3 → 2, and it goes.
+        assert_eq!(g.observe(2, RETRY_429).shed, [2]);
+        assert_eq!(g.observe(2, RETRY_429).shed, Vec::<usize>::new());
+        assert_eq!(g.limit().limit(), 2);
     }
 
     #[test]
@@ -502,7 +566,7 @@ mod tests {
             assert_eq!(g.observe(0, event), Reaction::default(), "{event:?}");
             assert_eq!(g.limit().limit(), 4);
         }
-        let mut g = governor(4, &[0], &[]);
+        let mut g = governor(4, &[0, 1, 2], &[]);
         let gave_up = g.observe(0, ApiEvent::GaveUp { status: Some(529) });
         assert_eq!(gave_up.change.map(|c| c.to), Some(2));
     }

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,34 +51,27 @@ pub fn find(repo_dir: &Path, tasks: &[TaskResult]) -> Found {
     let mut problems = Vec::new();
     let changed = in_parallel(&succeeded, |&i| {
         let task = &tasks[i];
-        git::changed_paths(repo_dir, &task.base_commit, &task.branch)
+        git::changed_entries(repo_dir, &task.base_commit, &task.branch)
     });
     let mut branches = Vec::new();
-    for (&i, paths) in succeeded.iter().zip(changed) {
-        match paths {
-            Ok(paths) => branches.push(Branch {
+    for (&i, entries) in succeeded.iter().zip(changed) {
+        match entries {
+            Ok(entries) => branches.push(Branch {
                 index: i,
                 group: tasks[i].group.as_deref(),
-                paths,
+                paths: entries.iter().map(|(path, _)| path.clone()).collect(),
+                after: entries.into_iter().collect(),
             }),
             Err(err) => problems.push(format!("{}: {err}", tasks[i].name)),
         }
     }
-    // A branch built on the other (`depends_on`) holds its work: merging them cannot conflict,
-    // and their shared files are no news.
-    let pairs: Vec<Pair> = overlapping_pairs(&branches)
-        .into_iter()
-        .filter(|pair| {
-            let (a, b) = (&tasks[pair.a].branch, &tasks[pair.b].branch);
-            let built_on = |x: &str, y: &str| git::branch_contains(repo_dir, x, y).unwrap_or(false);
-            !built_on(b, a) && !built_on(a, b)
-        })
-        .collect();
+    let (plain, pairs) = pairs_to_merge(repo_dir, tasks, &branches);
     let merged = in_parallel(&pairs, |pair| {
         git::merge_conflicts(repo_dir, &tasks[pair.a].branch, &tasks[pair.b].branch)
     });
     let mut conflicts = Vec::new();
-    for (pair, merged) in pairs.into_iter().zip(merged) {
+    let plainly = plain.into_iter().map(|pair| (pair, Ok(Vec::new())));
+    for (pair, merged) in pairs.into_iter().zip(merged).chain(plainly) {
         let names = [tasks[pair.a].name.clone(), tasks[pair.b].name.clone()];
         match merged {
             Ok(conflicting) => conflicts.push(Conflict {
@@ -92,11 +86,39 @@ pub fn find(repo_dir: &Path, tasks: &[TaskResult]) -> Found {
             Err(err) => problems.push(format!("{} and {}: {err}", names[0], names[1])),
         }
     }
+    conflicts.sort_by_key(|c| order_of(tasks, &c.tasks));
     Found {
         conflicts,
         note: (!problems.is_empty())
             .then(|| format!("git could not compare: {}", problems.join("; "))),
     }
+}
+
+/// The overlapping pairs worth a look, split into those known to merge cleanly without git
+/// and those git must merge. A branch built on the other (`depends_on`) holds its work:
+/// merging them cannot conflict, and their shared files are no news. Two branches that started
+/// from one commit were not built on each other (a dependant starts from its dependency's
+/// work): git is not asked, which spares two processes a pair when many tasks change one file.
+fn pairs_to_merge(
+    repo_dir: &Path,
+    tasks: &[TaskResult],
+    branches: &[Branch],
+) -> (Vec<Pair>, Vec<Pair>) {
+    let by_index: BTreeMap<usize, &Branch> = branches.iter().map(|b| (b.index, b)).collect();
+    let one_base = |pair: &Pair| tasks[pair.a].base_commit == tasks[pair.b].base_commit;
+    overlapping_pairs(branches)
+        .into_iter()
+        .filter(|pair| {
+            if one_base(pair) {
+                return true;
+            }
+            let (a, b) = (&tasks[pair.a].branch, &tasks[pair.b].branch);
+            let built_on = |x: &str, y: &str| git::branch_contains(repo_dir, x, y).unwrap_or(false);
+            !built_on(b, a) && !built_on(a, b)
+        })
+        .partition(|pair| {
+            one_base(pair) && merges_plainly(by_index[&pair.a], by_index[&pair.b], &pair.shared)
+        })
 }
 
 /// Hides each task's `env` values in the files of its pairs: git found them by their real
@@ -122,6 +144,46 @@ struct Branch<'a> {
     index: usize,
     group: Option<&'a str>,
     paths: Vec<String>,
+    /// What each changed path holds on the branch (`MODE OBJECT`), `None` when deleted.
+    after: BTreeMap<String, Option<String>>,
+}
+
+/// Where a pair's tasks are in the file, to keep the pairs in tasks-file order.
+fn order_of(tasks: &[TaskResult], names: &[String; 2]) -> [usize; 2] {
+    names.each_ref().map(|name| {
+        (tasks.iter())
+            .position(|t| &t.name == name)
+            .unwrap_or(usize::MAX)
+    })
+}
+
+/// Whether two branches from one base merge cleanly by what they hold, without asking git:
+/// neither deletes a path (so git finds no rename to follow), each shared path ends the same
+/// on both (mode and object), and no path of one is a directory of the other's (a file
+/// against a directory). Many tasks writing one file the same way cost no merge each pair.
+fn merges_plainly(a: &Branch, b: &Branch, shared: &[String]) -> bool {
+    let deletes = |branch: &Branch| branch.after.values().any(Option::is_none);
+    if deletes(a) || deletes(b) {
+        return false;
+    }
+    if !shared
+        .iter()
+        .all(|path| a.after.get(path) == b.after.get(path))
+    {
+        return false;
+    }
+    let directories = |branch: &Branch| -> BTreeSet<String> {
+        (branch.paths.iter())
+            .flat_map(|path| {
+                path.match_indices('/')
+                    .map(|(at, _)| path[..at].to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let (dirs_a, dirs_b) = (directories(a), directories(b));
+    !a.paths.iter().any(|path| dirs_b.contains(path))
+        && !b.paths.iter().any(|path| dirs_a.contains(path))
 }
 
 /// Two branches that change the same files, by their tasks' places (`a` before `b`).
@@ -199,6 +261,45 @@ mod tests {
             index,
             group,
             paths: paths.iter().map(|p| p.to_string()).collect(),
+            after: BTreeMap::new(),
+        }
+    }
+
+    /// A branch holding `entries`: (path, object), `None` for a deleted path.
+    fn holding(entries: &[(&str, Option<&str>)]) -> Branch<'static> {
+        Branch {
+            index: 0,
+            group: None,
+            paths: entries.iter().map(|(p, _)| p.to_string()).collect(),
+            after: (entries.iter())
+                .map(|(p, object)| (p.to_string(), object.map(|o| format!("100644 {o}"))))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn only_the_same_content_with_no_deletion_and_no_file_against_a_directory_merges_plainly() {
+        let shared = ["out.txt".to_string()];
+        let same = holding(&[("out.txt", Some("aa")), ("a.txt", Some("11"))]);
+        let cases = [
+            (
+                holding(&[("out.txt", Some("aa")), ("b/c.txt", Some("22"))]),
+                true,
+            ),
+            (holding(&[("out.txt", Some("bb"))]), false),
+            (
+                holding(&[("out.txt", Some("aa")), ("old.txt", None)]),
+                false,
+            ),
+            // `a.txt` is a file on one side and a directory on the other.
+            (
+                holding(&[("out.txt", Some("aa")), ("a.txt/d", Some("33"))]),
+                false,
+            ),
+        ];
+        for (other, plain) in cases {
+            assert_eq!(merges_plainly(&same, &other, &shared), plain, "{other:?}");
+            assert_eq!(merges_plainly(&other, &same, &shared), plain, "{other:?}");
         }
     }
 

@@ -47,22 +47,31 @@ pub struct LeaveOut<'a> {
 /// outside the sparse-checkout definition is staged too (`--sparse`; without it `add --all`
 /// fails and nothing is committed, not even the work inside); files the checkout leaves out
 /// stay as they are, not deleted. `--sparse` only where the worktree is sparse: git before 2.34
-/// does not know it. What `leave_out` names is then reset to what HEAD holds, so that neither
-/// `add` nor the session's own staging puts it in the commit.
+/// does not know it. The setting is asked only when `add` fails, so that the usual worktree
+/// costs no git process for it. What `leave_out` names is then reset to what HEAD holds, so
+/// that neither `add` nor the session's own staging puts it in the commit.
 fn stage_all(dir: &Path, leave_out: &LeaveOut) -> Result<(), GitError> {
-    let mut add = vec!["add", "--all"];
-    let sparse = run(dir, &["config", "--type=bool", "core.sparseCheckout"]);
-    if sparse.is_ok_and(|value| value == "true") {
-        add.push("--sparse");
-    }
     let excludes: Vec<String> = (leave_out.repositories.iter())
         .map(|path| format!(":(exclude,literal){path}"))
         .collect();
-    if !excludes.is_empty() {
-        add.extend(["--", "."]);
-        add.extend(excludes.iter().map(String::as_str));
+    let add = |sparse: bool| {
+        let mut add = vec!["add", "--all"];
+        if sparse {
+            add.push("--sparse");
+        }
+        if !excludes.is_empty() {
+            add.extend(["--", "."]);
+            add.extend(excludes.iter().map(String::as_str));
+        }
+        run(dir, &add)
+    };
+    if let Err(err) = add(false) {
+        let sparse = run(dir, &["config", "--type=bool", "core.sparseCheckout"]);
+        if !sparse.is_ok_and(|value| value == "true") {
+            return Err(err);
+        }
+        add(true)?;
     }
-    run(dir, &add)?;
     let left: Vec<&str> = (leave_out.repositories.iter())
         .chain(&leave_out.paths)
         .copied()

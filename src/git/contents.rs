@@ -22,57 +22,86 @@ pub struct DiffStats {
 
 /// What `branch` holds that `base_commit` does not.
 pub fn diff_stats(dir: &Path, base_commit: &str, branch: &str) -> Result<DiffStats, GitError> {
-    let range = format!("{base_commit}..refs/heads/{branch}");
-    let commits = run(dir, &["rev-list", "--count", &range, "--"])?
-        .trim()
-        .parse()
-        .unwrap_or(0);
+    Ok(branch_diff(dir, base_commit, branch, None)?.stats)
+}
+
+/// A branch's changes against its base from one `git diff`: the counts, and the raw entries
+/// (modes and full object ids, `OLDMODE NEWMODE OLDID NEWID STATUS` then the path, each field
+/// NUL-terminated as `--raw -z` gives them) that say which entries are links to commits.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct BranchDiff {
+    pub stats: DiffStats,
+    pub raw: String,
+}
+
+/// What `branch` holds against `base_commit`, read in one `git diff --raw --numstat` (renames
+/// as a deletion and an addition). `known_commits` is the number of commits when the caller
+/// knows it (porch made the branch's only commit), which spares a `git rev-list`.
+pub fn branch_diff(
+    dir: &Path,
+    base_commit: &str,
+    branch: &str,
+    known_commits: Option<u64>,
+) -> Result<BranchDiff, GitError> {
     let head = format!("refs/heads/{branch}");
+    let commits = match known_commits {
+        Some(commits) => commits,
+        None => {
+            let range = format!("{base_commit}..{head}");
+            run(dir, &["rev-list", "--count", &range, "--"])?
+                .trim()
+                .parse()
+                .unwrap_or(0)
+        }
+    };
     let args = [
         "diff",
+        "--raw",
         "--numstat",
+        "-z",
         "--no-renames",
+        "--no-abbrev",
         base_commit,
         &head,
         "--",
     ];
-    let numstat = run(dir, &args)?;
-    let mut stats = DiffStats {
-        commits,
-        ..DiffStats::default()
-    };
-    for line in numstat.lines() {
-        let mut fields = line.splitn(3, '\t');
-        let (Some(added), Some(removed)) = (fields.next(), fields.next()) else {
+    let mut diff = parse_branch_diff(&String::from_utf8_lossy(&run_bytes(dir, &args)?));
+    diff.stats.commits = commits;
+    Ok(diff)
+}
+
+/// Splits `git diff --raw --numstat -z`: raw entries (a `:` field, then the path) first, then
+/// one `ADDED<TAB>DELETED<TAB>PATH` field a file (`-` for a binary file: a file with no lines).
+fn parse_branch_diff(text: &str) -> BranchDiff {
+    let mut diff = BranchDiff::default();
+    let mut fields = text.split('\0').filter(|field| !field.is_empty());
+    while let Some(field) = fields.next() {
+        if field.starts_with(':') {
+            let Some(path) = fields.next() else { break };
+            diff.raw.push_str(&format!("{field}\0{path}\0"));
+            continue;
+        }
+        let mut counts = field.splitn(3, '\t');
+        let (Some(added), Some(removed), Some(_path)) =
+            (counts.next(), counts.next(), counts.next())
+        else {
             continue;
         };
-        stats.files_changed += 1;
-        // Binary files show "-": they count as changed files with no lines.
-        stats.insertions += added.parse::<u64>().unwrap_or(0);
-        stats.deletions += removed.parse::<u64>().unwrap_or(0);
+        diff.stats.files_changed += 1;
+        diff.stats.insertions += added.parse::<u64>().unwrap_or(0);
+        diff.stats.deletions += removed.parse::<u64>().unwrap_or(0);
     }
-    Ok(stats)
+    diff
 }
 
 /// Every path `branch` changes against `base_commit`, both sides of a rename included, as git
-/// spells them (NUL-separated, so that no name is quoted or split).
-pub fn changed_paths(dir: &Path, base_commit: &str, branch: &str) -> Result<Vec<String>, GitError> {
-    let head = format!("refs/heads/{branch}");
-    let args = [
-        "diff",
-        "--name-only",
-        "-z",
-        "--no-renames",
-        base_commit,
-        &head,
-        "--",
-    ];
-    Ok(nul_separated(&run_bytes(dir, &args)?).collect())
-}
-
-/// `git diff --raw -z` of `branch` against `base`, full object ids, renames as a deletion and
-/// an addition: the modes and ids of every changed entry, links to commits included.
-pub fn raw_diff(dir: &Path, base: &str, branch: &str) -> Result<String, GitError> {
+/// spells them (NUL-separated, so that no name is quoted or split), each with what it holds
+/// afterwards: `MODE OBJECT`, or `None` when the branch deletes it.
+pub fn changed_entries(
+    dir: &Path,
+    base_commit: &str,
+    branch: &str,
+) -> Result<Vec<(String, Option<String>)>, GitError> {
     let head = format!("refs/heads/{branch}");
     let args = [
         "diff",
@@ -80,11 +109,26 @@ pub fn raw_diff(dir: &Path, base: &str, branch: &str) -> Result<String, GitError
         "-z",
         "--no-renames",
         "--no-abbrev",
-        base,
+        base_commit,
         &head,
         "--",
     ];
-    run(dir, &args)
+    let fields: Vec<String> = nul_separated(&run_bytes(dir, &args)?).collect();
+    Ok(fields
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            // `:OLDMODE NEWMODE OLDID NEWID STATUS`, then the path.
+            [meta, path] => {
+                let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+                let [_, mode, _, object, status] = parts[..] else {
+                    return None;
+                };
+                let after = (!status.starts_with('D')).then(|| format!("{mode} {object}"));
+                Some((path.clone(), after))
+            }
+            _ => None,
+        })
+        .collect())
 }
 
 /// What `branch` changes against `base` as a reviewer reads it: the stat, then the patch.
@@ -174,11 +218,13 @@ pub fn is_dirty(dir: &Path) -> Result<bool, GitError> {
 }
 
 /// `git status --porcelain=v2 -z` with every untracked file and the state inside each
-/// submodule: what is in the worktree that its branch does not hold.
+/// submodule: what is in the worktree that its branch does not hold; and, in `# branch.`
+/// headers, the commit HEAD is at.
 pub fn porcelain_status(dir: &Path) -> Result<String, GitError> {
     let args = [
         "status",
         "--porcelain=v2",
+        "--branch",
         "-z",
         "--untracked-files=all",
         "--ignore-submodules=none",
@@ -212,5 +258,38 @@ pub fn ignored_paths<'a>(
             Ok(ignored)
         }
         _ => Err(failure(&args, &out)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_diff_gives_the_counts_and_the_raw_entries() {
+        let zero = "0".repeat(40);
+        let link = "a".repeat(40);
+        let blob = "b".repeat(40);
+        let text = format!(
+            ":000000 160000 {zero} {link} A\0sub\0:100644 100644 {blob} {blob} M\0a:b.txt\0\
+             1\t0\tsub\03\t2\ta:b.txt\0-\t-\timage.png\0"
+        );
+        let diff = parse_branch_diff(&text);
+        assert_eq!(
+            diff.stats,
+            DiffStats {
+                commits: 0,
+                files_changed: 3,
+                insertions: 4,
+                deletions: 2,
+            }
+        );
+        assert_eq!(
+            diff.raw,
+            format!(
+                ":000000 160000 {zero} {link} A\0sub\0:100644 100644 {blob} {blob} M\0a:b.txt\0"
+            )
+        );
+        assert_eq!(parse_branch_diff(""), BranchDiff::default());
     }
 }

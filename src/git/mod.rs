@@ -22,8 +22,8 @@ pub use commit::{
 };
 pub use contents::patch;
 pub use contents::{
-    DiffStats, Tracked, changed_paths, diff_stats, has_commit, ignored_paths, is_dirty, is_tracked,
-    porcelain_status, raw_diff, tracked_at, tree_changes,
+    BranchDiff, DiffStats, Tracked, branch_diff, changed_entries, diff_stats, has_commit,
+    ignored_paths, is_dirty, is_tracked, porcelain_status, tracked_at, tree_changes,
 };
 pub use merge::{
     Merged, abort_merge, branch_contains, commit_resolved_merge, conflicted_files, fast_forward,

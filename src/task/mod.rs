@@ -24,6 +24,7 @@ use crossbeam_channel::Sender;
 
 use crate::agent::session::{self, Launch, Session, StartFailure, StopReason};
 use crate::agent::{self, ResultEvent};
+use crate::git::BranchDiff;
 use crate::git::remote;
 use crate::git::{self, DiffStats, LeaveOut};
 use crate::output::events::Event;
@@ -801,22 +802,37 @@ fn record_result(event: &ResultEvent, result: &mut TaskResult) {
 /// Returns whether the worktree may be removed afterwards (`--cleanup`).
 fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
     clear_stale_index_lock(task, session, result);
-    let nested = find_nested_repositories(task, result);
+    let before = find_nested_repositories(task, result);
+    let nested = before.as_ref().map(|b| &b.nested);
     let copies = copied_paths(task.plan);
     let leave_out = LeaveOut {
-        repositories: (nested.iter().flatten())
+        repositories: (nested.into_iter().flatten())
             .filter(|n| n.left_out())
             .map(|n| n.path.as_str())
             .collect(),
         paths: copies.iter().map(String::as_str).collect(),
     };
-    let committed = commit_work(task, session, result, &leave_out);
+    let made_commit = commit_work(task, session, result, &leave_out);
     let ignored = record_ignored_writes(task, &session.log.written, result);
-    let mut stats = record_diff_stats(task, result);
-    let no_links = leave_out_committed_links(task, result, &mut stats);
+    // HEAD was at the base before porch's commit: the branch holds that commit alone, or none.
+    let from_base =
+        before.as_ref().and_then(|b| b.head_commit.as_deref()) == Some(&task.base.commit);
+    let known_commits = made_commit.filter(|_| from_base).map(u64::from);
+    let plan = task.plan;
+    let diff = git::branch_diff(
+        &plan.worktree,
+        &task.base.commit,
+        &plan.branch,
+        known_commits,
+    );
+    let mut stats = record_diff_stats(&diff, result);
+    let no_links = leave_out_committed_links(task, result, &diff, &mut stats);
     let copies_ignored = copies_left_uncommitted(task, &copies, result);
-    let may_remove =
-        committed && nested.is_some_and(|n| n.is_empty()) && ignored && no_links && copies_ignored;
+    let may_remove = made_commit.is_some()
+        && nested.is_some_and(|n| n.is_empty())
+        && ignored
+        && no_links
+        && copies_ignored;
     task.note(Tone::Dim, branch_summary(&task.plan.branch, &stats));
     let denied = denial_warning(
         result.permission_denials,
@@ -974,14 +990,15 @@ fn push_branch(task: &Task, result: &mut TaskResult) {
     });
 }
 
-/// Commits on the task branch, unless the session left it. Returns whether the worktree may be
-/// removed: not while it holds work that is on no branch.
+/// Commits on the task branch, unless the session left it. Returns whether porch made a commit
+/// (`Some(false)`: nothing to commit), or `None` when it could not commit, and the worktree,
+/// which holds work that is on no branch, must stay.
 fn commit_work(
     task: &Task,
     session: &Session,
     result: &mut TaskResult,
     leave_out: &LeaveOut,
-) -> bool {
+) -> Option<bool> {
     let plan = task.plan;
     let committed = match git::worktree_head(&plan.worktree) {
         // The session switched branches or detached HEAD: a commit would land where nobody
@@ -990,7 +1007,7 @@ fn commit_work(
             let text = left_the_branch(&head, &plan.branch, &plan.worktree);
             task.note(Tone::Bad, text.clone());
             result.warnings.push(text);
-            return false;
+            return None;
         }
         Ok(_) => {
             let message =
@@ -1001,8 +1018,9 @@ fn commit_work(
         }
         Err(err) => Err(err),
     };
-    let Err(err) = committed else {
-        return true;
+    let err = match committed {
+        Ok(made) => return Some(made),
+        Err(err) => err,
     };
     // The session may have deleted its worktree: then there is nowhere to send the user.
     let text = if plan.worktree.exists() {
@@ -1022,15 +1040,16 @@ fn commit_work(
         Some(earlier) => format!("{earlier}; {text}"),
         None => text,
     });
-    false
+    None
 }
 
 /// The repositories inside the worktree whose work the branch cannot hold, each warned about
-/// and listed in the result; `None` when git could not say (the worktree is then kept).
-fn find_nested_repositories(task: &Task, result: &mut TaskResult) -> Option<Vec<unsaved::Nested>> {
+/// and listed in the result, with where HEAD is; `None` when git could not say (the worktree
+/// is then kept).
+fn find_nested_repositories(task: &Task, result: &mut TaskResult) -> Option<unsaved::BeforeCommit> {
     let worktree = &task.plan.worktree;
-    let nested = match unsaved::nested_repositories(worktree) {
-        Ok(nested) => nested,
+    let before = match unsaved::before_commit(worktree) {
+        Ok(before) => before,
         Err(err) => {
             let text =
                 format!("kept the worktree: could not look for repositories inside it: {err}");
@@ -1039,7 +1058,7 @@ fn find_nested_repositories(task: &Task, result: &mut TaskResult) -> Option<Vec<
             return None;
         }
     };
-    for entry in &nested {
+    for entry in &before.nested {
         let text = entry.warning(worktree);
         task.note(Tone::Bad, text.clone());
         result.warnings.push(text);
@@ -1047,26 +1066,30 @@ fn find_nested_repositories(task: &Task, result: &mut TaskResult) -> Option<Vec<
             result.nested_repositories.push(entry.path.clone());
         }
     }
-    Some(nested)
+    Some(before)
 }
 
 /// Links the session itself committed to commits found only in this worktree: warned about,
 /// listed, and taken out of the counts, which say what the branch holds as work. Returns
 /// whether the worktree may go: not while it holds what they point at, nor when git could not say.
-fn leave_out_committed_links(task: &Task, result: &mut TaskResult, stats: &mut DiffStats) -> bool {
+fn leave_out_committed_links(
+    task: &Task,
+    result: &mut TaskResult,
+    diff: &Result<BranchDiff, git::GitError>,
+    stats: &mut DiffStats,
+) -> bool {
     let plan = task.plan;
-    let (links, counts) =
-        match unsaved::committed_links(&plan.worktree, &task.base.commit, &plan.branch) {
-            Ok(found) => found,
-            Err(err) => {
-                let text = format!(
-                    "kept the worktree: could not check the branch for links to commits: {err}"
-                );
-                task.note(Tone::Bad, text.clone());
-                result.warnings.push(text);
-                return false;
-            }
-        };
+    let (links, counts) = match diff {
+        Ok(diff) => unsaved::committed_links(&plan.worktree, &diff.raw),
+        Err(err) => {
+            let text = format!(
+                "kept the worktree: could not check the branch for links to commits: {err}"
+            );
+            task.note(Tone::Bad, text.clone());
+            result.warnings.push(text);
+            return false;
+        }
+    };
     for link in &links {
         let text = link.warning(&plan.worktree);
         task.note(Tone::Bad, text.clone());
@@ -1117,15 +1140,17 @@ fn record_ignored_writes(task: &Task, written: &BTreeSet<String>, result: &mut T
 }
 
 /// Records in the result what the branch holds against the base; nothing when git cannot say.
-fn record_diff_stats(task: &Task, result: &mut TaskResult) -> DiffStats {
-    let plan = task.plan;
-    match git::diff_stats(&plan.worktree, &task.base.commit, &plan.branch) {
-        Ok(stats) => {
+fn record_diff_stats(
+    diff: &Result<BranchDiff, git::GitError>,
+    result: &mut TaskResult,
+) -> DiffStats {
+    match diff {
+        Ok(BranchDiff { stats, .. }) => {
             result.commits = stats.commits;
             result.files_changed = stats.files_changed;
             result.insertions = stats.insertions;
             result.deletions = stats.deletions;
-            stats
+            *stats
         }
         Err(err) => {
             result

@@ -73,12 +73,45 @@ fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }
 
+/// What one `git status` of the worktree says before porch commits.
+#[derive(Debug, Default)]
+pub struct BeforeCommit {
+    /// The repositories inside the worktree whose work a commit of it would not hold.
+    pub nested: Vec<Nested>,
+    /// The commit HEAD is at (`None` before the first commit): when it is the base, the
+    /// session committed nothing itself and porch's commit is the branch's only one.
+    pub head_commit: Option<String>,
+}
+
 /// The repositories inside the worktree whose work a commit of the worktree would not hold.
 /// Asked before porch commits, so the caller can leave out what [`Nested::left_out`] says.
 pub fn nested_repositories(worktree: &Path) -> Result<Vec<Nested>, GitError> {
+    Ok(before_commit(worktree)?.nested)
+}
+
+/// The worktree read before porch commits: its nested repositories and where HEAD is.
+pub fn before_commit(worktree: &Path) -> Result<BeforeCommit, GitError> {
     let status = git::porcelain_status(worktree)?;
+    Ok(BeforeCommit {
+        nested: nested_in(worktree, &status)?,
+        head_commit: head_commit_in(&status),
+    })
+}
+
+/// The `# branch.oid` header of `git status --porcelain=v2 --branch`; `None` for `(initial)`.
+fn head_commit_in(status: &str) -> Option<String> {
+    let commit = status
+        .split('\0')
+        .find_map(|field| field.strip_prefix("# branch.oid "))?;
+    commit
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit())
+        .then(|| commit.to_string())
+}
+
+fn nested_in(worktree: &Path, status: &str) -> Result<Vec<Nested>, GitError> {
     let mut nested = Vec::new();
-    for entry in parse_status(&status) {
+    for entry in parse_status(status) {
         match entry {
             Entry::EmbeddedRepository(path) => nested.push(Nested {
                 path,
@@ -122,18 +155,14 @@ fn is_published(worktree: &Path, path: &str, commit: &str) -> bool {
     inner.join(".git").symlink_metadata().is_ok() && git::on_remote_tracking_branch(&inner, commit)
 }
 
-/// Links to a commit (gitlinks) that `branch` holds against `base` and that point at commits
-/// found only in this worktree: the session committed them itself. With what they add to the
-/// branch's diff counts, so the caller can leave them out.
-pub fn committed_links(
-    worktree: &Path,
-    base: &str,
-    branch: &str,
-) -> Result<(Vec<Nested>, LinkCounts), GitError> {
-    let raw = git::raw_diff(worktree, base, branch)?;
+/// Links to a commit (gitlinks) that a branch holds against its base (`raw`, the branch's
+/// [`git::BranchDiff::raw`]) and that point at commits found only in this worktree: the
+/// session committed them itself. With what they add to the branch's diff counts, so the
+/// caller can leave them out.
+pub fn committed_links(worktree: &Path, raw: &str) -> (Vec<Nested>, LinkCounts) {
     let mut dangling = Vec::new();
     let mut counts = LinkCounts::default();
-    for link in parse_links(&raw) {
+    for link in parse_links(raw) {
         if is_published(worktree, &link.path, &link.commit) {
             continue;
         }
@@ -143,7 +172,7 @@ pub fn committed_links(
             state: NestedState::CommittedLink(link.commit),
         });
     }
-    Ok((dangling, counts))
+    (dangling, counts)
 }
 
 /// What links add to `git diff --numstat`: one line `Subproject commit <id>` each, and one

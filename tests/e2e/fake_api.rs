@@ -17,9 +17,14 @@
 //! resolving conflicts would: for each file it lists, a Read tool call, then a Write tool call
 //! with what the Read returned, both sides' lines kept and the conflict markers dropped; then
 //! the final text. Its quoted task prompts (`> STEP …`) are not directives.
+//!
+//! `FakeApi::serving_at_most(K)` is an API that rate-limits: it answers at most K of the
+//! sessions' requests at once (a `SLEEP` before an answer holds the request's place) and
+//! refuses the others with 429 `rate_limit_error` and `retry-after: 1`, as the real API does.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,23 +54,85 @@ impl Seen {
 pub struct FakeApi {
     pub port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
+    limiter: Arc<Limiter>,
+}
+
+/// How many sessions' requests the API answers at once, and what it answered and refused.
+#[derive(Debug, Default)]
+struct Limiter {
+    /// `None`: no limit.
+    at_once: Option<usize>,
+    in_flight: AtomicUsize,
+    refused: AtomicUsize,
+}
+
+/// A request's place among those answered at once, given back when it is dropped.
+struct Place<'a>(&'a Limiter);
+
+impl Limiter {
+    fn take_place(&self) -> Option<Place<'_>> {
+        let Some(at_once) = self.at_once else {
+            return Some(Place(self));
+        };
+        let taken = self
+            .in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < at_once).then_some(n + 1)
+            });
+        if taken.is_err() {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Place(self))
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if self.0.at_once.is_some() {
+            self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl FakeApi {
     pub fn start() -> FakeApi {
+        FakeApi::with_limiter(Limiter::default())
+    }
+
+    /// An API that answers at most `at_once` sessions' requests at once and refuses the others
+    /// with 429 `rate_limit_error` and `retry-after: 1`.
+    pub fn serving_at_most(at_once: usize) -> FakeApi {
+        FakeApi::with_limiter(Limiter {
+            at_once: Some(at_once),
+            ..Limiter::default()
+        })
+    }
+
+    fn with_limiter(limiter: Limiter) -> FakeApi {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let shared = Arc::clone(&seen);
+        let limiter = Arc::new(limiter);
+        let (shared, limits) = (Arc::clone(&seen), Arc::clone(&limiter));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let seen = Arc::clone(&shared);
+                let (seen, limiter) = (Arc::clone(&shared), Arc::clone(&limits));
                 std::thread::spawn(move || {
-                    let _ = handle(stream, &seen);
+                    let _ = handle(stream, &seen, &limiter);
                 });
             }
         });
-        FakeApi { port, seen }
+        FakeApi {
+            port,
+            seen,
+            limiter,
+        }
+    }
+
+    /// The sessions' requests refused with a 429 so far.
+    pub fn refused(&self) -> usize {
+        self.limiter.refused.load(Ordering::SeqCst)
     }
 
     pub fn base_url(&self) -> String {
@@ -135,7 +202,7 @@ fn read_request(stream: &mut BufReader<TcpStream>) -> std::io::Result<Option<Req
     Ok(Some(Request { method, path, body }))
 }
 
-fn handle(stream: TcpStream, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+fn handle(stream: TcpStream, seen: &Mutex<Vec<Seen>>, limiter: &Limiter) -> std::io::Result<()> {
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     while let Some(request) = read_request(&mut reader)? {
@@ -149,10 +216,27 @@ fn handle(stream: TcpStream, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
             continue;
         }
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        // Only the sessions' own requests (they offer tools) count against the limit: the
+        // CLI's side requests would otherwise take places at random.
+        let offers_tools = body["tools"].as_array().is_some_and(|t| !t.is_empty());
+        let _place = match offers_tools.then(|| limiter.take_place()) {
+            Some(None) => return refuse(&mut writer),
+            place => place,
+        };
         answer(&mut writer, &body, seen)?;
         return Ok(());
     }
     Ok(())
+}
+
+/// A 429 as the API sends it when the rate limit is reached: retry after a second.
+fn refuse(out: &mut TcpStream) -> std::io::Result<()> {
+    let body = json!({"type": "error", "error": {"type": "rate_limit_error", "message": "fake server: rate limited, too many requests at once"}}).to_string();
+    write!(
+        out,
+        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nretry-after: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 fn text_of(content: &Value) -> String {

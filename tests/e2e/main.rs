@@ -2,6 +2,7 @@
 //! scripted Messages API on 127.0.0.1. Run by `make e2e`, which installs the CLI and runs these
 //! in a network namespace with only loopback where it can; `cargo test` lists them as ignored.
 
+mod bench;
 mod fake_api;
 #[path = "../integration/support/mod.rs"]
 mod support;
@@ -450,5 +451,37 @@ fn a_real_reviewer_reads_the_work_and_its_verdict_decides_the_task() {
         requests[1].latest.contains("from alpha"),
         "{:?}",
         requests[1].latest
+    );
+}
+
+#[test]
+#[ignore = "needs the real claude CLI: make e2e"]
+fn an_api_serving_one_session_at_once_is_met_and_every_task_succeeds() {
+    let api = FakeApi::serving_at_most(1);
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let names = ["one", "two", "three"];
+    let tasks: Vec<(String, String)> = (names.iter())
+        .map(|n| (n.to_string(), format!("SLEEP 1\nSTEP write {n}.txt {n}")))
+        .collect();
+    sandbox.tasks_in("tasks.json", &tasks);
+    let mut porch = porch_e2e(&sandbox, &api, &["tasks.json", "repo", "--retries", "6"]);
+    porch.env("CLAUDE_CODE_MAX_RETRIES", "2");
+    let run = porch.run();
+    run.expect_code(0);
+    let results = sandbox.results();
+    for name in names {
+        assert_eq!(task(&results, name)["status"], "succeeded", "{run}");
+        assert_eq!(
+            sandbox.git(&["show", &format!("task/{name}:{name}.txt")]),
+            name
+        );
+    }
+    // Each refusal the CLI met is a retry it told of, which porch counted.
+    let refused = api.refused() as u64;
+    let events = results["rate_limit_events"].as_u64().unwrap();
+    assert!(
+        events >= 1 || refused == 0,
+        "{refused} refused, {events} events\n{run}"
     );
 }

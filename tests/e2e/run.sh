@@ -17,6 +17,10 @@ npm ci --no-audit --no-fund --loglevel=error
 
 cd "$here/../.."
 cargo test --locked --test e2e --no-run
+# `run.sh bench` (make e2e-bench): the rate-limit bench alone, its table on stdout.
+if [ "${1:-}" = bench ]; then
+  PORCH_E2E_BENCH=1 exec cargo test --locked --test e2e bench_ -- --ignored --nocapture --test-threads 1
+fi
 if unshare -n true 2>/dev/null && command -v ip >/dev/null 2>&1; then
   echo "e2e: in a network namespace with only loopback"
   unshare -n sh -c 'ip link set lo up && exec cargo test --offline --locked --test e2e -- --ignored'

@@ -21,7 +21,9 @@ fn under_a_rate_limit_porch_lowers_its_concurrency_and_every_task_succeeds() {
         &["-j", "6", "--retries", "6", "--retry-backoff", "100ms"],
     );
     run.expect_code(0);
-    run.expect_stdout("[porch] rate limited (429): 6 → 3 sessions at once");
+    // Each refusal lowers the limit to the sessions the API is not refusing: one step each,
+    // in an order the sessions decide.
+    run.expect_stdout("[porch] rate limited (429): 6 → 5 sessions at once");
     let results = sandbox.results();
     for name in names {
         assert_eq!(task(&results, name)["status"], "succeeded", "{run}");
@@ -79,7 +81,7 @@ fn one_slot_api(sandbox: &Sandbox) -> Value {
     rate_limited(&slots, &["t0", "t1", "t2"], "1 6 100", "0.3")
 }
 
-const LIMITED: &str = "rate limited (429): 3 → 1 session at once";
+const LIMITED: &str = "rate limited (429): 2 → 1 session at once";
 const RAISED: &str = "1 session served without a rate limit: 1 → 2 sessions at once";
 
 #[test]
@@ -107,5 +109,45 @@ fn a_raised_limit_is_news_but_no_problem() {
     assert!(
         stdout.contains(&format!("\x1b[2m[porch] {RAISED}")),
         "{stdout}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A task's cost in git processes
+
+/// The git calls porch makes for a task that writes one file (no copy, setup or check): at most
+/// 8 that run in its worktree or name its branch (make the branch and the worktree, check it
+/// out, read it, add, commit, the ignored-file check, the diff), and at most 4 for the run
+/// around it. Counted with a `git` first on PATH that logs each call, so that a repeated or
+/// retried call cannot creep back unseen.
+#[test]
+fn a_task_that_writes_one_file_costs_at_most_eight_git_processes() {
+    let sandbox = Sandbox::new();
+    let calls = sandbox.path().join("git-calls");
+    let path = fake_git(&sandbox, &format!("echo \"$*\" >> '{}'", calls.display()));
+    let tasks = sandbox.tasks(&[("lone", "@write lone.txt done")]);
+    let run = sandbox.porch_run_tasks(&tasks).env("PATH", path).run();
+    run.expect_code(0);
+    let results = sandbox.results();
+    let lone = task(&results, "lone");
+    assert_eq!(lone["status"], "succeeded", "{run}");
+    assert_eq!(lone["commits"], 1, "{results:#}");
+    assert_eq!(lone["files_changed"], 1, "{results:#}");
+    assert_eq!(sandbox.git(&["show", "task/lone:lone.txt"]).trim(), "done");
+
+    let lines = file_lines(&calls);
+    let worktree = sandbox.worktree("lone");
+    let (for_task, for_run): (Vec<&String>, Vec<&String>) = lines.iter().partition(|call| {
+        call.contains(&worktree.display().to_string()) || call.contains("task/lone")
+    });
+    assert!(
+        for_task.len() <= 8,
+        "{} for the task: {for_task:#?}",
+        for_task.len()
+    );
+    assert!(
+        for_run.len() <= 4,
+        "{} for the run: {for_run:#?}",
+        for_run.len()
     );
 }
