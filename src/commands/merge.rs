@@ -595,6 +595,8 @@ impl Queue<'_> {
         err: git::GitError,
     ) -> Outcome {
         let dir = &self.scratch.dir;
+        // A stopped merge's HEAD is still the commit before it.
+        let before = self.scratch.head().unwrap_or_default();
         let files = git::conflicted_files(dir).unwrap_or_default();
         if files.is_empty() {
             git::abort_merge(dir);
@@ -606,6 +608,8 @@ impl Queue<'_> {
         );
         let skip = |reason: String, resolution: Option<Resolution>| {
             git::abort_merge(dir);
+            // Where the resolver committed or reset, undoing the merge is not enough.
+            let _ = git::reset_to(dir, &before);
             Outcome::Skipped {
                 reason,
                 files: files.clone(),
@@ -622,8 +626,11 @@ impl Queue<'_> {
                 None,
             );
         }
-        let resolution = self.resolver_session(program, index, task, before_it, &files, left);
+        let mut resolution = self.resolver_session(program, index, task, before_it, &files, left);
         *spent += resolution.cost_usd;
+        if let (Ok(()), Some(why)) = (&resolution.verdict, self.taken_over(&before)) {
+            resolution.verdict = Err(why.to_string());
+        }
         if let Err(why) = &resolution.verdict {
             return skip(
                 format!("{conflicts}; not resolved: {why}"),
@@ -631,6 +638,19 @@ impl Queue<'_> {
             );
         }
         self.commit_resolution(index, task, files, resolution)
+    }
+
+    /// What the resolver did that is porch's alone to do: commit the merge, or end it.
+    fn taken_over(&self, before: &str) -> Option<&'static str> {
+        if self.scratch.head().ok().as_deref() != Some(before) {
+            return Some(
+                "the resolver moved HEAD (it committed or reset), which porch does itself",
+            );
+        }
+        if !git::merge_in_progress(&self.scratch.dir) {
+            return Some("the resolver ended the merge (git merge --abort or a reset)");
+        }
+        None
     }
 
     fn resolver_session(

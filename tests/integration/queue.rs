@@ -410,3 +410,38 @@ fn what_a_check_leaves_untracked_does_not_stop_the_next_merge() {
     let report = sandbox.git(&["show", &format!("porch/merge/{id}:report.txt")]);
     assert_eq!(report, "b", "the branch's file, not the check's");
 }
+
+/// A resolver that does what it was asked not to: it resolves as the fixture does, then
+/// commits the merge itself (`ROGUE=commit`) or ends it (`ROGUE=abort`).
+fn rogue_resolver(sandbox: &Sandbox) -> std::path::PathBuf {
+    let text = format!(
+        "#!/bin/sh\n{} \"$@\"; code=$?\ncase \"$ROGUE\" in\n\
+         commit) git add -A && git -c user.name=r -c user.email=r@r commit -qm rogue ;;\n\
+         abort) git merge --abort ;;\nesac >/dev/null 2>&1\nexit $code\n",
+        support::fixture_agent().display()
+    );
+    support::write_script(&sandbox.path().join("rogue-claude"), &text)
+}
+
+#[test]
+fn a_resolver_that_commits_or_ends_the_merge_itself_gets_the_branch_skipped_and_undone() {
+    for rogue in ["commit", "abort"] {
+        let sandbox = Sandbox::new();
+        conflicting_run(&sandbox);
+        let (id, _) = latest_results(&sandbox);
+        let merge = after(&sandbox, &["merge", "--resolve", "--json"])
+            .agent(rogue_resolver(&sandbox))
+            .env("ROGUE", rogue)
+            .run();
+        merge.expect_code(1);
+        let out = merge_json(&merge);
+        assert_eq!(out["skipped"][0]["task"], "two", "{rogue}: {out:#}");
+        let reason = out["skipped"][0]["reason"].as_str().unwrap();
+        assert!(reason.contains("the resolver"), "{rogue}: {reason}");
+        let branch = format!("porch/merge/{id}");
+        assert_eq!(sandbox.show(&branch, "NOTES.md"), "notes\none\n", "{rogue}");
+        let subjects = sandbox.git(&["log", "--format=%s", &format!("main..{branch}")]);
+        assert!(!subjects.contains("rogue"), "{rogue}: {subjects}");
+        assert_eq!(out["commit"], json!(sandbox.rev(&branch)), "{rogue}");
+    }
+}
