@@ -443,5 +443,12 @@ fn a_resolver_that_commits_or_ends_the_merge_itself_gets_the_branch_skipped_and_
         let subjects = sandbox.git(&["log", "--format=%s", &format!("main..{branch}")]);
         assert!(!subjects.contains("rogue"), "{rogue}: {subjects}");
         assert_eq!(out["commit"], json!(sandbox.rev(&branch)), "{rogue}");
+        // The log of a session that saw the user's code is the user's alone.
+        let log = (sandbox.worktree_dir().join("repo/.porch/merge"))
+            .join(format!("{id}.two.resolver.log"));
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&log).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "{}", log.display());
     }
 }
