@@ -578,9 +578,9 @@ impl Queue<'_> {
             ),
         );
         let checked = merge_queue::run_check(argv, &self.scratch.dir, self.setup.check_limit);
-        if checked.is_err() {
-            let _ = git::reset_to(&self.scratch.dir, before);
-        }
+        // What a passing check rewrote (a formatter, a snapshot) would stop the next merge.
+        let back_to = if checked.is_err() { before } else { "HEAD" };
+        let _ = git::reset_to(&self.scratch.dir, back_to);
         let _ = git::remove_untracked(&self.scratch.dir);
         checked
     }

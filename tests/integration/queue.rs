@@ -452,3 +452,31 @@ fn a_resolver_that_commits_or_ends_the_merge_itself_gets_the_branch_skipped_and_
         assert_eq!(mode & 0o777, 0o600, "{}", log.display());
     }
 }
+
+#[test]
+fn what_a_passing_check_changes_in_tracked_files_does_not_stop_the_next_merge() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
+    sandbox.git(&["add", "NOTES.md"]);
+    sandbox.commit("notes");
+    let tasks = sandbox.tasks(&[
+        ("a", "@write a.txt a"),
+        ("b", "@write NOTES.md notes\\nb\\n"),
+    ]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    // A formatter, a snapshot test: a check that rewrites a tracked file and passes.
+    let merge = after(
+        &sandbox,
+        &["merge", "--json", "--check", "echo reformatted >> NOTES.md"],
+    )
+    .run();
+    merge.expect_code(0);
+    let out = merge_json(&merge);
+    assert_eq!(out["skipped"], json!([]), "{out:#}");
+    assert_eq!(out["merged"].as_array().unwrap().len(), 2, "{out:#}");
+    assert_eq!(
+        sandbox.show(&format!("porch/merge/{id}"), "NOTES.md"),
+        "notes\nb\n"
+    );
+}
