@@ -765,9 +765,10 @@ struct Scratch {
 
 impl Scratch {
     fn create(repo: &Repo, state: &StateDir, run_id: &str, start: &str) -> Result<Scratch, Error> {
-        let dir = state
-            .merge_dir()
-            .join(format!("{run_id}-{}", std::process::id()));
+        for leftover in state.merge_worktrees(run_id) {
+            let _ = repo.force_remove_worktree(&leftover);
+        }
+        let dir = state.merge_worktree(run_id, std::process::id());
         // Made private before git fills it: the user's code inside the state directory is no
         // one else's to read either.
         state.create_private_dir(&dir).map_err(|err| {

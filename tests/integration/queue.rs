@@ -480,3 +480,47 @@ fn what_a_passing_check_changes_in_tracked_files_does_not_stop_the_next_merge() 
         "notes\nb\n"
     );
 }
+
+#[test]
+fn a_merge_killed_during_its_resolver_leaves_no_worktree_once_merged_again_or_cleaned() {
+    for then in ["merge", "clean"] {
+        let sandbox = Sandbox::new();
+        let _reaper = support::Reaper::new(&sandbox);
+        conflicting_run(&sandbox);
+        let worktrees = sandbox.worktrees();
+        let pid_file = sandbox.path().join("resolver.pid");
+        let hanging = support::write_script(
+            &sandbox.path().join("hanging-claude"),
+            &format!(
+                "#!/bin/sh\n{}\nexec sleep 600\n",
+                support::own_pid_to(&pid_file)
+            ),
+        );
+        let mut porch = after(&sandbox, &["merge", "--resolve"])
+            .agent(&hanging)
+            .spawn("merge");
+        let resolver = support::read_pid(&pid_file);
+        porch.signal("KILL");
+        porch.wait();
+        support::sigkill_quietly(resolver);
+        assert_ne!(
+            sandbox.worktrees(),
+            worktrees,
+            "the killed merge left its worktree"
+        );
+
+        if then == "merge" {
+            after(&sandbox, &["merge"]).run().expect_code(1);
+            assert_eq!(sandbox.worktrees(), worktrees, "merged again");
+        } else {
+            after(&sandbox, &["clean"])
+                .run()
+                .expect_code(0)
+                .expect_stdout("removed the worktree a killed porch merge left");
+            let left: Vec<String> = (sandbox.worktrees().into_iter())
+                .filter(|w| w.contains(".porch"))
+                .collect();
+            assert_eq!(left, Vec::<String>::new(), "cleaned");
+        }
+    }
+}
