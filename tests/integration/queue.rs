@@ -524,3 +524,30 @@ fn a_merge_killed_during_its_resolver_leaves_no_worktree_once_merged_again_or_cl
         }
     }
 }
+
+#[test]
+fn a_binary_conflict_the_resolver_leaves_as_git_left_it_is_not_resolved() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.repo().join("data.bin"), b"a\0base\n").unwrap();
+    sandbox.git(&["add", "data.bin"]);
+    sandbox.commit("data");
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "one", "prompt": "@write data.bin a\\0one\\n"},
+        {"name": "two", "prompt": "@write data.bin a\\0two\\n"},
+    ]}));
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    // git writes no markers in a binary file: what it leaves there is one side, whole.
+    let merge = after(&sandbox, &["merge", "--resolve", "--json"])
+        .agent(support::fixture_agent())
+        .env("FAKE_CLAUDE_RESOLVE", "leave")
+        .run();
+    merge.expect_code(1);
+    let out = merge_json(&merge);
+    assert_eq!(out["resolved"], json!([]), "{out:#}");
+    assert_eq!(out["skipped"][0]["task"], "two", "{out:#}");
+    let reason = out["skipped"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("data.bin"), "{reason}");
+    let blob = sandbox.git(&["cat-file", "-p", &format!("porch/merge/{id}:data.bin")]);
+    assert_eq!(blob, "a\0one\n");
+}
