@@ -526,6 +526,12 @@ impl Queue<'_> {
         spent: &mut f64,
     ) -> Outcome {
         let dir = &self.scratch.dir;
+        if !dir.is_dir() {
+            return Outcome::skipped(format!(
+                "not merged: the merge worktree {} is gone (a check removed it?)",
+                dir.display()
+            ));
+        }
         let reference = format!("refs/heads/{}", task.branch);
         if !git::ref_exists(dir, &reference) {
             return Outcome::skipped(format!("the branch {} no longer exists", task.branch));

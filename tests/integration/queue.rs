@@ -551,3 +551,22 @@ fn a_binary_conflict_the_resolver_leaves_as_git_left_it_is_not_resolved() {
     let blob = sandbox.git(&["cat-file", "-p", &format!("porch/merge/{id}:data.bin")]);
     assert_eq!(blob, "a\0one\n");
 }
+
+#[test]
+fn a_check_that_removes_the_merge_worktree_gets_the_rest_skipped_for_that_reason() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a"), ("b", "@write b.txt b")]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let check = "dir=$PWD; cd / && rm -rf \"$dir\"";
+    let merge = after(&sandbox, &["merge", "--json", "--check", check]).run();
+    merge.expect_code(1);
+    let out = merge_json(&merge);
+    assert_eq!(out["skipped"][0]["task"], "b", "{out:#}");
+    let reason = out["skipped"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("the merge worktree"), "{reason}");
+    assert!(
+        !reason.contains("no longer exists"),
+        "task/b is there: {reason}"
+    );
+    assert!(sandbox.branches().contains(&"task/b".to_string()));
+}
