@@ -1004,15 +1004,20 @@ fn by_hand(target: &Target, branches: &[&str], repo: &Path, heading: &str) -> St
     if branches.is_empty() {
         return String::new();
     }
-    let repo = repo.to_string_lossy();
-    let mut text = format!(
-        "{heading}\n  {}\n",
-        quote::command(&["git", "-C", &repo, "checkout", &target.branch])
-    );
+    // A branch checked out in a worktree is merged into there: git checks it out nowhere else.
+    let (place, checkout) = match &target.checked_out_in {
+        Some(dir) => (dir.to_string_lossy(), false),
+        None => (repo.to_string_lossy(), true),
+    };
+    let mut text = format!("{heading}\n");
+    if checkout {
+        let command = quote::command(&["git", "-C", &place, "checkout", &target.branch]);
+        text.push_str(&format!("  {command}\n"));
+    }
     for branch in branches {
         text.push_str(&format!(
             "  {}\n",
-            quote::command(&["git", "-C", &repo, "merge", branch])
+            quote::command(&["git", "-C", &place, "merge", branch])
         ));
     }
     text

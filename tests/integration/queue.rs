@@ -570,3 +570,25 @@ fn a_check_that_removes_the_merge_worktree_gets_the_rest_skipped_for_that_reason
     );
     assert!(sandbox.branches().contains(&"task/b".to_string()));
 }
+
+#[test]
+fn what_is_skipped_into_a_branch_checked_out_elsewhere_is_merged_by_hand_there() {
+    let sandbox = Sandbox::new();
+    conflicting_run(&sandbox);
+    sandbox.git(&["branch", "integration", "task/two"]);
+    let elsewhere = sandbox.path().join("integration");
+    sandbox.git(&[
+        "worktree",
+        "add",
+        "--quiet",
+        support::path_str(&elsewhere),
+        "integration",
+    ]);
+    let merge = after(&sandbox, &["merge", "--into", "integration", "one"]).run();
+    merge.expect_code(1).expect_stdout("SKIPPED task/one");
+    // `git checkout integration` fails where it is checked out in another worktree.
+    let stdout = merge.stdout();
+    assert!(!stdout.contains("checkout integration"), "{stdout}");
+    let there = format!("git -C {} merge task/one", elsewhere.display());
+    assert!(stdout.contains(&there), "{stdout}");
+}
