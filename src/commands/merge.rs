@@ -6,6 +6,7 @@
 //! with the run.
 
 use std::collections::{BTreeSet, HashSet};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -149,6 +150,31 @@ fn named_task<'r>(run: &'r StoredRun, name: &str) -> Result<&'r StoredTask, Erro
             ))
             .with_hint("`porch status` shows each attempt; name one to merge it anyway")
         })
+}
+
+/// Refuses a `merge_check` whose program is a name that PATH does not hold: it could start
+/// after no merge, and each branch would be backed out for it.
+fn refuse_missing_program(program: &str, run: &StoredRun) -> Result<(), Error> {
+    if program.contains('/') {
+        // A path may name a file of the merged work (`./test.sh`), there only once merged.
+        return Ok(());
+    }
+    let path = Environment::from_process().path.unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|dir| {
+        let candidate = dir.join(program);
+        std::fs::metadata(&candidate)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    });
+    if found {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "{}: field `merge_check`: the program `{program}` is not on PATH",
+        run.results.tasks_file.as_deref().unwrap_or("the run's tasks file")
+    ))
+    .with_hint(
+        "install it or fix the name (nothing was merged); or give the check with --check CMD",
+    ))
 }
 
 /// The branch the merges end up on.
@@ -416,6 +442,11 @@ impl QueueSetup {
             Some(command) => Some(["sh", "-c", command].map(String::from).to_vec()),
             None => file.as_ref().and_then(|f| f.merge_check.clone()),
         };
+        if args.check.is_none()
+            && let Some(program) = check.as_ref().map(|argv| argv[0].as_str())
+        {
+            refuse_missing_program(program, run)?;
+        }
         let resolver = if args.resolve {
             let given = (args.claude.as_ref()).map(|c| (c.value.as_os_str(), c.from.as_str()));
             let path = Environment::from_process().path;

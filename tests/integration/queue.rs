@@ -592,3 +592,23 @@ fn what_is_skipped_into_a_branch_checked_out_elsewhere_is_merged_by_hand_there()
     let there = format!("git -C {} merge task/one", elsewhere.display());
     assert!(stdout.contains(&there), "{stdout}");
 }
+
+#[test]
+fn a_merge_check_whose_program_is_not_on_path_is_refused_before_anything_is_merged() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({
+        "merge_check": ["no-such-program-of-porch", "test"],
+        "tasks": [{"name": "a", "prompt": "@write a.txt a"}]
+    }));
+    run_stored(&sandbox, &tasks).expect_code(0);
+    // Not the branch's fault: backing each branch out for it would blame them all.
+    after(&sandbox, &["merge", "--json"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("tasks.json: field `merge_check`")
+        .expect_stderr("`no-such-program-of-porch` is not on PATH")
+        .expect_stderr("hint:");
+    assert_eq!(sandbox.git(&["branch", "--list", "porch/merge/*"]), "");
+    let (_, results) = latest_results(&sandbox);
+    assert!(results.get("merge").is_none_or(Value::is_null), "{results:#}");
+}
