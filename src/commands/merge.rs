@@ -59,10 +59,15 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
     let commit = finished.as_ref().and_then(|f| f.as_ref().ok().cloned());
     let record = record(&target, &outcomes, commit);
     store(&location, &run, &record)?;
+    let mut printed = true;
     if args.json {
         let mut json = serde_json::to_string_pretty(&record).expect("JSON serialises");
         json.push('\n');
-        crate::sys::console::print_stdout(&json);
+        let kept = format!(
+            "the merge is recorded with the run: its results' `merge` field, in {}",
+            run.path.display()
+        );
+        printed = crate::sys::console::print_json(&json, &kept);
     } else {
         let report = render(&run, &target, &outcomes, &repo.toplevel);
         crate::sys::console::print_stdout(&report);
@@ -75,7 +80,7 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
         return Ok(ExitCode::from(1));
     }
     let all_in = outcomes.iter().all(|(_, o)| o.is_in());
-    Ok(if all_in {
+    Ok(if all_in && printed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -170,7 +175,10 @@ fn refuse_missing_program(program: &str, run: &StoredRun) -> Result<(), Error> {
     }
     Err(Error::usage(format!(
         "{}: field `merge_check`: the program `{program}` is not on PATH",
-        run.results.tasks_file.as_deref().unwrap_or("the run's tasks file")
+        run.results
+            .tasks_file
+            .as_deref()
+            .unwrap_or("the run's tasks file")
     ))
     .with_hint(
         "install it or fix the name (nothing was merged); or give the check with --check CMD",

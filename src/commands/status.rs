@@ -22,8 +22,13 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode, Error> {
     if args.json {
         let text = String::from_utf8_lossy(&run.bytes);
         let newline = if text.ends_with('\n') { "" } else { "\n" };
-        crate::sys::console::print_stdout(&format!("{text}{newline}"));
-        return Ok(ExitCode::SUCCESS);
+        let kept = format!("the results file has the run: {}", run.path.display());
+        let printed = crate::sys::console::print_json(&format!("{text}{newline}"), &kept);
+        return Ok(if printed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     let repo = &location.repo.toplevel;
     let merge_branch = format!("{MERGE_BRANCH_PREFIX}{}", run.id);

@@ -610,5 +610,43 @@ fn a_merge_check_whose_program_is_not_on_path_is_refused_before_anything_is_merg
         .expect_stderr("hint:");
     assert_eq!(sandbox.git(&["branch", "--list", "porch/merge/*"]), "");
     let (_, results) = latest_results(&sandbox);
-    assert!(results.get("merge").is_none_or(Value::is_null), "{results:#}");
+    assert!(
+        results.get("merge").is_none_or(Value::is_null),
+        "{results:#}"
+    );
+}
+
+/// What a script reads must reach it, as for `porch run --json`: a merge or a status whose
+/// document stdout refused (a full disk) does not exit 0.
+#[test]
+fn merge_and_status_json_that_stdout_refuses_do_not_exit_0() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a")]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    for command in ["merge", "status"] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let output = after(&sandbox, &[command, "--json"])
+            .command()
+            .stdout(std::process::Stdio::from(full))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("porch runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.contains("porch: error: what --json writes did not all reach standard output"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("{id}.json")),
+            "{command}: {stderr}"
+        );
+    }
+    // The merge happened and is recorded: the JSON is there to read.
+    let (_, results) = latest_results(&sandbox);
+    assert_eq!(results["merge"]["merged"][0]["task"], "a", "{results:#}");
 }
