@@ -650,3 +650,30 @@ fn merge_and_status_json_that_stdout_refuses_do_not_exit_0() {
     let (_, results) = latest_results(&sandbox);
     assert_eq!(results["merge"]["merged"][0]["task"], "a", "{results:#}");
 }
+
+#[test]
+fn status_after_a_merge_that_skipped_a_branch_says_what_it_left_out() {
+    let sandbox = Sandbox::new();
+    conflicting_run(&sandbox);
+    let (id, _) = latest_results(&sandbox);
+    after(&sandbox, &["merge"]).run().expect_code(1);
+    let status = after(&sandbox, &["status"]).run();
+    let stdout = status.expect_code(0).stdout();
+    assert!(
+        !stdout.contains("every branch that succeeded is merged"),
+        "{stdout}"
+    );
+    let branch = format!("porch/merge/{id}");
+    assert!(
+        stdout.contains(&format!("left out of {branch}: two")),
+        "{stdout}"
+    );
+
+    after(&sandbox, &["merge", "--resolve", "--into", &branch, "two"])
+        .agent(support::fixture_agent())
+        .run()
+        .expect_code(0);
+    after(&sandbox, &["status"])
+        .run()
+        .expect_stdout("merged: every branch that succeeded is merged");
+}
