@@ -5,6 +5,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -346,7 +347,11 @@ fn open_log(path: &Path, attempt: u32, resuming: bool, restarted: bool) -> Optio
     std::fs::create_dir_all(dir).ok()?;
     // The task started the log (its setup may have written to it), or it is the earlier run's
     // (`porch resume`): every attempt appends.
-    let mut file = File::options().create(true).append(true).open(path).ok()?;
+    // Private like every log porch makes (a resolver's log is made here): it holds the code.
+    let mut file = (File::options().create(true).append(true))
+        .mode(0o600)
+        .open(path)
+        .ok()?;
     if restarted {
         let _ = writeln!(
             file,

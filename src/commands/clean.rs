@@ -59,6 +59,9 @@ pub fn clean(args: &CleanArgs) -> Result<ExitCode, Error> {
         }
         cleaner.clean_task(task);
     }
+    for run in &runs {
+        cleaner.clean_merge_leftovers(&run.id);
+    }
     if cleaner.worktrees.iter().any(|w| w.prunable) && !args.dry_run {
         let _ = location.repo.prune_worktrees();
     }
@@ -175,6 +178,18 @@ enum Step {
 impl Cleaner<'_> {
     fn say(&mut self, line: String) {
         self.lines.push(format!("{line}\n"));
+    }
+
+    /// The worktrees `porch merge`s of the run killed meanwhile left: porch's own, no work in them.
+    fn clean_merge_leftovers(&mut self, run_id: &str) {
+        for leftover in self.state.merge_worktrees(run_id) {
+            let done = self.act(|repo| repo.force_remove_worktree(&leftover));
+            let what = format!(
+                "the worktree a killed porch merge left: {}",
+                leftover.display()
+            );
+            self.report(done, "remove", &what);
+        }
     }
 
     fn clean_task(&mut self, task: &StoredTask) {

@@ -6,6 +6,7 @@
 //! with the run.
 
 use std::collections::{BTreeSet, HashSet};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -58,10 +59,15 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
     let commit = finished.as_ref().and_then(|f| f.as_ref().ok().cloned());
     let record = record(&target, &outcomes, commit);
     store(&location, &run, &record)?;
+    let mut printed = true;
     if args.json {
         let mut json = serde_json::to_string_pretty(&record).expect("JSON serialises");
         json.push('\n');
-        crate::sys::console::print_stdout(&json);
+        let kept = format!(
+            "the merge is recorded with the run: its results' `merge` field, in {}",
+            run.path.display()
+        );
+        printed = crate::sys::console::print_json(&json, &kept);
     } else {
         let report = render(&run, &target, &outcomes, &repo.toplevel);
         crate::sys::console::print_stdout(&report);
@@ -74,7 +80,7 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
         return Ok(ExitCode::from(1));
     }
     let all_in = outcomes.iter().all(|(_, o)| o.is_in());
-    Ok(if all_in {
+    Ok(if all_in && printed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -150,6 +156,34 @@ fn named_task<'r>(run: &'r StoredRun, name: &str) -> Result<&'r StoredTask, Erro
             ))
             .with_hint("`porch status` shows each attempt; name one to merge it anyway")
         })
+}
+
+/// Refuses a `merge_check` whose program is a name that PATH does not hold: it could start
+/// after no merge, and each branch would be backed out for it.
+fn refuse_missing_program(program: &str, run: &StoredRun) -> Result<(), Error> {
+    if program.contains('/') {
+        // A path may name a file of the merged work (`./test.sh`), there only once merged.
+        return Ok(());
+    }
+    let path = Environment::from_process().path.unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|dir| {
+        let candidate = dir.join(program);
+        std::fs::metadata(&candidate)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    });
+    if found {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "{}: field `merge_check`: the program `{program}` is not on PATH",
+        run.results
+            .tasks_file
+            .as_deref()
+            .unwrap_or("the run's tasks file")
+    ))
+    .with_hint(
+        "install it or fix the name (nothing was merged); or give the check with --check CMD",
+    ))
 }
 
 /// The branch the merges end up on.
@@ -417,6 +451,11 @@ impl QueueSetup {
             Some(command) => Some(["sh", "-c", command].map(String::from).to_vec()),
             None => file.as_ref().and_then(|f| f.merge_check.clone()),
         };
+        if args.check.is_none()
+            && let Some(program) = check.as_ref().map(|argv| argv[0].as_str())
+        {
+            refuse_missing_program(program, run)?;
+        }
         let resolver = if args.resolve {
             let given = (args.claude.as_ref()).map(|c| (c.value.as_os_str(), c.from.as_str()));
             let path = Environment::from_process().path;
@@ -527,6 +566,12 @@ impl Queue<'_> {
         spent: &mut f64,
     ) -> Outcome {
         let dir = &self.scratch.dir;
+        if !dir.is_dir() {
+            return Outcome::skipped(format!(
+                "not merged: the merge worktree {} is gone (a check removed it?)",
+                dir.display()
+            ));
+        }
         let reference = format!("refs/heads/{}", task.branch);
         if !git::ref_exists(dir, &reference) {
             return Outcome::skipped(format!("the branch {} no longer exists", task.branch));
@@ -579,9 +624,9 @@ impl Queue<'_> {
             ),
         );
         let checked = merge_queue::run_check(argv, &self.scratch.dir, self.setup.check_limit);
-        if checked.is_err() {
-            let _ = git::reset_to(&self.scratch.dir, before);
-        }
+        // What a passing check rewrote (a formatter, a snapshot) would stop the next merge.
+        let back_to = if checked.is_err() { before } else { "HEAD" };
+        let _ = git::reset_to(&self.scratch.dir, back_to);
         let _ = git::remove_untracked(&self.scratch.dir);
         checked
     }
@@ -596,6 +641,8 @@ impl Queue<'_> {
         err: git::GitError,
     ) -> Outcome {
         let dir = &self.scratch.dir;
+        // A stopped merge's HEAD is still the commit before it.
+        let before = self.scratch.head().unwrap_or_default();
         let files = git::conflicted_files(dir).unwrap_or_default();
         if files.is_empty() {
             git::abort_merge(dir);
@@ -607,6 +654,8 @@ impl Queue<'_> {
         );
         let skip = |reason: String, resolution: Option<Resolution>| {
             git::abort_merge(dir);
+            // Where the resolver committed or reset, undoing the merge is not enough.
+            let _ = git::reset_to(dir, &before);
             Outcome::Skipped {
                 reason,
                 files: files.clone(),
@@ -623,8 +672,11 @@ impl Queue<'_> {
                 None,
             );
         }
-        let resolution = self.resolver_session(program, index, task, before_it, &files, left);
+        let mut resolution = self.resolver_session(program, index, task, before_it, &files, left);
         *spent += resolution.cost_usd;
+        if let (Ok(()), Some(why)) = (&resolution.verdict, self.taken_over(&before)) {
+            resolution.verdict = Err(why.to_string());
+        }
         if let Err(why) = &resolution.verdict {
             return skip(
                 format!("{conflicts}; not resolved: {why}"),
@@ -632,6 +684,19 @@ impl Queue<'_> {
             );
         }
         self.commit_resolution(index, task, files, resolution)
+    }
+
+    /// What the resolver did that is porch's alone to do: commit the merge, or end it.
+    fn taken_over(&self, before: &str) -> Option<&'static str> {
+        if self.scratch.head().ok().as_deref() != Some(before) {
+            return Some(
+                "the resolver moved HEAD (it committed or reset), which porch does itself",
+            );
+        }
+        if !git::merge_in_progress(&self.scratch.dir) {
+            return Some("the resolver ended the merge (git merge --abort or a reset)");
+        }
+        None
     }
 
     fn resolver_session(
@@ -746,9 +811,10 @@ struct Scratch {
 
 impl Scratch {
     fn create(repo: &Repo, state: &StateDir, run_id: &str, start: &str) -> Result<Scratch, Error> {
-        let dir = state
-            .merge_dir()
-            .join(format!("{run_id}-{}", std::process::id()));
+        for leftover in state.merge_worktrees(run_id) {
+            let _ = repo.force_remove_worktree(&leftover);
+        }
+        let dir = state.merge_worktree(run_id, std::process::id());
         // Made private before git fills it: the user's code inside the state directory is no
         // one else's to read either.
         state.create_private_dir(&dir).map_err(|err| {
@@ -978,15 +1044,20 @@ fn by_hand(target: &Target, branches: &[&str], repo: &Path, heading: &str) -> St
     if branches.is_empty() {
         return String::new();
     }
-    let repo = repo.to_string_lossy();
-    let mut text = format!(
-        "{heading}\n  {}\n",
-        quote::command(&["git", "-C", &repo, "checkout", &target.branch])
-    );
+    // A branch checked out in a worktree is merged into there: git checks it out nowhere else.
+    let (place, checkout) = match &target.checked_out_in {
+        Some(dir) => (dir.to_string_lossy(), false),
+        None => (repo.to_string_lossy(), true),
+    };
+    let mut text = format!("{heading}\n");
+    if checkout {
+        let command = quote::command(&["git", "-C", &place, "checkout", &target.branch]);
+        text.push_str(&format!("  {command}\n"));
+    }
     for branch in branches {
         text.push_str(&format!(
             "  {}\n",
-            quote::command(&["git", "-C", &repo, "merge", branch])
+            quote::command(&["git", "-C", &place, "merge", branch])
         ));
     }
     text

@@ -22,8 +22,13 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode, Error> {
     if args.json {
         let text = String::from_utf8_lossy(&run.bytes);
         let newline = if text.ends_with('\n') { "" } else { "\n" };
-        crate::sys::console::print_stdout(&format!("{text}{newline}"));
-        return Ok(ExitCode::SUCCESS);
+        let kept = format!("the results file has the run: {}", run.path.display());
+        let printed = crate::sys::console::print_json(&format!("{text}{newline}"), &kept);
+        return Ok(if printed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     let repo = &location.repo.toplevel;
     let merge_branch = format!("{MERGE_BRANCH_PREFIX}{}", run.id);
@@ -273,9 +278,19 @@ fn next_steps(run: &StoredRun, rows: &[Row], choice: &RunChoice, busy: Option<&B
         let resume = choice.command("resume", run_word, &words);
         text.push_str(&format!("re-run what did not succeed: {resume}\n"));
     }
-    let recorded = (run.results.merge.as_ref()).is_some_and(|m| m.commit.is_some());
-    let unmerged = (rows.iter().zip(tasks)).any(|(row, t)| t.succeeded() && !row.merged);
-    if unmerged && !recorded {
+    let recorded = (run.results.merge.as_ref()).filter(|m| m.commit.is_some());
+    let unmerged: Vec<&str> = (rows.iter().zip(tasks))
+        .filter(|(row, t)| t.succeeded() && !row.merged)
+        .map(|(_, t)| t.name.as_str())
+        .collect();
+    if let (false, Some(merge)) = (unmerged.is_empty(), recorded) {
+        // Merging them again would skip or back them out again: the merge line says why.
+        text.push_str(&format!(
+            "left out of {}: {} (see the merge above)\n",
+            merge.branch,
+            unmerged.join(", ")
+        ));
+    } else if !unmerged.is_empty() {
         let merge = choice.command("merge", run_word, &[]);
         text.push_str(&format!("merge what succeeded:       {merge}\n"));
     } else if rows.iter().any(|row| row.merged) {

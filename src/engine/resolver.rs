@@ -85,6 +85,7 @@ pub fn resolve(resolver: &Resolver, conflict: &Conflict) -> Resolution {
         args = budget::capped_arguments(&args, left);
     }
     let text = prompt(&conflict.incoming, &conflict.merged, conflict.files);
+    let unmarked = unmarked(conflict.dir, conflict.files);
     let launch = Launch {
         program: resolver.program,
         args: &args,
@@ -141,19 +142,44 @@ pub fn resolve(resolver: &Resolver, conflict: &Conflict) -> Resolution {
             "the resolver's session failed: {}",
             result.error_text().unwrap_or_default()
         )),
-        _ => settled(conflict.dir, conflict.files),
+        _ => settled(conflict.dir, conflict.files, &unmarked),
     };
     resolution
 }
 
-/// Whether the resolver left every conflicted file free of markers and git agrees that none
-/// is unmerged, once what it made of them is staged.
-fn settled(dir: &Path, files: &[String]) -> Result<(), String> {
+/// The conflicted files git wrote no marker in (a binary file, a file one side deleted), each
+/// with what git left there: no marker tells whether the resolver settled one, a change does.
+fn unmarked(dir: &Path, files: &[String]) -> Vec<(String, Option<Vec<u8>>)> {
+    let marked = leftover_markers(dir, files);
+    (files.iter())
+        .filter(|file| !marked.contains(file))
+        .map(|file| (file.clone(), std::fs::read(dir.join(file)).ok()))
+        .collect()
+}
+
+/// Whether the resolver left every conflicted file free of markers, changed each that git
+/// marked nothing in, and git agrees that none is unmerged, once what it made of them is staged.
+fn settled(
+    dir: &Path,
+    files: &[String],
+    unmarked: &[(String, Option<Vec<u8>>)],
+) -> Result<(), String> {
     let marked = leftover_markers(dir, files);
     if !marked.is_empty() {
         return Err(format!(
             "the resolver left conflict markers in {}",
             marked.join(", ")
+        ));
+    }
+    let untouched: Vec<&str> = (unmarked.iter())
+        .filter(|(file, before)| std::fs::read(dir.join(file)).ok() == *before)
+        .map(|(file, _)| file.as_str())
+        .collect();
+    if !untouched.is_empty() {
+        return Err(format!(
+            "the resolver left {} as git left it, one side only (git marks no conflict in a \
+             binary file, or in one a side deleted)",
+            untouched.join(", ")
         ));
     }
     match git::stage_resolved(dir, files) {

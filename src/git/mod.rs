@@ -27,7 +27,8 @@ pub use contents::{
 };
 pub use merge::{
     Merged, abort_merge, branch_contains, commit_resolved_merge, conflicted_files, fast_forward,
-    merge_commits, merge_conflicts, merge_no_ff, remove_untracked, reset_to, stage_resolved,
+    merge_commits, merge_conflicts, merge_in_progress, merge_no_ff, remove_untracked, reset_to,
+    stage_resolved,
 };
 pub use refs::{
     ATTEMPTS_REFS, BASES_REFS, BRANCH_PREFIX, branch_names, branch_start, create_ref, delete_ref,

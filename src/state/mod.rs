@@ -105,6 +105,29 @@ impl StateDir {
         self.dir.join("merge")
     }
 
+    /// Where `porch merge` (process `pid`) merges run `run_id`'s branches.
+    pub fn merge_worktree(&self, run_id: &str, pid: u32) -> PathBuf {
+        self.merge_dir().join(format!("{run_id}-{pid}"))
+    }
+
+    /// The merge worktrees of run `run_id` there are. With the run's lock held none is in use:
+    /// each is what a `porch merge` killed before removing it left.
+    pub fn merge_worktrees(&self, run_id: &str) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(self.merge_dir()) else {
+            return Vec::new();
+        };
+        let prefix = format!("{run_id}-");
+        (entries.flatten())
+            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                (name.strip_prefix(&prefix))
+                    .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .map(|entry| entry.path())
+            .collect()
+    }
+
     /// A `porch merge --resolve` session's log: the task's conflict, for the run.
     pub fn resolver_log(&self, run_id: &str, task: &str) -> PathBuf {
         self.merge_dir()
@@ -226,6 +249,25 @@ mod tests {
             StateDir::in_root(Path::new("/nonexistent"))
                 .resolver_logs("r-1")
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_runs_merge_worktrees_are_its_own_directories_named_for_a_pid() {
+        let root = tempfile::tempdir().unwrap();
+        let state = StateDir::in_root(root.path());
+        for dir in ["r-1-77", "r-1-78", "r-11-77", "r-1-x", "r-1-"] {
+            std::fs::create_dir_all(state.merge_dir().join(dir)).unwrap();
+        }
+        std::fs::write(state.merge_dir().join("r-1-79"), "").unwrap();
+        let mut found = state.merge_worktrees("r-1");
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                state.merge_worktree("r-1", 77),
+                state.merge_worktree("r-1", 78)
+            ]
         );
     }
 

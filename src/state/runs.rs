@@ -395,12 +395,20 @@ pub fn read_run(path: &Path) -> Result<StoredRun, Error> {
             hint,
         )
     })?;
-    let results: StoredResults = serde_json::from_slice(&bytes).map_err(|err| {
+    let refused = |why: String| {
         Error::setup(
-            format!("{} is not a porch results file: {err}", path.display()),
+            format!("{} is not a porch results file: {why}", path.display()),
             "name a file porch wrote (under .porch/runs/), or a run id",
         )
-    })?;
+    };
+    // Every field has a default, so `{}` or `[]` would read as a run that never ended.
+    let shape: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|err| refused(err.to_string()))?;
+    if shape.get("version").is_none() || !shape.get("tasks").is_some_and(|t| t.is_array()) {
+        return Err(refused("no `version` and `tasks` list".to_string()));
+    }
+    let results: StoredResults =
+        serde_json::from_slice(&bytes).map_err(|err| refused(err.to_string()))?;
     let id = results
         .run_id
         .clone()

@@ -595,3 +595,22 @@ fn running_the_tasks_again_after_a_partly_failed_run_says_how_to_resume_it() {
     resumed.expect_code(0);
     assert!(sandbox.worktree("b").join("b.txt").exists(), "{resumed}");
 }
+
+#[test]
+fn a_results_file_edited_into_no_run_at_all_is_refused_not_shown_as_going_on() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a")]);
+    crate::after::run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = crate::after::latest_results(&sandbox);
+    let file = (sandbox.worktree_dir().join("repo/.porch/runs")).join(format!("{id}.json"));
+    for text in ["[]", "{}", "{\"tasks\": []}"] {
+        std::fs::write(&file, text).unwrap();
+        for command in ["status", "merge", "clean"] {
+            crate::after::after(&sandbox, &[command])
+                .run()
+                .expect_code(2)
+                .expect_stderr("is not a porch results file")
+                .expect_stderr(path_str(&file));
+        }
+    }
+}

@@ -410,3 +410,270 @@ fn what_a_check_leaves_untracked_does_not_stop_the_next_merge() {
     let report = sandbox.git(&["show", &format!("porch/merge/{id}:report.txt")]);
     assert_eq!(report, "b", "the branch's file, not the check's");
 }
+
+/// A resolver that does what it was asked not to: it resolves as the fixture does, then
+/// commits the merge itself (`ROGUE=commit`) or ends it (`ROGUE=abort`).
+fn rogue_resolver(sandbox: &Sandbox) -> std::path::PathBuf {
+    let text = format!(
+        "#!/bin/sh\n{} \"$@\"; code=$?\ncase \"$ROGUE\" in\n\
+         commit) git add -A && git -c user.name=r -c user.email=r@r commit -qm rogue ;;\n\
+         abort) git merge --abort ;;\nesac >/dev/null 2>&1\nexit $code\n",
+        support::fixture_agent().display()
+    );
+    support::write_script(&sandbox.path().join("rogue-claude"), &text)
+}
+
+#[test]
+fn a_resolver_that_commits_or_ends_the_merge_itself_gets_the_branch_skipped_and_undone() {
+    for rogue in ["commit", "abort"] {
+        let sandbox = Sandbox::new();
+        conflicting_run(&sandbox);
+        let (id, _) = latest_results(&sandbox);
+        let merge = after(&sandbox, &["merge", "--resolve", "--json"])
+            .agent(rogue_resolver(&sandbox))
+            .env("ROGUE", rogue)
+            .run();
+        merge.expect_code(1);
+        let out = merge_json(&merge);
+        assert_eq!(out["skipped"][0]["task"], "two", "{rogue}: {out:#}");
+        let reason = out["skipped"][0]["reason"].as_str().unwrap();
+        assert!(reason.contains("the resolver"), "{rogue}: {reason}");
+        let branch = format!("porch/merge/{id}");
+        assert_eq!(sandbox.show(&branch, "NOTES.md"), "notes\none\n", "{rogue}");
+        let subjects = sandbox.git(&["log", "--format=%s", &format!("main..{branch}")]);
+        assert!(!subjects.contains("rogue"), "{rogue}: {subjects}");
+        assert_eq!(out["commit"], json!(sandbox.rev(&branch)), "{rogue}");
+        // The log of a session that saw the user's code is the user's alone.
+        let log = (sandbox.worktree_dir().join("repo/.porch/merge"))
+            .join(format!("{id}.two.resolver.log"));
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&log).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "{}", log.display());
+    }
+}
+
+#[test]
+fn what_a_passing_check_changes_in_tracked_files_does_not_stop_the_next_merge() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
+    sandbox.git(&["add", "NOTES.md"]);
+    sandbox.commit("notes");
+    let tasks = sandbox.tasks(&[
+        ("a", "@write a.txt a"),
+        ("b", "@write NOTES.md notes\\nb\\n"),
+    ]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    // A formatter, a snapshot test: a check that rewrites a tracked file and passes.
+    let merge = after(
+        &sandbox,
+        &["merge", "--json", "--check", "echo reformatted >> NOTES.md"],
+    )
+    .run();
+    merge.expect_code(0);
+    let out = merge_json(&merge);
+    assert_eq!(out["skipped"], json!([]), "{out:#}");
+    assert_eq!(out["merged"].as_array().unwrap().len(), 2, "{out:#}");
+    assert_eq!(
+        sandbox.show(&format!("porch/merge/{id}"), "NOTES.md"),
+        "notes\nb\n"
+    );
+}
+
+#[test]
+fn a_merge_killed_during_its_resolver_leaves_no_worktree_once_merged_again_or_cleaned() {
+    for then in ["merge", "clean"] {
+        let sandbox = Sandbox::new();
+        let _reaper = support::Reaper::new(&sandbox);
+        conflicting_run(&sandbox);
+        let worktrees = sandbox.worktrees();
+        let pid_file = sandbox.path().join("resolver.pid");
+        let hanging = support::write_script(
+            &sandbox.path().join("hanging-claude"),
+            &format!(
+                "#!/bin/sh\n{}\nexec sleep 600\n",
+                support::own_pid_to(&pid_file)
+            ),
+        );
+        let mut porch = after(&sandbox, &["merge", "--resolve"])
+            .agent(&hanging)
+            .spawn("merge");
+        let resolver = support::read_pid(&pid_file);
+        porch.signal("KILL");
+        porch.wait();
+        support::sigkill_quietly(resolver);
+        assert_ne!(
+            sandbox.worktrees(),
+            worktrees,
+            "the killed merge left its worktree"
+        );
+
+        if then == "merge" {
+            after(&sandbox, &["merge"]).run().expect_code(1);
+            assert_eq!(sandbox.worktrees(), worktrees, "merged again");
+        } else {
+            after(&sandbox, &["clean"])
+                .run()
+                .expect_code(0)
+                .expect_stdout("removed the worktree a killed porch merge left");
+            let left: Vec<String> = (sandbox.worktrees().into_iter())
+                .filter(|w| w.contains(".porch"))
+                .collect();
+            assert_eq!(left, Vec::<String>::new(), "cleaned");
+        }
+    }
+}
+
+#[test]
+fn a_binary_conflict_the_resolver_leaves_as_git_left_it_is_not_resolved() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.repo().join("data.bin"), b"a\0base\n").unwrap();
+    sandbox.git(&["add", "data.bin"]);
+    sandbox.commit("data");
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "one", "prompt": "@write data.bin a\\0one\\n"},
+        {"name": "two", "prompt": "@write data.bin a\\0two\\n"},
+    ]}));
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    // git writes no markers in a binary file: what it leaves there is one side, whole.
+    let merge = after(&sandbox, &["merge", "--resolve", "--json"])
+        .agent(support::fixture_agent())
+        .env("FAKE_CLAUDE_RESOLVE", "leave")
+        .run();
+    merge.expect_code(1);
+    let out = merge_json(&merge);
+    assert_eq!(out["resolved"], json!([]), "{out:#}");
+    assert_eq!(out["skipped"][0]["task"], "two", "{out:#}");
+    let reason = out["skipped"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("data.bin"), "{reason}");
+    let blob = sandbox.git(&["cat-file", "-p", &format!("porch/merge/{id}:data.bin")]);
+    assert_eq!(blob, "a\0one\n");
+}
+
+#[test]
+fn a_check_that_removes_the_merge_worktree_gets_the_rest_skipped_for_that_reason() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a"), ("b", "@write b.txt b")]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let check = "dir=$PWD; cd / && rm -rf \"$dir\"";
+    let merge = after(&sandbox, &["merge", "--json", "--check", check]).run();
+    merge.expect_code(1);
+    let out = merge_json(&merge);
+    assert_eq!(out["skipped"][0]["task"], "b", "{out:#}");
+    let reason = out["skipped"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("the merge worktree"), "{reason}");
+    assert!(
+        !reason.contains("no longer exists"),
+        "task/b is there: {reason}"
+    );
+    assert!(sandbox.branches().contains(&"task/b".to_string()));
+}
+
+#[test]
+fn what_is_skipped_into_a_branch_checked_out_elsewhere_is_merged_by_hand_there() {
+    let sandbox = Sandbox::new();
+    conflicting_run(&sandbox);
+    sandbox.git(&["branch", "integration", "task/two"]);
+    let elsewhere = sandbox.path().join("integration");
+    sandbox.git(&[
+        "worktree",
+        "add",
+        "--quiet",
+        support::path_str(&elsewhere),
+        "integration",
+    ]);
+    let merge = after(&sandbox, &["merge", "--into", "integration", "one"]).run();
+    merge.expect_code(1).expect_stdout("SKIPPED task/one");
+    // `git checkout integration` fails where it is checked out in another worktree.
+    let stdout = merge.stdout();
+    assert!(!stdout.contains("checkout integration"), "{stdout}");
+    let there = format!("git -C {} merge task/one", elsewhere.display());
+    assert!(stdout.contains(&there), "{stdout}");
+}
+
+#[test]
+fn a_merge_check_whose_program_is_not_on_path_is_refused_before_anything_is_merged() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({
+        "merge_check": ["no-such-program-of-porch", "test"],
+        "tasks": [{"name": "a", "prompt": "@write a.txt a"}]
+    }));
+    run_stored(&sandbox, &tasks).expect_code(0);
+    // Not the branch's fault: backing each branch out for it would blame them all.
+    after(&sandbox, &["merge", "--json"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("tasks.json: field `merge_check`")
+        .expect_stderr("`no-such-program-of-porch` is not on PATH")
+        .expect_stderr("hint:");
+    assert_eq!(sandbox.git(&["branch", "--list", "porch/merge/*"]), "");
+    let (_, results) = latest_results(&sandbox);
+    assert!(
+        results.get("merge").is_none_or(Value::is_null),
+        "{results:#}"
+    );
+}
+
+/// What a script reads must reach it, as for `porch run --json`: a merge or a status whose
+/// document stdout refused (a full disk) does not exit 0.
+#[test]
+fn merge_and_status_json_that_stdout_refuses_do_not_exit_0() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a")]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    for command in ["merge", "status"] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let output = after(&sandbox, &[command, "--json"])
+            .command()
+            .stdout(std::process::Stdio::from(full))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("porch runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.contains("porch: error: what --json writes did not all reach standard output"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("{id}.json")),
+            "{command}: {stderr}"
+        );
+    }
+    // The merge happened and is recorded: the JSON is there to read.
+    let (_, results) = latest_results(&sandbox);
+    assert_eq!(results["merge"]["merged"][0]["task"], "a", "{results:#}");
+}
+
+#[test]
+fn status_after_a_merge_that_skipped_a_branch_says_what_it_left_out() {
+    let sandbox = Sandbox::new();
+    conflicting_run(&sandbox);
+    let (id, _) = latest_results(&sandbox);
+    after(&sandbox, &["merge"]).run().expect_code(1);
+    let status = after(&sandbox, &["status"]).run();
+    let stdout = status.expect_code(0).stdout();
+    assert!(
+        !stdout.contains("every branch that succeeded is merged"),
+        "{stdout}"
+    );
+    let branch = format!("porch/merge/{id}");
+    assert!(
+        stdout.contains(&format!("left out of {branch}: two")),
+        "{stdout}"
+    );
+
+    after(&sandbox, &["merge", "--resolve", "--into", &branch, "two"])
+        .agent(support::fixture_agent())
+        .run()
+        .expect_code(0);
+    after(&sandbox, &["status"])
+        .run()
+        .expect_stdout("merged: every branch that succeeded is merged");
+}
