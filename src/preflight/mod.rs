@@ -7,6 +7,7 @@ mod existing;
 mod jobs;
 pub mod options;
 pub mod proposal;
+pub mod recorded;
 mod resume;
 mod selection;
 mod settings;
@@ -25,6 +26,7 @@ use crate::git::remote;
 use crate::git::{self, Repo, WorktreeEntry};
 use crate::preflight::branch_template::RunStamp;
 use crate::preflight::options::{OutputMode, RunArgs};
+use crate::preflight::recorded::RecordedSettings;
 use crate::preflight::taskfile::{Task, TaskFile};
 use crate::process::task_env::{self, Redactor, TaskIdentity};
 use crate::results::Shard;
@@ -201,7 +203,9 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
     if args.pr {
         pr_remote_reachable(args, &decided.setting.repo)?;
     }
+    let recorded = RecordedSettings::of(args, decided.setting.push.as_deref());
     Ok(Plan {
+        recorded_settings: recorded.to_json(),
         repo: decided.setting.repo,
         agent: decided.setting.agent,
         settings: RunSettings {

@@ -361,11 +361,6 @@ pub fn resume_command(worktree: &str, session: &str) -> String {
     )
 }
 
-/// The words a printed `porch resume` adds for the run to run the same: its agent.
-pub fn resume_words(claude: Option<&str>) -> Vec<&str> {
-    claude.map(|c| vec!["--claude", c]).unwrap_or_default()
-}
-
 /// What to do next, each with the command that does it; then where the results are. The log
 /// named is that of the first task that did not succeed, else the first task's.
 fn next_steps(results: &Results, porch: RunCommand, results_file: &Path) -> Vec<String> {
@@ -379,8 +374,8 @@ fn next_steps(results: &Results, porch: RunCommand, results_file: &Path) -> Vec<
         steps.push(("merge what succeeded", porch("merge", &[])));
     }
     if failed.is_some() {
-        let words = resume_words(results.claude.as_deref());
-        steps.push(("run again what did not succeed", porch("resume", &words)));
+        // The resume takes the run's agent and settings from what the run recorded.
+        steps.push(("run again what did not succeed", porch("resume", &[])));
     }
     let width = steps
         .iter()

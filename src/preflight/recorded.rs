@@ -1,0 +1,169 @@
+//! A run's settings recorded with it (`.porch/settings/<run id>.json`), so that `porch resume`
+//! runs it as it ran and `porch merge --resolve` knows its permission mode: made from the run's
+//! options, read back, and put under what a resume is given itself.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::git::remote;
+use crate::preflight::options::Recordable;
+use crate::preflight::options::RunArgs;
+use crate::task::plan::MaxFail;
+
+/// What a run records of its command line: what decides how its sessions run and what happens
+/// when it ends. Not recorded: what finds the run (REPO, `--worktree-dir`), what only this
+/// command shows or writes (`--color`, `--quiet`, `--json`, `--events`, `-o`, `--junit`,
+/// `--report`), and a `--push` URL holding a password. The agent is in the results (`claude`).
+/// Every field has a default, so a record a newer porch wrote reads too.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecordedSettings {
+    pub permission_mode: Option<String>,
+    pub timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub retry_backoff: Option<Duration>,
+    pub max_cost_usd: Option<f64>,
+    /// `--max-fail N`; `fail_fast` when it was given as `--fail-fast`.
+    pub max_fail: Option<usize>,
+    pub fail_fast: bool,
+    pub max_wait: Option<Duration>,
+    /// `-j` as given (none: as many as memory holds), and how, for `--dry-run` to say.
+    pub jobs: Option<usize>,
+    pub jobs_given: Option<String>,
+    pub stagger: Option<Duration>,
+    pub keep_leftovers: bool,
+    pub cleanup: bool,
+    /// `--push`, resolved (a path made absolute).
+    pub push: Option<String>,
+    /// `--push` was a URL with a password, which porch keeps nowhere.
+    pub push_withheld: bool,
+    pub port_base: Option<u16>,
+    pub on_finish: Option<String>,
+    pub on_task_finish: Option<String>,
+    pub pr: bool,
+    pub remote: Option<String>,
+}
+
+impl RecordedSettings {
+    /// The settings of a run given `args`, whose `--push` resolved to `push`.
+    pub fn of(args: &RunArgs, push: Option<&str>) -> RecordedSettings {
+        let settings = &args.settings;
+        let secret_push = push.is_some_and(|push| remote::shown(push) != push);
+        RecordedSettings {
+            permission_mode: Some(settings.permission_mode.clone()),
+            timeout: args.timeout,
+            idle_timeout: settings.idle_timeout,
+            retries: Some(settings.retries),
+            retry_backoff: Some(settings.retry_backoff),
+            max_cost_usd: settings.max_cost_usd,
+            max_fail: settings.max_fail.map(|m| m.tasks),
+            fail_fast: settings.max_fail.is_some_and(|m| m.fail_fast),
+            max_wait: Some(settings.max_wait),
+            jobs: args.jobs,
+            jobs_given: args.jobs_given.clone(),
+            stagger: settings.stagger,
+            keep_leftovers: settings.keep_leftovers,
+            cleanup: settings.cleanup,
+            push: push.filter(|_| !secret_push).map(str::to_string),
+            push_withheld: secret_push,
+            port_base: Some(args.port_base),
+            on_finish: args.on_finish.clone(),
+            on_task_finish: args.on_task_finish.clone(),
+            pr: args.pr,
+            remote: args.remote.clone(),
+        }
+    }
+
+    /// The record as stored.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// A stored record read back.
+    pub fn from_json(bytes: &[u8]) -> Result<RecordedSettings, String> {
+        serde_json::from_slice(bytes).map_err(|err| err.to_string())
+    }
+
+    /// The recorded settings put into `args`, but for those `given` names: what the resume was
+    /// given itself (a flag, or its `PORCH_*` variable) wins. A switch recorded on stays on.
+    /// Returns what the user must be told: a `--push` porch did not keep.
+    pub fn apply(self, args: &mut RunArgs, given: &[Recordable]) -> Option<String> {
+        let taken = |setting: Recordable| !given.contains(&setting);
+        let settings = &mut args.settings;
+        if taken(Recordable::PermissionMode)
+            && let Some(mode) = self.permission_mode
+        {
+            settings.permission_mode = mode;
+        }
+        if taken(Recordable::Retries)
+            && let Some(retries) = self.retries
+        {
+            settings.retries = retries;
+        }
+        if taken(Recordable::RetryBackoff)
+            && let Some(pause) = self.retry_backoff
+        {
+            settings.retry_backoff = pause;
+        }
+        if taken(Recordable::MaxWait)
+            && let Some(wait) = self.max_wait
+        {
+            settings.max_wait = wait;
+        }
+        if taken(Recordable::PortBase)
+            && let Some(base) = self.port_base
+        {
+            args.port_base = base;
+        }
+        if taken(Recordable::Jobs) {
+            (args.jobs, args.jobs_given) = (self.jobs, self.jobs_given);
+        }
+        if taken(Recordable::MaxFail) {
+            settings.max_fail = self.max_fail.map(|tasks| MaxFail {
+                tasks,
+                fail_fast: self.fail_fast,
+            });
+        }
+        let optional = [
+            (Recordable::Timeout, &mut args.timeout, self.timeout),
+            (
+                Recordable::IdleTimeout,
+                &mut settings.idle_timeout,
+                self.idle_timeout,
+            ),
+            (Recordable::Stagger, &mut settings.stagger, self.stagger),
+        ];
+        for (setting, slot, recorded) in optional {
+            if taken(setting) {
+                *slot = recorded;
+            }
+        }
+        let texts = [
+            (Recordable::OnFinish, &mut args.on_finish, self.on_finish),
+            (
+                Recordable::OnTaskFinish,
+                &mut args.on_task_finish,
+                self.on_task_finish,
+            ),
+            (Recordable::Remote, &mut args.remote, self.remote),
+            (Recordable::Push, &mut settings.push, self.push),
+        ];
+        for (setting, slot, recorded) in texts {
+            if taken(setting) {
+                *slot = recorded;
+            }
+        }
+        if taken(Recordable::MaxCostUsd) {
+            settings.max_cost_usd = self.max_cost_usd;
+        }
+        settings.keep_leftovers |= self.keep_leftovers;
+        settings.cleanup |= self.cleanup;
+        args.pr |= self.pr;
+        (self.push_withheld && taken(Recordable::Push)).then(|| {
+            "porch: the run pushed to a URL with a password, which porch does not keep: give --push again to push this resume's branches\n".to_string()
+        })
+    }
+}

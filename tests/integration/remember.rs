@@ -1,0 +1,155 @@
+//! A run remembers its settings: `porch resume` takes them (and the run's agent) unless it is
+//! given its own, the commands porch prints name only the run, and a run by an older porch,
+//! which recorded none, resumes as before.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::after::{after, latest_results, stored_run};
+use crate::support::{self, Sandbox};
+
+fn settings_dir(sandbox: &Sandbox) -> PathBuf {
+    sandbox
+        .worktree_dir()
+        .join("repo")
+        .join(".porch")
+        .join("settings")
+}
+
+/// A run of one task that fails once (a 400, not retried), given settings that are not the
+/// defaults; its resume's session succeeds.
+fn failed_run(sandbox: &Sandbox, args_dir: &Path, settings: &[&str]) -> String {
+    let counter = sandbox.path().join("fail-count");
+    let tasks = sandbox.tasks(&[(
+        "flaky",
+        &format!(
+            "@fail-times 1 {} 400 Bad request\n@write done.txt done",
+            counter.display()
+        ),
+    )]);
+    let run = stored_run(sandbox, &tasks)
+        .args(settings)
+        .record_agent_runs(args_dir)
+        .run();
+    run.expect_code(1);
+    // The summary's resume names the run, and nothing else of it.
+    let resume_line = (run.stdout().lines())
+        .find(|line| line.contains("porch resume"))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no porch resume suggested:\n{run}"));
+    for flag in [
+        "--claude",
+        "--permission-mode",
+        "--timeout",
+        "--retries",
+        "-j",
+    ] {
+        assert!(!resume_line.contains(flag), "{resume_line}");
+    }
+    latest_results(sandbox).0
+}
+
+/// `porch resume --dry-run --json ARGS`: the plan the resume would run.
+fn resume_preview(sandbox: &Sandbox, args: &[&str]) -> Value {
+    let run = after(sandbox, &["resume", "--dry-run", "--json"])
+        .args(args)
+        .run();
+    run.expect_code(0);
+    serde_json::from_str(&run.stdout()).unwrap_or_else(|err| panic!("{err}:\n{run}"))
+}
+
+fn argv_has(argv: &[String], flag: &str, value: &str) -> bool {
+    argv.windows(2)
+        .any(|pair| pair[0] == flag && pair[1] == value)
+}
+
+#[test]
+fn a_resume_without_flags_runs_with_the_runs_settings_and_a_flag_overrides_one() {
+    let sandbox = Sandbox::new();
+    let args_dir = sandbox.path().join("agent-runs");
+    std::fs::create_dir_all(&args_dir).unwrap();
+    let settings = [
+        "--permission-mode",
+        "bypassPermissions",
+        "--timeout",
+        "1h",
+        "--retries",
+        "3",
+        "-j",
+        "1",
+    ];
+    let first = failed_run(&sandbox, &args_dir, &settings);
+    assert!(argv_has(
+        &support::recorded_argv(&args_dir, "flaky", 1),
+        "--permission-mode",
+        "bypassPermissions"
+    ));
+
+    let preview = resume_preview(&sandbox, &[]);
+    let task = &preview["tasks"][0];
+    assert_eq!(task["permission_mode"], "bypassPermissions", "{preview}");
+    assert_eq!(task["timeout_ms"], 3_600_000, "{preview}");
+    assert_eq!(preview["jobs"]["sessions"], 1, "{preview}");
+    // What the resume is given wins, its variable as its flag.
+    let preview = resume_preview(&sandbox, &["--timeout", "2m", "--permission-mode", "auto"]);
+    let task = &preview["tasks"][0];
+    assert_eq!(task["permission_mode"], "auto", "{preview}");
+    assert_eq!(task["timeout_ms"], 120_000, "{preview}");
+    let preview = after(&sandbox, &["resume", "--dry-run", "--json"])
+        .env("PORCH_JOBS", "3")
+        .run();
+    let preview: Value = serde_json::from_str(&preview.stdout()).unwrap();
+    let why = preview["jobs"]["why"].as_str().unwrap();
+    assert!(why.starts_with("PORCH_JOBS=3"), "{preview}");
+
+    // No flag, and no agent either: the run's agent (the fixture) runs again.
+    after(&sandbox, &["resume"])
+        .env_remove("PORCH_CLAUDE")
+        .record_agent_runs(&args_dir)
+        .run()
+        .expect_code(0)
+        .expect_stderr(&format!("resuming run {first}: flaky"));
+    let argv = support::recorded_argv(&args_dir, "flaky", 2);
+    assert!(
+        argv_has(&argv, "--permission-mode", "bypassPermissions"),
+        "{argv:?}"
+    );
+    // The resume recorded what it ran with, for a resume of it in turn.
+    let (second, _) = latest_results(&sandbox);
+    let record = std::fs::read(settings_dir(&sandbox).join(format!("{second}.json"))).unwrap();
+    let record: Value = serde_json::from_slice(&record).unwrap();
+    assert_eq!(record["retries"], 3, "{record}");
+    assert_eq!(record["timeout"]["secs"], 3600, "{record}");
+    assert_eq!(record["permission_mode"], "bypassPermissions", "{record}");
+}
+
+/// A run by a porch older than the record has none: the resume takes its defaults and flags.
+#[test]
+fn a_run_that_recorded_no_settings_still_resumes() {
+    let sandbox = Sandbox::new();
+    let args_dir = sandbox.path().join("agent-runs");
+    std::fs::create_dir_all(&args_dir).unwrap();
+    let first = failed_run(
+        &sandbox,
+        &args_dir,
+        &["--permission-mode", "bypassPermissions"],
+    );
+    std::fs::remove_file(settings_dir(&sandbox).join(format!("{first}.json"))).unwrap();
+
+    let preview = resume_preview(&sandbox, &[]);
+    assert_eq!(
+        preview["tasks"][0]["permission_mode"], "acceptEdits",
+        "{preview}"
+    );
+    after(&sandbox, &["resume", "--timeout", "10m"])
+        .agent(support::fixture_agent())
+        .record_agent_runs(&args_dir)
+        .run()
+        .expect_code(0);
+    let argv = support::recorded_argv(&args_dir, "flaky", 2);
+    assert!(
+        argv_has(&argv, "--permission-mode", "acceptEdits"),
+        "{argv:?}"
+    );
+}
