@@ -153,3 +153,61 @@ fn a_run_that_recorded_no_settings_still_resumes() {
         "{argv:?}"
     );
 }
+
+/// `porch merge --resolve` without `--claude` or `--permission-mode` runs the run's agent in the
+/// run's permission mode: the resolver edits as the run's sessions did.
+#[test]
+fn a_resolver_runs_the_runs_agent_in_the_runs_permission_mode() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
+    sandbox.git(&["add", "NOTES.md"]);
+    sandbox.commit("notes");
+    let tasks = sandbox.tasks_json(&serde_json::json!({"tasks": [
+        {"name": "one", "prompt": "@write NOTES.md notes\\none\\n\nAdd one's note."},
+        {"name": "two", "prompt": "@write NOTES.md notes\\ntwo\\n\nAdd two's note."},
+    ]}));
+    stored_run(&sandbox, &tasks)
+        .args(["--permission-mode", "bypassPermissions"])
+        .run()
+        .expect_code(0);
+    let calls = sandbox.path().join("calls");
+    std::fs::create_dir(&calls).unwrap();
+    after(&sandbox, &["merge", "--resolve"])
+        .env_remove("PORCH_CLAUDE")
+        .record_agent_runs(&calls)
+        .run()
+        .expect_code(0);
+    let argv: Vec<PathBuf> = (std::fs::read_dir(&calls).unwrap().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".argv"))
+        .collect();
+    assert_eq!(argv.len(), 1, "one resolver session: {argv:?}");
+    let argv = String::from_utf8(std::fs::read(&argv[0]).unwrap()).unwrap();
+    assert!(
+        argv.contains("--permission-mode\0bypassPermissions\0"),
+        "{argv:?}"
+    );
+}
+
+/// A run whose copy of its tasks is gone has no merge_check for `porch merge` to run: it says
+/// so, naming the file, and merges.
+#[test]
+fn a_merge_without_the_stored_tasks_says_so() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&serde_json::json!({
+        "merge_check": ["false"],
+        "tasks": [{"name": "a", "prompt": "@write a.txt a"}],
+    }));
+    stored_run(&sandbox, &tasks).run().expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    let copy = (sandbox.worktree_dir().join("repo/.porch/tasks")).join(format!("{id}.json"));
+    std::fs::remove_file(&copy).unwrap();
+    after(&sandbox, &["merge"])
+        .run()
+        .expect_code(0)
+        .expect_stderr(&format!(
+            "porch: note: run {id} kept no copy of its tasks ({}",
+            copy.display()
+        ))
+        .expect_stderr("merging without its merge_check");
+}
