@@ -142,6 +142,7 @@ fn plan_read(
             tasks_file_order,
             shard: args.shard,
             hooks: file.hooks,
+            merge_check: file.merge_check,
         },
     )
 }
@@ -184,6 +185,7 @@ struct Decided {
     shard: Option<Shard>,
     /// The tasks file's `on_finish` and `on_task_finish`; the flags win.
     hooks: Hooks,
+    merge_check: Option<Vec<String>>,
 }
 
 /// The checks every plan's tasks pass last, then the `Plan` of them and the run's options.
@@ -230,6 +232,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
             draft: true,
             base: None,
         }),
+        merge_check: decided.merge_check,
         hooks: Hooks {
             on_finish: shell(&args.on_finish).or(decided.hooks.on_finish),
             on_task_finish: shell(&args.on_task_finish).or(decided.hooks.on_task_finish),

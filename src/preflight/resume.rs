@@ -145,7 +145,7 @@ fn plan_earlier(
     earlier: Earlier,
 ) -> Result<Plan, Error> {
     let file = stored_file(&earlier.source, &earlier.id)?;
-    let (tasks, hooks) = (file.tasks, file.hooks);
+    let (tasks, hooks, merge_check) = (file.tasks, file.hooks, file.merge_check);
     let setting = decide_setting(args, env)?;
     let (repo, layout) = (&setting.repo, &setting.layout);
     let tasks_file_order = tasks.iter().map(|t| t.name.clone()).collect();
@@ -175,6 +175,7 @@ fn plan_earlier(
             tasks_file_order,
             shard: earlier.shard,
             hooks,
+            merge_check,
         },
     )
 }

@@ -1,6 +1,7 @@
 //! A run remembers its settings: `porch resume` takes them (and the run's agent) unless it is
 //! given its own, the commands porch prints name only the run, and a run by an older porch,
-//! which recorded none, resumes as before.
+//! which recorded none, resumes as before. And the merge the summary suggests says what it
+//! would check; a merge without the run's stored tasks says what it goes without.
 
 use std::path::{Path, PathBuf};
 
@@ -210,4 +211,61 @@ fn a_merge_without_the_stored_tasks_says_so() {
             copy.display()
         ))
         .expect_stderr("merging without its merge_check");
+}
+
+/// The summary's `porch merge` says what the merge would check: the tasks file's merge_check,
+/// which it runs by itself, else the check the succeeded tasks share, given as `--check`.
+#[test]
+fn the_summarys_merge_says_what_it_would_check() {
+    let sandbox = Sandbox::new();
+    let shared = sandbox.tasks_json(&serde_json::json!({
+        "defaults": {"check": ["test", "-f", "a.txt"]},
+        "tasks": [{"name": "a", "prompt": "@write a.txt a"}],
+    }));
+    let run = stored_run(&sandbox, &shared).run();
+    run.expect_code(0);
+    let line = merge_line(&run.stdout());
+    assert!(
+        line.starts_with("  merge what succeeded, checked:"),
+        "{line}"
+    );
+    assert!(line.contains(" --check 'test -f a.txt' "), "{line}");
+    // Pasted, it merges with that check.
+    let pasted = line.split_once("porch merge").unwrap().1;
+    sandbox
+        .porch(&["merge"])
+        .args(words(pasted))
+        .current_dir(sandbox.repo())
+        .run()
+        .expect_code(0);
+
+    let sandbox = Sandbox::new();
+    let with_merge_check = sandbox.tasks_json(&serde_json::json!({
+        "merge_check": ["true"],
+        "defaults": {"check": ["true"]},
+        "tasks": [{"name": "a", "prompt": "@write a.txt a"}],
+    }));
+    let run = stored_run(&sandbox, &with_merge_check).run();
+    let line = merge_line(&run.stdout());
+    assert!(
+        line.starts_with("  merge what succeeded (runs merge_check):"),
+        "{line}"
+    );
+    assert!(!line.contains("--check"), "{line}");
+}
+
+fn merge_line(summary: &str) -> String {
+    (summary.lines())
+        .find(|line| line.contains("porch merge"))
+        .unwrap_or_else(|| panic!("no porch merge suggested:\n{summary}"))
+        .to_string()
+}
+
+/// The words of the suggested command after `porch merge` up to REPO: `--run ID --check CMD`.
+fn words(pasted: &str) -> Vec<String> {
+    let (before, after) = pasted.split_once("--check '").unwrap();
+    let (check, _) = after.split_once('\'').unwrap();
+    let mut words: Vec<String> = before.split_whitespace().map(String::from).collect();
+    words.extend(["--check".to_string(), check.to_string()]);
+    words
 }
