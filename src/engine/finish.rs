@@ -176,7 +176,7 @@ fn write_report(plan: &Plan, results: &Results, code: u8) -> u8 {
         return code;
     };
     let extras = report_extras(&plan.repo.toplevel, results);
-    let page = report::render(results, &extras, Some(code));
+    let page = report::render(results, &extras, Some(code), None);
     match write_atomic(path, page.as_bytes()) {
         Ok(()) => code,
         Err(err) => {

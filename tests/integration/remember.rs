@@ -269,3 +269,39 @@ fn words(pasted: &str) -> Vec<String> {
     words.extend(["--check".to_string(), check.to_string()]);
     words
 }
+
+/// `porch report` shows what `porch merge` did, as headless Chromium renders it: a row per
+/// branch, merged, skipped (a conflict) or backed out (the check failed with it).
+#[test]
+fn the_report_shows_the_merge() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
+    sandbox.git(&["add", "NOTES.md"]);
+    sandbox.commit("notes");
+    let tasks = sandbox.tasks_json(&serde_json::json!({"tasks": [
+        {"name": "one", "prompt": "@write NOTES.md notes\\none\\n"},
+        {"name": "two", "prompt": "@write NOTES.md notes\\ntwo\\n"},
+        {"name": "bad", "prompt": "@write bad.txt bad"},
+    ]}));
+    stored_run(&sandbox, &tasks).run().expect_code(0);
+    after(&sandbox, &["merge", "--check", "test ! -f bad.txt"])
+        .run()
+        .expect_code(1);
+    let page = sandbox.path().join("report.html");
+    after(&sandbox, &["report", "-o", support::path_str(&page)])
+        .run()
+        .expect_code(0);
+    let dom = crate::report::chromium(&sandbox, &page, &["--dump-dom"]);
+    let table = dom
+        .split_once("<table id=\"merge\">")
+        .and_then(|(_, rest)| rest.split_once("</table>"))
+        .unwrap_or_else(|| panic!("no merge table:\n{dom}"))
+        .0;
+    for (task, outcome) in [("one", "merged"), ("two", "skipped"), ("bad", "backed-out")] {
+        let row = format!(
+            "<tr data-task=\"{task}\"><td>{task}</td><td class=\"{outcome}\">{outcome}</td>"
+        );
+        assert!(table.contains(&row), "{row} in:\n{table}");
+    }
+    assert!(table.contains("NOTES.md"), "{table}");
+}
