@@ -517,9 +517,10 @@ pub const COMMANDS: &[Spec] = &[
             hint: "it runs again every task of the run that did not succeed",
         }),
         notes: &[
-            "The run's settings are the defaults: a run records its agent and its settings above but for\n\
---color, --quiet, --json, --events, -o, --junit and --report (and a --push URL with a password);\n\
-each given here, or its PORCH_* variable, wins. A switch the run was given stays on.",
+            "The run's settings are the defaults: a run records its agent and the settings above, but for\n\
+--worktree-dir (it finds the run), --branch-template (its branches stay), --color, --quiet, --json,\n\
+--events, -o, --junit, --report and a --push URL with a password. Each given here, or its PORCH_*\n\
+variable, wins over the record. A switch the run was given stays on.",
             "Exit codes: as `porch run`: 0 every task succeeded; 1 one did not; 2 bad usage (nothing run).",
         ],
     },

@@ -167,3 +167,122 @@ impl RecordedSettings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::plan::RunSettings;
+
+    fn args() -> RunArgs {
+        RunArgs {
+            tasks: "t.json".into(),
+            repo: ".".into(),
+            settings: RunSettings {
+                worktree_dir: None,
+                permission_mode: "acceptEdits".into(),
+                cleanup: false,
+                output: None,
+                junit: None,
+                report: None,
+                stagger: None,
+                idle_timeout: None,
+                keep_leftovers: false,
+                retries: 0,
+                retry_backoff: Duration::from_secs(10),
+                max_cost_usd: None,
+                max_fail: None,
+                max_wait: Duration::from_secs(3600),
+                push: None,
+            },
+            claude: None,
+            color: crate::preflight::options::ColorChoice::Auto,
+            output_mode: crate::preflight::options::OutputMode::Stream,
+            jobs: None,
+            jobs_given: None,
+            timeout: None,
+            branch_template: None,
+            port_base: 40000,
+            only: Vec::new(),
+            skip: Vec::new(),
+            shard: None,
+            dry_run: false,
+            pr: false,
+            remote: None,
+            on_finish: None,
+            on_task_finish: None,
+        }
+    }
+
+    #[test]
+    fn what_a_resume_is_given_wins_over_the_record_and_the_rest_is_taken() {
+        let mut run = args();
+        run.settings.permission_mode = "bypassPermissions".into();
+        run.settings.retries = 3;
+        run.settings.cleanup = true;
+        run.settings.max_fail = Some(MaxFail {
+            tasks: 1,
+            fail_fast: true,
+        });
+        (run.timeout, run.jobs, run.jobs_given) = (
+            Some(Duration::from_secs(3600)),
+            Some(2),
+            Some("-j 2".into()),
+        );
+        run.on_finish = Some("notify".into());
+        let recorded = RecordedSettings::from_json(
+            RecordedSettings::of(&run, Some("/srv/r.git"))
+                .to_json()
+                .as_bytes(),
+        )
+        .unwrap();
+
+        let mut resume = args();
+        resume.timeout = Some(Duration::from_secs(60));
+        let note = recorded.apply(&mut resume, &[Recordable::Timeout]);
+        assert_eq!(note, None);
+        assert_eq!(resume.timeout, Some(Duration::from_secs(60)), "given: kept");
+        assert_eq!(resume.settings.permission_mode, "bypassPermissions");
+        assert_eq!(resume.settings.retries, 3);
+        assert!(resume.settings.cleanup);
+        assert_eq!(
+            resume.settings.max_fail,
+            Some(MaxFail {
+                tasks: 1,
+                fail_fast: true
+            })
+        );
+        assert_eq!(
+            (resume.jobs, resume.jobs_given.as_deref()),
+            (Some(2), Some("-j 2"))
+        );
+        assert_eq!(resume.on_finish.as_deref(), Some("notify"));
+        assert_eq!(resume.settings.push.as_deref(), Some("/srv/r.git"));
+    }
+
+    #[test]
+    fn a_push_url_with_a_password_is_not_kept_and_the_resume_says_so() {
+        let recorded = RecordedSettings::of(&args(), Some("https://me:secret@host/r.git"));
+        assert!(
+            !recorded.to_json().contains("secret"),
+            "{}",
+            recorded.to_json()
+        );
+        let mut resume = args();
+        let note = recorded.clone().apply(&mut resume, &[]);
+        assert!(note.is_some_and(|n| n.contains("give --push again")));
+        assert_eq!(resume.settings.push, None);
+        // Given --push again: nothing to say.
+        assert_eq!(recorded.apply(&mut args(), &[Recordable::Push]), None);
+    }
+
+    #[test]
+    fn a_record_missing_fields_keeps_the_resumes_own() {
+        let recorded = RecordedSettings::from_json(br#"{"retries": 2}"#).unwrap();
+        let mut resume = args();
+        recorded.apply(&mut resume, &[]);
+        assert_eq!(resume.settings.retries, 2);
+        assert_eq!(resume.settings.permission_mode, "acceptEdits");
+        assert_eq!(resume.port_base, 40000);
+        assert!(RecordedSettings::from_json(b"not json").is_err());
+    }
+}
