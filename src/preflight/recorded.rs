@@ -93,31 +93,29 @@ impl RecordedSettings {
     pub fn apply(self, args: &mut RunArgs, given: &[Recordable]) -> Option<String> {
         let taken = |setting: Recordable| !given.contains(&setting);
         let settings = &mut args.settings;
-        if taken(Recordable::PermissionMode)
-            && let Some(mode) = self.permission_mode
-        {
-            settings.permission_mode = mode;
-        }
-        if taken(Recordable::Retries)
-            && let Some(retries) = self.retries
-        {
-            settings.retries = retries;
-        }
-        if taken(Recordable::RetryBackoff)
-            && let Some(pause) = self.retry_backoff
-        {
-            settings.retry_backoff = pause;
-        }
-        if taken(Recordable::MaxWait)
-            && let Some(wait) = self.max_wait
-        {
-            settings.max_wait = wait;
-        }
-        if taken(Recordable::PortBase)
-            && let Some(base) = self.port_base
-        {
-            args.port_base = base;
-        }
+        let mode = &mut settings.permission_mode;
+        take(
+            mode,
+            self.permission_mode,
+            taken(Recordable::PermissionMode),
+        );
+        take(
+            &mut settings.retries,
+            self.retries,
+            taken(Recordable::Retries),
+        );
+        let backoff = &mut settings.retry_backoff;
+        take(backoff, self.retry_backoff, taken(Recordable::RetryBackoff));
+        take(
+            &mut settings.max_wait,
+            self.max_wait,
+            taken(Recordable::MaxWait),
+        );
+        take(
+            &mut args.port_base,
+            self.port_base,
+            taken(Recordable::PortBase),
+        );
         if taken(Recordable::Jobs) {
             (args.jobs, args.jobs_given) = (self.jobs, self.jobs_given);
         }
@@ -165,6 +163,14 @@ impl RecordedSettings {
         (self.push_withheld && taken(Recordable::Push)).then(|| {
             "porch: the run pushed to a URL with a password, which porch does not keep: give --push again to push this resume's branches\n".to_string()
         })
+    }
+}
+
+/// A setting that always has a value: the recorded one, unless the resume was given its own or
+/// the record has none (a record by an older porch may lack it).
+fn take<T>(slot: &mut T, recorded: Option<T>, taken: bool) {
+    if taken && let Some(value) = recorded {
+        *slot = value;
     }
 }
 

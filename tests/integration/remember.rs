@@ -155,18 +155,26 @@ fn a_run_that_recorded_no_settings_still_resumes() {
     );
 }
 
+/// A tasks file of two tasks that rewrite NOTES.md, which the repository holds, each its own
+/// way (their branches conflict), then `more`.
+fn conflicting_tasks(sandbox: &Sandbox, more: &[Value]) -> PathBuf {
+    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
+    sandbox.git(&["add", "NOTES.md"]);
+    sandbox.commit("notes");
+    let mut tasks = vec![
+        serde_json::json!({"name": "one", "prompt": "@write NOTES.md notes\\none\\n\nAdd one's note."}),
+        serde_json::json!({"name": "two", "prompt": "@write NOTES.md notes\\ntwo\\n\nAdd two's note."}),
+    ];
+    tasks.extend(more.iter().cloned());
+    sandbox.tasks_json(&serde_json::json!({ "tasks": tasks }))
+}
+
 /// `porch merge --resolve` without `--claude` or `--permission-mode` runs the run's agent in the
 /// run's permission mode: the resolver edits as the run's sessions did.
 #[test]
 fn a_resolver_runs_the_runs_agent_in_the_runs_permission_mode() {
     let sandbox = Sandbox::new();
-    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
-    sandbox.git(&["add", "NOTES.md"]);
-    sandbox.commit("notes");
-    let tasks = sandbox.tasks_json(&serde_json::json!({"tasks": [
-        {"name": "one", "prompt": "@write NOTES.md notes\\none\\n\nAdd one's note."},
-        {"name": "two", "prompt": "@write NOTES.md notes\\ntwo\\n\nAdd two's note."},
-    ]}));
+    let tasks = conflicting_tasks(&sandbox, &[]);
     stored_run(&sandbox, &tasks)
         .args(["--permission-mode", "bypassPermissions"])
         .run()
@@ -275,14 +283,8 @@ fn words(pasted: &str) -> Vec<String> {
 #[test]
 fn the_report_shows_the_merge() {
     let sandbox = Sandbox::new();
-    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
-    sandbox.git(&["add", "NOTES.md"]);
-    sandbox.commit("notes");
-    let tasks = sandbox.tasks_json(&serde_json::json!({"tasks": [
-        {"name": "one", "prompt": "@write NOTES.md notes\\none\\n"},
-        {"name": "two", "prompt": "@write NOTES.md notes\\ntwo\\n"},
-        {"name": "bad", "prompt": "@write bad.txt bad"},
-    ]}));
+    let bad = serde_json::json!({"name": "bad", "prompt": "@write bad.txt bad"});
+    let tasks = conflicting_tasks(&sandbox, &[bad]);
     stored_run(&sandbox, &tasks).run().expect_code(0);
     after(&sandbox, &["merge", "--check", "test ! -f bad.txt"])
         .run()
