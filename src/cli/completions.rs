@@ -211,7 +211,7 @@ fn zsh_escape(text: &str) -> String {
 fn zsh_action(completes: Completes) -> String {
     match completes {
         Completes::Files => "_files".to_string(),
-        Completes::Directories => "_files -/".to_string(),
+        Completes::Directories => "_porch_dirs".to_string(),
         Completes::Words(words) => format!("({})", words.join(" ")),
         Completes::Topics => format!("({})", topics().join(" ")),
         Completes::Tasks => "_porch_tasks".to_string(),
@@ -230,8 +230,13 @@ _porch_tasks() {
     tasks=(${(f)"$(command porch __complete tasks "${words[CURRENT]}" porch "${(@)words[1,CURRENT-1]}" 2>/dev/null)"})
     compadd -a tasks
 }
+# Directories, but never a .git directory or one inside it: no command of porch takes one.
+_porch_dirs() {
+    [[ "/$PREFIX" == */.git/* ]] && return 1
+    _files -/ -F '(.git */.git)'
+}
 _porch_repo_or_task() {
-    _alternative 'tasks:task:_porch_tasks' 'directories:directory:_files -/'
+    _alternative 'tasks:task:_porch_tasks' 'directories:directory:_porch_dirs'
 }
 _porch() {
     if (( CURRENT == 2 )); then
@@ -327,6 +332,13 @@ function __porch_argument --argument-names command want
     end
 end
 
+# Directories, but never a .git directory or one inside it: no command of porch takes one.
+function __porch_dirs
+    set -l current (commandline -ct)
+    string match -q -- '*/.git/*' "/$current"; and return
+    __fish_complete_directories $current | string match -v -r -- '(^|/)\.git/\t'
+end
+
 # The task names porch reads from the tasks file or the stored run the words name.
 function __porch_tasks
     set -l current (commandline -ct)
@@ -337,13 +349,11 @@ end
 fn fish_value(completes: Completes) -> Option<String> {
     match completes {
         Completes::Files => Some("-F".to_string()),
-        Completes::Directories => Some("-a '(__fish_complete_directories)'".to_string()),
+        Completes::Directories => Some("-a '(__porch_dirs)'".to_string()),
         Completes::Words(words) => Some(format!("-a {}", fish_quote(&words.join(" ")))),
         Completes::Topics => Some(format!("-a {}", fish_quote(&topics().join(" ")))),
         Completes::Tasks => Some("-a '(__porch_tasks)'".to_string()),
-        Completes::RepoOrTask => {
-            Some("-a '(__porch_tasks) (__fish_complete_directories)'".to_string())
-        }
+        Completes::RepoOrTask => Some("-a '(__porch_tasks) (__porch_dirs)'".to_string()),
         Completes::Nothing => None,
     }
 }

@@ -163,7 +163,8 @@ fn unknown(spec: &Spec, typed: &str) -> Error {
 }
 
 impl Given {
-    fn has(&self, opt: Opt) -> bool {
+    /// Whether the flag, or its variable, was given.
+    pub fn has(&self, opt: Opt) -> bool {
         self.entries.iter().any(|e| e.opt == opt)
     }
 

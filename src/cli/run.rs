@@ -15,6 +15,7 @@ use crate::preflight::branch_template::Template;
 use crate::preflight::options::ColorChoice;
 use crate::preflight::options::DEFAULT_MAX_WAIT;
 use crate::preflight::options::OutputMode;
+use crate::preflight::options::Recordable;
 use crate::preflight::options::ResumeArgs;
 use crate::preflight::options::RunArgs;
 use crate::preflight::options::Sourced;
@@ -81,8 +82,32 @@ pub fn resume(given: &Given) -> Result<Command, Error> {
     Ok(Command::Resume(ResumeArgs {
         choice,
         run: Box::new(args),
+        given: (RECORDED.iter())
+            .filter(|(opts, _)| opts.iter().any(|&opt| given.has(opt)))
+            .map(|&(_, setting)| setting)
+            .collect(),
     }))
 }
+
+/// The flags of the settings a run records: given to `porch resume` (or their variables), they
+/// win over the record.
+const RECORDED: [(&[Opt], Recordable); 15] = [
+    (&[Opt::PermissionMode], Recordable::PermissionMode),
+    (&[Opt::Timeout], Recordable::Timeout),
+    (&[Opt::IdleTimeout], Recordable::IdleTimeout),
+    (&[Opt::Retries], Recordable::Retries),
+    (&[Opt::RetryBackoff], Recordable::RetryBackoff),
+    (&[Opt::MaxCostUsd], Recordable::MaxCostUsd),
+    (&[Opt::MaxFail, Opt::FailFast], Recordable::MaxFail),
+    (&[Opt::MaxWait], Recordable::MaxWait),
+    (&[Opt::Jobs], Recordable::Jobs),
+    (&[Opt::Stagger], Recordable::Stagger),
+    (&[Opt::Push], Recordable::Push),
+    (&[Opt::PortBase], Recordable::PortBase),
+    (&[Opt::OnFinish], Recordable::OnFinish),
+    (&[Opt::OnTaskFinish], Recordable::OnTaskFinish),
+    (&[Opt::Remote], Recordable::Remote),
+];
 
 /// `--dry-run`, which has nothing to show as `--events`.
 fn dry_run(given: &Given, mode: OutputMode) -> Result<bool, Error> {

@@ -517,6 +517,10 @@ pub const COMMANDS: &[Spec] = &[
             hint: "it runs again every task of the run that did not succeed",
         }),
         notes: &[
+            "The run's settings are the defaults: a run records its agent and the settings above, but for\n\
+--worktree-dir (it finds the run), --branch-template (its branches stay), --color, --quiet, --json,\n\
+--events, -o, --junit, --report and a --push URL with a password. Each given here, or its PORCH_*\n\
+variable, wins over the record. A switch the run was given stays on.",
             "Exit codes: as `porch run`: 0 every task succeeded; 1 one did not; 2 bad usage (nothing run).",
         ],
     },
@@ -582,13 +586,13 @@ pub const COMMANDS: &[Spec] = &[
                 },
                 Takes {
                     opt: Opt::Claude,
-                    about: "the resolver's executable [default: claude on PATH]",
+                    about: "the resolver's executable [default: the run's, else claude on PATH]",
                 },
                 Takes {
                     opt: Opt::PermissionMode,
                     about: "the resolver's permission mode: acceptEdits, auto or\n\
                             bypassPermissions [default: the merged task's permission_mode\n\
-                            when it can edit, else acceptEdits]",
+                            when it can edit, else the run's when it can, else acceptEdits]",
                 },
             ],
             ONLY_HELP,

@@ -22,7 +22,9 @@ use crate::git::{self, Repo};
 use crate::output::printer::{self, Look, Message, Show};
 use crate::preflight::Environment;
 use crate::preflight::options::MergeArgs;
+use crate::preflight::recorded::RecordedSettings;
 use crate::preflight::stored_task_file;
+use crate::preflight::taskfile::TaskFile;
 use crate::process::groups;
 use crate::process::shutdown;
 use crate::results::{BackedOutBranch, MergeRecord, MergedBranch, ResolvedBranch, SkippedBranch};
@@ -438,6 +440,8 @@ struct QueueSetup {
     timeout: Option<std::time::Duration>,
     max_cost_usd: Option<f64>,
     permission_mode: Option<String>,
+    /// The run's own `--permission-mode`, as it recorded it, when it lets claude edit.
+    run_permission_mode: Option<String>,
     /// The run's tasks as its tasks file has them, for prompts and permission modes.
     tasks: Vec<Task>,
     json: bool,
@@ -445,8 +449,7 @@ struct QueueSetup {
 
 impl QueueSetup {
     fn read(args: &MergeArgs, location: &Location, run: &StoredRun) -> Result<QueueSetup, Error> {
-        // A run by a porch older than the stored copies has none: no merge_check, no prompts.
-        let file = stored_task_file(location, run, &args.choice).ok();
+        let file = stored_tasks_or_say(args, location, run);
         let check = match &args.check {
             Some(command) => Some(["sh", "-c", command].map(String::from).to_vec()),
             None => file.as_ref().and_then(|f| f.merge_check.clone()),
@@ -457,12 +460,25 @@ impl QueueSetup {
             refuse_missing_program(program, run)?;
         }
         let resolver = if args.resolve {
-            let given = (args.claude.as_ref()).map(|c| (c.value.as_os_str(), c.from.as_str()));
+            // As the run did: the agent it was given, unless told otherwise.
+            let recorded = (run.results.claude.as_ref()).map(|c| {
+                (
+                    std::ffi::OsStr::new(c),
+                    format!("the agent of run {}", run.id),
+                )
+            });
+            let given = (args.claude.as_ref())
+                .map(|c| (c.value.as_os_str(), c.from.clone()))
+                .or(recorded);
+            let given = given.as_ref().map(|(value, from)| (*value, from.as_str()));
             let path = Environment::from_process().path;
             Some(agent::resolve_program(given, path.as_deref())?)
         } else {
             None
         };
+        let run_mode = read_recorded_settings(&location.state, &run.id)
+            .and_then(|recorded| recorded.permission_mode)
+            .filter(|mode| resolver::RESOLVER_MODES.contains(&mode.as_str()));
         Ok(QueueSetup {
             check,
             check_limit: args.timeout.unwrap_or(DEFAULT_CHECK_LIMIT),
@@ -470,6 +486,7 @@ impl QueueSetup {
             timeout: args.timeout,
             max_cost_usd: args.max_cost_usd,
             permission_mode: args.permission_mode.clone(),
+            run_permission_mode: run_mode,
             tasks: file.map(|f| f.tasks).unwrap_or_default(),
             json: args.json,
         })
@@ -528,7 +545,7 @@ impl QueueSetup {
     }
 
     /// The resolver's permission mode: `--permission-mode`, else the task's own when it lets
-    /// claude edit, else acceptEdits.
+    /// claude edit, else the run's when it does, else acceptEdits.
     fn permission_mode(&self, task: &StoredTask) -> String {
         let own = (self.tasks.iter())
             .find(|t| t.name == task.name || task.group.as_deref() == Some(t.name.as_str()))
@@ -536,6 +553,7 @@ impl QueueSetup {
             .filter(|mode| resolver::RESOLVER_MODES.contains(&mode.as_str()));
         (self.permission_mode.clone())
             .or(own)
+            .or(self.run_permission_mode.clone())
             .unwrap_or_else(|| "acceptEdits".to_string())
     }
 
@@ -545,6 +563,30 @@ impl QueueSetup {
             .find(|t| t.name == name)
             .map_or("", |t| t.prompt.as_str())
     }
+}
+
+/// The tasks file the run stored, or `None` with a note on stderr when it cannot be read (a
+/// run by a porch older than the stored copies has none) and the merge would have used it:
+/// then it has no `merge_check`, and a resolver no prompts.
+fn stored_tasks_or_say(args: &MergeArgs, location: &Location, run: &StoredRun) -> Option<TaskFile> {
+    let err = match stored_task_file(location, run, &args.choice) {
+        Ok(file) => return Some(file),
+        Err(err) => err,
+    };
+    let missing = match (args.check.is_none(), args.resolve) {
+        (true, true) => "its merge_check, and the resolver without the tasks' prompts",
+        (true, false) => "its merge_check",
+        (false, true) => "the tasks' prompts for the resolver",
+        (false, false) => return None,
+    };
+    crate::sys::console::print_stderr(&format!("porch: note: {err}: merging without {missing}\n"));
+    None
+}
+
+/// The settings run `id` recorded; none for a run by an older porch.
+fn read_recorded_settings(state: &StateDir, id: &str) -> Option<RecordedSettings> {
+    let bytes = std::fs::read(state.recorded_settings(id)).ok()?;
+    RecordedSettings::from_json(&bytes).ok()
 }
 
 /// One merge's queue at work.

@@ -19,7 +19,7 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode, Error> {
         )
     })?;
     let extras = report_extras(&location.repo.toplevel, &results);
-    let page = report::render(&results, &extras, None);
+    let page = report::render(&results, &extras, None, run.results.merge.as_ref());
     match &args.output {
         Some(path) => write_atomic(path, page.as_bytes())?,
         None => {

@@ -17,12 +17,12 @@ pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
             ));
             Ok(ExitCode::SUCCESS)
         }
-        Resumption::Plan { plan, .. } if args.run.dry_run => {
-            Ok(crate::commands::dry_run::show(&plan, &args.run))
+        Resumption::Plan { plan, args, .. } if args.dry_run => {
+            Ok(crate::commands::dry_run::show(&plan, &args))
         }
-        Resumption::Plan { plan, note } => {
+        Resumption::Plan { plan, note, args } => {
             crate::sys::console::print_stderr(&note);
-            engine::run(*plan, args.run.color, args.run.output_mode)
+            engine::run(*plan, args.color, args.output_mode)
         }
     }
 }

@@ -274,8 +274,7 @@ fn next_steps(run: &StoredRun, rows: &[Row], choice: &RunChoice, busy: Option<&B
         return text;
     }
     if tasks.iter().any(|t| !t.succeeded()) {
-        let words = summary::resume_words(run.results.claude.as_deref());
-        let resume = choice.command("resume", run_word, &words);
+        let resume = choice.command("resume", run_word, &[]);
         text.push_str(&format!("re-run what did not succeed: {resume}\n"));
     }
     let recorded = (run.results.merge.as_ref()).filter(|m| m.commit.is_some());

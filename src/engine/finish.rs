@@ -22,6 +22,8 @@ use crate::results::junit;
 use crate::results::report::{self, TAIL_LINES, TaskExtras};
 use crate::results::rivals;
 use crate::results::summary;
+use crate::results::summary::MergeCheck;
+use crate::results::summary::RunCommand;
 use crate::results::{Results, Status, TaskResult};
 use crate::state::runs::RunChoice;
 use crate::sys::atomic_file::write_atomic;
@@ -174,7 +176,7 @@ fn write_report(plan: &Plan, results: &Results, code: u8) -> u8 {
         return code;
     };
     let extras = report_extras(&plan.repo.toplevel, results);
-    let page = report::render(results, &extras, Some(code));
+    let page = report::render(results, &extras, Some(code), None);
     match write_atomic(path, page.as_bytes()) {
         Ok(()) => code,
         Err(err) => {
@@ -269,11 +271,30 @@ fn print_outcome(
             };
             let command =
                 |subcommand: &str, words: &[&str]| choice.command(subcommand, &plan.run_id, words);
-            summary::print(out, results, &plan.results_file(), &command, color);
+            let merge_check = merge_check(plan, results);
+            let next = (&command as RunCommand, &merge_check);
+            summary::print(out, results, &plan.results_file(), next, color);
             true
         }
         OutputMode::Json => crate::sys::console::print_stdout(json) && !printer::stdout_failed(),
         OutputMode::Events => !printer::stdout_failed(),
+    }
+}
+
+/// What a merge of the run would check: the tasks file's `merge_check`, else the one `check`
+/// the succeeded tasks share, if they share one.
+fn merge_check(plan: &Plan, results: &Results) -> MergeCheck {
+    if plan.merge_check.is_some() {
+        return MergeCheck::FromFile;
+    }
+    let succeeded = |name: &str| (results.tasks.iter()).any(|t| t.name == name && t.succeeded());
+    let checks: std::collections::BTreeSet<&Vec<String>> = (plan.tasks.iter())
+        .filter(|t| succeeded(&t.task.name))
+        .filter_map(|t| t.task.check.as_ref())
+        .collect();
+    match checks.into_iter().collect::<Vec<_>>().as_slice() {
+        [check] => MergeCheck::Shared(crate::util::quote::command(check)),
+        _ => MergeCheck::None,
     }
 }
 

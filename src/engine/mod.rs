@@ -85,6 +85,7 @@ fn create_state(plan: &Plan, progress: &mut Progress) -> Result<RunLock, Error> 
         run_id: &plan.run_id,
         repo_dir: &plan.repo.common_dir,
         tasks_source: &plan.source.bytes,
+        settings: plan.recorded_settings.as_bytes(),
         output: plan.settings.output.as_deref(),
     };
     plan.state.create_for_run(&files, || progress.write())

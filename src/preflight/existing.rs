@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::git::{self, Repo, WorktreeEntry};
 use crate::preflight::taskfile;
-use crate::results::summary;
 use crate::state::StateDir;
 use crate::state::runs::{Location, RunChoice};
 use crate::util::quote;
@@ -329,24 +328,18 @@ pub struct EarlierRun {
     /// REPO, and `--worktree-dir` when the run was given one: what a pasted command needs.
     pub repo: String,
     pub worktree_dir: Option<String>,
-    /// The agent that run was given, which its resume must be given too.
-    pub claude: Option<String>,
 }
 
 impl EarlierRun {
-    /// `porch VERB --run ID [--worktree-dir DIR] REPO`, quoted for a shell; a resume also
-    /// names the run's agent.
+    /// `porch VERB --run ID [--worktree-dir DIR] REPO`, quoted for a shell (a resume takes the
+    /// run's agent and settings from what the run recorded).
     fn command(&self, verb: &str) -> String {
         let choice = RunChoice {
             repo: PathBuf::from(&self.repo),
             worktree_dir: self.worktree_dir.as_ref().map(PathBuf::from),
             run: None,
         };
-        let words = match verb {
-            "resume" => summary::resume_words(self.claude.as_deref()),
-            _ => Vec::new(),
-        };
-        choice.command(verb, &self.id, &words)
+        choice.command(verb, &self.id, &[])
     }
 }
 
@@ -364,18 +357,17 @@ pub fn earlier_run(
         state: state.clone(),
     };
     let ids = location.run_ids().ok()?;
-    let (id, unfinished, claude) = ids.iter().rev().find_map(|id| {
+    let (id, unfinished) = ids.iter().rev().find_map(|id| {
         let run = location.load(id).ok()?;
         let theirs: Vec<_> = (run.results.tasks.iter())
             .filter(|t| conflicts.iter().any(|c| c.branch == t.branch))
             .collect();
         let unfinished = theirs.iter().any(|t| !t.succeeded());
-        (!theirs.is_empty()).then(|| (id.clone(), unfinished, run.results.claude.clone()))
+        (!theirs.is_empty()).then(|| (id.clone(), unfinished))
     })?;
     Some(EarlierRun {
         id,
         unfinished,
-        claude,
         repo: repo.toplevel.to_string_lossy().into_owned(),
         worktree_dir: worktree_dir.map(|dir| dir.to_string_lossy().into_owned()),
     })
@@ -826,7 +818,6 @@ mod tests {
             unfinished,
             repo: "/src/my shop".to_string(),
             worktree_dir: Some("/wt".to_string()),
-            claude: Some("/opt/claude".to_string()),
         };
         // (whether a task of that run is unfinished, the hint's lines)
         let cases = [
@@ -834,7 +825,7 @@ mod tests {
                 true,
                 vec![
                     "run 20261201T201500Z-42 stopped before these tasks were done; go on where it stopped:",
-                    "  porch resume --run 20261201T201500Z-42 --worktree-dir /wt --claude /opt/claude '/src/my shop'",
+                    "  porch resume --run 20261201T201500Z-42 --worktree-dir /wt '/src/my shop'",
                     "or run them afresh under other names (rename the tasks), or remove that work, which deletes it:",
                     "  git -C /src/shop branch -D task/add",
                 ],

@@ -7,6 +7,7 @@ mod existing;
 mod jobs;
 pub mod options;
 pub mod proposal;
+pub mod recorded;
 mod resume;
 mod selection;
 mod settings;
@@ -25,6 +26,7 @@ use crate::git::remote;
 use crate::git::{self, Repo, WorktreeEntry};
 use crate::preflight::branch_template::RunStamp;
 use crate::preflight::options::{OutputMode, RunArgs};
+use crate::preflight::recorded::RecordedSettings;
 use crate::preflight::taskfile::{Task, TaskFile};
 use crate::process::task_env::{self, Redactor, TaskIdentity};
 use crate::results::Shard;
@@ -140,6 +142,7 @@ fn plan_read(
             tasks_file_order,
             shard: args.shard,
             hooks: file.hooks,
+            merge_check: file.merge_check,
         },
     )
 }
@@ -182,6 +185,7 @@ struct Decided {
     shard: Option<Shard>,
     /// The tasks file's `on_finish` and `on_task_finish`; the flags win.
     hooks: Hooks,
+    merge_check: Option<Vec<String>>,
 }
 
 /// The checks every plan's tasks pass last, then the `Plan` of them and the run's options.
@@ -201,7 +205,9 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
     if args.pr {
         pr_remote_reachable(args, &decided.setting.repo)?;
     }
+    let recorded = RecordedSettings::of(args, decided.setting.push.as_deref());
     Ok(Plan {
+        recorded_settings: recorded.to_json(),
         repo: decided.setting.repo,
         agent: decided.setting.agent,
         settings: RunSettings {
@@ -226,6 +232,7 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
             draft: true,
             base: None,
         }),
+        merge_check: decided.merge_check,
         hooks: Hooks {
             on_finish: shell(&args.on_finish).or(decided.hooks.on_finish),
             on_task_finish: shell(&args.on_task_finish).or(decided.hooks.on_task_finish),

@@ -20,7 +20,7 @@ pub struct Sourced<T> {
     pub from: String,
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunArgs {
     /// A path, or `-` for standard input.
     pub tasks: String,
@@ -141,6 +141,30 @@ pub struct ResumeArgs {
     pub choice: RunChoice,
     /// `porch run`'s options (its TASKS is the run's stored tasks, not read from here).
     pub run: Box<RunArgs>,
+    /// The settings the resume was given (a flag, or its variable): the run's recorded ones
+    /// stand in for the others.
+    pub given: Vec<Recordable>,
+}
+
+/// A setting a run records, which `porch resume` takes from the record unless it is given one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recordable {
+    PermissionMode,
+    Timeout,
+    IdleTimeout,
+    Retries,
+    RetryBackoff,
+    MaxCostUsd,
+    /// `--max-fail` or `--fail-fast`.
+    MaxFail,
+    MaxWait,
+    Jobs,
+    Stagger,
+    Push,
+    PortBase,
+    OnFinish,
+    OnTaskFinish,
+    Remote,
 }
 
 #[derive(Debug, PartialEq)]

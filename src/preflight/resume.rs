@@ -13,7 +13,9 @@ use super::{
 use crate::error::Error;
 use crate::git::{self, BRANCH_PREFIX, Repo};
 use crate::preflight::branch_template::{self, RunStamp};
+use crate::preflight::options::Sourced;
 use crate::preflight::options::{ResumeArgs, RunArgs};
+use crate::preflight::recorded::RecordedSettings;
 use crate::preflight::taskfile::TaskFile;
 use crate::results::Verdict;
 use crate::results::{Shard, Status, TaskResult};
@@ -26,8 +28,13 @@ use crate::task::plan::Task;
 pub enum Resumption {
     /// Every task of run `id` succeeded: there is nothing to resume.
     Nothing { id: String },
-    /// The plan, and what to tell the user before it runs.
-    Plan { plan: Box<Plan>, note: String },
+    /// The plan, what to tell the user before it runs, and the options it was made from: the
+    /// resume's own over the run's recorded settings.
+    Plan {
+        plan: Box<Plan>,
+        note: String,
+        args: Box<RunArgs>,
+    },
 }
 
 /// Takes the run's lock, then reads it: no other porch resumes, cleans or merges it from then
@@ -47,9 +54,11 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
     if unfinished.is_empty() {
         return Ok(Resumption::Nothing { id: earlier.id });
     }
+    let (run_args, remembered) = remembered_settings(args, &location, &earlier);
     let note = format!(
-        "{}porch: resuming run {}: {} ({} of {} tasks; the others are kept as they were)\n",
+        "{}{}porch: resuming run {}: {} ({} of {} tasks; the others are kept as they were)\n",
         moved.unwrap_or_default(),
+        remembered.unwrap_or_default(),
         earlier.id,
         unfinished.join(", "),
         unfinished.len(),
@@ -67,13 +76,53 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
         groups,
         shard: earlier.results.shard,
     };
-    let mut plan = plan_earlier(&args.run, env, stamp, earlier)
+    let mut plan = plan_earlier(&run_args, env, stamp, earlier)
         .map_err(|err| super::hide_env_values(err, &hidden))?;
     plan.resumed_lock = Some(lock);
     Ok(Resumption::Plan {
         plan: Box::new(plan),
         note,
+        args: Box::new(run_args),
     })
+}
+
+/// The resume's options: those it was given, the run's recorded settings and agent for the
+/// others (a run by an older porch recorded no settings: the defaults stand). Also what to tell
+/// the user about them, if anything.
+fn remembered_settings(
+    args: &ResumeArgs,
+    location: &Location,
+    earlier: &StoredRun,
+) -> (RunArgs, Option<String>) {
+    let mut run = (*args.run).clone();
+    if run.claude.is_none()
+        && let Some(agent) = &earlier.results.claude
+    {
+        run.claude = Some(Sourced {
+            value: agent.into(),
+            from: format!("the agent of run {}", earlier.id),
+        });
+    }
+    let path = location.state.recorded_settings(&earlier.id);
+    let note = match std::fs::read(&path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => Some(err.to_string()),
+        Ok(bytes) => match RecordedSettings::from_json(&bytes) {
+            Ok(recorded) => {
+                let note = recorded.apply(&mut run, &args.given);
+                return (run, note);
+            }
+            Err(err) => Some(err),
+        },
+    };
+    let note = note.map(|err| {
+        format!(
+            "porch: warning: the settings of run {} cannot be read ({}: {err}): resuming with these flags and the defaults\n",
+            earlier.id,
+            path.display()
+        )
+    });
+    (run, note)
 }
 
 /// What `porch resume` read of the earlier run.
@@ -97,7 +146,7 @@ fn plan_earlier(
     earlier: Earlier,
 ) -> Result<Plan, Error> {
     let file = stored_file(&earlier.source, &earlier.id)?;
-    let (tasks, hooks) = (file.tasks, file.hooks);
+    let (tasks, hooks, merge_check) = (file.tasks, file.hooks, file.merge_check);
     let setting = decide_setting(args, env)?;
     let (repo, layout) = (&setting.repo, &setting.layout);
     let tasks_file_order = tasks.iter().map(|t| t.name.clone()).collect();
@@ -127,6 +176,7 @@ fn plan_earlier(
             tasks_file_order,
             shard: earlier.shard,
             hooks,
+            merge_check,
         },
     )
 }

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use crate::results::MergeRecord;
 use crate::results::Review;
 use crate::results::Verdict;
 use crate::results::{Attempt, Results, Status, TaskResult};
@@ -22,8 +23,14 @@ pub struct TaskExtras {
     pub log_tail: Vec<String>,
 }
 
-/// The page. `extras[i]` belongs to task `i`; `exit_code` is porch's, when the caller knows it.
-pub fn render(results: &Results, extras: &[TaskExtras], exit_code: Option<u8>) -> String {
+/// The page. `extras[i]` belongs to task `i`; `exit_code` is porch's, when the caller knows it;
+/// `merge`, what `porch merge` last did with the run, once it merged.
+pub fn render(
+    results: &Results,
+    extras: &[TaskExtras],
+    exit_code: Option<u8>,
+    merge: Option<&MergeRecord>,
+) -> String {
     let mut page = String::new();
     let title = format!("porch run {}", escape(&results.run_id));
     let _ = write!(
@@ -36,6 +43,9 @@ pub fn render(results: &Results, extras: &[TaskExtras], exit_code: Option<u8>) -
     page.push_str(&timeline(results));
     page.push_str(&task_table(&results.tasks));
     page.push_str(&conflicts(results));
+    if let Some(merge) = merge {
+        page.push_str(&merge_record(merge));
+    }
     page.push_str("<h2>Each task</h2>\n");
     let none = TaskExtras::default();
     for (index, task) in results.tasks.iter().enumerate() {
@@ -51,7 +61,7 @@ dl.run{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dl.run d
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;\
 vertical-align:top;white-space:nowrap}td.n{text-align:right}td.e{white-space:normal;min-width:20em}pre{background:#f6f6f6;padding:.5em;overflow:auto;\
 white-space:pre-wrap}details{margin:.4em 0}summary{cursor:pointer}\
-.succeeded{fill:#2e9d4b;color:#1d7a36}.failed{fill:#d33c3c;color:#b32626}\
+.succeeded,.merged,.resolved{fill:#2e9d4b;color:#1d7a36}.failed,.backed-out{fill:#d33c3c;color:#b32626}\
 .timed_out{fill:#e08a1e;color:#b06410}.interrupted,.skipped{fill:#999;color:#666}\
 .running,.pending{fill:#3a78c9;color:#2a5fa6}svg text{font:12px system-ui,sans-serif;fill:#222}\
 svg .deps{fill:#777}svg .span{stroke:#bbb;stroke-width:2}svg .setup{fill:#8aa}\
@@ -518,6 +528,62 @@ fn conflicts(results: &Results) -> String {
     out
 }
 
+/// What `porch merge` did: a row per branch, merged, resolved, skipped or backed out, and why.
+fn merge_record(merge: &MergeRecord) -> String {
+    let mut out = String::from("<h2>Merge</h2>\n");
+    let into = match &merge.commit {
+        Some(commit) => format!("{} at {}", escape(&merge.branch), escape(short(commit))),
+        None => format!("{} (nothing merged)", escape(&merge.branch)),
+    };
+    let _ = writeln!(out, "<p>Into {into}, {}.</p>", escape(&merge.ended_at));
+    out.push_str("<table id=\"merge\">\n<tr><th>Task</th><th>Outcome</th><th>Detail</th></tr>\n");
+    let mut row = |task: &str, outcome: &str, detail: String| {
+        let _ = writeln!(
+            out,
+            "<tr data-task=\"{task}\"><td>{task}</td><td class=\"{outcome}\">{outcome}</td><td class=\"e\">{}</td></tr>",
+            escape(&detail),
+            task = escape(task),
+        );
+    };
+    let resolved = |task: &str| merge.resolved.iter().find(|r| r.task == task);
+    for merged in &merge.merged {
+        match resolved(&merged.task) {
+            Some(r) => row(
+                &r.task,
+                "resolved",
+                format!(
+                    "conflicts in {} resolved by claude (${:.4})",
+                    r.files.join(", "),
+                    r.cost_usd
+                ),
+            ),
+            None => row(
+                &merged.task,
+                "merged",
+                merged
+                    .commit
+                    .as_deref()
+                    .map(short)
+                    .unwrap_or("already in")
+                    .to_string(),
+            ),
+        }
+    }
+    for skipped in &merge.skipped {
+        row(&skipped.task, "skipped", skipped.reason.clone());
+    }
+    for backed_out in &merge.backed_out {
+        row(&backed_out.task, "backed-out", backed_out.reason.clone());
+    }
+    out.push_str("</table>\n");
+    out
+}
+
+/// A commit as git shortens it by default.
+fn short(commit: &str) -> &str {
+    commit.get(..7).unwrap_or(commit)
+}
+
 fn task_details(task: &TaskResult, extras: &TaskExtras) -> String {
     let name = escape(&task.name);
     let mut out = format!(
@@ -693,7 +759,7 @@ mod tests {
             }],
             ..Review::default()
         });
-        let page = render(&results, &extras, None);
+        let page = render(&results, &extras, None, None);
         assert!(
             page.contains("<h3>Review</h3>\n<p>changes requested: &lt;script&gt;"),
             "{page}"
@@ -717,7 +783,7 @@ mod tests {
 
     #[test]
     fn the_timeline_has_a_row_per_task_a_bar_per_attempt_and_the_dependency() {
-        let page = render(&sample(), &[], Some(1));
+        let page = render(&sample(), &[], Some(1), None);
         assert_eq!(page.matches("class=\"task-row\"").count(), 2);
         assert_eq!(page.matches("data-attempt=").count(), 3);
         assert!(
@@ -744,7 +810,7 @@ mod tests {
         };
         results.tasks[0].pr = pr("https://forge.example/shop/pull/7");
         results.tasks[1].pr = pr("javascript:alert(1)");
-        let page = render(&results, &[], None);
+        let page = render(&results, &[], None, None);
         assert!(page.contains("<a href=\"https://forge.example/shop/pull/7\">#7</a>"));
         assert!(page.contains("<td>#7 javascript:alert(1)</td>"), "{page}");
         assert!(!page.contains("href=\"javascript"));
@@ -752,7 +818,7 @@ mod tests {
 
     #[test]
     fn a_stored_run_says_which_exit_code_its_statuses_imply() {
-        let page = render(&sample(), &[], None);
+        let page = render(&sample(), &[], None, None);
         assert!(
             page.contains("<dd>1 (as the statuses imply)</dd>"),
             "{page}"

@@ -16,16 +16,32 @@ use crate::util::table::Layout;
 /// made `porch SUBCOMMAND --run ID … WORDS REPO`.
 pub type RunCommand<'a> = &'a dyn Fn(&str, &[&str]) -> String;
 
-/// Prints the summary of `results`; `results_file` is the results file written, and `command`
-/// makes the commands of what to do next.
+/// The check a merge of the run would run, as the next steps say it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MergeCheck {
+    /// None known: a plain `porch merge`.
+    None,
+    /// The tasks file's `merge_check`, which `porch merge` runs by itself.
+    FromFile,
+    /// No `merge_check`, but the succeeded tasks share a `check`: this, for `--check`.
+    Shared(String),
+}
+
+/// Prints the summary of `results`; `results_file` is the results file written, `command`
+/// makes the commands of what to do next, `merge_check` says what the merge would check.
 pub fn print(
     out: &mut impl Write,
     results: &Results,
     results_file: &Path,
-    command: RunCommand,
+    (command, merge_check): (RunCommand, &MergeCheck),
     color: bool,
 ) {
-    let text = render(results, results_file, command, Paint { color });
+    let text = render(
+        results,
+        results_file,
+        (command, merge_check),
+        Paint { color },
+    );
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
@@ -42,7 +58,12 @@ pub fn print_merged(out: &mut impl Write, results: &Results) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-fn render(results: &Results, results_file: &Path, command: RunCommand, paint: Paint) -> String {
+fn render(
+    results: &Results,
+    results_file: &Path,
+    (command, merge_check): (RunCommand, &MergeCheck),
+    paint: Paint,
+) -> String {
     let mut text = String::from("\n");
     text.push_str(&table(&results.tasks, paint));
     text.push('\n');
@@ -68,7 +89,7 @@ fn render(results: &Results, results_file: &Path, command: RunCommand, paint: Pa
     let review = review_hints(results);
     for line in review
         .iter()
-        .chain(&next_steps(results, command, results_file))
+        .chain(&next_steps(results, (command, merge_check), results_file))
     {
         text.push_str(line);
         text.push('\n');
@@ -387,14 +408,13 @@ pub fn resume_command(worktree: &str, session: &str) -> String {
     )
 }
 
-/// The words a printed `porch resume` adds for the run to run the same: its agent.
-pub fn resume_words(claude: Option<&str>) -> Vec<&str> {
-    claude.map(|c| vec!["--claude", c]).unwrap_or_default()
-}
-
 /// What to do next, each with the command that does it; then where the results are. The log
 /// named is that of the first task that did not succeed, else the first task's.
-fn next_steps(results: &Results, porch: RunCommand, results_file: &Path) -> Vec<String> {
+fn next_steps(
+    results: &Results,
+    (porch, merge_check): (RunCommand, &MergeCheck),
+    results_file: &Path,
+) -> Vec<String> {
     let tasks = &results.tasks;
     let failed = tasks.iter().find(|t| t.status != Status::Succeeded);
     let mut steps = vec![("every task's branch, diff, session", porch("status", &[]))];
@@ -402,11 +422,22 @@ fn next_steps(results: &Results, porch: RunCommand, results_file: &Path) -> Vec<
         steps.push(("a task's whole output", porch("logs", &[&task.name])));
     }
     if tasks.iter().any(|t| t.status == Status::Succeeded) {
-        steps.push(("merge what succeeded", porch("merge", &[])));
+        steps.push(match merge_check {
+            MergeCheck::None => ("merge what succeeded", porch("merge", &[])),
+            MergeCheck::FromFile => (
+                "merge what succeeded (runs merge_check)",
+                porch("merge", &[]),
+            ),
+            // The check each task passed, run after each merge: whether they work together.
+            MergeCheck::Shared(check) => (
+                "merge what succeeded, checked",
+                porch("merge", &["--check", check]),
+            ),
+        });
     }
     if failed.is_some() {
-        let words = resume_words(results.claude.as_deref());
-        steps.push(("run again what did not succeed", porch("resume", &words)));
+        // The resume takes the run's agent and settings from what the run recorded.
+        steps.push(("run again what did not succeed", porch("resume", &[])));
     }
     let width = steps
         .iter()
@@ -776,7 +807,12 @@ mod tests {
         );
         assert!(groups(&tasks[..1]).is_empty(), "no group, no lines");
         let results = results(tasks.to_vec(), 0);
-        let text = render(&results, Path::new("/r.json"), &example_command, PLAIN);
+        let text = render(
+            &results,
+            Path::new("/r.json"),
+            (&example_command, &MergeCheck::None),
+            PLAIN,
+        );
         let parts: Vec<&str> = text.split("\n\n").collect();
         assert_eq!(parts.len(), 4, "table, groups, totals, next: {text}");
         assert_eq!(parts[1], groups(&results.tasks).join("\n"));
@@ -819,7 +855,12 @@ mod tests {
     #[test]
     fn the_summary_is_the_table_the_totals_and_the_hints_apart_by_blank_lines() {
         let results = results(vec![task("a", Status::Succeeded)], 0);
-        let text = render(&results, Path::new("/r.json"), &example_command, PLAIN);
+        let text = render(
+            &results,
+            Path::new("/r.json"),
+            (&example_command, &MergeCheck::None),
+            PLAIN,
+        );
         let parts: Vec<&str> = text.split("\n\n").collect();
         assert_eq!(parts.len(), 3, "{text}");
         assert_eq!(
@@ -828,7 +869,11 @@ mod tests {
         );
         assert_eq!(parts[1], totals(&results).join("\n"));
         let hints = review_hints(&results).into_iter();
-        let next = next_steps(&results, &example_command, Path::new("/r.json"));
+        let next = next_steps(
+            &results,
+            (&example_command, &MergeCheck::None),
+            Path::new("/r.json"),
+        );
         assert_eq!(
             parts[2],
             hints.chain(next).collect::<Vec<_>>().join("\n") + "\n"
@@ -877,7 +922,7 @@ mod tests {
         assert_eq!(
             next_steps(
                 &run,
-                &example_command,
+                (&example_command, &MergeCheck::None),
                 Path::new("/wt/shop/.porch/runs/R1.json")
             ),
             [
@@ -890,7 +935,11 @@ mod tests {
             ]
         );
         let all_well = results(vec![task("a", Status::Succeeded)], 0);
-        let next = next_steps(&all_well, &example_command, Path::new("/r.json"));
+        let next = next_steps(
+            &all_well,
+            (&example_command, &MergeCheck::None),
+            Path::new("/r.json"),
+        );
         assert_eq!(
             next[2],
             "  a task's whole output:              porch logs --run R1 a /src/shop"

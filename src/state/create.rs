@@ -20,6 +20,8 @@ pub struct RunFiles<'a> {
     pub repo_dir: &'a Path,
     /// The tasks file as read, kept for `porch resume`.
     pub tasks_source: &'a [u8],
+    /// The run's settings as recorded, kept for `porch resume`.
+    pub settings: &'a [u8],
     /// `-o FILE`: the results are written there too, under the umask as any tool's output.
     pub output: Option<&'a Path>,
 }
@@ -72,6 +74,11 @@ impl StateDir {
         created.dir_all(&self.tasks_dir(), &self.dir)?;
         created.files(&[&self.stored_tasks(id)], || {
             self.store_tasks(id, files.tasks_source)
+        })?;
+        created.dir_all(&self.settings_dir(), &self.dir)?;
+        let settings = self.recorded_settings(id);
+        created.files(&[&settings], || {
+            atomic_file::write_private(&settings, files.settings)
         })?;
         created.dir_all(&self.runs_dir(), &self.dir)?;
         let record = self.results_file(id);
@@ -243,6 +250,7 @@ mod tests {
             run_id: "1",
             repo_dir: Path::new("/src/shop/.git"),
             tasks_source: b"[]",
+            settings: b"{}",
             output,
         }
     }
@@ -258,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn a_run_makes_the_owner_file_lock_tasks_copy_results_and_link_all_private() {
+    fn a_run_makes_the_owner_file_lock_tasks_copy_settings_results_and_link_all_private() {
         let tmp = tempfile::tempdir().unwrap();
         let state = StateDir::in_root(&tmp.path().join("worktrees/shop"));
         let _lock = state
@@ -274,6 +282,8 @@ mod tests {
             "/results.json",
             "/runs",
             "/runs/1.json",
+            "/settings",
+            "/settings/1.json",
             "/tasks",
             "/tasks/1.json",
         ];
@@ -287,6 +297,8 @@ mod tests {
         assert!(results.contains(r#""repo": "/src/shop""#), "{results}");
         let tasks = std::fs::read_to_string(state.stored_tasks("1")).unwrap();
         assert_eq!(tasks, "[]");
+        let settings = std::fs::read_to_string(state.recorded_settings("1")).unwrap();
+        assert_eq!(settings, "{}");
         for path in tree(&state.dir) {
             let meta = std::fs::symlink_metadata(state.dir.join(&path)).unwrap();
             let mode = meta.permissions().mode();

@@ -8,6 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use crate::error::{Error, IoContext};
 use crate::state::StateDir;
+use crate::util::clip;
 
 /// A run's lock, held until dropped. The kernel lets it go when porch dies, however it dies.
 #[derive(Debug)]
@@ -95,7 +96,8 @@ impl Busy {
         Error::setup(self.what(), hint)
     }
 
-    /// `run ID is still going on`, or what holds it.
+    /// `run ID is still going on`, or what holds it. The holder is read from a file anyone
+    /// with the user's rights may have written: its control characters are shown, not obeyed.
     pub fn what(&self) -> String {
         let Busy { id, holder } = self;
         if *holder == run_holder(id) {
@@ -103,7 +105,10 @@ impl Busy {
         } else if holder.is_empty() {
             format!("run {id} is in use by another porch")
         } else {
-            format!("run {id} is in use: {holder} is still going on")
+            format!(
+                "run {id} is in use: {} is still going on",
+                clip::visible(holder)
+            )
         }
     }
 }
@@ -111,6 +116,17 @@ impl Busy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_holders_control_characters_are_shown_not_obeyed() {
+        let busy = Busy {
+            id: "r-1".to_string(),
+            holder: "porch clean\x1b[2J\r\u{202e}".to_string(),
+        };
+        let what = busy.what();
+        assert!(!what.chars().any(clip::is_hidden_control), "{what:?}");
+        assert!(what.contains("porch clean\\x1b[2J\\x0d"), "{what}");
+    }
 
     #[test]
     fn a_lock_is_refused_to_a_second_taker_naming_the_first_until_dropped() {

@@ -85,6 +85,15 @@ impl StateDir {
         self.tasks_dir().join(format!("{run_id}.json"))
     }
 
+    /// The settings each run was given, for `porch resume` and `porch merge --resolve`.
+    pub fn settings_dir(&self) -> PathBuf {
+        self.dir.join("settings")
+    }
+
+    pub fn recorded_settings(&self, run_id: &str) -> PathBuf {
+        self.settings_dir().join(format!("{run_id}.json"))
+    }
+
     /// The run locks: one file per run, locked while a porch works on that run.
     pub fn locks_dir(&self) -> PathBuf {
         self.dir.join("locks")
@@ -206,6 +215,10 @@ mod tests {
             (
                 state.stored_tasks(id),
                 "/wt/shop/.porch/tasks/20261125T192103Z-4242.json",
+            ),
+            (
+                state.recorded_settings(id),
+                "/wt/shop/.porch/settings/20261125T192103Z-4242.json",
             ),
             (
                 state.lock_file(id),

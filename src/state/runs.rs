@@ -281,11 +281,15 @@ impl Location {
         }
     }
 
-    /// Removes a run's stored files (its tasks, its merge's resolver logs, its lock, which the
+    /// Removes a run's stored files (its tasks, its settings, its merge's resolver logs, its lock, which the
     /// caller holds, and its results); worktrees and branches stay.
     pub fn forget(&self, id: &str) -> Result<(), Error> {
         let mut files = self.state.resolver_logs(id);
-        files.extend([self.state.stored_tasks(id), self.state.lock_file(id)]);
+        files.extend([
+            self.state.stored_tasks(id),
+            self.state.recorded_settings(id),
+            self.state.lock_file(id),
+        ]);
         for path in files {
             match std::fs::remove_file(&path) {
                 Err(err) if err.kind() != std::io::ErrorKind::NotFound => {

@@ -152,6 +152,11 @@ pub struct Plan {
     pub pull_requests: Option<PullRequests>,
     /// `--on-finish`, `--on-task-finish` (or the tasks file's).
     pub hooks: Hooks,
+    /// The tasks file's `merge_check`, which the summary's `porch merge` runs.
+    pub merge_check: Option<Vec<String>>,
+    /// The run's settings as `preflight/recorded.rs` records them (JSON), stored with the run
+    /// for `porch resume`.
+    pub recorded_settings: String,
 }
 
 /// How pull requests are made (`porch pr`, `porch run --pr`).

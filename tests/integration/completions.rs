@@ -536,3 +536,32 @@ fn every_shell_offers_each_command_exactly_the_flags_porch_takes() {
         }
     }
 }
+
+/// No shell offers a .git directory, or one inside it, where porch takes a directory (a
+/// worktree directory, REPO): none is one. Another hidden directory is offered.
+#[test]
+fn no_shell_offers_a_git_directory() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path().join("here");
+    std::fs::create_dir_all(dir.join("shop")).unwrap();
+    std::fs::create_dir_all(dir.join(".git/objects")).unwrap();
+    std::fs::create_dir_all(dir.join(".github")).unwrap();
+    for shell in shells(&sandbox) {
+        let hidden: [&[&str]; 3] = [
+            &["porch", "run", "--worktree-dir", ".g"],
+            &["porch", "status", ".g"],
+            &["porch", "merge", ".g"],
+        ];
+        for words in hidden {
+            let offered = shell.completes(&dir, words);
+            assert_eq!(
+                offered,
+                [trailing(&shell, ".github/")],
+                "{} {words:?}",
+                shell.name
+            );
+        }
+        let inside = shell.completes(&dir, &["porch", "run", "--worktree-dir", ".git/"]);
+        assert_eq!(inside, Vec::<String>::new(), "{}", shell.name);
+    }
+}

@@ -575,11 +575,10 @@ fn running_the_tasks_again_after_a_partly_failed_run_says_how_to_resume_it() {
     );
     let resume = lines.next().unwrap_or_default().trim();
     let expected_start = "porch resume --run ";
-    // The run's agent too: the resume must run the same one.
+    // Only what finds the run: the resume takes the run's agent from what the run recorded.
     let expected_end = format!(
-        " --worktree-dir {} --claude {} {}",
+        " --worktree-dir {} {}",
         sandbox.worktree_dir().display(),
-        fixture_agent().display(),
         sandbox.repo().display()
     );
     assert!(

@@ -26,6 +26,7 @@ mod pasted;
 mod plan;
 mod pulls;
 mod queue;
+mod remember;
 mod report;
 mod review;
 mod rivals;

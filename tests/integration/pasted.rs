@@ -150,8 +150,9 @@ fn status_by_a_bare_repository_name_prints_commands_that_work_pasted_without_the
     let status = status.worktree_dir(sandbox.worktree_dir()).run();
     let text = status.expect_code(0).stdout();
     let resume = after_label(&text, "re-run what did not succeed:");
+    // No --claude: the resume takes the run's agent from what the run recorded.
     assert!(
-        resume.contains(" --claude ") && resume.ends_with(" ./repo"),
+        !resume.contains(" --claude ") && resume.ends_with(" ./repo"),
         "{text}"
     );
     let merge = after_label(&text, "merge what succeeded:");

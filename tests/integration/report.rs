@@ -42,7 +42,7 @@ fn report_command(sandbox: &Sandbox, extra: &[&str]) -> Porch {
 }
 
 /// Headless Chromium on the page with `args`; a clear failure when it is not installed.
-fn chromium(sandbox: &Sandbox, page: &Path, args: &[&str]) -> String {
+pub(crate) fn chromium(sandbox: &Sandbox, page: &Path, args: &[&str]) -> String {
     let profile = sandbox.path().join("chromium-profile");
     let output = Command::new("chromium")
         .args(["--headless", "--no-sandbox", "--disable-gpu"])
