@@ -170,21 +170,6 @@ fn jobs_limit_concurrency_and_start_in_file_order() {
 // Timeouts
 // ---------------------------------------------------------------------------------------------
 
-/// porch's time limits run from the moment it starts the agent, and nothing can hold that clock:
-/// on a busy machine a limit can pass before the fixture has done what the test checks (written
-/// its work, its pid files), and such a run proves nothing either way. So a test of a limit runs
-/// `checked` with the limit `first_secs`, and while the fixture was not ready in time (`checked`
-/// returns false, having asserted nothing), again in a new sandbox with double the limit.
-fn with_a_limit_the_fixture_beats(first_secs: u64, mut checked: impl FnMut(&str) -> bool) {
-    let limits: Vec<u64> = (0..5).map(|doubling| first_secs << doubling).collect();
-    for secs in &limits {
-        if checked(&format!("{secs}s")) {
-            return;
-        }
-    }
-    panic!("the fixture was never ready before the limit, with limits of {limits:?} seconds");
-}
-
 #[test]
 fn task_timeout_ends_only_that_session_and_keeps_its_work() {
     with_a_limit_the_fixture_beats(3, |limit| {
