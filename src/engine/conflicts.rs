@@ -64,14 +64,18 @@ pub fn find(repo_dir: &Path, tasks: &[TaskResult]) -> Found {
         }
     }
     // A branch built on the other (`depends_on`) holds its work: merging them cannot conflict,
-    // and their shared files are no news.
+    // and their shared files are no news. One history walk per branch, not one per pair: with
+    // 64 branches on one file, pairs would be thousands of git processes in a row.
+    let histories: BTreeMap<usize, Vec<String>> = (branches.iter())
+        .map(|branch| branch.index)
+        .zip(in_parallel(&branches, |branch| {
+            git::branches_in_history_of(repo_dir, &tasks[branch.index].branch).unwrap_or_default()
+        }))
+        .collect();
+    let built_on = |x: usize, y: usize| histories[&x].contains(&tasks[y].branch);
     let pairs: Vec<Pair> = overlapping_pairs(&branches)
         .into_iter()
-        .filter(|pair| {
-            let (a, b) = (&tasks[pair.a].branch, &tasks[pair.b].branch);
-            let built_on = |x: &str, y: &str| git::branch_contains(repo_dir, x, y).unwrap_or(false);
-            !built_on(b, a) && !built_on(a, b)
-        })
+        .filter(|pair| !built_on(pair.b, pair.a) && !built_on(pair.a, pair.b))
         .collect();
     let merged = in_parallel(&pairs, |pair| {
         git::merge_conflicts(repo_dir, &tasks[pair.a].branch, &tasks[pair.b].branch)
