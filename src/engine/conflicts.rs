@@ -106,16 +106,28 @@ fn pairs_to_merge(
 ) -> (Vec<Pair>, Vec<Pair>) {
     let by_index: BTreeMap<usize, &Branch> = branches.iter().map(|b| (b.index, b)).collect();
     let one_base = |pair: &Pair| tasks[pair.a].base_commit == tasks[pair.b].base_commit;
-    overlapping_pairs(branches)
+    let pairs = overlapping_pairs(branches);
+    // A branch built on the other (`depends_on`) holds its work: merging them cannot conflict,
+    // and their shared files are no news. Only branches from different bases can be; one
+    // history walk per such branch, not one per pair (with 64 branches on one file, pairs
+    // would be thousands of git processes in a row).
+    let walked: Vec<usize> = (branches.iter())
+        .map(|b| b.index)
+        .filter(|&i| (pairs.iter()).any(|p| !one_base(p) && (p.a == i || p.b == i)))
+        .collect();
+    let histories: BTreeMap<usize, Vec<String>> = (walked.iter().copied())
+        .zip(in_parallel(&walked, |&i| {
+            git::branches_in_history_of(repo_dir, &tasks[i].branch).unwrap_or_default()
+        }))
+        .collect();
+    let built_on = |x: usize, y: usize| {
+        histories
+            .get(&x)
+            .is_some_and(|h| h.contains(&tasks[y].branch))
+    };
+    pairs
         .into_iter()
-        .filter(|pair| {
-            if one_base(pair) {
-                return true;
-            }
-            let (a, b) = (&tasks[pair.a].branch, &tasks[pair.b].branch);
-            let built_on = |x: &str, y: &str| git::branch_contains(repo_dir, x, y).unwrap_or(false);
-            !built_on(b, a) && !built_on(a, b)
-        })
+        .filter(|pair| one_base(pair) || (!built_on(pair.b, pair.a) && !built_on(pair.a, pair.b)))
         .partition(|pair| {
             one_base(pair) && merges_plainly(by_index[&pair.a], by_index[&pair.b], &pair.shared)
         })

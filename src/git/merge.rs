@@ -18,6 +18,22 @@ pub fn branch_contains(dir: &Path, b: &str, a: &str) -> Result<bool, GitError> {
     query(dir, &["merge-base", "--is-ancestor", &a, &b])
 }
 
+/// The branches whose commit is in branch `b`'s history (`b` itself among them): one walk of
+/// that history, where asking `branch_contains` of each other branch is a git process apiece.
+pub fn branches_in_history_of(dir: &Path, b: &str) -> Result<Vec<String>, GitError> {
+    let merged = format!("--merged=refs/heads/{b}");
+    let listed = run(
+        dir,
+        &[
+            "for-each-ref",
+            &merged,
+            "--format=%(refname:lstrip=2)",
+            "refs/heads/",
+        ],
+    )?;
+    Ok(listed.lines().map(String::from).collect())
+}
+
 /// The paths that conflict when the branches `a` and `b` are merged, from their merge base;
 /// empty when they merge cleanly. git merges in memory (`merge-tree --write-tree`, git 2.38
 /// and later): no work tree, index or ref is touched.

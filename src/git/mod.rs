@@ -26,9 +26,9 @@ pub use contents::{
     ignored_paths, is_dirty, is_tracked, porcelain_status, tracked_at, tree_changes,
 };
 pub use merge::{
-    Merged, abort_merge, branch_contains, commit_resolved_merge, conflicted_files, fast_forward,
-    merge_commits, merge_conflicts, merge_in_progress, merge_no_ff, remove_untracked, reset_to,
-    stage_resolved,
+    Merged, abort_merge, branch_contains, branches_in_history_of, commit_resolved_merge,
+    conflicted_files, fast_forward, merge_commits, merge_conflicts, merge_in_progress, merge_no_ff,
+    remove_untracked, reset_to, stage_resolved,
 };
 pub use refs::{
     ATTEMPTS_REFS, BASES_REFS, BRANCH_PREFIX, branch_names, branch_start, create_ref, delete_ref,

@@ -50,8 +50,12 @@ fn run_ids(sandbox: &Sandbox) -> Vec<String> {
     ids
 }
 
+/// The run porch takes for the latest: the one `.porch/results.json` points to. Not the last id
+/// in sort order: ids sort in time order only to the second, and a resume started in its killed
+/// run's second by a pid that sorts lower (`-17026` before `-9642`) would come before that run.
 pub(crate) fn latest_results(sandbox: &Sandbox) -> (String, Value) {
-    let id = run_ids(sandbox).pop().expect("a stored run");
+    let link = std::fs::read_link(state_dir(sandbox).join("results.json")).expect("a stored run");
+    let id = link.file_stem().unwrap().to_string_lossy().into_owned();
     let path = state_dir(sandbox).join("runs").join(format!("{id}.json"));
     let value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     (id, value)

@@ -379,36 +379,42 @@ fn work_inside_and_outside_a_sparse_cone_is_committed() {
 /// and the task stays `timed_out`.
 #[test]
 fn an_index_lock_left_by_a_timed_out_session_does_not_stop_the_commit() {
-    let sandbox = Sandbox::new();
-    let _reaper = Reaper::new(&sandbox);
-    let agent_pid = sandbox.path().join("locker.pid");
-    let tasks = sandbox.tasks_json(&serde_json::json!({"tasks": [{
-        "name": "locker",
-        "prompt": format!(
-            "@write work.txt kept\n@pid {}\n@hold-index-lock",
-            agent_pid.display()
-        ),
-        // Long enough for the fixture to take the lock on a busy machine.
-        "timeout": "6s",
-    }]}));
-    let run = sandbox.porch_run_tasks(&tasks).spawn("run").wait();
-    run.expect_code(1);
-    let results = sandbox.results();
-    let locker = task(&results, "locker");
-    assert_eq!(locker["status"], "timed_out", "{results:#}\n{run}");
-    assert_eq!(sandbox.git(&["show", "task/locker:work.txt"]), "kept");
-    let warned = locker["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|w| w.as_str().unwrap_or_default().contains("index.lock"));
-    assert!(warned, "a warning says porch removed the lock: {locker:#}");
-    assert_gone(read_pid(&agent_pid), "the agent");
-    let lock = sandbox.git_in(
-        &sandbox.worktree("locker"),
-        &["rev-parse", "--git-path", "index.lock"],
-    );
-    assert!(!sandbox.worktree("locker").join(lock.trim()).exists());
+    with_a_limit_the_fixture_beats(6, |limit| {
+        let sandbox = Sandbox::new();
+        let _reaper = Reaper::new(&sandbox);
+        // Written once the fixture holds the lock.
+        let agent_pid = sandbox.path().join("locker.pid");
+        let tasks = sandbox.tasks_json(&serde_json::json!({"tasks": [{
+            "name": "locker",
+            "prompt": format!(
+                "@write work.txt kept\n@hold-index-lock {}",
+                agent_pid.display()
+            ),
+            "timeout": limit,
+        }]}));
+        let run = sandbox.porch_run_tasks(&tasks).spawn("run").wait();
+        if !agent_pid.exists() {
+            return false;
+        }
+        run.expect_code(1);
+        let results = sandbox.results();
+        let locker = task(&results, "locker");
+        assert_eq!(locker["status"], "timed_out", "{results:#}\n{run}");
+        assert_eq!(sandbox.git(&["show", "task/locker:work.txt"]), "kept");
+        let warned = locker["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap_or_default().contains("index.lock"));
+        assert!(warned, "a warning says porch removed the lock: {locker:#}");
+        assert_gone(read_pid(&agent_pid), "the agent");
+        let lock = sandbox.git_in(
+            &sandbox.worktree("locker"),
+            &["rev-parse", "--git-path", "index.lock"],
+        );
+        assert!(!sandbox.worktree("locker").join(lock.trim()).exists());
+        true
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

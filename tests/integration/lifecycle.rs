@@ -170,21 +170,6 @@ fn jobs_limit_concurrency_and_start_in_file_order() {
 // Timeouts
 // ---------------------------------------------------------------------------------------------
 
-/// porch's time limits run from the moment it starts the agent, and nothing can hold that clock:
-/// on a busy machine a limit can pass before the fixture has done what the test checks (written
-/// its work, its pid files), and such a run proves nothing either way. So a test of a limit runs
-/// `checked` with the limit `first_secs`, and while the fixture was not ready in time (`checked`
-/// returns false, having asserted nothing), again in a new sandbox with double the limit.
-fn with_a_limit_the_fixture_beats(first_secs: u64, mut checked: impl FnMut(&str) -> bool) {
-    let limits: Vec<u64> = (0..5).map(|doubling| first_secs << doubling).collect();
-    for secs in &limits {
-        if checked(&format!("{secs}s")) {
-            return;
-        }
-    }
-    panic!("the fixture was never ready before the limit, with limits of {limits:?} seconds");
-}
-
 #[test]
 fn task_timeout_ends_only_that_session_and_keeps_its_work() {
     with_a_limit_the_fixture_beats(3, |limit| {
@@ -1199,11 +1184,13 @@ fn sixty_four_tasks_at_once_repeatedly() {
         } else {
             &["-j", "64"]
         };
+        // 64 sessions, then 2016 pairs of branches that share f.txt, each merged in memory: on
+        // a loaded 2-core machine that is minutes, past the deadline of an ordinary run.
         let run = sandbox
             .porch_run_tasks(&tasks_file)
             .args(flags)
             .spawn("run")
-            .wait();
+            .wait_within(RUN_DEADLINE * 4);
         run.expect_code(0);
         assert_no_git_trouble(&run);
         let results = sandbox.results();

@@ -44,6 +44,23 @@ pub fn wait_until(what: &str, deadline: Duration, mut check: impl FnMut() -> boo
     }
 }
 
+/// porch's time limits (a task's, which covers its setup, session and check; the idle timeout;
+/// a hook's) run from the moment it starts the process, and nothing can hold that clock: on a
+/// busy machine a limit can pass before the fixture or script has done what the test checks
+/// (written its work, its pid files), and such a run proves nothing either way. So a test of a
+/// limit runs `checked` with the limit `first_secs`, and while the fixture was not ready in time
+/// (`checked` returns false, having asserted nothing), again in a new sandbox with double the
+/// limit.
+pub fn with_a_limit_the_fixture_beats(first_secs: u64, mut checked: impl FnMut(&str) -> bool) {
+    let limits: Vec<u64> = (0..5).map(|doubling| first_secs << doubling).collect();
+    for secs in &limits {
+        if checked(&format!("{secs}s")) {
+            return;
+        }
+    }
+    panic!("the fixture was never ready before the limit, with limits of {limits:?} seconds");
+}
+
 /// Waits for a pid file (written atomically by the fixture or a directive) and reads it.
 #[track_caller]
 pub fn read_pid(path: &Path) -> u32 {
