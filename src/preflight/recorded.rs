@@ -11,6 +11,7 @@ use crate::git::remote;
 use crate::preflight::options::Recordable;
 use crate::preflight::options::RunArgs;
 use crate::task::plan::MaxFail;
+use crate::util::quote;
 
 /// What a run records of its command line: what decides how its sessions run and what happens
 /// when it ends. Not recorded: what finds the run (REPO, `--worktree-dir`), what only this
@@ -85,6 +86,25 @@ impl RecordedSettings {
     /// A stored record read back.
     pub fn from_json(bytes: &[u8]) -> Result<RecordedSettings, String> {
         serde_json::from_slice(bytes).map_err(|err| err.to_string())
+    }
+
+    /// The commands the record gives a resume that was not given them itself, as the flags
+    /// that would give them (`--on-finish 'notify-send done'`): the user is told before they run.
+    pub fn commands_taken(&self, given: &[Recordable]) -> Vec<String> {
+        let hooks = [
+            (Recordable::OnFinish, "--on-finish", &self.on_finish),
+            (
+                Recordable::OnTaskFinish,
+                "--on-task-finish",
+                &self.on_task_finish,
+            ),
+        ];
+        (hooks.into_iter())
+            .filter(|(setting, _, _)| !given.contains(setting))
+            .filter_map(|(_, flag, command)| {
+                Some(format!("{flag} {}", quote::word(command.as_deref()?)))
+            })
+            .collect()
     }
 
     /// The recorded settings put into `args`, but for those `given` names: what the resume was

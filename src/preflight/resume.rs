@@ -109,8 +109,17 @@ fn remembered_settings(
         Err(err) => Some(err.to_string()),
         Ok(bytes) => match RecordedSettings::from_json(&bytes) {
             Ok(recorded) => {
-                let note = recorded.apply(&mut run, &args.given);
-                return (run, note);
+                let commands = recorded.commands_taken(&args.given);
+                let mut note = recorded.apply(&mut run, &args.given).unwrap_or_default();
+                if !commands.is_empty() {
+                    note.push_str(&format!(
+                        "porch: as run {} ran, this resume runs {} (recorded in {}; a flag given to the resume stands instead)\n",
+                        earlier.id,
+                        commands.join(" and "),
+                        path.display()
+                    ));
+                }
+                return (run, (!note.is_empty()).then_some(note));
             }
             Err(err) => Some(err),
         },

@@ -307,3 +307,27 @@ fn the_report_shows_the_merge() {
     }
     assert!(table.contains("NOTES.md"), "{table}");
 }
+
+/// A hook the resume takes from the run's record is a command the user did not type this time:
+/// the resume says which it runs, before it runs it, and a flag given to it stands instead.
+#[test]
+fn a_resume_says_which_recorded_hooks_it_runs() {
+    let sandbox = Sandbox::new();
+    let args_dir = sandbox.path().join("agent-runs");
+    std::fs::create_dir_all(&args_dir).unwrap();
+    let marker = sandbox.path().join("hook-ran");
+    let hook = format!("touch {}", marker.display());
+    failed_run(
+        &sandbox,
+        &args_dir,
+        &["--on-finish", &hook, "--on-task-finish", "true"],
+    );
+    std::fs::remove_file(&marker).unwrap();
+    let resumed = after(&sandbox, &["resume"]).run();
+    resumed
+        .expect_code(0)
+        .expect_stderr(&format!("--on-finish 'touch {}'", marker.display()))
+        .expect_stderr("--on-task-finish true")
+        .expect_stderr("as run ");
+    assert!(marker.exists(), "{resumed}");
+}
