@@ -404,3 +404,31 @@ fn ctrl_c_during_the_review_interrupts_the_task_and_keeps_the_work() {
     );
     assert_eq!(sandbox.git(&["show", "task/a:a.txt"]).trim(), "a");
 }
+
+/// Every attempt succeeded but no reviewer approved: `porch merge` takes nothing, so neither
+/// the summary nor `porch status` offers it, and `porch merge` says why it has nothing to merge.
+#[test]
+fn when_no_reviewer_approved_no_merge_is_offered_and_merge_says_why() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "fix", "repeat": 2, "prompt": "@write f.txt f",
+        "review": {"prompt": answering(&verdict("request_changes", "wrong"), ""), "required": false}
+    }]}));
+    let mut porch = after(&sandbox, &["run", path_str(&tasks)]);
+    let run = porch.agent(fixture_agent()).run();
+    run.expect_code(0);
+    assert!(!run.stdout().contains("porch merge"), "{run}");
+    let results = latest_results(&sandbox).1;
+    assert_eq!(
+        task(&results, "fix-2")["review"]["verdict"],
+        "request_changes"
+    );
+    let status = after(&sandbox, &["status"]).run();
+    status.expect_code(0);
+    assert!(!status.stdout().contains("porch merge"), "{status}");
+    after(&sandbox, &["merge"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("no reviewer approved")
+        .expect_stderr("name one to merge it anyway, as in `porch merge fix-1`");
+}
