@@ -331,3 +331,55 @@ fn a_resume_says_which_recorded_hooks_it_runs() {
         .expect_stderr("as run ");
     assert!(marker.exists(), "{resumed}");
 }
+
+/// A record edited by hand to a value its flag would refuse is refused as the flag would be:
+/// exit 2 naming the file, the field and the value, nothing run; the flag given to the resume
+/// stands instead of it.
+#[test]
+fn a_recorded_value_its_flag_would_refuse_is_refused_naming_the_file() {
+    let sandbox = Sandbox::new();
+    let args_dir = sandbox.path().join("agent-runs");
+    std::fs::create_dir_all(&args_dir).unwrap();
+    let first = failed_run(&sandbox, &args_dir, &[]);
+    let file = settings_dir(&sandbox).join(format!("{first}.json"));
+    let original: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    // (the field, its value, the flag that stands instead, a part of the message)
+    let cases = [
+        (
+            "permission_mode",
+            serde_json::json!("yolo"),
+            "--permission-mode",
+            "\"yolo\" is not one of claude's permission modes",
+        ),
+        ("retries", serde_json::json!(99), "--retries", "99"),
+        ("jobs", serde_json::json!(0), "-j", "0"),
+        ("port_base", serde_json::json!(0), "--port-base", "0"),
+        (
+            "max_cost_usd",
+            serde_json::json!(-5.0),
+            "--max-cost-usd",
+            "-5",
+        ),
+        ("max_fail", serde_json::json!(0), "--max-fail", "0"),
+    ];
+    for (field, value, flag, message) in cases {
+        let mut edited = original.clone();
+        edited[field] = value;
+        std::fs::write(&file, edited.to_string()).unwrap();
+        let refused = after(&sandbox, &["resume"])
+            .record_agent_runs(&args_dir)
+            .run();
+        refused
+            .expect_code(2)
+            .expect_stderr(&format!("{}: field `{field}`: {message}", file.display()))
+            .expect_stderr(&format!("hint: give the resume {flag}"));
+        assert_eq!(latest_results(&sandbox).0, first, "nothing ran: {refused}");
+    }
+    // Given the flag, the resume does not need the recorded value.
+    let mut edited = original.clone();
+    edited["permission_mode"] = serde_json::json!("yolo");
+    std::fs::write(&file, edited.to_string()).unwrap();
+    after(&sandbox, &["resume", "--permission-mode", "acceptEdits"])
+        .run()
+        .expect_code(0);
+}
