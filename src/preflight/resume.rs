@@ -170,6 +170,7 @@ fn plan_earlier(
 ) -> Result<Plan, Error> {
     let file = stored_file(&earlier.source, &earlier.id)?;
     let (tasks, hooks, merge_check) = (file.tasks, file.hooks, file.merge_check);
+    super::check_port_room(args, earlier.results.len())?;
     let setting = decide_setting(args, env)?;
     let (repo, layout) = (&setting.repo, &setting.layout);
     let tasks_file_order = tasks.iter().map(|t| t.name.clone()).collect();

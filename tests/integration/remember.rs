@@ -383,3 +383,20 @@ fn a_recorded_value_its_flag_would_refuse_is_refused_naming_the_file() {
         .run()
         .expect_code(0);
 }
+
+/// A port base that leaves no room for the run's tasks is refused by a resume as by a run,
+/// instead of giving every task the same ports.
+#[test]
+fn a_resume_refuses_a_port_base_without_room_for_its_tasks() {
+    let sandbox = Sandbox::new();
+    let args_dir = sandbox.path().join("agent-runs");
+    std::fs::create_dir_all(&args_dir).unwrap();
+    let first = failed_run(&sandbox, &args_dir, &[]);
+    after(&sandbox, &["resume", "--port-base", "65530"])
+        .run()
+        .expect_code(2)
+        .expect_stderr(
+            "--port-base 65530: 10 ports for each of 1 tasks from 65530 go past port 65535",
+        );
+    assert_eq!(latest_results(&sandbox).0, first, "nothing ran");
+}
