@@ -432,3 +432,27 @@ fn when_no_reviewer_approved_no_merge_is_offered_and_merge_says_why() {
         .expect_stderr("no reviewer approved")
         .expect_stderr("name one to merge it anyway, as in `porch merge fix-1`");
 }
+
+/// A task's `env` value the reviewer repeats, in its summary, a comment's body or its file,
+/// is hidden in the results as everywhere else.
+#[test]
+fn an_env_value_the_reviewer_repeats_is_hidden_in_the_results() {
+    let sandbox = Sandbox::new();
+    let answer = json!({"verdict": "request_changes", "summary": "uses sekrit-4242",
+        "comments": [{"file": "sekrit-4242.txt", "line": 1, "body": "sekrit-4242 again"}]});
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "a", "prompt": "@write a.txt a", "env": {"TOKEN": "sekrit-4242"},
+        "review": {"prompt": answering(&answer, "")}
+    }]}));
+    let run = sandbox.porch_run_tasks(&tasks).run();
+    run.expect_code(1);
+    assert!(!run.stdout().contains("sekrit-4242"), "{run}");
+    let results = sandbox.results();
+    let review = &task(&results, "a")["review"];
+    assert_eq!(review["summary"], "uses [env TOKEN]", "{review:#}");
+    assert_eq!(
+        review["comments"][0]["file"], "[env TOKEN].txt",
+        "{review:#}"
+    );
+    assert!(!results.to_string().contains("sekrit-4242"), "{results:#}");
+}
