@@ -51,6 +51,13 @@ fn failed_run(sandbox: &Sandbox, args_dir: &Path, settings: &[&str]) -> String {
     latest_results(sandbox).0
 }
 
+/// `failed_run` whose agent's command lines nobody reads.
+fn one_failed_run(sandbox: &Sandbox, settings: &[&str]) -> String {
+    let args_dir = sandbox.path().join("agent-runs");
+    std::fs::create_dir_all(&args_dir).unwrap();
+    failed_run(sandbox, &args_dir, settings)
+}
+
 /// `porch resume --dry-run --json ARGS`: the plan the resume would run.
 fn resume_preview(sandbox: &Sandbox, args: &[&str]) -> Value {
     let run = after(sandbox, &["resume", "--dry-run", "--json"])
@@ -313,13 +320,10 @@ fn the_report_shows_the_merge() {
 #[test]
 fn a_resume_says_which_recorded_hooks_it_runs() {
     let sandbox = Sandbox::new();
-    let args_dir = sandbox.path().join("agent-runs");
-    std::fs::create_dir_all(&args_dir).unwrap();
     let marker = sandbox.path().join("hook-ran");
     let hook = format!("touch {}", marker.display());
-    failed_run(
+    one_failed_run(
         &sandbox,
-        &args_dir,
         &["--on-finish", &hook, "--on-task-finish", "true"],
     );
     std::fs::remove_file(&marker).unwrap();
@@ -338,9 +342,7 @@ fn a_resume_says_which_recorded_hooks_it_runs() {
 #[test]
 fn a_recorded_value_its_flag_would_refuse_is_refused_naming_the_file() {
     let sandbox = Sandbox::new();
-    let args_dir = sandbox.path().join("agent-runs");
-    std::fs::create_dir_all(&args_dir).unwrap();
-    let first = failed_run(&sandbox, &args_dir, &[]);
+    let first = one_failed_run(&sandbox, &[]);
     let file = settings_dir(&sandbox).join(format!("{first}.json"));
     let original: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     // (the field, its value, the flag that stands instead, a part of the message)
@@ -366,9 +368,7 @@ fn a_recorded_value_its_flag_would_refuse_is_refused_naming_the_file() {
         let mut edited = original.clone();
         edited[field] = value;
         std::fs::write(&file, edited.to_string()).unwrap();
-        let refused = after(&sandbox, &["resume"])
-            .record_agent_runs(&args_dir)
-            .run();
+        let refused = after(&sandbox, &["resume"]).run();
         refused
             .expect_code(2)
             .expect_stderr(&format!("{}: field `{field}`: {message}", file.display()))
@@ -389,9 +389,7 @@ fn a_recorded_value_its_flag_would_refuse_is_refused_naming_the_file() {
 #[test]
 fn a_resume_refuses_a_port_base_without_room_for_its_tasks() {
     let sandbox = Sandbox::new();
-    let args_dir = sandbox.path().join("agent-runs");
-    std::fs::create_dir_all(&args_dir).unwrap();
-    let first = failed_run(&sandbox, &args_dir, &[]);
+    let first = one_failed_run(&sandbox, &[]);
     after(&sandbox, &["resume", "--port-base", "65530"])
         .run()
         .expect_code(2)
