@@ -456,3 +456,23 @@ fn an_env_value_the_reviewer_repeats_is_hidden_in_the_results() {
     );
     assert!(!results.to_string().contains("sekrit-4242"), "{results:#}");
 }
+
+/// `porch logs` names each session by its own id: the reviewer's is not the task's.
+#[test]
+fn the_log_names_the_reviewers_session_by_its_own_id() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "a", "prompt": "@write a.txt a",
+        "review": {"prompt": answering(&verdict("approve", "ok"), "")}
+    }]}));
+    let mut porch = after(&sandbox, &["run", path_str(&tasks)]);
+    porch.agent(fixture_agent()).run().expect_code(0);
+    let results = latest_results(&sandbox).1;
+    let a = task(&results, "a");
+    let (session, reviewer) = (text(&a["session_id"]), text(&a["review"]["session_id"]));
+    assert_ne!(session, reviewer, "{a:#}");
+    let logs = after(&sandbox, &["logs", "a"]).run();
+    logs.expect_code(0)
+        .expect_stdout(&format!("session {session} started ("))
+        .expect_stdout(&format!("session {reviewer} started ("));
+}
