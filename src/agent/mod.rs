@@ -513,7 +513,10 @@ pub fn observe_line(log: &mut SessionLog, line: &str, worktree: &Path) -> Vec<Re
         Some("system") if head.subtype.as_deref() == Some("init") => {
             let model = head.model.as_deref().unwrap_or("unknown model");
             let mode = head.permission_mode.as_deref().unwrap_or("?");
-            let session = log.session_id.as_deref().unwrap_or("?");
+            // Its own id: a log read back holds the task's sessions and its reviewer's.
+            let session = (head.session_id.as_deref())
+                .or(log.session_id.as_deref())
+                .unwrap_or("?");
             vec![Rendered::new(
                 Tone::Dim,
                 format!("session {session} started ({model}, {mode})"),

@@ -116,6 +116,23 @@ fn merge_candidates<'r>(
             })
             .collect()
     };
+    let unapproved: Vec<&str> = (tasks.iter())
+        .filter(|t| t.succeeded() && !crate::results::approved_or_unreviewed(t))
+        .map(|t| t.name.as_str())
+        .collect();
+    if chosen.is_empty() && !unapproved.is_empty() {
+        return Err(Error::setup(
+            format!(
+                "run {} has no task to merge: they succeeded, but no reviewer approved {}",
+                run.id,
+                unapproved.join(", ")
+            ),
+            format!(
+                "name one to merge it anyway, as in `porch merge {}` (with the --run and REPO you gave)",
+                unapproved[0]
+            ),
+        ));
+    }
     if chosen.is_empty() {
         return Err(Error::setup(
             format!("run {} has no succeeded task to merge", run.id),

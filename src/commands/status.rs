@@ -10,6 +10,7 @@ use crate::git;
 use crate::preflight::options::StatusArgs;
 use crate::results::MergeRecord;
 use crate::results::Status;
+use crate::results::approved_or_unreviewed;
 use crate::results::summary;
 use crate::state::lock::Busy;
 use crate::state::runs::{RunChoice, StoredRun, StoredTask};
@@ -279,7 +280,7 @@ fn next_steps(run: &StoredRun, rows: &[Row], choice: &RunChoice, busy: Option<&B
     }
     let recorded = (run.results.merge.as_ref()).filter(|m| m.commit.is_some());
     let unmerged: Vec<&str> = (rows.iter().zip(tasks))
-        .filter(|(row, t)| t.succeeded() && !row.merged)
+        .filter(|(row, t)| t.succeeded() && !row.merged && approved_or_unreviewed(t))
         .map(|(_, t)| t.name.as_str())
         .collect();
     if let (false, Some(merge)) = (unmerged.is_empty(), recorded) {

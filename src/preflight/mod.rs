@@ -103,10 +103,7 @@ fn plan_read(
         selection::select_shard(&source_name, file.tasks, &args.only, &args.skip, args.shard)?;
     let tasks = selection::expand_repeats(tasks);
     let branches = template.branches(&source_name, &tasks, &stamp)?;
-    task_env::check_port_base(args.port_base, tasks.len()).map_err(|reason| {
-        Error::usage(format!("--port-base {}: {reason}", args.port_base))
-            .with_hint("give a lower --port-base, or leave it out for 40000")
-    })?;
+    check_port_room(args, tasks.len())?;
     let setting = decide_setting(args, env)?;
     let (repo, layout) = (&setting.repo, &setting.layout);
     let facts = ask_git(repo, &branches)?;
@@ -237,6 +234,14 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
             on_finish: shell(&args.on_finish).or(decided.hooks.on_finish),
             on_task_finish: shell(&args.on_task_finish).or(decided.hooks.on_task_finish),
         },
+    })
+}
+
+/// `--port-base` leaves a block of ports for each of `tasks` tasks.
+fn check_port_room(args: &RunArgs, tasks: usize) -> Result<(), Error> {
+    task_env::check_port_base(args.port_base, tasks).map_err(|reason| {
+        Error::usage(format!("--port-base {}: {reason}", args.port_base))
+            .with_hint("give a lower --port-base, or leave it out for 40000")
     })
 }
 

@@ -7,10 +7,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::Serialize;
 
+use crate::agent::PERMISSION_MODES;
 use crate::git::remote;
 use crate::preflight::options::Recordable;
 use crate::preflight::options::RunArgs;
 use crate::task::plan::MaxFail;
+use crate::util::quote;
 
 /// What a run records of its command line: what decides how its sessions run and what happens
 /// when it ends. Not recorded: what finds the run (REPO, `--worktree-dir`), what only this
@@ -85,6 +87,79 @@ impl RecordedSettings {
     /// A stored record read back.
     pub fn from_json(bytes: &[u8]) -> Result<RecordedSettings, String> {
         serde_json::from_slice(bytes).map_err(|err| err.to_string())
+    }
+
+    /// Each recorded value a resume given `given` takes, checked as its flag checks it: a
+    /// record edited by hand runs nothing a flag could not ask for. The first refused, if any.
+    pub fn check(&self, given: &[Recordable]) -> Result<(), Refused> {
+        let mode = self.permission_mode.as_deref();
+        let cost = self.max_cost_usd;
+        let checks = [
+            (
+                Recordable::PermissionMode,
+                ("permission_mode", "--permission-mode"),
+                (mode.filter(|m| !PERMISSION_MODES.contains(m)))
+                    .map(|m| format!("{m:?} is not one of claude's permission modes")),
+            ),
+            (
+                Recordable::Retries,
+                ("retries", "--retries"),
+                (self.retries.filter(|r| *r > 20))
+                    .map(|r| format!("{r} is more retries than the 20 --retries takes")),
+            ),
+            (
+                Recordable::Jobs,
+                ("jobs", "-j"),
+                (self.jobs.filter(|j| !(1..=4096).contains(j)))
+                    .map(|j| format!("{j} is not a number of sessions from 1 to 4096")),
+            ),
+            (
+                Recordable::PortBase,
+                ("port_base", "--port-base"),
+                (self.port_base == Some(0)).then(|| "0 is not a port".to_string()),
+            ),
+            (
+                Recordable::MaxCostUsd,
+                ("max_cost_usd", "--max-cost-usd"),
+                (cost.filter(|d| !(d.is_finite() && *d >= 0.000_001)))
+                    .map(|d| format!("{d} is not an amount of dollars")),
+            ),
+            (
+                Recordable::MaxFail,
+                ("max_fail", "--max-fail"),
+                (self.max_fail == Some(0)).then(|| "0 is not a number of tasks".to_string()),
+            ),
+        ];
+        let refused = (checks.into_iter())
+            .filter(|(setting, _, _)| !given.contains(setting))
+            .find_map(|(_, (field, flag), why)| Some((field, flag, why?)));
+        match refused {
+            Some((field, flag, reason)) => Err(Refused {
+                field,
+                flag,
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The commands the record gives a resume that was not given them itself, as the flags
+    /// that would give them (`--on-finish 'notify-send done'`): the user is told before they run.
+    pub fn commands_taken(&self, given: &[Recordable]) -> Vec<String> {
+        let hooks = [
+            (Recordable::OnFinish, "--on-finish", &self.on_finish),
+            (
+                Recordable::OnTaskFinish,
+                "--on-task-finish",
+                &self.on_task_finish,
+            ),
+        ];
+        (hooks.into_iter())
+            .filter(|(setting, _, _)| !given.contains(setting))
+            .filter_map(|(_, flag, command)| {
+                Some(format!("{flag} {}", quote::word(command.as_deref()?)))
+            })
+            .collect()
     }
 
     /// The recorded settings put into `args`, but for those `given` names: what the resume was
@@ -164,6 +239,14 @@ impl RecordedSettings {
             "porch: the run pushed to a URL with a password, which porch does not keep: give --push again to push this resume's branches\n".to_string()
         })
     }
+}
+
+/// A recorded value its flag would refuse: the record's field, the flag, and why.
+#[derive(Debug, PartialEq)]
+pub struct Refused {
+    pub field: &'static str,
+    pub flag: &'static str,
+    pub reason: String,
 }
 
 /// A setting that always has a value: the recorded one, unless the resume was given its own or

@@ -54,7 +54,7 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
     if unfinished.is_empty() {
         return Ok(Resumption::Nothing { id: earlier.id });
     }
-    let (run_args, remembered) = remembered_settings(args, &location, &earlier);
+    let (run_args, remembered) = remembered_settings(args, &location, &earlier)?;
     let note = format!(
         "{}{}porch: resuming run {}: {} ({} of {} tasks; the others are kept as they were)\n",
         moved.unwrap_or_default(),
@@ -93,7 +93,7 @@ fn remembered_settings(
     args: &ResumeArgs,
     location: &Location,
     earlier: &StoredRun,
-) -> (RunArgs, Option<String>) {
+) -> Result<(RunArgs, Option<String>), Error> {
     let mut run = (*args.run).clone();
     if run.claude.is_none()
         && let Some(agent) = &earlier.results.claude
@@ -109,8 +109,31 @@ fn remembered_settings(
         Err(err) => Some(err.to_string()),
         Ok(bytes) => match RecordedSettings::from_json(&bytes) {
             Ok(recorded) => {
-                let note = recorded.apply(&mut run, &args.given);
-                return (run, note);
+                recorded.check(&args.given).map_err(|refused| {
+                    Error::setup(
+                        format!(
+                            "{}: field `{}`: {}",
+                            path.display(),
+                            refused.field,
+                            refused.reason
+                        ),
+                        format!(
+                            "give the resume {} to run it otherwise, or correct the field (run {} recorded it as its {})",
+                            refused.flag, earlier.id, refused.flag
+                        ),
+                    )
+                })?;
+                let commands = recorded.commands_taken(&args.given);
+                let mut note = recorded.apply(&mut run, &args.given).unwrap_or_default();
+                if !commands.is_empty() {
+                    note.push_str(&format!(
+                        "porch: as run {} ran, this resume runs {} (recorded in {}; a flag given to the resume stands instead)\n",
+                        earlier.id,
+                        commands.join(" and "),
+                        path.display()
+                    ));
+                }
+                return Ok((run, (!note.is_empty()).then_some(note)));
             }
             Err(err) => Some(err),
         },
@@ -122,7 +145,7 @@ fn remembered_settings(
             path.display()
         )
     });
-    (run, note)
+    Ok((run, note))
 }
 
 /// What `porch resume` read of the earlier run.
@@ -147,6 +170,7 @@ fn plan_earlier(
 ) -> Result<Plan, Error> {
     let file = stored_file(&earlier.source, &earlier.id)?;
     let (tasks, hooks, merge_check) = (file.tasks, file.hooks, file.merge_check);
+    super::check_port_room(args, earlier.results.len())?;
     let setting = decide_setting(args, env)?;
     let (repo, layout) = (&setting.repo, &setting.layout);
     let tasks_file_order = tasks.iter().map(|t| t.name.clone()).collect();

@@ -673,6 +673,10 @@ pub fn escape(text: &str) -> String {
             '\n' | '\t' => out.push(c),
             '\u{0}'..='\u{1f}' => out.push(char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}')),
             '\u{7f}'..='\u{9f}' => out.push('\u{fffd}'),
+            // A bidirectional control: written `\u{202e}` as on the terminal.
+            c if crate::util::clip::is_hidden_control(c) => {
+                crate::util::clip::push_visible(&mut out, c)
+            }
             c => out.push(c),
         }
     }
@@ -683,7 +687,8 @@ pub fn escape(text: &str) -> String {
 mod tests {
     use super::*;
 
-    const HOSTILE: &str = "<script>alert(1)</script></details>\"'&\u{1b}[31m\u{7}\u{85}";
+    const HOSTILE: &str =
+        "<script>alert(1)</script></details>\"'&\u{1b}[31m\u{7}\u{85}\u{202e}txt.exe";
 
     fn sample() -> Results {
         let attempt = |n, status, start: &str, end: &str| Attempt {
@@ -775,6 +780,8 @@ mod tests {
             "controls made visible"
         );
         assert!(!page.contains('\u{1b}') && !page.contains('\u{7}') && !page.contains('\u{85}'));
+        // A bidirectional control would reorder what follows it, as a terminal would.
+        assert!(page.contains("\\u{202e}txt.exe") && !page.contains('\u{202e}'));
         assert!(
             !page.contains("http://") && !page.contains("https://"),
             "no external resource"

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::results::approved_or_unreviewed;
 use crate::results::rivals;
 use crate::results::{Results, Status, TaskResult};
 use crate::util::clip;
@@ -421,7 +422,8 @@ fn next_steps(
     if let Some(task) = failed.or(tasks.first()) {
         steps.push(("a task's whole output", porch("logs", &[&task.name])));
     }
-    if tasks.iter().any(|t| t.status == Status::Succeeded) {
+    // What `porch merge` takes: succeeded, and approved when reviewed.
+    if (tasks.iter()).any(|t| t.status == Status::Succeeded && approved_or_unreviewed(t)) {
         steps.push(match merge_check {
             MergeCheck::None => ("merge what succeeded", porch("merge", &[])),
             MergeCheck::FromFile => (

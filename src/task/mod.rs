@@ -212,7 +212,7 @@ fn hide_env_values(redactor: &Redactor, result: &mut TaskResult) {
     let errors = result.attempts.iter_mut().filter_map(|a| a.error.as_mut());
     let push_error = result.push.as_mut().and_then(|p| p.error.as_mut());
     let review = result.review.as_mut().into_iter().flat_map(|r| {
-        let comments = r.comments.iter_mut().map(|c| &mut c.body);
+        let comments = (r.comments.iter_mut()).flat_map(|c| [&mut c.file, &mut c.body]);
         std::iter::once(&mut r.summary)
             .chain(r.error.as_mut())
             .chain(comments)

@@ -51,6 +51,13 @@ fn failed_run(sandbox: &Sandbox, args_dir: &Path, settings: &[&str]) -> String {
     latest_results(sandbox).0
 }
 
+/// `failed_run` whose agent's command lines nobody reads.
+fn one_failed_run(sandbox: &Sandbox, settings: &[&str]) -> String {
+    let args_dir = sandbox.path().join("agent-runs");
+    std::fs::create_dir_all(&args_dir).unwrap();
+    failed_run(sandbox, &args_dir, settings)
+}
+
 /// `porch resume --dry-run --json ARGS`: the plan the resume would run.
 fn resume_preview(sandbox: &Sandbox, args: &[&str]) -> Value {
     let run = after(sandbox, &["resume", "--dry-run", "--json"])
@@ -306,4 +313,88 @@ fn the_report_shows_the_merge() {
         assert!(table.contains(&row), "{row} in:\n{table}");
     }
     assert!(table.contains("NOTES.md"), "{table}");
+}
+
+/// A hook the resume takes from the run's record is a command the user did not type this time:
+/// the resume says which it runs, before it runs it, and a flag given to it stands instead.
+#[test]
+fn a_resume_says_which_recorded_hooks_it_runs() {
+    let sandbox = Sandbox::new();
+    let marker = sandbox.path().join("hook-ran");
+    let hook = format!("touch {}", marker.display());
+    one_failed_run(
+        &sandbox,
+        &["--on-finish", &hook, "--on-task-finish", "true"],
+    );
+    std::fs::remove_file(&marker).unwrap();
+    let resumed = after(&sandbox, &["resume"]).run();
+    resumed
+        .expect_code(0)
+        .expect_stderr(&format!("--on-finish 'touch {}'", marker.display()))
+        .expect_stderr("--on-task-finish true")
+        .expect_stderr("as run ");
+    assert!(marker.exists(), "{resumed}");
+}
+
+/// A record edited by hand to a value its flag would refuse is refused as the flag would be:
+/// exit 2 naming the file, the field and the value, nothing run; the flag given to the resume
+/// stands instead of it.
+#[test]
+fn a_recorded_value_its_flag_would_refuse_is_refused_naming_the_file() {
+    let sandbox = Sandbox::new();
+    let first = one_failed_run(&sandbox, &[]);
+    let file = settings_dir(&sandbox).join(format!("{first}.json"));
+    let original: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    // (the field, its value, the flag that stands instead, a part of the message)
+    let cases = [
+        (
+            "permission_mode",
+            serde_json::json!("yolo"),
+            "--permission-mode",
+            "\"yolo\" is not one of claude's permission modes",
+        ),
+        ("retries", serde_json::json!(99), "--retries", "99"),
+        ("jobs", serde_json::json!(0), "-j", "0"),
+        ("port_base", serde_json::json!(0), "--port-base", "0"),
+        (
+            "max_cost_usd",
+            serde_json::json!(-5.0),
+            "--max-cost-usd",
+            "-5",
+        ),
+        ("max_fail", serde_json::json!(0), "--max-fail", "0"),
+    ];
+    for (field, value, flag, message) in cases {
+        let mut edited = original.clone();
+        edited[field] = value;
+        std::fs::write(&file, edited.to_string()).unwrap();
+        let refused = after(&sandbox, &["resume"]).run();
+        refused
+            .expect_code(2)
+            .expect_stderr(&format!("{}: field `{field}`: {message}", file.display()))
+            .expect_stderr(&format!("hint: give the resume {flag}"));
+        assert_eq!(latest_results(&sandbox).0, first, "nothing ran: {refused}");
+    }
+    // Given the flag, the resume does not need the recorded value.
+    let mut edited = original.clone();
+    edited["permission_mode"] = serde_json::json!("yolo");
+    std::fs::write(&file, edited.to_string()).unwrap();
+    after(&sandbox, &["resume", "--permission-mode", "acceptEdits"])
+        .run()
+        .expect_code(0);
+}
+
+/// A port base that leaves no room for the run's tasks is refused by a resume as by a run,
+/// instead of giving every task the same ports.
+#[test]
+fn a_resume_refuses_a_port_base_without_room_for_its_tasks() {
+    let sandbox = Sandbox::new();
+    let first = one_failed_run(&sandbox, &[]);
+    after(&sandbox, &["resume", "--port-base", "65530"])
+        .run()
+        .expect_code(2)
+        .expect_stderr(
+            "--port-base 65530: 10 ports for each of 1 tasks from 65530 go past port 65535",
+        );
+    assert_eq!(latest_results(&sandbox).0, first, "nothing ran");
 }

@@ -404,3 +404,75 @@ fn ctrl_c_during_the_review_interrupts_the_task_and_keeps_the_work() {
     );
     assert_eq!(sandbox.git(&["show", "task/a:a.txt"]).trim(), "a");
 }
+
+/// Every attempt succeeded but no reviewer approved: `porch merge` takes nothing, so neither
+/// the summary nor `porch status` offers it, and `porch merge` says why it has nothing to merge.
+#[test]
+fn when_no_reviewer_approved_no_merge_is_offered_and_merge_says_why() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "fix", "repeat": 2, "prompt": "@write f.txt f",
+        "review": {"prompt": answering(&verdict("request_changes", "wrong"), ""), "required": false}
+    }]}));
+    let mut porch = after(&sandbox, &["run", path_str(&tasks)]);
+    let run = porch.agent(fixture_agent()).run();
+    run.expect_code(0);
+    assert!(!run.stdout().contains("porch merge"), "{run}");
+    let results = latest_results(&sandbox).1;
+    assert_eq!(
+        task(&results, "fix-2")["review"]["verdict"],
+        "request_changes"
+    );
+    let status = after(&sandbox, &["status"]).run();
+    status.expect_code(0);
+    assert!(!status.stdout().contains("porch merge"), "{status}");
+    after(&sandbox, &["merge"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("no reviewer approved")
+        .expect_stderr("name one to merge it anyway, as in `porch merge fix-1`");
+}
+
+/// A task's `env` value the reviewer repeats, in its summary, a comment's body or its file,
+/// is hidden in the results as everywhere else.
+#[test]
+fn an_env_value_the_reviewer_repeats_is_hidden_in_the_results() {
+    let sandbox = Sandbox::new();
+    let answer = json!({"verdict": "request_changes", "summary": "uses sekrit-4242",
+        "comments": [{"file": "sekrit-4242.txt", "line": 1, "body": "sekrit-4242 again"}]});
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "a", "prompt": "@write a.txt a", "env": {"TOKEN": "sekrit-4242"},
+        "review": {"prompt": answering(&answer, "")}
+    }]}));
+    let run = sandbox.porch_run_tasks(&tasks).run();
+    run.expect_code(1);
+    assert!(!run.stdout().contains("sekrit-4242"), "{run}");
+    let results = sandbox.results();
+    let review = &task(&results, "a")["review"];
+    assert_eq!(review["summary"], "uses [env TOKEN]", "{review:#}");
+    assert_eq!(
+        review["comments"][0]["file"], "[env TOKEN].txt",
+        "{review:#}"
+    );
+    assert!(!results.to_string().contains("sekrit-4242"), "{results:#}");
+}
+
+/// `porch logs` names each session by its own id: the reviewer's is not the task's.
+#[test]
+fn the_log_names_the_reviewers_session_by_its_own_id() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "a", "prompt": "@write a.txt a",
+        "review": {"prompt": answering(&verdict("approve", "ok"), "")}
+    }]}));
+    let mut porch = after(&sandbox, &["run", path_str(&tasks)]);
+    porch.agent(fixture_agent()).run().expect_code(0);
+    let results = latest_results(&sandbox).1;
+    let a = task(&results, "a");
+    let (session, reviewer) = (text(&a["session_id"]), text(&a["review"]["session_id"]));
+    assert_ne!(session, reviewer, "{a:#}");
+    let logs = after(&sandbox, &["logs", "a"]).run();
+    logs.expect_code(0)
+        .expect_stdout(&format!("session {session} started ("))
+        .expect_stdout(&format!("session {reviewer} started ("));
+}
