@@ -27,7 +27,9 @@ use crate::preflight::stored_task_file;
 use crate::preflight::taskfile::TaskFile;
 use crate::process::groups;
 use crate::process::shutdown;
-use crate::results::{BackedOutBranch, MergeRecord, MergedBranch, ResolvedBranch, SkippedBranch};
+use crate::results::{
+    BackedOutBranch, BaseCheckFailure, MergeRecord, MergedBranch, ResolvedBranch, SkippedBranch,
+};
 use crate::state::StateDir;
 use crate::state::runs::{Location, StoredRun, StoredTask};
 use crate::task::plan::Task;
@@ -49,6 +51,10 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
     let setup = QueueSetup::read(args, &location, &run)?;
     let target = Target::choose(repo, &run, picked[0], args.into.as_deref())?;
     let scratch = Scratch::create(repo, &location.state, &run.id, &target.start)?;
+    if let Err(failure) = setup.check_base(&scratch, &target) {
+        scratch.remove(repo);
+        return red_base(args, &location, &run, &target, &failure);
+    }
     let outcomes = setup.run_queue(&scratch, &location.state, &run, &picked)?;
     let merged = outcomes.iter().any(|(_, o)| o.changed());
     if merged && let Err(refused) = target.refuse_replacing(&scratch) {
@@ -63,13 +69,7 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
     store(&location, &run, &record)?;
     let mut printed = true;
     if args.json {
-        let mut json = serde_json::to_string_pretty(&record).expect("JSON serialises");
-        json.push('\n');
-        let kept = format!(
-            "the merge is recorded with the run: its results' `merge` field, in {}",
-            run.path.display()
-        );
-        printed = crate::sys::console::print_json(&json, &kept);
+        printed = print_json(&record, &run);
     } else {
         let report = render(&run, &target, &outcomes, &repo.toplevel);
         crate::sys::console::print_stdout(&report);
@@ -87,6 +87,70 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--json`'s document on stdout; false when stdout did not take it all.
+fn print_json(record: &MergeRecord, run: &StoredRun) -> bool {
+    let mut json = serde_json::to_string_pretty(record).expect("JSON serialises");
+    json.push('\n');
+    let kept = format!(
+        "the merge is recorded with the run: its results' `merge` field, in {}",
+        run.path.display()
+    );
+    crate::sys::console::print_json(&json, &kept)
+}
+
+/// The check failed on the start, before any merge: no branch is to blame, so none is
+/// merged. Recorded with the run, said on stderr; exit 1.
+fn red_base(
+    args: &MergeArgs,
+    location: &Location,
+    run: &StoredRun,
+    target: &Target,
+    failure: &CheckFailure,
+) -> Result<ExitCode, Error> {
+    let reason = if failure.interrupted.is_some() {
+        format!(
+            "the check did not finish on the start of the merge ({}), before any branch was merged ({})",
+            target.start_name,
+            failure_detail(failure)
+        )
+    } else {
+        format!(
+            "the check fails on the start of the merge ({}), before any branch is merged ({})",
+            target.start_name,
+            failure_detail(failure)
+        )
+    };
+    let record = MergeRecord {
+        branch: target.branch.clone(),
+        commit: None,
+        ended_at: timestamp::rfc3339(SystemTime::now()),
+        base_check_failure: Some(BaseCheckFailure {
+            reason: reason.clone(),
+            check_exit: failure.exit_code,
+            last_lines: failure.last_lines.clone(),
+        }),
+        ..MergeRecord::default()
+    };
+    store(location, run, &record)?;
+    if args.json {
+        print_json(&record, run);
+    }
+    let unchanged = if target.existing {
+        format!("{} is unchanged", target.branch)
+    } else {
+        format!("{} was not made", target.branch)
+    };
+    let without = if args.check.is_some() {
+        "leave --check out"
+    } else {
+        "--check CMD runs another check instead of the tasks file's merge_check"
+    };
+    crate::sys::console::print_stderr(&format!(
+        "porch: error: {reason}\nhint: nothing was merged and {unchanged}: while the check fails without any branch, porch cannot tell which branch breaks it. Fix the base (or the check) and merge again, or merge without this check ({without})\n"
+    ));
+    Ok(ExitCode::from(1))
 }
 
 /// The tasks to merge, in the order they are merged (dependencies first, then tasks-file
@@ -492,6 +556,26 @@ impl QueueSetup {
         })
     }
 
+    /// Runs the check, if any, on the start of the merge, before any branch: a check that
+    /// fails there would back out every branch for what none of them did.
+    fn check_base(&self, scratch: &Scratch, target: &Target) -> Result<(), CheckFailure> {
+        let Some(argv) = &self.check else {
+            return Ok(());
+        };
+        shutdown::install();
+        if !self.json {
+            let command = quote::command(&argv.iter().map(String::as_str).collect::<Vec<_>>());
+            crate::sys::console::print_stdout(&format!(
+                "checking the start of the merge ({}), before any branch: {command}\n",
+                target.start_name
+            ));
+        }
+        let checked = merge_queue::run_check(argv, &scratch.dir, self.check_limit);
+        let _ = git::reset_to(&scratch.dir, "HEAD");
+        let _ = git::remove_untracked(&scratch.dir);
+        checked
+    }
+
     /// Merges each task's branch in turn; after a signal to porch, the rest are skipped.
     fn run_queue<'r>(
         &self,
@@ -836,14 +920,20 @@ impl Queue<'_> {
 
 /// "task/b breaks the check together with what was merged before it (exit 1; last lines: …)".
 fn backed_out_reason(task: &StoredTask, failure: &CheckFailure) -> String {
+    format!(
+        "{} breaks the check together with what was merged before it ({})",
+        task.branch,
+        failure_detail(failure)
+    )
+}
+
+/// "exit 1; last lines: a | b".
+fn failure_detail(failure: &CheckFailure) -> String {
     let mut detail = failure.how.clone();
     if !failure.last_lines.is_empty() {
         detail.push_str(&format!("; last lines: {}", failure.last_lines.join(" | ")));
     }
-    format!(
-        "{} breaks the check together with what was merged before it ({detail})",
-        task.branch
-    )
+    detail
 }
 
 /// porch's own worktree, on a detached HEAD, where the merges happen.

@@ -307,7 +307,9 @@ fn next_steps(run: &StoredRun, rows: &[Row], choice: &RunChoice, busy: Option<&B
 /// resolved; c skipped (conflict in X)".
 fn merge_line(merge: &MergeRecord) -> String {
     let names: Vec<&str> = merge.merged.iter().map(|m| m.task.as_str()).collect();
-    let mut parts = vec![if names.is_empty() {
+    let mut parts = vec![if let Some(failure) = &merge.base_check_failure {
+        format!("merged nothing into {}: {}", merge.branch, failure.reason)
+    } else if names.is_empty() {
         format!("merged nothing into {}", merge.branch)
     } else {
         format!("merged into {}: {}", merge.branch, names.join(", "))

@@ -557,7 +557,8 @@ fn a_check_that_removes_the_merge_worktree_gets_the_rest_skipped_for_that_reason
     let sandbox = Sandbox::new();
     let tasks = sandbox.tasks(&[("a", "@write a.txt a"), ("b", "@write b.txt b")]);
     run_stored(&sandbox, &tasks).expect_code(0);
-    let check = "dir=$PWD; cd / && rm -rf \"$dir\"";
+    // It passes on the start; with a merged, it removes the worktree.
+    let check = "[ -e a.txt ] || exit 0; dir=$PWD; cd / && rm -rf \"$dir\"";
     let merge = after(&sandbox, &["merge", "--json", "--check", check]).run();
     merge.expect_code(1);
     let out = merge_json(&merge);
@@ -569,6 +570,59 @@ fn a_check_that_removes_the_merge_worktree_gets_the_rest_skipped_for_that_reason
         "task/b is there: {reason}"
     );
     assert!(sandbox.branches().contains(&"task/b".to_string()));
+}
+
+#[test]
+fn a_check_that_fails_on_the_start_merges_nothing_and_blames_no_branch() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a"), ("b", "@write b.txt b")]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let worktrees = sandbox.worktrees();
+    let check = "echo the suite is red; exit 1";
+    let merge = after(&sandbox, &["merge", "--json", "--check", check]).run();
+    merge
+        .expect_code(1)
+        .expect_stderr("porch: error: the check fails on the start of the merge (main), before any branch is merged (exit 1; last lines: the suite is red)")
+        .expect_stderr("hint: nothing was merged and porch/merge/")
+        .expect_stderr("leave --check out");
+    let out = merge_json(&merge);
+    let (id, results) = latest_results(&sandbox);
+    for record in [&out, &results["merge"]] {
+        for list in ["merged", "skipped", "backed_out"] {
+            assert_eq!(record[list], json!([]), "{list}: {record:#}");
+        }
+        assert_eq!(record["commit"], Value::Null, "{record:#}");
+        let failure = &record["base_check_failure"];
+        assert_eq!(failure["check_exit"], 1, "{record:#}");
+        assert_eq!(failure["last_lines"], json!(["the suite is red"]));
+        let reason = failure["reason"].as_str().unwrap();
+        assert!(reason.contains("before any branch is merged"), "{reason}");
+    }
+    assert!(!sandbox.branches().contains(&format!("porch/merge/{id}")));
+    assert_eq!(sandbox.worktrees(), worktrees);
+    after(&sandbox, &["status"])
+        .run()
+        .expect_code(0)
+        .expect_stdout(&format!("merged nothing into porch/merge/{id}: the check fails on the start of the merge (main), before any branch is merged (exit 1"))
+        .expect_stdout("merge what succeeded:");
+}
+
+#[test]
+fn a_merge_check_that_is_not_there_says_so_and_merges_nothing() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({
+        "merge_check": ["./missing.sh"],
+        "tasks": [{"name": "a", "prompt": "@write a.txt a"}]
+    }));
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let merge = after(&sandbox, &["merge", "--json"]).run();
+    merge
+        .expect_code(1)
+        .expect_stderr("(exit 127; last lines: ./missing.sh: not found)")
+        .expect_stderr("--check CMD runs another check instead of the tasks file's merge_check");
+    let out = merge_json(&merge);
+    assert_eq!(out["backed_out"], json!([]), "{out:#}");
+    assert_eq!(out["base_check_failure"]["check_exit"], 127, "{out:#}");
 }
 
 #[test]
