@@ -65,6 +65,11 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
         merged.then(|| (scratch.head()).and_then(|head| target.finish(repo, &head).map(|()| head)));
     scratch.remove(repo);
     let commit = finished.as_ref().and_then(|f| f.as_ref().ok().cloned());
+    let outcomes = match &finished {
+        // The merge commits are on no branch: the record says what the branch holds.
+        Some(Err(err)) => not_put_on(&target.branch, err, outcomes),
+        _ => outcomes,
+    };
     let record = record(&target, &outcomes, commit);
     store(&location, &run, &record)?;
     let mut printed = true;
@@ -151,6 +156,31 @@ fn red_base(
         "porch: error: {reason}\nhint: nothing was merged and {unchanged}: while the check fails without any branch, porch cannot tell which branch breaks it. Fix the base (or the check) and merge again, or merge without this check ({without})\n"
     ));
     Ok(ExitCode::from(1))
+}
+
+/// The outcomes of a merge whose result no branch holds: what was merged is skipped.
+fn not_put_on<'r>(
+    branch: &str,
+    err: &git::GitError,
+    outcomes: Vec<(&'r StoredTask, Outcome)>,
+) -> Vec<(&'r StoredTask, Outcome)> {
+    let reason = format!("merged, but the result could not be put on {branch}: {err}");
+    (outcomes.into_iter())
+        .map(|(task, outcome)| {
+            let outcome = match outcome {
+                Outcome::Merged(_) => Outcome::skipped(reason.clone()),
+                Outcome::Resolved {
+                    files, resolution, ..
+                } => Outcome::Skipped {
+                    reason: reason.clone(),
+                    files,
+                    resolution: Some(resolution),
+                },
+                other => other,
+            };
+            (task, outcome)
+        })
+        .collect()
 }
 
 /// The tasks to merge, in the order they are merged (dependencies first, then tasks-file
@@ -1146,6 +1176,7 @@ fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)], repo: &Pat
             .collect()
     };
     let (skipped, backed_out) = (branches(false), branches(true));
+    let made = target.existing || outcomes.iter().any(|(_, o)| o.changed());
     let mut text = format!(
         "{merged} of {} merged, {} skipped",
         outcomes.len(),
@@ -1165,14 +1196,14 @@ fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)], repo: &Pat
             "to merge what was backed out anyway (the check fails with it):",
         ),
     ] {
-        text.push_str(&by_hand(target, &branches, repo, heading));
+        text.push_str(&by_hand(target, made, &branches, repo, heading));
     }
     text
 }
 
 /// `heading`, then a checkout of the target and a `git merge` of each branch; nothing
 /// without branches.
-fn by_hand(target: &Target, branches: &[&str], repo: &Path, heading: &str) -> String {
+fn by_hand(target: &Target, made: bool, branches: &[&str], repo: &Path, heading: &str) -> String {
     if branches.is_empty() {
         return String::new();
     }
@@ -1183,7 +1214,20 @@ fn by_hand(target: &Target, branches: &[&str], repo: &Path, heading: &str) -> St
     };
     let mut text = format!("{heading}\n");
     if checkout {
-        let command = quote::command(&["git", "-C", &place, "checkout", &target.branch]);
+        // A new branch nothing was merged into was not made: made here, from the start.
+        let command = if made {
+            quote::command(&["git", "-C", &place, "checkout", &target.branch])
+        } else {
+            quote::command(&[
+                "git",
+                "-C",
+                &place,
+                "checkout",
+                "-b",
+                &target.branch,
+                &target.start,
+            ])
+        };
         text.push_str(&format!("  {command}\n"));
     }
     for branch in branches {

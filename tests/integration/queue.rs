@@ -562,14 +562,67 @@ fn a_check_that_removes_the_merge_worktree_gets_the_rest_skipped_for_that_reason
     let merge = after(&sandbox, &["merge", "--json", "--check", check]).run();
     merge.expect_code(1);
     let out = merge_json(&merge);
-    assert_eq!(out["skipped"][0]["task"], "b", "{out:#}");
-    let reason = out["skipped"][0]["reason"].as_str().unwrap();
+    let reason_of = |task: &str| -> String {
+        let skipped = out["skipped"].as_array().unwrap().iter();
+        let found = skipped.clone().find(|s| s["task"] == task);
+        let found = found.unwrap_or_else(|| panic!("{task} not skipped: {out:#}"));
+        found["reason"].as_str().unwrap().to_string()
+    };
+    let reason = reason_of("b");
     assert!(reason.contains("the merge worktree"), "{reason}");
     assert!(
         !reason.contains("no longer exists"),
         "task/b is there: {reason}"
     );
     assert!(sandbox.branches().contains(&"task/b".to_string()));
+    // a's merge commit is on no branch: the record does not call it merged.
+    let (id, results) = latest_results(&sandbox);
+    let branch = format!("porch/merge/{id}");
+    assert!(
+        !sandbox.branches().contains(&branch),
+        "{:?}",
+        sandbox.branches()
+    );
+    for record in [&out, &results["merge"]] {
+        assert_eq!(record["commit"], Value::Null, "{record:#}");
+        assert_eq!(record["merged"], json!([]), "{record:#}");
+    }
+    let reason = reason_of("a");
+    assert!(
+        reason.contains(&format!(
+            "merged, but the result could not be put on {branch}"
+        )),
+        "{reason}"
+    );
+}
+
+#[test]
+fn what_was_backed_out_of_a_branch_never_made_is_merged_by_hand_as_printed() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a")]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    let merge = after(&sandbox, &["merge", "--check", "test ! -e a.txt"]).run();
+    let stdout = merge.expect_code(1).stdout();
+    let branch = format!("porch/merge/{id}");
+    assert!(!sandbox.branches().contains(&branch), "nothing merged");
+    let commands: Vec<&str> = (stdout.lines())
+        .skip_while(|line| !line.starts_with("to merge what was backed out anyway"))
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{stdout}");
+    for command in commands {
+        let mut sh = std::process::Command::new("sh");
+        sandbox.env(sh.arg("-c").arg(command.trim()));
+        for who in ["AUTHOR", "COMMITTER"] {
+            sh.env(format!("GIT_{who}_NAME"), "Test")
+                .env(format!("GIT_{who}_EMAIL"), "test@example.com");
+        }
+        let out = sh.current_dir(sandbox.home()).output().unwrap();
+        assert!(out.status.success(), "{command}: {out:?}");
+    }
+    assert_eq!(sandbox.show(&branch, "a.txt"), "a");
 }
 
 #[test]
