@@ -784,3 +784,59 @@ fn status_after_a_merge_that_skipped_a_branch_says_what_it_left_out() {
         .run()
         .expect_stdout("merged: every branch that succeeded is merged");
 }
+
+#[test]
+fn status_after_a_partial_merge_says_what_it_was_not_asked_to_merge_and_how() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
+    sandbox.git(&["add", "NOTES.md"]);
+    sandbox.commit("notes");
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "one", "prompt": "@write NOTES.md notes\\none\\n"},
+        {"name": "two", "prompt": "@write NOTES.md notes\\ntwo\\n"},
+        {"name": "three", "prompt": "@write three.txt 3"},
+        {"name": "four", "prompt": "@write four.txt 4"},
+    ]}));
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    let branch = format!("porch/merge/{id}");
+    after(&sandbox, &["merge", "one", "two"])
+        .run()
+        .expect_code(1);
+    let stdout = after(&sandbox, &["status"]).run().expect_code(0).stdout();
+    assert!(
+        stdout.contains(&format!(
+            "left out of {branch}: two (see the merge above)\n"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "not merged yet:             three, four (the merge above was not asked to)\n"
+        ),
+        "{stdout}"
+    );
+    let command = (stdout.lines())
+        .find_map(|line| line.strip_prefix("merge them too:"))
+        .unwrap_or_else(|| panic!("no command in\n{stdout}"))
+        .trim()
+        .replacen("porch ", &format!("{} ", support::PORCH), 1);
+    let pasted = sandbox
+        .env(std::process::Command::new("sh").arg("-c").arg(&command))
+        .current_dir(sandbox.repo())
+        .output()
+        .unwrap();
+    assert!(pasted.status.success(), "{command}: {pasted:?}");
+    for file in ["three.txt", "four.txt"] {
+        sandbox.show(&branch, file);
+    }
+    let stdout = after(&sandbox, &["status"]).run().expect_code(0).stdout();
+    assert!(
+        stdout.contains(&format!("merged into {branch}: three, four")),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("not merged yet:             three"),
+        "{stdout}"
+    );
+}
