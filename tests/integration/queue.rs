@@ -23,6 +23,23 @@ fn conflicting_run(sandbox: &Sandbox) {
     run_stored(sandbox, &tasks).expect_code(0);
 }
 
+/// A command porch printed, pasted into `sh -c` in `cwd` by a user with a git identity, with
+/// `porch` the binary under test; it must exit 0.
+fn paste(sandbox: &Sandbox, cwd: &Path, command: &str) {
+    let command = match command.strip_prefix("porch ") {
+        Some(rest) => format!("{} {rest}", support::PORCH),
+        None => command.to_string(),
+    };
+    let mut sh = std::process::Command::new("sh");
+    sandbox.env(sh.arg("-c").arg(&command));
+    for who in ["AUTHOR", "COMMITTER"] {
+        sh.env(format!("GIT_{who}_NAME"), "Test")
+            .env(format!("GIT_{who}_EMAIL"), "test@example.com");
+    }
+    let out = sh.current_dir(cwd).output().unwrap();
+    assert!(out.status.success(), "pasted: {command}\n{out:?}");
+}
+
 fn merge_json(run: &support::Run) -> Value {
     serde_json::from_str(&run.stdout()).unwrap_or_else(|err| panic!("not JSON: {err}\n{run}"))
 }
@@ -613,14 +630,7 @@ fn what_was_backed_out_of_a_branch_never_made_is_merged_by_hand_as_printed() {
         .collect();
     assert_eq!(commands.len(), 2, "{stdout}");
     for command in commands {
-        let mut sh = std::process::Command::new("sh");
-        sandbox.env(sh.arg("-c").arg(command.trim()));
-        for who in ["AUTHOR", "COMMITTER"] {
-            sh.env(format!("GIT_{who}_NAME"), "Test")
-                .env(format!("GIT_{who}_EMAIL"), "test@example.com");
-        }
-        let out = sh.current_dir(sandbox.home()).output().unwrap();
-        assert!(out.status.success(), "{command}: {out:?}");
+        paste(&sandbox, &sandbox.home(), command.trim());
     }
     assert_eq!(sandbox.show(&branch, "a.txt"), "a");
 }
@@ -818,15 +828,9 @@ fn status_after_a_partial_merge_says_what_it_was_not_asked_to_merge_and_how() {
     );
     let command = (stdout.lines())
         .find_map(|line| line.strip_prefix("merge them too:"))
-        .unwrap_or_else(|| panic!("no command in\n{stdout}"))
-        .trim()
-        .replacen("porch ", &format!("{} ", support::PORCH), 1);
-    let pasted = sandbox
-        .env(std::process::Command::new("sh").arg("-c").arg(&command))
-        .current_dir(sandbox.repo())
-        .output()
-        .unwrap();
-    assert!(pasted.status.success(), "{command}: {pasted:?}");
+        .unwrap_or_else(|| panic!("no command in\n{stdout}"));
+    // Where status ran: its REPO is `.`.
+    paste(&sandbox, &sandbox.repo(), command.trim());
     for file in ["three.txt", "four.txt"] {
         sandbox.show(&branch, file);
     }
