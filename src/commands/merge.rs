@@ -2,8 +2,8 @@
 //! before their dependants and then in tasks-file order, each with a `--no-ff` merge commit
 //! naming its task, in a worktree of porch's own so the user's checkout is never touched. A
 //! branch that conflicts is skipped and named, or handed to a resolver session (`--resolve`);
-//! one whose merge fails the check is backed out; the others go on. What happened is recorded
-//! with the run.
+//! one whose merge fails the check is backed out; the others go on (a check that fails on the
+//! start already merges nothing: no branch is to blame). What happened is recorded with the run.
 
 use std::collections::{BTreeSet, HashSet};
 use std::os::unix::fs::PermissionsExt;
@@ -592,6 +592,7 @@ impl QueueSetup {
         let Some(argv) = &self.check else {
             return Ok(());
         };
+        // Caught from here to the end: a check or resolver porch ends is reported as such.
         shutdown::install();
         if !self.json {
             let command = quote::command(&argv.iter().map(String::as_str).collect::<Vec<_>>());
@@ -614,7 +615,8 @@ impl QueueSetup {
         run: &StoredRun,
         picked: &[&'r StoredTask],
     ) -> Result<Vec<(&'r StoredTask, Outcome)>, Error> {
-        if self.check.is_some() || self.resolver.is_some() {
+        // With a check, `check_base` caught them already.
+        if self.check.is_none() && self.resolver.is_some() {
             shutdown::install();
         }
         let look = Look {
