@@ -560,8 +560,9 @@ variable, wins over the record. A switch the run was given stays on.",
             &[
                 Takes {
                     opt: Opt::Check,
-                    about: "run CMD with sh -c in the merge worktree after each merge; a\n\
-                            branch whose merge makes it fail is backed out [default: the\n\
+                    about: "run CMD with sh -c in the merge worktree on the start, then\n\
+                            after each merge; a branch whose merge makes it fail is backed\n\
+                            out; failing on the start, nothing is merged [default: the\n\
                             tasks file's merge_check]",
                 },
                 Takes {
@@ -601,8 +602,8 @@ variable, wins over the record. A switch the run was given stays on.",
         notes: &[
             "The merge is recorded with the run: `porch status` shows what was merged, resolved, skipped\n\
 and backed out.",
-            "Exit codes: 0 every branch merged; 1 a branch was skipped or backed out; 2 bad usage, nothing\n\
-merged.",
+            "Exit codes: 0 every branch merged; 1 a branch was skipped or backed out, or the check failed\n\
+on the start (nothing merged); 2 bad usage, nothing merged.",
         ],
     },
     PR,

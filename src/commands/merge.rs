@@ -2,8 +2,8 @@
 //! before their dependants and then in tasks-file order, each with a `--no-ff` merge commit
 //! naming its task, in a worktree of porch's own so the user's checkout is never touched. A
 //! branch that conflicts is skipped and named, or handed to a resolver session (`--resolve`);
-//! one whose merge fails the check is backed out; the others go on. What happened is recorded
-//! with the run.
+//! one whose merge fails the check is backed out; the others go on (a check that fails on the
+//! start already merges nothing: no branch is to blame). What happened is recorded with the run.
 
 use std::collections::{BTreeSet, HashSet};
 use std::os::unix::fs::PermissionsExt;
@@ -27,7 +27,9 @@ use crate::preflight::stored_task_file;
 use crate::preflight::taskfile::TaskFile;
 use crate::process::groups;
 use crate::process::shutdown;
-use crate::results::{BackedOutBranch, MergeRecord, MergedBranch, ResolvedBranch, SkippedBranch};
+use crate::results::{
+    BackedOutBranch, BaseCheckFailure, MergeRecord, MergedBranch, ResolvedBranch, SkippedBranch,
+};
 use crate::state::StateDir;
 use crate::state::runs::{Location, StoredRun, StoredTask};
 use crate::task::plan::Task;
@@ -49,6 +51,10 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
     let setup = QueueSetup::read(args, &location, &run)?;
     let target = Target::choose(repo, &run, picked[0], args.into.as_deref())?;
     let scratch = Scratch::create(repo, &location.state, &run.id, &target.start)?;
+    if let Err(failure) = setup.check_base(&scratch, &target) {
+        scratch.remove(repo);
+        return red_base(args, &location, &run, &target, &failure);
+    }
     let outcomes = setup.run_queue(&scratch, &location.state, &run, &picked)?;
     let merged = outcomes.iter().any(|(_, o)| o.changed());
     if merged && let Err(refused) = target.refuse_replacing(&scratch) {
@@ -59,17 +65,16 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
         merged.then(|| (scratch.head()).and_then(|head| target.finish(repo, &head).map(|()| head)));
     scratch.remove(repo);
     let commit = finished.as_ref().and_then(|f| f.as_ref().ok().cloned());
+    let outcomes = match &finished {
+        // The merge commits are on no branch: the record says what the branch holds.
+        Some(Err(err)) => not_put_on(&target.branch, err, outcomes),
+        _ => outcomes,
+    };
     let record = record(&target, &outcomes, commit);
     store(&location, &run, &record)?;
     let mut printed = true;
     if args.json {
-        let mut json = serde_json::to_string_pretty(&record).expect("JSON serialises");
-        json.push('\n');
-        let kept = format!(
-            "the merge is recorded with the run: its results' `merge` field, in {}",
-            run.path.display()
-        );
-        printed = crate::sys::console::print_json(&json, &kept);
+        printed = print_json(&record, &run);
     } else {
         let report = render(&run, &target, &outcomes, &repo.toplevel);
         crate::sys::console::print_stdout(&report);
@@ -87,6 +92,95 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--json`'s document on stdout; false when stdout did not take it all.
+fn print_json(record: &MergeRecord, run: &StoredRun) -> bool {
+    let mut json = serde_json::to_string_pretty(record).expect("JSON serialises");
+    json.push('\n');
+    let kept = format!(
+        "the merge is recorded with the run: its results' `merge` field, in {}",
+        run.path.display()
+    );
+    crate::sys::console::print_json(&json, &kept)
+}
+
+/// The check failed on the start, before any merge: no branch is to blame, so none is
+/// merged. Recorded with the run, said on stderr; exit 1.
+fn red_base(
+    args: &MergeArgs,
+    location: &Location,
+    run: &StoredRun,
+    target: &Target,
+    failure: &CheckFailure,
+) -> Result<ExitCode, Error> {
+    let reason = if failure.interrupted.is_some() {
+        format!(
+            "the check did not finish on the start of the merge ({}), before any branch was merged ({})",
+            target.start_name,
+            failure_detail(failure)
+        )
+    } else {
+        format!(
+            "the check fails on the start of the merge ({}), before any branch is merged ({})",
+            target.start_name,
+            failure_detail(failure)
+        )
+    };
+    let record = MergeRecord {
+        branch: target.branch.clone(),
+        commit: None,
+        ended_at: timestamp::rfc3339(SystemTime::now()),
+        base_check_failure: Some(BaseCheckFailure {
+            reason: reason.clone(),
+            check_exit: failure.exit_code,
+            last_lines: failure.last_lines.clone(),
+        }),
+        ..MergeRecord::default()
+    };
+    store(location, run, &record)?;
+    if args.json {
+        print_json(&record, run);
+    }
+    let unchanged = if target.existing {
+        format!("{} is unchanged", target.branch)
+    } else {
+        format!("{} was not made", target.branch)
+    };
+    let without = if args.check.is_some() {
+        "leave --check out"
+    } else {
+        "--check CMD runs another check instead of the tasks file's merge_check"
+    };
+    crate::sys::console::print_stderr(&format!(
+        "porch: error: {reason}\nhint: nothing was merged and {unchanged}: while the check fails without any branch, porch cannot tell which branch breaks it. Fix the base (or the check) and merge again, or merge without this check ({without})\n"
+    ));
+    Ok(ExitCode::from(1))
+}
+
+/// The outcomes of a merge whose result no branch holds: what was merged is skipped.
+fn not_put_on<'r>(
+    branch: &str,
+    err: &git::GitError,
+    outcomes: Vec<(&'r StoredTask, Outcome)>,
+) -> Vec<(&'r StoredTask, Outcome)> {
+    let reason = format!("merged, but the result could not be put on {branch}: {err}");
+    (outcomes.into_iter())
+        .map(|(task, outcome)| {
+            let outcome = match outcome {
+                Outcome::Merged(_) => Outcome::skipped(reason.clone()),
+                Outcome::Resolved {
+                    files, resolution, ..
+                } => Outcome::Skipped {
+                    reason: reason.clone(),
+                    files,
+                    resolution: Some(resolution),
+                },
+                other => other,
+            };
+            (task, outcome)
+        })
+        .collect()
 }
 
 /// The tasks to merge, in the order they are merged (dependencies first, then tasks-file
@@ -509,6 +603,27 @@ impl QueueSetup {
         })
     }
 
+    /// Runs the check, if any, on the start of the merge, before any branch: a check that
+    /// fails there would back out every branch for what none of them did.
+    fn check_base(&self, scratch: &Scratch, target: &Target) -> Result<(), CheckFailure> {
+        let Some(argv) = &self.check else {
+            return Ok(());
+        };
+        // Caught from here to the end: a check or resolver porch ends is reported as such.
+        shutdown::install();
+        if !self.json {
+            let command = quote::command(&argv.iter().map(String::as_str).collect::<Vec<_>>());
+            crate::sys::console::print_stdout(&format!(
+                "checking the start of the merge ({}), before any branch: {command}\n",
+                target.start_name
+            ));
+        }
+        let checked = merge_queue::run_check(argv, &scratch.dir, self.check_limit);
+        let _ = git::reset_to(&scratch.dir, "HEAD");
+        let _ = git::remove_untracked(&scratch.dir);
+        checked
+    }
+
     /// Merges each task's branch in turn; after a signal to porch, the rest are skipped.
     fn run_queue<'r>(
         &self,
@@ -517,7 +632,8 @@ impl QueueSetup {
         run: &StoredRun,
         picked: &[&'r StoredTask],
     ) -> Result<Vec<(&'r StoredTask, Outcome)>, Error> {
-        if self.check.is_some() || self.resolver.is_some() {
+        // With a check, `check_base` caught them already.
+        if self.check.is_none() && self.resolver.is_some() {
             shutdown::install();
         }
         let look = Look {
@@ -853,14 +969,20 @@ impl Queue<'_> {
 
 /// "task/b breaks the check together with what was merged before it (exit 1; last lines: …)".
 fn backed_out_reason(task: &StoredTask, failure: &CheckFailure) -> String {
+    format!(
+        "{} breaks the check together with what was merged before it ({})",
+        task.branch,
+        failure_detail(failure)
+    )
+}
+
+/// "exit 1; last lines: a | b".
+fn failure_detail(failure: &CheckFailure) -> String {
     let mut detail = failure.how.clone();
     if !failure.last_lines.is_empty() {
         detail.push_str(&format!("; last lines: {}", failure.last_lines.join(" | ")));
     }
-    format!(
-        "{} breaks the check together with what was merged before it ({detail})",
-        task.branch
-    )
+    detail
 }
 
 /// porch's own worktree, on a detached HEAD, where the merges happen.
@@ -1073,6 +1195,7 @@ fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)], repo: &Pat
             .collect()
     };
     let (skipped, backed_out) = (branches(false), branches(true));
+    let made = target.existing || outcomes.iter().any(|(_, o)| o.changed());
     let mut text = format!(
         "{merged} of {} merged, {} skipped",
         outcomes.len(),
@@ -1092,14 +1215,14 @@ fn render_tally(target: &Target, outcomes: &[(&StoredTask, Outcome)], repo: &Pat
             "to merge what was backed out anyway (the check fails with it):",
         ),
     ] {
-        text.push_str(&by_hand(target, &branches, repo, heading));
+        text.push_str(&by_hand(target, made, &branches, repo, heading));
     }
     text
 }
 
 /// `heading`, then a checkout of the target and a `git merge` of each branch; nothing
 /// without branches.
-fn by_hand(target: &Target, branches: &[&str], repo: &Path, heading: &str) -> String {
+fn by_hand(target: &Target, made: bool, branches: &[&str], repo: &Path, heading: &str) -> String {
     if branches.is_empty() {
         return String::new();
     }
@@ -1110,7 +1233,20 @@ fn by_hand(target: &Target, branches: &[&str], repo: &Path, heading: &str) -> St
     };
     let mut text = format!("{heading}\n");
     if checkout {
-        let command = quote::command(&["git", "-C", &place, "checkout", &target.branch]);
+        // A new branch nothing was merged into was not made: made here, from the start.
+        let command = if made {
+            quote::command(&["git", "-C", &place, "checkout", &target.branch])
+        } else {
+            quote::command(&[
+                "git",
+                "-C",
+                &place,
+                "checkout",
+                "-b",
+                &target.branch,
+                &target.start,
+            ])
+        };
         text.push_str(&format!("  {command}\n"));
     }
     for branch in branches {

@@ -15,6 +15,7 @@ use crate::results::summary;
 use crate::state::lock::Busy;
 use crate::state::runs::{RunChoice, StoredRun, StoredTask};
 use crate::util::clip;
+use crate::util::quote;
 use crate::util::table;
 use crate::util::table::Layout;
 
@@ -279,17 +280,12 @@ fn next_steps(run: &StoredRun, rows: &[Row], choice: &RunChoice, busy: Option<&B
         text.push_str(&format!("re-run what did not succeed: {resume}\n"));
     }
     let recorded = (run.results.merge.as_ref()).filter(|m| m.commit.is_some());
-    let unmerged: Vec<&str> = (rows.iter().zip(tasks))
+    let unmerged: Vec<&StoredTask> = (rows.iter().zip(tasks))
         .filter(|(row, t)| t.succeeded() && !row.merged && approved_or_unreviewed(t))
-        .map(|(_, t)| t.name.as_str())
+        .map(|(_, t)| t)
         .collect();
     if let (false, Some(merge)) = (unmerged.is_empty(), recorded) {
-        // Merging them again would skip or back them out again: the merge line says why.
-        text.push_str(&format!(
-            "left out of {}: {} (see the merge above)\n",
-            merge.branch,
-            unmerged.join(", ")
-        ));
+        text.push_str(&after_the_merge(merge, &unmerged, choice, run_word));
     } else if !unmerged.is_empty() {
         let merge = choice.command("merge", run_word, &[]);
         text.push_str(&format!("merge what succeeded:       {merge}\n"));
@@ -304,11 +300,60 @@ fn next_steps(run: &StoredRun, rows: &[Row], choice: &RunChoice, busy: Option<&B
     text
 }
 
+/// What a recorded merge left for later: the tasks it was asked to merge and left out (the
+/// merge line says why, and merging them again would leave them out again), and the ones it
+/// was not asked to merge (a partial merge), with the command that merges those into it.
+fn after_the_merge(
+    merge: &MergeRecord,
+    unmerged: &[&StoredTask],
+    choice: &RunChoice,
+    run_word: &str,
+) -> String {
+    let asked: Vec<&str> = (merge.merged.iter().map(|m| m.task.as_str()))
+        .chain(merge.skipped.iter().map(|s| s.task.as_str()))
+        .chain(merge.backed_out.iter().map(|b| b.task.as_str()))
+        .collect();
+    let (left_out, not_asked): (Vec<&StoredTask>, Vec<&StoredTask>) =
+        (unmerged.iter()).partition(|t| asked.contains(&t.name.as_str()));
+    // Of what it was not asked, what `porch merge` takes: a group's winner, approved work.
+    let not_asked: Vec<&str> = (not_asked.iter())
+        .filter(|t| t.group.is_none() || t.winner == Some(true))
+        .filter(|t| crate::results::approved_or_unreviewed(t))
+        .map(|t| t.name.as_str())
+        .collect();
+    let mut text = String::new();
+    if !left_out.is_empty() {
+        let names: Vec<&str> = left_out.iter().map(|t| t.name.as_str()).collect();
+        text.push_str(&format!(
+            "left out of {}: {} (see the merge above)\n",
+            merge.branch,
+            names.join(", ")
+        ));
+    }
+    if !not_asked.is_empty() {
+        // REPO is the first positional of merge: the task names go after it.
+        let command = choice.command("merge", run_word, &["--into", &merge.branch]);
+        text.push_str(&format!(
+            "{:<28}{} (the merge above was not asked to)\n",
+            "not merged yet:",
+            not_asked.join(", ")
+        ));
+        text.push_str(&format!(
+            "{:<28}{command} {}\n",
+            "merge them too:",
+            quote::command(&not_asked)
+        ));
+    }
+    text
+}
+
 /// What `porch merge` did, in one line: "merged into porch/merge/R: a, b; b's conflict
 /// resolved; c skipped (conflict in X)".
 fn merge_line(merge: &MergeRecord) -> String {
     let names: Vec<&str> = merge.merged.iter().map(|m| m.task.as_str()).collect();
-    let mut parts = vec![if names.is_empty() {
+    let mut parts = vec![if let Some(failure) = &merge.base_check_failure {
+        format!("merged nothing into {}: {}", merge.branch, failure.reason)
+    } else if names.is_empty() {
         format!("merged nothing into {}", merge.branch)
     } else {
         format!("merged into {}: {}", merge.branch, names.join(", "))

@@ -81,8 +81,21 @@ pub fn run_check(argv: &[String], dir: &Path, limit: Duration) -> Result<(), Che
         command.env_remove(var);
     }
     child::in_own_group(&mut command);
-    let mut child = Child::spawn(command, None, None, false)
-        .map_err(|err| fail(format!("could not be started: {}: {err}", argv[0])))?;
+    let mut child = Child::spawn(command, None, None, false).map_err(|err| {
+        // As a shell says it (127, 126), so that `./missing.sh` reads the same given as a
+        // list or with --check.
+        let (code, what) = match err.kind() {
+            std::io::ErrorKind::NotFound => (127, "not found"),
+            std::io::ErrorKind::PermissionDenied => (126, "permission denied"),
+            _ => return fail(format!("could not be started: {}: {err}", argv[0])),
+        };
+        CheckFailure {
+            exit_code: Some(code),
+            how: format!("exit {code}"),
+            last_lines: vec![format!("{}: {what}", argv[0])],
+            interrupted: None,
+        }
+    })?;
     let tail = Tail::new(QUOTED_LINES * 2);
     let sink = |tail: &Tail| -> Sink {
         let tail = tail.clone();
@@ -231,6 +244,16 @@ mod tests {
         );
         let passed = run_check(&["true".to_string()], dir.path(), Duration::from_secs(60));
         assert_eq!(passed, Ok(()));
+    }
+
+    #[test]
+    fn a_check_that_is_not_there_fails_as_a_shell_says_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = ["./missing.sh".to_string()];
+        let failure = run_check(&missing, dir.path(), Duration::from_secs(60)).unwrap_err();
+        assert_eq!(failure.exit_code, Some(127));
+        assert_eq!(failure.how, "exit 127");
+        assert_eq!(failure.last_lines, ["./missing.sh: not found"]);
     }
 
     #[test]

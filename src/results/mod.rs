@@ -91,6 +91,21 @@ pub struct MergeRecord {
     pub skipped: Vec<SkippedBranch>,
     /// The branches merged, then taken out again because the check failed with them.
     pub backed_out: Vec<BackedOutBranch>,
+    /// The check failed on the commit the merge starts from, before any branch was merged:
+    /// then nothing was merged and every list is empty. Null when it passed or there was none.
+    pub base_check_failure: Option<BaseCheckFailure>,
+}
+
+/// A merge check that failed before any branch was merged: the base is red, or the check
+/// cannot run, and no branch is to blame.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BaseCheckFailure {
+    pub reason: String,
+    /// The check's exit code; null when it did not exit by itself (a timeout, a signal).
+    pub check_exit: Option<i32>,
+    /// The check's last lines, oldest first.
+    pub last_lines: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -536,6 +536,9 @@ fn merge_record(merge: &MergeRecord) -> String {
         None => format!("{} (nothing merged)", escape(&merge.branch)),
     };
     let _ = writeln!(out, "<p>Into {into}, {}.</p>", escape(&merge.ended_at));
+    if let Some(failure) = &merge.base_check_failure {
+        let _ = writeln!(out, "<p class=\"e\">{}</p>", escape(&failure.reason));
+    }
     out.push_str("<table id=\"merge\">\n<tr><th>Task</th><th>Outcome</th><th>Detail</th></tr>\n");
     let mut row = |task: &str, outcome: &str, detail: String| {
         let _ = writeln!(
@@ -829,6 +832,24 @@ mod tests {
         assert!(
             page.contains("<dd>1 (as the statuses imply)</dd>"),
             "{page}"
+        );
+    }
+
+    #[test]
+    fn a_merge_stopped_by_a_check_failing_on_the_start_says_why() {
+        let merge = MergeRecord {
+            branch: "porch/merge/r".into(),
+            base_check_failure: Some(crate::results::BaseCheckFailure {
+                reason: "the check fails on the start of the merge (main) <exit 1>".into(),
+                ..Default::default()
+            }),
+            ..MergeRecord::default()
+        };
+        let html = merge_record(&merge);
+        assert!(html.contains("porch/merge/r (nothing merged)"), "{html}");
+        assert!(
+            html.contains("the check fails on the start of the merge (main) &lt;exit 1&gt;"),
+            "{html}"
         );
     }
 }

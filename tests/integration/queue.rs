@@ -23,6 +23,23 @@ fn conflicting_run(sandbox: &Sandbox) {
     run_stored(sandbox, &tasks).expect_code(0);
 }
 
+/// A command porch printed, pasted into `sh -c` in `cwd` by a user with a git identity, with
+/// `porch` the binary under test; it must exit 0.
+fn paste(sandbox: &Sandbox, cwd: &Path, command: &str) {
+    let command = match command.strip_prefix("porch ") {
+        Some(rest) => format!("{} {rest}", support::PORCH),
+        None => command.to_string(),
+    };
+    let mut sh = std::process::Command::new("sh");
+    sandbox.env(sh.arg("-c").arg(&command));
+    for who in ["AUTHOR", "COMMITTER"] {
+        sh.env(format!("GIT_{who}_NAME"), "Test")
+            .env(format!("GIT_{who}_EMAIL"), "test@example.com");
+    }
+    let out = sh.current_dir(cwd).output().unwrap();
+    assert!(out.status.success(), "pasted: {command}\n{out:?}");
+}
+
 fn merge_json(run: &support::Run) -> Value {
     serde_json::from_str(&run.stdout()).unwrap_or_else(|err| panic!("not JSON: {err}\n{run}"))
 }
@@ -557,18 +574,118 @@ fn a_check_that_removes_the_merge_worktree_gets_the_rest_skipped_for_that_reason
     let sandbox = Sandbox::new();
     let tasks = sandbox.tasks(&[("a", "@write a.txt a"), ("b", "@write b.txt b")]);
     run_stored(&sandbox, &tasks).expect_code(0);
-    let check = "dir=$PWD; cd / && rm -rf \"$dir\"";
+    // It passes on the start; with a merged, it removes the worktree.
+    let check = "[ -e a.txt ] || exit 0; dir=$PWD; cd / && rm -rf \"$dir\"";
     let merge = after(&sandbox, &["merge", "--json", "--check", check]).run();
     merge.expect_code(1);
     let out = merge_json(&merge);
-    assert_eq!(out["skipped"][0]["task"], "b", "{out:#}");
-    let reason = out["skipped"][0]["reason"].as_str().unwrap();
+    let reason_of = |task: &str| -> String {
+        let skipped = out["skipped"].as_array().unwrap().iter();
+        let found = skipped.clone().find(|s| s["task"] == task);
+        let found = found.unwrap_or_else(|| panic!("{task} not skipped: {out:#}"));
+        found["reason"].as_str().unwrap().to_string()
+    };
+    let reason = reason_of("b");
     assert!(reason.contains("the merge worktree"), "{reason}");
     assert!(
         !reason.contains("no longer exists"),
         "task/b is there: {reason}"
     );
     assert!(sandbox.branches().contains(&"task/b".to_string()));
+    // a's merge commit is on no branch: the record does not call it merged.
+    let (id, results) = latest_results(&sandbox);
+    let branch = format!("porch/merge/{id}");
+    assert!(
+        !sandbox.branches().contains(&branch),
+        "{:?}",
+        sandbox.branches()
+    );
+    for record in [&out, &results["merge"]] {
+        assert_eq!(record["commit"], Value::Null, "{record:#}");
+        assert_eq!(record["merged"], json!([]), "{record:#}");
+    }
+    let reason = reason_of("a");
+    assert!(
+        reason.contains(&format!(
+            "merged, but the result could not be put on {branch}"
+        )),
+        "{reason}"
+    );
+}
+
+#[test]
+fn what_was_backed_out_of_a_branch_never_made_is_merged_by_hand_as_printed() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a")]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    let merge = after(&sandbox, &["merge", "--check", "test ! -e a.txt"]).run();
+    let stdout = merge.expect_code(1).stdout();
+    let branch = format!("porch/merge/{id}");
+    assert!(!sandbox.branches().contains(&branch), "nothing merged");
+    let commands: Vec<&str> = (stdout.lines())
+        .skip_while(|line| !line.starts_with("to merge what was backed out anyway"))
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{stdout}");
+    for command in commands {
+        paste(&sandbox, &sandbox.home(), command.trim());
+    }
+    assert_eq!(sandbox.show(&branch, "a.txt"), "a");
+}
+
+#[test]
+fn a_check_that_fails_on_the_start_merges_nothing_and_blames_no_branch() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@write a.txt a"), ("b", "@write b.txt b")]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let worktrees = sandbox.worktrees();
+    let check = "echo the suite is red; exit 1";
+    let merge = after(&sandbox, &["merge", "--json", "--check", check]).run();
+    merge
+        .expect_code(1)
+        .expect_stderr("porch: error: the check fails on the start of the merge (main), before any branch is merged (exit 1; last lines: the suite is red)")
+        .expect_stderr("hint: nothing was merged and porch/merge/")
+        .expect_stderr("leave --check out");
+    let out = merge_json(&merge);
+    let (id, results) = latest_results(&sandbox);
+    for record in [&out, &results["merge"]] {
+        for list in ["merged", "skipped", "backed_out"] {
+            assert_eq!(record[list], json!([]), "{list}: {record:#}");
+        }
+        assert_eq!(record["commit"], Value::Null, "{record:#}");
+        let failure = &record["base_check_failure"];
+        assert_eq!(failure["check_exit"], 1, "{record:#}");
+        assert_eq!(failure["last_lines"], json!(["the suite is red"]));
+        let reason = failure["reason"].as_str().unwrap();
+        assert!(reason.contains("before any branch is merged"), "{reason}");
+    }
+    assert!(!sandbox.branches().contains(&format!("porch/merge/{id}")));
+    assert_eq!(sandbox.worktrees(), worktrees);
+    after(&sandbox, &["status"])
+        .run()
+        .expect_code(0)
+        .expect_stdout(&format!("merged nothing into porch/merge/{id}: the check fails on the start of the merge (main), before any branch is merged (exit 1"))
+        .expect_stdout("merge what succeeded:");
+}
+
+#[test]
+fn a_merge_check_that_is_not_there_says_so_and_merges_nothing() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks_json(&json!({
+        "merge_check": ["./missing.sh"],
+        "tasks": [{"name": "a", "prompt": "@write a.txt a"}]
+    }));
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let merge = after(&sandbox, &["merge", "--json"]).run();
+    merge
+        .expect_code(1)
+        .expect_stderr("(exit 127; last lines: ./missing.sh: not found)")
+        .expect_stderr("--check CMD runs another check instead of the tasks file's merge_check");
+    let out = merge_json(&merge);
+    assert_eq!(out["backed_out"], json!([]), "{out:#}");
+    assert_eq!(out["base_check_failure"]["check_exit"], 127, "{out:#}");
 }
 
 #[test]
@@ -676,4 +793,54 @@ fn status_after_a_merge_that_skipped_a_branch_says_what_it_left_out() {
     after(&sandbox, &["status"])
         .run()
         .expect_stdout("merged: every branch that succeeded is merged");
+}
+
+#[test]
+fn status_after_a_partial_merge_says_what_it_was_not_asked_to_merge_and_how() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
+    sandbox.git(&["add", "NOTES.md"]);
+    sandbox.commit("notes");
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "one", "prompt": "@write NOTES.md notes\\none\\n"},
+        {"name": "two", "prompt": "@write NOTES.md notes\\ntwo\\n"},
+        {"name": "three", "prompt": "@write three.txt 3"},
+        {"name": "four", "prompt": "@write four.txt 4"},
+    ]}));
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (id, _) = latest_results(&sandbox);
+    let branch = format!("porch/merge/{id}");
+    after(&sandbox, &["merge", "one", "two"])
+        .run()
+        .expect_code(1);
+    let stdout = after(&sandbox, &["status"]).run().expect_code(0).stdout();
+    assert!(
+        stdout.contains(&format!(
+            "left out of {branch}: two (see the merge above)\n"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "not merged yet:             three, four (the merge above was not asked to)\n"
+        ),
+        "{stdout}"
+    );
+    let command = (stdout.lines())
+        .find_map(|line| line.strip_prefix("merge them too:"))
+        .unwrap_or_else(|| panic!("no command in\n{stdout}"));
+    // Where status ran: its REPO is `.`.
+    paste(&sandbox, &sandbox.repo(), command.trim());
+    for file in ["three.txt", "four.txt"] {
+        sandbox.show(&branch, file);
+    }
+    let stdout = after(&sandbox, &["status"]).run().expect_code(0).stdout();
+    assert!(
+        stdout.contains(&format!("merged into {branch}: three, four")),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("not merged yet:             three"),
+        "{stdout}"
+    );
 }

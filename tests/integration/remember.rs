@@ -234,7 +234,8 @@ fn a_merge_without_the_stored_tasks_says_so() {
 fn the_summarys_merge_says_what_it_would_check() {
     let sandbox = Sandbox::new();
     let shared = sandbox.tasks_json(&serde_json::json!({
-        "defaults": {"check": ["test", "-f", "a.txt"]},
+        // One the start passes too: the merge runs it there first.
+        "defaults": {"check": ["test", "-d", "."]},
         "tasks": [{"name": "a", "prompt": "@write a.txt a"}],
     }));
     let run = stored_run(&sandbox, &shared).run();
@@ -244,7 +245,7 @@ fn the_summarys_merge_says_what_it_would_check() {
         line.starts_with("  merge what succeeded, checked:"),
         "{line}"
     );
-    assert!(line.contains(" --check 'test -f a.txt' "), "{line}");
+    assert!(line.contains(" --check 'test -d .' "), "{line}");
     // Pasted, it merges with that check.
     let pasted = line.split_once("porch merge").unwrap().1;
     sandbox
