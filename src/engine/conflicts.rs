@@ -3,12 +3,14 @@
 //! never touching a work tree. The rivals of one repeat group are not meant to be merged
 //! together, so they are not compared with each other.
 //!
-//! Bounded by what overlaps: one `git diff --name-only` per branch, then a merge only for the
+//! Bounded by what overlaps: each branch's changed paths (the diff its task read at its end,
+//! when the branch has not moved since, else one `git diff --raw`), then a merge only for the
 //! pairs that share a file, a few at a time.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,9 +51,16 @@ pub fn find(repo_dir: &Path, tasks: &[TaskResult]) -> Found {
         };
     }
     let mut problems = Vec::new();
+    let heads = branch_heads(repo_dir, tasks, &succeeded);
     let changed = in_parallel(&succeeded, |&i| {
         let task = &tasks[i];
-        git::changed_entries(repo_dir, &task.base_commit, &task.branch)
+        let reference = format!("refs/heads/{}", task.branch);
+        match &task.read_diff {
+            Some(read) if heads.get(&reference) == Some(&read.head) => {
+                Ok(git::raw_entries(&read.raw))
+            }
+            _ => git::changed_entries(repo_dir, &task.base_commit, &task.branch),
+        }
     });
     let mut branches = Vec::new();
     for (&i, entries) in succeeded.iter().zip(changed) {
@@ -92,6 +101,24 @@ pub fn find(repo_dir: &Path, tasks: &[TaskResult]) -> Found {
         note: (!problems.is_empty())
             .then(|| format!("git could not compare: {}", problems.join("; "))),
     }
+}
+
+/// Where the branches whose task kept its diff point now, in one git process: a diff read at
+/// the same commit is still the branch's, and spares a `git diff` (no entry: git is asked).
+fn branch_heads(
+    repo_dir: &Path,
+    tasks: &[TaskResult],
+    succeeded: &[usize],
+) -> HashMap<String, String> {
+    let references: Vec<String> = (succeeded.iter())
+        .filter(|&&i| tasks[i].read_diff.is_some())
+        .map(|&i| format!("refs/heads/{}", tasks[i].branch))
+        .collect();
+    if references.is_empty() {
+        return HashMap::new();
+    }
+    let references: Vec<&str> = references.iter().map(String::as_str).collect();
+    git::ref_commits(repo_dir, &references).unwrap_or_default()
 }
 
 /// The overlapping pairs worth a look, split into those known to merge cleanly without git

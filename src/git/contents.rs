@@ -113,8 +113,16 @@ pub fn changed_entries(
         &head,
         "--",
     ];
-    let fields: Vec<String> = nul_separated(&run_bytes(dir, &args)?).collect();
-    Ok(fields
+    Ok(raw_entries(&String::from_utf8_lossy(&run_bytes(
+        dir, &args,
+    )?)))
+}
+
+/// The paths of `git diff --raw -z --no-renames --no-abbrev` output (`BranchDiff::raw` is
+/// one), each with what it holds afterwards (`MODE OBJECT`), `None` when deleted.
+pub fn raw_entries(raw: &str) -> Vec<(String, Option<String>)> {
+    let fields: Vec<&str> = raw.split('\0').filter(|field| !field.is_empty()).collect();
+    fields
         .chunks(2)
         .filter_map(|pair| match pair {
             // `:OLDMODE NEWMODE OLDID NEWID STATUS`, then the path.
@@ -124,11 +132,11 @@ pub fn changed_entries(
                     return None;
                 };
                 let after = (!status.starts_with('D')).then(|| format!("{mode} {object}"));
-                Some((path.clone(), after))
+                Some((path.to_string(), after))
             }
             _ => None,
         })
-        .collect())
+        .collect()
 }
 
 /// What `branch` changes against `base` as a reviewer reads it: the stat, then the patch.

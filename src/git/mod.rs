@@ -23,7 +23,7 @@ pub use commit::{
 pub use contents::patch;
 pub use contents::{
     BranchDiff, DiffStats, Tracked, branch_diff, changed_entries, diff_stats, has_commit,
-    ignored_paths, is_dirty, is_tracked, porcelain_status, tracked_at, tree_changes,
+    ignored_paths, is_dirty, is_tracked, porcelain_status, raw_entries, tracked_at, tree_changes,
 };
 pub use merge::{
     Merged, abort_merge, branch_contains, branches_in_history_of, commit_resolved_merge,
@@ -32,8 +32,8 @@ pub use merge::{
 };
 pub use refs::{
     ATTEMPTS_REFS, BASES_REFS, BRANCH_PREFIX, branch_names, branch_start, create_ref, delete_ref,
-    head_commit, move_ref, on_remote_tracking_branch, ref_exists, ref_names,
-    remote_tracking_namesakes, unmerged_commits,
+    head_commit, loose_branch_commit, move_ref, on_remote_tracking_branch, ref_commits, ref_exists,
+    ref_names, remote_tracking_namesakes, unmerged_commits,
 };
 pub use repo::Repo;
 pub use worktree::{WorktreeEntry, is_half_made_worktree, remove_stale_index_lock, worktree_head};

@@ -100,6 +100,32 @@ pub fn ref_exists(dir: &Path, reference: &str) -> bool {
     run(dir, &["rev-parse", "--verify", "--quiet", reference]).is_ok()
 }
 
+/// The commit each of `references` (full names) points at, in one `for-each-ref`; a reference
+/// that does not exist is absent from the map.
+pub fn ref_commits(
+    dir: &Path,
+    references: &[&str],
+) -> Result<std::collections::HashMap<String, String>, GitError> {
+    let mut args = vec!["for-each-ref", "--format=%(objectname) %(refname)"];
+    args.extend(references);
+    Ok(lines(&run(dir, &args)?)
+        .iter()
+        .filter_map(|line| line.split_once(' '))
+        .filter(|(_, name)| references.contains(name))
+        .map(|(commit, name)| (name.to_string(), commit.to_string()))
+        .collect())
+}
+
+/// The commit `refs/heads/BRANCH` holds, read from its loose file in the git common directory
+/// without starting git; `None` when git keeps it elsewhere (packed, reftable) or the file
+/// says something else: the caller then asks git.
+pub fn loose_branch_commit(common_dir: &Path, branch: &str) -> Option<String> {
+    let text = std::fs::read_to_string(common_dir.join("refs/heads").join(branch)).ok()?;
+    let commit = text.trim();
+    (commit.len() >= 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| commit.to_string())
+}
+
 /// The full names of the refs `patterns` match (`for-each-ref` patterns: a prefix, or a glob).
 pub fn ref_names(dir: &Path, patterns: &[&str]) -> Result<Vec<String>, GitError> {
     let mut args = vec!["for-each-ref", "--format=%(refname)"];

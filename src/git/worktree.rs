@@ -23,28 +23,33 @@ impl Repo {
         base_commit: &str,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<bool, GitError> {
-        let dir_str = dir.to_string_lossy();
+        let reference = format!("refs/heads/{branch}");
+        // Asked before the branch is claimed too, so that a directory in the way is the error
+        // it always was, with no branch made and removed for it.
+        already_there(dir)?;
+        // Claimed outside the lock: `update-ref` reads no worktree's files, so it cannot race
+        // with a `worktree add`, and its empty old value makes it fail if the branch exists,
+        // with nothing to undo. Outside, 64 claims run at once instead of one after the other.
+        // (Not by `worktree add -b`, which starts a `git branch` of its own under the lock.)
+        refs::create_ref(&self.toplevel, &reference, base_commit)
+            .map_err(|err| err.with_note(ANOTHER_RUN))?;
         {
-            let _lock = self.lock()?;
+            let _lock = self.lock().inspect_err(|_| {
+                let _ = refs::delete_ref(&self.toplevel, &reference);
+            })?;
             // Asked again under the lock: a signal that came while this thread waited for it
             // (behind every other task's registration) must not leave a worktree and branch.
             if cancelled() {
+                let _ = refs::delete_ref(&self.toplevel, &reference);
                 return Ok(false);
             }
-            // Claimed under the lock, so that on failure everything at these names is ours to
-            // remove: another porch run that got here first keeps its branch and worktree.
-            if dir.symlink_metadata().is_ok() {
-                return Err(GitError::new(
-                    format!("git worktree add {}", crate::util::quote::word(&dir_str)),
-                    GitErrorKind::Refused(format!("{dir_str} already exists")),
-                )
-                .with_note(ANOTHER_RUN));
+            // Asked again under the lock, so that on failure everything at these names is ours
+            // to remove: another porch run that got here first keeps its worktree.
+            if let Err(err) = already_there(dir) {
+                let _ = refs::delete_ref(&self.toplevel, &reference);
+                return Err(err);
             }
-            // Created here rather than by `worktree add -b`, which starts a `git branch` of its
-            // own: the empty old value makes it fail if the branch exists, with nothing to undo.
-            let reference = format!("refs/heads/{branch}");
-            refs::create_ref(&self.toplevel, &reference, base_commit)
-                .map_err(|err| err.with_note(ANOTHER_RUN))?;
+            let dir_str = dir.to_string_lossy();
             let added = run(
                 &self.toplevel,
                 &["worktree", "add", "--no-checkout", "--", &dir_str, branch],
@@ -252,6 +257,19 @@ pub fn worktree_head(dir: &Path) -> Result<String, GitError> {
     std::fs::read_to_string(admin.join("HEAD"))
         .map(|h| h.trim().to_string())
         .map_err(|e| GitError::io(format!("read the HEAD of {}", dir.display()), &e))
+}
+
+/// Refuses a worktree directory that exists: another run's, or something of the user's.
+fn already_there(dir: &Path) -> Result<(), GitError> {
+    if dir.symlink_metadata().is_err() {
+        return Ok(());
+    }
+    let dir_str = dir.to_string_lossy();
+    Err(GitError::new(
+        format!("git worktree add {}", crate::util::quote::word(&dir_str)),
+        GitErrorKind::Refused(format!("{dir_str} already exists")),
+    )
+    .with_note(ANOTHER_RUN))
 }
 
 /// A linked worktree's own git directory (`<common dir>/worktrees/<id>`), from its `.git` file.

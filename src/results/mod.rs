@@ -304,6 +304,18 @@ pub struct TaskResult {
     /// The task's `review`, when its reviewer ran: after the session succeeded and the check
     /// passed. Null without a review.
     pub review: Option<Review>,
+    /// The branch's diff as the task read it at its end, kept for the run's conflicts step
+    /// (one git process fewer a branch); never written to the results file.
+    #[serde(skip)]
+    pub read_diff: Option<ReadDiff>,
+}
+
+/// What a branch changed against its base (`git diff --raw -z`, unabbreviated, no renames)
+/// when it was at `head`: still true while the branch is there.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadDiff {
+    pub head: String,
+    pub raw: String,
 }
 
 /// What a task's reviewer said, and what it cost.

@@ -35,6 +35,7 @@ use crate::process::shutdown;
 use crate::process::step::Step;
 use crate::process::task_env::Redactor;
 use crate::results::Phase;
+use crate::results::ReadDiff;
 use crate::results::{Attempt, Push, Status, TaskResult};
 use crate::task::base::Base;
 use crate::task::budget::Budget;
@@ -826,6 +827,7 @@ fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
         known_commits,
     );
     let mut stats = record_diff_stats(&diff, result);
+    remember_diff(task, &diff, result);
     let no_links = leave_out_committed_links(task, result, &diff, &mut stats);
     let copies_ignored = copies_left_uncommitted(task, &copies, result);
     let may_remove = made_commit.is_some()
@@ -1137,6 +1139,19 @@ fn record_ignored_writes(task: &Task, written: &BTreeSet<String>, result: &mut T
             false
         }
     }
+}
+
+/// Keeps the diff just read, with the commit it was read at, for the run's conflicts step:
+/// read from the ref's file, since one more git process a task is what this saves.
+fn remember_diff(task: &Task, diff: &Result<BranchDiff, git::GitError>, result: &mut TaskResult) {
+    let common_dir = &task.ctx.plan.repo.common_dir;
+    result.read_diff = match diff {
+        Ok(diff) => git::loose_branch_commit(common_dir, &task.plan.branch).map(|head| ReadDiff {
+            head,
+            raw: diff.raw.clone(),
+        }),
+        Err(_) => None,
+    };
 }
 
 /// Records in the result what the branch holds against the base; nothing when git cannot say.

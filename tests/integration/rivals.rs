@@ -326,6 +326,40 @@ fn branches_that_change_a_common_file_are_merged_by_git_and_conflicts_named() {
     assert_eq!(sandbox.git(&["worktree", "list"]).lines().count(), 9);
 }
 
+/// The conflicts step takes each branch's changes from the diff its task read at its end,
+/// and asks git again only for a branch that moved since: here a check that commits.
+#[test]
+fn the_conflicts_step_reuses_each_tasks_diff_unless_its_branch_moved() {
+    let sandbox = Sandbox::new();
+    let calls = sandbox.path().join("git-calls");
+    let path = fake_git(&sandbox, &format!("echo \"$*\" >> '{}'", calls.display()));
+    let commits_shared = "echo theirs > shared.txt && git add shared.txt && \
+        git -c user.name=check -c user.email=check@localhost commit -q -m moved";
+    let tasks = sandbox.tasks_json(&json!({
+        "tasks": [
+            {"name": "mine", "prompt": "@write shared.txt mine"},
+            {"name": "theirs", "prompt": "@write other.txt x",
+             "check": ["sh", "-c", commits_shared]},
+            {"name": "alone", "prompt": "@write alone.txt x"}
+        ]
+    }));
+    let run = sandbox.porch_run_tasks(&tasks).env("PATH", path).run();
+    run.expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(
+        results["conflicts"],
+        json!([{"tasks": ["mine", "theirs"], "files": ["shared.txt"], "clean": false}]),
+        "{results:#}"
+    );
+    let lines = file_lines(&calls);
+    let asked_again: Vec<&String> = lines
+        .iter()
+        .filter(|call| call.contains(" diff --raw -z "))
+        .collect();
+    assert_eq!(asked_again.len(), 1, "{asked_again:#?}");
+    assert!(asked_again[0].contains("task/theirs"), "{asked_again:#?}");
+}
+
 #[test]
 fn a_git_without_merge_tree_write_tree_is_said_once_and_nothing_compared() {
     let sandbox = Sandbox::new();
