@@ -192,11 +192,7 @@ fn merge_candidates<'r>(
 ) -> Result<Vec<&'r StoredTask>, Error> {
     let tasks = &run.results.tasks;
     let chosen: Vec<&StoredTask> = if names.is_empty() {
-        tasks
-            .iter()
-            .filter(|t| t.succeeded() && (t.group.is_none() || t.winner == Some(true)))
-            .filter(|t| crate::results::approved_or_unreviewed(t))
-            .collect()
+        tasks.iter().filter(|t| t.merged_unnamed()).collect()
     } else {
         for name in names {
             named_task(run, name)?;

@@ -317,8 +317,7 @@ fn after_the_merge(
         (unmerged.iter()).partition(|t| asked.contains(&t.name.as_str()));
     // Of what it was not asked, what `porch merge` takes: a group's winner, approved work.
     let not_asked: Vec<&str> = (not_asked.iter())
-        .filter(|t| t.group.is_none() || t.winner == Some(true))
-        .filter(|t| crate::results::approved_or_unreviewed(t))
+        .filter(|t| t.merged_unnamed())
         .map(|t| t.name.as_str())
         .collect();
     let mut text = String::new();

@@ -54,20 +54,18 @@ pub fn branch_diff(
                 .unwrap_or(0)
         }
     };
-    let args = [
-        "diff",
-        "--raw",
-        "--numstat",
-        "-z",
-        "--no-renames",
-        "--no-abbrev",
-        base_commit,
-        &head,
-        "--",
-    ];
-    let mut diff = parse_branch_diff(&String::from_utf8_lossy(&run_bytes(dir, &args)?));
+    let mut diff = parse_branch_diff(&raw_diff(dir, base_commit, &head, &["--numstat"])?);
     diff.stats.commits = commits;
     Ok(diff)
+}
+
+/// `git diff --raw -z --no-renames --no-abbrev` of `head` against `base_commit`, with `more`
+/// options: the one reading of a branch's entries that its counts and its paths share.
+fn raw_diff(dir: &Path, base_commit: &str, head: &str, more: &[&str]) -> Result<String, GitError> {
+    let mut args = vec!["diff", "--raw"];
+    args.extend_from_slice(more);
+    args.extend(["-z", "--no-renames", "--no-abbrev", base_commit, head, "--"]);
+    Ok(String::from_utf8_lossy(&run_bytes(dir, &args)?).into_owned())
 }
 
 /// Splits `git diff --raw --numstat -z`: raw entries (a `:` field, then the path) first, then
@@ -103,19 +101,7 @@ pub fn changed_entries(
     branch: &str,
 ) -> Result<Vec<(String, Option<String>)>, GitError> {
     let head = format!("refs/heads/{branch}");
-    let args = [
-        "diff",
-        "--raw",
-        "-z",
-        "--no-renames",
-        "--no-abbrev",
-        base_commit,
-        &head,
-        "--",
-    ];
-    Ok(raw_entries(&String::from_utf8_lossy(&run_bytes(
-        dir, &args,
-    )?)))
+    Ok(raw_entries(&raw_diff(dir, base_commit, &head, &[])?))
 }
 
 /// The paths of `git diff --raw -z --no-renames --no-abbrev` output (`BranchDiff::raw` is

@@ -497,6 +497,14 @@ impl TaskResult {
         self.status == Status::Succeeded
     }
 
+    /// Whether `porch merge` takes it unnamed: succeeded, its group's winner if it has a
+    /// group, and approved if it was reviewed.
+    pub fn merged_unnamed(&self) -> bool {
+        self.succeeded()
+            && (self.group.is_none() || self.winner == Some(true))
+            && approved_or_unreviewed(self)
+    }
+
     /// Whether the check ran and passed, failed (with its exit code, -1 without one), or there
     /// was none.
     pub fn check_outcome(&self) -> Option<Result<(), i64>> {
