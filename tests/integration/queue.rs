@@ -10,12 +10,23 @@ use serde_json::{Value, json};
 use crate::after::{after, latest_results, run_stored};
 use crate::support::{self, Sandbox};
 
-/// Two tasks that rewrite NOTES.md, which the repository already holds, each its own way:
-/// their branches conflict line against line.
-fn conflicting_run(sandbox: &Sandbox) {
+/// The repository's NOTES.md, committed: what the conflicting tasks rewrite.
+fn commit_notes(sandbox: &Sandbox) {
     std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
     sandbox.git(&["add", "NOTES.md"]);
     sandbox.commit("notes");
+}
+
+/// The tasks run and stored, all succeeded; the run's id.
+fn ran(sandbox: &Sandbox, tasks: &Path) -> String {
+    run_stored(sandbox, tasks).expect_code(0);
+    latest_results(sandbox).0
+}
+
+/// Two tasks that rewrite NOTES.md, which the repository already holds, each its own way:
+/// their branches conflict line against line.
+fn conflicting_run(sandbox: &Sandbox) {
+    commit_notes(sandbox);
     let tasks = sandbox.tasks_json(&json!({"tasks": [
         {"name": "one", "prompt": "@write NOTES.md notes\\none\\n\nAdd one's note."},
         {"name": "two", "prompt": "@write NOTES.md notes\\ntwo\\n\nAdd two's note."},
@@ -182,8 +193,7 @@ fn a_branch_that_breaks_the_check_is_backed_out_and_the_others_go_on() {
         ("b", "@write bad.txt b"),
         ("c", "@write c.txt c"),
     ]);
-    run_stored(&sandbox, &tasks).expect_code(0);
-    let (id, _) = latest_results(&sandbox);
+    let id = ran(&sandbox, &tasks);
     let check = "test ! -e bad.txt || { echo the suite; echo bad.txt breaks it; exit 3; }";
 
     let merge = after(&sandbox, &["merge", "--check", check]).run();
@@ -222,9 +232,7 @@ fn a_branch_that_breaks_the_check_is_backed_out_and_the_others_go_on() {
 #[test]
 fn the_tasks_files_merge_check_runs_and_json_says_what_happened() {
     let sandbox = Sandbox::new();
-    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
-    sandbox.git(&["add", "NOTES.md"]);
-    sandbox.commit("notes");
+    commit_notes(&sandbox);
     let tasks = sandbox.tasks_json(&json!({
         "merge_check": ["sh", "-c", "! grep -q two NOTES.md 2>/dev/null && test ! -e bad.txt"],
         "tasks": [
@@ -271,8 +279,7 @@ fn dependencies_are_merged_before_their_dependants() {
         {"name": "other", "prompt": "@write other.txt o"},
         {"name": "early", "prompt": "@write early.txt e"},
     ]}));
-    run_stored(&sandbox, &tasks).expect_code(0);
-    let (id, _) = latest_results(&sandbox);
+    let id = ran(&sandbox, &tasks);
 
     after(&sandbox, &["merge"]).run().expect_code(0);
     let subjects = sandbox.git(&[
@@ -337,9 +344,7 @@ fn a_bad_merge_check_is_refused_naming_the_file_and_the_field() {
 #[test]
 fn once_the_budget_is_spent_a_conflict_gets_no_resolver() {
     let sandbox = Sandbox::new();
-    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
-    sandbox.git(&["add", "NOTES.md"]);
-    sandbox.commit("notes");
+    commit_notes(&sandbox);
     let tasks = sandbox.tasks_json(&json!({"tasks": [
         {"name": "one", "prompt": "@write NOTES.md notes\\none\\n"},
         {"name": "two", "prompt": "@write NOTES.md notes\\ntwo\\n"},
@@ -380,8 +385,7 @@ fn ctrl_c_during_a_check_ends_it_backs_the_branch_out_and_merges_nothing_more() 
         ("b", "@write b.txt b"),
         ("c", "@write c.txt c"),
     ]);
-    run_stored(&sandbox, &tasks).expect_code(0);
-    let (id, _) = latest_results(&sandbox);
+    let id = ran(&sandbox, &tasks);
     let pid_file = sandbox.path().join("check.pid");
     // The check of b's merge says it is running, then hangs.
     let check = format!(
@@ -419,8 +423,7 @@ fn ctrl_c_during_a_check_ends_it_backs_the_branch_out_and_merges_nothing_more() 
 fn what_a_check_leaves_untracked_does_not_stop_the_next_merge() {
     let sandbox = Sandbox::new();
     let tasks = sandbox.tasks(&[("a", "@write a.txt a"), ("b", "@write report.txt b")]);
-    run_stored(&sandbox, &tasks).expect_code(0);
-    let (id, _) = latest_results(&sandbox);
+    let id = ran(&sandbox, &tasks);
     after(&sandbox, &["merge", "--check", "echo checked > report.txt"])
         .run()
         .expect_code(0);
@@ -473,15 +476,12 @@ fn a_resolver_that_commits_or_ends_the_merge_itself_gets_the_branch_skipped_and_
 #[test]
 fn what_a_passing_check_changes_in_tracked_files_does_not_stop_the_next_merge() {
     let sandbox = Sandbox::new();
-    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
-    sandbox.git(&["add", "NOTES.md"]);
-    sandbox.commit("notes");
+    commit_notes(&sandbox);
     let tasks = sandbox.tasks(&[
         ("a", "@write a.txt a"),
         ("b", "@write NOTES.md notes\\nb\\n"),
     ]);
-    run_stored(&sandbox, &tasks).expect_code(0);
-    let (id, _) = latest_results(&sandbox);
+    let id = ran(&sandbox, &tasks);
     // A formatter, a snapshot test: a check that rewrites a tracked file and passes.
     let merge = after(
         &sandbox,
@@ -552,8 +552,7 @@ fn a_binary_conflict_the_resolver_leaves_as_git_left_it_is_not_resolved() {
         {"name": "one", "prompt": "@write data.bin a\\0one\\n"},
         {"name": "two", "prompt": "@write data.bin a\\0two\\n"},
     ]}));
-    run_stored(&sandbox, &tasks).expect_code(0);
-    let (id, _) = latest_results(&sandbox);
+    let id = ran(&sandbox, &tasks);
     // git writes no markers in a binary file: what it leaves there is one side, whole.
     let merge = after(&sandbox, &["merge", "--resolve", "--json"])
         .agent(support::fixture_agent())
@@ -617,8 +616,7 @@ fn a_check_that_removes_the_merge_worktree_gets_the_rest_skipped_for_that_reason
 fn what_was_backed_out_of_a_branch_never_made_is_merged_by_hand_as_printed() {
     let sandbox = Sandbox::new();
     let tasks = sandbox.tasks(&[("a", "@write a.txt a")]);
-    run_stored(&sandbox, &tasks).expect_code(0);
-    let (id, _) = latest_results(&sandbox);
+    let id = ran(&sandbox, &tasks);
     let merge = after(&sandbox, &["merge", "--check", "test ! -e a.txt"]).run();
     let stdout = merge.expect_code(1).stdout();
     let branch = format!("porch/merge/{id}");
@@ -739,8 +737,7 @@ fn a_merge_check_whose_program_is_not_on_path_is_refused_before_anything_is_merg
 fn merge_and_status_json_that_stdout_refuses_do_not_exit_0() {
     let sandbox = Sandbox::new();
     let tasks = sandbox.tasks(&[("a", "@write a.txt a")]);
-    run_stored(&sandbox, &tasks).expect_code(0);
-    let (id, _) = latest_results(&sandbox);
+    let id = ran(&sandbox, &tasks);
     for command in ["merge", "status"] {
         let full = std::fs::OpenOptions::new()
             .write(true)
@@ -798,17 +795,14 @@ fn status_after_a_merge_that_skipped_a_branch_says_what_it_left_out() {
 #[test]
 fn status_after_a_partial_merge_says_what_it_was_not_asked_to_merge_and_how() {
     let sandbox = Sandbox::new();
-    std::fs::write(sandbox.repo().join("NOTES.md"), "notes\n").unwrap();
-    sandbox.git(&["add", "NOTES.md"]);
-    sandbox.commit("notes");
+    commit_notes(&sandbox);
     let tasks = sandbox.tasks_json(&json!({"tasks": [
         {"name": "one", "prompt": "@write NOTES.md notes\\none\\n"},
         {"name": "two", "prompt": "@write NOTES.md notes\\ntwo\\n"},
         {"name": "three", "prompt": "@write three.txt 3"},
         {"name": "four", "prompt": "@write four.txt 4"},
     ]}));
-    run_stored(&sandbox, &tasks).expect_code(0);
-    let (id, _) = latest_results(&sandbox);
+    let id = ran(&sandbox, &tasks);
     let branch = format!("porch/merge/{id}");
     after(&sandbox, &["merge", "one", "two"])
         .run()
