@@ -11,11 +11,13 @@ mod repo;
 pub mod scratch;
 mod worktree;
 
-use std::io::Write;
+use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Output, Stdio};
 
 use crate::process::env::REPO_ENV_VARS;
+use crate::sys::spawn::{Input, Spawned, spawn_in_new_session, wait};
 
 pub use commit::{
     LeaveOut, commit_all, identity_overrides, restart_branch, snapshot, untracked_files,
@@ -179,7 +181,9 @@ const GIT_OVERRIDES: [&str; 6] = [
 /// whatever it starts (a filter, a credential helper) that opens `/dev/tty` gets an error
 /// instead of stopping porch with SIGTTIN forever. Being in its own process group also keeps
 /// Ctrl-C at the terminal from reaching the `git add` or `git commit` that keeps the agents'
-/// work: the signal is porch's to handle.
+/// work: the signal is porch's to handle. For a git call porch must be able to end (a push);
+/// every other call goes through [`spawn`], which starts the same command without copying
+/// porch.
 fn command(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.args(GIT_OVERRIDES)
@@ -194,16 +198,65 @@ fn command(dir: &Path) -> Command {
     cmd
 }
 
+/// The environment of every git porch starts: porch's own, less what would point git at
+/// another repository, with prompting off.
+fn git_env() -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(key, _)| {
+            key != "GIT_TERMINAL_PROMPT" && !REPO_ENV_VARS.iter().any(|var| key == *var)
+        })
+        .collect();
+    env.push(("GIT_TERMINAL_PROMPT".into(), "0".into()));
+    env
+}
+
+/// Starts the git command [`command`] describes, with `posix_spawn` (sys/spawn.rs says why).
+fn spawn(dir: &Path, args: &[&str], input: Input) -> std::io::Result<Spawned> {
+    let mut argv: Vec<&OsStr> = GIT_OVERRIDES.iter().map(OsStr::new).collect();
+    argv.push(OsStr::new("-C"));
+    argv.push(dir.as_os_str());
+    argv.extend(args.iter().map(OsStr::new));
+    spawn_in_new_session(OsStr::new("git"), &argv, &git_env(), input)
+}
+
+/// Reads the child's output to its end (`input` written on a thread of its own meanwhile: git
+/// answers as it reads, as `check-ignore --stdin` does, and with both pipes full each side
+/// would wait for the other), then reaps it.
+fn collect(mut child: Spawned, input: &[u8]) -> std::io::Result<Output> {
+    let stdin = child.stdin.take();
+    let mut stderr_pipe = child.stderr;
+    let mut stdout = Vec::new();
+    let read = std::thread::scope(|scope| {
+        if let Some(mut stdin) = stdin {
+            // Dropped at the end of the thread: git reads the end of its input.
+            scope.spawn(move || stdin.write_all(input));
+        }
+        let stderr = scope.spawn(move || {
+            let mut stderr = Vec::new();
+            stderr_pipe.read_to_end(&mut stderr).map(|_| stderr)
+        });
+        let stdout_read = child.stdout.read_to_end(&mut stdout);
+        let stderr_read = stderr.join().unwrap_or_else(|_| Ok(Vec::new()));
+        stdout_read.and(stderr_read)
+    });
+    // Reaped whatever reading did: a child left unreaped would stay a zombie until porch ends.
+    let status = wait(child.pid)?;
+    Ok(Output {
+        status,
+        stdout,
+        stderr: read?,
+    })
+}
+
 /// The command as the user could run it again: shown in errors, so quoted like any other.
 fn describe(args: &[&str]) -> String {
     format!("git {}", crate::util::quote::command(args))
 }
 
 fn output(dir: &Path, args: &[&str]) -> Result<Output, GitError> {
-    command(dir)
-        .args(args)
-        .output()
-        .map_err(|err| GitError::spawn(describe(args), &err))
+    let child =
+        spawn(dir, args, Input::Null).map_err(|err| GitError::spawn(describe(args), &err))?;
+    collect(child, &[]).map_err(|err| GitError::io(describe(args), &err))
 }
 
 /// Runs git and returns its trimmed stdout, or what it printed on stderr when it failed.
@@ -247,27 +300,11 @@ fn failure(args: &[&str], out: &Output) -> GitError {
     )
 }
 
-/// Runs git with `input` on its stdin, and returns how it ended and what it printed. The input
-/// is written on a thread of its own while the output is read: git answers as it reads
-/// (`check-ignore --stdin`), and with both pipes full each side would wait for the other.
+/// Runs git with `input` on its stdin, and returns how it ended and what it printed.
 fn run_with_input(dir: &Path, args: &[&str], input: &[u8]) -> Result<Output, GitError> {
-    let mut child = command(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| GitError::spawn(describe(args), &err))?;
-    let stdin = child.stdin.take();
-    std::thread::scope(|scope| {
-        if let Some(mut stdin) = stdin {
-            // Dropped at the end of the thread: git reads the end of its input.
-            scope.spawn(move || stdin.write_all(input));
-        }
-        child
-            .wait_with_output()
-            .map_err(|err| GitError::io(describe(args), &err))
-    })
+    let child =
+        spawn(dir, args, Input::Piped).map_err(|err| GitError::spawn(describe(args), &err))?;
+    collect(child, input).map_err(|err| GitError::io(describe(args), &err))
 }
 
 /// The non-empty NUL-separated fields of git's `-z` output (a name that is not UTF-8 with

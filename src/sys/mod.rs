@@ -26,11 +26,15 @@
 //!   calls), nothing allocates, and the closure captures one integer.
 //! - `ioctl(2)` with `TIOCGWINSZ` ([`terminal_columns`]): writes into a `winsize` the wrapper
 //!   owns for the whole call; an fd that is no terminal makes it fail, not write.
+//! - `posix_spawnp(3)`, `pipe2(2)` and a blocking `waitpid(2)` on one pid ([`spawn`]): each
+//!   pointer passed points into values the wrapper owns for the whole call; its module says
+//!   why porch does not use `std::process::Command` for git.
 
 pub mod atomic_file;
 pub mod bounded_read;
 pub mod console;
 pub mod line_reader;
+pub mod spawn;
 
 use std::fs::File;
 use std::io;
