@@ -355,7 +355,7 @@ fn ignored_work(worktree: &Path, task: &StoredTask, state: &StateDir) -> Step {
         .filter(|real| real.len() == task.ignored_files.len())
         .unwrap_or_else(|| task.ignored_files.clone());
     let written: BTreeSet<String> = real.iter().cloned().collect();
-    match unsaved::ignored_writes(worktree, &written) {
+    match unsaved::ignored_writes(worktree, &written, &BTreeSet::new()) {
         Ok(still) if still.is_empty() => Step::Remove,
         Ok(still) => {
             // Said as the results say them: with `env` values hidden, in the same order.

@@ -394,7 +394,8 @@ impl Target {
             return Ok(());
         }
         let written: BTreeSet<String> = found.iter().cloned().collect();
-        let ignored = unsaved::ignored_writes(checkout, &written).unwrap_or_default();
+        let ignored =
+            unsaved::ignored_writes(checkout, &written, &BTreeSet::new()).unwrap_or_default();
         let named: Vec<String> = found
             .iter()
             .map(|file| {

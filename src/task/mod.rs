@@ -814,7 +814,6 @@ fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
         paths: copies.iter().map(String::as_str).collect(),
     };
     let made_commit = commit_work(task, session, result, &leave_out);
-    let ignored = record_ignored_writes(task, &session.log.written, result);
     // HEAD was at the base before porch's commit: the branch holds that commit alone, or none.
     let from_base =
         before.as_ref().and_then(|b| b.head_commit.as_deref()) == Some(&task.base.commit);
@@ -826,6 +825,11 @@ fn keep_work(task: &Task, session: &Session, result: &mut TaskResult) -> bool {
         &plan.branch,
         known_commits,
     );
+    let held = diff
+        .as_ref()
+        .map(|d| held_paths(&d.raw))
+        .unwrap_or_default();
+    let ignored = record_ignored_writes(task, &session.log.written, &held, result);
     let mut stats = record_diff_stats(&diff, result);
     remember_diff(task, &diff, result);
     let no_links = leave_out_committed_links(task, result, &diff, &mut stats);
@@ -1109,11 +1113,26 @@ fn leave_out_committed_links(
     links.is_empty()
 }
 
-/// Records the files the session wrote that git ignores, which no commit holds. Returns whether
-/// the worktree may go: not while it holds them, nor when git could not say.
-fn record_ignored_writes(task: &Task, written: &BTreeSet<String>, result: &mut TaskResult) -> bool {
+/// The paths the branch holds a file at (`raw`: its diff against the base): a file git tracks
+/// is not one it ignores, so git need not be asked about them.
+fn held_paths(raw: &str) -> BTreeSet<String> {
+    (git::raw_entries(raw).into_iter())
+        .filter(|(_, after)| after.is_some())
+        .map(|(path, _)| path)
+        .collect()
+}
+
+/// Records the files the session wrote that git ignores, which no commit holds (`held`: paths
+/// the branch holds, which git need not be asked about). Returns whether the worktree may go:
+/// not while it holds them, nor when git could not say.
+fn record_ignored_writes(
+    task: &Task,
+    written: &BTreeSet<String>,
+    held: &BTreeSet<String>,
+    result: &mut TaskResult,
+) -> bool {
     let worktree = &task.plan.worktree;
-    match unsaved::ignored_writes(worktree, written) {
+    match unsaved::ignored_writes(worktree, written, held) {
         Ok(ignored) => {
             if let Some(text) = unsaved::ignored_warning(&ignored, worktree) {
                 task.note(Tone::Bad, text.clone());

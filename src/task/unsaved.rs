@@ -283,9 +283,13 @@ fn parse_status(text: &str) -> Vec<Entry> {
 
 /// The files the agent wrote with its file tools (`written`, as claude named them) that still
 /// exist and that git ignores: on no branch, and gone when the worktree is removed. Sorted.
+/// `held` are paths (relative to the worktree) the caller knows git tracks: git ignores no
+/// tracked file, so they are not asked about, and when every written file is one of them git
+/// is not started at all.
 pub fn ignored_writes(
     worktree: &Path,
     written: &BTreeSet<String>,
+    held: &BTreeSet<String>,
 ) -> Result<Vec<String>, GitError> {
     let canonical = worktree.canonicalize().ok();
     let candidates: BTreeSet<String> = written
@@ -293,6 +297,7 @@ pub fn ignored_writes(
         .filter_map(|path| inside(worktree, canonical.as_deref(), path))
         .filter(|relative| worktree.join(relative).symlink_metadata().is_ok())
         .filter_map(|relative| relative.to_str().map(String::from))
+        .filter(|relative| !held.contains(relative))
         .collect();
     if candidates.is_empty() {
         return Ok(Vec::new());
