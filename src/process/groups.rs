@@ -135,23 +135,38 @@ impl Marker {
 }
 
 /// Live processes (not zombies) whose environment holds the marker.
-///
-/// A process in the middle of `execve` reads an empty environment for a moment; such a process
-/// (empty, yet neither a zombie nor a kernel thread) is looked at again until it says.
 pub fn marked_processes(marker: &Marker) -> Vec<i32> {
-    let own = std::process::id() as i32;
     let Some(entries) = proc_entries() else {
         return Vec::new();
     };
+    let pids = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok());
+    marked_among(pids, marker)
+}
+
+/// The processes of `table` that carry the marker, reading the environment only of those
+/// started at or after `since` (the agent's start): the marker is inherited from the agent, so
+/// an older process cannot carry it, and an environment costs more to read than a stat. With
+/// 64 sessions ending at once, reading every process's environment twice per session was most
+/// of what porch spent in `/proc`.
+fn marked_in(table: &[Entry], marker: &Marker, since: Option<u64>) -> Vec<i32> {
+    let young = table
+        .iter()
+        .filter(|e| since.is_none_or(|since| e.start >= since) && !e.place.is_zombie())
+        .map(|e| e.pid);
+    marked_among(young, marker)
+}
+
+/// Those of `pids` (never porch) whose environment holds the marker, zombies not counted.
+///
+/// A process in the middle of `execve` reads an empty environment for a moment; such a process
+/// (empty, yet neither a zombie nor a kernel thread) is looked at again until it says.
+fn marked_among(pids: impl Iterator<Item = i32>, marker: &Marker) -> Vec<i32> {
+    let own = std::process::id() as i32;
     let mut marked = Vec::new();
     let mut unsure = Vec::new();
-    for pid in entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-    {
-        if pid == own {
-            continue;
-        }
+    for pid in pids.filter(|&pid| pid != own) {
         match classify(pid, marker) {
             Some(true) => marked.push(pid),
             Some(false) => {}
@@ -449,13 +464,16 @@ fn children_of_porch() -> Vec<(i32, Place)> {
         .collect()
 }
 
-/// Reaps the adopted children of one session once dead: members of its group other than the
-/// agent (std waits for the agent), and what porch ended for it (`ended`).
-fn reap_adopted(pgid: u32, ended: &BTreeMap<i32, String>) {
+/// Reaps the adopted children of one session that `table` shows dead: members of its group
+/// other than the agent (std waits for the agent), and what porch ended for it (`ended`). One
+/// that died after the table was read is reaped by the next round.
+fn reap_adopted(pgid: u32, ended: &BTreeMap<i32, String>, table: &[Entry]) {
+    let own = std::process::id() as i32;
     let agent = pgid as i32;
-    for (pid, place) in children_of_porch() {
-        let its = (place.pgrp == agent || ended.contains_key(&pid)) && pid != agent;
-        if its && place.is_zombie() {
+    for entry in table.iter().filter(|e| e.place.ppid == own) {
+        let pid = entry.pid;
+        let its = (entry.place.pgrp == agent || ended.contains_key(&pid)) && pid != agent;
+        if its && entry.place.is_zombie() {
             sys::reap(pid);
         }
     }
@@ -496,13 +514,15 @@ pub fn end_leftovers(
     grace: Duration,
 ) -> Vec<Process> {
     let mut seen = BTreeMap::new();
+    let since = lineage.as_ref().and_then(|lineage| lineage.agent_start);
     escalate(grace, |signal| {
         sys::signal_group(pgid, signal);
-        let mut alive = marked_processes(marker);
+        // One walk of `/proc` per round serves the marker, the lineage and the reaping.
+        let table = scan();
+        let mut alive = marked_in(&table, marker, since);
         if let Some(lineage) = lineage.as_deref_mut() {
             // Before any of them is signalled: a parent that dies re-parents its children to
             // porch, and they would no longer show whose they are.
-            let table = scan();
             lineage.record_in(&table, &alive);
             for entry in lineage.alive_in(&table) {
                 if !alive.contains(&entry.pid) {
@@ -519,7 +539,7 @@ pub fn end_leftovers(
                 sys::signal_process(pid, signal);
             }
         }
-        reap_adopted(pgid, &seen);
+        reap_adopted(pgid, &seen, &table);
         alive.is_empty() && !sys::group_exists(pgid)
     });
     seen.into_iter()
@@ -689,6 +709,42 @@ mod tests {
         let marked = [entry(400, 1, 400, 50), entry(401, 400, 401, 51)];
         lineage.record_in(&marked, &[400]);
         assert_eq!(pids(lineage.alive_in(&marked)), [400, 401]);
+    }
+
+    #[test]
+    fn a_marked_process_is_found_unless_it_started_before_the_agent() {
+        let marker = Marker::new(
+            "PORCH_TEST_MARKER",
+            &format!("groups-{}", std::process::id()),
+        );
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(
+                "PORCH_TEST_MARKER",
+                format!("groups-{}", std::process::id()),
+            )
+            .spawn()
+            .expect("sleep starts");
+        let pid = child.id() as i32;
+        // Until the exec is done, the environment may still be the test's own.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !marked_processes(&marker).contains(&pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let table = scan();
+        let start = table
+            .iter()
+            .find(|e| e.pid == pid)
+            .expect("in the table")
+            .start;
+        let found = marked_in(&table, &marker, Some(start));
+        let older = marked_in(&table, &marker, Some(start + 1));
+        let unfiltered = marked_in(&table, &marker, None);
+        child.kill().ok();
+        child.wait().ok();
+        assert_eq!(found, [pid]);
+        assert!(older.is_empty(), "{older:?}");
+        assert_eq!(unfiltered, [pid]);
     }
 
     #[test]
