@@ -25,6 +25,7 @@ use crate::results::rivals;
 use crate::results::{Status, TaskResult};
 use crate::task::budget::Budget;
 use crate::task::plan::{MaxFail, Plan};
+use crate::task::slots::BaseReport;
 use crate::task::slots::Inbox;
 use crate::task::{self, Context};
 use crate::util::duration;
@@ -69,14 +70,11 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
                 .next_wake(Instant::now())
                 .map_or(SIGNAL_POLL, |wait| wait.min(SIGNAL_POLL));
             crossbeam_channel::select! {
-                recv(finished_rx) -> finished => if let Ok((index, result)) = finished {
-                    scheduler.finished(index, result.status);
-                    let rival = result.group.is_some();
-                    progress.results.tasks[index] = result;
-                    if rival && let Ok(mut winners) = ctx.winners.lock() {
-                        *winners = rivals::winners(&progress.results.tasks);
+                recv(finished_rx) -> finished => if let Ok(first) = finished {
+                    // Tasks that ended together are recorded in one write of the results.
+                    for (index, result) in std::iter::once(first).chain(finished_rx.try_iter()) {
+                        record_end(ctx, &mut scheduler, progress, index, result);
                     }
-                    progress.results.spent_usd = ctx.budget.spent();
                     progress.update();
                 },
                 recv(inbox.requests) -> request => if let Ok(request) = request {
@@ -97,12 +95,20 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
                 recv(inbox.usage_reports) -> report => if let Ok((index, window)) = report {
                     react_to_usage(ctx, &mut scheduler, &mut usage, progress, index, &window);
                 },
-                recv(inbox.bases) -> report => if let Ok(report) = report {
-                    let task = &mut progress.results.tasks[report.task];
-                    task.base_branch = report.base.branch;
-                    task.base_commit = report.base.commit;
+                recv(inbox.bases) -> report => if let Ok(first) = report {
+                    // Each task waits until its base is written: one write answers every task
+                    // that reported meanwhile, instead of one write (and its fsync) each.
+                    let reports: Vec<BaseReport> =
+                        std::iter::once(first).chain(inbox.bases.try_iter()).collect();
+                    for report in &reports {
+                        let task = &mut progress.results.tasks[report.task];
+                        task.base_branch = report.base.branch.clone();
+                        task.base_commit = report.base.commit.clone();
+                    }
                     progress.update();
-                    let _ = report.recorded.send(());
+                    for report in reports {
+                        let _ = report.recorded.send(());
+                    }
                 },
                 default(wake) => {},
             }
@@ -111,6 +117,24 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
     progress.results.usage_limit_waits = usage.records(Instant::now());
     announced.announce(&ctx.printer, &progress.results);
     announced.wait_for_hooks();
+}
+
+/// Records the end of task `index`: the scheduler frees its place, the results hold it, and a
+/// rival's end may change its group's winner.
+fn record_end(
+    ctx: &Context,
+    scheduler: &mut Scheduler,
+    progress: &mut Progress,
+    index: usize,
+    result: TaskResult,
+) {
+    scheduler.finished(index, result.status);
+    let rival = result.group.is_some();
+    progress.results.tasks[index] = result;
+    if rival && let Ok(mut winners) = ctx.winners.lock() {
+        *winners = rivals::winners(&progress.results.tasks);
+    }
+    progress.results.spent_usd = ctx.budget.spent();
 }
 
 /// The rules for `plan`'s tasks, each from its status in the first results: pending, or the
