@@ -2,7 +2,8 @@
 # `make bench`, part 2: porch against the hand-written shell baseline (benches/baseline.sh),
 # side by side in one run. Prints ratios; docs/performance.md records them.
 #
-#   overhead    wall time above the agent's own 1 s sleep, N tasks at once, porch / baseline
+#   overhead    wall time above the agent's own 1 s sleep, N tasks at once, porch / baseline,
+#               and porch / the baseline with its worktree adds under flock (it loses no task)
 #   memory      porch's own peak RSS (VmHWM of the porch process, not of the agents)
 #   throughput  16 agents x 100,000 stream-json lines, lines per second, porch / sed prefixing
 #   start-up    porch --version, against /bin/true
@@ -60,13 +61,13 @@ echo "porch $("$porch" --version | cut -d' ' -f2), git $(git --version | cut -d'
 
 echo
 echo "== overhead: N tasks at once, the agent sleeps 1 s (fixtures/claude @sleep 1)"
-printf '%-11s %5s %12s %12s %9s %14s %12s\n' repo tasks porch-ms baseline-ms ratio porch-peak-KiB base-failed
+printf '%-11s %5s %12s %12s %9s %14s %12s %12s %9s\n' repo tasks porch-ms baseline-ms ratio porch-peak-KiB base-failed locked-ms ratio
 prompt=$'@sleep 1\n@write out.txt done'
 for files in $file_counts; do
   repo="$root/repo-$files"; make_repo "$repo" "$files"
   for n in $sizes; do
     tasks_file "$n" "$prompt" > "$root/tasks.json"
-    porch_times=() base_times=() peaks=() base_failed=0
+    porch_times=() base_times=() locked_times=() peaks=() base_failed=0
     for ((r = 0; r < repeats; r++)); do
       reset_repo "$repo" "$root/wt"
       read -r ms peak code < <(run_porch "$root/tasks.json" "$repo" "$root/wt" --claude "$fixture" -j "$n")
@@ -75,10 +76,14 @@ for files in $file_counts; do
       reset_repo "$repo" "$root/wt"
       read -r ms failed < <(run_baseline "$repo" "$root/wt" "$n" "$prompt" "$fixture")
       base_times+=("$((ms - 1000))"); base_failed=$((base_failed + failed))
+      reset_repo "$repo" "$root/wt"
+      read -r ms _ < <(BASELINE_LOCK=1 run_baseline "$repo" "$root/wt" "$n" "$prompt" "$fixture")
+      locked_times+=("$((ms - 1000))")
     done
     p=$(printf '%s\n' "${porch_times[@]}" | median); b=$(printf '%s\n' "${base_times[@]}" | median)
+    l=$(printf '%s\n' "${locked_times[@]}" | median)
     peak=$(printf '%s\n' "${peaks[@]}" | sort -n | tail -1)
-    printf '%-11s %5s %12s %12s %9s %14s %12s\n' "$files files" "$n" "$p" "$b" "$(ratio "$p" "$b")" "$peak" "$base_failed"
+    printf '%-11s %5s %12s %12s %9s %14s %12s %12s %9s\n' "$files files" "$n" "$p" "$b" "$(ratio "$p" "$b")" "$peak" "$base_failed" "$l" "$(ratio "$p" "$l")"
   done
 done
 repo="$root/repo-big-n"; make_repo "$repo" 3
