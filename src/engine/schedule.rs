@@ -15,6 +15,7 @@ use crate::engine::hooks::TaskHooks;
 use crate::engine::max_fail;
 use crate::engine::progress::{Announced, Progress};
 use crate::engine::rules::{Blocked, Scheduler};
+use crate::engine::usage;
 use crate::engine::usage::{Decision, UsageWaits};
 use crate::output::events::Event;
 use crate::output::events::UsageLimit;
@@ -27,7 +28,6 @@ use crate::task::budget::Budget;
 use crate::task::plan::{MaxFail, Plan};
 use crate::task::slots::Inbox;
 use crate::task::{self, Context};
-use crate::util::duration;
 use crate::util::timestamp;
 
 /// How often the scheduler looks for a signal to porch when no task ends.
@@ -91,6 +91,7 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
                 recv(inbox.api_reports) -> report => if let Ok((index, event)) = report {
                     if event == ApiEvent::Answered && usage.answered(Instant::now()) {
                         scheduler.hold(usage.hold_until());
+                        ctx.slots.hold(usage.hold_until());
                     }
                     react(ctx, &mut scheduler, progress, index, event);
                 },
@@ -151,25 +152,18 @@ fn react_to_usage(
         Decision::Waiting => return,
         Decision::Wait { until, wait } => {
             scheduler.hold(Some(until));
+            ctx.slots.hold(Some(until));
             (wait, false)
         }
         Decision::GiveUp { wait } => (wait, true),
     };
-    let clock = timestamp::clock_utc(wall + wait, wall);
     let kind = &window.kind;
     let text = if gave_up {
-        let max = duration::format(usage.max_wait());
-        let reason = format!(
-            "the {kind} usage limit is reached until {clock}, {} from now, longer than --max-wait ({max})",
-            wait_text(wait)
-        );
+        let reason = usage::too_long(kind, wait, wall, usage.max_wait());
         give_up(ctx, scheduler, progress, &reason);
         format!("{reason}: starting no more sessions; the tasks not done are skipped")
     } else {
-        format!(
-            "usage limit ({kind}) reached; waiting until {clock}, {}",
-            wait_text(wait)
-        )
+        usage::waiting(kind, wait, wall)
     };
     printer::note(&ctx.printer, index, Tone::Bad, text);
     let event = UsageLimit {
@@ -209,13 +203,6 @@ fn usage_warning(window: &UsageWindow) -> String {
         text.push_str(&format!(", resets {}", timestamp::clock_utc(at, now)));
     }
     text + "; porch goes on"
-}
-
-/// A wait as a `[porch]` line says it: whole seconds, whole minutes from an hour on.
-fn wait_text(wait: Duration) -> String {
-    let secs = wait.as_secs();
-    let shown = if secs >= 3600 { secs - secs % 60 } else { secs };
-    duration::format(Duration::from_secs(shown.max(1)))
 }
 
 /// What porch does about what a session said about the API: a `[porch]` line when the limit

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::agent::usage::UsageWindow;
 use crate::results::UsageLimitWait;
+use crate::util::duration;
 use crate::util::timestamp;
 
 /// Waited after `resetsAt`: it is whole seconds, and the server's clock may be behind ours.
@@ -194,6 +195,33 @@ impl UsageWaits {
             })
             .collect()
     }
+}
+
+/// The `[porch]` line of a wait: "usage limit (five_hour) reached; waiting until 15:00 UTC,
+/// 2h13m", `wait` from `wall`.
+pub fn waiting(kind: &str, wait: Duration, wall: SystemTime) -> String {
+    let clock = timestamp::clock_utc(wall + wait, wall);
+    format!(
+        "usage limit ({kind}) reached; waiting until {clock}, {}",
+        wait_text(wait)
+    )
+}
+
+/// Why a wait `wait` from `wall` is not waited: it would pass `--max-wait`.
+pub fn too_long(kind: &str, wait: Duration, wall: SystemTime, max_wait: Duration) -> String {
+    let clock = timestamp::clock_utc(wall + wait, wall);
+    format!(
+        "the {kind} usage limit is reached until {clock}, {} from now, longer than --max-wait ({})",
+        wait_text(wait),
+        duration::format(max_wait)
+    )
+}
+
+/// A wait as a `[porch]` line says it: whole seconds, whole minutes from an hour on.
+fn wait_text(wait: Duration) -> String {
+    let secs = wait.as_secs();
+    let shown = if secs >= 3600 { secs - secs % 60 } else { secs };
+    duration::format(Duration::from_secs(shown.max(1)))
 }
 
 /// A reset the CLI gave that is later than the one porch waited for.

@@ -45,6 +45,8 @@ pub struct Slots {
     usage_reports: Sender<UsageReport>,
     /// Why no session starts again in this run, once that is so.
     refusal: Mutex<Option<String>>,
+    /// Until when a usage window holds every start, as the scheduler last said.
+    held_until: Mutex<Option<Instant>>,
     bases: Sender<BaseReport>,
 }
 
@@ -73,6 +75,7 @@ impl Slots {
             api_reports,
             usage_reports,
             refusal: Mutex::new(None),
+            held_until: Mutex::new(None),
             bases,
         };
         let inbox = Inbox {
@@ -119,6 +122,18 @@ impl Slots {
     /// Why no session starts again, once `refuse_all` said so.
     pub fn refusal(&self) -> Option<String> {
         (self.refusal.lock().unwrap_or_else(|p| p.into_inner())).clone()
+    }
+
+    /// The scheduler holds every start until `until` (`None`: no longer) for a usage window:
+    /// a session a task starts without asking for a slot (a reviewer) waits for one meanwhile.
+    pub fn hold(&self, until: Option<Instant>) {
+        *self.held_until.lock().unwrap_or_else(|p| p.into_inner()) = until;
+    }
+
+    /// A usage window holds every start at `now`.
+    pub fn is_held(&self, now: Instant) -> bool {
+        let held_until = self.held_until.lock().unwrap_or_else(|p| p.into_inner());
+        held_until.is_some_and(|until| now < until)
     }
 
     /// The scheduler lets `task` start its session again.
