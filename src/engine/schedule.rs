@@ -3,7 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::thread::Scope;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::Sender;
 
@@ -28,7 +28,6 @@ use crate::task::budget::Budget;
 use crate::task::plan::{MaxFail, Plan};
 use crate::task::slots::Inbox;
 use crate::task::{self, Context};
-use crate::util::timestamp;
 
 /// How often the scheduler looks for a signal to porch when no task ends.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
@@ -140,7 +139,7 @@ fn react_to_usage(
         UsageStatus::Allowed => return,
         UsageStatus::Warning => {
             if usage.warned(window) {
-                printer::note(&ctx.printer, index, Tone::Dim, usage_warning(window));
+                printer::note(&ctx.printer, index, Tone::Dim, usage::warning(window));
             }
             return;
         }
@@ -188,21 +187,6 @@ fn give_up(ctx: &Context, scheduler: &mut Scheduler, progress: &mut Progress, re
         task.status = Status::Skipped;
         task.error = Some(format!("not started: {reason}"));
     }
-}
-
-/// "usage limit (five_hour) 93% used, resets 15:00 UTC": an `allowed_warning`, which changes
-/// nothing.
-fn usage_warning(window: &UsageWindow) -> String {
-    let mut text = format!("usage limit ({})", window.kind);
-    if let Some(used) = window.utilization {
-        text.push_str(&format!(" {:.0}% used", used * 100.0));
-    }
-    if let Some(at) = window.resets_at {
-        let at = UNIX_EPOCH + Duration::from_secs(at);
-        let now = SystemTime::now();
-        text.push_str(&format!(", resets {}", timestamp::clock_utc(at, now)));
-    }
-    text + "; porch goes on"
 }
 
 /// What porch does about what a session said about the API: a `[porch]` line when the limit

@@ -217,6 +217,21 @@ pub fn too_long(kind: &str, wait: Duration, wall: SystemTime, max_wait: Duration
     )
 }
 
+/// "usage limit (five_hour) 93% used, resets 15:00 UTC; porch goes on": an `allowed_warning`,
+/// which changes nothing.
+pub fn warning(window: &UsageWindow) -> String {
+    let mut text = format!("usage limit ({})", window.kind);
+    if let Some(used) = window.utilization {
+        text.push_str(&format!(" {:.0}% used", used * 100.0));
+    }
+    if let Some(at) = window.resets_at {
+        let at = UNIX_EPOCH + Duration::from_secs(at);
+        let now = SystemTime::now();
+        text.push_str(&format!(", resets {}", timestamp::clock_utc(at, now)));
+    }
+    text + "; porch goes on"
+}
+
 /// A wait as a `[porch]` line says it: whole seconds, whole minutes from an hour on.
 fn wait_text(wait: Duration) -> String {
     let secs = wait.as_secs();
