@@ -394,3 +394,31 @@ fn a_reviewers_window_nearly_used_up_is_said_once() {
         "{run}"
     );
 }
+
+#[test]
+fn sigint_while_a_reviewer_waits_for_the_window_keeps_the_work_committed() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let window = sandbox.path().join("window");
+    // Longer than any test may run: only the signal ends the wait.
+    let tasks = json!([reviewed_through(&window, 0, 3600, true)]);
+    let file = sandbox.tasks_json(&json!({ "tasks": tasks }));
+    let mut porch = sandbox
+        .porch_run_tasks(&file)
+        .args(["--events"])
+        .spawn("run");
+    wait_until("porch says it waits for the window", DEADLINE, || {
+        porch.stdout_text().contains(r#""event":"usage_limit""#)
+    });
+    porch.signal("INT");
+    let run = porch.wait();
+    run.expect_code(130);
+    let results = sandbox.results();
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "interrupted", "{a:#}\n{run}");
+    let error = a["error"].as_str().unwrap();
+    assert!(error.contains("SIGINT"), "{error}");
+    assert!(error.ends_with("the work is committed"), "{error}");
+    assert_eq!(sandbox.git(&["show", "task/a:a.txt"]), "done");
+    assert_eq!(file_lines(&window.join("log")), ["refused a"]);
+}
