@@ -187,6 +187,20 @@ fn a_retry_waiting_when_porch_stops_waiting_for_the_window_is_skipped_not_interr
     );
 }
 
+/// `porch run` of `tasks` with `args` and `--events`, once it says it waits for a window.
+fn waiting_for_the_window(sandbox: &Sandbox, tasks: &Value, args: &[&str]) -> Spawned {
+    let file = sandbox.tasks_json(&json!({ "tasks": tasks }));
+    let porch = sandbox
+        .porch_run_tasks(&file)
+        .args(args)
+        .arg("--events")
+        .spawn("run");
+    wait_until("porch says it waits for the window", DEADLINE, || {
+        porch.stdout_text().contains(r#""event":"usage_limit""#)
+    });
+    porch
+}
+
 #[test]
 fn sigint_during_the_wait_ends_the_run_as_any_interruption_does() {
     let sandbox = Sandbox::new();
@@ -194,14 +208,7 @@ fn sigint_during_the_wait_ends_the_run_as_any_interruption_does() {
     let window = sandbox.path().join("window");
     // Longer than any test may run: only the signal ends the wait.
     let tasks = tasks_through(&window, &["a", "b"], 0, 3600);
-    let file = sandbox.tasks_json(&json!({ "tasks": tasks }));
-    let mut porch = sandbox
-        .porch_run_tasks(&file)
-        .args(["-j", "1", "--events"])
-        .spawn("run");
-    wait_until("porch says it waits for the window", DEADLINE, || {
-        porch.stdout_text().contains(r#""event":"usage_limit""#)
-    });
+    let mut porch = waiting_for_the_window(&sandbox, &json!(tasks), &["-j", "1"]);
     porch.signal("INT");
     let run = porch.wait();
     run.expect_code(130);
@@ -348,14 +355,7 @@ fn no_reviewer_starts_while_porch_waits_for_a_window() {
             "@usage-spent {w} 8\n@usage-window {w} 2 8\n@write b.txt done",
             w = window.display())},
     ]);
-    let file = sandbox.tasks_json(&json!({ "tasks": tasks }));
-    let mut porch = sandbox
-        .porch_run_tasks(&file)
-        .args(["-j", "2", "--events"])
-        .spawn("run");
-    wait_until("porch says it waits for the window", DEADLINE, || {
-        porch.stdout_text().contains(r#""event":"usage_limit""#)
-    });
+    let mut porch = waiting_for_the_window(&sandbox, &tasks, &["-j", "2"]);
     std::fs::write(&go, "").unwrap();
     let run = porch.wait();
     run.expect_code(0);
@@ -402,14 +402,7 @@ fn sigint_while_a_reviewer_waits_for_the_window_keeps_the_work_committed() {
     let window = sandbox.path().join("window");
     // Longer than any test may run: only the signal ends the wait.
     let tasks = json!([reviewed_through(&window, 0, 3600, true)]);
-    let file = sandbox.tasks_json(&json!({ "tasks": tasks }));
-    let mut porch = sandbox
-        .porch_run_tasks(&file)
-        .args(["--events"])
-        .spawn("run");
-    wait_until("porch says it waits for the window", DEADLINE, || {
-        porch.stdout_text().contains(r#""event":"usage_limit""#)
-    });
+    let mut porch = waiting_for_the_window(&sandbox, &tasks, &[]);
     porch.signal("INT");
     let run = porch.wait();
     run.expect_code(130);
