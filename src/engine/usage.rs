@@ -508,6 +508,24 @@ mod tests {
     }
 
     #[test]
+    fn the_lines_say_until_when_in_utc_and_how_long() {
+        let wall = wall(Duration::ZERO);
+        assert_eq!(
+            waiting("five_hour", 2 * HOUR + 13 * 60 * SECOND + 59 * SECOND, wall),
+            "usage limit (five_hour) reached; waiting until 21:35 UTC, 2h13m"
+        );
+        assert_eq!(
+            waiting("five_hour", SECOND / 2, wall),
+            "usage limit (five_hour) reached; waiting until 19:21 UTC, 1s"
+        );
+        assert_eq!(
+            too_long("seven_day", 62 * HOUR + 30 * SECOND, wall, 6 * HOUR),
+            "the seven_day usage limit is reached until 2026-11-28 09:21 UTC, 62h from now, \
+             longer than --max-wait (6h)"
+        );
+    }
+
+    #[test]
     fn each_window_warns_once() {
         let mut waits = UsageWaits::new(HOUR);
         let warning = |kind: &str| UsageWindow {

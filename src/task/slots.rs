@@ -1,8 +1,9 @@
 //! Between task threads and the scheduler, once a task runs: a task that must start its
 //! session again (a retry, or a session porch stopped for a rate limit) asks for a slot and
 //! waits until the scheduler grants one under the current concurrency limit; sessions report
-//! what they learn about the API and the usage windows; the scheduler asks a session to stop,
-//! or refuses every slot once no session may start any more; a task tells the base it decided
+//! what they learn about the API and the usage windows; the scheduler says how long a usage
+//! window holds every start, asks a session to stop, or refuses every slot once no session may
+//! start any more; a task tells the base it decided
 //! on, and waits until the results hold it.
 
 use std::sync::Mutex;
