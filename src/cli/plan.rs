@@ -9,6 +9,7 @@ use crate::cli::lex::Given;
 use crate::cli::run::claude;
 use crate::cli::run::max_cost_usd;
 use crate::error::Error;
+use crate::preflight::options::DEFAULT_MAX_WAIT;
 use crate::preflight::options::Goal;
 use crate::preflight::options::PLAN_TIMEOUT;
 use crate::preflight::options::PlanArgs;
@@ -64,6 +65,7 @@ pub fn plan(given: &Given) -> Result<Command, Error> {
         model,
         timeout: given.duration(Opt::Timeout)?.unwrap_or(PLAN_TIMEOUT),
         max_cost_usd: max_cost_usd(given)?,
+        max_wait: given.duration(Opt::MaxWait)?.unwrap_or(DEFAULT_MAX_WAIT),
         claude: claude(given)?,
     })))
 }
@@ -123,6 +125,7 @@ mod tests {
                 model: None,
                 timeout: PLAN_TIMEOUT,
                 max_cost_usd: None,
+                max_wait: DEFAULT_MAX_WAIT,
                 claude: None,
             }
         );
@@ -142,10 +145,13 @@ mod tests {
             "5m",
             "--max-cost-usd",
             "2.5",
+            "--max-wait",
+            "1h",
         ]);
         assert_eq!(full.repo, PathBuf::from("/r"));
         assert_eq!(full.timeout, std::time::Duration::from_secs(300));
         assert_eq!(full.max_cost_usd, Some(2.5));
+        assert_eq!(full.max_wait, std::time::Duration::from_secs(3600));
         assert_eq!(full.output, PathBuf::from("p.json"));
         assert!(full.force);
         assert_eq!(full.max_tasks, 3);

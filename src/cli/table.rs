@@ -833,6 +833,12 @@ const PLAN: Spec = Spec {
                         left [default: no limit]",
             },
             Takes {
+                opt: Opt::MaxWait,
+                about: "when a subscription's usage window refuses the session, wait for\n\
+                        its reset at most this long, then ask again; else exit 1, saying\n\
+                        when it resets [default: 6h]",
+            },
+            Takes {
                 opt: Opt::Claude,
                 about: "the agent executable [default: claude on PATH]",
             },
@@ -856,9 +862,10 @@ A plan is model output shaped by what the repository says, and `porch run` runs 
 check: porch prints every command the plan runs. Read them, and the prompts, before the run.";
 
 const PLAN_EXIT_CODES: &str = "\
-Exit codes: 0 the tasks file was written; 1 the session failed, timed out, ran out of budget
-or its plan stayed invalid (nothing written); 2 bad usage: no goal, an empty one, REPO not a
-repository, FILE exists; 130, 143, 129 stopped by SIGINT, SIGTERM, SIGHUP (nothing written).";
+Exit codes: 0 the tasks file was written; 1 the session failed, timed out, ran out of budget,
+its plan stayed invalid, or a usage window resets later than --max-wait (nothing written);
+2 bad usage: no goal, an empty one, REPO not a repository, FILE exists; 130, 143, 129 stopped
+by SIGINT, SIGTERM, SIGHUP (nothing written).";
 
 const CLEAN_FLAGS: &[Takes] = &[
     REPO,

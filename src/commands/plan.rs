@@ -3,12 +3,15 @@
 //! checks it as `porch run` checks a tasks file, sends a refused plan back once in the same
 //! session, and writes the accepted one. The repository is left as it was.
 
+use std::cell::Cell;
+use std::cell::RefCell;
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
+use std::time::SystemTime;
 
 use crossbeam_channel::Sender;
 use serde_json::Value;
@@ -17,8 +20,14 @@ use crate::agent;
 use crate::agent::Settings;
 use crate::agent::session;
 use crate::agent::session::Launch;
+use crate::agent::session::Session;
 use crate::agent::session::StartFailure;
 use crate::agent::session::StopReason;
+use crate::agent::usage::UsageStatus;
+use crate::agent::usage::UsageWindow;
+use crate::engine::usage;
+use crate::engine::usage::Decision;
+use crate::engine::usage::UsageWaits;
 use crate::error::Error;
 use crate::git::Repo;
 use crate::git::scratch::Scratch;
@@ -38,11 +47,16 @@ use crate::process::shutdown;
 use crate::process::task_env::Redactor;
 use crate::sys::atomic_file;
 use crate::sys::console;
+use crate::task;
 use crate::util::clip;
+use crate::util::duration;
 use crate::util::quote;
+use crate::util::timestamp;
 
 /// The longest goal read from a file or standard input, as for a task's `prompt_file`.
 const GOAL_LIMIT: u64 = 1024 * 1024;
+/// How often a wait for a usage window looks for a signal to porch.
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
 pub fn plan(args: &PlanArgs) -> Result<ExitCode, Error> {
     let goal = read_goal(&args.goal)?;
@@ -77,6 +91,8 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode, Error> {
         timeout: args.timeout,
         max_cost_usd: args.max_cost_usd,
         started: Instant::now(),
+        usage: RefCell::new(UsageWaits::new(args.max_wait)),
+        waited: Cell::new(Duration::ZERO),
     };
     let outcome = converse(&talk, &goal);
     printer::drain(&printer);
@@ -176,6 +192,10 @@ struct Talk<'a> {
     /// `--max-cost-usd`: every session of the plan together.
     max_cost_usd: Option<f64>,
     started: Instant,
+    /// The waits for usage windows that refused a session, bounded by `--max-wait`; their
+    /// time is not the sessions' (`--timeout`).
+    usage: RefCell<UsageWaits>,
+    waited: Cell<Duration>,
 }
 
 /// How a plan ended, and what its sessions cost together.
@@ -194,6 +214,13 @@ enum Outcome {
         refusals: Vec<String>,
         cost: f64,
     },
+    /// A usage window refused a session and resets later than `--max-wait`: why, and what
+    /// the user may do.
+    NotWaited {
+        reason: String,
+        next: String,
+        cost: f64,
+    },
     Interrupted(i32),
 }
 
@@ -208,6 +235,7 @@ fn converse(talk: &Talk, goal: &str) -> Outcome {
             proposal,
         } => (session_id, proposal),
         End::Failed(reason) => return Outcome::Failed { reason, cost },
+        End::NotWaited { reason, next } => return not_waited(reason, next, cost),
         End::Interrupted(signal) => return Outcome::Interrupted(signal),
     };
     let refusal = match judge(proposal, talk.max_tasks) {
@@ -240,6 +268,7 @@ fn converse(talk: &Talk, goal: &str) -> Outcome {
     let proposal = match second.end {
         End::Answered { proposal, .. } => proposal,
         End::Failed(reason) => return Outcome::Failed { reason, cost },
+        End::NotWaited { reason, next } => return not_waited(reason, next, cost),
         End::Interrupted(signal) => return Outcome::Interrupted(signal),
     };
     match judge(proposal, talk.max_tasks) {
@@ -279,7 +308,22 @@ enum End {
         proposal: Option<Value>,
     },
     Failed(String),
+    /// porch does not wait for the window: the reason, and what the user may do.
+    NotWaited {
+        reason: String,
+        next: String,
+    },
     Interrupted(i32),
+}
+
+/// A session a usage window refused, and what it cost.
+struct Refused {
+    cost: f64,
+    window: UsageWindow,
+}
+
+fn not_waited(reason: String, next: String, cost: f64) -> Outcome {
+    Outcome::NotWaited { reason, next, cost }
 }
 
 impl Talk<'_> {
@@ -289,11 +333,73 @@ impl Talk<'_> {
     }
 }
 
-/// Runs one session in the worktree: `prompt` on stdin, continuing `resume` if given;
-/// `spent` is what the sessions before it cost.
+/// Runs a session in the worktree: `prompt` on stdin, continuing `resume` if given; `spent` is
+/// what the sessions before it cost. A session a usage window refused is run again once the
+/// window resets, if that is within `--max-wait`; the cost is all of them together.
 fn ask(talk: &Talk, prompt: &str, resume: Option<String>, spent: f64) -> Turn {
+    let mut cost = 0.0;
+    loop {
+        let end = match ask_once(talk, prompt, resume.clone(), spent + cost) {
+            Ok(turn) => {
+                cost += turn.cost;
+                turn.end
+            }
+            Err(refused) => {
+                cost += refused.cost;
+                match wait_for_reset(talk, &refused.window) {
+                    Ok(()) => continue,
+                    Err(end) => end,
+                }
+            }
+        };
+        return Turn { cost, end };
+    }
+}
+
+/// Waits until the window that refused the session resets (a `[porch]` line says until when),
+/// or says why not: the wait would pass `--max-wait`, or porch was signalled meanwhile.
+fn wait_for_reset(talk: &Talk, window: &UsageWindow) -> Result<(), End> {
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let mut waits = talk.usage.borrow_mut();
+    let until = match waits.refused(window, now, wall, task::random_fraction()) {
+        Decision::Wait { until, wait } => {
+            let text = usage::waiting(&window.kind, wait, wall);
+            printer::note(talk.printer, 0, Tone::Bad, text);
+            until
+        }
+        Decision::Waiting => waits.hold_until().unwrap_or(now),
+        Decision::GiveUp { wait } => {
+            let reason = usage::too_long(&window.kind, wait, wall, waits.max_wait());
+            let resets = timestamp::clock_utc(wall + wait, wall);
+            let enough = duration::format(Duration::from_secs(wait.as_secs().div_ceil(60) * 60));
+            let next = format!(
+                "run porch plan again after {resets}, or now with --max-wait {enough} to wait for it"
+            );
+            return Err(End::NotWaited { reason, next });
+        }
+    };
+    drop(waits);
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        if let Some(signal) = shutdown::requested() {
+            return Err(End::Interrupted(signal));
+        }
+        std::thread::sleep(left.min(SIGNAL_POLL));
+    }
+    talk.waited.set(talk.waited.get() + now.elapsed());
+    Ok(())
+}
+
+/// Runs one session in the worktree: `prompt` on stdin, continuing `resume` if given;
+/// `spent` is what the sessions before it cost. `Err` when a usage window refused it.
+fn ask_once(
+    talk: &Talk,
+    prompt: &str,
+    resume: Option<String>,
+    spent: f64,
+) -> Result<Turn, Refused> {
     let budget = talk.budget_left(spent);
     let args = arguments(talk.model.clone(), talk.max_tasks, resume, budget);
+    let (usage_tx, usage_rx) = crossbeam_channel::unbounded();
     let launch = Launch {
         program: talk.program,
         args: &args,
@@ -306,31 +412,54 @@ fn ask(talk: &Talk, prompt: &str, resume: Option<String>, spent: f64) -> Turn {
         attempt: 1,
         marker: format!("plan-{}", std::process::id()),
         resuming: false,
-        timeout: Some(Limit::after(talk.timeout, talk.started.elapsed())),
+        timeout: Some(Limit::after(
+            talk.timeout,
+            talk.started.elapsed().saturating_sub(talk.waited.get()),
+        )),
         idle_timeout: None,
         keep_leftovers: false,
         task_index: 0,
         printer: talk.printer,
         api_reports: None,
-        usage_reports: None,
+        usage_reports: Some(usage_tx),
         stop_unanswered: None,
         restarted: false,
     };
     let session = match session::run(&launch) {
         Ok(session) => session,
         Err(StartFailure::Interrupted(signal)) => {
-            return Turn {
+            return Ok(Turn {
                 cost: 0.0,
                 end: End::Interrupted(signal),
-            };
+            });
         }
         Err(failure) => {
-            return Turn {
+            return Ok(Turn {
                 cost: 0.0,
                 end: End::Failed(failure.to_string()),
-            };
+            });
         }
     };
+    warn(talk, usage_rx.try_iter().map(|(_, window)| window));
+    if let Some(window) = session
+        .log
+        .usage_refusal()
+        .filter(|_| session.stopped.is_none())
+    {
+        let cost = (session.log.result.as_ref()).and_then(|r| r.total_cost_usd);
+        return Err(Refused {
+            cost: cost.unwrap_or(0.0),
+            window: window.clone(),
+        });
+    }
+    if session.log.ever_answered() {
+        talk.usage.borrow_mut().answered(Instant::now());
+    }
+    Ok(turn_of(session))
+}
+
+/// How a session that no usage window refused ended, and what it cost.
+fn turn_of(session: Session) -> Turn {
     let result = session.log.result;
     let cost = result
         .as_ref()
@@ -355,6 +484,15 @@ fn ask(talk: &Talk, prompt: &str, resume: Option<String>, spent: f64) -> Turn {
         },
     };
     Turn { cost, end }
+}
+
+/// An `allowed_warning` the session's stream gave: one note per window.
+fn warn(talk: &Talk, windows: impl Iterator<Item = UsageWindow>) {
+    for window in windows {
+        if window.status == UsageStatus::Warning && talk.usage.borrow_mut().warned(&window) {
+            printer::note(talk.printer, 0, Tone::Dim, usage::warning(&window));
+        }
+    }
 }
 
 /// claude's arguments for a planning session: read-only, held to the plan's schema, told what
@@ -393,6 +531,13 @@ fn finish(args: &PlanArgs, outcome: Outcome) -> Result<ExitCode, Error> {
         }
         Outcome::Refused { refusals, cost } => {
             console::print_stderr(&refused(&refusals, cost));
+            Ok(ExitCode::from(1))
+        }
+        Outcome::NotWaited { reason, next, cost } => {
+            console::print_stderr(&format!(
+                "porch: the planning session was refused: {reason}\n\
+                 nothing was written (the session cost ${cost:.4}); {next}\n"
+            ));
             Ok(ExitCode::from(1))
         }
         Outcome::Interrupted(signal) => {

@@ -3,7 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::thread::Scope;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::Sender;
 
@@ -15,6 +15,7 @@ use crate::engine::hooks::TaskHooks;
 use crate::engine::max_fail;
 use crate::engine::progress::{Announced, Progress};
 use crate::engine::rules::{Blocked, Scheduler};
+use crate::engine::usage;
 use crate::engine::usage::{Decision, UsageWaits};
 use crate::output::events::Event;
 use crate::output::events::UsageLimit;
@@ -28,8 +29,6 @@ use crate::task::plan::{MaxFail, Plan};
 use crate::task::slots::BaseReport;
 use crate::task::slots::Inbox;
 use crate::task::{self, Context};
-use crate::util::duration;
-use crate::util::timestamp;
 
 /// How often the scheduler looks for a signal to porch when no task ends.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
@@ -89,6 +88,7 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
                 recv(inbox.api_reports) -> report => if let Ok((index, event)) = report {
                     if event == ApiEvent::Answered && usage.answered(Instant::now()) {
                         scheduler.hold(usage.hold_until());
+                        ctx.slots.hold(usage.hold_until());
                     }
                     react(ctx, &mut scheduler, progress, index, event);
                 },
@@ -163,7 +163,7 @@ fn react_to_usage(
         UsageStatus::Allowed => return,
         UsageStatus::Warning => {
             if usage.warned(window) {
-                printer::note(&ctx.printer, index, Tone::Dim, usage_warning(window));
+                printer::note(&ctx.printer, index, Tone::Dim, usage::warning(window));
             }
             return;
         }
@@ -175,25 +175,18 @@ fn react_to_usage(
         Decision::Waiting => return,
         Decision::Wait { until, wait } => {
             scheduler.hold(Some(until));
+            ctx.slots.hold(Some(until));
             (wait, false)
         }
         Decision::GiveUp { wait } => (wait, true),
     };
-    let clock = timestamp::clock_utc(wall + wait, wall);
     let kind = &window.kind;
     let text = if gave_up {
-        let max = duration::format(usage.max_wait());
-        let reason = format!(
-            "the {kind} usage limit is reached until {clock}, {} from now, longer than --max-wait ({max})",
-            wait_text(wait)
-        );
+        let reason = usage::too_long(kind, wait, wall, usage.max_wait());
         give_up(ctx, scheduler, progress, &reason);
         format!("{reason}: starting no more sessions; the tasks not done are skipped")
     } else {
-        format!(
-            "usage limit ({kind}) reached; waiting until {clock}, {}",
-            wait_text(wait)
-        )
+        usage::waiting(kind, wait, wall)
     };
     printer::note(&ctx.printer, index, Tone::Bad, text);
     let event = UsageLimit {
@@ -218,28 +211,6 @@ fn give_up(ctx: &Context, scheduler: &mut Scheduler, progress: &mut Progress, re
         task.status = Status::Skipped;
         task.error = Some(format!("not started: {reason}"));
     }
-}
-
-/// "usage limit (five_hour) 93% used, resets 15:00 UTC": an `allowed_warning`, which changes
-/// nothing.
-fn usage_warning(window: &UsageWindow) -> String {
-    let mut text = format!("usage limit ({})", window.kind);
-    if let Some(used) = window.utilization {
-        text.push_str(&format!(" {:.0}% used", used * 100.0));
-    }
-    if let Some(at) = window.resets_at {
-        let at = UNIX_EPOCH + Duration::from_secs(at);
-        let now = SystemTime::now();
-        text.push_str(&format!(", resets {}", timestamp::clock_utc(at, now)));
-    }
-    text + "; porch goes on"
-}
-
-/// A wait as a `[porch]` line says it: whole seconds, whole minutes from an hour on.
-fn wait_text(wait: Duration) -> String {
-    let secs = wait.as_secs();
-    let shown = if secs >= 3600 { secs - secs % 60 } else { secs };
-    duration::format(Duration::from_secs(shown.max(1)))
 }
 
 /// What porch does about what a session said about the API: a `[porch]` line when the limit

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::agent::usage::UsageWindow;
 use crate::results::UsageLimitWait;
+use crate::util::duration;
 use crate::util::timestamp;
 
 /// Waited after `resetsAt`: it is whole seconds, and the server's clock may be behind ours.
@@ -194,6 +195,48 @@ impl UsageWaits {
             })
             .collect()
     }
+}
+
+/// The `[porch]` line of a wait: "usage limit (five_hour) reached; waiting until 15:00 UTC,
+/// 2h13m", `wait` from `wall`.
+pub fn waiting(kind: &str, wait: Duration, wall: SystemTime) -> String {
+    let clock = timestamp::clock_utc(wall + wait, wall);
+    format!(
+        "usage limit ({kind}) reached; waiting until {clock}, {}",
+        wait_text(wait)
+    )
+}
+
+/// Why a wait `wait` from `wall` is not waited: it would pass `--max-wait`.
+pub fn too_long(kind: &str, wait: Duration, wall: SystemTime, max_wait: Duration) -> String {
+    let clock = timestamp::clock_utc(wall + wait, wall);
+    format!(
+        "the {kind} usage limit is reached until {clock}, {} from now, longer than --max-wait ({})",
+        wait_text(wait),
+        duration::format(max_wait)
+    )
+}
+
+/// "usage limit (five_hour) 93% used, resets 15:00 UTC; porch goes on": an `allowed_warning`,
+/// which changes nothing.
+pub fn warning(window: &UsageWindow) -> String {
+    let mut text = format!("usage limit ({})", window.kind);
+    if let Some(used) = window.utilization {
+        text.push_str(&format!(" {:.0}% used", used * 100.0));
+    }
+    if let Some(at) = window.resets_at {
+        let at = UNIX_EPOCH + Duration::from_secs(at);
+        let now = SystemTime::now();
+        text.push_str(&format!(", resets {}", timestamp::clock_utc(at, now)));
+    }
+    text + "; porch goes on"
+}
+
+/// A wait as a `[porch]` line says it: whole seconds, whole minutes from an hour on.
+fn wait_text(wait: Duration) -> String {
+    let secs = wait.as_secs();
+    let shown = if secs >= 3600 { secs - secs % 60 } else { secs };
+    duration::format(Duration::from_secs(shown.max(1)))
 }
 
 /// A reset the CLI gave that is later than the one porch waited for.
@@ -462,6 +505,24 @@ mod tests {
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].resets_at, None);
         assert_eq!(records[0].waited_ms, 90_000);
+    }
+
+    #[test]
+    fn the_lines_say_until_when_in_utc_and_how_long() {
+        let wall = wall(Duration::ZERO);
+        assert_eq!(
+            waiting("five_hour", 2 * HOUR + 13 * 60 * SECOND + 59 * SECOND, wall),
+            "usage limit (five_hour) reached; waiting until 21:35 UTC, 2h13m"
+        );
+        assert_eq!(
+            waiting("five_hour", SECOND / 2, wall),
+            "usage limit (five_hour) reached; waiting until 19:21 UTC, 1s"
+        );
+        assert_eq!(
+            too_long("seven_day", 62 * HOUR + 30 * SECOND, wall, 6 * HOUR),
+            "the seven_day usage limit is reached until 2026-11-28 09:21 UTC, 62h from now, \
+             longer than --max-wait (6h)"
+        );
     }
 
     #[test]

@@ -216,6 +216,8 @@ pub struct PlanArgs {
     pub timeout: Duration,
     /// `--max-cost-usd`: what the planning sessions may spend together; none: no limit.
     pub max_cost_usd: Option<f64>,
+    /// `--max-wait`: the longest porch waits for a usage window that refused the session.
+    pub max_wait: Duration,
     /// `--claude`, else `PORCH_CLAUDE`; `claude` on PATH is looked at later, not here.
     pub claude: Option<Sourced<OsString>>,
 }

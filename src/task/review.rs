@@ -28,6 +28,8 @@ use crate::results::TaskResult;
 use crate::results::Verdict;
 use crate::task::Task;
 use crate::task::plan;
+use crate::task::usage_window;
+use crate::task::usage_window::NoReviewer;
 use crate::task::verdict;
 
 /// The most of the diff the reviewer is sent; it reads the files for the rest.
@@ -88,15 +90,16 @@ pub fn review_work(task: &Task, result: &mut TaskResult) {
     let args = arguments(settings, &task.plan.task, task.ctx.budget.left());
     task.note(Tone::Dim, "review: a reviewer reads the work");
     log_line(task, "[porch] review");
-    let session = match session::run(&launch(task, &args, &prompt)) {
+    let session = match reviewer_session(task, &args, &prompt, result) {
         Ok(session) => session,
-        Err(StartFailure::Interrupted(signal)) => {
+        Err(Unreviewed::Interrupted(signal)) => {
             return interrupted(result, signal);
         }
-        Err(failure) => {
+        Err(Unreviewed::NotStarted(failure)) => {
             review.error = Some(format!("the reviewer did not start: {failure}"));
             return conclude(task, result, review);
         }
+        Err(Unreviewed::NotWaited(reason)) => return not_waited(task, result, review, &reason),
     };
     let ended_by_porch = read_session(&session, &mut review);
     add_cost(task, result, review.cost_usd);
@@ -108,6 +111,70 @@ pub fn review_work(task: &Task, result: &mut TaskResult) {
         }
         None => conclude(task, result, review),
     }
+}
+
+/// Why there is no reviewer's session to read.
+enum Unreviewed {
+    Interrupted(i32),
+    NotStarted(StartFailure),
+    /// porch stopped waiting for a usage window (`--max-wait`): the reason.
+    NotWaited(String),
+}
+
+/// The reviewer's session, started once no usage window holds every start, and started again
+/// after the reset of each window that refused it (without spending `--retries`: it did not
+/// fail); a refused session's cost is the task's all the same.
+fn reviewer_session(
+    task: &Task,
+    args: &[String],
+    prompt: &str,
+    result: &mut TaskResult,
+) -> Result<Session, Unreviewed> {
+    let mut refused = false;
+    loop {
+        match usage_window::clear_for_reviewer(task, refused) {
+            Ok(()) => {}
+            Err(NoReviewer::GaveUp(reason)) => return Err(Unreviewed::NotWaited(reason)),
+            Err(NoReviewer::Signalled(signal)) => return Err(Unreviewed::Interrupted(signal)),
+        }
+        let session = match session::run(&launch(task, args, prompt)) {
+            Ok(session) => session,
+            Err(StartFailure::Interrupted(signal)) => return Err(Unreviewed::Interrupted(signal)),
+            Err(failure) => return Err(Unreviewed::NotStarted(failure)),
+        };
+        let window = (session.log.usage_refusal()).filter(|_| session.stopped.is_none());
+        let Some(window) = window else {
+            return Ok(session);
+        };
+        add_cost(
+            task,
+            result,
+            session.log.result.as_ref().and_then(|r| r.total_cost_usd),
+        );
+        log_line(
+            task,
+            &format!("[porch] review refused by the {} usage limit", window.kind),
+        );
+        refused = true;
+    }
+}
+
+/// porch stopped waiting for a usage window before a reviewer answered: the work is committed
+/// and its check passed, but nobody reviewed it. A required review leaves the task skipped, as
+/// porch leaves a session it stopped waiting for; one not required, a warning. Either way the
+/// review has no verdict, so `porch merge` and `porch pr` leave the branch alone.
+fn not_waited(task: &Task, result: &mut TaskResult, mut review: Review, reason: &str) {
+    review.error = Some(format!("not reviewed: {reason}"));
+    for text in review_lines(&review) {
+        say(task, &text);
+    }
+    if review.required {
+        result.status = Status::Skipped;
+        result.error = Some(format!("not reviewed: {reason}; the work is committed"));
+    } else {
+        (result.warnings).push(format!("not reviewed: {reason} (review not required)"));
+    }
+    result.review = Some(review);
 }
 
 fn launch<'a>(task: &'a Task, args: &'a [String], prompt: &'a str) -> Launch<'a> {
@@ -130,7 +197,7 @@ fn launch<'a>(task: &'a Task, args: &'a [String], prompt: &'a str) -> Launch<'a>
         printer: &task.ctx.printer,
         api_reports: Some(task.ctx.slots.api_reports()),
         usage_reports: Some(task.ctx.slots.usage_reports()),
-        // A reviewer is never held back for a slot: its task holds one already.
+        // A reviewer is never shed for a rate limit: its task holds a slot already.
         stop_unanswered: None,
         restarted: false,
     }

@@ -1,8 +1,9 @@
 //! Between task threads and the scheduler, once a task runs: a task that must start its
 //! session again (a retry, or a session porch stopped for a rate limit) asks for a slot and
 //! waits until the scheduler grants one under the current concurrency limit; sessions report
-//! what they learn about the API and the usage windows; the scheduler asks a session to stop,
-//! or refuses every slot once no session may start any more; a task tells the base it decided
+//! what they learn about the API and the usage windows; the scheduler says how long a usage
+//! window holds every start, asks a session to stop, or refuses every slot once no session may
+//! start any more; a task tells the base it decided
 //! on, and waits until the results hold it.
 
 use std::sync::Mutex;
@@ -45,6 +46,8 @@ pub struct Slots {
     usage_reports: Sender<UsageReport>,
     /// Why no session starts again in this run, once that is so.
     refusal: Mutex<Option<String>>,
+    /// Until when a usage window holds every start, as the scheduler last said.
+    held_until: Mutex<Option<Instant>>,
     bases: Sender<BaseReport>,
 }
 
@@ -73,6 +76,7 @@ impl Slots {
             api_reports,
             usage_reports,
             refusal: Mutex::new(None),
+            held_until: Mutex::new(None),
             bases,
         };
         let inbox = Inbox {
@@ -119,6 +123,18 @@ impl Slots {
     /// Why no session starts again, once `refuse_all` said so.
     pub fn refusal(&self) -> Option<String> {
         (self.refusal.lock().unwrap_or_else(|p| p.into_inner())).clone()
+    }
+
+    /// The scheduler holds every start until `until` (`None`: no longer) for a usage window:
+    /// a session a task starts without asking for a slot (a reviewer) waits for one meanwhile.
+    pub fn hold(&self, until: Option<Instant>) {
+        *self.held_until.lock().unwrap_or_else(|p| p.into_inner()) = until;
+    }
+
+    /// A usage window holds every start at `now`.
+    pub fn is_held(&self, now: Instant) -> bool {
+        let held_until = self.held_until.lock().unwrap_or_else(|p| p.into_inner());
+        held_until.is_some_and(|until| now < until)
     }
 
     /// The scheduler lets `task` start its session again.

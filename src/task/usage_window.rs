@@ -1,7 +1,8 @@
 //! A session a subscription's usage window refused: the task waits for a slot, which the
 //! scheduler grants after the window's reset, and starts its session again without spending a
 //! retry. When porch gives up waiting (`--max-wait`) or is signalled meanwhile, the task ends,
-//! skipped or interrupted, with what its session wrote kept like any task's.
+//! skipped or interrupted, with what its session wrote kept like any task's. A reviewer waits
+//! the same way, before it starts while a window holds every start, and after one refused it.
 
 use std::time::Instant;
 
@@ -72,6 +73,37 @@ pub(super) fn after_refusal(
     outcome.status = status;
     outcome.error = Some(error);
     AfterRefusal::End(Box::new(outcome))
+}
+
+/// Why a reviewer does not start.
+pub(super) enum NoReviewer {
+    /// porch stopped waiting for a usage window (`--max-wait`): the reason.
+    GaveUp(String),
+    /// porch was signalled while the reviewer waited.
+    Signalled(i32),
+}
+
+/// Lets a reviewer start: at once, unless a usage window holds every start (another session
+/// was refused and porch waits for the reset) or `refused` (this task's reviewer was): then
+/// the task waits for a slot as a refused session does, which the scheduler grants after the
+/// reset. Once porch gave up waiting, no reviewer starts.
+pub(super) fn clear_for_reviewer(task: &Task, refused: bool) -> Result<(), NoReviewer> {
+    let slots = &task.ctx.slots;
+    let why_not = || match slots.refusal() {
+        Some(reason) => NoReviewer::GaveUp(reason),
+        None => NoReviewer::Signalled(shutdown::requested().unwrap_or(libc::SIGINT)),
+    };
+    if slots.refusal().is_some() {
+        return Err(why_not());
+    }
+    if !refused && !slots.is_held(Instant::now()) {
+        return Ok(());
+    }
+    if slots.wait_for_slot(task.index, Instant::now()) {
+        Ok(())
+    } else {
+        Err(why_not())
+    }
 }
 
 /// A session that ended for another reason and waited for a slot to start again, refused it

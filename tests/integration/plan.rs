@@ -613,3 +613,80 @@ fn the_printed_command_quotes_what_the_shell_would_split() {
     run.expect_code(0)
         .expect_stdout("  porch run 'my plans/tasks.json' repo\n");
 }
+
+/// A goal whose session meets the fixture's usage window in `window`: `setup` lines first.
+fn goal_through_window(window: &Path, setup: &str, allowed: u32, seconds: u32) -> String {
+    format!(
+        "Plan it\n{setup}@usage-warning five_hour 0.93\n@usage-window {} {allowed} {seconds}",
+        window.display()
+    )
+}
+
+#[test]
+fn a_session_a_usage_window_refused_is_asked_again_after_the_reset() {
+    let planning = Planning::new();
+    let window = planning.sandbox.path().join("window");
+    // Used up elsewhere for 2 s: the first session is refused, the one after the reset served.
+    let spent = format!("@usage-spent {} 2\n", window.display());
+    let goal = goal_through_window(&window, &spent, 1, 2);
+    let run = planning.porch(&[&goal, "repo"], &two_tasks()).run();
+    run.expect_code(0)
+        .expect_stdout("[porch] usage limit (five_hour) reached; waiting until ")
+        .expect_stdout("wrote tasks.json with 2 tasks");
+    // Both sessions were warned the window was nearly used up: one note.
+    let warnings = (run.stdout().lines())
+        .filter(|l| l.contains("usage limit (five_hour) 93% used, resets "))
+        .count();
+    assert_eq!(warnings, 1, "{run}");
+    assert_eq!(planning.sessions(), 2, "asked again once: {run}");
+    assert_eq!(planning.prompt(2), planning.prompt(1), "the same goal");
+    assert_eq!(
+        file_lines(&window.join("log")),
+        ["refused repo", "allowed repo"]
+    );
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(planning.tasks_file()).unwrap()).unwrap();
+    assert_eq!(written, two_tasks());
+    planning.assert_untouched(&run);
+}
+
+#[test]
+fn a_usage_window_resetting_after_max_wait_ends_the_plan_saying_when() {
+    let planning = Planning::new();
+    let window = planning.sandbox.path().join("window");
+    let goal = goal_through_window(&window, "", 0, 3600);
+    let run = planning
+        .porch(&[&goal, "repo", "--max-wait", "5s"], &two_tasks())
+        .run();
+    run.expect_code(1)
+        .expect_stderr(
+            "porch: the planning session was refused: the five_hour usage limit is reached until ",
+        )
+        .expect_stderr("longer than --max-wait (5s)")
+        .expect_stderr("nothing was written (the session cost $")
+        .expect_stderr("; run porch plan again after ")
+        .expect_stderr(" UTC, or now with --max-wait 1h");
+    assert_eq!(planning.sessions(), 1, "not asked again: {run}");
+    assert!(!planning.tasks_file().exists());
+    planning.assert_untouched(&run);
+}
+
+#[test]
+fn ctrl_c_while_the_plan_waits_for_a_usage_window_writes_nothing() {
+    let planning = Planning::new();
+    let _reaper = Reaper::new(&planning.sandbox);
+    let window = planning.sandbox.path().join("window");
+    // Longer than any test may run: only the signal ends the wait.
+    let goal = goal_through_window(&window, "", 0, 3600);
+    let mut porch = planning.porch(&[&goal, "repo"], &two_tasks()).spawn("plan");
+    wait_until("porch says it waits for the window", DEADLINE, || {
+        porch.stdout_text().contains("waiting until ")
+    });
+    porch.signal("INT");
+    let run = porch.wait();
+    run.expect_code(130)
+        .expect_stderr("planning interrupted; nothing was written");
+    assert_eq!(planning.sessions(), 1, "{run}");
+    assert!(!planning.tasks_file().exists());
+    planning.assert_untouched(&run);
+}

@@ -187,6 +187,20 @@ fn a_retry_waiting_when_porch_stops_waiting_for_the_window_is_skipped_not_interr
     );
 }
 
+/// `porch run` of `tasks` with `args` and `--events`, once it says it waits for a window.
+fn waiting_for_the_window(sandbox: &Sandbox, tasks: &Value, args: &[&str]) -> Spawned {
+    let file = sandbox.tasks_json(&json!({ "tasks": tasks }));
+    let porch = sandbox
+        .porch_run_tasks(&file)
+        .args(args)
+        .arg("--events")
+        .spawn("run");
+    wait_until("porch says it waits for the window", DEADLINE, || {
+        porch.stdout_text().contains(r#""event":"usage_limit""#)
+    });
+    porch
+}
+
 #[test]
 fn sigint_during_the_wait_ends_the_run_as_any_interruption_does() {
     let sandbox = Sandbox::new();
@@ -194,14 +208,7 @@ fn sigint_during_the_wait_ends_the_run_as_any_interruption_does() {
     let window = sandbox.path().join("window");
     // Longer than any test may run: only the signal ends the wait.
     let tasks = tasks_through(&window, &["a", "b"], 0, 3600);
-    let file = sandbox.tasks_json(&json!({ "tasks": tasks }));
-    let mut porch = sandbox
-        .porch_run_tasks(&file)
-        .args(["-j", "1", "--events"])
-        .spawn("run");
-    wait_until("porch says it waits for the window", DEADLINE, || {
-        porch.stdout_text().contains(r#""event":"usage_limit""#)
-    });
+    let mut porch = waiting_for_the_window(&sandbox, &json!(tasks), &["-j", "1"]);
     porch.signal("INT");
     let run = porch.wait();
     run.expect_code(130);
@@ -246,4 +253,165 @@ fn a_window_nearly_used_up_is_said_once_and_changes_nothing() {
     let results = sandbox.results();
     assert_eq!(statuses(&results), ["succeeded", "succeeded"]);
     assert_eq!(array(&results["usage_limit_waits"]).len(), 0);
+}
+
+/// A task that writes a file and whose reviewer meets the fixture's window in `dir` (`allowed`
+/// sessions, then used up for `seconds`) before it approves.
+fn reviewed_through(dir: &Path, allowed: u32, seconds: u32, required: bool) -> Value {
+    let approve = json!({"verdict": "approve", "summary": "fine", "comments": []});
+    json!({
+        "name": "a",
+        "prompt": "@write a.txt done",
+        "review": {
+            "prompt": format!(
+                "@usage-window {} {allowed} {seconds}\n@structured-output {approve}",
+                dir.display()
+            ),
+            "required": required
+        }
+    })
+}
+
+#[test]
+fn a_reviewer_refused_by_a_window_reviews_again_after_the_reset() {
+    let sandbox = Sandbox::new();
+    let window = sandbox.path().join("window");
+    // Used up elsewhere for 2 s: the first reviewer is refused, the one after the reset served.
+    let mut tasks = json!([reviewed_through(&window, 1, 2, true)]);
+    let prompt = tasks[0]["review"]["prompt"].as_str().unwrap().to_string();
+    tasks[0]["review"]["prompt"] = json!(format!("@usage-spent {} 2\n{prompt}", window.display()));
+    let run = sandbox.run_tasks_json(&tasks, &["--retries", "0"]);
+    run.expect_code(0);
+    run.expect_stdout("[porch] usage limit (five_hour) reached; waiting until ");
+    run.expect_stdout("[review] approved: fine");
+    let results = sandbox.results();
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "succeeded", "{a:#}\n{run}");
+    assert_eq!(a["review"]["verdict"], "approve", "{a:#}");
+    assert_eq!(
+        array(&a["attempts"]).len(),
+        1,
+        "the task's session ran once: {a:#}"
+    );
+    assert_eq!(
+        file_lines(&window.join("log")),
+        ["refused a", "allowed a"],
+        "refused, then reviewed again"
+    );
+    let waits = array(&results["usage_limit_waits"]);
+    assert_eq!(waits.len(), 1, "{results:#}");
+    assert_eq!(waits[0]["type"], "five_hour");
+}
+
+#[test]
+fn a_reviewer_past_max_wait_leaves_the_work_committed_and_unreviewed() {
+    for required in [true, false] {
+        let sandbox = Sandbox::new();
+        let window = sandbox.path().join("window");
+        // Used up for an hour: porch may wait 5 s.
+        let tasks = json!([reviewed_through(&window, 0, 3600, required)]);
+        let run = sandbox.run_tasks_json(&tasks, &["--max-wait", "5s"]);
+        run.expect_stdout("longer than --max-wait (5s): starting no more sessions");
+        run.expect_stdout("[review] no verdict: not reviewed: the five_hour usage limit");
+        let results = sandbox.results();
+        let a = task(&results, "a");
+        assert_eq!(a["review"]["verdict"], Value::Null, "{a:#}");
+        let review_error = a["review"]["error"].as_str().unwrap();
+        assert!(
+            review_error.starts_with("not reviewed: the five_hour usage limit is reached until "),
+            "{review_error}"
+        );
+        assert_eq!(sandbox.git(&["show", "task/a:a.txt"]), "done");
+        if required {
+            run.expect_code(1);
+            assert_eq!(a["status"], "skipped", "{a:#}\n{run}");
+            let error = a["error"].as_str().unwrap();
+            assert!(error.starts_with("not reviewed: the five_hour"), "{error}");
+            assert!(error.ends_with("; the work is committed"), "{error}");
+        } else {
+            run.expect_code(0);
+            assert_eq!(a["status"], "succeeded", "{a:#}\n{run}");
+            let warnings = array(&a["warnings"]);
+            assert!(
+                (warnings.iter()).any(|w| w.as_str().unwrap().ends_with("(review not required)")),
+                "{a:#}"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_reviewer_starts_while_porch_waits_for_a_window() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let window = sandbox.path().join("window");
+    let go = sandbox.path().join("go");
+    // `b` is refused by a window used up for 8 s; `a`'s session ends only once porch waits for
+    // it, and its reviewer, which would be refused too, must wait for the reset.
+    let tasks = json!([
+        {"name": "a", "prompt": format!("@wait-for {}\n@write a.txt done", go.display()),
+         "review": reviewed_through(&window, 2, 8, true)["review"]},
+        {"name": "b", "prompt": format!(
+            "@usage-spent {w} 8\n@usage-window {w} 2 8\n@write b.txt done",
+            w = window.display())},
+    ]);
+    let mut porch = waiting_for_the_window(&sandbox, &tasks, &["-j", "2"]);
+    std::fs::write(&go, "").unwrap();
+    let run = porch.wait();
+    run.expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(statuses(&results), ["succeeded", "succeeded"], "{run}");
+    assert_eq!(task(&results, "a")["review"]["verdict"], "approve");
+    let log = file_lines(&window.join("log"));
+    assert_eq!(
+        log.first().map(String::as_str),
+        Some("refused b"),
+        "{log:?}"
+    );
+    assert!(
+        !log.contains(&"refused a".to_string()),
+        "a's reviewer started while porch waited: {log:?}"
+    );
+}
+
+#[test]
+fn a_reviewers_window_nearly_used_up_is_said_once() {
+    let sandbox = Sandbox::new();
+    let approve = json!({"verdict": "approve", "summary": "fine", "comments": []});
+    let reviewed = |name: &str| {
+        json!({"name": name, "prompt": format!("@write {name}.txt done"), "review": {
+            "prompt": format!("@usage-warning seven_day 0.91\n@structured-output {approve}")}})
+    };
+    let run = sandbox.run_tasks_json(&json!([reviewed("a"), reviewed("b")]), &["-j", "2"]);
+    run.expect_code(0);
+    let notes = (run.stdout().lines())
+        .filter(|l| l.contains("[porch] usage limit (seven_day) 91% used, resets "))
+        .count();
+    assert_eq!(notes, 1, "{run}");
+    assert_eq!(
+        statuses(&sandbox.results()),
+        ["succeeded", "succeeded"],
+        "{run}"
+    );
+}
+
+#[test]
+fn sigint_while_a_reviewer_waits_for_the_window_keeps_the_work_committed() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let window = sandbox.path().join("window");
+    // Longer than any test may run: only the signal ends the wait.
+    let tasks = json!([reviewed_through(&window, 0, 3600, true)]);
+    let mut porch = waiting_for_the_window(&sandbox, &tasks, &[]);
+    porch.signal("INT");
+    let run = porch.wait();
+    run.expect_code(130);
+    let results = sandbox.results();
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "interrupted", "{a:#}\n{run}");
+    let error = a["error"].as_str().unwrap();
+    assert!(error.contains("SIGINT"), "{error}");
+    assert!(error.ends_with("the work is committed"), "{error}");
+    assert_eq!(sandbox.git(&["show", "task/a:a.txt"]), "done");
+    assert_eq!(file_lines(&window.join("log")), ["refused a"]);
 }
