@@ -332,6 +332,8 @@ pub struct Review {
     pub required: bool,
     /// Why there is no verdict: the reviewer failed, or its answer was refused.
     pub error: Option<String>,
+    /// Why no reviewer was started, the review being no failure: the branch changes nothing.
+    pub skipped: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -355,11 +357,13 @@ impl Review {
         self.verdict == Some(Verdict::Approve)
     }
 
-    /// The summary table's cell: `approved`, `changes` (requested), `failed`.
+    /// The summary table's cell: `approved`, `changes` (requested), `skipped` (nothing to
+    /// review), `failed`.
     pub fn cell(&self) -> &'static str {
         match self.verdict {
             Some(Verdict::Approve) => "approved",
             Some(Verdict::RequestChanges) => "changes",
+            None if self.error.is_none() && self.skipped.is_some() => "skipped",
             None => "failed",
         }
     }
@@ -367,7 +371,8 @@ impl Review {
 
 /// What `porch merge` and `porch pr` take of a run with reviews: a task the reviewer approved,
 /// or one without a review. A verdict of `request_changes` that was not `required` leaves the
-/// task succeeded, but not approved.
+/// task succeeded, but not approved; so does a review skipped for a branch that changes
+/// nothing, which has nothing to merge, and of rivals never wins over an approved one.
 pub fn approved_or_unreviewed(task: &TaskResult) -> bool {
     task.review.as_ref().is_none_or(Review::approved)
 }

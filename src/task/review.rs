@@ -33,6 +33,9 @@ use crate::task::verdict;
 /// The most of the diff the reviewer is sent; it reads the files for the rest.
 const DIFF_LIMIT: usize = 100 * 1024;
 
+/// Why no reviewer started for a task whose branch holds no change against its base.
+const NOTHING_CHANGED: &str = "the branch changes nothing";
+
 /// The object the reviewer answers with (`--json-schema`).
 pub fn schema() -> Value {
     json!({
@@ -72,12 +75,8 @@ pub fn review_work(task: &Task, result: &mut TaskResult) {
         required: settings.required,
         ..Review::default()
     };
-    if task.ctx.budget.is_spent() {
-        review.error = Some("not reviewed: the run's budget is spent (--max-cost-usd)".into());
-        return conclude(task, result, review);
-    }
-    let prompt = match reviewer_prompt(task) {
-        Ok(prompt) => prompt,
+    let diff = match git::patch(&task.plan.worktree, &task.base.commit, &task.plan.branch) {
+        Ok(diff) => diff,
         Err(err) => {
             review.error = Some(format!(
                 "not reviewed: could not read the branch's diff: {err}"
@@ -85,6 +84,16 @@ pub fn review_work(task: &Task, result: &mut TaskResult) {
             return conclude(task, result, review);
         }
     };
+    // No reviewer is paid to judge a branch that changes nothing.
+    if diff.is_empty() {
+        review.skipped = Some(NOTHING_CHANGED.to_string());
+        return conclude(task, result, review);
+    }
+    if task.ctx.budget.is_spent() {
+        review.error = Some("not reviewed: the run's budget is spent (--max-cost-usd)".into());
+        return conclude(task, result, review);
+    }
+    let prompt = reviewer_prompt(task, &diff);
     let args = arguments(settings, &task.plan.task, task.ctx.budget.left());
     task.note(Tone::Dim, "review: a reviewer reads the work");
     log_line(task, "[porch] review");
@@ -240,10 +249,11 @@ fn conclude(task: &Task, result: &mut TaskResult, review: Review) {
 
 /// The `[review]` lines: the verdict and summary, then each comment.
 fn review_lines(review: &Review) -> Vec<String> {
-    let head = match (&review.verdict, &review.error) {
-        (Some(Verdict::Approve), _) => format!("approved: {}", review.summary),
-        (Some(Verdict::RequestChanges), _) => format!("changes requested: {}", review.summary),
-        (None, error) => format!("no verdict: {}", error.as_deref().unwrap_or("unknown")),
+    let head = match (&review.verdict, &review.error, &review.skipped) {
+        (Some(Verdict::Approve), ..) => format!("approved: {}", review.summary),
+        (Some(Verdict::RequestChanges), ..) => format!("changes requested: {}", review.summary),
+        (None, None, Some(why)) => format!("nothing to review: {why}"),
+        (None, error, _) => format!("no verdict: {}", error.as_deref().unwrap_or("unknown")),
     };
     let comments = review.comments.iter().map(|c| match c.line {
         Some(line) => format!("{}:{line}: {}", c.file, c.body),
@@ -276,21 +286,20 @@ fn log_line(task: &Task, line: &str) {
 /// What the reviewer is told: the task, the diff of its branch, the check, then the review's
 /// own prompt verbatim. What the task's author and the session wrote is quoted, each line
 /// after `> `, so that none of it reads as an instruction to the reviewer.
-fn reviewer_prompt(task: &Task) -> Result<String, git::GitError> {
+fn reviewer_prompt(task: &Task, diff: &[u8]) -> String {
     let plan = task.plan;
-    let diff = git::patch(&plan.worktree, &task.base.commit, &plan.branch)?;
     let task_prompt = (plan.resume.as_ref()).map_or(&plan.task.prompt, |r| &r.task_prompt);
     let check = plan.task.check.as_deref().map(crate::util::quote::command);
     let own = plan.task.review.as_ref().and_then(|r| r.prompt.as_deref());
-    Ok(prompt_text(
+    prompt_text(
         &Subject {
             branch: &plan.branch,
             task_prompt,
-            diff: &diff,
+            diff,
             check: check.as_deref(),
         },
         own,
-    ))
+    )
 }
 
 /// The work a reviewer judges.
@@ -655,6 +664,18 @@ mod tests {
         assert_eq!(
             review_lines(&failed),
             ["no verdict: the reviewer failed: boom"]
+        );
+        let skipped = Review {
+            skipped: Some(NOTHING_CHANGED.into()),
+            ..Review::default()
+        };
+        assert_eq!(
+            review_lines(&skipped),
+            ["nothing to review: the branch changes nothing"]
+        );
+        assert_eq!(
+            (skipped.cell(), failed.cell(), review.cell()),
+            ("skipped", "failed", "changes")
         );
     }
 }

@@ -209,6 +209,61 @@ fn of_rivals_an_approved_attempt_wins_over_a_smaller_rejected_one() {
     assert_eq!(two["winner"], true, "{results:#}");
 }
 
+/// A session that changed nothing leaves nothing to review: no reviewer starts (nor is paid),
+/// the task keeps its status, and of rivals the empty one never wins over an approved one.
+#[test]
+fn no_reviewer_starts_when_the_branch_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let records = sandbox.path().join("records");
+    std::fs::create_dir_all(&records).unwrap();
+    let nothing_or_forty = "@bash if [ \"$PORCH_TASK\" = fix-2 ]; then seq 1 40 > f.txt; fi";
+    let tasks = sandbox.tasks_json(&json!({
+        "defaults": {"review": {"prompt": answering(&verdict("approve", "fine"), "")}},
+        "tasks": [
+            {"name": "idle", "prompt": "@say nothing to do", "check": ["true"]},
+            {"name": "fix", "repeat": 2, "prompt": nothing_or_forty}
+        ]
+    }));
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .record_agent_runs(&records)
+        .run();
+    run.expect_code(0)
+        .expect_stdout("idle  │ [review] nothing to review: the branch changes nothing");
+    let started = |worktree: &str| {
+        (1..)
+            .take_while(|n| records.join(format!("{worktree}.{n}.argv")).exists())
+            .count()
+    };
+    assert_eq!(started("idle"), 1, "the task's session alone: {run}");
+    assert_eq!(started("fix-1"), 1, "the task's session alone: {run}");
+    assert_eq!(started("fix-2"), 2, "the session and its reviewer: {run}");
+    let results = sandbox.results();
+    let idle = task(&results, "idle");
+    assert_eq!(idle["status"], "succeeded", "a required review: {idle:#}");
+    assert_eq!(
+        idle["review"],
+        json!({"verdict": null, "summary": "", "comments": [], "cost_usd": null,
+            "session_id": null, "required": true, "error": null,
+            "skipped": "the branch changes nothing"}),
+        "{idle:#}"
+    );
+    run.expect_stdout("ok     skipped  idle");
+    let (one, two) = (task(&results, "fix-1"), task(&results, "fix-2"));
+    assert_eq!(
+        one["review"]["skipped"], "the branch changes nothing",
+        "{one:#}"
+    );
+    assert_eq!(two["review"]["verdict"], "approve", "{two:#}");
+    assert_eq!(
+        (&one["winner"], &two["winner"]),
+        (&json!(false), &json!(true)),
+        "the approved rival wins over the empty one: {results:#}"
+    );
+    let status = after(&sandbox, &["status"]).run();
+    status.expect_code(0).expect_stdout("review skipped");
+}
+
 #[test]
 fn resume_after_requested_changes_continues_the_session_with_them_and_reviews_again() {
     let sandbox = Sandbox::new();
