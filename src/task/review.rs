@@ -100,7 +100,7 @@ pub fn review_work(task: &Task, result: &mut TaskResult) {
     let session = match session::run(&launch(task, &args, &prompt)) {
         Ok(session) => session,
         Err(StartFailure::Interrupted(signal)) => {
-            return interrupted(result, signal);
+            return interrupted(result, review, signal);
         }
         Err(failure) => {
             review.error = Some(format!("the reviewer did not start: {failure}"));
@@ -203,22 +203,31 @@ fn read_session(session: &Session, review: &mut Review) -> Option<(Status, Strin
     None
 }
 
-/// The reviewer's cost is the task's, and counts toward the run's budget.
+/// The reviewer's cost is the task's, and counts toward the run's budget. A task resumed for
+/// its review alone carries what an earlier run spent on it, which this run's budget did not.
 fn add_cost(task: &Task, result: &mut TaskResult, cost: Option<f64>) {
     let Some(cost) = cost else {
         return;
     };
     let total = result.cost_usd.unwrap_or(0.0) + cost;
     result.cost_usd = Some(total);
-    task.ctx.budget.record(task.index, total);
+    let earlier = (task.plan.resume.as_ref())
+        .and_then(|r| r.review_only.as_ref())
+        .and_then(|earlier| earlier.cost_usd)
+        .unwrap_or(0.0);
+    task.ctx.budget.record(task.index, total - earlier);
 }
 
-fn interrupted(result: &mut TaskResult, signal: i32) {
+/// Recorded with a review that has no verdict yet, so that `porch resume` runs the review
+/// alone again.
+fn interrupted(result: &mut TaskResult, mut review: Review, signal: i32) {
+    let why = format!("porch received {}", groups::describe_signal(signal));
+    review.error = Some(format!("not reviewed: {why} before the reviewer started"));
     result.status = Status::Interrupted;
     result.error = Some(format!(
-        "interrupted before the review: porch received {}; the work is committed",
-        groups::describe_signal(signal)
+        "interrupted before the review: {why}; the work is committed"
     ));
+    result.review = Some(review);
 }
 
 /// Shows and logs what the reviewer said, records it, and decides the task's status.

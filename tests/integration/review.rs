@@ -460,6 +460,83 @@ fn ctrl_c_during_the_review_interrupts_the_task_and_keeps_the_work() {
     assert_eq!(sandbox.git(&["show", "task/a:a.txt"]).trim(), "a");
 }
 
+/// Interrupted during its review (its session succeeded, its work committed and checked), a
+/// task is resumed by its review alone: the paid session is not started again, and the
+/// review's cost is added to what the task cost.
+#[test]
+fn resume_after_an_interrupted_review_only_reviews_again() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let records = sandbox.path().join("records");
+    std::fs::create_dir_all(&records).unwrap();
+    let pid_file = sandbox.path().join("reviewer.pid");
+    let go = sandbox.path().join("go");
+    let wait = format!(
+        "@pid {}\n@wait-for {}\n@cost 0.25\n",
+        pid_file.display(),
+        go.display()
+    );
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "a", "prompt": "@write a.txt hello\n@cost 0.5", "check": ["test", "-f", "a.txt"],
+        "review": {"prompt": answering(&verdict("approve", "good"), &wait)}
+    }]}));
+    let mut first = after(
+        &sandbox,
+        &["run", path_str(&tasks), "--permission-mode", "acceptEdits"],
+    );
+    first.agent(fixture_agent()).record_agent_runs(&records);
+    let mut running = first.spawn("run");
+    read_pid(&pid_file);
+    running.signal("INT");
+    running.wait().expect_code(130);
+    let earlier = latest_results(&sandbox).1;
+    let a = task(&earlier, "a");
+    assert_eq!(a["status"], "interrupted", "{a:#}");
+    let session = text(&a["session_id"]).to_string();
+
+    std::fs::write(&go, "").unwrap();
+    let mut resume = after(&sandbox, &["resume"]);
+    let resumed = resume
+        .agent(fixture_agent())
+        .record_agent_runs(&records)
+        .run();
+    resumed
+        .expect_code(0)
+        .expect_stdout("a │ [porch] resuming in worktree")
+        .expect_stdout("only its review runs again")
+        .expect_stdout("a │ [review] approved: good");
+    // Run 1 was the task's session, run 2 the interrupted reviewer, run 3 the new reviewer.
+    assert!(recorded_argv(&records, "a", 3).contains(&"--json-schema".to_string()));
+    assert!(
+        !records.join("a.4.argv").exists(),
+        "one session only, the reviewer's: {resumed}"
+    );
+    let results = latest_results(&sandbox).1;
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "succeeded", "{a:#}");
+    assert!(a["error"].is_null(), "{a:#}");
+    assert_eq!(a["review"]["verdict"], "approve", "{a:#}");
+    assert_eq!(
+        a["session_id"],
+        session.as_str(),
+        "the task's own session: {a:#}"
+    );
+    assert_eq!(a["check"]["exit_code"], 0, "{a:#}");
+    assert_eq!(
+        a["cost_usd"], 0.75,
+        "the session's and the reviewer's: {a:#}"
+    );
+    assert_eq!(
+        results["spent_usd"], 0.25,
+        "this run paid the reviewer: {results:#}"
+    );
+    assert_eq!(sandbox.git(&["show", "task/a:a.txt"]).trim(), "hello");
+    assert_eq!(
+        sandbox.git(&["rev-list", "--count", "main..task/a"]).trim(),
+        "1"
+    );
+}
+
 /// Every attempt succeeded but no reviewer approved: `porch merge` takes nothing, so neither
 /// the summary nor `porch status` offers it, and `porch merge` says why it has nothing to merge.
 #[test]
