@@ -494,6 +494,21 @@ fn resume_after_an_interrupted_review_only_reviews_again() {
     assert_eq!(a["status"], "interrupted", "{a:#}");
     let session = text(&a["session_id"]).to_string();
 
+    let mut preview = after(&sandbox, &["resume", "--dry-run", "--json"]);
+    let preview = preview.agent(fixture_agent()).run();
+    preview.expect_code(0);
+    let plan: Value = serde_json::from_str(&preview.stdout()).unwrap();
+    let planned = &plan["tasks"][0];
+    assert_eq!(planned["review_only"], true, "{plan:#}");
+    assert!(planned["continues_session"].is_null(), "{plan:#}");
+    after(&sandbox, &["resume", "--dry-run"])
+        .agent(fixture_agent())
+        .run()
+        .expect_code(0)
+        .expect_stdout(
+            "its review alone: its session succeeded, its work is committed and checked",
+        );
+
     std::fs::write(&go, "").unwrap();
     let mut resume = after(&sandbox, &["resume"]);
     let resumed = resume
