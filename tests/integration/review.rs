@@ -552,6 +552,32 @@ fn resume_after_an_interrupted_review_only_reviews_again() {
     );
 }
 
+/// A signal that comes as the reviewer ends: porch's word on it counts the task, whose
+/// reviewer ran when the signal came, as running, even when the task ends before porch's
+/// scheduler looks at its signals.
+#[test]
+fn a_signal_during_the_review_counts_the_task_as_running() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let porch_pid = sandbox.path().join("porch.pid");
+    let signal_porch = format!(
+        "@wait-for {pid}\n@bash kill -INT \"$(cat {pid})\"\n",
+        pid = porch_pid.display()
+    );
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "a", "prompt": "@write a.txt a",
+        "review": {"prompt": answering(&verdict("approve", "ok"), &signal_porch)}
+    }]}));
+    let mut porch = sandbox.porch_run_tasks(&tasks).spawn("run");
+    let written = sandbox.path().join("porch.pid.tmp");
+    std::fs::write(&written, porch.pid().to_string()).unwrap();
+    std::fs::rename(&written, &porch_pid).unwrap();
+    let run = porch.wait();
+    run.expect_code(130).expect_stderr(
+        "porch: received signal 2 (SIGINT): starting no more sessions, ending 1 running",
+    );
+}
+
 /// Every attempt succeeded but no reviewer approved: `porch merge` takes nothing, so neither
 /// the summary nor `porch status` offers it, and `porch merge` says why it has nothing to merge.
 #[test]
