@@ -23,6 +23,15 @@ fn text(value: &Value) -> &str {
     value.as_str().unwrap_or_default()
 }
 
+/// `porch resume ARGS` with the fixture agent recording its runs in `records`.
+fn resume_recording(sandbox: &Sandbox, records: &Path, args: &[&str]) -> Run {
+    let mut resume = after(sandbox, &[&["resume"], args].concat());
+    resume
+        .agent(fixture_agent())
+        .record_agent_runs(records)
+        .run()
+}
+
 #[test]
 fn an_approving_reviewer_reads_the_work_only_and_its_cost_is_the_tasks() {
     let sandbox = Sandbox::new();
@@ -291,11 +300,7 @@ fn resume_after_requested_changes_continues_the_session_with_them_and_reviews_ag
     assert!(!session.is_empty(), "{earlier:#}");
 
     std::fs::write(&answer, verdict("approve", "Now it is right").to_string()).unwrap();
-    let mut resume = after(&sandbox, &["resume", "--permission-mode", "acceptEdits"]);
-    let resumed = resume
-        .agent(fixture_agent())
-        .record_agent_runs(&records)
-        .run();
+    let resumed = resume_recording(&sandbox, &records, &["--permission-mode", "acceptEdits"]);
     resumed
         .expect_code(0)
         .expect_stdout("[review] approved: Now it is right");
@@ -510,11 +515,7 @@ fn resume_after_an_interrupted_review_only_reviews_again() {
         );
 
     std::fs::write(&go, "").unwrap();
-    let mut resume = after(&sandbox, &["resume"]);
-    let resumed = resume
-        .agent(fixture_agent())
-        .record_agent_runs(&records)
-        .run();
+    let resumed = resume_recording(&sandbox, &records, &[]);
     resumed
         .expect_code(0)
         .expect_stdout("a │ [porch] resuming in worktree")
