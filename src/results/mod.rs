@@ -510,6 +510,22 @@ impl TaskResult {
             && approved_or_unreviewed(self)
     }
 
+    /// The summary's and `porch status`'s word for the task's review: what the reviewer said
+    /// (`Review::cell`), `ended` when porch ended the task before it said anything (a signal,
+    /// the task's timeout: `porch resume` reviews again), `-` without a review.
+    pub fn review_cell(&self) -> &'static str {
+        match &self.review {
+            None => "-",
+            Some(review)
+                if review.verdict.is_none()
+                    && matches!(self.status, Status::Interrupted | Status::TimedOut) =>
+            {
+                "ended"
+            }
+            Some(review) => review.cell(),
+        }
+    }
+
     /// Whether the check ran and passed, failed (with its exit code, -1 without one), or there
     /// was none.
     pub fn check_outcome(&self) -> Option<Result<(), i64>> {

@@ -453,7 +453,8 @@ fn ctrl_c_during_the_review_interrupts_the_task_and_keeps_the_work() {
     let reviewer = read_pid(&pid_file);
     porch.signal("INT");
     let run = porch.wait();
-    run.expect_code(130);
+    // Ended by porch, not failed: `porch resume` reviews again.
+    run.expect_code(130).expect_stdout("INTERRUPTED ended");
     assert_gone(reviewer, "the reviewer");
     let results = sandbox.results();
     let a = task(&results, "a");
