@@ -271,6 +271,20 @@ fn no_reviewer_starts_when_the_branch_changes_nothing() {
     );
     let status = after(&sandbox, &["status"]).run();
     status.expect_code(0).expect_stdout("review skipped");
+
+    // A run whose only task changed nothing: no reviewer refused anything, there is nothing
+    // to merge.
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{"name": "still", "prompt": "@say no",
+        "review": {"prompt": answering(&verdict("approve", "fine"), "")}}]}));
+    sandbox.porch_run_tasks(&tasks).run().expect_code(0);
+    let merged = after(&sandbox, &["merge"]).run();
+    merged
+        .expect_code(2)
+        .expect_stderr("has no succeeded task to merge");
+    assert!(
+        !merged.stderr().contains("no reviewer approved"),
+        "{merged}"
+    );
 }
 
 #[test]
