@@ -98,8 +98,12 @@ struct Planned {
     /// The task's `review`: its reviewer's model and whether its verdict decides the task.
     review: Option<PlannedReview>,
     port: Option<u16>,
-    /// `porch resume`: the claude session it continues; null for a fresh one.
+    /// `porch resume`: the claude session it continues; null for a fresh one, and for a task
+    /// whose review alone runs again.
     continues_session: Option<String>,
+    /// `porch resume`: interrupted during its review, the task starts no session, only a
+    /// reviewer on its committed work.
+    review_only: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -184,7 +188,10 @@ fn planned(plan: &Plan, args: &RunArgs, task: &TaskPlan) -> Planned {
         port: (task.env.iter())
             .find(|(name, _)| name == "PORCH_PORT")
             .and_then(|(_, value)| value.parse().ok()),
-        continues_session: (task.resume.as_ref()).and_then(|r| r.session_id.clone()),
+        continues_session: (task.resume.as_ref())
+            .filter(|r| r.review_only.is_none())
+            .and_then(|r| r.session_id.clone()),
+        review_only: (task.resume.as_ref()).is_some_and(|r| r.review_only.is_some()),
     }
 }
 
@@ -353,6 +360,12 @@ fn task_facts(task: &Planned) -> Vec<(&'static str, String)> {
     }
     if let Some(session) = &task.continues_session {
         facts.push(("continues", format!("claude session {session}")));
+    }
+    if task.review_only {
+        facts.push((
+            "resumes",
+            "its review alone: its session succeeded, its work is committed and checked".into(),
+        ));
     }
     if let Some(review) = &task.review {
         let model = review.model.as_deref().unwrap_or("claude's default");

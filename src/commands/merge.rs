@@ -208,6 +208,8 @@ fn merge_candidates<'r>(
     };
     let unapproved: Vec<&str> = (tasks.iter())
         .filter(|t| t.succeeded() && !crate::results::approved_or_unreviewed(t))
+        // A review skipped for an empty branch refused nothing: there was nothing to merge.
+        .filter(|t| t.review.as_ref().is_none_or(|r| r.skipped.is_none()))
         .map(|t| t.name.as_str())
         .collect();
     if chosen.is_empty() && !unapproved.is_empty() {

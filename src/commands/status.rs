@@ -189,7 +189,7 @@ fn check_word(task: &StoredTask) -> String {
         Some(Err(_)) => "failed".to_string(),
     };
     match &task.review {
-        Some(review) => format!("{check}, review {}", review.cell()),
+        Some(_) => format!("{check}, review {}", task.review_cell()),
         None => check,
     }
 }
@@ -407,6 +407,21 @@ mod tests {
             (
                 r#"{"name":"a","review":{"verdict":"approve"}}"#,
                 "-, review approved",
+                "a",
+            ),
+            (
+                r#"{"name":"a","status":"interrupted","check":{"exit_code":0},"review":{"error":"the reviewer was ended"}}"#,
+                "passed, review ended",
+                "a",
+            ),
+            (
+                r#"{"name":"a","status":"failed","review":{"error":"the reviewer failed"}}"#,
+                "-, review failed",
+                "a",
+            ),
+            (
+                r#"{"name":"a","status":"succeeded","review":{"skipped":"the branch changes nothing"}}"#,
+                "-, review skipped",
                 "a",
             ),
         ] {

@@ -70,6 +70,11 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
                 .map_or(SIGNAL_POLL, |wait| wait.min(SIGNAL_POLL));
             crossbeam_channel::select! {
                 recv(finished_rx) -> finished => if let Ok(first) = finished {
+                    // A task the signal ended may end before the loop looks at signals: it
+                    // ran when the signal came, and is counted so.
+                    if let Some(signal) = shutdown::requested() {
+                        stop_starting(&mut scheduler, progress, signal);
+                    }
                     // Tasks that ended together are recorded in one write of the results.
                     for (index, result) in std::iter::once(first).chain(finished_rx.try_iter()) {
                         record_end(ctx, &mut scheduler, progress, index, result);

@@ -272,6 +272,7 @@ fn plan_task(
                 start_commit,
                 attempts_before: previous.attempts.len() as u32,
                 task_prompt,
+                review_only: interrupted_in_review(&previous).then(|| Box::new(previous.clone())),
             };
             (Some(resume), None)
         }
@@ -306,6 +307,17 @@ fn plan_task(
         carried,
         depends_on: Vec::new(),
     })
+}
+
+/// Whether porch was interrupted (a signal, the task's timeout) while the task's review ran:
+/// its session had succeeded, its work was committed and its check passed, as a review is
+/// only started then. The work needs its review, not another paid session.
+fn interrupted_in_review(previous: &TaskResult) -> bool {
+    matches!(previous.status, Status::Interrupted | Status::TimedOut)
+        && previous
+            .review
+            .as_ref()
+            .is_some_and(|r| r.verdict.is_none())
 }
 
 /// The commit a branch started from when the run that made it was killed before recording
@@ -536,6 +548,38 @@ fn no_tasks_hint(location: &Location, earlier: &StoredRun, choice: &RunChoice) -
 mod tests {
     use super::*;
     use crate::preflight::taskfile;
+    use crate::results::Review;
+
+    /// (status, the review recorded) → whether the review alone runs again.
+    #[test]
+    fn only_a_task_interrupted_during_its_review_is_resumed_by_its_review_alone() {
+        let pending = Some(Review {
+            error: Some("the reviewer was ended".into()),
+            ..Review::default()
+        });
+        let approved = Some(Review {
+            verdict: Some(Verdict::Approve),
+            ..Review::default()
+        });
+        let cases = [
+            (Status::Interrupted, pending.clone(), true),
+            (Status::TimedOut, pending.clone(), true),
+            (Status::Failed, pending, false),
+            (Status::Interrupted, None, false),
+            (Status::Interrupted, approved, false),
+        ];
+        for (status, review, expected) in cases {
+            let previous = TaskResult {
+                review: review.clone(),
+                ..TaskResult::new("a", status, "task/a", ("main", "c0"))
+            };
+            assert_eq!(
+                interrupted_in_review(&previous),
+                expected,
+                "{status} {review:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_result_finds_its_task_by_name_or_as_a_rival_of_its_group() {

@@ -332,6 +332,8 @@ pub struct Review {
     pub required: bool,
     /// Why there is no verdict: the reviewer failed, or its answer was refused.
     pub error: Option<String>,
+    /// Why no reviewer was started, the review being no failure: the branch changes nothing.
+    pub skipped: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -355,11 +357,13 @@ impl Review {
         self.verdict == Some(Verdict::Approve)
     }
 
-    /// The summary table's cell: `approved`, `changes` (requested), `failed`.
+    /// The summary table's cell: `approved`, `changes` (requested), `skipped` (nothing to
+    /// review), `failed`.
     pub fn cell(&self) -> &'static str {
         match self.verdict {
             Some(Verdict::Approve) => "approved",
             Some(Verdict::RequestChanges) => "changes",
+            None if self.error.is_none() && self.skipped.is_some() => "skipped",
             None => "failed",
         }
     }
@@ -367,7 +371,8 @@ impl Review {
 
 /// What `porch merge` and `porch pr` take of a run with reviews: a task the reviewer approved,
 /// or one without a review. A verdict of `request_changes` that was not `required` leaves the
-/// task succeeded, but not approved.
+/// task succeeded, but not approved; so does a review skipped for a branch that changes
+/// nothing, which has nothing to merge, and of rivals never wins over an approved one.
 pub fn approved_or_unreviewed(task: &TaskResult) -> bool {
     task.review.as_ref().is_none_or(Review::approved)
 }
@@ -503,6 +508,22 @@ impl TaskResult {
         self.succeeded()
             && (self.group.is_none() || self.winner == Some(true))
             && approved_or_unreviewed(self)
+    }
+
+    /// The summary's and `porch status`'s word for the task's review: what the reviewer said
+    /// (`Review::cell`), `ended` when porch ended the task before it said anything (a signal,
+    /// the task's timeout: `porch resume` reviews again), `-` without a review.
+    pub fn review_cell(&self) -> &'static str {
+        match &self.review {
+            None => "-",
+            Some(review)
+                if review.verdict.is_none()
+                    && matches!(self.status, Status::Interrupted | Status::TimedOut) =>
+            {
+                "ended"
+            }
+            Some(review) => review.cell(),
+        }
     }
 
     /// Whether the check ran and passed, failed (with its exit code, -1 without one), or there

@@ -641,7 +641,10 @@ fn review_section(review: &Review) -> String {
     let (verdict, text) = match review.verdict {
         Some(Verdict::Approve) => ("approved", review.summary.as_str()),
         Some(Verdict::RequestChanges) => ("changes requested", review.summary.as_str()),
-        None => ("no verdict", review.error.as_deref().unwrap_or("")),
+        None => match (&review.error, &review.skipped) {
+            (None, Some(why)) => ("nothing to review", why.as_str()),
+            (error, _) => ("no verdict", error.as_deref().unwrap_or("")),
+        },
     };
     let mut out = format!("<h3>Review</h3>\n<p>{verdict}: {}</p>\n", escape(text));
     if !review.comments.is_empty() {
@@ -773,6 +776,14 @@ mod tests {
             "{page}"
         );
         assert!(page.contains(":3: &lt;script&gt;"), "{page}");
+        let skipped = Review {
+            skipped: Some("the branch changes nothing".into()),
+            ..Review::default()
+        };
+        assert_eq!(
+            review_section(&skipped),
+            "<h3>Review</h3>\n<p>nothing to review: the branch changes nothing</p>\n"
+        );
         assert!(!page.contains("<script"), "no script element: {page}");
         assert_eq!(page.matches("</details>").count(), 2, "one close per task");
         assert!(

@@ -164,7 +164,7 @@ const REVIEWED_HEADER: [&str; 8] = [
 
 fn reviewed_row(task: &TaskResult) -> [String; 8] {
     let [status, name, time, turns, cost, files, branch] = row(task);
-    let review = task.review.as_ref().map_or("-", |r| r.cell());
+    let review = task.review_cell();
     [
         status,
         review.to_string(),

@@ -195,7 +195,8 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
             result.error = Some(error);
         }
     }
-    result.duration_ms = started.elapsed().as_millis() as u64;
+    // Added to: a task resumed for its review alone carries its earlier time.
+    result.duration_ms += started.elapsed().as_millis() as u64;
     result.ended_at = Some(timestamp::rfc3339(SystemTime::now()));
     hide_env_values(&plan.redactor, &mut result);
     result
@@ -282,13 +283,17 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
             "resuming in worktree {} on {}{}",
             plan.worktree.display(),
             plan.branch,
-            resume
-                .session_id
-                .as_deref()
-                .map_or(String::new(), |s| format!(", continuing session {s}"))
+            match (&resume.review_only, &resume.session_id) {
+                (Some(_), _) => REVIEW_ONLY.to_string(),
+                (None, Some(session)) => format!(", continuing session {session}"),
+                (None, None) => String::new(),
+            }
         ),
     };
     task.note(Tone::Dim, note);
+    if let Some(earlier) = plan.resume.as_ref().and_then(|r| r.review_only.as_deref()) {
+        return review_again(task, earlier, result);
+    }
 
     if !prepare_worktree(task, result) {
         // Signalled during the copy or setup: no session ran, nothing in the worktree is work.
@@ -310,6 +315,26 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
     if task.ctx.plan.settings.cleanup && result.worktree_kept && may_remove {
         remove_worktree(task, result);
     }
+}
+
+/// What a task interrupted during its review is told when it is resumed.
+const REVIEW_ONLY: &str = ": its session succeeded and its work is committed and checked; only \
+     its review runs again";
+
+/// A task interrupted during its review, resumed: its earlier result, its review made again on
+/// the committed work, then the push that follows a review. No session, setup or check runs.
+fn review_again(task: &Task, earlier: &TaskResult, result: &mut TaskResult) {
+    let _ = task.ctx.plan.state.start_log(&task.plan.log, false);
+    *result = TaskResult {
+        status: Status::Succeeded,
+        error: None,
+        review: None,
+        started_at: result.started_at.take(),
+        worktree_kept: true,
+        ..earlier.clone()
+    };
+    review::review_work(task, result);
+    push_branch(task, result);
 }
 
 /// Starts the task's log, copies what the task asks for into the worktree and runs its setup.

@@ -206,6 +206,9 @@ pub struct Resume {
     /// The task's prompt as the tasks file gives it: the session is sent a continuation, the
     /// reviewer is shown the task.
     pub task_prompt: String,
+    /// The earlier result of a task interrupted during its review (its session succeeded, its
+    /// work committed and checked): only the review runs again, on that result.
+    pub review_only: Option<Box<TaskResult>>,
 }
 
 #[derive(Debug)]

@@ -35,6 +35,9 @@ use crate::task::verdict;
 /// The most of the diff the reviewer is sent; it reads the files for the rest.
 const DIFF_LIMIT: usize = 100 * 1024;
 
+/// Why no reviewer started for a task whose branch holds no change against its base.
+const NOTHING_CHANGED: &str = "the branch changes nothing";
+
 /// The object the reviewer answers with (`--json-schema`).
 pub fn schema() -> Value {
     json!({
@@ -74,12 +77,8 @@ pub fn review_work(task: &Task, result: &mut TaskResult) {
         required: settings.required,
         ..Review::default()
     };
-    if task.ctx.budget.is_spent() {
-        review.error = Some("not reviewed: the run's budget is spent (--max-cost-usd)".into());
-        return conclude(task, result, review);
-    }
-    let prompt = match reviewer_prompt(task) {
-        Ok(prompt) => prompt,
+    let diff = match git::patch(&task.plan.worktree, &task.base.commit, &task.plan.branch) {
+        Ok(diff) => diff,
         Err(err) => {
             review.error = Some(format!(
                 "not reviewed: could not read the branch's diff: {err}"
@@ -87,13 +86,23 @@ pub fn review_work(task: &Task, result: &mut TaskResult) {
             return conclude(task, result, review);
         }
     };
+    // No reviewer is paid to judge a branch that changes nothing.
+    if diff.is_empty() {
+        review.skipped = Some(NOTHING_CHANGED.to_string());
+        return conclude(task, result, review);
+    }
+    if task.ctx.budget.is_spent() {
+        review.error = Some("not reviewed: the run's budget is spent (--max-cost-usd)".into());
+        return conclude(task, result, review);
+    }
+    let prompt = reviewer_prompt(task, &diff);
     let args = arguments(settings, &task.plan.task, task.ctx.budget.left());
     task.note(Tone::Dim, "review: a reviewer reads the work");
     log_line(task, "[porch] review");
     let session = match reviewer_session(task, &args, &prompt, result) {
         Ok(session) => session,
         Err(Unreviewed::Interrupted(signal)) => {
-            return interrupted(result, signal);
+            return interrupted(result, review, signal);
         }
         Err(Unreviewed::NotStarted(failure)) => {
             review.error = Some(format!("the reviewer did not start: {failure}"));
@@ -261,22 +270,31 @@ fn read_session(session: &Session, review: &mut Review) -> Option<(Status, Strin
     None
 }
 
-/// The reviewer's cost is the task's, and counts toward the run's budget.
+/// The reviewer's cost is the task's, and counts toward the run's budget. A task resumed for
+/// its review alone carries what an earlier run spent on it, which this run's budget did not.
 fn add_cost(task: &Task, result: &mut TaskResult, cost: Option<f64>) {
     let Some(cost) = cost else {
         return;
     };
     let total = result.cost_usd.unwrap_or(0.0) + cost;
     result.cost_usd = Some(total);
-    task.ctx.budget.record(task.index, total);
+    let earlier = (task.plan.resume.as_ref())
+        .and_then(|r| r.review_only.as_ref())
+        .and_then(|earlier| earlier.cost_usd)
+        .unwrap_or(0.0);
+    task.ctx.budget.record(task.index, total - earlier);
 }
 
-fn interrupted(result: &mut TaskResult, signal: i32) {
+/// Recorded with a review that has no verdict yet, so that `porch resume` runs the review
+/// alone again.
+fn interrupted(result: &mut TaskResult, mut review: Review, signal: i32) {
+    let why = format!("porch received {}", groups::describe_signal(signal));
+    review.error = Some(format!("not reviewed: {why} before the reviewer started"));
     result.status = Status::Interrupted;
     result.error = Some(format!(
-        "interrupted before the review: porch received {}; the work is committed",
-        groups::describe_signal(signal)
+        "interrupted before the review: {why}; the work is committed"
     ));
+    result.review = Some(review);
 }
 
 /// Shows and logs what the reviewer said, records it, and decides the task's status.
@@ -307,10 +325,11 @@ fn conclude(task: &Task, result: &mut TaskResult, review: Review) {
 
 /// The `[review]` lines: the verdict and summary, then each comment.
 fn review_lines(review: &Review) -> Vec<String> {
-    let head = match (&review.verdict, &review.error) {
-        (Some(Verdict::Approve), _) => format!("approved: {}", review.summary),
-        (Some(Verdict::RequestChanges), _) => format!("changes requested: {}", review.summary),
-        (None, error) => format!("no verdict: {}", error.as_deref().unwrap_or("unknown")),
+    let head = match (&review.verdict, &review.error, &review.skipped) {
+        (Some(Verdict::Approve), ..) => format!("approved: {}", review.summary),
+        (Some(Verdict::RequestChanges), ..) => format!("changes requested: {}", review.summary),
+        (None, None, Some(why)) => format!("nothing to review: {why}"),
+        (None, error, _) => format!("no verdict: {}", error.as_deref().unwrap_or("unknown")),
     };
     let comments = review.comments.iter().map(|c| match c.line {
         Some(line) => format!("{}:{line}: {}", c.file, c.body),
@@ -343,21 +362,20 @@ fn log_line(task: &Task, line: &str) {
 /// What the reviewer is told: the task, the diff of its branch, the check, then the review's
 /// own prompt verbatim. What the task's author and the session wrote is quoted, each line
 /// after `> `, so that none of it reads as an instruction to the reviewer.
-fn reviewer_prompt(task: &Task) -> Result<String, git::GitError> {
+fn reviewer_prompt(task: &Task, diff: &[u8]) -> String {
     let plan = task.plan;
-    let diff = git::patch(&plan.worktree, &task.base.commit, &plan.branch)?;
     let task_prompt = (plan.resume.as_ref()).map_or(&plan.task.prompt, |r| &r.task_prompt);
     let check = plan.task.check.as_deref().map(crate::util::quote::command);
     let own = plan.task.review.as_ref().and_then(|r| r.prompt.as_deref());
-    Ok(prompt_text(
+    prompt_text(
         &Subject {
             branch: &plan.branch,
             task_prompt,
-            diff: &diff,
+            diff,
             check: check.as_deref(),
         },
         own,
-    ))
+    )
 }
 
 /// The work a reviewer judges.
@@ -722,6 +740,18 @@ mod tests {
         assert_eq!(
             review_lines(&failed),
             ["no verdict: the reviewer failed: boom"]
+        );
+        let skipped = Review {
+            skipped: Some(NOTHING_CHANGED.into()),
+            ..Review::default()
+        };
+        assert_eq!(
+            review_lines(&skipped),
+            ["nothing to review: the branch changes nothing"]
+        );
+        assert_eq!(
+            (skipped.cell(), failed.cell(), review.cell()),
+            ("skipped", "failed", "changes")
         );
     }
 }

@@ -23,6 +23,15 @@ fn text(value: &Value) -> &str {
     value.as_str().unwrap_or_default()
 }
 
+/// `porch resume ARGS` with the fixture agent recording its runs in `records`.
+fn resume_recording(sandbox: &Sandbox, records: &Path, args: &[&str]) -> Run {
+    let mut resume = after(sandbox, &[&["resume"], args].concat());
+    resume
+        .agent(fixture_agent())
+        .record_agent_runs(records)
+        .run()
+}
+
 #[test]
 fn an_approving_reviewer_reads_the_work_only_and_its_cost_is_the_tasks() {
     let sandbox = Sandbox::new();
@@ -209,6 +218,75 @@ fn of_rivals_an_approved_attempt_wins_over_a_smaller_rejected_one() {
     assert_eq!(two["winner"], true, "{results:#}");
 }
 
+/// A session that changed nothing leaves nothing to review: no reviewer starts (nor is paid),
+/// the task keeps its status, and of rivals the empty one never wins over an approved one.
+#[test]
+fn no_reviewer_starts_when_the_branch_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let records = sandbox.path().join("records");
+    std::fs::create_dir_all(&records).unwrap();
+    let nothing_or_forty = "@bash if [ \"$PORCH_TASK\" = fix-2 ]; then seq 1 40 > f.txt; fi";
+    let tasks = sandbox.tasks_json(&json!({
+        "defaults": {"review": {"prompt": answering(&verdict("approve", "fine"), "")}},
+        "tasks": [
+            {"name": "idle", "prompt": "@say nothing to do", "check": ["true"]},
+            {"name": "fix", "repeat": 2, "prompt": nothing_or_forty}
+        ]
+    }));
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .record_agent_runs(&records)
+        .run();
+    run.expect_code(0)
+        .expect_stdout("idle  │ [review] nothing to review: the branch changes nothing");
+    let started = |worktree: &str| {
+        (1..)
+            .take_while(|n| records.join(format!("{worktree}.{n}.argv")).exists())
+            .count()
+    };
+    assert_eq!(started("idle"), 1, "the task's session alone: {run}");
+    assert_eq!(started("fix-1"), 1, "the task's session alone: {run}");
+    assert_eq!(started("fix-2"), 2, "the session and its reviewer: {run}");
+    let results = sandbox.results();
+    let idle = task(&results, "idle");
+    assert_eq!(idle["status"], "succeeded", "a required review: {idle:#}");
+    assert_eq!(
+        idle["review"],
+        json!({"verdict": null, "summary": "", "comments": [], "cost_usd": null,
+            "session_id": null, "required": true, "error": null,
+            "skipped": "the branch changes nothing"}),
+        "{idle:#}"
+    );
+    run.expect_stdout("ok     skipped  idle");
+    let (one, two) = (task(&results, "fix-1"), task(&results, "fix-2"));
+    assert_eq!(
+        one["review"]["skipped"], "the branch changes nothing",
+        "{one:#}"
+    );
+    assert_eq!(two["review"]["verdict"], "approve", "{two:#}");
+    assert_eq!(
+        (&one["winner"], &two["winner"]),
+        (&json!(false), &json!(true)),
+        "the approved rival wins over the empty one: {results:#}"
+    );
+    let status = after(&sandbox, &["status"]).run();
+    status.expect_code(0).expect_stdout("review skipped");
+
+    // A run whose only task changed nothing: no reviewer refused anything, there is nothing
+    // to merge.
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{"name": "still", "prompt": "@say no",
+        "review": {"prompt": answering(&verdict("approve", "fine"), "")}}]}));
+    sandbox.porch_run_tasks(&tasks).run().expect_code(0);
+    let merged = after(&sandbox, &["merge"]).run();
+    merged
+        .expect_code(2)
+        .expect_stderr("has no succeeded task to merge");
+    assert!(
+        !merged.stderr().contains("no reviewer approved"),
+        "{merged}"
+    );
+}
+
 #[test]
 fn resume_after_requested_changes_continues_the_session_with_them_and_reviews_again() {
     let sandbox = Sandbox::new();
@@ -236,11 +314,7 @@ fn resume_after_requested_changes_continues_the_session_with_them_and_reviews_ag
     assert!(!session.is_empty(), "{earlier:#}");
 
     std::fs::write(&answer, verdict("approve", "Now it is right").to_string()).unwrap();
-    let mut resume = after(&sandbox, &["resume", "--permission-mode", "acceptEdits"]);
-    let resumed = resume
-        .agent(fixture_agent())
-        .record_agent_runs(&records)
-        .run();
+    let resumed = resume_recording(&sandbox, &records, &["--permission-mode", "acceptEdits"]);
     resumed
         .expect_code(0)
         .expect_stdout("[review] approved: Now it is right");
@@ -393,7 +467,8 @@ fn ctrl_c_during_the_review_interrupts_the_task_and_keeps_the_work() {
     let reviewer = read_pid(&pid_file);
     porch.signal("INT");
     let run = porch.wait();
-    run.expect_code(130);
+    // Ended by porch, not failed: `porch resume` reviews again.
+    run.expect_code(130).expect_stdout("INTERRUPTED ended");
     assert_gone(reviewer, "the reviewer");
     let results = sandbox.results();
     let a = task(&results, "a");
@@ -403,6 +478,120 @@ fn ctrl_c_during_the_review_interrupts_the_task_and_keeps_the_work() {
         "{a:#}"
     );
     assert_eq!(sandbox.git(&["show", "task/a:a.txt"]).trim(), "a");
+}
+
+/// Interrupted during its review (its session succeeded, its work committed and checked), a
+/// task is resumed by its review alone: the paid session is not started again, and the
+/// review's cost is added to what the task cost.
+#[test]
+fn resume_after_an_interrupted_review_only_reviews_again() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let records = sandbox.path().join("records");
+    std::fs::create_dir_all(&records).unwrap();
+    let pid_file = sandbox.path().join("reviewer.pid");
+    let go = sandbox.path().join("go");
+    let wait = format!(
+        "@pid {}\n@wait-for {}\n@cost 0.25\n",
+        pid_file.display(),
+        go.display()
+    );
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "a", "prompt": "@write a.txt hello\n@cost 0.5", "check": ["test", "-f", "a.txt"],
+        "review": {"prompt": answering(&verdict("approve", "good"), &wait)}
+    }]}));
+    let mut first = after(
+        &sandbox,
+        &["run", path_str(&tasks), "--permission-mode", "acceptEdits"],
+    );
+    first.agent(fixture_agent()).record_agent_runs(&records);
+    let mut running = first.spawn("run");
+    read_pid(&pid_file);
+    running.signal("INT");
+    running.wait().expect_code(130);
+    let earlier = latest_results(&sandbox).1;
+    let a = task(&earlier, "a");
+    assert_eq!(a["status"], "interrupted", "{a:#}");
+    let session = text(&a["session_id"]).to_string();
+
+    let mut preview = after(&sandbox, &["resume", "--dry-run", "--json"]);
+    let preview = preview.agent(fixture_agent()).run();
+    preview.expect_code(0);
+    let plan: Value = serde_json::from_str(&preview.stdout()).unwrap();
+    let planned = &plan["tasks"][0];
+    assert_eq!(planned["review_only"], true, "{plan:#}");
+    assert!(planned["continues_session"].is_null(), "{plan:#}");
+    after(&sandbox, &["resume", "--dry-run"])
+        .agent(fixture_agent())
+        .run()
+        .expect_code(0)
+        .expect_stdout(
+            "its review alone: its session succeeded, its work is committed and checked",
+        );
+
+    std::fs::write(&go, "").unwrap();
+    let resumed = resume_recording(&sandbox, &records, &[]);
+    resumed
+        .expect_code(0)
+        .expect_stdout("a │ [porch] resuming in worktree")
+        .expect_stdout("only its review runs again")
+        .expect_stdout("a │ [review] approved: good");
+    // Run 1 was the task's session, run 2 the interrupted reviewer, run 3 the new reviewer.
+    assert!(recorded_argv(&records, "a", 3).contains(&"--json-schema".to_string()));
+    assert!(
+        !records.join("a.4.argv").exists(),
+        "one session only, the reviewer's: {resumed}"
+    );
+    let results = latest_results(&sandbox).1;
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "succeeded", "{a:#}");
+    assert!(a["error"].is_null(), "{a:#}");
+    assert_eq!(a["review"]["verdict"], "approve", "{a:#}");
+    assert_eq!(
+        a["session_id"],
+        session.as_str(),
+        "the task's own session: {a:#}"
+    );
+    assert_eq!(a["check"]["exit_code"], 0, "{a:#}");
+    assert_eq!(
+        a["cost_usd"], 0.75,
+        "the session's and the reviewer's: {a:#}"
+    );
+    assert_eq!(
+        results["spent_usd"], 0.25,
+        "this run paid the reviewer: {results:#}"
+    );
+    assert_eq!(sandbox.git(&["show", "task/a:a.txt"]).trim(), "hello");
+    assert_eq!(
+        sandbox.git(&["rev-list", "--count", "main..task/a"]).trim(),
+        "1"
+    );
+}
+
+/// A signal that comes as the reviewer ends: porch's word on it counts the task, whose
+/// reviewer ran when the signal came, as running, even when the task ends before porch's
+/// scheduler looks at its signals.
+#[test]
+fn a_signal_during_the_review_counts_the_task_as_running() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let porch_pid = sandbox.path().join("porch.pid");
+    let signal_porch = format!(
+        "@wait-for {pid}\n@bash kill -INT \"$(cat {pid})\"\n",
+        pid = porch_pid.display()
+    );
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "a", "prompt": "@write a.txt a",
+        "review": {"prompt": answering(&verdict("approve", "ok"), &signal_porch)}
+    }]}));
+    let mut porch = sandbox.porch_run_tasks(&tasks).spawn("run");
+    let written = sandbox.path().join("porch.pid.tmp");
+    std::fs::write(&written, porch.pid().to_string()).unwrap();
+    std::fs::rename(&written, &porch_pid).unwrap();
+    let run = porch.wait();
+    run.expect_code(130).expect_stderr(
+        "porch: received signal 2 (SIGINT): starting no more sessions, ending 1 running",
+    );
 }
 
 /// Every attempt succeeded but no reviewer approved: `porch merge` takes nothing, so neither
