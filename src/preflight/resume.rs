@@ -309,11 +309,15 @@ fn plan_task(
     })
 }
 
-/// Whether porch was interrupted (a signal, the task's timeout) while the task's review ran:
-/// its session had succeeded, its work was committed and its check passed, as a review is
-/// only started then. The work needs its review, not another paid session.
+/// Whether porch was interrupted (a signal, the task's timeout) while the task's review ran,
+/// or skipped it because a usage window outlasted `--max-wait` before a required review: its
+/// session had succeeded, its work was committed and its check passed, as a review is only
+/// started then. The work needs its review, not another paid session.
 fn interrupted_in_review(previous: &TaskResult) -> bool {
-    matches!(previous.status, Status::Interrupted | Status::TimedOut)
+    matches!(
+        previous.status,
+        Status::Interrupted | Status::TimedOut | Status::Skipped
+    )
         && previous
             .review
             .as_ref()
@@ -564,6 +568,8 @@ mod tests {
         let cases = [
             (Status::Interrupted, pending.clone(), true),
             (Status::TimedOut, pending.clone(), true),
+            (Status::Skipped, pending.clone(), true),
+            (Status::Skipped, None, false),
             (Status::Failed, pending, false),
             (Status::Interrupted, None, false),
             (Status::Interrupted, approved, false),

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::after::after;
 use crate::support::*;
 
 /// A prompt that passes the fixture's usage window in `dir` (K sessions, then used up for
@@ -328,6 +329,13 @@ fn a_reviewer_past_max_wait_leaves_the_work_committed_and_unreviewed() {
             let error = a["error"].as_str().unwrap();
             assert!(error.starts_with("not reviewed: the five_hour"), "{error}");
             assert!(error.ends_with("; the work is committed"), "{error}");
+            // The committed work needs its review, not another paid session.
+            let preview = after(&sandbox, &["resume", "--dry-run", "--json"])
+                .agent(fixture_agent())
+                .run();
+            preview.expect_code(0);
+            let plan: Value = serde_json::from_str(&preview.stdout()).unwrap();
+            assert_eq!(plan["tasks"][0]["review_only"], true, "{plan:#}");
         } else {
             run.expect_code(0);
             assert_eq!(a["status"], "succeeded", "{a:#}\n{run}");
