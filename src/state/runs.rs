@@ -219,7 +219,12 @@ impl Location {
         let run = read_run(&chosen.path)?;
         if unlocked_but_going_on(&run) {
             let holder = run_holder(&run.id);
-            return Err(Busy { id: run.id, holder }.into_error(hint));
+            let busy = Busy {
+                id: run.id,
+                holder,
+                unreadable: None,
+            };
+            return Err(busy.into_error(hint));
         }
         Ok((lock, run))
     }
