@@ -36,7 +36,7 @@ use crate::sys::atomic_file::{Destination, destination};
 use crate::sys::bounded_read;
 use crate::sys::writable;
 use crate::task::plan::{DEFAULT_REMOTE, Hooks, PullRequests, RunSettings};
-pub use crate::task::plan::{Plan, Resume, TaskPlan, TasksSource};
+pub use crate::task::plan::{Plan, TaskPlan, TasksSource};
 use existing::{Existing, Place};
 pub use resume::{Resumption, plan_resume, stored_task_file, stored_task_list};
 

@@ -6,23 +6,37 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{
-    Decided, Environment, Plan, Resume, RunEquipment, TaskPlan, TasksSource, decide_setting,
-    finish_plan, parse_tasks,
-};
 use crate::error::Error;
-use crate::git::{self, BRANCH_PREFIX, Repo};
-use crate::preflight::branch_template::{self, RunStamp};
+use crate::git;
+use crate::git::BRANCH_PREFIX;
+use crate::git::Repo;
+use crate::preflight::Decided;
+use crate::preflight::Environment;
+use crate::preflight::RunEquipment;
+use crate::preflight::branch_template;
+use crate::preflight::branch_template::RunStamp;
+use crate::preflight::decide_setting;
+use crate::preflight::finish_plan;
+use crate::preflight::options::ResumeArgs;
+use crate::preflight::options::RunArgs;
 use crate::preflight::options::Sourced;
-use crate::preflight::options::{ResumeArgs, RunArgs};
+use crate::preflight::parse_tasks;
 use crate::preflight::recorded::RecordedSettings;
 use crate::preflight::taskfile::TaskFile;
+use crate::results::Shard;
+use crate::results::Status;
+use crate::results::TaskResult;
 use crate::results::Verdict;
-use crate::results::{Shard, Status, TaskResult};
 use crate::state::StateDir;
 use crate::state::lock::run_holder;
-use crate::state::runs::{Location, RunChoice, StoredRun};
+use crate::state::runs::Location;
+use crate::state::runs::RunChoice;
+use crate::state::runs::StoredRun;
+use crate::task::plan::Plan;
+use crate::task::plan::Resume;
 use crate::task::plan::Task;
+use crate::task::plan::TaskPlan;
+use crate::task::plan::TasksSource;
 
 /// What `porch resume` makes of the run it is given.
 pub enum Resumption {
