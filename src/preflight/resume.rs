@@ -47,6 +47,9 @@ pub enum Resumption {
     Plan {
         plan: Box<Plan>,
         note: String,
+        /// The part of `note` that a dry run says too: where the repository moved from, the
+        /// recorded hooks the resume runs, a push porch did not keep.
+        remembered: String,
         args: Box<RunArgs>,
     },
 }
@@ -69,10 +72,9 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
         return Ok(Resumption::Nothing { id: earlier.id });
     }
     let (run_args, remembered) = remembered_settings(args, &location, &earlier)?;
+    let remembered = moved.unwrap_or_default() + &remembered.unwrap_or_default();
     let note = format!(
-        "{}{}porch: resuming run {}: {} ({} of {} tasks; the others are kept as they were)\n",
-        moved.unwrap_or_default(),
-        remembered.unwrap_or_default(),
+        "{remembered}porch: resuming run {}: {} ({} of {} tasks; the others are kept as they were)\n",
         earlier.id,
         unfinished.join(", "),
         unfinished.len(),
@@ -96,6 +98,7 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
     Ok(Resumption::Plan {
         plan: Box::new(plan),
         note,
+        remembered,
         args: Box::new(run_args),
     })
 }

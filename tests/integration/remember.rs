@@ -328,6 +328,20 @@ fn a_resume_says_which_recorded_hooks_it_runs() {
         &["--on-finish", &hook, "--on-task-finish", "true"],
     );
     std::fs::remove_file(&marker).unwrap();
+    // A dry run says it as the resume would, and runs nothing.
+    for shown in [
+        &["resume", "--dry-run"][..],
+        &["resume", "--dry-run", "--json"],
+    ] {
+        let preview = after(&sandbox, shown).run();
+        preview
+            .expect_code(0)
+            .expect_stderr(&format!("--on-finish 'touch {}'", marker.display()))
+            .expect_stderr("--on-task-finish true")
+            .expect_stderr("as run ");
+        assert!(!preview.stderr().contains("resuming run"), "{preview}");
+        assert!(!marker.exists(), "{preview}");
+    }
     let resumed = after(&sandbox, &["resume"]).run();
     resumed
         .expect_code(0)
@@ -335,6 +349,34 @@ fn a_resume_says_which_recorded_hooks_it_runs() {
         .expect_stderr("--on-task-finish true")
         .expect_stderr("as run ");
     assert!(marker.exists(), "{resumed}");
+}
+
+/// A run that pushed to a URL with a password recorded no push: its resume, and the resume's dry
+/// run, say to give `--push` again.
+#[test]
+fn a_resume_and_its_dry_run_say_the_push_porch_did_not_keep() {
+    let sandbox = Sandbox::new();
+    let id = one_failed_run(&sandbox, &[]);
+    // As `RecordedSettings::of` records a `--push` URL holding a password.
+    let path = settings_dir(&sandbox).join(format!("{id}.json"));
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    record["push"] = Value::Null;
+    record["push_withheld"] = Value::Bool(true);
+    std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+    let said = "give --push again to push this resume's branches";
+    for shown in [
+        &["resume", "--dry-run"][..],
+        &["resume", "--dry-run", "--json"],
+    ] {
+        after(&sandbox, shown)
+            .run()
+            .expect_code(0)
+            .expect_stderr(said);
+    }
+    after(&sandbox, &["resume"])
+        .run()
+        .expect_code(0)
+        .expect_stderr(said);
 }
 
 /// A record edited by hand to a value its flag would refuse is refused as the flag would be:
