@@ -231,8 +231,10 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         }),
         merge_check: decided.merge_check,
         hooks: Hooks {
-            on_finish: shell(&args.on_finish).or(decided.hooks.on_finish),
-            on_task_finish: shell(&args.on_task_finish).or(decided.hooks.on_task_finish),
+            on_finish: (shell(&args.on_finish).or(decided.hooks.on_finish))
+                .filter(|_| !args.no_on_finish),
+            on_task_finish: (shell(&args.on_task_finish).or(decided.hooks.on_task_finish))
+                .filter(|_| !args.no_on_task_finish),
         },
     })
 }

@@ -351,6 +351,35 @@ fn a_resume_says_which_recorded_hooks_it_runs() {
     assert!(marker.exists(), "{resumed}");
 }
 
+/// What the run was given and recorded stays for its resume unless a `--no-…` flag turns it
+/// off: a switch, a hook (the tasks file's too).
+#[test]
+fn a_resume_turns_off_a_recorded_switch_or_hook_with_its_no_flag() {
+    let sandbox = Sandbox::new();
+    let marker = sandbox.path().join("hook-ran");
+    let hook = format!("touch {}", marker.display());
+    one_failed_run(&sandbox, &["--on-finish", &hook, "--cleanup"]);
+    std::fs::remove_file(&marker).unwrap();
+    let kept = resume_preview(&sandbox, &[]);
+    assert_eq!(kept["cleanup"], true, "{kept}");
+    assert!(kept["on_finish"].is_array(), "{kept}");
+    let off = ["--no-on-finish", "--no-cleanup"];
+    let preview = resume_preview(&sandbox, &off);
+    assert_eq!(preview["cleanup"], false, "{preview}");
+    assert_eq!(preview["on_finish"], Value::Null, "{preview}");
+    let resumed = after(&sandbox, &["resume"]).args(off).run();
+    resumed.expect_code(0);
+    assert!(!resumed.stderr().contains("this resume runs"), "{resumed}");
+    assert!(!marker.exists(), "{resumed}");
+    let (_, results) = latest_results(&sandbox);
+    let worktree = results["tasks"][0]["worktree"].as_str().unwrap();
+    assert!(Path::new(worktree).is_dir(), "not cleaned up: {results}");
+    after(&sandbox, &["resume", "--cleanup", "--no-cleanup"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("--cleanup and --no-cleanup cannot be used together");
+}
+
 /// A run that pushed to a URL with a password recorded no push: its resume, and the resume's dry
 /// run, say to give `--push` again.
 #[test]
