@@ -73,6 +73,13 @@ pub enum Opt {
     Check,
     /// `porch merge --resolve`: a claude session resolves conflicts.
     Resolve,
+    /// `porch resume --no-cleanup`, and the others below: a recorded setting turned off.
+    NoCleanup,
+    NoKeepLeftovers,
+    NoPush,
+    NoPr,
+    NoOnFinish,
+    NoOnTaskFinish,
 }
 
 /// What a flag's value or a positional argument completes to.
@@ -317,6 +324,12 @@ pub const FLAGS: &[Flag] = &[
     ),
     valued(Opt::Check, "check", None, value("CMD", Completes::Nothing)),
     switch(Opt::Resolve, "resolve", None),
+    switch(Opt::NoCleanup, "no-cleanup", None),
+    switch(Opt::NoKeepLeftovers, "no-keep-leftovers", None),
+    switch(Opt::NoPush, "no-push", None),
+    switch(Opt::NoPr, "no-pr", None),
+    switch(Opt::NoOnFinish, "no-on-finish", None),
+    switch(Opt::NoOnTaskFinish, "no-on-task-finish", None),
 ];
 
 pub fn flag(opt: Opt) -> &'static Flag {

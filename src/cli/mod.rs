@@ -186,6 +186,7 @@ mod tests {
     use crate::preflight::branch_template::Template;
     use crate::preflight::options::ColorChoice;
     use crate::preflight::options::OutputMode;
+    use crate::preflight::options::Recordable;
     use crate::results::Shard;
     use std::time::Duration;
 
@@ -521,6 +522,55 @@ mod tests {
         ] {
             assert_eq!(choice(args).worktree_dir, wt, "{args:?}");
         }
+    }
+
+    #[test]
+    fn resume_turns_off_what_the_run_recorded_with_its_no_flags() {
+        let resume = |args: &[&str]| match parse(args.iter().copied()) {
+            Ok(Command::Resume(a)) => a,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        let plain = resume(&["resume"]);
+        assert!(plain.given.is_empty(), "{:?}", plain.given);
+        assert!(!plain.run.no_on_finish && !plain.run.no_on_task_finish);
+        let off = resume(&[
+            "resume",
+            "--no-cleanup",
+            "--no-keep-leftovers",
+            "--no-push",
+            "--no-pr",
+            "--no-on-finish",
+            "--no-on-task-finish",
+        ]);
+        for setting in [
+            Recordable::Cleanup,
+            Recordable::KeepLeftovers,
+            Recordable::Push,
+            Recordable::Pr,
+            Recordable::OnFinish,
+            Recordable::OnTaskFinish,
+        ] {
+            assert!(off.given.contains(&setting), "{setting:?}: {:?}", off.given);
+        }
+        let run = &off.run;
+        assert!(!run.settings.cleanup && !run.settings.keep_leftovers && !run.pr);
+        assert_eq!(run.settings.push, None);
+        assert!(run.no_on_finish && run.no_on_task_finish);
+        for (on, off) in [
+            ("--cleanup", "--no-cleanup"),
+            ("--pr", "--no-pr"),
+            ("--on-finish=x", "--no-on-finish"),
+            ("--push=origin", "--no-push"),
+        ] {
+            let err = usage_error(&["resume", on, off]);
+            let on = on.split('=').next().unwrap();
+            assert!(
+                err.starts_with(&format!("{on} and {off} cannot be used together")),
+                "{err}"
+            );
+        }
+        // `porch run` has nothing recorded to turn off.
+        assert!(usage_error(&["run", "t", "--no-cleanup"]).contains("--no-cleanup"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::agent::PERMISSION_MODES;
 use crate::cli::Command;
 use crate::cli::flags::COLOR_CHOICES;
 use crate::cli::flags::Opt;
+use crate::cli::flags::flag;
 use crate::cli::lex::Given;
 use crate::cli::table::listed;
 use crate::error::Error;
@@ -74,6 +75,18 @@ pub fn resume(given: &Given) -> Result<Command, Error> {
     )?;
     let mut args = settings(given, STORED_TASKS.to_string(), repo)?;
     args.dry_run = dry_run(given, args.output_mode)?;
+    for (off, on) in TURNED_OFF {
+        if given.has(off) && given.has(on) {
+            let (off, on) = (flag(off).name(), flag(on).name());
+            return Err(
+                Error::usage(format!("{on} and {off} cannot be used together")).with_hint(format!(
+                    "give {on} to have it, {off} to turn off what the run recorded"
+                )),
+            );
+        }
+    }
+    args.no_on_finish = given.switch(Opt::NoOnFinish);
+    args.no_on_task_finish = given.switch(Opt::NoOnTaskFinish);
     let choice = RunChoice {
         repo: args.repo.clone(),
         worktree_dir: args.settings.worktree_dir.clone(),
@@ -89,9 +102,20 @@ pub fn resume(given: &Given) -> Result<Command, Error> {
     }))
 }
 
+/// `porch resume`'s flags that turn off a setting the run recorded, each with the flag that
+/// turns it on: a switch, a push, a hook, which no value given would otherwise take back.
+const TURNED_OFF: [(Opt, Opt); 6] = [
+    (Opt::NoCleanup, Opt::Cleanup),
+    (Opt::NoKeepLeftovers, Opt::KeepLeftovers),
+    (Opt::NoPush, Opt::Push),
+    (Opt::NoPr, Opt::Pr),
+    (Opt::NoOnFinish, Opt::OnFinish),
+    (Opt::NoOnTaskFinish, Opt::OnTaskFinish),
+];
+
 /// The flags of the settings a run records: given to `porch resume` (or their variables), they
-/// win over the record.
-const RECORDED: [(&[Opt], Recordable); 15] = [
+/// win over the record; so does a `--no-…` flag, turning it off.
+const RECORDED: [(&[Opt], Recordable); 18] = [
     (&[Opt::PermissionMode], Recordable::PermissionMode),
     (&[Opt::Timeout], Recordable::Timeout),
     (&[Opt::IdleTimeout], Recordable::IdleTimeout),
@@ -102,11 +126,20 @@ const RECORDED: [(&[Opt], Recordable); 15] = [
     (&[Opt::MaxWait], Recordable::MaxWait),
     (&[Opt::Jobs], Recordable::Jobs),
     (&[Opt::Stagger], Recordable::Stagger),
-    (&[Opt::Push], Recordable::Push),
+    (&[Opt::Push, Opt::NoPush], Recordable::Push),
     (&[Opt::PortBase], Recordable::PortBase),
-    (&[Opt::OnFinish], Recordable::OnFinish),
-    (&[Opt::OnTaskFinish], Recordable::OnTaskFinish),
+    (&[Opt::OnFinish, Opt::NoOnFinish], Recordable::OnFinish),
+    (
+        &[Opt::OnTaskFinish, Opt::NoOnTaskFinish],
+        Recordable::OnTaskFinish,
+    ),
     (&[Opt::Remote], Recordable::Remote),
+    (&[Opt::Cleanup, Opt::NoCleanup], Recordable::Cleanup),
+    (
+        &[Opt::KeepLeftovers, Opt::NoKeepLeftovers],
+        Recordable::KeepLeftovers,
+    ),
+    (&[Opt::Pr, Opt::NoPr], Recordable::Pr),
 ];
 
 /// `--dry-run`, which has nothing to show as `--events`.
@@ -173,6 +206,8 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
         remote: given.text(Opt::Remote, "a remote", "name a remote, e.g. --remote origin")?,
         on_finish: given.text(Opt::OnFinish, "a command", HOOK_HINT)?,
         on_task_finish: given.text(Opt::OnTaskFinish, "a command", HOOK_HINT)?,
+        no_on_finish: false,
+        no_on_task_finish: false,
     })
 }
 

@@ -510,6 +510,7 @@ pub const COMMANDS: &[Spec] = &[
             RUN_SETTINGS,
             RUN_PREVIEW,
             WHEN_DONE,
+            RECORDED_OFF,
             ONLY_HELP,
         ],
         refused: Some(Refused {
@@ -520,7 +521,8 @@ pub const COMMANDS: &[Spec] = &[
             "The run's settings are the defaults: a run records its agent and the settings above, but for\n\
 --worktree-dir (it finds the run), --branch-template (its branches stay), --color, --quiet, --json,\n\
 --events, -o, --junit, --report and a --push URL with a password. Each given here, or its PORCH_*\n\
-variable, wins over the record. A switch the run was given stays on.",
+variable, wins over the record. A switch, a push or a hook the run was given stays, unless
+turned off by its --no-… flag.",
             "Exit codes: as `porch run`: 0 every task succeeded; 1 one did not; 2 bad usage (nothing run).",
         ],
     },
@@ -691,6 +693,37 @@ on the start (nothing merged); 2 bad usage, nothing merged.",
         flags: &[ONLY_HELP],
         refused: None,
         notes: &[],
+    },
+];
+
+/// `porch resume`'s flags that turn off what the run recorded and no value given takes back.
+const RECORDED_OFF: &[Takes] = &[
+    Takes {
+        opt: Opt::NoCleanup,
+        about: "keep the worktrees, though the run was given --cleanup",
+    },
+    Takes {
+        opt: Opt::NoKeepLeftovers,
+        about: "end the processes a session leaves, though the run was given\n\
+                --keep-leftovers",
+    },
+    Takes {
+        opt: Opt::NoPush,
+        about: "push nothing, though the run was given --push",
+    },
+    Takes {
+        opt: Opt::NoPr,
+        about: "open no pull requests, though the run was given --pr",
+    },
+    Takes {
+        opt: Opt::NoOnFinish,
+        about: "run no --on-finish hook: neither the run's nor its tasks file's\n\
+                on_finish",
+    },
+    Takes {
+        opt: Opt::NoOnTaskFinish,
+        about: "run no --on-task-finish hook: neither the run's nor its tasks\n\
+                file's on_task_finish",
     },
 ];
 

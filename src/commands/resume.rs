@@ -17,10 +17,18 @@ pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
             ));
             Ok(ExitCode::SUCCESS)
         }
-        Resumption::Plan { plan, args, .. } if args.dry_run => {
+        Resumption::Plan {
+            plan,
+            remembered,
+            args,
+            ..
+        } if args.dry_run => {
+            crate::sys::console::print_stderr(&remembered);
             Ok(crate::commands::dry_run::show(&plan, &args))
         }
-        Resumption::Plan { plan, note, args } => {
+        Resumption::Plan {
+            plan, note, args, ..
+        } => {
             crate::sys::console::print_stderr(&note);
             engine::run(*plan, args.color, args.output_mode)
         }

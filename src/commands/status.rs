@@ -35,10 +35,7 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode, Error> {
     let repo = &location.repo.toplevel;
     let merge_branch = format!("{MERGE_BRANCH_PREFIX}{}", run.id);
     let rows = task_rows(repo, &merge_branch, &run.results.tasks);
-    let busy = (location.state.run_holder_now(&run.id)).map(|holder| Busy {
-        id: run.id.clone(),
-        holder,
-    });
+    let busy = location.state.run_holder_now(&run.id);
     let text = render(&run, &rows);
     let next = next_steps(&run, &rows, &args.choice, busy.as_ref());
     crate::sys::console::print_stdout(&format!("{text}{next}"));

@@ -60,6 +60,25 @@ impl Change {
     }
 }
 
+/// The changes of the limit that reports arriving together made, each with the task whose
+/// report made it, as the `[porch]` lines say them: falls in a row as one (a burst of refusals
+/// lowers it step by step, `6 → 5`, `5 → 4`, … said `6 → 3`), with the cause and task of the
+/// last; a raise as it is.
+pub fn coalesce_falls(changes: Vec<(usize, Change)>) -> Vec<(usize, Change)> {
+    let mut said: Vec<(usize, Change)> = Vec::new();
+    for (index, change) in changes {
+        let fall = |c: &Change| matches!(c.cause, Cause::RateLimited(_));
+        match said.last_mut() {
+            Some((last_index, last)) if fall(last) && fall(&change) => {
+                *last_index = index;
+                (last.to, last.cause) = (change.to, change.cause);
+            }
+            _ => said.push((index, change)),
+        }
+    }
+    said
+}
+
 fn sessions(n: usize) -> String {
     format!("{n} session{}", if n == 1 { "" } else { "s" })
 }
@@ -303,6 +322,38 @@ impl Governor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn falls_that_came_together_are_said_once_and_raises_as_they_are() {
+        let fall = |from, to, status| Change {
+            from,
+            to,
+            cause: Cause::RateLimited(status),
+        };
+        let raise = |from, to| Change {
+            from,
+            to,
+            cause: Cause::Raised,
+        };
+        let burst = vec![
+            (0, fall(6, 5, Some(429))),
+            (3, fall(5, 4, Some(429))),
+            (1, fall(4, 3, Some(529))),
+            (2, raise(3, 4)),
+            (4, fall(4, 2, None)),
+        ];
+        assert_eq!(
+            coalesce_falls(burst),
+            vec![
+                (1, fall(6, 3, Some(529))),
+                (2, raise(3, 4)),
+                (4, fall(4, 2, None)),
+            ]
+        );
+        let raises = vec![(0, raise(1, 2)), (1, raise(2, 3))];
+        assert_eq!(coalesce_falls(raises.clone()), raises);
+        assert_eq!(coalesce_falls(Vec::new()), Vec::new());
+    }
 
     const LIMIT_429: Signal = Signal::RateLimited { status: Some(429) };
 

@@ -9,7 +9,9 @@ use crossbeam_channel::Sender;
 
 use crate::agent::ApiEvent;
 use crate::agent::usage::{UsageStatus, UsageWindow};
+use crate::engine::concurrency;
 use crate::engine::concurrency::Cause;
+use crate::engine::concurrency::Change;
 use crate::engine::dependencies::Dependencies;
 use crate::engine::hooks::TaskHooks;
 use crate::engine::max_fail;
@@ -90,12 +92,11 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
                         scheduler.wants_again(request.task, request.not_before);
                     }
                 },
-                recv(inbox.api_reports) -> report => if let Ok((index, event)) = report {
-                    if event == ApiEvent::Answered && usage.answered(Instant::now()) {
-                        scheduler.hold(usage.hold_until());
-                        ctx.slots.hold(usage.hold_until());
-                    }
-                    react(ctx, &mut scheduler, progress, index, event);
+                recv(inbox.api_reports) -> report => if let Ok(report) = report {
+                    // With the reports that came with it: a burst of refusals is one line.
+                    let waiting = inbox.api_reports.try_iter().take(API_REPORTS_AT_ONCE);
+                    let reports = std::iter::once(report).chain(waiting);
+                    react_to_api(ctx, &mut scheduler, &mut usage, progress, reports);
                 },
                 recv(inbox.usage_reports) -> report => if let Ok((index, window)) = report {
                     react_to_usage(ctx, &mut scheduler, &mut usage, progress, index, &window);
@@ -218,17 +219,34 @@ fn give_up(ctx: &Context, scheduler: &mut Scheduler, progress: &mut Progress, re
     }
 }
 
-/// What porch does about what a session said about the API: a `[porch]` line when the limit
-/// moves, the limit in the results, and a stop for each session shed.
-fn react(
+/// The most API reports read together, so that a stream of them cannot hold the loop.
+const API_REPORTS_AT_ONCE: usize = 256;
+
+/// What porch does about API reports read together: each acted on, and a `[porch]` line for
+/// each change of the limit they made, falls in a row said as one.
+fn react_to_api(
     ctx: &Context,
     scheduler: &mut Scheduler,
+    usage: &mut UsageWaits,
     progress: &mut Progress,
-    index: usize,
-    event: ApiEvent,
+    reports: impl Iterator<Item = (usize, ApiEvent)>,
 ) {
-    let reaction = scheduler.observe(index, event);
-    if let Some(change) = reaction.change {
+    let mut changes = Vec::new();
+    for (index, event) in reports {
+        if event == ApiEvent::Answered && usage.answered(Instant::now()) {
+            scheduler.hold(usage.hold_until());
+            ctx.slots.hold(usage.hold_until());
+        }
+        let change = react(ctx, scheduler, progress, index, event);
+        changes.extend(change.map(|change| (index, change)));
+    }
+    say_changes(ctx, changes);
+}
+
+/// A `[porch]` line for each change of the limit that reports read together made, falls in a
+/// row said as one.
+fn say_changes(ctx: &Context, changes: Vec<(usize, Change)>) {
+    for (index, change) in concurrency::coalesce_falls(changes) {
         // A limit raised again is good news: not drawn as a problem, and not one for `-q`.
         let tone = match change.cause {
             Cause::Raised => Tone::Dim,
@@ -236,6 +254,19 @@ fn react(
         };
         printer::note(&ctx.printer, index, tone, change.describe());
     }
+}
+
+/// What porch does about what a session said about the API: the limit in the results, the
+/// event, and a stop for each session shed. Returns the change of the limit, for a `[porch]`
+/// line.
+fn react(
+    ctx: &Context,
+    scheduler: &mut Scheduler,
+    progress: &mut Progress,
+    index: usize,
+    event: ApiEvent,
+) -> Option<Change> {
+    let reaction = scheduler.observe(index, event);
     for shed in reaction.shed {
         ctx.slots.ask_to_stop(shed);
     }
@@ -255,6 +286,7 @@ fn react(
     results.rate_limit_events = limit.events();
     results.lowest_concurrency = limit.lowest();
     results.final_concurrency = limit.limit();
+    reaction.change
 }
 
 /// Starts, each on its own thread, every task the scheduler lets start now. True when it

@@ -28,6 +28,7 @@ enum Part {
 }
 
 /// What `{run}`, `{date}` and `{time}` stand for in one run: its id (the results file's stem,
+/// `20261201T201500.042Z-4242`; an older porch's have no milliseconds,
 /// `20261201T201500Z-4242`) and the UTC date and time it started.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunStamp {
@@ -42,13 +43,16 @@ impl RunStamp {
     /// The stamp of a run started at `started` by process `pid`: the id sorts in time order and
     /// two porch processes never share one.
     pub fn new(started: SystemTime, pid: u32) -> RunStamp {
-        // `20261201T201500Z`: the date before the `T`, the time after it.
-        let compact = timestamp::compact_timestamp(started);
-        let (date, rest) = compact.split_once('T').unwrap_or((&compact, ""));
+        // `20261201T201500.042Z`: the date before the `T`, the time after it, to the
+        // millisecond, so that the ids of two runs started in one second sort as they started
+        // (by the pid, "-999" would come after "-1000").
+        let exact = timestamp::compact_timestamp(started);
+        let (date, rest) = exact.split_once('T').unwrap_or((&exact, ""));
+        let time = rest.split(['.', 'Z']).next().unwrap_or_default();
         RunStamp {
-            id: format!("{compact}-{pid}"),
+            id: format!("{exact}-{pid}"),
             date: date.to_string(),
-            time: rest.trim_end_matches('Z').to_string(),
+            time: time.to_string(),
         }
     }
 }
@@ -187,8 +191,23 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     fn stamp() -> RunStamp {
-        // 2026-12-01 20:15:00 UTC, pid 4242.
-        RunStamp::new(UNIX_EPOCH + Duration::from_secs(1_796_156_100), 4242)
+        // 2026-12-01 20:15:00.042 UTC, pid 4242.
+        RunStamp::new(UNIX_EPOCH + Duration::from_millis(1_796_156_100_042), 4242)
+    }
+
+    #[test]
+    fn the_ids_of_runs_started_in_one_second_sort_as_they_started() {
+        let second = UNIX_EPOCH + Duration::from_secs(1_796_156_100);
+        let earlier = RunStamp::new(second + Duration::from_millis(200), 999);
+        let later = RunStamp::new(second + Duration::from_millis(700), 1000);
+        assert!(earlier.id < later.id, "{} then {}", earlier.id, later.id);
+        let next_second = RunStamp::new(second + Duration::from_secs(1), 1);
+        assert!(
+            later.id < next_second.id,
+            "{} then {}",
+            later.id,
+            next_second.id
+        );
     }
 
     #[test]
@@ -196,7 +215,7 @@ mod tests {
         assert_eq!(
             stamp(),
             RunStamp {
-                id: "20261201T201500Z-4242".into(),
+                id: "20261201T201500.042Z-4242".into(),
                 date: "20261201".into(),
                 time: "201500".into(),
             }
@@ -210,7 +229,7 @@ mod tests {
             ("task/{name}", "task/fix-login"),
             ("{name}", "fix-login"),
             ("nightly/{date}/{name}", "nightly/20261201/fix-login"),
-            ("ci/{run}/{name}", "ci/20261201T201500Z-4242/fix-login"),
+            ("ci/{run}/{name}", "ci/20261201T201500.042Z-4242/fix-login"),
             ("{name}-{date}-{time}", "fix-login-20261201-201500"),
             ("x/{name}/{name}", "x/fix-login/fix-login"),
         ];

@@ -36,7 +36,7 @@ use crate::sys::atomic_file::{Destination, destination};
 use crate::sys::bounded_read;
 use crate::sys::writable;
 use crate::task::plan::{DEFAULT_REMOTE, Hooks, PullRequests, RunSettings};
-pub use crate::task::plan::{Plan, Resume, TaskPlan, TasksSource};
+pub use crate::task::plan::{Plan, TaskPlan, TasksSource};
 use existing::{Existing, Place};
 pub use resume::{Resumption, plan_resume, stored_task_file, stored_task_list};
 
@@ -231,8 +231,10 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         }),
         merge_check: decided.merge_check,
         hooks: Hooks {
-            on_finish: shell(&args.on_finish).or(decided.hooks.on_finish),
-            on_task_finish: shell(&args.on_task_finish).or(decided.hooks.on_task_finish),
+            on_finish: (shell(&args.on_finish).or(decided.hooks.on_finish))
+                .filter(|_| !args.no_on_finish),
+            on_task_finish: (shell(&args.on_task_finish).or(decided.hooks.on_task_finish))
+                .filter(|_| !args.no_on_task_finish),
         },
     })
 }

@@ -57,6 +57,11 @@ pub struct RunArgs {
     pub on_finish: Option<String>,
     /// `--on-task-finish CMD`: run with `sh -c` as each task ends.
     pub on_task_finish: Option<String>,
+    /// `porch resume --no-on-finish`: no `on_finish` hook, neither the run's recorded one nor
+    /// its tasks file's.
+    pub no_on_finish: bool,
+    /// `porch resume --no-on-task-finish`: no `on_task_finish` hook either way.
+    pub no_on_task_finish: bool,
 }
 
 impl RunArgs {
@@ -165,6 +170,10 @@ pub enum Recordable {
     OnFinish,
     OnTaskFinish,
     Remote,
+    /// The switches: recorded on, they stay on unless the resume is given `--no-…`.
+    Cleanup,
+    KeepLeftovers,
+    Pr,
 }
 
 #[derive(Debug, PartialEq)]

@@ -163,9 +163,10 @@ impl RecordedSettings {
     }
 
     /// The recorded settings put into `args`, but for those `given` names: what the resume was
-    /// given itself (a flag, or its `PORCH_*` variable) wins. A switch recorded on stays on.
-    /// Returns what the user must be told: a `--push` porch did not keep.
+    /// given itself (a flag, or its `PORCH_*` variable) wins. A switch recorded on stays on,
+    /// unless turned off (`--no-cleanup`). Returns what the user must be told: a `--push` porch did not keep.
     pub fn apply(self, args: &mut RunArgs, given: &[Recordable]) -> Option<String> {
+        self.apply_switches(args, given);
         let taken = |setting: Recordable| !given.contains(&setting);
         let settings = &mut args.settings;
         let mode = &mut settings.permission_mode;
@@ -232,12 +233,31 @@ impl RecordedSettings {
         if taken(Recordable::MaxCostUsd) {
             settings.max_cost_usd = self.max_cost_usd;
         }
-        settings.keep_leftovers |= self.keep_leftovers;
-        settings.cleanup |= self.cleanup;
-        args.pr |= self.pr;
         (self.push_withheld && taken(Recordable::Push)).then(|| {
             "porch: the run pushed to a URL with a password, which porch does not keep: give --push again to push this resume's branches\n".to_string()
         })
+    }
+}
+
+impl RecordedSettings {
+    /// The switches recorded on put into `args`, but for those `given` names: a switch the
+    /// resume was given, or turned off with its `--no-…` flag.
+    fn apply_switches(&self, args: &mut RunArgs, given: &[Recordable]) {
+        let settings = &mut args.settings;
+        let switches = [
+            (Recordable::Cleanup, &mut settings.cleanup, self.cleanup),
+            (
+                Recordable::KeepLeftovers,
+                &mut settings.keep_leftovers,
+                self.keep_leftovers,
+            ),
+            (Recordable::Pr, &mut args.pr, self.pr),
+        ];
+        for (setting, slot, recorded) in switches {
+            if !given.contains(&setting) {
+                *slot |= recorded;
+            }
+        }
     }
 }
 
@@ -298,6 +318,8 @@ mod tests {
             pr: false,
             remote: None,
             on_finish: None,
+            no_on_finish: false,
+            no_on_task_finish: false,
             on_task_finish: None,
         }
     }
@@ -346,6 +368,28 @@ mod tests {
         );
         assert_eq!(resume.on_finish.as_deref(), Some("notify"));
         assert_eq!(resume.settings.push.as_deref(), Some("/srv/r.git"));
+    }
+
+    #[test]
+    fn a_switch_recorded_on_stays_on_unless_the_resume_turns_it_off() {
+        let mut run = args();
+        (run.settings.cleanup, run.settings.keep_leftovers, run.pr) = (true, true, true);
+        let recorded = RecordedSettings::of(&run, None);
+        let mut resume = args();
+        recorded.clone().apply(&mut resume, &[]);
+        let on = |r: &RunArgs| (r.settings.cleanup, r.settings.keep_leftovers, r.pr);
+        assert_eq!(on(&resume), (true, true, true));
+        // (what the resume was given, what stays on)
+        let cases = [
+            (Recordable::Cleanup, (false, true, true)),
+            (Recordable::KeepLeftovers, (true, false, true)),
+            (Recordable::Pr, (true, true, false)),
+        ];
+        for (given, stays) in cases {
+            let mut resume = args();
+            recorded.clone().apply(&mut resume, &[given]);
+            assert_eq!(on(&resume), stays, "{given:?}");
+        }
     }
 
     #[test]

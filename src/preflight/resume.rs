@@ -6,23 +6,37 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{
-    Decided, Environment, Plan, Resume, RunEquipment, TaskPlan, TasksSource, decide_setting,
-    finish_plan, parse_tasks,
-};
 use crate::error::Error;
-use crate::git::{self, BRANCH_PREFIX, Repo};
-use crate::preflight::branch_template::{self, RunStamp};
+use crate::git;
+use crate::git::BRANCH_PREFIX;
+use crate::git::Repo;
+use crate::preflight::Decided;
+use crate::preflight::Environment;
+use crate::preflight::RunEquipment;
+use crate::preflight::branch_template;
+use crate::preflight::branch_template::RunStamp;
+use crate::preflight::decide_setting;
+use crate::preflight::finish_plan;
+use crate::preflight::options::ResumeArgs;
+use crate::preflight::options::RunArgs;
 use crate::preflight::options::Sourced;
-use crate::preflight::options::{ResumeArgs, RunArgs};
+use crate::preflight::parse_tasks;
 use crate::preflight::recorded::RecordedSettings;
 use crate::preflight::taskfile::TaskFile;
+use crate::results::Shard;
+use crate::results::Status;
+use crate::results::TaskResult;
 use crate::results::Verdict;
-use crate::results::{Shard, Status, TaskResult};
 use crate::state::StateDir;
 use crate::state::lock::run_holder;
-use crate::state::runs::{Location, RunChoice, StoredRun};
+use crate::state::runs::Location;
+use crate::state::runs::RunChoice;
+use crate::state::runs::StoredRun;
+use crate::task::plan::Plan;
+use crate::task::plan::Resume;
 use crate::task::plan::Task;
+use crate::task::plan::TaskPlan;
+use crate::task::plan::TasksSource;
 
 /// What `porch resume` makes of the run it is given.
 pub enum Resumption {
@@ -33,6 +47,9 @@ pub enum Resumption {
     Plan {
         plan: Box<Plan>,
         note: String,
+        /// The part of `note` that a dry run says too: where the repository moved from, the
+        /// recorded hooks the resume runs, a push porch did not keep.
+        remembered: String,
         args: Box<RunArgs>,
     },
 }
@@ -55,10 +72,9 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
         return Ok(Resumption::Nothing { id: earlier.id });
     }
     let (run_args, remembered) = remembered_settings(args, &location, &earlier)?;
+    let remembered = moved.unwrap_or_default() + &remembered.unwrap_or_default();
     let note = format!(
-        "{}{}porch: resuming run {}: {} ({} of {} tasks; the others are kept as they were)\n",
-        moved.unwrap_or_default(),
-        remembered.unwrap_or_default(),
+        "{remembered}porch: resuming run {}: {} ({} of {} tasks; the others are kept as they were)\n",
         earlier.id,
         unfinished.join(", "),
         unfinished.len(),
@@ -82,6 +98,7 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
     Ok(Resumption::Plan {
         plan: Box::new(plan),
         note,
+        remembered,
         args: Box::new(run_args),
     })
 }
@@ -317,11 +334,10 @@ fn interrupted_in_review(previous: &TaskResult) -> bool {
     matches!(
         previous.status,
         Status::Interrupted | Status::TimedOut | Status::Skipped
-    )
-        && previous
-            .review
-            .as_ref()
-            .is_some_and(|r| r.verdict.is_none())
+    ) && previous
+        .review
+        .as_ref()
+        .is_some_and(|r| r.verdict.is_none())
 }
 
 /// The commit a branch started from when the run that made it was killed before recording

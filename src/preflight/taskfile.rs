@@ -93,7 +93,7 @@ Top level:
   merge_check      a command list `porch merge` runs in its merge worktree after each merge:
                    a branch whose merge makes it fail is backed out (--check overrides it)
                    {name} the task's name (required), {run} the run's id (its results file's
-                   name, e.g. 20261201T201500Z-4242), {date} UTC YYYYMMDD, {time} UTC HHMMSS.
+                   name, e.g. 20261201T201500.042Z-4242), {date} UTC YYYYMMDD, {time} UTC HHMMSS.
                    Worktrees, logs and saved attempts follow the branch (without a leading
                    task/), so with {run} two runs never collide.
 

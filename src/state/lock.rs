@@ -3,12 +3,18 @@
 //! so two of them can never both find it free.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use crate::error::{Error, IoContext};
 use crate::state::StateDir;
+use crate::sys::bounded_read;
 use crate::util::clip;
+
+/// The most of a lock file porch reads: a holder's words are a line of a few dozen bytes, and a
+/// file of gigabytes (anyone with the user's rights may write one there) is not read whole.
+const HOLDER_LIMIT: u64 = 4096;
 
 /// A run's lock, held until dropped. The kernel lets it go when porch dies, however it dies.
 #[derive(Debug)]
@@ -23,6 +29,9 @@ pub struct Busy {
     /// `run ID` for the run itself, else what holds it (`run ID (a resume of it)`,
     /// `porch clean (pid N)`); empty if it had not said yet.
     pub holder: String,
+    /// Why the lock file's words were not read (larger than porch writes, not text): then
+    /// `holder` is empty.
+    pub unreadable: Option<String>,
 }
 
 /// How a run names itself as the holder of its own lock.
@@ -56,14 +65,7 @@ impl StateDir {
                 said.context("write", &path)?;
                 Ok(Ok(RunLock { _file: file }))
             }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                Ok(Err(Busy {
-                    id: id.to_string(),
-                    holder,
-                }))
-            }
+            Err(std::fs::TryLockError::WouldBlock) => Ok(Err(Busy::read(id, &file, &path))),
             Err(std::fs::TryLockError::Error(err)) => Err(err).context("lock", &path),
         }
     }
@@ -74,23 +76,47 @@ impl StateDir {
     /// N)`; empty if it had not said), or `None` when nothing does. Creates nothing: a run
     /// without a lock file has no holder. The lock is tried under the gate, so no porch
     /// taking it meanwhile finds it held by this question.
-    pub fn run_holder_now(&self, id: &str) -> Option<String> {
+    pub fn run_holder_now(&self, id: &str) -> Option<Busy> {
         let dir = self.locks_dir();
         let gate = File::open(&dir).ok()?;
         gate.lock().ok()?;
-        let mut file = File::open(self.lock_file(id)).ok()?;
+        let path = self.lock_file(id);
+        let file = File::open(&path).ok()?;
         match file.try_lock() {
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                Some(holder)
-            }
+            Err(std::fs::TryLockError::WouldBlock) => Some(Busy::read(id, &file, &path)),
             Ok(()) | Err(std::fs::TryLockError::Error(_)) => None,
         }
     }
 }
 
 impl Busy {
+    /// Run `id`'s lock, held by another porch: who, as its lock file `file` at `path` says, read
+    /// no further than `HOLDER_LIMIT`.
+    fn read(id: &str, file: &File, path: &Path) -> Busy {
+        let (holder, unreadable) = match bounded_read::read_capped(file, HOLDER_LIMIT) {
+            Ok(Some(bytes)) => match String::from_utf8(bytes) {
+                Ok(holder) => (holder, None),
+                Err(_) => (String::new(), Some("is not text".to_string())),
+            },
+            Ok(None) => {
+                let limit = bounded_read::limit_text(HOLDER_LIMIT);
+                (String::new(), Some(format!("holds more than {limit}")))
+            }
+            Err(err) => (String::new(), Some(format!("cannot be read: {err}"))),
+        };
+        let unreadable = unreadable.map(|why| {
+            format!(
+                "its lock file {} {why}, which is not what porch writes there",
+                path.display()
+            )
+        });
+        Busy {
+            id: id.to_string(),
+            holder,
+            unreadable,
+        }
+    }
+
     /// What the user is told, with what to do about it.
     pub fn into_error(self, hint: &str) -> Error {
         Error::setup(self.what(), hint)
@@ -99,8 +125,17 @@ impl Busy {
     /// `run ID is still going on`, or what holds it. The holder is read from a file anyone
     /// with the user's rights may have written: its control characters are shown, not obeyed.
     pub fn what(&self) -> String {
-        let Busy { id, holder } = self;
-        if *holder == run_holder(id) {
+        let Busy {
+            id,
+            holder,
+            unreadable,
+        } = self;
+        if let Some(why) = unreadable {
+            format!(
+                "run {id} is in use by another porch ({})",
+                clip::visible(why)
+            )
+        } else if *holder == run_holder(id) {
             format!("run {id} is still going on")
         } else if holder.is_empty() {
             format!("run {id} is in use by another porch")
@@ -122,6 +157,7 @@ mod tests {
         let busy = Busy {
             id: "r-1".to_string(),
             holder: "porch clean\x1b[2J\r\u{202e}".to_string(),
+            unreadable: None,
         };
         let what = busy.what();
         assert!(!what.chars().any(clip::is_hidden_control), "{what:?}");
@@ -148,11 +184,38 @@ mod tests {
             said.contains("run r-2 is in use: run r-3 (a resume of it) is still going on"),
             "{said}"
         );
-        assert_eq!(state.run_holder_now("r-1").as_deref(), Some("run r-1"));
+        let now = state.run_holder_now("r-1").map(|busy| busy.holder);
+        assert_eq!(now.as_deref(), Some("run r-1"));
         drop(other);
         drop(first);
-        assert_eq!(state.run_holder_now("r-1"), None, "asking took nothing");
-        assert_eq!(state.run_holder_now("never"), None);
+        assert!(state.run_holder_now("r-1").is_none(), "asking took nothing");
+        assert!(state.run_holder_now("never").is_none());
         assert!(state.lock_run("r-1", "run r-1").unwrap().is_ok());
+    }
+
+    #[test]
+    fn a_lock_file_larger_than_porch_writes_is_not_read_but_said_to_be_malformed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::in_root(tmp.path());
+        let _held = state.lock_run("r-1", "run r-1").unwrap().unwrap();
+        let path = state.lock_file("r-1");
+        // (what the file holds, what is said of it)
+        let cases = [
+            (vec![b'x'; 64 * 1024], "holds more than 4096 bytes"),
+            (vec![0xff, 0xfe], "is not text"),
+        ];
+        for (bytes, said) in cases {
+            std::fs::write(&path, &bytes).unwrap();
+            let busy = state.lock_run("r-1", "porch clean (pid 7)").unwrap();
+            let what = busy.unwrap_err().what();
+            assert!(
+                what.starts_with("run r-1 is in use by another porch ("),
+                "{what}"
+            );
+            assert!(what.contains(&format!("r-1.lock {said}")), "{what}");
+            assert!(!what.contains("xxxx"), "{what}");
+            let now = state.run_holder_now("r-1").unwrap();
+            assert_eq!(now.what(), what);
+        }
     }
 }

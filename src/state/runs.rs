@@ -14,6 +14,7 @@ use crate::results::TaskResult;
 use crate::state::StateDir;
 use crate::state::lock::{Busy, RunLock, run_holder};
 use crate::sys::atomic_file;
+use crate::util::timestamp;
 
 /// The pid of the porch that made a run, from an id of the form `<UTC time>-<pid>`.
 pub fn run_pid(id: &str) -> Option<u32> {
@@ -218,13 +219,18 @@ impl Location {
         let run = read_run(&chosen.path)?;
         if unlocked_but_going_on(&run) {
             let holder = run_holder(&run.id);
-            return Err(Busy { id: run.id, holder }.into_error(hint));
+            let busy = Busy {
+                id: run.id,
+                holder,
+                unreadable: None,
+            };
+            return Err(busy.into_error(hint));
         }
         Ok((lock, run))
     }
 
     /// The ids of the stored runs, oldest first: by the start time their results file holds
-    /// (to the millisecond; an id has only the second).
+    /// (to the millisecond; an older run's id has only the second), see `run_order`.
     pub fn run_ids(&self) -> Result<Vec<String>, Error> {
         let dir = self.runs_dir();
         let entries = match std::fs::read_dir(&dir) {
@@ -240,9 +246,12 @@ impl Location {
                 (!id.starts_with('.') && e.path().is_file()).then(|| id.to_string())
             })
             .collect();
-        let mut keyed: Vec<(String, String)> = ids
+        let mut keyed: Vec<((u64, u32), String)> = ids
             .into_iter()
-            .map(|id| (started_at(&self.state.results_file(&id)), id))
+            .map(|id| {
+                let started = started_at(&self.state.results_file(&id));
+                (run_order(&id, &started), id)
+            })
             .collect();
         keyed.sort();
         Ok(keyed.into_iter().map(|(_, id)| id).collect())
@@ -372,7 +381,37 @@ impl Location {
     }
 }
 
-/// When the run of a results file started (RFC 3339, so it sorts), or "" if unreadable.
+/// Where run `id` sorts among the others: when it started in milliseconds since the epoch (as
+/// its results file says, `started_at`, else as its id says, to the second for an older id),
+/// then its pid as a number; an id the time cannot be read from sorts first.
+fn run_order(id: &str, started_at: &str) -> (u64, u32) {
+    let started = timestamp::parse_rfc3339(started_at).or_else(|| id_time(id));
+    (started.unwrap_or(0), run_pid(id).unwrap_or(0))
+}
+
+/// The time in an id (`20261201T201500.042Z-4242`, or an older one's `20261201T201500Z-4242`),
+/// in milliseconds since the epoch.
+fn id_time(id: &str) -> Option<u64> {
+    let (compact, _) = id.rsplit_once('-')?;
+    let (date, clock) = compact.strip_suffix('Z')?.split_once('T')?;
+    let (clock, fraction) = clock.split_once('.').unwrap_or((clock, "0"));
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(date, 8) || !digits(clock, 6) {
+        return None;
+    }
+    let text = format!(
+        "{}-{}-{}T{}:{}:{}.{fraction}Z",
+        &date[..4],
+        &date[4..6],
+        &date[6..],
+        &clock[..2],
+        &clock[2..4],
+        &clock[4..]
+    );
+    timestamp::parse_rfc3339(&text)
+}
+
+/// When the run of a results file started (RFC 3339), or "" if unreadable.
 fn started_at(path: &Path) -> String {
     #[derive(Deserialize)]
     struct Start {
@@ -479,6 +518,43 @@ mod tests {
             ("a-b", None),
         ] {
             assert_eq!(run_pid(id), pid, "{id}");
+        }
+    }
+
+    #[test]
+    fn runs_sort_by_when_they_started_then_by_pid_as_a_number() {
+        // (id, started_at as its results file says), oldest first.
+        let runs = [
+            ("unreadable", ""),
+            ("20261201T201500Z-999", ""),
+            ("20261201T201500Z-1000", ""),
+            ("20261201T201500Z-2000", "2026-12-01T20:15:00.100Z"),
+            ("20261201T201500Z-1", "2026-12-01T20:15:00.700Z"),
+            ("20261201T201500.800Z-17", ""),
+            ("20261201T201500.900Z-3", "2026-12-01T20:15:00.900Z"),
+            ("20261201T201501Z-5", ""),
+        ];
+        let mut shuffled = runs.to_vec();
+        shuffled.reverse();
+        shuffled.sort_by_key(|(id, started)| run_order(id, started));
+        assert_eq!(shuffled, runs);
+    }
+
+    #[test]
+    fn an_id_says_when_its_run_started() {
+        let second = timestamp::parse_rfc3339("2026-12-01T20:15:00Z");
+        assert_eq!(id_time("20261201T201500Z-4242"), second);
+        assert_eq!(
+            id_time("20261201T201500.042Z-4242"),
+            second.map(|ms| ms + 42)
+        );
+        for id in [
+            "results",
+            "2026-12-01-4",
+            "20261201T2015Z-4",
+            "x20261201T201500Z-4",
+        ] {
+            assert_eq!(id_time(id), None, "{id}");
         }
     }
 

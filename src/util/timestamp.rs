@@ -3,14 +3,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// `20261125T192103Z`: a UTC time for file names, sorting in time order.
+/// `20261125T192103.042Z`: a UTC time for file names, to the millisecond, sorting in time order.
 pub fn compact_timestamp(time: SystemTime) -> String {
-    rfc3339(time)
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .replace(['-', ':'], "")
-        + "Z"
+    rfc3339(time).replace(['-', ':'], "")
 }
 
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-25T19:21:03.042Z`.
@@ -196,10 +191,10 @@ mod tests {
     }
 
     #[test]
-    fn compact_timestamps_name_files_to_the_second() {
+    fn compact_timestamps_name_files_to_the_millisecond() {
         assert_eq!(
             compact_timestamp(UNIX_EPOCH + Duration::from_millis(1_795_634_463_999)),
-            "20261125T192103Z"
+            "20261125T192103.999Z"
         );
     }
 }

@@ -900,3 +900,37 @@ fn clean_and_merge_refuse_a_run_going_on_and_leave_its_worktree_and_branch() {
         .expect_code(0)
         .expect_stdout("deleted branch task/slow");
 }
+
+/// Without the link to the latest results, the latest run is the one started last: by the start
+/// time its results hold, also among older ids of one second, where `-999` sorts after `-1000`
+/// as text; and an older id is still found by `--run`.
+#[test]
+fn without_the_results_link_the_latest_run_is_the_one_started_last() {
+    let sandbox = Sandbox::new();
+    let tasks = sandbox.tasks(&[("a", "@say hi")]);
+    run_stored(&sandbox, &tasks).expect_code(0);
+    let (real, mut results) = latest_results(&sandbox);
+    let runs = state_dir(&sandbox).join("runs");
+    std::fs::remove_file(runs.join(format!("{real}.json"))).unwrap();
+    std::fs::remove_file(state_dir(&sandbox).join("results.json")).unwrap();
+    // (id, when its results say it started), in the order they started.
+    let stored = [
+        ("20261201T201500Z-999", "2026-12-01T20:15:00.200Z"),
+        ("20261201T201500Z-1000", "2026-12-01T20:15:00.700Z"),
+    ];
+    for (id, started) in stored {
+        results["run_id"] = json!(id);
+        results["started_at"] = json!(started);
+        let text = serde_json::to_string(&results).unwrap();
+        std::fs::write(runs.join(format!("{id}.json")), text).unwrap();
+    }
+    let run_id_shown = |args: &[&str]| -> String {
+        let run = after(&sandbox, args).run();
+        run.expect_code(0);
+        let shown: Value = serde_json::from_str(&run.stdout()).unwrap();
+        shown["run_id"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(run_id_shown(&["status", "--json"]), "20261201T201500Z-1000");
+    let older = ["status", "--json", "--run", "20261201T201500Z-999"];
+    assert_eq!(run_id_shown(&older), "20261201T201500Z-999");
+}

@@ -328,6 +328,20 @@ fn a_resume_says_which_recorded_hooks_it_runs() {
         &["--on-finish", &hook, "--on-task-finish", "true"],
     );
     std::fs::remove_file(&marker).unwrap();
+    // A dry run says it as the resume would, and runs nothing.
+    for shown in [
+        &["resume", "--dry-run"][..],
+        &["resume", "--dry-run", "--json"],
+    ] {
+        let preview = after(&sandbox, shown).run();
+        preview
+            .expect_code(0)
+            .expect_stderr(&format!("--on-finish 'touch {}'", marker.display()))
+            .expect_stderr("--on-task-finish true")
+            .expect_stderr("as run ");
+        assert!(!preview.stderr().contains("resuming run"), "{preview}");
+        assert!(!marker.exists(), "{preview}");
+    }
     let resumed = after(&sandbox, &["resume"]).run();
     resumed
         .expect_code(0)
@@ -335,6 +349,63 @@ fn a_resume_says_which_recorded_hooks_it_runs() {
         .expect_stderr("--on-task-finish true")
         .expect_stderr("as run ");
     assert!(marker.exists(), "{resumed}");
+}
+
+/// What the run was given and recorded stays for its resume unless a `--no-…` flag turns it
+/// off: a switch, a hook (the tasks file's too).
+#[test]
+fn a_resume_turns_off_a_recorded_switch_or_hook_with_its_no_flag() {
+    let sandbox = Sandbox::new();
+    let marker = sandbox.path().join("hook-ran");
+    let hook = format!("touch {}", marker.display());
+    one_failed_run(&sandbox, &["--on-finish", &hook, "--cleanup"]);
+    std::fs::remove_file(&marker).unwrap();
+    let kept = resume_preview(&sandbox, &[]);
+    assert_eq!(kept["cleanup"], true, "{kept}");
+    assert!(kept["on_finish"].is_array(), "{kept}");
+    let off = ["--no-on-finish", "--no-cleanup"];
+    let preview = resume_preview(&sandbox, &off);
+    assert_eq!(preview["cleanup"], false, "{preview}");
+    assert_eq!(preview["on_finish"], Value::Null, "{preview}");
+    let resumed = after(&sandbox, &["resume"]).args(off).run();
+    resumed.expect_code(0);
+    assert!(!resumed.stderr().contains("this resume runs"), "{resumed}");
+    assert!(!marker.exists(), "{resumed}");
+    let (_, results) = latest_results(&sandbox);
+    let worktree = results["tasks"][0]["worktree"].as_str().unwrap();
+    assert!(Path::new(worktree).is_dir(), "not cleaned up: {results}");
+    after(&sandbox, &["resume", "--cleanup", "--no-cleanup"])
+        .run()
+        .expect_code(2)
+        .expect_stderr("--cleanup and --no-cleanup cannot be used together");
+}
+
+/// A run that pushed to a URL with a password recorded no push: its resume, and the resume's dry
+/// run, say to give `--push` again.
+#[test]
+fn a_resume_and_its_dry_run_say_the_push_porch_did_not_keep() {
+    let sandbox = Sandbox::new();
+    let id = one_failed_run(&sandbox, &[]);
+    // As `RecordedSettings::of` records a `--push` URL holding a password.
+    let path = settings_dir(&sandbox).join(format!("{id}.json"));
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    record["push"] = Value::Null;
+    record["push_withheld"] = Value::Bool(true);
+    std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+    let said = "give --push again to push this resume's branches";
+    for shown in [
+        &["resume", "--dry-run"][..],
+        &["resume", "--dry-run", "--json"],
+    ] {
+        after(&sandbox, shown)
+            .run()
+            .expect_code(0)
+            .expect_stderr(said);
+    }
+    after(&sandbox, &["resume"])
+        .run()
+        .expect_code(0)
+        .expect_stderr(said);
 }
 
 /// A record edited by hand to a value its flag would refuse is refused as the flag would be:
