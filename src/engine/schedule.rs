@@ -102,19 +102,8 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
                     react_to_usage(ctx, &mut scheduler, &mut usage, progress, index, &window);
                 },
                 recv(inbox.bases) -> report => if let Ok(first) = report {
-                    // Each task waits until its base is written: one write answers every task
-                    // that reported meanwhile, instead of one write (and its fsync) each.
-                    let reports: Vec<BaseReport> =
-                        std::iter::once(first).chain(inbox.bases.try_iter()).collect();
-                    for report in &reports {
-                        let task = &mut progress.results.tasks[report.task];
-                        task.base_branch = report.base.branch.clone();
-                        task.base_commit = report.base.commit.clone();
-                    }
-                    progress.update();
-                    for report in reports {
-                        let _ = report.recorded.send(());
-                    }
+                    let reports = std::iter::once(first).chain(inbox.bases.try_iter());
+                    record_bases(progress, reports.collect());
                 },
                 default(wake) => {},
             }
@@ -123,6 +112,20 @@ pub fn schedule(ctx: &Context, inbox: &Inbox, progress: &mut Progress) {
     progress.results.usage_limit_waits = usage.records(Instant::now());
     announced.announce(&ctx.printer, &progress.results);
     announced.wait_for_hooks();
+}
+
+/// Records the bases tasks reported. Each task waits until its base is written: one write
+/// answers every task that reported meanwhile, instead of one write (and its fsync) each.
+fn record_bases(progress: &mut Progress, reports: Vec<BaseReport>) {
+    for report in &reports {
+        let task = &mut progress.results.tasks[report.task];
+        task.base_branch = report.base.branch.clone();
+        task.base_commit = report.base.commit.clone();
+    }
+    progress.update();
+    for report in reports {
+        let _ = report.recorded.send(());
+    }
 }
 
 /// Records the end of task `index`: the scheduler frees its place, the results hold it, and a
