@@ -238,7 +238,10 @@ impl Scheduler {
         // While a usage window holds them, the queued wait for its reset, not their time.
         let held = self.held(now);
         let waiting = pending || self.governor.queued() > 0;
-        let queued = self.governor.next_wake(now).filter(|_| !held);
+        // Without a free slot a queued task waits for one, which only a task's end or a raised
+        // limit makes: both wake the scheduler. Its time alone would wake it at once, again and
+        // again (a busy loop on one core while a rate limit lasted).
+        let queued = self.governor.next_wake(now).filter(|_| !held && free_slot);
         let reset = (self.held_until)
             .filter(|_| held && waiting && !self.exhausted)
             .map(|until| until.saturating_duration_since(now));
@@ -543,6 +546,16 @@ mod tests {
         assert_eq!(s.ready_again(now + 2 * SECOND), None);
         assert_eq!(s.next_wake(now + 2 * SECOND), None, "nothing to wake for");
         assert_eq!(s.on_usage_exhausted(), None, "once is news");
+    }
+
+    #[test]
+    fn a_task_waiting_to_start_again_without_a_free_slot_is_no_reason_to_wake() {
+        let (mut s, now) = scheduler(&[Running, Running], 1, None, None);
+        s.wants_again(1, now);
+        assert_eq!(s.running(), 1);
+        assert_eq!(s.next_wake(now + SECOND), None, "only an end frees a slot");
+        s.finished(0, Succeeded);
+        assert_eq!(s.next_wake(now + SECOND), Some(Duration::ZERO));
     }
 
     #[test]
