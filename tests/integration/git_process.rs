@@ -1,11 +1,58 @@
-//! The git porch starts, as a user's system gives it: Ctrl-C at the terminal while porch
-//! commits the agents' work.
+//! The git porch starts, as a user's system gives it: a `git` on PATH that is a script without
+//! a `#!` line, and Ctrl-C at the terminal while porch commits the agents' work.
 
 use std::fs::File;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::support::*;
+
+/// The git a `git` wrapper of the test's hands on to: the first on the test's PATH.
+fn real_git() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("git"))
+        .find(|git| git.is_file())
+        .expect("git on PATH")
+}
+
+/// PATH with `bin` first, then the test's own.
+fn path_with_first(bin: &std::path::Path) -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap();
+    std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&path)))
+        .unwrap()
+}
+
+/// A `git` on PATH that is a shell script without a `#!` line: the kernel will not run it
+/// (ENOEXEC), but a shell does, and so does every `execvp(3)`, which hands such a file to
+/// `/bin/sh`. porch must run it as the user's shell does, not fail with "Exec format error".
+#[test]
+fn a_git_script_without_a_shebang_line_runs_as_the_shell_runs_it() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let calls = sandbox.path().join("calls");
+    let bin = sandbox.path().join("bin");
+    write_script(
+        &bin.join("git"),
+        &format!(
+            "echo called >> '{}'\nexec '{}' \"$@\"\n",
+            calls.display(),
+            real_git().display()
+        ),
+    );
+    let tasks = sandbox.tasks(&[("plain", "@write p.txt plain")]);
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .env("PATH", path_with_first(&bin))
+        .run();
+    run.expect_code(0);
+    assert_eq!(sandbox.show("task/plain", "p.txt"), "plain");
+    assert!(
+        !file_lines(&calls).is_empty(),
+        "porch ran the script, not another git\n{run}"
+    );
+}
 
 /// Ctrl-C at the terminal reaches porch's whole process group. The `git commit` that keeps a
 /// task's work is in a session of its own, so the signal does not end it half-way: each commit
