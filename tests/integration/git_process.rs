@@ -154,3 +154,65 @@ esac"#,
     // The commit held when the signal came was of a session that had written its file.
     assert!(holding_work > 0, "{results:#}\n{}", printed());
 }
+
+/// A repository with one commit on `main` in the sandbox's directory `name`.
+fn repository_named(sandbox: &Sandbox, name: &std::ffi::OsStr) -> PathBuf {
+    let repo = sandbox.path().join(name);
+    std::fs::create_dir_all(&repo).unwrap();
+    sandbox.git_in(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("README.md"), "# test repo\n").unwrap();
+    sandbox.git_in(&repo, &["add", "."]);
+    let identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"];
+    sandbox.git_in(
+        &repo,
+        &[&identity[..], &["commit", "-q", "-m", "initial"]].concat(),
+    );
+    repo
+}
+
+/// Spaces, quotes of both kinds and a backslash in the repository's path and the worktree
+/// directory's: every git call gets the path as one argument, never through a shell.
+#[test]
+fn a_repository_path_with_spaces_and_quotes_runs() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let repo = repository_named(&sandbox, "it's a \"repo\" \\ here".as_ref());
+    let tasks = sandbox.tasks(&[("spaced", "@write s.txt spaced")]);
+    let run = sandbox
+        .porch_run(&[])
+        .arg(&tasks)
+        .arg(&repo)
+        .worktree_dir(sandbox.path().join("work trees 'here'"))
+        .run();
+    run.expect_code(0);
+    assert_eq!(
+        sandbox.git_in(&repo, &["show", "task/spaced:s.txt"]),
+        "spaced"
+    );
+}
+
+/// A repository whose path is not UTF-8: porch writes paths down as JSON text, so it refuses
+/// the run before anything is made, and says why, instead of sending git a path that names
+/// another directory.
+#[test]
+fn a_repository_path_that_is_not_utf8_is_refused_before_anything_is_made() {
+    use std::os::unix::ffi::OsStrExt;
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let repo = repository_named(&sandbox, std::ffi::OsStr::from_bytes(b"repo-\xff"));
+    let tasks = sandbox.tasks(&[("bytes", "@write b.txt bytes")]);
+    let worktrees = sandbox.path().join("trees");
+    let run = sandbox
+        .porch_run(&[])
+        .arg(&tasks)
+        .arg(&repo)
+        .worktree_dir(&worktrees)
+        .run();
+    run.expect_code(2)
+        .expect_stderr("has a path that is not valid UTF-8")
+        .expect_stderr("hint: ");
+    assert!(!worktrees.exists(), "{run}");
+    assert!(!repo.join(".porch").exists(), "{run}");
+    let branches = sandbox.git_in(&repo, &["branch", "--list"]);
+    assert_eq!(branches, "* main\n", "{run}");
+}
