@@ -216,3 +216,27 @@ fn a_repository_path_that_is_not_utf8_is_refused_before_anything_is_made() {
     let branches = sandbox.git_in(&repo, &["branch", "--list"]);
     assert_eq!(branches, "* main\n", "{run}");
 }
+
+/// A worktree directory whose path is not UTF-8 is refused like such a repository, before
+/// anything is made, where every task used to fail to make its worktree.
+#[test]
+fn a_worktree_directory_that_is_not_utf8_is_refused_before_anything_is_made() {
+    use std::os::unix::ffi::OsStrExt;
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let tasks = sandbox.tasks(&[("bytes", "@write b.txt bytes")]);
+    let worktrees = sandbox
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"trees-\xff"));
+    let run = sandbox
+        .porch_run(&[])
+        .arg(&tasks)
+        .arg(sandbox.repo())
+        .worktree_dir(&worktrees)
+        .run();
+    run.expect_code(2)
+        .expect_stderr("has a path that is not valid UTF-8")
+        .expect_stderr("--worktree-dir");
+    assert!(!worktrees.exists(), "{run}");
+    assert_eq!(sandbox.branches(), ["main"], "{run}");
+}
