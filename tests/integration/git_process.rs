@@ -1,5 +1,6 @@
 //! The git porch starts, as a user's system gives it: a `git` on PATH that is a script without
-//! a `#!` line, and Ctrl-C at the terminal while porch commits the agents' work.
+//! a `#!` line, Ctrl-C at the terminal while porch commits the agents' work, paths with
+//! spaces, quotes or bytes that are not UTF-8, and the descriptors each git gets.
 
 use std::fs::File;
 use std::os::unix::process::CommandExt;
@@ -239,4 +240,70 @@ fn a_worktree_directory_that_is_not_utf8_is_refused_before_anything_is_made() {
         .expect_stderr("--worktree-dir");
     assert!(!worktrees.exists(), "{run}");
     assert_eq!(sandbox.branches(), ["main"], "{run}");
+}
+
+/// This process's descriptors that stay open across exec (none of Rust's own: those it
+/// inherited), which porch and its git inherit in turn.
+fn inherited_descriptors() -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fdinfo").unwrap().flatten() {
+        let fd = entry.file_name().to_string_lossy().into_owned();
+        let Ok(info) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let flags = info
+            .lines()
+            .find_map(|line| line.strip_prefix("flags:"))
+            .and_then(|octal| u32::from_str_radix(octal.trim(), 8).ok());
+        if flags.is_some_and(|flags| flags & 0o2000000 == 0) && fd.parse::<u32>().unwrap() > 2 {
+            found.push(fd);
+        }
+    }
+    found
+}
+
+/// Each git porch starts gets standard input, output and error and nothing else of porch's:
+/// no pipe of another git or session, no log, no lock. (What porch itself inherited passes
+/// on, as to any program.) The descriptors are listed by `ls`, started by the wrapper: its own
+/// are 0, 1, 2 and the directory it reads.
+#[test]
+fn git_gets_no_descriptor_of_porchs() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let seen = sandbox.path().join("fds");
+    std::fs::create_dir_all(&seen).unwrap();
+    let path = fake_git(
+        &sandbox,
+        &format!("ls /proc/self/fd/ > '{}'/$$", seen.display()),
+    );
+    let names: Vec<String> = (1..=8).map(|i| format!("t{i}")).collect();
+    let prompts: Vec<(String, String)> = names
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                format!("@write {n}.txt {n}\n@write {n}.log ignored"),
+            )
+        })
+        .collect();
+    let tasks = sandbox.tasks_in("tasks.json", &prompts);
+    // A leaked pipe end can keep another git's input or output open: porch then never ends,
+    // and the deadline of `wait` says so.
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .env("PATH", path)
+        .spawn("run")
+        .wait();
+    run.expect_code(0);
+    let mut expected: Vec<String> = ["0", "1", "2", "3"].map(String::from).to_vec();
+    expected.extend(inherited_descriptors());
+    expected.sort();
+    let mut calls = 0;
+    for entry in std::fs::read_dir(&seen).unwrap().flatten() {
+        let mut fds: Vec<String> = file_lines(&entry.path());
+        fds.sort();
+        assert_eq!(fds, expected, "a git call got more\n{run}");
+        calls += 1;
+    }
+    assert!(calls > 8, "{calls} git calls seen\n{run}");
 }
