@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::git::GitError;
 use crate::git::refs;
 use crate::git::run;
+use crate::git::run_bytes;
 
 /// The repository porch runs against, found from any directory inside its work tree.
 #[derive(Debug, Clone)]
@@ -42,7 +43,7 @@ impl Repo {
         }
         // One git call answers everything in the usual case; only a failure needs the slower
         // questions of `why_not_a_repo`, to say precisely what is wrong.
-        let answer = run(
+        let answer = run_bytes(
             dir,
             &[
                 "rev-parse",
@@ -55,18 +56,25 @@ impl Repo {
                 "HEAD",
             ],
         );
-        let lines: Vec<&str> = answer
+        let lines: Vec<&[u8]> = answer
             .as_deref()
-            .map(|a| a.lines().collect())
+            .map(|a| a.trim_ascii_end().split(|&b| b == b'\n').collect())
             .unwrap_or_default();
         if let [inside, toplevel, common_dir, head, branch] = lines[..]
-            && inside == "true"
+            && inside == b"true"
         {
+            let (Ok(toplevel_text), Ok(common_dir)) = (
+                std::str::from_utf8(toplevel),
+                std::str::from_utf8(common_dir),
+            ) else {
+                return Err(path_not_utf8(toplevel));
+            };
+            let text = |bytes| String::from_utf8_lossy(bytes).into_owned();
             return Ok(Repo::new(
-                PathBuf::from(toplevel),
+                PathBuf::from(toplevel_text),
                 PathBuf::from(common_dir),
-                head.to_string(),
-                (branch != "HEAD").then(|| branch.to_string()),
+                text(head),
+                (branch != b"HEAD").then(|| text(branch)),
             ));
         }
         Err(why_not_a_repo(dir, answer.err()))
@@ -123,6 +131,18 @@ impl Repo {
             .map_err(|err| GitError::io(format!("lock {}", path.display()), &err))?;
         Ok(RepoLock { _file: file })
     }
+}
+
+/// A repository whose path porch cannot write down: its results, logs and records name paths
+/// as JSON text, which holds only UTF-8, and git would be sent what they name back.
+fn path_not_utf8(toplevel: &[u8]) -> Error {
+    Error::setup(
+        format!(
+            "the repository at {} has a path that is not valid UTF-8 (shown with U+FFFD for each byte that is not)",
+            String::from_utf8_lossy(toplevel)
+        ),
+        "porch keeps paths as UTF-8 text: rename the directories so the path is UTF-8 (a symbolic link will not do: git names the real path)",
+    )
 }
 
 /// What is wrong with REPO when the one `rev-parse` that opens it failed (`answer`) or said

@@ -307,6 +307,15 @@ fn decide_layout(args: &RunArgs, env: &Environment, repo: &Repo) -> Result<Layou
     let worktree_dir =
         crate::state::worktree_dir(args.settings.worktree_dir.as_deref(), env.home.as_deref())?;
     check_creatable(&worktree_dir, "the worktree directory")?;
+    if worktree_dir.to_str().is_none() {
+        return Err(Error::setup(
+            format!(
+                "the worktree directory {} has a path that is not valid UTF-8 (shown with U+FFFD for each byte that is not)",
+                worktree_dir.display()
+            ),
+            "porch keeps paths as UTF-8 text: name one that is with --worktree-dir DIR or PORCH_WORKTREE_DIR",
+        ));
+    }
     let worktree_root = crate::state::worktree_root(&worktree_dir, repo);
     refuse_root_in_work_tree(&worktree_root, repo)?;
     let output = match &args.settings.output {

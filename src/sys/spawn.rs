@@ -5,7 +5,8 @@
 //! git call copied porch's page tables and then faulted them back in (a quarter of a 64-task
 //! run's CPU, measured with `perf`; docs/performance.md).
 //!
-//! The child gets: the program found on porch's PATH, the arguments, the environment given,
+//! The child gets: the program found on porch's PATH (run by /bin/sh when it is a script
+//! without a `#!` line, as execvp(3) runs one), the arguments, the environment given,
 //! standard input from `/dev/null` or a pipe, standard output and error on pipes, an empty
 //! signal mask, SIGPIPE at its default (Rust ignores it in porch; std does the same for the
 //! children it starts), and a new session without a controlling terminal.
@@ -14,7 +15,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
@@ -76,24 +77,21 @@ pub fn spawn_in_new_session(
     actions.dup2(&stderr_write, 2)?;
     let attributes = Attributes::new_session()?;
 
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: every pointer is valid for the call: `program`, `argv` and `envp` point into
-    // CStrings owned above and are NULL-terminated; `actions` and `attributes` were initialised
-    // by their constructors and are destroyed only when dropped after the call. glibc reports a
-    // failed exec as the return value (it waits for the vfork child), never in the child.
-    let rc = unsafe {
-        libc::posix_spawnp(
-            &mut pid,
-            program.as_ptr(),
-            &actions.0,
-            &attributes.0,
-            argv.as_ptr(),
-            envp.as_ptr(),
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
+    let mut pid = start(&program, &argv, &envp, &actions, &attributes);
+    if pid == Err(libc::ENOEXEC)
+        && let Some(script) = found_on_path(program.as_bytes())
+    {
+        // What execvp(3) and every shell do with a file the kernel will not run (a script
+        // without a `#!` line): hand it to /bin/sh. glibc's posix_spawnp no longer does.
+        let shell = c"/bin/sh".to_owned();
+        let shell_argv: Vec<CString> = [shell.clone(), script]
+            .into_iter()
+            .chain(argv_owned.iter().skip(1).cloned())
+            .collect();
+        let shell_argv = null_terminated(&shell_argv);
+        pid = start(&shell, &shell_argv, &envp, &actions, &attributes);
     }
+    let pid = pid.map_err(io::Error::from_raw_os_error)?;
     // The child's ends close here, in porch: the child holds its own copies.
     drop((stdout_write, stderr_write));
     let stdin = stdin_pipe.map(|(read, write)| {
@@ -105,6 +103,52 @@ pub fn spawn_in_new_session(
         stdin,
         stdout: File::from(stdout_read),
         stderr: File::from(stderr_read),
+    })
+}
+
+/// Starts `program` (looked up on PATH when it has no `/`): its pid, or the error number.
+fn start(
+    program: &CString,
+    argv: &[*mut libc::c_char],
+    envp: &[*mut libc::c_char],
+    actions: &FileActions,
+    attributes: &Attributes,
+) -> Result<libc::pid_t, libc::c_int> {
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: every pointer is valid for the call: `program` is a CString, `argv` and `envp`
+    // point into CStrings the caller owns and are NULL-terminated; `actions` and `attributes`
+    // were initialised by their constructors and are destroyed only when dropped after the
+    // call. glibc reports a failed exec as the return value (it waits for the vfork child),
+    // never in the child.
+    let rc = unsafe {
+        libc::posix_spawnp(
+            &mut pid,
+            program.as_ptr(),
+            &actions.0,
+            &attributes.0,
+            argv.as_ptr(),
+            envp.as_ptr(),
+        )
+    };
+    if rc == 0 { Ok(pid) } else { Err(rc) }
+}
+
+/// The file `program` names, as execvp(3) finds it: itself when it holds a `/`, else the
+/// first executable file of that name in a directory of PATH (an empty entry is the current
+/// directory; without PATH, glibc's default `/bin:/usr/bin`).
+fn found_on_path(program: &[u8]) -> Option<CString> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains(&b'/') {
+        return CString::new(program).ok();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+    path.as_bytes().split(|&b| b == b':').find_map(|dir| {
+        let dir = if dir.is_empty() { &b"."[..] } else { dir };
+        let file = std::path::Path::new(OsStr::from_bytes(dir)).join(OsStr::from_bytes(program));
+        let meta = std::fs::metadata(&file).ok()?;
+        (meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+            .then(|| CString::new(file.into_os_string().into_vec()).ok())
+            .flatten()
     })
 }
 
@@ -330,6 +374,27 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_script_without_a_shebang_line_runs_under_sh_with_its_arguments() {
+        let tmp = tempfile::tempdir().unwrap();
+        let script = tmp.path().join("plain");
+        // Written by another process: a file this one held open for writing could be lent to
+        // a child another test forks meanwhile, and running it would fail "Text file busy".
+        let written = std::process::Command::new("sh")
+            .args([
+                "-c",
+                r#"echo 'echo "$0:$1:$2"' > "$1" && chmod 755 "$1""#,
+                "sh",
+            ])
+            .arg(&script)
+            .status()
+            .unwrap();
+        assert!(written.success());
+        let (status, out, _) = run(script.to_str().unwrap(), &["a b", "c"], None);
+        assert!(status.success());
+        assert_eq!(out, format!("{}:a b:c\n", script.display()));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod dependencies;
 mod distributed;
 mod dry_run;
 mod errors;
+mod git_process;
 mod git_safety;
 mod hooks;
 mod hostile;

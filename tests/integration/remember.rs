@@ -46,7 +46,13 @@ fn failed_run(sandbox: &Sandbox, args_dir: &Path, settings: &[&str]) -> String {
         "--retries",
         "-j",
     ] {
-        assert!(!resume_line.contains(flag), "{resume_line}");
+        // Whole words: the sandbox's path may hold "-j" too (`porch-test-jnNUpK`).
+        let given = |word: &str| {
+            word.strip_prefix(flag).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('=') || rest.bytes().all(|b| b.is_ascii_digit())
+            })
+        };
+        assert!(!resume_line.split_whitespace().any(given), "{resume_line}");
     }
     latest_results(sandbox).0
 }
