@@ -62,7 +62,7 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
     let hint = "wait for it to finish (porch logs --follow TASK shows a task as it runs)";
     let (location, lock, earlier) = args.choice.claim(&holder, hint)?;
     refuse_if_taken_over(&location, &earlier, &args.choice)?;
-    let moved = follow_a_move(&location, &earlier)?;
+    let moved = follow_a_move(&location, &earlier, args.run.dry_run)?;
     let results = earlier.results.tasks.clone();
     let unfinished: Vec<&str> = (results.iter())
         .filter(|t| t.status != Status::Succeeded)
@@ -443,8 +443,12 @@ fn moved_from<'r>(repo: &Repo, earlier: &'r StoredRun) -> Option<&'r Path> {
 
 /// A run whose repository moved since: its worktrees are linked to the repository again
 /// (git finds neither from the other after a move), and the user is told, from where to where
-/// and where its state was found.
-fn follow_a_move(location: &Location, earlier: &StoredRun) -> Result<Option<String>, Error> {
+/// and where its state was found. A dry run only says that the resume would link them.
+fn follow_a_move(
+    location: &Location,
+    earlier: &StoredRun,
+    dry_run: bool,
+) -> Result<Option<String>, Error> {
     let Some(was) = moved_from(&location.repo, earlier) else {
         return Ok(None);
     };
@@ -459,6 +463,12 @@ fn follow_a_move(location: &Location, earlier: &StoredRun) -> Result<Option<Stri
         .map(|t| Path::new(&t.worktree))
         .filter(|dir| !dir.as_os_str().is_empty() && dir.join(".git").is_file())
         .collect();
+    if dry_run {
+        return Ok(Some(format!(
+            "porch: {moved}: a resume would resume it from its state in {} and link its worktrees to the repository again\n",
+            location.state.path().display()
+        )));
+    }
     if !worktrees.is_empty() {
         location.repo.repair_worktrees(&worktrees).map_err(|err| {
             let repair = ["git", "-C", &now.to_string_lossy(), "worktree", "repair"];

@@ -327,6 +327,28 @@ fn resume_of_a_run_whose_repository_moved_says_so_and_finds_its_state() {
     ));
     assert!(!lost.stderr().contains("--force"), "{lost}");
 
+    // A dry run says what the resume would do, and links nothing: the worktree still names
+    // the repository where it was.
+    let link = sandbox.worktree("flaky").join(".git");
+    let before = std::fs::read_to_string(&link).unwrap();
+    let mut preview = after(
+        &sandbox,
+        &[
+            "resume",
+            "--dry-run",
+            "--run",
+            support::path_str(&results_file),
+        ],
+    );
+    let preview = preview
+        .current_dir(&moved)
+        .agent(support::fixture_agent())
+        .run();
+    preview
+        .expect_code(0)
+        .expect_stderr("a resume would resume it from its state in ");
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), before, "{preview}");
+
     let mut resume = after(
         &sandbox,
         &["resume", "--run", support::path_str(&results_file)],
