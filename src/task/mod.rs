@@ -96,6 +96,9 @@ struct Task<'a> {
     env: Vec<(String, String)>,
     /// How long setup ran: the session gets what is left of the task's timeout.
     setup_took: std::cell::Cell<Duration>,
+    /// How long the task waited for a slot between its sessions (a retry's backoff, a rate
+    /// limit, a usage window's reset): no work, so not counted against its timeout.
+    waited: std::cell::Cell<Duration>,
     started: Instant,
 }
 
@@ -113,10 +116,21 @@ impl Task<'_> {
             .map(|limit| Limit::after(limit, setup_took))
     }
 
-    /// What the task's timeout leaves the check, which runs last.
+    /// What the task's timeout leaves the check and the reviewer, which run last: time spent
+    /// waiting for a slot is not the task's work.
     fn time_left(&self) -> Option<Limit> {
-        let used = self.started.elapsed();
+        let used = self.started.elapsed().saturating_sub(self.waited.get());
         self.plan.timeout.map(|limit| Limit::after(limit, used))
+    }
+
+    /// Waits until the scheduler gives the task a slot again, not before `not_before`; false
+    /// when it never will (a signal, a usage window porch stopped waiting for). The wait is
+    /// kept off the task's timeout.
+    fn wait_for_slot(&self, not_before: Instant) -> bool {
+        let asked = Instant::now();
+        let granted = self.ctx.slots.wait_for_slot(self.index, not_before);
+        self.waited.set(self.waited.get() + asked.elapsed());
+        granted
     }
 
     /// The task's environment for a step: `PORCH_*`, its `env`, and the session marker.
@@ -195,6 +209,7 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
                 env: with_base(&plan.env, &base.commit),
                 base,
                 setup_took: std::cell::Cell::new(Duration::ZERO),
+                waited: std::cell::Cell::new(Duration::ZERO),
                 started,
             };
             run_inner(&task, &mut result);
@@ -474,7 +489,7 @@ fn run_attempts(task: &Task, result: &mut TaskResult) -> Option<Session> {
         // Stopped before the API answered it: it did nothing, so it is no attempt.
         if session.stopped == Some(StopReason::RateLimited)
             && !task.ctx.budget.is_spent()
-            && task.ctx.slots.wait_for_slot(task.index, Instant::now())
+            && task.wait_for_slot(Instant::now())
         {
             restarted = true;
             continue;
@@ -705,11 +720,7 @@ fn prepare_retry(task: &Task, attempt: u32, retries_spent: u32, session: &Sessio
             duration::format(wait)
         ),
     );
-    if !task
-        .ctx
-        .slots
-        .wait_for_slot(task.index, Instant::now() + wait)
-    {
+    if !task.wait_for_slot(Instant::now() + wait) {
         return match shutdown::requested() {
             None if task.ctx.slots.refusal().is_some() => Retry::Refused,
             signal => Retry::Interrupted(signal.unwrap_or(libc::SIGINT)),

@@ -42,7 +42,7 @@ pub(super) fn after_refusal(
         tally.ended_by_usage(&window.kind);
         outcome
     });
-    if task.ctx.slots.wait_for_slot(task.index, Instant::now()) {
+    if task.wait_for_slot(Instant::now()) {
         return match worked {
             None => AfterRefusal::Again {
                 attempt,
@@ -99,7 +99,7 @@ pub(super) fn clear_for_reviewer(task: &Task, refused: bool) -> Result<(), NoRev
     if !refused && !slots.is_held(Instant::now()) {
         return Ok(());
     }
-    if slots.wait_for_slot(task.index, Instant::now()) {
+    if task.wait_for_slot(Instant::now()) {
         Ok(())
     } else {
         Err(why_not())

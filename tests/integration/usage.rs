@@ -304,6 +304,30 @@ fn a_reviewer_refused_by_a_window_reviews_again_after_the_reset() {
     assert_eq!(waits[0]["type"], "five_hour");
 }
 
+/// The wait for a window's reset is no work: a task's `timeout` shorter than the wait still
+/// leaves its reviewer the time the task had not used.
+#[test]
+fn a_wait_for_a_window_is_not_counted_against_the_tasks_timeout() {
+    let sandbox = Sandbox::new();
+    let window = sandbox.path().join("window");
+    // Used up elsewhere for 20 s, longer than the task's whole timeout of 15 s.
+    let mut tasks = json!([reviewed_through(&window, 1, 20, true)]);
+    let prompt = tasks[0]["review"]["prompt"].as_str().unwrap().to_string();
+    // The reviewer takes a second: on the task's timeout as it was, it had none left.
+    tasks[0]["review"]["prompt"] = json!(format!(
+        "@usage-spent {} 20\n@sleep 1\n{prompt}",
+        window.display()
+    ));
+    tasks[0]["timeout"] = json!("15s");
+    let run = sandbox.run_tasks_json(&tasks, &["--retries", "0"]);
+    run.expect_code(0);
+    run.expect_stdout("[porch] usage limit (five_hour) reached; waiting until ");
+    let results = sandbox.results();
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "succeeded", "{a:#}\n{run}");
+    assert_eq!(a["review"]["verdict"], "approve", "{a:#}");
+}
+
 #[test]
 fn a_reviewer_past_max_wait_leaves_the_work_committed_and_unreviewed() {
     for required in [true, false] {
