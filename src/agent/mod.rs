@@ -22,6 +22,8 @@ use crate::output::events::ToolCall;
 use crate::output::printer::Tone;
 use crate::process::env::REPO_ENV_VARS;
 use crate::process::task_env::Redactor;
+use crate::sys::spawn::is_executable_file;
+use crate::sys::spawn::on_path;
 use crate::util::clip;
 use crate::util::duration;
 
@@ -47,7 +49,7 @@ pub fn resolve_program(
     let shown = given_path.display();
     if given_path.components().count() > 1 || given_path.is_absolute() {
         return match std::fs::metadata(given_path) {
-            Ok(meta) if meta.is_file() && is_executable(&meta) => {
+            Ok(meta) if is_executable_file(&meta) => {
                 Ok(std::path::absolute(given_path).unwrap_or_else(|_| given_path.to_path_buf()))
             }
             Ok(meta) if meta.is_file() => Err(Error::setup(
@@ -67,28 +69,16 @@ pub fn resolve_program(
             )),
         };
     }
-    let found = path_var
-        .into_iter()
-        .flat_map(std::env::split_paths)
-        .find_map(|dir| {
-            let candidate = dir.join(&given);
-            let meta = std::fs::metadata(&candidate).ok()?;
-            // Absolute, since the agent runs in the worktree: a relative PATH entry would not be
-            // found from there.
-            (meta.is_file() && is_executable(&meta))
-                .then(|| std::path::absolute(&candidate).unwrap_or(candidate))
-        });
+    // Absolute, since the agent runs in the worktree: a relative PATH entry would not be
+    // found from there.
+    let found = on_path(&given, path_var)
+        .map(|candidate| std::path::absolute(&candidate).unwrap_or(candidate));
     found.ok_or_else(|| {
         Error::setup(
             format!("the agent executable `{shown}` (from {source}) is not on PATH"),
             "install Claude Code (npm install -g @anthropic-ai/claude-code), or name the executable with --claude PATH or PORCH_CLAUDE",
         )
     })
-}
-
-fn is_executable(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
 }
 
 /// claude's permission modes, as `--permission-mode` takes them.

@@ -186,16 +186,21 @@ const GIT_OVERRIDES: [&str; 6] = [
 /// porch.
 fn command(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
-    cmd.args(GIT_OVERRIDES)
-        .arg("-C")
-        .arg(dir)
+    cmd.args(arguments(dir, &[]))
         .stdin(Stdio::null())
-        .env("GIT_TERMINAL_PROMPT", "0");
+        .env_clear()
+        .envs(git_env());
     crate::sys::in_new_session(&mut cmd);
-    for var in REPO_ENV_VARS {
-        cmd.env_remove(var);
-    }
     cmd
+}
+
+/// git's arguments for a command in `dir`: porch's overrides, `-C dir`, then `args`.
+fn arguments<'a>(dir: &'a Path, args: &'a [&'a str]) -> Vec<&'a OsStr> {
+    let mut argv: Vec<&OsStr> = GIT_OVERRIDES.iter().map(OsStr::new).collect();
+    argv.push(OsStr::new("-C"));
+    argv.push(dir.as_os_str());
+    argv.extend(args.iter().map(OsStr::new));
+    argv
 }
 
 /// The environment of every git porch starts: porch's own, less what would point git at
@@ -212,11 +217,7 @@ fn git_env() -> Vec<(OsString, OsString)> {
 
 /// Starts the git command [`command`] describes, with `posix_spawn` (sys/spawn.rs says why).
 fn spawn(dir: &Path, args: &[&str], input: Input) -> std::io::Result<Spawned> {
-    let mut argv: Vec<&OsStr> = GIT_OVERRIDES.iter().map(OsStr::new).collect();
-    argv.push(OsStr::new("-C"));
-    argv.push(dir.as_os_str());
-    argv.extend(args.iter().map(OsStr::new));
-    spawn_in_new_session(OsStr::new("git"), &argv, &git_env(), input)
+    spawn_in_new_session(OsStr::new("git"), &arguments(dir, args), &git_env(), input)
 }
 
 /// Reads the child's output to its end (`input` written on a thread of its own meanwhile: git

@@ -134,22 +134,31 @@ fn start(
 }
 
 /// The file `program` names, as execvp(3) finds it: itself when it holds a `/`, else the
-/// first executable file of that name in a directory of PATH (an empty entry is the current
-/// directory; without PATH, glibc's default `/bin:/usr/bin`).
+/// first executable file of that name on PATH (without PATH, glibc's default `/bin:/usr/bin`).
 fn found_on_path(program: &[u8]) -> Option<CString> {
-    use std::os::unix::fs::PermissionsExt;
     if program.contains(&b'/') {
         return CString::new(program).ok();
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
-    path.as_bytes().split(|&b| b == b':').find_map(|dir| {
-        let dir = if dir.is_empty() { &b"."[..] } else { dir };
-        let file = std::path::Path::new(OsStr::from_bytes(dir)).join(OsStr::from_bytes(program));
-        let meta = std::fs::metadata(&file).ok()?;
-        (meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-            .then(|| CString::new(file.into_os_string().into_vec()).ok())
-            .flatten()
-    })
+    let file = on_path(OsStr::from_bytes(program), Some(&path))?;
+    CString::new(file.into_os_string().into_vec()).ok()
+}
+
+/// The first executable file named `name` in a directory of `path_var` (PATH's value), as the
+/// system looks for a program; an empty entry is the current directory, so the file found may
+/// be a relative path.
+pub fn on_path(name: &OsStr, path_var: Option<&OsStr>) -> Option<std::path::PathBuf> {
+    path_var
+        .into_iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|file| std::fs::metadata(file).is_ok_and(|meta| is_executable_file(&meta)))
+}
+
+/// A regular file someone may execute.
+pub fn is_executable_file(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.is_file() && meta.permissions().mode() & 0o111 != 0
 }
 
 /// Waits for child `pid`, started by [`spawn_in_new_session`], to end, and reaps it.
