@@ -182,7 +182,7 @@ fn planned(plan: &Plan, args: &RunArgs, task: &TaskPlan) -> Planned {
         setup: spec.setup.clone(),
         check: spec.check.clone(),
         review: spec.review.as_ref().map(|review| PlannedReview {
-            model: review.model.clone().or_else(|| spec.model.clone()),
+            model: review.model_for(spec),
             required: review.required,
         }),
         port: (task.env.iter())

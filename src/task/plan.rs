@@ -66,6 +66,13 @@ pub struct Review {
     pub required: bool,
 }
 
+impl Review {
+    /// The reviewer's model: its own, else the task's.
+    pub fn model_for(&self, task: &Task) -> Option<String> {
+        self.model.clone().or_else(|| task.model.clone())
+    }
+}
+
 /// `--max-fail N` (`--fail-fast`: 1): once this many tasks have failed, nothing new starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MaxFail {

@@ -29,7 +29,7 @@ use crate::results::Verdict;
 use crate::task::Task;
 use crate::task::plan;
 use crate::task::usage_window;
-use crate::task::usage_window::NoReviewer;
+use crate::task::usage_window::NoSlot;
 use crate::task::verdict;
 
 /// The most of the diff the reviewer is sent; it reads the files for the rest.
@@ -143,8 +143,8 @@ fn reviewer_session(
     loop {
         match usage_window::clear_for_reviewer(task, refused) {
             Ok(()) => {}
-            Err(NoReviewer::GaveUp(reason)) => return Err(Unreviewed::NotWaited(reason)),
-            Err(NoReviewer::Signalled(signal)) => return Err(Unreviewed::Interrupted(signal)),
+            Err(NoSlot::GaveUp(reason)) => return Err(Unreviewed::NotWaited(reason)),
+            Err(NoSlot::Signalled(signal)) => return Err(Unreviewed::Interrupted(signal)),
         }
         let session = match session::run(&launch(task, args, prompt)) {
             Ok(session) => session,
@@ -219,7 +219,7 @@ fn arguments(review: &plan::Review, task: &plan::Task, budget_left: Option<f64>)
     agent::answering_arguments(
         &schema(),
         Settings {
-            model: review.model.clone().or_else(|| task.model.clone()),
+            model: review.model_for(task),
             max_budget_usd: smaller(
                 task.max_budget_usd,
                 budget_left.map(|left| (left * 1e6).floor() / 1e6),
