@@ -183,8 +183,7 @@ fn react_to_usage(
     let (wait, gave_up) = match decision {
         Decision::Waiting => return,
         Decision::Wait { until, wait } => {
-            scheduler.hold(Some(until));
-            ctx.slots.hold(Some(until));
+            hold_starts(ctx, scheduler, Some(until));
             (wait, false)
         }
         Decision::GiveUp { wait } => (wait, true),
@@ -222,6 +221,13 @@ fn give_up(ctx: &Context, scheduler: &mut Scheduler, progress: &mut Progress, re
     }
 }
 
+/// Holds every start until `until` (a usage window's reset): the scheduler's, and the
+/// reviewers', which ask the slots.
+fn hold_starts(ctx: &Context, scheduler: &mut Scheduler, until: Option<Instant>) {
+    scheduler.hold(until);
+    ctx.slots.hold(until);
+}
+
 /// The most API reports read together, so that a stream of them cannot hold the loop.
 const API_REPORTS_AT_ONCE: usize = 256;
 
@@ -237,8 +243,7 @@ fn react_to_api(
     let mut changes = Vec::new();
     for (index, event) in reports {
         if event == ApiEvent::Answered && usage.answered(Instant::now()) {
-            scheduler.hold(usage.hold_until());
-            ctx.slots.hold(usage.hold_until());
+            hold_starts(ctx, scheduler, usage.hold_until());
         }
         let change = react(ctx, scheduler, progress, index, event);
         changes.extend(change.map(|change| (index, change)));
