@@ -51,17 +51,17 @@ pub(super) fn after_refusal(
             Some(outcome) => start_afresh(task, attempt, outcome, tally),
         };
     }
-    let (status, error) = match task.ctx.slots.refusal() {
-        Some(reason) => (
+    let (status, error) = match no_slot(task) {
+        NoSlot::GaveUp(reason) => (
             Status::Skipped,
             format!("its session was refused: {reason}"),
         ),
-        None => (
+        NoSlot::Signalled(signal) => (
             Status::Interrupted,
             format!(
                 "interrupted while waiting for the {} usage limit to reset: porch received {}",
                 window.kind,
-                groups::describe_signal(shutdown::requested().unwrap_or(libc::SIGINT))
+                groups::describe_signal(signal)
             ),
         ),
     };
@@ -75,35 +75,31 @@ pub(super) fn after_refusal(
     AfterRefusal::End(Box::new(outcome))
 }
 
-/// Why a reviewer does not start.
-pub(super) enum NoReviewer {
+/// Why the scheduler gives a waiting task no slot (a session or a reviewer).
+pub(super) enum NoSlot {
     /// porch stopped waiting for a usage window (`--max-wait`): the reason.
     GaveUp(String),
-    /// porch was signalled while the reviewer waited.
+    /// porch was signalled while the task waited.
     Signalled(i32),
+}
+
+/// Why the task was given no slot: porch gave up on a usage window, or else was signalled.
+fn no_slot(task: &Task) -> NoSlot {
+    match task.ctx.slots.refusal() {
+        Some(reason) => NoSlot::GaveUp(reason),
+        None => NoSlot::Signalled(shutdown::requested().unwrap_or(libc::SIGINT)),
+    }
 }
 
 /// Lets a reviewer start: at once, unless a usage window holds every start (another session
 /// was refused and porch waits for the reset) or `refused` (this task's reviewer was): then
 /// the task waits for a slot as a refused session does, which the scheduler grants after the
 /// reset. Once porch gave up waiting, no reviewer starts.
-pub(super) fn clear_for_reviewer(task: &Task, refused: bool) -> Result<(), NoReviewer> {
+pub(super) fn clear_for_reviewer(task: &Task, refused: bool) -> Result<(), NoSlot> {
     let slots = &task.ctx.slots;
-    let why_not = || match slots.refusal() {
-        Some(reason) => NoReviewer::GaveUp(reason),
-        None => NoReviewer::Signalled(shutdown::requested().unwrap_or(libc::SIGINT)),
-    };
-    if slots.refusal().is_some() {
-        return Err(why_not());
-    }
-    if !refused && !slots.is_held(Instant::now()) {
-        return Ok(());
-    }
-    if task.wait_for_slot(Instant::now()) {
-        Ok(())
-    } else {
-        Err(why_not())
-    }
+    let clear = slots.refusal().is_none()
+        && ((!refused && !slots.is_held(Instant::now())) || task.wait_for_slot(Instant::now()));
+    if clear { Ok(()) } else { Err(no_slot(task)) }
 }
 
 /// A session that ended for another reason and waited for a slot to start again, refused it
