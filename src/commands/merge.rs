@@ -6,7 +6,6 @@
 //! start already merges nothing: no branch is to blame). What happened is recorded with the run.
 
 use std::collections::{BTreeSet, HashSet};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -47,6 +46,7 @@ use crate::state::StateDir;
 use crate::state::runs::Location;
 use crate::state::runs::StoredRun;
 use crate::state::runs::StoredTask;
+use crate::sys::spawn::on_path;
 use crate::task::plan::Task;
 use crate::task::unsaved;
 use crate::util::quote;
@@ -292,12 +292,7 @@ fn refuse_missing_program(program: &str, run: &StoredRun) -> Result<(), Error> {
         return Ok(());
     }
     let path = Environment::from_process().path.unwrap_or_default();
-    let found = std::env::split_paths(&path).any(|dir| {
-        let candidate = dir.join(program);
-        std::fs::metadata(&candidate)
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    });
-    if found {
+    if on_path(std::ffi::OsStr::new(program), Some(&path)).is_some() {
         return Ok(());
     }
     Err(Error::usage(format!(
@@ -632,10 +627,7 @@ impl QueueSetup {
                 target.start_name
             ));
         }
-        let checked = merge_queue::run_check(argv, &scratch.dir, self.check_limit);
-        let _ = git::reset_to(&scratch.dir, "HEAD");
-        let _ = git::remove_untracked(&scratch.dir);
-        checked
+        merge_queue::check_and_reset(argv, &scratch.dir, self.check_limit, "HEAD")
     }
 
     /// Merges each task's branch in turn; after a signal to porch, the rest are skipped.
@@ -812,12 +804,7 @@ impl Queue<'_> {
                 quote::command(&argv.iter().map(String::as_str).collect::<Vec<_>>())
             ),
         );
-        let checked = merge_queue::run_check(argv, &self.scratch.dir, self.setup.check_limit);
-        // What a passing check rewrote (a formatter, a snapshot) would stop the next merge.
-        let back_to = if checked.is_err() { before } else { "HEAD" };
-        let _ = git::reset_to(&self.scratch.dir, back_to);
-        let _ = git::remove_untracked(&self.scratch.dir);
-        checked
+        merge_queue::check_and_reset(argv, &self.scratch.dir, self.setup.check_limit, before)
     }
 
     /// A merge that stopped: named and undone, or handed to the resolver.

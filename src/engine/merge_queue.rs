@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::git;
 use crate::process::child::{self, Child, Leftovers, Limit, Sink, Stop, Tail};
 use crate::process::env::REPO_ENV_VARS;
 use crate::process::groups;
@@ -64,6 +65,22 @@ pub struct CheckFailure {
     pub last_lines: Vec<String>,
     /// porch was told to stop while it ran (the signal).
     pub interrupted: Option<i32>,
+}
+
+/// Runs the merge check `argv` in `dir` as [`run_check`] does, then leaves `dir` clean for what
+/// comes next: at HEAD when it passed (what a passing check rewrote, a formatter, a snapshot,
+/// would stop the next merge), at `on_failure` when it failed.
+pub fn check_and_reset(
+    argv: &[String],
+    dir: &Path,
+    limit: Duration,
+    on_failure: &str,
+) -> Result<(), CheckFailure> {
+    let checked = run_check(argv, dir, limit);
+    let back_to = if checked.is_err() { on_failure } else { "HEAD" };
+    let _ = git::reset_to(dir, back_to);
+    let _ = git::remove_untracked(dir);
+    checked
 }
 
 /// Runs the merge check `argv` in `dir` to its end, or its `limit`, or porch's signal.
