@@ -156,7 +156,7 @@ pub fn conflicted_files(dir: &Path) -> Result<Vec<String>, GitError> {
 
 /// Whether a merge is stopped in `dir`, waiting to be committed (it has a `MERGE_HEAD`).
 pub fn merge_in_progress(dir: &Path) -> bool {
-    run(dir, &["rev-parse", "--quiet", "--verify", "MERGE_HEAD"]).is_ok()
+    refs::ref_exists(dir, "MERGE_HEAD")
 }
 
 /// Puts `dir` back where it was before a merge that stopped. Best effort: what cannot be undone

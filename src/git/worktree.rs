@@ -33,20 +33,23 @@ impl Repo {
         // (Not by `worktree add -b`, which starts a `git branch` of its own under the lock.)
         refs::create_ref(&self.toplevel, &reference, base_commit)
             .map_err(|err| err.with_note(ANOTHER_RUN))?;
+        // The branch was just made from nothing by this thread: until its worktree exists,
+        // nobody else can have moved it, so it goes whatever it points at.
+        let unclaim = || {
+            let _ = refs::delete_ref(&self.toplevel, &reference);
+        };
         {
-            let _lock = self.lock().inspect_err(|_| {
-                let _ = refs::delete_ref(&self.toplevel, &reference);
-            })?;
+            let _lock = self.lock().inspect_err(|_| unclaim())?;
             // Asked again under the lock: a signal that came while this thread waited for it
             // (behind every other task's registration) must not leave a worktree and branch.
             if cancelled() {
-                let _ = refs::delete_ref(&self.toplevel, &reference);
+                unclaim();
                 return Ok(false);
             }
             // Asked again under the lock, so that on failure everything at these names is ours
             // to remove: another porch run that got here first keeps its worktree.
             if let Err(err) = already_there(dir) {
-                let _ = refs::delete_ref(&self.toplevel, &reference);
+                unclaim();
                 return Err(err);
             }
             let dir_str = dir.to_string_lossy();
