@@ -66,6 +66,10 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode, Error> {
     let setup = QueueSetup::read(args, &location, &run)?;
     let target = Target::choose(repo, &run, picked[0], args.into.as_deref())?;
     let scratch = Scratch::create(repo, &location.state, &run.id, &target.start)?;
+    if setup.check.is_some() || setup.resolver.is_some() {
+        // Caught from here to the end: a check or resolver porch ends is reported as such.
+        shutdown::install();
+    }
     if let Err(failure) = setup.check_base(&scratch, &target) {
         scratch.remove(repo);
         return red_base(args, &location, &run, &target, &failure);
@@ -618,8 +622,6 @@ impl QueueSetup {
         let Some(argv) = &self.check else {
             return Ok(());
         };
-        // Caught from here to the end: a check or resolver porch ends is reported as such.
-        shutdown::install();
         if !self.json {
             let command = quote::command(&argv.iter().map(String::as_str).collect::<Vec<_>>());
             crate::sys::console::print_stdout(&format!(
@@ -638,10 +640,6 @@ impl QueueSetup {
         run: &StoredRun,
         picked: &[&'r StoredTask],
     ) -> Result<Vec<(&'r StoredTask, Outcome)>, Error> {
-        // With a check, `check_base` caught them already.
-        if self.check.is_none() && self.resolver.is_some() {
-            shutdown::install();
-        }
         let look = Look {
             names: picked.iter().map(|t| t.name.clone()).collect(),
             color: false,
