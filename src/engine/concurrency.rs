@@ -302,8 +302,13 @@ impl Governor {
         let excess = counted.saturating_sub(self.limit.limit());
         let working_refused = (self.sessions.iter())
             .any(|s| s.running && !s.shedding && s.ever_answered && s.refused);
+        let passes: &[bool] = if working_refused {
+            &[false, true]
+        } else {
+            &[false]
+        };
         let mut shed = Vec::new();
-        for in_flight_too in [false, working_refused] {
+        for &in_flight_too in passes {
             for (index, session) in self.sessions.iter_mut().enumerate().rev() {
                 if shed.len() == excess {
                     return shed;
