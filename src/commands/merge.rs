@@ -600,9 +600,11 @@ impl QueueSetup {
         } else {
             None
         };
-        let run_mode = read_recorded_settings(&location.state, &run.id)
-            .and_then(|recorded| recorded.permission_mode)
-            .filter(|mode| resolver::RESOLVER_MODES.contains(&mode.as_str()));
+        let run_mode = (RecordedSettings::read(&location.state, &run.id)
+            .ok()
+            .flatten())
+        .and_then(|recorded| recorded.permission_mode)
+        .filter(|mode| resolver::RESOLVER_MODES.contains(&mode.as_str()));
         Ok(QueueSetup {
             check,
             check_limit: args.timeout.unwrap_or(DEFAULT_CHECK_LIMIT),
@@ -718,12 +720,6 @@ fn stored_tasks_or_say(args: &MergeArgs, location: &Location, run: &StoredRun) -
     };
     crate::sys::console::print_stderr(&format!("porch: note: {err}: merging without {missing}\n"));
     None
-}
-
-/// The settings run `id` recorded; none for a run by an older porch.
-fn read_recorded_settings(state: &StateDir, id: &str) -> Option<RecordedSettings> {
-    let bytes = std::fs::read(state.recorded_settings(id)).ok()?;
-    RecordedSettings::from_json(&bytes).ok()
 }
 
 /// One merge's queue at work.

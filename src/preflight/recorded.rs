@@ -11,6 +11,7 @@ use crate::agent::PERMISSION_MODES;
 use crate::git::remote;
 use crate::preflight::options::Recordable;
 use crate::preflight::options::RunArgs;
+use crate::state::StateDir;
 use crate::task::plan::MaxFail;
 use crate::util::quote;
 
@@ -87,6 +88,16 @@ impl RecordedSettings {
     /// A stored record read back.
     pub fn from_json(bytes: &[u8]) -> Result<RecordedSettings, String> {
         serde_json::from_slice(bytes).map_err(|err| err.to_string())
+    }
+
+    /// The settings run `id` recorded in `state`: none for a run by an older porch, which
+    /// recorded none; why not when the record cannot be read.
+    pub fn read(state: &StateDir, id: &str) -> Result<Option<RecordedSettings>, String> {
+        match std::fs::read(state.recorded_settings(id)) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err.to_string()),
+            Ok(bytes) => RecordedSettings::from_json(&bytes).map(Some),
+        }
     }
 
     /// Each recorded value a resume given `given` takes, checked as its flag checks it: a

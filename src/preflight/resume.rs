@@ -121,48 +121,43 @@ fn remembered_settings(
         });
     }
     let path = location.state.recorded_settings(&earlier.id);
-    let note = match std::fs::read(&path) {
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => Some(err.to_string()),
-        Ok(bytes) => match RecordedSettings::from_json(&bytes) {
-            Ok(recorded) => {
-                recorded.check(&args.given).map_err(|refused| {
-                    Error::setup(
-                        format!(
-                            "{}: field `{}`: {}",
-                            path.display(),
-                            refused.field,
-                            refused.reason
-                        ),
-                        format!(
-                            "give the resume {} to run it otherwise, or correct the field (run {} recorded it as its {})",
-                            refused.flag, earlier.id, refused.flag
-                        ),
-                    )
-                })?;
-                let commands = recorded.commands_taken(&args.given);
-                let mut note = recorded.apply(&mut run, &args.given).unwrap_or_default();
-                if !commands.is_empty() {
-                    note.push_str(&format!(
-                        "porch: as run {} ran, this resume runs {} (recorded in {}; a flag given to the resume stands instead)\n",
-                        earlier.id,
-                        commands.join(" and "),
-                        path.display()
-                    ));
-                }
-                return Ok((run, (!note.is_empty()).then_some(note)));
-            }
-            Err(err) => Some(err),
-        },
+    let recorded = match RecordedSettings::read(&location.state, &earlier.id) {
+        Ok(Some(recorded)) => recorded,
+        Ok(None) => return Ok((run, None)),
+        Err(err) => {
+            let note = format!(
+                "porch: warning: the settings of run {} cannot be read ({}: {err}): resuming with these flags and the defaults\n",
+                earlier.id,
+                path.display()
+            );
+            return Ok((run, Some(note)));
+        }
     };
-    let note = note.map(|err| {
-        format!(
-            "porch: warning: the settings of run {} cannot be read ({}: {err}): resuming with these flags and the defaults\n",
-            earlier.id,
-            path.display()
+    recorded.check(&args.given).map_err(|refused| {
+        Error::setup(
+            format!(
+                "{}: field `{}`: {}",
+                path.display(),
+                refused.field,
+                refused.reason
+            ),
+            format!(
+                "give the resume {} to run it otherwise, or correct the field (run {} recorded it as its {})",
+                refused.flag, earlier.id, refused.flag
+            ),
         )
-    });
-    Ok((run, note))
+    })?;
+    let commands = recorded.commands_taken(&args.given);
+    let mut note = recorded.apply(&mut run, &args.given).unwrap_or_default();
+    if !commands.is_empty() {
+        note.push_str(&format!(
+            "porch: as run {} ran, this resume runs {} (recorded in {}; a flag given to the resume stands instead)\n",
+            earlier.id,
+            commands.join(" and "),
+            path.display()
+        ));
+    }
+    Ok((run, (!note.is_empty()).then_some(note)))
 }
 
 /// What `porch resume` read of the earlier run.
