@@ -662,7 +662,7 @@ impl QueueSetup {
             scratch,
             state,
             run_id: &run.id,
-            identity: git::identity_overrides(&scratch.dir),
+            identity: git::run_config(&scratch.dir).identity,
             printer: &printer,
         };
         let mut outcomes: Vec<(&StoredTask, Outcome)> = Vec::with_capacity(picked.len());

@@ -11,27 +11,6 @@ use crate::git::refs;
 use crate::git::run;
 use crate::git::run_with_input;
 
-/// Who commits the agent's work: the repository's identity where it has one, porch's otherwise,
-/// so a commit works on a server where nobody configured git. As `-c key=value` arguments.
-pub fn identity_overrides(dir: &Path) -> Vec<String> {
-    let args = ["config", "--get-regexp", r"^user\.(name|email)$"];
-    let configured = output(dir, &args)
-        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
-        .unwrap_or_default();
-    let mut overrides = Vec::new();
-    for (key, fallback) in [("user.name", "porch"), ("user.email", "porch@localhost")] {
-        let has = configured.lines().any(|l| {
-            l.split_once(' ')
-                .is_some_and(|(k, v)| k == key && !v.trim().is_empty())
-        });
-        if !has {
-            overrides.push("-c".to_string());
-            overrides.push(format!("{key}={fallback}"));
-        }
-    }
-    overrides
-}
-
 /// What a commit of the worktree must not hold.
 #[derive(Debug, Default)]
 pub struct LeaveOut<'a> {

@@ -2,10 +2,12 @@
 //! they all run through, what a failed one says, and the files that hold the calls by job.
 
 mod commit;
+mod config;
 mod contents;
 pub mod github;
 mod merge;
 mod refs;
+mod registry;
 pub mod remote;
 mod repo;
 pub mod scratch;
@@ -19,9 +21,9 @@ use std::process::{Command, ExitStatus, Output, Stdio};
 use crate::process::env::REPO_ENV_VARS;
 use crate::sys::spawn::{Input, Spawned, spawn_in_new_session, wait};
 
-pub use commit::{
-    LeaveOut, commit_all, identity_overrides, restart_branch, snapshot, untracked_files,
-};
+pub use commit::{LeaveOut, commit_all, restart_branch, snapshot, untracked_files};
+pub use config::RunConfig;
+pub use config::run_config;
 pub use contents::patch;
 pub use contents::{
     BranchDiff, DiffStats, Tracked, branch_diff, changed_entries, diff_stats, has_commit,
@@ -37,6 +39,7 @@ pub use refs::{
     head_commit, loose_branch_commit, move_ref, on_remote_tracking_branch, ref_commits, ref_exists,
     ref_names, remote_tracking_namesakes, unmerged_commits,
 };
+pub use registry::Registration;
 pub use repo::Repo;
 pub use worktree::{WorktreeEntry, is_half_made_worktree, remove_stale_index_lock, worktree_head};
 

@@ -6,21 +6,26 @@ use std::path::{Path, PathBuf};
 use crate::git::ANOTHER_RUN;
 use crate::git::GitError;
 use crate::git::GitErrorKind;
+use crate::git::Registration;
 use crate::git::Repo;
 use crate::git::refs;
+use crate::git::registry;
 use crate::git::run;
 use crate::git::run_bytes;
 
 impl Repo {
-    /// Registers a worktree on a new branch under the lock, then checks it out outside it, so the
-    /// expensive part (writing the files) runs in parallel. On failure, nothing is left: no
-    /// branch, no registry entry, no directory. Returns false, with nothing left either, when
-    /// `cancelled` says so once the lock is taken or after the checkout: porch was signalled.
+    /// Registers a worktree on a new branch, then checks it out, so the expensive part (writing
+    /// the files) runs in parallel. porch writes the registry entry itself where `registration`
+    /// allows, many at once; otherwise `git worktree add --no-checkout` registers it under the
+    /// lock, one at a time. On failure, nothing is left: no branch, no registry entry, no
+    /// directory. Returns false, with nothing left either, when `cancelled` says so before the
+    /// registration or after the checkout: porch was signalled.
     pub fn add_worktree(
         &self,
         dir: &Path,
         branch: &str,
         base_commit: &str,
+        registration: Registration,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<bool, GitError> {
         let reference = format!("refs/heads/{branch}");
@@ -33,34 +38,15 @@ impl Repo {
         // (Not by `worktree add -b`, which starts a `git branch` of its own under the lock.)
         refs::create_ref(&self.toplevel, &reference, base_commit)
             .map_err(|err| err.with_note(ANOTHER_RUN))?;
-        // The branch was just made from nothing by this thread: until its worktree exists,
-        // nobody else can have moved it, so it goes whatever it points at.
-        let unclaim = || {
-            let _ = refs::delete_ref(&self.toplevel, &reference);
-        };
-        {
-            let _lock = self.lock().inspect_err(|_| unclaim())?;
-            // Asked again under the lock: a signal that came while this thread waited for it
-            // (behind every other task's registration) must not leave a worktree and branch.
-            if cancelled() {
-                unclaim();
-                return Ok(false);
-            }
-            // Asked again under the lock, so that on failure everything at these names is ours
-            // to remove: another porch run that got here first keeps its worktree.
-            if let Err(err) = already_there(dir) {
-                unclaim();
-                return Err(err);
-            }
-            let dir_str = dir.to_string_lossy();
-            let added = run(
-                &self.toplevel,
-                &["worktree", "add", "--no-checkout", "--", &dir_str, branch],
-            );
-            if let Err(err) = added {
-                self.undo_add(dir, branch, base_commit, false);
-                return Err(err);
-            }
+        let by_porch = registration == Registration::Porch;
+        if by_porch && cancelled() {
+            self.unclaim(&reference);
+            return Ok(false);
+        }
+        // Where porch cannot, git registers it (and says in its own words what is wrong).
+        let registered = by_porch && registry::register(&self.common_dir, dir, &reference);
+        if !registered && !self.register_with_git(dir, branch, base_commit, cancelled)? {
+            return Ok(false);
         }
         if let Err(err) = run(dir, &["reset", "--quiet", "--hard"]) {
             self.discard_worktree(dir, branch, base_commit);
@@ -71,6 +57,47 @@ impl Repo {
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// `git worktree add --no-checkout` of the claimed `branch`, under the lock. False, with the
+    /// branch given back, when porch was signalled while this thread waited for the lock.
+    fn register_with_git(
+        &self,
+        dir: &Path,
+        branch: &str,
+        base_commit: &str,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<bool, GitError> {
+        let unclaim = || self.unclaim(&format!("refs/heads/{branch}"));
+        let _lock = self.lock().inspect_err(|_| unclaim())?;
+        // Asked again under the lock: a signal that came while this thread waited for it
+        // (behind every other task's registration) must not leave a worktree and branch.
+        if cancelled() {
+            unclaim();
+            return Ok(false);
+        }
+        // Asked again under the lock, so that on failure everything at these names is ours
+        // to remove: another porch run that got here first keeps its worktree.
+        if let Err(err) = already_there(dir) {
+            unclaim();
+            return Err(err);
+        }
+        let dir_str = dir.to_string_lossy();
+        let added = run(
+            &self.toplevel,
+            &["worktree", "add", "--no-checkout", "--", &dir_str, branch],
+        );
+        if let Err(err) = added {
+            self.undo_add(dir, branch, base_commit, false);
+            return Err(err);
+        }
+        Ok(true)
+    }
+
+    /// Deletes a branch `add_worktree` claimed. It was just made from nothing by this thread:
+    /// until its worktree exists, nobody else can have moved it, so it goes whatever it points at.
+    fn unclaim(&self, reference: &str) {
+        let _ = refs::delete_ref(&self.toplevel, reference);
     }
 
     /// Registers a worktree at `commit` on a detached HEAD, under the lock (`porch merge`'s).
@@ -254,13 +281,25 @@ fn parse_worktree_list(text: &str) -> Vec<WorktreeEntry> {
 }
 
 /// What a linked worktree's HEAD holds: `ref: refs/heads/NAME`, or a commit id when detached.
-/// Read from the files git keeps, not by starting git: it is asked once per task.
+/// Read from the files git keeps, not by starting git: it is asked once per task. A repository
+/// whose refs are in a reftable keeps a placeholder in that file, and HEAD in the table: there
+/// git is asked.
 pub fn worktree_head(dir: &Path) -> Result<String, GitError> {
     let admin = admin_dir(dir, "read the HEAD of")?;
-    std::fs::read_to_string(admin.join("HEAD"))
+    let head = std::fs::read_to_string(admin.join("HEAD"))
         .map(|h| h.trim().to_string())
-        .map_err(|e| GitError::io(format!("read the HEAD of {}", dir.display()), &e))
+        .map_err(|e| GitError::io(format!("read the HEAD of {}", dir.display()), &e))?;
+    if head != REFTABLE_PLACEHOLDER {
+        return Ok(head);
+    }
+    match run(dir, &["symbolic-ref", "--quiet", "HEAD"]) {
+        Ok(reference) => Ok(format!("ref: {reference}")),
+        Err(_) => run(dir, &["rev-parse", "--verify", "HEAD"]),
+    }
 }
+
+/// What the `HEAD` file of a reftable repository holds, for git versions that look for one.
+const REFTABLE_PLACEHOLDER: &str = "ref: refs/heads/.invalid";
 
 /// Refuses a worktree directory that exists: another run's, or something of the user's.
 fn already_there(dir: &Path) -> Result<(), GitError> {

@@ -22,6 +22,7 @@ use std::time::SystemTime;
 use crate::agent;
 use crate::engine::dependencies::Dependencies;
 use crate::error::{Error, IoContext};
+use crate::git::RunConfig;
 use crate::git::remote;
 use crate::git::{self, Repo, WorktreeEntry};
 use crate::preflight::branch_template::RunStamp;
@@ -130,7 +131,7 @@ fn plan_read(
         args,
         Decided {
             setting,
-            identity: facts.identity,
+            config: facts.config,
             run_id: stamp.id,
             tasks,
             source,
@@ -172,7 +173,7 @@ fn decide_setting(args: &RunArgs, env: &Environment) -> Result<Setting, Error> {
 /// of the `Plan` from the options, the same for both.
 struct Decided {
     setting: Setting,
-    identity: Vec<String>,
+    config: RunConfig,
     run_id: String,
     tasks: Vec<TaskPlan>,
     source: TasksSource,
@@ -216,7 +217,8 @@ fn finish_plan(args: &RunArgs, mut decided: Decided) -> Result<Plan, Error> {
         state: decided.setting.layout.state,
         jobs,
         jobs_note,
-        identity: decided.identity,
+        identity: decided.config.identity,
+        registration: decided.config.registration,
         run_id: decided.run_id,
         tasks: decided.tasks,
         source: decided.source,
@@ -366,16 +368,16 @@ fn work_trees(repo: &Repo) -> Vec<PathBuf> {
 }
 
 /// What git says about the repository before the run: what already stands in the tasks' way,
-/// and the committer identity to add where the repository configures none.
+/// and what its configuration says for the run (the identity to add, who registers worktrees).
 struct RepoFacts {
     registered: Vec<WorktreeEntry>,
     task_refs: Vec<String>,
-    identity: Vec<String>,
+    config: RunConfig,
 }
 
 /// Three independent questions to git, asked at once: each is a process start.
 fn ask_git(repo: &Repo, branches: &[String]) -> Result<RepoFacts, Error> {
-    let (registered, task_refs, identity) = std::thread::scope(|scope| {
+    let (registered, task_refs, config) = std::thread::scope(|scope| {
         let registered = scope.spawn(|| {
             repo.worktrees().map_err(|e| {
                 Error::setup(
@@ -385,18 +387,18 @@ fn ask_git(repo: &Repo, branches: &[String]) -> Result<RepoFacts, Error> {
             })
         });
         let task_refs = scope.spawn(|| existing_task_refs(repo, branches));
-        let identity = git::identity_overrides(&repo.toplevel);
+        let config = git::run_config(&repo.toplevel);
         let lost = || Error::setup("a thread asking git a question failed", "run porch again");
         (
             registered.join().unwrap_or_else(|_| Err(lost())),
             task_refs.join().unwrap_or_else(|_| Err(lost())),
-            identity,
+            config,
         )
     });
     Ok(RepoFacts {
         registered: registered?,
         task_refs: task_refs?,
-        identity,
+        config,
     })
 }
 

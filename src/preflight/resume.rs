@@ -202,7 +202,7 @@ fn plan_earlier(
     finish_plan(
         args,
         Decided {
-            identity: git::identity_overrides(&repo.toplevel),
+            config: git::run_config(&repo.toplevel),
             setting,
             run_id: stamp.id,
             tasks: plans,

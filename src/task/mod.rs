@@ -281,7 +281,13 @@ fn run_inner(task: &Task, result: &mut TaskResult) {
     }
     let cancelled = || shutdown::requested().is_some();
     let made = match &plan.resume {
-        None => repo.add_worktree(&plan.worktree, &plan.branch, &task.base.commit, &cancelled),
+        None => repo.add_worktree(
+            &plan.worktree,
+            &plan.branch,
+            &task.base.commit,
+            task.ctx.plan.registration,
+            &cancelled,
+        ),
         Some(_) => repo
             .reenter_worktree(&plan.worktree, &plan.branch)
             .map(|()| true),

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::git::Registration;
 use crate::git::Repo;
 use crate::process::task_env::Redactor;
 use crate::results::{Shard, TaskResult};
@@ -144,6 +145,8 @@ pub struct Plan {
     pub jobs_note: Option<String>,
     /// `-c user.name=… -c user.email=…` for what the repository does not configure.
     pub identity: Vec<String>,
+    /// Who registers the tasks' worktrees: porch itself where the repository's layout allows.
+    pub registration: Registration,
     /// The tasks file as read, kept beside the results so `porch resume` runs the same tasks.
     pub source: TasksSource,
     /// `porch resume`: the run whose unfinished tasks this one runs again.

@@ -369,6 +369,46 @@ fn work_inside_and_outside_a_sparse_cone_is_committed() {
     assert_eq!(show("outside/new.txt"), "out of the cone");
     assert_eq!(show("outside/left-out.txt"), "out\n");
     assert_eq!(show("inside/kept.txt"), "in\n");
+    // git registered the worktree and gave it the repository's sparse patterns.
+    let worktree = sandbox.worktree("sparse");
+    assert!(worktree.join("inside/kept.txt").exists());
+    assert!(!worktree.join("outside/left-out.txt").exists());
+}
+
+/// In a repository whose refs are in a reftable (git 2.45 and later), HEAD is not in the
+/// worktree's `HEAD` file: the work is still committed on the task's branch, and `git worktree
+/// add` registers the worktree.
+#[test]
+fn work_in_a_reftable_repository_is_committed() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let repo = sandbox.path().join("reftable");
+    let made = Command::new("git")
+        .args(["init", "-q", "-b", "main", "--ref-format=reftable"])
+        .arg(&repo)
+        .output()
+        .unwrap();
+    if !made.status.success() {
+        eprintln!(
+            "skipped: this git has no reftable ({})",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        return;
+    }
+    std::fs::write(repo.join("a.txt"), "a\n").unwrap();
+    sandbox.git_in(&repo, &["add", "a.txt"]);
+    let identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"];
+    sandbox.git_in(
+        &repo,
+        &[&identity[..], &["commit", "-q", "-m", "init"]].concat(),
+    );
+    let tasks = sandbox.tasks(&[("tabled", "@write tabled.txt in the table")]);
+    let run = sandbox.porch_run(&[]).arg(&tasks).arg(&repo).run();
+    run.expect_code(0);
+    let results = sandbox.results();
+    assert_eq!(task(&results, "tabled")["commits"], 1, "{results:#}\n{run}");
+    let show = sandbox.git_in(&repo, &["show", "task/tabled:tabled.txt"]);
+    assert_eq!(show, "in the table");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,11 +482,14 @@ fn leftovers_of(sandbox: &Sandbox, name: &str) -> Vec<String> {
 }
 
 /// Every task thread waits for the repository lock (the test holds it) when porch gets
-/// SIGINT: none may create anything once it has the lock. The same tasks then run.
+/// SIGINT: none may create anything once it has the lock. The same tasks then run. The
+/// repository has per-worktree config, so `git worktree add` registers the worktrees, under
+/// the lock.
 #[test]
 fn tasks_waiting_to_register_their_worktree_when_porch_is_interrupted_create_nothing() {
     let sandbox = Sandbox::new();
     let _reaper = Reaper::new(&sandbox);
+    sandbox.git(&["config", "extensions.worktreeConfig", "true"]);
     let names: Vec<String> = (1..=6).map(|i| format!("t{i}")).collect();
     let tasks = sandbox.tasks_in(
         "tasks.json",

@@ -1264,11 +1264,13 @@ fn two_porch_processes_on_one_repository() {
 
 /// A `git` first on PATH that fails for two tasks only: for `doomed-add`, `git worktree add`
 /// does its work and then reports failure (porch must undo what it did); for `doomed-reset`,
-/// the checkout after it fails.
+/// the checkout after it fails. The repository has per-worktree config, so git, not porch,
+/// registers the worktrees.
 #[test]
 fn failed_worktree_creation_leaves_nothing_and_other_tasks_carry_on() {
     let sandbox = Sandbox::new();
     let _reaper = Reaper::new(&sandbox);
+    sandbox.git(&["config", "extensions.worktreeConfig", "true"]);
     let path = fake_git(
         &sandbox,
         r#"case "$dir" in
