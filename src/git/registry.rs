@@ -34,8 +34,10 @@ impl Registration {
         let needs_git = |(key, value): (&str, &str)| match key {
             "extensions.refstorage" => !value.eq_ignore_ascii_case("files"),
             // `worktree add` copies the sparse patterns into the new worktree.
-            "core.sparsecheckout" => is_true(value),
-            "worktree.userelativepaths" => is_true(value),
+            "core.sparsecheckout" => !is_false(value),
+            "worktree.userelativepaths" => !is_false(value),
+            // git gives what it creates the group's permissions; porch writes with the umask.
+            "core.sharedrepository" => !is_false(value) && !value.eq_ignore_ascii_case("umask"),
             "core.worktree" => true,
             _ => key.starts_with("extensions.") && !NEUTRAL_EXTENSIONS.contains(&key),
         };
@@ -47,14 +49,14 @@ impl Registration {
     }
 }
 
-/// git's spellings of true (`git config --type=bool`).
-fn is_true(value: &str) -> bool {
-    ["true", "yes", "on", "1", ""].contains(&value.to_ascii_lowercase().as_str())
+/// git's spellings of false (`git config --type=bool`); anything else leaves it to git.
+fn is_false(value: &str) -> bool {
+    ["false", "no", "off", "0"].contains(&value.to_ascii_lowercase().as_str())
 }
 
 /// The keys `from_config` looks at, as alternatives of a `git config --get-regexp` pattern.
 pub const CONFIG_KEYS: &str =
-    r"extensions\..*|core\.sparsecheckout|core\.worktree|worktree\.userelativepaths";
+    r"extensions\..*|core\.(sparsecheckout|sharedrepository|worktree)|worktree\.userelativepaths";
 
 /// Registers `dir` (which must not exist) as a worktree of the repository whose git common
 /// directory is `common_dir`, its HEAD on `reference` (`refs/heads/…`, which exists), not checked
@@ -298,6 +300,7 @@ mod tests {
             vec![("extensions.partialclone", "origin")],
             vec![("core.sparsecheckout", "false")],
             vec![("worktree.userelativepaths", "no")],
+            vec![("core.sharedrepository", "umask")],
         ];
         for pairs in porch {
             assert_eq!(
@@ -314,6 +317,8 @@ mod tests {
             vec![("core.sparsecheckout", "true")],
             vec![("core.sparsecheckout", "")],
             vec![("worktree.userelativepaths", "yes")],
+            vec![("core.sparsecheckout", "2")],
+            vec![("core.sharedrepository", "group")],
             vec![("core.worktree", "/elsewhere")],
         ];
         for pairs in git {
