@@ -26,3 +26,18 @@ reset_repo() { # repo worktree-dir
   git -C "$1" for-each-ref --format='%(refname:short)' refs/heads/task/ | xargs -r git -C "$1" branch -q -D
   mkdir -p "$2"
 }
+
+# A copy of repository TEMPLATE for one timed run, in a directory of its own under $root (the
+# caller's bench_root); prints that directory, which holds `repo` and is where `wt` goes. On a
+# tmpfs the previous run's directory is deleted first. On a disk nothing is deleted until the
+# script ends: ext4 creates files slowly for minutes after many were deleted, so deleting
+# between runs would time the kernel, not the run (docs/performance.md, section 5).
+fresh_run() { # template
+  local dir
+  if [ "$(df --output=fstype "$root" | tail -1)" = tmpfs ]; then
+    rm -rf "$root"/run.*
+  fi
+  dir=$(mktemp -d "$root/run.XXXXXX")
+  cp -a "$1" "$dir/repo"
+  echo "$dir"
+}

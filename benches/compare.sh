@@ -69,15 +69,15 @@ for files in $file_counts; do
     tasks_file "$n" "$prompt" > "$root/tasks.json"
     porch_times=() base_times=() locked_times=() peaks=() base_failed=0
     for ((r = 0; r < repeats; r++)); do
-      reset_repo "$repo" "$root/wt"
-      read -r ms peak code < <(run_porch "$root/tasks.json" "$repo" "$root/wt" --claude "$fixture" -j "$n")
+      run=$(fresh_run "$repo")
+      read -r ms peak code < <(run_porch "$root/tasks.json" "$run/repo" "$run/wt" --claude "$fixture" -j "$n")
       [ "$code" = 0 ] || { echo "porch failed (exit $code):"; cat "$root/porch.err"; exit 1; }
       porch_times+=("$((ms - 1000))"); peaks+=("$peak")
-      reset_repo "$repo" "$root/wt"
-      read -r ms failed < <(run_baseline "$repo" "$root/wt" "$n" "$prompt" "$fixture")
+      run=$(fresh_run "$repo")
+      read -r ms failed < <(run_baseline "$run/repo" "$run/wt" "$n" "$prompt" "$fixture")
       base_times+=("$((ms - 1000))"); base_failed=$((base_failed + failed))
-      reset_repo "$repo" "$root/wt"
-      read -r ms _ < <(BASELINE_LOCK=1 run_baseline "$repo" "$root/wt" "$n" "$prompt" "$fixture")
+      run=$(fresh_run "$repo")
+      read -r ms _ < <(BASELINE_LOCK=1 run_baseline "$run/repo" "$run/wt" "$n" "$prompt" "$fixture")
       locked_times+=("$((ms - 1000))")
     done
     p=$(printf '%s\n' "${porch_times[@]}" | median); b=$(printf '%s\n' "${base_times[@]}" | median)
@@ -89,8 +89,8 @@ done
 repo="$root/repo-big-n"; make_repo "$repo" 3
 if [ "$big" -gt 0 ]; then
   tasks_file "$big" "$prompt" > "$root/tasks.json"
-  reset_repo "$repo" "$root/wt"
-  read -r ms peak code < <(run_porch "$root/tasks.json" "$repo" "$root/wt" --claude "$fixture" -j "$big")
+  run=$(fresh_run "$repo")
+  read -r ms peak code < <(run_porch "$root/tasks.json" "$run/repo" "$run/wt" --claude "$fixture" -j "$big")
   [ "$code" = 0 ] || { echo "porch failed at N=$big (exit $code):"; tail -5 "$root/porch.err"; exit 1; }
   printf '%-11s %5s %12s %12s %9s %14s %12s\n' "3 files" "$big" "$((ms - 1000))" "-" "-" "$peak" "-"
 fi
