@@ -718,12 +718,12 @@ const RECORDED_OFF: &[Takes] = &[
     Takes {
         opt: Opt::NoOnFinish,
         about: "run no --on-finish hook: neither the run's nor its tasks file's\n\
-                on_finish",
+                on_finish, nor in a resume of this resume",
     },
     Takes {
         opt: Opt::NoOnTaskFinish,
         about: "run no --on-task-finish hook: neither the run's nor its tasks\n\
-                file's on_task_finish",
+                file's on_task_finish, nor in a resume of this resume",
     },
 ];
 
