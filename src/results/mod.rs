@@ -400,7 +400,11 @@ pub struct Phase {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Attempt {
+    /// Counted over every run of the task: a resumed task's attempts follow its earlier ones.
     pub attempt: u32,
+    /// The run that made this attempt, when an earlier one did (`porch resume` keeps a task's
+    /// earlier attempts); null for the run whose results these are.
+    pub run_id: Option<String>,
     pub status: Status,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
@@ -426,6 +430,13 @@ impl Phase {
             started_at: Some(timestamp::rfc3339(now.checked_sub(took).unwrap_or(now))),
             ended_at: Some(timestamp::rfc3339(now)),
         }
+    }
+}
+
+impl Attempt {
+    /// Made by the run whose results hold it, not carried from an earlier run by a resume.
+    pub fn of_this_run(&self) -> bool {
+        self.run_id.is_none()
     }
 }
 

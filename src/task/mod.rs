@@ -213,6 +213,7 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
                 started,
             };
             run_inner(&task, &mut result);
+            carry_earlier(plan, &mut result);
             result.base_branch = task.base.branch;
             result.base_commit = task.base.commit;
         }
@@ -229,6 +230,23 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
     result.ended_at = Some(timestamp::rfc3339(SystemTime::now()));
     hide_env_values(&plan.redactor, &mut result);
     result
+}
+
+/// A task resumed to run again keeps what its earlier runs made of it: their attempts before
+/// its own (numbered after them), and their cost in its own, as one resumed for its review
+/// alone keeps its earlier result. What this run spent is the budget's alone.
+fn carry_earlier(plan: &TaskPlan, result: &mut TaskResult) {
+    let Some(resume) = plan.resume.as_ref().filter(|r| r.review_only.is_none()) else {
+        return;
+    };
+    let before = resume.earlier_attempts.len() as u32;
+    for attempt in &mut result.attempts {
+        attempt.attempt += before;
+    }
+    (result.attempts).splice(0..0, resume.earlier_attempts.iter().cloned());
+    if let Some(earlier) = resume.earlier_cost_usd {
+        result.cost_usd = Some(result.cost_usd.unwrap_or(0.0) + earlier);
+    }
 }
 
 /// What the result says in words (claude's, a tool's, porch's about what it found) with the
@@ -354,12 +372,14 @@ const REVIEW_ONLY: &str = ": its session succeeded and its work is committed and
 /// the committed work, then the push that follows a review. No session, setup or check runs.
 fn review_again(task: &Task, earlier: &TaskResult, result: &mut TaskResult) {
     let _ = task.ctx.plan.state.start_log(&task.plan.log, false);
+    let attempts = (task.plan.resume.as_ref()).map(|r| r.earlier_attempts.clone());
     *result = TaskResult {
         status: Status::Succeeded,
         error: None,
         review: None,
         started_at: result.started_at.take(),
         worktree_kept: true,
+        attempts: attempts.unwrap_or_default(),
         ..earlier.clone()
     };
     review::review_work(task, result);
@@ -653,6 +673,7 @@ impl Tally {
         let phase = Phase::ending_now(Duration::from_millis(session.duration_ms));
         self.attempts.push(Attempt {
             attempt,
+            run_id: None,
             status: outcome.status,
             exit_code: outcome.exit_code,
             signal: outcome.signal,
@@ -780,7 +801,7 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
     // A resumed task starts again from where the resume started, and numbers its saved
     // attempts after the earlier run's.
     let (restart, earlier) = match &plan.resume {
-        Some(resume) => (&resume.start_commit, resume.attempts_before),
+        Some(resume) => (&resume.start_commit, resume.earlier_attempts.len() as u32),
         None => (&task.base.commit, 0),
     };
     let number = attempt + earlier;

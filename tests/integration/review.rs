@@ -552,6 +552,10 @@ fn resume_after_an_interrupted_review_only_reviews_again() {
         session.as_str(),
         "the task's own session: {a:#}"
     );
+    assert_eq!(
+        a["attempts"][0]["run_id"], earlier["run_id"],
+        "the session's attempt, marked with the run that made it: {a:#}"
+    );
     assert_eq!(a["check"]["exit_code"], 0, "{a:#}");
     assert_eq!(
         a["cost_usd"], 0.75,
