@@ -228,7 +228,7 @@ const RUN_SETTINGS: &[Takes] = &[
         about: "start a session again, from a clean worktree, when it failed\n\
                 with a transient API error (429, 5xx, overloaded, unreachable)\n\
                 [default: 0]; what a failed attempt wrote is kept under\n\
-                refs/porch/attempts/NAME/N",
+                refs/porch/attempts/NAME/N. A reviewer too, as many times",
     },
     Takes {
         opt: Opt::RetryBackoff,

@@ -334,6 +334,18 @@ pub struct Review {
     pub error: Option<String>,
     /// Why no reviewer was started, the review being no failure: the branch changes nothing.
     pub skipped: Option<String>,
+    /// The reviewers that ended with a transient API error and were started again
+    /// (`--retries`), first to last; the one that answered is the review's own.
+    pub retried: Vec<RetriedReviewer>,
+}
+
+/// A reviewer a transient API error ended, started again: what it cost (the task's too) and why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetriedReviewer {
+    pub session_id: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -262,9 +262,11 @@ fn hide_env_values(redactor: &Redactor, result: &mut TaskResult) {
     let push_error = result.push.as_mut().and_then(|p| p.error.as_mut());
     let review = result.review.as_mut().into_iter().flat_map(|r| {
         let comments = (r.comments.iter_mut()).flat_map(|c| [&mut c.file, &mut c.body]);
+        let retried = (r.retried.iter_mut()).filter_map(|retried| retried.error.as_mut());
         std::iter::once(&mut r.summary)
             .chain(r.error.as_mut())
             .chain(comments)
+            .chain(retried)
     });
     (result.result.iter_mut())
         .chain(result.description.as_mut())

@@ -254,7 +254,7 @@ fn no_reviewer_starts_when_the_branch_changes_nothing() {
         idle["review"],
         json!({"verdict": null, "summary": "", "comments": [], "cost_usd": null,
             "session_id": null, "required": true, "error": null,
-            "skipped": "the branch changes nothing"}),
+            "skipped": "the branch changes nothing", "retried": []}),
         "{idle:#}"
     );
     run.expect_stdout("ok     skipped  idle");
@@ -668,4 +668,55 @@ fn the_log_names_the_reviewers_session_by_its_own_id() {
     logs.expect_code(0)
         .expect_stdout(&format!("session {session} started ("))
         .expect_stdout(&format!("session {reviewer} started ("));
+}
+
+/// A reviewer that ends with a transient API error (an overloaded API) is started again, up to
+/// `--retries` times as a session is, and the reviewer it replaced is recorded with the review;
+/// without `--retries` the review fails as before.
+#[test]
+fn a_reviewer_ended_by_a_transient_api_error_is_started_again_under_retries() {
+    let sandbox = Sandbox::new();
+    let counter = sandbox.path().join("review-count");
+    let overloaded = format!(
+        "@cost 0.25\n@fail-times 1 {} 529 Overloaded\n",
+        counter.display()
+    );
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "a", "prompt": "@write a.txt a\n@cost 0.5",
+        "review": {"prompt": answering(&verdict("approve", "good"), &overloaded)}
+    }]}));
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--retries", "1", "--retry-backoff", "10ms"])
+        .run();
+    run.expect_code(0)
+        .expect_stdout("a │ [review] approved: good")
+        .expect_stdout("the reviewer ended with a transient API error");
+    let results = sandbox.results();
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "succeeded", "{a:#}");
+    let review = &a["review"];
+    assert_eq!(review["verdict"], "approve", "{a:#}");
+    let retried = review["retried"].as_array().unwrap();
+    assert_eq!(retried.len(), 1, "{a:#}");
+    assert!(
+        text(&retried[0]["error"]).contains("529 Overloaded"),
+        "{a:#}"
+    );
+    assert_eq!(retried[0]["cost_usd"], 0.25, "{a:#}");
+    assert_ne!(retried[0]["session_id"], review["session_id"], "{a:#}");
+    assert_eq!(a["cost_usd"], 1.0, "the session and both reviewers: {a:#}");
+
+    // No retries: the review fails, the task with it.
+    std::fs::remove_file(&counter).unwrap();
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "b", "prompt": "@write b.txt b",
+        "review": {"prompt": answering(&verdict("approve", "good"), &overloaded)}
+    }]}));
+    sandbox.porch_run_tasks(&tasks).run().expect_code(1);
+    let results = sandbox.results();
+    let b = task(&results, "b");
+    assert_eq!(b["status"], "failed", "{b:#}");
+    assert!(text(&b["error"]).contains("529 Overloaded"), "{b:#}");
+    assert_eq!(b["review"]["retried"], json!([]), "{b:#}");
 }
