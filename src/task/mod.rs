@@ -1039,7 +1039,10 @@ fn push_branch(task: &Task, result: &mut TaskResult) {
     let push_started = Instant::now();
     let outcome = match remote::push_branch(&task.ctx.plan.repo.toplevel, remote, branch) {
         Ok(()) => {
-            task.note(Tone::Dim, format!("pushed {branch} to {shown}"));
+            let unreviewed = unreviewed(result)
+                .map(|why| format!(", unreviewed: {why}; `porch resume` reviews it"))
+                .unwrap_or_default();
+            task.note(Tone::Dim, format!("pushed {branch} to {shown}{unreviewed}"));
             Push {
                 remote: shown,
                 ok: true,
@@ -1067,6 +1070,21 @@ fn push_branch(task: &Task, result: &mut TaskResult) {
         ended_at: phase.ended_at,
         ..outcome
     });
+}
+
+/// Why a branch pushed has no verdict its required review should have given: `--push` delivers
+/// the work whatever became of the task (`porch merge` and `porch pr` take approved work only),
+/// but the user is told it was not approved.
+fn unreviewed(result: &TaskResult) -> Option<&'static str> {
+    let review = result.review.as_ref()?;
+    if !review.required || review.verdict.is_some() || review.skipped.is_some() {
+        return None;
+    }
+    Some(match result.status {
+        Status::Interrupted | Status::TimedOut => "its review was interrupted",
+        Status::Skipped => "its review did not start",
+        _ => "its review has no verdict",
+    })
 }
 
 /// Commits on the task branch, unless the session left it. Returns whether porch made a commit

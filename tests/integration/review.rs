@@ -720,3 +720,37 @@ fn a_reviewer_ended_by_a_transient_api_error_is_started_again_under_retries() {
     assert!(text(&b["error"]).contains("529 Overloaded"), "{b:#}");
     assert_eq!(b["review"]["retried"], json!([]), "{b:#}");
 }
+
+/// `--push` delivers the work, not a verdict: a branch whose required review a signal
+/// interrupted is pushed as a failed task's is (porch merge and porch pr take approved work
+/// only), and porch says that it is unreviewed.
+#[test]
+fn a_branch_whose_review_was_interrupted_is_pushed_and_said_to_be_unreviewed() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let remote = sandbox.path().join("remote.git");
+    sandbox.git(&["init", "-q", "--bare", path_str(&remote)]);
+    let pid_file = sandbox.path().join("reviewer.pid");
+    let never = sandbox.path().join("never");
+    let review = format!("@pid {}\n@wait-for {}", pid_file.display(), never.display());
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "a", "prompt": "@write a.txt a", "review": {"prompt": review}},
+    ]}));
+    let mut porch = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--push", path_str(&remote)])
+        .spawn("run");
+    read_pid(&pid_file);
+    porch.signal("INT");
+    let run = porch.wait();
+    run.expect_code(130)
+        .expect_stdout("unreviewed: its review was interrupted");
+    let results = sandbox.results();
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "interrupted", "{a:#}");
+    assert_eq!(a["push"]["ok"], true, "{a:#}");
+    assert_eq!(
+        sandbox.git_in(&remote, &["rev-parse", "task/a"]).trim(),
+        sandbox.rev("task/a")
+    );
+}
