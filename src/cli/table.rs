@@ -228,7 +228,7 @@ const RUN_SETTINGS: &[Takes] = &[
         about: "start a session again, from a clean worktree, when it failed\n\
                 with a transient API error (429, 5xx, overloaded, unreachable)\n\
                 [default: 0]; what a failed attempt wrote is kept under\n\
-                refs/porch/attempts/NAME/N",
+                refs/porch/attempts/NAME/N. A reviewer too, as many times",
     },
     Takes {
         opt: Opt::RetryBackoff,
@@ -718,12 +718,12 @@ const RECORDED_OFF: &[Takes] = &[
     Takes {
         opt: Opt::NoOnFinish,
         about: "run no --on-finish hook: neither the run's nor its tasks file's\n\
-                on_finish",
+                on_finish, nor in a resume of this resume",
     },
     Takes {
         opt: Opt::NoOnTaskFinish,
         about: "run no --on-task-finish hook: neither the run's nor its tasks\n\
-                file's on_task_finish",
+                file's on_task_finish, nor in a resume of this resume",
     },
 ];
 

@@ -46,6 +46,10 @@ pub struct RecordedSettings {
     pub port_base: Option<u16>,
     pub on_finish: Option<String>,
     pub on_task_finish: Option<String>,
+    /// `porch resume --no-on-finish`, `--no-on-task-finish`: no such hook, not even the tasks
+    /// file's, for a resume of this run either.
+    pub no_on_finish: bool,
+    pub no_on_task_finish: bool,
     pub pr: bool,
     pub remote: Option<String>,
 }
@@ -75,6 +79,8 @@ impl RecordedSettings {
             port_base: Some(args.port_base),
             on_finish: args.on_finish.clone(),
             on_task_finish: args.on_task_finish.clone(),
+            no_on_finish: args.no_on_finish,
+            no_on_task_finish: args.no_on_task_finish,
             pr: args.pr,
             remote: args.remote.clone(),
         }
@@ -252,7 +258,7 @@ impl RecordedSettings {
 
 impl RecordedSettings {
     /// The switches recorded on put into `args`, but for those `given` names: a switch the
-    /// resume was given, or turned off with its `--no-…` flag.
+    /// resume was given, or turned off with its `--no-…` flag; a hook turned off, given again.
     fn apply_switches(&self, args: &mut RunArgs, given: &[Recordable]) {
         let settings = &mut args.settings;
         let switches = [
@@ -263,6 +269,16 @@ impl RecordedSettings {
                 self.keep_leftovers,
             ),
             (Recordable::Pr, &mut args.pr, self.pr),
+            (
+                Recordable::OnFinish,
+                &mut args.no_on_finish,
+                self.no_on_finish,
+            ),
+            (
+                Recordable::OnTaskFinish,
+                &mut args.no_on_task_finish,
+                self.no_on_task_finish,
+            ),
         ];
         for (setting, slot, recorded) in switches {
             if !given.contains(&setting) {
@@ -401,6 +417,20 @@ mod tests {
             recorded.clone().apply(&mut resume, &[given]);
             assert_eq!(on(&resume), stays, "{given:?}");
         }
+    }
+
+    #[test]
+    fn a_hook_turned_off_stays_off_for_a_resume_of_the_resume_unless_given() {
+        let mut resume = args();
+        (resume.no_on_finish, resume.no_on_task_finish) = (true, true);
+        let recorded = RecordedSettings::of(&resume, None);
+        let mut again = args();
+        recorded.clone().apply(&mut again, &[]);
+        assert!(again.no_on_finish && again.no_on_task_finish);
+        let mut given = args();
+        given.on_finish = Some("notify".into());
+        recorded.apply(&mut given, &[Recordable::OnFinish]);
+        assert!(!given.no_on_finish && given.no_on_task_finish);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::preflight::options::Sourced;
 use crate::preflight::parse_tasks;
 use crate::preflight::recorded::RecordedSettings;
 use crate::preflight::taskfile::TaskFile;
+use crate::results::Attempt;
 use crate::results::Shard;
 use crate::results::Status;
 use crate::results::TaskResult;
@@ -282,7 +283,8 @@ fn plan_task(
             let resume = Resume {
                 session_id: previous.session_id.clone(),
                 start_commit,
-                attempts_before: previous.attempts.len() as u32,
+                earlier_attempts: earlier_attempts(&previous, run_id),
+                earlier_cost_usd: previous.cost_usd,
                 task_prompt,
                 review_only: interrupted_in_review(&previous).then(|| Box::new(previous.clone())),
             };
@@ -319,6 +321,16 @@ fn plan_task(
         carried,
         depends_on: Vec::new(),
     })
+}
+
+/// The attempts the task's earlier runs made, each marked with the run that made it: run
+/// `run_id` for those its results list as its own.
+fn earlier_attempts(previous: &TaskResult, run_id: &str) -> Vec<Attempt> {
+    let mut attempts = previous.attempts.clone();
+    for attempt in &mut attempts {
+        attempt.run_id.get_or_insert_with(|| run_id.to_string());
+    }
+    attempts
 }
 
 /// Whether porch was interrupted (a signal, the task's timeout) while the task's review ran,

@@ -334,6 +334,18 @@ pub struct Review {
     pub error: Option<String>,
     /// Why no reviewer was started, the review being no failure: the branch changes nothing.
     pub skipped: Option<String>,
+    /// The reviewers that ended with a transient API error and were started again
+    /// (`--retries`), first to last; the one that answered is the review's own.
+    pub retried: Vec<RetriedReviewer>,
+}
+
+/// A reviewer a transient API error ended, started again: what it cost (the task's too) and why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetriedReviewer {
+    pub session_id: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -400,7 +412,11 @@ pub struct Phase {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Attempt {
+    /// Counted over every run of the task: a resumed task's attempts follow its earlier ones.
     pub attempt: u32,
+    /// The run that made this attempt, when an earlier one did (`porch resume` keeps a task's
+    /// earlier attempts); null for the run whose results these are.
+    pub run_id: Option<String>,
     pub status: Status,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
@@ -426,6 +442,13 @@ impl Phase {
             started_at: Some(timestamp::rfc3339(now.checked_sub(took).unwrap_or(now))),
             ended_at: Some(timestamp::rfc3339(now)),
         }
+    }
+}
+
+impl Attempt {
+    /// Made by the run whose results hold it, not carried from an earlier run by a resume.
+    pub fn of_this_run(&self) -> bool {
+        self.run_id.is_none()
     }
 }
 

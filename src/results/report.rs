@@ -149,7 +149,7 @@ impl Scale {
                     .into_iter()
                     .filter_map(at),
             );
-            for attempt in &task.attempts {
+            for attempt in task.attempts.iter().filter(|a| a.of_this_run()) {
                 times.extend(
                     [&attempt.started_at, &attempt.ended_at]
                         .into_iter()
@@ -325,7 +325,7 @@ fn task_row(index: usize, task: &TaskResult, scale: &Scale) -> String {
         }
     }
     let last = task.attempts.len();
-    for attempt in &task.attempts {
+    for attempt in task.attempts.iter().filter(|a| a.of_this_run()) {
         out.push_str(&attempt_bar(task, attempt, last, scale, top));
     }
     out.push_str("</g>\n");
@@ -396,7 +396,8 @@ fn bar(scale: &Scale, top: u64, (start, end): (u64, u64), class: &str, title: &s
 /// How many sessions ran at each moment: a step line under the rows.
 fn sessions_line(tasks: &[TaskResult], scale: &Scale, rows_bottom: u64) -> String {
     let mut changes: Vec<(u64, i64)> = Vec::new();
-    for attempt in tasks.iter().flat_map(|t| &t.attempts) {
+    let attempts = tasks.iter().flat_map(|t| &t.attempts);
+    for attempt in attempts.filter(|a| a.of_this_run()) {
         if let (Some(start), Some(end)) = (at(&attempt.started_at), at(&attempt.ended_at)) {
             changes.extend([(start, 1), (end, -1)]);
         }
@@ -602,8 +603,11 @@ fn task_details(task: &TaskResult, extras: &TaskExtras) -> String {
         for attempt in &task.attempts {
             let _ = writeln!(
                 out,
-                "<li>attempt {}: {} in {}{}{}</li>",
+                "<li>attempt {}{}: {} in {}{}{}</li>",
                 attempt.attempt,
+                (attempt.run_id.as_deref())
+                    .map(|run| format!(" (run {})", escape(run)))
+                    .unwrap_or_default(),
                 attempt.status.name(),
                 short_ms(attempt.duration_ms),
                 attempt

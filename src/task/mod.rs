@@ -213,6 +213,7 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
                 started,
             };
             run_inner(&task, &mut result);
+            carry_earlier(plan, &mut result);
             result.base_branch = task.base.branch;
             result.base_commit = task.base.commit;
         }
@@ -231,6 +232,23 @@ pub fn run(ctx: &Context, index: usize) -> TaskResult {
     result
 }
 
+/// A task resumed to run again keeps what its earlier runs made of it: their attempts before
+/// its own (numbered after them), and their cost in its own, as one resumed for its review
+/// alone keeps its earlier result. What this run spent is the budget's alone.
+fn carry_earlier(plan: &TaskPlan, result: &mut TaskResult) {
+    let Some(resume) = plan.resume.as_ref().filter(|r| r.review_only.is_none()) else {
+        return;
+    };
+    let before = resume.earlier_attempts.len() as u32;
+    for attempt in &mut result.attempts {
+        attempt.attempt += before;
+    }
+    (result.attempts).splice(0..0, resume.earlier_attempts.iter().cloned());
+    if let Some(earlier) = resume.earlier_cost_usd {
+        result.cost_usd = Some(result.cost_usd.unwrap_or(0.0) + earlier);
+    }
+}
+
 /// What the result says in words (claude's, a tool's, porch's about what it found) with the
 /// task's `env` values hidden: the real text decided the task; the results only show it.
 /// Names porch acts on later (branch, worktree, log, session) are left as they are.
@@ -244,9 +262,11 @@ fn hide_env_values(redactor: &Redactor, result: &mut TaskResult) {
     let push_error = result.push.as_mut().and_then(|p| p.error.as_mut());
     let review = result.review.as_mut().into_iter().flat_map(|r| {
         let comments = (r.comments.iter_mut()).flat_map(|c| [&mut c.file, &mut c.body]);
+        let retried = (r.retried.iter_mut()).filter_map(|retried| retried.error.as_mut());
         std::iter::once(&mut r.summary)
             .chain(r.error.as_mut())
             .chain(comments)
+            .chain(retried)
     });
     (result.result.iter_mut())
         .chain(result.description.as_mut())
@@ -360,12 +380,14 @@ const REVIEW_ONLY: &str = ": its session succeeded and its work is committed and
 /// the committed work, then the push that follows a review. No session, setup or check runs.
 fn review_again(task: &Task, earlier: &TaskResult, result: &mut TaskResult) {
     let _ = task.ctx.plan.state.start_log(&task.plan.log, false);
+    let attempts = (task.plan.resume.as_ref()).map(|r| r.earlier_attempts.clone());
     *result = TaskResult {
         status: Status::Succeeded,
         error: None,
         review: None,
         started_at: result.started_at.take(),
         worktree_kept: true,
+        attempts: attempts.unwrap_or_default(),
         ..earlier.clone()
     };
     review::review_work(task, result);
@@ -659,6 +681,7 @@ impl Tally {
         let phase = Phase::ending_now(Duration::from_millis(session.duration_ms));
         self.attempts.push(Attempt {
             attempt,
+            run_id: None,
             status: outcome.status,
             exit_code: outcome.exit_code,
             signal: outcome.signal,
@@ -786,7 +809,7 @@ fn set_aside_attempt(task: &Task, attempt: u32) -> Result<Option<String>, git::G
     // A resumed task starts again from where the resume started, and numbers its saved
     // attempts after the earlier run's.
     let (restart, earlier) = match &plan.resume {
-        Some(resume) => (&resume.start_commit, resume.attempts_before),
+        Some(resume) => (&resume.start_commit, resume.earlier_attempts.len() as u32),
         None => (&task.base.commit, 0),
     };
     let number = attempt + earlier;
@@ -1022,7 +1045,10 @@ fn push_branch(task: &Task, result: &mut TaskResult) {
     let push_started = Instant::now();
     let outcome = match remote::push_branch(&task.ctx.plan.repo.toplevel, remote, branch) {
         Ok(()) => {
-            task.note(Tone::Dim, format!("pushed {branch} to {shown}"));
+            let unreviewed = unreviewed(result)
+                .map(|why| format!(", unreviewed: {why}; `porch resume` reviews it"))
+                .unwrap_or_default();
+            task.note(Tone::Dim, format!("pushed {branch} to {shown}{unreviewed}"));
             Push {
                 remote: shown,
                 ok: true,
@@ -1050,6 +1076,21 @@ fn push_branch(task: &Task, result: &mut TaskResult) {
         ended_at: phase.ended_at,
         ..outcome
     });
+}
+
+/// Why a branch pushed has no verdict its required review should have given: `--push` delivers
+/// the work whatever became of the task (`porch merge` and `porch pr` take approved work only),
+/// but the user is told it was not approved.
+fn unreviewed(result: &TaskResult) -> Option<&'static str> {
+    let review = result.review.as_ref()?;
+    if !review.required || review.verdict.is_some() || review.skipped.is_some() {
+        return None;
+    }
+    Some(match result.status {
+        Status::Interrupted | Status::TimedOut => "its review was interrupted",
+        Status::Skipped => "its review did not start",
+        _ => "its review has no verdict",
+    })
 }
 
 /// Commits on the task branch, unless the session left it. Returns whether porch made a commit

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::git::Registration;
 use crate::git::Repo;
 use crate::process::task_env::Redactor;
+use crate::results::Attempt;
 use crate::results::{Shard, TaskResult};
 use crate::state::StateDir;
 use crate::state::lock::RunLock;
@@ -211,8 +212,11 @@ pub struct Resume {
     pub session_id: Option<String>,
     /// The branch's commit when the resume starts: where a retry starts again from.
     pub start_commit: String,
-    /// Attempts the earlier run made: a retry's saved attempt is numbered after them.
-    pub attempts_before: u32,
+    /// The attempts earlier runs made, each marked with its run: the task's result keeps them
+    /// before its own, which are numbered after them (a retry's saved attempt too).
+    pub earlier_attempts: Vec<Attempt>,
+    /// What earlier runs spent on the task: part of its cost, not of this run's budget.
+    pub earlier_cost_usd: Option<f64>,
     /// The task's prompt as the tasks file gives it: the session is sent a continuation, the
     /// reviewer is shown the task.
     pub task_prompt: String,

@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::time::Instant;
 
 use serde_json::Value;
 use serde_json::json;
@@ -21,6 +22,8 @@ use crate::output::printer::Line;
 use crate::output::printer::Origin;
 use crate::output::printer::Tone;
 use crate::process::groups;
+use crate::process::shutdown;
+use crate::results::RetriedReviewer;
 use crate::results::Review;
 use crate::results::ReviewComment;
 use crate::results::Status;
@@ -28,9 +31,11 @@ use crate::results::TaskResult;
 use crate::results::Verdict;
 use crate::task::Task;
 use crate::task::plan;
+use crate::task::random_fraction;
 use crate::task::usage_window;
 use crate::task::usage_window::NoSlot;
 use crate::task::verdict;
+use crate::util::duration;
 
 /// The most of the diff the reviewer is sent; it reads the files for the rest.
 const DIFF_LIMIT: usize = 100 * 1024;
@@ -99,7 +104,7 @@ pub fn review_work(task: &Task, result: &mut TaskResult) {
     let args = arguments(settings, &task.plan.task, task.ctx.budget.left());
     task.note(Tone::Dim, "review: a reviewer reads the work");
     log_line(task, "[porch] review");
-    let session = match reviewer_session(task, &args, &prompt, result) {
+    let session = match reviewer_session(task, (&args, &prompt), &mut review, result) {
         Ok(session) => session,
         Err(Unreviewed::Interrupted(signal)) => {
             return interrupted(result, review, signal);
@@ -132,11 +137,12 @@ enum Unreviewed {
 
 /// The reviewer's session, started once no usage window holds every start, and started again
 /// after the reset of each window that refused it (without spending `--retries`: it did not
-/// fail); a refused session's cost is the task's all the same.
+/// fail), and after a transient API error while `--retries` allows; a refused or retried
+/// session's cost is the task's all the same.
 fn reviewer_session(
     task: &Task,
-    args: &[String],
-    prompt: &str,
+    (args, prompt): (&[String], &str),
+    review: &mut Review,
     result: &mut TaskResult,
 ) -> Result<Session, Unreviewed> {
     let mut refused = false;
@@ -153,6 +159,9 @@ fn reviewer_session(
         };
         let window = (session.log.usage_refusal()).filter(|_| session.stopped.is_none());
         let Some(window) = window else {
+            if retry_after_api_error(task, &session, review, result)? {
+                continue;
+            }
             return Ok(session);
         };
         add_cost(
@@ -166,6 +175,57 @@ fn reviewer_session(
         );
         refused = true;
     }
+}
+
+/// Whether a reviewer that ended with a transient API error starts again: as a task's session
+/// does, while `--retries` allows, counted for the reviewer alone (its task's session may have
+/// spent its retries on the same API, and a required review that fails on one overloaded
+/// answer would fail work that was paid for). Then it waits the backoff and for a slot; the
+/// retried reviewer is recorded with the review, its cost is the task's.
+fn retry_after_api_error(
+    task: &Task,
+    session: &Session,
+    review: &mut Review,
+    result: &mut TaskResult,
+) -> Result<bool, Unreviewed> {
+    let ended = session.log.result.as_ref();
+    let judged = verdict::judge_session(session.status, ended, session.stopped);
+    let settings = &task.ctx.plan.settings;
+    let retry = (review.retried.len() + 1) as u32;
+    let transient = ended.is_some_and(|r| r.is_transient());
+    let signalled = shutdown::requested().is_some();
+    if !verdict::may_retry(judged.status, transient, retry, settings.retries, signalled)
+        || task.ctx.budget.is_spent()
+    {
+        return Ok(false);
+    }
+    let cost = ended.and_then(|r| r.total_cost_usd);
+    add_cost(task, result, cost);
+    let error = judged.error.unwrap_or_default();
+    let backoff = verdict::backoff(settings.retry_backoff, retry);
+    let wait = verdict::retry_wait(backoff, random_fraction(), session.log.last_retry_delay);
+    task.note(
+        Tone::Bad,
+        format!(
+            "the reviewer ended with a transient API error ({error}); reviewer {} of {} in {} (or once a slot is free)",
+            retry + 1,
+            settings.retries + 1,
+            duration::format(wait)
+        ),
+    );
+    log_line(task, &format!("[porch] review retried after: {error}"));
+    review.retried.push(RetriedReviewer {
+        session_id: session.log.session_id.clone(),
+        cost_usd: cost,
+        error: Some(error),
+    });
+    if task.wait_for_slot(Instant::now() + wait) {
+        return Ok(true);
+    }
+    Err(match usage_window::no_slot(task) {
+        NoSlot::GaveUp(reason) => Unreviewed::NotWaited(reason),
+        NoSlot::Signalled(signal) => Unreviewed::Interrupted(signal),
+    })
 }
 
 /// porch stopped waiting for a usage window before a reviewer answered: the work is committed

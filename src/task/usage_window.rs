@@ -84,7 +84,7 @@ pub(super) enum NoSlot {
 }
 
 /// Why the task was given no slot: porch gave up on a usage window, or else was signalled.
-fn no_slot(task: &Task) -> NoSlot {
+pub(super) fn no_slot(task: &Task) -> NoSlot {
     match task.ctx.slots.refusal() {
         Some(reason) => NoSlot::GaveUp(reason),
         None => NoSlot::Signalled(shutdown::requested().unwrap_or(libc::SIGINT)),

@@ -632,6 +632,58 @@ fn resume_runs_only_what_failed_continuing_its_session_and_keeps_the_rest() {
         ));
 }
 
+/// A resumed task keeps what earlier runs made of it: their attempts, marked with the run that
+/// made each, before its own, numbered after them, and its cost is all of theirs added up, as
+/// is the run's; what this run paid (`spent_usd`) is its own.
+#[test]
+fn a_resumed_task_keeps_its_earlier_attempts_and_its_cost_adds_up() {
+    let sandbox = Sandbox::new();
+    let counter = sandbox.path().join("flaky-count");
+    let tasks = sandbox.tasks(&[
+        ("good", "@write good.txt fine\n@cost 0.125"),
+        (
+            "flaky",
+            &format!(
+                "@cost 0.5\n@fail-times 2 {} 400 Bad request\n@cost 0.25\n@write done.txt done",
+                counter.display()
+            ),
+        ),
+    ]);
+    stored_run(&sandbox, &tasks).run().expect_code(1);
+    let (first_id, _) = latest_results(&sandbox);
+    after(&sandbox, &["resume"]).run().expect_code(1);
+    let (second_id, _) = latest_results(&sandbox);
+    let last = after(&sandbox, &["resume"]).run();
+    last.expect_code(0);
+    let (_, results) = latest_results(&sandbox);
+    let flaky = support::task(&results, "flaky");
+    assert_eq!(flaky["status"], "succeeded", "{flaky:#}");
+    assert_eq!(flaky["cost_usd"], 1.25, "0.5 + 0.5 + 0.25: {flaky:#}");
+    let attempts = flaky["attempts"].as_array().unwrap();
+    let made: Vec<(u64, &Value, &Value)> = (attempts.iter())
+        .map(|a| (a["attempt"].as_u64().unwrap(), &a["run_id"], &a["status"]))
+        .collect();
+    assert_eq!(
+        made,
+        vec![
+            (1, &Value::from(first_id.as_str()), &Value::from("failed")),
+            (2, &Value::from(second_id.as_str()), &Value::from("failed")),
+            (3, &Value::Null, &Value::from("succeeded")),
+        ],
+        "{flaky:#}"
+    );
+    assert_eq!(results["summary"]["cost_usd"], 1.375, "{results:#}");
+    assert_eq!(results["spent_usd"], 0.25, "this run paid: {results:#}");
+    let status = after(&sandbox, &["status", "--json"]).run();
+    status.expect_code(0);
+    let shown: Value = serde_json::from_str(&status.stdout()).unwrap();
+    assert_eq!(
+        support::task(&shown, "flaky")["cost_usd"],
+        1.25,
+        "{shown:#}"
+    );
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path)
         .unwrap()

@@ -386,6 +386,45 @@ fn a_resume_turns_off_a_recorded_switch_or_hook_with_its_no_flag() {
         .expect_stderr("--cleanup and --no-cleanup cannot be used together");
 }
 
+/// `--no-on-finish` and `--no-on-task-finish` are recorded with the resume they were given to:
+/// a resume of that resume keeps the tasks file's hooks off too, unless given the flag; a
+/// switch turned off (`--no-cleanup`) stays off as well.
+#[test]
+fn a_hook_turned_off_stays_off_for_a_resume_of_the_resume() {
+    let sandbox = Sandbox::new();
+    let said = sandbox.path().join("said");
+    let counter = sandbox.path().join("fail-count");
+    let tasks = sandbox.tasks_json(&serde_json::json!({
+        "on_finish": ["sh", "-c", format!("echo file-finish >> {}", said.display())],
+        "on_task_finish": ["sh", "-c", format!("echo file-task >> {}", said.display())],
+        "tasks": [{"name": "flaky", "prompt": format!(
+            "@fail-times 2 {} 400 Bad request\n@write done.txt done",
+            counter.display()
+        )}],
+    }));
+    stored_run(&sandbox, &tasks)
+        .args(["--cleanup"])
+        .run()
+        .expect_code(1);
+    std::fs::remove_file(&said).unwrap();
+    let off = ["--no-on-finish", "--no-on-task-finish", "--no-cleanup"];
+    after(&sandbox, &["resume"]).args(off).run().expect_code(1);
+    assert!(!said.exists(), "the first resume ran a hook turned off");
+    let preview = resume_preview(&sandbox, &[]);
+    assert_eq!(preview["on_finish"], Value::Null, "{preview}");
+    assert_eq!(preview["on_task_finish"], Value::Null, "{preview}");
+    assert_eq!(
+        preview["cleanup"], false,
+        "a switch stays off too: {preview}"
+    );
+    // Given the flag, the hook runs.
+    let given = resume_preview(&sandbox, &["--on-finish", "true"]);
+    assert_eq!(given["on_finish"], serde_json::json!(["sh", "-c", "true"]));
+    let again = after(&sandbox, &["resume"]).run();
+    again.expect_code(0);
+    assert!(!said.exists(), "a resume of the resume ran a hook: {again}");
+}
+
 /// A run that pushed to a URL with a password recorded no push: its resume, and the resume's dry
 /// run, say to give `--push` again.
 #[test]

@@ -254,7 +254,7 @@ fn no_reviewer_starts_when_the_branch_changes_nothing() {
         idle["review"],
         json!({"verdict": null, "summary": "", "comments": [], "cost_usd": null,
             "session_id": null, "required": true, "error": null,
-            "skipped": "the branch changes nothing"}),
+            "skipped": "the branch changes nothing", "retried": []}),
         "{idle:#}"
     );
     run.expect_stdout("ok     skipped  idle");
@@ -552,6 +552,10 @@ fn resume_after_an_interrupted_review_only_reviews_again() {
         session.as_str(),
         "the task's own session: {a:#}"
     );
+    assert_eq!(
+        a["attempts"][0]["run_id"], earlier["run_id"],
+        "the session's attempt, marked with the run that made it: {a:#}"
+    );
     assert_eq!(a["check"]["exit_code"], 0, "{a:#}");
     assert_eq!(
         a["cost_usd"], 0.75,
@@ -664,4 +668,89 @@ fn the_log_names_the_reviewers_session_by_its_own_id() {
     logs.expect_code(0)
         .expect_stdout(&format!("session {session} started ("))
         .expect_stdout(&format!("session {reviewer} started ("));
+}
+
+/// A reviewer that ends with a transient API error (an overloaded API) is started again, up to
+/// `--retries` times as a session is, and the reviewer it replaced is recorded with the review;
+/// without `--retries` the review fails as before.
+#[test]
+fn a_reviewer_ended_by_a_transient_api_error_is_started_again_under_retries() {
+    let sandbox = Sandbox::new();
+    let counter = sandbox.path().join("review-count");
+    let overloaded = format!(
+        "@cost 0.25\n@fail-times 1 {} 529 Overloaded\n",
+        counter.display()
+    );
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "a", "prompt": "@write a.txt a\n@cost 0.5",
+        "review": {"prompt": answering(&verdict("approve", "good"), &overloaded)}
+    }]}));
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--retries", "1", "--retry-backoff", "10ms"])
+        .run();
+    run.expect_code(0)
+        .expect_stdout("a │ [review] approved: good")
+        .expect_stdout("the reviewer ended with a transient API error");
+    let results = sandbox.results();
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "succeeded", "{a:#}");
+    let review = &a["review"];
+    assert_eq!(review["verdict"], "approve", "{a:#}");
+    let retried = review["retried"].as_array().unwrap();
+    assert_eq!(retried.len(), 1, "{a:#}");
+    assert!(
+        text(&retried[0]["error"]).contains("529 Overloaded"),
+        "{a:#}"
+    );
+    assert_eq!(retried[0]["cost_usd"], 0.25, "{a:#}");
+    assert_ne!(retried[0]["session_id"], review["session_id"], "{a:#}");
+    assert_eq!(a["cost_usd"], 1.0, "the session and both reviewers: {a:#}");
+
+    // No retries: the review fails, the task with it.
+    std::fs::remove_file(&counter).unwrap();
+    let tasks = sandbox.tasks_json(&json!({"tasks": [{
+        "name": "b", "prompt": "@write b.txt b",
+        "review": {"prompt": answering(&verdict("approve", "good"), &overloaded)}
+    }]}));
+    sandbox.porch_run_tasks(&tasks).run().expect_code(1);
+    let results = sandbox.results();
+    let b = task(&results, "b");
+    assert_eq!(b["status"], "failed", "{b:#}");
+    assert!(text(&b["error"]).contains("529 Overloaded"), "{b:#}");
+    assert_eq!(b["review"]["retried"], json!([]), "{b:#}");
+}
+
+/// `--push` delivers the work, not a verdict: a branch whose required review a signal
+/// interrupted is pushed as a failed task's is (porch merge and porch pr take approved work
+/// only), and porch says that it is unreviewed.
+#[test]
+fn a_branch_whose_review_was_interrupted_is_pushed_and_said_to_be_unreviewed() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let remote = sandbox.path().join("remote.git");
+    sandbox.git(&["init", "-q", "--bare", path_str(&remote)]);
+    let pid_file = sandbox.path().join("reviewer.pid");
+    let never = sandbox.path().join("never");
+    let review = format!("@pid {}\n@wait-for {}", pid_file.display(), never.display());
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        {"name": "a", "prompt": "@write a.txt a", "review": {"prompt": review}},
+    ]}));
+    let mut porch = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["--push", path_str(&remote)])
+        .spawn("run");
+    read_pid(&pid_file);
+    porch.signal("INT");
+    let run = porch.wait();
+    run.expect_code(130)
+        .expect_stdout("unreviewed: its review was interrupted");
+    let results = sandbox.results();
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "interrupted", "{a:#}");
+    assert_eq!(a["push"]["ok"], true, "{a:#}");
+    assert_eq!(
+        sandbox.git_in(&remote, &["rev-parse", "task/a"]).trim(),
+        sandbox.rev("task/a")
+    );
 }
