@@ -385,10 +385,7 @@ fn requested_changes(previous: &TaskResult) -> Option<String> {
         review.summary
     );
     for comment in &review.comments {
-        let at = comment
-            .line
-            .map_or(String::new(), |line| format!(":{line}"));
-        text.push_str(&format!("- {}{at}: {}\n", comment.file, comment.body));
+        text.push_str(&format!("- {comment}\n"));
     }
     text.push_str("Make these changes; the task above still stands.");
     Some(text)

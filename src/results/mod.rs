@@ -367,6 +367,28 @@ impl Review {
             None => "failed",
         }
     }
+
+    /// What the reviewer said in one line, the `[review]` line's and the report's: `approved: `,
+    /// `changes requested: ` and the summary, or `nothing to review: ` or `no verdict: ` and why.
+    pub fn headline(&self) -> String {
+        let (verdict, text) = match (&self.verdict, &self.error, &self.skipped) {
+            (Some(Verdict::Approve), ..) => ("approved", self.summary.as_str()),
+            (Some(Verdict::RequestChanges), ..) => ("changes requested", self.summary.as_str()),
+            (None, None, Some(why)) => ("nothing to review", why.as_str()),
+            (None, error, _) => ("no verdict", error.as_deref().unwrap_or("unknown")),
+        };
+        format!("{verdict}: {text}")
+    }
+}
+
+/// A remark as porch shows it everywhere: `file:line: body`, or `file: body` without a line.
+impl std::fmt::Display for ReviewComment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file, self.body),
+            None => write!(f, "{}: {}", self.file, self.body),
+        }
+    }
 }
 
 /// What `porch merge` and `porch pr` take of a run with reviews: a task the reviewer approved,

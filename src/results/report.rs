@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 
 use crate::results::MergeRecord;
 use crate::results::Review;
-use crate::results::Verdict;
 use crate::results::{Attempt, Results, Status, TaskResult};
 use crate::util::duration::short_ms;
 use crate::util::timestamp::parse_rfc3339;
@@ -638,27 +637,11 @@ fn task_details(task: &TaskResult, extras: &TaskExtras) -> String {
 
 /// What the task's reviewer said: the verdict and summary (or why there is none), each comment.
 fn review_section(review: &Review) -> String {
-    let (verdict, text) = match review.verdict {
-        Some(Verdict::Approve) => ("approved", review.summary.as_str()),
-        Some(Verdict::RequestChanges) => ("changes requested", review.summary.as_str()),
-        None => match (&review.error, &review.skipped) {
-            (None, Some(why)) => ("nothing to review", why.as_str()),
-            (error, _) => ("no verdict", error.as_deref().unwrap_or("")),
-        },
-    };
-    let mut out = format!("<h3>Review</h3>\n<p>{verdict}: {}</p>\n", escape(text));
+    let mut out = format!("<h3>Review</h3>\n<p>{}</p>\n", escape(&review.headline()));
     if !review.comments.is_empty() {
         out.push_str("<ul>\n");
         for comment in &review.comments {
-            let at = comment
-                .line
-                .map_or(String::new(), |line| format!(":{line}"));
-            let _ = writeln!(
-                out,
-                "<li>{}{at}: {}</li>",
-                escape(&comment.file),
-                escape(&comment.body)
-            );
+            let _ = writeln!(out, "<li>{}</li>", escape(&comment.to_string()));
         }
         out.push_str("</ul>\n");
     }
@@ -692,6 +675,7 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::Verdict;
 
     const HOSTILE: &str =
         "<script>alert(1)</script></details>\"'&\u{1b}[31m\u{7}\u{85}\u{202e}txt.exe";
