@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use crate::results::MergeRecord;
 use crate::results::Review;
 use crate::results::{Attempt, Results, Status, TaskResult};
+use crate::util::clip::short_commit;
 use crate::util::duration::short_ms;
 use crate::util::timestamp::parse_rfc3339;
 
@@ -531,7 +532,11 @@ fn conflicts(results: &Results) -> String {
 fn merge_record(merge: &MergeRecord) -> String {
     let mut out = String::from("<h2>Merge</h2>\n");
     let into = match &merge.commit {
-        Some(commit) => format!("{} at {}", escape(&merge.branch), escape(short(commit))),
+        Some(commit) => format!(
+            "{} at {}",
+            escape(&merge.branch),
+            escape(short_commit(commit))
+        ),
         None => format!("{} (nothing merged)", escape(&merge.branch)),
     };
     let _ = writeln!(out, "<p>Into {into}, {}.</p>", escape(&merge.ended_at));
@@ -565,7 +570,7 @@ fn merge_record(merge: &MergeRecord) -> String {
                 merged
                     .commit
                     .as_deref()
-                    .map(short)
+                    .map(short_commit)
                     .unwrap_or("already in")
                     .to_string(),
             ),
@@ -579,11 +584,6 @@ fn merge_record(merge: &MergeRecord) -> String {
     }
     out.push_str("</table>\n");
     out
-}
-
-/// A commit as git shortens it by default.
-fn short(commit: &str) -> &str {
-    commit.get(..7).unwrap_or(commit)
 }
 
 fn task_details(task: &TaskResult, extras: &TaskExtras) -> String {
@@ -828,6 +828,23 @@ mod tests {
             page.contains("<dd>1 (as the statuses imply)</dd>"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn merge_commits_are_shown_as_every_command_shortens_them() {
+        let merge = MergeRecord {
+            branch: "porch/merge/r".into(),
+            commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            merged: vec![crate::results::MergedBranch {
+                task: "a".into(),
+                branch: "task/a".into(),
+                commit: Some("fedcba9876543210fedcba9876543210fedcba98".into()),
+            }],
+            ..MergeRecord::default()
+        };
+        let html = merge_record(&merge);
+        assert!(html.contains("porch/merge/r at 0123456789ab,"), "{html}");
+        assert!(html.contains(">fedcba987654</td>"), "{html}");
     }
 
     #[test]
