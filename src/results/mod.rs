@@ -490,6 +490,12 @@ pub fn write_results(path: &Path, json: &str, finished: bool) -> Result<(), Erro
     write_atomic(path, json.as_bytes())
 }
 
+/// Whether a JSON object is shaped as a results file: a `version` and a `tasks` list. The
+/// readers' fields all have defaults, so without this `{}` would read as a run that never ended.
+pub fn has_results_shape(object: &serde_json::Map<String, serde_json::Value>) -> bool {
+    object.contains_key("version") && object.get("tasks").is_some_and(serde_json::Value::is_array)
+}
+
 /// Results as a results file holds them (porch's own, or shards' joined by `porch
 /// merge-results`): what `--json` prints, byte for byte.
 pub fn to_json(results: &impl Serialize) -> String {
@@ -635,6 +641,23 @@ mod tests {
             [2, 1, 1, 1, 1],
             "and in no other count"
         );
+    }
+
+    #[test]
+    fn a_results_file_has_a_version_and_a_tasks_list() {
+        let shaped = |text: &str| {
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            value.as_object().is_some_and(has_results_shape)
+        };
+        assert!(shaped(r#"{"version": 1, "tasks": []}"#));
+        for text in [
+            "{}",
+            "[]",
+            r#"{"tasks": []}"#,
+            r#"{"version": 1, "tasks": {}}"#,
+        ] {
+            assert!(!shaped(text), "{text} is no results file");
+        }
     }
 
     #[test]
