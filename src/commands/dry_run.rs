@@ -332,7 +332,7 @@ fn run_facts(preview: &Preview) -> Vec<(&'static str, String)> {
 
 fn task_facts(task: &Planned) -> Vec<(&'static str, String)> {
     let base = match &task.base_commit {
-        Some(commit) => format!("{} ({})", task.base_branch, short(commit)),
+        Some(commit) => format!("{} ({})", task.base_branch, clip::short_commit(commit)),
         None => format!(
             "{} once the tasks it waits for have succeeded",
             task.base_branch
@@ -402,10 +402,6 @@ fn settings(task: &Planned) -> String {
         parts.push(format!("PORCH_PORT {port}"));
     }
     parts.join(", ")
-}
-
-fn short(commit: &str) -> &str {
-    commit.get(..12).unwrap_or(commit)
 }
 
 #[cfg(test)]

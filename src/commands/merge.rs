@@ -49,6 +49,7 @@ use crate::state::runs::StoredTask;
 use crate::sys::spawn::on_path;
 use crate::task::plan::Task;
 use crate::task::unsaved;
+use crate::util::clip;
 use crate::util::quote;
 use crate::util::timestamp;
 
@@ -354,7 +355,7 @@ impl Target {
                 || first.base_branch == "HEAD"
                 || first.base_branch.contains(' ');
             let start_name = if no_revision {
-                short(&first.base_commit)
+                clip::short_commit(&first.base_commit).to_string()
             } else {
                 first.base_branch.clone()
             };
@@ -378,7 +379,7 @@ impl Target {
         let checked_out_in = checked_out_clean(repo, branch)?;
         Ok(Target {
             branch: branch.to_string(),
-            start_name: short(&start),
+            start_name: clip::short_commit(&start).to_string(),
             start,
             existing: true,
             checked_out_in,
@@ -506,10 +507,6 @@ fn untracked_in_the_way(checkout: &Path, changes: &[(char, String)]) -> Vec<Stri
         }
     }
     found.into_iter().collect()
-}
-
-fn short(commit: &str) -> String {
-    commit.chars().take(12).collect()
 }
 
 /// What became of one task's branch.

@@ -101,12 +101,7 @@ fn read_input(path: &Path) -> Result<Input, Error> {
         Error::usage(format!("{file}: is not JSON: {err}")).with_hint(RESULTS_HINT)
     })?;
     match value {
-        Value::Object(object)
-            if object.get("tasks").is_some_and(Value::is_array)
-                && object.contains_key("version") =>
-        {
-            Ok(Input { file, object })
-        }
+        Value::Object(object) if results::has_results_shape(&object) => Ok(Input { file, object }),
         _ => Err(Error::usage(format!(
             "{file}: is not a porch results file (no `version` and `tasks`)"
         ))

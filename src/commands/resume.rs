@@ -27,9 +27,12 @@ pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
             Ok(crate::commands::dry_run::show(&plan, &args))
         }
         Resumption::Plan {
-            plan, note, args, ..
+            plan,
+            remembered,
+            resuming,
+            args,
         } => {
-            crate::sys::console::print_stderr(&note);
+            crate::sys::console::print_stderr(&format!("{remembered}{resuming}"));
             engine::run(*plan, args.color, args.output_mode)
         }
     }

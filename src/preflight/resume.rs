@@ -47,10 +47,11 @@ pub enum Resumption {
     /// resume's own over the run's recorded settings.
     Plan {
         plan: Box<Plan>,
-        note: String,
-        /// The part of `note` that a dry run says too: where the repository moved from, the
-        /// recorded hooks the resume runs, a push porch did not keep.
+        /// What a dry run says too: where the repository moved from, the recorded hooks the
+        /// resume runs, a push porch did not keep.
         remembered: String,
+        /// What only a resume that runs says after it: which tasks run again.
+        resuming: String,
         args: Box<RunArgs>,
     },
 }
@@ -74,8 +75,8 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
     }
     let (run_args, remembered) = remembered_settings(args, &location, &earlier)?;
     let remembered = moved.unwrap_or_default() + &remembered.unwrap_or_default();
-    let note = format!(
-        "{remembered}porch: resuming run {}: {} ({} of {} tasks; the others are kept as they were)\n",
+    let resuming = format!(
+        "porch: resuming run {}: {} ({} of {} tasks; the others are kept as they were)\n",
         earlier.id,
         unfinished.join(", "),
         unfinished.len(),
@@ -98,8 +99,8 @@ pub fn plan_resume(args: &ResumeArgs, env: &Environment) -> Result<Resumption, E
     plan.resumed_lock = Some(lock);
     Ok(Resumption::Plan {
         plan: Box::new(plan),
-        note,
         remembered,
+        resuming,
         args: Box::new(run_args),
     })
 }
@@ -397,10 +398,7 @@ fn requested_changes(previous: &TaskResult) -> Option<String> {
         review.summary
     );
     for comment in &review.comments {
-        let at = comment
-            .line
-            .map_or(String::new(), |line| format!(":{line}"));
-        text.push_str(&format!("- {}{at}: {}\n", comment.file, comment.body));
+        text.push_str(&format!("- {comment}\n"));
     }
     text.push_str("Make these changes; the task above still stands.");
     Some(text)

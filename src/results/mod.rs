@@ -379,6 +379,28 @@ impl Review {
             None => "failed",
         }
     }
+
+    /// What the reviewer said in one line, the `[review]` line's and the report's: `approved: `,
+    /// `changes requested: ` and the summary, or `nothing to review: ` or `no verdict: ` and why.
+    pub fn headline(&self) -> String {
+        let (verdict, text) = match (&self.verdict, &self.error, &self.skipped) {
+            (Some(Verdict::Approve), ..) => ("approved", self.summary.as_str()),
+            (Some(Verdict::RequestChanges), ..) => ("changes requested", self.summary.as_str()),
+            (None, None, Some(why)) => ("nothing to review", why.as_str()),
+            (None, error, _) => ("no verdict", error.as_deref().unwrap_or("unknown")),
+        };
+        format!("{verdict}: {text}")
+    }
+}
+
+/// A remark as porch shows it everywhere: `file:line: body`, or `file: body` without a line.
+impl std::fmt::Display for ReviewComment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file, self.body),
+            None => write!(f, "{}: {}", self.file, self.body),
+        }
+    }
 }
 
 /// What `porch merge` and `porch pr` take of a run with reviews: a task the reviewer approved,
@@ -489,6 +511,12 @@ pub fn write_results(path: &Path, json: &str, finished: bool) -> Result<(), Erro
         return Ok(());
     }
     write_atomic(path, json.as_bytes())
+}
+
+/// Whether a JSON object is shaped as a results file: a `version` and a `tasks` list. The
+/// readers' fields all have defaults, so without this `{}` would read as a run that never ended.
+pub fn has_results_shape(object: &serde_json::Map<String, serde_json::Value>) -> bool {
+    object.contains_key("version") && object.get("tasks").is_some_and(serde_json::Value::is_array)
 }
 
 /// Results as a results file holds them (porch's own, or shards' joined by `porch
@@ -636,6 +664,23 @@ mod tests {
             [2, 1, 1, 1, 1],
             "and in no other count"
         );
+    }
+
+    #[test]
+    fn a_results_file_has_a_version_and_a_tasks_list() {
+        let shaped = |text: &str| {
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            value.as_object().is_some_and(has_results_shape)
+        };
+        assert!(shaped(r#"{"version": 1, "tasks": []}"#));
+        for text in [
+            "{}",
+            "[]",
+            r#"{"tasks": []}"#,
+            r#"{"version": 1, "tasks": {}}"#,
+        ] {
+            assert!(!shaped(text), "{text} is no results file");
+        }
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use crate::results::MergeRecord;
 use crate::results::Review;
-use crate::results::Verdict;
 use crate::results::{Attempt, Results, Status, TaskResult};
+use crate::util::clip::short_commit;
 use crate::util::duration::short_ms;
 use crate::util::timestamp::parse_rfc3339;
 
@@ -533,7 +533,11 @@ fn conflicts(results: &Results) -> String {
 fn merge_record(merge: &MergeRecord) -> String {
     let mut out = String::from("<h2>Merge</h2>\n");
     let into = match &merge.commit {
-        Some(commit) => format!("{} at {}", escape(&merge.branch), escape(short(commit))),
+        Some(commit) => format!(
+            "{} at {}",
+            escape(&merge.branch),
+            escape(short_commit(commit))
+        ),
         None => format!("{} (nothing merged)", escape(&merge.branch)),
     };
     let _ = writeln!(out, "<p>Into {into}, {}.</p>", escape(&merge.ended_at));
@@ -567,7 +571,7 @@ fn merge_record(merge: &MergeRecord) -> String {
                 merged
                     .commit
                     .as_deref()
-                    .map(short)
+                    .map(short_commit)
                     .unwrap_or("already in")
                     .to_string(),
             ),
@@ -581,11 +585,6 @@ fn merge_record(merge: &MergeRecord) -> String {
     }
     out.push_str("</table>\n");
     out
-}
-
-/// A commit as git shortens it by default.
-fn short(commit: &str) -> &str {
-    commit.get(..7).unwrap_or(commit)
 }
 
 fn task_details(task: &TaskResult, extras: &TaskExtras) -> String {
@@ -642,27 +641,11 @@ fn task_details(task: &TaskResult, extras: &TaskExtras) -> String {
 
 /// What the task's reviewer said: the verdict and summary (or why there is none), each comment.
 fn review_section(review: &Review) -> String {
-    let (verdict, text) = match review.verdict {
-        Some(Verdict::Approve) => ("approved", review.summary.as_str()),
-        Some(Verdict::RequestChanges) => ("changes requested", review.summary.as_str()),
-        None => match (&review.error, &review.skipped) {
-            (None, Some(why)) => ("nothing to review", why.as_str()),
-            (error, _) => ("no verdict", error.as_deref().unwrap_or("")),
-        },
-    };
-    let mut out = format!("<h3>Review</h3>\n<p>{verdict}: {}</p>\n", escape(text));
+    let mut out = format!("<h3>Review</h3>\n<p>{}</p>\n", escape(&review.headline()));
     if !review.comments.is_empty() {
         out.push_str("<ul>\n");
         for comment in &review.comments {
-            let at = comment
-                .line
-                .map_or(String::new(), |line| format!(":{line}"));
-            let _ = writeln!(
-                out,
-                "<li>{}{at}: {}</li>",
-                escape(&comment.file),
-                escape(&comment.body)
-            );
+            let _ = writeln!(out, "<li>{}</li>", escape(&comment.to_string()));
         }
         out.push_str("</ul>\n");
     }
@@ -696,6 +679,7 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::Verdict;
 
     const HOSTILE: &str =
         "<script>alert(1)</script></details>\"'&\u{1b}[31m\u{7}\u{85}\u{202e}txt.exe";
@@ -848,6 +832,23 @@ mod tests {
             page.contains("<dd>1 (as the statuses imply)</dd>"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn merge_commits_are_shown_as_every_command_shortens_them() {
+        let merge = MergeRecord {
+            branch: "porch/merge/r".into(),
+            commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            merged: vec![crate::results::MergedBranch {
+                task: "a".into(),
+                branch: "task/a".into(),
+                commit: Some("fedcba9876543210fedcba9876543210fedcba98".into()),
+            }],
+            ..MergeRecord::default()
+        };
+        let html = merge_record(&merge);
+        assert!(html.contains("porch/merge/r at 0123456789ab,"), "{html}");
+        assert!(html.contains(">fedcba987654</td>"), "{html}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::git::Repo;
 use crate::results::MergeRecord;
 use crate::results::Shard;
 use crate::results::TaskResult;
+use crate::results::has_results_shape;
 use crate::state::StateDir;
 use crate::state::lock::{Busy, RunLock, run_holder};
 use crate::sys::atomic_file;
@@ -444,14 +445,16 @@ pub fn read_run(path: &Path) -> Result<StoredRun, Error> {
             "name a file porch wrote (under .porch/runs/), or a run id",
         )
     };
-    // Every field has a default, so `{}` or `[]` would read as a run that never ended.
-    let shape: serde_json::Value =
+    let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|err| refused(err.to_string()))?;
-    if shape.get("version").is_none() || !shape.get("tasks").is_some_and(|t| t.is_array()) {
+    if !value.as_object().is_some_and(has_results_shape) {
         return Err(refused("no `version` and `tasks` list".to_string()));
     }
-    let results: StoredResults =
-        serde_json::from_slice(&bytes).map_err(|err| refused(err.to_string()))?;
+    let results = StoredResults::deserialize(&value).map_err(|err| {
+        // Only the bytes know the line and column of a field of the wrong type: ask them again.
+        let placed = serde_json::from_slice::<StoredResults>(&bytes).err();
+        refused(placed.unwrap_or(err).to_string())
+    })?;
     let id = results
         .run_id
         .clone()

@@ -385,17 +385,8 @@ fn conclude(task: &Task, result: &mut TaskResult, review: Review) {
 
 /// The `[review]` lines: the verdict and summary, then each comment.
 fn review_lines(review: &Review) -> Vec<String> {
-    let head = match (&review.verdict, &review.error, &review.skipped) {
-        (Some(Verdict::Approve), ..) => format!("approved: {}", review.summary),
-        (Some(Verdict::RequestChanges), ..) => format!("changes requested: {}", review.summary),
-        (None, None, Some(why)) => format!("nothing to review: {why}"),
-        (None, error, _) => format!("no verdict: {}", error.as_deref().unwrap_or("unknown")),
-    };
-    let comments = review.comments.iter().map(|c| match c.line {
-        Some(line) => format!("{}:{line}: {}", c.file, c.body),
-        None => format!("{}: {}", c.file, c.body),
-    });
-    std::iter::once(head).chain(comments).collect()
+    let comments = review.comments.iter().map(ToString::to_string);
+    std::iter::once(review.headline()).chain(comments).collect()
 }
 
 /// One `[review]` line, on the screen and in the task's log; a comment's own lines each.

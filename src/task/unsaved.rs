@@ -9,6 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::git;
 use crate::git::GitError;
+use crate::util::clip::short_commit;
 
 /// A repository inside the worktree whose work is not on the task branch, and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +56,7 @@ impl Nested {
             NestedState::UnpublishedCommit(commit) => format!(
                 "submodule {path} is at commit {} that exists only in this worktree: porch did not commit the link to it; \
                  the work is in {at}",
-                short(commit)
+                short_commit(commit)
             ),
             NestedState::UncommittedChanges => format!(
                 "submodule {path} holds changes not committed inside it, so they are on no branch; the work is in {at}"
@@ -63,14 +64,10 @@ impl Nested {
             NestedState::CommittedLink(commit) => format!(
                 "the session committed {path} as a link to commit {} that exists only in this worktree: \
                  the branch's counts leave it out; the work is in {at}",
-                short(commit)
+                short_commit(commit)
             ),
         }
     }
-}
-
-fn short(commit: &str) -> &str {
-    commit.get(..12).unwrap_or(commit)
 }
 
 /// What one `git status` of the worktree says before porch commits.

@@ -1,4 +1,5 @@
-//! Text made fit for a terminal line: cut short, and with control characters made visible.
+//! Text made fit for a terminal line: cut short (a commit too), and with control characters made
+//! visible.
 
 use std::borrow::Cow;
 
@@ -10,6 +11,12 @@ pub fn shorten(text: &str, limit: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// A commit's id as porch prints it: its first 12 hex digits, unique in any repository a run
+/// meets, where git's default 7 can stop being unique as a repository grows.
+pub fn short_commit(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
 }
 
 /// The first line of `text`, shortened, with `…` when there was more.
@@ -79,6 +86,13 @@ mod tests {
         assert_eq!(shorten("hi", 2), "hi");
         assert_eq!(first_line("cargo test\necho", 20), "cargo test…");
         assert_eq!(one_line("a\n  b\tc", 10), "a b c");
+    }
+
+    #[test]
+    fn a_commit_is_cut_to_twelve_digits() {
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(short_commit(commit), "0123456789ab");
+        assert_eq!(short_commit("abc"), "abc", "a shorter id stays whole");
     }
 
     #[test]
