@@ -15,11 +15,16 @@ use crate::error::Error;
 use crate::preflight::branch_template::Template;
 use crate::preflight::options::ColorChoice;
 use crate::preflight::options::DEFAULT_MAX_WAIT;
+use crate::preflight::options::JOBS;
+use crate::preflight::options::MAX_FAIL;
 use crate::preflight::options::OutputMode;
+use crate::preflight::options::PORTS;
+use crate::preflight::options::RETRIES;
 use crate::preflight::options::Recordable;
 use crate::preflight::options::ResumeArgs;
 use crate::preflight::options::RunArgs;
 use crate::preflight::options::Sourced;
+use crate::preflight::options::is_cost_limit;
 use crate::process::task_env::DEFAULT_PORT_BASE;
 use crate::state::runs::RunChoice;
 use crate::task::plan::MaxFail;
@@ -186,7 +191,7 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
         claude: claude(given)?,
         color,
         output_mode: output_mode(given)?,
-        jobs: given.number(Opt::Jobs, 1..=4096, "a number of sessions", "4")?,
+        jobs: given.number(Opt::Jobs, JOBS, "a number of sessions", "4")?,
         jobs_given: (given.raw(Opt::Jobs))
             .map(|(value, origin)| origin.example(&value.to_string_lossy())),
         timeout: given.duration(Opt::Timeout)?,
@@ -196,7 +201,7 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
             "write e.g. 'nightly/{date}/{name}'; the placeholders are {name} (required), {run}, {date} and {time}",
         )?,
         port_base: given
-            .number(Opt::PortBase, 1..=65535, "a port", "40000")?
+            .number(Opt::PortBase, PORTS, "a port", "40000")?
             .unwrap_or(DEFAULT_PORT_BASE),
         only: Vec::new(),
         skip: Vec::new(),
@@ -229,7 +234,7 @@ fn run_settings(given: &Given) -> Result<RunSettings, Error> {
         idle_timeout: given.duration(Opt::IdleTimeout)?,
         keep_leftovers: given.switch(Opt::KeepLeftovers),
         retries: given
-            .number(Opt::Retries, 0..=20, "a number of retries", "2")?
+            .number(Opt::Retries, RETRIES, "a number of retries", "2")?
             .unwrap_or(0),
         retry_backoff: given
             .duration(Opt::RetryBackoff)?
@@ -279,8 +284,7 @@ pub fn max_cost_usd(given: &Given) -> Result<Option<f64>, Error> {
         |text| {
             text.parse::<f64>()
                 .ok()
-                // Below a millionth of a dollar, porch (and claude) would write it as 0.
-                .filter(|d| d.is_finite() && *d >= 0.000_001)
+                .filter(|d| is_cost_limit(*d))
                 .ok_or_else(|| " is not an amount of dollars".to_string())
         },
         "give a number of at least 0.000001, e.g. --max-cost-usd 5 or 2.50",
@@ -289,7 +293,7 @@ pub fn max_cost_usd(given: &Given) -> Result<Option<f64>, Error> {
 
 /// `--max-fail N`, or `--fail-fast` for 1: one of them.
 fn max_fail(given: &Given) -> Result<Option<MaxFail>, Error> {
-    let tasks = given.number(Opt::MaxFail, 1..=u64::MAX, "a number of tasks", "3")?;
+    let tasks = given.number(Opt::MaxFail, MAX_FAIL, "a number of tasks", "3")?;
     match (tasks, given.switch(Opt::FailFast)) {
         (Some(_), true) => Err(
             Error::usage("--max-fail and --fail-fast cannot be used together")
