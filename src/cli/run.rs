@@ -80,16 +80,7 @@ pub fn resume(given: &Given) -> Result<Command, Error> {
     )?;
     let mut args = settings(given, STORED_TASKS.to_string(), repo)?;
     args.dry_run = dry_run(given, args.output_mode)?;
-    for (off, on) in TURNED_OFF {
-        if given.has(off) && given.has(on) {
-            let (off, on) = (flag(off).name(), flag(on).name());
-            return Err(
-                Error::usage(format!("{on} and {off} cannot be used together")).with_hint(format!(
-                    "give {on} to have it, {off} to turn off what the run recorded"
-                )),
-            );
-        }
-    }
+    turned_on_and_off(given)?;
     args.no_on_finish = given.switch(Opt::NoOnFinish);
     args.no_on_task_finish = given.switch(Opt::NoOnTaskFinish);
     let choice = RunChoice {
@@ -101,51 +92,66 @@ pub fn resume(given: &Given) -> Result<Command, Error> {
         choice,
         run: Box::new(args),
         given: (RECORDED.iter())
-            .filter(|(opts, _)| opts.iter().any(|&opt| given.has(opt)))
-            .map(|&(_, setting)| setting)
+            .filter(|(ons, off, _)| ons.iter().chain(off).any(|&opt| given.has(opt)))
+            .map(|&(_, _, setting)| setting)
             .collect(),
     }))
 }
 
-/// `porch resume`'s flags that turn off a setting the run recorded, each with the flag that
-/// turns it on: a switch, a push, a hook, which no value given would otherwise take back.
-const TURNED_OFF: [(Opt, Opt); 6] = [
-    (Opt::NoCleanup, Opt::Cleanup),
-    (Opt::NoKeepLeftovers, Opt::KeepLeftovers),
-    (Opt::NoPush, Opt::Push),
-    (Opt::NoPr, Opt::Pr),
-    (Opt::NoOnFinish, Opt::OnFinish),
-    (Opt::NoOnTaskFinish, Opt::OnTaskFinish),
-];
-
 /// The flags of the settings a run records: given to `porch resume` (or their variables), they
-/// win over the record; so does a `--no-…` flag, turning it off.
-const RECORDED: [(&[Opt], Recordable); 18] = [
-    (&[Opt::PermissionMode], Recordable::PermissionMode),
-    (&[Opt::Timeout], Recordable::Timeout),
-    (&[Opt::IdleTimeout], Recordable::IdleTimeout),
-    (&[Opt::Retries], Recordable::Retries),
-    (&[Opt::RetryBackoff], Recordable::RetryBackoff),
-    (&[Opt::MaxCostUsd], Recordable::MaxCostUsd),
-    (&[Opt::MaxFail, Opt::FailFast], Recordable::MaxFail),
-    (&[Opt::MaxWait], Recordable::MaxWait),
-    (&[Opt::Jobs], Recordable::Jobs),
-    (&[Opt::Stagger], Recordable::Stagger),
-    (&[Opt::Push, Opt::NoPush], Recordable::Push),
-    (&[Opt::PortBase], Recordable::PortBase),
-    (&[Opt::OnFinish, Opt::NoOnFinish], Recordable::OnFinish),
+/// win over the record. A switch, a push and a hook have a `--no-…` flag too, which turns off
+/// what the run recorded, as no value given could: it wins as well, and cannot be given with
+/// the flag that turns the setting on.
+const RECORDED: [(&[Opt], Option<Opt>, Recordable); 18] = [
+    (&[Opt::PermissionMode], None, Recordable::PermissionMode),
+    (&[Opt::Timeout], None, Recordable::Timeout),
+    (&[Opt::IdleTimeout], None, Recordable::IdleTimeout),
+    (&[Opt::Retries], None, Recordable::Retries),
+    (&[Opt::RetryBackoff], None, Recordable::RetryBackoff),
+    (&[Opt::MaxCostUsd], None, Recordable::MaxCostUsd),
+    (&[Opt::MaxFail, Opt::FailFast], None, Recordable::MaxFail),
+    (&[Opt::MaxWait], None, Recordable::MaxWait),
+    (&[Opt::Jobs], None, Recordable::Jobs),
+    (&[Opt::Stagger], None, Recordable::Stagger),
+    (&[Opt::PortBase], None, Recordable::PortBase),
+    (&[Opt::Remote], None, Recordable::Remote),
+    (&[Opt::Cleanup], Some(Opt::NoCleanup), Recordable::Cleanup),
     (
-        &[Opt::OnTaskFinish, Opt::NoOnTaskFinish],
-        Recordable::OnTaskFinish,
-    ),
-    (&[Opt::Remote], Recordable::Remote),
-    (&[Opt::Cleanup, Opt::NoCleanup], Recordable::Cleanup),
-    (
-        &[Opt::KeepLeftovers, Opt::NoKeepLeftovers],
+        &[Opt::KeepLeftovers],
+        Some(Opt::NoKeepLeftovers),
         Recordable::KeepLeftovers,
     ),
-    (&[Opt::Pr, Opt::NoPr], Recordable::Pr),
+    (&[Opt::Push], Some(Opt::NoPush), Recordable::Push),
+    (&[Opt::Pr], Some(Opt::NoPr), Recordable::Pr),
+    (
+        &[Opt::OnFinish],
+        Some(Opt::NoOnFinish),
+        Recordable::OnFinish,
+    ),
+    (
+        &[Opt::OnTaskFinish],
+        Some(Opt::NoOnTaskFinish),
+        Recordable::OnTaskFinish,
+    ),
 ];
+
+/// A `--no-…` flag given with the flag that turns its setting on.
+fn turned_on_and_off(given: &Given) -> Result<(), Error> {
+    for &(ons, off, _) in &RECORDED {
+        let Some(off) = off.filter(|&off| given.has(off)) else {
+            continue;
+        };
+        if let Some(&on) = ons.iter().find(|&&on| given.has(on)) {
+            let (off, on) = (flag(off).name(), flag(on).name());
+            return Err(
+                Error::usage(format!("{on} and {off} cannot be used together")).with_hint(format!(
+                    "give {on} to have it, {off} to turn off what the run recorded"
+                )),
+            );
+        }
+    }
+    Ok(())
+}
 
 /// `--dry-run`, which has nothing to show as `--events`.
 fn dry_run(given: &Given, mode: OutputMode) -> Result<bool, Error> {
