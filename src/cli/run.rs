@@ -15,11 +15,16 @@ use crate::error::Error;
 use crate::preflight::branch_template::Template;
 use crate::preflight::options::ColorChoice;
 use crate::preflight::options::DEFAULT_MAX_WAIT;
+use crate::preflight::options::JOBS;
+use crate::preflight::options::MAX_FAIL;
 use crate::preflight::options::OutputMode;
+use crate::preflight::options::PORTS;
+use crate::preflight::options::RETRIES;
 use crate::preflight::options::Recordable;
 use crate::preflight::options::ResumeArgs;
 use crate::preflight::options::RunArgs;
 use crate::preflight::options::Sourced;
+use crate::preflight::options::is_cost_limit;
 use crate::process::task_env::DEFAULT_PORT_BASE;
 use crate::state::runs::RunChoice;
 use crate::task::plan::MaxFail;
@@ -75,16 +80,7 @@ pub fn resume(given: &Given) -> Result<Command, Error> {
     )?;
     let mut args = settings(given, STORED_TASKS.to_string(), repo)?;
     args.dry_run = dry_run(given, args.output_mode)?;
-    for (off, on) in TURNED_OFF {
-        if given.has(off) && given.has(on) {
-            let (off, on) = (flag(off).name(), flag(on).name());
-            return Err(
-                Error::usage(format!("{on} and {off} cannot be used together")).with_hint(format!(
-                    "give {on} to have it, {off} to turn off what the run recorded"
-                )),
-            );
-        }
-    }
+    turned_on_and_off(given)?;
     args.no_on_finish = given.switch(Opt::NoOnFinish);
     args.no_on_task_finish = given.switch(Opt::NoOnTaskFinish);
     let choice = RunChoice {
@@ -96,51 +92,66 @@ pub fn resume(given: &Given) -> Result<Command, Error> {
         choice,
         run: Box::new(args),
         given: (RECORDED.iter())
-            .filter(|(opts, _)| opts.iter().any(|&opt| given.has(opt)))
-            .map(|&(_, setting)| setting)
+            .filter(|(ons, off, _)| ons.iter().chain(off).any(|&opt| given.has(opt)))
+            .map(|&(_, _, setting)| setting)
             .collect(),
     }))
 }
 
-/// `porch resume`'s flags that turn off a setting the run recorded, each with the flag that
-/// turns it on: a switch, a push, a hook, which no value given would otherwise take back.
-const TURNED_OFF: [(Opt, Opt); 6] = [
-    (Opt::NoCleanup, Opt::Cleanup),
-    (Opt::NoKeepLeftovers, Opt::KeepLeftovers),
-    (Opt::NoPush, Opt::Push),
-    (Opt::NoPr, Opt::Pr),
-    (Opt::NoOnFinish, Opt::OnFinish),
-    (Opt::NoOnTaskFinish, Opt::OnTaskFinish),
-];
-
 /// The flags of the settings a run records: given to `porch resume` (or their variables), they
-/// win over the record; so does a `--no-…` flag, turning it off.
-const RECORDED: [(&[Opt], Recordable); 18] = [
-    (&[Opt::PermissionMode], Recordable::PermissionMode),
-    (&[Opt::Timeout], Recordable::Timeout),
-    (&[Opt::IdleTimeout], Recordable::IdleTimeout),
-    (&[Opt::Retries], Recordable::Retries),
-    (&[Opt::RetryBackoff], Recordable::RetryBackoff),
-    (&[Opt::MaxCostUsd], Recordable::MaxCostUsd),
-    (&[Opt::MaxFail, Opt::FailFast], Recordable::MaxFail),
-    (&[Opt::MaxWait], Recordable::MaxWait),
-    (&[Opt::Jobs], Recordable::Jobs),
-    (&[Opt::Stagger], Recordable::Stagger),
-    (&[Opt::Push, Opt::NoPush], Recordable::Push),
-    (&[Opt::PortBase], Recordable::PortBase),
-    (&[Opt::OnFinish, Opt::NoOnFinish], Recordable::OnFinish),
+/// win over the record. A switch, a push and a hook have a `--no-…` flag too, which turns off
+/// what the run recorded, as no value given could: it wins as well, and cannot be given with
+/// the flag that turns the setting on.
+const RECORDED: [(&[Opt], Option<Opt>, Recordable); 18] = [
+    (&[Opt::PermissionMode], None, Recordable::PermissionMode),
+    (&[Opt::Timeout], None, Recordable::Timeout),
+    (&[Opt::IdleTimeout], None, Recordable::IdleTimeout),
+    (&[Opt::Retries], None, Recordable::Retries),
+    (&[Opt::RetryBackoff], None, Recordable::RetryBackoff),
+    (&[Opt::MaxCostUsd], None, Recordable::MaxCostUsd),
+    (&[Opt::MaxFail, Opt::FailFast], None, Recordable::MaxFail),
+    (&[Opt::MaxWait], None, Recordable::MaxWait),
+    (&[Opt::Jobs], None, Recordable::Jobs),
+    (&[Opt::Stagger], None, Recordable::Stagger),
+    (&[Opt::PortBase], None, Recordable::PortBase),
+    (&[Opt::Remote], None, Recordable::Remote),
+    (&[Opt::Cleanup], Some(Opt::NoCleanup), Recordable::Cleanup),
     (
-        &[Opt::OnTaskFinish, Opt::NoOnTaskFinish],
-        Recordable::OnTaskFinish,
-    ),
-    (&[Opt::Remote], Recordable::Remote),
-    (&[Opt::Cleanup, Opt::NoCleanup], Recordable::Cleanup),
-    (
-        &[Opt::KeepLeftovers, Opt::NoKeepLeftovers],
+        &[Opt::KeepLeftovers],
+        Some(Opt::NoKeepLeftovers),
         Recordable::KeepLeftovers,
     ),
-    (&[Opt::Pr, Opt::NoPr], Recordable::Pr),
+    (&[Opt::Push], Some(Opt::NoPush), Recordable::Push),
+    (&[Opt::Pr], Some(Opt::NoPr), Recordable::Pr),
+    (
+        &[Opt::OnFinish],
+        Some(Opt::NoOnFinish),
+        Recordable::OnFinish,
+    ),
+    (
+        &[Opt::OnTaskFinish],
+        Some(Opt::NoOnTaskFinish),
+        Recordable::OnTaskFinish,
+    ),
 ];
+
+/// A `--no-…` flag given with the flag that turns its setting on.
+fn turned_on_and_off(given: &Given) -> Result<(), Error> {
+    for &(ons, off, _) in &RECORDED {
+        let Some(off) = off.filter(|&off| given.has(off)) else {
+            continue;
+        };
+        if let Some(&on) = ons.iter().find(|&&on| given.has(on)) {
+            let (off, on) = (flag(off).name(), flag(on).name());
+            return Err(
+                Error::usage(format!("{on} and {off} cannot be used together")).with_hint(format!(
+                    "give {on} to have it, {off} to turn off what the run recorded"
+                )),
+            );
+        }
+    }
+    Ok(())
+}
 
 /// `--dry-run`, which has nothing to show as `--events`.
 fn dry_run(given: &Given, mode: OutputMode) -> Result<bool, Error> {
@@ -186,7 +197,7 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
         claude: claude(given)?,
         color,
         output_mode: output_mode(given)?,
-        jobs: given.number(Opt::Jobs, 1..=4096, "a number of sessions", "4")?,
+        jobs: given.number(Opt::Jobs, JOBS, "a number of sessions", "4")?,
         jobs_given: (given.raw(Opt::Jobs))
             .map(|(value, origin)| origin.example(&value.to_string_lossy())),
         timeout: given.duration(Opt::Timeout)?,
@@ -196,7 +207,7 @@ fn settings(given: &Given, tasks: String, repo: Option<OsString>) -> Result<RunA
             "write e.g. 'nightly/{date}/{name}'; the placeholders are {name} (required), {run}, {date} and {time}",
         )?,
         port_base: given
-            .number(Opt::PortBase, 1..=65535, "a port", "40000")?
+            .number(Opt::PortBase, PORTS, "a port", "40000")?
             .unwrap_or(DEFAULT_PORT_BASE),
         only: Vec::new(),
         skip: Vec::new(),
@@ -229,7 +240,7 @@ fn run_settings(given: &Given) -> Result<RunSettings, Error> {
         idle_timeout: given.duration(Opt::IdleTimeout)?,
         keep_leftovers: given.switch(Opt::KeepLeftovers),
         retries: given
-            .number(Opt::Retries, 0..=20, "a number of retries", "2")?
+            .number(Opt::Retries, RETRIES, "a number of retries", "2")?
             .unwrap_or(0),
         retry_backoff: given
             .duration(Opt::RetryBackoff)?
@@ -279,8 +290,7 @@ pub fn max_cost_usd(given: &Given) -> Result<Option<f64>, Error> {
         |text| {
             text.parse::<f64>()
                 .ok()
-                // Below a millionth of a dollar, porch (and claude) would write it as 0.
-                .filter(|d| d.is_finite() && *d >= 0.000_001)
+                .filter(|d| is_cost_limit(*d))
                 .ok_or_else(|| " is not an amount of dollars".to_string())
         },
         "give a number of at least 0.000001, e.g. --max-cost-usd 5 or 2.50",
@@ -289,7 +299,7 @@ pub fn max_cost_usd(given: &Given) -> Result<Option<f64>, Error> {
 
 /// `--max-fail N`, or `--fail-fast` for 1: one of them.
 fn max_fail(given: &Given) -> Result<Option<MaxFail>, Error> {
-    let tasks = given.number(Opt::MaxFail, 1..=u64::MAX, "a number of tasks", "3")?;
+    let tasks = given.number(Opt::MaxFail, MAX_FAIL, "a number of tasks", "3")?;
     match (tasks, given.switch(Opt::FailFast)) {
         (Some(_), true) => Err(
             Error::usage("--max-fail and --fail-fast cannot be used together")

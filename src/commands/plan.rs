@@ -48,6 +48,7 @@ use crate::process::task_env::Redactor;
 use crate::sys::atomic_file;
 use crate::sys::console;
 use crate::task;
+use crate::task::budget;
 use crate::util::clip;
 use crate::util::duration;
 use crate::util::quote;
@@ -252,7 +253,7 @@ fn converse(talk: &Talk, goal: &str) -> Outcome {
         Tone::Bad,
         format!("porch refused the plan, sent back once: {refusal}"),
     );
-    if talk.budget_left(cost).is_some_and(|left| left < 0.000_001) {
+    if talk.budget_left(cost).is_some_and(budget::is_nothing) {
         let reason = format!(
             "its plan was refused and the budget is spent (--max-cost-usd), so it was not sent back: {refusal}"
         );
@@ -329,7 +330,7 @@ fn not_waited(reason: String, next: String, cost: f64) -> Outcome {
 impl Talk<'_> {
     /// What the sessions may still spend after `spent`; none without `--max-cost-usd`.
     fn budget_left(&self, spent: f64) -> Option<f64> {
-        (self.max_cost_usd).map(|limit| ((limit - spent).max(0.0) * 1e6).floor() / 1e6)
+        budget::left_after(self.max_cost_usd, spent).map(budget::whole_millionths)
     }
 }
 

@@ -177,13 +177,23 @@ struct SessionState {
     running: bool,
     /// Waits for a slot to start its session again, not before this.
     queued: Option<Instant>,
-    /// Answered since its start or its last retry: the API is serving it.
-    answered: bool,
+    /// What the API did with its request since its start or its last retry.
+    api: Api,
     ever_answered: bool,
-    /// Its last word about the API was a retry or giving up: no request of it is in flight.
-    refused: bool,
     /// Asked to stop: it no longer counts against the limit.
     shedding: bool,
+}
+
+/// What the API did with a running session's request since its start or its last retry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Api {
+    /// Nothing said yet: its request may be in flight.
+    #[default]
+    InFlight,
+    /// Answered: the API is serving it.
+    Answered,
+    /// Its last word about the API was a retry or giving up: no request of it is in flight.
+    Refused,
 }
 
 /// What porch does about an event: say the limit moved, stop these sessions.
@@ -252,10 +262,9 @@ impl Governor {
             return Reaction::default(); // from a session that has ended since
         };
         if event == ApiEvent::Answered {
-            let first = !session.answered;
-            session.answered = true;
+            let first = session.api != Api::Answered;
+            session.api = Api::Answered;
             session.ever_answered = true;
-            session.refused = false;
             session.shedding = false;
             let change = first
                 .then(|| self.limit.observe(Signal::Served, self.standing()))
@@ -265,8 +274,7 @@ impl Governor {
                 shed: Vec::new(),
             };
         }
-        session.answered = false;
-        session.refused = true;
+        session.api = Api::Refused;
         if !event.is_rate_limit() {
             return Reaction::default();
         }
@@ -285,7 +293,7 @@ impl Governor {
     fn standing(&self) -> usize {
         self.sessions
             .iter()
-            .filter(|s| s.running && !s.shedding && !s.refused)
+            .filter(|s| s.running && !s.shedding && s.api != Api::Refused)
             .count()
     }
 
@@ -301,7 +309,7 @@ impl Governor {
             .count();
         let excess = counted.saturating_sub(self.limit.limit());
         let working_refused = (self.sessions.iter())
-            .any(|s| s.running && !s.shedding && s.ever_answered && s.refused);
+            .any(|s| s.running && !s.shedding && s.ever_answered && s.api == Api::Refused);
         let passes: &[bool] = if working_refused {
             &[false, true]
         } else {
@@ -313,7 +321,7 @@ impl Governor {
                 if shed.len() == excess {
                     return shed;
                 }
-                let idle = !session.ever_answered && (session.refused || in_flight_too);
+                let idle = !session.ever_answered && (session.api == Api::Refused || in_flight_too);
                 if session.running && !session.shedding && idle {
                     session.shedding = true;
                     shed.push(index);
@@ -552,7 +560,7 @@ mod tests {
         for (running, answered, refused, limited, limit, shed) in cases {
             let mut g = governor(6, running, answered);
             for &index in *refused {
-                g.sessions[index].refused = true;
+                g.sessions[index].api = Api::Refused;
             }
             let reaction = g.observe(*limited, RETRY_429);
             assert_eq!(
@@ -599,7 +607,7 @@ mod tests {
     fn a_session_being_shed_is_not_shed_twice_nor_counted() {
         let mut g = governor(6, &[0, 1, 2, 3, 4, 5], &[0]);
         for index in [3, 4] {
-            g.sessions[index].refused = true;
+            g.sessions[index].api = Api::Refused;
         }
         assert_eq!(g.observe(5, RETRY_429).shed, [5, 4, 3]); // 6 → 3 standing
         // One more refused: 3 → 2, and it goes.

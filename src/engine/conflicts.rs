@@ -68,7 +68,6 @@ pub fn find(repo_dir: &Path, tasks: &[TaskResult]) -> Found {
             Ok(entries) => branches.push(Branch {
                 index: i,
                 group: tasks[i].group.as_deref(),
-                paths: entries.iter().map(|(path, _)| path.clone()).collect(),
                 after: entries.into_iter().collect(),
             }),
             Err(err) => problems.push(format!("{}: {err}", tasks[i].name)),
@@ -80,7 +79,9 @@ pub fn find(repo_dir: &Path, tasks: &[TaskResult]) -> Found {
     });
     let mut conflicts = Vec::new();
     let plainly = plain.into_iter().map(|pair| (pair, Ok(Vec::new())));
-    for (pair, merged) in pairs.into_iter().zip(merged).chain(plainly) {
+    let mut looked_at: Vec<_> = pairs.into_iter().zip(merged).chain(plainly).collect();
+    looked_at.sort_by_key(|(pair, _)| (pair.a, pair.b));
+    for (pair, merged) in looked_at {
         let names = [tasks[pair.a].name.clone(), tasks[pair.b].name.clone()];
         match merged {
             Ok(conflicting) => conflicts.push(Conflict {
@@ -95,7 +96,6 @@ pub fn find(repo_dir: &Path, tasks: &[TaskResult]) -> Found {
             Err(err) => problems.push(format!("{} and {}: {err}", names[0], names[1])),
         }
     }
-    conflicts.sort_by_key(|c| order_of(tasks, &c.tasks));
     Found {
         conflicts,
         note: (!problems.is_empty())
@@ -182,18 +182,15 @@ pub fn hide_env_values(conflicts: &mut [Conflict], plan: &Plan) {
 struct Branch<'a> {
     index: usize,
     group: Option<&'a str>,
-    paths: Vec<String>,
-    /// What each changed path holds on the branch (`MODE OBJECT`), `None` when deleted.
+    /// Each path it changes, and what that holds on the branch (`MODE OBJECT`), `None` when
+    /// deleted.
     after: BTreeMap<String, Option<String>>,
 }
 
-/// Where a pair's tasks are in the file, to keep the pairs in tasks-file order.
-fn order_of(tasks: &[TaskResult], names: &[String; 2]) -> [usize; 2] {
-    names.each_ref().map(|name| {
-        (tasks.iter())
-            .position(|t| &t.name == name)
-            .unwrap_or(usize::MAX)
-    })
+impl Branch<'_> {
+    fn paths(&self) -> impl Iterator<Item = &String> {
+        self.after.keys()
+    }
 }
 
 /// Whether two branches from one base merge cleanly by what they hold, without asking git:
@@ -212,7 +209,7 @@ fn merges_plainly(a: &Branch, b: &Branch, shared: &[String]) -> bool {
         return false;
     }
     let directories = |branch: &Branch| -> BTreeSet<String> {
-        (branch.paths.iter())
+        (branch.paths())
             .flat_map(|path| {
                 path.match_indices('/')
                     .map(|(at, _)| path[..at].to_string())
@@ -221,8 +218,7 @@ fn merges_plainly(a: &Branch, b: &Branch, shared: &[String]) -> bool {
             .collect()
     };
     let (dirs_a, dirs_b) = (directories(a), directories(b));
-    !a.paths.iter().any(|path| dirs_b.contains(path))
-        && !b.paths.iter().any(|path| dirs_a.contains(path))
+    !a.paths().any(|path| dirs_b.contains(path)) && !b.paths().any(|path| dirs_a.contains(path))
 }
 
 /// Two branches that change the same files, by their tasks' places (`a` before `b`).
@@ -240,11 +236,8 @@ struct Pair {
 fn overlapping_pairs(branches: &[Branch]) -> Vec<Pair> {
     let mut by_path: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (k, branch) in branches.iter().enumerate() {
-        for path in &branch.paths {
-            let holders = by_path.entry(path.as_str()).or_default();
-            if holders.last() != Some(&k) {
-                holders.push(k);
-            }
+        for path in branch.paths() {
+            by_path.entry(path.as_str()).or_default().push(k);
         }
     }
     let mut shared: BTreeMap<(usize, usize), Vec<String>> = BTreeMap::new();
@@ -296,11 +289,11 @@ mod tests {
     use super::*;
 
     fn branch<'a>(index: usize, group: Option<&'a str>, paths: &[&str]) -> Branch<'a> {
+        // What the paths hold is no matter to which branches are paired.
         Branch {
             index,
             group,
-            paths: paths.iter().map(|p| p.to_string()).collect(),
-            after: BTreeMap::new(),
+            after: paths.iter().map(|p| (p.to_string(), None)).collect(),
         }
     }
 
@@ -309,7 +302,6 @@ mod tests {
         Branch {
             index: 0,
             group: None,
-            paths: entries.iter().map(|(p, _)| p.to_string()).collect(),
             after: (entries.iter())
                 .map(|(p, object)| (p.to_string(), object.map(|o| format!("100644 {o}"))))
                 .collect(),

@@ -29,19 +29,18 @@ pub struct Source<'a> {
 pub type Outcome = Result<PullRequest, String>;
 
 /// The tasks that get a pull request: every succeeded one (of a repeat group, its winner), or
-/// the ones named (a group's name means its winner).
+/// the ones named (a group's name means its winner). Unnamed, the tasks `porch merge` takes; a
+/// name only narrows them, where merge's also takes a rival that lost or work its reviewer
+/// did not approve: a pull request is opened for others to merge, so it is never for work porch
+/// would not merge itself.
 pub fn chosen(tasks: &[TaskResult], names: &[String]) -> Result<Vec<usize>, String> {
-    let fit = |t: &TaskResult| {
-        t.status == crate::results::Status::Succeeded
-            && t.winner != Some(false)
-            && crate::results::approved_or_unreviewed(t)
-    };
+    let fit = TaskResult::merged_unnamed;
+    let named = |t: &TaskResult, name: &String| t.name == *name || t.group.as_ref() == Some(name);
     for name in names {
-        let named = |t: &TaskResult| t.name == *name || t.group.as_deref() == Some(name);
-        if !tasks.iter().any(named) {
+        if !tasks.iter().any(|t| named(t, name)) {
             return Err(format!("the run has no task `{name}`"));
         }
-        if !tasks.iter().any(|t| named(t) && fit(t)) {
+        if !tasks.iter().any(|t| named(t, name) && fit(t)) {
             return Err(format!(
                 "task `{name}` did not succeed, or its review did not approve it: it gets no pull request"
             ));
@@ -49,13 +48,7 @@ pub fn chosen(tasks: &[TaskResult], names: &[String]) -> Result<Vec<usize>, Stri
     }
     Ok((0..tasks.len())
         .filter(|&i| fit(&tasks[i]))
-        .filter(|&i| {
-            let task = &tasks[i];
-            names.is_empty()
-                || names
-                    .iter()
-                    .any(|n| *n == task.name || task.group.as_deref() == Some(n))
-        })
+        .filter(|&i| names.is_empty() || names.iter().any(|name| named(&tasks[i], name)))
         .collect())
 }
 
@@ -222,6 +215,12 @@ mod tests {
         tasks[3].winner = Some(true);
         assert_eq!(chosen(&tasks, &[]), Ok(vec![0, 3]));
         assert_eq!(chosen(&tasks, &["r".into()]), Ok(vec![3]));
+        // A group with no winner yet (its run was killed before it ended): as `porch merge`,
+        // none of its rivals.
+        let mut undecided = tasks.clone();
+        undecided[2].winner = None;
+        undecided[3].winner = None;
+        assert_eq!(chosen(&undecided, &[]), Ok(vec![0]));
         let failed = chosen(&tasks, &["b".into()]).unwrap_err();
         assert!(failed.contains("did not succeed"), "{failed}");
         let unknown = chosen(&tasks, &["zz".into()]).unwrap_err();

@@ -1,8 +1,9 @@
 //! Every command's options as the user gave them, before anything is checked: what `cli`
-//! parses into, and the commands and `preflight` start from. Data only.
+//! parses into, and the commands and `preflight` start from. Data only, and the bounds it holds.
 
 use std::ffi::OsStr;
 use std::ffi::OsString;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ pub use crate::output::mode::OutputMode;
 use crate::preflight::branch_template::Template;
 use crate::results::Shard;
 use crate::state::runs::RunChoice;
+use crate::task::budget;
 use crate::task::plan::RunSettings;
 
 /// A value and what gave it (`--claude`, `PORCH_CLAUDE`), for the messages that name it.
@@ -191,6 +193,18 @@ pub struct MergeResultsArgs {
 /// room for the margin and jitter; a weekly window's days are not waited, the run ends and says
 /// why.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(6 * 3600);
+
+/// The bounds of a run's flags, which hold a value given on the command line (`cli/run.rs`)
+/// and one read back from a run's record (`preflight/recorded.rs`) alike.
+pub const RETRIES: RangeInclusive<u64> = 0..=20;
+pub const JOBS: RangeInclusive<u64> = 1..=4096;
+pub const PORTS: RangeInclusive<u64> = 1..=65535;
+pub const MAX_FAIL: RangeInclusive<u64> = 1..=u64::MAX;
+
+/// `--max-cost-usd`'s value holds: an amount of dollars porch (and claude) would not write as 0.
+pub fn is_cost_limit(dollars: f64) -> bool {
+    dollars.is_finite() && !budget::is_nothing(dollars)
+}
 
 /// How many results files `porch clean` keeps under `.porch/runs/` unless told otherwise.
 pub const DEFAULT_KEEP_RUNS: usize = 50;

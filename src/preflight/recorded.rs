@@ -2,6 +2,7 @@
 //! runs it as it ran and `porch merge --resolve` knows its permission mode: made from the run's
 //! options, read back, and put under what a resume is given itself.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -9,8 +10,13 @@ use serde::Serialize;
 
 use crate::agent::PERMISSION_MODES;
 use crate::git::remote;
+use crate::preflight::options::JOBS;
+use crate::preflight::options::MAX_FAIL;
+use crate::preflight::options::PORTS;
+use crate::preflight::options::RETRIES;
 use crate::preflight::options::Recordable;
 use crate::preflight::options::RunArgs;
+use crate::preflight::options::is_cost_limit;
 use crate::state::StateDir;
 use crate::task::plan::MaxFail;
 use crate::util::quote;
@@ -121,30 +127,36 @@ impl RecordedSettings {
             (
                 Recordable::Retries,
                 ("retries", "--retries"),
-                (self.retries.filter(|r| *r > 20))
-                    .map(|r| format!("{r} is more retries than the 20 --retries takes")),
+                (self.retries.filter(|r| !within(&RETRIES, *r))).map(|r| {
+                    let most = RETRIES.end();
+                    format!("{r} is more retries than the {most} --retries takes")
+                }),
             ),
             (
                 Recordable::Jobs,
                 ("jobs", "-j"),
-                (self.jobs.filter(|j| !(1..=4096).contains(j)))
-                    .map(|j| format!("{j} is not a number of sessions from 1 to 4096")),
+                (self.jobs.filter(|j| !within(&JOBS, *j))).map(|j| {
+                    let (least, most) = (JOBS.start(), JOBS.end());
+                    format!("{j} is not a number of sessions from {least} to {most}")
+                }),
             ),
             (
                 Recordable::PortBase,
                 ("port_base", "--port-base"),
-                (self.port_base == Some(0)).then(|| "0 is not a port".to_string()),
+                (self.port_base.filter(|p| !within(&PORTS, *p)))
+                    .map(|p| format!("{p} is not a port")),
             ),
             (
                 Recordable::MaxCostUsd,
                 ("max_cost_usd", "--max-cost-usd"),
-                (cost.filter(|d| !(d.is_finite() && *d >= 0.000_001)))
+                (cost.filter(|d| !is_cost_limit(*d)))
                     .map(|d| format!("{d} is not an amount of dollars")),
             ),
             (
                 Recordable::MaxFail,
                 ("max_fail", "--max-fail"),
-                (self.max_fail == Some(0)).then(|| "0 is not a number of tasks".to_string()),
+                (self.max_fail.filter(|m| !within(&MAX_FAIL, *m)))
+                    .map(|m| format!("{m} is not a number of tasks")),
             ),
         ];
         let refused = (checks.into_iter())
@@ -294,6 +306,11 @@ pub struct Refused {
     pub field: &'static str,
     pub flag: &'static str,
     pub reason: String,
+}
+
+/// `value` lies in its flag's `range`.
+fn within(range: &RangeInclusive<u64>, value: impl TryInto<u64>) -> bool {
+    value.try_into().is_ok_and(|value| range.contains(&value))
 }
 
 /// A setting that always has a value: the recorded one, unless the resume was given its own or

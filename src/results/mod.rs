@@ -553,8 +553,8 @@ impl TaskResult {
         self.status == Status::Succeeded
     }
 
-    /// Whether `porch merge` takes it unnamed: succeeded, its group's winner if it has a
-    /// group, and approved if it was reviewed.
+    /// Whether `porch merge` and `porch pr` take it unnamed: succeeded, its group's winner if
+    /// it has a group, and approved if it was reviewed.
     pub fn merged_unnamed(&self) -> bool {
         self.succeeded()
             && (self.group.is_none() || self.winner == Some(true))

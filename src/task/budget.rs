@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 
 /// Less than this is nothing left: claude would be given `--max-budget-usd 0`.
-const CENT_FRACTION: f64 = 0.000_001;
+const MILLIONTH: f64 = 0.000_001;
 
 #[derive(Debug)]
 pub struct Budget {
@@ -44,13 +44,29 @@ impl Budget {
 
     /// What a session starting now may spend: the rest of the budget; `None` without one.
     pub fn left(&self) -> Option<f64> {
-        self.limit.map(|limit| (limit - self.spent()).max(0.0))
+        left_after(self.limit, self.spent())
     }
 
     /// The run has spent its budget: no session starts any more.
     pub fn is_spent(&self) -> bool {
-        self.left().is_some_and(|left| left < CENT_FRACTION)
+        self.left().is_some_and(is_nothing)
     }
+}
+
+/// What is left of `limit` once `spent` is spent, never below nothing; `None` without a limit.
+pub fn left_after(limit: Option<f64>, spent: f64) -> Option<f64> {
+    limit.map(|limit| (limit - spent).max(0.0))
+}
+
+/// Less than a millionth of a dollar left: nothing a session could be given.
+pub fn is_nothing(left: f64) -> bool {
+    left < MILLIONTH
+}
+
+/// `amount` in whole millionths of a dollar, rounded down: a session given what is left never
+/// gets more.
+pub fn whole_millionths(amount: f64) -> f64 {
+    (amount * 1e6).floor() / 1e6
 }
 
 /// claude's arguments with `--max-budget-usd` lowered to `left` where it is more. Preflight

@@ -30,6 +30,7 @@ use crate::results::Status;
 use crate::results::TaskResult;
 use crate::results::Verdict;
 use crate::task::Task;
+use crate::task::budget::whole_millionths;
 use crate::task::plan;
 use crate::task::random_fraction;
 use crate::task::usage_window;
@@ -280,10 +281,7 @@ fn arguments(review: &plan::Review, task: &plan::Task, budget_left: Option<f64>)
         &schema(),
         Settings {
             model: review.model_for(task),
-            max_budget_usd: smaller(
-                task.max_budget_usd,
-                budget_left.map(|left| (left * 1e6).floor() / 1e6),
-            ),
+            max_budget_usd: smaller(task.max_budget_usd, budget_left.map(whole_millionths)),
             ..Settings::default()
         },
     )
