@@ -230,11 +230,15 @@ fn watch(
         idle_timeout: launch.idle_timeout,
     };
     let decide = || {
-        let moment = shared.moment(shutdown::requested());
-        let shed = launch
+        // Asked before the moment is read: a result read before porch asked (the one that
+        // made it ask, say) is then in the moment.
+        let asked_to_stop = launch
             .stop_unanswered
-            .is_some_and(|flag| flag.load(Ordering::Relaxed))
-            && !shared.ever_answered();
+            .is_some_and(|flag| flag.load(Ordering::Acquire));
+        let moment = shared.moment(shutdown::requested());
+        // A session that printed its result (one that gave up on a rate limit) is judged by
+        // it: stopped, it would start again or not by whether it had exited first.
+        let shed = asked_to_stop && !shared.ever_answered() && moment.since_result.is_none();
         let reason = why_stop(&moment, &limits).or(shed.then_some(StopReason::RateLimited));
         if let Some(reason) = reason {
             // A session shed before the API answered starts again: news, not a problem
