@@ -14,10 +14,21 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
+use crate::agent;
+use crate::agent::ApiEvent;
+use crate::agent::SessionLog;
 use crate::agent::usage::UsageWindow;
-use crate::agent::{self, ApiEvent, SessionLog};
-use crate::output::printer::{self, Line, Message, Origin, Tone};
-use crate::process::child::{self, Child, Clock, Leftovers, Limit, Sink};
+use crate::output::printer;
+use crate::output::printer::Line;
+use crate::output::printer::Message;
+use crate::output::printer::Origin;
+use crate::output::printer::Tone;
+use crate::process::child;
+use crate::process::child::Child;
+use crate::process::child::Clock;
+use crate::process::child::Leftovers;
+use crate::process::child::Limit;
+use crate::process::child::Sink;
 use crate::process::groups;
 use crate::process::shutdown;
 use crate::process::task_env::Redactor;

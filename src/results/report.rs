@@ -4,10 +4,13 @@
 
 use std::fmt::Write as _;
 
+use crate::results::Attempt;
 use crate::results::MergeRecord;
+use crate::results::Results;
 use crate::results::Review;
+use crate::results::Status;
+use crate::results::TaskResult;
 use crate::results::Verdict;
-use crate::results::{Attempt, Results, Status, TaskResult};
 use crate::util::duration::short_ms;
 use crate::util::timestamp::parse_rfc3339;
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::git::Repo;
 use crate::process::task_env::Redactor;
-use crate::results::{Shard, TaskResult};
+use crate::results::Shard;
+use crate::results::TaskResult;
 use crate::state::StateDir;
 use crate::state::lock::RunLock;
 
