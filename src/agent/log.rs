@@ -4,7 +4,8 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use crate::agent::{self, SessionLog};
+use crate::agent;
+use crate::agent::SessionLog;
 use crate::output::printer::Origin;
 
 /// The log marks what was not the agent's stdout: `[stderr] ` lines and porch's `[porch] ` notes.

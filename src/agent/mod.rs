@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::agent::usage::{UsageStatus, UsageWindow};
+use crate::agent::usage::UsageStatus;
+use crate::agent::usage::UsageWindow;
 use crate::error::Error;
 use crate::output::events::ToolCall;
 use crate::output::printer::Tone;

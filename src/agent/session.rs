@@ -14,10 +14,21 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
+use crate::agent;
+use crate::agent::ApiEvent;
+use crate::agent::SessionLog;
 use crate::agent::usage::UsageWindow;
-use crate::agent::{self, ApiEvent, SessionLog};
-use crate::output::printer::{self, Line, Message, Origin, Tone};
-use crate::process::child::{self, Child, Clock, Leftovers, Limit, Sink};
+use crate::output::printer;
+use crate::output::printer::Line;
+use crate::output::printer::Message;
+use crate::output::printer::Origin;
+use crate::output::printer::Tone;
+use crate::process::child;
+use crate::process::child::Child;
+use crate::process::child::Clock;
+use crate::process::child::Leftovers;
+use crate::process::child::Limit;
+use crate::process::child::Sink;
 use crate::process::groups;
 use crate::process::shutdown;
 use crate::process::task_env::Redactor;
@@ -230,11 +241,15 @@ fn watch(
         idle_timeout: launch.idle_timeout,
     };
     let decide = || {
-        let moment = shared.moment(shutdown::requested());
-        let shed = launch
+        // Asked before the moment is read: a result read before porch asked (the one that
+        // made it ask, say) is then in the moment.
+        let asked_to_stop = launch
             .stop_unanswered
-            .is_some_and(|flag| flag.load(Ordering::Relaxed))
-            && !shared.ever_answered();
+            .is_some_and(|flag| flag.load(Ordering::Acquire));
+        let moment = shared.moment(shutdown::requested());
+        // A session that printed its result (one that gave up on a rate limit) is judged by
+        // it: stopped, it would start again or not by whether it had exited first.
+        let shed = asked_to_stop && !shared.ever_answered() && moment.since_result.is_none();
         let reason = why_stop(&moment, &limits).or(shed.then_some(StopReason::RateLimited));
         if let Some(reason) = reason {
             // A session shed before the API answered starts again: news, not a problem

@@ -8,12 +8,16 @@ use std::process::ExitCode;
 
 use crate::commands::merge::MERGE_BRANCH_PREFIX;
 use crate::error::Error;
-use crate::git::{self, Repo, WorktreeEntry};
+use crate::git;
+use crate::git::Repo;
+use crate::git::WorktreeEntry;
 use crate::preflight::branch_template;
 use crate::preflight::options::CleanArgs;
 use crate::state::StateDir;
 use crate::state::lock::RunLock;
-use crate::state::runs::{Location, StoredRun, StoredTask};
+use crate::state::runs::Location;
+use crate::state::runs::StoredRun;
+use crate::state::runs::StoredTask;
 use crate::task::unsaved;
 
 /// Said when a run to clean is still going on.

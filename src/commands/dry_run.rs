@@ -5,10 +5,12 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::preflight::options::{OutputMode, RunArgs};
+use crate::preflight::options::OutputMode;
+use crate::preflight::options::RunArgs;
 use crate::results::Shard;
 use crate::task::budget::dollars;
-use crate::task::plan::{Plan, TaskPlan};
+use crate::task::plan::Plan;
+use crate::task::plan::TaskPlan;
 use crate::util::clip;
 use crate::util::duration;
 use crate::util::quote;

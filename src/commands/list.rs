@@ -3,7 +3,10 @@
 use std::path::Path;
 
 use crate::error::Error;
-use crate::git::{self, BRANCH_PREFIX, Repo, WorktreeEntry};
+use crate::git;
+use crate::git::BRANCH_PREFIX;
+use crate::git::Repo;
+use crate::git::WorktreeEntry;
 use crate::util::quote;
 use crate::util::table;
 use crate::util::table::Layout;

@@ -8,14 +8,23 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
+use crate::agent;
+use crate::agent::SessionLog;
 use crate::agent::log::split_origin;
-use crate::agent::{self, SessionLog};
-use crate::error::{Error, IoContext};
-use crate::output::printer::{self, Line, Look, Message, Origin, Show};
+use crate::error::Error;
+use crate::error::IoContext;
+use crate::output::printer;
+use crate::output::printer::Line;
+use crate::output::printer::Look;
+use crate::output::printer::Message;
+use crate::output::printer::Origin;
+use crate::output::printer::Show;
 use crate::preflight::branch_template;
 use crate::preflight::options::LogsArgs;
 use crate::results::Status;
-use crate::state::runs::{self, StoredRun, StoredTask};
+use crate::state::runs;
+use crate::state::runs::StoredRun;
+use crate::state::runs::StoredTask;
 
 pub fn logs(args: &LogsArgs) -> Result<ExitCode, Error> {
     let (location, run) = args.choice.load()?;

@@ -11,8 +11,11 @@ use serde_json::{Map, Value, json};
 
 use crate::error::Error;
 use crate::preflight::options::MergeResultsArgs;
+use crate::results;
+use crate::results::Results;
+use crate::results::SCHEMA_VERSION;
+use crate::results::TaskResult;
 use crate::results::summary;
-use crate::results::{self, Results, SCHEMA_VERSION, TaskResult};
 use crate::sys::atomic_file::write_atomic;
 
 pub fn merge_results(args: &MergeResultsArgs) -> Result<ExitCode, Error> {

@@ -6,14 +6,20 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use crate::engine::pulls::{self, Outcome, Source};
+use crate::engine::pulls;
+use crate::engine::pulls::Outcome;
+use crate::engine::pulls::Source;
 use crate::error::Error;
 use crate::preflight::options::PrArgs;
 use crate::preflight::stored_task_list;
 use crate::process::task_env::Redactor;
-use crate::results::{Results, TaskResult};
-use crate::state::runs::{Location, StoredRun};
-use crate::task::plan::{DEFAULT_REMOTE, PullRequests, Task};
+use crate::results::Results;
+use crate::results::TaskResult;
+use crate::state::runs::Location;
+use crate::state::runs::StoredRun;
+use crate::task::plan::DEFAULT_REMOTE;
+use crate::task::plan::PullRequests;
+use crate::task::plan::Task;
 
 pub fn pr(args: &PrArgs) -> Result<ExitCode, Error> {
     let holder = format!("porch pr (pid {})", std::process::id());

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 use crate::engine;
 use crate::error::Error;
+use crate::preflight;
+use crate::preflight::Environment;
+use crate::preflight::Resumption;
 use crate::preflight::options::ResumeArgs;
-use crate::preflight::{self, Environment, Resumption};
 
 pub fn resume(args: &ResumeArgs) -> Result<ExitCode, Error> {
     match preflight::plan_resume(args, &Environment::from_process())? {

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use crate::commands::dry_run;
 use crate::engine;
 use crate::error::Error;
+use crate::preflight;
+use crate::preflight::Environment;
 use crate::preflight::options::RunArgs;
-use crate::preflight::{self, Environment};
 
 pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let plan = preflight::plan(args, &Environment::from_process())?;

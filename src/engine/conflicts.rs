@@ -16,7 +16,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::git;
-use crate::results::{Conflict, Status, TaskResult};
+use crate::results::Conflict;
+use crate::results::Status;
+use crate::results::TaskResult;
 use crate::task::plan::Plan;
 
 /// git processes at once: enough to hide their start-up, few enough for a busy machine.

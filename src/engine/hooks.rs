@@ -14,12 +14,20 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use crate::output::mode::OutputMode;
-use crate::output::printer::{self, HOOK, Line, Message, Tone};
-use crate::process::bounded::{self, Ended};
+use crate::output::printer;
+use crate::output::printer::HOOK;
+use crate::output::printer::Line;
+use crate::output::printer::Message;
+use crate::output::printer::Tone;
+use crate::process::bounded;
+use crate::process::bounded::Ended;
 use crate::process::child::Sink;
 use crate::process::env::REPO_ENV_VARS;
-use crate::process::step::{StepEnd, judge_exit};
-use crate::results::{Results, Status, TaskResult};
+use crate::process::step::StepEnd;
+use crate::process::step::judge_exit;
+use crate::results::Results;
+use crate::results::Status;
+use crate::results::TaskResult;
 use crate::task::plan::Plan;
 use crate::util::duration;
 

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::results::{Status, TaskResult};
+use crate::results::Status;
+use crate::results::TaskResult;
 use crate::task::plan::MaxFail;
 
 /// How many tasks failed or timed out. A repeated task counts once, and only when every attempt

@@ -8,7 +8,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::git;
-use crate::process::child::{self, Child, Leftovers, Limit, Sink, Stop, Tail};
+use crate::process::child;
+use crate::process::child::Child;
+use crate::process::child::Leftovers;
+use crate::process::child::Limit;
+use crate::process::child::Sink;
+use crate::process::child::Stop;
+use crate::process::child::Tail;
 use crate::process::env::REPO_ENV_VARS;
 use crate::process::groups;
 use crate::results::TaskResult;

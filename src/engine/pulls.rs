@@ -5,11 +5,14 @@
 
 use std::path::Path;
 
-use crate::git::github::{Gh, Proposal};
+use crate::git::github::Gh;
+use crate::git::github::Proposal;
 use crate::git::remote;
 use crate::process::task_env::Redactor;
-use crate::results::pull_request::{self, About};
-use crate::results::{PullRequest, TaskResult};
+use crate::results::PullRequest;
+use crate::results::TaskResult;
+use crate::results::pull_request;
+use crate::results::pull_request::About;
 use crate::task::plan::PullRequests as Settings;
 
 /// What the pull requests are made of, for each task of the run (in the results' order).
@@ -229,7 +232,8 @@ mod tests {
 
     #[test]
     fn of_reviewed_tasks_only_the_approved_are_chosen() {
-        use crate::results::{Review, Verdict};
+        use crate::results::Review;
+        use crate::results::Verdict;
         let reviewed = |name: &str, verdict| TaskResult {
             review: Some(Review {
                 verdict,

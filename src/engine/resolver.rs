@@ -10,7 +10,10 @@ use crossbeam_channel::Sender;
 
 use crate::agent;
 use crate::agent::Settings;
-use crate::agent::session::{self, Launch, StartFailure, StopReason};
+use crate::agent::session;
+use crate::agent::session::Launch;
+use crate::agent::session::StartFailure;
+use crate::agent::session::StopReason;
 use crate::engine::merge_queue::leftover_markers;
 use crate::git;
 use crate::output::printer::Message;

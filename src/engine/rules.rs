@@ -5,8 +5,11 @@
 use std::time::{Duration, Instant};
 
 use crate::agent::ApiEvent;
-use crate::engine::concurrency::{AdaptiveLimit, Governor, Reaction};
-use crate::engine::dependencies::{Dependencies, Readiness};
+use crate::engine::concurrency::AdaptiveLimit;
+use crate::engine::concurrency::Governor;
+use crate::engine::concurrency::Reaction;
+use crate::engine::dependencies::Dependencies;
+use crate::engine::dependencies::Readiness;
 use crate::results::Status;
 
 /// A task that never starts: `dependency`, a task it depends on, ended `ended`.

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::process::bounded::{self, Ended};
+use crate::process::bounded;
+use crate::process::bounded::Ended;
 use crate::process::child::Tail;
 use crate::process::env::REPO_ENV_VARS;
 use crate::results::PullRequest;

@@ -19,7 +19,10 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Output, Stdio};
 
 use crate::process::env::REPO_ENV_VARS;
-use crate::sys::spawn::{Input, Spawned, spawn_in_new_session, wait};
+use crate::sys::spawn::Input;
+use crate::sys::spawn::Spawned;
+use crate::sys::spawn::spawn_in_new_session;
+use crate::sys::spawn::wait;
 
 pub use commit::{LeaveOut, commit_all, restart_branch, snapshot, untracked_files};
 pub use config::RunConfig;

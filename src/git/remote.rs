@@ -4,9 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::git::{self, GitError, GitErrorKind};
-use crate::process::bounded::{self, Ended};
-use crate::process::child::{self, Child, Tail};
+use crate::git;
+use crate::git::GitError;
+use crate::git::GitErrorKind;
+use crate::process::bounded;
+use crate::process::bounded::Ended;
+use crate::process::child;
+use crate::process::child::Child;
+use crate::process::child::Tail;
 
 /// How long one push may take. A remote that stops answering mid-push would otherwise hold up
 /// the task, and the run's end, for as long as git and its transport wait (ssh's and curl's

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::results::{Counts, TaskResult};
+use crate::results::Counts;
+use crate::results::TaskResult;
 use crate::util::timestamp;
 
 /// A run's milestones, sent through the printer's channel so that they reach stdout in order

@@ -12,7 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 
-use crate::output::events::{self, Event, Stream, ToolCall};
+use crate::output::events;
+use crate::output::events::Event;
+use crate::output::events::Stream;
+use crate::output::events::ToolCall;
 use crate::output::status_line::Board;
 use crate::results::Status;
 use crate::sys;

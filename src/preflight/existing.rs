@@ -4,10 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::git::{self, Repo, WorktreeEntry};
+use crate::git;
+use crate::git::Repo;
+use crate::git::WorktreeEntry;
 use crate::preflight::taskfile;
 use crate::state::StateDir;
-use crate::state::runs::{Location, RunChoice};
+use crate::state::runs::Location;
+use crate::state::runs::RunChoice;
 use crate::util::quote;
 
 /// What already exists in the repository that can stand in a task's way.

@@ -684,7 +684,8 @@ mod tests {
 
     #[test]
     fn after_a_required_review_asked_for_changes_the_session_is_given_them() {
-        use crate::results::{Review, ReviewComment};
+        use crate::results::Review;
+        use crate::results::ReviewComment;
         let rejected = |required| TaskResult {
             status: Status::Failed,
             error: Some("review requested changes: No test".into()),

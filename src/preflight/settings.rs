@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use crate::agent;
 use crate::error::Error;
 use crate::git;
-use crate::preflight::branch_template::{RunStamp, Template};
-use crate::preflight::taskfile::{self, Task};
-use crate::process::task_env::{self, TaskIdentity};
+use crate::preflight::branch_template::RunStamp;
+use crate::preflight::branch_template::Template;
+use crate::preflight::taskfile;
+use crate::preflight::taskfile::Task;
+use crate::process::task_env;
+use crate::process::task_env::TaskIdentity;
 use crate::state::StateDir;
 use crate::task::copy;
 

@@ -13,11 +13,14 @@ use serde_json::{Map, Value};
 use crate::engine::dependencies::Dependencies;
 use crate::error::Error;
 use crate::preflight::branch_template::Template;
-use crate::sys::bounded_read::{self, Refusal};
+use crate::sys::bounded_read;
+use crate::sys::bounded_read::Refusal;
 use crate::task::plan::Hooks;
 use crate::task::plan::Review;
 pub use crate::task::plan::Task;
-use crate::util::strict_json::{self, Problem, Step};
+use crate::util::strict_json;
+use crate::util::strict_json::Problem;
+use crate::util::strict_json::Step;
 
 /// Fields a task may have, all of them also allowed in `defaults` but `TASK_ONLY_FIELDS`.
 pub const TASK_FIELDS: [&str; 21] = [

@@ -6,7 +6,11 @@ use std::io;
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use crate::process::child::{Child, Leftovers, Limit, Sink, Stop};
+use crate::process::child::Child;
+use crate::process::child::Leftovers;
+use crate::process::child::Limit;
+use crate::process::child::Sink;
+use crate::process::child::Stop;
 
 /// Longest line kept from such a command; the rest of it is dropped.
 const LINE_LIMIT: usize = 64 * 1024;
@@ -49,7 +53,8 @@ pub fn watch(mut child: Child, limit: Duration, stdout: Sink, stderr: Sink) -> i
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::process::child::{Tail, discard};
+    use crate::process::child::Tail;
+    use crate::process::child::discard;
 
     fn sh(script: &str) -> Command {
         let mut command = Command::new("sh");

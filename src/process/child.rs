@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::process::groups::{self, Lineage, Marker, Process, Registration};
+use crate::process::groups;
+use crate::process::groups::Lineage;
+use crate::process::groups::Marker;
+use crate::process::groups::Process;
+use crate::process::groups::Registration;
 use crate::process::shutdown;
 use crate::process::suspend;
 use crate::sys;

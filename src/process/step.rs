@@ -13,8 +13,18 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::output::printer::{self, Line, Message, Origin, Tone};
-use crate::process::child::{self, Child, Leftovers, Limit, Sink, Stop, Tail};
+use crate::output::printer;
+use crate::output::printer::Line;
+use crate::output::printer::Message;
+use crate::output::printer::Origin;
+use crate::output::printer::Tone;
+use crate::process::child;
+use crate::process::child::Child;
+use crate::process::child::Leftovers;
+use crate::process::child::Limit;
+use crate::process::child::Sink;
+use crate::process::child::Stop;
+use crate::process::child::Tail;
 use crate::process::env::REPO_ENV_VARS;
 use crate::process::groups;
 use crate::process::shutdown;

@@ -7,8 +7,12 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::error::Error;
-use crate::results::{Results, Status, TaskResult};
-use crate::sys::atomic_file::{Destination, destination, write_atomic};
+use crate::results::Results;
+use crate::results::Status;
+use crate::results::TaskResult;
+use crate::sys::atomic_file::Destination;
+use crate::sys::atomic_file::destination;
+use crate::sys::atomic_file::write_atomic;
 use crate::sys::writable;
 
 /// How many of a failed task's last log lines its `<failure>` holds.

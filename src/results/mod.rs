@@ -13,7 +13,9 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::sys::atomic_file::{Destination, destination, write_atomic};
+use crate::sys::atomic_file::Destination;
+use crate::sys::atomic_file::destination;
+use crate::sys::atomic_file::write_atomic;
 use crate::util::timestamp;
 
 /// Bumped only when a field changes meaning or goes away; new fields do not bump it.

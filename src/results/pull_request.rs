@@ -124,7 +124,8 @@ fn check_word(task: &TaskResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{CheckRun, Status};
+    use crate::results::CheckRun;
+    use crate::results::Status;
 
     #[test]
     fn the_title_is_the_name_and_the_description_or_the_prompts_first_line() {

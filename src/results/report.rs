@@ -4,9 +4,12 @@
 
 use std::fmt::Write as _;
 
+use crate::results::Attempt;
 use crate::results::MergeRecord;
+use crate::results::Results;
 use crate::results::Review;
-use crate::results::{Attempt, Results, Status, TaskResult};
+use crate::results::Status;
+use crate::results::TaskResult;
 use crate::util::clip::short_commit;
 use crate::util::duration::short_ms;
 use crate::util::timestamp::parse_rfc3339;

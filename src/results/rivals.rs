@@ -5,8 +5,9 @@
 //! lines (insertions and deletions), then the fastest, then the first in file order. The user's own `check` says which rivals work; among those, the
 //! smallest change is the easiest to review and the least likely to have wandered off.
 
+use crate::results::Status;
+use crate::results::TaskResult;
 use crate::results::approved_or_unreviewed;
-use crate::results::{Status, TaskResult};
 
 /// Sets `winner` on every rival of every group: true for exactly one of those that
 /// succeeded, false for the others (all of them when none succeeded). Tasks run once keep
@@ -167,7 +168,8 @@ mod tests {
 
     #[test]
     fn an_approved_rival_wins_over_a_smaller_one_its_reviewer_rejected() {
-        use crate::results::{Review, Verdict};
+        use crate::results::Review;
+        use crate::results::Verdict;
         let reviewed = |name: &str, lines: u64, verdict: Verdict| TaskResult {
             review: Some(Review {
                 verdict: Some(verdict),

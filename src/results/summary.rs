@@ -4,9 +4,11 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::results::Results;
+use crate::results::Status;
+use crate::results::TaskResult;
 use crate::results::approved_or_unreviewed;
 use crate::results::rivals;
-use crate::results::{Results, Status, TaskResult};
 use crate::util::clip;
 use crate::util::duration::short_ms as format_duration_ms;
 use crate::util::quote;
@@ -550,7 +552,8 @@ mod tests {
 
     #[test]
     fn a_run_with_reviews_shows_what_each_reviewer_said() {
-        use crate::results::{Review, Verdict};
+        use crate::results::Review;
+        use crate::results::Verdict;
         let review = |verdict| {
             Some(Review {
                 verdict,

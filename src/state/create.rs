@@ -8,9 +8,11 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext};
+use crate::error::Error;
+use crate::error::IoContext;
 use crate::state::StateDir;
-use crate::state::lock::{RunLock, run_holder};
+use crate::state::lock::RunLock;
+use crate::state::lock::run_holder;
 use crate::sys::atomic_file;
 
 /// What a run keeps in the state directory, besides its logs.

@@ -7,7 +7,8 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use crate::error::{Error, IoContext};
+use crate::error::Error;
+use crate::error::IoContext;
 use crate::state::StateDir;
 use crate::sys::bounded_read;
 use crate::util::clip;

@@ -6,14 +6,17 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::{Error, IoContext};
+use crate::error::Error;
+use crate::error::IoContext;
 use crate::git::Repo;
 use crate::results::MergeRecord;
 use crate::results::Shard;
 use crate::results::TaskResult;
 use crate::results::has_results_shape;
 use crate::state::StateDir;
-use crate::state::lock::{Busy, RunLock, run_holder};
+use crate::state::lock::Busy;
+use crate::state::lock::RunLock;
+use crate::state::lock::run_holder;
 use crate::sys::atomic_file;
 use crate::util::timestamp;
 

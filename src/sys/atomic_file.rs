@@ -4,7 +4,8 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext};
+use crate::error::Error;
+use crate::error::IoContext;
 
 /// Where a write to a path lands once symbolic links are followed.
 #[derive(Debug, PartialEq)]

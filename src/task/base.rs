@@ -2,7 +2,8 @@
 //! or, with several, a merge of their branches, made on a temporary ref so that no user's
 //! branch is touched. Decided when the task starts, once its dependencies have succeeded.
 
-use crate::git::{self, Merged};
+use crate::git;
+use crate::git::Merged;
 use crate::task::plan::Plan;
 
 /// A commit a branch starts from, and how people know it.

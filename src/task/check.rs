@@ -3,7 +3,10 @@
 //! verdict and the results' `check`.
 
 use crate::process::groups;
-use crate::process::step::{self, Ran, Step, StepEnd};
+use crate::process::step;
+use crate::process::step::Ran;
+use crate::process::step::Step;
+use crate::process::step::StepEnd;
 use crate::results::CheckRun;
 use crate::results::Phase;
 

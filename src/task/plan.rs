@@ -10,7 +10,8 @@ use crate::git::Registration;
 use crate::git::Repo;
 use crate::process::task_env::Redactor;
 use crate::results::Attempt;
-use crate::results::{Shard, TaskResult};
+use crate::results::Shard;
+use crate::results::TaskResult;
 use crate::state::StateDir;
 use crate::state::lock::RunLock;
 

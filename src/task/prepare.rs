@@ -7,10 +7,14 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use crate::git;
-use crate::output::printer::{self, Message, Tone};
+use crate::output::printer;
+use crate::output::printer::Message;
+use crate::output::printer::Tone;
 use crate::process::child::Limit;
 use crate::process::groups::Marker;
-use crate::process::step::{self, Step, StepEnd};
+use crate::process::step;
+use crate::process::step::Step;
+use crate::process::step::StepEnd;
 use crate::task::copy;
 
 /// What one task needs made ready, and where to report.

@@ -143,9 +143,11 @@ impl Slots {
     }
 
     /// The scheduler asks `task`'s session to stop (it honours this only while the API has not
-    /// answered it).
+    /// answered it, and it has not printed its result).
     pub fn ask_to_stop(&self, task: usize) {
-        self.stop[task].store(true, Ordering::Relaxed);
+        // Release: the session that sees the request sees the result that caused it, if it was
+        // its own (`agent::session`'s watch, which loads it with Acquire).
+        self.stop[task].store(true, Ordering::Release);
     }
 
     /// Read by the session's watcher.

@@ -8,11 +8,14 @@ use std::time::Instant;
 
 use crate::agent::session::Session;
 use crate::agent::usage::UsageWindow;
-use crate::output::printer::{self, Tone};
+use crate::output::printer;
+use crate::output::printer::Tone;
 use crate::process::groups;
 use crate::process::shutdown;
-use crate::results::{Status, TaskResult};
-use crate::task::{Tally, Task};
+use crate::results::Status;
+use crate::results::TaskResult;
+use crate::task::Tally;
+use crate::task::Task;
 
 /// What the task does after its session was refused.
 pub(super) enum AfterRefusal {

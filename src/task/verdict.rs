@@ -7,7 +7,8 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use crate::agent::ResultEvent;
-use crate::agent::session::{StopReason, describe_stop};
+use crate::agent::session::StopReason;
+use crate::agent::session::describe_stop;
 use crate::process::groups;
 use crate::results::Status;
 

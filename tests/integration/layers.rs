@@ -187,6 +187,69 @@ fn an_upward_import_or_an_unlisted_module_is_found() {
     );
 }
 
+/// Where a source groups imports from the crate (`use crate::folder::module::{A, B};`, over one
+/// line or several), test modules included: the house style is one `use crate::…::Item;` a line,
+/// so that an import added or dropped is a line of its own in a diff and in a merge. Grouped
+/// imports of `std` and other crates, and re-exports of a folder's own modules (`pub use
+/// commit::{…}`), are left alone.
+fn grouped_crate_imports(source: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut lines = source.lines().enumerate();
+    while let Some((index, line)) = lines.next() {
+        let trimmed = line.trim_start();
+        let statement = ["use ", "pub use ", "pub(crate) use "]
+            .iter()
+            .find_map(|keyword| trimmed.strip_prefix(keyword));
+        if !statement.is_some_and(|path| path.starts_with("crate::")) {
+            continue;
+        }
+        let mut whole = trimmed.to_string();
+        while !whole.contains(';') {
+            let Some((_, next)) = lines.next() else { break };
+            whole.push_str(next.trim());
+        }
+        if whole.contains('{') {
+            found.push(format!("line {}: {}", index + 1, whole));
+        }
+    }
+    found
+}
+
+#[test]
+fn each_import_from_the_crate_is_a_line_of_its_own() {
+    let found = found_in(|_| true, grouped_crate_imports);
+    assert!(
+        found.is_empty(),
+        "write one `use crate::folder::module::Item;` a line:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn a_grouped_crate_import_is_found_and_others_are_not() {
+    let source = "use std::path::{Path, PathBuf};\n\
+        use crate::git::{self, Repo};\n\
+        use crate::output::printer::Message;\n\
+        pub use crate::task::plan::{Plan, TaskPlan};\n\
+        pub use commit::{commit_all, head};\n\
+        use crate::process::child::{\n\
+            Child, Leftovers,\n\
+        };\n\
+        // use crate::x::{a, b}; in a comment\n\
+        fn f() {\n\
+            use crate::results::{Review, Verdict};\n\
+        }\n";
+    assert_eq!(
+        grouped_crate_imports(source),
+        vec![
+            "line 2: use crate::git::{self, Repo};",
+            "line 4: pub use crate::task::plan::{Plan, TaskPlan};",
+            "line 6: use crate::process::child::{Child, Leftovers,};",
+            "line 11: use crate::results::{Review, Verdict};",
+        ]
+    );
+}
+
 /// The names in the state directory that only `state/` (its `StateDir`) may put in a path.
 const STATE_PIECES: [&str; 8] = [
     ".porch",
@@ -234,10 +297,15 @@ fn only_state_builds_paths_in_the_state_directory() {
 
 /// What `finder` finds in the files of `src/` outside the folder `owner`, each with its file.
 fn found_outside(owner: &str, finder: fn(&str) -> Vec<String>) -> Vec<String> {
+    found_in(|path| !path.starts_with(owner), finder)
+}
+
+/// What `finder` finds in the files of `src/` whose path (below `src/`) `chosen` accepts.
+fn found_in(chosen: impl Fn(&str) -> bool, finder: fn(&str) -> Vec<String>) -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut found = Vec::new();
     for (path, _, source) in source_files(&root.join("src")) {
-        if !path.starts_with(owner) {
+        if chosen(&path) {
             found.extend(
                 finder(&source)
                     .iter()

@@ -1335,16 +1335,22 @@ fn failed_worktree_add_does_not_destroy_another_runs_worktree() {
     let sandbox = Sandbox::new();
     let _reaper = Reaper::new(&sandbox);
     let theirs = sandbox.worktree("contested");
+    // The other run registers its worktree under the repository lock (flock on the git
+    // directory), as porch does: outside it, task `fine`'s `worktree add` could read the half-made
+    // `.git/worktrees/contested` and fail ("failed to read …/commondir").
     let path = fake_git(
         &sandbox,
         &format!(
             r#"case " $* " in
   *" update-ref refs/heads/task/contested "*)
+    exec 9<'{common_dir}' && flock 9 &&
     "$real" -C '{repo}' worktree add -q -b task/contested '{theirs}' HEAD 2>/dev/null &&
     echo precious > '{theirs}/precious.txt' &&
     "$real" -C '{theirs}' add precious.txt &&
-    "$real" -C '{theirs}' -c user.name=other -c user.email=other@example.com commit -qm theirs ;;
+    "$real" -C '{theirs}' -c user.name=other -c user.email=other@example.com commit -qm theirs
+    exec 9<&- ;;
 esac"#,
+            common_dir = sandbox.repo().join(".git").display(),
             repo = sandbox.repo().display(),
             theirs = theirs.display()
         ),

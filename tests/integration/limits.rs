@@ -117,6 +117,46 @@ fn a_raised_limit_is_news_but_no_problem() {
     );
 }
 
+/// A session that gave up on a rate limit is judged by its result, even while it has not exited
+/// yet when porch lowers its limit: it is not stopped as one the API never answered, which
+/// would start it again as the same attempt or not by whether it had exited first.
+#[test]
+fn a_session_that_gave_up_on_a_rate_limit_is_judged_by_its_result_not_shed() {
+    let shed = "rate limited before the API answered it";
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let go = sandbox.path().join("go");
+    let tasks = sandbox.tasks_json(&json!({"tasks": [
+        // Gives up with a 529 and does not exit: porch reads its result before it ends.
+        {"name": "a", "prompt": "@hang\n@api-error 529 Overloaded"},
+        // Its request may be in flight: the 529 lowers the limit below the sessions running.
+        {"name": "b", "prompt": format!("@wait-for {}\n@write b.txt done", go.display())},
+    ]}));
+    let mut porch = sandbox
+        .porch_run_tasks(&tasks)
+        .args(["-j", "2", "--retries", "0"])
+        .spawn("run");
+    wait_until("a has ended, or been shed", DEADLINE, || {
+        porch.stdout_text().contains(shed)
+            || (sandbox.results_now()).is_some_and(|r| status(&r, "a") == "failed")
+    });
+    std::fs::write(&go, "").unwrap();
+    let run = porch.wait();
+    run.expect_code(1);
+    assert!(!run.stdout().contains(shed), "{run}");
+    let results = sandbox.results();
+    let a = task(&results, "a");
+    assert_eq!(a["status"], "failed", "{a:#}");
+    assert!(
+        a["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("API Error: 529")),
+        "{a:#}"
+    );
+    assert_eq!(a["attempts"].as_array().unwrap().len(), 1, "{a:#}");
+    assert_eq!(status(&results, "b"), "succeeded", "{run}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // A task's cost in git processes
 
