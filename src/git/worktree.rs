@@ -149,13 +149,25 @@ impl Repo {
 
     /// Makes sure `dir` is a worktree on the existing `branch` (`porch resume`): left as it is
     /// when it is one, registered again (under the lock) when it was removed.
+    /// A worktree porch was killed in before its checkout (registered, nothing but `.git` in
+    /// it, no index yet) is checked out now: a session there would commit the deletion of every
+    /// file. A directory holding only the `.git` of a registration that never finished goes.
     pub fn reenter_worktree(&self, dir: &Path, branch: &str) -> Result<(), GitError> {
         if worktree_head(dir).is_ok_and(|head| head == format!("ref: refs/heads/{branch}")) {
+            let never_checked_out = is_half_made_worktree(dir)
+                && admin_dir(dir, "read").is_ok_and(|admin| !admin.join("index").exists());
+            if never_checked_out {
+                run(dir, &["reset", "--quiet", "--hard"])?;
+            }
             return Ok(());
         }
         let dir_text = dir.to_string_lossy();
         let _lock = self.lock()?;
         prune(&self.toplevel)?;
+        let unregistered = !admin_dir(dir, "read").is_ok_and(|admin| admin.exists());
+        if unregistered && is_half_made_worktree(dir) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         run(
             &self.toplevel,
             &["worktree", "add", "--quiet", "--", &dir_text, branch],
@@ -187,6 +199,11 @@ impl Repo {
     pub fn force_remove_worktree(&self, dir: &Path) -> Result<(), GitError> {
         let _lock = self.lock()?;
         remove(&self.toplevel, dir, true)
+    }
+
+    /// Removes the registry entries a porch killed while registering left half-built.
+    pub fn sweep_abandoned_registrations(&self) {
+        registry::sweep_abandoned(&self.common_dir);
     }
 
     /// Forgets the worktrees whose directories are gone, under the lock when it can be taken.

@@ -1382,6 +1382,89 @@ esac"#,
     assert!(theirs.join("precious.txt").exists());
 }
 
+/// What a porch SIGKILLed while 64 tasks registered leaves (seen by looping it): `a`'s worktree
+/// registered but never checked out (nothing but `.git`, no index), `b`'s directory holding only
+/// the `.git` of an entry that never appeared, and an entry half-built under a dead pid. Made
+/// here from a run killed in its sessions. `porch resume` checks `a` out before its session (or
+/// its commit deletes every file) and gives `b` its worktree; `porch clean` removes the entry
+/// of the dead pid and keeps one of a live porch.
+#[test]
+fn what_a_porch_killed_while_registering_leaves_is_resumed_and_cleaned() {
+    let sandbox = Sandbox::new();
+    let reaper = Reaper::new(&sandbox);
+    let dir = sandbox.path().join("sync");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tasks: Vec<(String, String)> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let prompt = format!(
+                "@write {name}.txt {name}\n@touch {dir}/{name}.started\n@wait-for {dir}/go",
+                dir = dir.display()
+            );
+            (name.to_string(), prompt)
+        })
+        .collect();
+    let tasks_file = sandbox.tasks_in("tasks.json", &tasks);
+    let mut porch = sandbox.porch_run_tasks(&tasks_file).spawn("run");
+    for name in ["a", "b"] {
+        let started = dir.join(format!("{name}.started"));
+        wait_until("both sessions started", DEADLINE, || started.exists());
+    }
+    porch.signal("KILL");
+    porch.wait();
+    reaper.kill_all();
+    std::fs::write(dir.join("go"), "").unwrap();
+
+    let common = sandbox.repo().join(".git");
+    let a = sandbox.worktree("a");
+    for name in ["README.md", ".gitignore", "a.txt"] {
+        let _ = std::fs::remove_file(a.join(name));
+    }
+    std::fs::remove_file(common.join("worktrees/a/index")).unwrap();
+    let b = sandbox.worktree("b");
+    sandbox.git(&["worktree", "remove", "--force", b.to_str().unwrap()]);
+    std::fs::create_dir(&b).unwrap();
+    let never = common.join("worktrees/b");
+    std::fs::write(b.join(".git"), format!("gitdir: {}\n", never.display())).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let dead = common.join(format!("porch-new-worktree.c.{dead_pid}"));
+    let live = common.join(format!("porch-new-worktree.d.{}", std::process::id()));
+    for staging in [&dead, &live] {
+        std::fs::create_dir(staging).unwrap();
+        std::fs::write(staging.join("commondir"), "../..\n").unwrap();
+    }
+
+    let resumed = sandbox
+        .porch(&["resume"])
+        .worktree_dir(sandbox.worktree_dir())
+        .arg(sandbox.repo())
+        .run();
+    resumed.expect_code(0);
+    for name in ["a", "b"] {
+        let branch = format!("task/{name}");
+        let files = sandbox.git(&["ls-tree", "--name-only", &branch]);
+        let mut files: Vec<&str> = files.lines().collect();
+        files.sort();
+        let own = format!("{name}.txt");
+        assert_eq!(
+            files,
+            [".gitignore", "README.md", &own],
+            "{branch}\n{resumed}"
+        );
+    }
+
+    let clean = sandbox
+        .porch(&["clean"])
+        .worktree_dir(sandbox.worktree_dir())
+        .arg(sandbox.repo())
+        .run();
+    clean.expect_code(0);
+    assert!(!dead.exists(), "{clean}");
+    assert!(live.join("commondir").exists(), "{clean}");
+}
+
 /// `--stagger` holds back the next start: with an hour's stagger the second task is still
 /// pending after the first has finished, and a signal then leaves it skipped. No clock is read.
 #[test]
