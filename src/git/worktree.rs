@@ -212,10 +212,30 @@ impl Repo {
         prune(&self.toplevel)
     }
 
+    /// The registered worktrees. A `git worktree add` outside porch writes its entry's files
+    /// one after the other, and a list that reads one still empty dies: read again, the entry
+    /// is whole (or gone).
     pub fn worktrees(&self) -> Result<Vec<WorktreeEntry>, GitError> {
-        let out = run_bytes(&self.toplevel, &["worktree", "list", "--porcelain", "-z"])?;
-        Ok(parse_worktree_list(&String::from_utf8_lossy(&out)))
+        let list = || run_bytes(&self.toplevel, &["worktree", "list", "--porcelain", "-z"]);
+        let mut listed = list();
+        for _ in 0..LIST_RERUNS {
+            if !listed.as_ref().is_err_and(read_an_entry_being_written) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            listed = list();
+        }
+        Ok(parse_worktree_list(&String::from_utf8_lossy(&listed?)))
     }
+}
+
+/// How many times `worktrees` reads the list again after it met an entry being written.
+const LIST_RERUNS: usize = 10;
+
+/// git's words for an entry of `worktrees/` it read while another git was writing it.
+fn read_an_entry_being_written(err: &GitError) -> bool {
+    matches!(&err.kind, GitErrorKind::Failed { stderr, .. }
+        if stderr.contains("failed to read") && stderr.contains("worktrees/"))
 }
 
 /// `git worktree remove`, `--force` or not; the caller holds the lock.

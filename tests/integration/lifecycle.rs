@@ -1262,6 +1262,45 @@ fn two_porch_processes_on_one_repository() {
     assert_eq!(sandbox.worktrees().len(), 33);
 }
 
+/// A user's `git worktree add` running beside porch writes its entry's `gitdir`, then creates
+/// `commondir` empty and writes it, and a `git worktree list` that reads it then dies ("failed to read
+/// .git/worktrees/<id>/commondir"): seen with a loop of adds beside a 40-task run, whose
+/// preflight failed. The fake git makes that moment happen at porch's first list.
+#[test]
+fn a_worktree_list_that_meets_a_users_add_half_written_is_read_again() {
+    let sandbox = Sandbox::new();
+    let _reaper = Reaper::new(&sandbox);
+    let marker = sandbox.path().join("met-once");
+    let entry = sandbox.repo().join(".git/worktrees/users");
+    let path = fake_git(
+        &sandbox,
+        &format!(
+            r#"case " $* " in
+  *" worktree list "*)
+    if [ ! -e '{marker}' ]; then
+      touch '{marker}'
+      mkdir -p '{entry}' && echo /elsewhere/users/.git > '{entry}/gitdir'
+      : > '{entry}/commondir'
+      "$real" "$@"; code=$?
+      rm -rf '{entry}'
+      exit $code
+    fi ;;
+esac"#,
+            marker = marker.display(),
+            entry = entry.display()
+        ),
+    );
+    let tasks = sandbox.tasks(&[("fine", "@write f.txt fine")]);
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .env("PATH", path)
+        .spawn("run")
+        .wait();
+    assert!(marker.exists(), "porch listed no worktree\n{run}");
+    run.expect_code(0);
+    assert_eq!(sandbox.git(&["show", "task/fine:f.txt"]), "fine");
+}
+
 /// A `git` first on PATH that fails for two tasks only: for `doomed-add`, `git worktree add`
 /// does its work and then reports failure (porch must undo what it did); for `doomed-reset`,
 /// the checkout after it fails. The repository has per-worktree config, so git, not porch,
