@@ -212,25 +212,30 @@ impl Repo {
         prune(&self.toplevel)
     }
 
-    /// The registered worktrees. A `git worktree add` outside porch writes its entry's files
-    /// one after the other, and a list that reads one still empty dies: read again, the entry
-    /// is whole (or gone).
     pub fn worktrees(&self) -> Result<Vec<WorktreeEntry>, GitError> {
-        let list = || run_bytes(&self.toplevel, &["worktree", "list", "--porcelain", "-z"]);
-        let mut listed = list();
-        for _ in 0..LIST_RERUNS {
-            if !listed.as_ref().is_err_and(read_an_entry_being_written) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            listed = list();
-        }
-        Ok(parse_worktree_list(&String::from_utf8_lossy(&listed?)))
+        let args = ["worktree", "list", "--porcelain", "-z"];
+        let listed = again_past_entries_being_written(|| run_bytes(&self.toplevel, &args))?;
+        Ok(parse_worktree_list(&String::from_utf8_lossy(&listed)))
     }
 }
 
-/// How many times `worktrees` reads the list again after it met an entry being written.
-const LIST_RERUNS: usize = 10;
+/// Runs `git_call` (a git command that reads every entry of `worktrees/` before it does
+/// anything) again while it fails on an entry being written: a `git worktree add` outside
+/// porch writes its entry's files one after the other, and a git that reads one still empty
+/// dies ("failed to read .git/worktrees/<id>/commondir"). Read again, the entry is whole or gone.
+fn again_past_entries_being_written<T>(
+    mut git_call: impl FnMut() -> Result<T, GitError>,
+) -> Result<T, GitError> {
+    let mut answer = git_call();
+    for _ in 0..10 {
+        if !answer.as_ref().is_err_and(read_an_entry_being_written) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        answer = git_call();
+    }
+    answer
+}
 
 /// git's words for an entry of `worktrees/` it read while another git was writing it.
 fn read_an_entry_being_written(err: &GitError) -> bool {
@@ -246,7 +251,7 @@ pub(super) fn remove(toplevel: &Path, dir: &Path, force: bool) -> Result<(), Git
     } else {
         &["worktree", "remove", "--", &dir]
     };
-    run(toplevel, args).map(drop)
+    again_past_entries_being_written(|| run(toplevel, args)).map(drop)
 }
 
 /// `git worktree prune`; the caller holds the lock.

@@ -1266,17 +1266,33 @@ fn two_porch_processes_on_one_repository() {
 /// `commondir` empty and writes it, and a `git worktree list` that reads it then dies ("failed to read
 /// .git/worktrees/<id>/commondir"): seen with a loop of adds beside a 40-task run, whose
 /// preflight failed. The fake git makes that moment happen at porch's first list.
+/// `--cleanup`'s `git worktree remove` met it likewise, and kept the worktree.
 #[test]
 fn a_worktree_list_that_meets_a_users_add_half_written_is_read_again() {
-    let sandbox = Sandbox::new();
-    let _reaper = Reaper::new(&sandbox);
+    for (git_call, flags) in [
+        ("worktree list", &[][..]),
+        ("worktree remove", &["--cleanup"]),
+    ] {
+        let sandbox = Sandbox::new();
+        let _reaper = Reaper::new(&sandbox);
+        let run = meet_a_users_add_half_written(&sandbox, git_call, flags);
+        run.expect_code(0);
+        assert_eq!(sandbox.git(&["show", "task/fine:f.txt"]), "fine");
+        let cleaned = flags.is_empty() || !sandbox.worktree("fine").exists();
+        assert!(cleaned, "{git_call}: the worktree is kept\n{run}");
+    }
+}
+
+/// A run of one task during which the first `git_call` (`worktree list`, …) meets the entry
+/// of a user's `git worktree add` half-written.
+fn meet_a_users_add_half_written(sandbox: &Sandbox, git_call: &str, flags: &[&str]) -> Run {
     let marker = sandbox.path().join("met-once");
     let entry = sandbox.repo().join(".git/worktrees/users");
     let path = fake_git(
-        &sandbox,
+        sandbox,
         &format!(
             r#"case " $* " in
-  *" worktree list "*)
+  *" {git_call} "*)
     if [ ! -e '{marker}' ]; then
       touch '{marker}'
       mkdir -p '{entry}' && echo /elsewhere/users/.git > '{entry}/gitdir'
@@ -1293,12 +1309,12 @@ esac"#,
     let tasks = sandbox.tasks(&[("fine", "@write f.txt fine")]);
     let run = sandbox
         .porch_run_tasks(&tasks)
+        .args(flags)
         .env("PATH", path)
         .spawn("run")
         .wait();
-    assert!(marker.exists(), "porch listed no worktree\n{run}");
-    run.expect_code(0);
-    assert_eq!(sandbox.git(&["show", "task/fine:f.txt"]), "fine");
+    assert!(marker.exists(), "porch ran no {git_call}\n{run}");
+    run
 }
 
 /// A `git` first on PATH that fails for two tasks only: for `doomed-add`, `git worktree add`
