@@ -1441,8 +1441,8 @@ esac"#,
 /// registered but never checked out (nothing but `.git`, no index), `b`'s directory holding only
 /// the `.git` of an entry that never appeared, and an entry half-built under a dead pid. Made
 /// here from a run killed in its sessions. `porch resume` checks `a` out before its session (or
-/// its commit deletes every file) and gives `b` its worktree; `porch clean` removes the entry
-/// of the dead pid and keeps one of a live porch.
+/// its commit deletes every file) and gives `b` its worktree; `porch clean` and the next run
+/// remove the entry of the dead pid and keep one of a live porch.
 #[test]
 fn what_a_porch_killed_while_registering_leaves_is_resumed_and_cleaned() {
     let sandbox = Sandbox::new();
@@ -1518,6 +1518,16 @@ fn what_a_porch_killed_while_registering_leaves_is_resumed_and_cleaned() {
     clean.expect_code(0);
     assert!(!dead.exists(), "{clean}");
     assert!(live.join("commondir").exists(), "{clean}");
+
+    // The next run's first registration removes one too.
+    std::fs::create_dir(&dead).unwrap();
+    let next = sandbox.tasks_in(
+        "next.json",
+        &[("e".to_string(), "@write e.txt e".to_string())],
+    );
+    sandbox.porch_run_tasks(&next).run().expect_code(0);
+    assert!(!dead.exists());
+    assert!(live.join("commondir").exists());
 }
 
 /// `--stagger` holds back the next start: with an hour's stagger the second task is still
