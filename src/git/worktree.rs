@@ -83,10 +83,9 @@ impl Repo {
             return Err(err);
         }
         let dir_str = dir.to_string_lossy();
-        let added = run(
-            &self.toplevel,
-            &["worktree", "add", "--no-checkout", "--", &dir_str, branch],
-        );
+        let args = ["worktree", "add", "--no-checkout", "--", &dir_str, branch];
+        // It reads every entry before it makes anything of its own.
+        let added = again_past_entries_being_written(|| run(&self.toplevel, &args));
         if let Err(err) = added {
             self.undo_add(dir, branch, base_commit, false);
             return Err(err);

@@ -1266,15 +1266,21 @@ fn two_porch_processes_on_one_repository() {
 /// `commondir` empty and writes it, and a `git worktree list` that reads it then dies ("failed to read
 /// .git/worktrees/<id>/commondir"): seen with a loop of adds beside a 40-task run, whose
 /// preflight failed. The fake git makes that moment happen at porch's first list.
-/// `--cleanup`'s `git worktree remove` met it likewise, and kept the worktree.
+/// `--cleanup`'s `git worktree remove` met it likewise, and kept the worktree; and so did
+/// `git worktree add` where git registers (here: per-worktree config), and the task failed.
 #[test]
 fn a_worktree_list_that_meets_a_users_add_half_written_is_read_again() {
-    for (git_call, flags) in [
+    let calls = [
         ("worktree list", &[][..]),
         ("worktree remove", &["--cleanup"]),
-    ] {
+        ("worktree add", &[]),
+    ];
+    for (git_call, flags) in calls {
         let sandbox = Sandbox::new();
         let _reaper = Reaper::new(&sandbox);
+        if git_call == "worktree add" {
+            sandbox.git(&["config", "extensions.worktreeConfig", "true"]);
+        }
         let run = meet_a_users_add_half_written(&sandbox, git_call, flags);
         run.expect_code(0);
         assert_eq!(sandbox.git(&["show", "task/fine:f.txt"]), "fine");
