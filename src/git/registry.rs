@@ -160,6 +160,10 @@ fn write_entry(
             n => format!("{id}{n}"),
         };
         let entry = worktrees.join(&name);
+        // Not even for a moment (a kill now would leave it) does `.git` name a taken entry.
+        if entry.symlink_metadata().is_ok() {
+            continue;
+        }
         // Written before the entry appears: a `git worktree prune` that sees the entry finds the
         // directory its `gitdir` names, and keeps it.
         fs::write(dir.join(".git"), format!("gitdir: {}\n", entry.display()))?;

@@ -150,7 +150,8 @@ impl Repo {
     /// when it is one, registered again (under the lock) when it was removed.
     /// A worktree porch was killed in before its checkout (registered, nothing but `.git` in
     /// it, no index yet) is checked out now: a session there would commit the deletion of every
-    /// file. A directory holding only the `.git` of a registration that never finished goes.
+    /// file. A directory holding only the `.git` of a registration that never finished (its
+    /// entry missing, or another worktree's) goes.
     pub fn reenter_worktree(&self, dir: &Path, branch: &str) -> Result<(), GitError> {
         if worktree_head(dir).is_ok_and(|head| head == format!("ref: refs/heads/{branch}")) {
             let never_checked_out = is_half_made_worktree(dir)
@@ -163,8 +164,7 @@ impl Repo {
         let dir_text = dir.to_string_lossy();
         let _lock = self.lock()?;
         prune(&self.toplevel)?;
-        let unregistered = !admin_dir(dir, "read").is_ok_and(|admin| admin.exists());
-        if unregistered && is_half_made_worktree(dir) {
+        if is_half_made_worktree(dir) && !is_registered_at(dir) {
             let _ = std::fs::remove_dir_all(dir);
         }
         run(
@@ -240,6 +240,17 @@ fn again_past_entries_being_written<T>(
 fn read_an_entry_being_written(err: &GitError) -> bool {
     matches!(&err.kind, GitErrorKind::Failed { stderr, .. }
         if stderr.contains("failed to read") && stderr.contains("worktrees/"))
+}
+
+/// Whether the entry `dir`'s `.git` names is registered to `dir`. A porch killed while it
+/// numbered a taken id leaves a `.git` naming another worktree's entry.
+fn is_registered_at(dir: &Path) -> bool {
+    let Ok(admin) = admin_dir(dir, "read") else {
+        return false;
+    };
+    let named = std::fs::read_to_string(admin.join("gitdir"));
+    let real = std::fs::canonicalize(dir.join(".git"));
+    matches!((named, real), (Ok(named), Ok(real)) if Path::new(named.trim_end()) == real)
 }
 
 /// `git worktree remove`, `--force` or not; the caller holds the lock.

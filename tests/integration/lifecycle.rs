@@ -831,7 +831,7 @@ fn sigkill_to_porch_ends_its_agents_and_their_groups() {
     let _reaper = Reaper::new(&sandbox);
     let dir = sandbox.path().join("pids");
     std::fs::create_dir_all(&dir).unwrap();
-    let tasks: Vec<(String, String)> = ["a", "b"]
+    let tasks: Vec<(String, String)> = ["a", "b", "c"]
         .iter()
         .map(|name| {
             (
@@ -1445,17 +1445,18 @@ esac"#,
 
 /// What a porch SIGKILLed while 64 tasks registered leaves (seen by looping it): `a`'s worktree
 /// registered but never checked out (nothing but `.git`, no index), `b`'s directory holding only
-/// the `.git` of an entry that never appeared, and an entry half-built under a dead pid. Made
-/// here from a run killed in its sessions. `porch resume` checks `a` out before its session (or
-/// its commit deletes every file) and gives `b` its worktree; `porch clean` and the next run
-/// remove the entry of the dead pid and keep one of a live porch.
+/// the `.git` of an entry that never appeared, `c`'s naming a taken id (`a`'s) it was about to
+/// number past, and an entry half-built under a dead pid. Made here from a run killed in its
+/// sessions. `porch resume` checks `a` out before its session (or its commit deletes every
+/// file) and gives `b` and `c` their worktrees, `a`'s entry intact; `porch clean` and the next
+/// run remove the entry of the dead pid and keep one of a live porch.
 #[test]
 fn what_a_porch_killed_while_registering_leaves_is_resumed_and_cleaned() {
     let sandbox = Sandbox::new();
     let reaper = Reaper::new(&sandbox);
     let dir = sandbox.path().join("sync");
     std::fs::create_dir_all(&dir).unwrap();
-    let tasks: Vec<(String, String)> = ["a", "b"]
+    let tasks: Vec<(String, String)> = ["a", "b", "c"]
         .iter()
         .map(|name| {
             let prompt = format!(
@@ -1466,8 +1467,11 @@ fn what_a_porch_killed_while_registering_leaves_is_resumed_and_cleaned() {
         })
         .collect();
     let tasks_file = sandbox.tasks_in("tasks.json", &tasks);
-    let mut porch = sandbox.porch_run_tasks(&tasks_file).spawn("run");
-    for name in ["a", "b"] {
+    let mut porch = sandbox
+        .porch_run_tasks(&tasks_file)
+        .args(["-j", "3"])
+        .spawn("run");
+    for name in ["a", "b", "c"] {
         let started = dir.join(format!("{name}.started"));
         wait_until("both sessions started", DEADLINE, || started.exists());
     }
@@ -1487,6 +1491,11 @@ fn what_a_porch_killed_while_registering_leaves_is_resumed_and_cleaned() {
     std::fs::create_dir(&b).unwrap();
     let never = common.join("worktrees/b");
     std::fs::write(b.join(".git"), format!("gitdir: {}\n", never.display())).unwrap();
+    let c = sandbox.worktree("c");
+    sandbox.git(&["worktree", "remove", "--force", c.to_str().unwrap()]);
+    std::fs::create_dir(&c).unwrap();
+    let taken = common.join("worktrees/a");
+    std::fs::write(c.join(".git"), format!("gitdir: {}\n", taken.display())).unwrap();
     let mut gone = std::process::Command::new("true").spawn().unwrap();
     let dead_pid = gone.id();
     gone.wait().unwrap();
@@ -1503,7 +1512,7 @@ fn what_a_porch_killed_while_registering_leaves_is_resumed_and_cleaned() {
         .arg(sandbox.repo())
         .run();
     resumed.expect_code(0);
-    for name in ["a", "b"] {
+    for name in ["a", "b", "c"] {
         let branch = format!("task/{name}");
         let files = sandbox.git(&["ls-tree", "--name-only", &branch]);
         let mut files: Vec<&str> = files.lines().collect();
@@ -1515,6 +1524,10 @@ fn what_a_porch_killed_while_registering_leaves_is_resumed_and_cleaned() {
             "{branch}\n{resumed}"
         );
     }
+
+    let a_entry = std::fs::read_to_string(common.join("worktrees/a/gitdir")).unwrap();
+    let a_real = std::fs::canonicalize(&a).unwrap().join(".git");
+    assert_eq!(a_entry.trim_end(), a_real.to_str().unwrap());
 
     let clean = sandbox
         .porch(&["clean"])
