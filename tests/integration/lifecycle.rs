@@ -1473,13 +1473,64 @@ fn what_a_porch_killed_while_registering_leaves_is_resumed_and_cleaned() {
         .spawn("run");
     for name in ["a", "b", "c"] {
         let started = dir.join(format!("{name}.started"));
-        wait_until("both sessions started", DEADLINE, || started.exists());
+        wait_until("every session started", DEADLINE, || started.exists());
     }
     porch.signal("KILL");
     porch.wait();
     reaper.kill_all();
     std::fs::write(dir.join("go"), "").unwrap();
 
+    let (dead, live) = leave_what_a_killed_registration_leaves(&sandbox);
+
+    let resumed = sandbox
+        .porch(&["resume"])
+        .worktree_dir(sandbox.worktree_dir())
+        .arg(sandbox.repo())
+        .run();
+    resumed.expect_code(0);
+    for name in ["a", "b", "c"] {
+        let branch = format!("task/{name}");
+        let files = sandbox.git(&["ls-tree", "--name-only", &branch]);
+        let mut files: Vec<&str> = files.lines().collect();
+        files.sort();
+        let own = format!("{name}.txt");
+        assert_eq!(
+            files,
+            [".gitignore", "README.md", &own],
+            "{branch}\n{resumed}"
+        );
+    }
+
+    let a_entry = std::fs::read_to_string(sandbox.repo().join(".git/worktrees/a/gitdir"));
+    let a_real = std::fs::canonicalize(sandbox.worktree("a"))
+        .unwrap()
+        .join(".git");
+    assert_eq!(a_entry.unwrap().trim_end(), a_real.to_str().unwrap());
+
+    let clean = sandbox
+        .porch(&["clean"])
+        .worktree_dir(sandbox.worktree_dir())
+        .arg(sandbox.repo())
+        .run();
+    clean.expect_code(0);
+    assert!(!dead.exists(), "{clean}");
+    assert!(live.join("commondir").exists(), "{clean}");
+
+    // The next run's first registration removes one too.
+    std::fs::create_dir(&dead).unwrap();
+    let next = sandbox.tasks_in(
+        "next.json",
+        &[("e".to_string(), "@write e.txt e".to_string())],
+    );
+    sandbox.porch_run_tasks(&next).run().expect_code(0);
+    assert!(!dead.exists());
+    assert!(live.join("commondir").exists());
+}
+
+/// Turns the worktrees of a, b and c (sessions killed with porch) into what a porch killed while
+/// it registered them leaves (see the test above), and adds a half-built entry of a dead porch
+/// and one of a live porch (this test's), returned in that order.
+fn leave_what_a_killed_registration_leaves(sandbox: &Sandbox) -> (PathBuf, PathBuf) {
     let common = sandbox.repo().join(".git");
     let a = sandbox.worktree("a");
     for name in ["README.md", ".gitignore", "a.txt"] {
@@ -1505,50 +1556,8 @@ fn what_a_porch_killed_while_registering_leaves_is_resumed_and_cleaned() {
         std::fs::create_dir(staging).unwrap();
         std::fs::write(staging.join("commondir"), "../..\n").unwrap();
     }
-
-    let resumed = sandbox
-        .porch(&["resume"])
-        .worktree_dir(sandbox.worktree_dir())
-        .arg(sandbox.repo())
-        .run();
-    resumed.expect_code(0);
-    for name in ["a", "b", "c"] {
-        let branch = format!("task/{name}");
-        let files = sandbox.git(&["ls-tree", "--name-only", &branch]);
-        let mut files: Vec<&str> = files.lines().collect();
-        files.sort();
-        let own = format!("{name}.txt");
-        assert_eq!(
-            files,
-            [".gitignore", "README.md", &own],
-            "{branch}\n{resumed}"
-        );
-    }
-
-    let a_entry = std::fs::read_to_string(common.join("worktrees/a/gitdir")).unwrap();
-    let a_real = std::fs::canonicalize(&a).unwrap().join(".git");
-    assert_eq!(a_entry.trim_end(), a_real.to_str().unwrap());
-
-    let clean = sandbox
-        .porch(&["clean"])
-        .worktree_dir(sandbox.worktree_dir())
-        .arg(sandbox.repo())
-        .run();
-    clean.expect_code(0);
-    assert!(!dead.exists(), "{clean}");
-    assert!(live.join("commondir").exists(), "{clean}");
-
-    // The next run's first registration removes one too.
-    std::fs::create_dir(&dead).unwrap();
-    let next = sandbox.tasks_in(
-        "next.json",
-        &[("e".to_string(), "@write e.txt e".to_string())],
-    );
-    sandbox.porch_run_tasks(&next).run().expect_code(0);
-    assert!(!dead.exists());
-    assert!(live.join("commondir").exists());
+    (dead, live)
 }
-
 /// `--stagger` holds back the next start: with an hour's stagger the second task is still
 /// pending after the first has finished, and a signal then leaves it skipped. No clock is read.
 #[test]
