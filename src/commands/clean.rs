@@ -69,6 +69,9 @@ pub fn clean(args: &CleanArgs) -> Result<ExitCode, Error> {
     if cleaner.worktrees.iter().any(|w| w.prunable) && !args.dry_run {
         let _ = location.repo.prune_worktrees();
     }
+    if !args.dry_run {
+        location.repo.sweep_abandoned_registrations();
+    }
     let said_before_pruning = cleaner.lines.len();
     prune_runs(&location, &ids, &holder, &mut cleaner);
     if said_before_pruning == usize::from(args.dry_run)

@@ -76,7 +76,9 @@ pub fn register(common_dir: &Path, dir: &Path, reference: &str) -> bool {
     if !made {
         return false;
     }
-    let staging = common_dir.join(format!("porch-new-worktree.{id}.{}", std::process::id()));
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| sweep_abandoned(common_dir));
+    let staging = common_dir.join(format!("{STAGING_PREFIX}{id}.{}", std::process::id()));
     let registered = write_entry(common_dir, &staging, dir, id, reference);
     if !matches!(registered, Ok(true)) {
         let _ = fs::remove_dir_all(&staging);
@@ -84,6 +86,37 @@ pub fn register(common_dir: &Path, dir: &Path, reference: &str) -> bool {
         return false;
     }
     true
+}
+
+/// How the directories an entry is built in begin: `porch-new-worktree.<id>.<pid>`.
+const STAGING_PREFIX: &str = "porch-new-worktree.";
+
+/// Removes the entries being built that a porch killed mid-registration left in `common_dir`
+/// (their pid is gone): nothing reads them, and nothing else would ever remove them. Once per
+/// process at the first registration, and at each `porch clean`. A live porch's are kept.
+pub fn sweep_abandoned(common_dir: &Path) {
+    let Ok(entries) = fs::read_dir(common_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(STAGING_PREFIX)) else {
+            continue;
+        };
+        let pid = rest
+            .rsplit_once('.')
+            .and_then(|(_, pid)| pid.parse::<i32>().ok());
+        if pid.is_some_and(|pid| pid > 0 && !process_exists(pid)) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether a process with this id exists (one of another user's counts: EPERM).
+fn process_exists(pid: i32) -> bool {
+    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+    let answer = unsafe { libc::kill(pid, 0) };
+    answer == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// A worktree id git keeps as it is: `worktree add` names the entry after the directory,
@@ -127,6 +160,10 @@ fn write_entry(
             n => format!("{id}{n}"),
         };
         let entry = worktrees.join(&name);
+        // Not even for a moment (a kill now would leave it) does `.git` name a taken entry.
+        if entry.symlink_metadata().is_ok() {
+            continue;
+        }
         // Written before the entry appears: a `git worktree prune` that sees the entry finds the
         // directory its `gitdir` names, and keeps it.
         fs::write(dir.join(".git"), format!("gitdir: {}\n", entry.display()))?;

@@ -83,10 +83,9 @@ impl Repo {
             return Err(err);
         }
         let dir_str = dir.to_string_lossy();
-        let added = run(
-            &self.toplevel,
-            &["worktree", "add", "--no-checkout", "--", &dir_str, branch],
-        );
+        let args = ["worktree", "add", "--no-checkout", "--", &dir_str, branch];
+        // It reads every entry before it makes anything of its own.
+        let added = again_past_entries_being_written(|| run(&self.toplevel, &args));
         if let Err(err) = added {
             self.undo_add(dir, branch, base_commit, false);
             return Err(err);
@@ -149,13 +148,25 @@ impl Repo {
 
     /// Makes sure `dir` is a worktree on the existing `branch` (`porch resume`): left as it is
     /// when it is one, registered again (under the lock) when it was removed.
+    /// A worktree porch was killed in before its checkout (registered, nothing but `.git` in
+    /// it, no index yet) is checked out now: a session there would commit the deletion of every
+    /// file. A directory holding only the `.git` of a registration that never finished (its
+    /// entry missing, or another worktree's) goes.
     pub fn reenter_worktree(&self, dir: &Path, branch: &str) -> Result<(), GitError> {
         if worktree_head(dir).is_ok_and(|head| head == format!("ref: refs/heads/{branch}")) {
+            let never_checked_out = is_half_made_worktree(dir)
+                && admin_dir(dir, "read").is_ok_and(|admin| !admin.join("index").exists());
+            if never_checked_out {
+                run(dir, &["reset", "--quiet", "--hard"])?;
+            }
             return Ok(());
         }
         let dir_text = dir.to_string_lossy();
         let _lock = self.lock()?;
         prune(&self.toplevel)?;
+        if is_half_made_worktree(dir) && !is_registered_at(dir) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         run(
             &self.toplevel,
             &["worktree", "add", "--quiet", "--", &dir_text, branch],
@@ -189,6 +200,11 @@ impl Repo {
         remove(&self.toplevel, dir, true)
     }
 
+    /// Removes the registry entries a porch killed while registering left half-built.
+    pub fn sweep_abandoned_registrations(&self) {
+        registry::sweep_abandoned(&self.common_dir);
+    }
+
     /// Forgets the worktrees whose directories are gone, under the lock when it can be taken.
     pub fn prune_worktrees(&self) -> Result<(), GitError> {
         let _lock = self.lock();
@@ -196,9 +212,45 @@ impl Repo {
     }
 
     pub fn worktrees(&self) -> Result<Vec<WorktreeEntry>, GitError> {
-        let out = run_bytes(&self.toplevel, &["worktree", "list", "--porcelain", "-z"])?;
-        Ok(parse_worktree_list(&String::from_utf8_lossy(&out)))
+        let args = ["worktree", "list", "--porcelain", "-z"];
+        let listed = again_past_entries_being_written(|| run_bytes(&self.toplevel, &args))?;
+        Ok(parse_worktree_list(&String::from_utf8_lossy(&listed)))
     }
+}
+
+/// Runs `git_call` (a git command that reads every entry of `worktrees/` before it does
+/// anything) again while it fails on an entry being written: a `git worktree add` outside
+/// porch writes its entry's files one after the other, and a git that reads one still empty
+/// dies ("failed to read .git/worktrees/<id>/commondir"). Read again, the entry is whole or gone.
+fn again_past_entries_being_written<T>(
+    mut git_call: impl FnMut() -> Result<T, GitError>,
+) -> Result<T, GitError> {
+    let mut answer = git_call();
+    for _ in 0..10 {
+        if !answer.as_ref().is_err_and(read_an_entry_being_written) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        answer = git_call();
+    }
+    answer
+}
+
+/// git's words for an entry of `worktrees/` it read while another git was writing it.
+fn read_an_entry_being_written(err: &GitError) -> bool {
+    matches!(&err.kind, GitErrorKind::Failed { stderr, .. }
+        if stderr.contains("failed to read") && stderr.contains("worktrees/"))
+}
+
+/// Whether the entry `dir`'s `.git` names is registered to `dir`. A porch killed while it
+/// numbered a taken id leaves a `.git` naming another worktree's entry.
+fn is_registered_at(dir: &Path) -> bool {
+    let Ok(admin) = admin_dir(dir, "read") else {
+        return false;
+    };
+    let named = std::fs::read_to_string(admin.join("gitdir"));
+    let real = std::fs::canonicalize(dir.join(".git"));
+    matches!((named, real), (Ok(named), Ok(real)) if Path::new(named.trim_end()) == real)
 }
 
 /// `git worktree remove`, `--force` or not; the caller holds the lock.
@@ -209,7 +261,7 @@ pub(super) fn remove(toplevel: &Path, dir: &Path, force: bool) -> Result<(), Git
     } else {
         &["worktree", "remove", "--", &dir]
     };
-    run(toplevel, args).map(drop)
+    again_past_entries_being_written(|| run(toplevel, args)).map(drop)
 }
 
 /// `git worktree prune`; the caller holds the lock.

@@ -831,7 +831,7 @@ fn sigkill_to_porch_ends_its_agents_and_their_groups() {
     let _reaper = Reaper::new(&sandbox);
     let dir = sandbox.path().join("pids");
     std::fs::create_dir_all(&dir).unwrap();
-    let tasks: Vec<(String, String)> = ["a", "b"]
+    let tasks: Vec<(String, String)> = ["a", "b", "c"]
         .iter()
         .map(|name| {
             (
@@ -1262,6 +1262,67 @@ fn two_porch_processes_on_one_repository() {
     assert_eq!(sandbox.worktrees().len(), 33);
 }
 
+/// A user's `git worktree add` running beside porch writes its entry's `gitdir`, then creates
+/// `commondir` empty and writes it, and a `git worktree list` that reads it then dies ("failed to read
+/// .git/worktrees/<id>/commondir"): seen with a loop of adds beside a 40-task run, whose
+/// preflight failed. The fake git makes that moment happen at porch's first list.
+/// `--cleanup`'s `git worktree remove` met it likewise, and kept the worktree; and so did
+/// `git worktree add` where git registers (here: per-worktree config), and the task failed.
+#[test]
+fn a_worktree_list_that_meets_a_users_add_half_written_is_read_again() {
+    let calls = [
+        ("worktree list", &[][..]),
+        ("worktree remove", &["--cleanup"]),
+        ("worktree add", &[]),
+    ];
+    for (git_call, flags) in calls {
+        let sandbox = Sandbox::new();
+        let _reaper = Reaper::new(&sandbox);
+        if git_call == "worktree add" {
+            sandbox.git(&["config", "extensions.worktreeConfig", "true"]);
+        }
+        let run = meet_a_users_add_half_written(&sandbox, git_call, flags);
+        run.expect_code(0);
+        assert_eq!(sandbox.git(&["show", "task/fine:f.txt"]), "fine");
+        let cleaned = flags.is_empty() || !sandbox.worktree("fine").exists();
+        assert!(cleaned, "{git_call}: the worktree is kept\n{run}");
+    }
+}
+
+/// A run of one task during which the first `git_call` (`worktree list`, …) meets the entry
+/// of a user's `git worktree add` half-written.
+fn meet_a_users_add_half_written(sandbox: &Sandbox, git_call: &str, flags: &[&str]) -> Run {
+    let marker = sandbox.path().join("met-once");
+    let entry = sandbox.repo().join(".git/worktrees/users");
+    let path = fake_git(
+        sandbox,
+        &format!(
+            r#"case " $* " in
+  *" {git_call} "*)
+    if [ ! -e '{marker}' ]; then
+      touch '{marker}'
+      mkdir -p '{entry}' && echo /elsewhere/users/.git > '{entry}/gitdir'
+      : > '{entry}/commondir'
+      "$real" "$@"; code=$?
+      rm -rf '{entry}'
+      exit $code
+    fi ;;
+esac"#,
+            marker = marker.display(),
+            entry = entry.display()
+        ),
+    );
+    let tasks = sandbox.tasks(&[("fine", "@write f.txt fine")]);
+    let run = sandbox
+        .porch_run_tasks(&tasks)
+        .args(flags)
+        .env("PATH", path)
+        .spawn("run")
+        .wait();
+    assert!(marker.exists(), "porch ran no {git_call}\n{run}");
+    run
+}
+
 /// A `git` first on PATH that fails for two tasks only: for `doomed-add`, `git worktree add`
 /// does its work and then reports failure (porch must undo what it did); for `doomed-reset`,
 /// the checkout after it fails. The repository has per-worktree config, so git, not porch,
@@ -1388,6 +1449,121 @@ esac"#,
     assert!(theirs.join("precious.txt").exists());
 }
 
+/// What a porch SIGKILLed while 64 tasks registered leaves (seen by looping it): `a`'s worktree
+/// registered but never checked out (nothing but `.git`, no index), `b`'s directory holding only
+/// the `.git` of an entry that never appeared, `c`'s naming a taken id (`a`'s) it was about to
+/// number past, and an entry half-built under a dead pid. Made here from a run killed in its
+/// sessions. `porch resume` checks `a` out before its session (or its commit deletes every
+/// file) and gives `b` and `c` their worktrees, `a`'s entry intact; `porch clean` and the next
+/// run remove the entry of the dead pid and keep one of a live porch.
+#[test]
+fn what_a_porch_killed_while_registering_leaves_is_resumed_and_cleaned() {
+    let sandbox = Sandbox::new();
+    let reaper = Reaper::new(&sandbox);
+    let dir = sandbox.path().join("sync");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tasks: Vec<(String, String)> = ["a", "b", "c"]
+        .iter()
+        .map(|name| {
+            let prompt = format!(
+                "@write {name}.txt {name}\n@touch {dir}/{name}.started\n@wait-for {dir}/go",
+                dir = dir.display()
+            );
+            (name.to_string(), prompt)
+        })
+        .collect();
+    let tasks_file = sandbox.tasks_in("tasks.json", &tasks);
+    let mut porch = sandbox
+        .porch_run_tasks(&tasks_file)
+        .args(["-j", "3"])
+        .spawn("run");
+    for name in ["a", "b", "c"] {
+        let started = dir.join(format!("{name}.started"));
+        wait_until("every session started", DEADLINE, || started.exists());
+    }
+    porch.signal("KILL");
+    porch.wait();
+    reaper.kill_all();
+    std::fs::write(dir.join("go"), "").unwrap();
+
+    let (dead, live) = leave_what_a_killed_registration_leaves(&sandbox);
+
+    let resumed = sandbox
+        .porch(&["resume"])
+        .worktree_dir(sandbox.worktree_dir())
+        .arg(sandbox.repo())
+        .run();
+    resumed.expect_code(0);
+    for name in ["a", "b", "c"] {
+        let branch = format!("task/{name}");
+        let files = sandbox.git(&["ls-tree", "--name-only", &branch]);
+        let mut files: Vec<&str> = files.lines().collect();
+        files.sort();
+        let own = format!("{name}.txt");
+        assert_eq!(
+            files,
+            [".gitignore", "README.md", &own],
+            "{branch}\n{resumed}"
+        );
+    }
+
+    let a_entry = std::fs::read_to_string(sandbox.repo().join(".git/worktrees/a/gitdir"));
+    let a_real = std::fs::canonicalize(sandbox.worktree("a"))
+        .unwrap()
+        .join(".git");
+    assert_eq!(a_entry.unwrap().trim_end(), a_real.to_str().unwrap());
+
+    let clean = sandbox
+        .porch(&["clean"])
+        .worktree_dir(sandbox.worktree_dir())
+        .arg(sandbox.repo())
+        .run();
+    clean.expect_code(0);
+    assert!(!dead.exists(), "{clean}");
+    assert!(live.join("commondir").exists(), "{clean}");
+
+    // The next run's first registration removes one too.
+    std::fs::create_dir(&dead).unwrap();
+    let next = sandbox.tasks_in(
+        "next.json",
+        &[("e".to_string(), "@write e.txt e".to_string())],
+    );
+    sandbox.porch_run_tasks(&next).run().expect_code(0);
+    assert!(!dead.exists());
+    assert!(live.join("commondir").exists());
+}
+
+/// Turns the worktrees of a, b and c (sessions killed with porch) into what a porch killed while
+/// it registered them leaves (see the test above), and adds a half-built entry of a dead porch
+/// and one of a live porch (this test's), returned in that order.
+fn leave_what_a_killed_registration_leaves(sandbox: &Sandbox) -> (PathBuf, PathBuf) {
+    let common = sandbox.repo().join(".git");
+    let a = sandbox.worktree("a");
+    for name in ["README.md", ".gitignore", "a.txt"] {
+        let _ = std::fs::remove_file(a.join(name));
+    }
+    std::fs::remove_file(common.join("worktrees/a/index")).unwrap();
+    let b = sandbox.worktree("b");
+    sandbox.git(&["worktree", "remove", "--force", b.to_str().unwrap()]);
+    std::fs::create_dir(&b).unwrap();
+    let never = common.join("worktrees/b");
+    std::fs::write(b.join(".git"), format!("gitdir: {}\n", never.display())).unwrap();
+    let c = sandbox.worktree("c");
+    sandbox.git(&["worktree", "remove", "--force", c.to_str().unwrap()]);
+    std::fs::create_dir(&c).unwrap();
+    let taken = common.join("worktrees/a");
+    std::fs::write(c.join(".git"), format!("gitdir: {}\n", taken.display())).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let dead = common.join(format!("porch-new-worktree.c.{dead_pid}"));
+    let live = common.join(format!("porch-new-worktree.d.{}", std::process::id()));
+    for staging in [&dead, &live] {
+        std::fs::create_dir(staging).unwrap();
+        std::fs::write(staging.join("commondir"), "../..\n").unwrap();
+    }
+    (dead, live)
+}
 /// `--stagger` holds back the next start: with an hour's stagger the second task is still
 /// pending after the first has finished, and a signal then leaves it skipped. No clock is read.
 #[test]
