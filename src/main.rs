@@ -25,6 +25,9 @@ use error::Error;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    if let Some(code) = sys::exec_shim::run_if_shim() {
+        return code;
+    }
     match dispatch() {
         Ok(code) => code,
         Err(err) => {

@@ -39,8 +39,11 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// along. The task thread spawning it stays with it until it has exited (`Child` SIGKILLs the
 /// group when dropped before), so the signal never fires early.
 pub fn in_own_group(command: &mut Command) {
+    match sys::exec_shim::through_shim(command) {
+        Some(shim) => *command = shim,
+        None => sys::die_with_parent(command),
+    }
     command.process_group(0);
-    sys::die_with_parent(command);
 }
 
 /// A time limit: as the user set it, which is how running out of it is told, and what of it
@@ -299,6 +302,7 @@ impl Child {
         } else {
             Stdio::null()
         };
+        sys::exec_shim::check_program(&command)?;
         let process = command
             .stdin(stdin)
             .stdout(Stdio::piped())

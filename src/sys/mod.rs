@@ -24,6 +24,8 @@
 //! - `prctl(2)` with `PR_SET_PDEATHSIG` and `getppid(2)` in a child between fork and exec
 //!   ([`die_with_parent`]). Only async-signal-safe calls run there (both are plain system
 //!   calls), nothing allocates, and the closure captures one integer.
+//! - The same two calls in porch started as `exec_shim`'s child ([`die_with_parent_now`]):
+//!   an integer argument each, in a process of its own before its `exec`.
 //! - `ioctl(2)` with `TIOCGWINSZ` ([`terminal_columns`]): writes into a `winsize` the wrapper
 //!   owns for the whole call; an fd that is no terminal makes it fail, not write.
 //! - `posix_spawnp(3)`, `pipe2(2)` and a blocking `waitpid(2)` on one pid ([`spawn`]): each
@@ -33,6 +35,7 @@
 pub mod atomic_file;
 pub mod bounded_read;
 pub mod console;
+pub mod exec_shim;
 pub mod line_reader;
 pub mod spawn;
 
@@ -126,6 +129,18 @@ pub fn die_with_parent(command: &mut std::process::Command) {
     // allowed: it makes two system calls and touches no memory but its captured pid.
     unsafe {
         command.pre_exec(hook);
+    }
+}
+
+/// In a child porch started (`exec_shim`): SIGKILL when the thread that started it ends, as
+/// `die_with_parent` arranges, asked for by the child itself. False when `parent` is already
+/// gone (the child was re-parented): it must then not start its program.
+pub fn die_with_parent_now(parent: libc::pid_t) -> bool {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no pointers; getppid has
+    // no preconditions.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == 0
+            && libc::getppid() == parent
     }
 }
 
