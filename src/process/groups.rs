@@ -150,12 +150,27 @@ pub fn marked_processes(marker: &Marker) -> Vec<i32> {
 /// an older process cannot carry it, and an environment costs more to read than a stat. With
 /// 64 sessions ending at once, reading every process's environment twice per session was most
 /// of what porch spent in `/proc`.
-fn marked_in(table: &[Entry], marker: &Marker, since: Option<u64>) -> Vec<i32> {
+///
+/// Nor is the environment read of a process in the group of another running session
+/// (`others`): one a session's agent started stays in that group unless it left it, and a
+/// process cannot join a group of another session's agent it was not born in (it would
+/// have to know and pick it). With 64 sessions ending together, each read the environments of
+/// all the others' processes.
+fn marked_in(table: &[Entry], marker: &Marker, since: Option<u64>, others: &[u32]) -> Vec<i32> {
     let young = table
         .iter()
         .filter(|e| since.is_none_or(|since| e.start >= since) && !e.place.is_zombie())
+        .filter(|e| !u32::try_from(e.place.pgrp).is_ok_and(|pgrp| others.contains(&pgrp)))
         .map(|e| e.pid);
     marked_among(young, marker)
+}
+
+/// The process groups of the running sessions but `pgid`'s.
+fn other_sessions(pgid: u32) -> Vec<u32> {
+    (running().iter())
+        .map(|(group, _)| *group)
+        .filter(|&group| group != pgid)
+        .collect()
 }
 
 /// Those of `pids` (never porch) whose environment holds the marker, zombies not counted.
@@ -321,6 +336,25 @@ fn shared_scan() -> Arc<Vec<Entry>> {
     }
     let table = Arc::new(scan());
     *cached = Some((Instant::now(), Arc::clone(&table)));
+    table
+}
+
+static FRESH_SCAN: Mutex<Option<(Instant, Arc<Vec<Entry>>)>> = Mutex::new(None);
+
+/// A walk of `/proc` begun at or after `moment` (say, once the caller's signal was sent): the
+/// last one taken, if it began late enough, or a new one. Callers wait while one is taken and
+/// share it when it began after their moment: sessions ending together walk `/proc` once
+/// between them instead of once each, and each still sees what its signal left.
+fn scan_after(moment: Instant) -> Arc<Vec<Entry>> {
+    let mut cached = FRESH_SCAN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((began, table)) = cached.as_ref()
+        && *began >= moment
+    {
+        return Arc::clone(table);
+    }
+    let began = Instant::now();
+    let table = Arc::new(scan());
+    *cached = Some((began, Arc::clone(&table)));
     table
 }
 
@@ -516,10 +550,12 @@ pub fn end_leftovers(
     let mut seen = BTreeMap::new();
     let since = lineage.as_ref().and_then(|lineage| lineage.agent_start);
     escalate(grace, |signal| {
+        let signalled = Instant::now();
         sys::signal_group(pgid, signal);
-        // One walk of `/proc` per round serves the marker, the lineage and the reaping.
-        let table = scan();
-        let mut alive = marked_in(&table, marker, since);
+        // One walk of `/proc` per round serves the marker, the lineage and the reaping, and
+        // every session ending at the same moment.
+        let table = scan_after(signalled);
+        let mut alive = marked_in(&table, marker, since, &other_sessions(pgid));
         if let Some(lineage) = lineage.as_deref_mut() {
             // Before any of them is signalled: a parent that dies re-parents its children to
             // porch, and they would no longer show whose they are.
@@ -737,14 +773,17 @@ mod tests {
             .find(|e| e.pid == pid)
             .expect("in the table")
             .start;
-        let found = marked_in(&table, &marker, Some(start));
-        let older = marked_in(&table, &marker, Some(start + 1));
-        let unfiltered = marked_in(&table, &marker, None);
+        let found = marked_in(&table, &marker, Some(start), &[]);
+        let older = marked_in(&table, &marker, Some(start + 1), &[]);
+        let unfiltered = marked_in(&table, &marker, None, &[]);
+        let group = table.iter().find(|e| e.pid == pid).unwrap().place.pgrp as u32;
+        let in_another_session = marked_in(&table, &marker, None, &[group]);
         child.kill().ok();
         child.wait().ok();
         assert_eq!(found, [pid]);
         assert!(older.is_empty(), "{older:?}");
         assert_eq!(unfiltered, [pid]);
+        assert!(in_another_session.is_empty(), "{in_another_session:?}");
     }
 
     #[test]
