@@ -7,6 +7,8 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
 
+use crate::sys;
+
 /// Who registers a new worktree in this repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registration {
@@ -106,17 +108,10 @@ pub fn sweep_abandoned(common_dir: &Path) {
         let pid = rest
             .rsplit_once('.')
             .and_then(|(_, pid)| pid.parse::<i32>().ok());
-        if pid.is_some_and(|pid| pid > 0 && !process_exists(pid)) {
+        if pid.is_some_and(|pid| pid > 0 && !sys::process_exists(pid)) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
-}
-
-/// Whether a process with this id exists (one of another user's counts: EPERM).
-fn process_exists(pid: i32) -> bool {
-    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
-    let answer = unsafe { libc::kill(pid, 0) };
-    answer == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// A worktree id git keeps as it is: `worktree add` names the entry after the directory,
@@ -167,7 +162,8 @@ fn write_entry(
         // Written before the entry appears: a `git worktree prune` that sees the entry finds the
         // directory its `gitdir` names, and keeps it.
         fs::write(dir.join(".git"), format!("gitdir: {}\n", entry.display()))?;
-        match rename_no_replace(staging, &entry) {
+        // Fails rather than replace an empty directory a concurrent `git worktree add` just made.
+        match sys::rename_no_replace(staging, &entry) {
             Ok(()) => return Ok(true),
             Err(err)
                 if matches!(
@@ -178,30 +174,6 @@ fn write_entry(
         }
     }
     Ok(false)
-}
-
-/// `rename(2)` that fails rather than replace what is at `to` (an empty directory a concurrent
-/// `git worktree add` just made would otherwise be replaced).
-fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
-    let (from, to) = (c(from)?, c(to)?);
-    // SAFETY: both are NUL-terminated paths that live across the call.
-    let done = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if done == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //!   process porch may signal" or "porch's own group".
 //! - `access(2)` with `W_OK` ([`writable`]): it reads a NUL-terminated path that the wrapper
 //!   owns for the whole call.
+//! - `renameat2(2)` with `RENAME_NOREPLACE` ([`rename_no_replace`]): it reads two NUL-terminated
+//!   paths that the wrapper owns for the whole call.
 //! - `sigaction(2)` ([`record_signals`], [`catch_stop_requests`]), with the handlers that go
 //!   with it. A signal handler may only do what is async-signal-safe; the two here only store
 //!   into atomics, and they and the installer are private, so no safe caller can install one
@@ -75,6 +77,37 @@ fn group_pid(pgid: u32) -> Option<i32> {
         .ok()
         .filter(|&pgid| pgid >= 1)
         .map(|pgid| -pgid)
+}
+
+/// Whether a process with this id exists, whoever owns it (kill(2) with signal 0 says EPERM
+/// for another user's).
+pub fn process_exists(pid: i32) -> bool {
+    signal_process(pid, 0)
+        || (pid >= 1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+/// `rename(2)` that fails with `AlreadyExists` rather than replace what is at `to` (renameat2
+/// with `RENAME_NOREPLACE`; a file system without it says `InvalidInput`).
+pub fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+    let (from, to) = (c(from)?, c(to)?);
+    // SAFETY: both are NUL-terminated paths that live across the call.
+    let done = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Whether porch may write into `dir`, by access(2) with `W_OK`.
@@ -295,6 +328,8 @@ mod tests {
     fn porch_can_ask_about_itself_and_its_own_group() {
         let own = std::process::id();
         assert!(signal_process(own as i32, 0));
+        assert!(process_exists(own as i32));
+        assert!(!process_exists(0));
         // The group is the third field after the command name in /proc/self/stat.
         let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
         let after_name = stat.rsplit_once(')').unwrap().1;
