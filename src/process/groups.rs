@@ -325,28 +325,20 @@ fn scan() -> Vec<Entry> {
 /// polling meanwhile, however many run.
 const SHARED_SCAN_AGE: Duration = Duration::from_millis(200);
 
-static SHARED_SCAN: Mutex<Option<(Instant, Arc<Vec<Entry>>)>> = Mutex::new(None);
-
+/// For the sessions' polls: the last walk if it is at most `SHARED_SCAN_AGE` old.
 fn shared_scan() -> Arc<Vec<Entry>> {
-    let mut cached = SHARED_SCAN.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((at, table)) = cached.as_ref()
-        && at.elapsed() < SHARED_SCAN_AGE
-    {
-        return Arc::clone(table);
-    }
-    let table = Arc::new(scan());
-    *cached = Some((Instant::now(), Arc::clone(&table)));
-    table
+    let moment = Instant::now().checked_sub(SHARED_SCAN_AGE);
+    scan_after(moment.unwrap_or_else(Instant::now))
 }
 
-static FRESH_SCAN: Mutex<Option<(Instant, Arc<Vec<Entry>>)>> = Mutex::new(None);
+static LAST_SCAN: Mutex<Option<(Instant, Arc<Vec<Entry>>)>> = Mutex::new(None);
 
 /// A walk of `/proc` begun at or after `moment` (say, once the caller's signal was sent): the
 /// last one taken, if it began late enough, or a new one. Callers wait while one is taken and
 /// share it when it began after their moment: sessions ending together walk `/proc` once
 /// between them instead of once each, and each still sees what its signal left.
 fn scan_after(moment: Instant) -> Arc<Vec<Entry>> {
-    let mut cached = FRESH_SCAN.lock().unwrap_or_else(|p| p.into_inner());
+    let mut cached = LAST_SCAN.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((began, table)) = cached.as_ref()
         && *began >= moment
     {
